@@ -1,0 +1,58 @@
+"""The exception tree, drawn once.
+
+    AiwardenError                 root: catch this to catch everything of ours
+    ├── ParameterError            a constructor or call argument is out of range (also ValueError)
+    ├── SchemaError               a column is absent, has the wrong role or type (also ValueError)
+    ├── DataError                 the data cannot be used as given: empty, unreadable (also ValueError)
+    └── NotFittedError            a method needs ``fit`` first (also RuntimeError)
+
+Messages follow one template so users can grep them:
+"The 'bins' parameter of Reference must be an int in [2, 10000]. Got 1 instead."
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AiwardenError",
+    "DataError",
+    "NotFittedError",
+    "ParameterError",
+    "SchemaError",
+    "check_param",
+]
+
+
+class AiwardenError(Exception):
+    """Root of every error aiwarden raises on purpose."""
+
+
+class ParameterError(AiwardenError, ValueError):
+    """A parameter is outside the values the callee accepts."""
+
+
+class SchemaError(AiwardenError, ValueError):
+    """A column is missing, unknown, or of a type/role that cannot be used."""
+
+    def __init__(self, message: str, column: str | None = None) -> None:
+        super().__init__(message)
+        self.column = column
+
+
+class DataError(AiwardenError, ValueError):
+    """Data cannot be used as given (empty, unreadable, wrong shape)."""
+
+    def __init__(self, message: str, column: str | None = None) -> None:
+        super().__init__(message)
+        self.column = column
+
+
+class NotFittedError(AiwardenError, RuntimeError):
+    """The object must be fitted before this call."""
+
+
+def check_param(ok: bool, name: str, owner: str, expected: str, got: object) -> None:
+    """Raise the house-style ParameterError unless ``ok``."""
+    if not ok:
+        raise ParameterError(
+            f"The {name!r} parameter of {owner} must be {expected}. Got {got!r} instead."
+        )
