@@ -1,0 +1,1 @@
+"""Pure monitoring engine: schema, profiles, drift, quality, performance, slices, detectors."""
