@@ -3,7 +3,7 @@
     AiwardenError                 root: catch this to catch everything of ours
     ├── ParameterError            a constructor or call argument is out of range (also ValueError)
     ├── SchemaError               a column is absent, has the wrong role or type (also ValueError)
-    ├── DataError                 the data cannot be used as given: empty, unreadable (also ValueError)
+    ├── DataError                 the data cannot be used: empty, unreadable (also ValueError)
     └── NotFittedError            a method needs ``fit`` first (also RuntimeError)
 
 Messages follow one template so users can grep them:

@@ -1,0 +1,165 @@
+"""Glue between a batch's label/prediction/score columns and the performance accumulators.
+
+Pulls the arrays the schema names out of an Arrow table (labels as text, so
+``1``, ``"1"`` and ``True`` compare as the schema's classes) and feeds
+:mod:`aiwarden.engine.performance` and :mod:`aiwarden.engine.cbpe`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from aiwarden.engine._frame import as_text, numeric_values
+from aiwarden.engine.schema import Role, Schema, Task
+
+__all__ = [
+    "estimate_batch",
+    "estimated_from_dict",
+    "fit_performance",
+    "model_from_dict",
+    "model_to_dict",
+    "performance_from_dict",
+    "realised_batch",
+]
+
+_CLASSIFICATION = (Task.BINARY, Task.MULTICLASS)
+
+
+def _labels(table: pa.Table, name: str) -> np.ndarray:
+    return np.asarray(as_text(table.column(name)).to_numpy(zero_copy_only=False), dtype=object)
+
+
+def _scores(table: pa.Table, schema: Schema) -> np.ndarray | None:
+    cols = [c for c in schema.score_columns if c.name in table.column_names]
+    if not cols:
+        return None
+    if schema.task == Task.BINARY:
+        positive = schema.classes[-1] if schema.classes else None
+        chosen = next((c for c in cols if c.label == positive), cols[0])
+        return numeric_values(table.column(chosen.name)).raw
+    by_label = {c.label: c.name for c in cols}
+    if any(k not in by_label for k in schema.classes):
+        return None
+    return np.column_stack([numeric_values(table.column(by_label[k])).raw
+                            for k in schema.classes])
+
+
+def _arrays(schema: Schema, table: pa.Table) -> dict[str, Any] | None:
+    target = schema.column_for(Role.TARGET)
+    pred = schema.column_for(Role.PREDICTION)
+    if schema.task == Task.NONE:
+        return None
+    out: dict[str, Any] = {}
+    if schema.task == Task.REGRESSION:
+        if target and target in table.column_names:
+            out["y_true"] = numeric_values(table.column(target)).raw
+        if pred and pred in table.column_names:
+            out["y_pred"] = numeric_values(table.column(pred)).raw
+        return out
+    if target and target in table.column_names:
+        out["y_true"] = _labels(table, target)
+    if pred and pred in table.column_names:
+        out["y_pred"] = _labels(table, pred)
+    scores = _scores(table, schema)
+    if scores is not None:
+        out["scores"] = scores
+    return out
+
+
+def _present(v: np.ndarray) -> np.ndarray:
+    import pandas as pd
+
+    return ~pd.isna(v) if v.dtype == object else np.isfinite(v)
+
+
+def _labelled(a: dict[str, Any]) -> dict[str, Any] | None:
+    """Keep rows whose label (and prediction, when given) is present."""
+    y = a.get("y_true")
+    if y is None:
+        return None
+    keep = _present(y)
+    if "y_pred" in a:
+        keep &= _present(a["y_pred"])
+    if not keep.any():
+        return None
+    return {k: v[keep] for k, v in a.items()}
+
+
+def realised_batch(schema: Schema, table: pa.Table) -> Any:
+    """Realised-performance accumulator for rows that carry a label, else None."""
+    a = _arrays(schema, table)
+    if not a:
+        return None
+    a = _labelled(a)
+    if a is None:
+        return None
+    from aiwarden.engine import performance as perf
+
+    if schema.task == Task.REGRESSION:
+        if "y_pred" not in a:
+            return None
+        return perf.RegressionStats.from_arrays(a["y_true"], a["y_pred"])
+    if "y_pred" not in a and "scores" not in a:
+        return None
+    return perf.ClassificationStats.from_arrays(
+        a["y_true"], a.get("y_pred"), a.get("scores"), classes=list(schema.classes)
+    )
+
+
+def fit_performance(schema: Schema, table: pa.Table) -> tuple[Any, Any]:
+    """Reference performance and, for scored classifiers with labels, a fitted CBPE."""
+    realised = realised_batch(schema, table)
+    if schema.task not in _CLASSIFICATION:
+        return realised, None
+    a = _arrays(schema, table)
+    a = _labelled(a) if a else None
+    if a is None or "scores" not in a:
+        return realised, None
+    from aiwarden.engine.cbpe import CBPE
+
+    model = CBPE().fit(a["y_true"], a["scores"], classes=list(schema.classes),
+                       y_pred=a.get("y_pred"))
+    return realised, model
+
+
+def estimate_batch(model: Any, schema: Schema, table: pa.Table) -> Any:
+    """CBPE's expected confusion counts for a batch (labels not needed)."""
+    a = _arrays(schema, table)
+    if not a or "scores" not in a:
+        return None
+    return model.accumulate(a["scores"], y_pred=a.get("y_pred"))
+
+
+def performance_from_dict(d: Mapping[str, Any] | None) -> Any:
+    if d is None:
+        return None
+    from aiwarden.engine import performance as perf
+
+    body = {k: v for k, v in d.items() if k != "kind"}
+    cls = {"ClassificationStats": perf.ClassificationStats,
+           "RegressionStats": perf.RegressionStats}[d["kind"]]
+    return cls.from_dict(body)
+
+
+def estimated_from_dict(d: Mapping[str, Any] | None) -> Any:
+    if d is None:
+        return None
+    from aiwarden.engine.cbpe import ExpectedClassificationStats
+
+    return ExpectedClassificationStats.from_dict(d)
+
+
+def model_to_dict(model: Any) -> dict[str, Any] | None:
+    return None if model is None else model.to_dict()
+
+
+def model_from_dict(d: Mapping[str, Any] | None) -> Any:
+    if d is None:
+        return None
+    from aiwarden.engine.cbpe import CBPE
+
+    return CBPE.from_dict(d)

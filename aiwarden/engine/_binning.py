@@ -1,0 +1,115 @@
+"""Reference-fitted binnings: the fixed grid every later profile counts on.
+
+Numerical columns get reference-quantile edges (one bin per value when the
+column has few distinct values, so discrete data is exact), wrapped in an
+"out of range" band and a "far out of range" band on each side, so a single
+corrupted 1e308 lands in a bin of its own. Categorical columns get the
+reference's categories in frequency order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+__all__ = ["CategoricalBinning", "NumericalBinning"]
+
+
+@dataclass(frozen=True, eq=False)
+class NumericalBinning:
+    """Edges ``[far_lo, e0, ..., ek, far_hi]``; bin ``i`` is ``[edges[i-1], edges[i])``.
+
+    Bin 0 is far below, bin 1 below the reference range, bins ``2..k+1`` are the
+    reference quantile bins, bin ``k+2`` is above and ``k+3`` far above.
+    """
+
+    edges: np.ndarray
+    std: float
+    discrete: bool
+
+    @property
+    def n_bins(self) -> int:
+        return len(self.edges) + 1
+
+    @property
+    def interior(self) -> np.ndarray:
+        """The reference range edges ``e0..ek``."""
+        return self.edges[1:-1]
+
+    @classmethod
+    def fit(cls, sorted_values: np.ndarray, bins: int, far: float) -> NumericalBinning:
+        x = sorted_values
+        if len(x) == 0:
+            inner = np.array([0.0, np.nextafter(0.0, np.inf)])
+            return cls(_wrap(inner, far), 1.0, False)
+        lo, hi = float(x[0]), float(x[-1])
+        uniq = _unique_sorted(x, limit=bins)
+        if uniq is not None:
+            inner = np.append(uniq, np.nextafter(hi, np.inf))
+            discrete = True
+        else:
+            pos = np.linspace(0, len(x) - 1, bins + 1).round().astype(np.int64)
+            inner = np.unique(x[pos])
+            inner[-1] = np.nextafter(hi, np.inf)
+            inner = np.unique(inner)
+            discrete = False
+        if len(inner) < 2:
+            inner = np.array([lo, np.nextafter(hi, np.inf)])
+        std = float(np.std(x)) if len(x) > 1 else 0.0
+        return cls(_wrap(inner, far), std, discrete)
+
+    def index(self, x: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.edges, x, side="right")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "numerical", "edges": self.edges.tolist(), "std": self.std,
+                "discrete": self.discrete}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> NumericalBinning:
+        return cls(np.asarray(d["edges"], dtype=np.float64), float(d["std"]), bool(d["discrete"]))
+
+
+def _unique_sorted(x: np.ndarray, limit: int) -> np.ndarray | None:
+    """Distinct values of a sorted array, or None when there are more than ``limit``."""
+    change = np.flatnonzero(x[1:] != x[:-1])
+    if len(change) + 1 > limit:
+        return None
+    return np.concatenate([x[:1], x[change + 1]])
+
+
+def _wrap(inner: np.ndarray, far: float) -> np.ndarray:
+    span = float(inner[-1] - inner[0])
+    if not np.isfinite(span) or span <= 0:
+        span = max(abs(float(inner[0])), 1.0)
+    far_lo = inner[0] - far * span
+    far_hi = inner[-1] + far * span
+    return np.concatenate([[far_lo], inner, [far_hi]])
+
+
+@dataclass(frozen=True, eq=False)
+class CategoricalBinning:
+    """The reference's categories (text form), most frequent first; code ``k`` is unseen."""
+
+    categories: tuple[str, ...]
+
+    @property
+    def n_bins(self) -> int:
+        return len(self.categories) + 1
+
+    def value_set(self) -> pa.Array:
+        cached = self.__dict__.get("_value_set")
+        if cached is None:
+            cached = pa.array(self.categories, type=pa.large_string())
+            object.__setattr__(self, "_value_set", cached)
+        return cached
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "categorical", "categories": list(self.categories)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CategoricalBinning:
+        return cls(tuple(d["categories"]))

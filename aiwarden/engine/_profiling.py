@@ -1,0 +1,157 @@
+"""Column-level fitting and profiling: one pass of Arrow/numpy work per column.
+
+Shared by ``Reference.fit`` (which also needs each row's bin to measure the
+reference's chunk-to-chunk variability) and ``Reference.profile``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from aiwarden.engine._binning import CategoricalBinning, NumericalBinning
+from aiwarden.engine._frame import as_text, categorical_codes, numeric_values
+from aiwarden.engine.profile import (
+    HEAVY_HITTERS,
+    CategoricalProfile,
+    NumericalProfile,
+    PresenceProfile,
+)
+from aiwarden.engine.schema import Column, ColumnType, Role
+
+__all__ = ["Binning", "ColumnPass", "fit_binning", "profile_column", "row_hash"]
+
+Binning = NumericalBinning | CategoricalBinning | None
+_PRESENCE_TYPES = (ColumnType.IDENTIFIER, ColumnType.DATETIME)
+_PRESENCE_ROLES = (Role.ID, Role.TIMESTAMP)
+
+
+def binned_kind(col: Column) -> str:
+    """'numerical', 'categorical', 'text' (profiled on its length) or 'presence'."""
+    if col.role in _PRESENCE_ROLES or col.dtype in _PRESENCE_TYPES:
+        return "presence"
+    if col.dtype == ColumnType.TEXT:
+        return "text"
+    if col.dtype == ColumnType.NUMERICAL:
+        return "numerical"
+    return "categorical"
+
+
+def _text_lengths(arr: pa.ChunkedArray | pa.Array) -> pa.Array:
+    return pc.utf8_length(as_text(arr))
+
+
+def fit_binning(col: Column, arr: pa.ChunkedArray, *, bins: int, far: float,
+                max_categories: int) -> Binning:
+    kind = binned_kind(col)
+    if kind == "presence":
+        return None
+    if kind in ("numerical", "text"):
+        values = numeric_values(_text_lengths(arr) if kind == "text" else arr).values
+        return NumericalBinning.fit(np.sort(values), bins, far)
+    vc = pc.value_counts(as_text(arr).drop_null())
+    values = np.asarray(vc.field("values").to_pylist(), dtype=object)
+    counts = vc.field("counts").to_numpy()
+    order = np.lexsort((values.astype(str), -counts))[:max_categories]
+    return CategoricalBinning(tuple(str(v) for v in values[order]))
+
+
+@dataclass(frozen=True)
+class ColumnPass:
+    """A column's profile plus what the caller may reuse: bins per valid row, row values."""
+
+    profile: NumericalProfile | CategoricalProfile | PresenceProfile
+    bin_index: np.ndarray | None  # bin of every valid row (numerical) / code of every row
+    valid_mask: np.ndarray | None  # rows that ``bin_index`` covers (None: all rows)
+    row_key: np.ndarray | None  # uint64 per row for duplicate detection
+
+
+def profile_column(col: Column, binning: Binning, arr: pa.ChunkedArray,
+                   *, want_rows: bool = False) -> ColumnPass:
+    kind = binned_kind(col)
+    if kind == "presence":
+        missing = arr.null_count
+        ex = {}
+        if missing:
+            ex["missing"] = np.flatnonzero(np.asarray(arr.is_null()))[:5].tolist()
+        key = None
+        if want_rows and col.role not in _PRESENCE_ROLES:
+            key = _text_key(arr)
+        return ColumnPass(PresenceProfile(len(arr), missing, 0, ex), None, None, key)
+    if kind in ("numerical", "text"):
+        assert isinstance(binning, NumericalBinning)
+        nc = numeric_values(_text_lengths(arr) if kind == "text" else arr)
+        idx = binning.index(nc.values)
+        counts = np.bincount(idx, minlength=binning.n_bins).astype(np.int64)
+        v = nc.values
+        if len(v):
+            mean = float(v.mean())
+            m2 = float(np.square(v - mean).sum())
+            lo, hi = float(v.min()), float(v.max())
+        else:
+            mean, m2, lo, hi = 0.0, 0.0, np.inf, -np.inf
+        examples = dict(nc.examples)
+        below = counts[0] + counts[1]
+        above = counts[-1] + counts[-2]
+        if below or above:
+            examples.update(_range_examples(idx, nc.mask, binning.n_bins))
+        prof = NumericalProfile(
+            counts=counts, n=nc.n, missing=nc.missing, nan=nc.nan, posinf=nc.posinf,
+            neginf=nc.neginf, invalid=nc.invalid, min=lo, max=hi, mean=mean, m2=m2,
+            examples=examples,
+        )
+        key = None
+        if want_rows:
+            key = _text_key(arr) if kind == "text" else nc.raw.view(np.uint64)
+        return ColumnPass(prof, idx, nc.mask, key)
+    assert isinstance(binning, CategoricalBinning)
+    cc = categorical_codes(arr, binning.value_set(), top_unseen=HEAVY_HITTERS)
+    k = len(binning.categories)
+    counts = np.bincount(cc.codes, minlength=k + 1).astype(np.int64)
+    counts[k] -= cc.missing  # code k held missing and unseen; keep only unseen
+    prof = CategoricalProfile(counts=counts, n=cc.n, missing=cc.missing,
+                              unseen_top=cc.unseen_top, examples=dict(cc.examples))
+    key = cc.codes.astype(np.uint64) if want_rows else None
+    return ColumnPass(prof, cc.codes, None, key)
+
+
+def _range_examples(idx: np.ndarray, mask: np.ndarray | None, n_bins: int) -> dict[str, list[int]]:
+    rows = np.flatnonzero(mask) if mask is not None else None
+    out = {}
+    for name, sel in (("below_range", idx <= 1), ("above_range", idx >= n_bins - 2)):
+        pos = np.flatnonzero(sel)[:5]
+        if len(pos):
+            out[name] = (rows[pos] if rows is not None else pos).tolist()
+    return out
+
+
+def _text_key(arr: pa.ChunkedArray) -> np.ndarray:
+    enc = pc.dictionary_encode(as_text(arr))
+    codes = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False)
+    return codes.astype(np.int64).view(np.uint64)
+
+
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+def row_hash(keys: list[np.ndarray]) -> np.ndarray:
+    """Combine per-column uint64 keys into one 64-bit hash per row (splitmix-style)."""
+    h = np.zeros(len(keys[0]), dtype=np.uint64)
+    for k in keys:
+        h ^= k + _MIX + (h << np.uint64(6)) + (h >> np.uint64(2))
+        h ^= h >> np.uint64(31)
+        h *= np.uint64(0xBF58476D1CE4E5B9)
+    return h
+
+
+def count_duplicates(keys: list[np.ndarray]) -> int:
+    """Rows that repeat an earlier row of the same batch (by all feature values)."""
+    if not keys or len(keys[0]) < 2:
+        return 0
+    import pandas as pd
+
+    h = row_hash(keys)
+    return int(len(h) - len(pd.unique(h)))

@@ -1,0 +1,252 @@
+"""Drift decisions from two profiles: effect size first, noise and reference variability second.
+
+On large samples a p-value flags any difference, however small (the trap
+Evidently #50 and Alibi Detect #646 describe). aiwarden decides by effect size:
+a column drifts when its distance exceeds
+
+    threshold = max(floor, sqrt(noise(n_ref, n_cur)**2 + instability**2))
+
+* ``floor``: the smallest change worth an alert, per method (e.g. 0.1 standard
+  deviations of Wasserstein-1), overridable per method or per column;
+* ``noise``: the ``1 - alpha/m`` quantile of the distance between two samples of
+  these sizes drawn from the reference histogram itself (Monte Carlo, with a
+  gamma fit of its tail), so small windows do not flag sampling noise and the
+  ``m`` columns tested at once are Bonferroni-corrected;
+* ``instability``: how much the reference varies from chunk to chunk beyond its
+  own sampling noise (in time order when the schema has a timestamp), so a
+  feature that naturally wanders needs a larger change to alert.
+
+``severity`` is ``value / threshold``: above 1 the column drifted, above 2 the
+level is critical. See ``docs/drift.md`` for the measured false-alarm and
+detection rates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from aiwarden.engine.drift_metrics import chi2_pvalue, get_metric, ks_pvalue
+from aiwarden.errors import ParameterError, check_param
+
+__all__ = ["DEFAULT_FLOORS", "ColumnDrift", "DriftReport", "DriftSettings"]
+
+DEFAULT_FLOORS: dict[str, float] = {
+    "wasserstein": 0.1,
+    "ks": 0.05,
+    "jensenshannon": 0.05,
+    "hellinger": 0.05,
+    "psi": 0.1,
+    "total_variation": 0.05,
+}
+# Distances behave like sqrt(chi-square): their square is what a gamma fits well.
+_POWER = {"psi": 1.0}
+
+
+@dataclass(frozen=True)
+class DriftSettings:
+    """How drift is decided; every number is a parameter, none is hidden."""
+
+    numerical_method: str = "wasserstein"
+    categorical_method: str = "jensenshannon"
+    methods: Mapping[str, str] = field(default_factory=dict)
+    floors: Mapping[str, float] = field(default_factory=dict)
+    thresholds: Mapping[str, float] = field(default_factory=dict)
+    alpha: float = 0.01
+    n_simulations: int = 200
+    calibration: str = "chunks"
+
+    def __post_init__(self) -> None:
+        owner = "DriftSettings"
+        for name in [self.numerical_method, self.categorical_method, *self.methods.values()]:
+            get_metric(name)
+        for name in self.floors:
+            get_metric(name)
+        check_param(0.0 < self.alpha < 1.0, "alpha", owner, "a float in (0, 1)", self.alpha)
+        check_param(isinstance(self.n_simulations, int) and 50 <= self.n_simulations <= 100_000,
+                    "n_simulations", owner, "an int in [50, 100000]", self.n_simulations)
+        check_param(self.calibration in ("chunks", "none"), "calibration", owner,
+                    "one of 'chunks', 'none'", self.calibration)
+        for col, t in self.thresholds.items():
+            check_param(isinstance(t, int | float) and t > 0, f"thresholds[{col!r}]", owner,
+                        "a positive number", t)
+
+    def method_for(self, column: str, numerical: bool) -> str:
+        if column in self.methods:
+            name = self.methods[column]
+            if get_metric(name)[1] and not numerical:
+                raise ParameterError(
+                    f"Drift method {name!r} needs ordered numerical bins; column {column!r} "
+                    "is categorical."
+                )
+            return name
+        return self.numerical_method if numerical else self.categorical_method
+
+    def floor_for(self, column: str, method: str) -> float:
+        if column in self.thresholds:
+            return float(self.thresholds[column])
+        return float(self.floors.get(method, DEFAULT_FLOORS[method]))
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | None) -> DriftSettings:
+        return cls(**dict(d or {}))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "numerical_method": self.numerical_method,
+            "categorical_method": self.categorical_method,
+            "methods": dict(self.methods), "floors": dict(self.floors),
+            "thresholds": dict(self.thresholds), "alpha": self.alpha,
+            "n_simulations": self.n_simulations, "calibration": self.calibration,
+        }
+
+
+@dataclass(frozen=True)
+class ColumnDrift:
+    """One column's drift: the deciding distance, its threshold and every other distance."""
+
+    column: str
+    role: str
+    kind: str
+    method: str
+    value: float
+    threshold: float
+    drifted: bool
+    severity: float
+    n_reference: int
+    n_current: int
+    p_value: float
+    floor: float
+    noise: float
+    instability: float
+    metrics: dict[str, float]
+
+    @property
+    def level(self) -> str:
+        if not self.drifted:
+            return "none"
+        return "critical" if self.severity >= 2.0 else "warning"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "column": self.column, "role": self.role, "kind": self.kind, "method": self.method,
+            "value": self.value, "threshold": self.threshold, "drifted": self.drifted,
+            "severity": self.severity, "level": self.level, "n_reference": self.n_reference,
+            "n_current": self.n_current, "p_value": self.p_value, "floor": self.floor,
+            "noise": self.noise, "instability": self.instability, "metrics": dict(self.metrics),
+        }
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    """Per-column drift of one window against the reference."""
+
+    columns: tuple[ColumnDrift, ...]
+    n_reference: int
+    n_current: int
+    alpha: float
+
+    def __getitem__(self, column: str) -> ColumnDrift:
+        for c in self.columns:
+            if c.column == column:
+                return c
+        raise KeyError(column)
+
+    @property
+    def features(self) -> tuple[ColumnDrift, ...]:
+        return tuple(c for c in self.columns if c.role == "feature")
+
+    @property
+    def drifted_features(self) -> tuple[str, ...]:
+        """Drifted feature columns, most severe first."""
+        hits = [c for c in self.features if c.drifted]
+        return tuple(c.column for c in sorted(hits, key=lambda c: -c.severity))
+
+    @property
+    def drifted_columns(self) -> tuple[str, ...]:
+        hits = [c for c in self.columns if c.drifted]
+        return tuple(c.column for c in sorted(hits, key=lambda c: -c.severity))
+
+    @property
+    def prediction_drift(self) -> tuple[ColumnDrift, ...]:
+        return tuple(c for c in self.columns if c.role in ("prediction", "score"))
+
+    @property
+    def target_drift(self) -> ColumnDrift | None:
+        return next((c for c in self.columns if c.role == "target"), None)
+
+    @property
+    def share_drifted(self) -> float:
+        feats = self.features
+        return sum(c.drifted for c in feats) / len(feats) if feats else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "n_reference": self.n_reference, "n_current": self.n_current, "alpha": self.alpha,
+            "drifted_features": list(self.drifted_features),
+            "share_drifted": self.share_drifted,
+            "columns": [c.to_dict() for c in self.columns],
+        }
+
+    def to_pandas(self) -> Any:
+        import pandas as pd
+
+        rows = [{k: v for k, v in c.to_dict().items() if k != "metrics"} | c.metrics
+                for c in self.columns]
+        return pd.DataFrame(rows).set_index("column") if rows else pd.DataFrame()
+
+
+def null_moments(
+    p_ref: np.ndarray, n_ref: int, n_cur: int, fns: Mapping[str, Any], n_sim: int,
+    rng: np.random.Generator,
+) -> dict[str, tuple[float, float]]:
+    """Mean and variance of each distance (to its power) between two same-distribution samples."""
+    p = p_ref / p_ref.sum()
+    ref = rng.multinomial(max(n_ref, 1), p, size=n_sim)
+    cur = rng.multinomial(max(n_cur, 1), p, size=n_sim)
+    out = {}
+    for name, fn in fns.items():
+        s = fn(ref, cur) ** _POWER.get(name, 2.0)
+        out[name] = (float(s.mean()), float(s.var()))
+    return out
+
+
+def gamma_quantile(mean: float, var: float, q: float, power: float) -> float:
+    """Quantile of a distance whose ``power``-th power is gamma with the given moments."""
+    if mean <= 0:
+        return 0.0
+    if var <= 0:
+        return mean ** (1.0 / power)
+    shape, scale = mean * mean / var, var / mean
+    return float(stats.gamma.ppf(q, shape, scale=scale)) ** (1.0 / power)
+
+
+def decide(
+    *, column: str, role: str, kind: str, method: str, metrics: dict[str, float],
+    floor: float, noise: float, instability: float, n_ref: int, n_cur: int, p_value: float,
+) -> ColumnDrift:
+    value = metrics[method]
+    threshold = max(floor, float(np.hypot(noise, instability)))
+    drifted = bool(n_cur > 0 and value > threshold)
+    return ColumnDrift(
+        column=column, role=role, kind=kind, method=method, value=value, threshold=threshold,
+        drifted=drifted, severity=value / threshold if threshold > 0 else float("inf"),
+        n_reference=n_ref, n_current=n_cur, p_value=p_value, floor=floor, noise=noise,
+        instability=instability, metrics=metrics,
+    )
+
+
+def p_value_for(kind: str, metrics: Mapping[str, float], ref: np.ndarray, cur: np.ndarray) -> float:
+    """An informational p-value: KS for numerical, chi-square for categorical."""
+    n_ref, n_cur = int(ref.sum()), int(cur.sum())
+    if kind == "numerical":
+        return ks_pvalue(metrics["ks"], n_ref, n_cur)
+    return chi2_pvalue(ref, cur)
+
+
+def power_of(method: str) -> float:
+    return _POWER.get(method, 2.0)

@@ -1,0 +1,379 @@
+"""Mergeable column and batch profiles.
+
+A profile is the compact summary of a batch of rows on the reference's bins:
+counts, exact moments (Chan's parallel update), missing/NaN/inf/invalid counts,
+unseen categories. Merging is addition, so any window is a merge of buckets and
+a profile's size never grows with the number of rows. Integer counts merge
+exactly; float moments up to rounding; the unseen-value heavy hitters keep the
+``capacity`` largest counts (counts are lower bounds once truncated).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "CategoricalProfile",
+    "ColumnProfile",
+    "NumericalProfile",
+    "PresenceProfile",
+    "Profile",
+    "column_profile_from_dict",
+]
+
+MAX_EXAMPLES = 5
+HEAVY_HITTERS = 32
+
+
+def _merge_examples(a: Mapping[str, list[int]], b: Mapping[str, list[int]]) -> dict[str, list[int]]:
+    out = {k: list(v) for k, v in a.items()}
+    for k, v in b.items():
+        out[k] = (out.get(k, []) + list(v))[:MAX_EXAMPLES]
+    return out
+
+
+def _shift_examples(ex: Mapping[str, list[int]], offset: int) -> dict[str, list[int]]:
+    return {k: [i + offset for i in v] for k, v in ex.items()}
+
+
+@dataclass(frozen=True, eq=False)
+class PresenceProfile:
+    """Only how many values were present: for identifiers, datetimes and the like."""
+
+    n: int = 0
+    missing: int = 0
+    absent: int = 0
+    examples: dict[str, list[int]] = field(default_factory=dict)
+
+    kind = "presence"
+
+    def merge(self, other: PresenceProfile) -> PresenceProfile:
+        return PresenceProfile(self.n + other.n, self.missing + other.missing,
+                               self.absent + other.absent,
+                               _merge_examples(self.examples, other.examples))
+
+    __add__ = merge
+
+    def shifted(self, offset: int) -> PresenceProfile:
+        return replace(self, examples=_shift_examples(self.examples, offset))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "n": self.n, "missing": self.missing, "absent": self.absent,
+                "examples": self.examples}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> PresenceProfile:
+        return cls(int(d["n"]), int(d["missing"]), int(d.get("absent", 0)),
+                   {k: list(v) for k, v in d.get("examples", {}).items()})
+
+
+@dataclass(frozen=True, eq=False)
+class NumericalProfile:
+    """Counts on the reference bins plus exact moments of the finite values."""
+
+    counts: np.ndarray
+    n: int = 0
+    missing: int = 0
+    nan: int = 0
+    posinf: int = 0
+    neginf: int = 0
+    invalid: int = 0
+    absent: int = 0
+    min: float = np.inf
+    max: float = -np.inf
+    mean: float = 0.0
+    m2: float = 0.0
+    examples: dict[str, list[int]] = field(default_factory=dict)
+
+    kind = "numerical"
+    _INT_FIELDS = ("n", "missing", "nan", "posinf", "neginf", "invalid", "absent")
+
+    @property
+    def count(self) -> int:
+        """Number of finite, valid values."""
+        return int(self.counts.sum())
+
+    @property
+    def variance(self) -> float:
+        c = self.count
+        return self.m2 / c if c else float("nan")
+
+    @classmethod
+    def empty(cls, n_bins: int) -> NumericalProfile:
+        return cls(np.zeros(n_bins, dtype=np.int64))
+
+    def merge(self, other: NumericalProfile) -> NumericalProfile:
+        na, nb = self.count, other.count
+        n = na + nb
+        if n == 0:
+            mean, m2 = 0.0, 0.0
+        else:
+            delta = other.mean - self.mean
+            mean = self.mean + delta * nb / n
+            m2 = self.m2 + other.m2 + delta * delta * na * nb / n
+        return NumericalProfile(
+            counts=self.counts + other.counts,
+            n=self.n + other.n,
+            missing=self.missing + other.missing,
+            nan=self.nan + other.nan,
+            posinf=self.posinf + other.posinf,
+            neginf=self.neginf + other.neginf,
+            invalid=self.invalid + other.invalid,
+            absent=self.absent + other.absent,
+            min=min(self.min, other.min),
+            max=max(self.max, other.max),
+            mean=mean,
+            m2=m2,
+            examples=_merge_examples(self.examples, other.examples),
+        )
+
+    __add__ = merge
+
+    def shifted(self, offset: int) -> NumericalProfile:
+        return replace(self, examples=_shift_examples(self.examples, offset))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind, "counts": self.counts.tolist(), "n": self.n,
+            "missing": self.missing, "nan": self.nan, "posinf": self.posinf,
+            "neginf": self.neginf, "invalid": self.invalid, "absent": self.absent,
+            "min": _finite_or_none(self.min), "max": _finite_or_none(self.max),
+            "mean": self.mean, "m2": self.m2, "examples": self.examples,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> NumericalProfile:
+        return cls(
+            counts=np.asarray(d["counts"], dtype=np.int64), n=int(d["n"]),
+            missing=int(d["missing"]), nan=int(d["nan"]), posinf=int(d["posinf"]),
+            neginf=int(d["neginf"]), invalid=int(d["invalid"]), absent=int(d.get("absent", 0)),
+            min=np.inf if d["min"] is None else float(d["min"]),
+            max=-np.inf if d["max"] is None else float(d["max"]),
+            mean=float(d["mean"]), m2=float(d["m2"]),
+            examples={k: list(v) for k, v in d.get("examples", {}).items()},
+        )
+
+
+def _finite_or_none(v: float) -> float | None:
+    return float(v) if np.isfinite(v) else None
+
+
+@dataclass(frozen=True, eq=False)
+class CategoricalProfile:
+    """Counts of each reference category; the last count is unseen values."""
+
+    counts: np.ndarray
+    n: int = 0
+    missing: int = 0
+    invalid: int = 0
+    absent: int = 0
+    unseen_top: dict[str, int] = field(default_factory=dict)
+    examples: dict[str, list[int]] = field(default_factory=dict)
+
+    kind = "categorical"
+    _INT_FIELDS = ("n", "missing", "invalid", "absent")
+
+    @property
+    def count(self) -> int:
+        return int(self.counts.sum())
+
+    @property
+    def unseen(self) -> int:
+        return int(self.counts[-1])
+
+    @classmethod
+    def empty(cls, n_bins: int) -> CategoricalProfile:
+        return cls(np.zeros(n_bins, dtype=np.int64))
+
+    def merge(self, other: CategoricalProfile) -> CategoricalProfile:
+        top = dict(self.unseen_top)
+        for k, v in other.unseen_top.items():
+            top[k] = top.get(k, 0) + v
+        if len(top) > HEAVY_HITTERS:
+            keep = sorted(top.items(), key=lambda kv: (-kv[1], kv[0]))[:HEAVY_HITTERS]
+            top = dict(keep)
+        return CategoricalProfile(
+            counts=self.counts + other.counts,
+            n=self.n + other.n,
+            missing=self.missing + other.missing,
+            invalid=self.invalid + other.invalid,
+            absent=self.absent + other.absent,
+            unseen_top=top,
+            examples=_merge_examples(self.examples, other.examples),
+        )
+
+    __add__ = merge
+
+    def shifted(self, offset: int) -> CategoricalProfile:
+        return replace(self, examples=_shift_examples(self.examples, offset))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "counts": self.counts.tolist(), "n": self.n,
+                "missing": self.missing, "invalid": self.invalid, "absent": self.absent,
+                "unseen_top": self.unseen_top, "examples": self.examples}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> CategoricalProfile:
+        return cls(
+            counts=np.asarray(d["counts"], dtype=np.int64), n=int(d["n"]),
+            missing=int(d["missing"]), invalid=int(d.get("invalid", 0)),
+            absent=int(d.get("absent", 0)),
+            unseen_top={str(k): int(v) for k, v in d.get("unseen_top", {}).items()},
+            examples={k: list(v) for k, v in d.get("examples", {}).items()},
+        )
+
+
+ColumnProfile = NumericalProfile | CategoricalProfile | PresenceProfile
+_KINDS: dict[str, Any] = {
+    "numerical": NumericalProfile, "categorical": CategoricalProfile, "presence": PresenceProfile
+}
+
+
+def column_profile_from_dict(d: Mapping[str, Any]) -> ColumnProfile:
+    return _KINDS[d["kind"]].from_dict(d)
+
+
+@dataclass(frozen=True, eq=False)
+class Profile:
+    """Everything one batch (or a merged window of batches) says about a model's data.
+
+    ``performance`` holds realised-performance accumulators (needs labels);
+    ``estimated`` holds CBPE's expected confusion counts (needs only scores).
+    """
+
+    n_rows: int
+    columns: dict[str, ColumnProfile]
+    extra_columns: dict[str, int] = field(default_factory=dict)
+    duplicates: int = 0
+    performance: Any = None
+    estimated: Any = None
+
+    def merge(self, other: Profile) -> Profile:
+        names = self.columns.keys() | other.columns.keys()
+        cols = {}
+        for name in sorted(names):
+            a, b = self.columns.get(name), other.columns.get(name)
+            cols[name] = a if b is None else b if a is None else a.merge(b)
+        extra = dict(self.extra_columns)
+        for k, v in other.extra_columns.items():
+            extra[k] = extra.get(k, 0) + v
+        return Profile(
+            n_rows=self.n_rows + other.n_rows,
+            columns=cols,
+            extra_columns=extra,
+            duplicates=self.duplicates + other.duplicates,
+            performance=_merge_optional(self.performance, other.performance),
+            estimated=_merge_optional(self.estimated, other.estimated),
+        )
+
+    __add__ = merge
+
+    def shifted(self, offset: int) -> Profile:
+        """The same profile with example row positions moved by ``offset`` (for appends)."""
+        return replace(self, columns={k: v.shifted(offset) for k, v in self.columns.items()})
+
+    @staticmethod
+    def merge_all(profiles: list[Profile]) -> Profile:
+        """Merge many profiles; stacks count arrays so 10,000 buckets merge in one sum."""
+        if not profiles:
+            raise ValueError("merge_all needs at least one profile.")
+        if len(profiles) == 1:
+            return profiles[0]
+        return _merge_many(profiles)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "n_rows": self.n_rows,
+            "columns": {k: v.to_dict() for k, v in self.columns.items()},
+            "extra_columns": self.extra_columns,
+            "duplicates": self.duplicates,
+            "performance": None if self.performance is None else {
+                "kind": type(self.performance).__name__, **self.performance.to_dict()},
+            "estimated": None if self.estimated is None else self.estimated.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Profile:
+        from aiwarden.engine._accumulators import estimated_from_dict, performance_from_dict
+
+        return cls(
+            n_rows=int(d["n_rows"]),
+            columns={k: column_profile_from_dict(v) for k, v in d["columns"].items()},
+            extra_columns={k: int(v) for k, v in d.get("extra_columns", {}).items()},
+            duplicates=int(d.get("duplicates", 0)),
+            performance=performance_from_dict(d.get("performance")),
+            estimated=estimated_from_dict(d.get("estimated")),
+        )
+
+
+def _merge_optional(a: Any, b: Any) -> Any:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a.merge(b)
+
+
+def _merge_many(profiles: list[Profile]) -> Profile:
+    """Merge column by column in one vectorised pass (exact many-way Chan combination)."""
+    names = sorted(set().union(*(p.columns.keys() for p in profiles)))
+    cols: dict[str, ColumnProfile] = {}
+    for name in names:
+        parts = [p.columns[name] for p in profiles if name in p.columns]
+        cols[name] = _merge_columns(parts)
+    extra: dict[str, int] = {}
+    for p in profiles:
+        for k, v in p.extra_columns.items():
+            extra[k] = extra.get(k, 0) + v
+    perf = est = None
+    for p in profiles:
+        perf = _merge_optional(perf, p.performance)
+        est = _merge_optional(est, p.estimated)
+    return Profile(
+        n_rows=sum(p.n_rows for p in profiles),
+        columns=cols,
+        extra_columns=extra,
+        duplicates=sum(p.duplicates for p in profiles),
+        performance=perf,
+        estimated=est,
+    )
+
+
+def _merge_columns(parts: list[ColumnProfile]) -> ColumnProfile:
+    first = parts[0]
+    if len(parts) == 1:
+        return first
+    if not all(type(p) is type(first) for p in parts):
+        raise ValueError("Cannot merge profiles of different kinds for one column.")
+    examples: dict[str, list[int]] = {}
+    for p in parts:
+        if p.examples:
+            examples = _merge_examples(examples, p.examples)
+    if isinstance(first, PresenceProfile):
+        return PresenceProfile(sum(p.n for p in parts), sum(p.missing for p in parts),
+                               sum(p.absent for p in parts), examples)
+    counts = np.stack([p.counts for p in parts])
+    total = counts.sum(axis=0)
+    ints = {f: sum(getattr(p, f) for p in parts) for f in first._INT_FIELDS}
+    if isinstance(first, CategoricalProfile):
+        top: dict[str, int] = {}
+        for p in parts:
+            for k, v in p.unseen_top.items():
+                top[k] = top.get(k, 0) + v
+        if len(top) > HEAVY_HITTERS:
+            top = dict(sorted(top.items(), key=lambda kv: (-kv[1], kv[0]))[:HEAVY_HITTERS])
+        return CategoricalProfile(counts=total, unseen_top=top, examples=examples, **ints)
+    c = counts.sum(axis=1).astype(np.float64)
+    means = np.array([p.mean for p in parts])
+    m2s = np.array([p.m2 for p in parts])
+    n = c.sum()
+    mean = float((c * means).sum() / n) if n else 0.0
+    m2 = float(m2s.sum() + (c * (means - mean) ** 2).sum()) if n else 0.0
+    return NumericalProfile(
+        counts=total, min=min(p.min for p in parts), max=max(p.max for p in parts),
+        mean=mean, m2=m2, examples=examples, **ints,
+    )

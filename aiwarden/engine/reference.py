@@ -1,0 +1,388 @@
+"""The fitted reference: what every later batch is profiled on and compared with.
+
+Examples
+--------
+>>> import numpy as np, pandas as pd
+>>> rng = np.random.default_rng(0)
+>>> ref_df = pd.DataFrame({"amount": rng.lognormal(3, 1, 5000),
+...                        "country": rng.choice(["FR", "DE", "US"], 5000)})
+>>> ref = Reference.fit(ref_df)
+>>> cur = ref_df.assign(amount=ref_df.amount * 3)
+>>> ref.compare(ref.profile(cur)).drifted_features
+('amount',)
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from aiwarden.engine import _accumulators as acc
+from aiwarden.engine._binning import CategoricalBinning, NumericalBinning
+from aiwarden.engine._frame import numeric_values, to_table
+from aiwarden.engine._profiling import (
+    Binning,
+    count_duplicates,
+    fit_binning,
+    profile_column,
+)
+from aiwarden.engine.drift import (
+    DriftReport,
+    DriftSettings,
+    decide,
+    gamma_quantile,
+    null_moments,
+    p_value_for,
+    power_of,
+)
+from aiwarden.engine.drift_metrics import METRICS
+from aiwarden.engine.profile import (
+    CategoricalProfile,
+    NumericalProfile,
+    PresenceProfile,
+    Profile,
+)
+from aiwarden.engine.schema import Role, Schema, infer_schema
+from aiwarden.errors import DataError, SchemaError, check_param
+
+__all__ = ["Reference"]
+
+_DRIFT_ROLES = (Role.FEATURE, Role.PREDICTION, Role.SCORE, Role.TARGET, Role.SEGMENT)
+REFERENCE_FORMAT = 1
+
+
+class Reference:
+    """Reference data fitted once: schema, bins, its own profile, its variability.
+
+    Build it with :meth:`fit`; then :meth:`profile` any batch, :meth:`compare`
+    a (merged) profile for drift, :meth:`check_quality` for data quality.
+    """
+
+    def __init__(
+        self, *, schema: Schema, binnings: dict[str, Binning], profile: Profile,
+        instability: dict[str, dict[str, float]], settings: DriftSettings,
+        random_state: int, performance_model: Any = None,
+        duplicate_rate: float = 0.0,
+    ) -> None:
+        self.schema_ = schema
+        self.binnings_ = binnings
+        self.profile_ = profile
+        self.instability_ = instability
+        self.settings = settings
+        self.random_state = random_state
+        self.performance_model_ = performance_model
+        self.duplicate_rate_ = duplicate_rate
+        self._noise_cache: dict[tuple[str, str, int, int], float] = {}
+
+    # ------------------------------------------------------------------ fit
+    @classmethod
+    def fit(
+        cls,
+        data: Any,
+        schema: Schema | None = None,
+        *,
+        bins: int = 100,
+        max_categories: int = 2000,
+        far: float = 1.0,
+        chunks: int = 10,
+        drift: DriftSettings | Mapping[str, Any] | None = None,
+        random_state: int = 0,
+        **schema_hints: Any,
+    ) -> Reference:
+        """Fit bins, profile the reference and measure its chunk-to-chunk variability.
+
+        ``schema_hints`` (target=, prediction=, scores=, id=, timestamp=, segments=,
+        task=, dtypes=) go to :func:`infer_schema` when no schema is given.
+        """
+        owner = "Reference"
+        check_param(isinstance(bins, int) and 2 <= bins <= 10_000, "bins", owner,
+                    "an int in [2, 10000]", bins)
+        check_param(isinstance(max_categories, int) and 2 <= max_categories <= 1_000_000,
+                    "max_categories", owner, "an int in [2, 1000000]", max_categories)
+        check_param(isinstance(far, int | float) and far > 0, "far", owner,
+                    "a positive number", far)
+        check_param(isinstance(chunks, int) and 2 <= chunks <= 1000, "chunks", owner,
+                    "an int in [2, 1000]", chunks)
+        settings = drift if isinstance(drift, DriftSettings) else DriftSettings.from_dict(drift)
+        table = to_table(data)
+        if schema is None:
+            schema = infer_schema(table, max_categories=max_categories, **schema_hints)
+        elif schema_hints:
+            raise SchemaError("Pass either a schema or schema hints, not both.")
+        missing = [c.name for c in schema.columns if c.name not in table.column_names]
+        if missing:
+            raise SchemaError(f"Reference data lacks schema columns {missing}.", missing[0])
+
+        chunk_of_row = _chunk_ids(table, schema, chunks, settings.calibration)
+        binnings: dict[str, Binning] = {}
+        columns = {}
+        chunk_counts: dict[str, np.ndarray] = {}
+        keys = []
+        for col in schema.columns:
+            arr = table.column(col.name)
+            binning = fit_binning(col, arr, bins=bins, far=far, max_categories=max_categories)
+            binnings[col.name] = binning
+            cp = profile_column(col, binning, arr, want_rows=col.role == Role.FEATURE)
+            columns[col.name] = cp.profile
+            if cp.row_key is not None:
+                keys.append(cp.row_key)
+            if chunk_of_row is not None and binning is not None and col.role in _DRIFT_ROLES:
+                rows = chunk_of_row if cp.valid_mask is None else chunk_of_row[cp.valid_mask]
+                nb = binning.n_bins
+                flat = np.bincount(rows * nb + cp.bin_index, minlength=chunks * nb)
+                chunk_counts[col.name] = flat.reshape(chunks, nb)
+        duplicates = count_duplicates(keys)
+        perf, model = acc.fit_performance(schema, table)
+        profile = Profile(table.num_rows, columns, {}, duplicates, perf, None)
+        ref = cls(
+            schema=schema, binnings=binnings, profile=profile, instability={},
+            settings=settings, random_state=random_state, performance_model=model,
+            duplicate_rate=duplicates / max(table.num_rows, 1),
+        )
+        ref.instability_ = {name: ref._instability(name, cc) for name, cc in chunk_counts.items()}
+        if model is not None:
+            est = acc.estimate_batch(model, schema, table)
+            ref.profile_ = Profile(table.num_rows, columns, {}, duplicates, perf, est)
+        return ref
+
+    # -------------------------------------------------------------- profile
+    def profile(self, data: Any, *, check_duplicates: bool = True) -> Profile:
+        """Summarise a batch on the reference bins; merge the results of many batches freely."""
+        table = to_table(data)
+        n = table.num_rows
+        present = set(table.column_names)
+        columns: dict[str, Any] = {}
+        keys = []
+        for col in self.schema_.columns:
+            binning = self.binnings_[col.name]
+            if col.name not in present:
+                columns[col.name] = _absent(binning, n)
+                continue
+            cp = profile_column(col, binning, table.column(col.name),
+                                want_rows=check_duplicates and col.role == Role.FEATURE)
+            columns[col.name] = cp.profile
+            if cp.row_key is not None:
+                keys.append(cp.row_key)
+        extra = {name: n for name in table.column_names if name not in self.schema_}
+        perf = acc.realised_batch(self.schema_, table)
+        est = (acc.estimate_batch(self.performance_model_, self.schema_, table)
+               if self.performance_model_ is not None else None)
+        return Profile(n, columns, extra, count_duplicates(keys) if keys else 0, perf, est)
+
+    # -------------------------------------------------------------- compare
+    def compare(
+        self, current: Profile | Any, *, settings: DriftSettings | Mapping[str, Any] | None = None,
+        columns: list[str] | None = None,
+    ) -> DriftReport:
+        """Drift of every monitored column of ``current`` against the reference."""
+        cur = current if isinstance(current, Profile) else self.profile(current)
+        st = self.settings if settings is None else (
+            settings if isinstance(settings, DriftSettings) else DriftSettings.from_dict(settings))
+        names = [c.name for c in self.schema_.columns
+                 if c.role in _DRIFT_ROLES and self.binnings_[c.name] is not None]
+        if columns is not None:
+            unknown = [c for c in columns if c not in names]
+            if unknown:
+                raise SchemaError(f"Cannot compute drift for columns {unknown}: not monitored "
+                                  "columns of this reference.", unknown[0])
+            names = [n for n in names if n in columns]
+        m = max(len(names), 1)
+        out = []
+        for name in names:
+            col = self.schema_[name]
+            ref_p, cur_p = self.profile_.columns[name], cur.columns.get(name)
+            binning = self.binnings_[name]
+            if cur_p is None:
+                cur_p = _absent(binning, 0)
+            ref_c, cur_c, metrics = _distances(binning, ref_p, cur_p)
+            numerical = isinstance(binning, NumericalBinning)
+            method = st.method_for(name, numerical)
+            n_ref, n_cur = int(ref_c.sum()), int(cur_c.sum())
+            noise = self._noise(name, method, ref_c, n_ref, n_cur, st.alpha / m, st.n_simulations,
+                                binning)
+            instability = self.instability_.get(name, {}).get(method, 0.0)
+            if st.calibration == "none":
+                instability = 0.0
+            kind = "numerical" if numerical else "categorical"
+            out.append(decide(
+                column=name, role=col.role.value, kind=kind, method=method, metrics=metrics,
+                floor=st.floor_for(name, method), noise=noise, instability=instability,
+                n_ref=n_ref, n_cur=n_cur,
+                p_value=p_value_for(kind, metrics, ref_c, cur_c) if n_cur else 1.0,
+            ))
+        return DriftReport(tuple(out), self.profile_.n_rows, cur.n_rows, st.alpha)
+
+    # ------------------------------------------------------------- internals
+    def _rng(self, *parts: object) -> np.random.Generator:
+        seed = zlib.crc32(repr(parts).encode()) ^ self.random_state
+        return np.random.default_rng(seed)
+
+    def _noise(self, name: str, method: str, ref_c: np.ndarray, n_ref: int, n_cur: int,
+               alpha: float, n_sim: int, binning: Binning) -> float:
+        if n_cur == 0 or n_ref == 0:
+            return 0.0
+        n_key = round(np.log(n_cur) * 20)  # 5% steps: windows of similar size share it
+        key = (name, method, n_key, round(-np.log10(alpha) * 100))
+        if key not in self._noise_cache:
+            fns = {method: _bound(method, binning, ref_c)}
+            (mean, var), = null_moments(ref_c.astype(float), n_ref, n_cur, fns, n_sim,
+                                        self._rng(name, method, n_key)).values()
+            self._noise_cache[key] = gamma_quantile(mean, var, 1.0 - alpha, power_of(method))
+        return self._noise_cache[key]
+
+    def _instability(self, name: str, chunk_counts: np.ndarray) -> dict[str, float]:
+        """Excess of chunk-vs-rest distances over what sampling noise alone gives."""
+        binning = self.binnings_[name]
+        total = chunk_counts.sum(axis=0)
+        if isinstance(binning, NumericalBinning):
+            total, chunk_counts = _collapse(total), _collapse(chunk_counts)
+        sizes = chunk_counts.sum(axis=1)
+        if sizes.min() < 2:
+            return {}
+        rest = total - chunk_counts
+        if isinstance(binning, NumericalBinning) and _monotone(chunk_counts):
+            return {}  # the reference is sorted by this column: chunks say nothing of time
+        fns = {m: _bound(m, binning, total) for m, (_, ordered) in METRICS.items()
+               if ordered is False or isinstance(binning, NumericalBinning)}
+        null = null_moments(total.astype(float), int(rest.sum(axis=1).mean()),
+                            int(sizes.mean()), fns, self.settings.n_simulations,
+                            self._rng(name, "chunks"))
+        out = {}
+        for m, fn in fns.items():
+            pw = power_of(m)
+            observed = float(np.mean(fn(rest, chunk_counts) ** pw))
+            null_mean, null_var = null[m]
+            # Only an excess beyond two standard errors of the chunk mean is real variability.
+            if observed <= null_mean + 2.0 * np.sqrt(null_var / len(sizes)):
+                out[m] = 0.0
+                continue
+            excess = observed - null_mean
+            out[m] = excess ** (1.0 / pw)
+        return out
+
+    # ---------------------------------------------------------- persistence
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": REFERENCE_FORMAT,
+            "schema": self.schema_.to_dict(),
+            "binnings": {k: None if b is None else b.to_dict() for k, b in self.binnings_.items()},
+            "profile": self.profile_.to_dict(),
+            "instability": self.instability_,
+            "settings": self.settings.to_dict(),
+            "random_state": self.random_state,
+            "duplicate_rate": self.duplicate_rate_,
+            "performance_model": acc.model_to_dict(self.performance_model_),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Reference:
+        if d.get("format") != REFERENCE_FORMAT:
+            raise DataError(f"Reference format {d.get('format')!r} is not supported.")
+        binnings: dict[str, Binning] = {}
+        for k, b in d["binnings"].items():
+            if b is None:
+                binnings[k] = None
+            elif b["kind"] == "numerical":
+                binnings[k] = NumericalBinning.from_dict(b)
+            else:
+                binnings[k] = CategoricalBinning.from_dict(b)
+        return cls(
+            schema=Schema.from_dict(d["schema"]), binnings=binnings,
+            profile=Profile.from_dict(d["profile"]),
+            instability={k: dict(v) for k, v in d["instability"].items()},
+            settings=DriftSettings.from_dict(d["settings"]),
+            random_state=int(d["random_state"]),
+            performance_model=acc.model_from_dict(d.get("performance_model")),
+            duplicate_rate=float(d.get("duplicate_rate", 0.0)),
+        )
+
+    def __repr__(self) -> str:
+        s = self.schema_
+        return (f"Reference(rows={self.profile_.n_rows}, columns={len(s.columns)}, "
+                f"task={s.task.value!r})")
+
+
+def _chunk_ids(table: pa.Table, schema: Schema, chunks: int, calibration: str) -> np.ndarray | None:
+    """Chunk number of every row: in time order when there is a timestamp, else row order."""
+    n = table.num_rows
+    if calibration == "none" or n < 2 * chunks:
+        return None
+    ts = schema.column_for(Role.TIMESTAMP)
+    if ts is not None:
+        t = numeric_values(table.column(ts)).raw
+        order = np.argsort(np.where(np.isnan(t), np.inf, t), kind="stable")
+        rank = np.empty(n, dtype=np.int64)
+        rank[order] = np.arange(n)
+    else:
+        rank = np.arange(n, dtype=np.int64)
+    return rank * chunks // n
+
+
+def _absent(binning: Binning, n: int) -> Any:
+    if binning is None:
+        return PresenceProfile(n=n, missing=n, absent=n)
+    if isinstance(binning, NumericalBinning):
+        return NumericalProfile(np.zeros(binning.n_bins, np.int64), n=n, missing=n, absent=n)
+    return CategoricalProfile(np.zeros(binning.n_bins, np.int64), n=n, missing=n, absent=n)
+
+
+def _collapse(counts: np.ndarray) -> np.ndarray:
+    """Numerical bins to ``[below, interior..., above]``: how far out does not matter for drift."""
+    below = counts[..., :2].sum(axis=-1, keepdims=True)
+    above = counts[..., -2:].sum(axis=-1, keepdims=True)
+    return np.concatenate([below, counts[..., 2:-2], above], axis=-1)
+
+
+def _monotone(chunk_counts: np.ndarray) -> bool:
+    pos = np.arange(chunk_counts.shape[1])
+    means = (chunk_counts * pos).sum(axis=1) / chunk_counts.sum(axis=1)
+    d = np.diff(means)
+    return bool(len(d) > 1 and (np.all(d > 0) or np.all(d < 0)))
+
+
+def _w1_edges(binning: NumericalBinning, lo: float, hi: float) -> np.ndarray:
+    inner = binning.interior.astype(np.float64).copy()
+    return np.concatenate([[min(lo, inner[0])], inner, [max(hi, inner[-1])]])
+
+
+def _bound(method: str, binning: Binning, ref_c: np.ndarray) -> Any:
+    fn, _ordered = METRICS[method]
+    if method == "wasserstein":
+        assert isinstance(binning, NumericalBinning)
+        edges = _w1_edges(binning, binning.interior[0], binning.interior[-1])
+        scale = _w1_scale(binning)
+        return lambda a, b: fn(a, b, edges) / scale
+    return fn
+
+
+def _w1_scale(binning: NumericalBinning) -> float:
+    if binning.std > 0:
+        return binning.std
+    return max(abs(float(binning.interior[0])), 1.0)
+
+
+def _distances(binning: Binning, ref_p: Any, cur_p: Any) -> tuple[np.ndarray, np.ndarray,
+                                                                 dict[str, float]]:
+    ref_c, cur_c = ref_p.counts, cur_p.counts
+    metrics: dict[str, float] = {}
+    if isinstance(binning, NumericalBinning):
+        ref_c, cur_c = _collapse(ref_c), _collapse(cur_c)
+        if cur_c.sum() == 0:
+            return ref_c, cur_c, {m: 0.0 for m in METRICS}
+        edges = _w1_edges(binning, min(ref_p.min, cur_p.min), max(ref_p.max, cur_p.max))
+        for name, (fn, _) in METRICS.items():
+            if name == "wasserstein":
+                metrics[name] = float(fn(ref_c, cur_c, edges)) / _w1_scale(binning)
+            else:
+                metrics[name] = float(fn(ref_c, cur_c))
+        return ref_c, cur_c, metrics
+    if cur_c.sum() == 0:
+        return ref_c, cur_c, {m: 0.0 for m, (_, o) in METRICS.items() if not o}
+    for name, (fn, ordered) in METRICS.items():
+        if not ordered:
+            metrics[name] = float(fn(ref_c, cur_c))
+    return ref_c, cur_c, metrics
