@@ -88,8 +88,9 @@ def profile_column(col: Column, binning: Binning, arr: pa.ChunkedArray,
         counts = np.bincount(idx, minlength=binning.n_bins).astype(np.int64)
         v = nc.values
         if len(v):
-            mean = float(v.mean())
-            m2 = float(np.square(v - mean).sum())
+            with np.errstate(over="ignore", invalid="ignore"):  # 1e308 is data, not a crash
+                mean = float(v.mean())
+                m2 = float(np.square(v - mean).sum())
             lo, hi = float(v.min()), float(v.max())
         else:
             mean, m2, lo, hi = 0.0, 0.0, np.inf, -np.inf

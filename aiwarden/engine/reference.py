@@ -46,6 +46,7 @@ from aiwarden.engine.profile import (
     PresenceProfile,
     Profile,
 )
+from aiwarden.engine.quality import QualityReport, QualitySettings, check_quality
 from aiwarden.engine.schema import Role, Schema, infer_schema
 from aiwarden.errors import DataError, SchemaError, check_param
 
@@ -215,6 +216,12 @@ class Reference:
                 p_value=p_value_for(kind, metrics, ref_c, cur_c) if n_cur else 1.0,
             ))
         return DriftReport(tuple(out), self.profile_.n_rows, cur.n_rows, st.alpha)
+
+    def check_quality(self, current: Profile | Any,
+                      settings: QualitySettings | None = None) -> QualityReport:
+        """Data-quality findings of ``current`` (a profile or raw data) against the reference."""
+        cur = current if isinstance(current, Profile) else self.profile(current)
+        return check_quality(self, cur, settings)
 
     # ------------------------------------------------------------- internals
     def _rng(self, *parts: object) -> np.random.Generator:
