@@ -51,8 +51,11 @@ class NumericalBinning:
             inner = np.append(uniq, np.nextafter(hi, np.inf))
             discrete = True
         else:
-            pos = np.linspace(0, len(x) - 1, bins + 1).round().astype(np.int64)
-            inner = np.unique(x[pos])
+            # Half the edges at reference quantiles (KS resolution where the mass is), half
+            # evenly spaced (Wasserstein resolution in the tails, where quantile bins are wide).
+            n_q = bins // 2 + 1
+            pos = np.linspace(0, len(x) - 1, n_q).round().astype(np.int64)
+            inner = np.unique(np.concatenate([x[pos], np.linspace(lo, hi, bins - n_q + 2)]))
             inner[-1] = np.nextafter(hi, np.inf)
             inner = np.unique(inner)
             discrete = False

@@ -95,14 +95,16 @@ def profile_column(col: Column, binning: Binning, arr: pa.ChunkedArray,
         else:
             mean, m2, lo, hi = 0.0, 0.0, np.inf, -np.inf
         examples = dict(nc.examples)
-        below = counts[0] + counts[1]
-        above = counts[-1] + counts[-2]
-        if below or above:
+        below_sum = above_sum = 0.0
+        if counts[0] + counts[1] or counts[-1] + counts[-2]:
             examples.update(_range_examples(idx, nc.mask, binning.n_bins))
+            with np.errstate(over="ignore"):
+                below_sum = float(v[idx <= 1].sum())
+                above_sum = float(v[idx >= binning.n_bins - 2].sum())
         prof = NumericalProfile(
             counts=counts, n=nc.n, missing=nc.missing, nan=nc.nan, posinf=nc.posinf,
             neginf=nc.neginf, invalid=nc.invalid, min=lo, max=hi, mean=mean, m2=m2,
-            examples=examples,
+            below_sum=below_sum, above_sum=above_sum, examples=examples,
         )
         key = None
         if want_rows:

@@ -35,11 +35,10 @@ def _prob(c: np.ndarray) -> np.ndarray:
 
 
 def psi(ref: np.ndarray, cur: np.ndarray, eps: float = 1e-4) -> np.ndarray:
-    """Population stability index; empty bins get ``eps`` mass so it stays finite."""
-    p = np.maximum(_prob(ref), eps)
-    q = np.maximum(_prob(cur), eps)
-    p /= p.sum(axis=-1, keepdims=True)
-    q /= q.sum(axis=-1, keepdims=True)
+    """Population stability index; an empty bin counts as ``eps`` mass so it stays finite."""
+    p, q = _prob(ref), _prob(cur)
+    p = np.where(p > 0, p, eps)
+    q = np.where(q > 0, q, eps)
     return ((q - p) * np.log(q / p)).sum(axis=-1)
 
 
@@ -68,21 +67,31 @@ def ks_statistic(ref: np.ndarray, cur: np.ndarray) -> np.ndarray:
     return np.abs(np.cumsum(_prob(ref), axis=-1) - np.cumsum(_prob(cur), axis=-1)).max(axis=-1)
 
 
-def wasserstein(ref: np.ndarray, cur: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Wasserstein-1 between histograms on ``edges`` (len k+1), mass uniform within a bin.
+def wasserstein(ref: np.ndarray, cur: np.ndarray, edges: np.ndarray,
+                tail_below: float = 0.0, tail_above: float = 0.0,
+                discrete: bool = False) -> np.ndarray:
+    """Wasserstein-1 between histograms on ``[below, bins of edges..., above]``.
 
-    Within a bin both CDFs are linear, so ``|F - G|`` is integrated exactly there.
+    ``ref``/``cur`` have ``len(edges) + 1`` counts: the mass below ``edges[0]``,
+    one count per bin between consecutive edges, and the mass above ``edges[-1]``.
+    Inside the edges mass is taken as uniform within a bin, so ``|F - G|`` is
+    integrated exactly there; ``tail_below``/``tail_above`` are the integrals of
+    ``|F - G|`` beyond the edges, which the caller knows exactly from first moments.
+    With ``discrete`` each bin's mass sits on its left edge (one bin per distinct
+    value), so both CDFs are steps and the result is exact.
     """
     widths = np.diff(np.asarray(edges, dtype=np.float64))
     p, q = _prob(ref), _prob(cur)
     d = np.cumsum(p - q, axis=-1)
-    a = np.concatenate([np.zeros((*d.shape[:-1], 1)), d[..., :-1]], axis=-1)
-    b = d
+    a = d[..., :-2]
+    b = d[..., 1:-1]
+    if discrete:
+        return (np.abs(b) * widths).sum(axis=-1) + tail_below + tail_above
     same = a * b >= 0
     abs_sum = np.abs(a) + np.abs(b)
     crossing = np.divide(a * a + b * b, 2.0 * abs_sum, out=np.zeros_like(a), where=abs_sum > 0)
     area = np.where(same, 0.5 * abs_sum, crossing)
-    return (area * widths).sum(axis=-1)
+    return (area * widths).sum(axis=-1) + tail_below + tail_above
 
 
 def chi2_pvalue(ref: np.ndarray, cur: np.ndarray) -> float:

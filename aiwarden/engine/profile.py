@@ -87,6 +87,8 @@ class NumericalProfile:
     max: float = -np.inf
     mean: float = 0.0
     m2: float = 0.0
+    below_sum: float = 0.0
+    above_sum: float = 0.0
     examples: dict[str, list[int]] = field(default_factory=dict)
 
     kind = "numerical"
@@ -128,6 +130,8 @@ class NumericalProfile:
             max=max(self.max, other.max),
             mean=mean,
             m2=m2,
+            below_sum=self.below_sum + other.below_sum,
+            above_sum=self.above_sum + other.above_sum,
             examples=_merge_examples(self.examples, other.examples),
         )
 
@@ -142,7 +146,8 @@ class NumericalProfile:
             "missing": self.missing, "nan": self.nan, "posinf": self.posinf,
             "neginf": self.neginf, "invalid": self.invalid, "absent": self.absent,
             "min": _finite_or_none(self.min), "max": _finite_or_none(self.max),
-            "mean": self.mean, "m2": self.m2, "examples": self.examples,
+            "mean": self.mean, "m2": self.m2, "below_sum": self.below_sum,
+            "above_sum": self.above_sum, "examples": self.examples,
         }
 
     @classmethod
@@ -154,6 +159,7 @@ class NumericalProfile:
             min=np.inf if d["min"] is None else float(d["min"]),
             max=-np.inf if d["max"] is None else float(d["max"]),
             mean=float(d["mean"]), m2=float(d["m2"]),
+            below_sum=float(d.get("below_sum", 0.0)), above_sum=float(d.get("above_sum", 0.0)),
             examples={k: list(v) for k, v in d.get("examples", {}).items()},
         )
 
@@ -375,5 +381,6 @@ def _merge_columns(parts: list[ColumnProfile]) -> ColumnProfile:
     m2 = float(m2s.sum() + (c * (means - mean) ** 2).sum()) if n else 0.0
     return NumericalProfile(
         counts=total, min=min(p.min for p in parts), max=max(p.max for p in parts),
-        mean=mean, m2=m2, examples=examples, **ints,
+        mean=mean, m2=m2, below_sum=float(sum(p.below_sum for p in parts)),
+        above_sum=float(sum(p.above_sum for p in parts)), examples=examples, **ints,
     )

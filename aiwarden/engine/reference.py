@@ -86,7 +86,7 @@ class Reference:
         data: Any,
         schema: Schema | None = None,
         *,
-        bins: int = 100,
+        bins: int = 200,
         max_categories: int = 2000,
         far: float = 1.0,
         chunks: int = 10,
@@ -351,19 +351,26 @@ def _monotone(chunk_counts: np.ndarray) -> bool:
     return bool(len(d) > 1 and (np.all(d > 0) or np.all(d < 0)))
 
 
-def _w1_edges(binning: NumericalBinning, lo: float, hi: float) -> np.ndarray:
-    inner = binning.interior.astype(np.float64).copy()
-    return np.concatenate([[min(lo, inner[0])], inner, [max(hi, inner[-1])]])
-
-
 def _bound(method: str, binning: Binning, ref_c: np.ndarray) -> Any:
-    fn, _ordered = METRICS[method]
+    """The distance function for simulated histograms (no mass beyond the reference range)."""
+    fn, _ = METRICS[method]
     if method == "wasserstein":
         assert isinstance(binning, NumericalBinning)
-        edges = _w1_edges(binning, binning.interior[0], binning.interior[-1])
-        scale = _w1_scale(binning)
-        return lambda a, b: fn(a, b, edges) / scale
+        edges, scale, discrete = binning.interior, _w1_scale(binning), binning.discrete
+        return lambda a, b: fn(a, b, edges, discrete=discrete) / scale
     return fn
+
+
+def _tails(binning: NumericalBinning, p: NumericalProfile) -> tuple[float, float]:
+    """Mass-weighted mean distance beyond the reference range, below and above."""
+    n = p.count
+    if n == 0:
+        return 0.0, 0.0
+    lo, hi = float(binning.interior[0]), float(binning.interior[-1])
+    below = int(p.counts[0] + p.counts[1])
+    above = int(p.counts[-1] + p.counts[-2])
+    with np.errstate(over="ignore", invalid="ignore"):
+        return (below * lo - p.below_sum) / n, (p.above_sum - above * hi) / n
 
 
 def _w1_scale(binning: NumericalBinning) -> float:
@@ -380,10 +387,12 @@ def _distances(binning: Binning, ref_p: Any, cur_p: Any) -> tuple[np.ndarray, np
         ref_c, cur_c = _collapse(ref_c), _collapse(cur_c)
         if cur_c.sum() == 0:
             return ref_c, cur_c, {m: 0.0 for m in METRICS}
-        edges = _w1_edges(binning, min(ref_p.min, cur_p.min), max(ref_p.max, cur_p.max))
+        (rb, ra), (cb, ca) = _tails(binning, ref_p), _tails(binning, cur_p)
         for name, (fn, _) in METRICS.items():
             if name == "wasserstein":
-                metrics[name] = float(fn(ref_c, cur_c, edges)) / _w1_scale(binning)
+                w = fn(ref_c, cur_c, binning.interior, abs(rb - cb), abs(ra - ca),
+                       discrete=binning.discrete)
+                metrics[name] = float(w) / _w1_scale(binning)
             else:
                 metrics[name] = float(fn(ref_c, cur_c))
         return ref_c, cur_c, metrics

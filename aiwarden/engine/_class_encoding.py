@@ -1,0 +1,109 @@
+"""Class labels to integer codes, and score arrays to validated float arrays.
+
+Why here: realised performance (:mod:`performance`) and CBPE (:mod:`cbpe`) must
+agree exactly on which rows count and which class a label is. Labels may be
+str, int, float or bool; unknown or missing labels get code ``-1`` so the
+caller can count them instead of dropping them silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from aiwarden.errors import DataError, check_param
+
+__all__ = ["classes_from_json", "classes_to_json", "encode_labels", "valid_score_rows",
+           "validate_classes", "validate_scores"]
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the matching Python scalar, so labels stay JSON-safe."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def validate_classes(classes: Sequence[Any] | np.ndarray, owner: str) -> tuple[Any, ...]:
+    """The classes as a tuple of plain Python scalars: at least two, distinct, not missing."""
+    values = tuple(_plain(c) for c in (classes.tolist() if isinstance(classes, np.ndarray)
+                                       else classes))
+    ok = (
+        len(values) >= 2
+        and all(isinstance(c, str | int | float | bool) for c in values)
+        and not any(isinstance(c, float) and np.isnan(c) for c in values)
+        and len(pd.Index(values, dtype=object).unique()) == len(values)
+    )
+    check_param(ok, "classes", owner, "a sequence of at least two distinct str/int/bool labels",
+                classes)
+    return values
+
+
+def classes_to_json(classes: tuple[Any, ...]) -> list[Any]:
+    return list(classes)
+
+
+def classes_from_json(values: Sequence[Any]) -> tuple[Any, ...]:
+    return tuple(values)
+
+
+def _is_numeric_label(c: Any) -> bool:
+    return isinstance(c, int | float | bool)
+
+
+def encode_labels(values: Any, classes: tuple[Any, ...], column: str) -> np.ndarray:
+    """Code of each label in ``classes`` (``-1`` for unknown or missing), vectorised.
+
+    Numeric labels against numeric classes go through ``np.searchsorted`` on the
+    sorted classes; anything else through a pandas hash lookup on object values,
+    where ``1 == 1.0 == True`` as in Python.
+
+    Examples
+    --------
+    >>> encode_labels(["b", "a", None, "z"], ("a", "b"), "y_true").tolist()
+    [1, 0, -1, -1]
+    >>> encode_labels(np.array([0.0, 1.0, 2.0]), (0, 1), "y_true").tolist()
+    [0, 1, -1]
+    """
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise DataError(f"Column {column!r} must be one-dimensional. Got shape {arr.shape}.",
+                        column)
+    if arr.dtype.kind in "biuf" and all(_is_numeric_label(c) for c in classes):
+        cls = np.asarray(classes, dtype=np.float64)
+        order = np.argsort(cls, kind="stable")
+        sorted_cls = cls[order]
+        x = arr.astype(np.float64, copy=False)
+        pos = np.clip(np.searchsorted(sorted_cls, x), 0, len(cls) - 1)
+        hit = sorted_cls[pos] == x
+        return np.where(hit, order[pos], -1).astype(np.int64)
+    index = pd.Index(list(classes), dtype=object)
+    codes = index.get_indexer(pd.Index(arr.astype(object, copy=False), dtype=object))
+    return np.asarray(codes, dtype=np.int64)
+
+
+def validate_scores(scores: Any, n_rows: int, n_classes: int, owner: str) -> np.ndarray:
+    """Scores as float64 ``(n,)`` for binary or ``(n, C)``; shape errors raise DataError.
+
+    Values outside ``[0, 1]`` or non-finite are left in place for the caller to
+    count as invalid rows (see :func:`valid_score_rows`).
+    """
+    arr = np.asarray(scores, dtype=np.float64)
+    if n_classes == 2 and arr.ndim == 2 and arr.shape[1] == 2:
+        arr = arr[:, 1]
+    expected = (n_rows,) if n_classes == 2 else (n_rows, n_classes)
+    if arr.shape != expected:
+        raise DataError(
+            f"Column 'scores' of {owner} must have shape {expected} (one probability per row"
+            f"{' and class' if n_classes > 2 else ' for the positive class'}). "
+            f"Got shape {arr.shape}.",
+            "scores",
+        )
+    return arr
+
+
+def valid_score_rows(scores: np.ndarray) -> np.ndarray:
+    """Rows whose scores are all finite probabilities in ``[0, 1]``."""
+    ok = np.isfinite(scores) & (scores >= 0.0) & (scores <= 1.0)
+    return ok if ok.ndim == 1 else ok.all(axis=1)

@@ -1,0 +1,739 @@
+"""Failing slices: readable groups of rows where a model is significantly worse than overall.
+
+Why: an overall error rate hides the customers a model fails. This module searches simple
+slices -- one feature range or category, and pairs of them -- and reports only those whose
+metric is worse than the rest of the rows with statistical significance and enough support,
+ranked by what they cost, so a handful of unlucky rows never wins.
+
+How
+---
+* **Loss per row.** ``errors`` (0/1 for ``error_rate``, any number for ``abs_error``), or
+  ``y_true`` and ``y_pred``: ``error_rate`` is ``y_true != y_pred``, ``abs_error`` is
+  ``|y_true - y_pred|``; ``false_positive_rate`` keeps the true negatives only (loss: predicted
+  ``pos_label``), ``false_negative_rate`` the true positives only (loss: not predicted).
+  Rows whose label, prediction or error is missing are not evaluated.
+* **Candidates.** Numeric features are cut at quantiles (``n_bins``); each cut moves to the
+  roundest number half-way towards its neighbours ("10" rather than "9.87"). The cuts give
+  one-sided ranges ``x < t`` / ``x >= t`` and bins ``a <= x < b`` (``x = v`` when the feature
+  has at most ``n_bins`` distinct values). The best significant range on each side is then
+  *refined* on the rows between the neighbouring cuts: a cumulative sum finds the cut with the
+  largest excess loss, and the roundest cut whose excess stays within one standard error of
+  that maximum is kept. Categorical and boolean features give one slice per frequent category
+  (at most ``max_categories`` with ``min_support`` rows) and one for the pooled rest; missing
+  values are a slice of their own. Pairs intersect the ``n_pair_parents`` most promising
+  single slices of two different features. Each slice is a set of per-feature codes, so every
+  count is a ``bincount`` on codes (on joint codes for pairs): no Python loop over rows.
+  Descriptions are exactly true: membership is computed from the printed cut points.
+* **Test.** One-sided, slice against the rest of the evaluated rows: Fisher's exact test
+  (hypergeometric tail) for rates, Welch's t-test for ``abs_error``. Candidates with fewer than
+  ``min_support`` rows are not tested; the others are corrected together with
+  Benjamini-Hochberg (default; false discovery rate ``alpha``, valid for the positively
+  dependent, nested candidates here) or Bonferroni (family-wise error ``alpha``).
+  Confidence intervals (level ``1 - alpha``): Clopper-Pearson for rates, Student t for means.
+* **Rank** by excess loss ``support * (slice metric - overall metric)``: the errors that would
+  vanish if the slice did as well as the model overall. It is largest exactly at the boundary of
+  a failing region (adding rows better than average lowers it) and small for tiny groups,
+  however bad their rate.
+* **Redundancy.** A pair is kept only when it is significantly worse than *each* of its parents
+  (tested inside the parent, same correction). A slice that shares a feature with a slice
+  already reported is dropped when their overlap (shared rows / rows of the smaller) reaches
+  ``max_overlap``: nested and near-duplicate ranges are reported once.
+
+Limits: an interaction where neither single slice is worse than average is not searched, and
+a refined cut is chosen on the data it is then tested on (a small optimistic bias, kept in check
+by refining only ranges already significant before refinement).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from itertools import combinations, pairwise
+from typing import Any, Literal, NamedTuple
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from scipy import stats
+
+from aiwarden.engine._class_encoding import encode_labels
+from aiwarden.engine._frame import numeric_values, to_table
+from aiwarden.errors import DataError, ParameterError, SchemaError, check_param
+
+__all__ = ["Condition", "Slice", "SliceReport", "find_failing_slices"]
+
+Metric = Literal["error_rate", "false_positive_rate", "false_negative_rate", "abs_error"]
+_METRICS = ("error_rate", "false_positive_rate", "false_negative_rate", "abs_error")
+_OWNER = "find_failing_slices"
+
+
+class Condition(NamedTuple):
+    """One clause ``feature op value``; op is ``<``, ``>=``, ``==``, ``in`` or ``is_missing``."""
+
+    feature: str
+    op: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class Slice:
+    """A reported slice. ``lift`` is NaN when the overall metric is not positive."""
+
+    description: str
+    conditions: tuple[Condition, ...]
+    support: int
+    support_share: float
+    metric_value: float
+    rest_value: float
+    overall_value: float
+    difference: float
+    lift: float
+    excess: float
+    p_value: float
+    adjusted_p_value: float
+    ci_low: float
+    ci_high: float
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(c.feature for c in self.conditions))
+
+    def mask(self, data: Any) -> np.ndarray:
+        """Rows of ``data`` (any supported table) that satisfy every condition."""
+        table = to_table(data)
+        out = np.ones(table.num_rows, dtype=bool)
+        for cond in self.conditions:
+            out &= _condition_mask(_column(table, cond.feature, "Slice.mask"), cond)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["conditions"] = [
+            [c.feature, c.op, list(c.value) if isinstance(c.value, tuple) else c.value]
+            for c in self.conditions
+        ]
+        return out
+
+
+@dataclass(frozen=True)
+class SliceReport:
+    """Slices ranked by excess loss; ``n_rows`` counts all rows, ``n_evaluated`` the scored."""
+
+    metric: str
+    overall_value: float
+    n_rows: int
+    n_evaluated: int
+    n_candidates_tested: int
+    min_support: int
+    alpha: float
+    correction: str
+    slices: tuple[Slice, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["slices"] = [s.to_dict() for s in self.slices]
+        return out
+
+    def to_pandas(self) -> pd.DataFrame:
+        columns = [f.name for f in fields(Slice)]
+        return pd.DataFrame([s.to_dict() for s in self.slices], columns=columns)
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+def _column(table: pa.Table, name: str, owner: str) -> pa.Array:
+    if name not in table.column_names:
+        raise SchemaError(
+            f"Column {name!r} requested by {owner} is not in the data "
+            f"(columns: {table.column_names[:20]}).", column=name)
+    col = table.column(name)
+    arr = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    return arr.dictionary_decode() if pa.types.is_dictionary(arr.type) else arr
+
+
+def _vector(value: Any, table: pa.Table, param: str) -> tuple[pa.Array, str]:
+    """A label/error argument (column name or array-like) as an Arrow array of the right length."""
+    if isinstance(value, str):
+        arr, label = _column(table, value, _OWNER), value
+    else:
+        label = param
+        if hasattr(value, "to_arrow"):  # polars Series
+            value = value.to_arrow()
+        if isinstance(value, pa.ChunkedArray):
+            value = value.combine_chunks()
+        try:
+            arr = value if isinstance(value, pa.Array) else pa.array(value, from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
+            raise DataError(f"{param!r} cannot be read as one value per row: {exc}",
+                            column=param) from exc
+    if len(arr) != table.num_rows:
+        raise DataError(f"{label!r} has {len(arr)} values but the data has {table.num_rows} "
+                        "rows.", column=label)
+    return arr, label
+
+
+def _numbers(arr: pa.Array, label: str) -> np.ndarray:
+    col = numeric_values(arr)
+    if col.invalid or not (pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type)
+                           or pa.types.is_boolean(arr.type) or pa.types.is_null(arr.type)):
+        raise DataError(f"Column {label!r} must hold numbers for this metric. Got values of type "
+                        f"{arr.type}.", column=label)
+    return col.raw
+
+
+def _labels(y_true: pa.Array, y_pred: pa.Array, names: tuple[str, str]
+            ) -> tuple[np.ndarray, np.ndarray, list[Any]]:
+    """Both label columns as codes into their joint classes (-1 where missing)."""
+    classes: dict[Any, None] = {}
+    for arr in (y_true, y_pred):
+        for v in pc.unique(arr).to_pylist():
+            if v is not None and not (isinstance(v, float) and math.isnan(v)):
+                classes.setdefault(v, None)
+    cls = list(classes)
+    codes = [encode_labels(a.to_numpy(zero_copy_only=False), tuple(cls), n)
+             for a, n in zip((y_true, y_pred), names, strict=True)]
+    return codes[0], codes[1], cls
+
+
+def _loss(metric: str, table: pa.Table, errors: Any, y_true: Any, y_pred: Any,
+          pos_label: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(loss per row, rows evaluated by the metric)."""
+    if errors is not None:
+        if y_true is not None or y_pred is not None:
+            raise ParameterError(f"Give {_OWNER} either 'errors' or 'y_true' and 'y_pred', "
+                                 "not both.")
+        check_param(metric in ("error_rate", "abs_error"), "metric", _OWNER,
+                    "'error_rate' or 'abs_error' when 'errors' is given (rates per class "
+                    "need y_true and y_pred)", metric)
+        arr, label = _vector(errors, table, "errors")
+        loss = _numbers(arr, label)
+        keep = ~np.isnan(loss)
+        if np.isinf(loss).any():
+            raise DataError(f"Column {label!r} holds infinite errors.", column=label)
+        if metric == "error_rate" and not np.isin(loss[keep], (0.0, 1.0)).all():
+            raise DataError(f"Column {label!r} must hold 0/1 or bool errors for "
+                            "metric='error_rate'; use metric='abs_error' for other losses.",
+                            column=label)
+    else:
+        if y_true is None or y_pred is None:
+            raise ParameterError(f"{_OWNER} needs 'errors' or both 'y_true' and 'y_pred'.")
+        (t, t_label), (p, p_label) = _vector(y_true, table, "y_true"), _vector(y_pred, table,
+                                                                                "y_pred")
+        if metric == "abs_error":
+            loss = np.abs(_numbers(t, t_label) - _numbers(p, p_label))
+            keep = np.isfinite(loss)
+        else:
+            tc, pcodes, cls = _labels(t, p, (t_label, p_label))
+            keep = (tc >= 0) & (pcodes >= 0)
+            loss = (tc != pcodes).astype(np.float64)
+            if metric != "error_rate":
+                if len(cls) > 2:
+                    raise DataError(f"{metric} needs binary labels; {t_label!r} and {p_label!r} "
+                                    f"hold {len(cls)} classes.", column=t_label)
+                pos = next((i for i, c in enumerate(cls) if c == pos_label), -2)
+                positive = metric == "false_negative_rate"
+                keep &= (tc == pos) if positive else (tc != pos)
+                loss = ((pcodes != pos) if positive else (pcodes == pos)).astype(np.float64)
+                if not keep.any():
+                    kind = "positive" if positive else "negative"
+                    raise DataError(f"No {kind} labels (pos_label={pos_label!r}) in {t_label!r}: "
+                                    f"{metric} is undefined.", column=t_label)
+        label = t_label
+    if not keep.any():
+        raise DataError(f"No labels: every row of {label!r} is missing, so no row can be "
+                        "evaluated.", column=label)
+    return loss, keep
+
+
+# ----------------------------------------------------------------------------- candidates
+
+
+def _roundest(lo: float, hi: float, target: float) -> float:
+    """The number in ``(lo, hi]`` with the fewest significant digits, nearest ``target``."""
+    if not math.isfinite(hi):
+        hi = lo + abs(lo) + 1.0 if math.isfinite(lo) else 0.0
+    if not math.isfinite(lo):
+        lo = hi - abs(hi) - 1.0
+    if not lo < hi:
+        return hi
+    top = math.floor(math.log10(max(abs(lo), abs(hi)))) + 1
+    for exp in range(top, top - 20, -1):
+        for mult in (10, 5, 2):
+            step = mult * 10.0 ** (exp - 1)
+            k_lo, k_hi = math.floor(lo / step) + 1, math.floor(hi / step)
+            if k_lo <= k_hi:
+                k = min(max(round(target / step), k_lo), k_hi) if math.isfinite(target) else k_lo
+                value = float(f"{k * step:.12g}")
+                if lo < value <= hi:
+                    return value
+    return hi
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        text = repr(v)
+        return text[:-2] if text.endswith(".0") else text
+    return str(v)
+
+
+def _describe(conds: tuple[Condition, ...]) -> str:
+    parts, i = [], 0
+    while i < len(conds):
+        c = conds[i]
+        nxt = conds[i + 1] if i + 1 < len(conds) else None
+        if c.op == ">=" and nxt is not None and nxt.op == "<" and nxt.feature == c.feature:
+            parts.append(f"{_fmt(c.value)} <= {c.feature} < {_fmt(nxt.value)}")
+            i += 2
+            continue
+        if c.op == "is_missing":
+            parts.append(f"{c.feature} is missing")
+        elif c.op == "in":
+            parts.append(f"{c.feature} in {{{', '.join(_fmt(v) for v in c.value)}}}")
+        else:
+            parts.append(f"{c.feature} {'=' if c.op == '==' else c.op} {_fmt(c.value)}")
+        i += 1
+    return " and ".join(parts)
+
+
+def _condition_mask(arr: pa.Array, cond: Condition) -> np.ndarray:
+    if cond.op == "is_missing":
+        nan_is_null = pa.types.is_floating(arr.type)
+        out = pc.is_null(arr, nan_is_null=nan_is_null)
+    elif cond.op == "in":
+        out = pc.is_in(arr, value_set=pa.array(list(cond.value)))
+    else:
+        fn = {"<": pc.less, ">=": pc.greater_equal, "==": pc.equal}[cond.op]
+        out = fn(arr, pa.scalar(cond.value))
+    return np.asarray(pc.fill_null(out, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+@dataclass
+class _Feature:
+    """One feature's codes (one per row), slice specs and their code memberships."""
+
+    name: str
+    codes: np.ndarray
+    specs: list[tuple[Condition, ...]]
+    members: np.ndarray  # bool (n_specs, n_codes)
+    values: np.ndarray | None = None  # numeric values, kept for refinement
+    grid: np.ndarray | None = None  # numeric cut points
+    refinable: bool = False
+
+    def sums(self, loss: np.ndarray, dev2: np.ndarray | None) -> np.ndarray:
+        """(3, n_specs): support, loss sum, sum of squared deviations from the overall mean."""
+        k = self.members.shape[1]
+        per_code = np.stack([np.bincount(self.codes, minlength=k).astype(np.float64),
+                             np.bincount(self.codes, loss, minlength=k),
+                             np.bincount(self.codes, dev2, minlength=k) if dev2 is not None
+                             else np.zeros(k)])
+        return per_code @ self.members.T.astype(np.float64)
+
+
+def _numeric_layout(feat: _Feature) -> None:
+    """Codes and memberships of a numeric feature from its grid and specs."""
+    grid, x = feat.grid, feat.values
+    assert grid is not None and x is not None
+    codes = np.searchsorted(grid, x, side="right")
+    codes[np.isnan(x)] = grid.size + 1
+    lower, upper = np.r_[-np.inf, grid], np.r_[grid, np.inf]
+    members = np.zeros((len(feat.specs), grid.size + 2), dtype=bool)
+    for i, conds in enumerate(feat.specs):
+        if conds[0].op == "is_missing":
+            members[i, -1] = True
+            continue
+        m = np.ones(grid.size + 1, dtype=bool)
+        for c in conds:
+            m &= {"<": upper <= c.value, ">=": lower >= c.value,
+                  "==": (lower <= c.value) & (c.value < upper)}[c.op]
+        members[i, :-1] = m
+    feat.codes, feat.members = codes, members
+
+
+def _numeric_feature(name: str, x: np.ndarray, n_bins: int) -> _Feature:
+    xs = np.sort(x[~np.isnan(x)])
+    new = np.r_[True, xs[1:] != xs[:-1]] if xs.size else np.zeros(0, dtype=bool)
+    specs: list[tuple[Condition, ...]] = []
+    discrete = int(new.sum()) <= n_bins
+    if discrete:
+        uniq = xs[new]
+        grid = np.array([_roundest(a, b, b) for a, b in pairwise(uniq)])
+        if uniq.size > 1:
+            specs += [(Condition(name, "==", float(u)),) for u in uniq]
+        specs += [(Condition(name, "<", float(t)),) for t in grid[1:]]
+        specs += [(Condition(name, ">=", float(t)),) for t in grid[:-1]]
+    else:
+        fin = xs[np.isfinite(xs)]
+        q = np.unique(fin[(np.arange(1, n_bins) * fin.size) // n_bins])
+        pts = np.r_[fin[0], q, fin[-1]]
+        mids = (pts[:-1] + pts[1:]) / 2
+        grid = np.unique([_roundest(mids[i], mids[i + 1], q[i]) for i in range(q.size)])
+        specs += [(Condition(name, "<", float(t)),) for t in grid]
+        specs += [(Condition(name, ">=", float(t)),) for t in grid]
+        specs += [(Condition(name, ">=", float(a)), Condition(name, "<", float(b)))
+                  for a, b in pairwise(grid)]
+    if xs.size < x.size:
+        specs.append((Condition(name, "is_missing", None),))
+    feat = _Feature(name, np.zeros(0, np.intp), specs, np.zeros((0, 0), bool), x,
+                    np.asarray(grid, dtype=np.float64), refinable=not discrete)
+    _numeric_layout(feat)
+    return feat
+
+
+def _categorical_feature(name: str, arr: pa.Array, keep: np.ndarray, max_categories: int,
+                         min_support: int) -> _Feature:
+    enc = pc.dictionary_encode(arr)
+    raw = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.intp)[keep]
+    labels = enc.dictionary.to_pylist()
+    counts = np.bincount(raw[raw >= 0], minlength=len(labels))
+    order = np.argsort(-counts, kind="stable")
+    kept = [int(c) for c in order[:max_categories] if counts[c] >= min_support]
+    rare = [int(c) for c in order if counts[c] > 0 and int(c) not in set(kept)]
+    m = len(kept)
+    lut = np.full(len(labels), m, dtype=np.intp)
+    lut[kept] = np.arange(m)
+    codes = np.where(raw < 0, m + 1, lut[np.maximum(raw, 0)] if len(labels) else m)
+    specs = [(Condition(name, "==", labels[c]),) for c in kept]
+    rows = list(range(m))
+    if rare and len(rare) <= max_categories:
+        specs.append((Condition(name, "in", tuple(labels[c] for c in rare)),))
+        rows.append(m)
+    if (raw < 0).any():
+        specs.append((Condition(name, "is_missing", None),))
+        rows.append(m + 1)
+    members = np.zeros((len(specs), m + 2), dtype=bool)
+    members[np.arange(len(specs)), rows] = True
+    return _Feature(name, codes.astype(np.intp), specs, members)
+
+
+def _refine_cut(x: np.ndarray, loss: np.ndarray, window: tuple[float, float], overall: float,
+                sigma: float, prefix: bool) -> float | None:
+    """Roundest cut in the window whose excess is within one s.e. of the best cut's."""
+    inside = (x >= window[0]) & (x < window[1])
+    xw, lw = x[inside], loss[inside]
+    order = np.argsort(xw, kind="stable")
+    xw, lw = xw[order], lw[order]
+    starts = np.flatnonzero(np.r_[True, xw[1:] != xw[:-1]]) if xw.size else np.zeros(0, int)
+    if starts.size < 3:
+        return None
+    v = xw[starts]
+    gain = np.r_[0.0, np.cumsum(np.add.reduceat(lw - overall, starts))]
+    ncum = np.r_[0, np.cumsum(np.diff(np.r_[starts, xw.size]))]
+    g = gain if prefix else -gain
+    big = v.size
+    best = 1 + int(np.argmax(g[1:big]))  # split k: the k smallest values on the "<" side
+    bad = g[best] - g[1:big] > sigma * np.sqrt(np.abs(ncum[1:big] - ncum[best]))
+    left_bad, right_bad = np.flatnonzero(bad[: best - 1]), np.flatnonzero(bad[best:])
+    left = int(left_bad[-1]) + 2 if left_bad.size else 1
+    right = best + int(right_bad[0]) if right_bad.size else big - 1
+    return _roundest(float(v[left - 1]), float(v[right]), float(v[best]))
+
+
+# ----------------------------------------------------------------------------- statistics
+
+
+def _p_worse(n: np.ndarray, s1: np.ndarray, s2: np.ndarray, big_n: np.ndarray,
+             big_s1: np.ndarray, big_s2: np.ndarray, binary: bool, centre: float) -> np.ndarray:
+    """One-sided p-value that the slice's mean loss exceeds the rest's (rest = total - slice)."""
+    n, big_n = np.asarray(n, np.float64), np.broadcast_to(np.asarray(big_n, np.float64), n.shape)
+    rest = big_n - n
+    p = np.ones(n.shape)
+    if binary:
+        ok = (n > 0) & (rest > 0)
+        k, big_k = np.rint(s1), np.rint(np.broadcast_to(big_s1, n.shape))
+        p[ok] = stats.hypergeom.sf(k[ok] - 1, big_n[ok], big_k[ok], n[ok])
+        return np.clip(p, 0.0, 1.0)
+    ok = (n > 1) & (rest > 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        m1, m2 = s1 / n, (big_s1 - s1) / rest
+        v1 = np.maximum(s2 - n * (m1 - centre) ** 2, 0.0) / (n - 1) / n
+        v2 = np.maximum(big_s2 - s2 - rest * (m2 - centre) ** 2, 0.0) / (rest - 1) / rest
+        se2 = v1 + v2
+        df = se2**2 / (v1**2 / (n - 1) + v2**2 / (rest - 1))
+        tstat = (m1 - m2) / np.sqrt(se2)
+    flat = ok & (se2 <= 0)
+    p[flat] = np.where(m1[flat] > m2[flat], 0.0, 1.0)
+    ok &= se2 > 0
+    p[ok] = stats.t.sf(tstat[ok], df[ok])
+    return p
+
+
+def _adjust(p: np.ndarray, correction: str) -> np.ndarray:
+    if p.size == 0:
+        return p
+    if correction == "bonferroni":
+        return np.minimum(p * p.size, 1.0)
+    return stats.false_discovery_control(p, method="bh")
+
+
+def _interval(n: float, s1: float, s2: float, binary: bool, alpha: float, centre: float
+              ) -> tuple[float, float]:
+    if binary:
+        k = round(s1)
+        lo = stats.beta.ppf(alpha / 2, k, n - k + 1) if k > 0 else 0.0
+        hi = stats.beta.ppf(1 - alpha / 2, k + 1, n - k) if k < n else 1.0
+        return float(lo), float(hi)
+    mean = s1 / n
+    if n < 2:
+        return float("nan"), float("nan")
+    se = math.sqrt(max(s2 - n * (mean - centre) ** 2, 0.0) / (n - 1) / n)
+    half = float(stats.t.ppf(1 - alpha / 2, n - 1)) * se
+    return mean - half, mean + half
+
+
+# ----------------------------------------------------------------------------- search
+
+
+def _check(metric: str, top_k: int, max_order: int, min_support: float, alpha: float,
+           correction: str, n_bins: int, max_categories: int, n_pair_parents: int,
+           max_overlap: float) -> None:
+    def is_int(v: Any) -> bool:
+        return isinstance(v, int | np.integer) and not isinstance(v, bool)
+
+    check_param(metric in _METRICS, "metric", _OWNER, f"one of {_METRICS}", metric)
+    check_param(is_int(top_k) and top_k >= 1, "top_k", _OWNER, "an int >= 1", top_k)
+    check_param(max_order in (1, 2) and is_int(max_order), "max_order", _OWNER, "1 or 2",
+                max_order)
+    check_param((is_int(min_support) and min_support >= 1) or (
+        isinstance(min_support, float) and 0.0 < min_support < 1.0), "min_support", _OWNER,
+        "an int >= 1 (rows) or a float in (0, 1) (share of rows)", min_support)
+    check_param(isinstance(alpha, float | int) and 0 < alpha < 1, "alpha", _OWNER,
+                "a float in (0, 1)", alpha)
+    check_param(correction in ("bh", "bonferroni"), "correction", _OWNER,
+                "'bh' or 'bonferroni'", correction)
+    check_param(is_int(n_bins) and 2 <= n_bins <= 1000, "n_bins", _OWNER,
+                "an int in [2, 1000]", n_bins)
+    check_param(is_int(max_categories) and max_categories >= 1, "max_categories", _OWNER,
+                "an int >= 1", max_categories)
+    check_param(is_int(n_pair_parents) and n_pair_parents >= 2, "n_pair_parents", _OWNER,
+                "an int >= 2", n_pair_parents)
+    check_param(isinstance(max_overlap, float | int) and 0 < max_overlap <= 1, "max_overlap",
+                _OWNER, "a float in (0, 1]", max_overlap)
+
+
+def _kind(t: pa.DataType) -> str | None:
+    if pa.types.is_integer(t) or pa.types.is_floating(t):
+        return "numeric"
+    if (pa.types.is_boolean(t) or pa.types.is_string(t) or pa.types.is_large_string(t)
+            or pa.types.is_string_view(t)):
+        return "categorical"
+    return None
+
+
+def find_failing_slices(
+    data: Any,
+    *,
+    errors: Any = None,
+    y_true: Any = None,
+    y_pred: Any = None,
+    features: Sequence[str] | None = None,
+    metric: Metric = "error_rate",
+    pos_label: Any = 1,
+    top_k: int = 10,
+    max_order: int = 2,
+    min_support: int | float = 0.01,
+    alpha: float = 0.05,
+    correction: Literal["bh", "bonferroni"] = "bh",
+    n_bins: int = 10,
+    max_categories: int = 50,
+    n_pair_parents: int = 20,
+    max_overlap: float = 0.5,
+) -> SliceReport:
+    """Top-``top_k`` slices where ``metric`` is significantly worse than on the other rows.
+
+    ``data`` is a pandas or polars DataFrame or a pyarrow Table. ``errors``, ``y_true`` and
+    ``y_pred`` are column names of ``data`` or arrays with one value per row; label/error
+    columns are never used as features. ``features`` defaults to every other numeric, boolean
+    or string column. ``min_support`` is a row count (int) or a share of evaluated rows
+    (float). See the module docstring for the search, the tests and the ranking.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> amount = rng.lognormal(3.3, 1.2, 5000).round(2)
+    >>> df = pd.DataFrame({"amount": amount, "country": rng.choice(["US", "DE", "BR"], 5000)})
+    >>> wrong = np.where(amount < 10, rng.random(5000) < 0.9, rng.random(5000) < 0.05)
+    >>> report = find_failing_slices(df, errors=wrong)
+    >>> top = report.slices[0]
+    >>> top.description, top.conditions[0].op, top.conditions[0].value
+    ('amount < 10', '<', 10.0)
+    >>> bool(top.adjusted_p_value < 0.05), top.support == int((amount < 10).sum())
+    (True, True)
+    """
+    _check(metric, top_k, max_order, min_support, alpha, correction, n_bins, max_categories,
+           n_pair_parents, max_overlap)
+    table = to_table(data)
+    loss, keep = _loss(metric, table, errors, y_true, y_pred, pos_label)
+    binary = metric != "abs_error"
+    used = {v for v in (errors, y_true, y_pred) if isinstance(v, str)}
+    if features is None:
+        names = [c for c in table.column_names
+                 if c not in used and _kind(table.schema.field(c).type) is not None]
+    else:
+        check_param(not isinstance(features, str) and len(features) > 0, "features", _OWNER,
+                    "a non-empty sequence of column names", features)
+        names = list(dict.fromkeys(features))
+    loss = loss[keep]
+    big_n = loss.size
+    minsup = max(1, math.ceil(min_support * big_n) if isinstance(min_support, float)
+                 else int(min_support))
+    overall = float(loss.mean())
+    sigma = float(loss.std())
+    dev2 = None if binary else (loss - overall) ** 2
+    totals = (float(big_n), float(loss.sum()), 0.0 if dev2 is None else float(dev2.sum()))
+
+    feats: list[_Feature] = []
+    for name in names:
+        arr = _column(table, name, _OWNER)
+        kind = _kind(arr.type)
+        if kind is None:
+            raise SchemaError(f"Column {name!r} has type {arr.type}; slices need numeric, "
+                              "boolean or string features.", column=name)
+        if kind == "numeric":
+            feats.append(_numeric_feature(name, numeric_values(arr).raw[keep], n_bins))
+        else:
+            feats.append(_categorical_feature(name, arr, keep, max_categories, minsup))
+
+    def singles() -> tuple[np.ndarray, list[tuple[int, int]]]:
+        sums = [f.sums(loss, dev2) for f in feats]
+        index = [(fi, r) for fi, f in enumerate(feats) for r in range(len(f.specs))]
+        return (np.concatenate(sums, axis=1) if sums else np.zeros((3, 0))), index
+
+    def scored(sums: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        n = sums[0]
+        tested = (n >= minsup) & (n < big_n)
+        p = np.ones(n.size)
+        p[tested] = _p_worse(sums[0][tested], sums[1][tested], sums[2][tested], *totals,
+                             binary, overall)
+        adj = np.ones(n.size)
+        adj[tested] = _adjust(p[tested], correction)
+        return tested, p, adj
+
+    sums, index = singles()
+    tested, _, adj = scored(sums)
+    excess = sums[1] - overall * sums[0]
+    changed = False
+    for fi, f in enumerate(feats):  # refine the best significant one-sided range per side
+        if not f.refinable:
+            continue
+        refined = False
+        assert f.values is not None and f.grid is not None
+        rows = np.array([i for i, (g, _) in enumerate(index) if g == fi], dtype=int)
+        for op in ("<", ">="):
+            cand = [i for i in rows if len(f.specs[index[i][1]]) == 1
+                    and f.specs[index[i][1]][0].op == op and tested[i] and adj[i] <= alpha
+                    and excess[i] > 0]
+            if not cand:
+                continue
+            best = max(cand, key=lambda i: excess[i])
+            r = index[best][1]
+            j = int(np.searchsorted(f.grid, f.specs[r][0].value))
+            window = (f.grid[j - 1] if j > 0 else -np.inf,
+                      f.grid[j + 1] if j + 1 < f.grid.size else np.inf)
+            cut = _refine_cut(f.values, loss, window, overall, sigma, prefix=op == "<")
+            if cut is not None:
+                f.specs[r] = (Condition(f.name, op, float(cut)),)
+                refined = changed = True
+        if refined:
+            f.specs = list(dict.fromkeys(f.specs))
+            f.grid = np.unique(np.r_[f.grid, [c.value for s in f.specs for c in s
+                                              if c.op in ("<", ">=")]]).astype(np.float64)
+            _numeric_layout(f)
+    if changed:
+        sums, index = singles()
+
+    n_single = sums.shape[1]
+    parents: list[tuple[int, int]] = []
+    if max_order == 2:
+        excess = sums[1] - overall * sums[0]
+        ok = (sums[0] >= minsup) & (sums[0] < big_n) & (excess > 0)
+        per_feature = max(1, n_pair_parents // 4)
+        taken: dict[int, list[int]] = {}
+        for i in np.argsort(-excess, kind="stable"):
+            if not ok[i] or sum(map(len, taken.values())) >= n_pair_parents:
+                continue
+            bucket = taken.setdefault(index[i][0], [])
+            if len(bucket) < per_feature:
+                bucket.append(int(i))
+        pair_sums = []
+        for fa, fb in combinations(sorted(taken), 2):
+            a, b = feats[fa], feats[fb]
+            ka, kb = a.members.shape[1], b.members.shape[1]
+            joint = a.codes.astype(np.int64) * kb + b.codes
+            weights = [None, loss] if dev2 is None else [None, loss, dev2]
+            ma = a.members[[index[i][1] for i in taken[fa]]].astype(np.float64)
+            mb = b.members[[index[i][1] for i in taken[fb]]].astype(np.float64)
+            cube = np.zeros((3, ma.shape[0], mb.shape[0]))
+            for k, w in enumerate(weights):
+                cube[k] = ma @ np.bincount(joint, w, minlength=ka * kb).reshape(ka, kb) @ mb.T
+            for x, ia in enumerate(taken[fa]):
+                for y, ib in enumerate(taken[fb]):
+                    parents.append((ia, ib))
+                    pair_sums.append(cube[:, x, y])
+        if pair_sums:
+            sums = np.concatenate([sums, np.array(pair_sums).T], axis=1)
+
+    tested, p, adj = scored(sums)
+    excess = sums[1] - overall * sums[0]
+    eligible = tested & (adj <= alpha) & (excess > 0)
+    if parents:  # a pair must beat each parent, tested inside that parent
+        pi = np.arange(n_single, sums.shape[1])
+        pa_, pb_ = np.array(parents).T
+        within = np.maximum(*(
+            _p_worse(sums[0][pi], sums[1][pi], sums[2][pi], sums[0][q], sums[1][q], sums[2][q],
+                     binary, overall) for q in (pa_, pb_)))
+        cand = eligible[pi]
+        keep_pair = np.zeros(pi.size, dtype=bool)
+        keep_pair[cand] = _adjust(within[cand], correction) <= alpha
+        eligible[pi] &= keep_pair
+
+    def conds_of(i: int) -> tuple[Condition, ...]:
+        if i < n_single:
+            fi, r = index[i]
+            return feats[fi].specs[r]
+        ia, ib = parents[i - n_single]
+        return conds_of(ia) + conds_of(ib)
+
+    masks: dict[int, np.ndarray] = {}
+
+    def mask_of(i: int) -> np.ndarray:
+        if i not in masks:
+            if i < n_single:
+                fi, r = index[i]
+                masks[i] = feats[fi].members[r][feats[fi].codes]
+            else:
+                masks[i] = mask_of(parents[i - n_single][0]) & mask_of(parents[i - n_single][1])
+        return masks[i]
+
+    def feats_of(i: int) -> set[int]:
+        return {index[i][0]} if i < n_single else set().union(*map(feats_of, parents[i - n_single]))
+
+    order = np.lexsort((-sums[0], [len(feats_of(i)) for i in range(sums.shape[1])], -excess))
+    chosen: list[int] = []
+    for i in (int(i) for i in order if eligible[i]):
+        if len(chosen) >= top_k:
+            break
+        if any(feats_of(i) & feats_of(j) and np.count_nonzero(mask_of(i) & mask_of(j))
+               >= max_overlap * min(sums[0][i], sums[0][j]) for j in chosen):
+            continue
+        chosen.append(i)
+
+    out = []
+    for i in chosen:
+        n, s1, s2 = (float(v) for v in sums[:, i])
+        mean, rest = s1 / n, (totals[1] - s1) / (big_n - n)
+        lo, hi = _interval(n, s1, s2, binary, alpha, overall)
+        conds = conds_of(i)
+        out.append(Slice(
+            description=_describe(conds), conditions=conds, support=round(n),
+            support_share=n / big_n, metric_value=mean, rest_value=rest, overall_value=overall,
+            difference=mean - overall, lift=mean / overall if overall > 0 else float("nan"),
+            excess=n * (mean - overall), p_value=float(p[i]), adjusted_p_value=float(adj[i]),
+            ci_low=lo, ci_high=hi))
+    return SliceReport(metric=metric, overall_value=overall, n_rows=table.num_rows,
+                       n_evaluated=big_n, n_candidates_tested=int(tested.sum()),
+                       min_support=minsup, alpha=float(alpha), correction=correction,
+                       slices=tuple(out))
