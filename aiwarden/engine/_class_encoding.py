@@ -16,8 +16,8 @@ import pandas as pd
 
 from aiwarden.errors import DataError, check_param
 
-__all__ = ["classes_from_json", "classes_to_json", "encode_labels", "valid_score_rows",
-           "validate_classes", "validate_scores"]
+__all__ = ["encode_labels", "predict_codes", "valid_score_rows", "validate_classes",
+           "validate_scores"]
 
 
 def _plain(value: Any) -> Any:
@@ -38,14 +38,6 @@ def validate_classes(classes: Sequence[Any] | np.ndarray, owner: str) -> tuple[A
     check_param(ok, "classes", owner, "a sequence of at least two distinct str/int/bool labels",
                 classes)
     return values
-
-
-def classes_to_json(classes: tuple[Any, ...]) -> list[Any]:
-    return list(classes)
-
-
-def classes_from_json(values: Sequence[Any]) -> tuple[Any, ...]:
-    return tuple(values)
 
 
 def _is_numeric_label(c: Any) -> bool:
@@ -107,3 +99,13 @@ def valid_score_rows(scores: np.ndarray) -> np.ndarray:
     """Rows whose scores are all finite probabilities in ``[0, 1]``."""
     ok = np.isfinite(scores) & (scores >= 0.0) & (scores <= 1.0)
     return ok if ok.ndim == 1 else ok.all(axis=1)
+
+
+def predict_codes(scores: np.ndarray, threshold: float) -> np.ndarray:
+    """The model's predicted class codes: binary ``score >= threshold``, else the arg-max.
+
+    Rows with unusable scores get some code; callers drop them as invalid.
+    """
+    if scores.ndim == 1:
+        return (scores >= threshold).astype(np.int64)
+    return np.argmax(np.where(np.isfinite(scores), scores, -np.inf), axis=1).astype(np.int64)

@@ -103,10 +103,11 @@ class RegressionStats:
         if edges is not None:
             idx = np.searchsorted(np.asarray(edges), e, side="right")
             counts = np.bincount(idx, minlength=len(edges) + 1).astype(np.int64)
+        ape = np.abs(e[nonzero]) / np.maximum(np.abs(y[nonzero]), _EPS)
         return cls(
-            n=int(len(y)), y_mean=y_mean, y_m2=y_m2, e_mean=e_mean, e_m2=e_m2,
+            n=len(y), y_mean=y_mean, y_m2=y_m2, e_mean=e_mean, e_m2=e_m2,
             sse=float(np.dot(e, e)), sae=float(np.sum(np.abs(e))),
-            sape=float(np.sum(np.abs(e[nonzero]) / np.maximum(np.abs(y[nonzero]), _EPS))), n_ape=int(nonzero.sum()),
+            sape=float(np.sum(ape)), n_ape=int(nonzero.sum()),
             n_zero_y=int((~nonzero).sum()), n_invalid=int((~ok).sum()),
             residual_edges=edges, residual_counts=counts,
         )
@@ -143,7 +144,7 @@ class RegressionStats:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "kind": "regression", "n": self.n, "y_mean": self.y_mean, "y_m2": self.y_m2,
+            "kind": "RegressionStats", "n": self.n, "y_mean": self.y_mean, "y_m2": self.y_m2,
             "e_mean": self.e_mean, "e_m2": self.e_m2, "sse": self.sse, "sae": self.sae,
             "sape": self.sape, "n_ape": self.n_ape, "n_zero_y": self.n_zero_y,
             "n_invalid": self.n_invalid,

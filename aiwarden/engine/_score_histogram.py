@@ -50,7 +50,7 @@ Spans = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 @lru_cache(maxsize=16)
 def _edges_cached(n_score_bins: int) -> np.ndarray:
-    n_logit = max(int(round(n_score_bins * _LOGIT_SHARE)), 1)
+    n_logit = max(round(n_score_bins * _LOGIT_SHARE), 1)
     n_uniform = max(n_score_bins - n_logit, 1)
     logit_edges = expit(np.linspace(-_LOGIT_SPAN, _LOGIT_SPAN, n_logit + 1))
     uniform_edges = np.linspace(0.0, 1.0, n_uniform + 1)

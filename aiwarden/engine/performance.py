@@ -34,6 +34,7 @@ import numpy as np
 
 from aiwarden.engine._class_encoding import (
     encode_labels,
+    predict_codes,
     valid_score_rows,
     validate_classes,
     validate_scores,
@@ -152,7 +153,7 @@ class ClassificationStats:
             if s is None:
                 raise DataError("ClassificationStats needs 'y_pred' or 'scores'; got neither.",
                                 "y_pred")
-            pred = _predict(s, threshold)
+            pred = predict_codes(s, threshold)
         else:
             pred = encode_labels(y_pred, cl, "y_pred")
             if len(pred) != n_rows:
@@ -170,7 +171,7 @@ class ClassificationStats:
         if s is not None:
             sk = s[keep]
             hist, lo, hi = _score_histograms(sk, t, c, n_score_bins)
-            n_scored = int(len(t))
+            n_scored = len(t)
             ll_sum = _log_loss_sum(sk, t)
         return cls(cl, n_score_bins, confusion, hist, lo, hi, n_scored, ll_sum,
                    int(unknown_label.sum()), int(unknown_pred.sum()), int(bad_score.sum()))
@@ -252,7 +253,7 @@ class ClassificationStats:
         """JSON-safe; the score cells are stored sparsely (flat index of non-empty cells)."""
         cells = np.flatnonzero(self.score_hist)
         return {
-            "kind": "classification", "classes": list(self.classes),
+            "kind": "ClassificationStats", "classes": list(self.classes),
             "n_score_bins": self.n_score_bins, "confusion": self.confusion.tolist(),
             "score_cells": cells.tolist(),
             "score_counts": self.score_hist.ravel()[cells].tolist(),
@@ -276,16 +277,6 @@ class ClassificationStats:
             float(d["log_loss_sum"]), int(d["n_unknown_label"]), int(d["n_unknown_pred"]),
             int(d["n_invalid_score"]),
         )
-
-
-def _predict(scores: np.ndarray, threshold: float) -> np.ndarray:
-    """Predicted class codes from scores; rows with unusable scores get ``-1``."""
-    ok = valid_score_rows(scores)
-    if scores.ndim == 1:
-        pred = (scores >= threshold).astype(np.int64)
-    else:
-        pred = np.argmax(np.where(np.isfinite(scores), scores, -np.inf), axis=1).astype(np.int64)
-    return np.where(ok, pred, -1)
 
 
 def _score_histograms(s: np.ndarray, true: np.ndarray, c: int,
@@ -314,8 +305,5 @@ def _score_histograms(s: np.ndarray, true: np.ndarray, c: int,
 
 def _log_loss_sum(s: np.ndarray, true: np.ndarray) -> float:
     """Sum of ``-log(clip(p_true, eps, 1 - eps))``, as ``sklearn.metrics.log_loss``."""
-    if s.ndim == 1:
-        p_true = np.where(true == 1, s, 1.0 - s)
-    else:
-        p_true = s[np.arange(len(true)), true]
+    p_true = np.where(true == 1, s, 1.0 - s) if s.ndim == 1 else s[np.arange(len(true)), true]
     return float(-np.sum(np.log(np.clip(p_true, _EPS, 1.0 - _EPS))))

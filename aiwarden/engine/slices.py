@@ -91,6 +91,7 @@ class Slice:
     difference: float
     lift: float
     excess: float
+    marginal_excess: float
     p_value: float
     adjusted_p_value: float
     ci_low: float
@@ -390,7 +391,7 @@ def _categorical_feature(name: str, arr: pa.Array, keep: np.ndarray, max_categor
     counts = np.bincount(raw[raw >= 0], minlength=len(labels))
     order = np.argsort(-counts, kind="stable")
     kept = [int(c) for c in order[:max_categories] if counts[c] >= min_support]
-    rare = [int(c) for c in order if counts[c] > 0 and int(c) not in set(kept)]
+    rare = [int(c) for c in order[len(kept):] if counts[c] > 0]
     m = len(kept)
     lut = np.full(len(labels), m, dtype=np.intp)
     lut[kept] = np.arange(m)
@@ -488,29 +489,26 @@ def _interval(n: float, s1: float, s2: float, binary: bool, alpha: float, centre
 
 def _check(metric: str, top_k: int, max_order: int, min_support: float, alpha: float,
            correction: str, n_bins: int, max_categories: int, n_pair_parents: int,
-           max_overlap: float) -> None:
+           shortlist: int) -> None:
     def is_int(v: Any) -> bool:
         return isinstance(v, int | np.integer) and not isinstance(v, bool)
 
     check_param(metric in _METRICS, "metric", _OWNER, f"one of {_METRICS}", metric)
     check_param(is_int(top_k) and top_k >= 1, "top_k", _OWNER, "an int >= 1", top_k)
-    check_param(max_order in (1, 2) and is_int(max_order), "max_order", _OWNER, "1 or 2",
+    check_param(is_int(max_order) and max_order in (1, 2), "max_order", _OWNER, "1 or 2",
                 max_order)
     check_param((is_int(min_support) and min_support >= 1) or (
         isinstance(min_support, float) and 0.0 < min_support < 1.0), "min_support", _OWNER,
         "an int >= 1 (rows) or a float in (0, 1) (share of rows)", min_support)
-    check_param(isinstance(alpha, float | int) and 0 < alpha < 1, "alpha", _OWNER,
-                "a float in (0, 1)", alpha)
+    check_param(isinstance(alpha, float | int) and not isinstance(alpha, bool) and 0 < alpha < 1,
+                "alpha", _OWNER, "a float in (0, 1)", alpha)
     check_param(correction in ("bh", "bonferroni"), "correction", _OWNER,
                 "'bh' or 'bonferroni'", correction)
     check_param(is_int(n_bins) and 2 <= n_bins <= 1000, "n_bins", _OWNER,
                 "an int in [2, 1000]", n_bins)
-    check_param(is_int(max_categories) and max_categories >= 1, "max_categories", _OWNER,
-                "an int >= 1", max_categories)
-    check_param(is_int(n_pair_parents) and n_pair_parents >= 2, "n_pair_parents", _OWNER,
-                "an int >= 2", n_pair_parents)
-    check_param(isinstance(max_overlap, float | int) and 0 < max_overlap <= 1, "max_overlap",
-                _OWNER, "a float in (0, 1]", max_overlap)
+    for name, value, low in (("max_categories", max_categories, 1),
+                             ("n_pair_parents", n_pair_parents, 2), ("shortlist", shortlist, 1)):
+        check_param(is_int(value) and value >= low, name, _OWNER, f"an int >= {low}", value)
 
 
 def _kind(t: pa.DataType) -> str | None:
@@ -520,6 +518,171 @@ def _kind(t: pa.DataType) -> str | None:
             or pa.types.is_string_view(t)):
         return "categorical"
     return None
+
+
+class _Search:
+    """Candidates of one search: per-candidate (support, loss sum, squared deviations)."""
+
+    def __init__(self, loss: np.ndarray, feats: list[_Feature], binary: bool, minsup: int,
+                 alpha: float, correction: str) -> None:
+        self.loss, self.feats, self.binary = loss, feats, binary
+        self.minsup, self.alpha, self.correction = minsup, alpha, correction
+        self.overall = float(loss.mean())
+        self.dev2 = None if binary else (loss - self.overall) ** 2
+        self.totals = (float(loss.size), float(loss.sum()),
+                       0.0 if self.dev2 is None else float(self.dev2.sum()))
+        self.singles()
+
+    def singles(self) -> None:
+        self.index = [(fi, r) for fi, f in enumerate(self.feats) for r in range(len(f.specs))]
+        parts = [f.sums(self.loss, self.dev2) for f in self.feats]
+        self.sums = np.concatenate(parts, axis=1) if parts else np.zeros((3, 0))
+        self.parents: list[tuple[int, int]] = []
+        self.masks: dict[int, np.ndarray] = {}
+
+    @property
+    def excess(self) -> np.ndarray:
+        return self.sums[1] - self.overall * self.sums[0]
+
+    def p_worse(self, sums: np.ndarray, within: Any = None) -> np.ndarray:
+        return _p_worse(sums[0], sums[1], sums[2], *(within or self.totals), self.binary,
+                        self.overall)
+
+    def score(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(tested, p-value, adjusted p-value) of every candidate against the other rows."""
+        n = self.sums[0]
+        tested = (n >= self.minsup) & (n < self.totals[0])
+        p, adj = np.ones(n.size), np.ones(n.size)
+        p[tested] = self.p_worse(self.sums[:, tested])
+        adj[tested] = _adjust(p[tested], self.correction)
+        return tested, p, adj
+
+    def refine(self) -> None:
+        """Refine the best significant ``<`` and ``>=`` cut of each continuous feature."""
+        tested, _, adj = self.score()
+        excess = self.excess
+        good = np.flatnonzero(tested & (adj <= self.alpha) & (excess > 0))
+        done: set[tuple[int, str]] = set()
+        sigma = float(self.loss.std())
+        for i in good[np.argsort(-excess[good], kind="stable")]:
+            fi, r = self.index[i]
+            f, spec = self.feats[fi], self.feats[fi].specs[r]
+            if not f.refinable or len(spec) != 1 or spec[0].op not in ("<", ">=") or (
+                    fi, spec[0].op) in done:
+                continue
+            done.add((fi, spec[0].op))
+            assert f.grid is not None and f.values is not None
+            j = int(np.searchsorted(f.grid, spec[0].value))
+            window = (f.grid[j - 1] if j > 0 else -np.inf,
+                      f.grid[j + 1] if j + 1 < f.grid.size else np.inf)
+            cut = _refine_cut(f.values, self.loss, window, self.overall, sigma, spec[0].op == "<")
+            if cut is not None:
+                f.specs[r] = (Condition(f.name, spec[0].op, cut),)
+        for fi in {fi for fi, _ in done}:
+            f = self.feats[fi]
+            f.specs = list(dict.fromkeys(f.specs))
+            cuts = [c.value for s in f.specs for c in s if c.op in ("<", ">=")]
+            f.grid = np.unique(np.r_[f.grid, cuts]).astype(np.float64)
+            _numeric_layout(f)
+        if done:
+            self.singles()
+
+    def add_pairs(self, n_parents: int) -> None:
+        """Intersect the best single slices (at most a quarter from one feature) pairwise."""
+        excess, n = self.excess, self.sums[0]
+        ok = (n >= self.minsup) & (n < self.totals[0]) & (excess > 0)
+        taken: dict[int, list[int]] = {}
+        count = 0
+        for i in np.argsort(-excess, kind="stable"):
+            if count == n_parents or not ok[i]:
+                break
+            bucket = taken.setdefault(self.index[i][0], [])
+            if len(bucket) < max(1, n_parents // 4):
+                bucket.append(int(i))
+                count += 1
+        blocks = []
+        for fa, fb in combinations(sorted(taken), 2):
+            a, b = self.feats[fa], self.feats[fb]
+            ka, kb = a.members.shape[1], b.members.shape[1]
+            joint = a.codes.astype(np.int64) * kb + b.codes
+            ma = a.members[[self.index[i][1] for i in taken[fa]]].astype(np.float64)
+            mb = b.members[[self.index[i][1] for i in taken[fb]]].astype(np.float64)
+            cube = np.zeros((3, ma.shape[0], mb.shape[0]))
+            for k, w in enumerate((None, self.loss, self.dev2)[: 2 if self.binary else 3]):
+                cube[k] = ma @ np.bincount(joint, w, minlength=ka * kb).reshape(ka, kb) @ mb.T
+            blocks.append(cube.reshape(3, -1))
+            self.parents += [(ia, ib) for ia in taken[fa] for ib in taken[fb]]
+        if blocks:
+            self.sums = np.concatenate([self.sums, *blocks], axis=1)
+
+    def eligible(self, tested: np.ndarray, adj: np.ndarray) -> np.ndarray:
+        """Significant, worse, and (pairs) significantly worse than each parent too."""
+        ok = tested & (adj <= self.alpha) & (self.excess > 0)
+        if self.parents:
+            pi = np.arange(len(self.index), self.sums.shape[1])
+            within = np.maximum(*(self.p_worse(self.sums[:, pi], tuple(self.sums[:, q]))
+                                  for q in np.array(self.parents).T))
+            passed = np.zeros(pi.size, dtype=bool)
+            passed[ok[pi]] = _adjust(within[ok[pi]], self.correction) <= self.alpha
+            ok[pi] &= passed
+        return ok
+
+    def conditions(self, i: int) -> tuple[Condition, ...]:
+        if i < len(self.index):
+            fi, r = self.index[i]
+            return self.feats[fi].specs[r]
+        ia, ib = self.parents[i - len(self.index)]
+        return self.conditions(ia) + self.conditions(ib)
+
+    def mask(self, i: int) -> np.ndarray:
+        if i not in self.masks:
+            if i < len(self.index):
+                fi, r = self.index[i]
+                self.masks[i] = self.feats[fi].members[r][self.feats[fi].codes]
+            else:
+                ia, ib = self.parents[i - len(self.index)]
+                self.masks[i] = self.mask(ia) & self.mask(ib)
+        return self.masks[i]
+
+    def select(self, eligible: np.ndarray, top_k: int, shortlist: int, n_tested: int
+               ) -> list[tuple[int, float]]:
+        """Greedy cover: (candidate, marginal excess) in the order they were taken.
+
+        Each step takes, among the ``shortlist`` eligible candidates of largest excess, the one
+        adding the most excess loss on rows no earlier slice covers. A candidate sharing rows
+        with earlier slices must, on its remaining rows, still be worse than the other
+        uncovered rows at the Bonferroni level ``alpha / n_tested``; so nested, overlapping and
+        explained-away slices drop out.
+        """
+        n_cond = np.array([len(self.conditions(i)) for i in range(self.sums.shape[1])])
+        order = np.lexsort((-self.sums[0], n_cond, -self.excess))
+        cand = order[eligible[order]][:shortlist]
+        resid = self.sums[:, cand].copy()
+        total = np.array(self.totals)
+        alive = np.ones(cand.size, dtype=bool)
+        uncovered = np.ones(self.loss.size, dtype=bool)
+        weights = np.stack([np.ones(self.loss.size), self.loss,
+                            self.dev2 if self.dev2 is not None else np.zeros(self.loss.size)])
+        chosen: list[tuple[int, float]] = []
+        while len(chosen) < top_k:
+            gain = resid[1] - total[1] / total[0] * resid[0]
+            ok = alive & (resid[0] >= self.minsup) & (resid[0] < total[0]) & (gain > 0)
+            shared = ok & (resid[0] < self.sums[0][cand])
+            if shared.any():
+                p = _p_worse(*resid[:, shared], *total, self.binary, self.overall)
+                ok[shared] = p <= self.alpha / n_tested
+            if not ok.any():
+                break
+            k = int(np.flatnonzero(ok)[np.argmax(gain[ok])])
+            chosen.append((int(cand[k]), float(gain[k])))
+            alive[k] = False
+            newly = np.flatnonzero(self.mask(int(cand[k])) & uncovered)
+            uncovered[newly] = False
+            w = weights[:, newly]
+            total -= w.sum(axis=1)
+            for j in np.flatnonzero(alive):
+                resid[:, j] -= w[:, self.mask(int(cand[j]))[newly]].sum(axis=1)
+        return chosen
 
 
 def find_failing_slices(
@@ -539,7 +702,7 @@ def find_failing_slices(
     n_bins: int = 10,
     max_categories: int = 50,
     n_pair_parents: int = 20,
-    max_overlap: float = 0.5,
+    shortlist: int = 50,
 ) -> SliceReport:
     """Top-``top_k`` slices where ``metric`` is significantly worse than on the other rows.
 
@@ -564,10 +727,9 @@ def find_failing_slices(
     (True, True)
     """
     _check(metric, top_k, max_order, min_support, alpha, correction, n_bins, max_categories,
-           n_pair_parents, max_overlap)
+           n_pair_parents, shortlist)
     table = to_table(data)
     loss, keep = _loss(metric, table, errors, y_true, y_pred, pos_label)
-    binary = metric != "abs_error"
     used = {v for v in (errors, y_true, y_pred) if isinstance(v, str)}
     if features is None:
         names = [c for c in table.column_names
@@ -577,14 +739,8 @@ def find_failing_slices(
                     "a non-empty sequence of column names", features)
         names = list(dict.fromkeys(features))
     loss = loss[keep]
-    big_n = loss.size
-    minsup = max(1, math.ceil(min_support * big_n) if isinstance(min_support, float)
+    minsup = max(1, math.ceil(min_support * loss.size) if isinstance(min_support, float)
                  else int(min_support))
-    overall = float(loss.mean())
-    sigma = float(loss.std())
-    dev2 = None if binary else (loss - overall) ** 2
-    totals = (float(big_n), float(loss.sum()), 0.0 if dev2 is None else float(dev2.sum()))
-
     feats: list[_Feature] = []
     for name in names:
         arr = _column(table, name, _OWNER)
@@ -597,143 +753,28 @@ def find_failing_slices(
         else:
             feats.append(_categorical_feature(name, arr, keep, max_categories, minsup))
 
-    def singles() -> tuple[np.ndarray, list[tuple[int, int]]]:
-        sums = [f.sums(loss, dev2) for f in feats]
-        index = [(fi, r) for fi, f in enumerate(feats) for r in range(len(f.specs))]
-        return (np.concatenate(sums, axis=1) if sums else np.zeros((3, 0))), index
-
-    def scored(sums: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        n = sums[0]
-        tested = (n >= minsup) & (n < big_n)
-        p = np.ones(n.size)
-        p[tested] = _p_worse(sums[0][tested], sums[1][tested], sums[2][tested], *totals,
-                             binary, overall)
-        adj = np.ones(n.size)
-        adj[tested] = _adjust(p[tested], correction)
-        return tested, p, adj
-
-    sums, index = singles()
-    tested, _, adj = scored(sums)
-    excess = sums[1] - overall * sums[0]
-    changed = False
-    for fi, f in enumerate(feats):  # refine the best significant one-sided range per side
-        if not f.refinable:
-            continue
-        refined = False
-        assert f.values is not None and f.grid is not None
-        rows = np.array([i for i, (g, _) in enumerate(index) if g == fi], dtype=int)
-        for op in ("<", ">="):
-            cand = [i for i in rows if len(f.specs[index[i][1]]) == 1
-                    and f.specs[index[i][1]][0].op == op and tested[i] and adj[i] <= alpha
-                    and excess[i] > 0]
-            if not cand:
-                continue
-            best = max(cand, key=lambda i: excess[i])
-            r = index[best][1]
-            j = int(np.searchsorted(f.grid, f.specs[r][0].value))
-            window = (f.grid[j - 1] if j > 0 else -np.inf,
-                      f.grid[j + 1] if j + 1 < f.grid.size else np.inf)
-            cut = _refine_cut(f.values, loss, window, overall, sigma, prefix=op == "<")
-            if cut is not None:
-                f.specs[r] = (Condition(f.name, op, float(cut)),)
-                refined = changed = True
-        if refined:
-            f.specs = list(dict.fromkeys(f.specs))
-            f.grid = np.unique(np.r_[f.grid, [c.value for s in f.specs for c in s
-                                              if c.op in ("<", ">=")]]).astype(np.float64)
-            _numeric_layout(f)
-    if changed:
-        sums, index = singles()
-
-    n_single = sums.shape[1]
-    parents: list[tuple[int, int]] = []
+    search = _Search(loss, feats, metric != "abs_error", minsup, float(alpha), correction)
+    search.refine()
     if max_order == 2:
-        excess = sums[1] - overall * sums[0]
-        ok = (sums[0] >= minsup) & (sums[0] < big_n) & (excess > 0)
-        per_feature = max(1, n_pair_parents // 4)
-        taken: dict[int, list[int]] = {}
-        for i in np.argsort(-excess, kind="stable"):
-            if not ok[i] or sum(map(len, taken.values())) >= n_pair_parents:
-                continue
-            bucket = taken.setdefault(index[i][0], [])
-            if len(bucket) < per_feature:
-                bucket.append(int(i))
-        pair_sums = []
-        for fa, fb in combinations(sorted(taken), 2):
-            a, b = feats[fa], feats[fb]
-            ka, kb = a.members.shape[1], b.members.shape[1]
-            joint = a.codes.astype(np.int64) * kb + b.codes
-            weights = [None, loss] if dev2 is None else [None, loss, dev2]
-            ma = a.members[[index[i][1] for i in taken[fa]]].astype(np.float64)
-            mb = b.members[[index[i][1] for i in taken[fb]]].astype(np.float64)
-            cube = np.zeros((3, ma.shape[0], mb.shape[0]))
-            for k, w in enumerate(weights):
-                cube[k] = ma @ np.bincount(joint, w, minlength=ka * kb).reshape(ka, kb) @ mb.T
-            for x, ia in enumerate(taken[fa]):
-                for y, ib in enumerate(taken[fb]):
-                    parents.append((ia, ib))
-                    pair_sums.append(cube[:, x, y])
-        if pair_sums:
-            sums = np.concatenate([sums, np.array(pair_sums).T], axis=1)
+        search.add_pairs(n_pair_parents)
+    tested, p, adj = search.score()
+    chosen = search.select(search.eligible(tested, adj), top_k, shortlist,
+                           max(1, int(tested.sum())))
 
-    tested, p, adj = scored(sums)
-    excess = sums[1] - overall * sums[0]
-    eligible = tested & (adj <= alpha) & (excess > 0)
-    if parents:  # a pair must beat each parent, tested inside that parent
-        pi = np.arange(n_single, sums.shape[1])
-        pa_, pb_ = np.array(parents).T
-        within = np.maximum(*(
-            _p_worse(sums[0][pi], sums[1][pi], sums[2][pi], sums[0][q], sums[1][q], sums[2][q],
-                     binary, overall) for q in (pa_, pb_)))
-        cand = eligible[pi]
-        keep_pair = np.zeros(pi.size, dtype=bool)
-        keep_pair[cand] = _adjust(within[cand], correction) <= alpha
-        eligible[pi] &= keep_pair
-
-    def conds_of(i: int) -> tuple[Condition, ...]:
-        if i < n_single:
-            fi, r = index[i]
-            return feats[fi].specs[r]
-        ia, ib = parents[i - n_single]
-        return conds_of(ia) + conds_of(ib)
-
-    masks: dict[int, np.ndarray] = {}
-
-    def mask_of(i: int) -> np.ndarray:
-        if i not in masks:
-            if i < n_single:
-                fi, r = index[i]
-                masks[i] = feats[fi].members[r][feats[fi].codes]
-            else:
-                masks[i] = mask_of(parents[i - n_single][0]) & mask_of(parents[i - n_single][1])
-        return masks[i]
-
-    def feats_of(i: int) -> set[int]:
-        return {index[i][0]} if i < n_single else set().union(*map(feats_of, parents[i - n_single]))
-
-    order = np.lexsort((-sums[0], [len(feats_of(i)) for i in range(sums.shape[1])], -excess))
-    chosen: list[int] = []
-    for i in (int(i) for i in order if eligible[i]):
-        if len(chosen) >= top_k:
-            break
-        if any(feats_of(i) & feats_of(j) and np.count_nonzero(mask_of(i) & mask_of(j))
-               >= max_overlap * min(sums[0][i], sums[0][j]) for j in chosen):
-            continue
-        chosen.append(i)
-
-    out = []
-    for i in chosen:
-        n, s1, s2 = (float(v) for v in sums[:, i])
-        mean, rest = s1 / n, (totals[1] - s1) / (big_n - n)
-        lo, hi = _interval(n, s1, s2, binary, alpha, overall)
-        conds = conds_of(i)
+    big_n, overall, out = float(loss.size), search.overall, []
+    for i, marginal in chosen:
+        n, s1, s2 = (float(v) for v in search.sums[:, i])
+        mean = s1 / n
+        lo, hi = _interval(n, s1, s2, search.binary, alpha, overall)
+        conds = search.conditions(i)
         out.append(Slice(
             description=_describe(conds), conditions=conds, support=round(n),
-            support_share=n / big_n, metric_value=mean, rest_value=rest, overall_value=overall,
+            support_share=n / big_n, metric_value=mean,
+            rest_value=(search.totals[1] - s1) / (big_n - n), overall_value=overall,
             difference=mean - overall, lift=mean / overall if overall > 0 else float("nan"),
-            excess=n * (mean - overall), p_value=float(p[i]), adjusted_p_value=float(adj[i]),
-            ci_low=lo, ci_high=hi))
+            excess=n * (mean - overall), marginal_excess=marginal, p_value=float(p[i]),
+            adjusted_p_value=float(adj[i]), ci_low=lo, ci_high=hi))
     return SliceReport(metric=metric, overall_value=overall, n_rows=table.num_rows,
-                       n_evaluated=big_n, n_candidates_tested=int(tested.sum()),
+                       n_evaluated=loss.size, n_candidates_tested=int(tested.sum()),
                        min_support=minsup, alpha=float(alpha), correction=correction,
                        slices=tuple(out))

@@ -58,7 +58,8 @@ def _assert_same(p: Profile, q: Profile) -> None:
                 assert a[key] == b[key], (name, key)
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows, rows, rows)
 def test_merge_is_associative_and_commutative(reference: Reference, a, b, c) -> None:
     pa, pb, pc = (reference.profile(pd.DataFrame(r), check_duplicates=False) for r in (a, b, c))
@@ -67,7 +68,8 @@ def test_merge_is_associative_and_commutative(reference: Reference, a, b, c) -> 
     _assert_same(Profile.merge_all([pa, pb, pc]), (pa + pb) + pc)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows, rows)
 def test_merge_equals_profile_of_the_union(reference: Reference, a, b) -> None:
     whole = reference.profile(pd.DataFrame(a + b), check_duplicates=False)
@@ -111,7 +113,7 @@ def test_json_round_trip(reference: Reference) -> None:
 def test_unseen_heavy_hitters_are_bounded_and_keep_the_top(reference: Reference) -> None:
     rng = np.random.default_rng(3)
     profiles = []
-    for i in range(20):
+    for _ in range(20):
         vals = np.concatenate([np.full(50, "NEW_TOP"), rng.integers(0, 10**6, 100).astype(str)])
         profiles.append(reference.profile(pd.DataFrame({"c": vals})))
     merged = Profile.merge_all(profiles)
