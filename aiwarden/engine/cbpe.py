@@ -1,0 +1,265 @@
+"""Confidence-based performance estimation (CBPE): classifier performance without labels.
+
+Why it works: when a model's scores are calibrated probabilities, the score of
+a row is the chance its prediction is right, so the confusion matrix of an
+unlabelled window has a known expectation. Under covariate shift (``P(y | x)``
+unchanged) the calibration learned on the labelled reference still holds, and
+the estimate follows the real metric as the inputs move, including drops.
+
+Steps: :meth:`CBPE.fit` calibrates the scores on the labelled reference with
+isotonic regression (one-vs-rest, renormalised for multiclass), cross-fitted,
+and keeps a class's map only where it lowers the out-of-fold Brier score
+(``calibration="auto"``); :meth:`CBPE.accumulate` turns a batch of scores into
+mergeable :class:`ExpectedClassificationStats`; :meth:`CBPE.estimate` gives a
+:class:`CBPEResult` with sampling-error bands (see
+:mod:`aiwarden.engine._cbpe_expected` for the variance), and
+:meth:`CBPEResult.compare` scores an estimate against the realised
+:class:`~aiwarden.engine.performance.ClassificationStats` once labels arrive.
+
+Estimated metrics: binary ``accuracy``, ``precision``, ``recall``, ``f1``,
+``roc_auc``; multiclass ``accuracy``, ``macro_f1``, ``weighted_f1``,
+``recall_<class>``, ``roc_auc`` (macro one-vs-rest). PR AUC and log loss are
+not estimated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import numpy as np
+
+from aiwarden.engine._calibration import IsotonicMap, cross_fitted, fit_isotonic
+from aiwarden.engine._cbpe_expected import CBPEResult, ExpectedClassificationStats, MetricEstimate
+from aiwarden.engine._class_encoding import (
+    encode_labels,
+    predict_codes,
+    valid_score_rows,
+    validate_classes,
+    validate_scores,
+)
+from aiwarden.engine._score_histogram import DEFAULT_SCORE_BINS
+from aiwarden.engine.performance import ClassificationStats
+from aiwarden.errors import DataError, NotFittedError, check_param
+
+__all__ = ["CBPE", "CBPEResult", "ExpectedClassificationStats", "MetricEstimate"]
+
+Calibration = Literal["auto", "isotonic", "none"]
+
+
+class CBPE:
+    """Estimate classification metrics of unlabelled windows from calibrated scores.
+
+    Parameters
+    ----------
+    calibration
+        ``"auto"`` keeps an isotonic map only where it lowers the cross-fitted
+        Brier score; ``"isotonic"`` always calibrates; ``"none"`` trusts the scores.
+    confidence
+        Coverage of the sampling-error band.
+    threshold
+        Binary scores at or above it are predicted positive when no ``y_pred`` is given.
+    n_folds
+        Folds of the cross-fitting that judges the calibration.
+    min_brier_gain
+        How much lower the out-of-fold Brier score must be to calibrate (``"auto"``).
+    n_score_bins
+        Score grid of the ROC AUC histograms (match the realised stats').
+    random_state
+        Seed of the fold split.
+
+    Attributes
+    ----------
+    classes_ : tuple
+        The classes, positive last for binary.
+    calibrators_ : tuple of IsotonicMap or None
+        One per calibrated column (binary: the positive class); None keeps the raw score.
+    calibration_report_ : dict
+        Per class: ``brier_raw`` (in-sample), ``brier_calibrated`` (out-of-fold;
+        NaN when not judged: ``"none"`` or fewer than ``2 * n_folds`` rows),
+        ``calibrated``.
+    reference_stats_ : ClassificationStats
+        Realised performance of the reference.
+    reference_expected_ : ExpectedClassificationStats
+        The reference's own expected counts, the baseline a drop is measured from.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> p = rng.beta(2, 2, size=4000)
+    >>> y = (rng.random(4000) < p).astype(int)
+    >>> cbpe = CBPE().fit(y[:2000], p[:2000], classes=[0, 1])
+    >>> result = cbpe.estimate(cbpe.accumulate(p[2000:]))
+    >>> realised = ClassificationStats.from_arrays(y[2000:], None, p[2000:], classes=[0, 1])
+    >>> cmp = result.compare(realised)
+    >>> abs(cmp["accuracy"]["difference"]) < 0.03
+    True
+    """
+
+    def __init__(
+        self,
+        calibration: Calibration = "auto",
+        *,
+        confidence: float = 0.95,
+        threshold: float = 0.5,
+        n_folds: int = 5,
+        min_brier_gain: float = 0.0,
+        n_score_bins: int = DEFAULT_SCORE_BINS,
+        random_state: int = 0,
+    ) -> None:
+        check_param(calibration in ("auto", "isotonic", "none"), "calibration", "CBPE",
+                    "one of 'auto', 'isotonic', 'none'", calibration)
+        check_param(isinstance(confidence, float) and 0.0 < confidence < 1.0, "confidence",
+                    "CBPE", "a float in (0, 1)", confidence)
+        check_param(isinstance(threshold, int | float) and 0.0 <= threshold <= 1.0, "threshold",
+                    "CBPE", "a float in [0, 1]", threshold)
+        check_param(isinstance(n_folds, int) and 2 <= n_folds <= 100, "n_folds", "CBPE",
+                    "an int in [2, 100]", n_folds)
+        check_param(isinstance(min_brier_gain, int | float) and min_brier_gain >= 0,
+                    "min_brier_gain", "CBPE", "a float >= 0", min_brier_gain)
+        check_param(isinstance(n_score_bins, int) and 4 <= n_score_bins <= 1 << 16,
+                    "n_score_bins", "CBPE", "an int in [4, 65536]", n_score_bins)
+        self.calibration = calibration
+        self.confidence = confidence
+        self.threshold = float(threshold)
+        self.n_folds = n_folds
+        self.min_brier_gain = float(min_brier_gain)
+        self.n_score_bins = n_score_bins
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ fitting
+
+    def fit(self, y_true: Any, scores: Any, *, classes: Any, y_pred: Any = None) -> CBPE:
+        """Calibrate on the labelled reference; rows without a usable label/score are skipped."""
+        cl = validate_classes(classes, "CBPE")
+        c = len(cl)
+        true = encode_labels(y_true, cl, "y_true")
+        s = validate_scores(scores, len(true), c, "CBPE")
+        use = (true >= 0) & valid_score_rows(s)
+        if use.sum() < 2 or len(np.unique(true[use])) < 2:
+            raise DataError("CBPE.fit needs labelled reference rows of at least two classes "
+                            f"with valid scores. Got {int(use.sum())} usable rows.", "y_true")
+        t, su = true[use], s[use]
+        raw_cols = [su] if c == 2 else [su[:, k] for k in range(c)]
+        hits = [t == 1] if c == 2 else [t == k for k in range(c)]
+        maps: list[IsotonicMap | None] = []
+        report: dict[str, dict[str, Any]] = {}
+        oof_cols: list[np.ndarray] = []
+        cross_fit = len(t) >= 2 * self.n_folds
+        for k, (raw, hit) in enumerate(zip(raw_cols, hits, strict=True)):
+            label = cl[1] if c == 2 else cl[k]
+            brier_raw = float(np.mean((raw - hit) ** 2))
+            judged = cross_fit and self.calibration != "none"
+            oof = cross_fitted(raw, hit, self.n_folds, self.random_state) if judged else raw
+            brier_cal = float(np.mean((oof - hit) ** 2)) if judged else float("nan")
+            keep = self.calibration == "isotonic" or (
+                self.calibration == "auto" and cross_fit
+                and brier_cal < brier_raw - self.min_brier_gain)
+            maps.append(fit_isotonic(raw, hit) if keep else None)
+            oof_cols.append(oof if keep else raw)
+            report[str(label)] = {"brier_raw": brier_raw, "brier_calibrated": brier_cal,
+                                  "calibrated": bool(keep)}
+        if c > 2 and self.calibration == "auto" and any(m is not None for m in maps):
+            onehot = np.eye(c)[t]
+            composed = _normalise(np.column_stack(oof_cols))
+            if np.mean((composed - onehot) ** 2) >= np.mean((_normalise(su) - onehot) ** 2):
+                maps = [None] * c
+                for entry in report.values():
+                    entry["calibrated"] = False
+        self.classes_ = cl
+        self.calibrators_ = tuple(maps)
+        self.calibration_report_ = report
+        self.reference_stats_ = ClassificationStats.from_arrays(
+            y_true, y_pred, scores, classes=cl, n_score_bins=self.n_score_bins,
+            threshold=self.threshold)
+        self.reference_expected_ = self.accumulate(scores, y_pred)
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "calibrators_"):
+            raise NotFittedError("This CBPE is not fitted yet; call fit on a labelled "
+                                 "reference first.")
+
+    # --------------------------------------------------------------- estimating
+
+    def calibrate(self, scores: Any) -> np.ndarray:
+        """Calibrated class probabilities ``(n, C)`` for valid score rows, in ``classes_`` order."""
+        self._check_fitted()
+        s = validate_scores(scores, len(np.asarray(scores)), len(self.classes_), "CBPE")
+        return self._probabilities(s)
+
+    def _probabilities(self, s: np.ndarray) -> np.ndarray:
+        if s.ndim == 1:
+            m = self.calibrators_[0]
+            q = np.clip(m(s) if m is not None else s, 0.0, 1.0)
+            return np.column_stack([1.0 - q, q])
+        cols = [m(s[:, k]) if m is not None else s[:, k]
+                for k, m in enumerate(self.calibrators_)]
+        return _normalise(np.column_stack(cols))
+
+    def accumulate(self, scores: Any, y_pred: Any = None) -> ExpectedClassificationStats:
+        """Expected confusion counts of a batch (no labels needed); merge batches freely."""
+        self._check_fitted()
+        c = len(self.classes_)
+        arr = np.asarray(scores, dtype=np.float64)
+        s = validate_scores(arr, len(arr), c, "CBPE")
+        ok = valid_score_rows(s)
+        if y_pred is None:
+            pred = predict_codes(s, self.threshold)
+        else:
+            pred = encode_labels(y_pred, self.classes_, "y_pred")
+            if len(pred) != len(s):
+                raise DataError(f"Column 'y_pred' has {len(pred)} rows but 'scores' has "
+                                f"{len(s)}.", "y_pred")
+        unknown_pred = pred < 0
+        bad = ~unknown_pred & ~ok
+        keep = ~(unknown_pred | bad)
+        sk = s[keep]
+        return ExpectedClassificationStats.from_probabilities(
+            self._probabilities(sk), sk, pred[keep].astype(np.int64), self.classes_,
+            self.n_score_bins, int(unknown_pred.sum()), int(bad.sum()))
+
+    def estimate(self, expected: ExpectedClassificationStats) -> CBPEResult:
+        """Estimated metrics of the window ``expected`` summarises, with bands."""
+        self._check_fitted()
+        check_param(isinstance(expected, ExpectedClassificationStats)
+                    and expected.classes == self.classes_, "expected", "CBPE.estimate",
+                    f"ExpectedClassificationStats with classes {list(self.classes_)}",
+                    getattr(expected, "classes", expected))
+        return expected.estimate(self.confidence)
+
+    # ------------------------------------------------------------ serialising
+
+    def to_dict(self) -> dict[str, Any]:
+        """Parameters and fitted state, JSON-safe."""
+        self._check_fitted()
+        return {
+            "params": {"calibration": self.calibration, "confidence": self.confidence,
+                       "threshold": self.threshold, "n_folds": self.n_folds,
+                       "min_brier_gain": self.min_brier_gain,
+                       "n_score_bins": self.n_score_bins, "random_state": self.random_state},
+            "classes": list(self.classes_),
+            "calibrators": [None if m is None else m.to_dict() for m in self.calibrators_],
+            "calibration_report": self.calibration_report_,
+            "reference_stats": self.reference_stats_.to_dict(),
+            "reference_expected": self.reference_expected_.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> CBPE:
+        out = cls(**d["params"])
+        out.classes_ = tuple(d["classes"])
+        out.calibrators_ = tuple(None if m is None else IsotonicMap.from_dict(m)
+                                 for m in d["calibrators"])
+        out.calibration_report_ = {k: dict(v) for k, v in d["calibration_report"].items()}
+        out.reference_stats_ = ClassificationStats.from_dict(d["reference_stats"])
+        out.reference_expected_ = ExpectedClassificationStats.from_dict(d["reference_expected"])
+        return out
+
+
+def _normalise(p: np.ndarray) -> np.ndarray:
+    """Rows scaled to sum to one; an all-zero row becomes uniform."""
+    p = np.clip(p, 0.0, None)
+    total = p.sum(axis=1, keepdims=True)
+    uniform = np.full_like(p, 1.0 / p.shape[1])
+    return np.divide(p, total, out=uniform, where=total > 0)
