@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 from aiwarden.engine._frame import as_text, numeric_values
@@ -71,8 +72,6 @@ def _arrays(schema: Schema, table: pa.Table) -> dict[str, Any] | None:
 
 
 def _present(v: np.ndarray) -> np.ndarray:
-    import pandas as pd
-
     return ~pd.isna(v) if v.dtype == object else np.isfinite(v)
 
 
@@ -117,8 +116,10 @@ def fit_performance(schema: Schema, table: pa.Table) -> tuple[Any, Any]:
         return realised, None
     a = _arrays(schema, table)
     a = _labelled(a) if a else None
-    if a is None or "scores" not in a:
+    if a is None or "scores" not in a or len(schema.classes) < 2:
         return realised, None
+    if len(pd.unique(a["y_true"])) < 2:
+        return realised, None  # CBPE needs both outcomes in the labelled reference
     from aiwarden.engine.cbpe import CBPE
 
     model = CBPE().fit(a["y_true"], a["scores"], classes=list(schema.classes),

@@ -39,12 +39,17 @@ class NumericalBinning:
         """The reference range edges ``e0..ek``."""
         return self.edges[1:-1]
 
+    @property
+    def empty(self) -> bool:
+        """The reference had no finite value: there is no range to compare with."""
+        return self.std < 0
+
     @classmethod
     def fit(cls, sorted_values: np.ndarray, bins: int, far: float) -> NumericalBinning:
         x = sorted_values
         if len(x) == 0:
             inner = np.array([0.0, np.nextafter(0.0, np.inf)])
-            return cls(_wrap(inner, far), 1.0, False)
+            return cls(_wrap(inner, far), -1.0, False)
         lo, hi = float(x[0]), float(x[-1])
         uniq = _unique_sorted(x, limit=bins)
         if uniq is not None:
@@ -55,14 +60,16 @@ class NumericalBinning:
             # evenly spaced (Wasserstein resolution in the tails, where quantile bins are wide).
             n_q = bins // 2 + 1
             pos = np.linspace(0, len(x) - 1, n_q).round().astype(np.int64)
-            inner = np.unique(np.concatenate([x[pos], np.linspace(lo, hi, bins - n_q + 2)]))
+            with np.errstate(over="ignore", invalid="ignore"):
+                even = lo + (np.linspace(0.0, 1.0, bins - n_q + 2) * (hi / 2 - lo / 2)) * 2
+            even = even[np.isfinite(even)]
+            inner = np.unique(np.concatenate([x[pos], even]))
             inner[-1] = np.nextafter(hi, np.inf)
             inner = np.unique(inner)
             discrete = False
         if len(inner) < 2:
             inner = np.array([lo, np.nextafter(hi, np.inf)])
-        std = float(np.std(x)) if len(x) > 1 else 0.0
-        return cls(_wrap(inner, far), std, discrete)
+        return cls(_wrap(inner, far), _std(x), discrete)
 
     def index(self, x: np.ndarray) -> np.ndarray:
         return np.searchsorted(self.edges, x, side="right")
@@ -84,12 +91,30 @@ def _unique_sorted(x: np.ndarray, limit: int) -> np.ndarray | None:
     return np.concatenate([x[:1], x[change + 1]])
 
 
+def _std(x: np.ndarray) -> float:
+    """Standard deviation that survives values near the float limit (scaled, then restored)."""
+    if len(x) < 2:
+        return 0.0
+    scale = max(abs(float(x[0])), abs(float(x[-1])))
+    if scale == 0.0:
+        return 0.0
+    return float(np.std(x / scale)) * scale
+
+
 def _wrap(inner: np.ndarray, far: float) -> np.ndarray:
-    span = float(inner[-1] - inner[0])
-    if not np.isfinite(span) or span <= 0:
-        span = max(abs(float(inner[0])), 1.0)
-    far_lo = inner[0] - far * span
-    far_hi = inner[-1] + far * span
+    """Add the far-out-of-range edges; a constant reference gets a band of its own size."""
+    lo, hi = float(inner[0]), float(inner[-1])
+    with np.errstate(over="ignore", invalid="ignore"):
+        span = hi - lo
+    if not np.isfinite(span) or span <= 1e-9 * max(abs(lo), abs(hi)) or span <= 0:
+        span = max(abs(lo), 1.0)
+    with np.errstate(over="ignore"):
+        far_lo = max(lo - far * span, -np.finfo(np.float64).max)
+        far_hi = min(hi + far * span, np.finfo(np.float64).max)
+    if far_lo >= lo:
+        far_lo = np.nextafter(lo, -np.inf)
+    if far_hi <= hi:
+        far_hi = np.nextafter(hi, np.inf)
     return np.concatenate([[far_lo], inner, [far_hi]])
 
 

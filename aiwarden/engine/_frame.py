@@ -34,11 +34,14 @@ def to_table(data: Any, *, allow_empty: bool = False) -> pa.Table:
 
 def _convert(data: Any) -> pa.Table:
     if isinstance(data, pa.Table):
+        _check_unique(data.column_names)
         return data
     if isinstance(data, pa.RecordBatch):
+        _check_unique(data.schema.names)
         return pa.Table.from_batches([data])
     module = type(data).__module__.split(".")[0]
     if module == "polars":
+        _check_unique(list(data.columns))
         return data.to_arrow()
     if module == "pandas":
         return _from_pandas(data)
@@ -61,25 +64,36 @@ def _convert(data: Any) -> pa.Table:
     )
 
 
-def _from_pandas(df: Any) -> pa.Table:
-    """Column by column, so one mixed-type column does not fail the whole frame."""
-    arrays, names = [], []
-    for name in df.columns:
-        series = df[name]
-        try:
-            arr = pa.array(series, from_pandas=True)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-            # Mixed Python objects: keep every value as text so that nothing is lost;
-            # numeric extraction later counts the unparsable ones as invalid.
-            values = series.to_numpy(dtype=object)
-            mask = series.isna().to_numpy()
-            text = np.where(mask, None, values.astype(str))
-            arr = pa.array(text, type=pa.large_string())
-        arrays.append(arr)
-        names.append(str(name))
+def _check_unique(names: list[str]) -> None:
     if len(set(names)) != len(names):
         dupes = sorted({n for n in names if names.count(n) > 1})
-        raise DataError(f"Column names must be unique. Repeated: {dupes}.")
+        raise DataError(f"Column names must be unique. Repeated: {dupes}.", dupes[0])
+
+
+def _text(v: object) -> str:
+    """Arrow's spelling of a value as text, so True and 'true' meet in one category."""
+    if isinstance(v, bool | np.bool_):
+        return "true" if v else "false"
+    return str(v)
+
+
+def _from_pandas(df: Any) -> pa.Table:
+    """Column by column, so one mixed-type column does not fail the whole frame."""
+    names = [str(n) for n in df.columns]
+    _check_unique(names)
+    arrays = []
+    for i in range(df.shape[1]):
+        series = df.iloc[:, i]
+        try:
+            arr = pa.array(series, from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
+            # Mixed Python objects (a rare, slow path): keep every value as text so nothing
+            # is lost; numeric extraction later counts the unparsable ones as invalid.
+            values = series.to_numpy(dtype=object)
+            mask = series.isna().to_numpy()
+            arr = pa.array([None if m else _text(v) for v, m in zip(values, mask, strict=True)],
+                           type=pa.large_string())
+        arrays.append(arr)
     return pa.Table.from_arrays(arrays, names=names)
 
 
@@ -99,7 +113,7 @@ class NumericColumn:
     examples: dict[str, list[int]]
 
 
-def _is_stringlike(t: pa.DataType) -> bool:
+def is_stringlike(t: pa.DataType) -> bool:
     return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
 
 
@@ -122,6 +136,9 @@ def numeric_values(col: pa.ChunkedArray | pa.Array) -> NumericColumn:
     examples: dict[str, list[int]] = {}
     t = arr.type
     invalid = 0
+    if pa.types.is_decimal(t):
+        arr = pc.cast(arr, pa.float64())
+        t = arr.type
     if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t):
         missing = arr.null_count
         if pa.types.is_boolean(t):
@@ -135,7 +152,7 @@ def numeric_values(col: pa.ChunkedArray | pa.Array) -> NumericColumn:
         scale = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}[ts.type.unit]
         x = pc.cast(ts, pa.int64()).to_numpy(zero_copy_only=False).astype(np.float64) * scale
         null_mask = np.asarray(arr.is_null()) if missing else None
-    elif _is_stringlike(t) or pa.types.is_null(t):
+    elif is_stringlike(t) or pa.types.is_null(t):
         import pandas as pd
 
         raw = arr.to_numpy(zero_copy_only=False)

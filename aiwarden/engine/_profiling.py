@@ -86,19 +86,21 @@ def profile_column(col: Column, binning: Binning, arr: pa.ChunkedArray,
         nc = numeric_values(_text_lengths(arr) if kind == "text" else arr)
         idx = binning.index(nc.values)
         counts = np.bincount(idx, minlength=binning.n_bins).astype(np.int64)
-        v = nc.values
+        # Moments and tail sums use values clamped to the far band: one corrupted 1e308
+        # is a data-quality error (counted in the far bins), not an infinite mean or drift.
+        v = np.clip(nc.values, binning.edges[0], binning.edges[-1])
         if len(v):
-            with np.errstate(over="ignore", invalid="ignore"):  # 1e308 is data, not a crash
+            with np.errstate(over="ignore", invalid="ignore"):  # a reference of 1e308s
                 mean = float(v.mean())
                 m2 = float(np.square(v - mean).sum())
-            lo, hi = float(v.min()), float(v.max())
+            lo, hi = float(nc.values.min()), float(nc.values.max())
         else:
             mean, m2, lo, hi = 0.0, 0.0, np.inf, -np.inf
         examples = dict(nc.examples)
         below_sum = above_sum = 0.0
         if counts[0] + counts[1] or counts[-1] + counts[-2]:
             examples.update(_range_examples(idx, nc.mask, binning.n_bins))
-            with np.errstate(over="ignore"):
+            with np.errstate(over="ignore", invalid="ignore"):
                 below_sum = float(v[idx <= 1].sum())
                 above_sum = float(v[idx >= binning.n_bins - 2].sum())
         prof = NumericalProfile(
@@ -121,11 +123,14 @@ def profile_column(col: Column, binning: Binning, arr: pa.ChunkedArray,
     return ColumnPass(prof, cc.codes, None, key)
 
 
+_RANGE_KEYS = ("far_below_range", "below_range", "above_range", "far_above_range")
+
+
 def _range_examples(idx: np.ndarray, mask: np.ndarray | None, n_bins: int) -> dict[str, list[int]]:
     rows = np.flatnonzero(mask) if mask is not None else None
     out = {}
-    for name, sel in (("below_range", idx <= 1), ("above_range", idx >= n_bins - 2)):
-        pos = np.flatnonzero(sel)[:5]
+    for name, b in zip(_RANGE_KEYS, (0, 1, n_bins - 2, n_bins - 1), strict=True):
+        pos = np.flatnonzero(idx == b)[:5]
         if len(pos):
             out[name] = (rows[pos] if rows is not None else pos).tolist()
     return out

@@ -59,6 +59,7 @@ class DriftSettings:
     alpha: float = 0.01
     n_simulations: int = 200
     calibration: str = "chunks"
+    min_reference: int = 30
 
     def __post_init__(self) -> None:
         owner = "DriftSettings"
@@ -71,6 +72,8 @@ class DriftSettings:
                     "n_simulations", owner, "an int in [50, 100000]", self.n_simulations)
         check_param(self.calibration in ("chunks", "none"), "calibration", owner,
                     "one of 'chunks', 'none'", self.calibration)
+        check_param(isinstance(self.min_reference, int) and self.min_reference >= 1,
+                    "min_reference", owner, "an int >= 1", self.min_reference)
         for col, t in self.thresholds.items():
             check_param(isinstance(t, int | float) and t > 0, f"thresholds[{col!r}]", owner,
                         "a positive number", t)
@@ -102,6 +105,7 @@ class DriftSettings:
             "methods": dict(self.methods), "floors": dict(self.floors),
             "thresholds": dict(self.thresholds), "alpha": self.alpha,
             "n_simulations": self.n_simulations, "calibration": self.calibration,
+            "min_reference": self.min_reference,
         }
 
 
@@ -228,10 +232,12 @@ def gamma_quantile(mean: float, var: float, q: float, power: float) -> float:
 def decide(
     *, column: str, role: str, kind: str, method: str, metrics: dict[str, float],
     floor: float, noise: float, instability: float, n_ref: int, n_cur: int, p_value: float,
+    min_reference: int = 1,
 ) -> ColumnDrift:
+    """The verdict; a reference too small to describe a distribution never flags."""
     value = metrics[method]
     threshold = max(floor, float(np.hypot(noise, instability)))
-    drifted = bool(n_cur > 0 and value > threshold)
+    drifted = bool(n_cur > 0 and n_ref >= min_reference and value > threshold)
     return ColumnDrift(
         column=column, role=role, kind=kind, method=method, value=value, threshold=threshold,
         drifted=drifted, severity=value / threshold if threshold > 0 else float("inf"),

@@ -146,8 +146,9 @@ class NumericalProfile:
             "missing": self.missing, "nan": self.nan, "posinf": self.posinf,
             "neginf": self.neginf, "invalid": self.invalid, "absent": self.absent,
             "min": _finite_or_none(self.min), "max": _finite_or_none(self.max),
-            "mean": self.mean, "m2": self.m2, "below_sum": self.below_sum,
-            "above_sum": self.above_sum, "examples": self.examples,
+            "mean": _json_float(self.mean), "m2": _json_float(self.m2),
+            "below_sum": _json_float(self.below_sum), "above_sum": _json_float(self.above_sum),
+            "examples": self.examples,
         }
 
     @classmethod
@@ -166,6 +167,11 @@ class NumericalProfile:
 
 def _finite_or_none(v: float) -> float | None:
     return float(v) if np.isfinite(v) else None
+
+
+def _json_float(v: float) -> float | str:
+    """Strict-JSON float: overflowed moments travel as 'inf'/'-inf'/'nan' strings."""
+    return float(v) if np.isfinite(v) else str(float(v))
 
 
 @dataclass(frozen=True, eq=False)

@@ -126,7 +126,7 @@ def check_quality(reference: Any, current: Profile,
         if cur is None:
             continue
         found.extend(_presence(col.name, ref, cur, st))
-        if isinstance(cur, NumericalProfile):
+        if isinstance(cur, NumericalProfile) and not reference.binnings_[col.name].empty:
             found.extend(_numerical(col.name, reference.binnings_[col.name], ref, cur, st))
         elif isinstance(cur, CategoricalProfile):
             found.extend(_categorical(col.name, col.dtype, ref, cur, st))
@@ -185,7 +185,8 @@ def _numerical(name: str, binning: NumericalBinning, ref: NumericalProfile,
     far = int(cur.counts[0] + cur.counts[-1])
     if far:
         lo, hi = binning.interior[0], binning.interior[-1]
-        ex = tuple((cur.examples.get("below_range", []) + cur.examples.get("above_range", []))[:5])
+        ex = tuple((cur.examples.get("far_below_range", [])
+                    + cur.examples.get("far_above_range", []))[:5])
         out.append(Finding("far_out_of_range", "error", name, far, far / n, 0.0,
                            f"{far} value(s) of {name!r} lie far outside the reference range "
                            f"[{lo:.6g}, {hi:.6g}] (min seen {cur.min:.6g}, max {cur.max:.6g}).",
@@ -212,10 +213,17 @@ def _categorical(name: str, dtype: ColumnType, ref: CategoricalProfile,
     valid = cur.count
     unseen = cur.unseen
     if unseen:
+        # Good–Turing: the reference's singletons estimate how often new values appear.
+        # The estimate is itself noisy and new values repeat, so a long-tailed column
+        # must also exceed it by ``min_rate_increase`` before it is called a problem.
         singletons = int(np.count_nonzero(ref.counts[:-1] == 1))
-        ref_rate = (ref.unseen + singletons) / max(ref.count, 1)
+        ref_n = max(ref.count, 1)
+        ref_rate = (ref.unseen + singletons) / ref_n
+        upper = float(stats.gamma.ppf(1 - st.alpha, ref.unseen + singletons + 1)) / ref_n
         hard = dtype == ColumnType.BOOLEAN or ref_rate == 0
-        if hard or _poisson_excess(unseen, valid * ref_rate, st.alpha):
+        rate = unseen / max(valid, 1)
+        if hard or (rate - upper >= st.min_rate_increase
+                    and _poisson_excess(unseen, valid * upper, st.alpha)):
             top = ", ".join(repr(k) for k in list(cur.unseen_top)[:5])
             out.append(Finding(
                 "unseen_category", "error" if dtype == ColumnType.BOOLEAN else "warning", name,

@@ -88,7 +88,7 @@ class Reference:
         *,
         bins: int = 200,
         max_categories: int = 2000,
-        far: float = 1.0,
+        far: float = 3.0,
         chunks: int = 10,
         drift: DriftSettings | Mapping[str, Any] | None = None,
         random_state: int = 0,
@@ -212,7 +212,7 @@ class Reference:
             out.append(decide(
                 column=name, role=col.role.value, kind=kind, method=method, metrics=metrics,
                 floor=st.floor_for(name, method), noise=noise, instability=instability,
-                n_ref=n_ref, n_cur=n_cur,
+                n_ref=n_ref, n_cur=n_cur, min_reference=st.min_reference,
                 p_value=p_value_for(kind, metrics, ref_c, cur_c) if n_cur else 1.0,
             ))
         return DriftReport(tuple(out), self.profile_.n_rows, cur.n_rows, st.alpha)
@@ -222,6 +222,18 @@ class Reference:
         """Data-quality findings of ``current`` (a profile or raw data) against the reference."""
         cur = current if isinstance(current, Profile) else self.profile(current)
         return check_quality(self, cur, settings)
+
+    def realised_performance(self, current: Profile | Any) -> dict[str, float] | None:
+        """Metrics on the labelled rows of ``current`` (None when it has no labels)."""
+        cur = current if isinstance(current, Profile) else self.profile(current)
+        return None if cur.performance is None else cur.performance.metrics()
+
+    def estimated_performance(self, current: Profile | Any) -> Any:
+        """CBPE's estimate for ``current`` from scores alone (None without a fitted CBPE)."""
+        cur = current if isinstance(current, Profile) else self.profile(current)
+        if self.performance_model_ is None or cur.estimated is None:
+            return None
+        return self.performance_model_.estimate(cur.estimated)
 
     # ------------------------------------------------------------- internals
     def _rng(self, *parts: object) -> np.random.Generator:

@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from aiwarden.engine._frame import to_table
+from aiwarden.engine._frame import is_stringlike, to_table
 from aiwarden.errors import ParameterError, SchemaError, check_param
 
 __all__ = ["SCHEMA_FORMAT", "Column", "ColumnType", "Role", "Schema", "Task", "infer_schema"]
@@ -69,6 +69,10 @@ class Column:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Column:
+        if "name" not in d:
+            raise SchemaError(f"A schema column needs a 'name'. Got {dict(d)!r}.")
+        if "dtype" not in d:
+            raise SchemaError(f"Schema column {d['name']!r} needs a 'dtype'.", str(d["name"]))
         return cls(
             name=str(d["name"]),
             dtype=_enum(ColumnType, d["dtype"], "dtype", d["name"]),
@@ -272,6 +276,8 @@ def _infer_type(col: pa.ChunkedArray, max_categories: int) -> ColumnType:
     if pa.types.is_null(t):
         return ColumnType.NUMERICAL
     valid = col.drop_null()
+    if pa.types.is_dictionary(valid.type):
+        valid = valid.cast(valid.type.value_type)
     n = len(valid)
     if n == 0:
         return ColumnType.CATEGORICAL
@@ -346,9 +352,10 @@ def _infer_task(
         uniq = pc.unique(as_text(table.column(c.name)).drop_null()).to_pylist()
         values.update(str(u) for u in uniq)
     values.update(c.label for c in scores if c.label is not None)
-    if chosen is None and len(values) > 50 and label_cols and not pa.types.is_string(
-        table.column(label_cols[0].name).type
-    ):
+    first_type = table.column(label_cols[0].name).type if label_cols else None
+    if first_type is not None and pa.types.is_dictionary(first_type):
+        first_type = first_type.value_type
+    if chosen is None and len(values) > 50 and label_cols and not is_stringlike(first_type):
         return Task.REGRESSION, ()
     classes = tuple(sorted(values, key=_class_key))
     if chosen is None:

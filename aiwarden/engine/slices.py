@@ -25,23 +25,31 @@ How
   count is a ``bincount`` on codes (on joint codes for pairs): no Python loop over rows.
   Descriptions are exactly true: membership is computed from the printed cut points.
 * **Test.** One-sided, slice against the rest of the evaluated rows: Fisher's exact test
-  (hypergeometric tail) for rates, Welch's t-test for ``abs_error``. Candidates with fewer than
-  ``min_support`` rows are not tested; the others are corrected together with
-  Benjamini-Hochberg (default; false discovery rate ``alpha``, valid for the positively
-  dependent, nested candidates here) or Bonferroni (family-wise error ``alpha``).
-  Confidence intervals (level ``1 - alpha``): Clopper-Pearson for rates, Student t for means.
+  (hypergeometric tail) for rates, Welch's t-test for ``abs_error``. Confidence intervals
+  (level ``1 - alpha``): Clopper-Pearson for rates, Student t for means.
+* **Multiple testing.** Benjamini-Hochberg (default: false discovery rate ``alpha``; the
+  nested candidates are positively dependent, where it holds) or Bonferroni (family-wise
+  ``alpha``), over one family: every single slice with at least ``min_support`` rows *and every
+  pair* of them on two different features. Pairs that were not computed (their parents were not
+  among the most promising) enter with p = 1, so choosing the parents on the same data does not
+  inflate significance. ``n_candidates_tested`` is the size of that family.
 * **Rank** by excess loss ``support * (slice metric - overall metric)``: the errors that would
   vanish if the slice did as well as the model overall. It is largest exactly at the boundary of
   a failing region (adding rows better than average lowers it) and small for tiny groups,
   however bad their rate.
-* **Redundancy.** A pair is kept only when it is significantly worse than *each* of its parents
-  (tested inside the parent, same correction). A slice that shares a feature with a slice
-  already reported is dropped when their overlap (shared rows / rows of the smaller) reaches
-  ``max_overlap``: nested and near-duplicate ranges are reported once.
+* **Redundancy.** A pair is kept only when it is significantly worse than *each* of its
+  parents (tested inside the parent, corrected over the same family). The report is then built
+  greedily from the ``shortlist`` significant candidates of largest excess: each step takes the
+  one adding the most excess loss on rows no earlier slice covers (``marginal_excess``,
+  against the mean loss of the uncovered rows); a slice sharing rows with earlier ones must
+  still be worse on its uncovered rows than the other uncovered rows, at the Bonferroni level
+  ``alpha / n_candidates_tested``. Nested and near-duplicate ranges, and the parents of a
+  reported pair, are therefore reported once.
 
-Limits: an interaction where neither single slice is worse than average is not searched, and
-a refined cut is chosen on the data it is then tested on (a small optimistic bias, kept in check
-by refining only ranges already significant before refinement).
+Limits: an interaction where neither single slice is worse than average is not searched; a
+refined cut is chosen on the data it is then tested on (a small optimistic bias, kept in check
+by refining only ranges that were significant before refinement); the greedy order is not
+guaranteed to be the best set of ``top_k`` slices.
 """
 
 from __future__ import annotations
@@ -79,7 +87,13 @@ class Condition(NamedTuple):
 
 @dataclass(frozen=True)
 class Slice:
-    """A reported slice. ``lift`` is NaN when the overall metric is not positive."""
+    """A reported slice; statistics are over its evaluated rows.
+
+    ``excess = support * difference``; ``marginal_excess`` is the excess on rows no earlier
+    slice of the report covers. ``p_value`` is one-sided against the other rows, and
+    ``adjusted_p_value`` corrected over the search. ``lift`` is NaN when the overall metric is
+    not positive.
+    """
 
     description: str
     conditions: tuple[Condition, ...]
@@ -99,6 +113,7 @@ class Slice:
 
     @property
     def features(self) -> tuple[str, ...]:
+        """Distinct features the slice conditions on, in order."""
         return tuple(dict.fromkeys(c.feature for c in self.conditions))
 
     def mask(self, data: Any) -> np.ndarray:
@@ -110,6 +125,7 @@ class Slice:
         return out
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict; conditions as ``[feature, op, value]`` lists."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["conditions"] = [
             [c.feature, c.op, list(c.value) if isinstance(c.value, tuple) else c.value]
@@ -120,7 +136,10 @@ class Slice:
 
 @dataclass(frozen=True)
 class SliceReport:
-    """Slices ranked by excess loss; ``n_rows`` counts all rows, ``n_evaluated`` the scored."""
+    """Slices in the order the greedy cover took them (largest uncovered excess first).
+
+    ``n_rows`` counts all rows, ``n_evaluated`` the rows the metric is defined on.
+    """
 
     metric: str
     overall_value: float
@@ -133,11 +152,13 @@ class SliceReport:
     slices: tuple[Slice, ...]
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict (``lift`` may be NaN, see :class:`Slice`)."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["slices"] = [s.to_dict() for s in self.slices]
         return out
 
     def to_pandas(self) -> pd.DataFrame:
+        """One row per slice, same columns as :meth:`Slice.to_dict` (also when empty)."""
         columns = [f.name for f in fields(Slice)]
         return pd.DataFrame([s.to_dict() for s in self.slices], columns=columns)
 
@@ -146,6 +167,7 @@ class SliceReport:
 
 
 def _column(table: pa.Table, name: str, owner: str) -> pa.Array:
+    """One column as a single plain Arrow array; a missing column is a SchemaError naming it."""
     if name not in table.column_names:
         raise SchemaError(
             f"Column {name!r} requested by {owner} is not in the data "
@@ -170,6 +192,8 @@ def _vector(value: Any, table: pa.Table, param: str) -> tuple[pa.Array, str]:
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
             raise DataError(f"{param!r} cannot be read as one value per row: {exc}",
                             column=param) from exc
+        if pa.types.is_dictionary(arr.type):
+            arr = arr.dictionary_decode()
     if len(arr) != table.num_rows:
         raise DataError(f"{label!r} has {len(arr)} values but the data has {table.num_rows} "
                         "rows.", column=label)
@@ -177,6 +201,7 @@ def _vector(value: Any, table: pa.Table, param: str) -> tuple[pa.Array, str]:
 
 
 def _numbers(arr: pa.Array, label: str) -> np.ndarray:
+    """Float values (NaN where missing); text or other types are a DataError, not coerced."""
     col = numeric_values(arr)
     if col.invalid or not (pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type)
                            or pa.types.is_boolean(arr.type) or pa.types.is_null(arr.type)):
@@ -252,28 +277,38 @@ def _loss(metric: str, table: pa.Table, errors: Any, y_true: Any, y_pred: Any,
 # ----------------------------------------------------------------------------- candidates
 
 
-def _roundest(lo: float, hi: float, target: float) -> float:
-    """The number in ``(lo, hi]`` with the fewest significant digits, nearest ``target``."""
-    if not math.isfinite(hi):
-        hi = lo + abs(lo) + 1.0 if math.isfinite(lo) else 0.0
-    if not math.isfinite(lo):
-        lo = hi - abs(hi) - 1.0
-    if not lo < hi:
-        return hi
-    top = math.floor(math.log10(max(abs(lo), abs(hi)))) + 1
+def _roundest(lo: Any, hi: Any, target: Any, score: Any = 0.0) -> float:
+    """The number with the fewest significant digits in any interval ``(lo_i, hi_i]``.
+
+    Ties between intervals go to the highest ``score``; inside an interval, to the multiple
+    nearest ``target``.
+    """
+    lo, hi, target, score = np.broadcast_arrays(*(np.atleast_1d(np.asarray(a, np.float64))
+                                                  for a in (lo, hi, target, score)))
+    with np.errstate(invalid="ignore"):  # infinite ends become finite stand-ins
+        hi = np.where(np.isfinite(hi), hi, np.where(np.isfinite(lo), lo + np.abs(lo) + 1.0, 0.0))
+        lo = np.where(np.isfinite(lo), lo, hi - np.abs(hi) - 1.0)
+    target = np.where(np.isfinite(target), target, hi)
+    valid = lo < hi
+    if not valid.any():
+        return float(hi[np.argmax(score)])
+    top = math.floor(math.log10(float(np.max(np.abs(np.r_[lo[valid], hi[valid]]))))) + 1
     for exp in range(top, top - 20, -1):
         for mult in (10, 5, 2):
             step = mult * 10.0 ** (exp - 1)
-            k_lo, k_hi = math.floor(lo / step) + 1, math.floor(hi / step)
-            if k_lo <= k_hi:
-                k = min(max(round(target / step), k_lo), k_hi) if math.isfinite(target) else k_lo
+            k_lo, k_hi = np.floor(lo / step) + 1, np.floor(hi / step)
+            has = valid & (k_lo <= k_hi)
+            if has.any():
+                i = int(np.flatnonzero(has)[np.argmax(score[has])])
+                k = np.clip(np.round(target[i] / step), k_lo[i], k_hi[i])
                 value = float(f"{k * step:.12g}")
-                if lo < value <= hi:
+                if lo[i] < value <= hi[i]:
                     return value
-    return hi
+    return float(hi[np.argmax(score)])
 
 
 def _fmt(v: Any) -> str:
+    """Shortest exact text of a value: the description must hold for the printed number."""
     if isinstance(v, float):
         text = repr(v)
         return text[:-2] if text.endswith(".0") else text
@@ -281,6 +316,7 @@ def _fmt(v: Any) -> str:
 
 
 def _describe(conds: tuple[Condition, ...]) -> str:
+    """Readable text of a slice; a ``>= a`` / ``< b`` pair on one feature reads ``a <= x < b``."""
     parts, i = [], 0
     while i < len(conds):
         c = conds[i]
@@ -300,6 +336,7 @@ def _describe(conds: tuple[Condition, ...]) -> str:
 
 
 def _condition_mask(arr: pa.Array, cond: Condition) -> np.ndarray:
+    """Rows satisfying one condition, on the raw column (missing values never satisfy it)."""
     if cond.op == "is_missing":
         nan_is_null = pa.types.is_floating(arr.type)
         out = pc.is_null(arr, nan_is_null=nan_is_null)
@@ -323,21 +360,20 @@ class _Feature:
     grid: np.ndarray | None = None  # numeric cut points
     refinable: bool = False
 
-    def sums(self, loss: np.ndarray, dev2: np.ndarray | None) -> np.ndarray:
-        """(3, n_specs): support, loss sum, sum of squared deviations from the overall mean."""
-        k = self.members.shape[1]
-        per_code = np.stack([np.bincount(self.codes, minlength=k).astype(np.float64),
-                             np.bincount(self.codes, loss, minlength=k),
-                             np.bincount(self.codes, dev2, minlength=k) if dev2 is not None
-                             else np.zeros(k)])
-        return per_code @ self.members.T.astype(np.float64)
 
+def _numeric_layout(feat: _Feature, new_cuts: np.ndarray | None = None) -> None:
+    """Codes and memberships of a numeric feature from its grid and specs.
 
-def _numeric_layout(feat: _Feature) -> None:
-    """Codes and memberships of a numeric feature from its grid and specs."""
+    With ``new_cuts`` (just added to the grid) the codes are updated instead of recomputed.
+    """
     grid, x = feat.grid, feat.values
     assert grid is not None and x is not None
-    codes = np.searchsorted(grid, x, side="right")
+    if new_cuts is None:
+        codes = np.searchsorted(grid, x, side="right")
+    else:
+        codes = feat.codes
+        for cut in new_cuts:
+            codes += x >= cut
     codes[np.isnan(x)] = grid.size + 1
     lower, upper = np.r_[-np.inf, grid], np.r_[grid, np.inf]
     members = np.zeros((len(feat.specs), grid.size + 2), dtype=bool)
@@ -354,6 +390,7 @@ def _numeric_layout(feat: _Feature) -> None:
 
 
 def _numeric_feature(name: str, x: np.ndarray, n_bins: int) -> _Feature:
+    """Rounded quantile cuts, or one code per value when there are at most ``n_bins``."""
     xs = np.sort(x[~np.isnan(x)])
     new = np.r_[True, xs[1:] != xs[:-1]] if xs.size else np.zeros(0, dtype=bool)
     specs: list[tuple[Condition, ...]] = []
@@ -385,6 +422,7 @@ def _numeric_feature(name: str, x: np.ndarray, n_bins: int) -> _Feature:
 
 def _categorical_feature(name: str, arr: pa.Array, keep: np.ndarray, max_categories: int,
                          min_support: int) -> _Feature:
+    """One code per frequent category, one for the pooled rest, one for missing."""
     enc = pc.dictionary_encode(arr)
     raw = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.intp)[keep]
     labels = enc.dictionary.to_pylist()
@@ -411,7 +449,10 @@ def _categorical_feature(name: str, arr: pa.Array, keep: np.ndarray, max_categor
 
 def _refine_cut(x: np.ndarray, loss: np.ndarray, window: tuple[float, float], overall: float,
                 sigma: float, prefix: bool) -> float | None:
-    """Roundest cut in the window whose excess is within one s.e. of the best cut's."""
+    """Roundest cut in the window whose excess is within one s.e. of the best cut's.
+
+    The s.e. of the excess between two cuts is ``sigma * sqrt(rows between them)``.
+    """
     inside = (x >= window[0]) & (x < window[1])
     xw, lw = x[inside], loss[inside]
     order = np.argsort(xw, kind="stable")
@@ -423,13 +464,10 @@ def _refine_cut(x: np.ndarray, loss: np.ndarray, window: tuple[float, float], ov
     gain = np.r_[0.0, np.cumsum(np.add.reduceat(lw - overall, starts))]
     ncum = np.r_[0, np.cumsum(np.diff(np.r_[starts, xw.size]))]
     g = gain if prefix else -gain
-    big = v.size
-    best = 1 + int(np.argmax(g[1:big]))  # split k: the k smallest values on the "<" side
-    bad = g[best] - g[1:big] > sigma * np.sqrt(np.abs(ncum[1:big] - ncum[best]))
-    left_bad, right_bad = np.flatnonzero(bad[: best - 1]), np.flatnonzero(bad[best:])
-    left = int(left_bad[-1]) + 2 if left_bad.size else 1
-    right = best + int(right_bad[0]) if right_bad.size else big - 1
-    return _roundest(float(v[left - 1]), float(v[right]), float(v[best]))
+    k = np.arange(1, v.size)  # split k: the k smallest values are below the cut (v[k-1], v[k]]
+    best = 1 + int(np.argmax(g[k]))
+    near = k[g[best] - g[k] <= sigma * np.sqrt(np.abs(ncum[k] - ncum[best]))]
+    return _roundest(v[near - 1], v[near], v[near - 1], g[near])
 
 
 # ----------------------------------------------------------------------------- statistics
@@ -461,16 +499,18 @@ def _p_worse(n: np.ndarray, s1: np.ndarray, s2: np.ndarray, big_n: np.ndarray,
     return p
 
 
-def _adjust(p: np.ndarray, correction: str) -> np.ndarray:
+def _adjust(p: np.ndarray, correction: str, untested: int = 0) -> np.ndarray:
+    """Adjusted p-values; ``untested`` more hypotheses of the family count as p = 1."""
     if p.size == 0:
         return p
     if correction == "bonferroni":
-        return np.minimum(p * p.size, 1.0)
-    return stats.false_discovery_control(p, method="bh")
+        return np.minimum(p * (p.size + untested), 1.0)
+    return stats.false_discovery_control(np.r_[p, np.ones(untested)], method="bh")[: p.size]
 
 
 def _interval(n: float, s1: float, s2: float, binary: bool, alpha: float, centre: float
               ) -> tuple[float, float]:
+    """Two-sided ``1 - alpha`` interval: Clopper-Pearson for rates, Student t for means."""
     if binary:
         k = round(s1)
         lo = stats.beta.ppf(alpha / 2, k, n - k + 1) if k > 0 else 0.0
@@ -490,6 +530,8 @@ def _interval(n: float, s1: float, s2: float, binary: bool, alpha: float, centre
 def _check(metric: str, top_k: int, max_order: int, min_support: float, alpha: float,
            correction: str, n_bins: int, max_categories: int, n_pair_parents: int,
            shortlist: int) -> None:
+    """Every parameter checked up front, in the house template."""
+
     def is_int(v: Any) -> bool:
         return isinstance(v, int | np.integer) and not isinstance(v, bool)
 
@@ -512,6 +554,9 @@ def _check(metric: str, top_k: int, max_order: int, min_support: float, alpha: f
 
 
 def _kind(t: pa.DataType) -> str | None:
+    """``numeric``, ``categorical`` or None (not sliceable) for an Arrow type."""
+    if pa.types.is_dictionary(t):
+        t = t.value_type
     if pa.types.is_integer(t) or pa.types.is_floating(t):
         return "numeric"
     if (pa.types.is_boolean(t) or pa.types.is_string(t) or pa.types.is_large_string(t)
@@ -534,17 +579,25 @@ class _Search:
         self.singles()
 
     def singles(self) -> None:
+        """(Re)build the single-slice candidates from the features' current specs."""
         self.index = [(fi, r) for fi, f in enumerate(self.feats) for r in range(len(f.specs))]
-        parts = [f.sums(self.loss, self.dev2) for f in self.feats]
-        self.sums = np.concatenate(parts, axis=1) if parts else np.zeros((3, 0))
         self.parents: list[tuple[int, int]] = []
         self.masks: dict[int, np.ndarray] = {}
+        self.pair_space = 0
+        self.sums = self.sums_in(np.arange(len(self.index)), None, self.weights)
+
+    @property
+    def weights(self) -> list[np.ndarray | None]:
+        """Row weights of the three sums: count (None), loss, squared deviation."""
+        return [None, self.loss, self.dev2]
 
     @property
     def excess(self) -> np.ndarray:
+        """Excess loss of every candidate: support * (mean loss - overall mean loss)."""
         return self.sums[1] - self.overall * self.sums[0]
 
     def p_worse(self, sums: np.ndarray, within: Any = None) -> np.ndarray:
+        """p-values against the other rows of ``within`` (default: all evaluated rows)."""
         return _p_worse(sums[0], sums[1], sums[2], *(within or self.totals), self.binary,
                         self.overall)
 
@@ -554,8 +607,14 @@ class _Search:
         tested = (n >= self.minsup) & (n < self.totals[0])
         p, adj = np.ones(n.size), np.ones(n.size)
         p[tested] = self.p_worse(self.sums[:, tested])
-        adj[tested] = _adjust(p[tested], self.correction)
+        adj[tested] = _adjust(p[tested], self.correction, self.untested_pairs(tested))
         return tested, p, adj
+
+    def untested_pairs(self, tested: np.ndarray) -> int:
+        """Pairs of the search space (tested singles of two features) not computed."""
+        if self.pair_space == 0:
+            return 0
+        return self.pair_space - int(tested[len(self.index):].sum())
 
     def refine(self) -> None:
         """Refine the best significant ``<`` and ``>=`` cut of each continuous feature."""
@@ -581,53 +640,54 @@ class _Search:
         for fi in {fi for fi, _ in done}:
             f = self.feats[fi]
             f.specs = list(dict.fromkeys(f.specs))
-            cuts = [c.value for s in f.specs for c in s if c.op in ("<", ">=")]
-            f.grid = np.unique(np.r_[f.grid, cuts]).astype(np.float64)
-            _numeric_layout(f)
+            cuts = np.array([c.value for s in f.specs for c in s if c.op in ("<", ">=")])
+            assert f.grid is not None
+            new_cuts = np.setdiff1d(cuts, f.grid)
+            f.grid = np.union1d(f.grid, cuts).astype(np.float64)
+            _numeric_layout(f, new_cuts)
         if done:
             self.singles()
 
     def add_pairs(self, n_parents: int) -> None:
         """Intersect the best single slices (at most a quarter from one feature) pairwise."""
         excess, n = self.excess, self.sums[0]
-        ok = (n >= self.minsup) & (n < self.totals[0]) & (excess > 0)
+        tested = (n >= self.minsup) & (n < self.totals[0])
+        per_feature = np.bincount([fi for fi, _ in self.index], tested,
+                                  minlength=len(self.feats))
+        self.pair_space = int((per_feature.sum() ** 2 - (per_feature**2).sum()) // 2)
+        ok = tested & (excess > 0)
         taken: dict[int, list[int]] = {}
         count = 0
         for i in np.argsort(-excess, kind="stable"):
-            if count == n_parents or not ok[i]:
+            if count == n_parents or excess[i] <= 0:
                 break
+            if not ok[i]:
+                continue
             bucket = taken.setdefault(self.index[i][0], [])
             if len(bucket) < max(1, n_parents // 4):
                 bucket.append(int(i))
                 count += 1
-        blocks = []
         for fa, fb in combinations(sorted(taken), 2):
-            a, b = self.feats[fa], self.feats[fb]
-            ka, kb = a.members.shape[1], b.members.shape[1]
-            joint = a.codes.astype(np.int64) * kb + b.codes
-            ma = a.members[[self.index[i][1] for i in taken[fa]]].astype(np.float64)
-            mb = b.members[[self.index[i][1] for i in taken[fb]]].astype(np.float64)
-            cube = np.zeros((3, ma.shape[0], mb.shape[0]))
-            for k, w in enumerate((None, self.loss, self.dev2)[: 2 if self.binary else 3]):
-                cube[k] = ma @ np.bincount(joint, w, minlength=ka * kb).reshape(ka, kb) @ mb.T
-            blocks.append(cube.reshape(3, -1))
             self.parents += [(ia, ib) for ia in taken[fa] for ib in taken[fb]]
-        if blocks:
-            self.sums = np.concatenate([self.sums, *blocks], axis=1)
+        pairs = np.arange(len(self.index), len(self.index) + len(self.parents))
+        self.sums = np.concatenate([self.sums, self.sums_in(pairs, None, self.weights)], axis=1)
 
     def eligible(self, tested: np.ndarray, adj: np.ndarray) -> np.ndarray:
-        """Significant, worse, and (pairs) significantly worse than each parent too."""
+        """Significant, worse, and (pairs) significantly worse than each parent too, the
+        within-parent tests corrected over the same family as the global ones."""
         ok = tested & (adj <= self.alpha) & (self.excess > 0)
         if self.parents:
             pi = np.arange(len(self.index), self.sums.shape[1])
             within = np.maximum(*(self.p_worse(self.sums[:, pi], tuple(self.sums[:, q]))
                                   for q in np.array(self.parents).T))
-            passed = np.zeros(pi.size, dtype=bool)
-            passed[ok[pi]] = _adjust(within[ok[pi]], self.correction) <= self.alpha
+            passed, family = np.zeros(pi.size, dtype=bool), tested[pi]
+            passed[family] = _adjust(within[family], self.correction,
+                                     self.untested_pairs(tested)) <= self.alpha
             ok[pi] &= passed
         return ok
 
     def conditions(self, i: int) -> tuple[Condition, ...]:
+        """The conditions of candidate ``i`` (a pair: its parents' conditions)."""
         if i < len(self.index):
             fi, r = self.index[i]
             return self.feats[fi].specs[r]
@@ -635,6 +695,7 @@ class _Search:
         return self.conditions(ia) + self.conditions(ib)
 
     def mask(self, i: int) -> np.ndarray:
+        """Row mask of candidate ``i`` from its codes (cached: only taken slices need one)."""
         if i not in self.masks:
             if i < len(self.index):
                 fi, r = self.index[i]
@@ -661,8 +722,6 @@ class _Search:
         total = np.array(self.totals)
         alive = np.ones(cand.size, dtype=bool)
         uncovered = np.ones(self.loss.size, dtype=bool)
-        weights = np.stack([np.ones(self.loss.size), self.loss,
-                            self.dev2 if self.dev2 is not None else np.zeros(self.loss.size)])
         chosen: list[tuple[int, float]] = []
         while len(chosen) < top_k:
             gain = resid[1] - total[1] / total[0] * resid[0]
@@ -678,11 +737,44 @@ class _Search:
             alive[k] = False
             newly = np.flatnonzero(self.mask(int(cand[k])) & uncovered)
             uncovered[newly] = False
-            w = weights[:, newly]
-            total -= w.sum(axis=1)
-            for j in np.flatnonzero(alive):
-                resid[:, j] -= w[:, self.mask(int(cand[j]))[newly]].sum(axis=1)
+            w = [None if x is None else x[newly] for x in self.weights]
+            total -= [newly.size, *(0.0 if x is None else x.sum() for x in w[1:])]
+            rest = np.flatnonzero(alive)
+            resid[:, rest] -= self.sums_in(cand[rest], newly, w)
         return chosen
+
+    def parts(self, i: int) -> list[tuple[int, int]]:
+        """(feature, spec) of each single slice that candidate ``i`` intersects."""
+        if i < len(self.index):
+            return [self.index[i]]
+        return [self.index[j] for j in self.parents[i - len(self.index)]]
+
+    def sums_in(self, ids: np.ndarray, rows: np.ndarray | None, w: list[np.ndarray | None]
+                ) -> np.ndarray:
+        """(3, len(ids)): count and sums of the weights ``w`` over the ``rows`` (None: all) in
+        each candidate. One bincount per feature or feature pair on (joint) codes, then the
+        candidates' code memberships: no row masks."""
+        out = np.zeros((3, ids.size))
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for pos, i in enumerate(ids):
+            groups.setdefault(tuple(f for f, _ in self.parts(int(i))), []).append(pos)
+        for key, positions in groups.items():
+            sizes = [self.feats[f].members.shape[1] for f in key]
+            code = np.zeros(1, dtype=np.int64)
+            for f, k in zip(key, sizes, strict=True):
+                codes = self.feats[f].codes
+                code = code * k + (codes if rows is None else codes[rows])
+            hist = np.zeros((3, math.prod(sizes)))
+            for j, wk in enumerate(w):
+                if j == 0 or wk is not None:
+                    hist[j] = np.bincount(code, wk, minlength=hist.shape[1])
+            hist = hist.reshape(3, *sizes)
+            for pos in positions:
+                val = hist
+                for f, r in reversed(self.parts(int(ids[pos]))):
+                    val = val @ self.feats[f].members[r].astype(np.float64)
+                out[:, pos] = val
+        return out
 
 
 def find_failing_slices(
@@ -706,11 +798,31 @@ def find_failing_slices(
 ) -> SliceReport:
     """Top-``top_k`` slices where ``metric`` is significantly worse than on the other rows.
 
-    ``data`` is a pandas or polars DataFrame or a pyarrow Table. ``errors``, ``y_true`` and
-    ``y_pred`` are column names of ``data`` or arrays with one value per row; label/error
-    columns are never used as features. ``features`` defaults to every other numeric, boolean
-    or string column. ``min_support`` is a row count (int) or a share of evaluated rows
-    (float). See the module docstring for the search, the tests and the ranking.
+    See the module docstring for the search, the tests, the correction and the ranking.
+
+    Parameters
+    ----------
+    data
+        pandas or polars DataFrame or pyarrow Table with the features.
+    errors, y_true, y_pred
+        Column names of ``data`` or arrays with one value per row: either ``errors`` (0/1 or
+        bool for ``error_rate``, a loss for ``abs_error``) or ``y_true`` and ``y_pred``. These
+        columns are never used as features.
+    features
+        Columns to slice on; default every other numeric, boolean or string column.
+    metric
+        ``error_rate``, ``false_positive_rate``, ``false_negative_rate`` (binary labels,
+        ``pos_label`` is the positive class) or ``abs_error`` (mean absolute error).
+    top_k, max_order
+        At most ``top_k`` slices, of at most ``max_order`` (1 or 2) features.
+    min_support
+        Smallest slice tested: a row count (int) or a share of the evaluated rows (float).
+    alpha, correction
+        Level of the tests and of the confidence intervals; ``"bh"`` or ``"bonferroni"``.
+    n_bins, max_categories
+        Quantile bins per numeric feature; categories kept per categorical feature.
+    n_pair_parents, shortlist
+        Single slices intersected into pairs; significant candidates the greedy cover considers.
 
     Examples
     --------
@@ -758,8 +870,8 @@ def find_failing_slices(
     if max_order == 2:
         search.add_pairs(n_pair_parents)
     tested, p, adj = search.score()
-    chosen = search.select(search.eligible(tested, adj), top_k, shortlist,
-                           max(1, int(tested.sum())))
+    n_tested = int(tested.sum()) + search.untested_pairs(tested)
+    chosen = search.select(search.eligible(tested, adj), top_k, shortlist, max(1, n_tested))
 
     big_n, overall, out = float(loss.size), search.overall, []
     for i, marginal in chosen:
@@ -775,6 +887,6 @@ def find_failing_slices(
             excess=n * (mean - overall), marginal_excess=marginal, p_value=float(p[i]),
             adjusted_p_value=float(adj[i]), ci_low=lo, ci_high=hi))
     return SliceReport(metric=metric, overall_value=overall, n_rows=table.num_rows,
-                       n_evaluated=loss.size, n_candidates_tested=int(tested.sum()),
+                       n_evaluated=loss.size, n_candidates_tested=n_tested,
                        min_support=minsup, alpha=float(alpha), correction=correction,
                        slices=tuple(out))

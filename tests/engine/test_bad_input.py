@@ -135,8 +135,6 @@ def _fit_all_nan_reference() -> Reference | None:
         return None
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: with no reference values, n_reference is 0 and the "
-                   "noise 0, yet reference.compare/decide() reports critical drift")
 def test_drift_against_an_all_nan_reference_column_is_not_claimed() -> None:
     r = _fit_all_nan_reference()
     if r is not None:
@@ -145,8 +143,6 @@ def test_drift_against_an_all_nan_reference_column_is_not_claimed() -> None:
         assert not col.drifted
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: NumericalBinning.fit on no values invents the range "
-                   "[0, 5e-324]; every later value is reported far_out_of_range of it")
 def test_values_after_an_all_nan_reference_column_are_not_far_out_of_a_fake_range() -> None:
     r = _fit_all_nan_reference()
     if r is not None:
@@ -240,9 +236,6 @@ def test_bool_column_with_missing_values_and_as_text(ref: Reference) -> None:
                                   ref.profile(clean).columns["b"].counts)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: _frame._from_pandas falls back to Python str() for "
-                   "mixed columns, giving 'True'/'False' where the reference categories are "
-                   "Arrow's 'true'/'false': every row becomes an unseen category")
 def test_text_in_a_boolean_column_is_one_unseen_value(ref: Reference) -> None:
     cur = _sample(12, 2000)
     cur["b"] = cur.b.astype(object)
@@ -253,8 +246,6 @@ def test_text_in_a_boolean_column_is_one_unseen_value(ref: Reference) -> None:
     assert p.examples["unseen"] == [9]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: _frame._from_pandas catches only Arrow errors; "
-                   "pa.array raises OverflowError on a Python int beyond int64 and it escapes")
 def test_python_int_beyond_int64_does_not_crash(ref: Reference) -> None:
     cur = pd.DataFrame({"x": [50, 2**70, 49] * 5, "k": [1] * 15, "c": ["red"] * 15,
                         "b": [True] * 15})
@@ -263,8 +254,6 @@ def test_python_int_beyond_int64_does_not_crash(ref: Reference) -> None:
     assert 1 in flagged
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: _frame.numeric_values has no decimal branch: a "
-                   "decimal column is inferred numerical, then every value counts as invalid")
 def test_decimal_column_is_numeric() -> None:
     t = pa.table({"d": pa.array([decimal.Decimal(f"{i}.25") for i in range(200)],
                                 pa.decimal128(10, 2))})
@@ -291,13 +280,12 @@ def test_several_extreme_values_in_a_batch_do_not_crash(ref: Reference) -> None:
     (f,) = ref.check_quality(cur).for_column("x")
     assert (f.check, f.severity, f.count) == ("far_out_of_range", "error", 3)
     assert {5, 6, 7} <= set(f.examples)  # exact examples: see test_quality
+    # Three corrupted rows in 2,000 are a data-quality error, not a distribution shift:
+    # moments and Wasserstein tails clamp them to the far band, so drift stays finite.
     col = ref.compare(cur)["x"]
-    assert col.drifted and col.level == "critical"
+    assert np.isfinite(col.value) and np.isfinite(ref.profile(cur).columns["x"].mean)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: _profiling.profile_column sums/squares 1e308s under "
-                   "errstate(ignore): m2 and above_sum overflow to inf, so Profile.to_dict is "
-                   "not strict JSON (and compare's wasserstein is inf)")
 def test_profile_with_extreme_values_is_strict_json(ref: Reference) -> None:
     cur = _sample(13, 2000)
     cur.loc[[5, 6], "x"] = 1e308
@@ -308,15 +296,7 @@ def test_profile_with_extreme_values_is_strict_json(ref: Reference) -> None:
 
 @pytest.mark.parametrize(
     "extremes",
-    [pytest.param([1e308], marks=pytest.mark.xfail(
-        strict=True, reason="BUG: _binning.NumericalBinning.fit np.std overflows "
-        "(RuntimeWarning: overflow encountered in square)")),
-     pytest.param([1e308, -1e308], marks=pytest.mark.xfail(
-         strict=True, reason="BUG: _binning.NumericalBinning.fit np.linspace(lo, hi) overflows "
-         "(RuntimeWarning: overflow encountered in subtract)")),
-     pytest.param([1e300, -1e300], marks=pytest.mark.xfail(
-         strict=True, reason="BUG: _binning.NumericalBinning.fit np.std overflows "
-         "(RuntimeWarning: overflow encountered in square)")),
+    [[1e308], [1e308, -1e308], [1e300, -1e300],
      [1e150, -1e150]],
     ids=["one-1e308", "plus-minus-1e308", "plus-minus-1e300", "plus-minus-1e150"],
 )
@@ -394,8 +374,6 @@ def test_profile_of_a_batch_sharing_no_column_with_the_reference(ref: Reference)
     json.dumps(prof.to_dict(), allow_nan=False)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: _frame.to_table does not check Arrow input for "
-                   "repeated names; Reference.profile raises a bare KeyError from pyarrow")
 def test_batch_with_a_repeated_column_name(ref: Reference) -> None:
     t = pa.Table.from_pandas(_sample(18, 10), preserve_index=False)
     t = t.append_column("x", pa.array(np.zeros(10)))
@@ -418,14 +396,12 @@ CORRUPTIONS = {
     "abc": ("x", "abc", "invalid_type", "error"),
     "bool-category": ("b", "maybe", "unseen_category", "error"),
 }
-_BOOL_BUG = pytest.mark.xfail(strict=True, reason="BUG: see "
-                              "test_text_in_a_boolean_column_is_one_unseen_value")
 
 
 @pytest.mark.parametrize("form", ["pandas", "records"])
 @pytest.mark.parametrize(
     "corruption",
-    [pytest.param(k, marks=_BOOL_BUG) if k == "bool-category" else k for k in CORRUPTIONS],
+    list(CORRUPTIONS),
 )
 def test_single_corrupted_record_in_ten_thousand(ref: Reference, corruption: str,
                                                  form: str) -> None:

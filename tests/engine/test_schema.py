@@ -104,15 +104,11 @@ def test_pyarrow_decimal_is_numerical() -> None:
     assert infer_schema(t)["d"].dtype == ColumnType.NUMERICAL
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: schema._infer_type calls pc.count_distinct on a "
-                   "dictionary-encoded (pandas 'category') column: ArrowNotImplementedError")
 def test_pandas_category_dtype_is_categorical() -> None:
     s = pd.Series(np.random.default_rng(0).choice(["a", "b", "c"], 200)).astype("category")
     assert infer_schema(pd.DataFrame({"c": s}))["c"].dtype == ColumnType.CATEGORICAL
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: schema._infer_type calls pc.count_distinct on a "
-                   "dictionary-encoded (polars Categorical) column: ArrowNotImplementedError")
 def test_polars_categorical_dtype_is_categorical() -> None:
     s = pl.Series(np.random.default_rng(0).choice(["a", "b", "c"], 200)).cast(pl.Categorical)
     assert infer_schema(pl.DataFrame({"c": s}))["c"].dtype == ColumnType.CATEGORICAL
@@ -254,9 +250,6 @@ def test_task_and_classes_from_the_target(target, task: Task, classes: tuple) ->
 
 
 @pytest.mark.parametrize("kind", ["pandas", "polars", "pyarrow"])
-@pytest.mark.xfail(strict=True, reason="BUG: schema._infer_task tests pa.types.is_string only; "
-                   "pandas 3 strings are large_string and polars strings string_view, so a text "
-                   "target with > 50 labels is inferred as REGRESSION")
 def test_text_target_with_many_labels_is_multiclass(kind: str) -> None:
     df = pd.DataFrame({"target": [f"class_{i % 60}" for i in range(600)]})
     s = infer_schema(_as(kind, df))
@@ -400,8 +393,6 @@ def test_from_dict_unknown_task_and_format() -> None:
         Schema.from_dict({"format": 99, "columns": cols})
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: Column.from_dict reads d['dtype'] unguarded; a "
-                   "column entry without 'dtype' raises a bare KeyError, not a SchemaError")
 def test_from_dict_column_without_dtype_names_the_column() -> None:
     with pytest.raises(SchemaError, match="'a'"):
         Schema.from_dict({"columns": [{"name": "a"}]})
@@ -430,16 +421,12 @@ def test_duplicate_names_in_a_schema() -> None:
                                       {"name": "a", "dtype": "numerical"}]})
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: _frame._from_pandas reads df[name] before checking "
-                   "for repeated names: a bare KeyError(0) escapes instead of a DataError")
 def test_duplicate_column_names_in_pandas_input() -> None:
     df = pd.DataFrame([[1, 2, 3]], columns=["a", "a", "b"])
     with pytest.raises(AiwardenError, match="'a'"):
         infer_schema(df)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: _frame.to_table never checks Arrow/polars input for "
-                   "repeated names; table.column(name) raises a bare KeyError")
 def test_duplicate_column_names_in_arrow_input() -> None:
     t = pa.table([pa.array([1.0]), pa.array([2.0])], names=["a", "a"])
     with pytest.raises(AiwardenError, match="'a'"):

@@ -1,0 +1,355 @@
+"""Tests for multivariate drift: domain classifier and PCA reconstruction error."""
+
+from __future__ import annotations
+
+import doctest
+import json
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pytest
+from scipy.stats import ks_2samp, norm, rankdata
+from sklearn.decomposition import PCA
+from sklearn.metrics import roc_auc_score
+from sklearn.preprocessing import StandardScaler
+
+from aiwarden.engine import multivariate
+from aiwarden.engine.multivariate import (
+    DomainClassifierDrift,
+    DomainClassifierResult,
+    PCAReconstructionDrift,
+    PCAReconstructionResult,
+)
+from aiwarden.errors import DataError, NotFittedError, ParameterError, SchemaError
+
+
+def gaussian(n: int, seed: int, shift: float = 0.0, rho: float = 0.8) -> pd.DataFrame:
+    """Five numerical columns; x1 and x2 correlated with coefficient ``rho``."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(n, 5))
+    frame = pd.DataFrame(z, columns=[f"x{i}" for i in range(5)])
+    frame["x2"] = rho * z[:, 1] + np.sqrt(1 - rho**2) * z[:, 2]
+    frame["x0"] += shift
+    return frame
+
+
+def mixed(n: int, seed: int, probs: tuple[float, ...] = (0.2,) * 5) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = gaussian(n, seed)[["x0", "x1", "x2"]]
+    frame["colour"] = rng.choice(list("abcde"), size=n, p=probs)
+    frame["flag"] = rng.random(n) < 0.3
+    return frame
+
+
+# --- statistics against scipy / scikit-learn -------------------------------------------------
+
+
+def test_rank_auc_matches_sklearn_with_ties() -> None:
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, size=500)
+    score = np.round(rng.normal(size=500) + 0.5 * y, 1)  # many ties
+    assert multivariate._auc(y, score) == pytest.approx(roc_auc_score(y, score), abs=1e-12)
+
+
+def test_noise_bound_is_the_inflated_null_auc_quantile() -> None:
+    """The bound is sqrt(2) x the (1 - alpha) excess of the AUC of random scores at n a side."""
+    n, alpha = 60, 0.01
+    result = DomainClassifierDrift(max_rows=n, alpha=alpha).fit(gaussian(n, 1))
+    result = result.compare(gaussian(n, 2))
+    rng = np.random.default_rng(0)
+    ranks = rankdata(rng.random((20_000, 2 * n)), axis=1)[:, n:].sum(axis=1)
+    null_auc = (ranks - n * (n + 1) / 2) / (n * n)
+    excess = (result.noise_bound - 0.5) / np.sqrt(2)
+    assert excess == pytest.approx(np.quantile(null_auc, 1 - alpha) - 0.5, abs=0.006)
+    se0 = np.sqrt(2) * np.sqrt((2 * n + 1) / (12 * n * n))
+    assert result.noise_bound == pytest.approx(0.5 + norm.ppf(1 - alpha) * se0, rel=1e-12)
+    # At 60 rows per side the noise bound, not min_auc, sets the threshold.
+    assert result.threshold == result.noise_bound > 0.55
+
+
+def test_pca_matches_sklearn_on_standardised_data() -> None:
+    reference, current = gaussian(2000, 1), gaussian(500, 2, rho=-0.8)
+    drift = PCAReconstructionDrift(variance=0.65, n_chunks=4).fit(reference)
+    result = drift.compare(current)
+
+    scaler = StandardScaler().fit(reference)
+    ref_std = scaler.transform(reference)
+    pca = PCA(n_components=0.65, svd_solver="full").fit(ref_std)
+    cur_std = scaler.transform(current)
+    residual = cur_std - pca.inverse_transform(pca.transform(cur_std))
+    assert result.n_components == pca.n_components_
+    assert result.explained_variance == pytest.approx(pca.explained_variance_ratio_.sum())
+    assert result.error == pytest.approx(np.linalg.norm(residual, axis=1).mean(), rel=1e-9)
+    per_column = dict(zip(reference.columns, (residual**2).mean(axis=0), strict=True))
+    got = dict(zip(result.features, result.current_errors, strict=True))
+    assert got == pytest.approx(per_column, rel=1e-9)
+
+    # The band comes from out-of-chunk fits: chunk 0 is judged by a PCA of chunks 1..3.
+    rest = PCA(n_components=pca.n_components_, svd_solver="full").fit(ref_std[500:])
+    chunk = ref_std[:500]
+    res0 = chunk - rest.inverse_transform(rest.transform(chunk))
+    assert drift.chunk_errors_[0] == pytest.approx(np.linalg.norm(res0, axis=1).mean(), rel=1e-9)
+
+
+# --- behaviour --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_identical_distributions_are_not_flagged(seed: int) -> None:
+    reference, current = gaussian(1500, 10 + seed), gaussian(1500, 100 + seed)
+    dc = DomainClassifierDrift(max_rows=1500, random_state=seed).fit(reference).compare(current)
+    assert not dc.drift_detected
+    assert abs(dc.auc - 0.5) < 0.05
+    assert dc.auc_ci[0] < 0.5 + 0.05
+    pca = PCAReconstructionDrift().fit(reference).compare(current)
+    assert not pca.drift_detected
+    assert pca.lower <= pca.error <= pca.upper
+
+
+def test_shift_in_one_feature_is_flagged_and_ranked_first() -> None:
+    reference, current = gaussian(1500, 1), gaussian(1500, 2, shift=0.75)
+    result = DomainClassifierDrift(max_rows=1500).fit(reference).compare(current)
+    assert result.drift_detected
+    assert result.auc > 0.6
+    assert result.auc_ci[0] < result.auc < result.auc_ci[1]
+    assert result.features[0] == "x0"
+    assert result.importances[0] > 0.5
+    assert sum(result.importances) == pytest.approx(1.0)
+    assert list(result.importances) == sorted(result.importances, reverse=True)
+
+
+def test_correlation_flip_caught_by_pca_but_not_univariate_tests() -> None:
+    reference, current = gaussian(3000, 1, rho=0.8), gaussian(3000, 2, rho=-0.8)
+    for column in reference.columns:  # every marginal is unchanged
+        assert ks_2samp(reference[column], current[column]).pvalue > 0.01
+    result = PCAReconstructionDrift().fit(reference).compare(current)
+    assert result.drift_detected
+    assert result.error > result.upper
+    assert set(result.features[:2]) == {"x1", "x2"}
+    table = result.to_pandas()
+    assert table["share"].sum() == pytest.approx(1.0)
+    assert table.loc[table["feature"].isin(["x1", "x2"]), "excess"].min() > 0.1
+
+
+def test_large_samples_without_drift_are_not_flagged() -> None:
+    reference, current = gaussian(200_000, 5), gaussian(200_000, 6)
+    dc = DomainClassifierDrift().fit(reference).compare(current)
+    assert not dc.drift_detected
+    assert dc.threshold == 0.55  # the minimum effect, not the (tiny) noise bound, decides
+    assert dc.noise_bound < 0.52
+    assert dc.n_reference == dc.n_current == 5000
+    pca = PCAReconstructionDrift().fit(reference).compare(current)
+    assert not pca.drift_detected
+
+
+def test_mixed_numerical_and_categorical() -> None:
+    reference = mixed(1500, 1)
+    same = mixed(1500, 2)
+    shifted = mixed(1500, 3, probs=(0.6, 0.1, 0.1, 0.1, 0.1))
+    dc = DomainClassifierDrift(max_rows=1500, max_categories=3).fit(reference)
+    assert not dc.compare(same).drift_detected
+    result = dc.compare(shifted)
+    assert result.drift_detected
+    assert result.features[0] == "colour"
+    pca = PCAReconstructionDrift(max_categories=3).fit(reference)
+    assert not pca.compare(same).drift_detected
+    unseen = same.assign(colour="zzz")  # pooled into "other", not an error
+    assert np.isfinite(pca.compare(unseen).error)
+    assert dc.compare(unseen).features[0] == "colour"
+
+
+def test_missing_values_are_imputed_and_their_rise_is_drift() -> None:
+    rng = np.random.default_rng(7)
+
+    def with_gaps(frame: pd.DataFrame, share: float) -> pd.DataFrame:
+        frame = frame.copy()
+        frame.loc[rng.random(len(frame)) < 0.05, "x0"] = np.nan
+        frame.loc[rng.random(len(frame)) < share, "x1"] = np.nan
+        frame.loc[rng.random(len(frame)) < 0.05, "colour"] = None
+        return frame
+
+    reference = with_gaps(mixed(1500, 1), 0.05)
+    same, gappy = with_gaps(mixed(1500, 2), 0.05), with_gaps(mixed(1500, 3), 0.5)
+    dc = DomainClassifierDrift(max_rows=1500).fit(reference)
+    assert not dc.compare(same).drift_detected
+    result = dc.compare(gappy)
+    assert result.drift_detected
+    assert result.features[0] == "x1"
+    pca = PCAReconstructionDrift().fit(reference)
+    assert not pca.compare(same).drift_detected
+    result_pca = pca.compare(gappy)
+    assert result_pca.drift_detected
+    assert result_pca.features[0] == "x1"
+
+
+def test_error_below_the_band_is_drift_too() -> None:
+    reference = gaussian(2000, 1)
+    flat = reference * 0.1  # rows collapse toward the centre: far less to reconstruct
+    result = PCAReconstructionDrift().fit(reference).compare(flat)
+    assert result.drift_detected
+    assert result.error < result.lower
+
+
+def test_band_widens_for_a_current_smaller_than_a_chunk() -> None:
+    drift = PCAReconstructionDrift(n_chunks=10, k=3.0).fit(gaussian(2000, 1))
+    result = drift.compare(gaussian(50, 2))
+    assert result.upper - result.reference_mean == pytest.approx(
+        3.0 * result.reference_std * np.sqrt(200 / 50)
+    )
+
+
+def test_threshold_auc_overrides_the_decision_rule() -> None:
+    reference, current = gaussian(500, 1), gaussian(500, 2, shift=0.75)
+    result = DomainClassifierDrift(max_rows=500, threshold_auc=0.99).fit(reference)
+    result = result.compare(current)
+    assert result.threshold == 0.99
+    assert not result.drift_detected
+
+
+# --- inputs, outputs, errors --------------------------------------------------------------
+
+
+def test_fit_returns_self() -> None:
+    reference = gaussian(200, 1)
+    dc, pca = DomainClassifierDrift(), PCAReconstructionDrift()
+    assert dc.fit(reference) is dc
+    assert pca.fit(reference) is pca
+
+
+def test_deterministic_when_seeded() -> None:
+    reference, current = gaussian(800, 1), gaussian(800, 2, shift=0.3)
+    first = DomainClassifierDrift(random_state=4).fit(reference).compare(current).to_dict()
+    second = DomainClassifierDrift(random_state=4).fit(reference).compare(current).to_dict()
+    assert first == second
+    pca = PCAReconstructionDrift()
+    assert pca.fit(reference).compare(current) == pca.fit(reference).compare(current)
+
+
+def test_polars_and_arrow_inputs_match_pandas() -> None:
+    reference, current = mixed(600, 1), mixed(600, 2)
+    expected_dc = DomainClassifierDrift().fit(reference).compare(current)
+    expected_pca = PCAReconstructionDrift().fit(reference).compare(current)
+    for convert in (pl.from_pandas, pa.Table.from_pandas):
+        ref, cur = convert(reference), convert(current)
+        assert DomainClassifierDrift().fit(ref).compare(cur) == expected_dc
+        assert PCAReconstructionDrift().fit(ref).compare(cur) == expected_pca
+
+
+def test_features_restrict_the_columns() -> None:
+    reference, current = gaussian(800, 1), gaussian(800, 2, shift=2.0)
+    kept = ["x1", "x2", "x3"]
+    result = DomainClassifierDrift(features=kept).fit(reference).compare(current[kept])
+    assert set(result.features) == set(kept)
+    assert not result.drift_detected
+    pca = PCAReconstructionDrift(features=kept).fit(reference).compare(current[kept])
+    assert set(pca.features) == set(kept)
+
+
+def test_results_serialise() -> None:
+    reference, current = mixed(500, 1), mixed(500, 2)
+    dc = DomainClassifierDrift().fit(reference).compare(current)
+    pca = PCAReconstructionDrift().fit(reference).compare(current)
+    assert isinstance(dc, DomainClassifierResult)
+    assert isinstance(pca, PCAReconstructionResult)
+    for result in (dc, pca):
+        as_dict = result.to_dict()
+        assert json.loads(json.dumps(as_dict)) == as_dict
+        for value in as_dict.values():
+            assert type(value) in (float, int, bool, list)
+    assert list(dc.to_pandas().columns) == ["feature", "importance"]
+    assert list(pca.to_pandas().columns) == [
+        "feature",
+        "reference_error",
+        "current_error",
+        "excess",
+        "share",
+    ]
+    with pytest.raises(AttributeError):
+        dc.auc = 0.9  # type: ignore[misc]
+
+
+DETECTORS = [DomainClassifierDrift, PCAReconstructionDrift]
+
+
+@pytest.mark.parametrize("cls", DETECTORS)
+def test_no_common_columns_names_the_column(cls: type) -> None:
+    drift = cls().fit(pd.DataFrame({"age": np.arange(100.0), "score": np.arange(100.0) ** 2}))
+    with pytest.raises(SchemaError, match="'age'") as info:
+        drift.compare(pd.DataFrame({"height": np.arange(100.0)}))
+    assert info.value.column == "age"
+
+
+@pytest.mark.parametrize("cls", DETECTORS)
+def test_unknown_feature_names_the_column(cls: type) -> None:
+    with pytest.raises(SchemaError, match="'weight'") as info:
+        cls(features=["x0", "weight"]).fit(gaussian(100, 1))
+    assert info.value.column == "weight"
+
+
+@pytest.mark.parametrize("cls", DETECTORS)
+def test_empty_inputs_raise_data_error(cls: type) -> None:
+    with pytest.raises(DataError, match="empty"):
+        cls().fit(gaussian(100, 1).iloc[:0])
+    with pytest.raises(DataError, match="empty"):
+        cls().fit(gaussian(100, 1)).compare(gaussian(100, 1).iloc[:0])
+    with pytest.raises(DataError, match="ndarray"):
+        cls().fit(np.zeros((10, 2)))
+
+
+@pytest.mark.parametrize("cls", DETECTORS)
+def test_compare_before_fit_raises(cls: type) -> None:
+    with pytest.raises(NotFittedError, match="fit"):
+        cls().compare(gaussian(100, 1))
+
+
+@pytest.mark.parametrize("cls", DETECTORS)
+def test_column_problems_name_the_column(cls: type) -> None:
+    reference = mixed(100, 1)
+    with pytest.raises(SchemaError, match="'colour'") as info:
+        cls().fit(reference).compare(reference.assign(colour=1.5))
+    assert info.value.column == "colour"
+    with pytest.raises(DataError, match="'x1'") as info_nan:
+        cls().fit(reference.assign(x1=np.nan))
+    assert info_nan.value.column == "x1"
+    with pytest.raises(SchemaError, match="'when'"):
+        cls().fit(reference.assign(when=pd.Timestamp("2024-01-01")))
+
+
+def test_too_few_rows_raise() -> None:
+    with pytest.raises(DataError, match="n_splits=5"):
+        DomainClassifierDrift().fit(gaussian(100, 1)).compare(gaussian(6, 2))
+    with pytest.raises(DataError, match="n_chunks=10"):
+        PCAReconstructionDrift().fit(gaussian(12, 1))
+    with pytest.raises(DataError, match="varies"):
+        PCAReconstructionDrift().fit(pd.DataFrame({"a": np.ones(50)}))
+
+
+@pytest.mark.parametrize(
+    ("cls", "kwargs", "name"),
+    [
+        (DomainClassifierDrift, {"n_splits": 1}, "n_splits"),
+        (DomainClassifierDrift, {"max_rows": 5.5}, "max_rows"),
+        (DomainClassifierDrift, {"alpha": 0.0}, "alpha"),
+        (DomainClassifierDrift, {"min_auc": 1.2}, "min_auc"),
+        (DomainClassifierDrift, {"threshold_auc": 0.3}, "threshold_auc"),
+        (DomainClassifierDrift, {"random_state": -1}, "random_state"),
+        (DomainClassifierDrift, {"importance": "yes"}, "importance"),
+        (DomainClassifierDrift, {"features": []}, "features"),
+        (DomainClassifierDrift, {"n_threads": 0}, "n_threads"),
+        (PCAReconstructionDrift, {"variance": 1.0}, "variance"),
+        (PCAReconstructionDrift, {"n_chunks": 1}, "n_chunks"),
+        (PCAReconstructionDrift, {"k": -1.0}, "k"),
+        (PCAReconstructionDrift, {"max_categories": 0}, "max_categories"),
+    ],
+)
+def test_bad_parameters(cls: type, kwargs: dict[str, object], name: str) -> None:
+    with pytest.raises(ParameterError, match=rf"The '{name}' parameter of {cls.__name__} must"):
+        cls(**kwargs)
+
+
+def test_module_example_runs() -> None:
+    failures, tried = doctest.testmod(multivariate, raise_on_error=False)
+    assert tried > 0
+    assert failures == 0
