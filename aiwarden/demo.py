@@ -28,10 +28,10 @@ def _h(out: TextIO, text: str) -> None:
 
 def _drift(out: TextIO, ref: Reference, prof: Any) -> None:
     report = ref.compare(prof)
-    for col in report.columns:
+    for col in (c for c in report.columns if c.n_current):
         mark = {"none": "  ", "warning": "! ", "critical": "!!"}[col.level]
-        out.write(f"  {mark} {col.column:<18} {col.role:<10} {col.method:<14} "
-                  f"{col.value:8.3f}  threshold {col.threshold:.3f}  severity {col.severity:5.2f}\n")
+        out.write(f"  {mark} {col.column:<18} {col.role:<10} {col.method:<14} {col.value:8.3f}"
+                  f"  threshold {col.threshold:.3f}  severity {col.severity:5.2f}\n")
     drifted = ", ".join(report.drifted_features) or "none"
     out.write(f"  drifted features: {drifted}\n")
 
@@ -51,7 +51,7 @@ def _performance(out: TextIO, ref: Reference, prof: Any) -> None:
     out.write(f"  {'metric':<10}{'estimated (no labels)':>24}{'realised (labels)':>20}\n")
     for m in _METRICS:
         e = est.metrics.get(m) if est is not None else None
-        e_txt = f"{e.value:.3f} [{e.lower:.3f}, {e.upper:.3f}]" if e is not None else "-"
+        e_txt = f"{e.estimate:.3f} [{e.lower:.3f}, {e.upper:.3f}]" if e is not None else "-"
         r_txt = f"{real[m]:.3f}" if real and m in real else "-"
         out.write(f"  {m:<10}{e_txt:>24}{r_txt:>20}\n")
 
@@ -93,8 +93,12 @@ def run_demo(seed: int = 0, out: TextIO | None = None) -> None:
     prof3 = ref.profile(drifted.drop(columns=["is_fraud"]))
     _drift(out, ref, prof3)
     _performance(out, ref, prof3)
+    out.write("  CBPE reads the scores: they shifted, yet the model is as confident as ever.\n")
     out.write("  ... a week later the labels arrive:\n")
     _performance(out, ref, ref.profile(drifted))
+    out.write("  The labels tell another story: the model learned that small amounts are fraud\n"
+              "  (biased training labels). That is concept shift, which no label-free estimate\n"
+              "  can see; realised performance and the slice finder can.\n")
 
     _h(out, "Where does the model fail? (labelled batch 3)")
     report = find_failing_slices(drifted, y_true=drifted["is_fraud"],

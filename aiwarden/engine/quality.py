@@ -19,7 +19,7 @@ from scipy import stats
 
 from aiwarden.engine._binning import NumericalBinning
 from aiwarden.engine.profile import CategoricalProfile, NumericalProfile, Profile
-from aiwarden.engine.schema import ColumnType
+from aiwarden.engine.schema import ColumnType, Role
 from aiwarden.errors import check_param
 
 __all__ = ["Finding", "QualityReport", "QualitySettings", "check_quality"]
@@ -125,7 +125,8 @@ def check_quality(reference: Any, current: Profile,
         ref = ref_profile.columns[col.name]
         if cur is None:
             continue
-        found.extend(_presence(col.name, ref, cur, st))
+        if col.role != Role.TARGET:  # labels arrive later: their absence is normal
+            found.extend(_presence(col.name, ref, cur, st))
         if isinstance(cur, NumericalProfile) and not reference.binnings_[col.name].empty:
             found.extend(_numerical(col.name, reference.binnings_[col.name], ref, cur, st))
         elif isinstance(cur, CategoricalProfile):

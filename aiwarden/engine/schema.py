@@ -260,6 +260,11 @@ def infer_schema(
 
     schema_task, classes = _infer_task(table, columns, task)
     columns = _label_scores(columns, schema_task, classes)
+    if schema_task in (Task.BINARY, Task.MULTICLASS):
+        # Class labels are categories even when they are written as 0/1 integers.
+        columns = [replace(c, dtype=ColumnType.CATEGORICAL)
+                   if c.role in (Role.TARGET, Role.PREDICTION) and c.name not in dtypes else c
+                   for c in columns]
     return Schema(tuple(columns), schema_task, classes)
 
 
