@@ -41,8 +41,9 @@ EXPECTED = {
     "created_at": (ColumnType.DATETIME, Role.TIMESTAMP),
     "user_id": (ColumnType.IDENTIFIER, Role.ID),
     "comment": (ColumnType.TEXT, Role.FEATURE),
-    "target": (ColumnType.NUMERICAL, Role.TARGET),
-    "prediction": (ColumnType.NUMERICAL, Role.PREDICTION),
+    # Class labels are categories even when written as 0/1 integers.
+    "target": (ColumnType.CATEGORICAL, Role.TARGET),
+    "prediction": (ColumnType.CATEGORICAL, Role.PREDICTION),
     "score": (ColumnType.NUMERICAL, Role.SCORE),
 }
 
