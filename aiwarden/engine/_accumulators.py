@@ -25,6 +25,7 @@ __all__ = [
     "model_to_dict",
     "performance_from_dict",
     "realised_batch",
+    "residual_edges",
 ]
 
 _CLASSIFICATION = (Task.BINARY, Task.MULTICLASS)
@@ -88,7 +89,22 @@ def _labelled(a: dict[str, Any]) -> dict[str, Any] | None:
     return {k: v[keep] for k, v in a.items()}
 
 
-def realised_batch(schema: Schema, table: pa.Table) -> Any:
+def residual_edges(schema: Schema, table: pa.Table, bins: int = 50) -> np.ndarray | None:
+    """Regression residual bins at the reference residuals' quantiles (fixed for merges)."""
+    if schema.task != Task.REGRESSION:
+        return None
+    a = _arrays(schema, table)
+    a = _labelled(a) if a else None
+    if a is None or "y_pred" not in a:
+        return None
+    e = a["y_pred"] - a["y_true"]
+    if len(e) < 2:
+        return None
+    edges = np.unique(np.quantile(e, np.linspace(0.0, 1.0, bins + 1)))
+    return edges if len(edges) >= 2 else None
+
+
+def realised_batch(schema: Schema, table: pa.Table, edges: np.ndarray | None = None) -> Any:
     """Realised-performance accumulator for rows that carry a label, else None."""
     a = _arrays(schema, table)
     if not a:
@@ -101,7 +117,7 @@ def realised_batch(schema: Schema, table: pa.Table) -> Any:
     if schema.task == Task.REGRESSION:
         if "y_pred" not in a:
             return None
-        return perf.RegressionStats.from_arrays(a["y_true"], a["y_pred"])
+        return perf.RegressionStats.from_arrays(a["y_true"], a["y_pred"], residual_edges=edges)
     if "y_pred" not in a and "scores" not in a:
         return None
     return perf.ClassificationStats.from_arrays(
@@ -111,7 +127,7 @@ def realised_batch(schema: Schema, table: pa.Table) -> Any:
 
 def fit_performance(schema: Schema, table: pa.Table) -> tuple[Any, Any]:
     """Reference performance and, for scored classifiers with labels, a fitted CBPE."""
-    realised = realised_batch(schema, table)
+    realised = realised_batch(schema, table, residual_edges(schema, table))
     if schema.task not in _CLASSIFICATION:
         return realised, None
     a = _arrays(schema, table)

@@ -67,7 +67,7 @@ class Reference:
         self, *, schema: Schema, binnings: dict[str, Binning], profile: Profile,
         instability: dict[str, dict[str, float]], settings: DriftSettings,
         random_state: int, performance_model: Any = None,
-        duplicate_rate: float = 0.0,
+        duplicate_rate: float = 0.0, residual_edges: np.ndarray | None = None,
     ) -> None:
         self.schema_ = schema
         self.binnings_ = binnings
@@ -77,6 +77,7 @@ class Reference:
         self.random_state = random_state
         self.performance_model_ = performance_model
         self.duplicate_rate_ = duplicate_rate
+        self.residual_edges_ = residual_edges
         self._noise_cache: dict[tuple[str, str, int, int], float] = {}
 
     # ------------------------------------------------------------------ fit
@@ -143,6 +144,7 @@ class Reference:
             schema=schema, binnings=binnings, profile=profile, instability={},
             settings=settings, random_state=random_state, performance_model=model,
             duplicate_rate=duplicates / max(table.num_rows, 1),
+            residual_edges=acc.residual_edges(schema, table),
         )
         ref.instability_ = {name: ref._instability(name, cc) for name, cc in chunk_counts.items()}
         if model is not None:
@@ -169,7 +171,7 @@ class Reference:
             if cp.row_key is not None:
                 keys.append(cp.row_key)
         extra = {name: n for name in table.column_names if name not in self.schema_}
-        perf = acc.realised_batch(self.schema_, table)
+        perf = acc.realised_batch(self.schema_, table, self.residual_edges_)
         est = (acc.estimate_batch(self.performance_model_, self.schema_, table)
                if self.performance_model_ is not None else None)
         return Profile(n, columns, extra, count_duplicates(keys) if keys else 0, perf, est)
@@ -295,6 +297,8 @@ class Reference:
             "random_state": self.random_state,
             "duplicate_rate": self.duplicate_rate_,
             "performance_model": acc.model_to_dict(self.performance_model_),
+            "residual_edges": (None if self.residual_edges_ is None
+                               else self.residual_edges_.tolist()),
         }
 
     @classmethod
@@ -317,6 +321,8 @@ class Reference:
             random_state=int(d["random_state"]),
             performance_model=acc.model_from_dict(d.get("performance_model")),
             duplicate_rate=float(d.get("duplicate_rate", 0.0)),
+            residual_edges=(None if d.get("residual_edges") is None
+                            else np.asarray(d["residual_edges"], dtype=np.float64)),
         )
 
     def __repr__(self) -> str:
