@@ -22,7 +22,7 @@ from aiwarden.engine.profile import (
 )
 from aiwarden.engine.schema import Column, ColumnType, Role
 
-__all__ = ["Binning", "ColumnPass", "fit_binning", "profile_column", "row_hash"]
+__all__ = ["Binning", "ColumnPass", "fit_binning", "fit_numerical", "profile_column", "row_hash"]
 
 Binning = NumericalBinning | CategoricalBinning | None
 _PRESENCE_TYPES = (ColumnType.IDENTIFIER, ColumnType.DATETIME)
@@ -126,6 +126,53 @@ def profile_column(col: Column, binning: Binning, arr: pa.ChunkedArray,
 _RANGE_KEYS = ("far_below_range", "below_range", "above_range", "far_above_range")
 
 
+def fit_numerical(col: Column, arr: pa.ChunkedArray, *, bins: int, far: float,
+                  chunk_of_row: np.ndarray | None, chunks: int,
+                  want_rows: bool) -> tuple[NumericalBinning, ColumnPass, np.ndarray | None]:
+    """Bins, profile and per-chunk counts of a numerical reference column in one sort.
+
+    Each chunk is sorted on its own, the sorted runs are merged for the quantiles, and
+    bin counts come from binary searches of the edges in the sorted runs, so the
+    reference's rows are never binned one by one.
+    """
+    kind = binned_kind(col)
+    nc = numeric_values(_text_lengths(arr) if kind == "text" else arr)
+    v = nc.values
+    if chunk_of_row is None:
+        runs = [np.sort(v)]
+    else:
+        rows = chunk_of_row if nc.mask is None else chunk_of_row[nc.mask]
+        if len(rows) > 1 and np.any(rows[1:] < rows[:-1]):
+            order = np.argsort(rows, kind="stable")
+            rows, v_ordered = rows[order], v[order]
+        else:
+            v_ordered = v
+        bounds = np.searchsorted(rows, np.arange(chunks + 1), side="left")
+        runs = [np.sort(v_ordered[bounds[j]:bounds[j + 1]]) for j in range(chunks)]
+    full = runs[0] if len(runs) == 1 else np.sort(np.concatenate(runs), kind="stable")
+    binning = NumericalBinning.fit(full, bins, far)
+    per_run = np.stack([np.diff(np.concatenate([[0], np.searchsorted(r, binning.edges), [len(r)]]))
+                        for r in runs]).astype(np.int64)
+    counts = per_run.sum(axis=0)
+    if len(v):
+        with np.errstate(over="ignore", invalid="ignore"):  # a reference of 1e308s
+            mean = float(v.mean())
+            m2 = float(np.square(v - mean).sum())
+        lo, hi = float(full[0]), float(full[-1])
+    else:
+        mean, m2, lo, hi = 0.0, 0.0, np.inf, -np.inf
+    prof = NumericalProfile(
+        counts=counts, n=nc.n, missing=nc.missing, nan=nc.nan, posinf=nc.posinf,
+        neginf=nc.neginf, invalid=nc.invalid, min=lo, max=hi, mean=mean, m2=m2,
+        examples=dict(nc.examples),
+    )
+    key = None
+    if want_rows:
+        key = _text_key(arr) if kind == "text" else nc.raw.view(np.uint64)
+    return binning, ColumnPass(prof, None, nc.mask, key), (None if chunk_of_row is None
+                                                          else per_run)
+
+
 def _range_examples(idx: np.ndarray, mask: np.ndarray | None, n_bins: int) -> dict[str, list[int]]:
     rows = np.flatnonzero(mask) if mask is not None else None
     out = {}
@@ -142,17 +189,16 @@ def _text_key(arr: pa.ChunkedArray) -> np.ndarray:
     return codes.astype(np.int64).view(np.uint64)
 
 
-_MIX = np.uint64(0x9E3779B97F4A7C15)
+_MULT = np.uint64(0x9E3779B97F4A7C15)
 
 
 def row_hash(keys: list[np.ndarray]) -> np.ndarray:
-    """Combine per-column uint64 keys into one 64-bit hash per row (splitmix-style)."""
-    h = np.zeros(len(keys[0]), dtype=np.uint64)
-    for k in keys:
-        h ^= k + _MIX + (h << np.uint64(6)) + (h >> np.uint64(2))
-        h ^= h >> np.uint64(31)
-        h *= np.uint64(0xBF58476D1CE4E5B9)
-    return h
+    """Combine per-column uint64 keys into one 64-bit hash per row (multiply-xorshift)."""
+    h = keys[0] * _MULT
+    for k in keys[1:]:
+        h ^= h >> np.uint64(29)
+        h = (h ^ k) * _MULT
+    return h ^ (h >> np.uint64(32))
 
 
 def count_duplicates(keys: list[np.ndarray]) -> int:

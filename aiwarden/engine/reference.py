@@ -26,8 +26,10 @@ from aiwarden.engine._binning import CategoricalBinning, NumericalBinning
 from aiwarden.engine._frame import numeric_values, to_table
 from aiwarden.engine._profiling import (
     Binning,
+    binned_kind,
     count_duplicates,
     fit_binning,
+    fit_numerical,
     profile_column,
 )
 from aiwarden.engine.drift import (
@@ -126,13 +128,25 @@ class Reference:
         keys = []
         for col in schema.columns:
             arr = table.column(col.name)
+            want_rows = col.role == Role.FEATURE
+            chunked = chunk_of_row if col.role in _DRIFT_ROLES else None
+            if binned_kind(col) in ("numerical", "text"):
+                binning, cp, per_chunk = fit_numerical(
+                    col, arr, bins=bins, far=far, chunk_of_row=chunked, chunks=chunks,
+                    want_rows=want_rows)
+                binnings[col.name], columns[col.name] = binning, cp.profile
+                if per_chunk is not None:
+                    chunk_counts[col.name] = per_chunk
+                if cp.row_key is not None:
+                    keys.append(cp.row_key)
+                continue
             binning = fit_binning(col, arr, bins=bins, far=far, max_categories=max_categories)
             binnings[col.name] = binning
-            cp = profile_column(col, binning, arr, want_rows=col.role == Role.FEATURE)
+            cp = profile_column(col, binning, arr, want_rows=want_rows)
             columns[col.name] = cp.profile
             if cp.row_key is not None:
                 keys.append(cp.row_key)
-            if chunk_of_row is not None and binning is not None and col.role in _DRIFT_ROLES:
+            if chunked is not None and binning is not None:
                 rows = chunk_of_row if cp.valid_mask is None else chunk_of_row[cp.valid_mask]
                 nb = binning.n_bins
                 flat = np.bincount(rows * nb + cp.bin_index, minlength=chunks * nb)

@@ -1,0 +1,177 @@
+"""PCA reconstruction drift: how badly do current rows fit the reference's principal subspace?
+
+NannyML's data reconstruction drift on rows encoded by
+:class:`~aiwarden.engine._multivariate_encoding.Encoder`: a broken correlation moves rows off
+the subspace even when every marginal is unchanged. Public through
+:mod:`aiwarden.engine.multivariate`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from aiwarden.engine._multivariate_encoding import (
+    Encoder,
+    check_features,
+    check_range,
+    plain,
+    to_frame,
+)
+from aiwarden.errors import DataError, NotFittedError
+
+__all__ = ["PCAReconstructionDrift", "PCAReconstructionResult"]
+
+
+@dataclass(frozen=True)
+class PCAReconstructionResult:
+    """Reconstruction error of the current sample against the reference band.
+
+    ``features`` are sorted by ``current_errors - reference_errors`` (mean squared residual per
+    original column, encoded columns summed), so the columns that broke the structure come first.
+    """
+
+    error: float
+    reference_mean: float
+    reference_std: float
+    lower: float
+    upper: float
+    drift_detected: bool
+    n_components: int
+    explained_variance: float
+    n_current: int
+    features: tuple[str, ...]
+    current_errors: tuple[float, ...]
+    reference_errors: tuple[float, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict; tuples become lists."""
+        return plain(self)
+
+    def to_pandas(self) -> pd.DataFrame:
+        """Per-feature table: reference_error, current_error, excess and share of current."""
+        cur = np.asarray(self.current_errors, dtype=float)
+        ref = np.asarray(self.reference_errors, dtype=float)
+        share = cur / cur.sum() if cur.sum() > 0 else np.zeros_like(cur)
+        return pd.DataFrame(
+            {
+                "feature": list(self.features),
+                "reference_error": ref,
+                "current_error": cur,
+                "excess": cur - ref,
+                "share": share,
+            }
+        )
+
+
+class PCAReconstructionDrift:
+    """Drift as the error of rebuilding current rows from the reference's principal components.
+
+    The reference is cut into ``n_chunks`` contiguous chunks; each chunk's mean error is measured
+    with a PCA fitted on the other chunks (so the band is out-of-sample like the current) and the
+    band is mean ± ``k``·std of those chunk errors. A current sample smaller than a chunk is
+    noisier, so the band widens by sqrt(chunk size / current size); it never narrows. Errors
+    outside the band either way are drift. Row error is the Euclidean norm of the residual.
+    """
+
+    _owner = "PCAReconstructionDrift"
+
+    def __init__(
+        self,
+        variance: float = 0.65,
+        n_chunks: int = 10,
+        k: float = 3.0,
+        max_categories: int = 20,
+        features: Sequence[str] | None = None,
+    ) -> None:
+        owner = self._owner
+        check_range(owner, "variance", variance, 0, 1, "()")
+        check_range(owner, "n_chunks", n_chunks, 2, 1000, integer=True)
+        check_range(owner, "k", k, 0, float("inf"), "()")
+        check_range(owner, "max_categories", max_categories, 1, 1000, integer=True)
+        check_features(features, owner)
+        self.variance, self.n_chunks, self.k = variance, n_chunks, k
+        self.max_categories, self.features = max_categories, features
+
+    def fit(self, reference: Any) -> PCAReconstructionDrift:
+        """Fit the PCA on the encoded reference and measure its out-of-chunk error band."""
+        frame = to_frame(reference, "reference", f"{self._owner}.fit")
+        encoder = Encoder(self.features, self.max_categories, self._owner).fit(frame)
+        x = encoder.transform(frame, "reference")
+        if len(x) < 2 * self.n_chunks:
+            raise DataError(
+                f"The reference sample of {self._owner} has {len(x)} rows; n_chunks="
+                f"{self.n_chunks} needs at least {2 * self.n_chunks}."
+            )
+        if not x.var(axis=0).sum() > 0:
+            raise DataError(f"No column of the reference sample of {self._owner} varies.")
+        # PCA from scatter matrices: one pass over the rows serves the full fit and every
+        # leave-one-chunk-out fit, which keeps large references cheap.
+        mean = x.mean(axis=0)
+        xc = x - mean
+        bounds = np.linspace(0, len(x), self.n_chunks + 1).astype(int)
+        sums = np.add.reduceat(xc, bounds[:-1], axis=0)
+        scatters = np.stack([xc[a:b].T @ xc[a:b] for a, b in pairwise(bounds)])
+        values, vectors = np.linalg.eigh(scatters.sum(axis=0) / len(x))
+        values, vectors = np.clip(values[::-1], 0.0, None), vectors[:, ::-1]
+        ratio = np.cumsum(values) / values.sum()
+        q = min(int(np.searchsorted(ratio, self.variance, side="right")) + 1, len(values))
+        chunk_errors, squares = [], np.zeros(x.shape[1])
+        for c, (a, b) in enumerate(pairwise(bounds)):
+            n_rest = len(x) - (b - a)
+            centre = (sums.sum(axis=0) - sums[c]) / n_rest
+            cov = (scatters.sum(axis=0) - scatters[c]) / n_rest - np.outer(centre, centre)
+            basis = np.linalg.eigh(cov)[1][:, ::-1][:, :q].T
+            res = _residual(xc[a:b] - centre, basis)
+            chunk_errors.append(float(np.linalg.norm(res, axis=1).mean()))
+            squares += (res**2).sum(axis=0)
+        n_groups = len(encoder.features_)
+        self.encoder_, self.mean_ = encoder, mean
+        self.components_, self.explained_variance_ = vectors[:, :q].T, float(ratio[q - 1])
+        self.chunk_errors_ = np.asarray(chunk_errors)
+        self.chunk_size_ = len(x) / self.n_chunks
+        self.reference_errors_ = np.bincount(
+            encoder.groups_, weights=squares / len(x), minlength=n_groups
+        )
+        return self
+
+    def compare(self, current: Any) -> PCAReconstructionResult:
+        """Reconstruction error of the current sample, the reference band and the decision."""
+        if not hasattr(self, "components_"):
+            raise NotFittedError(f"{self._owner} must be fitted with fit(reference) first.")
+        frame = to_frame(current, "current", f"{self._owner}.compare")
+        x = self.encoder_.transform(frame, "current")
+        res = _residual(x - self.mean_, self.components_)
+        error = float(np.linalg.norm(res, axis=1).mean())
+        mean, std = float(self.chunk_errors_.mean()), float(self.chunk_errors_.std(ddof=1))
+        spread = self.k * std * max(1.0, float(np.sqrt(self.chunk_size_ / len(x))))
+        lower, upper = max(0.0, mean - spread), mean + spread
+        groups = self.encoder_.groups_
+        n_groups = len(self.encoder_.features_)
+        cur = np.bincount(groups, weights=(res**2).mean(axis=0), minlength=n_groups)
+        ref = self.reference_errors_
+        order = np.argsort(-(cur - ref), kind="stable")
+        return PCAReconstructionResult(
+            error=error,
+            reference_mean=mean,
+            reference_std=std,
+            lower=lower,
+            upper=upper,
+            drift_detected=bool(error > upper or error < lower),
+            n_components=len(self.components_),
+            explained_variance=self.explained_variance_,
+            n_current=len(x),
+            features=tuple(self.encoder_.features_[i] for i in order),
+            current_errors=tuple(float(cur[i]) for i in order),
+            reference_errors=tuple(float(ref[i]) for i in order),
+        )
+
+
+def _residual(centred: np.ndarray, components: np.ndarray) -> np.ndarray:
+    """What the principal subspace (rows of ``components``) cannot explain."""
+    return centred - (centred @ components.T) @ components
