@@ -71,9 +71,6 @@ class NumericalBinning:
             inner = np.array([lo, np.nextafter(hi, np.inf)])
         return cls(_wrap(inner, far), _std(x), discrete)
 
-    def index(self, x: np.ndarray) -> np.ndarray:
-        return np.searchsorted(self.edges, x, side="right")
-
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "numerical", "edges": self.edges.tolist(), "std": self.std,
                 "discrete": self.discrete}

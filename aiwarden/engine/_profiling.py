@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from aiwarden.engine._binning import CategoricalBinning, NumericalBinning
-from aiwarden.engine._frame import as_text, categorical_codes, numeric_values
+from aiwarden.engine._frame import NumericColumn, as_text, categorical_codes, numeric_values
 from aiwarden.engine.profile import (
     HEAVY_HITTERS,
     CategoricalProfile,
@@ -44,14 +44,10 @@ def _text_lengths(arr: pa.ChunkedArray | pa.Array) -> pa.Array:
     return pc.utf8_length(as_text(arr))
 
 
-def fit_binning(col: Column, arr: pa.ChunkedArray, *, bins: int, far: float,
-                max_categories: int) -> Binning:
-    kind = binned_kind(col)
-    if kind == "presence":
+def fit_binning(col: Column, arr: pa.ChunkedArray, *, max_categories: int) -> Binning:
+    """Categories of a categorical column (numerical columns go through ``fit_numerical``)."""
+    if binned_kind(col) == "presence":
         return None
-    if kind in ("numerical", "text"):
-        values = numeric_values(_text_lengths(arr) if kind == "text" else arr).values
-        return NumericalBinning.fit(np.sort(values), bins, far)
     vc = pc.value_counts(as_text(arr).drop_null())
     values = np.asarray(vc.field("values").to_pylist(), dtype=object)
     counts = vc.field("counts").to_numpy()
@@ -84,34 +80,7 @@ def profile_column(col: Column, binning: Binning, arr: pa.ChunkedArray,
     if kind in ("numerical", "text"):
         assert isinstance(binning, NumericalBinning)
         nc = numeric_values(_text_lengths(arr) if kind == "text" else arr)
-        idx = binning.index(nc.values)
-        counts = np.bincount(idx, minlength=binning.n_bins).astype(np.int64)
-        # Moments and tail sums use values clamped to the far band: one corrupted 1e308
-        # is a data-quality error (counted in the far bins), not an infinite mean or drift.
-        v = np.clip(nc.values, binning.edges[0], binning.edges[-1])
-        if len(v):
-            with np.errstate(over="ignore", invalid="ignore"):  # a reference of 1e308s
-                mean = float(v.mean())
-                m2 = float(np.square(v - mean).sum())
-            lo, hi = float(nc.values.min()), float(nc.values.max())
-        else:
-            mean, m2, lo, hi = 0.0, 0.0, np.inf, -np.inf
-        examples = dict(nc.examples)
-        below_sum = above_sum = 0.0
-        if counts[0] + counts[1] or counts[-1] + counts[-2]:
-            examples.update(_range_examples(idx, nc.mask, binning.n_bins))
-            with np.errstate(over="ignore", invalid="ignore"):
-                below_sum = float(v[idx <= 1].sum())
-                above_sum = float(v[idx >= binning.n_bins - 2].sum())
-        prof = NumericalProfile(
-            counts=counts, n=nc.n, missing=nc.missing, nan=nc.nan, posinf=nc.posinf,
-            neginf=nc.neginf, invalid=nc.invalid, min=lo, max=hi, mean=mean, m2=m2,
-            below_sum=below_sum, above_sum=above_sum, examples=examples,
-        )
-        key = None
-        if want_rows:
-            key = _text_key(arr) if kind == "text" else nc.raw.view(np.uint64)
-        return ColumnPass(prof, idx, nc.mask, key)
+        return _profile_numerical(binning, nc, arr, kind, want_rows)
     assert isinstance(binning, CategoricalBinning)
     cc = categorical_codes(arr, binning.value_set(), top_unseen=HEAVY_HITTERS)
     k = len(binning.categories)
@@ -121,6 +90,51 @@ def profile_column(col: Column, binning: Binning, arr: pa.ChunkedArray,
                               unseen_top=cc.unseen_top, examples=dict(cc.examples))
     key = cc.codes.astype(np.uint64) if want_rows else None
     return ColumnPass(prof, cc.codes, None, key)
+
+
+def sorted_counts(s: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Bin counts of sorted values: one binary search per edge instead of one per value.
+
+    Bin ``i`` holds ``edges[i-1] <= x < edges[i]``, as ``searchsorted(edges, x, 'right')``.
+    """
+    return np.diff(np.concatenate([[0], np.searchsorted(s, edges), [len(s)]])).astype(np.int64)
+
+
+def _profile_numerical(binning: NumericalBinning, nc: NumericColumn, arr: pa.ChunkedArray,
+                       kind: str, want_rows: bool) -> ColumnPass:
+    # Sorting (SIMD in numpy) is several times faster than binning each value, and gives
+    # min, max and the out-of-range sums for free.
+    s = np.sort(nc.values)
+    edges = binning.edges
+    counts = sorted_counts(s, edges)
+    lo, hi = (float(s[0]), float(s[-1])) if len(s) else (np.inf, -np.inf)
+    v = nc.values
+    if counts[0] or counts[-1]:
+        # Moments and tail sums use values clamped to the far band: one corrupted 1e308
+        # is a data-quality error (counted in the far bins), not an infinite mean or drift.
+        v, s = np.clip(v, edges[0], edges[-1]), np.clip(s, edges[0], edges[-1])
+    mean = m2 = 0.0
+    if len(v):
+        with np.errstate(over="ignore", invalid="ignore"):  # a reference of 1e308s
+            mean = float(v.mean())
+            m2 = float(np.square(v - mean).sum())
+    below, above = int(counts[0] + counts[1]), int(counts[-1] + counts[-2])
+    examples = dict(nc.examples)
+    below_sum = above_sum = 0.0
+    if below or above:
+        examples.update(_range_examples(nc.values, nc.mask, edges))
+        with np.errstate(over="ignore", invalid="ignore"):
+            below_sum = float(s[:below].sum())
+            above_sum = float(s[len(s) - above:].sum())
+    prof = NumericalProfile(
+        counts=counts, n=nc.n, missing=nc.missing, nan=nc.nan, posinf=nc.posinf,
+        neginf=nc.neginf, invalid=nc.invalid, min=lo, max=hi, mean=mean, m2=m2,
+        below_sum=below_sum, above_sum=above_sum, examples=examples,
+    )
+    key = None
+    if want_rows:
+        key = _text_key(arr) if kind == "text" else nc.raw.view(np.uint64)
+    return ColumnPass(prof, None, nc.mask, key)
 
 
 _RANGE_KEYS = ("far_below_range", "below_range", "above_range", "far_above_range")
@@ -151,8 +165,7 @@ def fit_numerical(col: Column, arr: pa.ChunkedArray, *, bins: int, far: float,
         runs = [np.sort(v_ordered[bounds[j]:bounds[j + 1]]) for j in range(chunks)]
     full = runs[0] if len(runs) == 1 else np.sort(np.concatenate(runs), kind="stable")
     binning = NumericalBinning.fit(full, bins, far)
-    per_run = np.stack([np.diff(np.concatenate([[0], np.searchsorted(r, binning.edges), [len(r)]]))
-                        for r in runs]).astype(np.int64)
+    per_run = np.stack([sorted_counts(r, binning.edges) for r in runs])
     counts = per_run.sum(axis=0)
     if len(v):
         with np.errstate(over="ignore", invalid="ignore"):  # a reference of 1e308s
@@ -173,11 +186,15 @@ def fit_numerical(col: Column, arr: pa.ChunkedArray, *, bins: int, far: float,
                                                           else per_run)
 
 
-def _range_examples(idx: np.ndarray, mask: np.ndarray | None, n_bins: int) -> dict[str, list[int]]:
+def _range_examples(x: np.ndarray, mask: np.ndarray | None,
+                    edges: np.ndarray) -> dict[str, list[int]]:
+    """Row positions of the first values in each out-of-range band."""
     rows = np.flatnonzero(mask) if mask is not None else None
+    bands = (x < edges[0], (x >= edges[0]) & (x < edges[1]),
+             (x >= edges[-2]) & (x < edges[-1]), x >= edges[-1])
     out = {}
-    for name, b in zip(_RANGE_KEYS, (0, 1, n_bins - 2, n_bins - 1), strict=True):
-        pos = np.flatnonzero(idx == b)[:5]
+    for name, sel in zip(_RANGE_KEYS, bands, strict=True):
+        pos = np.flatnonzero(sel)[:5]
         if len(pos):
             out[name] = (rows[pos] if rows is not None else pos).tolist()
     return out

@@ -140,7 +140,7 @@ class Reference:
                 if cp.row_key is not None:
                     keys.append(cp.row_key)
                 continue
-            binning = fit_binning(col, arr, bins=bins, far=far, max_categories=max_categories)
+            binning = fit_binning(col, arr, max_categories=max_categories)
             binnings[col.name] = binning
             cp = profile_column(col, binning, arr, want_rows=want_rows)
             columns[col.name] = cp.profile
