@@ -45,7 +45,9 @@ class NumericalBinning:
         return self.std < 0
 
     @classmethod
-    def fit(cls, sorted_values: np.ndarray, bins: int, far: float) -> NumericalBinning:
+    def fit(cls, sorted_values: np.ndarray, bins: int, far: float,
+            std: float | None = None) -> NumericalBinning:
+        """Edges from sorted finite values; ``std`` saves a pass when the caller has it."""
         x = sorted_values
         if len(x) == 0:
             inner = np.array([0.0, np.nextafter(0.0, np.inf)])
@@ -69,7 +71,7 @@ class NumericalBinning:
             discrete = False
         if len(inner) < 2:
             inner = np.array([lo, np.nextafter(hi, np.inf)])
-        return cls(_wrap(inner, far), _std(x), discrete)
+        return cls(_wrap(inner, far), _std(x) if std is None else std, discrete)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "numerical", "edges": self.edges.tolist(), "std": self.std,

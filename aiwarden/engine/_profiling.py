@@ -163,17 +163,17 @@ def fit_numerical(col: Column, arr: pa.ChunkedArray, *, bins: int, far: float,
             v_ordered = v
         bounds = np.searchsorted(rows, np.arange(chunks + 1), side="left")
         runs = [np.sort(v_ordered[bounds[j]:bounds[j + 1]]) for j in range(chunks)]
-    full = runs[0] if len(runs) == 1 else np.sort(np.concatenate(runs), kind="stable")
-    binning = NumericalBinning.fit(full, bins, far)
-    per_run = np.stack([sorted_counts(r, binning.edges) for r in runs])
-    counts = per_run.sum(axis=0)
+    full = runs[0] if len(runs) == 1 else np.sort(np.concatenate(runs))
+    mean = m2 = 0.0
     if len(v):
         with np.errstate(over="ignore", invalid="ignore"):  # a reference of 1e308s
             mean = float(v.mean())
             m2 = float(np.square(v - mean).sum())
-        lo, hi = float(full[0]), float(full[-1])
-    else:
-        mean, m2, lo, hi = 0.0, 0.0, np.inf, -np.inf
+    std = float(np.sqrt(m2 / len(v))) if len(v) else 0.0
+    binning = NumericalBinning.fit(full, bins, far, std=std if np.isfinite(std) else None)
+    per_run = np.stack([sorted_counts(r, binning.edges) for r in runs])
+    counts = per_run.sum(axis=0)
+    lo, hi = (float(full[0]), float(full[-1])) if len(full) else (np.inf, -np.inf)
     prof = NumericalProfile(
         counts=counts, n=nc.n, missing=nc.missing, nan=nc.nan, posinf=nc.posinf,
         neginf=nc.neginf, invalid=nc.invalid, min=lo, max=hi, mean=mean, m2=m2,
