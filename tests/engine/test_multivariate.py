@@ -353,3 +353,14 @@ def test_module_example_runs() -> None:
     failures, tried = doctest.testmod(multivariate, raise_on_error=False)
     assert tried > 0
     assert failures == 0
+
+
+def test_public_surface_is_pinned() -> None:
+    assert multivariate.__all__ == [
+        "DomainClassifierDrift",
+        "DomainClassifierResult",
+        "PCAReconstructionDrift",
+        "PCAReconstructionResult",
+    ]
+    for name in multivariate.__all__:
+        assert getattr(multivariate, name).__name__ == name
