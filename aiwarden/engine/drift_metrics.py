@@ -51,10 +51,12 @@ def jensenshannon(ref: np.ndarray, cur: np.ndarray) -> np.ndarray:
 
 
 def hellinger(ref: np.ndarray, cur: np.ndarray) -> np.ndarray:
-    """Hellinger distance ``sqrt(1 - sum(sqrt(p q)))`` in [0, 1]."""
+    """Hellinger distance in [0, 1], as ``sqrt(sum((sqrt p - sqrt q)^2) / 2)``.
+
+    The same value as ``sqrt(1 - sum(sqrt(p q)))`` without its cancellation near zero.
+    """
     p, q = _prob(ref), _prob(cur)
-    bc = np.sqrt(p * q).sum(axis=-1)
-    return np.sqrt(np.maximum(1.0 - bc, 0.0))
+    return np.sqrt(0.5 * np.square(np.sqrt(p) - np.sqrt(q)).sum(axis=-1))
 
 
 def total_variation(ref: np.ndarray, cur: np.ndarray) -> np.ndarray:
