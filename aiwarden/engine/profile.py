@@ -356,37 +356,44 @@ def _merge_many(profiles: list[Profile]) -> Profile:
 
 
 def _merge_columns(parts: list[ColumnProfile]) -> ColumnProfile:
+    """Many-way merge of one column: one table of scalars, one stacked sum of counts."""
     first = parts[0]
     if len(parts) == 1:
         return first
-    if not all(type(p) is type(first) for p in parts):
+    kind = type(first)
+    if not all(type(p) is kind for p in parts):
         raise ValueError("Cannot merge profiles of different kinds for one column.")
     examples: dict[str, list[int]] = {}
     for p in parts:
         if p.examples:
             examples = _merge_examples(examples, p.examples)
-    if isinstance(first, PresenceProfile):
-        return PresenceProfile(sum(p.n for p in parts), sum(p.missing for p in parts),
-                               sum(p.absent for p in parts), examples)
-    counts = np.stack([p.counts for p in parts])
-    total = counts.sum(axis=0)
-    ints = {f: sum(getattr(p, f) for p in parts) for f in first._INT_FIELDS}
-    if isinstance(first, CategoricalProfile):
+    if kind is PresenceProfile:
+        n, missing, absent = np.array([(p.n, p.missing, p.absent) for p in parts]).sum(axis=0)
+        return PresenceProfile(int(n), int(missing), int(absent), examples)
+    stacked = np.stack([p.counts for p in parts])
+    total = stacked.sum(axis=0)
+    fields = first._INT_FIELDS
+    if kind is CategoricalProfile:
+        sums = np.array([[getattr(p, f) for f in fields] for p in parts]).sum(axis=0)
         top: dict[str, int] = {}
         for p in parts:
             for k, v in p.unseen_top.items():
                 top[k] = top.get(k, 0) + v
         if len(top) > HEAVY_HITTERS:
             top = dict(sorted(top.items(), key=lambda kv: (-kv[1], kv[0]))[:HEAVY_HITTERS])
-        return CategoricalProfile(counts=total, unseen_top=top, examples=examples, **ints)
-    c = counts.sum(axis=1).astype(np.float64)
-    means = np.array([p.mean for p in parts])
-    m2s = np.array([p.m2 for p in parts])
+        return CategoricalProfile(counts=total, unseen_top=top, examples=examples,
+                                  **{f: int(v) for f, v in zip(fields, sums, strict=True)})
+    rows = np.array([(p.n, p.missing, p.nan, p.posinf, p.neginf, p.invalid, p.absent,
+                      p.mean, p.m2, p.below_sum, p.above_sum, p.min, p.max)
+                     for p in parts], dtype=np.float64)
+    ints = rows[:, :7].sum(axis=0)
+    c, means, m2s = stacked.sum(axis=1).astype(np.float64), rows[:, 7], rows[:, 8]
     n = c.sum()
-    mean = float((c * means).sum() / n) if n else 0.0
-    m2 = float(m2s.sum() + (c * (means - mean) ** 2).sum()) if n else 0.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = float((c * means).sum() / n) if n else 0.0
+        m2 = float(m2s.sum() + (c * (means - mean) ** 2).sum()) if n else 0.0
     return NumericalProfile(
-        counts=total, min=min(p.min for p in parts), max=max(p.max for p in parts),
-        mean=mean, m2=m2, below_sum=float(sum(p.below_sum for p in parts)),
-        above_sum=float(sum(p.above_sum for p in parts)), examples=examples, **ints,
+        counts=total, min=float(rows[:, 11].min()), max=float(rows[:, 12].max()),
+        mean=mean, m2=m2, below_sum=float(rows[:, 9].sum()), above_sum=float(rows[:, 10].sum()),
+        examples=examples, **{f: int(v) for f, v in zip(fields, ints, strict=True)},
     )
