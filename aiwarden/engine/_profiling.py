@@ -122,7 +122,7 @@ def _profile_numerical(binning: NumericalBinning, nc: NumericColumn, arr: pa.Chu
     examples = dict(nc.examples)
     below_sum = above_sum = 0.0
     if below or above:
-        examples.update(_range_examples(nc.values, nc.mask, edges))
+        examples.update(_range_examples(nc.values, nc.mask, edges, counts))
         with np.errstate(over="ignore", invalid="ignore"):
             below_sum = float(s[:below].sum())
             above_sum = float(s[len(s) - above:].sum())
@@ -135,9 +135,6 @@ def _profile_numerical(binning: NumericalBinning, nc: NumericColumn, arr: pa.Chu
     if want_rows:
         key = _text_key(arr) if kind == "text" else nc.raw.view(np.uint64)
     return ColumnPass(prof, None, nc.mask, key)
-
-
-_RANGE_KEYS = ("far_below_range", "below_range", "above_range", "far_above_range")
 
 
 def fit_numerical(col: Column, arr: pa.ChunkedArray, *, bins: int, far: float,
@@ -186,16 +183,20 @@ def fit_numerical(col: Column, arr: pa.ChunkedArray, *, bins: int, far: float,
                                                           else per_run)
 
 
-def _range_examples(x: np.ndarray, mask: np.ndarray | None,
-                    edges: np.ndarray) -> dict[str, list[int]]:
-    """Row positions of the first values in each out-of-range band."""
+def _range_examples(x: np.ndarray, mask: np.ndarray | None, edges: np.ndarray,
+                    counts: np.ndarray) -> dict[str, list[int]]:
+    """Row positions of the first values in each out-of-range band that has any."""
     rows = np.flatnonzero(mask) if mask is not None else None
-    bands = (x < edges[0], (x >= edges[0]) & (x < edges[1]),
-             (x >= edges[-2]) & (x < edges[-1]), x >= edges[-1])
+    bands = {
+        "far_below_range": lambda: x < edges[0],
+        "below_range": lambda: (x >= edges[0]) & (x < edges[1]),
+        "above_range": lambda: (x >= edges[-2]) & (x < edges[-1]),
+        "far_above_range": lambda: x >= edges[-1],
+    }
     out = {}
-    for name, sel in zip(_RANGE_KEYS, bands, strict=True):
-        pos = np.flatnonzero(sel)[:5]
-        if len(pos):
+    for (name, band), count in zip(bands.items(), counts[[0, 1, -2, -1]], strict=True):
+        if count:
+            pos = np.flatnonzero(band())[:5]
             out[name] = (rows[pos] if rows is not None else pos).tolist()
     return out
 
@@ -210,12 +211,12 @@ _MULT = np.uint64(0x9E3779B97F4A7C15)
 
 
 def row_hash(keys: list[np.ndarray]) -> np.ndarray:
-    """Combine per-column uint64 keys into one 64-bit hash per row (multiply-xorshift)."""
+    """Combine per-column uint64 keys into one 64-bit hash per row (xor-multiply, in place)."""
     h = keys[0] * _MULT
     for k in keys[1:]:
-        h ^= h >> np.uint64(29)
-        h = (h ^ k) * _MULT
-    return h ^ (h >> np.uint64(32))
+        np.bitwise_xor(h, k, out=h)
+        np.multiply(h, _MULT, out=h)
+    return h ^ (h >> np.uint64(29))
 
 
 def count_duplicates(keys: list[np.ndarray]) -> int:
