@@ -12,9 +12,10 @@ a column drifts when its distance exceeds
   these sizes drawn from the reference histogram itself (Monte Carlo, with a
   gamma fit of its tail), so small windows do not flag sampling noise and the
   ``m`` columns tested at once are Bonferroni-corrected;
-* ``instability``: how much the reference varies from chunk to chunk beyond its
-  own sampling noise (in time order when the schema has a timestamp), so a
-  feature that naturally wanders needs a larger change to alert.
+* ``instability``: how much the reference varies from chunk to chunk in time
+  order beyond its own sampling noise (only when the schema has a timestamp; row
+  order alone is no clock), capped at twice the floor, so a feature that
+  naturally wanders needs a larger change to alert, but never an absurd one.
 
 ``severity`` is ``value / threshold``: above 1 the column drifted, above 2 the
 level is critical. See ``docs/drift.md`` for the measured false-alarm and
@@ -253,7 +254,8 @@ def decide(
 ) -> ColumnDrift:
     """The verdict; a reference too small to describe a distribution never flags."""
     value = metrics[method]
-    threshold = max(floor, float(np.hypot(noise, instability)))
+    # A wandering reference may at most double the effect needed to alert.
+    threshold = max(floor, float(np.hypot(noise, min(instability, 2.0 * floor))))
     drifted = bool(n_cur > 0 and n_ref >= min_reference and value > threshold)
     return ColumnDrift(
         column=column, role=role, kind=kind, method=method, value=value, threshold=threshold,

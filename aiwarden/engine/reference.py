@@ -279,8 +279,6 @@ class Reference:
         if sizes.min() < 2:
             return {}
         rest = total - chunk_counts
-        if isinstance(binning, NumericalBinning) and _monotone(chunk_counts):
-            return {}  # the reference is sorted by this column: chunks say nothing of time
         fns = {m: _bound(m, binning, total) for m, (_, ordered) in METRICS.items()
                if ordered is False or isinstance(binning, NumericalBinning)}
         null = null_moments(total.astype(float), int(rest.sum(axis=1).mean()),
@@ -346,18 +344,19 @@ class Reference:
 
 
 def _chunk_ids(table: pa.Table, schema: Schema, chunks: int, calibration: str) -> np.ndarray | None:
-    """Chunk number of every row: in time order when there is a timestamp, else row order."""
+    """Chunk number of every row in time order; None without a timestamp column.
+
+    Row order alone says nothing reliable about time (validation sets are often
+    exported sorted by some column), so without timestamps no variability is measured.
+    """
     n = table.num_rows
-    if calibration == "none" or n < 2 * chunks:
-        return None
     ts = schema.column_for(Role.TIMESTAMP)
-    if ts is not None:
-        t = numeric_values(table.column(ts)).raw
-        order = np.argsort(np.where(np.isnan(t), np.inf, t), kind="stable")
-        rank = np.empty(n, dtype=np.int64)
-        rank[order] = np.arange(n)
-    else:
-        rank = np.arange(n, dtype=np.int64)
+    if calibration == "none" or n < 2 * chunks or ts is None:
+        return None
+    t = numeric_values(table.column(ts)).raw
+    order = np.argsort(np.where(np.isnan(t), np.inf, t), kind="stable")
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
     return rank * chunks // n
 
 
@@ -374,13 +373,6 @@ def _collapse(counts: np.ndarray) -> np.ndarray:
     below = counts[..., :2].sum(axis=-1, keepdims=True)
     above = counts[..., -2:].sum(axis=-1, keepdims=True)
     return np.concatenate([below, counts[..., 2:-2], above], axis=-1)
-
-
-def _monotone(chunk_counts: np.ndarray) -> bool:
-    pos = np.arange(chunk_counts.shape[1])
-    means = (chunk_counts * pos).sum(axis=1) / chunk_counts.sum(axis=1)
-    d = np.diff(means)
-    return bool(len(d) > 1 and (np.all(d > 0) or np.all(d < 0)))
 
 
 def _bound(method: str, binning: Binning, ref_c: np.ndarray) -> Any:

@@ -94,3 +94,18 @@ def test_reference_sorted_by_a_feature_is_not_called_unstable() -> None:
     x = np.sort(rng.normal(size=50_000))
     ref = Reference.fit(pd.DataFrame({"x": x}))
     assert ref.instability_.get("x", {}).get("wasserstein", 0.0) == 0.0
+
+
+def test_reference_sorted_by_a_category_still_detects_drift() -> None:
+    """Validation sets exported ORDER BY some column must not hide drift."""
+    rng = np.random.default_rng(8)
+    n = 20_000
+    region = rng.choice(["north", "south", "east", "west"], n, p=[0.4, 0.3, 0.2, 0.1])
+    x = rng.normal(size=n) + (region == "north")
+    ref_df = pd.DataFrame({"region": region, "x": x}).sort_values("region")
+    cur_region = rng.choice(["north", "south", "east", "west"], 5_000, p=[0.1, 0.3, 0.2, 0.4])
+    cur = pd.DataFrame({"region": cur_region,
+                        "x": rng.normal(size=5_000) + (cur_region == "north")})
+    report = Reference.fit(ref_df).compare(cur)
+    assert {"region", "x"} <= set(report.drifted_features)
+    assert report["region"].instability == 0.0
