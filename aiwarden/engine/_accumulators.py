@@ -40,9 +40,13 @@ def _scores(table: pa.Table, schema: Schema) -> np.ndarray | None:
     if not cols:
         return None
     if schema.task == Task.BINARY:
+        # Accumulators read a binary score as P(classes[-1]); a score labelled with the
+        # other class is turned around rather than silently misread.
         positive = schema.classes[-1] if schema.classes else None
         chosen = next((c for c in cols if c.label == positive), cols[0])
-        return numeric_values(table.column(chosen.name)).raw
+        raw = numeric_values(table.column(chosen.name)).raw
+        flip = chosen.label is not None and chosen.label != positive
+        return 1.0 - raw if flip else raw
     by_label = {c.label: c.name for c in cols}
     if any(k not in by_label for k in schema.classes):
         return None

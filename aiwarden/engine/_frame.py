@@ -40,6 +40,8 @@ def _convert(data: Any) -> pa.Table:
         _check_unique(data.schema.names)
         return pa.Table.from_batches([data])
     module = type(data).__module__.split(".")[0]
+    if module in ("pandas", "polars") and type(data).__name__ == "Series":
+        raise DataError("Expected a DataFrame, got a Series: use series.to_frame().")
     if module == "polars":
         _check_unique(list(data.columns))
         return data.to_arrow()

@@ -44,11 +44,27 @@ def _text_lengths(arr: pa.ChunkedArray | pa.Array) -> pa.Array:
     return pc.utf8_length(as_text(arr))
 
 
+_TRUE = pa.array(["true", "1", "1.0"], type=pa.large_string())
+_FALSE = pa.array(["false", "0", "0.0"], type=pa.large_string())
+
+
+def category_text(col: Column, arr: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """Text of a categorical column; booleans written 0/1 or True/TRUE meet as true/false."""
+    text = as_text(arr)
+    if col.dtype != ColumnType.BOOLEAN:
+        return text
+    low = pc.utf8_lower(text)
+    named = pc.if_else(pc.is_in(low, value_set=_FALSE), pa.scalar("false", pa.large_string()),
+                       text)
+    return pc.if_else(pc.is_in(low, value_set=_TRUE), pa.scalar("true", pa.large_string()),
+                      named)
+
+
 def fit_binning(col: Column, arr: pa.ChunkedArray, *, max_categories: int) -> Binning:
     """Categories of a categorical column (numerical columns go through ``fit_numerical``)."""
     if binned_kind(col) == "presence":
         return None
-    vc = pc.value_counts(as_text(arr).drop_null())
+    vc = pc.value_counts(category_text(col, arr).drop_null())
     values = np.asarray(vc.field("values").to_pylist(), dtype=object)
     counts = vc.field("counts").to_numpy()
     order = np.lexsort((values.astype(str), -counts))[:max_categories]
@@ -82,7 +98,7 @@ def profile_column(col: Column, binning: Binning, arr: pa.ChunkedArray,
         nc = numeric_values(_text_lengths(arr) if kind == "text" else arr)
         return _profile_numerical(binning, nc, arr, kind, want_rows)
     assert isinstance(binning, CategoricalBinning)
-    cc = categorical_codes(arr, binning.value_set(), top_unseen=HEAVY_HITTERS)
+    cc = categorical_codes(category_text(col, arr), binning.value_set(), top_unseen=HEAVY_HITTERS)
     k = len(binning.categories)
     counts = np.bincount(cc.codes, minlength=k + 1).astype(np.int64)
     counts[k] -= cc.missing  # code k held missing and unseen; keep only unseen

@@ -48,6 +48,10 @@ DEFAULT_FLOORS: dict[str, float] = {
 _POWER = {"psi": 1.0}
 
 
+def _positive(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and v > 0
+
+
 @dataclass(frozen=True)
 class DriftSettings:
     """How drift is decided; every number is a parameter, none is hidden."""
@@ -66,9 +70,11 @@ class DriftSettings:
         owner = "DriftSettings"
         for name in [self.numerical_method, self.categorical_method, *self.methods.values()]:
             get_metric(name)
-        for name in self.floors:
+        for name, value in self.floors.items():
             get_metric(name)
-        check_param(0.0 < self.alpha < 1.0, "alpha", owner, "a float in (0, 1)", self.alpha)
+            check_param(_positive(value), f"floors[{name!r}]", owner, "a positive number", value)
+        check_param(isinstance(self.alpha, float | int) and 0.0 < self.alpha < 1.0, "alpha",
+                    owner, "a float in (0, 1)", self.alpha)
         check_param(isinstance(self.n_simulations, int) and 50 <= self.n_simulations <= 100_000,
                     "n_simulations", owner, "an int in [50, 100000]", self.n_simulations)
         check_param(self.calibration in ("chunks", "none"), "calibration", owner,
@@ -76,8 +82,7 @@ class DriftSettings:
         check_param(isinstance(self.min_reference, int) and self.min_reference >= 1,
                     "min_reference", owner, "an int >= 1", self.min_reference)
         for col, t in self.thresholds.items():
-            check_param(isinstance(t, int | float) and t > 0, f"thresholds[{col!r}]", owner,
-                        "a positive number", t)
+            check_param(_positive(t), f"thresholds[{col!r}]", owner, "a positive number", t)
 
     def method_for(self, column: str, numerical: bool) -> str:
         if column in self.methods:
@@ -97,7 +102,13 @@ class DriftSettings:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> DriftSettings:
-        return cls(**dict(d or {}))
+        d = dict(d or {})
+        valid = set(cls.__dataclass_fields__)
+        unknown = sorted(set(d) - valid)
+        if unknown:
+            raise ParameterError(f"Unknown drift setting(s) {unknown}; valid settings: "
+                                 f"{', '.join(sorted(valid))}.")
+        return cls(**d)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -131,18 +142,28 @@ class ColumnDrift:
     metrics: dict[str, float]
 
     @property
+    def measured(self) -> bool:
+        """False when either side had no usable values: no verdict, not 'no drift'."""
+        return bool(np.isfinite(self.value))
+
+    @property
     def level(self) -> str:
+        if not self.measured:
+            return "no data"
         if not self.drifted:
             return "none"
         return "critical" if self.severity >= 2.0 else "warning"
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-safe: an unmeasured value is ``None``, not NaN."""
         return {
             "column": self.column, "role": self.role, "kind": self.kind, "method": self.method,
-            "value": self.value, "threshold": self.threshold, "drifted": self.drifted,
-            "severity": self.severity, "level": self.level, "n_reference": self.n_reference,
-            "n_current": self.n_current, "p_value": self.p_value, "floor": self.floor,
-            "noise": self.noise, "instability": self.instability, "metrics": dict(self.metrics),
+            "value": _num(self.value), "threshold": self.threshold, "drifted": self.drifted,
+            "severity": _num(self.severity), "level": self.level,
+            "n_reference": self.n_reference, "n_current": self.n_current,
+            "p_value": _num(self.p_value), "floor": self.floor, "noise": self.noise,
+            "instability": self.instability,
+            "metrics": {k: _num(v) for k, v in self.metrics.items()},
         }
 
 
@@ -159,7 +180,8 @@ class DriftReport:
         for c in self.columns:
             if c.column == column:
                 return c
-        raise KeyError(column)
+        names = ", ".join(c.column for c in self.columns)
+        raise KeyError(f"No drift result for column {column!r}; columns: {names}.")
 
     @property
     def features(self) -> tuple[ColumnDrift, ...]:
@@ -203,6 +225,10 @@ class DriftReport:
         rows = [{k: v for k, v in c.to_dict().items() if k != "metrics"} | c.metrics
                 for c in self.columns]
         return pd.DataFrame(rows).set_index("column") if rows else pd.DataFrame()
+
+
+def _num(v: float) -> float | None:
+    return float(v) if np.isfinite(v) else None
 
 
 def null_moments(
@@ -253,13 +279,15 @@ def decide(
     min_reference: int = 1,
 ) -> ColumnDrift:
     """The verdict; a reference too small to describe a distribution never flags."""
+    if n_cur == 0 or n_ref < min_reference:
+        metrics = {k: float("nan") for k in metrics}
     value = metrics[method]
     # A wandering reference may at most double the effect needed to alert.
     threshold = max(floor, float(np.hypot(noise, min(instability, 2.0 * floor))))
     drifted = bool(n_cur > 0 and n_ref >= min_reference and value > threshold)
     return ColumnDrift(
         column=column, role=role, kind=kind, method=method, value=value, threshold=threshold,
-        drifted=drifted, severity=value / threshold if threshold > 0 else float("inf"),
+        drifted=drifted, severity=value / threshold if threshold > 0 else float("nan"),
         n_reference=n_ref, n_current=n_cur, p_value=p_value, floor=floor, noise=noise,
         instability=instability, metrics=metrics,
     )

@@ -50,10 +50,12 @@ from aiwarden.engine.profile import (
 )
 from aiwarden.engine.quality import QualityReport, QualitySettings, check_quality
 from aiwarden.engine.schema import Role, Schema, infer_schema
-from aiwarden.errors import DataError, SchemaError, check_param
+from aiwarden.errors import DataError, ParameterError, SchemaError, check_param
 
 __all__ = ["Reference"]
 
+_SCHEMA_HINTS = {"target", "prediction", "scores", "id", "timestamp", "segments", "task",
+                 "dtypes"}
 _DRIFT_ROLES = (Role.FEATURE, Role.PREDICTION, Role.SCORE, Role.TARGET, Role.SEGMENT)
 REFERENCE_FORMAT = 1
 
@@ -111,6 +113,10 @@ class Reference:
                     "a positive number", far)
         check_param(isinstance(chunks, int) and 2 <= chunks <= 1000, "chunks", owner,
                     "an int in [2, 1000]", chunks)
+        unknown = sorted(set(schema_hints) - _SCHEMA_HINTS)
+        if unknown:
+            raise ParameterError(f"Unknown argument(s) {unknown} of Reference.fit; schema hints "
+                                 f"are: {', '.join(sorted(_SCHEMA_HINTS))}.")
         settings = drift if isinstance(drift, DriftSettings) else DriftSettings.from_dict(drift)
         table = to_table(data)
         if schema is None:
@@ -207,6 +213,10 @@ class Reference:
                 raise SchemaError(f"Cannot compute drift for columns {unknown}: not monitored "
                                   "columns of this reference.", unknown[0])
             names = [n for n in names if n in columns]
+        unknown = sorted((set(st.methods) | set(st.thresholds)) - set(self.schema_.names))
+        if unknown:
+            raise SchemaError(f"Drift settings name columns {unknown} that are not in the "
+                              f"schema; columns: {', '.join(self.schema_.names)}.", unknown[0])
         m = max(len(names), 1)
         out = []
         for name in names:
@@ -234,9 +244,12 @@ class Reference:
         return DriftReport(tuple(out), self.profile_.n_rows, cur.n_rows, st.alpha)
 
     def check_quality(self, current: Profile | Any,
-                      settings: QualitySettings | None = None) -> QualityReport:
+                      settings: QualitySettings | Mapping[str, Any] | None = None
+                      ) -> QualityReport:
         """Data-quality findings of ``current`` (a profile or raw data) against the reference."""
         cur = current if isinstance(current, Profile) else self.profile(current)
+        if isinstance(settings, Mapping):
+            settings = QualitySettings(**settings)
         return check_quality(self, cur, settings)
 
     def realised_performance(self, current: Profile | Any) -> dict[str, float] | None:
@@ -317,6 +330,10 @@ class Reference:
     def from_dict(cls, d: Mapping[str, Any]) -> Reference:
         if d.get("format") != REFERENCE_FORMAT:
             raise DataError(f"Reference format {d.get('format')!r} is not supported.")
+        missing = [k for k in ("schema", "binnings", "profile", "instability", "settings",
+                               "random_state") if k not in d]
+        if missing:
+            raise DataError(f"A stored reference needs the keys {missing}; it is incomplete.")
         binnings: dict[str, Binning] = {}
         for k, b in d["binnings"].items():
             if b is None:

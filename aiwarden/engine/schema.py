@@ -217,6 +217,12 @@ def infer_schema(
     table = to_table(data)
     names = table.column_names
     dtypes = dict(dtypes or {})
+    if isinstance(scores, str):
+        scores = [scores]
+    if isinstance(segments, str):
+        segments = [segments]
+    _check_distinct_roles(target=target, prediction=prediction, id=id, timestamp=timestamp,
+                          segments=segments, scores=scores)
     for given in [target, prediction, id, timestamp, *segments, *dtypes]:
         if given is not None and given not in names:
             raise SchemaError(f"Column {given!r} was named but is not in the data.", given)
@@ -266,6 +272,20 @@ def infer_schema(
                    if c.role in (Role.TARGET, Role.PREDICTION) and c.name not in dtypes else c
                    for c in columns]
     return Schema(tuple(columns), schema_task, classes)
+
+
+def _check_distinct_roles(**given: Any) -> None:
+    """One column, one role: naming a column twice is a mistake, not a choice."""
+    seen: dict[str, str] = {}
+    for role, value in given.items():
+        if value is None:
+            continue
+        names = [value] if isinstance(value, str) else list(value)
+        for name in names:
+            if name in seen:
+                raise SchemaError(f"Column {name!r} was named both as {seen[name]} and as "
+                                  f"{role}; a column has one role.", name)
+            seen[name] = role
 
 
 def _infer_type(col: pa.ChunkedArray, max_categories: int) -> ColumnType:

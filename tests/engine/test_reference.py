@@ -98,3 +98,65 @@ def test_bad_settings_and_columns_name_the_problem() -> None:
         ref.compare(ref.profile_, columns=["zz"])
     with pytest.raises(ParameterError, match="'bins' parameter of Reference must be an int"):
         Reference.fit(pd.DataFrame({"x": [1.0, 2.0]}), bins=1)
+
+
+def test_score_labelled_with_the_first_class_is_read_as_that_class() -> None:
+    rng = np.random.default_rng(6)
+    df = _classified(6_000, rng)
+    names = {0: "stayed", 1: "churned"}
+    v = df.assign(target=df.target.map(names), prediction=df.prediction.map(names))
+    ref = Reference.fit(v, target="target", prediction="prediction", scores={"score": "churned"})
+    real = ref.realised_performance(v)
+    # classes sort as ('churned', 'stayed'): metrics are for 'stayed' as the positive class.
+    assert real["roc_auc"] == pytest.approx(roc_auc_score(v.target == "stayed", 1 - v.score),
+                                            abs=0.005)
+    assert real["roc_auc"] > 0.5
+
+
+def test_one_column_cannot_take_two_roles() -> None:
+    df = _classified(100, np.random.default_rng(7))
+    with pytest.raises(SchemaError, match="'target' was named both as target and as prediction"):
+        Reference.fit(df, target="target", prediction="target")
+
+
+def test_scores_may_be_a_single_name() -> None:
+    df = _classified(500, np.random.default_rng(8)).rename(columns={"score": "p"})
+    ref = Reference.fit(df, target="target", prediction="prediction", scores="p")
+    assert ref.schema_["p"].role.value == "score"
+
+
+def test_booleans_as_ints_or_text_match_the_reference() -> None:
+    rng = np.random.default_rng(9)
+    df = pd.DataFrame({"b": rng.random(3_000) < 0.4, "x": rng.normal(size=3_000)})
+    ref = Reference.fit(df)
+    for cur in (df.assign(b=df.b.astype(int)), df.assign(b=df.b.map({True: "True",
+                                                                     False: "FALSE"}))):
+        assert ref.check_quality(cur).findings == ()
+        assert not ref.compare(cur)["b"].drifted
+
+
+def test_absent_column_is_not_measured_rather_than_not_drifted() -> None:
+    rng = np.random.default_rng(10)
+    df = pd.DataFrame({"x": rng.normal(size=2_000), "y": rng.normal(size=2_000)})
+    col = Reference.fit(df).compare(df.drop(columns=["y"]))["y"]
+    assert not col.measured and col.level == "no data" and not col.drifted
+    assert col.to_dict()["value"] is None
+
+
+def test_friendly_errors_for_common_mistakes() -> None:
+    rng = np.random.default_rng(11)
+    df = pd.DataFrame({"x": rng.normal(size=500)})
+    ref = Reference.fit(df)
+    with pytest.raises(ParameterError, match="Unknown argument\\(s\\) \\['targt'\\]"):
+        Reference.fit(df, targt="x")
+    with pytest.raises(ParameterError, match="Unknown drift setting\\(s\\) \\['alpah'\\]"):
+        Reference.fit(df, drift={"alpah": 0.1})
+    with pytest.raises(ParameterError, match="floors\\['wasserstein'\\]"):
+        DriftSettings(floors={"wasserstein": -1})
+    with pytest.raises(SchemaError, match="not in the schema"):
+        ref.compare(df, settings={"thresholds": {"typo": 0.2}})
+    with pytest.raises(KeyError, match="No drift result for column 'nope'"):
+        ref.compare(df)["nope"]
+    with pytest.raises(Exception, match="got a Series"):
+        Reference.fit(df["x"])
+    assert ref.check_quality(df, settings={"alpha": 0.01}).ok
