@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from aiwarden.errors import DataError
+
 __all__ = [
     "CategoricalProfile",
     "ColumnProfile",
@@ -263,8 +265,12 @@ class Profile:
     duplicates: int = 0
     performance: Any = None
     estimated: Any = None
+    reference: str | None = None  # fingerprint of the reference whose bins it counts on
 
     def merge(self, other: Profile) -> Profile:
+        if not isinstance(other, Profile):
+            raise TypeError(f"Cannot merge a Profile with {type(other).__name__}.")
+        _same_reference([self, other])
         names = self.columns.keys() | other.columns.keys()
         cols = {}
         for name in sorted(names):
@@ -280,9 +286,16 @@ class Profile:
             duplicates=self.duplicates + other.duplicates,
             performance=_merge_optional(self.performance, other.performance),
             estimated=_merge_optional(self.estimated, other.estimated),
+            reference=self.reference or other.reference,
         )
 
     __add__ = merge
+
+    def __radd__(self, other: object) -> Profile:
+        """``sum(profiles)`` starts from 0."""
+        if other == 0:
+            return self
+        return NotImplemented
 
     def shifted(self, offset: int) -> Profile:
         """The same profile with example row positions moved by ``offset`` (for appends)."""
@@ -306,13 +319,18 @@ class Profile:
             "performance": None if self.performance is None else {
                 "kind": type(self.performance).__name__, **self.performance.to_dict()},
             "estimated": None if self.estimated is None else self.estimated.to_dict(),
+            "reference": self.reference,
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Profile:
         from aiwarden.engine._accumulators import estimated_from_dict, performance_from_dict
 
+        missing = [k for k in ("n_rows", "columns") if k not in d]
+        if missing:
+            raise DataError(f"A stored profile needs the keys {missing}; it is incomplete.")
         return cls(
+            reference=d.get("reference"),
             n_rows=int(d["n_rows"]),
             columns={k: column_profile_from_dict(v) for k, v in d["columns"].items()},
             extra_columns={k: int(v) for k, v in d.get("extra_columns", {}).items()},
@@ -330,8 +348,16 @@ def _merge_optional(a: Any, b: Any) -> Any:
     return a.merge(b)
 
 
+def _same_reference(profiles: list[Profile]) -> None:
+    refs = {p.reference for p in profiles} - {None}
+    if len(refs) > 1:
+        raise DataError(f"Cannot merge profiles counted on different references "
+                        f"({', '.join(sorted(refs))}): their bins differ.")
+
+
 def _merge_many(profiles: list[Profile]) -> Profile:
     """Merge column by column in one vectorised pass (exact many-way Chan combination)."""
+    _same_reference(profiles)
     names = sorted(set().union(*(p.columns.keys() for p in profiles)))
     cols: dict[str, ColumnProfile] = {}
     for name in names:
@@ -352,6 +378,7 @@ def _merge_many(profiles: list[Profile]) -> Profile:
         duplicates=sum(p.duplicates for p in profiles),
         performance=perf,
         estimated=est,
+        reference=next((p.reference for p in profiles if p.reference), None),
     )
 
 

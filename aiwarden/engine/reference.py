@@ -14,8 +14,11 @@ Examples
 
 from __future__ import annotations
 
+import hashlib
+import json
 import zlib
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -167,9 +170,10 @@ class Reference:
             residual_edges=acc.residual_edges(schema, table),
         )
         ref.instability_ = {name: ref._instability(name, cc) for name, cc in chunk_counts.items()}
+        ref.profile_ = replace(ref.profile_, reference=ref.fingerprint)
         if model is not None:
             est = acc.estimate_batch(model, schema, table)
-            ref.profile_ = Profile(table.num_rows, columns, {}, duplicates, perf, est)
+            ref.profile_ = replace(ref.profile_, estimated=est)
         return ref
 
     # -------------------------------------------------------------- profile
@@ -194,7 +198,8 @@ class Reference:
         perf = acc.realised_batch(self.schema_, table, self.residual_edges_)
         est = (acc.estimate_batch(self.performance_model_, self.schema_, table)
                if self.performance_model_ is not None else None)
-        return Profile(n, columns, extra, count_duplicates(keys) if keys else 0, perf, est)
+        return Profile(n, columns, extra, count_duplicates(keys) if keys else 0, perf, est,
+                       self.fingerprint)
 
     # -------------------------------------------------------------- compare
     def compare(
@@ -203,6 +208,7 @@ class Reference:
     ) -> DriftReport:
         """Drift of every monitored column of ``current`` against the reference."""
         cur = current if isinstance(current, Profile) else self.profile(current)
+        self._check_own(cur)
         st = self.settings if settings is None else (
             settings if isinstance(settings, DriftSettings) else DriftSettings.from_dict(settings))
         names = [c.name for c in self.schema_.columns
@@ -264,7 +270,24 @@ class Reference:
             return None
         return self.performance_model_.estimate(cur.estimated)
 
+    @property
+    def fingerprint(self) -> str:
+        """Short hash of the schema and bins: profiles from other references cannot merge."""
+        cached = self.__dict__.get("_fingerprint")
+        if cached is None:
+            blob = json.dumps([self.schema_.to_dict(), {k: None if b is None else b.to_dict()
+                                                         for k, b in self.binnings_.items()}],
+                              sort_keys=True)
+            cached = hashlib.sha256(blob.encode()).hexdigest()[:12]
+            self.__dict__["_fingerprint"] = cached
+        return cached
+
     # ------------------------------------------------------------- internals
+    def _check_own(self, profile: Profile) -> None:
+        if profile.reference not in (None, self.fingerprint):
+            raise DataError(f"This profile was counted on reference {profile.reference}, not on "
+                            f"this one ({self.fingerprint}); profile the data with this reference.")
+
     def _rng(self, *parts: object) -> np.random.Generator:
         seed = zlib.crc32(repr(parts).encode()) ^ self.random_state
         return np.random.default_rng(seed)

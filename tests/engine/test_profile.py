@@ -128,3 +128,19 @@ def test_duplicates_counted_within_batch(reference: Reference) -> None:
     df = pd.DataFrame({"x": [1.0, 1.0, 2.0, 1.0], "k": [1.0, 1.0, 1.0, 1.0],
                        "c": ["a", "a", "a", "a"], "b": [True, True, True, False]})
     assert reference.profile(df).duplicates == 1
+
+
+def test_profiles_of_different_references_refuse_to_merge(reference: Reference) -> None:
+    rng = np.random.default_rng(4)
+    other = Reference.fit(pd.DataFrame({"x": rng.normal(size=500), "k": rng.random(500),
+                                        "c": rng.choice(list("ab"), 500), "b": rng.random(500) < .5}))
+    df = pd.DataFrame({"x": [1.0], "k": [1.0], "c": ["a"], "b": [True]})
+    mine, theirs = reference.profile(df), other.profile(df)
+    assert mine.reference == reference.fingerprint != theirs.reference
+    with pytest.raises(Exception, match="different references"):
+        mine + theirs
+    with pytest.raises(Exception, match="different references"):
+        Profile.merge_all([mine, mine, theirs])
+    with pytest.raises(Exception, match="counted on reference"):
+        reference.compare(theirs)
+    assert sum([mine, mine]).n_rows == 2
