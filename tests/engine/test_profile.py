@@ -132,8 +132,9 @@ def test_duplicates_counted_within_batch(reference: Reference) -> None:
 
 def test_profiles_of_different_references_refuse_to_merge(reference: Reference) -> None:
     rng = np.random.default_rng(4)
-    other = Reference.fit(pd.DataFrame({"x": rng.normal(size=500), "k": rng.random(500),
-                                        "c": rng.choice(list("ab"), 500), "b": rng.random(500) < .5}))
+    other = Reference.fit(pd.DataFrame({
+        "x": rng.normal(size=500), "k": rng.random(500), "c": rng.choice(list("ab"), 500),
+        "b": rng.random(500) < 0.5}))
     df = pd.DataFrame({"x": [1.0], "k": [1.0], "c": ["a"], "b": [True]})
     mine, theirs = reference.profile(df), other.profile(df)
     assert mine.reference == reference.fingerprint != theirs.reference
