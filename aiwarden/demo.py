@@ -93,12 +93,18 @@ def run_demo(seed: int = 0, out: TextIO | None = None) -> None:
     prof3 = ref.profile(drifted.drop(columns=["is_fraud"]))
     _drift(out, ref, prof3)
     _performance(out, ref, prof3)
-    out.write("  CBPE reads the scores: they shifted, yet the model is as confident as ever.\n")
-    out.write("  ... a week later the labels arrive:\n")
+    out.write("  CBPE reads the scores: the surge moves them, and the model stays confident.\n")
+
+    _h(out, "A week later the labels of batches 1 and 3 arrive")
+    out.write("  batch 1 (the 'normal' day):\n")
+    _performance(out, ref, ref.profile(scen.production))
+    out.write("  batch 3 (the surge):\n")
     _performance(out, ref, ref.profile(drifted))
-    out.write("  The labels tell another story: the model learned that small amounts are fraud\n"
-              "  (biased training labels). That is concept shift, which no label-free estimate\n"
-              "  can see; realised performance and the slice finder can.\n")
+    out.write("  The labels tell another story: precision had collapsed from day one. The model\n"
+              "  learned from biased training labels that small amounts are fraud, and in\n"
+              "  production they are honest. That is concept shift: no label-free estimate can\n"
+              "  see it (the validation labels shared the bias); realised performance can, and\n"
+              "  the surge of small transactions made it worse.\n")
 
     _h(out, "Where does the model fail? (labelled batch 3)")
     report = find_failing_slices(drifted, y_true=drifted["is_fraud"],
@@ -106,6 +112,7 @@ def run_demo(seed: int = 0, out: TextIO | None = None) -> None:
                                  top_k=3)
     out.write(f"  overall error rate {report.overall_value:.3f}\n")
     for sl in report.slices:
+        p = f"{sl.adjusted_p_value:.1e}" if sl.adjusted_p_value > 1e-300 else "< 1e-300"
         out.write(f"  {sl.description:<40} error rate {sl.metric_value:.3f} on {sl.support} rows "
-                  f"(adjusted p {sl.adjusted_p_value:.1e})\n")
+                  f"(adjusted p {p})\n")
     out.write(f"\ndone in {time.perf_counter() - t0:.1f} s\n")
