@@ -177,8 +177,23 @@ class Reference:
         return ref
 
     # -------------------------------------------------------------- profile
-    def profile(self, data: Any, *, check_duplicates: bool = True) -> Profile:
-        """Summarise a batch on the reference bins; merge the results of many batches freely."""
+    def profile(self, data: Any, *, check_duplicates: bool = True,
+                labels_only: bool = False) -> Profile:
+        """Summarise a batch on the reference bins; merge the results of many batches freely.
+
+        Labels arrive late: profile the labelled rows (prediction, scores and target
+        joined) with ``labels_only=True`` and add the result to the window's profile.
+        It holds only the realised-performance counts and zero rows, so the window's
+        features are not counted twice.
+        """
+        if labels_only:
+            table = to_table(data)
+            perf = acc.realised_batch(self.schema_, table, self.residual_edges_)
+            if perf is None:
+                target = self.schema_.column_for(Role.TARGET)
+                raise DataError(f"No labelled rows: labels_only needs the target {target!r} "
+                                "and the prediction or scores of each row.", target)
+            return Profile(0, {}, {}, 0, perf, None, self.fingerprint)
         table = to_table(data)
         n = table.num_rows
         present = set(table.column_names)

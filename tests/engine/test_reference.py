@@ -160,3 +160,21 @@ def test_friendly_errors_for_common_mistakes() -> None:
     with pytest.raises(Exception, match="got a Series"):
         Reference.fit(df["x"])
     assert ref.check_quality(df, settings={"alpha": 0.01}).ok
+
+
+def test_labels_arriving_later_add_to_the_window_without_double_counting() -> None:
+    rng = np.random.default_rng(12)
+    ref = Reference.fit(_classified(5_000, rng))
+    batch = _classified(2_000, rng, shift=0.4)
+    window = ref.profile(batch.drop(columns=["target"]))
+    assert window.performance is None
+    late = ref.profile(batch.iloc[:1_500], labels_only=True)
+    assert late.n_rows == 0 and late.columns == {}
+    merged = window + late
+    assert merged.n_rows == 2_000
+    assert merged.columns["x"].count == 2_000
+    real = ref.realised_performance(merged)
+    labelled = batch.iloc[:1_500]
+    assert real["accuracy"] == pytest.approx(accuracy_score(labelled.target, labelled.prediction))
+    with pytest.raises(Exception, match="No labelled rows"):
+        ref.profile(batch.drop(columns=["target"]), labels_only=True)
