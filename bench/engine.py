@@ -38,8 +38,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+# The peer runners' shared harness (stdlib + numpy/pandas only): same /proc memory probes.
+sys.path.insert(0, str(Path(__file__).resolve().parent / "peers"))
+
 from _data import CATEGORICAL, DRIFT_DESCRIPTION, NUMERICAL, PLANTED, load, write_parquet
 from _floor import FloorResult, floor_pass
+from _runner import reset_peak, status_kb
 
 BENCH = Path(__file__).resolve().parent
 VENVS = BENCH / ".venvs"
@@ -64,21 +69,6 @@ def _reference_class() -> Any:
     except ImportError:  # older trees export it from the module only
         from aiwarden.engine.reference import Reference
     return Reference
-
-
-def _status_kb(key: str) -> int:
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith(key))
-
-
-def _reset_peak() -> bool:
-    """Reset VmHWM (Linux >= 4.0) so the peak excludes loading the data."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
 
 
 def _mb(n_bytes: float) -> float:
@@ -109,8 +99,8 @@ def child(ref_path: str, cur_path: str) -> None:
     warm.compare(warm.profile(current.head(2000))).drifted_features  # noqa: B018
     del warm
     gc.collect()
-    baseline_kb = _status_kb("VmRSS:")
-    can_peak = _reset_peak()
+    baseline_kb = status_kb("VmRSS:")
+    can_peak = reset_peak()
     c0, t0 = time.process_time(), time.perf_counter()
     ref = reference_cls.fit(reference)
     t1 = time.perf_counter()
@@ -119,7 +109,7 @@ def child(ref_path: str, cur_path: str) -> None:
     report = ref.compare(prof)
     flagged = list(report.drifted_features)
     t3, c3 = time.perf_counter(), time.process_time()
-    peak_kb = _status_kb("VmHWM:") - baseline_kb if can_peak else None
+    peak_kb = status_kb("VmHWM:") - baseline_kb if can_peak else None
     print(
         json.dumps(
             {

@@ -233,17 +233,39 @@ def _num(v: float) -> float | None:
 
 def null_moments(
     p_ref: np.ndarray, n_ref: int, n_cur: int, fns: Mapping[str, Any], n_sim: int,
-    rng: np.random.Generator,
+    rng: np.random.Generator, p_cur: np.ndarray | None = None,
 ) -> dict[str, tuple[float, float]]:
-    """Mean and variance of each distance (to its power) between two same-distribution samples."""
+    """Mean and variance of each distance (to its power) between two same-distribution samples.
+
+    ``p_cur`` (default ``p_ref``) lets the current side reach values the reference
+    sample happened not to contain, as a new sample from the same source does.
+    """
     p = p_ref / p_ref.sum()
+    q = p if p_cur is None else p_cur / p_cur.sum()
     ref = _multinomial(max(n_ref, 1), p, n_sim, rng)
-    cur = _multinomial(max(n_cur, 1), p, n_sim, rng)
+    cur = _multinomial(max(n_cur, 1), q, n_sim, rng)
     out = {}
     for name, fn in fns.items():
         s = fn(ref, cur) ** _POWER.get(name, 2.0)
         out[name] = (float(s.mean()), float(s.var()))
     return out
+
+
+def unseen_aware(counts: np.ndarray) -> np.ndarray:
+    """Category shares with the Good–Turing mass of never-seen values in the last (unseen) bin.
+
+    A sample from the same source as a sparse reference lands on values the reference
+    never saw about ``singletons / n`` of the time; without this, the simulated noise
+    of high-cardinality columns is too small and they raise false alarms.
+    """
+    c = np.asarray(counts, dtype=np.float64)
+    n = c.sum()
+    if n == 0:
+        return c
+    unseen = np.count_nonzero(c[:-1] == 1) / n
+    q = c / n * (1.0 - unseen)
+    q[-1] += unseen
+    return q
 
 
 def _multinomial(n: int, p: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:

@@ -43,6 +43,7 @@ from aiwarden.engine.drift import (
     null_moments,
     p_value_for,
     power_of,
+    unseen_aware,
 )
 from aiwarden.engine.drift_metrics import METRICS
 from aiwarden.engine.profile import (
@@ -315,8 +316,9 @@ class Reference:
         key = (name, method, n_key, round(-np.log10(alpha) * 100))
         if key not in self._noise_cache:
             fns = {method: _bound(method, binning, ref_c)}
+            p_cur = None if isinstance(binning, NumericalBinning) else unseen_aware(ref_c)
             (mean, var), = null_moments(ref_c.astype(float), n_ref, n_cur, fns, n_sim,
-                                        self._rng(name, method, n_key)).values()
+                                        self._rng(name, method, n_key), p_cur).values()
             self._noise_cache[key] = gamma_quantile(mean, var, 1.0 - alpha, power_of(method))
         return self._noise_cache[key]
 
