@@ -23,10 +23,12 @@ from aiwarden.engine._multivariate_encoding import (
     Encoder,
     check_features,
     check_range,
+    choose_features,
     is_int,
     plain,
     to_frame,
 )
+from aiwarden.engine.schema import Schema
 from aiwarden.errors import DataError, NotFittedError, check_param
 
 __all__ = ["DomainClassifierDrift", "DomainClassifierResult"]
@@ -52,7 +54,9 @@ class DomainClassifierResult:
     ``auc`` is the mean of ``fold_aucs``; ``auc_ci`` its Hanley–McNeil interval at ``ci_level``;
     drift means ``auc > threshold``. ``n_reference`` and ``n_current`` count the rows used per
     side. ``features`` are sorted by ``importances`` (permutation AUC drop, clipped at 0), which
-    sum to 1 unless no feature carries signal, in which case all are 0.
+    sum to 1 unless no feature carries signal, in which case all are 0. ``n_invalid`` counts
+    values of numerical columns in the whole current batch that were not numbers; they are
+    encoded as missing (data-quality checks report them).
     """
 
     auc: float
@@ -65,6 +69,7 @@ class DomainClassifierResult:
     fold_aucs: tuple[float, ...]
     n_reference: int
     n_current: int
+    n_invalid: int
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict; tuples become lists."""
@@ -128,12 +133,21 @@ class DomainClassifierDrift:
         self.ci_level, self.max_categories, self.max_iter = ci_level, max_categories, max_iter
         self.features, self.importance, self.n_threads = features, importance, n_threads
 
-    def fit(self, reference: Any) -> DomainClassifierDrift:
-        """Learn the encoding on the whole reference and keep a subsample of it; returns self."""
+    def fit(
+        self, reference: Any, schema: Schema | None = None, **schema_hints: Any
+    ) -> DomainClassifierDrift:
+        """Learn the encoding on the whole reference and keep a subsample of it; returns self.
+
+        Without ``features`` the columns with role ``feature`` are used: from ``schema``, or
+        inferred with ``schema_hints`` (target=, prediction=, scores=, id=, ...) as in
+        ``Reference.fit``.
+        """
         frame = to_frame(reference, "reference", f"{self._owner}.fit")
-        self.encoder_ = Encoder(self.features, self.max_categories, self._owner).fit(frame)
+        names = choose_features(frame, self.features, schema, schema_hints, self._owner)
+        self.encoder_ = Encoder(names, self.max_categories, self._owner).fit(frame)
         rng = _rng(self.random_state, 0)
-        self.reference_ = self.encoder_.transform(_take(frame, self.max_rows, rng), "reference")
+        sample = _take(frame, self.max_rows, rng)
+        self.reference_ = self.encoder_.transform(sample, "reference")[0]
         self._check_rows(len(self.reference_), "reference")
         return self
 
@@ -150,7 +164,10 @@ class DomainClassifierDrift:
             raise NotFittedError(f"{self._owner} must be fitted with fit(reference) first.")
         frame = to_frame(current, "current", f"{self._owner}.compare")
         rng = _rng(self.random_state, 1)
-        cur = self.encoder_.transform(_take(frame, self.max_rows, rng), "current")
+        sample = _take(frame, self.max_rows, rng)
+        cur, n_invalid = self.encoder_.transform(sample, "current")
+        if len(sample) < len(frame):
+            n_invalid = self.encoder_.count_invalid(frame)
         self._check_rows(len(cur), "current")
         ref = self.reference_
         n = min(len(ref), len(cur))
@@ -173,9 +190,11 @@ class DomainClassifierDrift:
                 if self.importance:
                     xt, yt = x[test], y[test]
                     drops += _permutation_drops(clf, xt, yt, auc, groups, len(drops), rng)
-        return self._result(fold_aucs, drops, n)
+        return self._result(fold_aucs, drops, n, n_invalid)
 
-    def _result(self, fold_aucs: list[float], drops: np.ndarray, n: int) -> DomainClassifierResult:
+    def _result(
+        self, fold_aucs: list[float], drops: np.ndarray, n: int, n_invalid: int
+    ) -> DomainClassifierResult:
         auc = float(np.mean(fold_aucs))
         # Mann–Whitney null: U ~ N(n1 n2 / 2, n1 n2 (n1 + n2 + 1) / 12), AUC = U / (n1 n2).
         se0 = _CV_INFLATION * np.sqrt((2 * n + 1) / (12 * n * n))
@@ -202,6 +221,7 @@ class DomainClassifierDrift:
             fold_aucs=tuple(fold_aucs),
             n_reference=n,
             n_current=n,
+            n_invalid=n_invalid,
         )
 
 

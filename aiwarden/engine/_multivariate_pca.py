@@ -20,9 +20,11 @@ from aiwarden.engine._multivariate_encoding import (
     Encoder,
     check_features,
     check_range,
+    choose_features,
     plain,
     to_frame,
 )
+from aiwarden.engine.schema import Schema
 from aiwarden.errors import DataError, NotFittedError
 
 __all__ = ["PCAReconstructionDrift", "PCAReconstructionResult"]
@@ -34,6 +36,8 @@ class PCAReconstructionResult:
 
     ``features`` are sorted by ``current_errors - reference_errors`` (mean squared residual per
     original column, encoded columns summed), so the columns that broke the structure come first.
+    ``n_invalid`` counts values of numerical columns that were not numbers; they are encoded as
+    missing (data-quality checks report them).
     """
 
     error: float
@@ -45,6 +49,7 @@ class PCAReconstructionResult:
     n_components: int
     explained_variance: float
     n_current: int
+    n_invalid: int
     features: tuple[str, ...]
     current_errors: tuple[float, ...]
     reference_errors: tuple[float, ...]
@@ -98,11 +103,19 @@ class PCAReconstructionDrift:
         self.variance, self.n_chunks, self.k = variance, n_chunks, k
         self.max_categories, self.features = max_categories, features
 
-    def fit(self, reference: Any) -> PCAReconstructionDrift:
-        """Fit the PCA on the encoded reference and measure its out-of-chunk error band."""
+    def fit(
+        self, reference: Any, schema: Schema | None = None, **schema_hints: Any
+    ) -> PCAReconstructionDrift:
+        """Fit the PCA on the encoded reference and measure its out-of-chunk error band.
+
+        Without ``features`` the columns with role ``feature`` are used: from ``schema``, or
+        inferred with ``schema_hints`` (target=, prediction=, scores=, id=, ...) as in
+        ``Reference.fit``.
+        """
         frame = to_frame(reference, "reference", f"{self._owner}.fit")
-        encoder = Encoder(self.features, self.max_categories, self._owner).fit(frame)
-        x = encoder.transform(frame, "reference")
+        names = choose_features(frame, self.features, schema, schema_hints, self._owner)
+        encoder = Encoder(names, self.max_categories, self._owner).fit(frame)
+        x = encoder.transform(frame, "reference")[0]
         if len(x) < 2 * self.n_chunks:
             raise DataError(
                 f"The reference sample of {self._owner} has {len(x)} rows; n_chunks="
@@ -145,7 +158,7 @@ class PCAReconstructionDrift:
         if not hasattr(self, "components_"):
             raise NotFittedError(f"{self._owner} must be fitted with fit(reference) first.")
         frame = to_frame(current, "current", f"{self._owner}.compare")
-        x = self.encoder_.transform(frame, "current")
+        x, n_invalid = self.encoder_.transform(frame, "current")
         res = _residual(x - self.mean_, self.components_)
         error = float(np.linalg.norm(res, axis=1).mean())
         mean, std = float(self.chunk_errors_.mean()), float(self.chunk_errors_.std(ddof=1))
@@ -166,6 +179,7 @@ class PCAReconstructionDrift:
             n_components=len(self.components_),
             explained_variance=self.explained_variance_,
             n_current=len(x),
+            n_invalid=n_invalid,
             features=tuple(self.encoder_.features_[i] for i in order),
             current_errors=tuple(float(cur[i]) for i in order),
             reference_errors=tuple(float(ref[i]) for i in order),

@@ -9,11 +9,19 @@ Univariate tests look at one column at a time and miss changes in how columns mo
   badly current rows are rebuilt from it (NannyML's data reconstruction drift): a broken
   correlation moves rows off the subspace even when every marginal is unchanged.
 
-Both take pandas DataFrames, polars DataFrames or pyarrow Tables and share one encoding learned
-on the reference: numerical columns are imputed with the median, flagged with a missing indicator
-and standardised; categorical columns are one-hot encoded on the most frequent reference
-categories, the rest pooled into one "other" column. One-hot columns stay 0/1 rather than
-being standardised, so a rare category cannot dominate the reconstruction error.
+Both take pandas or polars DataFrames, pyarrow Tables, lists of dicts or dicts of columns and
+share one encoding learned on the reference: numerical columns are imputed with the median,
+flagged with a missing indicator and standardised; categorical columns are one-hot encoded on
+the most frequent reference categories, the rest pooled into one "other" column. One-hot
+columns stay 0/1 rather than being standardised, so a rare category cannot dominate the
+reconstruction error.
+
+As in the rest of the engine, the default features are the columns whose role is ``feature``
+(:func:`~aiwarden.engine.schema.infer_schema`, or a ``schema`` / schema hints given to ``fit``),
+so target, prediction, score and id columns need not be in the current batch; ``features=``
+overrides this. A value of a numerical column that is not a number is encoded as missing and
+counted in the result's ``n_invalid`` (data-quality checks report it); a boolean column accepts
+0/1 and true/false text.
 
 The implementation sits in private modules, one a detector: ``_multivariate_classifier``,
 ``_multivariate_pca``, and ``_multivariate_encoding`` for the input conversion, parameter

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,7 @@ from aiwarden.engine.multivariate import (
     PCAReconstructionDrift,
     PCAReconstructionResult,
 )
+from aiwarden.engine.schema import infer_schema
 from aiwarden.errors import DataError, NotFittedError, ParameterError, SchemaError
 
 
@@ -364,3 +366,130 @@ def test_public_surface_is_pinned() -> None:
     ]
     for name in multivariate.__all__:
         assert getattr(multivariate, name).__name__ == name
+
+
+# --- consistency with the rest of the engine ------------------------------------------------
+
+
+def _both(reference: object, current: object, **kwargs: object) -> tuple[object, object]:
+    dc = DomainClassifierDrift(**kwargs).fit(reference).compare(current)  # type: ignore[arg-type]
+    pca = PCAReconstructionDrift(**kwargs).fit(reference).compare(current)  # type: ignore[arg-type]
+    return dc, pca
+
+
+def test_list_of_dicts_and_dict_of_columns_match_pandas() -> None:
+    reference, current = mixed(300, 1), mixed(300, 2)
+    expected = _both(reference, current)
+    records = _both(reference.to_dict("records"), current.to_dict("records"))
+    columns = _both(reference.to_dict("list"), current.to_dict("list"))
+    assert records == expected
+    assert columns == expected
+    for cls in DETECTORS:
+        with pytest.raises(DataError, match="dict"):
+            cls().fit([1, 2, 3])
+        with pytest.raises(DataError, match="dict of columns"):
+            cls().fit({"a": 1.0, "b": 2.0})  # scalars cannot form a table
+        with pytest.raises(DataError, match="empty"):
+            cls().fit([])
+
+
+def with_model_columns(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    n = len(frame)
+    return frame.assign(
+        target=rng.integers(0, 2, n),
+        prediction=rng.integers(0, 2, n),
+        score=rng.random(n),
+        id=np.arange(n) + 1000 * seed,
+    )
+
+
+@pytest.mark.parametrize("cls", DETECTORS)
+def test_default_features_are_the_feature_role_columns(cls: type) -> None:
+    reference = with_model_columns(mixed(400, 1), 1)
+    unlabelled = mixed(400, 2)  # no target, prediction, score or id yet
+    result = cls().fit(reference).compare(unlabelled)
+    assert set(result.features) == {"x0", "x1", "x2", "colour", "flag"}
+    # An explicit list still overrides the schema, and then the column is required.
+    drift = cls(features=["x0", "target"]).fit(reference)
+    with pytest.raises(SchemaError, match="'target'") as info:
+        drift.compare(unlabelled)
+    assert info.value.column == "target"
+    # A chosen feature absent from the batch is still named.
+    with pytest.raises(SchemaError, match="'colour'") as info:
+        cls().fit(reference).compare(unlabelled.drop(columns="colour"))
+    assert info.value.column == "colour"
+
+
+@pytest.mark.parametrize("cls", DETECTORS)
+def test_schema_and_schema_hints_choose_the_features(cls: type) -> None:
+    reference = mixed(400, 1).assign(churn=np.random.default_rng(0).integers(0, 2, 400))
+    unlabelled = mixed(400, 2)
+    expected = {"x0", "x1", "x2", "colour", "flag"}
+    assert set(cls().fit(reference, target="churn").compare(unlabelled).features) == expected
+    schema = infer_schema(reference, target="churn")
+    assert set(cls().fit(reference, schema=schema).compare(unlabelled).features) == expected
+    with pytest.raises(ParameterError, match="targt"):
+        cls().fit(reference, targt="churn")
+    with pytest.raises(SchemaError, match="either a schema or schema hints"):
+        cls().fit(reference, schema=schema, target="churn")
+    with pytest.raises(SchemaError, match="no feature columns"):
+        cls().fit(reference[["churn"]].assign(prediction=1), target="churn")
+
+
+@pytest.mark.parametrize("cls", DETECTORS)
+def test_unparsable_numbers_are_missing_and_counted(cls: type) -> None:
+    reference, current = mixed(400, 1), mixed(400, 2)
+    broken = current.astype({"x1": object})
+    broken.loc[[3, 10, 11], "x1"] = ["oops", "nan", "2.5"]  # one invalid, one NaN, one number
+    as_nan = current.copy()
+    as_nan.loc[[3, 10, 11], "x1"] = [np.nan, np.nan, 2.5]
+    drift = cls().fit(reference)
+    result, expected = drift.compare(broken), drift.compare(as_nan)
+    assert result.n_invalid == 1
+    assert result.to_dict()["n_invalid"] == 1
+    assert expected.n_invalid == 0
+    assert replace(result, n_invalid=0) == expected
+    # A column sent entirely as text parses like the engine's profiles do.
+    assert drift.compare(current.astype({"x0": str})) == drift.compare(current)
+
+
+def test_invalid_values_are_counted_on_the_whole_batch() -> None:
+    reference, current = mixed(400, 1), mixed(4000, 2).astype({"x0": object})
+    current.loc[::100, "x0"] = "n/a"
+    result = DomainClassifierDrift(max_rows=200).fit(reference).compare(current)
+    assert result.n_invalid == 40
+    assert result.n_current == 200
+
+
+@pytest.mark.parametrize("cls", DETECTORS)
+def test_booleans_sent_as_numbers_or_text_match_the_reference(cls: type) -> None:
+    reference, current = mixed(400, 1), mixed(400, 2)
+    drift = cls().fit(reference)
+    expected = drift.compare(current)
+    flag = current["flag"]
+    spellings = [
+        flag.astype(int),
+        flag.astype(float),
+        flag.map({True: "True", False: "False"}),
+        flag.map({True: "TRUE", False: "false"}),
+        flag.map({True: "1", False: "0"}),
+        pl.from_pandas(current.assign(flag=flag.astype(int))),
+    ]
+    for spelling in spellings:
+        batch = spelling if isinstance(spelling, pl.DataFrame) else current.assign(flag=spelling)
+        assert drift.compare(batch) == expected
+    # With a missing value the boolean reference column accepts 0/1 floats too.
+    gap = current.astype({"flag": object})
+    gap.loc[0, "flag"] = None
+    assert drift.compare(gap) == drift.compare(gap.assign(flag=gap["flag"].astype(float)))
+    # Values that are no boolean are an unseen category, not an error.
+    assert drift.compare(current.assign(flag=2)).n_current == 400
+
+
+@pytest.mark.parametrize("cls", DETECTORS)
+def test_dates_in_a_numerical_column_still_raise(cls: type) -> None:
+    reference = mixed(100, 1)
+    with pytest.raises(SchemaError, match="'x1'") as info:
+        cls().fit(reference).compare(reference.assign(x1=pd.Timestamp("2024-01-01")))
+    assert info.value.column == "x1"
