@@ -66,16 +66,23 @@ class CBPEResult:
     """Estimated metrics of a window, each with a ``confidence`` sampling-error band.
 
     NaN marks a metric that is undefined in expectation (e.g. precision when
-    nothing is predicted positive).
+    nothing is predicted positive). ``n`` counts the rows the confusion metrics
+    are estimated from; rows that could not be estimated are counted, not
+    hidden: ``n_unknown_pred`` (a ``y_pred`` outside the classes) and
+    ``n_invalid_score`` (scores that are not probabilities, e.g. NaN or outside
+    ``[0, 1]``).
     """
 
     classes: tuple[Any, ...]
     n: int
     confidence: float
     metrics: dict[str, MetricEstimate]
+    n_unknown_pred: int = 0
+    n_invalid_score: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {"classes": list(self.classes), "n": self.n, "confidence": self.confidence,
+                "n_unknown_pred": self.n_unknown_pred, "n_invalid_score": self.n_invalid_score,
                 "metrics": {k: v.to_dict() for k, v in self.metrics.items()}}
 
     def to_pandas(self) -> pd.DataFrame:
@@ -116,8 +123,12 @@ class ExpectedClassificationStats:
     ``k`` predicted ``j``; ``cross_true`` and ``cross_pred`` are ``G`` and ``Q``
     above. ``hist_count[k]`` counts rows by bin of the raw score of class ``k``
     (binary: the positive class only), ``hist_p`` / ``hist_p2`` sum the
-    calibrated ``p`` and ``p**2`` of being class ``k`` in each bin. Rows with an
-    unknown prediction or unusable scores are counted, not used.
+    calibrated ``p`` and ``p**2`` of being class ``k`` in each bin. A row with
+    invalid scores cannot be estimated and is counted in ``n_invalid_score``;
+    a row with an unknown prediction is left out of the expected confusion and
+    counted in ``n_unknown_pred`` (a row can be in both), but with valid scores
+    still enters the score histograms, as in
+    :class:`~aiwarden.engine.performance.ClassificationStats`.
 
     Examples
     --------
@@ -164,8 +175,12 @@ class ExpectedClassificationStats:
         cls, proba: np.ndarray, raw: np.ndarray, pred: np.ndarray, classes: tuple[Any, ...],
         n_score_bins: int, n_unknown_pred: int = 0, n_invalid_score: int = 0,
     ) -> ExpectedClassificationStats:
-        """Accumulate usable rows: ``proba`` ``(n, C)`` calibrated, ``raw`` the model's scores."""
+        """Accumulate rows with valid scores: ``proba`` ``(n, C)`` calibrated, ``raw`` the model's
+        scores, ``pred`` the predicted codes (``-1``: unknown, left out of the confusion)."""
         c = len(classes)
+        known = pred >= 0
+        raw_all, q_all = raw, proba
+        proba, pred = proba[known], pred[known]
         rows = np.arange(len(pred))
         pred_counts = np.bincount(pred, minlength=c).astype(np.int64)
         exp_cm = np.stack([np.bincount(pred, weights=proba[:, k], minlength=c)
@@ -175,11 +190,11 @@ class ExpectedClassificationStats:
                                for k in range(c)], axis=1)
         b = n_bins_of(n_score_bins)
         if c == 2:
-            idx, q, k_count = score_bin_index(raw, n_score_bins), proba[:, 1], 1
+            idx, q, k_count = score_bin_index(raw_all, n_score_bins), q_all[:, 1], 1
         else:
             k_count = c
-            idx = (np.arange(c)[None, :] * b + score_bin_index(raw, n_score_bins)).ravel()
-            q = proba.ravel()
+            idx = (np.arange(c)[None, :] * b + score_bin_index(raw_all, n_score_bins)).ravel()
+            q = q_all.ravel()
         size = k_count * b
         return cls(
             tuple(classes), int(n_score_bins), pred_counts, exp_cm, proba.T @ proba, cross_pred,
@@ -208,6 +223,12 @@ class ExpectedClassificationStats:
         )
 
     __add__ = merge
+
+    def __radd__(self, other: object) -> ExpectedClassificationStats:
+        """``sum(stats)`` starts from 0."""
+        if isinstance(other, int) and other == 0:
+            return self
+        return NotImplemented
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe; histogram bins are stored sparsely (flat index of non-empty bins)."""
@@ -258,7 +279,8 @@ class ExpectedClassificationStats:
         else:
             value, sd = _NAN, _NAN
         out["roc_auc"] = _band(value, sd, z)
-        return CBPEResult(self.classes, self.n, confidence, out)
+        return CBPEResult(self.classes, self.n, confidence, out, self.n_unknown_pred,
+                          self.n_invalid_score)
 
     def _covariance(self) -> np.ndarray:
         """Covariance of ``(TP_1..C, T_1..C)`` under independent multinomial labels."""

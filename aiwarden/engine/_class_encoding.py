@@ -16,8 +16,14 @@ import pandas as pd
 
 from aiwarden.errors import DataError, check_param
 
-__all__ = ["encode_labels", "predict_codes", "valid_score_rows", "validate_classes",
-           "validate_scores"]
+__all__ = ["PROBA_SUM_TOL", "encode_labels", "predict_codes", "valid_score_rows",
+           "validate_classes", "validate_scores"]
+
+#: How far a multiclass score row may sum from 1 and still be a probability vector: loose
+#: enough for float32 outputs and probabilities rounded to 3 decimals over ~20 classes,
+#: tight enough to reject scores that are not a distribution (one-vs-rest sigmoids, rescaled
+#: columns).
+PROBA_SUM_TOL = 0.01
 
 
 def _plain(value: Any) -> Any:
@@ -96,15 +102,23 @@ def validate_scores(scores: Any, n_rows: int, n_classes: int, owner: str) -> np.
 
 
 def valid_score_rows(scores: np.ndarray) -> np.ndarray:
-    """Rows whose scores are all finite probabilities in ``[0, 1]``."""
+    """Rows whose scores are probabilities: finite, in ``[0, 1]``, multiclass rows summing to 1.
+
+    A multiclass row counts as summing to 1 within :data:`PROBA_SUM_TOL`.
+    """
     ok = np.isfinite(scores) & (scores >= 0.0) & (scores <= 1.0)
-    return ok if ok.ndim == 1 else ok.all(axis=1)
+    if ok.ndim == 1:
+        return ok
+    with np.errstate(invalid="ignore"):
+        sums_to_one = np.abs(scores.sum(axis=1) - 1.0) <= PROBA_SUM_TOL
+    return ok.all(axis=1) & sums_to_one
 
 
 def predict_codes(scores: np.ndarray, threshold: float) -> np.ndarray:
     """The model's predicted class codes: binary ``score >= threshold``, else the arg-max.
 
-    Rows with unusable scores get some code; callers drop them as invalid.
+    Rows with unusable scores (see :func:`valid_score_rows`) get some code; callers must
+    not use it (such a row has no prediction).
     """
     if scores.ndim == 1:
         return (scores >= threshold).astype(np.int64)

@@ -112,6 +112,12 @@ class RegressionStats:
             residual_edges=edges, residual_counts=counts,
         )
 
+    def __radd__(self, other: object) -> RegressionStats:
+        """``sum(stats)`` starts from 0."""
+        if isinstance(other, int) and other == 0:
+            return self
+        return NotImplemented
+
     def merge(self, other: RegressionStats) -> RegressionStats:
         """Stats of the union; histograms must share edges unless one side has none and is empty."""
         check_param(isinstance(other, RegressionStats), "other", "RegressionStats.merge",

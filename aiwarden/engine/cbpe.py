@@ -32,6 +32,7 @@ import numpy as np
 from aiwarden.engine._calibration import IsotonicMap, cross_fitted, fit_isotonic
 from aiwarden.engine._cbpe_expected import CBPEResult, ExpectedClassificationStats, MetricEstimate
 from aiwarden.engine._class_encoding import (
+    PROBA_SUM_TOL,
     encode_labels,
     predict_codes,
     valid_score_rows,
@@ -65,6 +66,13 @@ class CBPE:
         How much lower the out-of-fold Brier score must be to calibrate (``"auto"``).
     n_score_bins
         Score grid of the ROC AUC histograms (match the realised stats').
+    max_invalid_share
+        Largest share of reference rows whose scores are present but not
+        probabilities (outside ``[0, 1]``, or multiclass rows not summing to 1)
+        that :meth:`fit` skips; above it the scores are taken for something else
+        (e.g. ``decision_function`` logits) and :meth:`fit` raises
+        :class:`~aiwarden.errors.DataError`. Missing (NaN) scores are skipped
+        whatever their share.
     random_state
         Seed of the fold split.
 
@@ -105,6 +113,7 @@ class CBPE:
         n_folds: int = 5,
         min_brier_gain: float = 0.0,
         n_score_bins: int = DEFAULT_SCORE_BINS,
+        max_invalid_share: float = 0.01,
         random_state: int = 0,
     ) -> None:
         check_param(calibration in ("auto", "isotonic", "none"), "calibration", "CBPE",
@@ -119,23 +128,34 @@ class CBPE:
                     "min_brier_gain", "CBPE", "a float >= 0", min_brier_gain)
         check_param(isinstance(n_score_bins, int) and 4 <= n_score_bins <= 1 << 16,
                     "n_score_bins", "CBPE", "an int in [4, 65536]", n_score_bins)
+        check_param(isinstance(max_invalid_share, int | float)
+                    and 0.0 <= max_invalid_share <= 1.0, "max_invalid_share", "CBPE",
+                    "a float in [0, 1]", max_invalid_share)
         self.calibration = calibration
         self.confidence = confidence
         self.threshold = float(threshold)
         self.n_folds = n_folds
         self.min_brier_gain = float(min_brier_gain)
         self.n_score_bins = n_score_bins
+        self.max_invalid_share = float(max_invalid_share)
         self.random_state = random_state
 
     # ------------------------------------------------------------------ fitting
 
     def fit(self, y_true: Any, scores: Any, *, classes: Any, y_pred: Any = None) -> CBPE:
-        """Calibrate on the labelled reference; rows without a usable label/score are skipped."""
+        """Calibrate on the labelled reference; rows without a usable label/score are skipped.
+
+        Raises :class:`~aiwarden.errors.DataError` when more than
+        ``max_invalid_share`` of the rows with scores hold scores that are not
+        probabilities: calibrating logits would give meaningless estimates.
+        """
         cl = validate_classes(classes, "CBPE")
         c = len(cl)
         true = encode_labels(y_true, cl, "y_true")
         s = validate_scores(scores, len(true), c, "CBPE")
-        use = (true >= 0) & valid_score_rows(s)
+        score_ok = valid_score_rows(s)
+        _check_probabilities(s, score_ok, self.max_invalid_share)
+        use = (true >= 0) & score_ok
         if use.sum() < 2 or len(np.unique(true[use])) < 2:
             raise DataError("CBPE.fit needs labelled reference rows of at least two classes "
                             f"with valid scores. Got {int(use.sum())} usable rows.", "y_true")
@@ -198,7 +218,15 @@ class CBPE:
         return _normalise(np.column_stack(cols))
 
     def accumulate(self, scores: Any, y_pred: Any = None) -> ExpectedClassificationStats:
-        """Expected confusion counts of a batch (no labels needed); merge batches freely."""
+        """Expected confusion counts of a batch (no labels needed); merge batches freely.
+
+        A row whose scores are not probabilities cannot be estimated: it is
+        counted in ``n_invalid_score`` of the result, not in ``n``. A row with a
+        ``y_pred`` outside the classes is left out of the expected confusion and
+        counted in ``n_unknown_pred``; with valid scores it still enters the ROC
+        AUC histograms. The counts mirror realised
+        :class:`~aiwarden.engine.performance.ClassificationStats`.
+        """
         self._check_fitted()
         c = len(self.classes_)
         arr = np.asarray(scores, dtype=np.float64)
@@ -212,12 +240,10 @@ class CBPE:
                 raise DataError(f"Column 'y_pred' has {len(pred)} rows but 'scores' has "
                                 f"{len(s)}.", "y_pred")
         unknown_pred = pred < 0
-        bad = ~unknown_pred & ~ok
-        keep = ~(unknown_pred | bad)
-        sk = s[keep]
+        sk = s[ok]
         return ExpectedClassificationStats.from_probabilities(
-            self._probabilities(sk), sk, pred[keep].astype(np.int64), self.classes_,
-            self.n_score_bins, int(unknown_pred.sum()), int(bad.sum()))
+            self._probabilities(sk), sk, pred[ok].astype(np.int64), self.classes_,
+            self.n_score_bins, int(unknown_pred.sum()), int((~ok).sum()))
 
     def estimate(self, expected: ExpectedClassificationStats) -> CBPEResult:
         """Estimated metrics of the window ``expected`` summarises, with bands."""
@@ -237,7 +263,9 @@ class CBPE:
             "params": {"calibration": self.calibration, "confidence": self.confidence,
                        "threshold": self.threshold, "n_folds": self.n_folds,
                        "min_brier_gain": self.min_brier_gain,
-                       "n_score_bins": self.n_score_bins, "random_state": self.random_state},
+                       "n_score_bins": self.n_score_bins,
+                       "max_invalid_share": self.max_invalid_share,
+                       "random_state": self.random_state},
             "classes": list(self.classes_),
             "calibrators": [None if m is None else m.to_dict() for m in self.calibrators_],
             "calibration_report": self.calibration_report_,
@@ -255,6 +283,32 @@ class CBPE:
         out.reference_stats_ = ClassificationStats.from_dict(d["reference_stats"])
         out.reference_expected_ = ExpectedClassificationStats.from_dict(d["reference_expected"])
         return out
+
+
+def _check_probabilities(s: np.ndarray, ok: np.ndarray, max_share: float) -> None:
+    """Raise when too many present scores are not probabilities (logits, unnormalised rows)."""
+    present = ~np.isnan(s) if s.ndim == 1 else ~np.isnan(s).any(axis=1)
+    bad = present & ~ok
+    n_bad, n_present = int(bad.sum()), int(present.sum())
+    if n_bad == 0 or n_bad <= max_share * n_present:
+        return
+    values = s[present]
+    out_of_range = ~np.isfinite(s) | (s < 0.0) | (s > 1.0)
+    outside = present & (out_of_range if s.ndim == 1 else out_of_range.any(axis=1))
+    n_outside = int(outside.sum())
+    share = f"max_invalid_share={max_share:g} tolerates a few corrupt rows, not this many"
+    if n_outside:
+        raise DataError(
+            f"Scores must be probabilities in [0, 1]; {n_outside:,} of {n_present:,} reference "
+            f"rows with scores are outside (min {np.min(values):.4g}, max "
+            f"{np.max(values):.4g}). Pass predict_proba output, not decision_function "
+            f"({share}).", "scores")
+    sums = s[bad].sum(axis=1)
+    raise DataError(
+        f"Multiclass scores must be probabilities summing to 1 per row (within "
+        f"{PROBA_SUM_TOL}); {n_bad:,} of {n_present:,} reference rows with scores do not "
+        f"(row sums {np.min(sums):.4g} to {np.max(sums):.4g}). Pass predict_proba output "
+        f"with one column per class in classes order ({share}).", "scores")
 
 
 def _normalise(p: np.ndarray) -> np.ndarray:

@@ -79,11 +79,22 @@ class ClassificationStats:
     ``classes[1]``). ``score_min`` / ``score_max`` hold the smallest and largest
     score in each of those cells (2.0 / -1.0 when empty) so that bins whose
     positive and negative ranges do not overlap, or hold one tied value, count
-    exactly in ROC AUC. A row enters every count only when its true label, its
-    prediction and (when scores are given) its scores are usable; otherwise it
-    is counted once, in the first of ``n_unknown_label``, ``n_unknown_pred``,
-    ``n_invalid_score`` that applies. ``n_scored`` counts rows that came with
-    scores: score metrics use those rows only.
+    exactly in ROC AUC.
+
+    Which rows count: a row with an unknown or missing true label counts
+    nowhere but ``n_unknown_label``. A labelled row with a known prediction is
+    in the confusion matrix (accuracy, precision, recall, F1) whatever its
+    scores; a labelled row with valid scores (probabilities: finite, in
+    ``[0, 1]``, multiclass rows summing to 1, see
+    :func:`~aiwarden.engine._class_encoding.valid_score_rows`) is in the score
+    metrics (ROC AUC, PR AUC, log loss) whatever its prediction. So one bad
+    field removes a row only from the metrics that need it: labelled rows with
+    an unknown ``y_pred`` are counted in ``n_unknown_pred``, labelled rows with
+    invalid scores in ``n_invalid_score`` (a row can be in both). Without
+    ``y_pred`` the prediction comes from the scores, so a row with invalid
+    scores has no prediction either: it is left out of both and counted in
+    ``n_invalid_score`` only.
+    ``n`` counts confusion rows and ``n_scored`` score-metric rows.
 
     Examples
     --------
@@ -166,21 +177,24 @@ class ClassificationStats:
                 raise DataError(f"Column 'y_pred' has {len(pred)} rows but 'y_true' has "
                                 f"{n_rows}.", "y_pred")
         score_ok = np.ones(n_rows, dtype=bool) if s is None else valid_score_rows(s)
-        unknown_label = true < 0
-        unknown_pred = ~unknown_label & (pred < 0)
-        bad_score = ~unknown_label & ~unknown_pred & ~score_ok
-        keep = ~(unknown_label | unknown_pred | bad_score)
-        t, p = true[keep], pred[keep]
+        if y_pred is None:
+            pred = np.where(score_ok, pred, -1)  # no valid score, no prediction
+        labelled = true >= 0
+        unknown_pred = labelled & (pred < 0) & (y_pred is not None)
+        bad_score = labelled & ~score_ok
+        in_confusion = labelled & (pred >= 0)
+        t, p = true[in_confusion], pred[in_confusion]
         confusion = np.bincount(t * c + p, minlength=c * c).reshape(c, c).astype(np.int64)
         hist, lo, hi = out.score_hist, out.score_min, out.score_max
         n_scored, ll_sum = 0, 0.0
         if s is not None:
-            sk = s[keep]
-            hist, lo, hi = _score_histograms(sk, t, c, n_score_bins)
-            n_scored = len(t)
-            ll_sum = _log_loss_sum(sk, t)
+            scored = labelled & score_ok
+            ts, ss = true[scored], s[scored]
+            hist, lo, hi = _score_histograms(ss, ts, c, n_score_bins)
+            n_scored = len(ts)
+            ll_sum = _log_loss_sum(ss, ts)
         return cls(cl, n_score_bins, confusion, hist, lo, hi, n_scored, ll_sum,
-                   int(unknown_label.sum()), int(unknown_pred.sum()), int(bad_score.sum()))
+                   int((~labelled).sum()), int(unknown_pred.sum()), int(bad_score.sum()))
 
     def _check_compatible(self, other: ClassificationStats) -> None:
         check_param(
@@ -206,6 +220,12 @@ class ClassificationStats:
         )
 
     __add__ = merge
+
+    def __radd__(self, other: object) -> ClassificationStats:
+        """``sum(stats)`` starts from 0."""
+        if isinstance(other, int) and other == 0:
+            return self
+        return NotImplemented
 
     def metrics(self) -> dict[str, float]:
         """Metric name to value; NaN where undefined (see the module docstring)."""

@@ -145,6 +145,74 @@ def test_unknown_predictions_and_bad_scores_are_counted() -> None:
     assert (derived.n, derived.n_invalid_score) == (3, 2)
 
 
+def test_invalid_rows_are_counted_in_the_result_and_unknown_predictions_still_rank() -> None:
+    s, y = _binary(np.random.default_rng(20), 2_000)
+    cbpe = CBPE().fit(y, s, classes=[0, 1])
+    cur, _ = _binary(np.random.default_rng(21), 1_000)
+    cur[:50], cur[50:80] = np.nan, 1.7
+    pred = (cur >= 0.5).astype(np.int64)
+    pred[80:100] = 9
+    exp = cbpe.accumulate(cur, y_pred=pred)
+    assert (exp.n, exp.n_invalid_score, exp.n_unknown_pred) == (900, 80, 20)
+    assert int(exp.hist_count.sum()) == 920  # valid scores, unknown prediction included
+    result = cbpe.estimate(exp)
+    assert (result.n, result.n_invalid_score, result.n_unknown_pred) == (900, 80, 20)
+    assert result.to_dict()["n_invalid_score"] == 80
+    clean = cbpe.estimate(cbpe.accumulate(cur[100:], y_pred=pred[100:]))
+    assert result.metrics["accuracy"].estimate == pytest.approx(
+        clean.metrics["accuracy"].estimate, rel=1e-12)
+
+
+def test_fit_rejects_scores_that_are_not_probabilities() -> None:
+    s, y = _binary(np.random.default_rng(22), 10_000)
+    logits = logit(s)
+    with pytest.raises(DataError, match=r"probabilities in \[0, 1\].*of 10,000 reference rows"
+                                        r".*decision_function") as err:
+        CBPE().fit(y, logits, classes=[0, 1])
+    assert err.value.column == "scores"
+    ms, my = _multiclass(np.random.default_rng(23), 3_000)
+    doubled = ms.copy()
+    doubled[:, 0] *= 2.0
+    with pytest.raises(DataError, match="outside"):
+        CBPE().fit(my, doubled, classes=CLASSES3)
+    ovr = np.clip(ms * 1.3, 0.0, 1.0)  # in [0, 1] but rows do not sum to 1
+    with pytest.raises(DataError, match=r"sum.*to 1 per row"):
+        CBPE().fit(my, ovr, classes=CLASSES3)
+
+
+def test_fit_skips_a_few_bad_reference_rows_and_counts_them() -> None:
+    s, y = _binary(np.random.default_rng(24), 5_000)
+    s = s.copy()
+    s[:30], s[30:60] = np.nan, 1.2  # 0.6 % outside [0, 1]
+    cbpe = CBPE().fit(y, s, classes=[0, 1])
+    assert cbpe.reference_stats_.n_invalid_score == 60
+    assert cbpe.reference_expected_.n_invalid_score == 60
+    with pytest.raises(DataError, match="30 of 4,970 reference rows"):
+        CBPE(max_invalid_share=0.0).fit(y, s, classes=[0, 1])
+    with pytest.raises(ParameterError, match="'max_invalid_share' parameter of CBPE"):
+        CBPE(max_invalid_share=2.0)
+
+
+def test_reference_stats_count_every_labelled_row_with_a_prediction() -> None:
+    s, y = _binary(np.random.default_rng(25), 4_000)
+    pred = (s >= 0.5).astype(np.int64)
+    s = s.copy()
+    s[:20] = np.nan
+    cbpe = CBPE().fit(y, s, classes=[0, 1], y_pred=pred)
+    assert cbpe.reference_stats_.n == 4_000 and cbpe.reference_stats_.n_scored == 3_980
+
+
+def test_sum_of_expected_stats_and_old_dicts_without_max_invalid_share() -> None:
+    s, y = _binary(np.random.default_rng(26), 3_000)
+    cbpe = CBPE().fit(y[:1500], s[:1500], classes=[0, 1])
+    parts = [cbpe.accumulate(s[1500 + i::3]) for i in range(3)]
+    _same(sum(parts), parts[0] + parts[1] + parts[2])
+    d = cbpe.to_dict()
+    assert d["params"]["max_invalid_share"] == 0.01
+    del d["params"]["max_invalid_share"]
+    assert CBPE.from_dict(d).max_invalid_share == 0.01
+
+
 def test_undefined_values_and_compare_with_missing_classes() -> None:
     s, y = _binary(np.random.default_rng(8), 2_000)
     cbpe = CBPE().fit(y, s, classes=[0, 1])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -131,10 +132,95 @@ def test_unknown_labels_predictions_and_bad_scores_are_counted() -> None:
     scores = np.array([0.1, 0.9, 0.5, 0.5, 0.5, np.nan, 1.5])
     s = ClassificationStats.from_arrays(y, pred, scores, classes=["a", "b"])
     assert (s.n_unknown_label, s.n_unknown_pred, s.n_invalid_score) == (2, 1, 2)
-    assert s.n == 2 and s.n_scored == 2
+    # confusion: labelled rows with a known prediction, whatever the score (0, 1, 5, 6);
+    # score metrics: labelled rows with a valid score, whatever the prediction (0, 1, 4)
+    assert s.n == 4 and s.n_scored == 3
     assert s.metrics()["accuracy"] == 1.0
     derived = ClassificationStats.from_arrays(y, None, scores, classes=["a", "b"])
     assert (derived.n_unknown_label, derived.n_unknown_pred, derived.n_invalid_score) == (2, 0, 2)
+    assert derived.n == 3 and derived.n_scored == 3  # no valid score, no prediction
+
+
+def _confusion_metrics_match_sklearn(m: dict, y: np.ndarray, pred: np.ndarray,
+                                     classes: list) -> None:
+    assert m["accuracy"] == pytest.approx(accuracy_score(y, pred), rel=TIGHT)
+    if len(classes) == 2:
+        assert m["precision"] == pytest.approx(precision_score(y, pred), rel=TIGHT)
+        assert m["recall"] == pytest.approx(recall_score(y, pred), rel=TIGHT)
+        assert m["f1"] == pytest.approx(f1_score(y, pred), rel=TIGHT)
+        return
+    assert m["macro_f1"] == pytest.approx(f1_score(y, pred, average="macro"), rel=TIGHT)
+    assert m["weighted_f1"] == pytest.approx(f1_score(y, pred, average="weighted"), rel=TIGHT)
+    recalls = recall_score(y, pred, average=None, labels=classes)
+    for k, label in enumerate(classes):
+        assert m[f"recall_{label}"] == pytest.approx(recalls[k], rel=TIGHT)
+
+
+def test_binary_invalid_scores_leave_confusion_metrics_on_all_rows() -> None:
+    y, p = _binary_case("moderate", 6_000, seed=11)
+    pred = (p >= 0.5).astype(np.int64)
+    rng = np.random.default_rng(12)
+    bad = rng.choice(len(p), size=1_000, replace=False)
+    scores = p.copy()
+    scores[bad[:500]], scores[bad[500:]] = np.nan, 1.5
+    s = ClassificationStats.from_arrays(y, pred, scores, classes=[0, 1])
+    assert (s.n, s.n_scored, s.n_invalid_score, s.n_unknown_pred) == (6_000, 5_000, 1_000, 0)
+    _confusion_metrics_match_sklearn(s.metrics(), y, pred, [0, 1])
+    ok = np.ones(len(p), dtype=bool)
+    ok[bad] = False
+    m = s.metrics()
+    assert m["log_loss"] == pytest.approx(log_loss(y[ok], p[ok]), rel=TIGHT)
+    assert abs(m["roc_auc"] - roc_auc_score(y[ok], p[ok])) <= s.error_bounds()["roc_auc"] + 1e-12
+    # without y_pred a row needs its score to be predicted: excluded and counted
+    derived = ClassificationStats.from_arrays(y, None, scores, classes=[0, 1])
+    assert (derived.n, derived.n_invalid_score, derived.n_unknown_pred) == (5_000, 1_000, 0)
+    _confusion_metrics_match_sklearn(derived.metrics(), y[ok], pred[ok], [0, 1])
+
+
+def test_multiclass_rows_that_are_not_distributions_keep_their_prediction() -> None:
+    rng = np.random.default_rng(13)
+    n, classes = 3_000, ["a", "b", "c"]
+    proba = softmax(rng.normal(size=(n, 3)) * 2.0, axis=1)
+    y = np.array(classes)[(proba.cumsum(axis=1) < rng.random(n)[:, None]).sum(axis=1)]
+    pred = np.array(classes)[proba.argmax(axis=1)]
+    scores = proba.copy()
+    scores[:, 0] *= 2.0  # one class doubled: rows leave [0, 1] or stop summing to 1
+    s = ClassificationStats.from_arrays(y, pred, scores, classes=classes)
+    ok = np.abs(scores.sum(axis=1) - 1.0) <= 0.01
+    assert s.n == n and s.n_invalid_score == int((~ok).sum()) > n // 2
+    assert s.n_scored == int(ok.sum())
+    m = s.metrics()
+    _confusion_metrics_match_sklearn(m, y, pred, classes)
+    with warnings.catch_warnings():  # rows within PROBA_SUM_TOL of 1 are probabilities to us
+        warnings.simplefilter("ignore", UserWarning)
+        expected = log_loss(y[ok], scores[ok], labels=classes)
+    assert m["log_loss"] == pytest.approx(expected, rel=TIGHT)
+    valid = ClassificationStats.from_arrays(y, pred, proba, classes=classes)
+    assert valid.n_invalid_score == 0
+    assert np.array_equal(valid.confusion, s.confusion)
+
+
+def test_unknown_prediction_keeps_the_row_in_score_metrics() -> None:
+    y, p = _binary_case("moderate", 2_000, seed=14)
+    pred = (p >= 0.5).astype(np.int64)
+    pred[:200] = 7
+    s = ClassificationStats.from_arrays(y, pred, p, classes=[0, 1])
+    assert (s.n, s.n_scored, s.n_unknown_pred, s.n_invalid_score) == (1_800, 2_000, 200, 0)
+    assert s.metrics()["log_loss"] == pytest.approx(log_loss(y, p), rel=TIGHT)
+    _confusion_metrics_match_sklearn(s.metrics(), y[200:], pred[200:], [0, 1])
+
+
+def test_sum_of_stats_starts_from_zero() -> None:
+    y, p = _binary_case("moderate", 3_000, seed=15)
+    p = p.copy()
+    p[::7] = np.nan
+    parts = [ClassificationStats.from_arrays(y[i::3], None, p[i::3], classes=[0, 1])
+             for i in range(3)]
+    whole = ClassificationStats.from_arrays(y, None, p, classes=[0, 1])
+    _same(sum(parts), whole)
+    assert (0 + parts[0]) is parts[0]
+    with pytest.raises(TypeError):
+        _ = "x" + parts[0]  # type: ignore[operator]
 
 
 def test_undefined_metrics_are_nan() -> None:
@@ -177,8 +263,9 @@ def test_split_merge_equals_whole_and_size_is_constant() -> None:
 
 
 _rows = st.lists(
-    st.tuples(st.sampled_from(["x", "y", "z", "other"]), st.sampled_from(["x", "y", "z"]),
-              st.floats(0.0, 1.0), st.floats(0.0, 1.0)),
+    st.tuples(st.sampled_from(["x", "y", "z", "other"]), st.sampled_from(["x", "y", "z", "?"]),
+              st.floats(0.0, 1.0), st.floats(0.0, 1.0),
+              st.sampled_from([1.0, 1.0, 1.0, np.nan, 3.0])),
     max_size=30,
 )
 
@@ -186,9 +273,10 @@ _rows = st.lists(
 def _mc_stats(rows: list) -> ClassificationStats:
     if not rows:
         return ClassificationStats.empty(["x", "y", "z"], n_score_bins=16)
-    y, pred, a, b = zip(*rows, strict=True)
+    y, pred, a, b, corrupt = zip(*rows, strict=True)
     s = np.column_stack([np.asarray(a) * 0.5, np.asarray(b) * 0.5, np.zeros(len(a))])
     s[:, 2] = 1.0 - s[:, 0] - s[:, 1]
+    s[:, 0] *= np.asarray(corrupt)  # NaN or scaled: an invalid score row
     return ClassificationStats.from_arrays(list(y), list(pred), s, classes=["x", "y", "z"],
                                            n_score_bins=16)
 
