@@ -503,3 +503,10 @@ def test_label_arguments_must_be_consistent():
         find_failing_slices(df, errors=errors, metric="false_positive_rate")
     with pytest.raises(AiwardenError):
         find_failing_slices([1, 2, 3], errors=errors)
+
+
+def test_public_names_are_pinned():
+    """The implementation lives in private ``_slice_*`` modules; this is the whole surface."""
+    assert sorted(slices_module.__all__) == ["Condition", "Slice", "SliceReport",
+                                             "find_failing_slices"]
+    assert all(getattr(slices_module, name) is not None for name in slices_module.__all__)
