@@ -54,9 +54,7 @@ class PresenceProfile:
     kind = "presence"
 
     def merge(self, other: PresenceProfile) -> PresenceProfile:
-        return PresenceProfile(self.n + other.n, self.missing + other.missing,
-                               self.absent + other.absent,
-                               _merge_examples(self.examples, other.examples))
+        return _merge_columns([self, other])  # type: ignore[return-value]
 
     __add__ = merge
 
@@ -111,31 +109,7 @@ class NumericalProfile:
         return cls(np.zeros(n_bins, dtype=np.int64))
 
     def merge(self, other: NumericalProfile) -> NumericalProfile:
-        na, nb = self.count, other.count
-        n = na + nb
-        if n == 0:
-            mean, m2 = 0.0, 0.0
-        else:
-            delta = other.mean - self.mean
-            mean = self.mean + delta * nb / n
-            m2 = self.m2 + other.m2 + delta * delta * na * nb / n
-        return NumericalProfile(
-            counts=self.counts + other.counts,
-            n=self.n + other.n,
-            missing=self.missing + other.missing,
-            nan=self.nan + other.nan,
-            posinf=self.posinf + other.posinf,
-            neginf=self.neginf + other.neginf,
-            invalid=self.invalid + other.invalid,
-            absent=self.absent + other.absent,
-            min=min(self.min, other.min),
-            max=max(self.max, other.max),
-            mean=mean,
-            m2=m2,
-            below_sum=self.below_sum + other.below_sum,
-            above_sum=self.above_sum + other.above_sum,
-            examples=_merge_examples(self.examples, other.examples),
-        )
+        return _merge_columns([self, other])  # type: ignore[return-value]
 
     __add__ = merge
 
@@ -204,21 +178,7 @@ class CategoricalProfile:
         return cls(np.zeros(n_bins, dtype=np.int64))
 
     def merge(self, other: CategoricalProfile) -> CategoricalProfile:
-        top = dict(self.unseen_top)
-        for k, v in other.unseen_top.items():
-            top[k] = top.get(k, 0) + v
-        if len(top) > HEAVY_HITTERS:
-            keep = sorted(top.items(), key=lambda kv: (-kv[1], kv[0]))[:HEAVY_HITTERS]
-            top = dict(keep)
-        return CategoricalProfile(
-            counts=self.counts + other.counts,
-            n=self.n + other.n,
-            missing=self.missing + other.missing,
-            invalid=self.invalid + other.invalid,
-            absent=self.absent + other.absent,
-            unseen_top=top,
-            examples=_merge_examples(self.examples, other.examples),
-        )
+        return _merge_columns([self, other])  # type: ignore[return-value]
 
     __add__ = merge
 
@@ -270,24 +230,7 @@ class Profile:
     def merge(self, other: Profile) -> Profile:
         if not isinstance(other, Profile):
             raise TypeError(f"Cannot merge a Profile with {type(other).__name__}.")
-        _same_reference([self, other])
-        names = self.columns.keys() | other.columns.keys()
-        cols = {}
-        for name in sorted(names):
-            a, b = self.columns.get(name), other.columns.get(name)
-            cols[name] = a if b is None else b if a is None else a.merge(b)
-        extra = dict(self.extra_columns)
-        for k, v in other.extra_columns.items():
-            extra[k] = extra.get(k, 0) + v
-        return Profile(
-            n_rows=self.n_rows + other.n_rows,
-            columns=cols,
-            extra_columns=extra,
-            duplicates=self.duplicates + other.duplicates,
-            performance=_merge_optional(self.performance, other.performance),
-            estimated=_merge_optional(self.estimated, other.estimated),
-            reference=self.reference or other.reference,
-        )
+        return _merge_many([self, other])
 
     __add__ = merge
 
