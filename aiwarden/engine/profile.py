@@ -354,16 +354,18 @@ def _merge_columns(parts: list[ColumnProfile]) -> ColumnProfile:
         return CategoricalProfile(counts=total, unseen_top=top, examples=examples,
                                   **{f: int(v) for f, v in zip(fields, sums, strict=True)})
     rows = np.array([(p.n, p.missing, p.nan, p.posinf, p.neginf, p.invalid, p.absent,
-                      p.mean, p.m2, p.below_sum, p.above_sum, p.min, p.max)
+                      p.m2, p.below_sum, p.above_sum, p.mean, p.min, p.max)
                      for p in parts], dtype=np.float64)
-    ints = rows[:, :7].sum(axis=0)
-    c, means, m2s = stacked.sum(axis=1).astype(np.float64), rows[:, 7], rows[:, 8]
-    n = c.sum()
     with np.errstate(over="ignore", invalid="ignore"):
-        mean = float((c * means).sum() / n) if n else 0.0
-        m2 = float(m2s.sum() + (c * (means - mean) ** 2).sum()) if n else 0.0
+        sums = rows[:, :10].sum(axis=0)  # one reduction for every additive field
+        c = stacked.sum(axis=1).astype(np.float64)
+        means = rows[:, 10]
+        n = c.sum()
+        mean = float(c @ means / n) if n else 0.0
+        m2 = float(sums[7] + c @ np.square(means - mean)) if n else 0.0
+    ints = sums[:7]
     return NumericalProfile(
         counts=total, min=float(rows[:, 11].min()), max=float(rows[:, 12].max()),
-        mean=mean, m2=m2, below_sum=float(rows[:, 9].sum()), above_sum=float(rows[:, 10].sum()),
+        mean=mean, m2=m2, below_sum=float(sums[8]), above_sum=float(sums[9]),
         examples=examples, **{f: int(v) for f, v in zip(fields, ints, strict=True)},
     )
