@@ -124,6 +124,7 @@ def _profile_numerical(binning: NumericalBinning, nc: NumericColumn, arr: pa.Chu
     edges = binning.edges
     counts = sorted_counts(s, edges)
     lo, hi = (float(s[0]), float(s[-1])) if len(s) else (np.inf, -np.inf)
+    negative = int(np.searchsorted(s, 0.0))
     v = nc.values
     if counts[0] or counts[-1]:
         # Moments and tail sums use values clamped to the far band: one corrupted 1e308
@@ -136,6 +137,10 @@ def _profile_numerical(binning: NumericalBinning, nc: NumericColumn, arr: pa.Chu
             m2 = float(np.square(v - mean).sum())
     below, above = int(counts[0] + counts[1]), int(counts[-1] + counts[-2])
     examples = dict(nc.examples)
+    if negative:
+        pos = np.flatnonzero(nc.values < 0)[:5]
+        examples["negative"] = (np.flatnonzero(nc.mask)[pos] if nc.mask is not None
+                                else pos).tolist()
     below_sum = above_sum = 0.0
     if below or above:
         examples.update(_range_examples(nc.values, nc.mask, edges, counts))
@@ -144,8 +149,8 @@ def _profile_numerical(binning: NumericalBinning, nc: NumericColumn, arr: pa.Chu
             above_sum = float(s[len(s) - above:].sum())
     prof = NumericalProfile(
         counts=counts, n=nc.n, missing=nc.missing, nan=nc.nan, posinf=nc.posinf,
-        neginf=nc.neginf, invalid=nc.invalid, min=lo, max=hi, mean=mean, m2=m2,
-        below_sum=below_sum, above_sum=above_sum, examples=examples,
+        neginf=nc.neginf, invalid=nc.invalid, negative=negative, min=lo, max=hi, mean=mean,
+        m2=m2, below_sum=below_sum, above_sum=above_sum, examples=examples,
     )
     key = None
     if want_rows:
@@ -189,8 +194,8 @@ def fit_numerical(col: Column, arr: pa.ChunkedArray, *, bins: int, far: float,
     lo, hi = (float(full[0]), float(full[-1])) if len(full) else (np.inf, -np.inf)
     prof = NumericalProfile(
         counts=counts, n=nc.n, missing=nc.missing, nan=nc.nan, posinf=nc.posinf,
-        neginf=nc.neginf, invalid=nc.invalid, min=lo, max=hi, mean=mean, m2=m2,
-        examples=dict(nc.examples),
+        neginf=nc.neginf, invalid=nc.invalid, negative=int(np.searchsorted(full, 0.0)),
+        min=lo, max=hi, mean=mean, m2=m2, examples=dict(nc.examples),
     )
     key = None
     if want_rows:

@@ -208,8 +208,15 @@ class DriftReport:
 
     @property
     def share_drifted(self) -> float:
-        feats = self.features
+        """Share of measured features that drifted."""
+        feats = [c for c in self.features if c.measured]
         return sum(c.drifted for c in feats) / len(feats) if feats else 0.0
+
+    def dataset_drifted(self, share: float = 0.5) -> bool:
+        """Dataset-level verdict: at least ``share`` of the measured features drifted."""
+        check_param(0.0 < share <= 1.0, "share", "DriftReport.dataset_drifted",
+                    "a float in (0, 1]", share)
+        return self.share_drifted >= share
 
     def to_dict(self) -> dict[str, Any]:
         return {

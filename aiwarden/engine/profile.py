@@ -83,6 +83,7 @@ class NumericalProfile:
     neginf: int = 0
     invalid: int = 0
     absent: int = 0
+    negative: int = 0
     min: float = np.inf
     max: float = -np.inf
     mean: float = 0.0
@@ -92,7 +93,7 @@ class NumericalProfile:
     examples: dict[str, list[int]] = field(default_factory=dict)
 
     kind = "numerical"
-    _INT_FIELDS = ("n", "missing", "nan", "posinf", "neginf", "invalid", "absent")
+    _INT_FIELDS = ("n", "missing", "nan", "posinf", "neginf", "invalid", "absent", "negative")
 
     @property
     def count(self) -> int:
@@ -121,6 +122,7 @@ class NumericalProfile:
             "kind": self.kind, "counts": self.counts.tolist(), "n": self.n,
             "missing": self.missing, "nan": self.nan, "posinf": self.posinf,
             "neginf": self.neginf, "invalid": self.invalid, "absent": self.absent,
+            "negative": self.negative,
             "min": _finite_or_none(self.min), "max": _finite_or_none(self.max),
             "mean": _json_float(self.mean), "m2": _json_float(self.m2),
             "below_sum": _json_float(self.below_sum), "above_sum": _json_float(self.above_sum),
@@ -133,6 +135,7 @@ class NumericalProfile:
             counts=np.asarray(d["counts"], dtype=np.int64), n=int(d["n"]),
             missing=int(d["missing"]), nan=int(d["nan"]), posinf=int(d["posinf"]),
             neginf=int(d["neginf"]), invalid=int(d["invalid"]), absent=int(d.get("absent", 0)),
+            negative=int(d.get("negative", 0)),
             min=np.inf if d["min"] is None else float(d["min"]),
             max=-np.inf if d["max"] is None else float(d["max"]),
             mean=float(d["mean"]), m2=float(d["m2"]),
@@ -353,19 +356,19 @@ def _merge_columns(parts: list[ColumnProfile]) -> ColumnProfile:
             top = dict(sorted(top.items(), key=lambda kv: (-kv[1], kv[0]))[:HEAVY_HITTERS])
         return CategoricalProfile(counts=total, unseen_top=top, examples=examples,
                                   **{f: int(v) for f, v in zip(fields, sums, strict=True)})
-    rows = np.array([(p.n, p.missing, p.nan, p.posinf, p.neginf, p.invalid, p.absent,
-                      p.m2, p.below_sum, p.above_sum, p.mean, p.min, p.max)
-                     for p in parts], dtype=np.float64)
+    k = len(fields)
+    rows = np.array([(*(getattr(p, f) for f in fields), p.m2, p.below_sum, p.above_sum,
+                      p.mean, p.min, p.max) for p in parts], dtype=np.float64)
     with np.errstate(over="ignore", invalid="ignore"):
-        sums = rows[:, :10].sum(axis=0)  # one reduction for every additive field
+        sums = rows[:, :k + 3].sum(axis=0)  # one reduction for every additive field
         c = stacked.sum(axis=1).astype(np.float64)
-        means = rows[:, 10]
+        means = rows[:, k + 3]
         n = c.sum()
         mean = float(c @ means / n) if n else 0.0
-        m2 = float(sums[7] + c @ np.square(means - mean)) if n else 0.0
-    ints = sums[:7]
+        m2 = float(sums[k] + c @ np.square(means - mean)) if n else 0.0
+    ints = sums[:k]
     return NumericalProfile(
-        counts=total, min=float(rows[:, 11].min()), max=float(rows[:, 12].max()),
-        mean=mean, m2=m2, below_sum=float(sums[8]), above_sum=float(sums[9]),
+        counts=total, min=float(rows[:, k + 4].min()), max=float(rows[:, k + 5].max()),
+        mean=mean, m2=m2, below_sum=float(sums[k + 1]), above_sum=float(sums[k + 2]),
         examples=examples, **{f: int(v) for f, v in zip(fields, ints, strict=True)},
     )

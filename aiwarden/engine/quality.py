@@ -178,6 +178,12 @@ def _numerical(name: str, binning: NumericalBinning, ref: NumericalProfile,
             out.append(Finding("nan", sev, name, cur.nan, cur.nan / n, ref.nan / ref_n,
                                f"{cur.nan} NaN value(s) in {name!r}.",
                                tuple(cur.examples.get("nan", ()))))
+    # A sign flip in a never-negative column is an error even just below the range; far
+    # below it, far_out_of_range already says so.
+    if cur.negative and ref.negative == 0 and ref.count and cur.counts[0] == 0:
+        out.append(Finding("negative_values", "error", name, cur.negative, cur.negative / n, 0.0,
+                           f"{cur.negative} negative value(s) in {name!r}, which was never "
+                           "negative in the reference.", tuple(cur.examples.get("negative", ()))))
     inf = cur.posinf + cur.neginf
     if inf and (ref.posinf + ref.neginf) == 0:
         ex = tuple((cur.examples.get("posinf", []) + cur.examples.get("neginf", []))[:5])

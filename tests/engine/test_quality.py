@@ -418,3 +418,22 @@ def test_merged_profiles_keep_example_rows_of_each_batch(ref: Reference) -> None
     assert f.count == 2
     assert f.examples == (10, 1020)
     assert np.isinf(pd.concat([a, b], ignore_index=True).x.iloc[list(f.examples)]).all()
+
+
+def test_a_negative_value_in_a_never_negative_column_is_an_error() -> None:
+    rng = np.random.default_rng(31)
+    ref = Reference.fit(pd.DataFrame({"tenure": rng.gamma(2.0, 10.0, 10_000)}))
+    cur = pd.DataFrame({"tenure": rng.gamma(2.0, 10.0, 2_000)})
+    cur.loc[1234, "tenure"] = -3.0
+    (f,) = ref.check_quality(cur).for_column("tenure")
+    assert (f.check, f.severity, f.count, f.examples) == ("negative_values", "error", 1, (1234,))
+    assert ref.check_quality(cur.drop(index=1234)).findings == ()
+
+
+def test_dataset_drift_is_a_share_of_measured_features() -> None:
+    rng = np.random.default_rng(32)
+    df = pd.DataFrame({k: rng.normal(size=5_000) for k in "abcd"})
+    ref = Reference.fit(df)
+    report = ref.compare(df.assign(a=df.a + 1, b=df.b + 1).drop(columns=["d"]))
+    assert report.share_drifted == pytest.approx(2 / 3)
+    assert report.dataset_drifted() and not report.dataset_drifted(share=0.9)
