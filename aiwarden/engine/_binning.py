@@ -29,6 +29,7 @@ class NumericalBinning:
     edges: np.ndarray
     std: float
     discrete: bool
+    atoms: np.ndarray | None = None  # the distinct values of a discrete column
 
     @property
     def n_bins(self) -> int:
@@ -38,6 +39,14 @@ class NumericalBinning:
     def interior(self) -> np.ndarray:
         """The reference range edges ``e0..ek``."""
         return self.edges[1:-1]
+
+    @property
+    def w1_edges(self) -> np.ndarray:
+        """Positions for Wasserstein: the bin edges, or for a discrete column its values
+        (with a zero-width last step), since all its reference mass sits on them."""
+        if self.atoms is None:
+            return self.interior
+        return np.append(self.atoms, self.atoms[-1])
 
     @property
     def empty(self) -> bool:
@@ -55,7 +64,10 @@ class NumericalBinning:
         lo, hi = float(x[0]), float(x[-1])
         uniq = _unique_sorted(x, limit=bins)
         if uniq is not None:
-            inner = np.append(uniq, np.nextafter(hi, np.inf))
+            # One bin per value, split halfway between neighbours: a current value off
+            # the grid (20.9 against integers) counts at the nearest reference value.
+            mids = uniq[:-1] / 2 + uniq[1:] / 2
+            inner = np.concatenate([uniq[:1], mids, [np.nextafter(hi, np.inf)]])
             discrete = True
         else:
             # Half the edges at reference quantiles (KS resolution where the mass is), half
@@ -71,15 +83,19 @@ class NumericalBinning:
             discrete = False
         if len(inner) < 2:
             inner = np.array([lo, np.nextafter(hi, np.inf)])
-        return cls(_wrap(inner, far), _std(x) if std is None else std, discrete)
+        return cls(_wrap(inner, far), _std(x) if std is None else std, discrete,
+                   uniq if discrete else None)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "numerical", "edges": self.edges.tolist(), "std": self.std,
-                "discrete": self.discrete}
+                "discrete": self.discrete,
+                "atoms": None if self.atoms is None else self.atoms.tolist()}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> NumericalBinning:
-        return cls(np.asarray(d["edges"], dtype=np.float64), float(d["std"]), bool(d["discrete"]))
+        atoms = d.get("atoms")
+        return cls(np.asarray(d["edges"], dtype=np.float64), float(d["std"]), bool(d["discrete"]),
+                   None if atoms is None else np.asarray(atoms, dtype=np.float64))
 
 
 def _unique_sorted(x: np.ndarray, limit: int) -> np.ndarray | None:

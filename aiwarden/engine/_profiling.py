@@ -104,7 +104,10 @@ def profile_column(col: Column, binning: Binning, arr: pa.ChunkedArray,
     counts[k] -= cc.missing  # code k held missing and unseen; keep only unseen
     prof = CategoricalProfile(counts=counts, n=cc.n, missing=cc.missing,
                               unseen_top=cc.unseen_top, examples=dict(cc.examples))
-    key = cc.codes.astype(np.uint64) if want_rows else None
+    key = None
+    if want_rows:
+        # Unseen and missing values share code k; then the text itself tells rows apart.
+        key = _text_key(arr) if cc.unseen or cc.missing else cc.codes.astype(np.uint64)
     return ColumnPass(prof, cc.codes, None, key)
 
 
@@ -234,10 +237,14 @@ _MULT = np.uint64(0x9E3779B97F4A7C15)
 def row_hash(keys: list[np.ndarray]) -> np.ndarray:
     """Combine per-column uint64 keys into one 64-bit hash per row (xor-multiply, in place)."""
     h = keys[0] * _MULT
+    shift = np.uint64(32)
     for k in keys[1:]:
+        # Fold the high bits down first: float bits of whole numbers have ~40 zero low
+        # bits, and a multiply alone only ever moves information upwards.
+        np.bitwise_xor(h, h >> shift, out=h)
         np.bitwise_xor(h, k, out=h)
         np.multiply(h, _MULT, out=h)
-    return h ^ (h >> np.uint64(29))
+    return h ^ (h >> shift)
 
 
 def count_duplicates(keys: list[np.ndarray]) -> int:

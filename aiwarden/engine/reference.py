@@ -157,9 +157,10 @@ class Reference:
             if cp.row_key is not None:
                 keys.append(cp.row_key)
             if chunked is not None and binning is not None:
-                rows = chunk_of_row if cp.valid_mask is None else chunk_of_row[cp.valid_mask]
+                present = np.asarray(arr.is_valid())  # missing values are not categories
                 nb = binning.n_bins
-                flat = np.bincount(rows * nb + cp.bin_index, minlength=chunks * nb)
+                flat = np.bincount(chunked[present] * nb + cp.bin_index[present],
+                                   minlength=chunks * nb)
                 chunk_counts[col.name] = flat.reshape(chunks, nb)
         duplicates = count_duplicates(keys)
         perf, model = acc.fit_performance(schema, table)
@@ -312,12 +313,15 @@ class Reference:
                alpha: float, n_sim: int, binning: Binning) -> float:
         if n_cur == 0 or n_ref == 0:
             return 0.0
-        n_key = round(np.log(n_cur) * 20)  # 5% steps: windows of similar size share it
-        key = (name, method, n_key, round(-np.log10(alpha) * 100))
+        # Windows within 5 % of one size share one simulation, run at that bucket's own
+        # size so the answer never depends on which window came first.
+        n_key = round(np.log(n_cur) * 20)
+        key = (name, method, n_key, round(-np.log10(alpha) * 100), n_sim)
         if key not in self._noise_cache:
+            n_sized = max(1, round(float(np.exp(n_key / 20))))
             fns = {method: _bound(method, binning, ref_c)}
             p_cur = None if isinstance(binning, NumericalBinning) else unseen_aware(ref_c)
-            (mean, var), = null_moments(ref_c.astype(float), n_ref, n_cur, fns, n_sim,
+            (mean, var), = null_moments(ref_c.astype(float), n_ref, n_sized, fns, n_sim,
                                         self._rng(name, method, n_key), p_cur).values()
             self._noise_cache[key] = gamma_quantile(mean, var, 1.0 - alpha, power_of(method))
         return self._noise_cache[key]
@@ -410,7 +414,18 @@ def _chunk_ids(table: pa.Table, schema: Schema, chunks: int, calibration: str) -
     ts = schema.column_for(Role.TIMESTAMP)
     if calibration == "none" or n < 2 * chunks or ts is None:
         return None
-    t = numeric_values(table.column(ts)).raw
+    col = table.column(ts)
+    if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+        import pandas as pd  # ISO strings from CSV: parse them, never fall back to row order
+
+        parsed = pd.to_datetime(pd.Series(col.to_numpy(zero_copy_only=False)), errors="coerce",
+                                utc=True, format="mixed")
+        t = parsed.astype("int64").to_numpy(dtype=np.float64)
+        t[parsed.isna().to_numpy()] = np.nan
+    else:
+        t = numeric_values(col).raw
+    if np.isnan(t).mean() > 0.5:
+        return None  # not a usable clock
     order = np.argsort(np.where(np.isnan(t), np.inf, t), kind="stable")
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
@@ -437,7 +452,7 @@ def _bound(method: str, binning: Binning, ref_c: np.ndarray) -> Any:
     fn, _ = METRICS[method]
     if method == "wasserstein":
         assert isinstance(binning, NumericalBinning)
-        edges, scale, discrete = binning.interior, _w1_scale(binning), binning.discrete
+        edges, scale, discrete = binning.w1_edges, _w1_scale(binning), binning.discrete
         return lambda a, b: fn(a, b, edges, discrete=discrete) / scale
     return fn
 
@@ -447,7 +462,8 @@ def _tails(binning: NumericalBinning, p: NumericalProfile) -> tuple[float, float
     n = p.count
     if n == 0:
         return 0.0, 0.0
-    lo, hi = float(binning.interior[0]), float(binning.interior[-1])
+    grid = binning.w1_edges
+    lo, hi = float(grid[0]), float(grid[-1])
     below = int(p.counts[0] + p.counts[1])
     above = int(p.counts[-1] + p.counts[-2])
     with np.errstate(over="ignore", invalid="ignore"):
@@ -471,7 +487,7 @@ def _distances(binning: Binning, ref_p: Any, cur_p: Any) -> tuple[np.ndarray, np
         (rb, ra), (cb, ca) = _tails(binning, ref_p), _tails(binning, cur_p)
         for name, (fn, _) in METRICS.items():
             if name == "wasserstein":
-                w = fn(ref_c, cur_c, binning.interior, abs(rb - cb), abs(ra - ca),
+                w = fn(ref_c, cur_c, binning.w1_edges, abs(rb - cb), abs(ra - ca),
                        discrete=binning.discrete)
                 metrics[name] = float(w) / _w1_scale(binning)
             else:

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from aiwarden.engine._frame import is_stringlike, to_table
-from aiwarden.errors import ParameterError, SchemaError, check_param
+from aiwarden.errors import DataError, ParameterError, SchemaError, check_param
 
 __all__ = ["SCHEMA_FORMAT", "Column", "ColumnType", "Role", "Schema", "Task", "infer_schema"]
 
@@ -253,7 +253,7 @@ def infer_schema(
     for name in names:
         col = table.column(name)
         dtype = (_enum(ColumnType, dtypes[name], "dtype", name) if name in dtypes
-                 else _infer_type(col, max_categories))
+                 else _infer_type(col, max_categories, name))
         role = roles.get(name)
         label = score_labels.get(name)
         if role is None and name not in explicit:
@@ -288,7 +288,7 @@ def _check_distinct_roles(**given: Any) -> None:
             seen[name] = role
 
 
-def _infer_type(col: pa.ChunkedArray, max_categories: int) -> ColumnType:
+def _infer_type(col: pa.ChunkedArray, max_categories: int, col_name: str = "") -> ColumnType:
     t = col.type
     if pa.types.is_dictionary(t):
         t = t.value_type
@@ -300,9 +300,14 @@ def _infer_type(col: pa.ChunkedArray, max_categories: int) -> ColumnType:
         return ColumnType.DATETIME
     if pa.types.is_null(t):
         return ColumnType.NUMERICAL
+    if pa.types.is_nested(t):
+        raise DataError(f"Column {col_name!r} holds nested values ({t}); flatten it or drop "
+                        "it before monitoring.", col_name)
     valid = col.drop_null()
     if pa.types.is_dictionary(valid.type):
         valid = valid.cast(valid.type.value_type)
+    if pa.types.is_string_view(valid.type):
+        valid = valid.cast(pa.large_string())
     n = len(valid)
     if n == 0:
         return ColumnType.CATEGORICAL
@@ -336,6 +341,8 @@ def _infer_role(
         return Role.TIMESTAMP, None
     if Role.ID not in used and (low in _ID_NAMES or low.endswith("_id")):
         valid = col.drop_null()
+        if pa.types.is_string_view(valid.type):
+            valid = valid.cast(pa.large_string())
         if len(valid) and pc.count_distinct(valid).as_py() == len(valid):
             return Role.ID, None
     if dtype == ColumnType.IDENTIFIER:
