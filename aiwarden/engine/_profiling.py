@@ -73,11 +73,10 @@ def fit_binning(col: Column, arr: pa.ChunkedArray, *, max_categories: int) -> Bi
 
 @dataclass(frozen=True)
 class ColumnPass:
-    """A column's profile plus what the caller may reuse: bins per valid row, row values."""
+    """A column's profile plus what the caller may reuse: category codes, row keys."""
 
     profile: NumericalProfile | CategoricalProfile | PresenceProfile
-    bin_index: np.ndarray | None  # bin of every valid row (numerical) / code of every row
-    valid_mask: np.ndarray | None  # rows that ``bin_index`` covers (None: all rows)
+    bin_index: np.ndarray | None  # category code of every row (categorical columns)
     row_key: np.ndarray | None  # uint64 per row for duplicate detection
 
 
@@ -92,7 +91,7 @@ def profile_column(col: Column, binning: Binning, arr: pa.ChunkedArray,
         key = None
         if want_rows and col.role not in _PRESENCE_ROLES:
             key = _text_key(arr)
-        return ColumnPass(PresenceProfile(len(arr), missing, 0, ex), None, None, key)
+        return ColumnPass(PresenceProfile(len(arr), missing, 0, ex), None, key)
     if kind in ("numerical", "text"):
         assert isinstance(binning, NumericalBinning)
         nc = numeric_values(_text_lengths(arr) if kind == "text" else arr)
@@ -108,7 +107,7 @@ def profile_column(col: Column, binning: Binning, arr: pa.ChunkedArray,
     if want_rows:
         # Unseen and missing values share code k; then the text itself tells rows apart.
         key = _text_key(arr) if cc.unseen or cc.missing else cc.codes.astype(np.uint64)
-    return ColumnPass(prof, cc.codes, None, key)
+    return ColumnPass(prof, cc.codes, key)
 
 
 def sorted_counts(s: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -158,7 +157,7 @@ def _profile_numerical(binning: NumericalBinning, nc: NumericColumn, arr: pa.Chu
     key = None
     if want_rows:
         key = _text_key(arr) if kind == "text" else nc.raw.view(np.uint64)
-    return ColumnPass(prof, None, nc.mask, key)
+    return ColumnPass(prof, None, key)
 
 
 def fit_numerical(col: Column, arr: pa.ChunkedArray, *, bins: int, far: float,
@@ -203,7 +202,7 @@ def fit_numerical(col: Column, arr: pa.ChunkedArray, *, bins: int, far: float,
     key = None
     if want_rows:
         key = _text_key(arr) if kind == "text" else nc.raw.view(np.uint64)
-    return binning, ColumnPass(prof, None, nc.mask, key), (None if chunk_of_row is None
+    return binning, ColumnPass(prof, None, key), (None if chunk_of_row is None
                                                           else per_run)
 
 
