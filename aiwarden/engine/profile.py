@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -334,7 +335,7 @@ def _merge_columns(parts: list[ColumnProfile]) -> ColumnProfile:
     if len(parts) == 1:
         return first
     kind = type(first)
-    if not all(type(p) is kind for p in parts):
+    if len(set(map(type, parts))) > 1:
         raise ValueError("Cannot merge profiles of different kinds for one column.")
     examples: dict[str, list[int]] = {}
     for p in parts:
@@ -343,11 +344,14 @@ def _merge_columns(parts: list[ColumnProfile]) -> ColumnProfile:
     if kind is PresenceProfile:
         n, missing, absent = np.array([(p.n, p.missing, p.absent) for p in parts]).sum(axis=0)
         return PresenceProfile(int(n), int(missing), int(absent), examples)
-    stacked = np.stack([p.counts for p in parts])
+    arrays = list(map(attrgetter("counts"), parts))
+    if len({len(a) for a in arrays}) > 1:
+        raise ValueError("Cannot merge profiles counted on different bins.")
+    stacked = np.concatenate(arrays).reshape(len(arrays), -1)  # cheaper than np.stack
     total = stacked.sum(axis=0)
     fields = first._INT_FIELDS
     if kind is CategoricalProfile:
-        sums = np.array([[getattr(p, f) for f in fields] for p in parts]).sum(axis=0)
+        sums = np.array(list(map(attrgetter(*fields), parts))).sum(axis=0)
         top: dict[str, int] = {}
         for p in parts:
             for k, v in p.unseen_top.items():
@@ -357,8 +361,8 @@ def _merge_columns(parts: list[ColumnProfile]) -> ColumnProfile:
         return CategoricalProfile(counts=total, unseen_top=top, examples=examples,
                                   **{f: int(v) for f, v in zip(fields, sums, strict=True)})
     k = len(fields)
-    rows = np.array([(*(getattr(p, f) for f in fields), p.m2, p.below_sum, p.above_sum,
-                      p.mean, p.min, p.max) for p in parts], dtype=np.float64)
+    get = attrgetter(*fields, "m2", "below_sum", "above_sum", "mean", "min", "max")
+    rows = np.array(list(map(get, parts)), dtype=np.float64)
     with np.errstate(over="ignore", invalid="ignore"):
         sums = rows[:, :k + 3].sum(axis=0)  # one reduction for every additive field
         c = stacked.sum(axis=1).astype(np.float64)
