@@ -105,6 +105,13 @@ def _within_bin_order(
     return share, both & ~(above | below | tied)
 
 
+def _histograms(pos: np.ndarray, neg: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Both histograms as float arrays with their totals (counts may be expected counts)."""
+    pos = np.asarray(pos, dtype=np.float64)
+    neg = np.asarray(neg, dtype=np.float64)
+    return pos, neg, float(pos.sum()), float(neg.sum())
+
+
 def roc_auc_from_hist(pos: np.ndarray, neg: np.ndarray, spans: Spans | None = None) -> float:
     """ROC AUC of two histograms on the same ascending grid.
 
@@ -117,9 +124,7 @@ def roc_auc_from_hist(pos: np.ndarray, neg: np.ndarray, spans: Spans | None = No
     >>> roc_auc_from_hist(np.array([0, 1, 3]), np.array([3, 1, 0]))
     0.96875
     """
-    pos = np.asarray(pos, dtype=np.float64)
-    neg = np.asarray(neg, dtype=np.float64)
-    p_total, n_total = pos.sum(), neg.sum()
+    pos, neg, p_total, n_total = _histograms(pos, neg)
     if p_total <= 0 or n_total <= 0:
         return float("nan")
     share, _ = _within_bin_order(pos, neg, spans)
@@ -130,9 +135,7 @@ def roc_auc_from_hist(pos: np.ndarray, neg: np.ndarray, spans: Spans | None = No
 
 def roc_auc_error_bound(pos: np.ndarray, neg: np.ndarray, spans: Spans | None = None) -> float:
     """Largest possible gap between the histogram AUC and the AUC of the raw scores."""
-    pos = np.asarray(pos, dtype=np.float64)
-    neg = np.asarray(neg, dtype=np.float64)
-    p_total, n_total = pos.sum(), neg.sum()
+    pos, neg, p_total, n_total = _histograms(pos, neg)
     if p_total <= 0 or n_total <= 0:
         return float("nan")
     _, uncertain = _within_bin_order(pos, neg, spans)
@@ -157,9 +160,7 @@ def average_precision_from_hist(pos: np.ndarray, neg: np.ndarray) -> float:
     >>> average_precision_from_hist(np.array([0, 1, 3]), np.array([3, 1, 0]))
     0.95
     """
-    pos = np.asarray(pos, dtype=np.float64)
-    neg = np.asarray(neg, dtype=np.float64)
-    p_total = pos.sum()
+    pos, neg, p_total, _ = _histograms(pos, neg)
     if p_total <= 0:
         return float("nan")
     tp, fp = _cumulative_from_top(pos, neg)
@@ -179,9 +180,7 @@ def average_precision_error_bound(pos: np.ndarray, neg: np.ndarray,
     negatives are above it". A bin whose scores are all one value is an exact
     tie group and adds nothing (known from ``spans``).
     """
-    pos = np.asarray(pos, dtype=np.float64)
-    neg = np.asarray(neg, dtype=np.float64)
-    p_total = pos.sum()
+    pos, neg, p_total, _ = _histograms(pos, neg)
     if p_total <= 0:
         return float("nan")
     tp, fp = _cumulative_from_top(pos, neg)
