@@ -1,0 +1,1 @@
+"""Between the engine and the store: folding events into bucket profiles and reading windows."""

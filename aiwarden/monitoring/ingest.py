@@ -1,0 +1,244 @@
+"""Ingesting predictions: validate, deduplicate, store the raw rows, fold them into buckets.
+
+Everything a request changes happens in one transaction under the model's write lock:
+the raw rows, the per-row index that makes a retry a no-op, the bucket partials, the
+quarantine and the joins with labels that were waiting. A 2xx therefore means all of
+it is committed, and a crash before commit leaves nothing half-counted.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+import pyarrow as pa
+from sqlalchemy import Connection
+
+from aiwarden.engine.schema import Role, Schema
+from aiwarden.monitoring import latency, rows
+from aiwarden.monitoring.bucket import BucketData
+from aiwarden.monitoring.joins import labelled_table, pending_labels
+from aiwarden.monitoring.profiles import append_partials
+from aiwarden.monitoring.references import References
+from aiwarden.store import ids as id_store
+from aiwarden.store.database import Database
+from aiwarden.store.models_repo import ModelRow, VersionRow, list_versions
+from aiwarden.store.tables import event_batches, labels, quarantine
+from aiwarden.tabular_io import write_parquet
+
+__all__ = ["IngestResult", "ingest_predictions"]
+
+_MAX_ERRORS = 100
+
+
+@dataclass
+class IngestResult:
+    received: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    labels_joined: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"received": self.received, "accepted": self.accepted,
+                "duplicates": self.duplicates, "quarantined": self.quarantined,
+                "labels_joined": self.labels_joined, "errors": self.errors[:_MAX_ERRORS]}
+
+
+@dataclass
+class _Group:
+    """The rows of one request that belong to one model version."""
+
+    positions: np.ndarray  # row positions in the request
+    version: VersionRow | None
+    batch: rows.Batch
+    pid: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
+    ts: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+
+def ingest_predictions(db: Database, refs: References, model: ModelRow, payload: Any, *,
+                       bucket_seconds: int, levels: tuple[int, ...],
+                       now: float | None = None) -> IngestResult:
+    """``payload`` is a list of JSON rows or a ``pyarrow.Table`` of flat columns."""
+    now = time.time() if now is None else now
+    with db.read() as conn:
+        versions = {v.version: v for v in list_versions(conn, model)}
+    groups = _groups(payload, versions)
+    result = IngestResult(received=sum(len(g.positions) for g in groups))
+    for g in groups:
+        schema = g.version.schema if g.version is not None else None
+        g.pid, g.ts = rows.check(g.batch, schema, now=now)
+    _first_occurrence(groups)
+    with db.write(model.id) as conn:
+        for g in groups:
+            valid = g.batch.valid_mask()
+            cand = np.flatnonzero(valid & ~g.batch.duplicate)
+            existing = id_store.existing(conn, db, model.id, g.pid[cand])
+            new = cand[~np.isin(g.pid[cand], list(existing))] if existing else cand
+            result.duplicates += int(g.batch.duplicate.sum()) + len(cand) - len(new)
+            if len(new) and g.version is not None:
+                table = _stored_table(g, new)
+                batch_id = _insert_batch(conn, model.id, table, now)
+                id_store.insert(conn, db, model.id, g.version.id, g.pid[new], g.ts[new],
+                                batch_id)
+                result.labels_joined += _fold(conn, refs, model, g, new, table,
+                                              bucket_seconds, levels)
+            result.accepted += len(new)
+            _quarantine(conn, model.id, g, now, result, bucket_seconds, levels)
+    return result
+
+
+def _groups(payload: Any, versions: dict[str, VersionRow]) -> list[_Group]:
+    latest = max(versions.values(), key=lambda v: v.id) if versions else None
+    if isinstance(payload, pa.Table):
+        names = (payload.column(rows.VERSION).to_pylist() if rows.VERSION in payload.column_names
+                 else [None] * payload.num_rows)
+    else:
+        names = [r.get(rows.VERSION) if isinstance(r, dict) else None for r in payload]
+    codes, uniques = pd.factorize(pd.Series(names, dtype=object).astype("string"),
+                                  use_na_sentinel=True)
+    groups = []
+    for code in pd.unique(codes):
+        positions = np.flatnonzero(codes == code)
+        name = None if code < 0 else str(uniques[code])
+        version = latest if name is None else versions.get(name)
+        schema = version.schema if version is not None else None
+        if isinstance(payload, pa.Table):
+            part = payload if len(positions) == payload.num_rows else payload.take(positions)
+            batch = rows.from_arrow(part, schema)
+        else:
+            part_rows = [payload[i] for i in positions] if len(positions) < len(payload) \
+                else payload
+            batch = rows.from_json(part_rows, schema)
+        if version is None:
+            why = (f"unknown version {name!r} of this model" if name is not None
+                   else "the model has no version yet: register one or upload a reference")
+            batch.fail(np.arange(len(positions)), rows.VERSION, why)
+        groups.append(_Group(positions, version, batch))
+    return groups
+
+
+def _first_occurrence(groups: list[_Group]) -> None:
+    """A prediction id repeated inside one request counts once (the first row wins)."""
+    ids = np.concatenate([g.pid for g in groups]) if groups else np.zeros(0, dtype=object)
+    valid = np.concatenate([g.batch.valid_mask() for g in groups]) if groups else ids
+    order = np.concatenate([g.positions for g in groups]) if groups else ids
+    s = pd.Series(ids[np.argsort(order)])
+    ok = np.asarray(valid[np.argsort(order)], dtype=bool)
+    dup_sorted = np.zeros(len(s), dtype=bool)
+    dup_sorted[ok] = s[ok].duplicated().to_numpy()
+    dup = np.empty_like(dup_sorted)
+    dup[np.argsort(order)] = dup_sorted
+    offset = 0
+    for g in groups:
+        g.batch.duplicate = dup[offset:offset + len(g.positions)]
+        offset += len(g.positions)
+
+
+def _stored_table(g: _Group, new: np.ndarray) -> pa.Table:
+    idx = pa.array(new)
+    cols = {rows.PID: pa.array(g.pid[new], pa.string()),
+            rows.TS: pa.array(g.ts[new], pa.float64()),
+            rows.VERSION: pa.array([g.version.version] * len(new), pa.string()),
+            rows.LATENCY: g.batch.columns[rows.LATENCY].take(idx)}
+    schema = g.version.schema
+    if schema is not None:
+        for col in schema.columns:
+            if col.name in g.batch.columns and col.name not in cols:
+                cols[col.name] = g.batch.columns[col.name].take(idx)
+    return pa.table(cols)
+
+
+def _insert_batch(conn: Connection, model_id: int, table: pa.Table, now: float) -> int:
+    ts = table.column(rows.TS).to_numpy()
+    res = conn.execute(event_batches.insert().values(
+        model_id=model_id, n_rows=table.num_rows, min_ts=float(ts.min()), max_ts=float(ts.max()),
+        created_at=now, data=write_parquet(table)))
+    return int(res.inserted_primary_key[0])
+
+
+def _profile_table(schema: Schema, table: pa.Table) -> pa.Table:
+    """The columns the reference profiles; the target stays absent (labels come later)."""
+    cols = {}
+    for col in schema.columns:
+        if col.role == Role.TARGET:
+            continue
+        if col.role == Role.TIMESTAMP:
+            micros = pa.array((table.column(rows.TS).to_numpy() * 1e6).astype(np.int64))
+            cols[col.name] = micros.cast(pa.timestamp("us", tz="UTC"))
+        elif col.name in table.column_names:
+            cols[col.name] = table.column(col.name)
+    return pa.table(cols)
+
+
+def _fold(conn: Connection, refs: References, model: ModelRow, g: _Group, new: np.ndarray,
+          table: pa.Table, bucket_seconds: int, levels: tuple[int, ...]) -> int:
+    """Profile the new rows per bucket (with any labels that were waiting) and append them."""
+    ref = refs.get(conn, g.version.id)
+    ts = g.ts[new]
+    buckets = (ts // bucket_seconds).astype(np.int64) * bucket_seconds
+    lat = g.batch.columns[rows.LATENCY].take(pa.array(new)).to_numpy(zero_copy_only=False)
+    waiting = pending_labels(conn, model.id, g.pid[new])
+    labelled = np.isin(g.pid[new], list(waiting)) if waiting else np.zeros(len(new), bool)
+    feats = _profile_table(ref.schema_, table) if ref is not None else None
+    by_bucket: dict[int, BucketData] = {}
+    order = np.argsort(buckets, kind="stable")
+    starts, first = np.unique(buckets[order], return_index=True)
+    for b, part in zip(starts.tolist(), np.split(order, first[1:]), strict=True):
+        profile = None
+        if ref is not None:
+            profile = ref.profile(feats.take(pa.array(part)) if len(starts) > 1 else feats)
+            lab = part[labelled[part]]
+            if len(lab):
+                lt = labelled_table(ref.schema_, table.take(pa.array(lab)),
+                                    [waiting[p] for p in g.pid[new][lab]])
+                profile = profile + ref.profile(lt, labels_only=True)
+        by_bucket[b] = BucketData(rows=len(part), profile=profile,
+                                  latency=latency.histogram(lat[part]),
+                                  labels=int(labelled[part].sum()))
+    append_partials(conn, model.id, g.version.id, by_bucket, levels)
+    if waiting:
+        joined = g.pid[new][labelled]
+        conn.execute(labels.update().where(labels.c.model_id == model.id,
+                                           labels.c.prediction_id.in_(joined.tolist()))
+                     .values(joined=True))
+    return int(labelled.sum())
+
+
+def _quarantine(conn: Connection, model_id: int, g: _Group, now: float, result: IngestResult,
+                bucket_seconds: int, levels: tuple[int, ...]) -> None:
+    if not g.batch.errors:
+        return
+    bad = sorted(g.batch.errors)
+    result.quarantined += len(bad)
+    records, by_bucket = [], {}
+    for i in bad:
+        e = g.batch.errors[i]
+        pid = g.pid[i] if len(g.pid) else None
+        pid = None if pid is None or (isinstance(pid, float) and np.isnan(pid)) else str(pid)
+        row = int(g.positions[i])
+        if len(result.errors) < _MAX_ERRORS:
+            result.errors.append({"row": row, "prediction_id": pid, "field": e.field,
+                                  "reason": e.reason})
+        ts = float(g.ts[i]) if len(g.ts) else now
+        records.append({"model_id": model_id, "received_at": now, "ts": ts,
+                        "prediction_id": pid, "field": e.field, "reason": e.reason,
+                        "payload": _payload(g.batch, i)})
+        b = int(ts // bucket_seconds * bucket_seconds)
+        d = by_bucket.setdefault(b, {})
+        d[e.field] = d.get(e.field, 0) + 1
+    conn.execute(quarantine.insert(), records)
+    if g.version is not None:
+        append_partials(conn, model_id, g.version.id, {
+            b: BucketData(quarantined=sum(r.values()), quarantine_reasons=r)
+            for b, r in by_bucket.items()}, levels)
+
+
+def _payload(batch: rows.Batch, i: int) -> str:
+    row = {k: v[i].as_py() if i < len(v) else None for k, v in batch.columns.items()}
+    return orjson.dumps(row, default=str, option=orjson.OPT_NON_STR_KEYS).decode()

@@ -1,0 +1,116 @@
+"""Metric values of a merged window: what the API, alert rules and dashboard read.
+
+Each metric is a function of (reference, merged bucket data); none touches raw rows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from aiwarden.engine._binning import CategoricalBinning
+from aiwarden.engine.profile import CategoricalProfile, NumericalProfile
+from aiwarden.engine.reference import Reference
+from aiwarden.engine.schema import Role
+from aiwarden.monitoring import latency
+from aiwarden.monitoring.bucket import BucketData
+
+__all__ = ["METRICS", "compute"]
+
+
+def _clean(v: Any) -> Any:
+    """JSON-safe: NaN and infinities become None."""
+    if isinstance(v, float | np.floating):
+        return float(v) if math.isfinite(v) else None
+    if isinstance(v, dict):
+        return {k: _clean(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_clean(x) for x in v]
+    if isinstance(v, np.integer):
+        return int(v)
+    return v
+
+
+def volume(_: Reference | None, d: BucketData) -> dict[str, Any]:
+    return {"rows": d.rows, "quarantined": d.quarantined, "labels": d.labels}
+
+
+def latency_metric(_: Reference | None, d: BucketData) -> dict[str, Any]:
+    return {"count": int(d.latency.sum()), **latency.percentiles(d.latency)}
+
+
+def drift(ref: Reference | None, d: BucketData) -> dict[str, Any] | None:
+    if ref is None or d.profile is None or d.profile.n_rows == 0:
+        return None
+    report = ref.compare(d.profile)
+    cols = {c.column: {k: v for k, v in c.to_dict().items() if k not in ("column", "metrics")}
+            for c in report.columns if c.n_current}
+    return {"n_current": report.n_current, "drifted_features": list(report.drifted_features),
+            "share_drifted": report.share_drifted, "dataset_drifted": report.dataset_drifted(),
+            "columns": cols}
+
+
+def quality(ref: Reference | None, d: BucketData) -> dict[str, Any] | None:
+    out: dict[str, Any] = {"rows": d.rows, "quarantined": d.quarantined,
+                           "quarantine_reasons": d.quarantine_reasons}
+    if ref is not None and d.profile is not None and d.profile.n_rows:
+        q = ref.check_quality(d.profile)
+        out["findings"] = [f.to_dict() for f in q.findings]
+        out["errors"] = len(q.errors)
+        out["ok"] = q.ok and d.quarantined == 0
+    else:
+        out["findings"], out["errors"], out["ok"] = [], 0, d.quarantined == 0
+    return out
+
+
+def performance(ref: Reference | None, d: BucketData) -> dict[str, Any] | None:
+    if ref is None or d.profile is None or d.profile.performance is None:
+        return {"labels": d.labels, "metrics": None}
+    return {"labels": d.labels, "metrics": ref.realised_performance(d.profile)}
+
+
+def estimated_performance(ref: Reference | None, d: BucketData) -> dict[str, Any] | None:
+    if ref is None or d.profile is None:
+        return None
+    est = ref.estimated_performance(d.profile)
+    return None if est is None else est.to_dict()
+
+
+def prediction(ref: Reference | None, d: BucketData) -> dict[str, Any] | None:
+    """The prediction column's distribution next to the reference's, on the same bins."""
+    if ref is None or d.profile is None:
+        return None
+    name = ref.schema_.column_for(Role.PREDICTION)
+    if name is None:
+        scores = ref.schema_.score_columns
+        name = scores[0].name if scores else None
+    if name is None or name not in d.profile.columns:
+        return None
+    cur, base = d.profile.columns[name], ref.profile_.columns[name]
+    binning = ref.binnings_[name]
+    out: dict[str, Any] = {"column": name, "n": int(cur.count)}
+    if isinstance(cur, CategoricalProfile) and isinstance(binning, CategoricalBinning):
+        out["categories"] = [*binning.categories, "(unseen)"]
+        out["current"] = cur.counts.tolist()
+        out["reference"] = base.counts.tolist()
+    elif isinstance(cur, NumericalProfile):
+        out["edges"] = binning.edges.tolist()
+        out["current"] = cur.counts.tolist()
+        out["reference"] = base.counts.tolist()
+        out["mean"] = cur.mean if cur.count else None
+        out["reference_mean"] = base.mean
+    return out
+
+
+METRICS: dict[str, Callable[[Reference | None, BucketData], Any]] = {
+    "volume": volume, "latency": latency_metric, "drift": drift, "quality": quality,
+    "performance": performance, "estimated_performance": estimated_performance,
+    "prediction": prediction,
+}
+
+
+def compute(metric: str, ref: Reference | None, d: BucketData) -> Any:
+    return _clean(METRICS[metric](ref, d))

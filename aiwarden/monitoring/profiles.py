@@ -1,0 +1,103 @@
+"""Bucket partials in the store: append at every rollup level, compact, read a window.
+
+Writers only ever insert partials (no read-modify-write, so no lost updates between
+concurrent writers); a compaction pass later replaces a key's partials by their merge
+in one transaction. Readers merge whatever partials exist, compacted or not.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+import numpy as np
+from sqlalchemy import Connection, and_, delete, func, or_, select
+
+from aiwarden.monitoring.bucket import BucketData
+from aiwarden.monitoring.windows import cover
+from aiwarden.store.tables import bucket_profiles as bp
+
+__all__ = ["append_partials", "compact", "read_window", "read_windows"]
+
+
+def append_partials(conn: Connection, model_id: int, version_id: int,
+                    by_bucket: dict[int, BucketData], levels: tuple[int, ...]) -> None:
+    """Insert one partial per bucket and per wider rollup the buckets fall in."""
+    if not by_bucket:
+        return
+    rows = []
+    for level in levels:
+        grouped: dict[int, list[BucketData]] = defaultdict(list)
+        for start, data in by_bucket.items():
+            grouped[start // level * level].append(data)
+        for start, parts in grouped.items():
+            merged = BucketData.merge_all(parts)
+            rows.append({"model_id": model_id, "version_id": version_id, "level": level,
+                         "start": start, "n_rows": merged.rows, "data": merged.to_bytes()})
+    conn.execute(bp.insert(), rows)
+
+
+def _where(model_id: int, version_id: int, ranges: Iterable[tuple[int, int, int]]):
+    return and_(bp.c.model_id == model_id, bp.c.version_id == version_id, or_(*[
+        and_(bp.c.level == lvl, bp.c.start >= lo, bp.c.start < hi) for lvl, lo, hi in ranges]))
+
+
+def read_window(conn: Connection, model_id: int, version_id: int, start: int, end: int,
+                levels: tuple[int, ...]) -> BucketData:
+    """The merge of every partial covering [start, end) (bucket-aligned)."""
+    return read_windows(conn, model_id, version_id, [(start, end)], levels)[0]
+
+
+def read_windows(conn: Connection, model_id: int, version_id: int,
+                 windows: list[tuple[int, int]], levels: tuple[int, ...]) -> list[BucketData]:
+    """Several consecutive windows from one query: the steps of a time series."""
+    covers = [cover(s, e, levels) for s, e in windows]
+    ranges = [r for c in covers for r in c]
+    if not ranges:
+        return [BucketData() for _ in windows]
+    rows = conn.execute(select(bp.c.level, bp.c.start, bp.c.data)
+                        .where(_where(model_id, version_id, _merge_ranges(ranges)))).all()
+    if not rows:
+        return [BucketData() for _ in windows]
+    levels_arr = np.array([r.level for r in rows], dtype=np.int64)
+    starts = np.array([r.start for r in rows], dtype=np.int64)
+    out = []
+    for c in covers:
+        mask = np.zeros(len(rows), dtype=bool)
+        for lvl, lo, hi in c:
+            mask |= (levels_arr == lvl) & (starts >= lo) & (starts < hi)
+        out.append(BucketData.merge_all([BucketData.from_bytes(rows[i].data)
+                                         for i in np.flatnonzero(mask)]))
+    return out
+
+
+def _merge_ranges(ranges: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """Adjacent ranges of one level as one, so a long series stays a short SQL query."""
+    out: list[tuple[int, int, int]] = []
+    for lvl, lo, hi in sorted(ranges):
+        if out and out[-1][0] == lvl and out[-1][2] >= lo:
+            out[-1] = (lvl, out[-1][1], max(out[-1][2], hi))
+        else:
+            out.append((lvl, lo, hi))
+    return out
+
+
+def compact(conn: Connection, model_id: int, limit: int = 500) -> int:
+    """Merge the partials of up to ``limit`` keys holding more than one; returns keys merged."""
+    keys = conn.execute(
+        select(bp.c.version_id, bp.c.level, bp.c.start)
+        .where(bp.c.model_id == model_id)
+        .group_by(bp.c.version_id, bp.c.level, bp.c.start)
+        .having(func.count() > 1).limit(limit)).all()
+    for version_id, level, start in keys:
+        rows = conn.execute(select(bp.c.id, bp.c.data).where(
+            bp.c.model_id == model_id, bp.c.version_id == version_id, bp.c.level == level,
+            bp.c.start == start)).all()
+        if len(rows) < 2:
+            continue
+        merged = BucketData.merge_all([BucketData.from_bytes(r.data) for r in rows])
+        conn.execute(delete(bp).where(bp.c.id.in_([r.id for r in rows])))
+        conn.execute(bp.insert().values(model_id=model_id, version_id=version_id, level=level,
+                                        start=start, n_rows=merged.rows,
+                                        data=merged.to_bytes()))
+    return len(keys)

@@ -1,0 +1,313 @@
+"""The monitoring service: what the HTTP API, the CLI and the demo call.
+
+It owns no HTTP: every method takes plain values and returns plain dicts, so the
+server stays a thin shell and the same calls work in a script.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sqlalchemy import delete, func, select
+
+from aiwarden.engine.reference import Reference
+from aiwarden.engine.schema import Schema
+from aiwarden.errors import DataError, ParameterError, SchemaError
+from aiwarden.monitoring import joins, metrics, profiles, rows
+from aiwarden.monitoring.ingest import IngestResult, ingest_predictions
+from aiwarden.monitoring.references import References
+from aiwarden.monitoring.windows import levels_for, parse_duration, parse_instant, to_iso
+from aiwarden.store import models_repo as repo
+from aiwarden.store.database import Database
+from aiwarden.store.tables import event_batches, labels, predictions, quarantine
+from aiwarden.tabular_io import write_parquet
+
+__all__ = ["Monitor", "MonitorSettings"]
+
+_HINTS = ("target", "prediction", "scores", "id", "timestamp", "segments", "task")
+_MAX_POINTS = 5000
+
+
+@dataclass(frozen=True)
+class MonitorSettings:
+    bucket_seconds: int = 60
+    retention_days: float = 30.0  # raw events; profiles are kept
+    sample_rows: int = 10_000
+
+    @property
+    def levels(self) -> tuple[int, ...]:
+        return levels_for(self.bucket_seconds)
+
+
+class Monitor:
+    def __init__(self, db: Database, settings: MonitorSettings | None = None) -> None:
+        self.db = db
+        self.settings = settings or MonitorSettings()
+        self.refs = References()
+
+    # ---------------------------------------------------------------- models
+    def create_model(self, name: str, task: str | None = None,
+                     description: str | None = None) -> dict[str, Any]:
+        _check_name(name, "name")
+        with self.db.write() as conn:
+            return repo.create_model(conn, name, task, description).to_dict()
+
+    def list_models(self) -> list[dict[str, Any]]:
+        with self.db.read() as conn:
+            return [m.to_dict() for m in repo.list_models(conn)]
+
+    def model(self, name: str) -> repo.ModelRow:
+        with self.db.read() as conn:
+            return repo.get_model(conn, name)
+
+    def describe_model(self, name: str) -> dict[str, Any]:
+        with self.db.read() as conn:
+            m = repo.get_model(conn, name)
+            versions = [v.to_dict() for v in repo.list_versions(conn, m)]
+            waiting = joins.pending_count(conn, m.id)
+            n_pred = conn.execute(select(func.count()).select_from(predictions)
+                                  .where(predictions.c.model_id == m.id)).scalar()
+            n_quar = conn.execute(select(func.count()).select_from(quarantine)
+                                  .where(quarantine.c.model_id == m.id)).scalar()
+        return m.to_dict() | {"versions": versions, "predictions": int(n_pred or 0),
+                              "labels_pending": waiting, "quarantined": int(n_quar or 0)}
+
+    def create_version(self, name: str, version: str,
+                       schema: dict[str, Any] | None = None) -> dict[str, Any]:
+        _check_name(version, "version")
+        parsed = Schema.from_dict(schema) if schema is not None else None
+        with self.db.write() as conn:
+            m = repo.get_model(conn, name)
+            return repo.create_version(conn, m, version, parsed).to_dict()
+
+    def version(self, name: str, version: str | None = None) -> dict[str, Any]:
+        with self.db.read() as conn:
+            return repo.get_version(conn, repo.get_model(conn, name), version).to_dict()
+
+    def upload_reference(self, name: str, version: str, table: pa.Table,
+                         hints: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Fit the version's reference (creating the version if needed); refs are immutable."""
+        hints = {k: v for k, v in (hints or {}).items() if v not in (None, "", [])}
+        unknown = sorted(set(hints) - set(_HINTS))
+        if unknown:
+            raise ParameterError(f"Unknown reference option(s) {unknown}; use {list(_HINTS)}.",
+                                 unknown[0])
+        _check_name(version, "version")
+        with self.db.read() as conn:
+            m = repo.get_model(conn, name)
+            try:
+                existing = repo.get_version(conn, m, version)
+            except repo.NotFound:
+                existing = None
+        if existing is not None and existing.fingerprint is not None:
+            raise repo.Conflict(f"Version {version!r} of {name!r} has a reference already; "
+                                "references are immutable: register a new version.", "version")
+        if existing is not None and existing.schema is not None:
+            if hints:
+                raise SchemaError("This version has a schema already: the reference options "
+                                  f"{sorted(hints)} cannot change it.", sorted(hints)[0])
+            ref = Reference.fit(table, existing.schema)
+        else:
+            if m.task and "task" not in hints:
+                hints["task"] = m.task
+            ref = Reference.fit(table, **hints)
+        sample = _sample(table, self.settings.sample_rows)
+        with self.db.write(m.id) as conn:
+            v = existing or repo.create_version(conn, m, version, None)
+            repo.set_reference(conn, v, ref, table.num_rows, sample)
+        return {"version": version, "rows": table.num_rows, "columns": len(ref.schema_.columns),
+                "fingerprint": ref.fingerprint, "schema": ref.schema_.to_dict()}
+
+    def reference_sample(self, name: str, version: str | None = None) -> pa.Table | None:
+        with self.db.read() as conn:
+            v = repo.get_version(conn, repo.get_model(conn, name), version)
+            blob = repo.load_sample(conn, v.id)
+        return None if blob is None else pq.read_table(io.BytesIO(blob))
+
+    # ---------------------------------------------------------------- ingest
+    def log_predictions(self, name: str, payload: list[Any] | pa.Table) -> IngestResult:
+        m = self.model(name)
+        return ingest_predictions(self.db, self.refs, m, payload,
+                                  bucket_seconds=self.settings.bucket_seconds,
+                                  levels=self.settings.levels)
+
+    def log_labels(self, name: str, payload: list[Any] | pa.Table) -> joins.LabelResult:
+        m = self.model(name)
+        if isinstance(payload, pa.Table):
+            missing = [c for c in (rows.PID, "label") if c not in payload.column_names]
+            if missing:
+                raise DataError(f"Label data needs the columns {missing}.", missing[0])
+            ids, values, errors = (payload.column(rows.PID).combine_chunks(),
+                                   payload.column("label").combine_chunks(), [])
+        else:
+            ids, values, errors = rows.label_rows(payload)
+        return joins.ingest_labels(self.db, self.refs, m, ids, values,
+                                   bucket_seconds=self.settings.bucket_seconds,
+                                   levels=self.settings.levels, errors=errors)
+
+    # --------------------------------------------------------------- queries
+    def _window(self, start: Any, end: Any, default_span: float = 86400) -> tuple[int, int]:
+        b = self.settings.bucket_seconds
+        t1 = parse_instant(end, "end") if end not in (None, "") else time.time()
+        t0 = parse_instant(start, "start") if start not in (None, "") else t1 - default_span
+        if t0 >= t1:
+            raise ParameterError(f"start must be before end (got {to_iso(t0)} ≥ {to_iso(t1)}).",
+                                 "start")
+        return int(t0 // b * b), int(-(-t1 // b) * b)
+
+    def series(self, name: str, metric: str, *, start: Any = None, end: Any = None,
+               step: Any = None, version: str | None = None) -> dict[str, Any]:
+        """A metric over consecutive windows of ``step`` (or one window), from bucket merges."""
+        if metric not in metrics.METRICS:
+            raise ParameterError(f"metric: unknown {metric!r}; choose from "
+                                 f"{sorted(metrics.METRICS)}.", "metric")
+        t0, t1 = self._window(start, end)
+        b = self.settings.bucket_seconds
+        width = t1 - t0 if step in (None, "") else parse_duration(step)
+        if width % b:
+            raise ParameterError(f"step must be a multiple of the bucket ({b} s); got {width}.",
+                                 "step")
+        n = -(-(t1 - t0) // width)
+        if n > _MAX_POINTS:
+            raise ParameterError(f"step: {n} points requested; at most {_MAX_POINTS}. "
+                                 "Use a wider step or a shorter window.", "step")
+        windows = [(t0 + i * width, min(t0 + (i + 1) * width, t1)) for i in range(n)]
+        with self.db.read() as conn:
+            m = repo.get_model(conn, name)
+            v = repo.get_version(conn, m, version)
+            ref = self.refs.get(conn, v.id)
+            data = profiles.read_windows(conn, m.id, v.id, windows, self.settings.levels)
+        points = [{"start": to_iso(s), "end": to_iso(e), "rows": d.rows,
+                   "value": metrics.compute(metric, ref, d)} for (s, e), d in zip(windows, data,
+                                                                                  strict=True)]
+        return {"model": name, "version": v.version, "metric": metric, "start": to_iso(t0),
+                "end": to_iso(t1), "step": width, "points": points}
+
+    def compare(self, name: str, *, start: Any, end: Any, baseline_start: Any = None,
+                baseline_end: Any = None, version: str | None = None) -> dict[str, Any]:
+        """Drift and quality of a window against another window, or against the reference."""
+        t0, t1 = self._window(start, end)
+        with self.db.read() as conn:
+            m = repo.get_model(conn, name)
+            v = repo.get_version(conn, m, version)
+            ref = self.refs.get(conn, v.id)
+            if ref is None:
+                raise DataError(f"Version {v.version!r} has no reference to compare with.",
+                                "version")
+            cur = profiles.read_window(conn, m.id, v.id, t0, t1, self.settings.levels)
+            base = None
+            if baseline_start not in (None, "") or baseline_end not in (None, ""):
+                b0, b1 = self._window(baseline_start, baseline_end)
+                base = profiles.read_window(conn, m.id, v.id, b0, b1, self.settings.levels)
+        out: dict[str, Any] = {"model": name, "version": v.version,
+                               "window": {"start": to_iso(t0), "end": to_iso(t1),
+                                          "rows": cur.rows},
+                               "baseline": "reference" if base is None else {
+                                   "start": to_iso(b0), "end": to_iso(b1), "rows": base.rows}}
+        if cur.profile is None or cur.profile.n_rows == 0:
+            raise DataError("The window holds no profiled rows.", "start")
+        if base is None:
+            out["drift"] = metrics.compute("drift", ref, cur)
+        else:
+            if base.profile is None or base.profile.n_rows == 0:
+                raise DataError("The baseline window holds no profiled rows.", "baseline_start")
+            out["drift"] = metrics._clean(_window_drift(ref, base, cur))
+        out["quality"] = metrics.compute("quality", ref, cur)
+        return out
+
+    def export_events(self, name: str, *, start: Any = None, end: Any = None) -> pa.Table:
+        """The raw rows of a window with their labels, for slices, RCA and retraining."""
+        t0, t1 = self._window(start, end, default_span=7 * 86400)
+        with self.db.read() as conn:
+            m = repo.get_model(conn, name)
+            blobs = conn.execute(select(event_batches.c.data).where(
+                event_batches.c.model_id == m.id, event_batches.c.max_ts >= t0,
+                event_batches.c.min_ts < t1).order_by(event_batches.c.id)).scalars().all()
+            parts = []
+            for blob in blobs:
+                t = pq.read_table(io.BytesIO(blob))
+                ts = t.column(rows.TS).to_numpy()
+                keep = np.flatnonzero((ts >= t0) & (ts < t1))
+                if len(keep):
+                    parts.append(t.take(pa.array(keep)))
+            if not parts:
+                return pa.table({rows.PID: pa.array([], pa.string()),
+                                 rows.TS: pa.array([], pa.float64())})
+            table = pa.concat_tables(parts, promote_options="permissive")
+            found = joins.labels_for(conn, m.id, table.column(rows.PID).to_numpy(
+                zero_copy_only=False))
+        label_col = pa.array([found.get(p) for p in table.column(rows.PID).to_pylist()],
+                             pa.string())
+        return table.append_column("label", label_col)
+
+    def quarantined(self, name: str, limit: int = 100) -> list[dict[str, Any]]:
+        with self.db.read() as conn:
+            m = repo.get_model(conn, name)
+            res = conn.execute(select(quarantine).where(quarantine.c.model_id == m.id)
+                               .order_by(quarantine.c.id.desc()).limit(limit))
+            return [{"received_at": to_iso(r.received_at), "timestamp": to_iso(r.ts),
+                     "prediction_id": r.prediction_id, "field": r.field, "reason": r.reason,
+                     "payload": r.payload} for r in res]
+
+    # ----------------------------------------------------------- maintenance
+    def compact(self) -> int:
+        """Merge bucket partials of every model; returns keys compacted."""
+        total = 0
+        with self.db.read() as conn:
+            ids = [m.id for m in repo.list_models(conn)]
+        for model_id in ids:
+            with self.db.write(model_id) as conn:
+                total += profiles.compact(conn, model_id)
+        return total
+
+    def enforce_retention(self, now: float | None = None) -> int:
+        """Delete raw rows (and their index) past retention; profiles stay."""
+        cutoff = (time.time() if now is None else now) - self.settings.retention_days * 86400
+        with self.db.read() as conn:
+            ids = [m.id for m in repo.list_models(conn)]
+        removed = 0
+        for model_id in ids:
+            with self.db.write(model_id) as conn:
+                old = conn.execute(select(event_batches.c.id).where(
+                    event_batches.c.model_id == model_id,
+                    event_batches.c.max_ts < cutoff)).scalars().all()
+                if not old:
+                    continue
+                conn.execute(delete(predictions).where(predictions.c.model_id == model_id,
+                                                       predictions.c.batch_id.in_(old)))
+                removed += conn.execute(delete(event_batches).where(
+                    event_batches.c.id.in_(old))).rowcount
+                conn.execute(delete(labels).where(labels.c.model_id == model_id,
+                                                  labels.c.joined.is_(True),
+                                                  labels.c.received_at < cutoff))
+        return removed
+
+
+def _window_drift(ref: Reference, base: Any, cur: Any) -> dict[str, Any]:
+    """Window-vs-window drift: the baseline's counts stand in for the reference's."""
+    from dataclasses import replace
+
+    shadow = Reference(schema=ref.schema_, binnings=ref.binnings_,
+                       profile=replace(base.profile, reference=ref.fingerprint),
+                       instability=ref.instability_, settings=ref.settings,
+                       random_state=ref.random_state)
+    return metrics.drift(shadow, cur)
+
+
+def _sample(table: pa.Table, n: int) -> bytes:
+    if table.num_rows > n:
+        idx = np.sort(np.random.default_rng(0).choice(table.num_rows, n, replace=False))
+        table = table.take(pa.array(idx))
+    return write_parquet(table)
+
+
+def _check_name(value: Any, field: str) -> None:
+    if not isinstance(value, str) or not value.strip() or len(value) > 200 or "/" in value:
+        raise ParameterError(f"{field}: expected a non-empty name of at most 200 characters "
+                             f"without '/'; got {value!r}.", field)

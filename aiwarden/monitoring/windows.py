@@ -1,0 +1,82 @@
+"""Time: parsing instants and durations, and covering a window with the fewest rollups."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import numpy as np
+
+from aiwarden.errors import ParameterError
+
+__all__ = ["cover", "levels_for", "parse_duration", "parse_instant", "to_iso"]
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def levels_for(bucket_seconds: int) -> tuple[int, ...]:
+    """Rollup widths: the bucket, then hour and day when they are multiples of it."""
+    out = [bucket_seconds]
+    for w in (3600, 86400):
+        if w > out[-1] and w % out[-1] == 0:
+            out.append(w)
+    return tuple(out)
+
+
+def parse_duration(value: str | float | int, name: str = "step") -> int:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = int(value)
+    else:
+        m = re.fullmatch(r"\s*(\d+)\s*([smhdw]?)\s*", str(value))
+        if not m:
+            raise ParameterError(f"{name}: expected seconds or a duration like '5m', '1h', '1d'; "
+                                 f"got {value!r}.", name)
+        seconds = int(m.group(1)) * _UNITS[m.group(2) or "s"]
+    if seconds <= 0:
+        raise ParameterError(f"{name}: must be positive, got {value!r}.", name)
+    return seconds
+
+
+def parse_instant(value: str | float | int | datetime, name: str = "time") -> float:
+    """Epoch seconds from epoch numbers, ISO 8601 strings or datetimes (naive = UTC)."""
+    if isinstance(value, datetime):
+        dt = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return dt.timestamp()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if not np.isfinite(value):
+            raise ParameterError(f"{name}: not a finite time: {value!r}.", name)
+        return float(value)
+    text = str(value).strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ParameterError(f"{name}: expected ISO 8601 or epoch seconds, got {value!r}.",
+                             name) from None
+    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
+
+
+def to_iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+def cover(start: int, end: int, levels: tuple[int, ...]) -> list[tuple[int, int, int]]:
+    """Ranges ``(level, first_start, last_start_exclusive)`` whose buckets tile [start, end).
+
+    ``start`` and ``end`` must be multiples of the smallest level. Wide aligned
+    rollups fill the middle; narrower ones the ragged edges, so 30 days of 1-minute
+    buckets are read as ~30 day rows plus a few dozen hours and minutes.
+    """
+    if end <= start:
+        return []
+    if len(levels) == 1:
+        return [(levels[0], start, end)]
+    wide = levels[-1]
+    lo = -(-start // wide) * wide
+    hi = end // wide * wide
+    if lo >= hi:
+        return cover(start, end, levels[:-1])
+    return [*cover(start, lo, levels[:-1]), (wide, lo, hi), *cover(hi, end, levels[:-1])]

@@ -1,0 +1,146 @@
+"""Models and their versions, with each version's schema, reference and sample."""
+
+from __future__ import annotations
+
+import time
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, select
+from sqlalchemy.exc import IntegrityError
+
+from aiwarden.engine.reference import Reference
+from aiwarden.engine.schema import Schema
+from aiwarden.errors import AiwardenError
+from aiwarden.store.tables import model_versions, models
+
+__all__ = ["Conflict", "ModelRow", "NotFound", "VersionRow", "create_model", "create_version",
+           "get_model", "get_version", "list_models", "list_versions", "load_reference",
+           "set_reference"]
+
+
+class NotFound(AiwardenError):
+    """A model or version that does not exist (HTTP 404)."""
+
+
+class Conflict(AiwardenError):
+    """Something that exists already (HTTP 409)."""
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    id: int
+    name: str
+    task: str | None
+    description: str | None
+    created_at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "task": self.task, "description": self.description,
+                "created_at": self.created_at}
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    id: int
+    model_id: int
+    version: str
+    schema: Schema | None
+    fingerprint: str | None
+    reference_rows: int | None
+    created_at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": self.version, "created_at": self.created_at,
+                "has_reference": self.fingerprint is not None,
+                "reference_rows": self.reference_rows, "fingerprint": self.fingerprint,
+                "schema": None if self.schema is None else self.schema.to_dict()}
+
+
+def _model(row: Any) -> ModelRow:
+    return ModelRow(row.id, row.name, row.task, row.description, row.created_at)
+
+
+def _version(row: Any) -> VersionRow:
+    schema = Schema.from_dict(orjson.loads(row.schema)) if row.schema else None
+    return VersionRow(row.id, row.model_id, row.version, schema, row.fingerprint,
+                      row.reference_rows, row.created_at)
+
+
+_VERSION_COLS = (model_versions.c.id, model_versions.c.model_id, model_versions.c.version,
+                 model_versions.c.schema, model_versions.c.fingerprint,
+                 model_versions.c.reference_rows, model_versions.c.created_at)
+
+
+def create_model(conn: Connection, name: str, task: str | None = None,
+                 description: str | None = None) -> ModelRow:
+    try:
+        with conn.begin_nested():
+            res = conn.execute(models.insert().values(
+                name=name, task=task, description=description, created_at=time.time()))
+    except IntegrityError:
+        raise Conflict(f"Model {name!r} exists already.", "name") from None
+    return get_model(conn, name) if res.inserted_primary_key is None else ModelRow(
+        int(res.inserted_primary_key[0]), name, task, description, time.time())
+
+
+def get_model(conn: Connection, name: str) -> ModelRow:
+    row = conn.execute(select(models).where(models.c.name == name)).first()
+    if row is None:
+        raise NotFound(f"No model named {name!r}.", "name")
+    return _model(row)
+
+
+def list_models(conn: Connection) -> list[ModelRow]:
+    return [_model(r) for r in conn.execute(select(models).order_by(models.c.name))]
+
+
+def create_version(conn: Connection, model: ModelRow, version: str,
+                   schema: Schema | None = None) -> VersionRow:
+    try:
+        with conn.begin_nested():
+            conn.execute(model_versions.insert().values(
+                model_id=model.id, version=version, created_at=time.time(),
+                schema=None if schema is None else orjson.dumps(schema.to_dict()).decode()))
+    except IntegrityError:
+        raise Conflict(f"Model {model.name!r} has a version {version!r} already.",
+                       "version") from None
+    return get_version(conn, model, version)
+
+
+def get_version(conn: Connection, model: ModelRow, version: str | None = None) -> VersionRow:
+    """The named version, or the latest registered one."""
+    q = select(*_VERSION_COLS).where(model_versions.c.model_id == model.id)
+    if version is not None:
+        q = q.where(model_versions.c.version == version)
+    row = conn.execute(q.order_by(model_versions.c.id.desc()).limit(1)).first()
+    if row is None:
+        what = f"a version {version!r}" if version is not None else "any version"
+        raise NotFound(f"Model {model.name!r} has no {what}.", "version")
+    return _version(row)
+
+
+def list_versions(conn: Connection, model: ModelRow) -> list[VersionRow]:
+    q = select(*_VERSION_COLS).where(model_versions.c.model_id == model.id)
+    return [_version(r) for r in conn.execute(q.order_by(model_versions.c.id))]
+
+
+def set_reference(conn: Connection, version: VersionRow, ref: Reference, rows: int,
+                  sample: bytes | None) -> None:
+    blob = zlib.compress(orjson.dumps(ref.to_dict(), option=orjson.OPT_SERIALIZE_NUMPY), 3)
+    conn.execute(model_versions.update().where(model_versions.c.id == version.id).values(
+        reference=blob, fingerprint=ref.fingerprint, reference_rows=rows, sample=sample,
+        schema=orjson.dumps(ref.schema_.to_dict()).decode()))
+
+
+def load_reference(conn: Connection, version_id: int) -> Reference | None:
+    blob = conn.execute(select(model_versions.c.reference)
+                        .where(model_versions.c.id == version_id)).scalar()
+    return None if blob is None else Reference.from_dict(orjson.loads(zlib.decompress(blob)))
+
+
+def load_sample(conn: Connection, version_id: int) -> bytes | None:
+    return conn.execute(select(model_versions.c.sample)
+                        .where(model_versions.c.id == version_id)).scalar()

@@ -1,0 +1,124 @@
+"""The tables. Times are float epoch seconds so SQLite and PostgreSQL store them alike.
+
+Raw rows are stored per ingest request as one Parquet blob (``event_batches``);
+``predictions`` is the narrow per-row index that makes ingest idempotent and lets
+late labels find their row. Bucket profiles are appended as partials at every
+rollup level and compacted in the background, so writers never update in place.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+__all__ = [
+    "api_keys", "bucket_profiles", "event_batches", "labels", "metadata", "model_versions",
+    "models", "predictions", "quarantine",
+]
+
+metadata = MetaData()
+
+models = Table(
+    "models", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("task", String(20)),
+    Column("description", Text),
+    Column("created_at", Float, nullable=False),
+)
+
+model_versions = Table(
+    "model_versions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("model_id", Integer, ForeignKey("models.id", ondelete="CASCADE"), nullable=False),
+    Column("version", String(200), nullable=False),
+    Column("schema", Text),  # Schema.to_dict() as JSON
+    Column("reference", LargeBinary),  # compressed Reference.to_dict()
+    Column("fingerprint", String(64)),
+    Column("sample", LargeBinary),  # Parquet: a bounded random sample of reference rows
+    Column("reference_rows", BigInteger),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("model_id", "version", name="uq_model_versions_model_version"),
+)
+
+api_keys = Table(
+    "api_keys", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key_id", String(32), nullable=False, unique=True),  # public prefix of the key
+    Column("hash", String(128), nullable=False),  # scrypt of the secret part
+    Column("salt", String(64), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("scopes", String(100), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("revoked_at", Float),
+)
+
+event_batches = Table(
+    "event_batches", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("model_id", Integer, nullable=False),
+    Column("n_rows", Integer, nullable=False),
+    Column("min_ts", Float, nullable=False),
+    Column("max_ts", Float, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("data", LargeBinary, nullable=False),  # Parquet of the accepted rows
+    Index("ix_event_batches_model_ts", "model_id", "max_ts"),
+)
+
+predictions = Table(
+    "predictions", metadata,
+    Column("model_id", Integer, primary_key=True),
+    Column("prediction_id", String(200), primary_key=True),
+    Column("version_id", Integer, nullable=False),
+    Column("ts", Float, nullable=False),
+    Column("batch_id", BigInteger, nullable=False),
+    Column("row_idx", Integer, nullable=False),
+)
+
+labels = Table(
+    "labels", metadata,
+    Column("model_id", Integer, primary_key=True),
+    Column("prediction_id", String(200), primary_key=True),
+    Column("label", Text, nullable=False),  # the value as text; typed at join time
+    Column("received_at", Float, nullable=False),
+    Column("joined", Boolean, nullable=False, default=False),
+    Index("ix_labels_pending", "model_id", "joined"),
+)
+
+bucket_profiles = Table(
+    "bucket_profiles", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("model_id", Integer, nullable=False),
+    Column("version_id", Integer, nullable=False),
+    Column("level", Integer, nullable=False),  # bucket width in seconds
+    Column("start", BigInteger, nullable=False),  # epoch seconds, a multiple of level
+    Column("n_rows", BigInteger, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Index("ix_bucket_profiles_key", "model_id", "version_id", "level", "start"),
+)
+
+quarantine = Table(
+    "quarantine", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("model_id", Integer, nullable=False),
+    Column("received_at", Float, nullable=False),
+    Column("ts", Float, nullable=False),
+    Column("prediction_id", String(200)),
+    Column("field", String(300)),
+    Column("reason", Text, nullable=False),
+    Column("payload", Text),
+    Index("ix_quarantine_model", "model_id", "received_at"),
+)
