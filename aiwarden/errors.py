@@ -23,7 +23,11 @@ __all__ = [
 
 
 class AiwardenError(Exception):
-    """Root of every error aiwarden raises on purpose."""
+    """Root of every error aiwarden raises on purpose; ``field`` names what was wrong."""
+
+    def __init__(self, message: str = "", field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class ParameterError(AiwardenError, ValueError):
@@ -34,7 +38,7 @@ class SchemaError(AiwardenError, ValueError):
     """A column is missing, unknown, or of a type/role that cannot be used."""
 
     def __init__(self, message: str, column: str | None = None) -> None:
-        super().__init__(message)
+        super().__init__(message, column)
         self.column = column
 
 
@@ -42,7 +46,7 @@ class DataError(AiwardenError, ValueError):
     """Data cannot be used as given (empty, unreadable, wrong shape)."""
 
     def __init__(self, message: str, column: str | None = None) -> None:
-        super().__init__(message)
+        super().__init__(message, column)
         self.column = column
 
 

@@ -7,6 +7,7 @@ server stays a thin shell and the same calls work in a script.
 from __future__ import annotations
 
 import io
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -307,7 +308,11 @@ def _sample(table: pa.Table, n: int) -> bytes:
     return write_parquet(table)
 
 
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+-]{0,199}")
+
+
 def _check_name(value: Any, field: str) -> None:
-    if not isinstance(value, str) or not value.strip() or len(value) > 200 or "/" in value:
-        raise ParameterError(f"{field}: expected a non-empty name of at most 200 characters "
-                             f"without '/'; got {value!r}.", field)
+    """Names travel in URLs, file names and headers: letters, digits and ``._:@+-`` only."""
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
+        raise ParameterError(f"{field}: expected 1-200 letters, digits or ._:@+- (starting "
+                             f"with a letter or digit); got {value!r}.", field)

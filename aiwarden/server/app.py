@@ -1,0 +1,99 @@
+"""The FastAPI application: wiring, lifespan, health and maintenance."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from aiwarden.monitoring.service import Monitor, MonitorSettings
+from aiwarden.server import errors
+from aiwarden.server.auth import Authenticator
+from aiwarden.server.body import BodyLimit
+from aiwarden.server.responses import JSONResponse
+from aiwarden.server.routes import router
+from aiwarden.server.settings import ServerSettings
+from aiwarden.store.database import Database
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("aiwarden.server")
+
+
+class _Maintenance(threading.Thread):
+    """Compacts bucket partials every few seconds and enforces retention hourly."""
+
+    def __init__(self, monitor: Monitor, every: float) -> None:
+        super().__init__(name="aiwarden-maintenance", daemon=True)
+        self.monitor, self.every = monitor, every
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        ticks = 0
+        while not self.stop.wait(self.every):
+            try:
+                self.monitor.compact()
+                ticks += 1
+                if ticks % max(1, int(3600 / self.every)) == 1:
+                    self.monitor.enforce_retention()
+            except Exception:  # keep the thread alive; the next tick retries
+                log.exception("maintenance pass failed")
+
+
+def create_app(settings: ServerSettings | None = None) -> FastAPI:
+    settings = settings or ServerSettings.from_env()
+    db = Database(settings.url)
+    monitor = Monitor(db, MonitorSettings(bucket_seconds=settings.bucket_seconds,
+                                          retention_days=settings.retention_days))
+    auth = Authenticator(db, open_when_no_keys=settings.loopback)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db.migrate()
+        if not auth.any_keys():
+            if not settings.loopback:
+                raise RuntimeError(
+                    f"Refusing to listen on {settings.host} without an API key: create one with "
+                    "`aiwarden keys create NAME --scopes admin`, or bind to 127.0.0.1.")
+            log.warning("No API keys exist: the API is open to anyone who can reach "
+                        "%s:%s (loopback only).", settings.host, settings.port)
+        maintenance = _Maintenance(monitor, settings.compact_every)
+        maintenance.start()
+        app.state.ready = True
+        try:
+            yield
+        finally:
+            maintenance.stop.set()
+            maintenance.join(timeout=10)
+            db.dispose()
+
+    app = FastAPI(title="aiwarden", version="0.1.0", lifespan=lifespan,
+                  default_response_class=JSONResponse,
+                  description="Keep production ML models honest. See docs/api.md.")
+    app.state.monitor, app.state.auth, app.state.settings = monitor, auth, settings
+    app.state.ready = False
+    app.add_middleware(BodyLimit, max_bytes=int(settings.max_body_mb * 1024 * 1024))
+    errors.install(app)
+    app.include_router(router, prefix="/api/v1")
+
+    @app.get("/healthz", tags=["service"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["service"])
+    def readyz() -> JSONResponse:
+        try:
+            with db.read() as conn:
+                conn.execute(text("SELECT 1"))
+            at_head = db.at_head()
+        except Exception as exc:  # the database is down: say so, do not crash
+            return JSONResponse({"status": "unavailable", "reason": type(exc).__name__}, 503)
+        if not (app.state.ready and at_head):
+            return JSONResponse({"status": "starting"}, 503)
+        return JSONResponse({"status": "ready", "database": db.engine.dialect.name})
+
+    return app

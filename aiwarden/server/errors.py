@@ -1,0 +1,61 @@
+"""Every error answers ``{"detail": {"error", "message", "field"}}`` with a fitting status."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+
+from aiwarden.errors import AiwardenError
+from aiwarden.server.responses import JSONResponse
+from aiwarden.store.models_repo import Conflict, NotFound
+
+__all__ = ["BodyTooLarge", "Forbidden", "HttpError", "Unauthorized", "install"]
+
+
+class HttpError(Exception):
+    status = 400
+    kind = "bad_request"
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message, self.field = message, field
+
+
+class Unauthorized(HttpError):
+    status, kind = 401, "unauthorized"
+
+
+class Forbidden(HttpError):
+    status, kind = 403, "forbidden"
+
+
+class BodyTooLarge(HttpError):
+    status, kind = 413, "body_too_large"
+
+
+class Malformed(HttpError):
+    status, kind = 422, "malformed"
+
+
+def _body(kind: str, message: str, field: str | None) -> dict:
+    return {"detail": {"error": kind, "message": message, "field": field}}
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(HttpError)
+    async def _http(_: Request, exc: HttpError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse(_body(exc.kind, exc.message, exc.field), exc.status, headers)
+
+    @app.exception_handler(AiwardenError)
+    async def _domain(_: Request, exc: AiwardenError) -> JSONResponse:
+        status, kind = {NotFound: (404, "not_found"), Conflict: (409, "conflict")}.get(
+            type(exc), (422, type(exc).__name__.replace("Error", "").lower() or "invalid"))
+        return JSONResponse(_body(kind, str(exc), getattr(exc, "field", None)), status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return JSONResponse(_body("invalid", f"{where}: {first.get('msg', 'invalid')}",
+                                    where or None), 422)

@@ -1,0 +1,163 @@
+"""REST API v1 (docs/api.md). Handlers parse, check the key's scope and call the Monitor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+from aiwarden.monitoring.service import Monitor
+from aiwarden.server.errors import Malformed
+from aiwarden.tabular_io import JSON, read_table, write_parquet
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+
+def _monitor(request: Request, scope: str) -> Monitor:
+    request.app.state.auth.check(request, scope)
+    return request.app.state.monitor
+
+
+def _json(body: bytes) -> Any:
+    if not body.strip():
+        raise Malformed("The body is empty.", "body")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise Malformed(f"Malformed JSON at line {exc.lineno}, column {exc.colno} "
+                        f"(char {exc.pos}): {exc.msg}.", f"body:{exc.lineno}:{exc.colno}") from None
+
+
+def _rows(doc: Any) -> list[Any]:
+    """A row, a list of rows, or ``{"rows": [...]}``."""
+    if isinstance(doc, list):
+        return doc
+    if isinstance(doc, dict):
+        if "rows" in doc:
+            if not isinstance(doc["rows"], list):
+                raise Malformed("'rows' must be a list of row objects.", "rows")
+            return doc["rows"]
+        return [doc]
+    raise Malformed("Expected a row object, a list of rows, or {\"rows\": [...]}.", "body")
+
+
+async def _payload(request: Request) -> Any:
+    body = await request.body()
+    media = (request.headers.get("content-type") or JSON).split(";")[0].strip().lower()
+    if media in (JSON, "text/json", ""):
+        return _rows(_json(body))
+    return await run_in_threadpool(read_table, body, media)
+
+
+class NewModel(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    task: str | None = Field(default=None, pattern="^(binary|multiclass|regression|none)$")
+    description: str | None = None
+
+
+class NewVersion(BaseModel):
+    version: str = Field(min_length=1, max_length=200)
+    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+
+
+@router.post("/models", status_code=201, tags=["models"])
+def create_model(request: Request, body: NewModel) -> dict[str, Any]:
+    return _monitor(request, "admin").create_model(body.name, body.task, body.description)
+
+
+@router.get("/models", tags=["models"])
+def list_models(request: Request) -> list[dict[str, Any]]:
+    return _monitor(request, "read").list_models()
+
+
+@router.get("/models/{name}", tags=["models"])
+def get_model(request: Request, name: str) -> dict[str, Any]:
+    return _monitor(request, "read").describe_model(name)
+
+
+@router.post("/models/{name}/versions", status_code=201, tags=["models"])
+def create_version(request: Request, name: str, body: NewVersion) -> dict[str, Any]:
+    return _monitor(request, "admin").create_version(name, body.version, body.schema_)
+
+
+@router.get("/models/{name}/versions/{version}", tags=["models"])
+def get_version(request: Request, name: str, version: str) -> dict[str, Any]:
+    return _monitor(request, "read").version(name, version)
+
+
+@router.put("/models/{name}/versions/{version}/reference", status_code=201, tags=["models"])
+async def upload_reference(
+    request: Request, name: str, version: str,
+    target: str | None = None, prediction: str | None = None, scores: str | None = None,
+    id: str | None = None, timestamp: str | None = None, segments: str | None = None,
+    task: str | None = None,
+) -> dict[str, Any]:
+    monitor = _monitor(request, "admin")
+    body = await request.body()
+    table = await run_in_threadpool(read_table, body, request.headers.get("content-type"))
+    hints = {"target": target, "prediction": prediction, "id": id, "timestamp": timestamp,
+             "task": task,
+             "scores": [s for s in scores.split(",") if s] if scores else None,
+             "segments": [s for s in segments.split(",") if s] if segments else None}
+    return await run_in_threadpool(monitor.upload_reference, name, version, table, hints)
+
+
+@router.get("/models/{name}/versions/{version}/sample", tags=["models"])
+def reference_sample(request: Request, name: str, version: str) -> Response:
+    table = _monitor(request, "read").reference_sample(name, version)
+    if table is None:
+        raise Malformed(f"Version {version!r} has no reference sample.", "version")
+    return Response(write_parquet(table), media_type="application/vnd.apache.parquet")
+
+
+@router.post("/models/{name}/predictions", tags=["ingest"])
+async def log_predictions(request: Request, name: str) -> dict[str, Any]:
+    monitor = _monitor(request, "ingest")
+    payload = await _payload(request)
+    result = await run_in_threadpool(monitor.log_predictions, name, payload)
+    return result.to_dict()
+
+
+@router.post("/models/{name}/labels", tags=["ingest"])
+async def log_labels(request: Request, name: str) -> dict[str, Any]:
+    monitor = _monitor(request, "ingest")
+    payload = await _payload(request)
+    result = await run_in_threadpool(monitor.log_labels, name, payload)
+    return result.to_dict()
+
+
+@router.get("/models/{name}/metrics", tags=["queries"])
+def get_metrics(request: Request, name: str, metric: str = Query(...),
+                start: str | None = None, end: str | None = None, step: str | None = None,
+                version: str | None = None) -> dict[str, Any]:
+    return _monitor(request, "read").series(name, metric, start=start, end=end, step=step,
+                                            version=version)
+
+
+@router.get("/models/{name}/compare", tags=["queries"])
+def compare(request: Request, name: str, start: str = Query(...), end: str = Query(...),
+            baseline_start: str | None = None, baseline_end: str | None = None,
+            version: str | None = None) -> dict[str, Any]:
+    return _monitor(request, "read").compare(
+        name, start=start, end=end, baseline_start=baseline_start, baseline_end=baseline_end,
+        version=version)
+
+
+@router.get("/models/{name}/events", tags=["queries"])
+def export_events(request: Request, name: str, start: str | None = None,
+                  end: str | None = None) -> Response:
+    table = _monitor(request, "read").export_events(name, start=start, end=end)
+    disposition = f'attachment; filename="{name}-events.parquet"'
+    return Response(write_parquet(table), media_type="application/vnd.apache.parquet",
+                    headers={"Content-Disposition": disposition})
+
+
+@router.get("/models/{name}/quarantine", tags=["queries"])
+def quarantine(request: Request, name: str, limit: int = Query(100, ge=1, le=10_000)
+               ) -> list[dict[str, Any]]:
+    return _monitor(request, "read").quarantined(name, limit)

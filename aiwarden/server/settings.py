@@ -1,0 +1,58 @@
+"""Server settings from flags or ``AIWARDEN_*`` environment variables (flags win)."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from aiwarden.store.database import default_url
+
+__all__ = ["ServerSettings"]
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: str = "./aiwarden-data"
+    database_url: str | None = None
+    bucket_seconds: int = 60
+    retention_days: float = 30.0
+    max_body_mb: float = 64.0
+    compact_every: float = 5.0
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> ServerSettings:
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            env = os.environ.get(f"AIWARDEN_{f.name.upper()}")
+            if env is not None and env != "":
+                values[f.name] = _typed(f.type, env)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    @property
+    def url(self) -> str:
+        return self.database_url or default_url(Path(self.data_dir))
+
+    @property
+    def loopback(self) -> bool:
+        if self.host in ("localhost", ""):
+            return self.host == "localhost"
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+
+def _typed(kind: Any, raw: str) -> Any:
+    kind = str(kind)
+    if "int" in kind and "float" not in kind:
+        return int(raw)
+    if "float" in kind:
+        return float(raw)
+    return raw

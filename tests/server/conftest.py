@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.server.live import ThreadServer, database_url, settings_for
+
+
+@pytest.fixture(params=["sqlite", "postgresql"], scope="module")
+def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[str]:
+    with database_url(request.param, tmp_path_factory.mktemp("db")) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def server(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadServer]:
+    with ThreadServer(settings_for(db_url, tmp_path_factory.mktemp("data"))) as srv:
+        yield srv
+
+
+@pytest.fixture
+def http(server: ThreadServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url + "/api/v1", timeout=60) as c:
+        yield c
+
+
+def scored_frame(n: int, seed: int = 0, shift: float = 0.0) -> pd.DataFrame:
+    """A small binary classifier's reference-like data: two features, score, prediction, label."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(shift, 1.0, n)
+    c = rng.choice(["a", "b", "c"], n, p=[0.5, 0.3, 0.2])
+    score = 1 / (1 + np.exp(-2 * x))
+    y = (rng.random(n) < score).astype(int)
+    return pd.DataFrame({"x": x, "c": c, "score": score, "pred": (score > 0.5).astype(int),
+                         "y": y})
+
+
+HINTS = {"target": "y", "prediction": "pred", "scores": "score"}
+
+
+def json_rows(df: pd.DataFrame, start_ts: float, prefix: str = "p", spacing: float = 1.0
+              ) -> list[dict]:
+    return [{"prediction_id": f"{prefix}{i}", "timestamp": start_ts + i * spacing,
+             "features": {"x": float(r.x), "c": r.c}, "prediction": int(r.pred),
+             "scores": float(r.score), "latency_ms": 3.0 + (i % 10)}
+            for i, r in enumerate(df.itertuples())]

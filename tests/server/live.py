@@ -1,0 +1,126 @@
+"""Real servers and real databases for tests: uvicorn in a thread or in a child process,
+on SQLite files or on throwaway PostgreSQL databases."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import uvicorn
+from sqlalchemy import create_engine, text
+
+from aiwarden.server.settings import ServerSettings
+
+PG_ADMIN = os.environ.get("AIWARDEN_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def database_url(kind: str, tmp: Path) -> Iterator[str]:
+    """A fresh, empty database of ``kind`` ('sqlite' or 'postgresql'), dropped afterwards."""
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp / f'aw-{uuid.uuid4().hex[:8]}.db'}"
+        return
+    name = f"aw_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+class ThreadServer:
+    """uvicorn serving the real app on a free loopback port, in this process."""
+
+    def __init__(self, settings: ServerSettings) -> None:
+        from aiwarden.server.app import create_app
+
+        self.settings = settings
+        self.url = f"http://127.0.0.1:{settings.port}"
+        self.server = uvicorn.Server(uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=settings.port, log_level="warning",
+            lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> ThreadServer:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+def settings_for(url: str, tmp: Path, **kw: object) -> ServerSettings:
+    return ServerSettings(host="127.0.0.1", port=free_port(), data_dir=str(tmp),
+                          database_url=url, compact_every=kw.pop("compact_every", 0.5),
+                          **kw)  # type: ignore[arg-type]
+
+
+class ProcessServer:
+    """``aiwarden server`` as a child process: for kill -9 and multi-process tests."""
+
+    def __init__(self, url: str, tmp: Path, port: int | None = None,
+                 extra_env: dict[str, str] | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.db_url, self.tmp = url, tmp
+        self.env = {**os.environ, "AIWARDEN_DATABASE_URL": url, "AIWARDEN_DATA_DIR": str(tmp),
+                    "AIWARDEN_LOG_LEVEL": "warning", **(extra_env or {})}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ProcessServer:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "aiwarden.cli", "server", "--host", "127.0.0.1",
+             "--port", str(self.port)], env=self.env, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.proc.stderr.read().decode()[-2000:]}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("server did not become ready")
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc is not None and self.proc.stderr is not None:
+            self.proc.stderr.close()
