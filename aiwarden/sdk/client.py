@@ -1,0 +1,359 @@
+"""A thin, synchronous client for the v1 REST API (docs/api.md).
+
+Errors, drawn once::
+
+    AiwardenError (aiwarden.errors)
+    └── ApiError        the server answered non-2xx (status = HTTP code), or could not
+                        be reached (status = 0, kind "connection_error" or "timeout";
+                        the httpx exception is kept as ``__cause__``)
+
+Input that cannot be turned into a request raises the engine's ``DataError`` /
+``ParameterError`` before anything is sent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import numbers
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import httpx
+import orjson
+
+from aiwarden.errors import AiwardenError, check_param
+from aiwarden.sdk import _payload as P
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+    from aiwarden.sdk.logger import BackgroundLogger
+
+__all__ = ["ApiError", "Client"]
+
+JSON_CHUNK_ROWS = 5_000
+BULK_CHUNK_ROWS = 200_000
+BULK_CHUNK_BYTES = 32 * 1024 * 1024  # half the server's default body limit
+
+
+class ApiError(AiwardenError):
+    """The server refused a request, or could not be reached (``status == 0``)."""
+
+    def __init__(self, status: int, kind: str, message: str, field: str | None = None) -> None:
+        # args hold all four so the error pickles; the root's own __init__ is bypassed.
+        Exception.__init__(self, status, kind, message, field)
+        self.status, self.kind, self.message, self.field = status, kind, message, field
+
+    def __str__(self) -> str:
+        where = f" (field: {self.field})" if self.field else ""
+        head = f"HTTP {self.status} {self.kind}" if self.status else self.kind
+        return f"{head}: {self.message}{where}"
+
+    @classmethod
+    def from_response(cls, response: httpx.Response) -> ApiError:
+        """Read ``{"detail": {"error", "message", "field"}}``; fall back to the body text."""
+        status = response.status_code
+        kind, message, field = response.reason_phrase or "error", response.text.strip(), None
+        try:
+            detail = orjson.loads(response.content).get("detail")
+        except (orjson.JSONDecodeError, AttributeError):
+            detail = None
+        if isinstance(detail, Mapping):
+            kind = str(detail.get("error") or kind)
+            message = str(detail.get("message") or message)
+            field = detail.get("field")
+        elif isinstance(detail, list) and detail and isinstance(detail[0], Mapping):
+            # FastAPI's own validation errors: [{"loc": [...], "msg": ..., "type": ...}]
+            kind = "validation_error"
+            message = "; ".join(str(d.get("msg", d)) for d in detail)
+            loc = detail[0].get("loc")
+            field = ".".join(map(str, loc)) if isinstance(loc, list) else None
+        elif isinstance(detail, str):
+            message = detail
+        return cls(status, kind, message or f"HTTP {status}", field)
+
+
+def iso_time(value: Any, name: str = "time") -> str | None:
+    """ISO 8601 UTC text for a datetime (naive = UTC), an ISO string, or epoch seconds."""
+    if value is None:
+        return None
+    given = value
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            with contextlib.suppress(ValueError):  # still text if not a number: refused below
+                value = float(value)
+    if hasattr(value, "dtype") and str(getattr(value, "dtype", "")).startswith("datetime64"):
+        value = value.astype("datetime64[us]").item()  # numpy datetime64
+    if isinstance(value, dt.datetime):
+        t = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    elif isinstance(value, dt.date):
+        t = dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
+    elif isinstance(value, numbers.Real) and not isinstance(value, bool):
+        t = dt.datetime.fromtimestamp(float(value), dt.UTC)
+    else:
+        check_param(False, name, "Client", "a datetime, an ISO 8601 string or epoch seconds",
+                    given)
+    t = t.astimezone(dt.UTC)
+    return t.strftime("%Y-%m-%dT%H:%M:%S") + (f".{t.microsecond:06d}" if t.microsecond else "") \
+        + "Z"
+
+
+def _step(step: Any) -> str | None:
+    if step is None or isinstance(step, str):
+        return step
+    if isinstance(step, dt.timedelta):
+        step = step.total_seconds()
+    check_param(isinstance(step, numbers.Real) and step > 0, "step", "Client.metrics",
+                "a positive number of seconds, a timedelta or text such as '1h'", step)
+    return str(int(step)) if float(step).is_integer() else str(step)
+
+
+def _comma(value: str | Iterable[str] | None) -> str | None:
+    return value if value is None or isinstance(value, str) else ",".join(map(str, value))
+
+
+def _merge(total: dict[str, Any], part: Mapping[str, Any], offset: int) -> None:
+    """Add one chunk's answer: counts summed, errors renumbered to the whole input's rows."""
+    for key, value in part.items():
+        if key == "errors" and isinstance(value, list):
+            for err in value:
+                if isinstance(err, dict) and isinstance(err.get("row"), int):
+                    err = {**err, "row": err["row"] + offset}
+                total.setdefault("errors", []).append(err)
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            total[key] = total.get(key, 0) + value
+        else:
+            total.setdefault(key, value)
+
+
+def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            _flatten(v, f"{prefix}.{k}" if prefix else str(k), out)
+    else:
+        out[prefix or "value"] = value
+
+
+class Client:
+    """Talk to an aiwarden server: register models, upload references, log, query.
+
+    Parameters
+    ----------
+    url : str
+        Server root, e.g. ``"http://127.0.0.1:8000"`` (``/api/v1`` is added unless present).
+    api_key : str, optional
+        Sent as ``Authorization: Bearer <key>``.
+    timeout : float
+        Seconds for connect/read/write of one request.
+
+    Nothing is retried here: a script can simply run again (ingest is idempotent by
+    ``prediction_id``); a serving process should use :meth:`logger`, which retries.
+    """
+
+    def __init__(self, url: str, api_key: str | None = None, timeout: float = 30.0) -> None:
+        base = url.rstrip("/")
+        self.base_url = base if base.endswith("/api/v1") else base + "/api/v1"
+        self.timeout = timeout
+        self._headers = {"Accept": "application/json", "User-Agent": "aiwarden-python"}
+        if api_key:
+            self._headers["Authorization"] = f"Bearer {api_key}"
+        self._http = self._new_http()
+
+    def _new_http(self) -> httpx.Client:
+        """A fresh connection pool with this client's settings (the logger owns its own)."""
+        return httpx.Client(base_url=self.base_url, headers=self._headers, timeout=self.timeout)
+
+    def __repr__(self) -> str:
+        return f"Client({self.base_url!r})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _path(name: str, *rest: str) -> str:
+        return "/models/" + "/".join(quote(str(p), safe="") for p in (name, *rest))
+
+    def _request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
+                 json: Any = None, content: bytes | None = None,
+                 content_type: str | None = None) -> httpx.Response:
+        headers = {}
+        if json is not None:
+            content, content_type = P.dumps(json), P.JSON
+        if content_type:
+            headers["Content-Type"] = content_type
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        try:
+            response = self._http.request(method, path, params=query, content=content,
+                                          headers=headers)
+        except httpx.TimeoutException as exc:
+            raise ApiError(0, "timeout", f"{method} {path}: {exc}") from exc
+        except httpx.TransportError as exc:
+            raise ApiError(0, "connection_error", f"{method} {path}: {exc}") from exc
+        if not response.is_success:
+            raise ApiError.from_response(response)
+        return response
+
+    def _json(self, method: str, path: str, **kw: Any) -> Any:
+        response = self._request(method, path, **kw)
+        return orjson.loads(response.content) if response.content else None
+
+    # -- models, versions, references ----------------------------------------------------------
+
+    def create_model(self, name: str, task: str | None = None,
+                     description: str | None = None) -> dict[str, Any]:
+        body = {"name": name, "task": task, "description": description}
+        return self._json("POST", "/models", json={k: v for k, v in body.items() if v is not None})
+
+    def list_models(self) -> list[dict[str, Any]]:
+        return self._json("GET", "/models")
+
+    def get_model(self, name: str) -> dict[str, Any]:
+        return self._json("GET", self._path(name))
+
+    def create_version(self, name: str, version: str, schema: Any = None) -> dict[str, Any]:
+        """``schema`` is an engine ``Schema`` or its ``to_dict()``."""
+        body: dict[str, Any] = {"version": version}
+        if schema is not None:
+            body["schema"] = schema.to_dict() if hasattr(schema, "to_dict") else dict(schema)
+        return self._json("POST", self._path(name, "versions"), json=body)
+
+    def get_version(self, name: str, version: str) -> dict[str, Any]:
+        return self._json("GET", self._path(name, "versions", version))
+
+    def upload_reference(self, name: str, version: str, data: Any, *, target: str | None = None,
+                         prediction: str | None = None, scores: str | Iterable[str] | None = None,
+                         id: str | None = None, timestamp: str | None = None,
+                         segments: str | Iterable[str] | None = None,
+                         task: str | None = None) -> dict[str, Any]:
+        """Send a reference (tabular data as Parquet, or a file as it is); creates the version.
+
+        A path to a ``.parquet``/``.csv``/``.json``/``.arrow`` file is sent with its own
+        content type, so the server parses it once, in its own way.
+        """
+        if isinstance(data, str | Path):
+            body, kind = P.file_body(data)
+        else:
+            body, kind = P.to_parquet(P.to_arrow(data)), P.PARQUET
+        params = {"target": target, "prediction": prediction, "scores": _comma(scores),
+                  "id": id, "timestamp": timestamp, "segments": _comma(segments), "task": task}
+        return self._json("PUT", self._path(name, "versions", version, "reference"),
+                          params=params, content=body, content_type=kind)
+
+    # -- ingest --------------------------------------------------------------------------------
+
+    def log_predictions(self, name: str, data: Any, *,
+                        version: str | None = None) -> dict[str, Any]:
+        """Log predictions; answers the server's counts summed over chunks.
+
+        Row dicts (``{"prediction_id", "features", "prediction", ...}``) go as JSON in
+        chunks of 5,000; a DataFrame/Table with flat columns goes as Arrow IPC in chunks
+        of at most 200,000 rows / ~32 MB. ``errors[*].row`` counts from the start of
+        ``data``. If a chunk fails, earlier chunks are stored: calling again with the
+        same data is safe, the server counts repeats as ``duplicates``.
+        """
+        return self._ingest(self._path(name, "predictions"), data, version)
+
+    def log_labels(self, name: str, data: Any) -> dict[str, Any]:
+        """Log ground truth: rows or columns of ``prediction_id`` and ``label``."""
+        return self._ingest(self._path(name, "labels"), data, None)
+
+    def _ingest(self, path: str, data: Any, version: str | None) -> dict[str, Any]:
+        if isinstance(data, str | Path):
+            data = P.load_file(data)
+        if isinstance(data, Mapping) and not P.is_columns(data):
+            data = [data]  # one row
+        total: dict[str, Any] = {}
+        if P.is_rows(data):
+            rows = list(data)
+            if version is not None:
+                rows = [r if "version" in r else {**r, "version": version} for r in rows]
+            for start in range(0, len(rows), JSON_CHUNK_ROWS):
+                part = self._json("POST", path, json=rows[start:start + JSON_CHUNK_ROWS])
+                _merge(total, part or {}, start)
+            return total
+        table = P.to_arrow(data)
+        if version is not None:
+            table = _with_version(table, version)
+        for start, chunk in P.table_chunks(table, BULK_CHUNK_ROWS, BULK_CHUNK_BYTES):
+            part = self._json("POST", path, content=P.to_ipc(chunk), content_type=P.ARROW_STREAM)
+            _merge(total, part or {}, start)
+        return total
+
+    def logger(self, name: str, **kwargs: Any) -> BackgroundLogger:
+        """A :class:`BackgroundLogger` for ``name`` (see there for the keyword arguments)."""
+        from aiwarden.sdk.logger import BackgroundLogger
+
+        return BackgroundLogger(self, name, **kwargs)
+
+    # -- queries -------------------------------------------------------------------------------
+
+    def metrics(self, name: str, metric: str, start: Any = None, end: Any = None,
+                step: Any = None, version: str | None = None) -> dict[str, Any]:
+        """One metric over time; ``step`` is seconds, a timedelta, or ``"1h"``-style text."""
+        params = {"metric": metric, "start": iso_time(start, "start"),
+                  "end": iso_time(end, "end"), "step": _step(step), "version": version}
+        return self._json("GET", self._path(name, "metrics"), params=params)
+
+    def metrics_frame(self, name: str, metric: str, start: Any = None, end: Any = None,
+                      step: Any = None, version: str | None = None) -> pd.DataFrame:
+        """:meth:`metrics` as one row per point; nested values become dotted columns.
+
+        ``{"amount": {"psi": 0.1}}`` gives a column ``amount.psi``; a plain number
+        gives ``value``. ``start``/``end`` are UTC timestamps.
+        """
+        import pandas as pd
+
+        answer = self.metrics(name, metric, start, end, step, version)
+        records = []
+        for point in answer.get("points", []):
+            rec = {"start": point.get("start"), "end": point.get("end"),
+                   "rows": point.get("rows")}
+            _flatten(point.get("value"), "", rec)
+            records.append(rec)
+        frame = pd.DataFrame.from_records(records, columns=None if records else
+                                          ["start", "end", "rows"])
+        for col in ("start", "end"):
+            frame[col] = pd.to_datetime(frame[col], utc=True, format="ISO8601")
+        return frame
+
+    def compare(self, name: str, start: Any, end: Any, baseline_start: Any = None,
+                baseline_end: Any = None) -> dict[str, Any]:
+        """Drift and quality of a window against a baseline window (default: the reference)."""
+        params = {"start": iso_time(start, "start"), "end": iso_time(end, "end"),
+                  "baseline_start": iso_time(baseline_start, "baseline_start"),
+                  "baseline_end": iso_time(baseline_end, "baseline_end")}
+        return self._json("GET", self._path(name, "compare"), params=params)
+
+    def export_events(self, name: str, start: Any, end: Any) -> pa.Table:
+        """Raw events of a window (joined labels included), read from the server's Parquet."""
+        params = {"start": iso_time(start, "start"), "end": iso_time(end, "end")}
+        return P.read_parquet(self._request("GET", self._path(name, "events"),
+                                            params=params).content)
+
+    def quarantine(self, name: str) -> Any:
+        """Rows the server kept aside, each with its reason."""
+        return self._json("GET", self._path(name, "quarantine"))
+
+
+def _with_version(table: pa.Table, version: str) -> pa.Table:
+    """Fill the ``version`` column (added if absent) where rows do not name their own."""
+    import pyarrow as pa
+
+    if "version" not in table.column_names:
+        return table.append_column("version", pa.repeat(pa.scalar(version), table.num_rows))
+    i = table.column_names.index("version")
+    return table.set_column(i, "version", table.column(i).fill_null(version))
