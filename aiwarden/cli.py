@@ -6,6 +6,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from aiwarden.commands import keys, log, models, server
+from aiwarden.report import command as report
+
 __all__ = ["main"]
 
 
@@ -19,9 +22,12 @@ def _demo(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="aiwarden", description="Keep production models honest.")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="run the engine on a generated fraud model's data")
+    demo = sub.add_parser("demo", help="print the engine's story on a generated fraud model "
+                          "(no server; `aiwarden server --demo` runs the live demo)")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=_demo)
+    for module in (server, keys, models, log, report):
+        module.register(sub)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

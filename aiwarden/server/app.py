@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -22,6 +22,7 @@ from aiwarden.store.database import Database
 __all__ = ["create_app"]
 
 log = logging.getLogger("aiwarden.server")
+logging.getLogger("alembic").setLevel(logging.WARNING)  # readyz checks the revision often
 
 
 class _Maintenance(threading.Thread):
@@ -44,7 +45,8 @@ class _Maintenance(threading.Thread):
                 log.exception("maintenance pass failed")
 
 
-def create_app(settings: ServerSettings | None = None) -> FastAPI:
+def create_app(settings: ServerSettings | None = None,
+               on_started: Callable[[], None] | None = None) -> FastAPI:
     settings = settings or ServerSettings.from_env()
     db = Database(settings.url)
     monitor = Monitor(db, MonitorSettings(bucket_seconds=settings.bucket_seconds,
@@ -64,6 +66,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         maintenance = _Maintenance(monitor, settings.compact_every)
         maintenance.start()
         app.state.ready = True
+        if on_started is not None:
+            on_started()
         try:
             yield
         finally:

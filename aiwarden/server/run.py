@@ -34,15 +34,14 @@ def preflight(settings: ServerSettings) -> str | None:
 def serve(settings: ServerSettings, *, on_started: Callable[[], None] | None = None) -> int:
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # the demo's own requests
     problem = preflight(settings)
     if problem:
         print(f"aiwarden server: error: {problem}", file=sys.stderr)
         return 2
     from aiwarden.server.app import create_app
 
-    app = create_app(settings)
-    if on_started is not None:
-        app.router.on_startup.append(on_started)
+    app = create_app(settings, on_started=on_started)
     config = uvicorn.Config(app, host=settings.host, port=settings.port,
                             log_level=settings.log_level, access_log=False,
                             timeout_graceful_shutdown=10)

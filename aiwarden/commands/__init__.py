@@ -1,0 +1,1 @@
+"""Subcommands of ``aiwarden``; each module adds its parser with ``register``."""

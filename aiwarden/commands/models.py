@@ -1,0 +1,99 @@
+"""``aiwarden models``: list, show and create models, upload references (through the API)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from aiwarden.commands._common import add_client_options, fail
+
+__all__ = ["register"]
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("models", help="list, show or create models; upload references")
+    ms = p.add_subparsers(dest="models_command", required=True)
+    ls = ms.add_parser("list", help="list models")
+    add_client_options(ls)
+    ls.set_defaults(func=_list)
+    sh = ms.add_parser("show", help="a model with its versions and counts (JSON)")
+    sh.add_argument("name")
+    add_client_options(sh)
+    sh.set_defaults(func=_show)
+    cr = ms.add_parser("create", help="register a model")
+    cr.add_argument("name")
+    cr.add_argument("--task", choices=("binary", "multiclass", "regression", "none"))
+    cr.add_argument("--description")
+    add_client_options(cr)
+    cr.set_defaults(func=_create)
+    rf = ms.add_parser("reference", help="upload a version's reference data file")
+    rf.add_argument("name")
+    rf.add_argument("version")
+    rf.add_argument("file", help=".parquet, .csv, .json or .arrow")
+    for hint in ("target", "prediction", "id", "timestamp", "task"):
+        rf.add_argument(f"--{hint}")
+    rf.add_argument("--scores", help="score columns, comma separated")
+    rf.add_argument("--segments", help="segment columns, comma separated")
+    add_client_options(rf)
+    rf.set_defaults(func=_reference)
+
+
+def _client(args: argparse.Namespace) -> Any:
+    from aiwarden.sdk import Client
+
+    return Client(args.url, api_key=args.api_key)
+
+
+def _call(command: str, fn: Any) -> tuple[int, Any]:
+    from aiwarden.errors import AiwardenError
+    from aiwarden.sdk import ApiError
+
+    try:
+        return 0, fn()
+    except (ApiError, AiwardenError, OSError) as exc:
+        return fail(command, str(exc)), None
+
+
+def _list(args: argparse.Namespace) -> int:
+    with _client(args) as c:
+        code, models = _call("models list", c.list_models)
+    if code:
+        return code
+    print(f"{'name':<32}{'task':<12}description")
+    for m in models:
+        print(f"{m['name'][:31]:<32}{(m.get('task') or '-'):<12}{m.get('description') or ''}")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    with _client(args) as c:
+        code, model = _call("models show", lambda: c.get_model(args.name))
+    if not code:
+        print(json.dumps(model, indent=2))
+    return code
+
+
+def _create(args: argparse.Namespace) -> int:
+    with _client(args) as c:
+        code, model = _call("models create", lambda: c.create_model(
+            args.name, task=args.task, description=args.description))
+    if not code:
+        print(f"created model {model['name']}")
+    return code
+
+
+def _split(text: str | None) -> list[str] | None:
+    return [s.strip() for s in text.split(",") if s.strip()] if text else None
+
+
+def _reference(args: argparse.Namespace) -> int:
+    with _client(args) as c:
+        code, out = _call("models reference", lambda: c.upload_reference(
+            args.name, args.version, args.file, target=args.target, prediction=args.prediction,
+            scores=_split(args.scores), id=args.id, timestamp=args.timestamp,
+            segments=_split(args.segments), task=args.task))
+    if not code:
+        print(f"reference for {args.name} {args.version}: {out['rows']} rows, "
+              f"{out['columns']} columns, fingerprint {out['fingerprint']}")
+    return code

@@ -1,0 +1,45 @@
+"""``aiwarden server``: the API (and, with --demo, a demo model receiving traffic)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from aiwarden.commands._common import add_store_options, fail, store_settings
+
+__all__ = ["register"]
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("server", help="run the aiwarden server",
+                       description="Serve the REST API (/api/v1, docs at /docs). Settings "
+                                   "come from flags or AIWARDEN_* environment variables.")
+    p.add_argument("--host", help="bind address (env AIWARDEN_HOST; default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (env AIWARDEN_PORT; default 8000)")
+    add_store_options(p)
+    p.add_argument("--bucket-seconds", type=int,
+                   help="width of the smallest profiled time bucket (default 60)")
+    p.add_argument("--retention-days", type=float,
+                   help="how long raw events are kept (default 30); profiles stay")
+    p.add_argument("--demo", action="store_true",
+                   help="register a demo fraud model and send it live traffic that drifts")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from aiwarden.server.run import serve
+
+    try:
+        settings = store_settings(args, host=args.host, port=args.port,
+                                  bucket_seconds=args.bucket_seconds,
+                                  retention_days=args.retention_days)
+    except (TypeError, ValueError) as exc:
+        return fail("server", f"bad setting: {exc}")
+    on_started = None
+    if args.demo:
+        from aiwarden.demo_traffic import start_demo
+
+        def on_started() -> None:
+            start_demo(f"http://127.0.0.1:{settings.port}")
+
+    return serve(settings, on_started=on_started)
