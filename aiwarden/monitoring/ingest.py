@@ -69,6 +69,8 @@ def ingest_predictions(db: Database, refs: References, model: ModelRow, payload:
     with db.read() as conn:
         versions = {v.version: v for v in list_versions(conn, model)}
     groups = _groups(payload, versions)
+    # Rows naming an unknown version count in the current version's quality metric.
+    fallback = max(versions.values(), key=lambda v: v.id) if versions else None
     result = IngestResult(received=sum(len(g.positions) for g in groups))
     for g in groups:
         schema = g.version.schema if g.version is not None else None
@@ -89,7 +91,7 @@ def ingest_predictions(db: Database, refs: References, model: ModelRow, payload:
                 result.labels_joined += _fold(conn, refs, model, g, new, table,
                                               bucket_seconds, levels)
             result.accepted += len(new)
-            _quarantine(conn, model.id, g, now, result, bucket_seconds, levels)
+            _quarantine(conn, model.id, g, now, result, bucket_seconds, levels, fallback)
     return result
 
 
@@ -211,7 +213,8 @@ def _fold(conn: Connection, refs: References, model: ModelRow, g: _Group, new: n
 
 
 def _quarantine(conn: Connection, model_id: int, g: _Group, now: float, result: IngestResult,
-                bucket_seconds: int, levels: tuple[int, ...]) -> None:
+                bucket_seconds: int, levels: tuple[int, ...],
+                fallback: VersionRow | None = None) -> None:
     if not g.batch.errors:
         return
     bad = sorted(g.batch.errors)
@@ -233,8 +236,9 @@ def _quarantine(conn: Connection, model_id: int, g: _Group, now: float, result: 
         d = by_bucket.setdefault(b, {})
         d[e.field] = d.get(e.field, 0) + 1
     conn.execute(quarantine.insert(), records)
-    if g.version is not None:
-        append_partials(conn, model_id, g.version.id, {
+    version = g.version or fallback
+    if version is not None:
+        append_partials(conn, model_id, version.id, {
             b: BucketData(quarantined=sum(r.values()), quarantine_reasons=r)
             for b, r in by_bucket.items()}, levels)
 

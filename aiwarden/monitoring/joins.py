@@ -110,7 +110,8 @@ def ingest_labels(db: Database, refs: References, model: ModelRow, ids: pa.Array
     ok[[e.row for e in errors]] = False
     res.rejected = int((~ok).sum())
     res.errors = [e.to_dict() for e in sorted(errors, key=lambda e: e.row)]
-    dup_in_request = pd.Series(pid).duplicated().to_numpy() & ok
+    dup_in_request = np.zeros(n, dtype=bool)  # among valid rows: a rejected row wins nothing
+    dup_in_request[ok] = pd.Series(pid[ok]).duplicated().to_numpy()
     ok &= ~dup_in_request
     cand = np.flatnonzero(ok)
     with db.write(model.id) as conn:

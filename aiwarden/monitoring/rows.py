@@ -208,7 +208,7 @@ def _check_times(batch: Batch, now: float) -> np.ndarray:
     if pa.types.is_null(arr.type):
         ts = np.full(n, now)
     elif pa.types.is_timestamp(arr.type) or pa.types.is_date(arr.type):
-        micros = pc.cast(pc.cast(arr, pa.timestamp("us", tz="UTC")), pa.int64())
+        micros = pc.cast(pc.cast(arr, pa.timestamp("us", tz="UTC"), safe=False), pa.int64())
         ts = np.asarray(pc.fill_null(micros, 0).to_numpy(), dtype=np.float64) / 1e6
         ts[np.asarray(arr.is_null())] = now
     elif pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type):
