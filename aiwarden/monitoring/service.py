@@ -280,13 +280,16 @@ class Monitor:
                     event_batches.c.max_ts < cutoff)).scalars().all()
                 if not old:
                     continue
+                # labels go with their rows: by arrival time, a label that waited for a
+                # recent prediction would vanish while its row is kept
+                conn.execute(delete(labels).where(
+                    labels.c.model_id == model_id, labels.c.joined.is_(True),
+                    labels.c.prediction_id.in_(select(predictions.c.prediction_id).where(
+                        predictions.c.model_id == model_id, predictions.c.batch_id.in_(old)))))
                 conn.execute(delete(predictions).where(predictions.c.model_id == model_id,
                                                        predictions.c.batch_id.in_(old)))
                 removed += conn.execute(delete(event_batches).where(
                     event_batches.c.id.in_(old))).rowcount
-                conn.execute(delete(labels).where(labels.c.model_id == model_id,
-                                                  labels.c.joined.is_(True),
-                                                  labels.c.received_at < cutoff))
         return removed
 
 

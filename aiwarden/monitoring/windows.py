@@ -12,6 +12,7 @@ from aiwarden.errors import ParameterError
 __all__ = ["cover", "levels_for", "parse_duration", "parse_instant", "to_iso"]
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_MAX_EPOCH = 32503680000  # year 3000
 
 
 def levels_for(bucket_seconds: int) -> tuple[int, ...]:
@@ -43,20 +44,27 @@ def parse_instant(value: str | float | int | datetime, name: str = "time") -> fl
         dt = value if value.tzinfo else value.replace(tzinfo=UTC)
         return dt.timestamp()
     if isinstance(value, int | float) and not isinstance(value, bool):
-        if not np.isfinite(value):
-            raise ParameterError(f"{name}: not a finite time: {value!r}.", name)
-        return float(value)
+        return _plausible(float(value), value, name)
     text = str(value).strip()
     try:
-        return float(text)
+        number = float(text)
     except ValueError:
-        pass
+        number = None
+    if number is not None:
+        return _plausible(number, value, name)
     try:
         dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise ParameterError(f"{name}: expected ISO 8601 or epoch seconds, got {value!r}.",
                              name) from None
-    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
+    return _plausible((dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp(), value, name)
+
+
+def _plausible(ts: float, value: object, name: str) -> float:
+    """Finite and within ±year 3000 (as ingest checks), so windows and ISO output work."""
+    if not (np.isfinite(ts) and abs(ts) <= _MAX_EPOCH):
+        raise ParameterError(f"{name}: not a plausible time: {value!r}.", name)
+    return ts
 
 
 def to_iso(ts: float) -> str:
