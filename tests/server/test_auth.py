@@ -1,0 +1,343 @@
+"""API keys end to end: created and revoked with the real CLI, checked by the real server.
+
+Keys are made with ``aiwarden keys create`` in a child process, exactly as an operator
+would, then used over HTTP. Servers run in a thread (scopes, revocation) or as an
+``aiwarden server`` child process (binding rules, the open-server warning).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+import httpx
+import pyarrow.parquet as pq
+import pytest
+from sqlalchemy import create_engine, text
+
+import aiwarden
+from aiwarden.store import keys
+from aiwarden.store.database import Database
+from tests.server.conftest import HINTS, json_rows, scored_frame
+from tests.server.live import ThreadServer, database_url, free_port, settings_for
+
+REVOKE_WITHIN = 6.0  # seconds; the server re-reads a cached key every 2 s
+
+
+def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """The real ``aiwarden`` command in a child process (no AIWARDEN_* from the caller)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIWARDEN_")}
+    return subprocess.run([sys.executable, "-m", "aiwarden.cli", *args], capture_output=True,
+                          text=True, timeout=timeout, env=env)
+
+
+def create_key(db: str, name: str, scopes: str) -> tuple[str, str]:
+    """(full key, key id) from ``aiwarden keys create``."""
+    out = cli("keys", "create", name, "--scopes", scopes, "--database-url", db)
+    assert out.returncode == 0, out.stderr
+    key, note = out.stdout.strip().splitlines()
+    key_id = key.split("_")[1]
+    assert note.startswith(f"# id {key_id}, scopes {scopes}")
+    return key, key_id
+
+
+def bearer(key: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+def wait_for(check: object, within: float) -> float:
+    """Seconds until ``check()`` is true; fails after ``within``."""
+    started = time.monotonic()
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() - started < within, f"not true within {within} s"
+        time.sleep(0.1)
+    return time.monotonic() - started
+
+
+class Spawned:
+    """``aiwarden server ARGS`` as a child process, its stderr kept in a file."""
+
+    def __init__(self, tmp: Path, *args: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = tmp / f"server-{self.port}.log"
+        self._log: IO[bytes] = self.log_path.open("wb")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AIWARDEN_")}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "aiwarden.cli", "server", "--port", str(self.port), *args],
+            env={**env, "AIWARDEN_LOG_LEVEL": "warning"}, stdout=subprocess.DEVNULL,
+            stderr=self._log)
+
+    @property
+    def stderr(self) -> str:
+        return self.log_path.read_text()
+
+    def ready(self, within: float = 60) -> Spawned:
+        def up() -> bool:
+            assert self.proc.poll() is None, f"server exited: {self.stderr[-2000:]}"
+            try:
+                return httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(up, within)
+        return self
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        return self.proc.returncode
+
+
+# -- storage ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_keys_are_stored_hashed(kind: str, tmp_path: Path) -> None:
+    with database_url(kind, tmp_path) as db:
+        key, key_id = create_key(db, "ci-ingest", "ingest")
+        other, other_id = create_key(db, "dashboard", "read,admin")
+        secrets = [key.split("_", 2)[2], other.split("_", 2)[2]]
+        assert all(len(s) >= 32 for s in secrets)
+        engine = create_engine(db)
+        try:
+            with engine.connect() as conn:
+                rows = [dict(r._mapping) for r in conn.execute(text("SELECT * FROM api_keys"))]
+        finally:
+            engine.dispose()
+        assert {r["key_id"] for r in rows} == {key_id, other_id}
+        assert {r["key_id"]: r["scopes"] for r in rows} == {key_id: "ingest",
+                                                            other_id: "read,admin"}
+        stored = " ".join(str(v) for r in rows for v in r.values())
+        for full, secret in zip((key, other), secrets, strict=True):
+            assert secret not in stored and full not in stored
+        assert rows[0]["hash"] != rows[1]["hash"] and rows[0]["salt"] != rows[1]["salt"]
+        if kind == "sqlite":  # nor anywhere in the database's files (WAL included)
+            blob = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
+            assert blob and not any(s.encode() in blob for s in secrets)
+
+        store = Database(db)
+        try:
+            with store.read() as conn:
+                info = keys.verify_key(conn, key)
+                assert info is not None and info.scopes == ("ingest",)
+                assert keys.verify_key(conn, key[:-1] + ("A" if key[-1] != "A" else "B")) is None
+                assert keys.verify_key(conn, f"aw_{key_id}_{secrets[1]}") is None  # swapped
+        finally:
+            store.dispose()
+
+
+def test_keys_list_never_prints_secrets_and_shows_revocation(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'keys.db'}"
+    made = [create_key(db, name, scopes) for name, scopes in
+            [("svc-a", "ingest"), ("svc-b", "read"), ("ops", "admin")]]
+    assert cli("keys", "revoke", made[1][1], "--database-url", db).stdout.strip() == \
+        f"revoked {made[1][1]}"
+    out = cli("keys", "list", "--database-url", db)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert lines[0].split() == ["id", "name", "scopes", "created", "revoked"]
+    listed = {line.split()[0]: line.split() for line in lines[1:]}
+    assert set(listed) == {key_id for _, key_id in made}
+    assert listed[made[0][1]][1:3] == ["svc-a", "ingest"] and listed[made[0][1]][-1] == "-"
+    assert listed[made[1][1]][-1] != "-"  # revoked: a time
+    for key, _ in made:
+        assert key.split("_", 2)[2] not in out.stdout + out.stderr
+
+    again = cli("keys", "revoke", made[1][1], "--database-url", db)
+    unknown = cli("keys", "revoke", "nosuchkey", "--database-url", db)
+    bad = cli("keys", "create", "x", "--scopes", "ingest,root", "--database-url", db)
+    for res in (again, unknown, bad):
+        assert res.returncode == 2
+        assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
+    assert "nosuchkey" in unknown.stderr and "root" in bad.stderr
+
+
+# -- scopes on a running server ----------------------------------------------------------------
+
+MODEL = "auth-fraud"
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ThreadServer, dict]]:
+    tmp = tmp_path_factory.mktemp("auth")
+    db = f"sqlite:///{tmp / 'auth.db'}"
+    made = {scope: create_key(db, f"{scope}-key", scope) for scope in ("ingest", "read", "admin")}
+    made["spare"] = create_key(db, "spare", "ingest,read")
+    with ThreadServer(settings_for(db, tmp)) as srv:
+        admin = bearer(made["admin"][0])
+        with httpx.Client(base_url=srv.url + "/api/v1", timeout=60, headers=admin) as c:
+            assert c.post("/models", json={"name": MODEL, "task": "binary"}).status_code == 201
+            ref = scored_frame(500).to_csv(index=False).encode()
+            assert c.put(f"/models/{MODEL}/versions/v1/reference", content=ref, params=HINTS,
+                         headers={"Content-Type": "text/csv"}).status_code == 201
+        yield srv, {"db": db, **made}
+
+
+def _call(srv: ThreadServer, method: str, path: str, key: str | None, **kw: object
+          ) -> httpx.Response:
+    return httpx.request(method, f"{srv.url}/api/v1{path}", headers=bearer(key), timeout=60,
+                         **kw)  # type: ignore[arg-type]
+
+
+def _requests(tag: str) -> dict[str, tuple[str, str, dict]]:
+    rows = json_rows(scored_frame(3, seed=9), time.time() - 60, prefix=f"{tag}-")
+    return {
+        "ingest predictions": ("POST", f"/models/{MODEL}/predictions", {"json": rows}),
+        "ingest labels": ("POST", f"/models/{MODEL}/labels",
+                          {"json": [{"prediction_id": f"{tag}-0", "label": 1}]}),
+        "read metrics": ("GET", f"/models/{MODEL}/metrics", {"params": {"metric": "volume"}}),
+        "read models": ("GET", "/models", {}),
+        "read events": ("GET", f"/models/{MODEL}/events", {}),
+        "admin create model": ("POST", "/models", {"json": {"name": f"auth-{tag}"}}),
+        "admin new version": ("POST", f"/models/{MODEL}/versions", {"json": {"version": tag}}),
+    }
+
+
+@pytest.mark.parametrize("scope", ["ingest", "read", "admin"])
+def test_each_scope_allows_exactly_its_calls(secured: tuple[ThreadServer, dict],
+                                             scope: str) -> None:
+    srv, made = secured
+    key = made[scope][0]
+    for what, (method, path, kw) in _requests(f"s-{scope}").items():
+        res = _call(srv, method, path, key, **kw)
+        allowed = scope == "admin" or what.startswith(scope)
+        if allowed:
+            assert res.is_success, (what, res.status_code, res.text)
+        else:
+            assert res.status_code == 403, (what, res.status_code, res.text)
+            detail = res.json()["detail"]
+            assert detail["error"] == "forbidden" and scope in detail["message"]
+
+
+def test_ingest_key_lands_rows(secured: tuple[ThreadServer, dict]) -> None:
+    srv, made = secured
+    rows = json_rows(scored_frame(5, seed=1), time.time() - 30, prefix="landed-")
+    res = _call(srv, "POST", f"/models/{MODEL}/predictions", made["ingest"][0], json=rows)
+    assert res.status_code == 200 and res.json()["accepted"] == 5
+    events = _call(srv, "GET", f"/models/{MODEL}/events", made["read"][0])
+    assert events.status_code == 200
+    ids = pq.read_table(io.BytesIO(events.content)).column("prediction_id").to_pylist()
+    assert {f"landed-{i}" for i in range(5)} <= set(ids)
+
+
+def test_sdk_sends_the_key_and_a_refused_key_is_not_retried(
+        secured: tuple[ThreadServer, dict]) -> None:
+    srv, made = secured
+    rows = scored_frame(30, seed=2)
+    for scope, want_sent in (("ingest", 30), ("read", 0)):
+        client = aiwarden.Client(srv.url, api_key=made[scope][0], timeout=30)
+        with client, client.logger(MODEL, batch_size=10, flush_interval=0.02,
+                                   backoff=0.01) as wl:
+            for i, r in enumerate(rows.itertuples()):
+                assert wl.log(f"sdk-{scope}-{i}", {"x": r.x, "c": r.c}, prediction=r.pred,
+                              scores=r.score)
+            assert wl.flush(30)
+            stats = wl.stats()
+        assert (stats["sent"], stats["failed"]) == (want_sent, 30 - want_sent)
+        if want_sent == 0:  # 403 is permanent: counted as failed at once, never retried
+            assert stats["retries"] == 0 and "HTTP 403 forbidden" in stats["last_error"]
+    with aiwarden.Client(srv.url, api_key=made["read"][0]) as reader:
+        ids = reader.export_events(MODEL, time.time() - 3600, time.time() + 60).column(
+            "prediction_id").to_pylist()
+    assert {f"sdk-ingest-{i}" for i in range(30)} <= set(ids)
+    assert not any(i.startswith("sdk-read-") for i in ids)
+
+
+def test_missing_or_bad_key_is_401_on_loopback(secured: tuple[ThreadServer, dict]) -> None:
+    srv, made = secured
+    key = made["read"][0]
+    key_id, secret = key.split("_", 2)[1:]
+    for bad in (None, "", "nonsense", f"aw_{key_id}_{secret[:-2]}xx", f"aw_000000000000_{secret}"):
+        res = _call(srv, "GET", "/models", bad)
+        assert res.status_code == 401, (bad, res.text)
+        assert res.headers["www-authenticate"] == "Bearer"
+        assert res.json()["detail"]["error"] == "unauthorized"
+    res = httpx.get(f"{srv.url}/api/v1/models", headers={"X-API-Key": key}, timeout=60)
+    assert res.status_code == 200
+    assert httpx.get(f"{srv.url}/healthz", timeout=60).status_code == 200  # health stays open
+
+
+def test_revoked_key_stops_working_within_seconds(secured: tuple[ThreadServer, dict]) -> None:
+    srv, made = secured
+    key, key_id = made["spare"]
+    assert _call(srv, "GET", "/models", key).status_code == 200  # cached as valid now
+    res = cli("keys", "revoke", key_id, "--database-url", made["db"])
+    assert res.returncode == 0, res.stderr
+    took = wait_for(lambda: _call(srv, "GET", "/models", key).status_code == 401, REVOKE_WITHIN)
+    assert took < REVOKE_WITHIN
+    assert _call(srv, "POST", f"/models/{MODEL}/predictions", key,
+                 json={"prediction_id": "after-revoke"}).status_code == 401
+    assert _call(srv, "GET", "/models", made["read"][0]).status_code == 200  # others unaffected
+
+
+# -- binding rules, with the real `aiwarden server` -------------------------------------------
+
+def test_loopback_without_keys_runs_open_and_warns_then_locks(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'open.db'}"
+    srv = Spawned(tmp_path, "--host", "127.0.0.1", "--database-url", db)
+    try:
+        srv.ready()
+        assert httpx.get(f"{srv.url}/api/v1/models", timeout=30).status_code == 200
+        assert httpx.post(f"{srv.url}/api/v1/models", json={"name": "open-m"},
+                          timeout=30).status_code == 201
+        warning = [line for line in srv.stderr.splitlines() if "No API keys exist" in line]
+        assert len(warning) == 1 and "WARNING" in warning[0]
+        assert "open" in warning[0] and f"127.0.0.1:{srv.port}" in warning[0]
+
+        key, key_id = create_key(db, "first", "read")  # from then on a key is required
+        models = f"{srv.url}/api/v1/models"
+        wait_for(lambda: httpx.get(models, timeout=30).status_code == 401, REVOKE_WITHIN)
+        ok = httpx.get(models, headers=bearer(key), timeout=30)
+        assert ok.status_code == 200 and [m["name"] for m in ok.json()] == ["open-m"]
+        assert httpx.post(models, json={"name": "x"}, headers=bearer(key),
+                          timeout=30).status_code == 403
+
+        # revoking the only key must not silently reopen the API
+        assert cli("keys", "revoke", key_id, "--database-url", db).returncode == 0
+        revoked = time.monotonic()
+        wait_for(lambda: httpx.get(models, headers=bearer(key), timeout=30).status_code == 401,
+                 REVOKE_WITHIN)
+        time.sleep(max(0.0, 2.5 - (time.monotonic() - revoked)))  # past the 2 s re-read
+        assert httpx.get(models, timeout=30).status_code == 401
+        assert httpx.get(models, headers=bearer(key), timeout=30).status_code == 401
+    finally:
+        srv.stop()
+
+
+def test_all_interfaces_refused_without_a_key_then_served_with_one(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'public.db'}"
+    port = free_port()
+    refused = cli("server", "--host", "0.0.0.0", "--port", str(port),
+                       "--database-url", db)
+    assert refused.returncode != 0
+    assert "Traceback" not in refused.stderr
+    message = refused.stderr.strip().splitlines()[-1]
+    assert "0.0.0.0" in message and "API key" in message and "refusing" in message.lower()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+
+    key, _ = create_key(db, "ops", "admin")
+    srv = Spawned(tmp_path, "--host", "0.0.0.0", "--database-url", db)
+    try:
+        srv.ready()
+        assert httpx.get(f"{srv.url}/api/v1/models", timeout=30).status_code == 401
+        assert httpx.get(f"{srv.url}/api/v1/models", headers=bearer(key),
+                         timeout=30).status_code == 200
+        assert "No API keys exist" not in srv.stderr
+    finally:
+        code = srv.stop()
+    assert code in (0, -signal.SIGTERM), srv.stderr[-2000:]  # uvicorn re-raises SIGTERM
+    assert "Traceback" not in srv.stderr
