@@ -244,5 +244,5 @@ def _quarantine(conn: Connection, model_id: int, g: _Group, now: float, result: 
 
 
 def _payload(batch: rows.Batch, i: int) -> str:
-    row = {k: v[i].as_py() if i < len(v) else None for k, v in batch.columns.items()}
-    return orjson.dumps(row, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+    return orjson.dumps(batch.original(i), default=str,
+                        option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY).decode()

@@ -47,6 +47,13 @@ class Batch:
     columns: dict[str, pa.Array]
     errors: dict[int, RowError] = field(default_factory=dict)
     duplicate: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    source: list[Any] | pa.Table | None = None  # the rows as sent, for the quarantine
+
+    def original(self, i: int) -> Any:
+        """Row ``i`` exactly as it was sent (a bad value is kept, not nulled)."""
+        if isinstance(self.source, pa.Table):
+            return self.source.slice(i, 1).to_pylist()[0]
+        return self.source[i] if self.source is not None else None
 
     def fail(self, rows: np.ndarray, field_name: str, reasons: Sequence[str] | str) -> None:
         for i, r in zip(rows.tolist(), [reasons] * len(rows) if isinstance(reasons, str)
@@ -86,7 +93,7 @@ def _column_values(rows: list[dict[str, Any]], nested: list[Any], name: str,
 def from_json(rows: list[Any], schema: Schema | None) -> Batch:
     """Columns from JSON row objects (see docs/api.md for the row format)."""
     n = len(rows)
-    batch = Batch(n, {})
+    batch = Batch(n, {}, source=rows)
     not_obj = np.fromiter((not isinstance(r, dict) for r in rows), dtype=bool, count=n)
     if not_obj.any():
         batch.fail(np.flatnonzero(not_obj), "row", "expected a JSON object")
@@ -156,7 +163,7 @@ def _merged_objects(rows: list[dict[str, Any]], schema: Schema, batch: Batch) ->
 def from_arrow(table: pa.Table, schema: Schema | None) -> Batch:
     """Columns from a bulk Arrow table with flat column names."""
     n = table.num_rows
-    batch = Batch(n, {})
+    batch = Batch(n, {}, source=table)
     names = set(table.column_names)
     wanted = list(RESERVED) + ([c.name for c in schema.columns
                                 if c.role not in (Role.TARGET, Role.TIMESTAMP)] if schema else [])

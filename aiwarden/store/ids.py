@@ -1,7 +1,9 @@
 """The per-row prediction index: which ids a model has, and where each row is stored.
 
 Both calls take whole arrays: one statement per request, not one per row. SQLite gets the
-ids as one JSON array (``json_each``), PostgreSQL as arrays (``unnest``).
+ids as one JSON array (``json_each``), PostgreSQL as arrays (``unnest``). SQLite's
+``CROSS JOIN`` fixes the loop order: the request's ids outside, the index lookup inside;
+left to the planner it scanned the JSON once per stored prediction.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ def existing(conn: Connection, db: Database, model_id: int, ids: np.ndarray) -> 
         return set()
     if db.is_sqlite:
         res = conn.exec_driver_sql(
-            "SELECT p.prediction_id FROM json_each(?) j JOIN predictions p "
+            "SELECT p.prediction_id FROM json_each(?) j CROSS JOIN predictions p "
             "ON p.model_id = ? AND p.prediction_id = j.value", (_json(ids), model_id))
     else:
         res = conn.exec_driver_sql(
@@ -65,7 +67,7 @@ def locate(conn: Connection, db: Database, model_id: int,
     if db.is_sqlite:
         res = conn.exec_driver_sql(
             "SELECT p.prediction_id, p.version_id, p.ts, p.batch_id, p.row_idx "
-            "FROM json_each(?) j JOIN predictions p "
+            "FROM json_each(?) j CROSS JOIN predictions p "
             "ON p.model_id = ? AND p.prediction_id = j.value", (_json(ids), model_id))
     else:
         res = conn.exec_driver_sql(

@@ -93,14 +93,16 @@ class ProcessServer:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ProcessServer:
+        # The log goes to a file: an unread pipe would block a chatty server.
+        self.log_path = self.tmp / f"server-{self.port}.log"
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "aiwarden.cli", "server", "--host", "127.0.0.1",
-             "--port", str(self.port)], env=self.env, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE)
+             "--port", str(self.port)], env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.proc.stderr.read().decode()[-2000:]}")
+                raise RuntimeError(f"server exited: {self.log()[-2000:]}")
             try:
                 if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
                     return self
@@ -113,6 +115,7 @@ class ProcessServer:
         assert self.proc is not None
         self.proc.kill()
         self.proc.wait(timeout=30)
+        self._log.close()
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -122,5 +125,9 @@ class ProcessServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        if self.proc is not None and self.proc.stderr is not None:
-            self.proc.stderr.close()
+        if self.proc is not None:
+            self._log.close()
+
+    def log(self) -> str:
+        """What the server printed so far."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
