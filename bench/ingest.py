@@ -36,9 +36,9 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._data import make_data  # noqa: E402
-from bench._ingest_history import fill_history, unrolled_query  # noqa: E402
-from tests.server.live import ProcessServer, database_url  # noqa: E402
+from bench._data import make_data
+from bench._ingest_history import fill_history, unrolled_query
+from tests.server.live import ProcessServer, database_url
 
 JSON_BATCH = 1000
 BULK_BATCH = 100_000
@@ -71,8 +71,8 @@ def _flat(df: pd.DataFrame, prefix: str, ts: float, offset: int) -> pa.Table:
     t = pa.Table.from_pandas(df.drop(columns=["label"]), preserve_index=False)
     n = t.num_rows
     ids = pa.array([f"{prefix}{offset + i}" for i in range(n)])
-    return t.append_column("prediction_id", ids).append_column(
-        "timestamp", pa.array(np.full(n, ts))).append_column("latency_ms", pa.array(np.full(n, 5.0)))
+    t = t.append_column("prediction_id", ids).append_column("timestamp", pa.array(np.full(n, ts)))
+    return t.append_column("latency_ms", pa.array(np.full(n, 5.0)))
 
 
 def _arrow(t: pa.Table) -> bytes:
