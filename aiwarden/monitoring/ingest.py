@@ -143,16 +143,20 @@ def _first_occurrence(groups: list[_Group]) -> None:
 
 
 def _stored_table(g: _Group, new: np.ndarray) -> pa.Table:
-    idx = pa.array(new)
+    everything = len(new) == g.batch.n  # the common case: no copy
+
+    def pick(arr: pa.Array) -> pa.Array:
+        return arr if everything else arr.take(pa.array(new))
+
     cols = {rows.PID: pa.array(g.pid[new], pa.string()),
             rows.TS: pa.array(g.ts[new], pa.float64()),
-            rows.VERSION: pa.array([g.version.version] * len(new), pa.string()),
-            rows.LATENCY: g.batch.columns[rows.LATENCY].take(idx)}
+            rows.VERSION: pa.repeat(pa.scalar(g.version.version, pa.string()), len(new)),
+            rows.LATENCY: pick(g.batch.columns[rows.LATENCY])}
     schema = g.version.schema
     if schema is not None:
         for col in schema.columns:
             if col.name in g.batch.columns and col.name not in cols:
-                cols[col.name] = g.batch.columns[col.name].take(idx)
+                cols[col.name] = pick(g.batch.columns[col.name])
     return pa.table(cols)
 
 

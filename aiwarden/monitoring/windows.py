@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime
 
 import numpy as np
@@ -39,13 +40,21 @@ def parse_duration(value: str | float | int, name: str = "step") -> int:
 
 
 def parse_instant(value: str | float | int | datetime, name: str = "time") -> float:
-    """Epoch seconds from epoch numbers, ISO 8601 strings or datetimes (naive = UTC)."""
+    """Epoch seconds from epoch numbers, ISO 8601 strings or datetimes (naive = UTC).
+
+    ``now`` and ``-1h`` / ``now-30m`` (a duration before now) are accepted too, so a
+    URL typed by hand can say ``start=-1h``.
+    """
     if isinstance(value, datetime):
         dt = value if value.tzinfo else value.replace(tzinfo=UTC)
         return dt.timestamp()
     if isinstance(value, int | float) and not isinstance(value, bool):
         return _plausible(float(value), value, name)
     text = str(value).strip()
+    relative = re.fullmatch(r"(?:now)?\s*(?:-\s*(\d+\s*[smhdw]))?", text.lower())
+    if text and relative:
+        ago = parse_duration(relative.group(1), name) if relative.group(1) else 0
+        return time.time() - ago
     try:
         number = float(text)
     except ValueError:
