@@ -1,92 +1,187 @@
-"""Reading tabular bytes by media type: Parquet, CSV, JSON (rows or columns), Arrow IPC."""
+"""Reading tables from files or request bodies: Parquet, CSV, JSON (rows, lines or columns),
+Arrow IPC. One set of readers serves the CLI, the offline report and the server.
+
+Any failure is a :class:`~aiwarden.errors.DataError` that names the file (or body) and the
+reason, so commands print one line and the server answers 422, never a traceback.
+"""
 
 from __future__ import annotations
 
 import io
+import json
+from pathlib import Path
+from typing import Any
 
-import orjson
 import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.ipc as ipc
-import pyarrow.parquet as pq
 
 from aiwarden.errors import DataError
 
-__all__ = ["ARROW", "CSV", "JSON", "PARQUET", "media_type_for", "read_table", "write_parquet"]
+__all__ = ["ARROW", "CSV", "JSON", "PARQUET", "SUFFIXES", "read_file", "read_table",
+           "write_parquet"]
 
 PARQUET = "application/vnd.apache.parquet"
 ARROW = "application/vnd.apache.arrow.stream"
 CSV = "text/csv"
 JSON = "application/json"
-_ALIASES = {
-    "application/x-parquet": PARQUET, "application/parquet": PARQUET,
-    "application/vnd.apache.arrow.file": ARROW, "application/x-arrow": ARROW,
-    "application/octet-stream": None,
+SUFFIXES: dict[str, str] = {
+    ".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".json": "json", ".jsonl": "json",
+    ".ndjson": "json", ".arrow": "arrow", ".feather": "arrow", ".ipc": "arrow",
 }
-_SUFFIXES = {".parquet": PARQUET, ".pq": PARQUET, ".csv": CSV, ".json": JSON,
-             ".jsonl": JSON, ".ndjson": JSON, ".arrow": ARROW, ".feather": ARROW, ".ipc": ARROW}
+_MEDIA = {
+    PARQUET: "parquet", "application/x-parquet": "parquet", "application/parquet": "parquet",
+    ARROW: "arrow", "application/vnd.apache.arrow.file": "arrow", "application/x-arrow": "arrow",
+    CSV: "csv", JSON: "json", "application/x-ndjson": "json", "application/jsonl": "json",
+}
+Source = Path | bytes
 
 
-def media_type_for(path: str) -> str:
-    """The media type a file name implies; a clear error for anything else."""
-    lower = path.lower()
-    for suffix, kind in _SUFFIXES.items():
-        if lower.endswith(suffix):
-            return kind
-    raise DataError(f"{path}: unknown file type; use .parquet, .csv, .json, .jsonl or .arrow.",
-                    "path")
+def read_file(path: str | Path) -> pa.Table:
+    """A table from a file, its format chosen by extension."""
+    p = Path(path)
+    kind = SUFFIXES.get(p.suffix.lower())
+    if kind is None:
+        raise DataError(f"Cannot read {str(p)!r}: unknown extension {p.suffix or '(none)'!r}; "
+                        f"use one of {', '.join(sorted(SUFFIXES))}.")
+    if not p.exists():
+        raise DataError(f"Cannot read {str(p)!r}: no such file.")
+    if not p.is_file():
+        raise DataError(f"Cannot read {str(p)!r}: not a regular file.")
+    return _read(kind, p, repr(str(p)))
+
+
+def read_table(body: bytes, media_type: str | None) -> pa.Table:
+    """A table from request bytes; an absent or generic media type is sniffed."""
+    if not body:
+        raise DataError("The body is empty.", "body")
+    media = (media_type or "").split(";")[0].strip().lower()
+    kind = _MEDIA.get(media)
+    if kind is None:
+        if media not in ("", "application/octet-stream"):
+            raise DataError(f"Unsupported content type {media_type!r}: send Parquet ({PARQUET}),"
+                            f" Arrow IPC ({ARROW}), CSV ({CSV}) or JSON ({JSON}).",
+                            "content-type")
+        kind = _sniff(body)
+    return _read(kind, body, "the body")
+
+
+def _read(kind: str, src: Source, what: str) -> pa.Table:
+    try:
+        table = _READERS[kind](src)
+    except (OSError, ValueError, TypeError, pa.ArrowException) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"Cannot read {what} as {kind}: {reason}", "body") from None
+    if table.num_columns == 0 or table.num_rows == 0:
+        raise DataError(f"Cannot use {what}: it has no "
+                        f"{'columns' if table.num_columns == 0 else 'rows'}.", "body")
+    return table
 
 
 def _sniff(body: bytes) -> str:
     if body[:4] == b"PAR1":
-        return PARQUET
+        return "parquet"
     if body[:6] == b"ARROW1" or body[:4] == b"\xff\xff\xff\xff":
-        return ARROW
-    return JSON if body.lstrip()[:1] in (b"[", b"{") else CSV
+        return "arrow"
+    return "json" if body.lstrip()[:1] in (b"[", b"{") else "csv"
 
 
-def read_table(body: bytes, media_type: str | None) -> pa.Table:
-    """A Table from request bytes; the error names the format and what went wrong."""
-    kind = (media_type or "").split(";")[0].strip().lower()
-    kind = _ALIASES.get(kind, kind) or _sniff(body)
-    if not body:
-        raise DataError("The body is empty.", "body")
+def _file_like(src: Source) -> Any:
+    return src if isinstance(src, Path) else io.BytesIO(src)
+
+
+def _read_parquet(src: Source) -> pa.Table:
+    import pyarrow.parquet as pq
+
+    return pq.read_table(_file_like(src), memory_map=isinstance(src, Path))
+
+
+def _read_csv(src: Source) -> pa.Table:
+    import pyarrow.csv as pcsv
+
     try:
-        if kind == PARQUET:
-            return pq.read_table(io.BytesIO(body))
-        if kind == ARROW:
-            if body[:6] == b"ARROW1":
-                return ipc.open_file(pa.BufferReader(body)).read_all()
-            return ipc.open_stream(pa.BufferReader(body)).read_all()
-        if kind == CSV:
-            return pacsv.read_csv(io.BytesIO(body))
-        if kind in (JSON, "application/x-ndjson", "application/jsonl"):
-            return _json_table(body)
-    except (pa.ArrowInvalid, OSError, orjson.JSONDecodeError, ValueError) as exc:
-        raise DataError(f"Could not read the body as {kind}: {exc}", "body") from None
-    raise DataError(f"Unsupported content type {media_type!r}: send Parquet ({PARQUET}), "
-                    f"Arrow IPC ({ARROW}), CSV ({CSV}) or JSON ({JSON}).", "content-type")
+        return pcsv.read_csv(_file_like(src))
+    except pa.ArrowInvalid as exc:
+        if "conversion error" not in str(exc).lower():
+            raise
+        # Arrow types columns from the first block; a later value of another type (a
+        # corrupted record) fails the read. pandas keeps such a column as text, and the
+        # engine then counts its unparsable values as invalid instead of losing them.
+        import pandas as pd
+
+        return pa.Table.from_pandas(pd.read_csv(_file_like(src), low_memory=False),
+                                    preserve_index=False)
 
 
-def _json_table(body: bytes) -> pa.Table:
-    text = body.strip()
-    if text[:1] == b"{" and b"\n{" in text:  # newline-delimited rows
-        rows = [orjson.loads(line) for line in text.splitlines() if line.strip()]
-    else:
-        rows = orjson.loads(text)
-    if isinstance(rows, dict):
-        return pa.table(rows)
-    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-        raise DataError("JSON data must be a list of row objects or an object of columns.",
-                        "body")
+def _read_json(src: Source) -> pa.Table:
+    data = src.read_bytes() if isinstance(src, Path) else src
+    head = data[:4096].lstrip()
+    if head.startswith(b"["):
+        return _records(json.loads(data))
+    if head.startswith(b"{") and b"\n{" not in data.strip():  # one object: columns or a row
+        doc = json.loads(data)
+        if isinstance(doc, dict) and doc and all(isinstance(v, list) for v in doc.values()):
+            return pa.table(doc)
+        return _records([doc])
+    import pyarrow.json as pjson
+
+    try:
+        return pjson.read_json(io.BytesIO(data))
+    except pa.ArrowInvalid:
+        # Mixed types in one field (a string among numbers, a corrupted record) or NaN
+        # literals: parse line by line, keeping such a field as text for the engine to judge.
+        rows = []
+        for number, line in enumerate(data.splitlines(), start=1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except ValueError as exc:
+                    raise ValueError(f"line {number}: {exc}") from exc
+        return _records(rows)
+
+
+def _records(rows: Any) -> pa.Table:
     import pandas as pd
 
-    return pa.Table.from_pandas(pd.DataFrame.from_records(rows), preserve_index=False)
+    from aiwarden.engine._frame import to_table
+
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise ValueError("expected a list of objects, one per row")
+    if not rows:
+        return pa.table({})
+    return to_table(pd.DataFrame.from_records(rows), allow_empty=True)
+
+
+def _read_arrow(src: Source) -> pa.Table:
+    if isinstance(src, Path):
+        import pyarrow.feather as feather
+
+        with pa.memory_map(str(src)) as mm:
+            table = _ipc(mm)
+        return table if table is not None else feather.read_table(src)  # Feather v1
+    table = _ipc(pa.BufferReader(src))
+    if table is None:
+        raise ValueError("not an Arrow IPC stream or file")
+    return table
+
+
+def _ipc(source: Any) -> pa.Table | None:
+    try:
+        return pa.ipc.open_file(source).read_all()
+    except pa.ArrowInvalid:
+        source.seek(0)
+    try:
+        return pa.ipc.open_stream(source).read_all()
+    except pa.ArrowInvalid:
+        return None
+
+
+_READERS = {"parquet": _read_parquet, "csv": _read_csv, "json": _read_json, "arrow": _read_arrow}
 
 
 def write_parquet(table: pa.Table) -> bytes:
     """Fast zstd Parquet. No dictionary pages: unique ids dominate event batches, and
     zstd alone writes them 3x faster and smaller than dictionary encoding does."""
+    import pyarrow.parquet as pq
+
     sink = io.BytesIO()
     pq.write_table(table, sink, compression="zstd", compression_level=1, use_dictionary=False)
     return sink.getvalue()

@@ -25,11 +25,11 @@ def register(sub: Any) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from aiwarden.errors import AiwardenError
-    from aiwarden.report import load_table
     from aiwarden.sdk import ApiError, Client
+    from aiwarden.tabular_io import read_file
 
     try:
-        table = load_table(args.file)
+        table = read_file(args.file)
         with Client(args.url, api_key=args.api_key) as c:
             if args.kind == "predictions":
                 res = c.log_predictions(args.model, table, version=args.version)

@@ -16,125 +16,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
 from aiwarden import __version__
 from aiwarden.engine import CategoricalProfile, NumericalProfile, Reference
 from aiwarden.engine._binning import CategoricalBinning, NumericalBinning
-from aiwarden.errors import AiwardenError, DataError
+from aiwarden.errors import AiwardenError
+from aiwarden.tabular_io import SUFFIXES, read_file
 
 __all__ = ["FORMATS", "REPORT_FORMAT", "build_report", "load_table", "report_files",
            "write_report"]
 
 REPORT_FORMAT = 1
-FORMATS: dict[str, str] = {
-    ".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".json": "json", ".jsonl": "json",
-    ".ndjson": "json", ".arrow": "arrow", ".feather": "arrow", ".ipc": "arrow",
-}
+FORMATS = SUFFIXES
+load_table = read_file
 DISPLAY_BINS = 30
 MAX_CATEGORIES_SHOWN = 20
-
-
-# ------------------------------------------------------------------------------- loading
-def load_table(path: str | Path) -> pa.Table:
-    """Read Parquet, CSV, JSON (records or lines) or Arrow IPC by extension.
-
-    Any failure is a :class:`~aiwarden.errors.DataError` naming the file and the reason,
-    so the command can print one line instead of a traceback.
-    """
-    p = Path(path)
-    kind = FORMATS.get(p.suffix.lower())
-    if kind is None:
-        known = ", ".join(sorted(FORMATS))
-        raise DataError(f"Cannot read {str(p)!r}: unknown extension {p.suffix or '(none)'!r}; "
-                        f"use one of {known}.")
-    if not p.exists():
-        raise DataError(f"Cannot read {str(p)!r}: no such file.")
-    if not p.is_file():
-        raise DataError(f"Cannot read {str(p)!r}: not a regular file.")
-    try:
-        table = _READERS[kind](p)
-    except (OSError, ValueError, TypeError, pa.ArrowException) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"Cannot read {str(p)!r} as {kind}: {reason}") from exc
-    if table.num_columns == 0 or table.num_rows == 0:
-        raise DataError(f"Cannot use {str(p)!r}: it has no "
-                        f"{'columns' if table.num_columns == 0 else 'rows'}.")
-    return table
-
-
-def _read_parquet(p: Path) -> pa.Table:
-    import pyarrow.parquet as pq
-
-    return pq.read_table(p, memory_map=True)
-
-
-def _read_csv(p: Path) -> pa.Table:
-    import pyarrow.csv as pcsv
-
-    try:
-        return pcsv.read_csv(p)
-    except pa.ArrowInvalid as exc:
-        if "conversion error" not in str(exc).lower():
-            raise
-        # Arrow types columns from the first block; a later value of another type (a
-        # corrupted record) fails the read. pandas keeps such a column as text, and the
-        # engine then counts its unparsable values as invalid instead of losing them.
-        import pandas as pd
-
-        return pa.Table.from_pandas(pd.read_csv(p, low_memory=False), preserve_index=False)
-
-
-def _read_json(p: Path) -> pa.Table:
-    with p.open("rb") as fh:
-        head = fh.read(4096).lstrip()
-    if head.startswith(b"["):
-        return _records(json.loads(p.read_bytes()))
-    import pyarrow.json as pjson
-
-    try:
-        return pjson.read_json(p)
-    except pa.ArrowInvalid:
-        # Mixed types in one field (a string among numbers, a corrupted record) or NaN
-        # literals: parse line by line, keeping such a field as text for the engine to judge.
-        rows = []
-        for number, line in enumerate(p.read_bytes().splitlines(), start=1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except ValueError as exc:
-                    raise ValueError(f"line {number}: {exc}") from exc
-        return _records(rows)
-
-
-def _records(rows: Any) -> pa.Table:
-    import pandas as pd
-
-    from aiwarden.engine._frame import to_table
-
-    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-        raise ValueError("expected a list of objects, one per row")
-    if not rows:
-        return pa.table({})
-    return to_table(pd.DataFrame.from_records(rows), allow_empty=True)
-
-
-def _read_arrow(p: Path) -> pa.Table:
-    import pyarrow.feather as feather
-
-    with pa.memory_map(str(p)) as src:
-        try:
-            return pa.ipc.open_file(src).read_all()
-        except pa.ArrowInvalid:
-            src.seek(0)
-        try:
-            return pa.ipc.open_stream(src).read_all()
-        except pa.ArrowInvalid:
-            pass
-    return feather.read_table(p)  # Feather v1
-
-
-_READERS = {"parquet": _read_parquet, "csv": _read_csv, "json": _read_json, "arrow": _read_arrow}
 
 
 # ------------------------------------------------------------------------------ building

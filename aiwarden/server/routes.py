@@ -115,20 +115,22 @@ def reference_sample(request: Request, name: str, version: str) -> Response:
     return Response(write_parquet(table), media_type="application/vnd.apache.parquet")
 
 
-@router.post("/models/{name}/predictions", tags=["ingest"])
-async def log_predictions(request: Request, name: str) -> dict[str, Any]:
+async def _ingest(request: Request, name: str, kind: str) -> dict[str, Any]:
     monitor = _monitor(request, "ingest")
     payload = await _payload(request)
-    result = await run_in_threadpool(monitor.log_predictions, name, payload)
+    call = monitor.log_predictions if kind == "predictions" else monitor.log_labels
+    result = await run_in_threadpool(call, name, payload)
     return result.to_dict()
+
+
+@router.post("/models/{name}/predictions", tags=["ingest"])
+async def log_predictions(request: Request, name: str) -> dict[str, Any]:
+    return await _ingest(request, name, "predictions")
 
 
 @router.post("/models/{name}/labels", tags=["ingest"])
 async def log_labels(request: Request, name: str) -> dict[str, Any]:
-    monitor = _monitor(request, "ingest")
-    payload = await _payload(request)
-    result = await run_in_threadpool(monitor.log_labels, name, payload)
-    return result.to_dict()
+    return await _ingest(request, name, "labels")
 
 
 @router.get("/models/{name}/metrics", tags=["queries"])

@@ -25,12 +25,6 @@ from tests.server.live import ThreadServer, settings_for
 HOUR = 3600
 
 
-@pytest.fixture(scope="module")
-def server(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadServer]:
-    with ThreadServer(settings_for(db_url, tmp_path_factory.mktemp("data"))) as srv:
-        yield srv
-
-
 @pytest.fixture
 def client(server: ThreadServer) -> Iterator[aiwarden.Client]:
     with aiwarden.Client(server.url, timeout=60) as c:

@@ -13,15 +13,9 @@ import pytest
 
 from aiwarden.errors import ParameterError
 from aiwarden.sdk import BackgroundLogger, Client, LoggerClosedError
-from tests.sdk import Receiver, serve
+from tests.sdk import Receiver
 
 FAST = {"flush_interval": 0.02, "backoff": 0.01, "max_backoff": 0.05}
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with serve() as rec:
-        yield rec
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from aiwarden.errors import DataError, ParameterError
 from aiwarden.sdk import ApiError, Client
 from aiwarden.sdk import _payload as P
 from aiwarden.sdk.client import _merge, iso_time
-from tests.sdk import Receiver, serve
+from tests.sdk import Receiver
 
 T0 = dt.datetime(2026, 11, 25, 10, 0, 0)
 ROWS = [
@@ -200,12 +200,6 @@ def test_chunk_answers_are_summed_and_error_rows_renumbered() -> None:
 
 
 # -- the client over HTTP --------------------------------------------------------------------
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with serve() as rec:
-        yield rec
-
 
 @pytest.fixture
 def client(receiver: Receiver) -> Iterator[Client]:

@@ -7,20 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.server.live import ThreadServer, database_url, settings_for
-
-
-@pytest.fixture(params=["sqlite", "postgresql"], scope="module")
-def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-           ) -> Iterator[str]:
-    with database_url(request.param, tmp_path_factory.mktemp("db")) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def server(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadServer]:
-    with ThreadServer(settings_for(db_url, tmp_path_factory.mktemp("data"))) as srv:
-        yield srv
+from tests.server.live import ThreadServer
 
 
 @pytest.fixture

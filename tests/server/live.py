@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -81,25 +81,35 @@ def settings_for(url: str, tmp: Path, **kw: object) -> ServerSettings:
 
 
 class ProcessServer:
-    """``aiwarden server`` as a child process: for kill -9 and multi-process tests."""
+    """``aiwarden server`` as a child process: for kill -9, binding and multi-process tests.
 
-    def __init__(self, url: str, tmp: Path, port: int | None = None,
-                 extra_env: dict[str, str] | None = None) -> None:
+    ``url`` None leaves the database to ``args``; the environment carries no other
+    ``AIWARDEN_*`` settings than the ones given here.
+    """
+
+    def __init__(self, url: str | None, tmp: Path, port: int | None = None,
+                 extra_env: dict[str, str] | None = None, args: Sequence[str] = ()) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.db_url, self.tmp = url, tmp
-        self.env = {**os.environ, "AIWARDEN_DATABASE_URL": url, "AIWARDEN_DATA_DIR": str(tmp),
-                    "AIWARDEN_LOG_LEVEL": "warning", **(extra_env or {})}
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("AIWARDEN_")}
+        self.env = {**clean, "AIWARDEN_DATA_DIR": str(tmp), "AIWARDEN_LOG_LEVEL": "warning",
+                    **({"AIWARDEN_DATABASE_URL": url} if url else {}), **(extra_env or {})}
+        self.args = list(args) or ["--host", "127.0.0.1"]
+        self.log_path = tmp / f"server-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> ProcessServer:
+    def spawn(self) -> ProcessServer:
         # The log goes to a file: an unread pipe would block a chatty server.
-        self.log_path = self.tmp / f"server-{self.port}.log"
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()/kill()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "aiwarden.cli", "server", "--host", "127.0.0.1",
-             "--port", str(self.port)], env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
+            [sys.executable, "-m", "aiwarden.cli", "server", "--port", str(self.port),
+             *self.args], env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
+        return self
+
+    def wait_ready(self, within: float = 60) -> ProcessServer:
+        assert self.proc is not None
+        deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log()[-2000:]}")
@@ -111,22 +121,27 @@ class ProcessServer:
             time.sleep(0.1)
         raise RuntimeError("server did not become ready")
 
+    def start(self) -> ProcessServer:
+        return self.spawn().wait_ready()
+
     def kill(self) -> None:
         assert self.proc is not None
         self.proc.kill()
         self.proc.wait(timeout=30)
         self._log.close()
 
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
+    def stop(self) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
             self.proc.terminate()
             try:
                 self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        if self.proc is not None:
-            self._log.close()
+        self._log.close()
+        return self.proc.returncode
 
     def log(self) -> str:
         """What the server printed so far."""

@@ -15,7 +15,6 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
 import httpx
 import pyarrow.parquet as pq
@@ -26,7 +25,7 @@ import aiwarden
 from aiwarden.store import keys
 from aiwarden.store.database import Database
 from tests.server.conftest import HINTS, json_rows, scored_frame
-from tests.server.live import ThreadServer, database_url, free_port, settings_for
+from tests.server.live import ProcessServer, ThreadServer, database_url, free_port, settings_for
 
 REVOKE_WITHIN = 6.0  # seconds; the server re-reads a cached key every 2 s
 
@@ -59,47 +58,6 @@ def wait_for(check: object, within: float) -> float:
         assert time.monotonic() - started < within, f"not true within {within} s"
         time.sleep(0.1)
     return time.monotonic() - started
-
-
-class Spawned:
-    """``aiwarden server ARGS`` as a child process, its stderr kept in a file."""
-
-    def __init__(self, tmp: Path, *args: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = tmp / f"server-{self.port}.log"
-        self._log: IO[bytes] = self.log_path.open("wb")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AIWARDEN_")}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "aiwarden.cli", "server", "--port", str(self.port), *args],
-            env={**env, "AIWARDEN_LOG_LEVEL": "warning"}, stdout=subprocess.DEVNULL,
-            stderr=self._log)
-
-    @property
-    def stderr(self) -> str:
-        return self.log_path.read_text()
-
-    def ready(self, within: float = 60) -> Spawned:
-        def up() -> bool:
-            assert self.proc.poll() is None, f"server exited: {self.stderr[-2000:]}"
-            try:
-                return httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_for(up, within)
-        return self
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
-        return self.proc.returncode
 
 
 # -- storage ----------------------------------------------------------------------------------
@@ -287,13 +245,13 @@ def test_revoked_key_stops_working_within_seconds(secured: tuple[ThreadServer, d
 
 def test_loopback_without_keys_runs_open_and_warns_then_locks(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'open.db'}"
-    srv = Spawned(tmp_path, "--host", "127.0.0.1", "--database-url", db)
+    srv = ProcessServer(None, tmp_path, args=["--host", "127.0.0.1", "--database-url", db])
     try:
-        srv.ready()
+        srv.start()
         assert httpx.get(f"{srv.url}/api/v1/models", timeout=30).status_code == 200
         assert httpx.post(f"{srv.url}/api/v1/models", json={"name": "open-m"},
                           timeout=30).status_code == 201
-        warning = [line for line in srv.stderr.splitlines() if "No API keys exist" in line]
+        warning = [line for line in srv.log().splitlines() if "No API keys exist" in line]
         assert len(warning) == 1 and "WARNING" in warning[0]
         assert "open" in warning[0] and f"127.0.0.1:{srv.port}" in warning[0]
 
@@ -330,14 +288,14 @@ def test_all_interfaces_refused_without_a_key_then_served_with_one(tmp_path: Pat
         httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
 
     key, _ = create_key(db, "ops", "admin")
-    srv = Spawned(tmp_path, "--host", "0.0.0.0", "--database-url", db)
+    srv = ProcessServer(None, tmp_path, args=["--host", "0.0.0.0", "--database-url", db])
     try:
-        srv.ready()
+        srv.start()
         assert httpx.get(f"{srv.url}/api/v1/models", timeout=30).status_code == 401
         assert httpx.get(f"{srv.url}/api/v1/models", headers=bearer(key),
                          timeout=30).status_code == 200
-        assert "No API keys exist" not in srv.stderr
+        assert "No API keys exist" not in srv.log()
     finally:
         code = srv.stop()
-    assert code in (0, -signal.SIGTERM), srv.stderr[-2000:]  # uvicorn re-raises SIGTERM
-    assert "Traceback" not in srv.stderr
+    assert code in (0, -signal.SIGTERM), srv.log()[-2000:]  # uvicorn re-raises SIGTERM
+    assert "Traceback" not in srv.log()

@@ -1,0 +1,23 @@
+"""Fixtures shared by the server, end-to-end and README tests: real databases, real servers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.server.live import ThreadServer, database_url, settings_for
+
+
+@pytest.fixture(params=["sqlite", "postgresql"], scope="module")
+def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[str]:
+    """A fresh database per module and backend."""
+    with database_url(request.param, tmp_path_factory.mktemp("db")) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def server(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadServer]:
+    with ThreadServer(settings_for(db_url, tmp_path_factory.mktemp("data"))) as srv:
+        yield srv
