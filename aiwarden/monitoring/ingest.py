@@ -130,6 +130,10 @@ def _first_occurrence(groups: list[_Group]) -> None:
     ids = np.concatenate([g.pid for g in groups]) if groups else np.zeros(0, dtype=object)
     valid = np.concatenate([g.batch.valid_mask() for g in groups]) if groups else ids
     order = np.concatenate([g.positions for g in groups]) if groups else ids
+    if len(ids) == 0 or len(pa.array(ids, pa.string()).unique()) == len(ids):
+        for g in groups:  # the common case: every id distinct
+            g.batch.duplicate = np.zeros(len(g.positions), dtype=bool)
+        return
     s = pd.Series(ids[np.argsort(order)])
     ok = np.asarray(valid[np.argsort(order)], dtype=bool)
     dup_sorted = np.zeros(len(s), dtype=bool)

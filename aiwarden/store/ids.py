@@ -1,15 +1,21 @@
 """The per-row prediction index: which ids a model has, and where each row is stored.
 
 Both calls take whole arrays: one statement per request, not one per row. SQLite gets the
-ids as one JSON array (``json_each``), PostgreSQL as arrays (``unnest``). SQLite's
+ids as one JSON array (``json_each``); PostgreSQL as a temporary table filled by ``COPY``
+and hash-joined, and new rows arrive by ``COPY`` too (binding 100,000-element arrays cost
+psycopg more than the database's own work). SQLite's
 ``CROSS JOIN`` fixes the loop order: the request's ids outside, the index lookup inside;
 left to the planner it scanned the JSON once per stored prediction.
 """
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import orjson
+import pyarrow as pa
+import pyarrow.csv as pacsv
 from sqlalchemy import Connection
 
 from aiwarden.store.database import Database
@@ -17,9 +23,36 @@ from aiwarden.store.database import Database
 __all__ = ["existing", "insert", "locate"]
 
 
+def _ids(values: np.ndarray) -> list[str]:
+    """Ids as a list of str (they are str already after validation; the rest is a guard)."""
+    out = values.tolist()
+    return out if all(type(v) is str for v in out) else [str(v) for v in out]
+
+
 def _json(values: np.ndarray) -> str:
-    return orjson.dumps([str(v) for v in values]).decode() if values.dtype == object \
-        else orjson.dumps(values.tolist()).decode()
+    return orjson.dumps(_ids(values)).decode()
+
+
+def _csv(table: pa.Table) -> bytes:
+    """CSV for ``COPY ... (FORMAT csv)``: Arrow quotes and escapes every id, vectorised."""
+    sink = io.BytesIO()
+    pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=False))
+    return sink.getvalue()
+
+
+def _copy(conn: Connection, sql: str, table: pa.Table) -> None:
+    """PostgreSQL ``COPY FROM STDIN`` on the transaction's own connection."""
+    with conn.connection.cursor() as cur, cur.copy(sql) as copy:
+        copy.write(_csv(table))
+
+
+def _pg_staged(conn: Connection, ids: np.ndarray) -> None:
+    """The request's ids in a temporary table, for one hash join instead of n probes."""
+    conn.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS request_ids (pid text COLLATE \"C\") "
+                         "ON COMMIT DELETE ROWS")
+    conn.exec_driver_sql("TRUNCATE request_ids")
+    _copy(conn, "COPY request_ids (pid) FROM STDIN (FORMAT csv)",
+          pa.table({"pid": pa.array(_ids(ids), pa.string())}))
 
 
 def existing(conn: Connection, db: Database, model_id: int, ids: np.ndarray) -> set[str]:
@@ -31,9 +64,10 @@ def existing(conn: Connection, db: Database, model_id: int, ids: np.ndarray) -> 
             "SELECT p.prediction_id FROM json_each(?) j CROSS JOIN predictions p "
             "ON p.model_id = ? AND p.prediction_id = j.value", (_json(ids), model_id))
     else:
+        _pg_staged(conn, ids)
         res = conn.exec_driver_sql(
-            "SELECT prediction_id FROM predictions WHERE model_id = %s "
-            "AND prediction_id = ANY(%s)", (model_id, [str(v) for v in ids]))
+            "SELECT p.prediction_id FROM request_ids r JOIN predictions p "
+            "ON p.model_id = %s AND p.prediction_id = r.pid", (model_id,))
     return {r[0] for r in res}
 
 
@@ -48,15 +82,17 @@ def insert(conn: Connection, db: Database, model_id: int, version_id: int, ids: 
             "INSERT INTO predictions (model_id, prediction_id, version_id, ts, batch_id, row_idx) "
             "SELECT ?, j.value ->> '$[0]', ?, j.value ->> '$[1]', ?, j.key FROM json_each(?) j",
             (model_id, version_id, batch_id, orjson.dumps(
-                list(zip([str(v) for v in ids], np.asarray(ts, np.float64).tolist(),
+                list(zip(_ids(ids), np.asarray(ts, np.float64).tolist(),
                          strict=True))).decode()))
     else:
-        conn.exec_driver_sql(
-            "INSERT INTO predictions (model_id, prediction_id, version_id, ts, batch_id, row_idx) "
-            "SELECT %s, u.pid, %s, u.ts, %s, u.ord - 1 FROM unnest(%s::text[], %s::float8[]) "
-            "WITH ORDINALITY AS u(pid, ts, ord)",
-            (model_id, version_id, batch_id, [str(v) for v in ids],
-             np.asarray(ts, np.float64).tolist()))
+        _copy(conn, "COPY predictions (model_id, prediction_id, version_id, ts, batch_id, "
+              "row_idx) FROM STDIN (FORMAT csv)", pa.table({
+                  "model_id": pa.repeat(pa.scalar(model_id, pa.int64()), n),
+                  "prediction_id": pa.array(_ids(ids), pa.string()),
+                  "version_id": pa.repeat(pa.scalar(version_id, pa.int64()), n),
+                  "ts": pa.array(np.asarray(ts, np.float64)),
+                  "batch_id": pa.repeat(pa.scalar(batch_id, pa.int64()), n),
+                  "row_idx": pa.array(np.arange(n, dtype=np.int64))}))
 
 
 def locate(conn: Connection, db: Database, model_id: int,
@@ -70,7 +106,9 @@ def locate(conn: Connection, db: Database, model_id: int,
             "FROM json_each(?) j CROSS JOIN predictions p "
             "ON p.model_id = ? AND p.prediction_id = j.value", (_json(ids), model_id))
     else:
+        _pg_staged(conn, ids)
         res = conn.exec_driver_sql(
-            "SELECT prediction_id, version_id, ts, batch_id, row_idx FROM predictions "
-            "WHERE model_id = %s AND prediction_id = ANY(%s)", (model_id, [str(v) for v in ids]))
+            "SELECT p.prediction_id, p.version_id, p.ts, p.batch_id, p.row_idx "
+            "FROM request_ids r JOIN predictions p "
+            "ON p.model_id = %s AND p.prediction_id = r.pid", (model_id,))
     return [tuple(r) for r in res]
