@@ -25,9 +25,10 @@ from aiwarden.monitoring.joins import labelled_table, pending_labels
 from aiwarden.monitoring.profiles import append_partials
 from aiwarden.monitoring.references import References
 from aiwarden.store import ids as id_store
+from aiwarden.store import labels_repo
 from aiwarden.store.database import Database
 from aiwarden.store.models_repo import ModelRow, VersionRow, list_versions
-from aiwarden.store.tables import event_batches, labels, quarantine
+from aiwarden.store.tables import event_batches, quarantine
 from aiwarden.tabular_io import write_parquet
 
 __all__ = ["IngestResult", "ingest_predictions"]
@@ -88,7 +89,7 @@ def ingest_predictions(db: Database, refs: References, model: ModelRow, payload:
                 batch_id = _insert_batch(conn, model.id, table, now)
                 id_store.insert(conn, db, model.id, g.version.id, g.pid[new], g.ts[new],
                                 batch_id)
-                result.labels_joined += _fold(conn, refs, model, g, new, table,
+                result.labels_joined += _fold(conn, db, refs, model, g, new, table,
                                               bucket_seconds, levels)
             result.accepted += len(new)
             _quarantine(conn, model.id, g, now, result, bucket_seconds, levels, fallback)
@@ -186,14 +187,15 @@ def _profile_table(schema: Schema, table: pa.Table) -> pa.Table:
     return pa.table(cols)
 
 
-def _fold(conn: Connection, refs: References, model: ModelRow, g: _Group, new: np.ndarray,
-          table: pa.Table, bucket_seconds: int, levels: tuple[int, ...]) -> int:
+def _fold(conn: Connection, db: Database, refs: References, model: ModelRow, g: _Group,
+          new: np.ndarray, table: pa.Table, bucket_seconds: int,
+          levels: tuple[int, ...]) -> int:
     """Profile the new rows per bucket (with any labels that were waiting) and append them."""
     ref = refs.get(conn, g.version.id)
     ts = g.ts[new]
     buckets = (ts // bucket_seconds).astype(np.int64) * bucket_seconds
     lat = g.batch.columns[rows.LATENCY].take(pa.array(new)).to_numpy(zero_copy_only=False)
-    waiting = pending_labels(conn, model.id, g.pid[new])
+    waiting = pending_labels(conn, db, model.id, g.pid[new])
     labelled = np.isin(g.pid[new], list(waiting)) if waiting else np.zeros(len(new), bool)
     feats = _profile_table(ref.schema_, table) if ref is not None else None
     by_bucket: dict[int, BucketData] = {}
@@ -213,10 +215,7 @@ def _fold(conn: Connection, refs: References, model: ModelRow, g: _Group, new: n
                                   labels=int(labelled[part].sum()))
     append_partials(conn, model.id, g.version.id, by_bucket, levels)
     if waiting:
-        joined = g.pid[new][labelled]
-        conn.execute(labels.update().where(labels.c.model_id == model.id,
-                                           labels.c.prediction_id.in_(joined.tolist()))
-                     .values(joined=True))
+        labels_repo.mark_joined(conn, db, model.id, g.pid[new][labelled])
     return int(labelled.sum())
 
 

@@ -28,6 +28,7 @@ from aiwarden.monitoring.bucket import BucketData
 from aiwarden.monitoring.profiles import append_partials
 from aiwarden.monitoring.references import References
 from aiwarden.store import ids as id_store
+from aiwarden.store import labels_repo
 from aiwarden.store.database import Database
 from aiwarden.store.models_repo import ModelRow
 from aiwarden.store.tables import event_batches, labels
@@ -51,7 +52,8 @@ class LabelResult:
                 "errors": (self.errors or [])[:100]}
 
 
-def pending_labels(conn: Connection, model_id: int, ids: np.ndarray) -> dict[str, str]:
+def pending_labels(conn: Connection, db: Database, model_id: int,
+                   ids: np.ndarray) -> dict[str, str]:
     """Labels waiting for any of ``ids``."""
     if len(ids) == 0:
         return {}
@@ -60,13 +62,7 @@ def pending_labels(conn: Connection, model_id: int, ids: np.ndarray) -> dict[str
         labels.c.model_id == model_id, labels.c.joined.is_(False)).limit(1)).first()
     if any_waiting is None:
         return {}
-    found: dict[str, str] = {}
-    for chunk in np.array_split(ids, max(1, len(ids) // 5000)):
-        q = select(labels.c.prediction_id, labels.c.label).where(
-            labels.c.model_id == model_id, labels.c.joined.is_(False),
-            labels.c.prediction_id.in_([str(v) for v in chunk]))
-        found.update({r[0]: r[1] for r in conn.execute(q)})
-    return found
+    return labels_repo.labels_of(conn, db, model_id, ids, pending_only=True)
 
 
 def pending_count(conn: Connection, model_id: int) -> int:
@@ -115,29 +111,16 @@ def ingest_labels(db: Database, refs: References, model: ModelRow, ids: pa.Array
     ok &= ~dup_in_request
     cand = np.flatnonzero(ok)
     with db.write(model.id) as conn:
-        known = _existing_labels(conn, model.id, pid[cand])
+        known = labels_repo.existing(conn, db, model.id, pid[cand])
         new = cand[~np.isin(pid[cand], list(known))] if known else cand
         res.duplicates = int(dup_in_request.sum()) + len(cand) - len(new)
         if len(new):
-            conn.execute(labels.insert(), [
-                {"model_id": model.id, "prediction_id": p, "label": v, "received_at": now,
-                 "joined": False} for p, v in zip(pid[new].tolist(), lab[new].tolist(),
-                                                  strict=True)])
+            labels_repo.insert(conn, db, model.id, pid[new], lab[new], now)
             res.joined = _join(conn, db, refs, model, dict(zip(pid[new].tolist(),
                                                                lab[new].tolist(), strict=True)),
                                bucket_seconds, levels)
         res.pending = len(new) - res.joined
     return res
-
-
-def _existing_labels(conn: Connection, model_id: int, ids: np.ndarray) -> set[str]:
-    found: set[str] = set()
-    for chunk in np.array_split(ids, max(1, len(ids) // 5000)):
-        if len(chunk):
-            found.update(r[0] for r in conn.execute(select(labels.c.prediction_id).where(
-                labels.c.model_id == model_id,
-                labels.c.prediction_id.in_([str(v) for v in chunk]))))
-    return found
 
 
 def _join(conn: Connection, db: Database, refs: References, model: ModelRow,
@@ -183,21 +166,11 @@ def _join(conn: Connection, db: Database, refs: References, model: ModelRow,
             by_bucket[b] = BucketData(profile=ref.profile(sub, labels_only=True),
                                       labels=len(part))
         append_partials(conn, model.id, version_id, by_bucket, levels)
-    for chunk in range(0, len(joined_ids), 5000):
-        conn.execute(labels.update().where(
-            labels.c.model_id == model.id,
-            labels.c.prediction_id.in_(joined_ids[chunk:chunk + 5000])).values(joined=True))
+    labels_repo.mark_joined(conn, db, model.id, np.asarray(joined_ids, dtype=object))
     return len(joined_ids)
 
 
 
-def labels_for(conn: Connection, model_id: int, ids: np.ndarray) -> dict[str, str]:
+def labels_for(conn: Connection, db: Database, model_id: int, ids: np.ndarray) -> dict[str, str]:
     """Every stored label (joined or not) of ``ids``."""
-    found: dict[str, str] = {}
-    for chunk in np.array_split(ids, max(1, len(ids) // 5000)):
-        if len(chunk):
-            found.update({r[0]: r[1] for r in conn.execute(
-                select(labels.c.prediction_id, labels.c.label).where(
-                    labels.c.model_id == model_id,
-                    labels.c.prediction_id.in_([str(v) for v in chunk])))})
-    return found
+    return labels_repo.labels_of(conn, db, model_id, ids)

@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from aiwarden.engine._binning import CategoricalBinning
+from aiwarden.engine.drift import DriftSettings
+from aiwarden.engine.drift_metrics import get_metric
 from aiwarden.engine.profile import CategoricalProfile, NumericalProfile
 from aiwarden.engine.reference import Reference
 from aiwarden.engine.schema import Role
+from aiwarden.errors import ParameterError
 from aiwarden.monitoring import latency
 from aiwarden.monitoring.bucket import BucketData
 
@@ -42,11 +46,26 @@ def latency_metric(_: Reference | None, d: BucketData) -> dict[str, Any]:
     return {"count": int(d.latency.sum()), **latency.percentiles(d.latency)}
 
 
-def drift(ref: Reference | None, d: BucketData) -> dict[str, Any] | None:
+def drift_settings(ref: Reference, method: str | None) -> DriftSettings | None:
+    """The reference's settings with ``method`` deciding every column it applies to."""
+    if not method:
+        return None
+    try:
+        ordered = get_metric(method)[1]
+    except ParameterError as exc:
+        raise ParameterError(f"method: {exc}", "method") from None
+    st = ref.settings
+    return replace(st, numerical_method=method,
+                   categorical_method=st.categorical_method if ordered else method)
+
+
+def drift(ref: Reference | None, d: BucketData, method: str | None = None,
+          columns: list[str] | None = None) -> dict[str, Any] | None:
+    """Per column: the deciding method's value and threshold, plus every distance."""
     if ref is None or d.profile is None or d.profile.n_rows == 0:
         return None
-    report = ref.compare(d.profile)
-    cols = {c.column: {k: v for k, v in c.to_dict().items() if k not in ("column", "metrics")}
+    report = ref.compare(d.profile, settings=drift_settings(ref, method), columns=columns)
+    cols = {c.column: {k: v for k, v in c.to_dict().items() if k != "column"}
             for c in report.columns if c.n_current}
     return {"n_current": report.n_current, "drifted_features": list(report.drifted_features),
             "share_drifted": report.share_drifted, "dataset_drifted": report.dataset_drifted(),
@@ -112,5 +131,9 @@ METRICS: dict[str, Callable[[Reference | None, BucketData], Any]] = {
 }
 
 
-def compute(metric: str, ref: Reference | None, d: BucketData) -> Any:
-    return _clean(METRICS[metric](ref, d))
+def compute(metric: str, ref: Reference | None, d: BucketData, **options: Any) -> Any:
+    """``options`` (drift only: ``method``, ``columns``) are passed when given."""
+    given = {k: v for k, v in options.items() if v}
+    if given and metric != "drift":
+        raise ParameterError(f"{sorted(given)} apply to the drift metric only.", sorted(given)[0])
+    return _clean(METRICS[metric](ref, d, **given))

@@ -163,7 +163,8 @@ class Monitor:
         return int(t0 // b * b), int(-(-t1 // b) * b)
 
     def series(self, name: str, metric: str, *, start: Any = None, end: Any = None,
-               step: Any = None, version: str | None = None) -> dict[str, Any]:
+               step: Any = None, version: str | None = None, method: str | None = None,
+               columns: list[str] | None = None) -> dict[str, Any]:
         """A metric over consecutive windows of ``step`` (or one window), from bucket merges."""
         if metric not in metrics.METRICS:
             raise ParameterError(f"metric: unknown {metric!r}; choose from "
@@ -185,8 +186,8 @@ class Monitor:
             ref = self.refs.get(conn, v.id)
             data = profiles.read_windows(conn, m.id, v.id, windows, self.settings.levels)
         points = [{"start": to_iso(s), "end": to_iso(e), "rows": d.rows,
-                   "value": metrics.compute(metric, ref, d)} for (s, e), d in zip(windows, data,
-                                                                                  strict=True)]
+                   "value": metrics.compute(metric, ref, d, method=method, columns=columns)}
+                  for (s, e), d in zip(windows, data, strict=True)]
         return {"model": name, "version": v.version, "metric": metric, "start": to_iso(t0),
                 "end": to_iso(t1), "step": width, "points": points}
 
@@ -241,7 +242,7 @@ class Monitor:
                 return pa.table({rows.PID: pa.array([], pa.string()),
                                  rows.TS: pa.array([], pa.float64())})
             table = pa.concat_tables(parts, promote_options="permissive")
-            found = joins.labels_for(conn, m.id, table.column(rows.PID).to_numpy(
+            found = joins.labels_for(conn, self.db, m.id, table.column(rows.PID).to_numpy(
                 zero_copy_only=False))
         label_col = pa.array([found.get(p) for p in table.column(rows.PID).to_pylist()],
                              pa.string())

@@ -136,9 +136,13 @@ async def log_labels(request: Request, name: str) -> dict[str, Any]:
 @router.get("/models/{name}/metrics", tags=["queries"])
 def get_metrics(request: Request, name: str, metric: str = Query(...),
                 start: str | None = None, end: str | None = None, step: str | None = None,
-                version: str | None = None) -> dict[str, Any]:
+                version: str | None = None, method: str | None = None,
+                columns: str | None = None) -> dict[str, Any]:
+    """``method`` (e.g. psi, ks, wasserstein) decides drift instead of the default;
+    ``columns`` (comma list) limits drift to those columns."""
+    cols = [c for c in columns.split(",") if c] if columns else None
     return _monitor(request, "read").series(name, metric, start=start, end=end, step=step,
-                                            version=version)
+                                            version=version, method=method, columns=cols)
 
 
 @router.get("/models/{name}/compare", tags=["queries"])
