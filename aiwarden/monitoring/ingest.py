@@ -77,23 +77,72 @@ def ingest_predictions(db: Database, refs: References, model: ModelRow, payload:
         schema = g.version.schema if g.version is not None else None
         g.pid, g.ts = rows.check(g.batch, schema, now=now)
     _first_occurrence(groups)
+    prepared = [_prepare(db, refs, g, now, bucket_seconds) for g in groups]
     with db.write(model.id) as conn:
-        for g in groups:
-            valid = g.batch.valid_mask()
-            cand = np.flatnonzero(valid & ~g.batch.duplicate)
+        for g, prep in zip(groups, prepared, strict=True):
+            cand = prep.rows
             existing = id_store.existing(conn, db, model.id, g.pid[cand])
             new = cand[~np.isin(g.pid[cand], list(existing))] if existing else cand
             result.duplicates += int(g.batch.duplicate.sum()) + len(cand) - len(new)
             if len(new) and g.version is not None:
-                table = _stored_table(g, new)
-                batch_id = _insert_batch(conn, model.id, table, now)
+                if len(new) < len(cand):  # a retry overlapped: redo the little that changed
+                    prep = _prepare(db, refs, g, now, bucket_seconds, new)
+                batch_id = _insert_batch(conn, model.id, prep, now)
                 id_store.insert(conn, db, model.id, g.version.id, g.pid[new], g.ts[new],
                                 batch_id)
-                result.labels_joined += _fold(conn, db, refs, model, g, new, table,
-                                              bucket_seconds, levels)
+                result.labels_joined += _fold(conn, db, model, g, prep, levels)
             result.accepted += len(new)
             _quarantine(conn, model.id, g, now, result, bucket_seconds, levels, fallback)
     return result
+
+
+@dataclass
+class _Prepared:
+    """What a group's rows become, computed before taking the model's lock."""
+
+    rows: np.ndarray  # positions in the group
+    table: pa.Table | None = None
+    blob: bytes = b""
+    by_bucket: dict[int, BucketData] = field(default_factory=dict)
+    buckets: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    ref: Any = None
+
+
+def _prepare(db: Database, refs: References, g: _Group, now: float, bucket_seconds: int,
+             rows_: np.ndarray | None = None) -> _Prepared:
+    """Stored table, Parquet blob and bucket profiles of the candidate rows.
+
+    Done outside the lock so one request's profiling overlaps another's database work;
+    only a retry that overlaps stored ids has to redo it for fewer rows.
+    """
+    cand = (np.flatnonzero(g.batch.valid_mask() & ~g.batch.duplicate) if rows_ is None
+            else rows_)
+    prep = _Prepared(cand)
+    if not len(cand) or g.version is None:
+        return prep
+    with db.read() as conn:
+        prep.ref = refs.get(conn, g.version.id)
+    prep.table = _stored_table(g, cand)
+    prep.blob = write_parquet(prep.table)
+    ts = g.ts[cand]
+    prep.buckets = (ts // bucket_seconds).astype(np.int64) * bucket_seconds
+    lat = prep.table.column(rows.LATENCY).to_numpy(zero_copy_only=False)
+    feats = _profile_table(prep.ref.schema_, prep.table) if prep.ref is not None else None
+    for b, part in _by_bucket(prep.buckets):
+        profile = None
+        if prep.ref is not None:
+            profile = prep.ref.profile(feats if len(part) == len(cand)
+                                       else feats.take(pa.array(part)))
+        prep.by_bucket[b] = BucketData(rows=len(part), profile=profile,
+                                       latency=latency.histogram(lat[part]))
+    return prep
+
+
+def _by_bucket(buckets: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """``(bucket start, positions)`` pairs, positions in input order."""
+    order = np.argsort(buckets, kind="stable")
+    starts, first = np.unique(buckets[order], return_index=True)
+    return list(zip(starts.tolist(), np.split(order, first[1:]), strict=True))
 
 
 def _groups(payload: Any, versions: dict[str, VersionRow]) -> list[_Group]:
@@ -165,11 +214,11 @@ def _stored_table(g: _Group, new: np.ndarray) -> pa.Table:
     return pa.table(cols)
 
 
-def _insert_batch(conn: Connection, model_id: int, table: pa.Table, now: float) -> int:
-    ts = table.column(rows.TS).to_numpy()
+def _insert_batch(conn: Connection, model_id: int, prep: _Prepared, now: float) -> int:
+    ts = prep.table.column(rows.TS).to_numpy()
     res = conn.execute(event_batches.insert().values(
-        model_id=model_id, n_rows=table.num_rows, min_ts=float(ts.min()), max_ts=float(ts.max()),
-        created_at=now, data=write_parquet(table)))
+        model_id=model_id, n_rows=prep.table.num_rows, min_ts=float(ts.min()),
+        max_ts=float(ts.max()), created_at=now, data=prep.blob))
     return int(res.inserted_primary_key[0])
 
 
@@ -187,36 +236,25 @@ def _profile_table(schema: Schema, table: pa.Table) -> pa.Table:
     return pa.table(cols)
 
 
-def _fold(conn: Connection, db: Database, refs: References, model: ModelRow, g: _Group,
-          new: np.ndarray, table: pa.Table, bucket_seconds: int,
+def _fold(conn: Connection, db: Database, model: ModelRow, g: _Group, prep: _Prepared,
           levels: tuple[int, ...]) -> int:
-    """Profile the new rows per bucket (with any labels that were waiting) and append them."""
-    ref = refs.get(conn, g.version.id)
-    ts = g.ts[new]
-    buckets = (ts // bucket_seconds).astype(np.int64) * bucket_seconds
-    lat = g.batch.columns[rows.LATENCY].take(pa.array(new)).to_numpy(zero_copy_only=False)
-    waiting = pending_labels(conn, db, model.id, g.pid[new])
-    labelled = np.isin(g.pid[new], list(waiting)) if waiting else np.zeros(len(new), bool)
-    feats = _profile_table(ref.schema_, table) if ref is not None else None
-    by_bucket: dict[int, BucketData] = {}
-    order = np.argsort(buckets, kind="stable")
-    starts, first = np.unique(buckets[order], return_index=True)
-    for b, part in zip(starts.tolist(), np.split(order, first[1:]), strict=True):
-        profile = None
-        if ref is not None:
-            profile = ref.profile(feats.take(pa.array(part)) if len(starts) > 1 else feats)
+    """Add the labels that were waiting for these rows, then append the bucket partials."""
+    pids = g.pid[prep.rows]
+    waiting = pending_labels(conn, db, model.id, pids) if prep.ref is not None else {}
+    by_bucket = prep.by_bucket
+    if waiting:
+        labelled = np.isin(pids, list(waiting))
+        for b, part in _by_bucket(prep.buckets):
             lab = part[labelled[part]]
             if len(lab):
-                lt = labelled_table(ref.schema_, table.take(pa.array(lab)),
-                                    [waiting[p] for p in g.pid[new][lab]])
-                profile = profile + ref.profile(lt, labels_only=True)
-        by_bucket[b] = BucketData(rows=len(part), profile=profile,
-                                  latency=latency.histogram(lat[part]),
-                                  labels=int(labelled[part].sum()))
+                lt = labelled_table(prep.ref.schema_, prep.table.take(pa.array(lab)),
+                                    [waiting[p] for p in pids[lab]])
+                extra = BucketData(profile=prep.ref.profile(lt, labels_only=True),
+                                   labels=len(lab))
+                by_bucket[b] = BucketData.merge_all([by_bucket[b], extra])
+        labels_repo.mark_joined(conn, db, model.id, pids[labelled])
     append_partials(conn, model.id, g.version.id, by_bucket, levels)
-    if waiting:
-        labels_repo.mark_joined(conn, db, model.id, g.pid[new][labelled])
-    return int(labelled.sum())
+    return len(waiting)  # ids are distinct: each waiting label joined one row
 
 
 def _quarantine(conn: Connection, model_id: int, g: _Group, now: float, result: IngestResult,

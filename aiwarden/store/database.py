@@ -73,8 +73,9 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
+        """A connection for reading: on SQLite it does not take the write lock."""
         with self.engine.connect() as conn:
-            yield conn
+            yield conn.execution_options(aiwarden_read=True)
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -93,5 +94,7 @@ def _sqlite_pragmas(engine: Engine, synchronous: str) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):  # type: ignore[no-untyped-def]
-        # IMMEDIATE takes the write lock up front: no deadlock-prone lock upgrades.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers: IMMEDIATE takes the write lock up front (no deadlock-prone lock
+        # upgrades). Readers: a deferred BEGIN, so WAL lets them run beside a writer.
+        read = conn.get_execution_options().get("aiwarden_read", False)
+        conn.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
