@@ -15,7 +15,7 @@ import orjson
 from aiwarden.engine.profile import Profile
 from aiwarden.monitoring import latency
 
-__all__ = ["BucketData"]
+__all__ = ["BucketData", "bucket_starts", "split_by_bucket"]
 
 _FORMAT = 1
 
@@ -73,3 +73,15 @@ class BucketData:
             quarantine_reasons={str(k): int(v) for k, v in d["quarantine_reasons"].items()},
             labels=int(d["labels"]),
         )
+
+
+def bucket_starts(ts: np.ndarray, bucket_seconds: int) -> np.ndarray:
+    """The start (epoch seconds) of each timestamp's bucket."""
+    return (np.asarray(ts, np.float64) // bucket_seconds).astype(np.int64) * bucket_seconds
+
+
+def split_by_bucket(starts: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """``(bucket start, positions)`` pairs; positions keep their input order."""
+    order = np.argsort(starts, kind="stable")
+    first_starts, first = np.unique(starts[order], return_index=True)
+    return list(zip(first_starts.tolist(), np.split(order, first[1:]), strict=True))

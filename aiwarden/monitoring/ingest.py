@@ -16,11 +16,11 @@ import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from aiwarden.engine.schema import Role, Schema
 from aiwarden.monitoring import latency, rows
-from aiwarden.monitoring.bucket import BucketData
+from aiwarden.monitoring.bucket import BucketData, bucket_starts, split_by_bucket
 from aiwarden.monitoring.joins import labelled_table, pending_labels
 from aiwarden.monitoring.profiles import append_partials
 from aiwarden.monitoring.references import References
@@ -125,10 +125,10 @@ def _prepare(db: Database, refs: References, g: _Group, now: float, bucket_secon
     prep.table = _stored_table(g, cand)
     prep.blob = write_parquet(prep.table)
     ts = g.ts[cand]
-    prep.buckets = (ts // bucket_seconds).astype(np.int64) * bucket_seconds
+    prep.buckets = bucket_starts(ts, bucket_seconds)
     lat = prep.table.column(rows.LATENCY).to_numpy(zero_copy_only=False)
     feats = _profile_table(prep.ref.schema_, prep.table) if prep.ref is not None else None
-    for b, part in _by_bucket(prep.buckets):
+    for b, part in split_by_bucket(prep.buckets):
         profile = None
         if prep.ref is not None:
             profile = prep.ref.profile(feats if len(part) == len(cand)
@@ -136,13 +136,6 @@ def _prepare(db: Database, refs: References, g: _Group, now: float, bucket_secon
         prep.by_bucket[b] = BucketData(rows=len(part), profile=profile,
                                        latency=latency.histogram(lat[part]))
     return prep
-
-
-def _by_bucket(buckets: np.ndarray) -> list[tuple[int, np.ndarray]]:
-    """``(bucket start, positions)`` pairs, positions in input order."""
-    order = np.argsort(buckets, kind="stable")
-    starts, first = np.unique(buckets[order], return_index=True)
-    return list(zip(starts.tolist(), np.split(order, first[1:]), strict=True))
 
 
 def _groups(payload: Any, versions: dict[str, VersionRow]) -> list[_Group]:
@@ -244,7 +237,7 @@ def _fold(conn: Connection, db: Database, model: ModelRow, g: _Group, prep: _Pre
     by_bucket = prep.by_bucket
     if waiting:
         labelled = np.isin(pids, list(waiting))
-        for b, part in _by_bucket(prep.buckets):
+        for b, part in split_by_bucket(prep.buckets):
             lab = part[labelled[part]]
             if len(lab):
                 lt = labelled_table(prep.ref.schema_, prep.table.take(pa.array(lab)),
@@ -265,14 +258,16 @@ def _quarantine(conn: Connection, model_id: int, g: _Group, now: float, result: 
     bad = sorted(g.batch.errors)
     result.quarantined += len(bad)
     records, by_bucket = [], {}
-    for i in bad:
+    ids = [_pid(g, i) for i in bad]
+    seen = _quarantined_before(conn, model_id, [p for p in ids if p is not None])
+    for i, pid in zip(bad, ids, strict=True):
         e = g.batch.errors[i]
-        pid = g.pid[i] if len(g.pid) else None
-        pid = None if pid is None or (isinstance(pid, float) and np.isnan(pid)) else str(pid)
         row = int(g.positions[i])
         if len(result.errors) < _MAX_ERRORS:
             result.errors.append({"row": row, "prediction_id": pid, "field": e.field,
                                   "reason": e.reason})
+        if (pid, e.field, e.reason) in seen:
+            continue  # a client retry: rejected again, but kept and counted once
         ts = float(g.ts[i]) if len(g.ts) else now
         records.append({"model_id": model_id, "received_at": now, "ts": ts,
                         "prediction_id": pid, "field": e.field, "reason": e.reason,
@@ -280,12 +275,31 @@ def _quarantine(conn: Connection, model_id: int, g: _Group, now: float, result: 
         b = int(ts // bucket_seconds * bucket_seconds)
         d = by_bucket.setdefault(b, {})
         d[e.field] = d.get(e.field, 0) + 1
+    if not records:
+        return
     conn.execute(quarantine.insert(), records)
     version = g.version or fallback
     if version is not None:
         append_partials(conn, model_id, version.id, {
             b: BucketData(quarantined=sum(r.values()), quarantine_reasons=r)
             for b, r in by_bucket.items()}, levels)
+
+
+def _pid(g: _Group, i: int) -> str | None:
+    pid = g.pid[i] if len(g.pid) else None
+    return None if pid is None or (isinstance(pid, float) and np.isnan(pid)) else str(pid)
+
+
+def _quarantined_before(conn: Connection, model_id: int,
+                        ids: list[str]) -> set[tuple[str, str, str]]:
+    """``(id, field, reason)`` already in quarantine: bad rows are few, a plain IN will do."""
+    found: set[tuple[str, str, str]] = set()
+    for i in range(0, len(ids), 1000):
+        found.update((r[0], r[1], r[2]) for r in conn.execute(
+            select(quarantine.c.prediction_id, quarantine.c.field, quarantine.c.reason).where(
+                quarantine.c.model_id == model_id,
+                quarantine.c.prediction_id.in_(ids[i:i + 1000]))))
+    return found
 
 
 def _payload(batch: rows.Batch, i: int) -> str:

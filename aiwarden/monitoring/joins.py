@@ -24,7 +24,7 @@ from sqlalchemy import Connection, func, select
 
 from aiwarden.engine.schema import Role, Schema, Task
 from aiwarden.monitoring import rows
-from aiwarden.monitoring.bucket import BucketData
+from aiwarden.monitoring.bucket import BucketData, bucket_starts, split_by_bucket
 from aiwarden.monitoring.profiles import append_partials
 from aiwarden.monitoring.references import References
 from aiwarden.store import ids as id_store
@@ -115,60 +115,49 @@ def ingest_labels(db: Database, refs: References, model: ModelRow, ids: pa.Array
         new = cand[~np.isin(pid[cand], list(known))] if known else cand
         res.duplicates = int(dup_in_request.sum()) + len(cand) - len(new)
         if len(new):
-            labels_repo.insert(conn, db, model.id, pid[new], lab[new], now)
-            res.joined = _join(conn, db, refs, model, dict(zip(pid[new].tolist(),
-                                                               lab[new].tolist(), strict=True)),
-                               bucket_seconds, levels)
+            joined = _join(conn, db, refs, model, pid[new], lab[new], bucket_seconds, levels)
+            labels_repo.insert(conn, db, model.id, pid[new], lab[new], joined, now)
+            res.joined = int(joined.sum())
         res.pending = len(new) - res.joined
     return res
 
 
 def _join(conn: Connection, db: Database, refs: References, model: ModelRow,
-          new_labels: dict[str, str], bucket_seconds: int, levels: tuple[int, ...]) -> int:
-    """Fold labels whose predictions are indexed; returns how many joined."""
-    located = id_store.locate(conn, db, model.id, np.asarray(list(new_labels), dtype=object))
-    if not located:
-        return 0
-    by_batch: dict[int, list[tuple[str, int, float, int]]] = defaultdict(list)
-    for pid, version_id, ts, batch_id, row_idx in located:
-        by_batch[batch_id].append((pid, version_id, ts, row_idx))
-    per_version: dict[int, list[tuple[pa.Table, list[str], np.ndarray]]] = defaultdict(list)
-    joined_ids: list[str] = []
-    for batch_id, items in by_batch.items():
+          ids: np.ndarray, values: np.ndarray, bucket_seconds: int,
+          levels: tuple[int, ...]) -> np.ndarray:
+    """Fold the labels whose predictions are stored; returns which of ``ids`` joined."""
+    joined = np.zeros(len(ids), dtype=bool)
+    found = id_store.locate(conn, db, model.id, ids)
+    if not len(found):
+        return joined
+    position = pd.Index(ids).get_indexer(found.pid)  # ids are distinct
+    per_version: dict[int, list[tuple[pa.Table, np.ndarray]]] = defaultdict(list)
+    for batch_id in np.unique(found.batch_id).tolist():
+        at = np.flatnonzero(found.batch_id == batch_id)
         blob = conn.execute(select(event_batches.c.data)
                             .where(event_batches.c.id == batch_id)).scalar()
-        if blob is None:  # raw rows past retention: the label cannot be scored
-            continue
-        version_ids = {v for _, v, _, _ in items}
-        ref = refs.get(conn, next(iter(version_ids)))
-        if ref is None:
+        version_id = int(found.version_id[at[0]])  # one version per stored batch
+        ref = refs.get(conn, version_id)
+        if blob is None or ref is None:  # raw rows past retention: cannot be scored
             continue
         wanted = [c.name for c in ref.schema_.columns if c.role in (Role.PREDICTION, Role.SCORE)]
-        stored = pq.read_table(io.BytesIO(blob), columns=[
-            c for c in wanted if c in pq.read_schema(io.BytesIO(blob)).names])
-        take = np.array([r for _, _, _, r in items], dtype=np.int64)
-        joined_ids.extend(p for p, _, _, _ in items)
-        per_version[items[0][1]].append((
-            stored.take(pa.array(take)), [new_labels[p] for p, _, _, _ in items],
-            np.array([t for _, _, t, _ in items], dtype=np.float64)))
+        present = set(pq.read_schema(io.BytesIO(blob)).names)
+        stored = pq.read_table(io.BytesIO(blob), columns=[c for c in wanted if c in present])
+        per_version[version_id].append((stored.take(pa.array(found.row_idx[at])), at))
     for version_id, parts in per_version.items():
         ref = refs.get(conn, version_id)
-        outputs = pa.concat_tables([p[0] for p in parts])
-        texts = [t for p in parts for t in p[1]]
-        ts = np.concatenate([p[2] for p in parts])
-        table = labelled_table(ref.schema_, outputs, texts)
-        buckets = (ts // bucket_seconds).astype(np.int64) * bucket_seconds
-        order = np.argsort(buckets, kind="stable")
-        starts, first = np.unique(buckets[order], return_index=True)
+        at = np.concatenate([p[1] for p in parts])
+        table = labelled_table(ref.schema_, pa.concat_tables([p[0] for p in parts]),
+                               values[position[at]].tolist())
+        groups = split_by_bucket(bucket_starts(found.ts[at], bucket_seconds))
         by_bucket = {}
-        for b, part in zip(starts.tolist(), np.split(order, first[1:]), strict=True):
-            sub = table if len(starts) == 1 else table.take(pa.array(part))
+        for b, part in groups:
+            sub = table if len(groups) == 1 else table.take(pa.array(part))
             by_bucket[b] = BucketData(profile=ref.profile(sub, labels_only=True),
                                       labels=len(part))
         append_partials(conn, model.id, version_id, by_bucket, levels)
-    labels_repo.mark_joined(conn, db, model.id, np.asarray(joined_ids, dtype=object))
-    return len(joined_ids)
-
+        joined[position[at]] = True
+    return joined
 
 
 def labels_for(conn: Connection, db: Database, model_id: int, ids: np.ndarray) -> dict[str, str]:

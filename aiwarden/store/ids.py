@@ -11,6 +11,7 @@ left to the planner it scanned the JSON once per stored prediction.
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 
 import numpy as np
 import orjson
@@ -20,7 +21,7 @@ from sqlalchemy import Connection
 
 from aiwarden.store.database import Database
 
-__all__ = ["existing", "insert", "locate"]
+__all__ = ["Located", "existing", "insert", "locate"]
 
 
 def _ids(values: np.ndarray) -> list[str]:
@@ -95,20 +96,62 @@ def insert(conn: Connection, db: Database, model_id: int, version_id: int, ids: 
                   "row_idx": pa.array(np.arange(n, dtype=np.int64))}))
 
 
-def locate(conn: Connection, db: Database, model_id: int,
-           ids: np.ndarray) -> list[tuple[str, int, float, int, int]]:
-    """``(prediction_id, version_id, ts, batch_id, row_idx)`` of the ids the model has."""
+@dataclass(frozen=True)
+class Located:
+    """Where each found id's row is stored, as parallel arrays."""
+
+    pid: np.ndarray  # object (str)
+    version_id: np.ndarray
+    ts: np.ndarray
+    batch_id: np.ndarray
+    row_idx: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.pid)
+
+    def take(self, idx: np.ndarray) -> Located:
+        return Located(self.pid[idx], self.version_id[idx], self.ts[idx], self.batch_id[idx],
+                       self.row_idx[idx])
+
+
+_LOCATE_COLS = ("pid", "version_id", "ts", "batch_id", "row_idx")
+
+
+def locate(conn: Connection, db: Database, model_id: int, ids: np.ndarray) -> Located:
+    """Where the model's rows with these ids are (ids it does not have are left out)."""
     if len(ids) == 0:
-        return []
+        return _located([])
     if db.is_sqlite:
         res = conn.exec_driver_sql(
             "SELECT p.prediction_id, p.version_id, p.ts, p.batch_id, p.row_idx "
             "FROM json_each(?) j CROSS JOIN predictions p "
             "ON p.model_id = ? AND p.prediction_id = j.value", (_json(ids), model_id))
-    else:
-        _pg_staged(conn, ids)
-        res = conn.exec_driver_sql(
-            "SELECT p.prediction_id, p.version_id, p.ts, p.batch_id, p.row_idx "
-            "FROM request_ids r JOIN predictions p "
-            "ON p.model_id = %s AND p.prediction_id = r.pid", (model_id,))
-    return [tuple(r) for r in res]
+        return _located(res.fetchall())
+    _pg_staged(conn, ids)
+    # COPY out and parse with Arrow: fetching 10^6 rows one Python tuple at a time
+    # cost more than the join.
+    sink = io.BytesIO()
+    with conn.connection.cursor() as cur, cur.copy(
+            "COPY (SELECT p.prediction_id, p.version_id, p.ts, p.batch_id, p.row_idx "
+            "FROM request_ids r JOIN predictions p ON p.model_id = "
+            f"{int(model_id)} AND p.prediction_id = r.pid) TO STDOUT (FORMAT csv)") as copy:
+        for chunk in copy:
+            sink.write(chunk)
+    if not sink.getvalue():
+        return _located([])
+    t = pacsv.read_csv(io.BytesIO(sink.getvalue()), read_options=pacsv.ReadOptions(
+        column_names=list(_LOCATE_COLS)), convert_options=pacsv.ConvertOptions(column_types={
+            "pid": pa.string(), "version_id": pa.int64(), "ts": pa.float64(),
+            "batch_id": pa.int64(), "row_idx": pa.int64()}))
+    return Located(np.asarray(t.column("pid").to_numpy(zero_copy_only=False), dtype=object),
+                   *(t.column(c).to_numpy() for c in _LOCATE_COLS[1:]))
+
+
+def _located(rows: list) -> Located:
+    if not rows:
+        return Located(np.zeros(0, object), np.zeros(0, np.int64), np.zeros(0),
+                       np.zeros(0, np.int64), np.zeros(0, np.int64))
+    cols = list(zip(*rows, strict=True))
+    return Located(np.asarray(cols[0], dtype=object), np.asarray(cols[1], np.int64),
+                   np.asarray(cols[2], np.float64), np.asarray(cols[3], np.int64),
+                   np.asarray(cols[4], np.int64))

@@ -55,16 +55,22 @@ def labels_of(conn: Connection, db: Database, model_id: int, ids: np.ndarray, *,
 
 
 def insert(conn: Connection, db: Database, model_id: int, ids: np.ndarray,
-           values: np.ndarray, now: float) -> None:
-    """Store new labels (the caller removed the ids that have one)."""
+           values: np.ndarray, joined: np.ndarray, now: float) -> None:
+    """Store new labels (the caller removed the ids that have one), joined or waiting.
+
+    Writing the joined flag at insert time spares updating a million rows afterwards.
+    """
     n = len(ids)
     if n == 0:
         return
+    flags = np.asarray(joined, dtype=bool)
     if db.is_sqlite:
         conn.exec_driver_sql(
             "INSERT INTO labels (model_id, prediction_id, label, received_at, joined) "
-            "SELECT ?, j.value ->> '$[0]', j.value ->> '$[1]', ?, 0 FROM json_each(?) j",
+            "SELECT ?, j.value ->> '$[0]', j.value ->> '$[1]', ?, j.value ->> '$[2]' "
+            "FROM json_each(?) j",
             (model_id, now, orjson.dumps(list(zip(_ids(ids), _ids(values),
+                                                   flags.astype(np.int64).tolist(),
                                                    strict=True))).decode()))
         return
     _copy(conn, "COPY labels (model_id, prediction_id, label, received_at, joined) "
@@ -73,7 +79,7 @@ def insert(conn: Connection, db: Database, model_id: int, ids: np.ndarray,
               "prediction_id": pa.array(_ids(ids), pa.string()),
               "label": pa.array(_ids(values), pa.string()),
               "received_at": pa.repeat(pa.scalar(now, pa.float64()), n),
-              "joined": pa.repeat(pa.scalar(False), n)}))
+              "joined": pa.array(flags)}))
 
 
 def mark_joined(conn: Connection, db: Database, model_id: int, ids: np.ndarray) -> None:

@@ -121,4 +121,5 @@ quarantine = Table(
     Column("reason", Text, nullable=False),
     Column("payload", Text),
     Index("ix_quarantine_model", "model_id", "received_at"),
+    Index("ix_quarantine_prediction", "model_id", "prediction_id"),
 )
