@@ -18,7 +18,6 @@ query < 200 ms, 1,000,000 labels joined < 20 s.
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 import tempfile
 import threading
@@ -31,11 +30,10 @@ import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
-import pyarrow.ipc as ipc
-import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from aiwarden.sdk._payload import to_ipc, to_parquet
 from bench._data import make_data
 from bench._ingest_history import fill_history, unrolled_query
 from tests.server.live import ProcessServer, database_url
@@ -73,19 +71,6 @@ def _flat(df: pd.DataFrame, prefix: str, ts: float, offset: int) -> pa.Table:
     ids = pa.array([f"{prefix}{offset + i}" for i in range(n)])
     t = t.append_column("prediction_id", ids).append_column("timestamp", pa.array(np.full(n, ts)))
     return t.append_column("latency_ms", pa.array(np.full(n, 5.0)))
-
-
-def _arrow(t: pa.Table) -> bytes:
-    sink = io.BytesIO()
-    with ipc.new_stream(sink, t.schema) as w:
-        w.write_table(t)
-    return sink.getvalue()
-
-
-def _parquet(t: pa.Table) -> bytes:
-    sink = io.BytesIO()
-    pq.write_table(t, sink, compression="zstd")
-    return sink.getvalue()
 
 
 def _send_all(url: str, bodies: list[bytes], media: str, threads: int) -> tuple[float, int]:
@@ -159,7 +144,7 @@ def run(kind: str, quick: bool) -> dict[str, float]:
             ref = _frame(50_000, 0)
             with httpx.Client(base_url=api, timeout=600) as c:
                 c.post("/models", json={"name": "bench"}).raise_for_status()
-                c.put("/models/bench/versions/v1/reference", content=_parquet(
+                c.put("/models/bench/versions/v1/reference", content=to_parquet(
                     pa.Table.from_pandas(ref, preserve_index=False)),
                     params={"target": "label", "prediction": "prediction", "scores": "score"},
                     headers={"content-type": "application/vnd.apache.parquet"}
@@ -175,8 +160,8 @@ def run(kind: str, quick: bool) -> dict[str, float]:
             bulk = _frame(n_bulk, 2)
             tables = [_flat(bulk.iloc[s:s + BULK_BATCH], "b", now, s)
                       for s in range(0, n_bulk, BULK_BATCH)]
-            for media, enc, key in (("application/vnd.apache.arrow.stream", _arrow, "arrow"),
-                                    ("application/vnd.apache.parquet", _parquet, "parquet")):
+            for media, enc, key in (("application/vnd.apache.arrow.stream", to_ipc, "arrow"),
+                                    ("application/vnd.apache.parquet", to_parquet, "parquet")):
                 prefix = key[0]
                 bodies = [enc(t.set_column(t.schema.get_field_index("prediction_id"),
                                            "prediction_id", pa.array([
@@ -189,7 +174,7 @@ def run(kind: str, quick: bool) -> dict[str, float]:
             labels = pa.table({"prediction_id": pa.array(
                 ["a" + f"b{i}" for i in range(n_bulk)]),
                 "label": pa.array(bulk["label"].to_numpy())})
-            lbodies = [_arrow(labels.slice(s, 200_000)) for s in range(0, n_bulk, 200_000)]
+            lbodies = [to_ipc(labels.slice(s, 200_000)) for s in range(0, n_bulk, 200_000)]
             t0 = time.perf_counter()
             with httpx.Client(timeout=600) as c:
                 joined = 0

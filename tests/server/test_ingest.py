@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from aiwarden.sdk._payload import to_ipc, to_parquet
 from tests.server.conftest import HINTS, json_rows, scored_frame
 from tests.server.live import ThreadServer, settings_for
 
@@ -31,21 +32,17 @@ def _name() -> str:
     return f"m-{uuid.uuid4().hex[:12]}"
 
 
+def _table(data: pd.DataFrame | pa.Table) -> pa.Table:
+    return data if isinstance(data, pa.Table) else pa.Table.from_pandas(data,
+                                                                        preserve_index=False)
+
+
 def _parquet(data: pd.DataFrame | pa.Table) -> bytes:
-    table = data if isinstance(data, pa.Table) else pa.Table.from_pandas(data,
-                                                                         preserve_index=False)
-    sink = io.BytesIO()
-    pq.write_table(table, sink)
-    return sink.getvalue()
+    return to_parquet(_table(data))
 
 
 def _arrow(data: pd.DataFrame | pa.Table) -> bytes:
-    table = data if isinstance(data, pa.Table) else pa.Table.from_pandas(data,
-                                                                         preserve_index=False)
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue().to_pybytes()
+    return to_ipc(_table(data))
 
 
 def _model(http: httpx.Client, ref: pd.DataFrame | None = None, version: str = "v1",

@@ -18,6 +18,8 @@ import pyarrow.parquet as pq
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
+from aiwarden.sdk._payload import to_ipc as _arrow
+from aiwarden.sdk._payload import to_parquet as _parquet
 from tests.server.conftest import HINTS, json_rows, scored_frame
 
 PARQUET = "application/vnd.apache.parquet"
@@ -79,19 +81,6 @@ def _check_against_sklearn(value: dict[str, Any], df: pd.DataFrame) -> None:
     assert m["accuracy"] == accuracy_score(df.y, df.pred)
     assert m["f1"] == pytest.approx(f1_score(df.y, df.pred), abs=1e-9)
     assert abs(m["roc_auc"] - roc_auc_score(df.y, df.score)) <= AUC_BOUND
-
-
-def _arrow(table: pa.Table) -> bytes:
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue().to_pybytes()
-
-
-def _parquet(table: pa.Table) -> bytes:
-    sink = io.BytesIO()
-    pq.write_table(table, sink)
-    return sink.getvalue()
 
 
 # --------------------------------------------------------------- joining
