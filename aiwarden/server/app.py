@@ -14,6 +14,7 @@ from aiwarden.monitoring.service import Monitor, MonitorSettings
 from aiwarden.server import errors
 from aiwarden.server.auth import Authenticator
 from aiwarden.server.body import BodyLimit
+from aiwarden.server.docs import install_docs
 from aiwarden.server.responses import JSONResponse
 from aiwarden.server.routes import router
 from aiwarden.server.settings import ServerSettings
@@ -75,13 +76,15 @@ def create_app(settings: ServerSettings | None = None,
             maintenance.join(timeout=10)
             db.dispose()
 
-    app = FastAPI(title="aiwarden", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="aiwarden", version="0.1.0", lifespan=lifespan, docs_url=None,
+                  redoc_url=None,
                   default_response_class=JSONResponse,
                   description="Keep production ML models honest. See docs/api.md.")
     app.state.monitor, app.state.auth, app.state.settings = monitor, auth, settings
     app.state.ready = False
     app.add_middleware(BodyLimit, max_bytes=int(settings.max_body_mb * 1024 * 1024))
     errors.install(app)
+    install_docs(app)
     app.include_router(router, prefix="/api/v1")
 
     @app.get("/healthz", tags=["service"])
