@@ -228,5 +228,9 @@ def _missing(state: AlertState, ev: Evaluation, missing: Missing, cond: Conditio
     if state.phase == phase:
         return replace(state, error=ev.error), []
     kind = "error" if phase == Phase.ERROR else "nodata"
-    return (AlertState(phase=phase, since=now, value=None, error=ev.error),
-            [Transition(kind, now, None, None, {"error": ev.error} if ev.error else {})])
+    events = []
+    if state.phase in (Phase.FIRING, Phase.RECOVERING):  # the breach can no longer be seen
+        events.append(Transition("resolved", now, state.severity, None,
+                                 {"fired_at": state.fired_at, "reason": kind}))
+    events.append(Transition(kind, now, None, None, {"error": ev.error} if ev.error else {}))
+    return AlertState(phase=phase, since=now, value=None, error=ev.error), events
