@@ -1,0 +1,254 @@
+"""Alert rules: what to watch, over which window, and when it is bad.
+
+Rules are data (YAML in the user's repo, or JSON over the API) validated here with a
+message naming the exact field. :func:`rule_value` turns one window's metric payload (what
+``Monitor.series`` returns) into the number a rule compares; :func:`default_rules` is what
+a newly registered model gets without anyone writing YAML.
+
+A rule file::
+
+    rules:
+      - name: amount-drift
+        model: fraud-detector      # or "*" for every model
+        metric: drift              # drift | quality | performance | estimated_performance
+                                   # | latency | volume | quarantined
+        column: amount             # drift: one column (omit: the share of drifted features)
+        method: psi                # drift: the method that decides (default: the model's)
+        window: 1h
+        op: ">"
+        warning: 0.1
+        critical: 0.25
+        for: 5m
+        runbook: https://wiki/runbooks/drift
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from aiwarden.alerting.state import Condition, Missing
+from aiwarden.errors import ParameterError
+from aiwarden.monitoring.windows import parse_duration
+
+__all__ = ["METRIC_STATS", "Rule", "RuleSet", "default_rules", "load_rules", "rule_value"]
+
+Metric = Literal["drift", "quality", "performance", "estimated_performance", "latency",
+                 "volume", "quarantined"]
+# The numbers each metric offers, the first being the default ``stat``.
+METRIC_STATS: dict[str, tuple[str, ...]] = {
+    "drift": ("severity", "value", "share_drifted", "drifted_count"),
+    "quality": ("errors", "findings", "quarantined"),
+    "performance": ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "log_loss",
+                    "macro_f1", "weighted_f1", "mae", "rmse", "r2", "mape"),
+    "estimated_performance": ("roc_auc", "accuracy", "precision", "recall", "f1", "macro_f1",
+                              "weighted_f1"),
+    "latency": ("p95", "p50", "p90", "p99"),
+    "volume": ("rows", "labels", "quarantined"),
+    "quarantined": ("rate", "count"),
+}
+
+
+class Rule(BaseModel):
+    """One rule; ``model: "*"`` applies it to every model."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+    model: str = "*"
+    metric: Metric
+    stat: str | None = None
+    column: str | None = None
+    method: str | None = None
+    window: str = "1h"
+    op: Literal[">", ">=", "<", "<="] = ">"
+    warning: float | None = None
+    critical: float | None = None
+    relative_to: Literal["reference", "previous"] | None = None
+    for_: str = Field("0s", alias="for")
+    keep_firing_for: str = "0s"
+    hysteresis: float = Field(0.05, ge=0, le=1)
+    no_data: Missing = Missing.NODATA
+    on_error: Missing = Missing.ERROR
+    severity: Literal["warning", "critical"] | None = None  # default: from the threshold hit
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    runbook: str | None = None
+    enabled: bool = True
+
+    @field_validator("window", "for_", "keep_firing_for")
+    @classmethod
+    def _duration(cls, v: str) -> str:
+        parse_duration(v, "duration")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Rule:
+        stats = METRIC_STATS[self.metric]
+        if self.stat is not None and self.stat not in stats:
+            raise ValueError(f"stat {self.stat!r} is not offered by metric {self.metric!r}; "
+                             f"choose from {list(stats)}")
+        if (self.column or self.method) and self.metric != "drift":
+            raise ValueError("column and method apply to the drift metric only")
+        if self.metric == "drift" and self.stat in ("severity", "value", None) \
+                and self.column is None and self.stat is not None:
+            raise ValueError(f"stat {self.stat!r} needs a column; without one use "
+                             "share_drifted or drifted_count")
+        if self.relative_to == "reference" and self.metric not in (
+                "performance", "estimated_performance"):
+            raise ValueError("relative_to: reference applies to performance metrics only")
+        Condition(op=self.op, warning=self.warning, critical=self.critical,
+                  hysteresis=self.hysteresis)  # threshold checks, with their messages
+        return self
+
+    @property
+    def stat_name(self) -> str:
+        if self.stat is not None:
+            return self.stat
+        if self.metric == "drift":
+            return "severity" if self.column else "share_drifted"
+        return METRIC_STATS[self.metric][0]
+
+    @property
+    def window_seconds(self) -> int:
+        return parse_duration(self.window, "window")
+
+    def condition(self) -> Condition:
+        return Condition(op=self.op, warning=self.warning, critical=self.critical,
+                         hysteresis=self.hysteresis,
+                         for_seconds=parse_duration(self.for_, "for") if self.for_ != "0s"
+                         else 0.0,
+                         keep_firing_for=parse_duration(self.keep_firing_for, "keep_firing_for")
+                         if self.keep_firing_for != "0s" else 0.0,
+                         no_data=self.no_data, on_error=self.on_error)
+
+    def applies_to(self, model: str) -> bool:
+        return self.enabled and self.model in ("*", model)
+
+
+class RuleSet(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rules: list[Rule] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique(self) -> RuleSet:
+        seen: set[tuple[str, str]] = set()
+        for r in self.rules:
+            key = (r.model, r.name)
+            if key in seen:
+                raise ValueError(f"rule {r.name!r} for model {r.model!r} is defined twice")
+            seen.add(key)
+        return self
+
+
+def load_rules(text: str | dict[str, Any], source: str = "rules") -> RuleSet:
+    """Parse and validate; errors name the rule and field, e.g. ``rules[2].critical``."""
+    try:
+        doc = yaml.safe_load(text) if isinstance(text, str) else text
+    except yaml.YAMLError as exc:
+        raise ParameterError(f"{source}: not valid YAML: {exc}", "rules") from None
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, dict):
+        raise ParameterError(f"{source}: expected a mapping with a 'rules' list.", "rules")
+    try:
+        return RuleSet.model_validate(doc)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = _where(first.get("loc", ()))
+        raise ParameterError(f"{source}: {where}: {first['msg']}", where) from None
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part not in ("function-after[_consistent()]",):
+            out += ("." if out else "") + ("for" if part == "for_" else str(part))
+    return out or "rules"
+
+
+def rule_value(rule: Rule, value: dict[str, Any] | None,
+               baseline: float | None = None) -> float | None:
+    """The number ``rule`` compares for one window (None: no data).
+
+    ``baseline`` is the reference's or the previous window's number when the rule is
+    relative; the result is then the relative change ``(v - b) / |b|``.
+    """
+    v = _raw(rule, value)
+    if v is None or rule.relative_to is None:
+        return v
+    if baseline is None or not math.isfinite(baseline) or baseline == 0:
+        return None
+    return (v - baseline) / abs(baseline)
+
+
+def _raw(rule: Rule, value: dict[str, Any] | None) -> float | None:
+    if value is None:
+        return None
+    stat = rule.stat_name
+    if rule.metric == "drift":
+        if rule.column is None:
+            if stat == "drifted_count":
+                return float(len(value.get("drifted_features", [])))
+            return _num(value.get("share_drifted"))
+        col = value.get("columns", {}).get(rule.column)
+        return None if col is None else _num(col.get(stat))
+    if rule.metric == "performance":
+        metrics = value.get("metrics") or {}
+        return _num(metrics.get(stat))
+    if rule.metric == "estimated_performance":
+        m = (value.get("metrics") or {}).get(stat)
+        return None if m is None else _num(m.get("estimate"))
+    if rule.metric == "quality":
+        if stat == "findings":
+            return float(len(value.get("findings", [])))
+        return _num(value.get(stat))
+    if rule.metric == "latency":
+        return _num(value.get(stat)) if value.get("count") else None
+    if rule.metric == "volume":
+        return _num(value.get(stat))
+    if rule.metric == "quarantined":  # from the volume payload
+        rows, bad = value.get("rows", 0), value.get("quarantined", 0)
+        if stat == "count":
+            return float(bad)
+        return bad / (rows + bad) if rows + bad else None
+    return None
+
+
+def _num(v: Any) -> float | None:
+    return float(v) if isinstance(v, int | float) and math.isfinite(v) else None
+
+
+def default_rules(task: str | None) -> list[Rule]:
+    """Sensible rules for a new model: visible and editable like any other."""
+    rules = [
+        Rule(name="drift-share", metric="drift", window="1h", op=">", warning=0.2,
+             critical=0.5, for_="10m", annotations={
+                 "summary": "A large share of the model's features drifted from the reference."}),
+        Rule(name="data-quality-errors", metric="quality", stat="errors", window="15m",
+             op=">", critical=0.0, hysteresis=0.0, no_data=Missing.OK, annotations={
+                 "summary": "Records violate the schema or the reference's ranges."}),
+        Rule(name="quarantine-rate", metric="quarantined", window="15m", op=">",
+             warning=0.01, critical=0.05, no_data=Missing.OK),
+        Rule(name="latency-p95", metric="latency", stat="p95", window="15m",
+             relative_to="previous", op=">", warning=0.5, critical=1.0, for_="10m",
+             no_data=Missing.OK),
+    ]
+    main = {"regression": "rmse"}.get(task or "", "roc_auc" if task == "binary" else "accuracy")
+    if task == "regression":
+        rules.append(Rule(name="realised-rmse", metric="performance", stat="rmse",
+                          window="1d", relative_to="reference", op=">", warning=0.1,
+                          critical=0.25, no_data=Missing.OK))
+    elif task in ("binary", "multiclass"):
+        for metric, name in (("performance", "realised"), ("estimated_performance",
+                                                           "estimated")):
+            rules.append(Rule(name=f"{name}-{main}", metric=metric, stat=main, window="1d",
+                              relative_to="reference", op="<", warning=-0.05,
+                              critical=-0.10, no_data=Missing.OK))
+    return rules
