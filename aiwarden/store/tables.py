@@ -25,8 +25,9 @@ from sqlalchemy import (
 )
 
 __all__ = [
-    "api_keys", "bucket_profiles", "event_batches", "labels", "metadata", "model_versions",
-    "models", "predictions", "quarantine",
+    "alert_events", "alert_instances", "alert_rules", "api_keys", "bucket_profiles",
+    "event_batches", "labels", "leases", "metadata", "model_versions", "models", "predictions",
+    "quarantine",
 ]
 
 metadata = MetaData()
@@ -122,4 +123,48 @@ quarantine = Table(
     Column("payload", Text),
     Index("ix_quarantine_model", "model_id", "received_at"),
     Index("ix_quarantine_prediction", "model_id", "prediction_id"),
+)
+
+alert_rules = Table(
+    "alert_rules", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("model", String(200), nullable=False),  # a model name, or "*" for every model
+    Column("name", String(200), nullable=False),
+    Column("source", String(20), nullable=False),  # default | apply | api
+    Column("spec", Text, nullable=False),  # the rule as JSON
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    UniqueConstraint("model", "name", name="uq_alert_rules_model_name"),
+)
+
+alert_instances = Table(
+    "alert_instances", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("rule_id", Integer, ForeignKey("alert_rules.id", ondelete="CASCADE"), nullable=False),
+    Column("model_id", Integer, nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("labels", Text, nullable=False),
+    Column("state", Text, nullable=False),  # AlertState.to_dict() as JSON
+    Column("updated_at", Float, nullable=False),
+    UniqueConstraint("rule_id", "model_id", "fingerprint", name="uq_alert_instances_key"),
+)
+
+alert_events = Table(
+    "alert_events", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("instance_id", Integer, ForeignKey("alert_instances.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("kind", String(30), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("severity", String(20)),
+    Column("value", Float),
+    Column("detail", Text),
+    Index("ix_alert_events_instance", "instance_id", "at"),
+)
+
+leases = Table(
+    "leases", metadata,
+    Column("name", String(100), primary_key=True),
+    Column("holder", String(100), nullable=False),
+    Column("expires_at", Float, nullable=False),
 )

@@ -1,0 +1,161 @@
+"""The evaluation loop: every stored rule, for every model it applies to, each cycle.
+
+A cycle reads each rule's window from the bucket rollups (never raw events), turns it
+into one number per label set, steps that alert instance's stored state and records the
+transitions. Only the holder of the ``alert-evaluator`` lease evaluates, so several
+server processes on one PostgreSQL evaluate exactly once per cycle; the state lives in
+the database, so a restart continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiwarden.alerting.rules import Rule, default_rules, rule_value
+from aiwarden.alerting.state import AlertState, Evaluation, Transition, step
+from aiwarden.engine.schema import Role
+from aiwarden.monitoring.service import Monitor
+from aiwarden.store import alerts_repo as repo
+from aiwarden.store import models_repo
+
+__all__ = ["CycleReport", "EvaluationLoop", "Evaluator", "install_defaults"]
+
+log = logging.getLogger("aiwarden.alerting")
+LEASE = "alert-evaluator"
+
+
+def install_defaults(monitor: Monitor, model: str, task: str | None) -> list[str]:
+    """Add the default rules a model lacks (never overwriting an edited one)."""
+    added = []
+    with monitor.db.write() as conn:
+        have = {r.name for r in repo.list_rules(conn, model) if r.model == model}
+        for rule in default_rules(task):
+            if rule.name not in have:
+                spec = rule.model_dump(by_alias=True, exclude_defaults=True) | {"model": model}
+                repo.upsert_rule(conn, model, rule.name, spec, "default")
+                added.append(rule.name)
+    return added
+
+
+@dataclass
+class CycleReport:
+    evaluated: bool = True
+    instances: int = 0
+    transitions: list[tuple[dict[str, str], Transition]] = field(default_factory=list)
+    errors: int = 0
+    seconds: float = 0.0
+
+
+class Evaluator:
+    def __init__(self, monitor: Monitor, *, holder: str | None = None,
+                 lease_ttl: float = 90.0) -> None:
+        self.monitor = monitor
+        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self.lease_ttl = lease_ttl
+
+    def evaluate_once(self, now: float | None = None) -> CycleReport:
+        started = time.perf_counter()
+        now = time.time() if now is None else now
+        with self.monitor.db.write() as conn:
+            if not repo.acquire_lease(conn, LEASE, self.holder, self.lease_ttl, now):
+                return CycleReport(evaluated=False)
+        report = CycleReport()
+        for model in self.monitor.list_models():
+            self._model(model["name"], now, report)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _model(self, name: str, now: float, report: CycleReport) -> None:
+        with self.monitor.db.read() as conn:
+            stored = repo.list_rules(conn, name)
+            m = models_repo.get_model(conn, name)
+            try:
+                version = models_repo.get_version(conn, m)
+            except models_repo.NotFound:
+                return
+            ref = self.monitor.refs.get(conn, version.id)
+        cache: dict[tuple[Any, ...], Any] = {}
+        for sr in stored:
+            rule = Rule.model_validate(sr.spec)
+            if not rule.applies_to(name):
+                continue
+            for column in self._columns(rule, ref):
+                labels = {"rule": rule.name, "model": name, "version": version.version,
+                          **({"column": column} if column else {}), **rule.labels}
+                ev = self._evaluate(rule, column, name, version.version, ref, now, cache)
+                self._step(sr.id, m.id, rule, labels, ev, now, report)
+
+    @staticmethod
+    def _columns(rule: Rule, ref: Any) -> list[str | None]:
+        if rule.metric != "drift" or rule.column != "*":
+            return [rule.column]
+        return [] if ref is None else [c.name for c in ref.schema_.columns
+                                       if c.role == Role.FEATURE]
+
+    def _payload(self, rule: Rule, name: str, version: str, start: float, end: float,
+                 cache: dict[tuple[Any, ...], Any]) -> Any:
+        metric = "volume" if rule.metric == "quarantined" else rule.metric
+        method = rule.method if metric == "drift" else None
+        key = (metric, method, start, end)
+        if key not in cache:
+            cache[key] = self.monitor.series(name, metric, start=start, end=end,
+                                             version=version, method=method)["points"][0]["value"]
+        return cache[key]
+
+    def _evaluate(self, rule: Rule, column: str | None, name: str, version: str, ref: Any,
+                  now: float, cache: dict[tuple[Any, ...], Any]) -> Evaluation:
+        one = rule if column == rule.column else rule.model_copy(update={"column": column})
+        w = rule.window_seconds
+        if column and ref is not None and column not in ref.schema_:
+            return Evaluation(None, error=f"column {column!r} is not in the model's schema")
+        try:
+            value = self._payload(rule, name, version, now - w, now, cache)
+            baseline = None
+            if rule.relative_to == "previous":
+                baseline = rule_value(one.model_copy(update={"relative_to": None}),
+                                      self._payload(rule, name, version, now - 2 * w,
+                                                    now - w, cache))
+            elif rule.relative_to == "reference" and ref is not None:
+                realised = ref.realised_performance(ref.profile_) or {}
+                baseline = realised.get(rule.stat_name)
+            return Evaluation(rule_value(one, value, baseline))
+        except Exception as exc:  # one bad rule must not stop the cycle
+            log.warning("rule %s on %s failed: %s", rule.name, name, exc)
+            return Evaluation(None, error=f"{type(exc).__name__}: {exc}")
+
+    def _step(self, rule_id: int, model_id: int, rule: Rule, labels: dict[str, str],
+              ev: Evaluation, now: float, report: CycleReport) -> None:
+        with self.monitor.db.write(model_id) as conn:
+            inst = repo.instance(conn, rule_id, model_id, labels)
+            state = AlertState() if inst is None else AlertState.from_dict(inst.state)
+            new, events = step(state, ev, rule.condition(), now)
+            if inst is None and not events and new == AlertState(value=new.value):
+                report.instances += 1  # a quiet normal instance: not worth a row yet
+                return
+            iid = repo.save_state(conn, rule_id, model_id, labels, new.to_dict(), inst)
+            repo.add_events(conn, iid, events)
+        report.instances += 1
+        report.errors += ev.error is not None
+        report.transitions += [(labels, e) for e in events]
+
+
+class EvaluationLoop(threading.Thread):
+    """Runs :meth:`Evaluator.evaluate_once` every ``every`` seconds until stopped."""
+
+    def __init__(self, evaluator: Evaluator, every: float) -> None:
+        super().__init__(name="aiwarden-alerts", daemon=True)
+        self.evaluator, self.every = evaluator, every
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(self.every):
+            try:
+                self.evaluator.evaluate_once()
+            except Exception:  # keep evaluating; the next cycle retries
+                log.exception("alert evaluation cycle failed")

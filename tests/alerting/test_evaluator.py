@@ -1,0 +1,115 @@
+"""The evaluation loop on real stores: defaults installed, drift fires on the shifted
+feature only, state survives a restart, one evaluator per lease, errors are contained."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pyarrow as pa
+import pytest
+
+from aiwarden.alerting.evaluator import Evaluator, install_defaults
+from aiwarden.alerting.rules import default_rules
+from aiwarden.monitoring.service import Monitor
+from aiwarden.store import alerts_repo
+from aiwarden.store.database import Database
+from aiwarden.store.tables import leases
+from tests.server.conftest import HINTS, json_rows, scored_frame
+
+HOUR = 3600.0
+
+
+@pytest.fixture(scope="module")
+def monitor(db_url: str) -> Monitor:
+    mon = Monitor(Database(db_url))
+    mon.db.migrate()
+    return mon
+
+
+@pytest.fixture(autouse=True)
+def _no_lease(monitor: Monitor) -> None:
+    """Each test starts with the evaluator lease free."""
+    with monitor.db.write() as conn:
+        conn.execute(leases.delete())
+
+
+def _model(mon: Monitor, end: float, shifted_hours: set[int]) -> str:
+    name = f"ev-{uuid.uuid4().hex[:6]}"
+    mon.create_model(name, task="binary")
+    mon.upload_reference(name, "v1", pa.Table.from_pandas(scored_frame(4000),
+                                                          preserve_index=False), HINTS)
+    for h in range(4):
+        df = scored_frame(600, seed=20 + h, shift=1.0 if h in shifted_hours else 0.0)
+        mon.log_predictions(name, json_rows(df, end - (4 - h) * HOUR + 1, prefix=f"h{h}-",
+                                            spacing=5.9))
+    return name
+
+
+def _put(mon: Monitor, model: str, spec: dict) -> None:
+    with mon.db.write() as conn:
+        alerts_repo.upsert_rule(conn, model, spec["name"], {"model": model, **spec}, "api")
+
+
+def _firing(mon: Monitor, model: str) -> dict[str, dict]:
+    with mon.db.read() as conn:
+        m = mon.model(model)
+        return {inst.labels.get("column") or inst.labels["rule"]: inst.state
+                for inst in alerts_repo.list_instances(conn, m.id)
+                if inst.state["phase"] == "firing"}
+
+
+def test_defaults_are_installed_once_and_never_overwrite_edits(monitor: Monitor) -> None:
+    name = f"d-{uuid.uuid4().hex[:6]}"
+    monitor.create_model(name, task="binary")
+    added = install_defaults(monitor, name, "binary")
+    assert added == [r.name for r in default_rules("binary")]
+    _put(monitor, name, {"name": "drift-share", "metric": "drift", "critical": 0.9})
+    assert install_defaults(monitor, name, "binary") == []
+    with monitor.db.read() as conn:
+        edited = [r for r in alerts_repo.list_rules(conn, name) if r.name == "drift-share"]
+    assert edited[0].spec["critical"] == 0.9 and edited[0].source == "api"
+
+
+def test_drift_fires_on_the_shifted_feature_only_and_survives_a_restart(
+        monitor: Monitor) -> None:
+    end = (time.time() // HOUR) * HOUR
+    name = _model(monitor, end, shifted_hours={3})
+    _put(monitor, name, {"name": "feature-drift", "metric": "drift", "column": "*",
+                         "window": "1h", "critical": 1.0, "for": "10m"})
+    first = Evaluator(monitor, holder="a")
+    first.evaluate_once(now=end - HOUR)  # the window before the shift: quiet
+    assert _firing(monitor, name) == {}
+    r1 = first.evaluate_once(now=end)
+    assert [e.kind for _, e in r1.transitions if e.kind != "cancelled"] == ["pending"]
+    restarted = Evaluator(monitor, holder="a")  # same holder after a restart
+    r2 = restarted.evaluate_once(now=end + 900)
+    fired = [(labels["column"], e.kind) for labels, e in r2.transitions]
+    assert fired == [("x", "firing")]  # exactly the shifted feature, once
+    assert set(_firing(monitor, name)) == {"x"}
+    r3 = restarted.evaluate_once(now=end + 960)
+    assert not [e for _, e in r3.transitions if e.kind == "firing"]  # no re-page
+
+
+def test_one_evaluator_holds_the_lease_until_it_expires(monitor: Monitor) -> None:
+    t = time.time() + 10 * HOUR  # far from other tests' lease times
+    a, b = Evaluator(monitor, holder="a", lease_ttl=60), Evaluator(monitor, holder="b",
+                                                                   lease_ttl=60)
+    assert a.evaluate_once(now=t).evaluated
+    assert not b.evaluate_once(now=t + 30).evaluated
+    assert a.evaluate_once(now=t + 50).evaluated  # renewing
+    assert b.evaluate_once(now=t + 200).evaluated  # a went quiet: b takes over
+    assert not a.evaluate_once(now=t + 210).evaluated
+
+
+def test_a_broken_rule_is_an_error_state_and_others_still_run(monitor: Monitor) -> None:
+    end = (time.time() // HOUR) * HOUR
+    name = _model(monitor, end, shifted_hours={3})
+    _put(monitor, name, {"name": "ghost", "metric": "drift", "column": "no_such_column",
+                         "stat": "severity", "critical": 1.0})
+    _put(monitor, name, {"name": "x-drift", "metric": "drift", "column": "x",
+                         "critical": 1.0})
+    report = Evaluator(monitor, holder="c").evaluate_once(now=end)
+    kinds = {(labels["rule"], e.kind) for labels, e in report.transitions
+             if labels["model"] == name}
+    assert ("ghost", "error") in kinds and ("x-drift", "pending") in kinds
