@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from aiwarden.alerting.apply import rule_spec
 from aiwarden.alerting.rules import Rule, default_rules, rule_value
 from aiwarden.alerting.state import AlertState, Evaluation, Transition, step
 from aiwarden.engine.schema import Role
@@ -37,7 +38,7 @@ def install_defaults(monitor: Monitor, model: str, task: str | None) -> list[str
         have = {r.name for r in repo.list_rules(conn, model) if r.model == model}
         for rule in default_rules(task):
             if rule.name not in have:
-                spec = rule.model_dump(by_alias=True, exclude_defaults=True) | {"model": model}
+                spec = rule_spec(rule) | {"model": model}
                 repo.upsert_rule(conn, model, rule.name, spec, "default")
                 added.append(rule.name)
     return added

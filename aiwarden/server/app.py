@@ -10,8 +10,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from aiwarden.alerting.evaluator import EvaluationLoop, Evaluator
 from aiwarden.monitoring.service import Monitor, MonitorSettings
 from aiwarden.server import errors
+from aiwarden.server.alert_routes import router as alert_router
 from aiwarden.server.auth import Authenticator
 from aiwarden.server.body import BodyLimit
 from aiwarden.server.docs import install_docs
@@ -53,6 +55,7 @@ def create_app(settings: ServerSettings | None = None,
     monitor = Monitor(db, MonitorSettings(bucket_seconds=settings.bucket_seconds,
                                           retention_days=settings.retention_days))
     auth = Authenticator(db, open_when_no_keys=settings.loopback)
+    evaluator = Evaluator(monitor)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -66,6 +69,9 @@ def create_app(settings: ServerSettings | None = None,
                         "%s:%s (loopback only).", settings.host, settings.port)
         maintenance = _Maintenance(monitor, settings.compact_every)
         maintenance.start()
+        alerts = EvaluationLoop(evaluator, settings.evaluate_every)
+        if settings.evaluate_every > 0:
+            alerts.start()
         app.state.ready = True
         if on_started is not None:
             on_started()
@@ -73,7 +79,10 @@ def create_app(settings: ServerSettings | None = None,
             yield
         finally:
             maintenance.stop.set()
+            alerts.stop.set()
             maintenance.join(timeout=10)
+            if alerts.is_alive():
+                alerts.join(timeout=30)
             db.dispose()
 
     app = FastAPI(title="aiwarden", version="0.1.0", lifespan=lifespan, docs_url=None,
@@ -81,11 +90,13 @@ def create_app(settings: ServerSettings | None = None,
                   default_response_class=JSONResponse,
                   description="Keep production ML models honest. See docs/api.md.")
     app.state.monitor, app.state.auth, app.state.settings = monitor, auth, settings
+    app.state.evaluator = evaluator
     app.state.ready = False
     app.add_middleware(BodyLimit, max_bytes=int(settings.max_body_mb * 1024 * 1024))
     errors.install(app)
     install_docs(app)
     app.include_router(router, prefix="/api/v1")
+    app.include_router(alert_router, prefix="/api/v1")
 
     @app.get("/healthz", tags=["service"])
     def healthz() -> dict[str, str]:

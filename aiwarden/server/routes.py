@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
+from aiwarden.alerting.evaluator import install_defaults
 from aiwarden.monitoring.service import Monitor
 from aiwarden.server.errors import Malformed
 from aiwarden.tabular_io import JSON, read_table, write_parquet
@@ -67,7 +68,11 @@ class NewVersion(BaseModel):
 
 @router.post("/models", status_code=201, tags=["models"])
 def create_model(request: Request, body: NewModel) -> dict[str, Any]:
-    return _monitor(request, "admin").create_model(body.name, body.task, body.description)
+    """Registers the model with the default alert rules for its task (editable)."""
+    monitor = _monitor(request, "admin")
+    out = monitor.create_model(body.name, body.task, body.description)
+    install_defaults(monitor, body.name, body.task)
+    return out
 
 
 @router.get("/models", tags=["models"])
@@ -104,7 +109,10 @@ async def upload_reference(
              "task": task,
              "scores": [s for s in scores.split(",") if s] if scores else None,
              "segments": [s for s in segments.split(",") if s] if segments else None}
-    return await run_in_threadpool(monitor.upload_reference, name, version, table, hints)
+    out = await run_in_threadpool(monitor.upload_reference, name, version, table, hints)
+    # The task may only now be known (inferred): add the rules that depend on it.
+    await run_in_threadpool(install_defaults, monitor, name, out["schema"].get("task"))
+    return out
 
 
 @router.get("/models/{name}/versions/{version}/sample", tags=["models"])

@@ -23,6 +23,7 @@ class ServerSettings:
     retention_days: float = 30.0
     max_body_mb: float = 64.0
     compact_every: float = 5.0
+    evaluate_every: float = 30.0  # alert rules; 0 turns the loop off
     log_level: str = "info"
 
     @classmethod

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aiwarden.alerting.state import (
@@ -129,7 +129,7 @@ def test_bad_conditions_name_the_field() -> None:
         Condition()
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.one_of(st.none(), st.floats(-1, 1), st.just("err")), max_size=40),
        st.sampled_from(list(Missing)), st.floats(0, 300), st.floats(0, 300))
 def test_invariants_hold_for_any_sequence(values: list, missing: Missing, for_s: float,

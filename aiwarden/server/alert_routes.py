@@ -1,0 +1,98 @@
+"""REST API for rules and alerts (docs/alerting.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+
+from aiwarden.alerting.apply import apply_rules, rule_spec
+from aiwarden.alerting.rules import load_rules
+from aiwarden.monitoring.service import Monitor
+from aiwarden.monitoring.windows import to_iso
+from aiwarden.server.errors import Malformed
+from aiwarden.store import alerts_repo as repo
+from aiwarden.store.models_repo import NotFound
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+
+def _monitor(request: Request, scope: str) -> Monitor:
+    request.app.state.auth.check(request, scope)
+    return request.app.state.monitor
+
+
+@router.get("/rules", tags=["alerting"])
+def list_rules(request: Request, model: str | None = None) -> list[dict[str, Any]]:
+    """Rules that apply to ``model`` (its own and ``*``), or every rule."""
+    mon = _monitor(request, "read")
+    with mon.db.read() as conn:
+        return [{"model": r.model, "name": r.name, "source": r.source, "rule": r.spec,
+                 "updated_at": to_iso(r.updated_at)} for r in repo.list_rules(conn, model)]
+
+
+@router.put("/rules/{model}/{name}", tags=["alerting"])
+async def put_rule(request: Request, model: str, name: str) -> dict[str, Any]:
+    mon = _monitor(request, "admin")
+    body = await request.json()
+    if not isinstance(body, dict):
+        raise Malformed("Expected the rule as a JSON object.", "body")
+    rule = load_rules({"rules": [body | {"model": model, "name": name}]}, "rule").rules[0]
+    with mon.db.write() as conn:
+        status = repo.upsert_rule(conn, model, name, rule_spec(rule), "api")
+    return {"status": status, "rule": rule_spec(rule)}
+
+
+@router.delete("/rules/{model}/{name}", tags=["alerting"])
+def delete_rule(request: Request, model: str, name: str) -> dict[str, Any]:
+    mon = _monitor(request, "admin")
+    with mon.db.write() as conn:
+        if not repo.delete_rule(conn, model, name):
+            raise NotFound(f"No rule {name!r} for model {model!r}.", "name")
+    return {"status": "deleted"}
+
+
+@router.post("/rules/apply", tags=["alerting"])
+async def apply(request: Request, dry_run: bool = Query(False)) -> dict[str, Any]:
+    """Make the stored rules match a rule file (YAML or JSON body); idempotent."""
+    mon = _monitor(request, "admin")
+    text = (await request.body()).decode("utf-8", errors="replace")
+    ruleset = load_rules(text, "rule file")
+    with mon.db.write() as conn:
+        plan = apply_rules(conn, ruleset, dry_run=dry_run)
+    return {"dry_run": dry_run, **plan.to_dict()}
+
+
+@router.get("/models/{name}/alerts", tags=["alerting"])
+def model_alerts(request: Request, name: str, events: int = Query(20, ge=0, le=1000)
+                 ) -> list[dict[str, Any]]:
+    """Every alert instance of the model with its state and latest transitions."""
+    mon = _monitor(request, "read")
+    m = mon.model(name)
+    with mon.db.read() as conn:
+        rules = {r.id: r for r in repo.list_rules(conn, name)}
+        out = []
+        for inst in repo.list_instances(conn, m.id):
+            rule = rules.get(inst.rule_id)
+            history = repo.events_of(conn, inst.id)[-events:] if events else []
+            out.append({"labels": inst.labels, "state": inst.state,
+                        "rule": rule.spec if rule else None,
+                        "runbook": (rule.spec.get("runbook") if rule else None),
+                        "events": history})
+    return out
+
+
+@router.post("/alerts/evaluate", tags=["alerting"])
+async def evaluate_now(request: Request) -> dict[str, Any]:
+    """Run one evaluation cycle now (when this process holds the evaluator lease)."""
+    _monitor(request, "admin")
+    report = await run_in_threadpool(request.app.state.evaluator.evaluate_once)
+    return {"evaluated": report.evaluated, "instances": report.instances,
+            "errors": report.errors, "seconds": round(report.seconds, 4),
+            "transitions": [{"labels": labels, "kind": e.kind, "severity": e.severity,
+                             "value": e.value, "at": to_iso(e.at)}
+                            for labels, e in report.transitions]}
+
