@@ -17,6 +17,7 @@ from aiwarden.server.alert_routes import router as alert_router
 from aiwarden.server.auth import Authenticator
 from aiwarden.server.body import BodyLimit
 from aiwarden.server.docs import install_docs
+from aiwarden.server.prometheus import install_prometheus
 from aiwarden.server.responses import JSONResponse
 from aiwarden.server.routes import router
 from aiwarden.server.settings import ServerSettings
@@ -95,6 +96,7 @@ def create_app(settings: ServerSettings | None = None,
     app.add_middleware(BodyLimit, max_bytes=int(settings.max_body_mb * 1024 * 1024))
     errors.install(app)
     install_docs(app)
+    install_prometheus(app)
     app.include_router(router, prefix="/api/v1")
     app.include_router(alert_router, prefix="/api/v1")
 
