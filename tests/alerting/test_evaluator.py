@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator
 
 import pyarrow as pa
 import pytest
@@ -21,10 +22,11 @@ HOUR = 3600.0
 
 
 @pytest.fixture(scope="module")
-def monitor(db_url: str) -> Monitor:
+def monitor(db_url: str) -> Iterator[Monitor]:
     mon = Monitor(Database(db_url))
     mon.db.migrate()
-    return mon
+    yield mon
+    mon.db.dispose()
 
 
 @pytest.fixture(autouse=True)

@@ -4,6 +4,7 @@ rule stepped through the state machine over a served series."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -71,7 +72,7 @@ def test_bad_rules_name_the_field(text: str, field: str, words: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> tuple[Monitor, float]:
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Monitor, float]]:
     """Four hours of traffic; x shifts from the third hour; a third of rows labelled."""
     tmp = tmp_path_factory.mktemp("rules")
     mon = Monitor(Database(f"sqlite:///{Path(tmp) / 'r.db'}"))
@@ -86,7 +87,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> tuple[Monitor, float]:
         mon.log_predictions("m", rows)
         mon.log_labels("m", [{"prediction_id": r["prediction_id"], "label": int(y)}
                              for r, y in zip(rows[::3], df["y"].to_numpy()[::3], strict=True)])
-    return mon, end
+    yield mon, end
+    mon.db.dispose()
 
 
 def test_rule_values_come_from_the_served_payloads(served) -> None:
