@@ -23,6 +23,14 @@ def register(sub: Any) -> None:
     al.add_argument("model")
     add_client_options(al)
     al.set_defaults(func=_alerts)
+    rc = sub.add_parser("rca", help="root-cause analysis of a model's recent window")
+    rc.add_argument("model")
+    rc.add_argument("--start", help="window start: ISO, epoch, or --start=-1h (default: 1 h "
+                    "before end)")
+    rc.add_argument("--end", help="window end (default: now)")
+    rc.add_argument("--json", action="store_true", help="print JSON instead of markdown")
+    add_client_options(rc)
+    rc.set_defaults(func=_rca)
 
 
 def _http(args: argparse.Namespace) -> Any:
@@ -84,4 +92,17 @@ def _alerts(args: argparse.Namespace) -> int:
         since = to_iso(st["since"])[:19] if st.get("since") is not None else "-"
         print(f"{labels['rule'][:23]:<24}{labels.get('column', '-')[:17]:<18}"
               f"{st['phase']:<12}{st.get('severity') or '-':<10}{value:>10}  {since}")
+    return 0
+
+
+def _rca(args: argparse.Namespace) -> int:
+    import json
+
+    params = {k: v for k, v in (("start", args.start), ("end", args.end)) if v}
+    params["format"] = "json" if args.json else "markdown"
+    with _http(args) as c:
+        r = c.get(f"/models/{args.model}/rca", params=params)
+    if r.status_code >= 400:
+        return _call("rca", lambda: r)[0]
+    print(json.dumps(r.json(), indent=2) if args.json else r.text, end="")
     return 0

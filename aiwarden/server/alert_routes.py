@@ -96,3 +96,19 @@ async def evaluate_now(request: Request) -> dict[str, Any]:
                              "value": e.value, "at": to_iso(e.at)}
                             for labels, e in report.transitions]}
 
+
+
+@router.get("/models/{name}/rca", tags=["alerting"])
+def root_cause(request: Request, name: str, start: str | None = None, end: str | None = None,
+               lookback: str = "7d", format: str = Query("json", pattern="^(json|markdown)$"),
+               ) -> Any:
+    """Ranked suspects with evidence for a window (default: the last hour)."""
+    from fastapi.responses import PlainTextResponse
+
+    from aiwarden.rca import analyse, to_markdown
+
+    mon = _monitor(request, "read")
+    report = analyse(mon, name, start=start, end=end, lookback=lookback)
+    if format == "markdown":
+        return PlainTextResponse(to_markdown(report), media_type="text/markdown")
+    return report

@@ -112,3 +112,17 @@ def test_cli_apply_and_alerts(http, server, tmp_path: Path) -> None:
     assert bad.returncode == 2 and "threshold" in bad.stderr and "Traceback" not in bad.stderr
     shown = cli("alerts", m)
     assert shown.returncode == 0 and shown.stdout.startswith("rule")
+
+
+def test_rca_over_http_names_the_shifted_feature(http, server) -> None:
+    name = f"al-{uuid.uuid4().hex[:6]}"
+    _model(http, name)
+    df = scored_frame(1500, seed=7, shift=1.2)
+    http.post(f"/models/{name}/predictions", json=json_rows(df, time.time() - 1600))
+    report = http.get(f"/models/{name}/rca", params={"start": "-1h"}).json()
+    assert report["suspects"][0]["kind"] == "drift" and report["suspects"][0]["name"] == "x"
+    md = http.get(f"/models/{name}/rca", params={"start": "-1h", "format": "markdown"})
+    assert md.headers["content-type"].startswith("text/markdown") and "| x |" in md.text
+    out = subprocess.run([sys.executable, "-m", "aiwarden.cli", "rca", name, "--start=-1h",
+                          "--url", server.url], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "Root-cause analysis" in out.stdout

@@ -1,0 +1,240 @@
+"""Root-cause analysis: who are the suspects for what went wrong in a window, with evidence.
+
+Each section asks the engine one question about the window (against the reference, or
+the window just before it), using the stored profiles and the raw events kept for this:
+
+* drift: which features moved, and how much each explains the change (a domain
+  classifier's permutation importances over reference sample vs the window's rows);
+* quality: which violations are in the window, whether they started in it, and the
+  prediction ids of the rows behind them;
+* slices: where the model fails on the window's labelled rows (the engine slice finder);
+* prediction: whether the prediction/score distribution shifted;
+* changes: model versions and rules that changed within the look-back.
+
+Suspects from every section are ranked on one scale (0–1) for the headline.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from aiwarden.engine.schema import Role, Task
+from aiwarden.monitoring.service import Monitor
+from aiwarden.monitoring.windows import parse_duration, to_iso
+from aiwarden.store import alerts_repo, models_repo
+
+__all__ = ["Suspect", "analyse"]
+
+_MAX_ROWS = 20_000
+_HARD = {"invalid_type", "infinite", "far_out_of_range", "missing_column", "nan"}
+
+
+@dataclass(frozen=True)
+class Suspect:
+    kind: str  # drift | quality | slice | prediction | change
+    name: str
+    score: float
+    summary: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.name, "score": round(self.score, 4),
+                "summary": self.summary, "evidence": self.evidence}
+
+
+def analyse(monitor: Monitor, model: str, *, start: Any = None, end: Any = None,
+            lookback: str = "7d", version: str | None = None) -> dict[str, Any]:
+    """The RCA report of ``model`` over [start, end) (default: the last hour), as a dict."""
+    started = time.perf_counter()
+    end_ts = time.time() if end is None else _instant(end)
+    start_ts = end_ts - 3600 if start is None else _instant(start)
+    with monitor.db.read() as conn:
+        m = models_repo.get_model(conn, model)
+        v = models_repo.get_version(conn, m, version)
+        ref = monitor.refs.get(conn, v.id)
+        versions = models_repo.list_versions(conn, m)
+        rules = alerts_repo.list_rules(conn, model)
+    rows = _window_rows(monitor, model, start_ts, end_ts)
+    sections: dict[str, Any] = {}
+    suspects: list[Suspect] = []
+    if ref is not None and rows.num_rows:
+        drift, s = _drift(monitor, model, ref, rows, start_ts, end_ts, v.version)
+        sections["drift"], suspects = drift, suspects + s
+        quality, s = _quality(monitor, model, ref, rows, start_ts, end_ts)
+        sections["quality"], suspects = quality, suspects + s
+        slices, s = _slices(ref, rows)
+        sections["slices"], suspects = slices, suspects + s
+        prediction, s = _prediction(drift)
+        sections["prediction"], suspects = prediction, suspects + s
+    changes, s = _changes(versions, rules, end_ts - parse_duration(lookback, "lookback"),
+                          end_ts)
+    sections["changes"], suspects = changes, suspects + s
+    ranked = sorted(_symptoms(suspects), key=lambda x: -x.score)
+    return {"model": model, "version": v.version, "window": {
+        "start": to_iso(start_ts), "end": to_iso(end_ts), "rows": rows.num_rows},
+        "suspects": [x.to_dict() for x in ranked], **sections,
+        "seconds": round(time.perf_counter() - started, 3)}
+
+
+def _symptoms(suspects: list[Suspect]) -> list[Suspect]:
+    """Drift on a column with hard quality errors is their symptom, not a cause of its own."""
+    broken = {x.evidence.get("column") for x in suspects
+              if x.kind == "quality" and x.evidence.get("check") in _HARD}
+    return [Suspect(x.kind, x.name, x.score * 0.5,
+                    x.summary + "; likely a symptom of the data-quality errors in this column",
+                    x.evidence) if x.kind == "drift" and x.name in broken else x
+            for x in suspects]
+
+
+def _instant(value: Any) -> float:
+    from aiwarden.monitoring.windows import parse_instant
+
+    return parse_instant(value, "time")
+
+
+def _window_rows(monitor: Monitor, model: str, start: float, end: float) -> pa.Table:
+    rows = monitor.export_events(model, start=start, end=end)
+    if rows.num_rows > _MAX_ROWS:  # an even sample keeps the classifier and slices fast
+        idx = np.sort(np.random.default_rng(0).choice(rows.num_rows, _MAX_ROWS, replace=False))
+        rows = rows.take(pa.array(idx))
+    return rows
+
+
+def _drift(monitor: Monitor, model: str, ref: Any, rows: pa.Table, start: float, end: float,
+           version: str) -> tuple[dict[str, Any], list[Suspect]]:
+    payload = monitor.compare(model, start=start, end=end, version=version)["drift"] or {}
+    columns = payload.get("columns", {})
+    drifted = [c for c in payload.get("drifted_features", [])]
+    contribution = _contributions(monitor, model, ref, rows, version) if drifted else {}
+    total_sev = sum(max(columns[c]["severity"] or 0, 0) for c in drifted) or 1.0
+    out, suspects = [], []
+    for c in drifted:
+        info = columns[c]
+        share = contribution.get(c, (info["severity"] or 0) / total_sev)
+        out.append({"column": c, "method": info["method"], "value": info["value"],
+                    "threshold": info["threshold"], "severity": info["severity"],
+                    "contribution": round(share, 4)})
+        suspects.append(Suspect("drift", c, min(1.0, 0.5 + share / 2),
+                                f"{c} drifted ({info['method']} {info['value']:.3g} > "
+                                f"{info['threshold']:.3g}); explains {share:.0%} of the change",
+                                out[-1]))
+    out.sort(key=lambda d: -d["contribution"])
+    outputs = [{"column": c, "role": i["role"], "method": i["method"], "value": i["value"],
+                "threshold": i["threshold"], "drifted": i["drifted"], "severity": i["severity"]}
+               for c, i in columns.items() if i.get("role") in ("prediction", "score")]
+    return {"drifted_features": [d["column"] for d in out], "features": out,
+            "outputs": outputs,
+            "share_drifted": payload.get("share_drifted"),
+            "contribution_method": "domain classifier" if contribution else "severity"}, suspects
+
+
+def _contributions(monitor: Monitor, model: str, ref: Any, rows: pa.Table,
+                   version: str) -> dict[str, float]:
+    """Permutation importances of a reference-vs-window classifier (sum to 1)."""
+    from aiwarden.engine.multivariate import DomainClassifierDrift
+
+    sample = monitor.reference_sample(model, version)
+    features = [c for c in ref.schema_.features if c in rows.column_names]
+    if sample is None or len(features) < 2 or rows.num_rows < 50:
+        return {}
+    det = DomainClassifierDrift(max_rows=3000, features=features, n_splits=3)
+    result = det.fit(sample.select(features)).compare(rows.select(features))
+    return {f: float(i) for f, i in zip(result.features, result.importances, strict=True)}
+
+
+def _quality(monitor: Monitor, model: str, ref: Any, rows: pa.Table, start: float,
+             end: float) -> tuple[dict[str, Any], list[Suspect]]:
+    """Findings on the window's raw rows, named by prediction id, and whether they are new."""
+    cols = [c.name for c in ref.schema_.columns if c.role != Role.TARGET
+            and c.name in rows.column_names]
+    report = ref.check_quality(ref.profile(rows.select(cols)))
+    before = monitor.series(model, "quality", start=start - (end - start), end=start)
+    earlier = {(f["check"], f["column"]) for f in
+               (before["points"][0]["value"] or {}).get("findings", [])}
+    ids = rows.column("prediction_id").to_pylist()
+    quarantined = [q for q in monitor.quarantined(model, limit=1000)
+                   if start <= _instant(q["timestamp"]) < end]
+    findings, suspects = [], []
+    for f in report.findings:
+        new = (f.check, f.column) not in earlier
+        named = [ids[i] for i in f.examples if i < len(ids)]
+        d = {"check": f.check, "column": f.column, "severity": f.severity, "count": f.count,
+             "rate": f.rate, "new": new, "prediction_ids": named, "message": f.message}
+        findings.append(d)
+        hard = f.check in _HARD or f.severity == "error"
+        score = (0.95 if hard else 0.5) * (1.0 if new else 0.6)
+        suspects.append(Suspect("quality", f"{f.check}:{f.column}", score,
+                                f"{f.message}{' (new in this window)' if new else ''}", d))
+    if quarantined:
+        by_field: dict[str, list[str]] = {}
+        for q in quarantined:
+            by_field.setdefault(q["field"], []).append(q["prediction_id"])
+        for fld, pids in by_field.items():
+            d = {"field": fld, "count": len(pids), "prediction_ids": pids[:20]}
+            suspects.append(Suspect("quality", f"quarantined:{fld}", 0.85,
+                                    f"{len(pids)} row(s) rejected for {fld}", d))
+    return {"findings": findings, "quarantined": len(quarantined)}, suspects
+
+
+def _slices(ref: Any, rows: pa.Table) -> tuple[dict[str, Any], list[Suspect]]:
+    """Where the model fails on the window's labelled rows."""
+    from aiwarden.engine.slices import find_failing_slices
+
+    schema = ref.schema_
+    pred = schema.column_for(Role.PREDICTION)
+    if "label" not in rows.column_names or pred is None or pred not in rows.column_names:
+        return {"labelled_rows": 0, "slices": []}, []
+    labelled = rows.filter(rows.column("label").is_valid())
+    if labelled.num_rows < 50:
+        return {"labelled_rows": labelled.num_rows, "slices": []}, []
+    feats = [c for c in schema.features if c in labelled.column_names]
+    data = labelled.select(feats).to_pandas()
+    y_pred = labelled.column(pred).to_pandas().astype(str)
+    y_true = labelled.column("label").to_pandas().astype(str)
+    if schema.task == Task.REGRESSION:
+        errors = np.abs(y_true.astype(float).to_numpy() - y_pred.astype(float).to_numpy())
+        report = find_failing_slices(data, errors=errors, features=feats, metric="abs_error",
+                                     top_k=5)
+    else:
+        errors = (y_true.to_numpy() != y_pred.to_numpy()).astype(int)
+        report = find_failing_slices(data, errors=errors, features=feats, top_k=5)
+    slices = [s.to_dict() for s in report.slices]
+    total_excess = sum(max(s["excess"], 0) for s in slices) or 1.0
+    suspects = [Suspect("slice", s["description"], min(1.0, 0.4 + 0.6 * s["excess"] /
+                                                      total_excess),
+                        f"{s['description']}: error {s['metric_value']:.1%} vs "
+                        f"{s['rest_value']:.1%} elsewhere on {s['support']} rows", s)
+                for s in slices]
+    return {"labelled_rows": labelled.num_rows, "slices": slices}, suspects
+
+
+def _prediction(drift: dict[str, Any]) -> tuple[dict[str, Any], list[Suspect]]:
+    """Did what the model outputs shift? Evidence that drift reached the decisions."""
+    outputs = drift.get("outputs", [])
+    suspects = [Suspect("prediction", o["column"], 0.6,
+                        f"the {o['role']} {o['column']} shifted ({o['method']} "
+                        f"{o['value']:.3g} > {o['threshold']:.3g})", o)
+                for o in outputs if o["drifted"]]
+    return {"columns": outputs, "shifted": [o["column"] for o in outputs if o["drifted"]]}, \
+        suspects
+
+
+def _changes(versions: list[Any], rules: list[Any], since: float,
+             until: float) -> tuple[list[dict[str, Any]], list[Suspect]]:
+    out = []
+    for v in versions:
+        if since <= v.created_at <= until:
+            out.append({"kind": "model_version", "name": v.version, "at": to_iso(v.created_at)})
+    for r in rules:
+        if since <= r.updated_at <= until and r.source != "default":
+            out.append({"kind": "rule", "name": f"{r.model}/{r.name}",
+                        "at": to_iso(r.updated_at)})
+    suspects = [Suspect("change", f"{c['kind']}:{c['name']}", 0.3,
+                        f"{c['kind'].replace('_', ' ')} {c['name']} changed at {c['at']}", c)
+                for c in out if c["kind"] == "model_version"]
+    return out, suspects

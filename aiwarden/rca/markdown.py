@@ -1,0 +1,47 @@
+"""The RCA report for humans: the suspects first, then the evidence by section."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["to_markdown"]
+
+
+def to_markdown(report: dict[str, Any], top: int = 5) -> str:
+    w = report["window"]
+    lines = [f"# Root-cause analysis: {report['model']} ({report['version']})", "",
+             f"Window {w['start']} – {w['end']}, {w['rows']} rows.", "", "## Top suspects", ""]
+    suspects = report.get("suspects", [])[:top]
+    if not suspects:
+        lines.append("No suspect found: nothing drifted, no quality violation, no failing "
+                     "slice and no recent change.")
+    for i, s in enumerate(suspects, 1):
+        lines.append(f"{i}. **{s['name']}** ({s['kind']}, score {s['score']:.2f}): "
+                     f"{s['summary']}")
+    drift = report.get("drift")
+    if drift and drift.get("features"):
+        lines += ["", "## Drift", "", "| feature | method | value | threshold | explains |",
+                  "|---|---|---:|---:|---:|"]
+        lines += [f"| {d['column']} | {d['method']} | {d['value']:.4g} | {d['threshold']:.4g} "
+                  f"| {d['contribution']:.0%} |" for d in drift["features"]]
+    quality = report.get("quality")
+    if quality and (quality.get("findings") or quality.get("quarantined")):
+        lines += ["", "## Data quality", ""]
+        for f in quality.get("findings", []):
+            ids = ", ".join(map(str, f["prediction_ids"][:10]))
+            lines.append(f"- [{f['severity']}] {f['message']}"
+                         f"{' — new in this window' if f['new'] else ''}"
+                         f"{f' (rows: {ids})' if ids else ''}")
+        if quality.get("quarantined"):
+            lines.append(f"- {quality['quarantined']} row(s) quarantined in the window")
+    slices = report.get("slices")
+    if slices and slices.get("slices"):
+        lines += ["", f"## Failing slices ({slices['labelled_rows']} labelled rows)", ""]
+        lines += [f"- {s['description']}: error {s['metric_value']:.1%} vs "
+                  f"{s['rest_value']:.1%} elsewhere ({s['support']} rows)"
+                  for s in slices["slices"]]
+    if report.get("changes"):
+        lines += ["", "## Recent changes", ""]
+        lines += [f"- {c['kind'].replace('_', ' ')} {c['name']} at {c['at']}"
+                  for c in report["changes"]]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,117 @@
+"""RCA on real stores: the seed's three stories, each with the right suspects on top."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from aiwarden.monitoring.service import Monitor
+from aiwarden.rca import analyse, to_markdown
+from aiwarden.store.database import Database
+from aiwarden.synthetic import fraud_scenario
+
+
+@pytest.fixture(scope="module")
+def monitor(db_url: str) -> Iterator[Monitor]:
+    mon = Monitor(Database(db_url))
+    mon.db.migrate()
+    yield mon
+    mon.db.dispose()
+
+
+def _frame(n: int, rng: np.random.Generator, shifted: tuple[str, ...] = ()) -> pd.DataFrame:
+    df = pd.DataFrame({f"f{i}": rng.normal(0, 1, n) for i in range(6)})
+    df["kind"] = rng.choice(["a", "b", "c"], n, p=[0.5, 0.3, 0.2])
+    for c in shifted:
+        df[c] = df[c] + 1.0
+    df["score"] = 1 / (1 + np.exp(-df["f0"]))
+    df["pred"] = (df["score"] > 0.5).astype(int)
+    df["y"] = (rng.random(n) < df["score"]).astype(int)
+    return df
+
+
+def _rows(df: pd.DataFrame, t0: float, prefix: str, feats: list[str],
+          pred: str, score: str) -> list[dict]:
+    recs = df[feats].to_dict("records")
+    return [{"prediction_id": f"{prefix}{i}", "timestamp": t0 + i * 0.5, "features": recs[i],
+             "prediction": int(df[pred].iat[i]), "scores": float(df[score].iat[i])}
+            for i in range(len(df))]
+
+
+def test_three_drifted_features_are_named_and_ranked_first(monitor: Monitor) -> None:
+    rng = np.random.default_rng(1)
+    name = f"rca-d-{uuid.uuid4().hex[:6]}"
+    monitor.create_model(name, task="binary")
+    monitor.upload_reference(name, "v1", pa.Table.from_pandas(_frame(5000, rng)),
+                             {"target": "y", "prediction": "pred", "scores": "score"})
+    now = time.time()
+    cur = _frame(2000, rng, shifted=("f1", "f3", "f4"))
+    feats = [f"f{i}" for i in range(6)] + ["kind"]
+    monitor.log_predictions(name, _rows(cur, now - 1500, "d", feats, "pred", "score"))
+    report = analyse(monitor, name, start=now - 1800, end=now)
+    assert set(report["drift"]["drifted_features"]) == {"f1", "f3", "f4"}
+    top3 = report["suspects"][:3]
+    assert {s["name"] for s in top3} == {"f1", "f3", "f4"} and all(
+        s["kind"] == "drift" for s in top3)
+    shares = [d["contribution"] for d in report["drift"]["features"]]
+    assert report["drift"]["contribution_method"] == "domain classifier"
+    assert sum(shares) > 0.9  # the three shifted features carry the classifier's signal
+    md = to_markdown(report)
+    assert "# Root-cause analysis" in md and "| f1 |" in md
+
+
+def test_the_fraud_models_failing_slice_is_small_amounts(monitor: Monitor) -> None:
+    scen = fraud_scenario(seed=3, n_train=20_000, n_batch=6_000)
+    name = f"rca-f-{uuid.uuid4().hex[:6]}"
+    monitor.create_model(name, task="binary")
+    monitor.upload_reference(name, "v1", pa.Table.from_pandas(scen.reference),
+                             {"target": "is_fraud", "prediction": "prediction",
+                              "scores": "score"})
+    now = time.time()
+    prod = scen.production
+    rows = _rows(prod, now - 3500, "t", list(scen.features), "prediction", "score")
+    monitor.log_predictions(name, rows)
+    monitor.log_labels(name, [{"prediction_id": r["prediction_id"], "label": int(y)}
+                              for r, y in zip(rows, prod["is_fraud"], strict=True)])
+    report = analyse(monitor, name, start=now - 3600, end=now)
+    top = report["slices"]["slices"][0]
+    assert top["conditions"][0][0] == "amount" and top["conditions"][0][1] in ("<", "<=")
+    assert 5 <= float(top["conditions"][0][2]) <= 12  # "amount < 10", give or take rounding
+    best_slice = next(s for s in report["suspects"] if s["kind"] == "slice")
+    assert "amount" in best_slice["name"]
+
+
+def test_a_corrupted_batch_is_named_row_by_row(monitor: Monitor) -> None:
+    rng = np.random.default_rng(2)
+    name = f"rca-q-{uuid.uuid4().hex[:6]}"
+    monitor.create_model(name, task="binary")
+    monitor.upload_reference(name, "v1", pa.Table.from_pandas(_frame(4000, rng)),
+                             {"target": "y", "prediction": "pred", "scores": "score"})
+    now = time.time()
+    feats = [f"f{i}" for i in range(6)] + ["kind"]
+    good = _rows(_frame(1000, rng), now - 3000, "ok", feats, "pred", "score")
+    monitor.log_predictions(name, good)
+    bad = _rows(_frame(30, rng), now - 600, "bad", feats, "pred", "score")
+    bad[0]["features"]["f2"] = float("nan")
+    bad[1]["features"]["f2"] = None
+    bad[2]["features"]["f5"] = "not a number"
+    bad[3]["features"]["kind"] = "zzz-never-seen"
+    for r in bad[4:7]:
+        r["features"]["f1"] = 1e308
+    monitor.log_predictions(name, bad)
+    report = analyse(monitor, name, start=now - 3600, end=now)
+    found = {(f["check"], f["column"]): f for f in report["quality"]["findings"]}
+    far = found[("far_out_of_range", "f1")]
+    assert set(far["prediction_ids"]) == {"bad4", "bad5", "bad6"} and far["new"]
+    assert "bad3" in found[("unseen_category", "kind")]["prediction_ids"]
+    rejected = next(s for s in report["suspects"] if s["name"] == "quarantined:features.f5")
+    assert rejected["evidence"]["prediction_ids"] == ["bad2"]
+    assert report["suspects"][0]["kind"] == "quality"
+    md = to_markdown(report)
+    assert "bad4" in md and "quarantined" in md
