@@ -21,6 +21,7 @@ from aiwarden.alerting.apply import rule_spec
 from aiwarden.alerting.rules import Rule, default_rules, rule_value
 from aiwarden.alerting.state import AlertState, Evaluation, Transition, step
 from aiwarden.engine.schema import Role
+from aiwarden.monitoring import metrics
 from aiwarden.monitoring.service import Monitor
 from aiwarden.store import alerts_repo as repo
 from aiwarden.store import models_repo
@@ -101,12 +102,15 @@ class Evaluator:
 
     def _payload(self, rule: Rule, name: str, version: str, start: float, end: float,
                  cache: dict[tuple[Any, ...], Any]) -> Any:
+        """One window is read once per cycle, whatever metrics the rules take from it."""
         metric = "volume" if rule.metric == "quarantined" else rule.metric
         method = rule.method if metric == "drift" else None
         key = (metric, method, start, end)
         if key not in cache:
-            cache[key] = self.monitor.series(name, metric, start=start, end=end,
-                                             version=version, method=method)["points"][0]["value"]
+            if (start, end) not in cache:
+                cache[(start, end)] = self.monitor.window(name, start, end, version)
+            ref, data = cache[(start, end)]
+            cache[key] = metrics.compute(metric, ref, data, method=method)
         return cache[key]
 
     def _evaluate(self, rule: Rule, column: str | None, name: str, version: str, ref: Any,

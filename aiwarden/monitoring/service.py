@@ -191,6 +191,17 @@ class Monitor:
         return {"model": name, "version": v.version, "metric": metric, "start": to_iso(t0),
                 "end": to_iso(t1), "step": width, "points": points}
 
+    def window(self, name: str, start: Any, end: Any,
+               version: str | None = None) -> tuple[Any, Any]:
+        """``(reference, merged bucket data)`` of one window, for several metrics at once."""
+        t0, t1 = self._window(start, end)
+        with self.db.read() as conn:
+            m = repo.get_model(conn, name)
+            v = repo.get_version(conn, m, version)
+            ref = self.refs.get(conn, v.id)
+            data = profiles.read_window(conn, m.id, v.id, t0, t1, self.settings.levels)
+        return ref, data
+
     def compare(self, name: str, *, start: Any, end: Any, baseline_start: Any = None,
                 baseline_end: Any = None, version: str | None = None) -> dict[str, Any]:
         """Drift and quality of a window against another window, or against the reference."""
