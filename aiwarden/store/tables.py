@@ -168,3 +168,74 @@ leases = Table(
     Column("holder", String(100), nullable=False),
     Column("expires_at", Float, nullable=False),
 )
+
+# -- incidents: one open incident per (model, dedup key), its alerts, timeline, escalation --
+
+__all__ += ["escalation_progress", "incident_alerts", "incident_events", "incidents"]
+
+incidents = Table(
+    "incidents", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("model", String(200), nullable=False),
+    Column("dedup_key", String(300), nullable=False),
+    # dedup_key while open, NULL once closed: the unique constraint allows one open incident
+    # per key even with concurrent openers, and any number of closed ones
+    Column("open_key", String(300)),
+    Column("title", Text, nullable=False),
+    Column("severity", String(20)),
+    Column("status", String(20), nullable=False),
+    Column("assignee", String(200)),
+    Column("created_at", Float, nullable=False),
+    Column("acknowledged_at", Float),
+    Column("mitigated_at", Float),
+    Column("resolved_at", Float),
+    Column("declined_at", Float),
+    Column("held_open", Boolean, nullable=False, default=False),
+    Column("runbooks", Text, nullable=False),  # JSON list
+    Column("postmortem", Text),  # markdown: the draft, then the edited text
+    Column("postmortem_by", String(200)),  # NULL while it is still the system's draft
+    Column("postmortem_at", Float),
+    UniqueConstraint("model", "open_key", name="uq_incidents_open_key"),
+    Index("ix_incidents_model_created", "model", "created_at"),
+)
+
+incident_alerts = Table(
+    "incident_alerts", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("incident_id", Integer, ForeignKey("incidents.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("rule", String(200)),
+    Column("labels", Text, nullable=False),
+    Column("annotations", Text, nullable=False),
+    Column("severity", String(20)),
+    Column("state", String(20), nullable=False),  # firing | recovering | resolved
+    Column("fired_at", Float, nullable=False),
+    Column("resolved_at", Float),
+    UniqueConstraint("incident_id", "fingerprint", name="uq_incident_alerts_key"),
+    Index("ix_incident_alerts_fingerprint", "fingerprint", "state"),
+)
+
+incident_events = Table(
+    "incident_events", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("incident_id", Integer, ForeignKey("incidents.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("at", Float, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("kind", String(30), nullable=False),
+    Column("detail", Text, nullable=False),  # JSON
+    Index("ix_incident_events_incident", "incident_id", "at"),
+)
+
+escalation_progress = Table(
+    "escalation_progress", metadata,
+    Column("incident_id", Integer, ForeignKey("incidents.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("policy", Text, nullable=False),  # EscalationPolicy.to_dict(), fixed at opening
+    Column("step", Integer, nullable=False),  # the next step to notify
+    Column("cycle", Integer, nullable=False),  # how many repeats have started
+    Column("since", Float, nullable=False),
+    Column("next_at", Float),  # when the next step is due; NULL: finished or stopped
+    Index("ix_escalation_progress_next", "next_at"),
+)

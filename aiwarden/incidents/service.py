@@ -1,0 +1,436 @@
+"""Incidents from alert transitions and from people, kept in the database.
+
+The evaluator reports transitions (``CycleReport.transitions``: ``(labels, Transition)``);
+:meth:`IncidentService.on_transitions` turns them into incidents: a firing alert opens an
+incident for its (model, key) or joins the open one, a resolved alert may resolve it.
+People acknowledge, mitigate, resolve, decline, assign, comment and hold incidents open.
+Each call is one transaction and all state is in the database, so a new service object
+(after a restart, or in another server process) continues exactly where the last one was.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from sqlalchemy import Connection
+
+from aiwarden.alerting.state import Transition
+from aiwarden.errors import ParameterError
+from aiwarden.incidents import store
+from aiwarden.incidents.lifecycle import (
+    DueStep,
+    EscalationPolicy,
+    Incident,
+    IncidentAlert,
+    Progress,
+    ResponseTimes,
+    Status,
+    TimelineEntry,
+    due_steps,
+    response_times,
+    transition,
+    worse_severity,
+)
+from aiwarden.incidents.postmortem import SYSTEM, Postmortem, draft
+from aiwarden.store.alerts_repo import fingerprint
+from aiwarden.store.database import Database
+
+__all__ = ["OPENING_KINDS", "AlertInfo", "Escalation", "IncidentService", "StoredPostmortem"]
+
+OPENING_KINDS = frozenset({"firing", "refiring"})  # alert transitions that need an incident
+
+
+@dataclass(frozen=True)
+class AlertInfo:
+    """What the rule that fired says about its alert: runbook, annotations, a title."""
+
+    runbook: str | None = None
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    title: str | None = None
+
+    @classmethod
+    def from_rule(cls, rule: Any) -> AlertInfo:
+        """From anything shaped like ``alerting.rules.Rule`` (runbook, annotations)."""
+        ann = dict(getattr(rule, "annotations", None) or {})
+        return cls(getattr(rule, "runbook", None), ann, ann.get("summary"))
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """A step that is due: notify ``step.receiver`` about the incident."""
+
+    incident: Incident
+    step: DueStep
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"incident_id": self.incident.id, "model": self.incident.model,
+                "key": self.incident.key, "severity": self.incident.severity,
+                **self.step.to_dict()}
+
+
+@dataclass(frozen=True)
+class StoredPostmortem:
+    incident_id: int
+    text: str | None  # None until the incident resolves (or someone writes one)
+    edited_by: str | None  # None while it is the system's draft
+    updated_at: float | None
+
+    @property
+    def edited(self) -> bool:
+        return self.edited_by is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"incident_id": self.incident_id, "text": self.text,
+                "edited_by": self.edited_by, "updated_at": self.updated_at,
+                "edited": self.edited}
+
+
+def _now(at: float | None) -> float:
+    return time.time() if at is None else float(at)
+
+
+def _alert_detail(alert: IncidentAlert, **extra: Any) -> dict[str, Any]:
+    d = {"fingerprint": alert.fingerprint, "rule": alert.rule,
+         "column": alert.labels.get("column"), "severity": alert.severity}
+    return {k: v for k, v in d.items() if v is not None} | extra
+
+
+class IncidentService:
+    """Incidents over a :class:`~aiwarden.store.database.Database` (SQLite or PostgreSQL).
+
+    Parameters
+    ----------
+    policies : escalation policy per model name, ``"*"`` for every other model; fixed
+        into an incident when it opens, so editing a policy never reschedules live pages.
+    key_labels : the alert labels whose values form the dedup key (after the model); an
+        ``incident_key`` label, when a rule sets one, is the key instead, so several
+        rules can share an incident.
+    versions_live : model name → the versions serving now, for postmortem drafts written
+        when an incident resolves by itself (default: the alerts' ``version`` labels).
+    """
+
+    def __init__(self, db: Database, *, policies: Mapping[str, EscalationPolicy] | None = None,
+                 key_labels: Sequence[str] = ("rule",),
+                 versions_live: Callable[[str], Iterable[str]] | None = None) -> None:
+        if isinstance(key_labels, str) or not key_labels:
+            raise ParameterError("The 'key_labels' parameter of IncidentService must be a "
+                                 f"non-empty list of label names. Got {key_labels!r} instead.",
+                                 "key_labels")
+        self.db = db
+        self.policies = dict(policies or {})
+        self.key_labels = tuple(key_labels)
+        self.versions_live = versions_live
+
+    # -- from alerts ----------------------------------------------------------------------
+
+    def key_for(self, labels: Mapping[str, str]) -> tuple[str, str]:
+        """(model, dedup key) of an alert's labels."""
+        model = labels.get("model")
+        if not model:
+            raise ParameterError("The 'labels' parameter of IncidentService must name a "
+                                 f"'model'. Got {dict(labels)!r} instead.", "labels")
+        key = labels.get("incident_key") or ":".join(labels.get(k, "") for k in self.key_labels)
+        return model, key
+
+    def on_transitions(self, transitions: Iterable[tuple[Mapping[str, str], Transition]],
+                       info: Callable[[Mapping[str, str]], AlertInfo | None] | None = None,
+                       ) -> list[Incident]:
+        """Apply a cycle's transitions in order; the incidents they touched (no repeats)."""
+        touched: dict[int, Incident] = {}
+        for labels, tr in transitions:
+            inc = self.on_transition(labels, tr, info(labels) if info else None)
+            if inc is not None:
+                touched[inc.id] = inc
+        return list(touched.values())
+
+    def on_transition(self, labels: Mapping[str, str], tr: Transition,
+                      info: AlertInfo | None = None) -> Incident | None:
+        """Open, join or update an incident; ``None`` for transitions incidents ignore."""
+        if tr.kind in OPENING_KINDS:
+            return self._fired(labels, tr, info or AlertInfo())
+        if tr.kind in ("resolved", "recovering", "escalated", "deescalated"):
+            return self._alert_changed(labels, tr)
+        return None  # pending, cancelled, nodata, error…: not (yet) an incident's business
+
+    def _fired(self, labels: Mapping[str, str], tr: Transition, info: AlertInfo) -> Incident:
+        model, key = self.key_for(labels)
+        fp = fingerprint(dict(labels))
+        with self.db.write() as conn:
+            inc = store.find_open(conn, model, key, for_update=True)
+            events: list[TimelineEntry] = []
+            if inc is None:
+                inc = self._open(conn, model, key, labels, tr, info, events)
+            before = next((a for a in inc.alerts if a.fingerprint == fp), None)
+            active_before = before is not None and before.state != "resolved"
+            alert = IncidentAlert(
+                fp, labels.get("rule"), dict(labels),
+                dict(info.annotations) or (before.annotations if before else {}),
+                tr.severity, "firing", before.fired_at if before and active_before else tr.at)
+            store.upsert_alert(conn, inc.id, alert)
+            if not active_before:
+                events.append(TimelineEntry(tr.at, SYSTEM, "alert_fired",
+                                            _alert_detail(alert, value=tr.value)))
+            severity = worse_severity(inc.severity, tr.severity)
+            if severity != inc.severity:
+                events.append(TimelineEntry(tr.at, SYSTEM, "severity",
+                                            {"from": inc.severity, "to": severity}))
+            runbooks = inc.runbooks
+            if info.runbook and info.runbook not in runbooks:
+                runbooks = (*runbooks, info.runbook)
+            inc = replace(inc, severity=severity, runbooks=runbooks)
+            store.save(conn, inc)
+            store.add_events(conn, inc.id, events)
+            return store.get(conn, inc.id)
+
+    def _open(self, conn: Connection, model: str, key: str, labels: Mapping[str, str],
+              tr: Transition, info: AlertInfo, events: list[TimelineEntry]) -> Incident:
+        title = info.title or f"{labels.get('rule') or key} firing on {model}"
+        iid = store.insert_incident(conn, model=model, key=key, title=title,
+                                    severity=tr.severity, created_at=tr.at, runbooks=())
+        if iid is None:  # opened concurrently by another process: join it
+            inc = store.find_open(conn, model, key, for_update=True)
+            if inc is None:  # pragma: no cover - it closed in between; nothing sane to do
+                raise RuntimeError(f"incident for {model}/{key} vanished while opening")
+            return inc
+        events.append(TimelineEntry(tr.at, SYSTEM, "opened",
+                                    {"key": key, "title": title, "severity": tr.severity}))
+        policy = self.policies.get(model) or self.policies.get("*")
+        if policy is not None:
+            store.start_escalation(conn, iid, policy, Progress(0, 0, tr.at))
+        return store.get(conn, iid)
+
+    def _alert_changed(self, labels: Mapping[str, str], tr: Transition) -> Incident | None:
+        """An alert resolved, recovered or changed severity, in every incident holding it."""
+        fp = fingerprint(dict(labels))
+        last = None
+        with self.db.write() as conn:
+            for iid in store.active_holders(conn, fp):
+                inc = store.get(conn, iid, for_update=True)
+                last = self._update_alert(conn, inc, fp, tr)
+        return last
+
+    def _update_alert(self, conn: Connection, inc: Incident, fp: str,
+                      tr: Transition) -> Incident:
+        alert = next(a for a in inc.alerts if a.fingerprint == fp)
+        events: list[TimelineEntry] = []
+        if tr.kind == "resolved":
+            alert = replace(alert, state="resolved", resolved_at=tr.at)
+            events.append(TimelineEntry(tr.at, SYSTEM, "alert_resolved", _alert_detail(alert)))
+        elif tr.kind == "recovering":
+            alert = replace(alert, state="recovering")
+        elif tr.severity != alert.severity:  # escalated / deescalated
+            events.append(TimelineEntry(tr.at, SYSTEM, "alert_severity", _alert_detail(
+                alert, **{"from": alert.severity, "to": tr.severity})))
+            alert = replace(alert, severity=tr.severity)
+            severity = worse_severity(inc.severity, tr.severity)
+            if inc.is_open and severity != inc.severity:
+                events.append(TimelineEntry(tr.at, SYSTEM, "severity",
+                                            {"from": inc.severity, "to": severity}))
+                inc = replace(inc, severity=severity)
+                store.save(conn, inc)
+        store.upsert_alert(conn, inc.id, alert)
+        inc = replace(inc, alerts=tuple(alert if a.fingerprint == fp else a
+                                        for a in inc.alerts))
+        all_clear = tr.kind == "resolved" and inc.is_open and not inc.alerts_active
+        if all_clear and inc.held_open:
+            events.append(TimelineEntry(tr.at, SYSTEM, "auto_resolve_held", {}))
+        store.add_events(conn, inc.id, events)
+        if all_clear and not inc.held_open:  # clocks may disagree: never date it backwards
+            inc = self._move(conn, inc, Status.RESOLVED, max(tr.at, inc.last_transition_at),
+                             SYSTEM, "all alerts resolved")
+        return inc
+
+    # -- from people ----------------------------------------------------------------------
+
+    def transition(self, incident_id: int, to: Status | str, actor: str,
+                   at: float | None = None, *, note: str | None = None,
+                   versions: Iterable[str] | None = None) -> Incident:
+        """Move to ``to``; an illegal or back-dated move raises ParameterError."""
+        with self.db.write() as conn:
+            inc = store.get(conn, incident_id, for_update=True)
+            return self._move(conn, inc, to, _now(at), actor, note, versions)
+
+    def acknowledge(self, incident_id: int, actor: str, at: float | None = None, *,
+                    note: str | None = None) -> Incident:
+        return self.transition(incident_id, Status.ACKNOWLEDGED, actor, at, note=note)
+
+    def mitigate(self, incident_id: int, actor: str, at: float | None = None, *,
+                 note: str | None = None) -> Incident:
+        return self.transition(incident_id, Status.MITIGATED, actor, at, note=note)
+
+    def resolve(self, incident_id: int, actor: str, at: float | None = None, *,
+                note: str | None = None, versions: Iterable[str] | None = None) -> Incident:
+        return self.transition(incident_id, Status.RESOLVED, actor, at, note=note,
+                               versions=versions)
+
+    def decline(self, incident_id: int, actor: str, at: float | None = None, *,
+                note: str | None = None) -> Incident:
+        """A false positive: closed, and left out of MTTR."""
+        return self.transition(incident_id, Status.DECLINED, actor, at, note=note)
+
+    def _move(self, conn: Connection, inc: Incident, to: Status | str, at: float, actor: str,
+              note: str | None = None, versions: Iterable[str] | None = None) -> Incident:
+        new = transition(inc, to, at)
+        store.save(conn, new)
+        detail = {"from": inc.status.value, "to": new.status.value}
+        store.add_events(conn, inc.id, [TimelineEntry(at, actor, "status", detail | (
+            {"note": note} if note else {}))])
+        if new.status != Status.TRIGGERED:  # someone is on it, or it is over: stop paging
+            store.stop_escalation(conn, inc.id)
+        if new.status == Status.RESOLVED:
+            self._store_draft(conn, new, at, versions)
+        return new
+
+    def _store_draft(self, conn: Connection, inc: Incident, at: float,
+                     versions: Iterable[str] | None) -> None:
+        _, edited_by, _ = store.postmortem(conn, inc.id)
+        if edited_by is not None:  # never overwrite what people wrote
+            return
+        if versions is None and self.versions_live is not None:
+            versions = list(self.versions_live(inc.model))
+        doc = draft(inc, store.timeline(conn, inc.id), versions=versions)
+        store.set_postmortem(conn, inc.id, doc.to_markdown(), None, at)
+
+    def _record(self, incident_id: int, entry: TimelineEntry,
+                change: Callable[[Incident], Incident] | None = None) -> Incident:
+        with self.db.write() as conn:
+            inc = store.get(conn, incident_id, for_update=True)
+            if change is not None:
+                inc = change(inc)
+                store.save(conn, inc)
+            store.add_events(conn, incident_id, [entry])
+            return store.get(conn, incident_id)
+
+    def assign(self, incident_id: int, assignee: str | None, actor: str,
+               at: float | None = None) -> Incident:
+        return self._record(incident_id, TimelineEntry(_now(at), actor, "assigned",
+                                                       {"assignee": assignee}),
+                            lambda inc: replace(inc, assignee=assignee))
+
+    def comment(self, incident_id: int, text: str, actor: str,
+                at: float | None = None) -> Incident:
+        if not isinstance(text, str) or not text.strip():
+            raise ParameterError("The 'text' parameter of comment must be non-empty. "
+                                 f"Got {text!r} instead.", "text")
+        return self._record(incident_id, TimelineEntry(_now(at), actor, "comment",
+                                                       {"text": text}))
+
+    def record_action(self, incident_id: int, text: str, actor: str, at: float | None = None,
+                      detail: Mapping[str, Any] | None = None) -> Incident:
+        """Something done about it (rollback, retrain, new reference): for the postmortem."""
+        return self._record(incident_id, TimelineEntry(_now(at), actor, "action",
+                                                       {"text": text, **(detail or {})}))
+
+    def record_notification(self, incident_id: int, receiver: str, at: float | None = None,
+                            *, ok: bool = True, detail: Mapping[str, Any] | None = None,
+                            actor: str = SYSTEM) -> Incident:
+        return self._record(incident_id, TimelineEntry(
+            _now(at), actor, "notification", {"receiver": receiver, "ok": ok,
+                                              **(detail or {})}))
+
+    def hold_open(self, incident_id: int, held: bool, actor: str,
+                  at: float | None = None) -> Incident:
+        """Keep an incident open after its alerts resolve; releasing may resolve it now."""
+        at = _now(at)
+        with self.db.write() as conn:
+            inc = store.get(conn, incident_id, for_update=True)
+            if held and not inc.is_open:
+                raise ParameterError(f"Cannot hold incident {incident_id} open: it is "
+                                     f"{inc.status.value}.", "held")
+            inc = replace(inc, held_open=held)
+            store.save(conn, inc)
+            store.add_events(conn, incident_id, [TimelineEntry(at, actor, "held_open",
+                                                               {"held": held})])
+            if not held and inc.is_open and inc.alerts and not inc.alerts_active:
+                self._move(conn, inc, Status.RESOLVED, max(at, inc.last_transition_at),
+                           SYSTEM, "all alerts resolved; hold released")
+            return store.get(conn, incident_id)
+
+    # -- reading --------------------------------------------------------------------------
+
+    def get(self, incident_id: int) -> Incident:
+        with self.db.read() as conn:
+            return store.get(conn, incident_id)
+
+    def list_incidents(self, *, model: str | None = None,
+                       status: Iterable[Status | str] | None = None, open_only: bool = False,
+                       limit: int | None = None) -> list[Incident]:
+        """Newest first."""
+        with self.db.read() as conn:
+            return store.list_incidents(conn, model=model, status=status,
+                                        open_only=open_only, limit=limit)
+
+    def find_open(self, model: str, key: str) -> Incident | None:
+        with self.db.read() as conn:
+            return store.find_open(conn, model, key)
+
+    def timeline(self, incident_id: int) -> list[TimelineEntry]:
+        with self.db.read() as conn:
+            store.get(conn, incident_id)  # NotFound for an unknown id, not an empty list
+            return store.timeline(conn, incident_id)
+
+    # -- escalation -----------------------------------------------------------------------
+
+    def due_escalations(self, now: float) -> list[Escalation]:
+        """The steps due by ``now``, claimed: each is returned once, then recorded.
+
+        Only triggered incidents escalate; acknowledging (or closing) stops the policy.
+        The caller notifies each step's receiver and may :meth:`record_notification`.
+        """
+        out = []
+        with self.db.write() as conn:
+            for inc, policy, progress in store.due_progress(conn, now):
+                steps, after = due_steps(policy, progress, now)
+                store.advance_progress(conn, inc.id, policy, after)
+                store.add_events(conn, inc.id, [TimelineEntry(
+                    now, SYSTEM, "escalation", s.to_dict() | {"policy": policy.name})
+                    for s in steps])
+                out += [Escalation(inc, s) for s in steps]
+        return out
+
+    def escalation(self, incident_id: int) -> tuple[EscalationPolicy, Progress | None] | None:
+        """The incident's policy and next step (``None``: stopped or done), if it has one."""
+        with self.db.read() as conn:
+            return store.progress_of(conn, incident_id)
+
+    # -- metrics --------------------------------------------------------------------------
+
+    def response_times(self, start: float, end: float,
+                       model: str | None = None) -> dict[str, ResponseTimes]:
+        """MTTA/MTTR per model over incidents opened in ``[start, end)``."""
+        with self.db.read() as conn:
+            incs = store.list_incidents(conn, model=model, created_from=start, created_to=end)
+        return response_times(incs, start, end, models=[model] if model else ())
+
+    # -- postmortem -----------------------------------------------------------------------
+
+    def draft_postmortem(self, incident_id: int, *, versions: Iterable[str] | None = None,
+                         factors: Iterable[str] = ()) -> Postmortem:
+        """A fresh draft from what is stored now (the stored text is not changed)."""
+        with self.db.read() as conn:
+            inc = store.get(conn, incident_id)
+            if versions is None and self.versions_live is not None:
+                versions = list(self.versions_live(inc.model))
+            return draft(inc, store.timeline(conn, incident_id), versions=versions,
+                         factors=factors)
+
+    def postmortem(self, incident_id: int) -> StoredPostmortem:
+        with self.db.read() as conn:
+            return StoredPostmortem(incident_id, *store.postmortem(conn, incident_id))
+
+    def edit_postmortem(self, incident_id: int, text: str, actor: str,
+                        at: float | None = None) -> StoredPostmortem:
+        """Store people's text; from now on resolution never replaces it with a draft."""
+        if not isinstance(text, str) or not text.strip():
+            raise ParameterError("The 'text' parameter of edit_postmortem must be non-empty. "
+                                 f"Got {text!r} instead.", "text")
+        at = _now(at)
+        with self.db.write() as conn:
+            store.get(conn, incident_id, for_update=True)
+            store.set_postmortem(conn, incident_id, text, actor, at)
+            store.add_events(conn, incident_id, [TimelineEntry(at, actor, "postmortem_edited",
+                                                               {"chars": len(text)})])
+            return StoredPostmortem(incident_id, *store.postmortem(conn, incident_id))
