@@ -14,6 +14,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -153,14 +154,17 @@ class Evaluator:
 class EvaluationLoop(threading.Thread):
     """Runs :meth:`Evaluator.evaluate_once` every ``every`` seconds until stopped."""
 
-    def __init__(self, evaluator: Evaluator, every: float) -> None:
+    def __init__(self, evaluator: Evaluator, every: float,
+                 after: Callable[[CycleReport], Any] | None = None) -> None:
         super().__init__(name="aiwarden-alerts", daemon=True)
-        self.evaluator, self.every = evaluator, every
+        self.evaluator, self.every, self.after = evaluator, every, after
         self.stop = threading.Event()
 
     def run(self) -> None:
         while not self.stop.wait(self.every):
             try:
-                self.evaluator.evaluate_once()
+                report = self.evaluator.evaluate_once()
+                if self.after is not None:
+                    self.after(report)
             except Exception:  # keep evaluating; the next cycle retries
                 log.exception("alert evaluation cycle failed")

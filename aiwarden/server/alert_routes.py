@@ -90,7 +90,9 @@ async def evaluate_now(request: Request) -> dict[str, Any]:
     """Run one evaluation cycle now (when this process holds the evaluator lease)."""
     _monitor(request, "admin")
     report = await run_in_threadpool(request.app.state.evaluator.evaluate_once)
-    return {"evaluated": report.evaluated, "instances": report.instances,
+    touched = await run_in_threadpool(request.app.state.pipeline.after_cycle, report)
+    return {"incidents": [i.id for i in touched], "evaluated": report.evaluated,
+            "instances": report.instances,
             "errors": report.errors, "seconds": round(report.seconds, 4),
             "transitions": [{"labels": labels, "kind": e.kind, "severity": e.severity,
                              "value": e.value, "at": to_iso(e.at)}

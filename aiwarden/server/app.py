@@ -11,12 +11,15 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from aiwarden.alerting.evaluator import EvaluationLoop, Evaluator
+from aiwarden.alerting.pipeline import AlertPipeline
+from aiwarden.incidents import IncidentService
 from aiwarden.monitoring.service import Monitor, MonitorSettings
 from aiwarden.server import errors
 from aiwarden.server.alert_routes import router as alert_router
 from aiwarden.server.auth import Authenticator
 from aiwarden.server.body import BodyLimit
 from aiwarden.server.docs import install_docs
+from aiwarden.server.incident_routes import router as incident_router
 from aiwarden.server.prometheus import install_prometheus
 from aiwarden.server.responses import JSONResponse
 from aiwarden.server.routes import router
@@ -57,6 +60,8 @@ def create_app(settings: ServerSettings | None = None,
                                           retention_days=settings.retention_days))
     auth = Authenticator(db, open_when_no_keys=settings.loopback)
     evaluator = Evaluator(monitor)
+    incidents = IncidentService(db)
+    pipeline = AlertPipeline(monitor, incidents)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -70,7 +75,7 @@ def create_app(settings: ServerSettings | None = None,
                         "%s:%s (loopback only).", settings.host, settings.port)
         maintenance = _Maintenance(monitor, settings.compact_every)
         maintenance.start()
-        alerts = EvaluationLoop(evaluator, settings.evaluate_every)
+        alerts = EvaluationLoop(evaluator, settings.evaluate_every, after=pipeline.after_cycle)
         if settings.evaluate_every > 0:
             alerts.start()
         app.state.ready = True
@@ -91,7 +96,8 @@ def create_app(settings: ServerSettings | None = None,
                   default_response_class=JSONResponse,
                   description="Keep production ML models honest. See docs/api.md.")
     app.state.monitor, app.state.auth, app.state.settings = monitor, auth, settings
-    app.state.evaluator = evaluator
+    app.state.evaluator, app.state.incidents = evaluator, incidents
+    app.state.pipeline = pipeline
     app.state.ready = False
     app.add_middleware(BodyLimit, max_bytes=int(settings.max_body_mb * 1024 * 1024))
     errors.install(app)
@@ -99,6 +105,7 @@ def create_app(settings: ServerSettings | None = None,
     install_prometheus(app)
     app.include_router(router, prefix="/api/v1")
     app.include_router(alert_router, prefix="/api/v1")
+    app.include_router(incident_router, prefix="/api/v1")
 
     @app.get("/healthz", tags=["service"])
     def healthz() -> dict[str, str]:

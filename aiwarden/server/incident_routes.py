@@ -1,0 +1,125 @@
+"""REST API for incidents: list, read with the timeline, act on them, postmortems."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+
+from aiwarden.incidents import IncidentService
+from aiwarden.monitoring.windows import parse_instant
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+_ACTIONS = ("acknowledge", "mitigate", "resolve", "decline")
+
+
+def _service(request: Request, scope: str) -> tuple[IncidentService, str]:
+    """The service and who is acting: the API key's name, else an ``X-Aiwarden-Actor``
+    header (open loopback servers), else "anonymous"."""
+    key = request.app.state.auth.check(request, scope)
+    actor = key.name if key is not None else request.headers.get("x-aiwarden-actor")
+    return request.app.state.incidents, (actor or "anonymous")[:200]
+
+
+class Act(BaseModel):
+    note: str | None = Field(default=None, max_length=10_000)
+
+
+class CommentBody(BaseModel):
+    text: str = Field(min_length=1, max_length=10_000)
+
+
+class AssignBody(BaseModel):
+    assignee: str | None = Field(default=None, max_length=200)
+
+
+class HoldBody(BaseModel):
+    held: bool
+
+
+class PostmortemBody(BaseModel):
+    text: str = Field(min_length=1, max_length=200_000)
+
+
+def _full(svc: IncidentService, incident_id: int) -> dict[str, Any]:
+    inc = svc.get(incident_id)
+    return inc.to_dict() | {"timeline": [e.to_dict() for e in svc.timeline(incident_id)]}
+
+
+@router.get("/incidents", tags=["incidents"])
+def list_incidents(request: Request, model: str | None = None,
+                   status: str | None = None) -> list[dict[str, Any]]:
+    svc, _ = _service(request, "read")
+    out = [i.to_dict() for i in svc.list_incidents(model=model)]
+    return [i for i in out if status is None or i["status"] == status]
+
+
+@router.get("/incidents/{incident_id}", tags=["incidents"])
+def get_incident(request: Request, incident_id: int) -> dict[str, Any]:
+    svc, _ = _service(request, "read")
+    return _full(svc, incident_id)
+
+
+@router.post("/incidents/{incident_id}/comments", tags=["incidents"], status_code=201)
+def comment(request: Request, incident_id: int, body: CommentBody) -> dict[str, Any]:
+    svc, actor = _service(request, "ingest")
+    svc.comment(incident_id, body.text, actor)
+    return _full(svc, incident_id)
+
+
+@router.put("/incidents/{incident_id}/assignee", tags=["incidents"])
+def assign(request: Request, incident_id: int, body: AssignBody) -> dict[str, Any]:
+    svc, actor = _service(request, "ingest")
+    svc.assign(incident_id, body.assignee, actor)
+    return _full(svc, incident_id)
+
+
+@router.put("/incidents/{incident_id}/hold", tags=["incidents"])
+def hold(request: Request, incident_id: int, body: HoldBody) -> dict[str, Any]:
+    svc, actor = _service(request, "ingest")
+    svc.hold_open(incident_id, body.held, actor)
+    return _full(svc, incident_id)
+
+
+@router.get("/incidents/{incident_id}/postmortem", tags=["incidents"])
+def get_postmortem(request: Request, incident_id: int) -> dict[str, Any]:
+    svc, _ = _service(request, "read")
+    return svc.postmortem(incident_id).to_dict()
+
+
+@router.put("/incidents/{incident_id}/postmortem", tags=["incidents"])
+def edit_postmortem(request: Request, incident_id: int, body: PostmortemBody
+                    ) -> dict[str, Any]:
+    svc, actor = _service(request, "ingest")
+    svc.edit_postmortem(incident_id, body.text, actor)
+    return svc.postmortem(incident_id).to_dict()
+
+
+@router.get("/models/{name}/response-times", tags=["incidents"])
+def response_times(request: Request, name: str, start: str = "-30d",
+                   end: str = "now") -> dict[str, Any]:
+    """MTTA and MTTR of the model's incidents opened in the window."""
+    svc, _ = _service(request, "read")
+    times = svc.response_times(parse_instant(start, "start"), parse_instant(end, "end"),
+                               model=name)
+    return times[name].to_dict()
+
+
+@router.post("/incidents/{incident_id}/{action}", tags=["incidents"])
+def act(request: Request, incident_id: int, action: str, body: Act | None = None
+        ) -> dict[str, Any]:
+    """acknowledge | mitigate | resolve | decline (checked against the lifecycle)."""
+    svc, actor = _service(request, "ingest")
+    if action not in _ACTIONS:
+        from aiwarden.store.models_repo import NotFound
+
+        raise NotFound(f"Unknown incident action {action!r}; use one of {list(_ACTIONS)}.",
+                       "action")
+    getattr(svc, action)(incident_id, actor)
+    if body is not None and body.note:
+        svc.comment(incident_id, body.note, actor)
+    return _full(svc, incident_id)

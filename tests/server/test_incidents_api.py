@@ -1,0 +1,63 @@
+"""End to end on a real server: drift fires, an incident opens with its RCA on the
+timeline, people act on it through the API, and resolution drafts the postmortem."""
+
+from __future__ import annotations
+
+import io
+import time
+import uuid
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tests.server.conftest import HINTS, json_rows, scored_frame
+
+
+def _evaluate(http) -> dict:
+    for _ in range(20):  # the background loop may hold the lease for a moment
+        out = http.post("/alerts/evaluate").json()
+        if out["evaluated"]:
+            return out
+        time.sleep(0.5)
+    raise AssertionError("never got the evaluator lease")
+
+
+def test_drift_opens_an_incident_with_rca_and_people_close_it(http) -> None:
+    name = f"inc-{uuid.uuid4().hex[:6]}"
+    buf = io.BytesIO()
+    pq.write_table(pa.Table.from_pandas(scored_frame(3000), preserve_index=False), buf)
+    http.post("/models", json={"name": name}).raise_for_status()
+    http.put(f"/models/{name}/versions/v1/reference", content=buf.getvalue(), params=HINTS,
+             headers={"content-type": "application/vnd.apache.parquet"}).raise_for_status()
+    http.post(f"/models/{name}/predictions",
+              json=json_rows(scored_frame(1500, seed=9, shift=1.2), time.time() - 1600))
+    http.put(f"/rules/{name}/x-drift", json={
+        "metric": "drift", "column": "*", "critical": 1.0,
+        "runbook": "Compare the feature pipeline with last week's."}).raise_for_status()
+    out = _evaluate(http)
+    assert out["incidents"], out
+    incidents = http.get("/incidents", params={"model": name}).json()
+    assert len(incidents) == 1 and incidents[0]["status"] == "triggered"
+    inc = http.get(f"/incidents/{incidents[0]['id']}").json()
+    assert "Compare the feature pipeline with last week's." in inc["runbooks"]
+    rca = [e for e in inc["timeline"] if e["kind"] == "action"
+           and e["detail"]["text"] == "Root-cause analysis"]
+    assert rca and rca[0]["detail"]["suspects"][0]["name"] == "x"
+    assert "# Root-cause analysis" in rca[0]["detail"]["markdown"]
+    iid = inc["id"]
+    headers = {"X-Aiwarden-Actor": "alice"}
+    assert http.post(f"/incidents/{iid}/acknowledge", headers=headers).json()["status"] == \
+        "acknowledged"
+    http.post(f"/incidents/{iid}/comments", json={"text": "feed fixed upstream"},
+              headers=headers).raise_for_status()
+    done = http.post(f"/incidents/{iid}/resolve", headers=headers).json()
+    assert done["status"] == "resolved"
+    kinds = [e["kind"] for e in done["timeline"]]
+    assert kinds.index("alert_fired") < kinds.index("comment")
+    assert any(e["actor"] == "alice" for e in done["timeline"])
+    pm = http.get(f"/incidents/{iid}/postmortem").json()
+    assert "x" in pm["text"] or "x-drift" in pm["text"]
+    again = http.post(f"/incidents/{iid}/acknowledge")
+    assert again.status_code == 422 and again.json()["detail"]["field"] == "status"
+    times = http.get(f"/models/{name}/response-times").json()
+    assert times["incidents"] == 1 and times["acknowledged"] == 1 and times["resolved"] == 1
