@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiwarden.alerting.evaluator import CycleReport
+from aiwarden.alerting.notify import NotificationCenter
 from aiwarden.alerting.rules import Rule
 from aiwarden.incidents import AlertInfo, Incident, IncidentService
 from aiwarden.monitoring.service import Monitor
@@ -22,12 +23,15 @@ RCA_ACTION = "Root-cause analysis"
 
 
 class AlertPipeline:
-    def __init__(self, monitor: Monitor, incidents: IncidentService, *,
+    def __init__(self, monitor: Monitor, incidents: IncidentService,
+                 notifications: NotificationCenter | None = None, *,
                  rca_window: float = 3600.0) -> None:
         self.monitor, self.incidents, self.rca_window = monitor, incidents, rca_window
+        self.notifications = notifications
 
     def after_cycle(self, report: CycleReport) -> list[Incident]:
         if not report.transitions:
+            self.tick()
             return []
         infos = self._rule_infos({labels["model"] for labels, _ in report.transitions})
         touched = self.incidents.on_transitions(
@@ -36,7 +40,24 @@ class AlertPipeline:
         for inc in touched:
             if inc.is_open and not self._has_rca(inc.id):
                 self.attach_rca(inc)
+        if self.notifications is not None:
+            self.notifications.on_transitions(report.transitions, {
+                k: dict(v.annotations) | ({"runbook": v.runbook} if v.runbook else {})
+                for k, v in infos.items()})
+        self.tick()
         return touched
+
+    def tick(self, now: float | None = None) -> None:
+        """Send due notifications and note each on its model's open incident."""
+        if self.notifications is None:
+            return
+        for flush in self.notifications.tick(now):
+            model, rule = flush.group_labels.get("model"), flush.group_labels.get("rule")
+            inc = self.incidents.find_open(model, rule) if model and rule else None
+            if inc is not None:
+                self.incidents.record_notification(inc.id, flush.receiver, detail={
+                    "status": flush.status, "firing": len(flush.firing),
+                    "resolved": len(flush.resolved)})
 
     def _rule_infos(self, models: set[str]) -> dict[tuple[str, str], AlertInfo]:
         out: dict[tuple[str, str], AlertInfo] = {}

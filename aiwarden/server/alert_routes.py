@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import yaml
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
@@ -18,6 +19,7 @@ from aiwarden.store.models_repo import NotFound
 __all__ = ["router"]
 
 router = APIRouter()
+_NOTIFY_KEYS = ("route", "receivers", "inhibit_rules")
 
 
 def _monitor(request: Request, scope: str) -> Monitor:
@@ -60,10 +62,19 @@ async def apply(request: Request, dry_run: bool = Query(False)) -> dict[str, Any
     """Make the stored rules match a rule file (YAML or JSON body); idempotent."""
     mon = _monitor(request, "admin")
     text = (await request.body()).decode("utf-8", errors="replace")
-    ruleset = load_rules(text, "rule file")
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError:
+        doc = None  # load_rules reports the YAML error with its position
+    notify = {k: doc.pop(k) for k in _NOTIFY_KEYS if k in doc} if isinstance(doc, dict) \
+        else {}
+    ruleset = load_rules(doc if isinstance(doc, dict) else text, "rule file")
+    center = request.app.state.notifications
+    if notify and not dry_run:
+        center.configure({**center.config, **notify})
     with mon.db.write() as conn:
         plan = apply_rules(conn, ruleset, dry_run=dry_run)
-    return {"dry_run": dry_run, **plan.to_dict()}
+    return {"dry_run": dry_run, **plan.to_dict(), "notifications": sorted(notify)}
 
 
 @router.get("/models/{name}/alerts", tags=["alerting"])

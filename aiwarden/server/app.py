@@ -6,11 +6,13 @@ import logging
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy import text
 
 from aiwarden.alerting.evaluator import EvaluationLoop, Evaluator
+from aiwarden.alerting.notify import NotificationCenter
 from aiwarden.alerting.pipeline import AlertPipeline
 from aiwarden.incidents import IncidentService
 from aiwarden.monitoring.service import Monitor, MonitorSettings
@@ -20,6 +22,7 @@ from aiwarden.server.auth import Authenticator
 from aiwarden.server.body import BodyLimit
 from aiwarden.server.docs import install_docs
 from aiwarden.server.incident_routes import router as incident_router
+from aiwarden.server.notify_routes import router as notify_router
 from aiwarden.server.prometheus import install_prometheus
 from aiwarden.server.responses import JSONResponse
 from aiwarden.server.routes import router
@@ -35,15 +38,18 @@ logging.getLogger("alembic").setLevel(logging.WARNING)  # readyz checks the revi
 class _Maintenance(threading.Thread):
     """Compacts bucket partials every few seconds and enforces retention hourly."""
 
-    def __init__(self, monitor: Monitor, every: float) -> None:
+    def __init__(self, monitor: Monitor, every: float,
+                 also: Callable[[], Any] | None = None) -> None:
         super().__init__(name="aiwarden-maintenance", daemon=True)
-        self.monitor, self.every = monitor, every
+        self.monitor, self.every, self.also = monitor, every, also
         self.stop = threading.Event()
 
     def run(self) -> None:
         ticks = 0
         while not self.stop.wait(self.every):
             try:
+                if self.also is not None:
+                    self.also()  # notification timers (group_wait, repeat_interval)
                 self.monitor.compact()
                 ticks += 1
                 if ticks % max(1, int(3600 / self.every)) == 1:
@@ -61,11 +67,13 @@ def create_app(settings: ServerSettings | None = None,
     auth = Authenticator(db, open_when_no_keys=settings.loopback)
     evaluator = Evaluator(monitor)
     incidents = IncidentService(db)
-    pipeline = AlertPipeline(monitor, incidents)
+    notifications = NotificationCenter(db)
+    pipeline = AlertPipeline(monitor, incidents, notifications)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db.migrate()
+        notifications.load()
         if not auth.any_keys():
             if not settings.loopback:
                 raise RuntimeError(
@@ -73,9 +81,10 @@ def create_app(settings: ServerSettings | None = None,
                     "`aiwarden keys create NAME --scopes admin`, or bind to 127.0.0.1.")
             log.warning("No API keys exist: the API is open to anyone who can reach "
                         "%s:%s (loopback only).", settings.host, settings.port)
-        maintenance = _Maintenance(monitor, settings.compact_every)
+        maintenance = _Maintenance(monitor, settings.compact_every, also=pipeline.tick)
         maintenance.start()
         alerts = EvaluationLoop(evaluator, settings.evaluate_every, after=pipeline.after_cycle)
+        notifications.deliverer.start()
         if settings.evaluate_every > 0:
             alerts.start()
         app.state.ready = True
@@ -89,6 +98,7 @@ def create_app(settings: ServerSettings | None = None,
             maintenance.join(timeout=10)
             if alerts.is_alive():
                 alerts.join(timeout=30)
+            notifications.deliverer.stop(timeout=5)
             db.dispose()
 
     app = FastAPI(title="aiwarden", version="0.1.0", lifespan=lifespan, docs_url=None,
@@ -97,7 +107,7 @@ def create_app(settings: ServerSettings | None = None,
                   description="Keep production ML models honest. See docs/api.md.")
     app.state.monitor, app.state.auth, app.state.settings = monitor, auth, settings
     app.state.evaluator, app.state.incidents = evaluator, incidents
-    app.state.pipeline = pipeline
+    app.state.pipeline, app.state.notifications = pipeline, notifications
     app.state.ready = False
     app.add_middleware(BodyLimit, max_bytes=int(settings.max_body_mb * 1024 * 1024))
     errors.install(app)
@@ -106,6 +116,7 @@ def create_app(settings: ServerSettings | None = None,
     app.include_router(router, prefix="/api/v1")
     app.include_router(alert_router, prefix="/api/v1")
     app.include_router(incident_router, prefix="/api/v1")
+    app.include_router(notify_router, prefix="/api/v1")
 
     @app.get("/healthz", tags=["service"])
     def healthz() -> dict[str, str]:

@@ -239,3 +239,11 @@ escalation_progress = Table(
     Column("next_at", Float),  # when the next step is due; NULL: finished or stopped
     Index("ix_escalation_progress_next", "next_at"),
 )
+
+kv_state = Table(
+    "kv_state", metadata,
+    Column("key", String(100), primary_key=True),
+    Column("value", Text, nullable=False),  # JSON
+    Column("updated_at", Float, nullable=False),
+)
+__all__ += ["kv_state"]

@@ -1,0 +1,66 @@
+"""REST API for notifications: receivers and routing (secrets never returned), silences,
+and the record of delivery attempts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from aiwarden.alerting.notify import NotificationCenter
+from aiwarden.server.errors import Malformed
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+
+def _center(request: Request, scope: str) -> tuple[NotificationCenter, str]:
+    key = request.app.state.auth.check(request, scope)
+    actor = key.name if key is not None else request.headers.get("x-aiwarden-actor")
+    return request.app.state.notifications, (actor or "anonymous")[:200]
+
+
+@router.get("/notifications/config", tags=["notifications"])
+def get_config(request: Request) -> dict[str, Any]:
+    center, _ = _center(request, "read")
+    return center.describe()
+
+
+@router.put("/notifications/config", tags=["notifications"])
+async def put_config(request: Request) -> dict[str, Any]:
+    """``{route, receivers, inhibit_rules}``; validated before anything is replaced."""
+    center, _ = _center(request, "admin")
+    body = await request.json()
+    if not isinstance(body, dict):
+        raise Malformed("Expected {route, receivers, inhibit_rules}.", "body")
+    return center.configure(body)
+
+
+@router.get("/notifications/attempts", tags=["notifications"])
+def attempts(request: Request) -> list[dict[str, Any]]:
+    """Recent delivery attempts, newest last (receiver, ok, status, error — no secrets)."""
+    center, _ = _center(request, "read")
+    return list(center.attempts)
+
+
+@router.get("/silences", tags=["notifications"])
+def list_silences(request: Request) -> list[dict[str, Any]]:
+    center, _ = _center(request, "read")
+    return center.silences.to_dict().get("silences", [])
+
+
+@router.post("/silences", tags=["notifications"], status_code=201)
+async def add_silence(request: Request) -> dict[str, Any]:
+    """``{matchers: ["model=fraud"], ends_at: ISO|epoch, comment}``."""
+    center, actor = _center(request, "ingest")
+    body = await request.json()
+    if not isinstance(body, dict):
+        raise Malformed("Expected {matchers, ends_at, comment}.", "body")
+    return center.add_silence(body, actor)
+
+
+@router.delete("/silences/{silence_id}", tags=["notifications"])
+def expire_silence(request: Request, silence_id: str) -> dict[str, Any]:
+    center, _ = _center(request, "ingest")
+    return center.expire_silence(silence_id)
