@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -21,3 +22,15 @@ def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 def server(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadServer]:
     with ThreadServer(settings_for(db_url, tmp_path_factory.mktemp("data"))) as srv:
         yield srv
+
+
+@pytest.fixture(scope="module")
+def monitor(db_url: str) -> Iterator[Any]:
+    """The monitoring service on a fresh database, without a server around it."""
+    from aiwarden.monitoring.service import Monitor
+    from aiwarden.store.database import Database
+
+    mon = Monitor(Database(db_url))
+    mon.db.migrate()
+    yield mon
+    mon.db.dispose()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 
 import pyarrow as pa
 import pytest
@@ -14,19 +13,10 @@ from aiwarden.alerting.evaluator import Evaluator, install_defaults
 from aiwarden.alerting.rules import default_rules
 from aiwarden.monitoring.service import Monitor
 from aiwarden.store import alerts_repo
-from aiwarden.store.database import Database
 from aiwarden.store.tables import leases
 from tests.server.conftest import HINTS, json_rows, scored_frame
 
 HOUR = 3600.0
-
-
-@pytest.fixture(scope="module")
-def monitor(db_url: str) -> Iterator[Monitor]:
-    mon = Monitor(Database(db_url))
-    mon.db.migrate()
-    yield mon
-    mon.db.dispose()
 
 
 @pytest.fixture(autouse=True)

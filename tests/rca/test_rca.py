@@ -4,25 +4,14 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pytest
 
 from aiwarden.monitoring.service import Monitor
 from aiwarden.rca import analyse, to_markdown
-from aiwarden.store.database import Database
 from aiwarden.synthetic import fraud_scenario
-
-
-@pytest.fixture(scope="module")
-def monitor(db_url: str) -> Iterator[Monitor]:
-    mon = Monitor(Database(db_url))
-    mon.db.migrate()
-    yield mon
-    mon.db.dispose()
 
 
 def _frame(n: int, rng: np.random.Generator, shifted: tuple[str, ...] = ()) -> pd.DataFrame:

@@ -3,31 +3,19 @@ alert firing on a real server, and the CLI."""
 
 from __future__ import annotations
 
-import io
 import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from aiwarden.alerting.rules import default_rules
-from tests.server.conftest import HINTS, json_rows, scored_frame
-
-
-def _model(http, name: str) -> None:
-    buf = io.BytesIO()
-    pq.write_table(pa.Table.from_pandas(scored_frame(3000), preserve_index=False), buf)
-    http.post("/models", json={"name": name}).raise_for_status()
-    http.put(f"/models/{name}/versions/v1/reference", content=buf.getvalue(), params=HINTS,
-             headers={"content-type": "application/vnd.apache.parquet"}).raise_for_status()
+from tests.server.conftest import evaluate, json_rows, register_model, scored_frame
 
 
 def test_a_new_model_has_the_default_rules_for_its_inferred_task(http) -> None:
     name = f"al-{uuid.uuid4().hex[:6]}"
-    _model(http, name)
+    register_model(http, name)
     own = [r for r in http.get("/rules", params={"model": name}).json() if r["model"] == name]
     assert {r["name"] for r in own} == {r.name for r in default_rules("binary")}
     assert all(r["source"] == "default" for r in own)
@@ -69,20 +57,15 @@ def test_apply_is_diffed_and_idempotent(http) -> None:
 
 def test_a_drift_alert_fires_with_its_runbook(http) -> None:
     name = f"al-{uuid.uuid4().hex[:6]}"
-    _model(http, name)
+    register_model(http, name)
     df = scored_frame(1500, seed=5, shift=1.2)
     http.post(f"/models/{name}/predictions", json=json_rows(df, time.time() - 1600))
     http.put(f"/rules/{name}/x-drift", json={
         "metric": "drift", "column": "*", "window": "1h", "critical": 1.0,
         "runbook": "Check the upstream amount feed."}).raise_for_status()
-    firing = []
-    for _ in range(3):  # the background loop may hold the lease for a moment
-        out = http.post("/alerts/evaluate").json()
-        firing += [t for t in out["transitions"] if t["labels"]["model"] == name
-                   and t["labels"]["rule"] == "x-drift"]
-        if out["evaluated"]:
-            break
-        time.sleep(1)
+    out = evaluate(http)
+    firing = [t for t in out["transitions"] if t["labels"]["model"] == name
+              and t["labels"]["rule"] == "x-drift"]
     assert [(t["labels"]["column"], t["kind"]) for t in firing] == [("x", "pending"),
                                                                     ("x", "firing")]
     alerts = http.get(f"/models/{name}/alerts").json()
@@ -116,7 +99,7 @@ def test_cli_apply_and_alerts(http, server, tmp_path: Path) -> None:
 
 def test_rca_over_http_names_the_shifted_feature(http, server) -> None:
     name = f"al-{uuid.uuid4().hex[:6]}"
-    _model(http, name)
+    register_model(http, name)
     df = scored_frame(1500, seed=7, shift=1.2)
     http.post(f"/models/{name}/predictions", json=json_rows(df, time.time() - 1600))
     report = http.get(f"/models/{name}/rca", params={"start": "-1h"}).json()

@@ -12,21 +12,16 @@ import uuid
 from pathlib import Path
 
 import httpx
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.server.conftest import HINTS, json_rows, scored_frame
+from tests.server.conftest import json_rows, register_model, scored_frame
 from tests.server.live import ProcessServer, database_url
 
 
 def _register(api: str, name: str) -> None:
-    buf = io.BytesIO()
-    pq.write_table(pa.Table.from_pandas(scored_frame(2000), preserve_index=False), buf)
     with httpx.Client(base_url=api, timeout=60) as c:
-        c.post("/models", json={"name": name}).raise_for_status()
-        c.put(f"/models/{name}/versions/v1/reference", content=buf.getvalue(), params=HINTS,
-              headers={"content-type": "application/vnd.apache.parquet"}).raise_for_status()
+        register_model(c, name, scored_frame(2000))
 
 
 def _volume(c: httpx.Client, name: str, start: float) -> int:

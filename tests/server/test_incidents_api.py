@@ -3,38 +3,21 @@ timeline, people act on it through the API, and resolution drafts the postmortem
 
 from __future__ import annotations
 
-import io
 import time
 import uuid
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
-from tests.server.conftest import HINTS, json_rows, scored_frame
-
-
-def _evaluate(http) -> dict:
-    for _ in range(20):  # the background loop may hold the lease for a moment
-        out = http.post("/alerts/evaluate").json()
-        if out["evaluated"]:
-            return out
-        time.sleep(0.5)
-    raise AssertionError("never got the evaluator lease")
+from tests.server.conftest import evaluate, json_rows, register_model, scored_frame
 
 
 def test_drift_opens_an_incident_with_rca_and_people_close_it(http) -> None:
     name = f"inc-{uuid.uuid4().hex[:6]}"
-    buf = io.BytesIO()
-    pq.write_table(pa.Table.from_pandas(scored_frame(3000), preserve_index=False), buf)
-    http.post("/models", json={"name": name}).raise_for_status()
-    http.put(f"/models/{name}/versions/v1/reference", content=buf.getvalue(), params=HINTS,
-             headers={"content-type": "application/vnd.apache.parquet"}).raise_for_status()
+    register_model(http, name)
     http.post(f"/models/{name}/predictions",
               json=json_rows(scored_frame(1500, seed=9, shift=1.2), time.time() - 1600))
     http.put(f"/rules/{name}/x-drift", json={
         "metric": "drift", "column": "*", "critical": 1.0,
         "runbook": "Compare the feature pipeline with last week's."}).raise_for_status()
-    out = _evaluate(http)
+    out = evaluate(http)
     assert out["incidents"], out
     incidents = http.get("/incidents", params={"model": name}).json()
     assert len(incidents) == 1 and incidents[0]["status"] == "triggered"

@@ -2,30 +2,22 @@
 
 from __future__ import annotations
 
-import io
 import time
 import uuid
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from aiwarden.engine import Reference
 from aiwarden.engine.drift_metrics import get_metric
-from tests.server.conftest import HINTS, json_rows, scored_frame
+from tests.server.conftest import HINTS, json_rows, register_model, scored_frame
 
 
 @pytest.fixture
 def loaded(http) -> tuple[str, Reference, pd.DataFrame]:
     name = f"opts-{uuid.uuid4().hex[:6]}"
     ref_df = scored_frame(3000)
-    buf = io.BytesIO()
-    pq.write_table(pa.Table.from_pandas(ref_df, preserve_index=False), buf)
-    assert http.post("/models", json={"name": name}).status_code == 201
-    r = http.put(f"/models/{name}/versions/v1/reference", content=buf.getvalue(), params=HINTS,
-                 headers={"content-type": "application/vnd.apache.parquet"})
-    assert r.status_code == 201, r.text
+    register_model(http, name, ref_df)
     cur = scored_frame(1500, seed=4, shift=0.4)
     r = http.post(f"/models/{name}/predictions", json=json_rows(cur, time.time() - 1600))
     assert r.json()["accepted"] == 1500

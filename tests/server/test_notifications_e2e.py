@@ -5,18 +5,15 @@ secrets never come back out of the API."""
 from __future__ import annotations
 
 import hmac
-import io
 import time
 import uuid
 from collections.abc import Callable, Iterator
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from aiwarden.alerting.notifiers.webhook import sign
 from tests.alerting.receivers import WebhookServer
-from tests.server.conftest import HINTS, json_rows, scored_frame
+from tests.server.conftest import evaluate, json_rows, register_model, scored_frame
 
 SECRET = "s3cret-hmac-key"
 
@@ -35,23 +32,11 @@ def _wait(check: Callable[[], bool], within: float = 30) -> None:
 
 
 def _drifting_model(http, name: str) -> None:
-    buf = io.BytesIO()
-    pq.write_table(pa.Table.from_pandas(scored_frame(3000), preserve_index=False), buf)
-    http.post("/models", json={"name": name}).raise_for_status()
-    http.put(f"/models/{name}/versions/v1/reference", content=buf.getvalue(), params=HINTS,
-             headers={"content-type": "application/vnd.apache.parquet"}).raise_for_status()
+    register_model(http, name)
     http.post(f"/models/{name}/predictions",
               json=json_rows(scored_frame(1500, seed=11, shift=1.2), time.time() - 1600))
     http.put(f"/rules/{name}/x-drift", json={"metric": "drift", "column": "x",
                                              "critical": 1.0}).raise_for_status()
-
-
-def _evaluate(http) -> None:
-    for _ in range(40):
-        if http.post("/alerts/evaluate").json()["evaluated"]:
-            return
-        time.sleep(0.5)
-    raise AssertionError("never got the evaluator lease")
 
 
 def _about(model: str, hook: WebhookServer) -> list[dict]:
@@ -83,7 +68,7 @@ rules: []
     assert SECRET not in shown and hook.url() not in shown  # secrets stay in
 
     _drifting_model(http, a)
-    _evaluate(http)
+    evaluate(http)
     _wait(lambda: _about(a, hook) and _about(a, slack))
     got = next(r for r in hook.delivered if a in r.body.decode())
     assert hmac.compare_digest(sign(SECRET, got.body), got.headers["x-aiwarden-signature"])
@@ -100,7 +85,7 @@ rules: []
                                            "ends_at": time.time() + 3600,
                                            "comment": "known maintenance"}).json()
     _drifting_model(http, b)
-    _evaluate(http)
+    evaluate(http)
     time.sleep(2)  # give a wrong delivery time to happen
     assert not [r for r in hook.requests if b in r.body.decode()]
     assert http.get("/incidents", params={"model": b}).json()  # the incident still opens
@@ -108,7 +93,7 @@ rules: []
 
     hook.stop()  # the receiver goes down...
     _drifting_model(http, c)
-    _evaluate(http)
+    evaluate(http)
     time.sleep(1.5)
     hook.start()  # ...and comes back on the same port
     _wait(lambda: [r for r in hook.delivered if c in r.body.decode()], within=60)

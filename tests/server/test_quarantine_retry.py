@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import time
 import uuid
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
-from tests.server.conftest import HINTS, json_rows, scored_frame
+from tests.server.conftest import json_rows, register_model, scored_frame
 
 
 def test_retried_bad_row_is_quarantined_once(http) -> None:
     name = f"qretry-{uuid.uuid4().hex[:6]}"
-    buf = io.BytesIO()
-    pq.write_table(pa.Table.from_pandas(scored_frame(1000), preserve_index=False), buf)
-    http.post("/models", json={"name": name}).raise_for_status()
-    http.put(f"/models/{name}/versions/v1/reference", content=buf.getvalue(), params=HINTS,
-             headers={"content-type": "application/vnd.apache.parquet"}).raise_for_status()
+    register_model(http, name, scored_frame(1000))
     rows = json_rows(scored_frame(20, seed=2), time.time() - 120)
     rows[4]["features"]["x"] = "corrupt"
     for attempt in range(3):
