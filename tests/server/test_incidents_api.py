@@ -44,3 +44,32 @@ def test_drift_opens_an_incident_with_rca_and_people_close_it(http) -> None:
     assert again.status_code == 422 and again.json()["detail"]["field"] == "status"
     times = http.get(f"/models/{name}/response-times").json()
     assert times["incidents"] == 1 and times["acknowledged"] == 1 and times["resolved"] == 1
+
+
+def test_incidents_cli(http, server) -> None:
+    import subprocess
+    import sys
+
+    name = f"inc-{uuid.uuid4().hex[:6]}"
+    register_model(http, name)
+    http.post(f"/models/{name}/predictions",
+              json=json_rows(scored_frame(1500, seed=9, shift=1.2), time.time() - 1600))
+    http.put(f"/rules/{name}/x-drift", json={"metric": "drift", "column": "x",
+                                             "critical": 1.0}).raise_for_status()
+    evaluate(http)
+    iid = http.get("/incidents", params={"model": name}).json()[0]["id"]
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "aiwarden.cli", "incidents", *args,
+                               "--url", server.url], capture_output=True, text=True,
+                              timeout=60)
+
+    listed = cli("list", "--model", name)
+    assert listed.returncode == 0 and f"{iid:>5}  {name}" in listed.stdout
+    acked = cli("ack", str(iid), "--note", "looking", "--as", "bob")
+    assert acked.returncode == 0 and "acknowledged" in acked.stdout
+    shown = cli("show", str(iid))
+    assert "bob" in shown.stdout and "Root-cause analysis" in shown.stdout
+    assert "looking" in shown.stdout
+    again = cli("ack", str(iid))
+    assert again.returncode == 2 and "Traceback" not in again.stderr

@@ -1,0 +1,84 @@
+"""``aiwarden incidents``: list, show and act on incidents from a terminal."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from aiwarden.commands._common import add_client_options
+from aiwarden.commands.alerts import _call, _http
+
+__all__ = ["register"]
+
+_ACTIONS = ("ack", "mitigate", "resolve", "decline")
+_API = {"ack": "acknowledge", "mitigate": "mitigate", "resolve": "resolve",
+        "decline": "decline"}
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("incidents", help="list, show, acknowledge or resolve incidents")
+    ps = p.add_subparsers(dest="incidents_command", required=True)
+    ls = ps.add_parser("list", help="incidents, newest first")
+    ls.add_argument("--model")
+    ls.add_argument("--status", choices=("triggered", "acknowledged", "mitigated", "resolved",
+                                         "declined"))
+    add_client_options(ls)
+    ls.set_defaults(func=_list)
+    sh = ps.add_parser("show", help="an incident with its timeline and RCA")
+    sh.add_argument("id", type=int)
+    add_client_options(sh)
+    sh.set_defaults(func=_show)
+    for action in _ACTIONS:
+        a = ps.add_parser(action, help=f"{_API[action]} an incident")
+        a.add_argument("id", type=int)
+        a.add_argument("--note", help="a comment to add with it")
+        a.add_argument("--as", dest="actor", help="who you are (open servers only)")
+        add_client_options(a)
+        a.set_defaults(func=_act, action=action)
+
+
+def _list(args: argparse.Namespace) -> int:
+    from aiwarden.monitoring.windows import to_iso
+
+    params = {k: v for k, v in (("model", args.model), ("status", args.status)) if v}
+    with _http(args) as c:
+        code, rows = _call("incidents list", lambda: c.get("/incidents", params=params))
+    if code:
+        return code
+    print(f"{'id':>5}  {'model':<22}{'status':<14}{'severity':<10}{'opened':<21}title")
+    for i in rows:
+        print(f"{i['id']:>5}  {i['model'][:21]:<22}{i['status']:<14}"
+              f"{i.get('severity') or '-':<10}{to_iso(i['created_at'])[:19]:<21}{i['title']}")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from aiwarden.monitoring.windows import to_iso
+
+    with _http(args) as c:
+        code, inc = _call("incidents show", lambda: c.get(f"/incidents/{args.id}"))
+    if code:
+        return code
+    print(f"#{inc['id']} {inc['title']}\n{inc['model']} · {inc['status']} · "
+          f"{inc.get('severity') or '-'} · assignee {inc.get('assignee') or '-'}")
+    for rb in inc.get("runbooks", []):
+        print(f"runbook: {rb}")
+    print("\ntimeline:")
+    for e in inc["timeline"]:
+        text = e["detail"].get("text") or e["detail"].get("receiver") or e["detail"].get(
+            "to") or ""
+        print(f"  {to_iso(e['at'])[:19]}  {e['actor']:<12} {e['kind']:<14} {text}")
+        if e["kind"] == "action" and "markdown" in e["detail"]:
+            print("\n" + e["detail"]["markdown"])
+    return 0
+
+
+def _act(args: argparse.Namespace) -> int:
+    headers = {"X-Aiwarden-Actor": args.actor} if args.actor else {}
+    body = {"note": args.note} if args.note else None
+    with _http(args) as c:
+        code, inc = _call(f"incidents {args.action}", lambda: c.post(
+            f"/incidents/{args.id}/{_API[args.action]}", json=body, headers=headers))
+    if not code:
+        print(f"#{inc['id']} is {inc['status']}")
+    return code
