@@ -16,11 +16,17 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from aiwarden.alerting.grouping import Dispatcher, Flush, to_notification
-from aiwarden.alerting.notifiers import Deliverer, Receiver, receiver_from_config
+from aiwarden.alerting.notifiers import (
+    Deliverer,
+    Notification,
+    Receiver,
+    receiver_from_config,
+)
 from aiwarden.alerting.routing import Router
 from aiwarden.alerting.silences import InhibitRule, Silence, Silences
 from aiwarden.alerting.state import Transition
 from aiwarden.errors import ParameterError
+from aiwarden.incidents.lifecycle import EscalationPolicy, EscalationStep
 from aiwarden.store import alerts_repo, kv
 from aiwarden.store.database import Database
 
@@ -72,10 +78,24 @@ class NotificationCenter:
         if missing:
             raise ParameterError(f"route: receiver(s) {missing} are not defined under "
                                  "receivers.", "route")
+        policies = {}
+        for model, spec in (config.get("escalation_policies") or {}).items():
+            where = f"escalation_policies.{model}"
+            try:
+                policy = EscalationPolicy(
+                    steps=tuple(EscalationStep(**step) for step in spec.get("steps", [])),
+                    repeat=spec.get("repeat", 0), name=str(model))
+            except (TypeError, AttributeError) as exc:
+                raise ParameterError(f"{where}: {exc}", where) from None
+            unknown = sorted({st.receiver for st in policy.steps} - set(receivers))
+            if unknown:
+                raise ParameterError(f"{where}: receiver(s) {unknown} are not defined.", where)
+            policies[str(model)] = policy
         dispatcher = (Dispatcher.from_dict(state, router, silences=self.silences,
                                            inhibit_rules=rules) if state
                       else Dispatcher(router, silences=self.silences, inhibit_rules=rules))
         self.config, self.receivers, self.dispatcher = dict(config), receivers, dispatcher
+        self.policies: dict[str, EscalationPolicy] = policies
 
     def configure(self, config: Mapping[str, Any]) -> dict[str, Any]:
         """Validate and store a new config; waiting groups carry over."""
@@ -91,6 +111,7 @@ class NotificationCenter:
         """The config as the API shows it: receivers described, secrets as ``***``."""
         return {"route": self.config.get("route"),
                 "inhibit_rules": self.config.get("inhibit_rules", []),
+                "escalation_policies": self.config.get("escalation_policies", {}),
                 "receivers": [r.describe() for r in self.receivers.values()]}
 
     # --------------------------------------------------------------- silences
@@ -162,3 +183,13 @@ class NotificationCenter:
 
     def receiver(self, name: str) -> Receiver | None:
         return self.receivers.get(name)
+
+    def send(self, receiver_name: str, notification: Notification) -> bool:
+        """Queue one message outside the grouping (escalations); False: no such receiver."""
+        receiver = self.receivers.get(receiver_name)
+        if receiver is None:
+            self.attempts.append({"receiver": receiver_name, "at": time.time(), "ok": False,
+                                  "error": "no receiver configured"})
+            return False
+        self.deliverer.send(receiver, notification)
+        return True

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiwarden.alerting.evaluator import CycleReport
+from aiwarden.alerting.notifiers import Notification
 from aiwarden.alerting.notify import NotificationCenter
 from aiwarden.alerting.rules import Rule
 from aiwarden.incidents import AlertInfo, Incident, IncidentService
@@ -34,6 +35,8 @@ class AlertPipeline:
             self.tick()
             return []
         infos = self._rule_infos({labels["model"] for labels, _ in report.transitions})
+        if self.notifications is not None:  # the policy is fixed when an incident opens
+            self.incidents.policies = self.notifications.policies
         touched = self.incidents.on_transitions(
             report.transitions,
             info=lambda labels: infos.get((labels["model"], labels["rule"])))
@@ -48,9 +51,11 @@ class AlertPipeline:
         return touched
 
     def tick(self, now: float | None = None) -> None:
-        """Send due notifications and note each on its model's open incident."""
+        """Send due notifications and escalations; note each on its incident's timeline."""
         if self.notifications is None:
             return
+        self.incidents.policies = self.notifications.policies
+        self._escalate(time.time() if now is None else now)
         for flush in self.notifications.tick(now):
             model, rule = flush.group_labels.get("model"), flush.group_labels.get("rule")
             inc = self.incidents.find_open(model, rule) if model and rule else None
@@ -82,3 +87,17 @@ class AlertPipeline:
         self.incidents.record_action(inc.id, RCA_ACTION, "aiwarden", detail={
             "suspects": report["suspects"][:10], "markdown": to_markdown(report)})
         return report
+
+    def _escalate(self, now: float) -> None:
+        for esc in self.incidents.due_escalations(now):
+            inc, step = esc.incident, esc.step
+            sent = self.notifications.send(step.receiver, Notification(
+                title=f"Escalation: {inc.title}", status="firing",
+                severity=inc.severity if inc.severity in ("critical", "warning") else "warning",
+                model=inc.model, labels={"model": inc.model, "incident": str(inc.id)},
+                annotations={"escalation_step": str(step.step + 1),
+                             "round": str(step.round + 1)},
+                runbook=inc.runbooks[0] if inc.runbooks else None,
+                group_key=f"incident-{inc.id}"))
+            self.incidents.record_notification(inc.id, step.receiver, ok=sent, detail={
+                "escalation_step": step.step + 1, "round": step.round + 1})

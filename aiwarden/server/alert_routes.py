@@ -19,7 +19,7 @@ from aiwarden.store.models_repo import NotFound
 __all__ = ["router"]
 
 router = APIRouter()
-_NOTIFY_KEYS = ("route", "receivers", "inhibit_rules")
+_NOTIFY_KEYS = ("route", "receivers", "inhibit_rules", "escalation_policies")
 
 
 def _monitor(request: Request, scope: str) -> Monitor:

@@ -100,3 +100,32 @@ rules: []
     attempts = http.get("/notifications/attempts").json()
     assert any(not x["ok"] for x in attempts if x.get("receiver") == "hook")
     assert SECRET not in str(attempts)
+
+
+def test_escalation_pages_until_someone_acknowledges(http, hooks) -> None:
+    hook, _ = hooks
+    m = f"esc-{uuid.uuid4().hex[:5]}"
+    config = f"""
+receivers:
+  - {{type: webhook, name: pager, url: "{hook.url('/pager')}"}}
+route: {{receiver: pager, group_by: [model, rule], group_wait: 1h}}
+escalation_policies:
+  {m}: {{steps: [{{wait_minutes: 0, receiver: pager}}, {{wait_minutes: 60, receiver: pager}}]}}
+rules: []
+"""
+    assert "escalation_policies" in http.post("/rules/apply", content=config).json()[
+        "notifications"]
+    bad = http.post("/rules/apply", content=config.replace("receiver: pager}, {",
+                                                            "receiver: nobody}, {"))
+    assert bad.status_code == 422 and "nobody" in bad.json()["detail"]["message"]
+    _drifting_model(http, m)
+    evaluate(http)
+    _wait(lambda: [r for r in hook.delivered if r.path == "/pager" and m in r.body.decode()])
+    page = next(r for r in hook.delivered if r.path == "/pager" and m in r.body.decode()).json()
+    assert page["title"].startswith("Escalation:") and page["annotations"][
+        "escalation_step"] == "1"
+    inc = http.get("/incidents", params={"model": m}).json()[0]
+    http.post(f"/incidents/{inc['id']}/acknowledge").raise_for_status()
+    timeline = http.get(f"/incidents/{inc['id']}").json()["timeline"]
+    steps = [e["detail"].get("escalation_step") for e in timeline if e["kind"] == "notification"]
+    assert steps == [1]  # the second step (60 min) never comes: acknowledged
