@@ -70,6 +70,11 @@ class DemoTraffic(threading.Thread):
         ref = self.scenario.reference
         client.upload_reference(DEMO_MODEL, "v1", ref, target="is_fraud",
                                 prediction="prediction", scores=["score"])
+        # Besides the defaults: one alert per feature, quick enough to see in a demo.
+        client.put_rule(DEMO_MODEL, "feature-drift", {
+            "metric": "drift", "column": "*", "window": "15m", "critical": 1.0, "for": "1m",
+            "runbook": "Compare the feature's recent distribution with the reference; check "
+                       "the upstream pipeline; run `aiwarden rca fraud-detector --start=-1h`."})
         return True
 
     def _backfill(self, client: Any) -> None:

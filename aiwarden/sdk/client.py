@@ -211,6 +211,33 @@ class Client:
         response = self._request(method, path, **kw)
         return orjson.loads(response.content) if response.content else None
 
+    # -- alerting -------------------------------------------------------------------------------
+
+    def put_rule(self, model: str, name: str, rule: Mapping[str, Any]) -> dict[str, Any]:
+        """Create or replace one alert rule (see docs/alerting.md for the fields)."""
+        path = "/rules/" + "/".join(quote(str(p), safe="") for p in (model, name))
+        return self._json("PUT", path, json=dict(rule))
+
+    def list_rules(self, model: str | None = None) -> list[dict[str, Any]]:
+        return self._json("GET", "/rules", params={"model": model})
+
+    def apply_rules(self, text: str, *, dry_run: bool = False) -> dict[str, Any]:
+        """Apply a rule file's text (YAML or JSON): validated, diffed, idempotent."""
+        return self._json("POST", "/rules/apply", params={"dry_run": str(dry_run).lower()},
+                          content=text.encode(), content_type="application/yaml")
+
+    def alerts(self, model: str) -> list[dict[str, Any]]:
+        return self._json("GET", self._path(model, "alerts"))
+
+    def incidents(self, model: str | None = None,
+                  status: str | None = None) -> list[dict[str, Any]]:
+        return self._json("GET", "/incidents", params={"model": model, "status": status})
+
+    def rca(self, model: str, start: Any = None, end: Any = None) -> dict[str, Any]:
+        """Root-cause analysis of a window (default: the last hour) as a dict."""
+        return self._json("GET", self._path(model, "rca"), params={
+            "start": iso_time(start, "start"), "end": iso_time(end, "end")})
+
     # -- models, versions, references ----------------------------------------------------------
 
     def create_model(self, name: str, task: str | None = None,

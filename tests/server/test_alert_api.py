@@ -109,3 +109,24 @@ def test_rca_over_http_names_the_shifted_feature(http, server) -> None:
     out = subprocess.run([sys.executable, "-m", "aiwarden.cli", "rca", name, "--start=-1h",
                           "--url", server.url], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "Root-cause analysis" in out.stdout
+
+
+def test_the_sdk_manages_rules_and_reads_alerts_incidents_and_rca(server, http) -> None:
+    import aiwarden
+
+    name = f"al-{uuid.uuid4().hex[:6]}"
+    register_model(http, name)
+    http.post(f"/models/{name}/predictions",
+              json=json_rows(scored_frame(1500, seed=13, shift=1.2), time.time() - 1600))
+    with aiwarden.Client(server.url) as c:
+        assert c.put_rule(name, "x", {"metric": "drift", "column": "x", "critical": 1.0}
+                          )["status"] == "created"
+        assert "x" in {r["name"] for r in c.list_rules(name)}
+        plan = c.apply_rules(f"rules:\n  - {{name: y, model: {name}, metric: volume, "
+                             "op: '<', critical: 1}\n", dry_run=True)
+        assert plan["created"] == [f"{name}/y"]
+        evaluate(http)
+        assert any(a["labels"].get("column") == "x" and a["state"]["phase"] == "firing"
+                   for a in c.alerts(name))
+        assert c.incidents(model=name)[0]["status"] == "triggered"
+        assert c.rca(name, start=time.time() - 3600)["suspects"][0]["name"] == "x"
