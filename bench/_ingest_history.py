@@ -40,13 +40,14 @@ def fill_history(url: str, ref: pd.DataFrame, days: int = 30, rows_per_bucket: i
     parts = [BucketData(rows=rows_per_bucket, profile=r.profile(
         feats.iloc[rng.integers(0, len(ref), rows_per_bucket)]))
         for _ in range(distinct)]
+    mon.levels  # noqa: B018 - settle the store layout before the write transactions
     end = float(int(time.time()) // 86400 * 86400)
     start = end - days * 86400
     for d in range(days):
         day0 = int(start + d * 86400)
         by_bucket = {day0 + i * 60: parts[(d * 1440 + i) % distinct] for i in range(1440)}
         with db.write(m.id) as conn:
-            append_partials(conn, m.id, v.id, by_bucket, mon.settings.levels)
+            append_partials(conn, m.id, v.id, by_bucket, mon.levels)
     db.dispose()
     return m.id, v.id, end
 

@@ -62,8 +62,9 @@ def build(db_url: str, models: int, features: int, hours: int = 25) -> tuple[Mon
                             latency=np.zeros(BucketData().latency.size, np.int64))
                  for i in range(10)]
         by_bucket = {start + i * 60: parts[i % 10] for i in range(hours * 60)}
+        levels = mon.levels  # outside the write: it may write the layout itself
         with mon.db.write(m.id) as conn:
-            append_partials(conn, m.id, v.id, by_bucket, mon.settings.levels)
+            append_partials(conn, m.id, v.id, by_bucket, levels)
         if k % 20 == 19:
             print(f"  built {k + 1} models", flush=True)
     return mon, now

@@ -7,9 +7,10 @@ server stays a thin shell and the same calls work in a script.
 from __future__ import annotations
 
 import io
+import logging
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -24,13 +25,22 @@ from aiwarden.monitoring import joins, metrics, profiles, rows
 from aiwarden.monitoring.ingest import IngestResult, ingest_predictions
 from aiwarden.monitoring.references import References
 from aiwarden.monitoring.windows import levels_for, parse_duration, parse_instant, to_iso
+from aiwarden.store import kv
 from aiwarden.store import models_repo as repo
 from aiwarden.store.database import Database
-from aiwarden.store.tables import event_batches, labels, predictions, quarantine
+from aiwarden.store.tables import (
+    bucket_profiles,
+    event_batches,
+    labels,
+    predictions,
+    quarantine,
+)
 from aiwarden.tabular_io import write_parquet
 
 __all__ = ["Monitor", "MonitorSettings"]
 
+log = logging.getLogger("aiwarden.monitoring")
+_LAYOUT = "monitor.layout"
 _HINTS = ("target", "prediction", "scores", "id", "timestamp", "segments", "task")
 _MAX_POINTS = 5000
 
@@ -43,6 +53,8 @@ class MonitorSettings:
 
     @property
     def levels(self) -> tuple[int, ...]:
+        """The rollup widths a new store uses; an existing store keeps its own (see
+        :meth:`Monitor.levels`)."""
         return levels_for(self.bucket_seconds)
 
 
@@ -51,6 +63,39 @@ class Monitor:
         self.db = db
         self.settings = settings or MonitorSettings()
         self.refs = References()
+        self._levels: tuple[int, ...] | None = None
+
+    @property
+    def levels(self) -> tuple[int, ...]:
+        """The store's rollup layout, fixed when it first holds data.
+
+        Reading with other widths than the data was written with would miss counts, so
+        the layout is stored; a store written before the 10-minute level keeps its
+        (bucket, hour, day) layout.
+        """
+        if self._levels is None:
+            with self.db.read() as conn:  # usual case: no write lock needed
+                layout = kv.get(conn, _LAYOUT)
+            if layout is None:
+                layout = self._store_layout()
+            if layout["bucket_seconds"] != self.settings.bucket_seconds:
+                log.warning("this store was written with %s-second buckets; using them, not "
+                            "the configured %s", layout["bucket_seconds"],
+                            self.settings.bucket_seconds)
+                self.settings = replace(self.settings, bucket_seconds=layout["bucket_seconds"])
+            self._levels = tuple(int(w) for w in layout["levels"])
+        return self._levels
+
+    def _store_layout(self) -> dict[str, Any]:
+        with self.db.write() as conn:
+            layout = kv.get(conn, _LAYOUT)
+            if layout is None:
+                legacy = conn.execute(select(bucket_profiles.c.id).limit(1)).first()
+                widths = (3600, 86400) if legacy is not None else (600, 3600, 86400)
+                layout = {"bucket_seconds": self.settings.bucket_seconds,
+                          "levels": list(levels_for(self.settings.bucket_seconds, widths))}
+                kv.put(conn, _LAYOUT, layout)
+        return layout
 
     # ---------------------------------------------------------------- models
     def create_model(self, name: str, task: str | None = None,
@@ -134,9 +179,9 @@ class Monitor:
     # ---------------------------------------------------------------- ingest
     def log_predictions(self, name: str, payload: list[Any] | pa.Table) -> IngestResult:
         m = self.model(name)
+        levels = self.levels  # first: it may correct the bucket width to the store's
         return ingest_predictions(self.db, self.refs, m, payload,
-                                  bucket_seconds=self.settings.bucket_seconds,
-                                  levels=self.settings.levels)
+                                  bucket_seconds=self.settings.bucket_seconds, levels=levels)
 
     def log_labels(self, name: str, payload: list[Any] | pa.Table) -> joins.LabelResult:
         m = self.model(name)
@@ -148,12 +193,14 @@ class Monitor:
                                    payload.column("label").combine_chunks(), [])
         else:
             ids, values, errors = rows.label_rows(payload)
+        levels = self.levels
         return joins.ingest_labels(self.db, self.refs, m, ids, values,
                                    bucket_seconds=self.settings.bucket_seconds,
-                                   levels=self.settings.levels, errors=errors)
+                                   levels=levels, errors=errors)
 
     # --------------------------------------------------------------- queries
     def _window(self, start: Any, end: Any, default_span: float = 86400) -> tuple[int, int]:
+        self.levels  # noqa: B018 - settles the store's bucket width first
         b = self.settings.bucket_seconds
         t1 = parse_instant(end, "end") if end not in (None, "") else time.time()
         t0 = parse_instant(start, "start") if start not in (None, "") else t1 - default_span
@@ -184,7 +231,7 @@ class Monitor:
             m = repo.get_model(conn, name)
             v = repo.get_version(conn, m, version)
             ref = self.refs.get(conn, v.id)
-            data = profiles.read_windows(conn, m.id, v.id, windows, self.settings.levels)
+            data = profiles.read_windows(conn, m.id, v.id, windows, self.levels)
         points = [{"start": to_iso(s), "end": to_iso(e), "rows": d.rows,
                    "value": metrics.compute(metric, ref, d, method=method, columns=columns)}
                   for (s, e), d in zip(windows, data, strict=True)]
@@ -199,7 +246,7 @@ class Monitor:
             m = repo.get_model(conn, name)
             v = repo.get_version(conn, m, version)
             ref = self.refs.get(conn, v.id)
-            data = profiles.read_window(conn, m.id, v.id, t0, t1, self.settings.levels)
+            data = profiles.read_window(conn, m.id, v.id, t0, t1, self.levels)
         return ref, data
 
     def compare(self, name: str, *, start: Any, end: Any, baseline_start: Any = None,
@@ -213,11 +260,11 @@ class Monitor:
             if ref is None:
                 raise DataError(f"Version {v.version!r} has no reference to compare with.",
                                 "version")
-            cur = profiles.read_window(conn, m.id, v.id, t0, t1, self.settings.levels)
+            cur = profiles.read_window(conn, m.id, v.id, t0, t1, self.levels)
             base = None
             if baseline_start not in (None, "") or baseline_end not in (None, ""):
                 b0, b1 = self._window(baseline_start, baseline_end)
-                base = profiles.read_window(conn, m.id, v.id, b0, b1, self.settings.levels)
+                base = profiles.read_window(conn, m.id, v.id, b0, b1, self.levels)
         out: dict[str, Any] = {"model": name, "version": v.version,
                                "window": {"start": to_iso(t0), "end": to_iso(t1),
                                           "rows": cur.rows},

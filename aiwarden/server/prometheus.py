@@ -102,7 +102,7 @@ class MonitorCollector(Collector):
 
     def _read(self, t0: int, t1: int) -> list[_Window]:
         mon = self.monitor
-        levels = mon.settings.levels
+        levels = mon.levels
         out = []
         with mon.db.read() as conn:
             if self.models is None:

@@ -26,7 +26,7 @@ def aligned_windows(draw: st.DrawFn) -> tuple[int, int, tuple[int, ...]]:
 
 
 def test_levels_for_adds_hour_and_day_only_when_they_are_multiples() -> None:
-    assert levels_for(60) == (60, HOUR, DAY)
+    assert levels_for(60) == (60, 600, HOUR, DAY)
     assert levels_for(3600) == (HOUR, DAY)
     assert levels_for(7200) == (7200, DAY)
     assert levels_for(DAY) == (DAY,)
