@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 import uuid
 
+import orjson
+
 from tests.server.conftest import evaluate, json_rows, register_model, scored_frame
 
 
@@ -73,3 +75,34 @@ def test_incidents_cli(http, server) -> None:
     assert "looking" in shown.stdout
     again = cli("ack", str(iid))
     assert again.returncode == 2 and "Traceback" not in again.stderr
+
+
+def test_a_corrupted_batch_fires_the_quality_alert_and_the_rca_names_its_rows(http) -> None:
+    """Issue 4's third story, with nothing configured but the default rules."""
+    name = f"inc-{uuid.uuid4().hex[:6]}"
+    register_model(http, name)
+    now = time.time()
+    http.post(f"/models/{name}/predictions", json=json_rows(scored_frame(600, seed=3),
+                                                            now - 1200, prefix="ok"))
+    bad = json_rows(scored_frame(20, seed=4), now - 120, prefix="bad")
+    bad[0]["features"]["x"] = float("nan")
+    bad[1]["features"]["x"] = "garbage"
+    bad[2]["features"]["c"] = "never-seen-category"
+    for r in bad[3:6]:
+        r["features"]["x"] = 1e308
+    body = orjson.dumps(bad)  # NaN is not JSON: orjson writes null, a missing value
+    http.post(f"/models/{name}/predictions", content=body,
+              headers={"content-type": "application/json"}).raise_for_status()
+    out = evaluate(http)
+    fired = {t["labels"]["rule"] for t in out["transitions"]
+             if t["labels"]["model"] == name and t["kind"] == "firing"}
+    assert "data-quality-errors" in fired  # one rejected row in 621 stays under 1 %
+    inc = next(i for i in http.get("/incidents", params={"model": name}).json()
+               if i["key"] == "data-quality-errors")
+    rca = next(e for e in http.get(f"/incidents/{inc['id']}").json()["timeline"]
+               if e["kind"] == "action")["detail"]
+    top = rca["suspects"][0]
+    assert top["kind"] == "quality"
+    named = {p for s in rca["suspects"] if s["kind"] == "quality"
+             for p in s["evidence"].get("prediction_ids", [])}
+    assert {"bad1", "bad3", "bad4", "bad5"} <= named  # the rejected and the corrupted rows
