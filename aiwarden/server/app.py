@@ -65,7 +65,7 @@ def create_app(settings: ServerSettings | None = None,
     monitor = Monitor(db, MonitorSettings(bucket_seconds=settings.bucket_seconds,
                                           retention_days=settings.retention_days))
     auth = Authenticator(db, open_when_no_keys=settings.loopback)
-    evaluator = Evaluator(monitor)
+    evaluator = Evaluator(monitor, lease_ttl=settings.lease_ttl)
     incidents = IncidentService(db)
     notifications = NotificationCenter(db)
     pipeline = AlertPipeline(monitor, incidents, notifications)

@@ -24,6 +24,7 @@ class ServerSettings:
     max_body_mb: float = 64.0
     compact_every: float = 5.0
     evaluate_every: float = 30.0  # alert rules; 0 turns the loop off
+    lease_ttl: float = 90.0  # how long a dead evaluator keeps others from taking over
     log_level: str = "info"
 
     @classmethod
