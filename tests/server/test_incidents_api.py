@@ -106,3 +106,38 @@ def test_a_corrupted_batch_fires_the_quality_alert_and_the_rca_names_its_rows(ht
     named = {p for s in rca["suspects"] if s["kind"] == "quality"
              for p in s["evidence"].get("prediction_ids", [])}
     assert {"bad1", "bad3", "bad4", "bad5"} <= named  # the rejected and the corrupted rows
+
+
+def test_the_fraud_models_performance_alert_opens_an_incident_naming_small_amounts(
+        http) -> None:
+    """Issue 4's first story, with the default rules only: labels arrive, realised ROC AUC
+    falls far below the reference's, an incident opens, its RCA's top slice is amount < 10."""
+    from aiwarden.synthetic import fraud_scenario
+
+    scen = fraud_scenario(seed=3, n_train=20_000, n_batch=4_000)
+    name = f"fraud-{uuid.uuid4().hex[:6]}"
+    register_model(http, name, scen.reference, {"target": "is_fraud",
+                                                "prediction": "prediction",
+                                                "scores": "score"})
+    prod = scen.production
+    feats = list(scen.features)
+    recs = prod[feats].to_dict("records")
+    t0 = time.time() - 3000
+    rows = [{"prediction_id": f"t{i}", "timestamp": t0 + i * 0.7, "features": recs[i],
+             "prediction": int(prod["prediction"].iat[i]),
+             "scores": float(prod["score"].iat[i])} for i in range(len(prod))]
+    http.post(f"/models/{name}/predictions", json=rows).raise_for_status()
+    http.post(f"/models/{name}/labels", json=[
+        {"prediction_id": f"t{i}", "label": int(y)} for i, y in enumerate(prod["is_fraud"])]
+    ).raise_for_status()
+    out = evaluate(http)
+    fired = {t["labels"]["rule"] for t in out["transitions"]
+             if t["labels"]["model"] == name and t["kind"] == "firing"}
+    assert "realised-roc_auc" in fired
+    inc = next(i for i in http.get("/incidents", params={"model": name}).json()
+               if i["key"] == "realised-roc_auc")
+    rca = next(e for e in http.get(f"/incidents/{inc['id']}").json()["timeline"]
+               if e["kind"] == "action")["detail"]
+    top_slice = next(s for s in rca["suspects"] if s["kind"] == "slice")
+    feature, op, cut = top_slice["evidence"]["conditions"][0]
+    assert feature == "amount" and op in ("<", "<=") and 5 <= float(cut) <= 12
