@@ -16,8 +16,8 @@ import pyarrow as pa
 
 from aiwarden.errors import DataError
 
-__all__ = ["ARROW", "CSV", "JSON", "PARQUET", "SUFFIXES", "read_file", "read_table",
-           "write_parquet"]
+__all__ = ["ARROW", "CSV", "JSON", "PARQUET", "SUFFIXES", "read_file", "read_parquet",
+           "read_table", "write_parquet"]
 
 PARQUET = "application/vnd.apache.parquet"
 ARROW = "application/vnd.apache.arrow.stream"
@@ -175,6 +175,18 @@ def _ipc(source: Any) -> pa.Table | None:
 
 
 _READERS = {"parquet": _read_parquet, "csv": _read_csv, "json": _read_json, "arrow": _read_arrow}
+
+
+def read_parquet(blob: bytes, columns: list[str] | None = None) -> pa.Table:
+    """A stored Parquet blob; ``columns`` that the blob lacks are skipped, not an error
+    (rows stored before a schema gained a column)."""
+    import pyarrow.parquet as pq
+
+    f = pq.ParquetFile(io.BytesIO(blob))
+    if columns is not None:
+        present = set(f.schema_arrow.names)
+        columns = [c for c in columns if c in present]
+    return f.read(columns=columns)
 
 
 def write_parquet(table: pa.Table) -> bytes:

@@ -9,7 +9,6 @@ the other.
 
 from __future__ import annotations
 
-import io
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -19,7 +18,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from sqlalchemy import Connection, func, select
 
 from aiwarden.engine.schema import Role, Schema, Task
@@ -32,6 +30,7 @@ from aiwarden.store import labels_repo
 from aiwarden.store.database import Database
 from aiwarden.store.models_repo import ModelRow
 from aiwarden.store.tables import event_batches, labels
+from aiwarden.tabular_io import read_parquet
 
 __all__ = ["LabelResult", "ingest_labels", "labelled_table", "labels_for", "pending_count",
            "pending_labels"]
@@ -141,8 +140,7 @@ def _join(conn: Connection, db: Database, refs: References, model: ModelRow,
         if blob is None or ref is None:  # raw rows past retention: cannot be scored
             continue
         wanted = [c.name for c in ref.schema_.columns if c.role in (Role.PREDICTION, Role.SCORE)]
-        present = set(pq.read_schema(io.BytesIO(blob)).names)
-        stored = pq.read_table(io.BytesIO(blob), columns=[c for c in wanted if c in present])
+        stored = read_parquet(blob, columns=wanted)
         per_version[version_id].append((stored.take(pa.array(found.row_idx[at])), at))
     for version_id, parts in per_version.items():
         ref = refs.get(conn, version_id)

@@ -6,7 +6,6 @@ server stays a thin shell and the same calls work in a script.
 
 from __future__ import annotations
 
-import io
 import logging
 import re
 import time
@@ -15,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 from sqlalchemy import delete, func, select
 
 from aiwarden.engine.reference import Reference
@@ -35,7 +33,7 @@ from aiwarden.store.tables import (
     predictions,
     quarantine,
 )
-from aiwarden.tabular_io import write_parquet
+from aiwarden.tabular_io import read_parquet, write_parquet
 
 __all__ = ["Monitor", "MonitorSettings"]
 
@@ -174,7 +172,7 @@ class Monitor:
         with self.db.read() as conn:
             v = repo.get_version(conn, repo.get_model(conn, name), version)
             blob = repo.load_sample(conn, v.id)
-        return None if blob is None else pq.read_table(io.BytesIO(blob))
+        return None if blob is None else read_parquet(blob)
 
     # ---------------------------------------------------------------- ingest
     def log_predictions(self, name: str, payload: list[Any] | pa.Table) -> IngestResult:
@@ -228,9 +226,7 @@ class Monitor:
                                  "Use a wider step or a shorter window.", "step")
         windows = [(t0 + i * width, min(t0 + (i + 1) * width, t1)) for i in range(n)]
         with self.db.read() as conn:
-            m = repo.get_model(conn, name)
-            v = repo.get_version(conn, m, version)
-            ref = self.refs.get(conn, v.id)
+            m, v, ref = self._resolve(conn, name, version)
             data = profiles.read_windows(conn, m.id, v.id, windows, self.levels)
         points = [{"start": to_iso(s), "end": to_iso(e), "rows": d.rows,
                    "value": metrics.compute(metric, ref, d, method=method, columns=columns)}
@@ -238,14 +234,18 @@ class Monitor:
         return {"model": name, "version": v.version, "metric": metric, "start": to_iso(t0),
                 "end": to_iso(t1), "step": width, "points": points}
 
+    def _resolve(self, conn: Any, name: str, version: str | None) -> tuple[Any, Any, Any]:
+        """``(model, version, reference or None)``; 404s name what is missing."""
+        m = repo.get_model(conn, name)
+        v = repo.get_version(conn, m, version)
+        return m, v, self.refs.get(conn, v.id)
+
     def window(self, name: str, start: Any, end: Any,
                version: str | None = None) -> tuple[Any, Any]:
         """``(reference, merged bucket data)`` of one window, for several metrics at once."""
         t0, t1 = self._window(start, end)
         with self.db.read() as conn:
-            m = repo.get_model(conn, name)
-            v = repo.get_version(conn, m, version)
-            ref = self.refs.get(conn, v.id)
+            m, v, ref = self._resolve(conn, name, version)
             data = profiles.read_window(conn, m.id, v.id, t0, t1, self.levels)
         return ref, data
 
@@ -254,9 +254,7 @@ class Monitor:
         """Drift and quality of a window against another window, or against the reference."""
         t0, t1 = self._window(start, end)
         with self.db.read() as conn:
-            m = repo.get_model(conn, name)
-            v = repo.get_version(conn, m, version)
-            ref = self.refs.get(conn, v.id)
+            m, v, ref = self._resolve(conn, name, version)
             if ref is None:
                 raise DataError(f"Version {v.version!r} has no reference to compare with.",
                                 "version")
@@ -291,7 +289,7 @@ class Monitor:
                 event_batches.c.min_ts < t1).order_by(event_batches.c.id)).scalars().all()
             parts = []
             for blob in blobs:
-                t = pq.read_table(io.BytesIO(blob))
+                t = read_parquet(blob)
                 ts = t.column(rows.TS).to_numpy()
                 keep = np.flatnonzero((ts >= t0) & (ts < t1))
                 if len(keep):

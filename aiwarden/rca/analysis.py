@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from aiwarden.engine.schema import Role, Task
 from aiwarden.monitoring.service import Monitor
-from aiwarden.monitoring.windows import parse_duration, to_iso
+from aiwarden.monitoring.windows import parse_duration, parse_instant, to_iso
 from aiwarden.store import alerts_repo, models_repo
 
 __all__ = ["Suspect", "analyse"]
@@ -92,8 +92,6 @@ def _symptoms(suspects: list[Suspect]) -> list[Suspect]:
 
 
 def _instant(value: Any) -> float:
-    from aiwarden.monitoring.windows import parse_instant
-
     return parse_instant(value, "time")
 
 

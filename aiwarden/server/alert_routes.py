@@ -10,8 +10,8 @@ from fastapi.concurrency import run_in_threadpool
 
 from aiwarden.alerting.apply import apply_rules, rule_spec
 from aiwarden.alerting.rules import load_rules
-from aiwarden.monitoring.service import Monitor
 from aiwarden.monitoring.windows import to_iso
+from aiwarden.server.access import monitor as _monitor
 from aiwarden.server.errors import Malformed
 from aiwarden.store import alerts_repo as repo
 from aiwarden.store.models_repo import NotFound
@@ -20,11 +20,6 @@ __all__ = ["router"]
 
 router = APIRouter()
 _NOTIFY_KEYS = ("route", "receivers", "inhibit_rules", "escalation_policies")
-
-
-def _monitor(request: Request, scope: str) -> Monitor:
-    request.app.state.auth.check(request, scope)
-    return request.app.state.monitor
 
 
 @router.get("/rules", tags=["alerting"])

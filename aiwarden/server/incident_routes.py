@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from aiwarden.incidents import IncidentService
 from aiwarden.monitoring.windows import parse_instant
+from aiwarden.server.access import actor
 
 __all__ = ["router"]
 
@@ -18,11 +19,7 @@ _ACTIONS = ("acknowledge", "mitigate", "resolve", "decline")
 
 
 def _service(request: Request, scope: str) -> tuple[IncidentService, str]:
-    """The service and who is acting: the API key's name, else an ``X-Aiwarden-Actor``
-    header (open loopback servers), else "anonymous"."""
-    key = request.app.state.auth.check(request, scope)
-    actor = key.name if key is not None else request.headers.get("x-aiwarden-actor")
-    return request.app.state.incidents, (actor or "anonymous")[:200]
+    return request.app.state.incidents, actor(request, scope)
 
 
 class Act(BaseModel):

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from aiwarden.alerting.notify import NotificationCenter
+from aiwarden.server.access import actor
 from aiwarden.server.errors import Malformed
 
 __all__ = ["router"]
@@ -16,9 +17,7 @@ router = APIRouter()
 
 
 def _center(request: Request, scope: str) -> tuple[NotificationCenter, str]:
-    key = request.app.state.auth.check(request, scope)
-    actor = key.name if key is not None else request.headers.get("x-aiwarden-actor")
-    return request.app.state.notifications, (actor or "anonymous")[:200]
+    return request.app.state.notifications, actor(request, scope)
 
 
 @router.get("/notifications/config", tags=["notifications"])

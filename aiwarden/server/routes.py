@@ -10,18 +10,13 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from aiwarden.alerting.evaluator import install_defaults
-from aiwarden.monitoring.service import Monitor
+from aiwarden.server.access import monitor as _monitor
 from aiwarden.server.errors import Malformed
 from aiwarden.tabular_io import JSON, read_table, write_parquet
 
 __all__ = ["router"]
 
 router = APIRouter()
-
-
-def _monitor(request: Request, scope: str) -> Monitor:
-    request.app.state.auth.check(request, scope)
-    return request.app.state.monitor
 
 
 def _json(body: bytes) -> Any:
