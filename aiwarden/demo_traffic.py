@@ -28,11 +28,12 @@ log = logging.getLogger("aiwarden.demo")
 class DemoTraffic(threading.Thread):
     def __init__(self, url: str, *, api_key: str | None = None, drift_after: float = 180.0,
                  every: float = 2.0, rows_per_tick: int = 25, history_hours: float = 6.0,
-                 label_delay: float = 60.0, seed: int = 0) -> None:
+                 label_delay: float = 60.0, corrupt_every: int = 60, seed: int = 0) -> None:
         super().__init__(name="aiwarden-demo", daemon=True)
         self.url, self.api_key = url, api_key
         self.drift_after, self.every, self.rows_per_tick = drift_after, every, rows_per_tick
         self.history_hours, self.label_delay = history_hours, label_delay
+        self.corrupt_every = corrupt_every
         self.rng = np.random.default_rng(seed)
         self.seed = seed
         self.stop_event = threading.Event()
@@ -105,7 +106,7 @@ class DemoTraffic(threading.Thread):
                     drifted = time.time() - started > self.drift_after
                     ts = np.full(self.rows_per_tick, time.time())
                     df = self._rows(self.rows_per_tick, ts, drifted)
-                    if tick % 60 == 0:  # one corrupted record every couple of minutes
+                    if tick % self.corrupt_every == 0:  # a corrupted record now and then
                         df["amount"] = df["amount"].astype(object)
                         df.loc[df.index[0], "amount"] = "N/A"
                     self._send(client, df)

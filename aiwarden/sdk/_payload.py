@@ -132,7 +132,15 @@ def to_arrow(data: Any) -> pa.Table:
         table = data.read_all()
     elif mod == "pandas" and hasattr(data, "columns"):
         named = any(n is not None for n in data.index.names)
-        table = pa.Table.from_pandas(data, preserve_index=named)
+        try:
+            table = pa.Table.from_pandas(data, preserve_index=named)
+        except (pa.ArrowTypeError, pa.ArrowInvalid):
+            # A column mixing numbers and text (a corrupted record): the engine's conversion
+            # keeps it as text, so the server quarantines the bad rows instead of the
+            # client refusing the whole batch.
+            from aiwarden.engine._frame import to_table
+
+            table = to_table(data)
     elif mod == "polars" and hasattr(data, "to_arrow"):
         table = data.to_arrow()
     elif mod == "polars" and hasattr(data, "collect"):

@@ -243,3 +243,17 @@ def test_logger_survives_server_restart_without_double_counting(
         retrying.close(1)
         giving_up.close(1)
         client.close()
+
+
+def test_a_dataframe_with_one_corrupted_value_quarantines_only_that_row(
+        client: aiwarden.Client) -> None:
+    name = _name("mixed")
+    _register(client, name)
+    df = scored_frame(50, seed=8).drop(columns=["y"])
+    df.insert(0, "prediction_id", [f"m{i}" for i in range(len(df))])
+    df["timestamp"] = time.time() - 60
+    df["x"] = df["x"].astype(object)
+    df.loc[7, "x"] = "N/A"  # pyarrow cannot type this column: the SDK sends it as text
+    out = client.log_predictions(name, df)
+    assert (out["accepted"], out["quarantined"]) == (49, 1)
+    assert out["errors"][0]["prediction_id"] == "m7"

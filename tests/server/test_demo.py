@@ -11,7 +11,7 @@ from aiwarden.demo_traffic import DEMO_MODEL, DemoTraffic
 
 def test_demo_traffic_drifts_after_a_while(server) -> None:
     demo = DemoTraffic(server.url, drift_after=1.0, every=0.2, rows_per_tick=40,
-                       history_hours=0.5, label_delay=0.5, seed=1)
+                       history_hours=0.5, label_delay=0.5, corrupt_every=3, seed=1)
     demo.start()
     try:
         api = httpx.Client(base_url=f"{server.url}/api/v1", timeout=60)
@@ -30,6 +30,10 @@ def test_demo_traffic_drifts_after_a_while(server) -> None:
         perf = api.get(f"/models/{DEMO_MODEL}/metrics",
                        params={"metric": "performance", "start": "-1h"}).json()
         assert perf["points"][0]["value"]["labels"] > 0
+        # Corrupted records are quarantined and the traffic goes on.
+        assert demo.is_alive()
+        quarantined = api.get(f"/models/{DEMO_MODEL}/quarantine").json()
+        assert quarantined and quarantined[0]["field"] == "features.amount"
     finally:
         demo.stop_event.set()
         demo.join(timeout=30)
