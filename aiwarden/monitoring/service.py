@@ -85,15 +85,13 @@ class Monitor:
         return self._levels
 
     def _store_layout(self) -> dict[str, Any]:
+        """Record the layout once; concurrent first requests agree on the first one."""
         with self.db.write() as conn:
-            layout = kv.get(conn, _LAYOUT)
-            if layout is None:
-                legacy = conn.execute(select(bucket_profiles.c.id).limit(1)).first()
-                widths = (3600, 86400) if legacy is not None else (600, 3600, 86400)
-                layout = {"bucket_seconds": self.settings.bucket_seconds,
-                          "levels": list(levels_for(self.settings.bucket_seconds, widths))}
-                kv.put(conn, _LAYOUT, layout)
-        return layout
+            legacy = conn.execute(select(bucket_profiles.c.id).limit(1)).first()
+            widths = (3600, 86400) if legacy is not None else (600, 3600, 86400)
+            return kv.put_if_absent(conn, _LAYOUT, {
+                "bucket_seconds": self.settings.bucket_seconds,
+                "levels": list(levels_for(self.settings.bucket_seconds, widths))})
 
     # ---------------------------------------------------------------- models
     def create_model(self, name: str, task: str | None = None,

@@ -52,3 +52,27 @@ def test_a_store_written_before_the_ten_minute_level_keeps_its_layout(tmp_path: 
     assert legacy.levels == (60, 3600, 86400)
     vol = legacy.series("m", "volume", start=now - 89 * 60, end=now + 60)["points"][0]
     assert vol["value"]["rows"] == 90
+
+
+def test_concurrent_first_requests_agree_on_one_layout(db_url: str) -> None:
+    """Several threads of a fresh server ask for the layout at once (PostgreSQL too)."""
+    import threading
+
+    mons = [Monitor(Database(db_url)) for _ in range(6)]
+    mons[0].db.migrate()
+    got, errors = [], []
+
+    def ask(m: Monitor) -> None:
+        try:
+            got.append(m.levels)
+        except Exception as exc:  # the failure this test is about
+            errors.append(exc)
+
+    threads = [threading.Thread(target=ask, args=(m,)) for m in mons]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for m in mons:
+        m.db.dispose()
+    assert not errors and set(got) == {(60, 600, 3600, 86400)}
