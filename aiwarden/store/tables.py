@@ -247,3 +247,51 @@ kv_state = Table(
     Column("updated_at", Float, nullable=False),
 )
 __all__ += ["kv_state"]
+
+# -- registry: a model version's artifact and metadata, aliases and their history --
+
+__all__ += ["alias_events", "model_aliases", "model_artifacts"]
+
+model_artifacts = Table(
+    "model_artifacts", metadata,
+    # one artifact per monitoring version: registry and monitoring share version ids
+    Column("version_id", Integer, ForeignKey("model_versions.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("model_id", Integer, ForeignKey("models.id", ondelete="CASCADE"), nullable=False),
+    Column("format", String(20), nullable=False),  # skops | onnx | python | pickle | joblib
+    Column("uri", Text, nullable=False),  # key relative to the artifact store's root
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("filename", String(300)),
+    Column("entry_point", String(300)),  # module:function, for the python format
+    Column("trusted_types", Text),  # JSON list: skops types beyond the defaults, as approved
+    Column("trusted_by", String(200)),  # the admin who allowed code to run at load
+    Column("meta", Text, nullable=False),  # JSON: metrics, params, tags, source commit, ...
+    Column("registered_by", String(200), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index("ix_model_artifacts_model", "model_id", "version_id"),
+)
+
+model_aliases = Table(
+    "model_aliases", metadata,
+    Column("model_id", Integer, ForeignKey("models.id", ondelete="CASCADE"), primary_key=True),
+    Column("alias", String(100), primary_key=True),
+    Column("version_id", Integer, ForeignKey("model_versions.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("updated_by", String(200), nullable=False),
+)
+
+alias_events = Table(
+    "alias_events", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("model_id", Integer, ForeignKey("models.id", ondelete="CASCADE"), nullable=False),
+    Column("alias", String(100), nullable=False),
+    Column("from_version_id", Integer),  # NULL: the alias was new
+    Column("to_version_id", Integer),  # NULL: the alias was removed
+    Column("kind", String(20), nullable=False),  # set | promote | rollback | delete | import
+    Column("actor", String(200), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("at", Float, nullable=False),
+    Index("ix_alias_events_alias", "model_id", "alias", "id"),
+)

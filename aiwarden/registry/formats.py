@@ -1,0 +1,180 @@
+"""Artifact formats, registered by name; an unknown name lists the valid ones.
+
+``runs_code`` marks formats whose loading executes arbitrary code (unpickling, calling an
+entry point): they load only with an admin's explicit trust recorded on the version.
+skops loads by rebuilding known types; types beyond skops' defaults and the allow-list
+(scikit-learn wrappers of XGBoost and LightGBM, plus ``AIWARDEN_SKOPS_TRUSTED``) need
+that same trust.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import io
+import os
+import re
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiwarden.registry import _onnx
+from aiwarden.registry._errors import ArtifactFormatError, UntrustedArtifactError
+from aiwarden.registry.predictor import EstimatorPredictor, Predictor
+
+__all__ = ["FORMATS", "WRAPPER_TYPES", "ArtifactFormat", "detect_format", "get_format"]
+
+WRAPPER_TYPES = (
+    "collections.OrderedDict",
+    "lightgbm.basic.Booster", "lightgbm.sklearn.LGBMClassifier",
+    "lightgbm.sklearn.LGBMRegressor", "lightgbm.sklearn.LGBMRanker",
+    "xgboost.core.Booster", "xgboost.sklearn.XGBClassifier", "xgboost.sklearn.XGBRegressor",
+    "xgboost.sklearn.XGBRanker",
+)
+_ENTRY = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
+
+
+@dataclass(frozen=True)
+class ArtifactFormat:
+    name: str
+    extensions: tuple[str, ...]
+    runs_code: bool
+    description: str
+
+    def untrusted_types(self, data: bytes) -> list[str]:
+        """skops: the types skops does not trust by default (read without loading)."""
+        if self.name != "skops":
+            return []
+        sio = _skops()
+        try:
+            return sorted(sio.get_untrusted_types(data=data))
+        except Exception as exc:  # zipfile/json errors of a malformed file
+            raise ArtifactFormatError(f"Not a skops file: {exc}", "artifact") from None
+
+    def check(self, data: bytes, entry_point: str | None) -> None:
+        """Cheap structural checks before anything is trusted or stored."""
+        if self.name == "python":
+            if not entry_point or not _ENTRY.fullmatch(entry_point):
+                raise ArtifactFormatError("The python format needs entry_point='module:function'"
+                                          f"; got {entry_point!r}.", "entry_point")
+        elif entry_point:
+            raise ArtifactFormatError(f"entry_point applies to the python format only, not "
+                                      f"{self.name!r}.", "entry_point")
+        if self.name == "onnx":
+            _onnx.check_onnx(data)
+        elif not data and self.name != "python":
+            raise ArtifactFormatError("The artifact is empty.", "artifact")
+
+    def load(self, data: bytes, *, trusted_types: Sequence[str] = (), trusted: bool = False,
+             entry_point: str | None = None, **kw: Any) -> Predictor:
+        """A predictor. ``trusted`` must be True for formats that run code."""
+        if self.runs_code and not trusted:
+            raise UntrustedArtifactError(
+                f"{kw.get('model', '')} version {kw.get('version', '')} is a {self.name} "
+                "artifact that no admin trusted; refusing to load it.", "trust")
+        if self.name == "skops":
+            return EstimatorPredictor(_load_skops(data, trusted_types), "skops", **kw)
+        if self.name == "onnx":
+            return _onnx.OnnxPredictor(_onnx.session(data), **kw)
+        if self.name == "pickle":
+            import pickle
+
+            return EstimatorPredictor(_guard(lambda: pickle.loads(data)), "pickle", **kw)
+        if self.name == "joblib":
+            import joblib
+
+            return EstimatorPredictor(_guard(lambda: joblib.load(io.BytesIO(data))), "joblib",
+                                      **kw)
+        obj = _call_entry_point(str(entry_point), data)
+        return EstimatorPredictor(obj, "python", **kw)
+
+
+def _skops() -> Any:
+    try:
+        import skops.io as sio
+    except ImportError:
+        raise ArtifactFormatError("skops artifacts need skops: pip install "
+                                  "'aiwarden[registry]'.", "format") from None
+    return sio
+
+
+def _load_skops(data: bytes, trusted_types: Sequence[str]) -> Any:
+    sio = _skops()
+    from skops.io.exceptions import UntrustedTypesFoundException
+
+    try:
+        return sio.loads(data, trusted=list(trusted_types))
+    except UntrustedTypesFoundException as exc:
+        raise UntrustedArtifactError(f"The skops artifact holds types nobody trusted: {exc}",
+                                     "trusted_types") from None
+    except Exception as exc:
+        raise ArtifactFormatError(f"skops cannot load the artifact: {exc}", "artifact") from None
+
+
+def _guard(fn: Any) -> Any:
+    try:
+        return fn()
+    except Exception as exc:
+        raise ArtifactFormatError(f"Cannot load the artifact: {type(exc).__name__}: {exc}",
+                                  "artifact") from None
+
+
+def _local_copy(data: bytes) -> str:
+    """A private file holding verified bytes, named by their hash, for entry points."""
+    folder = Path(tempfile.gettempdir()) / f"aiwarden-artifacts-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    path = folder / hashlib.sha256(data).hexdigest()
+    if not path.exists():
+        fd, tmp = tempfile.mkstemp(dir=folder)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    return str(path)
+
+
+def _call_entry_point(entry_point: str, data: bytes) -> Any:
+    """``module:function`` is called with the artifact's local path (None when empty)."""
+    module, _, name = entry_point.partition(":")
+    try:
+        fn = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise ArtifactFormatError(f"Cannot import the entry point {entry_point!r}: {exc}",
+                                  "entry_point") from None
+    obj = _guard(lambda: fn(_local_copy(data) if data else None))
+    if not hasattr(obj, "predict"):
+        raise ArtifactFormatError(f"The entry point {entry_point!r} returned a "
+                                  f"{type(obj).__name__}, which has no predict().", "entry_point")
+    return obj
+
+
+FORMATS: dict[str, ArtifactFormat] = {f.name: f for f in (
+    ArtifactFormat("skops", (".skops",), False, "scikit-learn (and XGBoost/LightGBM wrappers) "
+                   "saved with skops.io.dump; loaded with an explicit list of trusted types"),
+    ArtifactFormat("onnx", (".onnx",), False, "an ONNX graph run with onnxruntime"),
+    ArtifactFormat("python", (), True, "module:function called with the artifact's path; "
+                   "returns an object with predict()"),
+    ArtifactFormat("pickle", (".pkl", ".pickle"), True, "pickle; admin + trust only"),
+    ArtifactFormat("joblib", (".joblib",), True, "joblib; admin + trust only"),
+)}
+
+
+def get_format(name: str) -> ArtifactFormat:
+    fmt = FORMATS.get(name)
+    if fmt is None:
+        raise ArtifactFormatError(f"Unknown artifact format {name!r}; choose from "
+                                  f"{sorted(FORMATS)}.", "format")
+    return fmt
+
+
+def detect_format(filename: str | None, entry_point: str | None = None) -> ArtifactFormat:
+    """The format a file name's extension implies (``python`` when an entry point is given)."""
+    if entry_point:
+        return FORMATS["python"]
+    suffix = Path(filename or "").suffix.lower()
+    for fmt in FORMATS.values():
+        if suffix and suffix in fmt.extensions:
+            return fmt
+    raise ArtifactFormatError(f"Cannot tell the format of {filename!r}: name it, one of "
+                              f"{sorted(FORMATS)}.", "format")
