@@ -152,6 +152,20 @@ class Registry:
         return model
 
     # --------------------------------------------------------------------- read
+    def models(self) -> list[dict[str, Any]]:
+        """Models with registered versions: how many, the latest, and their aliases."""
+        with self.db.read() as conn:
+            out = []
+            for model in repo.list_models(conn):
+                found = _repo.versions(conn, model)
+                if found:
+                    names = _repo.labels(conn, model.id)
+                    out.append({"name": model.name, "versions": len(found),
+                                "latest": found[-1].version,
+                                "aliases": {a: names[v] for a, v in
+                                            sorted(_repo.aliases(conn, model.id).items())}})
+            return out
+
     def versions(self, name: str) -> list[VersionInfo]:
         with self.db.read() as conn:
             return _repo.versions(conn, repo.get_model(conn, name))

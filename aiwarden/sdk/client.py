@@ -26,6 +26,7 @@ import orjson
 
 from aiwarden.errors import AiwardenError, check_param
 from aiwarden.sdk import _payload as P
+from aiwarden.sdk.registry import RegistryMixin
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -140,7 +141,7 @@ def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
         out[prefix or "value"] = value
 
 
-class Client:
+class Client(RegistryMixin):
     """Talk to an aiwarden server: register models, upload references, log, query.
 
     Parameters

@@ -24,6 +24,7 @@ from aiwarden.server.docs import install_docs
 from aiwarden.server.incident_routes import router as incident_router
 from aiwarden.server.notify_routes import router as notify_router
 from aiwarden.server.prometheus import install_prometheus
+from aiwarden.server.registry_routes import router as registry_router
 from aiwarden.server.responses import JSONResponse
 from aiwarden.server.routes import router
 from aiwarden.server.settings import ServerSettings
@@ -117,6 +118,7 @@ def create_app(settings: ServerSettings | None = None,
     app.include_router(alert_router, prefix="/api/v1")
     app.include_router(incident_router, prefix="/api/v1")
     app.include_router(notify_router, prefix="/api/v1")
+    app.include_router(registry_router, prefix="/api/v1")
 
     @app.get("/healthz", tags=["service"])
     def healthz() -> dict[str, str]:

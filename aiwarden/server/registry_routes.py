@@ -1,0 +1,252 @@
+"""Registry API v1 (docs/registry.md): register versions, read them, move aliases.
+
+Reads need the ``read`` scope, writes ``admin``. A key without ``admin`` that tries to
+register a code-running artifact (pickle, joblib, entry point) is told that reason, not
+only that a scope is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+from aiwarden.registry import (
+    ArtifactFormatError,
+    ArtifactIntegrityError,
+    ArtifactStoreError,
+    Registry,
+    UntrustedArtifactError,
+    default_artifacts_url,
+)
+from aiwarden.registry.formats import detect_format, get_format
+from aiwarden.server.errors import HttpError, Malformed
+
+__all__ = ["registry_for", "router"]
+
+router = APIRouter(prefix="/registry", tags=["registry"])
+_LOCK = threading.Lock()
+_MULTIPART = "multipart/form-data"
+
+
+class _Untrusted(HttpError):
+    status, kind = 403, "untrusted_artifact"
+
+
+class _Changed(HttpError):
+    status, kind = 409, "artifact_changed"
+
+
+class _BadArtifact(HttpError):
+    status, kind = 422, "invalid_artifact"
+
+
+class _StoreDown(HttpError):
+    status, kind = 503, "artifact_store"
+
+
+@contextmanager
+def _mapped() -> Iterator[None]:
+    """Registry errors as HTTP answers with the house body (field + reason)."""
+    try:
+        yield
+    except UntrustedArtifactError as exc:
+        raise _Untrusted(str(exc), exc.field) from None
+    except ArtifactIntegrityError as exc:
+        raise _Changed(str(exc), exc.field) from None
+    except ArtifactFormatError as exc:
+        raise _BadArtifact(str(exc), exc.field) from None
+    except ArtifactStoreError as exc:
+        raise _StoreDown(str(exc), exc.field) from None
+
+
+def registry_for(app: Any) -> Registry:
+    """The app's registry, made on first use: the store is ``AIWARDEN_ARTIFACTS_URL``, else
+    ``<data dir>/artifacts``; a model it creates gets the default alert rules."""
+    reg = getattr(app.state, "registry", None)
+    if reg is None:
+        with _LOCK:
+            reg = getattr(app.state, "registry", None)
+            if reg is None:
+                from aiwarden.alerting.evaluator import install_defaults
+
+                settings, monitor = app.state.settings, app.state.monitor
+                url = (getattr(settings, "artifacts_url", None)
+                       or os.environ.get("AIWARDEN_ARTIFACTS_URL")
+                       or default_artifacts_url(settings.data_dir))
+                reg = Registry(monitor.db, url, on_new_model=lambda name, task:
+                               install_defaults(monitor, name, task))
+                app.state.registry = reg
+    return reg
+
+
+def _who(request: Request, scope: str) -> tuple[Registry, str, Any]:
+    """(registry, actor, key info or None when the server runs open); 401/403 as usual."""
+    key = request.app.state.auth.check(request, scope)
+    who = key.name if key is not None else request.headers.get("x-aiwarden-actor")
+    return registry_for(request.app), (who or "anonymous")[:200], key
+
+
+def _flag(value: Any) -> bool:
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def _metadata(text: str | None) -> dict[str, Any] | None:
+    if text in (None, ""):
+        return None
+    try:
+        doc = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise Malformed(f"metadata: malformed JSON: {exc.msg}.", "metadata") from None
+    if not isinstance(doc, dict):
+        raise Malformed("metadata: expected a JSON object.", "metadata")
+    return doc
+
+
+async def _upload(request: Request, fields: dict[str, Any]) -> bytes:
+    """The artifact bytes; multipart form fields override the query's."""
+    media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if media != _MULTIPART:
+        return await request.body()
+    form = await request.form()
+    try:
+        upload = form.get("artifact")
+        if upload is None or isinstance(upload, str):
+            raise Malformed("A multipart upload needs a file field named 'artifact'.",
+                            "artifact")
+        for key in fields:
+            value = form.get(key)
+            if isinstance(value, str) and value != "":
+                fields[key] = value
+        fields["filename"] = fields["filename"] or upload.filename
+        return await upload.read()
+    finally:
+        await form.close()
+
+
+@router.post("/models/{name}/versions", status_code=201)
+async def register_version(
+    request: Request, name: str, format: str | None = None, filename: str | None = None,
+    entry_point: str | None = None, version: str | None = None, trust: str | None = None,
+    task: str | None = None, metadata: str | None = None,
+) -> dict[str, Any]:
+    """Register the next version of ``name`` (created if new) from the body or a multipart
+    ``artifact`` file; ``metadata`` is JSON (metrics, params, tags, source_commit, ...)."""
+    registry, actor, key = _who(request, "read")
+    fields: dict[str, Any] = {"format": format, "filename": filename, "entry_point": entry_point,
+                              "version": version, "trust": trust, "task": task,
+                              "metadata": metadata}
+    data = await _upload(request, fields)
+    with _mapped():
+        fmt = get_format(fields["format"]) if fields["format"] else detect_format(
+            fields["filename"], fields["entry_point"])
+    if key is not None and not key.allows("admin"):
+        if fmt.runs_code:
+            raise _Untrusted(
+                f"Only a key with the admin scope may register a {fmt.name} artifact: loading "
+                f"it runs arbitrary code, so an admin must vouch for it with trust=true. This "
+                f"key's scopes are {list(key.scopes)}.", "format")
+        request.app.state.auth.check(request, "admin")  # the usual 403 for other formats
+    with _mapped():
+        info = await run_in_threadpool(
+            registry.register, name, data, format=fmt.name, filename=fields["filename"],
+            entry_point=fields["entry_point"], metadata=_metadata(fields["metadata"]),
+            version=fields["version"], task=fields["task"], actor=actor, admin=True,
+            trust=_flag(fields["trust"]))
+    return info.to_dict()
+
+
+@router.get("/models")
+def list_models(request: Request) -> list[dict[str, Any]]:
+    return _who(request, "read")[0].models()
+
+
+@router.get("/models/{name}/versions")
+def list_versions(request: Request, name: str) -> list[dict[str, Any]]:
+    return [v.to_dict() for v in _who(request, "read")[0].versions(name)]
+
+
+@router.get("/models/{name}/versions/{version}")
+def show_version(request: Request, name: str, version: str) -> dict[str, Any]:
+    return _who(request, "read")[0].get(name, version).to_dict()
+
+
+@router.get("/models/{name}/versions/{version}/artifact")
+def download(request: Request, name: str, version: str) -> Response:
+    """The artifact's bytes, verified against the SHA-256 recorded at upload."""
+    registry = _who(request, "read")[0]
+    with _mapped():
+        info, data = registry.artifact(name, version)
+    fname = info.filename or f"{name}-{info.version}.{info.format}"
+    return Response(data, media_type="application/octet-stream", headers={
+        "Content-Disposition": f'attachment; filename="{fname}"', "ETag": f'"{info.sha256}"',
+        "X-Aiwarden-SHA256": info.sha256, "X-Aiwarden-Format": info.format})
+
+
+class AliasMove(BaseModel):
+    version: str = Field(min_length=1, max_length=200)
+    reason: str = Field(min_length=1, max_length=2000)
+    kind: str = "set"
+    expected_version: str | None = None  # when sent (even null): move only from that version
+
+
+@router.get("/models/{name}/aliases")
+def list_aliases(request: Request, name: str) -> dict[str, str]:
+    return _who(request, "read")[0].aliases(name)
+
+
+@router.get("/models/{name}/aliases/{alias}")
+def resolve_alias(request: Request, name: str, alias: str) -> dict[str, Any]:
+    return _who(request, "read")[0].get(name, alias=alias).to_dict()
+
+
+@router.put("/models/{name}/aliases/{alias}")
+def move_alias(request: Request, name: str, alias: str, body: AliasMove) -> dict[str, Any]:
+    """Point the alias at a version, atomically; the move and its reason join the history."""
+    registry, actor, _ = _who(request, "admin")
+    kw: dict[str, Any] = {}
+    if "expected_version" in body.model_fields_set:
+        kw["expected"] = body.expected_version
+    event = registry.set_alias(name, alias, body.version, reason=body.reason, actor=actor,
+                               kind=body.kind, **kw)
+    return {"model": name, "alias": alias, "version": body.version, "changed": event is not None,
+            "previous": None if event is None else event.from_version,
+            "event": None if event is None else event.to_dict()}
+
+
+@router.delete("/models/{name}/aliases/{alias}")
+def delete_alias(request: Request, name: str, alias: str,
+                 reason: str = Query(..., min_length=1)) -> dict[str, Any]:
+    registry, actor, _ = _who(request, "admin")
+    return registry.delete_alias(name, alias, reason=reason, actor=actor).to_dict()
+
+
+@router.get("/models/{name}/aliases/{alias}/history")
+def alias_history(request: Request, name: str, alias: str,
+                  limit: int = Query(100, ge=1, le=10_000)) -> list[dict[str, Any]]:
+    return [e.to_dict() for e in _who(request, "read")[0].history(name, alias, limit)]
+
+
+@router.get("/models/{name}/history")
+def model_history(request: Request, name: str,
+                  limit: int = Query(100, ge=1, le=10_000)) -> list[dict[str, Any]]:
+    return [e.to_dict() for e in _who(request, "read")[0].history(name, None, limit)]
+
+
+@router.get("/models/{name}/aliases/{alias}/previous")
+def previous(request: Request, name: str, alias: str) -> dict[str, Any]:
+    """The version the alias pointed at before its latest move: the rollback target."""
+    found = _who(request, "read")[0].previous(name, alias)
+    if found is None:
+        from aiwarden.store.models_repo import NotFound
+
+        raise NotFound(f"Alias {alias!r} of {name!r} has never moved away from a version.",
+                       "alias")
+    return found.to_dict()
