@@ -1,14 +1,21 @@
 """What follows an evaluation cycle: alerts open or join incidents, and a new incident gets
-its root-cause analysis attached to the timeline at once (the on-call reads it first)."""
+its root-cause analysis attached to the timeline at once (the on-call reads it first).
+
+Notifications and escalation pages go out from one process only: the one holding the
+evaluator lease (:class:`Leadership`), or two processes sharing a database would page
+twice. A process that gains the lease reloads the dispatcher's stored state and resumes
+the outbox before it sends anything; one that loses it drops its in-memory queue.
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any
 
-from aiwarden.alerting.evaluator import CycleReport
+from aiwarden.alerting.evaluator import LEASE, CycleReport
 from aiwarden.alerting.notifiers import Notification
 from aiwarden.alerting.notify import NotificationCenter
 from aiwarden.alerting.rules import Rule
@@ -16,47 +23,121 @@ from aiwarden.incidents import AlertInfo, Incident, IncidentService
 from aiwarden.monitoring.service import Monitor
 from aiwarden.rca import analyse, to_markdown
 from aiwarden.store import alerts_repo
+from aiwarden.store.database import Database
 
-__all__ = ["AlertPipeline"]
+__all__ = ["AlertPipeline", "Leadership"]
 
 log = logging.getLogger("aiwarden.alerting")
 RCA_ACTION = "Root-cause analysis"
 
 
+class Leadership:
+    """Whether this process is the one that notifies: the evaluator lease names it.
+
+    With ``take`` (a process running the evaluation loop) each check takes the lease when
+    it is free and renews it. Without, the process only notifies while the lease still
+    names it (it took it by evaluating on request) and never renews it, so a process whose
+    loop is off cannot keep evaluation away from the others. Checks use the wall clock,
+    whatever ``now`` a cycle was evaluated at.
+    """
+
+    def __init__(self, db: Database, holder: str, ttl: float, *, take: bool = True) -> None:
+        self.db, self.holder, self.ttl, self.take = db, holder, ttl, take
+
+    def check(self) -> bool:
+        try:
+            with self.db.write() as conn:
+                if not self.take:
+                    return alerts_repo.holds_lease(conn, LEASE, self.holder)
+                return alerts_repo.acquire_lease(conn, LEASE, self.holder, self.ttl,
+                                                 time.time())
+        except Exception as exc:  # the database is away: do not act as the leader
+            log.warning("could not check the %s lease: %s", LEASE, type(exc).__name__)
+            return False
+
+    def release(self) -> None:
+        """Hand the lease over now (a clean shutdown), so no one waits for it to expire."""
+        with self.db.write() as conn:
+            if alerts_repo.holds_lease(conn, LEASE, self.holder):
+                # renewed for zero seconds: expired from this instant on
+                alerts_repo.acquire_lease(conn, LEASE, self.holder, 0.0, time.time())
+
+
 class AlertPipeline:
+    """``leadership`` None: this process is alone and always notifies."""
+
     def __init__(self, monitor: Monitor, incidents: IncidentService,
                  notifications: NotificationCenter | None = None, *,
-                 rca_window: float = 3600.0) -> None:
+                 rca_window: float = 3600.0, leadership: Leadership | None = None) -> None:
         self.monitor, self.incidents, self.rca_window = monitor, incidents, rca_window
         self.notifications = notifications
+        self.leadership = leadership
+        self.leading = False
+        self._lead_lock = threading.Lock()
+
+    def lead(self) -> bool:
+        """Check the lease; on gaining it take over the stored state, on losing it stand
+        down. True when this process may notify now."""
+        if self.notifications is None:
+            return False
+        with self._lead_lock:
+            ok = self.leadership is None or self.leadership.check()
+            if ok and not self.leading:
+                resumed = self.notifications.take_over()
+                log.info("Notifying from this process now; %d queued message(s) resumed.",
+                         resumed)
+            elif not ok and self.leading:
+                dropped = self.notifications.stand_down()
+                log.info("Another process notifies now; %d queued message(s) left to it.",
+                         dropped)
+            elif ok:
+                self.notifications.refresh()  # config or silences set through another process
+            self.leading = ok
+            return ok
+
+    def release(self) -> None:
+        """Stop notifying and hand the lease over (at shutdown)."""
+        with self._lead_lock:
+            if self.leading and self.notifications is not None:
+                self.notifications.stand_down()
+            self.leading = False
+            if self.leadership is not None:
+                self.leadership.release()
 
     def after_cycle(self, report: CycleReport) -> list[Incident]:
         if not report.transitions:
             self.tick()
             return []
         infos = self._rule_infos({labels["model"] for labels, _ in report.transitions})
-        if self.notifications is not None:  # the policy is fixed when an incident opens
-            self.incidents.policies = self.notifications.policies
+        center = self.notifications if self.lead() else None  # a new leader reloads first
+        if center is not None:  # the policy is fixed when an incident opens
+            self.incidents.policies = center.policies
         touched = self.incidents.on_transitions(
             report.transitions,
             info=lambda labels: infos.get((labels["model"], labels["rule"])))
         for inc in touched:
             if inc.is_open and not self._has_rca(inc.id):
                 self.attach_rca(inc)
-        if self.notifications is not None:
-            self.notifications.on_transitions(report.transitions, {
+        if center is not None:
+            center.on_transitions(report.transitions, {
                 k: dict(v.annotations) | ({"runbook": v.runbook} if v.runbook else {})
                 for k, v in infos.items()})
-        self.tick()
+            self._send(center, None)
+        elif self.notifications is not None:
+            log.warning("%d alert transition(s) evaluated after the lease moved to another "
+                        "process are not notified.", len(report.transitions))
         return touched
 
     def tick(self, now: float | None = None) -> None:
-        """Send due notifications and escalations; note each on its incident's timeline."""
-        if self.notifications is None:
-            return
-        self.incidents.policies = self.notifications.policies
-        self._escalate(time.time() if now is None else now)
-        for flush in self.notifications.tick(now):
+        """Send due notifications and escalations, in the process holding the lease only."""
+        if self.notifications is not None and self.lead():
+            self._send(self.notifications, now)
+
+    def _send(self, center: NotificationCenter, now: float | None) -> None:
+        """Queue due escalations and group notifications; note each on its incident."""
+        self.incidents.policies = center.policies
+        self._escalate(center, time.time() if now is None else now)
+        for flush in center.tick(now):
             model, rule = flush.group_labels.get("model"), flush.group_labels.get("rule")
             inc = self.incidents.find_open(model, rule) if model and rule else None
             if inc is not None:
@@ -88,10 +169,10 @@ class AlertPipeline:
             "suspects": report["suspects"][:10], "markdown": to_markdown(report)})
         return report
 
-    def _escalate(self, now: float) -> None:
+    def _escalate(self, center: NotificationCenter, now: float) -> None:
         for esc in self.incidents.due_escalations(now):
             inc, step = esc.incident, esc.step
-            sent = self.notifications.send(step.receiver, Notification(
+            sent = center.send(step.receiver, Notification(
                 title=f"Escalation: {inc.title}", status="firing",
                 severity=inc.severity if inc.severity in ("critical", "warning") else "warning",
                 model=inc.model, labels={"model": inc.model, "incident": str(inc.id)},

@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from aiwarden.alerting.evaluator import EvaluationLoop, Evaluator
 from aiwarden.alerting.notify import NotificationCenter
-from aiwarden.alerting.pipeline import AlertPipeline
+from aiwarden.alerting.pipeline import AlertPipeline, Leadership
 from aiwarden.incidents import IncidentService
 from aiwarden.monitoring.service import Monitor, MonitorSettings
 from aiwarden.server import errors
@@ -37,7 +37,8 @@ logging.getLogger("alembic").setLevel(logging.WARNING)  # readyz checks the revi
 
 
 class _Maintenance(threading.Thread):
-    """Compacts bucket partials every few seconds and enforces retention hourly."""
+    """Compacts bucket partials every few seconds and enforces retention hourly; ticks the
+    notification timers (once at start, so a restarted process resumes its outbox at once)."""
 
     def __init__(self, monitor: Monitor, every: float,
                  also: Callable[[], Any] | None = None) -> None:
@@ -46,6 +47,11 @@ class _Maintenance(threading.Thread):
         self.stop = threading.Event()
 
     def run(self) -> None:
+        if self.also is not None:
+            try:
+                self.also()
+            except Exception:
+                log.exception("notification tick failed")
         ticks = 0
         while not self.stop.wait(self.every):
             try:
@@ -69,7 +75,11 @@ def create_app(settings: ServerSettings | None = None,
     evaluator = Evaluator(monitor, lease_ttl=settings.lease_ttl)
     incidents = IncidentService(db)
     notifications = NotificationCenter(db)
-    pipeline = AlertPipeline(monitor, incidents, notifications)
+    # Only the process holding the evaluator lease notifies; one without an evaluation loop
+    # takes part only when an evaluation it was asked to run took the lease.
+    leadership = Leadership(db, evaluator.holder, settings.lease_ttl,
+                            take=settings.evaluate_every > 0)
+    pipeline = AlertPipeline(monitor, incidents, notifications, leadership=leadership)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -100,6 +110,10 @@ def create_app(settings: ServerSettings | None = None,
             if alerts.is_alive():
                 alerts.join(timeout=30)
             notifications.deliverer.stop(timeout=5)
+            try:  # what is still queued stays in the outbox for whoever notifies next
+                pipeline.release()
+            except Exception:
+                log.exception("could not hand the alert lease over")
             db.dispose()
 
     app = FastAPI(title="aiwarden", version="0.1.0", lifespan=lifespan, docs_url=None,

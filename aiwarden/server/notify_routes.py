@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 
 from aiwarden.alerting.notify import NotificationCenter
 from aiwarden.server.access import actor
@@ -23,6 +23,7 @@ def _center(request: Request, scope: str) -> tuple[NotificationCenter, str]:
 @router.get("/notifications/config", tags=["notifications"])
 def get_config(request: Request) -> dict[str, Any]:
     center, _ = _center(request, "read")
+    center.refresh()  # another process may have changed it
     return center.describe()
 
 
@@ -37,15 +38,25 @@ async def put_config(request: Request) -> dict[str, Any]:
 
 
 @router.get("/notifications/attempts", tags=["notifications"])
-def attempts(request: Request) -> list[dict[str, Any]]:
-    """Recent delivery attempts, newest last (receiver, ok, status, error — no secrets)."""
+def attempts(request: Request, limit: int = Query(500, ge=1, le=10_000)
+             ) -> list[dict[str, Any]]:
+    """Recent delivery attempts of every process, newest last (receiver, ok, status,
+    error — no secrets); kept across restarts."""
     center, _ = _center(request, "read")
-    return list(center.attempts)
+    return center.recent_attempts(limit)
+
+
+@router.get("/notifications/queue", tags=["notifications"])
+def queue(request: Request) -> list[dict[str, Any]]:
+    """Messages still owed, oldest first, with their tries so far and next attempt."""
+    center, _ = _center(request, "read")
+    return center.queue()
 
 
 @router.get("/silences", tags=["notifications"])
 def list_silences(request: Request) -> list[dict[str, Any]]:
     center, _ = _center(request, "read")
+    center.refresh()
     return center.silences.to_dict().get("silences", [])
 
 

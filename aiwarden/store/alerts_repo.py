@@ -150,3 +150,17 @@ def acquire_lease(conn: Connection, name: str, holder: str, ttl: float, now: flo
         except IntegrityError:  # another process created it first: it holds the lease
             return False
     return False
+
+
+def holds_lease(conn: Connection, name: str, holder: str, now: float | None = None) -> bool:
+    """Whether ``holder`` is the one named on the lease (read-only).
+
+    Without ``now`` an expired lease still counts: nobody else has taken it, so nobody
+    else acts on it. With ``now`` the lease must also be unexpired.
+    """
+    row = conn.execute(select(leases.c.holder, leases.c.expires_at).where(
+        leases.c.name == name)).first()
+    return row is not None and row.holder == holder and (now is None or row.expires_at >= now)
+
+
+__all__ += ["holds_lease"]

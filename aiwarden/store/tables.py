@@ -295,3 +295,39 @@ alias_events = Table(
     Column("at", Float, nullable=False),
     Index("ix_alias_events_alias", "model_id", "alias", "id"),
 )
+
+# -- notifications: the durable delivery queue (outbox) and every delivery attempt --
+
+__all__ += ["notification_attempts", "notification_outbox"]
+
+notification_outbox = Table(
+    "notification_outbox", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("receiver", String(200), nullable=False),  # the receiver's name, never its config
+    Column("notification_id", String(64), nullable=False),
+    Column("notification", Text, nullable=False),  # Notification.to_dict() as JSON
+    Column("queued_at", Float, nullable=False),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("state", String(10), nullable=False),  # pending | sent | failed
+    Column("last_error", Text),  # scrubbed of receiver secrets
+    Column("updated_at", Float, nullable=False),
+    Index("ix_notification_outbox_state", "state", "id"),
+)
+
+notification_attempts = Table(
+    "notification_attempts", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("outbox_id", BigInteger),  # NULL: nothing was queued (no such receiver)
+    Column("receiver", String(200), nullable=False),
+    Column("notification_id", String(64)),
+    Column("at", Float, nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("status", Integer),  # HTTP or SMTP code when the far end answered
+    Column("error", Text),  # scrubbed of receiver secrets
+    Column("attempt", Integer, nullable=False),
+    Column("final", Boolean, nullable=False),
+    Column("retry_in", Float),
+    Column("detail", Text),  # JSON: e.g. the group key of an undeliverable flush
+    Index("ix_notification_attempts_at", "at"),
+)

@@ -373,3 +373,37 @@ def test_deliverer_parameters_use_the_house_message() -> None:
 def test_module_doctests() -> None:
     result = doctest.testmod(notifiers.delivery)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_a_resumed_message_keeps_its_tries_deadline_and_outbox_id(
+        endpoint: WebhookServer) -> None:
+    seen: list[DeliveryAttempt] = []
+    r = WebhookReceiver(name="ops", url=endpoint.url())
+    d = fast(on_attempt=seen.append, give_up_after=60)
+    endpoint.fail(1)
+    assert d.send(r, note(), outbox_id=7, attempts=3, queued_at=time.time() - 61)
+    assert d.send(r, note(), outbox_id=7) and d.pending() == 1  # already queued: once
+    assert d.pending_jobs()[0]["outbox_id"] == 7
+    d.process_due()
+    [a] = seen  # the 4th try overall, and the 24 h (here 60 s) budget is spent
+    assert (a.attempt, a.ok, a.final, a.outbox_id) == (4, False, True, 7)
+    assert "gave up after 4 tries" in str(a.error)
+    later = time.time() + 30
+    assert d.send(r, note(status="resolved"), outbox_id=8, next_attempt_at=later)
+    assert d.process_due() == [] and 29 < d.pending_jobs()[0]["next_in"] <= 30
+
+
+def test_clear_drops_the_queue_and_rebind_redirects_it(endpoint: WebhookServer) -> None:
+    with WebhookServer() as gone:
+        dead_url = gone.url()
+    dead = WebhookReceiver(name="ops", url=dead_url)
+    d = fast()
+    for status in ("firing", "resolved"):
+        d.send(dead, note(status=status))
+    assert [a.ok for a in d.process_due()] == [False]
+    d.rebind({"ops": WebhookReceiver(name="ops", url=endpoint.url())})  # URL corrected
+    assert d.flush(timeout=5)
+    assert [q.json()["status"] for q in endpoint.delivered] == ["firing", "resolved"]
+    d.send(dead, note())
+    d.send(WebhookReceiver(name="other", url=dead_url), note())
+    assert d.clear() == 2 and d.pending() == 0 and d.process_due() == []

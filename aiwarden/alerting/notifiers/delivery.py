@@ -9,8 +9,11 @@ transient (connection error, timeout, 408, 429, 5xx, SMTP 4xx) until it succeeds
 Permanent failures (other 4xx, SMTP 5xx, bad TLS certificate) are not retried.
 
 Every try is reported to ``on_attempt`` as a :class:`DeliveryAttempt`, which is how the
-attempts reach the database and the UI. The queue lives in memory; :meth:`pending_jobs`
-exposes it so a caller can persist it and :meth:`Deliverer.send` it again after a restart.
+attempts reach the database and the UI. The queue itself lives in memory: a caller that
+needs it to survive restarts writes each message to a durable outbox first and passes the
+row's id as ``outbox_id`` (it comes back on every attempt); after a restart it sends the
+still-pending rows again with their attempt count and times, and the lanes, order and
+backoff carry on where they stopped (``aiwarden.alerting.notify`` does this).
 
 Examples
 --------
@@ -32,7 +35,7 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Self
@@ -62,6 +65,7 @@ class DeliveryAttempt:
     notification_id: str = ""
     final: bool = True
     retry_in: float | None = None
+    outbox_id: int | None = None  # the durable row this message came from, if any
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "at": self.at.isoformat()}
@@ -74,6 +78,7 @@ class _Job:
     queued: float  # monotonic seconds
     due: float
     attempts: int = 0
+    outbox_id: int | None = None
 
 
 class Deliverer:
@@ -124,19 +129,52 @@ class Deliverer:
 
     # -- queue ------------------------------------------------------------------------------
 
-    def send(self, receiver: Receiver, notification: Notification) -> bool:
+    def send(self, receiver: Receiver, notification: Notification, *,
+             outbox_id: int | None = None, attempts: int = 0, queued_at: float | None = None,
+             next_attempt_at: float | None = None) -> bool:
         """Queue ``notification`` for ``receiver``; False when the receiver does not want it.
 
         Lanes are keyed by receiver name, so names must be unique within one deliverer.
+        A message resumed from an outbox passes its row id, the tries it already had and
+        when (epoch seconds) it was queued and is next due, so backoff and ``give_up_after``
+        continue rather than restart; an ``outbox_id`` already queued is not queued twice.
         """
         if not receiver.wants(notification):
             return False
         with self._cond:
-            now = time.monotonic()
+            mono, wall = time.monotonic(), time.time()
+            if outbox_id is not None and any(job.outbox_id == outbox_id
+                                             for lane in self._lanes.values() for job in lane):
+                return True
+            queued = mono if queued_at is None else mono - max(0.0, wall - queued_at)
+            due = mono if next_attempt_at is None else mono + (next_attempt_at - wall)
             self._lanes.setdefault(receiver.name, deque()).append(
-                _Job(receiver, notification, queued=now, due=now))
+                _Job(receiver, notification, queued=queued, due=due, attempts=attempts,
+                     outbox_id=outbox_id))
             self._cond.notify()
         return True
+
+    def clear(self) -> int:
+        """Drop every queued message; return how many. A send already under way finishes
+        (and is reported) but is not retried.
+
+        For a process that stops being the one that delivers: its outbox rows stay pending
+        for the process that takes over.
+        """
+        with self._cond:
+            dropped = sum(len(lane) for lane in self._lanes.values())
+            self._lanes.clear()
+            self._cond.notify_all()
+            return dropped
+
+    def rebind(self, receivers: Mapping[str, Receiver]) -> None:
+        """Queued messages for these names go to these receivers from now on: a corrected
+        URL or password applies to what is already waiting."""
+        with self._cond:
+            for name, lane in self._lanes.items():
+                if name in receivers:
+                    for job in lane:
+                        job.receiver = receivers[name]
 
     def pending(self) -> int:
         """Notifications queued or being sent, not yet delivered or given up."""
@@ -149,7 +187,8 @@ class Deliverer:
         with self._cond:
             return [{"receiver": name, "notification": job.notification.to_dict(),
                      "attempts": job.attempts, "queued_for": now - job.queued,
-                     "next_in": max(0.0, job.due - now) if i == 0 else None}
+                     "next_in": max(0.0, job.due - now) if i == 0 else None,
+                     "outbox_id": job.outbox_id}
                     for name, lane in self._lanes.items() for i, job in enumerate(lane)]
 
     def process_due(self) -> list[DeliveryAttempt]:
@@ -267,13 +306,14 @@ class Deliverer:
     def _finish(self, job: _Job, attempt: DeliveryAttempt) -> None:
         name = job.receiver.name
         with self._cond:
-            lane = self._lanes[name]
-            if attempt.final:
-                lane.popleft()
-                if not lane:
-                    del self._lanes[name]
-            else:
-                job.due = time.monotonic() + (attempt.retry_in or 0.0)
+            lane = self._lanes.get(name)
+            if lane and lane[0] is job:  # else cleared while it was being sent
+                if attempt.final:
+                    lane.popleft()
+                    if not lane:
+                        del self._lanes[name]
+                else:
+                    job.due = time.monotonic() + (attempt.retry_in or 0.0)
             self._busy.discard(name)
             self._cond.notify_all()
 
@@ -309,7 +349,8 @@ class Deliverer:
                                self.give_up_after - elapsed)
         attempt = DeliveryAttempt(receiver=r.name, at=at, ok=error is None, status=status,
                                   error=error, attempt=job.attempts, notification_id=n.id,
-                                  final=retry_in is None, retry_in=retry_in)
+                                  final=retry_in is None, retry_in=retry_in,
+                                  outbox_id=job.outbox_id)
         self._log(r, attempt)
         if self.on_attempt is not None:
             try:
