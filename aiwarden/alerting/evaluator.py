@@ -75,6 +75,8 @@ class Evaluator:
         return report
 
     def _model(self, name: str, now: float, report: CycleReport) -> None:
+        """Read every window the model's rules need at once, evaluate, then save every
+        instance's step in one transaction (one commit per model, not one per instance)."""
         with self.monitor.db.read() as conn:
             stored = repo.list_rules(conn, name)
             m = models_repo.get_model(conn, name)
@@ -82,17 +84,22 @@ class Evaluator:
                 version = models_repo.get_version(conn, m)
             except models_repo.NotFound:
                 return
-            ref = self.monitor.refs.get(conn, version.id)
+        rules = [(sr.id, r) for sr in stored
+                 if (r := Rule.model_validate(sr.spec)).applies_to(name)]
+        if not rules:
+            return
+        spans = sorted({span for _, r in rules for span in _spans(r, now)})
+        ref, data = self.monitor.windows(name, spans, version.version)
+        windows = dict(zip(spans, data, strict=True))
         cache: dict[tuple[Any, ...], Any] = {}
-        for sr in stored:
-            rule = Rule.model_validate(sr.spec)
-            if not rule.applies_to(name):
-                continue
+        results = []
+        for rule_id, rule in rules:
             for column in self._columns(rule, ref):
                 labels = {"rule": rule.name, "model": name, "version": version.version,
                           **({"column": column} if column else {}), **rule.labels}
-                ev = self._evaluate(rule, column, name, version.version, ref, now, cache)
-                self._step(sr.id, m.id, rule, labels, ev, now, report)
+                ev = self._evaluate(rule, column, ref, now, windows, cache)
+                results.append((rule_id, rule, labels, ev))
+        self._save(m.id, results, now, report)
 
     @staticmethod
     def _columns(rule: Rule, ref: Any) -> list[str | None]:
@@ -101,54 +108,64 @@ class Evaluator:
         return [] if ref is None else [c.name for c in ref.schema_.columns
                                        if c.role == Role.FEATURE]
 
-    def _payload(self, rule: Rule, name: str, version: str, start: float, end: float,
+    @staticmethod
+    def _payload(rule: Rule, ref: Any, data: Any, span: tuple[float, float],
                  cache: dict[tuple[Any, ...], Any]) -> Any:
-        """One window is read once per cycle, whatever metrics the rules take from it."""
+        """One metric of one window is computed once per cycle, whatever rules read it."""
         metric = "volume" if rule.metric == "quarantined" else rule.metric
         method = rule.method if metric == "drift" else None
-        key = (metric, method, start, end)
+        key = (metric, method, span)
         if key not in cache:
-            if (start, end) not in cache:
-                cache[(start, end)] = self.monitor.window(name, start, end, version)
-            ref, data = cache[(start, end)]
-            cache[key] = metrics.compute(metric, ref, data, method=method)
+            options = {"method": method, "detail": False} if metric == "drift" else {}
+            cache[key] = metrics.compute(metric, ref, data, **options)
         return cache[key]
 
-    def _evaluate(self, rule: Rule, column: str | None, name: str, version: str, ref: Any,
-                  now: float, cache: dict[tuple[Any, ...], Any]) -> Evaluation:
+    def _evaluate(self, rule: Rule, column: str | None, ref: Any, now: float,
+                  windows: dict[tuple[float, float], Any],
+                  cache: dict[tuple[Any, ...], Any]) -> Evaluation:
         one = rule if column == rule.column else rule.model_copy(update={"column": column})
-        w = rule.window_seconds
         if column and ref is not None and column not in ref.schema_:
             return Evaluation(None, error=f"column {column!r} is not in the model's schema")
+        current, *previous = _spans(rule, now)
         try:
-            value = self._payload(rule, name, version, now - w, now, cache)
+            value = self._payload(rule, ref, windows[current], current, cache)
             baseline = None
-            if rule.relative_to == "previous":
+            if previous:
                 baseline = rule_value(one.model_copy(update={"relative_to": None}),
-                                      self._payload(rule, name, version, now - 2 * w,
-                                                    now - w, cache))
+                                      self._payload(rule, ref, windows[previous[0]],
+                                                    previous[0], cache))
             elif rule.relative_to == "reference" and ref is not None:
                 realised = ref.realised_performance(ref.profile_) or {}
                 baseline = realised.get(rule.stat_name)
             return Evaluation(rule_value(one, value, baseline))
         except Exception as exc:  # one bad rule must not stop the cycle
-            log.warning("rule %s on %s failed: %s", rule.name, name, exc)
+            log.warning("rule %s failed: %s", rule.name, exc)
             return Evaluation(None, error=f"{type(exc).__name__}: {exc}")
 
-    def _step(self, rule_id: int, model_id: int, rule: Rule, labels: dict[str, str],
-              ev: Evaluation, now: float, report: CycleReport) -> None:
+    def _save(self, model_id: int, results: list[tuple[int, Rule, dict[str, str], Evaluation]],
+              now: float, report: CycleReport) -> None:
         with self.monitor.db.write(model_id) as conn:
-            inst = repo.instance(conn, rule_id, model_id, labels)
-            state = AlertState() if inst is None else AlertState.from_dict(inst.state)
-            new, events = step(state, ev, rule.condition(), now)
-            if inst is None and not events and new == AlertState(value=new.value):
-                report.instances += 1  # a quiet normal instance: not worth a row yet
-                return
-            iid = repo.save_state(conn, rule_id, model_id, labels, new.to_dict(), inst)
-            repo.add_events(conn, iid, events)
-        report.instances += 1
-        report.errors += ev.error is not None
-        report.transitions += [(labels, e) for e in events]
+            have = {(i.rule_id, i.fingerprint): i for i in repo.list_instances(conn, model_id)}
+            for rule_id, rule, labels, ev in results:
+                inst = have.get((rule_id, repo.fingerprint(labels)))
+                state = AlertState() if inst is None else AlertState.from_dict(inst.state)
+                new, events = step(state, ev, rule.condition(), now)
+                report.instances += 1
+                if inst is None and not events and new == AlertState(value=new.value):
+                    continue  # a quiet normal instance: not worth a row yet
+                iid = repo.save_state(conn, rule_id, model_id, labels, new.to_dict(), inst)
+                repo.add_events(conn, iid, events)
+                report.errors += ev.error is not None
+                report.transitions += [(labels, e) for e in events]
+
+
+def _spans(rule: Rule, now: float) -> list[tuple[float, float]]:
+    """The rule's window, then the one before it when the rule compares with it."""
+    w = rule.window_seconds
+    spans = [(now - w, now)]
+    if rule.relative_to == "previous":
+        spans.append((now - 2 * w, now - w))
+    return spans
 
 
 class EvaluationLoop(threading.Thread):

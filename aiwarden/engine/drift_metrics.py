@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from aiwarden.errors import ParameterError
 
@@ -104,7 +104,7 @@ def chi2_pvalue(ref: np.ndarray, cur: np.ndarray) -> float:
         return 1.0
     expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0) / table.sum()
     stat = float(((table - expected) ** 2 / expected).sum())
-    return float(stats.chi2.sf(stat, table.shape[1] - 1))
+    return float(special.chdtrc(table.shape[1] - 1, stat))  # chi2.sf, without the overhead
 
 
 def ks_pvalue(statistic: float, n_ref: int, n_cur: int) -> float:
@@ -112,7 +112,7 @@ def ks_pvalue(statistic: float, n_ref: int, n_cur: int) -> float:
     if n_ref == 0 or n_cur == 0:
         return 1.0
     en = n_ref * n_cur / (n_ref + n_cur)
-    return float(stats.kstwobign.sf(np.sqrt(en) * statistic))
+    return float(special.kolmogorov(np.sqrt(en) * statistic))  # kstwobign.sf
 
 
 MetricFn = Callable[..., np.ndarray]

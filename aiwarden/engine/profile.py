@@ -26,6 +26,10 @@ __all__ = [
     "PresenceProfile",
     "Profile",
     "column_profile_from_dict",
+    "combine_moments",
+    "merge_examples",
+    "merge_heavy_hitters",
+    "merge_optional",
 ]
 
 MAX_EXAMPLES = 5
@@ -37,6 +41,46 @@ def _merge_examples(a: Mapping[str, list[int]], b: Mapping[str, list[int]]) -> d
     for k, v in b.items():
         out[k] = (out.get(k, []) + list(v))[:MAX_EXAMPLES]
     return out
+
+
+def merge_examples(parts: list[Mapping[str, list[int]]]) -> dict[str, list[int]]:
+    """Example row positions per reason, the first ``MAX_EXAMPLES`` of each kept."""
+    out: dict[str, list[int]] = {}
+    for ex in parts:
+        for k, v in ex.items():
+            have = out.get(k)
+            if have is None:
+                out[k] = list(v[:MAX_EXAMPLES])
+            elif len(have) < MAX_EXAMPLES:
+                have.extend(v[:MAX_EXAMPLES - len(have)])
+    return out
+
+
+def merge_heavy_hitters(parts: list[Mapping[str, int]]) -> dict[str, int]:
+    """Summed unseen-value counts, truncated to the ``HEAVY_HITTERS`` largest."""
+    top: dict[str, int] = {}
+    for p in parts:
+        for k, v in p.items():
+            top[k] = top.get(k, 0) + v
+    if len(top) > HEAVY_HITTERS:
+        top = dict(sorted(top.items(), key=lambda kv: (-kv[1], kv[0]))[:HEAVY_HITTERS])
+    return top
+
+
+def combine_moments(counts: np.ndarray, means: np.ndarray, m2s: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Chan's many-way combination of (count, mean, M2) along axis 0.
+
+    Trailing axes are independent columns, so a window of many buckets combines every
+    column's moments in one pass. An empty combination has mean 0 and M2 0.
+    """
+    c = np.asarray(counts, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        n = c.sum(axis=0)
+        mean = np.where(n > 0, (c * means).sum(axis=0) / np.where(n > 0, n, 1), 0.0)
+        m2 = np.where(n > 0, np.sum(m2s, axis=0) + (c * np.square(means - mean)).sum(axis=0),
+                      0.0)
+    return mean, m2
 
 
 def _shift_examples(ex: Mapping[str, list[int]], offset: int) -> dict[str, list[int]]:
@@ -287,7 +331,8 @@ class Profile:
         )
 
 
-def _merge_optional(a: Any, b: Any) -> Any:
+def merge_optional(a: Any, b: Any) -> Any:
+    """Merge two optional accumulators (performance, CBPE); None is the identity."""
     if a is None:
         return b
     if b is None:
@@ -316,8 +361,8 @@ def _merge_many(profiles: list[Profile]) -> Profile:
             extra[k] = extra.get(k, 0) + v
     perf = est = None
     for p in profiles:
-        perf = _merge_optional(perf, p.performance)
-        est = _merge_optional(est, p.estimated)
+        perf = merge_optional(perf, p.performance)
+        est = merge_optional(est, p.estimated)
     return Profile(
         n_rows=sum(p.n_rows for p in profiles),
         columns=cols,
@@ -337,10 +382,7 @@ def _merge_columns(parts: list[ColumnProfile]) -> ColumnProfile:
     kind = type(first)
     if len(set(map(type, parts))) > 1:
         raise ValueError("Cannot merge profiles of different kinds for one column.")
-    examples: dict[str, list[int]] = {}
-    for p in parts:
-        if p.examples:
-            examples = _merge_examples(examples, p.examples)
+    examples = merge_examples([p.examples for p in parts])
     if kind is PresenceProfile:
         n, missing, absent = np.array([(p.n, p.missing, p.absent) for p in parts]).sum(axis=0)
         return PresenceProfile(int(n), int(missing), int(absent), examples)
@@ -352,12 +394,7 @@ def _merge_columns(parts: list[ColumnProfile]) -> ColumnProfile:
     fields = first._INT_FIELDS
     if kind is CategoricalProfile:
         sums = np.array(list(map(attrgetter(*fields), parts))).sum(axis=0)
-        top: dict[str, int] = {}
-        for p in parts:
-            for k, v in p.unseen_top.items():
-                top[k] = top.get(k, 0) + v
-        if len(top) > HEAVY_HITTERS:
-            top = dict(sorted(top.items(), key=lambda kv: (-kv[1], kv[0]))[:HEAVY_HITTERS])
+        top = merge_heavy_hitters([p.unseen_top for p in parts])
         return CategoricalProfile(counts=total, unseen_top=top, examples=examples,
                                   **{f: int(v) for f, v in zip(fields, sums, strict=True)})
     k = len(fields)
@@ -365,14 +402,11 @@ def _merge_columns(parts: list[ColumnProfile]) -> ColumnProfile:
     rows = np.array(list(map(get, parts)), dtype=np.float64)
     with np.errstate(over="ignore", invalid="ignore"):
         sums = rows[:, :k + 3].sum(axis=0)  # one reduction for every additive field
-        c = stacked.sum(axis=1).astype(np.float64)
-        means = rows[:, k + 3]
-        n = c.sum()
-        mean = float(c @ means / n) if n else 0.0
-        m2 = float(sums[k] + c @ np.square(means - mean)) if n else 0.0
+    mean, m2 = combine_moments(stacked.sum(axis=1), rows[:, k + 3], rows[:, k])
     ints = sums[:k]
     return NumericalProfile(
         counts=total, min=float(rows[:, k + 4].min()), max=float(rows[:, k + 5].max()),
-        mean=mean, m2=m2, below_sum=float(sums[k + 1]), above_sum=float(sums[k + 2]),
+        mean=float(mean), m2=float(m2), below_sum=float(sums[k + 1]),
+        above_sum=float(sums[k + 2]),
         examples=examples, **{f: int(v) for f, v in zip(fields, ints, strict=True)},
     )

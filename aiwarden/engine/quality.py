@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 from aiwarden.engine._binning import NumericalBinning
 from aiwarden.engine.profile import CategoricalProfile, NumericalProfile, Profile
@@ -105,13 +105,14 @@ def _binom_excess(count: int, n: int, p0: float, alpha: float, min_increase: flo
         return False
     if count / n - p0 < min_increase:
         return False
-    return float(stats.binom.sf(count - 1, n, min(max(p0, 1e-12), 1.0))) < alpha
+    # bdtrc is binom.sf without scipy.stats' per-call overhead (~40x faster, same value)
+    return float(special.bdtrc(count - 1, n, min(max(p0, 1e-12), 1.0))) < alpha
 
 
 def _poisson_excess(count: int, expected: float, alpha: float) -> bool:
     if count == 0:
         return False
-    return float(stats.poisson.sf(count - 1, max(expected, 1e-12))) < alpha
+    return float(special.pdtrc(count - 1, max(expected, 1e-12))) < alpha  # poisson.sf
 
 
 def check_quality(reference: Any, current: Profile,

@@ -60,11 +60,13 @@ def drift_settings(ref: Reference, method: str | None) -> DriftSettings | None:
 
 
 def drift(ref: Reference | None, d: BucketData, method: str | None = None,
-          columns: list[str] | None = None) -> dict[str, Any] | None:
-    """Per column: the deciding method's value and threshold, plus every distance."""
+          columns: list[str] | None = None, detail: bool = True) -> dict[str, Any] | None:
+    """Per column: the deciding method's value and threshold, plus every distance
+    (``detail``) or only the verdicts (alert rules need nothing more)."""
     if ref is None or d.profile is None or d.profile.n_rows == 0:
         return None
-    report = ref.compare(d.profile, settings=drift_settings(ref, method), columns=columns)
+    report = ref.compare(d.profile, settings=drift_settings(ref, method), columns=columns,
+                         detail=detail)
     cols = {c.column: {k: v for k, v in c.to_dict().items() if k != "column"}
             for c in report.columns if c.n_current}
     return {"n_current": report.n_current, "drifted_features": list(report.drifted_features),
@@ -132,8 +134,8 @@ METRICS: dict[str, Callable[[Reference | None, BucketData], Any]] = {
 
 
 def compute(metric: str, ref: Reference | None, d: BucketData, **options: Any) -> Any:
-    """``options`` (drift only: ``method``, ``columns``) are passed when given."""
-    given = {k: v for k, v in options.items() if v}
+    """``options`` (drift only: ``method``, ``columns``, ``detail``) are passed when given."""
+    given = {k: v for k, v in options.items() if v or v is False}
     if given and metric != "drift":
         raise ParameterError(f"{sorted(given)} apply to the drift metric only.", sorted(given)[0])
     return _clean(METRICS[metric](ref, d, **given))

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Connection, and_, delete, func, or_, select
 
 from aiwarden.monitoring.bucket import BucketData
+from aiwarden.monitoring.tiles import TileCache
 from aiwarden.monitoring.windows import cover
 from aiwarden.store.tables import bucket_profiles as bp
 
@@ -49,25 +51,52 @@ def read_window(conn: Connection, model_id: int, version_id: int, start: int, en
 
 
 def read_windows(conn: Connection, model_id: int, version_id: int,
-                 windows: list[tuple[int, int]], levels: tuple[int, ...]) -> list[BucketData]:
-    """Several consecutive windows from one query: the steps of a time series."""
+                 windows: list[tuple[int, int]], levels: tuple[int, ...],
+                 cache: TileCache | None = None) -> list[BucketData]:
+    """Several consecutive windows from one query: the steps of a time series.
+
+    With a ``cache``, the partials are listed first and only those not decoded before
+    are fetched, so re-reading a sliding window costs the new partials only.
+    """
     covers = [cover(s, e, levels) for s, e in windows]
     ranges = [r for c in covers for r in c]
     if not ranges:
         return [BucketData() for _ in windows]
-    rows = conn.execute(select(bp.c.level, bp.c.start, bp.c.data)
-                        .where(_where(model_id, version_id, _merge_ranges(ranges)))).all()
+    where = _where(model_id, version_id, _merge_ranges(ranges))
+    cols = [bp.c.id, bp.c.level, bp.c.start, bp.c.n_rows]
+    rows = conn.execute(select(*cols, *([] if cache is not None else [bp.c.data])).where(where)).all()
     if not rows:
         return [BucketData() for _ in windows]
     levels_arr = np.array([r.level for r in rows], dtype=np.int64)
     starts = np.array([r.start for r in rows], dtype=np.int64)
-    out = []
+    masks = []
     for c in covers:
         mask = np.zeros(len(rows), dtype=bool)
         for lvl, lo, hi in c:
             mask |= (levels_arr == lvl) & (starts >= lo) & (starts < hi)
-        out.append(BucketData.merge_all([BucketData.from_bytes(rows[i].data)
-                                         for i in np.flatnonzero(mask)]))
+        masks.append(mask)
+    used = np.flatnonzero(np.logical_or.reduce(masks)).tolist()
+    decoded = (_decode_cached(conn, [rows[i] for i in used], cache) if cache is not None
+               else [BucketData.from_bytes(rows[i].data) for i in used])
+    by_row = dict(zip(used, decoded, strict=True))  # windows overlap: decode each once
+    return [BucketData.merge_all([by_row[i] for i in np.flatnonzero(m).tolist()])
+            for m in masks]
+
+
+def _decode_cached(conn: Connection, rows: list[Any], cache: TileCache) -> list[BucketData]:
+    keys = [(r.id, r.level, r.start, r.n_rows) for r in rows]
+    found = [cache.get(k) for k in keys]
+    missing = [k for k, d in zip(keys, found, strict=True) if d is None]
+    fetched: dict[int, bytes] = {}
+    for i in range(0, len(missing), 500):
+        ids = [k[0] for k in missing[i:i + 500]]
+        fetched.update(conn.execute(select(bp.c.id, bp.c.data).where(bp.c.id.in_(ids))).all())
+    out = []
+    for k, d in zip(keys, found, strict=True):
+        if d is None:
+            d = BucketData.from_bytes(fetched[k[0]])
+            cache.put(k, d)
+        out.append(d)
     return out
 
 
@@ -96,8 +125,10 @@ def compact(conn: Connection, model_id: int, limit: int = 500) -> int:
         if len(rows) < 2:
             continue
         merged = BucketData.merge_all([BucketData.from_bytes(r.data) for r in rows])
-        conn.execute(delete(bp).where(bp.c.id.in_([r.id for r in rows])))
+        # Insert first: the merged row's id is then above every deleted one, so an id never
+        # names two different partials (the tile cache relies on it).
         conn.execute(bp.insert().values(model_id=model_id, version_id=version_id, level=level,
                                         start=start, n_rows=merged.rows,
                                         data=merged.to_bytes()))
+        conn.execute(delete(bp).where(bp.c.id.in_([r.id for r in rows])))
     return len(keys)

@@ -22,6 +22,7 @@ from aiwarden.errors import DataError, ParameterError, SchemaError
 from aiwarden.monitoring import joins, metrics, profiles, rows
 from aiwarden.monitoring.ingest import IngestResult, ingest_predictions
 from aiwarden.monitoring.references import References
+from aiwarden.monitoring.tiles import TileCache
 from aiwarden.monitoring.windows import levels_for, parse_duration, parse_instant, to_iso
 from aiwarden.store import kv
 from aiwarden.store import models_repo as repo
@@ -48,6 +49,7 @@ class MonitorSettings:
     bucket_seconds: int = 60
     retention_days: float = 30.0  # raw events; profiles are kept
     sample_rows: int = 10_000
+    tile_cache_bytes: int = 128 * 2**20  # decoded partials kept between window reads
 
     @property
     def levels(self) -> tuple[int, ...]:
@@ -61,6 +63,7 @@ class Monitor:
         self.db = db
         self.settings = settings or MonitorSettings()
         self.refs = References()
+        self.tiles = TileCache(self.settings.tile_cache_bytes)
         self._levels: tuple[int, ...] | None = None
 
     @property
@@ -225,7 +228,7 @@ class Monitor:
         windows = [(t0 + i * width, min(t0 + (i + 1) * width, t1)) for i in range(n)]
         with self.db.read() as conn:
             m, v, ref = self._resolve(conn, name, version)
-            data = profiles.read_windows(conn, m.id, v.id, windows, self.levels)
+            data = profiles.read_windows(conn, m.id, v.id, windows, self.levels, self.tiles)
         points = [{"start": to_iso(s), "end": to_iso(e), "rows": d.rows,
                    "value": metrics.compute(metric, ref, d, method=method, columns=columns)}
                   for (s, e), d in zip(windows, data, strict=True)]
@@ -241,10 +244,17 @@ class Monitor:
     def window(self, name: str, start: Any, end: Any,
                version: str | None = None) -> tuple[Any, Any]:
         """``(reference, merged bucket data)`` of one window, for several metrics at once."""
-        t0, t1 = self._window(start, end)
+        ref, (data,) = self.windows(name, [(start, end)], version)
+        return ref, data
+
+    def windows(self, name: str, spans: list[tuple[Any, Any]],
+                version: str | None = None) -> tuple[Any, list[Any]]:
+        """Several windows from one query: what an alert cycle reads for one model."""
+        aligned = [self._window(s, e) for s, e in spans]
+        levels = self.levels  # outside the read: it may record the layout
         with self.db.read() as conn:
             m, v, ref = self._resolve(conn, name, version)
-            data = profiles.read_window(conn, m.id, v.id, t0, t1, self.levels)
+            data = profiles.read_windows(conn, m.id, v.id, aligned, levels, self.tiles)
         return ref, data
 
     def compare(self, name: str, *, start: Any, end: Any, baseline_start: Any = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 import zlib
 from dataclasses import dataclass
@@ -63,8 +64,15 @@ def _model(row: Any) -> ModelRow:
     return ModelRow(row.id, row.name, row.task, row.description, row.created_at)
 
 
+@functools.lru_cache(maxsize=1024)
+def _schema(text: str) -> Schema:
+    """Parsed once per distinct text: every metric query and alert cycle looks a version
+    up, and a wide schema takes longer to parse than the query takes (Schema is frozen)."""
+    return Schema.from_dict(orjson.loads(text))
+
+
 def _version(row: Any) -> VersionRow:
-    schema = Schema.from_dict(orjson.loads(row.schema)) if row.schema else None
+    schema = _schema(row.schema) if row.schema else None
     return VersionRow(row.id, row.model_id, row.version, schema, row.fingerprint,
                       row.reference_rows, row.created_at)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aiwarden.engine import Reference
+from aiwarden.engine.profile import Profile
 from aiwarden.monitoring import latency
 from aiwarden.monitoring.bucket import BucketData
 
@@ -121,11 +124,18 @@ def same(a: object, b: object, path: str = "") -> None:
         assert type(a) is type(b) and a == b, path
 
 
+def without_examples(p: Profile) -> Profile:
+    """Example row positions index one batch; a stored bucket mixes batches, so the
+    packed form drops them (the RCA names rows from the raw events instead)."""
+    return replace(p, columns={k: replace(c, examples={}) for k, c in p.columns.items()})
+
+
 def test_bucket_round_trips_through_bytes(ref: Reference) -> None:
+
     b = bucket(ref, frame(500, 1), 1, {"features.x": 2, "timestamp": 1})
     back = BucketData.from_bytes(b.to_bytes())
     assert counts(back) == counts(b)
-    assert back.profile.to_dict() == b.profile.to_dict()
+    assert back.profile.to_dict() == without_examples(b.profile).to_dict()
     assert ref.compare(back.profile).to_dict() == ref.compare(b.profile).to_dict()
     assert (ref.estimated_performance(back.profile).to_dict()
             == ref.estimated_performance(b.profile).to_dict())

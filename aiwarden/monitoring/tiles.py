@@ -1,0 +1,69 @@
+"""Decoded bucket partials kept between reads, so a window re-read decodes only what is new.
+
+An alert cycle reads the same windows of every model every few seconds, and a dashboard
+re-reads the same ranges; between two reads only the newest partials change. Stored
+partials are immutable (compaction inserts a merged row and deletes the old ones), so a
+decoded partial stays valid for as long as its row exists. A row is recognised by its id
+together with its level, start and row count, so even an id that a database hands out
+again after a deletion cannot be mistaken for the old row.
+
+The cache is bounded by the bytes its arrays hold and evicts the least recently used.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+from aiwarden.monitoring.bucket import BucketData
+
+__all__ = ["TileCache", "TileKey"]
+
+TileKey = tuple[int, int, int, int]  # row id, level, start, rows
+_OVERHEAD = 8192  # bytes around the arrays: JSON header, Python objects
+
+
+class TileCache:
+    def __init__(self, max_bytes: int = 128 * 2**20) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[TileKey, tuple[BucketData, int]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, key: TileKey) -> BucketData | None:
+        with self._lock:
+            item = self._items.get(key)
+            if item is None:
+                self.misses += 1
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+            return item[0]
+
+    def put(self, key: TileKey, data: BucketData) -> None:
+        size = _size(data)
+        if size > self.max_bytes:
+            return
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._bytes -= old[1]
+            self._items[key] = (data, size)
+            self._bytes += size
+            while self._bytes > self.max_bytes:
+                _, (_, freed) = self._items.popitem(last=False)
+                self._bytes -= freed
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def nbytes(self) -> int:
+        return self._bytes
+
+
+def _size(d: BucketData) -> int:
+    p = d.packed
+    arrays = [d.latency] + ([] if p is None else p.arrays())
+    return _OVERHEAD + sum(a.nbytes for a in arrays)
