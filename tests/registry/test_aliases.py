@@ -3,6 +3,7 @@ conditional moves, and concurrent movers that leave a consistent chain."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 
 import pytest
@@ -95,7 +96,7 @@ def test_concurrent_moves_end_consistent(registry: Registry, three: str) -> None
     assert not errors
     events = list(reversed(registry.history(three, "hot", limit=1000)))
     assert events[0].from_version is None
-    for before, after in zip(events, events[1:], strict=False):
+    for before, after in itertools.pairwise(events):
         assert after.from_version == before.to_version
         assert after.from_version != after.to_version
     assert registry.aliases(three)["hot"] == events[-1].to_version

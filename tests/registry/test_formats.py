@@ -91,7 +91,7 @@ def registry_versions(registry: Registry, name: str) -> list[object]:
 def test_untrusted_skops_types_are_refused(registry: Registry) -> None:
     model = custom_pipeline()
     data = skops_bytes(model)
-    with pytest.raises(UntrustedArtifactError, match="tests.registry.models.Doubler") as err:
+    with pytest.raises(UntrustedArtifactError, match=r"tests\.registry\.models\.Doubler") as err:
         registry.register("fmt-custom", data, format="skops")
     assert err.value.field == "trust"
     with pytest.raises(UntrustedArtifactError, match="admin scope"):

@@ -7,6 +7,7 @@ requires them; uploads go through the SDK (multipart) and raw bodies (curl style
 from __future__ import annotations
 
 import hashlib
+import itertools
 import pickle
 import threading
 import time
@@ -198,6 +199,6 @@ def test_concurrent_alias_moves_over_http(admin: Client, server: ThreadServer,
     assert failures == []
     events = list(reversed(admin.alias_history("busy", "champion", limit=1000)))
     assert events[0]["from_version"] is None
-    for before, after in zip(events, events[1:], strict=False):
+    for before, after in itertools.pairwise(events):
         assert after["from_version"] == before["to_version"] != after["to_version"]
     assert admin.aliases("busy")["champion"] == events[-1]["to_version"]
