@@ -119,3 +119,25 @@ def test_an_fsspec_store_works(database: Database) -> None:
     fs.pipe_file(f"/aiwarden-test/models/{v.uri}", stored + b"!")
     with pytest.raises(ArtifactIntegrityError, match="in-memory version 1"):
         reg.load("in-memory")
+
+
+def test_concurrent_registrations_get_distinct_numbers(registry: Registry) -> None:
+    """Four writers register at once (the model is new): numbers 1-4, each once."""
+    import threading
+
+    blobs = [skops_bytes(fitted(seed=s)) for s in range(4)]
+    got: list[str] = []
+    start = threading.Barrier(4)
+
+    def one(data: bytes) -> None:
+        start.wait()
+        got.append(registry.register("raced", data, format="skops").version)
+
+    threads = [threading.Thread(target=one, args=(b,)) for b in blobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(got) == ["1", "2", "3", "4"]
+    assert sorted(v.sha256 for v in registry.versions("raced")) == sorted(
+        hashlib.sha256(b).hexdigest() for b in blobs)
