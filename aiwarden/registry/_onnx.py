@@ -3,6 +3,7 @@ or stacked into the single input tensor in ``inputs`` order."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -38,10 +39,26 @@ def check_onnx(data: bytes) -> None:
         model = onnx.load_model_from_string(data)
     except Exception as exc:  # protobuf raises its own DecodeError
         raise ArtifactFormatError(f"Not an ONNX model: {exc}", "artifact") from None
-    for init in model.graph.initializer:
-        if init.data_location == onnx.TensorProto.EXTERNAL:
-            raise ArtifactFormatError(f"The ONNX tensor {init.name!r} refers to external data; "
-                                      "register a self-contained model.", "artifact")
+    for tensor in _tensors(model.graph):
+        if tensor.data_location == onnx.TensorProto.EXTERNAL:
+            raise ArtifactFormatError(f"The ONNX tensor {tensor.name!r} refers to external "
+                                      "data; register a self-contained model.", "artifact")
+
+
+def _tensors(graph: Any) -> Iterator[Any]:
+    """Every tensor of a graph: initializers and node attributes, subgraphs included."""
+    yield from graph.initializer
+    for sparse in graph.sparse_initializer:
+        yield sparse.values
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.HasField("t"):
+                yield attr.t
+            yield from attr.tensors
+            if attr.HasField("g"):
+                yield from _tensors(attr.g)
+            for sub in attr.graphs:
+                yield from _tensors(sub)
 
 
 def session(data: bytes) -> Any:

@@ -91,7 +91,9 @@ def _who(request: Request, scope: str) -> tuple[Registry, str, Any]:
     """(registry, actor, key info or None when the server runs open); 401/403 as usual."""
     key = request.app.state.auth.check(request, scope)
     who = key.name if key is not None else request.headers.get("x-aiwarden-actor")
-    return registry_for(request.app), (who or "anonymous")[:200], key
+    with _mapped():  # a store URL that cannot be opened answers 503, naming it
+        registry = registry_for(request.app)
+    return registry, (who or "anonymous")[:200], key
 
 
 def _flag(value: Any) -> bool:

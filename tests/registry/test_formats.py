@@ -8,7 +8,7 @@ import pickle
 import numpy as np
 import pytest
 
-from aiwarden.registry import FORMATS, Registry, UntrustedArtifactError
+from aiwarden.registry import FORMATS, ArtifactFormatError, Registry, UntrustedArtifactError
 from tests.registry.models import (
     coef_json,
     custom_pipeline,
@@ -126,3 +126,26 @@ def test_boosting_wrappers_load_without_extra_trust(registry: Registry, lib: str
     assert f"{lib}.sklearn.{cls}" in v.trusted_types and v.trusted_by is None
     np.testing.assert_allclose(registry.load(f"fmt-{lib}").predict_proba(x),
                                model.predict_proba(x))
+
+
+def test_onnx_with_external_data_is_refused(registry: Registry) -> None:
+    """From bytes, an external tensor's path could name any file on the server."""
+    pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+    from onnx.external_data_helper import set_external_data
+
+    weights = helper.make_tensor("w", TensorProto.FLOAT, [3],
+                                 np.array([1, 2, 3], np.float32).tobytes(), raw=True)
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "w"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 3])], [weights])
+    model = helper.make_model(graph)
+    inline = model.SerializeToString()
+    registry.register("fmt-inline", inline, format="onnx")  # the same graph, self-contained
+    tensor = model.graph.initializer[0]
+    set_external_data(tensor, location="../../../etc/passwd")
+    tensor.data_location = TensorProto.EXTERNAL
+    tensor.ClearField("raw_data")
+    with pytest.raises(ArtifactFormatError, match="'w' refers to external data"):
+        registry.register("fmt-external", model.SerializeToString(), format="onnx")
