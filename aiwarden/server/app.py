@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from aiwarden.alerting.evaluator import EvaluationLoop, Evaluator
+from aiwarden.alerting.notifiers import Deliverer
 from aiwarden.alerting.notify import NotificationCenter
 from aiwarden.alerting.pipeline import AlertPipeline, Leadership
 from aiwarden.incidents import IncidentService
@@ -74,7 +75,8 @@ def create_app(settings: ServerSettings | None = None,
     auth = Authenticator(db, open_when_no_keys=settings.loopback)
     evaluator = Evaluator(monitor, lease_ttl=settings.lease_ttl)
     incidents = IncidentService(db)
-    notifications = NotificationCenter(db)
+    notifications = NotificationCenter(db, Deliverer(
+        base_delay=min(1.0, settings.notify_max_delay), max_delay=settings.notify_max_delay))
     # Only the process holding the evaluator lease notifies; one without an evaluation loop
     # takes part only when an evaluation it was asked to run took the lease.
     leadership = Leadership(db, evaluator.holder, settings.lease_ttl,

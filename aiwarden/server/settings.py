@@ -25,6 +25,7 @@ class ServerSettings:
     compact_every: float = 5.0
     evaluate_every: float = 30.0  # alert rules; 0 turns the loop off
     lease_ttl: float = 90.0  # how long a dead evaluator keeps others from taking over
+    notify_max_delay: float = 300.0  # longest wait between two delivery retries
     log_level: str = "info"
 
     @classmethod
