@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from aiwarden.alerting.apply import apply_rules, rule_spec
 from aiwarden.alerting.rules import load_rules
-from aiwarden.monitoring.windows import to_iso
+from aiwarden.monitoring.windows import parse_instant, to_iso
 from aiwarden.server.access import monitor as _monitor
 from aiwarden.server.errors import Malformed
 from aiwarden.store import alerts_repo as repo
@@ -92,10 +92,12 @@ def model_alerts(request: Request, name: str, events: int = Query(20, ge=0, le=1
 
 
 @router.post("/alerts/evaluate", tags=["alerting"])
-async def evaluate_now(request: Request) -> dict[str, Any]:
-    """Run one evaluation cycle now (when this process holds the evaluator lease)."""
+async def evaluate_now(request: Request, now: str | None = None) -> dict[str, Any]:
+    """Run one evaluation cycle now (when this process holds the evaluator lease); ``now``
+    (ISO 8601 or epoch seconds) evaluates as of another time, for backfills and tests."""
     _monitor(request, "admin")
-    report = await run_in_threadpool(request.app.state.evaluator.evaluate_once)
+    at = None if now in (None, "") else parse_instant(now, "now")
+    report = await run_in_threadpool(request.app.state.evaluator.evaluate_once, at)
     touched = await run_in_threadpool(request.app.state.pipeline.after_cycle, report)
     return {"incidents": [i.id for i in touched], "evaluated": report.evaluated,
             "instances": report.instances,
