@@ -25,6 +25,7 @@ A rule file::
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Literal
 
 import yaml
@@ -37,7 +38,7 @@ from aiwarden.monitoring.windows import parse_duration
 __all__ = ["METRIC_STATS", "Rule", "RuleSet", "default_rules", "load_rules", "rule_value"]
 
 Metric = Literal["drift", "quality", "performance", "estimated_performance", "latency",
-                 "volume", "quarantined"]
+                 "volume", "quarantined", "errors", "resources"]
 # The numbers each metric offers, the first being the default ``stat``.
 METRIC_STATS: dict[str, tuple[str, ...]] = {
     "drift": ("severity", "value", "share_drifted", "drifted_count"),
@@ -49,7 +50,12 @@ METRIC_STATS: dict[str, tuple[str, ...]] = {
     "latency": ("p95", "p50", "p90", "p99"),
     "volume": ("rows", "labels", "quarantined"),
     "quarantined": ("rate", "count"),
+    "errors": ("rate", "count"),
+    # any gauge works: <gauge>_mean, <gauge>_max or <gauge>_sum (see _RESOURCE_STAT)
+    "resources": ("cpu_percent_mean", "cpu_percent_max", "rss_bytes_mean", "rss_bytes_max",
+                  "gpu_utilization_mean", "gpu_memory_bytes_max", "cost_per_1k"),
 }
+_RESOURCE_STAT = re.compile(r"([a-z][a-z0-9_]*)_(mean|max|sum)")
 
 
 class Rule(BaseModel):
@@ -88,7 +94,11 @@ class Rule(BaseModel):
     @model_validator(mode="after")
     def _consistent(self) -> Rule:
         stats = METRIC_STATS[self.metric]
-        if self.stat is not None and self.stat not in stats:
+        if self.metric == "resources" and self.stat is None:
+            raise ValueError("metric resources needs a stat: cost_per_1k or <gauge>_mean, "
+                             "<gauge>_max, <gauge>_sum (e.g. cpu_percent_mean)")
+        if self.stat is not None and self.stat not in stats and not (
+                self.metric == "resources" and _RESOURCE_STAT.fullmatch(self.stat)):
             raise ValueError(f"stat {self.stat!r} is not offered by metric {self.metric!r}; "
                              f"choose from {list(stats)}")
         if (self.column or self.method) and self.metric != "drift":
@@ -213,6 +223,14 @@ def _raw(rule: Rule, value: dict[str, Any] | None) -> float | None:
         return _num(value.get(stat)) if value.get("count") else None
     if rule.metric == "volume":
         return _num(value.get(stat))
+    if rule.metric == "errors":
+        return float(value.get("errors", 0)) if stat == "count" else _num(value.get("rate"))
+    if rule.metric == "resources":
+        if stat == "cost_per_1k":
+            return _num(value.get("cost_per_1k"))
+        m = _RESOURCE_STAT.fullmatch(stat)
+        gauge = (value.get("gauges") or {}).get(m.group(1)) if m else None
+        return None if gauge is None else _num(gauge.get(m.group(2)))
     if rule.metric == "quarantined":  # from the volume payload
         rows, bad = value.get("rows", 0), value.get("quarantined", 0)
         if stat == "count":

@@ -130,7 +130,8 @@ class BucketData:
             arrays = []
             for (stored, n), t in zip(d["arrays"], _DTYPES, strict=True):
                 a = np.frombuffer(raw, stored, n, at)
-                arrays.append(a if a.dtype.kind == "u" else a.astype(t))  # merges widen
+                # a copy, so the decompressed buffer is not kept alive by a view (caches)
+                arrays.append(a.copy() if a.dtype.kind == "u" else a.astype(t))
                 at += a.nbytes
             packed = Packed.from_parts(d["profile"], arrays)
         return cls._common(d, packed=packed)

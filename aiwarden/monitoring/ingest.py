@@ -127,6 +127,7 @@ def _prepare(db: Database, refs: References, g: _Group, now: float, bucket_secon
     ts = g.ts[cand]
     prep.buckets = bucket_starts(ts, bucket_seconds)
     lat = prep.table.column(rows.LATENCY).to_numpy(zero_copy_only=False)
+    failed = np.asarray(prep.table.column(rows.ERROR).is_valid())
     feats = _profile_table(prep.ref.schema_, prep.table) if prep.ref is not None else None
     for b, part in split_by_bucket(prep.buckets):
         profile = None
@@ -134,7 +135,8 @@ def _prepare(db: Database, refs: References, g: _Group, now: float, bucket_secon
             profile = prep.ref.profile(feats if len(part) == len(cand)
                                        else feats.take(pa.array(part)))
         prep.by_bucket[b] = BucketData(rows=len(part), profile=profile,
-                                       latency=latency.histogram(lat[part]))
+                                       latency=latency.histogram(lat[part]),
+                                       errors=int(failed[part].sum()))
     return prep
 
 
@@ -198,7 +200,8 @@ def _stored_table(g: _Group, new: np.ndarray) -> pa.Table:
     cols = {rows.PID: pa.array(g.pid[new], pa.string()),
             rows.TS: pa.array(g.ts[new], pa.float64()),
             rows.VERSION: pa.repeat(pa.scalar(g.version.version, pa.string()), len(new)),
-            rows.LATENCY: pick(g.batch.columns[rows.LATENCY])}
+            rows.LATENCY: pick(g.batch.columns[rows.LATENCY]),
+            rows.ERROR: pick(g.batch.columns[rows.ERROR])}
     schema = g.version.schema
     if schema is not None:
         for col in schema.columns:

@@ -42,6 +42,22 @@ def volume(_: Reference | None, d: BucketData) -> dict[str, Any]:
     return {"rows": d.rows, "quarantined": d.quarantined, "labels": d.labels}
 
 
+def errors(_: Reference | None, d: BucketData) -> dict[str, Any]:
+    """Failed predictions (events sent with ``error``) among all events of the window."""
+    return {"rows": d.rows, "errors": d.errors, "rate": d.errors / d.rows if d.rows else None}
+
+
+def resources(_: Reference | None, d: BucketData) -> dict[str, Any]:
+    """Each gauge's mean and peak over the window's samples; cost per 1,000 predictions
+    when samples reported a ``cost`` and the window served predictions."""
+    out: dict[str, Any] = {"gauges": {
+        name: {"samples": int(n), "mean": total / n if n else None, "max": peak, "sum": total}
+        for name, (n, total, peak) in sorted(d.resources.items())}}
+    cost = d.resources.get("cost")
+    out["cost_per_1k"] = cost[1] / d.rows * 1000 if cost and d.rows else None
+    return out
+
+
 def latency_metric(_: Reference | None, d: BucketData) -> dict[str, Any]:
     return {"count": int(d.latency.sum()), **latency.percentiles(d.latency)}
 
@@ -129,7 +145,7 @@ def prediction(ref: Reference | None, d: BucketData) -> dict[str, Any] | None:
 METRICS: dict[str, Callable[[Reference | None, BucketData], Any]] = {
     "volume": volume, "latency": latency_metric, "drift": drift, "quality": quality,
     "performance": performance, "estimated_performance": estimated_performance,
-    "prediction": prediction,
+    "prediction": prediction, "errors": errors, "resources": resources,
 }
 
 

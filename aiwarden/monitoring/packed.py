@@ -124,11 +124,11 @@ class Packed:
 
     @classmethod
     def from_parts(cls, h: dict[str, Any], arrays: list[np.ndarray]) -> Packed:
-        num_names, cat_names, pres_names = (tuple(h[k]) for k in
+        num_names, cat_names, pres_names = (_intern(h[k]) for k in
                                             ("num_names", "cat_names", "pres_names"))
         a = dict(zip(_ARRAYS, arrays, strict=True))
         return cls(
-            n_rows=int(h["n_rows"]), order=tuple(h["order"]),
+            n_rows=int(h["n_rows"]), order=_intern(h["order"]),
             num_names=num_names, num_offsets=np.asarray(h["num_offsets"], np.int64),
             num_counts=a["num_counts"],
             num_ints=a["num_ints"].reshape(len(num_names), len(_NUM_INTS)),
@@ -191,6 +191,18 @@ class Packed:
             extra_columns=extra,
             duplicates=sum(p.duplicates for p in parts), performance=perf, estimated=est,
             reference=next((p.reference for p in parts if p.reference), None))
+
+
+_NAMES: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+def _intern(names: list[str]) -> tuple[str, ...]:
+    """One shared tuple per distinct column list: thousands of cached partials of one
+    model then hold one copy of its names, and comparing layouts is an identity check."""
+    key = tuple(names)
+    if len(_NAMES) > 10_000:
+        _NAMES.clear()
+    return _NAMES.setdefault(key, key)
 
 
 def _total(arrays: list[np.ndarray]) -> np.ndarray:

@@ -64,7 +64,9 @@ def read_windows(conn: Connection, model_id: int, version_id: int,
         return [BucketData() for _ in windows]
     where = _where(model_id, version_id, _merge_ranges(ranges))
     cols = [bp.c.id, bp.c.level, bp.c.start, bp.c.n_rows]
-    rows = conn.execute(select(*cols, *([] if cache is not None else [bp.c.data])).where(where)).all()
+    if cache is None:
+        cols.append(bp.c.data)
+    rows = conn.execute(select(*cols).where(where)).all()
     if not rows:
         return [BucketData() for _ in windows]
     levels_arr = np.array([r.level for r in rows], dtype=np.int64)

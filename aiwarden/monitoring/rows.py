@@ -18,11 +18,12 @@ import pyarrow.compute as pc
 
 from aiwarden.engine.schema import ColumnType, Role, Schema
 
-__all__ = ["LATENCY", "PID", "RESERVED", "TS", "VERSION", "Batch", "RowError", "check",
-           "from_arrow", "from_json", "label_rows", "label_text"]
+__all__ = ["ERROR", "LATENCY", "PID", "RESERVED", "TS", "VERSION", "Batch", "RowError",
+           "check", "from_arrow", "from_json", "label_rows", "label_text"]
 
 PID, TS, VERSION, LATENCY = "prediction_id", "timestamp", "version", "latency_ms"
-RESERVED = (PID, TS, VERSION, LATENCY)
+ERROR = "error"  # a failed prediction: true, or the error message; absent/false/null: served
+RESERVED = (PID, TS, VERSION, LATENCY, ERROR)
 _NUMERIC = (ColumnType.NUMERICAL,)
 _MAX_ID = 200
 
@@ -104,6 +105,15 @@ def from_json(rows: list[Any], schema: Schema | None) -> Batch:
         batch.columns[name] = arr
         if nested_rows.size:
             batch.fail(nested_rows, name, "expected a scalar, got an object or list")
+    if ERROR in top_keys:  # JSON types decide here, before mixed values become text
+        flags = [r.get(ERROR) for r in rows]
+        bad = np.fromiter((not (v is None or isinstance(v, bool | str)) for v in flags),
+                          dtype=bool, count=n)
+        if bad.any():
+            batch.fail(np.flatnonzero(bad), ERROR, "expected true/false or an error message")
+        batch.columns[ERROR] = pa.array(
+            [("error" if v is True else v) if isinstance(v, bool | str) and v else None
+             for v in flags], pa.string())
     if schema is None:
         return batch
     nested = _merged_objects(rows, schema, batch)
@@ -184,6 +194,7 @@ def check(batch: Batch, schema: Schema | None, *, now: float) -> tuple[np.ndarra
     ts = _check_times(batch, now)
     lat = batch.columns[LATENCY]
     batch.columns[LATENCY] = _check_numeric(batch, LATENCY, lat, LATENCY)
+    batch.columns[ERROR] = _check_error(batch)
     if schema is not None:
         for col in schema.columns:
             if col.name in batch.columns and col.dtype in _NUMERIC and col.role != Role.TARGET:
@@ -239,6 +250,27 @@ def _check_times(batch: Batch, now: float) -> np.ndarray:
         batch.fail(np.flatnonzero(bad), TS, "not a plausible time")
         ts = np.where(bad, now, ts)
     return ts
+
+
+def _check_error(batch: Batch) -> pa.Array:
+    """The error column as text: null for a served prediction, else the message
+    (``"error"`` when the caller only said ``true``)."""
+    arr = batch.columns[ERROR]
+    t = arr.type
+    if pa.types.is_null(t):
+        return pa.nulls(len(arr), pa.string())
+    if pa.types.is_boolean(t):
+        return pc.if_else(pc.fill_null(arr, False), pa.scalar("error"),
+                          pa.scalar(None, pa.string()))
+    if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
+        batch.fail(np.flatnonzero(np.asarray(arr.is_valid())), ERROR,
+                   "expected true/false or an error message")
+        return pa.nulls(len(arr), pa.string())
+    text = pc.cast(arr, pa.string())  # mixed JSON values arrive as text: 'true', 'false'
+    low = pc.utf8_lower(text)
+    served = pc.fill_null(pc.or_(pc.equal(low, "false"), pc.equal(text, "")), True)
+    text = pc.if_else(pc.equal(low, "true"), pa.scalar("error"), text)
+    return pc.if_else(served, pa.scalar(None, pa.string()), text)
 
 
 def _check_numeric(batch: Batch, name: str, arr: pa.Array, where: str) -> pa.Array:

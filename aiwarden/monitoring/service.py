@@ -22,6 +22,7 @@ from aiwarden.errors import DataError, ParameterError, SchemaError
 from aiwarden.monitoring import joins, metrics, profiles, rows
 from aiwarden.monitoring.ingest import IngestResult, ingest_predictions
 from aiwarden.monitoring.references import References
+from aiwarden.monitoring.resources import ResourceResult, ingest_resources
 from aiwarden.monitoring.tiles import TileCache
 from aiwarden.monitoring.windows import levels_for, parse_duration, parse_instant, to_iso
 from aiwarden.store import kv
@@ -49,7 +50,7 @@ class MonitorSettings:
     bucket_seconds: int = 60
     retention_days: float = 30.0  # raw events; profiles are kept
     sample_rows: int = 10_000
-    tile_cache_bytes: int = 128 * 2**20  # decoded partials kept between window reads
+    tile_cache_bytes: int = 512 * 2**20  # decoded partials kept between window reads
 
     @property
     def levels(self) -> tuple[int, ...]:
@@ -181,6 +182,13 @@ class Monitor:
         levels = self.levels  # first: it may correct the bucket width to the store's
         return ingest_predictions(self.db, self.refs, m, payload,
                                   bucket_seconds=self.settings.bucket_seconds, levels=levels)
+
+    def log_resources(self, name: str, samples: list[Any]) -> ResourceResult:
+        """CPU, memory, GPU and cost samples of the model's serving processes."""
+        m = self.model(name)
+        levels = self.levels
+        return ingest_resources(self.db, m, samples,
+                                bucket_seconds=self.settings.bucket_seconds, levels=levels)
 
     def log_labels(self, name: str, payload: list[Any] | pa.Table) -> joins.LabelResult:
         m = self.model(name)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import numbers
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -78,10 +79,16 @@ class ApiError(AiwardenError):
         return cls(status, kind, message or f"HTTP {status}", field)
 
 
+_RELATIVE = re.compile(r"now|(?:now)?\s*-\s*\d+\s*[smhdw]")
+
+
 def iso_time(value: Any, name: str = "time") -> str | None:
-    """ISO 8601 UTC text for a datetime (naive = UTC), an ISO string, or epoch seconds."""
+    """ISO 8601 UTC text for a datetime (naive = UTC), an ISO string, or epoch seconds;
+    ``now`` and offsets like ``-1h`` / ``now-30m`` go as they are (the server's clock)."""
     if value is None:
         return None
+    if isinstance(value, str) and _RELATIVE.fullmatch(value.strip().lower()):
+        return value.strip()
     given = value
     if isinstance(value, str):
         try:
@@ -298,6 +305,12 @@ class Client(RegistryMixin):
     def log_labels(self, name: str, data: Any) -> dict[str, Any]:
         """Log ground truth: rows or columns of ``prediction_id`` and ``label``."""
         return self._ingest(self._path(name, "labels"), data, None)
+
+    def log_resources(self, name: str, samples: list[Mapping[str, Any]]) -> dict[str, Any]:
+        """Resource samples (``cpu_percent``, ``rss_bytes``, ``gpu_*``, ``cost``...), e.g.
+        from :class:`aiwarden.process_usage.ProcessSampler`; bad samples come back in
+        ``errors`` with the field and the reason."""
+        return self._json("POST", self._path(name, "resources"), json=list(samples))
 
     def _ingest(self, path: str, data: Any, version: str | None) -> dict[str, Any]:
         if isinstance(data, str | Path):

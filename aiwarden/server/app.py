@@ -71,7 +71,8 @@ def create_app(settings: ServerSettings | None = None,
     settings = settings or ServerSettings.from_env()
     db = Database(settings.url)
     monitor = Monitor(db, MonitorSettings(bucket_seconds=settings.bucket_seconds,
-                                          retention_days=settings.retention_days))
+                                          retention_days=settings.retention_days,
+                                          tile_cache_bytes=int(settings.cache_mb * 2**20)))
     auth = Authenticator(db, open_when_no_keys=settings.loopback)
     evaluator = Evaluator(monitor, lease_ttl=settings.lease_ttl)
     incidents = IncidentService(db)

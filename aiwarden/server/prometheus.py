@@ -181,6 +181,15 @@ class _Families:
         self.latency = HistogramMetricFamily(
             "aiwarden_latency_ms", "Prediction latency in the window (ms); sum from bin "
             "midpoints.", labels=_MV)
+        self.failed = g("aiwarden_failed_predictions",
+                        "Predictions reported with an error in the window.")
+        self.resource_mean = g("aiwarden_resource_mean", "Mean of a resource gauge's samples "
+                               "in the window (cpu_percent, rss_bytes, gpu_*, ...).",
+                               [*_MV, "resource"])
+        self.resource_max = g("aiwarden_resource_max", "Peak of a resource gauge's samples "
+                              "in the window.", [*_MV, "resource"])
+        self.cost_per_1k = g("aiwarden_cost_per_1k_predictions",
+                             "Reported cost per 1,000 predictions in the window.")
         self.errors = g("aiwarden_scrape_error",
                         "1 if this version's metrics could not be computed (see the log).")
 
@@ -205,6 +214,15 @@ class _Families:
         self.rows.add_metric(mv, d.rows)
         self.labels.add_metric(mv, d.labels)
         self.quarantined.add_metric(mv, d.quarantined)
+        self.failed.add_metric(mv, d.errors)
+        usage = metrics.compute("resources", w.ref, d)
+        for name, gauge in usage["gauges"].items():
+            if (x := _num(gauge["mean"])) is not None:
+                self.resource_mean.add_metric([*mv, name], x)
+            if (x := _num(gauge["max"])) is not None:
+                self.resource_max.add_metric([*mv, name], x)
+        if (x := _num(usage["cost_per_1k"])) is not None:
+            self.cost_per_1k.add_metric(mv, x)
         self.rows_total.add_metric(mv, w.rows_total)
         if d.latency.sum():
             buckets, total = _latency_buckets(d.latency, latency_le)

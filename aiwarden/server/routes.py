@@ -136,6 +136,19 @@ async def log_labels(request: Request, name: str) -> dict[str, Any]:
     return await _ingest(request, name, "labels")
 
 
+@router.post("/models/{name}/resources", tags=["ingest"])
+async def log_resources(request: Request, name: str) -> dict[str, Any]:
+    """Resource samples (a list, or ``{"samples": [...]}``): CPU, memory, GPU, cost."""
+    monitor = _monitor(request, "ingest")
+    body = _json(await request.body())
+    samples = body.get("samples") if isinstance(body, dict) else body
+    if not isinstance(samples, list):
+        raise Malformed("Expected a JSON list of samples, or an object with 'samples'.",
+                        "samples")
+    result = await run_in_threadpool(monitor.log_resources, name, samples)
+    return result.to_dict()
+
+
 @router.get("/models/{name}/metrics", tags=["queries"])
 def get_metrics(request: Request, name: str, metric: str = Query(...),
                 start: str | None = None, end: str | None = None, step: str | None = None,

@@ -21,6 +21,7 @@ class ServerSettings:
     database_url: str | None = None
     bucket_seconds: int = 60
     retention_days: float = 30.0
+    cache_mb: float = 512.0  # decoded bucket partials kept between reads (alerts, charts)
     max_body_mb: float = 64.0
     compact_every: float = 5.0
     evaluate_every: float = 30.0  # alert rules; 0 turns the loop off

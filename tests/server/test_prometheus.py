@@ -37,6 +37,7 @@ from tests.server.live import ThreadServer, database_url, settings_for
 
 MODEL, IDLE = "prom", "prom-idle"
 N = 400
+FAILED = 7  # rows sent with an error
 DASHBOARD = Path(__file__).parents[2] / "docs" / "grafana" / "aiwarden-dashboard.json"
 
 Samples = dict[str, list[tuple[dict[str, str], float]]]
@@ -57,6 +58,8 @@ def latencies(server: ThreadServer) -> np.ndarray:
         lat = np.random.default_rng(3).lognormal(math.log(8), 0.8, N)
         for row, ms in zip(rows, lat, strict=True):
             row["latency_ms"] = float(ms)
+        for row in rows[:FAILED]:
+            row["error"] = "upstream timeout"
         bad = json_rows(scored_frame(1, seed=5), time.time() - 60, prefix="bad")
         bad[0]["features"]["x"] = "abc"
         res = c.post(f"/models/{MODEL}/predictions", json=rows + bad).json()
@@ -64,6 +67,10 @@ def latencies(server: ThreadServer) -> np.ndarray:
         res = c.post(f"/models/{MODEL}/labels", json=[
             {"prediction_id": f"p{i}", "label": int(y)} for i, y in enumerate(cur.y)]).json()
         assert res["joined"] == N, res
+        res = c.post(f"/models/{MODEL}/resources", json=[
+            {"timestamp": time.time() - 100 + 10 * i, "cpu_percent": 20.0 + 10 * i,
+             "rss_bytes": 1e8 * (i + 1), "cost": 0.002} for i in range(5)]).json()
+        assert res["accepted"] == 5, res
     return lat
 
 
@@ -195,6 +202,22 @@ def test_volume_and_quality_equal_the_json_api(server: ThreadServer, http: httpx
     assert value(s, "aiwarden_ingested_rows_total", model=IDLE) == 0
     assert not select(s, "aiwarden_drift_score", model=IDLE)
     assert not s.get("aiwarden_scrape_error")
+
+
+def test_failures_and_resources_equal_the_json_api(server: ThreadServer, http: httpx.Client,
+                                                   latencies: np.ndarray) -> None:
+    s = scraped(server)
+    t0, t1 = window(s)
+    assert api(http, "errors", t0, t1)["errors"] == FAILED
+    assert value(s, "aiwarden_failed_predictions") == FAILED
+    usage = api(http, "resources", t0, t1)
+    assert usage["gauges"]["cpu_percent"] == {"samples": 5, "mean": 40.0, "max": 60.0,
+                                              "sum": 200.0}
+    for name, g in usage["gauges"].items():
+        assert value(s, "aiwarden_resource_mean", resource=name) == pytest.approx(g["mean"])
+        assert value(s, "aiwarden_resource_max", resource=name) == g["max"]
+    assert value(s, "aiwarden_cost_per_1k_predictions") == pytest.approx(0.01 / N * 1000)
+    assert not select(s, "aiwarden_resource_mean", model=IDLE)
 
 
 def test_window_is_whole_buckets_chosen_per_scrape(server: ThreadServer,
