@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,11 +100,12 @@ def import_mlflow(client: Any, *, tracking_uri: str | None = None,
     mc = MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri)
     report = ImportReport()
     where = registry_uri or tracking_uri or mlflow.get_tracking_uri()
-    for rm in mc.search_registered_models():
+    for rm in _pages(mc.search_registered_models):
         if models and rm.name not in models:
             continue
         mapped: set[str] = set()
-        for mv in sorted(mc.search_model_versions(f"name='{rm.name}'"),
+        quoted = rm.name.replace("'", "\\'")
+        for mv in sorted(_pages(mc.search_model_versions, f"name='{quoted}'"),
                          key=lambda v: int(v.version)):
             what = f"{rm.name}/{mv.version}"
             with tempfile.TemporaryDirectory() as tmp:
@@ -145,6 +146,17 @@ def import_mlflow(client: Any, *, tracking_uri: str | None = None,
             report.aliases.append(f"{rm.name}@{alias} -> {version}")
             say(f"{rm.name}@{alias} -> {version}")
     return report
+
+
+def _pages(search: Callable[..., Any], *args: Any) -> Iterator[Any]:
+    """Every result of an MLflow search, page after page."""
+    token = None
+    while True:
+        page = search(*args, page_token=token)
+        yield from page
+        token = page.token
+        if not token:
+            return
 
 
 def _register(client: Any, name: str, version: str, data: bytes, fmt: str, filename: str,

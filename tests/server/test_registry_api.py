@@ -202,3 +202,21 @@ def test_concurrent_alias_moves_over_http(admin: Client, server: ThreadServer,
     for before, after in itertools.pairwise(events):
         assert after["from_version"] == before["to_version"] != after["to_version"]
     assert admin.aliases("busy")["champion"] == events[-1]["to_version"]
+
+
+def test_artifacts_url_setting_picks_the_store(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """AIWARDEN_ARTIFACTS_URL may be any fsspec URL; here memory://, on an open server."""
+    fsspec = pytest.importorskip("fsspec")
+    from tests.server.live import settings_for
+
+    monkeypatch.setenv("AIWARDEN_ARTIFACTS_URL", "memory://srv-test/artifacts")
+    settings = settings_for(f"sqlite:///{tmp_path / 'm.db'}", tmp_path)
+    data = skops_bytes(fitted(seed=6))
+    with ThreadServer(settings) as srv, Client(srv.url) as c:
+        v = c.register_version("in-memory", data, filename="m.skops")
+        assert v["registered_by"] == "anonymous"
+        stored = fsspec.filesystem("memory").cat_file(
+            f"/srv-test/artifacts/in-memory/{v['sha256']}.skops")
+        assert stored == data == c.download_artifact("in-memory", "1")
+    assert not (tmp_path / "artifacts").exists()
