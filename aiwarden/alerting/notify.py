@@ -223,6 +223,10 @@ class NotificationCenter:
         to ``none`` or to a receiver that does not exist is logged as an attempt."""
         now = time.time() if now is None else now
         with self._lock:
+            due_at = self.dispatcher.next_due()
+            if due_at is None or due_at > now:
+                self._prune()
+                return []
             before = self.dispatcher.to_dict()
             flushes = self.dispatcher.due(now)
             if flushes:
