@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from aiwarden.commands import alerts, incidents, keys, log, models, registry, server
+from aiwarden.commands import alerts, incidents, keys, log, models, registry, serve, server
 from aiwarden.report import command as report
 
 __all__ = ["main"]
@@ -26,7 +26,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                           "(no server; `aiwarden server --demo` runs the live demo)")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=_demo)
-    for module in (server, keys, models, log, report, alerts, incidents, registry):
+    for module in (server, keys, models, log, report, alerts, incidents, registry, serve):
         module.register(sub)
     args = parser.parse_args(argv)
     return int(args.func(args))

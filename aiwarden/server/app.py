@@ -22,6 +22,8 @@ from aiwarden.server.alert_routes import router as alert_router
 from aiwarden.server.auth import Authenticator
 from aiwarden.server.body import BodyLimit
 from aiwarden.server.docs import install_docs
+from aiwarden.server.gateway_routes import close_gateways
+from aiwarden.server.gateway_routes import router as gateway_router
 from aiwarden.server.incident_routes import router as incident_router
 from aiwarden.server.notify_routes import router as notify_router
 from aiwarden.server.prometheus import install_prometheus
@@ -113,6 +115,7 @@ def create_app(settings: ServerSettings | None = None,
             if alerts.is_alive():
                 alerts.join(timeout=30)
             notifications.deliverer.stop(timeout=5)
+            close_gateways(app)  # queued prediction events reach monitoring first
             try:  # what is still queued stays in the outbox for whoever notifies next
                 pipeline.release()
             except Exception:
@@ -136,6 +139,7 @@ def create_app(settings: ServerSettings | None = None,
     app.include_router(incident_router, prefix="/api/v1")
     app.include_router(notify_router, prefix="/api/v1")
     app.include_router(registry_router, prefix="/api/v1")
+    app.include_router(gateway_router, prefix="/api/v1")
 
     @app.get("/healthz", tags=["service"])
     def healthz() -> dict[str, str]:

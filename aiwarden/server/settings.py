@@ -28,6 +28,13 @@ class ServerSettings:
     lease_ttl: float = 90.0  # how long a dead evaluator keeps others from taking over
     notify_max_delay: float = 300.0  # longest wait between two delivery retries
     log_level: str = "info"
+    # serving gateway (docs/gateway.md)
+    gateway_poll: float = 0.25  # seconds between checks for alias or traffic-policy changes
+    gateway_queue: int = 10_000  # prediction events waiting to be logged, at most
+    gateway_resources_every: float = 15.0  # seconds between resource samples; 0: none
+    price_cpu_core_hour: float = 0.0  # prices behind the cost per 1,000 predictions
+    price_memory_gib_hour: float = 0.0
+    price_gpu_hour: float = 0.0
 
     @classmethod
     def from_env(cls, **overrides: Any) -> ServerSettings:

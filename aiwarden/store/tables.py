@@ -331,3 +331,19 @@ notification_attempts = Table(
     Column("detail", Text),  # JSON: e.g. the group key of an undeliverable flush
     Index("ix_notification_attempts_at", "at"),
 )
+
+# -- serving gateway: one traffic policy per model (canary, shadow, A/B) --
+
+__all__ += ["traffic_policies"]
+
+traffic_policies = Table(
+    "traffic_policies", metadata,
+    Column("model_id", Integer, ForeignKey("models.id", ondelete="CASCADE"), primary_key=True),
+    Column("mode", String(20), nullable=False),  # off | canary | shadow | ab
+    Column("spec", Text, nullable=False),  # TrafficPolicy.to_dict() as JSON
+    # bumped at every change: gateways poll it (with the newest alias event id) to reload
+    Column("revision", Integer, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("updated_by", String(200), nullable=False),
+    Column("reason", Text),
+)

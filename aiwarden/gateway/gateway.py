@@ -1,0 +1,298 @@
+"""One model behind one alias: route, predict, log, and swap versions without a failed request.
+
+Everything a request needs (the loaded versions and the policy) is one immutable
+*snapshot*. A request reads the attribute once and uses that snapshot to the end, so a
+reload, which builds a new snapshot in the background and then replaces the attribute in
+one assignment, never disturbs a request in flight: it finishes on the old version, the
+next one starts on the new. A watcher thread polls the source's cheap stamp and reloads
+when it changes; :meth:`Gateway.reload` does the same at once (what a rollback calls).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiwarden.gateway._rows import Item, event, failure, frame, parse_request
+from aiwarden.gateway._shadow import ShadowWorker
+from aiwarden.gateway.events import EventQueue, Sink
+from aiwarden.gateway.policy import TrafficPolicy, unit_hash
+from aiwarden.gateway.sources import ServingState, Source
+from aiwarden.registry import Predictor
+from aiwarden.store import models_repo as repo
+
+__all__ = ["Arm", "Gateway"]
+
+log = logging.getLogger("aiwarden.gateway")
+
+
+@dataclass(frozen=True)
+class Arm:
+    """A loaded version: predictions, and scores when the model has ``predict_proba``."""
+
+    version: str
+    predictor: Predictor
+    proba: bool
+
+    @classmethod
+    def of(cls, version: str, predictor: Predictor) -> Arm:
+        est = getattr(predictor, "estimator", None)
+        outputs = getattr(predictor, "_outputs", None)
+        if est is not None:
+            proba = hasattr(est, "predict_proba")
+        elif outputs is not None:  # ONNX: a second output holds the probabilities
+            proba = len(outputs) > 1
+        else:
+            proba = type(predictor).predict_proba is not Predictor.predict_proba
+        return cls(version, predictor, proba)
+
+    def run(self, items: Sequence[Item]) -> tuple[list[Any], list[dict[str, float]] | None]:
+        x = frame(items)
+        preds = self.predictor.predict(x).tolist()
+        if not self.proba:
+            return preds, None
+        probs = self.predictor.predict_proba(x)
+        classes = self.predictor.classes or range(probs.shape[1])
+        keys = [str(c) for c in classes]
+        return preds, [dict(zip(keys, row, strict=True)) for row in probs.tolist()]
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    state: ServingState
+    primary: Arm
+    arms: dict[str, Arm]  # policy target (label or @alias) → arm, those that loaded
+    shadow: Arm | None
+
+    @property
+    def policy(self) -> TrafficPolicy:
+        return self.state.policy
+
+
+class Gateway:
+    """Serve ``name`` behind ``alias`` with the model's traffic policy.
+
+    Parameters
+    ----------
+    name, alias : str
+    source : Source
+        What to serve and where versions load from (database or a server's API).
+    sink : callable
+        Where batches of events go (``Monitor.log_predictions`` or the SDK's).
+    poll : float
+        Seconds between two checks of the source's stamp (0: no watcher thread).
+    max_queue, shadow_queue : int
+        Events waiting to be logged, and shadow copies waiting to run, at most.
+    """
+
+    def __init__(self, name: str, source: Source, sink: Sink, *, alias: str = "champion",
+                 poll: float = 0.25, max_queue: int = 10_000, batch_size: int = 1000,
+                 flush_interval: float = 0.5, shadow_queue: int = 1000) -> None:
+        self.name, self.alias, self.source, self.poll = name, alias, source, poll
+        self.events = EventQueue(sink, max_queue=max_queue, batch_size=batch_size,
+                                 flush_interval=flush_interval, name=f"events-{name}")
+        self.shadow = ShadowWorker(self.events, max_queue=shadow_queue, name=name,
+                                   on_done=self._count)
+        self._lock = threading.Lock()
+        self._reload_lock = threading.Lock()
+        self._usage: dict[str, list[float]] = {}  # version → [requests, errors, seconds]
+        self._taken: dict[str, float] = {}
+        self._cache: dict[str, Arm] = {}
+        self._reloads, self._failed_stamp, self.last_error = 0, None, None
+        self._snapshot: _Snapshot | None = None
+        self._stop = threading.Event()
+        try:
+            self.reload()
+        except BaseException:
+            self.shadow.close(0)
+            self.events.close(0)
+            raise
+        self._watcher = threading.Thread(target=self._watch, name=f"aiwarden-watch-{name}",
+                                         daemon=True)
+        if poll > 0:
+            self._watcher.start()
+
+    # ---------------------------------------------------------------- serving
+    @property
+    def version(self) -> str:
+        """The version the served alias points at now."""
+        assert self._snapshot is not None
+        return self._snapshot.primary.version
+
+    def predict(self, request: Mapping[str, Any]) -> dict[str, Any] | list[dict[str, Any]]:
+        """One row (``{"features", "prediction_id"?, "tags"?}``) → one answer; ``{"rows":
+        [...]}`` → a list. Raises InvalidRequestError or PredictionError."""
+        items, single = parse_request(request)
+        out = self.predict_items(items)
+        return out[0] if single else out
+
+    def predict_items(self, items: Sequence[Item]) -> list[dict[str, Any]]:
+        snap = self._snapshot  # one read: this request lives on this snapshot to the end
+        assert snap is not None
+        ts = time.time()
+        groups: dict[str, tuple[Arm, list[int]]] = {}
+        for i, it in enumerate(items):
+            arm = self._route(snap, it)
+            groups.setdefault(arm.version, (arm, []))[1].append(i)
+        answers: list[dict[str, Any]] = [{}] * len(items)
+        for arm, idx in groups.values():
+            part = [items[i] for i in idx] if len(idx) < len(items) else list(items)
+            for i, answer in zip(idx, self._run(arm, part, ts), strict=True):
+                answers[i] = answer
+        if snap.shadow is not None:
+            self.shadow.submit(snap.shadow, list(items), ts)
+        return answers
+
+    def _route(self, snap: _Snapshot, it: Item) -> Arm:
+        policy = snap.policy
+        if policy.mode not in ("canary", "ab"):
+            return snap.primary
+        key = None
+        if policy.sticky_key is not None:
+            key = it.features.get(policy.sticky_key)
+            if key is None and it.tags:
+                key = it.tags.get(policy.sticky_key)
+        if key is None and it.given_id:
+            key = it.prediction_id
+        u = random.random() if key is None else unit_hash(self.name, str(key))
+        target = policy.route(u)
+        return snap.primary if target is None else snap.arms.get(target, snap.primary)
+
+    def _run(self, arm: Arm, items: Sequence[Item], ts: float) -> list[dict[str, Any]]:
+        t0 = time.perf_counter()
+        try:
+            preds, scores = arm.run(items)
+        except Exception as exc:
+            ms = (time.perf_counter() - t0) * 1000
+            err = failure(exc, self.name, arm.version)
+            self._count(arm.version, len(items), ms, failed=True)
+            for it in items:
+                self.events.put(event(it, arm.version, ts, ms, error=str(err)))
+            raise err from exc
+        ms = (time.perf_counter() - t0) * 1000
+        self._count(arm.version, len(items), ms)
+        out = []
+        for i, it in enumerate(items):
+            s = None if scores is None else scores[i]
+            self.events.put(event(it, arm.version, ts, ms, preds[i], s))
+            answer = {"prediction_id": it.prediction_id, "prediction": preds[i],
+                      "version": arm.version}
+            if s is not None:
+                answer["scores"] = s
+            out.append(answer)
+        return out
+
+    def _count(self, version: str, n: int, ms: float, failed: bool = False) -> None:
+        """Requests, failures and model time per version (shadow copies included)."""
+        with self._lock:
+            u = self._usage.setdefault(version, [0, 0, 0.0])
+            u[0] += n
+            u[1] += n if failed else 0
+            u[2] += ms / 1000
+
+    # -------------------------------------------------------------- reloading
+    def reload(self) -> bool:
+        """Read the alias and policy now; load what is new in the calling thread, then swap.
+        True if the snapshot changed. Raises (keeping the old snapshot) when the served
+        alias cannot be resolved or loaded."""
+        with self._reload_lock:
+            state = self.source.state()
+            old = self._snapshot
+            if old is not None and state == old.state:
+                return False
+            try:
+                snap = self._build(state)
+            except Exception as exc:
+                self._failed_stamp, self.last_error = state.stamp, f"{type(exc).__name__}: {exc}"
+                raise
+            self._snapshot, self._failed_stamp = snap, None
+            keep = {snap.primary.version, *(a.version for a in snap.arms.values())}
+            self._cache = {v: a for v, a in self._cache.items() if v in keep}
+            self._reloads += 1
+            if old is not None:
+                log.info("gateway %s@%s now serves %s (policy %s)", self.name, self.alias,
+                         snap.primary.version, snap.policy.to_dict())
+            return True
+
+    def _arm(self, version: str) -> Arm:
+        arm = self._cache.get(version)
+        if arm is None:
+            arm = self._cache[version] = Arm.of(version, self.source.load(version))
+        return arm
+
+    def _build(self, state: ServingState) -> _Snapshot:
+        label = state.aliases.get(self.alias)
+        if label is None:
+            raise repo.NotFound(f"Model {self.name!r} has no alias {self.alias!r} to serve.",
+                                "alias")
+        primary = self._arm(label)
+        arms: dict[str, Arm] = {}
+        for target in state.policy.targets:
+            version = state.aliases.get(target[1:]) if target.startswith("@") else target
+            try:
+                if version is None:
+                    raise repo.NotFound(f"alias {target[1:]!r} is not set")
+                arms[target] = self._arm(version)
+            except Exception as exc:  # serve without that arm rather than fail requests
+                self.last_error = f"policy target {target}: {type(exc).__name__}: {exc}"
+                log.warning("gateway %s: %s; its traffic goes to %s", self.name,
+                            self.last_error, label)
+        shadow = arms.get(state.policy.challenger or "") if state.policy.mode == "shadow" \
+            else None
+        return _Snapshot(state, primary, arms, shadow)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.poll):
+            try:
+                stamp = self.source.stamp()
+                snap = self._snapshot
+                if snap is not None and stamp != snap.state.stamp \
+                        and stamp != self._failed_stamp:
+                    self.reload()
+            except Exception as exc:  # keep serving what is loaded; say why in stats
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning("gateway %s@%s keeps serving %s: %s", self.name, self.alias,
+                            self.version, self.last_error)
+
+    # ------------------------------------------------------------------ state
+    def take_usage(self) -> dict[str, float]:
+        """Seconds spent predicting per version since the previous call (resource split)."""
+        with self._lock:
+            now = {v: u[2] for v, u in self._usage.items()}
+        out = {v: s - self._taken.get(v, 0.0) for v, s in now.items()}
+        self._taken = now
+        return {v: s for v, s in out.items() if s > 0}
+
+    def stats(self) -> dict[str, Any]:
+        snap = self._snapshot
+        assert snap is not None
+        with self._lock:
+            by_version = {v: {"requests": int(u[0]), "errors": int(u[1]),
+                              "model_seconds": u[2]} for v, u in self._usage.items()}
+        return {"model": self.name, "alias": self.alias, "version": snap.primary.version,
+                "policy": snap.policy.to_dict(),
+                "arms": {t: a.version for t, a in snap.arms.items()},
+                "shadow": None if snap.shadow is None else snap.shadow.version,
+                "stamp": list(snap.state.stamp), "reloads": self._reloads,
+                "by_version": by_version, "events": self.events.stats(),
+                "shadow_queue": self.shadow.stats(), "last_error": self.last_error}
+
+    def flush(self, timeout: float | None = 30.0) -> bool:
+        """Wait until shadow copies ran and every queued event reached the sink."""
+        return self.shadow.drain(timeout) and self.events.flush(timeout)
+
+    def close(self, timeout: float = 10.0) -> bool:
+        self._stop.set()
+        if self._watcher.is_alive():
+            self._watcher.join(timeout=max(self.poll * 4, 1.0))
+        self.shadow.close(timeout)
+        return self.events.close(timeout)
+
+    def __repr__(self) -> str:
+        return f"<Gateway {self.name}@{self.alias} serving {self.version}>"
+

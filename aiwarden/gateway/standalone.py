@@ -1,0 +1,147 @@
+"""``aiwarden serve NAME``: one model in its own process, talking to a server by URL.
+
+The process loads the version behind the alias through the server's registry API,
+answers ``POST /predict`` (also at ``/api/v1/models/NAME/predict``, the server's path),
+polls the server for alias and policy changes, logs events through the same bounded
+queue (to the server's ingest API) and posts its resource samples. It has no API keys
+of its own: put it behind the network boundary that guards the model, like any model
+server. Predictions run on the event loop: a small model answers in well under a
+millisecond, and a thread hop would cost about as much as the prediction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import generate_latest
+from prometheus_client.registry import Collector, CollectorRegistry
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from aiwarden.gateway._errors import InvalidRequestError, PredictionError
+from aiwarden.gateway.gateway import Gateway
+from aiwarden.gateway.hub import GatewayHub
+from aiwarden.gateway.sources import RemoteSource, client_sink
+
+__all__ = ["create_serving_app", "remote_hub"]
+
+log = logging.getLogger("aiwarden.gateway")
+_JSON = "application/json"
+
+
+def remote_hub(url: str, api_key: str | None = None, *, resources_every: float = 15.0,
+               prices: Any = None, **options: Any) -> GatewayHub:
+    """Gateways that read a server's registry and log to it over HTTP (one client per
+    role, so a slow ingest never holds up the poll)."""
+    from aiwarden.sdk import Client
+
+    def source(name: str) -> RemoteSource:
+        return RemoteSource(Client(url, api_key, timeout=10), name)
+
+    def sink(name: str) -> Any:
+        return client_sink(Client(url, api_key, timeout=30), name)
+
+    usage = Client(url, api_key, timeout=10)
+    return GatewayHub(source, sink, post_usage=usage.log_resources,
+                      resources_every=resources_every, prices=prices, **options)
+
+
+def _answer(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), status,
+                    headers=headers, media_type=_JSON)
+
+
+def _problem(status: int, kind: str, message: str, field: str | None = None,
+             **extra: Any) -> Response:
+    return _answer({"detail": {"error": kind, "message": message, "field": field, **extra}},
+                   status)
+
+
+class _Collector(Collector):
+    """The gateway's own counters for ``/metrics`` (model metrics live on the server)."""
+
+    def __init__(self, gw: Gateway) -> None:
+        self.gw = gw
+
+    def collect(self) -> Iterator[Metric]:
+        s = self.gw.stats()
+        labels = ["model", "alias"]
+        base = [s["model"], s["alias"]]
+        served = CounterMetricFamily("aiwarden_gateway_predictions", "Rows predicted, by "
+                                     "version (shadow copies included).",
+                                     labels=[*labels, "version"])
+        failed = CounterMetricFamily("aiwarden_gateway_prediction_errors", "Rows whose "
+                                     "model raised, by version.", labels=[*labels, "version"])
+        for version, v in s["by_version"].items():
+            served.add_metric([*base, version], v["requests"])
+            failed.add_metric([*base, version], v["errors"])
+        events = CounterMetricFamily("aiwarden_gateway_events", "Prediction events by "
+                                     "fate: accepted, sent, dropped, failed.",
+                                     labels=[*labels, "fate"])
+        for fate in ("accepted", "sent", "dropped", "failed"):
+            events.add_metric([*base, fate], s["events"][fate])
+        shadow = CounterMetricFamily("aiwarden_gateway_shadow_copies", "Shadow copies by "
+                                     "fate: ran, dropped, errors.", labels=[*labels, "fate"])
+        for fate in ("ran", "dropped", "errors"):
+            shadow.add_metric([*base, fate], s["shadow_queue"][fate])
+        queued = GaugeMetricFamily("aiwarden_gateway_events_queued", "Events waiting to be "
+                                   "logged.", labels=labels)
+        queued.add_metric(base, s["events"]["queued"])
+        reloads = CounterMetricFamily("aiwarden_gateway_reloads", "Snapshots loaded.",
+                                      labels=labels)
+        reloads.add_metric(base, s["reloads"])
+        yield from (served, failed, events, shadow, queued, reloads)
+
+
+def create_serving_app(hub: GatewayHub, name: str, alias: str = "champion") -> Starlette:
+    """The serving process's HTTP face; the gateway must be loadable already."""
+    gw = hub.get(name, alias)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Collector(gw))
+
+    async def predict(request: Request) -> Response:
+        if request.path_params.get("name", name) != name:
+            return _problem(404, "not_found", f"This process serves {name!r}, not "
+                            f"{request.path_params['name']!r}.", "name")
+        try:
+            out = gw.predict(orjson.loads(await request.body()))
+        except orjson.JSONDecodeError as exc:
+            return _problem(422, "malformed", f"body: malformed JSON: {exc.msg}.", "body")
+        except InvalidRequestError as exc:
+            return _problem(422, "malformed", str(exc), exc.field)
+        except PredictionError as exc:
+            return _problem(exc.status, exc.kind, str(exc), exc.field, version=exc.version)
+        headers = {"X-Aiwarden-Events-Dropped": str(gw.events.stats()["dropped"])}
+        if isinstance(out, dict):
+            headers["X-Aiwarden-Version"] = out["version"]
+            return _answer(out, headers=headers)
+        return _answer({"predictions": out}, headers=headers)
+
+    async def healthz(_: Request) -> Response:
+        return _answer({"status": "ok", "model": name, "version": gw.version})
+
+    async def stats(_: Request) -> Response:
+        return _answer(gw.stats())
+
+    def reload(_: Request) -> Response:
+        return _answer({"model": name, "reloaded": hub.reload(name), "version": gw.version})
+
+    def flush(_: Request) -> Response:
+        return _answer({"model": name, "flushed": gw.flush(), **gw.stats()})
+
+    def metrics(_: Request) -> Response:
+        return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")
+
+    return Starlette(routes=[
+        Route("/predict", predict, methods=["POST"]),
+        Route("/api/v1/models/{name}/predict", predict, methods=["POST"]),
+        Route("/healthz", healthz), Route("/readyz", healthz),
+        Route("/gateway", stats), Route("/gateway/reload", reload, methods=["POST"]),
+        Route("/gateway/flush", flush, methods=["POST"]), Route("/metrics", metrics),
+    ])

@@ -1,0 +1,181 @@
+"""Serving gateway API v1 (docs/gateway.md): predict, traffic policies, gateway state.
+
+``POST /models/{name}/predict`` answers with the version behind an alias (``champion``
+unless ``?alias=``) or the one the model's traffic policy picks, and queues the event for
+monitoring in this process. Predicting needs the ``ingest`` scope (it writes events);
+setting a policy or forcing a reload needs ``admin``.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+
+from aiwarden.gateway import (
+    DatabaseSource,
+    GatewayHub,
+    InvalidRequestError,
+    PolicyStore,
+    PredictionError,
+    monitor_sink,
+)
+from aiwarden.process_usage import Prices
+from aiwarden.server.access import actor
+from aiwarden.server.errors import Malformed
+from aiwarden.server.registry_routes import registry_for
+from aiwarden.server.responses import JSONResponse
+
+__all__ = ["close_gateways", "gateways_for", "policies_for", "router"]
+
+router = APIRouter(tags=["gateway"])
+_LOCK = threading.Lock()
+
+
+def policies_for(app: Any) -> PolicyStore:
+    store = getattr(app.state, "traffic_policies", None)
+    if store is None:
+        with _LOCK:
+            store = getattr(app.state, "traffic_policies", None)
+            if store is None:
+                store = app.state.traffic_policies = PolicyStore(registry_for(app))
+    return store
+
+
+def gateways_for(app: Any) -> GatewayHub:
+    """The process's gateways, made on first use. Automated rollback calls
+    ``gateways_for(app).reload(name)`` after moving an alias: this process switches at
+    once, other processes at their next poll (``AIWARDEN_GATEWAY_POLL``)."""
+    hub = getattr(app.state, "gateways", None)
+    if hub is None:
+        policies = policies_for(app)
+        with _LOCK:
+            hub = getattr(app.state, "gateways", None)
+            if hub is None:
+                s, monitor = app.state.settings, app.state.monitor
+                hub = app.state.gateways = GatewayHub(
+                    lambda name: DatabaseSource(policies, name),
+                    lambda name: monitor_sink(monitor, name), post_usage=monitor.log_resources,
+                    resources_every=s.gateway_resources_every,
+                    prices=Prices(s.price_cpu_core_hour, s.price_memory_gib_hour,
+                                  s.price_gpu_hour),
+                    poll=s.gateway_poll, max_queue=s.gateway_queue)
+    return hub
+
+
+def close_gateways(app: Any, timeout: float = 10.0) -> None:
+    """At shutdown: run queued shadow copies and log queued events, then stop."""
+    hub = getattr(app.state, "gateways", None)
+    if hub is not None:
+        hub.close(timeout)
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise Malformed(f"body: malformed JSON: {exc.msg}.", "body") from None
+
+
+def _error(exc: PredictionError, hub: GatewayHub, name: str, alias: str) -> JSONResponse:
+    return JSONResponse({"detail": {"error": exc.kind, "message": str(exc),
+                                    "field": exc.field, "version": exc.version}},
+                        exc.status, headers=_headers(hub, name, alias, exc.version))
+
+
+def _headers(hub: GatewayHub, name: str, alias: str, version: str) -> dict[str, str]:
+    gw = hub.get(name, alias)
+    return {"X-Aiwarden-Version": version,
+            "X-Aiwarden-Events-Dropped": str(gw.events.stats()["dropped"])}
+
+
+@router.post("/models/{name}/predict")
+async def predict(request: Request, name: str, alias: str = "champion") -> JSONResponse:
+    """One row ``{"features": {...}, "prediction_id"?, "tags"?}`` or ``{"rows": [...]}``;
+    the answer names the version that made each prediction."""
+    request.app.state.auth.check(request, "ingest")
+    doc = _json(await request.body())
+    hub = gateways_for(request.app)
+
+    def serve() -> Any:
+        return hub.get(name, alias).predict(doc)
+
+    try:
+        out = await run_in_threadpool(serve)
+    except InvalidRequestError as exc:
+        raise Malformed(str(exc), exc.field) from None
+    except PredictionError as exc:
+        return _error(exc, hub, name, alias)
+    version = out["version"] if isinstance(out, dict) else ",".join(
+        sorted({o["version"] for o in out}))
+    body = out if isinstance(out, dict) else {"predictions": out}
+    return JSONResponse(body, headers=_headers(hub, name, alias, version))
+
+
+@router.get("/models/{name}/traffic")
+def get_traffic(request: Request, name: str) -> dict[str, Any]:
+    request.app.state.auth.check(request, "read")
+    return policies_for(request.app).get(name)
+
+
+@router.put("/models/{name}/traffic")
+async def put_traffic(request: Request, name: str) -> dict[str, Any]:
+    """``{"mode": "canary", "percent": 20, "challenger": "2", "sticky_key"?}``, ``{"mode":
+    "shadow", "challenger"}``, ``{"mode": "ab", "weights": {...}}`` or ``{"mode": "off"}``;
+    an optional ``reason`` is kept with it."""
+    who = actor(request, "admin")
+    doc = _json(await request.body())
+    if not isinstance(doc, dict):
+        raise Malformed("body: expected a JSON object with 'mode'.", "body")
+    reason = doc.pop("reason", None)
+    if reason is not None and not isinstance(reason, str):
+        raise Malformed("reason: expected text.", "reason")
+    app = request.app
+
+    def store() -> dict[str, Any]:
+        out = policies_for(app).set(name, doc, actor=who, reason=reason)
+        gateways_for(app).reload(name)  # this process now; others at their next poll
+        return out
+
+    return await run_in_threadpool(store)
+
+
+@router.get("/models/{name}/gateway")
+def gateway_stats(request: Request, name: str) -> dict[str, Any]:
+    """This process's gateways of the model: versions served, counts, event queue."""
+    request.app.state.auth.check(request, "read")
+    return {"model": name, "gateways": gateways_for(request.app).stats(name)}
+
+
+@router.get("/models/{name}/gateway/state")
+def gateway_state(request: Request, name: str,
+                  since: str | None = Query(None, description="the stamp the caller has, "
+                                            "as 'aliases.policy'")) -> dict[str, Any]:
+    """What a standalone gateway polls: the stamp alone while it equals ``since``, else
+    the stamp with the aliases and the policy."""
+    request.app.state.auth.check(request, "read")
+    policies = policies_for(request.app)
+    source = DatabaseSource(policies, name)
+    stamp = source.stamp()
+    if since is not None and since == ".".join(map(str, stamp)):
+        return {"stamp": list(stamp)}
+    return source.state().to_dict()
+
+
+@router.post("/models/{name}/gateway/reload")
+def gateway_reload(request: Request, name: str) -> dict[str, Any]:
+    """Re-read aliases and policy now in this process (what a rollback does)."""
+    request.app.state.auth.check(request, "admin")
+    return {"model": name, "reloaded": gateways_for(request.app).reload(name)}
+
+
+@router.post("/models/{name}/gateway/flush")
+def gateway_flush(request: Request, name: str,
+                  timeout: float = Query(30.0, gt=0, le=300)) -> dict[str, Any]:
+    """Wait until this process's queued events of the model reached monitoring."""
+    request.app.state.auth.check(request, "ingest")
+    hub = gateways_for(request.app)
+    return {"model": name, "flushed": hub.flush(name, timeout), "gateways": hub.stats(name)}
