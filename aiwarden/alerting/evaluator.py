@@ -76,30 +76,40 @@ class Evaluator:
 
     def _model(self, name: str, now: float, report: CycleReport) -> None:
         """Read every window the model's rules need at once, evaluate, then save every
-        instance's step in one transaction (one commit per model, not one per instance)."""
+        instance's step in one transaction (one commit per model, not one per instance).
+
+        Every version that served in the rules' horizon is evaluated (a canary and its
+        champion, a version just rolled back from), plus the latest one, whose silence
+        is news too."""
         with self.monitor.db.read() as conn:
             stored = repo.list_rules(conn, name)
             m = models_repo.get_model(conn, name)
-            try:
-                version = models_repo.get_version(conn, m)
-            except models_repo.NotFound:
-                return
+            versions = models_repo.list_versions(conn, m)
         rules = [(sr.id, r) for sr in stored
                  if (r := Rule.model_validate(sr.spec)).applies_to(name)]
-        if not rules:
+        if not rules or not versions:
             return
         spans = sorted({span for _, r in rules for span in _spans(r, now)})
-        ref, data = self.monitor.windows(name, spans, version.version)
+        served = self.monitor.versions_with_data(name, min(s for s, _ in spans))
+        results = []
+        for version in versions:
+            if version.id == versions[-1].id or version.id in served:
+                results += self._version(name, version.version, rules, spans, now)
+        self._save(m.id, results, now, report)
+
+    def _version(self, name: str, version: str, rules: list[tuple[int, Rule]],
+                 spans: list[tuple[float, float]], now: float) -> list[Any]:
+        ref, data = self.monitor.windows(name, spans, version)
         windows = dict(zip(spans, data, strict=True))
         cache: dict[tuple[Any, ...], Any] = {}
         results = []
         for rule_id, rule in rules:
             for column in self._columns(rule, ref):
-                labels = {"rule": rule.name, "model": name, "version": version.version,
+                labels = {"rule": rule.name, "model": name, "version": version,
                           **({"column": column} if column else {}), **rule.labels}
                 ev = self._evaluate(rule, column, ref, now, windows, cache)
                 results.append((rule_id, rule, labels, ev))
-        self._save(m.id, results, now, report)
+        return results
 
     @staticmethod
     def _columns(rule: Rule, ref: Any) -> list[str | None]:

@@ -19,7 +19,9 @@ from aiwarden.alerting.evaluator import LEASE, CycleReport
 from aiwarden.alerting.notifiers import Notification
 from aiwarden.alerting.notify import NotificationCenter
 from aiwarden.alerting.rules import Rule
+from aiwarden.errors import ParameterError
 from aiwarden.incidents import AlertInfo, Incident, IncidentService
+from aiwarden.incidents.rollback import Rollbacks, Rolled, Verdict
 from aiwarden.monitoring.service import Monitor
 from aiwarden.rca import analyse, to_markdown
 from aiwarden.store import alerts_repo
@@ -68,9 +70,10 @@ class AlertPipeline:
 
     def __init__(self, monitor: Monitor, incidents: IncidentService,
                  notifications: NotificationCenter | None = None, *,
-                 rca_window: float = 3600.0, leadership: Leadership | None = None) -> None:
+                 rca_window: float = 3600.0, leadership: Leadership | None = None,
+                 rollbacks: Rollbacks | None = None) -> None:
         self.monitor, self.incidents, self.rca_window = monitor, incidents, rca_window
-        self.notifications = notifications
+        self.notifications, self.rollbacks = notifications, rollbacks
         self.leadership = leadership
         self.leading = False
         self._lead_lock = threading.Lock()
@@ -118,6 +121,9 @@ class AlertPipeline:
         for inc in touched:
             if inc.is_open and not self._has_rca(inc.id):
                 self.attach_rca(inc)
+        if self.rollbacks is not None:
+            for rolled in self.rollbacks.on_transitions(report.transitions):
+                self._rolled_back(rolled, center)
         if center is not None:
             center.on_transitions(report.transitions, {
                 k: dict(v.annotations) | ({"runbook": v.runbook} if v.runbook else {})
@@ -129,9 +135,65 @@ class AlertPipeline:
         return touched
 
     def tick(self, now: float | None = None) -> None:
-        """Send due notifications and escalations, in the process holding the lease only."""
+        """Send due notifications and escalations, and judge rollbacks whose wait is over,
+        in the process holding the lease only."""
         if self.notifications is not None and self.lead():
+            if self.rollbacks is not None:
+                for verdict in self.rollbacks.verify_due(now):
+                    self._verified(verdict, self.notifications)
             self._send(self.notifications, now)
+
+    # --------------------------------------------------------------- rollbacks
+    def rollback_by_hand(self, model: str, alias: str, to: str | None, reason: str,
+                         actor: str) -> Rolled:
+        if self.rollbacks is None:
+            raise ParameterError("Rollbacks are not enabled on this server.", "model")
+        rolled = self.rollbacks.rollback(model, alias, to=to, reason=reason, actor=actor)
+        self._rolled_back(rolled, self.notifications if self.lead() else None)
+        return rolled
+
+    def _incident_of(self, rolled: Rolled) -> Incident | None:
+        if rolled.rule is not None:
+            inc = self.incidents.find_open(*self.incidents.key_for(
+                {"model": rolled.model, "rule": rolled.rule, "version": rolled.from_version}))
+            if inc is not None:
+                return inc
+        found = self.incidents.list_incidents(model=rolled.model, open_only=True, limit=1)
+        return found[0] if found else None
+
+    def _rolled_back(self, rolled: Rolled, center: NotificationCenter | None) -> None:
+        """On the incident's timeline, and to the receivers the model's alerts go to."""
+        text = (f"Rolled {rolled.model}@{rolled.alias} back from version "
+                f"{rolled.from_version} to {rolled.to_version}")
+        inc = self._incident_of(rolled)
+        if inc is not None:
+            self.incidents.record_action(inc.id, text, rolled.actor, detail=rolled.to_dict())
+        self._announce(center, rolled, f"Rollback: {text}", {"reason": rolled.reason}, inc)
+
+    def _verified(self, verdict: Verdict, center: NotificationCenter) -> None:
+        inc = self._incident_of(verdict.rolled)
+        if inc is not None:
+            self.incidents.record_action(inc.id, verdict.text(), "aiwarden", detail={
+                "outcome": verdict.outcome, "value": verdict.value,
+                "rollback": verdict.rolled.to_dict()})
+        self._announce(center, verdict.rolled, verdict.text(), {"outcome": verdict.outcome},
+                       inc)
+
+    def _announce(self, center: NotificationCenter | None, rolled: Rolled, title: str,
+                  annotations: dict[str, str], inc: Incident | None) -> None:
+        if center is None:
+            return
+        labels = {"model": rolled.model, "rule": rolled.rule or "rollback",
+                  "version": rolled.to_version, "severity": "critical", "kind": "rollback"}
+        for route in center.dispatcher.router.match(labels):
+            if route.receiver == "none":
+                continue
+            sent = center.send(route.receiver, Notification(
+                title=title, status="firing", severity="critical", model=rolled.model,
+                labels=labels, annotations=annotations, group_key=f"rollback-{rolled.at}"))
+            if inc is not None:
+                self.incidents.record_notification(inc.id, route.receiver, ok=sent,
+                                                   detail={"rollback": title})
 
     def _send(self, center: NotificationCenter, now: float | None) -> None:
         """Queue due escalations and group notifications; note each on its incident."""

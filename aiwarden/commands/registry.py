@@ -1,5 +1,6 @@
 """``aiwarden registry`` (register, list, show, alias, history, previous, download,
-import-mlflow) and ``aiwarden promote``: all through the server's API via the SDK."""
+import-mlflow), ``aiwarden promote``, ``aiwarden rollback`` and ``aiwarden rollback-policy``:
+all through the server's API via the SDK."""
 
 from __future__ import annotations
 
@@ -73,6 +74,21 @@ def register(sub: Any) -> None:
     im.add_argument("--registry-uri", help="MLflow registry URI (default: the tracking URI)")
     im.add_argument("--model", action="append", default=[], help="only this model (repeatable)")
     im.add_argument("--trust", action="store_true", help="admin only: import pickled models")
+    rb = _sub(sub, "rollback", "move an alias (default champion) back to its previous "
+              "version now", _rollback)
+    rb.add_argument("name")
+    rb.add_argument("--alias", default="champion")
+    rb.add_argument("--to", help="a version instead of the previous one")
+    rb.add_argument("--reason", required=True)
+    rp = _sub(sub, "rollback-policy", "when alerts roll a freshly promoted version back "
+              "automatically (shows the policy without options)", _rollback_policy)
+    rp.add_argument("name")
+    rp.add_argument("--alias")
+    rp.add_argument("--severity", choices=("warning", "critical"))
+    rp.add_argument("--rules", help="only these rules, comma separated (default: any)")
+    rp.add_argument("--lookback", help="blame only versions promoted this recently (e.g. 1h)")
+    rp.add_argument("--verify-for", help="check the metric again after this long (e.g. 15m)")
+    rp.add_argument("--disable", action="store_true")
     pr = _sub(sub, "promote", "move an alias (default champion) forward to a version", _promote)
     pr.add_argument("name")
     pr.add_argument("version")
@@ -210,6 +226,43 @@ def _promote(args: argparse.Namespace) -> int:
                                                           alias=args.alias))
     if not code:
         _moved(out)
+    return code
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    code, out = _run("rollback", args, lambda c: c.rollback(args.name, args.reason,
+                                                            alias=args.alias, to=args.to))
+    if not code:
+        print(f"{out['model']}@{out['alias']}: {out['from_version']} -> {out['to_version']} "
+              "(rollback)")
+    return code
+
+
+def _rollback_policy(args: argparse.Namespace) -> int:
+    given = {"alias": args.alias, "severity": args.severity, "lookback": args.lookback,
+             "verify_for": args.verify_for,
+             "rules": [r for r in args.rules.split(",") if r] if args.rules else None}
+    given = {k: v for k, v in given.items() if v is not None}
+    if args.disable:
+        given["enabled"] = False
+
+    def go(client: Any) -> Any:
+        from aiwarden.sdk import ApiError
+
+        if not given:
+            return client.rollback_policy(args.name)
+        try:  # options given change only those fields
+            current = client.rollback_policy(args.name)
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            current = {}
+        current.pop("model", None)
+        return client.set_rollback_policy(args.name, **(current | given))
+
+    code, out = _run("rollback-policy", args, go)
+    if not code:
+        print(json.dumps(out, indent=2))
     return code
 
 

@@ -12,14 +12,15 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, and_, delete, func, or_, select
+from sqlalchemy import Connection, and_, delete, exists, func, or_, select
 
 from aiwarden.monitoring.bucket import BucketData
 from aiwarden.monitoring.tiles import TileCache
 from aiwarden.monitoring.windows import cover
 from aiwarden.store.tables import bucket_profiles as bp
+from aiwarden.store.tables import model_versions
 
-__all__ = ["append_partials", "compact", "read_window", "read_windows"]
+__all__ = ["append_partials", "compact", "read_window", "read_windows", "versions_since"]
 
 
 def append_partials(conn: Connection, model_id: int, version_id: int,
@@ -100,6 +101,18 @@ def _decode_cached(conn: Connection, rows: list[Any], cache: TileCache) -> list[
             cache.put(k, d)
         out.append(d)
     return out
+
+
+def versions_since(conn: Connection, model_id: int, level: int, since: int) -> set[int]:
+    """Versions with partials of ``level`` starting at or after ``since`` (the ones serving).
+
+    One EXISTS per version, each a seek on the bucket index, rather than a DISTINCT over
+    every bucket of the model."""
+    mv = model_versions
+    served = exists().where(bp.c.model_id == model_id, bp.c.version_id == mv.c.id,
+                            bp.c.level == level, bp.c.start >= since)
+    return set(conn.execute(select(mv.c.id).where(mv.c.model_id == model_id, served))
+               .scalars())
 
 
 def _merge_ranges(ranges: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:

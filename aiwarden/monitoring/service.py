@@ -255,6 +255,14 @@ class Monitor:
         ref, (data,) = self.windows(name, [(start, end)], version)
         return ref, data
 
+    def versions_with_data(self, name: str, since: float) -> set[int]:
+        """Ids of the versions with bucket data starting at or after ``since``."""
+        levels = self.levels
+        width = max((w for w in levels if w <= 3600), default=levels[0])
+        with self.db.read() as conn:
+            m = repo.get_model(conn, name)
+            return profiles.versions_since(conn, m.id, width, int(since // width * width))
+
     def windows(self, name: str, spans: list[tuple[Any, Any]],
                 version: str | None = None) -> tuple[Any, list[Any]]:
         """Several windows from one query: what an alert cycle reads for one model."""

@@ -134,6 +134,20 @@ class RegistryMixin:
                                                                   "history")
         return self._json("GET", path, params={"limit": limit})
 
+    def rollback(self, name: str, reason: str, *, alias: str = "champion",
+                 to: str | None = None) -> dict[str, Any]:
+        """Move ``alias`` back to its previous version (or ``to``) now; the server records
+        it on the model's open incident and verifies it like an automatic rollback."""
+        return self._json("POST", f"/models/{name}/rollback",
+                          json={"alias": alias, "to": to, "reason": reason})
+
+    def set_rollback_policy(self, name: str, **policy: Any) -> dict[str, Any]:
+        """``alias``, ``severity``, ``rules``, ``lookback``, ``verify_for``, ``enabled``."""
+        return self._json("PUT", f"/models/{name}/rollback-policy", json=policy)
+
+    def rollback_policy(self, name: str) -> dict[str, Any]:
+        return self._json("GET", f"/models/{name}/rollback-policy")
+
     def previous_version(self, name: str, alias: str = "champion") -> dict[str, Any]:
         """The version ``alias`` pointed at before its latest move."""
         return self._json("GET", _path(name, "aliases", alias, "previous"))

@@ -16,6 +16,7 @@ from aiwarden.alerting.notifiers import Deliverer
 from aiwarden.alerting.notify import NotificationCenter
 from aiwarden.alerting.pipeline import AlertPipeline, Leadership
 from aiwarden.incidents import IncidentService
+from aiwarden.incidents.rollback import Rollbacks
 from aiwarden.monitoring.service import Monitor, MonitorSettings
 from aiwarden.server import errors
 from aiwarden.server.alert_routes import router as alert_router
@@ -27,8 +28,10 @@ from aiwarden.server.gateway_routes import router as gateway_router
 from aiwarden.server.incident_routes import router as incident_router
 from aiwarden.server.notify_routes import router as notify_router
 from aiwarden.server.prometheus import install_prometheus
+from aiwarden.server.registry_routes import registry_for
 from aiwarden.server.registry_routes import router as registry_router
 from aiwarden.server.responses import JSONResponse
+from aiwarden.server.rollback_routes import router as rollback_router
 from aiwarden.server.routes import router
 from aiwarden.server.settings import ServerSettings
 from aiwarden.store.database import Database
@@ -84,7 +87,10 @@ def create_app(settings: ServerSettings | None = None,
     # takes part only when an evaluation it was asked to run took the lease.
     leadership = Leadership(db, evaluator.holder, settings.lease_ttl,
                             take=settings.evaluate_every > 0)
-    pipeline = AlertPipeline(monitor, incidents, notifications, leadership=leadership)
+    # the registry is made on first use (registry_for), so the lambda looks it up late
+    rollbacks = Rollbacks(monitor, registry=lambda: registry_for(app))
+    pipeline = AlertPipeline(monitor, incidents, notifications, leadership=leadership,
+                             rollbacks=rollbacks)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -129,6 +135,7 @@ def create_app(settings: ServerSettings | None = None,
     app.state.monitor, app.state.auth, app.state.settings = monitor, auth, settings
     app.state.evaluator, app.state.incidents = evaluator, incidents
     app.state.pipeline, app.state.notifications = pipeline, notifications
+    app.state.rollbacks = rollbacks
     app.state.ready = False
     app.add_middleware(BodyLimit, max_bytes=int(settings.max_body_mb * 1024 * 1024))
     errors.install(app)
@@ -139,6 +146,7 @@ def create_app(settings: ServerSettings | None = None,
     app.include_router(incident_router, prefix="/api/v1")
     app.include_router(notify_router, prefix="/api/v1")
     app.include_router(registry_router, prefix="/api/v1")
+    app.include_router(rollback_router, prefix="/api/v1")
     app.include_router(gateway_router, prefix="/api/v1")
 
     @app.get("/healthz", tags=["service"])

@@ -105,3 +105,29 @@ def test_a_broken_rule_is_an_error_state_and_others_still_run(monitor: Monitor) 
     kinds = {(labels["rule"], e.kind) for labels, e in report.transitions
              if labels["model"] == name}
     assert ("ghost", "error") in kinds and ("x-drift", "pending") in kinds
+
+
+def test_every_version_that_served_is_evaluated_and_the_latest_always(
+        monitor: Monitor) -> None:
+    """A canary and its champion both serve: each gets its own alert instance. A version
+    that served only long ago is left alone; the newest one is watched even when silent."""
+    end = (time.time() // HOUR) * HOUR
+    name = _model(monitor, end, shifted_hours={3})  # v1: four hours of traffic
+    ref = pa.Table.from_pandas(scored_frame(4000), preserve_index=False)
+    for v in ("v2", "v3", "v4"):
+        monitor.upload_reference(name, v, ref, HINTS)
+    rows = json_rows(scored_frame(300, seed=3, shift=1.0), end - 1800, prefix="v2-",
+                     spacing=5)
+    monitor.log_predictions(name, [r | {"version": "v2"} for r in rows])
+    old = json_rows(scored_frame(50, seed=4), end - 3 * 86400, prefix="v3-", spacing=5)
+    monitor.log_predictions(name, [r | {"version": "v3"} for r in old])
+    _put(monitor, name, {"name": "busy", "metric": "volume", "window": "1h", "op": ">",
+                         "critical": 0})
+    _put(monitor, name, {"name": "silent", "metric": "volume", "window": "1h", "op": "<",
+                         "critical": 1})
+    report = Evaluator(monitor, holder="v").evaluate_once(now=end)
+    fired = {(labels["rule"], labels["version"]): e.value for labels, e in report.transitions
+             if labels["rule"] in ("busy", "silent") and e.kind == "firing"}
+    # v1 and v2 served in the hour; v4 is the newest and silent; v3 (silent too) served
+    # three days ago only and is not evaluated at all
+    assert fired == {("busy", "v1"): 600.0, ("busy", "v2"): 300.0, ("silent", "v4"): 0.0}

@@ -1,0 +1,257 @@
+"""Automated rollback: a bad alert on a freshly promoted version moves its alias back.
+
+A policy per model says which alerts may roll back (a minimum severity, optionally only
+some rules), which alias (``champion`` by default) and how recent a promotion must be to
+be blamed (``lookback``): a version that served well for a week is not rolled back by a
+drift alert, someone should look first. The move is a compare-and-set on the alias
+(the registry refuses it if someone moved the alias meanwhile), recorded in the alias
+history as ``rollback`` with the rule, the value and the version it left.
+
+A rollback is verified: the rule that triggered it is evaluated again on the restored
+version after ``verify_for``, and the verdict (recovered, still breaching, no data) is
+reported to whoever records it on the incident timeline.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from aiwarden.alerting.rules import Rule, rule_value
+from aiwarden.alerting.state import Transition
+from aiwarden.errors import ParameterError
+from aiwarden.monitoring import metrics
+from aiwarden.monitoring.service import Monitor
+from aiwarden.monitoring.windows import parse_duration
+from aiwarden.store import alerts_repo, kv
+from aiwarden.store.models_repo import Conflict, NotFound
+
+__all__ = ["RollbackPolicy", "Rollbacks", "Rolled", "Verdict"]
+
+log = logging.getLogger("aiwarden.rollback")
+POLICIES, PENDING = "rollback.policies", "rollback.pending"
+_RANK = {"warning": 1, "critical": 2}
+_FIRING = {"firing", "escalated", "refiring"}
+
+
+class RollbackPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str = Field(min_length=1, max_length=200)
+    alias: str = "champion"
+    severity: Literal["warning", "critical"] = "critical"
+    rules: list[str] | None = None  # None: any rule of the model
+    lookback: str = "1h"  # only a version the alias moved to this recently is blamed
+    verify_for: str = "15m"  # how long after the rollback the metric is checked again
+    enabled: bool = True
+
+    @field_validator("lookback", "verify_for")
+    @classmethod
+    def _duration(cls, v: str) -> str:
+        parse_duration(v, "duration")
+        return v
+
+
+def parse_policy(spec: Mapping[str, Any], where: str = "rollback policy") -> RollbackPolicy:
+    try:
+        return RollbackPolicy.model_validate(dict(spec))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        raise ParameterError(f"{where}: {loc}: {err['msg']}", loc or "policy") from None
+
+
+@dataclass(frozen=True)
+class Rolled:
+    """One rollback done: what moved, why, and when to check it worked."""
+
+    model: str
+    alias: str
+    from_version: str
+    to_version: str
+    rule: str | None
+    value: float | None
+    reason: str
+    actor: str
+    at: float
+    verify_at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    rolled: Rolled
+    outcome: Literal["recovered", "still breaching", "no data"]
+    value: float | None
+
+    def text(self) -> str:
+        r = self.rolled
+        what = f"{r.rule} on version {r.to_version}" if r.rule else f"version {r.to_version}"
+        shown = "no value" if self.value is None else f"{self.value:.4g}"
+        return {"recovered": f"Rollback verified: {what} is back within its threshold "
+                             f"({shown}).",
+                "still breaching": f"Rollback did not help: {what} still breaches ({shown}).",
+                "no data": f"Rollback unverified: no data for {what} since the rollback."
+                }[self.outcome]
+
+
+class Rollbacks:
+    def __init__(self, monitor: Monitor, registry: Callable[[], Any]) -> None:
+        self.monitor, self._registry = monitor, registry
+
+    # --------------------------------------------------------------- policies
+    def policies(self) -> dict[str, RollbackPolicy]:
+        with self.monitor.db.read() as conn:
+            stored = kv.get(conn, POLICIES, {})
+        return {m: RollbackPolicy.model_validate(p) for m, p in stored.items()}
+
+    def set_policy(self, policy: RollbackPolicy) -> None:
+        with self.monitor.db.write() as conn:
+            stored = kv.get(conn, POLICIES, {})
+            stored[policy.model] = policy.model_dump()
+            kv.put(conn, POLICIES, stored)
+
+    def delete_policy(self, model: str) -> bool:
+        with self.monitor.db.write() as conn:
+            stored = kv.get(conn, POLICIES, {})
+            found = stored.pop(model, None) is not None
+            kv.put(conn, POLICIES, stored)
+        return found
+
+    # -------------------------------------------------------------- automatic
+    def on_transitions(self, transitions: Iterable[tuple[Mapping[str, str], Transition]],
+                       now: float | None = None) -> list[Rolled]:
+        """Roll back where a policy says a firing alert condemns a new version."""
+        now = time.time() if now is None else now
+        policies = self.policies()
+        done: list[Rolled] = []
+        for labels, tr in transitions:
+            p = policies.get(labels.get("model", ""))
+            if (p is None or not p.enabled or tr.kind not in _FIRING
+                    or _RANK.get(tr.severity or "", 0) < _RANK[p.severity]
+                    or (p.rules is not None and labels.get("rule") not in p.rules)
+                    or any(d.model == p.model for d in done)):
+                continue
+            rolled = self._automatic(p, labels, tr, now)
+            if rolled is not None:
+                done.append(rolled)
+        return done
+
+    def _automatic(self, p: RollbackPolicy, labels: Mapping[str, str], tr: Transition,
+                   now: float) -> Rolled | None:
+        reg = self._registry()
+        if reg is None:
+            return None
+        current = reg.aliases(p.model).get(p.alias)
+        if current is None or labels.get("version") != current:
+            return None  # the alert is about a version the alias does not serve
+        moves = reg.history(p.model, p.alias, limit=1)
+        if not moves or moves[0].at < now - parse_duration(p.lookback, "lookback"):
+            return None  # not a fresh promotion: a person decides
+        value = "no value" if tr.value is None else f"{tr.value:.4g}"
+        reason = (f"automatic rollback: rule {labels.get('rule')} fired {tr.severity} "
+                  f"({value}) on version {current}, promoted "
+                  f"{(now - moves[0].at) / 60:.0f} min ago")
+        return self._move(p.model, p.alias, current, None, reason, "aiwarden", now,
+                          rule=labels.get("rule"), value=tr.value, verify_for=p.verify_for)
+
+    # ------------------------------------------------------------------ manual
+    def rollback(self, model: str, alias: str = "champion", *, to: str | None = None,
+                 reason: str, actor: str, now: float | None = None) -> Rolled:
+        """By hand (``aiwarden rollback``): to the previous version, or to ``to``."""
+        reg = self._registry()
+        if reg is None:
+            raise ParameterError("No model registry is configured on this server.", "model")
+        current = reg.aliases(model).get(alias)
+        if current is None:
+            raise NotFound(f"Model {model!r} has no alias {alias!r}.", "alias")
+        policy = self.policies().get(model)
+        rolled = self._move(model, alias, current, to, reason, actor,
+                            time.time() if now is None else now, rule=None, value=None,
+                            verify_for=policy.verify_for if policy else "15m")
+        if rolled is None:
+            raise Conflict(f"{model}@{alias} already points at {to}.", "to")
+        return rolled
+
+    def _move(self, model: str, alias: str, current: str, to: str | None, reason: str,
+              actor: str, now: float, *, rule: str | None, value: float | None,
+              verify_for: str) -> Rolled | None:
+        reg = self._registry()
+        if to is None:
+            prev = reg.previous(model, alias)
+            if prev is None:
+                if rule is None:
+                    raise NotFound(f"{model}@{alias} never pointed elsewhere: nothing to roll "
+                                   "back to; name a version with --to.", "to")
+                return None
+            to = prev.version
+        try:
+            event = reg.set_alias(model, alias, to, reason=reason, actor=actor,
+                                  kind="rollback", expected=current)
+        except Conflict as exc:  # someone moved it first: theirs stands
+            if rule is None:
+                raise
+            log.warning("rollback of %s@%s skipped: %s", model, alias, exc)
+            return None
+        if event is None:
+            return None
+        rolled = Rolled(model, alias, current, to, rule, value, reason, actor, now,
+                        now + parse_duration(verify_for, "verify_for"))
+        with self.monitor.db.write() as conn:
+            kv.put(conn, PENDING, [*kv.get(conn, PENDING, []), rolled.to_dict()])
+        log.info("rolled %s@%s back from %s to %s: %s", model, alias, current, to, reason)
+        return rolled
+
+    # ------------------------------------------------------------ verification
+    def verify_due(self, now: float | None = None) -> list[Verdict]:
+        """Check the rollbacks whose wait is over; each is judged once."""
+        now = time.time() if now is None else now
+        with self.monitor.db.read() as conn:
+            pending = [Rolled(**r) for r in kv.get(conn, PENDING, [])]
+        due = [r for r in pending if r.verify_at <= now]
+        if not due:
+            return []
+        verdicts = [self._judge(r, now) for r in due]
+        with self.monitor.db.write() as conn:  # others may have been added meanwhile
+            keep = [r for r in kv.get(conn, PENDING, [])
+                    if Rolled(**r) not in due]
+            kv.put(conn, PENDING, keep)
+        return verdicts
+
+    def _judge(self, r: Rolled, now: float) -> Verdict:
+        rule = self._rule(r.model, r.rule)
+        if rule is None:  # a manual rollback: judge the traffic, not a rule
+            ref, data = self.monitor.window(r.model, r.at, now, r.to_version)
+            return Verdict(r, "recovered" if data.rows else "no data", float(data.rows))
+        start = max(r.at, now - rule.window_seconds)
+        try:
+            ref, data = self.monitor.window(r.model, start, now, r.to_version)
+            metric = "volume" if rule.metric == "quarantined" else rule.metric
+            value = rule_value(rule.model_copy(update={"relative_to": None}),
+                               metrics.compute(metric, ref, data))
+            if rule.relative_to == "reference" and value is not None and ref is not None:
+                base = (ref.realised_performance(ref.profile_) or {}).get(rule.stat_name)
+                value = rule_value(rule, metrics.compute(metric, ref, data), base)
+        except Exception as exc:
+            log.warning("verifying the rollback of %s failed: %s", r.model, exc)
+            value = None
+        if value is None:
+            return Verdict(r, "no data", None)
+        bad = rule.condition().level(value, None) is not None
+        return Verdict(r, "still breaching" if bad else "recovered", value)
+
+    def _rule(self, model: str, name: str | None) -> Rule | None:
+        if name is None:
+            return None
+        with self.monitor.db.read() as conn:
+            for sr in alerts_repo.list_rules(conn, model):
+                if sr.name == name:
+                    return Rule.model_validate(sr.spec)
+        return None

@@ -1,0 +1,77 @@
+"""Rollback API: policies per model, a rollback by hand, and pending verifications.
+
+Automatic rollbacks happen in the alert pipeline (``aiwarden/incidents/rollback.py``);
+these routes set what may trigger them and let a person roll back at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+from aiwarden.incidents.rollback import PENDING, Rollbacks, parse_policy
+from aiwarden.server.access import actor, monitor
+from aiwarden.store import kv
+from aiwarden.store.models_repo import NotFound
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["rollback"])
+
+
+def _rollbacks(request: Request) -> Rollbacks:
+    return request.app.state.rollbacks
+
+
+@router.get("/models/{name}/rollback-policy")
+def get_policy(request: Request, name: str) -> dict[str, Any]:
+    monitor(request, "read")
+    policy = _rollbacks(request).policies().get(name)
+    if policy is None:
+        raise NotFound(f"Model {name!r} has no rollback policy.", "model")
+    return policy.model_dump()
+
+
+@router.put("/models/{name}/rollback-policy")
+def put_policy(request: Request, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Which alerts may roll the model's alias back (validated; the model must exist)."""
+    monitor(request, "admin").model(name)
+    policy = parse_policy({**body, "model": name})
+    _rollbacks(request).set_policy(policy)
+    return policy.model_dump()
+
+
+@router.delete("/models/{name}/rollback-policy")
+def delete_policy(request: Request, name: str) -> dict[str, str]:
+    monitor(request, "admin")
+    if not _rollbacks(request).delete_policy(name):
+        raise NotFound(f"Model {name!r} has no rollback policy.", "model")
+    return {"status": "deleted"}
+
+
+class RollbackRequest(BaseModel):
+    alias: str = "champion"
+    to: str | None = None
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+@router.post("/models/{name}/rollback")
+async def rollback(request: Request, name: str, body: RollbackRequest) -> dict[str, Any]:
+    """Move the alias back now (to its previous version, or ``to``); the open incident of
+    the model, if any, records it, and the result is verified like an automatic one."""
+    who = actor(request, "admin")
+    pipeline = request.app.state.pipeline
+    rolled = await run_in_threadpool(
+        pipeline.rollback_by_hand, name, body.alias, body.to, body.reason, who)
+    return rolled.to_dict()
+
+
+@router.get("/rollbacks/pending")
+def pending(request: Request) -> list[dict[str, Any]]:
+    """Rollbacks waiting for their verification."""
+    mon = monitor(request, "read")
+    with mon.db.read() as conn:
+        return kv.get(conn, PENDING, [])

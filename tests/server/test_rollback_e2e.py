@@ -1,0 +1,123 @@
+"""Automated and manual rollback through the real server (SQLite and PostgreSQL).
+
+A freshly promoted version whose predictions fail fires a critical rule; the policy moves
+the champion alias back to the previous version, the alias history says why, the incident
+timeline records the rollback, and after ``verify_for`` the rule is checked again on the
+restored version and the verdict lands on the timeline too.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import uuid
+
+from aiwarden.sdk import ApiError, Client
+from tests.registry.models import fitted
+from tests.server.conftest import evaluate, json_rows, scored_frame
+
+
+def _two_versions(c: Client, name: str) -> None:
+    c.register_version(name, fitted(seed=0))
+    c.promote(name, "1", reason="first release")
+    c.register_version(name, fitted(seed=1, C=0.1))
+    c.promote(name, "2", reason="better AUC offline")
+
+
+def _traffic(http, name: str, version: str, failed: int, prefix: str,
+             ago: float = 200) -> None:
+    rows = json_rows(scored_frame(100, seed=len(prefix)), time.time() - ago, prefix=prefix,
+                     spacing=ago / 200)
+    for r in rows:
+        r["version"] = version
+    for r in rows[:failed]:
+        r["error"] = "model crashed"
+    res = http.post(f"/models/{name}/predictions", json=rows).json()
+    assert res["accepted"] == 100, res
+
+
+def _timeline(http, name: str) -> list[dict]:
+    (inc,) = [i for i in http.get("/incidents", params={"model": name}).json()]
+    return http.get(f"/incidents/{inc['id']}").json()["timeline"]
+
+
+def test_a_failing_fresh_version_is_rolled_back_and_the_rollback_verified(http, server
+                                                                          ) -> None:
+    name = f"rb-{uuid.uuid4().hex[:6]}"
+    with Client(server.url) as c:
+        _two_versions(c, name)
+        c.set_rollback_policy(name, severity="critical", lookback="1h", verify_for="1s",
+                              rules=["crashes"])
+    http.post("/rules/apply", content=f"rules:\n  - {{name: crashes, model: {name}, metric: "
+              "errors, window: 15m, critical: 0.2, no_data: OK}\n").raise_for_status()
+    _traffic(http, name, "1", failed=0, prefix="a")  # the old version was fine
+    _traffic(http, name, "2", failed=40, prefix="b")  # the new one fails 40 % of the time
+    out = evaluate(http)
+    fired = [t for t in out["transitions"] if t["labels"]["model"] == name
+             and t["kind"] == "firing"]
+    assert [(t["labels"]["rule"], t["labels"]["version"]) for t in fired] == [("crashes", "2")]
+    aliases = http.get(f"/registry/models/{name}/aliases").json()
+    assert aliases["champion"] == "1"
+    (last, *_) = http.get(f"/registry/models/{name}/aliases/champion/history").json()
+    assert (last["from_version"], last["to_version"], last["kind"], last["actor"]) == (
+        "2", "1", "rollback", "aiwarden")
+    assert "crashes" in last["reason"] and "0.4" in last["reason"]
+    timeline = _timeline(http, name)
+    rolled = [e for e in timeline if e["kind"] == "action"
+              and e["detail"].get("text", "").startswith(f"Rolled {name}@champion back")]
+    assert len(rolled) == 1 and rolled[0]["detail"]["to_version"] == "1"
+    assert len(http.get("/rollbacks/pending").json()) >= 1
+    _traffic(http, name, "1", failed=2, prefix="d", ago=0.5)  # version 1 serves again
+    # after verify_for, the maintenance tick checks the rule again on version 1
+    deadline = time.monotonic() + 20
+    while not (verdicts := [e for e in _timeline(http, name) if e["kind"] == "action"
+                            and e["detail"].get("outcome")]):
+        assert time.monotonic() < deadline, "the rollback was never verified"
+        time.sleep(0.3)
+    assert [v["detail"]["outcome"] for v in verdicts] == ["recovered"]
+    assert verdicts[0]["detail"]["value"] == 0.02
+    assert not [p for p in http.get("/rollbacks/pending").json() if p["model"] == name]
+
+
+def test_an_old_promotion_is_not_rolled_back_and_a_person_can_roll_back(http, server
+                                                                        ) -> None:
+    name = f"rb-{uuid.uuid4().hex[:6]}"
+    with Client(server.url) as c:
+        _two_versions(c, name)
+        c.set_rollback_policy(name, lookback="1s")
+        time.sleep(1.2)  # version 2 is now "old": an alert on it needs a person
+        http.post("/rules/apply", content=f"rules:\n  - {{name: crashes, model: {name}, "
+                  "metric: errors, window: 15m, critical: 0.2}\n").raise_for_status()
+        _traffic(http, name, "2", failed=50, prefix="c")
+        evaluate(http)
+        assert c.resolve_alias(name, "champion")["version"] == "2"
+        with_cli = subprocess.run(
+            [sys.executable, "-m", "aiwarden.cli", "rollback", name, "--reason",
+             "on-call: crashes since the deploy", "--url", server.url],
+            capture_output=True, text=True, timeout=60)
+        assert with_cli.returncode == 0, with_cli.stderr
+        assert f"{name}@champion: 2 -> 1 (rollback)" in with_cli.stdout
+        assert c.resolve_alias(name, "champion")["version"] == "1"
+        try:
+            c.rollback(name, "again", to="1")
+        except ApiError as exc:
+            assert exc.status == 409
+        else:
+            raise AssertionError("rolling back to where the alias already points must fail")
+    actions = [e for e in _timeline(http, name) if e["kind"] == "action"]
+    assert any(e["detail"].get("reason") == "on-call: crashes since the deploy"
+               for e in actions)
+
+
+def test_policies_are_validated_and_named_fields_are_refused(http) -> None:
+    name = f"rb-{uuid.uuid4().hex[:6]}"
+    http.post("/models", json={"name": name}).raise_for_status()
+    bad = http.put(f"/models/{name}/rollback-policy", json={"lookback": "soon"})
+    assert bad.status_code == 422 and bad.json()["detail"]["field"] == "lookback"
+    bad = http.put(f"/models/{name}/rollback-policy", json={"severity": "fatal"})
+    assert bad.status_code == 422 and bad.json()["detail"]["field"] == "severity"
+    ok = http.put(f"/models/{name}/rollback-policy", json={"rules": ["a"]}).json()
+    assert ok["alias"] == "champion" and ok["rules"] == ["a"]
+    assert http.get("/models/nope/rollback-policy").status_code == 404
+    assert http.delete(f"/models/{name}/rollback-policy").json() == {"status": "deleted"}
