@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aiwarden.alerting.evaluator import LEASE, CycleReport
@@ -74,6 +74,8 @@ class AlertPipeline:
                  rollbacks: Rollbacks | None = None) -> None:
         self.monitor, self.incidents, self.rca_window = monitor, incidents, rca_window
         self.notifications, self.rollbacks = notifications, rollbacks
+        # set by the server: switch this process's gateways at once after a rollback
+        self.after_rollback: Callable[[str], Any] | None = None
         self.leadership = leadership
         self.leading = False
         self._lead_lock = threading.Lock()
@@ -108,6 +110,9 @@ class AlertPipeline:
                 self.leadership.release()
 
     def after_cycle(self, report: CycleReport) -> list[Incident]:
+        if self.rollbacks is not None and report.evaluated:
+            for rolled in self.rollbacks.check_canaries():  # measured, not alerted
+                self._rolled_back(rolled, self.notifications if self.lead() else None)
         if not report.transitions:
             self.tick()
             return []
@@ -163,6 +168,11 @@ class AlertPipeline:
 
     def _rolled_back(self, rolled: Rolled, center: NotificationCenter | None) -> None:
         """On the incident's timeline, and to the receivers the model's alerts go to."""
+        if self.after_rollback is not None:
+            try:
+                self.after_rollback(rolled.model)
+            except Exception:  # the gateways' own poll still catches the move
+                log.exception("reloading the gateways of %s failed", rolled.model)
         text = (f"Rolled {rolled.model}@{rolled.alias} back from version "
                 f"{rolled.from_version} to {rolled.to_version}")
         inc = self._incident_of(rolled)

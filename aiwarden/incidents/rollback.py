@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from aiwarden.alerting.rules import Rule, rule_value
 from aiwarden.alerting.state import Transition
 from aiwarden.errors import ParameterError
+from aiwarden.incidents.canary import CanaryCompare, Split, compare_rates, live_split
 from aiwarden.monitoring import metrics
 from aiwarden.monitoring.service import Monitor
 from aiwarden.monitoring.windows import parse_duration
@@ -48,6 +49,7 @@ class RollbackPolicy(BaseModel):
     rules: list[str] | None = None  # None: any rule of the model
     lookback: str = "1h"  # only a version the alias moved to this recently is blamed
     verify_for: str = "15m"  # how long after the rollback the metric is checked again
+    compare: CanaryCompare | None = None  # also stop a canary that is measurably worse
     enabled: bool = True
 
     @field_validator("lookback", "verify_for")
@@ -150,8 +152,17 @@ class Rollbacks:
         if reg is None:
             return None
         current = reg.aliases(p.model).get(p.alias)
-        if current is None or labels.get("version") != current:
-            return None  # the alert is about a version the alias does not serve
+        if current is not None and labels.get("version") != current:
+            split = live_split(reg, p.model, p.alias)
+            if split is None or labels.get("version") != split.challenger:
+                return None  # the alert is about a version that serves nobody
+            value = "no value" if tr.value is None else f"{tr.value:.4g}"
+            return self._stop_split(p, split, f"automatic rollback of the {split.mode}: rule "
+                                    f"{labels.get('rule')} fired {tr.severity} ({value}) on "
+                                    f"version {split.challenger}", now,
+                                    rule=labels.get("rule"), value=tr.value)
+        if current is None:
+            return None
         moves = reg.history(p.model, p.alias, limit=1)
         if not moves or moves[0].at < now - parse_duration(p.lookback, "lookback"):
             return None  # not a fresh promotion: a person decides
@@ -161,6 +172,72 @@ class Rollbacks:
                   f"{(now - moves[0].at) / 60:.0f} min ago")
         return self._move(p.model, p.alias, current, None, reason, "aiwarden", now,
                           rule=labels.get("rule"), value=tr.value, verify_for=p.verify_for)
+
+    # ----------------------------------------------------------------- canaries
+    def check_canaries(self, now: float | None = None) -> list[Rolled]:
+        """Stop every canary / A-B split its policy's comparison finds worse."""
+        now = time.time() if now is None else now
+        done = []
+        for p in self.policies().values():
+            if not p.enabled or p.compare is None:
+                continue
+            reg = self._registry()
+            split = None if reg is None else live_split(reg, p.model, p.alias)
+            if split is None:
+                continue
+            c = p.compare
+            start = now - parse_duration(c.window, "window")
+            result = compare_rates(self._rate(p.model, split.champion, c.metric, start, now),
+                                   self._rate(p.model, split.challenger, c.metric, start, now),
+                                   alpha=c.alpha, min_effect=c.min_effect,
+                                   min_samples=c.min_samples)
+            if result is not None and result.worse:
+                rolled = self._stop_split(p, split, "automatic rollback of the "
+                                          f"{split.mode}: {result.text(c.metric)}", now,
+                                          rule=None, value=result.p_value)
+                if rolled is not None:
+                    done.append(rolled)
+        return done
+
+    def _rate(self, model: str, version: str, metric: str, start: float, end: float
+              ) -> tuple[int, int]:
+        """(bad, total): failed events among all, or wrong answers among labelled ones."""
+        _, d = self.monitor.window(model, start, end, version)
+        if metric == "error_rate":
+            return d.errors, d.rows
+        perf = None if d.profile is None else d.profile.performance
+        confusion = getattr(perf, "confusion", None)
+        if confusion is None:
+            return 0, 0
+        total = int(confusion.sum())
+        return total - int(confusion.trace()), total
+
+    def _stop_split(self, p: RollbackPolicy, split: Split, reason: str, now: float, *,
+                    rule: str | None, value: float | None) -> Rolled | None:
+        """All traffic back to the champion; an alias the split followed returns there too."""
+        from aiwarden.gateway.policies import PolicyStore
+
+        reg = self._registry()
+        alias = split.target[1:] if split.target.startswith("@") else None
+        if alias is not None:
+            try:
+                reg.set_alias(p.model, alias, split.champion, reason=reason, actor="aiwarden",
+                              kind="rollback", expected=split.challenger)
+            except Conflict as exc:
+                log.warning("rollback of %s@%s skipped: %s", p.model, alias, exc)
+                return None
+        PolicyStore(reg).set(p.model, {"mode": "off"}, actor="aiwarden", reason=reason)
+        return self._pending(Rolled(
+            p.model, alias or f"{split.mode}:{split.target}", split.challenger,
+            split.champion, rule, value, reason, "aiwarden", now,
+            now + parse_duration(p.verify_for, "verify_for")))
+
+    def _pending(self, rolled: Rolled) -> Rolled:
+        with self.monitor.db.write() as conn:
+            kv.put(conn, PENDING, [*kv.get(conn, PENDING, []), rolled.to_dict()])
+        log.info("rolled %s@%s back from %s to %s: %s", rolled.model, rolled.alias,
+                 rolled.from_version, rolled.to_version, rolled.reason)
+        return rolled
 
     # ------------------------------------------------------------------ manual
     def rollback(self, model: str, alias: str = "champion", *, to: str | None = None,
@@ -202,12 +279,8 @@ class Rollbacks:
             return None
         if event is None:
             return None
-        rolled = Rolled(model, alias, current, to, rule, value, reason, actor, now,
-                        now + parse_duration(verify_for, "verify_for"))
-        with self.monitor.db.write() as conn:
-            kv.put(conn, PENDING, [*kv.get(conn, PENDING, []), rolled.to_dict()])
-        log.info("rolled %s@%s back from %s to %s: %s", model, alias, current, to, reason)
-        return rolled
+        return self._pending(Rolled(model, alias, current, to, rule, value, reason, actor,
+                                    now, now + parse_duration(verify_for, "verify_for")))
 
     # ------------------------------------------------------------ verification
     def verify_due(self, now: float | None = None) -> list[Verdict]:

@@ -23,7 +23,7 @@ from aiwarden.server.alert_routes import router as alert_router
 from aiwarden.server.auth import Authenticator
 from aiwarden.server.body import BodyLimit
 from aiwarden.server.docs import install_docs
-from aiwarden.server.gateway_routes import close_gateways
+from aiwarden.server.gateway_routes import close_gateways, gateways_for
 from aiwarden.server.gateway_routes import router as gateway_router
 from aiwarden.server.incident_routes import router as incident_router
 from aiwarden.server.notify_routes import router as notify_router
@@ -136,6 +136,12 @@ def create_app(settings: ServerSettings | None = None,
     app.state.evaluator, app.state.incidents = evaluator, incidents
     app.state.pipeline, app.state.notifications = pipeline, notifications
     app.state.rollbacks = rollbacks
+
+    def _switch_gateways(name: str) -> None:
+        if getattr(app.state, "gateways", None) is not None:  # only if this process serves
+            gateways_for(app).reload(name)
+
+    pipeline.after_rollback = _switch_gateways
     app.state.ready = False
     app.add_middleware(BodyLimit, max_bytes=int(settings.max_body_mb * 1024 * 1024))
     errors.install(app)
