@@ -18,48 +18,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aiwarden.gateway._rows import Item, event, failure, frame, parse_request
+from aiwarden.gateway._arm import Arm
+from aiwarden.gateway._rows import Item, event, failure, parse_request
 from aiwarden.gateway._shadow import ShadowWorker
 from aiwarden.gateway.events import EventQueue, Sink
 from aiwarden.gateway.policy import TrafficPolicy, unit_hash
 from aiwarden.gateway.sources import ServingState, Source
-from aiwarden.registry import Predictor
 from aiwarden.store import models_repo as repo
 
 __all__ = ["Arm", "Gateway"]
 
 log = logging.getLogger("aiwarden.gateway")
-
-
-@dataclass(frozen=True)
-class Arm:
-    """A loaded version: predictions, and scores when the model has ``predict_proba``."""
-
-    version: str
-    predictor: Predictor
-    proba: bool
-
-    @classmethod
-    def of(cls, version: str, predictor: Predictor) -> Arm:
-        est = getattr(predictor, "estimator", None)
-        outputs = getattr(predictor, "_outputs", None)
-        if est is not None:
-            proba = hasattr(est, "predict_proba")
-        elif outputs is not None:  # ONNX: a second output holds the probabilities
-            proba = len(outputs) > 1
-        else:
-            proba = type(predictor).predict_proba is not Predictor.predict_proba
-        return cls(version, predictor, proba)
-
-    def run(self, items: Sequence[Item]) -> tuple[list[Any], list[dict[str, float]] | None]:
-        x = frame(items)
-        preds = self.predictor.predict(x).tolist()
-        if not self.proba:
-            return preds, None
-        probs = self.predictor.predict_proba(x)
-        classes = self.predictor.classes or range(probs.shape[1])
-        keys = [str(c) for c in classes]
-        return preds, [dict(zip(keys, row, strict=True)) for row in probs.tolist()]
 
 
 @dataclass(frozen=True)
