@@ -22,11 +22,13 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+from sqlalchemy import select
 
 from aiwarden.engine.schema import Role, Task
 from aiwarden.monitoring.service import Monitor
 from aiwarden.monitoring.windows import parse_duration, parse_instant, to_iso
 from aiwarden.store import alerts_repo, models_repo
+from aiwarden.store.tables import alias_events
 
 __all__ = ["Suspect", "analyse"]
 
@@ -59,6 +61,10 @@ def analyse(monitor: Monitor, model: str, *, start: Any = None, end: Any = None,
         ref = monitor.refs.get(conn, v.id)
         versions = models_repo.list_versions(conn, m)
         rules = alerts_repo.list_rules(conn, model)
+        since = end_ts - parse_duration(lookback, "lookback")
+        moves = conn.execute(select(alias_events).where(
+            alias_events.c.model_id == m.id, alias_events.c.at >= since,
+            alias_events.c.at <= end_ts).order_by(alias_events.c.id)).all()
     rows = _window_rows(monitor, model, start_ts, end_ts)
     sections: dict[str, Any] = {}
     suspects: list[Suspect] = []
@@ -71,8 +77,7 @@ def analyse(monitor: Monitor, model: str, *, start: Any = None, end: Any = None,
         sections["slices"], suspects = slices, suspects + s
         prediction, s = _prediction(drift)
         sections["prediction"], suspects = prediction, suspects + s
-    changes, s = _changes(versions, rules, end_ts - parse_duration(lookback, "lookback"),
-                          end_ts)
+    changes, s = _changes(versions, rules, moves, since, end_ts)
     sections["changes"], suspects = changes, suspects + s
     ranked = sorted(_symptoms(suspects), key=lambda x: -x.score)
     return {"model": model, "version": v.version, "window": {
@@ -222,17 +227,36 @@ def _prediction(drift: dict[str, Any]) -> tuple[dict[str, Any], list[Suspect]]:
         suspects
 
 
-def _changes(versions: list[Any], rules: list[Any], since: float,
+def _changes(versions: list[Any], rules: list[Any], moves: list[Any], since: float,
              until: float) -> tuple[list[dict[str, Any]], list[Suspect]]:
-    out = []
+    """New versions, alias moves (promotions, rollbacks) and rules applied in the look-back.
+
+    An alias move changes what answers requests, so it is the strongest of these
+    suspects, and the more so the closer it came before the end of the window."""
+    label = {v.id: v.version for v in versions}
+    out: list[dict[str, Any]] = []
     for v in versions:
         if since <= v.created_at <= until:
             out.append({"kind": "model_version", "name": v.version, "at": to_iso(v.created_at)})
+    for e in moves:
+        out.append({"kind": "alias", "name": e.alias, "at": to_iso(e.at), "move": e.kind,
+                    "from": label.get(e.from_version_id), "to": label.get(e.to_version_id),
+                    "actor": e.actor, "reason": e.reason, "_at": e.at})
     for r in rules:
         if since <= r.updated_at <= until and r.source != "default":
             out.append({"kind": "rule", "name": f"{r.model}/{r.name}",
                         "at": to_iso(r.updated_at)})
-    suspects = [Suspect("change", f"{c['kind']}:{c['name']}", 0.3,
-                        f"{c['kind'].replace('_', ' ')} {c['name']} changed at {c['at']}", c)
-                for c in out if c["kind"] == "model_version"]
+    suspects = []
+    span = max(until - since, 1.0)
+    for c in out:
+        if c["kind"] == "model_version":
+            suspects.append(Suspect("change", f"model_version:{c['name']}", 0.3,
+                                    f"model version {c['name']} registered at {c['at']}", c))
+        elif c["kind"] == "alias" and c["move"] != "rollback":
+            recency = 1.0 - (until - c.pop("_at")) / span
+            suspects.append(Suspect(
+                "change", f"alias:{c['name']}", 0.4 + 0.3 * recency,
+                f"{c['name']} moved {c['from'] or '(unset)'} -> {c['to'] or '(removed)'} "
+                f"({c['move']} by {c['actor']}) at {c['at']}: {c['reason']}", c))
+        c.pop("_at", None)
     return out, suspects

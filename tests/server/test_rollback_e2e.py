@@ -68,6 +68,12 @@ def test_a_failing_fresh_version_is_rolled_back_and_the_rollback_verified(http, 
               and e["detail"].get("text", "").startswith(f"Rolled {name}@champion back")]
     assert len(rolled) == 1 and rolled[0]["detail"]["to_version"] == "1"
     assert len(http.get("/rollbacks/pending").json()) >= 1
+    # the RCA lists the promotion (a suspect) and the rollback (a change) among recent changes
+    rca = http.get(f"/models/{name}/rca").json()
+    moves = [(c["move"], c["from"], c["to"]) for c in rca["changes"] if c["kind"] == "alias"]
+    assert moves == [("promote", None, "1"), ("promote", "1", "2"), ("rollback", "2", "1")]
+    promoted = [x for x in rca["suspects"] if x["name"] == "alias:champion"]
+    assert promoted and "1 -> 2" in promoted[0]["summary"]
     _traffic(http, name, "1", failed=2, prefix="d", ago=0.5)  # version 1 serves again
     # after verify_for, the maintenance tick checks the rule again on version 1
     deadline = time.monotonic() + 20
