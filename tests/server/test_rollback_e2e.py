@@ -12,8 +12,12 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+
+import pytest
 
 from aiwarden.sdk import ApiError, Client
+from tests.alerting.receivers import WebhookServer
 from tests.registry.models import fitted
 from tests.server.conftest import evaluate, json_rows, scored_frame
 
@@ -42,15 +46,26 @@ def _timeline(http, name: str) -> list[dict]:
     return http.get(f"/incidents/{inc['id']}").json()["timeline"]
 
 
-def test_a_failing_fresh_version_is_rolled_back_and_the_rollback_verified(http, server
+@pytest.fixture(scope="module")
+def hook() -> Iterator[WebhookServer]:
+    with WebhookServer() as h:
+        yield h
+
+
+def test_a_failing_fresh_version_is_rolled_back_and_the_rollback_verified(http, server, hook
                                                                           ) -> None:
     name = f"rb-{uuid.uuid4().hex[:6]}"
     with Client(server.url) as c:
         _two_versions(c, name)
         c.set_rollback_policy(name, severity="critical", lookback="1h", verify_for="1s",
                               rules=["crashes"])
-    http.post("/rules/apply", content=f"rules:\n  - {{name: crashes, model: {name}, metric: "
-              "errors, window: 15m, critical: 0.2, no_data: OK}\n").raise_for_status()
+    http.post("/rules/apply", content=f"""
+receivers:
+  - {{type: webhook, name: hook, url: "{hook.url()}"}}
+route: {{receiver: hook, group_by: [model, rule], group_wait: 1s}}
+rules:
+  - {{name: crashes, model: {name}, metric: errors, window: 15m, critical: 0.2, no_data: OK}}
+""").raise_for_status()
     _traffic(http, name, "1", failed=0, prefix="a")  # the old version was fine
     _traffic(http, name, "2", failed=40, prefix="b")  # the new one fails 40 % of the time
     out = evaluate(http)
@@ -84,6 +99,13 @@ def test_a_failing_fresh_version_is_rolled_back_and_the_rollback_verified(http, 
     assert [v["detail"]["outcome"] for v in verdicts] == ["recovered"]
     assert verdicts[0]["detail"]["value"] == 0.02
     assert not [p for p in http.get("/rollbacks/pending").json() if p["model"] == name]
+    # the receivers heard of the alert, of the rollback and of its verdict
+    deadline = time.monotonic() + 20
+    want = [f"Rollback: Rolled {name}@champion back from version 2 to 1",
+            "Rollback verified: crashes on version 1"]
+    while not all(any(w in r.body.decode() for r in hook.delivered) for w in want):
+        assert time.monotonic() < deadline, [r.body[:200] for r in hook.delivered]
+        time.sleep(0.2)
 
 
 def test_an_old_promotion_is_not_rolled_back_and_a_person_can_roll_back(http, server
