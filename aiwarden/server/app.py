@@ -22,6 +22,7 @@ from aiwarden.server import errors
 from aiwarden.server.alert_routes import router as alert_router
 from aiwarden.server.auth import Authenticator
 from aiwarden.server.body import BodyLimit
+from aiwarden.server.dashboard import install_dashboard
 from aiwarden.server.docs import install_docs
 from aiwarden.server.gateway_routes import close_gateways, gateways_for
 from aiwarden.server.gateway_routes import router as gateway_router
@@ -152,6 +153,7 @@ def create_app(settings: ServerSettings | None = None,
     app.include_router(incident_router, prefix="/api/v1")
     app.include_router(notify_router, prefix="/api/v1")
     app.include_router(registry_router, prefix="/api/v1")
+    install_dashboard(app)  # the web dashboard at / (docs/dashboard.md)
     app.include_router(rollback_router, prefix="/api/v1")
     app.include_router(gateway_router, prefix="/api/v1")
 

@@ -1,0 +1,159 @@
+"""Feature drift over time (heatmap) and one feature's reference vs current distribution.
+
+The heatmap has one column per window of the range's heatmap step (at most ~70), each
+cell the drift severity (the chosen method's value divided by its threshold, so 1 is the
+line between "moved" and "drifted" for every method alike).
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Any
+
+import numpy as np
+
+from aiwarden.engine._binning import CategoricalBinning
+from aiwarden.engine.profile import CategoricalProfile, NumericalProfile
+from aiwarden.engine.schema import Role
+from aiwarden.monitoring import metrics
+from aiwarden.monitoring.bucket import BucketData
+from aiwarden.server.dashboard import alertview
+from aiwarden.server.dashboard.charts import _marks, _r, _spec
+from aiwarden.server.dashboard.ranges import Span
+
+__all__ = ["METHODS", "distribution", "feature_view", "heatmap"]
+
+METHODS = ("psi", "ks", "wasserstein", "jensenshannon", "hellinger")
+_DISPLAY_BINS = 20
+
+
+def _columns(ref: Any) -> list[tuple[str, str]]:
+    """(column, role) in schema order: features first, then what the model outputs."""
+    cols = [(c.name, c.role.value) for c in ref.schema_.columns if c.role == Role.FEATURE]
+    return cols + [(c.name, c.role.value) for c in ref.schema_.columns
+                   if c.role in (Role.PREDICTION, Role.SCORE)]
+
+
+def heatmap(app_state: Any, name: str, sp: Span, version: str | None, method: str | None,
+            ctx: dict[str, Any]) -> dict[str, Any]:
+    """The heatmap spec, the share-of-drifted-features chart and the range's verdicts."""
+    windows = sp.windows(sp.heat_step)
+    ref, data = app_state.monitor.windows(name, windows, version)
+    if ref is None:
+        return {"heatmap": None, "share": None, "drifted": [], "recent": [], "ever": [],
+                "columns": []}
+    cols = _columns(ref)
+    rows = [metrics.compute("drift", ref, d, method=method, detail=False) for d in data]
+    whole = metrics.compute("drift", ref, BucketData.merge_all(data), method=method,
+                            detail=False)
+    drifted = list((whole or {}).get("drifted_features", []))
+    cells = []
+    for xi, r in enumerate(rows):
+        for yi, (col, _) in enumerate(cols):
+            c = ((r or {}).get("columns") or {}).get(col)
+            if c and c.get("severity") is not None:
+                cells.append([xi, yi, _r(c["severity"], 3), _r(c.get("value"), 4),
+                              c.get("method")])
+    seen = [r for r in rows if r][-3:]  # the latest windows with data
+    recent = [c for c, _ in cols if any(c in (r.get("columns") or {}) and
+                                        r["columns"][c].get("drifted") for r in seen)]
+    ever = [c for c, _ in cols if any(r and (r.get("columns") or {}).get(c, {}).get("drifted")
+                                      for r in rows)]
+    labels = [f"{'▲ ' if c in recent else ''}{c}{' (' + role + ')' if role != 'feature' else ''}"
+              for c, role in cols]
+    spec = {"id": "drift-heatmap", "kind": "heatmap", "title": "Feature drift over time",
+            "x": [s * 1000 for s, _ in windows], "y": labels, "columns": [c for c, _ in cols],
+            "data": cells, "step": sp.heat_step * 1000, "method": method or "default"}
+    share = _spec("drift-share", "Share of features drifted", "%", sp)
+    share["series"].append({"name": "drifted features", "type": "line", "area": True,
+                            "data": [[s * 1000, _r(100 * r["share_drifted"], 4) if r else None]
+                                     for (s, _), r in zip(windows, rows, strict=True)]})
+    _marks(share, ctx, sp, lambda r: r.metric == "drift" and r.column is None
+           and r.stat_name == "share_drifted", scale=100.0)
+    col_rules = {r.name for r in ctx["rules"] if r.metric == "drift" and r.column}
+    now = time.time()
+    for a in ctx["alerts"]:
+        if a.rule_name in col_rules:  # per-feature drift alerts shade the same chart
+            share["firing"] += alertview.firing_periods(a, sp.start, sp.end, now)
+    return {"heatmap": spec, "share": share, "drifted": drifted, "recent": recent,
+            "ever": ever, "columns": [c for c, _ in cols]}
+
+
+def distribution(ref: Any, d: BucketData, column: str) -> dict[str, Any] | None:
+    """Reference vs current shares on the reference's bins, as a chart spec."""
+    cur = d.profile.columns.get(column) if d.profile is not None else None
+    base, binning = ref.profile_.columns.get(column), ref.binnings_.get(column)
+    if cur is None or base is None or binning is None:
+        return None
+    if isinstance(cur, CategoricalProfile) and isinstance(binning, CategoricalBinning):
+        names = [*binning.categories, "(unseen)"]
+        return {"id": f"dist-{column}", "kind": "bars", "title": f"{column}: categories",
+                "unit": "% of rows", "categories": names, "series": [
+                    {"name": "reference", "data": _shares(base.counts)},
+                    {"name": "current", "data": _shares(cur.counts)}]}
+    if not isinstance(cur, NumericalProfile):
+        return None
+    edges = np.asarray(binning.edges, dtype=float)
+    # edges [far_lo, e0..ek, far_hi]; bin i is [edges[i-1], edges[i]): bins 2..k+1 are the
+    # reference's range [e0, ek] (its quantile bins), bins 0-1 lie below it, k+2 and k+3 above
+    inner = edges[1:-1]
+    ref_counts = np.asarray(base.counts, dtype=float)
+    cur_counts = np.asarray(cur.counts, dtype=float)
+    fine = slice(2, len(edges) - 1)
+    # display bins holding equal shares of the reference: the reference reads flat and the
+    # current shows where the mass moved, however skewed the feature
+    cum = np.concatenate([[0.0], np.cumsum(ref_counts[fine])])
+    cuts = np.unique(np.searchsorted(cum, np.linspace(0, cum[-1], _DISPLAY_BINS + 1)))
+    cuts = np.unique(np.concatenate([[0], np.clip(cuts, 0, len(cum) - 1), [len(cum) - 1]]))
+    labels = [f"< {_fmt(inner[0])}"] + [f"{_fmt(inner[a])}–{_fmt(inner[b])}"
+                                         for a, b in itertools.pairwise(cuts)] + \
+        [f"≥ {_fmt(inner[-1])}"]
+    series = []
+    for label, counts in (("reference", ref_counts), ("current", cur_counts)):
+        total = counts.sum() or 1.0
+        part = np.concatenate([[0.0], np.cumsum(counts[fine])])
+        values = [counts[:2].sum(), *np.diff(part[cuts]), counts[len(edges) - 1:].sum()]
+        series.append({"name": label, "data": [_r(100 * v / total, 4) for v in values]})
+    if not any(s["data"][0] for s in series):  # nothing below the range: no empty bar
+        labels, series = labels[1:], [{**s, "data": s["data"][1:]} for s in series]
+    if not any(s["data"][-1] for s in series):
+        labels, series = labels[:-1], [{**s, "data": s["data"][:-1]} for s in series]
+    return {"id": f"dist-{column}", "kind": "bars", "title": f"{column}: distribution",
+            "unit": "% of rows", "categories": labels, "series": series,
+            "note": "each bin holds an equal share of the reference"}
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.3g}" if abs(v) < 1e4 else f"{v:.2e}"
+
+
+def _shares(counts: Any) -> list[float | None]:
+    arr = np.asarray(counts, dtype=float)
+    return [_r(100 * v / (arr.sum() or 1), 4) for v in arr]
+
+
+def feature_view(app_state: Any, name: str, sp: Span, version: str | None,
+                 feature: str | None, method: str | None) -> dict[str, Any]:
+    """Every feature's drift over the whole range and the chosen feature's detail."""
+    ref, d = app_state.monitor.window(name, sp.start, sp.end, version)
+    if ref is None or d.profile is None or d.profile.n_rows == 0:
+        return {"feature": feature, "columns": [], "chart": None, "rows": d.rows}
+    drift = metrics.compute("drift", ref, d, method=method) or {"columns": {}}
+    cols = [{"column": c, "role": role, **drift["columns"].get(c, {})} for c, role in
+            _columns(ref)]
+    cols.sort(key=lambda c: (c["role"] != "feature", -(c.get("severity") or 0)))
+    chosen = feature if feature in {c["column"] for c in cols} else cols[0]["column"]
+    quality = metrics.compute("quality", ref, d)
+    prof = d.profile.columns.get(chosen)
+    counts = {k: int(getattr(prof, k)) for k in ("n", "missing", "nan", "posinf", "neginf",
+                                                 "invalid", "absent")
+              if prof is not None and hasattr(prof, k)}
+    if isinstance(prof, CategoricalProfile):
+        counts["unseen"] = prof.unseen
+    quarantined = {k: v for k, v in d.quarantine_reasons.items() if chosen in k}
+    return {"feature": chosen, "columns": cols, "rows": d.rows,
+            "chart": distribution(ref, d, chosen), "counts": counts,
+            "quarantined": quarantined, "selected": next(c for c in cols
+                                                         if c["column"] == chosen),
+            "findings": [f for f in quality.get("findings", []) if f.get("column") == chosen]}
