@@ -45,6 +45,8 @@ def register(sub: Any) -> None:
                    help="the canary's version or @alias (default @challenger)")
     t.add_argument("--sticky-key", help="feature or tag whose value keeps a caller on one "
                    "version (canary, A/B)")
+    t.add_argument("--alias", default="champion", help="the served alias the policy applies "
+                   "to (default champion); gateways serving other aliases ignore it")
     t.add_argument("--reason", help="kept with the policy")
     add_client_options(t)
     t.set_defaults(func=_traffic)
@@ -65,6 +67,8 @@ def _policy(args: argparse.Namespace) -> dict[str, Any] | None:
         return None
     if args.sticky_key:
         body["sticky_key"] = args.sticky_key
+    if args.alias != "champion":
+        body["alias"] = args.alias
     return body
 
 

@@ -35,12 +35,9 @@ log = logging.getLogger("aiwarden.gateway")
 class _Snapshot:
     state: ServingState
     primary: Arm
+    policy: TrafficPolicy  # the model's policy if it applies to the served alias, else off
     arms: dict[str, Arm]  # policy target (label or @alias) → arm, those that loaded
     shadow: Arm | None
-
-    @property
-    def policy(self) -> TrafficPolicy:
-        return self.state.policy
 
 
 class Gateway:
@@ -200,8 +197,9 @@ class Gateway:
             raise repo.NotFound(f"Model {self.name!r} has no alias {self.alias!r} to serve.",
                                 "alias")
         primary = self._arm(label)
+        policy = state.policy if state.policy.alias == self.alias else TrafficPolicy()
         arms: dict[str, Arm] = {}
-        for target in state.policy.targets:
+        for target in policy.targets:
             version = state.aliases.get(target[1:]) if target.startswith("@") else target
             try:
                 if version is None:
@@ -211,9 +209,8 @@ class Gateway:
                 self.last_error = f"policy target {target}: {type(exc).__name__}: {exc}"
                 log.warning("gateway %s: %s; its traffic goes to %s", self.name,
                             self.last_error, label)
-        shadow = arms.get(state.policy.challenger or "") if state.policy.mode == "shadow" \
-            else None
-        return _Snapshot(state, primary, arms, shadow)
+        shadow = arms.get(policy.challenger or "") if policy.mode == "shadow" else None
+        return _Snapshot(state, primary, policy, arms, shadow)
 
     def _watch(self) -> None:
         while not self._stop.wait(self.poll):

@@ -28,7 +28,7 @@ from aiwarden.registry.records import check_alias, check_name
 __all__ = ["MODES", "TrafficPolicy", "parse_weights", "unit_hash"]
 
 MODES = ("off", "canary", "shadow", "ab")
-_KEYS = {"mode", "challenger", "percent", "weights", "sticky_key"}
+_KEYS = {"mode", "challenger", "percent", "weights", "sticky_key", "alias"}
 
 
 def unit_hash(salt: str, key: str) -> float:
@@ -55,7 +55,9 @@ class TrafficPolicy:
     requests go to ``challenger``), ``shadow`` (the served alias answers, ``challenger``
     gets a copy in the background) or ``ab`` (``weights``: target → relative weight).
     Targets are version labels or ``@alias``. ``sticky_key`` names a feature or tag whose
-    value decides the arm, so one customer always meets one version.
+    value decides the arm, so one customer always meets one version. ``alias`` is the
+    served alias the policy applies to (``champion``): a gateway serving another alias of
+    the model (``staging``) answers with that alias alone.
     """
 
     mode: str = "off"
@@ -63,6 +65,7 @@ class TrafficPolicy:
     percent: float = 0.0
     weights: tuple[tuple[str, float], ...] = ()
     sticky_key: str | None = None
+    alias: str = "champion"
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any] | None) -> TrafficPolicy:
@@ -79,8 +82,9 @@ class TrafficPolicy:
         if sticky is not None and (not isinstance(sticky, str) or not sticky.strip()):
             raise ParameterError("sticky_key: expected the name of a feature or tag; got "
                                  f"{sticky!r}.", "sticky_key")
+        alias = check_alias(doc.get("alias") or "champion")
         if mode == "off":
-            return cls()
+            return cls(alias=alias)
         if mode in ("canary", "shadow"):
             if doc.get("challenger") in (None, ""):
                 raise ParameterError(f"challenger: a {mode} needs the version (or @alias) "
@@ -94,7 +98,8 @@ class TrafficPolicy:
                     raise ParameterError("percent: expected a number in [0, 100] (the share "
                                          f"of requests for the challenger); got {percent!r}.",
                                          "percent")
-            return cls(mode, challenger, float(percent), (), sticky if mode == "canary" else None)
+            return cls(mode, challenger, float(percent), (),
+                       sticky if mode == "canary" else None, alias)
         weights = doc.get("weights")
         if not isinstance(weights, Mapping) or not weights:
             raise ParameterError("weights: an A/B test needs {target: weight, ...}.", "weights")
@@ -108,7 +113,7 @@ class TrafficPolicy:
             pairs.append((t, float(w)))
         if sum(w for _, w in pairs) <= 0:
             raise ParameterError("weights: at least one weight must be > 0.", "weights")
-        return cls("ab", None, 0.0, tuple(pairs), sticky)
+        return cls("ab", None, 0.0, tuple(pairs), sticky, alias)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"mode": self.mode}
@@ -120,6 +125,8 @@ class TrafficPolicy:
             out["weights"] = dict(self.weights)
         if self.sticky_key is not None:
             out["sticky_key"] = self.sticky_key
+        if self.alias != "champion":
+            out["alias"] = self.alias
         return out
 
     @property

@@ -12,7 +12,8 @@ millisecond, and a thread hop would cost about as much as the prediction.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
@@ -138,7 +139,12 @@ def create_serving_app(hub: GatewayHub, name: str, alias: str = "champion") -> S
     def metrics(_: Request) -> Response:
         return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")
 
-    return Starlette(routes=[
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        yield
+        hub.close()  # before the process exits: run shadow copies, send queued events
+
+    return Starlette(lifespan=lifespan, routes=[
         Route("/predict", predict, methods=["POST"]),
         Route("/api/v1/models/{name}/predict", predict, methods=["POST"]),
         Route("/healthz", healthz), Route("/readyz", healthz),

@@ -257,8 +257,19 @@ def test_the_hub_loads_on_first_use_and_refuses_what_cannot_be_served(
     assert hub.all() == []
     gw = hub.get("hubbed")
     assert hub.get("hubbed") is gw and gw.version == "1"
+    # the model's policy applies to the alias it names; other served aliases ignore it
+    registry.set_alias("hubbed", "staging", "1", reason="test")
+    PolicyStore(registry).set("hubbed", {"mode": "canary", "challenger": "2", "percent": 100})
+    assert hub.reload("hubbed") == {"hubbed@champion": True}
+    feats = rows(1)[0]
+    assert hub.get("hubbed").predict({"features": feats})["version"] == "2"
+    staging = hub.get("hubbed", "staging")
+    assert staging.predict({"features": feats})["version"] == "1"
+    assert staging.stats()["policy"] == {"mode": "off"}
+    PolicyStore(registry).set("hubbed", {"mode": "off"})
     registry.set_alias("hubbed", "champion", "2", reason="promote")
-    assert hub.reload("hubbed") == {"hubbed@champion": True} and gw.version == "2"
+    assert hub.reload("hubbed") == {"hubbed@champion": True, "hubbed@staging": True}
+    assert gw.version == "2" and staging.version == "1"
     hub.close()
     with pytest.raises(RuntimeError, match="closed"):
         hub.get("hubbed")

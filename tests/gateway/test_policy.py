@@ -43,6 +43,7 @@ def test_public_surface_is_pinned_and_examples_run() -> None:
     ({"mode": "ab", "weights": {"1": 0, "2": 0}}, "weights"),
     ({"mode": "canary", "challenger": "2", "percent": 5, "sticky_key": ""}, "sticky_key"),
     ({"mode": "off", "percentage": 5}, "percentage"),
+    ({"mode": "shadow", "challenger": "2", "alias": "9lives"}, "alias"),
 ])
 def test_bad_policies_name_their_field(doc: dict, field: str) -> None:
     with pytest.raises(ParameterError) as err:
@@ -55,7 +56,8 @@ def test_policies_round_trip_through_dicts() -> None:
                 {"mode": "canary", "challenger": "@challenger", "percent": 20.0,
                  "sticky_key": "customer_id"},
                 {"mode": "shadow", "challenger": "2"},
-                {"mode": "ab", "weights": {"1": 50.0, "@challenger": 50.0}, "sticky_key": "c"}):
+                {"mode": "ab", "weights": {"1": 50.0, "@challenger": 50.0}, "sticky_key": "c"},
+                {"mode": "shadow", "challenger": "3", "alias": "prod"}):
         assert TrafficPolicy.from_dict(doc).to_dict() == doc
     assert TrafficPolicy.from_dict({"mode": "canary", "challenger": 2, "percent": 5}
                                    ).challenger == "2"
