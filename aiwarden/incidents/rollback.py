@@ -59,13 +59,15 @@ class RollbackPolicy(BaseModel):
         return v
 
 
-def parse_policy(spec: Mapping[str, Any], where: str = "rollback policy") -> RollbackPolicy:
+def parse_policy(spec: Mapping[str, Any], where: str = "") -> RollbackPolicy:
+    """A checked policy; the error names the field (``where.field`` inside a file)."""
     try:
         return RollbackPolicy.model_validate(dict(spec))
     except ValidationError as exc:
         err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        raise ParameterError(f"{where}: {loc}: {err['msg']}", loc or "policy") from None
+        loc = ".".join(str(p) for p in err["loc"]) or "policy"
+        field = f"{where}.{loc}" if where else loc
+        raise ParameterError(f"{field}: {err['msg']}", field) from None
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from aiwarden.alerting.apply import apply_rules, rule_spec
 from aiwarden.alerting.rules import load_rules
+from aiwarden.errors import ParameterError
 from aiwarden.monitoring.windows import parse_instant, to_iso
 from aiwarden.server.access import monitor as _monitor
 from aiwarden.server.errors import Malformed
@@ -63,13 +64,32 @@ async def apply(request: Request, dry_run: bool = Query(False)) -> dict[str, Any
         doc = None  # load_rules reports the YAML error with its position
     notify = {k: doc.pop(k) for k in _NOTIFY_KEYS if k in doc} if isinstance(doc, dict) \
         else {}
+    rollback = _rollback_policies(doc.pop("rollback_policies", None)) \
+        if isinstance(doc, dict) else []
     ruleset = load_rules(doc if isinstance(doc, dict) else text, "rule file")
     center = request.app.state.notifications
     if notify and not dry_run:
         center.configure({**center.config, **notify})
     with mon.db.write() as conn:
         plan = apply_rules(conn, ruleset, dry_run=dry_run)
-    return {"dry_run": dry_run, **plan.to_dict(), "notifications": sorted(notify)}
+    if not dry_run:
+        for policy in rollback:
+            request.app.state.rollbacks.set_policy(policy)
+    return {"dry_run": dry_run, **plan.to_dict(), "notifications": sorted(notify),
+            "rollback_policies": [p.model for p in rollback]}
+
+
+def _rollback_policies(specs: Any) -> list[Any]:
+    """``rollback_policies:`` of a rule file: a list of policies, each naming its model."""
+    from aiwarden.incidents.rollback import parse_policy
+
+    if specs is None:
+        return []
+    if not isinstance(specs, list):
+        raise ParameterError("rollback_policies: expected a list of policies.",
+                             "rollback_policies")
+    return [parse_policy(s if isinstance(s, dict) else {}, f"rollback_policies[{i}]")
+            for i, s in enumerate(specs)]
 
 
 @router.get("/models/{name}/alerts", tags=["alerting"])

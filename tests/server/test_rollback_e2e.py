@@ -149,3 +149,21 @@ def test_policies_are_validated_and_named_fields_are_refused(http) -> None:
     assert ok["alias"] == "champion" and ok["rules"] == ["a"]
     assert http.get("/models/nope/rollback-policy").status_code == 404
     assert http.delete(f"/models/{name}/rollback-policy").json() == {"status": "deleted"}
+
+
+def test_a_rule_file_declares_rollback_policies(http) -> None:
+    name = f"rb-{uuid.uuid4().hex[:6]}"
+    http.post("/models", json={"name": name}).raise_for_status()
+    text = f"""rules: []
+rollback_policies:
+  - {{model: {name}, severity: warning, lookback: 30m, rules: [crashes]}}
+"""
+    dry = http.post("/rules/apply", params={"dry_run": "true"}, content=text).json()
+    assert dry["rollback_policies"] == [name]
+    assert http.get(f"/models/{name}/rollback-policy").status_code == 404  # dry run
+    assert http.post("/rules/apply", content=text).json()["rollback_policies"] == [name]
+    got = http.get(f"/models/{name}/rollback-policy").json()
+    assert (got["severity"], got["lookback"], got["rules"]) == ("warning", "30m", ["crashes"])
+    bad = http.post("/rules/apply", content=text.replace("30m", "half an hour"))
+    assert bad.status_code == 422
+    assert bad.json()["detail"]["field"] == "rollback_policies[0].lookback"
