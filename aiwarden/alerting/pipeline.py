@@ -232,8 +232,11 @@ class AlertPipeline:
     def attach_rca(self, inc: Incident, now: float | None = None) -> Mapping[str, Any] | None:
         """Run the RCA over the window that led to the incident and put it on the timeline."""
         end = time.time() if now is None else now
+        # the version the alerts fired on: a canary's incident is about the canary's rows
+        fired = [a.labels.get("version") for a in inc.alerts if a.labels.get("version")]
         try:
-            report = analyse(self.monitor, inc.model, start=end - self.rca_window, end=end)
+            report = analyse(self.monitor, inc.model, start=end - self.rca_window, end=end,
+                             version=fired[0] if fired else None)
         except Exception as exc:  # an RCA failure must not lose the incident
             log.warning("RCA for incident %s failed: %s", inc.id, exc)
             return None

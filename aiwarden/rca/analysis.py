@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import select
 
 from aiwarden.engine.schema import Role, Task
@@ -65,7 +66,7 @@ def analyse(monitor: Monitor, model: str, *, start: Any = None, end: Any = None,
         moves = conn.execute(select(alias_events).where(
             alias_events.c.model_id == m.id, alias_events.c.at >= since,
             alias_events.c.at <= end_ts).order_by(alias_events.c.id)).all()
-    rows = _window_rows(monitor, model, start_ts, end_ts)
+    rows = _window_rows(monitor, model, start_ts, end_ts, v.version if version else None)
     sections: dict[str, Any] = {}
     suspects: list[Suspect] = []
     if ref is not None and rows.num_rows:
@@ -100,8 +101,12 @@ def _instant(value: Any) -> float:
     return parse_instant(value, "time")
 
 
-def _window_rows(monitor: Monitor, model: str, start: float, end: float) -> pa.Table:
+def _window_rows(monitor: Monitor, model: str, start: float, end: float,
+                 version: str | None = None) -> pa.Table:
+    """The window's raw events (one version's when named: a canary beside its champion)."""
     rows = monitor.export_events(model, start=start, end=end)
+    if version is not None and "version" in rows.column_names:
+        rows = rows.filter(pc.equal(rows.column("version"), version))
     if rows.num_rows > _MAX_ROWS:  # an even sample keeps the classifier and slices fast
         idx = np.sort(np.random.default_rng(0).choice(rows.num_rows, _MAX_ROWS, replace=False))
         rows = rows.take(pa.array(idx))
