@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/aiwarden server --demo
+	$(BIN)/aiwarden demo
 
 test: $(STAMP)
 	$(BIN)/ruff check .

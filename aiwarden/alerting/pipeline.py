@@ -236,13 +236,23 @@ class AlertPipeline:
         fired = [a.labels.get("version") for a in inc.alerts if a.labels.get("version")]
         try:
             report = analyse(self.monitor, inc.model, start=end - self.rca_window, end=end,
-                             version=fired[0] if fired else None)
+                             version=fired[0] if fired else None,
+                             symptom=self._metric_of(inc))
         except Exception as exc:  # an RCA failure must not lose the incident
             log.warning("RCA for incident %s failed: %s", inc.id, exc)
             return None
         self.incidents.record_action(inc.id, RCA_ACTION, "aiwarden", detail={
             "suspects": report["suspects"][:10], "markdown": to_markdown(report)})
         return report
+
+    def _metric_of(self, inc: Incident) -> str | None:
+        """The metric of the rule that opened the incident (what the RCA explains)."""
+        rule = inc.alerts[0].rule if inc.alerts else None
+        with self.monitor.db.read() as conn:
+            for sr in alerts_repo.list_rules(conn, inc.model):
+                if sr.name == rule:
+                    return sr.spec.get("metric")
+        return None
 
     def _escalate(self, center: NotificationCenter, now: float) -> None:
         for esc in self.incidents.due_escalations(now):

@@ -22,7 +22,7 @@ def register(sub: Any) -> None:
     p.add_argument("--retention-days", type=float,
                    help="how long raw events are kept (default 30); profiles stay")
     p.add_argument("--demo", action="store_true",
-                   help="register a demo fraud model and send it live traffic that drifts")
+                   help="tell the demo's story on this server (see `aiwarden demo`)")
     p.set_defaults(func=run)
 
 
@@ -37,9 +37,9 @@ def run(args: argparse.Namespace) -> int:
         return fail("server", f"bad setting: {exc}")
     on_started = None
     if args.demo:
-        from aiwarden.demo_traffic import start_demo
+        from aiwarden.demo_story import start_story
 
         def on_started() -> None:
-            start_demo(f"http://127.0.0.1:{settings.port}")
+            start_story(f"http://127.0.0.1:{settings.port}")
 
     return serve(settings, on_started=on_started)

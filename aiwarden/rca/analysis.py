@@ -51,8 +51,13 @@ class Suspect:
 
 
 def analyse(monitor: Monitor, model: str, *, start: Any = None, end: Any = None,
-            lookback: str = "7d", version: str | None = None) -> dict[str, Any]:
-    """The RCA report of ``model`` over [start, end) (default: the last hour), as a dict."""
+            lookback: str = "7d", version: str | None = None,
+            symptom: str | None = None) -> dict[str, Any]:
+    """The RCA report of ``model`` over [start, end) (default: the last hour), as a dict.
+
+    ``symptom`` is the metric of the alert being explained. For a drop in realised
+    performance the failing slices are the direct decomposition of the extra errors, so
+    they rank above drift, which may or may not have caused them."""
     started = time.perf_counter()
     end_ts = time.time() if end is None else _instant(end)
     start_ts = end_ts - 3600 if start is None else _instant(start)
@@ -80,7 +85,7 @@ def analyse(monitor: Monitor, model: str, *, start: Any = None, end: Any = None,
         sections["prediction"], suspects = prediction, suspects + s
     changes, s = _changes(versions, rules, moves, since, end_ts)
     sections["changes"], suspects = changes, suspects + s
-    ranked = sorted(_symptoms(suspects), key=lambda x: -x.score)
+    ranked = sorted(_focus(_symptoms(suspects), symptom), key=lambda x: -x.score)
     return {"model": model, "version": v.version, "window": {
         "start": to_iso(start_ts), "end": to_iso(end_ts), "rows": rows.num_rows},
         "suspects": [x.to_dict() for x in ranked], **sections,
@@ -95,6 +100,13 @@ def _symptoms(suspects: list[Suspect]) -> list[Suspect]:
                     x.summary + "; likely a symptom of the data-quality errors in this column",
                     x.evidence) if x.kind == "drift" and x.name in broken else x
             for x in suspects]
+
+
+def _focus(suspects: list[Suspect], symptom: str | None) -> list[Suspect]:
+    if symptom != "performance":
+        return suspects
+    return [Suspect(x.kind, x.name, (0.5 + 0.5 * x.score) if x.kind == "slice"
+                    else x.score * 0.85, x.summary, x.evidence) for x in suspects]
 
 
 def _instant(value: Any) -> float:

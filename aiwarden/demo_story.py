@@ -1,0 +1,277 @@
+"""`aiwarden demo`: the whole loop in a few minutes, told in the terminal and on the dashboard.
+
+A fraud model (version 1, champion) answers live requests through the gateway; labels
+arrive late; a corrupted batch from an upstream job is caught; small and night-time
+transactions surge (drift) and the on-call looks into it; then version 2, retrained on
+badly labelled data, is canaried on a share of the traffic. It is wrong about small
+transactions: its accuracy alert fires, the incident's root-cause analysis names the
+``amount < 10`` slice, and the automatic rollback sends all traffic back to version 1.
+
+Everything goes through the public API (SDK and HTTP), as a user's own code would.
+``speed`` compresses the schedule (tests run it at 6x).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TextIO
+
+import httpx
+import numpy as np
+import pandas as pd
+
+from aiwarden.demo_models import FEATURES, fit_versions
+from aiwarden.synthetic import transactions
+
+__all__ = ["DEMO_MODEL", "Story", "start_story"]
+
+DEMO_MODEL = "fraud-detector"
+log = logging.getLogger("aiwarden.demo")
+# seconds after the start (divided by ``speed``)
+SCHEDULE = {"corrupt": 45.0, "drift": 75.0, "canary": 150.0, "label_delay": 30.0}
+RULES = """rules:
+  - name: feature-drift
+    model: {model}
+    metric: drift
+    column: "*"
+    window: 15m
+    critical: 1.0
+    for: {minute}s
+    runbook: Compare the feature's recent distribution with the reference; check the
+      upstream pipeline; run `aiwarden rca {model} --start=-1h`.
+  - name: canary-accuracy
+    model: {model}
+    metric: performance
+    stat: accuracy
+    window: 15m
+    op: "<"
+    warning: 0.95
+    critical: 0.9
+    for: {minute}s
+    no_data: OK
+    runbook: A version that answers worse on labelled traffic than the champion; the
+      rollback policy sends its traffic back. Look at its failing slices in the RCA.
+rollback_policies:
+  - {{model: {model}, severity: critical, rules: [canary-accuracy], verify_for: {verify}s}}
+"""
+
+
+class Story(threading.Thread):
+    def __init__(self, url: str, *, api_key: str | None = None, speed: float = 1.0,
+                 out: TextIO | None = None, rows_per_tick: int = 20, seed: int = 0,
+                 history_hours: float = 6.0) -> None:
+        super().__init__(name="aiwarden-demo", daemon=True)
+        self.url, self.api_key, self.speed = url, api_key, speed
+        self.out = out or sys.stdout
+        self.rows_per_tick, self.seed, self.history_hours = rows_per_tick, seed, history_hours
+        self.rng = np.random.default_rng(seed)
+        self.stop_event = threading.Event()
+        self.done = threading.Event()  # the rollback happened: the story is told
+        self.events: list[str] = []  # the narrative, for tests
+        self.served = {"1": 0, "2": 0}
+        self._labels: list[tuple[float, pd.DataFrame]] = []
+        self._n = 0
+        self._seen: set[str] = set()
+
+    # ----------------------------------------------------------------- telling
+    def say(self, text: str) -> None:
+        elapsed = time.time() - getattr(self, "started", time.time())
+        self.events.append(text)
+        self.out.write(f"\r\033[K[{int(elapsed) // 60:02d}:{int(elapsed) % 60:02d}] {text}\n"
+                       if self.out.isatty() else f"[{elapsed:6.0f}s] {text}\n")
+        self.out.flush()
+
+    def _status(self, firing: int, incidents: int) -> None:
+        if self.out.isatty():
+            self.out.write(f"\r\033[K  served v1 {self.served['1']:,}  v2 {self.served['2']:,}"
+                           f"  |  alerts firing {firing}  |  open incidents {incidents}")
+            self.out.flush()
+
+    def at(self, key: str) -> float:
+        return SCHEDULE[key] / self.speed
+
+    # ------------------------------------------------------------------ setup
+    def _backfill(self, c: Any) -> None:
+        now = time.time()
+        n = int(self.history_hours * 3600 / 4)  # one transaction every 4 s
+        df = self._score(transactions(n, self.rng), "1")
+        df["timestamp"] = np.sort(self.rng.uniform(now - self.history_hours * 3600, now - 60, n))
+        df["prediction_id"] = [f"h-{i}" for i in range(n)]
+        df["latency_ms"] = np.round(self.rng.lognormal(np.log(4), 0.3, n), 2)
+        c.log_predictions(DEMO_MODEL, df.drop(columns=["is_fraud"]), version="1")
+        c.log_labels(DEMO_MODEL, df[["prediction_id", "is_fraud"]].rename(
+            columns={"is_fraud": "label"}))
+
+    def _score(self, df: pd.DataFrame, version: str) -> pd.DataFrame:
+        from aiwarden.demo_models import score
+
+        return score(self._good if version == "1" else self._bad, df)
+
+    # ---------------------------------------------------------------- traffic
+    def _tick(self, http: httpx.Client, drifted: bool) -> None:
+        shares = {"small_share": 0.36, "night_share": 0.3} if drifted else {}
+        df = transactions(self.rows_per_tick, self.rng, **shares)
+        ids = [f"tx-{self._n + i}" for i in range(len(df))]
+        self._n += len(df)
+        rows = [{"prediction_id": pid, "features": {k: (v.item() if hasattr(v, "item") else v)
+                                                     for k, v in zip(FEATURES, r, strict=True)}}
+                for pid, r in zip(ids, df[FEATURES].itertuples(index=False), strict=True)]
+        answer = http.post(f"/models/{DEMO_MODEL}/predict", json={"rows": rows})
+        answer.raise_for_status()
+        for a in answer.json()["predictions"]:
+            self.served[a["version"]] = self.served.get(a["version"], 0) + 1
+        labels = pd.DataFrame({"prediction_id": ids, "label": df["is_fraud"].to_numpy()})
+        self._labels.append((time.time() + self.at("label_delay"), labels))
+
+    def _send_labels(self, c: Any) -> None:
+        now = time.time()
+        due = [lab for at, lab in self._labels if at <= now]
+        self._labels = [(at, lab) for at, lab in self._labels if at > now]
+        if due:
+            c.log_labels(DEMO_MODEL, pd.concat(due, ignore_index=True))
+
+    def _corrupt(self, c: Any) -> None:
+        """An upstream batch job logs a broken batch straight to monitoring."""
+        df = self._score(transactions(30, self.rng), "1").drop(columns=["is_fraud"])
+        df["prediction_id"] = [f"batch-{i}" for i in range(len(df))]
+        df["timestamp"] = time.time()
+        df.loc[df.index[1:5], "amount"] *= -1  # a sign flipped upstream
+        df.loc[df.index[5:7], "country"] = "XX"
+        df["amount"] = df["amount"].astype(object)
+        df.loc[df.index[0], "amount"] = "N/A"
+        res = c.log_predictions(DEMO_MODEL, df, version="1")
+        self.say(f"An upstream batch arrives corrupted (text and negative values in amount, "
+                 f"an unseen country XX): {res['quarantined']} row quarantined, "
+                 f"{res['accepted']} accepted; the data-quality rule will name the rest.")
+
+    def _canary(self, c: Any, http: httpx.Client) -> None:
+        c.register_version(DEMO_MODEL, self._bad, trust=True, metadata={
+            "description": "retrained on last month's labels", "metrics": {"accuracy": 0.97}})
+        c.upload_reference(DEMO_MODEL, "2", self.ref2, target="is_fraud",
+                           prediction="prediction", scores=["score"])
+        c.set_alias(DEMO_MODEL, "challenger", "2", "retrained; offline accuracy 0.97")
+        http.put(f"/models/{DEMO_MODEL}/traffic", json={
+            "mode": "canary", "percent": 30, "challenger": "@challenger",
+            "reason": "try version 2 on 30 % of the traffic"}).raise_for_status()
+        self.say("Version 2 (retrained) goes out as a canary: 30 % of requests. Its labels "
+                 "came from card-testing bursts that marked small purchases as fraud...")
+
+    # -------------------------------------------------------------- watching
+    def _watch(self, http: httpx.Client) -> None:
+        alerts = http.get(f"/models/{DEMO_MODEL}/alerts", params={"events": 0}).json()
+        firing = [a for a in alerts if a["state"].get("phase") == "firing"]
+        for a in firing:
+            key = f"alert:{a['labels']['rule']}:{a['labels'].get('column', '')}:" \
+                  f"{a['labels']['version']}"
+            if key not in self._seen:
+                self._seen.add(key)
+                value = a["state"].get("value")
+                shown = "" if value is None else f" (value {value:.3g})"
+                self.say(f"ALERT firing: {a['labels']['rule']} on version "
+                         f"{a['labels']['version']}"
+                         f"{' column ' + a['labels']['column'] if 'column' in a['labels'] else ''}"
+                         f"{shown}")
+        incidents = http.get("/incidents", params={"model": DEMO_MODEL}).json()
+        for inc in incidents:
+            self._incident(http, inc)
+        self._status(len(firing), sum(1 for i in incidents if i["status"] in (
+            "triggered", "acknowledged", "mitigated")))
+
+    def _incident(self, http: httpx.Client, inc: dict[str, Any]) -> None:
+        key = f"incident:{inc['id']}"
+        if key not in self._seen:
+            self._seen.add(key)
+            self.say(f"INCIDENT #{inc['id']} opened: {inc['title']} ({self.url}/incidents/"
+                     f"{inc['id']})")
+        full = http.get(f"/incidents/{inc['id']}").json()
+        for e in full["timeline"]:
+            text = e["detail"].get("text", "")
+            k = f"timeline:{inc['id']}:{e.get('id', text)}:{text[:40]}"
+            if e["kind"] != "action" or k in self._seen:
+                continue
+            self._seen.add(k)
+            if text == "Root-cause analysis":
+                top = (e["detail"].get("suspects") or [{}])[0]
+                self.say(f"  RCA #{inc['id']}: top suspect {top.get('kind')} "
+                         f"'{top.get('name')}': {top.get('summary', '')[:110]}")
+            elif text.startswith("Rolled") or text.startswith("Rollback"):
+                self.say(f"  {text}")
+                if text.startswith("Rolled"):
+                    self.done.set()
+        self._on_call(http, inc)
+
+    def _on_call(self, http: httpx.Client, inc: dict[str, Any]) -> None:
+        """The on-call acknowledges the drift incident: a campaign, expected."""
+        if "drift" not in inc["title"] or f"ack:{inc['id']}" in self._seen \
+                or inc["status"] != "triggered":
+            return
+        self._seen.add(f"ack:{inc['id']}")
+        http.post(f"/incidents/{inc['id']}/acknowledge", json={
+            "note": "Marketing ran a small-purchase campaign; the drift is real and expected. "
+                    "Version 1 still scores well: the CBPE estimate and the labels agree."})
+        self.say(f"  The on-call acknowledges incident #{inc['id']}: a campaign brought more "
+                 "small, late-night purchases; version 1 copes (see realised vs estimated).")
+
+    # ------------------------------------------------------------------ run
+    def run(self) -> None:
+        from aiwarden.sdk import Client
+
+        self.started = time.time()
+        try:
+            with Client(self.url, api_key=self.api_key) as c, httpx.Client(
+                    base_url=self.url + "/api/v1", timeout=60,
+                    headers={"Authorization": f"Bearer {self.api_key}"}
+                    if self.api_key else {}) as http:
+                self.say("Training two fraud models (a few seconds)...")
+                self._good, self._bad, self.ref1, self.ref2 = fit_versions(self.seed)
+                self._setup_registered(c, http)
+                self.started = time.time()
+                self._loop(c, http)
+        except Exception:
+            log.exception("the demo story stopped")
+            self.say("The demo story stopped on an error (see the log); the server goes on.")
+
+    def _setup_registered(self, c: Any, http: httpx.Client) -> None:
+        if any(m["name"] == DEMO_MODEL for m in c.list_models()):
+            self.say(f"{DEMO_MODEL} exists already (a restart): the story goes on from here.")
+            return
+        c.register_version(DEMO_MODEL, self._good, task="binary", trust=True, metadata={
+            "description": "gradient boosting on honest labels", "tags": {"team": "risk"}})
+        c.promote(DEMO_MODEL, "1", reason="first release")
+        c.upload_reference(DEMO_MODEL, "1", self.ref1, target="is_fraud",
+                           prediction="prediction", scores=["score"])
+        http.post("/rules/apply", content=RULES.format(
+            model=DEMO_MODEL, minute=max(1, round(60 / self.speed)),
+            verify=max(1, round(120 / self.speed)))).raise_for_status()
+        self._backfill(c)
+        self.say(f"{DEMO_MODEL} version 1 is the champion, serving through the gateway; "
+                 f"{self.history_hours:g} h of history backfilled; labels arrive "
+                 f"{self.at('label_delay'):.0f} s late. Dashboard: {self.url}/")
+
+    def _loop(self, c: Any, http: httpx.Client) -> None:
+        steps: dict[str, Callable[[], None]] = {
+            "corrupt": lambda: self._corrupt(c),
+            "drift": lambda: self.say("Small and night-time transactions surge (a campaign): "
+                                      "the amount and hour features start to drift."),
+            "canary": lambda: self._canary(c, http)}
+        pending = dict(steps)
+        tick = 0
+        while not self.stop_event.wait(1.0 / self.speed):
+            elapsed = time.time() - self.started
+            for name in [n for n in pending if elapsed >= self.at(n)]:
+                pending.pop(name)()
+            self._tick(http, drifted=elapsed >= self.at("drift"))
+            self._send_labels(c)
+            tick += 1
+            if tick % 2 == 0:
+                self._watch(http)
+
+
+def start_story(url: str, **kw: Any) -> Story:
+    story = Story(url, **kw)
+    story.start()
+    return story
