@@ -27,13 +27,22 @@ DRIFTED = ("amount", "hour")  # what the surge moves (the seed's "$10" story)
 
 def _frame(scen: Any, rng: np.random.Generator, n: int, t0: float, t1: float, drifted: bool,
            prefix: str) -> pd.DataFrame:
-    shares = {"small_share": 0.36, "night_share": 0.3} if drifted else {}
+    shares = {"small_share": 0.36, "night_share": 0.45} if drifted else {}
     df = scen.score(transactions(n, rng, **shares))
     df.insert(0, "prediction_id", [f"{prefix}-{i}" for i in range(n)])
     df.insert(1, "timestamp", np.sort(rng.uniform(t0, t1, n)))
     df.insert(2, "latency_ms", np.round(rng.lognormal(np.log(8), 0.35, n), 2))
     df.insert(3, "error", rng.random(n) < 0.004)
     return df
+
+
+def _calibrated(rng: np.random.Generator, n: int) -> pd.DataFrame:
+    """A well-calibrated scorer whose production looks like its reference: stays OK."""
+    income = rng.normal(0.0, 1.0, n)
+    score = 1 / (1 + np.exp(-2 * income))
+    return pd.DataFrame({"income": income, "region": rng.choice(["north", "south"], n),
+                         "score": score, "prediction": (score > 0.5).astype(int),
+                         "is_fraud": (rng.random(n) < score).astype(int)})
 
 
 def _tiny_model() -> Any:
@@ -77,10 +86,11 @@ def seed(url: str, api_key: str | None = None, now: float | None = None) -> dict
                                 for t in np.arange(now - 6 * 3600, now, 300.0)])
 
         c.create_model("credit-scorer", task="binary", description="Healthy all along.")
-        healthy = scen.score(transactions(4000, rng))  # true labels: realised = reference
-        c.upload_reference("credit-scorer", "v1", healthy, **hints)
-        _send(c, "credit-scorer", _frame(scen, rng, 900, now - 3 * 3600, now - 5, False, "c"),
-              now)
+        c.upload_reference("credit-scorer", "v1", _calibrated(rng, 4000), **hints)
+        live = _calibrated(rng, 900)
+        live.insert(0, "prediction_id", [f"c-{i}" for i in range(len(live))])
+        live.insert(1, "timestamp", np.sort(rng.uniform(now - 3 * 3600, now - 5, len(live))))
+        _send(c, "credit-scorer", live, now)
         c.create_model("new-model", task="binary", description="Registered, no traffic yet.")
 
         for at in (now - 660, now - 120, now):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -66,11 +67,12 @@ async def alerts_page(request: Request, model: str | None = None) -> Response:
     return page(request, "alerts.html", ctx)
 
 
-def _silences(request: Request, notice: str) -> Response:
+def _silences(request: Request, notice: str, model: str | None) -> Response:
     if is_htmx(request):
-        ctx = alerts_context(request.app.state, None)
+        ctx = alerts_context(request.app.state, model)
         return page(request, "_silences.html", {**ctx, "notice": notice})
-    return RedirectResponse("/alerts#silences", status_code=303)
+    back = f"/alerts?model={quote(model)}" if model else "/alerts"
+    return RedirectResponse(back + "#silences", status_code=303)
 
 
 @router.post("/silences", response_class=HTMLResponse)
@@ -87,12 +89,12 @@ async def create_silence(request: Request) -> Response:
             "comment": data.get("comment", "")}
     made = await run_in_threadpool(request.app.state.notifications.add_silence, body,
                                    who.actor)
-    return _silences(request, f"Silence {made['id'][:8]} created.")
+    return _silences(request, f"Silence {made['id'][:8]} created.", data.get("model") or None)
 
 
 @router.post("/silences/{silence_id}/expire", response_class=HTMLResponse)
 async def expire_silence(request: Request, silence_id: str) -> Response:
     viewer(request, "ingest")
-    await form(request)
+    data = await form(request)
     await run_in_threadpool(request.app.state.notifications.expire_silence, silence_id)
-    return _silences(request, f"Silence {silence_id[:8]} expired.")
+    return _silences(request, f"Silence {silence_id[:8]} expired.", data.get("model") or None)

@@ -54,7 +54,7 @@ def heatmap(app_state: Any, name: str, sp: Span, version: str | None, method: st
             c = ((r or {}).get("columns") or {}).get(col)
             if c and c.get("severity") is not None:
                 cells.append([xi, yi, _r(c["severity"], 3), _r(c.get("value"), 4),
-                              c.get("method")])
+                              c.get("method"), int(bool(c.get("drifted")))])
     seen = [r for r in rows if r][-3:]  # the latest windows with data
     recent = [c for c, _ in cols if any(c in (r.get("columns") or {}) and
                                         r["columns"][c].get("drifted") for r in seen)]

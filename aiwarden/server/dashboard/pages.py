@@ -60,7 +60,7 @@ async def login(request: Request) -> Response:
     found = await run_in_threadpool(sessions(request).login, data.get("key", ""))
     if found is None:  # never echo or log the key
         return page(request, "login.html", {"next": target, "error":
-                    "Unknown, revoked or read-less key."}, status=401)
+                    "Unknown or revoked key, or one without the read scope."})
     info, token = found
     log.info("dashboard sign-in with key %s (%s)", info.key_id, info.name)
     response = RedirectResponse(target, status_code=303)

@@ -113,7 +113,7 @@
       var d = p.data;
       return new Date(spec.x[d[0]]).toLocaleString() + "<br>" + spec.columns[d[1]] +
         ": severity <b>" + fmt(d[2]) + "</b> (" + (d[4] || spec.method) + " " + fmt(d[3]) + ")" +
-        (d[2] >= 1 ? " ▲ drifted" : "");
+        (d[5] ? " ▲ drifted" : "");
     }};
     o.series = [{type: "heatmap", data: spec.data, progressive: 0,
       itemStyle: {borderColor: "#fff", borderWidth: 0.5},
