@@ -32,7 +32,7 @@ __all__ = ["DEMO_MODEL", "Story", "start_story"]
 DEMO_MODEL = "fraud-detector"
 log = logging.getLogger("aiwarden.demo")
 # seconds after the start (divided by ``speed``)
-SCHEDULE = {"corrupt": 45.0, "drift": 75.0, "canary": 150.0, "label_delay": 30.0}
+SCHEDULE = {"corrupt": 40.0, "drift": 60.0, "canary": 210.0, "label_delay": 30.0}
 RULES = """rules:
   - name: feature-drift
     model: {model}
@@ -164,9 +164,8 @@ class Story(threading.Thread):
     def _watch(self, http: httpx.Client) -> None:
         alerts = http.get(f"/models/{DEMO_MODEL}/alerts", params={"events": 0}).json()
         firing = [a for a in alerts if a["state"].get("phase") == "firing"]
-        for a in firing:
-            key = f"alert:{a['labels']['rule']}:{a['labels'].get('column', '')}:" \
-                  f"{a['labels']['version']}"
+        for a in firing:  # the first alert of each rule and version is news
+            key = f"alert:{a['labels']['rule']}:{a['labels']['version']}"
             if key not in self._seen:
                 self._seen.add(key)
                 value = a["state"].get("value")
@@ -176,7 +175,7 @@ class Story(threading.Thread):
                          f"{' column ' + a['labels']['column'] if 'column' in a['labels'] else ''}"
                          f"{shown}")
         incidents = http.get("/incidents", params={"model": DEMO_MODEL}).json()
-        for inc in incidents:
+        for inc in sorted(incidents, key=lambda i: i["id"]):
             self._incident(http, inc)
         self._status(len(firing), sum(1 for i in incidents if i["status"] in (
             "triggered", "acknowledged", "mitigated")))

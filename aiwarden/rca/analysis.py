@@ -102,10 +102,16 @@ def _symptoms(suspects: list[Suspect]) -> list[Suspect]:
             for x in suspects]
 
 
+_LEADS = {"performance": "slice", "drift": "drift", "quality": "quality"}
+
+
 def _focus(suspects: list[Suspect], symptom: str | None) -> list[Suspect]:
-    if symptom != "performance":
+    """The kind of evidence that explains the symptom directly leads: failing slices for a
+    performance drop, drifted columns for drift, violations for data quality."""
+    lead = _LEADS.get(symptom or "")
+    if lead is None:
         return suspects
-    return [Suspect(x.kind, x.name, (0.5 + 0.5 * x.score) if x.kind == "slice"
+    return [Suspect(x.kind, x.name, (0.5 + 0.5 * x.score) if x.kind == lead
                     else x.score * 0.85, x.summary, x.evidence) for x in suspects]
 
 
@@ -196,7 +202,10 @@ def _quality(monitor: Monitor, model: str, ref: Any, rows: pa.Table, start: floa
             by_field.setdefault(q["field"], []).append(q["prediction_id"])
         for fld, pids in by_field.items():
             d = {"field": fld, "count": len(pids), "prediction_ids": pids[:20]}
-            suspects.append(Suspect("quality", f"quarantined:{fld}", 0.85,
+            # one bad row in thousands is a fact to show, not the lead: weigh by its share
+            share = len(pids) / max(len(pids) + rows.num_rows, 1)
+            suspects.append(Suspect("quality", f"quarantined:{fld}",
+                                    0.45 + 0.4 * min(1.0, share / 0.01),
                                     f"{len(pids)} row(s) rejected for {fld}", d))
     return {"findings": findings, "quarantined": len(quarantined)}, suspects
 

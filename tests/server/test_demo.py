@@ -39,7 +39,8 @@ def test_the_story_plays_out_to_the_rollback(demo_server: ThreadServer) -> None:
         story.join(timeout=30)
     told = out.getvalue()
     beats = ["version 1 is the champion", "corrupted", "ALERT firing: data-quality-errors",
-             "surge", "canary", "ALERT firing: canary-accuracy on version 2",
+             "surge", "ALERT firing: feature-drift on version 1", "canary",
+             "ALERT firing: canary-accuracy on version 2",
              "Rolled fraud-detector@challenger back from version 2 to 1"]
     at = [told.find(b) for b in beats]
     assert all(i >= 0 for i in at) and at == sorted(at), told
@@ -49,8 +50,11 @@ def test_the_story_plays_out_to_the_rollback(demo_server: ThreadServer) -> None:
         assert api.get(f"/models/{DEMO_MODEL}/traffic").json()["mode"] == "off"
         incidents = {i["title"]: i for i in api.get(
             "/incidents", params={"model": DEMO_MODEL}).json()}
-        canary = next(i for t, i in incidents.items() if "canary-accuracy" in t)
-        timeline = api.get(f"/incidents/{canary['id']}").json()["timeline"]
+        rolled = [i for i in incidents.values() if any(
+            e["detail"].get("text", "").startswith("Rolled")
+            for e in api.get(f"/incidents/{i['id']}").json()["timeline"])]
+        assert len(rolled) == 1 and "canary-accuracy" in rolled[0]["title"]
+        timeline = api.get(f"/incidents/{rolled[0]['id']}").json()["timeline"]
         rca = next(e for e in timeline if e["detail"].get("text") == "Root-cause analysis")
         top = rca["detail"]["suspects"][0]
         assert top["kind"] == "slice" and top["name"].startswith("amount <"), top
