@@ -31,7 +31,7 @@ from aiwarden.monitoring.windows import parse_duration, parse_instant, to_iso
 from aiwarden.store import alerts_repo, models_repo
 from aiwarden.store.tables import alias_events
 
-__all__ = ["Suspect", "analyse"]
+__all__ = ["Suspect", "analyse", "failing_slices"]
 
 _MAX_ROWS = 20_000
 _HARD = {"invalid_type", "infinite", "far_out_of_range", "missing_column", "nan"}
@@ -210,17 +210,18 @@ def _quality(monitor: Monitor, model: str, ref: Any, rows: pa.Table, start: floa
     return {"findings": findings, "quarantined": len(quarantined)}, suspects
 
 
-def _slices(ref: Any, rows: pa.Table) -> tuple[dict[str, Any], list[Suspect]]:
-    """Where the model fails on the window's labelled rows."""
+def failing_slices(schema: Any, rows: pa.Table, top_k: int = 5
+                   ) -> tuple[int, list[dict[str, Any]]]:
+    """(labelled rows, slices): where the model errs most on the rows' labelled part
+    (error rate, or absolute error for regression); no slices under 50 labelled rows."""
     from aiwarden.engine.slices import find_failing_slices
 
-    schema = ref.schema_
     pred = schema.column_for(Role.PREDICTION)
     if "label" not in rows.column_names or pred is None or pred not in rows.column_names:
-        return {"labelled_rows": 0, "slices": []}, []
+        return 0, []
     labelled = rows.filter(rows.column("label").is_valid())
     if labelled.num_rows < 50:
-        return {"labelled_rows": labelled.num_rows, "slices": []}, []
+        return labelled.num_rows, []
     feats = [c for c in schema.features if c in labelled.column_names]
     data = labelled.select(feats).to_pandas()
     y_pred = labelled.column(pred).to_pandas().astype(str)
@@ -228,18 +229,25 @@ def _slices(ref: Any, rows: pa.Table) -> tuple[dict[str, Any], list[Suspect]]:
     if schema.task == Task.REGRESSION:
         errors = np.abs(y_true.astype(float).to_numpy() - y_pred.astype(float).to_numpy())
         report = find_failing_slices(data, errors=errors, features=feats, metric="abs_error",
-                                     top_k=5)
+                                     top_k=top_k)
     else:
         errors = (y_true.to_numpy() != y_pred.to_numpy()).astype(int)
-        report = find_failing_slices(data, errors=errors, features=feats, top_k=5)
-    slices = [s.to_dict() for s in report.slices]
+        report = find_failing_slices(data, errors=errors, features=feats, top_k=top_k)
+    return labelled.num_rows, [s.to_dict() for s in report.slices]
+
+
+def _slices(ref: Any, rows: pa.Table) -> tuple[dict[str, Any], list[Suspect]]:
+    """Where the model fails on the window's labelled rows."""
+    labelled, slices = failing_slices(ref.schema_, rows)
+    if not slices:
+        return {"labelled_rows": labelled, "slices": []}, []
     total_excess = sum(max(s["excess"], 0) for s in slices) or 1.0
     suspects = [Suspect("slice", s["description"], min(1.0, 0.4 + 0.6 * s["excess"] /
                                                       total_excess),
                         f"{s['description']}: error {s['metric_value']:.1%} vs "
                         f"{s['rest_value']:.1%} elsewhere on {s['support']} rows", s)
                 for s in slices]
-    return {"labelled_rows": labelled.num_rows, "slices": slices}, suspects
+    return {"labelled_rows": labelled, "slices": slices}, suspects
 
 
 def _prediction(drift: dict[str, Any]) -> tuple[dict[str, Any], list[Suspect]]:
