@@ -22,14 +22,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from aiwarden.alerting.rules import Rule, rule_value
 from aiwarden.alerting.state import Transition
 from aiwarden.errors import ParameterError
 from aiwarden.incidents.canary import CanaryCompare, Split, compare_rates, live_split
-from aiwarden.monitoring import metrics
+from aiwarden.incidents.verify import Verdict, judge
 from aiwarden.monitoring.service import Monitor
 from aiwarden.monitoring.windows import parse_duration
-from aiwarden.store import alerts_repo, kv
+from aiwarden.store import kv
 from aiwarden.store.models_repo import Conflict, NotFound
 
 __all__ = ["RollbackPolicy", "Rollbacks", "Rolled", "Verdict"]
@@ -87,23 +86,6 @@ class Rolled:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-@dataclass(frozen=True)
-class Verdict:
-    rolled: Rolled
-    outcome: Literal["recovered", "still breaching", "no data"]
-    value: float | None
-
-    def text(self) -> str:
-        r = self.rolled
-        what = f"{r.rule} on version {r.to_version}" if r.rule else f"version {r.to_version}"
-        shown = "no value" if self.value is None else f"{self.value:.4g}"
-        return {"recovered": f"Rollback verified: {what} is back within its threshold "
-                             f"({shown}).",
-                "still breaching": f"Rollback did not help: {what} still breaches ({shown}).",
-                "no data": f"Rollback unverified: no data for {what} since the rollback."
-                }[self.outcome]
 
 
 class Rollbacks:
@@ -293,40 +275,9 @@ class Rollbacks:
         due = [r for r in pending if r.verify_at <= now]
         if not due:
             return []
-        verdicts = [self._judge(r, now) for r in due]
+        verdicts = [judge(self.monitor, r, now) for r in due]
         with self.monitor.db.write() as conn:  # others may have been added meanwhile
             keep = [r for r in kv.get(conn, PENDING, [])
                     if Rolled(**r) not in due]
             kv.put(conn, PENDING, keep)
         return verdicts
-
-    def _judge(self, r: Rolled, now: float) -> Verdict:
-        rule = self._rule(r.model, r.rule)
-        if rule is None:  # a manual rollback: judge the traffic, not a rule
-            ref, data = self.monitor.window(r.model, r.at, now, r.to_version)
-            return Verdict(r, "recovered" if data.rows else "no data", float(data.rows))
-        start = max(r.at, now - rule.window_seconds)
-        try:
-            ref, data = self.monitor.window(r.model, start, now, r.to_version)
-            metric = "volume" if rule.metric == "quarantined" else rule.metric
-            value = rule_value(rule.model_copy(update={"relative_to": None}),
-                               metrics.compute(metric, ref, data))
-            if rule.relative_to == "reference" and value is not None and ref is not None:
-                base = (ref.realised_performance(ref.profile_) or {}).get(rule.stat_name)
-                value = rule_value(rule, metrics.compute(metric, ref, data), base)
-        except Exception as exc:
-            log.warning("verifying the rollback of %s failed: %s", r.model, exc)
-            value = None
-        if value is None:
-            return Verdict(r, "no data", None)
-        bad = rule.condition().level(value, None) is not None
-        return Verdict(r, "still breaching" if bad else "recovered", value)
-
-    def _rule(self, model: str, name: str | None) -> Rule | None:
-        if name is None:
-            return None
-        with self.monitor.db.read() as conn:
-            for sr in alerts_repo.list_rules(conn, model):
-                if sr.name == name:
-                    return Rule.model_validate(sr.spec)
-        return None
