@@ -58,6 +58,10 @@ class Arm:
             raise DataError(f"The input lacks the column(s) {missing} that {p.model} version "
                             f"{p.version} needs.", missing[0])
         if len(items) == 1:
+            if self.as_array:  # numbers straight into an array, as to_numpy would type them
+                values = [first[c] for c in cols]
+                if all(type(v) in (int, float) for v in values):
+                    return np.array([values])
             x = pd.DataFrame({c: [first[c]] for c in cols})
         else:
             x = frame(items)

@@ -9,6 +9,7 @@ import threading
 import time
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
@@ -273,3 +274,32 @@ def test_the_hub_loads_on_first_use_and_refuses_what_cannot_be_served(
     hub.close()
     with pytest.raises(RuntimeError, match="closed"):
         hub.get("hubbed")
+
+
+def test_a_model_fitted_on_arrays_gets_its_columns_in_its_order(registry: Registry,
+                                                                 mon: Monitor) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    from tests.registry.models import skops_bytes
+
+    x, y = models.frame(300, seed=4)
+    est = LogisticRegression().fit(x[["x3", "x1", "x2"]].to_numpy(), y)  # no feature names
+    registry.register("arrays", skops_bytes(est), format="skops",
+                      metadata={"inputs": ["x3", "x1", "x2"]})
+    registry.set_alias("arrays", "champion", "1", reason="test")
+    gw = _gateway(registry, mon, "arrays")
+    data = rows(25, seed=8)
+    data[3] = {**data[3], "x2": round(data[3]["x2"])}  # an int among floats
+    ordered = pd.DataFrame(data)[["x3", "x1", "x2"]].to_numpy()
+    one = [gw.predict({"features": r}) for r in data]
+    many = gw.predict({"rows": [{"features": r} for r in data]})
+    for got in (one, many):
+        assert [a["prediction"] for a in got] == est.predict(ordered).tolist()
+        assert [a["scores"]["1"] for a in got] == pytest.approx(
+            est.predict_proba(ordered)[:, 1].tolist(), abs=1e-12)
+    text = gw.predict({"features": {"x1": "1.5", "x2": 0.0, "x3": 1.0}})  # via the frame
+    assert text["prediction"] == est.predict(np.array([[1.0, 1.5, 0.0]])).tolist()[0]
+    with pytest.raises(PredictionError) as err:
+        gw.predict({"features": {"x1": 1.0, "x2": 2.0}})
+    assert err.value.field == "features.x3"
+    gw.close()
