@@ -224,6 +224,27 @@ class ExpectedClassificationStats:
 
     __add__ = merge
 
+    @classmethod
+    def merge_all(cls, parts: list[ExpectedClassificationStats]
+                  ) -> ExpectedClassificationStats:
+        """The merge of many (a window of buckets) in one sum per field, not K-1 merges."""
+        first = parts[0]
+        for other in parts[1:]:
+            check_param(other.classes == first.classes
+                        and other.n_score_bins == first.n_score_bins,
+                        "parts", "ExpectedClassificationStats.merge_all",
+                        f"stats with classes {list(first.classes)} and "
+                        f"n_score_bins={first.n_score_bins}", other.classes)
+
+        def total(name: str) -> Any:
+            return np.sum([getattr(x, name) for x in parts], axis=0)
+
+        return cls(first.classes, first.n_score_bins, total("pred_counts"),
+                   total("expected_confusion"), total("cross_true"), total("cross_pred"),
+                   total("hist_count"), total("hist_p"), total("hist_p2"),
+                   int(sum(x.n_unknown_pred for x in parts)),
+                   int(sum(x.n_invalid_score for x in parts)))
+
     def __radd__(self, other: object) -> ExpectedClassificationStats:
         """``sum(stats)`` starts from 0."""
         if isinstance(other, int) and other == 0:

@@ -29,6 +29,7 @@ __all__ = [
     "combine_moments",
     "merge_examples",
     "merge_heavy_hitters",
+    "merge_many",
     "merge_optional",
 ]
 
@@ -329,6 +330,20 @@ class Profile:
             performance=performance_from_dict(d.get("performance")),
             estimated=estimated_from_dict(d.get("estimated")),
         )
+
+
+def merge_many(items: list[Any]) -> Any:
+    """Merge optional accumulators; one ``merge_all`` call when their type offers it."""
+    items = [x for x in items if x is not None]
+    if not items:
+        return None
+    first = items[0]
+    many = getattr(type(first), "merge_all", None)
+    if len(items) > 2 and many is not None and all(type(x) is type(first) for x in items):
+        return many(items)
+    for x in items[1:]:
+        first = first.merge(x)
+    return first
 
 
 def merge_optional(a: Any, b: Any) -> Any:

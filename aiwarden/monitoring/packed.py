@@ -29,7 +29,7 @@ from aiwarden.engine.profile import (
     Profile,
     combine_moments,
     merge_heavy_hitters,
-    merge_optional,
+    merge_many,
 )
 
 __all__ = ["Packed"]
@@ -173,12 +173,11 @@ class Packed:
         for name in {k for p in parts for k in p.cat_top}:
             top[name] = merge_heavy_hitters([p.cat_top.get(name, {}) for p in parts])
         extra: dict[str, int] = {}
-        perf = est = None
         for p in parts:
             for k, v in p.extra_columns.items():
                 extra[k] = extra.get(k, 0) + v
-            perf = merge_optional(perf, p.performance)
-            est = merge_optional(est, p.estimated)
+        perf = merge_many([p.performance for p in parts])
+        est = merge_many([p.estimated for p in parts])
         return Packed(
             n_rows=sum(p.n_rows for p in parts), order=first.order,
             num_names=first.num_names, num_offsets=first.num_offsets,
