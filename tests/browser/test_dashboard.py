@@ -173,7 +173,8 @@ def test_rollback_asks_for_confirmation_then_moves_the_alias(story, watched) -> 
     assert _api(server, f"/registry/models/{FRAUD}/aliases")["champion"] == "2"  # not yet
     watched.shot("incident-rollback-confirm")
     confirm.locator("button[type=submit]").click()
-    watched.page.wait_for_selector(".timeline >> text=Rolled back champion")
+    watched.page.wait_for_selector(f".timeline >> text=Rolled {FRAUD}@champion back from "
+                                   "version 2 to 1")
     assert _api(server, f"/registry/models/{FRAUD}/aliases")["champion"] == "1"
     last = _api(server, f"/registry/models/{FRAUD}/aliases/champion/history")[0]
     assert last["kind"] == "rollback" and last["to_version"] == "1"

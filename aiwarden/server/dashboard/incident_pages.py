@@ -166,8 +166,13 @@ async def do_rollback(request: Request, incident_id: int) -> Response:
     data = await form(request)
     svc = request.app.state.incidents
     inc = await run_in_threadpool(svc.get, incident_id)
-    moved = await run_in_threadpool(rollback.perform, registry_or_none(request), inc.model,
-                                    data, who.actor)
-    await run_in_threadpool(svc.record_action, incident_id, moved["text"], who.actor, None,
-                            moved["detail"])
+    started = time.time()
+    moved = await run_in_threadpool(rollback.perform, request.app.state,
+                                    registry_or_none(request), inc.model, data, who.actor)
+    timeline = await run_in_threadpool(svc.timeline, incident_id)
+    if not any(e.kind == "action" and e.at >= started - 1 and
+               e.detail.get("text") == moved["text"] for e in timeline):
+        # the engine records on the model's newest open incident: this one must say it too
+        await run_in_threadpool(svc.record_action, incident_id, moved["text"], who.actor,
+                                None, moved["detail"])
     return _done(request, incident_id, moved["text"] + ".")

@@ -119,9 +119,9 @@ async def model_page(request: Request, name: str) -> Response:
         "firing": [a for a in ctx["alerts"] if a.active]})
 
 
-def _panel(state: Any, registry: Any, panel: str, name: str, p: dict[str, Any]
+def _panel(app: Any, registry: Any, panel: str, name: str, p: dict[str, Any]
            ) -> dict[str, Any]:
-    sp, version = p["span"], p["version"]
+    state, sp, version = app.state, p["span"], p["version"]
     if panel == "charts":
         return charts.timeseries(state, name, sp, version, p["perf"])
     if panel == "drift":
@@ -131,7 +131,20 @@ def _panel(state: Any, registry: Any, panel: str, name: str, p: dict[str, Any]
         return features.feature_view(state, name, sp, version, p["feature"], p["method"])
     if panel == "slices":
         return evidence.failing_slices(state.monitor, name, sp.start, sp.end, version)
-    return evidence.registry_view(registry, state.monitor, name)
+    out = evidence.registry_view(registry, state.monitor, name)
+    out["traffic"] = _traffic(app, name) if registry is not None else None
+    return out
+
+
+def _traffic(app: Any, name: str) -> dict[str, Any] | None:
+    """The gateway's traffic policy (canary, shadow, A/B), when the gateway is there."""
+    try:
+        from aiwarden.server.gateway_routes import policies_for
+
+        return policies_for(app).get(name)
+    except Exception as exc:  # no gateway in this build, or no policy table yet
+        log.debug("dashboard: traffic policy of %s: %s", name, exc)
+        return None
 
 
 @router.get("/models/{name}/panels/{panel}", response_class=HTMLResponse)
@@ -144,7 +157,7 @@ async def model_panel(request: Request, name: str, panel: str) -> Response:
     p = _params(request)
     registry = registry_or_none(request) if panel == "versions" else None
     started = time.perf_counter()
-    data = await run_in_threadpool(_panel, request.app.state, registry, panel, name, p)
+    data = await run_in_threadpool(_panel, request.app, registry, panel, name, p)
     ctx = {**p, "name": name, "data": data, "panel": panel, "methods": features.METHODS,
            "can_admin": who.allows("admin"), "seconds": time.perf_counter() - started}
     if is_htmx(request):

@@ -1,9 +1,11 @@
 """Roll an alias back to the version it pointed at before its latest move.
 
-Through the registry's alias API (``Registry.set_alias`` with ``kind="rollback"`` and
-``expected`` = the version the viewer saw), so a rollback is one atomic, conditional move
-in the alias's append-only history: if someone moved the alias meanwhile, it is refused
-(409) instead of undoing their move. The automated rollback engine will call the same.
+The same path as ``POST /api/v1/models/{name}/rollback`` (``AlertPipeline.rollback_by_hand``:
+a conditional move in the alias's append-only history, this process's gateways switched at
+once, the model's open incident and receivers told, the result verified later), after
+checking that the alias still points where the viewer confirmed: if someone moved it
+meanwhile, the rollback is refused (409) instead of undoing their move. A server without
+the rollback engine moves the alias through ``Registry.set_alias`` directly.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from aiwarden.errors import ParameterError
 from aiwarden.server.dashboard.pages import model_panel, registry_or_none
 from aiwarden.server.dashboard.render import page
 from aiwarden.server.dashboard.web import PageRoute, form, is_htmx, viewer
-from aiwarden.store.models_repo import NotFound
+from aiwarden.store.models_repo import Conflict, NotFound
 
 __all__ = ["perform", "router", "target", "targets"]
 
@@ -49,17 +51,29 @@ def target(registry: Any, model: str, alias: str) -> dict[str, str]:
     return {**found, "model": model}
 
 
-def perform(registry: Any, model: str, data: dict[str, str], actor: str) -> dict[str, Any]:
+def perform(app_state: Any, registry: Any, model: str, data: dict[str, str],
+            actor: str) -> dict[str, Any]:
     """Move the alias from the version the viewer confirmed to its previous one."""
     alias, current, previous = (data.get(k, "") for k in ("alias", "current", "previous"))
     reason = data.get("reason") or f"rollback of {alias} from the dashboard"
     if registry is None:
         raise ParameterError("The registry is not available on this server.", "alias")
+    now = registry.aliases(model).get(alias)
+    if now != current:
+        raise Conflict(f"Alias {alias!r} of {model!r} points at {now or 'nothing'} now, not "
+                       f"{current} as shown; someone moved it first. Reload and decide "
+                       "again.", "current")
+    pipeline = getattr(app_state, "pipeline", None)
+    if getattr(pipeline, "rollbacks", None) is not None:
+        rolled = pipeline.rollback_by_hand(model, alias, previous, reason, actor)
+        text = (f"Rolled {model}@{alias} back from version {rolled.from_version} to "
+                f"{rolled.to_version}")
+        return {"text": text, "detail": rolled.to_dict(), "recorded": True}
     registry.set_alias(model, alias, previous, reason=reason, actor=actor, kind="rollback",
                        expected=current)
-    text = f"Rolled back {alias} of {model} from version {current} to {previous}"
+    text = f"Rolled {model}@{alias} back from version {current} to {previous}"
     return {"text": text, "detail": {"alias": alias, "from": current, "to": previous,
-                                     "reason": reason}}
+                                     "reason": reason}, "recorded": False}
 
 
 @router.get("/models/{name}/rollback", response_class=HTMLResponse)
@@ -76,7 +90,8 @@ async def confirm(request: Request, name: str, alias: str) -> Response:
 async def rollback(request: Request, name: str) -> Response:
     who = viewer(request, "admin")
     data = await form(request)
-    await run_in_threadpool(perform, registry_or_none(request), name, data, who.actor)
+    await run_in_threadpool(perform, request.app.state, registry_or_none(request), name, data,
+                            who.actor)
     if is_htmx(request):
         return await model_panel(request, name, "versions")
     return RedirectResponse(f"/models/{name}", status_code=303)

@@ -1,0 +1,118 @@
+"""The dashboard without a browser: ranges, thresholds, distributions, headers, assets."""
+
+from __future__ import annotations
+
+import gzip
+import re
+
+import httpx
+import numpy as np
+import pytest
+
+from aiwarden.alerting.rules import Rule
+from aiwarden.errors import ParameterError
+from aiwarden.server.dashboard.alertview import AlertView, firing_periods, threshold_lines
+from aiwarden.server.dashboard.ranges import RANGES, span
+
+
+@pytest.mark.parametrize("name", list(RANGES))
+def test_every_range_has_aligned_windows_and_few_points(name: str) -> None:
+    seconds, step, heat, perf = RANGES[name]
+    assert heat % step == 0 and perf % heat == 0  # wider steps merge narrower windows
+    sp = span(name, now=1_795_000_123.4)
+    wins = sp.windows()
+    assert sp.start % perf == 0 and all(s % step == 0 for s, _ in wins)
+    assert wins[-1][1] == sp.end and sp.end >= 1_795_000_123.4 and sp.end % 60 == 0
+    assert sp.seconds >= seconds and len(wins) <= 300 and len(sp.windows(heat)) <= 80
+    assert [e for _, e in wins[:-1]] == [s for s, _ in wins[1:]]  # contiguous
+
+
+def test_a_pinned_end_and_a_bad_range() -> None:
+    sp = span("1h", "2026-11-25T10:00:30Z")
+    assert sp.pinned and sp.end == 1795600860  # the bucket holding 10:00:30 counts
+    with pytest.raises(ParameterError, match="range: expected one of"):
+        span("5y")
+
+
+def test_thresholds_relative_to_the_reference_are_drawn_where_the_value_breaches() -> None:
+    rule = Rule(name="auc", metric="performance", stat="roc_auc", relative_to="reference",
+                op="<", warning=-0.05, critical=-0.1)
+    lines = threshold_lines(rule, baseline=0.9)
+    assert [(t["severity"], round(t["value"], 4)) for t in lines] == [
+        ("warning", 0.855), ("critical", 0.81)]
+    assert threshold_lines(rule, baseline=None) == []  # no reference number: nothing drawn
+    previous = Rule(name="p95", metric="latency", relative_to="previous", critical=1.0)
+    assert threshold_lines(previous) == []  # moves with the data
+    rate = Rule(name="q", metric="quarantined", warning=0.01, critical=0.05)
+    assert [t["value"] for t in threshold_lines(rate, scale=100.0)] == [1.0, 5.0]
+
+
+def test_firing_periods_follow_the_transitions() -> None:
+    events = [{"kind": "pending", "at": 100.0}, {"kind": "firing", "at": 160.0,
+                                                "severity": "warning"},
+              {"kind": "escalated", "at": 200.0, "severity": "critical"},
+              {"kind": "resolved", "at": 400.0}, {"kind": "firing", "at": 900.0}]
+    alert = AlertView(1, 1, "r", None, {"column": "amount"}, {"phase": "firing"}, events)
+    spans = firing_periods(alert, start=300, end=1000, now=1000)
+    assert [(s["from"], s["to"], s["severity"]) for s in spans] == [
+        (300_000, 400_000, "critical"), (900_000, 1_000_000, "critical")]
+    assert spans[0]["label"] == "r (amount)"
+
+
+def test_a_feature_distribution_keeps_every_row() -> None:
+    from aiwarden.engine import Reference
+    from aiwarden.monitoring.bucket import BucketData
+    from aiwarden.server.dashboard.features import distribution
+
+    rng = np.random.default_rng(0)
+    ref = Reference.fit({"x": rng.lognormal(0, 1, 3000), "c": rng.choice(list("abc"), 3000)})
+    cur = {"x": np.concatenate([rng.lognormal(0, 1, 900), [1e6] * 100]),
+           "c": rng.choice(list("abd"), 1000)}
+    data = BucketData(rows=1000, profile=ref.profile(cur))
+    num = distribution(ref, data, "x")
+    assert num is not None and num["kind"] == "bars"
+    for s in num["series"]:
+        assert sum(s["data"]) == pytest.approx(100, abs=0.01)
+    assert num["categories"][-1].startswith("≥") and num["series"][1]["data"][-1] >= 10
+    ref_shares = num["series"][0]["data"][1:-1] if num["categories"][0].startswith("<") \
+        else num["series"][0]["data"][:-1]
+    assert max(ref_shares) < 3 * min(ref_shares)  # bins hold equal shares of the reference
+    cat = distribution(ref, data, "c")
+    assert cat is not None and cat["categories"][-1] == "(unseen)"
+    assert cat["series"][1]["data"][-1] == pytest.approx(100 / 3, abs=5)  # the 'd's
+
+
+def test_pages_carry_a_strict_csp_and_only_local_assets(server) -> None:
+    page = httpx.get(f"{server.url}/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-eval" not in csp
+    assert "frame-ancestors 'none'" in csp
+    assert not re.search(r"(src|href)=[\"']https?://", page.text), "a CDN reference remains"
+    assert "<script>" not in page.text  # no inline script: the CSP would refuse it
+    assets = re.findall(r"(?:src|href)=[\"'](/static/[^\"']+)[\"']", page.text)
+    assert any("echarts" in a for a in assets) and any("htmx" in a for a in assets)
+    for asset in assets:
+        r = httpx.get(f"{server.url}{asset}", headers={"accept-encoding": "gzip"})
+        assert r.status_code == 200 and "immutable" in r.headers["cache-control"], asset
+    raw = httpx.get(f"{server.url}/static/vendor/echarts-6.1.0.min.js",
+                    headers={"accept-encoding": "gzip"})
+    assert raw.headers["content-encoding"] == "gzip"  # 1.1 MB on disk, ~0.35 MB sent
+    assert len(gzip.compress(raw.content)) < 500_000
+
+
+def test_errors_are_pages_not_json(server) -> None:
+    missing = httpx.get(f"{server.url}/models/no-such-model")
+    assert missing.status_code == 404 and "no-such-model" in missing.text
+    assert missing.text.lstrip().startswith("<!doctype html>")
+    bad = httpx.get(f"{server.url}/incidents?status=bogus")
+    assert bad.status_code == 422 and "status: expected" in bad.text
+    fragment = httpx.get(f"{server.url}/models/no-such-model/panels/charts",
+                         headers={"HX-Request": "true"})
+    assert fragment.status_code == 404 and 'class="notice error"' in fragment.text
+    assert not fragment.text.lstrip().startswith("<!doctype")
+
+
+def test_the_login_page_redirects_when_the_server_is_open(server) -> None:
+    r = httpx.get(f"{server.url}/login?next=//evil.example/x")
+    assert r.status_code == 303 and r.headers["location"] == "/"  # never off-site
