@@ -116,3 +116,21 @@ def test_errors_are_pages_not_json(server) -> None:
 def test_the_login_page_redirects_when_the_server_is_open(server) -> None:
     r = httpx.get(f"{server.url}/login?next=//evil.example/x")
     assert r.status_code == 303 and r.headers["location"] == "/"  # never off-site
+
+
+def test_the_wheel_ships_every_template_and_asset() -> None:
+    import fnmatch
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"]["aiwarden"]
+    package = root / "aiwarden"
+    files = [p.relative_to(package).as_posix() for folder in ("server/static",
+                                                               "server/templates")
+             for p in (package / folder).rglob("*") if p.is_file()]
+    assert any(f.endswith("echarts-6.1.0.min.js") for f in files)
+    missed = [f for f in files if not any(fnmatch.fnmatch(f, pat) and
+                                          f.count("/") == pat.count("/") for pat in patterns)]
+    assert not missed, f"not in [tool.setuptools.package-data]: {missed}"

@@ -35,7 +35,8 @@
     var lines = (spec.thresholds || []).filter(function (t) { return t.value !== null; }).map(function (t) {
       return {yAxis: t.value, name: t.label, lineStyle: {color: SEVERITY[t.severity] || "#6B7280",
         type: t.severity === "info" ? "dotted" : "dashed", width: t.severity === "info" ? 1 : 1.5},
-        label: {formatter: t.label, position: "insideEndTop", fontSize: 10,
+        // reference lines label their left end, rule thresholds their right end
+        label: {formatter: t.label, position: t.severity === "info" ? "insideStartTop" : "insideEndTop", fontSize: 10,
           color: SEVERITY[t.severity] || "#6B7280"}};
     });
     var areas = (spec.firing || []).map(function (f) {
@@ -90,25 +91,26 @@
     return {option: o, points: points};
   }
 
-  function heatOption(spec) {
-    var o = base(spec);
-    o.grid = {left: labelWidth(spec.y), right: 16, top: 8, bottom: 60, containLabel: false};
+  function heatOption(spec, width) {
+    var o = base(spec), left = labelWidth(spec.y, width);
+    o.grid = {left: left, right: 16, top: 8, bottom: 60, containLabel: false};
     var step = spec.step;
     o.xAxis = {type: "category", data: spec.x.map(function (t) {
       var d = new Date(t);
       return step >= 86400000 ? d.toLocaleDateString() :
         d.toLocaleString([], {month: "short", day: "numeric", hour: "2-digit", minute: "2-digit"});
     }), axisLabel: {fontSize: 10, hideOverlap: true}, splitArea: {show: false}};
-    o.yAxis = {type: "category", data: spec.y, inverse: true, axisLabel: {fontSize: 11}};
+    o.yAxis = {type: "category", data: spec.y, inverse: true,
+      axisLabel: {fontSize: 11, width: left - 10, overflow: "truncate"}};
     o.xAxis.axisLabel.margin = 6;
     // Luminance falls as severity rises, so the scale reads in grey too.
     o.visualMap = {type: "piecewise", orient: "horizontal", left: "center", bottom: 0, dimension: 2,
       textStyle: {fontSize: 11}, itemWidth: 16, itemHeight: 10, pieces: [
-        {lt: 0.5, color: "#e8eef5", label: "< 0.5 × threshold"},
+        {lt: 0.5, color: "#e8eef5", label: "< 0.5"},
         {gte: 0.5, lt: 1, color: "#a9c4de", label: "0.5–1"},
-        {gte: 1, lt: 1.5, color: "#f3b664", label: "▲ drifted 1–1.5"},
+        {gte: 1, lt: 1.5, color: "#f3b664", label: "▲ 1–1.5"},
         {gte: 1.5, lt: 2, color: "#d8751a", label: "1.5–2"},
-        {gte: 2, color: "#7f3b08", label: "≥ 2 × threshold"}]};
+        {gte: 2, color: "#7f3b08", label: "≥ 2"}]};
     o.tooltip = {formatter: function (p) {
       var d = p.data;
       return new Date(spec.x[d[0]]).toLocaleString() + "<br>" + spec.columns[d[1]] +
@@ -121,20 +123,26 @@
     return {option: o, points: spec.data.length};
   }
 
-  function labelWidth(labels) {
+  function labelWidth(labels, width) {
     var longest = labels.reduce(function (m, l) { return Math.max(m, String(l).length); }, 0);
-    return Math.max(48, Math.min(260, Math.round(longest * 6.6 + 14)));
+    var cap = Math.max(90, Math.round((width || 800) * 0.35));  // leave the plot most room
+    return Math.max(48, Math.min(260, cap, Math.round(longest * 6.6 + 14)));
   }
 
   var HATCH = {symbol: "rect", dashArrayX: [1, 0], dashArrayY: [2, 5], rotation: -Math.PI / 4,
     color: "rgba(0,0,0,0.28)"};
 
-  function barsOption(spec, horizontal) {
+  function barsOption(spec, horizontal, width) {
     var o = base(spec), unit = spec.unit, cat = {type: "category", data: spec.categories,
       axisLabel: {fontSize: 11, interval: horizontal ? 0 : "auto", hideOverlap: !horizontal,
         rotate: !horizontal && spec.categories.length > 8 ? 35 : 0}};
     var val = {type: "value", max: spec.max, axisLabel: {fontSize: 11, formatter: function (v) { return fmt(v); }}};
-    if (horizontal) o.grid = {left: labelWidth(spec.categories), right: 24, top: 34, bottom: 8, containLabel: false};
+    if (horizontal) {
+      var left = labelWidth(spec.categories, width);
+      o.grid = {left: left, right: 24, top: 34, bottom: 8, containLabel: false};
+      cat.axisLabel.width = left - 10;
+      cat.axisLabel.overflow = "truncate";
+    }
     o.xAxis = horizontal ? val : cat;
     o.yAxis = horizontal ? Object.assign(cat, {inverse: true}) : val;
     o.tooltip = {trigger: "axis", valueFormatter: function (v) { return fmt(v, unit); }};
@@ -151,8 +159,9 @@
     return {option: o, points: points};
   }
 
-  var BUILD = {time: timeOption, heatmap: heatOption, bars: function (s) { return barsOption(s, false); },
-    hbars: function (s) { return barsOption(s, true); }};
+  var BUILD = {time: timeOption, heatmap: heatOption,
+    bars: function (s, w) { return barsOption(s, false, w); },
+    hbars: function (s, w) { return barsOption(s, true, w); }};
 
   function draw(el) {
     if (el.dataset.rendered || typeof echarts === "undefined") return;
@@ -160,7 +169,7 @@
     if (!tag || !tag.classList.contains("chart-spec")) return;
     var spec = JSON.parse(tag.textContent);
     if (spec.kind === "heatmap") el.style.setProperty("--rows", spec.y.length);
-    var built = BUILD[spec.kind](spec);
+    var built = BUILD[spec.kind](spec, el.clientWidth);
     var chart = echarts.init(el, null, {renderer: "canvas"});
     chart.setOption(built.option);
     if (spec.kind === "heatmap") {
