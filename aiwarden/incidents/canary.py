@@ -19,7 +19,8 @@ from scipy import special
 
 from aiwarden.monitoring.windows import parse_duration
 
-__all__ = ["CanaryCompare", "Comparison", "Split", "compare_rates", "live_split"]
+__all__ = ["CanaryCompare", "Comparison", "Split", "compare_rates", "compare_versions",
+           "live_split"]
 
 
 class CanaryCompare(BaseModel):
@@ -98,3 +99,32 @@ def live_split(registry: Any, model: str, served_alias: str = "champion") -> Spl
         if version is not None and version != champion:
             return Split(policy.mode, champion, version, target)
     return None
+
+
+def _side(monitor: Any, model: str, version: str, start: float, end: float) -> dict[str, Any]:
+    from aiwarden.monitoring import metrics
+
+    ref, d = monitor.window(model, start, end, version)
+    perf = None if d.profile is None else d.profile.performance
+    confusion = getattr(perf, "confusion", None)
+    labelled = 0 if confusion is None else int(confusion.sum())
+    wrong = 0 if confusion is None else labelled - int(confusion.trace())
+    realised = metrics.compute("performance", ref, d)["metrics"]
+    estimated = (metrics.compute("estimated_performance", ref, d) or {}).get("metrics")
+    return {"version": version, "rows": d.rows, "errors": d.errors, "labelled": labelled,
+            "wrong": wrong, "latency": metrics.compute("latency", ref, d),
+            "realised": realised, "estimated": estimated}
+
+
+def compare_versions(monitor: Any, model: str, champion: str, challenger: str, start: float,
+                     end: float, alpha: float = 0.01) -> dict[str, Any]:
+    """Both versions on the same window: volumes, failures, labelled errors, latency and
+    performance, with the one-sided tests a rollback policy would apply."""
+    a = _side(monitor, model, champion, start, end)
+    b = _side(monitor, model, challenger, start, end)
+    tests = {}
+    for name, bad, total in (("error_rate", "errors", "rows"), ("error", "wrong", "labelled")):
+        c = compare_rates((a[bad], a[total]), (b[bad], b[total]), alpha=alpha)
+        tests[name] = None if c is None else {"z": c.z, "p_value": c.p_value,
+                                              "worse": c.worse, "summary": c.text(name)}
+    return {"model": model, "champion": a, "challenger": b, "tests": tests, "alpha": alpha}

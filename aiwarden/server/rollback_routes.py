@@ -6,13 +6,16 @@ these routes set what may trigger them and let a person roll back at once.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
+from aiwarden.incidents.canary import compare_versions
 from aiwarden.incidents.rollback import PENDING, Rollbacks, parse_policy
+from aiwarden.monitoring.windows import parse_instant
 from aiwarden.server.access import actor, monitor
 from aiwarden.store import kv
 from aiwarden.store.models_repo import NotFound
@@ -67,6 +70,20 @@ async def rollback(request: Request, name: str, body: RollbackRequest) -> dict[s
     rolled = await run_in_threadpool(
         pipeline.rollback_by_hand, name, body.alias, body.to, body.reason, who)
     return rolled.to_dict()
+
+
+@router.get("/models/{name}/compare-versions")
+def compare(request: Request, name: str, champion: str, challenger: str,
+            start: str | None = "-1h", end: str | None = None,
+            alpha: float = Query(0.01, gt=0, lt=0.5)) -> dict[str, Any]:
+    """Two versions on the same window (a canary beside its champion): volumes, failures,
+    wrong answers among labels, latency, performance, and one-sided rate tests."""
+    mon = monitor(request, "read")
+    t1 = parse_instant(end, "end") if end else time.time()
+    t0 = parse_instant(start, "start") if start else t1 - 3600
+    for v in (champion, challenger):
+        mon.version(name, v)  # 404 naming the missing version
+    return compare_versions(mon, name, champion, challenger, t0, t1, alpha)
 
 
 @router.get("/rollbacks/pending")

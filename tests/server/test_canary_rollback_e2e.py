@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from sklearn.linear_model import LogisticRegression
 
 from aiwarden.sdk import Client
@@ -87,6 +88,15 @@ def test_a_bad_canary_is_rolled_back_under_load_without_a_failed_request(
             {"prediction_id": f"t-{i}", "label": int(v)} for i, v in enumerate(ys)]
         ).raise_for_status()
         assert http.post(f"/models/{name}/gateway/flush").json()["flushed"]
+        cmp = http.get(f"/models/{name}/compare-versions",
+                       params={"champion": "1", "challenger": "2"}).json()
+        one, two = cmp["champion"], cmp["challenger"]
+        assert one["labelled"] + two["labelled"] == 600 and two["labelled"] == by_version["2"]
+        assert two["wrong"] / two["labelled"] > 0.5 > one["wrong"] / one["labelled"]
+        assert cmp["tests"]["error"]["worse"] and cmp["tests"]["error"]["p_value"] < 1e-6
+        assert two["realised"]["accuracy"] == pytest.approx(1 - two["wrong"] / two["labelled"])
+        assert http.get(f"/models/{name}/compare-versions",
+                        params={"champion": "1", "challenger": "9"}).status_code == 404
         time.sleep(2)  # the load is running on both versions now
         report = http.post("/alerts/evaluate").json()
         switched = time.time()
