@@ -81,7 +81,7 @@ class Watched:
     def settle(self) -> None:
         self.page.wait_for_load_state("networkidle")
         self.page.wait_for_function(
-            "() => !document.querySelector('.panel-body .loading') && "
+            "() => !document.querySelector('.loading') && "
             "[...document.querySelectorAll('.chart[data-chart]')]"
             ".every(c => c.dataset.rendered === 'true')", timeout=30_000)
 

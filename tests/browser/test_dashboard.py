@@ -143,6 +143,9 @@ def test_acknowledge_assign_comment_and_resolve_change_the_incident(story, watch
                if _api(server, f"/incidents/{i}")["status"] == "triggered")
     watched.open(f"{server.url}/incidents/{iid}")
     assert watched.page.locator(".rca .suspects li").count() > 0
+    charts = watched.page.evaluate("Object.keys(window.aiwardenCharts)")
+    # the RCA's suspects come with their evidence: the drifted features' distributions
+    assert "suspects" in charts and {f"dist-{f}" for f in DRIFTED} <= set(charts), charts
     watched.page.click("button[data-action=acknowledge]")
     watched.page.wait_for_selector("#incident-main .badge.s-acknowledged")
     assert _api(server, f"/incidents/{iid}")["status"] == "acknowledged"

@@ -51,15 +51,31 @@ def _suspects_chart(suspects: list[dict[str, Any]]) -> dict[str, Any] | None:
             "series": [{"name": "score", "data": [s["score"] for s in top]}]}
 
 
+def _slices_chart(suspects: list[dict[str, Any]]) -> dict[str, Any] | None:
+    found = [s["evidence"] for s in suspects if s["kind"] == "slice"
+             and "metric_value" in s.get("evidence", {})][:5]
+    if not found:
+        return None
+    return {"id": "suspect-slices", "kind": "hbars", "title": "Failing slices: error rate",
+            "unit": "%", "categories": [e["description"] for e in found], "series": [
+                {"name": "in the slice", "color": "#D55E00",
+                 "data": [round(100 * e["metric_value"], 2) for e in found]},
+                {"name": "elsewhere", "color": "#9aa4b1",
+                 "data": [round(100 * e["rest_value"], 2) for e in found]}]}
+
+
 def incident_context(request: Request, incident_id: int) -> dict[str, Any]:
     """The incident, its timeline (oldest first), the RCA attached to it and what the
     viewer may do next."""
     svc = request.app.state.incidents
     inc = svc.get(incident_id)
     timeline = svc.timeline(incident_id)
-    rca = next((e.detail for e in reversed(timeline)
-                if e.kind == "action" and e.detail.get("text") == RCA_ACTION), None)
+    entry = next((e for e in reversed(timeline)
+                  if e.kind == "action" and e.detail.get("text") == RCA_ACTION), None)
+    rca = entry.detail if entry is not None else None
     suspects = (rca or {}).get("suspects", [])
+    # the RCA looked at the hour before it ran: its drift suspects' evidence is that window
+    window = f"range=1h&end={iso(entry.at)}" if entry is not None else "range=1h"
     drift = next((s["name"] for s in suspects if s["kind"] == "drift"), None)
     end = None if inc.is_open else iso((inc.resolved_at or inc.declined_at or
                                         inc.created_at) + 1800)
@@ -69,6 +85,7 @@ def incident_context(request: Request, incident_id: int) -> dict[str, Any]:
     targets = rollback.targets(registry, inc.model) if registry is not None else []
     return {"inc": inc, "timeline": timeline, "rca": rca, "suspects": suspects,
             "suspects_chart": _suspects_chart(suspects), "evidence": evidence,
+            "rca_window": window, "slices_chart": _slices_chart(suspects),
             "next": [a for a, s in _ACTIONS.items() if s in TRANSITIONS[inc.status]],
             "targets": targets, "silence_for": list(SILENCE_FOR)}
 

@@ -160,6 +160,8 @@ async def model_panel(request: Request, name: str, panel: str) -> Response:
     data = await run_in_threadpool(_panel, request.app, registry, panel, name, p)
     ctx = {**p, "name": name, "data": data, "panel": panel, "methods": features.METHODS,
            "can_admin": who.allows("admin"), "seconds": time.perf_counter() - started}
+    if panel == "feature" and request.query_params.get("compact"):
+        return page(request, "_feature_chart.html", ctx)  # an RCA suspect's evidence
     if is_htmx(request):
         return page(request, f"_panel_{panel}.html", ctx)
     return page(request, "panel.html", ctx)
