@@ -9,8 +9,6 @@ a few hundred points per line, never an event. Chart specs are plain dicts that
 
 from __future__ import annotations
 
-import math
-import time
 from typing import Any
 
 from aiwarden.engine.schema import Role
@@ -19,6 +17,7 @@ from aiwarden.monitoring.bucket import BucketData
 from aiwarden.server.dashboard import alertview
 from aiwarden.server.dashboard.overview import main_metric
 from aiwarden.server.dashboard.ranges import Span
+from aiwarden.server.dashboard.specs import add_marks, rounded, time_chart
 from aiwarden.store import models_repo
 
 __all__ = ["MIN_LABELS", "model_context", "timeseries"]
@@ -28,12 +27,6 @@ MIN_LABELS = 50  # fewer labels than this in a window: no realised number drawn
 _GAUGES = {"cpu_percent": ("CPU", "%", 1.0), "rss_bytes": ("Memory (RSS)", "MiB", 2.0**-20),
            "gpu_utilization": ("GPU utilisation", "%", 1.0),
            "gpu_memory_bytes": ("GPU memory", "MiB", 2.0**-20)}
-
-
-def _r(v: Any, digits: int = 5) -> float | None:
-    if v is None or not isinstance(v, int | float) or not math.isfinite(v):
-        return None
-    return float(f"{v:.{digits}g}")
 
 
 def model_context(app_state: Any, name: str, version: str | None) -> dict[str, Any]:
@@ -51,38 +44,11 @@ def model_context(app_state: Any, name: str, version: str | None) -> dict[str, A
             "alerts": [a for a in found if a.labels.get("version") in (None, shown)]}
 
 
-def _spec(cid: str, title: str, unit: str, sp: Span, **kw: Any) -> dict[str, Any]:
-    return {"id": cid, "kind": "time", "title": title, "unit": unit,
-            "start": sp.start * 1000, "end": sp.end * 1000, "series": [], "thresholds": [],
-            "firing": [], **kw}
-
-
-def _marks(spec: dict[str, Any], ctx: dict[str, Any], sp: Span, match: Any,
-           baseline: float | None = None, scale: Any = 1.0) -> None:
-    """Thresholds of the rules ``match`` accepts (one line per value), and the periods
-    their alerts fired."""
-    names = set()
-    seen = {(t["severity"], t["value"]) for t in spec["thresholds"]}
-    for rule in ctx["rules"]:
-        if match(rule):
-            for line in alertview.threshold_lines(
-                    rule, baseline, scale(rule) if callable(scale) else scale):
-                key = (line["severity"], _r(line["value"], 4))
-                if key not in seen:
-                    seen.add(key)
-                    spec["thresholds"].append(line)
-            names.add(rule.name)
-    now = time.time()
-    for a in ctx["alerts"]:
-        if a.rule_name in names:
-            spec["firing"] += alertview.firing_periods(a, sp.start, sp.end, now)
-
-
 def _perf(ref: Any, xs: list[int], data: list[Any], metric: str,
           ctx: dict[str, Any], sp: Span) -> dict[str, Any]:
     """Realised (labels) beside estimated (CBPE, with its interval), on the range's wider
     performance step: an AUC of twenty rows is noise."""
-    spec = _spec("performance", f"Performance: {metric}", "", sp, scale=True)
+    spec = time_chart("performance", f"Performance: {metric}", "", sp, scale=True)
     k = sp.perf_step // sp.step
     xs = xs[::k]
     data = [BucketData.merge_all(data[i:i + k]) for i in range(0, len(data), k)]
@@ -91,19 +57,20 @@ def _perf(ref: Any, xs: list[int], data: list[Any], metric: str,
     est = [((metrics.compute("estimated_performance", ref, d) or {}).get("metrics") or {})
            .get(metric) for d in data]
     spec["series"].append({"name": "realised (labels)", "type": "line", "symbols": True,
-                           "data": [[x, _r(v)] for x, v in zip(xs, real, strict=True)]})
+                           "data": [[x, rounded(v)] for x, v in zip(xs, real, strict=True)]})
     if any(e for e in est):
         spec["series"].append({"name": "estimated (CBPE)", "type": "line", "dashed": True,
-                               "symbols": True, "data": [[x, _r(e and e["estimate"])]
+                               "symbols": True, "data": [[x, rounded(e and e["estimate"])]
                                                          for x, e in zip(xs, est, strict=True)]})
+        pairs = list(zip(xs, est, strict=True))
         spec["band"] = {"name": "CBPE 95 % interval",
-                        "lower": [[x, _r(e and e["lower"])] for x, e in zip(xs, est, strict=True)],
-                        "upper": [[x, _r(e and e["upper"])] for x, e in zip(xs, est, strict=True)]}
+                        "lower": [[x, rounded(e and e["lower"])] for x, e in pairs],
+                        "upper": [[x, rounded(e and e["upper"])] for x, e in pairs]}
     base = (ref.realised_performance(ref.profile_) or {}).get(metric) if ref else None
     if base is not None:
         spec["thresholds"].append({"value": base, "severity": "info",
                                    "label": f"reference {base:.3g}"})
-    _marks(spec, ctx, sp, lambda r: r.metric in ("performance", "estimated_performance")
+    add_marks(spec, ctx, sp, lambda r: r.metric in ("performance", "estimated_performance")
            and r.stat_name == metric, baseline=base)
     spec["note"] = (f"{sp.perf_step // 60} min windows; realised only where {MIN_LABELS}+ "
                     "labels arrived")
@@ -113,7 +80,7 @@ def _perf(ref: Any, xs: list[int], data: list[Any], metric: str,
 
 
 def _prediction(ref: Any, xs: list[int], data: list[Any], sp: Span) -> dict[str, Any]:
-    spec = _spec("prediction", "Prediction distribution", "%", sp)
+    spec = time_chart("prediction", "Prediction distribution", "%", sp)
     values = [metrics.compute("prediction", ref, d) for d in data]
     first = next((v for v in values if v), None)
     if first is None:
@@ -126,22 +93,22 @@ def _prediction(ref: Any, xs: list[int], data: list[Any], sp: Span) -> dict[str,
             if cat == "(unseen)" and not any(v and v["current"][i] for v in values):
                 continue
             spec["series"].append({"name": f"class {cat}", "type": "line", "data": [
-                [x, _r(100 * v["current"][i] / (sum(v["current"]) or 1)) if v and v["n"]
+                [x, rounded(100 * v["current"][i] / (sum(v["current"]) or 1)) if v and v["n"]
                  else None] for x, v in zip(xs, values, strict=True)]})
-            spec["thresholds"].append({"value": _r(100 * first["reference"][i] / ref_total),
+            spec["thresholds"].append({"value": rounded(100 * first["reference"][i] / ref_total),
                                        "severity": "info", "label": f"reference, class {cat}"})
     else:
         spec["unit"] = ""
         spec["series"].append({"name": "mean", "type": "line", "data": [
-            [x, _r(v.get("mean")) if v else None] for x, v in zip(xs, values, strict=True)]})
-        spec["thresholds"].append({"value": _r(first.get("reference_mean")),
+            [x, rounded(v.get("mean")) if v else None] for x, v in zip(xs, values, strict=True)]})
+        spec["thresholds"].append({"value": rounded(first.get("reference_mean")),
                                    "severity": "info", "label": "reference mean"})
     return spec
 
 
 def _gauge(value: Any, gauge: str, stat: str, scale: float) -> float | None:
     x = ((value or {}).get("gauges", {}).get(gauge) or {}).get(stat)
-    return None if x is None else _r(x * scale, 4)
+    return None if x is None else rounded(x * scale, 4)
 
 
 def _resources(xs: list[int], data: list[Any], ctx: dict[str, Any], sp: Span
@@ -152,23 +119,23 @@ def _resources(xs: list[int], data: list[Any], ctx: dict[str, Any], sp: Span
     out = []
     for g in [g for g in gauges if g != "cost"][:4]:
         title, unit, scale = _GAUGES.get(g, (g.replace("_", " "), "", 1.0))
-        spec = _spec(f"resources-{g}", f"Resources: {title}", unit, sp, scale=True)
+        spec = time_chart(f"resources-{g}", f"Resources: {title}", unit, sp, scale=True)
         for stat in ("mean", "max"):
             spec["series"].append({"name": stat, "type": "line", "dashed": stat == "max",
                                    "connect": True,
                                    "data": [[x, _gauge(v, g, stat, scale)]
                                             for x, v in zip(xs, values, strict=True)]})
-        _marks(spec, ctx, sp, lambda r, g=g: r.metric == "resources"
+        add_marks(spec, ctx, sp, lambda r, g=g: r.metric == "resources"
                and (r.stat or "").startswith(g + "_"), scale=scale)
         out.append(spec)
     if any((v or {}).get("cost_per_1k") is not None for v in values):
-        spec = _spec("resources-cost", "Cost per 1,000 predictions", "", sp)
+        spec = time_chart("resources-cost", "Cost per 1,000 predictions", "", sp)
         spec["series"].append({"name": "cost / 1k", "type": "line", "data": [
-            [x, _r((v or {}).get("cost_per_1k"))] for x, v in zip(xs, values, strict=True)]})
-        _marks(spec, ctx, sp, lambda r: r.metric == "resources" and r.stat == "cost_per_1k")
+            [x, rounded((v or {}).get("cost_per_1k"))] for x, v in zip(xs, values, strict=True)]})
+        add_marks(spec, ctx, sp, lambda r: r.metric == "resources" and r.stat == "cost_per_1k")
         out.append(spec)
     if not out:
-        spec = _spec("resources", "Resource usage", "", sp)
+        spec = time_chart("resources", "Resource usage", "", sp)
         spec["empty"] = ("No resource samples in this range: serving processes send them "
                          "with POST /api/v1/models/{name}/resources (ProcessSampler).")
         out.append(spec)
@@ -187,13 +154,13 @@ def timeseries(app_state: Any, name: str, sp: Span, version: str | None,
     minutes = [max(e - s, 60) / 60 for s, e in windows]
     charts = []
 
-    vol = _spec("volume", "Traffic", "per min", sp)
+    vol = time_chart("volume", "Traffic", "per min", sp)
     for label, attr, kind in (("predictions", "rows", "bar"), ("labels", "labels", "line"),
                               ("quarantined", "quarantined", "line")):
         vol["series"].append({"name": label, "type": kind, "data": [
-            [x, _r(getattr(d, attr) / mins, 4)] for x, d, mins in
+            [x, rounded(getattr(d, attr) / mins, 4)] for x, d, mins in
             zip(xs, data, minutes, strict=True)]})
-    _marks(vol, ctx, sp, lambda r: r.metric == "volume",
+    add_marks(vol, ctx, sp, lambda r: r.metric == "volume",
            scale=lambda r: 60 / r.window_seconds)
     charts.append(vol)
 
@@ -204,25 +171,25 @@ def timeseries(app_state: Any, name: str, sp: Span, version: str | None,
         charts.append(_perf(ref, xs, data, metric, ctx, sp))
     charts.append(_prediction(ref, xs, data, sp))
 
-    lat = _spec("latency", "Latency percentiles", "ms", sp, scale=True)
+    lat = time_chart("latency", "Latency percentiles", "ms", sp, scale=True)
     values = [metrics.compute("latency", None, d) for d in data]
     for p in ("p50", "p90", "p95", "p99"):
         lat["series"].append({"name": p, "type": "line", "data": [
-            [x, _r(v.get(p), 4) if v["count"] else None] for x, v in
+            [x, rounded(v.get(p), 4) if v["count"] else None] for x, v in
             zip(xs, values, strict=True)]})
-    _marks(lat, ctx, sp, lambda r: r.metric == "latency")
+    add_marks(lat, ctx, sp, lambda r: r.metric == "latency")
     if not any(v["count"] for v in values):
         lat["empty"] = "No latencies in this range (send latency_ms with predictions)."
     charts.append(lat)
 
-    err = _spec("errors", "Errors and quarantined rows", "%", sp)
+    err = time_chart("errors", "Errors and quarantined rows", "%", sp)
     err["series"].append({"name": "error rate", "type": "line", "data": [
-        [x, _r(100 * d.errors / d.rows, 4) if d.rows else None]
+        [x, rounded(100 * d.errors / d.rows, 4) if d.rows else None]
         for x, d in zip(xs, data, strict=True)]})
     err["series"].append({"name": "quarantine rate", "type": "line", "dashed": True, "data": [
-        [x, _r(100 * d.quarantined / (d.rows + d.quarantined), 4)
+        [x, rounded(100 * d.quarantined / (d.rows + d.quarantined), 4)
          if d.rows + d.quarantined else None] for x, d in zip(xs, data, strict=True)]})
-    _marks(err, ctx, sp, lambda r: r.metric in ("errors", "quarantined")
+    add_marks(err, ctx, sp, lambda r: r.metric in ("errors", "quarantined")
            and r.stat_name == "rate", scale=100.0)
     charts.append(err)
     charts += _resources(xs, data, ctx, sp)

@@ -19,8 +19,8 @@ from aiwarden.engine.schema import Role
 from aiwarden.monitoring import metrics
 from aiwarden.monitoring.bucket import BucketData
 from aiwarden.server.dashboard import alertview
-from aiwarden.server.dashboard.charts import _marks, _r, _spec
 from aiwarden.server.dashboard.ranges import Span
+from aiwarden.server.dashboard.specs import add_marks, rounded, time_chart
 
 __all__ = ["METHODS", "distribution", "feature_view", "heatmap"]
 
@@ -53,7 +53,7 @@ def heatmap(app_state: Any, name: str, sp: Span, version: str | None, method: st
         for yi, (col, _) in enumerate(cols):
             c = ((r or {}).get("columns") or {}).get(col)
             if c and c.get("severity") is not None:
-                cells.append([xi, yi, _r(c["severity"], 3), _r(c.get("value"), 4),
+                cells.append([xi, yi, rounded(c["severity"], 3), rounded(c.get("value"), 4),
                               c.get("method"), int(bool(c.get("drifted")))])
     seen = [r for r in rows if r][-3:]  # the latest windows with data
     recent = [c for c, _ in cols if any(c in (r.get("columns") or {}) and
@@ -65,11 +65,11 @@ def heatmap(app_state: Any, name: str, sp: Span, version: str | None, method: st
     spec = {"id": "drift-heatmap", "kind": "heatmap", "title": "Feature drift over time",
             "x": [s * 1000 for s, _ in windows], "y": labels, "columns": [c for c, _ in cols],
             "data": cells, "step": sp.heat_step * 1000, "method": method or "default"}
-    share = _spec("drift-share", "Share of features drifted", "%", sp)
+    share = time_chart("drift-share", "Share of features drifted", "%", sp)
     share["series"].append({"name": "drifted features", "type": "line", "area": True,
-                            "data": [[s * 1000, _r(100 * r["share_drifted"], 4) if r else None]
+                            "data": [[s * 1000, rounded(100 * r["share_drifted"], 4) if r else None]
                                      for (s, _), r in zip(windows, rows, strict=True)]})
-    _marks(share, ctx, sp, lambda r: r.metric == "drift" and r.column is None
+    add_marks(share, ctx, sp, lambda r: r.metric == "drift" and r.column is None
            and r.stat_name == "share_drifted", scale=100.0)
     col_rules = {r.name for r in ctx["rules"] if r.metric == "drift" and r.column}
     now = time.time()
@@ -114,7 +114,7 @@ def distribution(ref: Any, d: BucketData, column: str) -> dict[str, Any] | None:
         total = counts.sum() or 1.0
         part = np.concatenate([[0.0], np.cumsum(counts[fine])])
         values = [counts[:2].sum(), *np.diff(part[cuts]), counts[len(edges) - 1:].sum()]
-        series.append({"name": label, "data": [_r(100 * v / total, 4) for v in values]})
+        series.append({"name": label, "data": [rounded(100 * v / total, 4) for v in values]})
     if not any(s["data"][0] for s in series):  # nothing below the range: no empty bar
         labels, series = labels[1:], [{**s, "data": s["data"][1:]} for s in series]
     if not any(s["data"][-1] for s in series):
@@ -130,7 +130,7 @@ def _fmt(v: float) -> str:
 
 def _shares(counts: Any) -> list[float | None]:
     arr = np.asarray(counts, dtype=float)
-    return [_r(100 * v / (arr.sum() or 1), 4) for v in arr]
+    return [rounded(100 * v / (arr.sum() or 1), 4) for v in arr]
 
 
 def feature_view(app_state: Any, name: str, sp: Span, version: str | None,
