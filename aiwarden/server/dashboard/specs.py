@@ -18,12 +18,14 @@ __all__ = ["add_marks", "rounded", "time_chart"]
 
 
 def rounded(v: Any, digits: int = 5) -> float | None:
+    """A JSON-safe number with ``digits`` significant digits (None for NaN and inf)."""
     if v is None or not isinstance(v, int | float) or not math.isfinite(v):
         return None
     return float(f"{v:.{digits}g}")
 
 
 def time_chart(cid: str, title: str, unit: str, sp: Span, **kw: Any) -> dict[str, Any]:
+    """An empty time chart over the span; the x axis covers the range even without data."""
     return {"id": cid, "kind": "time", "title": title, "unit": unit,
             "start": sp.start * 1000, "end": sp.end * 1000, "series": [], "thresholds": [],
             "firing": [], **kw}
