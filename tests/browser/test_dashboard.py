@@ -197,3 +197,20 @@ def test_silence_created_and_expired_from_the_alerts_page(story, watched) -> Non
     watched.page.wait_for_selector(f"tr[data-silence='{made[0]['id']}']", state="detached")
     ends = next(s for s in _api(server, "/silences") if s["id"] == made[0]["id"])["ends_at"]
     assert ends <= time.time() + 1
+
+
+def test_overview_rows_not_read_in_time_load_after_the_page(story, watched, monkeypatch
+                                                             ) -> None:
+    """Right after a restart the drift noise floors are not computed yet: the overview
+    answers at once and fills the rows it had no time for."""
+    from aiwarden.server.dashboard import overview
+
+    server, _ = story
+    monkeypatch.setattr(overview, "BUDGET", 0.0)  # the server runs in this process
+    first = watched.page.goto(server.url + "/")
+    assert first is not None and first.text().count('aria-busy="true"') == 3  # none read
+    watched.settle()
+    assert watched.page.locator("tr[aria-busy=true]").count() == 0
+    row = watched.page.locator(f"tr[data-model='{FRAUD}']").inner_text()
+    assert "Critical" in row and all(f in row for f in DRIFTED)
+    assert "No data" in watched.page.locator("tr[data-model='new-model']").inner_text()

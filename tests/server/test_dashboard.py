@@ -107,6 +107,8 @@ def test_errors_are_pages_not_json(server) -> None:
     assert missing.text.lstrip().startswith("<!doctype html>")
     bad = httpx.get(f"{server.url}/incidents?status=bogus")
     assert bad.status_code == 422 and "status: expected" in bad.text
+    row = httpx.get(f"{server.url}/overview/rows/no-such-model", headers={"HX-Request": "true"})
+    assert row.status_code == 404 and "no-such-model" in row.text
     fragment = httpx.get(f"{server.url}/models/no-such-model/panels/charts",
                          headers={"HX-Request": "true"})
     assert fragment.status_code == 404 and 'class="notice error"' in fragment.text

@@ -18,7 +18,9 @@ from aiwarden.monitoring.bucket import BucketData
 from aiwarden.server.dashboard import alertview
 from aiwarden.store import models_repo
 
-__all__ = ["ModelSummary", "main_metric", "summaries"]
+__all__ = ["BUDGET", "ModelSummary", "fill", "main_metric", "summaries"]
+
+BUDGET = 3.0  # seconds the overview spends reading numbers before the page answers
 
 log = logging.getLogger("aiwarden.dashboard")
 
@@ -40,6 +42,8 @@ class ModelSummary:
     estimated: dict[str, Any] | None = None
     labels_24h: int = 0
     aliases: dict[str, str] = field(default_factory=dict)
+    model_id: int = 0
+    pending: bool = True  # numbers not read yet (the page loads them later)
 
     @property
     def sort_key(self) -> tuple[int, int, str]:
@@ -67,36 +71,59 @@ def _numbers(s: ModelSummary, ref: Any, hours: list[BucketData], last: BucketDat
     s.estimated = ((est or {}).get("metrics") or {}).get(s.metric)
 
 
+def _spans(now: float) -> list[tuple[float, float]]:
+    """The 24 hours before the current hour's end, then the last 60 minutes."""
+    top = int(now // 3600 + 1) * 3600
+    return [(top - (24 - i) * 3600, top - (23 - i) * 3600) for i in range(24)] + \
+        [(now - 3600, now)]
+
+
+def fill(monitor: Any, s: ModelSummary, found: list[Any], now: float) -> ModelSummary:
+    """Read the model's windows once and set its numbers and health."""
+    if s.version is not None:
+        try:
+            ref, data = monitor.windows(s.name, _spans(now), s.version)
+            _numbers(s, ref, data[:-1], data[-1])
+        except Exception as exc:  # one model's unreadable data must not hide the rest
+            log.warning("overview: %s: %s", s.name, exc)
+    s.health, s.reasons = alertview.health(found, has_data=s.rows_1h > 0)
+    s.pending = False
+    return s
+
+
 def summaries(app_state: Any, registry_aliases: dict[str, dict[str, str]],
-              now: float | None = None) -> list[ModelSummary]:
-    """Every model's summary, sorted by what needs attention."""
+              now: float | None = None, budget: float | None = None,
+              only: str | None = None) -> list[ModelSummary]:
+    """Every model's summary (or ``only`` one), sorted by what needs attention.
+
+    Models are filled in the order their alert states rank them until ``budget`` seconds
+    have passed; the rest come back ``pending`` and the page loads them one by one. Warm,
+    100 models take well under the budget; right after a restart, before the alert
+    evaluator has computed the drift noise floors, the page still answers at once.
+    """
     now = time.time() if now is None else now
+    budget = BUDGET if budget is None else budget
+    started = time.perf_counter()
     monitor, incidents = app_state.monitor, app_state.incidents
     with monitor.db.read() as conn:
         by_model = alertview.alerts(conn)
-        models = models_repo.list_models(conn)
+        models = [m for m in models_repo.list_models(conn) if only in (None, m.name)]
+        if only is not None and not models:
+            raise models_repo.NotFound(f"No model {only!r}.", "name")
         current = {m.id: _current(conn, m) for m in models}
     open_count = Counter(i.model for i in incidents.list_incidents(open_only=True))
-    hour = 3600
-    top = int(now // hour + 1) * hour
-    spans: list[tuple[float, float]] = [(top - (24 - i) * hour, top - (23 - i) * hour)
-                                        for i in range(24)]
-    spans.append((now - hour, now))
     out = []
     for m in models:
         s = ModelSummary(m.name, m.task, version=current[m.id],
                          incidents=open_count.get(m.name, 0),
-                         aliases=registry_aliases.get(m.name, {}))
-        if s.version is not None:
-            try:
-                ref, data = monitor.windows(m.name, spans, s.version)
-                _numbers(s, ref, data[:-1], data[-1])
-            except Exception as exc:  # one model's unreadable data must not hide the rest
-                log.warning("overview: %s: %s", m.name, exc)
-        s.health, s.reasons = alertview.health(by_model.get(m.id, []),
-                                               has_data=s.rows_1h > 0)
+                         aliases=registry_aliases.get(m.name, {}), model_id=m.id)
+        s.health, s.reasons = alertview.health(by_model.get(m.id, []), has_data=True)
         out.append(s)
-    return sorted(out, key=lambda x: x.sort_key)
+    out.sort(key=lambda x: x.sort_key)  # alert states first: the worst get filled first
+    for s in out:
+        if time.perf_counter() - started < budget:
+            fill(monitor, s, by_model.get(s.model_id, []), now)
+    return sorted(out, key=lambda x: (x.pending, x.sort_key))
 
 
 def _current(conn: Any, model: Any) -> str | None:

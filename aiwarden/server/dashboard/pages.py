@@ -77,22 +77,37 @@ async def logout(request: Request) -> Response:
     return response
 
 
+async def _aliases(request: Request) -> dict[str, dict[str, str]]:
+    registry = registry_or_none(request)
+    if registry is None:
+        return {}
+    try:
+        return {m["name"]: m["aliases"] for m in await run_in_threadpool(registry.models)}
+    except Exception as exc:
+        log.warning("dashboard: registry models: %s", exc)
+        return {}
+
+
 @router.get("/", response_class=HTMLResponse)
 async def overview_page(request: Request) -> Response:
     viewer(request)
-    registry = registry_or_none(request)
-    aliases = {}
-    if registry is not None:
-        try:
-            aliases = {m["name"]: m["aliases"] for m in await run_in_threadpool(registry.models)}
-        except Exception as exc:
-            log.warning("dashboard: registry models: %s", exc)
+    aliases = await _aliases(request)
     started = time.perf_counter()
     rows = await run_in_threadpool(overview.summaries, request.app.state, aliases)
     counts = {h: sum(r.health == h for r in rows) for h in ("critical", "warning", "nodata",
                                                             "ok")}
     return page(request, "overview.html", {"rows": rows, "counts": counts,
                                            "seconds": time.perf_counter() - started})
+
+
+@router.get("/overview/rows/{name}", response_class=HTMLResponse)
+async def overview_row(request: Request, name: str) -> Response:
+    """One model's row of the overview, for the rows the page did not fill in time."""
+    viewer(request)
+    aliases = await _aliases(request)
+    rows = await run_in_threadpool(overview.summaries, request.app.state, aliases, None,
+                                   60.0, name)
+    return page(request, "_overview_row.html", {"r": rows[0]})
 
 
 def _params(request: Request) -> dict[str, Any]:
