@@ -136,3 +136,17 @@ def test_the_wheel_ships_every_template_and_asset() -> None:
     missed = [f for f in files if not any(fnmatch.fnmatch(f, pat) and
                                           f.count("/") == pat.count("/") for pat in patterns)]
     assert not missed, f"not in [tool.setuptools.package-data]: {missed}"
+
+
+def test_text_from_users_is_escaped(server) -> None:
+    evil = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+    name = "escaped-model"
+    httpx.post(f"{server.url}/api/v1/models", json={"name": name, "description": evil}
+               ).raise_for_status()
+    page = httpx.get(f"{server.url}/models/{name}").text
+    assert evil not in page and "&lt;script&gt;alert(" in page
+    silence = {"matchers": ['model="escaped-model"'], "ends_at": "2099-01-01T00:00:00Z",
+               "comment": evil}
+    httpx.post(f"{server.url}/api/v1/silences", json=silence).raise_for_status()
+    alerts = httpx.get(f"{server.url}/alerts").text
+    assert evil not in alerts and "&lt;img src=x onerror=alert(1)&gt;" in alerts
