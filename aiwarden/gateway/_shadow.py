@@ -27,10 +27,10 @@ log = logging.getLogger("aiwarden.gateway")
 
 class ShadowWorker:
     """Runs copies of served requests on the shadow version; ``on_done(version, rows,
-    milliseconds, failed)`` lets the gateway count the shadow's model time as its own."""
+    milliseconds, failed, served=False)`` lets the gateway count the shadow's model time."""
 
     def __init__(self, events: EventQueue, *, max_queue: int = 1000, name: str = "",
-                 on_done: Callable[[str, int, float, bool], None] | None = None) -> None:
+                 on_done: Callable[[str, int, float, bool, bool], None] | None = None) -> None:
         self.events, self.max_queue, self.name, self.on_done = events, max_queue, name, on_done
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
@@ -122,4 +122,4 @@ class ShadowWorker:
             self._counts["ran"] += 1
             self._counts["errors"] += failed
         if self.on_done is not None:
-            self.on_done(version, n, ms, failed)
+            self.on_done(version, n, ms, failed, False)

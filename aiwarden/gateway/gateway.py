@@ -67,6 +67,7 @@ class Gateway:
         self._lock = threading.Lock()
         self._reload_lock = threading.Lock()
         self._usage: dict[str, list[float]] = {}  # version → [requests, errors, seconds]
+        self._recent_ms = float("inf")  # moving average of one model call (unknown: slow)
         self._taken: dict[str, float] = {}
         self._cache: dict[str, Arm] = {}
         self._reloads, self._failed_stamp, self.last_error = 0, None, None
@@ -153,8 +154,18 @@ class Gateway:
             out.append(answer)
         return out
 
-    def _count(self, version: str, n: int, ms: float, failed: bool = False) -> None:
+    @property
+    def quick(self) -> bool:
+        """True while a served model call takes under a millisecond on average: a caller
+        on an event loop may then predict in place instead of hopping to a thread."""
+        return self._recent_ms < 1.0
+
+    def _count(self, version: str, n: int, ms: float, failed: bool = False,
+               served: bool = True) -> None:
         """Requests, failures and model time per version (shadow copies included)."""
+        if served:
+            r = self._recent_ms
+            self._recent_ms = ms if r == float("inf") else 0.9 * r + 0.1 * ms
         with self._lock:
             u = self._usage.setdefault(version, [0, 0, 0.0])
             u[0] += n

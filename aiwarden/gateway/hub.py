@@ -70,6 +70,10 @@ class GatewayHub:
                         self.usage.start()
         return gw
 
+    def peek(self, name: str, alias: str = "champion") -> Gateway | None:
+        """The gateway if it is loaded already (never loads: safe on an event loop)."""
+        return self._gateways.get((name, alias))
+
     def all(self, name: str | None = None) -> list[Gateway]:
         with self._lock:
             return [g for (n, _), g in self._gateways.items() if name is None or n == name]
