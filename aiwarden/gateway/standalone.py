@@ -5,8 +5,9 @@ answers ``POST /predict`` (also at ``/api/v1/models/NAME/predict``, the server's
 polls the server for alias and policy changes, logs events through the same bounded
 queue (to the server's ingest API) and posts its resource samples. It has no API keys
 of its own: put it behind the network boundary that guards the model, like any model
-server. Predictions run on the event loop: a small model answers in well under a
-millisecond, and a thread hop would cost about as much as the prediction.
+server. A model that answers within a millisecond predicts on the event loop (a thread
+hop would cost about as much as the prediction); a slower one on the thread pool, so the
+health check and the counters stay responsive.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector, CollectorRegistry
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -111,7 +113,8 @@ def create_serving_app(hub: GatewayHub, name: str, alias: str = "champion") -> S
             return _problem(404, "not_found", f"This process serves {name!r}, not "
                             f"{request.path_params['name']!r}.", "name")
         try:
-            out = gw.predict(orjson.loads(await request.body()))
+            doc = orjson.loads(await request.body())
+            out = gw.predict(doc) if gw.quick else await run_in_threadpool(gw.predict, doc)
         except orjson.JSONDecodeError as exc:
             return _problem(422, "malformed", f"body: malformed JSON: {exc.msg}.", "body")
         except InvalidRequestError as exc:
