@@ -101,10 +101,21 @@ class Story(threading.Thread):
         df = self._score(transactions(n, self.rng), "1")
         df["timestamp"] = np.sort(self.rng.uniform(now - self.history_hours * 3600, now - 60, n))
         df["prediction_id"] = [f"h-{i}" for i in range(n)]
-        df["latency_ms"] = np.round(self.rng.lognormal(np.log(4), 0.3, n), 2)
+        df["latency_ms"] = np.round(self.rng.lognormal(np.log(self._model_ms()), 0.3, n), 2)
         c.log_predictions(DEMO_MODEL, df.drop(columns=["is_fraud"]), version="1")
         c.log_labels(DEMO_MODEL, df[["prediction_id", "is_fraud"]].rename(
             columns={"is_fraud": "label"}))
+
+    def _model_ms(self) -> float:
+        """What the gateway will measure for one request (history should look alike, or the
+        latency rule would compare live requests with made-up numbers)."""
+        x = transactions(self.rows_per_tick, self.rng)[FEATURES]
+        times = []
+        for _ in range(7):
+            t0 = time.perf_counter()
+            self._good.predict_proba(x)
+            times.append((time.perf_counter() - t0) * 1000)
+        return float(np.median(times))
 
     def _score(self, df: pd.DataFrame, version: str) -> pd.DataFrame:
         from aiwarden.demo_models import score
