@@ -20,7 +20,7 @@ from aiwarden.store import models_repo
 
 __all__ = ["BUDGET", "ModelSummary", "fill", "main_metric", "summaries"]
 
-BUDGET = 3.0  # seconds the overview spends reading numbers before the page answers
+BUDGET = 1.5  # seconds the overview spends reading numbers before the page answers
 
 log = logging.getLogger("aiwarden.dashboard")
 
