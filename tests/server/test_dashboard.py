@@ -150,3 +150,34 @@ def test_text_from_users_is_escaped(server) -> None:
     httpx.post(f"{server.url}/api/v1/silences", json=silence).raise_for_status()
     alerts = httpx.get(f"{server.url}/alerts").text
     assert evil not in alerts and "&lt;img src=x onerror=alert(1)&gt;" in alerts
+
+
+def test_a_wide_schema_heatmap_keeps_its_most_drifted_columns(monitor) -> None:
+    """60 features, two of them drifted: the heatmap shows 40 rows, the drifted among them."""
+    import pandas as pd
+    import pyarrow as pa
+
+    from aiwarden.server.dashboard import charts, features
+    from aiwarden.server.dashboard.ranges import span
+
+    rng = np.random.default_rng(1)
+    cols = {f"f{i:02d}": rng.normal(0, 1, 2000) for i in range(60)}
+    monitor.create_model("wide")
+    monitor.upload_reference("wide", "v1", pa.table(cols), None)
+    sp = span("1h")
+    live = pd.DataFrame({f"f{i:02d}": rng.normal(3 if i in (7, 51) else 0, 1, 600)
+                         for i in range(60)})
+    live.insert(0, "prediction_id", [f"w{i}" for i in range(600)])
+    live.insert(1, "timestamp", np.linspace(sp.end - 1800, sp.end - 61, 600))
+    monitor.log_predictions("wide", pa.Table.from_pandas(live, preserve_index=False))
+
+    class State:
+        pass
+
+    state = State()
+    state.monitor = monitor
+    ctx = charts.model_context(state, "wide", None)
+    out = features.heatmap(state, "wide", sp, ctx["version"], None, ctx)
+    spec = out["heatmap"]
+    assert spec["total"] == 60 and spec["shown"] == len(spec["y"]) == features.MAX_ROWS
+    assert {"f07", "f51"} <= set(spec["columns"]) and set(out["recent"]) == {"f07", "f51"}

@@ -22,10 +22,11 @@ from aiwarden.server.dashboard import alertview
 from aiwarden.server.dashboard.ranges import Span
 from aiwarden.server.dashboard.specs import add_marks, rounded, time_chart
 
-__all__ = ["METHODS", "distribution", "feature_view", "heatmap"]
+__all__ = ["MAX_ROWS", "METHODS", "distribution", "feature_view", "heatmap"]
 
 METHODS = ("psi", "ks", "wasserstein", "jensenshannon", "hellinger")
 _DISPLAY_BINS = 20
+MAX_ROWS = 40  # heatmap rows; a wider schema shows its most drifted columns
 
 
 def _columns(ref: Any) -> list[tuple[str, str]]:
@@ -48,6 +49,12 @@ def heatmap(app_state: Any, name: str, sp: Span, version: str | None, method: st
     whole = metrics.compute("drift", ref, BucketData.merge_all(data), method=method,
                             detail=False)
     drifted = list((whole or {}).get("drifted_features", []))
+    total = len(cols)
+    if total > MAX_ROWS:  # keep the rows worth a look: the most drifted at any time
+        worst = {c: max((((r or {}).get("columns") or {}).get(c, {}).get("severity") or 0)
+                        for r in rows) for c, _ in cols}
+        keep = set(sorted(worst, key=lambda c: -worst[c])[:MAX_ROWS])
+        cols = [(c, role) for c, role in cols if c in keep]
     cells = []
     for xi, r in enumerate(rows):
         for yi, (col, _) in enumerate(cols):
@@ -64,13 +71,15 @@ def heatmap(app_state: Any, name: str, sp: Span, version: str | None, method: st
               for c, role in cols]
     spec = {"id": "drift-heatmap", "kind": "heatmap", "title": "Feature drift over time",
             "x": [s * 1000 for s, _ in windows], "y": labels, "columns": [c for c, _ in cols],
-            "data": cells, "step": sp.heat_step * 1000, "method": method or "default"}
+            "data": cells, "step": sp.heat_step * 1000, "method": method or "default",
+            "shown": len(cols), "total": total}
     share = time_chart("drift-share", "Share of features drifted", "%", sp)
     share["series"].append({"name": "drifted features", "type": "line", "area": True,
-                            "data": [[s * 1000, rounded(100 * r["share_drifted"], 4) if r else None]
+                            "data": [[s * 1000, rounded(100 * r["share_drifted"], 4)
+                                      if r else None]
                                      for (s, _), r in zip(windows, rows, strict=True)]})
     add_marks(share, ctx, sp, lambda r: r.metric == "drift" and r.column is None
-           and r.stat_name == "share_drifted", scale=100.0)
+              and r.stat_name == "share_drifted", scale=100.0)
     col_rules = {r.name for r in ctx["rules"] if r.metric == "drift" and r.column}
     now = time.time()
     for a in ctx["alerts"]:
