@@ -181,3 +181,18 @@ def test_a_wide_schema_heatmap_keeps_its_most_drifted_columns(monitor) -> None:
     spec = out["heatmap"]
     assert spec["total"] == 60 and spec["shown"] == len(spec["y"]) == features.MAX_ROWS
     assert {"f07", "f51"} <= set(spec["columns"]) and set(out["recent"]) == {"f07", "f51"}
+
+
+@pytest.mark.parametrize("setup", ["bare", "version"])
+def test_every_panel_answers_for_a_model_without_data(server, setup: str) -> None:
+    name = f"empty-{setup}"
+    httpx.post(f"{server.url}/api/v1/models", json={"name": name}).raise_for_status()
+    if setup == "version":  # a version without a reference
+        httpx.post(f"{server.url}/api/v1/models/{name}/versions",
+                   json={"version": "v1"}).raise_for_status()
+    assert httpx.get(f"{server.url}/models/{name}").status_code == 200
+    for panel in ("charts", "drift", "feature", "slices", "versions"):
+        r = httpx.get(f"{server.url}/models/{name}/panels/{panel}?range=24h",
+                      headers={"HX-Request": "true"})
+        assert r.status_code in ((200,) if setup == "version" else (200, 404)), (panel, r.text)
+    assert httpx.get(f"{server.url}/").status_code == 200
