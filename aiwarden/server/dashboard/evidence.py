@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from aiwarden.engine.schema import Role, Task
+from aiwarden.engine.schema import Task
 from aiwarden.store import models_repo
 
 __all__ = ["SLICE_HOURS", "failing_slices", "registry_view"]
@@ -21,9 +21,10 @@ _MAX_ROWS = 20_000
 
 def failing_slices(monitor: Any, name: str, start: float, end: float,
                    version: str | None) -> dict[str, Any]:
-    """The engine's slice finder on the labelled events of ``[start, end)`` (sampled to
-    20,000 rows, as the RCA does), with each slice's error beside the rest's."""
-    from aiwarden.engine.slices import find_failing_slices
+    """The RCA's slice finder (``aiwarden.rca.failing_slices``, the engine's slice search)
+    on the labelled events of ``[start, end)``, sampled to 20,000 rows as the RCA does,
+    with each slice's error beside the rest's."""
+    from aiwarden.rca import failing_slices as find
 
     start = max(start, end - SLICE_HOURS * 3600)
     with monitor.db.read() as conn:
@@ -33,35 +34,19 @@ def failing_slices(monitor: Any, name: str, start: float, end: float,
                            "chart": None}
     if ref is None:
         return out
-    schema = ref.schema_
-    pred = schema.column_for(Role.PREDICTION)
     rows = monitor.export_events(name, start=start, end=end)
-    if "label" not in rows.column_names or pred is None or pred not in rows.column_names:
-        return out
-    rows = rows.filter(rows.column("label").is_valid())
+    if "label" in rows.column_names:
+        rows = rows.filter(rows.column("label").is_valid())
     if rows.num_rows > _MAX_ROWS:
         idx = np.sort(np.random.default_rng(0).choice(rows.num_rows, _MAX_ROWS, replace=False))
         rows = rows.take(pa.array(idx))
-    out["labelled"] = rows.num_rows
-    if rows.num_rows < 50:
-        return out
-    feats = [c for c in schema.features if c in rows.column_names]
-    data = rows.select(feats).to_pandas()
-    y_pred = rows.column(pred).to_pandas().astype(str)
-    y_true = rows.column("label").to_pandas().astype(str)
-    if schema.task == Task.REGRESSION:
-        errors = np.abs(y_true.astype(float).to_numpy() - y_pred.astype(float).to_numpy())
-        report = find_failing_slices(data, errors=errors, features=feats, metric="abs_error",
-                                     top_k=5)
-    else:
-        errors = (y_true.to_numpy() != y_pred.to_numpy()).astype(int)
-        report = find_failing_slices(data, errors=errors, features=feats, top_k=5)
-    out["slices"] = [s.to_dict() for s in report.slices]
-    out["metric"] = "mean absolute error" if schema.task == Task.REGRESSION else "error rate"
+    out["labelled"], out["slices"] = find(ref.schema_, rows)
+    regression = ref.schema_.task == Task.REGRESSION
+    out["metric"] = "mean absolute error" if regression else "error rate"
     if out["slices"]:
-        scale = 1.0 if schema.task == Task.REGRESSION else 100.0
+        scale = 1.0 if regression else 100.0
         out["chart"] = {"id": "slices", "kind": "hbars", "title": f"Failing slices: "
-                        f"{out['metric']}", "unit": "" if scale == 1 else "%",
+                        f"{out['metric']}", "unit": "" if regression else "%",
                         "categories": [s["description"] for s in out["slices"]],
                         "series": [
                             {"name": "in the slice", "color": "#D55E00",
