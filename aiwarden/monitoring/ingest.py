@@ -27,7 +27,7 @@ from aiwarden.monitoring.references import References
 from aiwarden.store import ids as id_store
 from aiwarden.store import labels_repo
 from aiwarden.store.database import Database
-from aiwarden.store.models_repo import ModelRow, VersionRow, list_versions
+from aiwarden.store.models_repo import ModelRow, VersionRow, get_version, list_versions
 from aiwarden.store.tables import event_batches, quarantine
 from aiwarden.tabular_io import write_parquet
 
@@ -69,9 +69,10 @@ def ingest_predictions(db: Database, refs: References, model: ModelRow, payload:
     now = time.time() if now is None else now
     with db.read() as conn:
         versions = {v.version: v for v in list_versions(conn, model)}
-    groups = _groups(payload, versions)
-    # Rows naming an unknown version count in the current version's quality metric.
-    fallback = max(versions.values(), key=lambda v: v.id) if versions else None
+        serving = get_version(conn, model) if versions else None
+    groups = _groups(payload, versions, serving)
+    # Rows naming an unknown version count in the serving version's quality metric.
+    fallback = serving
     result = IngestResult(received=sum(len(g.positions) for g in groups))
     for g in groups:
         schema = g.version.schema if g.version is not None else None
@@ -140,8 +141,9 @@ def _prepare(db: Database, refs: References, g: _Group, now: float, bucket_secon
     return prep
 
 
-def _groups(payload: Any, versions: dict[str, VersionRow]) -> list[_Group]:
-    latest = max(versions.values(), key=lambda v: v.id) if versions else None
+def _groups(payload: Any, versions: dict[str, VersionRow],
+            serving: VersionRow | None) -> list[_Group]:
+    """Rows grouped by version; rows that name none go to the serving version."""
     if isinstance(payload, pa.Table):
         names = (payload.column(rows.VERSION).to_pylist() if rows.VERSION in payload.column_names
                  else [None] * payload.num_rows)
@@ -153,7 +155,7 @@ def _groups(payload: Any, versions: dict[str, VersionRow]) -> list[_Group]:
     for code in pd.unique(codes):
         positions = np.flatnonzero(codes == code)
         name = None if code < 0 else str(uniques[code])
-        version = latest if name is None else versions.get(name)
+        version = serving if name is None else versions.get(name)
         schema = version.schema if version is not None else None
         if isinstance(payload, pa.Table):
             part = payload if len(positions) == payload.num_rows else payload.take(positions)

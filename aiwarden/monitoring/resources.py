@@ -82,7 +82,7 @@ def ingest_resources(db: Database, model: ModelRow, samples: list[Any], *,
     result = ResourceResult(received=len(samples))
     with db.read() as conn:
         versions = {v.version: v for v in repo.list_versions(conn, model)}
-    latest = max(versions.values(), key=lambda v: v.id) if versions else None
+        latest = repo.get_version(conn, model) if versions else None  # the serving one
     grouped: dict[int, dict[int, dict[str, tuple[float, float, float]]]] = defaultdict(
         lambda: defaultdict(dict))
     for i, s in enumerate(samples):

@@ -9,17 +9,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, and_, select
 from sqlalchemy.exc import IntegrityError
 
 from aiwarden.engine.reference import Reference
 from aiwarden.engine.schema import Schema
 from aiwarden.errors import AiwardenError
-from aiwarden.store.tables import model_versions, models
+from aiwarden.store.tables import model_aliases, model_versions, models
 
 __all__ = ["Conflict", "ModelRow", "NotFound", "VersionRow", "create_model", "create_version",
            "get_model", "get_version", "list_models", "list_versions", "load_reference",
            "set_reference"]
+
+CHAMPION = "champion"  # the alias whose version serves (and takes unversioned events)
 
 
 class NotFound(AiwardenError):
@@ -119,9 +121,16 @@ def create_version(conn: Connection, model: ModelRow, version: str,
 
 
 def get_version(conn: Connection, model: ModelRow, version: str | None = None) -> VersionRow:
-    """The named version, or the latest registered one."""
+    """The named version, or the one serving: behind the ``champion`` alias when the
+    registry set one (a newer version may be only a candidate), else the latest."""
     q = select(*_VERSION_COLS).where(model_versions.c.model_id == model.id)
-    if version is not None:
+    if version is None:
+        champion = conn.execute(q.join_from(model_versions, model_aliases, and_(
+            model_aliases.c.version_id == model_versions.c.id,
+            model_aliases.c.model_id == model.id, model_aliases.c.alias == CHAMPION))).first()
+        if champion is not None:
+            return _version(champion)
+    else:
         q = q.where(model_versions.c.version == version)
     row = conn.execute(q.order_by(model_versions.c.id.desc()).limit(1)).first()
     if row is None:

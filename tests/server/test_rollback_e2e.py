@@ -167,3 +167,20 @@ rollback_policies:
     bad = http.post("/rules/apply", content=text.replace("30m", "half an hour"))
     assert bad.status_code == 422
     assert bad.json()["detail"]["field"] == "rollback_policies[0].lookback"
+
+
+def test_unversioned_events_and_queries_follow_the_champion(http, server) -> None:
+    """A newer registered version is a candidate until promoted: the serving version (the
+    champion) takes events that name no version and answers queries that name none."""
+    name = f"rb-{uuid.uuid4().hex[:6]}"
+    with Client(server.url) as c:
+        c.register_version(name, fitted(seed=0))
+        c.register_version(name, fitted(seed=1, C=0.1))
+        c.promote(name, "1", reason="first release")  # 2 stays a candidate
+    rows = json_rows(scored_frame(50, seed=3), time.time() - 100, prefix="u")
+    assert http.post(f"/models/{name}/predictions", json=rows).json()["accepted"] == 50
+    vol = http.get(f"/models/{name}/metrics", params={"metric": "volume", "start": "-1h"}).json()
+    assert vol["version"] == "1" and vol["points"][0]["value"]["rows"] == 50
+    two = http.get(f"/models/{name}/metrics", params={"metric": "volume", "start": "-1h",
+                                                      "version": "2"}).json()
+    assert two["points"][0]["value"]["rows"] == 0
