@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from aiwarden.engine.schema import Task
 from aiwarden.store import models_repo
@@ -29,12 +30,15 @@ def failing_slices(monitor: Any, name: str, start: float, end: float,
     start = max(start, end - SLICE_HOURS * 3600)
     with monitor.db.read() as conn:
         m = models_repo.get_model(conn, name)
-        ref = monitor.refs.get(conn, models_repo.get_version(conn, m, version).id)
+        v = models_repo.get_version(conn, m, version)
+        ref = monitor.refs.get(conn, v.id)
     out: dict[str, Any] = {"start": start, "end": end, "labelled": 0, "slices": [],
                            "chart": None}
     if ref is None:
         return out
     rows = monitor.export_events(name, start=start, end=end)
+    if "version" in rows.column_names:  # this version's answers, not a canary's beside it
+        rows = rows.filter(pc.equal(rows.column("version"), v.version))
     if "label" in rows.column_names:
         rows = rows.filter(rows.column("label").is_valid())
     if rows.num_rows > _MAX_ROWS:
