@@ -10,11 +10,13 @@ when it changes; :meth:`Gateway.reload` does the same at once (what a rollback c
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +70,7 @@ class Gateway:
         self._reload_lock = threading.Lock()
         self._usage: dict[str, list[float]] = {}  # version → [requests, errors, seconds]
         self._recent_ms = float("inf")  # moving average of one model call (unknown: slow)
+        self._executor: ThreadPoolExecutor | None = None
         self._taken: dict[str, float] = {}
         self._cache: dict[str, Arm] = {}
         self._reloads, self._failed_stamp, self.last_error = 0, None, None
@@ -156,9 +159,21 @@ class Gateway:
 
     @property
     def quick(self) -> bool:
-        """True while a served model call takes under a millisecond on average: a caller
-        on an event loop may then predict in place instead of hopping to a thread."""
+        """True while a served model call takes under a millisecond on average."""
         return self._recent_ms < 1.0
+
+    async def predict_async(self, request: Mapping[str, Any]) -> Any:
+        """:meth:`predict` for a caller on an event loop. A quick model predicts in place (a
+        thread hop costs about as much); a slower one on this gateway's own thread, one
+        request at a time in arrival order, because concurrent Python predictions only
+        fight over the GIL and all finish late."""
+        if self.quick:
+            return self.predict(request)
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(1, f"aiwarden-predict-{self.name}")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self.predict,
+                                                                request)
 
     def _count(self, version: str, n: int, ms: float, failed: bool = False,
                served: bool = True) -> None:
@@ -267,6 +282,8 @@ class Gateway:
         self._stop.set()
         if self._watcher.is_alive():
             self._watcher.join(timeout=max(self.poll * 4, 1.0))
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
         self.shadow.close(timeout)
         return self.events.close(timeout)
 

@@ -6,8 +6,8 @@ polls the server for alias and policy changes, logs events through the same boun
 queue (to the server's ingest API) and posts its resource samples. It has no API keys
 of its own: put it behind the network boundary that guards the model, like any model
 server. A model that answers within a millisecond predicts on the event loop (a thread
-hop would cost about as much as the prediction); a slower one on the thread pool, so the
-health check and the counters stay responsive.
+hop would cost about as much as the prediction); a slower one on the gateway's own
+thread (:meth:`Gateway.predict_async`), so the health check and counters stay responsive.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector, CollectorRegistry
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -114,7 +113,7 @@ def create_serving_app(hub: GatewayHub, name: str, alias: str = "champion") -> S
                             f"{request.path_params['name']!r}.", "name")
         try:
             doc = orjson.loads(await request.body())
-            out = gw.predict(doc) if gw.quick else await run_in_threadpool(gw.predict, doc)
+            out = await gw.predict_async(doc)
         except orjson.JSONDecodeError as exc:
             return _problem(422, "malformed", f"body: malformed JSON: {exc.msg}.", "body")
         except InvalidRequestError as exc:

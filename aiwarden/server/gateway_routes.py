@@ -111,19 +111,16 @@ async def predict(request: Request) -> JSONResponse:
     the answer names the version that made each prediction (docs/gateway.md)."""
     # Parameters are read from the request rather than injected, and a model that answers
     # within a millisecond predicts right here on the event loop: together that halves what
-    # the server adds to a prediction. Slower models, and a gateway's first load, run on
-    # the thread pool so the loop stays free for everyone else.
+    # the server adds to a prediction. Slower models run on the gateway's own thread, and a
+    # gateway's first load on the thread pool, so the loop stays free for everyone else.
     request.app.state.auth.check(request, "ingest")
     name = request.path_params["name"]
     alias = request.query_params.get("alias") or "champion"
     doc = _json(await request.body())
     hub = gateways_for(request.app)
-    gw = hub.peek(name, alias)
     try:
-        if gw is not None and gw.quick:
-            out = gw.predict(doc)
-        else:
-            out = await run_in_threadpool(lambda: hub.get(name, alias).predict(doc))
+        gw = hub.peek(name, alias) or await run_in_threadpool(hub.get, name, alias)
+        out = await gw.predict_async(doc)
     except InvalidRequestError as exc:
         raise Malformed(str(exc), exc.field) from None
     except PredictionError as exc:

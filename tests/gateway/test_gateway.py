@@ -4,9 +4,11 @@ traffic splits as the policy says, and versions swap without disturbing a reques
 
 from __future__ import annotations
 
+import asyncio
 import math
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -61,8 +63,13 @@ def test_answers_equal_the_model_and_events_land_with_version_and_latency(
     gw = _gateway(registry, mon, "equal")
     assert not gw.quick  # unknown speed: callers on an event loop hand it to a thread
     data = rows(40)
-    answers = [gw.predict({"features": r, "prediction_id": f"eq-{i}", "tags": {"src": "t"}})
-               for i, r in enumerate(data)]
+    # an event loop of its own, in a thread: this one may already run a loop (playwright's)
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(asyncio.run, gw.predict_async(
+            {"features": data[0], "prediction_id": "eq-0"})).result()
+    assert gw._executor is not None  # it ran on the gateway's own thread
+    answers = [first] + [gw.predict({"features": r, "prediction_id": f"eq-{i}",
+                                     "tags": {"src": "t"}}) for i, r in enumerate(data) if i]
     batch = gw.predict({"rows": [{"features": r} for r in data]})
     x = pd.DataFrame(data)[FEATURES]
     expected, proba = v1.predict(x).tolist(), v1.predict_proba(x)
