@@ -166,8 +166,9 @@ class Gateway:
         """:meth:`predict` for a caller on an event loop. A quick model predicts in place (a
         thread hop costs about as much); a slower one on this gateway's own thread, one
         request at a time in arrival order, because concurrent Python predictions only
-        fight over the GIL and all finish late."""
-        if self.quick:
+        fight over the GIL and all finish late. Big batches always take the thread."""
+        rows = request.get("rows") if isinstance(request, Mapping) else None
+        if self.quick and not (isinstance(rows, list) and len(rows) > 16):
             return self.predict(request)
         with self._lock:
             if self._executor is None:
