@@ -34,3 +34,14 @@ def monitor(db_url: str) -> Iterator[Any]:
     mon.db.migrate()
     yield mon
     mon.db.dispose()
+
+
+@pytest.fixture(scope="module")
+def database(db_url: str) -> Iterator[Any]:
+    """A migrated database handle on the module's fresh database (registry, gateway)."""
+    from aiwarden.store.database import Database
+
+    db = Database(db_url)
+    db.migrate()
+    yield db
+    db.dispose()

@@ -1,20 +1,10 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from aiwarden.monitoring.service import Monitor
 from aiwarden.registry import Registry
 from aiwarden.store.database import Database
-
-
-@pytest.fixture(scope="module")
-def database(db_url: str) -> Iterator[Database]:
-    db = Database(db_url)
-    db.migrate()
-    yield db
-    db.dispose()
 
 
 @pytest.fixture(scope="module")

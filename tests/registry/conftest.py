@@ -1,20 +1,11 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from aiwarden.registry import Registry
 from aiwarden.store.database import Database
-
-
-@pytest.fixture(scope="module")
-def database(db_url: str) -> Iterator[Database]:
-    db = Database(db_url)
-    db.migrate()
-    yield db
-    db.dispose()
 
 
 @pytest.fixture(scope="module")
