@@ -21,6 +21,14 @@ def register(sub: Any) -> None:
                    help="width of the smallest profiled time bucket (default 60)")
     p.add_argument("--retention-days", type=float,
                    help="how long raw events are kept (default 30); profiles stay")
+    p.add_argument("--allowed-hosts", help="comma-separated Host names this server answers "
+                   "to besides loopback names (env AIWARDEN_ALLOWED_HOSTS; see docs/security.md)")
+    p.add_argument("--allowed-origins", help="comma-separated browser origins that may change "
+                   "state, e.g. https://aiwarden.example (env AIWARDEN_ALLOWED_ORIGINS)")
+    p.add_argument("--allow-code-artifacts", action="store_true", default=None,
+                   help="accept pickle, joblib and entry-point artifacts while the server has "
+                   "no API keys (env AIWARDEN_ALLOW_CODE_ARTIFACTS): only if no one else can "
+                   "reach it")
     p.add_argument("--demo", action="store_true",
                    help="tell the demo's story on this server (see `aiwarden demo`)")
     p.set_defaults(func=run)
@@ -32,7 +40,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = store_settings(args, host=args.host, port=args.port,
                                   bucket_seconds=args.bucket_seconds,
-                                  retention_days=args.retention_days)
+                                  retention_days=args.retention_days,
+                                  allowed_hosts=args.allowed_hosts,
+                                  allowed_origins=args.allowed_origins,
+                                  allow_code_artifacts=args.allow_code_artifacts)
     except (TypeError, ValueError) as exc:
         return fail("server", f"bad setting: {exc}")
     on_started = None

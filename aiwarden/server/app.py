@@ -28,6 +28,7 @@ from aiwarden.server.gateway_routes import close_gateways, gateways_for
 from aiwarden.server.gateway_routes import router as gateway_router
 from aiwarden.server.incident_routes import router as incident_router
 from aiwarden.server.notify_routes import router as notify_router
+from aiwarden.server.origin import CrossSiteGuard
 from aiwarden.server.prometheus import install_prometheus
 from aiwarden.server.registry_routes import registry_for
 from aiwarden.server.registry_routes import router as registry_router
@@ -145,6 +146,9 @@ def create_app(settings: ServerSettings | None = None,
     pipeline.after_rollback = _switch_gateways
     app.state.ready = False
     app.add_middleware(BodyLimit, max_bytes=int(settings.max_body_mb * 1024 * 1024))
+    # outermost: a foreign page's request is refused before anything reads it
+    app.add_middleware(CrossSiteGuard, loopback_only=settings.loopback,
+                       allowed_hosts=settings.host_list, allowed_origins=settings.origin_list)
     errors.install(app)
     install_docs(app)
     install_prometheus(app)

@@ -149,6 +149,13 @@ async def register_version(
     with _mapped():
         fmt = get_format(fields["format"]) if fields["format"] else detect_format(
             fields["filename"], fields["entry_point"])
+    if key is None and fmt.runs_code and not request.app.state.settings.allow_code_artifacts:
+        # anyone who reaches an open server could run code on this machine through it
+        raise _Untrusted(
+            f"This server has no API keys, so it does not accept {fmt.name} artifacts: "
+            f"loading one runs arbitrary code. Create a key (`aiwarden keys create NAME "
+            f"--scopes admin`) and register with it, or start the server with "
+            f"--allow-code-artifacts if only you can reach it.", "format")
     if key is not None and not key.allows("admin"):
         if fmt.runs_code:
             raise _Untrusted(

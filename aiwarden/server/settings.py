@@ -35,6 +35,10 @@ class ServerSettings:
     price_cpu_core_hour: float = 0.0  # prices behind the cost per 1,000 predictions
     price_memory_gib_hour: float = 0.0
     price_gpu_hour: float = 0.0
+    # browsers (docs/security.md): Host names and page origins this server answers to
+    allowed_hosts: str = ""  # comma-separated; loopback names are always allowed on loopback
+    allowed_origins: str = ""  # comma-separated origins that may change state, e.g. a proxy's
+    allow_code_artifacts: bool = False  # pickle/joblib/entry points on a server without keys
 
     @classmethod
     def from_env(cls, **overrides: Any) -> ServerSettings:
@@ -50,6 +54,18 @@ class ServerSettings:
     def url(self) -> str:
         return self.database_url or default_url(Path(self.data_dir))
 
+    @staticmethod
+    def _listed(value: str) -> tuple[str, ...]:
+        return tuple(v.strip() for v in value.split(",") if v.strip())
+
+    @property
+    def host_list(self) -> tuple[str, ...]:
+        return self._listed(self.allowed_hosts)
+
+    @property
+    def origin_list(self) -> tuple[str, ...]:
+        return self._listed(self.allowed_origins)
+
     @property
     def loopback(self) -> bool:
         if self.host in ("localhost", ""):
@@ -62,6 +78,12 @@ class ServerSettings:
 
 def _typed(kind: Any, raw: str) -> Any:
     kind = str(kind)
+    if kind == "bool":
+        if raw.strip().lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.strip().lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"expected true or false, got {raw!r}")
     if "int" in kind and "float" not in kind:
         return int(raw)
     if "float" in kind:

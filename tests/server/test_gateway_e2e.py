@@ -20,9 +20,17 @@ import pytest
 from aiwarden.cli import main as cli
 from aiwarden.sdk import Client
 from tests.gateway.models import FEATURES, fitted, frame, rows
-from tests.server.live import ThreadServer, free_port
+from tests.server.live import ThreadServer, free_port, settings_for
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def server(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadServer]:
+    """An open server that accepts entry-point artifacts: the flag a lone developer sets."""
+    with ThreadServer(settings_for(db_url, tmp_path_factory.mktemp("data"),
+                                   allow_code_artifacts=True)) as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,8 @@ from tests.server.live import ThreadServer, settings_for
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadServer]:
     tmp = tmp_path_factory.mktemp("registry-cli")
-    with ThreadServer(settings_for(f"sqlite:///{tmp / 'r.db'}", tmp)) as s:
+    with ThreadServer(settings_for(f"sqlite:///{tmp / 'r.db'}", tmp,
+                                   allow_code_artifacts=True)) as s:  # the pickle import
         yield s
 
 

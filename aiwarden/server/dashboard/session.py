@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from aiwarden.server import origin
 from aiwarden.server.errors import Forbidden
 from aiwarden.store import keys, kv
 
@@ -130,9 +131,6 @@ class Sessions:
 
 def same_origin(request: Request) -> bool:
     """A state-changing request must come from a page of this server (defence in depth
-    beside SameSite=Strict)."""
-    origin = request.headers.get("origin")
-    if origin is None:  # old browsers and scripts with a bearer key send none
-        return True
-    host = request.headers.get("host", "")
-    return origin.split("://", 1)[-1].rstrip("/") == host
+    beside SameSite=Strict and the app-wide CrossSiteGuard)."""
+    allowed = getattr(request.app.state.settings, "origin_list", ())
+    return origin.same_origin({k.lower(): v for k, v in request.headers.items()}, allowed)
