@@ -98,6 +98,7 @@ def _serve(args: argparse.Namespace) -> int:
     from aiwarden.errors import AiwardenError
     from aiwarden.gateway.standalone import create_serving_app, remote_hub
     from aiwarden.process_usage import Prices
+    from aiwarden.server.origin import CrossSiteGuard
     from aiwarden.server.settings import ServerSettings
 
     s = ServerSettings.from_env()
@@ -110,6 +111,10 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         try:
             app = create_serving_app(hub, args.name, args.alias)
+            # a page in the user's browser must not predict (and so log) through it either
+            app = CrossSiteGuard(app, loopback_only=_loopback(args.host),
+                                 allowed_hosts=s.host_list, allowed_origins=s.origin_list,
+                                 data_paths=("/",))
         except AiwardenError as exc:
             return fail("serve", f"cannot serve {args.name}@{args.alias}: {exc}")
         version = hub.get(args.name, args.alias).version
@@ -122,3 +127,9 @@ def _serve(args: argparse.Namespace) -> int:
         return 0 if server.started else 1
     finally:
         hub.close()
+
+
+def _loopback(host: str) -> bool:
+    from aiwarden.server.settings import ServerSettings
+
+    return ServerSettings(host=host).loopback

@@ -95,8 +95,9 @@ class CrossSiteGuard:
     """ASGI middleware: the Host, Origin and content-type checks described above."""
 
     def __init__(self, app: Any, *, loopback_only: bool, allowed_hosts: Iterable[str] = (),
-                 allowed_origins: Iterable[str] = ()) -> None:
-        self.app, self.loopback_only = app, loopback_only
+                 allowed_origins: Iterable[str] = (), data_paths: tuple[str, ...] = ("/api/",)
+                 ) -> None:
+        self.app, self.loopback_only, self.data_paths = app, loopback_only, data_paths
         self.allowed_hosts = tuple(allowed_hosts)
         self.allowed_origins = tuple(allowed_origins)
 
@@ -125,7 +126,7 @@ class CrossSiteGuard:
                               "AIWARDEN_ALLOWED_ORIGINS if it is yours.")
                 return
             media = headers.get("content-type", "").split(";")[0].strip().lower()
-            if media in _BROWSER_ONLY_TYPES and scope["path"].startswith("/api/"):
+            if media in _BROWSER_ONLY_TYPES and scope["path"].startswith(self.data_paths):
                 await _refuse(send, 415, "unsupported_media_type", "content-type",
                               f"The API does not read {media} bodies: send application/json "
                               "(or Arrow, Parquet, CSV, multipart where the route says so).")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pandas as pd
 import pytest
 
@@ -232,12 +233,18 @@ def test_standalone_serve_against_a_server_url(http: httpx.Client, client: Clien
                 time.sleep(0.1)
             last = g.post("/predict", json={"features": data[2], "prediction_id": "last"})
             assert last.status_code == 200
+            for headers in ({"Origin": "http://evil.example"}, {"Content-Type": "text/plain"},
+                            {"Host": "evil.example"}):  # a page in the user's browser
+                foreign = g.post("/predict", headers=headers, content=orjson.dumps(
+                    {"features": data[3], "prediction_id": "planted"}))
+                assert foreign.status_code in (403, 415, 421), foreign.text
         proc.terminate()  # a graceful stop sends what is still queued
         assert proc.wait(30) in (0, -15), (tmp_path / "serve.log").read_text()
         assert _metric(client, "alone", "volume", "1")["rows"] >= 20
         events = client.export_events("alone", time.time() - 3600, time.time() + 3600)
         ids = set(events.column("prediction_id").to_pylist())
         assert {f"a{i}" for i in range(20)} | {"b1", "last"} <= ids
+        assert "planted" not in ids
         usage = _metric(client, "alone", "resources", "2")["value"]
         assert usage["gauges"]["cpu_percent"]["samples"] >= 1
         assert "cost" in usage["gauges"] and "rss_bytes" in usage["gauges"]
