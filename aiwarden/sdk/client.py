@@ -16,7 +16,9 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import numbers
+import random
 import re
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
 
     from aiwarden.sdk.logger import BackgroundLogger
 
-__all__ = ["ApiError", "Client"]
+__all__ = ["ApiError", "Client", "overload_delay"]
 
 JSON_CHUNK_ROWS = 5_000
 BULK_CHUNK_ROWS = 200_000
@@ -77,6 +79,17 @@ class ApiError(AiwardenError):
         elif isinstance(detail, str):
             message = detail
         return cls(status, kind, message or f"HTTP {status}", field)
+
+
+def overload_delay(response: httpx.Response, cap: float) -> float:
+    """Seconds to wait before retrying a 429: its ``Retry-After`` (1 s when absent or an HTTP
+    date), at most ``cap``, plus up to a quarter more so refused clients do not all come
+    back in the same instant."""
+    try:
+        asked = max(0.0, float(response.headers.get("Retry-After", "1")))
+    except ValueError:
+        asked = 1.0
+    return min(cap, asked * random.uniform(1.0, 1.25))
 
 
 _RELATIVE = re.compile(r"now|(?:now)?\s*-\s*\d+\s*[smhdw]")
@@ -159,15 +172,24 @@ class Client(RegistryMixin):
         Sent as ``Authorization: Bearer <key>``.
     timeout : float
         Seconds for connect/read/write of one request.
+    overload_wait : float
+        Seconds one call may spend waiting out ``429 Too Many Requests`` answers: each is
+        retried after its ``Retry-After`` (with jitter) until this is used up, then raised
+        as :class:`ApiError`. A 429 means the server stored nothing of the request, so the
+        retry is always safe. 0 raises the first 429.
 
-    Nothing is retried here: a script can simply run again (ingest is idempotent by
+    Nothing else is retried here: a script can simply run again (ingest is idempotent by
     ``prediction_id``); a serving process should use :meth:`logger`, which retries.
     """
 
-    def __init__(self, url: str, api_key: str | None = None, timeout: float = 30.0) -> None:
+    def __init__(self, url: str, api_key: str | None = None, timeout: float = 30.0,
+                 overload_wait: float = 60.0) -> None:
+        check_param(overload_wait >= 0, "overload_wait", "Client", "a number >= 0",
+                    overload_wait)
         base = url.rstrip("/")
         self.base_url = base if base.endswith("/api/v1") else base + "/api/v1"
-        self.timeout = timeout
+        self.timeout, self.overload_wait = timeout, overload_wait
+        self.throttled = 0  # 429 answers waited out so far
         self._headers = {"Accept": "application/json", "User-Agent": "aiwarden-python"}
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
@@ -204,16 +226,22 @@ class Client(RegistryMixin):
         if content_type:
             headers["Content-Type"] = content_type
         query = {k: v for k, v in (params or {}).items() if v is not None}
-        try:
-            response = self._http.request(method, path, params=query, content=content,
-                                          headers=headers)
-        except httpx.TimeoutException as exc:
-            raise ApiError(0, "timeout", f"{method} {path}: {exc}") from exc
-        except httpx.TransportError as exc:
-            raise ApiError(0, "connection_error", f"{method} {path}: {exc}") from exc
-        if not response.is_success:
-            raise ApiError.from_response(response)
-        return response
+        deadline = time.monotonic() + self.overload_wait
+        while True:
+            try:
+                response = self._http.request(method, path, params=query, content=content,
+                                              headers=headers)
+            except httpx.TimeoutException as exc:
+                raise ApiError(0, "timeout", f"{method} {path}: {exc}") from exc
+            except httpx.TransportError as exc:
+                raise ApiError(0, "connection_error", f"{method} {path}: {exc}") from exc
+            if response.is_success:
+                return response
+            left = deadline - time.monotonic()
+            if response.status_code != 429 or left <= 0:
+                raise ApiError.from_response(response)
+            self.throttled += 1
+            time.sleep(overload_delay(response, left))
 
     def _json(self, method: str, path: str, **kw: Any) -> Any:
         response = self._request(method, path, **kw)

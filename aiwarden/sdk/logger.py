@@ -21,7 +21,7 @@ import orjson
 
 from aiwarden.errors import AiwardenError, check_param
 from aiwarden.sdk import _payload as P
-from aiwarden.sdk.client import ApiError
+from aiwarden.sdk.client import ApiError, overload_delay
 
 if TYPE_CHECKING:
     from aiwarden.sdk.client import Client
@@ -31,7 +31,7 @@ __all__ = ["BackgroundLogger", "LoggerClosedError"]
 log = logging.getLogger("aiwarden.sdk")
 
 _PRED, _LABEL = 0, 1
-_TRANSIENT = frozenset({408, 425, 429})
+_TRANSIENT = frozenset({408, 425})
 
 
 class LoggerClosedError(AiwardenError, RuntimeError):
@@ -57,9 +57,17 @@ class BackgroundLogger:
 
     Retries are safe: the server is idempotent by ``prediction_id``, so a batch
     retried after a lost answer is counted as duplicates, never twice. Transient
-    failures (connection errors, timeouts, 408/425/429, 5xx) are retried with
+    failures (connection errors, timeouts, 408/425, 5xx) are retried with
     exponential backoff and jitter; other 4xx are permanent and counted in
     ``failed`` with the error kept in ``stats()["last_error"]``.
+
+    ``429 Too Many Requests`` is not a failure: the server is up, stored nothing of the
+    batch and said when to come back. The batch waits its ``Retry-After`` (at most
+    ``max_backoff``, with jitter) and is sent again, as often as it takes, without using
+    up ``max_retries``; each such answer is counted in ``stats()["throttled"]``. While it
+    waits, new events queue up to ``max_queue`` and beyond that are dropped and counted
+    in ``dropped`` (with a warning), so memory stays bounded; ``close`` gives up on what
+    is still queued after its timeout and counts it in ``failed``.
 
     Parameters
     ----------
@@ -116,7 +124,8 @@ class BackgroundLogger:
         self._closed = self._stopping = False
         self._abort = threading.Event()
         self._counts = dict.fromkeys(
-            ("accepted", "sent", "dropped", "failed", "retries", "quarantined"), 0)
+            ("accepted", "sent", "dropped", "failed", "retries", "throttled", "quarantined"),
+            0)
         self._last_error: str | None = None
         self._warn_drop, self._warn_fail = _Every(warn_interval), _Every(warn_interval)
 
@@ -302,8 +311,17 @@ class BackgroundLogger:
                     return
                 status = response.status_code
                 error = str(ApiError.from_response(response))
+                if status == 429:  # overloaded: nothing stored; wait as asked, then again
+                    with self._lock:
+                        self._counts["throttled"] += 1
+                        self._last_error = error
+                    if self._abort.wait(overload_delay(response, self.max_backoff)):
+                        self._settle(0, n, "Closed before these events could be sent.")
+                        return
+                    continue
                 transient = status >= 500 or status in _TRANSIENT
-                retry_after = _seconds(response.headers.get("Retry-After"))
+                if "Retry-After" in response.headers:  # e.g. a 503 that says how long
+                    retry_after = overload_delay(response, self.max_backoff)
             if not transient or attempt >= self.max_retries or self._abort.is_set():
                 self._settle(0, n, error)
                 return
@@ -314,7 +332,7 @@ class BackgroundLogger:
             delay = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
             delay = delay / 2 + random.uniform(0, delay / 2)  # jitter: spread retrying workers
             if retry_after is not None:
-                delay = max(delay, min(retry_after, self.max_backoff))
+                delay = max(delay, retry_after)
             if self._abort.wait(delay):
                 self._settle(0, n, "Closed before these events could be sent.")
                 return
@@ -334,9 +352,3 @@ class BackgroundLogger:
             log.warning("aiwarden logger for %r gave up on %d events so far; last error: %s",
                         self.name, total, error)
 
-
-def _seconds(value: str | None) -> float | None:
-    try:
-        return None if value is None else max(0.0, float(value))
-    except ValueError:
-        return None  # an HTTP date: the backoff applies instead

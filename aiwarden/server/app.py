@@ -19,6 +19,7 @@ from aiwarden.incidents import IncidentService
 from aiwarden.incidents.rollback import Rollbacks
 from aiwarden.monitoring.service import Monitor, MonitorSettings
 from aiwarden.server import errors
+from aiwarden.server.admission import Admission, IngestAdmission
 from aiwarden.server.alert_routes import router as alert_router
 from aiwarden.server.auth import Authenticator
 from aiwarden.server.body import BodyLimit
@@ -145,6 +146,11 @@ def create_app(settings: ServerSettings | None = None,
 
     pipeline.after_rollback = _switch_gateways
     app.state.ready = False
+    # innermost: a write beyond the admitted work is refused (429) before its body is read
+    app.state.admission = Admission(
+        settings.ingest_max_inflight, settings.ingest_max_per_model, settings.ingest_max_queue,
+        settings.ingest_max_wait_ms / 1000)
+    app.add_middleware(IngestAdmission, admission=app.state.admission)
     app.add_middleware(BodyLimit, max_bytes=int(settings.max_body_mb * 1024 * 1024))
     # outermost: a foreign page's request is refused before anything reads it
     app.add_middleware(CrossSiteGuard, loopback_only=settings.loopback,

@@ -172,7 +172,7 @@ def test_background_logger_in_a_serving_loop(client: aiwarden.Client) -> None:
     assert loop < 10, f"5,000 log() calls took {loop:.1f} s: logging blocks the caller"
     n = 5000 + len(labels)
     assert stats == {"accepted": n, "sent": n, "dropped": 0, "failed": 0, "retries": 0,
-                     "quarantined": 0, "queued": 0, "last_error": None}
+                     "throttled": 0, "quarantined": 0, "queued": 0, "last_error": None}
     vol = client.metrics(name, "volume")["points"][0]["value"]
     assert len(labels) == 980
     assert vol == {"rows": 5000, "quarantined": 0, "labels": 980}

@@ -29,10 +29,13 @@ class Request:
 
 @dataclass
 class Receiver:
-    """What the server does next: ``fail_first`` 503s, then ``status`` (200), or ``hang``."""
+    """What the server does next: ``fail_first`` failures (``fail_status``, 503 unless set,
+    with ``retry_after`` as its header if given), then ``status`` (200), or ``hang``."""
 
     url: str = ""
     fail_first: int = 0
+    fail_status: int = 503
+    retry_after: str | None = None
     status: int = 200
     answer: bytes | None = None          # body for non-200 answers / fixed 200 answers
     content_type: str = "application/json"
@@ -63,7 +66,9 @@ class Receiver:
         if self.hang and not failing:
             self.release.wait(10)
         if failing:
-            status, payload = 503, b'{"detail": {"error": "unavailable", "message": "busy"}}'
+            kind = b"overloaded" if self.fail_status == 429 else b"unavailable"
+            status = self.fail_status
+            payload = b'{"detail": {"error": "%s", "message": "busy"}}' % kind
         elif self.status != 200 or self.answer is not None:
             status, payload = self.status, self.answer or b""
         else:
@@ -77,6 +82,8 @@ class Receiver:
         handler.send_response(status)
         handler.send_header("Content-Type", self.content_type)
         handler.send_header("Content-Length", str(len(payload)))
+        if failing and self.retry_after is not None:
+            handler.send_header("Retry-After", self.retry_after)
         handler.end_headers()
         handler.wfile.write(payload)
 

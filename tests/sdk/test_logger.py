@@ -34,7 +34,7 @@ def test_everything_sent_exactly_once_in_batches(receiver: Receiver, client: Cli
         assert wl.flush(5)
         stats = wl.stats()
     assert stats == {"accepted": 1070, "sent": 1070, "dropped": 0, "failed": 0, "retries": 0,
-                     "quarantined": 0, "queued": 0, "last_error": None}
+                     "throttled": 0, "quarantined": 0, "queued": 0, "last_error": None}
     preds = [r for r in receiver.requests if r.path == "/api/v1/models/fraud/predictions"]
     labels = [r for r in receiver.requests if r.path == "/api/v1/models/fraud/labels"]
     assert len(preds) + len(labels) == len(receiver.requests)
