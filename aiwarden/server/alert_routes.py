@@ -13,7 +13,8 @@ from aiwarden.alerting.rules import load_rules
 from aiwarden.errors import ParameterError
 from aiwarden.monitoring.windows import parse_instant, to_iso
 from aiwarden.server.access import monitor as _monitor
-from aiwarden.server.errors import Malformed
+from aiwarden.server.api_models import RuleSpec
+from aiwarden.server.jsonbody import json_body
 from aiwarden.store import alerts_repo as repo
 from aiwarden.store.models_repo import NotFound
 
@@ -35,9 +36,7 @@ def list_rules(request: Request, model: str | None = None) -> list[dict[str, Any
 @router.put("/rules/{model}/{name}", tags=["alerting"])
 async def put_rule(request: Request, model: str, name: str) -> dict[str, Any]:
     mon = _monitor(request, "admin")
-    body = await request.json()
-    if not isinstance(body, dict):
-        raise Malformed("Expected the rule as a JSON object.", "body")
+    body = (await json_body(request, RuleSpec)).model_dump()
     rule = load_rules({"rules": [body | {"model": model, "name": name}]}, "rule").rules[0]
     with mon.db.write() as conn:
         status = repo.upsert_rule(conn, model, name, rule_spec(rule), "api")

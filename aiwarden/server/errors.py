@@ -9,7 +9,8 @@ from aiwarden.errors import AiwardenError
 from aiwarden.server.responses import JSONResponse
 from aiwarden.store.models_repo import Conflict, NotFound
 
-__all__ = ["BodyTooLarge", "Forbidden", "HttpError", "Unauthorized", "install"]
+__all__ = ["BodyTooLarge", "Forbidden", "HttpError", "Malformed", "Unauthorized",
+           "UnsupportedMediaType", "install"]
 
 
 class HttpError(Exception):
@@ -35,6 +36,10 @@ class BodyTooLarge(HttpError):
 
 class Malformed(HttpError):
     status, kind = 422, "malformed"
+
+
+class UnsupportedMediaType(HttpError):
+    status, kind = 415, "unsupported_media_type"
 
 
 def _body(kind: str, message: str, field: str | None) -> dict:

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Query, Request
 
 from aiwarden.alerting.notify import NotificationCenter
 from aiwarden.server.access import actor
-from aiwarden.server.errors import Malformed
+from aiwarden.server.api_models import NotificationConfig, SilenceSpec
+from aiwarden.server.jsonbody import json_body
 
 __all__ = ["router"]
 
@@ -31,10 +32,8 @@ def get_config(request: Request) -> dict[str, Any]:
 async def put_config(request: Request) -> dict[str, Any]:
     """``{route, receivers, inhibit_rules}``; validated before anything is replaced."""
     center, _ = _center(request, "admin")
-    body = await request.json()
-    if not isinstance(body, dict):
-        raise Malformed("Expected {route, receivers, inhibit_rules}.", "body")
-    return center.configure(body)
+    body = await json_body(request, NotificationConfig)
+    return center.configure(body.model_dump(exclude_unset=True))
 
 
 @router.get("/notifications/attempts", tags=["notifications"])
@@ -64,10 +63,8 @@ def list_silences(request: Request) -> list[dict[str, Any]]:
 async def add_silence(request: Request) -> dict[str, Any]:
     """``{matchers: ["model=fraud"], ends_at: ISO|epoch, comment}``."""
     center, actor = _center(request, "ingest")
-    body = await request.json()
-    if not isinstance(body, dict):
-        raise Malformed("Expected {matchers, ends_at, comment}.", "body")
-    return center.add_silence(body, actor)
+    body = await json_body(request, SilenceSpec)
+    return center.add_silence(body.model_dump(exclude_none=True), actor)
 
 
 @router.delete("/silences/{silence_id}", tags=["notifications"])

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from aiwarden.alerting.evaluator import install_defaults
 from aiwarden.server.access import monitor as _monitor
+from aiwarden.server.api_models import SchemaSpec
 from aiwarden.server.errors import Malformed
 from aiwarden.tabular_io import JSON, read_table, write_parquet
 
@@ -58,7 +59,7 @@ class NewModel(BaseModel):
 
 class NewVersion(BaseModel):
     version: str = Field(min_length=1, max_length=200)
-    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+    schema_: SchemaSpec | None = Field(default=None, alias="schema")
 
 
 @router.post("/models", status_code=201, tags=["models"])
@@ -82,7 +83,8 @@ def get_model(request: Request, name: str) -> dict[str, Any]:
 
 @router.post("/models/{name}/versions", status_code=201, tags=["models"])
 def create_version(request: Request, name: str, body: NewVersion) -> dict[str, Any]:
-    return _monitor(request, "admin").create_version(name, body.version, body.schema_)
+    schema = None if body.schema_ is None else body.schema_.model_dump(exclude_none=True)
+    return _monitor(request, "admin").create_version(name, body.version, schema)
 
 
 @router.get("/models/{name}/versions/{version}", tags=["models"])

@@ -1,0 +1,408 @@
+"""The API's answers as pydantic models: what the OpenAPI document promises, per route.
+
+These models document; handlers still return plain dicts rendered by orjson, so a model
+costs nothing per request. schemathesis (tests/server/test_schemathesis.py) checks that
+the answers match them. Open-ended payloads (metric values, rule specs, receiver configs)
+are ``extra="allow"`` with the fields every answer has typed.
+
+``answers(Model, 404, 409)`` builds a route's ``responses=``; ``body_doc(...)`` its
+``openapi_extra`` request body for handlers that read the raw body.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from aiwarden.incidents.rollback import RollbackPolicy
+
+__all__ = [
+    "ARROW", "BODY_MODELS", "PARQUET", "Error", "ErrorDetail", "Open", "RollbackPolicy",
+    "answers", "body_doc",
+]
+
+ARROW = "application/vnd.apache.arrow.stream"
+PARQUET = "application/vnd.apache.parquet"
+
+
+class Open(BaseModel):
+    """An object whose listed fields are typed and which may carry more."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorDetail(Open):
+    error: str = Field(description="machine-readable kind, e.g. not_found, invalid")
+    message: str = Field(description="what is wrong and how to fix it")
+    field: str | None = Field(description="the parameter, body field or header at fault")
+
+
+class Error(BaseModel):
+    """Every error answer: ``{"detail": {"error", "message", "field"}}``."""
+
+    detail: ErrorDetail
+
+
+# ------------------------------------------------------------------ request bodies
+_Dtype = Literal["numerical", "categorical", "boolean", "datetime", "text", "identifier"]
+_Role = Literal["feature", "prediction", "score", "target", "id", "timestamp", "segment"]
+_Task = Literal["binary", "multiclass", "regression", "none"]
+
+
+class ColumnSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=1000)
+    dtype: _Dtype
+    role: _Role = "feature"
+    label: str | None = None
+
+
+class SchemaSpec(BaseModel):
+    """A version's schema as ``GET .../versions/{v}`` shows it (``format`` 1)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    columns: list[ColumnSpec]
+    task: _Task = "none"
+    classes: list[str] = []
+    format: Literal[1] = 1
+    version: int = Field(default=1, ge=1)
+
+
+class SilenceSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    matchers: str | list[str | dict[str, Any]] | dict[str, Any] = Field(
+        description='e.g. ["model=fraud", "severity=~warn.*"] or {"model": "fraud"}')
+    ends_at: str | float = Field(description="ISO 8601 or epoch seconds")
+    starts_at: str | float | None = None
+    comment: str = ""
+
+
+class RuleSpec(Open):
+    """One alert rule (docs/alerting.md); the model and name come from the path."""
+
+
+class NotificationConfig(Open):
+    route: dict[str, Any] | None = None
+    receivers: list[dict[str, Any]] = []
+    inhibit_rules: list[dict[str, Any]] = []
+    escalation_policies: dict[str, Any] = {}
+
+
+class TrafficSpec(Open):
+    mode: Literal["off", "canary", "shadow", "ab"]
+    challenger: str | None = None
+    percent: float | None = None
+    weights: dict[str, float] | None = None
+    sticky_key: str | None = None
+    reason: str | None = None
+
+
+class PredictRequest(Open):
+    features: dict[str, Any] | None = None
+    prediction_id: str | None = None
+    tags: dict[str, Any] | None = None
+    rows: list[dict[str, Any]] | None = None
+
+
+# ------------------------------------------------------------------ answers
+class Status(Open):
+    status: str
+
+
+class Model(Open):
+    name: str
+    task: str | None
+    description: str | None
+    created_at: float
+
+
+class Version(Open):
+    version: str
+    created_at: float
+    has_reference: bool
+    reference_rows: int | None
+    fingerprint: str | None
+    schema_: dict[str, Any] | None = Field(alias="schema")
+
+
+class ModelDetail(Model):
+    versions: list[Version]
+    predictions: int
+    labels_pending: int
+    quarantined: int
+
+
+class Reference(Open):
+    schema_: dict[str, Any] = Field(alias="schema")
+
+
+class Ingested(Open):
+    received: int
+    accepted: int
+    duplicates: int
+    quarantined: int
+    labels_joined: int
+    errors: list[dict[str, Any]]
+
+
+class LabelsIngested(Open):
+    received: int
+    joined: int
+    pending: int
+    duplicates: int
+    rejected: int
+    errors: list[dict[str, Any]]
+
+
+class ResourcesIngested(Open):
+    received: int
+    accepted: int
+    rejected: int
+    errors: list[dict[str, Any]]
+
+
+class Point(Open):
+    start: str
+    end: str
+    rows: int
+    value: Any = Field(description="a number, an object (drift, quality) or null")
+
+
+class Series(Open):
+    model: str
+    version: str
+    metric: str
+    start: str
+    end: str
+    step: float
+    points: list[Point]
+
+
+class Comparison(Open):
+    model: str
+    version: str
+    window: dict[str, Any]
+    baseline: str | dict[str, Any]
+    drift: Any
+    quality: Any
+
+
+class Quarantined(Open):
+    received_at: str | None
+    timestamp: str | None
+    prediction_id: str | None
+    field: str | None
+    reason: str | None
+    payload: Any
+
+
+class StoredRule(Open):
+    model: str
+    name: str
+    source: str | None
+    rule: dict[str, Any]
+    updated_at: str | None
+
+
+class RuleWritten(Open):
+    status: str
+    rule: dict[str, Any]
+
+
+class Applied(Open):
+    dry_run: bool
+    created: list[str]
+    updated: list[str]
+    deleted: list[str]
+    unchanged: list[str]
+    notifications: list[str]
+    rollback_policies: list[str]
+
+
+class AlertInstance(Open):
+    labels: dict[str, Any]
+    state: str
+    rule: dict[str, Any] | None
+    runbook: Any
+    events: list[dict[str, Any]]
+
+
+class Evaluation(Open):
+    incidents: list[int]
+    evaluated: int
+    instances: int
+    errors: Any
+    seconds: float
+    transitions: list[dict[str, Any]]
+
+
+class Incident(Open):
+    id: int
+    model: str
+    key: str
+    title: str
+    severity: str | None
+    status: str
+    assignee: str | None
+    created_at: float
+    held_open: bool
+    runbooks: list[str]
+    alerts: list[dict[str, Any]]
+    comments: list[dict[str, Any]]
+
+
+class IncidentDetail(Incident):
+    timeline: list[dict[str, Any]]
+
+
+class Postmortem(Open):
+    incident_id: int
+    text: str | None
+    edited_by: str | None
+    edited: bool
+
+
+class Silence(Open):
+    id: str
+    matchers: list[dict[str, Any]]
+    starts_at: float
+    ends_at: float
+    created_by: str
+    comment: str
+
+
+class RegistryModel(Open):
+    name: str
+    versions: int
+    latest: str
+    aliases: dict[str, str]
+
+
+class RegisteredVersion(Open):
+    model: str
+    version: str
+    format: str
+    sha256: str
+    size: int
+    registered_by: str
+    created_at: float
+    metadata: dict[str, Any]
+    filename: str | None
+    entry_point: str | None
+    aliases: list[str]
+    reference: dict[str, Any] | None
+
+
+class AliasEvent(Open):
+    id: int
+    model: str
+    alias: str
+    from_version: str | None
+    to_version: str | None
+    kind: str
+    actor: str
+    reason: str
+    at: float
+
+
+class AliasMoved(Open):
+    model: str
+    alias: str
+    version: str
+    changed: bool
+    previous: str | None
+    event: AliasEvent | None
+
+
+class Rolled(Open):
+    model: str
+    alias: str
+    from_version: str
+    to_version: str
+    reason: str
+    actor: str
+    at: float
+    verify_at: float
+
+
+class Prediction(Open):
+    version: str
+
+
+class Predictions(Open):
+    predictions: list[Prediction]
+
+
+class Traffic(Open):
+    mode: str
+
+
+class GatewayStats(Open):
+    model: str
+    gateways: list[dict[str, Any]]
+
+
+class GatewayState(Open):
+    stamp: list[Any]
+
+
+class Reloaded(Open):
+    model: str
+    reloaded: Any
+
+
+class Flushed(Open):
+    model: str
+    flushed: Any
+    gateways: list[dict[str, Any]]
+
+
+class Ready(Open):
+    status: str
+    database: str | None = None
+    reason: str | None = None
+
+
+# ------------------------------------------------------------------ route helpers
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+BODY_MODELS: dict[str, type[BaseModel]] = {}  # named by body_doc; docs.py adds their schemas
+
+
+def answers(model: Any = None, *errors: int, status: int = 200,
+            media: str | None = None) -> dict[int | str, dict[str, Any]]:
+    """A route's ``responses=``: the success answer (a model, or ``media`` bytes) and the
+    error statuses particular to it. Statuses every route shares (401, 403, 413, 422,
+    429 ...) are added to the whole document by :mod:`aiwarden.server.docs`."""
+    out: dict[int | str, dict[str, Any]] = {}
+    if media is not None:
+        out[status] = {"content": {media: _BINARY if media != "text/markdown" else
+                                   {"schema": {"type": "string"}}}}
+    elif model is not None:
+        out[status] = {"model": model}
+    for code in errors:
+        out[code] = {"model": Error}
+    return out
+
+
+def body_doc(*media: str, json: type[BaseModel] | None = None, required: bool = True,
+             multipart: bool = False) -> dict[str, Any]:
+    """``openapi_extra`` for a handler that reads the raw body: which types it takes."""
+    content: dict[str, Any] = {}
+    if json is not None:
+        content["application/json"] = {"schema": {"$ref": f"#/components/schemas/{json.__name__}"}}
+    for m in media:
+        content[m] = {"schema": {"type": "string"}} if m.startswith(("text/", "application/yaml")) \
+            else _BINARY
+    if multipart:
+        content["multipart/form-data"] = {"schema": {
+            "type": "object", "required": ["artifact"], "properties": {
+                "artifact": {"type": "string", "format": "binary"},
+                **{k: {"type": "string"} for k in ("format", "filename", "entry_point", "version",
+                                                   "trust", "task", "metadata")}}}}
+    if json is not None:
+        BODY_MODELS[json.__name__] = json
+    return {"requestBody": {"required": required, "content": content}}
