@@ -57,7 +57,7 @@ class Admission:
     """
 
     def __init__(self, max_inflight: int, max_per_model: int = 0, max_queue: int = 64,
-                 max_wait: float = 0.5) -> None:
+                 max_wait: float = 0.25) -> None:
         self.max_inflight, self.max_per_model = max_inflight, max_per_model
         self.max_queue, self.max_wait = max_queue, max_wait
         self._inflight = 0

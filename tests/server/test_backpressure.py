@@ -8,12 +8,13 @@ is refused is then certain, not a matter of timing.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
@@ -23,6 +24,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from aiwarden.sdk import Client
+from aiwarden.server.admission import Admission
 from tests.server.conftest import json_rows, register_model, scored_frame
 from tests.server.live import ThreadServer, settings_for
 
@@ -234,3 +236,81 @@ def test_admission_off_admits_everything(db_url: str,
         assert codes == [200] * 12
         assert c.get(f"/models/{name}").json()["predictions"] == 1200
         assert _admission(srv)["admitted"] == 0
+
+
+def _in_own_loop(coro_fn: Callable[[], Awaitable[None]]) -> None:
+    """asyncio.run in a thread of its own (the browser tests leave a loop in the main one)."""
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(coro_fn())
+        except BaseException as exc:  # handed to the test's thread
+            failure.append(exc)
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join(60)
+    if failure:
+        raise failure[0]
+
+
+def test_waiting_writes_get_freed_slots_first_come_first_served() -> None:
+    async def scenario() -> None:
+        adm = Admission(1, 0, max_queue=2, max_wait=60)
+        assert await adm.acquire("a")
+        order: list[str] = []
+
+        async def wait(model: str) -> bool:
+            ok = await adm.acquire(model)
+            order.append(model)
+            return ok
+
+        first = asyncio.create_task(wait("b"))
+        await asyncio.sleep(0)
+        second = asyncio.create_task(wait("c"))
+        await asyncio.sleep(0)
+        assert not await adm.acquire("d")  # two already wait: refused at once
+        assert adm.stats()["waiting"] == 2
+        adm.release("a", 0.5)
+        assert await first and order == ["b"]
+        adm.release("b", 0.5)
+        assert await second and order == ["b", "c"]
+        adm.release("c")
+        assert adm.stats() | {"max_wait": None} == {
+            "admitted": 3, "refused": 1, "waited": 2, "inflight": 0, "waiting": 0,
+            "max_inflight": 1, "max_per_model": 0, "max_queue": 2, "max_wait": None}
+
+    _in_own_loop(scenario)
+
+
+def test_a_model_at_its_bound_waits_while_others_pass() -> None:
+    async def scenario() -> None:
+        adm = Admission(3, 1, max_queue=5, max_wait=60)
+        assert await adm.acquire("a")
+        second_a = asyncio.create_task(adm.acquire("a"))
+        await asyncio.sleep(0)
+        assert await adm.acquire("b")  # the waiting "a" does not block "b"
+        adm.release("b")
+        await asyncio.sleep(0)
+        assert not second_a.done()  # a free global slot is no use to a full model
+        adm.release("a")
+        assert await second_a
+        assert adm.stats()["inflight"] == 1
+
+    _in_own_loop(scenario)
+
+
+def test_a_write_that_waits_too_long_is_refused_and_leaves_the_queue() -> None:
+    async def scenario() -> None:
+        adm = Admission(1, 0, max_queue=4, max_wait=0.01)
+        assert await adm.acquire("a")
+        assert not await adm.acquire("b")
+        assert adm.stats()["waiting"] == 0 and adm.stats()["refused"] == 1
+        assert adm.retry_after() == 1
+        adm.release("a", 90.0)  # a slow write: the next refusal asks for longer
+        assert adm.stats()["inflight"] == 0
+        assert await adm.acquire("c")
+        assert adm.retry_after() == 60  # capped
+
+    _in_own_loop(scenario)
