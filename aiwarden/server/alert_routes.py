@@ -13,7 +13,19 @@ from aiwarden.alerting.rules import load_rules
 from aiwarden.errors import ParameterError
 from aiwarden.monitoring.windows import parse_instant, to_iso
 from aiwarden.server.access import monitor as _monitor
-from aiwarden.server.api_models import RuleSpec
+from aiwarden.server.api_models import (
+    AlertInstance,
+    Applied,
+    Evaluation,
+    RcaReport,
+    RuleFile,
+    RuleSpec,
+    RuleWritten,
+    Status,
+    StoredRule,
+    answers,
+    body_doc,
+)
 from aiwarden.server.jsonbody import json_body
 from aiwarden.store import alerts_repo as repo
 from aiwarden.store.models_repo import NotFound
@@ -24,7 +36,7 @@ router = APIRouter()
 _NOTIFY_KEYS = ("route", "receivers", "inhibit_rules", "escalation_policies")
 
 
-@router.get("/rules", tags=["alerting"])
+@router.get("/rules", tags=["alerting"], responses=answers(list[StoredRule]))
 def list_rules(request: Request, model: str | None = None) -> list[dict[str, Any]]:
     """Rules that apply to ``model`` (its own and ``*``), or every rule."""
     mon = _monitor(request, "read")
@@ -33,7 +45,8 @@ def list_rules(request: Request, model: str | None = None) -> list[dict[str, Any
                  "updated_at": to_iso(r.updated_at)} for r in repo.list_rules(conn, model)]
 
 
-@router.put("/rules/{model}/{name}", tags=["alerting"])
+@router.put("/rules/{model}/{name}", tags=["alerting"], responses=answers(RuleWritten),
+            openapi_extra=body_doc(json=RuleSpec))
 async def put_rule(request: Request, model: str, name: str) -> dict[str, Any]:
     mon = _monitor(request, "admin")
     body = (await json_body(request, RuleSpec)).model_dump()
@@ -43,7 +56,7 @@ async def put_rule(request: Request, model: str, name: str) -> dict[str, Any]:
     return {"status": status, "rule": rule_spec(rule)}
 
 
-@router.delete("/rules/{model}/{name}", tags=["alerting"])
+@router.delete("/rules/{model}/{name}", tags=["alerting"], responses=answers(Status))
 def delete_rule(request: Request, model: str, name: str) -> dict[str, Any]:
     mon = _monitor(request, "admin")
     with mon.db.write() as conn:
@@ -52,15 +65,21 @@ def delete_rule(request: Request, model: str, name: str) -> dict[str, Any]:
     return {"status": "deleted"}
 
 
-@router.post("/rules/apply", tags=["alerting"])
+@router.post("/rules/apply", tags=["alerting"], responses=answers(Applied),
+             openapi_extra=body_doc("application/yaml", json=RuleFile))
 async def apply(request: Request, dry_run: bool = Query(False)) -> dict[str, Any]:
     """Make the stored rules match a rule file (YAML or JSON body); idempotent."""
     mon = _monitor(request, "admin")
     text = (await request.body()).decode("utf-8", errors="replace")
+    if not text.strip():  # an empty file is a mistake, not "delete every rule"
+        raise ParameterError("The body is empty: send a rule file (YAML or JSON).", "body")
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError:
         doc = None  # load_rules reports the YAML error with its position
+    else:
+        if not isinstance(doc, dict):
+            raise ParameterError("rule file: expected a mapping with a 'rules' list.", "rules")
     notify = {k: doc.pop(k) for k in _NOTIFY_KEYS if k in doc} if isinstance(doc, dict) \
         else {}
     rollback = _rollback_policies(doc.pop("rollback_policies", None)) \
@@ -91,7 +110,7 @@ def _rollback_policies(specs: Any) -> list[Any]:
             for i, s in enumerate(specs)]
 
 
-@router.get("/models/{name}/alerts", tags=["alerting"])
+@router.get("/models/{name}/alerts", tags=["alerting"], responses=answers(list[AlertInstance]))
 def model_alerts(request: Request, name: str, events: int = Query(20, ge=0, le=1000)
                  ) -> list[dict[str, Any]]:
     """Every alert instance of the model with its state and latest transitions."""
@@ -110,7 +129,7 @@ def model_alerts(request: Request, name: str, events: int = Query(20, ge=0, le=1
     return out
 
 
-@router.post("/alerts/evaluate", tags=["alerting"])
+@router.post("/alerts/evaluate", tags=["alerting"], responses=answers(Evaluation))
 async def evaluate_now(request: Request, now: str | None = None) -> dict[str, Any]:
     """Run one evaluation cycle now (when this process holds the evaluator lease); ``now``
     (ISO 8601 or epoch seconds) evaluates as of another time, for backfills and tests."""
@@ -127,7 +146,9 @@ async def evaluate_now(request: Request, now: str | None = None) -> dict[str, An
 
 
 
-@router.get("/models/{name}/rca", tags=["alerting"])
+@router.get("/models/{name}/rca", tags=["alerting"], responses={200: {
+                "model": RcaReport,
+                "content": {"text/markdown": {"schema": {"type": "string"}}}}})
 def root_cause(request: Request, name: str, start: str | None = None, end: str | None = None,
                lookback: str = "7d", format: str = Query("json", pattern="^(json|markdown)$"),
                ) -> Any:

@@ -11,17 +11,19 @@ are ``extra="allow"`` with the fields every answer has typed.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from aiwarden.incidents.rollback import RollbackPolicy
 
 __all__ = [
-    "ARROW", "BODY_MODELS", "PARQUET", "Error", "ErrorDetail", "Open", "RollbackPolicy",
-    "answers", "body_doc",
+    "ALIAS_PATTERN", "ARROW", "BODY_MODELS", "NAME_PATTERN", "PARQUET", "Error", "ErrorDetail",
+    "Open", "RollbackPolicy", "answers", "body_doc",
 ]
 
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,199}$"  # model and version names
+ALIAS_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,99}$"
 ARROW = "application/vnd.apache.arrow.stream"
 PARQUET = "application/vnd.apache.parquet"
 
@@ -68,13 +70,14 @@ class SchemaSpec(BaseModel):
     task: _Task = "none"
     classes: list[str] = []
     format: Literal[1] = 1
-    version: int = Field(default=1, ge=1)
+    version: int = Field(default=1, ge=1, le=2**31 - 1)
 
 
 class SilenceSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    matchers: str | list[str | dict[str, Any]] | dict[str, Any] = Field(
+    matchers: Annotated[str, Field(min_length=1)] | list[str | dict[str, Any]] | dict[
+        str, Any] = Field(
         description='e.g. ["model=fraud", "severity=~warn.*"] or {"model": "fraud"}')
     ends_at: str | float = Field(description="ISO 8601 or epoch seconds")
     starts_at: str | float | None = None
@@ -92,13 +95,37 @@ class NotificationConfig(Open):
     escalation_policies: dict[str, Any] = {}
 
 
-class TrafficSpec(Open):
-    mode: Literal["off", "canary", "shadow", "ab"]
+class TrafficSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["off", "canary", "shadow", "ab"] = "off"
+    alias: str | None = None
     challenger: str | None = None
     percent: float | None = None
-    weights: dict[str, float] | None = None
+    weights: Any = Field(default=None, description="{target: weight} for mode ab")
     sticky_key: str | None = None
     reason: str | None = None
+
+
+class Rows(RootModel[list[Any] | dict[str, Any]]):
+    """A row object, a list of them, or ``{"rows": [...]}`` (docs/api.md); a list item
+    that is not a row object is quarantined with its reason, not refused."""
+
+
+class SampleList(BaseModel):
+    samples: list[Any]
+
+
+class Samples(RootModel[list[Any] | SampleList]):
+    """Resource samples: a list, or ``{"samples": [...]}``; an item that is not a sample
+    object is counted as rejected with its reason."""
+
+
+class RuleFile(Open):
+    """A rule file (YAML or JSON): ``rules``, optionally ``route``, ``receivers``,
+    ``inhibit_rules``, ``escalation_policies``, ``rollback_policies``."""
+
+    rules: list[dict[str, Any]] = []
 
 
 class PredictRequest(Open):
@@ -233,7 +260,7 @@ class AlertInstance(Open):
 
 class Evaluation(Open):
     incidents: list[int]
-    evaluated: int
+    evaluated: bool = Field(description="whether this process held the evaluator lease")
     instances: int
     errors: Any
     seconds: float
@@ -329,6 +356,40 @@ class Rolled(Open):
     verify_at: float
 
 
+class RcaReport(Open):
+    model: str
+    version: str
+    window: dict[str, Any]
+    suspects: list[dict[str, Any]]
+
+
+class ResponseTimes(Open):
+    """MTTA and MTTR of the model's incidents in the window (seconds, or null)."""
+
+
+class NotificationSettings(Open):
+    route: dict[str, Any] | None
+    inhibit_rules: list[Any]
+    escalation_policies: dict[str, Any]
+    receivers: list[dict[str, Any]]
+
+
+class Attempt(Open):
+    """One delivery attempt: receiver, ok, status, error (no secrets, no remote body)."""
+
+
+class Queued(Open):
+    """A message still owed, with its tries so far and next attempt."""
+
+
+class VersionComparison(Open):
+    """Two versions on one window: volumes, failures, latency, performance, rate tests."""
+
+
+class PendingRollback(Open):
+    """A rollback waiting for its verification."""
+
+
 class Prediction(Open):
     version: str
 
@@ -379,8 +440,8 @@ def answers(model: Any = None, *errors: int, status: int = 200,
     429 ...) are added to the whole document by :mod:`aiwarden.server.docs`."""
     out: dict[int | str, dict[str, Any]] = {}
     if media is not None:
-        out[status] = {"content": {media: _BINARY if media != "text/markdown" else
-                                   {"schema": {"type": "string"}}}}
+        out[status] = {"content": {media: {"schema": {"type": "string"}}
+                                   if media.startswith("text/") else _BINARY}}
     elif model is not None:
         out[status] = {"model": model}
     for code in errors:
@@ -395,8 +456,10 @@ def body_doc(*media: str, json: type[BaseModel] | None = None, required: bool = 
     if json is not None:
         content["application/json"] = {"schema": {"$ref": f"#/components/schemas/{json.__name__}"}}
     for m in media:
-        content[m] = {"schema": {"type": "string"}} if m.startswith(("text/", "application/yaml")) \
-            else _BINARY
+        if m == "application/yaml" and json is not None:  # the same document, as YAML
+            content[m] = content["application/json"]
+        else:
+            content[m] = {"schema": {"type": "string"}} if m.startswith("text/") else _BINARY
     if multipart:
         content["multipart/form-data"] = {"schema": {
             "type": "object", "required": ["artifact"], "properties": {

@@ -21,6 +21,7 @@ from aiwarden.monitoring.service import Monitor, MonitorSettings
 from aiwarden.server import errors
 from aiwarden.server.admission import Admission, IngestAdmission
 from aiwarden.server.alert_routes import router as alert_router
+from aiwarden.server.api_models import Ready, Status, answers
 from aiwarden.server.auth import Authenticator
 from aiwarden.server.body import BodyLimit
 from aiwarden.server.dashboard import install_dashboard
@@ -167,11 +168,12 @@ def create_app(settings: ServerSettings | None = None,
     app.include_router(rollback_router, prefix="/api/v1")
     app.include_router(gateway_router, prefix="/api/v1")
 
-    @app.get("/healthz", tags=["service"])
+    @app.get("/healthz", tags=["service"], responses=answers(Status))
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["service"])
+    @app.get("/readyz", tags=["service"],
+             responses=answers(Ready) | {503: {"model": Ready, "description": "Not ready."}})
     def readyz() -> JSONResponse:
         try:
             with db.read() as conn:

@@ -1,20 +1,196 @@
-"""OpenAPI docs at /docs served from the package: they work on a machine with no internet
-(FastAPI's default page loads Swagger UI from a CDN)."""
+"""The OpenAPI document and the /docs page.
+
+The document tells the truth about the server, so a client generated from it works:
+
+* the answer of each route is its model from :mod:`aiwarden.server.api_models` (declared
+  on the route with ``responses=answers(...)``), bytes routes name their media type;
+* every error is :class:`~aiwarden.server.api_models.Error` (``{"detail": {error, message,
+  field}}``), including FastAPI's own validation errors and unknown paths;
+* Bearer and ``X-API-Key`` security schemes; on a server running open (loopback, no keys
+  yet) each keyed route also lists the anonymous alternative ``{}``, so the document served
+  is right for the server that serves it;
+* the statuses every route shares are added here in one place: 401/403/429 on keyed
+  routes (429: failed keys are rate-limited, ingest may be shed), 413/415 on methods that
+  take a body, 403 on state-changing methods (cross-site guard), 404 where the path names
+  something, 421 for a Host that is not this server's, 422 where anything is parsed.
+
+The /docs page is served from the package: it works on a machine with no internet
+(FastAPI's default page loads Swagger UI from a CDN).
+"""
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from pydantic import TypeAdapter
 from swagger_ui_bundle import swagger_ui_path
 
-__all__ = ["install_docs"]
+from aiwarden.server.api_models import ALIAS_PATTERN, BODY_MODELS, NAME_PATTERN, Error
+from aiwarden.server.route_table import RouteEntry, api_routes
+
+__all__ = ["install_docs", "openapi_document"]
 
 _ASSETS = "/docs-assets"
+_REF = "#/components/schemas/"
+_ERROR_REF = {"$ref": _REF + "Error"}
+_SAFE = {"get", "head", "options"}
+_OPEN_PATHS = {"/healthz", "/readyz"}
+SECURITY_SCHEMES = {
+    "bearerAuth": {"type": "http", "scheme": "bearer",
+                   "description": "An API key: `Authorization: Bearer <key>` "
+                                  "(`aiwarden keys create NAME --scopes read,ingest`)."},
+    "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key",
+                     "description": "The same key in an `X-API-Key` header."},
+}
+_WHY = {
+    "400": "The request cannot be read.",
+    "401": "No API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`).",
+    "403": "The key's scopes do not allow this, or a page of another site sent it "
+           "(cross-site guard), or the artifact would run code unvouched for.",
+    "404": "The model, version, alias, incident, rule or silence named does not exist.",
+    "409": "Conflicts with what is stored (e.g. an immutable reference, an alias that moved).",
+    "413": "The body is larger than AIWARDEN_MAX_BODY_MB, or holds too many columns.",
+    "415": "The body's Content-Type is not one this route reads.",
+    "421": "The Host header is not a name of this server (DNS-rebinding guard).",
+    "422": "A parameter or the body is invalid; `field` names it.",
+    "429": "Too many failed keys from this client, or ingest is saturated: retry after "
+           "`Retry-After` seconds.",
+    "503": "A dependency (database, artifact store) is unavailable.",
+}
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying.",
+                                "schema": {"type": "integer"}}}
+
+
+def _scope(entry: RouteEntry) -> str | None:
+    """The route's declared scope when the route table says it (access.route_scope)."""
+    try:
+        from aiwarden.server.access import route_scope  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    try:
+        return route_scope(entry.route)
+    except Exception:  # an undeclared route: the scope test in tests/server says so
+        return None
+
+
+def _keyed(entry: RouteEntry) -> bool:
+    return entry.path not in _OPEN_PATHS
+
+
+def _error_response(code: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"description": _WHY.get(code, "Error."),
+                           "content": {"application/json": {"schema": dict(_ERROR_REF)}}}
+    if code == "429":
+        out["headers"] = _RETRY_AFTER
+    if code == "401":
+        out["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
+    return out
+
+
+def _own_body(response: dict[str, Any] | None) -> bool:
+    """Whether a route declared this status with a body of its own (not the error)."""
+    text = str((response or {}).get("content", ""))
+    return bool(response and response.get("content")) and "HTTPValidationError" not in text \
+        and _REF + "Error'" not in text
+
+
+def _clean_content(response: dict[str, Any]) -> None:
+    """A model merged over FastAPI's placeholder keeps the model alone; a bytes answer
+    drops the placeholder JSON entry."""
+    content = response.get("content")
+    if not content:
+        return
+    js = content.get("application/json")
+    if js is not None:
+        schema = js.get("schema", {})
+        if "$ref" in schema:
+            js["schema"] = {"$ref": schema["$ref"]}
+        elif "anyOf" in schema:
+            schema.pop("type", None)
+        elif schema.get("type") == "array":
+            schema.pop("additionalProperties", None)
+        if schema == {"type": "string"} and len(content) > 1:
+            del content["application/json"]
+
+
+# path parameters that name what a route creates: the server checks them against a pattern
+_V1 = "/api/v1"
+_PATH_PATTERNS = {
+    ("PUT", f"{_V1}/models/{{name}}/versions/{{version}}/reference"): {"version": NAME_PATTERN},
+    ("POST", f"{_V1}/registry/models/{{name}}/versions"): {"name": NAME_PATTERN},
+    ("PUT", f"{_V1}/registry/models/{{name}}/aliases/{{alias}}"): {"alias": ALIAS_PATTERN},
+}
+
+
+def _operation(op: dict[str, Any], entry: RouteEntry, open_server: bool) -> None:
+    method = entry.method.lower()
+    patterns = _PATH_PATTERNS.get((entry.method, entry.path), {})
+    for param in op.get("parameters", []):
+        if param["in"] == "path" and param["name"] in patterns:
+            param.setdefault("schema", {})["pattern"] = patterns[param["name"]]
+    responses = op.setdefault("responses", {})
+    for r in responses.values():
+        _clean_content(r)
+    codes: set[str] = {"421"}
+    if entry.route.path_format.count("{") and entry.path.startswith("/api/"):
+        codes.add("404")
+    if op.get("parameters") or op.get("requestBody") or "422" in responses:
+        codes.add("422")
+    if method not in _SAFE:
+        codes |= {"403", "413", "415"}
+    if _keyed(entry):
+        codes |= {"401", "403", "429"}
+        alternatives: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"apiKeyHeader": []}]
+        op["security"] = alternatives + ([{}] if open_server else [])
+        scope = _scope(entry)
+        if scope is not None:
+            op["x-scope"] = scope
+            op["description"] = (op.get("description", "") +
+                                 f"\n\nNeeds a key with the `{scope}` scope.").strip()
+    codes |= {code for code in responses if code.startswith(("4", "5"))}
+    for code in sorted(codes):
+        if not _own_body(responses.get(code)):
+            responses[code] = _error_response(code)
+
+
+def openapi_document(app: FastAPI, *, open_server: bool) -> dict[str, Any]:
+    """The document for ``app`` as a server that runs open (or keyed) serves it."""
+    doc = get_openapi(title=app.title, version=app.version, description=app.description,
+                      routes=app.routes, tags=app.openapi_tags, servers=app.servers)
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    for model in (Error, *BODY_MODELS.values()):
+        found = TypeAdapter(model).json_schema(ref_template=_REF + "{model}")
+        for name, sub in found.pop("$defs", {}).items():
+            schemas.setdefault(name, sub)
+        schemas.setdefault(model.__name__, found)
+    doc["components"]["securitySchemes"] = copy.deepcopy(SECURITY_SCHEMES)
+    paths = doc.get("paths", {})
+    for entry in api_routes(app):
+        op = paths.get(entry.path, {}).get(entry.method.lower())
+        if op is not None:
+            _operation(op, entry, open_server)
+    return doc
 
 
 def install_docs(app: FastAPI) -> None:
+    cache: dict[bool, dict[str, Any]] = {}
+
+    def openapi() -> dict[str, Any]:
+        auth = getattr(app.state, "auth", None)
+        open_server = auth is not None and auth.open_when_no_keys and not auth.any_keys()
+        if open_server not in cache:
+            cache[open_server] = openapi_document(app, open_server=open_server)
+        return cache[open_server]
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.mount(_ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
 
     @app.get("/docs", include_in_schema=False)

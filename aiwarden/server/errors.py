@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
 
 from aiwarden.errors import AiwardenError
 from aiwarden.server.responses import JSONResponse
@@ -46,6 +47,19 @@ def _body(kind: str, message: str, field: str | None) -> dict:
     return {"detail": {"error": kind, "message": message, "field": field}}
 
 
+def _allowed(request: Request) -> list[str]:
+    """Every method some route answers on this path (Starlette names only the first)."""
+    from starlette.routing import compile_path
+
+    from aiwarden.server.route_table import api_routes
+
+    path = request.url.path
+    found = [e for e in api_routes(request.app) if compile_path(e.path)[0].match(path)]
+    # /incidents/1/hold is the hold route's, not /incidents/{id}/{action}'s: fewest params
+    fewest = min((e.path.count("{") for e in found), default=0)
+    return sorted({e.method for e in found if e.path.count("{") == fewest})
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(HttpError)
     async def _http(_: Request, exc: HttpError) -> JSONResponse:
@@ -57,6 +71,19 @@ def install(app: FastAPI) -> None:
         status, kind = {NotFound: (404, "not_found"), Conflict: (409, "conflict")}.get(
             type(exc), (422, type(exc).__name__.replace("Error", "").lower() or "invalid"))
         return JSONResponse(_body(kind, str(exc), getattr(exc, "field", None)), status)
+
+    @app.exception_handler(HTTPException)
+    async def _starlette(request: Request, exc: HTTPException) -> JSONResponse:
+        """Unknown paths and methods answer the house body too (404, 405 with every
+        method of the path in ``Allow``); a body FastAPI cannot parse is 422 like ours."""
+        status, headers = exc.status_code, dict(exc.headers or {})
+        if status == 400:  # FastAPI: "There was an error parsing the body"
+            return JSONResponse(_body("malformed", f"{exc.detail}: send valid JSON.", "body"),
+                                422)
+        if status == 405:
+            headers["Allow"] = ", ".join(_allowed(request))
+        kind = {404: "not_found", 405: "method_not_allowed"}.get(status, "http_error")
+        return JSONResponse(_body(kind, str(exc.detail), None), status, headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -25,6 +25,18 @@ from aiwarden.gateway import (
 )
 from aiwarden.process_usage import Prices
 from aiwarden.server.access import actor
+from aiwarden.server.api_models import (
+    Flushed,
+    GatewayState,
+    GatewayStats,
+    Prediction,
+    Predictions,
+    Reloaded,
+    Traffic,
+    TrafficSpec,
+    answers,
+    body_doc,
+)
 from aiwarden.server.errors import Malformed
 from aiwarden.server.registry_routes import registry_for
 from aiwarden.server.responses import JSONResponse
@@ -105,7 +117,8 @@ _PREDICT_DOC = {
 }
 
 
-@router.post("/models/{name}/predict", openapi_extra=_PREDICT_DOC)
+@router.post("/models/{name}/predict", openapi_extra=_PREDICT_DOC,
+             responses=answers(Prediction | Predictions))
 async def predict(request: Request) -> JSONResponse:
     """One row ``{"features": {...}, "prediction_id"?, "tags"?}`` or ``{"rows": [...]}``;
     the answer names the version that made each prediction (docs/gateway.md)."""
@@ -131,13 +144,14 @@ async def predict(request: Request) -> JSONResponse:
     return JSONResponse(body, headers=_headers(hub, name, alias, version))
 
 
-@router.get("/models/{name}/traffic")
+@router.get("/models/{name}/traffic", responses=answers(Traffic))
 def get_traffic(request: Request, name: str) -> dict[str, Any]:
     request.app.state.auth.check(request, "read")
     return policies_for(request.app).get(name)
 
 
-@router.put("/models/{name}/traffic")
+@router.put("/models/{name}/traffic", responses=answers(Traffic),
+            openapi_extra=body_doc(json=TrafficSpec))
 async def put_traffic(request: Request, name: str) -> dict[str, Any]:
     """``{"mode": "canary", "percent": 20, "challenger": "2", "sticky_key"?}``, ``{"mode":
     "shadow", "challenger"}``, ``{"mode": "ab", "weights": {...}}`` or ``{"mode": "off"}``;
@@ -159,14 +173,14 @@ async def put_traffic(request: Request, name: str) -> dict[str, Any]:
     return await run_in_threadpool(store)
 
 
-@router.get("/models/{name}/gateway")
+@router.get("/models/{name}/gateway", responses=answers(GatewayStats))
 def gateway_stats(request: Request, name: str) -> dict[str, Any]:
     """This process's gateways of the model: versions served, counts, event queue."""
     request.app.state.auth.check(request, "read")
     return {"model": name, "gateways": gateways_for(request.app).stats(name)}
 
 
-@router.get("/models/{name}/gateway/state")
+@router.get("/models/{name}/gateway/state", responses=answers(GatewayState))
 def gateway_state(request: Request, name: str,
                   since: str | None = Query(None, description="the stamp the caller has, "
                                             "as 'aliases.policy'")) -> dict[str, Any]:
@@ -181,14 +195,14 @@ def gateway_state(request: Request, name: str,
     return source.state().to_dict()
 
 
-@router.post("/models/{name}/gateway/reload")
+@router.post("/models/{name}/gateway/reload", responses=answers(Reloaded))
 def gateway_reload(request: Request, name: str) -> dict[str, Any]:
     """Re-read aliases and policy now in this process (what a rollback does)."""
     request.app.state.auth.check(request, "admin")
     return {"model": name, "reloaded": gateways_for(request.app).reload(name)}
 
 
-@router.post("/models/{name}/gateway/flush")
+@router.post("/models/{name}/gateway/flush", responses=answers(Flushed))
 def gateway_flush(request: Request, name: str,
                   timeout: float = Query(30.0, gt=0, le=300)) -> dict[str, Any]:
     """Wait until this process's queued events of the model reached monitoring."""

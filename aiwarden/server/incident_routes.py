@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, Field
 
 from aiwarden.incidents import IncidentService
 from aiwarden.monitoring.windows import parse_instant
 from aiwarden.server.access import actor
+from aiwarden.server.api_models import Incident as IncidentOut
+from aiwarden.server.api_models import IncidentDetail, Postmortem, ResponseTimes, answers
 
 __all__ = ["router"]
 
 router = APIRouter()
 
 _ACTIONS = ("acknowledge", "mitigate", "resolve", "decline")
+# ids are 32-bit on PostgreSQL: a larger one is invalid (422), not a database error (500)
+IncidentId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 def _service(request: Request, scope: str) -> tuple[IncidentService, str]:
@@ -47,7 +51,7 @@ def _full(svc: IncidentService, incident_id: int) -> dict[str, Any]:
     return inc.to_dict() | {"timeline": [e.to_dict() for e in svc.timeline(incident_id)]}
 
 
-@router.get("/incidents", tags=["incidents"])
+@router.get("/incidents", tags=["incidents"], responses=answers(list[IncidentOut]))
 def list_incidents(request: Request, model: str | None = None,
                    status: str | None = None) -> list[dict[str, Any]]:
     svc, _ = _service(request, "read")
@@ -55,48 +59,52 @@ def list_incidents(request: Request, model: str | None = None,
     return [i for i in out if status is None or i["status"] == status]
 
 
-@router.get("/incidents/{incident_id}", tags=["incidents"])
-def get_incident(request: Request, incident_id: int) -> dict[str, Any]:
+@router.get("/incidents/{incident_id}", tags=["incidents"], responses=answers(IncidentDetail))
+def get_incident(request: Request, incident_id: IncidentId) -> dict[str, Any]:
     svc, _ = _service(request, "read")
     return _full(svc, incident_id)
 
 
-@router.post("/incidents/{incident_id}/comments", tags=["incidents"], status_code=201)
-def comment(request: Request, incident_id: int, body: CommentBody) -> dict[str, Any]:
+@router.post("/incidents/{incident_id}/comments", tags=["incidents"], status_code=201,
+             responses=answers(IncidentDetail, status=201))
+def comment(request: Request, incident_id: IncidentId, body: CommentBody) -> dict[str, Any]:
     svc, actor = _service(request, "ingest")
     svc.comment(incident_id, body.text, actor)
     return _full(svc, incident_id)
 
 
-@router.put("/incidents/{incident_id}/assignee", tags=["incidents"])
-def assign(request: Request, incident_id: int, body: AssignBody) -> dict[str, Any]:
+@router.put("/incidents/{incident_id}/assignee", tags=["incidents"],
+            responses=answers(IncidentDetail))
+def assign(request: Request, incident_id: IncidentId, body: AssignBody) -> dict[str, Any]:
     svc, actor = _service(request, "ingest")
     svc.assign(incident_id, body.assignee, actor)
     return _full(svc, incident_id)
 
 
-@router.put("/incidents/{incident_id}/hold", tags=["incidents"])
-def hold(request: Request, incident_id: int, body: HoldBody) -> dict[str, Any]:
+@router.put("/incidents/{incident_id}/hold", tags=["incidents"], responses=answers(IncidentDetail))
+def hold(request: Request, incident_id: IncidentId, body: HoldBody) -> dict[str, Any]:
     svc, actor = _service(request, "ingest")
     svc.hold_open(incident_id, body.held, actor)
     return _full(svc, incident_id)
 
 
-@router.get("/incidents/{incident_id}/postmortem", tags=["incidents"])
-def get_postmortem(request: Request, incident_id: int) -> dict[str, Any]:
+@router.get("/incidents/{incident_id}/postmortem", tags=["incidents"],
+            responses=answers(Postmortem))
+def get_postmortem(request: Request, incident_id: IncidentId) -> dict[str, Any]:
     svc, _ = _service(request, "read")
     return svc.postmortem(incident_id).to_dict()
 
 
-@router.put("/incidents/{incident_id}/postmortem", tags=["incidents"])
-def edit_postmortem(request: Request, incident_id: int, body: PostmortemBody
+@router.put("/incidents/{incident_id}/postmortem", tags=["incidents"],
+            responses=answers(Postmortem))
+def edit_postmortem(request: Request, incident_id: IncidentId, body: PostmortemBody
                     ) -> dict[str, Any]:
     svc, actor = _service(request, "ingest")
     svc.edit_postmortem(incident_id, body.text, actor)
     return svc.postmortem(incident_id).to_dict()
 
 
-@router.get("/models/{name}/response-times", tags=["incidents"])
+@router.get("/models/{name}/response-times", tags=["incidents"], responses=answers(ResponseTimes))
 def response_times(request: Request, name: str, start: str = "-30d",
                    end: str = "now") -> dict[str, Any]:
     """MTTA and MTTR of the model's incidents opened in the window."""
@@ -106,8 +114,9 @@ def response_times(request: Request, name: str, start: str = "-30d",
     return times[name].to_dict()
 
 
-@router.post("/incidents/{incident_id}/{action}", tags=["incidents"])
-def act(request: Request, incident_id: int, action: str, body: Act | None = None
+@router.post("/incidents/{incident_id}/{action}", tags=["incidents"],
+             responses=answers(IncidentDetail))
+def act(request: Request, incident_id: IncidentId, action: str, body: Act | None = None
         ) -> dict[str, Any]:
     """acknowledge | mitigate | resolve | decline (checked against the lifecycle)."""
     svc, actor = _service(request, "ingest")

@@ -9,7 +9,16 @@ from fastapi import APIRouter, Query, Request
 
 from aiwarden.alerting.notify import NotificationCenter
 from aiwarden.server.access import actor
-from aiwarden.server.api_models import NotificationConfig, SilenceSpec
+from aiwarden.server.api_models import (
+    Attempt,
+    NotificationConfig,
+    NotificationSettings,
+    Queued,
+    Silence,
+    SilenceSpec,
+    answers,
+    body_doc,
+)
 from aiwarden.server.jsonbody import json_body
 
 __all__ = ["router"]
@@ -21,14 +30,17 @@ def _center(request: Request, scope: str) -> tuple[NotificationCenter, str]:
     return request.app.state.notifications, actor(request, scope)
 
 
-@router.get("/notifications/config", tags=["notifications"])
+@router.get("/notifications/config", tags=["notifications"],
+            responses=answers(NotificationSettings))
 def get_config(request: Request) -> dict[str, Any]:
     center, _ = _center(request, "read")
     center.refresh()  # another process may have changed it
     return center.describe()
 
 
-@router.put("/notifications/config", tags=["notifications"])
+@router.put("/notifications/config", tags=["notifications"],
+            responses=answers(NotificationSettings),
+            openapi_extra=body_doc(json=NotificationConfig))
 async def put_config(request: Request) -> dict[str, Any]:
     """``{route, receivers, inhibit_rules}``; validated before anything is replaced."""
     center, _ = _center(request, "admin")
@@ -36,7 +48,7 @@ async def put_config(request: Request) -> dict[str, Any]:
     return center.configure(body.model_dump(exclude_unset=True))
 
 
-@router.get("/notifications/attempts", tags=["notifications"])
+@router.get("/notifications/attempts", tags=["notifications"], responses=answers(list[Attempt]))
 def attempts(request: Request, limit: int = Query(500, ge=1, le=10_000)
              ) -> list[dict[str, Any]]:
     """Recent delivery attempts of every process, newest last (receiver, ok, status,
@@ -45,21 +57,23 @@ def attempts(request: Request, limit: int = Query(500, ge=1, le=10_000)
     return center.recent_attempts(limit)
 
 
-@router.get("/notifications/queue", tags=["notifications"])
+@router.get("/notifications/queue", tags=["notifications"], responses=answers(list[Queued]))
 def queue(request: Request) -> list[dict[str, Any]]:
     """Messages still owed, oldest first, with their tries so far and next attempt."""
     center, _ = _center(request, "read")
     return center.queue()
 
 
-@router.get("/silences", tags=["notifications"])
+@router.get("/silences", tags=["notifications"], responses=answers(list[Silence]))
 def list_silences(request: Request) -> list[dict[str, Any]]:
     center, _ = _center(request, "read")
     center.refresh()
     return center.silences.to_dict().get("silences", [])
 
 
-@router.post("/silences", tags=["notifications"], status_code=201)
+@router.post("/silences", tags=["notifications"], status_code=201,
+             responses=answers(Silence, status=201),
+             openapi_extra=body_doc(json=SilenceSpec))
 async def add_silence(request: Request) -> dict[str, Any]:
     """``{matchers: ["model=fraud"], ends_at: ISO|epoch, comment}``."""
     center, actor = _center(request, "ingest")
@@ -67,7 +81,7 @@ async def add_silence(request: Request) -> dict[str, Any]:
     return center.add_silence(body.model_dump(exclude_none=True), actor)
 
 
-@router.delete("/silences/{silence_id}", tags=["notifications"])
+@router.delete("/silences/{silence_id}", tags=["notifications"], responses=answers(Silence))
 def expire_silence(request: Request, silence_id: str) -> dict[str, Any]:
     center, _ = _center(request, "ingest")
     return center.expire_silence(silence_id)

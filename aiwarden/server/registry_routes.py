@@ -27,6 +27,14 @@ from aiwarden.registry import (
     default_artifacts_url,
 )
 from aiwarden.registry.formats import detect_format, get_format
+from aiwarden.server.api_models import (
+    AliasEvent,
+    AliasMoved,
+    RegisteredVersion,
+    RegistryModel,
+    answers,
+    body_doc,
+)
 from aiwarden.server.errors import HttpError, Malformed
 
 __all__ = ["registry_for", "router"]
@@ -133,7 +141,9 @@ async def _upload(request: Request, fields: dict[str, Any]) -> bytes:
         await form.close()
 
 
-@router.post("/models/{name}/versions", status_code=201)
+@router.post("/models/{name}/versions", status_code=201,
+             responses=answers(RegisteredVersion, 409, 503, status=201),
+             openapi_extra=body_doc("application/octet-stream", multipart=True))
 async def register_version(
     request: Request, name: str, format: str | None = None, filename: str | None = None,
     entry_point: str | None = None, version: str | None = None, trust: str | None = None,
@@ -172,22 +182,23 @@ async def register_version(
     return info.to_dict()
 
 
-@router.get("/models")
+@router.get("/models", responses=answers(list[RegistryModel], 503))
 def list_models(request: Request) -> list[dict[str, Any]]:
     return _who(request, "read")[0].models()
 
 
-@router.get("/models/{name}/versions")
+@router.get("/models/{name}/versions", responses=answers(list[RegisteredVersion], 503))
 def list_versions(request: Request, name: str) -> list[dict[str, Any]]:
     return [v.to_dict() for v in _who(request, "read")[0].versions(name)]
 
 
-@router.get("/models/{name}/versions/{version}")
+@router.get("/models/{name}/versions/{version}", responses=answers(RegisteredVersion, 503))
 def show_version(request: Request, name: str, version: str) -> dict[str, Any]:
     return _who(request, "read")[0].get(name, version).to_dict()
 
 
-@router.get("/models/{name}/versions/{version}/artifact")
+@router.get("/models/{name}/versions/{version}/artifact",
+            responses=answers(None, 409, 503, media="application/octet-stream"))
 def download(request: Request, name: str, version: str) -> Response:
     """The artifact's bytes, verified against the SHA-256 recorded at upload."""
     registry = _who(request, "read")[0]
@@ -206,17 +217,17 @@ class AliasMove(BaseModel):
     expected_version: str | None = None  # when sent (even null): move only from that version
 
 
-@router.get("/models/{name}/aliases")
+@router.get("/models/{name}/aliases", responses=answers(dict[str, str], 503))
 def list_aliases(request: Request, name: str) -> dict[str, str]:
     return _who(request, "read")[0].aliases(name)
 
 
-@router.get("/models/{name}/aliases/{alias}")
+@router.get("/models/{name}/aliases/{alias}", responses=answers(RegisteredVersion, 503))
 def resolve_alias(request: Request, name: str, alias: str) -> dict[str, Any]:
     return _who(request, "read")[0].get(name, alias=alias).to_dict()
 
 
-@router.put("/models/{name}/aliases/{alias}")
+@router.put("/models/{name}/aliases/{alias}", responses=answers(AliasMoved, 409, 503))
 def move_alias(request: Request, name: str, alias: str, body: AliasMove) -> dict[str, Any]:
     """Point the alias at a version, atomically; the move and its reason join the history."""
     registry, actor, _ = _who(request, "admin")
@@ -230,26 +241,26 @@ def move_alias(request: Request, name: str, alias: str, body: AliasMove) -> dict
             "event": None if event is None else event.to_dict()}
 
 
-@router.delete("/models/{name}/aliases/{alias}")
+@router.delete("/models/{name}/aliases/{alias}", responses=answers(AliasEvent, 503))
 def delete_alias(request: Request, name: str, alias: str,
                  reason: str = Query(..., min_length=1)) -> dict[str, Any]:
     registry, actor, _ = _who(request, "admin")
     return registry.delete_alias(name, alias, reason=reason, actor=actor).to_dict()
 
 
-@router.get("/models/{name}/aliases/{alias}/history")
+@router.get("/models/{name}/aliases/{alias}/history", responses=answers(list[AliasEvent], 503))
 def alias_history(request: Request, name: str, alias: str,
                   limit: int = Query(100, ge=1, le=10_000)) -> list[dict[str, Any]]:
     return [e.to_dict() for e in _who(request, "read")[0].history(name, alias, limit)]
 
 
-@router.get("/models/{name}/history")
+@router.get("/models/{name}/history", responses=answers(list[AliasEvent], 503))
 def model_history(request: Request, name: str,
                   limit: int = Query(100, ge=1, le=10_000)) -> list[dict[str, Any]]:
     return [e.to_dict() for e in _who(request, "read")[0].history(name, None, limit)]
 
 
-@router.get("/models/{name}/aliases/{alias}/previous")
+@router.get("/models/{name}/aliases/{alias}/previous", responses=answers(RegisteredVersion, 503))
 def previous(request: Request, name: str, alias: str) -> dict[str, Any]:
     """The version the alias pointed at before its latest move: the rollback target."""
     found = _who(request, "read")[0].previous(name, alias)

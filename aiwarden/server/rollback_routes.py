@@ -17,6 +17,14 @@ from aiwarden.incidents.canary import compare_versions
 from aiwarden.incidents.rollback import PENDING, Rollbacks, parse_policy
 from aiwarden.monitoring.windows import parse_instant
 from aiwarden.server.access import actor, monitor
+from aiwarden.server.api_models import (
+    PendingRollback,
+    RollbackPolicy,
+    Rolled,
+    Status,
+    VersionComparison,
+    answers,
+)
 from aiwarden.store import kv
 from aiwarden.store.models_repo import NotFound
 
@@ -29,7 +37,7 @@ def _rollbacks(request: Request) -> Rollbacks:
     return request.app.state.rollbacks
 
 
-@router.get("/models/{name}/rollback-policy")
+@router.get("/models/{name}/rollback-policy", responses=answers(RollbackPolicy))
 def get_policy(request: Request, name: str) -> dict[str, Any]:
     monitor(request, "read")
     policy = _rollbacks(request).policies().get(name)
@@ -38,7 +46,7 @@ def get_policy(request: Request, name: str) -> dict[str, Any]:
     return policy.model_dump()
 
 
-@router.put("/models/{name}/rollback-policy")
+@router.put("/models/{name}/rollback-policy", responses=answers(RollbackPolicy))
 def put_policy(request: Request, name: str, body: dict[str, Any]) -> dict[str, Any]:
     """Which alerts may roll the model's alias back (validated; the model must exist)."""
     monitor(request, "admin").model(name)
@@ -47,7 +55,7 @@ def put_policy(request: Request, name: str, body: dict[str, Any]) -> dict[str, A
     return policy.model_dump()
 
 
-@router.delete("/models/{name}/rollback-policy")
+@router.delete("/models/{name}/rollback-policy", responses=answers(Status))
 def delete_policy(request: Request, name: str) -> dict[str, str]:
     monitor(request, "admin")
     if not _rollbacks(request).delete_policy(name):
@@ -61,7 +69,7 @@ class RollbackRequest(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-@router.post("/models/{name}/rollback")
+@router.post("/models/{name}/rollback", responses=answers(Rolled, 409))
 async def rollback(request: Request, name: str, body: RollbackRequest) -> dict[str, Any]:
     """Move the alias back now (to its previous version, or ``to``); the open incident of
     the model, if any, records it, and the result is verified like an automatic one."""
@@ -72,7 +80,7 @@ async def rollback(request: Request, name: str, body: RollbackRequest) -> dict[s
     return rolled.to_dict()
 
 
-@router.get("/models/{name}/compare-versions")
+@router.get("/models/{name}/compare-versions", responses=answers(VersionComparison))
 def compare(request: Request, name: str, champion: str, challenger: str,
             start: str | None = "-1h", end: str | None = None,
             alpha: float = Query(0.01, gt=0, lt=0.5)) -> dict[str, Any]:
@@ -86,7 +94,7 @@ def compare(request: Request, name: str, champion: str, challenger: str,
     return compare_versions(mon, name, champion, challenger, t0, t1, alpha)
 
 
-@router.get("/rollbacks/pending")
+@router.get("/rollbacks/pending", responses=answers(list[PendingRollback]))
 def pending(request: Request) -> list[dict[str, Any]]:
     """Rollbacks waiting for their verification."""
     mon = monitor(request, "read")

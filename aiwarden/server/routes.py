@@ -11,7 +11,26 @@ from pydantic import BaseModel, Field
 
 from aiwarden.alerting.evaluator import install_defaults
 from aiwarden.server.access import monitor as _monitor
-from aiwarden.server.api_models import SchemaSpec
+from aiwarden.server.api_models import (
+    ARROW,
+    NAME_PATTERN,
+    PARQUET,
+    Comparison,
+    Ingested,
+    LabelsIngested,
+    Model,
+    ModelDetail,
+    Quarantined,
+    Reference,
+    ResourcesIngested,
+    Rows,
+    Samples,
+    SchemaSpec,
+    Series,
+    Version,
+    answers,
+    body_doc,
+)
 from aiwarden.server.errors import Malformed
 from aiwarden.tabular_io import JSON, read_table, write_parquet
 
@@ -52,17 +71,17 @@ async def _payload(request: Request) -> Any:
 
 
 class NewModel(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200, pattern=NAME_PATTERN)
     task: str | None = Field(default=None, pattern="^(binary|multiclass|regression|none)$")
     description: str | None = None
 
 
 class NewVersion(BaseModel):
-    version: str = Field(min_length=1, max_length=200)
+    version: str = Field(min_length=1, max_length=200, pattern=NAME_PATTERN)
     schema_: SchemaSpec | None = Field(default=None, alias="schema")
 
 
-@router.post("/models", status_code=201, tags=["models"])
+@router.post("/models", status_code=201, tags=["models"], responses=answers(Model, 409, status=201))
 def create_model(request: Request, body: NewModel) -> dict[str, Any]:
     """Registers the model with the default alert rules for its task (editable)."""
     monitor = _monitor(request, "admin")
@@ -71,28 +90,31 @@ def create_model(request: Request, body: NewModel) -> dict[str, Any]:
     return out
 
 
-@router.get("/models", tags=["models"])
+@router.get("/models", tags=["models"], responses=answers(list[Model]))
 def list_models(request: Request) -> list[dict[str, Any]]:
     return _monitor(request, "read").list_models()
 
 
-@router.get("/models/{name}", tags=["models"])
+@router.get("/models/{name}", tags=["models"], responses=answers(ModelDetail))
 def get_model(request: Request, name: str) -> dict[str, Any]:
     return _monitor(request, "read").describe_model(name)
 
 
-@router.post("/models/{name}/versions", status_code=201, tags=["models"])
+@router.post("/models/{name}/versions", status_code=201, tags=["models"],
+             responses=answers(Version, 409, status=201))
 def create_version(request: Request, name: str, body: NewVersion) -> dict[str, Any]:
     schema = None if body.schema_ is None else body.schema_.model_dump(exclude_none=True)
     return _monitor(request, "admin").create_version(name, body.version, schema)
 
 
-@router.get("/models/{name}/versions/{version}", tags=["models"])
+@router.get("/models/{name}/versions/{version}", tags=["models"], responses=answers(Version))
 def get_version(request: Request, name: str, version: str) -> dict[str, Any]:
     return _monitor(request, "read").version(name, version)
 
 
-@router.put("/models/{name}/versions/{version}/reference", status_code=201, tags=["models"])
+@router.put("/models/{name}/versions/{version}/reference", status_code=201, tags=["models"],
+            responses=answers(Reference, 409, status=201),
+            openapi_extra=body_doc(PARQUET, ARROW, "text/csv", json=Rows))
 async def upload_reference(
     request: Request, name: str, version: str,
     target: str | None = None, prediction: str | None = None, scores: str | None = None,
@@ -112,7 +134,8 @@ async def upload_reference(
     return out
 
 
-@router.get("/models/{name}/versions/{version}/sample", tags=["models"])
+@router.get("/models/{name}/versions/{version}/sample", tags=["models"],
+            responses=answers(media=PARQUET))
 def reference_sample(request: Request, name: str, version: str) -> Response:
     table = _monitor(request, "read").reference_sample(name, version)
     if table is None:
@@ -128,17 +151,20 @@ async def _ingest(request: Request, name: str, kind: str) -> dict[str, Any]:
     return result.to_dict()
 
 
-@router.post("/models/{name}/predictions", tags=["ingest"])
+@router.post("/models/{name}/predictions", tags=["ingest"], responses=answers(Ingested),
+             openapi_extra=body_doc(ARROW, PARQUET, "text/csv", json=Rows))
 async def log_predictions(request: Request, name: str) -> dict[str, Any]:
     return await _ingest(request, name, "predictions")
 
 
-@router.post("/models/{name}/labels", tags=["ingest"])
+@router.post("/models/{name}/labels", tags=["ingest"], responses=answers(LabelsIngested),
+             openapi_extra=body_doc(ARROW, PARQUET, "text/csv", json=Rows))
 async def log_labels(request: Request, name: str) -> dict[str, Any]:
     return await _ingest(request, name, "labels")
 
 
-@router.post("/models/{name}/resources", tags=["ingest"])
+@router.post("/models/{name}/resources", tags=["ingest"], responses=answers(ResourcesIngested),
+             openapi_extra=body_doc(json=Samples))
 async def log_resources(request: Request, name: str) -> dict[str, Any]:
     """Resource samples (a list, or ``{"samples": [...]}``): CPU, memory, GPU, cost."""
     monitor = _monitor(request, "ingest")
@@ -151,7 +177,7 @@ async def log_resources(request: Request, name: str) -> dict[str, Any]:
     return result.to_dict()
 
 
-@router.get("/models/{name}/metrics", tags=["queries"])
+@router.get("/models/{name}/metrics", tags=["queries"], responses=answers(Series))
 def get_metrics(request: Request, name: str, metric: str = Query(...),
                 start: str | None = None, end: str | None = None, step: str | None = None,
                 version: str | None = None, method: str | None = None,
@@ -163,7 +189,7 @@ def get_metrics(request: Request, name: str, metric: str = Query(...),
                                             version=version, method=method, columns=cols)
 
 
-@router.get("/models/{name}/compare", tags=["queries"])
+@router.get("/models/{name}/compare", tags=["queries"], responses=answers(Comparison))
 def compare(request: Request, name: str, start: str = Query(...), end: str = Query(...),
             baseline_start: str | None = None, baseline_end: str | None = None,
             version: str | None = None) -> dict[str, Any]:
@@ -172,7 +198,7 @@ def compare(request: Request, name: str, start: str = Query(...), end: str = Que
         version=version)
 
 
-@router.get("/models/{name}/events", tags=["queries"])
+@router.get("/models/{name}/events", tags=["queries"], responses=answers(media=PARQUET))
 def export_events(request: Request, name: str, start: str | None = None,
                   end: str | None = None) -> Response:
     table = _monitor(request, "read").export_events(name, start=start, end=end)
@@ -181,7 +207,7 @@ def export_events(request: Request, name: str, start: str | None = None,
                     headers={"Content-Disposition": disposition})
 
 
-@router.get("/models/{name}/quarantine", tags=["queries"])
+@router.get("/models/{name}/quarantine", tags=["queries"], responses=answers(list[Quarantined]))
 def quarantine(request: Request, name: str, limit: int = Query(100, ge=1, le=10_000)
                ) -> list[dict[str, Any]]:
     return _monitor(request, "read").quarantined(name, limit)
