@@ -4,7 +4,8 @@
     ├── ParameterError            a constructor or call argument is out of range (also ValueError)
     ├── SchemaError               a column is absent, has the wrong role or type (also ValueError)
     ├── DataError                 the data cannot be used: empty, unreadable (also ValueError)
-    └── NotFittedError            a method needs ``fit`` first (also RuntimeError)
+    ├── NotFittedError            a method needs ``fit`` first (also RuntimeError)
+    └── Cancelled                 the caller's ``should_stop`` asked long work to stop
 
 Messages follow one template so users can grep them:
 "The 'bins' parameter of Reference must be an int in [2, 10000]. Got 1 instead."
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 __all__ = [
     "AiwardenError",
+    "Cancelled",
     "DataError",
     "NotFittedError",
     "ParameterError",
@@ -52,6 +54,10 @@ class DataError(AiwardenError, ValueError):
 
 class NotFittedError(AiwardenError, RuntimeError):
     """The object must be fitted before this call."""
+
+
+class Cancelled(AiwardenError):
+    """Long work stopped because its caller no longer wants the result (e.g. the client left)."""
 
 
 def check_param(ok: bool, name: str, owner: str, expected: str, got: object) -> None:

@@ -8,6 +8,7 @@ coerced into valid-looking numbers.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,7 +69,7 @@ def _convert(data: Any) -> pa.Table:
 
 def _check_unique(names: list[str]) -> None:
     if len(set(names)) != len(names):
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        dupes = sorted(n for n, k in Counter(names).items() if k > 1)  # linear
         raise DataError(f"Column names must be unique. Repeated: {dupes}.", dupes[0])
 
 

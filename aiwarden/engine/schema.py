@@ -9,6 +9,7 @@ column, never a 50,000-category categorical.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -104,7 +105,7 @@ class Schema:
     def __post_init__(self) -> None:
         names = [c.name for c in self.columns]
         if len(set(names)) != len(names):
-            dupes = sorted({n for n in names if names.count(n) > 1})
+            dupes = sorted(n for n, k in Counter(names).items() if k > 1)  # linear
             raise SchemaError(f"Column names must be unique. Repeated: {dupes}.")
         object.__setattr__(self, "_by_name", {c.name: c for c in self.columns})
         for role in (Role.PREDICTION, Role.TARGET, Role.ID, Role.TIMESTAMP):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -137,8 +138,12 @@ class Monitor:
             return repo.get_version(conn, repo.get_model(conn, name), version).to_dict()
 
     def upload_reference(self, name: str, version: str, table: pa.Table,
-                         hints: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Fit the version's reference (creating the version if needed); refs are immutable."""
+                         hints: dict[str, Any] | None = None, *,
+                         should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
+        """Fit the version's reference (creating the version if needed); refs are immutable.
+
+        ``should_stop`` goes to ``Reference.fit``: the server stops fitting for a client
+        that left (``Cancelled``), and nothing is stored then."""
         hints = {k: v for k, v in (hints or {}).items() if v not in (None, "", [])}
         unknown = sorted(set(hints) - set(_HINTS))
         if unknown:
@@ -158,11 +163,11 @@ class Monitor:
             if hints:
                 raise SchemaError("This version has a schema already: the reference options "
                                   f"{sorted(hints)} cannot change it.", sorted(hints)[0])
-            ref = Reference.fit(table, existing.schema)
+            ref = Reference.fit(table, existing.schema, should_stop=should_stop)
         else:
             if m.task and "task" not in hints:
                 hints["task"] = m.task
-            ref = Reference.fit(table, **hints)
+            ref = Reference.fit(table, should_stop=should_stop, **hints)
         sample = _sample(table, self.settings.sample_rows)
         with self.db.write(m.id) as conn:
             v = existing or repo.create_version(conn, m, version, None)

@@ -32,6 +32,7 @@ from aiwarden.server.api_models import (
     body_doc,
 )
 from aiwarden.server.errors import Malformed
+from aiwarden.server.long_work import check_width, until_disconnect
 from aiwarden.tabular_io import JSON, read_table, write_parquet
 
 __all__ = ["router"]
@@ -124,11 +125,13 @@ async def upload_reference(
     monitor = _monitor(request, "admin")
     body = await request.body()
     table = await run_in_threadpool(read_table, body, request.headers.get("content-type"))
+    check_width(table.num_columns, request.app.state.settings.max_columns)
     hints = {"target": target, "prediction": prediction, "id": id, "timestamp": timestamp,
              "task": task,
              "scores": [s for s in scores.split(",") if s] if scores else None,
              "segments": [s for s in segments.split(",") if s] if segments else None}
-    out = await run_in_threadpool(monitor.upload_reference, name, version, table, hints)
+    out = await until_disconnect(request, lambda stop: monitor.upload_reference(
+        name, version, table, hints, should_stop=stop))
     # The task may only now be known (inferred): add the rules that depend on it.
     await run_in_threadpool(install_defaults, monitor, name, out["schema"].get("task"))
     return out

@@ -23,6 +23,7 @@ class ServerSettings:
     retention_days: float = 30.0
     cache_mb: float = 512.0  # decoded bucket partials kept between reads (alerts, charts)
     max_body_mb: float = 64.0
+    max_columns: int = 5000  # widest reference accepted (AIWARDEN_MAX_COLUMNS); 0: no bound
     compact_every: float = 5.0
     evaluate_every: float = 30.0  # alert rules; 0 turns the loop off
     lease_ttl: float = 90.0  # how long a dead evaluator keeps others from taking over

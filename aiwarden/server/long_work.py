@@ -1,0 +1,63 @@
+"""Bounds on long request work: a width limit, and work that stops when its client leaves.
+
+A reference fit holds a worker thread for seconds per thousand columns. Without these a
+client could send 100,000 columns, hang up, and leave the server fitting for minutes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
+
+from aiwarden.errors import Cancelled
+from aiwarden.server.errors import HttpError
+
+__all__ = ["ClientGone", "TooManyColumns", "check_width", "until_disconnect"]
+
+T = TypeVar("T")
+
+
+class TooManyColumns(HttpError):
+    status, kind = 413, "too_many_columns"
+
+
+class ClientGone(HttpError):
+    """Nobody reads this answer; the status (nginx's 499) only shows in access logs."""
+
+    status, kind = 499, "client_closed_request"
+
+
+def check_width(columns: int, limit: int) -> None:
+    """Refuse data wider than the ``max_columns`` setting (0 turns the bound off)."""
+    if limit and columns > limit:
+        raise TooManyColumns(
+            f"The data has {columns} columns; this server accepts at most {limit}. Drop "
+            f"columns you do not monitor, or raise the limit with the max_columns setting "
+            f"(environment AIWARDEN_MAX_COLUMNS).", "columns")
+
+
+async def until_disconnect(request: Request, work: Callable[[Callable[[], bool]], T], *,
+                           poll: float = 0.2) -> T:
+    """Run ``work(should_stop)`` on a worker thread; ``should_stop()`` turns True when the
+    client disconnects (or this request is cancelled), and the work is expected to raise
+    :class:`~aiwarden.errors.Cancelled` soon after."""
+    stop = threading.Event()
+    task: asyncio.Future[Any] = asyncio.ensure_future(run_in_threadpool(work, stop.is_set))
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=poll)
+            if done:
+                return task.result()
+            if await request.is_disconnected():
+                stop.set()
+                with contextlib.suppress(Cancelled):
+                    await task  # the thread notices between columns; wait so it is free
+                raise ClientGone("The client disconnected; the work was stopped.")
+    finally:
+        stop.set()

@@ -1,0 +1,102 @@
+"""Reference uploads are bounded: wider than ``max_columns`` answers 413 naming the limit and
+the setting, and a client that hangs up stops the fit (nothing is stored, a retry works)."""
+
+from __future__ import annotations
+
+import io
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tests.server.live import ThreadServer, settings_for
+
+LIMIT = 3000
+PARQUET = "application/vnd.apache.parquet"
+
+
+@pytest.fixture(scope="module")
+def wide_server(db_url: str, tmp_path_factory: pytest.TempPathFactory
+                ) -> Iterator[ThreadServer]:
+    with ThreadServer(settings_for(db_url, tmp_path_factory.mktemp("data"),
+                                   max_columns=LIMIT)) as srv:
+        yield srv
+
+
+@pytest.fixture
+def api(wide_server: ThreadServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=wide_server.url + "/api/v1", timeout=120) as c:
+        yield c
+
+
+def _parquet(columns: int, rows: int = 200) -> bytes:
+    rng = np.random.default_rng(columns)
+    df = pd.DataFrame(rng.normal(size=(rows, columns - 1)),
+                      columns=[f"f{i}" for i in range(columns - 1)])
+    df["prediction"] = rng.integers(0, 2, rows)
+    buf = io.BytesIO()
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), buf)
+    return buf.getvalue()
+
+
+def _model(api: httpx.Client, name: str) -> None:
+    assert api.post("/models", json={"name": name, "task": "binary"}).status_code == 201
+
+
+def _put(api: httpx.Client, name: str, version: str, body: bytes) -> httpx.Response:
+    return api.put(f"/models/{name}/versions/{version}/reference",
+                   params={"prediction": "prediction"}, content=body,
+                   headers={"content-type": PARQUET})
+
+
+def test_a_reference_wider_than_the_limit_is_refused_naming_limit_and_setting(
+        api: httpx.Client) -> None:
+    _model(api, "too-wide")
+    r = _put(api, "too-wide", "1", _parquet(LIMIT + 1, rows=5))
+    assert r.status_code == 413, r.text
+    detail = r.json()["detail"]
+    assert detail["error"] == "too_many_columns"
+    assert detail["field"] == "columns"
+    assert f"{LIMIT + 1} columns" in detail["message"]
+    assert f"at most {LIMIT}" in detail["message"]
+    assert "AIWARDEN_MAX_COLUMNS" in detail["message"]
+    assert api.get("/models/too-wide/versions/1").status_code == 404  # nothing stored
+    ok = _put(api, "too-wide", "1", _parquet(40, rows=50))
+    assert ok.status_code == 201, ok.text
+    assert ok.json()["columns"] == 40
+
+
+def test_a_client_that_hangs_up_stops_the_fit(api: httpx.Client,
+                                              wide_server: ThreadServer) -> None:
+    _model(api, "hangs-up")
+    body = _parquet(LIMIT)
+    start = time.monotonic()
+    full = _put(api, "hangs-up", "full", body)  # how long the whole work takes here
+    took = time.monotonic() - start
+    assert full.status_code == 201, full.text
+
+    port = int(wide_server.url.rsplit(":", 1)[1])
+    head = (f"PUT /api/v1/models/hangs-up/versions/gone/reference?prediction=prediction "
+            f"HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: {PARQUET}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(head + body)
+        time.sleep(took / 4)  # the body is read; the fit is under way
+    # Had the fit gone on, it would have stored the reference well within this wait.
+    time.sleep(2 * took + 1)
+    assert api.get("/models/hangs-up/versions/gone").status_code == 404
+    again = _put(api, "hangs-up", "gone", body)  # not 409: nothing was stored
+    assert again.status_code == 201, again.text
+    assert again.json()["fingerprint"] == full.json()["fingerprint"]
+
+
+def test_the_bench_script_exists_and_covers_the_widths() -> None:
+    text = (Path(__file__).parents[2] / "bench" / "reference_columns.py").read_text()
+    assert "[1000, 2000, 4000, 8000]" in text
