@@ -19,6 +19,7 @@ delivering process's :meth:`NotificationCenter.refresh` picks them up.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -39,6 +40,7 @@ from aiwarden.alerting.notifiers import (
 from aiwarden.alerting.routing import Router
 from aiwarden.alerting.silences import InhibitRule, Silence, Silences
 from aiwarden.alerting.state import Transition
+from aiwarden.egress import EgressPolicy
 from aiwarden.errors import ParameterError
 from aiwarden.incidents.lifecycle import EscalationPolicy, EscalationStep
 from aiwarden.store import alerts_repo, kv, outbox_repo
@@ -63,11 +65,13 @@ class NotificationCenter:
     """Routing, grouping and silences over stored state, with durable delivery.
 
     ``history_days``: how long sent or failed messages and the attempt log are kept.
+    ``egress``: where receivers may connect (:mod:`aiwarden.egress`; deny-by-default).
     """
 
     def __init__(self, db: Database, deliverer: Deliverer | None = None, *,
-                 history_days: float = 7.0) -> None:
+                 history_days: float = 7.0, egress: EgressPolicy | None = None) -> None:
         self.db = db
+        self.egress = egress if egress is not None else EgressPolicy()
         self.deliverer = deliverer or Deliverer(on_attempt=self._attempted)
         if deliverer is not None and deliverer.on_attempt is None:
             deliverer.on_attempt = self._attempted
@@ -87,7 +91,7 @@ class NotificationCenter:
             state = kv.get(conn, STATE)
         with self._lock:
             self._set_silences(silences)
-            self._build(config, state)
+            self._build(config, state, strict=False)
             self._docs = (config, silences)
 
     def refresh(self) -> bool:
@@ -105,7 +109,7 @@ class NotificationCenter:
                 self._set_silences(silences)
             if config != self._docs[0]:
                 try:
-                    self._build(config, self.dispatcher.to_dict())
+                    self._build(config, self.dispatcher.to_dict(), strict=False)
                 except ParameterError as exc:  # stored configs were validated; be safe
                     log.error("stored notification config is invalid, keeping the old: %s", exc)
             self._docs = (config, silences)
@@ -116,13 +120,26 @@ class NotificationCenter:
         if hasattr(self, "dispatcher"):
             self.dispatcher.silences = self.silences
 
-    def _build(self, config: Mapping[str, Any], state: Mapping[str, Any] | None) -> None:
+    def _build(self, config: Mapping[str, Any], state: Mapping[str, Any] | None,
+               strict: bool = True) -> None:
+        """Make the config live. ``strict`` also refuses targets the egress policy denies
+        on their face; a stored config (strict False) loads anyway, since such a target is
+        refused on every connect, and an upgrade or a narrower allowlist must not stop the
+        server from starting."""
         receivers = {}
         for i, spec in enumerate(config.get("receivers") or []):
             try:
-                r = receiver_from_config(spec)
+                r = receiver_from_config(spec, self.egress)
+                if strict:
+                    r.check_egress()
+                else:
+                    try:
+                        r.check_egress()
+                    except ParameterError as exc:
+                        log.warning("receivers[%d]: %s Deliveries to it will fail.", i, exc)
             except ParameterError as exc:
-                raise ParameterError(f"receivers[{i}]: {exc}", f"receivers[{i}]") from None
+                where = f"receivers[{i}]" + (f".{exc.field}" if exc.field else "")
+                raise ParameterError(f"receivers[{i}]: {exc}", where) from None
             receivers[r.name] = r
         router = Router.from_config({"route": config.get("route") or DEFAULT_CONFIG["route"]})
         rules = [InhibitRule.from_config(r) for r in config.get("inhibit_rules") or []]
@@ -338,14 +355,15 @@ class NotificationCenter:
         """The latest delivery attempts of every process, oldest first; no secrets."""
         with self.db.read() as conn:
             rows = outbox_repo.attempts(conn, limit)
-        return [r | {"at": _iso(r["at"])} for r in rows]
+        return [r | {"at": _iso(r["at"]), "error": shown_error(r["error"])} for r in rows]
 
     def queue(self) -> list[dict[str, Any]]:
         """Messages still owed, oldest first, as stored (so any process can answer)."""
         with self.db.read() as conn:
             rows = outbox_repo.pending(conn)
         return [r.to_dict() | {"queued_at": _iso(r.queued_at),
-                               "next_attempt_at": _iso(r.next_attempt_at)} for r in rows]
+                               "next_attempt_at": _iso(r.next_attempt_at),
+                               "last_error": shown_error(r.last_error)} for r in rows]
 
     def _prune(self) -> None:
         now = time.time()
@@ -354,6 +372,21 @@ class NotificationCenter:
         self._pruned_at = now
         with self.db.write() as conn:
             outbox_repo.prune(conn, now - self.history_days * 86400)
+
+
+_OLD_REPLY = re.compile(r"(HTTP|SMTP) (\d{3})(?! from receiver)(.*?)"
+                        r"(?P<gave_up> \(gave up after \d+ tries in \d+s\))?", re.S)
+
+
+def shown_error(error: str | None) -> str | None:
+    """An attempt's error as the API shows it. Versions before the egress policy stored
+    the first 200 characters of the far end's reply ("HTTP 500: <body>", "SMTP 550:
+    <reply>"); those rows may still be in the log, so the reply is cut off on the way out.
+    """
+    m = _OLD_REPLY.fullmatch(error or "")
+    if m is None:
+        return error
+    return f"{m[1]} {m[2]} from receiver{m['gave_up'] or ''}"
 
 
 def _iso(t: float) -> str:

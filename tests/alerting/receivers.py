@@ -21,6 +21,12 @@ from typing import Any, Self
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
+from aiwarden.egress import EgressPolicy
+
+# The egress policy denies loopback by default; these receivers listen on 127.0.0.1, so the
+# tests that use them allow exactly that address, explicitly.
+LOOPBACK = EgressPolicy("127.0.0.1")
+
 
 @dataclass(frozen=True)
 class Received:

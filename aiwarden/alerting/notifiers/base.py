@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from aiwarden import __version__
+from aiwarden.egress import EgressDenied, EgressPolicy
 from aiwarden.errors import AiwardenError, ParameterError
 
 __all__ = [
@@ -252,12 +253,17 @@ class Receiver(ABC):
 
     kind: ClassVar[str] = ""
     config_aliases: ClassVar[dict[str, str]] = {}  # config key -> parameter ("from" -> sender)
+    _not_config: ClassVar[frozenset[str]] = frozenset({"self", "egress"})
 
-    def __init__(self, *, name: str, timeout: float = 10.0, send_resolved: bool = True) -> None:
+    def __init__(self, *, name: str, timeout: float = 10.0, send_resolved: bool = True,
+                 egress: EgressPolicy | None = None) -> None:
         self.name = check_str(f"{self.kind} receiver", "name", name)
         owner = self.owner
         self.timeout = check_number(owner, "timeout", timeout, 0, 600)
         self.send_resolved = check_bool(owner, "send_resolved", send_resolved)
+        # Where this receiver may connect: deny-by-default unless the deployment says so.
+        # Never part of the receiver's config, so a config cannot widen it.
+        self.egress = egress if egress is not None else EgressPolicy()
 
     @property
     def owner(self) -> str:
@@ -265,11 +271,16 @@ class Receiver(ABC):
         return f"{self.kind} receiver {self.name!r}"
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> Self:
-        """Build from a config dict; unknown or missing keys are named in the error."""
+    def from_config(cls, config: Mapping[str, Any], egress: EgressPolicy | None = None
+                    ) -> Self:
+        """Build from a config dict; unknown or missing keys are named in the error.
+
+        ``egress`` is the deployment's policy; it is not a config key.
+        """
         owner = f"{cls.kind} receiver {config.get('name')!r}"
-        params = inspect.signature(cls.__init__).parameters
-        accepted = {p for p in params if p != "self"}
+        params = {p: v for p, v in inspect.signature(cls.__init__).parameters.items()
+                  if p not in cls._not_config}
+        accepted = set(params)
         keys = {cls.config_aliases.get(k, k): k for k in config if k != "type"}
         unknown = sorted(k for p, k in keys.items() if p not in accepted)
         if unknown:
@@ -278,10 +289,10 @@ class Receiver(ABC):
             raise ParameterError(f"The {unknown[0]!r} field of {owner} is not known. "
                                  f"Valid fields are {valid}.", unknown[0])
         for p, spec in params.items():
-            if p != "self" and spec.default is inspect.Parameter.empty and p not in keys:
+            if spec.default is inspect.Parameter.empty and p not in keys:
                 key = next((k for k, v in cls.config_aliases.items() if v == p), p)
                 raise ParameterError(f"The {key!r} field of {owner} is required.", key)
-        return cls(**{p: config[k] for p, k in keys.items()})
+        return cls(**{p: config[k] for p, k in keys.items()}, egress=egress)
 
     def wants(self, notification: Notification) -> bool:
         """Whether this receiver takes the message at all (``send_resolved: false``)."""
@@ -294,6 +305,27 @@ class Receiver(ABC):
     def _public(self) -> dict[str, Any]:
         """Kind-specific settings with secrets masked; extended by subclasses."""
         return {}
+
+    def targets(self) -> list[tuple[str, str]]:
+        """(config field, URL or ``host:port``) of every place this receiver connects to."""
+        return []
+
+    def check_egress(self) -> None:
+        """Refuse, at configuration time, a target the egress policy denies on its face (a
+        denied literal address in any spelling, a metadata or loopback name, a non-http(s)
+        scheme), naming the field. Names are checked again, resolved, on every connect."""
+        for name, target in self.targets():
+            try:
+                if "://" in target:
+                    self.egress.check_url(target)
+                else:
+                    host, _, port = target.rpartition(":")
+                    self.egress.check_host(host, int(port))
+            except EgressDenied as exc:
+                raise ParameterError(f"The {name!r} field of {self.owner} is refused by the "
+                                     f"egress policy: {exc}. To allow it, list it in "
+                                     "AIWARDEN_EGRESS_ALLOW (server flag --egress-allow).",
+                                     name) from None
 
     def _secrets(self) -> list[str]:
         """Every secret string this receiver holds, so texts can be scrubbed of them."""
@@ -327,15 +359,19 @@ def receiver_types() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def receiver_from_config(config: Mapping[str, Any]) -> Receiver:
-    """Build a receiver from ``{"type": ..., "name": ..., ...}``; errors name the field."""
+def receiver_from_config(config: Mapping[str, Any], egress: EgressPolicy | None = None
+                         ) -> Receiver:
+    """Build a receiver from ``{"type": ..., "name": ..., ...}``; errors name the field.
+
+    ``egress`` is where it may connect (deny-by-default when None).
+    """
     if not isinstance(config, Mapping):
         raise ParameterError(f"A receiver config must be a mapping. Got {config!r} instead.")
     kind = config.get("type")
     if kind not in _REGISTRY:
         raise ParameterError(f"The 'type' field of receiver {config.get('name')!r} must be one "
                              f"of {receiver_types()}. Got {kind!r} instead.", "type")
-    return _REGISTRY[kind].from_config(config)
+    return _REGISTRY[kind].from_config(config, egress)
 
 
 # -- HTTP -----------------------------------------------------------------------------------
@@ -357,9 +393,12 @@ def post_json(receiver: Receiver, url: str, body: bytes,
               headers: Mapping[str, str] | None = None) -> int:
     """POST ``body`` and classify the answer; return the 2xx status or raise DeliveryError.
 
-    Goes through an ``httpx.HTTPTransport`` rather than an ``httpx.Client`` because the
-    client logs every request URL at INFO, and webhook URLs carry tokens. Connection
-    errors, timeouts, 408, 429 and 5xx are retryable; other 4xx and 3xx are not.
+    Connects only where ``receiver.egress`` allows, checked on the resolved address
+    (:class:`aiwarden.egress.EgressTransport`), and through a transport rather than an
+    ``httpx.Client`` because the client logs every request URL at INFO, and webhook URLs
+    carry tokens. Redirects are not followed. The error holds a fixed reason and the
+    status, never the far end's body: attempts are shown to every ``read`` key.
+    Connection errors, timeouts, 408, 429 and 5xx are retryable; other 4xx and 3xx are not.
     """
     all_headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT,
                    **(headers or {})}
@@ -367,22 +406,39 @@ def post_json(receiver: Receiver, url: str, body: bytes,
     request = httpx.Request("POST", url, content=body, headers=all_headers,
                             extensions={"timeout": timeout.as_dict()})
     try:
-        with httpx.HTTPTransport(retries=0) as transport:
+        with receiver.egress.http_transport() as transport:
             response = transport.handle_request(request)
-            try:
-                text = response.read().decode("utf-8", "replace")[:200]
-            finally:
-                response.close()
-    except httpx.TimeoutException as e:
-        raise DeliveryError(receiver.scrub(f"timed out after {receiver.timeout:g}s "
-                                           f"({type(e).__name__})"), retryable=True) from None
+            response.close()  # the body is never read: it is the far end's to fill
+    except EgressDenied as e:
+        raise DeliveryError(receiver.scrub(str(e)), retryable=False) from None
+    except httpx.TimeoutException:
+        raise DeliveryError(f"timed out after {receiver.timeout:g}s", retryable=True
+                            ) from None
     except httpx.TransportError as e:
-        raise DeliveryError(receiver.scrub(f"{type(e).__name__}: {e}"), retryable=True) from None
+        raise DeliveryError(transport_reason(e), retryable=True) from None
     status = response.status_code
     if 200 <= status < 300:
         return status
     retryable = status >= 500 or status in (408, 429)
-    detail = f": {' '.join(text.split())}" if text.strip() else ""
-    raise DeliveryError(receiver.scrub(f"HTTP {status}{detail}"), retryable=retryable,
+    note = " (redirects are not followed)" if 300 <= status < 400 else ""
+    raise DeliveryError(f"HTTP {status} from receiver{note}", retryable=retryable,
                         status=status, retry_after=_retry_after(
                             response.headers.get("Retry-After")))
+
+
+def transport_reason(exc: BaseException) -> str:
+    """A fixed, content-free reason for a failed connection (no remote text, no URL)."""
+    text = str(exc).lower()
+    for needle, reason in (("refused", "connection refused"), ("resolve", "name does not "
+                           "resolve"), ("name or service", "name does not resolve"),
+                           ("certificate", "TLS certificate not trusted"),
+                           ("ssl", "TLS handshake failed"), ("tls", "TLS handshake failed"),
+                           ("reset", "connection reset"), ("unreachable", "network "
+                           "unreachable")):
+        if needle in text:
+            return reason
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "the receiver broke the HTTP protocol"
+    if isinstance(exc, httpx.ReadError | httpx.WriteError):
+        return "connection lost"
+    return f"connection failed ({type(exc).__name__})"

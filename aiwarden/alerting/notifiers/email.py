@@ -3,6 +3,10 @@
 ``security`` is ``starttls`` (default, port 587), ``ssl`` (implicit TLS, port 465) or
 ``none`` (port 25). A password is refused with ``none``: it would cross the network in
 clear. ``ca_file`` trusts a private CA, as internal relays often use one.
+
+The connection goes only to an address the receiver's egress policy allows, resolved and
+checked when connecting (TLS still verifies the configured host name); errors carry the
+SMTP code and a fixed reason, never the server's reply text.
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ from aiwarden.alerting.notifiers.base import (
     alert_line,
     check_str,
     register,
+    transport_reason,
 )
+from aiwarden.egress import EgressDenied, EgressPolicy
 from aiwarden.errors import ParameterError
 
 __all__ = ["EmailReceiver", "render_email"]
@@ -68,6 +74,28 @@ def render_email(n: Notification) -> tuple[str, str]:
     return "\n".join(text) + "\n", "<html><body>" + "\n".join(parts) + "</body></html>\n"
 
 
+class _SMTP(smtplib.SMTP):
+    """smtplib's client, connecting to checked addresses instead of the host name."""
+
+    egress: EgressPolicy
+
+    def __init__(self, *args: Any, egress: EgressPolicy | None = None, **kw: Any) -> None:
+        if egress is not None:
+            self.egress = egress
+        super().__init__(*args, **kw)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> Any:
+        return self.egress.create_connection(host, port, timeout, self.source_address)
+
+
+class _SMTPSSL(smtplib.SMTP_SSL, _SMTP):
+    """Implicit TLS over :class:`_SMTP`'s checked connection (SMTP_SSL wraps its socket)."""
+
+    def __init__(self, *args: Any, egress: EgressPolicy, **kw: Any) -> None:
+        self.egress = egress
+        super().__init__(*args, **kw)
+
+
 @register
 class EmailReceiver(Receiver):
     """Sends one multipart email per notification to every address in ``to``."""
@@ -79,8 +107,10 @@ class EmailReceiver(Receiver):
                  port: int | None = None, security: str = "starttls",
                  username: str | None = None, password: str | None = None,
                  ca_file: str | None = None, subject_prefix: str = "[aiwarden]",
-                 timeout: float = 10.0, send_resolved: bool = True) -> None:
-        super().__init__(name=name, timeout=timeout, send_resolved=send_resolved)
+                 timeout: float = 10.0, send_resolved: bool = True,
+                 egress: EgressPolicy | None = None) -> None:
+        super().__init__(name=name, timeout=timeout, send_resolved=send_resolved,
+                         egress=egress)
         o = self.owner
         self.host = check_str(o, "host", host)
         self.sender = _address(o, "from", sender)
@@ -138,10 +168,10 @@ class EmailReceiver(Receiver):
         try:
             smtp: smtplib.SMTP
             if self.security == "ssl":
-                smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout,
-                                        context=self._tls())
+                smtp = _SMTPSSL(self.host, self.port, timeout=self.timeout,
+                                context=self._tls(), egress=self.egress)
             else:
-                smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+                smtp = _SMTP(self.host, self.port, timeout=self.timeout, egress=self.egress)
             with smtp:
                 if self.security == "starttls":
                     smtp.starttls(context=self._tls())
@@ -153,13 +183,17 @@ class EmailReceiver(Receiver):
             raise DeliveryError(self.scrub(f"all recipients refused: {codes}"),
                                 retryable=all(400 <= c < 500 for c in codes),
                                 status=codes[0] if codes else None) from None
-        except smtplib.SMTPResponseException as e:
-            reply = e.smtp_error.decode("utf-8", "replace") if isinstance(
-                e.smtp_error, bytes) else str(e.smtp_error)
-            raise DeliveryError(self.scrub(f"SMTP {e.smtp_code}: {reply}"),
+        except smtplib.SMTPResponseException as e:  # the reply text is the server's: not kept
+            raise DeliveryError(f"SMTP {e.smtp_code} from receiver",
                                 retryable=400 <= e.smtp_code < 500, status=e.smtp_code) from None
-        except (smtplib.SMTPServerDisconnected, OSError) as e:  # refused, reset, timeout
-            raise DeliveryError(self.scrub(f"{type(e).__name__}: {e}"),
+        except EgressDenied as e:
+            raise DeliveryError(str(e), retryable=False) from None
+        except smtplib.SMTPServerDisconnected:
+            raise DeliveryError("connection lost", retryable=True) from None
+        except TimeoutError:
+            raise DeliveryError(f"timed out after {self.timeout:g}s", retryable=True) from None
+        except OSError as e:  # refused, reset, TLS
+            raise DeliveryError(transport_reason(e),
                                 retryable=not isinstance(e, ssl.SSLCertVerificationError)
                                 ) from None
         except smtplib.SMTPException as e:  # e.g. STARTTLS not offered: a config problem
@@ -169,6 +203,9 @@ class EmailReceiver(Receiver):
             raise DeliveryError(self.scrub(f"recipients refused: {sorted(refused)}"),
                                 retryable=False)
         return 250
+
+    def targets(self) -> list[tuple[str, str]]:
+        return [("host", f"{self.host}:{self.port}")]
 
     def _public(self) -> dict[str, Any]:
         return {"host": self.host, "port": self.port, "security": self.security,

@@ -23,6 +23,7 @@ from aiwarden.alerting.notifiers.base import (
     register,
     url_secrets,
 )
+from aiwarden.egress import EgressPolicy
 
 __all__ = ["DEFAULT_URL", "PagerDutyReceiver", "pagerduty_event"]
 
@@ -72,8 +73,9 @@ class PagerDutyReceiver(Receiver):
 
     def __init__(self, *, name: str, routing_key: str, url: str = DEFAULT_URL,
                  source: str = "aiwarden", timeout: float = 10.0,
-                 send_resolved: bool = True) -> None:
-        super().__init__(name=name, timeout=timeout, send_resolved=send_resolved)
+                 send_resolved: bool = True, egress: EgressPolicy | None = None) -> None:
+        super().__init__(name=name, timeout=timeout, send_resolved=send_resolved,
+                         egress=egress)
         self._routing_key = check_str(self.owner, "routing_key", routing_key, secret=True)
         self.url = check_url(self.owner, "url", url)
         self.source = check_str(self.owner, "source", source)
@@ -83,6 +85,9 @@ class PagerDutyReceiver(Receiver):
 
     def send(self, notification: Notification) -> int | None:
         return post_json(self, self.url, dumps(self.event(notification)))
+
+    def targets(self) -> list[tuple[str, str]]:
+        return [("url", self.url)]
 
     def _public(self) -> dict[str, Any]:
         return {"url": redact_url(self.url, keep_path=True), "routing_key": MASK,

@@ -21,6 +21,7 @@ from aiwarden.alerting.notifiers.base import (
     register,
     url_secrets,
 )
+from aiwarden.egress import EgressPolicy
 
 __all__ = ["COLORS", "SlackReceiver", "slack_payload"]
 
@@ -90,8 +91,10 @@ class SlackReceiver(Receiver):
 
     def __init__(self, *, name: str, url: str, channel: str | None = None,
                  username: str | None = None, icon_emoji: str | None = None,
-                 timeout: float = 10.0, send_resolved: bool = True) -> None:
-        super().__init__(name=name, timeout=timeout, send_resolved=send_resolved)
+                 timeout: float = 10.0, send_resolved: bool = True,
+                 egress: EgressPolicy | None = None) -> None:
+        super().__init__(name=name, timeout=timeout, send_resolved=send_resolved,
+                         egress=egress)
         self._url = check_url(self.owner, "url", url)
         self.channel = check_str(self.owner, "channel", channel, optional=True)
         self.username = check_str(self.owner, "username", username, optional=True)
@@ -104,6 +107,9 @@ class SlackReceiver(Receiver):
 
     def send(self, notification: Notification) -> int | None:
         return post_json(self, self._url, dumps(self.payload(notification)))
+
+    def targets(self) -> list[tuple[str, str]]:
+        return [("url", self._url)]
 
     def _public(self) -> dict[str, Any]:
         return {"url": redact_url(self._url), "channel": self.channel}

@@ -30,6 +30,7 @@ from aiwarden.alerting.notifiers.base import (
     register,
     url_secrets,
 )
+from aiwarden.egress import EgressPolicy
 from aiwarden.errors import ParameterError
 
 __all__ = ["SIGNATURE_HEADER", "TIMESTAMP_HEADER", "WebhookReceiver", "sign"]
@@ -61,8 +62,9 @@ class WebhookReceiver(Receiver):
 
     def __init__(self, *, name: str, url: str, secret: str | None = None,
                  headers: dict[str, str] | None = None, timeout: float = 10.0,
-                 send_resolved: bool = True) -> None:
-        super().__init__(name=name, timeout=timeout, send_resolved=send_resolved)
+                 send_resolved: bool = True, egress: EgressPolicy | None = None) -> None:
+        super().__init__(name=name, timeout=timeout, send_resolved=send_resolved,
+                         egress=egress)
         self._url = check_url(self.owner, "url", url)
         self._secret = check_str(self.owner, "secret", secret, optional=True, secret=True)
         self._headers = check_str_map(self.owner, "headers", headers, secret=True)
@@ -82,6 +84,9 @@ class WebhookReceiver(Receiver):
         if self._secret:
             headers[SIGNATURE_HEADER] = sign(self._secret, body)
         return post_json(self, self._url, body, headers)
+
+    def targets(self) -> list[tuple[str, str]]:
+        return [("url", self._url)]
 
     def _public(self) -> dict[str, Any]:
         return {"url": redact_url(self._url), "secret": MASK if self._secret else None,
