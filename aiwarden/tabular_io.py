@@ -17,7 +17,7 @@ import pyarrow as pa
 from aiwarden.errors import DataError
 
 __all__ = ["ARROW", "CSV", "JSON", "PARQUET", "SUFFIXES", "read_file", "read_parquet",
-           "read_table", "write_parquet"]
+           "read_rows", "read_table", "write_parquet"]
 
 PARQUET = "application/vnd.apache.parquet"
 ARROW = "application/vnd.apache.arrow.stream"
@@ -47,6 +47,34 @@ def read_file(path: str | Path) -> pa.Table:
     if not p.is_file():
         raise DataError(f"Cannot read {str(p)!r}: not a regular file.")
     return _read(kind, p, repr(str(p)))
+
+
+def read_rows(path: str | Path) -> list[dict[str, Any]] | None:
+    """A JSON/JSON Lines file of row objects, each kept as written (nested ``features``,
+    ``scores``, ``tags`` stay objects: the row format of docs/api.md); None when the file
+    is another format or a JSON object of columns (read it with :func:`read_file`)."""
+    p = Path(path)
+    if SUFFIXES.get(p.suffix.lower()) != "json" or not p.is_file():
+        return None
+    data = p.read_bytes()
+    head = data[:4096].lstrip()
+    try:
+        if head.startswith(b"["):
+            doc = json.loads(data)
+        elif head.startswith(b"{") and b"\n{" not in data.strip():
+            doc = json.loads(data)
+            if isinstance(doc, dict) and doc and all(isinstance(v, list) for v in doc.values()):
+                return None  # columns
+            doc = [doc]
+        else:
+            doc = [json.loads(line) for line in data.splitlines() if line.strip()]
+    except ValueError as exc:
+        raise DataError(f"Cannot read {str(p)!r} as json: {exc}") from None
+    if not isinstance(doc, list) or not all(isinstance(r, dict) for r in doc):
+        raise DataError(f"Cannot read {str(p)!r}: expected a list of objects, one per row.")
+    if not doc:
+        raise DataError(f"Cannot use {str(p)!r}: it has no rows.")
+    return doc
 
 
 def read_table(body: bytes, media_type: str | None) -> pa.Table:

@@ -12,8 +12,10 @@ __all__ = ["register"]
 
 def register(sub: Any) -> None:
     p = sub.add_parser("log", help="send a Parquet/CSV/JSON/Arrow file of predictions or labels",
-                       description="Predictions: flat columns prediction_id, timestamp?, "
-                                   "version?, latency_ms? and the schema's columns. Labels: "
+                       description="Predictions: the row format of docs/api.md, as "
+                                   "JSON/JSON Lines rows (flat, or nested features/prediction/"
+                                   "scores/tags) or as Parquet/CSV/Arrow columns (flat, "
+                                   "dotted features.x, or struct columns). Labels: "
                                    "prediction_id and label.")
     p.add_argument("kind", choices=("predictions", "labels"))
     p.add_argument("model")
@@ -26,19 +28,29 @@ def register(sub: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     from aiwarden.errors import AiwardenError
     from aiwarden.sdk import ApiError, Client
-    from aiwarden.tabular_io import read_file
+    from aiwarden.tabular_io import read_file, read_rows
 
     try:
-        table = read_file(args.file)
+        # JSON rows go as JSON rows (their nested objects intact), columns as Arrow: the
+        # server reads both forms with the same code as REST requests.
+        data = read_rows(args.file)
+        if data is None:
+            data = read_file(args.file)
         with Client(args.url, api_key=args.api_key) as c:
             if args.kind == "predictions":
-                res = c.log_predictions(args.model, table, version=args.version)
+                res = c.log_predictions(args.model, data, version=args.version)
             else:
-                res = c.log_labels(args.model, table)
+                res = c.log_labels(args.model, data)
     except (ApiError, AiwardenError, OSError) as exc:
         return fail("log", str(exc))
-    counts = ", ".join(f"{k} {v}" for k, v in res.items() if k != "errors")
+    counts = ", ".join(f"{k} {v}" for k, v in res.items()
+                       if isinstance(v, int) and not isinstance(v, bool))
     print(f"{args.kind} from {args.file}: {counts}")
+    if res.get("ignored_columns"):
+        print(f"  ignored columns (in no schema column): {', '.join(res['ignored_columns'])}")
+    if res.get("schema_from"):
+        for v, src in res["schema_from"].items():
+            print(f"  version {v} has no reference: typed and monitored with version {src}'s")
     for e in res.get("errors", [])[:10]:
         print(f"  row {e.get('row')} ({e.get('prediction_id')}): {e.get('field')}: "
               f"{e.get('reason')}")

@@ -27,13 +27,21 @@ from aiwarden.monitoring.references import References
 from aiwarden.store import ids as id_store
 from aiwarden.store import labels_repo
 from aiwarden.store.database import Database
-from aiwarden.store.models_repo import ModelRow, VersionRow, get_version, list_versions
+from aiwarden.store.models_repo import (
+    ModelRow,
+    VersionRow,
+    get_version,
+    inherits_from,
+    list_versions,
+)
 from aiwarden.store.tables import event_batches, quarantine
 from aiwarden.tabular_io import write_parquet
 
 __all__ = ["IngestResult", "ingest_predictions"]
 
 _MAX_ERRORS = 100
+_PAYLOAD_DEPTH = 32  # a quarantined row's stored payload: nesting kept at most this deep
+_PAYLOAD_BYTES = 64 * 1024  # ... and this long
 
 
 @dataclass
@@ -44,11 +52,18 @@ class IngestResult:
     quarantined: int = 0
     labels_joined: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
+    ignored_columns: list[str] = field(default_factory=list)  # sent, but read by nothing
+    schema_from: dict[str, str] = field(default_factory=dict)  # version → version inherited
 
     def to_dict(self) -> dict[str, Any]:
-        return {"received": self.received, "accepted": self.accepted,
-                "duplicates": self.duplicates, "quarantined": self.quarantined,
-                "labels_joined": self.labels_joined, "errors": self.errors[:_MAX_ERRORS]}
+        out = {"received": self.received, "accepted": self.accepted,
+               "duplicates": self.duplicates, "quarantined": self.quarantined,
+               "labels_joined": self.labels_joined, "errors": self.errors[:_MAX_ERRORS]}
+        if self.ignored_columns:  # named, so nothing sent disappears without a word
+            out["ignored_columns"] = self.ignored_columns
+        if self.schema_from:
+            out["schema_from"] = self.schema_from
+        return out
 
 
 @dataclass
@@ -58,6 +73,7 @@ class _Group:
     positions: np.ndarray  # row positions in the request
     version: VersionRow | None
     batch: rows.Batch
+    schema: Schema | None = None  # the version's own, or the one it inherits
     pid: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
     ts: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
@@ -74,9 +90,15 @@ def ingest_predictions(db: Database, refs: References, model: ModelRow, payload:
     # Rows naming an unknown version count in the serving version's quality metric.
     fallback = serving
     result = IngestResult(received=sum(len(g.positions) for g in groups))
+    ignored: set[str] = set()
     for g in groups:
-        schema = g.version.schema if g.version is not None else None
-        g.pid, g.ts = rows.check(g.batch, schema, now=now)
+        g.pid, g.ts = rows.check(g.batch, g.schema, now=now)
+        ignored |= g.batch.ignored
+        if g.version is not None and g.schema is not g.version.schema:
+            src = inherits_from(g.version, list(versions.values()), serving)
+            if src is not None:
+                result.schema_from[g.version.version] = src.version
+    result.ignored_columns = sorted(ignored)
     _first_occurrence(groups)
     prepared = [_prepare(db, refs, g, now, bucket_seconds) for g in groups]
     with db.write(model.id) as conn:
@@ -156,7 +178,7 @@ def _groups(payload: Any, versions: dict[str, VersionRow],
         positions = np.flatnonzero(codes == code)
         name = None if code < 0 else str(uniques[code])
         version = serving if name is None else versions.get(name)
-        schema = version.schema if version is not None else None
+        schema = _schema_of(version, versions, serving)
         if isinstance(payload, pa.Table):
             part = payload if len(positions) == payload.num_rows else payload.take(positions)
             batch = rows.from_arrow(part, schema)
@@ -168,8 +190,18 @@ def _groups(payload: Any, versions: dict[str, VersionRow],
             why = (f"unknown version {name!r} of this model" if name is not None
                    else "the model has no version yet: register one or upload a reference")
             batch.fail(np.arange(len(positions)), rows.VERSION, why)
-        groups.append(_Group(positions, version, batch))
+        groups.append(_Group(positions, version, batch, schema))
     return groups
+
+
+def _schema_of(version: VersionRow | None, versions: dict[str, VersionRow],
+               serving: VersionRow | None) -> Schema | None:
+    """The version's schema, or the one it inherits with its reference (a version
+    registered without either is typed and profiled like the version it replaces)."""
+    if version is None or version.schema is not None:
+        return None if version is None else version.schema
+    src = inherits_from(version, list(versions.values()), serving)
+    return None if src is None else src.schema
 
 
 def _first_occurrence(groups: list[_Group]) -> None:
@@ -204,7 +236,7 @@ def _stored_table(g: _Group, new: np.ndarray) -> pa.Table:
             rows.VERSION: pa.repeat(pa.scalar(g.version.version, pa.string()), len(new)),
             rows.LATENCY: pick(g.batch.columns[rows.LATENCY]),
             rows.ERROR: pick(g.batch.columns[rows.ERROR])}
-    schema = g.version.schema
+    schema = g.schema
     if schema is not None:
         for col in schema.columns:
             if col.name in g.batch.columns and col.name not in cols:
@@ -308,5 +340,26 @@ def _quarantined_before(conn: Connection, model_id: int,
 
 
 def _payload(batch: rows.Batch, i: int) -> str:
-    return orjson.dumps(batch.original(i), default=str,
+    """The row as sent, as JSON text; a row nested too deep (orjson stops at 254 levels) or
+    too long is stored cut, saying so, rather than failing the whole request."""
+    value = _bounded(batch.original(i), _PAYLOAD_DEPTH)
+    text = orjson.dumps(value, default=str,
                         option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY).decode()
+    if len(text) > _PAYLOAD_BYTES:
+        text = orjson.dumps({"truncated": f"{len(text)} characters; the first "
+                                          f"{_PAYLOAD_BYTES} follow",
+                             "head": text[:_PAYLOAD_BYTES]}).decode()
+    return text
+
+
+def _bounded(value: Any, depth: int) -> Any:
+    """``value`` with containers deeper than ``depth`` replaced by a note."""
+    if isinstance(value, dict):
+        if depth <= 0:
+            return f"(an object nested deeper than {_PAYLOAD_DEPTH} levels, not kept)"
+        return {k: _bounded(v, depth - 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        if depth <= 0:
+            return f"(a list nested deeper than {_PAYLOAD_DEPTH} levels, not kept)"
+        return [_bounded(v, depth - 1) for v in value]
+    return value

@@ -145,7 +145,7 @@ def _join(conn: Connection, db: Database, refs: References, model: ModelRow,
     for version_id, parts in per_version.items():
         ref = refs.get(conn, version_id)
         at = np.concatenate([p[1] for p in parts])
-        table = labelled_table(ref.schema_, pa.concat_tables([p[0] for p in parts]),
+        table = labelled_table(ref.schema_, rows.concat_stored([p[0] for p in parts]),
                                values[position[at]].tolist())
         groups = split_by_bucket(bucket_starts(found.ts[at], bucket_seconds))
         by_bucket = {}

@@ -22,7 +22,7 @@ from aiwarden.errors import ParameterError
 from aiwarden.monitoring import latency
 from aiwarden.monitoring.bucket import BucketData
 
-__all__ = ["METRICS", "compute"]
+__all__ = ["METRICS", "compute", "reason"]
 
 
 def _clean(v: Any) -> Any:
@@ -155,3 +155,41 @@ def compute(metric: str, ref: Reference | None, d: BucketData, **options: Any) -
     if given and metric != "drift":
         raise ParameterError(f"{sorted(given)} apply to the drift metric only.", sorted(given)[0])
     return _clean(METRICS[metric](ref, d, **given))
+
+
+_NEEDS_REFERENCE = ("drift", "performance", "estimated_performance", "prediction")
+
+
+def reason(metric: str, ref: Reference | None, d: BucketData, value: Any,
+           version: str) -> str | None:
+    """Why ``value`` (what :func:`compute` answered) holds no number, or None when it does.
+
+    Every null a client reads comes with one of these sentences, so "no data", "no
+    reference" and "no labels yet" are never confused.
+    """
+    if metric == "performance":
+        missing = value is None or value.get("metrics") is None
+    elif metric in ("latency",):
+        missing = not value or not value.get("count")
+    elif metric == "errors":
+        missing = value is None or value.get("rate") is None
+    else:
+        missing = value is None
+    if not missing:
+        return None
+    if metric in _NEEDS_REFERENCE and ref is None:
+        return (f"version {version!r} has no reference (and none to inherit): upload one "
+                f"with PUT /models/{{name}}/versions/{version}/reference")
+    if d.rows == 0:
+        return "no events in this window"
+    if metric in ("latency",):
+        return "no event in this window reported latency_ms"
+    if metric in _NEEDS_REFERENCE and (d.profile is None or d.profile.n_rows == 0):
+        return "no event in this window was profiled against the reference"
+    if metric == "performance":
+        return "no labels joined to this window's predictions yet"
+    if metric == "estimated_performance":
+        return "the reference cannot estimate performance (needs a classifier's scores)"
+    if metric == "prediction":
+        return "the schema has no prediction or score column, or none was sent"
+    return "not computable from this window"

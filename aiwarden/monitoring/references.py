@@ -1,4 +1,9 @@
-"""References are immutable once uploaded, so each process decodes each one once."""
+"""References are immutable once uploaded, so each process decodes each one once.
+
+A version without a reference or schema is monitored against the reference it inherits
+(:func:`~aiwarden.store.models_repo.inherits_from`); that one is looked up on every call,
+never cached under the inheriting version, so a reference uploaded later is seen.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import threading
 from sqlalchemy import Connection
 
 from aiwarden.engine.reference import Reference
-from aiwarden.store.models_repo import load_reference
+from aiwarden.store.models_repo import load_reference, reference_source
 
 __all__ = ["References"]
 
@@ -17,11 +22,16 @@ class References:
         self._cache: dict[int, Reference] = {}
         self._lock = threading.Lock()
 
-    def get(self, conn: Connection, version_id: int) -> Reference | None:
+    def get(self, conn: Connection, version_id: int, *,
+            inherit: bool = True) -> Reference | None:
         ref = self._cache.get(version_id)
         if ref is None:
             ref = load_reference(conn, version_id)
             if ref is not None:
                 with self._lock:
                     self._cache[version_id] = ref
+            elif inherit:
+                src = reference_source(conn, version_id)
+                if src is not None:
+                    return self.get(conn, src, inherit=False)
         return ref

@@ -1,8 +1,13 @@
 """Turning an ingest request into typed Arrow columns, with a reason for every bad row.
 
 JSON rows are read column by column (one comprehension per column, Arrow does the
-typing); bulk Arrow/Parquet arrives typed already. Both then pass through the same
-column checks, so a row is quarantined for the same reason whichever path it took.
+typing); bulk Arrow/Parquet arrives typed already. Both understand the same row format
+(docs/api.md): flat columns named as the schema names them, or the nested form
+(``features``, ``prediction``, ``scores``, ``tags``: objects in JSON, struct columns or
+dotted names such as ``features.x`` in Arrow/Parquet/CSV). Both then pass through the
+same column checks, which type every column by the schema (numerical → float64,
+everything else → text, as the engine reads categories), so a row is quarantined for
+the same reason whichever path it took and every stored batch has the same column types.
 """
 
 from __future__ import annotations
@@ -17,15 +22,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from aiwarden.engine.schema import ColumnType, Role, Schema
+from aiwarden.errors import DataError
 
 __all__ = ["ERROR", "LATENCY", "PID", "RESERVED", "TS", "VERSION", "Batch", "RowError",
-           "check", "from_arrow", "from_json", "label_rows", "label_text"]
+           "check", "concat_stored", "from_arrow", "from_json", "label_rows", "label_text"]
 
 PID, TS, VERSION, LATENCY = "prediction_id", "timestamp", "version", "latency_ms"
 ERROR = "error"  # a failed prediction: true, or the error message; absent/false/null: served
 RESERVED = (PID, TS, VERSION, LATENCY, ERROR)
 _NUMERIC = (ColumnType.NUMERICAL,)
 _MAX_ID = 200
+_NESTED = ("features", "prediction", "scores", "tags")  # the nested row form's keys
+_SKIPPED = (Role.TARGET, Role.TIMESTAMP)  # labels come later; the event time is ``timestamp``
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,7 @@ class Batch:
     errors: dict[int, RowError] = field(default_factory=dict)
     duplicate: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     source: list[Any] | pa.Table | None = None  # the rows as sent, for the quarantine
+    ignored: set[str] = field(default_factory=set)  # columns sent that nothing reads
 
     def original(self, i: int) -> Any:
         """Row ``i`` exactly as it was sent (a bad value is kept, not nulled)."""
@@ -79,7 +88,13 @@ def _array(values: list[Any]) -> tuple[pa.Array, np.ndarray]:
     nested = np.fromiter((isinstance(v, dict | list) for v in values), dtype=bool,
                          count=len(values))
     text = [None if v is None or n else ("true" if v is True else "false" if v is False
-                                          else str(v)) for v, n in zip(values, nested, strict=True)]
+                                          else v if isinstance(v, str) else str(v))
+            for v, n in zip(values, nested, strict=True)]
+    floats = [i for i, v in enumerate(values) if isinstance(v, float)]
+    if floats:  # written as Arrow writes a float column as text: 1.0 → "1", like the engine
+        cast = pa.array([values[i] for i in floats], pa.float64()).cast(pa.string()).to_pylist()
+        for i, t in zip(floats, cast, strict=True):
+            text[i] = t
     return pa.array(text, pa.string()), np.flatnonzero(nested)
 
 
@@ -114,17 +129,41 @@ def from_json(rows: list[Any], schema: Schema | None) -> Batch:
         batch.columns[ERROR] = pa.array(
             [("error" if v is True else v) if isinstance(v, bool | str) and v else None
              for v in flags], pa.string())
-    if schema is None:
+    if schema is None:  # nothing to type against: only the reserved columns are kept
+        for key in top_keys - set(RESERVED):
+            parts = {k for r in rows if isinstance(r.get(key), dict) for k in r[key]} \
+                if key in _NESTED else set()
+            batch.ignored |= {f"{key}.{k}" for k in parts} or {key}
         return batch
     nested = _merged_objects(rows, schema, batch)
-    for col in schema.columns:
-        if col.role in (Role.TARGET, Role.TIMESTAMP):
-            continue
+    wanted = [c for c in schema.columns if c.role not in _SKIPPED]
+    found = False
+    for col in wanted:
         arr, nested_rows = _array(_column_values(rows, nested, col.name, col.name in top_keys))
         batch.columns[col.name] = arr
+        found = found or arr.null_count < n
         if nested_rows.size:
             batch.fail(nested_rows, _where(col), "expected a scalar, got an object or list")
+    known = {c.name for c in wanted} | set(RESERVED) | set(_NESTED)
+    batch.ignored |= top_keys - known
+    _refuse_unknown(batch, schema, found, sorted(top_keys - set(RESERVED)))
     return batch
+
+
+def _refuse_unknown(batch: Batch, schema: Schema, found: bool, sent: list[str]) -> None:
+    """A request none of whose values reach a schema column is refused, not stored as nulls
+    (rows that only report a failed prediction need none)."""
+    wanted = [c.name for c in schema.columns if c.role not in _SKIPPED]
+    if found or not wanted or batch.n == 0:
+        return
+    err = batch.columns.get(ERROR)
+    if err is not None and err.null_count == 0 and not pa.types.is_null(err.type):
+        return
+    shown = ", ".join(wanted[:20]) + (", ..." if len(wanted) > 20 else "")
+    raise DataError(
+        f"None of the columns sent ({', '.join(sent[:20]) or 'only reserved ones'}) is in the "
+        f"schema, which expects {shown}: send them flat, or nested under 'features', "
+        "'prediction', 'scores' and 'tags' (docs/api.md). Nothing was stored.", "features")
 
 
 def _where(col: Any) -> str:
@@ -134,11 +173,13 @@ def _where(col: Any) -> str:
 
 
 def _merged_objects(rows: list[dict[str, Any]], schema: Schema, batch: Batch) -> list[Any]:
-    """Per row, one dict of schema column → value built from features/prediction/scores/tags."""
+    """Per row, one dict of schema column → value built from features/prediction/scores/tags;
+    keys that match no schema column go to ``batch.ignored``."""
     pred = schema.column_for(Role.PREDICTION)
     scores = schema.score_columns
     by_key = {c.name: c.name for c in scores} | {str(c.label): c.name for c in scores if c.label}
     single = scores[0].name if len(scores) == 1 else None
+    names = {c.name for c in schema.columns if c.role not in _SKIPPED}
     out: list[Any] = []
     bad: dict[str, list[int]] = {}
     for i, r in enumerate(rows):
@@ -147,16 +188,23 @@ def _merged_objects(rows: list[dict[str, Any]], schema: Schema, batch: Batch) ->
             part = r.get(key)
             if isinstance(part, dict):
                 d.update(part)
+                if not names.issuperset(part):
+                    batch.ignored.update(f"{key}.{k}" for k in part if k not in names)
             elif part is not None:
                 bad.setdefault(key, []).append(i)
-        if pred is not None and "prediction" in r:
-            d[pred] = r["prediction"]
+        if "prediction" in r:
+            if pred is not None:
+                d[pred] = r["prediction"]
+            else:
+                batch.ignored.add("prediction")
         s = r.get("scores")
         if isinstance(s, dict):
             for k, v in s.items():
                 name = by_key.get(str(k))
                 if name is not None:
                     d[name] = v
+                else:
+                    batch.ignored.add(f"scores.{k}")
         elif s is not None:
             if single is not None and not isinstance(s, list):
                 d[single] = s
@@ -171,21 +219,76 @@ def _merged_objects(rows: list[dict[str, Any]], schema: Schema, batch: Batch) ->
 
 
 def from_arrow(table: pa.Table, schema: Schema | None) -> Batch:
-    """Columns from a bulk Arrow table with flat column names."""
+    """Columns from a bulk Arrow table: flat columns, or the nested form as struct columns
+    (``features``, ``scores``, ``tags``) or dotted names (``features.x``), plus
+    ``prediction`` and a single ``scores`` column, as in JSON rows."""
     n = table.num_rows
     batch = Batch(n, {}, source=table)
-    names = set(table.column_names)
-    wanted = list(RESERVED) + ([c.name for c in schema.columns
-                                if c.role not in (Role.TARGET, Role.TIMESTAMP)] if schema else [])
-    for name in wanted:
-        if name in names:
-            col = table.column(name).combine_chunks()
-            if pa.types.is_dictionary(col.type):
-                col = col.dictionary_decode()
-            batch.columns[name] = col
-        else:
-            batch.columns[name] = pa.nulls(n)
+    if PID not in table.column_names:
+        raise DataError("Every row needs a 'prediction_id' and the data has no such column "
+                        f"(columns: {', '.join(table.column_names[:20])}). Nothing was stored.",
+                        PID)
+    found = _arrow_sources(table, schema)
+    for name in RESERVED:
+        arr = found.pop(name, None)
+        batch.columns[name] = pa.nulls(n) if arr is None else arr
+    if schema is None:
+        batch.ignored |= set(found)
+        return batch
+    wanted = [c for c in schema.columns if c.role not in _SKIPPED]
+    for col in wanted:
+        arr = found.pop(col.name, None)
+        batch.columns[col.name] = pa.nulls(n) if arr is None else arr
+    batch.ignored |= set(found)
+    _refuse_unknown(batch, schema, any(batch.columns[c.name].null_count < n for c in wanted),
+                    sorted(set(table.column_names) - set(RESERVED)))
     return batch
+
+
+def _decoded(col: pa.ChunkedArray | pa.Array) -> pa.Array:
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    return arr.dictionary_decode() if pa.types.is_dictionary(arr.type) else arr
+
+
+def _arrow_sources(table: pa.Table, schema: Schema | None) -> dict[str, pa.Array]:
+    """Schema column (or reserved name) → the array that carries it; names that reach no
+    column keep their own name (reported as ignored). A flat schema name wins over a
+    dotted one, which wins over a struct field."""
+    out: dict[str, pa.Array] = {}
+    pred = schema.column_for(Role.PREDICTION) if schema else None
+    scores = schema.score_columns if schema else ()
+    by_score = {c.name: c.name for c in scores} | {str(c.label): c.name for c in scores
+                                                   if c.label}
+    names = {c.name for c in schema.columns if c.role not in _SKIPPED} if schema else set()
+
+    def target(prefix: str, key: str) -> str | None:
+        if prefix == "scores":
+            return by_score.get(key)
+        return key if key in names else None
+
+    flat, dotted, nested = {}, {}, {}
+    for i, name in enumerate(table.column_names):
+        arr = table.column(i)
+        if name in RESERVED or name in names:
+            flat[name] = arr
+        elif "." in name and name.split(".", 1)[0] in ("features", "scores", "tags"):
+            prefix, key = name.split(".", 1)
+            to = target(prefix, key)
+            dotted[to or name] = arr
+        elif name in ("features", "scores", "tags") and pa.types.is_struct(arr.type):
+            struct = _decoded(arr)
+            for f, child in zip(struct.type, struct.flatten(), strict=True):
+                to = target(name, f.name)
+                nested[to or f"{name}.{f.name}"] = child
+        elif name == "prediction" and pred is not None:
+            nested.setdefault(pred, arr)
+        elif name == "scores" and len(scores) == 1 and not pa.types.is_nested(arr.type):
+            nested.setdefault(scores[0].name, arr)
+        else:
+            out[name] = arr
+    for part in (nested, dotted, flat):
+        out.update(part)
+    return {k: _decoded(v) for k, v in out.items()}
 
 
 def check(batch: Batch, schema: Schema | None, *, now: float) -> tuple[np.ndarray, np.ndarray]:
@@ -197,10 +300,33 @@ def check(batch: Batch, schema: Schema | None, *, now: float) -> tuple[np.ndarra
     batch.columns[ERROR] = _check_error(batch)
     if schema is not None:
         for col in schema.columns:
-            if col.name in batch.columns and col.dtype in _NUMERIC and col.role != Role.TARGET:
-                batch.columns[col.name] = _check_numeric(batch, col.name,
-                                                         batch.columns[col.name], _where(col))
+            if col.name not in batch.columns or col.role in _SKIPPED:
+                continue
+            check_one = _check_numeric if col.dtype in _NUMERIC else _check_text
+            batch.columns[col.name] = check_one(batch, col.name, batch.columns[col.name],
+                                                _where(col))
     return pid, ts
+
+
+def _check_text(batch: Batch, name: str, arr: pa.Array, where: str) -> pa.Array:
+    """Categorical, boolean, text, id and datetime columns are stored as text, written as
+    the engine reads them (``as_text``: 1 → "1", 1.0 → "1", True → "true"): a value sent
+    as 1 in one request and "1" in another is one category, and one stored type."""
+    t = arr.type
+    if pa.types.is_null(t):
+        return pa.nulls(len(arr), pa.string())
+    if pa.types.is_nested(t):
+        batch.fail(np.flatnonzero(np.asarray(arr.is_valid())), where,
+                   "expected a scalar, got an object or list")
+        return pa.nulls(len(arr), pa.string())
+    if pa.types.is_floating(t):
+        arr = pc.if_else(pc.is_nan(arr), pa.scalar(None, t), arr)
+    try:
+        return pc.cast(arr, pa.string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        batch.fail(np.flatnonzero(np.asarray(arr.is_valid())), where,
+                   f"expected text or a number, got {t}")
+        return pa.nulls(len(arr), pa.string())
 
 
 def _check_ids(batch: Batch, name: str) -> np.ndarray:
@@ -324,3 +450,48 @@ def label_text(arr: pa.Array) -> pa.Array:
         return pc.if_else(whole, pc.cast(as_int, pa.string()), pc.cast(arr, pa.string()))
     return pc.cast(arr, pa.string())
 
+
+
+def concat_stored(parts: list[pa.Table]) -> pa.Table:
+    """Stored batches as one table, whatever types older batches hold.
+
+    Batches written before ingest typed every column by the schema may hold one column as
+    int64 in one batch and text in another (``prediction: 1`` then ``"1"``): such a column
+    becomes float64 when every batch holds numbers, else text (as the engine reads
+    categories), instead of failing the read.
+    """
+    if len(parts) <= 1:
+        return parts[0] if parts else pa.table({})
+    kinds: dict[str, set[pa.DataType]] = {}
+    for t in parts:
+        for f in t.schema:
+            if not pa.types.is_null(f.type):
+                kinds.setdefault(f.name, set()).add(f.type)
+    target: dict[str, pa.DataType] = {}
+    for name, types in kinds.items():
+        if len(types) > 1:
+            numeric = all(pa.types.is_integer(t) or pa.types.is_floating(t) for t in types)
+            target[name] = pa.float64() if numeric else pa.string()
+    if target:
+        parts = [_cast_columns(t, target) for t in parts]
+    return pa.concat_tables(parts, promote_options="permissive")
+
+
+def _cast_columns(table: pa.Table, target: dict[str, pa.DataType]) -> pa.Table:
+    for i, f in enumerate(table.schema):
+        to = target.get(f.name)
+        if to is None or f.type == to:
+            continue
+        arr = _decoded(table.column(i))
+        if to == pa.string():
+            if pa.types.is_nested(arr.type):
+                arr = pa.array([None if v is None else str(v) for v in arr.to_pylist()],
+                               pa.string())
+            else:
+                if pa.types.is_floating(arr.type):
+                    arr = pc.if_else(pc.is_nan(arr), pa.scalar(None, arr.type), arr)
+                arr = pc.cast(arr, pa.string())
+        else:
+            arr = pc.cast(arr, to)
+        table = table.set_column(i, f.name, arr)
+    return table

@@ -159,6 +159,8 @@ class Monitor:
         if existing is not None and existing.fingerprint is not None:
             raise repo.Conflict(f"Version {version!r} of {name!r} has a reference already; "
                                 "references are immutable: register a new version.", "version")
+        if existing is not None and existing.schema is None:
+            self._refuse_if_inherited(m, existing)
         if existing is not None and existing.schema is not None:
             if hints:
                 raise SchemaError("This version has a schema already: the reference options "
@@ -174,6 +176,24 @@ class Monitor:
             repo.set_reference(conn, v, ref, table.num_rows, sample)
         return {"version": version, "rows": table.num_rows, "columns": len(ref.schema_.columns),
                 "fingerprint": ref.fingerprint, "schema": ref.schema_.to_dict()}
+
+    def _refuse_if_inherited(self, m: repo.ModelRow, v: repo.VersionRow) -> None:
+        """A version that took events under an inherited reference keeps it: its profiles
+        were binned by that reference and cannot be compared with another one."""
+        with self.db.read() as conn:
+            src = repo.reference_source(conn, v.id)
+            has_rows = src is not None and conn.execute(
+                select(bucket_profiles.c.id).where(bucket_profiles.c.model_id == m.id,
+                                                   bucket_profiles.c.version_id == v.id,
+                                                   bucket_profiles.c.n_rows > 0).limit(1)
+            ).first() is not None
+            source = repo.get_version_by_id(conn, src) if has_rows else None
+        if source is not None:
+            raise repo.Conflict(
+                f"Version {v.version!r} of {m.name!r} has taken events monitored with version "
+                f"{source.version!r}'s reference (it had none of its own); references are "
+                "immutable: register a new version to monitor against another reference.",
+                "version")
 
     def reference_sample(self, name: str, version: str | None = None) -> pa.Table | None:
         with self.db.read() as conn:
@@ -242,11 +262,19 @@ class Monitor:
         with self.db.read() as conn:
             m, v, ref = self._resolve(conn, name, version)
             data = profiles.read_windows(conn, m.id, v.id, windows, self.levels, self.tiles)
-        points = [{"start": to_iso(s), "end": to_iso(e), "rows": d.rows,
-                   "value": metrics.compute(metric, ref, d, method=method, columns=columns)}
-                  for (s, e), d in zip(windows, data, strict=True)]
-        return {"model": name, "version": v.version, "metric": metric, "start": to_iso(t0),
-                "end": to_iso(t1), "step": width, "points": points}
+        points = []
+        for (s, e), d in zip(windows, data, strict=True):
+            value = metrics.compute(metric, ref, d, method=method, columns=columns)
+            point = {"start": to_iso(s), "end": to_iso(e), "rows": d.rows, "value": value}
+            why = metrics.reason(metric, ref, d, value, v.version)
+            if why is not None:
+                point["reason"] = why
+            points.append(point)
+        out = {"model": name, "version": v.version, "metric": metric, "start": to_iso(t0),
+               "end": to_iso(t1), "step": width, "points": points}
+        if ref is not None and ref.fingerprint != v.fingerprint:
+            out["reference"] = {"inherited": True, "fingerprint": ref.fingerprint}
+        return out
 
     def _resolve(self, conn: Any, name: str, version: str | None) -> tuple[Any, Any, Any]:
         """``(model, version, reference or None)``; 404s name what is missing."""
@@ -326,7 +354,7 @@ class Monitor:
             if not parts:
                 return pa.table({rows.PID: pa.array([], pa.string()),
                                  rows.TS: pa.array([], pa.float64())})
-            table = pa.concat_tables(parts, promote_options="permissive")
+            table = rows.concat_stored(parts)
             found = joins.labels_for(conn, self.db, m.id, table.column(rows.PID).to_numpy(
                 zero_copy_only=False))
         label_col = pa.array([found.get(p) for p in table.column(rows.PID).to_pylist()],

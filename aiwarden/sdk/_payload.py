@@ -237,7 +237,8 @@ def read_parquet(body: bytes) -> pa.Table:
 
 # -- files -------------------------------------------------------------------------------------
 
-_SUFFIXES = {".parquet": PARQUET, ".pq": PARQUET, ".csv": CSV, ".json": JSON,
+_SUFFIXES = {".parquet": PARQUET, ".pq": PARQUET, ".csv": CSV, ".json": JSON, ".jsonl": JSON,
+             ".ndjson": JSON,
              ".arrow": ARROW_STREAM, ".arrows": ARROW_STREAM, ".ipc": ARROW_STREAM,
              ".feather": ARROW_STREAM}
 
@@ -278,4 +279,19 @@ def load_file(path: str | Path) -> Any:
         import pyarrow.csv as pacsv
 
         return _normalise(pacsv.read_csv(io.BytesIO(body)))
-    return orjson.loads(body)
+    return _json_doc(body, str(path))
+
+
+def _json_doc(body: bytes, where: str) -> Any:
+    """A JSON document, or JSON Lines (one row object per line) as a list of rows: either
+    way rows keep their nested ``features``/``scores``/``tags`` objects."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        lines = [line for line in body.splitlines() if line.strip()]
+        if len(lines) < 2:
+            raise DataError(f"Cannot read {where!r} as JSON: {exc}") from None
+    try:
+        return [orjson.loads(line) for line in lines]
+    except orjson.JSONDecodeError as exc:
+        raise DataError(f"Cannot read {where!r} as JSON Lines: {exc}") from None

@@ -18,8 +18,8 @@ from aiwarden.errors import AiwardenError
 from aiwarden.store.tables import model_aliases, model_versions, models
 
 __all__ = ["Conflict", "ModelRow", "NotFound", "VersionRow", "create_model", "create_version",
-           "get_model", "get_version", "list_models", "list_versions", "load_reference",
-           "set_reference"]
+           "get_model", "get_version", "get_version_by_id", "inherits_from", "list_models",
+           "list_versions", "load_reference", "reference_source", "set_reference"]
 
 CHAMPION = "champion"  # the alias whose version serves (and takes unversioned events)
 
@@ -137,6 +137,43 @@ def get_version(conn: Connection, model: ModelRow, version: str | None = None) -
         what = f"a version {version!r}" if version is not None else "any version"
         raise NotFound(f"Model {model.name!r} has no {what}.", "version")
     return _version(row)
+
+
+def inherits_from(version: VersionRow, versions: list[VersionRow],
+                  serving: VersionRow | None) -> VersionRow | None:
+    """The version whose schema and reference ``version`` uses when it has neither.
+
+    A version registered without a reference (``aiwarden registry register``) replaces
+    the one serving: it is monitored against the serving version's reference when that
+    one has a reference, else against the latest earlier version with a reference (else
+    the latest of all). A version with its own schema or reference inherits nothing.
+    """
+    if version.fingerprint is not None or version.schema is not None:
+        return None
+    if serving is not None and serving.id != version.id and serving.fingerprint is not None:
+        return serving
+    with_ref = [v for v in versions if v.fingerprint is not None and v.id != version.id]
+    earlier = [v for v in with_ref if v.id < version.id]
+    pick = earlier or with_ref
+    return max(pick, key=lambda v: v.id) if pick else None
+
+
+def reference_source(conn: Connection, version_id: int) -> int | None:
+    """Id of the version whose reference applies to ``version_id`` when it has none."""
+    row = conn.execute(select(*_VERSION_COLS).where(model_versions.c.id == version_id)).first()
+    if row is None or row.fingerprint is not None or row.schema:
+        return None
+    model = conn.execute(select(models).where(models.c.id == row.model_id)).first()
+    if model is None:
+        return None
+    m = _model(model)
+    src = inherits_from(_version(row), list_versions(conn, m), get_version(conn, m))
+    return None if src is None else src.id
+
+
+def get_version_by_id(conn: Connection, version_id: int) -> VersionRow | None:
+    row = conn.execute(select(*_VERSION_COLS).where(model_versions.c.id == version_id)).first()
+    return None if row is None else _version(row)
 
 
 def list_versions(conn: Connection, model: ModelRow) -> list[VersionRow]:
