@@ -29,6 +29,9 @@ def register(sub: Any) -> None:
                    help="accept pickle, joblib and entry-point artifacts while the server has "
                    "no API keys (env AIWARDEN_ALLOW_CODE_ARTIFACTS): only if no one else can "
                    "reach it")
+    p.add_argument("--egress-allow", help="comma-separated networks, addresses or host names "
+                   "(each optionally :port) that receivers may reach although private, "
+                   "loopback or link-local (env AIWARDEN_EGRESS_ALLOW; see docs/alerting.md)")
     p.add_argument("--demo", action="store_true",
                    help="tell the demo's story on this server (see `aiwarden demo`)")
     p.set_defaults(func=run)
@@ -43,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
                                   retention_days=args.retention_days,
                                   allowed_hosts=args.allowed_hosts,
                                   allowed_origins=args.allowed_origins,
-                                  allow_code_artifacts=args.allow_code_artifacts)
+                                  allow_code_artifacts=args.allow_code_artifacts,
+                                  egress_allow=args.egress_allow)
     except (TypeError, ValueError) as exc:
         return fail("server", f"bad setting: {exc}")
     on_started = None

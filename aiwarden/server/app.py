@@ -15,6 +15,7 @@ from aiwarden.alerting.evaluator import EvaluationLoop, Evaluator
 from aiwarden.alerting.notifiers import Deliverer
 from aiwarden.alerting.notify import NotificationCenter
 from aiwarden.alerting.pipeline import AlertPipeline, Leadership
+from aiwarden.egress import EgressPolicy
 from aiwarden.incidents import IncidentService
 from aiwarden.incidents.rollback import Rollbacks
 from aiwarden.monitoring.service import Monitor, MonitorSettings
@@ -86,7 +87,8 @@ def create_app(settings: ServerSettings | None = None,
     evaluator = Evaluator(monitor, lease_ttl=settings.lease_ttl)
     incidents = IncidentService(db)
     notifications = NotificationCenter(db, Deliverer(
-        base_delay=min(1.0, settings.notify_max_delay), max_delay=settings.notify_max_delay))
+        base_delay=min(1.0, settings.notify_max_delay), max_delay=settings.notify_max_delay),
+        egress=EgressPolicy(settings.egress_allow))
     # Only the process holding the evaluator lease notifies; one without an evaluation loop
     # takes part only when an evaluation it was asked to run took the lease.
     leadership = Leadership(db, evaluator.holder, settings.lease_ttl,

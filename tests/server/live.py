@@ -75,8 +75,11 @@ class ThreadServer:
 
 
 def settings_for(url: str, tmp: Path, **kw: object) -> ServerSettings:
+    # The test receivers (tests/alerting/receivers.py) listen on 127.0.0.1, which the egress
+    # policy denies by default: test servers allow it explicitly (egress_allow="" to not).
     return ServerSettings(host="127.0.0.1", port=free_port(), data_dir=str(tmp),
                           database_url=url, compact_every=kw.pop("compact_every", 0.5),
+                          egress_allow=kw.pop("egress_allow", "127.0.0.1"),
                           **kw)  # type: ignore[arg-type]
 
 
