@@ -16,8 +16,8 @@ Metadata addresses are opened only by an entry naming that exact address, never 
 wider network or a host name.
 
 The check runs on the *resolved* addresses at connect time: a name is resolved once,
-every address it resolves to is checked, and the connection goes to a checked address
-(never to the name again), so DNS rebinding cannot slip past. IPv4-mapped, NAT64, 6to4
+every address it resolves to is checked, and the connection goes only to an address that
+passed (never to the name again), so DNS rebinding cannot slip past. IPv4-mapped, NAT64, 6to4
 and Teredo IPv6 forms are judged by the IPv4 address they carry; decimal, octal and hex
 IPv4 spellings (``2130706433``, ``0177.0.0.1``) are parsed as the resolver would.
 
@@ -166,7 +166,9 @@ def _parse_entry(text: str) -> _Entry:
                          f"Got {text!r} instead.", "egress_allow")
     host, port = text, None
     if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
+        host, bracket, rest = text[1:].partition("]")
+        if not bracket:
+            raise bad
         if rest:
             if not rest.startswith(":"):
                 raise bad
@@ -239,23 +241,27 @@ class EgressPolicy:
             raise EgressDenied(str(address), why)
 
     def _check_name(self, host: str, port: int) -> None:
+        """Metadata names are refused unless a name entry lists them."""
         name = host.lower().rstrip(".")
-        special = ("a cloud metadata name" if name in METADATA_NAMES else
-                   "a loopback name" if name == "localhost" or name.endswith(".localhost")
-                   else None)
-        if special and not any(e.network is None and (e.port is None or e.port == port)
-                               and _name_matches(e.name or "", name) for e in self._entries):
-            raise EgressDenied(host, special)
+        if name in METADATA_NAMES and not any(
+                e.network is None and (e.port is None or e.port == port)
+                and _name_matches(e.name or "", name) for e in self._entries):
+            raise EgressDenied(host, "a cloud metadata name")
 
-    def check_host(self, host: str, port: int) -> IP | None:
-        """Configuration-time check of a literal target: a denied IP (in any spelling) or
-        a metadata/loopback name raises; other names pass (they are checked on connect)."""
+    def check_host(self, host: str, port: int) -> None:
+        """Configuration-time check of a literal target: a denied IP (in any spelling), a
+        metadata name or ``localhost`` (read as 127.0.0.1) raises; other names pass, as
+        they are resolved and checked on every connect."""
         ip = parse_ip(host)
+        name = host.lower().rstrip(".")
+        if ip is None and (name == "localhost" or name.endswith(".localhost")):
+            ip = ipaddress.IPv4Address("127.0.0.1")
         if ip is None:
             self._check_name(host, port)
-        else:
-            self.check_address(ip, host, port)
-        return ip
+            return
+        why = self.denial(ip, host, port)
+        if why is not None:
+            raise EgressDenied(host if parse_ip(host) is None else str(ip), why)
 
     def check_url(self, url: str, schemes: Iterable[str] = ("http", "https")) -> None:
         """Configuration-time check of a URL: its scheme, then its host (:meth:`check_host`)."""
@@ -266,11 +272,10 @@ class EgressPolicy:
         self.check_host(parts.hostname or "", port)
 
     def resolve(self, host: str, port: int) -> list[str]:
-        """Every address ``host`` resolves to, each checked: the addresses to connect to.
+        """The addresses ``host`` resolves to that the policy allows: where to connect.
 
-        Raises :class:`EgressDenied` when any of them is denied (a name that resolves to a
-        public and a private address is not trusted either), ``OSError`` when the name does
-        not resolve.
+        Each resolved address is checked; denied ones are dropped, and when none is left
+        :class:`EgressDenied` names the first. ``OSError`` when the name does not resolve.
         """
         host = host.strip("[]")
         ip = parse_ip(host)
@@ -282,9 +287,10 @@ class EgressPolicy:
                 raise socket.gaierror(socket.EAI_NONAME, "name does not resolve")
         else:
             addresses = [ip]
-        for a in addresses:
-            self.check_address(a, host, port)
-        return list(dict.fromkeys(str(a) for a in addresses))
+        allowed = [a for a in addresses if self.denial(a, host, port) is None]
+        if not allowed:
+            self.check_address(addresses[0], host, port)
+        return list(dict.fromkeys(str(a) for a in allowed))
 
     # -- connections ------------------------------------------------------------------------
 

@@ -47,8 +47,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        status, extra = self.server.owner._answer(self, body)
-        payload = b"ok" if status < 400 else b"no_service"
+        owner = self.server.owner
+        status, extra = owner._answer(self, body)
+        payload = b"ok" if status < 400 else owner.error_body
         self.send_response(status)
         for k, v in extra.items():
             self.send_header(k, v)
@@ -69,10 +70,15 @@ class WebhookServer:
 
     ``fail(k)`` makes the next ``k`` requests get 503 (or another status); ``stop()`` and
     ``start()`` close and reopen the same port, like a receiver that goes down and returns.
+    ``error_body`` is what error answers carry, ``headers`` extra answer headers (e.g. a
+    redirect's Location); with ``tls`` (cert, key) it speaks HTTPS.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, tls: tuple[Path, Path] | None = None) -> None:
         self.port = 0
+        self.tls = tls
+        self.error_body = b"no_service"
+        self.headers: dict[str, str] = {}
         self.requests: list[Received] = []
         self.status = 200
         self._fail_left = 0
@@ -85,6 +91,10 @@ class WebhookServer:
     def start(self) -> Self:
         server = _Server(("127.0.0.1", self.port), _Handler)
         server.owner = self
+        if self.tls is not None:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*self.tls)
+            server.socket = ctx.wrap_socket(server.socket, server_side=True)
         self.port = server.server_address[1]
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
@@ -105,8 +115,8 @@ class WebhookServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def url(self, path: str = "/hook") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+    def url(self, path: str = "/hook", host: str = "127.0.0.1") -> str:
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}{path}"
 
     def fail(self, k: int, status: int = 503, retry_after: str | None = None) -> None:
         with self._lock:
@@ -120,7 +130,7 @@ class WebhookServer:
 
     def _answer(self, h: BaseHTTPRequestHandler, body: bytes) -> tuple[int, dict[str, str]]:
         with self._lock:
-            extra: dict[str, str] = {}
+            extra: dict[str, str] = dict(self.headers)
             if self._fail_left > 0:
                 self._fail_left -= 1
                 status = self._fail_status
@@ -137,8 +147,11 @@ class WebhookServer:
 class _Mailbox:
     messages: list[tuple[Envelope, EmailMessage]] = field(default_factory=list)
     logins: list[str] = field(default_factory=list)
+    reject: str | None = None  # e.g. "550 go away": the reply to DATA instead of accepting
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.reject is not None:
+            return self.reject
         raw = envelope.original_content or b""
         self.messages.append((envelope, message_from_bytes(raw, policy=policy.default)))
         return "250 Message accepted for delivery"
@@ -199,14 +212,16 @@ class SMTPServer:
         self._ctl.stop()
 
 
-def self_signed_cert(folder: Path) -> tuple[Path, Path] | None:
-    """A throwaway certificate for 127.0.0.1 made with the openssl CLI (None if absent)."""
+def self_signed_cert(folder: Path, names: str = "IP:127.0.0.1,DNS:localhost"
+                     ) -> tuple[Path, Path] | None:
+    """A throwaway certificate (for 127.0.0.1 unless ``names`` says otherwise) made with
+    the openssl CLI (None if absent)."""
     if shutil.which("openssl") is None:
         return None
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
                     "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key), "-out",
-                    str(cert), "-days", "1", "-subj", "/CN=127.0.0.1", "-addext",
-                    "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                    str(cert), "-days", "1", "-subj", "/CN=aiwarden-test", "-addext",
+                    f"subjectAltName={names}"],
                    check=True, capture_output=True)
     return cert, key
