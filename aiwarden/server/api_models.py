@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pydantic import BaseModel, ConfigDict, Field, RootModel, StrictFloat
 
 from aiwarden.incidents.rollback import RollbackPolicy
 
@@ -99,10 +99,11 @@ class TrafficSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     mode: Literal["off", "canary", "shadow", "ab"] = "off"
-    alias: str | None = None
+    alias: str | None = Field(default=None, pattern=ALIAS_PATTERN)
     challenger: str | None = None
-    percent: float | None = None
-    weights: Any = Field(default=None, description="{target: weight} for mode ab")
+    percent: StrictFloat | None = Field(default=None, ge=0, le=100)
+    weights: dict[str, StrictFloat] | None = Field(default=None,
+                                             description="{target: weight} for mode ab")
     sticky_key: str | None = None
     reason: str | None = None
 
@@ -252,7 +253,7 @@ class Applied(Open):
 
 class AlertInstance(Open):
     labels: dict[str, Any]
-    state: str
+    state: dict[str, Any] = Field(description="phase, severity, since, value, error ...")
     rule: dict[str, Any] | None
     runbook: Any
     events: list[dict[str, Any]]

@@ -4,14 +4,39 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException
 
 from aiwarden.errors import AiwardenError
+from aiwarden.registry._errors import (
+    ArtifactFormatError,
+    ArtifactIntegrityError,
+    ArtifactStoreError,
+    UntrustedArtifactError,
+)
 from aiwarden.server.responses import JSONResponse
 from aiwarden.store.models_repo import Conflict, NotFound
 
 __all__ = ["BodyTooLarge", "Forbidden", "HttpError", "Malformed", "Unauthorized",
-           "UnsupportedMediaType", "install"]
+           "UnsupportedMediaType", "domain_status", "install"]
+
+# Domain errors with their own status; any other AiwardenError is 422. One table, so a
+# changed artifact answers the same wherever it is met: download, predict, reload.
+_DOMAIN: dict[type[AiwardenError], tuple[int, str]] = {
+    NotFound: (404, "not_found"), Conflict: (409, "conflict"),
+    ArtifactIntegrityError: (409, "artifact_integrity"),
+    UntrustedArtifactError: (403, "untrusted_artifact"),
+    ArtifactFormatError: (422, "invalid_artifact"),
+    ArtifactStoreError: (503, "artifact_store"),
+}
+
+
+def domain_status(exc: AiwardenError) -> tuple[int, str]:
+    """(status, error kind) of a domain error, by its nearest listed class."""
+    for cls in type(exc).__mro__:
+        if cls in _DOMAIN:
+            return _DOMAIN[cls]
+    return 422, type(exc).__name__.replace("Error", "").lower() or "invalid"
 
 
 class HttpError(Exception):
@@ -68,9 +93,16 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(AiwardenError)
     async def _domain(_: Request, exc: AiwardenError) -> JSONResponse:
-        status, kind = {NotFound: (404, "not_found"), Conflict: (409, "conflict")}.get(
-            type(exc), (422, type(exc).__name__.replace("Error", "").lower() or "invalid"))
+        status, kind = domain_status(exc)
         return JSONResponse(_body(kind, str(exc), getattr(exc, "field", None)), status)
+
+    @app.exception_handler(DataError)
+    async def _data(_: Request, exc: DataError) -> JSONResponse:
+        """A value the database cannot hold or compare (a NUL byte in a name on PostgreSQL,
+        a number out of range) came from the request: 422, not 500."""
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else "invalid"
+        return JSONResponse(_body("invalid", f"A value in the request cannot be stored or "
+                                  f"looked up: {reason}.", None), 422)
 
     @app.exception_handler(HTTPException)
     async def _starlette(request: Request, exc: HTTPException) -> JSONResponse:

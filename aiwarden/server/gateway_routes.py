@@ -38,6 +38,7 @@ from aiwarden.server.api_models import (
     body_doc,
 )
 from aiwarden.server.errors import Malformed
+from aiwarden.server.jsonbody import json_body
 from aiwarden.server.registry_routes import registry_for
 from aiwarden.server.responses import JSONResponse
 
@@ -157,12 +158,8 @@ async def put_traffic(request: Request, name: str) -> dict[str, Any]:
     "shadow", "challenger"}``, ``{"mode": "ab", "weights": {...}}`` or ``{"mode": "off"}``;
     an optional ``reason`` is kept with it."""
     who = actor(request, "admin")
-    doc = _json(await request.body())
-    if not isinstance(doc, dict):
-        raise Malformed("body: expected a JSON object with 'mode'.", "body")
+    doc = (await json_body(request, TrafficSpec)).model_dump(exclude_unset=True)
     reason = doc.pop("reason", None)
-    if reason is not None and not isinstance(reason, str):
-        raise Malformed("reason: expected text.", "reason")
     app = request.app
 
     def store() -> dict[str, Any]:
