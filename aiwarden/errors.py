@@ -13,6 +13,8 @@ Messages follow one template so users can grep them:
 
 from __future__ import annotations
 
+import re
+
 __all__ = [
     "AiwardenError",
     "Cancelled",
@@ -21,6 +23,7 @@ __all__ = [
     "ParameterError",
     "SchemaError",
     "check_param",
+    "without_paths",
 ]
 
 
@@ -66,3 +69,22 @@ def check_param(ok: bool, name: str, owner: str, expected: str, got: object) -> 
         raise ParameterError(
             f"The {name!r} parameter of {owner} must be {expected}. Got {got!r} instead."
         )
+
+
+# An absolute POSIX path of two or more parts (not the path of a URL: those follow a host
+# name or "//"), or a Windows drive path.
+_LOCAL_PATH = re.compile(r"(?<![\w/.:~-])(?:/[^\s'\"/()<>,;]+){2,}/?|\b[A-Za-z]:\\[^\s'\"<>,;]+")
+
+
+def without_paths(text: str) -> str:
+    r"""``text`` with local file paths cut to their last part: messages of third-party
+    errors (an import, a model's own code) may name files on the server.
+
+    >>> without_paths("No such file: '/srv/aiwarden/artifacts/m/ab12.skops' (see http://x.io/a/b)")
+    "No such file: '…/ab12.skops' (see http://x.io/a/b)"
+    """
+    def last(m: re.Match[str]) -> str:
+        parts = [p for p in re.split(r"[/\\]", m.group(0)) if p]
+        return "…/" + (parts[-1] if parts else "")
+
+    return _LOCAL_PATH.sub(last, text)

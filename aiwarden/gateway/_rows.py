@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from aiwarden.errors import AiwardenError, DataError, SchemaError
+from aiwarden.errors import AiwardenError, DataError, SchemaError, without_paths
 from aiwarden.gateway._errors import InvalidRequestError, PredictionError
 
 __all__ = ["Item", "event", "failure", "frame", "parse_request", "shadow_id"]
@@ -85,7 +85,7 @@ def failure(exc: BaseException, model: str, version: str) -> PredictionError:
     """What the caller is told when the model raised: 422 when it refused the input (our
     column checks, or the ValueError/TypeError scikit-learn raises for bad values), 500
     for anything else; the message names the version and the reason."""
-    text = f"{type(exc).__name__}: {exc}"[:1000]
+    text = f"{type(exc).__name__}: {without_paths(str(exc))}"[:1000]  # no server paths
     if isinstance(exc, DataError | SchemaError):
         return PredictionError(f"{model} version {version} cannot use this input: {exc}",
                                status=422, kind="invalid_input", version=version,

@@ -30,6 +30,7 @@ from aiwarden.gateway._errors import InvalidRequestError, PredictionError
 from aiwarden.gateway.gateway import Gateway
 from aiwarden.gateway.hub import GatewayHub
 from aiwarden.gateway.sources import RemoteSource, client_sink
+from aiwarden.registry import ArtifactIntegrityError
 
 __all__ = ["create_serving_app", "remote_hub"]
 
@@ -133,7 +134,11 @@ def create_serving_app(hub: GatewayHub, name: str, alias: str = "champion") -> S
         return _answer(gw.stats())
 
     def reload(_: Request) -> Response:
-        return _answer({"model": name, "reloaded": hub.reload(name), "version": gw.version})
+        try:
+            reloaded = hub.reload(name)
+        except ArtifactIntegrityError as exc:  # the server's status for it (docs/registry.md)
+            return _problem(409, "artifact_integrity", str(exc), exc.field)
+        return _answer({"model": name, "reloaded": reloaded, "version": gw.version})
 
     def flush(_: Request) -> Response:
         return _answer({"model": name, "flushed": gw.flush(), **gw.stats()})

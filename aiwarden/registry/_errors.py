@@ -10,14 +10,15 @@
         │                                pickle/joblib/entry point without an admin's trust,
         │                                skops types off the allow-list (HTTP 403)
         ├── ArtifactIntegrityError       the stored bytes changed since registration: both
-        │                                SHA-256 are in the message (HTTP 409)
+        │                                SHA-256 are in the message, never the store's
+        │                                location (HTTP 409 artifact_integrity, also on predict)
         └── ArtifactStoreError           the artifact store cannot be reached or lacks a
                                          dependency (HTTP 503)
 """
 
 from __future__ import annotations
 
-from aiwarden.errors import AiwardenError
+from aiwarden.errors import AiwardenError, without_paths
 
 __all__ = ["ArtifactFormatError", "ArtifactIntegrityError", "ArtifactStoreError",
            "RegistryError", "UntrustedArtifactError"]
@@ -45,3 +46,8 @@ class ArtifactIntegrityError(RegistryError):
 
 class ArtifactStoreError(RegistryError):
     """The artifact store failed (unreachable, missing file, fsspec not installed)."""
+
+
+def why(exc: BaseException) -> str:
+    """A third-party error's message for ours, without the server's file paths."""
+    return without_paths(str(exc))

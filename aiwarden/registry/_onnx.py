@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from aiwarden.errors import DataError
-from aiwarden.registry._errors import ArtifactFormatError, ArtifactStoreError
+from aiwarden.registry._errors import ArtifactFormatError, ArtifactStoreError, why
 from aiwarden.registry.predictor import Predictor, to_frame
 
 __all__ = ["OnnxPredictor", "check_onnx", "session"]
@@ -38,7 +38,7 @@ def check_onnx(data: bytes) -> None:
     try:
         model = onnx.load_model_from_string(data)
     except Exception as exc:  # protobuf raises its own DecodeError
-        raise ArtifactFormatError(f"Not an ONNX model: {exc}", "artifact") from None
+        raise ArtifactFormatError(f"Not an ONNX model: {why(exc)}", "artifact") from None
     for tensor in _tensors(model.graph):
         if tensor.data_location == onnx.TensorProto.EXTERNAL:
             raise ArtifactFormatError(f"The ONNX tensor {tensor.name!r} refers to external "
@@ -68,7 +68,7 @@ def session(data: bytes) -> Any:
     try:
         return ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
-        raise ArtifactFormatError(f"onnxruntime cannot load the artifact: {exc}",
+        raise ArtifactFormatError(f"onnxruntime cannot load the artifact: {why(exc)}",
                                   "artifact") from None
 
 

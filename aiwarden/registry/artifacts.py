@@ -11,6 +11,7 @@ b'bytes'
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -19,6 +20,8 @@ from typing import Any, Protocol
 from aiwarden.registry._errors import ArtifactStoreError
 
 __all__ = ["ArtifactStore", "FsspecStore", "LocalStore", "default_artifacts_url", "open_store"]
+
+log = logging.getLogger(__name__)
 
 
 class ArtifactStore(Protocol):
@@ -32,6 +35,13 @@ class ArtifactStore(Protocol):
 def default_artifacts_url(data_dir: str | os.PathLike[str]) -> str:
     """``<data dir>/artifacts``: beside the SQLite file, so one folder holds everything."""
     return str(Path(data_dir).resolve() / "artifacts")
+
+
+def _missing(url: str, key: str) -> ArtifactStoreError:
+    """A missing file: its location goes to the log, the message names only the key."""
+    log.error("artifact %s is missing from the store %s", key, url)
+    return ArtifactStoreError(f"The artifact {key!r} is missing from the artifact store.",
+                              "uri")
 
 
 def _check_key(key: str) -> str:
@@ -67,8 +77,7 @@ class LocalStore:
         try:
             return path.read_bytes()
         except FileNotFoundError:
-            raise ArtifactStoreError(f"The artifact {key!r} is missing from the store "
-                                     f"{self.url}.", "uri") from None
+            raise _missing(self.url, key) from None
 
     def __repr__(self) -> str:
         return f"LocalStore({self.url!r})"
@@ -82,13 +91,16 @@ class FsspecStore:
             import fsspec
         except ImportError:
             raise ArtifactStoreError(
-                f"The artifact store {url!r} needs fsspec: pip install 'aiwarden[registry]' "
+                f"The artifact store ({url.split('://')[0]}://) needs fsspec: pip install "
+                "'aiwarden[registry]' "
                 "(plus the protocol's package, e.g. s3fs for s3://).", "artifacts_url") from None
         try:
             self.fs, root = fsspec.core.url_to_fs(url, **options)
         except (ImportError, ValueError) as exc:
-            raise ArtifactStoreError(f"Cannot open the artifact store {url!r}: {exc}",
-                                     "artifacts_url") from None
+            log.error("cannot open the artifact store %s: %s", url, exc)
+            raise ArtifactStoreError(f"Cannot open the artifact store (setting artifacts_url, "
+                                     f"AIWARDEN_ARTIFACTS_URL): {type(exc).__name__}; the "
+                                     "server log has the details.", "artifacts_url") from None
         self.root = root.rstrip("/")
         self.url = url
 
@@ -104,8 +116,7 @@ class FsspecStore:
         try:
             return bytes(self.fs.cat_file(self._path(key)))
         except FileNotFoundError:
-            raise ArtifactStoreError(f"The artifact {key!r} is missing from the store "
-                                     f"{self.url}.", "uri") from None
+            raise _missing(self.url, key) from None
 
     def __repr__(self) -> str:
         return f"FsspecStore({self.url!r})"

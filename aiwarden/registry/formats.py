@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from aiwarden.registry import _onnx
-from aiwarden.registry._errors import ArtifactFormatError, UntrustedArtifactError
+from aiwarden.registry._errors import ArtifactFormatError, UntrustedArtifactError, why
 from aiwarden.registry.predictor import EstimatorPredictor, Predictor
 
 __all__ = ["FORMATS", "WRAPPER_TYPES", "ArtifactFormat", "detect_format", "get_format"]
@@ -51,7 +51,7 @@ class ArtifactFormat:
         try:
             return sorted(sio.get_untrusted_types(data=data))
         except Exception as exc:  # zipfile/json errors of a malformed file
-            raise ArtifactFormatError(f"Not a skops file: {exc}", "artifact") from None
+            raise ArtifactFormatError(f"Not a skops file: {why(exc)}", "artifact") from None
 
     def check(self, data: bytes, entry_point: str | None) -> None:
         """Cheap structural checks before anything is trusted or stored."""
@@ -107,17 +107,18 @@ def _load_skops(data: bytes, trusted_types: Sequence[str]) -> Any:
     try:
         return sio.loads(data, trusted=list(trusted_types))
     except UntrustedTypesFoundException as exc:
-        raise UntrustedArtifactError(f"The skops artifact holds types nobody trusted: {exc}",
+        raise UntrustedArtifactError(f"The skops artifact holds types nobody trusted: {why(exc)}",
                                      "trusted_types") from None
     except Exception as exc:
-        raise ArtifactFormatError(f"skops cannot load the artifact: {exc}", "artifact") from None
+        raise ArtifactFormatError(f"skops cannot load the artifact: {why(exc)}",
+                                  "artifact") from None
 
 
 def _guard(fn: Any) -> Any:
     try:
         return fn()
     except Exception as exc:
-        raise ArtifactFormatError(f"Cannot load the artifact: {type(exc).__name__}: {exc}",
+        raise ArtifactFormatError(f"Cannot load the artifact: {type(exc).__name__}: {why(exc)}",
                                   "artifact") from None
 
 
@@ -140,7 +141,7 @@ def _call_entry_point(entry_point: str, data: bytes) -> Any:
     try:
         fn = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as exc:
-        raise ArtifactFormatError(f"Cannot import the entry point {entry_point!r}: {exc}",
+        raise ArtifactFormatError(f"Cannot import the entry point {entry_point!r}: {why(exc)}",
                                   "entry_point") from None
     obj = _guard(lambda: fn(_local_copy(data) if data else None))
     if not hasattr(obj, "predict"):

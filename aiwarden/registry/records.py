@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -13,7 +14,7 @@ import orjson
 from aiwarden.errors import ParameterError
 
 __all__ = ["META_FIELDS", "AliasEvent", "VersionInfo", "check_alias", "check_name",
-           "clean_metadata"]
+           "clean_filename", "clean_metadata"]
 
 META_FIELDS = ("description", "metrics", "params", "tags", "source_commit", "training_profile",
                "inputs")
@@ -73,6 +74,25 @@ def check_name(value: Any, field_: str) -> str:
         raise ParameterError(f"{field_}: expected 1-200 letters, digits or ._:@+- (starting "
                              f"with a letter or digit); got {value!r}.", field_)
     return value
+
+
+def clean_filename(value: str | None) -> str | None:
+    r"""The name an artifact is saved under when downloaded: the last path part, without
+    control or formatting characters (CR/LF would split an HTTP header, U+202E would
+    disguise the extension), at most 255 characters; letters of any script are kept.
+
+    >>> clean_filename("../../etc/mod\u00e8le\r\nX-Evil: 1.skops")
+    'modèleX-Evil: 1.skops'
+    >>> clean_filename("C:\\models\\..") is None
+    True
+    """
+    if value is None:
+        return None
+    last = re.split(r"[/\\]", str(value))[-1]
+    kept = "".join(ch for ch in unicodedata.normalize("NFC", last)
+                   if unicodedata.category(ch)[0] not in "CZ" or ch == " ")
+    kept = kept.strip()
+    return None if kept.strip(".") == "" else kept[:255]
 
 
 def check_alias(value: Any) -> str:

@@ -8,6 +8,7 @@ same methods with plain values. Registry versions *are* monitoring versions (row
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -25,6 +26,7 @@ from aiwarden.registry.records import (
     VersionInfo,
     check_alias,
     check_name,
+    clean_filename,
     clean_metadata,
 )
 from aiwarden.store import models_repo as repo
@@ -33,6 +35,7 @@ from aiwarden.store.tables import model_versions
 
 __all__ = ["UNSET", "Registry"]
 
+log = logging.getLogger(__name__)
 UNSET: Any = object()  # ``expected`` not given: move whatever the alias points at
 _KINDS = ("set", "promote", "rollback", "import")
 
@@ -79,6 +82,7 @@ class Registry:
         check_name(name, "name")
         if version is not None:
             check_name(version, "version")
+        filename = clean_filename(filename)  # it becomes a download's header: no CR/LF, no path
         fmt = get_format(format) if format else detect_format(filename, entry_point)
         fmt.check(data, entry_point)
         meta = clean_metadata(metadata)
@@ -206,10 +210,14 @@ class Registry:
         data = self.store.get(info.uri)
         actual = hashlib.sha256(data).hexdigest()
         if actual != info.sha256:
+            # where it lies is for the operator's log, not for an API client
+            log.error("artifact of %s version %s changed: store %s, key %s, SHA-256 %s "
+                      "(registered %s)", name, info.version, self.store.url, info.uri, actual,
+                      info.sha256)
             raise ArtifactIntegrityError(
                 f"The artifact of {name} version {info.version} has changed since it was "
                 f"registered: its SHA-256 is {actual}, the registry recorded {info.sha256}; "
-                f"refusing to use it (store {self.store.url}, key {info.uri}).",
+                "refusing to use it. The server log names the stored file.",
                 expected=info.sha256, actual=actual)
         return info, data
 

@@ -99,7 +99,7 @@ class RegistryMixin:
         response = self._request("GET", _path(name, "versions", version, "artifact"))
         data, sha = response.content, response.headers.get("x-aiwarden-sha256")
         if sha and hashlib.sha256(data).hexdigest() != sha:
-            raise ApiError(0, "artifact_changed", f"The download of {name} version {version} "
+            raise ApiError(0, "artifact_integrity", f"The download of {name} version {version} "
                            f"does not match its SHA-256 {sha}.")
         if to is not None:
             Path(to).write_bytes(data)

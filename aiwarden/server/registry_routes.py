@@ -8,10 +8,11 @@ only that a scope is missing.
 from __future__ import annotations
 
 import os
+import re
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+import unicodedata
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from fastapi import APIRouter, Query, Request, Response
@@ -19,14 +20,11 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from aiwarden.registry import (
-    ArtifactFormatError,
-    ArtifactIntegrityError,
-    ArtifactStoreError,
     Registry,
-    UntrustedArtifactError,
     default_artifacts_url,
 )
 from aiwarden.registry.formats import detect_format, get_format
+from aiwarden.registry.records import clean_filename
 from aiwarden.server.api_models import (
     AliasEvent,
     AliasMoved,
@@ -46,33 +44,6 @@ _MULTIPART = "multipart/form-data"
 
 class _Untrusted(HttpError):
     status, kind = 403, "untrusted_artifact"
-
-
-class _Changed(HttpError):
-    status, kind = 409, "artifact_changed"
-
-
-class _BadArtifact(HttpError):
-    status, kind = 422, "invalid_artifact"
-
-
-class _StoreDown(HttpError):
-    status, kind = 503, "artifact_store"
-
-
-@contextmanager
-def _mapped() -> Iterator[None]:
-    """Registry errors as HTTP answers with the house body (field + reason)."""
-    try:
-        yield
-    except UntrustedArtifactError as exc:
-        raise _Untrusted(str(exc), exc.field) from None
-    except ArtifactIntegrityError as exc:
-        raise _Changed(str(exc), exc.field) from None
-    except ArtifactFormatError as exc:
-        raise _BadArtifact(str(exc), exc.field) from None
-    except ArtifactStoreError as exc:
-        raise _StoreDown(str(exc), exc.field) from None
 
 
 def registry_for(app: Any) -> Registry:
@@ -99,8 +70,9 @@ def _who(request: Request, scope: str) -> tuple[Registry, str, Any]:
     """(registry, actor, key info or None when the server runs open); 401/403 as usual."""
     key = request.app.state.auth.check(request, scope)
     who = key.name if key is not None else request.headers.get("x-aiwarden-actor")
-    with _mapped():  # a store URL that cannot be opened answers 503, naming it
-        registry = registry_for(request.app)
+    # registry errors answer through aiwarden.server.errors (one status table); a store
+    # that cannot be opened is 503
+    registry = registry_for(request.app)
     return registry, (who or "anonymous")[:200], key
 
 
@@ -156,9 +128,9 @@ async def register_version(
                               "version": version, "trust": trust, "task": task,
                               "metadata": metadata}
     data = await _upload(request, fields)
-    with _mapped():
-        fmt = get_format(fields["format"]) if fields["format"] else detect_format(
-            fields["filename"], fields["entry_point"])
+    fields["filename"] = clean_filename(fields["filename"])  # as the registry will store it
+    fmt = get_format(fields["format"]) if fields["format"] else detect_format(
+        fields["filename"], fields["entry_point"])
     if key is None and fmt.runs_code and not request.app.state.settings.allow_code_artifacts:
         # anyone who reaches an open server could run code on this machine through it
         raise _Untrusted(
@@ -173,12 +145,11 @@ async def register_version(
                 f"it runs arbitrary code, so an admin must vouch for it with trust=true. This "
                 f"key's scopes are {list(key.scopes)}.", "format")
         request.app.state.auth.check(request, "admin")  # the usual 403 for other formats
-    with _mapped():
-        info = await run_in_threadpool(
-            registry.register, name, data, format=fmt.name, filename=fields["filename"],
-            entry_point=fields["entry_point"], metadata=_metadata(fields["metadata"]),
-            version=fields["version"], task=fields["task"], actor=actor, admin=True,
-            trust=_flag(fields["trust"]))
+    info = await run_in_threadpool(
+        registry.register, name, data, format=fmt.name, filename=fields["filename"],
+        entry_point=fields["entry_point"], metadata=_metadata(fields["metadata"]),
+        version=fields["version"], task=fields["task"], actor=actor, admin=True,
+        trust=_flag(fields["trust"]))
     return info.to_dict()
 
 
@@ -202,12 +173,24 @@ def show_version(request: Request, name: str, version: str) -> dict[str, Any]:
 def download(request: Request, name: str, version: str) -> Response:
     """The artifact's bytes, verified against the SHA-256 recorded at upload."""
     registry = _who(request, "read")[0]
-    with _mapped():
-        info, data = registry.artifact(name, version)
-    fname = info.filename or f"{name}-{info.version}.{info.format}"
+    info, data = registry.artifact(name, version)  # changed bytes: 409 artifact_integrity
+    fname = clean_filename(info.filename) or f"{name}-{info.version}.{info.format}"
     return Response(data, media_type="application/octet-stream", headers={
-        "Content-Disposition": f'attachment; filename="{fname}"', "ETag": f'"{info.sha256}"',
+        "Content-Disposition": content_disposition(fname), "ETag": f'"{info.sha256}"',
         "X-Aiwarden-SHA256": info.sha256, "X-Aiwarden-Format": info.format})
+
+
+def content_disposition(filename: str) -> str:
+    """RFC 6266: an ASCII ``filename`` for old clients, the exact name as UTF-8 in
+    ``filename*`` (RFC 8187); header values must be Latin-1 and free of CR/LF."""
+    plain = "".join(c for c in unicodedata.normalize("NFKD", filename)
+                    if not unicodedata.combining(c))  # é -> e; other letters become _
+    plain = re.sub(r'[^A-Za-z0-9 !#$&+,.;=@^_`{}~()\[\]-]+', "_", plain).strip()
+    stem, dot, ext = plain.rpartition(".")
+    if not (stem if dot else plain).strip("_ ."):
+        plain = f"artifact.{ext}" if dot else "artifact"
+    exact = quote(filename, safe="!#$&+-.^_`|~")
+    return f'attachment; filename="{plain}"; filename*=UTF-8\'\'{exact}'
 
 
 class AliasMove(BaseModel):

@@ -117,7 +117,7 @@ def test_changed_artifact_is_refused(admin: Client, server: ThreadServer) -> Non
     changed = hashlib.sha256(bytes(data)).hexdigest()
     with pytest.raises(ApiError) as err:
         admin.download_artifact("tamper", "1")
-    assert err.value.status == 409 and err.value.kind == "artifact_changed"
+    assert err.value.status == 409 and err.value.kind == "artifact_integrity"
     assert "tamper version 1" in err.value.message
     assert v["sha256"] in err.value.message and changed in err.value.message
     registry = server.server.config.app.state.registry  # what the gateway will call
