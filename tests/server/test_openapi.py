@@ -69,3 +69,153 @@ def test_version_schemas_without_valid_columns_answer_422(http, schema, field) -
                                            "role": "target"}]}})
     assert ok.status_code == 201, ok.text
     assert [c["role"] for c in ok.json()["schema"]["columns"]] == ["feature", "target"]
+
+
+# -- the document -----------------------------------------------------------------------------
+
+def _document(url: str) -> dict:
+    r = httpx.get(f"{url}/openapi.json")
+    r.raise_for_status()
+    return r.json()
+
+
+def _resolve(doc: dict, schema: dict) -> dict:
+    while "$ref" in schema:
+        schema = doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return schema
+
+
+def test_every_json_answer_has_a_model_and_every_error_the_house_schema(server) -> None:
+    doc = _document(server.url)
+    schemas = doc["components"]["schemas"]
+    assert "HTTPValidationError" not in schemas and "ValidationError" not in schemas
+    assert set(_resolve(doc, {"$ref": "#/components/schemas/Error"})["properties"]) == {
+        "detail"}
+    assert set(schemas["ErrorDetail"]["required"]) == {"error", "message", "field"}
+    operations = [(p, m, op) for p, ops in doc["paths"].items() for m, op in ops.items()]
+    assert len(operations) >= 60
+    for path, method, op in operations:
+        where = f"{method.upper()} {path}"
+        ok = [c for c in op["responses"] if c.startswith("2")]
+        assert len(ok) == 1, where
+        content = op["responses"][ok[0]].get("content")
+        assert content, f"{where}: the answer has no media type"
+        if "application/json" in content:
+            schema = content["application/json"]["schema"]
+            assert schema != {"type": "string"}, where
+            resolved = _resolve(doc, schema)
+            assert resolved.get("type") in ("object", "array") or "anyOf" in resolved, where
+        for code, answer in op["responses"].items():
+            if code.startswith(("4", "5")) and not (path == "/readyz" and code == "503"):
+                assert answer["content"]["application/json"]["schema"] == {
+                    "$ref": "#/components/schemas/Error"}, (where, code)
+        if method in ("post", "put") and not path.endswith(("/evaluate", "/reload",
+                                                              "/flush")):
+            assert op.get("requestBody", {}).get("content"), f"{where}: no request body"
+
+
+def test_keyed_routes_name_both_security_schemes(server) -> None:
+    doc = _document(server.url)
+    assert doc["components"]["securitySchemes"] == {
+        "bearerAuth": {"type": "http", "scheme": "bearer", "description": ANY},
+        "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key",
+                         "description": ANY}}
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            if path in ("/healthz", "/readyz"):
+                assert "security" not in op and "401" not in op["responses"]
+                continue
+            # this server has no keys yet: anonymous is an alternative, as it really is
+            assert op["security"] == [{"bearerAuth": []}, {"apiKeyHeader": []}, {}], path
+            assert {"401", "403", "429"} <= set(op["responses"]), (method, path)
+            assert "Retry-After" in op["responses"]["429"]["headers"]
+
+
+class _Any:
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and bool(other)
+
+
+ANY = _Any()
+
+
+@pytest.fixture(scope="module")
+def keyed(db_url: str, tmp_path_factory: pytest.TempPathFactory):
+    """A keyed server with a small body limit and one ingest slot per model."""
+    from aiwarden.store import keys
+    from aiwarden.store.database import Database
+    from tests.server.live import ThreadServer, settings_for
+
+    db = Database(db_url)
+    db.migrate()
+    with db.write() as conn:
+        admin = keys.create_key(conn, "contract-admin", ["admin"])[0]
+        reader = keys.create_key(conn, "contract-reader", ["read"])[0]
+    db.dispose()
+    settings = settings_for(db_url, tmp_path_factory.mktemp("keyed"), max_body_mb=0.05,
+                            ingest_max_inflight=2, ingest_max_per_model=1,
+                            ingest_max_queue=0, ingest_max_wait_ms=0.0)
+    with ThreadServer(settings) as srv:
+        yield srv, admin, reader
+
+
+def _held_write(srv, key: str, name: str):
+    """A prediction write admitted and left waiting for the rest of its body."""
+    import socket
+    import time
+
+    body = b'[{"prediction_id": "h", "features": {"x": 1.0}}]'
+    sock = socket.create_connection(("127.0.0.1", srv.settings.port), timeout=30)
+    sock.sendall((f"POST /api/v1/models/{name}/predictions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                  f"Authorization: Bearer {key}\r\nContent-Type: application/json\r\n"
+                  f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+                 + body[:1])
+    deadline = time.monotonic() + 30
+    while srv.server.config.app.state.admission.stats()["inflight"] < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    return sock, body
+
+
+def test_every_error_status_the_document_lists_is_reachable(keyed, monkeypatch) -> None:
+    srv, admin, reader = keyed
+    doc = _document(srv.url)
+    listed = {code for ops in doc["paths"].values() for op in ops.values()
+              for code in op["responses"] if code.startswith(("4", "5"))}
+    # a keyed server's document has no anonymous alternative
+    assert doc["paths"]["/api/v1/models"]["get"]["security"] == [{"bearerAuth": []},
+                                                                  {"apiKeyHeader": []}]
+    api = f"{srv.url}/api/v1"
+    auth = {"Authorization": f"Bearer {admin}"}
+    name = f"st-{uuid.uuid4().hex[:6]}"
+    reached: dict[str, httpx.Response] = {}
+    reached["401"] = httpx.get(f"{api}/models")
+    reached["403"] = httpx.post(f"{api}/models", json={"name": name},
+                                headers={"X-API-Key": reader})
+    httpx.post(f"{api}/models", json={"name": name}, headers=auth).raise_for_status()
+    reached["404"] = httpx.get(f"{api}/models/{name}-missing", headers=auth)
+    reached["409"] = httpx.post(f"{api}/models", json={"name": name}, headers=auth)
+    reached["413"] = httpx.post(f"{api}/models/{name}/predictions", headers=auth | JSON,
+                                content=b"[" + b"{}," * 30_000 + b"{}]")
+    reached["415"] = httpx.post(f"{api}/silences", content=b"{}",
+                                headers=auth | {"content-type": "application/xml"})
+    reached["421"] = httpx.get(f"{api}/models", headers=auth | {"host": "evil.example"})
+    reached["422"] = httpx.post(f"{api}/models", json={}, headers=auth)
+    sock, body = _held_write(srv, admin, name)
+    try:
+        reached["429"] = httpx.post(f"{api}/models/{name}/predictions", headers=auth,
+                                    json=[{"prediction_id": "r"}])
+    finally:
+        sock.sendall(body[1:])
+        sock.recv(65536)
+        sock.close()
+    monkeypatch.setenv("AIWARDEN_ARTIFACTS_URL", "nosuch://bucket/artifacts")
+    srv.server.config.app.state.registry = None  # made again on first use, from the env
+    reached["503"] = httpx.get(f"{api}/registry/models", headers=auth)
+    srv.server.config.app.state.registry = None
+    for code, response in reached.items():
+        assert str(response.status_code) == code, (code, response.text)
+        assert _error(response, int(code))["error"]
+    assert "Retry-After" in reached["429"].headers
+    assert reached["401"].headers["WWW-Authenticate"] == "Bearer"
+    assert listed <= set(reached), f"no reproduction here for {listed - set(reached)}"
