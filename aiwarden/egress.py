@@ -268,7 +268,10 @@ class EgressPolicy:
         parts = urlsplit(url)
         if parts.scheme.lower() not in tuple(schemes):
             raise EgressDenied(f"{parts.scheme}:", "a scheme other than " + "/".join(schemes))
-        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+        try:
+            port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+        except ValueError:  # out of range or not a number
+            raise EgressDenied(parts.hostname or "", "given with an invalid port") from None
         self.check_host(parts.hostname or "", port)
 
     def resolve(self, host: str, port: int) -> list[str]:

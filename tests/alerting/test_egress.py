@@ -197,6 +197,17 @@ def test_a_receiver_with_a_denied_literal_target_is_refused(url: str) -> None:
                                       "metadata.google.internal")).check_egress()
 
 
+@pytest.mark.parametrize("url", ["http://hooks.test:99999/", "http://hooks.test:port/",
+                                 "http://[::1/", "http://[zz]/", "http://a b/"])
+def test_malformed_urls_are_refused_not_crashed_on(url: str) -> None:
+    with pytest.raises(ParameterError) as err:
+        receiver_from_config({"type": "webhook", "name": "x", "url": url})
+    assert err.value.field == "url"
+    if "hooks.test" in url:
+        with pytest.raises(EgressDenied, match="invalid port"):
+            EgressPolicy().check_url(url)
+
+
 def test_email_host_is_checked_naming_the_field() -> None:
     for host in ("127.0.0.1", "169.254.169.254", "10.1.2.3", "0x7f.1", "localhost"):
         r = EmailReceiver(name="m", host=host, sender="a@example.com", to="b@example.com")

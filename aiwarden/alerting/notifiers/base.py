@@ -210,8 +210,13 @@ def check_str(owner: str, name: str, value: object, *, optional: bool = False,
 
 def check_url(owner: str, name: str, value: object, *, secret: bool = True) -> str:
     """An absolute http(s) URL; hidden in the message because URLs carry tokens."""
-    ok = isinstance(value, str) and urlsplit(value).scheme in ("http", "https") \
-        and bool(urlsplit(value).hostname)
+    try:
+        parts = urlsplit(value) if isinstance(value, str) else None
+        ok = parts is not None and parts.scheme in ("http", "https") \
+            and bool(parts.hostname) and (parts.port is None or parts.port > 0) \
+            and not any(c.isspace() or ord(c) < 32 for c in value)  # type: ignore[union-attr]
+    except ValueError:  # "[::1", a port out of range or not a number
+        ok = False
     if not ok:
         _fail(owner, name, "an http(s) URL", value, secret)
     return value  # type: ignore[return-value]
