@@ -121,11 +121,11 @@ class NotificationCenter:
             self.dispatcher.silences = self.silences
 
     def _build(self, config: Mapping[str, Any], state: Mapping[str, Any] | None,
-               strict: bool = True) -> None:
+               strict: bool = True, *, dry_run: bool = False) -> dict[str, Receiver]:
         """Make the config live. ``strict`` also refuses targets the egress policy denies
         on their face; a stored config (strict False) loads anyway, since such a target is
         refused on every connect, and an upgrade or a narrower allowlist must not stop the
-        server from starting."""
+        server from starting. ``dry_run`` checks all the same and changes nothing."""
         receivers = {}
         for i, spec in enumerate(config.get("receivers") or []):
             try:
@@ -164,18 +164,25 @@ class NotificationCenter:
         dispatcher = (Dispatcher.from_dict(state, router, silences=self.silences,
                                            inhibit_rules=rules) if state
                       else Dispatcher(router, silences=self.silences, inhibit_rules=rules))
+        if dry_run:
+            return receivers
         self.config, self.receivers, self.dispatcher = dict(config), receivers, dispatcher
         self.policies: dict[str, EscalationPolicy] = policies
         self.deliverer.rebind(receivers)  # queued messages go to the receiver as now set up
+        return receivers
 
-    def configure(self, config: Mapping[str, Any]) -> dict[str, Any]:
+    def configure(self, config: Mapping[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
         """Validate and store a new config; waiting groups carry over.
 
         Only the config is written: the group state belongs to the delivering process,
-        which maps its groups onto the new routes when it next refreshes.
+        which maps its groups onto the new routes when it next refreshes. ``dry_run``
+        validates exactly as a real call does, writes nothing, and describes the config
+        that would be stored.
         """
         with self._lock:
-            self._build(config, self.dispatcher.to_dict())
+            receivers = self._build(config, self.dispatcher.to_dict(), dry_run=dry_run)
+            if dry_run:
+                return _described(config, receivers)
             with self.db.write() as conn:
                 kv.put(conn, CONFIG, dict(config))
             self._docs = (_as_stored(config), self._docs[1])
@@ -183,10 +190,7 @@ class NotificationCenter:
 
     def describe(self) -> dict[str, Any]:
         """The config as the API shows it: receivers described, secrets as ``***``."""
-        return {"route": self.config.get("route"),
-                "inhibit_rules": self.config.get("inhibit_rules", []),
-                "escalation_policies": self.config.get("escalation_policies", {}),
-                "receivers": [r.describe() for r in self.receivers.values()]}
+        return _described(self.config, self.receivers)
 
     # --------------------------------------------------------------- silences
     def add_silence(self, spec: Mapping[str, Any], actor: str) -> dict[str, Any]:
@@ -372,6 +376,14 @@ class NotificationCenter:
         self._pruned_at = now
         with self.db.write() as conn:
             outbox_repo.prune(conn, now - self.history_days * 86400)
+
+
+def _described(config: Mapping[str, Any], receivers: Mapping[str, Receiver]
+               ) -> dict[str, Any]:
+    return {"route": config.get("route"),
+            "inhibit_rules": config.get("inhibit_rules", []),
+            "escalation_policies": config.get("escalation_policies", {}),
+            "receivers": [r.describe() for r in receivers.values()]}
 
 
 _OLD_REPLY = re.compile(r"(HTTP|SMTP) (\d{3})(?! from receiver)(.*?)"

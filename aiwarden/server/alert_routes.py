@@ -86,11 +86,16 @@ async def apply(request: Request, dry_run: bool = Query(False)) -> dict[str, Any
         if isinstance(doc, dict) else []
     ruleset = load_rules(doc if isinstance(doc, dict) else text, "rule file")
     center = request.app.state.notifications
-    if notify and not dry_run:
-        center.configure({**center.config, **notify})
+    merged = {**center.config, **notify} if notify else None
+    if merged is not None:
+        # a dry run and the apply check receivers the same way (egress policy included),
+        # and the apply checks them before it writes any rule
+        center.configure(merged, dry_run=True)
     with mon.db.write() as conn:
         plan = apply_rules(conn, ruleset, dry_run=dry_run)
     if not dry_run:
+        if merged is not None:
+            center.configure(merged)
         for policy in rollback:
             request.app.state.rollbacks.set_policy(policy)
     return {"dry_run": dry_run, **plan.to_dict(), "notifications": sorted(notify),
