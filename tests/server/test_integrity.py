@@ -316,6 +316,41 @@ def test_3_batches_stored_with_mixed_types_still_read() -> None:
     assert both.column("score").to_pylist() == [1.0, 0.5]
 
 
+def test_3_a_database_written_with_mixed_types_reads_exports_and_joins(monitor: Any) -> None:
+    """A batch stored before typing at ingest (prediction as int64) next to a typed one:
+    the export, the label join spanning both and the RCA read answer."""
+    from aiwarden.monitoring.ingest import _insert_batch, _Prepared
+    from aiwarden.store import ids as id_store
+    from aiwarden.store import models_repo as repo
+    from aiwarden.tabular_io import write_parquet
+
+    name = f"legacy-{uuid.uuid4().hex[:8]}"
+    monitor.create_model(name)
+    monitor.upload_reference(name, "v1", pa.Table.from_pandas(_reference(),
+                                                              preserve_index=False), HINTS)
+    t0 = time.time() - 600
+    ans = monitor.log_predictions(name, [{"prediction_id": "new-1", "timestamp": t0,
+                                          "features": {"x": 0.1, "c": "a"}, "prediction": "1",
+                                          "scores": 0.6, "tags": {"region": "eu"}}])
+    assert ans.accepted == 1
+    legacy = pa.table({"prediction_id": ["old-1"], "timestamp": [t0 + 1.0],
+                       "version": ["v1"], "latency_ms": pa.nulls(1, pa.float64()),
+                       "error": pa.nulls(1, pa.string()), "x": [0.2], "c": [7],
+                       "region": ["us"], "score": [0.4], "pred": pa.array([0], pa.int64())})
+    with monitor.db.write() as conn:
+        m = repo.get_model(conn, name)
+        v = repo.get_version(conn, m, "v1")
+        batch_id = _insert_batch(conn, m.id, _Prepared(np.arange(1), legacy,
+                                                       write_parquet(legacy)), t0)
+        id_store.insert(conn, monitor.db, m.id, v.id, np.array(["old-1"], dtype=object),
+                        np.array([t0 + 1.0]), batch_id)
+    out = monitor.export_events(name, start=t0 - 1, end=t0 + 5).to_pandas()
+    assert list(out.pred) == ["1", "0"] and list(out.c) == ["a", "7"]
+    res = monitor.log_labels(name, [{"prediction_id": "new-1", "label": 1},
+                                    {"prediction_id": "old-1", "label": 0}])
+    assert res.joined == 2 and res.rejected == 0
+
+
 def test_4_a_deeply_nested_value_quarantines_its_row_and_keeps_the_others(
         server: Any, model: str) -> None:
     deep: Any = 1
