@@ -147,6 +147,8 @@ def _merge(total: dict[str, Any], part: Mapping[str, Any], offset: int) -> None:
                 if isinstance(err, dict) and isinstance(err.get("row"), int):
                     err = {**err, "row": err["row"] + offset}
                 total.setdefault("errors", []).append(err)
+        elif key == "ignored_columns" and isinstance(value, list):
+            total[key] = sorted(set(total.get(key, [])) | set(value))  # any chunk's
         elif isinstance(value, int | float) and not isinstance(value, bool):
             total[key] = total.get(key, 0) + value
         else:

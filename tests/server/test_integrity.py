@@ -475,3 +475,16 @@ def test_14_bulk_files_without_prediction_id_are_refused_once_and_unknown_column
     ans = _post(server, model, rows)
     assert ans["accepted"] == N
     assert ans["ignored_columns"] == ["extra", "features.colour", "scores.other"]
+
+
+def test_14_the_sdk_reports_columns_ignored_in_any_chunk(server: Any, model: str,
+                                                         client: Client) -> None:
+    from aiwarden.sdk.client import JSON_CHUNK_ROWS
+
+    df = _sent("chunk", time.time() - 5800, seed=16)
+    rows = [{**r, "prediction_id": f"chunk-{i}"}
+            for i, r in enumerate(_nested_rows(df) * (JSON_CHUNK_ROWS // N + 1))]
+    rows[-1]["features"] = {**rows[-1]["features"], "colour": "red"}
+    ans = client.log_predictions(model, rows)
+    assert ans["accepted"] == len(rows) > JSON_CHUNK_ROWS
+    assert ans["ignored_columns"] == ["features.colour"]
