@@ -80,9 +80,11 @@ class EgressDenied(AiwardenError):
 def parse_ip(host: str) -> IP | None:
     """``host`` as an IP address when it is one in any spelling a resolver accepts, else None.
 
-    ``[::1]``, ``fe80::1%eth0``, ``2130706433``, ``0x7f.1`` and ``0177.0.0.1`` all count.
+    ``[::1]``, ``fe80::1%eth0``, ``2130706433``, ``0x7f.1``, ``0177.0.0.1`` and
+    ``127.0.0.1.`` all count.
     """
     text = host.strip().strip("[]")
+    text = text[:-1] if text.endswith(".") and not text.endswith("..") else text  # FQDN dot
     try:
         return ipaddress.ip_address(text.split("%", 1)[0])
     except ValueError:

@@ -60,6 +60,7 @@ DENIED = {
     "127.1": "a loopback address", "017700000001": "a loopback address",
     "2852039166": "a cloud metadata address", "0xa9.0xfe.0xa9.0xfe": "a cloud metadata address",
     "0251.0376.0251.0376": "a cloud metadata address", "[::1]": "a loopback address",
+    "127.0.0.1.": "a loopback address", "169.254.169.254.": "a cloud metadata address",
 }
 PUBLIC = ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "::ffff:8.8.8.8", "93.184.216.34"]
 

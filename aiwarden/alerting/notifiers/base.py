@@ -37,6 +37,7 @@ __all__ = [
     "receiver_types",
     "redact_url",
     "register",
+    "transport_reason",
     "url_secrets",
 ]
 
@@ -297,7 +298,13 @@ class Receiver(ABC):
             if spec.default is inspect.Parameter.empty and p not in keys:
                 key = next((k for k, v in cls.config_aliases.items() if v == p), p)
                 raise ParameterError(f"The {key!r} field of {owner} is required.", key)
-        return cls(**{p: config[k] for p, k in keys.items()}, egress=egress)
+        kwargs = {p: config[k] for p, k in keys.items()}
+        if "egress" in inspect.signature(cls.__init__).parameters:
+            return cls(**kwargs, egress=egress)
+        receiver = cls(**kwargs)  # a receiver written before the egress policy existed
+        if egress is not None:
+            receiver.egress = egress
+        return receiver
 
     def wants(self, notification: Notification) -> bool:
         """Whether this receiver takes the message at all (``send_resolved: false``)."""
