@@ -26,7 +26,7 @@ from aiwarden.server.api_models import Ready, Status, answers
 from aiwarden.server.auth import Authenticator
 from aiwarden.server.body import BodyLimit
 from aiwarden.server.dashboard import install_dashboard
-from aiwarden.server.docs import install_docs
+from aiwarden.server.docs import install_docs, operation_id
 from aiwarden.server.gateway_routes import close_gateways, gateways_for
 from aiwarden.server.gateway_routes import router as gateway_router
 from aiwarden.server.incident_routes import router as incident_router
@@ -136,7 +136,7 @@ def create_app(settings: ServerSettings | None = None,
 
     app = FastAPI(title="aiwarden", version="0.1.0", lifespan=lifespan, docs_url=None,
                   redoc_url=None,
-                  default_response_class=JSONResponse,
+                  default_response_class=JSONResponse, generate_unique_id_function=operation_id,
                   description="Keep production ML models honest. See docs/api.md.")
     app.state.monitor, app.state.auth, app.state.settings = monitor, auth, settings
     app.state.evaluator, app.state.incidents = evaluator, incidents

@@ -27,6 +27,7 @@ from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from pydantic import TypeAdapter
 from swagger_ui_bundle import swagger_ui_path
@@ -34,7 +35,7 @@ from swagger_ui_bundle import swagger_ui_path
 from aiwarden.server.api_models import ALIAS_PATTERN, BODY_MODELS, NAME_PATTERN, Error
 from aiwarden.server.route_table import RouteEntry, api_routes
 
-__all__ = ["install_docs", "openapi_document"]
+__all__ = ["install_docs", "openapi_document", "operation_id"]
 
 _ASSETS = "/docs-assets"
 _REF = "#/components/schemas/"
@@ -65,6 +66,12 @@ _WHY = {
 }
 _RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying.",
                                 "schema": {"type": "integer"}}}
+
+
+def operation_id(route: APIRoute) -> str:
+    """``<tag>_<handler>`` (``models_create_model``, ``registry_list_models``): what a
+    generated client names its functions, instead of FastAPI's path-mangled ids."""
+    return f"{route.tags[0]}_{route.name}" if route.tags else route.name
 
 
 def _scope(entry: RouteEntry) -> str | None:
@@ -159,6 +166,41 @@ def _operation(op: dict[str, Any], entry: RouteEntry, open_server: bool) -> None
             responses[code] = _error_response(code)
 
 
+# what a 201 answer names, by path parameter: the created resource's path in the answer
+_CREATED = {
+    f"{_V1}/models": {"name": "name"},
+    f"{_V1}/models/{{name}}/versions": {"version": "version"},
+    f"{_V1}/registry/models/{{name}}/versions": {"name": "model", "version": "version"},
+    f"{_V1}/silences": {"silence_id": "id"},
+}
+
+
+def _links(paths: dict[str, Any]) -> None:
+    """OpenAPI links from each creating operation to the operations on what it created, so
+    generated clients and stateful tests can follow them (``$response.body#/name``)."""
+    for base, fields in _CREATED.items():
+        created = paths.get(base, {}).get("post", {}).get("responses", {}).get("201")
+        if created is None:
+            continue
+        given = {p: f"$response.body#/{f}" for p, f in fields.items()}
+        given |= {p: f"$request.path.{p}" for p in _params(base) if p not in given}
+        links = {}
+        for path, ops in paths.items():
+            if path == base or not path.startswith(base.rsplit("/", 1)[0]) or \
+                    not set(_params(path)) <= set(given) or not set(fields) <= set(_params(path)):
+                continue
+            for op in ops.values():
+                links[op["operationId"]] = {
+                    "operationId": op["operationId"],
+                    "parameters": {p: given[p] for p in _params(path)}}
+        if links:
+            created["links"] = links
+
+
+def _params(path: str) -> list[str]:
+    return [part[1:-1] for part in path.split("/") if part.startswith("{")]
+
+
 def openapi_document(app: FastAPI, *, open_server: bool) -> dict[str, Any]:
     """The document for ``app`` as a server that runs open (or keyed) serves it."""
     doc = get_openapi(title=app.title, version=app.version, description=app.description,
@@ -177,6 +219,7 @@ def openapi_document(app: FastAPI, *, open_server: bool) -> dict[str, Any]:
         op = paths.get(entry.path, {}).get(entry.method.lower())
         if op is not None:
             _operation(op, entry, open_server)
+    _links(paths)
     return doc
 
 
@@ -185,7 +228,10 @@ def install_docs(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         auth = getattr(app.state, "auth", None)
-        open_server = auth is not None and auth.open_when_no_keys and not auth.any_keys()
+        try:
+            open_server = auth is not None and auth.open_when_no_keys and not auth.any_keys()
+        except Exception:  # no database yet (a document built before start-up): keyed
+            open_server = False
         if open_server not in cache:
             cache[open_server] = openapi_document(app, open_server=open_server)
         return cache[open_server]
