@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from aiwarden.incidents import IncidentService
 from aiwarden.monitoring.windows import parse_instant
@@ -39,7 +39,7 @@ class AssignBody(BaseModel):
 
 
 class HoldBody(BaseModel):
-    held: bool
+    held: StrictBool  # 0 or "yes" is a mistake, not a hold
 
 
 class PostmortemBody(BaseModel):

@@ -42,8 +42,9 @@ def _schemathesis() -> str:
 
 @pytest.fixture(params=[("sqlite", "open"), ("sqlite", "keyed"), ("postgresql", "open"),
                         ("postgresql", "keyed")], ids="-".join)
-def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str | None]]:
-    """(base URL, key or None): a server on a fresh database; keyed ones have an admin key."""
+def target(request: pytest.FixtureRequest, tmp_path: Path
+           ) -> Iterator[tuple[ThreadServer, str | None]]:
+    """(server, key or None): a server on a fresh database; keyed ones have an admin key."""
     kind, mode = request.param
     with database_url(kind, tmp_path) as url:
         key = None
@@ -54,11 +55,60 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str
                 key = keys.create_key(conn, "fuzz", ["admin"])[0]
             db.dispose()
         with ThreadServer(settings_for(url, tmp_path, evaluate_every=0)) as srv:
-            yield srv.url, key
+            yield srv, key
 
 
-def _run(url: str, key: str | None, report: Path) -> dict:
-    cmd = [_schemathesis(), "run", f"{url}/openapi.json", "--checks", "all",
+def _seed(srv: ThreadServer, key: str | None, tmp: Path) -> Path:
+    """Real things for the fuzzer to find: a model with a reference, events and labels, a
+    registered artifact behind ``champion``, a rollback policy, a silence and an incident.
+    Returns a schemathesis.toml that offers their names for path parameters (the fuzzer
+    still sends its own values the rest of the time), so the routes get past their 404s."""
+    import time
+
+    import httpx
+
+    from aiwarden.alerting.state import Transition
+    from tests.registry.models import fitted, skops_bytes
+    from tests.server.conftest import json_rows, register_model, scored_frame
+
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    with httpx.Client(base_url=srv.url + "/api/v1", headers=headers, timeout=60) as http:
+        register_model(http, "fuzz")
+        rows = json_rows(scored_frame(300, seed=5), time.time() - 900)
+        http.post("/models/fuzz/predictions", json=rows).raise_for_status()
+        http.post("/models/fuzz/labels", json=[{"prediction_id": r["prediction_id"],
+                                                "label": 1} for r in rows[:100]]
+                  ).raise_for_status()
+        got = http.post("/registry/models/fuzz/versions", content=skops_bytes(fitted()),
+                        params={"format": "skops", "version": "r1"})
+        got.raise_for_status()
+        http.put("/registry/models/fuzz/aliases/champion",
+                 json={"version": "r1", "reason": "fuzz"}).raise_for_status()
+        http.put("/models/fuzz/rollback-policy", json={}).raise_for_status()
+        silence = http.post("/silences", json={"matchers": ["model=fuzz"],
+                                               "ends_at": time.time() + 86400})
+        silence.raise_for_status()
+        rules = [r["name"] for r in http.get("/rules", params={"model": "fuzz"}).json()]
+    incident = srv.server.config.app.state.incidents.on_transition(
+        {"model": "fuzz", "rule": rules[0]}, Transition("firing", time.time(), "warning", 0.4))
+    names = {"names": ["fuzz"], "versions": ["v1", "r1"], "aliases": ["champion"],
+             "rules": rules, "incidents": [incident.id], "silences": [silence.json()["id"]]}
+    where = {"name": "names", "model": "names", "version": "versions", "alias": "aliases",
+             "incident_id": "incidents", "silence_id": "silences"}
+    lines = []
+    for dictionary, values in names.items():
+        lines += [f"[dictionaries.{dictionary}]", f"values = {json.dumps(values)}", ""]
+    lines.append("[parameters]")
+    lines += [f'"path.{param}" = {{ dictionary = "{dictionary}", probability = 0.6 }}'
+              for param, dictionary in where.items()]
+    config = tmp / "schemathesis.toml"
+    config.write_text("\n".join(lines) + "\n")
+    return config
+
+
+def _run(url: str, key: str | None, report: Path, config: Path | None = None) -> dict:
+    cmd = [_schemathesis(), *(["--config-file", str(config)] if config else []),
+           "run", f"{url}/openapi.json", "--checks", "all",
            "--phases", "examples,coverage,fuzzing,stateful", "--max-examples", str(EXAMPLES),
            "--seed", str(SEED), "--workers", "1", "--no-shrink", "--request-timeout", "30",
            "--report", "json", "--report-json-path", str(report)]
@@ -72,8 +122,8 @@ def _run(url: str, key: str | None, report: Path) -> dict:
 
 
 def test_no_server_error_and_no_contract_violation(target, tmp_path: Path) -> None:
-    url, key = target
-    result = _run(url, key, tmp_path / "report.json")
+    srv, key = target
+    result = _run(srv.url, key, tmp_path / "report.json", _seed(srv, key, tmp_path))
     assert result["complete"] and result["operations"]["tested"] >= 60, result["text"][-3000:]
     for phase in ("examples", "coverage", "fuzzing", "stateful"):
         assert result["phases"][phase]["status"] != "error", (phase, result["text"][-3000:])
