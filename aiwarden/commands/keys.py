@@ -16,7 +16,8 @@ def register(sub: Any) -> None:
     c = ks.add_parser("create", help="create a key; it is printed once")
     c.add_argument("name", help="who or what the key is for")
     c.add_argument("--scopes", default="ingest,read",
-                   help="comma list of ingest, read, admin (default ingest,read)")
+                   help="comma list of read, ingest, operate, admin (default ingest,read; "
+                        "see docs/api.md, Scopes)")
     add_store_options(c)
     c.set_defaults(func=_create)
     ls = ks.add_parser("list", help="list keys (never their secrets)")

@@ -13,6 +13,7 @@ from aiwarden.alerting.rules import load_rules
 from aiwarden.errors import ParameterError
 from aiwarden.monitoring.windows import parse_instant, to_iso
 from aiwarden.server.access import monitor as _monitor
+from aiwarden.server.access import requires
 from aiwarden.server.api_models import (
     AlertInstance,
     Applied,
@@ -36,19 +37,21 @@ router = APIRouter()
 _NOTIFY_KEYS = ("route", "receivers", "inhibit_rules", "escalation_policies")
 
 
-@router.get("/rules", tags=["alerting"], responses=answers(list[StoredRule]))
+@router.get("/rules", dependencies=[requires("read")],
+            tags=["alerting"], responses=answers(list[StoredRule]))
 def list_rules(request: Request, model: str | None = None) -> list[dict[str, Any]]:
     """Rules that apply to ``model`` (its own and ``*``), or every rule."""
-    mon = _monitor(request, "read")
+    mon = _monitor(request)
     with mon.db.read() as conn:
         return [{"model": r.model, "name": r.name, "source": r.source, "rule": r.spec,
                  "updated_at": to_iso(r.updated_at)} for r in repo.list_rules(conn, model)]
 
 
-@router.put("/rules/{model}/{name}", tags=["alerting"], responses=answers(RuleWritten),
+@router.put("/rules/{model}/{name}", dependencies=[requires("admin")],
+            tags=["alerting"], responses=answers(RuleWritten),
             openapi_extra=body_doc(json=RuleSpec))
 async def put_rule(request: Request, model: str, name: str) -> dict[str, Any]:
-    mon = _monitor(request, "admin")
+    mon = _monitor(request)
     body = (await json_body(request, RuleSpec)).model_dump()
     rule = load_rules({"rules": [body | {"model": model, "name": name}]}, "rule").rules[0]
     with mon.db.write() as conn:
@@ -56,20 +59,22 @@ async def put_rule(request: Request, model: str, name: str) -> dict[str, Any]:
     return {"status": status, "rule": rule_spec(rule)}
 
 
-@router.delete("/rules/{model}/{name}", tags=["alerting"], responses=answers(Status))
+@router.delete("/rules/{model}/{name}", dependencies=[requires("admin")],
+               tags=["alerting"], responses=answers(Status))
 def delete_rule(request: Request, model: str, name: str) -> dict[str, Any]:
-    mon = _monitor(request, "admin")
+    mon = _monitor(request)
     with mon.db.write() as conn:
         if not repo.delete_rule(conn, model, name):
             raise NotFound(f"No rule {name!r} for model {model!r}.", "name")
     return {"status": "deleted"}
 
 
-@router.post("/rules/apply", tags=["alerting"], responses=answers(Applied),
+@router.post("/rules/apply", dependencies=[requires("admin")],
+             tags=["alerting"], responses=answers(Applied),
              openapi_extra=body_doc("application/yaml", json=RuleFile))
 async def apply(request: Request, dry_run: bool = Query(False)) -> dict[str, Any]:
     """Make the stored rules match a rule file (YAML or JSON body); idempotent."""
-    mon = _monitor(request, "admin")
+    mon = _monitor(request)
     text = (await request.body()).decode("utf-8", errors="replace")
     if not text.strip():  # an empty file is a mistake, not "delete every rule"
         raise ParameterError("The body is empty: send a rule file (YAML or JSON).", "body")
@@ -115,11 +120,12 @@ def _rollback_policies(specs: Any) -> list[Any]:
             for i, s in enumerate(specs)]
 
 
-@router.get("/models/{name}/alerts", tags=["alerting"], responses=answers(list[AlertInstance]))
+@router.get("/models/{name}/alerts", dependencies=[requires("read")],
+            tags=["alerting"], responses=answers(list[AlertInstance]))
 def model_alerts(request: Request, name: str, events: int = Query(20, ge=0, le=1000)
                  ) -> list[dict[str, Any]]:
     """Every alert instance of the model with its state and latest transitions."""
-    mon = _monitor(request, "read")
+    mon = _monitor(request)
     m = mon.model(name)
     with mon.db.read() as conn:
         rules = {r.id: r for r in repo.list_rules(conn, name)}
@@ -134,11 +140,12 @@ def model_alerts(request: Request, name: str, events: int = Query(20, ge=0, le=1
     return out
 
 
-@router.post("/alerts/evaluate", tags=["alerting"], responses=answers(Evaluation))
+@router.post("/alerts/evaluate", dependencies=[requires("operate")],
+             tags=["alerting"], responses=answers(Evaluation))
 async def evaluate_now(request: Request, now: str | None = None) -> dict[str, Any]:
     """Run one evaluation cycle now (when this process holds the evaluator lease); ``now``
     (ISO 8601 or epoch seconds) evaluates as of another time, for backfills and tests."""
-    _monitor(request, "admin")
+    _monitor(request)
     at = None if now in (None, "") else parse_instant(now, "now")
     report = await run_in_threadpool(request.app.state.evaluator.evaluate_once, at)
     touched = await run_in_threadpool(request.app.state.pipeline.after_cycle, report)
@@ -151,7 +158,8 @@ async def evaluate_now(request: Request, now: str | None = None) -> dict[str, An
 
 
 
-@router.get("/models/{name}/rca", tags=["alerting"], responses={200: {
+@router.get("/models/{name}/rca", dependencies=[requires("read")],
+            tags=["alerting"], responses={200: {
                 "model": RcaReport,
                 "content": {"text/markdown": {"schema": {"type": "string"}}}}})
 def root_cause(request: Request, name: str, start: str | None = None, end: str | None = None,
@@ -162,7 +170,7 @@ def root_cause(request: Request, name: str, start: str | None = None, end: str |
 
     from aiwarden.rca import analyse, to_markdown
 
-    mon = _monitor(request, "read")
+    mon = _monitor(request)
     report = analyse(mon, name, start=start, end=end, lookback=lookback)
     if format == "markdown":
         return PlainTextResponse(to_markdown(report), media_type="text/markdown")

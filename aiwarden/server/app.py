@@ -20,6 +20,7 @@ from aiwarden.incidents import IncidentService
 from aiwarden.incidents.rollback import Rollbacks
 from aiwarden.monitoring.service import Monitor, MonitorSettings
 from aiwarden.server import errors
+from aiwarden.server.access import PUBLIC, requires
 from aiwarden.server.admission import Admission, IngestAdmission
 from aiwarden.server.alert_routes import router as alert_router
 from aiwarden.server.api_models import Ready, Status, answers
@@ -170,11 +171,12 @@ def create_app(settings: ServerSettings | None = None,
     app.include_router(rollback_router, prefix="/api/v1")
     app.include_router(gateway_router, prefix="/api/v1")
 
-    @app.get("/healthz", tags=["service"], responses=answers(Status))
+    @app.get("/healthz", tags=["service"], responses=answers(Status),
+             dependencies=[requires(PUBLIC)])
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["service"],
+    @app.get("/readyz", tags=["service"], dependencies=[requires(PUBLIC)],
              responses=answers(Ready) | {503: {"model": Ready, "description": "Not ready."}})
     def readyz() -> JSONResponse:
         try:

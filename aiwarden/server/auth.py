@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from typing import Any
 
 from fastapi import Request
 
@@ -13,9 +14,10 @@ from aiwarden.server.errors import Forbidden, Unauthorized
 from aiwarden.store import keys
 from aiwarden.store.database import Database
 
-__all__ = ["Authenticator"]
+__all__ = ["MISS", "Authenticator"]
 
 _RECHECK = 2.0
+MISS: Any = object()  # ``cached`` could not answer without a database read or scrypt
 
 
 class Authenticator:
@@ -33,6 +35,24 @@ class Authenticator:
                 known = bool(keys.list_keys(conn))
             self._any_keys = (known, time.monotonic())
         return known
+
+    def cached(self, request: Request, scope: str) -> Any:
+        """What ``check`` would answer when that needs no database read (an open server
+        known as such, a key verified moments ago); else ``MISS``. Cheap: the event loop
+        may call it."""
+        if self.open_when_no_keys:
+            known, at = self._any_keys
+            if time.monotonic() - at > _RECHECK:
+                return MISS
+            if not known:
+                return None
+        token = _token(request)
+        if not token:
+            return MISS  # check raises the 401
+        hit = self._cache.get(hashlib.sha256(token.encode()).hexdigest())
+        if hit is None or time.monotonic() - hit[1] > _RECHECK:
+            return MISS
+        return _allowed(hit[0], scope)
 
     def check(self, request: Request, scope: str) -> keys.KeyInfo | None:
         """The caller's key info; raises 401/403. None when the server runs open."""
@@ -54,10 +74,14 @@ class Authenticator:
             with self._lock:
                 self._cache[digest] = (info, time.monotonic())
             cached = self._cache[digest]
-        info = cached[0]
-        if not info.allows(scope):
-            raise Forbidden(f"This key's scopes {list(info.scopes)} do not include {scope!r}.")
-        return info
+        return _allowed(cached[0], scope)
+
+
+def _allowed(info: keys.KeyInfo, scope: str) -> keys.KeyInfo:
+    if not info.allows(scope):
+        raise Forbidden(f"This key's scopes {list(info.scopes)} do not include {scope!r}.",
+                        "scope")
+    return info
 
 
 def _still_valid(conn, info: keys.KeyInfo) -> keys.KeyInfo | None:  # type: ignore[no-untyped-def]

@@ -2,8 +2,8 @@
 
 ``POST /models/{name}/predict`` answers with the version behind an alias (``champion``
 unless ``?alias=``) or the one the model's traffic policy picks, and queues the event for
-monitoring in this process. Predicting needs the ``ingest`` scope (it writes events);
-setting a policy or forcing a reload needs ``admin``.
+monitoring in this process. Predicting needs the ``ingest`` scope (it writes events), a
+reload ``operate``, setting a policy ``admin`` (docs/api.md, Scopes).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from aiwarden.gateway import (
     monitor_sink,
 )
 from aiwarden.process_usage import Prices
-from aiwarden.server.access import actor
+from aiwarden.server.access import actor, requires
 from aiwarden.server.api_models import (
     Flushed,
     GatewayState,
@@ -118,7 +118,8 @@ _PREDICT_DOC = {
 }
 
 
-@router.post("/models/{name}/predict", openapi_extra=_PREDICT_DOC,
+@router.post("/models/{name}/predict", dependencies=[requires("ingest")],
+             openapi_extra=_PREDICT_DOC,
              responses=answers(Prediction | Predictions))
 async def predict(request: Request) -> JSONResponse:
     """One row ``{"features": {...}, "prediction_id"?, "tags"?}`` or ``{"rows": [...]}``;
@@ -127,7 +128,6 @@ async def predict(request: Request) -> JSONResponse:
     # within a millisecond predicts right here on the event loop: together that halves what
     # the server adds to a prediction. Slower models run on the gateway's own thread, and a
     # gateway's first load on the thread pool, so the loop stays free for everyone else.
-    request.app.state.auth.check(request, "ingest")
     name = request.path_params["name"]
     alias = request.query_params.get("alias") or "champion"
     doc = _json(await request.body())
@@ -145,19 +145,18 @@ async def predict(request: Request) -> JSONResponse:
     return JSONResponse(body, headers=_headers(hub, name, alias, version))
 
 
-@router.get("/models/{name}/traffic", responses=answers(Traffic))
+@router.get("/models/{name}/traffic", dependencies=[requires("read")], responses=answers(Traffic))
 def get_traffic(request: Request, name: str) -> dict[str, Any]:
-    request.app.state.auth.check(request, "read")
     return policies_for(request.app).get(name)
 
 
-@router.put("/models/{name}/traffic", responses=answers(Traffic),
+@router.put("/models/{name}/traffic", dependencies=[requires("admin")], responses=answers(Traffic),
             openapi_extra=body_doc(json=TrafficSpec))
 async def put_traffic(request: Request, name: str) -> dict[str, Any]:
     """``{"mode": "canary", "percent": 20, "challenger": "2", "sticky_key"?}``, ``{"mode":
     "shadow", "challenger"}``, ``{"mode": "ab", "weights": {...}}`` or ``{"mode": "off"}``;
     an optional ``reason`` is kept with it."""
-    who = actor(request, "admin")
+    who = actor(request)
     doc = (await json_body(request, TrafficSpec)).model_dump(exclude_unset=True)
     reason = doc.pop("reason", None)
     app = request.app
@@ -170,20 +169,20 @@ async def put_traffic(request: Request, name: str) -> dict[str, Any]:
     return await run_in_threadpool(store)
 
 
-@router.get("/models/{name}/gateway", responses=answers(GatewayStats))
+@router.get("/models/{name}/gateway", dependencies=[requires("read")],
+            responses=answers(GatewayStats))
 def gateway_stats(request: Request, name: str) -> dict[str, Any]:
     """This process's gateways of the model: versions served, counts, event queue."""
-    request.app.state.auth.check(request, "read")
     return {"model": name, "gateways": gateways_for(request.app).stats(name)}
 
 
-@router.get("/models/{name}/gateway/state", responses=answers(GatewayState))
+@router.get("/models/{name}/gateway/state", dependencies=[requires("read")],
+            responses=answers(GatewayState))
 def gateway_state(request: Request, name: str,
                   since: str | None = Query(None, description="the stamp the caller has, "
                                             "as 'aliases.policy'")) -> dict[str, Any]:
     """What a standalone gateway polls: the stamp alone while it equals ``since``, else
     the stamp with the aliases and the policy."""
-    request.app.state.auth.check(request, "read")
     policies = policies_for(request.app)
     source = DatabaseSource(policies, name)
     stamp = source.stamp()
@@ -192,17 +191,17 @@ def gateway_state(request: Request, name: str,
     return source.state().to_dict()
 
 
-@router.post("/models/{name}/gateway/reload", responses=answers(Reloaded))
+@router.post("/models/{name}/gateway/reload", dependencies=[requires("operate")],
+             responses=answers(Reloaded))
 def gateway_reload(request: Request, name: str) -> dict[str, Any]:
     """Re-read aliases and policy now in this process (what a rollback does)."""
-    request.app.state.auth.check(request, "admin")
     return {"model": name, "reloaded": gateways_for(request.app).reload(name)}
 
 
-@router.post("/models/{name}/gateway/flush", responses=answers(Flushed))
+@router.post("/models/{name}/gateway/flush", dependencies=[requires("ingest")],
+             responses=answers(Flushed))
 def gateway_flush(request: Request, name: str,
                   timeout: float = Query(30.0, gt=0, le=300)) -> dict[str, Any]:
     """Wait until this process's queued events of the model reached monitoring."""
-    request.app.state.auth.check(request, "ingest")
     hub = gateways_for(request.app)
     return {"model": name, "flushed": hub.flush(name, timeout), "gateways": hub.stats(name)}

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field, StrictBool
 
 from aiwarden.incidents import IncidentService
 from aiwarden.monitoring.windows import parse_instant
-from aiwarden.server.access import actor
+from aiwarden.server.access import actor, requires
 from aiwarden.server.api_models import Incident as IncidentOut
 from aiwarden.server.api_models import IncidentDetail, Postmortem, ResponseTimes, answers
 
@@ -22,8 +22,8 @@ _ACTIONS = ("acknowledge", "mitigate", "resolve", "decline")
 IncidentId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
-def _service(request: Request, scope: str) -> tuple[IncidentService, str]:
-    return request.app.state.incidents, actor(request, scope)
+def _service(request: Request) -> tuple[IncidentService, str]:
+    return request.app.state.incidents, actor(request)
 
 
 class Act(BaseModel):
@@ -51,75 +51,84 @@ def _full(svc: IncidentService, incident_id: int) -> dict[str, Any]:
     return inc.to_dict() | {"timeline": [e.to_dict() for e in svc.timeline(incident_id)]}
 
 
-@router.get("/incidents", tags=["incidents"], responses=answers(list[IncidentOut]))
+@router.get("/incidents", dependencies=[requires("read")],
+            tags=["incidents"], responses=answers(list[IncidentOut]))
 def list_incidents(request: Request, model: str | None = None,
                    status: str | None = None) -> list[dict[str, Any]]:
-    svc, _ = _service(request, "read")
+    svc, _ = _service(request)
     out = [i.to_dict() for i in svc.list_incidents(model=model)]
     return [i for i in out if status is None or i["status"] == status]
 
 
-@router.get("/incidents/{incident_id}", tags=["incidents"], responses=answers(IncidentDetail))
+@router.get("/incidents/{incident_id}", dependencies=[requires("read")],
+            tags=["incidents"], responses=answers(IncidentDetail))
 def get_incident(request: Request, incident_id: IncidentId) -> dict[str, Any]:
-    svc, _ = _service(request, "read")
+    svc, _ = _service(request)
     return _full(svc, incident_id)
 
 
-@router.post("/incidents/{incident_id}/comments", tags=["incidents"], status_code=201,
+@router.post("/incidents/{incident_id}/comments", dependencies=[requires("operate")],
+             tags=["incidents"], status_code=201,
              responses=answers(IncidentDetail, status=201))
 def comment(request: Request, incident_id: IncidentId, body: CommentBody) -> dict[str, Any]:
-    svc, actor = _service(request, "ingest")
+    svc, actor = _service(request)
     svc.comment(incident_id, body.text, actor)
     return _full(svc, incident_id)
 
 
-@router.put("/incidents/{incident_id}/assignee", tags=["incidents"],
+@router.put("/incidents/{incident_id}/assignee", dependencies=[requires("operate")],
+            tags=["incidents"],
             responses=answers(IncidentDetail))
 def assign(request: Request, incident_id: IncidentId, body: AssignBody) -> dict[str, Any]:
-    svc, actor = _service(request, "ingest")
+    svc, actor = _service(request)
     svc.assign(incident_id, body.assignee, actor)
     return _full(svc, incident_id)
 
 
-@router.put("/incidents/{incident_id}/hold", tags=["incidents"], responses=answers(IncidentDetail))
+@router.put("/incidents/{incident_id}/hold", dependencies=[requires("operate")],
+            tags=["incidents"], responses=answers(IncidentDetail))
 def hold(request: Request, incident_id: IncidentId, body: HoldBody) -> dict[str, Any]:
-    svc, actor = _service(request, "ingest")
+    svc, actor = _service(request)
     svc.hold_open(incident_id, body.held, actor)
     return _full(svc, incident_id)
 
 
-@router.get("/incidents/{incident_id}/postmortem", tags=["incidents"],
+@router.get("/incidents/{incident_id}/postmortem", dependencies=[requires("read")],
+            tags=["incidents"],
             responses=answers(Postmortem))
 def get_postmortem(request: Request, incident_id: IncidentId) -> dict[str, Any]:
-    svc, _ = _service(request, "read")
+    svc, _ = _service(request)
     return svc.postmortem(incident_id).to_dict()
 
 
-@router.put("/incidents/{incident_id}/postmortem", tags=["incidents"],
+@router.put("/incidents/{incident_id}/postmortem", dependencies=[requires("operate")],
+            tags=["incidents"],
             responses=answers(Postmortem))
 def edit_postmortem(request: Request, incident_id: IncidentId, body: PostmortemBody
                     ) -> dict[str, Any]:
-    svc, actor = _service(request, "ingest")
+    svc, actor = _service(request)
     svc.edit_postmortem(incident_id, body.text, actor)
     return svc.postmortem(incident_id).to_dict()
 
 
-@router.get("/models/{name}/response-times", tags=["incidents"], responses=answers(ResponseTimes))
+@router.get("/models/{name}/response-times", dependencies=[requires("read")],
+            tags=["incidents"], responses=answers(ResponseTimes))
 def response_times(request: Request, name: str, start: str = "-30d",
                    end: str = "now") -> dict[str, Any]:
     """MTTA and MTTR of the model's incidents opened in the window."""
-    svc, _ = _service(request, "read")
+    svc, _ = _service(request)
     times = svc.response_times(parse_instant(start, "start"), parse_instant(end, "end"),
                                model=name)
     return times[name].to_dict()
 
 
-@router.post("/incidents/{incident_id}/{action}", tags=["incidents"],
+@router.post("/incidents/{incident_id}/{action}", dependencies=[requires("operate")],
+             tags=["incidents"],
              responses=answers(IncidentDetail))
 def act(request: Request, incident_id: IncidentId, action: str, body: Act | None = None
         ) -> dict[str, Any]:
     """acknowledge | mitigate | resolve | decline (checked against the lifecycle)."""
-    svc, actor = _service(request, "ingest")
+    svc, actor = _service(request)
     if action not in _ACTIONS:
         from aiwarden.store.models_repo import NotFound
 

@@ -37,6 +37,7 @@ from aiwarden.monitoring import latency, metrics, profiles
 from aiwarden.monitoring.bucket import BucketData
 from aiwarden.monitoring.service import Monitor
 from aiwarden.monitoring.windows import parse_duration
+from aiwarden.server.access import requires
 from aiwarden.server.api_models import answers
 from aiwarden.store import models_repo as repo
 from aiwarden.store.tables import bucket_profiles
@@ -295,12 +296,11 @@ def install_prometheus(app: FastAPI, default_window: str | int = DEFAULT_WINDOW)
     """Mount ``GET /metrics``; ``?window=`` overrides ``default_window`` per scrape."""
     default = parse_duration(default_window, "window")
 
-    @app.get("/metrics", tags=["service"], response_class=Response,
-             responses=answers(None, 404, media="text/plain"),
+    @app.get("/metrics", dependencies=[requires("read")], tags=["service"],
+             response_class=Response, responses=answers(None, 404, media="text/plain"),
              summary="Model metrics of a recent window, Prometheus exposition format")
     def prometheus_metrics(request: Request, window: str | None = None,
                            model: Annotated[list[str] | None, Query()] = None) -> Response:
-        request.app.state.auth.check(request, "read")
         seconds = default if window in (None, "") else parse_duration(window, "window")
         registry = CollectorRegistry(auto_describe=False)
         registry.register(MonitorCollector(request.app.state.monitor, seconds, models=model))

@@ -1,8 +1,8 @@
 """Registry API v1 (docs/registry.md): register versions, read them, move aliases.
 
-Reads need the ``read`` scope, writes ``admin``. A key without ``admin`` that tries to
-register a code-running artifact (pickle, joblib, entry point) is told that reason, not
-only that a scope is missing.
+Reads need the ``read`` scope, writes ``admin`` (declared per route). A key without
+``admin`` that tries to register is told why beyond the missing scope: a code-running
+artifact (pickle, joblib, entry point) needs an admin to vouch for it.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from aiwarden.registry import (
 )
 from aiwarden.registry.formats import detect_format, get_format
 from aiwarden.registry.records import clean_filename
+from aiwarden.server import access
+from aiwarden.server.access import requires
 from aiwarden.server.api_models import (
     AliasEvent,
     AliasMoved,
@@ -66,14 +68,14 @@ def registry_for(app: Any) -> Registry:
     return reg
 
 
-def _who(request: Request, scope: str) -> tuple[Registry, str, Any]:
-    """(registry, actor, key info or None when the server runs open); 401/403 as usual."""
-    key = request.app.state.auth.check(request, scope)
-    who = key.name if key is not None else request.headers.get("x-aiwarden-actor")
+def _who(request: Request) -> tuple[Registry, str, Any]:
+    """(registry, actor, key info or None when the server runs open), as the route's
+    declared scope admitted them."""
+    key, who = access.key(request), access.actor(request)
     # registry errors answer through aiwarden.server.errors (one status table); a store
     # that cannot be opened is 503
     registry = registry_for(request.app)
-    return registry, (who or "anonymous")[:200], key
+    return registry, who, key
 
 
 def _flag(value: Any) -> bool:
@@ -113,7 +115,10 @@ async def _upload(request: Request, fields: dict[str, Any]) -> bytes:
         await form.close()
 
 
-@router.post("/models/{name}/versions", status_code=201,
+@router.post("/models/{name}/versions", status_code=201, dependencies=[requires(
+                 "admin", why="Registering a version needs an admin key; a code-running "
+                 "artifact (pickle, joblib, entry point) also needs that admin to vouch for it "
+                 "with trust=true: loading it runs arbitrary code.")],
              responses=answers(RegisteredVersion, 409, 503, status=201),
              openapi_extra=body_doc("application/octet-stream", multipart=True))
 async def register_version(
@@ -123,7 +128,7 @@ async def register_version(
 ) -> dict[str, Any]:
     """Register the next version of ``name`` (created if new) from the body or a multipart
     ``artifact`` file; ``metadata`` is JSON (metrics, params, tags, source_commit, ...)."""
-    registry, actor, key = _who(request, "read")
+    registry, actor, key = _who(request)
     fields: dict[str, Any] = {"format": format, "filename": filename, "entry_point": entry_point,
                               "version": version, "trust": trust, "task": task,
                               "metadata": metadata}
@@ -138,13 +143,6 @@ async def register_version(
             f"loading one runs arbitrary code. Create a key (`aiwarden keys create NAME "
             f"--scopes admin`) and register with it, or start the server with "
             f"--allow-code-artifacts if only you can reach it.", "format")
-    if key is not None and not key.allows("admin"):
-        if fmt.runs_code:
-            raise _Untrusted(
-                f"Only a key with the admin scope may register a {fmt.name} artifact: loading "
-                f"it runs arbitrary code, so an admin must vouch for it with trust=true. This "
-                f"key's scopes are {list(key.scopes)}.", "format")
-        request.app.state.auth.check(request, "admin")  # the usual 403 for other formats
     info = await run_in_threadpool(
         registry.register, name, data, format=fmt.name, filename=fields["filename"],
         entry_point=fields["entry_point"], metadata=_metadata(fields["metadata"]),
@@ -153,26 +151,28 @@ async def register_version(
     return info.to_dict()
 
 
-@router.get("/models", responses=answers(list[RegistryModel], 503))
+@router.get("/models", dependencies=[requires("read")], responses=answers(list[RegistryModel], 503))
 def list_models(request: Request) -> list[dict[str, Any]]:
-    return _who(request, "read")[0].models()
+    return _who(request)[0].models()
 
 
-@router.get("/models/{name}/versions", responses=answers(list[RegisteredVersion], 503))
+@router.get("/models/{name}/versions", dependencies=[requires("read")],
+            responses=answers(list[RegisteredVersion], 503))
 def list_versions(request: Request, name: str) -> list[dict[str, Any]]:
-    return [v.to_dict() for v in _who(request, "read")[0].versions(name)]
+    return [v.to_dict() for v in _who(request)[0].versions(name)]
 
 
-@router.get("/models/{name}/versions/{version}", responses=answers(RegisteredVersion, 503))
+@router.get("/models/{name}/versions/{version}", dependencies=[requires("read")],
+            responses=answers(RegisteredVersion, 503))
 def show_version(request: Request, name: str, version: str) -> dict[str, Any]:
-    return _who(request, "read")[0].get(name, version).to_dict()
+    return _who(request)[0].get(name, version).to_dict()
 
 
-@router.get("/models/{name}/versions/{version}/artifact",
+@router.get("/models/{name}/versions/{version}/artifact", dependencies=[requires("read")],
             responses=answers(None, 409, 503, media="application/octet-stream"))
 def download(request: Request, name: str, version: str) -> Response:
     """The artifact's bytes, verified against the SHA-256 recorded at upload."""
-    registry = _who(request, "read")[0]
+    registry = _who(request)[0]
     info, data = registry.artifact(name, version)  # changed bytes: 409 artifact_integrity
     fname = clean_filename(info.filename) or f"{name}-{info.version}.{info.format}"
     return Response(data, media_type="application/octet-stream", headers={
@@ -200,20 +200,23 @@ class AliasMove(BaseModel):
     expected_version: str | None = None  # when sent (even null): move only from that version
 
 
-@router.get("/models/{name}/aliases", responses=answers(dict[str, str], 503))
+@router.get("/models/{name}/aliases", dependencies=[requires("read")],
+            responses=answers(dict[str, str], 503))
 def list_aliases(request: Request, name: str) -> dict[str, str]:
-    return _who(request, "read")[0].aliases(name)
+    return _who(request)[0].aliases(name)
 
 
-@router.get("/models/{name}/aliases/{alias}", responses=answers(RegisteredVersion, 503))
+@router.get("/models/{name}/aliases/{alias}", dependencies=[requires("read")],
+            responses=answers(RegisteredVersion, 503))
 def resolve_alias(request: Request, name: str, alias: str) -> dict[str, Any]:
-    return _who(request, "read")[0].get(name, alias=alias).to_dict()
+    return _who(request)[0].get(name, alias=alias).to_dict()
 
 
-@router.put("/models/{name}/aliases/{alias}", responses=answers(AliasMoved, 409, 503))
+@router.put("/models/{name}/aliases/{alias}", dependencies=[requires("admin")],
+            responses=answers(AliasMoved, 409, 503))
 def move_alias(request: Request, name: str, alias: str, body: AliasMove) -> dict[str, Any]:
     """Point the alias at a version, atomically; the move and its reason join the history."""
-    registry, actor, _ = _who(request, "admin")
+    registry, actor, _ = _who(request)
     kw: dict[str, Any] = {}
     if "expected_version" in body.model_fields_set:
         kw["expected"] = body.expected_version
@@ -224,29 +227,33 @@ def move_alias(request: Request, name: str, alias: str, body: AliasMove) -> dict
             "event": None if event is None else event.to_dict()}
 
 
-@router.delete("/models/{name}/aliases/{alias}", responses=answers(AliasEvent, 503))
+@router.delete("/models/{name}/aliases/{alias}", dependencies=[requires("admin")],
+               responses=answers(AliasEvent, 503))
 def delete_alias(request: Request, name: str, alias: str,
                  reason: str = Query(..., min_length=1)) -> dict[str, Any]:
-    registry, actor, _ = _who(request, "admin")
+    registry, actor, _ = _who(request)
     return registry.delete_alias(name, alias, reason=reason, actor=actor).to_dict()
 
 
-@router.get("/models/{name}/aliases/{alias}/history", responses=answers(list[AliasEvent], 503))
+@router.get("/models/{name}/aliases/{alias}/history", dependencies=[requires("read")],
+            responses=answers(list[AliasEvent], 503))
 def alias_history(request: Request, name: str, alias: str,
                   limit: int = Query(100, ge=1, le=10_000)) -> list[dict[str, Any]]:
-    return [e.to_dict() for e in _who(request, "read")[0].history(name, alias, limit)]
+    return [e.to_dict() for e in _who(request)[0].history(name, alias, limit)]
 
 
-@router.get("/models/{name}/history", responses=answers(list[AliasEvent], 503))
+@router.get("/models/{name}/history", dependencies=[requires("read")],
+            responses=answers(list[AliasEvent], 503))
 def model_history(request: Request, name: str,
                   limit: int = Query(100, ge=1, le=10_000)) -> list[dict[str, Any]]:
-    return [e.to_dict() for e in _who(request, "read")[0].history(name, None, limit)]
+    return [e.to_dict() for e in _who(request)[0].history(name, None, limit)]
 
 
-@router.get("/models/{name}/aliases/{alias}/previous", responses=answers(RegisteredVersion, 503))
+@router.get("/models/{name}/aliases/{alias}/previous", dependencies=[requires("read")],
+            responses=answers(RegisteredVersion, 503))
 def previous(request: Request, name: str, alias: str) -> dict[str, Any]:
     """The version the alias pointed at before its latest move: the rollback target."""
-    found = _who(request, "read")[0].previous(name, alias)
+    found = _who(request)[0].previous(name, alias)
     if found is None:
         from aiwarden.store.models_repo import NotFound
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from aiwarden.incidents.canary import compare_versions
 from aiwarden.incidents.rollback import PENDING, Rollbacks, parse_policy
 from aiwarden.monitoring.windows import parse_instant
-from aiwarden.server.access import actor, monitor
+from aiwarden.server.access import actor, monitor, requires
 from aiwarden.server.api_models import (
     PendingRollback,
     RollbackPolicy,
@@ -37,27 +37,30 @@ def _rollbacks(request: Request) -> Rollbacks:
     return request.app.state.rollbacks
 
 
-@router.get("/models/{name}/rollback-policy", responses=answers(RollbackPolicy))
+@router.get("/models/{name}/rollback-policy", dependencies=[requires("read")],
+            responses=answers(RollbackPolicy))
 def get_policy(request: Request, name: str) -> dict[str, Any]:
-    monitor(request, "read")
+    monitor(request)
     policy = _rollbacks(request).policies().get(name)
     if policy is None:
         raise NotFound(f"Model {name!r} has no rollback policy.", "model")
     return policy.model_dump()
 
 
-@router.put("/models/{name}/rollback-policy", responses=answers(RollbackPolicy))
+@router.put("/models/{name}/rollback-policy", dependencies=[requires("admin")],
+            responses=answers(RollbackPolicy))
 def put_policy(request: Request, name: str, body: dict[str, Any]) -> dict[str, Any]:
     """Which alerts may roll the model's alias back (validated; the model must exist)."""
-    monitor(request, "admin").model(name)
+    monitor(request).model(name)
     policy = parse_policy({**body, "model": name})
     _rollbacks(request).set_policy(policy)
     return policy.model_dump()
 
 
-@router.delete("/models/{name}/rollback-policy", responses=answers(Status))
+@router.delete("/models/{name}/rollback-policy", dependencies=[requires("admin")],
+               responses=answers(Status))
 def delete_policy(request: Request, name: str) -> dict[str, str]:
-    monitor(request, "admin")
+    monitor(request)
     if not _rollbacks(request).delete_policy(name):
         raise NotFound(f"Model {name!r} has no rollback policy.", "model")
     return {"status": "deleted"}
@@ -69,24 +72,26 @@ class RollbackRequest(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-@router.post("/models/{name}/rollback", responses=answers(Rolled, 409))
+@router.post("/models/{name}/rollback", dependencies=[requires("operate")],
+             responses=answers(Rolled, 409))
 async def rollback(request: Request, name: str, body: RollbackRequest) -> dict[str, Any]:
     """Move the alias back now (to its previous version, or ``to``); the open incident of
     the model, if any, records it, and the result is verified like an automatic one."""
-    who = actor(request, "admin")
+    who = actor(request)
     pipeline = request.app.state.pipeline
     rolled = await run_in_threadpool(
         pipeline.rollback_by_hand, name, body.alias, body.to, body.reason, who)
     return rolled.to_dict()
 
 
-@router.get("/models/{name}/compare-versions", responses=answers(VersionComparison))
+@router.get("/models/{name}/compare-versions", dependencies=[requires("read")],
+            responses=answers(VersionComparison))
 def compare(request: Request, name: str, champion: str, challenger: str,
             start: str | None = "-1h", end: str | None = None,
             alpha: float = Query(0.01, gt=0, lt=0.5)) -> dict[str, Any]:
     """Two versions on the same window (a canary beside its champion): volumes, failures,
     wrong answers among labels, latency, performance, and one-sided rate tests."""
-    mon = monitor(request, "read")
+    mon = monitor(request)
     t1 = parse_instant(end, "end") if end else time.time()
     t0 = parse_instant(start, "start") if start else t1 - 3600
     for v in (champion, challenger):
@@ -94,9 +99,10 @@ def compare(request: Request, name: str, champion: str, challenger: str,
     return compare_versions(mon, name, champion, challenger, t0, t1, alpha)
 
 
-@router.get("/rollbacks/pending", responses=answers(list[PendingRollback]))
+@router.get("/rollbacks/pending", dependencies=[requires("read")],
+            responses=answers(list[PendingRollback]))
 def pending(request: Request) -> list[dict[str, Any]]:
     """Rollbacks waiting for their verification."""
-    mon = monitor(request, "read")
+    mon = monitor(request)
     with mon.db.read() as conn:
         return kv.get(conn, PENDING, [])

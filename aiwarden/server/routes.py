@@ -1,4 +1,5 @@
-"""REST API v1 (docs/api.md). Handlers parse, check the key's scope and call the Monitor."""
+"""REST API v1 (docs/api.md). Each route declares its scope (``requires``, checked before
+the handler runs); handlers parse and call the Monitor."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from aiwarden.alerting.evaluator import install_defaults
 from aiwarden.server.access import monitor as _monitor
+from aiwarden.server.access import requires
 from aiwarden.server.api_models import (
     ARROW,
     NAME_PATTERN,
@@ -82,38 +84,44 @@ class NewVersion(BaseModel):
     schema_: SchemaSpec | None = Field(default=None, alias="schema")
 
 
-@router.post("/models", status_code=201, tags=["models"], responses=answers(Model, 409, status=201))
+@router.post("/models", dependencies=[requires("admin")],
+             status_code=201, tags=["models"], responses=answers(Model, 409, status=201))
 def create_model(request: Request, body: NewModel) -> dict[str, Any]:
     """Registers the model with the default alert rules for its task (editable)."""
-    monitor = _monitor(request, "admin")
+    monitor = _monitor(request)
     out = monitor.create_model(body.name, body.task, body.description)
     install_defaults(monitor, body.name, body.task)
     return out
 
 
-@router.get("/models", tags=["models"], responses=answers(list[Model]))
+@router.get("/models", dependencies=[requires("read")],
+            tags=["models"], responses=answers(list[Model]))
 def list_models(request: Request) -> list[dict[str, Any]]:
-    return _monitor(request, "read").list_models()
+    return _monitor(request).list_models()
 
 
-@router.get("/models/{name}", tags=["models"], responses=answers(ModelDetail))
+@router.get("/models/{name}", dependencies=[requires("read")],
+            tags=["models"], responses=answers(ModelDetail))
 def get_model(request: Request, name: str) -> dict[str, Any]:
-    return _monitor(request, "read").describe_model(name)
+    return _monitor(request).describe_model(name)
 
 
-@router.post("/models/{name}/versions", status_code=201, tags=["models"],
+@router.post("/models/{name}/versions", dependencies=[requires("admin")],
+             status_code=201, tags=["models"],
              responses=answers(Version, 409, status=201))
 def create_version(request: Request, name: str, body: NewVersion) -> dict[str, Any]:
     schema = None if body.schema_ is None else body.schema_.model_dump(exclude_none=True)
-    return _monitor(request, "admin").create_version(name, body.version, schema)
+    return _monitor(request).create_version(name, body.version, schema)
 
 
-@router.get("/models/{name}/versions/{version}", tags=["models"], responses=answers(Version))
+@router.get("/models/{name}/versions/{version}", dependencies=[requires("read")],
+            tags=["models"], responses=answers(Version))
 def get_version(request: Request, name: str, version: str) -> dict[str, Any]:
-    return _monitor(request, "read").version(name, version)
+    return _monitor(request).version(name, version)
 
 
-@router.put("/models/{name}/versions/{version}/reference", status_code=201, tags=["models"],
+@router.put("/models/{name}/versions/{version}/reference", dependencies=[requires("admin")],
+            status_code=201, tags=["models"],
             responses=answers(Reference, 409, status=201),
             openapi_extra=body_doc(PARQUET, ARROW, "text/csv", json=Rows))
 async def upload_reference(
@@ -122,7 +130,7 @@ async def upload_reference(
     id: str | None = None, timestamp: str | None = None, segments: str | None = None,
     task: str | None = None,
 ) -> dict[str, Any]:
-    monitor = _monitor(request, "admin")
+    monitor = _monitor(request)
     body = await request.body()
     table = await run_in_threadpool(read_table, body, request.headers.get("content-type"))
     check_width(table.num_columns, request.app.state.settings.max_columns)
@@ -137,40 +145,44 @@ async def upload_reference(
     return out
 
 
-@router.get("/models/{name}/versions/{version}/sample", tags=["models"],
+@router.get("/models/{name}/versions/{version}/sample", dependencies=[requires("read")],
+            tags=["models"],
             responses=answers(media=PARQUET))
 def reference_sample(request: Request, name: str, version: str) -> Response:
-    table = _monitor(request, "read").reference_sample(name, version)
+    table = _monitor(request).reference_sample(name, version)
     if table is None:
         raise Malformed(f"Version {version!r} has no reference sample.", "version")
     return Response(write_parquet(table), media_type="application/vnd.apache.parquet")
 
 
 async def _ingest(request: Request, name: str, kind: str) -> dict[str, Any]:
-    monitor = _monitor(request, "ingest")
+    monitor = _monitor(request)
     payload = await _payload(request)
     call = monitor.log_predictions if kind == "predictions" else monitor.log_labels
     result = await run_in_threadpool(call, name, payload)
     return result.to_dict()
 
 
-@router.post("/models/{name}/predictions", tags=["ingest"], responses=answers(Ingested),
+@router.post("/models/{name}/predictions", dependencies=[requires("ingest")],
+             tags=["ingest"], responses=answers(Ingested),
              openapi_extra=body_doc(ARROW, PARQUET, "text/csv", json=Rows))
 async def log_predictions(request: Request, name: str) -> dict[str, Any]:
     return await _ingest(request, name, "predictions")
 
 
-@router.post("/models/{name}/labels", tags=["ingest"], responses=answers(LabelsIngested),
+@router.post("/models/{name}/labels", dependencies=[requires("ingest")],
+             tags=["ingest"], responses=answers(LabelsIngested),
              openapi_extra=body_doc(ARROW, PARQUET, "text/csv", json=Rows))
 async def log_labels(request: Request, name: str) -> dict[str, Any]:
     return await _ingest(request, name, "labels")
 
 
-@router.post("/models/{name}/resources", tags=["ingest"], responses=answers(ResourcesIngested),
+@router.post("/models/{name}/resources", dependencies=[requires("ingest")],
+             tags=["ingest"], responses=answers(ResourcesIngested),
              openapi_extra=body_doc(json=Samples))
 async def log_resources(request: Request, name: str) -> dict[str, Any]:
     """Resource samples (a list, or ``{"samples": [...]}``): CPU, memory, GPU, cost."""
-    monitor = _monitor(request, "ingest")
+    monitor = _monitor(request)
     body = _json(await request.body())
     samples = body.get("samples") if isinstance(body, dict) else body
     if not isinstance(samples, list):
@@ -180,7 +192,8 @@ async def log_resources(request: Request, name: str) -> dict[str, Any]:
     return result.to_dict()
 
 
-@router.get("/models/{name}/metrics", tags=["queries"], responses=answers(Series))
+@router.get("/models/{name}/metrics", dependencies=[requires("read")],
+            tags=["queries"], responses=answers(Series))
 def get_metrics(request: Request, name: str, metric: str = Query(...),
                 start: str | None = None, end: str | None = None, step: str | None = None,
                 version: str | None = None, method: str | None = None,
@@ -188,29 +201,32 @@ def get_metrics(request: Request, name: str, metric: str = Query(...),
     """``method`` (e.g. psi, ks, wasserstein) decides drift instead of the default;
     ``columns`` (comma list) limits drift to those columns."""
     cols = [c for c in columns.split(",") if c] if columns else None
-    return _monitor(request, "read").series(name, metric, start=start, end=end, step=step,
+    return _monitor(request).series(name, metric, start=start, end=end, step=step,
                                             version=version, method=method, columns=cols)
 
 
-@router.get("/models/{name}/compare", tags=["queries"], responses=answers(Comparison))
+@router.get("/models/{name}/compare", dependencies=[requires("read")],
+            tags=["queries"], responses=answers(Comparison))
 def compare(request: Request, name: str, start: str = Query(...), end: str = Query(...),
             baseline_start: str | None = None, baseline_end: str | None = None,
             version: str | None = None) -> dict[str, Any]:
-    return _monitor(request, "read").compare(
+    return _monitor(request).compare(
         name, start=start, end=end, baseline_start=baseline_start, baseline_end=baseline_end,
         version=version)
 
 
-@router.get("/models/{name}/events", tags=["queries"], responses=answers(media=PARQUET))
+@router.get("/models/{name}/events", dependencies=[requires("read")],
+            tags=["queries"], responses=answers(media=PARQUET))
 def export_events(request: Request, name: str, start: str | None = None,
                   end: str | None = None) -> Response:
-    table = _monitor(request, "read").export_events(name, start=start, end=end)
+    table = _monitor(request).export_events(name, start=start, end=end)
     disposition = f'attachment; filename="{name}-events.parquet"'
     return Response(write_parquet(table), media_type="application/vnd.apache.parquet",
                     headers={"Content-Disposition": disposition})
 
 
-@router.get("/models/{name}/quarantine", tags=["queries"], responses=answers(list[Quarantined]))
+@router.get("/models/{name}/quarantine", dependencies=[requires("read")],
+            tags=["queries"], responses=answers(list[Quarantined]))
 def quarantine(request: Request, name: str, limit: int = Query(100, ge=1, le=10_000)
                ) -> list[dict[str, Any]]:
-    return _monitor(request, "read").quarantined(name, limit)
+    return _monitor(request).quarantined(name, limit)

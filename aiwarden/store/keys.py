@@ -14,10 +14,14 @@ from sqlalchemy import Connection, func, select
 from aiwarden.errors import ParameterError
 from aiwarden.store.tables import api_keys
 
-__all__ = ["SCOPES", "KeyInfo", "count_active", "create_key", "list_keys", "revoke_key",
+__all__ = ["IMPLIES", "SCOPES", "KeyInfo", "count_active", "create_key", "list_keys", "revoke_key",
            "verify_key"]
 
-SCOPES = ("ingest", "read", "admin")
+SCOPES = ("read", "ingest", "operate", "admin")
+# What a scope grants beyond itself (docs/api.md, "Scopes"): admin may do everything, an
+# operator must see what they act on; ingest stays write-only for producers.
+IMPLIES: dict[str, frozenset[str]] = {"admin": frozenset(SCOPES),
+                                      "operate": frozenset({"operate", "read"})}
 _PREFIX = "aw"
 
 
@@ -30,7 +34,7 @@ class KeyInfo:
     revoked_at: float | None
 
     def allows(self, scope: str) -> bool:
-        return "admin" in self.scopes or scope in self.scopes
+        return any(scope in IMPLIES.get(s, (s,)) for s in self.scopes)
 
     def to_dict(self) -> dict[str, Any]:
         return {"key_id": self.key_id, "name": self.name, "scopes": list(self.scopes),

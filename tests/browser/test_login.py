@@ -23,7 +23,7 @@ def locked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ThreadSer
     db.migrate()
     with db.write() as conn:
         reader, _ = keys.create_key(conn, "rita", ["read"])
-        operator, _ = keys.create_key(conn, "olga", ["read", "ingest"])
+        operator, _ = keys.create_key(conn, "olga", ["operate"])
     db.dispose()
     with ThreadServer(settings_for(url, tmp, evaluate_every=0.0)) as srv:
         yield srv, reader, operator
@@ -75,7 +75,7 @@ def test_scopes_and_origin_are_enforced_on_actions(locked) -> None:
     with _session(server, reader) as rita:
         assert rita.get("/alerts").status_code == 200
         denied = rita.post("/silences", data=body, headers={"origin": server.url})
-        assert denied.status_code == 403 and "ingest" in denied.text
+        assert denied.status_code == 403 and "operate" in denied.text
     with _session(server, operator) as olga:
         forged = olga.post("/silences", data=body, headers={"origin": "https://evil.example"})
         assert forged.status_code == 403

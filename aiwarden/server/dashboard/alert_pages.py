@@ -16,7 +16,7 @@ from aiwarden.errors import ParameterError
 from aiwarden.server.dashboard import alertview
 from aiwarden.server.dashboard.incident_pages import SILENCE_FOR
 from aiwarden.server.dashboard.render import page
-from aiwarden.server.dashboard.web import PageRoute, form, is_htmx, viewer
+from aiwarden.server.dashboard.web import PageRoute, form, is_htmx, page_requires, viewer
 from aiwarden.store import models_repo
 
 __all__ = ["router"]
@@ -60,7 +60,7 @@ def alerts_context(state: Any, model: str | None) -> dict[str, Any]:
             "silence_for": list(SILENCE_FOR)}
 
 
-@router.get("/alerts", response_class=HTMLResponse)
+@router.get("/alerts", dependencies=[page_requires("read")], response_class=HTMLResponse)
 async def alerts_page(request: Request, model: str | None = None) -> Response:
     viewer(request)
     ctx = await run_in_threadpool(alerts_context, request.app.state, model or None)
@@ -75,9 +75,9 @@ def _silences(request: Request, notice: str, model: str | None) -> Response:
     return RedirectResponse(back + "#silences", status_code=303)
 
 
-@router.post("/silences", response_class=HTMLResponse)
+@router.post("/silences", dependencies=[page_requires("operate")], response_class=HTMLResponse)
 async def create_silence(request: Request) -> Response:
-    who = viewer(request, "ingest")
+    who = viewer(request)
     data = await form(request)
     seconds = SILENCE_FOR.get(data.get("duration", ""), 0)
     if not seconds:
@@ -92,9 +92,10 @@ async def create_silence(request: Request) -> Response:
     return _silences(request, f"Silence {made['id'][:8]} created.", data.get("model") or None)
 
 
-@router.post("/silences/{silence_id}/expire", response_class=HTMLResponse)
+@router.post("/silences/{silence_id}/expire", dependencies=[page_requires("operate")],
+             response_class=HTMLResponse)
 async def expire_silence(request: Request, silence_id: str) -> Response:
-    viewer(request, "ingest")
+    viewer(request)
     data = await form(request)
     await run_in_threadpool(request.app.state.notifications.expire_silence, silence_id)
     return _silences(request, f"Silence {silence_id[:8]} expired.", data.get("model") or None)

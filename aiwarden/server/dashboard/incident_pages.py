@@ -17,7 +17,7 @@ from aiwarden.incidents.lifecycle import TRANSITIONS, Status
 from aiwarden.server.dashboard import rollback
 from aiwarden.server.dashboard.pages import registry_or_none
 from aiwarden.server.dashboard.render import iso, page
-from aiwarden.server.dashboard.web import PageRoute, form, is_htmx, viewer
+from aiwarden.server.dashboard.web import PageRoute, form, is_htmx, page_requires, viewer
 
 __all__ = ["incident_context", "router"]
 
@@ -27,7 +27,7 @@ _ACTIONS = {"acknowledge": Status.ACKNOWLEDGED, "mitigate": Status.MITIGATED,
 SILENCE_FOR = {"1h": 3600, "4h": 4 * 3600, "24h": 86400, "7d": 7 * 86400}
 
 
-@router.get("/incidents", response_class=HTMLResponse)
+@router.get("/incidents", dependencies=[page_requires("read")], response_class=HTMLResponse)
 async def incidents_page(request: Request, status: str = "open",
                          model: str | None = None) -> Response:
     viewer(request)
@@ -90,7 +90,8 @@ def incident_context(request: Request, incident_id: int) -> dict[str, Any]:
             "targets": targets, "silence_for": list(SILENCE_FOR)}
 
 
-@router.get("/incidents/{incident_id}", response_class=HTMLResponse)
+@router.get("/incidents/{incident_id}", dependencies=[page_requires("read")],
+            response_class=HTMLResponse)
 async def incident_page(request: Request, incident_id: int) -> Response:
     viewer(request)
     ctx = await run_in_threadpool(incident_context, request, incident_id)
@@ -105,9 +106,10 @@ def _done(request: Request, incident_id: int, notice: str | None = None) -> Resp
     return RedirectResponse(f"/incidents/{incident_id}", status_code=303)
 
 
-@router.post("/incidents/{incident_id}/act/{action}", response_class=HTMLResponse)
+@router.post("/incidents/{incident_id}/act/{action}", dependencies=[page_requires("operate")],
+             response_class=HTMLResponse)
 async def act(request: Request, incident_id: int, action: str) -> Response:
-    who = viewer(request, "ingest")
+    who = viewer(request)
     data = await form(request)
     if action not in _ACTIONS:
         raise ParameterError(f"action: expected one of {list(_ACTIONS)}; got {action!r}.",
@@ -119,18 +121,20 @@ async def act(request: Request, incident_id: int, action: str) -> Response:
     return _done(request, incident_id, f"Incident {_ACTIONS[action].value}.")
 
 
-@router.post("/incidents/{incident_id}/comment", response_class=HTMLResponse)
+@router.post("/incidents/{incident_id}/comment", dependencies=[page_requires("operate")],
+             response_class=HTMLResponse)
 async def comment(request: Request, incident_id: int) -> Response:
-    who = viewer(request, "ingest")
+    who = viewer(request)
     data = await form(request)
     await run_in_threadpool(request.app.state.incidents.comment, incident_id,
                             data.get("text", ""), who.actor)
     return _done(request, incident_id, "Comment added.")
 
 
-@router.post("/incidents/{incident_id}/assign", response_class=HTMLResponse)
+@router.post("/incidents/{incident_id}/assign", dependencies=[page_requires("operate")],
+             response_class=HTMLResponse)
 async def assign(request: Request, incident_id: int) -> Response:
-    who = viewer(request, "ingest")
+    who = viewer(request)
     data = await form(request)
     assignee = data.get("assignee") or None
     if assignee is not None and len(assignee) > 200:
@@ -141,11 +145,12 @@ async def assign(request: Request, incident_id: int) -> Response:
                  "Unassigned.")
 
 
-@router.post("/incidents/{incident_id}/silence", response_class=HTMLResponse)
+@router.post("/incidents/{incident_id}/silence", dependencies=[page_requires("operate")],
+             response_class=HTMLResponse)
 async def silence(request: Request, incident_id: int) -> Response:
     """Mute the incident's notifications (its model, or one rule of it) for a while; the
     incident itself stays open."""
-    who = viewer(request, "ingest")
+    who = viewer(request)
     data = await form(request)
     svc = request.app.state.incidents
     inc = await run_in_threadpool(svc.get, incident_id)
@@ -165,10 +170,11 @@ async def silence(request: Request, incident_id: int) -> Response:
     return _done(request, incident_id, text + ".")
 
 
-@router.get("/incidents/{incident_id}/rollback", response_class=HTMLResponse)
+@router.get("/incidents/{incident_id}/rollback", dependencies=[page_requires("operate")],
+            response_class=HTMLResponse)
 async def confirm_rollback(request: Request, incident_id: int, alias: str) -> Response:
     """The confirmation step: what will move where, and a reason to give."""
-    viewer(request, "admin")
+    viewer(request)
     inc = await run_in_threadpool(request.app.state.incidents.get, incident_id)
     target = rollback.target(registry_or_none(request), inc.model, alias)
     return page(request, "_rollback_confirm.html", {
@@ -177,9 +183,10 @@ async def confirm_rollback(request: Request, incident_id: int, alias: str) -> Re
         "swap": "#incident-main", "cancel": f"/incidents/{incident_id}"})
 
 
-@router.post("/incidents/{incident_id}/rollback", response_class=HTMLResponse)
+@router.post("/incidents/{incident_id}/rollback", dependencies=[page_requires("operate")],
+             response_class=HTMLResponse)
 async def do_rollback(request: Request, incident_id: int) -> Response:
-    who = viewer(request, "admin")
+    who = viewer(request)
     data = await form(request)
     svc = request.app.state.incidents
     inc = await run_in_threadpool(svc.get, incident_id)

@@ -19,7 +19,14 @@ from aiwarden.server.dashboard import charts, evidence, features, overview
 from aiwarden.server.dashboard.ranges import DEFAULT, RANGES, span
 from aiwarden.server.dashboard.render import page
 from aiwarden.server.dashboard.session import COOKIE, TTL
-from aiwarden.server.dashboard.web import PageRoute, form, is_htmx, sessions, viewer
+from aiwarden.server.dashboard.web import (
+    PageRoute,
+    form,
+    is_htmx,
+    page_requires,
+    sessions,
+    viewer,
+)
 
 __all__ = ["registry_or_none", "router"]
 
@@ -46,14 +53,14 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-@router.get("/login", response_class=HTMLResponse)
+@router.get("/login", dependencies=[page_requires("public")], response_class=HTMLResponse)
 def login_form(request: Request, next: str | None = None) -> Response:
     if sessions(request).open():
         return RedirectResponse(_safe_next(next), status_code=303)
     return page(request, "login.html", {"next": _safe_next(next), "error": None})
 
 
-@router.post("/login", response_class=HTMLResponse)
+@router.post("/login", dependencies=[page_requires("public")], response_class=HTMLResponse)
 async def login(request: Request) -> Response:
     data = await form(request)
     target = _safe_next(data.get("next"))
@@ -69,7 +76,7 @@ async def login(request: Request) -> Response:
     return response
 
 
-@router.post("/logout")
+@router.post("/logout", dependencies=[page_requires("public")])
 async def logout(request: Request) -> Response:
     await form(request)
     response = RedirectResponse("/login", status_code=303)
@@ -88,7 +95,7 @@ async def _aliases(request: Request) -> dict[str, dict[str, str]]:
         return {}
 
 
-@router.get("/", response_class=HTMLResponse)
+@router.get("/", dependencies=[page_requires("read")], response_class=HTMLResponse)
 async def overview_page(request: Request) -> Response:
     viewer(request)
     aliases = await _aliases(request)
@@ -100,7 +107,8 @@ async def overview_page(request: Request) -> Response:
                                            "seconds": time.perf_counter() - started})
 
 
-@router.get("/overview/rows/{name}", response_class=HTMLResponse)
+@router.get("/overview/rows/{name}", dependencies=[page_requires("read")],
+            response_class=HTMLResponse)
 async def overview_row(request: Request, name: str) -> Response:
     """One model's row of the overview, for the rows the page did not fill in time."""
     viewer(request)
@@ -123,7 +131,7 @@ def _params(request: Request) -> dict[str, Any]:
             "method": method, "perf": q.get("perf") or None}
 
 
-@router.get("/models/{name}", response_class=HTMLResponse)
+@router.get("/models/{name}", dependencies=[page_requires("read")], response_class=HTMLResponse)
 async def model_page(request: Request, name: str) -> Response:
     viewer(request)
     p = _params(request)
@@ -162,7 +170,8 @@ def _traffic(app: Any, name: str) -> dict[str, Any] | None:
         return None
 
 
-@router.get("/models/{name}/panels/{panel}", response_class=HTMLResponse)
+@router.get("/models/{name}/panels/{panel}", dependencies=[page_requires("read")],
+            response_class=HTMLResponse)
 async def model_panel(request: Request, name: str, panel: str) -> Response:
     """One section of the model page (loaded by htmx after the page, so a slow one never
     holds the others up); also a page of its own when opened directly."""
@@ -174,7 +183,7 @@ async def model_panel(request: Request, name: str, panel: str) -> Response:
     started = time.perf_counter()
     data = await run_in_threadpool(_panel, request.app, registry, panel, name, p)
     ctx = {**p, "name": name, "data": data, "panel": panel, "methods": features.METHODS,
-           "can_admin": who.allows("admin"), "seconds": time.perf_counter() - started}
+           "can_operate": who.allows("operate"), "seconds": time.perf_counter() - started}
     if panel == "feature" and request.query_params.get("compact"):
         return page(request, "_feature_chart.html", ctx)  # an RCA suspect's evidence
     if is_htmx(request):

@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from aiwarden.errors import ParameterError
 from aiwarden.server.dashboard.pages import model_panel, registry_or_none
 from aiwarden.server.dashboard.render import page
-from aiwarden.server.dashboard.web import PageRoute, form, is_htmx, viewer
+from aiwarden.server.dashboard.web import PageRoute, form, is_htmx, page_requires, viewer
 from aiwarden.store.models_repo import Conflict, NotFound
 
 __all__ = ["perform", "router", "target", "targets"]
@@ -76,9 +76,10 @@ def perform(app_state: Any, registry: Any, model: str, data: dict[str, str],
                                      "reason": reason}, "recorded": False}
 
 
-@router.get("/models/{name}/rollback", response_class=HTMLResponse)
+@router.get("/models/{name}/rollback", dependencies=[page_requires("operate")],
+            response_class=HTMLResponse)
 async def confirm(request: Request, name: str, alias: str) -> Response:
-    viewer(request, "admin")
+    viewer(request)
     found = await run_in_threadpool(target, registry_or_none(request), name, alias)
     return page(request, "_rollback_confirm.html", {
         "target": found, "action": f"/models/{name}/rollback",
@@ -86,9 +87,10 @@ async def confirm(request: Request, name: str, alias: str) -> Response:
         "cancel": f"/models/{name}"})
 
 
-@router.post("/models/{name}/rollback", response_class=HTMLResponse)
+@router.post("/models/{name}/rollback", dependencies=[page_requires("operate")],
+             response_class=HTMLResponse)
 async def rollback(request: Request, name: str) -> Response:
-    who = viewer(request, "admin")
+    who = viewer(request)
     data = await form(request)
     await run_in_threadpool(perform, request.app.state, registry_or_none(request), name, data,
                             who.actor)

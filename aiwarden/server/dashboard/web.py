@@ -6,18 +6,19 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import Request, Response
+from fastapi import Depends, Request, Response
 from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 from starlette.staticfiles import StaticFiles
 
 from aiwarden.errors import AiwardenError
+from aiwarden.server.access import PUBLIC, Scope
 from aiwarden.server.dashboard.render import page
 from aiwarden.server.dashboard.session import Sessions, Viewer, same_origin
 from aiwarden.server.errors import Forbidden, HttpError
 from aiwarden.store.models_repo import Conflict, NotFound
 
-__all__ = ["PageRoute", "Static", "form", "is_htmx", "viewer"]
+__all__ = ["PageRoute", "PageScope", "Static", "form", "is_htmx", "page_requires", "viewer"]
 
 
 class SignIn(Exception):
@@ -31,14 +32,33 @@ def sessions(request: Request) -> Sessions:
     return state.sessions
 
 
-def viewer(request: Request, scope: str = "read") -> Viewer:
-    """The signed-in viewer holding ``scope``; sends others to the login page."""
-    found = sessions(request).viewer(request)
-    if found is None:
-        raise SignIn()
-    found.require(scope)
-    request.state.viewer = found
-    return found
+class PageScope(Scope):
+    """A page's declared scope: the signed-in viewer must hold it; others go to sign in."""
+
+    def __call__(self, request: Request) -> None:  # type: ignore[override]
+        # not async: reading the session's key may touch the database
+        if self.scope == PUBLIC:
+            return
+        found = sessions(request).viewer(request)
+        if found is None:
+            raise SignIn()
+        found.require(self.scope)
+        request.state.viewer = found
+
+
+def page_requires(scope: str) -> Any:
+    """``dependencies=[page_requires("operate")]``: a dashboard route's declared scope
+    (``access.route_scope`` reads it as it reads the API's ``requires``)."""
+    return Depends(PageScope(scope))
+
+
+def viewer(request: Request) -> Viewer:
+    """The viewer the route's declared scope admitted."""
+    found = getattr(request.state, "viewer", None)
+    if found is None:  # a page without page_requires(...): refuse, never run open
+        raise RuntimeError(f"{request.url.path} declares no scope; add "
+                           "dependencies=[page_requires(...)] to its route.")
+    return found  # type: ignore[no-any-return]
 
 
 def is_htmx(request: Request) -> bool:
