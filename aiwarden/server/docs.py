@@ -32,6 +32,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import TypeAdapter
 from swagger_ui_bundle import swagger_ui_path
 
+from aiwarden.server.access import PUBLIC, route_scope
 from aiwarden.server.api_models import ALIAS_PATTERN, BODY_MODELS, NAME_PATTERN, Error
 from aiwarden.server.route_table import RouteEntry, api_routes
 
@@ -41,7 +42,6 @@ _ASSETS = "/docs-assets"
 _REF = "#/components/schemas/"
 _ERROR_REF = {"$ref": _REF + "Error"}
 _SAFE = {"get", "head", "options"}
-_OPEN_PATHS = {"/healthz", "/readyz"}
 SECURITY_SCHEMES = {
     "bearerAuth": {"type": "http", "scheme": "bearer",
                    "description": "An API key: `Authorization: Bearer <key>` "
@@ -75,19 +75,12 @@ def operation_id(route: APIRoute) -> str:
 
 
 def _scope(entry: RouteEntry) -> str | None:
-    """The route's declared scope when the route table says it (access.route_scope)."""
-    try:
-        from aiwarden.server.access import route_scope  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    try:
-        return route_scope(entry.route)
-    except Exception:  # an undeclared route: the scope test in tests/server says so
-        return None
+    """The scope the route declares in the route table (``requires(...)``)."""
+    return route_scope(entry.route)
 
 
 def _keyed(entry: RouteEntry) -> bool:
-    return entry.path not in _OPEN_PATHS
+    return _scope(entry) not in (None, PUBLIC)
 
 
 def _error_response(code: str) -> dict[str, Any]:
@@ -156,10 +149,9 @@ def _operation(op: dict[str, Any], entry: RouteEntry, open_server: bool) -> None
         alternatives: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"apiKeyHeader": []}]
         op["security"] = alternatives + ([{}] if open_server else [])
         scope = _scope(entry)
-        if scope is not None:
-            op["x-scope"] = scope
-            op["description"] = (op.get("description", "") +
-                                 f"\n\nNeeds a key with the `{scope}` scope.").strip()
+        op["x-scope"] = scope
+        op["description"] = (op.get("description", "") +
+                             f"\n\nNeeds a key with the `{scope}` scope.").strip()
     codes |= {code for code in responses if code.startswith(("4", "5"))}
     for code in sorted(codes):
         if not _own_body(responses.get(code)):

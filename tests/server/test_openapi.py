@@ -120,11 +120,19 @@ def test_keyed_routes_name_both_security_schemes(server) -> None:
         "bearerAuth": {"type": "http", "scheme": "bearer", "description": ANY},
         "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key",
                          "description": ANY}}
+    from aiwarden.server.access import PUBLIC, route_scope
+    from aiwarden.server.route_table import api_routes
+
+    declared = {(e.path, e.method.lower()): route_scope(e.route)
+                for e in api_routes(server.server.config.app)}
     for path, ops in doc["paths"].items():
         for method, op in ops.items():
-            if path in ("/healthz", "/readyz"):
-                assert "security" not in op and "401" not in op["responses"]
+            if declared[(path, method)] == PUBLIC:
+                assert "security" not in op and "401" not in op["responses"], path
                 continue
+            # the scope the route table declares, as the route checks it
+            assert op["x-scope"] == declared[(path, method)], (method, path)
+            assert f"`{op['x-scope']}` scope" in op["description"]
             # this server has no keys yet: anonymous is an alternative, as it really is
             assert op["security"] == [{"bearerAuth": []}, {"apiKeyHeader": []}, {}], path
             assert {"401", "403", "429"} <= set(op["responses"]), (method, path)
