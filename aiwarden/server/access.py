@@ -25,7 +25,8 @@ from aiwarden.server.auth import MISS
 from aiwarden.server.errors import Forbidden
 from aiwarden.store.keys import SCOPES, KeyInfo
 
-__all__ = ["PUBLIC", "SCOPES", "Scope", "actor", "key", "monitor", "requires", "route_scope"]
+__all__ = ["PUBLIC", "SCOPES", "Scope", "actor", "key", "monitor", "must_declare", "requires",
+           "route_scope", "undeclared"]
 
 PUBLIC = "public"  # declared open on purpose: health, sign-in (no key is asked for)
 _CHECKED = "aiwarden_key"  # request.state attribute the declared check sets
@@ -70,6 +71,21 @@ def route_scope(route: Any) -> str | None:
         return None
     found = [d.call for d in route.dependant.dependencies if isinstance(d.call, Scope)]
     return found[0].scope if found else None
+
+
+def must_declare(method: str, path: str) -> bool:
+    """Routes that may not go without a declared scope: the API, /metrics, and every
+    dashboard route that changes state (its pages declare one too, but a GET that only
+    renders is not required to)."""
+    return path.startswith("/api/") or path == "/metrics" or method not in ("GET", "HEAD")
+
+
+def undeclared(app: Any) -> list[tuple[str, str]]:
+    """(method, path) of every route that must declare a scope and does not."""
+    from aiwarden.server.route_table import api_routes
+
+    return [(e.method, e.path) for e in api_routes(app)
+            if must_declare(e.method, e.path) and route_scope(e.route) is None]
 
 
 def key(request: Request) -> KeyInfo | None:
