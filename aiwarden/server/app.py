@@ -24,7 +24,7 @@ from aiwarden.server.access import PUBLIC, requires
 from aiwarden.server.admission import Admission, IngestAdmission
 from aiwarden.server.alert_routes import router as alert_router
 from aiwarden.server.api_models import Ready, Status, answers
-from aiwarden.server.auth import Authenticator
+from aiwarden.server.auth import Authenticator, FailureLimiter
 from aiwarden.server.body import BodyLimit
 from aiwarden.server.dashboard import install_dashboard
 from aiwarden.server.docs import install_docs, operation_id
@@ -84,7 +84,8 @@ def create_app(settings: ServerSettings | None = None,
     monitor = Monitor(db, MonitorSettings(bucket_seconds=settings.bucket_seconds,
                                           retention_days=settings.retention_days,
                                           tile_cache_bytes=int(settings.cache_mb * 2**20)))
-    auth = Authenticator(db, open_when_no_keys=settings.loopback)
+    auth = Authenticator(db, open_when_no_keys=settings.loopback, limiter=FailureLimiter(
+        settings.auth_failures, settings.auth_failure_window))
     evaluator = Evaluator(monitor, lease_ttl=settings.lease_ttl)
     incidents = IncidentService(db)
     notifications = NotificationCenter(db, Deliverer(

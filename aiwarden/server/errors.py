@@ -88,7 +88,8 @@ def _allowed(request: Request) -> list[str]:
 def install(app: FastAPI) -> None:
     @app.exception_handler(HttpError)
     async def _http(_: Request, exc: HttpError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else \
+            getattr(exc, "headers", None)  # e.g. Retry-After of a 429
         return JSONResponse(_body(exc.kind, exc.message, exc.field), exc.status, headers)
 
     @app.exception_handler(AiwardenError)

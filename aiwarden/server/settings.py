@@ -48,6 +48,10 @@ class ServerSettings:
     # outbound calls (docs/alerting.md, Egress policy): loopback, private, link-local and
     # metadata addresses are refused unless listed here (CIDRs, host names, host:port)
     egress_allow: str = ""
+    # failed authentications (docs/security.md): per client address and per key id, at most
+    # this many per window, then 429 with Retry-After; 0 turns the limit off. Per process.
+    auth_failures: int = 10
+    auth_failure_window: float = 60.0
 
     @classmethod
     def from_env(cls, **overrides: Any) -> ServerSettings:

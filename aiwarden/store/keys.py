@@ -14,8 +14,8 @@ from sqlalchemy import Connection, func, select
 from aiwarden.errors import ParameterError
 from aiwarden.store.tables import api_keys
 
-__all__ = ["IMPLIES", "SCOPES", "KeyInfo", "count_active", "create_key", "list_keys", "revoke_key",
-           "verify_key"]
+__all__ = ["IMPLIES", "SCOPES", "KeyInfo", "count_active", "create_key", "key_id", "list_keys",
+           "revoke_key", "verify_key"]
 
 SCOPES = ("read", "ingest", "operate", "admin")
 # What a scope grants beyond itself (docs/api.md, "Scopes"): admin may do everything, an
@@ -23,6 +23,8 @@ SCOPES = ("read", "ingest", "operate", "admin")
 IMPLIES: dict[str, frozenset[str]] = {"admin": frozenset(SCOPES),
                                       "operate": frozenset({"operate", "read"})}
 _PREFIX = "aw"
+# what an unknown id's secret is checked against (no real hash equals 64 zeros)
+_DUMMY_SALT, _DUMMY_HASH = "00" * 16, "0" * 64
 
 
 @dataclass(frozen=True)
@@ -68,15 +70,25 @@ def create_key(conn: Connection, name: str, scopes: list[str] | tuple[str, ...])
     return f"{_PREFIX}_{key_id}_{secret}", KeyInfo(key_id, name, tuple(scopes), now, None)
 
 
-def verify_key(conn: Connection, key: str) -> KeyInfo | None:
-    """The key's info if it is well formed, known, unrevoked and its secret matches."""
+def key_id(key: str) -> str | None:
+    """The public id of a well-formed key (``aw_<id>_<secret>``), else None."""
     parts = key.split("_", 2)
-    if len(parts) != 3 or parts[0] != _PREFIX:
-        return None
-    row = conn.execute(select(api_keys).where(api_keys.c.key_id == parts[1])).first()
-    if row is None or row.revoked_at is not None:
-        return None
-    if not hmac.compare_digest(_hash(parts[2], row.salt), row.hash):
+    ok = len(parts) == 3 and parts[0] == _PREFIX and 0 < len(parts[1]) <= 64 and parts[2]
+    return parts[1] if ok else None
+
+
+def verify_key(conn: Connection, key: str) -> KeyInfo | None:
+    """The key's info if it is well formed, known, unrevoked and its secret matches.
+
+    Every call runs one scrypt and one lookup, whatever the outcome: an unknown id, a revoked
+    key or a malformed token costs what a wrong secret costs, so the time of an answer does
+    not tell which key ids exist.
+    """
+    kid = key_id(key)
+    row = conn.execute(select(api_keys).where(api_keys.c.key_id == (kid or ""))).first()
+    salt, stored = (row.salt, row.hash) if row is not None else (_DUMMY_SALT, _DUMMY_HASH)
+    matches = hmac.compare_digest(_hash(key.split("_", 2)[-1], salt), stored)
+    if kid is None or row is None or row.revoked_at is not None or not matches:
         return None
     return _info(row)
 

@@ -299,3 +299,168 @@ def test_all_interfaces_refused_without_a_key_then_served_with_one(tmp_path: Pat
         code = srv.stop()
     assert code in (0, -signal.SIGTERM), srv.log()[-2000:]  # uvicorn re-raises SIGTERM
     assert "Traceback" not in srv.log()
+
+
+# -- failed authentications: one cost, a limit per client and per key id -----------------------
+
+LIMIT = 3  # failures per address and per key id, per LIMIT_WINDOW seconds, on this server
+LIMIT_WINDOW = 60.0
+
+
+def test_failure_buckets_refill_and_spare_clean_addresses() -> None:
+    """The limiter's rule with the time passed in: exact refill, per address and per key id."""
+    from aiwarden.server.auth import FailureLimiter
+
+    now = [1000.0]
+    lim = FailureLimiter(limit=2, window=10.0, clock=lambda: now[0])
+    assert lim.take("a", "k") == 0 and lim.take("a", "k") == 0
+    assert lim.take("a", "k") == pytest.approx(5.0)  # one token back every 5 s
+    assert lim.take("a", None) == pytest.approx(5.0)  # the address, whatever key it sends
+    assert lim.take("b", "other") == 0  # another address, another key: untouched
+    # key "k" is out of failures: a clean address is still checked, one that failed is not
+    assert lim.take("c", "k") == 0
+    assert lim.take("c", "k") == pytest.approx(5.0)
+    lim.give_back("c", "k")  # that check succeeded: what it took comes back
+    now[0] += 5.0
+    assert lim.take("a", None) == 0 and lim.take("a", None) == pytest.approx(5.0)
+    assert FailureLimiter(limit=0).take("a", "k") == 0  # 0 turns the limit off
+
+
+def _from(address: str) -> httpx.Client:
+    """A client whose connections come from ``address`` (any 127/8 address is loopback)."""
+    return httpx.Client(transport=httpx.HTTPTransport(local_address=address), timeout=60)
+
+
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ThreadServer, str]]:
+    tmp = tmp_path_factory.mktemp("limited")
+    db = f"sqlite:///{tmp / 'limited.db'}"
+    store = Database(db)
+    store.migrate()
+    with store.write() as conn:
+        keys.create_key(conn, "first", ["read"])
+    store.dispose()
+    with ThreadServer(settings_for(db, tmp, auth_failures=LIMIT,
+                                   auth_failure_window=LIMIT_WINDOW)) as srv:
+        yield srv, db
+
+
+def _fresh_key(db: str, name: str) -> str:
+    """A key this server has never seen (so it is not in its cache)."""
+    store = Database(db)
+    try:
+        with store.write() as conn:
+            return keys.create_key(conn, name, ["read"])[0]
+    finally:
+        store.dispose()
+
+
+def _models(client: httpx.Client, srv: ThreadServer, key: str | None) -> httpx.Response:
+    return client.get(f"{srv.url}/api/v1/models", headers=bearer(key))
+
+
+def _assert_limited(res: httpx.Response) -> int:
+    assert res.status_code == 429, res.text
+    assert res.json()["detail"]["error"] == "rate_limited"
+    wait = int(res.headers["retry-after"])
+    assert 1 <= wait <= LIMIT_WINDOW / LIMIT + 1
+    return wait
+
+
+def test_failures_beyond_the_limit_get_429_per_client(limited: tuple[ThreadServer, str]
+                                                      ) -> None:
+    srv, db = limited
+    in_use, fresh = _fresh_key(db, "in-use"), _fresh_key(db, "fresh")
+    with _from("127.0.0.11") as attacker, _from("127.0.0.12") as other:
+        assert _models(attacker, srv, in_use).status_code == 200  # verified: now cached
+        for i in range(LIMIT):  # distinct unknown ids: only the address limit applies
+            assert _models(attacker, srv, f"aw_{i:012d}_guess").status_code == 401
+        _assert_limited(_models(attacker, srv, "aw_999999999999_guess"))
+        _assert_limited(_models(attacker, srv, "nonsense"))
+        # the locked address: a key it already used works (no scrypt, nothing to limit);
+        # a key not yet verified here waits like any other attempt from it
+        assert _models(attacker, srv, in_use).status_code == 200
+        _assert_limited(_models(attacker, srv, fresh))
+        # a request without a key is a 401, not a guess
+        assert _models(attacker, srv, None).status_code == 401
+        # other clients are not affected, with a key new to the server or a wrong one
+        assert _models(other, srv, fresh).status_code == 200
+        assert _models(other, srv, "aw_000000000000_guess").status_code == 401
+
+
+def test_a_key_id_under_attack_still_admits_its_holder(limited: tuple[ThreadServer, str]
+                                                      ) -> None:
+    """Guesses at one key id from several addresses lock the id for those addresses; the
+    holder, from an address with no recent failure, still gets in."""
+    srv, db = limited
+    key = _fresh_key(db, "target")
+    key_id = key.split("_")[1]
+    wrong = f"aw_{key_id}_{'x' * 43}"
+    guessers = [_from(f"127.0.0.{20 + i}") for i in range(LIMIT)]
+    try:
+        for g in guessers:  # one failure each: no address is out, the key id is
+            assert _models(g, srv, wrong).status_code == 401
+        _assert_limited(_models(guessers[0], srv, wrong))
+        _assert_limited(_models(guessers[0], srv, key))  # even with the right secret
+        assert _models(guessers[0], srv, _fresh_key(db, "unrelated")).status_code == 200
+        with _from("127.0.0.30") as holder, _from("127.0.0.31") as newcomer:
+            assert _models(holder, srv, key).status_code == 200
+            assert _models(newcomer, srv, wrong).status_code == 401  # clean: checked
+            _assert_limited(_models(newcomer, srv, wrong))  # no longer clean
+    finally:
+        for g in guessers:
+            g.close()
+
+
+def test_dashboard_sign_in_uses_the_same_limit(limited: tuple[ThreadServer, str]) -> None:
+    srv, db = limited
+    key = _fresh_key(db, "dash")
+    with _from("127.0.0.40") as browser, _from("127.0.0.41") as other:
+        def sign_in(client: httpx.Client, typed: str) -> httpx.Response:
+            return client.post(f"{srv.url}/login", data={"key": typed, "next": "/"},
+                               headers={"Origin": srv.url})
+
+        for i in range(LIMIT):
+            res = sign_in(browser, f"aw_{i:012d}_wrong")
+            assert res.status_code == 200 and "Unknown or revoked key" in res.text
+        res = sign_in(browser, key)
+        assert res.status_code == 429 and 1 <= int(res.headers["retry-after"]) <= 21
+        assert "Too many failed" in res.text and "aiwarden_session" not in res.cookies
+        # the API shares the budget: the same client is out there too
+        _assert_limited(_models(browser, srv, "aw_123456789012_wrong"))
+        assert sign_in(other, key).status_code == 303  # another client signs in
+
+
+def test_every_failed_check_costs_one_scrypt(limited: tuple[ThreadServer, str],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unknown ids, malformed tokens and revoked keys run scrypt like a wrong secret does, so
+    the time of a 401 does not tell which ids exist (counted, not timed)."""
+    srv, db = limited
+    calls: list[str] = []
+    real = keys._hash
+
+    def counted(secret: str, salt: str) -> str:
+        calls.append(salt)
+        return real(secret, salt)
+
+    monkeypatch.setattr(keys, "_hash", counted)
+    known = _fresh_key(db, "known")
+    key_id, secret = known.split("_", 2)[1:]
+    revoked = _fresh_key(db, "revoked")
+    store = Database(db)
+    with store.write() as conn:
+        assert keys.revoke_key(conn, revoked.split("_")[1])
+    store.dispose()
+    tokens = {"wrong secret": f"aw_{key_id}_{secret[::-1]}",
+              "unknown id": f"aw_000000000000_{secret}", "malformed": "nonsense",
+              "no secret": f"aw_{key_id}_", "revoked": revoked}
+    for i, (what, token) in enumerate(tokens.items()):
+        with _from(f"127.0.0.{50 + i}") as client:  # a fresh address each: no 429 here
+            before = len(calls)
+            assert _models(client, srv, token).status_code == 401, what
+            assert len(calls) - before == 1, what
+    with _from("127.0.0.60") as client:
+        before = len(calls)
+        assert _models(client, srv, known).status_code == 200
+        assert _models(client, srv, known).status_code == 200  # cached: no second scrypt
+        assert len(calls) - before == 1

@@ -15,6 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from aiwarden.errors import ParameterError
+from aiwarden.server.auth import TooManyFailures, client_address
 from aiwarden.server.dashboard import charts, evidence, features, overview
 from aiwarden.server.dashboard.ranges import DEFAULT, RANGES, span
 from aiwarden.server.dashboard.render import page
@@ -64,7 +65,12 @@ def login_form(request: Request, next: str | None = None) -> Response:
 async def login(request: Request) -> Response:
     data = await form(request)
     target = _safe_next(data.get("next"))
-    found = await run_in_threadpool(sessions(request).login, data.get("key", ""))
+    try:
+        found = await run_in_threadpool(sessions(request).login, data.get("key", ""),
+                                        client_address(request))
+    except TooManyFailures as exc:
+        return page(request, "login.html", {"next": target, "error": exc.message},
+                    status=429, headers=exc.headers)
     if found is None:  # never echo or log the key
         return page(request, "login.html", {"next": target, "error":
                     "Unknown or revoked key, or one without the read scope."})

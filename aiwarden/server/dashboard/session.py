@@ -84,13 +84,14 @@ class Sessions:
         mac = hmac.new(self.secret(), payload.encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(mac).decode().rstrip("=")
 
-    def login(self, key: str) -> tuple[keys.KeyInfo, str] | None:
-        """Check a typed key; returns its info and the cookie value, or None."""
+    def login(self, key: str, address: str) -> tuple[keys.KeyInfo, str] | None:
+        """Check a typed key sent from ``address``; returns its info and the cookie value, or
+        None. Failures count against the address and the key id as on the API (the same
+        limiter, aiwarden/server/auth.py): beyond the limit ``TooManyFailures`` (429)."""
         key = key.strip()
         if not key or len(key) > 500:
             return None
-        with self.auth.db.read() as conn:
-            info = keys.verify_key(conn, key)
+        info = self.auth.verify(key, address)
         if info is None or not info.allows("read"):
             return None
         payload = f"{info.key_id}.{int(time.time() + TTL)}"

@@ -104,7 +104,7 @@ class PageRoute(APIRoute):
                 status, message = _status(exc)
                 name = "_error.html" if is_htmx(request) else "error.html"
                 return page(request, name, {"status": status, "message": message},
-                            status=status)
+                            status=status, headers=getattr(exc, "headers", None))
 
         return handler
 
