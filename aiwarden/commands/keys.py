@@ -64,10 +64,10 @@ def _list(args: argparse.Namespace) -> int:
     with db.read() as conn:
         rows = keys.list_keys(conn)
     db.dispose()
-    print(f"{'id':<14}{'name':<24}{'scopes':<20}{'created':<22}revoked")
+    print(f"{'id':<14}{'name':<24}{'scopes':<27}{'created':<22}revoked")
     for k in rows:
         revoked = to_iso(k.revoked_at)[:19] if k.revoked_at else "-"
-        print(f"{k.key_id:<14}{k.name[:23]:<24}{','.join(k.scopes):<20}"
+        print(f"{k.key_id:<14}{k.name[:23]:<24}{','.join(k.scopes):<27}"
               f"{to_iso(k.created_at)[:19]:<22}{revoked}")
     return 0
 
