@@ -236,3 +236,36 @@ def test_a_process_without_an_evaluation_loop_does_not_take_the_lease(db: Databa
             == before
     loop = process(db, "looping")
     assert loop.lead() and not idle.lead()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_migration_0010_removes_stored_reply_texts(kind: str, tmp_path: Path) -> None:
+    """Rows written before the egress policy held the receiver's body; the upgrade keeps
+    the status and the fixed reason only."""
+    from alembic import command
+
+    from aiwarden.store.database import _alembic_config
+
+    secret = "body-from-the-far-end-99"
+    with database_url(kind, tmp_path) as url:
+        database = Database(url)
+        cfg = _alembic_config()
+        with database.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0009")
+        with database.write() as conn:
+            box = outbox_repo.enqueue(conn, "ops", {"id": "n1", "title": "t"}, 1.0)
+            for error in (f"HTTP 500: {secret}", f"SMTP 550: 5.1.1 {secret} (gave up after "
+                          "3 tries in 9s)", "connection refused", "HTTP 503"):
+                outbox_repo.record_attempt(conn, receiver="ops", at=2.0, ok=False,
+                                           outbox_id=box, final=False, error=error,
+                                           status=int(error[5:8]) if error[0] in "HS" else None)
+        database.migrate()
+        with database.read() as conn:
+            errors = [a["error"] for a in outbox_repo.attempts(conn)]
+            last = outbox_repo.get(conn, box)
+        assert errors == ["HTTP 500 from receiver",
+                          "SMTP 550 from receiver (gave up after 3 tries in 9s)",
+                          "connection refused", "HTTP 503 from receiver"]
+        assert last is not None and last.last_error == "HTTP 503 from receiver"
+        database.dispose()
