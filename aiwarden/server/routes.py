@@ -34,7 +34,7 @@ from aiwarden.server.api_models import (
     body_doc,
 )
 from aiwarden.server.errors import Malformed
-from aiwarden.server.long_work import check_width, until_disconnect
+from aiwarden.server.long_work import check_width, until_disconnect, width_of
 from aiwarden.tabular_io import JSON, read_table, write_parquet
 
 __all__ = ["router"]
@@ -132,8 +132,11 @@ async def upload_reference(
 ) -> dict[str, Any]:
     monitor = _monitor(request)
     body = await request.body()
-    table = await run_in_threadpool(read_table, body, request.headers.get("content-type"))
-    check_width(table.num_columns, request.app.state.settings.max_columns)
+    limit, media = request.app.state.settings.max_columns, request.headers.get("content-type")
+    if limit:  # from the header before the (slow) full read of a wide body
+        check_width(await run_in_threadpool(width_of, body, media) or 0, limit)
+    table = await run_in_threadpool(read_table, body, media)
+    check_width(table.num_columns, limit)
     hints = {"target": target, "prediction": prediction, "id": id, "timestamp": timestamp,
              "task": task,
              "scores": [s for s in scores.split(",") if s] if scores else None,

@@ -73,6 +73,27 @@ def test_a_reference_wider_than_the_limit_is_refused_naming_limit_and_setting(
     assert ok.json()["columns"] == 40
 
 
+@pytest.mark.parametrize("media", ["application/json", "text/csv",
+                                   "application/vnd.apache.arrow.stream"])
+def test_every_format_is_bounded_before_it_is_decoded(api: httpx.Client, media: str) -> None:
+    df = pd.DataFrame(np.ones((2, LIMIT + 5)), columns=[f"c{i}" for i in range(LIMIT + 5)])
+    if media == "application/json":
+        body = df.to_json(orient="records").encode()
+    elif media == "text/csv":
+        body = df.to_csv(index=False).encode()
+    else:
+        table = pa.Table.from_pandas(df, preserve_index=False)
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        body = sink.getvalue().to_pybytes()
+    _model(api, f"wide-{media.rsplit('/', 1)[1].replace('.', '-')}")
+    r = api.put(f"/models/wide-{media.rsplit('/', 1)[1].replace('.', '-')}/versions/1/reference",
+                content=body, headers={"content-type": media})
+    assert r.status_code == 413, r.text
+    assert f"{LIMIT + 5} columns" in r.json()["detail"]["message"]
+
+
 def test_a_client_that_hangs_up_stops_the_fit(api: httpx.Client,
                                               wide_server: ThreadServer) -> None:
     _model(api, "hangs-up")
