@@ -38,6 +38,8 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from aiwarden.egress import EgressPolicy
+    from aiwarden.errors import AiwardenError
     from aiwarden.server.run import serve
 
     try:
@@ -48,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
                                   allowed_origins=args.allowed_origins,
                                   allow_code_artifacts=args.allow_code_artifacts,
                                   egress_allow=args.egress_allow)
-    except (TypeError, ValueError) as exc:
+        EgressPolicy(settings.egress_allow)  # a bad entry stops here, in one line
+    except (TypeError, ValueError, AiwardenError) as exc:
         return fail("server", f"bad setting: {exc}")
     on_started = None
     if args.demo:

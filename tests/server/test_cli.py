@@ -169,6 +169,12 @@ def test_errors_are_one_line_with_exit_2(server: ProcessServer, files: dict[str,
     assert "connection_error" in line
 
 
+def test_a_bad_egress_allow_entry_stops_the_server_in_one_line(tmp_path: Path) -> None:
+    line = one_line_error(cli("server", "--port", str(free_port()), "--data-dir",
+                              str(tmp_path), "--egress-allow", "not a//cidr/99"), "server")
+    assert "bad setting" in line and "egress_allow" in line
+
+
 def test_report_offline(files: dict[str, Any], tmp_path: Path) -> None:
     out_dir = tmp_path / "report"
     out = ok(cli("report", str(files["ref.parquet"]), str(files["shifted.csv"]),
