@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import time
 
+from aiwarden.demo.synthetic import calibration_reference, calibration_windows
 from aiwarden.engine import Reference
-from aiwarden.synthetic import calibration_reference, calibration_windows
 
 
 def rates(ref: Reference, n_windows: int, rows: int, **shift: float) -> tuple[float, float]:

@@ -39,8 +39,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from aiwarden.demo.synthetic import transactions
 from aiwarden.sdk import Client
-from aiwarden.synthetic import transactions
 from tests.server.live import ProcessServer, free_port
 
 NAME = "fraud"

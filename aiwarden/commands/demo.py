@@ -35,13 +35,13 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.offline:
-        from aiwarden.demo import run_demo
+        from aiwarden.demo.offline import run_demo
 
         run_demo(seed=args.seed, out=sys.stdout)
         return 0
     if args.speed <= 0:
         return fail("demo", "--speed must be positive")
-    from aiwarden.demo_story import start_story
+    from aiwarden.demo.story import start_story
     from aiwarden.server.run import serve
     from aiwarden.server.settings import ServerSettings
 

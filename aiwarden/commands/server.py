@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         return fail("server", f"bad setting: {exc}")
     on_started = None
     if args.demo:
-        from aiwarden.demo_story import start_story
+        from aiwarden.demo.story import start_story
 
         def on_started() -> None:
             start_story(f"http://127.0.0.1:{settings.port}")

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from aiwarden.synthetic import fraud_scenario, transactions
+from aiwarden.demo.synthetic import fraud_scenario, transactions
 
 FRAUD = "fraud-detector"
 DRIFTED = ("amount", "hour")  # what the surge moves (the seed's "$10" story)

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from aiwarden.demo.synthetic import calibration_reference, calibration_windows
 from aiwarden.engine import Reference
-from aiwarden.synthetic import calibration_reference, calibration_windows
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from aiwarden.demo.synthetic import fraud_scenario
 from aiwarden.monitoring.service import Monitor
 from aiwarden.rca import analyse, to_markdown
-from aiwarden.synthetic import fraud_scenario
 
 
 def _frame(n: int, rng: np.random.Generator, shifted: tuple[str, ...] = ()) -> pd.DataFrame:

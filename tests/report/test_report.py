@@ -17,9 +17,9 @@ import pyarrow.feather as feather
 import pyarrow.parquet as pq
 import pytest
 
+from aiwarden.demo.synthetic import transactions
 from aiwarden.report import load_table, render_html
 from aiwarden.report.command import register
-from aiwarden.synthetic import transactions
 
 N = 4000
 EVIL = "<script>alert(1)</script>"

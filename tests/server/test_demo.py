@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from aiwarden.demo_story import DEMO_MODEL, Story
+from aiwarden.demo.story import DEMO_MODEL, Story
 from tests.server.live import ThreadServer, database_url, settings_for
 
 

@@ -112,7 +112,7 @@ def test_the_fraud_models_performance_alert_opens_an_incident_naming_small_amoun
         http) -> None:
     """Issue 4's first story, with the default rules only: labels arrive, realised ROC AUC
     falls far below the reference's, an incident opens, its RCA's top slice is amount < 10."""
-    from aiwarden.synthetic import fraud_scenario
+    from aiwarden.demo.synthetic import fraud_scenario
 
     scen = fraud_scenario(seed=3, n_train=20_000, n_batch=4_000)
     name = f"fraud-{uuid.uuid4().hex[:6]}"

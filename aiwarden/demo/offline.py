@@ -13,9 +13,9 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from aiwarden.demo.synthetic import fraud_scenario
 from aiwarden.engine import Reference
 from aiwarden.engine.slices import find_failing_slices
-from aiwarden.synthetic import fraud_scenario
 
 __all__ = ["run_demo"]
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from aiwarden.synthetic import transactions
+from aiwarden.demo.synthetic import transactions
 
 __all__ = ["FEATURES", "fit_versions", "score"]
 

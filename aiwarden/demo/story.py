@@ -24,8 +24,8 @@ import httpx
 import numpy as np
 import pandas as pd
 
-from aiwarden.demo_models import FEATURES, fit_versions
-from aiwarden.synthetic import transactions
+from aiwarden.demo.models import FEATURES, fit_versions
+from aiwarden.demo.synthetic import transactions
 
 __all__ = ["DEMO_MODEL", "Story", "start_story"]
 
@@ -118,7 +118,7 @@ class Story(threading.Thread):
         return float(np.median(times))
 
     def _score(self, df: pd.DataFrame, version: str) -> pd.DataFrame:
-        from aiwarden.demo_models import score
+        from aiwarden.demo.models import score
 
         return score(self._good if version == "1" else self._bad, df)
 
