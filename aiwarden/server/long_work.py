@@ -74,13 +74,21 @@ def width_of(body: bytes, media_type: str | None) -> int | None:
         return None
 
 
-async def until_disconnect(request: Request, work: Callable[[Callable[[], bool]], T], *,
-                           poll: float = 0.2) -> T:
+Work = Callable[[Callable[[], bool]], T]
+
+
+async def until_disconnect(request: Request, work: Work[T], *, poll: float = 0.2) -> T:
     """Run ``work(should_stop)`` on a worker thread; ``should_stop()`` turns True when the
     client disconnects (or this request is cancelled), and the work is expected to raise
-    :class:`~aiwarden.errors.Cancelled` soon after."""
+    :class:`~aiwarden.errors.Cancelled` soon after.
+
+    ``app.state.wrap_long_work`` (unset in a real server) may wrap the work: tests use it
+    to hold the work until the disconnect is seen, which no timing can guarantee."""
     stop = threading.Event()
-    task: asyncio.Future[Any] = asyncio.ensure_future(run_in_threadpool(work, stop.is_set))
+    wrap: Callable[[Work[T]], Work[T]] | None = getattr(request.app.state, "wrap_long_work",
+                                                         None)
+    run = work if wrap is None else wrap(work)
+    task: asyncio.Future[Any] = asyncio.ensure_future(run_in_threadpool(run, stop.is_set))
     try:
         while True:
             done, _ = await asyncio.wait({task}, timeout=poll)
