@@ -9,7 +9,7 @@ columns behind it. Public through :mod:`aiwarden.engine.multivariate`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -53,10 +53,17 @@ class DomainClassifierResult:
 
     ``auc`` is the mean of ``fold_aucs``; ``auc_ci`` its Hanley–McNeil interval at ``ci_level``;
     drift means ``auc > threshold``. ``n_reference`` and ``n_current`` count the rows used per
-    side. ``features`` are sorted by ``importances`` (permutation AUC drop, clipped at 0), which
-    sum to 1 unless no feature carries signal, in which case all are 0. ``n_invalid`` counts
-    values of numerical columns in the whole current batch that were not numbers; they are
-    encoded as missing (data-quality checks report them).
+    side. ``n_invalid`` counts values of numerical columns in the whole current batch that
+    were not numbers; they are encoded as missing (data-quality checks report them).
+
+    ``features`` are the columns compared. Importances are measured only when drift is
+    detected: without drift the classifier has learned noise, and shares of noise that sum to 1
+    would look like an explanation. Then ``importances`` and ``importance_std`` are empty,
+    ``features`` keep their column order and ``importance_reason`` says why. With drift,
+    ``features`` are sorted by ``importances`` (permutation AUC drop
+    averaged over the folds, clipped at 0, as shares that sum to 1 unless no feature carries
+    signal, then all 0); ``importance_std`` is the spread of each feature's drop across the
+    folds on the same scale, so an importance within a std or two of 0 is noise.
     """
 
     auc: float
@@ -70,14 +77,21 @@ class DomainClassifierResult:
     n_reference: int
     n_current: int
     n_invalid: int
+    importance_std: tuple[float, ...] = ()
+    importance_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict; tuples become lists."""
         return plain(self)
 
     def to_pandas(self) -> pd.DataFrame:
-        """Feature importances as a table with columns ``feature`` and ``importance``."""
-        return pd.DataFrame({"feature": list(self.features), "importance": list(self.importances)})
+        """Importances as a table: ``feature``, ``importance``, ``importance_std`` (NaN
+        when not measured, see ``importance_reason``)."""
+        n, measured = len(self.features), bool(self.importances)
+        return pd.DataFrame({
+            "feature": list(self.features),
+            "importance": list(self.importances) if measured else [np.nan] * n,
+            "importance_std": list(self.importance_std) if measured else [np.nan] * n})
 
 
 class DomainClassifierDrift:
@@ -177,24 +191,47 @@ class DomainClassifierDrift:
         y = np.repeat([0, 1], n)
         seed = int(rng.integers(2**31 - 1))
         groups = self.encoder_.groups_
-        drops = np.zeros(len(self.encoder_.features_))
-        fold_aucs = []
+        n_groups = len(self.encoder_.features_)
+        fold_aucs, fitted = [], []
         folds = StratifiedKFold(self.n_splits, shuffle=True, random_state=seed)
         with threadpool_limits(limits=self.n_threads, user_api="openmp"):
             for train, test in folds.split(x, y):
                 clf = HistGradientBoostingClassifier(
                     max_iter=self.max_iter, early_stopping=len(train) >= 200, random_state=seed
                 ).fit(x[train], y[train])
-                auc = _auc(y[test], clf.predict_proba(x[test])[:, 1])
-                fold_aucs.append(auc)
-                if self.importance:
-                    xt, yt = x[test], y[test]
-                    drops += _permutation_drops(clf, xt, yt, auc, groups, len(drops), rng)
-        return self._result(fold_aucs, drops, n, n_invalid)
+                fold_aucs.append(_auc(y[test], clf.predict_proba(x[test])[:, 1]))
+                fitted.append((clf, test))
+            result = self._result(fold_aucs, n, n_invalid)
+            if not self.importance:
+                return replace(result, importance_reason="importance=False: not measured")
+            if not result.drift_detected:
+                return replace(result, importance_reason=(
+                    f"no drift detected (AUC {result.auc:.3f} <= threshold "
+                    f"{result.threshold:.3f}): importances of a classifier that learned "
+                    "noise would explain nothing"))
+            drops = np.stack([
+                _permutation_drops(clf, x[test], y[test], auc, groups, n_groups, rng)
+                for (clf, test), auc in zip(fitted, fold_aucs, strict=True)])
+        return self._with_importances(result, drops)
 
-    def _result(
-        self, fold_aucs: list[float], drops: np.ndarray, n: int, n_invalid: int
+    def _with_importances(
+        self, result: DomainClassifierResult, drops: np.ndarray
     ) -> DomainClassifierResult:
+        """Shares of the mean clipped drop; the std of each fold's drop on the same scale."""
+        mean = np.clip(drops.mean(axis=0), 0.0, None)
+        total = mean.sum()
+        scale = 1.0 / total if total > 0 else 0.0
+        imp, std = mean * scale, drops.std(axis=0, ddof=1) * scale
+        order = np.argsort(-imp, kind="stable")
+        names = self.encoder_.features_
+        return replace(
+            result,
+            features=tuple(names[i] for i in order),
+            importances=tuple(float(imp[i]) for i in order),
+            importance_std=tuple(float(std[i]) for i in order),
+        )
+
+    def _result(self, fold_aucs: list[float], n: int, n_invalid: int) -> DomainClassifierResult:
         auc = float(np.mean(fold_aucs))
         # Mann–Whitney null: U ~ N(n1 n2 / 2, n1 n2 (n1 + n2 + 1) / 12), AUC = U / (n1 n2).
         se0 = _CV_INFLATION * np.sqrt((2 * n + 1) / (12 * n * n))
@@ -206,18 +243,14 @@ class DomainClassifierDrift:
         q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
         se = np.sqrt((a * (1 - a) + (n - 1) * (q1 - a * a) + (n - 1) * (q2 - a * a)) / (n * n))
         half = float(norm.ppf(0.5 + self.ci_level / 2)) * _CV_INFLATION * float(se)
-        imp = np.clip(drops / len(fold_aucs), 0.0, None)
-        imp = imp / imp.sum() if imp.sum() > 0 else imp
-        order = np.argsort(-imp, kind="stable")
-        names = self.encoder_.features_
         return DomainClassifierResult(
             auc=auc,
             auc_ci=(max(0.0, auc - half), min(1.0, auc + half)),
             threshold=float(threshold),
             noise_bound=float(noise),
             drift_detected=bool(auc > threshold),
-            features=tuple(names[i] for i in order),
-            importances=tuple(float(imp[i]) for i in order),
+            features=tuple(self.encoder_.features_),
+            importances=(),
             fold_aucs=tuple(fold_aucs),
             n_reference=n,
             n_current=n,

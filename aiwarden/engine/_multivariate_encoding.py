@@ -255,6 +255,23 @@ class Encoder:
         self.groups_ = np.asarray(groups, dtype=np.intp)
         return self
 
+    def to_dict(self) -> dict[str, Any]:
+        """The learned encoding as JSON-safe data (column names as text)."""
+        return {"features": self.features_, "max_categories": self.max_categories,
+                "owner": self.owner, "kinds": self.kinds_,
+                "stats": [list(s) for s in self.stats_], "groups": self.groups_.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Encoder:
+        """Inverse of :meth:`to_dict`; nothing is refitted."""
+        enc = cls(d["features"], int(d["max_categories"]), str(d["owner"]))
+        enc.features_, enc.columns_ = list(d["features"]), list(d["features"])
+        enc.kinds_ = list(d["kinds"])
+        enc.stats_ = [tuple(float(v) for v in st) if kind == "num" else [str(v) for v in st]
+                      for kind, st in zip(enc.kinds_, d["stats"], strict=True)]
+        enc.groups_ = np.asarray(d["groups"], dtype=np.intp)
+        return enc
+
     def _require(self, frame: pd.DataFrame, names: Sequence[Any], role: str) -> None:
         missing = [c for c in names if c not in frame.columns]
         if missing:

@@ -153,6 +153,37 @@ class PCAReconstructionDrift:
         )
         return self
 
+    def to_dict(self) -> dict[str, Any]:
+        """Parameters and fitted state as JSON-safe data, so a fit is stored, not redone."""
+        if not hasattr(self, "components_"):
+            raise NotFittedError(f"{self._owner} must be fitted with fit(reference) first.")
+        return {
+            "params": {"variance": self.variance, "n_chunks": self.n_chunks, "k": self.k,
+                       "max_categories": self.max_categories,
+                       "features": None if self.features is None else list(self.features)},
+            "encoder": self.encoder_.to_dict(),
+            "mean": self.mean_.tolist(),
+            "components": self.components_.tolist(),
+            "explained_variance": self.explained_variance_,
+            "chunk_errors": self.chunk_errors_.tolist(),
+            "chunk_size": self.chunk_size_,
+            "reference_errors": self.reference_errors_.tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PCAReconstructionDrift:
+        """A fitted detector from :meth:`to_dict`; compares exactly as the original does."""
+        det = cls(**d["params"])
+        det.encoder_ = Encoder.from_dict(d["encoder"])
+        det.mean_ = np.asarray(d["mean"], dtype=float)
+        det.components_ = np.asarray(d["components"], dtype=float).reshape(
+            -1, len(det.mean_))
+        det.explained_variance_ = float(d["explained_variance"])
+        det.chunk_errors_ = np.asarray(d["chunk_errors"], dtype=float)
+        det.chunk_size_ = float(d["chunk_size"])
+        det.reference_errors_ = np.asarray(d["reference_errors"], dtype=float)
+        return det
+
     def compare(self, current: Any) -> PCAReconstructionResult:
         """Reconstruction error of the current sample, the reference band and the decision."""
         if not hasattr(self, "components_"):

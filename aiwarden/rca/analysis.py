@@ -161,7 +161,8 @@ def _drift(monitor: Monitor, model: str, ref: Any, rows: pa.Table, start: float,
 
 def _contributions(monitor: Monitor, model: str, ref: Any, rows: pa.Table,
                    version: str) -> dict[str, float]:
-    """Permutation importances of a reference-vs-window classifier (sum to 1)."""
+    """Permutation importances of a reference-vs-window classifier (sum to 1); empty when
+    the classifier finds no drift (its importances would explain noise)."""
     from aiwarden.engine.multivariate import DomainClassifierDrift
 
     sample = monitor.reference_sample(model, version)
@@ -170,6 +171,8 @@ def _contributions(monitor: Monitor, model: str, ref: Any, rows: pa.Table,
         return {}
     det = DomainClassifierDrift(max_rows=3000, features=features, n_splits=3)
     result = det.fit(sample.select(features)).compare(rows.select(features))
+    if not result.importances:
+        return {}
     return {f: float(i) for f, i in zip(result.features, result.importances, strict=True)}
 
 

@@ -120,6 +120,28 @@ def test_shift_in_one_feature_is_flagged_and_ranked_first() -> None:
     assert result.importances[0] > 0.5
     assert sum(result.importances) == pytest.approx(1.0)
     assert list(result.importances) == sorted(result.importances, reverse=True)
+    assert result.importance_reason is None
+    # the shifted column's share stands clear of its fold-to-fold spread; the others' do not
+    assert len(result.importance_std) == len(result.features) == 5
+    assert result.importances[0] > 3 * result.importance_std[0]
+    assert all(i < 0.2 for i in result.importances[1:])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_no_importances_without_drift(seed: int) -> None:
+    """Undrifted samples: the classifier learned noise, so no shares that sum to 1."""
+    reference, current = gaussian(1500, 20 + seed), gaussian(1500, 200 + seed)
+    result = DomainClassifierDrift(max_rows=1500, random_state=seed).fit(reference).compare(
+        current)
+    assert not result.drift_detected
+    assert result.features == tuple(reference.columns)  # the columns compared, in order
+    assert result.importances == result.importance_std == ()
+    assert "no drift detected" in result.importance_reason
+    assert result.to_pandas()["importance"].isna().all()
+    off = DomainClassifierDrift(importance=False).fit(reference).compare(
+        gaussian(1500, 3, shift=1.0))
+    assert off.drift_detected and off.importances == ()
+    assert off.importance_reason.startswith("importance=False")
 
 
 def test_correlation_flip_caught_by_pca_but_not_univariate_tests() -> None:
@@ -259,8 +281,8 @@ def test_results_serialise() -> None:
         as_dict = result.to_dict()
         assert json.loads(json.dumps(as_dict)) == as_dict
         for value in as_dict.values():
-            assert type(value) in (float, int, bool, list)
-    assert list(dc.to_pandas().columns) == ["feature", "importance"]
+            assert type(value) in (float, int, bool, list, str, type(None))
+    assert list(dc.to_pandas().columns) == ["feature", "importance", "importance_std"]
     assert list(pca.to_pandas().columns) == [
         "feature",
         "reference_error",
@@ -493,3 +515,13 @@ def test_dates_in_a_numerical_column_still_raise(cls: type) -> None:
     with pytest.raises(SchemaError, match="'x1'") as info:
         cls().fit(reference).compare(reference.assign(x1=pd.Timestamp("2024-01-01")))
     assert info.value.column == "x1"
+
+
+def test_fitted_pca_round_trips_through_json() -> None:
+    """A stored fit compares exactly as the fitted detector does (no refit)."""
+    reference, current = mixed(800, 1), mixed(600, 2, probs=(0.4, 0.3, 0.1, 0.1, 0.1))
+    pca = PCAReconstructionDrift().fit(reference)
+    stored = json.loads(json.dumps(pca.to_dict()))
+    assert PCAReconstructionDrift.from_dict(stored).compare(current) == pca.compare(current)
+    with pytest.raises(NotFittedError):
+        PCAReconstructionDrift().to_dict()
