@@ -37,13 +37,13 @@ class ClientGone(HttpError):
     status, kind = 499, "client_closed_request"
 
 
-def check_width(columns: int, limit: int) -> None:
-    """Refuse data wider than the ``max_columns`` setting (0 turns the bound off)."""
+def check_width(columns: int, limit: int, field: str = "columns", what: str = "data") -> None:
+    """Refuse data (or a schema) wider than the ``max_columns`` setting (0: no bound)."""
     if limit and columns > limit:
         raise TooManyColumns(
-            f"The data has {columns} columns; this server accepts at most {limit}. Drop "
+            f"The {what} has {columns} columns; this server accepts at most {limit}. Drop "
             f"columns you do not monitor, or raise the limit with the max_columns setting "
-            f"(environment AIWARDEN_MAX_COLUMNS).", "columns")
+            f"(environment AIWARDEN_MAX_COLUMNS).", field)
 
 
 def width_of(body: bytes, media_type: str | None) -> int | None:

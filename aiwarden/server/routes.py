@@ -28,6 +28,7 @@ from aiwarden.server.api_models import (
     Rows,
     Samples,
     SchemaSpec,
+    Segments,
     Series,
     Version,
     answers,
@@ -110,6 +111,9 @@ def get_model(request: Request, name: str) -> dict[str, Any]:
              status_code=201, tags=["models"],
              responses=answers(Version, 409, status=201))
 def create_version(request: Request, name: str, body: NewVersion) -> dict[str, Any]:
+    if body.schema_ is not None:  # as wide as a reference may be, no wider
+        check_width(len(body.schema_.columns), request.app.state.settings.max_columns,
+                    "schema.columns", "schema")
     schema = None if body.schema_ is None else body.schema_.model_dump(exclude_none=True)
     return _monitor(request).create_version(name, body.version, schema)
 
@@ -200,12 +204,22 @@ async def log_resources(request: Request, name: str) -> dict[str, Any]:
 def get_metrics(request: Request, name: str, metric: str = Query(...),
                 start: str | None = None, end: str | None = None, step: str | None = None,
                 version: str | None = None, method: str | None = None,
-                columns: str | None = None) -> dict[str, Any]:
+                columns: str | None = None, segment: str | None = None) -> dict[str, Any]:
     """``method`` (e.g. psi, ks, wasserstein) decides drift instead of the default;
-    ``columns`` (comma list) limits drift to those columns."""
+    ``columns`` (comma list) limits drift to those columns; ``segment`` (``country:BR``)
+    reads only that segment's rows (``GET /models/{name}/segments`` lists them)."""
     cols = [c for c in columns.split(",") if c] if columns else None
     return _monitor(request).series(name, metric, start=start, end=end, step=step,
-                                            version=version, method=method, columns=cols)
+                                            version=version, method=method, columns=cols,
+                                            segment=segment)
+
+
+@router.get("/models/{name}/segments", dependencies=[requires("read")],
+            tags=["queries"], responses=answers(Segments))
+def get_segments(request: Request, name: str, version: str | None = None) -> dict[str, Any]:
+    """The version's segment columns and the values each keeps: its ``top_n`` most frequent
+    reference values, then ``__other__`` for every other value."""
+    return _monitor(request).segments(name, version)
 
 
 @router.get("/models/{name}/compare", dependencies=[requires("read")],

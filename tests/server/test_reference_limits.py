@@ -97,6 +97,25 @@ def test_every_format_is_bounded_before_it_is_decoded(api: httpx.Client, media: 
     assert f"{LIMIT + 5} columns" in r.json()["detail"]["message"]
 
 
+def test_a_version_schema_wider_than_the_limit_is_refused(api: httpx.Client) -> None:
+    _model(api, "wide-schema")
+    columns = [{"name": f"f{i}", "dtype": "numerical"} for i in range(LIMIT + 1)]
+    r = api.post("/models/wide-schema/versions",
+                 json={"version": "1", "schema": {"columns": columns}})
+    assert r.status_code == 413, r.text
+    detail = r.json()["detail"]
+    assert detail["error"] == "too_many_columns"
+    assert detail["field"] == "schema.columns"
+    assert f"The schema has {LIMIT + 1} columns" in detail["message"]
+    assert f"at most {LIMIT}" in detail["message"]
+    assert "AIWARDEN_MAX_COLUMNS" in detail["message"]
+    assert api.get("/models/wide-schema/versions/1").status_code == 404  # nothing stored
+    ok = api.post("/models/wide-schema/versions",
+                  json={"version": "1", "schema": {"columns": columns[:LIMIT]}})
+    assert ok.status_code == 201, ok.text
+    assert len(ok.json()["schema"]["columns"]) == LIMIT
+
+
 class HeldWork:
     """``app.state.wrap_long_work`` for one test: holds the fit until the server has seen
     the client leave, so the hang-up provably lands while the work runs, then records
