@@ -3,8 +3,9 @@
 A :class:`ProcessSampler` turns two readings into a resource sample as
 ``POST /models/{name}/resources`` takes it. CPU is the process's CPU time over wall time
 (100 = one core busy), RSS comes from ``/proc`` (or ``getrusage``'s peak elsewhere), GPU
-utilisation and memory from NVML when ``pynvml`` and a GPU are present; without them the
-GPU gauges are simply left out. An optional price list turns usage into a ``cost`` for
+utilisation and memory from NVML when ``pynvml`` (``pip install 'aiwarden[gpu]'``) and a GPU
+are present; without them the GPU gauges are left out and :attr:`ProcessSampler.gpu_reason`
+says why. An optional price list turns usage into a ``cost`` for
 the interval, so the server can report cost per 1,000 predictions.
 """
 
@@ -17,7 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Prices", "ProcessSampler", "gpu_usage", "rss_bytes"]
+__all__ = ["Prices", "ProcessSampler", "gpu_reading", "gpu_usage", "rss_bytes"]
 
 
 @dataclass(frozen=True)
@@ -46,14 +47,23 @@ def rss_bytes() -> float:
 
 def gpu_usage() -> dict[str, float]:
     """Utilisation (%) and memory used (bytes) summed over the visible GPUs; {} without."""
+    return gpu_reading()[0]
+
+
+def gpu_reading() -> tuple[dict[str, float], str | None]:
+    """``(gauges, reason)``: the GPU gauges, or ``{}`` and why there are none.
+
+    NVML is optional (``pip install 'aiwarden[gpu]'``); without it, its driver or a GPU the
+    sample simply has no GPU gauges, and the reason says which of the three is missing.
+    """
     try:
-        import pynvml  # optional: nvidia-ml-py
+        import pynvml  # optional: nvidia-ml-py, the 'aiwarden[gpu]' extra
     except ImportError:
-        return {}
+        return {}, "pynvml is not installed: pip install 'aiwarden[gpu]'"
     try:
         pynvml.nvmlInit()
-    except Exception:  # no driver, no GPU: degrade to CPU-only samples
-        return {}
+    except Exception as exc:  # no driver, no GPU: degrade to CPU-only samples
+        return {}, f"NVML did not start: {exc or type(exc).__name__}"
     try:
         n = pynvml.nvmlDeviceGetCount()
         util = mem = 0.0
@@ -61,10 +71,13 @@ def gpu_usage() -> dict[str, float]:
             h = pynvml.nvmlDeviceGetHandleByIndex(i)
             util += float(pynvml.nvmlDeviceGetUtilizationRates(h).gpu)
             mem += float(pynvml.nvmlDeviceGetMemoryInfo(h).used)
-        return {"gpu_utilization": util / max(n, 1), "gpu_memory_bytes": mem,
-                "gpu_count": float(n)} if n else {}
+    except Exception as exc:  # a device that stops answering: no partial sums
+        return {}, f"NVML could not read the GPUs: {exc or type(exc).__name__}"
     finally:
         pynvml.nvmlShutdown()
+    if not n:
+        return {}, "NVML sees no GPU"
+    return {"gpu_utilization": util / n, "gpu_memory_bytes": mem, "gpu_count": float(n)}, None
 
 
 class ProcessSampler:
@@ -72,6 +85,8 @@ class ProcessSampler:
 
     def __init__(self, prices: Prices | None = None, *, gpu: bool = True) -> None:
         self.prices, self.gpu = prices, gpu
+        #: Why the last sample has no GPU gauges (None when it has them or gpu=False).
+        self.gpu_reason: str | None = None
         self._wall, self._cpu = time.monotonic(), _cpu_seconds()
 
     def sample(self, version: str | None = None) -> dict[str, Any]:
@@ -82,7 +97,8 @@ class ProcessSampler:
                                "rss_bytes": rss_bytes()}
         self._wall, self._cpu = wall, cpu
         if self.gpu:
-            out.update(gpu_usage())
+            gauges, self.gpu_reason = gpu_reading()
+            out.update(gauges)
         if self.prices is not None:
             out["cost"] = self.prices.cost(elapsed, out["cpu_percent"], out["rss_bytes"],
                                            int(out.get("gpu_count", 0)))

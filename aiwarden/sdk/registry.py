@@ -34,7 +34,12 @@ def _artifact(artifact: Any, filename: str | None, fmt: str | None
         path = Path(artifact)
         return path.read_bytes(), filename or path.name, fmt
     if hasattr(artifact, "predict"):  # an estimator in memory: skops, the safe format
-        import skops.io as sio
+        try:
+            import skops.io as sio
+        except ImportError:
+            raise ImportError("Registering a fitted model needs skops: pip install "
+                              "'aiwarden[registry]' (or pass the artifact's bytes or path)."
+                              ) from None
 
         return sio.dumps(artifact), filename or "model.skops", fmt or "skops"
     raise TypeError(f"artifact: expected bytes, a path or a fitted model; got "

@@ -3,11 +3,13 @@ SDK call against a real server is in tests/server/test_errors_resources.py)."""
 
 from __future__ import annotations
 
+import sys
 import time
+import types
 
 import pytest
 
-from aiwarden.process_usage import Prices, ProcessSampler, gpu_usage, rss_bytes
+from aiwarden.process_usage import Prices, ProcessSampler, gpu_reading, gpu_usage, rss_bytes
 
 
 def _vm_rss() -> float:
@@ -44,11 +46,73 @@ def test_prices_turn_usage_into_a_cost_per_interval() -> None:
     assert set(sample) == {"timestamp", "cpu_percent", "rss_bytes", "cost", "version"}
 
 
-def test_without_nvml_there_are_no_gpu_gauges() -> None:
+def test_without_nvml_there_are_no_gpu_gauges_and_the_reason_says_why(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "pynvml", None)  # not installed
+    sampler = ProcessSampler()
+    assert "gpu_utilization" not in sampler.sample()
+    assert sampler.gpu_reason == "pynvml is not installed: pip install 'aiwarden[gpu]'"
+
+
+def test_real_nvml_without_a_driver_degrades_with_its_error() -> None:
+    pynvml = pytest.importorskip("pynvml")
     try:
-        import pynvml  # noqa: F401
-    except ImportError:
-        assert gpu_usage() == {}
-        assert "gpu_utilization" not in ProcessSampler().sample()
-    else:  # pragma: no cover - a machine with NVML: whatever it reports is well formed
+        pynvml.nvmlInit()
+    except pynvml.NVMLError:
+        gauges, reason = gpu_reading()
+        assert gauges == {} and reason.startswith("NVML did not start: ")
+    else:  # pragma: no cover - a machine with a GPU: whatever it reports is well formed
+        pynvml.nvmlShutdown()
         assert set(gpu_usage()) <= {"gpu_utilization", "gpu_memory_bytes", "gpu_count"}
+
+
+class _FakeNVML(types.ModuleType):
+    """The slice of pynvml's API that gpu_reading calls, over fixed devices (no GPU here)."""
+
+    def __init__(self, devices: list[tuple[float, float]], fail_init: bool = False) -> None:
+        super().__init__("pynvml")
+        self.devices, self.fail_init, self.open = devices, fail_init, 0
+
+    def nvmlInit(self) -> None:
+        if self.fail_init:
+            raise RuntimeError("Driver Not Loaded")
+        self.open += 1
+
+    def nvmlShutdown(self) -> None:
+        self.open -= 1
+
+    def nvmlDeviceGetCount(self) -> int:
+        return len(self.devices)
+
+    def nvmlDeviceGetHandleByIndex(self, i: int) -> int:
+        return i
+
+    def nvmlDeviceGetUtilizationRates(self, h: int) -> types.SimpleNamespace:
+        return types.SimpleNamespace(gpu=self.devices[h][0], memory=0)
+
+    def nvmlDeviceGetMemoryInfo(self, h: int) -> types.SimpleNamespace:
+        if self.devices[h][1] < 0:
+            raise RuntimeError("GPU is lost")
+        return types.SimpleNamespace(used=self.devices[h][1], total=2**35, free=0)
+
+
+def test_gpu_gauges_average_utilisation_sum_memory_and_price_each_gpu(monkeypatch) -> None:
+    nvml = _FakeNVML([(30.0, 2.0 * 2**30), (70.0, 1.0 * 2**30)])
+    monkeypatch.setitem(sys.modules, "pynvml", nvml)
+    sampler = ProcessSampler(Prices(gpu_hour=3600.0))  # 1 per GPU-second
+    time.sleep(0.05)
+    sample = sampler.sample()
+    assert sample["gpu_utilization"] == 50.0 and sample["gpu_memory_bytes"] == 3.0 * 2**30
+    assert "gpu_count" not in sample and sampler.gpu_reason is None
+    assert sample["cost"] >= 2 * 0.05  # two GPUs priced for the interval
+    assert nvml.open == 0  # every init is shut down
+
+
+@pytest.mark.parametrize(("nvml", "reason"), [
+    (_FakeNVML([], fail_init=True), "NVML did not start: Driver Not Loaded"),
+    (_FakeNVML([]), "NVML sees no GPU"),
+    (_FakeNVML([(10.0, 1.0), (20.0, -1.0)]), "NVML could not read the GPUs: GPU is lost"),
+])
+def test_gpu_problems_leave_the_gauges_out_with_a_reason(monkeypatch, nvml, reason) -> None:
+    monkeypatch.setitem(sys.modules, "pynvml", nvml)
+    assert gpu_reading() == ({}, reason)
+    assert nvml.open == 0

@@ -4,6 +4,7 @@ through the real server (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import io
+import sys
 import time
 import uuid
 
@@ -108,3 +109,16 @@ def test_the_sdk_sends_samples_the_server_aggregates(server, http) -> None:
         usage = client.metrics(name, "resources", start="-10m")["points"][0]["value"]
     assert usage["gauges"]["rss_bytes"]["samples"] == 3
     assert usage["gauges"]["rss_bytes"]["max"] == max(s["rss_bytes"] for s in samples)
+
+
+def test_gpu_gauges_from_a_fake_nvml_reach_the_server(server, http, monkeypatch) -> None:
+    from tests.sdk.test_process_usage import _FakeNVML
+
+    monkeypatch.setitem(sys.modules, "pynvml", _FakeNVML([(40.0, 2.0**30), (80.0, 2.0**30)]))
+    name = f"gpu-{uuid.uuid4().hex[:6]}"
+    register_model(http, name)
+    with Client(server.url) as client:
+        assert client.log_resources(name, [ProcessSampler().sample()])["accepted"] == 1
+        usage = client.metrics(name, "resources", start="-10m")["points"][0]["value"]
+    assert usage["gauges"]["gpu_utilization"]["max"] == 60.0
+    assert usage["gauges"]["gpu_memory_bytes"]["max"] == 2.0**31
