@@ -16,18 +16,29 @@ from aiwarden.commands import (
     serve,
     server,
 )
+from aiwarden.commands._common import exit_code, fail
+from aiwarden.errors import AiwardenError
 from aiwarden.report import command as report
 
 __all__ = ["main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="aiwarden", description="Keep production models honest.")
+    from aiwarden import __version__
+
+    parser = argparse.ArgumentParser(prog="aiwarden", description="Keep production models "
+                                     "honest. Exit codes: 0 ok, 1 a check found something, "
+                                     "2 usage or refused, 3 not found, 4 connection, "
+                                     "5 server error (docs/cli.md).")
+    parser.add_argument("--version", action="version", version=f"aiwarden {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for module in (demo, server, keys, models, log, report, alerts, incidents, registry, serve):
         module.register(sub)
     args = parser.parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except AiwardenError as exc:  # e.g. a bad AIWARDEN_* setting: one line, no traceback
+        return fail(args.command, str(exc), exit_code(exc))
 
 
 if __name__ == "__main__":

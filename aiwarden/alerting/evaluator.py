@@ -22,7 +22,7 @@ from aiwarden.alerting.apply import rule_spec
 from aiwarden.alerting.rules import Rule, default_rules, rule_value
 from aiwarden.alerting.state import AlertState, Evaluation, Transition, step
 from aiwarden.engine.schema import Role
-from aiwarden.monitoring import metrics
+from aiwarden.monitoring import metrics, segments
 from aiwarden.monitoring.service import Monitor
 from aiwarden.store import alerts_repo as repo
 from aiwarden.store import models_repo
@@ -100,16 +100,42 @@ class Evaluator:
     def _version(self, name: str, version: str, rules: list[tuple[int, Rule]],
                  spans: list[tuple[float, float]], now: float) -> list[Any]:
         ref, data = self.monitor.windows(name, spans, version)
-        windows = dict(zip(spans, data, strict=True))
+        by_segment = {None: dict(zip(spans, data, strict=True))}
         cache: dict[tuple[Any, ...], Any] = {}
         results = []
         for rule_id, rule in rules:
-            for column in self._columns(rule, ref):
-                labels = {"rule": rule.name, "model": name, "version": version,
-                          **({"column": column} if column else {}), **rule.labels}
-                ev = self._evaluate(rule, column, ref, now, windows, cache)
-                results.append((rule_id, rule, labels, ev))
+            for seg, unreadable in self._segments(rule, ref):
+                key = None if seg is None else seg.key
+                if key not in by_segment and unreadable is None:
+                    _, part = self.monitor.windows(name, spans, version, segment=key)
+                    by_segment[key] = dict(zip(spans, part, strict=True))
+                for column in self._columns(rule, ref):
+                    labels = {"rule": rule.name, "model": name, "version": version,
+                              **({"column": column} if column else {}),
+                              **({"segment": key} if key else {}), **rule.labels}
+                    ev = (Evaluation(None, error=f"segment {key}: {unreadable}") if unreadable
+                          else self._evaluate(rule, column, ref, now, by_segment[key], cache,
+                                              key))
+                    results.append((rule_id, rule, labels, ev))
         return results
+
+    def _segments(self, rule: Rule, ref: Any) -> list[tuple[Any, str | None]]:
+        """``(segment or None, why it cannot be read or None)`` for each instance: the whole
+        model, the rule's one segment, or every segment of its ``segment_by`` column (the
+        kept values, then ``__other__``)."""
+        top_n = self.monitor.settings.segment_top_n
+        if rule.segment is not None:
+            (column, value), = rule.segment.items()
+            seg = segments.Segment(column, value)
+            return [(seg, segments.resolve(ref, seg, top_n))]
+        if rule.segment_by is None:
+            return [(None, None)]
+        probe = segments.Segment(rule.segment_by, segments.OTHER)
+        unreadable = segments.resolve(ref, probe, top_n)
+        if unreadable is not None:
+            return [(probe, unreadable)]
+        values = [*segments.kept_values(ref, rule.segment_by, top_n), segments.OTHER]
+        return [(segments.Segment(rule.segment_by, v), None) for v in values]
 
     @staticmethod
     def _columns(rule: Rule, ref: Any) -> list[str | None]:
@@ -120,11 +146,11 @@ class Evaluator:
 
     @staticmethod
     def _payload(rule: Rule, ref: Any, data: Any, span: tuple[float, float],
-                 cache: dict[tuple[Any, ...], Any]) -> Any:
+                 cache: dict[tuple[Any, ...], Any], segment: str | None = None) -> Any:
         """One metric of one window is computed once per cycle, whatever rules read it."""
         metric = "volume" if rule.metric == "quarantined" else rule.metric
         method = rule.method if metric == "drift" else None
-        key = (metric, method, span)
+        key = (metric, method, span, segment)
         if key not in cache:
             options = {"method": method, "detail": False} if metric == "drift" else {}
             cache[key] = metrics.compute(metric, ref, data, **options)
@@ -132,18 +158,18 @@ class Evaluator:
 
     def _evaluate(self, rule: Rule, column: str | None, ref: Any, now: float,
                   windows: dict[tuple[float, float], Any],
-                  cache: dict[tuple[Any, ...], Any]) -> Evaluation:
+                  cache: dict[tuple[Any, ...], Any], segment: str | None = None) -> Evaluation:
         one = rule if column == rule.column else rule.model_copy(update={"column": column})
         if column and ref is not None and column not in ref.schema_:
             return Evaluation(None, error=f"column {column!r} is not in the model's schema")
         current, *previous = _spans(rule, now)
         try:
-            value = self._payload(rule, ref, windows[current], current, cache)
+            value = self._payload(rule, ref, windows[current], current, cache, segment)
             baseline = None
             if previous:
                 baseline = rule_value(one.model_copy(update={"relative_to": None}),
                                       self._payload(rule, ref, windows[previous[0]],
-                                                    previous[0], cache))
+                                                    previous[0], cache, segment))
             elif rule.relative_to == "reference" and ref is not None:
                 realised = ref.realised_performance(ref.profile_) or {}
                 baseline = realised.get(rule.stat_name)

@@ -20,6 +20,14 @@ A rule file::
         critical: 0.25
         for: 5m
         runbook: https://wiki/runbooks/drift
+      - name: accuracy-by-country
+        model: fraud-detector
+        metric: performance
+        stat: accuracy
+        segment_by: country        # each segment apart, labelled segment="country=BR";
+                                   # or segment: {country: BR} for one
+        op: "<"
+        critical: 0.7
 """
 
 from __future__ import annotations
@@ -74,6 +82,9 @@ class Rule(BaseModel):
     warning: float | None = None
     critical: float | None = None
     relative_to: Literal["reference", "previous"] | None = None
+    # one segment ({country: BR}), or each segment of a column evaluated apart (country)
+    segment: dict[str, str] | None = None
+    segment_by: str | None = None
     for_: str = Field("0s", alias="for")
     keep_firing_for: str = "0s"
     hysteresis: float = Field(0.05, ge=0, le=1)
@@ -91,6 +102,16 @@ class Rule(BaseModel):
         parse_duration(v, "duration")
         return v
 
+    @field_validator("segment", mode="before")
+    @classmethod
+    def _segment_text(cls, v: Any) -> Any:
+        """YAML reads ``{flag: true}`` or ``{region: 1}`` as non-text: values are text, as
+        the engine reads categories (booleans as true/false)."""
+        if isinstance(v, dict):
+            return {k: ("true" if x is True else "false" if x is False else
+                        str(x) if isinstance(x, int | float) else x) for k, x in v.items()}
+        return v
+
     @model_validator(mode="after")
     def _consistent(self) -> Rule:
         stats = METRIC_STATS[self.metric]
@@ -103,6 +124,7 @@ class Rule(BaseModel):
                              f"choose from {list(stats)}")
         if (self.column or self.method) and self.metric != "drift":
             raise ValueError("column and method apply to the drift metric only")
+        _check_segment(self)
         if self.metric == "drift" and self.stat in ("severity", "value", None) \
                 and self.column is None and self.stat is not None:
             raise ValueError(f"stat {self.stat!r} needs a column; without one use "
@@ -153,6 +175,23 @@ class RuleSet(BaseModel):
                 raise ValueError(f"rule {r.name!r} for model {r.model!r} is defined twice")
             seen.add(key)
         return self
+
+
+def _check_segment(rule: Rule) -> None:
+    """``segment`` names one column and value; ``segment_by`` one column; not both."""
+    if rule.segment is None and rule.segment_by is None:
+        return
+    if rule.segment is not None and rule.segment_by is not None:
+        raise ValueError("give segment (one segment) or segment_by (each segment of a "
+                         "column), not both")
+    if rule.metric == "resources":
+        raise ValueError("resource samples have no segments: segment and segment_by do not "
+                         "apply to metric resources")
+    if rule.segment is not None and (len(rule.segment) != 1 or not all(rule.segment)):
+        raise ValueError("segment names one column and its value, e.g. {country: BR}; got "
+                         f"{rule.segment}")
+    if rule.segment_by is not None and not rule.segment_by.strip():
+        raise ValueError("segment_by names a segment column, e.g. country")
 
 
 def load_rules(text: str | dict[str, Any], source: str = "rules") -> RuleSet:

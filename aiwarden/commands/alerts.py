@@ -6,7 +6,14 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from aiwarden.commands._common import add_client_options, fail
+from aiwarden.commands._common import (
+    Exit,
+    add_client_options,
+    add_output_options,
+    emit,
+    exit_code,
+    fail,
+)
 
 __all__ = ["register"]
 
@@ -22,14 +29,15 @@ def register(sub: Any) -> None:
     al = sub.add_parser("alerts", help="a model's alerts: state, value, since when")
     al.add_argument("model")
     add_client_options(al)
+    add_output_options(al)
     al.set_defaults(func=_alerts)
     rc = sub.add_parser("rca", help="root-cause analysis of a model's recent window")
     rc.add_argument("model")
     rc.add_argument("--start", help="window start: ISO, epoch, or --start=-1h (default: 1 h "
                     "before end)")
     rc.add_argument("--end", help="window end (default: now)")
-    rc.add_argument("--json", action="store_true", help="print JSON instead of markdown")
     add_client_options(rc)
+    add_output_options(rc)  # table: the markdown report
     rc.set_defaults(func=_rca)
 
 
@@ -40,21 +48,19 @@ def _http(args: argparse.Namespace) -> Any:
     return httpx.Client(base_url=args.url.rstrip("/") + "/api/v1", headers=headers, timeout=60)
 
 
-def _call(command: str, fn: Any) -> tuple[int, Any]:
+def _call(command: str, fn: Any, raw: bool = False) -> tuple[int, Any]:
     import httpx
+
+    from aiwarden.sdk import ApiError
 
     try:
         r = fn()
     except httpx.HTTPError as exc:
-        return fail(command, f"cannot reach the server: {exc}"), None
+        return fail(command, f"cannot reach the server: {exc}", Exit.CONNECTION), None
     if r.status_code >= 400:
-        try:
-            detail = r.json()["detail"]
-            message = detail["message"] if isinstance(detail, dict) else str(detail)
-        except (ValueError, KeyError, TypeError):
-            message = r.text[:300]
-        return fail(command, f"HTTP {r.status_code}: {message}"), None
-    return 0, r.json()
+        err = ApiError.from_response(r)
+        return fail(command, f"HTTP {r.status_code}: {err.message[:300]}", exit_code(err)), None
+    return 0, r if raw else r.json()
 
 
 def _apply(args: argparse.Namespace) -> int:
@@ -78,13 +84,15 @@ def _apply(args: argparse.Namespace) -> int:
 
 
 def _alerts(args: argparse.Namespace) -> int:
-    from aiwarden.monitoring.windows import to_iso
-
     with _http(args) as c:
         code, alerts = _call("alerts", lambda: c.get(f"/models/{args.model}/alerts",
                                                     params={"events": 0}))
-    if code:
-        return code
+    return code or emit(args, alerts, _alerts_table)
+
+
+def _alerts_table(alerts: list[dict[str, Any]]) -> None:
+    from aiwarden.monitoring.windows import to_iso
+
     print(f"{'rule':<24}{'column':<18}{'state':<12}{'severity':<10}{'value':>10}  since")
     for a in alerts:
         st, labels = a["state"], a["labels"]
@@ -92,17 +100,18 @@ def _alerts(args: argparse.Namespace) -> int:
         since = to_iso(st["since"])[:19] if st.get("since") is not None else "-"
         print(f"{labels['rule'][:23]:<24}{labels.get('column', '-')[:17]:<18}"
               f"{st['phase']:<12}{st.get('severity') or '-':<10}{value:>10}  {since}")
-    return 0
 
 
 def _rca(args: argparse.Namespace) -> int:
     import json
 
     params = {k: v for k, v in (("start", args.start), ("end", args.end)) if v}
-    params["format"] = "json" if args.json else "markdown"
+    as_json = args.output == "json"
+    params["format"] = "json" if as_json else "markdown"
     with _http(args) as c:
-        r = c.get(f"/models/{args.model}/rca", params=params)
-    if r.status_code >= 400:
-        return _call("rca", lambda: r)[0]
-    print(json.dumps(r.json(), indent=2) if args.json else r.text, end="")
+        code, r = _call("rca", lambda: c.get(f"/models/{args.model}/rca", params=params),
+                        raw=True)
+    if code:
+        return code
+    print(json.dumps(r.json(), indent=2) if as_json else r.text, end="")
     return 0

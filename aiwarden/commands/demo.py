@@ -48,8 +48,9 @@ def run(args: argparse.Namespace) -> int:
     data = args.data_dir or tempfile.mkdtemp(prefix="aiwarden-demo-")
     settings = ServerSettings.from_env(
         host="127.0.0.1", port=args.port, data_dir=data,
-        evaluate_every=float(os.environ.get("AIWARDEN_EVALUATE_EVERY") or 10 / args.speed),
-        log_level=os.environ.get("AIWARDEN_LOG_LEVEL") or "warning")
+        # AIWARDEN_EVALUATE_EVERY / _LOG_LEVEL win when set (read and checked by from_env)
+        evaluate_every=None if os.environ.get("AIWARDEN_EVALUATE_EVERY") else 10 / args.speed,
+        log_level=None if os.environ.get("AIWARDEN_LOG_LEVEL") else "warning")
     url = f"http://127.0.0.1:{settings.port}"
     print(f"aiwarden demo: dashboard {url}/  ·  API {url}/docs  ·  data {data}\n"
           "Ctrl-C stops it.", flush=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from aiwarden.commands._common import add_client_options
+from aiwarden.commands._common import add_client_options, add_output_options, emit
 from aiwarden.commands.alerts import _call, _http
 
 __all__ = ["register"]
@@ -23,10 +23,12 @@ def register(sub: Any) -> None:
     ls.add_argument("--status", choices=("triggered", "acknowledged", "mitigated", "resolved",
                                          "declined"))
     add_client_options(ls)
+    add_output_options(ls)
     ls.set_defaults(func=_list)
     sh = ps.add_parser("show", help="an incident with its timeline and RCA")
     sh.add_argument("id", type=int)
     add_client_options(sh)
+    add_output_options(sh)
     sh.set_defaults(func=_show)
     for action in _ACTIONS:
         a = ps.add_parser(action, help=f"{_API[action]} an incident")
@@ -38,27 +40,30 @@ def register(sub: Any) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from aiwarden.monitoring.windows import to_iso
-
     params = {k: v for k, v in (("model", args.model), ("status", args.status)) if v}
     with _http(args) as c:
         code, rows = _call("incidents list", lambda: c.get("/incidents", params=params))
-    if code:
-        return code
+    return code or emit(args, rows, _list_table)
+
+
+def _list_table(rows: list[dict[str, Any]]) -> None:
+    from aiwarden.monitoring.windows import to_iso
+
     print(f"{'id':>5}  {'model':<22}{'status':<14}{'severity':<10}{'opened':<21}title")
     for i in rows:
         print(f"{i['id']:>5}  {i['model'][:21]:<22}{i['status']:<14}"
               f"{i.get('severity') or '-':<10}{to_iso(i['created_at'])[:19]:<21}{i['title']}")
-    return 0
 
 
 def _show(args: argparse.Namespace) -> int:
-    from aiwarden.monitoring.windows import to_iso
-
     with _http(args) as c:
         code, inc = _call("incidents show", lambda: c.get(f"/incidents/{args.id}"))
-    if code:
-        return code
+    return code or emit(args, inc, _show_text)
+
+
+def _show_text(inc: dict[str, Any]) -> None:
+    from aiwarden.monitoring.windows import to_iso
+
     print(f"#{inc['id']} {inc['title']}\n{inc['model']} · {inc['status']} · "
           f"{inc.get('severity') or '-'} · assignee {inc.get('assignee') or '-'}")
     for rb in inc.get("runbooks", []):
@@ -70,7 +75,6 @@ def _show(args: argparse.Namespace) -> int:
         print(f"  {to_iso(e['at'])[:19]}  {e['actor']:<12} {e['kind']:<14} {text}")
         if e["kind"] == "action" and "markdown" in e["detail"]:
             print("\n" + e["detail"]["markdown"])
-    return 0
 
 
 def _act(args: argparse.Namespace) -> int:

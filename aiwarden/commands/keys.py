@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from aiwarden.commands._common import add_store_options, fail, store_settings
+from aiwarden.commands._common import (
+    Exit,
+    add_output_options,
+    add_store_options,
+    emit,
+    fail,
+    store_settings,
+)
 
 __all__ = ["register"]
 
@@ -22,6 +29,7 @@ def register(sub: Any) -> None:
     c.set_defaults(func=_create)
     ls = ks.add_parser("list", help="list keys (never their secrets)")
     add_store_options(ls)
+    add_output_options(ls)
     ls.set_defaults(func=_list)
     r = ks.add_parser("revoke", help="revoke a key by its id")
     r.add_argument("key_id")
@@ -64,12 +72,18 @@ def _list(args: argparse.Namespace) -> int:
     with db.read() as conn:
         rows = keys.list_keys(conn)
     db.dispose()
+    data = [{"id": k.key_id, "name": k.name, "scopes": list(k.scopes),
+             "created_at": to_iso(k.created_at),
+             "revoked_at": to_iso(k.revoked_at) if k.revoked_at else None} for k in rows]
+    return emit(args, data, _list_table)
+
+
+def _list_table(rows: list[dict[str, Any]]) -> None:
     print(f"{'id':<14}{'name':<24}{'scopes':<27}{'created':<22}revoked")
     for k in rows:
-        revoked = to_iso(k.revoked_at)[:19] if k.revoked_at else "-"
-        print(f"{k.key_id:<14}{k.name[:23]:<24}{','.join(k.scopes):<27}"
-              f"{to_iso(k.created_at)[:19]:<22}{revoked}")
-    return 0
+        revoked = k["revoked_at"][:19] if k["revoked_at"] else "-"
+        print(f"{k['id']:<14}{k['name'][:23]:<24}{','.join(k['scopes']):<27}"
+              f"{k['created_at'][:19]:<22}{revoked}")
 
 
 def _revoke(args: argparse.Namespace) -> int:
@@ -80,6 +94,6 @@ def _revoke(args: argparse.Namespace) -> int:
         done = keys.revoke_key(conn, args.key_id)
     db.dispose()
     if not done:
-        return fail("keys revoke", f"no active key with id {args.key_id!r}")
+        return fail("keys revoke", f"no active key with id {args.key_id!r}", Exit.NOT_FOUND)
     print(f"revoked {args.key_id}")
     return 0

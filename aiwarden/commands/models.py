@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from aiwarden.commands._common import add_client_options, fail
+from aiwarden.commands._common import add_client_options, add_output_options, call, emit
 
 __all__ = ["register"]
 
@@ -16,10 +16,12 @@ def register(sub: Any) -> None:
     ms = p.add_subparsers(dest="models_command", required=True)
     ls = ms.add_parser("list", help="list models")
     add_client_options(ls)
+    add_output_options(ls)
     ls.set_defaults(func=_list)
-    sh = ms.add_parser("show", help="a model with its versions and counts (JSON)")
+    sh = ms.add_parser("show", help="a model with its versions and counts (JSON; -o table)")
     sh.add_argument("name")
     add_client_options(sh)
+    add_output_options(sh, default="json")
     sh.set_defaults(func=_show)
     cr = ms.add_parser("create", help="register a model")
     cr.add_argument("name")
@@ -45,33 +47,37 @@ def _client(args: argparse.Namespace) -> Any:
     return Client(args.url, api_key=args.api_key)
 
 
-def _call(command: str, fn: Any) -> tuple[int, Any]:
-    from aiwarden.errors import AiwardenError
-    from aiwarden.sdk import ApiError
-
-    try:
-        return 0, fn()
-    except (ApiError, AiwardenError, OSError) as exc:
-        return fail(command, str(exc)), None
+_call = call
 
 
 def _list(args: argparse.Namespace) -> int:
     with _client(args) as c:
         code, models = _call("models list", c.list_models)
-    if code:
-        return code
+    return code or emit(args, models, _list_table)
+
+
+def _list_table(models: list[dict[str, Any]]) -> None:
     print(f"{'name':<32}{'task':<12}description")
     for m in models:
         print(f"{m['name'][:31]:<32}{(m.get('task') or '-'):<12}{m.get('description') or ''}")
-    return 0
 
 
 def _show(args: argparse.Namespace) -> int:
     with _client(args) as c:
         code, model = _call("models show", lambda: c.get_model(args.name))
-    if not code:
-        print(json.dumps(model, indent=2))
-    return code
+    return code or emit(args, model, _show_text)
+
+
+def _show_text(m: dict[str, Any]) -> None:
+    about = f": {m['description']}" if m.get("description") else ""
+    print(f"{m['name']} ({m.get('task') or 'no task'}){about}")
+    for k, v in m.items():
+        if k not in ("name", "task", "description", "versions"):
+            print(f"  {k}: {json.dumps(v) if isinstance(v, dict | list) else v}")
+    versions = m.get("versions") or []
+    print(f"  versions: {len(versions)}")
+    for v in versions:
+        print(f"    {json.dumps(v)}")
 
 
 def _create(args: argparse.Namespace) -> int:

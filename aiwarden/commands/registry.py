@@ -10,14 +10,25 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from aiwarden.commands._common import add_client_options, fail
+from aiwarden.commands._common import (
+    add_client_options,
+    add_output_options,
+    emit,
+    exit_code,
+    fail,
+    print_fields,
+)
 
 __all__ = ["register"]
 
 
-def _sub(parent: Any, name: str, help: str, func: Any) -> argparse.ArgumentParser:
+def _sub(parent: Any, name: str, help: str, func: Any,
+         output: str | None = None) -> argparse.ArgumentParser:
+    """A subcommand with the client options; ``output``: its default -o format, if any."""
     p = parent.add_parser(name, help=help)
     add_client_options(p)
+    if output:
+        add_output_options(p, default=output)
     p.set_defaults(func=func)
     return p
 
@@ -43,9 +54,9 @@ def register(sub: Any) -> None:
     rg.add_argument("--task", choices=("binary", "multiclass", "regression", "none"))
     rg.add_argument("--trust", action="store_true", help="admin only: this artifact may run "
                     "code when loaded (pickle, joblib, entry points, extra skops types)")
-    ls = _sub(rs, "list", "models in the registry, or one model's versions", _list)
+    ls = _sub(rs, "list", "models in the registry, or one model's versions", _list, "table")
     ls.add_argument("name", nargs="?")
-    sh = _sub(rs, "show", "one version as JSON (VERSION may be @alias)", _show)
+    sh = _sub(rs, "show", "one version as JSON (VERSION may be @alias)", _show, "json")
     sh.add_argument("name")
     sh.add_argument("version")
     al = _sub(rs, "alias", "point an alias at a version (or --delete it), with a reason",
@@ -56,12 +67,13 @@ def register(sub: Any) -> None:
     al.add_argument("--reason", required=True)
     al.add_argument("--expect", help="move only if the alias points at this version now")
     al.add_argument("--delete", action="store_true")
-    hi = _sub(rs, "history", "who moved which alias, when and why (newest first)", _history)
+    hi = _sub(rs, "history", "who moved which alias, when and why (newest first)", _history,
+              "table")
     hi.add_argument("name")
     hi.add_argument("alias", nargs="?")
     hi.add_argument("--limit", type=int, default=50)
     pv = _sub(rs, "previous", "the version an alias pointed at before its latest move",
-              _previous)
+              _previous, "table")
     pv.add_argument("name")
     pv.add_argument("alias", nargs="?", default="champion")
     dl = _sub(rs, "download", "save a version's verified artifact", _download)
@@ -81,7 +93,7 @@ def register(sub: Any) -> None:
     rb.add_argument("--to", help="a version instead of the previous one")
     rb.add_argument("--reason", required=True)
     rp = _sub(sub, "rollback-policy", "when alerts roll a freshly promoted version back "
-              "automatically (shows the policy without options)", _rollback_policy)
+              "automatically (shows the policy without options)", _rollback_policy, "json")
     rp.add_argument("name")
     rp.add_argument("--alias")
     rp.add_argument("--severity", choices=("warning", "critical"))
@@ -97,7 +109,7 @@ def register(sub: Any) -> None:
 
 
 def _run(command: str, args: argparse.Namespace, fn: Any) -> tuple[int, Any]:
-    """Call ``fn(client)``; any failure is one line on stderr and exit 2."""
+    """Call ``fn(client)``; any failure is one line on stderr and its exit code."""
     from aiwarden.errors import AiwardenError
     from aiwarden.sdk import ApiError, Client
 
@@ -105,7 +117,7 @@ def _run(command: str, args: argparse.Namespace, fn: Any) -> tuple[int, Any]:
         with Client(args.url, api_key=args.api_key) as client:
             return 0, fn(client)
     except (ApiError, AiwardenError, OSError, ValueError, TypeError) as exc:
-        return fail(command, str(exc)), None
+        return fail(command, str(exc), exit_code(exc)), None
 
 
 def _pairs(items: list[str], what: str, number: bool = False) -> dict[str, Any]:
@@ -167,21 +179,23 @@ def _when(t: float) -> str:
 def _list(args: argparse.Namespace) -> int:
     if args.name is None:
         code, models = _run("registry list", args, lambda c: c.registry_models())
-        if code:
-            return code
-        print(f"{'model':<32}{'versions':>9}  {'latest':<10}aliases")
-        for m in models:
-            aliases = ", ".join(f"{a}={v}" for a, v in m["aliases"].items())
-            print(f"{m['name'][:31]:<32}{m['versions']:>9}  {m['latest']:<10}{aliases}")
-        return 0
+        return code or emit(args, models, _models_table)
     code, versions = _run("registry list", args, lambda c: c.registered_versions(args.name))
-    if code:
-        return code
+    return code or emit(args, versions, _versions_table)
+
+
+def _models_table(models: list[dict[str, Any]]) -> None:
+    print(f"{'model':<32}{'versions':>9}  {'latest':<10}aliases")
+    for m in models:
+        aliases = ", ".join(f"{a}={v}" for a, v in m["aliases"].items())
+        print(f"{m['name'][:31]:<32}{m['versions']:>9}  {m['latest']:<10}{aliases}")
+
+
+def _versions_table(versions: list[dict[str, Any]]) -> None:
     print(f"{'version':<10}{'format':<8}{'created (UTC)':<21}{'by':<16}{'sha256':<14}aliases")
     for v in versions:
         print(f"{v['version'][:9]:<10}{v['format']:<8}{_when(v['created_at']):<21}"
               f"{v['registered_by'][:15]:<16}{v['sha256'][:12]:<14}{','.join(v['aliases'])}")
-    return 0
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -191,9 +205,7 @@ def _show(args: argparse.Namespace) -> int:
         return client.registered_version(args.name, args.version)
 
     code, v = _run("registry show", args, go)
-    if not code:
-        print(json.dumps(v, indent=2))
-    return code
+    return code or emit(args, v, print_fields)
 
 
 def _moved(out: dict[str, Any]) -> None:
@@ -261,29 +273,26 @@ def _rollback_policy(args: argparse.Namespace) -> int:
         return client.set_rollback_policy(args.name, **(current | given))
 
     code, out = _run("rollback-policy", args, go)
-    if not code:
-        print(json.dumps(out, indent=2))
-    return code
+    return code or emit(args, out, print_fields)
 
 
 def _history(args: argparse.Namespace) -> int:
     code, events = _run("registry history", args, lambda c: c.alias_history(
         args.name, args.alias, args.limit))
-    if code:
-        return code
+    return code or emit(args, events, _history_table)
+
+
+def _history_table(events: list[dict[str, Any]]) -> None:
     print(f"{'when (UTC)':<21}{'alias':<14}{'from':>6} -> {'to':<6}{'kind':<10}{'by':<16}why")
     for e in events:
         print(f"{_when(e['at']):<21}{e['alias'][:13]:<14}{e['from_version'] or '-':>6} -> "
               f"{e['to_version'] or '-':<6}{e['kind']:<10}{e['actor'][:15]:<16}{e['reason']}")
-    return 0
 
 
 def _previous(args: argparse.Namespace) -> int:
     code, v = _run("registry previous", args, lambda c: c.previous_version(args.name,
                                                                            args.alias))
-    if not code:
-        print(v["version"])
-    return code
+    return code or emit(args, v, lambda d: print(d["version"]))
 
 
 def _download(args: argparse.Namespace) -> int:

@@ -4,12 +4,18 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 from urllib.parse import quote
 
-from aiwarden.commands._common import add_client_options, fail
+from aiwarden.commands._common import (
+    add_client_options,
+    add_output_options,
+    emit,
+    exit_code,
+    fail,
+    print_fields,
+)
 
 __all__ = ["register"]
 
@@ -49,6 +55,7 @@ def register(sub: Any) -> None:
                    "to (default champion); gateways serving other aliases ignore it")
     t.add_argument("--reason", help="kept with the policy")
     add_client_options(t)
+    add_output_options(t, default="json")
     t.set_defaults(func=_traffic)
 
 
@@ -87,9 +94,8 @@ def _traffic(args: argparse.Namespace) -> int:
                     body["reason"] = args.reason
                 out = client._json("PUT", path, json=body)
     except AiwardenError as exc:
-        return fail("traffic", str(exc))
-    print(json.dumps(out, indent=2))
-    return 0
+        return fail("traffic", str(exc), exit_code(exc))
+    return emit(args, out, print_fields)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -116,7 +122,8 @@ def _serve(args: argparse.Namespace) -> int:
                                  allowed_hosts=s.host_list, allowed_origins=s.origin_list,
                                  data_paths=("/",))
         except AiwardenError as exc:
-            return fail("serve", f"cannot serve {args.name}@{args.alias}: {exc}")
+            return fail("serve", f"cannot serve {args.name}@{args.alias}: {exc}",
+                        exit_code(exc))
         version = hub.get(args.name, args.alias).version
         print(f"aiwarden serve: {args.name}@{args.alias} (version {version}) on "
               f"http://{args.host}:{args.port}/predict, logging to {args.url}",

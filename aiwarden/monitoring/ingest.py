@@ -19,7 +19,7 @@ import pyarrow as pa
 from sqlalchemy import Connection, select
 
 from aiwarden.engine.schema import Role, Schema
-from aiwarden.monitoring import latency, rows
+from aiwarden.monitoring import latency, rows, segments
 from aiwarden.monitoring.bucket import BucketData, bucket_starts, split_by_bucket
 from aiwarden.monitoring.joins import labelled_table, pending_labels
 from aiwarden.monitoring.profiles import append_partials
@@ -80,7 +80,8 @@ class _Group:
 
 def ingest_predictions(db: Database, refs: References, model: ModelRow, payload: Any, *,
                        bucket_seconds: int, levels: tuple[int, ...],
-                       now: float | None = None) -> IngestResult:
+                       now: float | None = None,
+                       segment_top_n: int = segments.DEFAULT_TOP_N) -> IngestResult:
     """``payload`` is a list of JSON rows or a ``pyarrow.Table`` of flat columns."""
     now = time.time() if now is None else now
     with db.read() as conn:
@@ -100,7 +101,8 @@ def ingest_predictions(db: Database, refs: References, model: ModelRow, payload:
                 result.schema_from[g.version.version] = src.version
     result.ignored_columns = sorted(ignored)
     _first_occurrence(groups)
-    prepared = [_prepare(db, refs, g, now, bucket_seconds) for g in groups]
+    prepared = [_prepare(db, refs, g, now, bucket_seconds, top_n=segment_top_n)
+                for g in groups]
     with db.write(model.id) as conn:
         for g, prep in zip(groups, prepared, strict=True):
             cand = prep.rows
@@ -109,11 +111,13 @@ def ingest_predictions(db: Database, refs: References, model: ModelRow, payload:
             result.duplicates += int(g.batch.duplicate.sum()) + len(cand) - len(new)
             if len(new) and g.version is not None:
                 if len(new) < len(cand):  # a retry overlapped: redo the little that changed
-                    prep = _prepare(db, refs, g, now, bucket_seconds, new)
+                    prep = _prepare(db, refs, g, now, bucket_seconds, new,
+                                    top_n=segment_top_n)
                 batch_id = _insert_batch(conn, model.id, prep, now)
                 id_store.insert(conn, db, model.id, g.version.id, g.pid[new], g.ts[new],
                                 batch_id)
-                result.labels_joined += _fold(conn, db, model, g, prep, levels)
+                result.labels_joined += _fold(conn, db, model, g, prep, levels,
+                                              segment_top_n)
             result.accepted += len(new)
             _quarantine(conn, model.id, g, now, result, bucket_seconds, levels, fallback)
     return result
@@ -129,10 +133,12 @@ class _Prepared:
     by_bucket: dict[int, BucketData] = field(default_factory=dict)
     buckets: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     ref: Any = None
+    segments: dict[str, dict[int, BucketData]] = field(default_factory=dict)
 
 
 def _prepare(db: Database, refs: References, g: _Group, now: float, bucket_seconds: int,
-             rows_: np.ndarray | None = None) -> _Prepared:
+             rows_: np.ndarray | None = None, *,
+             top_n: int = segments.DEFAULT_TOP_N) -> _Prepared:
     """Stored table, Parquet blob and bucket profiles of the candidate rows.
 
     Done outside the lock so one request's profiling overlaps another's database work;
@@ -152,14 +158,18 @@ def _prepare(db: Database, refs: References, g: _Group, now: float, bucket_secon
     lat = prep.table.column(rows.LATENCY).to_numpy(zero_copy_only=False)
     failed = np.asarray(prep.table.column(rows.ERROR).is_valid())
     feats = _profile_table(prep.ref.schema_, prep.table) if prep.ref is not None else None
-    for b, part in split_by_bucket(prep.buckets):
+
+    def make(part: np.ndarray) -> BucketData:
         profile = None
         if prep.ref is not None:
             profile = prep.ref.profile(feats if len(part) == len(cand)
                                        else feats.take(pa.array(part)))
-        prep.by_bucket[b] = BucketData(rows=len(part), profile=profile,
-                                       latency=latency.histogram(lat[part]),
-                                       errors=int(failed[part].sum()))
+        return BucketData(rows=len(part), profile=profile,
+                          latency=latency.histogram(lat[part]), errors=int(failed[part].sum()))
+
+    for b, part in split_by_bucket(prep.buckets):
+        prep.by_bucket[b] = make(part)
+    prep.segments = segments.split(prep.ref, prep.table, prep.buckets, top_n, make)
     return prep
 
 
@@ -267,13 +277,15 @@ def _profile_table(schema: Schema, table: pa.Table) -> pa.Table:
 
 
 def _fold(conn: Connection, db: Database, model: ModelRow, g: _Group, prep: _Prepared,
-          levels: tuple[int, ...]) -> int:
-    """Add the labels that were waiting for these rows, then append the bucket partials."""
+          levels: tuple[int, ...], top_n: int = segments.DEFAULT_TOP_N) -> int:
+    """Add the labels that were waiting for these rows, then append the bucket partials
+    (the model's and its segments')."""
     pids = g.pid[prep.rows]
     waiting = pending_labels(conn, db, model.id, pids) if prep.ref is not None else {}
     by_bucket = prep.by_bucket
     if waiting:
         labelled = np.isin(pids, list(waiting))
+        _fold_segment_labels(prep, pids, labelled, waiting, top_n)
         for b, part in split_by_bucket(prep.buckets):
             lab = part[labelled[part]]
             if len(lab):
@@ -284,7 +296,25 @@ def _fold(conn: Connection, db: Database, model: ModelRow, g: _Group, prep: _Pre
                 by_bucket[b] = BucketData.merge_all([by_bucket[b], extra])
         labels_repo.mark_joined(conn, db, model.id, pids[labelled])
     append_partials(conn, model.id, g.version.id, by_bucket, levels)
+    for key, parts in prep.segments.items():
+        append_partials(conn, model.id, g.version.id, parts, levels, segment=key)
     return len(waiting)  # ids are distinct: each waiting label joined one row
+
+
+def _fold_segment_labels(prep: _Prepared, pids: np.ndarray, labelled: np.ndarray,
+                         waiting: dict[str, str], top_n: int) -> None:
+    """The waiting labels' labels-only profiles, added to each row's segments."""
+    lab = np.flatnonzero(labelled)
+    if not len(lab) or not prep.segments:
+        return
+    rows_ = prep.table.take(pa.array(lab))
+    lt = labelled_table(prep.ref.schema_, rows_, [waiting[p] for p in pids[lab]])
+    extra = segments.split(prep.ref, rows_, prep.buckets[lab], top_n, lambda part: BucketData(
+        profile=prep.ref.profile(lt.take(pa.array(part)), labels_only=True), labels=len(part)))
+    for key, parts in extra.items():
+        mine = prep.segments.setdefault(key, {})
+        for b, d in parts.items():
+            mine[b] = BucketData.merge_all([mine[b], d]) if b in mine else d
 
 
 def _quarantine(conn: Connection, model_id: int, g: _Group, now: float, result: IngestResult,

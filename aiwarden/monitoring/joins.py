@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from sqlalchemy import Connection, func, select
 
 from aiwarden.engine.schema import Role, Schema, Task
-from aiwarden.monitoring import rows
+from aiwarden.monitoring import rows, segments
 from aiwarden.monitoring.bucket import BucketData, bucket_starts, split_by_bucket
 from aiwarden.monitoring.profiles import append_partials
 from aiwarden.monitoring.references import References
@@ -86,7 +86,8 @@ def labelled_table(schema: Schema, outputs: pa.Table, label_text: list[str]) -> 
 
 def ingest_labels(db: Database, refs: References, model: ModelRow, ids: pa.Array,
                   values: pa.Array, *, bucket_seconds: int, levels: tuple[int, ...],
-                  errors: list[rows.RowError] | None = None) -> LabelResult:
+                  errors: list[rows.RowError] | None = None,
+                  segment_top_n: int = segments.DEFAULT_TOP_N) -> LabelResult:
     now = time.time()
     n = len(ids)
     errors = list(errors or [])
@@ -114,7 +115,8 @@ def ingest_labels(db: Database, refs: References, model: ModelRow, ids: pa.Array
         new = cand[~np.isin(pid[cand], list(known))] if known else cand
         res.duplicates = int(dup_in_request.sum()) + len(cand) - len(new)
         if len(new):
-            joined = _join(conn, db, refs, model, pid[new], lab[new], bucket_seconds, levels)
+            joined = _join(conn, db, refs, model, pid[new], lab[new], bucket_seconds, levels,
+                           segment_top_n)
             labels_repo.insert(conn, db, model.id, pid[new], lab[new], joined, now)
             res.joined = int(joined.sum())
         res.pending = len(new) - res.joined
@@ -123,8 +125,9 @@ def ingest_labels(db: Database, refs: References, model: ModelRow, ids: pa.Array
 
 def _join(conn: Connection, db: Database, refs: References, model: ModelRow,
           ids: np.ndarray, values: np.ndarray, bucket_seconds: int,
-          levels: tuple[int, ...]) -> np.ndarray:
-    """Fold the labels whose predictions are stored; returns which of ``ids`` joined."""
+          levels: tuple[int, ...], top_n: int = segments.DEFAULT_TOP_N) -> np.ndarray:
+    """Fold the labels whose predictions are stored (into the model's partials and its
+    rows' segments'); returns which of ``ids`` joined."""
     joined = np.zeros(len(ids), dtype=bool)
     found = id_store.locate(conn, db, model.id, ids)
     if not len(found):
@@ -139,23 +142,35 @@ def _join(conn: Connection, db: Database, refs: References, model: ModelRow,
         ref = refs.get(conn, version_id)
         if blob is None or ref is None:  # raw rows past retention: cannot be scored
             continue
-        wanted = [c.name for c in ref.schema_.columns if c.role in (Role.PREDICTION, Role.SCORE)]
+        wanted = [c.name for c in ref.schema_.columns
+                  if c.role in (Role.PREDICTION, Role.SCORE, Role.SEGMENT)]
         stored = read_parquet(blob, columns=wanted)
         per_version[version_id].append((stored.take(pa.array(found.row_idx[at])), at))
     for version_id, parts in per_version.items():
         ref = refs.get(conn, version_id)
         at = np.concatenate([p[1] for p in parts])
-        table = labelled_table(ref.schema_, rows.concat_stored([p[0] for p in parts]),
-                               values[position[at]].tolist())
-        groups = split_by_bucket(bucket_starts(found.ts[at], bucket_seconds))
+        stored = rows.concat_stored([p[0] for p in parts])
+        table = labelled_table(ref.schema_, stored, values[position[at]].tolist())
+        starts = bucket_starts(found.ts[at], bucket_seconds)
+        groups = split_by_bucket(starts)
         by_bucket = {}
         for b, part in groups:
             sub = table if len(groups) == 1 else table.take(pa.array(part))
             by_bucket[b] = BucketData(profile=ref.profile(sub, labels_only=True),
                                       labels=len(part))
         append_partials(conn, model.id, version_id, by_bucket, levels)
+        for key, parts_ in _segment_labels(ref, stored, table, starts, top_n).items():
+            append_partials(conn, model.id, version_id, parts_, levels, segment=key)
         joined[position[at]] = True
     return joined
+
+
+def _segment_labels(ref: Any, stored: pa.Table, labelled: pa.Table, starts: np.ndarray,
+                    top_n: int) -> dict[str, dict[int, BucketData]]:
+    """Labels-only partials of each segment the labelled rows fall in."""
+    return segments.split(ref, stored, starts, top_n, lambda part: BucketData(
+        profile=ref.profile(labelled.take(pa.array(part)), labels_only=True),
+        labels=len(part)))
 
 
 def labels_for(conn: Connection, db: Database, model_id: int, ids: np.ndarray) -> dict[str, str]:

@@ -19,13 +19,16 @@ from aiwarden.monitoring.tiles import TileCache
 from aiwarden.monitoring.windows import cover
 from aiwarden.store.tables import bucket_profiles as bp
 from aiwarden.store.tables import model_versions
+from aiwarden.store.tables import segment_profiles as sp
 
 __all__ = ["append_partials", "compact", "read_window", "read_windows", "versions_since"]
 
 
 def append_partials(conn: Connection, model_id: int, version_id: int,
-                    by_bucket: dict[int, BucketData], levels: tuple[int, ...]) -> None:
-    """Insert one partial per bucket and per wider rollup the buckets fall in."""
+                    by_bucket: dict[int, BucketData], levels: tuple[int, ...],
+                    segment: str | None = None) -> None:
+    """Insert one partial per bucket and per wider rollup the buckets fall in (of one
+    segment, e.g. ``country=BR``, when ``segment`` is given)."""
     if not by_bucket:
         return
     rows = []
@@ -37,36 +40,47 @@ def append_partials(conn: Connection, model_id: int, version_id: int,
             merged = BucketData.merge_all(parts)
             rows.append({"model_id": model_id, "version_id": version_id, "level": level,
                          "start": start, "n_rows": merged.rows, "data": merged.to_bytes()})
-    conn.execute(bp.insert(), rows)
+    if segment is None:
+        conn.execute(bp.insert(), rows)
+    else:
+        conn.execute(sp.insert(), [r | {"segment": segment} for r in rows])
 
 
-def _where(model_id: int, version_id: int, ranges: Iterable[tuple[int, int, int]]):
-    return and_(bp.c.model_id == model_id, bp.c.version_id == version_id, or_(*[
-        and_(bp.c.level == lvl, bp.c.start >= lo, bp.c.start < hi) for lvl, lo, hi in ranges]))
+def _where(model_id: int, version_id: int, ranges: Iterable[tuple[int, int, int]],
+           segment: str | None = None):
+    t = bp if segment is None else sp
+    return and_(t.c.model_id == model_id, t.c.version_id == version_id,
+                *([] if segment is None else [sp.c.segment == segment]), or_(*[
+                    and_(t.c.level == lvl, t.c.start >= lo, t.c.start < hi)
+                    for lvl, lo, hi in ranges]))
 
 
 def read_window(conn: Connection, model_id: int, version_id: int, start: int, end: int,
-                levels: tuple[int, ...]) -> BucketData:
+                levels: tuple[int, ...], segment: str | None = None) -> BucketData:
     """The merge of every partial covering [start, end) (bucket-aligned)."""
-    return read_windows(conn, model_id, version_id, [(start, end)], levels)[0]
+    return read_windows(conn, model_id, version_id, [(start, end)], levels,
+                        segment=segment)[0]
 
 
 def read_windows(conn: Connection, model_id: int, version_id: int,
                  windows: list[tuple[int, int]], levels: tuple[int, ...],
-                 cache: TileCache | None = None) -> list[BucketData]:
+                 cache: TileCache | None = None, segment: str | None = None
+                 ) -> list[BucketData]:
     """Several consecutive windows from one query: the steps of a time series.
 
     With a ``cache``, the partials are listed first and only those not decoded before
-    are fetched, so re-reading a sliding window costs the new partials only.
+    are fetched, so re-reading a sliding window costs the new partials only. With a
+    ``segment`` (``country=BR``), that segment's partials are read instead of the model's.
     """
     covers = [cover(s, e, levels) for s, e in windows]
     ranges = [r for c in covers for r in c]
     if not ranges:
         return [BucketData() for _ in windows]
-    where = _where(model_id, version_id, _merge_ranges(ranges))
-    cols = [bp.c.id, bp.c.level, bp.c.start, bp.c.n_rows]
+    where = _where(model_id, version_id, _merge_ranges(ranges), segment)
+    t = bp if segment is None else sp
+    cols = [t.c.id, t.c.level, t.c.start, t.c.n_rows]
     if cache is None:
-        cols.append(bp.c.data)
+        cols.append(t.c.data)
     rows = conn.execute(select(*cols).where(where)).all()
     if not rows:
         return [BucketData() for _ in windows]
@@ -79,21 +93,25 @@ def read_windows(conn: Connection, model_id: int, version_id: int,
             mask |= (levels_arr == lvl) & (starts >= lo) & (starts < hi)
         masks.append(mask)
     used = np.flatnonzero(np.logical_or.reduce(masks)).tolist()
-    decoded = (_decode_cached(conn, [rows[i] for i in used], cache) if cache is not None
-               else [BucketData.from_bytes(rows[i].data) for i in used])
+    decoded = (_decode_cached(conn, [rows[i] for i in used], cache, segment)
+               if cache is not None else [BucketData.from_bytes(rows[i].data) for i in used])
     by_row = dict(zip(used, decoded, strict=True))  # windows overlap: decode each once
     return [BucketData.merge_all([by_row[i] for i in np.flatnonzero(m).tolist()])
             for m in masks]
 
 
-def _decode_cached(conn: Connection, rows: list[Any], cache: TileCache) -> list[BucketData]:
-    keys = [(r.id, r.level, r.start, r.n_rows) for r in rows]
+def _decode_cached(conn: Connection, rows: list[Any], cache: TileCache,
+                   segment: str | None = None) -> list[BucketData]:
+    # ids of the segment table are another sequence: its keys carry the segment too
+    tail = () if segment is None else (segment,)
+    keys = [(r.id, r.level, r.start, r.n_rows, *tail) for r in rows]
     found = [cache.get(k) for k in keys]
     missing = [k for k, d in zip(keys, found, strict=True) if d is None]
     fetched: dict[int, bytes] = {}
+    t = bp if segment is None else sp
     for i in range(0, len(missing), 500):
         ids = [k[0] for k in missing[i:i + 500]]
-        fetched.update(conn.execute(select(bp.c.id, bp.c.data).where(bp.c.id.in_(ids))).all())
+        fetched.update(conn.execute(select(t.c.id, t.c.data).where(t.c.id.in_(ids))).all())
     out = []
     for k, d in zip(keys, found, strict=True):
         if d is None:
@@ -127,23 +145,32 @@ def _merge_ranges(ranges: list[tuple[int, int, int]]) -> list[tuple[int, int, in
 
 
 def compact(conn: Connection, model_id: int, limit: int = 500) -> int:
-    """Merge the partials of up to ``limit`` keys holding more than one; returns keys merged."""
-    keys = conn.execute(
-        select(bp.c.version_id, bp.c.level, bp.c.start)
-        .where(bp.c.model_id == model_id)
-        .group_by(bp.c.version_id, bp.c.level, bp.c.start)
-        .having(func.count() > 1).limit(limit)).all()
-    for version_id, level, start in keys:
-        rows = conn.execute(select(bp.c.id, bp.c.data).where(
-            bp.c.model_id == model_id, bp.c.version_id == version_id, bp.c.level == level,
-            bp.c.start == start)).all()
-        if len(rows) < 2:
-            continue
-        merged = BucketData.merge_all([BucketData.from_bytes(r.data) for r in rows])
-        # Insert first: the merged row's id is then above every deleted one, so an id never
-        # names two different partials (the tile cache relies on it).
-        conn.execute(bp.insert().values(model_id=model_id, version_id=version_id, level=level,
-                                        start=start, n_rows=merged.rows,
-                                        data=merged.to_bytes()))
-        conn.execute(delete(bp).where(bp.c.id.in_([r.id for r in rows])))
-    return len(keys)
+    """Merge the partials of up to ``limit`` keys holding more than one (the model's and its
+    segments'); returns keys merged."""
+    merged = 0
+    for t in (bp, sp):
+        seg = [t.c.segment] if t is sp else []
+        keys = conn.execute(
+            select(t.c.version_id, t.c.level, t.c.start, *seg)
+            .where(t.c.model_id == model_id)
+            .group_by(t.c.version_id, t.c.level, t.c.start, *seg)
+            .having(func.count() > 1).limit(limit - merged)).all()
+        for version_id, level, start, *segment in keys:
+            at = [t.c.segment == segment[0]] if segment else []
+            rows = conn.execute(select(t.c.id, t.c.data).where(
+                t.c.model_id == model_id, t.c.version_id == version_id, t.c.level == level,
+                t.c.start == start, *at)).all()
+            if len(rows) < 2:
+                continue
+            data = BucketData.merge_all([BucketData.from_bytes(r.data) for r in rows])
+            # Insert first: the merged row's id is then above every deleted one, so an id
+            # never names two different partials (the tile cache relies on it).
+            conn.execute(t.insert().values(model_id=model_id, version_id=version_id,
+                                           level=level, start=start, n_rows=data.rows,
+                                           data=data.to_bytes(),
+                                           **({"segment": segment[0]} if segment else {})))
+            conn.execute(delete(t).where(t.c.id.in_([r.id for r in rows])))
+        merged += len(keys)
+        if merged >= limit:
+            break
+    return merged

@@ -20,7 +20,7 @@ from sqlalchemy import delete, func, select
 from aiwarden.engine.reference import Reference
 from aiwarden.engine.schema import Schema
 from aiwarden.errors import DataError, ParameterError, SchemaError
-from aiwarden.monitoring import joins, metrics, profiles, rows
+from aiwarden.monitoring import joins, metrics, profiles, rows, segments
 from aiwarden.monitoring.ingest import IngestResult, ingest_predictions
 from aiwarden.monitoring.references import References
 from aiwarden.monitoring.resources import ResourceResult, ingest_resources
@@ -52,6 +52,7 @@ class MonitorSettings:
     retention_days: float = 30.0  # raw events; profiles are kept
     sample_rows: int = 10_000
     tile_cache_bytes: int = 512 * 2**20  # decoded partials kept between window reads
+    segment_top_n: int = segments.DEFAULT_TOP_N  # values kept per segment column (+ other)
 
     @property
     def levels(self) -> tuple[int, ...]:
@@ -129,6 +130,8 @@ class Monitor:
                        schema: dict[str, Any] | None = None) -> dict[str, Any]:
         _check_name(version, "version")
         parsed = Schema.from_dict(schema) if schema is not None else None
+        if parsed is not None:
+            segments.check_schema(parsed)
         with self.db.write() as conn:
             m = repo.get_model(conn, name)
             return repo.create_version(conn, m, version, parsed).to_dict()
@@ -170,6 +173,7 @@ class Monitor:
             if m.task and "task" not in hints:
                 hints["task"] = m.task
             ref = Reference.fit(table, should_stop=should_stop, **hints)
+        segments.check_schema(ref.schema_)
         sample = _sample(table, self.settings.sample_rows)
         with self.db.write(m.id) as conn:
             v = existing or repo.create_version(conn, m, version, None)
@@ -206,7 +210,8 @@ class Monitor:
         m = self.model(name)
         levels = self.levels  # first: it may correct the bucket width to the store's
         return ingest_predictions(self.db, self.refs, m, payload,
-                                  bucket_seconds=self.settings.bucket_seconds, levels=levels)
+                                  bucket_seconds=self.settings.bucket_seconds, levels=levels,
+                                  segment_top_n=self.settings.segment_top_n)
 
     def log_resources(self, name: str, samples: list[Any]) -> ResourceResult:
         """CPU, memory, GPU and cost samples of the model's serving processes."""
@@ -228,7 +233,8 @@ class Monitor:
         levels = self.levels
         return joins.ingest_labels(self.db, self.refs, m, ids, values,
                                    bucket_seconds=self.settings.bucket_seconds,
-                                   levels=levels, errors=errors)
+                                   levels=levels, errors=errors,
+                                   segment_top_n=self.settings.segment_top_n)
 
     # --------------------------------------------------------------- queries
     def _window(self, start: Any, end: Any, default_span: float = 86400) -> tuple[int, int]:
@@ -243,8 +249,9 @@ class Monitor:
 
     def series(self, name: str, metric: str, *, start: Any = None, end: Any = None,
                step: Any = None, version: str | None = None, method: str | None = None,
-               columns: list[str] | None = None) -> dict[str, Any]:
-        """A metric over consecutive windows of ``step`` (or one window), from bucket merges."""
+               columns: list[str] | None = None, segment: str | None = None) -> dict[str, Any]:
+        """A metric over consecutive windows of ``step`` (or one window), from bucket merges;
+        of one segment's rows (``country:BR``) when ``segment`` is given."""
         if metric not in metrics.METRICS:
             raise ParameterError(f"metric: unknown {metric!r}; choose from "
                                  f"{sorted(metrics.METRICS)}.", "metric")
@@ -259,19 +266,25 @@ class Monitor:
             raise ParameterError(f"step: {n} points requested; at most {_MAX_POINTS}. "
                                  "Use a wider step or a shorter window.", "step")
         windows = [(t0 + i * width, min(t0 + (i + 1) * width, t1)) for i in range(n)]
+        seg = self._segment(segment, metric)
         with self.db.read() as conn:
             m, v, ref = self._resolve(conn, name, version)
-            data = profiles.read_windows(conn, m.id, v.id, windows, self.levels, self.tiles)
+            unreadable = None if seg is None else segments.resolve(
+                ref, seg, self.settings.segment_top_n)
+            data = profiles.read_windows(conn, m.id, v.id, windows, self.levels, self.tiles,
+                                         segment=None if seg is None else seg.key)
         points = []
         for (s, e), d in zip(windows, data, strict=True):
             value = metrics.compute(metric, ref, d, method=method, columns=columns)
             point = {"start": to_iso(s), "end": to_iso(e), "rows": d.rows, "value": value}
-            why = metrics.reason(metric, ref, d, value, v.version)
+            why = unreadable or metrics.reason(metric, ref, d, value, v.version)
             if why is not None:
                 point["reason"] = why
             points.append(point)
         out = {"model": name, "version": v.version, "metric": metric, "start": to_iso(t0),
                "end": to_iso(t1), "step": width, "points": points}
+        if seg is not None:
+            out["segment"] = {"column": seg.column, "value": seg.value}
         if ref is not None and ref.fingerprint != v.fingerprint:
             out["reference"] = {"inherited": True, "fingerprint": ref.fingerprint}
         return out
@@ -297,14 +310,36 @@ class Monitor:
             return profiles.versions_since(conn, m.id, width, int(since // width * width))
 
     def windows(self, name: str, spans: list[tuple[Any, Any]],
-                version: str | None = None) -> tuple[Any, list[Any]]:
-        """Several windows from one query: what an alert cycle reads for one model."""
+                version: str | None = None, segment: str | None = None
+                ) -> tuple[Any, list[Any]]:
+        """Several windows from one query: what an alert cycle reads for one model (or for
+        one segment, ``country=BR``, of its rows)."""
         aligned = [self._window(s, e) for s, e in spans]
         levels = self.levels  # outside the read: it may record the layout
         with self.db.read() as conn:
             m, v, ref = self._resolve(conn, name, version)
-            data = profiles.read_windows(conn, m.id, v.id, aligned, levels, self.tiles)
+            data = profiles.read_windows(conn, m.id, v.id, aligned, levels, self.tiles,
+                                         segment=segment)
         return ref, data
+
+    @staticmethod
+    def _segment(segment: str | None, metric: str) -> segments.Segment | None:
+        if segment in (None, ""):
+            return None
+        if metric == "resources":
+            raise ParameterError("segment: resource samples come per serving process, not "
+                                 "per row, so they have no segments.", "segment")
+        return segments.parse(segment)
+
+    def segments(self, name: str, version: str | None = None) -> dict[str, Any]:
+        """The version's segment columns and the values each keeps (then ``__other__``)."""
+        n = self.settings.segment_top_n
+        with self.db.read() as conn:
+            _, v, ref = self._resolve(conn, name, version)
+        cols = [] if ref is None else segments.segment_columns(ref.schema_)
+        return {"model": name, "version": v.version, "top_n": n, "other": segments.OTHER,
+                "columns": {c: [*segments.kept_values(ref, c, n), segments.OTHER]
+                            for c in cols}}
 
     def compare(self, name: str, *, start: Any, end: Any, baseline_start: Any = None,
                 baseline_end: Any = None, version: str | None = None) -> dict[str, Any]:

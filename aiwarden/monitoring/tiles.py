@@ -21,7 +21,8 @@ from aiwarden.monitoring.bucket import BucketData
 
 __all__ = ["TileCache", "TileKey"]
 
-TileKey = tuple[int, int, int, int]  # row id, level, start, rows
+# row id, level, start, rows (and the segment, for a segment partial: another id sequence)
+TileKey = tuple[int, int, int, int] | tuple[int, int, int, int, str]
 _OVERHEAD = 6144  # bytes around the arrays: Python objects of the header and accumulators
 
 

@@ -1,6 +1,8 @@
 """``aiwarden report REFERENCE CURRENT``: the offline report, no server needed.
 
-Exit codes: 0 when the report was written (whatever it found), 2 when it could not be
+Exit codes (docs/cli.md): 0 when the report was written (whatever it found, unless
+``--fail-on`` says otherwise), 1 when it was written and ``--fail-on`` is met (``warning``:
+the verdict is warning or critical; ``error``: critical), 2 when it could not be written
 (unreadable input, unknown column, unwritable output), with one line on stderr naming
 the file and the reason instead of a traceback.
 """
@@ -19,6 +21,7 @@ __all__ = ["register", "run"]
 
 _TASKS = ("binary", "multiclass", "regression", "none")
 _MAX_FINDINGS_PRINTED = 10
+_FAIL_ON = {"warning": ("warning", "critical"), "error": ("critical",)}
 
 
 def _comma_list(text: str) -> list[str]:
@@ -43,6 +46,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--timestamp", help="timestamp column")
     p.add_argument("--segments", type=_comma_list, help="segment columns, comma separated")
     p.add_argument("--task", choices=_TASKS, help="model task (default: inferred)")
+    p.add_argument("--fail-on", choices=tuple(_FAIL_ON), help="exit 1 when the verdict is "
+                   "at least this bad (warning: warning or critical; error: critical); the "
+                   "report is written either way")
     p.set_defaults(func=run)
 
 
@@ -66,6 +72,11 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
                   f"{exc.strerror or exc}\n")
         return 2
     _summary(out, report, json_path, html_path)
+    fail_on = getattr(args, "fail_on", None)
+    if fail_on and report["verdict"]["status"] in _FAIL_ON[fail_on]:
+        err.write(f"aiwarden report: verdict {report['verdict']['status']} "
+                  f"(--fail-on {fail_on})\n")
+        return 1
     return 0
 
 

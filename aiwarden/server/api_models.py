@@ -210,6 +210,16 @@ class Series(Open):
     points: list[Point]
 
 
+class Segments(Open):
+    """A version's segment columns, each with the values it keeps, then ``__other__``."""
+
+    model: str
+    version: str
+    top_n: int
+    other: str
+    columns: dict[str, list[str]]
+
+
 class Comparison(Open):
     model: str
     version: str

@@ -18,6 +18,7 @@ from aiwarden.alerting.pipeline import AlertPipeline, Leadership
 from aiwarden.egress import EgressPolicy
 from aiwarden.incidents import IncidentService
 from aiwarden.incidents.rollback import Rollbacks
+from aiwarden.monitoring.segments import check_top_n
 from aiwarden.monitoring.service import Monitor, MonitorSettings
 from aiwarden.server import errors
 from aiwarden.server.access import PUBLIC, requires
@@ -26,6 +27,7 @@ from aiwarden.server.alert_routes import router as alert_router
 from aiwarden.server.api_models import Ready, Status, answers
 from aiwarden.server.auth import Authenticator, FailureLimiter
 from aiwarden.server.body import BodyLimit
+from aiwarden.server.concept_drift_routes import router as concept_router
 from aiwarden.server.dashboard import install_dashboard
 from aiwarden.server.docs import install_docs, operation_id
 from aiwarden.server.gateway_routes import close_gateways, gateways_for
@@ -83,7 +85,8 @@ def create_app(settings: ServerSettings | None = None,
     db = Database(settings.url)
     monitor = Monitor(db, MonitorSettings(bucket_seconds=settings.bucket_seconds,
                                           retention_days=settings.retention_days,
-                                          tile_cache_bytes=int(settings.cache_mb * 2**20)))
+                                          tile_cache_bytes=int(settings.cache_mb * 2**20),
+                                          segment_top_n=check_top_n(settings.segment_top_n)))
     auth = Authenticator(db, open_when_no_keys=settings.loopback, limiter=FailureLimiter(
         settings.auth_failures, settings.auth_failure_window))
     evaluator = Evaluator(monitor, lease_ttl=settings.lease_ttl)
@@ -165,6 +168,7 @@ def create_app(settings: ServerSettings | None = None,
     install_prometheus(app)
     app.include_router(router, prefix="/api/v1")
     app.include_router(alert_router, prefix="/api/v1")
+    app.include_router(concept_router, prefix="/api/v1")
     app.include_router(incident_router, prefix="/api/v1")
     app.include_router(notify_router, prefix="/api/v1")
     app.include_router(registry_router, prefix="/api/v1")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from aiwarden.errors import ParameterError
 from aiwarden.store.database import default_url
 
 __all__ = ["ServerSettings"]
@@ -25,6 +27,8 @@ class ServerSettings:
     max_body_mb: float = 64.0
     max_columns: int = 5000  # widest reference accepted (AIWARDEN_MAX_COLUMNS); 0: no bound
     compact_every: float = 5.0
+    # segments (docs/server.md, Segments): values kept per segment column, then __other__
+    segment_top_n: int = 20
     evaluate_every: float = 30.0  # alert rules; 0 turns the loop off
     lease_ttl: float = 90.0  # how long a dead evaluator keeps others from taking over
     notify_max_delay: float = 300.0  # longest wait between two delivery retries
@@ -59,7 +63,11 @@ class ServerSettings:
         for f in fields(cls):
             env = os.environ.get(f"AIWARDEN_{f.name.upper()}")
             if env is not None and env != "":
-                values[f.name] = _typed(f.type, env)
+                try:
+                    values[f.name] = _typed(f.type, env)
+                except ValueError as exc:  # name the variable, not the field
+                    raise ParameterError(f"AIWARDEN_{f.name.upper()}={env!r}: {exc}",
+                                         f"AIWARDEN_{f.name.upper()}") from None
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
@@ -98,7 +106,16 @@ def _typed(kind: Any, raw: str) -> Any:
             return False
         raise ValueError(f"expected true or false, got {raw!r}")
     if "int" in kind and "float" not in kind:
-        return int(raw)
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError("expected a whole number") from None
     if "float" in kind:
-        return float(raw)
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError("expected a number") from None
+        if not math.isfinite(value):
+            raise ValueError("expected a finite number")
+        return value
     return raw

@@ -111,6 +111,22 @@ bucket_profiles = Table(
     Index("ix_bucket_profiles_key", "model_id", "version_id", "level", "start"),
 )
 
+# Bucket partials of one segment ("country=BR"): the same rows as ``bucket_profiles``, kept
+# apart so whole-model reads never decode them (docs/server.md, Segments).
+segment_profiles = Table(
+    "segment_profiles", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("model_id", Integer, nullable=False),
+    Column("version_id", Integer, nullable=False),
+    Column("segment", String(300), nullable=False),  # "<column>=<value>" or "<column>=__other__"
+    Column("level", Integer, nullable=False),
+    Column("start", BigInteger, nullable=False),
+    Column("n_rows", BigInteger, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Index("ix_segment_profiles_key", "model_id", "version_id", "segment", "level", "start"),
+)
+__all__ += ["segment_profiles"]
+
 quarantine = Table(
     "quarantine", metadata,
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),

@@ -117,8 +117,8 @@ def test_keys_list_never_prints_secrets_and_shows_revocation(tmp_path: Path) -> 
     again = cli("keys", "revoke", made[1][1], "--database-url", db)
     unknown = cli("keys", "revoke", "nosuchkey", "--database-url", db)
     bad = cli("keys", "create", "x", "--scopes", "ingest,root", "--database-url", db)
-    for res in (again, unknown, bad):
-        assert res.returncode == 2
+    for res, code in ((again, 3), (unknown, 3), (bad, 2)):  # not found, not found, usage
+        assert res.returncode == code
         assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
     assert "nosuchkey" in unknown.stderr and "root" in bad.stderr
 

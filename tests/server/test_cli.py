@@ -41,9 +41,10 @@ def ok(res: subprocess.CompletedProcess[str]) -> str:
     return res.stdout
 
 
-def one_line_error(res: subprocess.CompletedProcess[str], command: str) -> str:
-    """The failure contract: exit 2, one line on stderr, no traceback."""
-    assert res.returncode == 2, (res.returncode, res.stdout, res.stderr)
+def one_line_error(res: subprocess.CompletedProcess[str], command: str, code: int = 2) -> str:
+    """The failure contract: its exit code (2 usage, 3 not found, 4 connection; docs/cli.md),
+    one line on stderr, no traceback."""
+    assert res.returncode == code, (res.returncode, res.stdout, res.stderr)
     assert "Traceback" not in res.stderr
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1, res.stderr
@@ -143,16 +144,16 @@ def test_models_list(server: ProcessServer) -> None:
     assert rows["cli-list-a"] == ["cli-list-a", "-"]
 
 
-def test_errors_are_one_line_with_exit_2(server: ProcessServer, files: dict[str, Any],
+def test_errors_are_one_line_with_their_exit_code(server: ProcessServer, files: dict[str, Any],
                                          tmp_path: Path) -> None:
     url = ("--url", server.url)
     line = one_line_error(cli("log", "predictions", "no-such-model",
-                                   str(files["preds.parquet"]), *url), "log")
+                                   str(files["preds.parquet"]), *url), "log", 3)
     assert "404" in line and "no-such-model" in line
     line = one_line_error(cli("log", "labels", "no-such-model", str(files["labels.csv"]),
-                                   *url), "log")
+                                   *url), "log", 3)
     assert "404" in line
-    line = one_line_error(cli("models", "show", "no-such-model", *url), "models show")
+    line = one_line_error(cli("models", "show", "no-such-model", *url), "models show", 3)
     assert "404" in line and "no-such-model" in line
     ok(cli("models", "create", "cli-twice", *url))
     line = one_line_error(cli("models", "create", "cli-twice", *url), "models create")
@@ -165,7 +166,7 @@ def test_errors_are_one_line_with_exit_2(server: ProcessServer, files: dict[str,
     line = one_line_error(cli("log", "predictions", "cli-twice", str(missing), *url), "log")
     assert str(missing) in line
     down = f"http://127.0.0.1:{free_port()}"
-    line = one_line_error(cli("models", "list", "--url", down), "models list")
+    line = one_line_error(cli("models", "list", "--url", down), "models list", 4)
     assert "connection_error" in line
 
 

@@ -74,7 +74,7 @@ def test_register_promote_history_download(srv: ThreadServer, tmp_path: Path,
 def test_failures_are_one_line(srv: ThreadServer, capsys: pytest.CaptureFixture[str],
                                tmp_path: Path) -> None:
     code, _, err = run(srv, capsys, "promote", "cli-model", "99", "--reason", "typo")
-    assert code == 2 and err.count("\n") == 1
+    assert code == 3 and err.count("\n") == 1  # not found
     assert err.startswith("aiwarden promote: error: HTTP 404")
     code, _, err = run(srv, capsys, "registry", "register", "x", str(tmp_path / "nope.skops"))
     assert code == 2 and err.startswith("aiwarden registry register: error: ")

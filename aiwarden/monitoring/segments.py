@@ -1,0 +1,148 @@
+"""Segments: every metric for one value of a segment column ("accuracy fell only for country = BR").
+
+A version's segment columns are the schema's columns with role ``segment`` (declared with
+``segments=`` when the reference is uploaded, or in a version's schema); each must be
+categorical or boolean. Rows are split by each segment column separately (not by
+combinations) and each part is folded into its own bucket partials, stored apart from the
+whole-model partials, so a segment's window merges by addition like any other.
+
+Cardinality is bounded by a fixed policy read from the reference alone, so every writer
+and reader agrees without coordination: a segment column keeps its ``top_n`` most frequent
+reference values (ties by value), and every other value, a value the reference never saw,
+and a missing value fall into ``__other__``. A column therefore has at most ``top_n + 1``
+segments, whatever the traffic sends (10,000 distinct values stay 21 segments by default).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from aiwarden.engine._binning import CategoricalBinning
+from aiwarden.engine._profiling import category_text
+from aiwarden.engine.reference import Reference
+from aiwarden.engine.schema import ColumnType, Role, Schema
+from aiwarden.errors import ParameterError, SchemaError
+from aiwarden.monitoring.bucket import BucketData
+
+__all__ = ["DEFAULT_TOP_N", "MAX_TOP_N", "OTHER", "Segment", "check_schema", "kept_values",
+           "parse", "segment_columns", "split"]
+
+OTHER = "__other__"
+DEFAULT_TOP_N = 20
+MAX_TOP_N = 1000
+_MAX_VALUE = 200  # a longer value is folded into __other__: a key must fit its column
+_TYPES = (ColumnType.CATEGORICAL, ColumnType.BOOLEAN)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One segment: a segment column and one of its values (or ``__other__``)."""
+
+    column: str
+    value: str
+
+    @property
+    def key(self) -> str:
+        """How it is stored and labelled: ``country=BR``."""
+        return f"{self.column}={self.value}"
+
+    def __str__(self) -> str:
+        return f"{self.column} = {self.value}"
+
+
+def parse(text: str, field: str = "segment") -> Segment:
+    """``country:BR`` or ``country=BR`` (the first separator splits; values may hold more)."""
+    if not isinstance(text, str):
+        raise ParameterError(f"{field}: expected 'column:value' (e.g. country:BR), got "
+                             f"{text!r}.", field)
+    cut = [i for i in (text.find(":"), text.find("=")) if i > 0]
+    if not cut or min(cut) == len(text) - 1:
+        raise ParameterError(f"{field}: expected 'column:value' (e.g. country:BR), got "
+                             f"{text!r}.", field)
+    at = min(cut)
+    return Segment(text[:at].strip(), text[at + 1:])
+
+
+def segment_columns(schema: Schema) -> list[str]:
+    return [c.name for c in schema.columns if c.role == Role.SEGMENT]
+
+
+def check_schema(schema: Schema) -> None:
+    """Segment columns must be categorical (or boolean): a numerical or identifier column
+    has no bounded set of values to split by."""
+    for c in schema.columns:
+        if c.role == Role.SEGMENT and c.dtype not in _TYPES:
+            raise SchemaError(
+                f"segments: column {c.name!r} is {c.dtype.value}; a segment column must be "
+                "categorical or boolean (set its dtype, or bin it into a categorical column "
+                "first).", c.name)
+
+
+def kept_values(ref: Reference, column: str, top_n: int) -> tuple[str, ...]:
+    """The column's ``top_n`` most frequent reference values (the reference's categories
+    are ordered by count, ties by value); every other value is ``__other__``."""
+    binning = ref.binnings_.get(column)
+    if not isinstance(binning, CategoricalBinning):
+        return ()
+    return tuple(v for v in binning.categories[:top_n] if len(v) <= _MAX_VALUE)
+
+
+def resolve(ref: Reference | None, segment: Segment, top_n: int) -> str | None:
+    """Why ``segment`` cannot be read for this reference (None: it can)."""
+    if ref is None:
+        return "this version has no reference, so it has no segment columns"
+    cols = segment_columns(ref.schema_)
+    if segment.column not in cols:
+        have = ", ".join(cols) or "none; declare them with segments= when uploading a reference"
+        return f"{segment.column!r} is not a segment column of this version (segment columns: " \
+               f"{have})"
+    if segment.value != OTHER and segment.value not in kept_values(ref, segment.column, top_n):
+        return (f"{segment.value!r} is not among the {top_n} most frequent reference values of "
+                f"{segment.column!r}: its rows count in {segment.column}:{OTHER}")
+    return None
+
+
+def row_values(ref: Reference, table: pa.Table, column: str, top_n: int
+               ) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Per row, the index of its segment in ``values`` (the kept values, then ``__other__``)."""
+    kept = kept_values(ref, column, top_n)
+    values = (*kept, OTHER)
+    if column not in table.column_names:
+        return np.full(table.num_rows, len(kept), np.int64), values
+    text = category_text(ref.schema_[column], table.column(column))
+    idx = pc.index_in(text, value_set=pa.array(kept, pa.large_string()))
+    return np.asarray(pc.fill_null(idx, len(kept)).to_numpy(zero_copy_only=False),
+                      np.int64), values
+
+
+def split(ref: Reference | None, table: pa.Table, buckets: np.ndarray, top_n: int,
+          make: Callable[[np.ndarray], BucketData]) -> dict[str, dict[int, BucketData]]:
+    """``segment key -> bucket start -> make(row positions)`` for every segment column.
+
+    Only segments with rows appear; each row lands in exactly one segment per column.
+    """
+    if ref is None or not table.num_rows:
+        return {}
+    out: dict[str, dict[int, BucketData]] = {}
+    starts, b_idx = np.unique(buckets, return_inverse=True)
+    for column in segment_columns(ref.schema_):
+        codes, values = row_values(ref, table, column, top_n)
+        group = b_idx.astype(np.int64) * len(values) + codes
+        order = np.argsort(group, kind="stable")
+        firsts, at = np.unique(group[order], return_index=True)
+        for g, part in zip(firsts.tolist(), np.split(order, at[1:]), strict=True):
+            key = Segment(column, values[g % len(values)]).key
+            out.setdefault(key, {})[int(starts[g // len(values)])] = make(part)
+    return out
+
+
+def check_top_n(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TOP_N:
+        raise ParameterError(f"segment_top_n: expected an int in [1, {MAX_TOP_N}]; got "
+                             f"{value!r}.", "segment_top_n")
+    return value
