@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
@@ -38,7 +37,7 @@ from aiwarden.server.api_models import (
     body_doc,
 )
 from aiwarden.server.errors import Malformed
-from aiwarden.server.jsonbody import json_body
+from aiwarden.server.jsonbody import json_body, loads
 from aiwarden.server.registry_routes import registry_for
 from aiwarden.server.responses import JSONResponse
 
@@ -87,10 +86,7 @@ def close_gateways(app: Any, timeout: float = 10.0) -> None:
 
 
 def _json(body: bytes) -> Any:
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise Malformed(f"body: malformed JSON: {exc.msg}.", "body") from None
+    return loads(body)
 
 
 def _error(exc: PredictionError, hub: GatewayHub, name: str, alias: str) -> JSONResponse:

@@ -1,9 +1,14 @@
 """One validated parse for every JSON body: content type, JSON syntax, then a pydantic
-model, each failure a 4xx naming the field (never a 500 from ``request.json()``)."""
+model, each failure a 4xx naming the field (never a 500 from ``request.json()``).
+
+JSON has no NaN or Infinity, but Python's ``json.dumps`` writes them; a body holding one is
+refused with the row and field that hold it (``rows[3].amount``), not a parser position.
+"""
 
 from __future__ import annotations
 
-from typing import TypeVar
+import json
+from typing import Any, TypeVar
 
 import orjson
 from fastapi import Request
@@ -11,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from aiwarden.server.errors import Malformed, UnsupportedMediaType
 
-__all__ = ["json_body", "parse_json"]
+__all__ = ["json_body", "loads", "parse_json"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -22,15 +27,52 @@ def _is_json(content_type: str | None) -> bool:
                                            and media.endswith("+json"))
 
 
+class _NonFinite:
+    def __init__(self, literal: str) -> None:
+        self.literal = literal
+
+
+def _find_non_finite(doc: Any, path: str) -> tuple[str, str] | None:
+    """``(path, literal)`` of the first NaN/Infinity in ``doc``, depth first."""
+    if isinstance(doc, _NonFinite):
+        return path, doc.literal
+    items = (doc.items() if isinstance(doc, dict)
+             else enumerate(doc) if isinstance(doc, list) else ())
+    for key, value in items:
+        sub = f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}" if path else key
+        found = _find_non_finite(value, sub)
+        if found:
+            return found
+    return None
+
+
+def loads(body: bytes | str, where: str = "body") -> Any:
+    """JSON ``body``; 422 naming the line and column, or the field holding a NaN/Infinity."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        try:  # the stdlib parser accepts NaN/Infinity: find where one sits
+            found = _find_non_finite(json.loads(body, parse_constant=_NonFinite), "")
+        except ValueError:
+            found = None
+        if found:
+            path, literal = found
+            path = f"{where}{path}" if path.startswith("[") or not path else path
+            row = path[path.find("[") + 1:path.find("]")] if "[" in path else None
+            raise Malformed(f"{path}: {literal} is not a JSON number"
+                            f"{f' (row {row})' if row is not None else ''}; send null for a "
+                            "missing value (json.dumps(..., allow_nan=False) catches these).",
+                            path) from None
+        raise Malformed(f"Malformed JSON{f' in {where}' if where != 'body' else ''} at line "
+                        f"{exc.lineno}, column {exc.colno} (char {exc.pos}): {exc.msg}.",
+                        f"{where}:{exc.lineno}:{exc.colno}") from None
+
+
 def parse_json(body: bytes, model: type[M]) -> M:
     """``body`` as ``model``; 422 naming the body, the position or the field at fault."""
     if not body.strip():
         raise Malformed("The body is empty: send a JSON object.", "body")
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise Malformed(f"Malformed JSON at line {exc.lineno}, column {exc.colno} "
-                        f"(char {exc.pos}): {exc.msg}.", "body") from None
+    doc = loads(body)
     try:
         return model.model_validate(doc)
     except ValidationError as exc:

@@ -14,7 +14,6 @@ import unicodedata
 from typing import Any
 from urllib.parse import quote
 
-import orjson
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
@@ -36,6 +35,7 @@ from aiwarden.server.api_models import (
     body_doc,
 )
 from aiwarden.server.errors import HttpError, Malformed
+from aiwarden.server.jsonbody import loads
 
 __all__ = ["registry_for", "router"]
 
@@ -85,10 +85,7 @@ def _flag(value: Any) -> bool:
 def _metadata(text: str | None) -> dict[str, Any] | None:
     if text in (None, ""):
         return None
-    try:
-        doc = orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        raise Malformed(f"metadata: malformed JSON: {exc.msg}.", "metadata") from None
+    doc = loads(text, "metadata")
     if not isinstance(doc, dict):
         raise Malformed("metadata: expected a JSON object.", "metadata")
     return doc

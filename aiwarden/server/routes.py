@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
@@ -35,6 +34,7 @@ from aiwarden.server.api_models import (
     body_doc,
 )
 from aiwarden.server.errors import Malformed
+from aiwarden.server.jsonbody import loads
 from aiwarden.server.long_work import check_width, until_disconnect, width_of
 from aiwarden.tabular_io import JSON, read_table, write_parquet
 
@@ -46,11 +46,7 @@ router = APIRouter()
 def _json(body: bytes) -> Any:
     if not body.strip():
         raise Malformed("The body is empty.", "body")
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise Malformed(f"Malformed JSON at line {exc.lineno}, column {exc.colno} "
-                        f"(char {exc.pos}): {exc.msg}.", f"body:{exc.lineno}:{exc.colno}") from None
+    return loads(body)
 
 
 def _rows(doc: Any) -> list[Any]:

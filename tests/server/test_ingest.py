@@ -446,6 +446,30 @@ def test_malformed_json_names_line_and_column(http: httpx.Client) -> None:
     assert http.get(f"/models/{name}").json()["predictions"] == 0
 
 
+def test_nan_and_infinity_literals_name_the_row_and_field(http: httpx.Client) -> None:
+    """Python's json.dumps writes NaN/Infinity, which JSON lacks: say where, not 'char 97'."""
+    import json
+
+    name = _model(http)
+    rows = [{"prediction_id": "a", "features": {"x": 1.0}},
+            {"prediction_id": "b", "features": {"x": float("nan")}}]
+    cases = [(json.dumps(rows), "body[1].features.x", "NaN"),
+             (json.dumps({"rows": rows[:1] * 3 + [{"prediction_id": "c", "features": {
+                 "x": 2.0, "y": float("-inf")}}]}), "rows[3].features.y", "-Infinity")]
+    for body, field, literal in cases:
+        r = http.post(f"/models/{name}/predictions", content=body,
+                      headers={"content-type": "application/json"})
+        assert r.status_code == 422
+        detail = _error(r)
+        assert detail["field"] == field
+        assert detail["message"].startswith(f"{field}: {literal} is not a JSON number (row ")
+    # A pydantic-validated body (one object, no rows) names the field alone.
+    r = http.post("/silences", content=b'{"matchers": {"model": "m"}, "duration": NaN}',
+                  headers={"content-type": "application/json"})
+    assert r.status_code == 422 and _error(r)["field"] == "duration"
+    assert http.get(f"/models/{name}").json()["predictions"] == 0
+
+
 def test_oversized_body_is_413_and_stores_nothing(db_url: str, tmp_path: Path) -> None:
     with ThreadServer(settings_for(db_url, tmp_path, max_body_mb=0.01)) as small, \
             httpx.Client(base_url=small.url + "/api/v1", timeout=60) as http:
