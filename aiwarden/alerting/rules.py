@@ -11,7 +11,8 @@ A rule file::
       - name: amount-drift
         model: fraud-detector      # or "*" for every model
         metric: drift              # drift | quality | performance | estimated_performance
-                                   # | latency | volume | quarantined
+                                   # | latency | volume | quarantined | concept_drift
+                                   # | multivariate_drift
         column: amount             # drift: one column (omit: the share of drifted features)
         method: psi                # drift: the method that decides (default: the model's)
         window: 1h
@@ -40,13 +41,15 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from aiwarden.alerting.state import Condition, Missing
+from aiwarden.engine.detectors import DETECTORS
 from aiwarden.errors import ParameterError
 from aiwarden.monitoring.windows import parse_duration
 
 __all__ = ["METRIC_STATS", "Rule", "RuleSet", "default_rules", "load_rules", "rule_value"]
 
 Metric = Literal["drift", "quality", "performance", "estimated_performance", "latency",
-                 "volume", "quarantined", "errors", "resources"]
+                 "volume", "quarantined", "errors", "resources", "concept_drift",
+                 "multivariate_drift"]
 # The numbers each metric offers, the first being the default ``stat``.
 METRIC_STATS: dict[str, tuple[str, ...]] = {
     "drift": ("severity", "value", "share_drifted", "drifted_count"),
@@ -59,6 +62,11 @@ METRIC_STATS: dict[str, tuple[str, ...]] = {
     "volume": ("rows", "labels", "quarantined"),
     "quarantined": ("rate", "count"),
     "errors": ("rate", "count"),
+    # change points found in the window (method: one detector, e.g. adwin)
+    "concept_drift": ("change_points",),
+    # from a sample of the window's raw rows: domain-classifier AUC (and its CI bounds), PCA
+    # reconstruction error, drifted (1 if either detector decides drift)
+    "multivariate_drift": ("auc", "auc_lower", "auc_upper", "reconstruction_error", "drifted"),
     # any gauge works: <gauge>_mean, <gauge>_max or <gauge>_sum (see _RESOURCE_STAT)
     "resources": ("cpu_percent_mean", "cpu_percent_max", "rss_bytes_mean", "rss_bytes_max",
                   "gpu_utilization_mean", "gpu_memory_bytes_max", "cost_per_1k"),
@@ -96,10 +104,16 @@ class Rule(BaseModel):
     runbook: str | None = None
     enabled: bool = True
 
-    @field_validator("window", "for_", "keep_firing_for")
+    @field_validator("window")
     @classmethod
     def _duration(cls, v: str) -> str:
         parse_duration(v, "duration")
+        return v
+
+    @field_validator("for_", "keep_firing_for")
+    @classmethod
+    def _hold(cls, v: str) -> str:  # 0 (fire at once) is allowed, as in Prometheus
+        parse_duration(v, "duration", allow_zero=True)
         return v
 
     @field_validator("segment", mode="before")
@@ -122,9 +136,15 @@ class Rule(BaseModel):
                 self.metric == "resources" and _RESOURCE_STAT.fullmatch(self.stat)):
             raise ValueError(f"stat {self.stat!r} is not offered by metric {self.metric!r}; "
                              f"choose from {list(stats)}")
-        if (self.column or self.method) and self.metric != "drift":
+        if self.metric == "concept_drift" and self.method is not None:
+            if self.method not in DETECTORS:
+                raise ValueError(f"method {self.method!r} is not a concept-drift detector; "
+                                 f"choose from {sorted(DETECTORS)}")
+        elif (self.column or self.method) and self.metric != "drift":
             raise ValueError("column and method apply to the drift metric only")
         _check_segment(self)
+        if self.metric == "multivariate_drift" and (self.segment or self.segment_by):
+            raise ValueError("multivariate_drift is not split by segment")
         if self.metric == "drift" and self.stat in ("severity", "value", None) \
                 and self.column is None and self.stat is not None:
             raise ValueError(f"stat {self.stat!r} needs a column; without one use "
@@ -151,10 +171,9 @@ class Rule(BaseModel):
     def condition(self) -> Condition:
         return Condition(op=self.op, warning=self.warning, critical=self.critical,
                          hysteresis=self.hysteresis,
-                         for_seconds=parse_duration(self.for_, "for") if self.for_ != "0s"
-                         else 0.0,
-                         keep_firing_for=parse_duration(self.keep_firing_for, "keep_firing_for")
-                         if self.keep_firing_for != "0s" else 0.0,
+                         for_seconds=parse_duration(self.for_, "for", allow_zero=True),
+                         keep_firing_for=parse_duration(self.keep_firing_for, "keep_firing_for",
+                                                        allow_zero=True),
                          no_data=self.no_data, on_error=self.on_error)
 
     def applies_to(self, model: str) -> bool:
@@ -270,6 +289,12 @@ def _raw(rule: Rule, value: dict[str, Any] | None) -> float | None:
         m = _RESOURCE_STAT.fullmatch(stat)
         gauge = (value.get("gauges") or {}).get(m.group(1)) if m else None
         return None if gauge is None else _num(gauge.get(m.group(2)))
+    if rule.metric == "multivariate_drift":
+        return _num(value.get(stat))
+    if rule.metric == "concept_drift":  # change points counted in the window
+        if rule.method is not None:
+            return float((value.get("by_detector") or {}).get(rule.method, 0))
+        return float(value.get("change_points", 0))
     if rule.metric == "quarantined":  # from the volume payload
         rows, bad = value.get("rows", 0), value.get("quarantined", 0)
         if stat == "count":

@@ -28,7 +28,9 @@ def levels_for(bucket_seconds: int, widths: tuple[int, ...] = (600, 3600, 86400)
     return tuple(out)
 
 
-def parse_duration(value: str | float | int, name: str = "step") -> int:
+def parse_duration(value: str | float | int, name: str = "step", *,
+                   allow_zero: bool = False) -> int:
+    """Whole seconds from ``300`` or ``'5m'``; ``allow_zero`` for holds like ``for: 0m``."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         seconds = int(value)
     else:
@@ -37,7 +39,7 @@ def parse_duration(value: str | float | int, name: str = "step") -> int:
             raise ParameterError(f"{name}: expected seconds or a duration like '5m', '1h', '1d'; "
                                  f"got {value!r}.", name)
         seconds = int(m.group(1)) * _UNITS[m.group(2) or "s"]
-    if seconds <= 0:
+    if seconds < 0 or (seconds == 0 and not allow_zero):
         raise ParameterError(f"{name}: must be positive, got {value!r}.", name)
     return seconds
 

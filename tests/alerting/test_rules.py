@@ -54,6 +54,9 @@ def test_a_rule_file_loads_with_its_defaults() -> None:
     ("rules:\n  - {name: a, metric: drift, critical: high}", "rules[0].critical", "number"),
     ("rules:\n  - {name: a, metric: nope, critical: 1}", "rules[0].metric", "drift"),
     ("rules:\n  - {name: a, metric: drift, for: 5x, critical: 1}", "rules[0].for", "5x"),
+    ("rules:\n  - {name: a, metric: drift, for: -1m, critical: 1}", "rules[0].for", "-1m"),
+    ("rules:\n  - {name: a, metric: drift, window: 0m, critical: 1}", "rules[0].window",
+     "positive"),
     ("rules:\n  - {name: a, metric: volume, column: x, critical: 1}", "rules[0]", "drift"),
     ("rules:\n  - {name: a, metric: latency, stat: p42, critical: 1}", "rules[0]", "p42"),
     ("rules:\n  - {name: a, metric: drift}", "rules[0]", "threshold"),
@@ -69,6 +72,16 @@ def test_bad_rules_name_the_field(text: str, field: str, words: str) -> None:
     with pytest.raises(ParameterError) as e:
         load_rules(text)
     assert e.value.field == field and words in str(e.value)
+
+
+def test_for_0m_fires_on_the_first_breach_as_in_prometheus() -> None:
+    """Prometheus accepts `for: 0m` (fire at once); so do rules, and `keep_firing_for: 0s`."""
+    rule = load_rules("rules:\n  - {name: a, metric: drift, critical: 1, for: 0m, "
+                      "keep_firing_for: 0s}").rules[0]
+    cond = rule.condition()
+    assert (cond.for_seconds, cond.keep_firing_for) == (0, 0)
+    state, events = step(AlertState(), Evaluation(2.0), cond, 0.0)
+    assert state.phase == Phase.FIRING and [e.kind for e in events][-1] == "firing"
 
 
 @pytest.fixture(scope="module")
