@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -186,6 +187,14 @@ def test_an_alias_move_under_load_from_another_process_fails_no_request(
     print(f"switched {first_v2 - moved_at:.3f} s after the alias moved")  # timed in bench/
 
 
+def _readme_serve_path() -> tuple[int, str]:
+    """The port and path the README's `aiwarden serve` line tells a user to POST to."""
+    line = next(x for x in (ROOT / "README.md").read_text().splitlines()
+                if x.startswith("aiwarden serve "))
+    port, path = re.search(r"POST :(\d+)(/\S*)", line).groups()
+    return int(port), path
+
+
 def test_standalone_serve_against_a_server_url(http: httpx.Client, client: Client,
                                                server: ThreadServer, tmp_path: Path) -> None:
     v1, v2 = _register(client, "alone")
@@ -223,6 +232,9 @@ def test_standalone_serve_against_a_server_url(http: httpx.Client, client: Clien
             same_path = g.post("/api/v1/models/alone/predict",
                                json={"features": data[1], "prediction_id": "b1"}).json()
             assert same_path["version"] == "2"
+            readme_port, readme_path = _readme_serve_path()  # the README's path answers
+            assert readme_port == 8080  # `aiwarden serve`'s default port
+            assert g.post(readme_path, json={"features": data[1]}).status_code == 200
             assert same_path["prediction"] == v2.predict(x.iloc[[1]]).tolist()[0]
             stats = g.post("/gateway/flush").json()
             assert stats["flushed"] and stats["events"]["failed"] == 0
