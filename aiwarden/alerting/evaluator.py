@@ -102,6 +102,8 @@ class Evaluator:
         ref, data = self.monitor.windows(name, spans, version)
         by_segment = {None: dict(zip(spans, data, strict=True))}
         cache: dict[tuple[Any, ...], Any] = {}
+        if any(r.metric == "multivariate_drift" for _, r in rules):  # from raw rows
+            cache.update(self._multivariate(name, version, ref, rules, by_segment[None], now))
         results = []
         for rule_id, rule in rules:
             for seg, unreadable in self._segments(rule, ref):
@@ -118,6 +120,22 @@ class Evaluator:
                                               key))
                     results.append((rule_id, rule, labels, ev))
         return results
+
+    def _multivariate(self, name: str, version: str, ref: Any, rules: list[tuple[int, Rule]],
+                      windows: dict[tuple[float, float], Any], now: float
+                      ) -> dict[tuple[Any, ...], Any]:
+        """Multivariate drift of each span its rules read, once per cycle (a thin window's
+        None carries no reason here: the rule sees no data)."""
+        spans = {s for _, r in rules if r.metric == "multivariate_drift" for s in _spans(r, now)}
+        out: dict[tuple[Any, ...], Any] = {}
+        with self.monitor.db.read() as conn:
+            m = models_repo.get_model(conn, name)
+            v = models_repo.get_version(conn, m, version)
+            for span in sorted(spans):
+                out[("multivariate_drift", None, span, None)] = self.monitor.row_metric(
+                    conn, "multivariate_drift", m.id, v.id, version, ref, *span,
+                    windows[span].rows)[0]
+        return out
 
     def _segments(self, rule: Rule, ref: Any) -> list[tuple[Any, str | None]]:
         """``(segment or None, why it cannot be read or None)`` for each instance: the whole

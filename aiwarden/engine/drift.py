@@ -233,6 +233,18 @@ class DriftReport:
                 for c in self.columns]
         return pd.DataFrame(rows).set_index("column") if rows else pd.DataFrame()
 
+    def _repr_html_(self) -> str:
+        """Jupyter view: the deciding numbers per column (values escaped)."""
+        from aiwarden.engine._results import report_html
+
+        frame = self.to_pandas()
+        keep = [c for c in ("role", "method", "value", "threshold", "severity", "level",
+                            "n_current") if c in frame.columns]
+        drifted = ", ".join(self.drifted_features) or "none"
+        return report_html(f"Drift report ({self.n_current:,} rows against "
+                           f"{self.n_reference:,})", frame[keep],
+                           (f"Drifted features: {drifted}",))
+
 
 def _num(v: float) -> float | None:
     return float(v) if np.isfinite(v) else None

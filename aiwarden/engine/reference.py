@@ -35,6 +35,7 @@ from aiwarden.engine._profiling import (
     fit_numerical,
     profile_column,
 )
+from aiwarden.engine._results import RealisedPerformance
 from aiwarden.engine.drift import (
     DriftReport,
     DriftSettings,
@@ -290,13 +291,21 @@ class Reference:
             settings = QualitySettings(**settings)
         return check_quality(self, cur, settings)
 
-    def realised_performance(self, current: Profile | Any) -> dict[str, float] | None:
-        """Metrics on the labelled rows of ``current`` (None when it has no labels)."""
+    def realised_performance(self, current: Profile | Any) -> RealisedPerformance | None:
+        """Metrics on the labelled rows of ``current`` (None when it has no labels).
+
+        The result reads like a ``{metric: value}`` dict and has ``to_dict()`` /
+        ``to_pandas()`` like the estimate.
+        """
         cur = current if isinstance(current, Profile) else self.profile(current)
-        return None if cur.performance is None else cur.performance.metrics()
+        return None if cur.performance is None else RealisedPerformance.from_stats(
+            cur.performance)
 
     def estimated_performance(self, current: Profile | Any) -> Any:
-        """CBPE's estimate for ``current`` from scores alone (None without a fitted CBPE)."""
+        """Performance of ``current`` without labels: a CBPEResult for a scored classifier,
+        a DLEResult (MAE, RMSE) for a regression model; None when the reference could not
+        fit an estimator (no scores, no features, or fewer than 100 labelled rows).
+        """
         cur = current if isinstance(current, Profile) else self.profile(current)
         if self.performance_model_ is None or cur.estimated is None:
             return None

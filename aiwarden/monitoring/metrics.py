@@ -22,7 +22,7 @@ from aiwarden.errors import ParameterError
 from aiwarden.monitoring import latency
 from aiwarden.monitoring.bucket import BucketData
 
-__all__ = ["METRICS", "compute", "reason"]
+__all__ = ["METRICS", "ROW_METRICS", "compute", "reason"]
 
 
 def _clean(v: Any) -> Any:
@@ -147,6 +147,9 @@ METRICS: dict[str, Callable[[Reference | None, BucketData], Any]] = {
     "performance": performance, "estimated_performance": estimated_performance,
     "prediction": prediction, "errors": errors, "resources": resources,
 }
+# Metrics that need the window's raw rows, not only its merged profiles: computed by
+# aiwarden.monitoring.multivariate_window (Monitor.series, the alert loop, /metrics).
+ROW_METRICS = ("multivariate_drift",)
 
 
 def compute(metric: str, ref: Reference | None, d: BucketData, **options: Any) -> Any:
@@ -157,7 +160,8 @@ def compute(metric: str, ref: Reference | None, d: BucketData, **options: Any) -
     return _clean(METRICS[metric](ref, d, **given))
 
 
-_NEEDS_REFERENCE = ("drift", "performance", "estimated_performance", "prediction")
+_NEEDS_REFERENCE = ("drift", "performance", "estimated_performance", "prediction",
+                    "multivariate_drift")
 
 
 def reason(metric: str, ref: Reference | None, d: BucketData, value: Any,

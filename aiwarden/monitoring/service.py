@@ -21,7 +21,14 @@ from aiwarden.engine.reference import Reference
 from aiwarden.engine.schema import Schema
 from aiwarden.errors import DataError, ParameterError, SchemaError
 from aiwarden.monitoring import joins, metrics, profiles, rows, segments
+from aiwarden.monitoring import quarantine as quarantine_rows
 from aiwarden.monitoring.ingest import IngestResult, ingest_predictions
+from aiwarden.monitoring.multivariate_window import (
+    MultivariateSettings,
+    MultivariateWindows,
+    fit_state,
+    state_key,
+)
 from aiwarden.monitoring.references import References
 from aiwarden.monitoring.resources import ResourceResult, ingest_resources
 from aiwarden.monitoring.tiles import TileCache
@@ -53,6 +60,7 @@ class MonitorSettings:
     sample_rows: int = 10_000
     tile_cache_bytes: int = 512 * 2**20  # decoded partials kept between window reads
     segment_top_n: int = segments.DEFAULT_TOP_N  # values kept per segment column (+ other)
+    multivariate_rows: int = 1000  # rows sampled a side per window (multivariate_window)
 
     @property
     def levels(self) -> tuple[int, ...]:
@@ -67,6 +75,9 @@ class Monitor:
         self.settings = settings or MonitorSettings()
         self.refs = References()
         self.tiles = TileCache(self.settings.tile_cache_bytes)
+        self._reference_segments: dict[tuple[str, str, int], dict[str, Any]] = {}
+        self.multivariate = MultivariateWindows(
+            MultivariateSettings(rows=self.settings.multivariate_rows))
         self._levels: tuple[int, ...] | None = None
 
     @property
@@ -175,9 +186,12 @@ class Monitor:
             ref = Reference.fit(table, should_stop=should_stop, **hints)
         segments.check_schema(ref.schema_)
         sample = _sample(table, self.settings.sample_rows)
+        # fitted once with the reference, so no window refits it (and no restart does)
+        multivariate = fit_state(read_parquet(sample), ref.schema_, self.multivariate.settings)
         with self.db.write(m.id) as conn:
             v = existing or repo.create_version(conn, m, version, None)
             repo.set_reference(conn, v, ref, table.num_rows, sample)
+            kv.put_if_absent(conn, state_key(ref.fingerprint), multivariate)
         return {"version": version, "rows": table.num_rows, "columns": len(ref.schema_.columns),
                 "fingerprint": ref.fingerprint, "schema": ref.schema_.to_dict()}
 
@@ -252,9 +266,10 @@ class Monitor:
                columns: list[str] | None = None, segment: str | None = None) -> dict[str, Any]:
         """A metric over consecutive windows of ``step`` (or one window), from bucket merges;
         of one segment's rows (``country:BR``) when ``segment`` is given."""
-        if metric not in metrics.METRICS:
+        if metric not in metrics.METRICS and metric not in metrics.ROW_METRICS:
             raise ParameterError(f"metric: unknown {metric!r}; choose from "
-                                 f"{sorted(metrics.METRICS)}.", "metric")
+                                 f"{sorted([*metrics.METRICS, *metrics.ROW_METRICS])}.",
+                                 "metric")
         t0, t1 = self._window(start, end)
         b = self.settings.bucket_seconds
         width = t1 - t0 if step in (None, "") else parse_duration(step)
@@ -273,11 +288,13 @@ class Monitor:
                 ref, seg, self.settings.segment_top_n)
             data = profiles.read_windows(conn, m.id, v.id, windows, self.levels, self.tiles,
                                          segment=None if seg is None else seg.key)
+            by_rows = self._row_metric(conn, metric, m, v, ref, windows, data, seg)
         points = []
-        for (s, e), d in zip(windows, data, strict=True):
-            value = metrics.compute(metric, ref, d, method=method, columns=columns)
+        for (s, e), d, row in zip(windows, data, by_rows, strict=True):
+            value = row[0] if metric in metrics.ROW_METRICS else metrics.compute(
+                metric, ref, d, method=method, columns=columns)
             point = {"start": to_iso(s), "end": to_iso(e), "rows": d.rows, "value": value}
-            why = unreadable or metrics.reason(metric, ref, d, value, v.version)
+            why = unreadable or row[1] or metrics.reason(metric, ref, d, value, v.version)
             if why is not None:
                 point["reason"] = why
             points.append(point)
@@ -288,6 +305,26 @@ class Monitor:
         if ref is not None and ref.fingerprint != v.fingerprint:
             out["reference"] = {"inherited": True, "fingerprint": ref.fingerprint}
         return out
+
+    def _row_metric(self, conn: Any, metric: str, m: Any, v: Any, ref: Any,
+                    windows: list[tuple[int, int]], data: list[Any], seg: Any
+                    ) -> list[tuple[Any, str | None]]:
+        """``(value, reason)`` per window of a metric computed from raw rows, else Nones."""
+        if metric not in metrics.ROW_METRICS:
+            return [(None, None)] * len(windows)
+        if seg is not None:
+            raise ParameterError(f"segment: {metric} is not split by segment.", "segment")
+        return [self.row_metric(conn, metric, m.id, v.id, v.version, ref, s, e, d.rows)
+                for (s, e), d in zip(windows, data, strict=True)]
+
+    def row_metric(self, conn: Any, metric: str, model_id: int, version_id: int,
+                   version: str, ref: Any, t0: float, t1: float, n_rows: int
+                   ) -> tuple[Any, str | None]:
+        """A metric of :data:`metrics.ROW_METRICS` for one window: ``(value, reason)``."""
+        t0, t1 = self._window(t0, t1)  # bucket-aligned, as the window's profiles are
+        value, why = self.multivariate.compute(self.db, conn, model_id, version_id, version,
+                                               ref, t0, t1, n_rows)
+        return metrics._clean(value), why
 
     def _resolve(self, conn: Any, name: str, version: str | None) -> tuple[Any, Any, Any]:
         """``(model, version, reference or None)``; 404s name what is missing."""
@@ -321,6 +358,25 @@ class Monitor:
             data = profiles.read_windows(conn, m.id, v.id, aligned, levels, self.tiles,
                                          segment=segment)
         return ref, data
+
+    def reference_segment(self, name: str, version: str | None, segment: str
+                          ) -> Any | None:
+        """The labelled reference rows of one segment (``country=BR``) as a labels-only
+        partial, from the reference sample; None when the sample has no labels there.
+        Cached per reference: references and their samples are immutable."""
+        seg = segments.parse(segment)
+        with self.db.read() as conn:
+            _, v, ref = self._resolve(conn, name, version)
+        if ref is None:
+            return None
+        key = (ref.fingerprint, seg.column, self.settings.segment_top_n)
+        parts = self._reference_segments.get(key)
+        if parts is None:
+            sample = self.reference_sample(name, v.version)
+            parts = {} if sample is None else segments.reference_parts(
+                ref, sample, seg.column, self.settings.segment_top_n)
+            self._reference_segments[key] = parts
+        return parts.get(seg.value)
 
     @staticmethod
     def _segment(segment: str | None, metric: str) -> segments.Segment | None:
@@ -399,11 +455,7 @@ class Monitor:
     def quarantined(self, name: str, limit: int = 100) -> list[dict[str, Any]]:
         with self.db.read() as conn:
             m = repo.get_model(conn, name)
-            res = conn.execute(select(quarantine).where(quarantine.c.model_id == m.id)
-                               .order_by(quarantine.c.id.desc()).limit(limit))
-            return [{"received_at": to_iso(r.received_at), "timestamp": to_iso(r.ts),
-                     "prediction_id": r.prediction_id, "field": r.field, "reason": r.reason,
-                     "payload": r.payload} for r in res]
+            return [q.to_dict() for q in quarantine_rows.list_rows(conn, m.id, limit=limit)]
 
     # ----------------------------------------------------------- maintenance
     def compact(self) -> int:
