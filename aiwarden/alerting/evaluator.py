@@ -115,9 +115,12 @@ class Evaluator:
                     labels = {"rule": rule.name, "model": name, "version": version,
                               **({"column": column} if column else {}),
                               **({"segment": key} if key else {}), **rule.labels}
+                    base = (self.monitor.reference_segment(name, version, key)
+                            if key and rule.relative_to == "reference" and not unreadable
+                            else None)
                     ev = (Evaluation(None, error=f"segment {key}: {unreadable}") if unreadable
                           else self._evaluate(rule, column, ref, now, by_segment[key], cache,
-                                              key))
+                                              key, base))
                     results.append((rule_id, rule, labels, ev))
         return results
 
@@ -176,7 +179,10 @@ class Evaluator:
 
     def _evaluate(self, rule: Rule, column: str | None, ref: Any, now: float,
                   windows: dict[tuple[float, float], Any],
-                  cache: dict[tuple[Any, ...], Any], segment: str | None = None) -> Evaluation:
+                  cache: dict[tuple[Any, ...], Any], segment: str | None = None,
+                  reference_part: Any = None) -> Evaluation:
+        """``reference_part``: a segment's labelled reference rows, the baseline of a
+        segment rule ``relative_to: reference`` (the whole reference's otherwise)."""
         one = rule if column == rule.column else rule.model_copy(update={"column": column})
         if column and ref is not None and column not in ref.schema_:
             return Evaluation(None, error=f"column {column!r} is not in the model's schema")
@@ -188,6 +194,13 @@ class Evaluator:
                 baseline = rule_value(one.model_copy(update={"relative_to": None}),
                                       self._payload(rule, ref, windows[previous[0]],
                                                     previous[0], cache, segment))
+            elif rule.relative_to == "reference" and segment is not None:
+                if reference_part is None:
+                    return Evaluation(None, error=f"segment {segment}: the reference sample "
+                                      "holds no labelled rows of it to compare with")
+                baseline = rule_value(
+                    one.model_copy(update={"relative_to": None, "metric": "performance"}),
+                    metrics.compute("performance", ref, reference_part))
             elif rule.relative_to == "reference" and ref is not None:
                 realised = ref.realised_performance(ref.profile_) or {}
                 baseline = realised.get(rule.stat_name)

@@ -146,3 +146,22 @@ def check_top_n(value: int) -> int:
         raise ParameterError(f"segment_top_n: expected an int in [1, {MAX_TOP_N}]; got "
                              f"{value!r}.", "segment_top_n")
     return value
+
+
+def reference_parts(ref: Reference, sample: pa.Table, column: str, top_n: int
+                    ) -> dict[str, BucketData]:
+    """Each segment's labelled reference rows (from the stored reference sample) as a
+    labels-only partial: the baseline a segment's performance is compared with, since a
+    segment's own accuracy may sit well apart from the whole reference's."""
+    target = ref.schema_.column_for(Role.TARGET)
+    if target is None or target not in sample.column_names or not sample.num_rows:
+        return {}
+    codes, values = row_values(ref, sample, column, top_n)
+    out = {}
+    for i, value in enumerate(values):
+        part = np.flatnonzero(codes == i)
+        if len(part):
+            rows = sample.take(pa.array(part))
+            out[value] = BucketData(profile=ref.profile(rows, labels_only=True),
+                                    labels=len(part))
+    return out

@@ -8,6 +8,8 @@ the window just before it), using the stored profiles and the raw events kept fo
 * quality: which violations are in the window, whether they started in it, and the
   prediction ids of the rows behind them;
 * slices: where the model fails on the window's labelled rows (the engine slice finder);
+* segments: which segment of each segment column saw performance fall, from the stored
+  segment partials ("accuracy fell only for country = BR", :mod:`aiwarden.rca.segments`);
 * prediction: whether the prediction/score distribution shifted;
 * changes: model versions and rules that changed within the look-back.
 
@@ -28,6 +30,7 @@ from sqlalchemy import select
 from aiwarden.engine.schema import Role, Task
 from aiwarden.monitoring.service import Monitor
 from aiwarden.monitoring.windows import parse_duration, parse_instant, to_iso
+from aiwarden.rca.segments import segment_findings
 from aiwarden.store import alerts_repo, models_repo
 from aiwarden.store.tables import alias_events
 
@@ -39,7 +42,7 @@ _HARD = {"invalid_type", "infinite", "far_out_of_range", "missing_column", "nan"
 
 @dataclass(frozen=True)
 class Suspect:
-    kind: str  # drift | quality | slice | prediction | change
+    kind: str  # drift | quality | slice | segment | prediction | change
     name: str
     score: float
     summary: str
@@ -81,6 +84,9 @@ def analyse(monitor: Monitor, model: str, *, start: Any = None, end: Any = None,
         sections["quality"], suspects = quality, suspects + s
         slices, s = _slices(ref, rows)
         sections["slices"], suspects = slices, suspects + s
+        by_segment, found = segment_findings(monitor, model, ref, v.version, start_ts, end_ts)
+        sections["segments"] = by_segment
+        suspects += [Suspect("segment", *f) for f in found]
         prediction, s = _prediction(drift)
         sections["prediction"], suspects = prediction, suspects + s
     changes, s = _changes(versions, rules, moves, since, end_ts)
@@ -102,7 +108,7 @@ def _symptoms(suspects: list[Suspect]) -> list[Suspect]:
             for x in suspects]
 
 
-_LEADS = {"performance": "slice", "drift": "drift", "quality": "quality"}
+_LEADS = {"performance": ("slice", "segment"), "drift": ("drift",), "quality": ("quality",)}
 
 
 def _focus(suspects: list[Suspect], symptom: str | None) -> list[Suspect]:
@@ -111,7 +117,7 @@ def _focus(suspects: list[Suspect], symptom: str | None) -> list[Suspect]:
     lead = _LEADS.get(symptom or "")
     if lead is None:
         return suspects
-    return [Suspect(x.kind, x.name, (0.5 + 0.5 * x.score) if x.kind == lead
+    return [Suspect(x.kind, x.name, (0.5 + 0.5 * x.score) if x.kind in lead
                     else x.score * 0.85, x.summary, x.evidence) for x in suspects]
 
 

@@ -301,12 +301,17 @@ def install_prometheus(app: FastAPI, default_window: str | int = DEFAULT_WINDOW)
              summary="Model metrics of a recent window, Prometheus exposition format")
     def prometheus_metrics(request: Request, window: str | None = None,
                            model: Annotated[list[str] | None, Query()] = None,
-                           multivariate: bool = False) -> Response:
+                           multivariate: bool = False, segments: bool = True) -> Response:
         # multivariate=true adds aiwarden_multivariate_drift: a classifier per version and
         # window, so it is asked for (from its own, slower scrape job), not always computed
         seconds = default if window in (None, "") else parse_duration(window, "window")
         registry = CollectorRegistry(auto_describe=False)
         registry.register(MonitorCollector(request.app.state.monitor, seconds, models=model))
+        if segments:  # aiwarden_segment_*: bounded by the top-N policy (docs/prometheus.md)
+            from aiwarden.server.prometheus_segments import SegmentCollector
+
+            registry.register(SegmentCollector(request.app.state.monitor, seconds,
+                                               models=model))
         if multivariate:
             from aiwarden.server.prometheus_multivariate import MultivariateCollector
 
