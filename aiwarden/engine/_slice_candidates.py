@@ -203,10 +203,14 @@ def _categorical_feature(name: str, arr: pa.Array, keep: np.ndarray, max_categor
 
 
 def refine_cut(x: np.ndarray, loss: np.ndarray, window: tuple[float, float], overall: float,
-                sigma: float, prefix: bool) -> float | None:
-    """Roundest cut in the window whose excess is within one s.e. of the best cut's.
+                sigma: float, prefix: bool, z: float = 2.0) -> float | None:
+    """Roundest cut in the window whose excess is within ``z`` s.e. of the best cut's.
 
-    The s.e. of the excess between two cuts is ``sigma * sqrt(rows between them)``.
+    The s.e. of the excess between two cuts is ``sigma * sqrt(rows between them)``. With one
+    s.e., a single chance error just past a true boundary (``amount < 10``) moved the cut to
+    the next round number beyond it (``amount < 12``); two s.e. (a 95 % band) keep the cut at
+    the boundary the data supports. The cut itself always lies in a gap between observed
+    values, so the description is exactly true of the rows.
     """
     inside = (x >= window[0]) & (x < window[1])
     xw, lw = x[inside], loss[inside]
@@ -221,7 +225,7 @@ def refine_cut(x: np.ndarray, loss: np.ndarray, window: tuple[float, float], ove
     g = gain if prefix else -gain
     k = np.arange(1, v.size)  # split k: the k smallest values are below the cut (v[k-1], v[k]]
     best = 1 + int(np.argmax(g[k]))
-    near = k[g[best] - g[k] <= sigma * np.sqrt(np.abs(ncum[k] - ncum[best]))]
+    near = k[g[best] - g[k] <= z * sigma * np.sqrt(np.abs(ncum[k] - ncum[best]))]
     return _roundest(v[near - 1], v[near], v[near - 1], g[near])
 
 

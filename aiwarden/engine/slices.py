@@ -17,10 +17,11 @@ How
   one-sided ranges ``x < t`` / ``x >= t`` and bins ``a <= x < b`` (``x = v`` when the feature
   has at most ``n_bins`` distinct values). The best significant range on each side is then
   *refined* on the rows between the neighbouring cuts: a cumulative sum finds the cut with the
-  largest excess loss, and the roundest cut whose excess stays within one standard error of
-  that maximum is kept. Categorical and boolean features give one slice per frequent category
-  (at most ``max_categories`` with ``min_support`` rows) and one for the pooled rest; missing
-  values are a slice of their own. Pairs intersect the ``n_pair_parents`` most promising
+  largest excess loss, and the roundest cut whose excess stays within two standard errors of
+  that maximum is kept (one let a single chance error past a true boundary move the cut).
+  Categorical and boolean features give one slice per frequent category (at most
+  ``max_categories`` with ``min_support`` rows) and one for the pooled rest; missing values
+  are a slice of their own. Pairs intersect the ``n_pair_parents`` most promising
   single slices of two different features. Each slice is a set of per-feature codes, so every
   count is a ``bincount`` on codes (on joint codes for pairs): no Python loop over rows.
   Descriptions are exactly true: membership is computed from the printed cut points.

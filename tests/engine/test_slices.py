@@ -403,6 +403,48 @@ def test_roundest_cut_points():
         assert lo < roundest(lo, hi, hi) <= hi
 
 
+def test_one_chance_error_past_the_boundary_does_not_move_the_cut():
+    """All rows under 9.9 fail 90 % of the time, one row at 11.0 fails by chance, the rest
+    (from 12.5) never: the data supports `< 10`; a one-s.e. band chose `< 12`."""
+    from aiwarden.engine._slice_candidates import refine_cut
+
+    rng = np.random.default_rng(3)
+    below = np.round(rng.uniform(1, 9.9, 200), 2)
+    x = np.r_[below, 11.0, np.round(12.5 + rng.lognormal(2.5, 0.8, 600), 2)]
+    loss = np.r_[rng.random(below.size) < 0.9, 1.0, np.zeros(600)].astype(float)
+    args = (x, loss, (-np.inf, np.inf), loss.mean(), loss.std(), True)
+    assert refine_cut(*args, z=1.0) == 12.0  # the old band: the chance error moves the cut
+    assert refine_cut(*args) == 10.0
+
+
+@pytest.fixture(scope="module")
+def demo_canary() -> tuple[object, object]:
+    from aiwarden.demo.models import FEATURES, fit_versions, score
+
+    _, bad, _, _ = fit_versions(0)
+    return bad, lambda df: (df[FEATURES], (score(bad, df)["prediction"] != df["is_fraud"]))
+
+
+@pytest.mark.parametrize("n", [150, 300, 2000])
+def test_the_demo_canary_slice_is_the_one_the_readme_names(demo_canary, n):
+    """The demo's bad version 2 on drifted canary traffic of several sizes and seeds: the
+    top slice is the README's `amount < 10` (it said `amount < 12` for some seeds)."""
+    import re
+    from pathlib import Path
+
+    from aiwarden.demo.synthetic import transactions
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    promised = re.search(r"root-cause analysis names `([^`]+)`", readme).group(1)
+    assert promised == "amount < 10"
+    _, errors_of = demo_canary
+    for seed in range(6):
+        df = transactions(n, np.random.default_rng(seed), small_share=0.36, night_share=0.3)
+        features, errors = errors_of(df)
+        top = find_failing_slices(features, errors=errors.to_numpy()).slices[0]
+        assert top.description == promised, (seed, top.description)
+
+
 def test_docstring_examples_run():
     result = doctest.testmod(slices_module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
