@@ -165,6 +165,10 @@ class ModelDetail(Model):
 
 
 class Reference(Open):
+    version: str
+    rows: int
+    columns: int
+    fingerprint: str
     schema_: dict[str, Any] = Field(alias="schema")
 
 
@@ -175,6 +179,11 @@ class Ingested(Open):
     quarantined: int
     labels_joined: int
     errors: list[dict[str, Any]]
+    ignored_columns: list[str] = Field(
+        default=[], description="columns of the body no schema column takes (not stored)")
+    schema_from: dict[str, str] = Field(
+        default={}, description="{version written: version whose schema typed its rows}, "
+        "for versions without a reference of their own")
 
 
 class LabelsIngested(Open):
@@ -287,6 +296,10 @@ class Incident(Open):
     status: str
     assignee: str | None
     created_at: float
+    acknowledged_at: float | None
+    mitigated_at: float | None
+    resolved_at: float | None
+    declined_at: float | None
     held_open: bool
     runbooks: list[str]
     alerts: list[dict[str, Any]]
@@ -301,6 +314,7 @@ class Postmortem(Open):
     incident_id: int
     text: str | None
     edited_by: str | None
+    updated_at: float | None
     edited: bool
 
 
@@ -331,6 +345,8 @@ class RegisteredVersion(Open):
     metadata: dict[str, Any]
     filename: str | None
     entry_point: str | None
+    trusted_types: list[str] = Field(description="skops types trusted at registration")
+    trusted_by: str | None = Field(description="who trusted the artifact's code, if anyone")
     aliases: list[str]
     reference: dict[str, Any] | None
 
@@ -361,6 +377,8 @@ class Rolled(Open):
     alias: str
     from_version: str
     to_version: str
+    rule: str | None = Field(description="the alert rule behind an automatic rollback")
+    value: Any = Field(description="that rule's value when it fired")
     reason: str
     actor: str
     at: float
@@ -372,6 +390,16 @@ class RcaReport(Open):
     version: str
     window: dict[str, Any]
     suspects: list[dict[str, Any]]
+    drift: dict[str, Any] | None = Field(default=None, description="absent without a "
+                                         "reference or rows in the window, as the next three")
+    quality: dict[str, Any] | None = None
+    slices: dict[str, Any] | None = None
+    prediction: dict[str, Any] | None = None
+    segments: dict[str, Any] | None = Field(
+        default=None, description="per segment column, where performance fell (absent as "
+        "drift)")
+    changes: list[dict[str, Any]]
+    seconds: float
 
 
 class ResponseTimes(Open):
@@ -402,7 +430,11 @@ class PendingRollback(Open):
 
 
 class Prediction(Open):
+    prediction_id: str
+    prediction: Any
     version: str
+    scores: dict[str, Any] | None = Field(default=None, description="absent when the model "
+                                          "gives no scores")
 
 
 class Predictions(Open):
@@ -410,7 +442,17 @@ class Predictions(Open):
 
 
 class Traffic(Open):
-    mode: str
+    model: str
+    mode: Literal["off", "canary", "shadow", "ab"]
+    revision: int
+    updated_at: float | None
+    updated_by: str | None
+    reason: str | None
+    alias: str | None = None
+    challenger: str | None = None
+    percent: float | None = None
+    weights: dict[str, float] | None = None
+    sticky_key: str | None = None
 
 
 class GatewayStats(Open):
@@ -420,6 +462,9 @@ class GatewayStats(Open):
 
 class GatewayState(Open):
     stamp: list[Any]
+    aliases: dict[str, str] | None = Field(default=None, description="absent when the "
+                                           "caller's stamp is current")
+    policy: dict[str, Any] | None = None
 
 
 class Reloaded(Open):
