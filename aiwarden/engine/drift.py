@@ -9,9 +9,12 @@ a column drifts when its distance exceeds
 * ``floor``: the smallest change worth an alert, per method (e.g. 0.1 standard
   deviations of Wasserstein-1), overridable per method or per column;
 * ``noise``: the ``1 - alpha/m`` quantile of the distance between two samples of
-  these sizes drawn from the reference histogram itself (Monte Carlo, with a
-  gamma fit of its tail), so small windows do not flag sampling noise and the
-  ``m`` columns tested at once are Bonferroni-corrected;
+  these sizes drawn from the reference itself, so small windows do not flag
+  sampling noise and the ``m`` columns tested at once are Bonferroni-corrected.
+  It is fitted with the reference and stored with it (``_drift_null``: analytic
+  for Wasserstein, whose deciding distance in a small window leaves out the
+  reference's outer ``5 / n`` of mass so one tail value cannot decide; Monte
+  Carlo for the other methods);
 * ``instability``: how much the reference varies from chunk to chunk in time
   order beyond its own sampling noise (only when the schema has a timestamp; row
   order alone is no clock), capped at twice the floor, so a feature that
@@ -29,7 +32,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from aiwarden.engine.drift_metrics import chi2_pvalue, get_metric, ks_pvalue
 from aiwarden.errors import ParameterError, check_param
@@ -304,25 +306,20 @@ def _multinomial(n: int, p: np.ndarray, size: int, rng: np.random.Generator) -> 
     return n * p + np.sqrt(n) * z
 
 
-def gamma_quantile(mean: float, var: float, q: float, power: float) -> float:
-    """Quantile of a distance whose ``power``-th power is gamma with the given moments."""
-    if mean <= 0:
-        return 0.0
-    if var <= 0:
-        return mean ** (1.0 / power)
-    shape, scale = mean * mean / var, var / mean
-    return float(stats.gamma.ppf(q, shape, scale=scale)) ** (1.0 / power)
-
-
 def decide(
     *, column: str, role: str, kind: str, method: str, metrics: dict[str, float],
     floor: float, noise: float, instability: float, n_ref: int, n_cur: int, p_value: float,
-    min_reference: int = 1,
+    min_reference: int = 1, value: float | None = None,
 ) -> ColumnDrift:
-    """The verdict; a reference too small to describe a distribution never flags."""
+    """The verdict; a reference too small to describe a distribution never flags.
+
+    ``value`` is the deciding distance when it differs from ``metrics[method]`` (the
+    trimmed Wasserstein of a small window, see ``_drift_null``).
+    """
     if n_cur == 0 or n_ref < min_reference:
         metrics = {k: float("nan") for k in metrics}
-    value = metrics[method]
+        value = float("nan")
+    value = metrics[method] if value is None else value
     # A wandering reference may at most double the effect needed to alert.
     threshold = max(floor, float(np.hypot(noise, min(instability, 2.0 * floor))))
     drifted = bool(n_cur > 0 and n_ref >= min_reference and value > threshold)

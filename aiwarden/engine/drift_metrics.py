@@ -71,7 +71,7 @@ def ks_statistic(ref: np.ndarray, cur: np.ndarray) -> np.ndarray:
 
 def wasserstein(ref: np.ndarray, cur: np.ndarray, edges: np.ndarray,
                 tail_below: float = 0.0, tail_above: float = 0.0,
-                discrete: bool = False) -> np.ndarray:
+                discrete: bool = False, span: tuple[int, int] | None = None) -> np.ndarray:
     """Wasserstein-1 between histograms on ``[below, bins of edges..., above]``.
 
     ``ref``/``cur`` have ``len(edges) + 1`` counts: the mass below ``edges[0]``,
@@ -80,13 +80,18 @@ def wasserstein(ref: np.ndarray, cur: np.ndarray, edges: np.ndarray,
     integrated exactly there; ``tail_below``/``tail_above`` are the integrals of
     ``|F - G|`` beyond the edges, which the caller knows exactly from first moments.
     With ``discrete`` each bin's mass sits on its left edge (one bin per distinct
-    value), so both CDFs are steps and the result is exact.
+    value), so both CDFs are steps and the result is exact. ``span = (lo, hi)`` keeps
+    only terms ``lo..hi-1`` (bins, or steps after atoms): the distance integrated over
+    that part of the range, as the drift rule's trimmed statistic does.
     """
     widths = np.diff(np.asarray(edges, dtype=np.float64))
     p, q = _prob(ref), _prob(cur)
     d = np.cumsum(p - q, axis=-1)
     a = d[..., :-2]
     b = d[..., 1:-1]
+    if span is not None:
+        lo, hi = span
+        a, b, widths = a[..., lo:hi], b[..., lo:hi], widths[lo:hi]
     if discrete:
         return (np.abs(b) * widths).sum(axis=-1) + tail_below + tail_above
     same = a * b >= 0

@@ -26,6 +26,7 @@ import pyarrow as pa
 
 from aiwarden.engine import _accumulators as acc
 from aiwarden.engine._binning import CategoricalBinning, NumericalBinning
+from aiwarden.engine._drift_null import ColumnNull, bridge_null, simulated_null
 from aiwarden.engine._frame import numeric_values, to_table
 from aiwarden.engine._profiling import (
     Binning,
@@ -40,7 +41,6 @@ from aiwarden.engine.drift import (
     DriftReport,
     DriftSettings,
     decide,
-    gamma_quantile,
     null_moments,
     p_value_for,
     power_of,
@@ -77,6 +77,7 @@ class Reference:
         instability: dict[str, dict[str, float]], settings: DriftSettings,
         random_state: int, performance_model: Any = None,
         duplicate_rate: float = 0.0, residual_edges: np.ndarray | None = None,
+        null: dict[tuple[str, str], ColumnNull] | None = None,
     ) -> None:
         self.schema_ = schema
         self.binnings_ = binnings
@@ -87,7 +88,10 @@ class Reference:
         self.performance_model_ = performance_model
         self.duplicate_rate_ = duplicate_rate
         self.residual_edges_ = residual_edges
-        self._noise_cache: dict[tuple[str, str, int, int], float] = {}
+        # Each monitored column's noise floor for its method, fitted with the reference and
+        # stored with it; other methods (and old stored references) fill it in on first use.
+        self.null_: dict[tuple[str, str], ColumnNull] = dict(null or {})
+        self._noise_cache: dict[tuple[str, str, int], ColumnNull] = {}
 
     # ------------------------------------------------------------------ fit
     @classmethod
@@ -180,6 +184,9 @@ class Reference:
             residual_edges=acc.residual_edges(schema, table),
         )
         ref.instability_ = {name: ref._instability(name, cc) for name, cc in chunk_counts.items()}
+        for name in ref._drift_columns():
+            numerical = isinstance(binnings[name], NumericalBinning)
+            ref._null(name, settings.method_for(name, numerical), settings.n_simulations)
         ref.profile_ = replace(ref.profile_, reference=ref.fingerprint)
         if model is not None:
             est = acc.estimate_batch(model, schema, table)
@@ -242,8 +249,7 @@ class Reference:
         self._check_own(cur)
         st = self.settings if settings is None else (
             settings if isinstance(settings, DriftSettings) else DriftSettings.from_dict(settings))
-        names = [c.name for c in self.schema_.columns
-                 if c.role in _DRIFT_ROLES and self.binnings_[c.name] is not None]
+        names = self._drift_columns()
         if columns is not None:
             unknown = [c for c in columns if c not in names]
             if unknown:
@@ -267,8 +273,15 @@ class Reference:
             ref_c, cur_c, metrics = _distances(binning, ref_p, cur_p,
                                                None if detail else method)
             n_ref, n_cur = int(ref_c.sum()), int(cur_c.sum())
-            noise = self._noise(name, method, ref_c, n_ref, n_cur, st.alpha / m, st.n_simulations,
-                                binning)
+            null = self._null(name, method, st.n_simulations)
+            noise = null.quantile(n_cur, 1.0 - st.alpha / m)
+            value = metrics[method]
+            span = null.span(n_cur)
+            if span is not None and n_cur > 0:
+                assert isinstance(binning, NumericalBinning)
+                value = float(METRICS[method][0](ref_c, cur_c, binning.w1_edges,
+                                                 discrete=binning.discrete, span=span)
+                              ) / _w1_scale(binning)
             instability = self.instability_.get(name, {}).get(method, 0.0)
             if st.calibration == "none":
                 instability = 0.0
@@ -276,7 +289,7 @@ class Reference:
             out.append(decide(
                 column=name, role=col.role.value, kind=kind, method=method, metrics=metrics,
                 floor=st.floor_for(name, method), noise=noise, instability=instability,
-                n_ref=n_ref, n_cur=n_cur, min_reference=st.min_reference,
+                n_ref=n_ref, n_cur=n_cur, min_reference=st.min_reference, value=value,
                 p_value=(p_value_for(kind, metrics, ref_c, cur_c) if n_cur else 1.0)
                 if detail else float("nan"),
             ))
@@ -333,22 +346,36 @@ class Reference:
         seed = zlib.crc32(repr(parts).encode()) ^ self.random_state
         return np.random.default_rng(seed)
 
-    def _noise(self, name: str, method: str, ref_c: np.ndarray, n_ref: int, n_cur: int,
-               alpha: float, n_sim: int, binning: Binning) -> float:
-        if n_cur == 0 or n_ref == 0:
-            return 0.0
-        # Windows within 5 % of one size share one simulation, run at that bucket's own
-        # size so the answer never depends on which window came first.
-        n_key = round(np.log(n_cur) * 20)
-        key = (name, method, n_key, round(-np.log10(alpha) * 100), n_sim)
-        if key not in self._noise_cache:
-            n_sized = max(1, round(float(np.exp(n_key / 20))))
-            fns = {method: _bound(method, binning, ref_c)}
-            p_cur = None if isinstance(binning, NumericalBinning) else unseen_aware(ref_c)
-            (mean, var), = null_moments(ref_c.astype(float), n_ref, n_sized, fns, n_sim,
-                                        self._rng(name, method, n_key), p_cur).values()
-            self._noise_cache[key] = gamma_quantile(mean, var, 1.0 - alpha, power_of(method))
-        return self._noise_cache[key]
+    def _drift_columns(self) -> list[str]:
+        return [c.name for c in self.schema_.columns
+                if c.role in _DRIFT_ROLES and self.binnings_[c.name] is not None]
+
+    def _null(self, name: str, method: str, n_sim: int) -> ColumnNull:
+        """The column's noise floor for ``method``: stored, or computed once and kept."""
+        null = self.null_.get((name, method))
+        if null is not None and null.kind == "simulated" and null.n_simulations != n_sim:
+            # Another simulation count than the stored one: computed once per process.
+            key = (name, method, n_sim)
+            if key not in self._noise_cache:
+                self._noise_cache[key] = self._fit_null(name, method, n_sim)
+            return self._noise_cache[key]
+        if null is None:
+            null = self.null_[(name, method)] = self._fit_null(name, method, n_sim)
+        return null
+
+    def _fit_null(self, name: str, method: str, n_sim: int) -> ColumnNull:
+        binning = self.binnings_[name]
+        ref_c = self.profile_.columns[name].counts
+        numerical = isinstance(binning, NumericalBinning)
+        if numerical:
+            ref_c = _collapse(ref_c)
+            if method == "wasserstein":
+                return bridge_null(ref_c, np.diff(binning.w1_edges), binning.discrete,
+                                   _w1_scale(binning))
+        p = ref_c.astype(np.float64)
+        return simulated_null(method, _bound(method, binning, ref_c), p,
+                              p if numerical else unseen_aware(ref_c), int(ref_c.sum()), n_sim,
+                              power_of(method), lambda n: self._rng(name, method, n))
 
     def _instability(self, name: str, chunk_counts: np.ndarray) -> dict[str, float]:
         """Excess of chunk-vs-rest distances over what sampling noise alone gives."""
@@ -392,6 +419,7 @@ class Reference:
             "performance_model": acc.model_to_dict(self.performance_model_),
             "residual_edges": (None if self.residual_edges_ is None
                                else self.residual_edges_.tolist()),
+            "null": _nulls_to_dict(self.null_),
         }
 
     @classmethod
@@ -420,12 +448,22 @@ class Reference:
             duplicate_rate=float(d.get("duplicate_rate", 0.0)),
             residual_edges=(None if d.get("residual_edges") is None
                             else np.asarray(d["residual_edges"], dtype=np.float64)),
+            # References stored before the floor was kept compute it on first compare.
+            null={(col, m): ColumnNull.from_dict(v) for col, by_method in
+                  (d.get("null") or {}).items() for m, v in by_method.items()},
         )
 
     def __repr__(self) -> str:
         s = self.schema_
         return (f"Reference(rows={self.profile_.n_rows}, columns={len(s.columns)}, "
                 f"task={s.task.value!r})")
+
+
+def _nulls_to_dict(nulls: Mapping[tuple[str, str], ColumnNull]) -> dict[str, Any]:
+    out: dict[str, dict[str, Any]] = {}
+    for (col, method), null in nulls.items():
+        out.setdefault(col, {})[method] = null.to_dict()
+    return out
 
 
 def _check_stop(should_stop: Callable[[], bool] | None) -> None:

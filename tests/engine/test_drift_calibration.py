@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
+from aiwarden.demo.calibration import CALIBRATION_COLUMNS, calibration_frame
 from aiwarden.demo.synthetic import calibration_reference, calibration_windows
 from aiwarden.engine import Reference
 
@@ -125,3 +129,91 @@ def test_sparse_high_cardinality_category_does_not_false_alarm() -> None:
     moved = shares.copy()
     moved[:5] = moved[:5][::-1]  # the top five categories swap shares
     assert ref.compare(pd.DataFrame({"c": rng.choice(cats, 10_000, p=moved)}))["c"].drifted
+
+
+# ---------------------------------------------------------------- small windows (issue 12)
+@pytest.fixture(scope="module")
+def shapes() -> Reference:
+    """Light, heavy-tailed (lognormal 1.5, Lomax 2.5, Student-t 3) and discrete columns."""
+    return Reference.fit(calibration_frame(100_000, np.random.default_rng(0)))
+
+
+@pytest.mark.parametrize("rows", [200, 500, 1_000])
+def test_null_windows_false_alarm_rate_per_size(shapes: Reference, rows: int) -> None:
+    """alpha = 0.01 over the eleven columns: at most 1 % of unshifted windows flag any
+    column, checked as a 99.9 % binomial bound on 150 seeded windows per size."""
+    rng = np.random.default_rng([11, rows])
+    n = 150
+    flagged = sum(bool(shapes.compare(shapes.profile(calibration_frame(rows, rng)),
+                                      detail=False).drifted_features) for _ in range(n))
+    assert flagged <= stats.binom.ppf(0.999, n, 0.01)
+
+
+def test_half_sd_shift_is_detected_in_small_windows(shapes: Reference) -> None:
+    rng = np.random.default_rng(12)
+    hits = total = 0
+    for _ in range(20):
+        report = shapes.compare(shapes.profile(calibration_frame(500, rng, mean_shift=0.5)))
+        numerical = [c for c in report.features if c.kind == "numerical"]
+        hits += sum(c.drifted for c in numerical)
+        total += len(numerical)
+    assert hits / total >= 0.95
+
+
+def test_one_value_beyond_the_reference_range_does_not_decide(shapes: Reference) -> None:
+    rng = np.random.default_rng(13)
+    cur = calibration_frame(200, rng)
+    cur.loc[0, "pareto"] = 1e6
+    col = shapes.compare(cur)["pareto"]
+    assert col.metrics["wasserstein"] > 1.0  # the full distance sees it ...
+    assert not col.drifted  # ... the trimmed deciding distance does not
+    assert col.value < col.threshold
+
+
+def test_trimmed_distance_matches_scipy_on_clipped_raw_data() -> None:
+    """Integrating |F - G| between two points is Wasserstein-1 of both samples clipped there."""
+    rng = np.random.default_rng(14)
+    ref_x, cur_x = rng.standard_t(3, 50_000), rng.standard_t(3, 300) + 0.3
+    ref = Reference.fit(pd.DataFrame({"x": ref_x}))
+    col = ref.compare(pd.DataFrame({"x": cur_x}))["x"]
+    binning = ref.binnings_["x"]
+    lo, hi = ref.null_[("x", "wasserstein")].span(300)
+    x_lo, x_hi = binning.interior[lo], binning.interior[hi]
+    expected = stats.wasserstein_distance(np.clip(ref_x, x_lo, x_hi),
+                                          np.clip(cur_x, x_lo, x_hi)) / binning.std
+    assert col.value == pytest.approx(expected, rel=0.03, abs=0.005)
+    assert col.value < col.metrics["wasserstein"]
+
+
+@pytest.mark.parametrize("gen", ["normal", "lomax", "poisson"])
+def test_analytic_null_moments_match_simulated_windows(gen: str) -> None:
+    """The stored floor's mean and spread against 4,000 windows drawn from the reference."""
+    rng = np.random.default_rng(15)
+    draw = {"normal": lambda n: rng.normal(size=n), "lomax": lambda n: rng.pareto(2.5, n),
+            "poisson": lambda n: rng.poisson(4.0, n).astype(float)}[gen]
+    ref = Reference.fit(pd.DataFrame({"x": draw(50_000)}), bins=60)
+    null = ref.null_[("x", "wasserstein")]
+    rows = 400
+    sims = np.array([ref.compare(pd.DataFrame({"x": draw(rows)}), detail=False)["x"].value
+                     for _ in range(1_000)])
+    n_eff = rows * 50_000 / (rows + 50_000)
+    g = min(int(np.log2(rows)), len(null.mean) - 1)
+    assert sims.mean() == pytest.approx(null.mean[g] / np.sqrt(n_eff), rel=0.06)
+    assert sims.std() == pytest.approx(np.sqrt(null.var[g] / n_eff), rel=0.12)
+    assert np.mean(sims > null.quantile(rows, 0.99)) <= 0.02
+
+
+def test_stored_floor_equals_the_lazily_computed_one(shapes: Reference) -> None:
+    stored = shapes.to_dict()
+    assert set(stored["null"]) == set(CALIBRATION_COLUMNS)
+    old = dict(stored)
+    del old["null"]  # a reference stored before the floor was kept
+    lazy = Reference.from_dict(old)
+    assert lazy.null_ == {}
+    cur = calibration_frame(300, np.random.default_rng(16))
+    a = shapes.compare(cur)
+    b = lazy.compare(lazy.profile(cur))
+    assert [c.threshold for c in a.columns] == [c.threshold for c in b.columns]
+    assert lazy.to_dict()["null"] == stored["null"]
+    again = Reference.from_dict(json.loads(json.dumps(stored)))
+    assert [c.threshold for c in again.compare(cur).columns] == [c.threshold for c in a.columns]

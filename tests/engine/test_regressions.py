@@ -30,12 +30,14 @@ def test_rows_with_different_unseen_categories_are_not_duplicates() -> None:
 
 def test_noise_does_not_depend_on_earlier_calls_or_ignore_settings() -> None:
     rng = np.random.default_rng(1)
-    df = pd.DataFrame({"x": rng.normal(size=5_000)})
+    df = pd.DataFrame({"x": rng.normal(size=5_000), "c": rng.choice(list("abcde"), 5_000)})
     warm, fresh = Reference.fit(df), Reference.fit(df)
     warm.compare(df.iloc[:49])
-    assert warm.compare(df.iloc[:50])["x"].noise == fresh.compare(df.iloc[:50])["x"].noise
-    many = fresh.compare(df.iloc[:50], settings={"n_simulations": 5_000})["x"].noise
-    assert many != fresh.compare(df.iloc[:50])["x"].noise
+    for col in ("x", "c"):
+        assert warm.compare(df.iloc[:50])[col].noise == fresh.compare(df.iloc[:50])[col].noise
+    # The categorical floor is simulated: the simulation count is honoured.
+    many = fresh.compare(df.iloc[:50], settings={"n_simulations": 5_000})["c"].noise
+    assert many != fresh.compare(df.iloc[:50])["c"].noise
 
 
 def test_off_grid_values_in_a_discrete_column_are_measured() -> None:
