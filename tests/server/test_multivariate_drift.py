@@ -188,3 +188,29 @@ def test_rule_validation_names_the_stat(http) -> None:
     bad = http.put("/rules/m/x", json={"metric": "multivariate_drift", "stat": "psi",
                                        "critical": 1})
     assert bad.status_code == 422 and "auc" in bad.json()["detail"]["message"]
+
+
+def test_the_model_page_charts_auc_and_reconstruction_error(server, http, models) -> None:
+    import json
+    import re
+
+    import httpx
+
+    r = httpx.get(f"{server.url}/models/{models['planted']}/panels/charts",
+                  params={"range": "1h"}, headers={"HX-Request": "true"}, timeout=120)
+    assert r.status_code == 200, r.text
+    specs = {s["id"]: s for s in (json.loads(x) for x in re.findall(
+        r'<script type="application/json" class="chart-spec">(.*?)</script>', r.text, re.S))}
+    auc, rec = specs["multivariate-auc"], specs["multivariate-reconstruction"]
+    drawn = [p[1] for p in auc["series"][0]["data"] if p[1] is not None]
+    assert drawn and max(drawn) > 0.7  # the planted window stands out
+    assert "empty" not in auc and "band" in auc and "band" in rec
+    assert any(t["label"] == "drift threshold" for t in auc["thresholds"])
+    assert "1000 sampled rows a side" in auc["note"]
+    ctl = httpx.get(f"{server.url}/models/{models['control']}/panels/charts",
+                    params={"range": "1h"}, headers={"HX-Request": "true"}, timeout=120)
+    spec = next(json.loads(x) for x in re.findall(
+        r'<script type="application/json" class="chart-spec">(.*?)</script>', ctl.text, re.S)
+        if '"multivariate-auc"' in x)
+    drawn = [p[1] for p in spec["series"][0]["data"] if p[1] is not None]
+    assert drawn and max(drawn) < 0.6

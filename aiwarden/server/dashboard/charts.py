@@ -15,6 +15,7 @@ from aiwarden.engine.schema import Role
 from aiwarden.monitoring import metrics
 from aiwarden.monitoring.bucket import BucketData
 from aiwarden.server.dashboard import alertview
+from aiwarden.server.dashboard.multivariate_chart import multivariate_charts
 from aiwarden.server.dashboard.overview import main_metric
 from aiwarden.server.dashboard.ranges import Span
 from aiwarden.server.dashboard.specs import add_marks, rounded, time_chart
@@ -170,6 +171,7 @@ def timeseries(app_state: Any, name: str, sp: Span, version: str | None,
     if ref is not None and ref.schema_.column_for(Role.TARGET) is not None:
         charts.append(_perf(ref, xs, data, metric, ctx, sp))
     charts.append(_prediction(ref, xs, data, sp))
+    charts += multivariate_charts(app_state, name, ctx, sp)
 
     lat = time_chart("latency", "Latency percentiles", "ms", sp, scale=True)
     values = [metrics.compute("latency", None, d) for d in data]
