@@ -90,7 +90,8 @@ class BucketData:
             packed=Packed.merge_all(packed) if packed else None,
             latency=np.sum([p.latency for p in parts], axis=0),
             quarantined=sum(p.quarantined for p in parts),
-            quarantine_reasons=reasons,
+            # a replayed row's -1 cancels its +1: a reason that nets to 0 is gone
+            quarantine_reasons={k: v for k, v in reasons.items() if v},
             labels=sum(p.labels for p in parts),
             errors=sum(p.errors for p in parts), resources=resources,
         )

@@ -9,6 +9,7 @@ it is committed, and a crash before commit leaves nothing half-counted.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +38,7 @@ from aiwarden.store.models_repo import (
 from aiwarden.store.tables import event_batches, quarantine
 from aiwarden.tabular_io import write_parquet
 
-__all__ = ["IngestResult", "ingest_predictions"]
+__all__ = ["IngestResult", "Replaying", "ingest_predictions"]
 
 _MAX_ERRORS = 100
 _PAYLOAD_DEPTH = 32  # a quarantined row's stored payload: nesting kept at most this deep
@@ -81,8 +82,10 @@ class _Group:
 def ingest_predictions(db: Database, refs: References, model: ModelRow, payload: Any, *,
                        bucket_seconds: int, levels: tuple[int, ...],
                        now: float | None = None,
-                       segment_top_n: int = segments.DEFAULT_TOP_N) -> IngestResult:
-    """``payload`` is a list of JSON rows or a ``pyarrow.Table`` of flat columns."""
+                       segment_top_n: int = segments.DEFAULT_TOP_N,
+                       replaying: Replaying | None = None) -> IngestResult:
+    """``payload`` is a list of JSON rows or a ``pyarrow.Table`` of flat columns;
+    ``replaying``: rows coming back from quarantine (:mod:`aiwarden.monitoring.quarantine`)."""
     now = time.time() if now is None else now
     with db.read() as conn:
         versions = {v.version: v for v in list_versions(conn, model)}
@@ -94,6 +97,8 @@ def ingest_predictions(db: Database, refs: References, model: ModelRow, payload:
     ignored: set[str] = set()
     for g in groups:
         g.pid, g.ts = rows.check(g.batch, g.schema, now=now)
+        if replaying is not None:
+            _release(g, replaying.release[g.positions])
         ignored |= g.batch.ignored
         if g.version is not None and g.schema is not g.version.schema:
             src = inherits_from(g.version, list(versions.values()), serving)
@@ -104,13 +109,16 @@ def ingest_predictions(db: Database, refs: References, model: ModelRow, payload:
     prepared = [_prepare(db, refs, g, now, bucket_seconds, top_n=segment_top_n)
                 for g in groups]
     with db.write(model.id) as conn:
+        mine = None if replaying is None else replaying.claim(conn)
         for g, prep in zip(groups, prepared, strict=True):
-            cand = prep.rows
+            keep = None if mine is None else mine[g.positions]
+            cand = prep.rows if keep is None else prep.rows[keep[prep.rows]]
             existing = id_store.existing(conn, db, model.id, g.pid[cand])
             new = cand[~np.isin(g.pid[cand], list(existing))] if existing else cand
-            result.duplicates += int(g.batch.duplicate.sum()) + len(cand) - len(new)
+            dup = g.batch.duplicate if keep is None else g.batch.duplicate & keep
+            result.duplicates += int(dup.sum()) + len(cand) - len(new)
             if len(new) and g.version is not None:
-                if len(new) < len(cand):  # a retry overlapped: redo the little that changed
+                if len(new) < len(prep.rows):  # a retry overlapped: redo what changed
                     prep = _prepare(db, refs, g, now, bucket_seconds, new,
                                     top_n=segment_top_n)
                 batch_id = _insert_batch(conn, model.id, prep, now)
@@ -119,8 +127,43 @@ def ingest_predictions(db: Database, refs: References, model: ModelRow, payload:
                 result.labels_joined += _fold(conn, db, model, g, prep, levels,
                                               segment_top_n)
             result.accepted += len(new)
-            _quarantine(conn, model.id, g, now, result, bucket_seconds, levels, fallback)
+            _quarantine(conn, model.id, g, now, result, bucket_seconds, levels, fallback,
+                        keep)
     return result
+
+
+@dataclass(frozen=True)
+class Replaying:
+    """Rows coming back from quarantine.
+
+    ``claim`` runs first inside the model's write transaction and returns, per request
+    row, whether it is still the caller's to ingest (a row another replay took meanwhile
+    is skipped: neither stored nor quarantined again). ``release`` marks rows whose bad
+    values are read as missing instead of refused."""
+
+    claim: Callable[[Connection], np.ndarray]
+    release: np.ndarray
+
+
+_NOT_RELEASABLE = ("row", rows.PID, rows.VERSION)  # no stored row without these
+
+
+def _release(g: _Group, release: np.ndarray) -> None:
+    """Drop released rows' errors (the checks already read their bad values as missing),
+    unless the row has no usable prediction id or version."""
+    for i in [i for i in g.batch.errors if release[i]]:
+        e = g.batch.errors.pop(i)
+        if e.field in _NOT_RELEASABLE:
+            g.batch.fail(np.array([i]), e.field, f"cannot release: {e.reason}; correct it "
+                         "and replay")
+            continue
+        pid = _pid(g, i)
+        if pid is None or pid == "" or len(pid) > rows.MAX_ID:
+            g.batch.fail(np.array([i]), rows.PID, "cannot release: no usable prediction "
+                         "id; correct it and replay")
+        elif g.version is None:
+            g.batch.fail(np.array([i]), rows.VERSION, "cannot release: no known version; "
+                         "correct it and replay")
 
 
 @dataclass
@@ -319,12 +362,13 @@ def _fold_segment_labels(prep: _Prepared, pids: np.ndarray, labelled: np.ndarray
 
 def _quarantine(conn: Connection, model_id: int, g: _Group, now: float, result: IngestResult,
                 bucket_seconds: int, levels: tuple[int, ...],
-                fallback: VersionRow | None = None) -> None:
-    if not g.batch.errors:
+                fallback: VersionRow | None = None, keep: np.ndarray | None = None) -> None:
+    bad = sorted(i for i in g.batch.errors if keep is None or keep[i])
+    if not bad:
         return
-    bad = sorted(g.batch.errors)
     result.quarantined += len(bad)
     records, by_bucket = [], {}
+    version = g.version or fallback
     ids = [_pid(g, i) for i in bad]
     seen = _quarantined_before(conn, model_id, [p for p in ids if p is not None])
     for i, pid in zip(bad, ids, strict=True):
@@ -338,14 +382,14 @@ def _quarantine(conn: Connection, model_id: int, g: _Group, now: float, result: 
         ts = float(g.ts[i]) if len(g.ts) else now
         records.append({"model_id": model_id, "received_at": now, "ts": ts,
                         "prediction_id": pid, "field": e.field, "reason": e.reason,
-                        "payload": _payload(g.batch, i)})
+                        "payload": _payload(g.batch, i),
+                        "version_id": None if version is None else version.id})
         b = int(ts // bucket_seconds * bucket_seconds)
         d = by_bucket.setdefault(b, {})
         d[e.field] = d.get(e.field, 0) + 1
     if not records:
         return
     conn.execute(quarantine.insert(), records)
-    version = g.version or fallback
     if version is not None:
         append_partials(conn, model_id, version.id, {
             b: BucketData(quarantined=sum(r.values()), quarantine_reasons=r)

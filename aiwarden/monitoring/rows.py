@@ -24,14 +24,14 @@ import pyarrow.compute as pc
 from aiwarden.engine.schema import ColumnType, Role, Schema
 from aiwarden.errors import DataError
 
-__all__ = ["ERROR", "LATENCY", "PID", "RESERVED", "TS", "VERSION", "Batch", "RowError",
+__all__ = ["ERROR", "LATENCY", "MAX_ID", "PID", "RESERVED", "TS", "VERSION", "Batch", "RowError",
            "check", "concat_stored", "from_arrow", "from_json", "label_rows", "label_text"]
 
 PID, TS, VERSION, LATENCY = "prediction_id", "timestamp", "version", "latency_ms"
 ERROR = "error"  # a failed prediction: true, or the error message; absent/false/null: served
 RESERVED = (PID, TS, VERSION, LATENCY, ERROR)
 _NUMERIC = (ColumnType.NUMERICAL,)
-_MAX_ID = 200
+MAX_ID = 200
 _NESTED = ("features", "prediction", "scores", "tags")  # the nested row form's keys
 _SKIPPED = (Role.TARGET, Role.TIMESTAMP)  # labels come later; the event time is ``timestamp``
 
@@ -338,9 +338,9 @@ def _check_ids(batch: Batch, name: str) -> np.ndarray:
     missing = np.asarray(pc.fill_null(pc.equal(pc.utf8_length(arr), 0), True))
     if missing.any():
         batch.fail(np.flatnonzero(missing), name, "required: a non-empty prediction id")
-    too_long = np.asarray(pc.fill_null(pc.greater(pc.utf8_length(arr), _MAX_ID), False))
+    too_long = np.asarray(pc.fill_null(pc.greater(pc.utf8_length(arr), MAX_ID), False))
     if too_long.any():
-        batch.fail(np.flatnonzero(too_long), name, f"longer than {_MAX_ID} characters")
+        batch.fail(np.flatnonzero(too_long), name, f"longer than {MAX_ID} characters")
     batch.columns[name] = arr
     values = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object)
     return values

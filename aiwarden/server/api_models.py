@@ -239,6 +239,7 @@ class Comparison(Open):
 
 
 class Quarantined(Open):
+    id: int = Field(description="what replay, release and drop name it by")
     received_at: str | None
     timestamp: str | None
     prediction_id: str | None

@@ -36,6 +36,7 @@ from aiwarden.server.incident_routes import router as incident_router
 from aiwarden.server.notify_routes import router as notify_router
 from aiwarden.server.origin import CrossSiteGuard
 from aiwarden.server.prometheus import install_prometheus
+from aiwarden.server.quarantine_routes import router as quarantine_router
 from aiwarden.server.registry_routes import registry_for
 from aiwarden.server.registry_routes import router as registry_router
 from aiwarden.server.responses import JSONResponse
@@ -168,6 +169,7 @@ def create_app(settings: ServerSettings | None = None,
     install_prometheus(app)
     app.include_router(router, prefix="/api/v1")
     app.include_router(alert_router, prefix="/api/v1")
+    app.include_router(quarantine_router, prefix="/api/v1")
     app.include_router(concept_router, prefix="/api/v1")
     app.include_router(incident_router, prefix="/api/v1")
     app.include_router(notify_router, prefix="/api/v1")

@@ -21,7 +21,6 @@ from aiwarden.server.api_models import (
     LabelsIngested,
     Model,
     ModelDetail,
-    Quarantined,
     Reference,
     ResourcesIngested,
     Rows,
@@ -236,10 +235,3 @@ def export_events(request: Request, name: str, start: str | None = None,
     disposition = f'attachment; filename="{name}-events.parquet"'
     return Response(write_parquet(table), media_type="application/vnd.apache.parquet",
                     headers={"Content-Disposition": disposition})
-
-
-@router.get("/models/{name}/quarantine", dependencies=[requires("read")],
-            tags=["queries"], responses=answers(list[Quarantined]))
-def quarantine(request: Request, name: str, limit: int = Query(100, ge=1, le=10_000)
-               ) -> list[dict[str, Any]]:
-    return _monitor(request).quarantined(name, limit)

@@ -137,8 +137,11 @@ quarantine = Table(
     Column("field", String(300)),
     Column("reason", Text, nullable=False),
     Column("payload", Text),
+    # the version whose buckets counted it (NULL: none; 0: kept before migration 0012)
+    Column("version_id", Integer),
     Index("ix_quarantine_model", "model_id", "received_at"),
     Index("ix_quarantine_prediction", "model_id", "prediction_id"),
+    sqlite_autoincrement=True,  # ids never reused: a retried replay or drop names one row
 )
 
 alert_rules = Table(

@@ -46,6 +46,9 @@ OPERATE = {
     ("POST", f"{API}/incidents/{{incident_id}}/{{action}}"),
     ("POST", f"{API}/models/{{name}}/rollback"), ("POST", f"{API}/alerts/evaluate"),
     ("POST", f"{API}/models/{{name}}/gateway/reload"),
+    ("POST", f"{API}/models/{{name}}/quarantine/replay"),
+    ("POST", f"{API}/models/{{name}}/quarantine/release"),
+    ("POST", f"{API}/models/{{name}}/quarantine/drop"),
     # dashboard: the same actions from its pages, and the rollback confirmation step
     ("POST", "/incidents/{incident_id}/act/{action}"), ("POST", "/incidents/{incident_id}/comment"),
     ("POST", "/incidents/{incident_id}/assign"), ("POST", "/incidents/{incident_id}/silence"),

@@ -1,0 +1,197 @@
+"""Quarantined rows through a real server (SQLite and PostgreSQL): listed with field and
+reason, corrected and replayed, released as they are, dropped; each row counted once,
+also when a replay is retried or two servers replay the same rows at the same time."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+import uuid
+from typing import Any
+
+import httpx
+import pyarrow.parquet as pq
+import pytest
+
+from tests.server.conftest import json_rows, register_model, scored_frame
+from tests.server.live import ThreadServer, settings_for
+
+
+def _metric(http: httpx.Client, name: str, metric: str) -> dict[str, Any]:
+    r = http.get(f"/models/{name}/metrics", params={"metric": metric})
+    assert r.status_code == 200, r.text
+    (point,) = r.json()["points"]
+    return point["value"]
+
+
+def _events(http: httpx.Client, name: str) -> Any:
+    r = http.get(f"/models/{name}/events", params={"start": "-1h"})
+    assert r.status_code == 200, r.text
+    return pq.read_table(io.BytesIO(r.content)).to_pandas()
+
+
+def _listed(http: httpx.Client, name: str, **params: Any) -> dict[str, dict[str, Any]]:
+    r = http.get(f"/models/{name}/quarantine", params=params)
+    assert r.status_code == 200, r.text
+    return {q["prediction_id"] or "": q for q in r.json()}
+
+
+def _model_with_bad_rows(http: httpx.Client, n: int = 20) -> tuple[str, list[dict]]:
+    name = f"qr-{uuid.uuid4().hex[:8]}"
+    register_model(http, name, scored_frame(1000))
+    rows = json_rows(scored_frame(n, seed=3), time.time() - 300)
+    rows[3]["features"]["x"] = "abc"
+    rows[7]["timestamp"] = "yesterday"
+    del rows[11]["prediction_id"]
+    rows[15]["features"]["x"] = [1, 2]
+    res = http.post(f"/models/{name}/predictions", json=rows).json()
+    assert (res["accepted"], res["quarantined"]) == (n - 4, 4)
+    return name, rows
+
+
+def _replay(http: httpx.Client, name: str, what: str = "replay", **body: Any) -> dict:
+    r = http.post(f"/models/{name}/quarantine/{what}", json=body)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_listed_and_shown_with_field_and_reason(http: httpx.Client) -> None:
+    name, rows = _model_with_bad_rows(http)
+    listed = _listed(http, name)
+    assert {k: q["field"] for k, q in listed.items()} == {
+        "p3": "features.x", "p7": "timestamp", "": "prediction_id", "p15": "features.x"}
+    assert "'abc'" in listed["p3"]["reason"] and "'yesterday'" in listed["p7"]["reason"]
+    assert set(_listed(http, name, field="features.x")) == {"p3", "p15"}
+    shown = http.get(f"/models/{name}/quarantine/{listed['p3']['id']}").json()
+    assert shown["row"] == rows[3] and shown["field"] == "features.x"
+    assert http.get(f"/models/{name}/quarantine/999999999").status_code == 404
+    newest = max(q["id"] for q in listed.values())
+    assert len(_listed(http, name, before=newest)) == 3  # the next page
+
+
+def test_a_corrected_row_enters_the_profiles_once(http: httpx.Client) -> None:
+    name, _ = _model_with_bad_rows(http)
+    qid = _listed(http, name)["p3"]["id"]
+    assert _metric(http, name, "volume") == {"rows": 16, "quarantined": 4, "labels": 0}
+
+    out = _replay(http, name, ids=[qid], set={"features.x": 1.5})
+    assert (out["accepted"], out["replayed"], out["still_quarantined"]) == (1, [qid], [])
+    assert "p3" not in _listed(http, name)
+    assert _metric(http, name, "volume") == {"rows": 17, "quarantined": 3, "labels": 0}
+    assert _metric(http, name, "quality")["quarantine_reasons"] == {
+        "features.x": 1, "timestamp": 1, "prediction_id": 1}
+    events = _events(http, name)
+    assert (events.prediction_id == "p3").sum() == 1
+    assert events.set_index("prediction_id").loc["p3", "x"] == 1.5
+
+    again = _replay(http, name, ids=[qid], set={"features.x": 1.5})  # a retry
+    assert (again["accepted"], again["replayed"], again["gone"]) == (0, [], [qid])
+    assert _metric(http, name, "volume") == {"rows": 17, "quarantined": 3, "labels": 0}
+
+
+def test_still_bad_stays_with_the_new_reason_then_release(http: httpx.Client) -> None:
+    name, rows = _model_with_bad_rows(http)
+    listed = _listed(http, name)
+    qid = listed["p15"]["id"]
+    # corrected, but wrongly: validated again, quarantined with the new reason
+    out = _replay(http, name, ids=[qid], set={"features.x": "twelve"})
+    (still,) = out["still_quarantined"]
+    assert still["id"] == qid and still["field"] == "features.x"
+    assert "'twelve'" in still["reason"] and out["accepted"] == 0
+    now = _listed(http, name)["p15"]
+    assert now["id"] != qid and "'twelve'" in now["reason"]
+    assert _metric(http, name, "volume")["quarantined"] == 4  # moved, not added
+
+    # released as it is: the bad value read as missing
+    out = _replay(http, name, "release", ids=[now["id"]])
+    assert (out["accepted"], out["replayed"]) == (1, [now["id"]])
+    assert _events(http, name).set_index("prediction_id").loc["p15", "x"] != \
+        _events(http, name).set_index("prediction_id").loc["p15", "x"]  # NaN: missing
+    # the timestamp: released with the time it arrived; the row keeps its own timestamp
+    out = _replay(http, name, "release", ids=[listed["p7"]["id"]])
+    assert out["accepted"] == 1
+    # no prediction id: cannot be released, stays; corrected, it goes in
+    out = _replay(http, name, "release", ids=[listed[""]["id"]])
+    (still,) = out["still_quarantined"]
+    assert still["field"] == "prediction_id" and "cannot release" in still["reason"]
+    nid = _listed(http, name)[""]["id"]
+    fixed = {**rows[11], "prediction_id": "p11"}
+    out = _replay(http, name, ids=[nid], rows={str(nid): fixed})
+    assert (out["accepted"], out["replayed"]) == (1, [nid])
+    assert _listed(http, name) == {"p3": _listed(http, name)["p3"]}
+    assert _metric(http, name, "volume") == {"rows": 19, "quarantined": 1, "labels": 0}
+    assert sorted(_events(http, name).prediction_id) == sorted(
+        f"p{i}" for i in range(20) if i != 3)
+
+
+def test_drop_deletes_the_row_and_keeps_the_count(http: httpx.Client) -> None:
+    name, _ = _model_with_bad_rows(http)
+    qid = _listed(http, name)["p3"]["id"]
+    r = http.post(f"/models/{name}/quarantine/drop", json={"ids": [qid, 999999999]})
+    assert r.json() == {"dropped": [qid], "gone": [999999999]}
+    assert "p3" not in _listed(http, name)
+    assert _metric(http, name, "volume")["quarantined"] == 4
+    assert _replay(http, name, ids=[qid])["gone"] == [qid]
+
+
+def test_a_row_of_an_unknown_version_replays_once_the_version_exists(
+        http: httpx.Client) -> None:
+    name = f"qv-{uuid.uuid4().hex[:8]}"
+    register_model(http, name, scored_frame(1000))
+    row = json_rows(scored_frame(1, seed=4), time.time() - 60, prefix="v2-")[0]
+    row["version"] = "v2"
+    assert http.post(f"/models/{name}/predictions", json=[row]).json()["quarantined"] == 1
+    (q,) = _listed(http, name).values()
+    assert q["field"] == "version"
+    assert _replay(http, name, ids=[q["id"]])["still_quarantined"][0]["field"] == "version"
+    http.post(f"/models/{name}/versions", json={"version": "v2"}).raise_for_status()
+    (q,) = _listed(http, name).values()
+    out = _replay(http, name, ids=[q["id"]])
+    assert out["accepted"] == 1
+    assert list(_events(http, name).version) == ["v2"]
+
+
+def test_bad_requests_name_the_field(http: httpx.Client) -> None:
+    name, _ = _model_with_bad_rows(http)
+    for body, field in (({"ids": []}, "ids"), ({"ids": [1], "rows": {"x": {}}}, "rows"),
+                        ({"ids": [1], "rows": {"2": {}}}, "rows"), ({"id": 1}, None)):
+        r = http.post(f"/models/{name}/quarantine/replay", json=body)
+        assert r.status_code == 422, (body, r.text)
+        if field:
+            assert r.json()["detail"]["field"] == field
+    assert http.post("/models/nope/quarantine/replay", json={"ids": [1]}).status_code == 404
+
+
+def test_two_servers_replaying_the_same_rows_count_each_once(
+        db_url: str, server: ThreadServer, http: httpx.Client,
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    name = f"qc-{uuid.uuid4().hex[:8]}"
+    register_model(http, name, scored_frame(1000))
+    rows = json_rows(scored_frame(60, seed=5), time.time() - 400, prefix="c")
+    for r in rows[::2]:
+        r["features"]["x"] = "bad"
+    http.post(f"/models/{name}/predictions", json=rows).raise_for_status()
+    ids = [q["id"] for q in _listed(http, name, limit=1000).values()]
+    assert len(ids) == 30
+    results: list[dict] = []
+    with ThreadServer(settings_for(db_url, tmp_path_factory.mktemp("second"))) as other:
+        urls = [server.url, other.url] * 2  # two servers, each asked twice at once
+
+        def go(url: str) -> None:
+            with httpx.Client(base_url=url + "/api/v1", timeout=120) as c:
+                results.append(_replay(c, name, ids=ids, set={"features.x": 0.25}))
+
+        threads = [threading.Thread(target=go, args=(u,)) for u in urls]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert len(results) == 4
+    replayed = [i for r in results for i in r["replayed"]]
+    assert sorted(replayed) == sorted(ids)  # each row by exactly one of the four
+    assert sum(r["accepted"] for r in results) == 30
+    assert _metric(http, name, "volume") == {"rows": 60, "quarantined": 0, "labels": 0}
+    events = _events(http, name)
+    assert len(events) == 60 and events.prediction_id.is_unique
+    assert _listed(http, name) == {}
