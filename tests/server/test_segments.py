@@ -213,3 +213,37 @@ def test_prometheus_segment_gauges_equal_the_json_api(http, server, scenario) ->
         assert value == pytest.approx(_metrics(perf["points"][0]["value"]["metrics"])[
             "accuracy"], abs=1e-9)
     assert found["BR"] < 0.4 < min(v for k, v in found.items() if k != "BR")
+
+
+def _volume_rows(html: str) -> float:
+    """Predictions counted by the traffic chart (per-minute rates times step minutes)."""
+    import json
+    import re
+
+    for spec in re.findall(r'<script type="application/json" class="chart-spec">(.*?)</script>',
+                           html, re.S):
+        chart = json.loads(spec)
+        if chart.get("id") == "volume":
+            (series,) = [s for s in chart["series"] if s["name"] == "predictions"]
+            return series["data"]
+    raise AssertionError("no traffic chart")
+
+
+def test_dashboard_segment_selector_filters_the_charts(server, scenario) -> None:
+    page = httpx.get(f"{server.url}/models/planted", params={"segment": "country:BR"}).text
+    assert '<option value="country:BR" selected>country = BR</option>' in page
+    assert '<option value="country:__other__">' in page
+    panel = f"{server.url}/models/planted/panels/charts"
+    seg = httpx.get(panel, params={"range": "24h", "segment": "country:BR"},
+                    headers={"HX-Request": "true"})
+    whole = httpx.get(panel, params={"range": "24h"}, headers={"HX-Request": "true"})
+    assert seg.status_code == whole.status_code == 200
+    assert "Segment <strong>country = BR</strong>" in seg.text
+    br = sum(v for _, v in _volume_rows(seg.text) if v)
+    everything = sum(v for _, v in _volume_rows(whole.text) if v)
+    cur = scenario["cur"]
+    # rates are drawn rounded to 4 digits: the share agrees to ~1 %, the whole would be 100 %
+    assert br / everything == pytest.approx((cur.country == "BR").mean(), rel=0.02)
+    bad = httpx.get(panel, params={"range": "24h", "segment": "country:ZA"},
+                    headers={"HX-Request": "true"})
+    assert bad.status_code == 422 and "__other__" in bad.text

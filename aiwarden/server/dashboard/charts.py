@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from aiwarden.engine.schema import Role
-from aiwarden.monitoring import metrics
+from aiwarden.errors import ParameterError
+from aiwarden.monitoring import metrics, segments
 from aiwarden.monitoring.bucket import BucketData
 from aiwarden.server.dashboard import alertview
 from aiwarden.server.dashboard.multivariate_chart import multivariate_charts
@@ -144,13 +145,16 @@ def _resources(xs: list[int], data: list[Any], ctx: dict[str, Any], sp: Span
 
 
 def timeseries(app_state: Any, name: str, sp: Span, version: str | None,
-               perf: str | None = None) -> dict[str, Any]:
-    """Every time-series chart of the model page for one range."""
+               perf: str | None = None, segment: str | None = None) -> dict[str, Any]:
+    """Every time-series chart of the model page for one range (of one segment's rows,
+    ``country:BR``, when ``segment`` is given)."""
     ctx = model_context(app_state, name, version)
     if ctx["version"] is None:
         return {"charts": [], "ctx": ctx, "metric": None}
     windows = sp.windows()
-    ref, data = app_state.monitor.windows(name, windows, ctx["version"])
+    seg = segment_of(app_state.monitor, name, ctx["version"], segment)
+    ref, data = app_state.monitor.windows(name, windows, ctx["version"],
+                                          segment=None if seg is None else seg.key)
     xs = [s * 1000 for s, _ in windows]
     minutes = [max(e - s, 60) / 60 for s, e in windows]
     charts = []
@@ -171,7 +175,8 @@ def timeseries(app_state: Any, name: str, sp: Span, version: str | None,
     if ref is not None and ref.schema_.column_for(Role.TARGET) is not None:
         charts.append(_perf(ref, xs, data, metric, ctx, sp))
     charts.append(_prediction(ref, xs, data, sp))
-    charts += multivariate_charts(app_state, name, ctx, sp)
+    if seg is None:  # from raw rows of the whole version: not split by segment
+        charts += multivariate_charts(app_state, name, ctx, sp)
 
     lat = time_chart("latency", "Latency percentiles", "ms", sp, scale=True)
     values = [metrics.compute("latency", None, d) for d in data]
@@ -194,6 +199,22 @@ def timeseries(app_state: Any, name: str, sp: Span, version: str | None,
     add_marks(err, ctx, sp, lambda r: r.metric in ("errors", "quarantined")
            and r.stat_name == "rate", scale=100.0)
     charts.append(err)
-    charts += _resources(xs, data, ctx, sp)
-    return {"charts": charts, "ctx": ctx, "metric": metric,
+    if seg is None:  # resource samples come per process, not per row: no segments
+        charts += _resources(xs, data, ctx, sp)
+    return {"charts": charts, "ctx": ctx, "metric": metric, "segment": seg,
             "points": sum(len(s["data"]) for c in charts for s in c["series"])}
+
+
+def segment_of(monitor: Any, name: str, version: str, segment: str | None
+               ) -> segments.Segment | None:
+    """The chosen segment, refused with the reason when this version cannot show it."""
+    if not segment:
+        return None
+    seg = segments.parse(segment)
+    with monitor.db.read() as conn:
+        ref = monitor.refs.get(conn, models_repo.get_version(
+            conn, models_repo.get_model(conn, name), version).id)
+    why = segments.resolve(ref, seg, monitor.settings.segment_top_n)
+    if why is not None:
+        raise ParameterError(f"segment: {why}.", "segment")
+    return seg

@@ -134,7 +134,8 @@ def _params(request: Request) -> dict[str, Any]:
               bucket=request.app.state.monitor.settings.bucket_seconds)
     return {"span": sp, "range": sp.name, "end": q.get("end") or None,
             "version": q.get("version") or None, "feature": q.get("feature") or None,
-            "method": method, "perf": q.get("perf") or None}
+            "method": method, "perf": q.get("perf") or None,
+            "segment": q.get("segment") or None}
 
 
 @router.get("/models/{name}", dependencies=[page_requires("read")], response_class=HTMLResponse)
@@ -142,8 +143,11 @@ async def model_page(request: Request, name: str) -> Response:
     viewer(request)
     p = _params(request)
     ctx = await run_in_threadpool(charts.model_context, request.app.state, name, p["version"])
+    segs = ({} if ctx["version"] is None else (await run_in_threadpool(
+        request.app.state.monitor.segments, name, ctx["version"]))["columns"])
     return page(request, "model.html", {
         **p, "name": name, "ctx": ctx, "ranges": list(RANGES), "default_range": DEFAULT,
+        "segment_options": segs,
         "methods": features.METHODS, "panels": _PANELS,
         "firing": [a for a in ctx["alerts"] if a.active]})
 
@@ -152,7 +156,7 @@ def _panel(app: Any, registry: Any, panel: str, name: str, p: dict[str, Any]
            ) -> dict[str, Any]:
     state, sp, version = app.state, p["span"], p["version"]
     if panel == "charts":
-        return charts.timeseries(state, name, sp, version, p["perf"])
+        return charts.timeseries(state, name, sp, version, p["perf"], p["segment"])
     if panel == "drift":
         ctx = charts.model_context(state, name, version)
         return features.heatmap(state, name, sp, ctx["version"], p["method"], ctx)
