@@ -23,6 +23,7 @@ from aiwarden.alerting.rules import Rule, default_rules, rule_value
 from aiwarden.alerting.state import AlertState, Evaluation, Transition, step
 from aiwarden.engine.schema import Role
 from aiwarden.monitoring import metrics, segments
+from aiwarden.monitoring.concept_drift import ConceptDrift
 from aiwarden.monitoring.service import Monitor
 from aiwarden.store import alerts_repo as repo
 from aiwarden.store import models_repo
@@ -53,6 +54,7 @@ class CycleReport:
     transitions: list[tuple[dict[str, str], Transition]] = field(default_factory=list)
     errors: int = 0
     seconds: float = 0.0
+    change_points: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Evaluator:
@@ -61,6 +63,7 @@ class Evaluator:
         self.monitor = monitor
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.lease_ttl = lease_ttl
+        self.concept = ConceptDrift(monitor.db, monitor.refs)
 
     def evaluate_once(self, now: float | None = None) -> CycleReport:
         started = time.perf_counter()
@@ -69,6 +72,8 @@ class Evaluator:
             if not repo.acquire_lease(conn, LEASE, self.holder, self.lease_ttl, now):
                 return CycleReport(evaluated=False)
         report = CycleReport()
+        # concept-drift detectors first (same lease), so rules read this cycle's change points
+        report.change_points = self.concept.feed(now).change_points
         for model in self.monitor.list_models():
             self._model(model["name"], now, report)
         report.seconds = time.perf_counter() - started
@@ -102,6 +107,11 @@ class Evaluator:
         ref, data = self.monitor.windows(name, spans, version)
         by_segment = {None: dict(zip(spans, data, strict=True))}
         cache: dict[tuple[Any, ...], Any] = {}
+        if any(r.metric == "concept_drift" for _, r in rules):  # not from bucket windows
+            with self.monitor.db.read() as conn:
+                found = self.concept.counts(conn, models_repo.get_model(conn, name).id,
+                                            version, spans)
+            cache.update({("concept_drift", None, span, None): v for span, v in found.items()})
         if any(r.metric == "multivariate_drift" for _, r in rules):  # from raw rows
             cache.update(self._multivariate(name, version, ref, rules, by_segment[None], now))
         results = []

@@ -26,6 +26,7 @@ __all__ = [
     "performance_from_dict",
     "realised_batch",
     "residual_edges",
+    "row_errors",
 ]
 
 _CLASSIFICATION = (Task.BINARY, Task.MULTICLASS)
@@ -132,6 +133,40 @@ def realised_batch(schema: Schema, table: pa.Table, edges: np.ndarray | None = N
     return perf.ClassificationStats.from_arrays(
         a["y_true"], a.get("y_pred"), a.get("scores"), classes=list(schema.classes)
     )
+
+
+def row_errors(schema: Schema, table: pa.Table) -> np.ndarray:
+    """Each row's outcome, in row order: 1.0/0.0 (wrong/right class) for a classifier, the
+    absolute error for a regressor; NaN where the row has no usable label or prediction.
+
+    The concept-drift detectors read this stream; a row counts exactly when it counts in
+    the realised accuracy (or MAE) of :func:`realised_batch`, so the stream's mean is
+    ``1 - accuracy`` (or the MAE) of the same rows.
+    """
+    n = table.num_rows
+    out = np.full(n, np.nan)
+    a = _arrays(schema, table)
+    if not a or "y_true" not in a:
+        return out
+    if schema.task == Task.REGRESSION:
+        if "y_pred" in a:
+            err = np.abs(a["y_pred"] - a["y_true"])
+            out = np.where(np.isfinite(err), err, np.nan)
+        return out
+    from aiwarden.engine._class_encoding import encode_labels, predict_codes, valid_score_rows
+
+    classes = tuple(schema.classes)
+    true = encode_labels(a["y_true"], classes, "y_true")
+    if "y_pred" in a:
+        pred = encode_labels(a["y_pred"], classes, "y_pred")
+    elif "scores" in a:
+        s = a["scores"]
+        pred = np.where(valid_score_rows(s), predict_codes(s, 0.5), -1)
+    else:
+        return out
+    scored = (true >= 0) & (pred >= 0)
+    out[scored] = (true[scored] != pred[scored]).astype(np.float64)
+    return out
 
 
 def _dle_features(schema: Schema) -> list[str]:

@@ -317,5 +317,8 @@ def install_prometheus(app: FastAPI, default_window: str | int = DEFAULT_WINDOW)
 
             registry.register(MultivariateCollector(request.app.state.monitor, seconds,
                                                     models=model))
+        from aiwarden.server.concept_drift_routes import ConceptDriftCollector
+
+        registry.register(ConceptDriftCollector(request.app.state.monitor, models=model))
         encode, content_type = choose_encoder(request.headers.get("accept", ""))
         return Response(encode(registry), media_type=content_type)

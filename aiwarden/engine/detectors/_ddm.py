@@ -93,6 +93,11 @@ class DDM(DriftDetector):
         """True while the error rate sits in the warning zone (never on a drift update)."""
         return self._warning
 
+    @property
+    def estimation(self) -> float:
+        """Running error rate since the last restart (0.0 before any value)."""
+        return self._p
+
     def _restart(self) -> None:
         self._drift = False
         self._warning = False

@@ -83,6 +83,11 @@ class PageHinkley(DriftDetector):
         super().__init__()
         self._restart()
 
+    @property
+    def estimation(self) -> float:
+        """Running mean of the stream since the last restart (0.0 before any value)."""
+        return self._mean
+
     def _restart(self) -> None:
         self._drift = False
         self._n = 0.0  # values since restart, a float as in the running-mean update
