@@ -247,3 +247,17 @@ def test_dashboard_segment_selector_filters_the_charts(server, scenario) -> None
     bad = httpx.get(panel, params={"range": "24h", "segment": "country:ZA"},
                     headers={"HX-Request": "true"})
     assert bad.status_code == 422 and "__other__" in bad.text
+
+
+def test_segment_columns_must_be_categorical(http, scenario) -> None:
+    http.post("/models", json={"name": "bad-seg"}).raise_for_status()
+    ref = to_parquet(pa.Table.from_pandas(frame(500, 4), preserve_index=False))
+    r = http.put("/models/bad-seg/versions/v1/reference", content=ref,
+                 params=HINTS | {"segments": "x"},
+                 headers={"content-type": "application/vnd.apache.parquet"})
+    assert r.status_code == 422 and r.json()["detail"]["field"] == "x"
+    assert "categorical" in r.json()["detail"]["message"]
+    r = http.post("/models/bad-seg/versions", json={"version": "v2", "schema": {"columns": [
+        {"name": "amount", "dtype": "numerical", "role": "segment"}]}})
+    assert r.status_code == 422 and r.json()["detail"]["field"] == "amount"
+    assert http.get("/models/bad-seg").json()["versions"] == []  # nothing stored
