@@ -29,6 +29,11 @@ A rule file::
                                    # or segment: {country: BR} for one
         op: "<"
         critical: 0.7
+
+``min_rows``: a window with fewer rows is not judged; the rule's state is NoData with
+the reason "not enough data: ..." instead of a guess. Default per metric in
+:data:`DEFAULT_MIN_ROWS` (drift: 100 rows, where the drift rule's false-alarm rate is
+measured within its 1 %, see docs/drift.md); 0 judges any window.
 """
 
 from __future__ import annotations
@@ -45,7 +50,8 @@ from aiwarden.engine.detectors import DETECTORS
 from aiwarden.errors import ParameterError
 from aiwarden.monitoring.windows import parse_duration
 
-__all__ = ["METRIC_STATS", "Rule", "RuleSet", "default_rules", "load_rules", "rule_value"]
+__all__ = ["DEFAULT_MIN_ROWS", "METRIC_STATS", "Rule", "RuleSet", "default_rules", "load_rules",
+           "rule_value"]
 
 Metric = Literal["drift", "quality", "performance", "estimated_performance", "latency",
                  "volume", "quarantined", "errors", "resources", "concept_drift",
@@ -74,6 +80,10 @@ METRIC_STATS: dict[str, tuple[str, ...]] = {
 _RESOURCE_STAT = re.compile(r"([a-z][a-z0-9_]*)_(mean|max|sum)")
 
 
+# Rows a window needs before a rule of the metric judges it (``Rule.min_rows`` overrides).
+DEFAULT_MIN_ROWS: dict[str, int] = {"drift": 100}
+
+
 class Rule(BaseModel):
     """One rule; ``model: "*"`` applies it to every model."""
 
@@ -96,6 +106,7 @@ class Rule(BaseModel):
     for_: str = Field("0s", alias="for")
     keep_firing_for: str = "0s"
     hysteresis: float = Field(0.05, ge=0, le=1)
+    min_rows: int | None = Field(None, ge=0)  # default: DEFAULT_MIN_ROWS of the metric
     no_data: Missing = Missing.NODATA
     on_error: Missing = Missing.ERROR
     severity: Literal["warning", "critical"] | None = None  # default: from the threshold hit
@@ -163,6 +174,12 @@ class Rule(BaseModel):
         if self.metric == "drift":
             return "severity" if self.column else "share_drifted"
         return METRIC_STATS[self.metric][0]
+
+    @property
+    def rows_needed(self) -> int:
+        """Rows a window needs before this rule judges it."""
+        return self.min_rows if self.min_rows is not None else DEFAULT_MIN_ROWS.get(
+            self.metric, 0)
 
     @property
     def window_seconds(self) -> int:

@@ -111,6 +111,7 @@ class Evaluation:
 
     value: float | None
     error: str | None = None
+    reason: str | None = None  # why there is no value, e.g. "not enough data: ..."
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,7 @@ class AlertState:
     fired_at: float | None = None
     value: float | None = None
     error: str | None = None
+    reason: str | None = None  # why a NoData state has no value
 
     @property
     def active(self) -> bool:
@@ -132,14 +134,15 @@ class AlertState:
     def to_dict(self) -> dict[str, Any]:
         return {"phase": self.phase.value, "severity": self.severity, "since": self.since,
                 "breach_since": self.breach_since, "clear_since": self.clear_since,
-                "fired_at": self.fired_at, "value": self.value, "error": self.error}
+                "fired_at": self.fired_at, "value": self.value, "error": self.error,
+                "reason": self.reason}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AlertState:
         return cls(phase=Phase(d.get("phase", "normal")), severity=d.get("severity"),
                    since=d.get("since"), breach_since=d.get("breach_since"),
                    clear_since=d.get("clear_since"), fired_at=d.get("fired_at"),
-                   value=d.get("value"), error=d.get("error"))
+                   value=d.get("value"), error=d.get("error"), reason=d.get("reason"))
 
 
 @dataclass(frozen=True)
@@ -214,7 +217,7 @@ def _missing(state: AlertState, ev: Evaluation, missing: Missing, cond: Conditio
             return AlertState(), []
         return _breach(state, None, None, cond, now)
     if missing == Missing.ALERTING:  # a critical breach that fires at once
-        reason = {"reason": ev.error or "no data"}
+        reason = {"reason": ev.error or ev.reason or "no data"}
         if state.phase == Phase.FIRING:
             return replace(state, severity="critical", value=None, error=ev.error), []
         if state.phase == Phase.RECOVERING:
@@ -226,11 +229,13 @@ def _missing(state: AlertState, ev: Evaluation, missing: Missing, cond: Conditio
                 [Transition("firing", now, "critical", None, reason)])
     phase = Phase.ERROR if missing == Missing.ERROR else Phase.NODATA
     if state.phase == phase:
-        return replace(state, error=ev.error), []
+        return replace(state, error=ev.error, reason=ev.reason), []
     kind = "error" if phase == Phase.ERROR else "nodata"
     events = []
     if state.phase in (Phase.FIRING, Phase.RECOVERING):  # the breach can no longer be seen
         events.append(Transition("resolved", now, state.severity, None,
                                  {"fired_at": state.fired_at, "reason": kind}))
-    events.append(Transition(kind, now, None, None, {"error": ev.error} if ev.error else {}))
-    return AlertState(phase=phase, since=now, value=None, error=ev.error), events
+    detail = {"error": ev.error} if ev.error else {"reason": ev.reason} if ev.reason else {}
+    events.append(Transition(kind, now, None, None, detail))
+    return AlertState(phase=phase, since=now, value=None, error=ev.error,
+                      reason=ev.reason), events
