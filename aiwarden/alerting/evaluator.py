@@ -197,6 +197,10 @@ class Evaluator:
         if column and ref is not None and column not in ref.schema_:
             return Evaluation(None, error=f"column {column!r} is not in the model's schema")
         current, *previous = _spans(rule, now)
+        rows = getattr(windows[current], "rows", None)
+        if rows is not None and rows < rule.rows_needed:
+            return Evaluation(None, reason=f"not enough data: {rows} rows in the {rule.window} "
+                              f"window, the rule needs {rule.rows_needed} (min_rows)")
         try:
             value = self._payload(rule, ref, windows[current], current, cache, segment)
             baseline = None
