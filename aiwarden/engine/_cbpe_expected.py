@@ -39,26 +39,18 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from aiwarden.engine._results import (
+    MetricEstimate,
+    compare_estimates,
+    estimates_frame,
+    report_html,
+)
 from aiwarden.engine._score_histogram import n_bins_of, score_bin_index
 from aiwarden.errors import check_param
 
 __all__ = ["CBPEResult", "ExpectedClassificationStats", "MetricEstimate"]
 
 _NAN = float("nan")
-
-
-@dataclass(frozen=True)
-class MetricEstimate:
-    """One estimated metric: the point estimate, its sd and the band."""
-
-    estimate: float
-    std: float
-    lower: float
-    upper: float
-
-    def to_dict(self) -> dict[str, float]:
-        return {"estimate": self.estimate, "std": self.std, "lower": self.lower,
-                "upper": self.upper}
 
 
 @dataclass(frozen=True)
@@ -86,33 +78,29 @@ class CBPEResult:
                 "metrics": {k: v.to_dict() for k, v in self.metrics.items()}}
 
     def to_pandas(self) -> pd.DataFrame:
-        """One row per metric: estimate, std, lower, upper."""
-        return pd.DataFrame.from_dict({k: v.to_dict() for k, v in self.metrics.items()},
-                                      orient="index")
+        """One row per metric (index ``metric``): estimate, std, lower, upper."""
+        return estimates_frame(self.metrics)
+
+    def _repr_html_(self) -> str:
+        return report_html(f"Estimated performance (CBPE, {self.n:,} rows, "
+                           f"{self.confidence:.0%} band)", self.to_pandas())
 
     def compare(self, realised: Any) -> dict[str, dict[str, Any]]:
         """How far each estimate was from the realised value once labels arrived.
 
         ``realised`` is the :class:`~aiwarden.engine.performance.ClassificationStats`
         of the same window. Per metric: ``estimate``, ``realised``,
-        ``difference`` (estimate minus realised), ``within_band``. When the
+        ``difference`` (estimate minus realised), ``lower`` / ``upper`` (the band
+        widened to the number of labelled rows), ``severity`` and ``within_band``
+        (see :func:`~aiwarden.engine._results.compare_estimates`). When the
         realised value is undefined, ``realised`` and ``difference`` are NaN and
         ``within_band`` is None.
         """
         check_param(getattr(realised, "classes", None) == self.classes, "realised",
                     "CBPEResult.compare", f"ClassificationStats with classes {list(self.classes)}",
                     getattr(realised, "classes", realised))
-        values = realised.metrics()
-        out: dict[str, dict[str, Any]] = {}
-        for name, est in self.metrics.items():
-            r = float(values.get(name, _NAN))
-            defined = not (np.isnan(r) or np.isnan(est.estimate))
-            out[name] = {
-                "estimate": est.estimate, "realised": r,
-                "difference": est.estimate - r if defined else _NAN,
-                "within_band": bool(est.lower <= r <= est.upper) if defined else None,
-            }
-        return out
+        return compare_estimates(self.metrics, self.n, self.confidence, realised.metrics(),
+                                 realised.n)
 
 
 @dataclass(frozen=True, eq=False)

@@ -36,9 +36,17 @@ from scipy.stats import norm
 from sklearn.base import clone
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.model_selection import KFold
+from threadpoolctl import threadpool_limits
 
 from aiwarden.engine._regression_stats import RegressionStats
-from aiwarden.errors import DataError, NotFittedError, SchemaError, check_param
+from aiwarden.engine._results import (
+    MetricEstimate,
+    compare_estimates,
+    estimates_frame,
+    report_html,
+)
+from aiwarden.engine._tree_ensemble import TreeEnsemble
+from aiwarden.errors import DataError, NotFittedError, ParameterError, SchemaError, check_param
 
 __all__ = ["DLE", "DLEResult", "ExpectedRegressionStats"]
 
@@ -82,39 +90,46 @@ class ExpectedRegressionStats:
 
 @dataclass(frozen=True)
 class DLEResult:
-    """Estimated ``mae`` and ``rmse`` with their sampling-error bands (NaN without rows)."""
+    """Estimated ``mae`` and ``rmse`` with their sampling-error bands (NaN without rows).
+
+    Same shape as :class:`~aiwarden.engine.cbpe.CBPEResult`: ``metrics`` maps a
+    name to a :class:`~aiwarden.engine._results.MetricEstimate`; ``n`` counts the
+    rows estimated, ``n_invalid`` the rows left out (prediction not finite).
+    """
 
     n: int
     confidence: float
-    metrics: dict[str, dict[str, float]]
+    metrics: dict[str, MetricEstimate]
+    n_invalid: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"n": self.n, "confidence": self.confidence,
-                "metrics": {k: dict(v) for k, v in self.metrics.items()}}
+        return {"n": self.n, "confidence": self.confidence, "n_invalid": self.n_invalid,
+                "metrics": {k: v.to_dict() for k, v in self.metrics.items()}}
 
     def to_pandas(self) -> pd.DataFrame:
-        return pd.DataFrame.from_dict(self.metrics, orient="index")
+        """One row per metric (index ``metric``): estimate, std, lower, upper."""
+        return estimates_frame(self.metrics)
+
+    def _repr_html_(self) -> str:
+        return report_html(f"Estimated performance (DLE, {self.n:,} rows, "
+                           f"{self.confidence:.0%} band)", self.to_pandas())
 
     def compare(self, realised: RegressionStats) -> dict[str, dict[str, Any]]:
-        """Estimate minus realised and whether the realised value is in the band."""
+        """Estimate against the realised value of the labelled rows, per metric.
+
+        Same keys as :meth:`CBPEResult.compare
+        <aiwarden.engine.cbpe.CBPEResult.compare>` (band widened to the labelled rows).
+        """
         check_param(isinstance(realised, RegressionStats), "realised", "DLEResult.compare",
                     "a RegressionStats", type(realised).__name__)
-        values = realised.metrics()
-        out: dict[str, dict[str, Any]] = {}
-        for name, est in self.metrics.items():
-            r = float(values[name])
-            defined = np.isfinite(r) and np.isfinite(est["estimate"])
-            out[name] = {"estimate": est["estimate"], "realised": r,
-                         "difference": est["estimate"] - r if defined else _NAN,
-                         "within_band": bool(est["lower"] <= r <= est["upper"]) if defined
-                         else None}
-        return out
+        return compare_estimates(self.metrics, self.n, self.confidence, realised.metrics(),
+                                 realised.n)
 
 
 def _default_estimator(random_state: int) -> HistGradientBoostingRegressor:
     return HistGradientBoostingRegressor(
         max_iter=60, learning_rate=0.1, max_leaf_nodes=15, min_samples_leaf=40,
-        early_stopping=False, categorical_features="from_dtype", random_state=random_state)
+        early_stopping=False, random_state=random_state)
 
 
 class DLE:
@@ -124,13 +139,24 @@ class DLE:
     ----------
     estimator
         Regressor of the conditional loss (cloned per fit); default: gradient-boosted
-        trees that take missing values and pandas categoricals.
+        trees that take missing values and categories. Only the default (or any
+        squared-error ``HistGradientBoostingRegressor``) can be stored with
+        :meth:`to_dict`; it is then scored by :class:`_tree_ensemble.TreeEnsemble`,
+        which gives the same predictions without a thread pool.
     n_folds
         Folds of the cross-fitting on the reference (``2 * n_folds`` model fits).
     confidence
         Coverage of the sampling-error band.
     random_state
-        Seed of the folds and of the default estimator.
+        Seed of the folds, of the row subsample and of the default estimator.
+    n_threads
+        OpenMP threads per model fit (None: the library's default, every core).
+        Default 1: on a busy 2-core host the boosting's thread pool made a fit 13x
+        slower than one thread (oversubscription), and one thread costs little at
+        reference sizes. The result does not depend on it (tested).
+    max_rows
+        Reference rows used to fit (a seeded random subsample above it; None: all):
+        the loss models need thousands of rows, not millions.
 
     Examples
     --------
@@ -142,28 +168,43 @@ class DLE:
     >>> dle = dle.fit(x[:2000], y[:2000], x[:2000, 0])
     >>> est = dle.estimate(dle.accumulate(x[2000:], x[2000:, 0]))
     >>> realised = RegressionStats.from_arrays(y[2000:], x[2000:, 0]).metrics()["mae"]
-    >>> abs(est.metrics["mae"]["estimate"] - realised) < 0.05
+    >>> abs(est.metrics["mae"].estimate - realised) < 0.05
     True
     """
 
     def __init__(self, estimator: Any = None, *, n_folds: int = 5, confidence: float = 0.95,
-                 random_state: int = 0) -> None:
+                 random_state: int = 0, n_threads: int | None = 1,
+                 max_rows: int | None = 50_000) -> None:
         check_param(isinstance(n_folds, int) and 2 <= n_folds <= 100, "n_folds", "DLE",
                     "an int in [2, 100]", n_folds)
         check_param(isinstance(confidence, float) and 0.0 < confidence < 1.0, "confidence",
                     "DLE", "a float in (0, 1)", confidence)
+        check_param(n_threads is None or (isinstance(n_threads, int) and 1 <= n_threads <= 1024),
+                    "n_threads", "DLE", "None or an int in [1, 1024]", n_threads)
+        check_param(max_rows is None or (isinstance(max_rows, int) and max_rows >= 100),
+                    "max_rows", "DLE", "None or an int >= 100", max_rows)
         self.estimator = estimator
         self.n_folds = n_folds
         self.confidence = confidence
         self.random_state = random_state
+        self.n_threads = n_threads
+        self.max_rows = max_rows
 
-    def _new_model(self) -> Any:
+    def _new_model(self, categorical: np.ndarray) -> Any:
         if self.estimator is None:
-            return _default_estimator(self.random_state)
-        return clone(self.estimator)
+            model = _default_estimator(self.random_state)
+        else:
+            model = clone(self.estimator)
+        if isinstance(model, HistGradientBoostingRegressor):
+            model.set_params(categorical_features=categorical if categorical.any() else None)
+        return model
 
-    def _design(self, X: Any, y_pred: Any, fitting: bool) -> tuple[pd.DataFrame, np.ndarray]:
-        """Features plus the prediction as a frame; numeric or categorical columns only."""
+    def _design(self, X: Any, y_pred: Any, fitting: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Features plus the prediction as floats; a category becomes its position.
+
+        Categories are the ``_MAX_CATEGORIES`` most frequent of the reference; others
+        and missing values are NaN, which the trees send the way missing values go.
+        """
         if isinstance(X, pd.DataFrame):
             frame = X.reset_index(drop=True)
         else:
@@ -187,17 +228,21 @@ class DLE:
         if missing:
             raise SchemaError(f"Column {missing[0]!r} was a DLE feature at fit time but is "
                               "absent.", missing[0])
-        out = {}
-        for c in self.features_:
+        out = np.empty((len(frame), len(self.features_) + 1), dtype=np.float64)
+        for j, c in enumerate(self.features_):
             col = frame[c]
             if c in self.categories_:
-                out[c] = pd.Categorical(col.astype(str).where(col.notna()),
-                                        categories=list(self.categories_[c]))
+                codes = pd.Index(self.categories_[c]).get_indexer(col.astype(str))
+                out[:, j] = np.where((codes >= 0) & col.notna().to_numpy(), codes, np.nan)
             else:
-                out[c] = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64,
-                                                                      na_value=np.nan)
-        out[_PRED] = pred
-        return pd.DataFrame(out), np.isfinite(pred)
+                out[:, j] = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64,
+                                                                         na_value=np.nan)
+        out[:, -1] = pred
+        return out, np.isfinite(pred)
+
+    @property
+    def _categorical(self) -> np.ndarray:
+        return np.array([c in self.categories_ for c in self.features_] + [False])
 
     def fit(self, X: Any, y_true: Any, y_pred: Any) -> DLE:
         """Learn ``E[|error| | x]`` and ``E[error**2 | x]`` on the labelled reference."""
@@ -210,17 +255,24 @@ class DLE:
         if ok.sum() < 2 * self.n_folds:
             raise DataError(f"DLE.fit needs at least {2 * self.n_folds} rows with finite "
                             f"y_true and y_pred. Got {int(ok.sum())}.", "y_true")
-        design = design[ok].reset_index(drop=True)
-        err = design[_PRED].to_numpy() - y[ok]
+        rows = np.flatnonzero(ok)
+        if self.max_rows is not None and len(rows) > self.max_rows:
+            rng = np.random.default_rng([self.random_state, 1])
+            rows = np.sort(rng.choice(rows, size=self.max_rows, replace=False))
+        design = design[rows]
+        err = design[:, -1] - y[rows]
         abs_e, sq_e = np.abs(err), err * err
         oof_abs, oof_sq = np.empty_like(abs_e), np.empty_like(sq_e)
         abs_models, sq_models = [], []
+        cat = self._categorical
         folds = KFold(self.n_folds, shuffle=True, random_state=self.random_state)
-        for train, test in folds.split(design):
-            abs_models.append(self._new_model().fit(design.iloc[train], abs_e[train]))
-            sq_models.append(self._new_model().fit(design.iloc[train], sq_e[train]))
-            oof_abs[test] = abs_models[-1].predict(design.iloc[test])
-            oof_sq[test] = sq_models[-1].predict(design.iloc[test])
+        with threadpool_limits(limits=self.n_threads, user_api="openmp"):
+            for train, test in folds.split(design):
+                for models, target, oof in ((abs_models, abs_e, oof_abs),
+                                            (sq_models, sq_e, oof_sq)):
+                    model = self._stored(self._new_model(cat).fit(design[train], target[train]))
+                    models.append(model)
+                    oof[test] = model.predict(design[test])
         oof_abs, oof_sq = np.maximum(oof_abs, 0.0), np.maximum(oof_sq, 0.0)
         self.kappa_ = float(np.sum((sq_e - oof_sq) ** 2) / max(np.sum(oof_sq**2), 1e-300))
         self.reference_check_ = {
@@ -232,6 +284,16 @@ class DLE:
         self.sq_models_ = tuple(sq_models)
         return self
 
+    def _stored(self, model: Any) -> Any:
+        """Boosted trees become a :class:`TreeEnsemble`; other regressors stay as they are."""
+        if isinstance(model, HistGradientBoostingRegressor) and model.loss == "squared_error":
+            return TreeEnsemble.from_hgb(model, len(self.features_) + 1)
+        return model
+
+    def _predict(self, models: tuple[Any, ...], design: np.ndarray) -> np.ndarray:
+        with threadpool_limits(limits=self.n_threads, user_api="openmp"):
+            return np.maximum(np.mean([m.predict(design) for m in models], axis=0), 0.0)
+
     def accumulate(self, X: Any, y_pred: Any) -> ExpectedRegressionStats:
         """Predicted loss sums of a batch (no labels needed); merge batches freely."""
         if not hasattr(self, "abs_models_"):
@@ -240,8 +302,8 @@ class DLE:
         design = design[ok]
         if len(design) == 0:
             return ExpectedRegressionStats(n_invalid=int((~ok).sum()))
-        m = np.maximum(np.mean([f.predict(design) for f in self.abs_models_], axis=0), 0.0)
-        q = np.maximum(np.mean([f.predict(design) for f in self.sq_models_], axis=0), 0.0)
+        m = self._predict(self.abs_models_, design)
+        q = self._predict(self.sq_models_, design)
         return ExpectedRegressionStats(
             n=len(design), sum_abs=float(m.sum()), sum_sq=float(q.sum()),
             var_abs=float(np.maximum(q - m * m, 0.0).sum()),
@@ -254,16 +316,51 @@ class DLE:
         z = float(norm.ppf(0.5 + self.confidence / 2.0))
         n = expected.n
         if n == 0:
-            nan = {"estimate": _NAN, "std": _NAN, "lower": _NAN, "upper": _NAN}
-            return DLEResult(0, self.confidence, {"mae": dict(nan), "rmse": dict(nan)})
+            nan = MetricEstimate(_NAN, _NAN, _NAN, _NAN)
+            return DLEResult(0, self.confidence, {"mae": nan, "rmse": nan},
+                             expected.n_invalid)
         mae, sd_mae = expected.sum_abs / n, float(np.sqrt(expected.var_abs)) / n
         mse, sd_mse = expected.sum_sq / n, float(np.sqrt(expected.var_sq)) / n
         rmse = float(np.sqrt(mse))
         sd_rmse = sd_mse / (2.0 * rmse) if rmse > 0 else 0.0
         return DLEResult(n, self.confidence, {
-            "mae": _band(mae, sd_mae, z), "rmse": _band(rmse, sd_rmse, z)})
+            "mae": _band(mae, sd_mae, z), "rmse": _band(rmse, sd_rmse, z)}, expected.n_invalid)
+
+    # ------------------------------------------------------------ serialising
+
+    def to_dict(self) -> dict[str, Any]:
+        """Parameters and fitted state, JSON-safe (trees as :class:`TreeEnsemble` dicts)."""
+        if not hasattr(self, "abs_models_"):
+            raise NotFittedError("This DLE is not fitted yet; call fit on a labelled reference.")
+        models = (*self.abs_models_, *self.sq_models_)
+        if not all(isinstance(m, TreeEnsemble) for m in models):
+            raise ParameterError("A DLE with a custom estimator cannot be stored; only the "
+                                 "default gradient-boosted trees can (estimator=None).",
+                                 "estimator")
+        return {
+            "kind": "DLE",
+            "params": {"n_folds": self.n_folds, "confidence": self.confidence,
+                       "random_state": self.random_state, "n_threads": self.n_threads,
+                       "max_rows": self.max_rows},
+            "features": list(self.features_),
+            "categories": {k: list(v) for k, v in self.categories_.items()},
+            "kappa": self.kappa_, "reference_check": dict(self.reference_check_),
+            "abs_models": [m.to_dict() for m in self.abs_models_],
+            "sq_models": [m.to_dict() for m in self.sq_models_],
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> DLE:
+        out = cls(**d["params"])
+        out.features_ = tuple(d["features"])
+        out.categories_ = {k: tuple(v) for k, v in d["categories"].items()}
+        out.kappa_ = float(d["kappa"])
+        out.reference_check_ = {k: float(v) for k, v in d["reference_check"].items()}
+        out.abs_models_ = tuple(TreeEnsemble.from_dict(m) for m in d["abs_models"])
+        out.sq_models_ = tuple(TreeEnsemble.from_dict(m) for m in d["sq_models"])
+        return out
 
 
-def _band(value: float, sd: float, z: float) -> dict[str, float]:
-    return {"estimate": float(value), "std": float(sd), "lower": float(max(value - z * sd, 0.0)),
-            "upper": float(value + z * sd)}
+def _band(value: float, sd: float, z: float) -> MetricEstimate:
+    return MetricEstimate(float(value), float(sd), float(max(value - z * sd, 0.0)),
+                          float(value + z * sd))

@@ -98,6 +98,14 @@ class QualityReport:
         return pd.DataFrame([f.to_dict() for f in self.findings], columns=[*cols, "examples",
                                                                            "values"])
 
+    def _repr_html_(self) -> str:
+        """Jupyter view: one row per finding (values escaped)."""
+        from aiwarden.engine._results import report_html
+
+        cols = ["check", "severity", "column", "count", "rate", "message"]
+        return report_html(f"Data quality ({self.n_rows:,} rows, "
+                           f"{'ok' if self.ok else 'problems found'})", self.to_pandas()[cols])
+
 
 def _binom_excess(count: int, n: int, p0: float, alpha: float, min_increase: float) -> bool:
     """Is ``count`` of ``n`` clearly and materially above a rate of ``p0``?"""

@@ -106,7 +106,8 @@ def quality(ref: Reference | None, d: BucketData) -> dict[str, Any] | None:
 def performance(ref: Reference | None, d: BucketData) -> dict[str, Any] | None:
     if ref is None or d.profile is None or d.profile.performance is None:
         return {"labels": d.labels, "metrics": None}
-    return {"labels": d.labels, "metrics": ref.realised_performance(d.profile)}
+    realised = ref.realised_performance(d.profile)
+    return {"labels": d.labels, "metrics": None if realised is None else dict(realised)}
 
 
 def estimated_performance(ref: Reference | None, d: BucketData) -> dict[str, Any] | None:
@@ -193,7 +194,8 @@ def reason(metric: str, ref: Reference | None, d: BucketData, value: Any,
     if metric == "performance":
         return "no labels joined to this window's predictions yet"
     if metric == "estimated_performance":
-        return "the reference cannot estimate performance (needs a classifier's scores)"
+        return ("the reference cannot estimate performance (needs a classifier's scores, or "
+                "a regression model's features, prediction and at least 100 labelled rows)")
     if metric == "prediction":
         return "the schema has no prediction or score column, or none was sent"
     return "not computable from this window"

@@ -75,8 +75,8 @@ def build_report(reference: Any, current: Any, *,
     estimated = ref.estimated_performance(prof)
     performance = {
         "task": ref.schema_.task.value,
-        "reference": ref.realised_performance(ref.profile_),
-        "realised": realised,
+        "reference": _plain(ref.realised_performance(ref.profile_)),
+        "realised": _plain(realised),
         "estimated": None if estimated is None else estimated.to_dict(),
     }
     t4 = time.perf_counter()
@@ -106,6 +106,11 @@ def build_report(reference: Any, current: Any, *,
                     "performance": t4 - t3, "histograms": time.perf_counter() - t4},
     }
     return _clean(report)
+
+
+def _plain(realised: Mapping[str, float] | None) -> dict[str, float] | None:
+    """Realised metrics as the report's flat ``{metric: value}`` dict."""
+    return None if realised is None else dict(realised)
 
 
 def _naming(exc: AiwardenError, prefix: str) -> AiwardenError:

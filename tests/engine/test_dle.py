@@ -94,7 +94,7 @@ def test_frames_with_categories_missing_values_and_invalid_rows() -> None:
     pred_cur[:3] = np.nan
     exp = dle.accumulate(current, pred_cur)
     assert (exp.n, exp.n_invalid) == (n - 3, 3)
-    est = dle.estimate(exp).metrics["mae"]["estimate"]
+    est = dle.estimate(exp).metrics["mae"].estimate
     assert est == pytest.approx(2.0 * np.sqrt(2 / np.pi), rel=0.15)
     with pytest.raises(SchemaError, match="'cat'"):
         dle.accumulate(frame[["num"]], pred)
@@ -110,7 +110,93 @@ def test_errors_and_empty_windows(fitted: DLE) -> None:
     with pytest.raises(DataError, match="y_pred"):
         fitted.accumulate(np.zeros((3, 3)), np.zeros(2))
     empty = fitted.estimate(ExpectedRegressionStats())
-    assert np.isnan(empty.metrics["mae"]["estimate"])
+    assert np.isnan(empty.metrics["mae"].estimate)
     cmp = empty.compare(RegressionStats.empty())
     assert cmp["mae"]["within_band"] is None
     assert list(empty.to_pandas().columns) == ["estimate", "std", "lower", "upper"]
+
+
+def test_thread_count_does_not_change_the_result() -> None:
+    x, y, pred = _draw(np.random.default_rng(4), 3_000)
+    cur, _, cur_pred = _draw(np.random.default_rng(5), 1_000, SHIFT_MEAN, SHIFT_SCALE)
+    results = [DLE(n_folds=2, n_threads=n).fit(x, y, pred).accumulate(cur, cur_pred).to_dict()
+               for n in (1, 2, None)]
+    assert results[0] == results[1] == results[2]
+    with pytest.raises(ParameterError, match="'n_threads' parameter of DLE"):
+        DLE(n_threads=0)
+
+
+def test_stored_trees_predict_as_scikit_learn() -> None:
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    from aiwarden.engine._tree_ensemble import TreeEnsemble
+
+    rng = np.random.default_rng(6)
+    n = 4_000
+    x = np.column_stack([rng.normal(size=n), rng.integers(0, 30, n).astype(float),
+                         rng.normal(size=n)])
+    x[::7, 0] = np.nan
+    x[::11, 1] = np.nan
+    y = np.sin(np.nan_to_num(x[:, 0])) + np.nan_to_num(x[:, 1]) % 3 + rng.normal(size=n)
+    model = HistGradientBoostingRegressor(max_iter=40, categorical_features=[False, True, False],
+                                          random_state=0).fit(x, y)
+    trees = TreeEnsemble.from_hgb(model, 3)
+    new = np.column_stack([rng.normal(size=n), rng.integers(-2, 40, n).astype(float),
+                           rng.normal(size=n)])
+    new[::5, 1] = np.nan  # missing category
+    new[::13, 1] = 2.5  # never-seen category value; -2 and 30..39 are unseen too
+    new[::3, 0] = np.nan
+    np.testing.assert_allclose(trees.predict(new), model.predict(new), rtol=1e-12, atol=1e-12)
+    back = TreeEnsemble.from_dict(json.loads(json.dumps(trees.to_dict())))
+    np.testing.assert_array_equal(back.predict(new), trees.predict(new))
+    numeric = HistGradientBoostingRegressor(max_iter=40, random_state=0).fit(x[:, [0, 2]], y)
+    np.testing.assert_allclose(TreeEnsemble.from_hgb(numeric, 2).predict(new[:, [0, 2]]),
+                               numeric.predict(new[:, [0, 2]]), rtol=1e-12, atol=1e-12)
+
+
+def test_json_round_trip_estimates_identically() -> None:
+    rng = np.random.default_rng(7)
+    n = 2_000
+    frame = pd.DataFrame({"num": rng.normal(size=n), "cat": rng.choice(["a", "b", "c"], n)})
+    y = rng.normal(size=n) * np.where(frame["cat"] == "a", 2.0, 0.5) + frame["num"]
+    pred = frame["num"].to_numpy()
+    dle = DLE(n_folds=2).fit(frame, y, pred)
+    back = DLE.from_dict(json.loads(json.dumps(dle.to_dict())))
+    cur = frame.assign(cat=rng.choice(["a", "b", "zz"], n))
+    assert back.accumulate(cur, pred).to_dict() == dle.accumulate(cur, pred).to_dict()
+    assert back.reference_check_ == dle.reference_check_
+    from sklearn.tree import DecisionTreeRegressor
+
+    custom = DLE(DecisionTreeRegressor(min_samples_leaf=50), n_folds=2).fit(frame, y, pred)
+    with pytest.raises(ParameterError, match="custom estimator"):
+        custom.to_dict()
+
+
+def test_estimate_and_realised_agree_with_scikit_learn(fitted: DLE) -> None:
+    from sklearn.metrics import mean_absolute_error, root_mean_squared_error
+
+    x, y, pred = _draw(np.random.default_rng(8), 20_000, SHIFT_MEAN, SHIFT_SCALE)
+    realised = RegressionStats.from_arrays(y, pred)
+    assert realised.metrics()["mae"] == pytest.approx(mean_absolute_error(y, pred), rel=1e-12)
+    assert realised.metrics()["rmse"] == pytest.approx(root_mean_squared_error(y, pred),
+                                                       rel=1e-12)
+    est = fitted.estimate(fitted.accumulate(x, pred))
+    assert est.metrics["mae"].estimate == pytest.approx(mean_absolute_error(y, pred), rel=0.03)
+    assert est.metrics["rmse"].estimate == pytest.approx(root_mean_squared_error(y, pred),
+                                                         rel=0.03)
+    frame = est.to_pandas()
+    assert frame.index.name == "metric" and list(frame.index) == ["mae", "rmse"]
+    assert frame.loc["mae", "estimate"] == est.metrics["mae"].estimate
+    assert est.to_dict()["metrics"]["rmse"] == est.metrics["rmse"].to_dict()
+    assert "<table" in est._repr_html_() and "DLE" in est._repr_html_()
+
+
+def test_band_widens_to_the_labelled_rows(fitted: DLE) -> None:
+    x, y, pred = _draw(np.random.default_rng(9), 4_000)
+    est = fitted.estimate(fitted.accumulate(x, pred))
+    few = RegressionStats.from_arrays(y[:400], pred[:400])
+    cmp = est.compare(few)["mae"]
+    half_all = est.metrics["mae"].upper - est.metrics["mae"].estimate
+    assert cmp["upper"] - cmp["estimate"] == pytest.approx(half_all * np.sqrt(10), rel=1e-9)
+    assert cmp["severity"] == pytest.approx(
+        abs(cmp["realised"] - cmp["estimate"]) / (cmp["upper"] - cmp["estimate"]), rel=1e-9)
