@@ -12,6 +12,7 @@ from aiwarden.commands import (
     keys,
     log,
     models,
+    quarantine,
     registry,
     serve,
     server,
@@ -32,7 +33,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      "5 server error (docs/cli.md).")
     parser.add_argument("--version", action="version", version=f"aiwarden {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in (demo, server, keys, models, log, report, alerts, incidents, registry, serve):
+    for module in (demo, server, keys, models, log, report, alerts, incidents, quarantine,
+                   registry, serve):
         module.register(sub)
     args = parser.parse_args(argv)
     try:

@@ -189,3 +189,38 @@ def test_the_readme_command_lines_parse_as_written(monkeypatch: pytest.MonkeyPat
     for argv in commands:
         assert main(argv) == 0, argv
     assert len(seen) == len(commands)
+
+
+class _Terminal:
+    """A stream that says it is a terminal, and keeps what was written."""
+
+    def __init__(self, tty: bool = True) -> None:
+        self.tty, self.parts = tty, []
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    def write(self, s: str) -> None:
+        self.parts.append(s)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_progress_draws_on_a_terminal_only() -> None:
+    from aiwarden.commands._progress import Progress
+
+    term = _Terminal()
+    with Progress("log m", 200, unit="rows", stream=term) as bar:
+        bar.update(50, force=True)
+        assert term.parts[-1] == "\rlog m [######..................]  25% 50/200 rows"
+        bar.update(200, force=True)
+        assert "[" + "#" * 24 + "] 100% 200/200 rows" in term.parts[-1]
+    assert term.parts[-1] == "\r"  # the line cleared for what comes next
+    assert "".join(term.parts).count("\r") >= 3
+    pipe = _Terminal(tty=False)
+    with Progress("log m", 200, stream=pipe) as bar:
+        bar.update(100, force=True)
+    assert pipe.parts == []
+    unknown = Progress("import", None, unit="versions", stream=_Terminal())
+    assert unknown.render() == "import 0 versions"

@@ -248,12 +248,25 @@ def _replay_chunk(monitor: Any, m: Any, qids: list[int], payload: list[dict[str,
             out.gone.append(qid)
         elif pos in bad:
             e = bad[pos]
-            out.still_quarantined.append({"id": qid, "prediction_id": e["prediction_id"],
+            out.still_quarantined.append({"id": qid, "new_id": _new_id(monitor, m, e),
+                                          "prediction_id": e["prediction_id"],
                                           "field": e["field"], "reason": e["reason"]})
         else:
             out.replayed.append(qid)
     out.accepted += res.accepted
     out.duplicates += res.duplicates
+
+
+def _new_id(monitor: Any, m: Any, e: Mapping[str, Any]) -> int | None:
+    """The id a still-bad row is kept under now (None when it has no prediction id)."""
+    if e["prediction_id"] is None:
+        return None
+    with monitor.db.read() as conn:
+        found = conn.execute(select(quarantine.c.id).where(
+            quarantine.c.model_id == m.id, quarantine.c.prediction_id == e["prediction_id"],
+            quarantine.c.field == e["field"], quarantine.c.reason == e["reason"])
+            .order_by(quarantine.c.id.desc()).limit(1)).scalar()
+    return None if found is None else int(found)
 
 
 def _top_n(monitor: Any) -> dict[str, Any]:

@@ -100,7 +100,7 @@ def test_still_bad_stays_with_the_new_reason_then_release(http: httpx.Client) ->
     assert still["id"] == qid and still["field"] == "features.x"
     assert "'twelve'" in still["reason"] and out["accepted"] == 0
     now = _listed(http, name)["p15"]
-    assert now["id"] != qid and "'twelve'" in now["reason"]
+    assert now["id"] == still["new_id"] != qid and "'twelve'" in now["reason"]
     assert _metric(http, name, "volume")["quarantined"] == 4  # moved, not added
 
     # released as it is: the bad value read as missing
@@ -195,3 +195,65 @@ def test_two_servers_replaying_the_same_rows_count_each_once(
     events = _events(http, name)
     assert len(events) == 60 and events.prediction_id.is_unique
     assert _listed(http, name) == {}
+
+
+def _cli(server: ThreadServer, capsys: pytest.CaptureFixture[str], *argv: str
+         ) -> tuple[int, str, str]:
+    from aiwarden.cli import main
+
+    code = main([*argv, "--url", server.url])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_the_cli_lists_shows_replays_releases_and_drops(
+        server: ThreadServer, http: httpx.Client, capsys: pytest.CaptureFixture[str],
+        tmp_path: Any) -> None:
+    import json
+
+    name, rows = _model_with_bad_rows(http)
+    ids = {k: q["id"] for k, q in _listed(http, name).items()}
+    code, out, err = _cli(server, capsys, "quarantine", "list", name)
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["id", "received", "(UTC)"] and len(lines) == 5
+    assert any(str(ids["p3"]) in line and "features.x" in line and "'abc'" in line
+               for line in lines)
+    code, out, _ = _cli(server, capsys, "quarantine", "list", name, "--field", "timestamp",
+                        "--json")
+    assert [q["prediction_id"] for q in json.loads(out)] == ["p7"]
+    code, out, _ = _cli(server, capsys, "quarantine", "show", name, str(ids["p3"]))
+    assert code == 0 and "reason: expected a number" in out and '"x": "abc"' in out
+
+    # corrected with --set: accepted, exit 0
+    code, out, _ = _cli(server, capsys, "quarantine", "replay", name, str(ids["p3"]),
+                        "--set", "features.x=2.5")
+    assert code == 0 and out.startswith("1 of 1 row(s) left quarantine: 1 accepted")
+    # still bad: exit 1 (a check found something) and the new id named
+    code, out, _ = _cli(server, capsys, "quarantine", "replay", name, str(ids["p15"]))
+    new = _listed(http, name)["p15"]["id"]
+    assert code == 1 and f"still quarantined: {ids['p15']} (now {new})" in out
+    # a corrected row from a file
+    fixed = tmp_path / "fixed.json"
+    fixed.write_text(json.dumps({**rows[11], "prediction_id": "p11"}))
+    code, out, _ = _cli(server, capsys, "quarantine", "replay", name, str(ids[""]),
+                        "--row", str(fixed), "-o", "json")
+    assert code == 0 and json.loads(out)["replayed"] == [ids[""]]
+    # release everything refused for a field; drop what is left
+    code, out, _ = _cli(server, capsys, "quarantine", "release", name, "--all", "--field",
+                        "features.x")
+    assert code == 0 and "1 accepted" in out
+    code, out, _ = _cli(server, capsys, "quarantine", "drop", name, "--all")
+    assert code == 0 and out.strip() == "dropped 1 row(s)"
+    assert _listed(http, name) == {}
+    assert _metric(http, name, "volume") == {"rows": 19, "quarantined": 1, "labels": 0}
+    # a retried replay of a row gone: nothing happens, said so
+    code, out, _ = _cli(server, capsys, "quarantine", "replay", name, str(ids["p3"]))
+    assert code == 0 and "not in quarantine" in out and str(ids["p3"]) in out
+    # usage and not found
+    assert _cli(server, capsys, "quarantine", "replay", name)[0] == 2
+    code, _, err = _cli(server, capsys, "quarantine", "replay", name, "1", "--set", "x")
+    assert code == 2 and "PATH=VALUE" in err
+    code, _, err = _cli(server, capsys, "quarantine", "show", name, "999999999")
+    assert code == 3 and err.count("\n") == 1
+    assert _cli(server, capsys, "quarantine", "list", "no-such-model")[0] == 3
