@@ -136,34 +136,43 @@ class ConceptDrift:
         return report
 
     def feed_model(self, m: repo.ModelRow, now: float, report: FeedReport) -> None:
-        while True:
-            with self.db.read() as conn:
-                settings = self.settings(conn, m)
-                if not settings.enabled:
-                    return
-                task = self.task(conn, m)
-                wanted = settings.resolved(task)
-                if not wanted:
-                    return
-                old = _raw_state(conn, m.id)
-                state = orjson.loads(old) if old is not None else {}
-                lo, target = state.get("watermark"), now - settings.label_delay
-                if lo is not None and target <= lo:
-                    return
-                hi, batch_ids = _next_chunk(conn, m.id, lo, target)
-                outcomes = self._outcomes(conn, m, batch_ids, lo, hi)
-                names = {v.id: v.version for v in repo.list_versions(conn, m)}
-            new, points = _advance(state, wanted, outcomes, hi, now, names)
-            with self.db.write(m.id) as conn:
-                if not _swap(conn, m.id, old, new, now):
-                    report.conflicts += 1
-                    log.warning("concept-drift state of %s was advanced by another process; "
-                                "this cycle's work on it is dropped", m.name)
-                    return
-            report.outcomes += len(outcomes.ts)
-            report.change_points += [p | {"model": m.name} for p in points]
-            if hi >= target:
+        while (planned := self.plan(m, now)) is not None:
+            old, new, points, done = planned
+            if not self.commit(m, old, new, now):
+                report.conflicts += 1
+                log.warning("concept-drift state of %s was advanced by another process; "
+                            "this cycle's work on it is dropped", m.name)
                 return
+            report.outcomes += new["fed_in_step"]
+            report.change_points += [p | {"model": m.name} for p in points]
+            if done:
+                return
+
+    def plan(self, m: repo.ModelRow, now: float
+             ) -> tuple[str | None, dict[str, Any], list[dict[str, Any]], bool] | None:
+        """One step of feeding, not yet stored: ``(text read, new state, change points,
+        caught up)``, or None when there is nothing to feed."""
+        with self.db.read() as conn:
+            settings = self.settings(conn, m)
+            wanted = settings.resolved(self.task(conn, m)) if settings.enabled else {}
+            if not wanted:
+                return None
+            old = _raw_state(conn, m.id)
+            state = orjson.loads(old) if old is not None else {}
+            lo, target = state.get("watermark"), now - settings.label_delay
+            if lo is not None and target <= lo:
+                return None
+            hi, batch_ids = _next_chunk(conn, m.id, lo, target)
+            outcomes = self._outcomes(conn, m, batch_ids, lo, hi)
+            names = {v.id: v.version for v in repo.list_versions(conn, m)}
+        new, points = _advance(state, wanted, outcomes, hi, now, names)
+        return old, new, points, hi >= target
+
+    def commit(self, m: repo.ModelRow, old: str | None, new: dict[str, Any],
+               now: float) -> bool:
+        """Store a planned step unless another process stored one since it was read."""
+        with self.db.write(m.id) as conn:
+            return _swap(conn, m.id, old, new, now)
 
     def _outcomes(self, conn: Connection, m: repo.ModelRow, batch_ids: list[int],
                   lo: float | None, hi: float) -> Outcomes:
@@ -239,9 +248,8 @@ def _swap(conn: Connection, model_id: int, old: str | None, new: dict[str, Any],
           now: float) -> bool:
     """Write ``new`` only if the stored text is still ``old`` (None: still absent)."""
     key, body = _state_key(model_id), orjson.dumps(new, option=orjson.OPT_SORT_KEYS).decode()
-    if old is None:  # first writer wins; a loser finds another text stored
-        kv.put_if_absent(conn, key, new)
-        return _raw_state(conn, model_id) == body
+    if old is None:  # the first writer creates it; a later one finds it exists
+        return kv.create(conn, key, new)
     res = conn.execute(update(kv_state).where(kv_state.c.key == key, kv_state.c.value == old)
                        .values(value=body, updated_at=now))
     return res.rowcount == 1
@@ -303,6 +311,7 @@ def _advance(state: dict[str, Any], wanted: dict[str, dict[str, Any]], out: Outc
     state["dropped_change_points"] = state.get("dropped_change_points", 0) + max(
         0, len(kept) - MAX_CHANGE_POINTS)
     state["fed_at"] = now
+    state["fed_in_step"] = len(out.ts)
     return state, points
 
 

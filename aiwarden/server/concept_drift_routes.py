@@ -102,6 +102,7 @@ def change_points(request: Request, name: str, version: str | None = None,
              if (version is None or p["version"] == version)
              and (detector is None or p["detector"] == detector)
              and (t0 is None or p["at"] >= t0) and (t1 is None or p["at"] < t1)]
+    found.sort(key=lambda p: (p["at"], p["detector"]))
     return {"model": name, "change_points": [_point(p) for p in found[-limit:]],
             "dropped": state.get("dropped_change_points", 0)}
 

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from aiwarden.store.tables import kv_state
 
-__all__ = ["get", "put", "put_if_absent"]
+__all__ = ["create", "get", "put", "put_if_absent"]
 
 
 def get(conn: Connection, key: str, default: Any = None) -> Any:
@@ -39,6 +39,11 @@ def put(conn: Connection, key: str, value: Any) -> None:
                                                                  updated_at=time.time())
     if not conn.execute(stmt).rowcount and not _insert(conn, key, body):
         conn.execute(stmt)  # lost the race to create it: now it exists
+
+
+def create(conn: Connection, key: str, value: Any) -> bool:
+    """Store ``value`` under a new key; False (nothing written) when the key exists."""
+    return _insert(conn, key, _body(value))
 
 
 def put_if_absent(conn: Connection, key: str, value: Any) -> Any:

@@ -6,7 +6,9 @@ fed in one pass, and fires the rule; a stable stream yields none; labels sent ou
 
 from __future__ import annotations
 
+import json
 import random
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -105,6 +107,17 @@ def engine(errors: np.ndarray, detectors: dict[str, dict[str, Any]]) -> dict[str
     return {k: v for k, v in out.items() if v}
 
 
+def performance_chart(http: httpx.Client, name: str) -> dict[str, Any]:
+    """The dashboard's performance chart spec (the JSON next to the chart)."""
+    page = httpx.get(http.base_url.join(f"/models/{name}/panels/charts"),
+                     params={"range": "24h"}, headers={"HX-Request": "true"})
+    assert page.status_code == 200, page.text
+    specs = [json.loads(s) for s in re.findall(
+        r'<script type="application/json" class="chart-spec">(.*?)</script>', page.text, re.S)]
+    (chart,) = [c for c in specs if c.get("id") == "performance"]
+    return chart
+
+
 def firing(report: dict[str, Any], name: str) -> list[dict[str, Any]]:
     return [t for t in report["transitions"] if t["labels"]["model"] == name
             and t["labels"]["rule"] == "concept-drift" and t["kind"] == "firing"]
@@ -143,6 +156,9 @@ def test_planted_drop_gives_the_engines_change_points_and_fires_the_rule(
                   if f.name == "aiwarden_concept_drift_change_points"
                   for s in f.samples if s.labels.get("model") == name}
         assert counts == {k: float(len(want.get(k, []))) for k in ALL}, counts
+        marks = performance_chart(http, name)["events"]
+        assert [m["at"] for m in marks] == sorted(
+            1000 * (t0 + p * SPACING) for v in want.values() for p in v)
         # a second cycle with nothing new adds nothing and finds nothing again
         again = cycle(http, t0 + N * SPACING + 60)
         assert found(http, name) == want and not firing(again, name)

@@ -16,6 +16,7 @@ from aiwarden.errors import ParameterError
 from aiwarden.monitoring import metrics, segments
 from aiwarden.monitoring.bucket import BucketData
 from aiwarden.server.dashboard import alertview
+from aiwarden.server.dashboard.concept_marks import change_point_marks
 from aiwarden.server.dashboard.multivariate_chart import multivariate_charts
 from aiwarden.server.dashboard.overview import main_metric
 from aiwarden.server.dashboard.ranges import Span
@@ -174,6 +175,8 @@ def timeseries(app_state: Any, name: str, sp: Span, version: str | None,
     metric = perf or main_metric(task)
     if ref is not None and ref.schema_.column_for(Role.TARGET) is not None:
         charts.append(_perf(ref, xs, data, metric, ctx, sp))
+        if seg is None:  # change points are the whole version's
+            charts[-1]["events"] = change_point_marks(app_state.monitor, ctx, sp)
     charts.append(_prediction(ref, xs, data, sp))
     if seg is None:  # from raw rows of the whole version: not split by segment
         charts += multivariate_charts(app_state, name, ctx, sp)

@@ -39,6 +39,11 @@
         label: {formatter: t.label, position: t.severity === "info" ? "insideStartTop" : "insideEndTop", fontSize: 10,
           color: SEVERITY[t.severity] || "#6B7280"}};
     });
+    // change points of the concept-drift detectors: vertical lines at their prediction time
+    (spec.events || []).forEach(function (e) {
+      lines.push({xAxis: e.at, name: e.detail || e.label, lineStyle: {color: "#CC79A7", type: "solid", width: 1.5},
+        label: {formatter: e.label, position: "insideEndTop", fontSize: 10, color: "#CC79A7"}});
+    });
     var areas = (spec.firing || []).map(function (f) {
       return [{xAxis: f.from, name: "firing: " + f.label, itemStyle: {color: FIRING[f.severity] || FIRING.critical},
         label: {show: false}}, {xAxis: f.to}];
