@@ -257,3 +257,44 @@ def test_the_cli_lists_shows_replays_releases_and_drops(
     code, _, err = _cli(server, capsys, "quarantine", "show", name, "999999999")
     assert code == 3 and err.count("\n") == 1
     assert _cli(server, capsys, "quarantine", "list", "no-such-model")[0] == 3
+
+
+def test_the_dashboard_page_replays_releases_and_drops_same_origin_only(
+        server: ThreadServer, http: httpx.Client) -> None:
+    name, _ = _model_with_bad_rows(http)
+    ids = {k: q["id"] for k, q in _listed(http, name).items()}
+    with httpx.Client(base_url=server.url, timeout=60) as web:
+        page = web.get(f"/models/{name}/quarantine")
+        assert page.status_code == 200
+        for qid in ids.values():
+            assert f'data-quarantine="{qid}"' in page.text
+        assert "expected a number, got &#39;abc&#39;" in page.text  # escaped, as sent
+        assert f'/models/{name}/quarantine"' in web.get(f"/models/{name}").text  # linked
+        only = web.get(f"/models/{name}/quarantine", params={"field": "timestamp"}).text
+        assert f'data-quarantine="{ids["p7"]}"' in only
+        assert f'data-quarantine="{ids["p3"]}"' not in only
+
+        own = {"Origin": server.url, "Sec-Fetch-Site": "same-origin"}
+        form = {"id": [str(ids["p3"])], "action": "replay", "path": "features.x",
+                "value": "4.5"}
+        foreign = web.post(f"/models/{name}/quarantine", data=form,
+                           headers={"Origin": "http://evil.example"})
+        assert foreign.status_code == 403 and "p3" in _listed(http, name)
+        done = web.post(f"/models/{name}/quarantine", data=form, headers=own)
+        assert done.status_code == 303
+        shown = web.get(done.headers["location"]).text
+        assert "Replay: 1 of 1 row(s) left quarantine (1 accepted" in shown
+        assert "p3" not in _listed(http, name)
+        assert _events(http, name).set_index("prediction_id").loc["p3", "x"] == 4.5
+
+        done = web.post(f"/models/{name}/quarantine", headers=own, data={
+            "id": [str(ids["p15"]), str(ids["p7"])], "action": "release"})
+        assert "Release: 2 of 2 row(s) left quarantine" in web.get(
+            done.headers["location"]).text
+        done = web.post(f"/models/{name}/quarantine", headers=own, data={
+            "id": [str(ids[""])], "action": "drop"})
+        assert "Dropped 1 row(s)." in web.get(done.headers["location"]).text
+        assert _listed(http, name) == {}
+        assert _metric(http, name, "volume") == {"rows": 19, "quarantined": 1, "labels": 0}
+        bad = web.post(f"/models/{name}/quarantine", headers=own, data={"action": "replay"})
+        assert bad.status_code == 422 and "tick at least one row" in bad.text

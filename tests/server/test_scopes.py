@@ -55,6 +55,7 @@ OPERATE = {
     ("GET", "/incidents/{incident_id}/rollback"), ("POST", "/incidents/{incident_id}/rollback"),
     ("GET", "/models/{name}/rollback"), ("POST", "/models/{name}/rollback"),
     ("POST", "/silences"), ("POST", "/silences/{silence_id}/expire"),
+    ("POST", "/models/{name}/quarantine"),
 }
 # what a key holding each scope may call (admin everything; operate also reads)
 GRANTS = {"read": {"read"}, "ingest": {"ingest"}, "operate": {"operate", "read"},

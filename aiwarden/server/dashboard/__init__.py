@@ -19,9 +19,15 @@ __all__ = ["install_dashboard"]
 
 def install_dashboard(app: FastAPI) -> None:
     """Mount the pages and the static assets (compressed: ECharts is 1 MB, 0.35 MB gzipped)."""
-    from aiwarden.server.dashboard import alert_pages, incident_pages, pages, rollback
+    from aiwarden.server.dashboard import (
+        alert_pages,
+        incident_pages,
+        pages,
+        quarantine_pages,
+        rollback,
+    )
 
-    for module in (pages, incident_pages, rollback, alert_pages):
+    for module in (pages, incident_pages, rollback, alert_pages, quarantine_pages):
         app.include_router(module.router)
     app.mount("/static", GZipMiddleware(Static(directory=str(STATIC)), minimum_size=1024),
               name="static")
