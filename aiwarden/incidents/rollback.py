@@ -246,11 +246,11 @@ class Rollbacks:
               verify_for: str) -> Rolled | None:
         reg = self._registry()
         if to is None:
-            prev = reg.previous(model, alias)
-            if prev is None:
+            prev, last, why_not = reg.rollback_target(model, alias)
+            if prev is None:  # never moved, or already rolled back: never redeploy the bad one
                 if rule is None:
-                    raise NotFound(f"{model}@{alias} never pointed elsewhere: nothing to roll "
-                                   "back to; name a version with --to.", "to")
+                    error = Conflict if last is not None and last.kind == "rollback" else NotFound
+                    raise error(f"{model}@{alias}: {why_not} Name a version with --to.", "to")
                 return None
             to = prev.version
         try:

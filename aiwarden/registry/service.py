@@ -297,6 +297,28 @@ class Registry:
                 return None
             return self._get(conn, model, moves[0].from_version, None)
 
+    def rollback_target(self, name: str, alias: str
+                        ) -> tuple[VersionInfo | None, AliasEvent | None, str | None]:
+        """``(target, latest move, why not)``: where rolling ``alias`` back would take it.
+
+        The version before the latest move, unless that move was itself a rollback: going
+        "back" then would redeploy the version just rolled away from (after an automatic
+        rollback of a canary, "back" is the bad version). ``why not`` says so in a sentence.
+        """
+        with self.db.read() as conn:
+            model = repo.get_model(conn, name)
+            moves = _repo.events(conn, model, check_alias(alias), limit=1)
+            last = moves[0] if moves else None
+            if last is None or last.from_version is None:
+                return None, last, (f"{alias} never pointed at another version: there is "
+                                    "nothing to go back to.")
+            if last.kind == "rollback":
+                return None, last, (
+                    f"{alias} was already rolled back from version {last.from_version} to "
+                    f"{last.to_version} by {last.actor}; going back again would redeploy "
+                    f"version {last.from_version}. Promote a version to move it on.")
+            return self._get(conn, model, last.from_version, None), last, None
+
     def _existing(self, name: str) -> repo.ModelRow:
         with self.db.read() as conn:
             return repo.get_model(conn, name)

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from aiwarden.sdk import ApiError, Client
@@ -89,6 +90,19 @@ rules:
     assert moves == [("promote", None, "1"), ("promote", "1", "2"), ("rollback", "2", "1")]
     promoted = [x for x in rca["suspects"] if x["name"] == "alias:champion"]
     assert promoted and "1 -> 2" in promoted[0]["summary"]
+    # after the automatic rollback, "back" would redeploy version 2: nothing offers it
+    (inc,) = http.get("/incidents", params={"model": name}).json()
+    page = httpx.get(f"{server.url}/incidents/{inc['id']}").text
+    assert "Roll back champion" not in page and "1 → 2" not in page
+    assert ("No rollback of champion: champion was already rolled back from version 2 to 1 "
+            "by aiwarden; going back again would redeploy version 2.") in page
+    assert httpx.get(f"{server.url}/incidents/{inc['id']}/rollback",
+                     params={"alias": "champion"}).status_code == 409
+    with Client(server.url) as c:
+        with pytest.raises(ApiError) as refused:
+            c.rollback(name, reason="second thoughts")
+        assert refused.value.status == 409 and "redeploy version 2" in str(refused.value)
+    assert http.get(f"/registry/models/{name}/aliases").json()["champion"] == "1"
     _traffic(http, name, "1", failed=2, prefix="d", ago=0.5)  # version 1 serves again
     # after verify_for, the maintenance tick checks the rule again on version 1
     deadline = time.monotonic() + 20
@@ -120,6 +134,11 @@ def test_an_old_promotion_is_not_rolled_back_and_a_person_can_roll_back(http, se
         _traffic(http, name, "2", failed=50, prefix="c")
         evaluate(http)
         assert c.resolve_alias(name, "champion")["version"] == "2"
+        (inc,) = http.get("/incidents", params={"model": name}).json()
+        page = httpx.get(f"{server.url}/incidents/{inc['id']}").text
+        assert "Roll back champion: 2 → 1…" in page  # the one move that makes sense...
+        assert ("Requests served through champion get version 1 again instead of 2, which "
+                "anonymous set") in page  # ...and what it does
         with_cli = subprocess.run(
             [sys.executable, "-m", "aiwarden.cli", "rollback", name, "--reason",
              "on-call: crashes since the deploy", "--url", server.url],

@@ -76,7 +76,7 @@ def registry_view(registry: Any, monitor: Any, name: str) -> dict[str, Any]:
         out["aliases"] = registry.aliases(name)
         out["history"] = [e.to_dict() for e in registry.history(name, None, 50)]
         for alias in out["aliases"]:
-            prev = registry.previous(name, alias)
+            prev = registry.rollback_target(name, alias)[0]  # never back to a rolled-back one
             if prev is not None and prev.version != out["aliases"][alias]:
                 out["previous"][alias] = prev.version
     except Exception as exc:  # a store that cannot be opened must not break the page

@@ -82,12 +82,16 @@ def incident_context(request: Request, incident_id: int) -> dict[str, Any]:
     evidence = "/models/{}?range=6h{}{}".format(
         inc.model, f"&end={end}" if end else "", f"&feature={drift}" if drift else "")
     registry = registry_or_none(request)
-    targets = rollback.targets(registry, inc.model) if registry is not None else []
+    versions = {a.labels["version"] for a in inc.alerts if a.labels.get("version")}
+    offers = (rollback.offers(registry, inc.model, versions or None)
+              if registry is not None else [])
     return {"inc": inc, "timeline": timeline, "rca": rca, "suspects": suspects,
             "suspects_chart": _suspects_chart(suspects), "evidence": evidence,
             "rca_window": window, "slices_chart": _slices_chart(suspects),
             "next": [a for a, s in _ACTIONS.items() if s in TRANSITIONS[inc.status]],
-            "targets": targets, "silence_for": list(SILENCE_FOR)}
+            "targets": [o for o in offers if "previous" in o],
+            "not_offered": [o for o in offers if "previous" not in o],
+            "silence_for": list(SILENCE_FOR)}
 
 
 @router.get("/incidents/{incident_id}", dependencies=[page_requires("read")],

@@ -10,6 +10,7 @@ the rollback engine moves the alias through ``Registry.set_alias`` directly.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -18,36 +19,63 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from aiwarden.errors import ParameterError
 from aiwarden.server.dashboard.pages import model_panel, registry_or_none
-from aiwarden.server.dashboard.render import page
+from aiwarden.server.dashboard.render import ago, page
 from aiwarden.server.dashboard.web import PageRoute, form, is_htmx, page_requires, viewer
 from aiwarden.store.models_repo import Conflict, NotFound
 
-__all__ = ["perform", "router", "target", "targets"]
+__all__ = ["offers", "perform", "router", "target", "targets"]
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 
-def targets(registry: Any, model: str) -> list[dict[str, str]]:
-    """Each alias that can go back: ``{alias, current, previous}``."""
+def targets(registry: Any, model: str, versions: Iterable[str] | None = None
+            ) -> list[dict[str, str]]:
+    """Each alias that can sensibly go back: ``{alias, current, previous, does}``.
+
+    An alias whose latest move was a rollback is not offered (going back would redeploy the
+    version just rolled away from), nor, with ``versions`` (an incident's), an alias that
+    serves none of them: moving it would not touch what the incident is about.
+    """
+    return [t for t in offers(registry, model, versions) if "previous" in t]
+
+
+def offers(registry: Any, model: str, versions: Iterable[str] | None = None
+           ) -> list[dict[str, str]]:
+    """Every alias with ``does`` (what rolling it back does) or ``why_not``."""
     out = []
     try:
         aliases = registry.aliases(model)
     except NotFound:
         return []
+    concerned = None if versions is None else {str(v) for v in versions}
     for alias, current in sorted(aliases.items()):
-        prev = registry.previous(model, alias)
-        if prev is not None and prev.version != current:
-            out.append({"alias": alias, "current": current, "previous": prev.version})
+        prev, last, why_not = registry.rollback_target(model, alias)
+        offer = {"alias": alias, "current": current}
+        if last is not None and last.kind == "rollback":
+            offer["why_not"] = why_not or ""
+        elif concerned and current not in concerned:
+            offer["why_not"] = (f"{alias} serves version {current}, which this incident's "
+                                f"alerts are not about ({', '.join(sorted(concerned))}).")
+        elif prev is None or prev.version == current:
+            offer["why_not"] = why_not or f"{alias} already points at {current}."
+        else:
+            offer["previous"] = prev.version
+            offer["does"] = (
+                f"Requests served through {alias} get version {prev.version} again instead "
+                f"of {current}, which {last.actor} set {ago(last.at)} ({last.reason}). The "
+                "move is checked later like an automatic rollback.")
+        out.append(offer)
     return out
 
 
 def target(registry: Any, model: str, alias: str) -> dict[str, str]:
     if registry is None:
         raise ParameterError("The registry is not available on this server.", "alias")
-    found = next((t for t in targets(registry, model) if t["alias"] == alias), None)
+    found = next((t for t in offers(registry, model) if t["alias"] == alias), None)
     if found is None:
-        raise NotFound(f"Alias {alias!r} of {model!r} has no earlier version to go back to.",
-                       "alias")
+        raise NotFound(f"Model {model!r} has no alias {alias!r}.", "alias")
+    if "previous" not in found:
+        raise Conflict(f"No rollback of {alias!r} is offered: {found['why_not']}", "alias")
     return {**found, "model": model}
 
 
