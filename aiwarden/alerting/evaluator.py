@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiwarden.alerting.apply import rule_spec
-from aiwarden.alerting.rules import Rule, default_rules, rule_value
+from aiwarden.alerting.rules import Rule, default_rules, labels_short, rule_value
 from aiwarden.alerting.state import AlertState, Evaluation, Transition, step
 from aiwarden.engine.schema import Role
 from aiwarden.monitoring import metrics, segments
@@ -203,6 +203,8 @@ class Evaluator:
                               f"window, the rule needs {rule.rows_needed} (min_rows)")
         try:
             value = self._payload(rule, ref, windows[current], current, cache, segment)
+            if (short := labels_short(rule, value)) is not None:
+                return Evaluation(None, reason=short)
             baseline = None
             if previous:
                 baseline = rule_value(one.model_copy(update={"relative_to": None}),

@@ -34,6 +34,25 @@ A rule file::
 the reason "not enough data: ..." instead of a guess. Default per metric in
 :data:`DEFAULT_MIN_ROWS` (drift: 100 rows, where the drift rule's false-alarm rate is
 measured within its 1 %, see docs/drift.md); 0 judges any window.
+
+``min_labels``: likewise for labelled rows, on the metrics that read labels
+(``performance``, ``estimate_gap``); the reason says "not enough labels: ...". Default
+in :data:`DEFAULT_MIN_LABELS` (estimate_gap: 100).
+
+``estimate_gap`` compares realised performance with its estimate (CBPE for classifiers,
+DLE for regression) over the same window: the value is the gap's *severity*,
+``|realised - estimate|`` over the half-width of the estimate's band widened to the
+labelled rows, so above 1 the realised value left the band (what concept drift looks
+like: the inputs explain one performance, the labels say another)::
+
+      - name: accuracy-leaves-estimate
+        metric: estimate_gap
+        stat: accuracy             # regression: mae or rmse
+        window: 1d
+        op: ">"
+        warning: 1.0               # outside the 95 % band
+        critical: 2.0
+        min_labels: 200
 """
 
 from __future__ import annotations
@@ -50,12 +69,12 @@ from aiwarden.engine.detectors import DETECTORS
 from aiwarden.errors import ParameterError
 from aiwarden.monitoring.windows import parse_duration
 
-__all__ = ["DEFAULT_MIN_ROWS", "METRIC_STATS", "Rule", "RuleSet", "default_rules", "load_rules",
-           "rule_value"]
+__all__ = ["DEFAULT_MIN_LABELS", "DEFAULT_MIN_ROWS", "METRIC_STATS", "Rule", "RuleSet",
+           "default_rules", "labels_short", "load_rules", "rule_value"]
 
 Metric = Literal["drift", "quality", "performance", "estimated_performance", "latency",
                  "volume", "quarantined", "errors", "resources", "concept_drift",
-                 "multivariate_drift"]
+                 "multivariate_drift", "estimate_gap"]
 # The numbers each metric offers, the first being the default ``stat``.
 METRIC_STATS: dict[str, tuple[str, ...]] = {
     "drift": ("severity", "value", "share_drifted", "drifted_count"),
@@ -63,7 +82,10 @@ METRIC_STATS: dict[str, tuple[str, ...]] = {
     "performance": ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "log_loss",
                     "macro_f1", "weighted_f1", "mae", "rmse", "r2", "mape"),
     "estimated_performance": ("roc_auc", "accuracy", "precision", "recall", "f1", "macro_f1",
-                              "weighted_f1"),
+                              "weighted_f1", "mae", "rmse"),
+    # severity of realised minus estimated performance (1: at the edge of the band)
+    "estimate_gap": ("accuracy", "roc_auc", "precision", "recall", "f1", "macro_f1",
+                     "weighted_f1", "mae", "rmse"),
     "latency": ("p95", "p50", "p90", "p99"),
     "volume": ("rows", "labels", "quarantined"),
     "quarantined": ("rate", "count"),
@@ -78,10 +100,14 @@ METRIC_STATS: dict[str, tuple[str, ...]] = {
                   "gpu_utilization_mean", "gpu_memory_bytes_max", "cost_per_1k"),
 }
 _RESOURCE_STAT = re.compile(r"([a-z][a-z0-9_]*)_(mean|max|sum)")
+# Metrics whose payload counts its labelled rows ("labels"): min_labels applies to them.
+_LABELLED = ("performance", "estimate_gap")
 
 
 # Rows a window needs before a rule of the metric judges it (``Rule.min_rows`` overrides).
 DEFAULT_MIN_ROWS: dict[str, int] = {"drift": 100}
+# Labelled rows a window needs before a rule of the metric judges it (``Rule.min_labels``).
+DEFAULT_MIN_LABELS: dict[str, int] = {"estimate_gap": 100}
 
 
 class Rule(BaseModel):
@@ -107,6 +133,7 @@ class Rule(BaseModel):
     keep_firing_for: str = "0s"
     hysteresis: float = Field(0.05, ge=0, le=1)
     min_rows: int | None = Field(None, ge=0)  # default: DEFAULT_MIN_ROWS of the metric
+    min_labels: int | None = Field(None, ge=0)  # default: DEFAULT_MIN_LABELS of the metric
     no_data: Missing = Missing.NODATA
     on_error: Missing = Missing.ERROR
     severity: Literal["warning", "critical"] | None = None  # default: from the threshold hit
@@ -160,6 +187,9 @@ class Rule(BaseModel):
                 and self.column is None and self.stat is not None:
             raise ValueError(f"stat {self.stat!r} needs a column; without one use "
                              "share_drifted or drifted_count")
+        if self.min_labels is not None and self.metric not in _LABELLED:
+            raise ValueError(f"min_labels applies to the metrics that read labels: "
+                             f"{', '.join(_LABELLED)}")
         if self.relative_to == "reference" and self.metric not in (
                 "performance", "estimated_performance"):
             raise ValueError("relative_to: reference applies to performance metrics only")
@@ -179,6 +209,12 @@ class Rule(BaseModel):
     def rows_needed(self) -> int:
         """Rows a window needs before this rule judges it."""
         return self.min_rows if self.min_rows is not None else DEFAULT_MIN_ROWS.get(
+            self.metric, 0)
+
+    @property
+    def labels_needed(self) -> int:
+        """Labelled rows a window needs before this rule judges it."""
+        return self.min_labels if self.min_labels is not None else DEFAULT_MIN_LABELS.get(
             self.metric, 0)
 
     @property
@@ -258,6 +294,18 @@ def _where(loc: tuple[Any, ...]) -> str:
     return out or "rules"
 
 
+def labels_short(rule: Rule, value: dict[str, Any] | None) -> str | None:
+    """Why ``rule`` does not judge this window (too few labels), or None when it may."""
+    need = rule.labels_needed
+    if not need or rule.metric not in _LABELLED or value is None:
+        return None
+    have = int(value.get("labels") or 0)
+    if have >= need:
+        return None
+    return (f"not enough labels: {have} labelled rows in the {rule.window} window, the rule "
+            f"needs {need} (min_labels)")
+
+
 def rule_value(rule: Rule, value: dict[str, Any] | None,
                baseline: float | None = None) -> float | None:
     """The number ``rule`` compares for one window (None: no data).
@@ -284,6 +332,9 @@ def _raw(rule: Rule, value: dict[str, Any] | None) -> float | None:
             return _num(value.get("share_drifted"))
         col = value.get("columns", {}).get(rule.column)
         return None if col is None else _num(col.get(stat))
+    if rule.metric == "estimate_gap":
+        m = (value.get("metrics") or {}).get(stat)
+        return None if m is None else _num(m.get("severity"))
     if rule.metric == "performance":
         metrics = value.get("metrics") or {}
         return _num(metrics.get(stat))

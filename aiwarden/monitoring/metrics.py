@@ -117,6 +117,25 @@ def estimated_performance(ref: Reference | None, d: BucketData) -> dict[str, Any
     return None if est is None else est.to_dict()
 
 
+def estimate_gap(ref: Reference | None, d: BucketData) -> dict[str, Any] | None:
+    """Realised performance against the estimate (CBPE / DLE) of the same window.
+
+    Per metric: ``estimate``, ``realised``, ``difference``, the band ``lower`` / ``upper``
+    widened to the labelled rows, ``severity`` (``|gap|`` over the band's half-width, above
+    1 outside) and ``within_band``; ``labels`` counts the labelled rows, ``rows`` the
+    estimated ones. ``metrics`` is None until labels arrive.
+    """
+    if ref is None or d.profile is None:
+        return None
+    est = ref.estimated_performance(d.profile)
+    if est is None:
+        return None
+    perf = d.profile.performance
+    labels = 0 if perf is None else int(perf.n)
+    return {"labels": labels, "rows": est.n, "confidence": est.confidence,
+            "metrics": est.compare(perf) if labels else None}
+
+
 def prediction(ref: Reference | None, d: BucketData) -> dict[str, Any] | None:
     """The prediction column's distribution next to the reference's, on the same bins."""
     if ref is None or d.profile is None:
@@ -147,6 +166,7 @@ METRICS: dict[str, Callable[[Reference | None, BucketData], Any]] = {
     "volume": volume, "latency": latency_metric, "drift": drift, "quality": quality,
     "performance": performance, "estimated_performance": estimated_performance,
     "prediction": prediction, "errors": errors, "resources": resources,
+    "estimate_gap": estimate_gap,
 }
 # Metrics that need the window's raw rows, not only its merged profiles: computed by
 # aiwarden.monitoring.multivariate_window (Monitor.series, the alert loop, /metrics).
@@ -162,7 +182,7 @@ def compute(metric: str, ref: Reference | None, d: BucketData, **options: Any) -
 
 
 _NEEDS_REFERENCE = ("drift", "performance", "estimated_performance", "prediction",
-                    "multivariate_drift")
+                    "multivariate_drift", "estimate_gap")
 
 
 def reason(metric: str, ref: Reference | None, d: BucketData, value: Any,
@@ -172,7 +192,7 @@ def reason(metric: str, ref: Reference | None, d: BucketData, value: Any,
     Every null a client reads comes with one of these sentences, so "no data", "no
     reference" and "no labels yet" are never confused.
     """
-    if metric == "performance":
+    if metric in ("performance", "estimate_gap"):
         missing = value is None or value.get("metrics") is None
     elif metric in ("latency",):
         missing = not value or not value.get("count")
@@ -191,7 +211,9 @@ def reason(metric: str, ref: Reference | None, d: BucketData, value: Any,
         return "no event in this window reported latency_ms"
     if metric in _NEEDS_REFERENCE and (d.profile is None or d.profile.n_rows == 0):
         return "no event in this window was profiled against the reference"
-    if metric == "performance":
+    if metric == "estimate_gap" and value is None:
+        metric = "estimated_performance"  # no estimate: the same reason
+    if metric in ("performance", "estimate_gap"):
         return "no labels joined to this window's predictions yet"
     if metric == "estimated_performance":
         return ("the reference cannot estimate performance (needs a classifier's scores, or "

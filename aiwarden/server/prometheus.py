@@ -170,11 +170,16 @@ class _Families:
         self.performance = g("aiwarden_performance", "Realised performance, from labels.",
                              [*_MV, "metric"])
         self.estimated = g("aiwarden_estimated_performance",
-                           "Performance estimated without labels (CBPE).", [*_MV, "metric"])
+                           "Performance estimated without labels (CBPE for classifiers, DLE "
+                           "for regression).", [*_MV, "metric"])
         self.estimated_lower = g("aiwarden_estimated_performance_lower",
                                  "Lower confidence bound of the estimate.", [*_MV, "metric"])
         self.estimated_upper = g("aiwarden_estimated_performance_upper",
                                  "Upper confidence bound of the estimate.", [*_MV, "metric"])
+        self.estimate_gap = g("aiwarden_estimate_gap_severity",
+                              "|realised - estimated| over the band's half-width, on the "
+                              "window's labelled rows (above 1: outside the band).",
+                              [*_MV, "metric"])
         self.rows = g("aiwarden_volume_rows", "Rows accepted in the window.")
         self.labels = g("aiwarden_volume_labels", "Labels joined to the window's predictions.")
         self.rows_total = CounterMetricFamily("aiwarden_ingested_rows",
@@ -239,6 +244,11 @@ class _Families:
                                 (self.estimated_upper, "upper")):
                 if (x := _num(e.get(key))) is not None:
                     family.add_metric([*mv, name], x)
+        if estimated and realised:
+            gap = (metrics.compute("estimate_gap", w.ref, d) or {}).get("metrics") or {}
+            for name, e in gap.items():
+                if (x := _num(e.get("severity"))) is not None:
+                    self.estimate_gap.add_metric([*mv, name], x)
 
     def _drift(self, mv: list[str], drift: dict[str, Any] | None) -> None:
         if not drift:
