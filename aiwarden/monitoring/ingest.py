@@ -202,17 +202,21 @@ def _prepare(db: Database, refs: References, g: _Group, now: float, bucket_secon
     failed = np.asarray(prep.table.column(rows.ERROR).is_valid())
     feats = _profile_table(prep.ref.schema_, prep.table) if prep.ref is not None else None
 
-    def make(part: np.ndarray) -> BucketData:
+    def make(part: np.ndarray, duplicates: bool = True) -> BucketData:
         profile = None
         if prep.ref is not None:
             profile = prep.ref.profile(feats if len(part) == len(cand)
-                                       else feats.take(pa.array(part)))
+                                       else feats.take(pa.array(part)),
+                                       check_duplicates=duplicates)
         return BucketData(rows=len(part), profile=profile,
                           latency=latency.histogram(lat[part]), errors=int(failed[part].sum()))
 
     for b, part in split_by_bucket(prep.buckets):
         prep.by_bucket[b] = make(part)
-    prep.segments = segments.split(prep.ref, prep.table, prep.buckets, top_n, make)
+    # duplicate rows are counted in the model's profile only: hashing every row again per
+    # segment would cost a quarter of the segments' profiling (bench/segments.py)
+    prep.segments = segments.split(prep.ref, prep.table, prep.buckets, top_n,
+                                   lambda part: make(part, duplicates=False))
     return prep
 
 

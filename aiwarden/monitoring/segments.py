@@ -10,7 +10,7 @@ Cardinality is bounded by a fixed policy read from the reference alone, so every
 and reader agrees without coordination: a segment column keeps its ``top_n`` most frequent
 reference values (ties by value), and every other value, a value the reference never saw,
 and a missing value fall into ``__other__``. A column therefore has at most ``top_n + 1``
-segments, whatever the traffic sends (10,000 distinct values stay 21 segments by default).
+segments, whatever the traffic sends (10,000 distinct values stay 11 segments by default).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ __all__ = ["DEFAULT_TOP_N", "MAX_TOP_N", "OTHER", "Segment", "check_schema", "ke
            "parse", "segment_columns", "split"]
 
 OTHER = "__other__"
-DEFAULT_TOP_N = 20
+DEFAULT_TOP_N = 10
 MAX_TOP_N = 1000
 _MAX_VALUE = 200  # a longer value is folded into __other__: a key must fit its column
 _TYPES = (ColumnType.CATEGORICAL, ColumnType.BOOLEAN)

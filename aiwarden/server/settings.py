@@ -28,7 +28,7 @@ class ServerSettings:
     max_columns: int = 5000  # widest reference accepted (AIWARDEN_MAX_COLUMNS); 0: no bound
     compact_every: float = 5.0
     # segments (docs/server.md, Segments): values kept per segment column, then __other__
-    segment_top_n: int = 20
+    segment_top_n: int = 10
     evaluate_every: float = 30.0  # alert rules; 0 turns the loop off
     lease_ttl: float = 90.0  # how long a dead evaluator keeps others from taking over
     notify_max_delay: float = 300.0  # longest wait between two delivery retries
