@@ -174,7 +174,7 @@ class Rule(BaseModel):
                 self.metric == "resources" and _RESOURCE_STAT.fullmatch(self.stat)):
             raise ValueError(f"stat {self.stat!r} is not offered by metric {self.metric!r}; "
                              f"choose from {list(stats)}")
-        if self.metric == "concept_drift" and self.method is not None:
+        if self.metric == "concept_drift" and not self.column and self.method is not None:
             if self.method not in DETECTORS:
                 raise ValueError(f"method {self.method!r} is not a concept-drift detector; "
                                  f"choose from {sorted(DETECTORS)}")
@@ -259,6 +259,9 @@ def _check_segment(rule: Rule) -> None:
     if rule.metric == "resources":
         raise ValueError("resource samples have no segments: segment and segment_by do not "
                          "apply to metric resources")
+    if rule.metric == "concept_drift":
+        raise ValueError("change points belong to a whole version, not a segment: segment "
+                         "and segment_by do not apply to metric concept_drift")
     if rule.segment is not None and (len(rule.segment) != 1 or not all(rule.segment)):
         raise ValueError("segment names one column and its value, e.g. {country: BR}; got "
                          f"{rule.segment}")

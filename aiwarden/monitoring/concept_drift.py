@@ -45,7 +45,7 @@ from aiwarden.store import ids as id_store
 from aiwarden.store import kv, labels_repo
 from aiwarden.store import models_repo as repo
 from aiwarden.store.database import Database
-from aiwarden.store.tables import event_batches, kv_state
+from aiwarden.store.tables import event_batches, kv_state, labels
 from aiwarden.tabular_io import read_parquet
 
 __all__ = ["MAX_CHANGE_POINTS", "ConceptDrift", "FeedReport", "Outcomes"]
@@ -177,8 +177,11 @@ class ConceptDrift:
     def _outcomes(self, conn: Connection, m: repo.ModelRow, batch_ids: list[int],
                   lo: float | None, hi: float) -> Outcomes:
         """Labelled rows of ``batch_ids`` with prediction time in ``[lo, hi)``."""
+        if not batch_ids or conn.execute(select(labels.c.prediction_id).where(
+                labels.c.model_id == m.id).limit(1)).first() is None:
+            return Outcomes.empty()  # no label yet at all: the join would find none
         blobs: dict[int, bytes] = {}
-        pids, stamps = [], []
+        pids = []
         for bid in batch_ids:
             blob = conn.execute(select(event_batches.c.data)
                                 .where(event_batches.c.id == bid)).scalar()
@@ -190,7 +193,6 @@ class ConceptDrift:
             keep = (ts < hi) & (ts >= lo if lo is not None else True)
             pids.append(np.asarray(t.column(PID).to_numpy(zero_copy_only=False),
                                    dtype=object)[keep])
-            stamps.append(ts[keep])
         if not pids or not sum(len(p) for p in pids):
             return Outcomes.empty()
         all_pids = np.concatenate(pids)

@@ -231,5 +231,7 @@ def test_bad_settings_answer_422_naming_the_field(db_url: str, tmp_path: Path) -
             f"/models/{name}/concept-drift", json=BAD[1][0]).json()["detail"]["message"]
         r = http.put(f"/rules/{name}/cd", json=RULE | {"method": "cusum"})
         assert r.status_code == 422 and "concept-drift detector" in r.text, r.text
+        r = http.put(f"/rules/{name}/cd", json=RULE | {"segment_by": "c"})
+        assert r.status_code == 422 and "whole version" in r.text, r.text
         r = http.get(f"/models/{name}/concept-drift")  # the defaults, unchanged
         assert r.json()["settings"]["detectors"] == {"adwin": make_detector("adwin").params}
