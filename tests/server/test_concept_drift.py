@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+import pandas as pd
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -235,3 +236,34 @@ def test_bad_settings_answer_422_naming_the_field(db_url: str, tmp_path: Path) -
         assert r.status_code == 422 and "whole version" in r.text, r.text
         r = http.get(f"/models/{name}/concept-drift")  # the defaults, unchanged
         assert r.json()["settings"]["detectors"] == {"adwin": make_detector("adwin").params}
+
+
+def test_a_regressors_absolute_errors_feed_adwin_and_ddm_is_refused(db_url: str,
+                                                                     tmp_path: Path) -> None:
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=N)
+    noise = np.where(np.arange(N) < CHANGE, 0.5, 1.5) * rng.normal(size=N)
+    y = 2 * x + noise  # the errors grow threefold at CHANGE
+    pred = 2 * x
+    errors = np.abs(pred - y)
+    want = engine(errors, {"adwin": {}})
+    assert want["adwin"]
+    ref_x = rng.normal(size=2000)
+    ref = pd.DataFrame({"x": ref_x, "p": 2 * ref_x, "y": 2 * ref_x + rng.normal(0, .5, 2000)})
+    with serve(db_url, tmp_path) as http:
+        name = register_model(http, f"cd-{uuid.uuid4().hex[:10]}", ref,
+                              {"target": "y", "prediction": "p", "task": "regression"})
+        r = http.put(f"/models/{name}/concept-drift", json={"detectors": ["adwin", "ddm"]})
+        assert r.status_code == 422 and r.json()["detail"]["field"] == "detectors.ddm", r.text
+        r = http.put(f"/models/{name}/concept-drift", json={"label_delay": 0})
+        assert r.status_code == 200, r.text
+        t0 = time.time() - N * SPACING - 600
+        send(http, name, "predictions", [
+            {"prediction_id": f"p{i}", "timestamp": t0 + i * SPACING,
+             "features": {"x": float(x[i])}, "prediction": float(pred[i])} for i in range(N)])
+        send(http, name, "labels", [{"prediction_id": f"p{i}", "label": float(y[i])}
+                                    for i in range(N)])
+        cycle(http, t0 + N * SPACING)
+        assert found(http, name) == want
+        point = http.get(f"/models/{name}/change-points").json()["change_points"][-1]
+        assert point["statistic"] > point["mean_before"]  # the loss rose
