@@ -26,7 +26,13 @@ import pyarrow as pa
 
 from aiwarden.engine import _accumulators as acc
 from aiwarden.engine._binning import CategoricalBinning, NumericalBinning
-from aiwarden.engine._drift_null import ColumnNull, bridge_null, simulated_null
+from aiwarden.engine._drift_null import (
+    ColumnNull,
+    bracket,
+    bridge_null,
+    fit_sizes,
+    simulated_null,
+)
 from aiwarden.engine._frame import numeric_values, to_table
 from aiwarden.engine._profiling import (
     Binning,
@@ -273,7 +279,7 @@ class Reference:
             ref_c, cur_c, metrics = _distances(binning, ref_p, cur_p,
                                                None if detail else method)
             n_ref, n_cur = int(ref_c.sum()), int(cur_c.sum())
-            null = self._null(name, method, st.n_simulations)
+            null = self._null(name, method, st.n_simulations, n_cur)
             noise = null.quantile(n_cur, 1.0 - st.alpha / m)
             value = metrics[method]
             span = null.span(n_cur)
@@ -350,20 +356,30 @@ class Reference:
         return [c.name for c in self.schema_.columns
                 if c.role in _DRIFT_ROLES and self.binnings_[c.name] is not None]
 
-    def _null(self, name: str, method: str, n_sim: int) -> ColumnNull:
-        """The column's noise floor for ``method``: stored, or computed once and kept."""
-        null = self.null_.get((name, method))
+    def _null(self, name: str, method: str, n_sim: int, n_cur: int = 0) -> ColumnNull:
+        """The column's noise floor for ``method``: stored, or computed once and kept.
+
+        A simulated floor without the sizes around ``n_cur`` rows simulates them once and
+        keeps them (with the reference, when it is stored again)."""
+        key = (name, method)
+        null = self.null_.get(key)
         if null is not None and null.kind == "simulated" and null.n_simulations != n_sim:
             # Another simulation count than the stored one: computed once per process.
-            key = (name, method, n_sim)
-            if key not in self._noise_cache:
-                self._noise_cache[key] = self._fit_null(name, method, n_sim)
-            return self._noise_cache[key]
+            key3 = (name, method, n_sim)
+            if key3 not in self._noise_cache:
+                self._noise_cache[key3] = self._fit_null(name, method, n_sim)
+            null = self._noise_cache[key3]
+            if n_cur and not null.covers(n_cur):
+                null = self._noise_cache[key3] = self._fit_null(name, method, n_sim, n_cur, null)
+            return null
         if null is None:
-            null = self.null_[(name, method)] = self._fit_null(name, method, n_sim)
+            null = self.null_[key] = self._fit_null(name, method, n_sim)
+        if n_cur and not null.covers(n_cur):
+            null = self.null_[key] = self._fit_null(name, method, n_sim, n_cur, null)
         return null
 
-    def _fit_null(self, name: str, method: str, n_sim: int) -> ColumnNull:
+    def _fit_null(self, name: str, method: str, n_sim: int, n_cur: int = 0,
+                  previous: ColumnNull | None = None) -> ColumnNull:
         binning = self.binnings_[name]
         ref_c = self.profile_.columns[name].counts
         numerical = isinstance(binning, NumericalBinning)
@@ -373,9 +389,11 @@ class Reference:
                 return bridge_null(ref_c, np.diff(binning.w1_edges), binning.discrete,
                                    _w1_scale(binning))
         p = ref_c.astype(np.float64)
+        sizes = bracket(n_cur) if previous is not None else fit_sizes(len(p))
         return simulated_null(method, _bound(method, binning, ref_c), p,
                               p if numerical else unseen_aware(ref_c), int(ref_c.sum()), n_sim,
-                              power_of(method), lambda n: self._rng(name, method, n))
+                              power_of(method), lambda n: self._rng(name, method, n),
+                              sizes, previous)
 
     def _instability(self, name: str, chunk_counts: np.ndarray) -> dict[str, float]:
         """Excess of chunk-vs-rest distances over what sampling noise alone gives."""
