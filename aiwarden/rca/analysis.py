@@ -231,7 +231,9 @@ def failing_slices(schema: Any, rows: pa.Table, top_k: int = 5
     labelled = rows.filter(rows.column("label").is_valid())
     if labelled.num_rows < 50:
         return labelled.num_rows, []
-    feats = [c for c in schema.features if c in labelled.column_names]
+    # segment columns are candidates too: a slice may be exactly one segment
+    feats = [c.name for c in schema.columns if c.role in (Role.FEATURE, Role.SEGMENT)
+             and c.name in labelled.column_names]
     data = labelled.select(feats).to_pandas()
     y_pred = labelled.column(pred).to_pandas().astype(str)
     y_true = labelled.column("label").to_pandas().astype(str)
