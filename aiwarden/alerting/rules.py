@@ -41,9 +41,12 @@ in :data:`DEFAULT_MIN_LABELS` (estimate_gap: 100).
 
 ``estimate_gap`` compares realised performance with its estimate (CBPE for classifiers,
 DLE for regression) over the same window: the value is the gap's *severity*,
-``|realised - estimate|`` over the half-width of the estimate's band widened to the
-labelled rows, so above 1 the realised value left the band (what concept drift looks
-like: the inputs explain one performance, the labels say another)::
+``|realised - estimate|`` over the larger of the half-width of the estimate's band
+(widened to the labelled rows) and ``min_gap × |estimate|``, so above 1 the realised value
+left the band by a material amount (what concept drift looks like: the inputs explain one
+performance, the labels say another). ``min_gap`` (default 0.05) is the smallest relative
+gap worth an alert: on large windows the band shrinks below the estimators' own error
+(a few per cent under strong covariate shift, see bench/dle.py)::
 
       - name: accuracy-leaves-estimate
         metric: estimate_gap
@@ -53,6 +56,7 @@ like: the inputs explain one performance, the labels say another)::
         warning: 1.0               # outside the 95 % band
         critical: 2.0
         min_labels: 200
+        min_gap: 0.05              # relative to the estimate
 """
 
 from __future__ import annotations
@@ -69,8 +73,8 @@ from aiwarden.engine.detectors import DETECTORS
 from aiwarden.errors import ParameterError
 from aiwarden.monitoring.windows import parse_duration
 
-__all__ = ["DEFAULT_MIN_LABELS", "DEFAULT_MIN_ROWS", "METRIC_STATS", "Rule", "RuleSet",
-           "default_rules", "labels_short", "load_rules", "rule_value"]
+__all__ = ["DEFAULT_MIN_GAP", "DEFAULT_MIN_LABELS", "DEFAULT_MIN_ROWS", "METRIC_STATS", "Rule",
+           "RuleSet", "default_rules", "labels_short", "load_rules", "rule_value"]
 
 Metric = Literal["drift", "quality", "performance", "estimated_performance", "latency",
                  "volume", "quarantined", "errors", "resources", "concept_drift",
@@ -108,6 +112,8 @@ _LABELLED = ("performance", "estimate_gap")
 DEFAULT_MIN_ROWS: dict[str, int] = {"drift": 100}
 # Labelled rows a window needs before a rule of the metric judges it (``Rule.min_labels``).
 DEFAULT_MIN_LABELS: dict[str, int] = {"estimate_gap": 100}
+# Smallest gap an estimate_gap rule counts, relative to the estimate (``Rule.min_gap``).
+DEFAULT_MIN_GAP = 0.05
 
 
 class Rule(BaseModel):
@@ -134,6 +140,7 @@ class Rule(BaseModel):
     hysteresis: float = Field(0.05, ge=0, le=1)
     min_rows: int | None = Field(None, ge=0)  # default: DEFAULT_MIN_ROWS of the metric
     min_labels: int | None = Field(None, ge=0)  # default: DEFAULT_MIN_LABELS of the metric
+    min_gap: float | None = Field(None, ge=0, le=1)  # estimate_gap: default DEFAULT_MIN_GAP
     no_data: Missing = Missing.NODATA
     on_error: Missing = Missing.ERROR
     severity: Literal["warning", "critical"] | None = None  # default: from the threshold hit
@@ -187,6 +194,8 @@ class Rule(BaseModel):
                 and self.column is None and self.stat is not None:
             raise ValueError(f"stat {self.stat!r} needs a column; without one use "
                              "share_drifted or drifted_count")
+        if self.min_gap is not None and self.metric != "estimate_gap":
+            raise ValueError("min_gap applies to the estimate_gap metric only")
         if self.min_labels is not None and self.metric not in _LABELLED:
             raise ValueError(f"min_labels applies to the metrics that read labels: "
                              f"{', '.join(_LABELLED)}")
@@ -336,8 +345,7 @@ def _raw(rule: Rule, value: dict[str, Any] | None) -> float | None:
         col = value.get("columns", {}).get(rule.column)
         return None if col is None else _num(col.get(stat))
     if rule.metric == "estimate_gap":
-        m = (value.get("metrics") or {}).get(stat)
-        return None if m is None else _num(m.get("severity"))
+        return _gap_severity(rule, (value.get("metrics") or {}).get(stat))
     if rule.metric == "performance":
         metrics = value.get("metrics") or {}
         return _num(metrics.get(stat))
@@ -372,6 +380,22 @@ def _raw(rule: Rule, value: dict[str, Any] | None) -> float | None:
             return float(bad)
         return bad / (rows + bad) if rows + bad else None
     return None
+
+
+def _gap_severity(rule: Rule, m: dict[str, Any] | None) -> float | None:
+    """``|realised - estimate|`` over the larger of the band's half-width and the material
+    floor ``min_gap × |estimate|``; None when either value is undefined."""
+    if m is None:
+        return None
+    est, real = _num(m.get("estimate")), _num(m.get("realised"))
+    lower, upper = _num(m.get("lower")), _num(m.get("upper"))
+    if est is None or real is None or lower is None or upper is None:
+        return None
+    floor = (DEFAULT_MIN_GAP if rule.min_gap is None else rule.min_gap) * abs(est)
+    scale = max((upper - lower) / 2.0, floor)
+    if scale <= 0:
+        return 0.0 if real == est else None
+    return abs(real - est) / scale
 
 
 def _num(v: Any) -> float | None:

@@ -10,6 +10,8 @@ the server reports are the engine's on the same rows and scikit-learn's realised
 
 from __future__ import annotations
 
+import json
+import re
 import time
 import uuid
 from typing import Any
@@ -22,6 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sklearn.metrics import accuracy_score, mean_absolute_error, root_mean_squared_error
 from threadpoolctl import threadpool_limits
 
+from aiwarden.alerting.rules import DEFAULT_MIN_GAP, Rule, rule_value
 from aiwarden.engine import Reference
 from tests.server.conftest import evaluate, register_model, scored_frame
 
@@ -125,7 +128,10 @@ def test_classifier_whose_labels_leave_the_cbpe_band_fires(http: httpx.Client) -
     assert fired == {names["drift"]}
     drift_state = _state(http, names["drift"], "accuracy-gap")
     assert drift_state["phase"] == "firing" and drift_state["severity"] == "critical"
-    assert drift_state["value"] == pytest.approx(acc["severity"], rel=1e-9)
+    floor = DEFAULT_MIN_GAP * acc["estimate"]
+    half = (acc["upper"] - acc["lower"]) / 2
+    assert drift_state["value"] == pytest.approx(
+        abs(acc["realised"] - acc["estimate"]) / max(half, floor), rel=1e-9)
     assert _state(http, names["control"], "accuracy-gap")["phase"] == "normal"
     thin = _state(http, names["thin"], "accuracy-gap")
     assert thin["phase"] == "nodata"
@@ -190,6 +196,18 @@ def test_regression_whose_errors_leave_the_dle_band_fires(http: httpx.Client,
     assert severity["mae"] == pytest.approx(gap["mae"]["severity"], rel=1e-6)
     assert severity["mae"] > 2.0
 
+    # The dashboard's performance chart draws the DLE estimate and its band beside RMSE.
+    page = httpx.get(f"{server.url}/models/{names['drift']}/panels/charts",
+                     params={"range": "1h"}, headers={"HX-Request": "true"}, timeout=120)
+    assert page.status_code == 200, page.text
+    specs = {x["id"]: x for x in (json.loads(t) for t in re.findall(
+        r'<script type="application/json" class="chart-spec">(.*?)</script>', page.text, re.S))}
+    perf = specs["performance"]
+    assert [x["name"] for x in perf["series"]] == ["realised (labels)", "estimated (DLE)"]
+    assert perf["band"]["name"] == "DLE 95 % interval"
+    drawn = [v for _, v in perf["series"][1]["data"] if v is not None]
+    assert drawn and all(v > 0 for v in drawn)
+
 
 def test_estimate_gap_rules_are_validated(http: httpx.Client) -> None:
     name = f"gapv-{uuid.uuid4().hex[:6]}"
@@ -200,5 +218,25 @@ def test_estimate_gap_rules_are_validated(http: httpx.Client) -> None:
                                                "critical": 1.0, "min_labels": 10})
     assert wrong.status_code == 422
     assert wrong.json()["detail"]["field"] == "rules[0]"
-    ok = http.put(f"/rules/{name}/z", json={**GAP_RULE, "stat": "rmse", "min_labels": 0})
+    ok = http.put(f"/rules/{name}/z", json={**GAP_RULE, "stat": "rmse", "min_labels": 0,
+                                            "min_gap": 0.1})
     assert ok.status_code in (200, 201), ok.text
+    floor = http.put(f"/rules/{name}/w", json={"metric": "performance", "critical": 0.5,
+                                               "min_gap": 0.1})
+    assert floor.status_code == 422 and "min_gap" in floor.text
+
+
+def test_a_gap_must_be_material_as_well_as_outside_the_band() -> None:
+    """On a large window the band is narrower than the estimators' own error: a 2 % gap
+    just outside a tight band is not an alert by default, a 20 % one is."""
+    payload = {"labels": 50_000, "metrics": {"mae": {
+        "estimate": 1.00, "realised": 1.02, "lower": 0.99, "upper": 1.01}}}
+    rule = Rule(name="g", **{**GAP_RULE, "stat": "mae"})
+    assert rule_value(rule, payload) == pytest.approx(0.02 / (DEFAULT_MIN_GAP * 1.00))
+    assert rule_value(rule, payload) < 1.0
+    strict = Rule(name="g", **{**GAP_RULE, "stat": "mae", "min_gap": 0.0})
+    assert rule_value(strict, payload) == pytest.approx(2.0)  # the band alone
+    payload["metrics"]["mae"]["realised"] = 1.2
+    assert rule_value(rule, payload) == pytest.approx(4.0)
+    payload["metrics"]["mae"]["realised"] = None  # no realised value: no number
+    assert rule_value(rule, payload) is None

@@ -49,8 +49,8 @@ def model_context(app_state: Any, name: str, version: str | None) -> dict[str, A
 
 def _perf(ref: Any, xs: list[int], data: list[Any], metric: str,
           ctx: dict[str, Any], sp: Span) -> dict[str, Any]:
-    """Realised (labels) beside estimated (CBPE, with its interval), on the range's wider
-    performance step: an AUC of twenty rows is noise."""
+    """Realised (labels) beside estimated (CBPE, or DLE for regression, with its interval),
+    on the range's wider performance step: an AUC of twenty rows is noise."""
     spec = time_chart("performance", f"Performance: {metric}", "", sp, scale=True)
     k = sp.perf_step // sp.step
     xs = xs[::k]
@@ -62,11 +62,12 @@ def _perf(ref: Any, xs: list[int], data: list[Any], metric: str,
     spec["series"].append({"name": "realised (labels)", "type": "line", "symbols": True,
                            "data": [[x, rounded(v)] for x, v in zip(xs, real, strict=True)]})
     if any(e for e in est):
-        spec["series"].append({"name": "estimated (CBPE)", "type": "line", "dashed": True,
+        how = "DLE" if ref.schema_.task.value == "regression" else "CBPE"
+        spec["series"].append({"name": f"estimated ({how})", "type": "line", "dashed": True,
                                "symbols": True, "data": [[x, rounded(e and e["estimate"])]
                                                          for x, e in zip(xs, est, strict=True)]})
         pairs = list(zip(xs, est, strict=True))
-        spec["band"] = {"name": "CBPE 95 % interval",
+        spec["band"] = {"name": f"{how} 95 % interval",
                         "lower": [[x, rounded(e and e["lower"])] for x, e in pairs],
                         "upper": [[x, rounded(e and e["upper"])] for x, e in pairs]}
     base = (ref.realised_performance(ref.profile_) or {}).get(metric) if ref else None
