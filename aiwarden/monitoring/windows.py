@@ -60,12 +60,8 @@ def parse_instant(value: str | float | int | datetime, name: str = "time") -> fl
     if text and relative:
         ago = parse_duration(relative.group(1), name) if relative.group(1) else 0
         return time.time() - ago
-    try:
-        number = float(text)
-    except ValueError:
-        number = None
-    if number is not None:
-        return _plausible(number, value, name)
+    if re.fullmatch(r"-?\d+(\.\d+)?([eE][+-]?\d+)?", text):  # not float()'s 1_0, inf, nan
+        return _plausible(float(text), value, name)
     try:
         dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:

@@ -171,7 +171,8 @@ def root_cause(request: Request, name: str, start: str | None = None, end: str |
     from aiwarden.rca import analyse, to_markdown
 
     mon = _monitor(request)
-    report = analyse(mon, name, start=start, end=end, lookback=lookback)
+    report = analyse(mon, name, start=start or None, end=end or None,  # "": the default
+                     lookback=lookback or "7d")
     if format == "markdown":
         return PlainTextResponse(to_markdown(report), media_type="text/markdown")
     return report

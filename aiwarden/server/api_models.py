@@ -18,12 +18,22 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel, StrictFloat
 from aiwarden.incidents.rollback import RollbackPolicy
 
 __all__ = [
-    "ALIAS_PATTERN", "ARROW", "BODY_MODELS", "NAME_PATTERN", "PARQUET", "Error", "ErrorDetail",
+    "ALIAS_PATTERN", "ARROW", "BODY_MODELS", "DURATION_PATTERN", "INSTANT_PATTERN",
+    "NAME_PATTERN", "PARQUET", "Error", "ErrorDetail",
     "Open", "RollbackPolicy", "answers", "body_doc",
 ]
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,199}$"  # model and version names
 ALIAS_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,99}$"
+# An instant as query parameters take it (monitoring.windows.parse_instant): now, a duration
+# before now (-1h, now-30m), epoch seconds, or ISO 8601 (days to 28 and years 1000-2999 here;
+# the server reads every real date from year 940 to 3000, and a little whitespace).
+INSTANT_PATTERN = (  # empty: the parameter's default
+    r"^(|now|(now)?-[1-9][0-9]{0,3}[smhdw]|-?[0-9]{1,10}(\.[0-9]{1,6})?([eE]-[0-9]{1,2})?"
+    r"|[12][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])"
+    r"([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?"
+    r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?)?)$")
+DURATION_PATTERN = r"^([1-9][0-9]{0,5}[smhdw]?)?$"  # 90, 5m, 1h, 7d, 2w; empty: the default
 ARROW = "application/vnd.apache.arrow.stream"
 PARQUET = "application/vnd.apache.parquet"
 
@@ -104,7 +114,7 @@ class TrafficSpec(BaseModel):
     percent: StrictFloat | None = Field(default=None, ge=0, le=100)
     weights: dict[str, StrictFloat] | None = Field(default=None,
                                              description="{target: weight} for mode ab")
-    sticky_key: str | None = None
+    sticky_key: str | None = Field(default=None, min_length=1, pattern=r"\S")
     reason: str | None = None
 
 

@@ -33,7 +33,14 @@ from pydantic import TypeAdapter
 from swagger_ui_bundle import swagger_ui_path
 
 from aiwarden.server.access import PUBLIC, route_scope
-from aiwarden.server.api_models import ALIAS_PATTERN, BODY_MODELS, NAME_PATTERN, Error
+from aiwarden.server.api_models import (
+    ALIAS_PATTERN,
+    BODY_MODELS,
+    DURATION_PATTERN,
+    INSTANT_PATTERN,
+    NAME_PATTERN,
+    Error,
+)
 from aiwarden.server.route_table import RouteEntry, api_routes
 
 __all__ = ["install_docs", "openapi_document", "operation_id"]
@@ -128,12 +135,46 @@ _PATH_PATTERNS = {
 }
 
 
+# parameters every route reads the same way, by (location, name): what the server accepts
+_BY_NAME: dict[tuple[str, str], dict[str, Any]] = {
+    ("path", "alias"): {"pattern": ALIAS_PATTERN},
+    **{("query", n): {"pattern": INSTANT_PATTERN}
+       for n in ("start", "end", "now", "baseline_start", "baseline_end")},
+    **{("query", n): {"pattern": DURATION_PATTERN}
+       for n in ("step", "lookback", "window")},
+}
+
+
+def _enums() -> dict[tuple[str, str, str], list[str]]:
+    """Names the server looks up in a registry, by (path, location, parameter)."""
+    from aiwarden.monitoring import metrics
+    from aiwarden.registry.formats import FORMATS
+
+    return {(f"{_V1}/models/{{name}}/metrics", "query", "metric"):
+            sorted([*metrics.METRICS, *metrics.ROW_METRICS]),
+            (f"{_V1}/registry/models/{{name}}/versions", "query", "format"): sorted(FORMATS)}
+
+
+def _constrain(param: dict[str, Any], extra: dict[str, Any]) -> None:
+    """Add ``extra`` to the parameter's string schema (inside ``anyOf`` when optional)."""
+    schema = param.setdefault("schema", {})
+    for branch in schema.get("anyOf", [schema]):
+        if branch.get("type") == "string":
+            branch.update(extra)
+
+
 def _operation(op: dict[str, Any], entry: RouteEntry, open_server: bool) -> None:
     method = entry.method.lower()
     patterns = _PATH_PATTERNS.get((entry.method, entry.path), {})
+    enums = _enums()
     for param in op.get("parameters", []):
+        where = (param["in"], param["name"])
         if param["in"] == "path" and param["name"] in patterns:
             param.setdefault("schema", {})["pattern"] = patterns[param["name"]]
+        if where in _BY_NAME:
+            _constrain(param, _BY_NAME[where])
+        if (entry.path, *where) in enums:
+            _constrain(param, {"enum": enums[(entry.path, *where)]})
     responses = op.setdefault("responses", {})
     for r in responses.values():
         _clean_content(r)

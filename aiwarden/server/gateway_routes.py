@@ -22,6 +22,7 @@ from aiwarden.gateway import (
     PredictionError,
     monitor_sink,
 )
+from aiwarden.gateway._rows import MAX_ROWS
 from aiwarden.process_usage import Prices
 from aiwarden.server.access import actor, requires
 from aiwarden.server.api_models import (
@@ -101,16 +102,22 @@ def _headers(hub: GatewayHub, name: str, alias: str, version: str) -> dict[str, 
             "X-Aiwarden-Events-Dropped": str(gw.events.stats()["dropped"])}
 
 
+# one row as the gateway reads it (gateway/_rows.py): features required, an id of at most
+# 200 characters (text or an integer), tags
+_ROW = {"type": "object", "required": ["features"], "properties": {
+    "features": {"type": "object", "minProperties": 1},
+    "prediction_id": {"anyOf": [{"type": "string", "maxLength": 200}, {"type": "null"},
+                                {"type": "integer", "minimum": -2**63, "maximum": 2**63 - 1}]},
+    "tags": {"type": "object"}}}
 _PREDICT_DOC = {
     "parameters": [
         {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
         {"name": "alias", "in": "query", "required": False,
          "schema": {"type": "string", "default": "champion"}}],
     "requestBody": {"required": True, "content": {"application/json": {"schema": {
-        "type": "object", "properties": {
-            "features": {"type": "object"}, "prediction_id": {"type": "string"},
-            "tags": {"type": "object"}, "rows": {"type": "array", "items": {"type": "object"}}},
-    }}}},
+        "oneOf": [_ROW, {"type": "object", "required": ["rows"], "properties": {
+            "rows": {"type": "array", "items": _ROW, "minItems": 1, "maxItems": MAX_ROWS}},
+            "not": {"required": ["features"]}}]}}}},
 }
 
 

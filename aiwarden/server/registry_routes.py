@@ -11,7 +11,7 @@ import os
 import re
 import threading
 import unicodedata
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request, Response
@@ -193,7 +193,7 @@ def content_disposition(filename: str) -> str:
 class AliasMove(BaseModel):
     version: str = Field(min_length=1, max_length=200)
     reason: str = Field(min_length=1, max_length=2000)
-    kind: str = "set"
+    kind: Literal["set", "promote", "rollback", "import"] = "set"
     expected_version: str | None = None  # when sent (even null): move only from that version
 
 

@@ -5,7 +5,8 @@ OpenAPI document (schema, status, content type, headers, Allow, auth) may appear
 The CI run is short and seeded. ``AIWARDEN_FUZZ_EXAMPLES`` (examples per operation, default
 8) and ``AIWARDEN_FUZZ_SEED`` make the longer run of docs/api-contract.md.
 
-Two checks report findings this suite tolerates, listed in :data:`TOLERATED` with why.
+Every check runs and every failure fails the test, but for positive_data_acceptance on the
+operations of :data:`KNOWN_ST202` (each with its reason).
 """
 
 from __future__ import annotations
@@ -25,15 +26,44 @@ from tests.server.live import ThreadServer, database_url, settings_for
 
 EXAMPLES = int(os.environ.get("AIWARDEN_FUZZ_EXAMPLES", "8"))
 SEED = int(os.environ.get("AIWARDEN_FUZZ_SEED", "20261205"))
-TOLERATED = {
-    # positive_data_acceptance: schema-valid data the server refuses with 4xx. Instants
-    # ("-1h", ISO 8601), rule specs, receivers and artifacts have meaning no JSON Schema
-    # states, so random schema-valid values are often refused, correctly, with the field.
-    "ST202",
-    # ensure_resource_availability: after POST /models it reads sub-resources the model
-    # does not have yet (its rollback policy, its champion alias) and calls the 404 a bug.
-    "ST302",
+V1 = "/api/v1"
+# positive_data_acceptance (ST202): schema-valid requests the server refuses, per operation,
+# each for a reason no JSON Schema of the document states. Instants, durations, enums,
+# aliases and body fields are in the schema (docs.py, api_models.py); what is left is a
+# relation between values or with stored state. Every other operation must show none.
+# This list only shrinks.
+KNOWN_ST202 = {
+    f"GET {V1}/models/{{name}}/compare": "start must be before end",
+    f"GET {V1}/models/{{name}}/metrics": "start must be before end",
+    "Stateful tests": "start must be before end (response-times after a create)",
+    f"DELETE {V1}/silences/{{silence_id}}": "state: the silence already expired (422; "
+                                            "409 would say it)",
+    f"GET {V1}/models/{{name}}/versions/{{version}}/sample": "state: the version has no "
+                                                             "reference sample",
+    f"POST {V1}/models/{{name}}/predict": "the features must be the served model's inputs",
+    f"POST {V1}/registry/models/{{name}}/versions": "the bytes must be a model of the format",
+    f"POST {V1}/models/{{name}}/predictions": "CSV/Arrow/Parquet bodies: content unstated",
+    f"POST {V1}/models/{{name}}/labels": "CSV/Arrow/Parquet bodies: content unstated",
+    f"PUT {V1}/models/{{name}}/versions/{{version}}/reference": "a table needs a column",
+    f"POST {V1}/models/{{name}}/versions": "a segment column must be categorical/boolean",
+    f"POST {V1}/silences": "a matcher must not match the empty string",
+    f"PUT {V1}/models/{{name}}/traffic": "which fields each mode needs (ab: weights)",
+    f"PUT {V1}/models/{{name}}/rollback-policy": "policy fields documented loosely",
+    f"PUT {V1}/rules/{{model}}/{{name}}": "rule specs are documented as open objects",
+    f"POST {V1}/rules/apply": "rule specs are documented as open objects",
+    f"PUT {V1}/notifications/config": "receivers and routes are documented as open objects",
 }
+
+
+def _broken(failures: list[dict]) -> list[dict]:
+    """The failures not explained by :data:`KNOWN_ST202`."""
+    out = []
+    for f in failures:
+        ops = [op for op in f["operations"] if not (f["code"] == "ST202"
+                                                    and op in KNOWN_ST202)]
+        if ops:
+            out.append({**f, "operations": ops})
+    return out
 
 
 def _schemathesis() -> str:
@@ -131,6 +161,6 @@ def test_no_server_error_and_no_contract_violation(target, tmp_path: Path) -> No
     for phase in ("examples", "coverage", "fuzzing", "stateful"):
         assert result["phases"][phase]["status"] != "error", (phase, result["text"][-3000:])
     assert not result["errors"], result["errors"]
-    broken = [f for f in result["failures"] if f["code"] not in TOLERATED]
+    broken = _broken(result["failures"])
     assert not broken, json.dumps(broken, indent=1) + result["text"][-6000:]
     assert result["test_cases"]["generated"] > 50 * EXAMPLES
