@@ -88,3 +88,40 @@ def test_rule_segment_fields_are_validated() -> None:
         rule = {"name": "a", "metric": "performance", "critical": 0.7} | extra
         with pytest.raises(ParameterError, match=message):
             load_rules({"rules": [rule]})
+
+
+def test_compaction_merges_segment_partials_and_changes_no_value(monitor) -> None:
+    """On SQLite and PostgreSQL: two requests into the same buckets leave two partials per
+    segment key; compaction leaves one, and every segment reads the same before and after."""
+    import time
+
+    from sqlalchemy import func, select
+
+    from aiwarden.store.tables import segment_profiles as sp
+
+    monitor.create_model("seg-compact")
+    monitor.upload_reference("seg-compact", "v1", pa.Table.from_pandas(
+        _data(2000, 0), preserve_index=False), {"target": "y", "prediction": "pred",
+                                                "scores": ["score"], "segments": ["country"]})
+    t0 = (time.time() - 1800) // 600 * 600
+    for part in range(2):
+        df = _data(400, 5 + part).drop(columns=["y", "flag"])
+        df.insert(0, "prediction_id", [f"k{part}-{i}" for i in range(len(df))])
+        df.insert(1, "timestamp", t0 + np.arange(len(df)) * 0.5)
+        monitor.log_predictions("seg-compact", pa.Table.from_pandas(df, preserve_index=False))
+
+    def state() -> tuple[int, dict[str, int]]:
+        with monitor.db.read() as conn:
+            most = conn.execute(select(func.count()).select_from(sp).group_by(
+                sp.c.segment, sp.c.level, sp.c.start).order_by(func.count().desc())).first()
+        values = {v: monitor.series("seg-compact", "volume", start=t0, end=t0 + 600,
+                                    segment=f"country:{v}")["points"][0]["value"]["rows"]
+                  for v in monitor.segments("seg-compact")["columns"]["country"]}
+        return most[0], values
+
+    before_most, before = state()
+    assert before_most == 2 and sum(before.values()) == 800
+    while monitor.compact():
+        pass
+    after_most, after = state()
+    assert after_most == 1 and after == before
