@@ -23,8 +23,10 @@ def register(sub: Any) -> None:
                         description="Validated, diffed and idempotent: prints what it "
                                     "creates, updates and deletes.")
     ap.add_argument("file")
-    ap.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
+    ap.add_argument("--dry-run", action="store_true", help="show the plan field by field, "
+                    "change nothing; exit 1 when changes are pending, 0 when none")
     add_client_options(ap)
+    add_output_options(ap)
     ap.set_defaults(func=_apply)
     al = sub.add_parser("alerts", help="a model's alerts: state, value, since when")
     al.add_argument("model")
@@ -74,13 +76,42 @@ def _apply(args: argparse.Namespace) -> int:
             content=text.encode(), headers={"content-type": "application/yaml"}))
     if code:
         return code
+    if args.output == "json":
+        emit(args, plan, print)
+    else:
+        _plan_text(args, plan)
+    pending = bool(plan.get("diff")) or any(plan[k] for k in ("created", "updated",
+                                                               "deleted"))
+    return Exit.FOUND if args.dry_run and pending else Exit.OK
+
+
+_MARKS = {"create": "+", "update": "~", "delete": "-"}
+
+
+def _plan_text(args: argparse.Namespace, plan: dict[str, Any]) -> None:
+    """One line per thing changed, then its fields: ``current -> desired``."""
+    import json
+
+    def shown(v: Any) -> str:
+        return "(absent)" if v is None else json.dumps(v, default=str)
+
+    for c in plan.get("diff", []):
+        what = "" if c["kind"] == "rule" else f"{c['kind'].replace('_', ' ')} "
+        print(f"{_MARKS[c['action']]} {what}{c['name'] if c['kind'] != c['name'] else ''}"
+              .rstrip())
+        for f in c["fields"]:
+            if c["action"] == "create":
+                print(f"    {f['field']}: {shown(f['desired'])}")
+            elif c["action"] == "delete":
+                print(f"    {f['field']}: {shown(f['current'])}")
+            else:
+                print(f"    {f['field']}: {shown(f['current'])} -> {shown(f['desired'])}")
     verb = "would" if args.dry_run else "did"
-    for kind, mark in (("created", "+"), ("updated", "~"), ("deleted", "-")):
-        for name in plan[kind]:
-            print(f"{mark} {name}")
     changes = sum(len(plan[k]) for k in ("created", "updated", "deleted"))
-    print(f"{args.file}: {verb} change {changes} rule(s); {len(plan['unchanged'])} unchanged")
-    return 0
+    other = [c for c in plan.get("diff", []) if c["kind"] != "rule"]
+    also = f"; {len(other)} notification setting(s)" if other else ""
+    print(f"{args.file}: {verb} change {changes} rule(s){also}; {len(plan['unchanged'])} "
+          "unchanged")
 
 
 def _alerts(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ import yaml
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
-from aiwarden.alerting.apply import apply_rules, rule_spec
+from aiwarden.alerting.apply import apply_rules, notification_changes, rule_spec
 from aiwarden.alerting.rules import load_rules
 from aiwarden.errors import ParameterError
 from aiwarden.monitoring.windows import parse_instant, to_iso
@@ -91,13 +91,17 @@ async def apply(request: Request, dry_run: bool = Query(False)) -> dict[str, Any
         if isinstance(doc, dict) else []
     ruleset = load_rules(doc if isinstance(doc, dict) else text, "rule file")
     center = request.app.state.notifications
+    center.refresh()  # the diff is against what is stored now, by any process
     merged = {**center.config, **notify} if notify else None
+    notify_diff: list[dict[str, Any]] = []
     if merged is not None:
         # a dry run and the apply check receivers the same way (egress policy included),
         # and the apply checks them before it writes any rule
-        center.configure(merged, dry_run=True)
+        desired = center.configure(merged, dry_run=True)
+        notify_diff = notification_changes(center.describe(), desired, center.config, merged)
     with mon.db.write() as conn:
         plan = apply_rules(conn, ruleset, dry_run=dry_run)
+    plan.diff += notify_diff
     if not dry_run:
         if merged is not None:
             center.configure(merged)

@@ -277,6 +277,9 @@ class Applied(Open):
     updated: list[str]
     deleted: list[str]
     unchanged: list[str]
+    diff: list[dict[str, Any]] = Field(description="per rule, receiver, route, inhibit rules "
+                                       "and escalation policies changed: {kind, name, action, "
+                                       "fields: [{field, current, desired}]}; secrets as ***")
     notifications: list[str]
     rollback_policies: list[str]
 

@@ -87,7 +87,8 @@ def test_cli_apply_and_alerts(http, server, tmp_path: Path) -> None:
                                server.url], capture_output=True, text=True, timeout=60)
 
     dry = cli("apply", str(f), "--dry-run")
-    assert dry.returncode == 0 and f"+ {m}/vol" in dry.stdout and "would change 1" in dry.stdout
+    assert dry.returncode == 1  # changes pending (docs/cli.md)
+    assert f"+ {m}/vol" in dry.stdout and "would change 1" in dry.stdout
     assert "did change 1" in cli("apply", str(f)).stdout
     assert "did change 0 rule(s); 1 unchanged" in cli("apply", str(f)).stdout
     f.write_text("rules:\n  - {name: a, metric: drift}\n")

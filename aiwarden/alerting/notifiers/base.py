@@ -383,7 +383,10 @@ def receiver_from_config(config: Mapping[str, Any], egress: EgressPolicy | None 
     if kind not in _REGISTRY:
         raise ParameterError(f"The 'type' field of receiver {config.get('name')!r} must be one "
                              f"of {receiver_types()}. Got {kind!r} instead.", "type")
-    return _REGISTRY[kind].from_config(config, egress)
+    from aiwarden.alerting.notifiers.secrets import resolve_secrets
+
+    # ${env:NAME} / ${file:PATH} references: resolved here, never stored resolved
+    return _REGISTRY[kind].from_config(resolve_secrets(config), egress)
 
 
 # -- HTTP -----------------------------------------------------------------------------------

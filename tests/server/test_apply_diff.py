@@ -1,0 +1,133 @@
+"""``aiwarden apply --dry-run``: a field-level diff (current -> desired per rule, receiver and
+route field) and exit 1 while changes are pending; receiver secrets named by
+``${env:NAME}`` / ``{file: PATH}`` instead of written. A real server, SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from aiwarden.cli import main
+from aiwarden.store import kv
+from tests.server.live import ThreadServer
+
+SECRET = "s3cr3t-token-4711"
+
+
+def _cli(server: ThreadServer, capsys: pytest.CaptureFixture[str], *argv: str
+         ) -> tuple[int, str, str]:
+    code = main([*argv, "--url", server.url])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def _rules(model: str, critical: float, team: str | None = None) -> str:
+    labels = f", labels: {{team: {team}}}" if team else ""
+    return (f"rules:\n  - {{name: drift-x, model: {model}, metric: drift, column: x, "
+            f"critical: {critical}{labels}}}\n  - {{name: vol, model: {model}, metric: volume, "
+            "op: '<', critical: 1, window: 15m}\n")
+
+
+def test_dry_run_shows_each_field_and_exits_1_while_changes_are_pending(
+        server: ThreadServer, http: httpx.Client, capsys: pytest.CaptureFixture[str],
+        tmp_path: Path) -> None:
+    m = f"diff-{uuid.uuid4().hex[:6]}"
+    f = tmp_path / "rules.yaml"
+    f.write_text(_rules(m, 0.3))
+    code, out, _ = _cli(server, capsys, "apply", str(f), "--dry-run")
+    assert code == 1 and f"+ {m}/drift-x\n    column: \"x\"" in out
+    assert _cli(server, capsys, "apply", str(f))[0] == 0
+    code, out, _ = _cli(server, capsys, "apply", str(f), "--dry-run")
+    assert code == 0 and "would change 0 rule(s); 2 unchanged" in out
+
+    f.write_text(_rules(m, 0.5, team="risk").replace(
+        f"  - {{name: vol, model: {m}, metric: volume, op: '<', critical: 1, window: 15m}}\n",
+        ""))
+    before = [r for r in http.get("/rules").json() if r["model"] == m]
+    code, out, _ = _cli(server, capsys, "apply", str(f), "--dry-run")
+    assert code == 1
+    assert f"~ {m}/drift-x\n" in out and "    critical: 0.3 -> 0.5\n" in out
+    assert '    labels.team: (absent) -> "risk"\n' in out
+    assert f"- {m}/vol\n" in out and '    metric: "volume"' in out
+    assert [r for r in http.get("/rules").json() if r["model"] == m] == before  # untouched
+    code, out, _ = _cli(server, capsys, "apply", str(f), "--dry-run", "-o", "json")
+    plan = json.loads(out)
+    (upd,) = [c for c in plan["diff"] if c["action"] == "update"]
+    assert upd["kind"] == "rule" and {(x["field"], x["current"], x["desired"])
+                                      for x in upd["fields"]} == {
+        ("critical", 0.3, 0.5), ("labels.team", None, "risk")}
+
+
+def _hook_file(model: str, url: str, extra: str = "") -> str:
+    return (f"rules:\n  - {{name: vol, model: {model}, metric: volume, op: '<', critical: 1}}\n"
+            f"receivers:\n  - {{type: webhook, name: hook, url: '{url}'{extra}}}\n"
+            "route: {receiver: hook, group_wait: 5s}\n")
+
+
+def test_receiver_secrets_from_the_environment_and_files(
+        server: ThreadServer, http: httpx.Client, db_url: str,
+        capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from aiwarden.alerting.notify import CONFIG
+    from aiwarden.store.database import Database
+
+    m = f"sec-{uuid.uuid4().hex[:6]}"
+    f = tmp_path / "rules.yaml"
+    signing = tmp_path / "signing"
+    signing.write_text("hmac-key-from-file\n")
+    monkeypatch.setenv("AW_TEST_HOOK_URL", f"http://127.0.0.1:9/hook/{SECRET}")
+    f.write_text(_hook_file(m, "${env:AW_TEST_HOOK_URL}", f", secret: {{file: {signing}}}"))
+    code, out, err = _cli(server, capsys, "apply", str(f))
+    assert code == 0, err
+    assert SECRET not in out + err + json.dumps(http.get("/notifications/config").json())
+    center = server.server.config.app.state.notifications
+    hook = center.receivers["hook"]  # resolved in the process that delivers
+    assert hook._url == f"http://127.0.0.1:9/hook/{SECRET}"
+    assert hook._secret == "hmac-key-from-file"  # the file's newline dropped
+    db = Database(db_url)
+    with db.read() as conn:
+        stored = kv.get(conn, CONFIG)
+    db.dispose()
+    assert SECRET not in json.dumps(stored)  # the reference is stored, not the secret
+    assert stored["receivers"][0]["url"] == "${env:AW_TEST_HOOK_URL}"
+
+    # another reference: a diff on the stored setting, never the value
+    monkeypatch.setenv("AW_TEST_HOOK_URL2", f"http://127.0.0.1:9/other/{SECRET}")
+    f.write_text(_hook_file(m, "${env:AW_TEST_HOOK_URL2}"))
+    code, out, _ = _cli(server, capsys, "apply", str(f), "--dry-run")
+    assert code == 1 and "~ receiver hook" in out and SECRET not in out
+
+    # a missing variable or file: refused, naming it and the field
+    monkeypatch.delenv("AW_TEST_HOOK_URL2")
+    for dry in ("--dry-run", None):
+        code, _, err = _cli(server, capsys, "apply", str(f), *([dry] if dry else []))
+        assert code == 2 and err.count("\n") == 1
+        assert "receivers[0]" in err and "url" in err
+        assert "environment variable AW_TEST_HOOK_URL2 is not set" in err
+    f.write_text(_hook_file(m, "http://127.0.0.1:9/x", f", secret: {{file: {tmp_path}/nope}}"))
+    r = http.post("/rules/apply", content=f.read_text())
+    assert r.status_code == 422 and r.json()["detail"]["field"] == "receivers[0].secret"
+    assert "nope" in r.json()["detail"]["message"]
+    assert center.receivers["hook"]._url.endswith(SECRET)  # the refused file changed nothing
+
+
+def test_references_resolve_inside_strings_and_whole_values(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from aiwarden.alerting.notifiers.secrets import resolve_secrets
+    from aiwarden.errors import ParameterError
+
+    monkeypatch.setenv("AW_TOKEN", "t0k")
+    (tmp_path / "s").write_text("from-file")
+    got: dict[str, Any] = resolve_secrets({
+        "url": "https://h.example/x/${env:AW_TOKEN}?k=${file:%s}" % (tmp_path / "s"),
+        "headers": {"Authorization": {"env": "AW_TOKEN"}}, "timeout": 3})
+    assert got == {"url": "https://h.example/x/t0k?k=from-file",
+                   "headers": {"Authorization": "t0k"}, "timeout": 3}
+    with pytest.raises(ParameterError) as err:
+        resolve_secrets({"headers": {"X": "${env:AW_NOT_SET_ANYWHERE}"}})
+    assert err.value.field == "headers.X" and "AW_NOT_SET_ANYWHERE" in str(err.value)
