@@ -159,8 +159,7 @@ class AlertPipeline:
 
     def _incident_of(self, rolled: Rolled) -> Incident | None:
         if rolled.rule is not None:
-            inc = self.incidents.find_open(*self.incidents.key_for(
-                {"model": rolled.model, "rule": rolled.rule, "version": rolled.from_version}))
+            inc = self.incidents.find_holding(rolled.model, rolled.rule, rolled.from_version)
             if inc is not None:
                 return inc
         found = self.incidents.list_incidents(model=rolled.model, open_only=True, limit=1)
@@ -211,7 +210,7 @@ class AlertPipeline:
         self._escalate(center, time.time() if now is None else now)
         for flush in center.tick(now):
             model, rule = flush.group_labels.get("model"), flush.group_labels.get("rule")
-            inc = self.incidents.find_open(model, rule) if model and rule else None
+            inc = self.incidents.find_holding(model, rule) if model and rule else None
             if inc is not None:
                 self.incidents.record_notification(inc.id, flush.receiver, detail={
                     "status": flush.status, "firing": len(flush.firing),

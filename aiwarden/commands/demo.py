@@ -1,14 +1,16 @@
 """``aiwarden demo``: the server with the dashboard and a story that exercises the loop.
 
 By default the demo writes to a fresh temporary folder, so every run tells the whole story
-from the start; ``--data-dir`` keeps it. ``--offline`` prints the engine's story instead,
-without a server.
+from the start, and removes it when stopped (Ctrl-C or SIGTERM); ``--data-dir`` keeps it.
+``--offline`` prints the engine's story instead, without a server.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import signal
 import sys
 import tempfile
 from typing import Any
@@ -45,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from aiwarden.server.run import serve
     from aiwarden.server.settings import ServerSettings
 
+    temporary = not args.data_dir
     data = args.data_dir or tempfile.mkdtemp(prefix="aiwarden-demo-")
     settings = ServerSettings.from_env(
         host="127.0.0.1", port=args.port, data_dir=data,
@@ -53,9 +56,31 @@ def run(args: argparse.Namespace) -> int:
         log_level=None if os.environ.get("AIWARDEN_LOG_LEVEL") else "warning")
     url = f"http://127.0.0.1:{settings.port}"
     print(f"aiwarden demo: dashboard {url}/  ·  API {url}/docs  ·  data {data}\n"
-          "Ctrl-C stops it.", flush=True)
+          f"Ctrl-C stops it{' and removes the temporary folder' if temporary else ''}.",
+          flush=True)
+    stories: list[Any] = []
 
     def on_started() -> None:
-        start_story(url, speed=args.speed, seed=args.seed)
+        stories.append(start_story(url, speed=args.speed, seed=args.seed))
 
-    return serve(settings, on_started=on_started)
+    previous = signal.signal(signal.SIGTERM, _stopped)  # uvicorn re-raises it after shutdown
+    try:
+        return serve(settings, on_started=on_started)
+    except (KeyboardInterrupt, _Stopped):
+        return 0  # asked to stop: the server has shut down gracefully
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        for story in stories:
+            story.stop_event.set()
+            story.join(timeout=3)  # training cannot be interrupted; it is a daemon
+        if temporary:
+            shutil.rmtree(data, ignore_errors=True)
+            print(f"aiwarden demo: stopped; removed {data}", flush=True)
+
+
+class _Stopped(Exception):
+    """SIGTERM, raised where the main thread is so the clean-up runs."""
+
+
+def _stopped(signum: int, frame: Any) -> None:
+    raise _Stopped(signum)

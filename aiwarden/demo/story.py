@@ -210,9 +210,20 @@ class Story(threading.Thread):
                          f"'{top.get('name')}': {top.get('summary', '')[:110]}")
             elif text.startswith("Rolled") or text.startswith("Rollback"):
                 self.say(f"  {text}")
-                if text.startswith("Rolled"):
+                if text.startswith("Rolled") and not self.done.is_set():
                     self.done.set()
+                    self.say(self.ending(inc["id"]))
         self._on_call(http, inc)
+
+    def ending(self, incident: int) -> str:
+        """The last beat: the story is over, and where to look next."""
+        return (f"THE END: the story is over. Version 2 was rolled back automatically and "
+                f"version 1 serves all traffic again.\n  Look next at: incident #{incident} "
+                f"{self.url}/incidents/{incident} (timeline, RCA, the rollback and its "
+                f"verification), the model page {self.url}/models/{DEMO_MODEL} (drift, "
+                f"performance, versions), or `aiwarden incidents show {incident} --url "
+                f"{self.url}`.\n  Traffic keeps flowing so the charts stay live; Ctrl-C stops "
+                "the demo.")
 
     def _on_call(self, http: httpx.Client, inc: dict[str, Any]) -> None:
         """The on-call acknowledges the drift incident: a campaign, expected."""
@@ -242,6 +253,8 @@ class Story(threading.Thread):
                 self.started = time.time()
                 self._loop(c, http)
         except Exception:
+            if self.stop_event.wait(2.0):  # the server shut down under it: no error
+                return
             log.exception("the demo story stopped")
             self.say("The demo story stopped on an error (see the log); the server goes on.")
 

@@ -38,24 +38,38 @@ from aiwarden.incidents.postmortem import SYSTEM, Postmortem, draft
 from aiwarden.store.alerts_repo import fingerprint
 from aiwarden.store.database import Database
 
-__all__ = ["OPENING_KINDS", "AlertInfo", "Escalation", "IncidentService", "StoredPostmortem"]
+__all__ = ["OPENING_KINDS", "SYMPTOMS", "AlertInfo", "Escalation", "IncidentService",
+           "StoredPostmortem"]
 
 OPENING_KINDS = frozenset({"firing", "refiring"})  # alert transitions that need an incident
 
 
+# Rule metrics that describe one kind of failure: alerts of one family on one version of a
+# model, firing close together, are one failure (a bad canary trips its accuracy rule and the
+# default realised-AUC rule seconds apart) and share one incident.
+SYMPTOMS = {"performance": "performance", "estimated_performance": "performance",
+            "estimate_gap": "performance", "concept_drift": "performance",
+            "drift": "drift", "multivariate_drift": "drift",
+            "quality": "quality", "quarantined": "quality"}
+
+
 @dataclass(frozen=True)
 class AlertInfo:
-    """What the rule that fired says about its alert: runbook, annotations, a title."""
+    """What the rule that fired says about its alert: runbook, annotations, a title, and
+    its symptom family (``SYMPTOMS``; the metric itself when it has no family)."""
 
     runbook: str | None = None
     annotations: Mapping[str, str] = field(default_factory=dict)
     title: str | None = None
+    symptom: str | None = None
 
     @classmethod
     def from_rule(cls, rule: Any) -> AlertInfo:
-        """From anything shaped like ``alerting.rules.Rule`` (runbook, annotations)."""
+        """From anything shaped like ``alerting.rules.Rule`` (runbook, annotations, metric)."""
         ann = dict(getattr(rule, "annotations", None) or {})
-        return cls(getattr(rule, "runbook", None), ann, ann.get("summary"))
+        metric = getattr(rule, "metric", None)
+        return cls(getattr(rule, "runbook", None), ann, ann.get("summary"),
+                   SYMPTOMS.get(metric, metric) if metric else None)
 
 
 @dataclass(frozen=True)
@@ -88,6 +102,13 @@ class StoredPostmortem:
                 "edited": self.edited}
 
 
+def _symptom_of(info: Callable[[Mapping[str, str]], AlertInfo | None] | None
+                ) -> Callable[[Mapping[str, str]], str | None] | None:
+    if info is None:
+        return None
+    return lambda labels: getattr(info(labels), "symptom", None)
+
+
 def _now(at: float | None) -> float:
     return time.time() if at is None else float(at)
 
@@ -110,15 +131,25 @@ class IncidentService:
         rules can share an incident.
     versions_live : model name → the versions serving now, for postmortem drafts written
         when an incident resolves by itself (default: the alerts' ``version`` labels).
+    group_window : seconds; an alert with no incident of its own joins an open incident of
+        the same model opened at most this long before, when that incident holds an active
+        alert on the same version with the same symptom family (``AlertInfo.symptom``):
+        one failure, one incident, every alert on its timeline. 0 turns grouping off.
     """
 
     def __init__(self, db: Database, *, policies: Mapping[str, EscalationPolicy] | None = None,
                  key_labels: Sequence[str] = ("rule",),
-                 versions_live: Callable[[str], Iterable[str]] | None = None) -> None:
+                 versions_live: Callable[[str], Iterable[str]] | None = None,
+                 group_window: float = 900.0) -> None:
         if isinstance(key_labels, str) or not key_labels:
             raise ParameterError("The 'key_labels' parameter of IncidentService must be a "
                                  f"non-empty list of label names. Got {key_labels!r} instead.",
                                  "key_labels")
+        if not (isinstance(group_window, int | float) and 0 <= group_window < float("inf")):
+            raise ParameterError("The 'group_window' parameter of IncidentService must be a "
+                                 f"number of seconds >= 0. Got {group_window!r} instead.",
+                                 "group_window")
+        self.group_window = float(group_window)
         self.db = db
         self.policies = dict(policies or {})
         self.key_labels = tuple(key_labels)
@@ -141,26 +172,37 @@ class IncidentService:
         """Apply a cycle's transitions in order; the incidents they touched (no repeats)."""
         touched: dict[int, Incident] = {}
         for labels, tr in transitions:
-            inc = self.on_transition(labels, tr, info(labels) if info else None)
+            inc = self.on_transition(labels, tr, info(labels) if info else None,
+                                     symptom_of=_symptom_of(info))
             if inc is not None:
                 touched[inc.id] = inc
         return list(touched.values())
 
     def on_transition(self, labels: Mapping[str, str], tr: Transition,
-                      info: AlertInfo | None = None) -> Incident | None:
-        """Open, join or update an incident; ``None`` for transitions incidents ignore."""
+                      info: AlertInfo | None = None, *,
+                      symptom_of: Callable[[Mapping[str, str]], str | None] | None = None,
+                      ) -> Incident | None:
+        """Open, join or update an incident; ``None`` for transitions incidents ignore.
+
+        ``symptom_of`` gives the symptom family of another alert (by its labels), so this
+        one can join the incident of the same failure (see ``group_window``).
+        """
         if tr.kind in OPENING_KINDS:
-            return self._fired(labels, tr, info or AlertInfo())
+            return self._fired(labels, tr, info or AlertInfo(), symptom_of)
         if tr.kind in ("resolved", "recovering", "escalated", "deescalated"):
             return self._alert_changed(labels, tr)
         return None  # pending, cancelled, nodata, error…: not (yet) an incident's business
 
-    def _fired(self, labels: Mapping[str, str], tr: Transition, info: AlertInfo) -> Incident:
+    def _fired(self, labels: Mapping[str, str], tr: Transition, info: AlertInfo,
+               symptom_of: Callable[[Mapping[str, str]], str | None] | None = None
+               ) -> Incident:
         model, key = self.key_for(labels)
         fp = fingerprint(dict(labels))
         with self.db.write() as conn:
             inc = store.find_open(conn, model, key, for_update=True)
             events: list[TimelineEntry] = []
+            if inc is None and symptom_of is not None:
+                inc = self._same_failure(conn, model, labels, tr.at, info.symptom, symptom_of)
             if inc is None:
                 inc = self._open(conn, model, key, labels, tr, info, events)
             before = next((a for a in inc.alerts if a.fingerprint == fp), None)
@@ -184,6 +226,32 @@ class IncidentService:
             store.save(conn, inc)
             store.add_events(conn, inc.id, events)
             return store.get(conn, inc.id)
+
+    def _same_failure(self, conn: Connection, model: str, labels: Mapping[str, str],
+                      at: float, symptom: str | None,
+                      symptom_of: Callable[[Mapping[str, str]], str | None]
+                      ) -> Incident | None:
+        """The open incident this alert belongs to as the same failure, if any."""
+        version = labels.get("version")
+        if not version or not symptom or self.group_window <= 0:
+            return None
+        for inc in store.list_incidents(conn, model=model, open_only=True,
+                                        created_from=at - self.group_window):
+            if any(a.state != "resolved" and a.labels.get("version") == version
+                   and symptom_of(a.labels) == symptom for a in inc.alerts):
+                return store.get(conn, inc.id, for_update=True)
+        return None
+
+    def find_holding(self, model: str, rule: str | None, version: str | None = None
+                     ) -> Incident | None:
+        """The newest open incident of ``model`` holding an alert of ``rule`` (on
+        ``version``): with grouping, an alert's incident may carry another rule's key."""
+        with self.db.read() as conn:
+            for inc in store.list_incidents(conn, model=model, open_only=True):
+                if any(a.rule == rule and (version is None or a.labels.get("version") == version)
+                       for a in inc.alerts):
+                    return inc
+        return None
 
     def _open(self, conn: Connection, model: str, key: str, labels: Mapping[str, str],
               tr: Transition, info: AlertInfo, events: list[TimelineEntry]) -> Incident:

@@ -302,3 +302,48 @@ def test_restart_sees_the_open_incident_and_continues(db_url: str, model: str) -
         assert after.postmortem(iid).text is not None
     finally:
         second_db.dispose()
+
+
+def test_one_failure_is_one_incident_with_every_alert_on_its_timeline(
+        svc: IncidentService, model: str) -> None:
+    """A bad canary trips the canary-accuracy rule and the default realised-AUC rule seconds
+    apart: one incident holds both; drift on the same version, performance on another version
+    and an alert after the group window open incidents of their own."""
+    from aiwarden.alerting.rules import Rule
+
+    rules = {r.name: r for r in (
+        Rule(name="canary-accuracy", metric="performance", stat="accuracy", op="<",
+             critical=0.9),
+        Rule(name="realised-auc", metric="estimated_performance", op="<", critical=0.8),
+        Rule(name="feature-drift", metric="drift", critical=1.0))}
+    infos = {name: AlertInfo.from_rule(r) for name, r in rules.items()}
+    assert infos["canary-accuracy"].symptom == infos["realised-auc"].symptom == "performance"
+
+    def cycle(*alerts: tuple[str, str, float]) -> list[int]:
+        touched = svc.on_transitions(
+            [({"rule": rule, "model": model, "version": version},
+              Transition("firing", at, "critical", 0.5)) for rule, version, at in alerts],
+            info=lambda labels: infos.get(labels["rule"]))
+        return [i.id for i in touched]
+
+    (first,) = cycle(("realised-auc", "2", T0))
+    assert cycle(("canary-accuracy", "2", T0 + 10)) == [first]
+    drift, other_version = cycle(("feature-drift", "2", T0 + 20),
+                                 ("canary-accuracy", "1", T0 + 30))
+    assert len({first, drift, other_version}) == 3
+    (inc,) = [i for i in svc.list_incidents(model=model) if i.id == first]
+    assert sorted(a.rule for a in inc.alerts) == ["canary-accuracy", "realised-auc"]
+    fired = [(e.detail["rule"], e.at) for e in svc.timeline(first) if e.kind == "alert_fired"]
+    assert fired == [("realised-auc", T0), ("canary-accuracy", T0 + 10)]
+    assert svc.find_holding(model, "canary-accuracy", "2").id == first
+    # outside the window (or with grouping off) the same pair would be two incidents
+    late = cycle(("realised-auc", "3", T0 + 60), ("canary-accuracy", "3", T0 + 60 + 901))
+    assert len(set(late)) == 2
+    off = IncidentService(svc.db, group_window=0)
+    other = f"{model}-off"
+    ids = [i.id for i in off.on_transitions(
+        [({"rule": r, "model": other, "version": "2"}, Transition("firing", T0, "critical", 0.5))
+         for r in ("realised-auc", "canary-accuracy")], info=lambda lb: infos[lb["rule"]])]
+    assert len(set(ids)) == 2
+    with pytest.raises(ParameterError, match="group_window"):
+        IncidentService(svc.db, group_window=-1)

@@ -8,6 +8,10 @@ small-amount slice first, and the automatic rollback sends the traffic back to v
 from __future__ import annotations
 
 import io
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +20,9 @@ import httpx
 import pytest
 
 from aiwarden.demo.story import DEMO_MODEL, Story
-from tests.server.live import ThreadServer, database_url, settings_for
+from tests.server.live import ThreadServer, database_url, free_port, settings_for
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +47,8 @@ def test_the_story_plays_out_to_the_rollback(demo_server: ThreadServer) -> None:
     beats = ["version 1 is the champion", "corrupted", "ALERT firing: data-quality-errors",
              "surge", "ALERT firing: feature-drift on version 1", "canary",
              "ALERT firing: canary-accuracy on version 2",
-             "Rolled fraud-detector@challenger back from version 2 to 1"]
+             "Rolled fraud-detector@challenger back from version 2 to 1",
+             "THE END: the story is over"]
     at = [told.find(b) for b in beats]
     assert all(i >= 0 for i in at) and at == sorted(at), told
     with httpx.Client(base_url=demo_server.url + "/api/v1", timeout=60) as api:
@@ -53,8 +60,15 @@ def test_the_story_plays_out_to_the_rollback(demo_server: ThreadServer) -> None:
         rolled = [i for i in incidents.values() if any(
             e["detail"].get("text", "").startswith("Rolled")
             for e in api.get(f"/incidents/{i['id']}").json()["timeline"])]
-        assert len(rolled) == 1 and "canary-accuracy" in rolled[0]["title"]
-        timeline = api.get(f"/incidents/{rolled[0]['id']}").json()["timeline"]
+        assert len(rolled) == 1
+        full = api.get(f"/incidents/{rolled[0]['id']}").json()
+        assert "canary-accuracy" in {a["rule"] for a in full["alerts"]}
+        # one failure, one incident: every performance alert on version 2 is in this one
+        on_v2 = [i["id"] for i in incidents.values() for a in api.get(
+            f"/incidents/{i['id']}").json()["alerts"] if a["labels"].get("version") == "2"
+            and a["rule"] in ("canary-accuracy", "realised-roc_auc")]
+        assert set(on_v2) == {rolled[0]["id"]}, on_v2
+        timeline = full["timeline"]
         rca = next(e for e in timeline if e["detail"].get("text") == "Root-cause analysis")
         top = rca["detail"]["suspects"][0]
         assert top["kind"] == "slice" and top["name"].startswith("amount <"), top
@@ -64,3 +78,49 @@ def test_the_story_plays_out_to_the_rollback(demo_server: ThreadServer) -> None:
             "amount": 5.0, "hour": 3, "merchant": "gaming", "country": "FR",
             "account_age_days": 12.0}}).json()
         assert after["version"] == "1"
+
+
+@pytest.mark.parametrize(("how", "keep"), [(signal.SIGINT, False), (signal.SIGTERM, False),
+                                         (signal.SIGTERM, True)])
+def test_a_stopped_demo_removes_its_temporary_folder(tmp_path: Path, how: int,
+                                                     keep: bool) -> None:
+    """Ctrl-C (SIGINT) or a service manager's SIGTERM: the server stops gracefully and the
+    fresh temporary folder the demo wrote to is gone; --data-dir is kept."""
+    kept = tmp_path / "kept"
+    for data_dir in [kept if keep else None]:
+        tmp = tmp_path / f"tmp-{data_dir is not None}"
+        tmp.mkdir()
+        port = free_port()
+        args = [sys.executable, "-m", "aiwarden.cli", "demo", "--port", str(port)]
+        proc = subprocess.Popen(args + (["--data-dir", str(data_dir)] if data_dir else []),
+                                env={**os.environ, "TMPDIR": str(tmp)}, cwd=ROOT,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            first = proc.stdout.readline()
+            assert first.startswith("aiwarden demo: dashboard"), first
+            folder = Path(first.rsplit("data ", 1)[1].strip())
+            assert folder == (data_dir or folder) and (data_dir or folder.is_dir())
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.2)
+            proc.send_signal(how)
+            out, _ = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+        assert proc.returncode == 0, out
+        assert "Traceback" not in out and "stopped on an error" not in out, out
+        if data_dir is None:
+            assert not folder.exists() and not list(tmp.iterdir()), out
+            assert f"removed {folder}" in out
+        else:
+            assert (kept / "aiwarden.db").exists() or any(kept.iterdir())
+            assert "removed" not in out
