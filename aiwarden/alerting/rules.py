@@ -419,13 +419,21 @@ def default_rules(task: str | None) -> list[Rule]:
     ]
     main = {"regression": "rmse"}.get(task or "", "roc_auc" if task == "binary" else "accuracy")
     if task == "regression":
-        rules.append(Rule(name="realised-rmse", metric="performance", stat="rmse",
-                          window="1d", relative_to="reference", op=">", warning=0.1,
-                          critical=0.25, no_data=Missing.OK))
+        for metric, name in (("performance", "realised"), ("estimated_performance",
+                                                           "estimated")):
+            rules.append(Rule(name=f"{name}-rmse", metric=metric, stat="rmse",
+                              window="1d", relative_to="reference", op=">", warning=0.1,
+                              critical=0.25, no_data=Missing.OK))
     elif task in ("binary", "multiclass"):
         for metric, name in (("performance", "realised"), ("estimated_performance",
                                                            "estimated")):
             rules.append(Rule(name=f"{name}-{main}", metric=metric, stat=main, window="1d",
                               relative_to="reference", op="<", warning=-0.05,
                               critical=-0.10, no_data=Missing.OK))
+    if task in ("regression", "binary", "multiclass"):  # concept drift: labels vs estimate
+        rules.append(Rule(name=f"estimate-gap-{main}", metric="estimate_gap", stat=main,
+                          window="1d", op=">", warning=1.0, critical=2.0, no_data=Missing.OK,
+                          annotations={"summary": "Realised performance left the band of "
+                                       "its estimate from the inputs: the labels no longer "
+                                       "follow the inputs as in the reference."}))
     return rules

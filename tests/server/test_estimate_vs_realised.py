@@ -133,6 +133,9 @@ def test_classifier_whose_labels_leave_the_cbpe_band_fires(http: httpx.Client) -
     assert drift_state["value"] == pytest.approx(
         abs(acc["realised"] - acc["estimate"]) / max(half, floor), rel=1e-9)
     assert _state(http, names["control"], "accuracy-gap")["phase"] == "normal"
+    # Every scored classifier gets the same check by default, on its main metric.
+    assert _state(http, names["drift"], "estimate-gap-roc_auc")["phase"] == "firing"
+    assert _state(http, names["control"], "estimate-gap-roc_auc")["phase"] == "normal"
     thin = _state(http, names["thin"], "accuracy-gap")
     assert thin["phase"] == "nodata"
     assert thin["reason"].startswith("not enough labels: 30 labelled rows in the 1h window")
@@ -182,6 +185,8 @@ def test_regression_whose_errors_leave_the_dle_band_fires(http: httpx.Client,
     assert fired == {(names["drift"], "mae-gap"), (names["drift"], "rmse-gap")}
     for stat in ("mae", "rmse"):
         assert _state(http, names["control"], f"{stat}-gap")["phase"] == "normal"
+    assert _state(http, names["drift"], "estimate-gap-rmse")["phase"] == "firing"
+    assert _state(http, names["control"], "estimate-gap-rmse")["phase"] == "normal"
 
     # The regression estimate reaches Prometheus like CBPE's.
     text = httpx.get(server.url + "/metrics", params={"window": "1h", "model": names["drift"]},
