@@ -27,6 +27,8 @@ def register(sub: Any) -> None:
     cr.add_argument("name")
     cr.add_argument("--task", choices=("binary", "multiclass", "regression", "none"))
     cr.add_argument("--description")
+    cr.add_argument("--segments", help="segment columns of the model's references, comma "
+                    "separated (docs/server.md, Segments)")
     add_client_options(cr)
     cr.set_defaults(func=_create)
     rf = ms.add_parser("reference", help="upload a version's reference data file")
@@ -83,7 +85,8 @@ def _show_text(m: dict[str, Any]) -> None:
 def _create(args: argparse.Namespace) -> int:
     with _client(args) as c:
         code, model = _call("models create", lambda: c.create_model(
-            args.name, task=args.task, description=args.description))
+            args.name, task=args.task, description=args.description,
+            segments=_split(args.segments)))
     if not code:
         print(f"created model {model['name']}")
     return code

@@ -1,8 +1,8 @@
 """Segments: every metric for one value of a segment column ("accuracy fell only for country = BR").
 
 A version's segment columns are the schema's columns with role ``segment`` (declared with
-``segments=`` when the reference is uploaded, or in a version's schema); each must be
-categorical or boolean. Rows are split by each segment column separately (not by
+the model, ``segments=`` when the reference is uploaded, or in a version's schema); each
+must be categorical or boolean. Rows are split by each segment column separately (not by
 combinations) and each part is folded into its own bucket partials, stored apart from the
 whole-model partials, so a segment's window merges by addition like any other.
 
@@ -29,8 +29,9 @@ from aiwarden.engine.schema import ColumnType, Role, Schema
 from aiwarden.errors import ParameterError, SchemaError
 from aiwarden.monitoring.bucket import BucketData
 
-__all__ = ["DEFAULT_TOP_N", "MAX_TOP_N", "OTHER", "Segment", "check_schema", "kept_values",
-           "parse", "segment_columns", "split"]
+__all__ = ["DEFAULT_TOP_N", "MAX_TOP_N", "OTHER", "Segment", "check_names", "check_schema",
+           "check_top_n", "kept_values", "parse", "reference_parts", "resolve", "segment_columns",
+           "split"]
 
 OTHER = "__other__"
 DEFAULT_TOP_N = 10
@@ -139,6 +140,18 @@ def split(ref: Reference | None, table: pa.Table, buckets: np.ndarray, top_n: in
             key = Segment(column, values[g % len(values)]).key
             out.setdefault(key, {})[int(starts[g // len(values)])] = make(part)
     return out
+
+
+def check_names(columns: list[str] | None) -> list[str]:
+    """Segment columns declared with a model: distinct, non-empty names (their types are
+    checked when a reference is fitted with them)."""
+    cols = [c.strip() for c in columns or [] if isinstance(c, str)]
+    if len(cols) != len(columns or []) or not all(cols):
+        raise ParameterError(f"segments: expected a list of column names; got {columns!r}.",
+                             "segments")
+    if len(set(cols)) != len(cols):
+        raise ParameterError(f"segments: a column is named twice in {cols}.", "segments")
+    return cols
 
 
 def check_top_n(value: int) -> int:

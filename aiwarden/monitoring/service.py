@@ -49,6 +49,7 @@ __all__ = ["Monitor", "MonitorSettings"]
 
 log = logging.getLogger("aiwarden.monitoring")
 _LAYOUT = "monitor.layout"
+_SEGMENTS = "model.segments."  # + model id: the segment columns declared with the model
 _HINTS = ("target", "prediction", "scores", "id", "timestamp", "segments", "task")
 _MAX_POINTS = 5000
 
@@ -112,10 +113,17 @@ class Monitor:
 
     # ---------------------------------------------------------------- models
     def create_model(self, name: str, task: str | None = None,
-                     description: str | None = None) -> dict[str, Any]:
+                     description: str | None = None,
+                     segment_columns: list[str] | None = None) -> dict[str, Any]:
+        """``segment_columns``: the model's segment columns, used by every reference
+        uploaded without its own ``segments`` option (docs/server.md, Segments)."""
         _check_name(name, "name")
+        cols = segments.check_names(segment_columns)
         with self.db.write() as conn:
-            return repo.create_model(conn, name, task, description).to_dict()
+            m = repo.create_model(conn, name, task, description)
+            if cols:
+                kv.put(conn, f"{_SEGMENTS}{m.id}", cols)
+        return m.to_dict() | ({"segments": cols} if cols else {})
 
     def list_models(self) -> list[dict[str, Any]]:
         with self.db.read() as conn:
@@ -134,8 +142,10 @@ class Monitor:
                                   .where(predictions.c.model_id == m.id)).scalar()
             n_quar = conn.execute(select(func.count()).select_from(quarantine)
                                   .where(quarantine.c.model_id == m.id)).scalar()
-        return m.to_dict() | {"versions": versions, "predictions": int(n_pred or 0),
-                              "labels_pending": waiting, "quarantined": int(n_quar or 0)}
+            cols = kv.get(conn, f"{_SEGMENTS}{m.id}")
+        return m.to_dict() | ({"segments": cols} if cols else {}) | {
+            "versions": versions, "predictions": int(n_pred or 0),
+            "labels_pending": waiting, "quarantined": int(n_quar or 0)}
 
     def create_version(self, name: str, version: str,
                        schema: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -183,6 +193,11 @@ class Monitor:
         else:
             if m.task and "task" not in hints:
                 hints["task"] = m.task
+            if "segments" not in hints:  # the model's declared segment columns
+                with self.db.read() as conn:
+                    declared = kv.get(conn, f"{_SEGMENTS}{m.id}")
+                if declared:
+                    hints["segments"] = declared
             ref = Reference.fit(table, should_stop=should_stop, **hints)
         segments.check_schema(ref.schema_)
         sample = _sample(table, self.settings.sample_rows)

@@ -279,8 +279,12 @@ class Client(RegistryMixin):
     # -- models, versions, references ----------------------------------------------------------
 
     def create_model(self, name: str, task: str | None = None,
-                     description: str | None = None) -> dict[str, Any]:
-        body = {"name": name, "task": task, "description": description}
+                     description: str | None = None,
+                     segments: str | Iterable[str] | None = None) -> dict[str, Any]:
+        """``segments``: the model's segment columns (docs/server.md, Segments)."""
+        body = {"name": name, "task": task, "description": description,
+                "segments": None if segments is None else
+                [segments] if isinstance(segments, str) else list(segments)}
         return self._json("POST", "/models", json={k: v for k, v in body.items() if v is not None})
 
     def list_models(self) -> list[dict[str, Any]]:

@@ -73,6 +73,8 @@ class NewModel(BaseModel):
     name: str = Field(min_length=1, max_length=200, pattern=NAME_PATTERN)
     task: str | None = Field(default=None, pattern="^(binary|multiclass|regression|none)$")
     description: str | None = None
+    # segment columns of every reference uploaded without its own segments= option
+    segments: list[str] | None = Field(default=None, max_length=100)
 
 
 class NewVersion(BaseModel):
@@ -85,7 +87,7 @@ class NewVersion(BaseModel):
 def create_model(request: Request, body: NewModel) -> dict[str, Any]:
     """Registers the model with the default alert rules for its task (editable)."""
     monitor = _monitor(request)
-    out = monitor.create_model(body.name, body.task, body.description)
+    out = monitor.create_model(body.name, body.task, body.description, body.segments)
     install_defaults(monitor, body.name, body.task)
     return out
 

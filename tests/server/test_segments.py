@@ -261,3 +261,28 @@ def test_segment_columns_must_be_categorical(http, scenario) -> None:
         {"name": "amount", "dtype": "numerical", "role": "segment"}]}})
     assert r.status_code == 422 and r.json()["detail"]["field"] == "amount"
     assert http.get("/models/bad-seg").json()["versions"] == []  # nothing stored
+
+
+def test_segments_declared_with_the_model_over_rest_and_cli(http, server, scenario,
+                                                            tmp_path) -> None:
+    from tests.server.test_cli import cli, ok
+
+    data = tmp_path / "ref.parquet"
+    frame(1000, 6).to_parquet(data)
+    hints = {k: v for k, v in HINTS.items() if k != "segments"}
+    # REST: the model names its segment columns; its references need not repeat them
+    r = http.post("/models", json={"name": "declared", "segments": ["country"]})
+    assert r.status_code == 201 and r.json()["segments"] == ["country"]
+    http.put("/models/declared/versions/v1/reference", content=data.read_bytes(),
+             params=hints, headers={"content-type": "application/vnd.apache.parquet"}
+             ).raise_for_status()
+    assert http.get("/models/declared").json()["segments"] == ["country"]
+    assert list(http.get("/models/declared/segments").json()["columns"]) == ["country"]
+    # CLI: the same through aiwarden models create --segments
+    url = ("--url", server.url)
+    ok(cli("models", "create", "declared-cli", "--segments", "country", *url))
+    ok(cli("models", "reference", "declared-cli", "v1", str(data), "--target", "y",
+           "--prediction", "pred", "--scores", "score", *url))
+    assert list(http.get("/models/declared-cli/segments").json()["columns"]) == ["country"]
+    bad = http.post("/models", json={"name": "declared-bad", "segments": ["a", "a"]})
+    assert bad.status_code == 422 and bad.json()["detail"]["field"] == "segments"
