@@ -29,8 +29,7 @@ Recorded = tuple[str, str, int, Any]  # method, path, status, body
 # Operations added while this test was written (quarantine review, concept drift): each
 # leaves this set when _tour calls it. It only shrinks.
 UNTOURED = {
-    "GET /api/v1/models/{name}/change-points", "GET /api/v1/models/{name}/concept-drift",
-    "PUT /api/v1/models/{name}/concept-drift", "GET /api/v1/models/{name}/quarantine/{row_id}",
+    "GET /api/v1/models/{name}/quarantine/{row_id}",
     "POST /api/v1/models/{name}/quarantine/drop",
     "POST /api/v1/models/{name}/quarantine/release",
     "POST /api/v1/models/{name}/quarantine/replay",
@@ -133,8 +132,13 @@ def _tour(http: httpx.Client, server: ThreadServer) -> None:
     _ok(http.post("/rules/apply", params={"dry_run": "true"},
                   json={"rules": [{**spec, "model": "tour", "name": "applied"}]}))
     _ok(http.delete("/rules/tour/copy"))
+    # a hair-trigger detector, so the change points answer holds one to check
+    _ok(http.put("/models/tour/concept-drift", json={"label_delay": "0s", "detectors": {
+        "adwin": {}, "page_hinkley": {"threshold": 0.1, "min_instances": 1}}}))
     _ok(http.post("/alerts/evaluate"))
     _ok(http.get("/models/tour/alerts"))
+    assert _ok(http.get("/models/tour/change-points")).json()["change_points"]
+    _ok(http.get("/models/tour/concept-drift"))
 
     incident = server.server.config.app.state.incidents.on_transition(
         {"model": "tour", "rule": rules[0]["name"]},
