@@ -35,7 +35,7 @@ from sqlalchemy import Connection, select
 from aiwarden.engine.multivariate import DomainClassifierDrift, PCAReconstructionDrift
 from aiwarden.engine.reference import Reference
 from aiwarden.engine.schema import ColumnType, Schema
-from aiwarden.errors import AiwardenError
+from aiwarden.errors import AiwardenError, ParameterError
 from aiwarden.monitoring import rows as rowfmt
 from aiwarden.store import kv
 from aiwarden.store.models_repo import load_sample, reference_source
@@ -45,6 +45,7 @@ from aiwarden.tabular_io import read_parquet
 __all__ = ["MultivariateSettings", "MultivariateWindows", "fit_state", "state_key"]
 
 _CACHE = 256  # window results kept per process
+MIN_ROWS, MAX_ROWS = 100, 100_000  # bounds of the rows sampled a side per window
 _READ_CHUNK = 200  # event batches fetched per query
 
 
@@ -57,6 +58,11 @@ class MultivariateSettings:
     min_rows: int = 100
     n_splits: int = 5
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.rows, int) and MIN_ROWS <= self.rows <= MAX_ROWS):
+            raise ParameterError(f"multivariate_rows: expected an int in [{MIN_ROWS}, "
+                                 f"{MAX_ROWS}]; got {self.rows!r}.", "multivariate_rows")
 
 
 def state_key(fingerprint: str) -> str:

@@ -29,6 +29,8 @@ class ServerSettings:
     compact_every: float = 5.0
     # segments (docs/server.md, Segments): values kept per segment column, then __other__
     segment_top_n: int = 10
+    # multivariate drift (docs/drift.md): raw rows sampled a side per window, the cost knob
+    multivariate_rows: int = 1000
     evaluate_every: float = 30.0  # alert rules; 0 turns the loop off
     lease_ttl: float = 90.0  # how long a dead evaluator keeps others from taking over
     notify_max_delay: float = 300.0  # longest wait between two delivery retries
