@@ -27,9 +27,10 @@ Monte Carlo null at window sizes 1, 4, 16, ... rows: samples drawn from the refe
 histogram (with the Good–Turing unseen mass for categories), a gamma fit of the squared
 distance, log-linear between the two sizes around a window. The fit simulates sizes up to
 ``FIT_SIZES_UP_TO`` rows for columns of at most ``FIT_MAX_BINS`` bins; a larger window (or
-a wider column, whose simulation costs ~25 ms a size at 1,000 categories) adds the two
-sizes around it on first use, kept with the reference; once every bin expects 50+
-counts the distance scales exactly as ``1 / sqrt(n_eff)`` and nothing more is simulated.
+a wider column, whose simulation costs ~25 ms a size at 1,000 categories) simulates its
+own size (rounded to 5 %, so windows within 5 % share it) on first use, kept with the
+reference; once every bin expects 50+ counts the distance scales exactly as
+``1 / sqrt(n_eff)`` and nothing more is simulated.
 (An analytic chi-square null for Jensen–Shannon was tried and rejected: on sparse
 many-category columns it was off by a factor of two either way.)
 """
@@ -91,7 +92,7 @@ class ColumnNull:
         """Whether this null answers for ``n_cur`` rows without simulating another size."""
         if self.kind == "bridge" or (self.gaussian and n_cur >= self.sizes[-1]):
             return True
-        return all(n in self.sizes for n in bracket(n_cur))
+        return sized(n_cur) in self.sizes or all(n in self.sizes for n in bracket(n_cur))
 
     def span(self, n_cur: int) -> tuple[int, int] | None:
         if self.kind != "bridge":
@@ -112,10 +113,14 @@ class ColumnNull:
             scale = m / np.sqrt(_n_eff(self.n_ref, n_cur))
             return float(scale * np.exp(np.sqrt(sigma2) * special.ndtri(q) - sigma2 / 2))
         sizes = self.sizes
+        own = sized(n_cur)
+        if own in sizes:
+            i = sizes.index(own)
+            return _gamma_quantile(self.mean[i], self.var[i], q, self.power)
         if n_cur >= sizes[-1]:  # beyond the simulated sizes: the Gaussian regime
             stretch = np.sqrt(_n_eff(self.n_ref, sizes[-1]) / _n_eff(self.n_ref, n_cur))
             return _gamma_quantile(self.mean[-1], self.var[-1], q, self.power) * float(stretch)
-        g = max(int(np.searchsorted(sizes, n_cur, side="right")) - 1, 0)
+        g = min(max(int(np.searchsorted(sizes, n_cur, side="right")) - 1, 0), len(sizes) - 2)
         lo = _gamma_quantile(self.mean[g], self.var[g], q, self.power)
         hi = _gamma_quantile(self.mean[g + 1], self.var[g + 1], q, self.power)
         t = float(np.log(max(n_cur, sizes[0]) / sizes[g]) / np.log(sizes[g + 1] / sizes[g]))
@@ -136,6 +141,11 @@ class ColumnNull:
                    tuple(None if s is None else (int(s[0]), int(s[1])) for s in d["spans"]),
                    float(d["power"]), int(d["n_simulations"]),
                    tuple(int(n) for n in d.get("sizes", ())), bool(d.get("gaussian", False)))
+
+
+def sized(n_cur: int) -> int:
+    """``n_cur`` rounded to a 5 % step: the size simulated for it on first use."""
+    return max(1, round(float(np.exp(round(np.log(max(n_cur, 1)) * 20) / 20))))
 
 
 def bracket(n_cur: int) -> tuple[int, ...]:

@@ -28,10 +28,10 @@ from aiwarden.engine import _accumulators as acc
 from aiwarden.engine._binning import CategoricalBinning, NumericalBinning
 from aiwarden.engine._drift_null import (
     ColumnNull,
-    bracket,
     bridge_null,
     fit_sizes,
     simulated_null,
+    sized,
 )
 from aiwarden.engine._frame import numeric_values, to_table
 from aiwarden.engine._profiling import (
@@ -359,8 +359,8 @@ class Reference:
     def _null(self, name: str, method: str, n_sim: int, n_cur: int = 0) -> ColumnNull:
         """The column's noise floor for ``method``: stored, or computed once and kept.
 
-        A simulated floor without the sizes around ``n_cur`` rows simulates them once and
-        keeps them (with the reference, when it is stored again)."""
+        A simulated floor without the sizes around ``n_cur`` rows simulates its size once
+        and keeps it (with the reference, when it is stored again)."""
         key = (name, method)
         null = self.null_.get(key)
         if null is not None and null.kind == "simulated" and null.n_simulations != n_sim:
@@ -389,7 +389,7 @@ class Reference:
                 return bridge_null(ref_c, np.diff(binning.w1_edges), binning.discrete,
                                    _w1_scale(binning))
         p = ref_c.astype(np.float64)
-        sizes = bracket(n_cur) if previous is not None else fit_sizes(len(p))
+        sizes = (sized(n_cur),) if previous is not None else fit_sizes(len(p))
         return simulated_null(method, _bound(method, binning, ref_c), p,
                               p if numerical else unseen_aware(ref_c), int(ref_c.sum()), n_sim,
                               power_of(method), lambda n: self._rng(name, method, n),

@@ -217,3 +217,21 @@ def test_stored_floor_equals_the_lazily_computed_one(shapes: Reference) -> None:
     assert lazy.to_dict()["null"] == stored["null"]
     again = Reference.from_dict(json.loads(json.dumps(stored)))
     assert [c.threshold for c in again.compare(cur).columns] == [c.threshold for c in a.columns]
+
+
+def test_a_wide_column_keeps_the_sizes_it_simulated_on_first_use() -> None:
+    """A 300-category column is not simulated at the fit; its first compare adds its window
+    size, which is stored and reused (a cold restart does not redo it)."""
+    rng = np.random.default_rng(17)
+    cats = np.array([f"c{i}" for i in range(300)])
+    shares = 1.0 / np.arange(1, 301)
+    shares /= shares.sum()
+    ref = Reference.fit(pd.DataFrame({"c": rng.choice(cats, 20_000, p=shares)}))
+    assert ref.null_[("c", "jensenshannon")].sizes == ()
+    cur = pd.DataFrame({"c": rng.choice(cats, 3_000, p=shares)})
+    first = ref.compare(cur)["c"]
+    assert ref.null_[("c", "jensenshannon")].sizes == (2981,)
+    stored = Reference.from_dict(json.loads(json.dumps(ref.to_dict())))
+    assert stored.null_[("c", "jensenshannon")].sizes == (2981,)
+    assert stored.compare(cur)["c"].threshold == first.threshold
+    assert stored.null_[("c", "jensenshannon")].sizes == (2981,)
