@@ -224,3 +224,46 @@ def test_progress_draws_on_a_terminal_only() -> None:
     assert pipe.parts == []
     unknown = Progress("import", None, unit="versions", stream=_Terminal())
     assert unknown.render() == "import 0 versions"
+
+
+def _on_a_terminal(*argv: str) -> tuple[int, str, str]:
+    """``aiwarden ARGV`` in a child whose stderr is a terminal (a pty); stdout a pipe."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    leader, follower = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIWARDEN_")}
+    res = subprocess.run([sys.executable, "-m", "aiwarden.cli", *argv], stdout=subprocess.PIPE,
+                         stderr=follower, text=True, timeout=120, env=env)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal is gone once read out
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    return res.returncode, res.stdout, b"".join(chunks).decode()
+
+
+def test_log_and_report_draw_progress_on_a_terminal_only(srv: ThreadServer,
+                                                          tmp_path: Path) -> None:
+    import pandas as pd
+
+    rows = pd.DataFrame({"prediction_id": [f"t{i}" for i in range(300)], "x": 0.5,
+                         "c": "a", "score": 0.7, "pred": 1})
+    rows.to_parquet(tmp_path / "p.parquet", index=False)
+    code, out, err = _on_a_terminal("log", "predictions", "auto-a", str(tmp_path / "p.parquet"),
+                                    "--url", srv.url)
+    assert code == 0 and "accepted 300" in out
+    assert "\rlog predictions auto-a [" in err and "300/300 rows" in err
+    scored_frame(500, seed=0).to_parquet(tmp_path / "ref.parquet", index=False)
+    code, out, err = _on_a_terminal("report", str(tmp_path / "ref.parquet"),
+                                    str(tmp_path / "ref.parquet"), "--out", str(tmp_path / "r"))
+    assert code == 0 and "wrote" in out
+    assert "report: comparing" in err and "report: writing" in err and "4/4 steps" in err

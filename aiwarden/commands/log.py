@@ -26,6 +26,7 @@ def register(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from aiwarden.commands._progress import Progress
     from aiwarden.errors import AiwardenError
     from aiwarden.sdk import ApiError, Client
     from aiwarden.tabular_io import read_file, read_rows
@@ -36,11 +37,16 @@ def _run(args: argparse.Namespace) -> int:
         data = read_rows(args.file)
         if data is None:
             data = read_file(args.file)
-        with Client(args.url, api_key=args.api_key) as c:
+        with Client(args.url, api_key=args.api_key) as c, \
+                Progress(f"log {args.kind} {args.model}", None, unit="rows") as bar:
+            def sent(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done)
+
             if args.kind == "predictions":
-                res = c.log_predictions(args.model, data, version=args.version)
+                res = c.log_predictions(args.model, data, version=args.version, progress=sent)
             else:
-                res = c.log_labels(args.model, data)
+                res = c.log_labels(args.model, data, progress=sent)
     except (ApiError, AiwardenError, OSError) as exc:
         return fail("log", str(exc), exit_code(exc))
     counts = ", ".join(f"{k} {v}" for k, v in res.items()

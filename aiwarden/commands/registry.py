@@ -309,11 +309,18 @@ def _download(args: argparse.Namespace) -> int:
 
 
 def _import_mlflow(args: argparse.Namespace) -> int:
+    from aiwarden.commands._progress import Progress
     from aiwarden.registry.mlflow_import import import_mlflow
 
-    code, report = _run("registry import-mlflow", args, lambda c: import_mlflow(
-        c, tracking_uri=args.tracking_uri, registry_uri=args.registry_uri,
-        models=args.model or None, trust=args.trust, say=print))
+    with Progress("import-mlflow", None, unit="versions") as bar:
+        def say(line: str) -> None:  # one line per version: the count goes up
+            bar.close()
+            print(line)
+            bar.update(bar.done + 1, force=True)
+
+        code, report = _run("registry import-mlflow", args, lambda c: import_mlflow(
+            c, tracking_uri=args.tracking_uri, registry_uri=args.registry_uri,
+            models=args.model or None, trust=args.trust, say=say))
     if not code:
         print(f"imported {len(report.imported)} version(s), {len(report.unchanged)} unchanged, "
               f"{len(report.skipped)} skipped, {len(report.aliases)} alias(es) set")

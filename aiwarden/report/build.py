@@ -11,7 +11,7 @@ import datetime as _dt
 import json
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +35,19 @@ MAX_CATEGORIES_SHOWN = 20
 
 # ------------------------------------------------------------------------------ building
 def report_files(reference: str | Path, current: str | Path,
+                 on_step: Callable[[str], Any] | None = None,
                  **schema_hints: Any) -> dict[str, Any]:
-    """Load both files and build the report; timings say where the seconds went."""
+    """Load both files and build the report; timings say where the seconds went.
+    ``on_step(what)`` is told as each step starts (a progress display)."""
+    step = on_step or (lambda _what: None)
     t0 = time.perf_counter()
+    step(f"reading {Path(reference).name}")
     ref_table = load_table(reference)
     t1 = time.perf_counter()
+    step(f"reading {Path(current).name}")
     cur_table = load_table(current)
     t2 = time.perf_counter()
+    step("comparing")
     out = build_report(ref_table, cur_table, names=(str(reference), str(current)),
                        **schema_hints)
     out["timings"] = {"load_reference": t1 - t0, "load_current": t2 - t1, **out["timings"]}

@@ -60,9 +60,19 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
     err = err or sys.stderr
     hints = {k: getattr(args, k, None) for k in ("target", "prediction", "scores", "id",
                                                  "timestamp", "segments", "task")}
+    from aiwarden.commands._progress import Progress
+
+    bar = Progress("report", 4, unit="steps", stream=err)
+
+    def step(what: str) -> None:
+        bar.label = f"report: {what}"
+        bar.update(bar.done + 1, force=True)
+
     try:
-        report = report_files(args.reference, args.current, **hints)
-        json_path, html_path = write_report(report, args.out)
+        with bar:
+            report = report_files(args.reference, args.current, on_step=step, **hints)
+            step("writing")
+            json_path, html_path = write_report(report, args.out)
     except AiwardenError as exc:
         err.write(f"aiwarden report: error: {exc}\n")
         return 2

@@ -19,7 +19,7 @@ import numbers
 import random
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -324,21 +324,23 @@ class Client(RegistryMixin):
 
     # -- ingest --------------------------------------------------------------------------------
 
-    def log_predictions(self, name: str, data: Any, *,
-                        version: str | None = None) -> dict[str, Any]:
+    def log_predictions(self, name: str, data: Any, *, version: str | None = None,
+                        progress: Callable[[int, int], Any] | None = None) -> dict[str, Any]:
         """Log predictions; answers the server's counts summed over chunks.
 
         Row dicts (``{"prediction_id", "features", "prediction", ...}``) go as JSON in
         chunks of 5,000; a DataFrame/Table with flat columns goes as Arrow IPC in chunks
         of at most 200,000 rows / ~32 MB. ``errors[*].row`` counts from the start of
         ``data``. If a chunk fails, earlier chunks are stored: calling again with the
-        same data is safe, the server counts repeats as ``duplicates``.
+        same data is safe, the server counts repeats as ``duplicates``. ``progress(sent,
+        total)`` is called after each chunk (rows).
         """
-        return self._ingest(self._path(name, "predictions"), data, version)
+        return self._ingest(self._path(name, "predictions"), data, version, progress)
 
-    def log_labels(self, name: str, data: Any) -> dict[str, Any]:
+    def log_labels(self, name: str, data: Any, *,
+                   progress: Callable[[int, int], Any] | None = None) -> dict[str, Any]:
         """Log ground truth: rows or columns of ``prediction_id`` and ``label``."""
-        return self._ingest(self._path(name, "labels"), data, None)
+        return self._ingest(self._path(name, "labels"), data, None, progress)
 
     def log_resources(self, name: str, samples: list[Mapping[str, Any]]) -> dict[str, Any]:
         """Resource samples (``cpu_percent``, ``rss_bytes``, ``gpu_*``, ``cost``...), e.g.
@@ -346,7 +348,9 @@ class Client(RegistryMixin):
         ``errors`` with the field and the reason."""
         return self._json("POST", self._path(name, "resources"), json=list(samples))
 
-    def _ingest(self, path: str, data: Any, version: str | None) -> dict[str, Any]:
+    def _ingest(self, path: str, data: Any, version: str | None,
+                progress: Callable[[int, int], Any] | None = None) -> dict[str, Any]:
+        said = progress or (lambda _done, _total: None)
         if isinstance(data, str | Path):
             data = P.load_file(data)
         if isinstance(data, Mapping) and not P.is_columns(data):
@@ -359,6 +363,7 @@ class Client(RegistryMixin):
             for start in range(0, len(rows), JSON_CHUNK_ROWS):
                 part = self._json("POST", path, json=rows[start:start + JSON_CHUNK_ROWS])
                 _merge(total, part or {}, start)
+                said(min(start + JSON_CHUNK_ROWS, len(rows)), len(rows))
             return total
         table = P.to_arrow(data)
         if version is not None:
@@ -366,6 +371,7 @@ class Client(RegistryMixin):
         for start, chunk in P.table_chunks(table, BULK_CHUNK_ROWS, BULK_CHUNK_BYTES):
             part = self._json("POST", path, content=P.to_ipc(chunk), content_type=P.ARROW_STREAM)
             _merge(total, part or {}, start)
+            said(start + chunk.num_rows, table.num_rows)
         return total
 
     def logger(self, name: str, **kwargs: Any) -> BackgroundLogger:
