@@ -228,9 +228,14 @@ def simulated_null(
     rng_for: Callable[[int], np.random.Generator], sizes: tuple[int, ...],
     previous: ColumnNull | None = None,
 ) -> ColumnNull:
-    """Monte Carlo moments at ``sizes`` (added to ``previous``); at the fit, sizes past the
-    first in the Gaussian regime are skipped. Each size has its own seed, so its moments
-    never depend on which sizes were simulated before."""
+    """Monte Carlo moments at ``sizes`` (added to ``previous``); sizes past the first in
+    the Gaussian regime are skipped. Each size has its own seed, so its moments never
+    depend on which sizes were simulated before.
+
+    A column of more than ``FIT_MAX_BINS`` bins uses ``n_sim * FIT_MAX_BINS / bins`` draws
+    (at least 50): its squared distance is a sum over many bins, nearly normal, whose
+    quantile needs fewer draws for the same accuracy (at 1,000 bins the spread is ~5 % of
+    the mean, so 50 draws place the 0.999 quantile within ~2 %)."""
     from aiwarden.engine.drift import _multinomial  # the sampler, shared with instability
 
     p = p_ref / p_ref.sum()
@@ -241,15 +246,17 @@ def simulated_null(
     done = dict(zip(previous.sizes, zip(previous.mean, previous.var, strict=True),
                     strict=True)) if previous else {}
     todo = [n for n in sorted(set(sizes)) if n not in done]
-    ref = _multinomial(max(n_ref, 1), p, n_sim, rng_for(0)) if todo else None
+    draws = n_sim if len(q) <= FIT_MAX_BINS else max(50, n_sim * FIT_MAX_BINS // len(q))
+    draws = min(draws, n_sim)
+    ref = _multinomial(max(n_ref, 1), p, draws, rng_for(0)) if todo else None
     for n in todo:
         rng = rng_for(n)
         if n < len(q):  # few rows: draw the rows themselves, cheaper than the bins
-            idx = np.minimum(np.searchsorted(cum, rng.random((n_sim, n)) * cum[-1]), len(q) - 1)
-            flat = idx + (np.arange(n_sim) * len(q))[:, None]
-            cur = np.bincount(flat.ravel(), minlength=n_sim * len(q)).reshape(n_sim, len(q))
+            idx = np.minimum(np.searchsorted(cum, rng.random((draws, n)) * cum[-1]), len(q) - 1)
+            flat = idx + (np.arange(draws) * len(q))[:, None]
+            cur = np.bincount(flat.ravel(), minlength=draws * len(q)).reshape(draws, len(q))
         else:
-            cur = _multinomial(n, q, n_sim, rng)
+            cur = _multinomial(n, q, draws, rng)
         d = fn(ref, cur.astype(np.float64)) ** power
         done[n] = (float(d.mean()), float(d.var()))
         if n * q_min >= GAUSSIAN_COUNT and n_ref * p_min >= GAUSSIAN_COUNT:
