@@ -153,14 +153,18 @@ class Evaluator:
     def _segments(self, rule: Rule, ref: Any) -> list[tuple[Any, str | None]]:
         """``(segment or None, why it cannot be read or None)`` for each instance: the whole
         model, the rule's one segment, or every segment of its ``segment_by`` column (the
-        kept values, then ``__other__``)."""
+        kept values, then ``__other__``). A rule for every model (``model: "*"``) skips the
+        models that have no such segment column; a rule naming the model says why not."""
         top_n = self.monitor.settings.segment_top_n
-        if rule.segment is not None:
-            (column, value), = rule.segment.items()
-            seg = segments.Segment(column, value)
-            return [(seg, segments.resolve(ref, seg, top_n))]
-        if rule.segment_by is None:
+        if rule.segment is None and rule.segment_by is None:
             return [(None, None)]
+        column = rule.segment_by or next(iter(rule.segment))
+        if rule.model == "*" and (ref is None or
+                                  column not in segments.segment_columns(ref.schema_)):
+            return []
+        if rule.segment is not None:
+            seg = segments.Segment(column, rule.segment[column])
+            return [(seg, segments.resolve(ref, seg, top_n))]
         probe = segments.Segment(rule.segment_by, segments.OTHER)
         unreadable = segments.resolve(ref, probe, top_n)
         if unreadable is not None:

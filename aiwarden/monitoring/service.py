@@ -387,7 +387,10 @@ class Monitor:
         key = (ref.fingerprint, seg.column, self.settings.segment_top_n)
         parts = self._reference_segments.get(key)
         if parts is None:
-            sample = self.reference_sample(name, v.version)
+            with self.db.read() as conn:  # an inherited reference: its owner's sample
+                owner = repo.reference_source(conn, v.id) or v.id
+                blob = repo.load_sample(conn, owner)
+            sample = None if blob is None else read_parquet(blob)
             parts = {} if sample is None else segments.reference_parts(
                 ref, sample, seg.column, self.settings.segment_top_n)
             self._reference_segments[key] = parts

@@ -286,3 +286,32 @@ def test_segments_declared_with_the_model_over_rest_and_cli(http, server, scenar
     assert list(http.get("/models/declared-cli/segments").json()["columns"]) == ["country"]
     bad = http.post("/models", json={"name": "declared-bad", "segments": ["a", "a"]})
     assert bad.status_code == 422 and bad.json()["detail"]["field"] == "segments"
+
+
+def test_wildcard_segment_rule_relative_to_each_segments_reference(http, scenario) -> None:
+    """``model: "*"``: models without the segment column get no instance (not an error);
+    ``relative_to: reference`` compares each segment with its own reference rows."""
+    ref = to_parquet(pa.Table.from_pandas(frame(2000, 7), preserve_index=False))
+    http.post("/models", json={"name": "plain"}).raise_for_status()
+    http.put("/models/plain/versions/v1/reference", content=ref,
+             params={k: v for k, v in HINTS.items() if k != "segments"},
+             headers={"content-type": "application/vnd.apache.parquet"}).raise_for_status()
+    http.post("/models/plain/predictions", json=rows(frame(200, 8), time.time() - 600, "q"))
+    http.put("/rules/*/acc-rel", json={
+        "metric": "performance", "stat": "accuracy", "segment_by": "country",
+        "relative_to": "reference", "op": "<", "critical": -0.3, "window": "2h"}
+             ).raise_for_status()
+    try:
+        out = evaluate(http)
+        mine = [t for t in out["transitions"] if t["labels"]["rule"] == "acc-rel"]
+        fired = {(t["labels"]["model"], t["labels"]["segment"]) for t in mine
+                 if t["kind"] == "firing"}
+        assert fired == {("planted", "country=BR")}
+        assert not [t for t in mine if t["labels"]["model"] == "plain"]
+        alerts = http.get("/models/plain/alerts").json()
+        assert not [a for a in alerts if a["labels"]["rule"] == "acc-rel"]
+        control = [a for a in http.get("/models/control/alerts").json()
+                   if a["labels"]["rule"] == "acc-rel"]
+        assert all(a["state"]["phase"] != "error" for a in control)
+    finally:
+        http.delete("/rules/*/acc-rel")
