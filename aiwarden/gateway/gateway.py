@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from aiwarden._batching import SayOnce
 from aiwarden.gateway._arm import Arm
 from aiwarden.gateway._rows import Item, event, failure, parse_request
 from aiwarden.gateway._shadow import ShadowWorker
@@ -54,14 +55,18 @@ class Gateway:
         Where batches of events go (``Monitor.log_predictions`` or the SDK's).
     poll : float
         Seconds between two checks of the source's stamp (0: no watcher thread).
+    max_poll_backoff : float
+        While checks fail, the wait between them doubles up to this many seconds.
     max_queue, shadow_queue : int
         Events waiting to be logged, and shadow copies waiting to run, at most.
     """
 
     def __init__(self, name: str, source: Source, sink: Sink, *, alias: str = "champion",
                  poll: float = 0.25, max_queue: int = 10_000, batch_size: int = 1000,
-                 flush_interval: float = 0.5, shadow_queue: int = 1000) -> None:
+                 flush_interval: float = 0.5, shadow_queue: int = 1000,
+                 max_poll_backoff: float = 60.0) -> None:
         self.name, self.alias, self.source, self.poll = name, alias, source, poll
+        self.max_poll_backoff = max_poll_backoff
         self.events = EventQueue(sink, max_queue=max_queue, batch_size=batch_size,
                                  flush_interval=flush_interval, name=f"events-{name}")
         self.shadow = ShadowWorker(self.events, max_queue=shadow_queue, name=name,
@@ -240,7 +245,12 @@ class Gateway:
         return _Snapshot(state, primary, policy, arms, shadow)
 
     def _watch(self) -> None:
-        while not self._stop.wait(self.poll):
+        """Poll the source; while it fails (server away, key revoked) back off exponentially
+        up to ``max_poll_backoff`` and say so once, then in a summary every few minutes."""
+        failing = SayOnce(log, f"gateway {self.name}@{self.alias} keeps serving what it "
+                          "loaded; checking for changes failed", summary_every=300.0)
+        wait = self.poll
+        while not self._stop.wait(wait):
             try:
                 stamp = self.source.stamp()
                 snap = self._snapshot
@@ -249,8 +259,11 @@ class Gateway:
                     self.reload()
             except Exception as exc:  # keep serving what is loaded; say why in stats
                 self.last_error = f"{type(exc).__name__}: {exc}"
-                log.warning("gateway %s@%s keeps serving %s: %s", self.name, self.alias,
-                            self.version, self.last_error)
+                failing.failed(self.last_error)
+                wait = failing.backoff(self.poll * 2, max(self.max_poll_backoff, self.poll))
+            else:
+                failing.ok()
+                wait = self.poll
 
     # ------------------------------------------------------------------ state
     def take_usage(self) -> dict[str, float]:

@@ -19,6 +19,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from aiwarden._batching import SayOnce
 from aiwarden.gateway.gateway import Gateway
 from aiwarden.process_usage import Prices, ProcessSampler
 
@@ -36,6 +37,7 @@ class UsageReporter:
                  gateways: Callable[[], Sequence[Gateway]], *, every: float = 15.0,
                  prices: Prices | None = None, gpu: bool = True) -> None:
         self.post, self.gateways, self.every = post, gateways, every
+        self._failing = SayOnce(log, "resource samples not posted")
         if prices is not None and not (prices.cpu_core_hour or prices.memory_gib_hour
                                        or prices.gpu_hour):
             prices = None  # no prices set: no cost gauge rather than a cost of 0
@@ -94,7 +96,9 @@ class UsageReporter:
                 n += len(samples)
             except Exception as exc:  # monitoring down: the next interval tries again
                 self.last_error = f"{type(exc).__name__}: {exc}"
-                log.warning("resource samples of %s not posted: %s", model, self.last_error)
+                self._failing.failed(f"{model}: {self.last_error}")
+            else:
+                self._failing.ok()
         return n
 
     def _run(self) -> None:

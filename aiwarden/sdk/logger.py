@@ -13,12 +13,12 @@ import logging
 import random
 import threading
 import time
-from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import orjson
 
+from aiwarden._batching import BatchQueue, Every
 from aiwarden.errors import AiwardenError, check_param
 from aiwarden.sdk import _payload as P
 from aiwarden.sdk.client import ApiError, overload_delay
@@ -36,20 +36,6 @@ _TRANSIENT = frozenset({408, 425})
 
 class LoggerClosedError(AiwardenError, RuntimeError):
     """``log`` was called after ``close``."""
-
-
-class _Every:
-    """True at most once per ``interval`` seconds (keeps warnings from flooding logs)."""
-
-    def __init__(self, interval: float) -> None:
-        self.interval, self.last = interval, float("-inf")
-
-    def __call__(self) -> bool:
-        now = time.monotonic()
-        if now - self.last >= self.interval:
-            self.last = now
-            return True
-        return False
 
 
 class BackgroundLogger:
@@ -114,25 +100,25 @@ class BackgroundLogger:
         self.max_retries, self.backoff, self.max_backoff = max_retries, backoff, max_backoff
         self._paths = (client._path(name, "predictions"), client._path(name, "labels"))
         self._http = client._new_http()
-
-        self._lock = threading.Lock()
-        self._wake = threading.Condition(self._lock)      # worker: batch full, flush, close
-        self._settled = threading.Condition(self._lock)   # flushers: pending went down
-        self._queue: deque[tuple[int, dict[str, Any]]] = deque()
-        self._pending = 0          # accepted and not yet sent or failed (bounded by max_queue)
-        self._flushers = 0
-        self._closed = self._stopping = False
-        self._abort = threading.Event()
-        self._counts = dict.fromkeys(
-            ("accepted", "sent", "dropped", "failed", "retries", "throttled", "quarantined"),
-            0)
-        self._last_error: str | None = None
-        self._warn_drop, self._warn_fail = _Every(warn_interval), _Every(warn_interval)
-
-        self._thread = threading.Thread(target=self._run, name=f"aiwarden-logger-{name}",
-                                        daemon=True)
-        self._thread.start()
+        self._warn_fail = Every(warn_interval)
+        self._q: BatchQueue[tuple[int, dict[str, Any]]] = BatchQueue(
+            self._deliver, name=f"logger-{name}", max_queue=max_queue, batch_size=batch_size,
+            flush_interval=flush_interval, log=log, counters=("retries", "throttled"),
+            closed_error=lambda: LoggerClosedError("Cannot log to a closed logger."),
+            warn_interval=warn_interval,
+            drop_message=f"aiwarden logger for {name!r} dropped {{dropped}} events so far: "
+                         "max_queue={max_queue} events are waiting or in flight. Is the "
+                         "server slow or down? Last error: {last_error}")
+        self._abort = self._q.abort
         atexit.register(self.close)
+
+    @property
+    def _thread(self) -> threading.Thread:
+        return self._q.thread
+
+    @property
+    def _pending(self) -> int:
+        return self._q.pending
 
     def __repr__(self) -> str:
         return f"BackgroundLogger({self.name!r}, pending={self._pending})"
@@ -169,23 +155,7 @@ class BackgroundLogger:
         return self._put(_LABEL, {"prediction_id": prediction_id, "label": label})
 
     def _put(self, kind: int, row: dict[str, Any]) -> bool:
-        with self._lock:
-            if self._closed:
-                raise LoggerClosedError("Cannot log to a closed logger.")
-            if self._pending < self.max_queue:
-                self._pending += 1
-                self._counts["accepted"] += 1
-                self._queue.append((kind, row))
-                if len(self._queue) == self.batch_size:
-                    self._wake.notify()
-                return True
-            self._counts["dropped"] += 1
-            dropped, warn = self._counts["dropped"], self._warn_drop()
-        if warn:
-            log.warning("aiwarden logger for %r dropped %d events so far: max_queue=%d events "
-                        "are waiting or in flight. Is the server slow or down? Last error: %s",
-                        self.name, dropped, self.max_queue, self._last_error)
-        return False
+        return self._q.put((kind, row))
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -195,24 +165,11 @@ class BackgroundLogger:
         ``queued`` counts events waiting or in flight; ``quarantined`` is what the
         server accepted but set aside (see ``Client.quarantine``).
         """
-        with self._lock:
-            return {**self._counts, "queued": self._pending, "last_error": self._last_error}
+        return self._q.stats()
 
     def flush(self, timeout: float | None = None) -> bool:
         """Send everything queued now; True once all of it is sent or failed in time."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._lock:
-            self._flushers += 1
-            self._wake.notify()
-            try:
-                while self._pending:
-                    left = None if deadline is None else deadline - time.monotonic()
-                    if left is not None and left <= 0:
-                        return False
-                    self._settled.wait(left)
-                return True
-            finally:
-                self._flushers -= 1
+        return self._q.flush(timeout)
 
     def close(self, timeout: float = 10.0) -> bool:
         """Flush (up to ``timeout`` s), stop the thread; True if nothing was left behind.
@@ -220,16 +177,9 @@ class BackgroundLogger:
         Events still queued after ``timeout`` are given up and counted in ``failed``.
         Closing twice is harmless; ``log`` after ``close`` raises LoggerClosedError.
         """
-        deadline = time.monotonic() + timeout
-        with self._lock:
-            self._closed = True
-        drained = self.flush(timeout)
-        with self._lock:
-            self._stopping = True
-            self._wake.notify()
-        if not drained:
-            self._abort.set()
-        self._thread.join(max(0.0, deadline - time.monotonic()))
+        drained = self._q.close(timeout)
+        if not self._q.thread.is_alive():
+            self._http.close()
         atexit.unregister(self.close)
         return drained
 
@@ -241,37 +191,15 @@ class BackgroundLogger:
 
     # -- worker --------------------------------------------------------------------------------
 
-    def _run(self) -> None:
-        try:
-            while True:
-                with self._lock:
-                    if (len(self._queue) < self.batch_size and not self._stopping
-                            and not self._flushers):
-                        self._wake.wait(self.flush_interval)
-                    if self._abort.is_set():
-                        batch = list(self._queue)
-                        self._queue.clear()
-                    else:
-                        take = min(len(self._queue), self.batch_size)
-                        batch = [self._queue.popleft() for _ in range(take)]
-                    if not batch and self._stopping:
-                        return
-                if self._abort.is_set():
-                    self._settle(0, len(batch), "Closed before these events could be sent.")
-                    continue
-                try:
-                    self._deliver(batch)
-                except Exception as exc:  # never let the thread die with events pending
-                    log.exception("aiwarden logger for %r: unexpected error", self.name)
-                    self._settle(0, len(batch), f"{type(exc).__name__}: {exc}")
-        finally:
-            self._http.close()
-
     def _deliver(self, batch: list[tuple[int, dict[str, Any]]]) -> None:
         for kind, path in enumerate(self._paths):
             rows = [row for k, row in batch if k == kind]
             if rows:
-                self._post(path, rows)
+                try:
+                    self._post(path, rows)
+                except Exception as exc:  # never let the thread die with events pending
+                    log.exception("aiwarden logger for %r: unexpected error", self.name)
+                    self._settle(0, len(rows), f"{type(exc).__name__}: {exc}")
 
     def _encode(self, rows: list[dict[str, Any]]) -> tuple[bytes | None, int]:
         """JSON for the batch; rows that cannot be serialised are failed alone, not all."""
@@ -312,9 +240,7 @@ class BackgroundLogger:
                 status = response.status_code
                 error = str(ApiError.from_response(response))
                 if status == 429:  # overloaded: nothing stored; wait as asked, then again
-                    with self._lock:
-                        self._counts["throttled"] += 1
-                        self._last_error = error
+                    self._q.count("throttled", error=error)
                     if self._abort.wait(overload_delay(response, self.max_backoff)):
                         self._settle(0, n, "Closed before these events could be sent.")
                         return
@@ -326,9 +252,7 @@ class BackgroundLogger:
                 self._settle(0, n, error)
                 return
             attempt += 1
-            with self._lock:
-                self._counts["retries"] += 1
-                self._last_error = error
+            self._q.count("retries", error=error)
             delay = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
             delay = delay / 2 + random.uniform(0, delay / 2)  # jitter: spread retrying workers
             if retry_after is not None:
@@ -338,17 +262,7 @@ class BackgroundLogger:
                 return
 
     def _settle(self, sent: int, failed: int, error: str | None, quarantined: int = 0) -> None:
-        with self._lock:
-            self._pending -= sent + failed
-            self._counts["sent"] += sent
-            self._counts["failed"] += failed
-            self._counts["quarantined"] += quarantined
-            if failed:
-                self._last_error = error
-            self._settled.notify_all()
-            warn = failed and self._warn_fail()
-            total = self._counts["failed"]
-        if warn:
+        self._q.settle(sent, failed, error, quarantined)
+        if failed and self._warn_fail():
             log.warning("aiwarden logger for %r gave up on %d events so far; last error: %s",
-                        self.name, total, error)
-
+                        self.name, self._q.stats()["failed"], error)
