@@ -17,7 +17,8 @@ EXPECTED = {
     "DomainClassifierResult", "DriftDetector", "DriftReport", "DriftSettings",
     "ExpectedClassificationStats", "ExpectedRegressionStats", "Finding", "MetricEstimate",
     "NumericalProfile", "PCAReconstructionDrift", "PCAReconstructionResult", "PageHinkley",
-    "PresenceProfile", "Profile", "QualityReport", "QualitySettings", "Reference",
+    "PresenceProfile", "Profile", "QualityReport", "QualitySettings", "RealisedPerformance",
+    "Reference",
     "RegressionStats", "Role", "Schema", "Slice", "SliceReport", "Task", "find_failing_slices",
     "infer_schema", "make_detector",
 }
