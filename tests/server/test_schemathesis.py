@@ -35,6 +35,7 @@ V1 = "/api/v1"
 KNOWN_ST202 = {
     f"GET {V1}/models/{{name}}/compare": "start must be before end",
     f"GET {V1}/models/{{name}}/metrics": "start must be before end",
+    f"GET {V1}/models/{{name}}/response-times": "start must be before end",
     "Stateful tests": "start must be before end (response-times after a create)",
     f"DELETE {V1}/silences/{{silence_id}}": "state: the silence already expired (422; "
                                             "409 would say it)",
