@@ -17,7 +17,7 @@ from aiwarden.commands import (
     serve,
     server,
 )
-from aiwarden.commands._common import exit_code, fail
+from aiwarden.commands._common import Exit, exit_code, fail
 from aiwarden.errors import AiwardenError
 from aiwarden.report import command as report
 
@@ -37,10 +37,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                    registry, serve):
         module.register(sub)
     args = parser.parse_args(argv)
+    from sqlalchemy.exc import OperationalError
+
     try:
         return int(args.func(args))
     except AiwardenError as exc:  # e.g. a bad AIWARDEN_* setting: one line, no traceback
         return fail(args.command, str(exc), exit_code(exc))
+    except OperationalError as exc:  # keys, server: the database cannot be reached
+        return fail(args.command, "cannot reach the database: " + " ".join(str(exc.orig).split()),
+                    Exit.CONNECTION)
 
 
 if __name__ == "__main__":

@@ -267,3 +267,10 @@ def test_log_and_report_draw_progress_on_a_terminal_only(srv: ThreadServer,
                                     str(tmp_path / "ref.parquet"), "--out", str(tmp_path / "r"))
     assert code == 0 and "wrote" in out
     assert "report: comparing" in err and "report: writing" in err and "4/4 steps" in err
+
+
+def test_an_unreachable_database_exits_4(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "keys", "list", "--database-url",
+                       f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/x")
+    assert code == 4 and err.count("\n") == 1
+    assert err.startswith("aiwarden keys: error: cannot reach the database: ")

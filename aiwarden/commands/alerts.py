@@ -109,7 +109,7 @@ def _plan_text(args: argparse.Namespace, plan: dict[str, Any]) -> None:
     verb = "would" if args.dry_run else "did"
     changes = sum(len(plan[k]) for k in ("created", "updated", "deleted"))
     other = [c for c in plan.get("diff", []) if c["kind"] != "rule"]
-    also = f"; {len(other)} notification setting(s)" if other else ""
+    also = f"; {len(other)} other setting(s)" if other else ""
     print(f"{args.file}: {verb} change {changes} rule(s){also}; {len(plan['unchanged'])} "
           "unchanged")
 

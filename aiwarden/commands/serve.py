@@ -131,7 +131,7 @@ def _serve(args: argparse.Namespace) -> int:
         server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port,
                                                log_level="warning", access_log=False))
         server.run()
-        return 0 if server.started else 1
+        return 0 if server.started else 2  # could not listen (docs/cli.md: usage)
     finally:
         hub.close()
 

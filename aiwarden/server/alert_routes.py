@@ -8,7 +8,12 @@ import yaml
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
-from aiwarden.alerting.apply import apply_rules, notification_changes, rule_spec
+from aiwarden.alerting.apply import (
+    apply_rules,
+    field_changes,
+    notification_changes,
+    rule_spec,
+)
 from aiwarden.alerting.rules import load_rules
 from aiwarden.errors import ParameterError
 from aiwarden.monitoring.windows import parse_instant, to_iso
@@ -102,6 +107,16 @@ async def apply(request: Request, dry_run: bool = Query(False)) -> dict[str, Any
     with mon.db.write() as conn:
         plan = apply_rules(conn, ruleset, dry_run=dry_run)
     plan.diff += notify_diff
+    if rollback:  # each policy the file names, against the one stored
+        stored = request.app.state.rollbacks.policies()
+        for policy in rollback:
+            old = stored.get(policy.model)
+            fields = field_changes({} if old is None else old.model_dump(mode="json"),
+                                   policy.model_dump(mode="json"))
+            if fields:
+                plan.diff.append({"kind": "rollback_policy", "name": policy.model,
+                                  "action": "create" if old is None else "update",
+                                  "fields": fields})
     if not dry_run:
         if merged is not None:
             center.configure(merged)

@@ -47,4 +47,4 @@ def serve(settings: ServerSettings, *, on_started: Callable[[], None] | None = N
                             timeout_graceful_shutdown=10)
     server = uvicorn.Server(config)
     server.run()
-    return 0 if server.started else 1
+    return 0 if server.started else 2  # could not listen (docs/cli.md: usage)

@@ -131,3 +131,20 @@ def test_references_resolve_inside_strings_and_whole_values(
     with pytest.raises(ParameterError) as err:
         resolve_secrets({"headers": {"X": "${env:AW_NOT_SET_ANYWHERE}"}})
     assert err.value.field == "headers.X" and "AW_NOT_SET_ANYWHERE" in str(err.value)
+
+
+def test_rollback_policies_in_a_rule_file_are_diffed(
+        server: ThreadServer, http: httpx.Client, capsys: pytest.CaptureFixture[str],
+        tmp_path: Path) -> None:
+    m = f"rbd-{uuid.uuid4().hex[:6]}"
+    http.post("/models", json={"name": m}).raise_for_status()
+    f = tmp_path / "rules.yaml"
+    f.write_text(_rules(m, 0.3) + f"rollback_policies:\n  - {{model: {m}, severity: warning}}\n")
+    code, out, _ = _cli(server, capsys, "apply", str(f), "--dry-run")
+    assert code == 1 and f"+ rollback policy {m}\n" in out and '    severity: "warning"' in out
+    assert _cli(server, capsys, "apply", str(f))[0] == 0
+    assert _cli(server, capsys, "apply", str(f), "--dry-run")[0] == 0  # nothing pending
+    f.write_text(f.read_text().replace("severity: warning", "severity: critical"))
+    code, out, _ = _cli(server, capsys, "apply", str(f), "--dry-run")
+    assert code == 1 and '    severity: "warning" -> "critical"' in out
+    assert "would change 0 rule(s); 1 other setting(s)" in out
