@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import numbers
-import random
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -27,69 +26,22 @@ from urllib.parse import quote
 import httpx
 import orjson
 
-from aiwarden.errors import AiwardenError, check_param
+from aiwarden.errors import check_param
 from aiwarden.sdk import _payload as P
+from aiwarden.sdk._errors import ApiError, overload_delay
+from aiwarden.sdk.logger import BackgroundLogger
 from aiwarden.sdk.registry import RegistryMixin
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-    from aiwarden.sdk.logger import BackgroundLogger
 
 __all__ = ["ApiError", "Client", "overload_delay"]
 
 JSON_CHUNK_ROWS = 5_000
 BULK_CHUNK_ROWS = 200_000
 BULK_CHUNK_BYTES = 32 * 1024 * 1024  # half the server's default body limit
-
-
-class ApiError(AiwardenError):
-    """The server refused a request, or could not be reached (``status == 0``)."""
-
-    def __init__(self, status: int, kind: str, message: str, field: str | None = None) -> None:
-        # args hold all four so the error pickles; the root's own __init__ is bypassed.
-        Exception.__init__(self, status, kind, message, field)
-        self.status, self.kind, self.message, self.field = status, kind, message, field
-
-    def __str__(self) -> str:
-        where = f" (field: {self.field})" if self.field else ""
-        head = f"HTTP {self.status} {self.kind}" if self.status else self.kind
-        return f"{head}: {self.message}{where}"
-
-    @classmethod
-    def from_response(cls, response: httpx.Response) -> ApiError:
-        """Read ``{"detail": {"error", "message", "field"}}``; fall back to the body text."""
-        status = response.status_code
-        kind, message, field = response.reason_phrase or "error", response.text.strip(), None
-        try:
-            detail = orjson.loads(response.content).get("detail")
-        except (orjson.JSONDecodeError, AttributeError):
-            detail = None
-        if isinstance(detail, Mapping):
-            kind = str(detail.get("error") or kind)
-            message = str(detail.get("message") or message)
-            field = detail.get("field")
-        elif isinstance(detail, list) and detail and isinstance(detail[0], Mapping):
-            # FastAPI's own validation errors: [{"loc": [...], "msg": ..., "type": ...}]
-            kind = "validation_error"
-            message = "; ".join(str(d.get("msg", d)) for d in detail)
-            loc = detail[0].get("loc")
-            field = ".".join(map(str, loc)) if isinstance(loc, list) else None
-        elif isinstance(detail, str):
-            message = detail
-        return cls(status, kind, message or f"HTTP {status}", field)
-
-
-def overload_delay(response: httpx.Response, cap: float) -> float:
-    """Seconds to wait before retrying a 429: its ``Retry-After`` (1 s when absent or an HTTP
-    date), at most ``cap``, plus up to a quarter more so refused clients do not all come
-    back in the same instant."""
-    try:
-        asked = max(0.0, float(response.headers.get("Retry-After", "1")))
-    except ValueError:
-        asked = 1.0
-    return min(cap, asked * random.uniform(1.0, 1.25))
 
 
 _RELATIVE = re.compile(r"now|(?:now)?\s*-\s*\d+\s*[smhdw]")
@@ -376,8 +328,6 @@ class Client(RegistryMixin):
 
     def logger(self, name: str, **kwargs: Any) -> BackgroundLogger:
         """A :class:`BackgroundLogger` for ``name`` (see there for the keyword arguments)."""
-        from aiwarden.sdk.logger import BackgroundLogger
-
         return BackgroundLogger(self, name, **kwargs)
 
     # -- queries -------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import orjson
 from aiwarden._batching import BatchQueue, Every
 from aiwarden.errors import AiwardenError, check_param
 from aiwarden.sdk import _payload as P
-from aiwarden.sdk.client import ApiError, overload_delay
+from aiwarden.sdk._errors import ApiError, overload_delay
 
 if TYPE_CHECKING:
     from aiwarden.sdk.client import Client

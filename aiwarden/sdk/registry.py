@@ -16,6 +16,8 @@ from urllib.parse import quote
 import httpx
 import orjson
 
+from aiwarden.sdk._errors import ApiError
+
 __all__ = ["RegistryMixin"]
 
 _UNSET: Any = object()
@@ -67,8 +69,6 @@ class RegistryMixin:
         ``training_profile``, ``description``, ``inputs``. ``trust`` is an admin's word
         that a pickle/joblib/entry-point artifact may run code when loaded.
         """
-        from aiwarden.sdk.client import ApiError
-
         data, filename, format = _artifact(artifact, filename, format)
         fields = {"format": format, "entry_point": entry_point, "version": version,
                   "task": task, "trust": "true" if trust else None,
@@ -99,8 +99,6 @@ class RegistryMixin:
     def download_artifact(self, name: str, version: str,
                           to: str | Path | None = None) -> bytes:
         """The artifact's bytes (checked here too against the server's SHA-256)."""
-        from aiwarden.sdk.client import ApiError
-
         response = self._request("GET", _path(name, "versions", version, "artifact"))
         data, sha = response.content, response.headers.get("x-aiwarden-sha256")
         if sha and hashlib.sha256(data).hexdigest() != sha:
