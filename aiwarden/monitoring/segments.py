@@ -156,8 +156,8 @@ def check_names(columns: list[str] | None) -> list[str]:
 
 def check_top_n(value: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TOP_N:
-        raise ParameterError(f"segment_top_n: expected an int in [1, {MAX_TOP_N}]; got "
-                             f"{value!r}.", "segment_top_n")
+        raise ParameterError(f"AIWARDEN_SEGMENT_TOP_N (segment_top_n): expected an int in "
+                             f"[1, {MAX_TOP_N}]; got {value!r}.", "AIWARDEN_SEGMENT_TOP_N")
     return value
 
 

@@ -125,3 +125,10 @@ def test_compaction_merges_segment_partials_and_changes_no_value(monitor) -> Non
         pass
     after_most, after = state()
     assert after_most == 1 and after == before
+
+
+def test_a_bad_top_n_names_the_setting() -> None:
+    assert segments.check_top_n(10) == 10
+    for bad in (0, 1001, True, 2.5):
+        with pytest.raises(ParameterError, match="AIWARDEN_SEGMENT_TOP_N"):
+            segments.check_top_n(bad)
