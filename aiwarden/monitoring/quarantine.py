@@ -42,6 +42,7 @@ __all__ = ["MAX_IDS", "QuarantinedRow", "ReplayResult", "drop", "get_row", "list
 MAX_IDS = 1000  # rows one replay, release or drop call takes
 _CHUNK = 100  # rows per ingest call: every re-quarantined row's reason comes back
 _UNKNOWN_VERSION = 0  # version_id of rows kept before migration 0012 (see there)
+_NESTED = ("features", "scores", "tags")  # dotted bulk column prefixes
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,17 @@ def set_path(row: dict[str, Any], path: str, value: Any) -> None:
         row[path] = value
 
 
+def _undotted(row: dict[str, Any]) -> dict[str, Any]:
+    """Bulk rows are stored with their column names (``features.x``): nested again, the
+    form JSON rows use."""
+    for key in [k for k in row if "." in k and k.split(".", 1)[0] in _NESTED]:
+        head, tail = key.split(".", 1)
+        if not isinstance(row.get(head), dict):
+            row[head] = {}
+        row[head].setdefault(tail, row.pop(key))
+    return row
+
+
 def _corrected(q: QuarantinedRow, row: Any, sets: Mapping[str, Any] | None,
                release: bool) -> tuple[dict[str, Any] | None, str | None]:
     """The row to ingest, or ``(None, why not)``."""
@@ -171,7 +183,7 @@ def _corrected(q: QuarantinedRow, row: Any, sets: Mapping[str, Any] | None,
         row = q.row
     if not isinstance(row, dict):
         return None, "the stored row is not a JSON object: send the corrected row (\"row\")"
-    row = orjson.loads(orjson.dumps(row))  # a copy: the stored row stays as it was
+    row = _undotted(orjson.loads(orjson.dumps(row)))  # a copy: the stored row stays
     for path, value in (sets or {}).items():
         set_path(row, path, value)
     # the event time it was quarantined with: the one sent, or when it arrived if it had

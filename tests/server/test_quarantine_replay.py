@@ -298,3 +298,30 @@ def test_the_dashboard_page_replays_releases_and_drops_same_origin_only(
         assert _metric(http, name, "volume") == {"rows": 19, "quarantined": 1, "labels": 0}
         bad = web.post(f"/models/{name}/quarantine", headers=own, data={"action": "replay"})
         assert bad.status_code == 422 and "tick at least one row" in bad.text
+
+
+def test_a_bulk_row_replays_like_a_json_row(http: httpx.Client) -> None:
+    """Parquet columns named features.x are stored with that name; the replay reads them."""
+    import pandas as pd
+
+    from aiwarden.sdk._payload import to_parquet
+
+    name = f"qb-{uuid.uuid4().hex[:8]}"
+    register_model(http, name, scored_frame(1000))
+    cur = scored_frame(6, seed=8)
+    flat = pd.DataFrame({"prediction_id": [f"b{i}" for i in range(6)],
+                         "timestamp": time.time() - 200 + pd.RangeIndex(6),
+                         "features.x": [repr(float(v)) for v in cur.x], "features.c": cur.c,
+                         "score": cur.score, "pred": cur.pred})
+    flat.loc[2, "features.x"] = "oops"
+    import pyarrow as pa
+
+    r = http.post(f"/models/{name}/predictions",
+                  content=to_parquet(pa.Table.from_pandas(flat, preserve_index=False)),
+                  headers={"content-type": "application/vnd.apache.parquet"})
+    assert r.json()["quarantined"] == 1, r.text
+    (q,) = _listed(http, name).values()
+    out = _replay(http, name, ids=[q["id"]], set={"features.x": 3.25})
+    assert out["accepted"] == 1, out
+    got = _events(http, name).set_index("prediction_id").loc["b2"]
+    assert got["x"] == 3.25 and got["c"] == cur.c[2]
