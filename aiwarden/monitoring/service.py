@@ -52,6 +52,7 @@ _LAYOUT = "monitor.layout"
 _SEGMENTS = "model.segments."  # + model id: the segment columns declared with the model
 _HINTS = ("target", "prediction", "scores", "id", "timestamp", "segments", "task")
 _MAX_POINTS = 5000
+_MAX_ROW_WINDOWS = 48  # windows per request of a metric computed from raw rows
 
 
 @dataclass(frozen=True)
@@ -329,6 +330,10 @@ class Monitor:
             return [(None, None)] * len(windows)
         if seg is not None:
             raise ParameterError(f"segment: {metric} is not split by segment.", "segment")
+        if len(windows) > _MAX_ROW_WINDOWS:
+            raise ParameterError(f"step: {metric} fits a classifier per window; at most "
+                                 f"{_MAX_ROW_WINDOWS} windows per request, {len(windows)} "
+                                 "asked. Use a wider step or a shorter range.", "step")
         return [self.row_metric(conn, metric, m.id, v.id, v.version, ref, s, e, d.rows)
                 for (s, e), d in zip(windows, data, strict=True)]
 

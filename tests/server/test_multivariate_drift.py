@@ -16,8 +16,10 @@ from sklearn.model_selection import StratifiedKFold
 
 from aiwarden.engine.multivariate import DomainClassifierDrift
 from aiwarden.monitoring.multivariate_window import state_key
+from aiwarden.monitoring.service import Monitor
 from aiwarden.store import kv
 from aiwarden.store.database import Database
+from aiwarden.store.tables import kv_state
 from tests.server.conftest import HINTS, evaluate, register_model
 
 FEATURES = ["x1", "x2", "x3"]
@@ -182,6 +184,30 @@ def test_thin_windows_and_missing_references_say_why(http) -> None:
     bad = http.get(f"/models/{thin}/metrics", params={"metric": "multivariate_drift",
                                                        "segment": "x3:1"})
     assert bad.status_code == 422 and bad.json()["detail"]["field"] == "segment"
+    # a classifier per window: a fine step over a long range is refused, not run for minutes
+    many = http.get(f"/models/{thin}/metrics", params={"metric": "multivariate_drift",
+                                                        "start": "-1d", "step": "1m"})
+    assert many.status_code == 422 and many.json()["detail"]["field"] == "step"
+    assert "at most 48 windows" in many.json()["detail"]["message"]
+
+
+def test_a_reference_without_a_stored_fit_is_fitted_once_from_its_sample(
+        http, db_url, models) -> None:
+    """References uploaded before multivariate drift existed: fitted on first use, stored."""
+    name = models["control"]
+    fingerprint = http.get(f"/models/{name}/versions/v1").json()["fingerprint"]
+    db = Database(db_url)
+    try:
+        with db.write() as conn:
+            stored = kv.get(conn, state_key(fingerprint))
+            conn.execute(kv_state.delete().where(kv_state.c.key == state_key(fingerprint)))
+        fresh = Monitor(db)  # another process: nothing cached
+        value = fresh.series(name, "multivariate_drift", start="-1h")["points"][0]["value"]
+        with db.read() as conn:
+            assert kv.get(conn, state_key(fingerprint)) == stored  # the same fit, stored again
+    finally:
+        db.dispose()
+    assert value["auc"] == pytest.approx(window_value(http, name)["auc"])
 
 
 def test_rule_validation_names_the_stat(http) -> None:
