@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from collections.abc import Sequence
 
 from aiwarden.commands import (
@@ -40,7 +42,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sqlalchemy.exc import OperationalError
 
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
+        sys.stdout.flush()  # here, so a reader that left is handled below
+        return code
+    except BrokenPipeError:  # `aiwarden keys create ci | head -1`: the reader has its line
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error
+        return 0
     except AiwardenError as exc:  # e.g. a bad AIWARDEN_* setting: one line, no traceback
         return fail(args.command, str(exc), exit_code(exc))
     except OperationalError as exc:  # keys, server: the database cannot be reached
