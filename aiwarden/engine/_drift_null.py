@@ -197,10 +197,11 @@ def bridge_null(ref_counts: np.ndarray, widths: np.ndarray, discrete: bool,
     spans = _spans(cdf, discrete, n_ref)
     w = np.asarray(widths, dtype=np.float64) / scale
     sd = np.sqrt(cdf * (1.0 - cdf))
-    lo_f, hi_f = np.minimum.outer(cdf, cdf), np.maximum.outer(cdf, cdf)
+    # corr(B(F_i), B(F_j)) = sqrt(odds_i / odds_j) for F_i <= F_j, odds = F / (1 - F)
     with np.errstate(invalid="ignore", divide="ignore"):
-        rho = np.sqrt(lo_f * (1.0 - hi_f) / (hi_f * (1.0 - lo_f)))
-    rho = np.clip(np.nan_to_num(rho, nan=0.0), 0.0, 1.0)
+        log_odds = np.log(cdf) - np.log1p(-cdf)
+        rho = np.exp(-0.5 * np.abs(np.subtract.outer(log_odds, log_odds)))
+    rho = np.nan_to_num(rho, nan=0.0)  # edges at F = 0 or 1: no variance, any correlation
     pair = (2.0 / np.pi) * (np.sqrt(1.0 - rho * rho) + rho * np.arcsin(rho))
     means, variances = [], []
     cache: dict[tuple[int, int] | None, tuple[float, float]] = {}

@@ -138,12 +138,13 @@ def shapes() -> Reference:
     return Reference.fit(calibration_frame(100_000, np.random.default_rng(0)))
 
 
-@pytest.mark.parametrize("rows", [200, 500, 1_000])
+@pytest.mark.parametrize("rows", [100, 200, 500, 1_000])
 def test_null_windows_false_alarm_rate_per_size(shapes: Reference, rows: int) -> None:
     """alpha = 0.01 over the eleven columns: at most 1 % of unshifted windows flag any
-    column, checked as a 99.9 % binomial bound on 150 seeded windows per size."""
+    column, checked as a 99.9 % binomial bound on 300 seeded windows per size (it allows
+    10; the rule before this change, flagging ~4 % of windows, exceeded it 2 times in 3)."""
     rng = np.random.default_rng([11, rows])
-    n = 150
+    n = 300
     flagged = sum(bool(shapes.compare(shapes.profile(calibration_frame(rows, rng)),
                                       detail=False).drifted_features) for _ in range(n))
     assert flagged <= stats.binom.ppf(0.999, n, 0.01)
