@@ -432,7 +432,7 @@ def default_rules(task: str | None) -> list[Rule]:
                               critical=-0.10, no_data=Missing.OK))
     if task in ("regression", "binary", "multiclass"):  # concept drift: labels vs estimate
         rules.append(Rule(name=f"estimate-gap-{main}", metric="estimate_gap", stat=main,
-                          window="1d", op=">", warning=1.0, critical=2.0, no_data=Missing.OK,
+                          window="1d", op=">", warning=1.5, critical=3.0, no_data=Missing.OK,
                           annotations={"summary": "Realised performance left the band of "
                                        "its estimate from the inputs: the labels no longer "
                                        "follow the inputs as in the reference."}))
