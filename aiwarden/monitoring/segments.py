@@ -121,6 +121,14 @@ def row_values(ref: Reference, table: pa.Table, column: str, top_n: int
                       np.int64), values
 
 
+def rows_of(ref: Reference, table: pa.Table, segment: Segment, top_n: int) -> np.ndarray:
+    """Which rows of ``table`` (raw events) belong to ``segment``, by the same policy."""
+    codes, values = row_values(ref, table, segment.column, top_n)
+    if segment.value not in values:
+        return np.zeros(table.num_rows, bool)
+    return codes == values.index(segment.value)
+
+
 def split(ref: Reference | None, table: pa.Table, buckets: np.ndarray, top_n: int,
           make: Callable[[np.ndarray], BucketData]) -> dict[str, dict[int, BucketData]]:
     """``segment key -> bucket start -> make(row positions)`` for every segment column.

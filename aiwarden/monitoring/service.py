@@ -352,10 +352,10 @@ class Monitor:
         v = repo.get_version(conn, m, version)
         return m, v, self.refs.get(conn, v.id)
 
-    def window(self, name: str, start: Any, end: Any,
-               version: str | None = None) -> tuple[Any, Any]:
+    def window(self, name: str, start: Any, end: Any, version: str | None = None,
+               segment: str | None = None) -> tuple[Any, Any]:
         """``(reference, merged bucket data)`` of one window, for several metrics at once."""
-        ref, (data,) = self.windows(name, [(start, end)], version)
+        ref, (data,) = self.windows(name, [(start, end)], version, segment)
         return ref, data
 
     def versions_with_data(self, name: str, since: float) -> set[int]:

@@ -315,3 +315,18 @@ def test_wildcard_segment_rule_relative_to_each_segments_reference(http, scenari
         assert all(a["state"]["phase"] != "error" for a in control)
     finally:
         http.delete("/rules/*/acc-rel")
+
+
+def test_dashboard_panels_follow_the_segment(server, scenario) -> None:
+    base = f"{server.url}/models/planted/panels"
+    hx = {"HX-Request": "true"}
+    for panel in ("drift", "feature", "slices"):
+        r = httpx.get(f"{base}/{panel}", params={"range": "24h", "segment": "country:BR"},
+                      headers=hx)
+        assert r.status_code == 200, (panel, r.text)
+        assert "Segment <strong>country = BR</strong> only." in r.text
+    # the slices panel runs on BR's labelled rows only: their count, not every row's
+    r = httpx.get(f"{base}/slices", params={"range": "24h", "segment": "country:BR"},
+                  headers=hx)
+    n_br = int((scenario["cur"].country == "BR").sum())
+    assert f"{n_br:,} labelled rows" in r.text

@@ -209,7 +209,7 @@ def timeseries(app_state: Any, name: str, sp: Span, version: str | None,
             "points": sum(len(s["data"]) for c in charts for s in c["series"])}
 
 
-def segment_of(monitor: Any, name: str, version: str, segment: str | None
+def segment_of(monitor: Any, name: str, version: str | None, segment: str | None
                ) -> segments.Segment | None:
     """The chosen segment, refused with the reason when this version cannot show it."""
     if not segment:

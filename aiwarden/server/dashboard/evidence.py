@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from aiwarden.engine.schema import Task
+from aiwarden.monitoring import segments
 from aiwarden.store import models_repo
 
 __all__ = ["SLICE_HOURS", "failing_slices", "registry_view"]
@@ -21,7 +22,7 @@ _MAX_ROWS = 20_000
 
 
 def failing_slices(monitor: Any, name: str, start: float, end: float,
-                   version: str | None) -> dict[str, Any]:
+                   version: str | None, segment: Any = None) -> dict[str, Any]:
     """The RCA's slice finder (``aiwarden.rca.failing_slices``, the engine's slice search)
     on the labelled events of ``[start, end)``, sampled to 20,000 rows as the RCA does,
     with each slice's error beside the rest's."""
@@ -41,6 +42,9 @@ def failing_slices(monitor: Any, name: str, start: float, end: float,
         rows = rows.filter(pc.equal(rows.column("version"), v.version))
     if "label" in rows.column_names:
         rows = rows.filter(rows.column("label").is_valid())
+    if segment is not None:  # the chosen segment's rows, by the storage's top-N policy
+        rows = rows.filter(pa.array(segments.rows_of(ref, rows, segment,
+                                                     monitor.settings.segment_top_n)))
     if rows.num_rows > _MAX_ROWS:
         idx = np.sort(np.random.default_rng(0).choice(rows.num_rows, _MAX_ROWS, replace=False))
         rows = rows.take(pa.array(idx))

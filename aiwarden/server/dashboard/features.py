@@ -37,10 +37,12 @@ def _columns(ref: Any) -> list[tuple[str, str]]:
 
 
 def heatmap(app_state: Any, name: str, sp: Span, version: str | None, method: str | None,
-            ctx: dict[str, Any]) -> dict[str, Any]:
-    """The heatmap spec, the share-of-drifted-features chart and the range's verdicts."""
+            ctx: dict[str, Any], segment: Any = None) -> dict[str, Any]:
+    """The heatmap spec, the share-of-drifted-features chart and the range's verdicts (of
+    one segment's rows when ``segment``, a checked :class:`Segment`, is given)."""
     windows = sp.windows(sp.heat_step)
-    ref, data = app_state.monitor.windows(name, windows, version)
+    ref, data = app_state.monitor.windows(name, windows, version,
+                                          None if segment is None else segment.key)
     if ref is None:
         return {"heatmap": None, "share": None, "drifted": [], "recent": [], "ever": [],
                 "columns": []}
@@ -143,9 +145,11 @@ def _shares(counts: Any) -> list[float | None]:
 
 
 def feature_view(app_state: Any, name: str, sp: Span, version: str | None,
-                 feature: str | None, method: str | None) -> dict[str, Any]:
+                 feature: str | None, method: str | None, segment: Any = None
+                 ) -> dict[str, Any]:
     """Every feature's drift over the whole range and the chosen feature's detail."""
-    ref, d = app_state.monitor.window(name, sp.start, sp.end, version)
+    ref, d = app_state.monitor.window(name, sp.start, sp.end, version,
+                                      None if segment is None else segment.key)
     if ref is None or d.profile is None or d.profile.n_rows == 0:
         return {"feature": feature, "columns": [], "chart": None, "rows": d.rows}
     drift = metrics.compute("drift", ref, d, method=method) or {"columns": {}}

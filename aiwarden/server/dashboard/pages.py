@@ -157,13 +157,15 @@ def _panel(app: Any, registry: Any, panel: str, name: str, p: dict[str, Any]
     state, sp, version = app.state, p["span"], p["version"]
     if panel == "charts":
         return charts.timeseries(state, name, sp, version, p["perf"], p["segment"])
+    seg = (charts.segment_of(state.monitor, name, version, p["segment"])
+           if panel in ("drift", "feature", "slices") else None)
     if panel == "drift":
         ctx = charts.model_context(state, name, version)
-        return features.heatmap(state, name, sp, ctx["version"], p["method"], ctx)
+        return features.heatmap(state, name, sp, ctx["version"], p["method"], ctx, seg)
     if panel == "feature":
-        return features.feature_view(state, name, sp, version, p["feature"], p["method"])
+        return features.feature_view(state, name, sp, version, p["feature"], p["method"], seg)
     if panel == "slices":
-        return evidence.failing_slices(state.monitor, name, sp.start, sp.end, version)
+        return evidence.failing_slices(state.monitor, name, sp.start, sp.end, version, seg)
     out = evidence.registry_view(registry, state.monitor, name)
     out["traffic"] = _traffic(app, name) if registry is not None else None
     return out
