@@ -104,6 +104,15 @@ def exit_code(exc: BaseException) -> Exit:
     return Exit.USAGE
 
 
+def explain(exc: BaseException) -> str:
+    """The error as one line; a 401 also says how a command line gives its key."""
+    from aiwarden.sdk import ApiError
+
+    if isinstance(exc, ApiError) and exc.status == 401:
+        return f"{exc} Give the key with --api-key or the AIWARDEN_API_KEY environment variable."
+    return str(exc)
+
+
 def fail(command: str, message: str, code: int = Exit.USAGE) -> int:
     print(f"aiwarden {command}: error: {message}", file=sys.stderr)
     return int(code)
@@ -116,4 +125,4 @@ def call(command: str, fn: Callable[[], Any]) -> tuple[int, Any]:
     try:
         return 0, fn()
     except (AiwardenError, OSError, ValueError, TypeError) as exc:
-        return fail(command, str(exc), exit_code(exc)), None
+        return fail(command, explain(exc), exit_code(exc)), None

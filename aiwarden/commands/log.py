@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from aiwarden.commands._common import add_client_options, exit_code, fail
+from aiwarden.commands._common import add_client_options, exit_code, explain, fail
 
 __all__ = ["register"]
 
@@ -48,7 +48,7 @@ def _run(args: argparse.Namespace) -> int:
             else:
                 res = c.log_labels(args.model, data, progress=sent)
     except (ApiError, AiwardenError, OSError) as exc:
-        return fail("log", str(exc), exit_code(exc))
+        return fail("log", explain(exc), exit_code(exc))
     counts = ", ".join(f"{k} {v}" for k, v in res.items()
                        if isinstance(v, int) and not isinstance(v, bool))
     print(f"{args.kind} from {args.file}: {counts}")

@@ -15,6 +15,7 @@ from aiwarden.commands._common import (
     add_output_options,
     emit,
     exit_code,
+    explain,
     fail,
     print_fields,
 )
@@ -117,7 +118,7 @@ def _run(command: str, args: argparse.Namespace, fn: Any) -> tuple[int, Any]:
         with Client(args.url, api_key=args.api_key) as client:
             return 0, fn(client)
     except (ApiError, AiwardenError, OSError, ValueError, TypeError) as exc:
-        return fail(command, str(exc), exit_code(exc)), None
+        return fail(command, explain(exc), exit_code(exc)), None
 
 
 def _pairs(items: list[str], what: str, number: bool = False) -> dict[str, Any]:
