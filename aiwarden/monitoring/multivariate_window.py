@@ -132,8 +132,8 @@ class MultivariateWindows:
                 ) -> tuple[dict[str, Any] | None, str | None]:
         """``(value, None)`` or ``(None, reason)`` for the window ``[t0, t1)`` holding
         ``n_rows`` rows of the version (from its bucket profiles)."""
-        if ref is None:
-            return None, None  # the metrics layer names the missing reference
+        if ref is None or n_rows == 0:
+            return None, None  # the metrics layer names the missing reference or events
         st = self.settings
         if n_rows < st.min_rows:
             return None, (f"the window has {n_rows} rows; multivariate drift needs at least "

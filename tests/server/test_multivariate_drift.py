@@ -181,6 +181,9 @@ def test_thin_windows_and_missing_references_say_why(http) -> None:
     (point,) = http.get(f"/models/{bare}/metrics", params={
         "metric": "multivariate_drift", "start": "-1h"}).json()["points"]
     assert point["value"] is None and "no reference" in point["reason"]
+    (point,) = http.get(f"/models/{thin}/metrics", params={
+        "metric": "multivariate_drift", "start": "-3h", "end": "-2h"}).json()["points"]
+    assert point["value"] is None and point["reason"] == "no events in this window"
     bad = http.get(f"/models/{thin}/metrics", params={"metric": "multivariate_drift",
                                                        "segment": "x3:1"})
     assert bad.status_code == 422 and bad.json()["detail"]["field"] == "segment"
