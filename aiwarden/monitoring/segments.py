@@ -37,6 +37,7 @@ OTHER = "__other__"
 DEFAULT_TOP_N = 10
 MAX_TOP_N = 1000
 _MAX_VALUE = 200  # a longer value is folded into __other__: a key must fit its column
+_MAX_NAME = 90  # column name + "=" + value <= 300 characters (segment_profiles.segment)
 _TYPES = (ColumnType.CATEGORICAL, ColumnType.BOOLEAN)
 
 
@@ -77,6 +78,10 @@ def check_schema(schema: Schema) -> None:
     """Segment columns must be categorical (or boolean): a numerical or identifier column
     has no bounded set of values to split by."""
     for c in schema.columns:
+        if c.role == Role.SEGMENT and len(c.name) > _MAX_NAME:
+            raise SchemaError(f"segments: column name {c.name[:40]!r}... is longer than "
+                              f"{_MAX_NAME} characters; rename it to use it as a segment.",
+                              c.name)
         if c.role == Role.SEGMENT and c.dtype not in _TYPES:
             raise SchemaError(
                 f"segments: column {c.name!r} is {c.dtype.value}; a segment column must be "
@@ -90,7 +95,7 @@ def kept_values(ref: Reference, column: str, top_n: int) -> tuple[str, ...]:
     binning = ref.binnings_.get(column)
     if not isinstance(binning, CategoricalBinning):
         return ()
-    return tuple(v for v in binning.categories[:top_n] if len(v) <= _MAX_VALUE)
+    return tuple(v for v in binning.categories[:top_n] if len(v) <= _MAX_VALUE and v != OTHER)
 
 
 def resolve(ref: Reference | None, segment: Segment, top_n: int) -> str | None:

@@ -132,3 +132,11 @@ def test_a_bad_top_n_names_the_setting() -> None:
     for bad in (0, 1001, True, 2.5):
         with pytest.raises(ParameterError, match="AIWARDEN_SEGMENT_TOP_N"):
             segments.check_top_n(bad)
+
+
+def test_a_segment_column_name_must_leave_room_for_its_values() -> None:
+    name = "c" * 91
+    with pytest.raises(SchemaError, match="longer than 90") as err:
+        segments.check_schema(Schema((Column(name, ColumnType.CATEGORICAL, Role.SEGMENT),)))
+    assert err.value.field == name
+    segments.check_schema(Schema((Column("c" * 90, ColumnType.CATEGORICAL, Role.SEGMENT),)))
