@@ -67,6 +67,16 @@ def test_model_charts_render_with_data_points(story, watched) -> None:
     share = watched.page.evaluate(
         "window.aiwardenCharts['drift-share'].chart.getOption().series[0].markArea.data")
     assert share, "the firing drift alerts shade the drift chart"
+    # every value axis labels each tick differently (rounding made 150.2 and 150.4 "150")
+    labels = watched.page.evaluate(
+        "Object.fromEntries(Object.entries(window.aiwardenCharts).map(([k, v]) => [k, "
+        "(v.chart.getModel().getComponent('yAxis') || {axis: null}).axis ? v.chart.getModel()"
+        ".getComponent('yAxis').axis.getViewLabels().map(l => l.formattedLabel) : []]))")
+    for cid, ticks in labels.items():
+        assert len(ticks) == len(set(ticks)), (cid, ticks)
+    assert len(labels["resources-rss_bytes"]) >= 2, labels  # the chart the user saw repeat
+    assert watched.page.evaluate("window.aiwardenTick(150.2)") != watched.page.evaluate(
+        "window.aiwardenTick(150.4)")
     watched.shot("model-page")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import uuid
 
 import httpx
 import numpy as np
@@ -130,7 +131,8 @@ def test_the_wheel_ships_every_template_and_asset() -> None:
         "package-data"]["aiwarden"]
     package = root / "aiwarden"
     files = [p.relative_to(package).as_posix() for folder in ("server/static",
-                                                               "server/templates")
+                                                               "server/templates",
+                                                               "report/templates")
              for p in (package / folder).rglob("*") if p.is_file()]
     assert any(f.endswith("echarts-6.1.0.min.js") for f in files)
     missed = [f for f in files if not any(fnmatch.fnmatch(f, pat) and
@@ -196,3 +198,28 @@ def test_every_panel_answers_for_a_model_without_data(server, setup: str) -> Non
                       headers={"HX-Request": "true"})
         assert r.status_code in ((200,) if setup == "version" else (200, 404)), (panel, r.text)
     assert httpx.get(f"{server.url}/").status_code == 200
+
+
+def test_no_resource_samples_is_one_line_not_an_empty_chart(server) -> None:
+    """Without samples the charts panel says how to send them (no empty chart box); one
+    sample later the resource charts are there and the line is gone."""
+    from tests.server.conftest import register_model
+
+    name = f"res-{uuid.uuid4().hex[:6]}"
+    with httpx.Client(base_url=f"{server.url}/api/v1", timeout=60) as api:
+        register_model(api, name)
+
+    def panel() -> str:
+        r = httpx.get(f"{server.url}/models/{name}/panels/charts?range=6h",
+                      headers={"HX-Request": "true"})
+        assert r.status_code == 200, r.text
+        return r.text
+
+    before = panel()
+    assert "No resource samples yet: serving processes send them with POST " \
+           f"/api/v1/models/{name}/resources" in before
+    assert 'data-chart="resources' not in before
+    httpx.post(f"{server.url}/api/v1/models/{name}/resources",
+               json=[{"cpu_percent": 40.0, "rss_bytes": 2.0e8}]).raise_for_status()
+    after = panel()
+    assert 'data-chart="resources-cpu_percent"' in after and "No resource samples" not in after

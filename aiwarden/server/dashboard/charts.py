@@ -138,12 +138,12 @@ def _resources(xs: list[int], data: list[Any], ctx: dict[str, Any], sp: Span
             [x, rounded((v or {}).get("cost_per_1k"))] for x, v in zip(xs, values, strict=True)]})
         add_marks(spec, ctx, sp, lambda r: r.metric == "resources" and r.stat == "cost_per_1k")
         out.append(spec)
-    if not out:
-        spec = time_chart("resources", "Resource usage", "", sp)
-        spec["empty"] = ("No resource samples in this range: serving processes send them "
-                         "with POST /api/v1/models/{name}/resources (ProcessSampler).")
-        out.append(spec)
-    return out
+    return out  # none in range: no empty chart, the panel says how to send them (RESOURCES_HOWTO)
+
+
+RESOURCES_HOWTO = ("No resource samples yet: serving processes send them with POST "
+                   "/api/v1/models/{name}/resources (aiwarden.process_usage.ProcessSampler; "
+                   "aiwarden serve sends them by itself).")
 
 
 def timeseries(app_state: Any, name: str, sp: Span, version: str | None,
@@ -203,9 +203,13 @@ def timeseries(app_state: Any, name: str, sp: Span, version: str | None,
     add_marks(err, ctx, sp, lambda r: r.metric in ("errors", "quarantined")
            and r.stat_name == "rate", scale=100.0)
     charts.append(err)
+    resources = None
     if seg is None:  # resource samples come per process, not per row: no segments
-        charts += _resources(xs, data, ctx, sp)
+        resources = _resources(xs, data, ctx, sp)
+        charts += resources
     return {"charts": charts, "ctx": ctx, "metric": metric, "segment": seg,
+            "resources_note": None if resources or seg is not None
+            else RESOURCES_HOWTO.format(name=name),
             "points": sum(len(s["data"]) for c in charts for s in c["series"])}
 
 

@@ -20,6 +20,16 @@
     return unit ? s + " " + unit : s;
   }
 
+  // Axis ticks are round numbers: print each in full (fmt's three digits made 150.2, 150.4
+  // and 150.6 all "150"), so no two ticks of an axis share a label.
+  function tick(v) {
+    if (v === null || v === undefined || isNaN(v)) return "";
+    var x = +v.toPrecision(12), a = Math.abs(x);
+    if (a !== 0 && (a < 0.001 || a >= 1e9)) return x.toExponential().replace("e+", "e");
+    return x.toLocaleString(undefined, {maximumFractionDigits: 10});
+  }
+  window.aiwardenTick = tick;  // read by the browser tests
+
   function base(spec) {
     return {
       animation: false,
@@ -57,7 +67,7 @@
   function timeOption(spec) {
     var o = base(spec), unit = spec.unit, points = 0;
     o.xAxis = {type: "time", min: spec.start, max: spec.end, axisLabel: {hideOverlap: true, fontSize: 11}};
-    o.yAxis = {type: "value", scale: !!spec.scale, axisLabel: {fontSize: 11, formatter: function (v) { return fmt(v); }}};
+    o.yAxis = {type: "value", scale: !!spec.scale, axisLabel: {fontSize: 11, formatter: tick}};
     o.tooltip = {trigger: "axis", formatter: function (ps) {
       if (!ps.length) return "";
       var out = [new Date(ps[0].value[0]).toLocaleString()];
@@ -141,7 +151,7 @@
     var o = base(spec), unit = spec.unit, cat = {type: "category", data: spec.categories,
       axisLabel: {fontSize: 11, interval: horizontal ? 0 : "auto", hideOverlap: !horizontal,
         rotate: !horizontal && spec.categories.length > 8 ? 35 : 0}};
-    var val = {type: "value", max: spec.max, axisLabel: {fontSize: 11, formatter: function (v) { return fmt(v); }}};
+    var val = {type: "value", max: spec.max, axisLabel: {fontSize: 11, formatter: tick}};
     if (horizontal) {
       var left = labelWidth(spec.categories, width);
       o.grid = {left: left, right: 24, top: 34, bottom: 8, containLabel: false};
