@@ -245,3 +245,53 @@ def test_a_gap_must_be_material_as_well_as_outside_the_band() -> None:
     assert rule_value(rule, payload) == pytest.approx(4.0)
     payload["metrics"]["mae"]["realised"] = None  # no realised value: no number
     assert rule_value(rule, payload) is None
+
+
+def test_a_gap_confined_to_one_segment_fires_for_that_segment_only(http: httpx.Client) -> None:
+    """BR's labels stop following the scores; the rule split by country names BR alone."""
+    from aiwarden.sdk._payload import to_parquet
+
+    countries, shares = ["US", "BR", "DE", "FR"], [0.4, 0.25, 0.2, 0.15]
+
+    def frame(n: int, seed: int) -> pd.DataFrame:
+        rng = np.random.default_rng(seed)
+        x = rng.normal(size=n)
+        score = 1 / (1 + np.exp(-3 * x))
+        return pd.DataFrame({"x": x, "country": rng.choice(countries, n, p=shares),
+                             "score": score, "pred": (score > 0.5).astype(int),
+                             "y": (rng.random(n) < score).astype(int)})
+
+    name = f"gaps-{uuid.uuid4().hex[:6]}"
+    hints = {"target": "y", "prediction": "pred", "scores": "score", "segments": "country"}
+    import pyarrow as pa
+
+    http.post("/models", json={"name": name}).raise_for_status()
+    http.put(f"/models/{name}/versions/v1/reference",
+             content=to_parquet(pa.Table.from_pandas(frame(6000, 0), preserve_index=False)),
+             params=hints, headers={"content-type": "application/vnd.apache.parquet"}
+             ).raise_for_status()
+    cur = frame(2000, 1)
+    t0 = time.time() - 2400
+    sent = [{"prediction_id": f"s{i}", "timestamp": t0 + i, "features": {"x": r.x},
+             "tags": {"country": r.country}, "prediction": int(r.pred),
+             "scores": float(r.score)} for i, r in enumerate(cur.itertuples())]
+    http.post(f"/models/{name}/predictions", json=sent).raise_for_status()
+    labels = np.where(cur.country == "BR", 1 - cur.y, cur.y)
+    _label(http, name, [r["prediction_id"] for r in sent], labels)
+    http.put(f"/rules/{name}/gap-by-country", json={
+        "metric": "estimate_gap", "stat": "accuracy", "segment_by": "country",
+        "window": "1h", "op": ">", "critical": 3.0}).raise_for_status()
+    evaluate(http)
+    states = {a["labels"].get("segment"): a["state"]
+              for a in http.get(f"/models/{name}/alerts").json()
+              if a["labels"]["rule"] == "gap-by-country"}
+    assert states.pop("country=BR")["phase"] == "firing"
+    other = states.pop("country=__other__")  # every country is kept: no rows at all
+    assert other["phase"] == "nodata"
+    assert {s["phase"] for s in states.values()} <= {"normal"}, states  # US, DE, FR quiet
+    br = http.get(f"/models/{name}/metrics", params={
+        "metric": "estimate_gap", "segment": "country:BR"}).json()["points"][0]["value"]
+    mask = (cur.country == "BR").to_numpy()
+    assert br["labels"] == mask.sum()
+    assert br["metrics"]["accuracy"]["realised"] == pytest.approx(
+        accuracy_score(labels[mask], cur.pred[mask]), abs=1e-12)
