@@ -23,7 +23,7 @@ from aiwarden.engine.schema import Role, Schema
 from aiwarden.monitoring import latency, rows, segments
 from aiwarden.monitoring.bucket import BucketData, bucket_starts, split_by_bucket
 from aiwarden.monitoring.joins import labelled_table, pending_labels
-from aiwarden.monitoring.profiles import append_partials
+from aiwarden.monitoring.profiles import append_partials, append_segment_partials
 from aiwarden.monitoring.references import References
 from aiwarden.store import ids as id_store
 from aiwarden.store import labels_repo
@@ -343,8 +343,7 @@ def _fold(conn: Connection, db: Database, model: ModelRow, g: _Group, prep: _Pre
                 by_bucket[b] = BucketData.merge_all([by_bucket[b], extra])
         labels_repo.mark_joined(conn, db, model.id, pids[labelled])
     append_partials(conn, model.id, g.version.id, by_bucket, levels)
-    for key, parts in prep.segments.items():
-        append_partials(conn, model.id, g.version.id, parts, levels, segment=key)
+    append_segment_partials(conn, model.id, g.version.id, prep.segments, levels)
     return len(waiting)  # ids are distinct: each waiting label joined one row
 
 

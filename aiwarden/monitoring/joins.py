@@ -23,7 +23,7 @@ from sqlalchemy import Connection, func, select
 from aiwarden.engine.schema import Role, Schema, Task
 from aiwarden.monitoring import rows, segments
 from aiwarden.monitoring.bucket import BucketData, bucket_starts, split_by_bucket
-from aiwarden.monitoring.profiles import append_partials
+from aiwarden.monitoring.profiles import append_partials, append_segment_partials
 from aiwarden.monitoring.references import References
 from aiwarden.store import ids as id_store
 from aiwarden.store import labels_repo
@@ -159,8 +159,8 @@ def _join(conn: Connection, db: Database, refs: References, model: ModelRow,
             by_bucket[b] = BucketData(profile=ref.profile(sub, labels_only=True),
                                       labels=len(part))
         append_partials(conn, model.id, version_id, by_bucket, levels)
-        for key, parts_ in _segment_labels(ref, stored, table, starts, top_n).items():
-            append_partials(conn, model.id, version_id, parts_, levels, segment=key)
+        append_segment_partials(conn, model.id, version_id,
+                                _segment_labels(ref, stored, table, starts, top_n), levels)
         joined[position[at]] = True
     return joined
 

@@ -21,7 +21,8 @@ from aiwarden.store.tables import bucket_profiles as bp
 from aiwarden.store.tables import model_versions
 from aiwarden.store.tables import segment_profiles as sp
 
-__all__ = ["append_partials", "compact", "read_window", "read_windows", "versions_since"]
+__all__ = ["append_partials", "append_segment_partials", "compact", "read_window",
+           "read_windows", "versions_since"]
 
 
 def append_partials(conn: Connection, model_id: int, version_id: int,
@@ -31,6 +32,25 @@ def append_partials(conn: Connection, model_id: int, version_id: int,
     segment, e.g. ``country=BR``, when ``segment`` is given)."""
     if not by_bucket:
         return
+    rows = _rows(model_id, version_id, by_bucket, levels)
+    if segment is None:
+        conn.execute(bp.insert(), rows)
+    else:
+        conn.execute(sp.insert(), [r | {"segment": segment} for r in rows])
+
+
+def append_segment_partials(conn: Connection, model_id: int, version_id: int,
+                            by_segment: dict[str, dict[int, BucketData]],
+                            levels: tuple[int, ...]) -> None:
+    """Every segment's partials (``segment key -> bucket -> data``) in one insert."""
+    rows = [r | {"segment": key} for key, by_bucket in by_segment.items()
+            for r in _rows(model_id, version_id, by_bucket, levels)]
+    if rows:
+        conn.execute(sp.insert(), rows)
+
+
+def _rows(model_id: int, version_id: int, by_bucket: dict[int, BucketData],
+          levels: tuple[int, ...]) -> list[dict[str, object]]:
     rows = []
     for level in levels:
         grouped: dict[int, list[BucketData]] = defaultdict(list)
@@ -40,10 +60,7 @@ def append_partials(conn: Connection, model_id: int, version_id: int,
             merged = BucketData.merge_all(parts)
             rows.append({"model_id": model_id, "version_id": version_id, "level": level,
                          "start": start, "n_rows": merged.rows, "data": merged.to_bytes()})
-    if segment is None:
-        conn.execute(bp.insert(), rows)
-    else:
-        conn.execute(sp.insert(), [r | {"segment": segment} for r in rows])
+    return rows
 
 
 def _where(model_id: int, version_id: int, ranges: Iterable[tuple[int, int, int]],
