@@ -122,3 +122,12 @@ def test_say_once_summarises_on_a_clock_and_backs_off_exponentially(caplog) -> N
     fresh.failed("e")
     fresh.failed("e")
     assert fresh.backoff(1, 60) == 4
+
+
+def test_batching_docstring_examples_run() -> None:
+    import doctest
+
+    import aiwarden._batching as batching
+
+    result = doctest.testmod(batching)
+    assert result.attempted > 0 and result.failed == 0
