@@ -137,17 +137,19 @@ class Evaluator:
     def _multivariate(self, name: str, version: str, ref: Any, rules: list[tuple[int, Rule]],
                       windows: dict[tuple[float, float], Any], now: float
                       ) -> dict[tuple[Any, ...], Any]:
-        """Multivariate drift of each span its rules read, once per cycle (a thin window's
-        None carries no reason here: the rule sees no data)."""
+        """Multivariate drift of each span its rules read, once per cycle; a window it
+        cannot judge is ``{"reason": ...}``, which the rule reports as no data."""
         spans = {s for _, r in rules if r.metric == "multivariate_drift" for s in _spans(r, now)}
         out: dict[tuple[Any, ...], Any] = {}
         with self.monitor.db.read() as conn:
             m = models_repo.get_model(conn, name)
             v = models_repo.get_version(conn, m, version)
             for span in sorted(spans):
-                out[("multivariate_drift", None, span, None)] = self.monitor.row_metric(
+                value, why = self.monitor.row_metric(
                     conn, "multivariate_drift", m.id, v.id, version, ref, *span,
-                    windows[span].rows)[0]
+                    windows[span].rows)
+                out[("multivariate_drift", None, span, None)] = (
+                    value if value is not None or why is None else {"reason": why})
         return out
 
     def _segments(self, rule: Rule, ref: Any) -> list[tuple[Any, str | None]]:
@@ -207,6 +209,8 @@ class Evaluator:
                               f"window, the rule needs {rule.rows_needed} (min_rows)")
         try:
             value = self._payload(rule, ref, windows[current], current, cache, segment)
+            if isinstance(value, dict) and set(value) == {"reason"}:  # a row metric's why-not
+                return Evaluation(None, reason=value["reason"])
             if (short := labels_short(rule, value)) is not None:
                 return Evaluation(None, reason=short)
             baseline = None

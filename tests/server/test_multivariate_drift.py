@@ -175,6 +175,13 @@ def test_thin_windows_and_missing_references_say_why(http) -> None:
         "metric": "multivariate_drift", "start": "-1h"}).json()["points"]
     assert point["value"] is None
     assert "40 rows" in point["reason"] and "at least 100" in point["reason"]
+    http.put(f"/rules/{thin}/mv-thin", json={"metric": "multivariate_drift", "window": "1h",
+                                             "critical": 0.7}).raise_for_status()
+    evaluate(http)
+    (alert,) = [a for a in http.get(f"/models/{thin}/alerts").json()
+                if a["labels"]["rule"] == "mv-thin"]
+    assert alert["state"]["phase"] == "nodata"
+    assert "40 rows" in alert["state"]["reason"]  # the rule says why, as the metric does
     bare = f"mv-bare-{uuid.uuid4().hex[:6]}"
     http.post("/models", json={"name": bare}).raise_for_status()
     http.post(f"/models/{bare}/versions", json={"version": "v1"}).raise_for_status()
