@@ -160,6 +160,15 @@ class SliceReport:
         columns = [f.name for f in fields(Slice)]
         return pd.DataFrame([s.to_dict() for s in self.slices], columns=columns)
 
+    def _repr_html_(self) -> str:
+        """Jupyter view: one row per slice (descriptions come from data: escaped)."""
+        from aiwarden.engine._results import report_html
+
+        cols = ["description", "support", "metric_value", "rest_value", "excess",
+                "adjusted_p_value"]
+        return report_html(f"Failing slices ({self.metric}, {self.n_rows:,} rows, overall "
+                           f"{self.overall_value:.4g})", self.to_pandas()[cols])
+
 
 def find_failing_slices(
     data: Any,

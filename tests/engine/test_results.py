@@ -158,6 +158,18 @@ def test_html_views_escape_what_the_data_says() -> None:
     assert "Drifted features: &lt;script&gt;" in ref.compare(ref.profile(cur))._repr_html_()
 
 
+def test_slice_report_html_is_escaped() -> None:
+    from aiwarden.engine import find_failing_slices
+
+    rng = np.random.default_rng(7)
+    n = 3_000
+    data = pd.DataFrame({"c": rng.choice(["<i>bad</i>", "ok"], n), "x": rng.normal(size=n)})
+    errors = np.where(data.c == "<i>bad</i>", rng.random(n) < 0.5, rng.random(n) < 0.05)
+    report = find_failing_slices(data, errors=errors.astype(int))
+    page = report._repr_html_()
+    assert report.slices and "<i>bad</i>" not in page and "&lt;i&gt;bad&lt;/i&gt;" in page
+
+
 @pytest.mark.parametrize("module_name", ["aiwarden.engine.dle", "aiwarden.engine.cbpe",
                                          "aiwarden.engine._cbpe_expected"])
 def test_module_doctests(module_name: str) -> None:
