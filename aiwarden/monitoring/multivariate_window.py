@@ -45,6 +45,7 @@ from aiwarden.tabular_io import read_parquet
 __all__ = ["MultivariateSettings", "MultivariateWindows", "fit_state", "state_key"]
 
 _CACHE = 256  # window results kept per process
+_FITTED = 128  # references' fitted detectors kept per process (each ~rows x width floats)
 MIN_ROWS, MAX_ROWS = 100, 100_000  # bounds of the rows sampled a side per window
 _READ_CHUNK = 200  # event batches fetched per query
 
@@ -123,7 +124,7 @@ class MultivariateWindows:
 
     def __init__(self, settings: MultivariateSettings | None = None) -> None:
         self.settings = settings or MultivariateSettings()
-        self._fitted: dict[str, _Fitted] = {}
+        self._fitted: OrderedDict[str, _Fitted] = OrderedDict()
         self._results: OrderedDict[tuple[Any, ...], tuple[Any, str | None]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -163,9 +164,11 @@ class MultivariateWindows:
 
     def _fit(self, db: Any, conn: Connection, version_id: int, ref: Reference) -> _Fitted:
         """Stored state, else fitted from the stored sample and stored (first writer wins)."""
-        found = self._fitted.get(ref.fingerprint)
-        if found is not None:
-            return found
+        with self._lock:
+            found = self._fitted.get(ref.fingerprint)
+            if found is not None:
+                self._fitted.move_to_end(ref.fingerprint)
+                return found
         key = state_key(ref.fingerprint)
         source = reference_source(conn, version_id) or version_id
         blob = load_sample(conn, version_id) or load_sample(conn, source)
@@ -187,6 +190,8 @@ class MultivariateWindows:
             fitted = _Fitted(pca, clf, None, int(state["reference_rows"]))
         with self._lock:
             self._fitted[ref.fingerprint] = fitted
+            while len(self._fitted) > _FITTED:
+                self._fitted.popitem(last=False)
         return fitted
 
     def _value(self, fitted: _Fitted, current: Any, window_rows_: int) -> dict[str, Any]:
