@@ -9,6 +9,7 @@ back are the complete ones the server runs with.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,10 +18,14 @@ from aiwarden.engine.detectors import DETECTORS, make_detector
 from aiwarden.errors import ParameterError
 from aiwarden.monitoring.windows import parse_duration
 
-__all__ = ["DEFAULT_LABEL_DELAY", "ConceptDriftSettings", "default_detectors"]
+__all__ = ["DEFAULT_LABEL_DELAY", "MAX_INT_PARAM", "ConceptDriftSettings",
+           "default_detectors"]
 
 #: Seconds an outcome waits, after its prediction, before the detectors read it.
 DEFAULT_LABEL_DELAY = 3600
+#: Largest integer setting: counts beyond it are mistakes, and JSON stores 64-bit at most.
+MAX_INT_PARAM = 10**9
+_ZERO = re.compile(r"\s*0+\s*[smhdw]?\s*")
 _KEYS = ("enabled", "label_delay", "detectors")
 
 
@@ -50,6 +55,7 @@ class ConceptDriftSettings:
         if not isinstance(doc, Mapping):
             raise ParameterError("concept drift settings: expected a JSON object with "
                                  f"{', '.join(_KEYS)}.", "body")
+        doc = {k: v for k, v in doc.items() if v is not None}  # null: the default
         unknown = sorted(set(doc) - set(_KEYS))
         if unknown:
             raise ParameterError(f"{unknown[0]}: unknown setting; use {', '.join(_KEYS)}.",
@@ -59,7 +65,15 @@ class ConceptDriftSettings:
             raise ParameterError(f"enabled: expected true or false; got {enabled!r}.",
                                  "enabled")
         delay = doc.get("label_delay", DEFAULT_LABEL_DELAY)
-        delay = 0 if delay in (0, "0", "0s") else parse_duration(delay, "label_delay")
+        if not isinstance(delay, int | str) or isinstance(delay, bool) or (
+                isinstance(delay, int) and not 0 <= delay <= MAX_INT_PARAM):
+            raise ParameterError(f"label_delay: expected seconds in [0, {MAX_INT_PARAM}] or a "
+                                 f"duration like '30m'; got {delay!r}.", "label_delay")
+        zero = delay == 0 or (isinstance(delay, str) and _ZERO.fullmatch(delay))
+        delay = 0 if zero else parse_duration(delay, "label_delay")
+        if delay > MAX_INT_PARAM:
+            raise ParameterError(f"label_delay: at most {MAX_INT_PARAM} seconds; got {delay}.",
+                                 "label_delay")
         raw = doc.get("detectors")
         detectors = None if raw is None else _detectors(raw, task)
         return cls(enabled=enabled, label_delay=delay, detectors=detectors)
@@ -96,14 +110,20 @@ def _detectors(raw: Any, task: str | None) -> dict[str, dict[str, Any]]:
             raise ParameterError(f"{where}: unknown detector; choose from {valid}.", where)
         if params is None:
             params = {}
+        elif isinstance(params, Mapping):
+            params = {k: v for k, v in params.items() if v is not None}  # null: the default
         if not isinstance(params, Mapping):
             raise ParameterError(f"{where}: expected an object of parameters; got {params!r}.",
                                  where)
         allowed = DETECTORS[name]._param_names
-        for key in params:
+        for key, value in params.items():
             if key not in allowed:
                 raise ParameterError(f"{where}.{key}: unknown parameter; {name} takes "
                                      f"{', '.join(allowed)}.", f"{where}.{key}")
+            if isinstance(value, int) and not isinstance(value, bool) \
+                    and abs(value) > MAX_INT_PARAM:
+                raise ParameterError(f"{where}.{key}: at most {MAX_INT_PARAM}; got {value}.",
+                                     f"{where}.{key}")
         try:
             make_detector(name, **params)
         except ParameterError as exc:

@@ -234,6 +234,10 @@ def test_bad_settings_answer_422_naming_the_field(db_url: str, tmp_path: Path) -
         assert r.status_code == 422 and "concept-drift detector" in r.text, r.text
         r = http.put(f"/rules/{name}/cd", json=RULE | {"segment_by": "c"})
         assert r.status_code == 422 and "whole version" in r.text, r.text
+        r = http.get(f"/models/{name}/change-points", params={"detector": "cusum"})
+        assert r.status_code == 422 and r.json()["detail"]["field"] == "query.detector", r.text
+        r = http.put(f"/models/{name}/concept-drift", json={"label_delay": 1.5})
+        assert r.status_code == 422 and r.json()["detail"]["field"] == "label_delay", r.text
         r = http.get(f"/models/{name}/concept-drift")  # the defaults, unchanged
         assert r.json()["settings"]["detectors"] == {"adwin": make_detector("adwin").params}
 

@@ -53,6 +53,8 @@ KNOWN_ST202 = {
     f"PUT {V1}/rules/{{model}}/{{name}}": "rule specs are documented as open objects",
     f"POST {V1}/rules/apply": "rule specs are documented as open objects",
     f"PUT {V1}/notifications/config": "receivers and routes are documented as open objects",
+    f"PUT {V1}/models/{{name}}/concept-drift": "DDM: warning_threshold <= drift_threshold; "
+                                               "state: no DDM for a regression model",
 }
 
 
