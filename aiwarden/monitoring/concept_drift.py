@@ -41,6 +41,7 @@ from aiwarden.monitoring.concept_settings import ConceptDriftSettings
 from aiwarden.monitoring.joins import labelled_table
 from aiwarden.monitoring.references import References
 from aiwarden.monitoring.rows import PID, TS
+from aiwarden.monitoring.windows import to_iso
 from aiwarden.store import ids as id_store
 from aiwarden.store import kv, labels_repo
 from aiwarden.store import models_repo as repo
@@ -224,14 +225,14 @@ class ConceptDrift:
     def counts(self, conn: Connection, model_id: int, version: str,
                spans: list[tuple[float, float]]) -> dict[tuple[float, float], Any]:
         """Per span ``(start, end]``: change points found (by detection time), in total and
-        per detector; None for a version whose outcomes were never fed."""
+        per detector; ``{"reason": ...}`` for a version whose outcomes were never fed."""
         state = self.state(conn, model_id)
         vs = next((s for s in state.get("versions", {}).values()
                    if s.get("version") == version), None)
         out: dict[tuple[float, float], Any] = {}
         for start, end in spans:
             if vs is None:
-                out[(start, end)] = None
+                out[(start, end)] = {"reason": _why_unfed(conn, model_id, version, state)}
                 continue
             hit = [p for p in state.get("change_points", []) if p["version"] == version
                    and start < p["detected_at"] <= end]
@@ -239,6 +240,16 @@ class ConceptDrift:
             out[(start, end)] = {"change_points": len(hit), "by_detector": by,
                                  "outcomes": vs["fed"]}
         return out
+
+
+def _why_unfed(conn: Connection, model_id: int, version: str, state: dict[str, Any]) -> str:
+    settings = kv.get(conn, _settings_key(model_id)) or {}
+    if settings.get("enabled") is False:
+        return "concept-drift detectors are disabled for this model"
+    mark = state.get("watermark")
+    until = "" if mark is None else f" (outcomes predicted before {to_iso(mark)} were read)"
+    return (f"no labelled outcome of version {version!r} has reached the concept-drift "
+            f"detectors yet{until}: labels wait label_delay after their prediction")
 
 
 def _raw_state(conn: Connection, model_id: int) -> str | None:

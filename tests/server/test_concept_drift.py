@@ -228,6 +228,13 @@ def test_bad_settings_answer_422_naming_the_field(db_url: str, tmp_path: Path) -
             r = http.put(f"/models/{name}/concept-drift", json=body)
             assert r.status_code == 422, (body, r.text)
             assert r.json()["detail"]["field"] == field, (body, r.text)
+        r = http.put(f"/rules/{name}/cd", json=RULE)
+        assert r.status_code in (200, 201), r.text
+        cycle(http, time.time())  # nothing labelled: the rule says why it has no value
+        (alert,) = [a for a in http.get(f"/models/{name}/alerts").json()
+                    if a["labels"]["rule"] == "cd"]
+        assert alert["state"]["phase"] == "nodata", alert
+        assert "has reached the concept-drift detectors yet" in alert["state"]["reason"], alert
         assert "must be a float in (0, 1). Got 2 instead" in http.put(
             f"/models/{name}/concept-drift", json=BAD[1][0]).json()["detail"]["message"]
         r = http.put(f"/rules/{name}/cd", json=RULE | {"method": "cusum"})
