@@ -364,5 +364,6 @@ def _run(vs: dict[str, Any], name: str, params: dict[str, Any], values: np.ndarr
         det.detect(rest)
     seg = {"sum": seg["sum"] + float(rest.sum()), "n": seg["n"] + len(rest)}
     vs["detectors"][name] = {"params": params, "checkpoint": det.state_dict(), "segment": seg,
-                             "n_seen": det.n_seen, "estimation": float(det.estimation)}
+                             "n_seen": det.n_seen, "estimation": float(det.estimation),
+                             "warning": bool(getattr(det, "warning_detected", False))}
     return points

@@ -118,7 +118,8 @@ def concept_drift_status(request: Request, name: str) -> dict[str, Any]:
             "last_prediction_at": to_iso(vs["last_prediction_at"])
             if "last_prediction_at" in vs else None,
             "change_points": vs.get("totals", {}), "skipped": vs.get("skipped", {}),
-            "detectors": {k: {"n_seen": d["n_seen"], "estimation": d["estimation"]}
+            "detectors": {k: {"n_seen": d["n_seen"], "estimation": d["estimation"],
+                              **({"warning": d["warning"]} if k == "ddm" else {})}
                           for k, d in vs["detectors"].items()}}
     mark = state.get("watermark")
     return {"model": name, "settings": settings,

@@ -151,6 +151,10 @@ def test_planted_drop_gives_the_engines_change_points_and_fires_the_rule(
         assert status["versions"]["v1"]["outcomes"] == N
         assert status["versions"]["v1"]["change_points"] == {k: len(v) for k, v in
                                                             want.items()}
+        ddm = make_detector("ddm")
+        ddm.detect(errors)
+        assert status["versions"]["v1"]["detectors"]["ddm"] == {
+            "n_seen": N, "estimation": ddm.estimation, "warning": ddm.warning_detected}
         text = httpx.get(http.base_url.join("/metrics")).text
         counts = {s.labels["detector"]: s.value
                   for f in text_string_to_metric_families(text)
