@@ -94,7 +94,7 @@ def _list_table(rows: list[dict[str, Any]]) -> None:
 def _show(args: argparse.Namespace) -> int:
     with _client(args) as c:
         code, row = call("quarantine show", lambda: c._json(
-            "GET", _path(args.model, str(args.id))))
+            "GET", _path(args.model, "rows", str(args.id))))
     return code or emit(args, row, _show_text)
 
 
@@ -149,7 +149,8 @@ def _act(args: argparse.Namespace) -> int:
             if args.row:
                 if len(args.ids) != 1:
                     return fail(command, "--row corrects one row: give exactly one ID")
-                body["rows"] = {str(args.ids[0]): json.loads(Path(args.row).read_text())}
+                body["rows"] = [{"id": args.ids[0],
+                                 "row": json.loads(Path(args.row).read_text())}]
         except (OSError, ValueError) as exc:
             return fail(command, str(exc))
 

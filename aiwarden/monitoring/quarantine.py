@@ -28,7 +28,7 @@ import numpy as np
 import orjson
 from sqlalchemy import Connection, delete, select
 
-from aiwarden.errors import ParameterError
+from aiwarden.errors import DataError, ParameterError
 from aiwarden.monitoring.bucket import BucketData
 from aiwarden.monitoring.ingest import Replaying, ingest_predictions
 from aiwarden.monitoring.profiles import append_partials
@@ -249,11 +249,15 @@ def _replay_chunk(monitor: Any, m: Any, qids: list[int], payload: list[dict[str,
             _uncount(conn, m, list(present.values()), bucket_seconds, levels)
         return np.array([q in present for q in qids], dtype=bool)
 
-    res = ingest_predictions(monitor.db, monitor.refs, m, payload,
-                             bucket_seconds=bucket_seconds, levels=levels,
-                             now=time.time() if now is None else now,
-                             replaying=Replaying(claim, np.full(len(payload), release)),
-                             **_top_n(monitor))
+    try:
+        res = ingest_predictions(monitor.db, monitor.refs, m, payload,
+                                 bucket_seconds=bucket_seconds, levels=levels,
+                                 now=time.time() if now is None else now,
+                                 replaying=Replaying(claim, np.full(len(payload), release)),
+                                 **_top_n(monitor))
+    except DataError as exc:  # refused whole, before anything was claimed: all stay
+        out.refused += [{"id": qid, "reason": str(exc)} for qid in qids]
+        return
     bad = {e["row"]: e for e in res.errors}
     for pos, qid in enumerate(qids):
         if qid not in claimed:

@@ -63,9 +63,9 @@ def test_listed_and_shown_with_field_and_reason(http: httpx.Client) -> None:
         "p3": "features.x", "p7": "timestamp", "": "prediction_id", "p15": "features.x"}
     assert "'abc'" in listed["p3"]["reason"] and "'yesterday'" in listed["p7"]["reason"]
     assert set(_listed(http, name, field="features.x")) == {"p3", "p15"}
-    shown = http.get(f"/models/{name}/quarantine/{listed['p3']['id']}").json()
+    shown = http.get(f"/models/{name}/quarantine/rows/{listed['p3']['id']}").json()
     assert shown["row"] == rows[3] and shown["field"] == "features.x"
-    assert http.get(f"/models/{name}/quarantine/999999999").status_code == 404
+    assert http.get(f"/models/{name}/quarantine/rows/999999999").status_code == 404
     newest = max(q["id"] for q in listed.values())
     assert len(_listed(http, name, before=newest)) == 3  # the next page
 
@@ -117,7 +117,7 @@ def test_still_bad_stays_with_the_new_reason_then_release(http: httpx.Client) ->
     assert still["field"] == "prediction_id" and "cannot release" in still["reason"]
     nid = _listed(http, name)[""]["id"]
     fixed = {**rows[11], "prediction_id": "p11"}
-    out = _replay(http, name, ids=[nid], rows={str(nid): fixed})
+    out = _replay(http, name, ids=[nid], rows=[{"id": nid, "row": fixed}])
     assert (out["accepted"], out["replayed"]) == (1, [nid])
     assert _listed(http, name) == {"p3": _listed(http, name)["p3"]}
     assert _metric(http, name, "volume") == {"rows": 19, "quarantined": 1, "labels": 0}
@@ -155,12 +155,16 @@ def test_a_row_of_an_unknown_version_replays_once_the_version_exists(
 def test_bad_requests_name_the_field(http: httpx.Client) -> None:
     name, _ = _model_with_bad_rows(http)
     for body, field in (({"ids": []}, "ids"), ({"ids": [1], "rows": {"x": {}}}, "rows"),
-                        ({"ids": [1], "rows": {"2": {}}}, "rows"), ({"id": 1}, None)):
+                        ({"ids": [0]}, "ids"), ({"ids": [2**63]}, "ids"), ({"id": 1}, None)):
         r = http.post(f"/models/{name}/quarantine/replay", json=body)
         assert r.status_code == 422, (body, r.text)
         if field:
-            assert r.json()["detail"]["field"] == field
+            assert r.json()["detail"]["field"].startswith(field)
     assert http.post("/models/nope/quarantine/replay", json={"ids": [1]}).status_code == 404
+    # a corrected row named only in rows is replayed too
+    assert _replay(http, name, ids=[999999998], rows=[{"id": 999999999, "row": {}}])["gone"] == [
+        999999998, 999999999]
+    assert http.get(f"/models/{name}/quarantine/replay").status_code == 405
 
 
 def test_two_servers_replaying_the_same_rows_count_each_once(

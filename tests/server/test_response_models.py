@@ -118,7 +118,7 @@ def _tour(http: httpx.Client, server: ThreadServer) -> None:
     _ok(http.get("/models/tour/segments", params=window))
     _ok(http.get("/models/tour/compare", params=window))
     (bad,) = _ok(http.get("/models/tour/quarantine")).json()
-    _ok(http.get(f"/models/tour/quarantine/{bad['id']}"))
+    _ok(http.get(f"/models/tour/quarantine/rows/{bad['id']}"))
     again = _ok(http.post("/models/tour/quarantine/replay", json={"ids": [bad["id"]]})).json()
     (still,) = again["still_quarantined"]  # replayed as stored: still bad, a new id
     _ok(http.post("/models/tour/quarantine/release", json={"ids": [still["new_id"]]}))
