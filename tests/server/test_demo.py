@@ -45,12 +45,13 @@ def test_the_story_plays_out_to_the_rollback(demo_server: ThreadServer) -> None:
         story.join(timeout=30)
     told = out.getvalue()
     beats = ["version 1 is the champion", "corrupted", "ALERT firing: data-quality-errors",
-             "surge", "ALERT firing: feature-drift on version 1", "canary",
-             "ALERT firing: canary-accuracy on version 2",
+             "surge", "canary", "ALERT firing: canary-accuracy on version 2",
              "Rolled fraud-detector@challenger back from version 2 to 1",
              "THE END: the story is over"]
     at = [told.find(b) for b in beats]
     assert all(i >= 0 for i in at) and at == sorted(at), told
+    # the drift alert follows the surge; on a busy machine it may come after the canary starts
+    assert told.find("surge") < told.find("ALERT firing: feature-drift on version 1"), told
     with httpx.Client(base_url=demo_server.url + "/api/v1", timeout=60) as api:
         assert api.get(f"/registry/models/{DEMO_MODEL}/aliases").json() == {
             "champion": "1", "challenger": "1"}
