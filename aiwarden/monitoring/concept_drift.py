@@ -154,6 +154,9 @@ class ConceptDrift:
         """One step of feeding, not yet stored: ``(text read, new state, change points,
         caught up)``, or None when there is nothing to feed."""
         with self.db.read() as conn:
+            if conn.execute(select(labels.c.prediction_id).where(
+                    labels.c.model_id == m.id).limit(1)).first() is None:
+                return None  # no label at all yet: nothing to feed, no write (see docs)
             settings = self.settings(conn, m)
             wanted = settings.resolved(self.task(conn, m)) if settings.enabled else {}
             if not wanted:
@@ -178,9 +181,8 @@ class ConceptDrift:
     def _outcomes(self, conn: Connection, m: repo.ModelRow, batch_ids: list[int],
                   lo: float | None, hi: float) -> Outcomes:
         """Labelled rows of ``batch_ids`` with prediction time in ``[lo, hi)``."""
-        if not batch_ids or conn.execute(select(labels.c.prediction_id).where(
-                labels.c.model_id == m.id).limit(1)).first() is None:
-            return Outcomes.empty()  # no label yet at all: the join would find none
+        if not batch_ids:
+            return Outcomes.empty()
         blobs: dict[int, bytes] = {}
         pids = []
         for bid in batch_ids:
