@@ -165,6 +165,13 @@ def test_bad_requests_name_the_field(http: httpx.Client) -> None:
     assert _replay(http, name, ids=[999999998], rows=[{"id": 999999999, "row": {}}])["gone"] == [
         999999998, 999999999]
     assert http.get(f"/models/{name}/quarantine/replay").status_code == 405
+    # a corrected row that reaches no schema column: refused, and it stays as it was
+    qid = _listed(http, name)["p3"]["id"]
+    out = _replay(http, name, ids=[qid], rows=[{"id": qid, "row": {"prediction_id": "p3",
+                                                                   "colour": "red"}}])
+    (refused,) = out["refused"]
+    assert refused["id"] == qid and "None of the columns sent" in refused["reason"]
+    assert _listed(http, name)["p3"]["id"] == qid
 
 
 def test_two_servers_replaying_the_same_rows_count_each_once(
