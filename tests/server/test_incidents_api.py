@@ -141,3 +141,29 @@ def test_the_fraud_models_performance_alert_opens_an_incident_naming_small_amoun
     top_slice = next(s for s in rca["suspects"] if s["kind"] == "slice")
     feature, op, cut = top_slice["evidence"]["conditions"][0]
     assert feature == "amount" and op in ("<", "<=") and 5 <= float(cut) <= 12
+
+
+def test_two_rules_tripped_by_one_shift_share_one_incident_and_one_rca(http) -> None:
+    """One failure, one incident: a column rule and a drift-share rule fire on the same
+    version in the same cycle; one incident holds both alerts, its timeline shows both and
+    one RCA runs."""
+    name = f"inc-{uuid.uuid4().hex[:6]}"
+    register_model(http, name)
+    http.post(f"/models/{name}/predictions",
+              json=json_rows(scored_frame(1500, seed=9, shift=1.2), time.time() - 1600))
+    http.put(f"/rules/{name}/x-drift", json={"metric": "drift", "column": "x",
+                                             "critical": 1.0}).raise_for_status()
+    http.put(f"/rules/{name}/many-drifted", json={
+        "metric": "drift", "stat": "share_drifted", "critical": 0.1}).raise_for_status()
+    out = evaluate(http)
+    fired = {t["labels"]["rule"] for t in out["transitions"]
+             if t["labels"]["model"] == name and t["kind"] == "firing"}
+    assert fired == {"x-drift", "many-drifted"}, out["transitions"]
+    (inc,) = http.get("/incidents", params={"model": name}).json()
+    full = http.get(f"/incidents/{inc['id']}").json()
+    assert {a["rule"] for a in full["alerts"]} == {"x-drift", "many-drifted"}
+    timeline = full["timeline"]
+    assert sorted(e["detail"]["rule"] for e in timeline if e["kind"] == "alert_fired") == [
+        "many-drifted", "x-drift"]
+    assert [e["detail"]["text"] for e in timeline if e["kind"] == "action"].count(
+        "Root-cause analysis") == 1

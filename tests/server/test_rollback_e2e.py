@@ -98,6 +98,9 @@ rules:
             "by aiwarden; going back again would redeploy version 2.") in page
     assert httpx.get(f"{server.url}/incidents/{inc['id']}/rollback",
                      params={"alias": "champion"}).status_code == 409
+    versions = httpx.get(f"{server.url}/models/{name}/panels/versions",
+                         headers={"HX-Request": "true"}).text
+    assert "Roll back to 2" not in versions  # the model page offers it no more either
     with Client(server.url) as c:
         with pytest.raises(ApiError) as refused:
             c.rollback(name, reason="second thoughts")
