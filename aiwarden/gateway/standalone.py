@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from aiwarden._json import non_finite
 from aiwarden.gateway._errors import InvalidRequestError, PredictionError
 from aiwarden.gateway.gateway import Gateway
 from aiwarden.gateway.hub import GatewayHub
@@ -116,6 +117,9 @@ def create_serving_app(hub: GatewayHub, name: str, alias: str = "champion") -> S
             doc = orjson.loads(await request.body())
             out = await gw.predict_async(doc)
         except orjson.JSONDecodeError as exc:
+            found = non_finite(await request.body())  # a NaN/Infinity: name its field
+            if found:
+                return _problem(422, "malformed", found[1], found[0])
             return _problem(422, "malformed", f"body: malformed JSON: {exc.msg}.", "body")
         except InvalidRequestError as exc:
             return _problem(422, "malformed", str(exc), exc.field)

@@ -7,13 +7,13 @@ refused with the row and field that hold it (``rows[3].amount``), not a parser p
 
 from __future__ import annotations
 
-import json
 from typing import Any, TypeVar
 
 import orjson
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
+from aiwarden._json import non_finite
 from aiwarden.server.errors import Malformed, UnsupportedMediaType
 
 __all__ = ["json_body", "loads", "parse_json"]
@@ -27,42 +27,14 @@ def _is_json(content_type: str | None) -> bool:
                                            and media.endswith("+json"))
 
 
-class _NonFinite:
-    def __init__(self, literal: str) -> None:
-        self.literal = literal
-
-
-def _find_non_finite(doc: Any, path: str) -> tuple[str, str] | None:
-    """``(path, literal)`` of the first NaN/Infinity in ``doc``, depth first."""
-    if isinstance(doc, _NonFinite):
-        return path, doc.literal
-    items = (doc.items() if isinstance(doc, dict)
-             else enumerate(doc) if isinstance(doc, list) else ())
-    for key, value in items:
-        sub = f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}" if path else key
-        found = _find_non_finite(value, sub)
-        if found:
-            return found
-    return None
-
-
 def loads(body: bytes | str, where: str = "body") -> Any:
     """JSON ``body``; 422 naming the line and column, or the field holding a NaN/Infinity."""
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        try:  # the stdlib parser accepts NaN/Infinity: find where one sits
-            found = _find_non_finite(json.loads(body, parse_constant=_NonFinite), "")
-        except ValueError:
-            found = None
+        found = non_finite(body, where)
         if found:
-            path, literal = found
-            path = f"{where}{path}" if path.startswith("[") or not path else path
-            row = path[path.find("[") + 1:path.find("]")] if "[" in path else None
-            raise Malformed(f"{path}: {literal} is not a JSON number"
-                            f"{f' (row {row})' if row is not None else ''}; send null for a "
-                            "missing value (json.dumps(..., allow_nan=False) catches these).",
-                            path) from None
+            raise Malformed(found[1], found[0]) from None
         raise Malformed(f"Malformed JSON{f' in {where}' if where != 'body' else ''} at line "
                         f"{exc.lineno}, column {exc.colno} (char {exc.pos}): {exc.msg}.",
                         f"{where}:{exc.lineno}:{exc.colno}") from None

@@ -235,6 +235,9 @@ def test_standalone_serve_against_a_server_url(http: httpx.Client, client: Clien
             readme_port, readme_path = _readme_serve_path()  # the README's path answers
             assert readme_port == 8080  # `aiwarden serve`'s default port
             assert g.post(readme_path, json={"features": data[1]}).status_code == 200
+            nan = g.post("/predict", content=b'{"features": {"a": NaN}}',
+                         headers={"Content-Type": "application/json"})
+            assert nan.status_code == 422 and nan.json()["detail"]["field"] == "features.a"
             assert same_path["prediction"] == v2.predict(x.iloc[[1]]).tolist()[0]
             stats = g.post("/gateway/flush").json()
             assert stats["flushed"] and stats["events"]["failed"] == 0

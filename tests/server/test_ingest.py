@@ -468,6 +468,11 @@ def test_nan_and_infinity_literals_name_the_row_and_field(http: httpx.Client) ->
                   headers={"content-type": "application/json"})
     assert r.status_code == 422 and _error(r)["field"] == "duration"
     assert http.get(f"/models/{name}").json()["predictions"] == 0
+    import doctest
+
+    import aiwarden._json
+
+    assert doctest.testmod(aiwarden._json).failed == 0
 
 
 def test_oversized_body_is_413_and_stores_nothing(db_url: str, tmp_path: Path) -> None:
