@@ -1,0 +1,109 @@
+"""PII evaluator: validated categories with spans, invalid checksums ignored, the labelled set."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from aiwarden.errors import ParameterError
+from aiwarden.llm.evaluators.base import Evaluator
+from aiwarden.llm.evaluators.pii import PiiEvaluator, iban_valid, luhn_valid
+
+DATA = Path(__file__).parents[1] / "data" / "llm_eval" / "pii.jsonl"
+
+
+def _found(text: str) -> list[tuple[str, str]]:
+    return [(f.category, text[f.start:f.end]) for f in PiiEvaluator().find(text)]
+
+
+def test_follows_the_evaluator_protocol_and_keeps_order() -> None:
+    pii = PiiEvaluator(field="input")
+    assert isinstance(pii, Evaluator)
+    out = pii.evaluate(["a@example.com", "nothing here", ""])
+    assert [len(x) for x in out] == [1, 0, 0]
+    f = out[0][0]
+    assert (f.evaluator, f.category, f.field, f.start, f.end) == ("pii", "email", "input", 0, 13)
+    assert "a@example.com" not in f.detail
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("mail Bob.Smith+x@mail.example.co.uk now", [("email", "Bob.Smith+x@mail.example.co.uk")]),
+    ("visa 4111 1111 1111 1111.", [("card", "4111 1111 1111 1111")]),
+    ("mc 5555-5555-5555-4444", [("card", "5555-5555-5555-4444")]),
+    ("amex 3782 822463 10005", [("card", "3782 822463 10005")]),
+    ("iban GB82 WEST 1234 5698 7654 32 thanks", [("iban", "GB82 WEST 1234 5698 7654 32")]),
+    ("iban DE89370400440532013000", [("iban", "DE89370400440532013000")]),
+    ("ssn 123-45-6789", [("ssn", "123-45-6789")]),
+    ("from 8.8.8.8 and 2001:db8::ff00:42:8329", [("ip", "8.8.8.8"),
+                                                 ("ip", "2001:db8::ff00:42:8329")]),
+    ("call (415) 555-2671 or +33 6 12 34 56 78", [("phone", "(415) 555-2671"),
+                                                  ("phone", "+33 6 12 34 56 78")]),
+    ("UK 020 7946 0958", [("phone", "020 7946 0958")]),
+])
+def test_finds_validated_pii_with_exact_spans(text: str, expected: list) -> None:
+    assert _found(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "card 4111 1111 1111 1112",          # Luhn fails
+    "card 9111 1111 1111 1115",          # Luhn passes, no issuer starts with 9
+    "iban DE89370400440532013001",       # mod 97 fails
+    "iban DE8937040044053201300",        # one character short for DE
+    "ssn 666-12-3456", "ssn 000-12-3456", "ssn 912-12-3456", "ssn 123-00-4567",
+    "ssn 123-45-0000",
+    "ip 256.1.1.1", "ip 01.2.3.4",
+    "at 12:30:45 on 2024-01-15", "MAC 00:1A:2B:3C:4D:5E",
+    "order #4111111111111111", "version 1.2.3.4", "ISBN 978-0-306-40615-7",
+    "total $1,299.99", "population 8,336,817", "on 01.02.2023 or 05/06/24",
+])
+def test_invalid_checksums_and_lookalikes_are_not_findings(text: str) -> None:
+    assert _found(text) == []
+
+
+def test_overlaps_keep_the_most_specific_category() -> None:
+    # the digits inside an e-mail are not a card; a grouped IBAN is not phones
+    assert _found("4111111111111111@example.com") == [("email", "4111111111111111@example.com")]
+    assert [c for c, _ in _found("FR14 2004 1010 0505 0001 3M02 606")] == ["iban"]
+
+
+def test_checksum_helpers_match_reference_values() -> None:
+    assert luhn_valid("79927398713") and not luhn_valid("79927398710")
+    assert all(iban_valid(s) for s in ["GB82WEST12345698765432", "NL91ABNA0417164300",
+                                       "NO9386011117947", "BE68539007547034"])
+    assert not iban_valid("GB82WEST12345698765433") and not iban_valid("XX82WEST1234569876")
+
+
+def test_bad_parameters_name_the_parameter() -> None:
+    with pytest.raises(ParameterError, match="'field' parameter of PiiEvaluator"):
+        PiiEvaluator(field="body")
+    with pytest.raises(ParameterError, match="'categories' parameter"):
+        PiiEvaluator(categories=["passport"])
+    assert PiiEvaluator(categories=["email"]).find("a@example.com 8.8.8.8")[0].category == "email"
+    assert len(PiiEvaluator(categories=["email"]).find("a@example.com 8.8.8.8")) == 1
+
+
+def _score(split: str) -> tuple[float, float, int]:
+    rows = [json.loads(line) for line in DATA.read_text().splitlines()]
+    rows = [r for r in rows if r["split"] == split]
+    pii = PiiEvaluator()
+    hit = total = flagged_invalid = invalid = 0
+    for r in rows:
+        found = pii.find(r["text"])
+        for s in r["spans"]:
+            total += 1
+            hit += any(f.category == s["category"] and f.start < s["end"] and s["start"] < f.end
+                       for f in found)
+        if r["kind"] == "invalid_checksum":
+            invalid += 1
+            flagged_invalid += bool(found)
+    return hit / total, flagged_invalid / invalid, len(rows)
+
+
+@pytest.mark.parametrize("split", ["dev", "heldout"])
+def test_labelled_set_meets_the_issue_targets(split: str) -> None:
+    recall, fp_invalid, n = _score(split)
+    assert n >= 300
+    assert recall >= 0.98
+    assert fp_invalid < 0.01
