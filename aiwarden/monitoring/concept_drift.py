@@ -56,6 +56,7 @@ log = logging.getLogger("aiwarden.monitoring")
 #: Change points kept per model (oldest dropped first); the totals count every one.
 MAX_CHANGE_POINTS = 500
 _CHUNK_ROWS = 200_000  # prediction rows read per swap when catching up
+_HOUR = 3600  # late labels are counted up to the last whole hour before the watermark
 
 
 def _settings_key(model_id: int) -> str:
@@ -244,6 +245,21 @@ class ConceptDrift:
         return out
 
 
+def late_labels(conn: Connection, model_id: int, version_id: int, vs: dict[str, Any],
+                watermark: float, levels: tuple[int, ...]) -> int:
+    """Labels joined to the version's predictions before the watermark's hour that the
+    detectors never read (they arrived after the watermark passed their prediction): the
+    rollups' label count there minus the outcomes read there."""
+    from aiwarden.monitoring import profiles
+
+    hour = int(watermark // _HOUR * _HOUR)
+    if hour <= 0:
+        return 0
+    joined = profiles.read_window(conn, model_id, version_id, 0, hour, levels).labels
+    read = vs["fed"] + vs["unscored"] - sum(vs.get("tail", {}).values())
+    return max(0, int(joined) - read)
+
+
 def _why_unfed(conn: Connection, model_id: int, version: str, state: dict[str, Any]) -> str:
     settings = kv.get(conn, _settings_key(model_id)) or {}
     if settings.get("enabled") is False:
@@ -308,6 +324,10 @@ def _advance(state: dict[str, Any], wanted: dict[str, dict[str, Any]], out: Outc
         values, ts, pid = out.value[at], out.ts[at], out.pid[at]
         ok = ~np.isnan(values)
         vs["unscored"] += int((~ok).sum())
+        tail = vs.setdefault("tail", {})  # outcomes read per hour, at and after the watermark's
+        hours, n = np.unique(ts // _HOUR * _HOUR, return_counts=True)
+        for h, k in zip(hours.tolist(), n.tolist(), strict=True):
+            tail[str(int(h))] = tail.get(str(int(h)), 0) + k
         values, ts, pid = values[ok], ts[ok], pid[ok]
         if not len(values):
             continue
@@ -320,6 +340,7 @@ def _advance(state: dict[str, Any], wanted: dict[str, dict[str, Any]], out: Outc
     for vs in versions.values():
         vs["detectors"] = {k: v for k, v in vs["detectors"].items()
                            if wanted.get(k) == v["params"]}
+        vs["tail"] = {h: k for h, k in vs.get("tail", {}).items() if int(h) >= hi // _HOUR * _HOUR}
     state["watermark"] = hi
     kept = state.get("change_points", []) + points
     state["change_points"] = kept[-MAX_CHANGE_POINTS:]

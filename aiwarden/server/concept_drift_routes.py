@@ -16,7 +16,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from pydantic import Field
 
-from aiwarden.monitoring.concept_drift import ConceptDrift
+from aiwarden.monitoring.concept_drift import ConceptDrift, late_labels
 from aiwarden.monitoring.service import Monitor
 from aiwarden.monitoring.windows import parse_instant, to_iso
 from aiwarden.server.access import monitor as _monitor
@@ -112,16 +112,19 @@ def concept_drift_status(request: Request, name: str) -> dict[str, Any]:
         settings = concept.settings(conn, m).to_dict(concept.task(conn, m))
         state = concept.state(conn, m.id)
     versions = {}
-    for vs in state.get("versions", {}).values():
+    mark, levels = state.get("watermark"), mon.levels  # levels: outside the read
+    with mon.db.read() as conn:
+        late = {vid: late_labels(conn, m.id, int(vid), vs, mark, levels)
+                for vid, vs in state.get("versions", {}).items()} if mark is not None else {}
+    for vid, vs in state.get("versions", {}).items():
         versions[vs["version"]] = {
-            "outcomes": vs["fed"], "unscored": vs["unscored"],
+            "outcomes": vs["fed"], "unscored": vs["unscored"], "late_labels": late.get(vid, 0),
             "last_prediction_at": to_iso(vs["last_prediction_at"])
             if "last_prediction_at" in vs else None,
             "change_points": vs.get("totals", {}), "skipped": vs.get("skipped", {}),
             "detectors": {k: {"n_seen": d["n_seen"], "estimation": d["estimation"],
                               **({"warning": d["warning"]} if k == "ddm" else {})}
                           for k, d in vs["detectors"].items()}}
-    mark = state.get("watermark")
     return {"model": name, "settings": settings,
             "watermark": None if mark is None else to_iso(mark), "versions": versions}
 
