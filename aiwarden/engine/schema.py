@@ -50,6 +50,7 @@ class Task(StrEnum):
     BINARY = "binary"
     MULTICLASS = "multiclass"
     REGRESSION = "regression"
+    TEXT_GENERATION = "text_generation"  # an LLM: monitored through its llm_* descriptors
     NONE = "none"
 
 

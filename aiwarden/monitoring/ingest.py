@@ -22,7 +22,7 @@ from sqlalchemy import Connection, select
 from aiwarden.engine.schema import Role, Schema
 from aiwarden.monitoring import latency, rows, segments
 from aiwarden.monitoring.bucket import BucketData, bucket_starts, split_by_bucket
-from aiwarden.monitoring.joins import labelled_table, pending_labels
+from aiwarden.monitoring.joins import labelled_table, labels_partial, pending_labels
 from aiwarden.monitoring.profiles import append_partials, append_segment_partials
 from aiwarden.monitoring.references import References
 from aiwarden.store import ids as id_store
@@ -338,8 +338,7 @@ def _fold(conn: Connection, db: Database, model: ModelRow, g: _Group, prep: _Pre
             if len(lab):
                 lt = labelled_table(prep.ref.schema_, prep.table.take(pa.array(lab)),
                                     [waiting[p] for p in pids[lab]])
-                extra = BucketData(profile=prep.ref.profile(lt, labels_only=True),
-                                   labels=len(lab))
+                extra = labels_partial(prep.ref, lt)
                 by_bucket[b] = BucketData.merge_all([by_bucket[b], extra])
         labels_repo.mark_joined(conn, db, model.id, pids[labelled])
     append_partials(conn, model.id, g.version.id, by_bucket, levels)
@@ -355,8 +354,8 @@ def _fold_segment_labels(prep: _Prepared, pids: np.ndarray, labelled: np.ndarray
         return
     rows_ = prep.table.take(pa.array(lab))
     lt = labelled_table(prep.ref.schema_, rows_, [waiting[p] for p in pids[lab]])
-    extra = segments.split(prep.ref, rows_, prep.buckets[lab], top_n, lambda part: BucketData(
-        profile=prep.ref.profile(lt.take(pa.array(part)), labels_only=True), labels=len(part)))
+    extra = segments.split(prep.ref, rows_, prep.buckets[lab], top_n,
+                           lambda part: labels_partial(prep.ref, lt.take(pa.array(part))))
     for key, parts in extra.items():
         mine = prep.segments.setdefault(key, {})
         for b, d in parts.items():

@@ -32,8 +32,8 @@ from aiwarden.store.models_repo import ModelRow
 from aiwarden.store.tables import event_batches, labels
 from aiwarden.tabular_io import read_parquet
 
-__all__ = ["LabelResult", "ingest_labels", "labelled_table", "labels_for", "pending_count",
-           "pending_labels"]
+__all__ = ["LabelResult", "ingest_labels", "labelled_table", "labels_for", "labels_partial",
+           "pending_count", "pending_labels"]
 
 
 @dataclass
@@ -71,6 +71,10 @@ def pending_count(conn: Connection, model_id: int) -> int:
 
 def labelled_table(schema: Schema, outputs: pa.Table, label_text: list[str]) -> pa.Table:
     """Prediction and score columns plus the target, typed as the reference's target."""
+    if schema.task == Task.TEXT_GENERATION:  # an LLM's labels are its users' feedback scores
+        from aiwarden.monitoring.llm_feedback import feedback_table
+
+        return feedback_table(label_text)
     target = schema.column_for(Role.TARGET)
     cols = {c.name: outputs.column(c.name) for c in schema.columns
             if c.role in (Role.PREDICTION, Role.SCORE) and c.name in outputs.column_names}
@@ -82,6 +86,19 @@ def labelled_table(schema: Schema, outputs: pa.Table, label_text: list[str]) -> 
     else:
         cols[target] = text
     return pa.table(cols)
+
+
+def labels_partial(ref: Any, labelled: pa.Table) -> BucketData:
+    """The labels-only partial of :func:`labelled_table` rows. An LLM's labels are its
+    users' feedback scores, summed like a gauge (``resources["llm_feedback"]``, see
+    :mod:`aiwarden.monitoring.llm_feedback`): a score scale is not known in advance, so
+    there are no reference bins to count them on."""
+    if ref.schema_.task == Task.TEXT_GENERATION:
+        from aiwarden.monitoring.llm_feedback import feedback_partial
+
+        return feedback_partial(labelled)
+    return BucketData(profile=ref.profile(labelled, labels_only=True),
+                      labels=labelled.num_rows)
 
 
 def ingest_labels(db: Database, refs: References, model: ModelRow, ids: pa.Array,
@@ -156,8 +173,7 @@ def _join(conn: Connection, db: Database, refs: References, model: ModelRow,
         by_bucket = {}
         for b, part in groups:
             sub = table if len(groups) == 1 else table.take(pa.array(part))
-            by_bucket[b] = BucketData(profile=ref.profile(sub, labels_only=True),
-                                      labels=len(part))
+            by_bucket[b] = labels_partial(ref, sub)
         append_partials(conn, model.id, version_id, by_bucket, levels)
         append_segment_partials(conn, model.id, version_id,
                                 _segment_labels(ref, stored, table, starts, top_n), levels)
@@ -168,9 +184,8 @@ def _join(conn: Connection, db: Database, refs: References, model: ModelRow,
 def _segment_labels(ref: Any, stored: pa.Table, labelled: pa.Table, starts: np.ndarray,
                     top_n: int) -> dict[str, dict[int, BucketData]]:
     """Labels-only partials of each segment the labelled rows fall in."""
-    return segments.split(ref, stored, starts, top_n, lambda part: BucketData(
-        profile=ref.profile(labelled.take(pa.array(part)), labels_only=True),
-        labels=len(part)))
+    return segments.split(ref, stored, starts, top_n, lambda part: labels_partial(
+        ref, labelled.take(pa.array(part))))
 
 
 def labels_for(conn: Connection, db: Database, model_id: int, ids: np.ndarray) -> dict[str, str]:

@@ -366,3 +366,39 @@ traffic_policies = Table(
     Column("updated_by", String(200), nullable=False),
     Column("reason", Text),
 )
+
+# -- LLM events: the conversation of each event, stored per the model's privacy policy --
+
+__all__ += ["llm_events", "llm_feedback"]
+
+llm_events = Table(
+    "llm_events", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("model_id", Integer, nullable=False),
+    Column("request_id", String(200), nullable=False),
+    Column("version", String(200)),
+    Column("ts", Float, nullable=False),
+    Column("received_at", Float, nullable=False),
+    Column("session_id", String(200)),
+    Column("privacy", String(10), nullable=False),  # store | redact | hash: applied before
+    Column("input", Text),  # JSON messages after the privacy policy; NULL: withheld
+    Column("output", Text),
+    Column("context", Text),  # JSON list of passages
+    Column("withheld", Text),  # why the texts are NULL
+    Column("findings", Text, nullable=False),  # JSON: spans point into the stored texts
+    Column("categories", Text, nullable=False),  # ",self_harm,email," for filtering
+    Column("flagged", Boolean, nullable=False),
+    Column("tags", Text, nullable=False),  # JSON object
+    Column("detail", Text, nullable=False),  # JSON: provider, model, tokens, cost, flags
+    UniqueConstraint("model_id", "request_id", name="uq_llm_events_model_request"),
+    Index("ix_llm_events_flagged", "model_id", "flagged", "ts"),
+)
+
+llm_feedback = Table(
+    "llm_feedback", metadata,
+    Column("model_id", Integer, primary_key=True),
+    Column("request_id", String(200), primary_key=True),
+    Column("score", Float, nullable=False),
+    Column("comment", Text),  # after the privacy policy; NULL: none, or withheld
+    Column("received_at", Float, nullable=False),
+)

@@ -1,0 +1,315 @@
+"""LLM events in: evaluate, store the conversation per the privacy policy, and feed the
+descriptor rows through the ordinary tabular ingest (docs/llm.md).
+
+The descriptor rows are events of the model's version like any other: profiles, drift,
+quality, rules, segments (the event's tags), slices and RCA read them unchanged. The
+conversation goes to ``llm_events`` (first write wins per request id, so a retried request
+stores nothing twice), then the descriptor rows to the tabular ingest, which deduplicates by
+the same id: a retry after a crash between the two completes both.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+from sqlalchemy import select
+
+from aiwarden.engine.schema import Column, ColumnType, Role, Schema, Task
+from aiwarden.errors import DataError, ParameterError
+from aiwarden.llm import descriptors as desc
+from aiwarden.llm.events import LLMEvent, parse_events
+from aiwarden.llm.findings import Finding
+from aiwarden.monitoring import llm_privacy, rows
+from aiwarden.store import models_repo as repo
+from aiwarden.store.tables import llm_events
+
+__all__ = ["LLMIngestResult", "evaluate", "evaluate_comments", "fit_llm_reference",
+           "ingest_llm_events", "llm_schema"]
+
+_MAX_ERRORS = 100
+
+
+@dataclass
+class LLMIngestResult:
+    received: int = 0
+    accepted: int = 0  # descriptor rows taken by the tabular ingest
+    duplicates: int = 0
+    rejected: int = 0  # bad events: named in errors, nothing of them stored
+    quarantined: int = 0  # good events whose descriptor row the tabular ingest quarantined
+    stored: int = 0  # conversations written to llm_events
+    flagged: int = 0
+    truncated: int = 0
+    labels_joined: int = 0  # feedback that was waiting for these events
+    privacy: str = llm_privacy.DEFAULT_POLICY
+    withheld: str | None = None  # why texts were not stored
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    absent_columns: dict[str, str] = field(default_factory=dict)
+    ignored_columns: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in (
+            "received", "accepted", "duplicates", "rejected", "quarantined", "stored",
+            "flagged", "truncated", "labels_joined", "privacy")}
+        out["errors"] = self.errors[:_MAX_ERRORS]
+        if self.withheld:
+            out["withheld"] = self.withheld
+        if self.absent_columns:
+            out["absent_columns"] = self.absent_columns
+        if self.ignored_columns:
+            out["ignored_columns"] = self.ignored_columns
+        return out
+
+
+@functools.lru_cache(maxsize=1)
+def _evaluators() -> tuple[tuple[Any, ...], tuple[tuple[str, str], ...]]:
+    found, missing = desc.load_evaluators()
+    return tuple(found), tuple(sorted(missing.items()))
+
+
+def evaluate(events: Sequence[LLMEvent]) -> tuple[list[list[Finding]], dict[str, np.ndarray],
+                                                  dict[str, str]]:
+    """Findings per event, the descriptor columns, and ``column → reason`` of those left
+    out (their evaluator is missing or failed)."""
+    found, missing = _evaluators()
+    findings, ran, failed = desc.run_evaluators(events, found)
+    why = dict(missing) | failed
+    cols = desc.descriptors(events, findings, ran=ran)
+    return findings, cols, desc.absent_columns(ran, why)
+
+
+def evaluate_comments(db: Any, m: repo.ModelRow, comments: list[str | None]
+                      ) -> tuple[list[str | None], str | None]:
+    """Feedback comments after the model's PII policy (``None`` kept), and why they were
+    withheld when the policy cannot be applied."""
+    with db.read() as conn:
+        policy = llm_privacy.get_policy(conn, m.id)
+    if policy == "store" or not any(comments):
+        return comments, None
+    private = [e for e in _evaluators()[0] if e.name in ("pii", "secrets")
+               and tuple(e.fields) == ("output",)]
+    if not any(e.name == "pii" for e in private):
+        return [None] * len(comments), (f"comments not stored: this model's PII policy is "
+                                        f"{policy!r} and the PII evaluator is not available")
+    texts = [c or "" for c in comments]
+    found, _, _ = desc.run_evaluators([LLMEvent("", t) for t in texts], private)
+    key = b""
+    if policy == "hash":
+        with db.write(m.id) as conn:
+            key = llm_privacy.hash_key(conn, m.id)
+    return [None if c is None else llm_privacy.apply(c, fs, "output", policy, key)[0]
+            for c, fs in zip(comments, found, strict=True)], None
+
+
+def llm_schema(tag_columns: Sequence[str] = ()) -> Schema:
+    """A text-generation version's schema: every descriptor column (but the feedback,
+    which joins later as a gauge), then the tags as segment columns."""
+    cols = [*(Column(c, ColumnType.NUMERICAL) for c in desc.NUMERIC_COLUMNS
+              if c != desc.FEEDBACK),  # feedback joins later, as a gauge (llm_feedback.py)
+            Column(desc.PROVIDER_MODEL, ColumnType.CATEGORICAL),
+            *(Column(t, ColumnType.CATEGORICAL, Role.SEGMENT) for t in tag_columns)]
+    return Schema(tuple(cols), Task.TEXT_GENERATION)
+
+
+def _table(events: Sequence[LLMEvent], cols: dict[str, np.ndarray], now: float,
+           tags: Sequence[str]) -> pa.Table:
+    out: dict[str, pa.Array] = {
+        rows.PID: pa.array([e.request_id for e in events], pa.string()),
+        rows.TS: pa.array([now if e.timestamp is None else e.timestamp for e in events],
+                          pa.float64()),
+        rows.VERSION: pa.array([e.version for e in events], pa.string()),
+        rows.LATENCY: pa.array([e.latency_ms for e in events], pa.float64()),
+    }
+    for name, values in cols.items():
+        if name == desc.FEEDBACK:
+            continue
+        if values.dtype == object:
+            out[name] = pa.array(list(values), pa.string())
+        else:
+            out[name] = pa.array(values, pa.float64(), mask=np.isnan(values))
+    for t in tags:
+        out[t] = pa.array([e.tags.get(t) for e in events], pa.string())
+    return pa.table(out)
+
+
+def _check_task(model: repo.ModelRow) -> None:
+    if model.task != Task.TEXT_GENERATION.value:
+        raise ParameterError(f"Model {model.name!r} has task {model.task!r}: LLM events go to "
+                             "a model created with task text_generation.", "model")
+
+
+def _tags_of(events: Sequence[LLMEvent]) -> list[str]:
+    seen: dict[str, None] = {}
+    for e in events:
+        seen.update(dict.fromkeys(e.tags))
+    return list(seen)
+
+
+def ingest_llm_events(monitor: Any, model: str, rows_: list[Any], *,
+                      now: float | None = None) -> LLMIngestResult:
+    """Check, evaluate, store and profile LLM events of ``model`` (a text_generation model).
+
+    ``rows_`` are event objects (docs/llm.md). Stable entry point: the REST route, the SDK
+    and the OTLP traces ingest all call this.
+    """
+    now = time.time() if now is None else now
+    m = monitor.model(model)
+    _check_task(m)
+    if not isinstance(rows_, list):
+        raise DataError("Expected a list of LLM event objects.", "rows")
+    res = LLMIngestResult(received=len(rows_))
+    good, bad = parse_events(rows_)
+    res.rejected = len(bad)
+    res.errors = [e.to_dict() for e in bad[:_MAX_ERRORS]]
+    if not good:
+        return res
+    positions = [i for i, _ in good]
+    events = [e for _, e in good]
+    findings, cols, absent = evaluate(events)
+    res.absent_columns = absent
+    res.truncated = sum(e.truncated_input or e.truncated_output for e in events)
+    res.stored, res.flagged, res.privacy, res.withheld = _store(
+        monitor.db, m, events, findings, absent, now)
+    table = _table(events, cols, now, _tags_of(events))
+    tab = monitor.log_predictions(model, table)
+    res.accepted, res.duplicates = tab.accepted, tab.duplicates
+    res.quarantined, res.labels_joined = tab.quarantined, tab.labels_joined
+    res.ignored_columns = tab.ignored_columns
+    for e in tab.errors:  # the tabular ingest numbers the good events: back to request rows
+        e = dict(e, row=positions[e["row"]], request_id=e.pop("prediction_id", None))
+        if len(res.errors) < _MAX_ERRORS:
+            res.errors.append(e)
+    return res
+
+
+def _store(db: Any, m: repo.ModelRow, events: Sequence[LLMEvent],
+           findings: list[list[Finding]], absent: dict[str, str], now: float
+           ) -> tuple[int, int, str, str | None]:
+    """Write the conversations not stored yet; ``(stored, flagged, policy, withheld)``."""
+    with db.read() as conn:
+        policy = llm_privacy.get_policy(conn, m.id)
+    withheld = None
+    if policy != "store" and "llm_pii" in absent:
+        withheld = (f"texts not stored: this model's PII policy is {policy!r} and "
+                    f"{absent['llm_pii']}, so PII could not be found to {policy} it")
+    with db.write(m.id) as conn:
+        key = llm_privacy.hash_key(conn, m.id) if policy == "hash" else b""
+        ids = [e.request_id for e in events]
+        have: set[str] = set()
+        for i in range(0, len(ids), 1000):
+            have.update(conn.execute(select(llm_events.c.request_id).where(
+                llm_events.c.model_id == m.id,
+                llm_events.c.request_id.in_(ids[i:i + 1000]))).scalars())
+        records, flagged = [], 0
+        for e, fs in zip(events, findings, strict=True):
+            if e.request_id in have:
+                continue
+            have.add(e.request_id)
+            rec = _record(m.id, e, fs, policy, key, withheld, now)
+            flagged += rec["flagged"]
+            records.append(rec)
+        if records:
+            conn.execute(llm_events.insert(), records)
+    return len(records), flagged, policy, withheld
+
+
+def _record(model_id: int, e: LLMEvent, fs: list[Finding], policy: str, key: bytes,
+            withheld: str | None, now: float) -> dict[str, Any]:
+    stored: list[Finding] = []
+    texts: dict[str, Any] = {"input": None, "output": None, "context": None}
+    if withheld is None:
+        out, moved = llm_privacy.apply(e.output, fs, "output", policy, key)
+        stored += moved
+        texts["output"] = out
+        msgs, in_text = [], e.input
+        if e.messages:
+            # spans of the input field point into input_text(messages): redact that text,
+            # and each message's content alike
+            red, moved = llm_privacy.apply(in_text, fs, "input", policy, key)
+            stored += moved
+            msgs = _messages_after(e, fs, policy, key) if red != in_text else e.messages
+        texts["input"] = orjson.dumps(msgs).decode()
+        ctx_text = "\n\n".join(e.context)
+        red, moved = llm_privacy.apply(ctx_text, fs, "context", policy, key)
+        stored += moved
+        texts["context"] = orjson.dumps(red.split("\n\n") if e.context else []).decode()
+    else:  # nothing of the texts, not even spans into them beyond categories
+        stored = list(fs)
+    cats = sorted({f.category for f in fs})
+    return {"model_id": model_id, "request_id": e.request_id, "version": e.version,
+            "ts": now if e.timestamp is None else e.timestamp, "received_at": now,
+            "session_id": e.session_id, "privacy": policy, **texts, "withheld": withheld,
+            "findings": orjson.dumps([f.to_dict() for f in stored]).decode(),
+            "categories": "," + ",".join(cats) + "," if cats else ",",
+            "flagged": bool(fs),
+            "tags": orjson.dumps(e.tags).decode(),
+            "detail": orjson.dumps({
+                "provider": e.provider, "model": e.model, "tokens_in": e.tokens_in,
+                "tokens_out": e.tokens_out, "latency_ms": e.latency_ms, "cost": e.cost,
+                "truncated_input": e.truncated_input, "truncated_output": e.truncated_output,
+                "input_chars": e.input_chars, "output_chars": e.output_chars,
+                "embedding": e.embedding}).decode()}
+
+
+def _messages_after(e: LLMEvent, fs: list[Finding], policy: str,
+                    key: bytes) -> list[dict[str, str]]:
+    """Each message's content with the private spans of the input field that fall in it
+    replaced (the spans index :func:`input_text`, one ``role: content`` line per message)."""
+    from aiwarden.llm.events import input_text
+
+    single = len(e.messages) == 1 and e.messages[0]["role"] == "user"
+    out, offset = [], 0
+    full = input_text(e.messages)
+    for msg in e.messages:
+        prefix = 0 if single else len(msg["role"]) + 2
+        start = offset + prefix
+        end = start + len(msg["content"])
+        local = [Finding(f.evaluator, f.category, "input", f.start - start, f.end - start,
+                         f.severity) for f in fs
+                 if f.field == "input" and f.start >= start and f.end <= end]
+        text, _ = llm_privacy.apply(full[start:end], local, "input", policy, key)
+        out.append({"role": msg["role"], "content": text})
+        offset = end + 1
+    return out
+
+
+def fit_llm_reference(monitor: Any, model: str, version: str, rows_: list[Any],
+                      tags: Sequence[str] | None = None) -> dict[str, Any]:
+    """Register ``version`` with the LLM schema and fit its reference on these events'
+    descriptors. ``tags``: the tag columns kept as segments (default: the model's declared
+    segment columns, else every tag the events carry)."""
+    m = monitor.model(model)
+    _check_task(m)
+    good, bad = parse_events(rows_ if isinstance(rows_, list) else [])
+    if bad:
+        e = bad[0]
+        raise DataError(f"Reference event row {e.row}: {e.field}: {e.reason}.", e.field)
+    if not good:
+        raise DataError("The reference needs at least one LLM event.", "rows")
+    events = [e for _, e in good]
+    _, cols, absent = evaluate(events)
+    if tags is None:
+        tags = monitor.describe_model(model).get("segments") or _tags_of(events)
+    schema = llm_schema(tags)
+    schema = Schema(tuple(c for c in schema.columns if c.name not in absent), schema.task)
+    now = time.time()
+    table = _table(events, cols, now, tags).drop_columns(
+        [rows.PID, rows.TS, rows.VERSION, rows.LATENCY])
+    with monitor.db.read() as conn:
+        try:
+            repo.get_version(conn, m, version)
+            exists = True
+        except repo.NotFound:
+            exists = False
+    if not exists:
+        monitor.create_version(model, version, schema.to_dict())
+    out = monitor.upload_reference(model, version, table)
+    if absent:
+        out["absent_columns"] = absent
+    return out
