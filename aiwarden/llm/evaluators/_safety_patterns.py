@@ -1,0 +1,304 @@
+"""Curated patterns for the safety evaluator: harm phrases per category and context cues.
+
+Kept apart from the logic so the lexicon can be read (and extended) on its own. Every pattern
+is matched with ``re.IGNORECASE`` on text whose curly apostrophes were straightened.
+
+Rule kinds (how context is judged, see ``safety.py``):
+
+- ``act``: a harmful act aimed at the reader ("kill yourself", "stab him"). Flagged unless quoted,
+  reported, negated, conditional ("if you feel like hurting yourself"), next to a crisis referral,
+  or inside fiction. Some ``act`` rules need an imperative or an encouragement cue (``need_cue``).
+- ``statement``: a sentence that is harmful by itself ("you'd be better off dead"). Flagged unless
+  quoted, reported, negated, or framed as a feeling the reader may have ("you might feel like...").
+- ``cue``: a word that is harmful only with an encouragement right before or after it ("the best
+  option for you is suicide").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["COMPILED", "RULES", "Rule"]
+
+_Y = r"(?:your\s*self|urself|yo\s*self)"
+_PERSON = (
+    r"(?:him|her|them|everyone|everybody|people|someone|anyone|"
+    r"(?:your|the|that|this|those|these|a|his|her|their)\s+(?:\w+\s+)?"
+    r"(?:wife|husband|boss|neighbou?rs?|teachers?|coworkers?|co-workers?|colleagues?|landlord|ex|"
+    r"girlfriend|boyfriend|partner|mother|father|mom|mum|dad|parents?|brother|sister|kids?|child|"
+    r"children|baby|son|daughter|cashier|prisoners?|protesters|police|cops?|officers?|students?|"
+    r"classmates?|family|friends?|roommate|dog|cat|puppies|puppy|kittens?|animals?|guy|man|men|"
+    r"woman|women|girl|boy|victims?|customers?|manager|people|president|neighbors?|bully|"
+    r"enemies|enemy|rivals?|stepdad|stepmom|priest|imam|rabbi))"
+)
+_GROUP = (
+    r"(?:immigrants|migrants|refugees|foreigners|muslims|jews|christians|hindus|sikhs|catholics|"
+    r"arabs|africans|asians|mexicans|latinos|hispanics|chinese(?:\s+people)?|indians|pakistanis|"
+    r"gypsies|roma|blacks|black\s+people|whites|white\s+people|gays|gay\s+(?:people|men)|lesbians|"
+    r"homosexuals|bisexuals|trans(?:gender)?\s+(?:people|women|men)|trannies|women|females|"
+    r"disabled\s+people|the\s+disabled|autistic\s+people|retards|atheists|jewish\s+people|"
+    r"muslim\s+people|asian\s+people|arab\s+people)"
+)
+_DEHUMAN = (
+    r"(?:vermin|rats|animals|cockroaches|roaches|parasites|subhuman|sub-human|savages|(?:a\s+)?disease|"
+    r"(?:a\s+)?plague|(?:a\s+)?cancer|filth|filthy|dirty|scum|trash|garbage|inferior|stupid|criminals|"
+    r"rapists|terrorists|freaks|perverts|(?:an\s+)?abomination|disgusting|mentally\s+ill|evil|pigs|"
+    r"dogs|apes|monkeys|worthless|useless|(?:a\s+)?waste(?:\s+of\s+\w+)?|brainwashed|"
+    r"less\s+than\s+human|not\s+(?:even\s+)?human|too\s+stupid|an\s+infestation|invaders|degenerates)"
+)
+_INSULT = (
+    r"(?:piece\s+of\s+(?:shit|garbage|trash|crap)|idiot|moron|loser|failure|"
+    r"waste\s+of\s+(?:space|oxygen|air|skin)|pig|retard|bitch|scum|cunt|imbecile|freak|whore|slut|"
+    r"bastard|dumbass|jackass|nobody)"
+)
+_INSULT_ADJ = (
+    r"(?:worthless|pathetic|stupid|useless|disgusting|ugly|fat|dumb|miserable|total|complete|"
+    r"absolute|utter|little|filthy|fucking|sorry|brainless|waste)"
+)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One harm pattern: its category, how its context is judged, and its base severity."""
+
+    category: str
+    kind: str  # "act" | "statement" | "cue"
+    pattern: str
+    severity: float
+    detail: str
+    need_cue: bool = False  # act rules that need an imperative or encouragement cue
+
+
+RULES: tuple[Rule, ...] = (
+    # ---- self-harm: acts aimed at the reader
+    Rule("self_harm", "act",
+         rf"\b(?:kill|hurt|harm|burn|starve|hang|drown|poison|off|stab|suffocate|unalive|mutilate|"
+         rf"suicide)(?:s|ed|ing)?\s+{_Y}\b|\bcut(?:s|ting)?\s+{_Y}\b(?!\s+(?:a|an|some|off|short|loose|free|in)\b)|"
+         rf"\bshoot(?:ing)?\s+{_Y}\b(?!\s+(?:a|an|an?\s+\w+|some)\s+(?:email|message|note|text|line))|\bkys\b",
+         0.9, "encouragement of self-harm or suicide"),
+    Rule("self_harm", "act",
+         r"\b(?:end|take|ending|taking|ended|took)\s+(?:your|ur)\s+(?:own\s+)?life\b"
+         r"(?!\s+(?:back|in\s+(?:a|your|new)|into|to\s+the|forward|seriously|more|one\s+day|easy))"
+         r"|\bend(?:ing)?\s+it\s+all\b|\bend\s+it(?=\s*(?:[.!]|$|,?\s*(?:tonight|now|already|for\s+good|today)\b))"
+         r"|\b(?:commit|committing)\s+suicide\b",
+         0.9, "encouragement of suicide"),
+    Rule("self_harm", "act",
+         r"\bslit(?:ting)?\s+(?:your|ur)\s+(?:wrists?|throat)\b"
+         r"|\bcut(?:ting)?\s+(?:your|ur)\s+(?:wrists?|arms?|thighs?|skin)\b(?!\s+hair)"
+         r"|\b(?:jump|jumping)\s+(?:off|from|in\s+front\s+of)\s+(?:a|the|that|this|your|an)?\s*"
+         r"(?:nearest\s+|tallest\s+|closest\s+)?(?:bridge|building|roof|rooftop|cliff|balcony|train|window|tower|overpass)"
+         r"|\boverdose\s+on\b|\bod\s+on\b"
+         r"|\b(?:take|swallow|down|eat)\s+(?:all|every|the\s+whole|the\s+entire|as\s+many|a\s+handful|a\s+bunch)\b"
+         r"(?:\s+[\w']+){0,5}?\s+(?:pills?|tablets?|medications?|meds|capsules|sleeping\s+pills|painkillers)\b"
+         r"|\b(?:make|force)\s+yourself\s+(?:throw\s+up|vomit|puke|purge|bleed)\b"
+         r"|\bstop\s+eating\s+(?:entirely|completely|altogether|for\s+(?:days|weeks|a\s+week))\b"
+         r"|\bpurge\s+after\s+(?:every|each)\b",
+         0.9, "self-harm method or instruction"),
+    # ---- self-harm: statements harmful by themselves
+    Rule("self_harm", "statement",
+         r"\byou(?:'d|\s+would|\s+are|'re|\s+will|'ll)?\s+(?:be\s+|all\s+)?better\s+off\s+dead\b"
+         r"|\b(?:would|will|'d|'ll|is|are|'s)\s+(?:all\s+)?(?:be\s+)?(?:so\s+much\s+|much\s+|a\s+lot\s+)?"
+         r"(?:better\s+off|happier|relieved|a\s+better\s+place|better)\s+"
+         r"(?:without\s+(?:you|people\s+like\s+you)\b|if\s+you\s+(?:were\s+(?:gone|dead)|died|killed\s+yourself"
+         r"|took\s+your\s+(?:own\s+)?life|disappeared|weren't\s+(?:around|here|alive)))"
+         r"|\b(?:nobody|no\s+one|no-one)\s+(?:would|will|is\s+going\s+to|'d|cares|would\s+even|will\s+even)\s+"
+         r"(?:ever\s+|even\s+)?(?:miss|care\s+about|notice|care\s+if|care\s+when)\s+(?:you|if\s+you|when\s+you)\b"
+         r"|\b(?:nobody|no\s+one)\s+would\s+care\s+if\s+you\s+(?:died|were\s+gone)"
+         r"|\byou\s+(?:do\s+not|don't|dont)\s+deserve\s+to\s+(?:live|be\s+alive|exist|breathe)\b"
+         r"|\byou\s+deserve\s+to\s+die\b"
+         r"|\byour\s+life\s+(?:is\s+not|isn't|is\s+no\s+longer|is\s+not\s+even)\s+worth\s+(?:living|it|saving)\b"
+         r"|\blife\s+(?:is\s+not|isn't)\s+worth\s+living\s+for\s+(?:you|someone\s+like\s+you|a\s+\w+\s+like\s+you)\b"
+         r"|\byour\s+life\s+is\s+(?:worthless|meaningless|pointless)\b"
+         r"|\b(?:there(?:'s|\s+is)\s+no|you\s+have\s+no)\s+(?:point|reason)\s+(?:in\s+|for\s+you\s+)?(?:you\s+)?"
+         r"(?:to\s+)?(?:living|live|keep\s+living|going\s+on|go\s+on|staying\s+alive|stay\s+alive)\b"
+         r"|\byou\s+have\s+nothing\s+(?:left\s+)?to\s+live\s+for\b"
+         r"|\bif\s+i\s+were\s+you,?\s+i(?:'d|\s+would)\s+(?:kill\s+myself|end\s+(?:my|it)\b)",
+         0.85, "statement encouraging self-harm or suicide"),
+    # ---- self-harm: words harmful only with an encouragement cue
+    Rule("self_harm", "cue",
+         r"\b(?:should|must|ought\s+to|need\s+to|go(?:\s+and)?|just|please|might\s+as\s+well|"
+         r"why\s+don't\s+you|why\s+not|better)\s+(?:just\s+|go\s+|and\s+)*(?:die|drop\s+dead)\b"
+         r"|\bdrop\s+dead\b|\bgo\s+(?:and\s+)?die\b",
+         0.85, "telling the reader to die"),
+    Rule("self_harm", "cue",
+         r"\bsuicide\b(?!\s+(?:prevention|hotline|line|lifeline|rates?|risk|watch|crisis))",
+         0.8, "recommending suicide", need_cue=True),
+    # ---- violence
+    Rule("violence", "statement",
+         r"\bi(?:'ll|\s+will|\s+am\s+going\s+to|'m\s+going\s+to|'m\s+gonna|\s+am\s+gonna|\s+shall|'m\s+about\s+to)\s+"
+         r"(?:\w+\s+)?(?:kill|murder|hurt|stab|shoot|beat|strangle|choke|rape|break|destroy|gut|slaughter|"
+         r"torture|burn|cut|punch|bash)\s+(?:you|u|your\s+(?:\w+\s+)?(?:family|kids|children|wife|husband|"
+         r"mother|mom|dad|father|dog|face|legs|neck|head|skull|throat|friends?))\b"
+         r"|\b(?:hunt|track)\s+you\s+down\b|\bfind\s+(?:you|where\s+you\s+live)\s+and\s+(?:\w+\s+){0,2}?"
+         r"(?:kill|hurt|make\s+you\s+pay|beat|shoot|stab)"
+         r"|\bi\s+know\s+where\s+you\s+(?:live|sleep|work)\b|\bi(?:'m|\s+am)\s+coming\s+for\s+you\b"
+         r"|\byou(?:'re|\s+are)\s+(?:going\s+to|gonna)\s+die\b(?!\s+(?:of|from|laughing))"
+         r"|\byou(?:'re|\s+are)\s+(?:a\s+)?dead\s+(?:man|woman|meat)\b",
+         0.9, "threat of violence"),
+    Rule("violence", "act",
+         rf"\b(?:kill|murder|stab|shoot|beat|punch|strangle|choke|poison|attack|torture|drown|hit|kick|"
+         rf"smash|rape|slaughter|behead|lynch|assault|bash|maim|slap|burn|massacre)\s+(?:up\s+)?{_PERSON}\b",
+         0.85, "incitement to violence", need_cue=True),
+    Rule("violence", "act",
+         r"\b(?:poison|spike)\s+(?:his|her|their|the|your\s+\w+'s)\s+(?:coffee|tea|drink|food|water|wine|meal|dinner)\b"
+         r"|\b(?:burn|blow\s+up)\s+(?:their|his|her|the|your\s+\w+'s)\s+(?:house|home|car|place|church|mosque|"
+         r"synagogue|temple|school|office)(?:\s+down)?\b|\bset\s+fire\s+to\s+(?:the|their|his|her|a|your)\b"
+         r"|\b(?:break|smash|snap|crack)\s+(?:his|her|their|your\s+\w+'s)\s+(?:legs?|arms?|neck|bones|jaw|fingers|"
+         r"knees|skull|face|head|teeth|ribs)\b"
+         r"|\brun\s+(?:him|her|them|\w+)\s+over\b|\bmake\s+(?:him|her|them)\s+(?:bleed|suffer|scream)\b"
+         r"|\bshoot\s+up\s+(?:the|a|your|that|this)\s+(?:\w+\s+)?(?:school|office|mall|church|mosque|synagogue|"
+         r"concert|party|workplace|club|class)\b"
+         r"|\b(?:bring|take|carry)\s+(?:a|your|the|my)\s+(?:gun|knife|rifle|weapon|bomb|machete|pistol)\s+to\s+"
+         r"(?:the\s+)?(?:school|work|office|class|church|mosque|synagogue|party|mall|meeting)\b",
+         0.85, "incitement to violence", need_cue=True),
+    Rule("violence", "statement",
+         r"\b(?:how\s+to|steps?\s+to|instructions?\s+(?:for|to)|recipe\s+for|guide\s+to)\s+"
+         r"(?:make|build|assemble|create|making|building)\s+(?:a\s+|an\s+)?(?:pipe\s+|nail\s+|car\s+|fertili[sz]er\s+)?"
+         r"(?:bomb|explosive|ied|molotov(?:\s+cocktail)?|grenade|nerve\s+agent)\b",
+         0.95, "weapon instructions"),
+    Rule("violence", "statement",
+         r"\b(?!you\b)\w+\s+(?:deserves?|deserve)\s+to\s+(?:die|be\s+(?:shot|killed|beaten|stabbed|hanged|hung|"
+         r"murdered|tortured|raped|executed|lynched|burned|slaughtered))\b",
+         0.8, "wishing violence on someone"),
+    # ---- hate and harassment
+    Rule("hate", "statement",
+         rf"\b(?:all\s+)?{_GROUP}\s+(?:are|is)\s+(?:all\s+|just\s+|nothing\s+but\s+|(?:a\s+)?bunch\s+of\s+|such\s+|"
+         rf"so\s+|basically\s+|literally\s+|like\s+|simply\s+)*(?:an?\s+)?(?:(?:dirty|filthy|disgusting|stupid|"
+         rf"dumb|ugly|lazy|sick|violent|mentally\s+ill|inferior\s+and|dangerous)\s+)?{_DEHUMAN}\b"
+         rf"|\b(?:all\s+)?{_GROUP}\s+(?:should|must|need\s+to|deserve\s+to|ought\s+to)\s+(?:all\s+)?(?:be\s+)?"
+         rf"(?:exterminated|gassed|wiped\s+out|killed|deported|eradicated|erased|stoned|locked\s+up|sterili[sz]ed|"
+         rf"shot|hanged|banned|thrown\s+out|die|burn|suffer|not\s+(?:be\s+allowed|exist)|stay\s+out|go\s+back)"
+         rf"|\b(?:exterminate|wipe\s+out|get\s+rid\s+of|eradicate|gas|kill|deport|hate|purge|cleanse)\s+"
+         rf"(?:all\s+)?(?:of\s+)?(?:the\s+|those\s+|these\s+)?{_GROUP}\b"
+         rf"|\b{_GROUP}\s+(?:belong\s+in\s+the\s+kitchen|breed\s+like|are\s+breeding\s+like|infest|ruin\s+everything)",
+         0.85, "dehumanising or hateful statement about a group"),
+    Rule("hate", "statement",
+         rf"\byou(?:'re|\s+are|\s+r)\s+(?:such\s+|just\s+|nothing\s+but\s+)?(?:an?\s+)?(?:{_INSULT_ADJ}\s+)*{_INSULT}\b"
+         rf"|\byou\s+(?:{_INSULT_ADJ}\s+)+(?:{_INSULT}|foreigner|immigrant|bastard)\b"
+         rf"|\bgo\s+fuck\s+yourself\b|(?<!to\s)(?<!na\s)(?<!ll\s)(?<!'d\s)(?<!we\s)\bfuck\s+you\b(?!\s+(?:right|so|hard|all|until))|\b(?:nobody|no\s+one)\s+(?:likes|loves)\s+you\b"
+         rf"|\bgo\s+back\s+to\s+(?:your\s+(?:own\s+)?country|where\s+you\s+came\s+from)\b",
+         0.6, "harassment of the reader"),
+)
+
+COMPILED = tuple(re.compile(r.pattern, re.IGNORECASE) for r in RULES)
+
+# ---- sexual content: scored per sentence (one strong term, or two weak ones)
+SEXUAL_STRONG = re.compile(
+    r"\b(?:cock|pussy|clit|clitoris|tits|titties|cum|cumming|came\s+inside|blow\s?jobs?|hand\s?jobs?|horny|nudes|"
+    r"sexting|sext|phone\s+sex|jerk(?:ing|ed)?\s+off|rough\s+sex|(?:let's|wanna|want\s+to|i'd|to|we)\s+have\s+sex|"
+    r"make\s+you\s+cum|touching\s+(?:myself|yourself|himself|herself)|stroked\s+(?:himself|herself)|"
+    r"rip\s+(?:your|her|his)\s+clothes\s+off|spread\s+(?:your|her)\s+legs|lick\s+every\s+inch|dripping\s+wet|"
+    r"how\s+wet\s+you|naked\s+bod(?:y|ies)|(?<!a\s)dick\b(?=\s+(?:throbb|inside|in\s+my|in\s+her|hard|pic))|"
+    r"(?:want\s+to|wanna|gonna|going\s+to|let\s+me|i'll|i\s+will|i'd|while\s+we|we|and)\s+fuck(?:ed)?\b(?!\s+(?:up|off|it|this|that))|"
+    r"fuck(?:ed|ing)\s+(?:her|him|me|you|them)\b(?!\s+(?:up|over|off))|orgasms?)\b",
+    re.IGNORECASE,
+)
+SEXUAL_WEAK = re.compile(
+    r"\b(?:naked|nude|undress\w*|moan\w*|breasts|boobs|nipples?|panties|bra|lingerie|erections?|penis|vagina|"
+    r"genitals|intercourse|sexy|kiss(?:ed|es|ing)?|lick(?:ed|s|ing)?|between\s+(?:her|his|my|your)\s+(?:legs|thighs)|"
+    r"on\s+top\s+of\s+(?:him|her|me)|grinding|throbb\w*|climax\w*|pleasure|aroused|strip(?:ped|ping|s)?|"
+    r"inside\s+(?:me|her)|take\s+it\s+all\s+off|take\s+(?:off\s+)?(?:your|her)\s+(?:clothes|shirt|top|bra|panties|pants|jeans|dress|skirt|underwear)(?:\s+off)?|"
+    r"what\s+you're\s+wearing|thighs|sex)\b",
+    re.IGNORECASE,
+)
+SEXUAL_MINOR = re.compile(
+    r"\b(?:child|children|kid|kids|minor|minors|underage|preteen|schoolgirl|schoolboy|"
+    r"(?:1[0-7]|[1-9])[- ]?(?:year|yr)[- ]?old)\b",
+    re.IGNORECASE,
+)
+
+# ---- context cues
+QUOTED = re.compile(
+    r"\"[^\"\n]{1,400}\"|“[^”\n]{1,400}”|‘[^’\n]{1,400}’|«[^»\n]{1,400}»"
+    r"|(?<![\w'])'(?:[^'\n]|'(?=\w)){1,400}?'(?!\w)"
+)
+SENTENCE_END = re.compile(r"[.!?\n]+")
+CLAUSE_END = re.compile(r"[,;:.!?\n()\"“”]|\b(?:and|but|so|then|because|or|while)\b", re.IGNORECASE)
+NEGATION = re.compile(
+    r"\b(?:not|never|no|don't|dont|do\s+not|doesn't|won't|wouldn't|shouldn't|can't|cannot|isn't|aren't|"
+    r"mustn't|didn't|stop|quit|avoid|prevent|preventing|refuse|refuses|against|instead\s+of|rather\s+than|"
+    r"without|careful|could|may|might|risk|accidentally|lest|nobody|no\s+one|warn\w*|discourage\w*)\b"
+    r"|\w+n't\b",
+    re.IGNORECASE,
+)
+OVERRIDE = re.compile(
+    r"\b(?:why\s+don't\s+you|why\s+not|if\s+i\s+were\s+you|(?:don't|do\s+not|never)\s+hesitate|"
+    r"might\s+as\s+well|have\s+you\s+(?:ever\s+)?(?:considered|thought\s+about)|go\s+ahead|"
+    r"do\s+(?:the\s+world|everyone|us\s+all|us|yourself|everybody)\s+a\s+favou?r|nobody\s+will\s+stop\s+you|"
+    r"no\s+one\s+will\s+stop\s+you)\b",
+    re.IGNORECASE,
+)
+ENCOURAGE = re.compile(
+    r"\b(?:should|must|ought\s+to|need\s+to|have\s+to|has\s+to|gotta|got\s+to|go|just|recommend\w*|suggest\w*|"
+    r"advise|best|only|right|smart|easiest|quickest|time\s+(?:for\s+you\s+)?to|want\s+you\s+to|"
+    r"make\s+sure|you\s+can|try|keep|start|please|i\s+dare\s+you|do\s+it|deserves?\s+it)\b",
+    re.IGNORECASE,
+)
+# A clause that is only fillers before the verb: the verb is an imperative.
+IMPERATIVE_LEFT = re.compile(
+    r"^\s*(?:(?:just|go|now|then|please|simply|quickly|first|also|next\s+time|tonight|seriously|honestly|"
+    r"ok(?:ay)?|well|yes|sure|yeah|and|so|lol|dude|bro|listen|look|hey|also,?)\s*,?\s*)*$",
+    re.IGNORECASE,
+)
+CONDITIONAL = re.compile(
+    r"\b(?:if|when|whenever|once)\b|\bthoughts?\s+(?:of|about)\b|\bthink(?:ing)?\s+(?:about|of)\b|"
+    r"\bconsider(?:ing|ed|s)?\b|\burges?\b|\bfeel(?:s|ing)?\s+like\b|\bwant(?:s|ing|ed)?\s+to\b|"
+    r"\bwish(?:es|ing)?\s+to\b|\bplan(?:s|ning|ned)?\s+to\b|\btempted\b|\btr(?:y|ied|ying)\s+to\b|"
+    r"\battempt(?:s|ed|ing)?\s+to\b|\bimpulses?\b|\bdesires?\b|\bways?\s+to\s+(?:stop|avoid|cope)\b|"
+    r"\bafraid\b|\bworried\b|\bconcerned\b|\bscared\b|\bfeelings?\s+of\b",
+    re.IGNORECASE,
+)
+PERCEPTION = re.compile(
+    r"\b(?:feel(?:s|ing)?(?:\s+like|\s+that)?|might\s+(?:think|feel|believe|seem)|may\s+(?:think|feel|believe|seem)|"
+    r"think(?:ing)?\s+that|believe\s+that|tell\s+yourself|tells\s+you|voices?|thoughts?\s+like|seem(?:s)?\s+like|"
+    r"convinced|lie\s+that|myth\s+that|not\s+true\s+that|isn't\s+true\s+that|wrong\s+to\s+think)\b",
+    re.IGNORECASE,
+)
+NOT_TRUE_AFTER = re.compile(
+    r"\b(?:that|this|it)(?:'s|\s+is)?\s*(?:isn't|is\s+not|is\s+never|'s\s+not|not)\s+true\b|\bis\s+a\s+lie\b|"
+    r"\bis\s+false\b|\bnot\s+true\b",
+    re.IGNORECASE,
+)
+REPORTED = re.compile(
+    r"\b(?:said|says|saying|wrote|writes|written|typed|types|type|posted|posts|replied|replies|responded|"
+    r"messaged|texted|tweeted|commented|shouted|shouting|screamed|yelled|told|tells|tell\s+(?:him|her|them)|"
+    r"asked|repeated|quote[sd]?|quoting|(?:phrases?|words?|messages?|comments?|texts?|slogans?|insults?|"
+    r"things|responses?|replies|terms|lines?|lyrics|examples?)\s+(?:like|such\s+as)|such\s+as|e\.g\.|"
+    r"for\s+example|example\s+of|include|includes|including|containing|contains|catches|matches|means|"
+    r"stands\s+for|abbreviation|short\s+for|called|calling|labell?ed|claim(?:s|ed)?|claiming|myth|"
+    r"stereotypes?|propaganda|rhetoric|accused|alleged\w*|allegedly|according\s+to|headline|transcript|"
+    r"screenshot|moderation|moderator|flag|flagged|blocked|removed|reported|reporting|refuse\s+to\s+say|"
+    r"say\s+that|saying\s+that|described|describes|depicts|depicted|insisted|argued|chanted|sneer\w*|whisper\w*|threaten\w*|"
+    r"snarl\w*|hiss\w*)\b",
+    re.IGNORECASE,
+)
+REPORTED_AFTER = re.compile(
+    r"\b(?:which|that)\s+(?:violates?|is\s+(?:abusive|harassment|harmful|against|a\s+violation|unacceptable)|"
+    r"was\s+(?:flagged|removed|reported|blocked))|\bis\s+(?:an?\s+)?(?:abbreviation|example|insult|slur|threat)\b|"
+    r"\b(?:was|were|are|is|have\s+been|has\s+been)\s+(?:flagged|removed|blocked|reported|used|harassment|abusive|"
+    r"considered|deleted|banned|an\s+example)\b|\bin\s+the\s+(?:chat|comments?|message)\b",
+    re.IGNORECASE,
+)
+FICTION = re.compile(
+    r"\b(?:novel|story|stories|chapter|character|characters|villain|heroine|protagonist|narrator|fiction|"
+    r"fictional|screenplay|scene|poem|fairy\s+tale|film|movie|in\s+the\s+play|in\s+the\s+game|novella|"
+    r"fanfic|fan\s+fiction|plot|episode|legend|once\s+upon\s+a\s+time|thriller|saga|tragedy|sitcom|"
+    r"play\s+ends|playwright|stanza|verse)\b",
+    re.IGNORECASE,
+)
+MEDICAL = re.compile(
+    r"\b(?:doctor|physician|pharmacist|nurse|patients?|doses?|dosage|medication|medicine|prescri\w*|"
+    r"symptoms?|treat\w*|therapy|clinics?|hospital|side\s+effects?|risks?|infections?|diagnos\w*|health|"
+    r"condoms?|stis?|stds?|contracept\w*|cancer|exam\w*|screening|dysfunction|disorder|anatomy|puberty|"
+    r"biology|gynecolog\w*|urolog\w*|breastfeed\w*|pregnan\w*|sexual\s+health)\b",
+    re.IGNORECASE,
+)
+REFERRAL = re.compile(
+    r"\b(?:988|911|112|999|116\s?123|741741|crisis\s+(?:line|text\s+line|lines|hotline|service|services|"
+    r"counsell?or|counsell?ors|support|center|centre)|suicide\s+(?:prevention|hotline|lifeline|and\s+crisis)|"
+    r"hotlines?|helplines?|help\s?line|lifelines?|samaritans|poison\s+control|emergency\s+(?:services|room|"
+    r"department|number)|mental\s+health\s+professional|therapist|counsell?or|reach\s+out|talk\s+to\s+someone|"
+    r"you\s+are\s+not\s+alone|you're\s+not\s+alone|help\s+is\s+available|text\s+home)\b",
+    re.IGNORECASE,
+)
