@@ -298,7 +298,10 @@ def _uncount(conn: Connection, m: Any, gone: list[QuarantinedRow], bucket_second
     for q in gone:
         vid = q.version_id
         if vid == _UNKNOWN_VERSION:
-            serving = serving or get_version(conn, m)
+            try:
+                serving = serving or get_version(conn, m)
+            except NotFound:  # no version at all: it was counted nowhere
+                continue
             vid = serving.id
         if vid is None:
             continue  # counted nowhere: the model had no version when it arrived

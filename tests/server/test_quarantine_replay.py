@@ -336,3 +336,21 @@ def test_a_bulk_row_replays_like_a_json_row(http: httpx.Client) -> None:
     assert out["accepted"] == 1, out
     got = _events(http, name).set_index("prediction_id").loc["b2"]
     assert got["x"] == 3.25 and got["c"] == cur.c[2]
+
+
+def test_a_row_kept_before_migration_0012_leaves_the_serving_versions_count(
+        http: httpx.Client, db_url: str) -> None:
+    """Rows stored before 0012 carry version_id 0: taken out of the serving version."""
+    from sqlalchemy import update
+
+    from aiwarden.store.database import Database
+    from aiwarden.store.tables import quarantine
+
+    name, _ = _model_with_bad_rows(http)
+    qid = _listed(http, name)["p3"]["id"]
+    db = Database(db_url)
+    with db.write() as conn:
+        conn.execute(update(quarantine).where(quarantine.c.id == qid).values(version_id=0))
+    db.dispose()
+    assert _replay(http, name, ids=[qid], set={"features.x": 1.0})["accepted"] == 1
+    assert _metric(http, name, "volume") == {"rows": 17, "quarantined": 3, "labels": 0}
