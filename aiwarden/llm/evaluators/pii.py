@@ -51,7 +51,7 @@ IBAN_LENGTHS = {
 _EMAIL = re.compile(
     r"(?<![\w.%+-])[A-Za-z0-9](?:[A-Za-z0-9._%+-]{0,63}[A-Za-z0-9_%+-])?"
     r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-])")
-_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]){10,31}")
+_IBAN = re.compile(r"[A-Z](?<![A-Za-z0-9][A-Z])[A-Z]\d{2}(?:[ -]?[A-Z0-9]){10,31}")
 _CARD = re.compile(r"(?<![\d.,-])\d(?:[ -]?\d){11,18}(?![\d]|[.,]\d)")
 _SSN = re.compile(r"(?<![\d-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\d]|-\d)")
 _IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
@@ -66,6 +66,7 @@ _PHONE = re.compile(
     r"|\(?0\d{1,4}\)?(?:[ ./-]\d{2,8}){1,4}"
     r")(?![\w]|[.,/-]\d)")
 _DIGITS = re.compile(r"\d")
+_CHUNK = re.compile(r"[+(]?\d[\d ()./:-]*")
 _RUN_BEFORE = re.compile(r"(?:\d|[A-Z]{2}\d{2}[ -][A-Z0-9]{4})[ -]$")
 _SSN_SHAPE = re.compile(r"\d{3}-\d{2}-\d{4}")
 # A number written right after one of these words is an identifier, not personal data.
@@ -251,33 +252,46 @@ class PiiEvaluator:
                 for s, e, cat in spans]
 
     def _spans(self, text: str) -> list[tuple[int, int, str]]:
+        # One cheap pass finds the runs of digits and separators; the category patterns then
+        # run only inside those runs (their look-behinds still see the text before a run).
         cats = self.categories
         found: list[tuple[int, int, str]] = []
         if "email" in cats and "@" in text:
-            found += [(m.start(), m.end(), "email") for m in _EMAIL.finditer(text)]
-        has_digit = _DIGITS.search(text) is not None
-        if not has_digit:
+            i, end = text.find("@"), 0
+            while i >= 0:
+                m = _EMAIL.search(text, max(end, i - 65), i + 256)
+                if m and m.start() < i < m.end():
+                    found.append((m.start(), m.end(), "email"))
+                    end = m.end()
+                i = text.find("@", max(i + 1, end))
+        if _DIGITS.search(text) is None:
             return found
         if "iban" in cats:
             for m in _IBAN.finditer(text):
                 sp = _iban_span(text, m)
                 if sp:
                     found.append((*sp, "iban"))
-        if "card" in cats:
-            found += [(m.start(), m.end(), "card") for m in _CARD.finditer(text)
-                      if _card_ok(text, m)]
-        if "ssn" in cats:
-            found += [(m.start(), m.end(), "ssn") for m in _SSN.finditer(text) if _ssn_ok(m)]
-        if "ip" in cats:
-            if "." in text:
-                found += [(m.start(), m.end(), "ip") for m in _IPV4.finditer(text)
+        n = len(text)
+        for chunk in _CHUNK.finditer(text):
+            a, b = chunk.span()
+            if b - a < 7:
+                continue
+            b = min(n, b + 2)  # the patterns' look-aheads see past the run
+            if "card" in cats:
+                found += [(m.start(), m.end(), "card") for m in _CARD.finditer(text, a, b)
+                          if _card_ok(text, m)]
+            if "ssn" in cats:
+                found += [(m.start(), m.end(), "ssn") for m in _SSN.finditer(text, a, b)
+                          if _ssn_ok(m)]
+            if "ip" in cats:
+                found += [(m.start(), m.end(), "ip") for m in _IPV4.finditer(text, a, b)
                           if _ipv4_ok(m.group()) and not _after_id_word(text, m)]
-            if "::" in text or text.count(":") >= 3:
-                found += [(m.start(), m.end(), "ip") for m in _IPV6.finditer(text)
-                          if _ipv6_ok(m.group())]
-        if "phone" in cats:
-            found += [(m.start(), m.end(), "phone") for m in _PHONE.finditer(text)
-                      if _phone_ok(text, m)]
+            if "phone" in cats:
+                found += [(m.start(), m.end(), "phone") for m in _PHONE.finditer(text, a, b)
+                          if _phone_ok(text, m)]
+        if "ip" in cats and ("::" in text or text.count(":") >= 3):
+            found += [(m.start(), m.end(), "ip") for m in _IPV6.finditer(text)
+                      if _ipv6_ok(m.group())]
         return _without_overlaps(found)
 
 

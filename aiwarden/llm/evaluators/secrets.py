@@ -1,0 +1,176 @@
+"""Credentials in text: provider key and token shapes, JWTs, PEM private keys, and generic
+``api_key = "..."`` assignments whose value looks random.
+
+Provider shapes are exact prefixes and lengths (AWS ``AKIA...``, GitHub ``ghp_``/``github_pat_``,
+Slack ``xox?-``, Stripe ``sk_live_``, Google ``AIza``, OpenAI ``sk-``); a JWT counts only when
+its header decodes to a JSON object with ``alg``; a generic assignment counts only when its value
+has at least ``min_entropy`` bits of Shannon entropy per character, so ``password = "changeme"``
+and placeholders stay quiet. An AWS secret key (40 base64 characters) counts only near an access
+key id or a name that says it is one.
+
+Examples
+--------
+>>> sec = SecretsEvaluator()
+>>> text = 'export GITHUB_TOKEN=ghp_' + 'a1B2c3D4e5' * 3 + 'f6G7h8'
+>>> [(f.category, text[f.start:f.start + 8]) for f in sec.evaluate([text])[0]]
+[('github_token', 'ghp_a1B2')]
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+
+from aiwarden.errors import check_param
+from aiwarden.llm.findings import FIELDS, Finding
+
+__all__ = ["CATEGORIES", "SecretsEvaluator", "shannon_entropy"]
+
+# category -> (pattern, severity), in the order they claim overlapping text.
+_SHAPES: dict[str, tuple[str, float]] = {
+    "private_key": (r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
+                    r"(?:[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|[\s\S]*)",
+                    1.0),
+    "aws_access_key": (r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|AROA|APKA)"
+                       r"[A-Z2-7]{16}\b", 0.9),
+    "github_token": (r"\b(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{50,251})\b",
+                     0.95),
+    "slack_token": (r"\bxox[abposr]-(?:[0-9]+-)+[A-Za-z0-9-]{8,}|"
+                    r"https://hooks\.slack\.com/services/T[A-Z0-9]+/B[A-Z0-9]+/[A-Za-z0-9]+",
+                    0.9),
+    "stripe_key": (r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{20,247}\b", 0.95),
+    "google_api_key": (r"\bAIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])", 0.9),
+    "openai_key": (r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,200}(?![A-Za-z0-9_-])",
+                   0.95),
+    "jwt": (r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}", 0.8),
+}
+_PATTERNS = {k: re.compile(p) for k, (p, _) in _SHAPES.items()}
+# A shape's pattern runs only when one of its literal markers is in the text (a C substring
+# search), so ordinary prose costs a few ``in`` tests, not eight regex scans.
+_MARKERS = {
+    "private_key": ("PRIVATE KEY",),
+    "aws_access_key": ("AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AIPA", "ANPA", "ANVA",
+                       "AROA", "APKA"),
+    "github_token": ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+    "slack_token": ("xox", "hooks.slack.com"),
+    "stripe_key": ("_live_", "_test_"),
+    "google_api_key": ("AIza",),
+    "openai_key": ("sk-",),
+    "jwt": ("eyJ",),
+}
+_ASSIGN_WORDS = ("key", "secret", "token", "pass", "pwd", "auth")
+_SEVERITY = {k: s for k, (_, s) in _SHAPES.items()}
+
+# name = "value" / name: value / "name": "value" where name says it holds a secret.
+_ASSIGN = re.compile(
+    r"(?i)(?P<name>[A-Za-z0-9_.-]*(?:api[_-]?key|apikey|secret|token|passw(?:or)?d|passwd|pwd|"
+    r"access[_-]?key|private[_-]?key|client[_-]?secret|auth)[A-Za-z0-9_.-]*)[\"']?"
+    r"\s*(?::=|=>|[:=])\s*(?P<q>[\"'`]?)(?P<value>[^\s\"'`,;)}\]]{8,})(?P=q)")
+_AWS_SECRET = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
+_AWS_SECRET_NAME = re.compile(r"(?i)aws.{0,20}secret|secret.{0,10}access")
+_PLACEHOLDER = re.compile(r"(?i)^(?:x+|\*+|<.*|\$\{.*|\{\{.*|%\(.*|.*(?:your|example|"
+                          r"placeholder|changeme|dummy|redacted|here|xxxx).*)$")
+_SKIP_VALUE = re.compile(r"(?i)^(?:os\.environ|process\.env|env\(|getenv|true|false|none|null)")
+
+#: Categories this evaluator can report.
+CATEGORIES = (*_SHAPES, "aws_secret_key", "api_key")
+
+
+def shannon_entropy(s: str) -> float:
+    """Shannon entropy of ``s`` in bits per character (0 for an empty string).
+
+    >>> shannon_entropy("aaaa"), shannon_entropy("abcd")
+    (0.0, 2.0)
+    """
+    if not s:
+        return 0.0
+    n = len(s)
+    return max(0.0, -sum(c / n * math.log2(c / n) for c in Counter(s).values()))
+
+
+def _jwt_ok(token: str) -> bool:
+    head = token.split(".", 1)[0]
+    try:
+        doc = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+    except (binascii.Error, ValueError):
+        return False
+    return isinstance(doc, dict) and "alg" in doc
+
+
+def _mixed(s: str) -> bool:
+    """Random keys mix letters and digits; a word list (``sk-learn-model-...``) does not."""
+    return any(c.isdigit() for c in s) and any(c.isalpha() for c in s)
+
+
+class SecretsEvaluator:
+    """Finds API keys, tokens, JWTs, private keys and high-entropy secret assignments.
+
+    Parameters
+    ----------
+    field : str
+        Which text of an event this instance reads; written into each finding.
+    min_entropy : float
+        Bits per character a generic ``name = value`` secret needs (default 3.5: random
+        base64/hex of 16+ characters has 3.7-6; words and ``changeme123`` stay below).
+    min_length : int
+        Shortest generic value considered (default 12).
+    """
+
+    name = "secrets"
+
+    def __init__(self, field: str = "output", min_entropy: float = 3.5,
+                 min_length: int = 12) -> None:
+        check_param(field in FIELDS, "field", "SecretsEvaluator", f"one of {FIELDS}", field)
+        check_param(isinstance(min_entropy, int | float) and 0 <= min_entropy <= 8,
+                    "min_entropy", "SecretsEvaluator", "a number in [0, 8]", min_entropy)
+        check_param(isinstance(min_length, int) and 4 <= min_length <= 1000, "min_length",
+                    "SecretsEvaluator", "an int in [4, 1000]", min_length)
+        self.field = field
+        self.fields = (field,)
+        self.min_entropy = float(min_entropy)
+        self.min_length = min_length
+
+    def evaluate(self, texts: Sequence[str]) -> list[list[Finding]]:
+        """One list of findings per text, each sorted by start."""
+        return [self.find(t) for t in texts]
+
+    def find(self, text: str) -> list[Finding]:
+        """The findings in one text, sorted by start."""
+        found: list[tuple[int, int, str]] = []
+        for cat, markers in _MARKERS.items():
+            if not any(k in text for k in markers):
+                continue
+            for m in _PATTERNS[cat].finditer(text):
+                if cat == "jwt" and not _jwt_ok(m.group()):
+                    continue
+                if cat == "openai_key" and not _mixed(m.group()[3:]):
+                    continue
+                if not _overlaps(found, m.start(), m.end()):
+                    found.append((m.start(), m.end(), cat))
+        if any(c == "aws_access_key" for *_, c in found) or _AWS_SECRET_NAME.search(text):
+            for m in _AWS_SECRET.finditer(text):
+                v = m.group()
+                if _mixed(v) and shannon_entropy(v) >= 4.0 and not _overlaps(found, m.start(),
+                                                                                 m.end()):
+                    found.append((m.start(), m.end(), "aws_secret_key"))
+        lower = text.lower()
+        if ("=" in text or ":" in text) and any(w in lower for w in _ASSIGN_WORDS):
+            for m in _ASSIGN.finditer(text):
+                a, b = m.span("value")
+                v = m.group("value")
+                if (len(v) >= self.min_length and not _overlaps(found, a, b)
+                        and not _PLACEHOLDER.match(v) and not _SKIP_VALUE.match(v)
+                        and shannon_entropy(v) >= self.min_entropy):
+                    found.append((a, b, "api_key"))
+        found.sort()
+        return [Finding("secrets", c, self.field, s, e, _SEVERITY.get(c, 0.8), f"{c} shape")
+                for s, e, c in found]
+
+
+def _overlaps(found: list[tuple[int, int, str]], a: int, b: int) -> bool:
+    return any(s < b and a < e for s, e, _ in found)
