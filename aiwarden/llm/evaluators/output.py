@@ -1,0 +1,103 @@
+"""Output-shape evaluator: empty, truncated and over-long responses.
+
+Truncation is certain when the provider says so (``finish_reason == "length"``) and otherwise
+guessed from the end of the text: a response that stops mid-sentence (no closing punctuation,
+an unclosed code block or bracket) after at least ``min_chars`` characters.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from aiwarden.errors import check_param
+from aiwarden.llm.findings import FIELDS, Finding
+
+__all__ = ["OutputEvaluator"]
+
+# Endings of a complete response: sentence punctuation, closing quote/bracket, emoji/symbol,
+# a URL or code line, a list item or heading (markdown), or a closed code fence.
+_COMPLETE_END = re.compile(
+    r"(?:[.!?…)\]}\"'”’»>:*`~_|]|[\U0001F000-\U0001FAFF\u2600-\u27BF]|```|\bhttps?://\S+|"
+    r"^\s*(?:[-*+]|\d+[.)]|#+)\s.*)\s*\Z",
+    re.MULTILINE,
+)
+
+
+class OutputEvaluator:
+    """Flags empty, truncated and (optionally) over-long outputs.
+
+    Parameters
+    ----------
+    field : str
+        The text to read ("output").
+    min_chars : int
+        Texts shorter than this are not judged for mid-sentence truncation ("OK", "Yes").
+    max_chars : int or None
+        When set, a longer text gets a ``too_long`` finding.
+
+    Examples
+    --------
+    >>> ev = OutputEvaluator()
+    >>> texts = ["", "The answer is 42.", "The answer is that the"]
+    >>> [[f.category for f in fs] for fs in ev.evaluate(texts)]
+    [['empty'], [], ['truncated']]
+    >>> [f.detail for f in ev.evaluate(["Done."], finish_reasons=["length"])[0]]
+    ["finish_reason is 'length'"]
+    """
+
+    name = "output"
+
+    def __init__(self, field: str = "output", min_chars: int = 20,
+                 max_chars: int | None = None) -> None:
+        check_param(field in FIELDS, "field", "OutputEvaluator", f"one of {list(FIELDS)}", field)
+        check_param(isinstance(min_chars, int) and min_chars >= 0, "min_chars",
+                    "OutputEvaluator", "an int >= 0", min_chars)
+        check_param(max_chars is None or (isinstance(max_chars, int) and max_chars > 0),
+                    "max_chars", "OutputEvaluator", "None or an int > 0", max_chars)
+        self.field = field
+        self.fields = (field,)
+        self.min_chars = min_chars
+        self.max_chars = max_chars
+
+    def evaluate(self, texts: Sequence[str],
+                 finish_reasons: Sequence[str | None] | None = None) -> list[list[Finding]]:
+        """Findings per text; ``finish_reasons`` (one per text) makes truncation certain."""
+        if finish_reasons is not None and len(finish_reasons) != len(texts):
+            check_param(False, "finish_reasons", "OutputEvaluator.evaluate",
+                        f"None or one value per text ({len(texts)})", len(finish_reasons))
+        out = []
+        for i, text in enumerate(texts):
+            reason = finish_reasons[i] if finish_reasons is not None else None
+            out.append(self._one(text, reason))
+        return out
+
+    def _one(self, text: str, finish_reason: str | None) -> list[Finding]:
+        found: list[Finding] = []
+        stripped = text.strip()
+        if not stripped:
+            detail = "the response is empty" if not text else "the response is only whitespace"
+            return [Finding("output", "empty", self.field, -1, -1, 1.0, detail)]
+        if finish_reason == "length":
+            found.append(Finding("output", "truncated", self.field, -1, -1, 1.0,
+                                 "finish_reason is 'length'"))
+        elif len(stripped) >= self.min_chars:
+            detail = _truncation(stripped)
+            if detail:
+                found.append(Finding("output", "truncated", self.field, -1, -1, 0.6, detail))
+        if self.max_chars is not None and len(text) > self.max_chars:
+            found.append(Finding("output", "too_long", self.field, -1, -1, 0.5,
+                                 f"{len(text)} characters, more than {self.max_chars}"))
+        return found
+
+
+def _truncation(stripped: str) -> str:
+    """Why the text looks cut off, or "" when it looks complete."""
+    if stripped.count("```") % 2:
+        return "a code block is not closed"
+    tail = stripped[-400:]
+    if _COMPLETE_END.search(tail):
+        return ""
+    if tail[-1] in ",;(-–—/&+=":
+        return f"ends with {tail[-1]!r}"
+    return "ends mid-sentence"
