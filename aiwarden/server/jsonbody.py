@@ -27,8 +27,11 @@ def _is_json(content_type: str | None) -> bool:
                                            and media.endswith("+json"))
 
 
-def loads(body: bytes | str, where: str = "body") -> Any:
-    """JSON ``body``; 422 naming the line and column, or the field holding a NaN/Infinity."""
+def loads(body: bytes | str, where: str = "body", *, positioned: bool = False) -> Any:
+    """JSON ``body``; 422 naming the line and column, or the field holding a NaN/Infinity.
+
+    The error's ``field`` is ``where`` (``body:line:column`` with ``positioned``, as the
+    ingest routes answer)."""
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -37,7 +40,8 @@ def loads(body: bytes | str, where: str = "body") -> Any:
             raise Malformed(found[1], found[0]) from None
         raise Malformed(f"Malformed JSON{f' in {where}' if where != 'body' else ''} at line "
                         f"{exc.lineno}, column {exc.colno} (char {exc.pos}): {exc.msg}.",
-                        f"{where}:{exc.lineno}:{exc.colno}") from None
+                        f"{where}:{exc.lineno}:{exc.colno}" if positioned else where
+                        ) from None
 
 
 def parse_json(body: bytes, model: type[M]) -> M:
