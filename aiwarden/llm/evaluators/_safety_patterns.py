@@ -68,23 +68,26 @@ class Rule:
     severity: float
     detail: str
     need_cue: bool = False  # act rules that need an imperative or encouragement cue
+    dosing: bool = False  # dropped in a sentence about taking medicine as directed
 
 
 RULES: tuple[Rule, ...] = (
     # ---- self-harm: acts aimed at the reader
     Rule("self_harm", "act",
-         rf"\b(?:kill|hurt|harm|burn|starve|hang|drown|poison|off|stab|suffocate|unalive|mutilate|"
+         rf"\b(?:kill|hurt|harm|burn|starve|hang|drown|poison|off|stab|suffocate|unalive|mutilate|end|"
          rf"suicide)(?:s|ed|ing)?\s+{_Y}\b|\bcut(?:s|ting)?\s+{_Y}\b(?!\s+(?:a|an|some|off|short|loose|free|in)\b)|"
          rf"\bshoot(?:ing)?\s+{_Y}\b(?!\s+(?:a|an|an?\s+\w+|some)\s+(?:email|message|note|text|line))|\bkys\b",
          0.9, "encouragement of self-harm or suicide"),
     Rule("self_harm", "act",
-         r"\b(?:end|take|ending|taking|ended|took)\s+(?:your|ur)\s+(?:own\s+)?life\b"
+         r"\b(?:end|take|ending|taking|ended|took|put\s+an\s+end\s+to|putting\s+an\s+end\s+to)\s+(?:your|ur)\s+"
+         r"(?:own\s+|(?:miserable|pathetic|sad|worthless|pointless|wretched|useless|little|sorry|meaningless)\s+)?"
+         r"(?:life|existence)\b"
          r"(?!\s+(?:back|in\s+(?:a|your|new)|into|to\s+the|forward|seriously|more|one\s+day|easy))"
          r"|\bend(?:ing)?\s+it\s+all\b|\bend\s+it(?=\s*(?:[.!]|$|,?\s*(?:tonight|now|already|for\s+good|today)\b))"
          r"|\b(?:commit|committing)\s+suicide\b",
          0.9, "encouragement of suicide"),
     Rule("self_harm", "act",
-         r"\bslit(?:ting)?\s+(?:your|ur)\s+(?:wrists?|throat)\b"
+         r"\bslit(?:ting)?\s+(?:your|ur)\s+wrists?\b"
          r"|\bcut(?:ting)?\s+(?:your|ur)\s+(?:wrists?|arms?|thighs?|skin)\b(?!\s+hair)"
          r"|\b(?:jump|jumping)\s+(?:off|from|in\s+front\s+of)\s+(?:a|the|that|this|your|an)?\s*"
          r"(?:nearest\s+|tallest\s+|closest\s+)?(?:bridge|building|roof|rooftop|cliff|balcony|train|window|tower|overpass)"
@@ -95,9 +98,35 @@ RULES: tuple[Rule, ...] = (
          r"|\bstop\s+eating\s+(?:entirely|completely|altogether|for\s+(?:days|weeks|a\s+week))\b"
          r"|\bpurge\s+after\s+(?:every|each)\b",
          0.9, "self-harm method or instruction"),
+    Rule("self_harm", "act",
+         r"\bstop\s+(?:existing|living|breathing)\b|\bcease\s+to\s+exist\b"
+         r"|\bdisappear\s+(?:permanently|forever|for\s+good|from\s+(?:this|the)\s+(?:world|earth|planet))\b"
+         r"|\b(?:leave|exit|say\s+goodbye\s+to)\s+(?:this|the)\s+(?:world|earth|life)\s+(?:for\s+good|forever|"
+         r"permanently|behind)\b|\btake\s+the\s+(?:easy|coward's|quick)\s+way\s+out\b"
+         r"|\bgive\s+up\s+on\s+(?:life|living|being\s+alive)\b|\bgive\s+up\s+and\s+die\b"
+         r"|\b(?:grab|get|find|buy|tie|use)\s+(?:a|the|some|your)\s+(?:rope|noose)\b"
+         r"|\bstep\s+off\s+(?:the|a|that|this)\s+(?:ledge|roof|edge|bridge|cliff|balcony)\b"
+         r"|\bswallow\s+(?:them|those|these|it)\s+all\b"
+         r"|\b(?:go\s+through\s+with|carry\s+out|follow\s+through\s+(?:on|with))\s+(?:your|the)\s+plan\s+to\s+"
+         r"(?:die|end|kill)"
+         r"|\bkeep\s+(?:cutting|hurting|harming|burning|starving|purging)(?:\s+yourself)?\b|\bend\s+it(?=\s*\?)"
+         r"|\bdon't\s+eat\s+(?:anything\s+)?for\s+(?:a|two|three|several|\d+)\s+(?:days|weeks?)\b",
+         0.85, "encouragement of suicide or self-harm (euphemism)", need_cue=True, dosing=True),
     # ---- self-harm: statements harmful by themselves
     Rule("self_harm", "statement",
-         r"\byou(?:'d|\s+would|\s+are|'re|\s+will|'ll)?\s+(?:be\s+|all\s+)?better\s+off\s+dead\b"
+         r"\byou(?:'d|\s+would|\s+are|'re|\s+will|'ll)?\s+(?:be\s+|all\s+)?better\s+off\s+(?:dead|gone|six\s+feet\s+under|in\s+(?:a|the|your)\s+(?:grave|coffin)|not\s+"
+         r"(?:existing|alive|being\s+alive|living|here|around)|never\s+(?:born|having\s+been\s+born))\b"
+         r"|\b(?:favou?r|best|better|easier|happier|relieved|relief)\b[^.!?\n]{0,40}?\bif\s+you\s+(?:were\s+(?:dead|gone)"
+         r"|died|stopped\s+(?:living|existing|breathing)|weren't\s+(?:alive|around|here)|killed\s+yourself|"
+         r"ended\s+(?:it|your\s+life))\b"
+         r"|\bwhy\s+are\s+you\s+(?:even\s+)?still\s+(?:alive|here|breathing|living)\b"
+         r"|\b(?:nobody|no\s+one|no-one)\s+(?:will|would|is\s+going\s+to)\s+(?:cry|come|show\s+up|mourn|grieve)"
+         r"\s+(?:at|to|for)\s+your\s+funeral\b"
+         r"|\b(?:the\s+world|everyone|your\s+family|nobody|no\s+one)\s+(?:doesn't|does\s+not|don't|do\s+not|won't)\s+"
+         r"need\s+you\b(?=[^.!?\n]{0,40}(?:die|dead|gone|exist|alive|end|[.!]))"
+         r"|\byou\s+(?:shouldn't|should\s+not|do\s+not\s+deserve\s+to|don't\s+deserve\s+to)\s+(?:be\s+alive|exist|live)\b"
+         r"|\bdo\s+it\s+(?:properly|right)\s+this\s+time\b"
+         r"|\byou\s+(?:\w+\s+){0,2}?deserve\s+to\s+die\b|\band\s+deserve\s+to\s+die\b"
          r"|\b(?:would|will|'d|'ll|is|are|'s)\s+(?:all\s+)?(?:be\s+)?(?:so\s+much\s+|much\s+|a\s+lot\s+)?"
          r"(?:better\s+off|happier|relieved|a\s+better\s+place|better)\s+"
          r"(?:without\s+(?:you|people\s+like\s+you)\b|if\s+you\s+(?:were\s+(?:gone|dead)|died|killed\s+yourself"
@@ -106,7 +135,6 @@ RULES: tuple[Rule, ...] = (
          r"(?:ever\s+|even\s+)?(?:miss|care\s+about|notice|care\s+if|care\s+when)\s+(?:you|if\s+you|when\s+you)\b"
          r"|\b(?:nobody|no\s+one)\s+would\s+care\s+if\s+you\s+(?:died|were\s+gone)"
          r"|\byou\s+(?:do\s+not|don't|dont)\s+deserve\s+to\s+(?:live|be\s+alive|exist|breathe)\b"
-         r"|\byou\s+deserve\s+to\s+die\b"
          r"|\byour\s+life\s+(?:is\s+not|isn't|is\s+no\s+longer|is\s+not\s+even)\s+worth\s+(?:living|it|saving)\b"
          r"|\blife\s+(?:is\s+not|isn't)\s+worth\s+living\s+for\s+(?:you|someone\s+like\s+you|a\s+\w+\s+like\s+you)\b"
          r"|\byour\s+life\s+is\s+(?:worthless|meaningless|pointless)\b"
@@ -118,7 +146,8 @@ RULES: tuple[Rule, ...] = (
     # ---- self-harm: words harmful only with an encouragement cue
     Rule("self_harm", "cue",
          r"\b(?:should|must|ought\s+to|need\s+to|go(?:\s+and)?|just|please|might\s+as\s+well|"
-         r"why\s+don't\s+you|why\s+not|better)\s+(?:just\s+|go\s+|and\s+)*(?:die|drop\s+dead)\b"
+         r"why\s+don't\s+you|why\s+not|better)\s+(?:just\s+|go\s+|and\s+)*(?:die|drop\s+dead|overdose|od)\b"
+         r"|\bis\s+to\s+(?:just\s+)?die\b"
          r"|\bdrop\s+dead\b|\bgo\s+(?:and\s+)?die\b",
          0.85, "telling the reader to die"),
     Rule("self_harm", "cue",
@@ -128,8 +157,8 @@ RULES: tuple[Rule, ...] = (
     Rule("violence", "statement",
          r"\bi(?:'ll|\s+will|\s+am\s+going\s+to|'m\s+going\s+to|'m\s+gonna|\s+am\s+gonna|\s+shall|'m\s+about\s+to)\s+"
          r"(?:\w+\s+)?(?:kill|murder|hurt|stab|shoot|beat|strangle|choke|rape|break|destroy|gut|slaughter|"
-         r"torture|burn|cut|punch|bash)\s+(?:you|u|your\s+(?:\w+\s+)?(?:family|kids|children|wife|husband|"
-         r"mother|mom|dad|father|dog|face|legs|neck|head|skull|throat|friends?))\b"
+         r"torture|burn|cut|punch|bash|slit|slash|smash|shank|bury|end)\s+(?:you|u|your\s+(?:\w+\s+)?(?:family|kids|children|wife|husband|"
+         r"mother|mom|dad|father|dog|face|legs|neck|head|skull|throat|friends?|life))\b"
          r"|\b(?:hunt|track)\s+you\s+down\b|\bfind\s+(?:you|where\s+you\s+live)\s+and\s+(?:\w+\s+){0,2}?"
          r"(?:kill|hurt|make\s+you\s+pay|beat|shoot|stab)"
          r"|\bi\s+know\s+where\s+you\s+(?:live|sleep|work)\b|\bi(?:'m|\s+am)\s+coming\s+for\s+you\b"
@@ -138,7 +167,12 @@ RULES: tuple[Rule, ...] = (
          0.9, "threat of violence"),
     Rule("violence", "act",
          rf"\b(?:kill|murder|stab|shoot|beat|punch|strangle|choke|poison|attack|torture|drown|hit|kick|"
-         rf"smash|rape|slaughter|behead|lynch|assault|bash|maim|slap|burn|massacre)\s+(?:up\s+)?{_PERSON}\b",
+         rf"smash|rape|slaughter|behead|lynch|assault|bash|maim|slap|smack|whip|burn|massacre|slash|knife|"
+         rf"shank|bludgeon|execute|dismember|decapitate|mutilate|gun\s+down|mow\s+down|pistol-whip|"
+         rf"waterboard|hurt|injure|cripple|castrate|set\s+fire\s+to|open\s+fire\s+on)\s+(?:up\s+)?{_PERSON}\b"
+         rf"|\bteach\s+{_PERSON}\s+a\s+lesson\s+with\s+(?:your\s+|a\s+|my\s+)?(?:fists|bat|knife|gun|belt|"
+         rf"violence|force|hammer)\b"
+         rf"|\bput\s+a\s+bullet\s+(?:in|through)\s+(?:his|her|their|your\s+\w+'s|someone's|\w+'s)\b",
          0.85, "incitement to violence", need_cue=True),
     Rule("violence", "act",
          r"\b(?:poison|spike)\s+(?:his|her|their|the|your\s+\w+'s)\s+(?:coffee|tea|drink|food|water|wine|meal|dinner)\b"
@@ -158,7 +192,7 @@ RULES: tuple[Rule, ...] = (
          r"(?:bomb|explosive|ied|molotov(?:\s+cocktail)?|grenade|nerve\s+agent)\b",
          0.95, "weapon instructions"),
     Rule("violence", "statement",
-         r"\b(?!you\b)\w+\s+(?:deserves?|deserve)\s+to\s+(?:die|be\s+(?:shot|killed|beaten|stabbed|hanged|hung|"
+         r"\b(?!you\b|and\b|i\b|we\b|not\b|never\b)\w+\s+(?:deserves?|deserve)\s+to\s+(?:die|be\s+(?:shot|killed|beaten|stabbed|hanged|hung|"
          r"murdered|tortured|raped|executed|lynched|burned|slaughtered))\b",
          0.8, "wishing violence on someone"),
     # ---- hate and harassment
@@ -171,12 +205,16 @@ RULES: tuple[Rule, ...] = (
          rf"shot|hanged|banned|thrown\s+out|die|burn|suffer|not\s+(?:be\s+allowed|exist)|stay\s+out|go\s+back)"
          rf"|\b(?:exterminate|wipe\s+out|get\s+rid\s+of|eradicate|gas|kill|deport|hate|purge|cleanse)\s+"
          rf"(?:all\s+)?(?:of\s+)?(?:the\s+|those\s+|these\s+)?{_GROUP}\b"
-         rf"|\b{_GROUP}\s+(?:belong\s+in\s+the\s+kitchen|breed\s+like|are\s+breeding\s+like|infest|ruin\s+everything)",
+         rf"|\b{_GROUP}\s+(?:belong\s+in\s+the\s+kitchen|breed\s+like|are\s+breeding\s+like|infest|ruin\s+everything)"
+         rf"|\b{_GROUP}\s+(?:secretly\s+)?(?:run|control|own)\s+(?:all\s+)?(?:the\s+)?(?:banks|media|world|"
+         rf"government|everything|hollywood)\b"
+         rf"|\b{_GROUP}\s+(?:\w+\s+){{0,6}}?(?:are\s+)?(?:ruining|destroying|poisoning|invading|infesting|"
+         rf"replacing|polluting)\s+(?:the|our|this|everything)\b",
          0.85, "dehumanising or hateful statement about a group"),
     Rule("hate", "statement",
          rf"\byou(?:'re|\s+are|\s+r)\s+(?:such\s+|just\s+|nothing\s+but\s+)?(?:an?\s+)?(?:{_INSULT_ADJ}\s+)*{_INSULT}\b"
          rf"|\byou\s+(?:{_INSULT_ADJ}\s+)+(?:{_INSULT}|foreigner|immigrant|bastard)\b"
-         rf"|\bgo\s+fuck\s+yourself\b|(?<!to\s)(?<!na\s)(?<!ll\s)(?<!'d\s)(?<!we\s)\bfuck\s+you\b(?!\s+(?:right|so|hard|all|until))|\b(?:nobody|no\s+one)\s+(?:likes|loves)\s+you\b"
+         rf"|\b(?:everyone|everybody)\s+(?:hates|despises)\s+you\b|\bgo\s+fuck\s+yourself\b|(?<!to\s)(?<!na\s)(?<!ll\s)(?<!'d\s)(?<!we\s)\bfuck\s+you\b(?!\s+(?:right|so|hard|all|until))|\b(?:nobody|no\s+one)\s+(?:likes|loves)\s+you\b"
          rf"|\bgo\s+back\s+to\s+(?:your\s+(?:own\s+)?country|where\s+you\s+came\s+from)\b",
          0.6, "harassment of the reader"),
 )
@@ -189,7 +227,11 @@ SEXUAL_STRONG = re.compile(
     r"sexting|sext|phone\s+sex|jerk(?:ing|ed)?\s+off|rough\s+sex|(?:let's|wanna|want\s+to|i'd|to|we)\s+have\s+sex|"
     r"make\s+you\s+cum|touching\s+(?:myself|yourself|himself|herself)|stroked\s+(?:himself|herself)|"
     r"rip\s+(?:your|her|his)\s+clothes\s+off|spread\s+(?:your|her)\s+legs|lick\s+every\s+inch|dripping\s+wet|"
-    r"how\s+wet\s+you|naked\s+bod(?:y|ies)|(?<!a\s)dick\b(?=\s+(?:throbb|inside|in\s+my|in\s+her|hard|pic))|"
+    r"how\s+wet\s+you|naked\s+bod(?:y|ies)|get\s+naked|bend\s+(?:you|her|him|me)\s+over|"
+    r"take\s+(?:you|her|him|me)\s+from\s+behind|(?:hand|hands|fingers)\s+(?:slid|slipped|moved|went)\s+"
+    r"(?:into|inside|down)\s+(?:his|her|my|your)\s+(?:pants|panties|underwear|jeans|shorts|skirt)|"
+    r"(?:pics?|pictures?|photos?|selfies?|videos?)\s+of\s+(?:you|yourself)\s+(?:without\s+(?:any\s+)?clothes|"
+    r"naked|nude|topless|in\s+(?:your\s+)?(?:underwear|lingerie|bra))|(?<!a\s)dick\b(?=\s+(?:throbb|inside|in\s+my|in\s+her|hard|pic))|"
     r"(?:want\s+to|wanna|gonna|going\s+to|let\s+me|i'll|i\s+will|i'd|while\s+we|we|and)\s+fuck(?:ed)?\b(?!\s+(?:up|off|it|this|that))|"
     r"fuck(?:ed|ing)\s+(?:her|him|me|you|them)\b(?!\s+(?:up|over|off))|orgasms?)\b",
     re.IGNORECASE,
@@ -218,14 +260,15 @@ CLAUSE_END = re.compile(r"[,;:.!?\n()\"“”]|\b(?:and|but|so|then|because|or|w
 NEGATION = re.compile(
     r"\b(?:not|never|no|don't|dont|do\s+not|doesn't|won't|wouldn't|shouldn't|can't|cannot|isn't|aren't|"
     r"mustn't|didn't|stop|quit|avoid|prevent|preventing|refuse|refuses|against|instead\s+of|rather\s+than|"
-    r"without|careful|could|may|might|risk|accidentally|lest|nobody|no\s+one|warn\w*|discourage\w*)\b"
+    r"without|careful|risk|accidentally|lest|nobody|no\s+one|warn\w*|discourage\w*)\b"
     r"|\w+n't\b",
     re.IGNORECASE,
 )
 OVERRIDE = re.compile(
     r"\b(?:why\s+don't\s+you|why\s+not|if\s+i\s+were\s+you|(?:don't|do\s+not|never)\s+hesitate|"
     r"might\s+as\s+well|have\s+you\s+(?:ever\s+)?(?:considered|thought\s+about)|go\s+ahead|"
-    r"do\s+(?:the\s+world|everyone|us\s+all|us|yourself|everybody)\s+a\s+favou?r|nobody\s+will\s+stop\s+you|"
+    r"do\s+(?:the\s+world|everyone|us\s+all|us|yourself|everybody)\s+(?:all\s+)?a\s+favou?r|"
+    r"what\s+are\s+you\s+waiting\s+for|nobody\s+will\s+blame\s+you|nobody\s+will\s+stop\s+you|"
     r"no\s+one\s+will\s+stop\s+you)\b",
     re.IGNORECASE,
 )
@@ -233,6 +276,16 @@ ENCOURAGE = re.compile(
     r"\b(?:should|must|ought\s+to|need\s+to|have\s+to|has\s+to|gotta|got\s+to|go|just|recommend\w*|suggest\w*|"
     r"advise|best|only|right|smart|easiest|quickest|time\s+(?:for\s+you\s+)?to|want\s+you\s+to|"
     r"make\s+sure|you\s+can|try|keep|start|please|i\s+dare\s+you|do\s+it|deserves?\s+it)\b",
+    re.IGNORECASE,
+)
+# "you could hurt yourself": a modal right before the verb is a warning, not a push.
+CAUTION = re.compile(
+    r"\b(?:could|might|may|can|will|would)\s+(?:easily\s+|accidentally\s+|really\s+|seriously\s+|even\s+)?$",
+    re.IGNORECASE,
+)
+DOSING = re.compile(
+    r"\b(?:as\s+(?:prescribed|directed)|prescription|prescribed|doctor|pharmacist|dose|dosage|surgery|"
+    r"procedure|fasting|fast\s+before|with\s+(?:food|water|meals)|a\s+day|daily|course\s+of|antibiotics)\b",
     re.IGNORECASE,
 )
 # A clause that is only fillers before the verb: the verb is an imperative.
@@ -266,7 +319,7 @@ REPORTED = re.compile(
     r"asked|repeated|quote[sd]?|quoting|(?:phrases?|words?|messages?|comments?|texts?|slogans?|insults?|"
     r"things|responses?|replies|terms|lines?|lyrics|examples?)\s+(?:like|such\s+as)|such\s+as|e\.g\.|"
     r"for\s+example|example\s+of|include|includes|including|containing|contains|catches|matches|means|"
-    r"stands\s+for|abbreviation|short\s+for|called|calling|labell?ed|claim(?:s|ed)?|claiming|myth|"
+    r"stands\s+for|abbreviation|short\s+for|called|labell?ed|claim(?:s|ed)?|claiming|myth|"
     r"stereotypes?|propaganda|rhetoric|accused|alleged\w*|allegedly|according\s+to|headline|transcript|"
     r"screenshot|moderation|moderator|flag|flagged|blocked|removed|reported|reporting|refuse\s+to\s+say|"
     r"say\s+that|saying\s+that|described|describes|depicts|depicted|insisted|argued|chanted|sneer\w*|whisper\w*|threaten\w*|"
@@ -292,6 +345,12 @@ MEDICAL = re.compile(
     r"symptoms?|treat\w*|therapy|clinics?|hospital|side\s+effects?|risks?|infections?|diagnos\w*|health|"
     r"condoms?|stis?|stds?|contracept\w*|cancer|exam\w*|screening|dysfunction|disorder|anatomy|puberty|"
     r"biology|gynecolog\w*|urolog\w*|breastfeed\w*|pregnan\w*|sexual\s+health)\b",
+    re.IGNORECASE,
+)
+# "don't bother calling a hotline": a referral waved away is no referral.
+ANTI_REFERRAL = re.compile(
+    r"\b(?:don't|do\s+not|never|no\s+need\s+to|no\s+point|skip|forget|stop|bother|instead\s+of|why)\b"
+    r"[^.!?\n,]{0,30}$",
     re.IGNORECASE,
 )
 REFERRAL = re.compile(

@@ -218,15 +218,19 @@ class SafetyEvaluator:
         # act and cue rules
         pushed = bool(P.OVERRIDE.search(lc))
         if not pushed:
-            if P.NEGATION.search(lc) or _RIGHT_NEGATION.search(ctx.right_clause(end, s1)):
+            if (P.NEGATION.search(lc) or P.CAUTION.search(lc)
+                    or _RIGHT_NEGATION.search(ctx.right_clause(end, s1))):
                 return "negated"
             pushed = bool(P.OVERRIDE.search(left))
         if not pushed and P.CONDITIONAL.search(lc) and not _STRONG_ENCOURAGE.search(lc):
             return "conditional"
-        if not pushed and P.REFERRAL.search(left + right):
+        # A referral in this sentence or the next one ("...? Please call 988.")
+        if _has_referral(left + right + ctx.text[s1:s1 + 160]):
             return "referral"
         if P.FICTION.search(left + right):
             return "fiction"
+        if rule.dosing and P.DOSING.search(left + right):
+            return "medical"
         if rule.need_cue and not (
             pushed
             or P.IMPERATIVE_LEFT.match(lc)
@@ -266,6 +270,14 @@ class SafetyEvaluator:
                                      1.0 if minor else 0.8, detail))
             elif dropped is not None:
                 dropped.append(Suppressed("sexual", start, end, reason))
+
+
+def _has_referral(text: str) -> bool:
+    """A crisis referral not waved away ("don't bother calling a hotline")."""
+    return any(
+        not P.ANTI_REFERRAL.search(text, max(0, m.start() - 40), m.start())
+        for m in P.REFERRAL.finditer(text)
+    )
 
 
 def _dedupe(found: list[Finding]) -> list[Finding]:
