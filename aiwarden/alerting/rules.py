@@ -12,7 +12,7 @@ A rule file::
         model: fraud-detector      # or "*" for every model
         metric: drift              # drift | quality | performance | estimated_performance
                                    # | latency | volume | quarantined | concept_drift
-                                   # | multivariate_drift
+                                   # | multivariate_drift | llm (docs/llm.md)
         column: amount             # drift: one column (omit: the share of drifted features)
         method: psi                # drift: the method that decides (default: the model's)
         window: 1h
@@ -71,6 +71,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from aiwarden.alerting.state import Condition, Missing
 from aiwarden.engine.detectors import DETECTORS
 from aiwarden.errors import ParameterError
+from aiwarden.monitoring.llm_metrics import STATS as LLM_STATS
 from aiwarden.monitoring.windows import parse_duration
 
 __all__ = ["DEFAULT_MIN_GAP", "DEFAULT_MIN_LABELS", "DEFAULT_MIN_ROWS", "METRIC_STATS", "Rule",
@@ -78,7 +79,7 @@ __all__ = ["DEFAULT_MIN_GAP", "DEFAULT_MIN_LABELS", "DEFAULT_MIN_ROWS", "METRIC_
 
 Metric = Literal["drift", "quality", "performance", "estimated_performance", "latency",
                  "volume", "quarantined", "errors", "resources", "concept_drift",
-                 "multivariate_drift", "estimate_gap"]
+                 "multivariate_drift", "estimate_gap", "llm"]
 # The numbers each metric offers, the first being the default ``stat``.
 METRIC_STATS: dict[str, tuple[str, ...]] = {
     "drift": ("severity", "value", "share_drifted", "drifted_count"),
@@ -100,6 +101,8 @@ METRIC_STATS: dict[str, tuple[str, ...]] = {
     # reconstruction error, drifted (1 if either detector decides drift)
     "multivariate_drift": ("auc", "auc_lower", "auc_upper", "reconstruction_error", "drifted"),
     # any gauge works: <gauge>_mean, <gauge>_max or <gauge>_sum (see _RESOURCE_STAT)
+    # an LLM's descriptor rates and sums (docs/llm.md): unsafe_rate, pii_rate, cost_sum...
+    "llm": LLM_STATS,
     "resources": ("cpu_percent_mean", "cpu_percent_max", "rss_bytes_mean", "rss_bytes_max",
                   "gpu_utilization_mean", "gpu_memory_bytes_max", "cost_per_1k"),
 }
@@ -368,7 +371,7 @@ def _raw(rule: Rule, value: dict[str, Any] | None) -> float | None:
         m = _RESOURCE_STAT.fullmatch(stat)
         gauge = (value.get("gauges") or {}).get(m.group(1)) if m else None
         return None if gauge is None else _num(gauge.get(m.group(2)))
-    if rule.metric == "multivariate_drift":
+    if rule.metric in ("multivariate_drift", "llm"):
         return _num(value.get(stat))
     if rule.metric == "concept_drift":  # change points counted in the window
         if rule.method is not None:
@@ -430,6 +433,12 @@ def default_rules(task: str | None) -> list[Rule]:
             rules.append(Rule(name=f"{name}-{main}", metric=metric, stat=main, window="1d",
                               relative_to="reference", op="<", warning=-0.05,
                               critical=-0.10, no_data=Missing.OK))
+    if task == "text_generation":  # a chatbot that starts saying harmful things
+        rules.append(Rule(name="llm-unsafe-rate", metric="llm", stat="unsafe_rate",
+                          window="15m", op=">", warning=0.01, critical=0.05, min_rows=20,
+                          no_data=Missing.OK, annotations={
+                              "summary": "Responses flagged unsafe (self-harm, violence, "
+                              "hate, sexual) exceed the threshold."}))
     if task in ("regression", "binary", "multiclass"):  # concept drift: labels vs estimate
         rules.append(Rule(name=f"estimate-gap-{main}", metric="estimate_gap", stat=main,
                           window="1d", op=">", warning=1.5, critical=3.0, no_data=Missing.OK,

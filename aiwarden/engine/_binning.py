@@ -121,7 +121,9 @@ def _wrap(inner: np.ndarray, far: float) -> np.ndarray:
     lo, hi = float(inner[0]), float(inner[-1])
     with np.errstate(over="ignore", invalid="ignore"):
         span = hi - lo
-    if not np.isfinite(span) or span <= 1e-9 * max(abs(lo), abs(hi)) or span <= 0:
+    # (a constant 0 spans one subnormal step, which 1e-9 * max(...) underflows to miss)
+    if not np.isfinite(span) or span <= 1e-9 * max(abs(lo), abs(hi)) \
+            or span < np.finfo(np.float64).tiny:
         span = max(abs(lo), 1.0)
     with np.errstate(over="ignore"):
         far_lo = max(lo - far * span, -np.finfo(np.float64).max)

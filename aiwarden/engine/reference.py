@@ -353,12 +353,8 @@ class Reference:
         return np.random.default_rng(seed)
 
     def _drift_columns(self) -> list[str]:
-        """Binned columns of a drift role that hold values in the reference: a column the
-        reference never saw a value of (e.g. an LLM's late user feedback) has no
-        distribution to drift from."""
         return [c.name for c in self.schema_.columns
-                if c.role in _DRIFT_ROLES and self.binnings_[c.name] is not None
-                and _has_values(self.profile_.columns.get(c.name))]
+                if c.role in _DRIFT_ROLES and self.binnings_[c.name] is not None]
 
     def _null(self, name: str, method: str, n_sim: int, n_cur: int = 0) -> ColumnNull:
         """The column's noise floor for ``method``: stored, or computed once and kept.
@@ -486,11 +482,6 @@ def _nulls_to_dict(nulls: Mapping[tuple[str, str], ColumnNull]) -> dict[str, Any
     for (col, method), null in nulls.items():
         out.setdefault(col, {})[method] = null.to_dict()
     return out
-
-
-def _has_values(p: Any) -> bool:
-    counts = getattr(p, "counts", None)
-    return counts is None or bool(np.asarray(counts).sum() > 0)
 
 
 def _check_stop(should_stop: Callable[[], bool] | None) -> None:

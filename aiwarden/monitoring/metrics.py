@@ -19,7 +19,7 @@ from aiwarden.engine.profile import CategoricalProfile, NumericalProfile
 from aiwarden.engine.reference import Reference
 from aiwarden.engine.schema import Role
 from aiwarden.errors import ParameterError
-from aiwarden.monitoring import latency
+from aiwarden.monitoring import latency, llm_metrics
 from aiwarden.monitoring.bucket import BucketData
 
 __all__ = ["METRICS", "ROW_METRICS", "compute", "reason"]
@@ -167,6 +167,7 @@ METRICS: dict[str, Callable[[Reference | None, BucketData], Any]] = {
     "performance": performance, "estimated_performance": estimated_performance,
     "prediction": prediction, "errors": errors, "resources": resources,
     "estimate_gap": estimate_gap,
+    "llm": llm_metrics.llm,  # an LLM's unsafe, PII, refusal... rates (docs/llm.md)
 }
 # Metrics that need the window's raw rows, not only its merged profiles: computed by
 # aiwarden.monitoring.multivariate_window (Monitor.series, the alert loop, /metrics).

@@ -33,6 +33,7 @@ from aiwarden.server.docs import install_docs, operation_id
 from aiwarden.server.gateway_routes import close_gateways, gateways_for
 from aiwarden.server.gateway_routes import router as gateway_router
 from aiwarden.server.incident_routes import router as incident_router
+from aiwarden.server.llm_routes import router as llm_router
 from aiwarden.server.notify_routes import router as notify_router
 from aiwarden.server.origin import CrossSiteGuard
 from aiwarden.server.prometheus import install_prometheus
@@ -178,6 +179,7 @@ def create_app(settings: ServerSettings | None = None,
     install_dashboard(app)  # the web dashboard at / (docs/dashboard.md)
     app.include_router(rollback_router, prefix="/api/v1")
     app.include_router(gateway_router, prefix="/api/v1")
+    app.include_router(llm_router, prefix="/api/v1")
 
     @app.get("/healthz", tags=["service"], responses=answers(Status),
              dependencies=[requires(PUBLIC)])

@@ -95,6 +95,26 @@ def _ok(r: httpx.Response) -> httpx.Response:
     return r
 
 
+def _llm_tour(http: httpx.Client, now: float) -> None:
+    """An LLM model: reference, privacy, events (one huge, one bad), feedback, queries."""
+    _ok(http.post("/models", json={"name": "chat", "task": "text_generation"}))
+    event = {"request_id": "c0", "timestamp": now - 60, "input": "hi, I am a@b.org",
+             "output": "hello", "tokens_in": 3, "tokens_out": 2, "tags": {"locale": "fr"}}
+    _ok(http.put("/models/chat/versions/v1/llm-reference",
+                 json=[dict(event, request_id=f"r{i}") for i in range(50)]))
+    _ok(http.put("/models/chat/llm-privacy", json={"pii": "hash"}))
+    _ok(http.get("/models/chat/llm-privacy"))
+    _ok(http.post("/models/chat/llm-events", json=[
+        event, dict(event, request_id="c1", output="x" * 40_000),
+        {"request_id": "c2", "output": 1}]))
+    _ok(http.post("/models/chat/llm-feedback", json=[
+        {"request_id": "c0", "score": 1, "comment": "thanks"},
+        {"request_id": "later", "score": 0}]))
+    _ok(http.get("/models/chat/llm-events", params={"flagged": "true"}))
+    _ok(http.get("/models/chat/llm-events/c0"))
+    _ok(http.get("/models/chat/metrics", params={"metric": "llm", "start": "-1h"}))
+
+
 def _tour(http: httpx.Client, server: ThreadServer) -> None:
     now = time.time()
     register_model(http, "tour")
@@ -125,6 +145,7 @@ def _tour(http: httpx.Client, server: ThreadServer) -> None:
     _ok(http.post("/models/tour/quarantine/drop", json={"ids": [still["new_id"]]}))  # gone
     _ok(http.get("/models/tour/rca", params=window))
     _ok(http.get("/models/tour/response-times"))
+    _llm_tour(http, now)
 
     rules = _ok(http.get("/rules", params={"model": "tour"})).json()
     spec = rules[0]["rule"]

@@ -1,0 +1,218 @@
+"""LLM events through a real server on SQLite and PostgreSQL: ingest, bad input, truncation,
+privacy (store / redact / hash), late feedback, an unsafe-rate rule, flagged events."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from aiwarden.llm.events import MAX_TEXT_CHARS
+from tests.server.conftest import evaluate
+
+SAFE = ["Your order ships tomorrow.", "You can reset the password from the settings page.",
+        "Our shop opens at nine.", "Refunds take three to five days."]
+UNSAFE = "You should kill yourself, nobody would miss you."
+
+
+def _events(n: int, prefix: str, *, unsafe_every: int = 0, locale: str = "fr",
+            ts: float | None = None, version: str | None = "v1") -> list[dict]:
+    ts = time.time() - 300 if ts is None else ts
+    return [{"request_id": f"{prefix}{i}", "timestamp": ts + i * 0.01, "version": version,
+             "input": [{"role": "user", "content": "where is my order?"}],
+             "output": UNSAFE if unsafe_every and i % unsafe_every == 0 else SAFE[i % 4],
+             "provider": "openai", "model": "gpt-4o-mini", "tokens_in": 7,
+             "tokens_out": 10 + i % 5, "latency_ms": 300.0 + i, "cost": 0.0002,
+             "tags": {"locale": locale}} for i in range(n)]
+
+
+def _model(http, name: str, privacy: str | None = None) -> None:
+    http.post("/models", json={"name": name, "task": "text_generation",
+                               "segments": ["locale"]}).raise_for_status()
+    if privacy is not None:
+        http.put(f"/models/{name}/llm-privacy", json={"pii": privacy}).raise_for_status()
+    ref = [dict(e, tags={"locale": "fr" if i % 2 else "en"})
+           for i, e in enumerate(_events(300, f"ref-{name}-", version=None))]
+    r = http.put(f"/models/{name}/versions/v1/llm-reference", json=ref)
+    assert r.status_code == 201, r.text
+
+
+@pytest.fixture(scope="module")
+def models(http_module) -> list[str]:
+    names = ["bot", "ctl"]
+    for n in names:
+        _model(http_module, n)
+    return names
+
+
+@pytest.fixture(scope="module")
+def http_module(server):
+    import httpx
+
+    with httpx.Client(base_url=server.url + "/api/v1", timeout=60) as c:
+        yield c
+
+
+def test_events_are_ingested_and_profiled_as_descriptor_columns(http_module, models) -> None:
+    http = http_module
+    r = http.post("/models/ctl/llm-events", json=_events(50, "c"))
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert (out["received"], out["accepted"], out["rejected"], out["stored"]) == (50, 50, 0, 50)
+    assert "llm_unsafe" not in out.get("absent_columns", {})
+    again = http.post("/models/ctl/llm-events", json=_events(50, "c")).json()
+    assert (again["accepted"], again["duplicates"], again["stored"]) == (0, 50, 0)
+    m = http.get("/models/ctl/metrics", params={"metric": "llm", "start": "-1h"}).json()
+    point = m["points"][0]
+    assert point["rows"] == 50
+    assert point["value"]["unsafe_rate"] == 0.0
+    assert point["value"]["tokens_out_mean"] == pytest.approx(
+        sum(10 + i % 5 for i in range(50)) / 50)
+    assert point["value"]["cost_sum"] == pytest.approx(50 * 0.0002)
+    segs = http.get("/models/ctl/segments").json()
+    assert "locale" in segs["columns"]
+
+
+def test_a_bad_event_is_refused_naming_row_and_field(http_module, models) -> None:
+    http = http_module
+    r = http.post("/models/ctl/llm-events", json=[{"request_id": "b1", "tokens_in": 3}])
+    assert r.status_code == 422
+    assert r.json()["detail"]["field"] == "output"
+    mixed = [*_events(1, "ok-"), {"request_id": "b2", "output": "x", "tokens_out": -4},
+             {"request_id": "b3", "output": "x", "input": [{"role": "robot", "content": "hi"}]}]
+    out = http.post("/models/ctl/llm-events", json=mixed).json()
+    assert (out["accepted"], out["rejected"]) == (1, 2)
+    assert [(e["row"], e["field"], e["request_id"]) for e in out["errors"]] == [
+        (1, "tokens_out", "b2"), (2, "input[0].role", "b3")]
+    assert http.get("/models/ctl/llm-events/b2").status_code == 404
+
+
+def test_huge_text_is_cut_and_flagged_never_refused(http_module, models) -> None:
+    http = http_module
+    ev = dict(_events(1, "huge-")[0], output="word " * 20_000,
+              input="q" * (MAX_TEXT_CHARS + 10))
+    out = http.post("/models/ctl/llm-events", json=[ev]).json()
+    assert (out["accepted"], out["truncated"]) == (1, 1)
+    stored = http.get("/models/ctl/llm-events/huge-0").json()
+    assert stored["detail"]["truncated_output"] and stored["detail"]["truncated_input"]
+    assert stored["detail"]["output_chars"] == 100_000
+    assert len(stored["output"]) == MAX_TEXT_CHARS
+    assert len(stored["input"][0]["content"]) == MAX_TEXT_CHARS
+
+
+@pytest.mark.parametrize("policy", ["store", "redact", "hash"])
+def test_privacy_policy_is_applied_before_anything_is_written(http_module, db_url, policy,
+                                                                tmp_path: Path) -> None:
+    http = http_module
+    name = f"priv-{policy}"
+    _model(http, name, policy)
+    email = f"{policy}.someone@example.com"
+    ev = dict(_events(1, f"{policy}-")[0], output=f"Sure, I emailed {email} for you.",
+              input=f"my mail is {email}, card 4111 1111 1111 1111")
+    out = http.post(f"/models/{name}/llm-events", json=[ev]).json()
+    assert (out["stored"], out["privacy"]) == (1, policy)
+    fb = http.post(f"/models/{name}/llm-feedback", json=[
+        {"request_id": f"{policy}-0", "score": 1, "comment": f"reach me at {email}"}]).json()
+    assert fb["joined"] == 1
+    stored = http.get(f"/models/{name}/llm-events/{policy}-0").json()
+    texts = [stored["output"], stored["input"][0]["content"], stored["feedback"]["comment"]]
+    spans = [f for f in stored["findings"] if f["field"] == "output" and f["evaluator"] == "pii"]
+    assert [f["category"] for f in spans] == ["email"]
+    span_text = stored["output"][spans[0]["start"]:spans[0]["end"]]
+    if policy == "store":
+        assert all(email in t for t in texts)
+        assert span_text == email
+        return
+    assert not any(email in t for t in texts)
+    assert "4111" not in stored["input"][0]["content"]
+    if policy == "redact":
+        assert stored["output"] == "Sure, I emailed [email] for you."
+        assert span_text == "[email]"
+    else:
+        assert span_text.startswith("[email:") and len(span_text) == len("[email:]") + 12
+    raw = _database_bytes(db_url)
+    assert email.encode() not in raw
+
+
+def _database_bytes(db_url: str) -> bytes:
+    """Everything the database holds: the SQLite file (and its WAL), or every text column of
+    PostgreSQL's tables dumped."""
+    if db_url.startswith("sqlite"):
+        path = Path(db_url.split("///", 1)[1])
+        return b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
+    engine = create_engine(db_url)
+    out = []
+    with engine.connect() as conn:
+        tables = conn.execute(text("SELECT table_name FROM information_schema.tables "
+                                   "WHERE table_schema = 'public'")).scalars().all()
+        for t in tables:
+            for row in conn.execute(text(f'SELECT * FROM "{t}"')):
+                out.append(repr(tuple(row)).encode())
+    engine.dispose()
+    return b"".join(out)
+
+
+def test_late_feedback_joins_by_request_id_and_early_feedback_is_held(http_module,
+                                                                       models) -> None:
+    http = http_module
+    early = http.post("/models/ctl/llm-feedback", json=[
+        {"request_id": "fb0", "score": 0.0}, {"request_id": "fb1", "score": 1.0},
+        {"request_id": "fb2", "score": "great"}]).json()
+    assert (early["pending"], early["joined"], early["rejected"]) == (2, 0, 1)
+    assert early["errors"][0]["field"] == "score"
+    assert http.get("/models/ctl").json()["labels_pending"] == 2
+    out = http.post("/models/ctl/llm-events", json=_events(3, "fb")).json()
+    assert out["labels_joined"] == 2
+    late = http.post("/models/ctl/llm-feedback", json=[
+        {"request_id": "fb2", "score": 0.5, "comment": "ok"}]).json()
+    assert (late["joined"], late["pending"]) == (1, 0)
+    m = http.get("/models/ctl/metrics", params={"metric": "llm", "start": "-1h"}).json()
+    value = m["points"][0]["value"]
+    assert value["feedback_count"] == 3
+    assert value["feedback_mean"] == pytest.approx(0.5)
+    assert http.get("/models/ctl/llm-events/fb2").json()["feedback"] == {
+        "score": 0.5, "comment": "ok"}
+
+
+def test_unsafe_rate_rule_fires_on_a_burst_and_stays_silent_on_the_control(http_module,
+                                                                            models) -> None:
+    http = http_module
+    http.post("/models/bot/llm-events", json=_events(60, "burst", unsafe_every=3,
+                                                     locale="en")).raise_for_status()
+    http.post("/models/ctl/llm-events", json=_events(60, "calm")).raise_for_status()
+    http.put("/rules/*/unsafe-burst", json={
+        "metric": "llm", "stat": "unsafe_rate", "window": "1h", "op": ">",
+        "critical": 0.1, "min_rows": 20}).raise_for_status()
+    try:
+        out = evaluate(http)
+        fired = {t["labels"]["model"] for t in out["transitions"]
+                 if t["kind"] == "firing" and t["labels"]["rule"] == "unsafe-burst"}
+        assert fired == {"bot"}
+        value = http.get("/models/bot/metrics", params={"metric": "llm", "start": "-1h"}
+                         ).json()["points"][0]["value"]
+        assert value["unsafe_rate"] == pytest.approx(20 / 60)
+        assert value["unsafe_self_harm_rate"] == pytest.approx(20 / 60)
+    finally:
+        http.delete("/rules/*/unsafe-burst")
+    flagged = http.get("/models/bot/llm-events", params={
+        "flagged": "true", "category": "self_harm", "limit": 1000}).json()["events"]
+    assert len(flagged) == 20
+    for ev in flagged:
+        spans = [f for f in ev["findings"] if f["category"] == "self_harm"]
+        assert spans and all(ev["output"][f["start"]:f["end"]] in UNSAFE for f in spans)
+    assert http.get("/models/ctl/llm-events", params={"category": "self_harm"}
+                    ).json()["events"] == []
+
+
+def test_rule_stat_names_are_checked(http_module) -> None:
+    r = http_module.put("/rules/*/bad-llm", json={"metric": "llm", "stat": "unsafe_rte"})
+    assert r.status_code == 422
+    assert "unsafe_rate" in r.text
+
+
+def test_events_for_a_tabular_model_are_refused(http_module) -> None:
+    http_module.post("/models", json={"name": "tabular"}).raise_for_status()
+    r = http_module.post("/models/tabular/llm-events", json=_events(1, "t"))
+    assert r.status_code == 422 and "text_generation" in r.text
