@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.server.conftest import json_rows, register_model, scored_frame
-from tests.server.live import ThreadServer, settings_for
+from tests.server.live import ProcessServer, ThreadServer
 
 
 def _metric(http: httpx.Client, name: str, metric: str) -> dict[str, Any]:
@@ -174,7 +174,7 @@ def test_bad_requests_name_the_field(http: httpx.Client) -> None:
     assert _listed(http, name)["p3"]["id"] == qid
 
 
-def test_two_servers_replaying_the_same_rows_count_each_once(
+def test_two_server_processes_replaying_the_same_rows_count_each_once(
         db_url: str, server: ThreadServer, http: httpx.Client,
         tmp_path_factory: pytest.TempPathFactory) -> None:
     name = f"qc-{uuid.uuid4().hex[:8]}"
@@ -186,7 +186,8 @@ def test_two_servers_replaying_the_same_rows_count_each_once(
     ids = [q["id"] for q in _listed(http, name, limit=1000).values()]
     assert len(ids) == 30
     results: list[dict] = []
-    with ThreadServer(settings_for(db_url, tmp_path_factory.mktemp("second"))) as other:
+    other = ProcessServer(db_url, tmp_path_factory.mktemp("second")).start()  # a 2nd process
+    try:
         urls = [server.url, other.url] * 2  # two servers, each asked twice at once
 
         def go(url: str) -> None:
@@ -198,6 +199,8 @@ def test_two_servers_replaying_the_same_rows_count_each_once(
             t.start()
         for t in threads:
             t.join()
+    finally:
+        other.stop()
     assert len(results) == 4
     replayed = [i for r in results for i in r["replayed"]]
     assert sorted(replayed) == sorted(ids)  # each row by exactly one of the four
@@ -354,3 +357,43 @@ def test_a_row_kept_before_migration_0012_leaves_the_serving_versions_count(
     db.dispose()
     assert _replay(http, name, ids=[qid], set={"features.x": 1.0})["accepted"] == 1
     assert _metric(http, name, "volume") == {"rows": 17, "quarantined": 3, "labels": 0}
+
+
+def test_replays_that_both_read_the_rows_before_either_claims_count_each_once(
+        http: httpx.Client, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The interleaving that matters, made certain: two replays (own database engines, as
+    two processes have) each read the rows, and only then does either take the model's
+    lock. The first takes the rows; the second finds them gone."""
+    from aiwarden.monitoring import quarantine as q
+    from aiwarden.monitoring.service import Monitor
+    from aiwarden.store.database import Database
+
+    name, _ = _model_with_bad_rows(http)
+    listed = _listed(http, name)
+    ids = [listed["p3"]["id"], listed["p15"]["id"]]
+    both_read = threading.Barrier(2, timeout=60)
+    real = q.ingest_predictions
+
+    def after_both_read(*args: Any, **kw: Any) -> Any:
+        both_read.wait()  # each has read its rows outside the lock; neither claimed them
+        return real(*args, **kw)
+
+    monkeypatch.setattr(q, "ingest_predictions", after_both_read)
+    monitors = [Monitor(Database(db_url)) for _ in range(2)]
+    results: list[Any] = []
+
+    def go(mon: Monitor) -> None:
+        results.append(q.replay(mon, name, ids, sets={"features.x": 0.5}))
+
+    threads = [threading.Thread(target=go, args=(m,)) for m in monitors]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for m in monitors:
+        m.db.dispose()
+    assert sorted(len(r.replayed) for r in results) == [0, 2]
+    assert sorted(i for r in results for i in r.replayed) == sorted(ids)
+    assert sorted(i for r in results for i in r.gone) == sorted(ids)
+    assert _metric(http, name, "volume") == {"rows": 18, "quarantined": 2, "labels": 0}
+    assert (_events(http, name).prediction_id.isin(["p3", "p15"])).sum() == 2
