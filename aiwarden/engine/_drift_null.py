@@ -239,6 +239,9 @@ def simulated_null(
     the mean, so 50 draws place the 0.999 quantile within ~2 %)."""
     from aiwarden.engine.drift import _multinomial  # the sampler, shared with instability
 
+    if n_ref <= 0 or p_ref.sum() <= 0 or p_cur.sum() <= 0:  # nothing to compare with
+        return ColumnNull(method, "simulated", 0, np.zeros(1), np.zeros(1), power=power,
+                          n_simulations=n_sim, sizes=(1,), gaussian=True)
     p = p_ref / p_ref.sum()
     q = p_cur / p_cur.sum()
     cum = np.cumsum(q)

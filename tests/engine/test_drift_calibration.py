@@ -236,3 +236,14 @@ def test_a_wide_column_keeps_the_sizes_it_simulated_on_first_use() -> None:
     assert stored.null_[("c", "jensenshannon")].sizes == (2981,)
     assert stored.compare(cur)["c"].threshold == first.threshold
     assert stored.null_[("c", "jensenshannon")].sizes == (2981,)
+
+
+def test_a_column_without_reference_values_has_a_zero_floor_and_no_verdict() -> None:
+    """A baseline window standing in for the reference may hold no value of a column."""
+    ref = Reference.fit(pd.DataFrame({"c": ["a", "b"] * 50, "x": np.arange(100.0)}))
+    empty = ref.profile(pd.DataFrame({"c": [None] * 10, "x": [np.nan] * 10}))
+    shadow = Reference(schema=ref.schema_, binnings=ref.binnings_, profile=empty,
+                       instability={}, settings=ref.settings, random_state=0)
+    report = shadow.compare(ref.profile(pd.DataFrame({"c": ["a"] * 20, "x": np.ones(20)})))
+    assert [c.noise for c in report.columns] == [0.0, 0.0]
+    assert report.drifted_columns == ()
