@@ -29,6 +29,7 @@ import orjson
 from aiwarden.errors import check_param
 from aiwarden.sdk import _payload as P
 from aiwarden.sdk._errors import ApiError, overload_delay
+from aiwarden.sdk.llm import LLMMixin
 from aiwarden.sdk.logger import BackgroundLogger
 from aiwarden.sdk.registry import RegistryMixin
 
@@ -115,7 +116,7 @@ def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
         out[prefix or "value"] = value
 
 
-class Client(RegistryMixin):
+class Client(RegistryMixin, LLMMixin):
     """Talk to an aiwarden server: register models, upload references, log, query.
 
     Parameters

@@ -216,3 +216,118 @@ def test_events_for_a_tabular_model_are_refused(http_module) -> None:
     http_module.post("/models", json={"name": "tabular"}).raise_for_status()
     r = http_module.post("/models/tabular/llm-events", json=_events(1, "t"))
     assert r.status_code == 422 and "text_generation" in r.text
+
+
+class _Upstream:
+    """A fake OpenAI-compatible upstream on loopback: /v1/chat/completions, JSON or SSE."""
+
+    def __init__(self, reply: str) -> None:
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        outer = self
+        self.reply, self.calls = reply, 0
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.calls += 1
+                rid = f"chatcmpl-{outer.calls}"
+                if body.get("stream"):
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/event-stream")
+                    self.end_headers()
+                    words = outer.reply.split(" ")
+                    for i, w in enumerate(words):
+                        chunk = {"id": rid, "model": body["model"], "choices": [
+                            {"index": 0, "delta": {"content": w + (" " if i < len(words) - 1
+                                                                   else "")}}]}
+                        self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                    last = {"id": rid, "model": body["model"], "choices": [],
+                            "usage": {"prompt_tokens": 9, "completion_tokens": len(words)}}
+                    self.wfile.write(f"data: {json.dumps(last)}\n\ndata: [DONE]\n\n".encode())
+                    return
+                answer = json.dumps({
+                    "id": rid, "object": "chat.completion", "model": body["model"],
+                    "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                        "role": "assistant", "content": outer.reply}}],
+                    "usage": {"prompt_tokens": 9, "completion_tokens": 4}}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> _Upstream:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class _MiniOpenAI:
+    """The call shape of ``openai.OpenAI``: ``chat.completions.create(**kw)`` answering the
+    JSON (a dict), or for ``stream=True`` an iterator of chunk dicts read from the SSE."""
+
+    def __init__(self, base_url: str) -> None:
+        import types
+
+        import httpx
+
+        self._http = httpx.Client(base_url=base_url, timeout=30)
+        self.chat = types.SimpleNamespace(completions=types.SimpleNamespace(create=self._create))
+
+    def _create(self, **kw: object) -> object:
+        import json
+
+        if not kw.get("stream"):
+            return self._http.post("/chat/completions", json=kw).json()
+
+        def chunks():
+            with self._http.stream("POST", "/chat/completions", json=kw) as r:
+                for line in r.iter_lines():
+                    if line.startswith("data: ") and line != "data: [DONE]":
+                        yield json.loads(line[6:])
+        return chunks()
+
+
+def test_sdk_wrapper_logs_openai_compatible_calls(server, http_module, models) -> None:
+    from aiwarden.sdk import Client
+    from aiwarden.sdk.llm import wrap_openai
+
+    with _Upstream(UNSAFE) as up, Client(server.url) as monitor:
+        chat = wrap_openai(_MiniOpenAI(up.url), monitor, model="bot", version="v1",
+                           tags={"locale": "de"}, session_id="s-42")
+        msgs = [{"role": "user", "content": "I feel bad"}]
+        reply = chat.chat.completions.create(model="gpt-4o-mini", messages=msgs)
+        assert reply["choices"][0]["message"]["content"] == UNSAFE  # passed through as is
+        streamed = "".join(c["choices"][0]["delta"]["content"] for c in
+                           chat.chat.completions.create(model="gpt-4o-mini", messages=msgs,
+                                                        stream=True) if c["choices"])
+        assert streamed == UNSAFE and up.calls == 2
+        one = monitor.llm_events("bot", session_id="s-42")
+        assert {e["request_id"] for e in one} == {"chatcmpl-1", "chatcmpl-2"}
+        for e in one:
+            assert e["output"] == UNSAFE and e["input"] == msgs and e["tags"] == {"locale": "de"}
+            assert e["detail"]["tokens_in"] == 9 and e["detail"]["latency_ms"] > 0
+            assert e["detail"]["model"] == "gpt-4o-mini" and e["flagged"]
+        by_id = {e["request_id"]: e for e in one}
+        assert by_id["chatcmpl-1"]["detail"]["tokens_out"] == 4
+        assert by_id["chatcmpl-2"]["detail"]["tokens_out"] == len(UNSAFE.split(" "))
+        fb = monitor.log_llm_feedback("bot", "chatcmpl-1", 0.0, "harmful")
+        assert fb["joined"] == 1
+        errors: list = []
+        broken = wrap_openai(_MiniOpenAI(up.url), Client("http://127.0.0.1:9"), model="bot",
+                             on_error=lambda rid, exc: errors.append(rid))
+        assert broken.chat.completions.create(model="m", messages=msgs)["id"] == "chatcmpl-3"
+        assert errors == ["chatcmpl-3"]  # the monitor is down: reported, the call still works
