@@ -5,6 +5,9 @@ it validates: cards pass Luhn and carry a known issuer prefix (IIN) and length, 
 their country's length and a mod-97 remainder of 1, SSNs use an issuable area/group/serial,
 IPv4 octets are 0-255, IPv6 addresses parse. A number whose checksum fails is **not** a
 finding (a typo'd card is not a card a leak would expose; counting it would flag order ids).
+Phones are international (``+``/``00``), North-American or grouped trunk-0 national numbers; a
+bare 10-12 digit number is a phone only right after a word such as "phone", "call", "number".
+A number right after "order", "invoice", "ISBN", "version", "ticket"... is an identifier.
 Overlapping candidates keep the most specific category (e-mail, IBAN, card, SSN, IP, phone).
 
 Examples
@@ -65,6 +68,11 @@ _PHONE = re.compile(
     r"|(?:1[ .-])?(?:\([2-9]\d{2}\) ?|[2-9]\d{2}[ .-])[2-9]\d{2}[ .-]\d{4}"
     r"|\(?0\d{1,4}\)?(?:[ ./-]\d{2,8}){1,4}"
     r")(?![\w]|[.,/-]\d)")
+# A national number written without separators is a phone only after a word that says so.
+_BARE_PHONE = re.compile(r"(?<![\w+.,/-])(?:0[1-9]\d{8,10}|[2-9]\d{9})(?![\w]|[.,/-]\d)")
+_PHONE_WORDS = re.compile(r"(?i)\b(?:phone|tel|telephone|mobile|cell|cellphone|fax|call|ring|"
+                          r"text|whatsapp|sms|number|n[uú]mero|nummer|handy)\b\W{0,3}"
+                          r"(?:\w+\W{1,3}){0,3}$")
 _DIGITS = re.compile(r"\d")
 _CHUNK = re.compile(r"[+(]?\d[\d ()./:-]*")
 _RUN_BEFORE = re.compile(r"(?:\d|[A-Z]{2}\d{2}[ -][A-Z0-9]{4})[ -]$")
@@ -289,6 +297,9 @@ class PiiEvaluator:
             if "phone" in cats:
                 found += [(m.start(), m.end(), "phone") for m in _PHONE.finditer(text, a, b)
                           if _phone_ok(text, m)]
+                found += [(m.start(), m.end(), "phone") for m in _BARE_PHONE.finditer(text, a, b)
+                          if _PHONE_WORDS.search(text, max(0, m.start() - 30), m.start())
+                          and not _after_id_word(text, m)]
         if "ip" in cats and ("::" in text or text.count(":") >= 3):
             found += [(m.start(), m.end(), "ip") for m in _IPV6.finditer(text)
                       if _ipv6_ok(m.group())]
