@@ -98,3 +98,9 @@ def test_protocol_and_parameters() -> None:
     assert out[0][0].evaluator == "secrets" and "sk_live" not in out[0][0].detail
     with pytest.raises(ParameterError, match="'min_entropy' parameter of SecretsEvaluator"):
         SecretsEvaluator(min_entropy=9)
+
+
+def test_test_mode_keys_are_less_severe() -> None:
+    live, test = (SecretsEvaluator().find(f"sk_{mode}_{_rand(24)}")[0] for mode in ("live", "test"))
+    assert (live.category, test.category) == ("stripe_key", "stripe_key")
+    assert live.severity == 0.95 and test.severity == 0.5

@@ -168,8 +168,15 @@ class SecretsEvaluator:
                         and shannon_entropy(v) >= self.min_entropy):
                     found.append((a, b, "api_key"))
         found.sort()
-        return [Finding("secrets", c, self.field, s, e, _SEVERITY.get(c, 0.8), f"{c} shape")
+        return [Finding("secrets", c, self.field, s, e, _severity(text, s, c), f"{c} shape")
                 for s, e, c in found]
+
+
+def _severity(text: str, start: int, category: str) -> float:
+    """Live credentials are severe; a Stripe test-mode key exposes no money (0.5)."""
+    if category == "stripe_key" and text.startswith("_test_", start + 2):
+        return 0.5
+    return _SEVERITY.get(category, 0.8)
 
 
 def _overlaps(found: list[tuple[int, int, str]], a: int, b: int) -> bool:
