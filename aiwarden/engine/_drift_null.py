@@ -44,6 +44,8 @@ from typing import Any
 import numpy as np
 from scipy import special
 
+from aiwarden.engine.drift import _multinomial  # the sampler, shared with instability
+
 __all__ = ["GRID", "ColumnNull", "bridge_null", "simulated_null", "trim_level"]
 
 TRIM = 5.0  # outer mass per side a window cannot estimate: TRIM / n rows
@@ -237,8 +239,6 @@ def simulated_null(
     (at least 50): its squared distance is a sum over many bins, nearly normal, whose
     quantile needs fewer draws for the same accuracy (at 1,000 bins the spread is ~5 % of
     the mean, so 50 draws place the 0.999 quantile within ~2 %)."""
-    from aiwarden.engine.drift import _multinomial  # the sampler, shared with instability
-
     if n_ref <= 0 or p_ref.sum() <= 0 or p_cur.sum() <= 0:  # nothing to compare with
         return ColumnNull(method, "simulated", 0, np.zeros(1), np.zeros(1), power=power,
                           n_simulations=n_sim, sizes=(1,), gaussian=True)
