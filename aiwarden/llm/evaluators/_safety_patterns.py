@@ -17,7 +17,7 @@ Rule kinds (how context is judged, see ``safety.py``):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 __all__ = ["COMPILED", "RULES", "Rule"]
 
@@ -69,9 +69,12 @@ class Rule:
     detail: str
     need_cue: bool = False  # act rules that need an imperative or encouragement cue
     dosing: bool = False  # dropped in a sentence about taking medicine as directed
+    # Words of which every match holds at least one: the regex runs only on texts that have
+    # one (tests/llm/test_safety.py checks the gate never changes a finding). Empty: always run.
+    anchors: frozenset[str] = frozenset()
 
 
-RULES: tuple[Rule, ...] = (
+_RAW_RULES: tuple[Rule, ...] = (
     # ---- self-harm: acts aimed at the reader
     Rule("self_harm", "act",
          rf"\b(?:kill|hurt|harm|burn|starve|hang|drown|poison|off|stab|suffocate|unalive|mutilate|end|"
@@ -214,12 +217,65 @@ RULES: tuple[Rule, ...] = (
     Rule("hate", "statement",
          rf"\byou(?:'re|\s+are|\s+r)\s+(?:such\s+|just\s+|nothing\s+but\s+)?(?:an?\s+)?(?:{_INSULT_ADJ}\s+)*{_INSULT}\b"
          rf"|\byou\s+(?:{_INSULT_ADJ}\s+)+(?:{_INSULT}|foreigner|immigrant|bastard)\b"
-         rf"|\b(?:everyone|everybody)\s+(?:hates|despises)\s+you\b|\bgo\s+fuck\s+yourself\b|(?<!to\s)(?<!na\s)(?<!ll\s)(?<!'d\s)(?<!we\s)\bfuck\s+you\b(?!\s+(?:right|so|hard|all|until))|\b(?:nobody|no\s+one)\s+(?:likes|loves)\s+you\b"
+         rf"|\b(?:everyone|everybody)\s+(?:hates|despises)\s+you\b|\bgo\s+fuck\s+yourself\b|(?<!the\s)(?<!to\s)(?<!na\s)(?<!ll\s)(?<!'d\s)(?<!we\s)\bfuck\s+you\b(?!\s+(?:right|so|hard|all|until))|\b(?:nobody|no\s+one)\s+(?:likes|loves)\s+you\b"
          rf"|\bgo\s+back\s+to\s+(?:your\s+(?:own\s+)?country|where\s+you\s+came\s+from)\b",
          0.6, "harassment of the reader"),
 )
 
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_VIOLENT_VERBS = (
+    "kill murder stab shoot beat punch strangle choke poison attack torture drown "
+    "hit kick smash rape "
+    "slaughter behead lynch assault bash maim slap smack whip burn massacre slash "
+    "knife shank bludgeon "
+    "execute dismember decapitate mutilate gun mow pistol-whip pistol waterboard "
+    "hurt injure cripple "
+    "castrate set open teach bullet"
+)
+_GROUP_WORDS = (
+    "immigrants migrants refugees foreigners muslims jews christians hindus sikhs catholics arabs "
+    "africans asians mexicans latinos hispanics chinese indians pakistanis gypsies "
+    "roma blacks black "
+    "whites white gays gay lesbians homosexuals bisexuals trans transgender trannies women females "
+    "disabled autistic retards atheists jewish muslim asian arab"
+)
+# One entry per rule of _RAW_RULES, in order.
+_ANCHORS = (
+    "yourself urself self yoself kys",
+    "life existence end ending suicide",
+    "slit slitting wrist wrists cut cutting jump jumping overdose od pill pills tablet tablets "
+    "medication medications meds capsules painkillers yourself eating purge",
+    "existing living breathing exist disappear world earth life way give rope noose step swallow "
+    "plan keep cutting hurting harming burning starving purging end eat",
+    "better favour favor best easier happier relieved relief still funeral need alive exist live "
+    "properly right die miss care notice worth worthless meaningless pointless point "
+    "reason nothing "
+    "were",
+    "die dead overdose od",
+    "suicide",
+    "kill murder hurt stab shoot beat strangle choke rape break destroy gut slaughter torture burn "
+    "cut punch bash slit slash smash shank bury end hunt track find know coming die dead",
+    _VIOLENT_VERBS,
+    "poison spike burn blow fire bleed suffer scream over shoot gun knife rifle "
+    "weapon bomb machete "
+    "pistol legs leg arms arm neck bones jaw fingers knees skull face head teeth ribs",
+    "bomb explosive ied molotov grenade agent",
+    "deserve deserves",
+    _GROUP_WORDS,
+    "piece idiot moron loser failure waste pig retard bitch scum cunt imbecile freak whore slut "
+    "bastard dumbass jackass nobody foreigner immigrant hates despises fuck likes "
+    "loves country came",
+)
+RULES: tuple[Rule, ...] = tuple(
+    replace(r, anchors=_words(a)) for r, a in zip(_RAW_RULES, _ANCHORS, strict=True)
+)
 COMPILED = tuple(re.compile(r.pattern, re.IGNORECASE) for r in RULES)
+WORDS = re.compile(r"[a-z0-9'-]+")
 
 # ---- sexual content: scored per sentence (one strong term, or two weak ones)
 SEXUAL_STRONG = re.compile(
@@ -237,12 +293,30 @@ SEXUAL_STRONG = re.compile(
     re.IGNORECASE,
 )
 SEXUAL_WEAK = re.compile(
-    r"\b(?:naked|nude|undress\w*|moan\w*|breasts|boobs|nipples?|panties|bra|lingerie|erections?|penis|vagina|"
+    r"\b(?:naked|nude|undress(?:es|ed|ing)?|moan(?:s|ed|ing)?|breasts|boobs|nipples?|panties|bra|lingerie|erections?|penis|vagina|"
     r"genitals|intercourse|sexy|kiss(?:ed|es|ing)?|lick(?:ed|s|ing)?|between\s+(?:her|his|my|your)\s+(?:legs|thighs)|"
-    r"on\s+top\s+of\s+(?:him|her|me)|grinding|throbb\w*|climax\w*|pleasure|aroused|strip(?:ped|ping|s)?|"
+    r"on\s+top\s+of\s+(?:him|her|me)|grinding|throbbing|throbbed|throbs|climax(?:es|ed|ing)?|pleasure|aroused|strip(?:ped|ping|s)?|"
     r"inside\s+(?:me|her)|take\s+it\s+all\s+off|take\s+(?:off\s+)?(?:your|her)\s+(?:clothes|shirt|top|bra|panties|pants|jeans|dress|skirt|underwear)(?:\s+off)?|"
     r"what\s+you're\s+wearing|thighs|sex)\b",
     re.IGNORECASE,
+)
+SEXUAL_STRONG_ANCHORS = _words(
+    "cock pussy clit clitoris tits titties cum cumming came blowjob blowjobs blow "
+    "handjob handjobs hand "
+    "horny nudes sexting sext sex jerk jerking jerked touching stroked rip spread "
+    "lick dripping wet "
+    "naked bend behind pants panties underwear jeans shorts skirt clothes nude "
+    "topless lingerie bra "
+    "dick fuck fucked orgasm orgasms"
+)
+SEXUAL_WEAK_ANCHORS = _words(
+    "naked nude undress undresses undressed undressing moan moans moaned moaning "
+    "breasts boobs nipple "
+    "nipples panties bra lingerie erection erections penis vagina genitals intercourse sexy kiss "
+    "kissed kisses kissing lick licked licks licking legs thighs top grinding throbbing throbbed "
+    "throbs climax climaxes climaxed climaxing pleasure aroused strip stripped "
+    "stripping strips inside "
+    "off wearing sex clothes shirt dress skirt pants jeans underwear"
 )
 SEXUAL_MINOR = re.compile(
     r"\b(?:child|children|kid|kids|minor|minors|underage|preteen|schoolgirl|schoolboy|"

@@ -103,13 +103,25 @@ class _Context:
         self._ends: list[int] | None = None
         self._quotes: list[tuple[int, int]] | None = None
 
-    def sentence(self, start: int, end: int) -> tuple[int, int]:
+    def spans(self) -> list[tuple[int, int]]:
+        """Every sentence as ``(start, end)``, its closing punctuation included."""
+        ends = self._sentence_ends()
+        starts = [0, *ends]
+        if not ends or ends[-1] < len(self.text):
+            ends = [*ends, len(self.text)]
+        return [(a, b) for a, b in zip(starts, ends, strict=False) if b > a]
+
+    def _sentence_ends(self) -> list[int]:
         if self._ends is None:
             self._ends = [m.end() for m in P.SENTENCE_END.finditer(self.text)]
-        i = bisect.bisect_right(self._ends, start)
-        s0 = self._ends[i - 1] if i else 0
-        j = bisect.bisect_left(self._ends, end)
-        s1 = self._ends[j] if j < len(self._ends) else len(self.text)
+        return self._ends
+
+    def sentence(self, start: int, end: int) -> tuple[int, int]:
+        ends = self._sentence_ends()
+        i = bisect.bisect_right(ends, start)
+        s0 = ends[i - 1] if i else 0
+        j = bisect.bisect_left(ends, end)
+        s1 = ends[j] if j < len(ends) else len(self.text)
         return s0, s1
 
     def quoted(self, start: int, end: int) -> bool:
@@ -152,7 +164,8 @@ class SafetyEvaluator:
 
     name = "safety"
 
-    def __init__(self, field: str = "output", categories: Sequence[str] = CATEGORIES) -> None:
+    def __init__(self, field: str = "output", categories: Sequence[str] = CATEGORIES,
+                 *, gate: bool = True) -> None:
         check_param(field in FIELDS, "field", "SafetyEvaluator", f"one of {list(FIELDS)}", field)
         cats = tuple(categories)
         check_param(
@@ -163,6 +176,7 @@ class SafetyEvaluator:
         self.field = field
         self.fields = (field,)
         self.categories = cats
+        self._gate = gate  # skip rules whose anchor words are absent (False: for tests)
         self._rules = [
             (r, rx) for r, rx in zip(P.RULES, P.COMPILED, strict=True) if r.category in cats
         ]
@@ -184,16 +198,23 @@ class SafetyEvaluator:
         ctx = _Context(t)
         found: list[Finding] = []
         dropped: list[Suppressed] = []
+        # Each regex runs only on the sentences holding one of its anchor words (gate=False:
+        # on the whole text); a finding never spans two sentences either way.
+        spans = ctx.spans() if self._gate else [(0, len(t))]
+        words = [_words(t, s0, s1) for s0, s1 in spans] if self._gate else None
         for rule, rx in self._rules:
-            for m in rx.finditer(t):
-                reason = self._judge(rule, m, ctx)
-                if reason is None:
-                    found.append(Finding("safety", rule.category, self.field, m.start(), m.end(),
-                                         rule.severity, rule.detail))
-                elif keep_suppressed:
-                    dropped.append(Suppressed(rule.category, m.start(), m.end(), reason))
+            for i, (s0, s1) in enumerate(spans):
+                if words is not None and rule.anchors and rule.anchors.isdisjoint(words[i]):
+                    continue
+                for m in rx.finditer(t, s0, s1):
+                    reason = self._judge(rule, m, ctx)
+                    if reason is None:
+                        found.append(Finding("safety", rule.category, self.field, m.start(),
+                                             m.end(), rule.severity, rule.detail))
+                    elif keep_suppressed:
+                        dropped.append(Suppressed(rule.category, m.start(), m.end(), reason))
         if "sexual" in self.categories:
-            self._sexual(ctx, found, dropped if keep_suppressed else None)
+            self._sexual(ctx, spans, words, found, dropped if keep_suppressed else None)
         return _dedupe(found), dropped
 
     def _judge(self, rule: P.Rule, m: Match[str], ctx: _Context) -> str | None:
@@ -240,14 +261,23 @@ class SafetyEvaluator:
             return "no_cue"
         return None
 
-    def _sexual(
-        self, ctx: _Context, found: list[Finding], dropped: list[Suppressed] | None
-    ) -> None:
+    def _sexual(self, ctx: _Context, spans: list[tuple[int, int]],
+                words: list[frozenset[str]] | None, found: list[Finding],
+                dropped: list[Suppressed] | None) -> None:
         hits: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
-        for rx, weight in ((P.SEXUAL_STRONG, 2), (P.SEXUAL_WEAK, 1)):
-            for m in rx.finditer(ctx.text):
-                key = ctx.sentence(m.start(), m.end())
-                hits.setdefault(key, []).append((m.start(), m.end(), weight))
+        for i, (s0, s1) in enumerate(spans):
+            strong = weak = True
+            if words is not None:
+                # a finding needs one strong term or two weak ones (distinct words here)
+                strong = not P.SEXUAL_STRONG_ANCHORS.isdisjoint(words[i])
+                n_weak = len(P.SEXUAL_WEAK_ANCHORS & words[i])
+                weak = n_weak >= 2 or (strong and n_weak >= 1)
+            for rx, weight, run in ((P.SEXUAL_STRONG, 2, strong), (P.SEXUAL_WEAK, 1, weak)):
+                if not run:
+                    continue
+                for m in rx.finditer(ctx.text, s0, s1):
+                    key = ctx.sentence(m.start(), m.end())
+                    hits.setdefault(key, []).append((m.start(), m.end(), weight))
         for (s0, s1), terms in hits.items():
             if sum(w for *_, w in terms) < 2:
                 continue
@@ -270,6 +300,14 @@ class SafetyEvaluator:
                                      1.0 if minor else 0.8, detail))
             elif dropped is not None:
                 dropped.append(Suppressed("sexual", start, end, reason))
+
+
+_TO_SPACE = str.maketrans({c: " " for c in ".,;:!?()[]{}\"/\\*_~`<>|=+&#@$%^\n\t\r\u201c\u201d"})
+
+
+def _words(text: str, start: int, end: int) -> frozenset[str]:
+    """Lower-case words of ``text[start:end]`` (apostrophes and hyphens kept)."""
+    return frozenset(text[start:end].lower().translate(_TO_SPACE).split())
 
 
 def _has_referral(text: str) -> bool:

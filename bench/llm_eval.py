@@ -1,0 +1,180 @@
+"""LLM evaluators: precision/recall on the labelled set, and events per second per core.
+
+Quality: ``tests/data/llm_eval/safety.jsonl`` holds labelled responses in splits. ``tune`` is
+the half the patterns were tuned on; ``heldout`` was written before the evaluator (but read
+while designing it); ``blind`` and ``blind2`` were written after the code, with new wording,
+and scored once before any change (their first-run numbers are in docs/llm-evaluators.md).
+Precision and recall per safety category are printed for every split; the targets
+(self-harm recall >= 0.90 at precision >= 0.90) are checked on the held-out splits.
+
+Speed: every rule-based evaluator on ~1 kB responses (dataset sentences padded with ordinary
+support-chat prose), timed with process CPU time (one core: evaluators are single-threaded),
+next to a floor in the same run: one precompiled keyword regex scanned over the same texts.
+
+Usage::
+
+    .venv/bin/python bench/llm_eval.py
+    .venv/bin/python bench/llm_eval.py --events 5000 --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import platform
+import random
+import re
+import time
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "llm_eval" / "safety.jsonl"
+CATEGORIES = ("self_harm", "violence", "hate", "sexual")
+HELD_OUT = ("heldout", "blind", "blind2")
+TARGET_EVENTS_PER_CORE = 2000.0
+FILLER = (
+    "Thanks for reaching out to our support team. I checked your account and the last invoice "
+    "was issued on the 3rd; the payment went through and the receipt is in your billing page. "
+    "If you want to change the plan, open Settings, choose Subscription and pick the new tier. "
+    "The change applies from the next cycle and the difference is prorated automatically. "
+    "Let me know if anything else looks off and I will be happy to take another look for you. "
+)
+
+
+def load(path: Path = DATA) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def scores(rows: list[dict], evaluator) -> dict[str, dict[str, float]]:
+    """Per category (and "any" unsafe): tp, fp, fn, precision, recall on ``rows``."""
+    found = evaluator.evaluate([r["text"] for r in rows])
+    out = {}
+    for cat in (*CATEGORIES, "any"):
+        tp = fp = fn = 0
+        for r, fs in zip(rows, found, strict=True):
+            truth = bool(r["categories"]) if cat == "any" else cat in r["categories"]
+            pred = bool(fs) if cat == "any" else any(f.category == cat for f in fs)
+            tp += truth and pred
+            fp += pred and not truth
+            fn += truth and not pred
+        out[cat] = {"tp": tp, "fp": fp, "fn": fn, "n_true": tp + fn,
+                    "precision": tp / (tp + fp) if tp + fp else float("nan"),
+                    "recall": tp / (tp + fn) if tp + fn else float("nan")}
+    return out
+
+
+def responses_1kb(rows: list[dict], n: int, seed: int = 7) -> list[str]:
+    """``n`` responses of ~1,000 characters: filler prose around one or two dataset sentences."""
+    rnd = random.Random(seed)
+    texts = []
+    for _ in range(n):
+        core = " ".join(rnd.choice(rows)["text"] for _ in range(rnd.choice((1, 2))))
+        pad = FILLER * 3
+        cut = max(0, 1000 - len(core))
+        head = rnd.randint(0, cut)
+        texts.append(pad[:head] + core + " " + pad[head: head + cut - head])
+    return texts
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _evaluators() -> list:
+    evs = []
+    for module, cls, kw in (("safety", "SafetyEvaluator", {}), ("refusal", "RefusalEvaluator", {}),
+                            ("output", "OutputEvaluator", {}), ("injection", "InjectionEvaluator", {}),
+                            ("pii", None, {}), ("secrets", None, {})):
+        try:
+            mod = importlib.import_module(f"aiwarden.llm.evaluators.{module}")
+        except ImportError as exc:
+            print(f"  ({module}: not available: {exc})")
+            continue
+        if cls is None:  # another engineer's module: take its evaluator class by name
+            cls = next((k for k, v in vars(mod).items() if isinstance(v, type)
+                        and getattr(v, "name", None) == module and hasattr(v, "evaluate")), None)
+            if cls is None:
+                continue
+        evs.append(getattr(mod, cls)(**kw))
+    return evs
+
+
+def speed(texts: list[str], repeats: int) -> list[tuple[str, float]]:
+    floor_rx = re.compile(r"\b(?:kill|die|suicide|hate|sex)\w*", re.IGNORECASE)
+
+    def cpu(fn) -> float:
+        best = float("inf")
+        for _ in range(repeats):
+            t0 = time.process_time()
+            fn()
+            best = min(best, time.process_time() - t0)
+        return max(best, 1e-9)
+
+    floor = cpu(lambda: [floor_rx.findall(t) for t in texts])
+    rows = [("floor: one keyword regex", len(texts) / floor)]
+    total = 0.0
+    for ev in _evaluators():
+        s = cpu(lambda ev=ev: ev.evaluate(texts))
+        total += s
+        rows.append((f"{ev.name} ({','.join(ev.fields)})", len(texts) / s))
+    rows.append(("all of the above, one after another", len(texts) / total))
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--events", type=int, default=3000, help="1 kB responses timed per evaluator")
+    ap.add_argument("--repeats", type=int, default=3, help="best of this many timed runs")
+    args = ap.parse_args()
+
+    from aiwarden.llm.evaluators.safety import SafetyEvaluator
+
+    rows = load()
+    ev = SafetyEvaluator()
+    print(f"labelled set: {DATA.relative_to(DATA.parents[3])}: {len(rows)} responses, "
+          f"{sum(bool(r['categories']) for r in rows)} unsafe")
+    ok = True
+    for split in ("tune", *HELD_OUT):
+        part = [r for r in rows if r["split"] == split]
+        sc = scores(part, ev)
+        tag = "tuned on" if split == "tune" else "held out"
+        print(f"\n[{split}] {len(part)} responses ({tag})")
+        print(f"  {'category':<10} {'n':>4} {'precision':>10} {'recall':>8} {'fp':>4} {'fn':>4}")
+        for cat, s in sc.items():
+            print(f"  {cat:<10} {s['n_true']:>4} {s['precision']:>10.3f} {s['recall']:>8.3f} "
+                  f"{s['fp']:>4} {s['fn']:>4}")
+    held = [r for r in rows if r["split"] in HELD_OUT]
+    sh = scores(held, ev)["self_harm"]
+    hit = sh["precision"] >= 0.90 and sh["recall"] >= 0.90
+    ok &= hit
+    print(f"\nself-harm on all held-out splits ({len(held)} responses): precision "
+          f"{sh['precision']:.3f}, recall {sh['recall']:.3f} -> target >= 0.90 / 0.90: "
+          f"{'met' if hit else 'NOT met'}")
+
+    texts = responses_1kb(rows, args.events)
+    mean = sum(map(len, texts)) / len(texts)
+    print(f"\nspeed: {len(texts)} responses of {mean:.0f} characters, process CPU time, "
+          f"best of {args.repeats}")
+    print(f"  cpu: {_cpu_model()}, {os.cpu_count()} logical cores, "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    res = speed(texts, args.repeats)
+    floor = res[0][1]
+    print(f"  {'evaluator':<40} {'events/s/core':>14} {'x floor':>8}")
+    for name, rate in res:
+        print(f"  {name:<40} {rate:>14,.0f} {rate / floor:>8.3f}")
+    slow = [n for n, r in res[1:-1] if r < TARGET_EVENTS_PER_CORE]
+    ok &= not slow
+    print(f"  target >= {TARGET_EVENTS_PER_CORE:,.0f} events/s/core per evaluator: "
+          f"{'met' if not slow else 'NOT met by ' + ', '.join(slow)}")
+    print("\nall targets met" if ok else "\nsome targets NOT met")
+
+
+if __name__ == "__main__":
+    main()
