@@ -1,8 +1,10 @@
 """A model's PII policy, applied to a text before anything is written.
 
 ``store`` keeps the text as sent; ``redact`` replaces each PII or secret span with its
-category (``[email]``); ``hash`` with its category and a keyed hash (``[email:3f9a0c1d2e4b]``),
-so one value can be followed across events without being readable. The key is random per
+category (``[EMAIL]``); ``hash`` with its category and a keyed hash (``[EMAIL:3f9a0c1d]``),
+so one value can be followed across events without being readable
+(:func:`aiwarden.llm.redact.redact` does the replacing; this module keeps the policy per
+model and moves the findings' spans into the new text). The key is random per
 model and stays in the database. Spans come from the PII and secrets evaluators; without
 the PII evaluator a ``redact`` or ``hash`` model's texts are not stored at all (the event
 says why), never stored raw.
@@ -10,8 +12,6 @@ says why), never stored raw.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 from collections.abc import Sequence
 from dataclasses import replace
@@ -21,13 +21,12 @@ from sqlalchemy import Connection
 
 from aiwarden.errors import ParameterError
 from aiwarden.llm.findings import Finding
+from aiwarden.llm.redact import POLICIES, REDACTED_EVALUATORS, redact
 from aiwarden.store import kv
 
 __all__ = ["DEFAULT_POLICY", "POLICIES", "apply", "get_policy", "hash_key", "set_policy"]
 
-POLICIES = ("store", "redact", "hash")
 DEFAULT_POLICY = "redact"
-_PRIVATE = ("pii", "secrets")  # evaluators whose spans are private values
 _KEY = "llm.privacy."  # + model id: {"pii": policy}
 _HASH_KEY = "llm.hash_key."  # + model id: the random HMAC key of the hash policy
 
@@ -49,47 +48,45 @@ def hash_key(conn: Connection, model_id: int) -> bytes:
                                           secrets.token_hex(32)))
 
 
-def _private_spans(findings: Sequence[Finding], field: str) -> list[tuple[int, int, str]]:
-    spans = sorted((f.start, f.end, f.category) for f in findings
-                   if f.evaluator in _PRIVATE and f.field == field and f.start >= 0
-                   and f.end > f.start)
-    merged: list[tuple[int, int, str]] = []
-    for s, e, c in spans:  # overlapping spans become one
-        if merged and s < merged[-1][1]:
-            ps, pe, pc = merged[-1]
-            merged[-1] = (ps, max(pe, e), pc)
+def _groups(findings: Sequence[Finding]) -> list[tuple[int, int, list[Finding]]]:
+    """The private spans merged where they overlap (as :func:`redact` merges them), each
+    with its findings."""
+    spans = sorted((f for f in findings if f.evaluator in REDACTED_EVALUATORS
+                    and not f.whole_text and f.end > f.start), key=lambda f: (f.start, f.end))
+    groups: list[tuple[int, int, list[Finding]]] = []
+    for f in spans:
+        if groups and f.start < groups[-1][1]:
+            s, e, fs = groups[-1]
+            groups[-1] = (s, max(e, f.end), [*fs, f])
         else:
-            merged.append((s, e, c))
-    return merged
+            groups.append((f.start, f.end, [f]))
+    return groups
 
 
 def apply(text: str, findings: Sequence[Finding], field: str, policy: str,
           key: bytes = b"") -> tuple[str, list[Finding]]:
-    """``text`` after ``policy`` and the findings of ``field`` with spans moved to point
-    into the new text (a span inside a replaced value points at its replacement).
+    """``text`` after ``policy`` (:func:`aiwarden.llm.redact.redact`) and the findings of
+    ``field`` with spans moved to point into the new text (a span inside a replaced value
+    points at its replacement).
 
     Examples
     --------
     >>> f = Finding("pii", "email", "output", 8, 17, 1.0)
     >>> apply("mail me a@b.co.uk now", [f], "output", "redact")[0]
-    'mail me [email] now'
+    'mail me [EMAIL] now'
     """
     mine = [f for f in findings if f.field == field]
     if policy == "store":
         return text, mine
-    spans = _private_spans(mine, field)
-    if not spans:
+    groups = _groups(mine)
+    if not groups:
         return text, mine
-    parts, shifts, pos = [], [], 0  # shifts: (old start, old end, new start, new end)
-    out_len = 0
-    for s, e, cat in spans:
+    parts, shifts, pos, out_len = [], [], 0, 0  # shifts: (old start, old end, new s, new e)
+    for s, e, fs in groups:
         parts.append(text[pos:s])
         out_len += s - pos
-        if policy == "hash":
-            digest = hmac.new(key, text[s:e].encode(), hashlib.sha256).hexdigest()[:12]
-            rep = f"[{cat}:{digest}]"
-        else:
-            rep = f"[{cat}]"
+        rep = redact(text[s:e], [replace(f, start=f.start - s, end=f.end - s) for f in fs],
+                     policy, secret=key or None)
         parts.append(rep)
         shifts.append((s, e, out_len, out_len + len(rep)))
         out_len += len(rep)
@@ -107,6 +104,6 @@ def apply(text: str, findings: Sequence[Finding], field: str, policy: str,
                 return ne if is_end else ns
         return p + delta
 
-    moved = [f if f.start < 0 else replace(f, start=move(f.start, False), end=move(f.end, True))
-             for f in mine]
+    moved = [f if f.whole_text else replace(f, start=move(f.start, False),
+                                            end=move(f.end, True)) for f in mine]
     return "".join(parts), moved

@@ -40,6 +40,7 @@ from aiwarden.store.tables import (
     bucket_profiles,
     event_batches,
     labels,
+    llm_events,
     predictions,
     quarantine,
 )
@@ -499,6 +500,9 @@ class Monitor:
         removed = 0
         for model_id in ids:
             with self.db.write(model_id) as conn:
+                # LLM conversations are raw events too: kept no longer than the rows
+                conn.execute(delete(llm_events).where(llm_events.c.model_id == model_id,
+                                                      llm_events.c.ts < cutoff))
                 old = conn.execute(select(event_batches.c.id).where(
                     event_batches.c.model_id == model_id,
                     event_batches.c.max_ts < cutoff)).scalars().all()

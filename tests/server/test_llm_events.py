@@ -128,10 +128,10 @@ def test_privacy_policy_is_applied_before_anything_is_written(http_module, db_ur
     assert not any(email in t for t in texts)
     assert "4111" not in stored["input"][0]["content"]
     if policy == "redact":
-        assert stored["output"] == "Sure, I emailed [email] for you."
-        assert span_text == "[email]"
+        assert stored["output"] == "Sure, I emailed [EMAIL] for you."
+        assert span_text == "[EMAIL]"
     else:
-        assert span_text.startswith("[email:") and len(span_text) == len("[email:]") + 12
+        assert span_text.startswith("[EMAIL:") and len(span_text) == len("[EMAIL:]") + 8
     raw = _database_bytes(db_url)
     assert email.encode() not in raw
 
@@ -331,3 +331,13 @@ def test_sdk_wrapper_logs_openai_compatible_calls(server, http_module, models) -
                              on_error=lambda rid, exc: errors.append(rid))
         assert broken.chat.completions.create(model="m", messages=msgs)["id"] == "chatcmpl-3"
         assert errors == ["chatcmpl-3"]  # the monitor is down: reported, the call still works
+
+
+def test_retention_removes_old_conversations(http_module, monitor, models) -> None:
+    old = _events(1, "old-", ts=time.time() - 40 * 86400)
+    http_module.post("/models/ctl/llm-events", json=old + _events(1, "new-")
+                     ).raise_for_status()
+    assert http_module.get("/models/ctl/llm-events/old-0").status_code == 200
+    monitor.enforce_retention()
+    assert http_module.get("/models/ctl/llm-events/old-0").status_code == 404
+    assert http_module.get("/models/ctl/llm-events/new-0").status_code == 200  # recent: kept
