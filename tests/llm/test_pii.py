@@ -44,6 +44,8 @@ def test_follows_the_evaluator_protocol_and_keeps_order() -> None:
     ("my number is 0612345678", [("phone", "0612345678")]),  # bare: only after a phone word
     ("Call 1-800-273-8255 now", [("phone", "1-800-273-8255")]),
     ("tel: +44 (0)20 7946 0958.", [("phone", "+44 (0)20 7946 0958")]),
+    ("my social security number is 123456789.", [("ssn", "123456789")]),  # bare: after "SSN"
+    ("card #4111111111111111", [("card", "4111111111111111")]),
 ])
 def test_finds_validated_pii_with_exact_spans(text: str, expected: list) -> None:
     assert _found(text) == expected
@@ -61,7 +63,8 @@ def test_finds_validated_pii_with_exact_spans(text: str, expected: list) -> None
     "order #4111111111111111", "version 1.2.3.4", "ISBN 978-0-306-40615-7",
     "total $1,299.99", "population 8,336,817", "on 01.02.2023 or 05/06/24",
     "score 0612345678", "order number 4155552671", "hours 9:00-17:00, 2019-2023",
-    "Lines 100-200 of 300",
+    "Lines 100-200 of 300", "ssn 078-05-1120", "zip 123456789", "#4111111111111111",
+    "ID 4155552671", "UPS 1Z4111111111111111",
 ])
 def test_invalid_checksums_and_lookalikes_are_not_findings(text: str) -> None:
     assert _found(text) == []

@@ -55,8 +55,13 @@ _EMAIL = re.compile(
     r"(?<![\w.%+-])[A-Za-z0-9](?:[A-Za-z0-9._%+-]{0,63}[A-Za-z0-9_%+-])?"
     r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-])")
 _IBAN = re.compile(r"[A-Z](?<![A-Za-z0-9][A-Z])[A-Z]\d{2}(?:[ -]?[A-Z0-9]){10,31}")
-_CARD = re.compile(r"(?<![\d.,-])\d(?:[ -]?\d){11,18}(?![\d]|[.,]\d)")
-_SSN = re.compile(r"(?<![\d-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\d]|-\d)")
+_CARD = re.compile(r"(?<![\w.,-])\d(?:[ -]?\d){11,18}(?![\d]|[.,]\d)")
+_SSN = re.compile(r"(?<![\w-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\d]|-\d)")
+# Nine bare digits are an SSN only shortly after "SSN" or "social security".
+_BARE_SSN = re.compile(r"(?<![\w-])(\d{3})()(\d{2})(\d{4})(?![\w]|[.,/-]\d)")
+_SSN_WORDS = re.compile(r"(?i)\b(?:ssn|ss#|social security|social)\b")
+#: SSNs the Social Security Administration voided after they were published (ads, wallets).
+_VOID_SSNS = frozenset({"078-05-1120", "219-09-9999"})
 _IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
 _IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|"
                    r"(?:\d{1,3}\.){3}\d{1,3})?(?![\w:])")
@@ -80,8 +85,8 @@ _SSN_SHAPE = re.compile(r"\d{3}-\d{2}-\d{4}")
 # A number written right after one of these words is an identifier, not personal data.
 _ID_WORDS = re.compile(r"(?i)\b(?:order|invoice|tracking|ticket|isbn|issn|ref(?:erence)?|sku|"
                        r"serial|version|ver|build|release|v|model|part|po|case|booking|"
-                       r"confirmation|shipment|transaction|txn)\s*(?:no\.?|number|id|#|:)?"
-                       r"\s*[#:]?\s*$")
+                       r"confirmation|shipment|transaction|txn|id)\s*(?:no\.?|number|id|#|:)?"
+                       r"\s*[#:]?\s*$|#\s*$")
 _CARD_WORDS = re.compile(r"(?i)(?:card|visa|mastercard|amex|credit|debit|pan|cc)\b")
 
 
@@ -184,7 +189,8 @@ def _card_ok(text: str, m: re.Match[str]) -> bool:
 
 def _ssn_ok(m: re.Match[str]) -> bool:
     area, group, serial = int(m.group(1)), int(m.group(3)), int(m.group(4))
-    return 0 < area < 900 and area != 666 and group > 0 and serial > 0
+    return (0 < area < 900 and area != 666 and group > 0 and serial > 0
+            and f"{m.group(1)}-{m.group(3)}-{m.group(4)}" not in _VOID_SSNS)
 
 
 def _ipv4_ok(s: str) -> bool:
@@ -291,6 +297,9 @@ class PiiEvaluator:
             if "ssn" in cats:
                 found += [(m.start(), m.end(), "ssn") for m in _SSN.finditer(text, a, b)
                           if _ssn_ok(m)]
+                found += [(m.start(), m.end(), "ssn") for m in _BARE_SSN.finditer(text, a, b)
+                          if _ssn_ok(m)
+                          and _SSN_WORDS.search(text, max(0, m.start() - 40), m.start())]
             if "ip" in cats:
                 found += [(m.start(), m.end(), "ip") for m in _IPV4.finditer(text, a, b)
                           if _ipv4_ok(m.group()) and not _after_id_word(text, m)]

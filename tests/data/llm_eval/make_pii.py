@@ -185,7 +185,7 @@ HANDWRITTEN = [
     ("ES91 2100 0418 4502 0005 1332 is our account", [("iban", "ES91 2100 0418 4502 0005 1332")]),
     ("Server 10.0.0.12 and gateway fe80::1ff:fe23:4567:890a are down",
      [("ip", "10.0.0.12"), ("ip", "fe80::1ff:fe23:4567:890a")]),
-    ("SSN 219-09-9999.", [("ssn", "219-09-9999")]),
+    ("SSN 219-09-9998.", [("ssn", "219-09-9998")]),  # 219-09-9999 was voided by the SSA
     ("Text me at 415-555-0198!", [("phone", "415-555-0198")]),
     ("Numéro : 01 42 68 53 00 — merci", [("phone", "01 42 68 53 00")]),
     ("Ruf an: +49 151 23456789", [("phone", "+49 151 23456789")]),
@@ -202,6 +202,7 @@ HANDWRITTEN = [
     ("uuid 123e4567-e89b-12d3-a456-426614174000 created", []),
     ("sha 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", []),
     ("Score 98.6.1.2 out of range", []),
+    ("The famous wallet SSN 078-05-1120 was voided.", []),  # added after tuning
 ]
 
 
