@@ -46,6 +46,8 @@ def test_follows_the_evaluator_protocol_and_keeps_order() -> None:
     ("tel: +44 (0)20 7946 0958.", [("phone", "+44 (0)20 7946 0958")]),
     ("my social security number is 123456789.", [("ssn", "123456789")]),  # bare: after "SSN"
     ("card #4111111111111111", [("card", "4111111111111111")]),
+    ("iban de89 3704 0044 0532 0130 00 and GB82WEST12345698765432",
+     [("iban", "de89 3704 0044 0532 0130 00"), ("iban", "GB82WEST12345698765432")]),
 ])
 def test_finds_validated_pii_with_exact_spans(text: str, expected: list) -> None:
     assert _found(text) == expected

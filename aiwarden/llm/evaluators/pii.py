@@ -54,7 +54,8 @@ IBAN_LENGTHS = {
 _EMAIL = re.compile(
     r"(?<![\w.%+-])[A-Za-z0-9](?:[A-Za-z0-9._%+-]{0,63}[A-Za-z0-9_%+-])?"
     r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-])")
-_IBAN = re.compile(r"[A-Z](?<![A-Za-z0-9][A-Z])[A-Z]\d{2}(?:[ -]?[A-Z0-9]){10,31}")
+# The two check digits of an IBAN, after its two-letter country (a digit-led scan: cheap).
+_IBAN_HEAD = re.compile(r"\d(?<=(?<![A-Za-z0-9])[A-Za-z]{2}\d)\d")
 _CARD = re.compile(r"(?<![\w.,-])\d(?:[ -]?\d){11,18}(?![\d]|[.,]\d)")
 _SSN = re.compile(r"(?<![\w-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\d]|-\d)")
 # Nine bare digits are an SSN only shortly after "SSN" or "social security".
@@ -142,23 +143,24 @@ def iban_valid(iban: str) -> bool:
     return int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
 
 
-def _iban_span(text: str, m: re.Match[str]) -> tuple[int, int] | None:
-    """The span of the valid IBAN starting at ``m``, cut to its country's length."""
-    want = IBAN_LENGTHS.get(m.group()[:2])
+def _iban_span(text: str, head: re.Match[str]) -> tuple[int, int] | None:
+    """The span of the valid IBAN whose check digits ``head`` matched, cut to its country's
+    length (groups separated by single spaces or dashes)."""
+    start = head.start() - 2
+    want = IBAN_LENGTHS.get(text[start:start + 2].upper())
     if want is None:
         return None
-    chars, end = [], m.start()
-    for i in range(m.start(), m.end()):
+    chars, i, n = [], start, len(text)
+    while i < n and len(chars) < want:
         c = text[i]
-        if c in " -":
-            continue
-        chars.append(c)
-        end = i + 1
-        if len(chars) == want:
+        if c.isascii() and c.isalnum():
+            chars.append(c)
+        elif not (c in " -" and chars and i + 1 < n and text[i + 1].isalnum()):
             break
-    if len(chars) != want or (end < len(text) and text[end].isalnum()):
+        i += 1
+    if len(chars) != want or (i < n and text[i].isalnum()):
         return None
-    return (m.start(), end) if iban_valid("".join(chars)) else None
+    return (start, i) if iban_valid("".join(chars).upper()) else None
 
 
 def _inside_group_run(text: str, m: re.Match[str], after: bool = True) -> bool:
@@ -281,7 +283,7 @@ class PiiEvaluator:
         if _DIGITS.search(text) is None:
             return found
         if "iban" in cats:
-            for m in _IBAN.finditer(text):
+            for m in _IBAN_HEAD.finditer(text):
                 sp = _iban_span(text, m)
                 if sp:
                     found.append((*sp, "iban"))
