@@ -44,6 +44,7 @@ def test_follows_the_evaluator_protocol_and_keeps_order() -> None:
     ("my number is 0612345678", [("phone", "0612345678")]),  # bare: only after a phone word
     ("Call 1-800-273-8255 now", [("phone", "1-800-273-8255")]),
     ("tel: +44 (0)20 7946 0958.", [("phone", "+44 (0)20 7946 0958")]),
+    ("tel (+44) 20 7946 0958", [("phone", "(+44) 20 7946 0958")]),
     ("my social security number is 123456789.", [("ssn", "123456789")]),  # bare: after "SSN"
     ("card #4111111111111111", [("card", "4111111111111111")]),
     ("iban de89 3704 0044 0532 0130 00 and GB82WEST12345698765432",

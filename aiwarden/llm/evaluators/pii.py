@@ -70,7 +70,7 @@ _IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|"
 # separators or parentheses), and national trunk-0 numbers written in groups (UK, FR, DE...).
 _PHONE = re.compile(
     r"(?<![\w+.,/-])(?:"
-    r"(?:\+|00)[1-9]\d{0,2}(?:[ .-]?\(?\d{1,5}\)?){2,6}"
+    r"(?:\+|00|\(\+)[1-9]\d{0,2}\)?(?:[ .-]?\(?\d{1,5}\)?){2,6}"
     r"|(?:1[ .-])?(?:\([2-9]\d{2}\) ?|[2-9]\d{2}[ .-])[2-9]\d{2}[ .-]\d{4}"
     r"|\(?0\d{1,4}\)?(?:[ ./-]\d{2,8}){1,4}"
     r")(?![\w]|[.,/-]\d)")
@@ -80,7 +80,7 @@ _PHONE_WORDS = re.compile(r"(?i)\b(?:phone|tel|telephone|mobile|cell|cellphone|f
                           r"text|whatsapp|sms|number|n[uú]mero|nummer|handy)\b\W{0,3}"
                           r"(?:\w+\W{1,3}){0,3}$")
 _DIGITS = re.compile(r"\d")
-_CHUNK = re.compile(r"[+(]?\d[\d ()./:-]*")
+_CHUNK = re.compile(r"(?:\(?\+|\()?\d[\d ()./:-]*")
 _RUN_BEFORE = re.compile(r"(?:\d|[A-Z]{2}\d{2}[ -][A-Z0-9]{4})[ -]$")
 _SSN_SHAPE = re.compile(r"\d{3}-\d{2}-\d{4}")
 # A number written right after one of these words is an identifier, not personal data.
@@ -217,7 +217,7 @@ def _phone_ok(text: str, m: re.Match[str]) -> bool:
     if _inside_group_run(text, m, after=False) or s.startswith("000") or _SSN_SHAPE.fullmatch(s):
         return False
     n = len(_DIGITS.findall(s))
-    if s[0] == "+" or s.startswith("00"):
+    if s[0] == "+" or s.startswith(("00", "(+")):
         if not 8 <= n <= 15 + (2 if s.startswith("00") else 0):
             return False
     elif s.lstrip("(")[0] == "0":
