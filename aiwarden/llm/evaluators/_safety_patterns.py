@@ -233,7 +233,7 @@ _VIOLENT_VERBS = (
     "hit kick smash rape "
     "slaughter behead lynch assault bash maim slap smack whip burn massacre slash "
     "knife shank bludgeon "
-    "execute dismember decapitate mutilate gun mow pistol-whip pistol waterboard "
+    "execute dismember decapitate mutilate gun mow whip pistol waterboard "
     "hurt injure cripple "
     "castrate set open teach bullet"
 )

@@ -96,8 +96,8 @@ def _truncation(stripped: str) -> str:
     if stripped.count("```") % 2:
         return "a code block is not closed"
     tail = stripped[-400:]
-    if _COMPLETE_END.search(tail):
-        return ""
     if tail[-1] in ",;(-–—/&+=":
         return f"ends with {tail[-1]!r}"
+    if _COMPLETE_END.search(tail):
+        return ""
     return "ends mid-sentence"

@@ -302,11 +302,13 @@ class SafetyEvaluator:
                 dropped.append(Suppressed("sexual", start, end, reason))
 
 
-_TO_SPACE = str.maketrans({c: " " for c in ".,;:!?()[]{}\"/\\*_~`<>|=+&#@$%^\n\t\r\u201c\u201d"})
+_TO_SPACE = str.maketrans(
+    {c: " " for c in ".,;:!?()[]{}\"'-/\\*_~`<>|=+&#@$%^\n\t\r\u201c\u201d\u2018\u00ab\u00bb"}
+)
 
 
 def _words(text: str, start: int, end: int) -> frozenset[str]:
-    """Lower-case words of ``text[start:end]`` (apostrophes and hyphens kept)."""
+    """Lower-case words of ``text[start:end]``, split at punctuation, apostrophes, hyphens."""
     return frozenset(text[start:end].lower().translate(_TO_SPACE).split())
 
 
