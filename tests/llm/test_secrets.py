@@ -104,3 +104,12 @@ def test_test_mode_keys_are_less_severe() -> None:
     live, test = (SecretsEvaluator().find(f"sk_{mode}_{_rand(24)}")[0] for mode in ("live", "test"))
     assert (live.category, test.category) == ("stripe_key", "stripe_key")
     assert live.severity == 0.95 and test.severity == 0.5
+
+
+def test_hex_values_bearer_headers_and_wordy_names() -> None:
+    hexkey = _rand(32, "0123456789abcdef")
+    assert _cats(f'csrf_token = "{hexkey}"') == [("api_key", hexkey)]  # hex: 3.0 bits/char
+    basic = base64.b64encode(b"admin:" + _rand(12).encode()).decode()
+    assert _cats(f"Authorization: Basic {basic}") == [("api_key", basic)]
+    assert _cats("secret_santa: everyone_loves_gifts_2024") == []
+    assert _cats("token: 1111111111111111") == []

@@ -70,7 +70,11 @@ _SEVERITY = {k: s for k, (_, s) in _SHAPES.items()}
 _ASSIGN = re.compile(
     r"(?i)(?P<name>[A-Za-z0-9_.-]*(?:api[_-]?key|apikey|secret|token|passw(?:or)?d|passwd|pwd|"
     r"access[_-]?key|private[_-]?key|client[_-]?secret|auth)[A-Za-z0-9_.-]*)[\"']?"
-    r"\s*(?::=|=>|[:=])\s*(?P<q>[\"'`]?)(?P<value>[^\s\"'`,;)}\]]{8,})(?P=q)")
+    r"\s*(?::=|=>|[:=])\s*(?P<q>[\"'`]?)(?:(?:Bearer|Basic|Token)\s+)?"
+    r"(?P<value>[^\s\"'`,;)}\]]{8,})(?P=q)")
+_HEX = re.compile(r"[0-9a-fA-F]+")
+# snake_case or kebab-case words ("everyone_loves_gifts_2024") are names, not keys
+_WORDY = re.compile(r"(?:[a-z]+|\d{1,4})(?:[_.-](?:[a-z]+|\d{1,4}))+")
 _AWS_SECRET = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
 _AWS_SECRET_NAME = re.compile(r"(?i)aws.{0,20}secret|secret.{0,10}access")
 _PLACEHOLDER = re.compile(r"(?i)^(?:x+|\*+|<.*|\$\{.*|\{\{.*|%\(.*|.*(?:your|example|"
@@ -139,6 +143,11 @@ class SecretsEvaluator:
         """One list of findings per text, each sorted by start."""
         return [self.find(t) for t in texts]
 
+    def _threshold(self, value: str) -> float:
+        """Hex can hold at most 4 bits per character: a random hex key has ~3.7, so hex values
+        need ``min_entropy - 0.5`` (3.0 by default, as detect-secrets uses)."""
+        return self.min_entropy - 0.5 if _HEX.fullmatch(value) else self.min_entropy
+
     def find(self, text: str) -> list[Finding]:
         """The findings in one text, sorted by start."""
         found: list[tuple[int, int, str]] = []
@@ -165,7 +174,8 @@ class SecretsEvaluator:
                 v = m.group("value")
                 if (len(v) >= self.min_length and not _overlaps(found, a, b)
                         and not _PLACEHOLDER.match(v) and not _SKIP_VALUE.match(v)
-                        and shannon_entropy(v) >= self.min_entropy):
+                        and not _WORDY.fullmatch(v)
+                        and shannon_entropy(v) >= self._threshold(v)):
                     found.append((a, b, "api_key"))
         found.sort()
         return [Finding("secrets", c, self.field, s, e, _severity(text, s, c), f"{c} shape")
