@@ -57,11 +57,26 @@ _FAMILIES: tuple[tuple[str, float, str], ...] = (
     ("obfuscation", 0.6,
      r"\b(?:decode|decipher|translate|interpret|execute|follow)\s+(?:this|the\s+following|these)?\s*"
      r"(?:base64|b64|rot13|rot-13|hex|binary|morse|encoded|cipher)\b"
-     r"|(?<![A-Za-z0-9+/])(?=[A-Za-z0-9+/]*[0-9+/])[A-Za-z0-9+/]{48,}={0,2}(?![A-Za-z0-9+/=])"
+     r"|(?<![A-Za-z0-9+/])(?=[A-Za-z0-9+/]{48})(?=[A-Za-z]*[0-9+/])[A-Za-z0-9+/]{48,}={0,2}"
+     r"(?![A-Za-z0-9+/=])"
      r"|[\u200b-\u200f\u2060-\u2064\ufeff\u202a-\u202e]|[\U000E0000-\U000E007F]"),
 )
+# Substrings of which every match of a family holds one (in the lower-cased text): a family
+# whose anchors are all absent is skipped. Empty: always run.
+_ANCHORS = {
+    "override": "ignore disregard forget override bypass skip drop abandon neglect new now",
+    "jailbreak": "dan anything developer jail god restriction filter censorship guideline rules "
+                 "limitation limits ethical moral unfiltered uncensored unrestricted unaligned "
+                 "character gpt opposite",
+    "roleplay": "pretend imagine act suppose role respond behave play evil amoral unethical "
+                "unrestricted",
+    "exfiltration": "system initial hidden developer prompt instructions above told beginning",
+    "delimiter": "<| [inst [/inst <<sys <</sys system instruction",
+    "obfuscation": "",
+}
 _COMPILED = tuple(
-    (detail, sev, re.compile(p, re.IGNORECASE | re.MULTILINE)) for detail, sev, p in _FAMILIES
+    (detail, sev, tuple(_ANCHORS[detail].split()), re.compile(p, re.IGNORECASE | re.MULTILINE))
+    for detail, sev, p in _FAMILIES
 )
 
 
@@ -95,9 +110,11 @@ class InjectionEvaluator:
         out = []
         for text in texts:
             t = text.replace("\u2019", "'")
+            low = t.lower()
             found = [
                 Finding("injection", "injection", self.field, m.start(), m.end(), sev, detail)
-                for detail, sev, rx in _COMPILED
+                for detail, sev, anchors, rx in _COMPILED
+                if not anchors or any(a in low for a in anchors)
                 for m in rx.finditer(t)
             ]
             found.sort(key=lambda f: f.start)
