@@ -71,7 +71,8 @@ async def _payload(request: Request) -> Any:
 
 class NewModel(BaseModel):
     name: str = Field(min_length=1, max_length=200, pattern=NAME_PATTERN)
-    task: str | None = Field(default=None, pattern="^(binary|multiclass|regression|text_generation|none)$")
+    task: str | None = Field(
+        default=None, pattern="^(binary|multiclass|regression|text_generation|none)$")
     description: str | None = None
     # segment columns of every reference uploaded without its own segments= option
     segments: list[str] | None = Field(default=None, max_length=100)
