@@ -36,6 +36,7 @@ from aiwarden.server.incident_routes import router as incident_router
 from aiwarden.server.llm_routes import router as llm_router
 from aiwarden.server.notify_routes import router as notify_router
 from aiwarden.server.origin import CrossSiteGuard
+from aiwarden.server.otlp_routes import router as otlp_router
 from aiwarden.server.prometheus import install_prometheus
 from aiwarden.server.quarantine_routes import router as quarantine_router
 from aiwarden.server.registry_routes import registry_for
@@ -180,6 +181,7 @@ def create_app(settings: ServerSettings | None = None,
     app.include_router(rollback_router, prefix="/api/v1")
     app.include_router(gateway_router, prefix="/api/v1")
     app.include_router(llm_router, prefix="/api/v1")
+    app.include_router(otlp_router)  # OTLP/HTTP's default path, /v1/traces (docs/llm.md)
 
     @app.get("/healthz", tags=["service"], responses=answers(Status),
              dependencies=[requires(PUBLIC)])

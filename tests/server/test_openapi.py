@@ -197,6 +197,7 @@ def test_every_error_status_the_document_lists_is_reachable(keyed, monkeypatch) 
     auth = {"Authorization": f"Bearer {admin}"}
     name = f"st-{uuid.uuid4().hex[:6]}"
     reached: dict[str, httpx.Response] = {}
+    reached["400"] = httpx.post(f"{srv.url}/v1/traces", content=b"{nope", headers=auth | JSON)
     reached["401"] = httpx.get(f"{api}/models")
     reached["403"] = httpx.post(f"{api}/models", json={"name": name},
                                 headers={"X-API-Key": reader})

@@ -146,6 +146,12 @@ def _tour(http: httpx.Client, server: ThreadServer) -> None:
     _ok(http.get("/models/tour/rca", params=window))
     _ok(http.get("/models/tour/response-times"))
     _llm_tour(http, now)
+    from tests.llm.test_otlp import GENAI, as_json, span
+
+    _ok(http.post(f"{server.url}/v1/traces", headers={"content-type": "application/json"},
+                  content=as_json([span("00000000000000c1", GENAI | {"aiwarden.version": "v1"}),
+                                   span("00000000000000c2", {"http.route": "/"})],
+                                  {"service.name": "chat"})))  # partialSuccess: 1 skipped
 
     rules = _ok(http.get("/rules", params={"model": "tour"})).json()
     spec = rules[0]["rule"]

@@ -35,7 +35,10 @@ PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/login"), ("POST", "
           ("POST", "/logout")}
 INGEST = {("POST", f"{API}/models/{{name}}/predictions"), ("POST", f"{API}/models/{{name}}/labels"),
           ("POST", f"{API}/models/{{name}}/resources"), ("POST", f"{API}/models/{{name}}/predict"),
-          ("POST", f"{API}/models/{{name}}/gateway/flush")}
+          ("POST", f"{API}/models/{{name}}/gateway/flush"),
+          ("POST", f"{API}/models/{{name}}/llm-events"),
+          ("POST", f"{API}/models/{{name}}/llm-feedback"),
+          ("POST", "/v1/traces")}  # OTLP/HTTP's default path, at the root
 OPERATE = {
     # API: silences, incident work, a rollback by hand, an evaluation now, a gateway reload
     ("POST", f"{API}/silences"), ("DELETE", f"{API}/silences/{{silence_id}}"),

@@ -1,0 +1,142 @@
+"""OTLP/HTTP traces into a real server on SQLite and PostgreSQL: the real opentelemetry-sdk
+span exporter (protobuf) exporting GenAI spans, OTLP JSON with gzip, a mixed batch answered
+with partial success, malformed bodies refused with 400 naming the field."""
+
+from __future__ import annotations
+
+import gzip
+import time
+
+import httpx
+import orjson
+import pytest
+
+from tests.llm.test_otlp import GENAI as _GENAI
+from tests.llm.test_otlp import as_json, span
+from tests.server.test_llm_events import _events
+
+GENAI = _GENAI | {"aiwarden.version": "v1"}
+
+pytest.importorskip("opentelemetry.exporter.otlp.proto.http.trace_exporter")
+
+
+@pytest.fixture(scope="module")
+def root(server):
+    with httpx.Client(base_url=server.url, timeout=60) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def bot(root) -> str:
+    api = "/api/v1"
+    root.post(f"{api}/models", json={"name": "otbot", "task": "text_generation",
+                                     "segments": ["locale"]}).raise_for_status()
+    ref = [dict(e, tags={"locale": "fr" if i % 2 else "en"})
+           for i, e in enumerate(_events(300, "ref-", version=None))]
+    r = root.put(f"{api}/models/otbot/versions/v1/llm-reference", json=ref)
+    assert r.status_code == 201, r.text
+    return "otbot"
+
+
+def _event(root, model: str, rid: str) -> dict:
+    r = root.get(f"/api/v1/models/{model}/llm-events/{rid}")
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_real_sdk_exporter_spans_arrive_as_llm_events(server, root, bot) -> None:
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    captured = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": bot,
+                                                        "aiwarden.tag.locale": "fr"}))
+    provider.add_span_processor(SimpleSpanProcessor(captured))
+    tracer = provider.get_tracer("test")
+    ids = []
+    with tracer.start_as_current_span("POST /chat"):  # an HTTP server span: skipped
+        for i in range(3):
+            with tracer.start_as_current_span("chat gpt-4o") as s:
+                s.set_attributes({
+                    "gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
+                    "gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": 10 + i,
+                    "gen_ai.usage.output_tokens": 20 + i, "gen_ai.conversation.id": "c1",
+                    "gen_ai.input.messages": orjson.dumps([{"role": "user", "parts": [
+                        {"type": "text", "content": f"where is order {i}?"}]}]).decode(),
+                    "gen_ai.output.messages": orjson.dumps([{"role": "assistant", "parts": [
+                        {"type": "text", "content": "It ships tomorrow."}]}]).decode()})
+                time.sleep(0.02)
+                ids.append(format(s.get_span_context().span_id, "016x"))
+    exporter = OTLPSpanExporter(endpoint=f"{server.url}/v1/traces", timeout=30)
+    try:
+        assert exporter.export(captured.get_finished_spans()) == SpanExportResult.SUCCESS
+    finally:
+        exporter.shutdown()
+    spans = {format(s.context.span_id, "016x"): s for s in captured.get_finished_spans()}
+    for i, rid in enumerate(ids):
+        ev = _event(root, bot, rid)
+        d = ev["detail"]
+        assert (d["tokens_in"], d["tokens_out"], d["provider"], d["model"]) == (
+            10 + i, 20 + i, "openai", "gpt-4o")
+        s = spans[rid]
+        assert d["latency_ms"] == pytest.approx((s.end_time - s.start_time) / 1e6)
+        assert d["latency_ms"] >= 20
+        assert ev["timestamp"] == pytest.approx(s.end_time / 1e9)
+        assert ev["input"] == [{"role": "user", "content": f"where is order {i}?"}]
+        assert ev["output"] == "It ships tomorrow."
+        # no aiwarden.version: the serving version takes the descriptor row
+        assert (ev["session_id"], ev["tags"], ev["version"]) == ("c1", {"locale": "fr"}, None)
+    listed = root.get(f"/api/v1/models/{bot}/llm-events", params={"session_id": "c1"}).json()
+    assert len(listed["events"]) == 3  # the HTTP span made no event
+    m = root.get(f"/api/v1/models/{bot}/metrics", params={"metric": "llm", "start": "-1h"})
+    point = m.json()["points"][0]  # the descriptor rows went through the tabular ingest
+    assert (point["rows"], point["value"]["tokens_out_mean"]) == (3, pytest.approx(21.0))
+
+
+def test_json_gzip_and_a_mixed_batch_answers_partial_success(root, bot) -> None:
+    bad = GENAI | {"gen_ai.usage.output_tokens": -3}
+    body = as_json([span("0000000000000a01", GENAI), span("0000000000000a02", bad),
+                    span("0000000000000a03", {"http.route": "/x"})], {"service.name": bot})
+    r = root.post("/v1/traces", content=gzip.compress(body),
+                  headers={"content-type": "application/json", "content-encoding": "gzip"})
+    assert r.status_code == 200, r.text
+    part = r.json()["partialSuccess"]
+    assert part["rejectedSpans"] == "1"
+    assert ("resourceSpans[0].scopeSpans[0].spans[1].attributes[gen_ai.usage.output_tokens]: "
+            "expected int >= 0, got -3") in part["errorMessage"]
+    assert "1 spans are not LLM calls" in part["errorMessage"]
+    ev = _event(root, bot, "0000000000000a01")
+    assert (ev["version"], ev["detail"]["tokens_in"], ev["output"]) == (
+        "v1", 12, "It ships tomorrow.")
+    assert root.get(f"/api/v1/models/{bot}/llm-events/0000000000000a02").status_code == 404
+    again = root.post("/v1/traces", content=as_json([span("0000000000000a01", GENAI)],
+                                                     {"service.name": bot}),
+                      headers={"content-type": "application/json"})
+    assert again.status_code == 200 and again.json() == {}  # a retried export: no error
+
+
+def test_malformed_bodies_are_400_naming_the_field(root, bot) -> None:
+    js = {"content-type": "application/json"}
+    cases = [
+        (b"{nope", js, "body"),
+        (b'{"resourceSpans": {}}', js, "resourceSpans"),
+        (as_json([span("0000000000000b01", GENAI | {"gen_ai.usage.input_tokens": "x"})],
+                 {"service.name": bot}), js,
+         "resourceSpans[0].scopeSpans[0].spans[0].attributes[gen_ai.usage.input_tokens]"),
+        (b"\xff\xfe garbage", {"content-type": "application/x-protobuf"}, "body"),
+        (b"not gzip", js | {"content-encoding": "gzip"}, "content-encoding"),
+        (as_json([span("0000000000000b02", GENAI)], {"service.name": "no-such-model"}), js,
+         "resourceSpans[0].scopeSpans[0].spans[0]"),
+    ]
+    for body, headers, field in cases:
+        r = root.post("/v1/traces", content=body, headers=headers)
+        assert r.status_code == 400, (field, r.text)
+        assert r.json()["detail"]["field"] == field, r.text
+    r = root.post("/v1/traces", content=b"x", headers={"content-type": "text/plain"})
+    assert r.status_code == 415 and r.json()["detail"]["field"] == "content-type"
+    r = root.post("/v1/traces", content=as_json([span("0000000000000b03", GENAI)]),
+                  headers=js | {"origin": "https://evil.example"})
+    assert r.status_code == 403  # a foreign page may not post spans; exporters send no Origin
