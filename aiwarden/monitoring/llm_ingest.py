@@ -300,8 +300,8 @@ def fit_llm_reference(monitor: Any, model: str, version: str, rows_: list[Any],
     table = _table(events, cols, now, tags).drop_columns(
         [rows.PID, rows.TS, rows.VERSION, rows.LATENCY])
     absent = dict(absent)
-    for c in llm_schema(tags).columns:  # a category never seen has no distribution to keep
-        if c.dtype == ColumnType.CATEGORICAL and table.column(c.name).null_count == len(table):
+    for c in llm_schema(tags).columns:  # a column never seen has no distribution to keep
+        if c.name in table.column_names and table.column(c.name).null_count == len(table):
             absent[c.name] = "no reference event has a value of it"
     schema = llm_schema(tags)
     schema = Schema(tuple(c for c in schema.columns if c.name not in absent), schema.task)

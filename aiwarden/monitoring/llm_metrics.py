@@ -49,8 +49,9 @@ def llm(_: Any, d: BucketData) -> dict[str, Any]:
         if p is None:
             out[stat] = None
             reasons[stat] = ("no event in this window was profiled" if d.rows == 0 or
-                             d.profile is None else f"{col} is not profiled: its evaluator "
-                             "was not available when the version's reference was fitted")
+                             d.profile is None else f"{col} is not in the version's reference "
+                             "(its evaluator was not available, or no reference event had a "
+                             "value of it: see absent_columns of the reference upload)")
         elif count == 0:
             out[stat] = None
             reasons[stat] = f"no event in this window has a value of {col}"

@@ -15,12 +15,13 @@ A column where only some segments fell names them: "accuracy fell only for count
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aiwarden.alerting.rules import Rule, rule_value
 from aiwarden.engine.schema import Task
 from aiwarden.monitoring import metrics, segments
+from aiwarden.monitoring.bucket import BucketData
 from aiwarden.monitoring.service import Monitor
 
 __all__ = ["SegmentSettings", "segment_findings"]
@@ -32,14 +33,19 @@ class SegmentSettings:
     min_drop: float = 0.05  # absolute drop of accuracy (classification)
     min_rise: float = 0.2  # relative rise of the mean absolute error (regression)
     z: float = 3.0  # standard errors of a proportion the drop must exceed
+    rate: bool = False  # the metric is a proportion that should stay low (set per task)
 
 
 def _stat(task: Task) -> tuple[str, bool]:
-    """The metric compared and whether higher is better."""
+    """The metric compared and whether higher is better (an LLM: its unsafe rate)."""
+    if task == Task.TEXT_GENERATION:
+        return "unsafe_rate", False
     return ("mae", False) if task == Task.REGRESSION else ("accuracy", True)
 
 
 def _value(ref: Any, data: Any, stat: str, estimated: bool = False) -> tuple[float | None, int]:
+    if stat == "unsafe_rate":  # read from every row's descriptors, no labels needed
+        return metrics.compute("llm", ref, data).get(stat), data.rows
     metric = "estimated_performance" if estimated else "performance"
     rule = Rule(name="rca", metric=metric, stat=stat, critical=0.0)
     value = rule_value(rule, metrics.compute(metric, ref, data))
@@ -54,8 +60,12 @@ def segment_findings(monitor: Monitor, model: str, ref: Any, version: str, start
     if not cols:
         return {"columns": {}, "fell": []}, []
     stat, higher = _stat(ref.schema_.task)
+    if stat == "unsafe_rate":
+        settings = replace(settings, rate=True)
     top_n = monitor.settings.segment_top_n
-    whole_ref = (ref.realised_performance(ref.profile_) or {}).get(stat)
+    whole_ref = (_value(ref, BucketData(rows=ref.profile_.n_rows, profile=ref.profile_), stat)[0]
+                 if stat == "unsafe_rate" else
+                 (ref.realised_performance(ref.profile_) or {}).get(stat))
     section: dict[str, Any] = {"metric": stat, "columns": {}, "fell": []}
     suspects = []
     for column in cols:
@@ -88,9 +98,10 @@ def segment_findings(monitor: Monitor, model: str, ref: Any, version: str, start
             rest = [x for x in judged if not x["fell"]]
             elsewhere = (f"; elsewhere {min(x['value'] for x in rest):.3g} to "
                          f"{max(x['value'] for x in rest):.3g}") if rest else ""
-            lead = (f"{stat} fell only for {seg}" if only and len(fallen) == 1 else
-                    f"{stat} fell for {column} = {names}" if not only else
-                    f"{stat} fell in every segment of {column}")
+            moved = "rose" if stat == "unsafe_rate" else "fell"
+            lead = (f"{stat} {moved} only for {seg}" if only and len(fallen) == 1 else
+                    f"{stat} {moved} for {column} = {names}" if not only else
+                    f"{stat} {moved} in every segment of {column}")
             summary = (f"{lead}: {r['value']:.3g} vs {r['baseline']:.3g} in the reference "
                        f"({r['source']}, {r['n']} rows){elsewhere}")
             # a fall confined to some segments locates the problem; one everywhere does not
@@ -107,4 +118,7 @@ def _fell(value: float | None, baseline: float | None, n: int, higher: bool,
     if higher:  # a proportion (accuracy): its standard error on n rows
         se = math.sqrt(max(baseline * (1 - baseline), 1e-12) / n)
         return baseline - value > max(st.min_drop, st.z * se)
+    if st.rate:  # a proportion that should stay low (an LLM's unsafe rate)
+        se = math.sqrt(max(baseline * (1 - baseline), 1e-12) / n)
+        return value - baseline > max(st.min_drop, st.z * se)
     return baseline > 0 and (value - baseline) / baseline > st.min_rise

@@ -196,6 +196,11 @@ def test_unsafe_rate_rule_fires_on_a_burst_and_stays_silent_on_the_control(http_
         assert value["unsafe_self_harm_rate"] == pytest.approx(20 / 60)
     finally:
         http.delete("/rules/*/unsafe-burst")
+    rca = http.get("/models/bot/rca", params={"start": "-1h", "end": "now"}).json()
+    assert rca["segments"]["metric"] == "unsafe_rate"
+    assert rca["segments"]["fell"] == ["locale=en"]  # the burst's segment, named first
+    named = [x["name"] for x in rca["suspects"] if x["kind"] == "segment"]
+    assert named == ["locale = en"]
     flagged = http.get("/models/bot/llm-events", params={
         "flagged": "true", "category": "self_harm", "limit": 1000}).json()["events"]
     assert len(flagged) == 20
