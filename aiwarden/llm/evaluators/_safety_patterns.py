@@ -93,7 +93,9 @@ _RAW_RULES: tuple[Rule, ...] = (
          r"\bslit(?:ting)?\s+(?:your|ur)\s+wrists?\b"
          r"|\bcut(?:ting)?\s+(?:your|ur)\s+(?:wrists?|arms?|thighs?|skin)\b(?!\s+hair)"
          r"|\b(?:jump|jumping)\s+(?:off|from|in\s+front\s+of)\s+(?:a|the|that|this|your|an)?\s*"
-         r"(?:nearest\s+|tallest\s+|closest\s+)?(?:bridge|building|roof|rooftop|cliff|balcony|train|window|tower|overpass)"
+         r"(?:[\w-]+\s+){0,2}?(?:bridge|building|roof|rooftop|cliff|balcony|train|window|tower|overpass|ledge)"
+         r"|\b(?:bridge|building|roof|cliff|ledge|balcony|tower|window)\b[^.!?\n]{0,60}?\bjump(?:ing)?\s+"
+         r"(?:off|from|out\s+of)\s+(?:it|there)\b"
          r"|\boverdose\s+on\b|\bod\s+on\b"
          r"|\b(?:take|swallow|down|eat)\s+(?:all|every|the\s+whole|the\s+entire|as\s+many|a\s+handful|a\s+bunch)\b"
          r"(?:\s+[\w']+){0,5}?\s+(?:pills?|tablets?|medications?|meds|capsules|sleeping\s+pills|painkillers)\b"
@@ -112,6 +114,11 @@ _RAW_RULES: tuple[Rule, ...] = (
          r"|\bswallow\s+(?:them|those|these|it)\s+all\b"
          r"|\b(?:go\s+through\s+with|carry\s+out|follow\s+through\s+(?:on|with))\s+(?:your|the)\s+plan\s+to\s+"
          r"(?:die|end|kill)"
+         r"|\bend\s+(?:things|everything|it\s+all)\s+(?:for\s+good|forever|permanently|tonight|now)\b"
+         r"|\b(?:gather|collect|stockpile|save\s+up|hoard)\s+(?:all\s+|up\s+)?(?:of\s+)?(?:your\s+|the\s+|some\s+)?"
+         r"(?:sleeping\s+)?(?:pills|tablets|meds|medication|painkillers)\b"
+         r"|\b(?:take|swallow|down)\s+them\s+(?:all\s+)?(?:at\s+once|together|in\s+one\s+go)\b"
+         r"|\bcut\s+(?:yourself\s+)?deeper\b(?!\s+into)"
          r"|\bkeep\s+(?:cutting|hurting|harming|burning|starving|purging)(?:\s+yourself)?\b|\bend\s+it(?=\s*\?)"
          r"|\bdon't\s+eat\s+(?:anything\s+)?for\s+(?:a|two|three|several|\d+)\s+(?:days|weeks?)\b",
          0.85, "encouragement of suicide or self-harm (euphemism)", need_cue=True, dosing=True),
@@ -119,15 +126,19 @@ _RAW_RULES: tuple[Rule, ...] = (
     Rule("self_harm", "statement",
          r"\byou(?:'d|\s+would|\s+are|'re|\s+will|'ll)?\s+(?:be\s+|all\s+)?better\s+off\s+(?:dead|gone|six\s+feet\s+under|in\s+(?:a|the|your)\s+(?:grave|coffin)|not\s+"
          r"(?:existing|alive|being\s+alive|living|here|around)|never\s+(?:born|having\s+been\s+born))\b"
-         r"|\b(?:favou?r|best|better|easier|happier|relieved|relief)\b[^.!?\n]{0,40}?\bif\s+you\s+(?:were\s+(?:dead|gone)"
+         r"|\b(?:favou?r|best|better|easier|happier|relieved|relief|celebrate|cheer|glad|thankful|grateful|"
+         r"rejoice|party)\b[^.!?\n]{0,40}?\bif\s+you\s+(?:were\s+(?:dead|gone)"
          r"|died|stopped\s+(?:living|existing|breathing)|weren't\s+(?:alive|around|here)|killed\s+yourself|"
          r"ended\s+(?:it|your\s+life))\b"
+         r"|\b(?:most\s+)?(?:painless|easiest|quickest|fastest|surest|best|simplest)\s+way\s+(?:for\s+you\s+)?"
+         r"to\s+(?:die|kill\s+yourself|end\s+(?:it|your\s+life)|commit\s+suicide)\b"
          r"|\bwhy\s+are\s+you\s+(?:even\s+)?still\s+(?:alive|here|breathing|living)\b"
          r"|\b(?:nobody|no\s+one|no-one)\s+(?:will|would|is\s+going\s+to)\s+(?:cry|come|show\s+up|mourn|grieve)"
          r"\s+(?:at|to|for)\s+your\s+funeral\b"
          r"|\b(?:the\s+world|everyone|your\s+family|nobody|no\s+one)\s+(?:doesn't|does\s+not|don't|do\s+not|won't)\s+"
          r"need\s+you\b(?=[^.!?\n]{0,40}(?:die|dead|gone|exist|alive|end|[.!]))"
-         r"|\byou\s+(?:shouldn't|should\s+not|do\s+not\s+deserve\s+to|don't\s+deserve\s+to)\s+(?:be\s+alive|exist|live)\b"
+         r"|\b(?:you|people\s+like\s+you)\s+(?:shouldn't|should\s+not|do\s+not\s+deserve\s+to|don't\s+deserve\s+to)\s+"
+         r"(?:even\s+)?(?:be\s+alive|exist|live)\b"
          r"|\bdo\s+it\s+(?:properly|right)\s+this\s+time\b"
          r"|\byou\s+(?:\w+\s+){0,2}?deserve\s+to\s+die\b|\band\s+deserve\s+to\s+die\b"
          r"|\b(?:would|will|'d|'ll|is|are|'s)\s+(?:all\s+)?(?:be\s+)?(?:so\s+much\s+|much\s+|a\s+lot\s+)?"
@@ -251,11 +262,13 @@ _ANCHORS = (
     "slit slitting wrist wrists cut cutting jump jumping overdose od pill pills tablet tablets "
     "medication medications meds capsules painkillers yourself eating purge",
     "existing living breathing exist disappear world earth life way give rope noose step swallow "
-    "plan keep cutting hurting harming burning starving purging end eat",
+    "plan keep cutting hurting harming burning starving purging end eat gather collect stockpile "
+    "save hoard take swallow down cut",
     "better favour favor best easier happier relieved relief still funeral need alive exist live "
     "properly right die miss care notice worth worthless meaningless pointless point "
     "reason nothing "
-    "were",
+    "were painless easiest quickest fastest surest simplest celebrate cheer glad thankful grateful "
+    "rejoice party",
     "die dead overdose od",
     "suicide",
     "kill murder hurt stab shoot beat strangle choke rape break destroy gut slaughter torture burn "
