@@ -17,7 +17,9 @@ def register(sub: Any) -> None:
                                    "scores/tags) or as Parquet/CSV/Arrow columns (flat, "
                                    "dotted features.x, or struct columns). Labels: "
                                    "prediction_id and label.")
-    p.add_argument("kind", choices=("predictions", "labels"))
+    p.add_argument("kind", choices=("predictions", "labels", "llm", "llm-feedback"),
+                   help="llm: LLM events, llm-feedback: {request_id, score, comment} rows, "
+                        "both as JSON or JSON Lines (docs/llm.md)")
     p.add_argument("model")
     p.add_argument("file")
     p.add_argument("--version", help="version for rows that do not name one (predictions)")
@@ -35,6 +37,8 @@ def _run(args: argparse.Namespace) -> int:
         # JSON rows go as JSON rows (their nested objects intact), columns as Arrow: the
         # server reads both forms with the same code as REST requests.
         data = read_rows(args.file)
+        if args.kind.startswith("llm"):
+            return _llm(args, data)
         if data is None:
             data = read_file(args.file)
         with Client(args.url, api_key=args.api_key) as c, \
@@ -61,3 +65,46 @@ def _run(args: argparse.Namespace) -> int:
         print(f"  row {e.get('row')} ({e.get('prediction_id')}): {e.get('field')}: "
               f"{e.get('reason')}")
     return 0
+
+
+_LLM_CHUNK = 1000  # events per request: evaluated and stored in one transaction
+
+
+def _llm(args: argparse.Namespace, rows: list[Any] | None) -> int:
+    """LLM events or feedback, sent in chunks; counts summed, the first errors shown."""
+    from aiwarden.errors import AiwardenError
+    from aiwarden.sdk import ApiError, Client
+
+    if rows is None:
+        return fail("log", f"{args.file}: LLM events are read from JSON or JSON Lines rows "
+                    "(docs/llm.md)", 2)
+    total: dict[str, int] = {}
+    errors: list[dict[str, Any]] = []
+    try:
+        with Client(args.url, api_key=args.api_key) as c:
+            for i in range(0, len(rows), _LLM_CHUNK):
+                part = rows[i:i + _LLM_CHUNK]
+                if args.version and args.kind == "llm":
+                    part = [dict(r, version=r.get("version") or args.version)
+                            if isinstance(r, dict) else r for r in part]
+                try:
+                    res = (c.log_llm(args.model, part) if args.kind == "llm"
+                           else c.log_llm_feedback(args.model, rows=part))
+                except ApiError as exc:
+                    if exc.status != 422:  # a chunk of only bad rows: counted, go on
+                        raise
+                    res = {"received": len(part), "rejected": len(part),
+                           "errors": [{"row": None, "field": exc.field,
+                                       "reason": exc.message}]}
+                for k, v in res.items():
+                    if isinstance(v, int) and not isinstance(v, bool):
+                        total[k] = total.get(k, 0) + v
+                errors += [dict(e, row=None if e.get("row") is None else e["row"] + i)
+                           for e in res.get("errors", [])]
+    except (ApiError, AiwardenError, OSError) as exc:
+        return fail("log", explain(exc), exit_code(exc))
+    print(f"{args.kind} from {args.file}: " + ", ".join(f"{k} {v}" for k, v in total.items()))
+    for e in errors[:10]:
+        print(f"  row {e.get('row')} ({e.get('request_id')}): {e.get('field')}: "
+              f"{e.get('reason')}")
+    return 1 if errors else 0

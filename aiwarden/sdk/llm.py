@@ -54,14 +54,18 @@ class LLMMixin:
         return self._json("POST", self._path(name, "llm-events"),  # type: ignore[attr-defined]
                           json=[dict(e) for e in events])
 
-    def log_llm_feedback(self, name: str, request_id: str, score: float,
-                         comment: str | None = None) -> dict[str, Any]:
-        """User feedback on one event, joined by its request id (held if it comes first)."""
-        row: dict[str, Any] = {"request_id": request_id, "score": score}
-        if comment is not None:
-            row["comment"] = comment
+    def log_llm_feedback(self, name: str, request_id: str | None = None,
+                         score: float | None = None, comment: str | None = None, *,
+                         rows: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
+        """User feedback on one event (or ``rows`` of ``{request_id, score, comment}``),
+        joined by its request id (held if it comes first)."""
+        if rows is None:
+            row: dict[str, Any] = {"request_id": request_id, "score": score}
+            if comment is not None:
+                row["comment"] = comment
+            rows = [row]
         return self._json("POST", self._path(name, "llm-feedback"),  # type: ignore[attr-defined]
-                          json=[row])
+                          json=[dict(r) for r in rows])
 
     def upload_llm_reference(self, name: str, version: str,
                              events: Sequence[Mapping[str, Any]],

@@ -346,3 +346,23 @@ def test_retention_removes_old_conversations(http_module, monitor, models) -> No
     monitor.enforce_retention()
     assert http_module.get("/models/ctl/llm-events/old-0").status_code == 404
     assert http_module.get("/models/ctl/llm-events/new-0").status_code == 200  # recent: kept
+
+
+def test_cli_logs_events_and_feedback_from_json_lines(server, http_module, models,
+                                                      tmp_path: Path) -> None:
+    import json
+
+    from tests.server.test_cli import cli
+
+    events = tmp_path / "events.jsonl"
+    rows = [*_events(3, "cli-"), {"request_id": "cli-bad", "output": None}]
+    events.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    res = cli("log", "llm", "ctl", str(events), "--url", server.url)
+    assert res.returncode == 1, res.stderr  # one bad row: reported, the rest sent
+    assert "accepted 3" in res.stdout and "rejected 1" in res.stdout
+    assert "row 3 (cli-bad): output: required" in res.stdout
+    fb = tmp_path / "feedback.jsonl"
+    fb.write_text(json.dumps({"request_id": "cli-0", "score": 1}) + "\n")
+    res = cli("log", "llm-feedback", "ctl", str(fb), "--url", server.url)
+    assert res.returncode == 0 and "joined 1" in res.stdout, res.stdout + res.stderr
+    assert http_module.get("/models/ctl/llm-events/cli-0").json()["feedback"]["score"] == 1
