@@ -55,6 +55,12 @@ KNOWN_ST202 = {
     f"PUT {V1}/notifications/config": "receivers and routes are documented as open objects",
     f"PUT {V1}/models/{{name}}/concept-drift": "DDM: warning_threshold <= drift_threshold; "
                                                "state: no DDM for a regression model",
+    f"POST {V1}/models/{{name}}/llm-events": "state: LLM events go to a text_generation "
+                                             "model; event fields are checked row by row",
+    f"POST {V1}/models/{{name}}/llm-feedback": "state: feedback goes to a text_generation "
+                                               "model; rows are checked one by one",
+    f"PUT {V1}/models/{{name}}/versions/{{version}}/llm-reference": "state: a "
+        "text_generation model; reference events are checked row by row",
 }
 
 
