@@ -209,6 +209,8 @@ def _from_json(body: bytes) -> tuple[list[Span], list[tuple[str, str]]]:
     bad: list[tuple[str, str]] = []
     for i, rs in _items(doc, "resourceSpans", "resource_spans", path="resourceSpans"):
         rpath = f"resourceSpans[{i}]"
+        if not isinstance(rs, dict):
+            raise OTLPError(f"{rpath}: expected a ResourceSpans object.", rpath)
         try:
             res = _field(rs, "resource") or {}
             if not isinstance(res, dict):
@@ -227,6 +229,8 @@ def _from_json(body: bytes) -> tuple[list[Span], list[tuple[str, str]]]:
                     spans.append(_json_span(s, path, resource))
                 except _Bad as exc:
                     bad.append((exc.path, exc.reason))
+                except (TypeError, ValueError, AttributeError) as exc:  # unforeseen shape
+                    bad.append((path, f"cannot be read: {type(exc).__name__}: {exc}"))
     return spans, bad
 
 
@@ -240,7 +244,8 @@ def _field(d: dict, camel: str, snake: str | None = None) -> Any:
 def _items(d: Any, camel: str, snake: str | None = None, *, path: str
            ) -> Iterator[tuple[int, Any]]:
     if not isinstance(d, dict):
-        raise OTLPError(f"{path.rsplit('.', 1)[0]}: expected an object.", path)
+        where = path.rsplit(".", 1)[0]
+        raise OTLPError(f"{where}: expected an object.", where)
     v = _field(d, camel, snake)
     if v is None:
         return iter(())
@@ -377,6 +382,9 @@ def map_spans(spans: list[Span], *, default_model: str | None = None) -> Mapped:
             model, row = _event(s, default_model)
         except _Bad as exc:
             out.rejected.append((exc.path, exc.reason))
+            continue
+        except (TypeError, ValueError, AttributeError) as exc:  # a shape no check foresaw
+            out.rejected.append((s.path, f"cannot be read: {type(exc).__name__}: {exc}"))
             continue
         ctx = context.get(s.trace_id)
         if ctx and "context" not in row:

@@ -36,9 +36,10 @@ _MAX_NAMED = 20  # rejected spans named in errorMessage; the count covers all
 
 
 class ExportTraceServiceRequest(Open):
-    """OTLP JSON encoding (or the same message in protobuf)."""
+    """OTLP JSON encoding (or the same message in protobuf); null is the empty list, as
+    protobuf's JSON mapping says of every field."""
 
-    resourceSpans: list[dict[str, Any]] = Field(default_factory=list)
+    resourceSpans: list[dict[str, Any]] | None = None
 
 
 class PartialSuccess(Open):

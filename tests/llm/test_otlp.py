@@ -230,8 +230,15 @@ def test_json_specifics_hex_ids_string_ints_and_field_paths() -> None:
     s["startTimeUnixNano"] = T0  # a number is fine as well as a string
     found, bad = otlp.decode(orjson.dumps(doc), otlp.JSON)
     assert bad == [] and found[0].start_ns == T0
+    s["events"] = 5  # a shape no check foresaw still names the span, never raises
+    _, bad = otlp.decode(orjson.dumps(doc), otlp.JSON)
+    assert bad[0][0] == "resourceSpans[0].scopeSpans[0].spans[0]"
+    assert otlp.decode(b'{"resourceSpans": null}', otlp.JSON) == ([], [])  # proto3 JSON null
     for body, field in [(b"{not json", "body"), (b"[]", "body"),
-                        (b'{"resourceSpans": 3}', "resourceSpans")]:
+                        (b'{"resourceSpans": 3}', "resourceSpans"),
+                        (b'{"resourceSpans": [null]}', "resourceSpans[0]"),
+                        (b'{"resourceSpans": [{"scopeSpans": [7]}]}',
+                         "resourceSpans[0].scopeSpans[0]")]:
         with pytest.raises(otlp.OTLPError) as exc:
             otlp.decode(body, otlp.JSON)
         assert exc.value.field == field
