@@ -1,0 +1,152 @@
+"""LLM events checked field by field, descriptor columns, privacy spans, and the engine's
+moments of a 0/1 column against a constant-0 reference (the rates rules read)."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from aiwarden.llm import descriptors as desc
+from aiwarden.llm.events import MAX_TEXT_CHARS, input_text, parse_events
+from aiwarden.llm.findings import Finding
+from aiwarden.monitoring.llm_privacy import apply
+
+
+@pytest.mark.parametrize("module", ["aiwarden.llm.events", "aiwarden.llm.descriptors",
+                                    "aiwarden.monitoring.llm_privacy"])
+def test_module_doctests(module: str) -> None:
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize(("row", "field"), [
+    ({"output": "x"}, "request_id"),
+    ({"request_id": "", "output": "x"}, "request_id"),
+    ({"request_id": "a"}, "output"),
+    ({"request_id": "a", "output": "x", "latency_ms": float("nan")}, "latency_ms"),
+    ({"request_id": "a", "output": "x", "cost": True}, "cost"),
+    ({"request_id": "a", "output": "x", "timestamp": "yesterday"}, "timestamp"),
+    ({"request_id": "a", "output": "x", "timestamp": "2026-12-05T10:00:00"}, "timestamp"),
+    ({"request_id": "a", "output": "x", "input": [{"role": "user", "content": 3}]},
+     "input[0].content"),
+    ({"request_id": "a", "output": "x", "tags": {"version": "v2"}}, "tags.version"),
+    ({"request_id": "a", "output": "x", "tags": {"llm_unsafe": "0"}}, "tags.llm_unsafe"),
+    ({"request_id": "a", "output": "x", "tags": {"a": [1]}}, "tags.a"),
+    ({"request_id": "a", "output": "x", "context": ["ok", 5]}, "context[1]"),
+    ({"request_id": "a", "output": "x", "embedding": [1.0, "x"]}, "embedding"),
+    ({"request_id": "a", "output": "x", "colour": "red"}, "colour"),
+    ("not an object", "row"),
+])
+def test_each_bad_field_is_named(row: object, field: str) -> None:
+    good, bad = parse_events([{"request_id": "ok", "output": ""}, row])
+    assert [i for i, _ in good] == [0]
+    assert [(e.row, e.field) for e in bad] == [(1, field)]
+
+
+def test_accepted_forms_are_normalised() -> None:
+    (_, ev), = parse_events([{
+        "request_id": "a", "output": "y", "timestamp": "2026-12-05T10:00:00Z",
+        "input": [{"role": "system", "content": "be kind"},
+                  {"role": "user", "content": [{"type": "text", "text": "hi "},
+                                               {"type": "text", "text": "there"}]}],
+        "tags": {"n": 3, "flag": True, "gone": None}, "context": "one passage"}])[0]
+    assert ev.timestamp == 1796464800.0
+    assert ev.messages[1] == {"role": "user", "content": "hi there"}
+    assert ev.input == "system: be kind\nuser: hi there"
+    assert ev.tags == {"n": "3", "flag": "true"} and ev.context == ["one passage"]
+
+
+def test_long_texts_are_cut_at_the_limit_and_flagged() -> None:
+    msgs = [{"role": "user", "content": "a" * MAX_TEXT_CHARS},
+            {"role": "assistant", "content": "b" * 100},
+            {"role": "user", "content": "c" * 50}]
+    (_, ev), = parse_events([{"request_id": "a", "output": "o" * (MAX_TEXT_CHARS + 1),
+                              "input": msgs}])[0]
+    assert ev.truncated_output and len(ev.output) == MAX_TEXT_CHARS
+    assert ev.output_chars == MAX_TEXT_CHARS + 1
+    assert ev.truncated_input and len(ev.input) <= MAX_TEXT_CHARS
+    assert ev.messages[-1] == msgs[-1] and ev.messages[-2] == msgs[-2]  # latest kept whole
+    assert ev.input_chars == len(input_text(msgs))
+    (_, small), = parse_events([{"request_id": "b", "output": "o", "input": "short"}])[0]
+    assert not (small.truncated_input or small.truncated_output)
+
+
+def test_descriptors_leave_out_the_columns_of_evaluators_that_did_not_run() -> None:
+    good, _ = parse_events([
+        {"request_id": "a", "output": "x", "tokens_out": 3, "context": ["c"]},
+        {"request_id": "b", "output": "y", "provider": "openai", "model": "gpt"}])
+    events = [e for _, e in good]
+    findings = [[Finding("safety", "violence", "output", 0, 1, 0.8),
+                 Finding("pii", "email", "input", 0, 1, 0.7),
+                 Finding("pii", "phone", "output", 0, 1, 0.6),
+                 Finding("groundedness", "ungrounded", "output", -1, -1, 0.75)], []]
+    cols = desc.descriptors(events, findings, ran={"safety", "pii", "groundedness"})
+    assert cols["llm_unsafe"].tolist() == [1, 0]
+    assert cols["llm_unsafe_violence"].tolist() == [1, 0]
+    assert cols["llm_unsafe_self_harm"].tolist() == [0, 0]
+    assert cols["llm_pii"].tolist() == [1, 0] and cols["llm_pii_count"].tolist() == [2, 0]
+    assert cols["llm_groundedness"][0] == pytest.approx(0.25)
+    assert np.isnan(cols["llm_groundedness"][1])  # no context: unknown, not 1
+    assert cols["llm_tokens_out"][0] == 3 and np.isnan(cols["llm_tokens_out"][1])
+    assert cols["llm_provider_model"].tolist() == [None, "openai/gpt"]
+    for col in ("llm_refusal", "llm_secret", "llm_injection", "llm_empty"):
+        assert col not in cols
+    absent = desc.absent_columns({"safety", "pii", "groundedness"},
+                                 {"refusal": "the refusal evaluator failed: boom"})
+    assert absent["llm_refusal"] == "the refusal evaluator failed: boom"
+    assert "llm_unsafe" not in absent
+
+
+def test_a_failing_evaluator_costs_only_its_columns() -> None:
+    class Boom:
+        name, fields = "refusal", ("output",)
+
+        def evaluate(self, texts: list[str]) -> list[list[Finding]]:
+            raise RuntimeError("boom")
+
+    class Fine:
+        name, fields = "output", ("output",)
+
+        def evaluate(self, texts: list[str]) -> list[list[Finding]]:
+            return [[Finding("output", "empty", "output", -1, -1, 1.0)] if not t else []
+                    for t in texts]
+
+    events = [e for _, e in parse_events([{"request_id": "a", "output": ""},
+                                          {"request_id": "b", "output": "z"}])[0]]
+    found, ran, failed = desc.run_evaluators(events, [Boom(), Fine()])
+    assert ran == {"output"} and "RuntimeError: boom" in failed["refusal"]
+    assert desc.descriptors(events, found, ran=ran)["llm_empty"].tolist() == [1, 0]
+
+
+@pytest.mark.parametrize("policy", ["redact", "hash"])
+def test_privacy_moves_every_span_into_the_stored_text(policy: str) -> None:
+    text = "call +44 20 7946 0958 or mail bob@example.com, then kill time"
+    fs = [Finding("pii", "phone", "output", 5, 21, 0.6),
+          Finding("pii", "email", "output", 30, 45, 0.7),
+          Finding("safety", "violence", "output", 52, 56, 0.5),
+          Finding("refusal", "refusal", "output", -1, -1, 1.0),
+          Finding("pii", "email", "input", 0, 3, 0.7)]  # another field: not applied here
+    out, moved = apply(text, fs, "output", policy, b"k" * 32)
+    assert "bob@example.com" not in out and "7946" not in out
+    assert [f.field for f in moved] == ["output"] * 4
+    by_cat = {f.category: out[f.start:f.end] for f in moved if not f.whole_text}
+    assert by_cat["violence"] == "kill"  # a span after replacements still points at its words
+    assert by_cat["email"].startswith("[EMAIL") and by_cat["phone"].startswith("[PHONE")
+    assert moved[3].whole_text
+
+
+def test_a_0_1_column_against_a_constant_0_reference_has_its_exact_mean() -> None:
+    """A reference where nothing was unsafe: the current window's unsafe rate is the
+    column's mean, as numpy computes it on the raw values."""
+    from aiwarden.engine.reference import Reference
+    from aiwarden.engine.schema import Column, ColumnType, Schema, Task
+
+    schema = Schema((Column("u", ColumnType.NUMERICAL),), Task.TEXT_GENERATION)
+    ref = Reference.fit(pa.table({"u": np.zeros(300)}), schema)
+    cur = np.random.default_rng(0).integers(0, 2, 500).astype(float)
+    prof = ref.profile(pa.table({"u": cur})).columns["u"]
+    assert prof.mean == pytest.approx(cur.mean()) and prof.count == 500
