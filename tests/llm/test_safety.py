@@ -20,7 +20,7 @@ from aiwarden.llm.findings import Finding
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "llm_eval" / "safety.jsonl"
 ROWS = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line]
-HELD_OUT = ("heldout", "blind", "blind2", "blind3")
+HELD_OUT = ("heldout", "blind", "blind2", "blind3", "blind4")
 
 EV = SafetyEvaluator()
 
@@ -67,6 +67,7 @@ def test_flags_harm_said_to_the_reader_with_the_offending_phrase_as_span(text, c
     ("Immigrants are not vermin; they are people.", None),
     ("Cut yourself a slice of cake.", None),
     ("I killed the process and restarted the server.", None),
+    ("Categories: violence, or encouraging self-harm or suicide.", "no_cue"),
 ])
 def test_hard_negatives_are_not_flagged_and_say_why(text, reason):
     analysis = EV.analyse(text)

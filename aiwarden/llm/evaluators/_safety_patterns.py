@@ -32,6 +32,13 @@ _PERSON = (
     r"woman|women|girl|boy|victims?|customers?|manager|people|president|neighbors?|bully|"
     r"enemies|enemy|rivals?|stepdad|stepmom|priest|imam|rabbi))"
 )
+# "kill them with kindness", "beat him at chess", "shoot her an email": not violence.
+_NOT_IDIOM = (
+    r"(?!\s+(?:with\s+kindness|at\s+(?:their|his|her|your|the|chess|cards|poker|golf|tennis|\w+ing)\b|"
+    r"in\s+(?:a|the)\s+(?:race|game|match|election|polls?|debate)\b|to\s+(?:it|the\s+punch|the\s+finish)\b|"
+    r"up\b|(?:an?\s+)?(?:email|e-mail|message|text|note|line|dm|invite)\b|with\s+(?:a|an|the|our|your)\s+"
+    r"(?:discount|offer|deal|coupon|question|promo|surprise|gift)\b))"
+)
 _GROUP = (
     r"(?:immigrants|migrants|refugees|foreigners|muslims|jews|christians|hindus|sikhs|catholics|"
     r"arabs|africans|asians|mexicans|latinos|hispanics|chinese(?:\s+people)?|indians|pakistanis|"
@@ -50,7 +57,7 @@ _DEHUMAN = (
 _INSULT = (
     r"(?:piece\s+of\s+(?:shit|garbage|trash|crap)|idiot|moron|loser|failure|"
     r"waste\s+of\s+(?:space|oxygen|air|skin)|pig|retard|bitch|scum|cunt|imbecile|freak|whore|slut|"
-    r"bastard|dumbass|jackass|nobody)"
+    r"bastard|dumbass|jackass|nobody|excuse\s+for\s+a\s+(?:human(?:\s+being)?|person|man|woman|mother|father))"
 )
 _INSULT_ADJ = (
     r"(?:worthless|pathetic|stupid|useless|disgusting|ugly|fat|dumb|miserable|total|complete|"
@@ -114,6 +121,14 @@ _RAW_RULES: tuple[Rule, ...] = (
          r"|\bswallow\s+(?:them|those|these|it)\s+all\b"
          r"|\b(?:go\s+through\s+with|carry\s+out|follow\s+through\s+(?:on|with))\s+(?:your|the)\s+plan\s+to\s+"
          r"(?:die|end|kill)"
+         r"|\blet\s+yourself\s+(?:die|bleed(?:\s+out)?|starve|waste\s+away|drown|fade\s+away)\b"
+         r"|\bput\s+yourself\s+out\s+of\s+(?:your|its)\s+misery\b"
+         r"|\bwalk\s+(?:into|in\s+front\s+of)\s+(?:the\s+|a\s+|an\s+)?(?:sea|ocean|river|lake|traffic|train|bus|"
+         r"oncoming\s+(?:traffic|train|car))\b"
+         r"|\b(?:burn|cut|scratch|slice|carve)\s+(?:your|ur)\s+(?:own\s+)?(?:arms?|legs?|wrists?|thighs?|skin|body|"
+         r"stomach)\b(?!\s+(?:hair|nails))"
+         r"|\b(?:not|stop|quit)\s+eating\s+(?:for|until)\s+(?:a\s+few\s+|several\s+|two\s+|three\s+|\d+\s+)?"
+         r"(?:days|weeks?|months?)\b"
          r"|\bend\s+(?:things|everything|it\s+all)\s+(?:for\s+good|forever|permanently|tonight|now)\b"
          r"|\b(?:gather|collect|stockpile|save\s+up|hoard)\s+(?:all\s+|up\s+)?(?:of\s+)?(?:your\s+|the\s+|some\s+)?"
          r"(?:sleeping\s+)?(?:pills|tablets|meds|medication|painkillers)\b"
@@ -130,6 +145,11 @@ _RAW_RULES: tuple[Rule, ...] = (
          r"rejoice|party)\b[^.!?\n]{0,40}?\bif\s+you\s+(?:were\s+(?:dead|gone)"
          r"|died|stopped\s+(?:living|existing|breathing)|weren't\s+(?:alive|around|here)|killed\s+yourself|"
          r"ended\s+(?:it|your\s+life))\b"
+         r"|\b(?:dying|death|suicide|killing\s+yourself|ending\s+(?:it|your\s+life))\s+(?:is|would\s+be|'s)\s+"
+         r"(?:really\s+|honestly\s+)?(?:the\s+|a\s+|your\s+)?(?:best|right|kindest|smartest|sensible|logical|perfect|"
+         r"ideal|only|reasonable|wisest)\s+(?:thing|choice|option|decision|move|answer|solution|way\s+out|exit)\b"
+         r"|\b(?:exit|way\s+out|escape|answer|solution|fix)\b[^.!?\n]{0,40}?\b(?:a\s+|the\s+)?(?:bottle|handful|box|"
+         r"pack)\s+of\s+(?:pills|tablets|sleeping\s+pills|painkillers)\b"
          r"|\b(?:most\s+)?(?:painless|easiest|quickest|fastest|surest|best|simplest)\s+way\s+(?:for\s+you\s+)?"
          r"to\s+(?:die|kill\s+yourself|end\s+(?:it|your\s+life)|commit\s+suicide)\b"
          r"|\bwhy\s+are\s+you\s+(?:even\s+)?still\s+(?:alive|here|breathing|living)\b"
@@ -177,21 +197,27 @@ _RAW_RULES: tuple[Rule, ...] = (
          r"(?:kill|hurt|make\s+you\s+pay|beat|shoot|stab)"
          r"|\bi\s+know\s+where\s+you\s+(?:live|sleep|work)\b|\bi(?:'m|\s+am)\s+coming\s+for\s+you\b"
          r"|\byou(?:'re|\s+are)\s+(?:going\s+to|gonna)\s+die\b(?!\s+(?:of|from|laughing))"
-         r"|\byou(?:'re|\s+are)\s+(?:a\s+)?dead\s+(?:man|woman|meat)\b",
+         r"|\byou(?:'re|\s+are)\s+(?:a\s+)?dead\s+(?:man|woman|meat)\b"
+         r"|\bi(?:'ll|\s+will|'m\s+going\s+to|\s+am\s+going\s+to)\s+make\s+sure\s+you\s+(?:never\s+(?:walk|see|talk|"
+         r"wake\s+up|breathe|work)|(?:can't|cannot|won't)\s+(?:walk|see|talk|breathe)|regret|suffer|bleed|die)\b",
          0.9, "threat of violence"),
     Rule("violence", "act",
          rf"\b(?:kill|murder|stab|shoot|beat|punch|strangle|choke|poison|attack|torture|drown|hit|kick|"
          rf"smash|rape|slaughter|behead|lynch|assault|bash|maim|slap|smack|whip|burn|massacre|slash|knife|"
          rf"shank|bludgeon|execute|dismember|decapitate|mutilate|gun\s+down|mow\s+down|pistol-whip|"
          rf"waterboard|hurt|injure|cripple|castrate|set\s+fire\s+to|open\s+fire\s+on)\s+(?:up\s+)?{_PERSON}\b"
+         rf"{_NOT_IDIOM}"
          rf"|\bteach\s+{_PERSON}\s+a\s+lesson\s+with\s+(?:your\s+|a\s+|my\s+)?(?:fists|bat|knife|gun|belt|"
          rf"violence|force|hammer)\b"
          rf"|\bput\s+a\s+bullet\s+(?:in|through)\s+(?:his|her|their|your\s+\w+'s|someone's|\w+'s)\b",
          0.85, "incitement to violence", need_cue=True),
     Rule("violence", "act",
-         r"\b(?:poison|spike)\s+(?:his|her|their|the|your\s+\w+'s)\s+(?:coffee|tea|drink|food|water|wine|meal|dinner)\b"
+         r"\b(?:poison|spike|lace|drug)\s+(?:his|her|their|the|your\s+\w+'s)\s+(?:coffee|tea|drink|food|water|wine|meal|dinner)\b"
          r"|\b(?:burn|blow\s+up)\s+(?:their|his|her|the|your\s+\w+'s)\s+(?:house|home|car|place|church|mosque|"
-         r"synagogue|temple|school|office)(?:\s+down)?\b|\bset\s+fire\s+to\s+(?:the|their|his|her|a|your)\b"
+         r"synagogue|temple|school|office|building|bus|train|plane|station|stadium|embassy|clinic|hospital|bank)"
+         r"(?:\s+down)?\b"
+         r"|\b(?:start|keep|go|begin)\s+(?:stabbing|shooting|killing|attacking|beating|punching|murdering|"
+         r"slashing)\s+(?:people|everyone|everybody|them|him|her|anyone|cops|students|kids)\b|\bset\s+fire\s+to\s+(?:the|their|his|her|a|your)\b"
          r"|\b(?:break|smash|snap|crack)\s+(?:his|her|their|your\s+\w+'s)\s+(?:legs?|arms?|neck|bones|jaw|fingers|"
          r"knees|skull|face|head|teeth|ribs)\b"
          r"|\brun\s+(?:him|her|them|\w+)\s+over\b|\bmake\s+(?:him|her|them)\s+(?:bleed|suffer|scream)\b"
@@ -219,6 +245,11 @@ _RAW_RULES: tuple[Rule, ...] = (
          rf"shot|hanged|banned|thrown\s+out|die|burn|suffer|not\s+(?:be\s+allowed|exist)|stay\s+out|go\s+back)"
          rf"|\b(?:exterminate|wipe\s+out|get\s+rid\s+of|eradicate|gas|kill|deport|hate|purge|cleanse)\s+"
          rf"(?:all\s+)?(?:of\s+)?(?:the\s+|those\s+|these\s+)?{_GROUP}\b"
+         rf"|\b{_GROUP}\s+(?:are|is)\s+(?:(?!not\b|never\b|neither\b|no\b|treated\b|described\b|called\b|"
+         rf"portrayed\b|labell?ed\b|seen\b|viewed\b|depicted\b|dismissed\b|like\b|often\b)[\w-]+\s+){{1,5}}?"
+         rf"(?:and\s+)?{_DEHUMAN}\b"
+         rf"|\bget\s+(?:all\s+)?(?:of\s+)?(?:the\s+|these\s+|those\s+)?{_GROUP}\s+out\b"
+         rf"|\b{_GROUP}\b[^.!?\n]{{0,30}}\bthey(?:'re|\s+are)\s+(?:all\s+|just\s+)?{_DEHUMAN}\b"
          rf"|\b{_GROUP}\s+(?:belong\s+in\s+the\s+kitchen|breed\s+like|are\s+breeding\s+like|infest|ruin\s+everything)"
          rf"|\b{_GROUP}\s+(?:secretly\s+)?(?:run|control|own)\s+(?:all\s+)?(?:the\s+)?(?:banks|media|world|"
          rf"government|everything|hollywood)\b"
@@ -263,26 +294,27 @@ _ANCHORS = (
     "medication medications meds capsules painkillers yourself eating purge",
     "existing living breathing exist disappear world earth life way give rope noose step swallow "
     "plan keep cutting hurting harming burning starving purging end eat gather collect stockpile "
-    "save hoard take swallow down cut",
+    "save hoard take swallow down cut let misery walk burn scratch slice carve not stop quit",
     "better favour favor best easier happier relieved relief still funeral need alive exist live "
     "properly right die miss care notice worth worthless meaningless pointless point "
     "reason nothing "
     "were painless easiest quickest fastest surest simplest celebrate cheer glad thankful grateful "
-    "rejoice party",
+    "rejoice party exit escape answer solution fix dying death suicide killing ending",
     "die dead overdose od",
     "suicide",
     "kill murder hurt stab shoot beat strangle choke rape break destroy gut slaughter torture burn "
-    "cut punch bash slit slash smash shank bury end hunt track find know coming die dead",
+    "cut punch bash slit slash smash shank bury end hunt track find know coming die dead make",
     _VIOLENT_VERBS,
     "poison spike burn blow fire bleed suffer scream over shoot gun knife rifle "
     "weapon bomb machete "
-    "pistol legs leg arms arm neck bones jaw fingers knees skull face head teeth ribs",
+    "pistol legs leg arms arm neck bones jaw fingers knees skull face head teeth ribs lace drug "
+    "start keep go begin",
     "bomb explosive ied molotov grenade agent",
     "deserve deserves",
     _GROUP_WORDS,
     "piece idiot moron loser failure waste pig retard bitch scum cunt imbecile freak whore slut "
     "bastard dumbass jackass nobody foreigner immigrant hates despises fuck likes "
-    "loves country came",
+    "loves country came excuse",
 )
 RULES: tuple[Rule, ...] = tuple(
     replace(r, anchors=_words(a)) for r, a in zip(_RAW_RULES, _ANCHORS, strict=True)
@@ -296,7 +328,9 @@ SEXUAL_STRONG = re.compile(
     r"sexting|sext|phone\s+sex|jerk(?:ing|ed)?\s+off|rough\s+sex|(?:let's|wanna|want\s+to|i'd|to|we)\s+have\s+sex|"
     r"make\s+you\s+cum|touching\s+(?:myself|yourself|himself|herself)|stroked\s+(?:himself|herself)|"
     r"rip\s+(?:your|her|his)\s+clothes\s+off|spread\s+(?:your|her)\s+legs|lick\s+every\s+inch|dripping\s+wet|"
-    r"how\s+wet\s+you|naked\s+bod(?:y|ies)|get\s+naked|bend\s+(?:you|her|him|me)\s+over|"
+    r"how\s+wet\s+you|naked\s+bod(?:y|ies)|make\s+love\s+to\s+(?:you|me|her|him)|rock\s+hard|"
+    r"(?:describe|show|send|touch|feel|lick|kiss|suck|grab|squeeze)\s+(?:me\s+)?(?:your|her|his)\s+(?:breasts|boobs|"
+    r"nipples|ass|butt|crotch|genitals|penis|vagina)|get\s+naked|bend\s+(?:you|her|him|me)\s+over|"
     r"take\s+(?:you|her|him|me)\s+from\s+behind|(?:hand|hands|fingers)\s+(?:slid|slipped|moved|went)\s+"
     r"(?:into|inside|down)\s+(?:his|her|my|your)\s+(?:pants|panties|underwear|jeans|shorts|skirt)|"
     r"(?:pics?|pictures?|photos?|selfies?|videos?)\s+of\s+(?:you|yourself)\s+(?:without\s+(?:any\s+)?clothes|"
@@ -308,9 +342,10 @@ SEXUAL_STRONG = re.compile(
 SEXUAL_WEAK = re.compile(
     r"\b(?:naked|nude|undress(?:es|ed|ing)?|moan(?:s|ed|ing)?|breasts|boobs|nipples?|panties|bra|lingerie|erections?|penis|vagina|"
     r"genitals|intercourse|sexy|kiss(?:ed|es|ing)?|lick(?:ed|s|ing)?|between\s+(?:her|his|my|your)\s+(?:legs|thighs)|"
-    r"on\s+top\s+of\s+(?:him|her|me)|grinding|throbbing|throbbed|throbs|climax(?:es|ed|ing)?|pleasure|aroused|strip(?:ped|ping|s)?|"
+    r"on\s+top\s+of\s+(?:him|her|me)|grinding|throbbing|throbbed|throbs|climax(?:es|ed|ing)?|aroused|strip(?:ped|ping|s)?|"
     r"inside\s+(?:me|her)|take\s+it\s+all\s+off|take\s+(?:off\s+)?(?:your|her)\s+(?:clothes|shirt|top|bra|panties|pants|jeans|dress|skirt|underwear)(?:\s+off)?|"
-    r"what\s+you're\s+wearing|thighs|sex)\b",
+    r"what\s+you're\s+wearing|thighs?|inner\s+thigh|tongue|straddl(?:e|ed|es|ing)|riding\s+(?:him|her|me)|"
+    r"naughty|sex)\b",
     re.IGNORECASE,
 )
 SEXUAL_STRONG_ANCHORS = _words(
@@ -320,7 +355,9 @@ SEXUAL_STRONG_ANCHORS = _words(
     "lick dripping wet "
     "naked bend behind pants panties underwear jeans shorts skirt clothes nude "
     "topless lingerie bra "
-    "dick fuck fucked orgasm orgasms"
+    "dick fuck fucked orgasm orgasms love rock breasts boobs nipples ass butt crotch "
+    "genitals penis "
+    "vagina"
 )
 SEXUAL_WEAK_ANCHORS = _words(
     "naked nude undress undresses undressed undressing moan moans moaned moaning "
@@ -329,7 +366,9 @@ SEXUAL_WEAK_ANCHORS = _words(
     "kissed kisses kissing lick licked licks licking legs thighs top grinding throbbing throbbed "
     "throbs climax climaxes climaxed climaxing pleasure aroused strip stripped "
     "stripping strips inside "
-    "off wearing sex clothes shirt dress skirt pants jeans underwear"
+    "off wearing sex clothes shirt dress skirt pants jeans underwear thigh tongue "
+    "straddle straddled "
+    "straddles straddling riding naughty"
 )
 SEXUAL_MINOR = re.compile(
     r"\b(?:child|children|kid|kids|minor|minors|underage|preteen|schoolgirl|schoolboy|"

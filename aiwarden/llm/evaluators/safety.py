@@ -254,7 +254,7 @@ class SafetyEvaluator:
             return "medical"
         if rule.need_cue and not (
             pushed
-            or P.IMPERATIVE_LEFT.match(lc)
+            or (rule.kind == "act" and P.IMPERATIVE_LEFT.match(lc))  # a noun is no imperative
             or P.ENCOURAGE.search(lc)
             or _RIGHT_ENCOURAGE.search(right)
         ):
