@@ -160,6 +160,11 @@ def main() -> None:
           f"{sh['precision']:.3f}, recall {sh['recall']:.3f} -> target >= 0.90 / 0.90: "
           f"{'met' if hit else 'NOT met'}")
 
+    import llm_pii  # bench/llm_pii.py: PII recall and invalid-checksum false positives
+
+    print(f"\nPII: {llm_pii.DATA.relative_to(DATA.parents[3])}")
+    ok &= llm_pii.accuracy(llm_pii.load())
+
     texts = responses_1kb(rows, args.events)
     mean = sum(map(len, texts)) / len(texts)
     print(f"\nspeed: {len(texts)} responses of {mean:.0f} characters, process CPU time, "

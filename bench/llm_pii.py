@@ -36,8 +36,14 @@ PROSE = ("Thanks for reaching out to our support team. I checked your account an
          "cache in the settings and sign in again. ")
 
 
-def accuracy(rows: list[dict]) -> None:
+def load() -> list[dict]:
+    return [json.loads(line) for line in DATA.read_text().splitlines()]
+
+
+def accuracy(rows: list[dict]) -> bool:
+    """Prints the table per split; True when both splits meet the issue's PII targets."""
     pii = PiiEvaluator()
+    met = True
     for split in ("dev", "heldout"):
         part = [r for r in rows if r["split"] == split]
         tp: dict[str, int] = defaultdict(int)
@@ -63,9 +69,12 @@ def accuracy(rows: list[dict]) -> None:
             print(f"  {c:<10} {gold[c]:>5} {rec:>7.3f} {prec:>9.3f}")
         all_rec = sum(tp.values()) / max(1, sum(gold.values()))
         print(f"  formatted PII recall {all_rec:.3f} (target >= 0.98)")
-        for k in ("invalid_checksum", "lookalike"):
+        for k, target in (("invalid_checksum", "target < 1 %"), ("lookalike", "no target")):
             print(f"  {k} texts with a finding: {flagged[k]}/{kinds[k]} "
-                  f"({flagged[k] / max(1, kinds[k]):.1%}; target < 1 %)")
+                  f"({flagged[k] / max(1, kinds[k]):.1%}; {target})")
+        fp_invalid = flagged["invalid_checksum"] / max(1, kinds["invalid_checksum"])
+        met &= all_rec >= 0.98 and fp_invalid < 0.01
+    return met
 
 
 def speed(rows: list[dict], n: int, repeats: int) -> None:
@@ -104,8 +113,8 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=10000)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
-    rows = [json.loads(line) for line in DATA.read_text().splitlines()]
-    accuracy(rows)
+    rows = load()
+    print("PII targets met" if accuracy(rows) else "PII targets NOT met")
     speed(rows, args.events, args.repeats)
 
 
