@@ -118,3 +118,19 @@ def test_labelled_set_meets_the_issue_targets(split: str) -> None:
     assert n >= 300
     assert recall >= 0.98
     assert fp_invalid < 0.01
+
+
+def test_evaluators_pickle_and_are_deterministic() -> None:
+    import pickle
+
+    from aiwarden.llm.evaluators.groundedness import GroundednessEvaluator
+    from aiwarden.llm.evaluators.secrets import SecretsEvaluator
+
+    texts = ["mail a@example.com, card 4111 1111 1111 1111", f"key sk_live_{'a1B2' * 6}"]
+    for ev in (PiiEvaluator(), SecretsEvaluator()):
+        copy = pickle.loads(pickle.dumps(ev))
+        assert copy.evaluate(texts) == ev.evaluate(texts) == ev.evaluate(list(texts))
+    g = GroundednessEvaluator()
+    pair = [("Paris is in France. Mars has cities.", ["Paris is a city in France."])]
+    assert pickle.loads(pickle.dumps(g)).evaluate(pair) == g.evaluate(pair)
+    assert texts[0] == "mail a@example.com, card 4111 1111 1111 1111"  # inputs untouched
