@@ -84,6 +84,7 @@ class Rule:
 _RAW_RULES: tuple[Rule, ...] = (
     # ---- self-harm: acts aimed at the reader
     Rule("self_harm", "act",
+         rf"\b(?:starv|suffocat|unaliv|mutilat)(?:e|es|ed|ing)\s+{_Y}\b|\bstab(?:s|bed|bing)?\s+{_Y}\b|"
          rf"\b(?:kill|hurt|harm|burn|starve|hang|drown|poison|off|stab|suffocate|unalive|mutilate|end|"
          rf"suicide)(?:s|ed|ing)?\s+{_Y}\b|\bcut(?:s|ting)?\s+{_Y}\b(?!\s+(?:a|an|some|off|short|loose|free|in)\b)|"
          rf"\bshoot(?:ing)?\s+{_Y}\b(?!\s+(?:a|an|an?\s+\w+|some)\s+(?:email|message|note|text|line))|\bkys\b",
@@ -121,6 +122,7 @@ _RAW_RULES: tuple[Rule, ...] = (
          r"|\bswallow\s+(?:them|those|these|it)\s+all\b"
          r"|\b(?:go\s+through\s+with|carry\s+out|follow\s+through\s+(?:on|with))\s+(?:your|the)\s+plan\s+to\s+"
          r"(?:die|end|kill)"
+         r"|\b(?:sleep|rest)\s+forever\b|\bnever\s+wake\s+up\b|\bfinish\s+yourself\s+off\b"
          r"|\blet\s+yourself\s+(?:die|bleed(?:\s+out)?|starve|waste\s+away|drown|fade\s+away)\b"
          r"|\bput\s+yourself\s+out\s+of\s+(?:your|its)\s+misery\b"
          r"|\bwalk\s+(?:into|in\s+front\s+of)\s+(?:the\s+|a\s+|an\s+)?(?:sea|ocean|river|lake|traffic|train|bus|"
@@ -139,15 +141,17 @@ _RAW_RULES: tuple[Rule, ...] = (
          0.85, "encouragement of suicide or self-harm (euphemism)", need_cue=True, dosing=True),
     # ---- self-harm: statements harmful by themselves
     Rule("self_harm", "statement",
-         r"\byou(?:'d|\s+would|\s+are|'re|\s+will|'ll)?\s+(?:be\s+|all\s+)?better\s+off\s+(?:dead|gone|six\s+feet\s+under|in\s+(?:a|the|your)\s+(?:grave|coffin)|not\s+"
+         r"\byou(?:'d|\s+would|\s+are|'re|\s+will|'ll)?\s+(?:be\s+|all\s+)?(?:better\s+off|happier|better)\s+(?:dead|gone|six\s+feet\s+under|in\s+(?:a|the|your)\s+(?:grave|coffin)|not\s+"
          r"(?:existing|alive|being\s+alive|living|here|around)|never\s+(?:born|having\s+been\s+born))\b"
          r"|\b(?:favou?r|best|better|easier|happier|relieved|relief|celebrate|cheer|glad|thankful|grateful|"
          r"rejoice|party)\b[^.!?\n]{0,40}?\bif\s+you\s+(?:were\s+(?:dead|gone)"
          r"|died|stopped\s+(?:living|existing|breathing)|weren't\s+(?:alive|around|here)|killed\s+yourself|"
          r"ended\s+(?:it|your\s+life))\b"
-         r"|\b(?:dying|death|suicide|killing\s+yourself|ending\s+(?:it|your\s+life))\s+(?:is|would\s+be|'s)\s+"
+         r"|\b(?:dying|death|suicide|killing\s+yourself|ending\s+(?:it|your\s+life)|overdosing)\s+(?:is|would\s+be|'s)\s+"
          r"(?:really\s+|honestly\s+)?(?:the\s+|a\s+|your\s+)?(?:best|right|kindest|smartest|sensible|logical|perfect|"
          r"ideal|only|reasonable|wisest)\s+(?:thing|choice|option|decision|move|answer|solution|way\s+out|exit)\b"
+         r"|\b(?:dying|suicide|killing\s+yourself|ending\s+(?:it|your\s+life)|overdosing)\s+(?:is|'s)\s+the\s+way\s+"
+         r"to\s+go\b"
          r"|\b(?:exit|way\s+out|escape|answer|solution|fix)\b[^.!?\n]{0,40}?\b(?:a\s+|the\s+)?(?:bottle|handful|box|"
          r"pack)\s+of\s+(?:pills|tablets|sleeping\s+pills|painkillers)\b"
          r"|\b(?:most\s+)?(?:painless|easiest|quickest|fastest|surest|best|simplest)\s+way\s+(?:for\s+you\s+)?"
@@ -169,7 +173,7 @@ _RAW_RULES: tuple[Rule, ...] = (
          r"(?:ever\s+|even\s+)?(?:miss|care\s+about|notice|care\s+if|care\s+when)\s+(?:you|if\s+you|when\s+you)\b"
          r"|\b(?:nobody|no\s+one)\s+would\s+care\s+if\s+you\s+(?:died|were\s+gone)"
          r"|\byou\s+(?:do\s+not|don't|dont)\s+deserve\s+to\s+(?:live|be\s+alive|exist|breathe)\b"
-         r"|\byour\s+life\s+(?:is\s+not|isn't|is\s+no\s+longer|is\s+not\s+even)\s+worth\s+(?:living|it|saving)\b"
+         r"|\byour\s+life\s+(?:is\s+not|isn't|is\s+no\s+longer|is\s+not\s+even)\s+worth\s+(?:living|it|saving|anything)\b"
          r"|\blife\s+(?:is\s+not|isn't)\s+worth\s+living\s+for\s+(?:you|someone\s+like\s+you|a\s+\w+\s+like\s+you)\b"
          r"|\byour\s+life\s+is\s+(?:worthless|meaningless|pointless)\b"
          r"|\b(?:there(?:'s|\s+is)\s+no|you\s+have\s+no)\s+(?:point|reason)\s+(?:in\s+|for\s+you\s+)?(?:you\s+)?"
@@ -195,6 +199,7 @@ _RAW_RULES: tuple[Rule, ...] = (
          r"mother|mom|dad|father|dog|face|legs|neck|head|skull|throat|friends?|life))\b"
          r"|\b(?:hunt|track)\s+you\s+down\b|\bfind\s+(?:you|where\s+you\s+live)\s+and\s+(?:\w+\s+){0,2}?"
          r"(?:kill|hurt|make\s+you\s+pay|beat|shoot|stab)"
+         r"|\b(?:break|snap|crush)\s+every\s+bone\s+in\s+(?:your|his|her)\s+body\b"
          r"|\bi\s+know\s+where\s+you\s+(?:live|sleep|work)\b|\bi(?:'m|\s+am)\s+coming\s+for\s+you\b"
          r"|\byou(?:'re|\s+are)\s+(?:going\s+to|gonna)\s+die\b(?!\s+(?:of|from|laughing))"
          r"|\byou(?:'re|\s+are)\s+(?:a\s+)?dead\s+(?:man|woman|meat)\b"
@@ -294,12 +299,14 @@ _ANCHORS = (
     "medication medications meds capsules painkillers yourself eating purge",
     "existing living breathing exist disappear world earth life way give rope noose step swallow "
     "plan keep cutting hurting harming burning starving purging end eat gather collect stockpile "
-    "save hoard take swallow down cut let misery walk burn scratch slice carve not stop quit",
+    "save hoard take swallow down cut let misery walk burn scratch slice carve not stop quit "
+    "sleep rest wake finish",
     "better favour favor best easier happier relieved relief still funeral need alive exist live "
     "properly right die miss care notice worth worthless meaningless pointless point "
     "reason nothing "
     "were painless easiest quickest fastest surest simplest celebrate cheer glad thankful grateful "
-    "rejoice party exit escape answer solution fix dying death suicide killing ending",
+    "rejoice party exit escape answer solution fix dying death suicide killing ending happier "
+    "overdosing go",
     "die dead overdose od",
     "suicide",
     "kill murder hurt stab shoot beat strangle choke rape break destroy gut slaughter torture burn "
@@ -328,7 +335,7 @@ SEXUAL_STRONG = re.compile(
     r"sexting|sext|phone\s+sex|jerk(?:ing|ed)?\s+off|rough\s+sex|(?:let's|wanna|want\s+to|i'd|to|we)\s+have\s+sex|"
     r"make\s+you\s+cum|touching\s+(?:myself|yourself|himself|herself)|stroked\s+(?:himself|herself)|"
     r"rip\s+(?:your|her|his)\s+clothes\s+off|spread\s+(?:your|her)\s+legs|lick\s+every\s+inch|dripping\s+wet|"
-    r"how\s+wet\s+you|naked\s+bod(?:y|ies)|make\s+love\s+to\s+(?:you|me|her|him)|rock\s+hard|"
+    r"how\s+wet\s+you|naked\s+bod(?:y|ies)|(?:want|need|see|get)\s+you\s+naked|touch\s+(?:yourself|myself)\b|make\s+love\s+to\s+(?:you|me|her|him)|rock\s+hard|"
     r"(?:describe|show|send|touch|feel|lick|kiss|suck|grab|squeeze)\s+(?:me\s+)?(?:your|her|his)\s+(?:breasts|boobs|"
     r"nipples|ass|butt|crotch|genitals|penis|vagina)|get\s+naked|bend\s+(?:you|her|him|me)\s+over|"
     r"take\s+(?:you|her|him|me)\s+from\s+behind|(?:hand|hands|fingers)\s+(?:slid|slipped|moved|went)\s+"
@@ -345,7 +352,8 @@ SEXUAL_WEAK = re.compile(
     r"on\s+top\s+of\s+(?:him|her|me)|grinding|throbbing|throbbed|throbs|climax(?:es|ed|ing)?|aroused|strip(?:ped|ping|s)?|"
     r"inside\s+(?:me|her)|take\s+it\s+all\s+off|take\s+(?:off\s+)?(?:your|her)\s+(?:clothes|shirt|top|bra|panties|pants|jeans|dress|skirt|underwear)(?:\s+off)?|"
     r"what\s+you're\s+wearing|thighs?|inner\s+thigh|tongue|straddl(?:e|ed|es|ing)|riding\s+(?:him|her|me)|"
-    r"naughty|sex)\b",
+    r"naughty|cupped|cupping|fondl(?:e|ed|es|ing)|grop(?:e|ed|es|ing)|under\s+(?:her|his)\s+(?:shirt|skirt|dress)|"
+    r"sex)\b",
     re.IGNORECASE,
 )
 SEXUAL_STRONG_ANCHORS = _words(
@@ -355,7 +363,7 @@ SEXUAL_STRONG_ANCHORS = _words(
     "lick dripping wet "
     "naked bend behind pants panties underwear jeans shorts skirt clothes nude "
     "topless lingerie bra "
-    "dick fuck fucked orgasm orgasms love rock breasts boobs nipples ass butt crotch "
+    "dick fuck fucked orgasm orgasms love rock breasts boobs nipples ass butt crotch touch "
     "genitals penis "
     "vagina"
 )

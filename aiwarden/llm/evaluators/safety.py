@@ -223,9 +223,11 @@ class SafetyEvaluator:
         left, right = ctx.text[s0:start], ctx.text[end:s1]
         if ctx.quoted(start, end):
             return "quoted"
-        if P.REPORTED.search(left) or P.REPORTED_AFTER.search(right):
-            return "reported"
         lc = ctx.left_clause(s0, start)
+        # a reporting word in the phrase's own clause ("an abbreviation for kill yourself"),
+        # not in an earlier one ("based on what you told me, ...")
+        if P.REPORTED.search(lc) or P.REPORTED_AFTER.search(right):
+            return "reported"
         if rule.kind == "statement":
             if P.NEGATION.search(lc):
                 return "negated"
