@@ -92,3 +92,15 @@ def test_default_evaluators_include_safety_and_injection(tmp_path: Path) -> None
     assert by_row[(7, "completion")] == ["safety:self_harm"]
     assert by_row[(7, "prompt")] == ["injection:injection"]
     assert doc["counts"]["self_harm"] == 1
+
+
+def test_chat_messages_column_of_a_fine_tuning_file(tmp_path: Path) -> None:
+    rows = [{"messages": [{"role": "user", "content": "hi"},
+                          {"role": "assistant", "content": "Hello! How can I help?"}]},
+            {"messages": [{"role": "user", "content": f"my card is {CARD}"},
+                          {"role": "assistant", "content": "Thanks, noted."}]}]
+    res = audit(str(_jsonl(tmp_path, rows)), "--column", "messages", "--evaluators", "pii")
+    assert res.returncode == 1, res.stderr
+    assert "row 2 messages: pii:card: user: my card is [CARD] assistant: Thanks, noted." \
+        in res.stdout
+    assert "row 1" not in res.stdout and CARD not in res.stdout

@@ -62,7 +62,8 @@ def _load(names: list[str]) -> tuple[list[Any], dict[str, str]]:
 
 
 def audit_texts(columns: dict[str, list[Any]], evaluators: list[Any]) -> dict[str, Any]:
-    """Findings per row and column of ``columns`` (name → values; None/empty skipped).
+    """Findings per row and column of ``columns`` (name → values; None/empty skipped; chat
+    ``messages`` lists read as ``role: content`` lines).
 
     Returns the JSON-ready report: ``rows``, ``rows_flagged``, ``counts`` (category →
     findings), ``findings`` (one entry per row and column with its categories, spans and a
@@ -75,9 +76,9 @@ def audit_texts(columns: dict[str, list[Any]], evaluators: list[Any]) -> dict[st
     entries: list[dict[str, Any]] = []
     flagged: set[int] = set()
     for col, values in columns.items():
-        idx = [i for i, v in enumerate(values) if v is not None and str(v) != ""]
-        texts = [v if isinstance(v, str) else str(values[i]) for i, v in
-                 ((i, values[i]) for i in idx)]
+        all_texts = [_as_text(v) for v in values]
+        idx = [i for i, t in enumerate(all_texts) if t]
+        texts = [all_texts[i] for i in idx]
         per_text: list[list[Any]] = [[] for _ in texts]
         for ev in evaluators:
             for k, fs in enumerate(ev.evaluate(texts)):
@@ -101,6 +102,20 @@ def audit_texts(columns: dict[str, list[Any]], evaluators: list[Any]) -> dict[st
     return {"rows": n_rows, "rows_flagged": len(flagged),
             "counts": dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
             "findings": entries}
+
+
+def _as_text(value: Any) -> str:
+    """A cell as the text audited: chat ``messages`` lists (the fine-tuning format) as
+    ``role: content`` lines, other non-strings as ``str``; None as ''."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and value and all(isinstance(m, dict) and "content" in m
+                                                 for m in value):
+        return "\n".join(f"{m.get('role') or 'message'}: {m.get('content') or ''}"
+                          for m in value)
+    return str(value)
 
 
 def _excerpt(redacted: str, findings: list[Any]) -> str:
