@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from aiwarden.commands._common import add_client_options, add_output_options, call, emit
+from aiwarden.commands._common import add_client_options, add_output_options, call, emit, fail
 
 __all__ = ["register"]
 
@@ -25,7 +25,8 @@ def register(sub: Any) -> None:
     sh.set_defaults(func=_show)
     cr = ms.add_parser("create", help="register a model")
     cr.add_argument("name")
-    cr.add_argument("--task", choices=("binary", "multiclass", "regression", "none"))
+    cr.add_argument("--task", choices=("binary", "multiclass", "regression",
+                                       "text_generation", "none"))
     cr.add_argument("--description")
     cr.add_argument("--segments", help="segment columns of the model's references, comma "
                     "separated (docs/server.md, Segments)")
@@ -98,6 +99,11 @@ def _split(text: str | None) -> list[str] | None:
 
 def _reference(args: argparse.Namespace) -> int:
     with _client(args) as c:
+        code, model = _call("models reference", lambda: c.get_model(args.name))
+        if code:
+            return code
+        if model.get("task") == "text_generation":  # reference LLM events (docs/llm.md)
+            return _llm_reference(args, c)
         code, out = _call("models reference", lambda: c.upload_reference(
             args.name, args.version, args.file, target=args.target, prediction=args.prediction,
             scores=_split(args.scores), id=args.id, timestamp=args.timestamp,
@@ -105,4 +111,21 @@ def _reference(args: argparse.Namespace) -> int:
     if not code:
         print(f"reference for {args.name} {args.version}: {out['rows']} rows, "
               f"{out['columns']} columns, fingerprint {out['fingerprint']}")
+    return code
+
+
+def _llm_reference(args: argparse.Namespace, c: Any) -> int:
+    from aiwarden.tabular_io import read_rows
+
+    rows = read_rows(args.file)
+    if rows is None:
+        return fail("models reference", f"{args.file}: a text_generation model's reference is "
+                    "LLM events as JSON or JSON Lines rows (docs/llm.md)", 2)
+    code, out = _call("models reference", lambda: c.upload_llm_reference(
+        args.name, args.version, rows, tags=_split(args.segments)))
+    if not code:
+        print(f"reference for {args.name} {args.version}: {out['rows']} events, "
+              f"{out['columns']} columns, fingerprint {out['fingerprint']}")
+        for col, why in (out.get("absent_columns") or {}).items():
+            print(f"  {col} left out: {why}")
     return code

@@ -366,3 +366,14 @@ def test_cli_logs_events_and_feedback_from_json_lines(server, http_module, model
     res = cli("log", "llm-feedback", "ctl", str(fb), "--url", server.url)
     assert res.returncode == 0 and "joined 1" in res.stdout, res.stdout + res.stderr
     assert http_module.get("/models/ctl/llm-events/cli-0").json()["feedback"]["score"] == 1
+    res = cli("models", "create", "cli-bot", "--task", "text_generation", "--url", server.url)
+    assert res.returncode == 0, res.stderr
+    res = cli("models", "reference", "cli-bot", "v1", str(events), "--segments", "locale",
+              "--url", server.url)
+    assert res.returncode == 2 and "row 3: output" in res.stderr  # the bad row, named
+    events.write_text("\n".join(json.dumps(r) for r in rows[:3]) + "\n")
+    res = cli("models", "reference", "cli-bot", "v1", str(events), "--segments", "locale",
+              "--url", server.url)
+    assert res.returncode == 0 and "3 events" in res.stdout, res.stderr
+    seg = http_module.get("/models/cli-bot/segments").json()["columns"]
+    assert list(seg) == ["locale"]
