@@ -60,6 +60,9 @@ class LLMEvent:
     truncated_output: bool = False
     input_chars: int = 0  # before cutting
     output_chars: int = 0
+    tokens_estimated: bool = False  # counted on ingest (aiwarden.llm.tokens), not sent
+    cost_source: str | None = None  # "sent" | "price_table" (aiwarden.llm.prices)
+    cost_reason: str | None = None  # why no cost could be computed
 
     @property
     def input(self) -> str:
@@ -177,8 +180,19 @@ def _number(row: dict, name: str) -> float | None:
     if v is None:
         return None
     if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
-        raise _Bad(name, f"expected a number >= 0, got {v!r}")
+        raise _Bad(name, f"expected a number >= 0, got {_shown(v)}")
     return float(v)
+
+
+def _shown(v: Any) -> str:
+    """A bad value as an error shows it: numbers and short words as they are, anything
+    longer only by its type (an error must not echo text that may hold PII)."""
+    if isinstance(v, int | float | bool) or v is None:
+        return repr(v)
+    if isinstance(v, str) and len(v) <= 40 and "@" not in v:
+        return repr(v)
+    return f"a {type(v).__name__} of {len(v) if hasattr(v, '__len__') else '?'} items" \
+        if not isinstance(v, str) else f"a text of {len(v)} characters"
 
 
 def _time(v: Any) -> float | None:
@@ -193,9 +207,9 @@ def _time(v: Any) -> float | None:
             pass
         else:
             if dt.tzinfo is None:
-                raise _Bad("timestamp", f"a time zone is needed (e.g. {v}Z), got {v!r}")
+                raise _Bad("timestamp", f"a time zone is needed (e.g. add Z), got {_shown(v)}")
             return dt.timestamp()
-    raise _Bad("timestamp", f"expected epoch seconds or an ISO 8601 time, got {v!r}")
+    raise _Bad("timestamp", f"expected epoch seconds or an ISO 8601 time, got {_shown(v)}")
 
 
 def _messages(v: Any) -> list[dict[str, str]]:
@@ -212,7 +226,7 @@ def _messages(v: Any) -> list[dict[str, str]]:
             raise _Bad(where, "expected a message object {\"role\", \"content\"}")
         role, content = m.get("role", "user"), m.get("content")
         if role not in _ROLES:
-            raise _Bad(f"{where}.role", f"expected one of {list(_ROLES)}, got {role!r}")
+            raise _Bad(f"{where}.role", f"expected one of {list(_ROLES)}, got {_shown(role)}")
         if isinstance(content, list):  # OpenAI content parts: keep the text parts
             content = "".join(p.get("text", "") for p in content
                               if isinstance(p, dict) and isinstance(p.get("text"), str))

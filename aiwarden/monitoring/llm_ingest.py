@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,7 @@ from aiwarden.errors import DataError, ParameterError
 from aiwarden.llm import descriptors as desc
 from aiwarden.llm.events import LLMEvent, parse_events
 from aiwarden.llm.findings import Finding
-from aiwarden.monitoring import llm_privacy, rows
+from aiwarden.monitoring import llm_cost, llm_privacy, rows
 from aiwarden.store import models_repo as repo
 from aiwarden.store.tables import llm_events
 
@@ -47,6 +47,7 @@ class LLMIngestResult:
     flagged: int = 0
     truncated: int = 0
     labels_joined: int = 0  # feedback that was waiting for these events
+    cost: dict[str, Any] = field(default_factory=dict)  # llm_cost.CostSummary.to_dict()
     privacy: str = llm_privacy.DEFAULT_POLICY
     withheld: str | None = None  # why texts were not stored
     errors: list[dict[str, Any]] = field(default_factory=list)
@@ -58,6 +59,8 @@ class LLMIngestResult:
             "received", "accepted", "duplicates", "rejected", "quarantined", "stored",
             "flagged", "truncated", "labels_joined", "privacy")}
         out["errors"] = self.errors[:_MAX_ERRORS]
+        if self.cost:
+            out["cost"] = self.cost
         if self.withheld:
             out["withheld"] = self.withheld
         if self.absent_columns:
@@ -171,6 +174,7 @@ def ingest_llm_events(monitor: Any, model: str, rows_: list[Any], *,
         return res
     positions = [i for i, _ in good]
     events = [e for _, e in good]
+    res.cost = _fill_cost(monitor.db, events)
     findings, cols, absent = evaluate(events)
     res.absent_columns = absent
     res.truncated = sum(e.truncated_input or e.truncated_output for e in events)
@@ -186,6 +190,13 @@ def ingest_llm_events(monitor: Any, model: str, rows_: list[Any], *,
         if len(res.errors) < _MAX_ERRORS:
             res.errors.append(e)
     return res
+
+
+def _fill_cost(db: Any, events: Sequence[LLMEvent]) -> dict[str, Any]:
+    """Missing tokens counted and costs priced from the server's price table (llm_cost)."""
+    with db.read() as conn:
+        table = llm_cost.price_table(conn)
+    return llm_cost.fill(events, table).to_dict()
 
 
 def _store(db: Any, m: repo.ModelRow, events: Sequence[LLMEvent],
@@ -235,10 +246,9 @@ def _record(model_id: int, e: LLMEvent, fs: list[Finding], policy: str, key: byt
             stored += moved
             msgs = _messages_after(e, fs, policy, key) if red != in_text else e.messages
         texts["input"] = orjson.dumps(msgs).decode()
-        ctx_text = "\n\n".join(e.context)
-        red, moved = llm_privacy.apply(ctx_text, fs, "context", policy, key)
-        stored += moved
-        texts["context"] = orjson.dumps(red.split("\n\n") if e.context else []).decode()
+        _, moved = llm_privacy.apply("\n\n".join(e.context), fs, "context", policy, key)
+        stored += moved  # spans into the passages joined by blank lines, as evaluated
+        texts["context"] = orjson.dumps(_passages_after(e, fs, policy, key)).decode()
     else:  # nothing of the texts, not even spans into them beyond categories
         stored = list(fs)
     cats = sorted({f.category for f in fs})
@@ -252,31 +262,50 @@ def _record(model_id: int, e: LLMEvent, fs: list[Finding], policy: str, key: byt
             "detail": orjson.dumps({
                 "provider": e.provider, "model": e.model, "tokens_in": e.tokens_in,
                 "tokens_out": e.tokens_out, "latency_ms": e.latency_ms, "cost": e.cost,
+                "tokens_estimated": e.tokens_estimated, "cost_source": e.cost_source,
+                "cost_reason": e.cost_reason,
                 "truncated_input": e.truncated_input, "truncated_output": e.truncated_output,
                 "input_chars": e.input_chars, "output_chars": e.output_chars,
                 "embedding": e.embedding}).decode()}
 
 
+def _pieces_after(pieces: list[tuple[int, str]], fs: list[Finding], field: str,
+                  policy: str, key: bytes) -> list[str]:
+    """Each piece (its offset in the joined text the findings index, its text) with the
+    private spans that touch it replaced; a span crossing pieces is cut at their edges, so
+    each piece loses its part of the value."""
+    out = []
+    for start, text in pieces:
+        end = start + len(text)
+        local = [replace(f, start=max(f.start, start) - start, end=min(f.end, end) - start)
+                 for f in fs if f.field == field and not f.whole_text
+                 and f.start < end and f.end > start]
+        out.append(llm_privacy.apply(text, local, field, policy, key)[0])
+    return out
+
+
 def _messages_after(e: LLMEvent, fs: list[Finding], policy: str,
                     key: bytes) -> list[dict[str, str]]:
-    """Each message's content with the private spans of the input field that fall in it
-    replaced (the spans index :func:`input_text`, one ``role: content`` line per message)."""
-    from aiwarden.llm.events import input_text
-
+    """Each message's content after the policy (the input spans index
+    :func:`~aiwarden.llm.events.input_text`: one ``role: content`` line per message)."""
     single = len(e.messages) == 1 and e.messages[0]["role"] == "user"
-    out, offset = [], 0
-    full = input_text(e.messages)
+    pieces, offset = [], 0
     for msg in e.messages:
-        prefix = 0 if single else len(msg["role"]) + 2
-        start = offset + prefix
-        end = start + len(msg["content"])
-        local = [Finding(f.evaluator, f.category, "input", f.start - start, f.end - start,
-                         f.severity) for f in fs
-                 if f.field == "input" and f.start >= start and f.end <= end]
-        text, _ = llm_privacy.apply(full[start:end], local, "input", policy, key)
-        out.append({"role": msg["role"], "content": text})
-        offset = end + 1
-    return out
+        start = offset + (0 if single else len(msg["role"]) + 2)
+        pieces.append((start, msg["content"]))
+        offset = start + len(msg["content"]) + 1
+    texts = _pieces_after(pieces, fs, "input", policy, key)
+    return [{"role": m["role"], "content": t} for m, t in zip(e.messages, texts, strict=True)]
+
+
+def _passages_after(e: LLMEvent, fs: list[Finding], policy: str, key: bytes) -> list[str]:
+    """Each retrieved passage after the policy (the context spans index the passages
+    joined by blank lines)."""
+    pieces, offset = [], 0
+    for p in e.context:
+        pieces.append((offset, p))
+        offset += len(p) + 2
+    return _pieces_after(pieces, fs, "context", policy, key)
 
 
 def fit_llm_reference(monitor: Any, model: str, version: str, rows_: list[Any],
@@ -293,6 +322,7 @@ def fit_llm_reference(monitor: Any, model: str, version: str, rows_: list[Any],
     if not good:
         raise DataError("The reference needs at least one LLM event.", "rows")
     events = [e for _, e in good]
+    _fill_cost(monitor.db, events)
     _, cols, absent = evaluate(events)
     if tags is None:
         tags = monitor.describe_model(model).get("segments") or _tags_of(events)

@@ -16,6 +16,8 @@ from aiwarden.alerting.apply import (
 )
 from aiwarden.alerting.rules import load_rules
 from aiwarden.errors import ParameterError
+from aiwarden.llm.prices import parse_prices
+from aiwarden.monitoring import llm_cost
 from aiwarden.monitoring.windows import parse_instant, to_iso
 from aiwarden.server.access import monitor as _monitor
 from aiwarden.server.access import requires
@@ -94,6 +96,9 @@ async def apply(request: Request, dry_run: bool = Query(False)) -> dict[str, Any
         else {}
     rollback = _rollback_policies(doc.pop("rollback_policies", None)) \
         if isinstance(doc, dict) else []
+    prices = doc.pop("llm_prices", None) if isinstance(doc, dict) else None
+    if prices is not None:  # checked before anything is written
+        prices = {k: p.to_dict() for k, p in parse_prices(prices, "llm_prices").items()}
     ruleset = load_rules(doc if isinstance(doc, dict) else text, "rule file")
     center = request.app.state.notifications
     center.refresh()  # the diff is against what is stored now, by any process
@@ -106,6 +111,13 @@ async def apply(request: Request, dry_run: bool = Query(False)) -> dict[str, Any
         notify_diff = notification_changes(center.describe(), desired, center.config, merged)
     with mon.db.write() as conn:
         plan = apply_rules(conn, ruleset, dry_run=dry_run)
+        if prices is not None:  # the file owns the server's price overrides
+            fields = field_changes(llm_cost.get_overrides(conn), prices)
+            if fields:
+                plan.diff.append({"kind": "llm_prices", "name": "llm_prices",
+                                  "action": "update", "fields": fields})
+            if not dry_run:
+                llm_cost.set_overrides(conn, prices)
     plan.diff += notify_diff
     if rollback:  # each policy the file names, against the one stored
         stored = request.app.state.rollbacks.policies()
@@ -123,7 +135,8 @@ async def apply(request: Request, dry_run: bool = Query(False)) -> dict[str, Any
         for policy in rollback:
             request.app.state.rollbacks.set_policy(policy)
     return {"dry_run": dry_run, **plan.to_dict(), "notifications": sorted(notify),
-            "rollback_policies": [p.model for p in rollback]}
+            "rollback_policies": [p.model for p in rollback],
+            "llm_prices": None if prices is None else sorted(prices)}
 
 
 def _rollback_policies(specs: Any) -> list[Any]:

@@ -282,6 +282,8 @@ class Applied(Open):
                                        "fields: [{field, current, desired}]}; secrets as ***")
     notifications: list[str]
     rollback_policies: list[str]
+    llm_prices: list[str] | None = Field(None, description="the price overrides the file "
+                                         "set (None: the file has no llm_prices section)")
 
 
 class AlertInstance(Open):

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, RootModel
 from sqlalchemy import select
 
 from aiwarden.errors import DataError
-from aiwarden.monitoring import llm_privacy
+from aiwarden.monitoring import llm_cost, llm_privacy
 from aiwarden.monitoring.llm_feedback import ingest_llm_feedback
 from aiwarden.monitoring.llm_ingest import fit_llm_reference, ingest_llm_events
 from aiwarden.server.access import monitor as _monitor
@@ -42,6 +42,9 @@ class LLMIngested(Open):
     withheld: str | None = None
     absent_columns: dict[str, str] = Field(default_factory=dict)
     ignored_columns: list[str] = Field(default_factory=list)
+    cost: dict[str, Any] = Field(default_factory=dict, description=(
+        "priced (costs from the price table), tokens_estimated, cost_unknown: reason -> "
+        "events left without a cost"))
 
 
 class LLMReference(Reference):
@@ -174,6 +177,44 @@ def set_privacy(request: Request, name: str, body: Privacy) -> dict[str, str]:
     with monitor.db.write() as conn:
         m = repo.get_model(conn, name)
         return {"pii": llm_privacy.set_policy(conn, m.id, body.pii)}
+
+
+class LLMPrices(Open):
+    prices: dict[str, dict[str, float]] = Field(
+        description="provider/model -> {input, output} in USD per 1,000 tokens (effective)")
+    overrides: list[str] = Field(description="entries set on this server")
+    defaults_as_of: str
+    unit: str
+    token_counter: str = Field(description="tiktoken:<encoding>, or estimate")
+    token_counter_reason: str | None = None
+
+
+class LLMPriceOverrides(RootModel[dict[str, Any]]):
+    """``{"prices": {"provider/model": {"input": usd_per_1k, "output": usd_per_1k}}}``."""
+
+
+@router.get("/llm/prices", dependencies=[requires("read")], tags=["llm"],
+            responses=answers(LLMPrices))
+def get_prices(request: Request) -> dict[str, Any]:
+    """The price table costs are computed with: shipped defaults (prices change: check
+    them) with this server's overrides on top (docs/llm.md, "Cost and tokens")."""
+    with _monitor(request).db.read() as conn:
+        return llm_cost.describe(conn)
+
+
+@router.put("/llm/prices", dependencies=[requires("admin")], tags=["llm"],
+            responses=answers(LLMPrices), openapi_extra=body_doc(json=LLMPriceOverrides))
+async def set_prices(request: Request) -> dict[str, Any]:
+    """Replace this server's price overrides; events ingested from now on are priced with
+    them (stored costs are not rewritten)."""
+    body = await request.body()
+    doc = loads(body) if body.strip() else None
+    if not isinstance(doc, dict) or set(doc) != {"prices"}:
+        raise Malformed("Expected {\"prices\": {\"provider/model\": {\"input\": ..., "
+                        "\"output\": ...}}}.", "prices")
+    with _monitor(request).db.write() as conn:
+        llm_cost.set_overrides(conn, doc["prices"], "prices")
+        return llm_cost.describe(conn)
 
 
 def _event(row: Any, fb: Any = None) -> dict[str, Any]:

@@ -64,6 +64,7 @@ class _Window:
     ref: Reference | None
     data: BucketData
     rows_total: int
+    llm_totals: dict[str, float] | None = None  # text_generation: all-time cost and tokens
 
 
 class MonitorCollector(Collector):
@@ -114,8 +115,10 @@ class MonitorCollector(Collector):
             for m in models:
                 for v in repo.list_versions(conn, m):
                     data = profiles.read_window(conn, m.id, v.id, t0, t1, levels)
+                    totals = (_llm_totals(conn, m.id, v.id, t1, levels)
+                              if m.task == "text_generation" else None)
                     out.append(_Window(m.name, v.version, mon.refs.get(conn, v.id), data,
-                                       _rows_total(conn, m.id, v.id, levels[-1])))
+                                       _rows_total(conn, m.id, v.id, levels[-1]), totals))
         return out
 
 
@@ -125,6 +128,18 @@ def _rows_total(conn: Connection, model_id: int, version_id: int, level: int) ->
     return int(conn.execute(select(func.coalesce(func.sum(bp.c.n_rows), 0)).where(
         bp.c.model_id == model_id, bp.c.version_id == version_id,
         bp.c.level == level)).scalar() or 0)
+
+
+def _llm_totals(conn: Connection, model_id: int, version_id: int, t1: int,
+                levels: Any) -> dict[str, float]:
+    """Sums of the cost and token columns over every bucket up to ``t1`` (counters)."""
+    cols = profiles.read_window(conn, model_id, version_id, 0, t1, levels).profile
+    out = {}
+    for col in ("llm_cost", "llm_tokens_in", "llm_tokens_out"):
+        p = None if cols is None else cols.columns.get(col)
+        n = 0 if p is None else int(getattr(p, "count", 0))
+        out[col] = float(p.mean) * n if n else 0.0
+    return out
 
 
 def _num(v: Any) -> float | None:
@@ -197,6 +212,12 @@ class _Families:
                               "in the window.", [*_MV, "resource"])
         self.cost_per_1k = g("aiwarden_cost_per_1k_predictions",
                              "Reported cost per 1,000 predictions in the window.")
+        self.llm_cost = CounterMetricFamily(
+            "aiwarden_llm_cost", "LLM cost (USD) of the version's events since it was "
+            "created: sent, or priced from the price table.", labels=_MV)
+        self.llm_tokens = CounterMetricFamily(
+            "aiwarden_llm_tokens", "LLM tokens of the version's events since it was created "
+            "(direction in/out; sent, or counted on ingest).", labels=[*_MV, "direction"])
         self.errors = g("aiwarden_scrape_error",
                         "1 if this version's metrics could not be computed (see the log).")
 
@@ -231,6 +252,10 @@ class _Families:
         if (x := _num(usage["cost_per_1k"])) is not None:
             self.cost_per_1k.add_metric(mv, x)
         self.rows_total.add_metric(mv, w.rows_total)
+        if w.llm_totals is not None:
+            self.llm_cost.add_metric(mv, w.llm_totals["llm_cost"])
+            for d_ in ("in", "out"):
+                self.llm_tokens.add_metric([*mv, d_], w.llm_totals[f"llm_tokens_{d_}"])
         if d.latency.sum():
             buckets, total = _latency_buckets(d.latency, latency_le)
             self.latency.add_metric(mv, buckets, total)

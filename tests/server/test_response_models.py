@@ -104,6 +104,8 @@ def _llm_tour(http: httpx.Client, now: float) -> None:
                  json=[dict(event, request_id=f"r{i}") for i in range(50)]))
     _ok(http.put("/models/chat/llm-privacy", json={"pii": "hash"}))
     _ok(http.get("/models/chat/llm-privacy"))
+    _ok(http.put("/llm/prices", json={"prices": {"acme/house": {"input": 1, "output": 2}}}))
+    _ok(http.get("/llm/prices"))
     _ok(http.post("/models/chat/llm-events", json=[
         event, dict(event, request_id="c1", output="x" * 40_000),
         {"request_id": "c2", "output": 1}]))
