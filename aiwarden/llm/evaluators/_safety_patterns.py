@@ -122,6 +122,10 @@ _RAW_RULES: tuple[Rule, ...] = (
          r"|\bswallow\s+(?:them|those|these|it)\s+all\b"
          r"|\b(?:go\s+through\s+with|carry\s+out|follow\s+through\s+(?:on|with))\s+(?:your|the)\s+plan\s+to\s+"
          r"(?:die|end|kill)"
+         r"|\bfade\s+away\b|\bwaste\s+away\b|\b(?:just\s+)?not\s+wak(?:e|ing)\s+up\b"
+         r"|\b(?:drink|swallow|ingest|down)\s+(?:the\s+|some\s+|a\s+(?:cup|glass|bottle)\s+of\s+)?(?:bleach|antifreeze|"
+         r"drain\s+cleaner|rat\s+poison|pesticide|lye)\b"
+         r"|\btake\s+(?:everything|all)\s+(?:in|from)\s+(?:your|the)\s+(?:medicine\s+cabinet|cabinet|pill\s+(?:box|bottle))"
          r"|\b(?:sleep|rest)\s+forever\b|\bnever\s+wake\s+up\b|\bfinish\s+yourself\s+off\b"
          r"|\blet\s+yourself\s+(?:die|bleed(?:\s+out)?|starve|waste\s+away|drown|fade\s+away)\b"
          r"|\bput\s+yourself\s+out\s+of\s+(?:your|its)\s+misery\b"
@@ -154,6 +158,10 @@ _RAW_RULES: tuple[Rule, ...] = (
          r"to\s+go\b"
          r"|\b(?:exit|way\s+out|escape|answer|solution|fix)\b[^.!?\n]{0,40}?\b(?:a\s+|the\s+)?(?:bottle|handful|box|"
          r"pack)\s+of\s+(?:pills|tablets|sleeping\s+pills|painkillers)\b"
+         r"|\b(?:easier|better|happier)\s+by\s+(?:dying|killing\s+yourself|ending\s+(?:it|your\s+life)|disappearing|"
+         r"being\s+(?:dead|gone))\b"
+         r"|\byou\s+(?:were|are)\s+(?:never\s+meant|not\s+meant|not\s+supposed|never\s+supposed)\s+to\s+"
+         r"(?:live|be\s+born|exist|be\s+alive)\b"
          r"|\b(?:most\s+)?(?:painless|easiest|quickest|fastest|surest|best|simplest)\s+way\s+(?:for\s+you\s+)?"
          r"to\s+(?:die|kill\s+yourself|end\s+(?:it|your\s+life)|commit\s+suicide)\b"
          r"|\bwhy\s+are\s+you\s+(?:even\s+)?still\s+(?:alive|here|breathing|living)\b"
@@ -164,7 +172,7 @@ _RAW_RULES: tuple[Rule, ...] = (
          r"|\b(?:you|people\s+like\s+you)\s+(?:shouldn't|should\s+not|do\s+not\s+deserve\s+to|don't\s+deserve\s+to)\s+"
          r"(?:even\s+)?(?:be\s+alive|exist|live)\b"
          r"|\bdo\s+it\s+(?:properly|right)\s+this\s+time\b"
-         r"|\byou\s+(?:\w+\s+){0,2}?deserve\s+to\s+die\b|\band\s+deserve\s+to\s+die\b"
+         r"|\byou\s+(?:\w+\s+){0,2}?deserve\s+to\s+(?:die|be\s+dead)\b|\band\s+deserve\s+to\s+(?:die|be\s+dead)\b"
          r"|\b(?:would|will|'d|'ll|is|are|'s)\s+(?:all\s+)?(?:be\s+)?(?:so\s+much\s+|much\s+|a\s+lot\s+)?"
          r"(?:better\s+off|happier|relieved|a\s+better\s+place|better)\s+"
          r"(?:without\s+(?:you|people\s+like\s+you)\b|if\s+you\s+(?:were\s+(?:gone|dead)|died|killed\s+yourself"
@@ -237,7 +245,7 @@ _RAW_RULES: tuple[Rule, ...] = (
          r"(?:bomb|explosive|ied|molotov(?:\s+cocktail)?|grenade|nerve\s+agent)\b",
          0.95, "weapon instructions"),
     Rule("violence", "statement",
-         r"\b(?!you\b|and\b|i\b|we\b|not\b|never\b)\w+\s+(?:deserves?|deserve)\s+to\s+(?:die|be\s+(?:shot|killed|beaten|stabbed|hanged|hung|"
+         r"\b(?<!')(?!you\b|and\b|i\b|we\b|not\b|never\b|one\b)\w+\s+(?:deserves?|deserve)\s+to\s+(?:die|be\s+(?:shot|killed|beaten|stabbed|hanged|hung|"
          r"murdered|tortured|raped|executed|lynched|burned|slaughtered))\b",
          0.8, "wishing violence on someone"),
     # ---- hate and harassment
@@ -300,13 +308,15 @@ _ANCHORS = (
     "existing living breathing exist disappear world earth life way give rope noose step swallow "
     "plan keep cutting hurting harming burning starving purging end eat gather collect stockpile "
     "save hoard take swallow down cut let misery walk burn scratch slice carve not stop quit "
-    "sleep rest wake finish",
+    "sleep rest wake finish fade waste waking drink ingest bleach antifreeze drain "
+    "rat pesticide lye "
+    "everything",
     "better favour favor best easier happier relieved relief still funeral need alive exist live "
     "properly right die miss care notice worth worthless meaningless pointless point "
     "reason nothing "
     "were painless easiest quickest fastest surest simplest celebrate cheer glad thankful grateful "
     "rejoice party exit escape answer solution fix dying death suicide killing ending happier "
-    "overdosing go",
+    "overdosing go meant supposed dead",
     "die dead overdose od",
     "suicide",
     "kill murder hurt stab shoot beat strangle choke rape break destroy gut slaughter torture burn "
@@ -403,7 +413,7 @@ OVERRIDE = re.compile(
     r"might\s+as\s+well|have\s+you\s+(?:ever\s+)?(?:considered|thought\s+about)|go\s+ahead|"
     r"do\s+(?:the\s+world|everyone|us\s+all|us|yourself|everybody)\s+(?:all\s+)?a\s+favou?r|"
     r"what\s+are\s+you\s+waiting\s+for|nobody\s+will\s+blame\s+you|nobody\s+will\s+stop\s+you|"
-    r"no\s+one\s+will\s+stop\s+you)\b",
+    r"no\s+one\s+will\s+stop\s+you|have\s+you\s+tried)\b",
     re.IGNORECASE,
 )
 ENCOURAGE = re.compile(

@@ -37,13 +37,16 @@ _STRONG_ENCOURAGE = P.re.compile(
     r"\b(?:should|must|ought\s+to|need\s+to|have\s+to|go\s+ahead|i\s+recommend)\b", P.re.IGNORECASE
 )
 _RIGHT_NEGATION = P.re.compile(
-    r"^\s*(?:is|would\s+be|will|was)\s+(?:never|not|no)\b|^\s*(?:isn't|won't|doesn't|never|does\s+not|"
-    r"will\s+not|wouldn't|is\s+rarely)\b",
+    r"(?:^\s*(?:is|would\s+be|will|was)\s+(?:never|not|no)\b|^\s*(?:isn't|won't|doesn't|never|does\s+not|"
+    r"will\s+not|wouldn't|is\s+rarely)\b)"
+    # "suicide isn't selfish" denies a reproach, not the act
+    r"(?!\s+(?:selfish|wrong|bad|cowardly|weak|a\s+sin|shameful|a\s+crime|something\s+to\s+fear)\b)",
     P.re.IGNORECASE,
 )
 _RIGHT_ENCOURAGE = P.re.compile(
     r"^\s*(?:really\s+|honestly\s+|truly\s+)?(?:is|would\s+be|'s)\s+(?:really\s+)?(?:the\s+|your\s+)?"
-    r"(?:right|best|only|smart|good|easiest|answer|solution|way\s+out)\b",
+    r"(?:right|best|only|smart|good|easiest|answer|solution|way\s+out)\b"
+    r"|\b(?:smart|right|best|only|logical|sensible|reasonable)\s+(?:choice|option|decision|move)\b",
     P.re.IGNORECASE,
 )
 _CLINICAL = P.re.compile(r"^(?:orgasms?|clitoris)$", P.re.IGNORECASE)
