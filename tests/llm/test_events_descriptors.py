@@ -150,3 +150,30 @@ def test_a_0_1_column_against_a_constant_0_reference_has_its_exact_mean() -> Non
     cur = np.random.default_rng(0).integers(0, 2, 500).astype(float)
     prof = ref.profile(pa.table({"u": cur})).columns["u"]
     assert prof.mean == pytest.approx(cur.mean()) and prof.count == 500
+
+
+def test_every_message_and_passage_is_redacted_where_its_pii_is() -> None:
+    import orjson
+
+    from aiwarden.llm.evaluators.pii import PiiEvaluator
+    from aiwarden.monitoring.llm_ingest import _record
+
+    (_, ev), = parse_events([{
+        "request_id": "a", "output": "I wrote to ann@example.org.",
+        "input": [{"role": "system", "content": "Never share bob@example.com"},
+                  {"role": "user", "content": "my card is 4111 1111 1111 1111, ok?"}],
+        "context": ["ann@example.org is the owner", "no pii\n\nhere"]}])[0]
+    fs = [f for fld in ("output", "input", "context")
+          for f in PiiEvaluator(field=fld).evaluate([
+              {"output": ev.output, "input": ev.input,
+               "context": "\n\n".join(ev.context)}[fld]])[0]]
+    rec = _record(1, ev, fs, "redact", b"", None, 0.0)
+    msgs = orjson.loads(rec["input"])
+    assert msgs == [{"role": "system", "content": "Never share [EMAIL]"},
+                    {"role": "user", "content": "my card is [CARD], ok?"}]
+    assert rec["output"] == "I wrote to [EMAIL]."
+    assert orjson.loads(rec["context"]) == ["[EMAIL] is the owner", "no pii\n\nhere"]
+    blob = orjson.dumps(rec)
+    assert b"example" not in blob and b"4111" not in blob
+    _, errors = parse_events([{"request_id": "c", "output": "x", "cost": "bob@example.com"}])
+    assert "example" not in errors[0].reason  # an error never echoes what may be PII
