@@ -140,3 +140,104 @@ def test_malformed_bodies_are_400_naming_the_field(root, bot) -> None:
     r = root.post("/v1/traces", content=as_json([span("0000000000000b03", GENAI)]),
                   headers=js | {"origin": "https://evil.example"})
     assert r.status_code == 403  # a foreign page may not post spans; exporters send no Origin
+
+
+def _export(url: str, build, headers: dict | None = None):
+    """Spans made by the real SDK in ``build(tracer)``, sent by the real OTLP/HTTP
+    exporter; (export result, finished spans)."""
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    captured = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "otbot"}))
+    provider.add_span_processor(SimpleSpanProcessor(captured))
+    build(provider.get_tracer("test"))
+    exporter = OTLPSpanExporter(endpoint=f"{url}/v1/traces", headers=headers, timeout=30)
+    try:
+        return exporter.export(captured.get_finished_spans()), captured.get_finished_spans()
+    finally:
+        exporter.shutdown()
+
+
+def test_openinference_spans_from_the_sdk_carry_retrieved_context(server, root, bot) -> None:
+    from opentelemetry.sdk.trace.export import SpanExportResult
+
+    def build(tracer) -> None:
+        with tracer.start_as_current_span("rag", attributes={
+                "openinference.span.kind": "CHAIN"}):
+            with tracer.start_as_current_span("retrieve", attributes={
+                    "openinference.span.kind": "RETRIEVER",
+                    "retrieval.documents.0.document.content": "Refunds take five days.",
+                    "retrieval.documents.1.document.content": "Shipping is free."}):
+                pass
+            with tracer.start_as_current_span("llm", attributes={
+                    "openinference.span.kind": "LLM", "llm.model_name": "claude-3-5-haiku",
+                    "llm.provider": "anthropic", "llm.token_count.prompt": 31,
+                    "llm.token_count.completion": 6, "session.id": "oi-1",
+                    "aiwarden.version": "v1",
+                    "llm.input_messages.0.message.role": "user",
+                    "llm.input_messages.0.message.content": "How long do refunds take?",
+                    "llm.output_messages.0.message.role": "assistant",
+                    "llm.output_messages.0.message.content": "Refunds take five days."}):
+                pass
+
+    result, spans = _export(server.url, build)
+    assert result == SpanExportResult.SUCCESS
+    llm = next(s for s in spans if s.name == "llm")
+    ev = _event(root, bot, format(llm.context.span_id, "016x"))
+    assert ev["context"] == ["Refunds take five days.", "Shipping is free."]
+    assert (ev["detail"]["tokens_in"], ev["detail"]["provider"]) == (31, "anthropic")
+    assert ev["input"] == [{"role": "user", "content": "How long do refunds take?"}]
+    assert (ev["output"], ev["session_id"]) == ("Refunds take five days.", "oi-1")
+
+
+@pytest.fixture(scope="module")
+def keyed(db_url, tmp_path_factory):
+    """A second server on its own database, with an ingest key and a read key."""
+    from aiwarden.store import keys
+    from aiwarden.store.database import Database
+    from tests.server.live import ThreadServer, database_url, settings_for
+
+    tmp = tmp_path_factory.mktemp("otlp-keyed")
+    with database_url("postgresql" if db_url.startswith("postgresql") else "sqlite",
+                      tmp) as url:
+        db = Database(url)
+        db.migrate()
+        with db.write() as conn:
+            admin = keys.create_key(conn, "otlp-admin", ["admin"])[0]
+            ingest = keys.create_key(conn, "otlp-ingest", ["ingest"])[0]
+            reader = keys.create_key(conn, "otlp-reader", ["read"])[0]
+        db.dispose()
+        with ThreadServer(settings_for(url, tmp)) as srv:
+            with httpx.Client(base_url=srv.url + "/api/v1", timeout=60,
+                              headers={"Authorization": f"Bearer {admin}"}) as c:
+                c.post("/models", json={"name": "otbot", "task": "text_generation"}
+                       ).raise_for_status()
+                c.put("/models/otbot/versions/v1/llm-reference",
+                      json=_events(100, "k", version=None)).raise_for_status()
+            yield srv, admin, ingest, reader
+
+
+def test_the_exporter_authenticates_with_its_headers(keyed) -> None:
+    from opentelemetry.sdk.trace.export import SpanExportResult
+
+    srv, admin, ingest, reader = keyed
+
+    def build(tracer) -> None:
+        with tracer.start_as_current_span("chat", attributes=GENAI):
+            pass
+
+    assert _export(srv.url, build)[0] == SpanExportResult.FAILURE  # no key: 401
+    r = httpx.post(f"{srv.url}/v1/traces", content=as_json([span("0000000000000d01", GENAI)]),
+                   headers={"content-type": "application/json",
+                            "authorization": f"Bearer {reader}"})
+    assert r.status_code == 403  # a read key may not ingest
+    result, spans = _export(srv.url, build, {"Authorization": f"Bearer {ingest}"})
+    assert result == SpanExportResult.SUCCESS
+    rid = format(spans[0].context.span_id, "016x")
+    got = httpx.get(f"{srv.url}/api/v1/models/otbot/llm-events/{rid}",
+                    headers={"Authorization": f"Bearer {admin}"})
+    assert got.status_code == 200 and got.json()["output"] == "It ships tomorrow."
