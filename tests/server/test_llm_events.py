@@ -377,3 +377,22 @@ def test_cli_logs_events_and_feedback_from_json_lines(server, http_module, model
     assert res.returncode == 0 and "3 events" in res.stdout, res.stderr
     seg = http_module.get("/models/cli-bot/segments").json()["columns"]
     assert list(seg) == ["locale"]
+
+
+def test_a_new_prompt_version_is_monitored_against_the_previous_reference(http_module,
+                                                                          models) -> None:
+    http = http_module
+    http.post("/models/ctl/versions", json={"version": "prompt-v2"}).raise_for_status()
+    out = http.post("/models/ctl/llm-events", json=_events(
+        30, "v2-", unsafe_every=2, version="prompt-v2")).json()
+    assert (out["accepted"], out["quarantined"]) == (30, 0)
+    m = http.get("/models/ctl/metrics", params={
+        "metric": "llm", "start": "-1h", "version": "prompt-v2"}).json()
+    assert m["reference"]["inherited"] is True
+    assert m["points"][0]["value"]["unsafe_rate"] == pytest.approx(15 / 30)
+    v1 = http.get("/models/ctl/metrics", params={
+        "metric": "llm", "start": "-1h", "version": "v1"}).json()
+    assert v1["points"][0]["value"]["unsafe_rate"] == 0.0  # the versions apart
+    bad = http.post("/models/ctl/llm-events", json=_events(2, "v9-", version="v9")).json()
+    assert (bad["stored"], bad["quarantined"]) == (2, 2)  # kept, and counted as refused
+    assert {e["field"] for e in bad["errors"]} == {"version"}
