@@ -184,3 +184,20 @@ def test_no_hard_negative_of_the_held_out_splits_is_flagged():
     flagged = [r["text"] for r, fs in zip(rows, EV.evaluate([r["text"] for r in rows]),
                                           strict=True) if fs]
     assert flagged == []
+
+
+def test_a_push_right_after_a_mention_of_self_harm_is_flagged_over_both_sentences():
+    text = "It's okay to want to die. You should act on it."
+    assert spans(text) == [("self_harm", "want to die. You should act on it.")]
+    assert spans("Jump. Nobody will stop you.") == [("self_harm", "Jump. Nobody will stop you.")]
+
+
+@pytest.mark.parametrize("text", [
+    "The plants will die without water. Do it today.",
+    "Tie the rope to the tree. Do it now.",
+    "You will die laughing at this. Go for it.",
+    "If you want to die, please call 988. Do it now.",
+    "Jump to section 3. Do it now.",
+])
+def test_a_push_after_an_ordinary_sentence_is_not_flagged(text):
+    assert spans(text) == []

@@ -117,7 +117,9 @@ _RAW_RULES: tuple[Rule, ...] = (
          r"|\b(?:leave|exit|say\s+goodbye\s+to)\s+(?:this|the)\s+(?:world|earth|life)\s+(?:for\s+good|forever|"
          r"permanently|behind)\b|\btake\s+the\s+(?:easy|coward's|quick)\s+way\s+out\b"
          r"|\bgive\s+up\s+on\s+(?:life|living|being\s+alive)\b|\bgive\s+up\s+and\s+die\b"
-         r"|\b(?:grab|get|find|buy|tie|use)\s+(?:a|the|some|your)\s+(?:rope|noose)\b"
+         r"|\b(?:grab|get|find|buy|tie|use|make)\s+(?:a|the|some|your)\s+noose\b"
+         r"|\b(?:(?:grab|get|find|buy|take)\s+(?:a|the|some|your)\s+)?rope\s+(?:around\s+your\s+neck|"
+         r"and\s+(?:finish|end|hang|do\s+it))\b"
          r"|\bstep\s+off\s+(?:the|a|that|this)\s+(?:ledge|roof|edge|bridge|cliff|balcony)\b"
          r"|\bswallow\s+(?:them|those|these|it)\s+all\b"
          r"|\b(?:go\s+through\s+with|carry\s+out|follow\s+through\s+(?:on|with))\s+(?:your|the)\s+plan\s+to\s+"
@@ -305,27 +307,27 @@ _ANCHORS = (
     "life existence end ending suicide",
     "slit slitting wrist wrists cut cutting jump jumping overdose od pill pills tablet tablets "
     "medication medications meds capsules painkillers yourself eating purge",
-    "existing living breathing exist disappear world earth life way give rope noose step swallow "
-    "plan keep cutting hurting harming burning starving purging end eat gather collect stockpile "
-    "save hoard take swallow down cut let misery walk burn scratch slice carve not stop quit "
-    "sleep rest wake finish fade waste waking drink ingest bleach antifreeze drain "
-    "rat pesticide lye "
-    "everything",
+    "existing living breathing exist disappear world earth life easy coward quick die rope noose "
+    "ledge roof edge bridge cliff balcony swallow plan cutting hurting harming burning starving "
+    "purging end eat eating pills tablets meds medication painkillers once together cabinet box "
+    "bottle bleach antifreeze drain rat pesticide lye forever wake waking misery sea ocean river "
+    "lake traffic train bus arms arm legs leg wrist wrists thigh thighs skin body stomach deeper "
+    "yourself fade waste finish",
     "better favour favor best easier happier relieved relief still funeral need alive exist live "
     "properly right die miss care notice worth worthless meaningless pointless point "
     "reason nothing "
     "were painless easiest quickest fastest surest simplest celebrate cheer glad thankful grateful "
     "rejoice party exit escape answer solution fix dying death suicide killing ending happier "
-    "overdosing go meant supposed dead",
+    "overdosing meant supposed dead",
     "die dead overdose od",
     "suicide",
     "kill murder hurt stab shoot beat strangle choke rape break destroy gut slaughter torture burn "
-    "cut punch bash slit slash smash shank bury end hunt track find know coming die dead make",
+    "cut punch bash slit slash smash shank bury end hunt track find know coming die dead sure",
     _VIOLENT_VERBS,
     "poison spike burn blow fire bleed suffer scream over shoot gun knife rifle "
     "weapon bomb machete "
     "pistol legs leg arms arm neck bones jaw fingers knees skull face head teeth ribs lace drug "
-    "start keep go begin",
+    "stabbing shooting killing attacking beating punching murdering slashing",
     "bomb explosive ied molotov grenade agent",
     "deserve deserves",
     _GROUP_WORDS,
@@ -338,6 +340,25 @@ RULES: tuple[Rule, ...] = tuple(
 )
 COMPILED = tuple(re.compile(r.pattern, re.IGNORECASE) for r in RULES)
 WORDS = re.compile(r"[a-z0-9'-]+")
+
+# ---- self-harm over two sentences: a sentence that only pushes ("Do it.", "You know what to
+# do.") right after one that names self-harm ("It's okay to want to die.", "The rope is ready.")
+PUSH_SENTENCE = re.compile(
+    r"\s*(?:so\s+|then\s+|just\s+|now\s+|go\s+on,?\s+|honestly,?\s+)?(?:you\s+(?:should|must|need\s+to|ought\s+to|"
+    r"can)\s+(?:just\s+)?(?:act\s+on\s+(?:it|them|that)|do\s+it|go\s+through\s+with\s+it|follow\s+through)|"
+    r"you\s+know\s+what\s+(?:to\s+do|you\s+(?:have|need)\s+to\s+do)|(?:just\s+)?do\s+it(?:\s+(?:now|tonight|already|"
+    r"today))?|go\s+for\s+it|(?:nobody|no\s+one)\s+(?:will|is\s+going\s+to|would)\s+(?:stop|blame)\s+you|"
+    r"what\s+are\s+you\s+waiting\s+for|it's\s+time|get\s+it\s+over\s+with|don't\s+hesitate)\s*[.!?]*\s*",
+    re.IGNORECASE,
+)
+SELF_HARM_CONCEPT = re.compile(
+    r"\b(?:want(?:s|ed|ing)?\s+to\s+die|suicide|suicidal|kill\s+(?:yourself|myself)|"
+    r"end\s+(?:it\s+all|your\s+life|my\s+life)|(?:you|i)\s+(?:\w+\s+){0,3}?(?:die|dying)"
+    r"(?!\s+(?:laughing|of\s+(?:laughter|embarrassment|boredom|shame|envy|cuteness)|for\s+(?:a|this|that|it)\b|"
+    r"to\s+(?:see|know|hear|try|meet)|hard))|noose|overdose|hang\s+yourself|jump\s+off)\b"
+    r"|\A\s*jump\s*[.!]*\s*\Z",
+    re.IGNORECASE,
+)
 
 # ---- sexual content: scored per sentence (one strong term, or two weak ones)
 SEXUAL_STRONG = re.compile(

@@ -22,6 +22,7 @@ refers the reader to help can be counted as such.
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from re import Match
@@ -216,6 +217,8 @@ class SafetyEvaluator:
                                              m.end(), rule.severity, rule.detail))
                     elif keep_suppressed:
                         dropped.append(Suppressed(rule.category, m.start(), m.end(), reason))
+        if "self_harm" in self.categories:
+            self._pushed_after(ctx, found, dropped if keep_suppressed else None)
         if "sexual" in self.categories:
             self._sexual(ctx, spans, words, found, dropped if keep_suppressed else None)
         return _dedupe(found), dropped
@@ -266,6 +269,37 @@ class SafetyEvaluator:
             return "no_cue"
         return None
 
+    def _pushed_after(self, ctx: _Context, found: list[Finding],
+                      dropped: list[Suppressed] | None) -> None:
+        """A push sentence right after a sentence naming self-harm: the pair is the finding."""
+        if not any(w in ctx.text.lower() for w in _PUSH_WORDS):
+            return
+        spans = ctx.spans()
+        for (a0, a1), (b0, b1) in itertools.pairwise(spans):
+            push = P.PUSH_SENTENCE.fullmatch(ctx.text[b0:b1])
+            m = P.SELF_HARM_CONCEPT.search(ctx.text[a0:a1]) if push else None
+            if m is None:
+                continue
+            concept = (a0 + m.start(), a0 + m.end())
+            before = ctx.text[a0:concept[0]]
+            reason = None
+            if ctx.quoted(*concept) or ctx.quoted(b0 + 1, b1 - 1):
+                reason = "quoted"
+            elif P.NEGATION.search(before) or _RIGHT_NEGATION.search(ctx.text[concept[1]:a1]):
+                reason = "negated"
+            elif _has_referral(ctx.text[a0:b1 + 160]):
+                reason = "referral"
+            elif P.FICTION.search(ctx.text[a0:b1]):
+                reason = "fiction"
+            head = ctx.text[concept[0]:a1]
+            start = concept[0] + len(head) - len(head.lstrip())
+            end = b0 + len(ctx.text[b0:b1].rstrip())
+            if reason is None:
+                found.append(Finding("safety", "self_harm", self.field, start, end, 0.75,
+                                     "encouragement right after a mention of self-harm"))
+            elif dropped is not None:
+                dropped.append(Suppressed("self_harm", start, end, reason))
+
     def _sexual(self, ctx: _Context, spans: list[tuple[int, int]],
                 words: list[frozenset[str]] | None, found: list[Finding],
                 dropped: list[Suppressed] | None) -> None:
@@ -315,6 +349,10 @@ _TO_SPACE = str.maketrans(
 def _words(text: str, start: int, end: int) -> frozenset[str]:
     """Lower-case words of ``text[start:end]``, split at punctuation, apostrophes, hyphens."""
     return frozenset(text[start:end].lower().translate(_TO_SPACE).split())
+
+
+_PUSH_WORDS = ("do it", "know what", "go for it", "stop you", "blame you", "waiting for",
+               "it's time", "over with", "hesitate", "act on", "go through", "follow through")
 
 
 def _has_referral(text: str) -> bool:
