@@ -232,22 +232,14 @@ class DomainClassifierDrift:
         )
 
     def _result(self, fold_aucs: list[float], n: int, n_invalid: int) -> DomainClassifierResult:
-        auc = float(np.mean(fold_aucs))
-        # Mann–Whitney null: U ~ N(n1 n2 / 2, n1 n2 (n1 + n2 + 1) / 12), AUC = U / (n1 n2).
-        se0 = _CV_INFLATION * np.sqrt((2 * n + 1) / (12 * n * n))
-        noise = 0.5 + float(norm.ppf(1 - self.alpha)) * se0
-        threshold = (
-            self.threshold_auc if self.threshold_auc is not None else max(self.min_auc, noise)
-        )
-        a = min(max(auc, 1e-9), 1 - 1e-9)  # Hanley–McNeil standard error around the estimate
-        q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
-        se = np.sqrt((a * (1 - a) + (n - 1) * (q1 - a * a) + (n - 1) * (q2 - a * a)) / (n * n))
-        half = float(norm.ppf(0.5 + self.ci_level / 2)) * _CV_INFLATION * float(se)
+        auc, ci, threshold, noise = auc_band(fold_aucs, n, alpha=self.alpha,
+                                             min_auc=self.min_auc, ci_level=self.ci_level,
+                                             threshold_auc=self.threshold_auc)
         return DomainClassifierResult(
             auc=auc,
-            auc_ci=(max(0.0, auc - half), min(1.0, auc + half)),
-            threshold=float(threshold),
-            noise_bound=float(noise),
+            auc_ci=ci,
+            threshold=threshold,
+            noise_bound=noise,
             drift_detected=bool(auc > threshold),
             features=tuple(self.encoder_.features_),
             importances=(),
@@ -256,6 +248,24 @@ class DomainClassifierDrift:
             n_current=n,
             n_invalid=n_invalid,
         )
+
+
+def auc_band(fold_aucs: Sequence[float], n: int, *, alpha: float, min_auc: float,
+             ci_level: float, threshold_auc: float | None = None
+             ) -> tuple[float, tuple[float, float], float, float]:
+    """``(auc, auc_ci, threshold, noise_bound)`` of cross-validated AUCs on ``n`` rows a side
+    (see :class:`DomainClassifierDrift`); shared with the text domain classifier."""
+    auc = float(np.mean(fold_aucs))
+    # Mann–Whitney null: U ~ N(n1 n2 / 2, n1 n2 (n1 + n2 + 1) / 12), AUC = U / (n1 n2).
+    se0 = _CV_INFLATION * np.sqrt((2 * n + 1) / (12 * n * n))
+    noise = 0.5 + float(norm.ppf(1 - alpha)) * se0
+    threshold = threshold_auc if threshold_auc is not None else max(min_auc, noise)
+    a = min(max(auc, 1e-9), 1 - 1e-9)  # Hanley–McNeil standard error around the estimate
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    se = np.sqrt((a * (1 - a) + (n - 1) * (q1 - a * a) + (n - 1) * (q2 - a * a)) / (n * n))
+    half = float(norm.ppf(0.5 + ci_level / 2)) * _CV_INFLATION * float(se)
+    return (auc, (max(0.0, auc - half), min(1.0, auc + half)), float(threshold),
+            float(noise))
 
 
 def _auc(y: np.ndarray, score: np.ndarray) -> float:
