@@ -3,7 +3,8 @@
 A server that admits every write under saturation answers every write late: requests queue
 on the model's write lock (``BEGIN IMMEDIATE`` / the PostgreSQL advisory lock) and latency
 grows to seconds for everyone. Instead, ``POST /api/v1/models/{name}/predictions``,
-``/labels`` and ``/resources`` take a slot first:
+``/labels`` and ``/resources``, and OTLP's ``POST /v1/traces`` (its models are named in the
+body: all its exports count as one model here) take a slot first:
 
 * at most ``max_inflight`` such requests run at once (all models), and at most
   ``max_per_model`` for one model (its writes serialise on its lock anyway, so more only
@@ -37,6 +38,9 @@ import orjson
 __all__ = ["Admission", "IngestAdmission"]
 
 _WRITE_PATH = re.compile(r"^/api/v1/models/([^/]+)/(?:predictions|labels|resources)/?$")
+# OTLP trace exports name their models inside the body: one shared bucket (a name no
+# model can have), so they wait or get a 429 that exporters retry after Retry-After.
+_OTLP_PATH, _OTLP_BUCKET = "/v1/traces", " otlp"
 
 
 class Admission:
@@ -147,13 +151,15 @@ class IngestAdmission:
         self.app, self.admission = app, admission
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        match = None
+        model = None
         if scope["type"] == "http" and scope.get("method") == "POST" and self.admission.enabled:
-            match = _WRITE_PATH.match(scope.get("path", ""))
-        if match is None:
+            path = scope.get("path", "")
+            match = _WRITE_PATH.match(path)
+            model = match.group(1) if match else (
+                _OTLP_BUCKET if path.rstrip("/") == _OTLP_PATH else None)
+        if model is None:
             await self.app(scope, receive, send)
             return
-        model = match.group(1)
         if not await self.admission.acquire(model):
             await self._refuse(send)
             return

@@ -241,3 +241,32 @@ def test_the_exporter_authenticates_with_its_headers(keyed) -> None:
     got = httpx.get(f"{srv.url}/api/v1/models/otbot/llm-events/{rid}",
                     headers={"Authorization": f"Bearer {admin}"})
     assert got.status_code == 200 and got.json()["output"] == "It ships tomorrow."
+
+
+def test_exports_take_an_ingest_slot_and_get_429_beyond_it(db_url, tmp_path) -> None:
+    import socket
+
+    from tests.server.live import ThreadServer, settings_for
+
+    settings = settings_for(db_url, tmp_path, ingest_max_inflight=1, ingest_max_queue=0,
+                            ingest_max_wait_ms=0.0)
+    with ThreadServer(settings) as srv:
+        body = as_json([span("0000000000000e01", GENAI)], {"service.name": "nobody"})
+        sock = socket.create_connection(("127.0.0.1", settings.port), timeout=30)
+        sock.sendall((f"POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+                      f"application/json\r\nContent-Length: {len(body)}\r\nConnection: close"
+                      "\r\n\r\n").encode() + body[:1])  # admitted, waiting for its body
+        with sock:
+            admission = srv.server.config.app.state.admission
+            deadline = time.monotonic() + 30
+            while admission.stats()["inflight"] < 1:
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            r = httpx.post(f"{srv.url}/v1/traces", content=body,
+                           headers={"content-type": "application/json"})
+            assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+            sock.sendall(body[1:])
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 400")  # ran once admitted: model 'nobody' unknown
