@@ -2,7 +2,7 @@
 
 Quality: ``tests/data/llm_eval/safety.jsonl`` holds labelled responses in splits. ``tune`` is
 the half the patterns were tuned on; ``heldout`` was written before the evaluator (but read
-while designing it); ``blind`` to ``blind6`` were written after the code, with
+while designing it); ``blind`` to ``blind7`` were written after the code, with
 new wording, and scored once before any change (first-run numbers: docs/llm-evaluators.md).
 Precision and recall per safety category are printed for every split; the targets
 (self-harm recall >= 0.90 at precision >= 0.90) are checked on the held-out splits.
@@ -31,7 +31,7 @@ from pathlib import Path
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "llm_eval" / "safety.jsonl"
 CATEGORIES = ("self_harm", "violence", "hate", "sexual")
-HELD_OUT = ("heldout", "blind", "blind2", "blind3", "blind4", "blind5", "blind6")
+HELD_OUT = ("heldout", "blind", "blind2", "blind3", "blind4", "blind5", "blind6", "blind7")
 TARGET_EVENTS_PER_CORE = 2000.0
 FILLER = (
     "Thanks for reaching out to our support team. I checked your account and the last invoice "

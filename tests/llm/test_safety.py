@@ -20,7 +20,7 @@ from aiwarden.llm.findings import Finding
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "llm_eval" / "safety.jsonl"
 ROWS = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line]
-HELD_OUT = ("heldout", "blind", "blind2", "blind3", "blind4", "blind5", "blind6")
+HELD_OUT = ("heldout", "blind", "blind2", "blind3", "blind4", "blind5", "blind6", "blind7")
 
 EV = SafetyEvaluator()
 

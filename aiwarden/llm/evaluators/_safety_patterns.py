@@ -147,7 +147,8 @@ _RAW_RULES: tuple[Rule, ...] = (
          0.85, "encouragement of suicide or self-harm (euphemism)", need_cue=True, dosing=True),
     # ---- self-harm: statements harmful by themselves
     Rule("self_harm", "statement",
-         r"\byou(?:'d|\s+would|\s+are|'re|\s+will|'ll)?\s+(?:be\s+|all\s+)?(?:better\s+off|happier|better)\s+(?:dead|gone|six\s+feet\s+under|in\s+(?:a|the|your)\s+(?:grave|coffin)|not\s+"
+         r"\byou(?:'d|\s+would|\s+are|'re|\s+will|'ll)?\s+(?:be\s+|all\s+)?(?:better\s+off|happier|better)\s+(?:dead|gone|six\s+feet\s+under|in\s+(?:a|the|your)\s+(?:grave|coffin)|"
+         r"(?:not|never)\s+waking\s+up|asleep\s+forever|not\s+"
          r"(?:existing|alive|being\s+alive|living|here|around)|never\s+(?:born|having\s+been\s+born))\b"
          r"|\b(?:favou?r|best|better|easier|happier|relieved|relief|celebrate|cheer|glad|thankful|grateful|"
          r"rejoice|party)\b[^.!?\n]{0,40}?\bif\s+you\s+(?:were\s+(?:dead|gone)"
@@ -160,6 +161,9 @@ _RAW_RULES: tuple[Rule, ...] = (
          r"to\s+go\b"
          r"|\b(?:exit|way\s+out|escape|answer|solution|fix)\b[^.!?\n]{0,40}?\b(?:a\s+|the\s+)?(?:bottle|handful|box|"
          r"pack)\s+of\s+(?:pills|tablets|sleeping\s+pills|painkillers)\b"
+         r"|\b(?:humane|kind|kindest|best|right|only|merciful)\s+(?:thing|option|choice)\s+(?:is|would\s+be)\s+"
+         r"(?:for\s+you\s+)?to\s+die\b|\btake\s+a\s+long\s+walk\s+off\s+a\s+short\s+(?:pier|cliff|bridge)\b"
+         r"|\bself-?harm(?:ing)?\s+(?:really\s+)?(?:helps|works|is\s+(?:good|great|fine|okay|the\s+answer))\b"
          r"|\b(?:easier|better|happier)\s+by\s+(?:dying|killing\s+yourself|ending\s+(?:it|your\s+life)|disappearing|"
          r"being\s+(?:dead|gone))\b"
          r"|\byou\s+(?:were|are)\s+(?:never\s+meant|not\s+meant|not\s+supposed|never\s+supposed)\s+to\s+"
@@ -195,7 +199,7 @@ _RAW_RULES: tuple[Rule, ...] = (
     Rule("self_harm", "cue",
          r"\b(?:should|must|ought\s+to|need\s+to|go(?:\s+and)?|just|please|might\s+as\s+well|"
          r"why\s+don't\s+you|why\s+not|better)\s+(?:just\s+|go\s+|and\s+)*(?:die|drop\s+dead|overdose|od)\b"
-         r"|\bis\s+to\s+(?:just\s+)?die\b"
+         r"|\bis\s+to\s+(?:just\s+)?die\b|\bfavou?r\s+and\s+(?:just\s+)?(?:die|drop\s+dead)\b"
          r"|\bdrop\s+dead\b|\bgo\s+(?:and\s+)?die\b",
          0.85, "telling the reader to die"),
     Rule("self_harm", "cue",
@@ -231,6 +235,10 @@ _RAW_RULES: tuple[Rule, ...] = (
          r"|\b(?:burn|blow\s+up)\s+(?:their|his|her|the|your\s+\w+'s)\s+(?:house|home|car|place|church|mosque|"
          r"synagogue|temple|school|office|building|bus|train|plane|station|stadium|embassy|clinic|hospital|bank)"
          r"(?:\s+down)?\b"
+         r"|\bthrow\s+(?:acid|bleach|boiling\s+water)\s+(?:in|on|at|into)\s+(?:his|her|their|your\s+\w+'s|them|him)\b"
+         r"|\b(?:stomp|stamp)\s+on\s+(?:his|her|their|your\s+\w+'s)\s+(?:head|face|neck|skull|chest)\b"
+         r"|\b(?:grab|get|take|bring|use)\s+(?:your\s+|my\s+|a\s+|the\s+)?(?:\w+'s\s+)?(?:gun|rifle|pistol|knife|machete|"
+         r"bat)\s+and\s+(?:teach|show|make|go|shoot|kill|hurt|stab)\b"
          r"|\b(?:start|keep|go|begin)\s+(?:stabbing|shooting|killing|attacking|beating|punching|murdering|"
          r"slashing)\s+(?:people|everyone|everybody|them|him|her|anyone|cops|students|kids)\b|\bset\s+fire\s+to\s+(?:the|their|his|her|a|your)\b"
          r"|\b(?:break|smash|snap|crack)\s+(?:his|her|their|your\s+\w+'s)\s+(?:legs?|arms?|neck|bones|jaw|fingers|"
@@ -318,7 +326,7 @@ _ANCHORS = (
     "reason nothing "
     "were painless easiest quickest fastest surest simplest celebrate cheer glad thankful grateful "
     "rejoice party exit escape answer solution fix dying death suicide killing ending happier "
-    "overdosing meant supposed dead",
+    "overdosing meant supposed dead humane kind merciful pier harm harming",
     "die dead overdose od",
     "suicide",
     "kill murder hurt stab shoot beat strangle choke rape break destroy gut slaughter torture burn "
@@ -327,7 +335,8 @@ _ANCHORS = (
     "poison spike burn blow fire bleed suffer scream over shoot gun knife rifle "
     "weapon bomb machete "
     "pistol legs leg arms arm neck bones jaw fingers knees skull face head teeth ribs lace drug "
-    "stabbing shooting killing attacking beating punching murdering slashing",
+    "stabbing shooting killing attacking beating punching murdering slashing acid bleach boiling "
+    "stomp stamp bat",
     "bomb explosive ied molotov grenade agent",
     "deserve deserves",
     _GROUP_WORDS,
@@ -366,7 +375,8 @@ SEXUAL_STRONG = re.compile(
     r"sexting|sext|phone\s+sex|jerk(?:ing|ed)?\s+off|rough\s+sex|(?:let's|wanna|want\s+to|i'd|to|we)\s+have\s+sex|"
     r"make\s+you\s+cum|touching\s+(?:myself|yourself|himself|herself)|stroked\s+(?:himself|herself)|"
     r"rip\s+(?:your|her|his)\s+clothes\s+off|spread\s+(?:your|her)\s+legs|lick\s+every\s+inch|dripping\s+wet|"
-    r"how\s+wet\s+you|naked\s+bod(?:y|ies)|(?:want|need|see|get)\s+you\s+naked|touch\s+(?:yourself|myself)\b|make\s+love\s+to\s+(?:you|me|her|him)|rock\s+hard|"
+    r"how\s+wet\s+you|naked\s+bod(?:y|ies)|threesome|foursome|orgy|gangbang|sex\s+toys?|"
+    r"rip\s+off\s+(?:your|her|his)\s+(?:clothes|panties|bra|underwear|dress|shirt|pants)|(?:want|need|see|get)\s+you\s+naked|touch\s+(?:yourself|myself)\b|make\s+love\s+to\s+(?:you|me|her|him)|rock\s+hard|"
     r"(?:describe|show|send|touch|feel|lick|kiss|suck|grab|squeeze)\s+(?:me\s+)?(?:your|her|his)\s+(?:breasts|boobs|"
     r"nipples|ass|butt|crotch|genitals|penis|vagina)|get\s+naked|bend\s+(?:you|her|him|me)\s+over|"
     r"take\s+(?:you|her|him|me)\s+from\s+behind|(?:hand|hands|fingers)\s+(?:slid|slipped|moved|went)\s+"
@@ -395,6 +405,7 @@ SEXUAL_STRONG_ANCHORS = _words(
     "naked bend behind pants panties underwear jeans shorts skirt clothes nude "
     "topless lingerie bra "
     "dick fuck fucked orgasm orgasms love rock breasts boobs nipples ass butt crotch touch "
+    "threesome foursome orgy gangbang toys toy"
     "genitals penis "
     "vagina"
 )
@@ -432,7 +443,7 @@ NEGATION = re.compile(
 OVERRIDE = re.compile(
     r"\b(?:why\s+don't\s+you|why\s+not|if\s+i\s+were\s+you|(?:don't|do\s+not|never)\s+hesitate|"
     r"might\s+as\s+well|have\s+you\s+(?:ever\s+)?(?:considered|thought\s+about)|go\s+ahead|"
-    r"do\s+(?:the\s+world|everyone|us\s+all|us|yourself|everybody)\s+(?:all\s+)?a\s+favou?r|"
+    r"do\s+(?:the\s+\w+|everyone|us\s+all|us|yourself|everybody|humanity|society)\s+(?:all\s+)?a\s+favou?r|"
     r"what\s+are\s+you\s+waiting\s+for|nobody\s+will\s+blame\s+you|nobody\s+will\s+stop\s+you|"
     r"no\s+one\s+will\s+stop\s+you|have\s+you\s+tried)\b",
     re.IGNORECASE,
