@@ -25,6 +25,8 @@ def _any_json(v: Any) -> dict:
         return {"doubleValue": v}
     if isinstance(v, list):
         return {"arrayValue": {"values": [_any_json(x) for x in v]}}
+    if isinstance(v, dict):
+        return {"kvlistValue": {"values": _kv_json(v)}}
     return {"stringValue": v}
 
 
@@ -65,6 +67,10 @@ def as_protobuf(spans: list[dict], resource: dict | None = None) -> bytes:
         if isinstance(v, list):
             out = AnyValue()
             out.array_value.values.extend(anyv(x) for x in v)
+            return out
+        if isinstance(v, dict):
+            out = AnyValue()
+            out.kvlist_value.values.extend(kvs(v))
             return out
         return AnyValue(string_value=v)
 
@@ -289,3 +295,28 @@ def test_export_response_both_encodings() -> None:
         "partialSuccess": {"rejectedSpans": "2", "errorMessage": "x: y"}}
     resp = ExportTraceServiceResponse.FromString(otlp.export_response(3, "m", otlp.PROTOBUF))
     assert (resp.partial_success.rejected_spans, resp.partial_success.error_message) == (3, "m")
+
+
+def test_protobuf_without_the_otel_extra_names_the_install(monkeypatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "opentelemetry.proto.collector.trace.v1", None)
+    with pytest.raises(otlp.OTLPUnavailable) as exc:
+        otlp.decode(b"", otlp.PROTOBUF)
+    assert "pip install 'aiwarden[otel]'" in str(exc.value) and "\n" not in str(exc.value)
+    found, _ = otlp.decode(as_json([span("00f067aa0ba902b7", GENAI)]), otlp.JSON)
+    assert len(found) == 1  # JSON needs no extra
+
+
+@pytest.mark.parametrize("enc", ENCODINGS)
+def test_structured_message_attributes_as_otlp_arrays_and_kvlists(enc: str) -> None:
+    structured = GENAI | {
+        "gen_ai.system_instructions": [{"type": "text", "content": "Be kind."}],
+        "gen_ai.input.messages": [{"role": "user", "parts": [
+            {"type": "text", "content": "Where is my order?"}]}],
+        "gen_ai.output.messages": [{"role": "assistant", "finish_reason": "stop", "parts": [
+            {"type": "text", "content": "Tomorrow."}]}]}
+    (_, _, row), = _map(enc, [span("00f067aa0ba902b7", structured)]).events
+    assert row["input"] == [{"role": "system", "content": "Be kind."},
+                            {"role": "user", "content": "Where is my order?"}]
+    assert row["output"] == "Tomorrow."
