@@ -142,7 +142,7 @@ def test_malformed_bodies_are_400_naming_the_field(root, bot) -> None:
     assert r.status_code == 403  # a foreign page may not post spans; exporters send no Origin
 
 
-def _export(url: str, build, headers: dict | None = None):
+def _export(url: str, build, headers: dict | None = None, **kw):
     """Spans made by the real SDK in ``build(tracer)``, sent by the real OTLP/HTTP
     exporter; (export result, finished spans)."""
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -155,7 +155,8 @@ def _export(url: str, build, headers: dict | None = None):
     provider = TracerProvider(resource=Resource.create({"service.name": "otbot"}))
     provider.add_span_processor(SimpleSpanProcessor(captured))
     build(provider.get_tracer("test"))
-    exporter = OTLPSpanExporter(endpoint=f"{url}/v1/traces", headers=headers, timeout=30)
+    exporter = OTLPSpanExporter(endpoint=f"{url}/v1/traces", headers=headers, timeout=30,
+                                **kw)
     try:
         return exporter.export(captured.get_finished_spans()), captured.get_finished_spans()
     finally:
@@ -184,7 +185,9 @@ def test_openinference_spans_from_the_sdk_carry_retrieved_context(server, root, 
                     "llm.output_messages.0.message.content": "Refunds take five days."}):
                 pass
 
-    result, spans = _export(server.url, build)
+    from opentelemetry.exporter.otlp.proto.http import Compression
+
+    result, spans = _export(server.url, build, compression=Compression.Gzip)
     assert result == SpanExportResult.SUCCESS
     llm = next(s for s in spans if s.name == "llm")
     ev = _event(root, bot, format(llm.context.span_id, "016x"))
