@@ -51,6 +51,9 @@ class LLMReference(Reference):
     absent_columns: dict[str, str] = Field(
         default_factory=dict, description="descriptor columns left out of the schema, "
         "with why (an evaluator not available, no reference value)")
+    text_reference: dict[str, int] = Field(
+        default_factory=dict, description="reference prompts and embeddings kept for the "
+        "text_drift metric (a seeded sample, after the privacy policy)")
 
 
 class LLMFeedbackIngested(Open):
@@ -239,7 +242,15 @@ def list_llm_events(request: Request, name: str, flagged: bool | None = None,
                     limit: int = Query(50, ge=1, le=1000)) -> dict[str, Any]:
     """Newest first; ``flagged=true`` those with any finding, ``category=self_harm`` those
     with a finding of that category. Spans in ``findings`` point into the stored texts."""
-    monitor = _monitor(request)
+    return query_llm_events(_monitor(request), name, flagged, category, version, session_id,
+                            limit)
+
+
+def query_llm_events(monitor: Any, name: str, flagged: bool | None = None,
+                     category: str | None = None, version: str | None = None,
+                     session_id: str | None = None, limit: int = 50) -> dict[str, Any]:
+    """The stored events as ``GET /models/{name}/llm-events`` answers them (the dashboard's
+    LLM page reads them here too)."""
     with monitor.db.read() as conn:
         m = repo.get_model(conn, name)
         q = select(llm_events).where(llm_events.c.model_id == m.id)
@@ -262,7 +273,11 @@ def list_llm_events(request: Request, name: str, flagged: bool | None = None,
 @router.get("/models/{name}/llm-events/{request_id}", dependencies=[requires("read")],
             tags=["llm"], responses=answers(LLMEventOut, 404))
 def get_llm_event(request: Request, name: str, request_id: str) -> dict[str, Any]:
-    monitor = _monitor(request)
+    return read_llm_event(_monitor(request), name, request_id)
+
+
+def read_llm_event(monitor: Any, name: str, request_id: str) -> dict[str, Any]:
+    """One stored event as ``GET /models/{name}/llm-events/{request_id}`` answers it."""
     with monitor.db.read() as conn:
         m = repo.get_model(conn, name)
         row = conn.execute(select(llm_events).where(

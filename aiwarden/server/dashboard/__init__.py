@@ -22,12 +22,14 @@ def install_dashboard(app: FastAPI) -> None:
     from aiwarden.server.dashboard import (
         alert_pages,
         incident_pages,
+        llm_pages,
         pages,
         quarantine_pages,
         rollback,
     )
 
-    for module in (pages, incident_pages, rollback, alert_pages, quarantine_pages):
+    for module in (pages, llm_pages, incident_pages, rollback, alert_pages,
+                   quarantine_pages):
         app.include_router(module.router)
     app.mount("/static", GZipMiddleware(Static(directory=str(STATIC)), minimum_size=1024),
               name="static")
