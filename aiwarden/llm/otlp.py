@@ -25,7 +25,8 @@ the timestamp is the span's end, the latency its duration. The aiwarden model is
 resource's ``service.name``; the version is ``aiwarden.version`` (span, then resource), else
 the model's serving version. ``aiwarden.tag.<name>`` attributes become the event's tags.
 
-Spans that are not LLM calls are skipped and counted. A span that cannot be read is rejected
+Spans that are not LLM calls, and LLM calls that failed (``error.type`` set, no output),
+are skipped and counted. A span that cannot be read is rejected
 with the path of what is wrong (``resourceSpans[0].scopeSpans[1].spans[3].attributes[
 gen_ai.usage.input_tokens]: expected int``), the others go on (OTLP partial success);
 a body that cannot be read at all raises :class:`OTLPError`.
@@ -90,11 +91,16 @@ class Mapped:
     events: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     """``(aiwarden model, span path, event row)`` of each LLM span."""
     skipped: int = 0  # spans that are not LLM calls (retrievers, tools, HTTP, ...)
+    failed: int = 0  # LLM calls that failed (``error.type`` set) with no output: no answer
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
 
     @property
     def spans(self) -> int:
-        return len(self.events) + self.skipped + len(self.rejected)
+        return len(self.events) + self.skipped + self.failed + len(self.rejected)
+
+
+class _Failed(Exception):
+    """An LLM span whose call failed before any output."""
 
 
 class _Bad(Exception):
@@ -380,6 +386,9 @@ def map_spans(spans: list[Span], *, default_model: str | None = None) -> Mapped:
     for s in llm:
         try:
             model, row = _event(s, default_model)
+        except _Failed:
+            out.failed += 1
+            continue
         except _Bad as exc:
             out.rejected.append((exc.path, exc.reason))
             continue
@@ -440,6 +449,8 @@ def _event(s: Span, default_model: str | None) -> tuple[str, dict[str, Any]]:
     if messages:
         row["input"] = messages
     output = _output_text(s)
+    if output is None and a.get("error.type") is not None:
+        raise _Failed  # the call failed: there is no answer to evaluate
     if output is None:
         raise _Bad(f"{p}.attributes[gen_ai.output.messages]", "no output text on this LLM "
                    "span: turn on content capture in the instrumentation (e.g. OTEL_"

@@ -63,17 +63,14 @@ async def export_traces(request: Request, model: str | None = Query(
     body = await request.body()
     limit = int(request.app.state.settings.max_body_mb * 2**20)
     try:
-        spans, rejected = await run_in_threadpool(
-            otlp.decode, body, media, request.headers.get("content-encoding"), max_bytes=limit)
+        total, rejected, mapped = await run_in_threadpool(
+            _read, body, media, request.headers.get("content-encoding"), limit, model)
     except otlp.OTLPUnavailable as exc:
         raise UnsupportedMediaType(str(exc), "content-type") from None
     except otlp.OTLPError as exc:
         if exc.field == "content-type":
             raise UnsupportedMediaType(str(exc), "content-type") from None
         raise HttpError(str(exc), exc.field) from None
-    mapped = otlp.map_spans(spans, default_model=model)
-    total = len(spans) + len(rejected)
-    rejected += mapped.rejected
     notes: list[str] = []
     taken = await run_in_threadpool(_ingest, _monitor(request), mapped, rejected, notes)
     if total and not taken and len(rejected) == total:
@@ -85,9 +82,20 @@ async def export_traces(request: Request, model: str | None = Query(
         named.append(f"... and {len(rejected) - _MAX_NAMED} more")
     if mapped.skipped:
         notes.append(f"{mapped.skipped} spans are not LLM calls and were skipped")
+    if mapped.failed:
+        notes.append(f"{mapped.failed} LLM calls failed (error.type set, no output) and "
+                     "were skipped")
     binary = (media or "").split(";")[0].strip().lower() == otlp.PROTOBUF
     return Response(otlp.export_response(len(rejected), "; ".join(named + notes), media), 200,
                     media_type=otlp.PROTOBUF if binary else otlp.JSON)
+
+
+def _read(body: bytes, media: str | None, encoding: str | None, limit: int,
+          model: str | None) -> tuple[int, list[tuple[str, str]], otlp.Mapped]:
+    """Decode and map off the event loop: (spans in the request, rejected, mapped)."""
+    spans, rejected = otlp.decode(body, media, encoding, max_bytes=limit)
+    mapped = otlp.map_spans(spans, default_model=model)
+    return len(spans) + len(rejected), rejected + mapped.rejected, mapped
 
 
 def _ingest(monitor: Any, mapped: otlp.Mapped, rejected: list[tuple[str, str]],

@@ -320,3 +320,10 @@ def test_structured_message_attributes_as_otlp_arrays_and_kvlists(enc: str) -> N
     assert row["input"] == [{"role": "system", "content": "Be kind."},
                             {"role": "user", "content": "Where is my order?"}]
     assert row["output"] == "Tomorrow."
+
+
+def test_a_failed_llm_call_without_output_is_skipped_not_rejected() -> None:
+    failed = {k: v for k, v in GENAI.items() if k != "gen_ai.output.messages"}
+    out = _map("json", [span("0000000000000f01", failed | {"error.type": "timeout"}),
+                        span("0000000000000f02", GENAI)])
+    assert (out.failed, out.rejected, len(out.events), out.spans) == (1, [], 1, 2)
