@@ -10,6 +10,8 @@ the window just before it), using the stored profiles and the raw events kept fo
 * slices: where the model fails on the window's labelled rows (the engine slice finder);
 * segments: which segment of each segment column saw performance fall, from the stored
   segment partials ("accuracy fell only for country = BR", :mod:`aiwarden.rca.segments`);
+  (a text-generation model: where its answers are unsafe, over version and tags, with
+  example conversations from :mod:`aiwarden.rca.llm`);
 * prediction: whether the prediction/score distribution shifted;
 * changes: model versions and rules that changed within the look-back.
 
@@ -30,6 +32,7 @@ from sqlalchemy import select
 from aiwarden.engine.schema import Role, Task
 from aiwarden.monitoring.service import Monitor
 from aiwarden.monitoring.windows import parse_duration, parse_instant, to_iso
+from aiwarden.rca.llm import with_examples
 from aiwarden.rca.segments import segment_findings
 from aiwarden.store import alerts_repo, models_repo
 from aiwarden.store.tables import alias_events
@@ -83,6 +86,8 @@ def analyse(monitor: Monitor, model: str, *, start: Any = None, end: Any = None,
         quality, s = _quality(monitor, model, ref, rows, start_ts, end_ts)
         sections["quality"], suspects = quality, suspects + s
         slices, s = _slices(ref, rows)
+        if ref.schema_.task == Task.TEXT_GENERATION:  # the conversations behind each slice
+            s = with_examples(monitor, model, rows, s)
         sections["slices"], suspects = slices, suspects + s
         by_segment, found = segment_findings(monitor, model, ref, v.version, start_ts, end_ts)
         sections["segments"] = by_segment
@@ -108,7 +113,8 @@ def _symptoms(suspects: list[Suspect]) -> list[Suspect]:
             for x in suspects]
 
 
-_LEADS = {"performance": ("slice", "segment"), "drift": ("drift",), "quality": ("quality",)}
+_LEADS = {"performance": ("slice", "segment"), "drift": ("drift",), "quality": ("quality",),
+          "llm": ("slice", "segment")}
 
 
 def _focus(suspects: list[Suspect], symptom: str | None) -> list[Suspect]:
@@ -225,6 +231,8 @@ def failing_slices(schema: Any, rows: pa.Table, top_k: int = 5
     (error rate, or absolute error for regression); no slices under 50 labelled rows."""
     from aiwarden.engine.slices import find_failing_slices
 
+    if schema.task == Task.TEXT_GENERATION:
+        return _unsafe_slices(schema, rows, top_k)
     pred = schema.column_for(Role.PREDICTION)
     if "label" not in rows.column_names or pred is None or pred not in rows.column_names:
         return 0, []
@@ -247,15 +255,36 @@ def failing_slices(schema: Any, rows: pa.Table, top_k: int = 5
     return labelled.num_rows, [s.to_dict() for s in report.slices]
 
 
+def _unsafe_slices(schema: Any, rows: pa.Table, top_k: int) -> tuple[int, list[dict[str, Any]]]:
+    """An LLM's slices: where its responses are unsafe most (``llm_unsafe``), over its
+    version, tags and provider model (prompt version x locale x channel); every row is
+    judged, no labels needed. The descriptor columns themselves are no candidates (a slice
+    "llm_unsafe_self_harm = 1" says nothing)."""
+    from aiwarden.engine.slices import find_failing_slices
+
+    if "llm_unsafe" not in rows.column_names or rows.num_rows < 50:
+        return 0, []
+    feats = [c.name for c in schema.columns
+             if c.role == Role.SEGMENT or c.name == "llm_provider_model"]
+    feats = [f for f in (*feats, "version") if f in rows.column_names]
+    if not feats:
+        return rows.num_rows, []
+    unsafe = rows.column("llm_unsafe").to_numpy(zero_copy_only=False).astype(float)
+    report = find_failing_slices(rows.select(feats).to_pandas(), features=feats, top_k=top_k,
+                                 errors=np.nan_to_num(unsafe).astype(int))
+    return rows.num_rows, [s.to_dict() for s in report.slices]
+
+
 def _slices(ref: Any, rows: pa.Table) -> tuple[dict[str, Any], list[Suspect]]:
     """Where the model fails on the window's labelled rows."""
     labelled, slices = failing_slices(ref.schema_, rows)
     if not slices:
         return {"labelled_rows": labelled, "slices": []}, []
     total_excess = sum(max(s["excess"], 0) for s in slices) or 1.0
+    what = "unsafe" if ref.schema_.task == Task.TEXT_GENERATION else "error"
     suspects = [Suspect("slice", s["description"], min(1.0, 0.4 + 0.6 * s["excess"] /
                                                       total_excess),
-                        f"{s['description']}: error {s['metric_value']:.1%} vs "
+                        f"{s['description']}: {what} {s['metric_value']:.1%} vs "
                         f"{s['rest_value']:.1%} elsewhere on {s['support']} rows", s)
                 for s in slices]
     return {"labelled_rows": labelled, "slices": slices}, suspects

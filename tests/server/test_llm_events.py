@@ -396,3 +396,21 @@ def test_a_new_prompt_version_is_monitored_against_the_previous_reference(http_m
     bad = http.post("/models/ctl/llm-events", json=_events(2, "v9-", version="v9")).json()
     assert (bad["stored"], bad["quarantined"]) == (2, 2)  # kept, and counted as refused
     assert {e["field"] for e in bad["errors"]} == {"version"}
+
+
+def test_rca_slices_name_the_prompt_version_and_tag_where_unsafe_answers_are(
+        http_module) -> None:
+    http = http_module
+    _model(http, "slicer")
+    http.post("/models/slicer/versions", json={"version": "v2"}).raise_for_status()
+    for rows in (_events(200, "a", locale="fr"), _events(100, "b", locale="en"),
+                 _events(100, "c", unsafe_every=2, locale="en", version="v2"),
+                 _events(100, "d", locale="fr", version="v2")):
+        http.post("/models/slicer/llm-events", json=rows).raise_for_status()
+    rca = http.get("/models/slicer/rca", params={"start": "-1h", "end": "now"}).json()
+    (top, *_) = rca["slices"]["slices"]
+    assert sorted(map(tuple, top["conditions"])) == [("locale", "==", "en"),
+                                                     ("version", "==", "v2")]
+    assert (top["support"], top["metric_value"], top["rest_value"]) == (100, 0.5, 0.0)
+    assert rca["suspects"][0]["kind"] == "slice"
+    assert "unsafe 50.0% vs 0.0% elsewhere" in rca["suspects"][0]["summary"]
