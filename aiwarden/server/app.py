@@ -32,6 +32,8 @@ from aiwarden.server.dashboard import install_dashboard
 from aiwarden.server.docs import install_docs, operation_id
 from aiwarden.server.gateway_routes import close_gateways, gateways_for
 from aiwarden.server.gateway_routes import router as gateway_router
+from aiwarden.server.guardrail_routes import close_guardrails
+from aiwarden.server.guardrail_routes import router as guardrail_router
 from aiwarden.server.incident_routes import router as incident_router
 from aiwarden.server.llm_routes import router as llm_router
 from aiwarden.server.notify_routes import router as notify_router
@@ -137,6 +139,7 @@ def create_app(settings: ServerSettings | None = None,
                 alerts.join(timeout=30)
             notifications.deliverer.stop(timeout=5)
             close_gateways(app)  # queued prediction events reach monitoring first
+            close_guardrails(app)  # and queued guardrail events
             try:  # what is still queued stays in the outbox for whoever notifies next
                 pipeline.release()
             except Exception:
@@ -181,6 +184,7 @@ def create_app(settings: ServerSettings | None = None,
     app.include_router(rollback_router, prefix="/api/v1")
     app.include_router(gateway_router, prefix="/api/v1")
     app.include_router(llm_router, prefix="/api/v1")
+    app.include_router(guardrail_router, prefix="/api/v1")
     app.include_router(otlp_router)  # OTLP/HTTP's default path, /v1/traces (docs/llm.md)
 
     @app.get("/healthz", tags=["service"], responses=answers(Status),

@@ -355,5 +355,8 @@ def install_prometheus(app: FastAPI, default_window: str | int = DEFAULT_WINDOW)
         from aiwarden.server.concept_drift_routes import ConceptDriftCollector
 
         registry.register(ConceptDriftCollector(request.app.state.monitor, models=model))
+        from aiwarden.server.guardrail_routes import GuardrailCollector
+
+        registry.register(GuardrailCollector(request.app))  # this process's interventions
         encode, content_type = choose_encoder(request.headers.get("accept", ""))
         return Response(encode(registry), media_type=content_type)

@@ -218,6 +218,12 @@ def test_every_error_status_the_document_lists_is_reachable(keyed, monkeypatch) 
         sock.sendall(body[1:])
         sock.recv(65536)
         sock.close()
+    from tests.server.live import free_port  # a guardrail upstream that is down: 502
+
+    httpx.put(f"{api}/models/{name}/guardrail", headers=auth, json={"upstream": {
+        "base_url": f"http://127.0.0.1:{free_port()}/v1"}}).raise_for_status()
+    reached["502"] = httpx.post(f"{api}/models/{name}/v1/chat/completions", headers=auth,
+                                json={"messages": [{"role": "user", "content": "hi"}]})
     monkeypatch.setenv("AIWARDEN_ARTIFACTS_URL", "nosuch://bucket/artifacts")
     srv.server.config.app.state.registry = None  # made again on first use, from the env
     reached["503"] = httpx.get(f"{api}/registry/models", headers=auth)

@@ -1,0 +1,163 @@
+"""Guardrails on chat completions: check the prompt before it is forwarded and the answer
+after, and decide per the model's :class:`GuardrailPolicy` (docs/guardrails.md).
+
+A *verdict* says what happens to one text: ``block`` (the client gets the policy's
+fallback), ``redact`` (PII/secret spans replaced by ``[EMAIL]``...), ``flag`` (passed on,
+recorded) or nothing. The strongest action wins. A verdict names categories only, never
+the matched text.
+
+Streaming (:class:`StreamGuard`): text is accumulated and released sentence by sentence;
+before a sentence is released the evaluators run on everything accumulated so far (context
+across sentences counts), so a blocked sentence never reaches the client. A run of text
+without a sentence end is released, checked, at the last space once it is longer than
+``max_hold_chars``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from aiwarden.gateway.guardrail_policy import GuardrailPolicy
+from aiwarden.llm.findings import Finding
+from aiwarden.llm.redact import redact
+
+__all__ = ["Guard", "StreamGuard", "Verdict"]
+
+_RANK = {None: 0, "flag": 1, "redact": 2, "block": 3}
+_CLASSES = {"safety": "SafetyEvaluator", "pii": "PiiEvaluator", "secrets": "SecretsEvaluator",
+            "injection": "InjectionEvaluator", "refusal": "RefusalEvaluator"}
+# a sentence ends at . ! ? or a newline followed by white space (or a newline itself)
+_SENTENCE_END = re.compile(r"[.!?…][\"')\]]*\s+|\n")
+
+
+@functools.lru_cache(maxsize=16)
+def _evaluator(name: str, fld: str) -> Any:
+    mod = importlib.import_module(f"aiwarden.llm.evaluators.{name}")
+    return getattr(mod, _CLASSES[name])(field=fld)
+
+
+@dataclass
+class Verdict:
+    """What the policy does with one text: ``action`` (None: nothing found that the
+    policy names) and the categories per action."""
+
+    action: str | None = None
+    categories: dict[str, list[str]] = field(default_factory=dict)  # action → categories
+    text: str | None = None  # the text after redaction (None: unchanged)
+
+    def add(self, action: str, category: str) -> None:
+        cats = self.categories.setdefault(action, [])
+        if category not in cats:
+            cats.append(category)
+        if _RANK[action] > _RANK[self.action]:
+            self.action = action
+
+    def merge(self, other: Verdict) -> None:
+        for action, cats in other.categories.items():
+            for c in cats:
+                self.add(action, c)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"action": self.action,
+                "categories": {a: sorted(c) for a, c in self.categories.items()}}
+
+
+class Guard:
+    """The policy's evaluators, ready to run on prompts and answers."""
+
+    def __init__(self, policy: GuardrailPolicy) -> None:
+        self.policy = policy
+        self._input = [_evaluator(n, "input") for n in policy.evaluators("input")]
+        self._output = [_evaluator(n, "output") for n in policy.evaluators("output")]
+
+    def _judge(self, evaluators: Sequence[Any], text: str,
+               redact_from: int = 0) -> tuple[Verdict, list[Finding]]:
+        v, spans = Verdict(), []
+        if not text:
+            return v, spans
+        for ev in evaluators:
+            for f in ev.evaluate([text])[0]:
+                action = self.policy.action_of(f.category)
+                if action is None:
+                    continue
+                if action == "redact":
+                    if f.whole_text or f.end <= redact_from:
+                        continue  # already released, redacted then
+                    spans.append(f)
+                v.add(action, f.category)
+        return v, spans
+
+    def check_input(self, messages: list[dict[str, Any]]) -> tuple[Verdict, list[dict]]:
+        """The verdict on the prompt and the messages to forward (redacted where asked).
+        System messages are the operator's, not checked."""
+        verdict, out = Verdict(), []
+        for m in messages:
+            content = m.get("content") if isinstance(m, dict) else None
+            if not isinstance(content, str) or m.get("role") == "system":
+                out.append(m)
+                continue
+            v, spans = self._judge(self._input, content)
+            verdict.merge(v)
+            out.append({**m, "content": redact(content, spans)} if spans else m)
+        return verdict, out
+
+    def check_output(self, text: str) -> Verdict:
+        v, spans = self._judge(self._output, text)
+        if spans and v.action != "block":
+            v.text = redact(text, spans)
+        return v
+
+
+class StreamGuard:
+    """Checks a streamed answer as it arrives: :meth:`feed` deltas, :meth:`finish` at the
+    end; each returns the text that may go to the client now, or None once blocked."""
+
+    def __init__(self, guard: Guard) -> None:
+        self.guard, self.hold = guard, guard.policy.max_hold_chars
+        self.text = ""  # everything received
+        self.released = 0  # characters of self.text checked and passed on
+        self.verdict = Verdict()
+
+    @property
+    def blocked(self) -> bool:
+        return self.verdict.action == "block"
+
+    def _boundary(self) -> int:
+        """Where the checked part may end now: after the last complete sentence, else (too
+        long a run) at the last space, else nothing yet."""
+        end = self.released
+        for m in _SENTENCE_END.finditer(self.text, self.released):
+            end = m.end()
+        if end == self.released and len(self.text) - self.released > self.hold:
+            space = self.text.rfind(" ", self.released)
+            end = space + 1 if space > self.released else len(self.text)
+        return end
+
+    def _release(self, end: int) -> str | None:
+        if end <= self.released:
+            return ""
+        v, spans = self.guard._judge(self.guard._output, self.text[:end], self.released)
+        self.verdict.merge(v)
+        if self.blocked:
+            return None
+        start = self.released
+        local = [replace(f, start=max(f.start, start) - start, end=min(f.end, end) - start)
+                 for f in spans]
+        self.released = end
+        return redact(self.text[start:end], local)
+
+    def feed(self, delta: str) -> str | None:
+        if self.blocked:
+            return None
+        self.text += delta
+        return self._release(self._boundary())
+
+    def finish(self) -> str | None:
+        if self.blocked:
+            return None
+        return self._release(len(self.text))

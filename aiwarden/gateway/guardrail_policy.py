@@ -1,0 +1,227 @@
+"""A model's guardrail policy: the upstream to forward chat completions to, and which
+finding categories are blocked, redacted or only flagged (docs/guardrails.md).
+
+A category may be named on its own (``self_harm``, ``email``) or by its evaluator's group
+(``safety``, ``pii``, ``secrets``, ``injection``, ``refusal``), which stands for all of its
+categories. Every category needs its evaluator: one that is not available fails here, when
+the policy is set, never silently at request time. Only value categories (PII, secrets)
+can be redacted: there is nothing to replace a self-harm sentence with but a block.
+
+>>> p = GuardrailPolicy.from_dict({"upstream": {"base_url": "https://api.openai.com/v1"},
+...                                "block": ["self_harm"], "redact": ["pii"]})
+>>> p.action_of("self_harm"), p.action_of("email"), p.action_of("hate")
+('block', 'redact', None)
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiwarden.errors import ParameterError
+
+__all__ = ["ACTIONS", "DEFAULT_FALLBACK", "GROUPS", "INPUT_EVALUATORS", "OUTPUT_EVALUATORS",
+           "GuardrailPolicy", "Upstream", "evaluator_of"]
+
+ACTIONS = ("block", "redact", "flag")
+#: What the client gets instead of a blocked answer.
+DEFAULT_FALLBACK = ("I'm sorry, I can't help with that. If you are going through a hard "
+                    "time, please reach out to someone you trust or a local crisis line.")
+#: Evaluator → the module that defines its CATEGORIES (None: the category is the name).
+_MODULES = {"safety": "safety", "pii": "pii", "secrets": "secrets", "injection": None,
+            "refusal": None}
+#: Which evaluators read the prompt before it is forwarded, and the answer after.
+INPUT_EVALUATORS = ("injection", "pii", "secrets")
+OUTPUT_EVALUATORS = ("safety", "pii", "secrets", "refusal")
+_REDACTABLE = ("pii", "secrets")
+
+
+def _categories(evaluator: str) -> tuple[str, ...]:
+    module = _MODULES[evaluator]
+    if module is None:
+        return (evaluator,)
+    try:
+        mod = importlib.import_module(f"aiwarden.llm.evaluators.{module}")
+    except ImportError:
+        return ()
+    return tuple(getattr(mod, "CATEGORIES", ()))
+
+
+def _groups() -> dict[str, tuple[str, ...]]:
+    return {name: _categories(name) for name in _MODULES}
+
+
+GROUPS = tuple(_MODULES)
+
+
+def evaluator_of(category: str) -> str | None:
+    """The evaluator that finds ``category`` (None when no available one does)."""
+    for name, cats in _groups().items():
+        if category in cats:
+            return name
+    return None
+
+
+def _evaluator_available(name: str) -> str | None:
+    """Why the evaluator ``name`` cannot run, or None."""
+    try:
+        importlib.import_module(f"aiwarden.llm.evaluators.{name}")
+    except ImportError as exc:
+        return f"the {name} evaluator is not available ({exc})"
+    return None
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """Where requests go: an OpenAI-compatible base URL (``.../v1``) and its key, read from
+    an environment variable or a file at request time (never stored)."""
+
+    base_url: str
+    api_key_env: str | None = None
+    api_key_file: str | None = None
+    timeout: float = 60.0
+
+    def api_key(self) -> str | None:
+        if self.api_key_env:
+            return os.environ.get(self.api_key_env) or None
+        if self.api_key_file:
+            try:
+                return Path(self.api_key_file).read_text().strip() or None
+            except OSError:
+                return None
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"base_url": self.base_url, "timeout": self.timeout}
+        if self.api_key_env:
+            out["api_key_env"] = self.api_key_env
+        if self.api_key_file:
+            out["api_key_file"] = self.api_key_file
+        return out
+
+
+@dataclass(frozen=True)
+class GuardrailPolicy:
+    """See the module docstring; build with :meth:`from_dict` (errors name the field)."""
+
+    upstream: Upstream
+    actions: Mapping[str, str] = field(default_factory=dict)  # category → action
+    fallback: str = DEFAULT_FALLBACK
+    version: str | None = None  # the model version events are logged under
+    provider: str = "openai"
+    max_hold_chars: int = 400  # streamed text held back at most before it is checked
+    named: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # action → as given
+
+    def action_of(self, category: str) -> str | None:
+        return self.actions.get(category)
+
+    def evaluators(self, stage: str) -> tuple[str, ...]:
+        """The evaluators that must run on ``stage`` ("input" / "output")."""
+        reads = INPUT_EVALUATORS if stage == "input" else OUTPUT_EVALUATORS
+        need = {evaluator_of(c) for c in self.actions}
+        return tuple(e for e in reads if e in need)
+
+    @classmethod
+    def from_dict(cls, doc: Any, where: str = "guardrail") -> GuardrailPolicy:
+        if not isinstance(doc, Mapping):
+            raise ParameterError(f"{where}: expected a mapping, got {type(doc).__name__}.",
+                                 where)
+        known = {"upstream", *ACTIONS, "fallback", "version", "provider", "max_hold_chars"}
+        extra = sorted(set(doc) - known)
+        if extra:
+            raise ParameterError(f"{where}.{extra[0]}: unknown field; expected one of "
+                                 f"{sorted(known)}.", f"{where}.{extra[0]}")
+        upstream = _upstream(doc.get("upstream"), f"{where}.upstream")
+        groups = _groups()
+        actions: dict[str, str] = {}
+        named: dict[str, tuple[str, ...]] = {}
+        for action in ACTIONS:
+            names = doc.get(action) or []
+            f = f"{where}.{action}"
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise ParameterError(f"{f}: expected a list of category names.", f)
+            named[action] = tuple(names)
+            for n in names:
+                cats = _expand(n, groups, f)
+                for c in cats:
+                    if c in actions and actions[c] != action:
+                        raise ParameterError(f"{f}: category {c!r} is already in "
+                                             f"{where}.{actions[c]}; one action a category.", f)
+                    if action == "redact" and evaluator_of(c) not in _REDACTABLE:
+                        raise ParameterError(
+                            f"{f}: {c!r} cannot be redacted (only PII and secrets values "
+                            "can); block or flag it.", f)
+                    actions[c] = action
+        fallback = doc.get("fallback", DEFAULT_FALLBACK)
+        if not isinstance(fallback, str) or not fallback.strip():
+            raise ParameterError(f"{where}.fallback: expected a non-empty text.",
+                                 f"{where}.fallback")
+        version = doc.get("version")
+        if version is not None and (not isinstance(version, str) or not version):
+            raise ParameterError(f"{where}.version: expected a version label.",
+                                 f"{where}.version")
+        provider = doc.get("provider", "openai")
+        if not isinstance(provider, str) or not provider:
+            raise ParameterError(f"{where}.provider: expected a provider name.",
+                                 f"{where}.provider")
+        hold = doc.get("max_hold_chars", 400)
+        if not isinstance(hold, int) or isinstance(hold, bool) or not 20 <= hold <= 10_000:
+            raise ParameterError(f"{where}.max_hold_chars: expected an int in [20, 10000], "
+                                 f"got {hold!r}.", f"{where}.max_hold_chars")
+        return cls(upstream, actions, fallback, version, provider, hold, named)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"upstream": self.upstream.to_dict(),
+                               **{a: list(self.named.get(a, ())) for a in ACTIONS},
+                               "fallback": self.fallback, "provider": self.provider,
+                               "max_hold_chars": self.max_hold_chars}
+        if self.version is not None:
+            out["version"] = self.version
+        return out
+
+
+def _expand(name: str, groups: dict[str, tuple[str, ...]], where: str) -> tuple[str, ...]:
+    if name in groups:
+        why = _evaluator_available(name)
+        if why is not None or not groups[name]:
+            raise ParameterError(f"{where}: {name!r} needs {why or 'its evaluator'}.", where)
+        return groups[name]
+    ev = evaluator_of(name)
+    if ev is None:
+        valid = sorted({*groups, *(c for cats in groups.values() for c in cats)})
+        missing = [g for g in groups if _evaluator_available(g)]
+        hint = f" (not available: {', '.join(missing)})" if missing else ""
+        raise ParameterError(f"{where}: unknown category {name!r}; expected one of "
+                             f"{valid}{hint}.", where)
+    return (name,)
+
+
+def _upstream(doc: Any, where: str) -> Upstream:
+    if not isinstance(doc, Mapping) or not isinstance(doc.get("base_url"), str):
+        raise ParameterError(f"{where}.base_url: required, the upstream's OpenAI-compatible "
+                             "base URL (e.g. https://api.openai.com/v1).", f"{where}.base_url")
+    extra = sorted(set(doc) - {"base_url", "api_key_env", "api_key_file", "timeout"})
+    if extra:
+        raise ParameterError(f"{where}.{extra[0]}: unknown field.", f"{where}.{extra[0]}")
+    url = doc["base_url"].rstrip("/")
+    if not url.lower().startswith(("http://", "https://")):
+        raise ParameterError(f"{where}.base_url: expected an http(s) URL, got {url!r}.",
+                             f"{where}.base_url")
+    env, path = doc.get("api_key_env"), doc.get("api_key_file")
+    for k, v in (("api_key_env", env), ("api_key_file", path)):
+        if v is not None and (not isinstance(v, str) or not v):
+            raise ParameterError(f"{where}.{k}: expected a non-empty text.", f"{where}.{k}")
+    if env and path:
+        raise ParameterError(f"{where}.api_key_file: give api_key_env or api_key_file, not "
+                             "both.", f"{where}.api_key_file")
+    timeout = doc.get("timeout", 60.0)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) \
+            or not math.isfinite(timeout) or not 0 < timeout <= 600:
+        raise ParameterError(f"{where}.timeout: expected seconds in (0, 600], got "
+                             f"{timeout!r}.", f"{where}.timeout")
+    return Upstream(url, env, path, float(timeout))
