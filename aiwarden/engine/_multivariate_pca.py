@@ -8,13 +8,14 @@ the subspace even when every marginal is unchanged. Public through
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.utils.extmath import randomized_svd
 
 from aiwarden.engine._multivariate_encoding import (
     Encoder,
@@ -25,9 +26,16 @@ from aiwarden.engine._multivariate_encoding import (
     to_frame,
 )
 from aiwarden.engine.schema import Schema
-from aiwarden.errors import DataError, NotFittedError
+from aiwarden.errors import Cancelled, DataError, NotFittedError
 
 __all__ = ["PCAReconstructionDrift", "PCAReconstructionResult"]
+
+# Below this many rows or encoded columns an exact thin SVD is cheap (rows x columns x
+# min(rows, columns)); above it a randomized SVD costs rows x columns x components.
+_EXACT = 500
+_POWER_ITERATIONS = 4  # randomized SVD: enough for the top subspace of a noisy spectrum
+_OVERSAMPLES = 10
+_SEED = 0  # the randomized SVD's projection; fixed, so a fit is reproducible
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,12 @@ class PCAReconstructionDrift:
     band is mean ± ``k``·std of those chunk errors. A current sample smaller than a chunk is
     noisier, so the band widens by sqrt(chunk size / current size); it never narrows. Errors
     outside the band either way are drift. Row error is the Euclidean norm of the residual.
+
+    The subspace holds the fewest components explaining ``variance`` of the standardised
+    reference, at most ``max_components`` (then ``explained_variance`` is below ``variance``).
+    Fitting costs time O(rows x encoded columns x components) and memory O(rows x encoded
+    columns): a thin SVD of the rows, exact when rows or columns number at most 500, else
+    randomized (seeded, so a fit is reproducible); never a columns x columns matrix.
     """
 
     _owner = "PCAReconstructionDrift"
@@ -93,24 +107,33 @@ class PCAReconstructionDrift:
         k: float = 3.0,
         max_categories: int = 20,
         features: Sequence[str] | None = None,
+        max_components: int = 100,
     ) -> None:
         owner = self._owner
         check_range(owner, "variance", variance, 0, 1, "()")
         check_range(owner, "n_chunks", n_chunks, 2, 1000, integer=True)
         check_range(owner, "k", k, 0, float("inf"), "()")
         check_range(owner, "max_categories", max_categories, 1, 1000, integer=True)
+        check_range(owner, "max_components", max_components, 1, 10_000, integer=True)
         check_features(features, owner)
         self.variance, self.n_chunks, self.k = variance, n_chunks, k
         self.max_categories, self.features = max_categories, features
+        self.max_components = max_components
 
     def fit(
-        self, reference: Any, schema: Schema | None = None, **schema_hints: Any
+        self,
+        reference: Any,
+        schema: Schema | None = None,
+        *,
+        should_stop: Callable[[], bool] | None = None,
+        **schema_hints: Any,
     ) -> PCAReconstructionDrift:
         """Fit the PCA on the encoded reference and measure its out-of-chunk error band.
 
         Without ``features`` the columns with role ``feature`` are used: from ``schema``, or
         inferred with ``schema_hints`` (target=, prediction=, scores=, id=, ...) as in
-        ``Reference.fit``.
+        ``Reference.fit``. ``should_stop`` is asked between the SVDs (one for the subspace, one
+        per chunk); when it answers True the fit raises :class:`~aiwarden.errors.Cancelled`.
         """
         frame = to_frame(reference, "reference", f"{self._owner}.fit")
         names = choose_features(frame, self.features, schema, schema_hints, self._owner)
@@ -123,29 +146,29 @@ class PCAReconstructionDrift:
             )
         if not x.var(axis=0).sum() > 0:
             raise DataError(f"No column of the reference sample of {self._owner} varies.")
-        # PCA from scatter matrices: one pass over the rows serves the full fit and every
-        # leave-one-chunk-out fit, which keeps large references cheap.
+        # A thin SVD of the centred rows: time O(rows x columns x components) and memory
+        # O(rows x columns), never a columns x columns matrix (issue 11 pt 9).
         mean = x.mean(axis=0)
         xc = x - mean
+        total = float((xc**2).sum())
+        _check_stop(should_stop)
+        s, vt = _top_components(xc, self.max_components, self.variance, total)
+        ratio = np.cumsum(s**2) / total
+        q = min(int(np.searchsorted(ratio, self.variance, side="right")) + 1, len(s))
         bounds = np.linspace(0, len(x), self.n_chunks + 1).astype(int)
-        sums = np.add.reduceat(xc, bounds[:-1], axis=0)
-        scatters = np.stack([xc[a:b].T @ xc[a:b] for a, b in pairwise(bounds)])
-        values, vectors = np.linalg.eigh(scatters.sum(axis=0) / len(x))
-        values, vectors = np.clip(values[::-1], 0.0, None), vectors[:, ::-1]
-        ratio = np.cumsum(values) / values.sum()
-        q = min(int(np.searchsorted(ratio, self.variance, side="right")) + 1, len(values))
         chunk_errors, squares = [], np.zeros(x.shape[1])
-        for c, (a, b) in enumerate(pairwise(bounds)):
-            n_rest = len(x) - (b - a)
-            centre = (sums.sum(axis=0) - sums[c]) / n_rest
-            cov = (scatters.sum(axis=0) - scatters[c]) / n_rest - np.outer(centre, centre)
-            basis = np.linalg.eigh(cov)[1][:, ::-1][:, :q].T
+        for a, b in pairwise(bounds):
+            _check_stop(should_stop)
+            rest = np.concatenate([xc[:a], xc[b:]])
+            centre = rest.mean(axis=0)
+            rest -= centre
+            basis = _top_components(rest, q, None, None)[1]
             res = _residual(xc[a:b] - centre, basis)
             chunk_errors.append(float(np.linalg.norm(res, axis=1).mean()))
             squares += (res**2).sum(axis=0)
+        self.components_, self.explained_variance_ = vt[:q], float(ratio[q - 1])
         n_groups = len(encoder.features_)
         self.encoder_, self.mean_ = encoder, mean
-        self.components_, self.explained_variance_ = vectors[:, :q].T, float(ratio[q - 1])
         self.chunk_errors_ = np.asarray(chunk_errors)
         self.chunk_size_ = len(x) / self.n_chunks
         self.reference_errors_ = np.bincount(
@@ -160,6 +183,7 @@ class PCAReconstructionDrift:
         return {
             "params": {"variance": self.variance, "n_chunks": self.n_chunks, "k": self.k,
                        "max_categories": self.max_categories,
+                       "max_components": self.max_components,
                        "features": None if self.features is None else list(self.features)},
             "encoder": self.encoder_.to_dict(),
             "mean": self.mean_.tolist(),
@@ -220,3 +244,28 @@ class PCAReconstructionDrift:
 def _residual(centred: np.ndarray, components: np.ndarray) -> np.ndarray:
     """What the principal subspace (rows of ``components``) cannot explain."""
     return centred - (centred @ components.T) @ components
+
+
+def _top_components(x: np.ndarray, k: int, variance: float | None, total: float | None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """The top (at most ``k``) singular values of ``x`` and right singular vectors (rows).
+
+    With ``variance``, the randomized path starts small and doubles until the values explain
+    more than ``variance`` of ``total`` (the squared norm of ``x``) or ``k`` is reached."""
+    if min(x.shape) <= _EXACT:
+        s, vt = np.linalg.svd(x, full_matrices=False)[1:]
+        return s[:k], vt[:k]
+    k = min(k, min(x.shape))
+    want = k if variance is None else min(k, 16)
+    while True:
+        s, vt = randomized_svd(x, want, n_oversamples=_OVERSAMPLES,
+                               n_iter=_POWER_ITERATIONS, random_state=_SEED)[1:]
+        if variance is None or want >= k or float((s**2).sum()) > variance * (total or 0.0):
+            return s, vt
+        want = min(k, 2 * want)
+
+
+def _check_stop(should_stop: Callable[[], bool] | None) -> None:
+    if should_stop is not None and should_stop():
+        raise Cancelled("PCAReconstructionDrift.fit stopped: its caller asked it to "
+                        "(should_stop).")
