@@ -146,6 +146,8 @@ _HEX = re.compile(r"^[0-9a-fA-F]+$")
 
 
 def _from_json(body: bytes) -> tuple[list[Span], list[tuple[str, str]]]:
+    if not body.strip():  # OTLP: an empty request is a success, as in protobuf
+        return [], []
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:

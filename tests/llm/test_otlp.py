@@ -240,6 +240,7 @@ def test_json_specifics_hex_ids_string_ints_and_field_paths() -> None:
     _, bad = otlp.decode(orjson.dumps(doc), otlp.JSON)
     assert bad[0][0] == "resourceSpans[0].scopeSpans[0].spans[0]"
     assert otlp.decode(b'{"resourceSpans": null}', otlp.JSON) == ([], [])  # proto3 JSON null
+    assert otlp.decode(b"", otlp.JSON) == otlp.decode(b"", otlp.PROTOBUF) == ([], [])
     for body, field in [(b"{not json", "body"), (b"[]", "body"),
                         (b'{"resourceSpans": 3}', "resourceSpans"),
                         (b'{"resourceSpans": [null]}', "resourceSpans[0]"),

@@ -135,6 +135,9 @@ def test_malformed_bodies_are_400_naming_the_field(root, bot) -> None:
         r = root.post("/v1/traces", content=body, headers=headers)
         assert r.status_code == 400, (field, r.text)
         assert r.json()["detail"]["field"] == field, r.text
+    for media in ("application/json", "application/x-protobuf"):  # empty: a success (OTLP)
+        r = root.post("/v1/traces", content=b"", headers={"content-type": media})
+        assert r.status_code == 200 and r.headers["content-type"].startswith(media), r.text
     r = root.post("/v1/traces", content=b"x", headers={"content-type": "text/plain"})
     assert r.status_code == 415 and r.json()["detail"]["field"] == "content-type"
     r = root.post("/v1/traces", content=as_json([span("0000000000000b03", GENAI)]),
