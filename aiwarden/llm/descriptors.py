@@ -63,8 +63,9 @@ def load_evaluators() -> tuple[list[Any], dict[str, str]]:
     for name, module in EVALUATOR_MODULES.items():
         try:
             mod = importlib.import_module(f"aiwarden.llm.evaluators.{module}")
-        except ImportError as exc:
-            missing[name] = f"the {name} evaluator is not available ({exc})"
+        except Exception as exc:  # not installed, or broken: it costs its columns only
+            missing[name] = (f"the {name} evaluator is not available "
+                             f"({type(exc).__name__}: {exc})")
             continue
         evs = _instances(mod, name)
         if not evs:

@@ -190,6 +190,13 @@ def test_unsafe_rate_rule_fires_on_a_burst_and_stays_silent_on_the_control(http_
         fired = {t["labels"]["model"] for t in out["transitions"]
                  if t["kind"] == "firing" and t["labels"]["rule"] == "unsafe-burst"}
         assert fired == {"bot"}
+        default = {t["labels"]["model"] for t in out["transitions"]  # every LLM model has it
+                   if t["kind"] == "firing" and t["labels"]["rule"] == "llm-unsafe-rate"}
+        assert default == {"bot"}
+        incidents = http.get("/incidents").json()
+        assert [i for i in incidents if i["model"] == "bot"]  # the burst opened one
+        assert not [i for i in incidents if i["model"] == "ctl"
+                    and i["key"] in ("llm-unsafe-rate", "unsafe-burst")]
         value = http.get("/models/bot/metrics", params={"metric": "llm", "start": "-1h"}
                          ).json()["points"][0]["value"]
         assert value["unsafe_rate"] == pytest.approx(20 / 60)
