@@ -112,8 +112,10 @@ class Evaluator:
                 found = self.concept.counts(conn, models_repo.get_model(conn, name).id,
                                             version, spans)
             cache.update({("concept_drift", None, span, None): v for span, v in found.items()})
-        if any(r.metric == "multivariate_drift" for _, r in rules):  # from raw rows
-            cache.update(self._multivariate(name, version, ref, rules, by_segment[None], now))
+        for row_metric in metrics.ROW_METRICS:  # from raw rows (multivariate_drift, text_drift)
+            if any(r.metric == row_metric for _, r in rules):
+                cache.update(self._multivariate(name, version, ref, rules, by_segment[None],
+                                                now, row_metric))
         results = []
         for rule_id, rule in rules:
             for seg, unreadable in self._segments(rule, ref):
@@ -135,20 +137,20 @@ class Evaluator:
         return results
 
     def _multivariate(self, name: str, version: str, ref: Any, rules: list[tuple[int, Rule]],
-                      windows: dict[tuple[float, float], Any], now: float
-                      ) -> dict[tuple[Any, ...], Any]:
-        """Multivariate drift of each span its rules read, once per cycle; a window it
-        cannot judge is ``{"reason": ...}``, which the rule reports as no data."""
-        spans = {s for _, r in rules if r.metric == "multivariate_drift" for s in _spans(r, now)}
+                      windows: dict[tuple[float, float], Any], now: float,
+                      metric: str = "multivariate_drift") -> dict[tuple[Any, ...], Any]:
+        """A row metric (multivariate or text drift) of each span its rules read, once per
+        cycle; a window it cannot judge is ``{"reason": ...}``, which the rule reports as no
+        data."""
+        spans = {s for _, r in rules if r.metric == metric for s in _spans(r, now)}
         out: dict[tuple[Any, ...], Any] = {}
         with self.monitor.db.read() as conn:
             m = models_repo.get_model(conn, name)
             v = models_repo.get_version(conn, m, version)
             for span in sorted(spans):
                 value, why = self.monitor.row_metric(
-                    conn, "multivariate_drift", m.id, v.id, version, ref, *span,
-                    windows[span].rows)
-                out[("multivariate_drift", None, span, None)] = (
+                    conn, metric, m.id, v.id, version, ref, *span, windows[span].rows)
+                out[(metric, None, span, None)] = (
                     value if value is not None or why is None else {"reason": why})
         return out
 

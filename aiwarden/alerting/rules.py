@@ -79,7 +79,7 @@ __all__ = ["DEFAULT_MIN_GAP", "DEFAULT_MIN_LABELS", "DEFAULT_MIN_ROWS", "METRIC_
 
 Metric = Literal["drift", "quality", "performance", "estimated_performance", "latency",
                  "volume", "quarantined", "errors", "resources", "concept_drift",
-                 "multivariate_drift", "estimate_gap", "llm"]
+                 "multivariate_drift", "estimate_gap", "llm", "text_drift"]
 # The numbers each metric offers, the first being the default ``stat``.
 METRIC_STATS: dict[str, tuple[str, ...]] = {
     "drift": ("severity", "value", "share_drifted", "drifted_count"),
@@ -100,6 +100,10 @@ METRIC_STATS: dict[str, tuple[str, ...]] = {
     # from a sample of the window's raw rows: domain-classifier AUC (and its CI bounds), PCA
     # reconstruction error, drifted (1 if either detector decides drift)
     "multivariate_drift": ("auc", "auc_lower", "auc_upper", "reconstruction_error", "drifted"),
+    # an LLM's window prompts vs its reference prompts (docs/llm.md): char n-gram classifier
+    # AUC (and its CI bounds), drifted (1/0); MMD of embeddings when events carry them
+    "text_drift": ("auc", "auc_lower", "auc_upper", "drifted", "embedding_mmd2",
+                   "embedding_p_value", "embedding_drifted"),
     # any gauge works: <gauge>_mean, <gauge>_max or <gauge>_sum (see _RESOURCE_STAT)
     # an LLM's descriptor rates and sums (docs/llm.md): unsafe_rate, pii_rate, cost_sum...
     "llm": LLM_STATS,
@@ -191,8 +195,9 @@ class Rule(BaseModel):
         elif (self.column or self.method) and self.metric != "drift":
             raise ValueError("column and method apply to the drift metric only")
         _check_segment(self)
-        if self.metric == "multivariate_drift" and (self.segment or self.segment_by):
-            raise ValueError("multivariate_drift is not split by segment")
+        if self.metric in ("multivariate_drift", "text_drift") and (
+                self.segment or self.segment_by):
+            raise ValueError(f"{self.metric} is not split by segment")
         if self.metric == "drift" and self.stat in ("severity", "value", None) \
                 and self.column is None and self.stat is not None:
             raise ValueError(f"stat {self.stat!r} needs a column; without one use "
@@ -371,7 +376,7 @@ def _raw(rule: Rule, value: dict[str, Any] | None) -> float | None:
         m = _RESOURCE_STAT.fullmatch(stat)
         gauge = (value.get("gauges") or {}).get(m.group(1)) if m else None
         return None if gauge is None else _num(gauge.get(m.group(2)))
-    if rule.metric in ("multivariate_drift", "llm"):
+    if rule.metric in ("multivariate_drift", "llm", "text_drift"):
         return _num(value.get(stat))
     if rule.metric == "concept_drift":  # change points counted in the window
         if rule.method is not None:

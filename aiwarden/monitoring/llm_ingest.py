@@ -323,7 +323,7 @@ def fit_llm_reference(monitor: Any, model: str, version: str, rows_: list[Any],
         raise DataError("The reference needs at least one LLM event.", "rows")
     events = [e for _, e in good]
     _fill_cost(monitor.db, events)
-    _, cols, absent = evaluate(events)
+    findings, cols, absent = evaluate(events)
     if tags is None:
         tags = monitor.describe_model(model).get("segments") or _tags_of(events)
     now = time.time()
@@ -345,6 +345,26 @@ def fit_llm_reference(monitor: Any, model: str, version: str, rows_: list[Any],
     if not exists:
         monitor.create_version(model, version, schema.to_dict())
     out = monitor.upload_reference(model, version, table)
+    out["text_reference"] = _store_prompts(monitor.db, m, version, events, findings, absent)
     if absent:
         out["absent_columns"] = absent
     return out
+
+
+def _store_prompts(db: Any, m: repo.ModelRow, version: str, events: Sequence[LLMEvent],
+                   findings: list[list[Finding]], absent: dict[str, str]) -> dict[str, Any]:
+    """The reference prompts (after the model's privacy policy, as stored events' are) and
+    embeddings the ``text_drift`` metric compares windows with (text_drift_window)."""
+    from aiwarden.monitoring import text_drift_window
+
+    with db.write(m.id) as conn:
+        v = repo.get_version(conn, m, version)
+        policy = llm_privacy.get_policy(conn, m.id)
+        if policy != "store" and "llm_pii" in absent:
+            prompts: list[str] = []  # PII cannot be found, so the prompts are not kept
+        else:
+            key = llm_privacy.hash_key(conn, m.id) if policy == "hash" else b""
+            prompts = [llm_privacy.apply(e.input, fs, "input", policy, key)[0]
+                       for e, fs in zip(events, findings, strict=True) if e.messages]
+        return text_drift_window.store_reference(conn, v.id, prompts,
+                                                 [e.embedding for e in events])

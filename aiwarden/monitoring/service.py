@@ -31,6 +31,7 @@ from aiwarden.monitoring.multivariate_window import (
 )
 from aiwarden.monitoring.references import References
 from aiwarden.monitoring.resources import ResourceResult, ingest_resources
+from aiwarden.monitoring.text_drift_window import TextDriftWindows
 from aiwarden.monitoring.tiles import TileCache
 from aiwarden.monitoring.windows import levels_for, parse_duration, parse_instant, to_iso
 from aiwarden.store import kv
@@ -81,6 +82,7 @@ class Monitor:
         self._reference_segments: dict[tuple[str, str, int], dict[str, Any]] = {}
         self.multivariate = MultivariateWindows(
             MultivariateSettings(rows=self.settings.multivariate_rows))
+        self.text_drift = TextDriftWindows()  # an LLM's prompts vs its reference prompts
         self._levels: tuple[int, ...] | None = None
 
     @property
@@ -343,7 +345,8 @@ class Monitor:
                    ) -> tuple[Any, str | None]:
         """A metric of :data:`metrics.ROW_METRICS` for one window: ``(value, reason)``."""
         t0, t1 = self._window(t0, t1)  # bucket-aligned, as the window's profiles are
-        value, why = self.multivariate.compute(self.db, conn, model_id, version_id, version,
+        engine = self.text_drift if metric == "text_drift" else self.multivariate
+        value, why = engine.compute(self.db, conn, model_id, version_id, version,
                                                ref, t0, t1, n_rows)
         return metrics._clean(value), why
 
