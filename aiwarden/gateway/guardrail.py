@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -27,6 +28,8 @@ from aiwarden.llm.findings import Finding
 from aiwarden.llm.redact import redact
 
 __all__ = ["Guard", "StreamGuard", "Verdict"]
+
+log = logging.getLogger("aiwarden.gateway")
 
 _RANK = {None: 0, "flag": 1, "redact": 2, "block": 3}
 _CLASSES = {"safety": "SafetyEvaluator", "pii": "PiiEvaluator", "secrets": "SecretsEvaluator",
@@ -81,7 +84,14 @@ class Guard:
         if not text:
             return v, spans
         for ev in evaluators:
-            for f in ev.evaluate([text])[0]:
+            try:
+                found = ev.evaluate([text])[0]
+            except Exception as exc:  # the policy says: fail closed (block) or flag
+                log.warning("guardrail: the %s evaluator failed (%s: %s); %s", ev.name,
+                            type(exc).__name__, exc, self.policy.on_error)
+                v.add(self.policy.on_error, f"{ev.name}_failed")
+                continue
+            for f in found:
                 action = self.policy.action_of(f.category)
                 if action is None:
                     continue

@@ -115,6 +115,7 @@ class GuardrailPolicy:
     version: str | None = None  # the model version events are logged under
     provider: str = "openai"
     max_hold_chars: int = 400  # streamed text held back at most before it is checked
+    on_error: str = "block"  # an evaluator that fails: block (fail closed) or flag
     named: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # action → as given
 
     def action_of(self, category: str) -> str | None:
@@ -131,7 +132,8 @@ class GuardrailPolicy:
         if not isinstance(doc, Mapping):
             raise ParameterError(f"{where}: expected a mapping, got {type(doc).__name__}.",
                                  where)
-        known = {"upstream", *ACTIONS, "fallback", "version", "provider", "max_hold_chars"}
+        known = {"upstream", *ACTIONS, "fallback", "version", "provider", "max_hold_chars",
+                 "on_error"}
         extra = sorted(set(doc) - known)
         if extra:
             raise ParameterError(f"{where}.{extra[0]}: unknown field; expected one of "
@@ -173,13 +175,19 @@ class GuardrailPolicy:
         if not isinstance(hold, int) or isinstance(hold, bool) or not 20 <= hold <= 10_000:
             raise ParameterError(f"{where}.max_hold_chars: expected an int in [20, 10000], "
                                  f"got {hold!r}.", f"{where}.max_hold_chars")
-        return cls(upstream, actions, fallback, version, provider, hold, named)
+        on_error = doc.get("on_error", "block")
+        if on_error not in ("block", "flag"):
+            raise ParameterError(f"{where}.on_error: expected 'block' (fail closed) or "
+                                 f"'flag' (pass, recorded), got {on_error!r}.",
+                                 f"{where}.on_error")
+        return cls(upstream, actions, fallback, version, provider, hold, on_error, named)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"upstream": self.upstream.to_dict(),
                                **{a: list(self.named.get(a, ())) for a in ACTIONS},
                                "fallback": self.fallback, "provider": self.provider,
-                               "max_hold_chars": self.max_hold_chars}
+                               "max_hold_chars": self.max_hold_chars,
+                               "on_error": self.on_error}
         if self.version is not None:
             out["version"] = self.version
         return out

@@ -45,6 +45,7 @@ class FakeUpstream:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms wait
 
             def log_message(self, *args: Any) -> None:  # quiet
                 pass

@@ -37,7 +37,9 @@ def test_the_incident_rca_names_the_slice_with_redacted_examples(server) -> None
         cells = list(itertools.product(PVS, LOCALES))
         ref = [_event(f"r{i}", SAFE[i % 4], ts, *cells[i % 6], version=None)
                for i in range(300)]
-        assert http.put("/models/bot/versions/v1/llm-reference", json=ref).status_code == 201
+        up = http.put("/models/bot/versions/v1/llm-reference", json=ref)
+        assert up.status_code == 201 and "llm_unsafe" not in up.json().get(
+            "absent_columns", {}), up.text  # the safety evaluator loaded
         events, planted = [], []
         for i in range(600):
             pv, loc = cells[i % 6]
@@ -47,11 +49,19 @@ def test_the_incident_rca_names_the_slice_with_redacted_examples(server) -> None
             planted += [f"e{i}"] if bad else []
         out = http.post("/models/bot/llm-events", json=events).json()
         assert out["accepted"] == 600 and len(planted) == 50, out
-        assert evaluate(http)["incidents"]
-        (inc,) = http.get("/incidents", params={"model": "bot"}).json()
-        full = http.get(f"/incidents/{inc['id']}").json()
-    rca = next(e["detail"] for e in full["timeline"] if e["kind"] == "action"
-               and e["detail"]["text"] == "Root-cause analysis")
+        rca = None
+        for _ in range(60):  # this evaluation, or the server's own loop, opens it
+            evaluate(http)
+            found = http.get("/incidents", params={"model": "bot"}).json()
+            if found:
+                (inc,) = found
+                full = http.get(f"/incidents/{inc['id']}").json()
+                rca = next((e["detail"] for e in full["timeline"] if e["kind"] == "action"
+                            and e["detail"]["text"] == "Root-cause analysis"), None)
+            if rca is not None:
+                break
+            time.sleep(0.5)
+    assert rca is not None, "no incident with an RCA"
     top = rca["suspects"][0]
     assert top["kind"] == "slice"
     assert sorted(map(tuple, top["evidence"]["conditions"])) == [
@@ -65,6 +75,10 @@ def test_the_incident_rca_names_the_slice_with_redacted_examples(server) -> None
     for e in shown:  # stored as sent (policy store), but the report never carries the PII
         assert "kill yourself" in e["excerpt"] and "[EMAIL]" in e["excerpt"]
     assert "jane.doe" not in str(rca)
+    page = httpx.get(f"{server.url}/incidents/{inc['id']}", timeout=60).text
+    for e in shown:  # the incident page links each example to its conversation
+        assert f'href="/models/bot/llm/events/{e["request_id"]}"' in page
+    assert "[EMAIL]. You should kill yourself" in page and "jane.doe" not in page
 
 
 @pytest.mark.parametrize(("text", "want"), [

@@ -55,6 +55,10 @@ KNOWN_ST202 = {
     f"PUT {V1}/notifications/config": "receivers and routes are documented as open objects",
     f"PUT {V1}/models/{{name}}/concept-drift": "DDM: warning_threshold <= drift_threshold; "
                                                "state: no DDM for a regression model",
+    f"PUT {V1}/models/{{name}}/guardrail": "categories are checked against the available "
+                                           "evaluators, the upstream against the egress policy",
+    f"POST {V1}/models/{{name}}/v1/chat/completions": "state: the model needs a guardrail "
+                                                      "policy whose upstream answers",
     f"POST {V1}/models/{{name}}/llm-events": "state: LLM events go to a text_generation "
                                              "model; event fields are checked row by row",
     f"POST {V1}/models/{{name}}/llm-feedback": "state: feedback goes to a text_generation "

@@ -1,0 +1,97 @@
+"""The guardrail's stream checking and policy, without a server: a blocked sentence is never
+released whatever the chunking, held-back text is bounded, a failing evaluator fails
+closed (or is flagged when the policy says so), and policy errors name the field."""
+
+from __future__ import annotations
+
+import pytest
+
+from aiwarden.errors import ParameterError
+from aiwarden.gateway.guardrail import Guard, StreamGuard
+from aiwarden.gateway.guardrail_policy import GuardrailPolicy
+
+UNSAFE = "You should kill yourself, nobody would miss you."
+TEXT = f"Thanks for writing. I read your message twice! {UNSAFE} Take care."
+UP = {"base_url": "https://api.example.com/v1"}
+
+
+def _guard(**kw) -> Guard:
+    return Guard(GuardrailPolicy.from_dict({"upstream": UP, "block": ["safety"],
+                                            "redact": ["pii"], **kw}))
+
+
+def _run(sg: StreamGuard, text: str, size: int) -> tuple[str, bool]:
+    out = []
+    for i in range(0, len(text), size):
+        got = sg.feed(text[i:i + size])
+        if got is None:
+            return "".join(out), True
+        out.append(got)
+    tail = sg.finish()
+    return "".join(out) + (tail or ""), tail is None
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 8, 13, 21, 34, 200])
+def test_a_blocked_sentence_is_never_released_whatever_the_chunking(size) -> None:
+    sg = StreamGuard(_guard())
+    released, blocked = _run(sg, TEXT, size)
+    assert blocked and sg.verdict.categories == {"block": ["self_harm"]}
+    safe = "Thanks for writing. I read your message twice! "
+    # what arrived before the unsafe sentence's chunk is released; one chunk holding it all
+    # is checked (and blocked) as a whole
+    assert released == (safe if size < len(safe) else "")
+
+
+@pytest.mark.parametrize("size", [1, 4, 9])
+def test_a_safe_stream_is_released_whole_and_redacted(size) -> None:
+    text = "Hello. Mail bob@example.com today. Bye."
+    released, blocked = _run(StreamGuard(_guard()), text, size)
+    assert not blocked and released == "Hello. Mail [EMAIL] today. Bye."
+
+
+def test_text_without_a_sentence_end_is_held_back_at_most_max_hold_chars() -> None:
+    sg = StreamGuard(_guard(max_hold_chars=50))
+    words = "word " * 60
+    held = []
+    for ch in words:
+        sg.feed(ch)
+        held.append(len(sg.text) - sg.released)
+    assert max(held) <= 51 and sg.released > 0
+
+
+class _Broken:
+    name, fields = "safety", ("output",)
+
+    def evaluate(self, texts):
+        raise RuntimeError("weights missing")
+
+
+@pytest.mark.parametrize("on_error,action", [("block", "block"), ("flag", "flag")])
+def test_a_failing_evaluator_fails_closed_unless_the_policy_flags(on_error, action) -> None:
+    g = _guard(on_error=on_error)
+    g._output = [_Broken()]
+    v = g.check_output("Hello there.")
+    assert v.action == action and v.categories == {action: ["safety_failed"]}
+
+
+@pytest.mark.parametrize("doc,field", [
+    ({"upstream": UP, "redact": ["violence"]}, "guardrail.redact"),
+    ({"upstream": UP, "flag": ["nope"]}, "guardrail.flag"),
+    ({"upstream": UP, "on_error": "ignore"}, "guardrail.on_error"),
+    ({"upstream": UP, "max_hold_chars": 5}, "guardrail.max_hold_chars"),
+    ({"upstream": {"base_url": "ftp://x"}}, "guardrail.upstream.base_url"),
+    ({"upstream": {**UP, "api_key_env": "A", "api_key_file": "/k"}},
+     "guardrail.upstream.api_key_file"),
+    ({"upstream": UP, "colour": 1}, "guardrail.colour"),
+])
+def test_policy_errors_name_the_field(doc, field) -> None:
+    with pytest.raises(ParameterError) as err:
+        GuardrailPolicy.from_dict(doc)
+    assert err.value.field == field
+
+
+def test_groups_expand_and_the_policy_round_trips() -> None:
+    p = GuardrailPolicy.from_dict({"upstream": UP, "block": ["safety"], "redact": ["card"]})
+    assert {p.action_of(c) for c in ("self_harm", "violence", "hate", "sexual")} == {"block"}
+    assert p.action_of("card") == "redact" and p.action_of("email") is None
+    assert GuardrailPolicy.from_dict(p.to_dict()) == p
