@@ -99,6 +99,11 @@ async def apply(request: Request, dry_run: bool = Query(False)) -> dict[str, Any
     prices = doc.pop("llm_prices", None) if isinstance(doc, dict) else None
     if prices is not None:  # checked before anything is written
         prices = {k: p.to_dict() for k, p in parse_prices(prices, "llm_prices").items()}
+    guardrails = doc.pop("guardrails", None) if isinstance(doc, dict) else None
+    if guardrails is not None:  # checked (fields, categories, egress) before anything is written
+        from aiwarden.server.guardrail_routes import check_policies
+
+        guardrails = check_policies(request.app, guardrails)
     ruleset = load_rules(doc if isinstance(doc, dict) else text, "rule file")
     center = request.app.state.notifications
     center.refresh()  # the diff is against what is stored now, by any process
@@ -118,6 +123,10 @@ async def apply(request: Request, dry_run: bool = Query(False)) -> dict[str, Any
                                   "action": "update", "fields": fields})
             if not dry_run:
                 llm_cost.set_overrides(conn, prices)
+        if guardrails:  # the policies of the models the file names
+            from aiwarden.server.guardrail_routes import apply_policies
+
+            plan.diff += apply_policies(conn, guardrails, dry_run)
     plan.diff += notify_diff
     if rollback:  # each policy the file names, against the one stored
         stored = request.app.state.rollbacks.policies()
@@ -136,7 +145,8 @@ async def apply(request: Request, dry_run: bool = Query(False)) -> dict[str, Any
             request.app.state.rollbacks.set_policy(policy)
     return {"dry_run": dry_run, **plan.to_dict(), "notifications": sorted(notify),
             "rollback_policies": [p.model for p in rollback],
-            "llm_prices": None if prices is None else sorted(prices)}
+            "llm_prices": None if prices is None else sorted(prices),
+            "guardrails": None if guardrails is None else sorted(n for n, _ in guardrails)}
 
 
 def _rollback_policies(specs: Any) -> list[Any]:

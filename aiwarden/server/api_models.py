@@ -284,6 +284,8 @@ class Applied(Open):
     rollback_policies: list[str]
     llm_prices: list[str] | None = Field(None, description="the price overrides the file "
                                          "set (None: the file has no llm_prices section)")
+    guardrails: list[str] | None = Field(None, description="the models whose guardrail "
+                                         "policy the file set (None: no guardrails section)")
 
 
 class AlertInstance(Open):

@@ -40,7 +40,8 @@ from aiwarden.server.responses import JSONResponse
 from aiwarden.store import kv
 from aiwarden.store import models_repo as repo
 
-__all__ = ["GuardrailCollector", "get_policy", "router", "set_policy"]
+__all__ = ["GuardrailCollector", "apply_policies", "check_policies", "get_policy", "router",
+           "set_policy"]
 
 router = APIRouter(tags=["guardrails"])
 _KEY = "guardrail."  # + model id
@@ -54,16 +55,51 @@ def get_policy(conn: Any, model_id: int) -> dict[str, Any] | None:
 
 def set_policy(conn: Any, model_id: int, doc: Any, egress: EgressPolicy) -> dict[str, Any]:
     """Check ``doc`` (fields named), its upstream against the egress policy, then store it."""
-    policy = GuardrailPolicy.from_dict(doc)
+    out = _checked(doc, egress, "guardrail")
+    kv.put(conn, f"{_KEY}{model_id}", out)
+    return out
+
+
+def _checked(doc: Any, egress: EgressPolicy, where: str) -> dict[str, Any]:
+    policy = GuardrailPolicy.from_dict(doc, where)
     try:
         egress.check_url(policy.upstream.base_url)
     except EgressDenied as exc:
-        raise ParameterError(f"guardrail.upstream.base_url: the egress policy refuses it "
+        raise ParameterError(f"{where}.upstream.base_url: the egress policy refuses it "
                              f"({exc}); allow it with AIWARDEN_EGRESS_ALLOW.",
-                             "guardrail.upstream.base_url") from None
-    out = policy.to_dict()
-    kv.put(conn, f"{_KEY}{model_id}", out)
+                             f"{where}.upstream.base_url") from None
+    return policy.to_dict()
+
+
+def check_policies(app: Any, doc: Any) -> dict[tuple[str, int], dict[str, Any]]:
+    """``guardrails:`` of an ``aiwarden apply`` file (model → policy), each checked and its
+    model found, before anything is written."""
+    if not isinstance(doc, dict):
+        raise ParameterError("guardrails: expected a mapping of model name to policy.",
+                             "guardrails")
+    egress, mon = guardrails_for(app).egress, app.state.monitor
+    out = {}
+    for name, spec in doc.items():
+        out[(str(name), mon.model(str(name)).id)] = _checked(spec, egress,
+                                                             f"guardrails.{name}")
     return out
+
+
+def apply_policies(conn: Any, policies: dict[tuple[str, int], dict[str, Any]],
+                   dry_run: bool) -> list[dict[str, Any]]:
+    """Store the checked policies (unless ``dry_run``); the diff against the stored ones."""
+    from aiwarden.alerting.apply import field_changes
+
+    diff = []
+    for (name, model_id), policy in policies.items():
+        old = get_policy(conn, model_id)
+        fields = field_changes(old or {}, policy)
+        if fields:
+            diff.append({"kind": "guardrail", "name": name,
+                         "action": "create" if old is None else "update", "fields": fields})
+            if not dry_run:
+                kv.put(conn, f"{_KEY}{model_id}", policy)
+    return diff
 
 
 class _Guardrails:

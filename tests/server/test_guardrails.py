@@ -228,3 +228,26 @@ def test_interventions_are_counted_for_prometheus_and_queryable(bot, server) -> 
     bot.post("/models/bot/guardrail/flush").raise_for_status()
     flagged = bot.get("/models/bot/llm-events", params={"category": "self_harm"}).json()
     assert any(e["tags"].get("guardrail_action") == "block" for e in flagged["events"])
+
+
+def test_aiwarden_apply_sets_guardrail_policies_checked_first(bot, upstream) -> None:
+    bot.post("/models", json={"name": "bot2", "task": "text_generation"}).raise_for_status()
+    rule_file = (f"guardrails:\n  bot2:\n    upstream: {{base_url: '{upstream.base_url}'}}\n"
+                 "    block: [safety]\n    redact: [email]\n    version: v1\n")
+    dry = bot.post("/rules/apply", params={"dry_run": "true"}, content=rule_file,
+                   headers={"content-type": "application/yaml"})
+    assert dry.status_code == 200, dry.text
+    assert [(d["kind"], d["name"], d["action"]) for d in dry.json()["diff"]] == [
+        ("guardrail", "bot2", "create")]
+    assert bot.get("/models/bot2/guardrail").status_code == 404  # a dry run writes nothing
+    r = bot.post("/rules/apply", content=rule_file, headers={"content-type": "application/yaml"})
+    assert r.status_code == 200 and r.json()["guardrails"] == ["bot2"], r.text
+    stored = bot.get("/models/bot2/guardrail").json()["guardrail"]
+    assert stored["block"] == ["safety"] and stored["redact"] == ["email"]
+    again = bot.post("/rules/apply", params={"dry_run": "true"}, content=rule_file,
+                     headers={"content-type": "application/yaml"})
+    assert [d for d in again.json()["diff"] if d["kind"] == "guardrail"] == []  # idempotent
+    bad = bot.post("/rules/apply", content=rule_file.replace("[safety]", "[safety, nope]"),
+                   headers={"content-type": "application/yaml"})
+    assert bad.status_code == 422 and "guardrails.bot2.block" in bad.text, bad.text
+    assert bot.get("/models/bot2/guardrail").json()["guardrail"]["block"] == ["safety"]
