@@ -37,11 +37,23 @@ def to_markdown(report: dict[str, Any], top: int = 5) -> str:
     slices = report.get("slices")
     if slices and slices.get("slices"):
         lines += ["", f"## Failing slices ({slices['labelled_rows']} labelled rows)", ""]
-        lines += [f"- {s['description']}: error {s['metric_value']:.1%} vs "
-                  f"{s['rest_value']:.1%} elsewhere ({s['support']} rows)"
-                  for s in slices["slices"]]
+        for s in slices["slices"]:
+            what = "unsafe" if "examples" in s else "error"  # an LLM's: aiwarden.rca.llm
+            lines.append(f"- {s['description']}: {what} {s['metric_value']:.1%} vs "
+                         f"{s['rest_value']:.1%} elsewhere ({s['support']} rows)")
+            lines += [f"  - `{x['request_id']}`: {_quoted(x['excerpt'])}"
+                      for x in s.get("examples", [])]
     if report.get("changes"):
         lines += ["", "## Recent changes", ""]
         lines += [f"- {c['kind'].replace('_', ' ')} {c['name']} at {c['at']}"
                   for c in report["changes"]]
     return "\n".join(lines) + "\n"
+
+
+def _quoted(text: str | None) -> str:
+    """A user's text as inline code, so no markup in it renders (redacted upstream)."""
+    if not text:
+        return "(not stored)"
+    flat = " ".join(text.split())
+    fence = "``" if "`" in flat else "`"
+    return f"{fence} {flat} {fence}"

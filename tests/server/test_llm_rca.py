@@ -75,6 +75,8 @@ def test_the_incident_rca_names_the_slice_with_redacted_examples(server) -> None
     for e in shown:  # stored as sent (policy store), but the report never carries the PII
         assert "kill yourself" in e["excerpt"] and "[EMAIL]" in e["excerpt"]
     assert "jane.doe" not in str(rca)
+    for e in shown:  # the markdown report quotes them as code
+        assert f"`{e['request_id']}`: ` {e['excerpt']} `" in rca["markdown"]
     page = httpx.get(f"{server.url}/incidents/{inc['id']}", timeout=60).text
     for e in shown:  # the incident page links each example to its conversation
         assert f'href="/models/bot/llm/events/{e["request_id"]}"' in page
