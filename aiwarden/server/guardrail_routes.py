@@ -117,11 +117,15 @@ class _Guardrails:
         self._queues: dict[str, EventQueue] = {}
         self._lock = threading.Lock()
 
+    def cached(self, name: str) -> Guard | None:
+        """The model's guard when read less than a second ago (no database read)."""
+        hit = self._policies.get(name)
+        return hit[2] if hit is not None and time.monotonic() - hit[0] < _POLICY_TTL else None
+
     def guard(self, name: str) -> Guard:
+        """The model's guard, its policy read again (kept while it did not change)."""
         now = time.monotonic()
         hit = self._policies.get(name)
-        if hit is not None and now - hit[0] < _POLICY_TTL and hit[2] is not None:
-            return hit[2]
         m = self.monitor.model(name)
         with self.monitor.db.read() as conn:
             doc = get_policy(conn, m.id)
@@ -338,7 +342,7 @@ async def chat_completions(request: Request, name: str) -> Any:
     if not isinstance(messages, list) or not messages:
         raise Malformed("messages: expected a non-empty list of {role, content}.", "messages")
     g = guardrails_for(request.app)
-    guard = g.guard(name) if name in g._policies else await run_in_threadpool(g.guard, name)
+    guard = g.cached(name) or await run_in_threadpool(g.guard, name)
     rid = request.headers.get("x-request-id") or f"gw-{uuid.uuid4().hex}"
     t0 = time.perf_counter()
     verdict, forward = guard.check_input(messages)

@@ -251,3 +251,19 @@ def test_aiwarden_apply_sets_guardrail_policies_checked_first(bot, upstream) -> 
                    headers={"content-type": "application/yaml"})
     assert bad.status_code == 422 and "guardrails.bot2.block" in bad.text, bad.text
     assert bot.get("/models/bot2/guardrail").json()["guardrail"]["block"] == ["safety"]
+
+
+def test_the_upstream_key_comes_from_the_env_and_its_errors_pass_through(bot, upstream,
+                                                                         monkeypatch) -> None:
+    bot.post("/models", json={"name": "bot3", "task": "text_generation"}).raise_for_status()
+    bot.put("/models/bot3/guardrail", json={
+        "upstream": {"base_url": upstream.base_url, "api_key_env": "AW_GUARDRAIL_TEST_KEY"},
+        "block": ["safety"]}).raise_for_status()
+    monkeypatch.delenv("AW_GUARDRAIL_TEST_KEY", raising=False)
+    r = _ask(bot, "[safe] hi", model="bot3")
+    assert r.status_code == 401 and r.json()["error"]["message"] == "bad key"  # as it said
+    assert "authorization" not in {k.lower() for k in upstream.headers[-1]}
+    monkeypatch.setenv("AW_GUARDRAIL_TEST_KEY", "sk-upstream-test")
+    r = _ask(bot, "[safe] hi", model="bot3")
+    assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == SAFE
+    assert "sk-upstream-test" not in bot.get("/models/bot3/guardrail").text  # never stored
