@@ -136,3 +136,29 @@ def test_the_category_filter_and_the_conversation_page(chat) -> None:
     assert missing.status_code == 404 and "nope" in html.unescape(missing.text)
     tab = httpx.get(f"{chat['url']}/models/chat").text
     assert 'href="/models/chat/llm"' in tab
+
+
+def test_pieces_cut_at_every_span_edge_and_keep_overlaps() -> None:
+    from aiwarden.server.dashboard.llm_text import pieces
+
+    text = "call 555-0100 and die now"
+    fs = [{"evaluator": "safety", "category": "self_harm", "field": "output", "start": 14,
+           "end": 25},
+          {"evaluator": "pii", "category": "phone", "field": "output", "start": 5, "end": 17},
+          {"evaluator": "refusal", "category": "refusal", "field": "output", "start": -1,
+           "end": -1},  # about the whole text: listed, not drawn
+          {"evaluator": "safety", "category": "violence", "field": "input", "start": 0,
+           "end": 4},  # another field
+          {"evaluator": "safety", "category": "hate", "field": "output", "start": 40,
+           "end": 50}]  # outside the text
+    got = [(p.text, p.categories, p.css) for p in pieces(text, fs, "output")]
+    assert got == [("call ", (), "flag"), ("555-0100 ", ("phone",), "pii"),
+                   ("and", ("self_harm", "phone"), "pii"), (" die now", ("self_harm",), "unsafe")]
+    assert "".join(p.text for p in pieces(text, fs, "output")) == text
+    assert pieces("", fs, "output") == [] and pieces(None, fs, "output") == []
+
+
+def test_the_tabular_panels_work_for_a_text_generation_model(chat) -> None:
+    for panel in ("charts", "drift", "feature", "slices", "versions"):
+        r = httpx.get(f"{chat['url']}/models/chat/panels/{panel}?range=1h", timeout=60)
+        assert r.status_code == 200, (panel, r.text[:500])
