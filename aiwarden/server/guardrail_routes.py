@@ -433,8 +433,16 @@ def _stream(g: _Guardrails, name: str, guard: Guard, rid: str, messages: list[An
     sg = StreamGuard(guard)
     env: dict[str, Any] = {}
     finish: dict[str, Any] | None = None
+    broke: list[str] = []
+
+    def lines() -> Iterator[str]:
+        try:
+            yield from resp.iter_lines()
+        except httpx.HTTPError as exc:  # timed out or cut mid-stream
+            broke.append(f"{type(exc).__name__}: {exc}")
+
     try:
-        for line in resp.iter_lines():
+        for line in lines():
             if not line.startswith("data:"):
                 continue
             data = line[5:].strip()
@@ -461,6 +469,13 @@ def _stream(g: _Guardrails, name: str, guard: Guard, rid: str, messages: list[An
                 yield _sse(out)
             if finish is not None:
                 break
+        if broke:  # what is held back was never checked whole: it is not sent
+            g.upstream_errors[name] += 1
+            yield _sse({"error": {"message": f"The upstream's stream broke off ({broke[0]}); "
+                                  "the text not yet checked was not sent.",
+                                  "type": "upstream_error", "code": "upstream_stream_broken"}})
+            yield b"data: [DONE]\n\n"
+            return
         tail = sg.finish()
         if sg.blocked or tail is None:
             verdict.merge(sg.verdict)

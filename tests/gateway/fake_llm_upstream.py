@@ -23,6 +23,7 @@ class FakeUpstream:
         self.script = dict(script or {})
         self.script.setdefault("default", "Hello! How can I help you today?")
         self.chunk_chars, self.api_key = chunk_chars, api_key
+        self.stall_seconds = 3.0
         self.calls: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -88,7 +89,15 @@ class FakeUpstream:
                                                "finish_reason": None}]}
                 self.wfile.write(f"data: {json.dumps(first)}\n\n".encode())
                 n = fake.chunk_chars
+                stall = reply.find("__STALL__")  # stop sending there for stall_seconds
                 for i in range(0, len(reply), n):
+                    if 0 <= stall < i + n:
+                        doc = {**chunk, "choices": [{"index": 0, "delta": {
+                            "content": reply[i:stall]}, "finish_reason": None}]}
+                        self.wfile.write(f"data: {json.dumps(doc)}\n\n".encode())
+                        self.wfile.flush()
+                        time.sleep(fake.stall_seconds)
+                        return
                     doc = {**chunk, "choices": [{"index": 0, "delta": {
                         "content": reply[i:i + n]}, "finish_reason": None}]}
                     self.wfile.write(f"data: {json.dumps(doc)}\n\n".encode())

@@ -22,8 +22,9 @@ PII = "Sure, write to alice.smith@example.com and we will answer within a day."
 REFUSAL = "I'm sorry, but I can't help with that request."
 LONG_UNSAFE = ("Thanks for waiting. I checked your account carefully today. "
                f"{UNSAFE_SENTENCE} Your refund is on its way.")
+STALL = "All good here. You should kill yourself__STALL__ now."
 SCRIPT = {"[safe]": SAFE, "[unsafe]": UNSAFE, "[pii]": PII, "[refuse]": REFUSAL,
-          "[long-unsafe]": LONG_UNSAFE}
+          "[long-unsafe]": LONG_UNSAFE, "[stall]": STALL}
 POLICY = {"block": ["self_harm", "violence", "injection"], "redact": ["pii", "secrets"],
           "flag": ["refusal"], "version": "v1", "fallback": "Let me connect you with a human."}
 
@@ -267,3 +268,19 @@ def test_the_upstream_key_comes_from_the_env_and_its_errors_pass_through(bot, up
     r = _ask(bot, "[safe] hi", model="bot3")
     assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == SAFE
     assert "sk-upstream-test" not in bot.get("/models/bot3/guardrail").text  # never stored
+
+
+def test_a_stream_that_breaks_off_sends_nothing_unchecked(bot, upstream, tmp_path) -> None:
+    (tmp_path / "key").write_text("sk-upstream-test")
+    bot.post("/models", json={"name": "bot4", "task": "text_generation"}).raise_for_status()
+    bot.put("/models/bot4/guardrail", json={
+        "upstream": {"base_url": upstream.base_url, "api_key_file": str(tmp_path / "key"),
+                     "timeout": 1}, "block": ["safety"]}).raise_for_status()
+    with bot.stream("POST", "/models/bot4/v1/chat/completions", json={
+            "stream": True, "messages": [{"role": "user", "content": "[stall] hi"}]}) as r:
+        data = [ln[6:] for ln in r.iter_lines() if ln.startswith("data: ")]
+    assert data[-1] == "[DONE]"
+    docs = [json.loads(d) for d in data[:-1]]
+    text = "".join(d["choices"][0]["delta"].get("content") or "" for d in docs if "choices" in d)
+    assert text == "All good here. "  # the held-back half sentence never went out
+    assert docs[-1]["error"]["code"] == "upstream_stream_broken"
