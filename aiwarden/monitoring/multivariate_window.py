@@ -13,7 +13,10 @@ bounded sample of its raw rows (``event_batches``) against the reference's store
   costs one cross-validated classifier on at most ``rows`` rows a side and the read of at most
   about ``rows / share`` event batches (``share``: the version's share of the rows stored in
   the window's time range), whatever the window's length;
-* a thin window or reference gives ``None`` with a reason instead of a guess.
+* a thin window or reference gives ``None`` with a reason instead of a guess;
+* the fit at upload is bounded: a reference with more than ``max_columns`` feature columns
+  is not fitted (every window answers with the reason naming the limit and its setting),
+  and the fit stops between its SVDs when the uploading client hangs up (``should_stop``).
 
 Results are cached per (version, window, row count), so the alert loop, the REST API and a
 scrape of the same window pay once.
@@ -24,6 +27,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +39,7 @@ from sqlalchemy import Connection, select
 from aiwarden.engine.multivariate import DomainClassifierDrift, PCAReconstructionDrift
 from aiwarden.engine.reference import Reference
 from aiwarden.engine.schema import ColumnType, Schema
-from aiwarden.errors import AiwardenError, ParameterError
+from aiwarden.errors import AiwardenError, Cancelled, ParameterError
 from aiwarden.monitoring import rows as rowfmt
 from aiwarden.store import kv
 from aiwarden.store.models_repo import load_sample, reference_source
@@ -53,17 +57,23 @@ _READ_CHUNK = 200  # event batches fetched per query
 @dataclass(frozen=True)
 class MultivariateSettings:
     """``rows``: sampled rows a side (window and reference); ``min_rows``: fewer in the
-    window or the reference sample and the metric says so instead of guessing."""
+    window or the reference sample and the metric says so instead of guessing;
+    ``max_columns``: a reference with more feature columns is not fitted (0: no bound)."""
 
     rows: int = 1000
     min_rows: int = 100
     n_splits: int = 5
     seed: int = 0
+    max_columns: int = 1000
 
     def __post_init__(self) -> None:
         if not (isinstance(self.rows, int) and MIN_ROWS <= self.rows <= MAX_ROWS):
             raise ParameterError(f"multivariate_rows: expected an int in [{MIN_ROWS}, "
                                  f"{MAX_ROWS}]; got {self.rows!r}.", "multivariate_rows")
+        if not (isinstance(self.max_columns, int) and self.max_columns >= 0):
+            raise ParameterError(f"multivariate_max_columns: expected an int >= 0 (0: no "
+                                 f"bound); got {self.max_columns!r}.",
+                                 "multivariate_max_columns")
 
 
 def state_key(fingerprint: str) -> str:
@@ -91,11 +101,19 @@ def typed_features(table: pa.Table, schema: Schema) -> pa.Table:
     return pa.table(cols)
 
 
-def fit_state(sample: pa.Table | None, schema: Schema, settings: MultivariateSettings
-              ) -> dict[str, Any]:
-    """What a window needs fitted once: the PCA (with the encoding), or why it cannot be."""
+def fit_state(sample: pa.Table | None, schema: Schema, settings: MultivariateSettings,
+              should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
+    """What a window needs fitted once: the PCA (with the encoding), or why it cannot be.
+
+    ``should_stop`` goes to the PCA fit, which raises :class:`~aiwarden.errors.Cancelled`
+    when it answers True (the upload of a client that left stores nothing)."""
     if sample is None:
         return {"reason": "the reference has no stored sample of rows"}
+    wide = sum(name in sample.column_names for name in schema.features)
+    if settings.max_columns and wide > settings.max_columns:
+        return {"reason": f"too many columns for the multivariate fit ({wide} feature "
+                          f"columns > {settings.max_columns}); set "
+                          f"AIWARDEN_MULTIVARIATE_MAX_COLUMNS to fit wider references"}
     try:
         features = typed_features(sample, schema)
         if features.num_columns == 0:
@@ -103,7 +121,10 @@ def fit_state(sample: pa.Table | None, schema: Schema, settings: MultivariateSet
         if features.num_rows < settings.min_rows:
             return {"reason": f"the reference sample has {features.num_rows} rows; "
                               f"multivariate drift needs at least {settings.min_rows}"}
-        pca = PCAReconstructionDrift(features=features.column_names).fit(features.to_pandas())
+        pca = PCAReconstructionDrift(features=features.column_names).fit(
+            features.to_pandas(), should_stop=should_stop)
+    except Cancelled:
+        raise  # not a property of the reference: nothing is stored
     # An optional metric must not fail the reference upload: the reason is stored and every
     # window of this reference answers with it.
     except (AiwardenError, pa.ArrowException, ValueError, TypeError) as exc:

@@ -65,6 +65,7 @@ class MonitorSettings:
     tile_cache_bytes: int = 512 * 2**20  # decoded partials kept between window reads
     segment_top_n: int = segments.DEFAULT_TOP_N  # values kept per segment column (+ other)
     multivariate_rows: int = 1000  # rows sampled a side per window (multivariate_window)
+    multivariate_max_columns: int = 1000  # wider references get no multivariate fit
 
     @property
     def levels(self) -> tuple[int, ...]:
@@ -81,7 +82,8 @@ class Monitor:
         self.tiles = TileCache(self.settings.tile_cache_bytes)
         self._reference_segments: dict[tuple[str, str, int], dict[str, Any]] = {}
         self.multivariate = MultivariateWindows(
-            MultivariateSettings(rows=self.settings.multivariate_rows))
+            MultivariateSettings(rows=self.settings.multivariate_rows,
+                                 max_columns=self.settings.multivariate_max_columns))
         self.text_drift = TextDriftWindows()  # an LLM's prompts vs its reference prompts
         self._levels: tuple[int, ...] | None = None
 
@@ -170,8 +172,8 @@ class Monitor:
                          should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
         """Fit the version's reference (creating the version if needed); refs are immutable.
 
-        ``should_stop`` goes to ``Reference.fit``: the server stops fitting for a client
-        that left (``Cancelled``), and nothing is stored then."""
+        ``should_stop`` goes to ``Reference.fit`` and the multivariate fit: the server stops
+        fitting for a client that left (``Cancelled``), and nothing is stored then."""
         hints = {k: v for k, v in (hints or {}).items() if v not in (None, "", [])}
         unknown = sorted(set(hints) - set(_HINTS))
         if unknown:
@@ -206,7 +208,8 @@ class Monitor:
         segments.check_schema(ref.schema_)
         sample = _sample(table, self.settings.sample_rows)
         # fitted once with the reference, so no window refits it (and no restart does)
-        multivariate = fit_state(read_parquet(sample), ref.schema_, self.multivariate.settings)
+        multivariate = fit_state(read_parquet(sample), ref.schema_, self.multivariate.settings,
+                                 should_stop)
         with self.db.write(m.id) as conn:
             v = existing or repo.create_version(conn, m, version, None)
             repo.set_reference(conn, v, ref, table.num_rows, sample)

@@ -92,7 +92,9 @@ def create_app(settings: ServerSettings | None = None,
                                           retention_days=settings.retention_days,
                                           tile_cache_bytes=int(settings.cache_mb * 2**20),
                                           segment_top_n=check_top_n(settings.segment_top_n),
-                                          multivariate_rows=settings.multivariate_rows))
+                                          multivariate_rows=settings.multivariate_rows,
+                                          multivariate_max_columns=(
+                                              settings.multivariate_max_columns)))
     auth = Authenticator(db, open_when_no_keys=settings.loopback, limiter=FailureLimiter(
         settings.auth_failures, settings.auth_failure_window))
     evaluator = Evaluator(monitor, lease_ttl=settings.lease_ttl)

@@ -31,6 +31,9 @@ class ServerSettings:
     segment_top_n: int = 10
     # multivariate drift (docs/drift.md): raw rows sampled a side per window, the cost knob
     multivariate_rows: int = 1000
+    # a reference with more feature columns gets no multivariate fit (the metric says why;
+    # the fit costs rows x columns x components); 0: no bound
+    multivariate_max_columns: int = 1000
     evaluate_every: float = 30.0  # alert rules; 0 turns the loop off
     lease_ttl: float = 90.0  # how long a dead evaluator keeps others from taking over
     notify_max_delay: float = 300.0  # longest wait between two delivery retries

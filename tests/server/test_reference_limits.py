@@ -22,6 +22,7 @@ from aiwarden.errors import Cancelled
 from tests.server.live import ThreadServer, settings_for
 
 LIMIT = 3000
+MULTIVARIATE_LIMIT = 100
 PARQUET = "application/vnd.apache.parquet"
 
 
@@ -29,7 +30,8 @@ PARQUET = "application/vnd.apache.parquet"
 def wide_server(db_url: str, tmp_path_factory: pytest.TempPathFactory
                 ) -> Iterator[ThreadServer]:
     with ThreadServer(settings_for(db_url, tmp_path_factory.mktemp("data"),
-                                   max_columns=LIMIT)) as srv:
+                                   max_columns=LIMIT,
+                                   multivariate_max_columns=MULTIVARIATE_LIMIT)) as srv:
         yield srv
 
 
@@ -191,17 +193,59 @@ def _upload_peak(monitor: Any, name: str, columns: int) -> int:
         tracemalloc.stop()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known gap (issue 11 pt 9): the multivariate-drift PCA fitted at upload "
-    "(engine/_multivariate_pca.py via monitoring/multivariate_window.fit_state) builds a "
-    "features x features scatter matrix per chunk and eigendecomposes 11 of them: memory "
-    "quadratic and time cubic in columns. 4,900 columns x 1,000 rows ran >10 min at 11 GB "
-    "and a hang-up does not stop it (no should_stop there)"))
 def test_reference_upload_memory_grows_linearly_with_columns(monitor: Any) -> None:
     narrow = _upload_peak(monitor, "mem-50", 50)
     wide = _upload_peak(monitor, "mem-200", 200)
     # 4x the columns: linear work allocates about 4x (fixed costs make it less); quadratic 16x
     assert wide < 6 * narrow, (narrow, wide)
+
+
+def test_the_multivariate_fit_stops_when_asked_and_stores_nothing(monitor: Any) -> None:
+    """The hang-up check reaches inside the PCA fit, not only Reference.fit: this should_stop
+    answers True only when asked from the multivariate fit."""
+    import sys
+
+    from aiwarden.monitoring.multivariate_window import state_key
+    from aiwarden.store import kv
+    from aiwarden.store.models_repo import NotFound
+
+    asked: list[str] = []
+
+    def inside_pca() -> bool:
+        name = sys._getframe(1).f_code.co_filename
+        asked.append(name)
+        return name.endswith("_multivariate_pca.py")
+
+    table = pq.read_table(io.BytesIO(_parquet(60, rows=500)))
+    monitor.create_model("mv-stop", None, None)
+    with pytest.raises(Cancelled, match=r"PCAReconstructionDrift\.fit stopped"):
+        monitor.upload_reference("mv-stop", "1", table, {"prediction": "prediction"},
+                                 should_stop=inside_pca)
+    assert any(a.endswith("reference.py") for a in asked)  # Reference.fit ran to its end
+    with pytest.raises(NotFound):  # nothing stored
+        monitor.version("mv-stop", "1")
+    done = monitor.upload_reference("mv-stop", "1", table, {"prediction": "prediction"})
+    with monitor.db.read() as conn:
+        state = kv.get(conn, state_key(done["fingerprint"]))
+    assert len(state["pca"]["encoder"]["features"]) == 59
+
+
+def test_a_reference_wider_than_the_multivariate_cap_says_why(api: httpx.Client) -> None:
+    _model(api, "mv-wide")
+    width = MULTIVARIATE_LIMIT + 50
+    assert _put(api, "mv-wide", "1", _parquet(width, rows=300)).status_code == 201
+    rng = np.random.default_rng(1)
+    events = [{"prediction_id": f"p{i}", "timestamp": time.time() - 600 + i,
+               "features": {f"f{j}": float(v) for j, v in enumerate(rng.normal(size=width - 1))},
+               "prediction": 1} for i in range(120)]
+    r = api.post("/models/mv-wide/predictions", json=events)
+    assert r.json()["accepted"] == 120, r.text
+    (point,) = api.get("/models/mv-wide/metrics", params={
+        "metric": "multivariate_drift", "start": "-1h"}).json()["points"]
+    assert point["value"] is None
+    assert point["reason"] == (
+        f"too many columns for the multivariate fit ({width - 1} feature columns > "
+        f"{MULTIVARIATE_LIMIT}); set AIWARDEN_MULTIVARIATE_MAX_COLUMNS to fit wider references")
 
 
 def test_the_bench_script_exists_and_covers_the_widths() -> None:
