@@ -7,8 +7,9 @@ recorded) or nothing. The strongest action wins. A verdict names categories only
 the matched text.
 
 Streaming (:class:`StreamGuard`): text is accumulated and released sentence by sentence;
-before a sentence is released the evaluators run on everything accumulated so far (context
-across sentences counts), so a blocked sentence never reaches the client. A run of text
+before a sentence is released the evaluators run on it with up to ``max_hold_chars`` of the
+text before it (context across sentences counts), so a blocked sentence never reaches the
+client. A run of text
 without a sentence end is released, checked, at the last space once it is longer than
 ``max_hold_chars``.
 """
@@ -148,18 +149,31 @@ class StreamGuard:
             end = space + 1 if space > self.released else len(self.text)
         return end
 
+    def _context(self) -> int:
+        """Where the checked text starts: the released text's last ``max_hold_chars``
+        (snapped to a sentence start) give the new sentences their context, without
+        reading a long answer again at every sentence."""
+        s = self.released - self.hold
+        if s <= 0:
+            return 0
+        m = _SENTENCE_END.search(self.text, s, self.released)
+        return m.end() if m else s
+
     def _release(self, end: int) -> str | None:
         if end <= self.released:
             return ""
-        v, spans = self.guard._judge(self.guard._output, self.text[:end], self.released)
+        ctx = self._context()
+        v, spans = self.guard._judge(self.guard._output, self.text[ctx:end],
+                                     self.released - ctx)
         self.verdict.merge(v)
         if self.blocked:
             return None
-        start = self.released
-        local = [replace(f, start=max(f.start, start) - start, end=min(f.end, end) - start)
+        off = self.released - ctx  # spans index self.text[ctx:end]; the new text starts here
+        local = [replace(f, start=max(f.start, off) - off, end=min(f.end, end - ctx) - off)
                  for f in spans]
+        new = self.text[self.released:end]
         self.released = end
-        return redact(self.text[start:end], local)
+        return redact(new, local)
 
     def feed(self, delta: str) -> str | None:
         if self.blocked:

@@ -95,3 +95,13 @@ def test_groups_expand_and_the_policy_round_trips() -> None:
     assert {p.action_of(c) for c in ("self_harm", "violence", "hate", "sexual")} == {"block"}
     assert p.action_of("card") == "redact" and p.action_of("email") is None
     assert GuardrailPolicy.from_dict(p.to_dict()) == p
+
+
+@pytest.mark.parametrize("size", [3, 17, 64])
+def test_a_long_answer_is_checked_in_a_window_and_redacted_at_the_right_place(size) -> None:
+    filler = "".join(f"Step {i} of the return is simple. " for i in range(60))
+    text = filler + "Write to carol@example.com for help. " + filler + UNSAFE + " Bye."
+    released, blocked = _run(StreamGuard(_guard()), text, size)
+    assert blocked and "kill" not in released
+    expected = (filler + "Write to [EMAIL] for help. " + filler)
+    assert expected.startswith(released) and len(released) > len(expected) - size - 60
