@@ -36,11 +36,14 @@ from aiwarden.engine._drift_null import (
 from aiwarden.engine._frame import numeric_values, to_table
 from aiwarden.engine._profiling import (
     Binning,
+    ColumnPass,
     binned_kind,
     count_duplicates,
     fit_binning,
     fit_numerical,
+    map_columns,
     profile_column,
+    thread_count,
 )
 from aiwarden.engine._results import RealisedPerformance
 from aiwarden.engine.drift import (
@@ -113,6 +116,7 @@ class Reference:
         drift: DriftSettings | Mapping[str, Any] | None = None,
         random_state: int = 0,
         should_stop: Callable[[], bool] | None = None,
+        n_threads: int | None = None,
         **schema_hints: Any,
     ) -> Reference:
         """Fit bins, profile the reference and measure its chunk-to-chunk variability.
@@ -121,6 +125,8 @@ class Reference:
         task=, dtypes=) go to :func:`infer_schema` when no schema is given.
         ``should_stop`` is asked between columns; when it answers True the fit raises
         :class:`~aiwarden.errors.Cancelled` (a server stops the work of a client that left).
+        ``n_threads`` columns are fitted at once (None: two on a large table when two cores
+        are free to this process; 1: none in parallel); the result does not depend on it.
         The cost is linear in rows and in columns.
         """
         owner = "Reference"
@@ -132,6 +138,7 @@ class Reference:
                     "a positive number", far)
         check_param(isinstance(chunks, int) and 2 <= chunks <= 1000, "chunks", owner,
                     "an int in [2, 1000]", chunks)
+        _check_threads(n_threads, owner)
         unknown = sorted(set(schema_hints) - _SCHEMA_HINTS)
         if unknown:
             raise ParameterError(f"Unknown argument(s) {unknown} of Reference.fit; schema hints "
@@ -148,37 +155,38 @@ class Reference:
             raise SchemaError(f"Reference data lacks schema columns {missing}.", missing[0])
 
         chunk_of_row = _chunk_ids(table, schema, chunks, settings.calibration)
-        binnings: dict[str, Binning] = {}
-        columns = {}
-        chunk_counts: dict[str, np.ndarray] = {}
-        keys = []
-        for col in schema.columns:
+
+        def fit_column(col: Any) -> tuple[Binning, ColumnPass, np.ndarray | None]:
             _check_stop(should_stop)
             arr = table.column(col.name)
             want_rows = col.role == Role.FEATURE
             chunked = chunk_of_row if col.role in _DRIFT_ROLES else None
             if binned_kind(col) in ("numerical", "text"):
-                binning, cp, per_chunk = fit_numerical(
-                    col, arr, bins=bins, far=far, chunk_of_row=chunked, chunks=chunks,
-                    want_rows=want_rows)
-                binnings[col.name], columns[col.name] = binning, cp.profile
-                if per_chunk is not None:
-                    chunk_counts[col.name] = per_chunk
-                if cp.row_key is not None:
-                    keys.append(cp.row_key)
-                continue
+                return fit_numerical(col, arr, bins=bins, far=far, chunk_of_row=chunked,
+                                     chunks=chunks, want_rows=want_rows)
             binning = fit_binning(col, arr, max_categories=max_categories)
-            binnings[col.name] = binning
             cp = profile_column(col, binning, arr, want_rows=want_rows)
-            columns[col.name] = cp.profile
-            if cp.row_key is not None:
-                keys.append(cp.row_key)
+            per_chunk = None
             if chunked is not None and binning is not None:
                 present = np.asarray(arr.is_valid())  # missing values are not categories
                 nb = binning.n_bins
                 flat = np.bincount(chunked[present] * nb + cp.bin_index[present],
                                    minlength=chunks * nb)
-                chunk_counts[col.name] = flat.reshape(chunks, nb)
+                per_chunk = flat.reshape(chunks, nb)
+            return binning, cp, per_chunk
+
+        fitted = map_columns(fit_column, schema.columns,
+                             thread_count(n_threads, table.num_rows))
+        binnings: dict[str, Binning] = {}
+        columns = {}
+        chunk_counts: dict[str, np.ndarray] = {}
+        keys = []
+        for col, (binning, cp, per_chunk) in zip(schema.columns, fitted, strict=True):
+            binnings[col.name], columns[col.name] = binning, cp.profile
+            if per_chunk is not None:
+                chunk_counts[col.name] = per_chunk
+            if cp.row_key is not None:
+                keys.append(cp.row_key)
         _check_stop(should_stop)
         duplicates = count_duplicates(keys)
         perf, model = acc.fit_performance(schema, table)
@@ -202,14 +210,18 @@ class Reference:
 
     # -------------------------------------------------------------- profile
     def profile(self, data: Any, *, check_duplicates: bool = True,
-                labels_only: bool = False) -> Profile:
+                labels_only: bool = False, n_threads: int | None = None) -> Profile:
         """Summarise a batch on the reference bins; merge the results of many batches freely.
+
+        ``n_threads`` columns are profiled at once (None: two on a large batch when two
+        cores are free to this process); the profile does not depend on it.
 
         Labels arrive late: profile the labelled rows (prediction, scores and target
         joined) with ``labels_only=True`` and add the result to the window's profile.
         It holds only the realised-performance counts and zero rows, so the window's
         features are not counted twice.
         """
+        _check_threads(n_threads, "Reference.profile")
         if labels_only:
             table = to_table(data)
             perf = acc.realised_batch(self.schema_, table, self.residual_edges_)
@@ -221,15 +233,20 @@ class Reference:
         table = to_table(data)
         n = table.num_rows
         present = set(table.column_names)
+
+        def profile_one(col: Any) -> ColumnPass | None:
+            if col.name not in present:
+                return None
+            return profile_column(col, self.binnings_[col.name], table.column(col.name),
+                                  want_rows=check_duplicates and col.role == Role.FEATURE)
+
+        passes = map_columns(profile_one, self.schema_.columns, thread_count(n_threads, n))
         columns: dict[str, Any] = {}
         keys = []
-        for col in self.schema_.columns:
-            binning = self.binnings_[col.name]
-            if col.name not in present:
-                columns[col.name] = _absent(binning, n)
+        for col, cp in zip(self.schema_.columns, passes, strict=True):
+            if cp is None:
+                columns[col.name] = _absent(self.binnings_[col.name], n)
                 continue
-            cp = profile_column(col, binning, table.column(col.name),
-                                want_rows=check_duplicates and col.role == Role.FEATURE)
             columns[col.name] = cp.profile
             if cp.row_key is not None:
                 keys.append(cp.row_key)
@@ -482,6 +499,11 @@ def _nulls_to_dict(nulls: Mapping[tuple[str, str], ColumnNull]) -> dict[str, Any
     for (col, method), null in nulls.items():
         out.setdefault(col, {})[method] = null.to_dict()
     return out
+
+
+def _check_threads(n_threads: int | None, owner: str) -> None:
+    check_param(n_threads is None or (isinstance(n_threads, int) and 1 <= n_threads <= 64),
+                "n_threads", owner, "None or an int in [1, 64]", n_threads)
 
 
 def _check_stop(should_stop: Callable[[], bool] | None) -> None:

@@ -1,0 +1,121 @@
+"""The fast paths of fitting and profiling give exactly what the plain ones give.
+
+Bins come from a grid lookup instead of a binary search, and columns are worked on by
+several threads: neither may change a single count or bit of a moment.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from aiwarden.engine import Reference
+from aiwarden.engine._binning import NumericalBinning
+from aiwarden.errors import ParameterError
+
+_finite = st.floats(allow_nan=False, allow_infinity=False)
+# (a reference reaching the float limit itself makes _wrap's far edge overflow: not tested here)
+_ref_values = st.floats(-1e307, 1e307)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    ref=hnp.arrays(np.float64, st.integers(1, 400), elements=_ref_values),
+    cur=hnp.arrays(np.float64, st.integers(0, 400), elements=_finite),
+    bins=st.integers(2, 300),
+)
+def test_grid_lookup_equals_binary_search(ref: np.ndarray, cur: np.ndarray, bins: int) -> None:
+    b = NumericalBinning.fit(np.sort(ref), bins, 3.0)
+    # The edges themselves and their float neighbours are where an off-by-one would show.
+    with np.errstate(over="ignore"):
+        near = np.concatenate([b.edges, np.nextafter(b.edges, -np.inf),
+                               np.nextafter(b.edges, np.inf)])
+    values = np.concatenate([cur, ref, near[np.isfinite(near)]])
+    values = np.tile(values, max(1, 64 // max(len(values), 1) + 1))  # past the small-input path
+    assert np.array_equal(b.bin_of(values), np.searchsorted(b.edges, values, side="right"))
+
+
+def _frame(rng: np.random.Generator, n: int) -> pd.DataFrame:
+    return pd.DataFrame({
+        "ts": pd.date_range("2026-01-01", periods=n, freq="s")[rng.permutation(n)],
+        "x": rng.normal(10, 3, n),
+        "heavy": rng.standard_cauchy(n),
+        "k": rng.poisson(4, n).astype(float),
+        "gaps": np.where(rng.random(n) < 0.1, np.nan, rng.lognormal(1, 1, n)),
+        "c": rng.choice(list("abcde"), n),
+        "b": rng.random(n) < 0.3,
+        "text": rng.choice(["short", "a longer text", ""], n),
+    })
+
+
+@pytest.fixture(scope="module")
+def frames() -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(7)
+    ref, cur = _frame(rng, 30_000), _frame(rng, 30_000)
+    cur["x"] = cur["x"] * 1.5 - 40.0  # far out of the reference range on both sides
+    cur.loc[5, "heavy"] = 1e308  # (a reference holding 1e308 breaks compare's noise floor)
+    return ref, cur
+
+
+def test_fit_and_profile_identical_on_one_or_two_threads(
+        frames: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    ref_df, cur_df = frames
+    one = Reference.fit(ref_df, timestamp="ts", n_threads=1)
+    two = Reference.fit(ref_df, timestamp="ts", n_threads=2)
+    assert one.to_dict() == two.to_dict()
+    p1, p2 = one.profile(cur_df, n_threads=1), one.profile(cur_df, n_threads=2)
+    assert p1.to_dict() == p2.to_dict()
+    assert p1.columns["x"].counts[[0, 1, -2, -1]].sum() > 0  # the tail paths ran
+    assert one.compare(p1).to_dict() == two.compare(p2).to_dict()
+
+
+def test_profile_counts_match_numpy_on_raw_values(
+        frames: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    ref_df, cur_df = frames
+    ref = Reference.fit(ref_df, timestamp="ts")
+    for name in ("x", "heavy", "gaps"):
+        prof = ref.profile(cur_df).columns[name]
+        v = cur_df[name].to_numpy()
+        v = v[np.isfinite(v)]
+        edges = ref.binnings_[name].edges
+        want = np.bincount(np.searchsorted(edges, v, side="right"), minlength=len(edges) + 1)
+        assert np.array_equal(prof.counts, want)
+        assert prof.min == v.min() and prof.max == v.max()
+        assert prof.negative == int((v < 0).sum())
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.0, "2"])
+def test_n_threads_is_checked(frames: tuple[pd.DataFrame, pd.DataFrame], bad: object) -> None:
+    ref_df, _ = frames
+    with pytest.raises(ParameterError, match="'n_threads' parameter of Reference"):
+        Reference.fit(ref_df.head(100), n_threads=bad)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=hnp.arrays(np.float64, st.integers(5_000, 6_000),
+                      elements=st.one_of(_ref_values, st.floats(-3, 3), st.integers(-50, 50))),
+    bins=st.integers(2, 400),
+)
+def test_quantile_selection_equals_sorting(values: np.ndarray, bins: int) -> None:
+    with np.errstate(over="ignore", invalid="ignore"):
+        std = float(values.std())
+    assume(np.isfinite(std))  # (fit_numerical sorts when the spread overflows)
+    fast = NumericalBinning.fit_unsorted(values, bins, 3.0, std)
+    plain = NumericalBinning.fit(np.sort(values), bins, 3.0, std=std)
+    assert fast.to_dict() == plain.to_dict()
+
+
+def test_quantile_selection_takes_the_selection_path() -> None:
+    # Continuous, well spread: the selection (not the sorted fallback) must be what ran.
+    from aiwarden.engine._binning import _order_statistics
+
+    x = np.random.default_rng(1).lognormal(3, 1, 50_000)
+    ranks = np.linspace(0, len(x) - 1, 101).round().astype(np.int64)
+    got = _order_statistics(x, ranks, float(x.min()), float(x.max()))
+    assert got is not None
+    assert np.array_equal(got, np.sort(x)[ranks])
