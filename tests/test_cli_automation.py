@@ -73,6 +73,34 @@ def test_table_is_the_default_for_listings(srv: ThreadServer,
     assert code == 0 and out.startswith("auto-a (") and "versions: 1" in out
 
 
+def test_alerts_table_names_the_segment_and_why_a_state_has_no_value(
+        srv: ThreadServer, capsys: pytest.CaptureFixture[str]) -> None:
+    """A segment_by rule's instances differ only by segment, and a thin window's "nodata"
+    only by its reason: the table shows both (they were '-' and nothing)."""
+    import time
+
+    from tests.server.conftest import evaluate, json_rows
+
+    with httpx.Client(base_url=srv.url + "/api/v1", timeout=60) as http:
+        register_model(http, "auto-seg", hints={"target": "y", "prediction": "pred",
+                                                "scores": "score", "segments": "c"})
+        http.post("/models/auto-seg/predictions",
+                  json=json_rows(scored_frame(40, seed=3), time.time() - 600)
+                  ).raise_for_status()
+        http.put("/rules/auto-seg/vol-by-c", json={
+            "metric": "volume", "stat": "rows", "segment_by": "c", "window": "1h",
+            "op": ">", "critical": 1}).raise_for_status()
+        evaluate(http)
+    code, out, _ = run(capsys, "alerts", "auto-seg", "--url", srv.url)
+    assert code == 0 and out.splitlines()[0].split()[:2] == ["rule", "column/segment"]
+    lines = out.splitlines()[1:]
+    seg = sorted(line.split()[1] for line in lines if line.startswith("vol-by-c"))
+    assert seg[:3] == ["c=a", "c=b", "c=c"]
+    drift = [line for line in lines if line.startswith("drift-share")]
+    assert drift and "nodata" in drift[0]
+    assert "not enough data: 40 rows in the 1h window, the rule needs 100 (min_rows)" in drift[0]
+
+
 def test_keys_list_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = f"sqlite:///{tmp_path / 'k.db'}"
     assert run(capsys, "keys", "create", "ci", "--database-url", db)[0] == 0

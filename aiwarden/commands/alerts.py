@@ -124,13 +124,18 @@ def _alerts(args: argparse.Namespace) -> int:
 def _alerts_table(alerts: list[dict[str, Any]]) -> None:
     from aiwarden.monitoring.windows import to_iso
 
-    print(f"{'rule':<24}{'column':<18}{'state':<12}{'severity':<10}{'value':>10}  since")
+    # A segment_by rule has one instance per segment and a nodata/error state says why:
+    # without both, two lines of one rule look alike and "nodata" explains nothing.
+    print(f"{'rule':<24}{'column/segment':<18}{'state':<12}{'severity':<10}{'value':>10}"
+          "  since                why")
     for a in alerts:
         st, labels = a["state"], a["labels"]
         value = "-" if st.get("value") is None else f"{st['value']:.4g}"
         since = to_iso(st["since"])[:19] if st.get("since") is not None else "-"
-        print(f"{labels['rule'][:23]:<24}{labels.get('column', '-')[:17]:<18}"
-              f"{st['phase']:<12}{st.get('severity') or '-':<10}{value:>10}  {since}")
+        where = labels.get("column") or labels.get("segment") or "-"
+        why = st.get("error") or st.get("reason") or ""
+        print(f"{labels['rule'][:23]:<24}{where[:17]:<18}{st['phase']:<12}"
+              f"{st.get('severity') or '-':<10}{value:>10}  {since:<19}  {why}".rstrip())
 
 
 def _rca(args: argparse.Namespace) -> int:
