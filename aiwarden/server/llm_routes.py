@@ -248,9 +248,10 @@ def list_llm_events(request: Request, name: str, flagged: bool | None = None,
 
 def query_llm_events(monitor: Any, name: str, flagged: bool | None = None,
                      category: str | None = None, version: str | None = None,
-                     session_id: str | None = None, limit: int = 50) -> dict[str, Any]:
+                     session_id: str | None = None, limit: int = 50,
+                     start: float | None = None, end: float | None = None) -> dict[str, Any]:
     """The stored events as ``GET /models/{name}/llm-events`` answers them (the dashboard's
-    LLM page reads them here too)."""
+    LLM page reads them here too, of its range: ``start <= timestamp < end``)."""
     with monitor.db.read() as conn:
         m = repo.get_model(conn, name)
         q = select(llm_events).where(llm_events.c.model_id == m.id)
@@ -262,6 +263,10 @@ def query_llm_events(monitor: Any, name: str, flagged: bool | None = None,
             q = q.where(llm_events.c.version == version)
         if session_id:
             q = q.where(llm_events.c.session_id == session_id)
+        if start is not None:
+            q = q.where(llm_events.c.ts >= start)
+        if end is not None:
+            q = q.where(llm_events.c.ts < end)
         found = conn.execute(q.order_by(llm_events.c.ts.desc(), llm_events.c.id.desc())
                              .limit(limit)).fetchall()
         fbs = {r.request_id: r for r in conn.execute(select(llm_feedback).where(

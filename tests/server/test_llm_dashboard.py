@@ -128,6 +128,10 @@ def test_the_category_filter_and_the_conversation_page(chat) -> None:
     seg = httpx.get(f"{chat['url']}/models/chat/llm?range=1h&segment=locale:fr").text
     assert sorted(re.findall(r'data-request-id="([^"]+)"', seg)) == ["bad2", "mail"]
     assert _stat(seg, "rows") == str(sum(1 for i in range(60) if i % 3 == 0) + 2)
+    before = httpx.get(f"{chat['url']}/models/chat/llm", params={
+        "range": "1h", "end": time.time() - 3 * 3600, "category": "self_harm"}).text
+    assert re.findall(r'data-request-id="([^"]+)"', before) == []  # the range's only
+    assert _stat(before, "rows") == "0"
     one = httpx.get(f"{chat['url']}/models/chat/llm/events/evil")
     assert one.status_code == 200
     assert "&lt;script&gt;" in one.text and "<script>alert" not in one.text

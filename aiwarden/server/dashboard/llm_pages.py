@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, Response
 from aiwarden.server import llm_routes
 from aiwarden.server.dashboard import llm_charts
 from aiwarden.server.dashboard.llm_text import conversation
-from aiwarden.server.dashboard.ranges import DEFAULT, RANGES, span
+from aiwarden.server.dashboard.ranges import DEFAULT, RANGES, Span, span
 from aiwarden.server.dashboard.render import page
 from aiwarden.server.dashboard.web import PageRoute, page_requires, viewer
 
@@ -34,12 +34,13 @@ _SHOWN = 20  # conversations listed on the page
 
 
 def _flagged(request: Request, name: str, category: str | None, version: str | None,
-             segment: str | None) -> list[dict[str, Any]]:
-    """The newest flagged conversations (of one tag value when ``segment`` is
+             segment: str | None, sp: Span) -> list[dict[str, Any]]:
+    """The range's newest flagged conversations (of one tag value when ``segment`` is
     ``locale:de``: read 10x as many and keep those whose tag matches)."""
     limit = _SHOWN * 10 if segment else _SHOWN
     found = llm_routes.query_llm_events(request.app.state.monitor, name, True,
-                                        category or None, version, None, limit)["events"]
+                                        category or None, version, None, limit,
+                                        start=sp.start, end=sp.end)["events"]
     if segment:
         col, _, value = segment.partition(":")
         found = [e for e in found if str((e.get("tags") or {}).get(col)) == value]
@@ -61,7 +62,7 @@ async def llm_page(request: Request, name: str) -> Response:
     ctx = data["ctx"]
     segs = ({} if ctx["version"] is None else (await run_in_threadpool(
         request.app.state.monitor.segments, name, ctx["version"]))["columns"])
-    flagged = await run_in_threadpool(_flagged, request, name, category, version, segment)
+    flagged = await run_in_threadpool(_flagged, request, name, category, version, segment, sp)
     return page(request, "llm.html", {
         "name": name, "span": sp, "range": sp.name, "end": q.get("end") or None,
         "version": version, "segment": segment, "category": category, "data": data,
