@@ -3,7 +3,7 @@ the handler runs); handlers parse and call the Monitor."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -69,13 +69,19 @@ async def _payload(request: Request) -> Any:
     return await run_in_threadpool(read_table, body, media)
 
 
+# what monitoring.segments.check_names accepts: a name with a non-blank character, at
+# most 90 characters (segment keys must fit the stored segment), each named once
+SegmentName = Annotated[str, Field(min_length=1, max_length=90, pattern=r"\S")]
+
+
 class NewModel(BaseModel):
     name: str = Field(min_length=1, max_length=200, pattern=NAME_PATTERN)
     task: str | None = Field(
         default=None, pattern="^(binary|multiclass|regression|text_generation|none)$")
     description: str | None = None
     # segment columns of every reference uploaded without its own segments= option
-    segments: list[str] | None = Field(default=None, max_length=100)
+    segments: Annotated[list[SegmentName], Field(
+        max_length=100, json_schema_extra={"uniqueItems": True})] | None = None
 
 
 class NewVersion(BaseModel):
