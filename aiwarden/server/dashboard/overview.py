@@ -98,8 +98,9 @@ def summaries(app_state: Any, registry_aliases: dict[str, dict[str, str]],
 
     Models are filled in the order their alert states rank them until ``budget`` seconds
     have passed; the rest come back ``pending`` and the page loads them one by one. Warm,
-    100 models take well under the budget; right after a restart, before the alert
-    evaluator has computed the drift noise floors, the page still answers at once.
+    100 models take well under the budget; right after a restart, before the stored window
+    partials are decoded (the alert evaluator's first cycle does it too), the page still
+    answers at once.
     """
     now = time.time() if now is None else now
     budget = BUDGET if budget is None else budget
