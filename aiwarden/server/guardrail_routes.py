@@ -253,9 +253,17 @@ class ChatCompletion(Open):
     ``finish_reason: content_filter``; ``aiwarden`` says what was blocked or redacted and
     why (categories only)."""
 
+    id: str | None = None
     object: str
+    created: int | None = None
+    model: str | None = None
     choices: list[dict[str, Any]]
-    aiwarden: dict[str, Any] | None = None
+    usage: dict[str, Any] | None = None
+    system_fingerprint: str | None = None
+    service_tier: str | None = None
+    aiwarden: dict[str, Any] | None = Field(None, description="what the guardrail did: "
+                                            "action, categories per action, stage, "
+                                            "request_id")
 
 
 _CHAT_ANSWERS = answers(ChatCompletion, 404, 502)

@@ -22,7 +22,7 @@ PII = "Sure, write to alice.smith@example.com and we will answer within a day."
 REFUSAL = "I'm sorry, but I can't help with that request."
 LONG_UNSAFE = ("Thanks for waiting. I checked your account carefully today. "
                f"{UNSAFE_SENTENCE} Your refund is on its way.")
-STALL = "All good here. You should kill yourself__STALL__ now."
+STALL = "Your parcel left the warehouse today. You should kill yourself__STALL__ now."
 SCRIPT = {"[safe]": SAFE, "[unsafe]": UNSAFE, "[pii]": PII, "[refuse]": REFUSAL,
           "[long-unsafe]": LONG_UNSAFE, "[stall]": STALL}
 POLICY = {"block": ["self_harm", "violence", "injection"], "redact": ["pii", "secrets"],
@@ -282,5 +282,5 @@ def test_a_stream_that_breaks_off_sends_nothing_unchecked(bot, upstream, tmp_pat
     assert data[-1] == "[DONE]"
     docs = [json.loads(d) for d in data[:-1]]
     text = "".join(d["choices"][0]["delta"].get("content") or "" for d in docs if "choices" in d)
-    assert text == "All good here. "  # the held-back half sentence never went out
+    assert text == "Your parcel left the warehouse today. "  # the held-back half never went out
     assert docs[-1]["error"]["code"] == "upstream_stream_broken"

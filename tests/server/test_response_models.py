@@ -115,6 +115,15 @@ def _llm_tour(http: httpx.Client, now: float) -> None:
     _ok(http.get("/models/chat/llm-events", params={"flagged": "true"}))
     _ok(http.get("/models/chat/llm-events/c0"))
     _ok(http.get("/models/chat/metrics", params={"metric": "llm", "start": "-1h"}))
+    from tests.gateway.fake_llm_upstream import FakeUpstream
+
+    with FakeUpstream({"default": "Hello, write to a@b.org."}) as fake:  # guardrails
+        _ok(http.put("/models/chat/guardrail", json={"upstream": {"base_url": fake.base_url},
+                                                     "redact": ["pii"], "version": "v1"}))
+        _ok(http.get("/models/chat/guardrail"))
+        _ok(http.post("/models/chat/v1/chat/completions",
+                      json={"messages": [{"role": "user", "content": "hi"}]}))
+        _ok(http.post("/models/chat/guardrail/flush"))
 
 
 def _tour(http: httpx.Client, server: ThreadServer) -> None:
