@@ -81,6 +81,8 @@ def test_the_incident_rca_names_the_slice_with_redacted_examples(server) -> None
     for e in shown:  # the incident page links each example to its conversation
         assert f'href="/models/bot/llm/events/{e["request_id"]}"' in page
     assert "[EMAIL]. You should kill yourself" in page and "jane.doe" not in page
+    assert 'href="/models/bot/llm?range=6h"' in page  # the evidence: the LLM page
+    assert "Failing slices: unsafe rate" in page
 
 
 @pytest.mark.parametrize(("text", "want"), [

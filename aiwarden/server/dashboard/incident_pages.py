@@ -18,6 +18,7 @@ from aiwarden.server.dashboard import rollback
 from aiwarden.server.dashboard.pages import registry_or_none
 from aiwarden.server.dashboard.render import iso, page
 from aiwarden.server.dashboard.web import PageRoute, form, is_htmx, page_requires, viewer
+from aiwarden.store.models_repo import NotFound
 
 __all__ = ["incident_context", "router"]
 
@@ -56,12 +57,20 @@ def _slices_chart(suspects: list[dict[str, Any]]) -> dict[str, Any] | None:
              and "metric_value" in s.get("evidence", {})][:5]
     if not found:
         return None
-    return {"id": "suspect-slices", "kind": "hbars", "title": "Failing slices: error rate",
+    what = "unsafe" if "examples" in found[0] else "error"  # an LLM's (aiwarden.rca.llm)
+    return {"id": "suspect-slices", "kind": "hbars", "title": f"Failing slices: {what} rate",
             "unit": "%", "categories": [e["description"] for e in found], "series": [
                 {"name": "in the slice", "color": "#D55E00",
                  "data": [round(100 * e["metric_value"], 2) for e in found]},
                 {"name": "elsewhere", "color": "#9aa4b1",
                  "data": [round(100 * e["rest_value"], 2) for e in found]}]}
+
+
+def _is_llm(request: Request, model: str) -> bool:
+    try:
+        return bool(request.app.state.monitor.model(model).task == "text_generation")
+    except NotFound:  # a deleted model: the ordinary link, whose page says so
+        return False
 
 
 def incident_context(request: Request, incident_id: int) -> dict[str, Any]:
@@ -81,6 +90,8 @@ def incident_context(request: Request, incident_id: int) -> dict[str, Any]:
                                         inc.created_at) + 1800)
     evidence = "/models/{}?range=6h{}{}".format(
         inc.model, f"&end={end}" if end else "", f"&feature={drift}" if drift else "")
+    if _is_llm(request, inc.model):  # rates, thresholds and the flagged conversations
+        evidence = "/models/{}/llm?range=6h{}".format(inc.model, f"&end={end}" if end else "")
     registry = registry_or_none(request)
     versions = {a.labels["version"] for a in inc.alerts if a.labels.get("version")}
     offers = (rollback.offers(registry, inc.model, versions or None)
