@@ -90,7 +90,17 @@ def test_alerts_table_names_the_segment_and_why_a_state_has_no_value(
         http.put("/rules/auto-seg/vol-by-c", json={
             "metric": "volume", "stat": "rows", "segment_by": "c", "window": "1h",
             "op": ">", "critical": 1}).raise_for_status()
+        http.put("/rules/auto-seg/acc-by-c", json={
+            "metric": "performance", "stat": "accuracy", "segment_by": "c", "window": "1h",
+            "op": "<", "critical": 0.5}).raise_for_status()
         evaluate(http)
+        states = {a["labels"]["segment"]: a["state"] for a in
+                  http.get("/models/auto-seg/alerts").json()
+                  if a["labels"]["rule"] == "acc-by-c"}
+    # a nodata instance says why, in the metrics API's words: no rows, or no labels yet
+    assert states["c=__other__"]["phase"] == "nodata"
+    assert states["c=__other__"]["reason"] == "no events in this window"
+    assert states["c=a"]["reason"] == "no labels joined to this window's predictions yet"
     code, out, _ = run(capsys, "alerts", "auto-seg", "--url", srv.url)
     assert code == 0 and out.splitlines()[0].split()[:2] == ["rule", "column/segment"]
     lines = out.splitlines()[1:]

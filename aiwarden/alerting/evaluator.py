@@ -132,7 +132,7 @@ class Evaluator:
                             else None)
                     ev = (Evaluation(None, error=f"segment {key}: {unreadable}") if unreadable
                           else self._evaluate(rule, column, ref, now, by_segment[key], cache,
-                                              key, base))
+                                              key, base, version))
                     results.append((rule_id, rule, labels, ev))
         return results
 
@@ -198,7 +198,7 @@ class Evaluator:
     def _evaluate(self, rule: Rule, column: str | None, ref: Any, now: float,
                   windows: dict[tuple[float, float], Any],
                   cache: dict[tuple[Any, ...], Any], segment: str | None = None,
-                  reference_part: Any = None) -> Evaluation:
+                  reference_part: Any = None, version: str = "") -> Evaluation:
         """``reference_part``: a segment's labelled reference rows, the baseline of a
         segment rule ``relative_to: reference`` (the whole reference's otherwise)."""
         one = rule if column == rule.column else rule.model_copy(update={"column": column})
@@ -230,7 +230,12 @@ class Evaluator:
             elif rule.relative_to == "reference" and ref is not None:
                 realised = ref.realised_performance(ref.profile_) or {}
                 baseline = realised.get(rule.stat_name)
-            return Evaluation(rule_value(one, value, baseline))
+            result = rule_value(one, value, baseline)
+            if result is None:  # say why, in the words the metrics API uses for this window
+                metric = "volume" if rule.metric == "quarantined" else rule.metric
+                return Evaluation(None, reason=metrics.reason(metric, ref, windows[current],
+                                                              value, version))
+            return Evaluation(result)
         except Exception as exc:  # one bad rule must not stop the cycle
             log.warning("rule %s failed: %s", rule.name, exc)
             return Evaluation(None, error=f"{type(exc).__name__}: {exc}")
