@@ -334,14 +334,28 @@ class Client(RegistryMixin, LLMMixin):
     # -- queries -------------------------------------------------------------------------------
 
     def metrics(self, name: str, metric: str, start: Any = None, end: Any = None,
-                step: Any = None, version: str | None = None) -> dict[str, Any]:
-        """One metric over time; ``step`` is seconds, a timedelta, or ``"1h"``-style text."""
+                step: Any = None, version: str | None = None,
+                segment: str | Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """One metric over time; ``step`` is seconds, a timedelta, or ``"1h"``-style text.
+
+        ``segment``: one segment's rows only, ``"country:BR"`` or ``{"country": "BR"}``
+        (docs/server.md, Segments).
+        """
+        if isinstance(segment, Mapping):
+            if len(segment) != 1:
+                raise ValueError("The 'segment' parameter of Client.metrics must name one "
+                                 f"column, e.g. {{'country': 'BR'}}. Got {dict(segment)!r} "
+                                 "instead.")
+            ((column, value),) = segment.items()
+            segment = f"{column}:{value}"
         params = {"metric": metric, "start": iso_time(start, "start"),
-                  "end": iso_time(end, "end"), "step": _step(step), "version": version}
+                  "end": iso_time(end, "end"), "step": _step(step), "version": version,
+                  "segment": segment}
         return self._json("GET", self._path(name, "metrics"), params=params)
 
     def metrics_frame(self, name: str, metric: str, start: Any = None, end: Any = None,
-                      step: Any = None, version: str | None = None) -> pd.DataFrame:
+                      step: Any = None, version: str | None = None,
+                      segment: str | Mapping[str, Any] | None = None) -> pd.DataFrame:
         """:meth:`metrics` as one row per point; nested values become dotted columns.
 
         ``{"amount": {"psi": 0.1}}`` gives a column ``amount.psi``; a plain number
@@ -349,7 +363,7 @@ class Client(RegistryMixin, LLMMixin):
         """
         import pandas as pd
 
-        answer = self.metrics(name, metric, start, end, step, version)
+        answer = self.metrics(name, metric, start, end, step, version, segment)
         records = []
         for point in answer.get("points", []):
             rec = {"start": point.get("start"), "end": point.get("end"),

@@ -330,3 +330,25 @@ def test_dashboard_panels_follow_the_segment(server, scenario) -> None:
                   headers=hx)
     n_br = int((scenario["cur"].country == "BR").sum())
     assert f"{n_br:,} labelled rows" in r.text
+
+
+def test_the_sdk_reads_one_segment(server, http, scenario) -> None:
+    """``Client.metrics(segment=...)`` answers what ``GET ...?segment=`` does (it had no
+    such argument, so a notebook could not split a metric by segment)."""
+    import aiwarden
+
+    rest = http.get("/models/planted/metrics", params={
+        "metric": "performance", "start": "-3h", "segment": "country:BR"}).json()
+    with aiwarden.Client(server.url) as c:
+        text = c.metrics("planted", "performance", start="-3h", segment="country:BR")
+        mapping = c.metrics("planted", "performance", start="-3h", segment={"country": "BR"})
+        frame = c.metrics_frame("planted", "performance", start="-3h",
+                                segment={"country": "BR"})
+        with pytest.raises(ValueError, match=r"'segment' parameter of Client\.metrics"):
+            c.metrics("planted", "volume", segment={"country": "BR", "channel": "web"})
+    assert text["segment"] == mapping["segment"] == {"column": "country", "value": "BR"}
+    assert text["points"] == mapping["points"] == rest["points"]
+    br = _metrics(rest["points"][0]["value"]["metrics"])["accuracy"]
+    whole = _metrics(one(http, "planted", "performance")["value"]["metrics"])["accuracy"]
+    assert br < whole - 0.2  # the flipped segment, not the whole model
+    assert frame["metrics.accuracy"].tolist() == [br]
