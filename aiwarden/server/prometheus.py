@@ -91,6 +91,13 @@ class MonitorCollector(Collector):
         width = math.ceil(self.window_seconds / b) * b
         return end - width, end
 
+    def scraped_models(self, conn: Connection) -> list[Any]:
+        """Every model, or the ones the scrape names: a typo in a scrape config fails
+        loudly instead of scraping nothing."""
+        if self.models is None:
+            return repo.list_models(conn)
+        return [repo.get_model(conn, name) for name in dict.fromkeys(self.models)]
+
     def collect(self) -> Iterator[Metric]:
         t0, t1 = self.window()
         families = _Families()
@@ -108,11 +115,7 @@ class MonitorCollector(Collector):
         levels = mon.levels
         out = []
         with mon.db.read() as conn:
-            if self.models is None:
-                models = repo.list_models(conn)
-            else:  # a typo in a scrape config should fail loudly, not scrape nothing
-                models = [repo.get_model(conn, name) for name in dict.fromkeys(self.models)]
-            for m in models:
+            for m in self.scraped_models(conn):
                 for v in repo.list_versions(conn, m):
                     data = profiles.read_window(conn, m.id, v.id, t0, t1, levels)
                     totals = (_llm_totals(conn, m.id, v.id, t1, levels)

@@ -10,14 +10,11 @@ scrapes within one bucket pay once.
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 
 from aiwarden.monitoring import profiles
-from aiwarden.monitoring.service import Monitor
 from aiwarden.server.prometheus import MonitorCollector, _num
 from aiwarden.store import models_repo as repo
 
@@ -31,17 +28,10 @@ STATS = ("auc", "auc_lower", "auc_upper", "auc_threshold", "reconstruction_error
          "reconstruction_lower", "reconstruction_upper", "drifted", "n_current")
 
 
-class MultivariateCollector(Collector):
-    def __init__(self, monitor: Monitor, window_seconds: int, *,
-                 models: Sequence[str] | None = None,
-                 now: Callable[[], float] = time.time) -> None:
-        self.monitor = monitor
-        self.window_of = MonitorCollector(monitor, window_seconds, now=now)
-        self.models = list(models) if models else None
-
+class MultivariateCollector(MonitorCollector):
     def collect(self) -> Iterator[Metric]:
         mon = self.monitor
-        t0, t1 = self.window_of.window()
+        t0, t1 = self.window()
         gauge = GaugeMetricFamily(
             "aiwarden_multivariate_drift", "Multivariate drift of the window from a sample of "
             "its raw rows: domain-classifier AUC with its interval and threshold, PCA "
@@ -49,9 +39,7 @@ class MultivariateCollector(Collector):
             labels=["model", "version", "stat"])
         levels = mon.levels
         with mon.db.read() as conn:
-            models = (repo.list_models(conn) if self.models is None
-                      else [repo.get_model(conn, n) for n in dict.fromkeys(self.models)])
-            for m in models:
+            for m in self.scraped_models(conn):
                 for v in repo.list_versions(conn, m):
                     try:
                         ref = mon.refs.get(conn, v.id)

@@ -10,14 +10,11 @@ partials, so they equal what ``GET /models/{name}/metrics?segment=`` answers.
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 
 from aiwarden.monitoring import latency, metrics, profiles, segments
-from aiwarden.monitoring.service import Monitor
 from aiwarden.server.prometheus import MonitorCollector, _num
 from aiwarden.store import models_repo as repo
 
@@ -27,23 +24,14 @@ log = logging.getLogger("aiwarden.server")
 _LABELS = ["model", "version", "segment_column", "segment"]
 
 
-class SegmentCollector(Collector):
-    def __init__(self, monitor: Monitor, window_seconds: int, *,
-                 models: Sequence[str] | None = None,
-                 now: Callable[[], float] = time.time) -> None:
-        self.monitor = monitor
-        self.window_of = MonitorCollector(monitor, window_seconds, now=now)
-        self.models = list(models) if models else None
-
+class SegmentCollector(MonitorCollector):
     def collect(self) -> Iterator[Metric]:
         mon = self.monitor
-        t0, t1 = self.window_of.window()
+        t0, t1 = self.window()
         f = _Families()
         levels, top_n = mon.levels, mon.settings.segment_top_n
         with mon.db.read() as conn:
-            models = (repo.list_models(conn) if self.models is None
-                      else [repo.get_model(conn, n) for n in dict.fromkeys(self.models)])
-            for m in models:
+            for m in self.scraped_models(conn):
                 for v in repo.list_versions(conn, m):
                     ref = mon.refs.get(conn, v.id)
                     if ref is None:
