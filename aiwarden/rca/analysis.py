@@ -278,16 +278,28 @@ def _unsafe_slices(schema: Any, rows: pa.Table, top_k: int) -> tuple[int, list[d
 def _slices(ref: Any, rows: pa.Table) -> tuple[dict[str, Any], list[Suspect]]:
     """Where the model fails on the window's labelled rows."""
     labelled, slices = failing_slices(ref.schema_, rows)
+    task = ref.schema_.task
+    metric = ("unsafe_rate" if task == Task.TEXT_GENERATION else
+              "abs_error" if task == Task.REGRESSION else "error_rate")
     if not slices:
-        return {"labelled_rows": labelled, "slices": []}, []
+        return {"labelled_rows": labelled, "metric": metric, "slices": []}, []
     total_excess = sum(max(s["excess"], 0) for s in slices) or 1.0
-    what = "unsafe" if ref.schema_.task == Task.TEXT_GENERATION else "error"
     suspects = [Suspect("slice", s["description"], min(1.0, 0.4 + 0.6 * s["excess"] /
                                                       total_excess),
-                        f"{s['description']}: {what} {s['metric_value']:.1%} vs "
-                        f"{s['rest_value']:.1%} elsewhere on {s['support']} rows", s)
+                        f"{s['description']}: {slice_values(metric, s)} on "
+                        f"{s['support']} rows", s)
                 for s in slices]
-    return {"labelled_rows": labelled, "slices": slices}, suspects
+    return {"labelled_rows": labelled, "metric": metric, "slices": slices}, suspects
+
+
+def slice_values(metric: str, s: dict[str, Any]) -> str:
+    """"error 75.4% vs 24.5% elsewhere": a rate in percent, a regressor's mean absolute
+    error in the label's units (it read "error 250.6%" for an error of 2.506)."""
+    if metric == "abs_error":
+        return (f"mean absolute error {s['metric_value']:.3g} vs {s['rest_value']:.3g} "
+                "elsewhere")
+    what = "unsafe" if metric == "unsafe_rate" else "error"
+    return f"{what} {s['metric_value']:.1%} vs {s['rest_value']:.1%} elsewhere"
 
 
 def _prediction(drift: dict[str, Any]) -> tuple[dict[str, Any], list[Suspect]]:

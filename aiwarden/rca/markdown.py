@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from aiwarden.rca.analysis import slice_values
+
 __all__ = ["to_markdown"]
 
 
@@ -38,9 +40,10 @@ def to_markdown(report: dict[str, Any], top: int = 5) -> str:
     if slices and slices.get("slices"):
         lines += ["", f"## Failing slices ({slices['labelled_rows']} labelled rows)", ""]
         for s in slices["slices"]:
-            what = "unsafe" if "examples" in s else "error"  # an LLM's: aiwarden.rca.llm
-            lines.append(f"- {s['description']}: {what} {s['metric_value']:.1%} vs "
-                         f"{s['rest_value']:.1%} elsewhere ({s['support']} rows)")
+            metric = ("unsafe_rate" if "examples" in s  # an LLM's: aiwarden.rca.llm
+                      else slices.get("metric", "error_rate"))
+            lines.append(f"- {s['description']}: {slice_values(metric, s)} "
+                         f"({s['support']} rows)")
             lines += [f"  - `{x['request_id']}`: {_quoted(x['excerpt'])}"
                       for x in s.get("examples", [])]
     if report.get("changes"):

@@ -8,6 +8,7 @@ import uuid
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pytest
 
 from aiwarden.demo.synthetic import fraud_scenario
 from aiwarden.monitoring.service import Monitor
@@ -104,3 +105,40 @@ def test_a_corrupted_batch_is_named_row_by_row(monitor: Monitor) -> None:
     assert report["suspects"][0]["kind"] == "quality"
     md = to_markdown(report)
     assert "bad4" in md and "quarantined" in md
+
+
+def test_a_regressors_failing_slice_is_read_in_the_labels_units(monitor: Monitor) -> None:
+    """A regressor's slices rank by absolute error: the RCA says "mean absolute error 2.9 vs
+    1.1", in the label's units (it printed "error 290.0% vs 110.0%")."""
+    rng = np.random.default_rng(4)
+
+    def frame(n: int, noisy_high_a: bool) -> pd.DataFrame:
+        a, b = rng.normal(size=n), rng.uniform(0, 5, n)
+        pred = 2 * a + b
+        scale = np.where((a > 0.5) & noisy_high_a, 4.0, 1.0)
+        return pd.DataFrame({"a": a, "b": b, "pred": pred,
+                             "y": pred + rng.normal(scale=scale)})
+
+    name = f"rca-r-{uuid.uuid4().hex[:6]}"
+    monitor.create_model(name, task="regression")
+    monitor.upload_reference(name, "v1", pa.Table.from_pandas(frame(3000, False)),
+                             {"target": "y", "prediction": "pred"})
+    now = time.time()
+    cur = frame(2000, True)
+    rows = [{"prediction_id": f"r{i}", "timestamp": now - 1500 + i * 0.5,
+             "features": {"a": float(cur.a.iat[i]), "b": float(cur.b.iat[i])},
+             "prediction": float(cur.pred.iat[i])} for i in range(len(cur))]
+    monitor.log_predictions(name, rows)
+    monitor.log_labels(name, [{"prediction_id": f"r{i}", "label": float(y)}
+                              for i, y in enumerate(cur.y)])
+    report = analyse(monitor, name, start=now - 1800, end=now)
+    assert report["slices"]["metric"] == "abs_error"
+    top = report["slices"]["slices"][0]
+    assert top["conditions"][0][0] == "a"
+    err = np.abs(cur.y - cur.pred)
+    inside = cur.eval(top["description"].replace(" and ", " & "))
+    assert top["metric_value"] == pytest.approx(err[inside].mean(), rel=1e-9)
+    said = f"mean absolute error {top['metric_value']:.3g} vs {top['rest_value']:.3g} elsewhere"
+    best = next(s for s in report["suspects"] if s["kind"] == "slice")
+    assert said in best["summary"] and "%" not in best["summary"]
+    assert f"{top['description']}: {said} ({top['support']} rows)" in to_markdown(report)
