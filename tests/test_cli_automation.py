@@ -158,6 +158,10 @@ def test_a_server_error_exits_5() -> None:
     ("AIWARDEN_EVALUATE_EVERY", "soon", "expected a number"),
     ("AIWARDEN_RETENTION_DAYS", "inf", "expected a finite number"),
     ("AIWARDEN_ALLOW_CODE_ARTIFACTS", "maybe", "expected true or false"),
+    ("AIWARDEN_EVALUATE_EVERY", "-1", "expected a number >= 0"),
+    ("AIWARDEN_PORT", "70000", "expected a whole number in [0, 65535]"),
+    ("AIWARDEN_MULTIVARIATE_ROWS", "5", "expected a whole number in [100, 100000]"),
+    ("AIWARDEN_SEGMENT_TOP_N", "0", "expected a whole number in [1, 1000]"),
 ])
 def test_a_bad_setting_names_the_variable(env: str, value: str, reason: str, tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str],

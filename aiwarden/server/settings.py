@@ -69,7 +69,7 @@ class ServerSettings:
             env = os.environ.get(f"AIWARDEN_{f.name.upper()}")
             if env is not None and env != "":
                 try:
-                    values[f.name] = _typed(f.type, env)
+                    values[f.name] = _in_range(f.name, _typed(f.type, env))
                 except ValueError as exc:  # name the variable, not the field
                     raise ParameterError(f"AIWARDEN_{f.name.upper()}={env!r}: {exc}",
                                          f"AIWARDEN_{f.name.upper()}") from None
@@ -100,6 +100,29 @@ class ServerSettings:
             return ipaddress.ip_address(self.host).is_loopback
         except ValueError:
             return False
+
+
+def _in_range(name: str, value: Any) -> Any:
+    """A number outside what its setting allows is refused here, naming the variable (a
+    negative AIWARDEN_EVALUATE_EVERY silently turned the alert loop off, and a bad
+    AIWARDEN_MULTIVARIATE_ROWS was reported later without its name). Bounds a module owns
+    are imported from it, only when the variable is set."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    low, high = 0, math.inf
+    if name == "port":
+        high = 65535
+    elif name == "multivariate_rows":
+        from aiwarden.monitoring.multivariate_window import MAX_ROWS, MIN_ROWS
+        low, high = MIN_ROWS, MAX_ROWS
+    elif name == "segment_top_n":
+        from aiwarden.monitoring.segments import MAX_TOP_N
+        low, high = 1, MAX_TOP_N
+    if not low <= value <= high:
+        kind = "a whole number" if isinstance(value, int) else "a number"
+        raise ValueError(f"expected {kind} >= 0" if (low, high) == (0, math.inf)
+                         else f"expected {kind} in [{low}, {high}]")
+    return value
 
 
 def _typed(kind: Any, raw: str) -> Any:
