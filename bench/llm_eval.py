@@ -2,8 +2,11 @@
 
 Quality: ``tests/data/llm_eval/safety.jsonl`` holds labelled responses in splits. ``tune`` is
 the half the patterns were tuned on; ``heldout`` was written before the evaluator (but read
-while designing it); ``blind`` to ``blind7`` were written after the code, with
+while designing it); ``blind`` to ``blind9`` were written after the code, with
 new wording, and scored once before any change (first-run numbers: docs/llm-evaluators.md).
+The safety evaluator is the rules combined with the learned scorer (``_safety_model.py``,
+trained by ``bench/train_safety_model.py`` without any blind split); its speed is printed
+with and without the scorer.
 Precision and recall per safety category are printed for every split; the targets
 (self-harm recall >= 0.90 at precision >= 0.90) are checked on the held-out splits.
 
@@ -31,7 +34,8 @@ from pathlib import Path
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "llm_eval" / "safety.jsonl"
 CATEGORIES = ("self_harm", "violence", "hate", "sexual")
-HELD_OUT = ("heldout", "blind", "blind2", "blind3", "blind4", "blind5", "blind6", "blind7")
+HELD_OUT = ("heldout", "blind", "blind2", "blind3", "blind4", "blind5", "blind6", "blind7",
+            "blind8", "blind9")
 TARGET_EVENTS_PER_CORE = 2000.0
 FILLER = (
     "Thanks for reaching out to our support team. I checked your account and the last invoice "
@@ -90,6 +94,7 @@ def _cpu_model() -> str:
 def _evaluators() -> list:
     evs = []
     for module, cls, kw in (("safety", "SafetyEvaluator", {}),
+                            ("safety", "SafetyEvaluator", {"model": None}),
                             ("refusal", "RefusalEvaluator", {}),
                             ("output", "OutputEvaluator", {}),
                             ("injection", "InjectionEvaluator", {}),
@@ -125,7 +130,9 @@ def speed(texts: list[str], repeats: int) -> list[tuple[str, float]]:
     for ev in _evaluators():
         s = cpu(lambda ev=ev: ev.evaluate(texts))
         total += s
-        rows.append((f"{ev.name} ({','.join(ev.fields)})", len(texts) / s))
+        rules_only = ev.name == "safety" and ev.model is None
+        label = f"{ev.name}{' rules only' if rules_only else ''} ({','.join(ev.fields)})"
+        rows.append((label, len(texts) / s))
     rows.append(("all of the above, one after another", len(texts) / total))
     return rows
 

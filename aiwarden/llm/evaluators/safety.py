@@ -17,6 +17,14 @@ candidate is dropped, with the reason kept in :meth:`SafetyEvaluator.analyse`, w
 
 Crisis-line referrals are recognised on their own by :func:`find_referrals`, so a response that
 refers the reader to help can be counted as such.
+
+A learned scorer (``_safety_model.py``: logistic regressions over hashed word and character
+n-grams, trained by ``bench/train_safety_model.py``) reads every sentence of four words or
+more. A sentence above its category's threshold is a finding over the sentence, unless the
+rules found exculpating context there (a dropped candidate: quoted, reported, negated,
+conditional, feeling, referral, fiction, medical), a crisis referral is in it or right after
+it, it is about fiction (not for sexual content), mostly quoted, clinical (sexual) or a denied
+statement (hate: "X are not vermin"). ``model=None`` keeps the rules alone.
 """
 
 from __future__ import annotations
@@ -27,8 +35,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from re import Match
 
+import numpy as np
+
 from aiwarden.errors import check_param
 from aiwarden.llm.evaluators import _safety_patterns as P
+from aiwarden.llm.evaluators._safety_model import SafetyModel, full_features, load_default
+from aiwarden.llm.evaluators._safety_model import word_features as _word_features
 from aiwarden.llm.findings import FIELDS, Finding
 
 __all__ = ["CATEGORIES", "SafetyAnalysis", "SafetyEvaluator", "Suppressed", "find_referrals"]
@@ -49,6 +61,9 @@ _RIGHT_ENCOURAGE = P.re.compile(
     r"(?:right|best|only|smart|good|easiest|answer|solution|way\s+out)\b"
     r"|\b(?:smart|right|best|only|logical|sensible|reasonable)\s+(?:choice|option|decision|move)\b",
     P.re.IGNORECASE,
+)
+_DENIED = P.re.compile(
+    r"\b(?:are|is|were|was)\s+(?:not|never)\b|\b(?:aren't|isn't|weren't|wasn't)\b", P.re.IGNORECASE
 )
 _CLINICAL = P.re.compile(r"^(?:orgasms?|clitoris)$", P.re.IGNORECASE)
 
@@ -155,6 +170,9 @@ class SafetyEvaluator:
         Which text of the event the evaluator reads ("output" by default; "input" or "context").
     categories : sequence of str
         Subset of ``CATEGORIES`` to look for.
+    model : "default", SafetyModel or None
+        The learned sentence scorer combined with the rules ("default": the shipped weights,
+        loaded on first use; None: rules only).
 
     Examples
     --------
@@ -169,7 +187,7 @@ class SafetyEvaluator:
     name = "safety"
 
     def __init__(self, field: str = "output", categories: Sequence[str] = CATEGORIES,
-                 *, gate: bool = True) -> None:
+                 *, gate: bool = True, model: SafetyModel | str | None = "default") -> None:
         check_param(field in FIELDS, "field", "SafetyEvaluator", f"one of {list(FIELDS)}", field)
         cats = tuple(categories)
         check_param(
@@ -177,6 +195,11 @@ class SafetyEvaluator:
             "categories", "SafetyEvaluator", f"a non-empty subset of {list(CATEGORIES)}",
             categories,
         )
+        check_param(
+            model is None or model == "default" or isinstance(model, SafetyModel),
+            "model", "SafetyEvaluator", "'default', a SafetyModel or None", model,
+        )
+        self._model = model
         self.field = field
         self.fields = (field,)
         self.categories = cats
@@ -185,17 +208,105 @@ class SafetyEvaluator:
             (r, rx) for r, rx in zip(P.RULES, P.COMPILED, strict=True) if r.category in cats
         ]
 
+    @property
+    def model(self) -> SafetyModel | None:
+        """The learned scorer in use, or None (rules only)."""
+        if self._model == "default":
+            self._model = load_default()
+        return self._model  # type: ignore[return-value]
+
     def evaluate(self, texts: Sequence[str]) -> list[list[Finding]]:
         """One list of findings per text, in order."""
-        return [list(self._analyse(t, keep_suppressed=False)[0]) for t in texts]
+        return [fs for fs, _ in self._run(texts)]
 
     def analyse(self, text: str) -> SafetyAnalysis:
         """Findings of one text plus the candidates its context made safe and its referrals."""
-        findings, suppressed = self._analyse(text, keep_suppressed=True)
+        [(findings, suppressed)] = self._run([text])
         return SafetyAnalysis(tuple(findings), tuple(suppressed), tuple(find_referrals(text)))
 
+    def model_scores(self, texts: Sequence[str]) -> np.ndarray:
+        """Per text and category: the best model probability over units the rules do not excuse.
+
+        What the thresholds of the model are chosen on (``bench/train_safety_model.py``).
+        """
+        out = np.zeros((len(texts), len(self.categories)))
+        runs = [self._analyse(t, keep_suppressed=True) for t in texts]
+        ctxs = [c for *_, c in runs]
+        results = [(f, d) for f, d, _ in runs]
+        for i, cat, _s, _e, p, reason in self._model_units(ctxs, results, floor=0.3,
+                                                                 skip_found=False):
+            if reason is None:
+                j = self.categories.index(cat)
+                out[i, j] = max(out[i, j], p)
+        return out
+
     # -- internals
-    def _analyse(self, text: str, keep_suppressed: bool) -> tuple[list[Finding], list[Suppressed]]:
+    def _run(self, texts: Sequence[str]) -> list[tuple[list[Finding], list[Suppressed]]]:
+        runs = [self._analyse(t, keep_suppressed=True) for t in texts]
+        results = [(f, d) for f, d, _ in runs]
+        if self.model is None:
+            return results
+        ctxs = [c for *_, c in runs]
+        for i, cat, start, end, p, reason in self._model_units(ctxs, results):
+            found, dropped = results[i]
+            if reason is None:
+                found.append(Finding("safety", cat, self.field, start, end, round(0.9 * p, 2),
+                                     f"learned scorer, p={p:.2f}"))
+            else:
+                dropped.append(Suppressed(cat, start, end, reason))
+        return [(_dedupe(found), dropped) for found, dropped in results]
+
+    def _threshold(self, category: str) -> float:
+        m = self.model
+        return float(m.thresholds[m.categories.index(category)])  # type: ignore[union-attr]
+
+    def _model_units(self, ctxs: list[_Context], results: list[tuple[list[Finding],
+                     list[Suppressed]]], floor: float | None = None,
+                     skip_found: bool = True):
+        """(text index, category, start, end, probability, exculpating reason or None).
+
+        Units below ``floor`` (None: the category's threshold) are not yielded.
+        """
+        m = self.model
+        if m is None:
+            return
+        sents: list[tuple[int, int, int]] = []  # (text index, start, end), stripped
+        for i, ctx in enumerate(ctxs):
+            for a, b in ctx.spans():
+                seg = ctx.text[a:b]
+                a2 = a + len(seg) - len(seg.lstrip())
+                if b - a2 >= 3:
+                    sents.append((i, a2, b))
+        if not sents:
+            return
+        texts = [ctxs[i].text[a:b] for i, a, b in sents]
+        gate = (m.gate_proba_words(texts) if m.gate_words
+                else m.gate_proba(_word_features(texts, m.n_features)))
+        keep = gate >= m.gate_threshold
+        # one unit per sentence the gate lets through; a short sentence ("Do it now.") is
+        # too ambiguous alone and is left to the rules' two-sentence push
+        units = {sents[k]: None for k in np.flatnonzero(keep)
+                 if len(_TOKEN.findall(texts[k])) >= _MIN_WORDS}
+        if not units:
+            return
+        keys = list(units)
+        proba = m.proba(full_features([ctxs[i].text[a:b] for i, a, b in keys], m.n_features))
+        cat_idx = [(m.categories.index(c), c, self._threshold(c) if floor is None else floor)
+                   for c in self.categories]
+        for (i, a, b), row in zip(keys, proba, strict=True):
+            ctx = ctxs[i]
+            found, dropped = results[i]
+            for j, cat, low in cat_idx:
+                p = float(row[j])
+                if p < low:
+                    continue
+                if skip_found and any(f.category == cat and f.start < b and a < f.end
+                                      for f in found):
+                    continue  # the rules already flag it, with a tighter span
+                yield i, cat, a, b, p, _excuse(ctx, cat, a, b, dropped)
+
+    def _analyse(self, text: str, keep_suppressed: bool
+                 ) -> tuple[list[Finding], list[Suppressed], _Context]:
         if not isinstance(text, str):
             raise TypeError(f"SafetyEvaluator reads str texts. Got {type(text).__name__} instead.")
         t = _normalise(text)
@@ -221,7 +332,7 @@ class SafetyEvaluator:
             self._pushed_after(ctx, found, dropped if keep_suppressed else None)
         if "sexual" in self.categories:
             self._sexual(ctx, spans, words, found, dropped if keep_suppressed else None)
-        return _dedupe(found), dropped
+        return _dedupe(found), dropped, ctx
 
     def _judge(self, rule: P.Rule, m: Match[str], ctx: _Context) -> str | None:
         start, end = m.span()
@@ -351,8 +462,34 @@ def _words(text: str, start: int, end: int) -> frozenset[str]:
     return frozenset(text[start:end].lower().translate(_TO_SPACE).split())
 
 
+_MIN_WORDS = 4  # shorter sentences are not scored by the model
+_TOKEN = P.re.compile(r"(?u)\b\w\w+\b")
+
 _PUSH_WORDS = ("do it", "know what", "go for it", "stop you", "blame you", "waiting for",
                "it's time", "over with", "hesitate", "act on", "go through", "follow through")
+
+
+def _excuse(ctx: _Context, category: str, start: int, end: int,
+            dropped: list[Suppressed]) -> str | None:
+    """Why a unit the model scores high is still safe, or None."""
+    for s in dropped:
+        if start <= s.start and s.end <= end and s.reason != "no_cue":
+            return s.reason
+    unit = ctx.text[start:end]
+    if _has_referral(ctx.text[start:end + 160]):
+        return "referral"
+    if category != "sexual" and P.FICTION.search(unit):
+        return "fiction"
+    if category == "sexual" and P.MEDICAL.search(unit):
+        return "medical"
+    if category == "hate" and _DENIED.search(unit):
+        return "negated"  # "Immigrants are not vermin" (also excuses "X aren't human")
+    ctx.quoted(start, end)  # computes the quoted spans once per text
+    quoted = sum(min(qe, end) - max(qs, start) for qs, qe in ctx._quotes or ()
+                 if qs < end and start < qe)
+    if quoted * 2 >= end - start:
+        return "quoted"
+    return None
 
 
 def _has_referral(text: str) -> bool:

@@ -1,0 +1,166 @@
+"""The learned sentence scorer of the safety evaluator: hashed n-grams and logistic regressions.
+
+Patterns do not generalise to paraphrase ("ur better off six feet under"); a linear model over
+hashed word 1-2-grams and character 3-5-grams (``char_wb``) does better on wording it has not
+seen, and misspellings share most of their character n-grams with the right spelling. The
+weights ship as plain arrays in ``_safety_model.npz`` (no pickle): scoring is one
+``HashingVectorizer.transform`` per batch and a sparse dot product, so it equals
+scikit-learn's ``LogisticRegression.predict_proba`` on the same features.
+
+Two stages keep it fast: a ``gate`` regression on the words (unigrams) alone scores every
+sentence; only sentences above ``gate_threshold`` (set low, so the gate misses almost no
+positive) get the character n-grams and the four category regressions. The weights are built
+by ``bench/train_safety_model.py``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from itertools import repeat
+from pathlib import Path
+
+import numpy as np
+from scipy import sparse
+from sklearn.feature_extraction.text import HashingVectorizer
+
+__all__ = [
+    "CATEGORIES",
+    "SafetyModel",
+    "full_features",
+    "load_default",
+    "vectorizers",
+    "word_features",
+]
+
+CATEGORIES = ("self_harm", "violence", "hate", "sexual")
+N_FEATURES = 2**18
+WEIGHTS = Path(__file__).with_name("_safety_model.npz")
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")  # HashingVectorizer's default token_pattern
+
+
+@lru_cache(maxsize=4)
+def vectorizers(n_features: int = N_FEATURES
+                ) -> tuple[HashingVectorizer, HashingVectorizer, HashingVectorizer]:
+    """The word 1-gram (gate), word 1-2-gram and char_wb 3-5-gram hashers (stateless)."""
+    kw = {"n_features": n_features, "alternate_sign": False, "norm": "l2", "dtype": np.float64}
+    return (HashingVectorizer(analyzer="word", ngram_range=(1, 1), **kw),
+            HashingVectorizer(analyzer="word", ngram_range=(1, 2), **kw),
+            HashingVectorizer(analyzer="char_wb", ngram_range=(3, 5), **kw))
+
+
+def word_features(texts: Sequence[str], n_features: int = N_FEATURES) -> sparse.csr_matrix:
+    """Features of the gate: words (unigrams, the cheapest pass over every sentence)."""
+    return vectorizers(n_features)[0].transform(texts)
+
+
+def full_features(texts: Sequence[str], n_features: int = N_FEATURES) -> sparse.csr_matrix:
+    """Features of the category regressions: word 1-2-gram block then char_wb 3-5-gram block,
+    each l2-normalised."""
+    _, w, c = vectorizers(n_features)
+    return sparse.hstack([w.transform(texts), c.transform(texts)], format="csr")
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+@dataclass(frozen=True)
+class SafetyModel:
+    """Weights of the gate and of one binary regression per category, as plain arrays."""
+
+    gate_coef: np.ndarray          # (n_features,)
+    gate_intercept: float
+    gate_threshold: float
+    coef: np.ndarray               # (2 * n_features, n_categories)
+    intercept: np.ndarray          # (n_categories,)
+    thresholds: np.ndarray         # (n_categories,) probability above which a unit is flagged
+    categories: tuple[str, ...] = CATEGORIES
+    n_features: int = N_FEATURES
+    # the gate's weight of each word seen in training: the gate without hashing (fast path)
+    gate_words: dict[str, float] = field(default_factory=dict, compare=False)
+
+    def gate_proba_words(self, texts: Sequence[str]) -> np.ndarray:
+        """:meth:`gate_proba` of :func:`word_features`, from the ``gate_words`` dictionary.
+
+        Equal to it except where an unseen word's hash collides with a training word's.
+        """
+        get, b = self.gate_words.get, self.gate_intercept
+        z = np.full(len(texts), b)
+        for i, t in enumerate(texts):
+            toks = _TOKEN.findall(t.lower())
+            if not toks:
+                continue
+            c = Counter(toks)
+            # a repeated word adds its weight once per occurrence: sum over tokens = counts x w
+            sq = len(toks) if len(c) == len(toks) else sum(n * n for n in c.values())
+            z[i] += math.fsum(map(get, toks, repeat(0.0))) / math.sqrt(sq)
+        return _sigmoid(z)
+
+    def with_vocabulary(self, texts: Sequence[str]) -> SafetyModel:
+        """A copy whose ``gate_words`` hold every word of ``texts`` (the training texts)."""
+        vocab = sorted({tok for t in texts for tok in _TOKEN.findall(t.lower())})
+        idx = word_features(vocab, self.n_features).indices  # one feature per word
+        words = dict(zip(vocab, self.gate_coef[idx].tolist(), strict=True))
+        return SafetyModel(**{**self.__dict__, "gate_words": words})
+
+    def gate_proba(self, word: sparse.csr_matrix) -> np.ndarray:
+        """P(unsafe) from :func:`word_features` (the gate), one per row."""
+        return _sigmoid(word @ self.gate_coef + self.gate_intercept)
+
+    def proba(self, full: sparse.csr_matrix) -> np.ndarray:
+        """P(category) per row and category, from :func:`full_features`."""
+        return _sigmoid(full @ self.coef + self.intercept)
+
+    def score(self, texts: Sequence[str]) -> np.ndarray:
+        """Category probabilities of each text; rows the gate rejects are 0."""
+        out = np.zeros((len(texts), len(self.categories)))
+        if not texts:
+            return out
+        word = word_features(texts, self.n_features)
+        keep = np.flatnonzero(self.gate_proba(word) >= self.gate_threshold)
+        if keep.size:
+            sub = [texts[i] for i in keep]
+            out[keep] = self.proba(full_features(sub, self.n_features))
+        return out
+
+    # -- plain-array storage (np.savez, loaded with allow_pickle=False)
+    def save(self, path: Path) -> None:
+        gi = np.flatnonzero(self.gate_coef)
+        ci = np.flatnonzero(np.any(self.coef != 0, axis=1))
+        np.savez_compressed(
+            path, n_features=np.int64(self.n_features), categories=np.array(self.categories),
+            gate_index=gi.astype(np.int32), gate_values=self.gate_coef[gi],
+            gate_intercept=np.float64(self.gate_intercept),
+            gate_threshold=np.float64(self.gate_threshold),
+            coef_index=ci.astype(np.int32), coef_values=self.coef[ci],
+            intercept=self.intercept, thresholds=self.thresholds,
+            gate_vocab=np.array(list(self.gate_words), dtype=str),
+        )
+
+    @classmethod
+    def load(cls, path: Path = WEIGHTS) -> SafetyModel:
+        with np.load(path, allow_pickle=False) as z:
+            n = int(z["n_features"])
+            cats = tuple(str(c) for c in z["categories"])
+            gate = np.zeros(n)
+            gate[z["gate_index"]] = z["gate_values"]
+            coef = np.zeros((2 * n, len(cats)))
+            coef[z["coef_index"]] = z["coef_values"]
+            vocab = [str(v) for v in z["gate_vocab"]]
+            head = (float(z["gate_intercept"]), float(z["gate_threshold"]))
+            intercept = np.asarray(z["intercept"], dtype=np.float64)
+            thresholds = np.asarray(z["thresholds"], dtype=np.float64)
+        idx = word_features(vocab, n).indices if vocab else np.zeros(0, int)
+        return cls(gate, *head, coef, intercept, thresholds, cats, n,
+                   dict(zip(vocab, gate[idx].tolist(), strict=True)))
+
+
+@lru_cache(maxsize=1)
+def load_default() -> SafetyModel:
+    """The shipped model, loaded once on first use (not at import)."""
+    return SafetyModel.load(WEIGHTS)
