@@ -158,8 +158,8 @@ def split(ref: Reference | None, table: pa.Table, buckets: np.ndarray, top_n: in
 def check_names(columns: list[str] | None) -> list[str]:
     """Segment columns declared with a model: distinct, non-empty names (their types are
     checked when a reference is fitted with them)."""
-    cols = [c.strip() for c in columns or [] if isinstance(c, str)]
-    if len(cols) != len(columns or []) or not all(cols):
+    cols = [c for c in columns or [] if isinstance(c, str)]
+    if len(cols) != len(columns or []) or not all(c.strip() for c in cols):
         raise ParameterError(f"segments: expected a list of column names; got {columns!r}.",
                              "segments")
     if len(set(cols)) != len(cols):

@@ -43,7 +43,8 @@ class HoldBody(BaseModel):
 
 
 class PostmortemBody(BaseModel):
-    text: str = Field(min_length=1, max_length=200_000)
+    # blank text is refused (IncidentService.edit_postmortem): the schema says so too
+    text: str = Field(min_length=1, max_length=200_000, pattern=r"[^\s\x1c-\x1f\x85]")
 
 
 def _full(svc: IncidentService, incident_id: int) -> dict[str, Any]:

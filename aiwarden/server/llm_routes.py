@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field, RootModel
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 from sqlalchemy import select
 
 from aiwarden.errors import DataError
@@ -192,8 +192,22 @@ class LLMPrices(Open):
     token_counter_reason: str | None = None
 
 
-class LLMPriceOverrides(RootModel[dict[str, Any]]):
+class PriceSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    input: float = Field(ge=0, description="USD per 1,000 input tokens")
+    output: float = Field(ge=0, description="USD per 1,000 output tokens")
+
+
+# what aiwarden.llm.prices.parse_prices accepts: not blank, no leading or trailing '/'
+_PRICE_KEY = {"maxLength": 200, "pattern": r"^([^/][\s\S]*)?[^/\s\x1c-\x1f\x85]$"}
+
+
+class LLMPriceOverrides(BaseModel):
     """``{"prices": {"provider/model": {"input": usd_per_1k, "output": usd_per_1k}}}``."""
+
+    model_config = ConfigDict(extra="forbid")
+    prices: dict[str, PriceSpec] = Field(
+        max_length=10_000, json_schema_extra={"propertyNames": _PRICE_KEY})
 
 
 @router.get("/llm/prices", dependencies=[requires("read")], tags=["llm"],

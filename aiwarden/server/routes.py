@@ -71,7 +71,7 @@ async def _payload(request: Request) -> Any:
 
 # what monitoring.segments.check_names accepts: a name with a non-blank character, at
 # most 90 characters (segment keys must fit the stored segment), each named once
-SegmentName = Annotated[str, Field(min_length=1, max_length=90, pattern=r"\S")]
+SegmentName = Annotated[str, Field(min_length=1, max_length=90, pattern=r"[^\s\x1c-\x1f\x85]")]
 
 
 class NewModel(BaseModel):

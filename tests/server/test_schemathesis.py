@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -36,6 +37,8 @@ KNOWN_ST202 = {
     f"GET {V1}/models/{{name}}/compare": "start must be before end",
     f"GET {V1}/models/{{name}}/metrics": "start must be before end",
     f"GET {V1}/models/{{name}}/response-times": "start must be before end",
+    f"GET {V1}/models/{{name}}/events": "start must be before end",
+    f"GET {V1}/models/{{name}}/rca": "start must be before end (and lookback before both)",
     "Stateful tests": "start must be before end (response-times after a create)",
     f"DELETE {V1}/silences/{{silence_id}}": "state: the silence already expired (422; "
                                             "409 would say it)",
@@ -68,10 +71,25 @@ KNOWN_ST202 = {
 }
 
 
-def _broken(failures: list[dict]) -> list[dict]:
-    """The failures not explained by :data:`KNOWN_ST202`."""
+# ensure_resource_availability (ST302): a created model whose linked read answers 404 by
+# design; the report names the read in "Not available with: `GET ...`".
+KNOWN_ST302 = {
+    f"GET {V1}/models/{{name}}/guardrail": "a model has no guardrail until one is PUT",
+}
+
+
+def _st302_known(text: str) -> bool:
+    """Every ST302 in the report's text is a read of :data:`KNOWN_ST302`."""
+    reads = re.findall(r"Not available with: `([^`]+)`", text)
+    return bool(reads) and all(r in KNOWN_ST302 for r in reads)
+
+
+def _broken(failures: list[dict], text: str = "") -> list[dict]:
+    """The failures not explained by :data:`KNOWN_ST202` or :data:`KNOWN_ST302`."""
     out = []
     for f in failures:
+        if f["code"] == "ST302" and _st302_known(text):
+            continue
         ops = [op for op in f["operations"] if not (f["code"] == "ST202"
                                                     and op in KNOWN_ST202)]
         if ops:
@@ -174,6 +192,6 @@ def test_no_server_error_and_no_contract_violation(target, tmp_path: Path) -> No
     for phase in ("examples", "coverage", "fuzzing", "stateful"):
         assert result["phases"][phase]["status"] != "error", (phase, result["text"][-3000:])
     assert not result["errors"], result["errors"]
-    broken = _broken(result["failures"])
+    broken = _broken(result["failures"], result["text"])
     assert not broken, json.dumps(broken, indent=1) + result["text"][-6000:]
     assert result["test_cases"]["generated"] > 50 * EXAMPLES
