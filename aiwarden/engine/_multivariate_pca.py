@@ -36,6 +36,9 @@ _EXACT = 500
 _POWER_ITERATIONS = 4  # randomized SVD: enough for the top subspace of a noisy spectrum
 _OVERSAMPLES = 10
 _SEED = 0  # the randomized SVD's projection; fixed, so a fit is reproducible
+# Share of the reference's variance below which a residual is rounding noise: a subspace that
+# leaves less than this unexplained rebuilds every row exactly and judges nothing.
+_CAPTURED = 1e-9
 
 
 @dataclass(frozen=True)
@@ -45,14 +48,17 @@ class PCAReconstructionResult:
     ``features`` are sorted by ``current_errors - reference_errors`` (mean squared residual per
     original column, encoded columns summed), so the columns that broke the structure come first.
     ``n_invalid`` counts values of numerical columns that were not numbers; they are encoded as
-    missing (data-quality checks report them).
+    missing (data-quality checks report them). When the reference leaves nothing to reconstruct
+    (fewer than two varying features, or every component needed to explain it) there is no
+    verdict: ``error``, ``lower`` and ``upper`` are None, ``drift_detected`` is False and
+    ``reason`` says why.
     """
 
-    error: float
-    reference_mean: float
-    reference_std: float
-    lower: float
-    upper: float
+    error: float | None
+    reference_mean: float | None
+    reference_std: float | None
+    lower: float | None
+    upper: float | None
     drift_detected: bool
     n_components: int
     explained_variance: float
@@ -61,6 +67,7 @@ class PCAReconstructionResult:
     features: tuple[str, ...]
     current_errors: tuple[float, ...]
     reference_errors: tuple[float, ...]
+    reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict; tuples become lists."""
@@ -92,7 +99,11 @@ class PCAReconstructionDrift:
     outside the band either way are drift. Row error is the Euclidean norm of the residual.
 
     The subspace holds the fewest components explaining ``variance`` of the standardised
-    reference, at most ``max_components`` (then ``explained_variance`` is below ``variance``).
+    reference, at most ``max_components`` (then ``explained_variance`` is below ``variance``),
+    and always fewer than the reference's rank (at most n_features - 1), so some variance is
+    left to measure: with every component kept, rows rebuild exactly and the error is rounding
+    noise. A reference with fewer than two varying features, or one a single component
+    explains entirely, gives no verdict: ``compare`` returns a result with a ``reason``.
     Fitting costs time O(rows x encoded columns x components) and memory O(rows x encoded
     columns): a thin SVD of the rows, exact when rows or columns number at most 500, else
     randomized (seeded, so a fit is reproducible); never a columns x columns matrix.
@@ -155,9 +166,14 @@ class PCAReconstructionDrift:
         s, vt = _top_components(xc, self.max_components, self.variance, total)
         ratio = np.cumsum(s**2) / total
         q = min(int(np.searchsorted(ratio, self.variance, side="right")) + 1, len(s))
+        # Never keep the components that explain everything (rank, so n_features - 1 at most).
+        q = min(q, int(np.searchsorted(ratio, 1.0 - _CAPTURED, side="left")))
+        self.reason_ = _no_verdict(encoder, x, q)
+        if self.reason_ is not None:
+            q = 0
         bounds = np.linspace(0, len(x), self.n_chunks + 1).astype(int)
         chunk_errors, squares = [], np.zeros(x.shape[1])
-        for a, b in pairwise(bounds):
+        for a, b in pairwise(bounds if q else ()):
             _check_stop(should_stop)
             rest = np.concatenate([xc[:a], xc[b:]])
             centre = rest.mean(axis=0)
@@ -166,7 +182,8 @@ class PCAReconstructionDrift:
             res = _residual(xc[a:b] - centre, basis)
             chunk_errors.append(float(np.linalg.norm(res, axis=1).mean()))
             squares += (res**2).sum(axis=0)
-        self.components_, self.explained_variance_ = vt[:q], float(ratio[q - 1])
+        self.components_ = vt[:q]
+        self.explained_variance_ = float(ratio[q - 1]) if q else 0.0
         n_groups = len(encoder.features_)
         self.encoder_, self.mean_ = encoder, mean
         self.chunk_errors_ = np.asarray(chunk_errors)
@@ -192,6 +209,7 @@ class PCAReconstructionDrift:
             "chunk_errors": self.chunk_errors_.tolist(),
             "chunk_size": self.chunk_size_,
             "reference_errors": self.reference_errors_.tolist(),
+            "reason": self.reason_,
         }
 
     @classmethod
@@ -206,6 +224,10 @@ class PCAReconstructionDrift:
         det.chunk_errors_ = np.asarray(d["chunk_errors"], dtype=float)
         det.chunk_size_ = float(d["chunk_size"])
         det.reference_errors_ = np.asarray(d["reference_errors"], dtype=float)
+        # A state stored before "reason" existed may hold every component: refuse it likewise.
+        det.reason_ = d.get("reason")
+        if det.reason_ is None and det.explained_variance_ >= 1.0 - _CAPTURED:
+            det.reason_ = _CAPTURED_ALL
         return det
 
     def compare(self, current: Any) -> PCAReconstructionResult:
@@ -214,6 +236,11 @@ class PCAReconstructionDrift:
             raise NotFittedError(f"{self._owner} must be fitted with fit(reference) first.")
         frame = to_frame(current, "current", f"{self._owner}.compare")
         x, n_invalid = self.encoder_.transform(frame, "current")
+        names = tuple(self.encoder_.features_)
+        if self.reason_ is not None:
+            return PCAReconstructionResult(
+                None, None, None, None, None, False, 0, self.explained_variance_, len(x),
+                n_invalid, names, (), (), self.reason_)
         res = _residual(x - self.mean_, self.components_)
         error = float(np.linalg.norm(res, axis=1).mean())
         mean, std = float(self.chunk_errors_.mean()), float(self.chunk_errors_.std(ddof=1))
@@ -239,6 +266,22 @@ class PCAReconstructionDrift:
             current_errors=tuple(float(cur[i]) for i in order),
             reference_errors=tuple(float(ref[i]) for i in order),
         )
+
+
+_CAPTURED_ALL = ("no verdict: one principal component explains all of the reference's "
+                 "variance, so every row rebuilds exactly and the reconstruction error is "
+                 "rounding noise")
+
+
+def _no_verdict(encoder: Encoder, x: np.ndarray, q: int) -> str | None:
+    """Why the reference leaves nothing to reconstruct, or None when it does."""
+    varies = np.bincount(encoder.groups_, weights=x.var(axis=0) > 0,
+                         minlength=len(encoder.features_)) > 0
+    if varies.sum() < 2:
+        names = [f for f, v in zip(encoder.features_, varies, strict=True) if v]
+        return (f"no verdict: PCA reconstruction needs at least 2 features that vary in the "
+                f"reference; got {len(names)} ({', '.join(names) or 'none'})")
+    return _CAPTURED_ALL if q < 1 else None
 
 
 def _residual(centred: np.ndarray, components: np.ndarray) -> np.ndarray:

@@ -525,3 +525,94 @@ def test_fitted_pca_round_trips_through_json() -> None:
     assert PCAReconstructionDrift.from_dict(stored).compare(current) == pca.compare(current)
     with pytest.raises(NotFittedError):
         PCAReconstructionDrift().to_dict()
+
+
+# --- every component kept (issue 12 pt 1) -------------------------------------------------------
+
+
+def independent(n: int, seed: int, k: int) -> pd.DataFrame:
+    """``k`` independent standard normal columns x1..xk."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(rng.normal(size=(n, k)), columns=[f"x{i + 1}" for i in range(k)])
+
+
+def with_new_correlation(n: int, seed: int, k: int) -> pd.DataFrame:
+    """Like :func:`independent`, but the last column is now -x1 plus a little noise."""
+    frame = independent(n, seed, k)
+    noise = np.random.default_rng(seed + 100).normal(size=n)
+    frame[f"x{k}"] = -frame["x1"] + 0.1 * noise
+    return frame
+
+
+def sklearn_error(reference: pd.DataFrame, current: pd.DataFrame, n_components: int) -> float:
+    scaler = StandardScaler().fit(reference)
+    pca = PCA(n_components=n_components, svd_solver="full").fit(scaler.transform(reference))
+    cur = scaler.transform(current)
+    residual = cur - pca.inverse_transform(pca.transform(cur))
+    return float(np.linalg.norm(residual, axis=1).mean())
+
+
+@pytest.mark.parametrize("k", [2, 3])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_new_correlation_between_independent_features_is_caught(k: int, seed: int) -> None:
+    # 65 % of two independent columns needs both components; keeping both rebuilt every row
+    # exactly (error 1.8e-16 against a band of 6e-16, decided by rounding noise).
+    # With three columns 65 % needs two components; 95 % needs all three.
+    variance = 0.65 if k == 2 else 0.95
+    reference = independent(3000, seed, k)
+    current = with_new_correlation(1000, seed + 50, k)
+    result = PCAReconstructionDrift(variance=variance).fit(reference).compare(current)
+
+    wanted = PCA(n_components=variance, svd_solver="full").fit(
+        StandardScaler().fit_transform(reference)).n_components_
+    assert wanted == k  # without the cap every component would be kept
+    assert result.n_components == k - 1
+    assert result.reason is None
+    assert result.error == pytest.approx(sklearn_error(reference, current, k - 1), rel=1e-9)
+    # The band is a real residual, not rounding noise; the error leaves it above (the new
+    # direction is off the kept subspace) or below (it is the kept component).
+    assert result.reference_mean > 0.3
+    assert result.drift_detected
+    assert not result.lower <= result.error <= result.upper
+
+
+@pytest.mark.parametrize("k", [2, 3])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_independent_features_unchanged_are_not_flagged(k: int, seed: int) -> None:
+    reference, current = independent(3000, seed, k), independent(1000, seed + 50, k)
+    result = PCAReconstructionDrift(variance=0.65 if k == 2 else 0.95).fit(
+        reference).compare(current)
+    assert result.n_components == k - 1
+    assert result.error == pytest.approx(sklearn_error(reference, current, k - 1), rel=1e-9)
+    assert result.lower <= result.error <= result.upper
+    assert not result.drift_detected
+
+
+def test_one_varying_feature_gives_no_verdict_and_says_why() -> None:
+    reference = independent(500, 0, 2).assign(x2=1.0)
+    detector = PCAReconstructionDrift().fit(reference)
+    result = detector.compare(with_new_correlation(200, 1, 2))
+    assert result.reason is not None and "at least 2 features that vary" in result.reason
+    assert "got 1 (x1)" in result.reason
+    assert (result.error, result.lower, result.upper) == (None, None, None)
+    assert not result.drift_detected and result.n_components == 0
+    assert json.loads(json.dumps(result.to_dict()))["reason"] == result.reason
+    back = PCAReconstructionDrift.from_dict(json.loads(json.dumps(detector.to_dict())))
+    assert back.compare(reference).reason == result.reason
+
+
+def test_collinear_features_give_no_verdict_and_say_why() -> None:
+    # x2 = 2 x1: one component explains everything, so nothing is left to reconstruct.
+    reference = independent(500, 0, 1).assign(x2=lambda f: 2 * f["x1"])
+    result = PCAReconstructionDrift().fit(reference).compare(with_new_correlation(200, 1, 2))
+    assert result.reason is not None and "explains all" in result.reason
+    assert result.error is None and not result.drift_detected
+
+
+def test_stored_state_keeping_every_component_gives_no_verdict() -> None:
+    # A fit stored before the cap (every component kept) must not decide on rounding noise.
+    state = PCAReconstructionDrift().fit(independent(500, 0, 2)).to_dict()
+    state.pop("reason")
+    state["explained_variance"] = 1.0
+    result = PCAReconstructionDrift.from_dict(state).compare(independent(200, 1, 2))
+    assert result.reason is not None and result.error is None
