@@ -229,6 +229,7 @@ class MultivariateWindows:
             "importances": importances, "importance_reason": dc.importance_reason,
             "reconstruction_error": rec.error, "reconstruction_lower": rec.lower,
             "reconstruction_upper": rec.upper, "reconstruction_drifted": rec.drift_detected,
+            "reconstruction_reason": rec.reason,
             "reconstruction_features": [
                 {"feature": f, "current_error": c, "reference_error": r} for f, c, r in
                 zip(rec.features, rec.current_errors, rec.reference_errors, strict=True)],

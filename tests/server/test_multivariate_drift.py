@@ -250,3 +250,45 @@ def test_the_model_page_charts_auc_and_reconstruction_error(server, http, models
         if '"multivariate-auc"' in x)
     drawn = [p[1] for p in spec["series"][0]["data"] if p[1] is not None]
     assert drawn and max(drawn) < 0.6
+
+
+def two_independent(n: int, seed: int, new_correlation: bool) -> pd.DataFrame:
+    """x1, x3 independent standard normal (or x3 = -x1 + noise); the model reads x3."""
+    rng = np.random.default_rng(seed)
+    x1, x3 = rng.normal(size=n), rng.normal(size=n)
+    if new_correlation:
+        x3 = -x1 + 0.1 * rng.normal(size=n)
+    score = 1 / (1 + np.exp(-x3))
+    return pd.DataFrame({"x1": x1, "x3": x3, "score": score, "pred": (score > 0.5).astype(int),
+                         "y": (rng.random(n) < score).astype(int)})
+
+
+def test_two_independent_features_keep_a_real_residual_and_catch_a_new_correlation(
+        http) -> None:
+    """Issue 12 pt 1: with every component kept the error was ~1e-16 against a band of ~1e-16
+    (rounding noise decided); at most n_features - 1 components leave a residual to judge."""
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import StandardScaler
+
+    reference = two_independent(3000, 0, False)
+    values = {}
+    for kind, current in (("new", two_independent(1000, 1, True)),
+                          ("same", two_independent(1000, 2, False))):
+        name = register_model(http, f"mv-two-{kind}-{uuid.uuid4().hex[:6]}", reference, HINTS)
+        body = [{"prediction_id": f"q{i}", "timestamp": time.time() - 1500 + i,
+                 "features": {"x1": float(r.x1), "x3": float(r.x3)},
+                 "prediction": int(r.pred), "scores": float(r.score)}
+                for i, r in enumerate(current.itertuples())]
+        assert http.post(f"/models/{name}/predictions", json=body).json()["accepted"] == 1000
+        value = window_value(http, name)
+        scaler = StandardScaler().fit(reference[["x1", "x3"]])
+        pca = PCA(n_components=1).fit(scaler.transform(reference[["x1", "x3"]]))
+        cur = scaler.transform(current[["x1", "x3"]])
+        residual = cur - pca.inverse_transform(pca.transform(cur))
+        assert value["n_components"] == 1 and value["reconstruction_reason"] is None
+        assert value["reconstruction_error"] == pytest.approx(
+            np.linalg.norm(residual, axis=1).mean(), rel=1e-6)
+        assert value["reconstruction_lower"] > 0.3  # a real band, not rounding noise
+        values[kind] = value
+    assert values["new"]["reconstruction_drifted"]
+    assert not values["same"]["reconstruction_drifted"]
