@@ -110,33 +110,63 @@ def _texts(events: Sequence[LLMEvent], fld: str) -> list[Any]:
     return ["\n\n".join(e.context) for e in events]
 
 
+#: Fields whose empty text no evaluator reads: an event without input messages or retrieved
+#: context has nothing there to find (the output is always read, empty or not: "empty").
+_SKIP_EMPTY = ("input", "context")
+
+
 def run_evaluators(events: Sequence[LLMEvent], evaluators: Sequence[Any]
                    ) -> tuple[list[list[Finding]], set[str], dict[str, str]]:
     """Findings per event, the evaluators that ran, and why the others did not.
 
     An evaluator reading one field gets that field's texts; one reading several (e.g.
     groundedness: output and context) gets one tuple per event in its ``fields`` order.
-    An evaluator that raises is reported (its columns are left out), never fatal.
+    An evaluator reading only the input or the context gets only the events that have one.
+    The output evaluator also gets the events' ``finish_reasons`` (truncation is then
+    certain). An evaluator that raises is reported (its columns are left out), never fatal.
     """
     out: list[list[Finding]] = [[] for _ in events]
     ran: set[str] = set()
     failed: dict[str, str] = {}
     if not events:
         return out, {e.name for e in evaluators}, failed
+    cache: dict[str, list[Any]] = {}
+
+    def texts_of(fld: str) -> list[Any]:
+        if fld not in cache:
+            cache[fld] = _texts(events, fld)
+        return cache[fld]
+
     for ev in evaluators:
         fields = tuple(ev.fields)
-        texts = (_texts(events, fields[0]) if len(fields) == 1
-                 else list(zip(*(_texts(events, f) for f in fields), strict=True)))
+        rows: list[int] | None = None  # the events evaluated (None: all)
+        if len(fields) == 1:
+            texts = texts_of(fields[0])
+            if fields[0] in _SKIP_EMPTY:
+                rows = [i for i, t in enumerate(texts) if t]
+                if len(rows) == len(texts):
+                    rows = None
+                else:
+                    texts = [texts[i] for i in rows]
+        else:
+            texts = list(zip(*(texts_of(f) for f in fields), strict=True))
         try:
-            found = ev.evaluate(texts)
-            if len(found) != len(events):
-                raise ValueError(f"returned {len(found)} lists for {len(events)} texts")
+            if not texts:
+                found: list[list[Finding]] = []
+            elif ev.name == "output" and fields == ("output",) and \
+                    any(e.finish_reason for e in events):
+                found = ev.evaluate(texts, finish_reasons=[e.finish_reason for e in events])
+            else:
+                found = ev.evaluate(texts)
+            if len(found) != len(texts):
+                raise ValueError(f"returned {len(found)} lists for {len(texts)} texts")
         except Exception as exc:
             failed[ev.name] = f"the {ev.name} evaluator failed: {type(exc).__name__}: {exc}"
             continue
         ran.add(ev.name)
-        for i, fs in enumerate(found):
-            out[i].extend(fs)
+        for i, fs in zip(range(len(events)) if rows is None else rows, found, strict=True):
+            if fs:
+                out[i].extend(fs)
     return out, ran, failed
 
 

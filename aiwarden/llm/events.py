@@ -7,7 +7,7 @@ An event is one JSON object (docs/llm.md)::
      "output": "...", "provider": "openai", "model": "gpt-4o-mini",
      "tokens_in": 12, "tokens_out": 80, "latency_ms": 420.0, "cost": 0.0004,
      "session_id": "s1", "tags": {"locale": "fr"}, "context": ["..."],
-     "embedding": [0.1, ...]}
+     "embedding": [0.1, ...], "finish_reason": "stop"}
 
 Only ``request_id`` and ``output`` are required. A bad field rejects its row with an error
 naming the row and the field; a text longer than :data:`MAX_TEXT_CHARS` is cut there and the
@@ -33,6 +33,7 @@ MAX_TAGS = 50
 MAX_EMBEDDING = 4096
 _MAX_ID = 200
 _MAX_TAG_VALUE = 200
+_MAX_FINISH_REASON = 40
 _RESERVED_TAGS = ("prediction_id", "timestamp", "version", "latency_ms", "error")
 _ROLES = ("system", "user", "assistant", "tool", "function", "developer")
 
@@ -63,10 +64,20 @@ class LLMEvent:
     tokens_estimated: bool = False  # counted on ingest (aiwarden.llm.tokens), not sent
     cost_source: str | None = None  # "sent" | "price_table" (aiwarden.llm.prices)
     cost_reason: str | None = None  # why no cost could be computed
+    finish_reason: str | None = None  # the provider's, e.g. "stop", "length"
+    _input_cache: tuple[int, list[dict[str, str]], str] | None = field(
+        default=None, init=False, repr=False, compare=False)
 
     @property
     def input(self) -> str:
-        return input_text(self.messages)
+        """:func:`input_text` of the messages, built once per messages list (evaluators
+        and the privacy policy read it several times per event)."""
+        c = self._input_cache
+        if c is not None and c[1] is self.messages and c[0] == len(self.messages):
+            return c[2]
+        text = input_text(self.messages)
+        self._input_cache = (len(self.messages), self.messages, text)
+        return text
 
     @property
     def provider_model(self) -> str | None:
@@ -141,7 +152,8 @@ def _event(row: Any, max_chars: int) -> LLMEvent:
                   latency_ms=_number(row, "latency_ms"), cost=_number(row, "cost"),
                   session_id=_text(row, "session_id", limit=_MAX_ID),
                   tags=_tags(row.get("tags")), context=_context(row.get("context")),
-                  embedding=_embedding(row.get("embedding")))
+                  embedding=_embedding(row.get("embedding")),
+                  finish_reason=_finish_reason(row.get("finish_reason")))
     ev.output_chars = len(output)
     if len(output) > max_chars:
         ev.output, ev.truncated_output = output[:max_chars], True
@@ -156,7 +168,7 @@ def _event(row: Any, max_chars: int) -> LLMEvent:
 
 _FIELDS = {"request_id", "timestamp", "version", "input", "output", "provider", "model",
            "tokens_in", "tokens_out", "latency_ms", "cost", "session_id", "tags", "context",
-           "embedding"}
+           "embedding", "finish_reason"}
 
 
 def _text(row: dict, name: str, *, required: bool = False, limit: int | None = None
@@ -173,6 +185,16 @@ def _text(row: dict, name: str, *, required: bool = False, limit: int | None = N
     if limit is not None and len(v) > limit:
         raise _Bad(name, f"at most {limit} characters, got {len(v)}")
     return v
+
+
+def _finish_reason(v: Any) -> str | None:
+    """The provider's finish reason: a short word ("stop", "length", "content_filter")."""
+    if v is None:
+        return None
+    if not isinstance(v, str) or not v.strip() or len(v) > _MAX_FINISH_REASON:
+        raise _Bad("finish_reason", f"expected a short text (1 to {_MAX_FINISH_REASON} "
+                   f"characters) such as 'stop' or 'length', got {_shown(v)}")
+    return v.strip()
 
 
 def _number(row: dict, name: str) -> float | None:

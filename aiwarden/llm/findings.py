@@ -6,7 +6,7 @@ slice the text they passed in with ``[start:end]``.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 __all__ = ["FIELDS", "Finding"]
 
@@ -59,6 +59,7 @@ class Finding:
 
     def to_dict(self) -> dict:
         """A JSON-ready dict: the dataclass fields plus ``span`` as ``[start, end]``."""
-        d = asdict(self)
-        d["span"] = [self.start, self.end]
-        return d
+        # by hand: dataclasses.asdict deep-copies and costs ~8 % of ingest
+        return {"evaluator": self.evaluator, "category": self.category, "field": self.field,
+                "start": self.start, "end": self.end, "severity": self.severity,
+                "detail": self.detail, "span": [self.start, self.end]}

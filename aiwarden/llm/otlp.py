@@ -175,6 +175,7 @@ def _event(s: Span, default_model: str | None) -> tuple[str, dict[str, Any]]:
                                        "gen_ai.usage.completion_tokens",
                                        "llm.token_count.completion"))
     _put(row, "session_id", _first_text(a, p, "gen_ai.conversation.id", "session.id"))
+    _put(row, "finish_reason", _finish_reason(a, p))
     tags = {k[13:]: v for d in (r, a) for k, v in d.items()
             if k.startswith("aiwarden.tag.") and v is not None}
     if tags:
@@ -191,6 +192,22 @@ def _event(s: Span, default_model: str | None) -> tuple[str, dict[str, Any]]:
                    "INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true)")
     row["output"] = output
     return model, row
+
+
+def _finish_reason(a: dict[str, Any], p: str) -> str | None:
+    """The first choice's finish reason: ``gen_ai.response.finish_reasons`` (a string
+    array, one per choice), else the first output message's ``finish_reason``."""
+    key = "gen_ai.response.finish_reasons"
+    v = a.get(key)
+    if isinstance(v, list | tuple):
+        v = v[0] if v else None
+    if v is not None:
+        if not isinstance(v, str):
+            raise _Bad(_where(p, key), f"expected a string array, got {type(v).__name__}")
+        return v or None
+    msgs = _genai_messages(a, "gen_ai.output.messages", p)
+    reason = msgs[0].get("finish_reason") if msgs else None
+    return reason if isinstance(reason, str) and reason else None
 
 
 def _put(row: dict[str, Any], key: str, value: Any) -> None:

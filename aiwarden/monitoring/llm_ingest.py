@@ -263,7 +263,7 @@ def _record(model_id: int, e: LLMEvent, fs: list[Finding], policy: str, key: byt
                 "provider": e.provider, "model": e.model, "tokens_in": e.tokens_in,
                 "tokens_out": e.tokens_out, "latency_ms": e.latency_ms, "cost": e.cost,
                 "tokens_estimated": e.tokens_estimated, "cost_source": e.cost_source,
-                "cost_reason": e.cost_reason,
+                "cost_reason": e.cost_reason, "finish_reason": e.finish_reason,
                 "truncated_input": e.truncated_input, "truncated_output": e.truncated_output,
                 "input_chars": e.input_chars, "output_chars": e.output_chars,
                 "embedding": e.embedding}).decode()}

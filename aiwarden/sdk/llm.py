@@ -32,7 +32,7 @@ log = logging.getLogger("aiwarden.sdk.llm")
 
 _EVENT_KEYS = ("request_id", "timestamp", "version", "input", "output", "provider", "model",
                "tokens_in", "tokens_out", "latency_ms", "cost", "session_id", "tags",
-               "context", "embedding")
+               "context", "embedding", "finish_reason")
 
 
 class LLMMixin:
@@ -119,7 +119,8 @@ class _Completions:
                    "output": (_get(message, "content") if message is not None else None) or "",
                    "tokens_in": _get(usage, "prompt_tokens") if usage is not None else None,
                    "tokens_out": _get(usage, "completion_tokens") if usage is not None
-                   else None, "latency_ms": latency})
+                   else None, "latency_ms": latency,
+                   "finish_reason": _get(choices[0], "finish_reason") if choices else None})
         return response
 
 
@@ -133,12 +134,15 @@ class _Stream:
         self._id: str | None = None
         self._usage: Any = None
         self._done = False
+        self._finish_reason: str | None = None
 
     def __iter__(self) -> Iterator[Any]:
         for chunk in self._inner:
             self._id = self._id or _get(chunk, "id")
             self._usage = _get(chunk, "usage") or self._usage
             for choice in _get(chunk, "choices") or []:
+                if _get(choice, "index", 0) == 0:
+                    self._finish_reason = _get(choice, "finish_reason") or self._finish_reason
                 delta = _get(choice, "delta")
                 text = _get(delta, "content") if delta is not None else None
                 if text:
@@ -158,7 +162,8 @@ class _Stream:
                    "output": "".join(self._parts),
                    "tokens_in": _get(u, "prompt_tokens") if u is not None else None,
                    "tokens_out": _get(u, "completion_tokens") if u is not None else None,
-                   "latency_ms": (time.perf_counter() - self._started) * 1000})
+                   "latency_ms": (time.perf_counter() - self._started) * 1000,
+                   "finish_reason": self._finish_reason})
 
 
 class _Chat:

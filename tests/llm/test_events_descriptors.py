@@ -39,6 +39,9 @@ def test_module_doctests(module: str) -> None:
     ({"request_id": "a", "output": "x", "context": ["ok", 5]}, "context[1]"),
     ({"request_id": "a", "output": "x", "embedding": [1.0, "x"]}, "embedding"),
     ({"request_id": "a", "output": "x", "colour": "red"}, "colour"),
+    ({"request_id": "a", "output": "x", "finish_reason": 1}, "finish_reason"),
+    ({"request_id": "a", "output": "x", "finish_reason": "x" * 41}, "finish_reason"),
+    ({"request_id": "a", "output": "x", "finish_reason": " "}, "finish_reason"),
     ("not an object", "row"),
 ])
 def test_each_bad_field_is_named(row: object, field: str) -> None:
@@ -177,3 +180,55 @@ def test_every_message_and_passage_is_redacted_where_its_pii_is() -> None:
     assert b"example" not in blob and b"4111" not in blob
     _, errors = parse_events([{"request_id": "c", "output": "x", "cost": "bob@example.com"}])
     assert "example" not in errors[0].reason  # an error never echoes what may be PII
+
+
+def test_finish_reason_length_makes_truncation_certain() -> None:
+    from aiwarden.llm.evaluators.output import OutputEvaluator
+
+    done = "This answer is complete and ends with a full stop."
+    good, bad = parse_events([
+        {"request_id": "a", "output": done, "finish_reason": "length"},
+        {"request_id": "b", "output": done, "finish_reason": "stop"},
+        {"request_id": "c", "output": done}])
+    assert bad == [] and [e.finish_reason for _, e in good] == ["length", "stop", None]
+    events = [e for _, e in good]
+    findings, ran, failed = desc.run_evaluators(events, [OutputEvaluator()])
+    assert ran == {"output"} and failed == {}
+    cols = desc.descriptors(events, findings, ran=ran)
+    assert cols["llm_truncated"].tolist() == [1, 0, 0]
+    (f,) = findings[0]
+    assert (f.category, f.severity) == ("truncated", 1.0)  # certain, not guessed
+
+
+def test_evaluators_skip_absent_input_and_context_but_always_read_the_output() -> None:
+    class Seen:
+        def __init__(self, name: str, fld: str) -> None:
+            self.name, self.fields, self.texts = name, (fld,), None
+
+        def evaluate(self, texts: list[str]) -> list[list[Finding]]:
+            self.texts = list(texts)
+            return [[Finding(self.name, "x", self.fields[0], -1, -1, 1.0)] for _ in texts]
+
+    good, _ = parse_events([{"request_id": "a", "output": ""},
+                            {"request_id": "b", "output": "o", "input": "hi",
+                             "context": ["c"]}])
+    evs = [Seen("injection", "input"), Seen("pii", "context"), Seen("refusal", "output")]
+    findings, ran, _ = desc.run_evaluators([e for _, e in good], evs)
+    assert [e.texts for e in evs] == [["hi"], ["c"], ["", "o"]]
+    assert ran == {"injection", "pii", "refusal"}
+    assert [[f.field for f in fs] for fs in findings] == [["output"],
+                                                         ["input", "context", "output"]]
+
+
+def test_input_text_is_rebuilt_when_the_messages_change() -> None:
+    (_, ev), = parse_events([{"request_id": "a", "output": "o", "input": "first"}])[0]
+    assert ev.input == "first" and ev.input is ev.input  # built once
+    ev.messages = [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]
+    assert ev.input == "system: s\nuser: u"
+
+
+def test_finding_to_dict_has_every_field_and_the_span() -> None:
+    import dataclasses
+
+    f = Finding("pii", "email", "input", 3, 9, 0.5, "an address")
+    assert f.to_dict() == {**dataclasses.asdict(f), "span": [3, 9]}

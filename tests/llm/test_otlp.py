@@ -145,12 +145,32 @@ def test_genai_span_becomes_an_event(enc: str) -> None:
         "request_id": "00f067aa0ba902b7", "timestamp": (T0 + 812_500_000) / 1e9,
         "latency_ms": 812.5, "version": "v2", "provider": "openai",
         "model": "gpt-4o-2024-08-06", "tokens_in": 12, "tokens_out": 30,
-        "session_id": "conv-1", "tags": {"locale": "fr"},
+        "session_id": "conv-1", "tags": {"locale": "fr"}, "finish_reason": "stop",
         "input": [{"role": "system", "content": "Be kind."},
                   {"role": "user", "content": "Where is my order?"}],
         "output": "It ships tomorrow."}
     good, bad = parse_events([row])  # the core's own check takes it as it is
     assert bad == [] and good[0][1].tokens_out == 30
+
+
+@pytest.mark.parametrize("enc", ENCODINGS)
+def test_finish_reason_from_the_response_attribute_or_the_output_message(enc: str) -> None:
+    listed = dict(GENAI, **{"gen_ai.response.finish_reasons": ["length", "stop"]})
+    in_message = {k: v for k, v in GENAI.items() if k != "gen_ai.response.finish_reasons"}
+    in_message["gen_ai.output.messages"] = orjson.dumps([
+        {"role": "assistant", "finish_reason": "content_filter",
+         "parts": [{"type": "text", "content": "I cannot"}]}]).decode()
+    none = {k: v for k, v in OPENINFERENCE.items()}
+    out = _map(enc, [span("00f067aa0ba902b1", listed), span("00f067aa0ba902b2", in_message),
+                     span("00f067aa0ba902b3", none)])
+    assert [row.get("finish_reason") for _, _, row in out.events] == [
+        "length", "content_filter", None]  # the first choice's
+    good, bad = parse_events([row for _, _, row in out.events])
+    assert bad == [] and [e.finish_reason for _, e in good] == ["length", "content_filter",
+                                                                None]
+    bad_type = dict(GENAI, **{"gen_ai.response.finish_reasons": [3]})
+    out = _map(enc, [span("00f067aa0ba902b4", bad_type)])
+    assert out.events == [] and "gen_ai.response.finish_reasons" in str(out.rejected[0])
 
 
 @pytest.mark.parametrize("enc", ENCODINGS)

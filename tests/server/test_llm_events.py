@@ -259,6 +259,9 @@ class _Upstream:
                             {"index": 0, "delta": {"content": w + (" " if i < len(words) - 1
                                                                    else "")}}]}
                         self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                    end = {"id": rid, "model": body["model"], "choices": [
+                        {"index": 0, "delta": {}, "finish_reason": "length"}]}
+                    self.wfile.write(f"data: {json.dumps(end)}\n\n".encode())
                     last = {"id": rid, "model": body["model"], "choices": [],
                             "usage": {"prompt_tokens": 9, "completion_tokens": len(words)}}
                     self.wfile.write(f"data: {json.dumps(last)}\n\ndata: [DONE]\n\n".encode())
@@ -323,7 +326,7 @@ def test_sdk_wrapper_logs_openai_compatible_calls(server, http_module, models) -
         msgs = [{"role": "user", "content": "I feel bad"}]
         reply = chat.chat.completions.create(model="gpt-4o-mini", messages=msgs)
         assert reply["choices"][0]["message"]["content"] == UNSAFE  # passed through as is
-        streamed = "".join(c["choices"][0]["delta"]["content"] for c in
+        streamed = "".join(c["choices"][0]["delta"].get("content", "") for c in
                            chat.chat.completions.create(model="gpt-4o-mini", messages=msgs,
                                                         stream=True) if c["choices"])
         assert streamed == UNSAFE and up.calls == 2
@@ -336,6 +339,11 @@ def test_sdk_wrapper_logs_openai_compatible_calls(server, http_module, models) -
         by_id = {e["request_id"]: e for e in one}
         assert by_id["chatcmpl-1"]["detail"]["tokens_out"] == 4
         assert by_id["chatcmpl-2"]["detail"]["tokens_out"] == len(UNSAFE.split(" "))
+        # the first choice's finish reason, of the answer and of the stream's last chunk
+        assert by_id["chatcmpl-1"]["detail"]["finish_reason"] == "stop"
+        assert by_id["chatcmpl-2"]["detail"]["finish_reason"] == "length"
+        assert "truncated" in {f["category"] for f in by_id["chatcmpl-2"]["findings"]}
+        assert "truncated" not in {f["category"] for f in by_id["chatcmpl-1"]["findings"]}
         fb = monitor.log_llm_feedback("bot", "chatcmpl-1", 0.0, "harmful")
         assert fb["joined"] == 1
         errors: list = []

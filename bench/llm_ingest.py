@@ -1,0 +1,111 @@
+"""The evaluator stage of LLM ingest: events per second per core on ~1 kB responses.
+
+What ``aiwarden.monitoring.llm_ingest.ingest_llm_events`` does to a batch before the database:
+check the rows (``parse_events``), run every installed evaluator on the texts it reads
+(``evaluate``: findings and descriptor columns), and turn the findings into the stored JSON
+(``Finding.to_dict``). Timed with process CPU time (one core), best of ``--repeats``, next to
+a floor in the same run: one precompiled keyword regex over the same outputs.
+
+The events are the labelled set's responses padded to ~1 kB (bench/llm_eval.py); half carry
+a short user prompt, none retrieved context (the common chatbot case).
+
+Usage::
+
+    .venv/bin/python bench/llm_ingest.py
+    .venv/bin/python bench/llm_ingest.py --events 3000 --repeats 3 --profile
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import llm_eval  # bench/llm_eval.py: the labelled set and its 1 kB responses
+
+PROMPTS = ("Where is my order?", "How do I change my plan?", "I feel awful today.",
+           "Can you help me with my invoice, my email is jane.doe@example.com?")
+
+
+def rows(n: int, seed: int = 11) -> list[dict]:
+    rnd = random.Random(seed)
+    out = []
+    for i, text in enumerate(llm_eval.responses_1kb(llm_eval.load(), n)):
+        row = {"request_id": f"r{i}", "output": text, "tokens_out": len(text) // 4,
+               "provider": "openai", "model": "gpt-4o-mini", "tags": {"locale": "fr"}}
+        if i % 2:
+            row["input"] = [{"role": "system", "content": "You are a support assistant."},
+                            {"role": "user", "content": rnd.choice(PROMPTS)}]
+        out.append(row)
+    return out
+
+
+def stage(batch: list[dict]) -> int:
+    from aiwarden.llm.events import parse_events
+    from aiwarden.monitoring.llm_ingest import evaluate
+
+    good, _ = parse_events(batch)
+    events = [e for _, e in good]
+    findings, _, _ = evaluate(events)
+    return sum(len([f.to_dict() for f in fs]) for fs in findings)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--events", type=int, default=3000)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--batch", type=int, default=1000, help="events per ingest call")
+    ap.add_argument("--profile", action="store_true",
+                    help="print a profile (pyinstrument when installed, else cProfile)")
+    args = ap.parse_args()
+
+    data = rows(args.events)
+    batches = [data[i:i + args.batch] for i in range(0, len(data), args.batch)]
+    stage(batches[0][:10])  # load the evaluators (and the safety model) untimed
+    floor_rx = re.compile(r"\b(?:kill|die|suicide|hate|sex)\w*", re.IGNORECASE)
+
+    def cpu(fn) -> float:
+        best = float("inf")
+        for _ in range(args.repeats):
+            t0 = time.process_time()
+            fn()
+            best = min(best, time.process_time() - t0)
+        return max(best, 1e-9)
+
+    floor = len(data) / cpu(lambda: [floor_rx.findall(r["output"]) for r in data])
+    rate = len(data) / cpu(lambda: [stage(b) for b in batches])
+    mean = sum(len(r["output"]) for r in data) / len(data)
+    print(f"{len(data)} events, outputs of {mean:.0f} characters, batches of {args.batch}, "
+          f"process CPU time, best of {args.repeats}")
+    print(f"cpu: {llm_eval._cpu_model()}, {os.cpu_count()} logical cores, load average "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"  floor (one keyword regex)          {floor:>10,.0f} events/s/core")
+    print(f"  ingest evaluator stage             {rate:>10,.0f} events/s/core "
+          f"({rate / floor:.4f} x floor)")
+    print(f"  target >= 2,000 events/s/core: {'met' if rate >= 2000 else 'NOT met'}")
+    if args.profile:
+        try:
+            from pyinstrument import Profiler
+        except ImportError:  # not in the dev extra: the standard library's profiler
+            import cProfile
+            import pstats
+
+            prof = cProfile.Profile()
+            prof.runcall(lambda: [stage(b) for b in batches])
+            pstats.Stats(prof).sort_stats("cumulative").print_stats(35)
+            return
+        pi = Profiler(interval=0.0005)
+        with pi:
+            for b in batches:
+                stage(b)
+        print(pi.output_text(unicode=False, color=False, show_all=False))
+
+
+if __name__ == "__main__":
+    main()
