@@ -236,11 +236,10 @@ class PCAReconstructionDrift:
             raise NotFittedError(f"{self._owner} must be fitted with fit(reference) first.")
         frame = to_frame(current, "current", f"{self._owner}.compare")
         x, n_invalid = self.encoder_.transform(frame, "current")
-        names = tuple(self.encoder_.features_)
-        if self.reason_ is not None:
+        if self.reason_ is not None:  # no residual, so no per-feature errors either
             return PCAReconstructionResult(
                 None, None, None, None, None, False, 0, self.explained_variance_, len(x),
-                n_invalid, names, (), (), self.reason_)
+                n_invalid, (), (), (), self.reason_)
         res = _residual(x - self.mean_, self.components_)
         error = float(np.linalg.norm(res, axis=1).mean())
         mean, std = float(self.chunk_errors_.mean()), float(self.chunk_errors_.std(ddof=1))

@@ -596,6 +596,7 @@ def test_one_varying_feature_gives_no_verdict_and_says_why() -> None:
     assert "got 1 (x1)" in result.reason
     assert (result.error, result.lower, result.upper) == (None, None, None)
     assert not result.drift_detected and result.n_components == 0
+    assert result.features == () and result.to_pandas().empty
     assert json.loads(json.dumps(result.to_dict()))["reason"] == result.reason
     back = PCAReconstructionDrift.from_dict(json.loads(json.dumps(detector.to_dict())))
     assert back.compare(reference).reason == result.reason

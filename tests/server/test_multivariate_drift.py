@@ -292,3 +292,27 @@ def test_two_independent_features_keep_a_real_residual_and_catch_a_new_correlati
         values[kind] = value
     assert values["new"]["reconstruction_drifted"]
     assert not values["same"]["reconstruction_drifted"]
+
+
+def test_one_varying_feature_gives_no_reconstruction_verdict_and_says_why(server, http) -> None:
+    import httpx
+
+    reference = two_independent(3000, 0, False).assign(x1=1.0)
+    name = register_model(http, f"mv-one-{uuid.uuid4().hex[:6]}", reference, HINTS)
+    current = two_independent(1000, 1, True)
+    body = [{"prediction_id": f"o{i}", "timestamp": time.time() - 1500 + i,
+             "features": {"x1": float(r.x1), "x3": float(r.x3)},
+             "prediction": int(r.pred), "scores": float(r.score)}
+            for i, r in enumerate(current.itertuples())]
+    assert http.post(f"/models/{name}/predictions", json=body).json()["accepted"] == 1000
+    value = window_value(http, name)
+    assert "at least 2 features that vary" in value["reconstruction_reason"]
+    assert value["reconstruction_error"] is None and value["reconstruction_upper"] is None
+    assert value["reconstruction_drifted"] is False and value["n_components"] == 0
+    # Prometheus and the model page skip the missing number instead of failing
+    text = httpx.get(f"{server.url}/metrics", params={"window": "1h", "model": name,
+                                                      "multivariate": "true"}, timeout=120).text
+    assert 'stat="auc"' in text and 'stat="reconstruction_error"' not in text
+    page = httpx.get(f"{server.url}/models/{name}/panels/charts", params={"range": "1h"},
+                     headers={"HX-Request": "true"}, timeout=120)
+    assert page.status_code == 200, page.text
