@@ -227,7 +227,9 @@ class PCAReconstructionDrift:
         # A state stored before "reason" existed may hold every component: refuse it likewise.
         det.reason_ = d.get("reason")
         if det.reason_ is None and det.explained_variance_ >= 1.0 - _CAPTURED:
-            det.reason_ = _CAPTURED_ALL
+            det.reason_ = ("no verdict: this stored fit keeps every principal component, so "
+                           "every row rebuilds exactly and the error is rounding noise; "
+                           "fit the reference again")
         return det
 
     def compare(self, current: Any) -> PCAReconstructionResult:
