@@ -283,9 +283,11 @@ def _slices(ref: Any, rows: pa.Table) -> tuple[dict[str, Any], list[Suspect]]:
               "abs_error" if task == Task.REGRESSION else "error_rate")
     if not slices:
         return {"labelled_rows": labelled, "metric": metric, "slices": []}, []
-    total_excess = sum(max(s["excess"], 0) for s in slices) or 1.0
-    suspects = [Suspect("slice", s["description"], min(1.0, 0.4 + 0.6 * s["excess"] /
-                                                      total_excess),
+    # relative to the worst slice, not to the sum: more candidate columns (segments, tags)
+    # must not dilute the slice that explains the drop below an unrelated drift
+    worst = max(max(s["excess"], 0) for s in slices) or 1.0
+    suspects = [Suspect("slice", s["description"], min(1.0, 0.4 + 0.6 * max(s["excess"], 0) /
+                                                      worst),
                         f"{s['description']}: {slice_values(metric, s)} on "
                         f"{s['support']} rows", s)
                 for s in slices]

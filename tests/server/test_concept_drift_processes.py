@@ -17,7 +17,7 @@ from tests.server.live import ProcessServer, database_url
 from tests.server.test_concept_drift import ALL, CHANGE, N, engine, found, outcomes
 
 BATCH = 100
-DELAY = 4.0  # label_delay: live labels arrive well within it
+DELAY = 4  # label_delay (whole seconds): live labels arrive well within it
 SPACING = 0.01  # seconds between predictions (logged about as fast)
 
 

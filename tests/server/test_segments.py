@@ -242,8 +242,9 @@ def test_dashboard_segment_selector_filters_the_charts(server, scenario) -> None
     br = sum(v for _, v in _volume_rows(seg.text) if v)
     everything = sum(v for _, v in _volume_rows(whole.text) if v)
     cur = scenario["cur"]
-    # rates are drawn rounded to 4 digits: the share agrees to ~1 %, the whole would be 100 %
-    assert br / everything == pytest.approx((cur.country == "BR").mean(), rel=0.02)
+    # rates are drawn rounded to 4 digits per step (a few % on sparse steps); the whole
+    # would be 100 %, BR's share is ~18 %
+    assert br / everything == pytest.approx((cur.country == "BR").mean(), rel=0.05)
     bad = httpx.get(panel, params={"range": "24h", "segment": "country:ZA"},
                     headers={"HX-Request": "true"})
     assert bad.status_code == 422 and "__other__" in bad.text
