@@ -38,6 +38,8 @@ KNOWN_ST202 = {
     f"GET {V1}/models/{{name}}/metrics": "start must be before end",
     f"GET {V1}/models/{{name}}/response-times": "start must be before end",
     f"GET {V1}/models/{{name}}/events": "start must be before end",
+    f"GET {V1}/models/{{name}}/compare-versions": "start must be before end; state: both "
+                                                  "versions must exist",
     f"GET {V1}/models/{{name}}/rca": "start must be before end (and lookback before both)",
     "Stateful tests": "start must be before end (response-times after a create)",
     f"DELETE {V1}/silences/{{silence_id}}": "state: the silence already expired (422; "
