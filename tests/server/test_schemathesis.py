@@ -77,6 +77,8 @@ KNOWN_ST202 = {
 # design; the report names the read in "Not available with: `GET ...`".
 KNOWN_ST302 = {
     f"GET {V1}/models/{{name}}/guardrail": "a model has no guardrail until one is PUT",
+    f"DELETE {V1}/models/{{name}}/rollback-policy": "a model has no rollback policy until "
+                                                    "one is PUT",
     f"POST {V1}/models/{{name}}/v1/chat/completions": "a model has no guardrail (so no "
                                                       "upstream) until one is PUT",
 }
