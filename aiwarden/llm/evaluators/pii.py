@@ -27,7 +27,7 @@ import re
 from collections.abc import Sequence
 
 from aiwarden.errors import check_param
-from aiwarden.llm.findings import FIELDS, Finding
+from aiwarden.llm.evaluators._scan import Rule, Span, SpanEvaluator, keep_first
 
 __all__ = ["CATEGORIES", "IBAN_LENGTHS", "PiiEvaluator", "iban_valid", "luhn_valid"]
 
@@ -189,7 +189,7 @@ def _card_ok(text: str, m: re.Match[str]) -> bool:
     return not (_ID_WORDS.search(before) and not _CARD_WORDS.search(before))
 
 
-def _ssn_ok(m: re.Match[str]) -> bool:
+def _ssn_ok(text: str, m: re.Match[str]) -> bool:
     area, group, serial = int(m.group(1)), int(m.group(3)), int(m.group(4))
     return (0 < area < 900 and area != 666 and group > 0 and serial > 0
             and f"{m.group(1)}-{m.group(3)}-{m.group(4)}" not in _VOID_SSNS)
@@ -233,7 +233,37 @@ def _after_id_word(text: str, m: re.Match[str]) -> bool:
     return _ID_WORDS.search(text, max(0, m.start() - 30), m.start()) is not None
 
 
-class PiiEvaluator:
+def _bare_ssn_ok(text: str, m: re.Match[str]) -> bool:
+    return _ssn_ok(text, m) and _SSN_WORDS.search(text, max(0, m.start() - 40),
+                                                   m.start()) is not None
+
+
+def _ipv4_match_ok(text: str, m: re.Match[str]) -> bool:
+    return _ipv4_ok(m.group()) and not _after_id_word(text, m)
+
+
+def _ipv6_match_ok(text: str, m: re.Match[str]) -> bool:
+    return _ipv6_ok(m.group())
+
+
+def _bare_phone_ok(text: str, m: re.Match[str]) -> bool:
+    return (_PHONE_WORDS.search(text, max(0, m.start() - 30), m.start()) is not None
+            and not _after_id_word(text, m))
+
+
+# The rules that run inside runs of digits and separators (see ``PiiEvaluator._spans``).
+_DIGIT_RULES = (
+    Rule("card", _CARD, _card_ok),
+    Rule("ssn", _SSN, _ssn_ok),
+    Rule("ssn", _BARE_SSN, _bare_ssn_ok),
+    Rule("ip", _IPV4, _ipv4_match_ok),
+    Rule("phone", _PHONE, _phone_ok),
+    Rule("phone", _BARE_PHONE, _bare_phone_ok),
+)
+_IPV6_RULE = Rule("ip", _IPV6, _ipv6_match_ok)
+
+
+class PiiEvaluator(SpanEvaluator):
     """Finds e-mail addresses, phone numbers, card numbers, IBANs, US SSNs and IP addresses.
 
     Parameters
@@ -248,30 +278,25 @@ class PiiEvaluator:
     name = "pii"
 
     def __init__(self, field: str = "output", categories: Sequence[str] | None = None) -> None:
-        check_param(field in FIELDS, "field", "PiiEvaluator", f"one of {FIELDS}", field)
+        super().__init__(field)
         cats = tuple(CATEGORIES if categories is None else categories)
         bad = [c for c in cats if c not in CATEGORIES]
         check_param(not bad and bool(cats), "categories", "PiiEvaluator",
                     f"a non-empty list of {CATEGORIES}", list(cats))
-        self.field = field
-        self.fields = (field,)
         self.categories = cats
+        self._digit_rules = tuple(r for r in _DIGIT_RULES if r.category in cats)
 
-    def evaluate(self, texts: Sequence[str]) -> list[list[Finding]]:
-        """One list of findings per text, each sorted by start."""
-        return [self.find(t) for t in texts]
+    def _severity(self, text: str, start: int, category: str) -> float:
+        return SEVERITY[category]
 
-    def find(self, text: str) -> list[Finding]:
-        """The findings in one text, sorted by start."""
-        spans = self._spans(text)
-        return [Finding("pii", cat, self.field, s, e, SEVERITY[cat], f"{cat} (validated)")
-                for s, e, cat in spans]
+    def _detail(self, category: str) -> str:
+        return f"{category} (validated)"
 
-    def _spans(self, text: str) -> list[tuple[int, int, str]]:
+    def _spans(self, text: str) -> list[Span]:
         # One cheap pass finds the runs of digits and separators; the category patterns then
         # run only inside those runs (their look-behinds still see the text before a run).
         cats = self.categories
-        found: list[tuple[int, int, str]] = []
+        found: list[Span] = []
         if "email" in cats and "@" in text:
             i, end = text.find("@"), 0
             while i >= 0:
@@ -293,37 +318,8 @@ class PiiEvaluator:
             if b - a < 7:
                 continue
             b = min(n, b + 2)  # the patterns' look-aheads see past the run
-            if "card" in cats:
-                found += [(m.start(), m.end(), "card") for m in _CARD.finditer(text, a, b)
-                          if _card_ok(text, m)]
-            if "ssn" in cats:
-                found += [(m.start(), m.end(), "ssn") for m in _SSN.finditer(text, a, b)
-                          if _ssn_ok(m)]
-                found += [(m.start(), m.end(), "ssn") for m in _BARE_SSN.finditer(text, a, b)
-                          if _ssn_ok(m)
-                          and _SSN_WORDS.search(text, max(0, m.start() - 40), m.start())]
-            if "ip" in cats:
-                found += [(m.start(), m.end(), "ip") for m in _IPV4.finditer(text, a, b)
-                          if _ipv4_ok(m.group()) and not _after_id_word(text, m)]
-            if "phone" in cats:
-                found += [(m.start(), m.end(), "phone") for m in _PHONE.finditer(text, a, b)
-                          if _phone_ok(text, m)]
-                found += [(m.start(), m.end(), "phone") for m in _BARE_PHONE.finditer(text, a, b)
-                          if _PHONE_WORDS.search(text, max(0, m.start() - 30), m.start())
-                          and not _after_id_word(text, m)]
+            for rule in self._digit_rules:
+                found += rule.spans(text, a, b)
         if "ip" in cats and ("::" in text or text.count(":") >= 3):
-            found += [(m.start(), m.end(), "ip") for m in _IPV6.finditer(text)
-                      if _ipv6_ok(m.group())]
-        return _without_overlaps(found)
-
-
-def _without_overlaps(found: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
-    """Keep, among overlapping spans, the one of the most specific category."""
-    if len(found) < 2:
-        return found
-    rank = {c: i for i, c in enumerate(CATEGORIES)}
-    kept: list[tuple[int, int, str]] = []
-    for s, e, c in sorted(found, key=lambda f: (rank[f[2]], f[0])):
-        if all(e <= ks or s >= ke for ks, ke, _ in kept):
-            kept.append((s, e, c))
-    return sorted(kept)
+            found += _IPV6_RULE.spans(text)
+        return keep_first(found, CATEGORIES)

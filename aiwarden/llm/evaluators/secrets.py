@@ -24,10 +24,9 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
 
 from aiwarden.errors import check_param
-from aiwarden.llm.findings import FIELDS, Finding
+from aiwarden.llm.evaluators._scan import Rule, Span, SpanEvaluator, overlaps
 
 __all__ = ["CATEGORIES", "SecretsEvaluator", "shannon_entropy"]
 
@@ -49,7 +48,6 @@ _SHAPES: dict[str, tuple[str, float]] = {
                    0.95),
     "jwt": (r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}", 0.8),
 }
-_PATTERNS = {k: re.compile(p) for k, (p, _) in _SHAPES.items()}
 # A shape's pattern runs only when one of its literal markers is in the text (a C substring
 # search), so ordinary prose costs a few ``in`` tests, not eight regex scans.
 _MARKERS = {
@@ -111,7 +109,27 @@ def _mixed(s: str) -> bool:
     return any(c.isdigit() for c in s) and any(c.isalpha() for c in s)
 
 
-class SecretsEvaluator:
+def _jwt_match_ok(text: str, m: re.Match[str]) -> bool:
+    return _jwt_ok(m.group())
+
+
+def _openai_ok(text: str, m: re.Match[str]) -> bool:
+    return _mixed(m.group()[3:])
+
+
+def _aws_secret_ok(text: str, m: re.Match[str]) -> bool:
+    v = m.group()
+    return _mixed(v) and shannon_entropy(v) >= 4.0
+
+
+_VALIDATORS = {"jwt": _jwt_match_ok, "openai_key": _openai_ok}
+# The provider shapes, in the order they claim overlapping text.
+_SHAPE_RULES = tuple(Rule(cat, re.compile(p), _VALIDATORS.get(cat), _MARKERS[cat])
+                     for cat, (p, _) in _SHAPES.items())
+_AWS_SECRET_RULE = Rule("aws_secret_key", _AWS_SECRET, _aws_secret_ok)
+
+
+class SecretsEvaluator(SpanEvaluator):
     """Finds API keys, tokens, JWTs, private keys and high-entropy secret assignments.
 
     Parameters
@@ -129,65 +147,45 @@ class SecretsEvaluator:
 
     def __init__(self, field: str = "output", min_entropy: float = 3.5,
                  min_length: int = 12) -> None:
-        check_param(field in FIELDS, "field", "SecretsEvaluator", f"one of {FIELDS}", field)
+        super().__init__(field)
         check_param(isinstance(min_entropy, int | float) and 0 <= min_entropy <= 8,
                     "min_entropy", "SecretsEvaluator", "a number in [0, 8]", min_entropy)
         check_param(isinstance(min_length, int) and 4 <= min_length <= 1000, "min_length",
                     "SecretsEvaluator", "an int in [4, 1000]", min_length)
-        self.field = field
-        self.fields = (field,)
         self.min_entropy = float(min_entropy)
         self.min_length = min_length
-
-    def evaluate(self, texts: Sequence[str]) -> list[list[Finding]]:
-        """One list of findings per text, each sorted by start."""
-        return [self.find(t) for t in texts]
 
     def _threshold(self, value: str) -> float:
         """Hex can hold at most 4 bits per character: a random hex key has ~3.7, so hex values
         need ``min_entropy - 0.5`` (3.0 by default, as detect-secrets uses)."""
         return self.min_entropy - 0.5 if _HEX.fullmatch(value) else self.min_entropy
 
-    def find(self, text: str) -> list[Finding]:
-        """The findings in one text, sorted by start."""
-        found: list[tuple[int, int, str]] = []
-        for cat, markers in _MARKERS.items():
-            if not any(k in text for k in markers):
-                continue
-            for m in _PATTERNS[cat].finditer(text):
-                if cat == "jwt" and not _jwt_ok(m.group()):
-                    continue
-                if cat == "openai_key" and not _mixed(m.group()[3:]):
-                    continue
-                if not _overlaps(found, m.start(), m.end()):
-                    found.append((m.start(), m.end(), cat))
+    def _assigned_ok(self, value: str) -> bool:
+        """A generic ``name = value`` holds a secret: long, not a placeholder, random."""
+        return (len(value) >= self.min_length and not _PLACEHOLDER.match(value)
+                and not _SKIP_VALUE.match(value) and not _WORDY.fullmatch(value)
+                and shannon_entropy(value) >= self._threshold(value))
+
+    def _spans(self, text: str) -> list[Span]:
+        found: list[Span] = []
+        for rule in _SHAPE_RULES:
+            if rule.gated(text):
+                found += [sp for sp in rule.spans(text) if not overlaps(found, sp[0], sp[1])]
         if any(c == "aws_access_key" for *_, c in found) or _AWS_SECRET_NAME.search(text):
-            for m in _AWS_SECRET.finditer(text):
-                v = m.group()
-                if _mixed(v) and shannon_entropy(v) >= 4.0 and not _overlaps(found, m.start(),
-                                                                                 m.end()):
-                    found.append((m.start(), m.end(), "aws_secret_key"))
+            found += [sp for sp in _AWS_SECRET_RULE.spans(text)
+                      if not overlaps(found, sp[0], sp[1])]
         lower = text.lower()
         if ("=" in text or ":" in text) and any(w in lower for w in _ASSIGN_WORDS):
-            for m in _ASSIGN.finditer(text):
-                a, b = m.span("value")
-                v = m.group("value")
-                if (len(v) >= self.min_length and not _overlaps(found, a, b)
-                        and not _PLACEHOLDER.match(v) and not _SKIP_VALUE.match(v)
-                        and not _WORDY.fullmatch(v)
-                        and shannon_entropy(v) >= self._threshold(v)):
-                    found.append((a, b, "api_key"))
-        found.sort()
-        return [Finding("secrets", c, self.field, s, e, _severity(text, s, c), f"{c} shape")
-                for s, e, c in found]
+            found += [(*m.span("value"), "api_key") for m in _ASSIGN.finditer(text)
+                      if self._assigned_ok(m.group("value"))
+                      and not overlaps(found, *m.span("value"))]
+        return sorted(found)
 
+    def _severity(self, text: str, start: int, category: str) -> float:
+        """Live credentials are severe; a Stripe test-mode key exposes no money (0.5)."""
+        if category == "stripe_key" and text.startswith("_test_", start + 2):
+            return 0.5
+        return _SEVERITY.get(category, 0.8)
 
-def _severity(text: str, start: int, category: str) -> float:
-    """Live credentials are severe; a Stripe test-mode key exposes no money (0.5)."""
-    if category == "stripe_key" and text.startswith("_test_", start + 2):
-        return 0.5
-    return _SEVERITY.get(category, 0.8)
-
-
-def _overlaps(found: list[tuple[int, int, str]], a: int, b: int) -> bool:
-    return any(s < b and a < e for s, e, _ in found)
+    def _detail(self, category: str) -> str:
+        return f"{category} shape"

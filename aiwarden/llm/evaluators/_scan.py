@@ -1,0 +1,123 @@
+"""The scanning shape the PII and secrets evaluators share: compiled patterns, each with
+literal markers that gate it and a validator that confirms it, yielding category spans.
+
+A :class:`Rule` runs its pattern only when one of its markers is in the text (a C substring
+search: prose without an ``@`` or ``sk_`` costs a few ``in`` tests, not a regex scan), and a
+match becomes a span only when its validator accepts it (Luhn, mod 97, entropy, a decodable
+JWT header...). :func:`keep_first` resolves overlapping spans in favour of the earlier
+category of an order. :class:`SpanEvaluator` turns the spans of one text into findings.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from aiwarden.errors import check_param
+from aiwarden.llm.findings import FIELDS, Finding
+
+__all__ = ["Rule", "Span", "SpanEvaluator", "keep_first", "overlaps", "scan"]
+
+#: ``(start, end, category)`` of one validated match.
+Span = tuple[int, int, str]
+Validator = Callable[[str, re.Match[str]], bool]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One category's candidate pattern, its gate and its validator.
+
+    Parameters
+    ----------
+    category : str
+        Written into each span.
+    pattern : re.Pattern
+        The candidate; ``group`` names the part that is the span (0: the whole match).
+    ok : callable, optional
+        ``ok(text, match)`` is True when the candidate is the real thing.
+    markers : tuple of str
+        The pattern runs only when one of these substrings is in the text (empty: always).
+    group : int or str
+        The match group whose span is reported.
+    """
+
+    category: str
+    pattern: re.Pattern[str]
+    ok: Validator | None = None
+    markers: tuple[str, ...] = ()
+    group: int | str = 0
+
+    def gated(self, text: str) -> bool:
+        """True when the pattern should run on ``text`` (a marker is present, or none set)."""
+        return not self.markers or any(k in text for k in self.markers)
+
+    def spans(self, text: str, start: int = 0, end: int | None = None) -> list[Span]:
+        """The validated spans of this rule in ``text[start:end]`` (look-arounds see all)."""
+        ok, g, cat = self.ok, self.group, self.category
+        end = len(text) if end is None else end
+        return [(*m.span(g), cat) for m in self.pattern.finditer(text, start, end)
+                if ok is None or ok(text, m)]
+
+
+def scan(text: str, rules: Iterable[Rule], start: int = 0, end: int | None = None
+         ) -> list[Span]:
+    """The spans of every gated rule in ``text[start:end]``, in rule order."""
+    found: list[Span] = []
+    for rule in rules:
+        if rule.gated(text):
+            found += rule.spans(text, start, end)
+    return found
+
+
+def overlaps(found: Iterable[Span], a: int, b: int) -> bool:
+    """True when ``[a, b)`` overlaps one of ``found``."""
+    return any(s < b and a < e for s, e, _ in found)
+
+
+def keep_first(found: list[Span], order: Sequence[str]) -> list[Span]:
+    """Among overlapping spans keep the one whose category comes first in ``order``
+    (then the earlier one), sorted by start."""
+    if len(found) < 2:
+        return found
+    rank = {c: i for i, c in enumerate(order)}
+    kept: list[Span] = []
+    for s, e, c in sorted(found, key=lambda f: (rank[f[2]], f[0])):
+        if not overlaps(kept, s, e):
+            kept.append((s, e, c))
+    return sorted(kept)
+
+
+class SpanEvaluator:
+    """Base of the span evaluators: ``evaluate`` maps ``find`` over a batch, ``find`` turns
+    the spans of :meth:`_spans` into findings.
+
+    Subclasses set ``name`` and implement ``_spans(text)``; ``_severity`` and ``_detail``
+    say how severe a span is and what the finding's detail reads (never the value itself).
+    """
+
+    name = ""
+
+    def __init__(self, field: str) -> None:
+        check_param(field in FIELDS, "field", type(self).__name__, f"one of {FIELDS}", field)
+        self.field = field
+        self.fields = (field,)
+
+    def evaluate(self, texts: Sequence[str]) -> list[list[Finding]]:
+        """One list of findings per text, each sorted by start."""
+        return [self.find(t) for t in texts]
+
+    def find(self, text: str) -> list[Finding]:
+        """The findings in one text, sorted by start."""
+        name, field = self.name, self.field
+        return [Finding(name, c, field, s, e, self._severity(text, s, c), self._detail(c))
+                for s, e, c in self._spans(text)]
+
+    def _spans(self, text: str) -> list[Span]:
+        raise NotImplementedError
+
+    def _severity(self, text: str, start: int, category: str) -> float:
+        raise NotImplementedError
+
+    def _detail(self, category: str) -> str:
+        return category
