@@ -31,6 +31,7 @@ __all__ = ["AlertPipeline", "Leadership"]
 
 log = logging.getLogger("aiwarden.alerting")
 RCA_ACTION = "Root-cause analysis"
+MAX_RCA_RUNS = 5  # an incident's analysis is redone when a new rule joins it, this often at most
 
 
 class Leadership:
@@ -124,7 +125,7 @@ class AlertPipeline:
             report.transitions,
             info=lambda labels: infos.get((labels["model"], labels["rule"])))
         for inc in touched:
-            if inc.is_open and not self._has_rca(inc.id):
+            if inc.is_open and self._rca_is_stale(inc):
                 self.attach_rca(inc)
         if self.rollbacks is not None:
             for rolled in self.rollbacks.on_transitions(report.transitions):
@@ -224,9 +225,17 @@ class AlertPipeline:
                     out[(model, sr.name)] = AlertInfo.from_rule(Rule.model_validate(sr.spec))
         return out
 
-    def _has_rca(self, incident_id: int) -> bool:
-        return any(e.kind == "action" and e.detail.get("text") == RCA_ACTION
-                   for e in self.incidents.timeline(incident_id))
+    def _rca_is_stale(self, inc: Incident) -> bool:
+        """No RCA yet, or a rule fired since the last one: a later alert (a labelled accuracy
+        drop after a drift alert) brings evidence the first analysis could not see, so the
+        incident's analysis is redone, up to ``MAX_RCA_RUNS`` times."""
+        runs = [e for e in self.incidents.timeline(inc.id)
+                if e.kind == "action" and e.detail.get("text") == RCA_ACTION]
+        if not runs:
+            return True
+        seen = set(runs[-1].detail.get("alerts") or ())
+        return len(runs) < MAX_RCA_RUNS and bool(seen) and any(
+            a.rule not in seen for a in inc.alerts if a.rule)
 
     def attach_rca(self, inc: Incident, now: float | None = None) -> Mapping[str, Any] | None:
         """Run the RCA over the window that led to the incident and put it on the timeline."""
@@ -241,7 +250,8 @@ class AlertPipeline:
             log.warning("RCA for incident %s failed: %s", inc.id, exc)
             return None
         self.incidents.record_action(inc.id, RCA_ACTION, "aiwarden", detail={
-            "suspects": report["suspects"][:10], "markdown": to_markdown(report)})
+            "suspects": report["suspects"][:10], "markdown": to_markdown(report),
+            "alerts": sorted({a.rule for a in inc.alerts if a.rule})})
         return report
 
     def _metric_of(self, inc: Incident) -> str | None:

@@ -168,3 +168,28 @@ def test_two_rules_tripped_by_one_shift_share_one_incident_and_one_rca(http) -> 
         "many-drifted", "x-drift"]
     assert [e["detail"]["text"] for e in timeline if e["kind"] == "action"].count(
         "Root-cause analysis") == 1
+
+
+def test_a_rule_joining_later_redoes_the_rca_once(http) -> None:
+    """The first analysis runs on what the first alert saw; a rule that joins in a later
+    cycle brings new evidence, so the RCA is redone (listing both rules), and a cycle that
+    adds nothing new leaves it alone."""
+    name = f"inc-{uuid.uuid4().hex[:6]}"
+    register_model(http, name)
+    http.post(f"/models/{name}/predictions",
+              json=json_rows(scored_frame(1500, seed=9, shift=1.2), time.time() - 1600))
+    http.put(f"/rules/{name}/x-drift", json={"metric": "drift", "column": "x",
+                                             "critical": 1.0}).raise_for_status()
+    evaluate(http)
+    (inc,) = http.get("/incidents", params={"model": name}).json()
+
+    def analyses() -> list[dict]:
+        return [e["detail"] for e in http.get(f"/incidents/{inc['id']}").json()["timeline"]
+                if e["kind"] == "action" and e["detail"]["text"] == "Root-cause analysis"]
+
+    assert [a["alerts"] for a in analyses()] == [["x-drift"]]
+    http.put(f"/rules/{name}/many-drifted", json={
+        "metric": "drift", "stat": "share_drifted", "critical": 0.1}).raise_for_status()
+    evaluate(http)
+    evaluate(http)
+    assert [a["alerts"] for a in analyses()] == [["x-drift"], ["many-drifted", "x-drift"]]
