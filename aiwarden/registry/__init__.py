@@ -3,7 +3,7 @@ an append-only history (docs/registry.md).
 
 >>> from aiwarden.registry import FORMATS
 >>> sorted(FORMATS)
-['joblib', 'onnx', 'pickle', 'python', 'skops']
+['joblib', 'onnx', 'pickle', 'prompt', 'python', 'skops']
 """
 
 from aiwarden.registry._errors import (

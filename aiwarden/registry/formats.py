@@ -22,7 +22,7 @@ from typing import Any
 
 from aiwarden.registry import _onnx
 from aiwarden.registry._errors import ArtifactFormatError, UntrustedArtifactError, why
-from aiwarden.registry.predictor import EstimatorPredictor, Predictor
+from aiwarden.registry.predictor import EstimatorPredictor, Predictor, PromptTemplate
 
 __all__ = ["FORMATS", "WRAPPER_TYPES", "ArtifactFormat", "detect_format", "get_format"]
 
@@ -34,6 +34,7 @@ WRAPPER_TYPES = (
     "xgboost.sklearn.XGBRanker",
 )
 _ENTRY = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
+MAX_PROMPT_BYTES = 1_000_000  # a prompt template is text a person wrote, not a data set
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,8 @@ class ArtifactFormat:
                                       f"{self.name!r}.", "entry_point")
         if self.name == "onnx":
             _onnx.check_onnx(data)
+        elif self.name == "prompt":
+            _prompt_text(data)
         elif not data and self.name != "python":
             raise ArtifactFormatError("The artifact is empty.", "artifact")
 
@@ -78,6 +81,8 @@ class ArtifactFormat:
             return EstimatorPredictor(_load_skops(data, trusted_types), "skops", **kw)
         if self.name == "onnx":
             return _onnx.OnnxPredictor(_onnx.session(data), **kw)
+        if self.name == "prompt":
+            return PromptTemplate(_prompt_text(data), **kw)
         if self.name == "pickle":
             import pickle
 
@@ -89,6 +94,21 @@ class ArtifactFormat:
                                       **kw)
         obj = _call_entry_point(str(entry_point), data)
         return EstimatorPredictor(obj, "python", **kw)
+
+
+def _prompt_text(data: bytes) -> str:
+    """A prompt template's text: non-blank UTF-8, at most ``MAX_PROMPT_BYTES``."""
+    if len(data) > MAX_PROMPT_BYTES:
+        raise ArtifactFormatError(f"A prompt template is at most {MAX_PROMPT_BYTES:,} bytes; "
+                                  f"got {len(data):,}.", "artifact")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ArtifactFormatError(f"A prompt template must be UTF-8 text: byte {exc.start} is "
+                                  "not.", "artifact") from None
+    if not text.strip():
+        raise ArtifactFormatError("The prompt template is empty.", "artifact")
+    return text
 
 
 def _skops() -> Any:
@@ -158,6 +178,8 @@ FORMATS: dict[str, ArtifactFormat] = {f.name: f for f in (
                    "returns an object with predict()"),
     ArtifactFormat("pickle", (".pkl", ".pickle"), True, "pickle; admin + trust only"),
     ArtifactFormat("joblib", (".joblib",), True, "joblib; admin + trust only"),
+    ArtifactFormat("prompt", (".prompt",), False, "a prompt template (UTF-8 text) of an "
+                   "LLM application; versioned and aliased, it does not answer /predict"),
 )}
 
 

@@ -16,7 +16,7 @@ import pandas as pd
 
 from aiwarden.errors import DataError
 
-__all__ = ["EstimatorPredictor", "Predictor", "to_frame"]
+__all__ = ["EstimatorPredictor", "Predictor", "PromptTemplate", "to_frame"]
 
 
 def to_frame(data: Any) -> pd.DataFrame | np.ndarray:
@@ -108,3 +108,22 @@ class EstimatorPredictor(Predictor):
             raise DataError(f"{self.model} version {self.version} "
                             f"({type(self.estimator).__name__}) has no predict_proba.")
         return np.asarray(self.estimator.predict_proba(self._x(frame)))
+
+
+class PromptTemplate(Predictor):
+    """A prompt version (format ``prompt``): its text, versioned and aliased like a model so
+    an LLM application reads the template behind ``champion`` and a rollback moves it back.
+    It answers chat completions through the guardrail route, not ``/predict``."""
+
+    format = "prompt"
+
+    def __init__(self, text: str, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.text = text
+
+    def predict(self, frame: Any) -> np.ndarray:
+        raise DataError(f"{self.model} version {self.version} is a prompt template: it does "
+                        "not answer /predict; send chat completions through "
+                        f"/api/v1/models/{self.model}/v1/chat/completions.", "format")
+
+    predict_proba = predict

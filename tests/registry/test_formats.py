@@ -149,3 +149,20 @@ def test_onnx_with_external_data_is_refused(registry: Registry) -> None:
     tensor.ClearField("raw_data")
     with pytest.raises(ArtifactFormatError, match="'w' refers to external data"):
         registry.register("fmt-external", model.SerializeToString(), format="onnx")
+
+
+def test_a_prompt_template_is_versioned_text_that_does_not_predict(registry: Registry) -> None:
+    from aiwarden.errors import DataError
+
+    text = "You are the support assistant of Acme. Answer in the customer's language. ✓"
+    v = registry.register("fmt-prompt", text.encode(), filename="support.prompt")
+    assert v.format == "prompt" and registry.artifact("fmt-prompt")[1] == text.encode()
+    pred = registry.load("fmt-prompt")
+    assert pred.format == "prompt" and pred.text == text
+    with pytest.raises(DataError, match="prompt template: it does not answer /predict"):
+        pred.predict([{"x": 1}])
+    for bad, why in [(b"  \n", "empty"), (b"caf\xe9", "UTF-8 text: byte 3"),
+                     (b"x" * 1_000_001, "at most 1,000,000 bytes")]:
+        with pytest.raises(ArtifactFormatError, match=why):
+            registry.register("fmt-prompt", bad, format="prompt")
+    assert [x.version for x in registry.versions("fmt-prompt")] == ["1"]
