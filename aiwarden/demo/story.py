@@ -206,7 +206,10 @@ class Story(threading.Thread):
             self._seen.add(k)
             if text == "Root-cause analysis":
                 top = (e["detail"].get("suspects") or [{}])[0]
-                self.say(f"  RCA #{inc['id']}: top suspect {top.get('kind')} "
+                again = f"rca:{inc['id']}" in self._seen
+                self._seen.add(f"rca:{inc['id']}")
+                self.say(f"  RCA #{inc['id']}{' redone as new alerts joined' if again else ''}: "
+                         f"top suspect {top.get('kind')} "
                          f"'{top.get('name')}': {top.get('summary', '')[:110]}")
             elif text.startswith("Rolled") or text.startswith("Rollback"):
                 self.say(f"  {text}")
