@@ -1,0 +1,166 @@
+"""The evaluators of LLM ingest in worker processes, so a server uses more than one core.
+
+The rule-based evaluators are pure Python and hold the GIL: one server process evaluates on
+one core whatever its threads. A batch of at least ``min_batch`` events is cut into one
+chunk per worker; each worker (a ``spawn``-ed process: no fork of a threaded server) loaded
+the evaluators once and returns the findings of its chunk. Only the texts travel (output,
+input text, context passages, finish reason), never ids, tags or embeddings.
+
+Nothing depends on the workers: until they have started, for small batches, and if a worker
+dies or the pool breaks, the batch is evaluated in the calling process instead (the same
+evaluators, the same findings), so an accepted event is never lost to the pool.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import multiprocessing
+import os
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any
+
+from aiwarden.llm import descriptors as desc
+from aiwarden.llm.events import LLMEvent
+from aiwarden.llm.findings import Finding
+
+__all__ = ["EvaluatorPool", "auto_workers", "shared"]
+
+log = logging.getLogger(__name__)
+Result = tuple[list[list[Finding]], set[str], dict[str, str]]
+_Item = tuple[str, str, list[str], str | None]  # output, input text, context, finish reason
+
+
+def auto_workers() -> int:
+    """Workers worth starting: one per core on a machine with more than one, else none."""
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return n if n and n > 1 else 0
+
+
+class EvaluatorPool:
+    """Run :func:`~aiwarden.llm.descriptors.run_evaluators` on ``workers`` processes.
+
+    Parameters
+    ----------
+    workers : int
+        Worker processes; 0 evaluates every batch in the calling process.
+    min_batch : int
+        Smaller batches are evaluated in the calling process (shipping them costs more than
+        it saves).
+    """
+
+    def __init__(self, workers: int, min_batch: int = 64) -> None:
+        if workers < 0:
+            raise ValueError(f"workers must be >= 0, got {workers}")
+        self.workers, self.min_batch = workers, max(1, min_batch)
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+        self._ready: Future[None] | None = None
+
+    def run(self, events: Sequence[LLMEvent], evaluators: Sequence[Any]) -> Result:
+        """Findings per event, the evaluators that ran, why the others did not: what
+        ``run_evaluators(events, evaluators)`` returns, computed in the workers when it
+        pays."""
+        pool = self._started() if self.workers and len(events) >= self.min_batch else None
+        if pool is None:
+            return desc.run_evaluators(events, evaluators)
+        names = {e.name for e in evaluators}
+        items = [(e.output, e.input, e.context, e.finish_reason) for e in events]
+        size = math.ceil(len(items) / min(self.workers, math.ceil(len(items) / 32)))
+        try:
+            parts = [pool.submit(_evaluate, items[i:i + size], names)
+                     for i in range(0, len(items), size)]
+            results = [f.result() for f in parts]
+        except Exception as exc:  # a worker died, the pool broke: evaluate here
+            log.warning("LLM evaluator pool failed (%s: %s); evaluating in the server "
+                        "process", type(exc).__name__, exc)
+            self._discard(pool)
+            return desc.run_evaluators(events, evaluators)
+        return _merge(results, names)
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool, self._ready = self._pool, None, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _started(self) -> ProcessPoolExecutor | None:
+        """The pool once its workers have loaded the evaluators; None (evaluate here)
+        while they start."""
+        with self._lock:
+            if self._pool is None:
+                ctx = multiprocessing.get_context("spawn")
+                self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx,
+                                                 initializer=_load)
+                self._ready = self._pool.submit(_ping)
+            ready, pool = self._ready, self._pool
+        if ready is None or not ready.done():
+            return None
+        if ready.exception() is not None:  # cannot start here (e.g. no main-module guard)
+            log.warning("LLM evaluator workers did not start (%s); evaluating in the "
+                        "server process", ready.exception())
+            self.workers = 0
+            self._discard(pool)
+            return None
+        return pool
+
+    def _discard(self, pool: ProcessPoolExecutor) -> None:
+        with self._lock:
+            if self._pool is pool:
+                self._pool = self._ready = None
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _merge(results: list[Result], names: set[str]) -> Result:
+    """One result of the chunks': an evaluator ran if it ran on every chunk (else its
+    findings are dropped, as when it fails on a whole batch in one process)."""
+    ran = set(names)
+    failed: dict[str, str] = {}
+    for _, r, f in results:
+        ran &= r
+        failed.update(f)
+    findings = [fs if all(x.evaluator in ran for x in fs) else
+                [x for x in fs if x.evaluator in ran]
+                for part, _, _ in results for fs in part]
+    return findings, ran, {k: v for k, v in failed.items() if k not in ran}
+
+
+_FOUND: list[Any] = []
+
+
+def _load() -> None:
+    """Worker initializer: the evaluators, once per process, run once on a small event
+    (what they load or compile on first use is then ready)."""
+    found, _ = desc.load_evaluators()
+    _FOUND[:] = found
+    desc.run_evaluators([LLMEvent("", "Warm up. Call 555-0100.", [{"role": "user",
+                                   "content": "Hello, how are you?"}],
+                                  context=["A passage."])], found)
+
+
+def _ping() -> None:
+    return None
+
+
+def _evaluate(items: list[_Item], names: set[str]) -> Result:
+    events = [LLMEvent("", out, [{"role": "user", "content": text}] if text else [],
+                       context=ctx, finish_reason=reason)
+              for out, text, ctx, reason in items]
+    return desc.run_evaluators(events, [e for e in _FOUND if e.name in names])
+
+
+_SHARED: dict[int, EvaluatorPool] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared(workers: int | None = None) -> EvaluatorPool:
+    """The process's pool of ``workers`` workers (servers of one process share it); None:
+    :func:`auto_workers`."""
+    workers = auto_workers() if workers is None else workers
+    with _SHARED_LOCK:
+        pool = _SHARED.get(workers)
+        if pool is None:
+            pool = _SHARED[workers] = EvaluatorPool(workers)
+        return pool
