@@ -12,6 +12,7 @@ from aiwarden.llm.evaluators.base import Evaluator
 from aiwarden.llm.evaluators.pii import PiiEvaluator, iban_valid, luhn_valid
 
 DATA = Path(__file__).parents[1] / "data" / "llm_eval" / "pii.jsonl"
+BLIND = DATA.with_name("pii_blind.jsonl")
 
 
 def _found(text: str) -> list[tuple[str, str]]:
@@ -49,6 +50,18 @@ def test_follows_the_evaluator_protocol_and_keeps_order() -> None:
     ("card #4111111111111111", [("card", "4111111111111111")]),
     ("iban de89 3704 0044 0532 0130 00 and GB82WEST12345698765432",
      [("iban", "de89 3704 0044 0532 0130 00"), ("iban", "GB82WEST12345698765432")]),
+    # found on the blind set (bench/pii_blind.py): groups written with dots inside a phone, a
+    # "00" prefix in parentheses, values written one after the other without punctuation
+    ("cell +33 7 47.40.61.30", [("phone", "+33 7 47.40.61.30")]),
+    ("hotline (0049 30 80973083)", [("phone", "(0049 30 80973083")]),
+    ("SSN: 084-46-3948 5587-1943-9911-2466", [("ssn", "084-46-3948"),
+                                             ("card", "5587-1943-9911-2466")]),
+    ("ip=135.10.139.175 5177684221938753", [("ip", "135.10.139.175"),
+                                           ("card", "5177684221938753")]),
+    ("iban hr9344284412992629546 2221-2367-6643-5464", [("iban", "hr9344284412992629546"),
+                                                         ("card", "2221-2367-6643-5464")]),
+    ("ES95 7068 0434 7899 4543 4423 +44 (0)161 223 0968",
+     [("iban", "ES95 7068 0434 7899 4543 4423"), ("phone", "+44 (0)161 223 0968")]),
 ])
 def test_finds_validated_pii_with_exact_spans(text: str, expected: list) -> None:
     assert _found(text) == expected
@@ -68,6 +81,9 @@ def test_finds_validated_pii_with_exact_spans(text: str, expected: list) -> None
     "score 0612345678", "order number 4155552671", "hours 9:00-17:00, 2019-2023",
     "Lines 100-200 of 300", "ssn 078-05-1120", "zip 123456789", "#4111111111111111",
     "ID 4155552671", "UPS 1Z4111111111111111",
+    "Your order number is 0272722486.", "AWB 031-63397120",
+    "The W-2 lists 072 90 0000 as the SSN.",  # invalid serial, not a phone either
+    "iban de89 3704 0044 0532 0130 01",  # bad mod 97, lower case: no card inside it
 ])
 def test_invalid_checksums_and_lookalikes_are_not_findings(text: str) -> None:
     assert _found(text) == []
@@ -118,6 +134,28 @@ def test_labelled_set_meets_the_issue_targets(split: str) -> None:
     assert n >= 300
     assert recall >= 0.98
     assert fp_invalid < 0.01
+
+
+def test_blind_set_meets_the_issue_targets() -> None:
+    # bench/pii_blind.py --seed 1 --lines 600 --write: generated apart from pii.jsonl (own
+    # templates and formats); the fixes it led to are general (see the cases above)
+    rows = [json.loads(line) for line in BLIND.read_text().splitlines()]
+    pii = PiiEvaluator()
+    hit = total = fp_invalid = invalid = fp_look = look = 0
+    for r in rows:
+        found = pii.find(r["text"])
+        for s in r["spans"]:
+            total += 1
+            hit += any(f.category == s["category"] and f.start < s["end"] and s["start"] < f.end
+                       for f in found)
+        invalid += r["kind"] == "invalid"
+        fp_invalid += r["kind"] == "invalid" and bool(found)
+        look += r["kind"] == "lookalike"
+        fp_look += r["kind"] == "lookalike" and bool(found)
+    assert len(rows) >= 600 and invalid >= 100 and look >= 150
+    assert hit / total >= 0.98
+    assert fp_invalid / invalid < 0.01
+    assert fp_look / look < 0.01
 
 
 def test_evaluators_pickle_and_are_deterministic() -> None:

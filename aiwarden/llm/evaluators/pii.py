@@ -81,12 +81,17 @@ _PHONE_WORDS = re.compile(r"(?i)\b(?:phone|tel|telephone|mobile|cell|cellphone|f
                           r"(?:\w+\W{1,3}){0,3}$")
 _DIGITS = re.compile(r"\d")
 _CHUNK = re.compile(r"(?:\(?\+|\()?\d[\d ()./:-]*")
-_RUN_BEFORE = re.compile(r"(?:\d|[A-Z]{2}\d{2}[ -][A-Z0-9]{4})[ -]$")
-_SSN_SHAPE = re.compile(r"\d{3}-\d{2}-\d{4}")
+# The group before a number that makes it part of a longer run: a plain digit group (not the
+# end of a date, an IP or a word such as an IBAN written in lower case) or an IBAN's head.
+_RUN_BEFORE = re.compile(r"(?:(?<![\w.,:/-])\d+|(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}"
+                         r"(?:[ -][A-Za-z0-9]{4})?)[ -]$")
+# 3-2-4 digit groups are how SSNs are written (valid or not), not phone numbers.
+_SSN_SHAPE = re.compile(r"\d{3}([- ])\d{2}\1\d{4}")
 # A number written right after one of these words is an identifier, not personal data.
 _ID_WORDS = re.compile(r"(?i)\b(?:order|invoice|tracking|ticket|isbn|issn|ref(?:erence)?|sku|"
                        r"serial|version|ver|build|release|v|model|part|po|case|booking|"
-                       r"confirmation|shipment|transaction|txn|id)\s*(?:no\.?|number|id|#|:)?"
+                       r"confirmation|shipment|transaction|txn|id|awb|waybill|lot|batch)"
+                       r"\s*(?:no\.?|number|id|#|:)?(?:\s+(?:is|was|reads|will be))?"
                        r"\s*[#:]?\s*$|#\s*$")
 _CARD_WORDS = re.compile(r"(?i)(?:card|visa|mastercard|amex|credit|debit|pan|cc)\b")
 
@@ -167,7 +172,7 @@ def _inside_group_run(text: str, m: re.Match[str], after: bool = True) -> bool:
     """True when the match continues a run of groups ("GB39 BUCT 5044 ..."): part of a longer
     number (an IBAN with a bad checksum), not a number of its own."""
     a, b = m.start(), m.end()
-    return (_RUN_BEFORE.search(text, max(0, a - 12), a) is not None
+    return (_RUN_BEFORE.search(text, max(0, a - 24), a) is not None
             or (after and b + 1 < len(text) and text[b] in " -" and text[b + 1].isdigit()))
 
 
@@ -214,11 +219,13 @@ def _ipv6_ok(s: str) -> bool:
 
 def _phone_ok(text: str, m: re.Match[str]) -> bool:
     s = m.group()
-    if _inside_group_run(text, m, after=False) or s.startswith("000") or _SSN_SHAPE.fullmatch(s):
+    if s.startswith("000") or _SSN_SHAPE.fullmatch(s):
         return False
+    if s[0] != "+" and not s.startswith("(+") and _inside_group_run(text, m, after=False):
+        return False  # a "+" starts a number of its own; other groups may continue a run
     n = len(_DIGITS.findall(s))
-    if s[0] == "+" or s.startswith(("00", "(+")):
-        if not 8 <= n <= 15 + (2 if s.startswith("00") else 0):
+    if s[0] == "+" or s.lstrip("(").startswith(("00", "+")):
+        if not 8 <= n <= 15 + (2 if s.lstrip("(").startswith("00") else 0):
             return False
     elif s.lstrip("(")[0] == "0":
         if not 9 <= n <= 12 or re.fullmatch(r"0\d(?:[./-]\d{2}){1,2}[./-]\d{2,4}", s):
