@@ -20,6 +20,7 @@ from sqlalchemy import delete, func, select
 from aiwarden.engine.reference import Reference
 from aiwarden.engine.schema import Schema
 from aiwarden.errors import DataError, ParameterError, SchemaError
+from aiwarden.llm.embeddings import LocalEmbedder
 from aiwarden.monitoring import joins, metrics, profiles, rows, segments
 from aiwarden.monitoring import quarantine as quarantine_rows
 from aiwarden.monitoring.ingest import IngestResult, ingest_predictions
@@ -66,6 +67,7 @@ class MonitorSettings:
     segment_top_n: int = segments.DEFAULT_TOP_N  # values kept per segment column (+ other)
     multivariate_rows: int = 1000  # rows sampled a side per window (multivariate_window)
     multivariate_max_columns: int = 1000  # wider references get no multivariate fit
+    embedding_model: str = ""  # a local model2vec folder embedding LLM prompts (llm.embeddings)
 
     @property
     def levels(self) -> tuple[int, ...]:
@@ -85,6 +87,9 @@ class Monitor:
             MultivariateSettings(rows=self.settings.multivariate_rows,
                                  max_columns=self.settings.multivariate_max_columns))
         self.text_drift = TextDriftWindows()  # an LLM's prompts vs its reference prompts
+        self.embedder: LocalEmbedder | None = None  # prompts sent without an embedding
+        if self.settings.embedding_model:
+            self.embedder = LocalEmbedder(self.settings.embedding_model)
         self._levels: tuple[int, ...] | None = None
 
     @property

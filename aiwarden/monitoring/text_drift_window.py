@@ -14,7 +14,7 @@ Results are cached per (version, window, row count), like multivariate drift.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +24,7 @@ import orjson
 from sqlalchemy import Connection, and_, select
 
 from aiwarden.engine.text_drift import TextDomainClassifierDrift, mmd_rbf
+from aiwarden.llm.embeddings import EVENT_SOURCE
 from aiwarden.llm.events import input_text
 from aiwarden.store import kv
 from aiwarden.store.tables import llm_events
@@ -57,14 +58,24 @@ def _sample(n: int, k: int, seed: Sequence[int]) -> np.ndarray:
 
 def store_reference(conn: Connection, version_id: int, prompts: Sequence[str],
                     embeddings: Sequence[Sequence[float] | None],
-                    settings: TextDriftSettings = TextDriftSettings()) -> dict[str, int]:
-    """Keep a seeded sample of the reference prompts and embeddings (replacing any)."""
+                    settings: TextDriftSettings = TextDriftSettings(), *,
+                    sources: Sequence[str] | None = None) -> dict[str, Any]:
+    """Keep a seeded sample of the reference prompts and embeddings (replacing any).
+
+    ``sources`` says where each embedding came from (``"event"``, or the local model's
+    :attr:`~aiwarden.llm.embeddings.LocalEmbedder.source`); only the commonest source's
+    are kept, and windows compare only embeddings of that source with them."""
     keep = _sample(len(prompts), settings.rows, (version_id, 0))
-    embs = [e for e in embeddings if e]
+    srcs = list(sources) if sources is not None else [EVENT_SOURCE] * len(embeddings)
+    counts = Counter(s for e, s in zip(embeddings, srcs, strict=True) if e)
+    source = counts.most_common(1)[0][0] if counts else EVENT_SOURCE
+    embs = [e for e, s in zip(embeddings, srcs, strict=True) if e and s == source]
     keep_e = _sample(len(embs), settings.embedding_rows, (version_id, 1))
-    doc = {"prompts": [prompts[i] for i in keep], "embeddings": [embs[i] for i in keep_e]}
+    doc = {"prompts": [prompts[i] for i in keep], "embeddings": [embs[i] for i in keep_e],
+           "embedding_source": source}
     kv.put(conn, reference_key(version_id), doc)
-    return {"prompts": len(doc["prompts"]), "embeddings": len(doc["embeddings"])}
+    return {"prompts": len(doc["prompts"]), "embeddings": len(doc["embeddings"]),
+            "embedding_source": source}
 
 
 class TextDriftWindows:
@@ -91,16 +102,18 @@ class TextDriftWindows:
         return out
 
     def _current(self, conn: Connection, model_id: int, version_id: int, version: str,
-                 t0: float, t1: float) -> tuple[list[str], list[list[float]], int]:
-        """A seeded sample of the window's stored prompts, its embeddings, and how many
-        events of the window had no prompt text stored (withheld or no input)."""
+                 t0: float, t1: float, source: str
+                 ) -> tuple[list[str], list[list[float]], int, int]:
+        """A seeded sample of the window's stored prompts, its embeddings of ``source``,
+        how many events of the window had no prompt text stored (withheld or no input), and
+        how many embeddings of another source were left out."""
         s = self.settings
         where = and_(llm_events.c.model_id == model_id, llm_events.c.version == version,
                      llm_events.c.ts >= t0, llm_events.c.ts < t1)
         ids = list(conn.execute(select(llm_events.c.id).where(where)
                                 .order_by(llm_events.c.id)).scalars())
         picked = [ids[i] for i in _sample(len(ids), s.rows, (version_id, int(t0), int(t1)))]
-        prompts, embs, missing = [], [], 0
+        prompts, embs, missing, other = [], [], 0, 0
         for i in range(0, len(picked), _CHUNK):
             for inp, detail in conn.execute(select(llm_events.c.input, llm_events.c.detail)
                                             .where(llm_events.c.id.in_(picked[i:i + _CHUNK]))
@@ -110,10 +123,15 @@ class TextDriftWindows:
                     prompts.append(text)
                 else:
                     missing += 1
-                emb = orjson.loads(detail).get("embedding") if detail else None
-                if emb and len(embs) < s.embedding_rows:
+                d = orjson.loads(detail) if detail else {}
+                emb = d.get("embedding")
+                if not emb:
+                    continue
+                if (d.get("embedding_source") or EVENT_SOURCE) != source:
+                    other += 1
+                elif len(embs) < s.embedding_rows:
                     embs.append(emb)
-        return prompts, embs, missing
+        return prompts, embs, missing, other
 
     def _compute(self, conn: Connection, model_id: int, version_id: int, version: str,
                  doc: Any, t0: float, t1: float) -> tuple[dict[str, Any] | None, str | None]:
@@ -125,7 +143,9 @@ class TextDriftWindows:
         if len(ref_prompts) < s.min_rows:
             return None, (f"the reference has {len(ref_prompts)} prompts; text drift needs at "
                           f"least {s.min_rows}")
-        prompts, embs, missing = self._current(conn, model_id, version_id, version, t0, t1)
+        source = doc.get("embedding_source", EVENT_SOURCE)
+        prompts, embs, missing, other = self._current(conn, model_id, version_id, version,
+                                                      t0, t1, source)
         if len(prompts) < s.min_rows:
             extra = (f" ({missing} events without a stored prompt: no input, or texts "
                      "withheld)" if missing else "")
@@ -140,17 +160,20 @@ class TextDriftWindows:
             "top_ngrams": res.top_ngrams, "reasons": {}}
         if res.ngram_reason:
             value["reasons"]["top_ngrams"] = res.ngram_reason
-        value.update(self._embeddings(doc["embeddings"], embs, value["reasons"]))
+        value.update(self._embeddings(doc["embeddings"], embs, value["reasons"], source,
+                                      other))
         return value, None
 
     def _embeddings(self, ref: list[list[float]], cur: list[list[float]],
-                    reasons: dict[str, str]) -> dict[str, Any]:
+                    reasons: dict[str, str], source: str, other: int) -> dict[str, Any]:
         s = self.settings
         none = {"embedding_mmd2": None, "embedding_p_value": None, "embedding_drifted": None}
         if len(ref) < s.min_rows or len(cur) < s.min_rows:
+            extra = (f" ({other} embeddings of another source than the reference's "
+                     f"{source!r} left out)" if other else "")
             reasons["embedding_p_value"] = (
-                f"embeddings: {len(ref)} in the reference, {len(cur)} in this window; MMD "
-                f"needs at least {s.min_rows} a side")
+                f"embeddings: {len(ref)} in the reference, {len(cur)} in this window{extra}; "
+                f"MMD needs at least {s.min_rows} a side")
             return none
         widths = {len(e) for e in (*ref, *cur)}
         if len(widths) > 1:

@@ -94,7 +94,8 @@ def create_app(settings: ServerSettings | None = None,
                                           segment_top_n=check_top_n(settings.segment_top_n),
                                           multivariate_rows=settings.multivariate_rows,
                                           multivariate_max_columns=(
-                                              settings.multivariate_max_columns)))
+                                              settings.multivariate_max_columns),
+                                          embedding_model=settings.embedding_model))
     auth = Authenticator(db, open_when_no_keys=settings.loopback, limiter=FailureLimiter(
         settings.auth_failures, settings.auth_failure_window))
     evaluator = Evaluator(monitor, lease_ttl=settings.lease_ttl)

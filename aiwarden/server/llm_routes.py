@@ -51,9 +51,10 @@ class LLMReference(Reference):
     absent_columns: dict[str, str] = Field(
         default_factory=dict, description="descriptor columns left out of the schema, "
         "with why (an evaluator not available, no reference value)")
-    text_reference: dict[str, int] = Field(
+    text_reference: dict[str, int | str] = Field(
         default_factory=dict, description="reference prompts and embeddings kept for the "
-        "text_drift metric (a seeded sample, after the privacy policy)")
+        "text_drift metric (a seeded sample, after the privacy policy), and the embeddings' "
+        "embedding_source ('event', or the server's local model)")
 
 
 class LLMFeedbackIngested(Open):

@@ -34,6 +34,9 @@ class ServerSettings:
     # a reference with more feature columns gets no multivariate fit (the metric says why;
     # the fit costs rows x columns x components); 0: no bound
     multivariate_max_columns: int = 1000
+    # LLM prompts sent without an embedding are embedded by this local model2vec folder
+    # (docs/llm.md, Text drift; the embeddings extra); empty: none
+    embedding_model: str = ""
     evaluate_every: float = 30.0  # alert rules; 0 turns the loop off
     lease_ttl: float = 90.0  # how long a dead evaluator keeps others from taking over
     notify_max_delay: float = 300.0  # longest wait between two delivery retries
