@@ -24,7 +24,8 @@ from sqlalchemy import select
 from aiwarden.engine.schema import Column, ColumnType, Role, Schema, Task
 from aiwarden.errors import DataError, ParameterError
 from aiwarden.llm import descriptors as desc
-from aiwarden.llm.events import LLMEvent, parse_events
+from aiwarden.llm.embeddings import EVENT_SOURCE, LocalEmbedder
+from aiwarden.llm.events import LLMEvent, input_text, parse_events
 from aiwarden.llm.findings import Finding
 from aiwarden.monitoring import llm_cost, llm_privacy, rows
 from aiwarden.store import models_repo as repo
@@ -174,12 +175,13 @@ def ingest_llm_events(monitor: Any, model: str, rows_: list[Any], *,
         return res
     positions = [i for i, _ in good]
     events = [e for _, e in good]
+    _default_version(monitor.db, m, events)
     res.cost = _fill_cost(monitor.db, events)
     findings, cols, absent = evaluate(events)
     res.absent_columns = absent
     res.truncated = sum(e.truncated_input or e.truncated_output for e in events)
     res.stored, res.flagged, res.privacy, res.withheld = _store(
-        monitor.db, m, events, findings, absent, now)
+        monitor.db, m, events, findings, absent, now, getattr(monitor, "embedder", None))
     table = _table(events, cols, now, _tags_of(events))
     tab = monitor.log_predictions(model, table)
     res.accepted, res.duplicates = tab.accepted, tab.duplicates
@@ -192,6 +194,23 @@ def ingest_llm_events(monitor: Any, model: str, rows_: list[Any], *,
     return res
 
 
+def _default_version(db: Any, m: repo.ModelRow, events: Sequence[LLMEvent]) -> None:
+    """Events that name no version are the serving version's (as the tabular ingest files
+    their descriptor rows), so the stored conversation says so too and the version's
+    ``text_drift`` reads it. A model without a version leaves them unnamed: the tabular
+    ingest refuses their rows and says why."""
+    if all(e.version is not None for e in events):
+        return
+    with db.read() as conn:
+        try:
+            serving = repo.get_version(conn, m).version
+        except repo.NotFound:
+            return
+    for e in events:
+        if e.version is None:
+            e.version = serving
+
+
 def _fill_cost(db: Any, events: Sequence[LLMEvent]) -> dict[str, Any]:
     """Missing tokens counted and costs priced from the server's price table (llm_cost)."""
     with db.read() as conn:
@@ -200,8 +219,8 @@ def _fill_cost(db: Any, events: Sequence[LLMEvent]) -> dict[str, Any]:
 
 
 def _store(db: Any, m: repo.ModelRow, events: Sequence[LLMEvent],
-           findings: list[list[Finding]], absent: dict[str, str], now: float
-           ) -> tuple[int, int, str, str | None]:
+           findings: list[list[Finding]], absent: dict[str, str], now: float,
+           embedder: LocalEmbedder | None = None) -> tuple[int, int, str, str | None]:
     """Write the conversations not stored yet; ``(stored, flagged, policy, withheld)``."""
     with db.read() as conn:
         policy = llm_privacy.get_policy(conn, m.id)
@@ -225,9 +244,29 @@ def _store(db: Any, m: repo.ModelRow, events: Sequence[LLMEvent],
             rec = _record(m.id, e, fs, policy, key, withheld, now)
             flagged += rec["flagged"]
             records.append(rec)
+        if embedder is not None:
+            _embed_records(records, embedder)
         if records:
             conn.execute(llm_events.insert(), records)
     return len(records), flagged, policy, withheld
+
+
+def _embed_records(records: list[dict[str, Any]], embedder: LocalEmbedder) -> None:
+    """Embed, in one batch, the stored prompts of the records that came without an
+    embedding: the text as stored, after the privacy policy (as the reference prompts are),
+    and none when the texts were withheld."""
+    todo, texts = [], []
+    for i, rec in enumerate(records):
+        detail = orjson.loads(rec["detail"])
+        if detail.get("embedding") is None and rec["input"]:
+            text = input_text(orjson.loads(rec["input"]))
+            if text:
+                todo.append((i, detail))
+                texts.append(text)
+    for (i, detail), vec in zip(todo, embedder.embed(texts), strict=True):
+        if vec is not None:
+            detail.update(embedding=vec, embedding_source=embedder.source)
+            records[i]["detail"] = orjson.dumps(detail).decode()
 
 
 def _record(model_id: int, e: LLMEvent, fs: list[Finding], policy: str, key: bytes,
@@ -266,7 +305,8 @@ def _record(model_id: int, e: LLMEvent, fs: list[Finding], policy: str, key: byt
                 "cost_reason": e.cost_reason, "finish_reason": e.finish_reason,
                 "truncated_input": e.truncated_input, "truncated_output": e.truncated_output,
                 "input_chars": e.input_chars, "output_chars": e.output_chars,
-                "embedding": e.embedding}).decode()}
+                "embedding": e.embedding,
+                "embedding_source": None if e.embedding is None else EVENT_SOURCE}).decode()}
 
 
 def _pieces_after(pieces: list[tuple[int, str]], fs: list[Finding], field: str,
@@ -345,26 +385,35 @@ def fit_llm_reference(monitor: Any, model: str, version: str, rows_: list[Any],
     if not exists:
         monitor.create_version(model, version, schema.to_dict())
     out = monitor.upload_reference(model, version, table)
-    out["text_reference"] = _store_prompts(monitor.db, m, version, events, findings, absent)
+    out["text_reference"] = _store_prompts(monitor.db, m, version, events, findings, absent,
+                                           getattr(monitor, "embedder", None))
     if absent:
         out["absent_columns"] = absent
     return out
 
 
 def _store_prompts(db: Any, m: repo.ModelRow, version: str, events: Sequence[LLMEvent],
-                   findings: list[list[Finding]], absent: dict[str, str]) -> dict[str, Any]:
+                   findings: list[list[Finding]], absent: dict[str, str],
+                   embedder: LocalEmbedder | None = None) -> dict[str, Any]:
     """The reference prompts (after the model's privacy policy, as stored events' are) and
-    embeddings the ``text_drift`` metric compares windows with (text_drift_window)."""
+    embeddings the ``text_drift`` metric compares windows with (text_drift_window): the
+    events' own, else the local model's of the prompt as kept (as at ingest)."""
     from aiwarden.monitoring import text_drift_window
 
     with db.write(m.id) as conn:
         v = repo.get_version(conn, m, version)
         policy = llm_privacy.get_policy(conn, m.id)
-        if policy != "store" and "llm_pii" in absent:
-            prompts: list[str] = []  # PII cannot be found, so the prompts are not kept
-        else:
+        kept: dict[int, str] = {}
+        if policy == "store" or "llm_pii" not in absent:  # else PII cannot be found: none
             key = llm_privacy.hash_key(conn, m.id) if policy == "hash" else b""
-            prompts = [llm_privacy.apply(e.input, fs, "input", policy, key)[0]
-                       for e, fs in zip(events, findings, strict=True) if e.messages]
-        return text_drift_window.store_reference(conn, v.id, prompts,
-                                                 [e.embedding for e in events])
+            kept = {i: llm_privacy.apply(e.input, fs, "input", policy, key)[0]
+                    for i, (e, fs) in enumerate(zip(events, findings, strict=True))
+                    if e.messages}
+        embs: list[list[float] | None] = [e.embedding for e in events]
+        sources = [EVENT_SOURCE] * len(events)
+        todo = [i for i in kept if embs[i] is None and kept[i]]
+        if embedder is not None and todo:
+            for i, vec in zip(todo, embedder.embed([kept[i] for i in todo]), strict=True):
+                embs[i], sources[i] = vec, embedder.source
+        return text_drift_window.store_reference(conn, v.id, list(kept.values()), embs,
+                                                 sources=sources)

@@ -137,3 +137,33 @@ def test_descriptor_drift_works_on_the_llm_columns(http_module) -> None:
     assert drift["columns"]["llm_output_chars"]["drifted"] is True, drift["columns"][
         "llm_output_chars"]
     assert drift["columns"]["llm_unsafe"]["drifted"] is False
+
+
+def test_events_without_a_version_are_the_serving_versions_and_drift(http_module) -> None:
+    """They were stored with version null, so no window of any version read them."""
+    http = http_module
+    _model(http, "td-unnamed")
+    events = _events(prompts(GERMAN, 200, 2), "u")
+    for e in events:
+        del e["version"]
+    r = http.post("/models/td-unnamed/llm-events", json=events)
+    assert r.json()["accepted"] == 200, r.text
+    listed = http.get("/models/td-unnamed/llm-events", params={"limit": 1000}).json()["events"]
+    assert len(listed) == 200 and {e["version"] for e in listed} == {"v1"}
+    value = _value(http, "td-unnamed")["value"]
+    assert value["n_current"] == 200 and value["drifted"] == 1
+    # a newer version serves: unnamed events are its own, as their descriptor rows are
+    r = http.put("/models/td-unnamed/versions/v2/llm-reference", json=_events(
+        prompts(GERMAN, 300, 8), "ref2-"))
+    assert r.status_code == 201, r.text
+    later = _events(prompts(GERMAN, 100, 9), "w")
+    for e in later:
+        del e["version"]
+    http.post("/models/td-unnamed/llm-events", json=later).raise_for_status()
+    assert http.get("/models/td-unnamed/llm-events/w5").json()["version"] == "v2"
+    v2 = http.get("/models/td-unnamed/metrics", params={
+        "metric": "text_drift", "start": "-1h", "version": "v2"}).json()["points"][0]
+    assert v2["value"]["n_current"] == 100 and v2["value"]["drifted"] == 0, v2
+    requests = http.get("/models/td-unnamed/metrics", params={
+        "metric": "volume", "start": "-1h", "version": "v2"}).json()["points"][0]
+    assert requests["value"]["rows"] == 100, requests
