@@ -125,14 +125,17 @@ class Guard:
 
 
 class StreamGuard:
-    """Checks a streamed answer as it arrives: :meth:`feed` deltas, :meth:`finish` at the
-    end; each returns the text that may go to the client now, or None once blocked."""
+    """Checks a streamed answer as it arrives: :meth:`feed` deltas (or :meth:`add` them
+    and :meth:`release` once per network read), :meth:`finish` at the end. Each returns the
+    text that may go to the client now: on the call that blocks, the complete sentences
+    before the blocked one (see :attr:`blocked`), and None after that."""
 
     def __init__(self, guard: Guard) -> None:
         self.guard, self.hold = guard, guard.policy.max_hold_chars
         self.text = ""  # everything received
         self.released = 0  # characters of self.text checked and passed on
         self.verdict = Verdict()
+        self._parts: list[str] = []  # added, not yet checked
 
     @property
     def blocked(self) -> bool:
@@ -159,15 +162,14 @@ class StreamGuard:
         m = _SENTENCE_END.search(self.text, s, self.released)
         return m.end() if m else s
 
-    def _release(self, end: int) -> str | None:
-        if end <= self.released:
-            return ""
+    def _check(self, end: int) -> tuple[Verdict, list[Finding], int]:
         ctx = self._context()
         v, spans = self.guard._judge(self.guard._output, self.text[ctx:end],
                                      self.released - ctx)
+        return v, spans, ctx
+
+    def _emit(self, v: Verdict, spans: list[Finding], ctx: int, end: int) -> str:
         self.verdict.merge(v)
-        if self.blocked:
-            return None
         off = self.released - ctx  # spans index self.text[ctx:end]; the new text starts here
         local = [replace(f, start=max(f.start, off) - off, end=min(f.end, end - ctx) - off)
                  for f in spans]
@@ -175,13 +177,49 @@ class StreamGuard:
         self.released = end
         return redact(new, local)
 
-    def feed(self, delta: str) -> str | None:
+    def _release(self, end: int) -> str | None:
+        if end <= self.released:
+            return ""
+        v, spans, ctx = self._check(end)
+        if v.action != "block":
+            return self._emit(v, spans, ctx, end)
+        # blocked: the sentences before the blocked one still go out, checked one by one
+        # (only now: a block is rare, and checking the text at once is the common case)
+        ends = [m.end() for m in _SENTENCE_END.finditer(self.text, self.released, end)
+                if m.end() < end]
+        safe = []
+        for e in ends:
+            pv, pspans, pctx = self._check(e)
+            if pv.action == "block":
+                break
+            safe.append(self._emit(pv, pspans, pctx, e))
+        self.verdict.merge(v)
+        return "".join(safe)
+
+    def add(self, delta: str) -> None:
+        """Take text without checking it yet (:meth:`release` checks what was added)."""
+        if not self.blocked:
+            self._parts.append(delta)
+
+    def release(self) -> str | None:
+        """Check the complete sentences added so far, in one evaluator run; the text that
+        may go out now, or None once blocked."""
         if self.blocked:
             return None
-        self.text += delta
+        if self._parts:
+            self.text += "".join(self._parts)
+            self._parts.clear()
         return self._release(self._boundary())
 
+    def feed(self, delta: str) -> str | None:
+        """:meth:`add` then :meth:`release`."""
+        self.add(delta)
+        return self.release()
+
     def finish(self) -> str | None:
+        """The rest of the text, checked (as :meth:`release`)."""
         if self.blocked:
             return None
+        self.text += "".join(self._parts)
+        self._parts.clear()
         return self._release(len(self.text))

@@ -1,8 +1,9 @@
 """The ``llm`` metric: rates and sums of an LLM model's descriptor columns over a window.
 
-Read from the window's merged profiles (the 0/1 descriptor columns' means are the rates)
-and the feedback gauge; a stat whose column is not profiled says why in ``reasons``
-(its evaluator was not available, or no event in the window carried the value).
+Read from the window's merged profiles (the 0/1 descriptor columns' means are the rates),
+the feedback gauge and the guardrail's gauges (``guardrail_block_rate``...: llm_guardrail);
+a stat whose column is not profiled says why in ``reasons`` (its evaluator was not
+available, or no event in the window carried the value).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from aiwarden.llm.descriptors import FEEDBACK, SAFETY_CATEGORIES
+from aiwarden.monitoring import llm_guardrail
 from aiwarden.monitoring.bucket import BucketData
 
 __all__ = ["STATS", "llm"]
@@ -35,7 +37,7 @@ _COLUMN_STATS: dict[str, tuple[str, str]] = {
 }
 #: Every stat of the metric, the first being the default.
 STATS = ("unsafe_rate", *[s for s in _COLUMN_STATS if s != "unsafe_rate"], "feedback_mean",
-         "feedback_count")
+         "feedback_count", *llm_guardrail.STATS)
 
 
 def llm(_: Any, d: BucketData) -> dict[str, Any]:
@@ -62,5 +64,8 @@ def llm(_: Any, d: BucketData) -> dict[str, Any]:
     out["feedback_mean"] = total / n if n else None
     if not n:
         reasons["feedback_mean"] = "no feedback joined to this window's events yet"
+    guarded, why = llm_guardrail.stats(d.resources)  # guardrail interventions (gauges)
+    out.update(guarded)
+    reasons.update(why)
     out["reasons"] = reasons
     return out

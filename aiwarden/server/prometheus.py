@@ -33,7 +33,7 @@ from prometheus_client.utils import floatToGoString
 from sqlalchemy import Connection, func, select
 
 from aiwarden.engine.reference import Reference
-from aiwarden.monitoring import latency, metrics, profiles
+from aiwarden.monitoring import latency, llm_guardrail, metrics, profiles
 from aiwarden.monitoring.bucket import BucketData
 from aiwarden.monitoring.service import Monitor
 from aiwarden.monitoring.windows import parse_duration
@@ -221,6 +221,10 @@ class _Families:
         self.llm_tokens = CounterMetricFamily(
             "aiwarden_llm_tokens", "LLM tokens of the version's events since it was created "
             "(direction in/out; sent, or counted on ingest).", labels=[*_MV, "direction"])
+        self.guardrail_rate = g("aiwarden_guardrail_rate",
+                                "Share of the window's guardrail calls the guardrail "
+                                "blocked, redacted or flagged (llm metric guardrail_*_rate).",
+                                [*_MV, "action"])
         self.errors = g("aiwarden_scrape_error",
                         "1 if this version's metrics could not be computed (see the log).")
 
@@ -254,6 +258,10 @@ class _Families:
                 self.resource_max.add_metric([*mv, name], x)
         if (x := _num(usage["cost_per_1k"])) is not None:
             self.cost_per_1k.add_metric(mv, x)
+        guarded = llm_guardrail.stats(d.resources)[0]
+        for action in llm_guardrail.ACTIONS:
+            if (x := _num(guarded[f"guardrail_{action}_rate"])) is not None:
+                self.guardrail_rate.add_metric([*mv, action], x)
         self.rows_total.add_metric(mv, w.rows_total)
         if w.llm_totals is not None:
             self.llm_cost.add_metric(mv, w.llm_totals["llm_cost"])

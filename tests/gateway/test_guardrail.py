@@ -28,7 +28,7 @@ def _run(sg: StreamGuard, text: str, size: int) -> tuple[str, bool]:
             return "".join(out), True
         out.append(got)
     tail = sg.finish()
-    return "".join(out) + (tail or ""), tail is None
+    return "".join(out) + (tail or ""), sg.blocked
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 5, 8, 13, 21, 34, 200])
@@ -37,9 +37,8 @@ def test_a_blocked_sentence_is_never_released_whatever_the_chunking(size) -> Non
     released, blocked = _run(sg, TEXT, size)
     assert blocked and sg.verdict.categories == {"block": ["self_harm"]}
     safe = "Thanks for writing. I read your message twice! "
-    # what arrived before the unsafe sentence's chunk is released; one chunk holding it all
-    # is checked (and blocked) as a whole
-    assert released == (safe if size < len(safe) else "")
+    # the sentences before the unsafe one are released, even when one chunk holds it all
+    assert released == safe
 
 
 @pytest.mark.parametrize("size", [1, 4, 9])
@@ -105,3 +104,34 @@ def test_a_long_answer_is_checked_in_a_window_and_redacted_at_the_right_place(si
     assert blocked and "kill" not in released
     expected = (filler + "Write to [EMAIL] for help. " + filler)
     assert expected.startswith(released) and len(released) > len(expected) - size - 60
+
+
+class _Counting:
+    """The safety evaluator, counting its runs."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.name, self.fields, self.runs = inner, inner.name, inner.fields, 0
+
+    def evaluate(self, texts):
+        self.runs += 1
+        return self.inner.evaluate(texts)
+
+
+@pytest.mark.parametrize("text,blocked", [
+    ("Hello. Mail bob@example.com today. It ships on Monday. Bye.", False), (TEXT, True)])
+def test_released_once_per_read_is_what_chunk_by_chunk_releases_with_fewer_runs(
+        text, blocked) -> None:
+    per_chunk, batched = StreamGuard(_guard()), StreamGuard(_guard())
+    for sg in (per_chunk, batched):
+        sg.guard._output = [_Counting(e) for e in sg.guard._output]
+    one, _ = _run(per_chunk, text, 4)
+    for i in range(0, len(text), 4):  # every chunk of one network read: one release
+        batched.add(text[i:i + 4])
+    two = batched.release() + (batched.finish() or "")
+    assert two == one and batched.blocked == per_chunk.blocked == blocked
+    assert batched.verdict.to_dict() == per_chunk.verdict.to_dict()
+    runs = sum(e.runs for e in batched.guard._output)
+    before = sum(e.runs for e in per_chunk.guard._output)
+    # a safe read is checked at once; a blocked one sentence by sentence to free the prefix
+    assert runs <= before if blocked else runs * 2 <= before
+    assert "kill" not in two

@@ -284,3 +284,95 @@ def test_a_stream_that_breaks_off_sends_nothing_unchecked(bot, upstream, tmp_pat
     text = "".join(d["choices"][0]["delta"].get("content") or "" for d in docs if "choices" in d)
     assert text == "Your parcel left the warehouse today. "  # the held-back half never went out
     assert docs[-1]["error"]["code"] == "upstream_stream_broken"
+
+
+def test_events_carry_the_finish_reason_and_a_block_says_content_filter(bot) -> None:
+    def finish(rid: str) -> str:
+        return _event(bot, rid)["detail"]["finish_reason"]
+
+    r = _ask(bot, "[safe] where is it?")
+    assert finish(r.headers["x-aiwarden-request-id"]) == "stop"  # the upstream's
+    assert finish(_ask(bot, "[unsafe] I feel awful").json()["aiwarden"]["request_id"]) == \
+        "content_filter"
+    _, chunks = _streamed(bot, "[long-unsafe] refund?")  # a stream cut on a block
+    ev = _event(bot, chunks[-1]["aiwarden"]["request_id"])
+    assert ev["detail"]["finish_reason"] == "content_filter"
+    assert "kill yourself" in ev["output"]  # what the upstream sent, up to the cut
+    with bot.stream("POST", "/models/bot/v1/chat/completions", headers={
+            "x-request-id": "streamed-safe"}, json={
+            "stream": True, "messages": [{"role": "user", "content": "[safe] hi"}]}) as r:
+        assert r.status_code == 200
+        assert [ln for ln in r.iter_lines() if ln][-1] == "data: [DONE]"
+    assert finish("streamed-safe") == "stop"
+
+
+def test_the_callers_tags_and_version_go_onto_the_event(bot) -> None:
+    r = bot.post("/models/bot/v1/chat/completions", headers={
+        "x-aiwarden-tags": '{"locale": "de", "channel": "web"}', "x-aiwarden-version": "v1",
+        "x-request-id": "caller-1"},
+        json={"messages": [{"role": "user", "content": "[safe] hallo"}]})
+    assert r.status_code == 200, r.text
+    ev = _event(bot, "caller-1")
+    assert ev["tags"]["locale"] == "de" and ev["tags"]["channel"] == "web"
+    assert ev["tags"]["guardrail_action"] == "pass" and ev["version"] == "v1"
+    r = bot.post("/models/bot/v1/chat/completions", headers={
+        "x-aiwarden-tags": "locale=fr, channel=app", "x-request-id": "caller-2"},
+        json={"messages": [{"role": "user", "content": "[safe] salut"}]})
+    assert _event(bot, "caller-2")["tags"]["locale"] == "fr"
+    for headers, field in (({"x-aiwarden-tags": "{nope"}, "x-aiwarden-tags"),
+                           ({"x-aiwarden-tags": "locale"}, "x-aiwarden-tags"),
+                           ({"x-aiwarden-tags": '{"version": "x"}'}, "x-aiwarden-tags"),
+                           ({"x-aiwarden-version": "v" * 201}, "x-aiwarden-version")):
+        r = bot.post("/models/bot/v1/chat/completions", headers=headers,
+                     json={"messages": [{"role": "user", "content": "[safe] hi"}]})
+        assert r.status_code == 422 and r.json()["detail"]["field"] == field, (headers, r.text)
+
+
+def _guarded_model(http: httpx.Client, name: str, upstream: FakeUpstream, key: str) -> None:
+    http.post("/models", json={"name": name, "task": "text_generation"}).raise_for_status()
+    ref = [{"request_id": f"{name}-ref{i}", "version": "v1", "input": "where is my order?",
+            "output": SAFE} for i in range(60)]
+    assert http.put(f"/models/{name}/versions/v1/llm-reference", json=ref).status_code == 201
+    http.put(f"/models/{name}/guardrail", json={
+        **POLICY, "upstream": {"base_url": upstream.base_url, "api_key_file": key}}
+    ).raise_for_status()
+
+
+def test_a_block_rate_rule_fires_on_a_burst_of_blocks_and_not_on_the_control(
+        bot, upstream, server, tmp_path) -> None:
+    from tests.server.conftest import evaluate
+
+    (tmp_path / "key").write_text("sk-upstream-test")
+    for name in ("gr-burst", "gr-calm"):
+        _guarded_model(bot, name, upstream, str(tmp_path / "key"))
+    for i in range(30):  # 12 blocked, 6 redacted, 12 passed; the control: 30 passed
+        prompt = "[unsafe] hi" if i % 5 in (0, 1) else "[pii] hi" if i % 5 == 2 else "[safe]"
+        assert _ask(bot, prompt, stream=i % 2 == 1, model="gr-burst").status_code == 200
+        assert _ask(bot, "[safe] hi", stream=i % 2 == 1, model="gr-calm").status_code == 200
+    for name in ("gr-burst", "gr-calm"):
+        bot.post(f"/models/{name}/guardrail/flush").raise_for_status()
+        bot.put(f"/rules/{name}/guardrail-blocks", json={
+            "metric": "llm", "stat": "guardrail_block_rate", "window": "1h", "op": ">",
+            "critical": 0.2, "min_rows": 20}).raise_for_status()
+    try:
+        value = {n: bot.get(f"/models/{n}/metrics", params={"metric": "llm", "start": "-1h"}
+                            ).json()["points"][0]["value"] for n in ("gr-burst", "gr-calm")}
+        burst, calm = value["gr-burst"], value["gr-calm"]
+        assert (burst["guardrail_calls"], burst["guardrail_block_count"]) == (30, 12)
+        assert burst["guardrail_block_rate"] == pytest.approx(12 / 30)
+        assert burst["guardrail_redact_rate"] == pytest.approx(6 / 30)
+        assert burst["guardrail_flag_rate"] == 0
+        assert (calm["guardrail_calls"], calm["guardrail_block_rate"]) == (30, 0)
+        out = evaluate(bot)
+        fired = {t["labels"]["model"] for t in out["transitions"]
+                 if t["kind"] == "firing" and t["labels"]["rule"] == "guardrail-blocks"}
+        assert fired == {"gr-burst"}
+        text = httpx.get(server.url + "/metrics", params={"window": "1h"}).text
+        rates = {ln.split("{")[1].split("}")[0]: float(ln.split()[-1])
+                 for ln in text.splitlines() if ln.startswith("aiwarden_guardrail_rate{")}
+        assert rates['action="block",model="gr-burst",version="v1"'] == pytest.approx(0.4)
+        assert rates['action="redact",model="gr-burst",version="v1"'] == pytest.approx(0.2)
+        assert rates['action="block",model="gr-calm",version="v1"'] == 0
+    finally:
+        for name in ("gr-burst", "gr-calm"):
+            bot.delete(f"/rules/{name}/guardrail-blocks")

@@ -1,0 +1,401 @@
+"""The guardrail's OpenAI-compatible chat completions proxy, one implementation for the
+server's route and the standalone ``aiwarden serve`` process (docs/guardrails.md).
+
+:class:`GuardrailProxy` holds one process's guardrail state: the models' guards (their
+policies re-read at most once a ``policy_ttl``), one event queue per model, the
+intervention counters, and one HTTP client whose transport is the egress policy. Where
+policies come from and where events go is all that differs between the two hosts:
+
+* the server reads the policy from its database and ingests events through the ``Monitor``;
+* ``aiwarden serve`` asks the server (``GET .../guardrail``) and posts the events to its
+  ``llm-events`` API.
+
+Every call is logged as an LLM event of the model (tags ``guardrail_action``: ``pass``,
+``flag``, ``redact`` or ``block``, ``guardrail_categories``, ``guardrail_stage``;
+``finish_reason``: the upstream's, or ``content_filter`` when the guardrail blocked).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import orjson
+from prometheus_client.core import CounterMetricFamily
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response, StreamingResponse
+
+from aiwarden.egress import EgressDenied, EgressPolicy
+from aiwarden.errors import DataError
+from aiwarden.gateway.events import EventQueue, Sink
+from aiwarden.gateway.guardrail import Guard, Verdict
+from aiwarden.gateway.guardrail_policy import GuardrailPolicy
+from aiwarden.gateway.guardrail_stream import relay
+from aiwarden.llm.events import parse_events
+from aiwarden.monitoring import llm_guardrail
+from aiwarden.store.models_repo import NotFound
+
+__all__ = ["GuardrailCounters", "GuardrailProxy", "PolicyReader", "caller_meta",
+           "chat_messages"]
+
+log = logging.getLogger("aiwarden.gateway")
+
+#: ``name`` → the model's stored policy document, None when it has none (NotFound for an
+#: unknown model).
+PolicyReader = Callable[[str], "dict[str, Any] | None"]
+FALLBACK_FINISH = "content_filter"
+
+
+def chat_messages(body: Any) -> list[Any]:
+    """The request's messages; DataError naming the field when it is not a chat request."""
+    if not isinstance(body, dict):
+        raise DataError("Expected a chat completion request object.", "body")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise DataError("messages: expected a non-empty list of {role, content}.", "messages")
+    return messages
+
+
+def caller_meta(tags: str | None, version: str | None) -> tuple[dict[str, str], str | None]:
+    """The caller's own event tags and version, from the ``x-aiwarden-tags`` header (a JSON
+    object, or ``name=value,name=value``) and ``x-aiwarden-version``; DataError naming the
+    header when they are not what an LLM event accepts (docs/llm.md)."""
+    doc: Any = None
+    if tags:
+        text = tags.strip()
+        if text.startswith("{"):
+            try:
+                doc = orjson.loads(text)
+            except orjson.JSONDecodeError as exc:
+                raise DataError(f"x-aiwarden-tags: malformed JSON ({exc.msg}); send a JSON "
+                                "object or name=value,name=value.", "x-aiwarden-tags") from None
+        else:
+            doc = {}
+            for part in filter(None, (p.strip() for p in text.split(","))):
+                k, eq, v = part.partition("=")
+                if not eq or not k.strip():
+                    raise DataError(f"x-aiwarden-tags: expected name=value, got {part!r}.",
+                                    "x-aiwarden-tags")
+                doc[k.strip()] = v.strip()
+    if doc is None and version is None:
+        return {}, None
+    _, bad = parse_events([{"request_id": "probe", "output": "", "tags": doc,
+                            "version": version}])
+    if bad:
+        where = "x-aiwarden-version" if bad[0].field == "version" else "x-aiwarden-tags"
+        raise DataError(f"{where}: {bad[0].field}: {bad[0].reason}.", where)
+    return {str(k): str(v) for k, v in (doc or {}).items()}, version
+
+
+def _json(doc: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(doc), status, headers=headers, media_type="application/json")
+
+
+def _oai_error(status: int, message: str, kind: str) -> Response:
+    """The house error body, with OpenAI's ``error`` object beside it (what its clients
+    read)."""
+    return _json({"detail": {"error": kind, "message": message, "field": "upstream"},
+                  "error": {"message": message, "type": kind, "code": kind}}, status)
+
+
+def _completion(base: dict[str, Any], text: str, finish: str,
+                info: dict[str, Any] | None) -> dict[str, Any]:
+    out = {"id": base.get("id") or f"chatcmpl-aw-{uuid.uuid4().hex[:12]}",
+           "object": "chat.completion", "created": base.get("created") or int(time.time()),
+           "model": base.get("model"),
+           "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                        "finish_reason": finish}]}
+    if base.get("usage") is not None:
+        out["usage"] = base["usage"]
+    if info is not None:
+        out["aiwarden"] = info
+    return out
+
+
+def info_of(verdict: Verdict, stage: str, rid: str) -> dict[str, Any]:
+    return {**verdict.to_dict(), "stage": stage, "request_id": rid}
+
+
+def sse(doc: Any) -> bytes:
+    return b"data: " + (doc if isinstance(doc, bytes) else orjson.dumps(doc)) + b"\n\n"
+
+
+class GuardrailCounters:
+    """Interventions ``(model, action, category) → n`` and upstream failures per model,
+    since the process started (Prometheus counters)."""
+
+    def __init__(self) -> None:
+        self.actions: Counter[tuple[str, str, str]] = Counter()
+        self.upstream_errors: Counter[str] = Counter()
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        fam = CounterMetricFamily("aiwarden_guardrail_actions", "Guardrail interventions "
+                                  "(block, redact, flag) by finding category, this process "
+                                  "since it started.", labels=["model", "action", "category"])
+        for (model, action, cat), n in sorted(self.actions.items()):
+            fam.add_metric([model, action, cat], n)
+        yield fam
+        up = CounterMetricFamily("aiwarden_guardrail_upstream_errors", "Chat completions "
+                                 "whose upstream could not be reached, answered an error or "
+                                 "broke off its stream, this process since it started.",
+                                 labels=["model"])
+        for model, n in sorted(self.upstream_errors.items()):
+            up.add_metric([model], n)
+        yield up
+
+
+class GuardrailProxy:
+    """See the module docstring.
+
+    Parameters
+    ----------
+    read_policy : callable
+        ``name`` → the stored policy document (None: the model has none).
+    sink : callable
+        ``name`` → the sink its events are sent to (through a bounded queue).
+    gauges : callable
+        ``name`` → where a sent batch's intervention gauges go (resource samples,
+        :mod:`aiwarden.monitoring.llm_guardrail`): the ``llm`` metric's
+        ``guardrail_block_rate``... read them. Sent after the events, so a batch retried
+        because its events failed is not counted twice.
+    egress : EgressPolicy
+        The only way out to the upstream (redirects are not followed).
+    policy_ttl : float
+        Seconds a process keeps a model's policy before reading it again. A policy that
+        cannot be read again (the server is unreachable) is kept until it can.
+    """
+
+    def __init__(self, read_policy: PolicyReader, sink: Callable[[str], Sink],
+                 gauges: Callable[[str], Sink], egress: EgressPolicy, *,
+                 policy_ttl: float = 1.0, max_queue: int = 10_000) -> None:
+        self.read_policy, self.sink, self.gauges = read_policy, sink, gauges
+        self.egress = egress
+        self.policy_ttl, self.max_queue = policy_ttl, max_queue
+        self.client = httpx.Client(transport=egress.http_transport(), follow_redirects=False)
+        self.counters = GuardrailCounters()
+        self._policies: dict[str, tuple[float, bytes, Guard]] = {}
+        self._queues: dict[str, EventQueue] = {}
+        self._lock = threading.Lock()
+
+    # -- policies ---------------------------------------------------------------------------
+
+    def cached(self, name: str) -> Guard | None:
+        """The model's guard when read less than ``policy_ttl`` ago (nothing read)."""
+        hit = self._policies.get(name)
+        return hit[2] if hit is not None and time.monotonic() - hit[0] < self.policy_ttl \
+            else None
+
+    def forget(self, name: str) -> None:
+        """Read the model's policy again at its next request (it was just changed)."""
+        self._policies.pop(name, None)
+
+    def guard(self, name: str) -> Guard:
+        """The model's guard, its policy read again (the guard kept while it did not
+        change); NotFound when the model has no policy."""
+        hit = self._policies.get(name)
+        try:
+            doc = self.read_policy(name)
+        except NotFound:
+            self._policies.pop(name, None)
+            raise
+        except Exception as exc:  # the policy's home is unreachable: keep what we have
+            if hit is None:
+                raise
+            log.warning("guardrail %s: the policy could not be read again (%s: %s); "
+                        "keeping the one read before", name, type(exc).__name__, exc)
+            self._policies[name] = (time.monotonic(), hit[1], hit[2])
+            return hit[2]
+        if doc is None:
+            self._policies.pop(name, None)
+            raise NotFound(f"Model {name!r} has no guardrail policy: PUT one to "
+                           f"/api/v1/models/{name}/guardrail.", "guardrail")
+        raw = orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+        guard = hit[2] if hit is not None and hit[1] == raw else \
+            Guard(GuardrailPolicy.from_dict(doc))
+        self._policies[name] = (time.monotonic(), raw, guard)
+        return guard
+
+    # -- events -----------------------------------------------------------------------------
+
+    def queue(self, name: str) -> EventQueue:
+        q = self._queues.get(name)
+        if q is None:
+            with self._lock:
+                q = self._queues.get(name)
+                if q is None:
+                    q = self._queues[name] = EventQueue(
+                        self._send(name), max_queue=self.max_queue, batch_size=500,
+                        flush_interval=0.5, name=f"guardrail-{name}")
+        return q
+
+    def _send(self, name: str) -> Sink:
+        events, gauges = self.sink(name), self.gauges(name)
+
+        def send(batch: list[dict[str, Any]]) -> Any:
+            out = events(batch)
+            found = llm_guardrail.samples(batch)
+            if found:
+                gauges(found)
+            return out
+
+        return send
+
+    def record(self, name: str, guard: Guard, rid: str, messages: list[Any], output: str,
+               verdict: Verdict, stage: str, t0: float, *, usage: Any = None,
+               model: Any = None, finish_reason: Any = None,
+               caller: tuple[dict[str, str], str | None] = ({}, None)) -> None:
+        """Count the verdict's interventions and queue the call's LLM event (with the
+        caller's tags and version, see :func:`caller_meta`)."""
+        for action, cats in verdict.categories.items():
+            for c in cats:
+                self.counters.actions[(name, action, c)] += 1
+        tags = {**caller[0], "guardrail_action": verdict.action or "pass",
+                "guardrail_categories": ",".join(sorted(
+                    {c for cats in verdict.categories.values() for c in cats})) or "none",
+                "guardrail_stage": stage}
+        event: dict[str, Any] = {
+            "request_id": rid, "timestamp": time.time(), "input": messages, "output": output,
+            "provider": guard.policy.provider, "latency_ms": (time.perf_counter() - t0) * 1000,
+            "tags": tags}
+        if verdict.action == "block":
+            finish_reason = FALLBACK_FINISH
+        if isinstance(finish_reason, str) and finish_reason.strip():
+            event["finish_reason"] = finish_reason[:40]
+        if caller[1] or guard.policy.version:
+            event["version"] = caller[1] or guard.policy.version
+        if isinstance(model, str) and model:
+            event["model"] = model
+        if isinstance(usage, dict):
+            for k, src in (("tokens_in", "prompt_tokens"), ("tokens_out", "completion_tokens")):
+                if isinstance(usage.get(src), int) and not isinstance(usage[src], bool):
+                    event[k] = usage[src]
+        self.queue(name).put(event)
+
+    def queue_stats(self, name: str) -> dict[str, Any] | None:
+        q = self._queues.get(name)
+        return None if q is None else q.stats()
+
+    def flush(self, name: str | None = None, timeout: float = 30.0) -> bool:
+        """Wait until the queued events (of ``name``, or all) were sent or failed."""
+        qs = list(self._queues.values()) if name is None else \
+            [q for q in (self._queues.get(name),) if q is not None]
+        return all([q.flush(timeout) for q in qs])
+
+    def close(self, timeout: float = 10.0) -> None:
+        for q in list(self._queues.values()):
+            q.close(timeout)
+        self.client.close()
+
+    # -- the route --------------------------------------------------------------------------
+
+    async def chat(self, name: str, body: Any, request_id: str | None = None,
+                   caller: tuple[dict[str, str], str | None] = ({}, None)) -> Response:
+        """One chat completion through the model's policy (``body`` parsed JSON;
+        ``caller``: the event's own tags and version, :func:`caller_meta`).
+
+        Raises DataError for a body that is not a chat request and NotFound for a model
+        without a policy; everything the upstream does wrong is an answer (502 or its own
+        status)."""
+        messages = chat_messages(body)
+        guard = self.cached(name) or await run_in_threadpool(self.guard, name)
+        call = Call(self, name, guard, request_id or f"gw-{uuid.uuid4().hex}", messages,
+                    body.get("model"), caller)
+        verdict, forward = guard.check_input(messages)
+        call.verdict = verdict
+        stream = bool(body.get("stream"))
+        if verdict.action == "block":  # never reaches the upstream
+            return self._input_block(call, stream)
+        up = guard.policy.upstream
+        headers = {"content-type": "application/json", "accept": "application/json"}
+        key = up.api_key()
+        if key:
+            headers["authorization"] = f"Bearer {key}"
+        req = self.client.build_request("POST", up.base_url + "/chat/completions",
+                                        content=orjson.dumps({**body, "messages": forward}),
+                                        headers=headers, timeout=up.timeout)
+        try:  # a whole answer is read in the same worker thread: one hop, not two
+            resp = await run_in_threadpool(self.client.send, req, stream=stream)
+        except (httpx.HTTPError, EgressDenied) as exc:
+            self.counters.upstream_errors[name] += 1
+            return _oai_error(502, f"The upstream {up.base_url} could not be reached: "
+                              f"{type(exc).__name__}: {exc}", "upstream_unreachable")
+        if resp.status_code != 200:  # the upstream's own error, as it said it
+            data = await run_in_threadpool(resp.read) if stream else resp.content
+            resp.close()
+            self.counters.upstream_errors[name] += 1
+            return _json(orjson.loads(data) if data[:1] == b"{" else
+                         {"error": {"message": data.decode(errors="replace")[:500],
+                                    "type": "upstream_error"}}, resp.status_code)
+        if stream:
+            return StreamingResponse(relay(call, resp), media_type="text/event-stream")
+        return self._answer(call, resp.content)
+
+    def _input_block(self, call: Call, stream: bool) -> Response:
+        info = info_of(call.verdict, "input", call.rid)
+        fallback = call.guard.policy.fallback
+        call.record(fallback, "input")
+        if stream:
+            chunk = {"id": f"chatcmpl-aw-{call.rid}", "object": "chat.completion.chunk",
+                     "created": int(time.time()), "model": call.model,
+                     "choices": [{"index": 0, "delta": {"role": "assistant",
+                                                        "content": fallback},
+                                  "finish_reason": FALLBACK_FINISH}], "aiwarden": info}
+            return StreamingResponse(iter([sse(chunk), b"data: [DONE]\n\n"]),
+                                     media_type="text/event-stream")
+        return _json(_completion({"model": call.model}, fallback, FALLBACK_FINISH, info))
+
+    def _answer(self, call: Call, data: bytes) -> Response:
+        try:
+            doc = orjson.loads(data)
+            choice = doc["choices"][0]
+            text = choice["message"]["content"] or ""
+        except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):
+            self.counters.upstream_errors[call.name] += 1
+            return _oai_error(502, "The upstream's answer is not a chat completion.",
+                              "upstream_malformed")
+        if not isinstance(text, str):  # content parts: only text content is checked
+            text = "".join(p.get("text", "") for p in text if isinstance(p, dict)) \
+                if isinstance(text, list) else ""
+        out = call.guard.check_output(text)
+        verdict = call.verdict
+        verdict.merge(out)
+        call.record(text, "output", usage=doc.get("usage"), model=doc.get("model"),
+                    finish_reason=choice.get("finish_reason"))
+        if verdict.action == "block":
+            return _json(_completion(doc, call.guard.policy.fallback, FALLBACK_FINISH,
+                                     info_of(verdict, "output", call.rid)))
+        if out.text is not None or verdict.action == "redact":
+            fixed = dict(doc, aiwarden=info_of(verdict, "output", call.rid))
+            if out.text is not None:
+                fixed["choices"] = [dict(choice, message=dict(choice["message"],
+                                                              content=out.text)),
+                                    *doc["choices"][1:]]
+            return _json(fixed)
+        headers = {"x-aiwarden-guardrail": verdict.action or "pass",
+                   "x-aiwarden-request-id": call.rid}
+        return Response(data, media_type="application/json", headers=headers)
+
+
+class Call:
+    """One chat completion on its way: what its event is recorded from."""
+
+    def __init__(self, proxy: GuardrailProxy, name: str, guard: Guard, rid: str,
+                 messages: list[Any], model: Any,
+                 caller: tuple[dict[str, str], str | None]) -> None:
+        self.proxy, self.name, self.guard, self.rid = proxy, name, guard, rid
+        self.messages, self.model, self.caller = messages, model, caller
+        self.verdict = Verdict()
+        self.t0 = time.perf_counter()
+
+    def record(self, output: str, stage: str, *, usage: Any = None, model: Any = None,
+               finish_reason: Any = None) -> None:
+        self.proxy.record(self.name, self.guard, self.rid, self.messages, output,
+                          self.verdict, stage, self.t0, usage=usage,
+                          model=self.model or model, finish_reason=finish_reason,
+                          caller=self.caller)

@@ -1,0 +1,159 @@
+"""Relaying an upstream's Server-Sent Events through the guardrail (docs/guardrails.md).
+
+The upstream's stream is read a network read at a time (in a worker thread, so the event
+loop never waits on it): every chunk of a read is parsed, its text added to the
+:class:`StreamGuard`, and then the text checked and released *once* for the whole read.
+Against checking at every chunk this gives the same guarantee — nothing unchecked
+reaches the client, a blocked sentence never does — at a fraction of the evaluator runs
+when the upstream is faster than the checks, which is when their cost would show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import orjson
+from starlette.concurrency import run_in_threadpool
+
+from aiwarden.gateway.guardrail import Guard, StreamGuard, Verdict
+
+if TYPE_CHECKING:
+    from aiwarden.gateway.guardrail_proxy import Call
+
+__all__ = ["relay"]
+
+_DONE = b"data: [DONE]\n\n"
+BROKEN = "upstream_stream_broken"
+
+
+class _Relay:
+    """The state of one relayed stream; :meth:`step` handles one network read."""
+
+    def __init__(self, guard: Guard, resp: httpx.Response) -> None:
+        self.guard, self.resp = guard, resp
+        self.sg = StreamGuard(guard)
+        self.raw: Iterator[bytes] = resp.iter_bytes()
+        self.buf = b""
+        self.env: dict[str, Any] = {}
+        self.finish: dict[str, Any] | None = None  # the upstream's chunk with finish_reason
+        self.broke: str | None = None
+        self.done = False  # the upstream's stream ended (or broke, or was blocked)
+
+    def _chunks(self, lines: list[bytes]) -> Iterator[dict[str, Any]]:
+        for line in lines:
+            line = line.rstrip(b"\r")
+            if not line.startswith(b"data:"):
+                continue
+            data = line[5:].strip()
+            if data == b"[DONE]":
+                self.done = True
+                return
+            try:
+                chunk = orjson.loads(data)
+                ok = isinstance(chunk["choices"][0], dict) and \
+                    isinstance(chunk["choices"][0].get("delta") or {}, dict)
+            except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):
+                ok = False
+            if not ok:
+                continue  # not a chunk we understand: nothing of it is passed on unchecked
+            yield chunk
+            if self.finish is not None:
+                self.done = True
+                return
+
+    def step(self) -> list[bytes]:
+        """Read once from the upstream; what may go to the client now."""
+        try:
+            data = next(self.raw)
+        except StopIteration:
+            data, self.done = b"", True
+        except httpx.HTTPError as exc:  # timed out or cut mid-stream
+            self.broke, self.done = f"{type(exc).__name__}: {exc}", True
+            return []
+        lines = (self.buf + data).split(b"\n")
+        self.buf = lines.pop() if not self.done else b""
+        if self.done and lines[-1:] == [b""]:
+            lines.pop()
+        out: list[bytes] = []
+        last: dict[str, Any] | None = None
+        for chunk in self._chunks(lines):
+            choice = chunk["choices"][0]
+            self.env = {k: chunk.get(k) for k in ("id", "object", "created", "model")}
+            delta = choice.get("delta") or {}
+            text = delta.get("content")
+            if isinstance(text, str) and text:
+                self.sg.add(text)
+            if choice.get("finish_reason"):
+                self.finish = chunk
+            rest = {k: v for k, v in delta.items() if k != "content"}
+            if rest:  # the role, tool calls: passed on as they come, without the text
+                out.append(_sse(dict(chunk, choices=[dict(choice, finish_reason=None,
+                                                          delta=rest)])))
+            last = chunk
+        released = self.sg.release()
+        if self.sg.blocked:
+            self.done = True
+        if released and last is not None:
+            out.append(_sse(dict(last, choices=[{"index": 0, "delta": {"content": released},
+                                                 "finish_reason": None}])))
+        return out
+
+    def end(self, verdict: Verdict, rid: str) -> list[bytes]:
+        """The last chunks: the held-back text and the finish, the fallback on a block, an
+        error when the upstream broke off."""
+        from aiwarden.gateway.guardrail_proxy import info_of
+
+        if self.broke is not None:  # what is held back was never checked whole: not sent
+            return [_sse({"error": {"message": f"The upstream's stream broke off "
+                                    f"({self.broke}); the text not yet checked was not "
+                                    "sent.", "type": "upstream_error", "code": BROKEN}}),
+                    _DONE]
+        tail = self.sg.finish()
+        verdict.merge(self.sg.verdict)
+        out = []
+        if tail:  # on a block: the sentences before the blocked one
+            out.append(_sse({**self.env, "choices": [{"index": 0, "delta": {"content": tail},
+                                                      "finish_reason": None}]}))
+        if self.sg.blocked:
+            last = {**self.env, "choices": [{"index": 0, "delta": {
+                "content": self.guard.policy.fallback}, "finish_reason": "content_filter"}],
+                "aiwarden": info_of(verdict, "output", rid)}
+            return [*out, _sse(last), _DONE]
+        end = self.finish or {**self.env, "choices": [{"index": 0, "delta": {},
+                                                       "finish_reason": "stop"}]}
+        if verdict.action:
+            end = dict(end, aiwarden=info_of(verdict, "output", rid))
+        return [*out, _sse(end), _DONE]
+
+    def finish_reason(self) -> str | None:
+        if self.broke is not None:
+            return BROKEN
+        if self.finish is None:
+            return None
+        return self.finish["choices"][0].get("finish_reason")
+
+
+def _sse(doc: Any) -> bytes:
+    return b"data: " + orjson.dumps(doc) + b"\n\n"
+
+
+async def relay(call: Call, resp: httpx.Response) -> AsyncIterator[bytes]:
+    """The client's SSE stream: the upstream's chunks with their text checked and held back
+    to sentence boundaries; on a block, one last chunk with the fallback and
+    ``finish_reason: content_filter``, then ``[DONE]``."""
+    r = _Relay(call.guard, resp)
+    try:
+        while not r.done:
+            out = await run_in_threadpool(r.step)
+            if out:
+                yield b"".join(out)
+        yield b"".join(await run_in_threadpool(r.end, call.verdict, call.rid))
+    finally:
+        resp.close()
+        if r.broke is not None:
+            call.proxy.counters.upstream_errors[call.name] += 1
+        call.verdict.merge(r.sg.verdict)
+        call.record(r.sg.text, "output", model=r.env.get("model"),
+                    finish_reason=r.finish_reason())
