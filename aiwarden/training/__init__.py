@@ -1,0 +1,1 @@
+"""Continuous training: triggers, runs, gates, promotion (docs/training.md)."""

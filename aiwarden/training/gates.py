@@ -1,0 +1,165 @@
+"""The gates a training run and its candidate pass before the candidate may serve.
+
+Why: TFX's lesson is that a retrained model is only as good as the checks between training
+and serving; the seed's is that one corrupted record can break a model for days. Each gate is
+a pure function of data and predictions returning a ``GateResult`` with its evidence, so the
+same decision is made (and tested) whether a run is local, distributed or replayed by hand.
+
+Gates, in the order a run meets them:
+
+* ``data_gate``: every corrupted row of the training window, named, against the champion's
+  reference; the policy blocks the run or drops (quarantines) the rows and goes on;
+* ``label_gate``: leaking features and a shifted class balance;
+* ``overfit_gate``: the gap between training and holdout metrics;
+* ``comparison_gate``: challenger against champion on the same labelled holdout, with the
+  paired test suited to the metric, plus an absolute floor;
+* ``slice_gate``: no slice where the challenger is significantly worse than the champion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from aiwarden.engine._frame import to_table
+from aiwarden.engine.label_checks import check_labels
+from aiwarden.engine.model_comparison import (
+    PairedComparison,
+    compare_abs_error,
+    compare_accuracy,
+    compare_roc_auc,
+)
+from aiwarden.engine.row_validation import validate_rows
+from aiwarden.engine.slice_comparison import find_slice_regressions
+from aiwarden.errors import check_param
+
+__all__ = ["GateResult", "comparison_gate", "data_gate", "label_gate", "overfit_gate",
+           "slice_gate"]
+
+#: metrics where a lower value is better (gaps and floors flip sign)
+LOWER_IS_BETTER = frozenset({"mae", "rmse", "mse", "log_loss", "error_rate"})
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """One gate's verdict: ``passed``, a sentence saying why, and the evidence behind it."""
+
+    gate: str
+    passed: bool
+    reason: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"gate": self.gate, "passed": self.passed, "reason": self.reason,
+                "evidence": self.evidence}
+
+
+def data_gate(reference: Any, data: Any, *, policy: Literal["block", "quarantine"] = "block",
+              max_bad_share: float = 0.01, listed: int = 50) -> tuple[GateResult, Any]:
+    """(verdict, the rows to train on). ``quarantine`` drops the bad rows and passes unless
+    more than ``max_bad_share`` of the window is bad (then the source is broken, not a row)."""
+    check_param(policy in ("block", "quarantine"), "policy", "data_gate",
+                "'block' or 'quarantine'", policy)
+    table = to_table(data)
+    found = validate_rows(reference, table)
+    evidence = found.to_dict(limit=listed)
+    if found.missing_columns:
+        return GateResult("data", False, "the training data lacks the monitored column(s) "
+                          + ", ".join(repr(c) for c in found.missing_columns), evidence), table
+    if found.ok:
+        return GateResult("data", True, f"all {found.n_rows} training rows pass the "
+                          "reference's checks", evidence), table
+    first = found.problems[0]
+    named = (f"{found.n_bad} corrupted row(s) of {found.n_rows}, first row {first.row} "
+             f"column {first.column!r}: {first.value} is {first.reason}")
+    share = found.n_bad / max(found.n_rows, 1)
+    if policy == "block":
+        return GateResult("data", False, f"blocked: {named}", evidence), table
+    kept = table.filter(~found.bad)
+    evidence["quarantined_rows"] = np.flatnonzero(found.bad)[:listed].tolist()
+    if share > max_bad_share:
+        return GateResult("data", False, f"blocked: {named}; {share:.1%} of the window is "
+                          f"more than the {max_bad_share:.1%} a quarantine may drop",
+                          evidence), kept
+    return GateResult("data", True, f"quarantined {named}; trained on the other "
+                      f"{kept.num_rows} rows", evidence), kept
+
+
+def label_gate(data: Any, target: str, *, features: Sequence[str] | None = None,
+               reference_counts: Mapping[str, int] | None = None,
+               **settings: Any) -> GateResult:
+    found = check_labels(data, target, features=features, reference_counts=reference_counts,
+                         **settings)
+    problems = [f"{x['feature']!r} {x['how']}" for x in found.leaking]
+    if found.balance.get("shifted"):
+        problems.append(f"the class balance moved by {found.balance['total_variation']:.0%} "
+                        "(total variation) from the reference")
+    reason = ("labels look sane" if found.ok else "label problems: " + "; ".join(problems))
+    return GateResult("labels", found.ok, reason, found.to_dict())
+
+
+def overfit_gate(train: Mapping[str, float], holdout: Mapping[str, float], *, metric: str,
+                 max_gap: float) -> GateResult:
+    """The training score may beat the holdout's by at most ``max_gap`` (absolute)."""
+    if metric not in train or metric not in holdout:
+        where = "training" if metric not in train else "holdout"
+        return GateResult("overfit", False, f"the run reported no {metric!r} on its {where} "
+                          "data, so overfitting cannot be judged", {"metric": metric})
+    gap = float(train[metric]) - float(holdout[metric])
+    if metric in LOWER_IS_BETTER:
+        gap = -gap
+    evidence = {"metric": metric, "train": float(train[metric]),
+                "holdout": float(holdout[metric]), "gap": round(gap, 6), "max_gap": max_gap}
+    if gap > max_gap:
+        return GateResult("overfit", False, f"overfit: {metric} is {gap:.3g} better on the "
+                          f"training data than on the holdout (limit {max_gap:.3g})", evidence)
+    return GateResult("overfit", True, f"train/holdout {metric} gap {gap:.3g} within "
+                      f"{max_gap:.3g}", evidence)
+
+
+_PAIRED = {"accuracy": compare_accuracy, "roc_auc": compare_roc_auc, "mae": compare_abs_error}
+
+
+def comparison_gate(y_true: Any, champion: Any, challenger: Any, *, metric: str,
+                    alpha: float = 0.05, min_value: float | None = None,
+                    require_better: bool = False) -> GateResult:
+    """Refuse a challenger significantly worse than the champion on the same rows (or, with
+    ``require_better``, one not significantly better), or below the absolute ``min_value``
+    (above it, for a loss)."""
+    check_param(metric in _PAIRED, "metric", "comparison_gate", " / ".join(_PAIRED), metric)
+    res: PairedComparison = _PAIRED[metric](y_true, champion, challenger,
+                                            confidence=1 - alpha)
+    evidence = res.to_dict() | {"alpha": alpha, "min_value": min_value}
+    said = (f"{metric} {res.challenger:.4g} vs the champion's {res.champion:.4g} "
+            f"(p = {res.p_value:.3g}, {res.method})")
+    if min_value is not None:
+        low = res.challenger > min_value if metric in LOWER_IS_BETTER else (
+            res.challenger < min_value)
+        if low:
+            return GateResult("comparison", False, f"{said}: beyond the floor of {min_value}",
+                              evidence)
+    if res.significantly_worse(alpha):
+        return GateResult("comparison", False, f"{said}: significantly worse", evidence)
+    if require_better and not res.significantly_better(alpha):
+        return GateResult("comparison", False, f"{said}: not significantly better", evidence)
+    return GateResult("comparison", True, said, evidence)
+
+
+def slice_gate(data: Any, y_true: Any, champion: Any, challenger: Any, *,
+               task: Literal["classification", "regression"] = "classification",
+               features: Sequence[str] | None = None, alpha: float = 0.05,
+               min_drop: float = 0.02) -> GateResult:
+    found = find_slice_regressions(data, y_true, champion, challenger, task=task,
+                                   features=features, alpha=alpha, min_drop=min_drop)
+    evidence = {"slices": [r.to_dict() for r in found], "alpha": alpha, "min_drop": min_drop}
+    if not found:
+        return GateResult("slices", True, "no slice where the challenger is significantly "
+                          "worse than the champion", evidence)
+    worst = found[0]
+    c = worst.comparison
+    return GateResult("slices", False, f"worse than the champion on {worst.description} "
+                      f"({worst.support} rows): {c.metric} {c.challenger:.3g} vs "
+                      f"{c.champion:.3g}", evidence)
