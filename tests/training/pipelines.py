@@ -1,0 +1,41 @@
+"""Training functions the executor tests run in a subprocess (imported there by name)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+
+from aiwarden.training.contract import TrainingContext, TrainingResult
+
+
+def train_ok(ctx: TrainingContext) -> TrainingResult:
+    train = ctx.load_train()
+    weights = {c: float(train[c].mean()) for c in ctx.features}
+    with open(ctx.path("model.json"), "w") as f:
+        json.dump({"weights": weights, "params": ctx.params}, f)
+    return TrainingResult("model.json", train_metrics={"rows": float(len(train))},
+                          holdout_metrics={"rows": float(len(ctx.load_holdout()))})
+
+
+def train_raises(ctx: TrainingContext) -> TrainingResult:
+    raise RuntimeError(f"column {ctx.target!r} is all zeros")
+
+
+def train_hangs(ctx: TrainingContext) -> TrainingResult:
+    time.sleep(600)
+    raise AssertionError("unreachable")
+
+
+def train_hogs_memory(ctx: TrainingContext) -> TrainingResult:
+    blocks = [np.empty(2 ** 27) for _ in range(64)]  # 64 GiB in 1 GiB blocks
+    raise AssertionError(f"allocated {len(blocks)} GiB")
+
+
+def train_without_artifact(ctx: TrainingContext) -> dict:
+    return {"artifact": "never-written.bin", "train_metrics": {"auc": 0.9}}
+
+
+def train_returns_nothing(ctx: TrainingContext) -> None:
+    return None
