@@ -108,6 +108,12 @@ def _serve(args: argparse.Namespace) -> int:
     from aiwarden.server.settings import ServerSettings
 
     s = ServerSettings.from_env()
+    try:
+        guardrail = _task(args) == "text_generation"
+    except AiwardenError as exc:
+        return fail("serve", f"cannot serve {args.name}: {exc}", exit_code(exc))
+    if guardrail:  # an LLM application: its guardrail's chat completions (docs/gateway.md)
+        return _serve_guardrail(args, s)
     hub = remote_hub(
         args.url, args.api_key, poll=s.gateway_poll if args.poll is None else args.poll,
         max_queue=s.gateway_queue if args.queue is None else args.queue,
@@ -134,6 +140,41 @@ def _serve(args: argparse.Namespace) -> int:
         return 0 if server.started else 2  # could not listen (docs/cli.md: usage)
     finally:
         hub.close()
+
+
+def _task(args: argparse.Namespace) -> str | None:
+    from aiwarden.sdk import Client
+
+    with Client(args.url, args.api_key, timeout=10) as client:
+        return client.get_model(args.name).get("task")
+
+
+def _serve_guardrail(args: argparse.Namespace, s: Any) -> int:
+    import uvicorn
+
+    from aiwarden.egress import EgressPolicy
+    from aiwarden.errors import AiwardenError
+    from aiwarden.gateway.standalone import create_guardrail_app, remote_guardrails
+    from aiwarden.server.origin import CrossSiteGuard
+
+    proxy = remote_guardrails(args.url, args.api_key, egress=EgressPolicy(s.egress_allow),
+                              max_queue=s.gateway_queue if args.queue is None else args.queue)
+    try:
+        try:
+            app = CrossSiteGuard(create_guardrail_app(proxy, args.name),
+                                 loopback_only=_loopback(args.host), allowed_hosts=s.host_list,
+                                 allowed_origins=s.origin_list, data_paths=("/",))
+        except AiwardenError as exc:
+            return fail("serve", f"cannot serve {args.name}'s guardrail: {exc}",
+                        exit_code(exc))
+        print(f"aiwarden serve: {args.name}'s guardrail on http://{args.host}:{args.port}"
+              f"/v1/chat/completions, logging to {args.url}", file=sys.stderr, flush=True)
+        server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port,
+                                               log_level="warning", access_log=False))
+        server.run()
+        return 0 if server.started else 2
+    finally:
+        proxy.close()
 
 
 def _loopback(host: str) -> bool:

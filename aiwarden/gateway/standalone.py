@@ -8,6 +8,12 @@ of its own: put it behind the network boundary that guards the model, like any m
 server. A model that answers within a millisecond predicts on the event loop (a thread
 hop would cost about as much as the prediction); a slower one on the gateway's own
 thread (:meth:`Gateway.predict_async`), so the health check and counters stay responsive.
+
+A ``text_generation`` model is served as its guardrail instead (:func:`create_guardrail_app`):
+the server's OpenAI-compatible chat completions route, by the same code
+(:mod:`aiwarden.gateway.guardrail_proxy`), its policy read from the server, its events
+posted to the server's ``llm-events`` API through the bounded queue, the upstream reached
+through this process's egress policy (``AIWARDEN_EGRESS_ALLOW``).
 """
 
 from __future__ import annotations
@@ -27,13 +33,17 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from aiwarden._json import non_finite
+from aiwarden.egress import EgressPolicy
+from aiwarden.errors import AiwardenError
 from aiwarden.gateway._errors import InvalidRequestError, PredictionError
 from aiwarden.gateway.gateway import Gateway
+from aiwarden.gateway.guardrail_proxy import GuardrailProxy, caller_meta
 from aiwarden.gateway.hub import GatewayHub
 from aiwarden.gateway.sources import RemoteSource, client_sink
 from aiwarden.registry import ArtifactIntegrityError
+from aiwarden.store import models_repo as repo
 
-__all__ = ["create_serving_app", "remote_hub"]
+__all__ = ["create_guardrail_app", "create_serving_app", "remote_guardrails", "remote_hub"]
 
 log = logging.getLogger("aiwarden.gateway")
 _JSON = "application/json"
@@ -160,5 +170,106 @@ def create_serving_app(hub: GatewayHub, name: str, alias: str = "champion") -> S
         Route("/api/v1/models/{name}/predict", predict, methods=["POST"]),
         Route("/healthz", healthz), Route("/readyz", healthz),
         Route("/gateway", stats), Route("/gateway/reload", reload, methods=["POST"]),
+        Route("/gateway/flush", flush, methods=["POST"]), Route("/metrics", metrics),
+    ])
+
+
+# ------------------------------------------------------------------------------ guardrails
+
+
+def remote_guardrails(url: str, api_key: str | None = None, *,
+                      egress: EgressPolicy | None = None, policy_ttl: float = 1.0,
+                      max_queue: int = 10_000) -> GuardrailProxy:
+    """A guardrail proxy that reads policies from a server and posts events to it (one
+    client per role, so a slow ingest never holds up a policy read)."""
+    from aiwarden.sdk import Client
+    from aiwarden.sdk.client import ApiError
+
+    reader = Client(url, api_key, timeout=10)
+
+    def read_policy(name: str) -> dict[str, Any] | None:
+        try:
+            return reader._json("GET", reader._path(name, "guardrail"))["guardrail"]
+        except ApiError as exc:
+            if exc.status == 404:
+                raise repo.NotFound(exc.message, exc.field or "guardrail") from None
+            raise
+
+    def sink(name: str) -> Any:
+        client = Client(url, api_key, timeout=30)
+        return lambda batch: client.log_llm(name, batch)
+
+    def gauges(name: str) -> Any:
+        client = Client(url, api_key, timeout=30)
+        return lambda samples: client.log_resources(name, samples)
+
+    return GuardrailProxy(read_policy, sink, gauges,
+                          EgressPolicy.from_env() if egress is None else egress,
+                          policy_ttl=policy_ttl, max_queue=max_queue)
+
+
+def _domain_problem(exc: AiwardenError) -> Response:
+    status = 404 if isinstance(exc, repo.NotFound) else 422
+    kind = "not_found" if status == 404 else "malformed"
+    return _problem(status, kind, str(exc), exc.field)
+
+
+def create_guardrail_app(proxy: GuardrailProxy, name: str) -> Starlette:
+    """The serving process of a text_generation model: its guardrail's chat completions at
+    ``/v1/chat/completions`` (and the server's path), health, stats, flush and metrics.
+    The policy is read once here, so a model without one fails at start, not at the first
+    request."""
+    proxy.guard(name)  # NotFound: no policy (or no such model)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(proxy.counters)
+
+    async def chat(request: Request) -> Response:
+        if request.path_params.get("name", name) != name:
+            return _problem(404, "not_found", f"This process serves {name!r}, not "
+                            f"{request.path_params['name']!r}.", "name")
+        raw = await request.body()
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            found = non_finite(raw)
+            if found:
+                return _problem(422, "malformed", found[1], found[0])
+            return _problem(422, "malformed", f"body: malformed JSON: {exc.msg}.", "body")
+        h = request.headers
+        try:
+            caller = caller_meta(h.get("x-aiwarden-tags"), h.get("x-aiwarden-version"))
+            return await proxy.chat(name, body, h.get("x-request-id"), caller)
+        except AiwardenError as exc:
+            return _domain_problem(exc)
+
+    def stats() -> dict[str, Any]:
+        counts = {f"{a}:{c}": n for (m, a, c), n in proxy.counters.actions.items()
+                  if m == name}
+        return {"model": name, "kind": "guardrail", "events": proxy.queue_stats(name),
+                "interventions": counts,
+                "upstream_errors": proxy.counters.upstream_errors.get(name, 0)}
+
+    async def healthz(_: Request) -> Response:
+        return _answer({"status": "ok", "model": name, "kind": "guardrail"})
+
+    async def gateway(_: Request) -> Response:
+        return _answer(stats())
+
+    def flush(_: Request) -> Response:
+        flushed = proxy.flush(name)
+        return _answer({**stats(), "flushed": flushed})
+
+    def metrics(_: Request) -> Response:
+        return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        yield
+        proxy.close()  # before the process exits: send the queued events
+
+    return Starlette(lifespan=lifespan, routes=[
+        Route("/v1/chat/completions", chat, methods=["POST"]),
+        Route("/api/v1/models/{name}/v1/chat/completions", chat, methods=["POST"]),
+        Route("/healthz", healthz), Route("/readyz", healthz), Route("/gateway", gateway),
         Route("/gateway/flush", flush, methods=["POST"]), Route("/metrics", metrics),
     ])
