@@ -2,7 +2,8 @@
 
 By default the demo writes to a fresh temporary folder, so every run tells the whole story
 from the start, and removes it when stopped (Ctrl-C or SIGTERM); ``--data-dir`` keeps it.
-``--offline`` prints the engine's story instead, without a server.
+``--offline`` prints the engine's story instead, without a server. ``--story chatbot`` tells
+the LLM story (aiwarden.demo.chatbot) instead of the fraud model's.
 """
 
 from __future__ import annotations
@@ -23,12 +24,19 @@ __all__ = ["register"]
 def register(sub: Any) -> None:
     p = sub.add_parser("demo", help="run the server with a live fraud model whose story "
                        "(late labels, a corrupted batch, drift, a bad canary, an automatic "
-                       "rollback) plays out in a few minutes")
+                       "rollback) plays out in a few minutes (--story chatbot: an LLM "
+                       "support bot's)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--data-dir", help="keep the demo's data here (default: a fresh "
                    "temporary folder)")
     p.add_argument("--speed", type=float, default=1.0,
                    help="play the story this many times faster (default 1: ~4 minutes)")
+    p.add_argument("--story", choices=("fraud", "chatbot"), default="fraud",
+                   help="fraud (default): a fraud model's loop (late labels, a corrupted "
+                   "batch, drift, a bad canary, an automatic rollback); chatbot: a support "
+                   "bot's new prompt version encourages self-harm for one locale, the "
+                   "guardrail blocks it, the unsafe-rate alert, its RCA and the automatic "
+                   "rollback follow")
     p.add_argument("--offline", action="store_true",
                    help="print the engine's story on generated data, without a server")
     p.add_argument("--seed", type=int, default=0)
@@ -36,6 +44,8 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.offline and args.story != "fraud":
+        return fail("demo", "--offline tells the fraud story only")
     if args.offline:
         from aiwarden.demo.offline import run_demo
 
@@ -47,10 +57,18 @@ def run(args: argparse.Namespace) -> int:
     from aiwarden.server.run import serve
     from aiwarden.server.settings import ServerSettings
 
+    llm = None
+    extra: dict[str, Any] = {}
+    if args.story == "chatbot":  # the bot's fake LLM, on loopback: the egress policy allows it
+        from aiwarden.demo.chatbot_upstream import FakeSupportLLM
+
+        llm = FakeSupportLLM().start()
+        extra["egress_allow"] = ",".join(filter(None, (
+            os.environ.get("AIWARDEN_EGRESS_ALLOW", ""), f"127.0.0.1:{llm.port}")))
     temporary = not args.data_dir
     data = args.data_dir or tempfile.mkdtemp(prefix="aiwarden-demo-")
     settings = ServerSettings.from_env(
-        host="127.0.0.1", port=args.port, data_dir=data,
+        host="127.0.0.1", port=args.port, data_dir=data, **extra,
         # AIWARDEN_EVALUATE_EVERY / _LOG_LEVEL win when set (read and checked by from_env)
         evaluate_every=None if os.environ.get("AIWARDEN_EVALUATE_EVERY") else 10 / args.speed,
         log_level=None if os.environ.get("AIWARDEN_LOG_LEVEL") else "warning")
@@ -61,7 +79,13 @@ def run(args: argparse.Namespace) -> int:
     stories: list[Any] = []
 
     def on_started() -> None:
-        stories.append(start_story(url, speed=args.speed, seed=args.seed))
+        if llm is not None:
+            from aiwarden.demo.chatbot import start_chatbot_story
+
+            stories.append(start_chatbot_story(url, llm.base_url, speed=args.speed,
+                                               seed=args.seed))
+        else:
+            stories.append(start_story(url, speed=args.speed, seed=args.seed))
 
     previous = signal.signal(signal.SIGTERM, _stopped)  # uvicorn re-raises it after shutdown
     try:
@@ -73,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
         for story in stories:
             story.stop_event.set()
             story.join(timeout=3)  # training cannot be interrupted; it is a daemon
+        if llm is not None:
+            llm.close()
         if temporary:
             shutil.rmtree(data, ignore_errors=True)
             print(f"aiwarden demo: stopped; removed {data}", flush=True)
