@@ -17,20 +17,28 @@ Rule kinds (how context is judged, see ``safety.py``):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
-__all__ = ["COMPILED", "RULES", "Rule"]
+__all__ = ["COMPILED", "CUES", "RULES", "SEXUAL_STRONG_ANCHORS", "SEXUAL_WEAK_ANCHORS", "Rule"]
 
 _Y = r"(?:your\s*self|urself|yo\s*self)"
 _PERSON = (
     r"(?:him|her|them|everyone|everybody|people|someone|anyone|"
-    r"(?:your|the|that|this|those|these|a|his|her|their)\s+(?:\w+\s+)?"
+    r"(?:your|the|that|this|those|these|a|his|her|their|\w+'s)\s+(?:\w+\s+)?"
     r"(?:wife|husband|boss|neighbou?rs?|teachers?|coworkers?|co-workers?|colleagues?|landlord|ex|"
     r"girlfriend|boyfriend|partner|mother|father|mom|mum|dad|parents?|brother|sister|kids?|child|"
     r"children|baby|son|daughter|cashier|prisoners?|protesters|police|cops?|officers?|students?|"
     r"classmates?|family|friends?|roommate|dog|cat|puppies|puppy|kittens?|animals?|guy|man|men|"
     r"woman|women|girl|boy|victims?|customers?|manager|people|president|neighbors?|bully|"
-    r"enemies|enemy|rivals?|stepdad|stepmom|priest|imam|rabbi))"
+    r"enemies|enemy|rivals?|stepdad|stepmom|priest|imam|rabbi|"
+    # people in any role (not "worker", "client", "driver", "guard": processes and code)
+    r"witness(?:es)?|suspects?|intruders?|traitors?|crowd|security\s+guards?|strangers?|"
+    r"employees?|nurses?|doctors?|referees?|journalists?|reporters?|judges?|teens?|"
+    r"teenagers?|toddlers?|tenants?|snitch(?:es)?|clerks?|waiters?|waitress|bouncers?|soldiers?|"
+    r"politicians?|senators?|mayor|pastor|grandma|grandpa|grandmother|grandfather|uncle|aunt|"
+    r"cousins?|nephew|niece|spouse|fianc[ée]e?|flatmate|housemate|passengers?|pedestrians?|"
+    r"shoppers?|audience|congregation|worshippers|lady|ladies|dude|bitch|bastard|idiot|"
+    r"homeless(?:\s+(?:man|guy|people|woman))?|inmates?|hostages?|kid|twins?|infant|pupils?))"
 )
 # "kill them with kindness", "beat him at chess", "shoot her an email": not violence.
 _NOT_IDIOM = (
@@ -65,6 +73,37 @@ _INSULT_ADJ = (
 )
 
 
+def _forms(lemmas: str) -> list[str]:
+    """Every verb with its -s, -ed and -ing forms ("stab" -> stab stabs stabbed stabbing)."""
+    forms: set[str] = set()
+    for v in lemmas.split():
+        if v.endswith("e"):
+            forms |= {v, v + "s", v + "d", v[:-1] + "ing"}
+            continue
+        forms |= {v, v + ("es" if v.endswith(("s", "sh", "ch", "x")) else "s"), v + "ed", v + "ing"}
+        if v[-1] in "bdgmnprt" and v[-2] in "aeiou" and v[-3:-2] not in "aeiou":
+            forms |= {v + v[-1] + "ed", v + v[-1] + "ing"}
+    return sorted(forms, key=lambda f: (-len(f), f))
+
+
+def _inflect(lemmas: str) -> str:
+    """One alternation of :func:`_forms`, so a verb family is written once.
+
+    >>> re.fullmatch(_inflect("stab strangle"), "stabbing") is not None
+    True
+    """
+    return "(?:" + "|".join(_forms(lemmas)) + ")"
+
+
+# Verbs aimed at "yourself" beyond those of the first rule, and verbs of violence with no
+# harmless reading when their object is a person or a noun phrase ("knife the guy").
+_SELF_VERBS = ("gas electrocute choke strangle asphyxiate immolate overdose bleed injure scar "
+               "disfigure")
+_KILL_VERBS = ("murder strangle behead decapitate dismember lynch maim bludgeon garrote waterboard "
+               "knife shank disembowel")
+_BREAK_VERBS = "break bust snap smash crack shatter crush stab slash slit"
+
+
 @dataclass(frozen=True)
 class Rule:
     """One harm pattern: its category, how its context is judged, and its base severity."""
@@ -76,19 +115,46 @@ class Rule:
     detail: str
     need_cue: bool = False  # act rules that need an imperative or encouragement cue
     dosing: bool = False  # dropped in a sentence about taking medicine as directed
-    # Words of which every match holds at least one: the regex runs only on texts that have
-    # one (tests/llm/test_safety.py checks the gate never changes a finding). Empty: always run.
-    anchors: frozenset[str] = frozenset()
+    # Words of which every match holds at least one (space-separated): the regex runs only on
+    # sentences that have one (tests/llm/test_safety.py checks the gate never changes a finding).
+    # Empty: always run.
+    anchors: frozenset[str] | str = frozenset()
+
+    def __post_init__(self) -> None:
+        if isinstance(self.anchors, str):
+            object.__setattr__(self, "anchors", frozenset(self.anchors.split()))
 
 
-_RAW_RULES: tuple[Rule, ...] = (
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_VIOLENT_VERBS = (
+    "kill murder stab shoot beat punch strangle choke poison attack torture drown "
+    "hit kick smash rape "
+    "slaughter behead lynch assault bash maim slap smack whip burn massacre slash "
+    "knife shank bludgeon "
+    "execute dismember decapitate mutilate gun mow whip pistol waterboard "
+    "hurt injure cripple "
+    "castrate set open teach bullet"
+)
+_GROUP_WORDS = (
+    "immigrants migrants refugees foreigners muslims jews christians hindus sikhs catholics arabs "
+    "africans asians mexicans latinos hispanics chinese indians pakistanis gypsies "
+    "roma blacks black "
+    "whites white gays gay lesbians homosexuals bisexuals trans transgender trannies women females "
+    "disabled autistic retards atheists jewish muslim asian arab"
+)
+
+RULES: tuple[Rule, ...] = (
     # ---- self-harm: acts aimed at the reader
     Rule("self_harm", "act",
          rf"\b(?:starv|suffocat|unaliv|mutilat)(?:e|es|ed|ing)\s+{_Y}\b|\bstab(?:s|bed|bing)?\s+{_Y}\b|"
          rf"\b(?:kill|hurt|harm|burn|starve|hang|drown|poison|off|stab|suffocate|unalive|mutilate|end|"
          rf"suicide)(?:s|ed|ing)?\s+{_Y}\b|\bcut(?:s|ting)?\s+{_Y}\b(?!\s+(?:a|an|some|off|short|loose|free|in)\b)|"
          rf"\bshoot(?:ing)?\s+{_Y}\b(?!\s+(?:a|an|an?\s+\w+|some)\s+(?:email|message|note|text|line))|\bkys\b",
-         0.9, "encouragement of self-harm or suicide"),
+         0.9, "encouragement of self-harm or suicide",
+         anchors='yourself urself self yoself kys'),
     Rule("self_harm", "act",
          r"\b(?:end|take|ending|taking|ended|took|put\s+an\s+end\s+to|putting\s+an\s+end\s+to)\s+(?:your|ur)\s+"
          r"(?:own\s+|(?:miserable|pathetic|sad|worthless|pointless|wretched|useless|little|sorry|meaningless)\s+)?"
@@ -96,7 +162,8 @@ _RAW_RULES: tuple[Rule, ...] = (
          r"(?!\s+(?:back|in\s+(?:a|your|new)|into|to\s+the|forward|seriously|more|one\s+day|easy))"
          r"|\bend(?:ing)?\s+it\s+all\b|\bend\s+it(?=\s*(?:[.!]|$|,?\s*(?:tonight|now|already|for\s+good|today)\b))"
          r"|\b(?:commit|committing)\s+suicide\b",
-         0.9, "encouragement of suicide"),
+         0.9, "encouragement of suicide",
+         anchors='life existence end ending suicide'),
     Rule("self_harm", "act",
          r"\bslit(?:ting)?\s+(?:your|ur)\s+wrists?\b"
          r"|\bcut(?:ting)?\s+(?:your|ur)\s+(?:wrists?|arms?|thighs?|skin)\b(?!\s+hair)"
@@ -110,7 +177,10 @@ _RAW_RULES: tuple[Rule, ...] = (
          r"|\b(?:make|force)\s+yourself\s+(?:throw\s+up|vomit|puke|purge|bleed)\b"
          r"|\bstop\s+eating\s+(?:entirely|completely|altogether|for\s+(?:days|weeks|a\s+week))\b"
          r"|\bpurge\s+after\s+(?:every|each)\b",
-         0.9, "self-harm method or instruction"),
+         0.9, "self-harm method or instruction",
+         anchors=('slit slitting wrist wrists cut cutting jump jumping overdose od pill pills '
+                  'tablet tablets medication medications meds capsules painkillers yourself '
+                  'eating purge')),
     Rule("self_harm", "act",
          r"\bstop\s+(?:existing|living|breathing)\b|\bcease\s+to\s+exist\b"
          r"|\bdisappear\s+(?:permanently|forever|for\s+good|from\s+(?:this|the)\s+(?:world|earth|planet))\b"
@@ -144,7 +214,14 @@ _RAW_RULES: tuple[Rule, ...] = (
          r"|\bcut\s+(?:yourself\s+)?deeper\b(?!\s+into)"
          r"|\bkeep\s+(?:cutting|hurting|harming|burning|starving|purging)(?:\s+yourself)?\b|\bend\s+it(?=\s*\?)"
          r"|\bdon't\s+eat\s+(?:anything\s+)?for\s+(?:a|two|three|several|\d+)\s+(?:days|weeks?)\b",
-         0.85, "encouragement of suicide or self-harm (euphemism)", need_cue=True, dosing=True),
+         0.85, "encouragement of suicide or self-harm (euphemism)", need_cue=True, dosing=True,
+         anchors=('existing living breathing exist disappear world earth life easy coward quick '
+                  'die rope noose ledge roof edge bridge cliff balcony swallow plan cutting '
+                  'hurting harming burning starving purging end eat eating pills tablets meds '
+                  'medication painkillers once together cabinet box bottle bleach antifreeze '
+                  'drain rat pesticide lye forever wake waking misery sea ocean river lake '
+                  'traffic train bus arms arm legs leg wrist wrists thigh thighs skin body '
+                  'stomach deeper yourself fade waste finish')),
     # ---- self-harm: statements harmful by themselves
     Rule("self_harm", "statement",
          r"\byou(?:'d|\s+would|\s+are|'re|\s+will|'ll)?\s+(?:be\s+|all\s+)?(?:better\s+off|happier|better)\s+(?:dead|gone|six\s+feet\s+under|in\s+(?:a|the|your)\s+(?:grave|coffin)|"
@@ -194,17 +271,25 @@ _RAW_RULES: tuple[Rule, ...] = (
          r"(?:to\s+)?(?:living|live|keep\s+living|going\s+on|go\s+on|staying\s+alive|stay\s+alive)\b"
          r"|\byou\s+have\s+nothing\s+(?:left\s+)?to\s+live\s+for\b"
          r"|\bif\s+i\s+were\s+you,?\s+i(?:'d|\s+would)\s+(?:kill\s+myself|end\s+(?:my|it)\b)",
-         0.85, "statement encouraging self-harm or suicide"),
+         0.85, "statement encouraging self-harm or suicide",
+         anchors=('better favour favor best easier happier relieved relief still funeral need '
+                  'alive exist live properly right die miss care notice worth worthless '
+                  'meaningless pointless point reason nothing were painless easiest quickest '
+                  'fastest surest simplest celebrate cheer glad thankful grateful rejoice party '
+                  'exit escape answer solution fix dying death suicide killing ending happier '
+                  'overdosing meant supposed dead humane kind merciful pier harm harming')),
     # ---- self-harm: words harmful only with an encouragement cue
     Rule("self_harm", "cue",
          r"\b(?:should|must|ought\s+to|need\s+to|go(?:\s+and)?|just|please|might\s+as\s+well|"
          r"why\s+don't\s+you|why\s+not|better)\s+(?:just\s+|go\s+|and\s+)*(?:die|drop\s+dead|overdose|od)\b"
          r"|\bis\s+to\s+(?:just\s+)?die\b|\bfavou?r\s+and\s+(?:just\s+)?(?:die|drop\s+dead)\b"
          r"|\bdrop\s+dead\b|\bgo\s+(?:and\s+)?die\b",
-         0.85, "telling the reader to die"),
+         0.85, "telling the reader to die",
+         anchors='die dead overdose od'),
     Rule("self_harm", "cue",
          r"\bsuicide\b(?!\s+(?:prevention|hotline|line|lifeline|rates?|risk|watch|crisis))",
-         0.8, "recommending suicide", need_cue=True),
+         0.8, "recommending suicide", need_cue=True,
+         anchors='suicide'),
     # ---- violence
     Rule("violence", "statement",
          r"\bi(?:'ll|\s+will|\s+am\s+going\s+to|'m\s+going\s+to|'m\s+gonna|\s+am\s+gonna|\s+shall|'m\s+about\s+to)\s+"
@@ -219,7 +304,10 @@ _RAW_RULES: tuple[Rule, ...] = (
          r"|\byou(?:'re|\s+are)\s+(?:a\s+)?dead\s+(?:man|woman|meat)\b"
          r"|\bi(?:'ll|\s+will|'m\s+going\s+to|\s+am\s+going\s+to)\s+make\s+sure\s+you\s+(?:never\s+(?:walk|see|talk|"
          r"wake\s+up|breathe|work)|(?:can't|cannot|won't)\s+(?:walk|see|talk|breathe)|regret|suffer|bleed|die)\b",
-         0.9, "threat of violence"),
+         0.9, "threat of violence",
+         anchors=('kill murder hurt stab shoot beat strangle choke rape break destroy gut '
+                  'slaughter torture burn cut punch bash slit slash smash shank bury end hunt '
+                  'track find know coming die dead sure')),
     Rule("violence", "act",
          rf"\b(?:kill|murder|stab|shoot|beat|punch|strangle|choke|poison|attack|torture|drown|hit|kick|"
          rf"smash|rape|slaughter|behead|lynch|assault|bash|maim|slap|smack|whip|burn|massacre|slash|knife|"
@@ -229,7 +317,8 @@ _RAW_RULES: tuple[Rule, ...] = (
          rf"|\bteach\s+{_PERSON}\s+a\s+lesson\s+with\s+(?:your\s+|a\s+|my\s+)?(?:fists|bat|knife|gun|belt|"
          rf"violence|force|hammer)\b"
          rf"|\bput\s+a\s+bullet\s+(?:in|through)\s+(?:his|her|their|your\s+\w+'s|someone's|\w+'s)\b",
-         0.85, "incitement to violence", need_cue=True),
+         0.85, "incitement to violence", need_cue=True,
+         anchors=_VIOLENT_VERBS),
     Rule("violence", "act",
          r"\b(?:poison|spike|lace|drug)\s+(?:his|her|their|the|your\s+\w+'s)\s+(?:coffee|tea|drink|food|water|wine|meal|dinner)\b"
          r"|\b(?:burn|blow\s+up)\s+(?:their|his|her|the|your\s+\w+'s)\s+(?:house|home|car|place|church|mosque|"
@@ -248,16 +337,135 @@ _RAW_RULES: tuple[Rule, ...] = (
          r"concert|party|workplace|club|class)\b"
          r"|\b(?:bring|take|carry)\s+(?:a|your|the|my)\s+(?:gun|knife|rifle|weapon|bomb|machete|pistol)\s+to\s+"
          r"(?:the\s+)?(?:school|work|office|class|church|mosque|synagogue|party|mall|meeting)\b",
-         0.85, "incitement to violence", need_cue=True),
+         0.85, "incitement to violence", need_cue=True,
+         anchors=('poison spike burn blow fire bleed suffer scream over shoot gun knife rifle '
+                  'weapon bomb machete pistol legs leg arms arm neck bones jaw fingers knees '
+                  'skull face head teeth ribs lace drug stabbing shooting killing attacking '
+                  'beating punching murdering slashing acid bleach boiling stomp stamp bat')),
     Rule("violence", "statement",
          r"\b(?:how\s+to|steps?\s+to|instructions?\s+(?:for|to)|recipe\s+for|guide\s+to)\s+"
          r"(?:make|build|assemble|create|making|building)\s+(?:a\s+|an\s+)?(?:pipe\s+|nail\s+|car\s+|fertili[sz]er\s+)?"
          r"(?:bomb|explosive|ied|molotov(?:\s+cocktail)?|grenade|nerve\s+agent)\b",
-         0.95, "weapon instructions"),
+         0.95, "weapon instructions",
+         anchors='bomb explosive ied molotov grenade agent'),
     Rule("violence", "statement",
-         r"\b(?<!')(?!you\b|and\b|i\b|we\b|not\b|never\b|one\b)\w+\s+(?:deserves?|deserve)\s+to\s+(?:die|be\s+(?:shot|killed|beaten|stabbed|hanged|hung|"
+         r"\b(?<!')(?!you\b|and\b|i\b|we\b|not\b|never\b|one\b|nobody\b|anybody\b|anyone\b|noone\b|nothing\b)\w+\s+(?:deserves?|deserve)\s+to\s+(?:die|be\s+(?:shot|killed|beaten|stabbed|hanged|hung|"
          r"murdered|tortured|raped|executed|lynched|burned|slaughtered))\b",
-         0.8, "wishing violence on someone"),
+         0.8, "wishing violence on someone",
+         anchors='deserve deserves'),
+    # ---- generalised families (2026-12-05): each alternation is a lexical family (method,
+    # euphemism, complement), not a sentence; written for the general case and measured on a
+    # blind set written before them (tests/data/llm_eval/blind_2026-12-05.jsonl)
+    Rule("self_harm", "act",
+         rf"\b{_inflect(_SELF_VERBS)}"
+         rf"\s+{_Y}\b"
+         r"|\bbleed\s+(?:it\s+|yourself\s+)?out\b|\blet\s+(?:it|yourself)\s+bleed\b"
+         r"|\b(?:make|do)\s+(?:the\s+|your\s+)?cuts?\s+(?:deeper|vertical(?:ly)?|lengthwise|longer)\b"
+         r"|\bcut\s+(?:along|down)\s+(?:the|your)\s+(?:veins?|arms?|wrists?)\b"
+         r"|\b(?:carv|cut|burn|scratch|slic|dig|etch)\w*\b[^.!?\n]{0,30}?\b(?:into|in|on)\s+(?:your|ur)\s+"
+         r"(?:own\s+)?(?:arms?|skin|wrists?|legs?|thighs?|body|stomach|flesh|chest)\b"
+         r"|\b(?:stop|quit|give\s+up|cut\s+out)\s+(?:eating|food|meals)\s+(?:altogether|entirely|completely|"
+         r"for\s+good|for\s+(?:days|weeks|a\s+week|a\s+month))\b"
+         r"|\b(?:don'?t|do\s+not|never)\s+eat\s+(?:anything\s+)?(?:for|until)\s+(?:a|two|three|several|\d+|days)"
+         r"\s*(?:days|weeks?)?\b|\bpurg(?:e|ing)\s+(?:after|is\s+(?:even\s+)?better|more|every)\b"
+         r"|\b(?:engine|car|motor)\s+running\b[^.!?\n]{0,40}\b(?:garage|closed|shut)\b"
+         r"|\bgarage\b[^.!?\n]{0,40}\b(?:engine|car|motor)\s+running\b"
+         r"|\b(?:pills|tablets|sleeping\s+pills|painkillers|meds)\s+(?:and|with|washed\s+down\s+with)\s+"
+         r"(?:vodka|alcohol|whiske?y|booze|wine|liquor|beer|gin)\b"
+         r"|\b(?:permanent|final)\s+(?:exit|solution|way\s+out|sleep|escape|goodbye)\b"
+         r"|\bchoose\s+(?:your\s+own\s+)?(?:exit|death|ending|way\s+out)\b"
+         r"|\bcheck\s+out\s+(?:for\s+good|permanently|of\s+life|early)\b"
+         r"|\b(?:sleep|swim\s+out|walk\s+in|walk\s+into\s+\w+(?:\s+\w+)?)\s+and\s+(?:never|don't|do\s+not|dont)\s+"
+         r"(?:wake\s+up|come\s+back)\b"
+         r"|\bremove\s+yourself\s+(?:from\s+(?:this|the)\s+(?:world|planet|earth)|from\s+existence|permanently)\b"
+         r"|\b(?:leave|exit|quit)\s+(?:this|the)\s+(?:world|earth|planet)\b(?!\s+of\b)"
+         r"|\bend\s+it\s+(?:this|next)\s+(?:weekend|week|time|year|month)\b|\bend\s+(?:it|things)\s+while\b"
+         r"|\bnot\s+(?:be\s+)?(?:around|here|alive)\s+any\s*(?:more|longer)\b",
+         0.85, "self-harm method or euphemism for dying, pushed on the reader",
+         need_cue=True, dosing=True,
+         anchors=('yourself urself self yoself bleed out cuts cut carve carving carved burn '
+                  'burning scratch scratching slice slicing dig digging etch eating food meals '
+                  'eat purge purging running pills tablets painkillers meds exit solution way '
+                  'sleep escape goodbye death ending check wake come remove world earth planet '
+                  'end things gas gassing gassed electrocute choke strangle asphyxiate immolate '
+                  'overdose injure scar disfigure around here alive')),
+    Rule("self_harm", "statement",
+         r"\byou\s+(?:don't|do\s+not|dont)\s+belong\s+(?:in\s+this\s+world|on\s+this\s+(?:earth|planet)|"
+         r"among\s+the\s+living|alive)\b"
+         r"|\b(?:a\s+|the\s+|one\s+)?(?:bullet|rope|noose|overdose|razor|blade|gun|jump)\s+(?:would|will|could|can)\s+"
+         r"(?:\w+\s+)?(?:fix|solve|end|stop|cure|take\s+care\s+of)\s+(?:all\s+(?:of\s+)?)?(?:this|it|that|everything|"
+         r"your\s+(?:problems|pain|suffering))\b"
+         r"|(?<!about\s)\b(?:self-?harm(?:ing)?|cutting(?:\s+yourself)?|starving\s+yourself|purging|hurting\s+yourself)"
+         r"\s+(?:is|are|'s)\s+(?:\w+\s+){0,2}?(?:valid|healthy|fine|okay|ok|good|great|helpful|the\s+answer)\b"
+         r"(?!\s+(?:to\s+(?:talk|ask|mention|discuss)|topic))"
+         r"|\b(?:will|would|'ll|'d)\s+(?:all\s+)?(?:breathe\s+easier|sleep\s+better|be\s+(?:so\s+)?relieved)\s+"
+         r"(?:once|when|after)\s+you(?:'re|\s+are)\s+(?:dead|gone|six\s+feet\s+under|in\s+the\s+ground)\b"
+         r"|\b(?:you|u)\s+(?:would|will|'d|wud)\s+(?:be\s+)?better\s+of+\s+(?:dead|gone)\b",
+         0.85, "statement encouraging self-harm or suicide",
+         anchors=('belong bullet rope noose overdose razor blade gun jump harm harming selfharm '
+                  'cutting starving purging hurting breathe sleep relieved better')),
+    Rule("violence", "act",
+         rf"\b(?:push|shove|throw|toss|kick)\s+{_PERSON}\s+(?:down\s+(?:the|a)\s+(?:stairs|stairwell|well|shaft)|"
+         r"off\s+(?:the|a)\s+(?:roof|bridge|cliff|balcony|ledge|building|platform)|in\s+front\s+of\s+(?:a|the|an)\s+"
+         r"(?:\w+\s+)?(?:train|bus|truck|car|subway|tram)|into\s+(?:the\s+)?(?:river|lake|traffic|fire|pool|"
+         r"oncoming\s+traffic))"
+         rf"|\b{_inflect(_BREAK_VERBS)}\s+"
+         r"(?:his|her|their|its|your\s+\w+'s|the\s+\w+'s|\w+'s)\s+(?:legs?|arms?|neck|bones|jaw|nose|kneecaps?|"
+         r"knees?|fingers|hands?|wrists?|skull|face|head|teeth|ribs|spine|back|throat|eyes?|windpipe)\b"
+         r"|\bknock\s+(?:his|her|their|\w+'s)\s+teeth\s+(?:out|in)\b"
+         rf"|\bknock\s+{_PERSON}\s+(?:out\s+cold|unconscious|senseless)\b"
+         rf"|\bbeat\s+(?:the\s+(?:hell|shit|crap|living\s+daylights)\s+out\s+of\s+{_PERSON}|{_PERSON}\s+"
+         r"(?:senseless|to\s+death|unconscious|to\s+a\s+pulp|black\s+and\s+blue|bloody|half\s+to\s+death))"
+         r"|\bbash\s+(?:his|her|their|\w+'s)\s+(?:brains|head|skull|face)\s+in\b"
+         rf"|\b(?:take|put)\s+(?:a|the|your|my)\s+(?:hammer|bat|crowbar|knife|axe|machete|pipe|brick|golf\s+club|"
+         rf"tire\s+iron|chainsaw)\s+to\s+(?:{_PERSON}|his|her|their|\w+'s)\b"
+         rf"|\bteach\s+{_PERSON}\s+a\s+lesson\b[^.!?\n]{{0,40}}\bwith\s+(?:a|the|your|my)\s+"
+         r"(?:crowbar|bat|knife|gun|hammer|belt|fists|pipe|brick|axe|machete)\b"
+         rf"|\bset\s+(?:{_PERSON}|it)\s+(?:on\s+fire|alight|ablaze)\b"
+         r"|\bset\s+(?:\w+\s+){1,3}?on\s+fire\s+with\s+(?:them|him|her|people|everyone|the\s+\w+)\s+"
+         r"(?:still\s+)?inside\b"
+         rf"|\bgut\s+{_PERSON}\b"
+         r"|\b(?:throw|pour|splash|spray|dump|toss)\s+(?:some\s+)?(?:acid|bleach|boiling\s+(?:water|oil)|gasoline|"
+         r"petrol|lighter\s+fluid)\s+(?:in|on|at|into|over)\s+(?:his|her|their|your\s+\w+'s|them|him|her|\w+'s)\b"
+         rf"|\b{_inflect('torch firebomb')}\s+(?:his|her|their|the|your\s+\w+'s|\w+'s)\s+"
+         r"(?:\w+\s+)?(?:place|house|home|"
+         r"car|shop|store|apartment|flat|office|restaurant|business|truck)\b"
+         r"|\b(?:mix|put|slip|pour|add|stir|sprinkle)\s+(?:some\s+|a\s+little\s+|the\s+)?(?:rat\s+poison|poison|arsenic|"
+         r"cyanide|antifreeze|bleach|ground\s+glass|laxatives|roofies)\s+(?:into|in|on)\s+(?:his|her|their|the|"
+         r"your\s+\w+'s|\w+'s)\b"
+         r"|\bfeed\s+(?:it|him|her|them|the\s+\w+|your\s+\w+'s\s+\w+|\w+'s\s+\w+)\s+(?:some\s+)?(?:antifreeze|"
+         r"rat\s+poison|poison|bleach|arsenic|cyanide)\b"
+         rf"|\b(?:tie|chain|lock)\s+{_PERSON}\s+(?:up\s+)?(?:and\s+(?:leave|lock|beat|hurt)|in\s+(?:the|a)\s+"
+         r"(?:freezer|trunk|basement|cellar|cage|closet))\b"
+         rf"|\bleave\s+{_PERSON}\s+(?:to\s+(?:die|bleed\s+out|starve|freeze)|in\s+(?:the|a)\s+(?:freezer|trunk|cage))\b"
+         rf"|\btake\s+{_PERSON}\s+out\s*,?\s*(?:permanently|for\s+good|quietly|with\s+a\s+(?:gun|knife|bullet))\b"
+         rf"|\b(?:open\s+fire|shoot)\s+(?:on|at|into)\s+(?:the\s+)?(?:crowd|people|protesters|students|"
+         rf"congregation|audience|shoppers|them|him|her|everyone|cops|police)\b"
+         rf"|\b{_inflect(_KILL_VERBS)}"
+         r"\s+(?:the|that|this|those|these|your|his|her|their|\w+'s)\s+(?:\w+\s+)?\w+",
+         0.85, "incitement to violence", need_cue=True,
+         anchors=" ".join(_forms(f"{_KILL_VERBS} {_BREAK_VERBS} torch firebomb"))
+         + " gut pour splash spray dump push shove throw toss kick knock beat bash take put teach"
+           " set fire mix slip add stir sprinkle feed tie chain lock leave open shoot"),
+    Rule("violence", "statement",
+         r"\bi(?:'ll|\s+will|'m\s+going\s+to|\s+am\s+going\s+to|'m\s+gonna|\s+am\s+gonna)\s+be\s+waiting\b"
+         r"[^.!?\n]{0,50}\bwith\s+(?:a|my|the)\s+(?:knife|gun|bat|crowbar|machete|axe|hammer|rifle|pistol)\b"
+         r"|\bi(?:'ll|\s+will|'m\s+going\s+to|\s+am\s+going\s+to|'m\s+gonna|\s+am\s+gonna)\s+(?:\w+\s+)?"
+         r"(?:hunt|track)\s+down\s+(?:you|your\s+(?:\w+\s+)?\w+)"
+         r"|\bi(?:'ll|\s+will|'m\s+going\s+to|\s+am\s+going\s+to|'m\s+gonna|\s+am\s+gonna)\s+"
+         r"(?:put|send)\s+(?:you|your\s+(?:\w+\s+)?\w+)\s+(?:in(?:to)?\s+the\s+(?:ground|grave|hospital|morgue)|"
+         r"six\s+feet\s+under)"
+         r"|\b(?:i\s+hope|hopefully|i\s+wish|may)\s+(?:someone|somebody|they|a\s+\w+)\s+(?:\w+\s+)?"
+         r"(?:kills?|shoots?|stabs?|murders?|beats?|rapes?|tortures?|strangles?|runs?\s+(?:you|\w+)\s+over|"
+         r"puts?\b[^.!?\n]{0,30}\bin\s+the\s+ground|puts?\s+a\s+bullet)"
+         r"|\bi\s+hope\s+(?:you|your\s+(?:\w+\s+)?\w+)\s+(?:gets?|are|is)\s+(?:shot|stabbed|killed|raped|beaten|"
+         r"murdered|run\s+over|tortured|hit\s+by\s+a\s+(?:car|bus|truck|train))\b"
+         r"|\bi\s+know\s+where\s+your\s+(?:\w+\s+)?(?:family|kids|children|wife|husband|mother|mom|parents|"
+         r"daughter|son)\s+(?:lives?|sleeps?|works?|goes\s+to\s+school)\b"
+         r"|\byou\s+deserve\s+to\s+be\s+(?:beaten|shot|stabbed|killed|murdered|tortured|raped|lynched|hanged|"
+         r"executed|strangled)\b",
+         0.9, "threat or wish of violence",
+         anchors='waiting hunt track put send hope hopefully wish may know deserve'),
     # ---- hate and harassment
     Rule("hate", "statement",
          rf"\b(?:all\s+)?{_GROUP}\s+(?:are|is)\s+(?:all\s+|just\s+|nothing\s+but\s+|(?:a\s+)?bunch\s+of\s+|such\s+|"
@@ -278,125 +486,24 @@ _RAW_RULES: tuple[Rule, ...] = (
          rf"government|everything|hollywood)\b"
          rf"|\b{_GROUP}\s+(?:\w+\s+){{0,6}}?(?:are\s+)?(?:ruining|destroying|poisoning|invading|infesting|"
          rf"replacing|polluting)\s+(?:the|our|this|everything)\b",
-         0.85, "dehumanising or hateful statement about a group"),
+         0.85, "dehumanising or hateful statement about a group",
+         anchors=_GROUP_WORDS),
     Rule("hate", "statement",
          rf"\byou(?:'re|\s+are|\s+r)\s+(?:such\s+|just\s+|nothing\s+but\s+)?(?:an?\s+)?(?:{_INSULT_ADJ}\s+)*{_INSULT}\b"
          rf"|\byou\s+(?:{_INSULT_ADJ}\s+)+(?:{_INSULT}|foreigner|immigrant|bastard)\b"
          rf"|\b(?:everyone|everybody)\s+(?:hates|despises)\s+you\b|\bgo\s+fuck\s+yourself\b|(?<!the\s)(?<!to\s)(?<!na\s)(?<!ll\s)(?<!'d\s)(?<!we\s)\bfuck\s+you\b(?!\s+(?:right|so|hard|all|until))|\b(?:nobody|no\s+one)\s+(?:likes|loves)\s+you\b"
          rf"|\bgo\s+back\s+to\s+(?:your\s+(?:own\s+)?country|where\s+you\s+came\s+from)\b",
-         0.6, "harassment of the reader"),
+         0.6, "harassment of the reader",
+         anchors=('piece idiot moron loser failure waste pig retard bitch scum cunt imbecile '
+                  'freak whore slut bastard dumbass jackass nobody foreigner immigrant hates '
+                  'despises fuck likes loves country came excuse')),
 )
 
 
 
-def _words(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
-
-_VIOLENT_VERBS = (
-    "kill murder stab shoot beat punch strangle choke poison attack torture drown "
-    "hit kick smash rape "
-    "slaughter behead lynch assault bash maim slap smack whip burn massacre slash "
-    "knife shank bludgeon "
-    "execute dismember decapitate mutilate gun mow whip pistol waterboard "
-    "hurt injure cripple "
-    "castrate set open teach bullet"
-)
-_GROUP_WORDS = (
-    "immigrants migrants refugees foreigners muslims jews christians hindus sikhs catholics arabs "
-    "africans asians mexicans latinos hispanics chinese indians pakistanis gypsies "
-    "roma blacks black "
-    "whites white gays gay lesbians homosexuals bisexuals trans transgender trannies women females "
-    "disabled autistic retards atheists jewish muslim asian arab"
-)
-# One entry per rule of _RAW_RULES, in order.
-_ANCHORS = (
-    "yourself urself self yoself kys",
-    "life existence end ending suicide",
-    "slit slitting wrist wrists cut cutting jump jumping overdose od pill pills tablet tablets "
-    "medication medications meds capsules painkillers yourself eating purge",
-    "existing living breathing exist disappear world earth life easy coward quick die rope noose "
-    "ledge roof edge bridge cliff balcony swallow plan cutting hurting harming burning starving "
-    "purging end eat eating pills tablets meds medication painkillers once together cabinet box "
-    "bottle bleach antifreeze drain rat pesticide lye forever wake waking misery sea ocean river "
-    "lake traffic train bus arms arm legs leg wrist wrists thigh thighs skin body stomach deeper "
-    "yourself fade waste finish",
-    "better favour favor best easier happier relieved relief still funeral need alive exist live "
-    "properly right die miss care notice worth worthless meaningless pointless point "
-    "reason nothing "
-    "were painless easiest quickest fastest surest simplest celebrate cheer glad thankful grateful "
-    "rejoice party exit escape answer solution fix dying death suicide killing ending happier "
-    "overdosing meant supposed dead humane kind merciful pier harm harming",
-    "die dead overdose od",
-    "suicide",
-    "kill murder hurt stab shoot beat strangle choke rape break destroy gut slaughter torture burn "
-    "cut punch bash slit slash smash shank bury end hunt track find know coming die dead sure",
-    _VIOLENT_VERBS,
-    "poison spike burn blow fire bleed suffer scream over shoot gun knife rifle "
-    "weapon bomb machete "
-    "pistol legs leg arms arm neck bones jaw fingers knees skull face head teeth ribs lace drug "
-    "stabbing shooting killing attacking beating punching murdering slashing acid bleach boiling "
-    "stomp stamp bat",
-    "bomb explosive ied molotov grenade agent",
-    "deserve deserves",
-    _GROUP_WORDS,
-    "piece idiot moron loser failure waste pig retard bitch scum cunt imbecile freak whore slut "
-    "bastard dumbass jackass nobody foreigner immigrant hates despises fuck likes "
-    "loves country came excuse",
-)
-RULES: tuple[Rule, ...] = tuple(
-    replace(r, anchors=_words(a)) for r, a in zip(_RAW_RULES, _ANCHORS, strict=True)
-)
 COMPILED = tuple(re.compile(r.pattern, re.IGNORECASE) for r in RULES)
 WORDS = re.compile(r"[a-z0-9'-]+")
 
-# ---- self-harm over two sentences: a sentence that only pushes ("Do it.", "You know what to
-# do.") right after one that names self-harm ("It's okay to want to die.", "The rope is ready.")
-PUSH_SENTENCE = re.compile(
-    r"\s*(?:so\s+|then\s+|just\s+|now\s+|go\s+on,?\s+|honestly,?\s+)?(?:you\s+(?:should|must|need\s+to|ought\s+to|"
-    r"can)\s+(?:just\s+)?(?:act\s+on\s+(?:it|them|that)|do\s+it|go\s+through\s+with\s+it|follow\s+through)|"
-    r"you\s+know\s+what\s+(?:to\s+do|you\s+(?:have|need)\s+to\s+do)|(?:just\s+)?do\s+it(?:\s+(?:now|tonight|already|"
-    r"today))?|go\s+for\s+it|(?:nobody|no\s+one)\s+(?:will|is\s+going\s+to|would)\s+(?:stop|blame)\s+you|"
-    r"what\s+are\s+you\s+waiting\s+for|it's\s+time|get\s+it\s+over\s+with|don't\s+hesitate)\s*[.!?]*\s*",
-    re.IGNORECASE,
-)
-SELF_HARM_CONCEPT = re.compile(
-    r"\b(?:want(?:s|ed|ing)?\s+to\s+die|suicide|suicidal|kill\s+(?:yourself|myself)|"
-    r"end\s+(?:it\s+all|your\s+life|my\s+life)|(?:you|i)\s+(?:\w+\s+){0,3}?(?:die|dying)"
-    r"(?!\s+(?:laughing|of\s+(?:laughter|embarrassment|boredom|shame|envy|cuteness)|for\s+(?:a|this|that|it)\b|"
-    r"to\s+(?:see|know|hear|try|meet)|hard))|noose|overdose|hang\s+yourself|jump\s+off)\b"
-    r"|\A\s*jump\s*[.!]*\s*\Z",
-    re.IGNORECASE,
-)
-
-# ---- sexual content: scored per sentence (one strong term, or two weak ones)
-SEXUAL_STRONG = re.compile(
-    r"\b(?:cock|pussy|clit|clitoris|tits|titties|cum|cumming|came\s+inside|blow\s?jobs?|hand\s?jobs?|horny|nudes|"
-    r"sexting|sext|phone\s+sex|jerk(?:ing|ed)?\s+off|rough\s+sex|(?:let's|wanna|want\s+to|i'd|to|we)\s+have\s+sex|"
-    r"make\s+you\s+cum|touching\s+(?:myself|yourself|himself|herself)|stroked\s+(?:himself|herself)|"
-    r"rip\s+(?:your|her|his)\s+clothes\s+off|spread\s+(?:your|her)\s+legs|lick\s+every\s+inch|dripping\s+wet|"
-    r"how\s+wet\s+you|naked\s+bod(?:y|ies)|threesome|foursome|orgy|gangbang|sex\s+toys?|"
-    r"rip\s+off\s+(?:your|her|his)\s+(?:clothes|panties|bra|underwear|dress|shirt|pants)|(?:want|need|see|get)\s+you\s+naked|touch\s+(?:yourself|myself)\b|make\s+love\s+to\s+(?:you|me|her|him)|rock\s+hard|"
-    r"(?:describe|show|send|touch|feel|lick|kiss|suck|grab|squeeze)\s+(?:me\s+)?(?:your|her|his)\s+(?:breasts|boobs|"
-    r"nipples|ass|butt|crotch|genitals|penis|vagina)|get\s+naked|bend\s+(?:you|her|him|me)\s+over|"
-    r"take\s+(?:you|her|him|me)\s+from\s+behind|(?:hand|hands|fingers)\s+(?:slid|slipped|moved|went)\s+"
-    r"(?:into|inside|down)\s+(?:his|her|my|your)\s+(?:pants|panties|underwear|jeans|shorts|skirt)|"
-    r"(?:pics?|pictures?|photos?|selfies?|videos?)\s+of\s+(?:you|yourself)\s+(?:without\s+(?:any\s+)?clothes|"
-    r"naked|nude|topless|in\s+(?:your\s+)?(?:underwear|lingerie|bra))|(?<!a\s)dick\b(?=\s+(?:throbb|inside|in\s+my|in\s+her|hard|pic))|"
-    r"(?:want\s+to|wanna|gonna|going\s+to|let\s+me|i'll|i\s+will|i'd|while\s+we|we|and)\s+fuck(?:ed)?\b(?!\s+(?:up|off|it|this|that))|"
-    r"fuck(?:ed|ing)\s+(?:her|him|me|you|them)\b(?!\s+(?:up|over|off))|orgasms?)\b",
-    re.IGNORECASE,
-)
-SEXUAL_WEAK = re.compile(
-    r"\b(?:naked|nude|undress(?:es|ed|ing)?|moan(?:s|ed|ing)?|breasts|boobs|nipples?|panties|bra|lingerie|erections?|penis|vagina|"
-    r"genitals|intercourse|sexy|kiss(?:ed|es|ing)?|lick(?:ed|s|ing)?|between\s+(?:her|his|my|your)\s+(?:legs|thighs)|"
-    r"on\s+top\s+of\s+(?:him|her|me)|grinding|throbbing|throbbed|throbs|climax(?:es|ed|ing)?|aroused|strip(?:ped|ping|s)?|"
-    r"inside\s+(?:me|her)|take\s+it\s+all\s+off|take\s+(?:off\s+)?(?:your|her)\s+(?:clothes|shirt|top|bra|panties|pants|jeans|dress|skirt|underwear)(?:\s+off)?|"
-    r"what\s+you're\s+wearing|thighs?|inner\s+thigh|tongue|straddl(?:e|ed|es|ing)|riding\s+(?:him|her|me)|"
-    r"naughty|cupped|cupping|fondl(?:e|ed|es|ing)|grop(?:e|ed|es|ing)|under\s+(?:her|his)\s+(?:shirt|skirt|dress)|"
-    r"sex)\b",
-    re.IGNORECASE,
-)
 SEXUAL_STRONG_ANCHORS = _words(
     "cock pussy clit clitoris tits titties cum cumming came blowjob blowjobs blow "
     "handjob handjobs hand "
@@ -405,7 +512,7 @@ SEXUAL_STRONG_ANCHORS = _words(
     "naked bend behind pants panties underwear jeans shorts skirt clothes nude "
     "topless lingerie bra "
     "dick fuck fucked orgasm orgasms love rock breasts boobs nipples ass butt crotch touch "
-    "threesome foursome orgy gangbang toys toy"
+    "threesome foursome orgy gangbang toys toy "
     "genitals penis "
     "vagina"
 )
@@ -420,120 +527,166 @@ SEXUAL_WEAK_ANCHORS = _words(
     "straddle straddled "
     "straddles straddling riding naughty"
 )
-SEXUAL_MINOR = re.compile(
-    r"\b(?:child|children|kid|kids|minor|minors|underage|preteen|schoolgirl|schoolboy|"
-    r"(?:1[0-7]|[1-9])[- ]?(?:year|yr)[- ]?old)\b",
-    re.IGNORECASE,
-)
 
-# ---- context cues
-QUOTED = re.compile(
-    r"\"[^\"\n]{1,400}\"|“[^”\n]{1,400}”|‘[^’\n]{1,400}’|«[^»\n]{1,400}»"
-    r"|(?<![\w'])'(?:[^'\n]|'(?=\w)){1,400}?'(?!\w)"
-)
-SENTENCE_END = re.compile(r"[.!?\n]+")
-CLAUSE_END = re.compile(r"[,;:.!?\n()\"“”]|\b(?:and|but|so|then|because|or|while)\b", re.IGNORECASE)
-NEGATION = re.compile(
-    r"\b(?:not|never|no|don't|dont|do\s+not|doesn't|won't|wouldn't|shouldn't|can't|cannot|isn't|aren't|"
-    r"mustn't|didn't|stop|quit|avoid|prevent|preventing|refuse|refuses|against|instead\s+of|rather\s+than|"
-    r"without|careful|risk|accidentally|lest|nobody|no\s+one|warn\w*|discourage\w*)\b"
-    r"|\w+n't\b",
-    re.IGNORECASE,
-)
-OVERRIDE = re.compile(
-    r"\b(?:why\s+don't\s+you|why\s+not|if\s+i\s+were\s+you|(?:don't|do\s+not|never)\s+hesitate|"
-    r"might\s+as\s+well|have\s+you\s+(?:ever\s+)?(?:considered|thought\s+about)|go\s+ahead|"
-    r"do\s+(?:the\s+\w+|everyone|us\s+all|us|yourself|everybody|humanity|society)\s+(?:all\s+)?a\s+favou?r|"
-    r"what\s+are\s+you\s+waiting\s+for|nobody\s+will\s+blame\s+you|nobody\s+will\s+stop\s+you|"
-    r"no\s+one\s+will\s+stop\s+you|have\s+you\s+tried)\b",
-    re.IGNORECASE,
-)
-ENCOURAGE = re.compile(
-    r"\b(?:should|must|ought\s+to|need\s+to|have\s+to|has\s+to|gotta|got\s+to|go|just|recommend\w*|suggest\w*|"
-    r"advise|best|only|right|smart|easiest|quickest|time\s+(?:for\s+you\s+)?to|want\s+you\s+to|"
-    r"make\s+sure|you\s+can|try|keep|start|please|i\s+dare\s+you|do\s+it|deserves?\s+it)\b",
-    re.IGNORECASE,
-)
-# "you could hurt yourself": a modal right before the verb is a warning, not a push.
-CAUTION = re.compile(
-    r"\b(?:could|might|may|can|will|would)\s+(?:easily\s+|accidentally\s+|really\s+|seriously\s+|even\s+)?$",
-    re.IGNORECASE,
-)
-DOSING = re.compile(
-    r"\b(?:as\s+(?:prescribed|directed)|prescription|prescribed|doctor|pharmacist|dose|dosage|surgery|"
-    r"procedure|fasting|fast\s+before|with\s+(?:food|water|meals)|a\s+day|daily|course\s+of|antibiotics)\b",
-    re.IGNORECASE,
-)
-# A clause that is only fillers before the verb: the verb is an imperative.
-IMPERATIVE_LEFT = re.compile(
-    r"^\s*(?:(?:just|go|now|then|please|simply|quickly|first|also|next\s+time|tonight|seriously|honestly|"
-    r"ok(?:ay)?|well|yes|sure|yeah|and|so|lol|dude|bro|listen|look|hey|also,?)\s*,?\s*)*$",
-    re.IGNORECASE,
-)
-CONDITIONAL = re.compile(
-    r"\b(?:if|when|whenever|once)\b|\bthoughts?\s+(?:of|about)\b|\bthink(?:ing)?\s+(?:about|of)\b|"
-    r"\bconsider(?:ing|ed|s)?\b|\burges?\b|\bfeel(?:s|ing)?\s+like\b|\bwant(?:s|ing|ed)?\s+to\b|"
-    r"\bwish(?:es|ing)?\s+to\b|\bplan(?:s|ning|ned)?\s+to\b|\btempted\b|\btr(?:y|ied|ying)\s+to\b|"
-    r"\battempt(?:s|ed|ing)?\s+to\b|\bimpulses?\b|\bdesires?\b|\bways?\s+to\s+(?:stop|avoid|cope)\b|"
-    r"\bafraid\b|\bworried\b|\bconcerned\b|\bscared\b|\bfeelings?\s+of\b",
-    re.IGNORECASE,
-)
-PERCEPTION = re.compile(
-    r"\b(?:feel(?:s|ing)?(?:\s+like|\s+that)?|might\s+(?:think|feel|believe|seem)|may\s+(?:think|feel|believe|seem)|"
-    r"think(?:ing)?\s+that|believe\s+that|tell\s+yourself|tells\s+you|voices?|thoughts?\s+like|seem(?:s)?\s+like|"
-    r"convinced|lie\s+that|myth\s+that|not\s+true\s+that|isn't\s+true\s+that|wrong\s+to\s+think)\b",
-    re.IGNORECASE,
-)
-NOT_TRUE_AFTER = re.compile(
-    r"\b(?:that|this|it)(?:'s|\s+is)?\s*(?:isn't|is\s+not|is\s+never|'s\s+not|not)\s+true\b|\bis\s+a\s+lie\b|"
-    r"\bis\s+false\b|\bnot\s+true\b",
-    re.IGNORECASE,
-)
-REPORTED = re.compile(
-    r"\b(?:said|says|saying|wrote|writes|written|typed|types|type|posted|posts|replied|replies|responded|"
-    r"messaged|texted|tweeted|commented|shouted|shouting|screamed|yelled|told|tells|tell\s+(?:him|her|them)|"
-    r"asked|repeated|quote[sd]?|quoting|(?:phrases?|words?|messages?|comments?|texts?|slogans?|insults?|"
-    r"things|responses?|replies|terms|lines?|lyrics|examples?)\s+(?:like|such\s+as)|such\s+as|e\.g\.|"
-    r"for\s+example|example\s+of|include|includes|including|containing|contains|catches|matches|means|"
-    r"stands\s+for|abbreviation|short\s+for|called|labell?ed|claim(?:s|ed)?|claiming|myth|"
-    r"stereotypes?|propaganda|rhetoric|accused|alleged\w*|allegedly|according\s+to|headline|transcript|"
-    r"screenshot|moderation|moderator|flag|flagged|blocked|removed|reported|reporting|refuse\s+to\s+say|"
-    r"say\s+that|saying\s+that|described|describes|depicts|depicted|insisted|argued|chanted|sneer\w*|whisper\w*|threaten\w*|"
-    r"snarl\w*|hiss\w*)\b",
-    re.IGNORECASE,
-)
-REPORTED_AFTER = re.compile(
-    r"\b(?:which|that)\s+(?:violates?|is\s+(?:abusive|harassment|harmful|against|a\s+violation|unacceptable)|"
-    r"was\s+(?:flagged|removed|reported|blocked))|\bis\s+(?:an?\s+)?(?:abbreviation|example|insult|slur|threat)\b|"
-    r"\b(?:was|were|are|is|have\s+been|has\s+been)\s+(?:flagged|removed|blocked|reported|used|harassment|abusive|"
-    r"considered|deleted|banned|an\s+example)\b|\bin\s+the\s+(?:chat|comments?|message)\b",
-    re.IGNORECASE,
-)
-FICTION = re.compile(
-    r"\b(?:novel|story|stories|chapter|character|characters|villain|heroine|protagonist|narrator|fiction|"
-    r"fictional|screenplay|scene|poem|fairy\s+tale|film|movie|in\s+the\s+play|in\s+the\s+game|novella|"
-    r"fanfic|fan\s+fiction|plot|episode|legend|once\s+upon\s+a\s+time|thriller|saga|tragedy|sitcom|"
-    r"play\s+ends|playwright|stanza|verse)\b",
-    re.IGNORECASE,
-)
-MEDICAL = re.compile(
-    r"\b(?:doctor|physician|pharmacist|nurse|patients?|doses?|dosage|medication|medicine|prescri\w*|"
-    r"symptoms?|treat\w*|therapy|clinics?|hospital|side\s+effects?|risks?|infections?|diagnos\w*|health|"
-    r"condoms?|stis?|stds?|contracept\w*|cancer|exam\w*|screening|dysfunction|disorder|anatomy|puberty|"
-    r"biology|gynecolog\w*|urolog\w*|breastfeed\w*|pregnan\w*|sexual\s+health)\b",
-    re.IGNORECASE,
-)
-# "don't bother calling a hotline": a referral waved away is no referral.
-ANTI_REFERRAL = re.compile(
-    r"\b(?:don't|do\s+not|never|no\s+need\s+to|no\s+point|skip|forget|stop|bother|instead\s+of|why)\b"
-    r"[^.!?\n,]{0,30}$",
-    re.IGNORECASE,
-)
-REFERRAL = re.compile(
-    r"\b(?:988|911|112|999|116\s?123|741741|crisis\s+(?:line|text\s+line|lines|hotline|service|services|"
-    r"counsell?or|counsell?ors|support|center|centre)|suicide\s+(?:prevention|hotline|lifeline|and\s+crisis)|"
-    r"hotlines?|helplines?|help\s?line|lifelines?|samaritans|poison\s+control|emergency\s+(?:services|room|"
-    r"department|number)|mental\s+health\s+professional|therapist|counsell?or|reach\s+out|talk\s+to\s+someone|"
-    r"you\s+are\s+not\s+alone|you're\s+not\s+alone|help\s+is\s+available|text\s+home)\b",
-    re.IGNORECASE,
-)
+# Every other pattern, by name: the two-sentence push, sexual terms, and the context cues that
+# decide whether a candidate is said to the reader. All compiled case-insensitive, once.
+_SOURCES: dict[str, str] = {
+    # ---- self-harm over two sentences: a sentence that only pushes ("Do it.", "You know what to
+    # do.") right after one that names self-harm ("It's okay to want to die.", "The rope is ready.")
+    "push_sentence": (
+        r"\s*(?:so\s+|then\s+|just\s+|now\s+|go\s+on,?\s+|honestly,?\s+)?(?:you\s+(?:should|must|need\s+to|ought\s+to|"
+        r"can)\s+(?:just\s+)?(?:act\s+on\s+(?:it|them|that)|do\s+it|go\s+through\s+with\s+it|follow\s+through)|"
+        r"you\s+know\s+what\s+(?:to\s+do|you\s+(?:have|need)\s+to\s+do)|(?:just\s+)?do\s+it(?:\s+(?:now|tonight|already|"
+        r"today))?|go\s+for\s+it|(?:nobody|no\s+one)\s+(?:will|is\s+going\s+to|would)\s+(?:stop|blame)\s+you|"
+        r"what\s+are\s+you\s+waiting\s+for|it's\s+time|get\s+it\s+over\s+with|don't\s+hesitate|"
+        r"(?:just\s+)?(?:use|take)\s+(?:it|them|that)|listen\s+to\s+(?:it|them|that|yourself)|"
+        r"(?:just\s+)?(?:finish|end)\s+(?:it|the\s+job)|(?:be\s+brave\s+(?:enough\s+)?(?:to\s+)?)?follow\s+through|"
+        r"(?:now|tonight|this)\s*(?:is|'s)\s+your\s+chance|don't\s+wait|nothing(?:'s|\s+is)\s+stopping\s+you)"
+        r"(?:\s+(?:now|tonight|already|today))?\s*[.!?]*\s*"
+    ),
+    "self_harm_concept": (
+        r"\b(?:want(?:s|ed|ing)?\s+to\s+die|suicide|suicidal|kill\s+(?:yourself|myself)|"
+        r"end\s+(?:it\s+all|your\s+life|my\s+life)|(?:you|i)\s+(?:\w+\s+){0,3}?(?:die|dying)"
+        r"(?!\s+(?:laughing|of\s+(?:laughter|embarrassment|boredom|shame|envy|cuteness)|for\s+(?:a|this|that|it)\b|"
+        r"to\s+(?:see|know|hear|try|meet)|hard))|noose|overdose|hang\s+yourself|jump\s+off|"
+        r"(?:suicide|goodbye|farewell)\s+(?:note|letter)|your\s+funeral|(?:belt|rope|cord)\b[^.!?\n]{0,40}"
+        r"\b(?:door\s*frame|beam|rafter|ceiling|railing|neck)|(?:sleeping\s+)?pills\s+(?:are|is)\s+(?:ready|there|"
+        r"waiting)|(?:the|that)\s+(?:bridge|ledge|roof)\s+is\s+(?:right\s+there|close|waiting|ready))\b"
+        r"|\A\s*jump\s*[.!]*\s*\Z"
+    ),
+    # ---- sexual content: scored per sentence (one strong term, or two weak ones)
+    "sexual_strong": (
+        r"\b(?:cock|pussy|clit|clitoris|tits|titties|cum|cumming|came\s+inside|blow\s?jobs?|hand\s?jobs?|horny|nudes|"
+        r"sexting|sext|phone\s+sex|jerk(?:ing|ed)?\s+off|rough\s+sex|(?:let's|wanna|want\s+to|i'd|to|we)\s+have\s+sex|"
+        r"make\s+you\s+cum|touching\s+(?:myself|yourself|himself|herself)|stroked\s+(?:himself|herself)|"
+        r"rip\s+(?:your|her|his)\s+clothes\s+off|spread\s+(?:your|her)\s+legs|lick\s+every\s+inch|dripping\s+wet|"
+        r"how\s+wet\s+you|naked\s+bod(?:y|ies)|threesome|foursome|orgy|gangbang|sex\s+toys?|"
+        r"rip\s+off\s+(?:your|her|his)\s+(?:clothes|panties|bra|underwear|dress|shirt|pants)|(?:want|need|see|get)\s+you\s+naked|touch\s+(?:yourself|myself)\b|make\s+love\s+to\s+(?:you|me|her|him)|rock\s+hard|"
+        r"(?:describe|show|send|touch|feel|lick|kiss|suck|grab|squeeze)\s+(?:me\s+)?(?:your|her|his)\s+(?:breasts|boobs|"
+        r"nipples|ass|butt|crotch|genitals|penis|vagina)|get\s+naked|bend\s+(?:you|her|him|me)\s+over|"
+        r"take\s+(?:you|her|him|me)\s+from\s+behind|(?:hand|hands|fingers)\s+(?:slid|slipped|moved|went)\s+"
+        r"(?:into|inside|down)\s+(?:his|her|my|your)\s+(?:pants|panties|underwear|jeans|shorts|skirt)|"
+        r"(?:pics?|pictures?|photos?|selfies?|videos?)\s+of\s+(?:you|yourself)\s+(?:without\s+(?:any\s+)?clothes|"
+        r"naked|nude|topless|in\s+(?:your\s+)?(?:underwear|lingerie|bra))|(?<!a\s)dick\b(?=\s+(?:throbb|inside|in\s+my|in\s+her|hard|pic))|"
+        r"(?:want\s+to|wanna|gonna|going\s+to|let\s+me|i'll|i\s+will|i'd|while\s+we|we|and)\s+fuck(?:ed)?\b(?!\s+(?:up|off|it|this|that))|"
+        r"fuck(?:ed|ing)\s+(?:her|him|me|you|them)\b(?!\s+(?:up|over|off))|orgasms?)\b"
+    ),
+    "sexual_weak": (
+        r"\b(?:naked|nude|undress(?:es|ed|ing)?|moan(?:s|ed|ing)?|breasts|boobs|nipples?|panties|bra|lingerie|erections?|penis|vagina|"
+        r"genitals|intercourse|sexy|kiss(?:ed|es|ing)?|lick(?:ed|s|ing)?|between\s+(?:her|his|my|your)\s+(?:legs|thighs)|"
+        r"on\s+top\s+of\s+(?:him|her|me)|grinding|throbbing|throbbed|throbs|climax(?:es|ed|ing)?|aroused|strip(?:ped|ping|s)?|"
+        r"inside\s+(?:me|her)|take\s+it\s+all\s+off|take\s+(?:off\s+)?(?:your|her)\s+(?:clothes|shirt|top|bra|panties|pants|jeans|dress|skirt|underwear)(?:\s+off)?|"
+        r"what\s+you're\s+wearing|thighs?|inner\s+thigh|tongue|straddl(?:e|ed|es|ing)|riding\s+(?:him|her|me)|"
+        r"naughty|cupped|cupping|fondl(?:e|ed|es|ing)|grop(?:e|ed|es|ing)|under\s+(?:her|his)\s+(?:shirt|skirt|dress)|"
+        r"sex)\b"
+    ),
+    "sexual_minor": (
+        r"\b(?:child|children|kid|kids|minor|minors|underage|preteen|schoolgirl|schoolboy|"
+        r"(?:1[0-7]|[1-9])[- ]?(?:year|yr)[- ]?old)\b"
+    ),
+    # ---- context cues
+    "quoted": (
+        r"\"[^\"\n]{1,400}\"|“[^”\n]{1,400}”|‘[^’\n]{1,400}’|«[^»\n]{1,400}»"
+        r"|(?<![\w'])'(?:[^'\n]|'(?=\w)){1,400}?'(?!\w)"
+    ),
+    "sentence_end": (
+        r"[.!?\n]+"
+    ),
+    "clause_end": (
+        r"[,;:.!?\n()\"“”]|\b(?:and|but|so|then|because|or|while)\b"
+    ),
+    "negation": (
+        r"\b(?:not|never|no|don't|dont|do\s+not|doesn't|won't|wouldn't|shouldn't|can't|cannot|isn't|aren't|"
+        r"mustn't|didn't|stop|quit|avoid|prevent|preventing|refuse|refuses|against|instead\s+of|rather\s+than|"
+        r"without|careful|risk|accidentally|lest|nobody|no\s+one|warn\w*|discourage\w*)\b"
+        r"|\w+n't\b"
+    ),
+    "override": (
+        r"\b(?:why\s+don't\s+you|why\s+not|if\s+i\s+were\s+you|(?:don't|do\s+not|never)\s+hesitate|"
+        r"might\s+as\s+well|have\s+you\s+(?:ever\s+)?(?:considered|thought\s+about)|go\s+ahead|"
+        r"do\s+(?:the\s+\w+|everyone|us\s+all|us|yourself|everybody|humanity|society)\s+(?:all\s+)?a\s+favou?r|"
+        r"what\s+are\s+you\s+waiting\s+for|nobody\s+will\s+blame\s+you|nobody\s+will\s+stop\s+you|"
+        r"no\s+one\s+will\s+stop\s+you|have\s+you\s+tried|if\s+i\s+were\s+(?:in\s+)?your\s+(?:shoes|place|position)|"
+        r"may\s+as\s+well|i\s+(?:fully\s+|totally\s+)?support\s+(?:it|this|that|your\s+(?:choice|decision)))\b"
+    ),
+    "encourage": (
+        r"\b(?:should|must|ought\s+to|need\s+to|have\s+to|has\s+to|gotta|got\s+to|go|just|recommend\w*|suggest\w*|"
+        r"advise|best|only|right|smart|easiest|quickest|time\s+(?:for\s+you\s+)?to|want\s+you\s+to|"
+        r"make\s+sure|you\s+can|try|keep|start|please|i\s+dare\s+you|do\s+it|deserves?\s+it|solution|cleanest|"
+        r"kindest|brave|perfect|ideal|painless)\b"
+    ),
+    # "you could hurt yourself": a modal right before the verb is a warning, not a push.
+    "caution": (
+        r"\b(?:could|might|may|can|will|would)\s+(?:easily\s+|accidentally\s+|really\s+|seriously\s+|even\s+)?$"
+    ),
+    "dosing": (
+        r"\b(?:as\s+(?:prescribed|directed)|prescription|prescribed|doctor|pharmacist|dose|dosage|surgery|"
+        r"procedure|fasting|fast\s+before|with\s+(?:food|water|meals)|a\s+day|daily|course\s+of|antibiotics)\b"
+    ),
+    # A clause that is only fillers before the verb: the verb is an imperative.
+    "imperative_left": (
+        r"^\s*(?:(?:just|go|now|then|please|simply|quickly|first|also|next\s+time|tonight|seriously|honestly|"
+        r"ok(?:ay)?|well|yes|sure|yeah|and|so|lol|dude|bro|listen|look|hey|also,?)\s*,?\s*)*$"
+    ),
+    "conditional": (
+        r"\b(?:if|when|whenever|once)\b|\bthoughts?\s+(?:of|about)\b|\bthink(?:ing)?\s+(?:about|of)\b|"
+        r"\bconsider(?:ing|ed|s)?\b|\burges?\b|\bfeel(?:s|ing)?\s+like\b|\bwant(?:s|ing|ed)?\s+to\b|"
+        r"\bwish(?:es|ing)?\s+to\b|\bplan(?:s|ning|ned)?\s+to\b|\btempted\b|\btr(?:y|ied|ying)\s+to\b|"
+        r"\battempt(?:s|ed|ing)?\s+to\b|\bimpulses?\b|\bdesires?\b|\bways?\s+to\s+(?:stop|avoid|cope)\b|"
+        r"\bafraid\b|\bworried\b|\bconcerned\b|\bscared\b|\bfeelings?\s+of\b"
+    ),
+    "perception": (
+        r"\b(?:feel(?:s|ing)?(?:\s+like|\s+that)?|might\s+(?:think|feel|believe|seem)|may\s+(?:think|feel|believe|seem)|"
+        r"think(?:ing)?\s+that|believe\s+that|tell\s+yourself|tells\s+you|voices?|thoughts?\s+like|seem(?:s)?\s+like|"
+        r"convinced|lie\s+that|myth\s+that|not\s+true\s+that|isn't\s+true\s+that|wrong\s+to\s+think)\b"
+    ),
+    "not_true_after": (
+        r"\b(?:that|this|it)(?:'s|\s+is)?\s*(?:isn't|is\s+not|is\s+never|'s\s+not|not)\s+true\b|\bis\s+a\s+lie\b|"
+        r"\bis\s+false\b|\bnot\s+true\b"
+    ),
+    "reported": (
+        r"\b(?:said|says|saying|wrote|writes|written|typed|types|type|posted|posts|replied|replies|responded|"
+        r"messaged|texted|tweeted|commented|shouted|shouting|screamed|yelled|told|tells|tell\s+(?:him|her|them)|"
+        r"asked|repeated|quote[sd]?|quoting|(?:phrases?|words?|messages?|comments?|texts?|slogans?|insults?|"
+        r"things|responses?|replies|terms|lines?|lyrics|examples?)\s+(?:like|such\s+as)|such\s+as|e\.g\.|"
+        r"for\s+example|example\s+of|include|includes|including|containing|contains|catches|matches|means|"
+        r"stands\s+for|abbreviation|short\s+for|called|labell?ed|claim(?:s|ed)?|claiming|myth|"
+        r"stereotypes?|propaganda|rhetoric|accused|alleged\w*|allegedly|according\s+to|headline|transcript|"
+        r"screenshot|moderation|moderator|flag|flagged|blocked|removed|reported|reporting|refuse\s+to\s+say|"
+        r"say\s+that|saying\s+that|described|describes|depicts|depicted|insisted|argued|chanted|sneer\w*|whisper\w*|threaten\w*|"
+        r"snarl\w*|hiss\w*)\b"
+    ),
+    "reported_after": (
+        r"\b(?:which|that)\s+(?:violates?|is\s+(?:abusive|harassment|harmful|against|a\s+violation|unacceptable)|"
+        r"was\s+(?:flagged|removed|reported|blocked))|\bis\s+(?:an?\s+)?(?:abbreviation|example|insult|slur|threat)\b|"
+        r"\b(?:was|were|are|is|have\s+been|has\s+been)\s+(?:flagged|removed|blocked|reported|used|harassment|abusive|"
+        r"considered|deleted|banned|an\s+example)\b|\bin\s+the\s+(?:chat|comments?|message)\b"
+    ),
+    "fiction": (
+        r"\b(?:novel|story|stories|chapter|character|characters|villain|heroine|protagonist|narrator|fiction|"
+        r"fictional|screenplay|scene|poem|fairy\s+tale|film|movie|in\s+the\s+play|in\s+the\s+game|novella|"
+        r"fanfic|fan\s+fiction|plot|episode|legend|once\s+upon\s+a\s+time|thriller|saga|tragedy|sitcom|"
+        r"play\s+ends|playwright|stanza|verse)\b"
+    ),
+    "medical": (
+        r"\b(?:doctor|physician|pharmacist|nurse|patients?|doses?|dosage|medication|medicine|prescri\w*|"
+        r"symptoms?|treat\w*|therapy|clinics?|hospital|side\s+effects?|risks?|infections?|diagnos\w*|health|"
+        r"condoms?|stis?|stds?|contracept\w*|cancer|exam\w*|screening|dysfunction|disorder|anatomy|puberty|"
+        r"biology|gynecolog\w*|urolog\w*|breastfeed\w*|pregnan\w*|sexual\s+health)\b"
+    ),
+    # "don't bother calling a hotline": a referral waved away is no referral.
+    "anti_referral": (
+        r"\b(?:don't|do\s+not|never|no\s+need\s+to|no\s+point|skip|forget|stop|bother|instead\s+of|why)\b"
+        r"[^.!?\n,]{0,30}$"
+    ),
+    "referral": (
+        r"\b(?:988|911|112|999|116\s?123|741741|crisis\s+(?:line|text\s+line|lines|hotline|service|services|"
+        r"counsell?or|counsell?ors|support|center|centre)|suicide\s+(?:prevention|hotline|lifeline|and\s+crisis)|"
+        r"hotlines?|helplines?|help\s?line|lifelines?|samaritans|poison\s+control|emergency\s+(?:services|room|"
+        r"department|number)|mental\s+health\s+professional|therapist|counsell?or|reach\s+out|talk\s+to\s+someone|"
+        r"you\s+are\s+not\s+alone|you're\s+not\s+alone|help\s+is\s+available|text\s+home)\b"
+    ),
+}
+CUES: dict[str, re.Pattern[str]] = {
+    name: re.compile(source, re.IGNORECASE) for name, source in _SOURCES.items()
+}
