@@ -402,3 +402,42 @@ llm_feedback = Table(
     Column("comment", Text),  # after the privacy policy; NULL: none, or withheld
     Column("received_at", Float, nullable=False),
 )
+
+# -- continuous training: a pipeline per model and its runs (training/) --
+
+__all__ += ["training_pipelines", "training_runs"]
+
+training_pipelines = Table(
+    "training_pipelines", metadata,
+    Column("model_id", Integer, primary_key=True),
+    Column("spec", Text, nullable=False),  # JSON of training.spec.PipelineSpec
+    Column("updated_at", Float, nullable=False),
+    Column("updated_by", String(200)),
+    Column("state", Text),  # JSON: trigger bookkeeping (last cron slot, labels counted)
+)
+
+training_runs = Table(
+    "training_runs", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("model_id", Integer, nullable=False),
+    Column("state", String(20), nullable=False),  # queued running succeeded failed blocked...
+    Column("trigger", String(20), nullable=False),  # schedule | alert | labels | manual
+    Column("trigger_detail", Text, nullable=False),  # JSON
+    Column("dedupe_key", String(300)),  # one queued/running run per key
+    Column("spec", Text, nullable=False),  # the pipeline as it was when the run was queued
+    Column("created_at", Float, nullable=False),
+    Column("started_at", Float),
+    Column("finished_at", Float),
+    Column("heartbeat_at", Float),
+    Column("holder", String(200)),  # the process running it
+    Column("cancel_requested", Boolean, nullable=False),
+    Column("reason", Text),
+    Column("data", Text, nullable=False),  # JSON lineage: hash, rows, window, quarantined
+    Column("gates", Text, nullable=False),  # JSON list of GateResult dicts
+    Column("result", Text, nullable=False),  # JSON: metrics, seconds, peak memory, artifact
+    Column("version", String(200)),  # the registered candidate
+    Column("run_dir", Text),
+    Index("ix_training_runs_model", "model_id", "created_at"),
+    Index("ix_training_runs_state", "state"),
+    sqlite_autoincrement=True,
+)
