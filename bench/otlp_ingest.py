@@ -3,26 +3,29 @@
 Bodies are protobuf ``ExportTraceServiceRequest``s of ``--batch`` spans (what the SDK's
 batch processor sends, 512 by default), built before the clock starts. Two mixes:
 
-* ``llm``: every span an LLM call (GenAI attributes, ~300-character messages), the worst
-  case: every span is evaluated, stored and profiled;
+* ``llm``: every span an LLM call (GenAI attributes, a distinct ``--output-chars`` answer
+  each, 1 kB by default), the worst case: every span is evaluated, stored and profiled;
 * ``traces``: one LLM call in every five spans (an HTTP server span, a retriever, a tool
   call and a database span around it), closer to what an instrumented app exports.
 
 Baselines measured in the same run: the same LLM events sent as JSON to the REST route
-(``POST /api/v1/models/{name}/llm-events``), so the ratio is the cost of OTLP itself, and
-the decode + mapping alone in this process. Server CPU (seconds of CPU per wall second) and
-the machine's load average are printed with each figure: on a shared machine they say how
-much of the wall time the server had.
+(``POST /api/v1/models/{name}/llm-events``), so the ratio is the cost of OTLP itself; the
+decode + mapping alone in this process; and each figure with the evaluators in the server
+process (``AIWARDEN_LLM_EVAL_WORKERS=0``) and in its worker pool (one per core), servers
+alternated over ``--rounds`` rounds, medians shown. Server CPU (seconds of CPU per wall
+second, its evaluator workers included) and the machine's load average are printed with
+each figure: on a shared machine they say how much of the wall time the server had.
 
 Target (issue 13): >= 5,000 spans/s.
 
-    .venv/bin/python bench/otlp_ingest.py [--db sqlite|postgresql] [--spans 20000]
+    .venv/bin/python bench/otlp_ingest.py [--db sqlite|postgresql] [--spans 10000]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import threading
@@ -44,13 +47,36 @@ ANSWERS = ["Your order ships tomorrow and should arrive within three working day
            "Refunds are paid to the original card within five to seven days. "]
 
 
+def _stat(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # gone
+        return []
+
+
+def _children(pid: int) -> list[int]:
+    return [int(p.name) for p in Path("/proc").iterdir()
+            if p.name.isdigit() and (st := _stat(int(p.name))) and int(st[1]) == pid]
+
+
 def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds of the server and its live children (the evaluator workers)."""
+    total = 0
+    for p in [pid, *_children(pid)]:
+        st = _stat(p)
+        if st:
+            total += int(st[11]) + int(st[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
-def _llm_attrs(i: int) -> dict:
-    text = ANSWERS[i % 3] * 4
+def _answer(i: int, chars: int) -> str:
+    """A distinct benign answer of ``chars`` characters."""
+    text = f"Answer {i}: " + "".join(ANSWERS[(i + k) % 3] for k in range(chars // 60 + 2))
+    return text[:chars]
+
+
+def _llm_attrs(i: int, chars: int = 300) -> dict:
+    text = _answer(i, chars)
     return {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
             "gen_ai.request.model": "gpt-4o-mini", "gen_ai.usage.input_tokens": 40 + i % 7,
             "gen_ai.usage.output_tokens": 60 + i % 11, "gen_ai.conversation.id": f"c{i % 97}",
@@ -71,16 +97,19 @@ OTHER = [{"http.request.method": "POST", "http.route": "/chat", "http.response.s
          {"db.system.name": "postgresql", "db.query.text": "SELECT 1"}]
 
 
-def bodies(n: int, batch: int, mix: str, tag: str) -> tuple[list[bytes], int]:
-    """Protobuf bodies of ``n`` spans and the number of LLM spans among them."""
+def bodies(n: int, batch: int, mix: str, tag: int, chars: int = 300
+           ) -> tuple[list[bytes], int]:
+    """Protobuf bodies of ``n`` spans and the number of LLM spans among them; ``tag`` keeps
+    the span ids (the request ids) of one set apart from another's."""
     spans, llm = [], 0
     for i in range(n):
-        trace = f"{tag}{i // 5:0{32 - len(tag)}x}"
+        trace = f"{tag:04x}{i // 5:028x}"
         if mix == "llm" or i % 5 == 4:
-            attrs, llm = _llm_attrs(i), llm + 1
+            attrs, llm = _llm_attrs(i, chars), llm + 1
         else:
             attrs = OTHER[i % 5]
-        spans.append({"trace_id": trace, "span_id": f"{i + 1:016x}", "start": T0 + i * 1000,
+        spans.append({"trace_id": trace, "span_id": f"{tag:04x}{i + 1:012x}",
+                      "start": T0 + i * 1000,
                       "end": T0 + i * 1000 + 350_000_000, "attrs": attrs, "events": []})
     out = [as_protobuf(spans[s:s + batch], {"service.name": "bench-bot"})
            for s in range(0, n, batch)]
@@ -118,68 +147,123 @@ def _setup(url: str) -> None:
     with httpx.Client(base_url=url + "/api/v1", timeout=120) as c:
         c.post("/models", json={"name": "bench-bot", "task": "text_generation",
                                 "segments": ["locale"]}).raise_for_status()
-        ref = [{"request_id": f"r{i}", "output": ANSWERS[i % 3] * 4, "tokens_in": 40,
+        ref = [{"request_id": f"r{i}", "output": _answer(i, 300), "tokens_in": 40,
                 "tokens_out": 60, "input": "where is my order?",
                 "tags": {"locale": ("fr", "en", "de")[i % 3]}} for i in range(500)]
         c.put("/models/bench-bot/versions/v1/llm-reference", json=ref).raise_for_status()
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
-    ap.add_argument("--spans", type=int, default=20_000)
-    ap.add_argument("--batch", type=int, default=512)
-    ap.add_argument("--clients", type=int, default=2)
-    args = ap.parse_args()
-    print(f"cpus {os.cpu_count()}, load average {os.getloadavg()[0]:.2f} at start; "
-          f"{args.spans} spans per mix, {args.batch} per request, {args.clients} clients")
+def _warm(srv: ProcessServer, body: bytes, workers: int) -> None:
+    """One request (loads the evaluators), then wait until the evaluator workers, if any,
+    have started and gone idle, so no figure pays for their start."""
+    send(srv.url, "/v1/traces", [body], otlp.PROTOBUF, 1)
+    deadline = time.monotonic() + 120
+    while workers and time.monotonic() < deadline:
+        kids = _children(srv.proc.pid)
+        before = _cpu_seconds(srv.proc.pid)
+        time.sleep(1.0)
+        if len(kids) > workers and _cpu_seconds(srv.proc.pid) - before < 0.05:
+            break  # the workers (and multiprocessing's resource tracker) are up and idle
 
-    llm_bodies, n_llm = bodies(args.spans, args.batch, "llm", "a")
-    mixed_bodies, n_mixed_llm = bodies(args.spans, args.batch, "traces", "b")
-    t = time.perf_counter()
-    for b in llm_bodies:
-        found, _ = otlp.decode(b, otlp.PROTOBUF)
-        otlp.map_spans(found)
-    decode_rate = args.spans / (time.perf_counter() - t)
-    rest = []
-    for b in llm_bodies:  # the same events as REST JSON bodies, request ids apart
+
+def _rest(payloads: list[bytes]) -> list[bytes]:
+    """The same events as REST JSON bodies, request ids apart."""
+    out = []
+    for b in payloads:
         found, _ = otlp.decode(b, otlp.PROTOBUF)
         rows = [dict(r, request_id="rest-" + r["request_id"])
                 for _, _, r in otlp.map_spans(found).events]
-        rest.append(orjson.dumps(rows))
-    print(f"decode + map in this process (protobuf, llm mix): {decode_rate:,.0f} spans/s")
+        out.append(orjson.dumps(rows))
+    return out
 
-    with tempfile.TemporaryDirectory() as tmp, database_url(args.db, Path(tmp)) as url:
-        srv = ProcessServer(url, Path(tmp)).spawn().wait_ready()
-        try:
-            _setup(srv.url)
-            results = {}
-            for name, payloads, path, media, spans in [
-                    ("REST JSON baseline (llm events)", rest,
-                     "/api/v1/models/bench-bot/llm-events", "application/json", n_llm),
-                    ("OTLP protobuf, llm mix", llm_bodies, "/v1/traces", otlp.PROTOBUF,
-                     args.spans),
-                    ("OTLP protobuf, traces mix (1 LLM span in 5)", mixed_bodies,
-                     "/v1/traces", otlp.PROTOBUF, args.spans)]:
-                cpu0, load0 = _cpu_seconds(srv.proc.pid), os.getloadavg()[0]
-                secs = send(srv.url, path, payloads, media, args.clients)
-                cpu = (_cpu_seconds(srv.proc.pid) - cpu0) / secs
-                results[name] = spans / secs
-                # spans per server CPU-second: what one core would do, whatever the load
-                print(f"{name:46s} {spans / secs:9,.0f} spans/s  ({secs:5.1f} s; server CPU "
-                      f"{cpu:.2f} s/s, {spans / secs / max(cpu, 1e-9):,.0f} spans per CPU-s; "
-                      f"load {load0:.2f} -> {os.getloadavg()[0]:.2f})")
-            base = results["REST JSON baseline (llm events)"]
-            for name, rate in results.items():
-                if name.startswith("OTLP"):
-                    print(f"{name}: {rate / base:.2f}x the REST baseline per event-bearing span"
-                          if "llm mix" in name else f"{name}: {rate:,.0f} spans/s, "
-                          f"{rate * n_mixed_llm / args.spans:,.0f} LLM events/s")
-            print("target >= 5,000 spans/s:",
-                  {k: ("met" if v >= 5000 else "NOT met") for k, v in results.items()
-                   if k.startswith("OTLP")})
-        finally:
-            srv.stop()
+
+SCENARIOS = ("REST JSON baseline (llm events)", "OTLP protobuf, llm mix",
+             "OTLP protobuf, traces mix (1 LLM span in 5)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    ap.add_argument("--spans", type=int, default=10_000)
+    ap.add_argument("--batch", type=int, default=512)
+    ap.add_argument("--clients", type=int, default=2)
+    ap.add_argument("--output-chars", type=int, default=1024)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--workers", default="0,auto",
+                    help="AIWARDEN_LLM_EVAL_WORKERS values to compare (auto: one per core)")
+    args = ap.parse_args()
+    configs = [w.strip() for w in args.workers.split(",") if w.strip()]
+    print(f"cpus {os.cpu_count()}, load average {os.getloadavg()[0]:.2f} at start; "
+          f"{args.spans} spans per mix, {args.batch} per request, {args.clients} clients, "
+          f"{args.output_chars}-character answers; evaluator workers {configs}, "
+          f"{args.rounds} rounds")
+
+    probe, _ = bodies(args.spans, args.batch, "llm", 0, args.output_chars)
+    t = time.perf_counter()
+    for b in probe:
+        found, _ = otlp.decode(b, otlp.PROTOBUF)
+        otlp.map_spans(found)
+    print(f"decode + map in this process (protobuf, llm mix): "
+          f"{args.spans / (time.perf_counter() - t):,.0f} spans/s")
+
+    rates: dict[tuple[str, str], list[float]] = {}
+    cpus: dict[tuple[str, str], list[float]] = {}
+    tag = 1
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(args.rounds):
+            for config in configs if r % 2 == 0 else configs[::-1]:
+                env = {} if config == "auto" else {"AIWARDEN_LLM_EVAL_WORKERS": config}
+                workers = (os.cpu_count() or 1) if config == "auto" else int(config)
+                with database_url(args.db, Path(tmp)) as url:
+                    srv = ProcessServer(url, Path(tmp), extra_env=env).spawn().wait_ready()
+                    try:
+                        _setup(srv.url)
+                        _warm(srv, bodies(args.batch, args.batch, "llm", 9999,
+                                          args.output_chars)[0][0], workers)
+                        llm_b, n_llm_each = bodies(args.spans, args.batch, "llm", tag,
+                                                   args.output_chars)
+                        mixed_b, n_mixed = bodies(args.spans, args.batch, "traces", tag + 1,
+                                                  args.output_chars)
+                        tag += 2
+                        for name, payloads, path, media, spans in [
+                                (SCENARIOS[0], _rest(llm_b), "/api/v1/models/bench-bot/"
+                                 "llm-events", "application/json", n_llm_each),
+                                (SCENARIOS[1], llm_b, "/v1/traces", otlp.PROTOBUF,
+                                 args.spans),
+                                (SCENARIOS[2], mixed_b, "/v1/traces", otlp.PROTOBUF,
+                                 args.spans)]:
+                            cpu0, load0 = _cpu_seconds(srv.proc.pid), os.getloadavg()[0]
+                            secs = send(srv.url, path, payloads, media, args.clients)
+                            cpu = (_cpu_seconds(srv.proc.pid) - cpu0) / secs
+                            rates.setdefault((config, name), []).append(spans / secs)
+                            cpus.setdefault((config, name), []).append(cpu)
+                            # spans per server CPU-second: what one core would do
+                            print(f"round {r} workers={config:4s} {name:44s} "
+                                  f"{spans / secs:7,.0f} spans/s ({secs:5.1f} s; server CPU "
+                                  f"{cpu:.2f} s/s, {spans / secs / max(cpu, 1e-9):,.0f} "
+                                  f"spans per CPU-s; load {load0:.2f} -> "
+                                  f"{os.getloadavg()[0]:.2f})")
+                    finally:
+                        srv.stop()
+
+    print(f"\nmedians over {args.rounds} rounds (spans/s; server CPU s/s):")
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    for config in configs:
+        base = med[(config, SCENARIOS[0])]
+        for name in SCENARIOS:
+            key = (config, name)
+            extra = (f", {med[key] / base:.2f}x REST" if name == SCENARIOS[1] else
+                     f", {med[key] * n_mixed / args.spans:,.0f} LLM events/s"
+                     if name == SCENARIOS[2] else "")
+            print(f"  workers={config:4s} {name:44s} {med[key]:7,.0f}  "
+                  f"(CPU {statistics.median(cpus[key]):.2f}{extra})")
+    if len(configs) > 1:
+        a, b = configs[0], configs[-1]
+        print(f"workers={b} / workers={a}: " + ", ".join(
+            f"{n.split(' (')[0]}: {med[(b, n)] / med[(a, n)]:.2f}x" for n in SCENARIOS))
+    print("target >= 5,000 spans/s:", {f"{c} {n.split(',')[1].strip()}":
+                                       ("met" if med[(c, n)] >= 5000 else "NOT met")
+                                       for c in configs for n in SCENARIOS[1:]})
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
+from aiwarden.errors import ParameterError
 from aiwarden.llm import descriptors as desc
 from aiwarden.llm.events import LLMEvent
 from aiwarden.llm.findings import Finding
@@ -34,7 +35,15 @@ _Item = tuple[str, str, list[str], str | None]  # output, input text, context, f
 
 
 def auto_workers() -> int:
-    """Workers worth starting: one per core on a machine with more than one, else none."""
+    """Workers worth starting: ``AIWARDEN_LLM_EVAL_WORKERS`` when set, else one per core on
+    a machine with more than one, else none."""
+    env = os.environ.get("AIWARDEN_LLM_EVAL_WORKERS", "").strip()
+    if env:
+        if not env.isdigit():
+            raise ParameterError(f"AIWARDEN_LLM_EVAL_WORKERS={env!r}: expected a whole "
+                                 "number >= 0 (0: evaluate in the server process)",
+                                 "AIWARDEN_LLM_EVAL_WORKERS")
+        return int(env)
     n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return n if n and n > 1 else 0
 
