@@ -192,6 +192,46 @@ class ExpectedClassificationStats:
             int(n_unknown_pred), int(n_invalid_score),
         )
 
+    @classmethod
+    def from_probabilities_grouped(
+        cls, proba: np.ndarray, raw: np.ndarray, pred: np.ndarray, group: np.ndarray,
+        n_groups: int, classes: tuple[Any, ...], n_score_bins: int,
+        n_unknown_pred: np.ndarray, n_invalid_score: np.ndarray,
+    ) -> list[ExpectedClassificationStats]:
+        """:meth:`from_probabilities` of each group of rows (``group``: each row's group in
+        ``[0, n_groups)``), every field one ``bincount`` over all groups; equal to it up
+        to the order floats are summed in."""
+        c, b = len(classes), n_bins_of(n_score_bins)
+        known = pred >= 0
+        g, p, q = group[known], pred[known], proba[known]
+        cell = g * c + p
+
+        def per_cell(w: np.ndarray | None) -> np.ndarray:
+            return np.bincount(cell, weights=w, minlength=n_groups * c).reshape(n_groups, c)
+
+        pred_counts = per_cell(None).astype(np.int64)
+        exp_cm = np.stack([per_cell(q[:, k]) for k in range(c)], axis=1)
+        d = q[np.arange(len(p)), p]
+        cross_pred = np.stack([per_cell(d * q[:, k]) for k in range(c)], axis=2)
+        cross_true = np.stack([np.stack([
+            np.bincount(g, weights=q[:, i] * q[:, j], minlength=n_groups) for j in range(c)],
+            axis=1) for i in range(c)], axis=1)
+        if c == 2:
+            k_count, idx, hq, hg = 1, score_bin_index(raw, n_score_bins), proba[:, 1], group
+        else:
+            k_count = c
+            idx = (np.arange(c)[None, :] * b + score_bin_index(raw, n_score_bins)).ravel()
+            hq, hg = proba.ravel(), np.repeat(group, c)
+        size = k_count * b
+        at = hg * size + idx
+        shape = (n_groups, k_count, b)
+        hist_count = np.bincount(at, minlength=n_groups * size).astype(np.int64).reshape(shape)
+        hist_p = np.bincount(at, weights=hq, minlength=n_groups * size).reshape(shape)
+        hist_p2 = np.bincount(at, weights=hq * hq, minlength=n_groups * size).reshape(shape)
+        return [cls(tuple(classes), int(n_score_bins), pred_counts[i], exp_cm[i], cross_true[i],
+                    cross_pred[i], hist_count[i], hist_p[i], hist_p2[i],
+                    int(n_unknown_pred[i]), int(n_invalid_score[i])) for i in range(n_groups)]
+
     def merge(self, other: ExpectedClassificationStats) -> ExpectedClassificationStats:
         """Expected counts of the union: every field is a sum."""
         check_param(

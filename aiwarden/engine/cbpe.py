@@ -25,6 +25,7 @@ not estimated.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -227,23 +228,33 @@ class CBPE:
         AUC histograms. The counts mirror realised
         :class:`~aiwarden.engine.performance.ClassificationStats`.
         """
-        self._check_fitted()
-        c = len(self.classes_)
-        arr = np.asarray(scores, dtype=np.float64)
-        s = validate_scores(arr, len(arr), c, "CBPE")
-        ok = valid_score_rows(s)
-        if y_pred is None:
-            pred = predict_codes(s, self.threshold)
-        else:
-            pred = encode_labels(y_pred, self.classes_, "y_pred")
-            if len(pred) != len(s):
-                raise DataError(f"Column 'y_pred' has {len(pred)} rows but 'scores' has "
-                                f"{len(s)}.", "y_pred")
-        unknown_pred = pred < 0
+        s, ok, pred = self._rows(scores, y_pred)
         sk = s[ok]
         return ExpectedClassificationStats.from_probabilities(
             self._probabilities(sk), sk, pred[ok].astype(np.int64), self.classes_,
-            self.n_score_bins, int(unknown_pred.sum()), int((~ok).sum()))
+            self.n_score_bins, int((pred < 0).sum()), int((~ok).sum()))
+
+    def accumulate_groups(self, scores: Any, y_pred: Any = None) -> GroupedRows:
+        """A batch's rows validated, calibrated and encoded once; its
+        :meth:`GroupedRows.accumulate` then gives ``accumulate`` of each group of them
+        for any grouping, each field summed over all groups at once."""
+        s, ok, pred = self._rows(scores, y_pred)
+        return GroupedRows(self._probabilities(s[ok]), s[ok], pred[ok].astype(np.int64), ok,
+                           pred < 0, self.classes_, self.n_score_bins)
+
+    def _rows(self, scores: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Validated scores, which rows hold probabilities, and each row's predicted code."""
+        self._check_fitted()
+        arr = np.asarray(scores, dtype=np.float64)
+        s = validate_scores(arr, len(arr), len(self.classes_), "CBPE")
+        ok = valid_score_rows(s)
+        if y_pred is None:
+            return s, ok, predict_codes(s, self.threshold)
+        pred = encode_labels(y_pred, self.classes_, "y_pred")
+        if len(pred) != len(s):
+            raise DataError(f"Column 'y_pred' has {len(pred)} rows but 'scores' has "
+                            f"{len(s)}.", "y_pred")
+        return s, ok, pred
 
     def estimate(self, expected: ExpectedClassificationStats) -> CBPEResult:
         """Estimated metrics of the window ``expected`` summarises, with bands."""
@@ -283,6 +294,30 @@ class CBPE:
         out.reference_stats_ = ClassificationStats.from_dict(d["reference_stats"])
         out.reference_expected_ = ExpectedClassificationStats.from_dict(d["reference_expected"])
         return out
+
+
+@dataclass(frozen=True, eq=False)
+class GroupedRows:
+    """What :meth:`CBPE.accumulate_groups` prepared: the valid rows' calibrated
+    probabilities, raw scores and predicted codes, which rows are valid, which predict
+    an unknown class."""
+
+    proba: np.ndarray
+    raw: np.ndarray
+    pred: np.ndarray
+    ok: np.ndarray
+    unknown: np.ndarray
+    classes: tuple[Any, ...]
+    n_score_bins: int
+
+    def accumulate(self, group: np.ndarray, n_groups: int
+                   ) -> list[ExpectedClassificationStats]:
+        """Each group's expected counts (``group``: each row's group in ``[0, n_groups)``)."""
+        group = np.asarray(group, np.int64)
+        return ExpectedClassificationStats.from_probabilities_grouped(
+            self.proba, self.raw, self.pred, group[self.ok], n_groups, self.classes,
+            self.n_score_bins, np.bincount(group[self.unknown], minlength=n_groups),
+            np.bincount(group[~self.ok], minlength=n_groups))
 
 
 def _check_probabilities(s: np.ndarray, ok: np.ndarray, max_share: float) -> None:

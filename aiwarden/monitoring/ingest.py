@@ -22,6 +22,7 @@ from sqlalchemy import Connection, select
 from aiwarden.engine.schema import Role, Schema
 from aiwarden.monitoring import latency, rows, segments
 from aiwarden.monitoring.bucket import BucketData, bucket_starts, split_by_bucket
+from aiwarden.monitoring.grouped import RowPass
 from aiwarden.monitoring.joins import labelled_table, labels_partial, pending_labels
 from aiwarden.monitoring.profiles import append_partials, append_segment_partials
 from aiwarden.monitoring.references import References
@@ -213,11 +214,28 @@ def _prepare(db: Database, refs: References, g: _Group, now: float, bucket_secon
 
     for b, part in split_by_bucket(prep.buckets):
         prep.by_bucket[b] = make(part)
-    # duplicate rows are counted in the model's profile only: hashing every row again per
-    # segment would cost a quarter of the segments' profiling (bench/segments.py)
-    prep.segments = segments.split(prep.ref, prep.table, prep.buckets, top_n,
-                                   lambda part: make(part, duplicates=False))
+    groupings = segments.groupings(prep.ref, prep.table, prep.buckets, top_n)
+    if groupings:
+        prep.segments = _segment_parts(RowPass(prep.ref, feats), groupings, lat, failed)
     return prep
+
+
+def _segment_parts(rows_pass: RowPass, groupings: list[tuple[np.ndarray, list[tuple[str, int]]]],
+                   lat: np.ndarray, failed: np.ndarray) -> dict[str, dict[int, BucketData]]:
+    """Every segment's bucket partials, each segment column's in one grouped pass over the
+    rows (:mod:`aiwarden.monitoring.grouped`). Duplicate rows are counted in the model's
+    profile only: hashing every row again per segment would cost more than the rest."""
+    out: dict[str, dict[int, BucketData]] = {}
+    for group, labels in groupings:
+        n = len(labels)
+        sizes = np.bincount(group, minlength=n)
+        errors = np.bincount(group[failed], minlength=n)
+        hists = latency.histograms(lat, group, n)
+        packed = rows_pass.packed(group, n)
+        for i, (key, start) in enumerate(labels):
+            out.setdefault(key, {})[start] = BucketData(
+                rows=int(sizes[i]), packed=packed[i], latency=hists[i], errors=int(errors[i]))
+    return out
 
 
 def _groups(payload: Any, versions: dict[str, VersionRow],

@@ -19,6 +19,15 @@ def histogram(latency_ms: np.ndarray) -> np.ndarray:
     return np.bincount(np.searchsorted(EDGES, v, side="right"), minlength=N_BINS).astype(np.int64)
 
 
+def histograms(latency_ms: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
+    """``histogram`` of each group's rows, ``(n_groups, N_BINS)``, in one pass."""
+    v = np.asarray(latency_ms, dtype=np.float64)
+    ok = np.isfinite(v) & (v >= 0)
+    at = np.asarray(group, np.int64)[ok] * N_BINS + np.searchsorted(EDGES, v[ok], side="right")
+    return np.bincount(at, minlength=n_groups * N_BINS).astype(np.int64).reshape(n_groups,
+                                                                               N_BINS)
+
+
 def percentiles(counts: np.ndarray, qs: tuple[float, ...] = (50, 90, 95, 99)) -> dict[str, float]:
     """Percentiles by log-linear interpolation inside the bin that holds them."""
     total = int(counts.sum())

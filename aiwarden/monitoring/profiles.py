@@ -52,14 +52,21 @@ def append_segment_partials(conn: Connection, model_id: int, version_id: int,
 def _rows(model_id: int, version_id: int, by_bucket: dict[int, BucketData],
           levels: tuple[int, ...]) -> list[dict[str, object]]:
     rows = []
+    # A wider level usually merges the same buckets as the one below it (a request spans
+    # a minute or two): merge and encode each distinct set of buckets once.
+    encoded: dict[tuple[int, ...], tuple[int, bytes]] = {}
     for level in levels:
-        grouped: dict[int, list[BucketData]] = defaultdict(list)
-        for start, data in by_bucket.items():
-            grouped[start // level * level].append(data)
-        for start, parts in grouped.items():
-            merged = BucketData.merge_all(parts)
+        grouped: dict[int, list[int]] = defaultdict(list)
+        for start in by_bucket:
+            grouped[start // level * level].append(start)
+        for start, members in grouped.items():
+            key = tuple(members)
+            if key not in encoded:
+                merged = BucketData.merge_all([by_bucket[b] for b in members])
+                encoded[key] = (merged.rows, merged.to_bytes())
+            n_rows, blob = encoded[key]
             rows.append({"model_id": model_id, "version_id": version_id, "level": level,
-                         "start": start, "n_rows": merged.rows, "data": merged.to_bytes()})
+                         "start": start, "n_rows": n_rows, "data": blob})
     return rows
 
 

@@ -30,8 +30,8 @@ from aiwarden.errors import ParameterError, SchemaError
 from aiwarden.monitoring.bucket import BucketData
 
 __all__ = ["DEFAULT_TOP_N", "MAX_TOP_N", "OTHER", "Segment", "check_names", "check_schema",
-           "check_top_n", "kept_values", "parse", "reference_parts", "resolve", "segment_columns",
-           "split"]
+           "check_top_n", "groupings", "kept_values", "parse", "reference_parts", "resolve",
+           "segment_columns", "split"]
 
 OTHER = "__other__"
 DEFAULT_TOP_N = 10
@@ -134,24 +134,36 @@ def rows_of(ref: Reference, table: pa.Table, segment: Segment, top_n: int) -> np
     return codes == values.index(segment.value)
 
 
+def groupings(ref: Reference | None, table: pa.Table, buckets: np.ndarray, top_n: int
+              ) -> list[tuple[np.ndarray, list[tuple[str, int]]]]:
+    """Per segment column, each row's group (``0..G-1``) and each group's (segment key,
+    bucket start): the rows of one segment in one bucket. Only groups with rows appear."""
+    if ref is None or not table.num_rows:
+        return []
+    out = []
+    starts, b_idx = np.unique(buckets, return_inverse=True)
+    for column in segment_columns(ref.schema_):
+        codes, values = row_values(ref, table, column, top_n)
+        ids, group = np.unique(b_idx.astype(np.int64) * len(values) + codes,
+                               return_inverse=True)
+        out.append((group.reshape(-1), [
+            (Segment(column, values[g % len(values)]).key, int(starts[g // len(values)]))
+            for g in ids.tolist()]))
+    return out
+
+
 def split(ref: Reference | None, table: pa.Table, buckets: np.ndarray, top_n: int,
           make: Callable[[np.ndarray], BucketData]) -> dict[str, dict[int, BucketData]]:
     """``segment key -> bucket start -> make(row positions)`` for every segment column.
 
     Only segments with rows appear; each row lands in exactly one segment per column.
     """
-    if ref is None or not table.num_rows:
-        return {}
     out: dict[str, dict[int, BucketData]] = {}
-    starts, b_idx = np.unique(buckets, return_inverse=True)
-    for column in segment_columns(ref.schema_):
-        codes, values = row_values(ref, table, column, top_n)
-        group = b_idx.astype(np.int64) * len(values) + codes
+    for group, labels in groupings(ref, table, buckets, top_n):
         order = np.argsort(group, kind="stable")
-        firsts, at = np.unique(group[order], return_index=True)
-        for g, part in zip(firsts.tolist(), np.split(order, at[1:]), strict=True):
-            key = Segment(column, values[g % len(values)]).key
-            out.setdefault(key, {})[int(starts[g // len(values)])] = make(part)
+        at = np.cumsum(np.bincount(group))[:-1]
+        for (key, start), part in zip(labels, np.split(order, at), strict=True):
+            out.setdefault(key, {})[start] = make(part)
     return out
 
 
