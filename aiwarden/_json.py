@@ -44,7 +44,7 @@ def non_finite(body: bytes | str, where: str = "body") -> tuple[str, str] | None
     body has none (or is broken in another way)."""
     try:  # the stdlib parser accepts NaN/Infinity: find where one sits
         found = _find(json.loads(body, parse_constant=_NonFinite), "")
-    except ValueError:
+    except (ValueError, RecursionError):  # broken, or nested too deep for this walk
         return None
     if not found:
         return None

@@ -3,6 +3,10 @@ model, each failure a 4xx naming the field (never a 500 from ``request.json()``)
 
 JSON has no NaN or Infinity, but Python's ``json.dumps`` writes them; a body holding one is
 refused with the row and field that hold it (``rows[3].amount``), not a parser position.
+
+A body nested deeper than :data:`MAX_DEPTH` levels is refused too: no request needs it, and
+deeper documents break later, recursive steps (validation, storing with ``orjson.dumps``,
+which stops at 254 levels).
 """
 
 from __future__ import annotations
@@ -16,9 +20,28 @@ from pydantic import BaseModel, ValidationError
 from aiwarden._json import non_finite
 from aiwarden.server.errors import Malformed, UnsupportedMediaType
 
-__all__ = ["json_body", "loads", "parse_json"]
+__all__ = ["MAX_DEPTH", "json_body", "loads", "parse_json", "require_json"]
 
 M = TypeVar("M", bound=BaseModel)
+
+MAX_DEPTH = 64
+_CONTAINERS = (dict, list)
+
+
+def _too_deep(doc: Any, limit: int) -> bool:
+    """Whether ``doc`` nests containers deeper than ``limit``: level by level, no recursion."""
+    level = [doc] if isinstance(doc, _CONTAINERS) else []
+    for _ in range(limit):
+        if not level:
+            return False
+        level = [v for c in level for v in (c.values() if isinstance(c, dict) else c)
+                 if isinstance(v, _CONTAINERS)]
+    return bool(level)
+
+
+def _nested_too_deep(where: str) -> Malformed:
+    return Malformed(f"The {'body' if where == 'body' else where} is nested deeper than "
+                     f"{MAX_DEPTH} levels.", where)
 
 
 def _is_json(content_type: str | None) -> bool:
@@ -33,8 +56,10 @@ def loads(body: bytes | str, where: str = "body", *, positioned: bool = False) -
     The error's ``field`` is ``where`` (``body:line:column`` with ``positioned``, as the
     ingest routes answer)."""
     try:
-        return orjson.loads(body)
+        doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        if exc.msg.startswith("depth limit"):  # orjson stops at 1024 levels
+            raise _nested_too_deep(where) from None
         found = non_finite(body, where)
         if found:
             raise Malformed(found[1], found[0]) from None
@@ -42,6 +67,11 @@ def loads(body: bytes | str, where: str = "body", *, positioned: bool = False) -
                         f"{exc.lineno}, column {exc.colno} (char {exc.pos}): {exc.msg}.",
                         f"{where}:{exc.lineno}:{exc.colno}" if positioned else where
                         ) from None
+    # fewer brackets than the limit cannot nest deeper: most bodies skip the walk
+    if body.count(b"[" if isinstance(body, bytes) else "[") + body.count(
+            b"{" if isinstance(body, bytes) else "{") > MAX_DEPTH and _too_deep(doc, MAX_DEPTH):
+        raise _nested_too_deep(where)
+    return doc
 
 
 def parse_json(body: bytes, model: type[M]) -> M:
@@ -57,10 +87,16 @@ def parse_json(body: bytes, model: type[M]) -> M:
         raise Malformed(f"{where}: {first['msg']}.", where) from None
 
 
-async def json_body(request: Request, model: type[M]) -> M:
-    """The request's JSON body as ``model``: 415 unless it says ``application/json``."""
+def require_json(request: Request) -> None:
+    """415 naming ``content-type`` unless the request says ``application/json`` (or
+    ``application/*+json``): for routes that read their body with :func:`loads`."""
     if not _is_json(request.headers.get("content-type")):
         raise UnsupportedMediaType(
             f"Send the body as application/json (got "
             f"{request.headers.get('content-type') or 'no Content-Type'}).", "content-type")
+
+
+async def json_body(request: Request, model: type[M]) -> M:
+    """The request's JSON body as ``model``: 415 unless it says ``application/json``."""
+    require_json(request)
     return parse_json(await request.body(), model)

@@ -18,7 +18,7 @@ from aiwarden.server.access import monitor as _monitor
 from aiwarden.server.access import requires
 from aiwarden.server.api_models import Open, Reference, answers, body_doc
 from aiwarden.server.errors import Malformed
-from aiwarden.server.jsonbody import loads
+from aiwarden.server.jsonbody import loads, require_json
 from aiwarden.store import models_repo as repo
 from aiwarden.store.tables import llm_events, llm_feedback
 
@@ -105,6 +105,7 @@ class LLMFeedbackRows(RootModel[list[Any] | dict[str, Any]]):
 
 
 async def _rows(request: Request) -> list[Any]:
+    require_json(request)
     body = await request.body()
     if not body.strip():
         raise Malformed("The body is empty.", "body")
@@ -225,6 +226,7 @@ def get_prices(request: Request) -> dict[str, Any]:
 async def set_prices(request: Request) -> dict[str, Any]:
     """Replace this server's price overrides; events ingested from now on are priced with
     them (stored costs are not rewritten)."""
+    require_json(request)
     body = await request.body()
     doc = loads(body) if body.strip() else None
     if not isinstance(doc, dict) or set(doc) != {"prices"}:
