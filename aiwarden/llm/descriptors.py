@@ -107,7 +107,28 @@ def _texts(events: Sequence[LLMEvent], fld: str) -> list[Any]:
         return [e.output for e in events]
     if fld == "input":
         return [e.input for e in events]
+    if fld == _USERS:
+        return [_without_system(e) for e in events]
     return ["\n\n".join(e.context) for e in events]
+
+
+#: The input as the injection evaluator reads it: the system messages are the operator's,
+#: not an attack (the guardrail does not check them either), and their ``system:`` line
+#: prefix, added when the messages are written as one text, looks like a role delimiter.
+_USERS = "input without system messages"
+
+
+def _without_system(e: LLMEvent) -> str:
+    """The input text with each system message's line blanked: the same length, so the
+    spans of what is found still point into the stored input text."""
+    text = e.input
+    if not any(m["role"] == "system" for m in e.messages):
+        return text
+    lines = [f"{m['role']}: {m['content']}" for m in e.messages]
+    masked = "\n".join("".join(c if c == "\n" else " " for c in line)
+                       if m["role"] == "system" else line
+                       for m, line in zip(e.messages, lines, strict=True))
+    return masked if len(masked) == len(text) else text
 
 
 #: Fields whose empty text no evaluator reads: an event without input messages or retrieved
@@ -141,7 +162,8 @@ def run_evaluators(events: Sequence[LLMEvent], evaluators: Sequence[Any]
         fields = tuple(ev.fields)
         rows: list[int] | None = None  # the events evaluated (None: all)
         if len(fields) == 1:
-            texts = texts_of(fields[0])
+            texts = texts_of(_USERS if ev.name == "injection" and fields == ("input",)
+                             else fields[0])
             if fields[0] in _SKIP_EMPTY:
                 rows = [i for i, t in enumerate(texts) if t]
                 if len(rows) == len(texts):
