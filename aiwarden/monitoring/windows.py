@@ -10,10 +10,13 @@ import numpy as np
 
 from aiwarden.errors import ParameterError
 
-__all__ = ["cover", "levels_for", "parse_duration", "parse_instant", "to_iso"]
+__all__ = ["MAX_DURATION", "cover", "levels_for", "parse_duration", "parse_instant", "to_iso"]
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _MAX_EPOCH = 32503680000  # year 3000
+# Ten years: longer than any window, hold or lookback means, and far from the overflows
+# (datetime, timedelta, int(inf)) that a duration of 1e10 seconds or more runs into.
+MAX_DURATION = 10 * 365 * 86400
 
 
 def levels_for(bucket_seconds: int, widths: tuple[int, ...] = (600, 3600, 86400)
@@ -32,15 +35,25 @@ def parse_duration(value: str | float | int, name: str = "step", *,
                    allow_zero: bool = False) -> int:
     """Whole seconds from ``300`` or ``'5m'``; ``allow_zero`` for holds like ``for: 0m``."""
     if isinstance(value, int | float) and not isinstance(value, bool):
+        if value != value or abs(value) > MAX_DURATION:  # NaN, inf, 1e300: before int()
+            raise ParameterError(f"{name}: must be at most {MAX_DURATION} seconds (10 years), "
+                                 f"got {value!r}.", name)
         seconds = int(value)
     else:
-        m = re.fullmatch(r"\s*(\d+)\s*([smhdw]?)\s*", str(value))
+        # at most 12 digits: int() of a few thousand digits is slow, of more it raises
+        m = re.fullmatch(r"\s*(\d{1,12})\s*([smhdw]?)\s*", str(value))
         if not m:
+            if re.fullmatch(r"\s*\d+\s*[smhdw]?\s*", str(value)):
+                raise ParameterError(f"{name}: must be at most {MAX_DURATION} seconds "
+                                     f"(10 years), got {str(value)[:40]!r}.", name)
             raise ParameterError(f"{name}: expected seconds or a duration like '5m', '1h', '1d'; "
                                  f"got {value!r}.", name)
         seconds = int(m.group(1)) * _UNITS[m.group(2) or "s"]
     if seconds < 0 or (seconds == 0 and not allow_zero):
         raise ParameterError(f"{name}: must be positive, got {value!r}.", name)
+    if seconds > MAX_DURATION:
+        raise ParameterError(f"{name}: must be at most {MAX_DURATION} seconds (10 years), "
+                             f"got {value!r}.", name)
     return seconds
 
 

@@ -237,6 +237,20 @@ def test_window_is_whole_buckets_chosen_per_scrape(server: ThreadServer,
     assert scrape(server, model="nope").status_code == 404
 
 
+def test_a_window_longer_than_ten_years_is_a_422_naming_it(server: ThreadServer,
+                                                           latencies: np.ndarray) -> None:
+    from aiwarden.monitoring.windows import MAX_DURATION
+
+    for too_long in ("9999999999", str(MAX_DURATION + 1), "3651d", "9" * 5000, "99999999w"):
+        res = scrape(server, window=too_long)
+        assert res.status_code == 422, (too_long[:20], res.status_code, res.text[:200])
+        detail = res.json()["detail"]
+        assert detail["field"] == "window"
+        assert "at most 315360000 seconds (10 years)" in detail["message"]
+    s = scraped(server, window=str(MAX_DURATION))  # ten years is served
+    assert value(s, "aiwarden_volume_rows") == N
+
+
 def test_one_window_read_per_version_and_no_raw_events(
         server: ThreadServer, latencies: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
     engine = server.server.config.app.state.monitor.db.engine
