@@ -28,12 +28,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from aiwarden.errors import ParameterError, check_param
 from aiwarden.llm.findings import Finding
 
-__all__ = ["POLICIES", "REDACTED_EVALUATORS", "redact"]
+__all__ = ["POLICIES", "REDACTED_EVALUATORS", "redact", "redact_tags"]
 
 POLICIES = ("store", "redact", "hash")
 #: Evaluators whose spans are values to hide.
@@ -110,3 +111,50 @@ def redact(text: str, findings: Iterable[Finding], policy: str = "redact",
         pos = e
     out.append(text[pos:])
     return "".join(out)
+
+
+def redact_tags(tags: Sequence[Mapping[str, str]], evaluators: Sequence[Any],
+                policy: str = "redact", secret: str | bytes | None = None
+                ) -> list[dict[str, str]]:
+    """Each event's tags with the PII and secret spans of their values replaced per
+    ``policy``, as :func:`redact` does for texts.
+
+    Tags are stored with the event and become segment columns (profiles, slices, the
+    dashboard's segment filter), so a tag that holds an e-mail or a card number is PII like
+    any text. Under ``hash`` equal values keep equal labels, so a segment stays one segment.
+
+    Parameters
+    ----------
+    tags : sequence of mappings
+        One ``{name: value}`` per event.
+    evaluators : sequence
+        Evaluator instances (``evaluate(texts)``); those named in :data:`REDACTED_EVALUATORS`
+        are run on the values, the others ignored.
+    policy, secret
+        As for :func:`redact`.
+
+    Examples
+    --------
+    >>> from aiwarden.llm.evaluators.pii import PiiEvaluator
+    >>> redact_tags([{"locale": "fr", "user": "bob@example.com"}], [PiiEvaluator()])
+    [{'locale': 'fr', 'user': '[EMAIL]'}]
+    """
+    check_param(policy in POLICIES, "policy", "redact_tags", f"one of {POLICIES}", policy)
+    check_param(policy != "hash" or bool(secret), "secret", "redact_tags",
+                "a non-empty key when policy='hash'", secret)
+    out = [dict(t) for t in tags]
+    if policy == "store":
+        return out
+    where = [(i, k) for i, t in enumerate(out) for k, v in t.items() if v]
+    if not where:
+        return out
+    values = [out[i][k] for i, k in where]
+    found: list[list[Finding]] = [[] for _ in values]
+    for ev in evaluators:
+        if getattr(ev, "name", None) in REDACTED_EVALUATORS:
+            for acc, fs in zip(found, ev.evaluate(values), strict=True):
+                acc += fs
+    for (i, k), v, fs in zip(where, values, found, strict=True):
+        if fs:
+            out[i][k] = redact(v, fs, policy, secret)
+    return out

@@ -9,8 +9,9 @@ import pytest
 
 from aiwarden.errors import ParameterError
 from aiwarden.llm.evaluators.pii import PiiEvaluator
+from aiwarden.llm.evaluators.secrets import SecretsEvaluator
 from aiwarden.llm.findings import Finding
-from aiwarden.llm.redact import redact
+from aiwarden.llm.redact import redact, redact_tags
 
 
 def F(cat: str, s: int, e: int, sev: float = 0.7, ev: str = "pii") -> Finding:
@@ -66,3 +67,24 @@ def test_bad_input_names_the_field() -> None:
         redact("x", [], policy="hash")
     with pytest.raises(ParameterError, match="outside the text of 3 characters"):
         redact("abc", [F("email", 1, 9)])
+
+
+def test_tag_values_are_redacted_like_texts() -> None:
+    evs = [PiiEvaluator(), SecretsEvaluator()]
+    key = "ghp_" + "a1B2c3D4e5" * 3 + "f6G7h8"
+    tags = [{"locale": "fr", "user": "Bob@Example.com", "card": "4111 1111 1111 1111"},
+            {"user": "bob@example.com", "token": key, "channel": "web", "empty": ""}]
+    out = redact_tags(tags, evs)
+    assert out == [{"locale": "fr", "user": "[EMAIL]", "card": "[CARD]"},
+                   {"user": "[EMAIL]", "token": "[GITHUB_TOKEN]", "channel": "web", "empty": ""}]
+    assert tags[0]["user"] == "Bob@Example.com"  # the input is left alone
+    hashed = redact_tags(tags, evs, policy="hash", secret="k")
+    # equal values (up to case) keep one label: a segment stays one segment
+    assert hashed[0]["user"] == hashed[1]["user"] != "[EMAIL]"
+    assert hashed[0]["user"].startswith("[EMAIL:") and hashed[1]["channel"] == "web"
+    assert redact_tags(tags, evs, policy="store") == tags
+    assert redact_tags(tags, [], policy="redact") == tags  # nothing to find spans with
+    with pytest.raises(ParameterError, match="'policy' parameter of redact_tags"):
+        redact_tags(tags, evs, policy="mask")
+    with pytest.raises(ParameterError, match="'secret' parameter"):
+        redact_tags(tags, evs, policy="hash")
