@@ -124,6 +124,12 @@ def test_the_chatbot_story_plays_out_to_the_rollback(demo_server: ThreadServer,
                 "metric": "llm", "version": version, "start": "-1h"}).json()
             (point,) = m["points"]
             assert point["value"]["unsafe_rate"] == pytest.approx(want), (version, point)
+            assert point["value"]["injection_rate"] == 0.0, point  # system prompts are no attack
+        # where the ending points: the incident page shows the slice, the LLM page the blocks
+        page = httpx.get(f"{demo_server.url}/incidents/{inc['id']}", timeout=60)
+        assert page.status_code == 200 and f"locale = {BAD_LOCALE}" in page.text
+        page = httpx.get(f"{demo_server.url}/models/{CHATBOT_MODEL}/llm", timeout=60)
+        assert page.status_code == 200 and events[0]["request_id"] in page.text
         # after the story, the application's next customer is answered by version 1
         r = api.post(f"/models/{CHATBOT_MODEL}/v1/chat/completions", headers={
             "x-aiwarden-version": "1", "x-aiwarden-tags": json.dumps({"locale": BAD_LOCALE})},
