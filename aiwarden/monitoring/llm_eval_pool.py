@@ -3,8 +3,9 @@
 The rule-based evaluators are pure Python and hold the GIL: one server process evaluates on
 one core whatever its threads. A batch of at least ``min_batch`` events is cut into one
 chunk per worker; each worker (a ``spawn``-ed process: no fork of a threaded server) loaded
-the evaluators once and returns the findings of its chunk. Only the texts travel (output,
-input text, context passages, finish reason), never ids, tags or embeddings.
+the evaluators once and returns the findings of its chunk. The events travel whole (what an
+evaluator reads may be more than the texts: the roles of the messages, the finish reason),
+less their embeddings.
 
 Nothing depends on the workers: until they have started, for small batches, and if a worker
 dies or the pool breaks, the batch is evaluated in the calling process instead (the same
@@ -20,6 +21,7 @@ import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 from aiwarden.errors import ParameterError
@@ -31,7 +33,6 @@ __all__ = ["EvaluatorPool", "auto_workers", "shared"]
 
 log = logging.getLogger(__name__)
 Result = tuple[list[list[Finding]], set[str], dict[str, str]]
-_Item = tuple[str, str, list[str], str | None]  # output, input text, context, finish reason
 
 
 def auto_workers() -> int:
@@ -76,7 +77,7 @@ class EvaluatorPool:
         if pool is None:
             return desc.run_evaluators(events, evaluators)
         names = {e.name for e in evaluators}
-        items = [(e.output, e.input, e.context, e.finish_reason) for e in events]
+        items = [replace(e, embedding=None) if e.embedding is not None else e for e in events]
         size = math.ceil(len(items) / min(self.workers, math.ceil(len(items) / 32)))
         try:
             parts = [pool.submit(_evaluate, items[i:i + size], names)
@@ -153,10 +154,7 @@ def _ping() -> None:
     return None
 
 
-def _evaluate(items: list[_Item], names: set[str]) -> Result:
-    events = [LLMEvent("", out, [{"role": "user", "content": text}] if text else [],
-                       context=ctx, finish_reason=reason)
-              for out, text, ctx, reason in items]
+def _evaluate(events: list[LLMEvent], names: set[str]) -> Result:
     return desc.run_evaluators(events, [e for e in _FOUND if e.name in names])
 
 

@@ -27,7 +27,7 @@ from aiwarden.llm import descriptors as desc
 from aiwarden.llm.embeddings import EVENT_SOURCE, LocalEmbedder
 from aiwarden.llm.events import LLMEvent, input_text, parse_events
 from aiwarden.llm.findings import Finding
-from aiwarden.monitoring import llm_cost, llm_privacy, rows
+from aiwarden.monitoring import llm_cost, llm_eval_pool, llm_privacy, rows
 from aiwarden.store import models_repo as repo
 from aiwarden.store.tables import llm_events
 
@@ -77,12 +77,14 @@ def _evaluators() -> tuple[tuple[Any, ...], tuple[tuple[str, str], ...]]:
     return tuple(found), tuple(sorted(missing.items()))
 
 
-def evaluate(events: Sequence[LLMEvent]) -> tuple[list[list[Finding]], dict[str, np.ndarray],
-                                                  dict[str, str]]:
+def evaluate(events: Sequence[LLMEvent], workers: int | None = None
+             ) -> tuple[list[list[Finding]], dict[str, np.ndarray], dict[str, str]]:
     """Findings per event, the descriptor columns, and ``column → reason`` of those left
-    out (their evaluator is missing or failed)."""
+    out (their evaluator is missing or failed). ``workers``: evaluator processes a large
+    batch is shared among (llm_eval_pool; None: AIWARDEN_LLM_EVAL_WORKERS, else one per
+    core; 0: this process only)."""
     found, missing = _evaluators()
-    findings, ran, failed = desc.run_evaluators(events, found)
+    findings, ran, failed = llm_eval_pool.shared(workers).run(events, found)
     why = dict(missing) | failed
     cols = desc.descriptors(events, findings, ran=ran)
     return findings, cols, desc.absent_columns(ran, why)

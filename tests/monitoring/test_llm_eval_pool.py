@@ -31,6 +31,8 @@ def _events(n: int = 300) -> list:
             row["context"] = ["Orders ship within a day.", "Call 212-555-0100."]
         if i % 5 == 0:
             row["finish_reason"] = "length"
+        if i % 4 == 0:
+            row["embedding"] = [0.1, 0.2, float(i)]
         rows.append(row)
     good, bad = parse_events(rows)
     assert not bad
@@ -60,6 +62,9 @@ def test_same_findings_as_in_process(pool: EvaluatorPool) -> None:
     got = pool.run(events, found)
     assert pool._pool is not None and len(pool._pool._processes) == 2  # it did use them
     assert got == expected
+    # the system message is the operator's: no injection finding in it (descriptors.py
+    # masks it by the messages' roles, which must reach the workers)
+    assert not any(f.evaluator == "injection" and f.start < 16 for fs in got[0] for f in fs)
     kinds = {(f.evaluator, f.field) for fs in got[0] for f in fs}
     assert {("pii", "output"), ("pii", "context"), ("injection", "input"),
             ("output", "output")} <= kinds  # every field travelled

@@ -87,8 +87,8 @@ def test_real_sdk_exporter_spans_arrive_as_llm_events(server, root, bot) -> None
         assert ev["timestamp"] == pytest.approx(s.end_time / 1e9)
         assert ev["input"] == [{"role": "user", "content": f"where is order {i}?"}]
         assert ev["output"] == "It ships tomorrow."
-        # no aiwarden.version: the serving version takes the descriptor row
-        assert (ev["session_id"], ev["tags"], ev["version"]) == ("c1", {"locale": "fr"}, None)
+        # no aiwarden.version: the serving version (v1) takes the event and its descriptor row
+        assert (ev["session_id"], ev["tags"], ev["version"]) == ("c1", {"locale": "fr"}, "v1")
     listed = root.get(f"/api/v1/models/{bot}/llm-events", params={"session_id": "c1"}).json()
     assert len(listed["events"]) == 3  # the HTTP span made no event
     m = root.get(f"/api/v1/models/{bot}/metrics", params={"metric": "llm", "start": "-1h"})
