@@ -3,10 +3,12 @@ directly, in the same run.
 
 The upstream is the tests' fake OpenAI-compatible server (tests/gateway/fake_llm_upstream.py)
 in this process; the aiwarden server is a child process on SQLite whose model has a
-guardrail policy (block safety and injection, redact PII and secrets, flag refusals). Each
-round sends one request straight to the upstream and one through
-``POST /api/v1/models/bot/v1/chat/completions``, alternating, on kept-alive connections, so
-both see the same machine load. Latency is the client's, from writing the request to the
+guardrail policy (block safety and injection, redact PII and secrets, flag refusals), and
+a standalone ``aiwarden serve bot`` gateway is another child process talking to it. Each
+round sends one request straight to the upstream, one through the server's
+``POST /api/v1/models/bot/v1/chat/completions`` and one through the standalone gateway's
+``/v1/chat/completions``, one after another, on kept-alive connections, so all see the
+same machine load. Latency is the client's, from writing the request to the
 last byte of the answer (for ``stream: true``, the whole SSE stream). The answer is about
 1 kB of safe support text in 8 sentences, so every evaluator reads a realistic output; the
 events are logged through the gateway's queue as in production.
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -31,7 +34,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.gateway.fake_llm_upstream import FakeUpstream
-from tests.server.live import ProcessServer
+from tests.server.live import ProcessServer, free_port
 
 REPLY = ("Thanks for reaching out about your order. I checked the tracking number you sent "
          "and the parcel left our warehouse in Leeds yesterday afternoon. It is now with the "
@@ -66,10 +69,72 @@ def _stats(ms: list[float]) -> tuple[float, float]:
     return float(np.percentile(a, 50)), float(np.percentile(a, 99))
 
 
+def _standalone(srv: ProcessServer, tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """``aiwarden serve bot`` against the server: the standalone gateway's guardrail."""
+    port = free_port()
+    log = open(tmp / "serve.log", "ab")  # noqa: SIM115 - the child holds it until it ends
+    proc = subprocess.Popen([sys.executable, "-m", "aiwarden.cli", "serve", "bot", "--url",
+                             srv.url, "--port", str(port)], stdout=log, stderr=subprocess.STDOUT,
+                            env={**srv.env, "AIWARDEN_EGRESS_ALLOW": "127.0.0.1"})
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            c.request("GET", "/healthz")
+            if c.getresponse().status == 200:
+                return proc, port
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("aiwarden serve did not start: "
+                               + (tmp / "serve.log").read_text()[-2000:])
+        time.sleep(0.2)
+
+
+def _round(n: int, stream: bool, up: http.client.HTTPConnection,
+           paths: dict[str, tuple[http.client.HTTPConnection, str, int]]) -> None:
+    """``n`` rounds of: the upstream directly, then each guarded path, one after another."""
+    body = orjson.dumps({"model": "gpt-4o-mini", "stream": stream, "messages": [
+        {"role": "system", "content": "You are a helpful support bot."},
+        {"role": "user", "content": "Hi, where is my parcel? I ordered it on "
+                                    "Monday and have not heard anything."}]})
+    for _ in range(10):  # warm: connections, the policy cache, the evaluators
+        _post(up, "/v1/chat/completions", body)
+        for conn, path, _pid in paths.values():
+            _post(conn, path, body)
+    direct: list[float] = []
+    guarded: dict[str, list[float]] = {k: [] for k in paths}
+    cpu0 = {k: _cpu_seconds(pid) for k, (_, _, pid) in paths.items()}
+    load0, t0 = os.getloadavg()[0], time.time()
+    for _ in range(n):
+        direct.append(_post(up, "/v1/chat/completions", body)[0])
+        for k, (conn, path, _pid) in paths.items():
+            ms, data = _post(conn, path, body)
+            guarded[k].append(ms)
+            if not stream:
+                assert orjson.loads(data)["choices"][0]["message"]["content"] == REPLY
+    wall = time.time() - t0
+    d50, d99 = _stats(direct)
+    mode = "stream" if stream else "json  "
+    print(f"{mode}: direct p50 {d50:6.2f} ms p99 {d99:6.2f} ms; load {load0:.2f} -> "
+          f"{os.getloadavg()[0]:.2f}")
+    for k, ms in guarded.items():
+        g50, g99 = _stats(ms)
+        cpu = _cpu_seconds(paths[k][2]) - cpu0[k]
+        overhead = np.array(ms) - np.array(direct)
+        o50, o99 = float(np.percentile(overhead, 50)), float(np.percentile(overhead, 99))
+        print(f"  {k:6}: guarded p50 {g50:6.2f} ms p99 {g99:6.2f} ms | overhead p50 "
+              f"{g50 - d50:+.2f} ms (paired {o50:+.2f}), p99 {g99 - d99:+.2f} ms (paired "
+              f"{o99:+.2f}) | its CPU {cpu / n * 1000:.2f} ms/request, {cpu / wall:.0%} of a "
+              f"core | target p50 <= 5 ms: {'met' if g50 - d50 <= 5 else 'NOT met'}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--requests", type=int, default=400, help="rounds per mode")
     ap.add_argument("--quick", action="store_true", help="60 rounds per mode")
+    ap.add_argument("--server-only", action="store_true",
+                    help="leave out the standalone `aiwarden serve` gateway")
     args = ap.parse_args()
     n = 60 if args.quick else args.requests
     print(f"cpus {os.cpu_count()}, load average {os.getloadavg()[0]:.2f} at start; "
@@ -96,34 +161,20 @@ def main() -> None:
             assert r.status == 200, r.read()
             r.read()
             up = http.client.HTTPConnection("127.0.0.1", fake.port, timeout=60)
-            for stream in (False, True):
-                body = orjson.dumps({"model": "gpt-4o-mini", "stream": stream, "messages": [
-                    {"role": "system", "content": "You are a helpful support bot."},
-                    {"role": "user", "content": "Hi, where is my parcel? I ordered it on "
-                                                "Monday and have not heard anything."}]})
-                for _ in range(10):  # warm: connections, the policy cache, the evaluators
-                    _post(up, "/v1/chat/completions", body)
-                    _post(api, "/api/v1/models/bot/v1/chat/completions", body)
-                direct, guarded = [], []
-                cpu0, load0, t0 = _cpu_seconds(srv.proc.pid), os.getloadavg()[0], time.time()
-                for _ in range(n):
-                    direct.append(_post(up, "/v1/chat/completions", body)[0])
-                    ms, data = _post(api, "/api/v1/models/bot/v1/chat/completions", body)
-                    guarded.append(ms)
-                    if not stream:
-                        assert orjson.loads(data)["choices"][0]["message"]["content"] == REPLY
-                wall = time.time() - t0
-                cpu = _cpu_seconds(srv.proc.pid) - cpu0
-                (d50, d99), (g50, g99) = _stats(direct), _stats(guarded)
-                overhead = np.array(guarded) - np.array(direct)
-                o50, o99 = float(np.percentile(overhead, 50)), float(np.percentile(overhead, 99))
-                mode = "stream" if stream else "json  "
-                print(f"{mode}: direct p50 {d50:6.2f} ms p99 {d99:6.2f} ms | guarded p50 "
-                      f"{g50:6.2f} ms p99 {g99:6.2f} ms | overhead p50 {g50 - d50:+.2f} ms "
-                      f"(paired {o50:+.2f}), p99 {g99 - d99:+.2f} ms (paired {o99:+.2f}) | "
-                      f"server CPU {cpu / n * 1000:.2f} ms/request, {cpu / wall:.0%} of a core;"
-                      f" load {load0:.2f} -> {os.getloadavg()[0]:.2f} | target p50 <= 5 ms: "
-                      f"{'met' if g50 - d50 <= 5 else 'NOT met'}")
+            alone = _standalone(srv, Path(tmp)) if not args.server_only else None
+            api.close()  # idle while the standalone started: a fresh kept-alive connection
+            paths = {"server": (http.client.HTTPConnection("127.0.0.1", srv.port, timeout=60),
+                                "/api/v1/models/bot/v1/chat/completions", srv.proc.pid)}
+            if alone is not None:
+                paths["serve"] = (http.client.HTTPConnection("127.0.0.1", alone[1], timeout=60),
+                                  "/v1/chat/completions", alone[0].pid)
+            try:
+                for stream in (False, True):
+                    _round(n, stream, up, paths)
+            finally:
+                if alone is not None:
+                    alone[0].terminate()
+                    alone[0].wait(30)
         except Exception:
             print(srv.log()[-3000:])
             raise

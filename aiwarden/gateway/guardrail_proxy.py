@@ -180,16 +180,32 @@ class GuardrailProxy:
         self.client = httpx.Client(transport=egress.http_transport(), follow_redirects=False)
         self.counters = GuardrailCounters()
         self._policies: dict[str, tuple[float, bytes, Guard]] = {}
+        self._refreshing: set[str] = set()
         self._queues: dict[str, EventQueue] = {}
         self._lock = threading.Lock()
 
     # -- policies ---------------------------------------------------------------------------
 
     def cached(self, name: str) -> Guard | None:
-        """The model's guard when read less than ``policy_ttl`` ago (nothing read)."""
+        """The model's guard as last read (None: never read, or forgotten). Once it is older
+        than ``policy_ttl`` it is read again on a thread of its own, so no request waits
+        for the database or the server while a policy is known."""
         hit = self._policies.get(name)
-        return hit[2] if hit is not None and time.monotonic() - hit[0] < self.policy_ttl \
-            else None
+        if hit is None:
+            return None
+        if time.monotonic() - hit[0] >= self.policy_ttl and name not in self._refreshing:
+            self._refreshing.add(name)
+            threading.Thread(target=self._refresh, args=(name,), daemon=True,
+                             name=f"guardrail-policy-{name}").start()
+        return hit[2]
+
+    def _refresh(self, name: str) -> None:
+        try:
+            self.guard(name)
+        except Exception as exc:  # the next request reads it again and says why
+            log.debug("guardrail %s: policy refresh failed: %s", name, exc)
+        finally:
+            self._refreshing.discard(name)
 
     def forget(self, name: str) -> None:
         """Read the model's policy again at its next request (it was just changed)."""

@@ -64,6 +64,16 @@ class _Relay:
                 return
 
     def step(self) -> list[bytes]:
+        """Read from the upstream until something may go to the client (a sentence
+        completed, a role or tool-call delta came) or the stream ended: a read that adds
+        to a sentence not yet complete has nothing to send, so it does not go back to the
+        event loop (one thread hop per sentence, not per chunk)."""
+        out: list[bytes] = []
+        while not out and not self.done:
+            out = self._read()
+        return out
+
+    def _read(self) -> list[bytes]:
         """Read once from the upstream; what may go to the client now."""
         try:
             data = next(self.raw)
