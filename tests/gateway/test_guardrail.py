@@ -135,3 +135,44 @@ def test_released_once_per_read_is_what_chunk_by_chunk_releases_with_fewer_runs(
     # a safe read is checked at once; a blocked one sentence by sentence to free the prefix
     assert runs <= before if blocked else runs * 2 <= before
     assert "kill" not in two
+
+
+def test_a_known_policy_is_read_again_in_the_background_and_kept_when_unreadable() -> None:
+    import time
+
+    from aiwarden.egress import EgressPolicy
+    from aiwarden.gateway.guardrail_proxy import GuardrailProxy
+    from aiwarden.store.models_repo import NotFound
+
+    docs = [{"upstream": UP, "block": ["safety"]}]
+    reads = []
+
+    def read(name: str):
+        reads.append(name)
+        if isinstance(docs[-1], Exception):
+            raise docs[-1]
+        return docs[-1]
+
+    p = GuardrailProxy(read, lambda n: (lambda b: None), lambda n: (lambda s: None),
+                       EgressPolicy(""), policy_ttl=0.05)
+    try:
+        assert p.cached("bot") is None
+        first = p.guard("bot")
+        assert p.cached("bot") is first and reads == ["bot"]
+        docs.append({"upstream": UP, "block": ["safety"], "fallback": "New."})
+        time.sleep(0.06)
+        assert p.cached("bot") is first  # served at once, the policy read behind it
+        deadline = time.monotonic() + 5
+        while p.cached("bot").policy.fallback != "New.":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        docs.append(ConnectionError("server down"))
+        kept = p.cached("bot")
+        time.sleep(0.06)
+        assert p.guard("bot") is kept  # unreadable: the last policy stays
+        docs.append(NotFound("Model 'bot' has no guardrail policy.", "guardrail"))
+        with pytest.raises(NotFound):
+            p.guard("bot")
+        assert p.cached("bot") is None  # gone: the next request reads it and gets the 404
+    finally:
+        p.close()
