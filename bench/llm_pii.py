@@ -28,6 +28,7 @@ import platform
 import random
 import re
 import statistics
+import sys
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -35,6 +36,7 @@ from pathlib import Path
 from aiwarden.llm.evaluators.pii import CATEGORIES, PiiEvaluator
 from aiwarden.llm.evaluators.secrets import SecretsEvaluator
 
+sys.path.insert(0, str(Path(__file__).parent))  # bench/pii_blind.py
 DATA = Path(__file__).parents[1] / "tests" / "data" / "llm_eval" / "pii.jsonl"
 PROSE = ("Thanks for reaching out to our support team. I checked your account and the last "
          "payment went through on Tuesday, so the subscription stays active until next month. "
@@ -81,6 +83,19 @@ def accuracy(rows: list[dict]) -> bool:
         fp_invalid = flagged["invalid_checksum"] / max(1, kinds["invalid_checksum"])
         met &= all_rec >= 0.98 and fp_invalid < 0.01
     return met
+
+
+def blind(seeds: list[int], lines: int) -> None:
+    """Scores fresh blind sets of bench/pii_blind.py (own templates and formats, a new seed
+    draws new values): recall, and the share of invalid and lookalike lines flagged."""
+    import pii_blind
+
+    for seed in seeds:
+        res = pii_blind.score(pii_blind.generate(seed, lines))
+        per = " ".join(f"{c} {h / g:.3f}" for c, (h, g) in res["recall"].items())
+        print(f"\nblind set seed {seed}, {lines} lines: recall {res['overall_recall']:.3f} "
+              f"({per}); invalid checksums flagged {res['invalid_fp_share']:.1%}, "
+              f"lookalikes flagged {res['lookalike_fp_share']:.1%}")
 
 
 def _cpu() -> str:
@@ -171,9 +186,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--events", type=int, default=10000)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--blind-seeds", type=int, nargs="*", default=[11, 12, 13],
+                    help="seeds of fresh blind sets (bench/pii_blind.py) to score")
+    ap.add_argument("--blind-lines", type=int, default=2000)
     args = ap.parse_args()
     rows = load()
     print("PII targets met" if accuracy(rows) else "PII targets NOT met")
+    blind(args.blind_seeds, args.blind_lines)
     speed(rows, args.events, args.repeats)
 
 
