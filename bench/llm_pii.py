@@ -24,19 +24,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import re
 import statistics
-import sys
 import time
 from collections import defaultdict
 from pathlib import Path
 
+import pii_blind
+from _machine import machine_line
+
 from aiwarden.llm.evaluators.pii import CATEGORIES, PiiEvaluator
 from aiwarden.llm.evaluators.secrets import SecretsEvaluator
 
-sys.path.insert(0, str(Path(__file__).parent))  # bench/pii_blind.py
 DATA = Path(__file__).parents[1] / "tests" / "data" / "llm_eval" / "pii.jsonl"
 PROSE = ("Thanks for reaching out to our support team. I checked your account and the last "
          "payment went through on Tuesday, so the subscription stays active until next month. "
@@ -88,24 +88,12 @@ def accuracy(rows: list[dict]) -> bool:
 def blind(seeds: list[int], lines: int) -> None:
     """Scores fresh blind sets of bench/pii_blind.py (own templates and formats, a new seed
     draws new values): recall, and the share of invalid and lookalike lines flagged."""
-    import pii_blind
-
     for seed in seeds:
         res = pii_blind.score(pii_blind.generate(seed, lines))
         per = " ".join(f"{c} {h / g:.3f}" for c, (h, g) in res["recall"].items())
         print(f"\nblind set seed {seed}, {lines} lines: recall {res['overall_recall']:.3f} "
               f"({per}); invalid checksums flagged {res['invalid_fp_share']:.1%}, "
               f"lookalikes flagged {res['lookalike_fp_share']:.1%}")
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _naive_patterns() -> list[re.Pattern[str]]:
@@ -150,9 +138,7 @@ def speed(rows: list[dict], n: int, repeats: int) -> None:
                 for _ in pat.finditer(t):
                     pass
 
-    load0 = os.getloadavg()
-    print(f"\nspeed: {_cpu()}, {os.cpu_count()} CPUs, load average {load0[0]:.2f} "
-          f"(1 min) at start; one process, one thread")
+    print(f"\nspeed: {machine_line()} (1 min) at start; one process, one thread")
     print(f"  medians of {repeats} interleaved runs; events/s by wall clock and per CPU-second "
           f"(process time: what one core does when the machine is shared)")
     for label, texts in (("1 kB with PII (2 labelled rows each)", dense),
