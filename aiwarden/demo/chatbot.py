@@ -253,16 +253,24 @@ class ChatbotStory(threading.Thread):
             self.incident = inc["id"]
             self.say(f"INCIDENT #{inc['id']} opened: {inc['title']} ({self.url}/incidents/"
                      f"{inc['id']})")
-        for e in http.get(f"/incidents/{inc['id']}").json()["timeline"]:
+        full = http.get(f"/incidents/{inc['id']}").json()
+        fired = {a["labels"].get("version") for a in full["alerts"]}
+        for e in full["timeline"]:
             text = e["detail"].get("text", "")
             k = f"timeline:{inc['id']}:{e.get('id', text)}:{text[:40]}"
             if e["kind"] != "action" or k in self._seen:
                 continue
             self._seen.add(k)
             if text == "Root-cause analysis":
-                top = (e["detail"].get("suspects") or [{}])[0]
+                suspects = e["detail"].get("suspects") or [{}]
+                top = suspects[0]
                 self.say(f"  RCA #{inc['id']}: top suspect {top.get('kind')} "
                          f"'{top.get('name')}': {top.get('summary', '')[:160]}")
+                moved = next((x for x in suspects if x.get("kind") == "change"
+                              and (x.get("evidence") or {}).get("to") in fired), None)
+                if moved is not None:
+                    self.say(f"  RCA #{inc['id']} also names the change before it: "
+                             f"{moved.get('summary', '')[:160]}")
             elif text.startswith("Rolled") or text.startswith("Rollback"):
                 self.say(f"  {text}")
                 if text.startswith("Rolled"):

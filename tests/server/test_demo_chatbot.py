@@ -64,7 +64,8 @@ def test_the_chatbot_story_plays_out_to_the_rollback(demo_server: ThreadServer,
     beats = ["prompt version 1 is the champion", "Prompt version 2 is promoted to champion",
              f"GUARDRAIL blocked an answer of prompt version 2 to an {BAD_LOCALE} customer "
              "(self_harm)", "ALERT firing: llm-unsafe-rate on version 2", "INCIDENT #",
-             "RCA #", "Rolled support-bot@champion back from version 2 to 1",
+             "RCA #", "also names the change before it: champion moved 1 -> 2",
+             "Rolled support-bot@champion back from version 2 to 1",
              "follows the champion alias: prompt version 1 answers", "THE END"]
     at = [told.find(b) for b in beats]
     assert all(i >= 0 for i in at) and at == sorted(at), told
