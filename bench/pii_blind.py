@@ -10,8 +10,9 @@ numbers, dates, times, version strings, prices, UUIDs, hex hashes, ISBNs, tracki
 
 Each line has ``kind`` (``valid``: every PII span labelled; ``invalid``: a checksum or range
 that fails; ``lookalike``: no PII at all) and ``type``. Recall counts a labelled span found by
-a finding of its category that overlaps it; a false positive is any finding in an invalid or
-lookalike line, or a finding in a valid line that overlaps no labelled span.
+a finding of its category that overlaps it (the share of values every character of which a
+finding covers, as redaction needs, is printed too); a false positive is any finding in an
+invalid or lookalike line, or a finding in a valid line that overlaps no labelled span.
 
 Usage::
 
@@ -372,7 +373,7 @@ def score(rows: list[dict], show_misses: bool = False) -> dict:
     sub_hit: dict[str, int] = defaultdict(int)
     neg: dict[str, int] = defaultdict(int)
     neg_fp: dict[str, int] = defaultdict(int)
-    extra = 0
+    extra = covered = 0
     for row in rows:
         found = pii.find(row["text"])
         if row["kind"] == "valid":
@@ -381,6 +382,10 @@ def score(rows: list[dict], show_misses: bool = False) -> dict:
                          and sp["start"] < f.end for f in found)
                 gold[sp["category"]] += 1
                 hit[sp["category"]] += ok
+                # redaction hides only what the spans cover: a cut span leaks the rest
+                covered += all(any(f.start <= k < f.end for f in found)
+                               for k in range(sp["start"], sp["end"])
+                               if not row["text"][k].isspace())
                 key = f"{sp['category']}/{row['sub']}" if sp is row["spans"][0] else ""
                 if key:
                     sub_gold[key] += 1
@@ -412,6 +417,7 @@ def score(rows: list[dict], show_misses: bool = False) -> dict:
                                / max(1, sum(v for k, v in neg.items()
                                             if k.startswith("lookalike/")))),
         "extra_in_valid": extra,
+        "covered_share": covered / max(1, sum(gold.values())),
     }
 
 
@@ -423,7 +429,8 @@ def report(res: dict, verbose: bool = False) -> None:
         for k, (h, g) in res["recall_by_format"].items():
             if h < g:
                 print(f"    {k:<24} {h}/{g}")
-    print(f"  formatted PII recall {res['overall_recall']:.3f} (target >= 0.98)")
+    print(f"  formatted PII recall {res['overall_recall']:.3f} (target >= 0.98); values whose "
+          f"every character a finding covers {res['covered_share']:.3f}")
     print(f"  invalid-checksum lines with a finding {res['invalid_fp_share']:.1%} (target < 1 %)")
     for k, (fp, n) in res["negatives"].items():
         if fp:

@@ -62,6 +62,11 @@ def test_follows_the_evaluator_protocol_and_keeps_order() -> None:
                                                          ("card", "2221-2367-6643-5464")]),
     ("ES95 7068 0434 7899 4543 4423 +44 (0)161 223 0968",
      [("iban", "ES95 7068 0434 7899 4543 4423"), ("phone", "+44 (0)161 223 0968")]),
+    # a comma between fields (CSV) is not a decimal comma; an IPv6 with an IPv4 tail is whole
+    ("Jane,jane@example.com,4111111111111111\n", [("email", "jane@example.com"),
+                                                   ("card", "4111111111111111")]),
+    ("Jane,+33 6 12 34 56 78,x", [("phone", "+33 6 12 34 56 78")]),
+    ("ping from ::ffff:192.0.2.128.", [("ip", "::ffff:192.0.2.128")]),
 ])
 def test_finds_validated_pii_with_exact_spans(text: str, expected: list) -> None:
     assert _found(text) == expected
@@ -84,6 +89,7 @@ def test_finds_validated_pii_with_exact_spans(text: str, expected: list) -> None
     "Your order number is 0272722486.", "AWB 031-63397120",
     "The W-2 lists 072 90 0000 as the SSN.",  # invalid serial, not a phone either
     "iban de89 3704 0044 0532 0130 01",  # bad mod 97, lower case: no card inside it
+    "amount 0,4111111111111111", "4111111111111111,000 units", "x 1,234,567,890,123,456 y",
 ])
 def test_invalid_checksums_and_lookalikes_are_not_findings(text: str) -> None:
     assert _found(text) == []

@@ -57,7 +57,9 @@ _EMAIL = re.compile(
     r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-])")
 # The two check digits of an IBAN, after its two-letter country (a digit-led scan: cheap).
 _IBAN_HEAD = re.compile(r"\d(?<=(?<![A-Za-z0-9])[A-Za-z]{2}\d)\d")
-_CARD = re.compile(r"(?<![\w.,-])\d(?:[ -]?\d){11,18}(?![\d]|[.,]\d)")
+# A comma next to a card is a field separator (CSV, lists) unless a digit is on its other
+# side (a decimal comma); 13+ straight digits are never a thousands group.
+_CARD = re.compile(r"(?<![\w.-])(?<!\d,)\d(?:[ -]?\d){11,18}(?!\d|\.\d|,\d{3}(?!\d))")
 _SSN = re.compile(r"(?<![\w-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\d]|-\d)")
 # Nine bare digits are an SSN only shortly after "SSN" or "social security".
 _BARE_SSN = re.compile(r"(?<![\w-])(\d{3})()(\d{2})(\d{4})(?![\w]|[.,/-]\d)")
@@ -65,16 +67,17 @@ _SSN_WORDS = re.compile(r"(?i)\b(?:ssn|ss#|social security|social)\b")
 #: SSNs the Social Security Administration voided after they were published (ads, wallets).
 _VOID_SSNS = frozenset({"078-05-1120", "219-09-9999"})
 _IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
-_IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|"
-                   r"(?:\d{1,3}\.){3}\d{1,3})?(?![\w:])")
+# An embedded IPv4 tail (::ffff:192.0.2.1) is tried before a hex group, so it is not cut.
+_IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:(?:\d{1,3}\.){3}\d{1,3}|"
+                   r"[0-9A-Fa-f]{1,4})?(?![\w:]|\.\d)")
 # Phones: international (+CC or 00CC, then 2+ groups), North-American (NPA-NXX-XXXX with
 # separators or parentheses), and national trunk-0 numbers written in groups (UK, FR, DE...).
 _PHONE = re.compile(
-    r"(?<![\w+.,/-])(?:"
+    r"(?<![\w+./-])(?<!\d,)(?:"
     r"(?:\+|00|\(\+)[1-9]\d{0,2}\)?(?:[ .-]?\(?\d{1,5}\)?){2,6}"
     r"|(?:1[ .-])?(?:\([2-9]\d{2}\) ?|[2-9]\d{2}[ .-])[2-9]\d{2}[ .-]\d{4}"
     r"|\(?0\d{1,4}\)?(?:[ ./-]\d{2,8}){1,4}"
-    r")(?![\w]|[.,/-]\d)")
+    r")(?![\w]|[./-]\d|,\d{3}(?!\d))")
 # A national number written without separators is a phone only after a word that says so.
 _BARE_PHONE = re.compile(r"(?<![\w+.,/-])(?:0[1-9]\d{8,10}|[2-9]\d{9})(?![\w]|[.,/-]\d)")
 _PHONE_WORDS = re.compile(r"(?i)\b(?:phone|tel|telephone|mobile|cell|cellphone|fax|call|ring|"
@@ -339,7 +342,7 @@ class PiiEvaluator(SpanEvaluator):
             if b - a < 7:
                 continue
             nd = len(text[a:b].translate(_NOT_DIGITS))
-            b = min(n, b + 2)  # the patterns' look-aheads see past the run
+            b = min(n, b + 4)  # the patterns' look-aheads see past the run (",000")
             for least, rule in self._digit_rules:
                 if nd >= least:
                     found += rule.spans(text, a, b)
