@@ -292,7 +292,8 @@ def query_llm_events(monitor: Any, name: str, flagged: bool | None = None,
     return {"model": name, "events": [_event(r, fbs.get(r.request_id)) for r in found]}
 
 
-@router.get("/models/{name}/llm-events/{request_id}", dependencies=[requires("read")],
+# {request_id:path}: an id may hold "/" (ingest takes it), so the rest of the path is the id
+@router.get("/models/{name}/llm-events/{request_id:path}", dependencies=[requires("read")],
             tags=["llm"], responses=answers(LLMEventOut, 404))
 def get_llm_event(request: Request, name: str, request_id: str) -> dict[str, Any]:
     return read_llm_event(_monitor(request), name, request_id)

@@ -6,6 +6,7 @@ their full paths, so a check over "every route" cannot miss a router.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -18,7 +19,8 @@ __all__ = ["RouteEntry", "api_routes"]
 @dataclass(frozen=True)
 class RouteEntry:
     method: str
-    path: str  # full path with its {parameters}, e.g. /api/v1/models/{name}
+    path: str  # full path with its {parameters}, e.g. /api/v1/models/{name}; as OpenAPI
+    # writes it: a convertor ({request_id:path}) left out
     route: APIRoute  # the declared route: endpoint, dependencies, openapi_extra
 
 
@@ -27,5 +29,6 @@ def api_routes(app: FastAPI) -> Iterator[RouteEntry]:
     for ctx in iter_route_contexts(app.routes):
         original = ctx.original_route
         if isinstance(original, APIRoute) and ctx.path:
+            path = re.sub(r"\{(\w+):\w+\}", r"{\1}", ctx.path)
             for method in sorted(ctx.methods or ()):
-                yield RouteEntry(method, ctx.path, original)
+                yield RouteEntry(method, path, original)

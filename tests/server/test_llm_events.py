@@ -102,6 +102,32 @@ def test_huge_text_is_cut_and_flagged_never_refused(http_module, models) -> None
     assert len(stored["input"][0]["content"]) == MAX_TEXT_CHARS
 
 
+def test_a_request_id_holding_slashes_is_served_by_the_api_and_the_dashboard(
+        server, http_module) -> None:
+    import httpx
+
+    http = http_module
+    _model(http, "slash")
+    rid = "conv/42/turn 3?x#y"
+    out = http.post("/models/slash/llm-events", json=[dict(_events(1, "x")[0], request_id=rid,
+                                                           output=UNSAFE)])  # flagged: listed
+    assert out.status_code == 200 and out.json()["accepted"] == 1, out.text
+    quoted = httpx.URL(f"/models/slash/llm-events/{rid.replace('?', '%3F').replace('#', '%23')}")
+    got = http.get(quoted)
+    assert got.status_code == 200, got.text
+    assert got.json()["request_id"] == rid
+    assert http.get("/models/slash/llm-events/conv%2F42%2Fturn%203%3Fx%23y").json()[
+        "request_id"] == rid  # each part quoted, as the SDK sends it
+    assert http.get("/models/slash/llm-events/conv/42").status_code == 404  # not a prefix match
+    # the dashboard's list links to the conversation page, which answers
+    page = httpx.get(f"{server.url}/models/slash/llm", params={"range": "1h"}, timeout=60)
+    assert page.status_code == 200
+    link = "/models/slash/llm/events/conv/42/turn%203%3Fx%23y"
+    assert f'href="{link}"' in page.text
+    conv = httpx.get(server.url + link, timeout=60)
+    assert conv.status_code == 200 and "Conversation conv/42/turn 3?x#y" in conv.text
+
+
 @pytest.mark.parametrize("policy", ["store", "redact", "hash"])
 def test_privacy_policy_is_applied_before_anything_is_written(http_module, db_url, policy,
                                                                 tmp_path: Path) -> None:

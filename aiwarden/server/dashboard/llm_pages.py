@@ -72,8 +72,8 @@ async def llm_page(request: Request, name: str) -> Response:
         "seconds": time.perf_counter() - started})
 
 
-@router.get("/models/{name}/llm/events/{request_id}", dependencies=[page_requires("read")],
-            response_class=HTMLResponse)
+@router.get("/models/{name}/llm/events/{request_id:path}",  # an id may hold "/"
+            dependencies=[page_requires("read")], response_class=HTMLResponse)
 async def llm_event_page(request: Request, name: str, request_id: str) -> Response:
     viewer(request)
     event = await run_in_threadpool(llm_routes.read_llm_event, request.app.state.monitor, name,
