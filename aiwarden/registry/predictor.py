@@ -124,6 +124,6 @@ class PromptTemplate(Predictor):
     def predict(self, frame: Any) -> np.ndarray:
         raise DataError(f"{self.model} version {self.version} is a prompt template: it does "
                         "not answer /predict; send chat completions through "
-                        f"/api/v1/models/{self.model}/v1/chat/completions.", "format")
+                        f"/api/v1/models/{self.model}/v1/chat/completions.")
 
     predict_proba = predict
