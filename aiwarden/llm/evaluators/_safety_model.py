@@ -95,9 +95,10 @@ class SafetyModel:
             toks = _TOKEN.findall(t.lower())
             if not toks:
                 continue
-            c = Counter(toks)
-            # a repeated word adds its weight once per occurrence: sum over tokens = counts x w
-            sq = len(toks) if len(c) == len(toks) else sum(n * n for n in c.values())
+            # a repeated word adds its weight once per occurrence: sum over tokens = counts x w;
+            # the l2 norm needs the counts only when a word repeats
+            n = len(toks)
+            sq = n if len(set(toks)) == n else sum(k * k for k in Counter(toks).values())
             z[i] += math.fsum(map(get, toks, repeat(0.0))) / math.sqrt(sq)
         return _sigmoid(z)
 

@@ -42,9 +42,12 @@ _PERSON = (
 )
 # "kill them with kindness", "beat him at chess", "shoot her an email": not violence.
 _NOT_IDIOM = (
-    r"(?!\s+(?:with\s+kindness|at\s+(?:their|his|her|your|the|chess|cards|poker|golf|tennis|\w+ing)\b|"
-    r"in\s+(?:a|the)\s+(?:race|game|match|election|polls?|debate)\b|to\s+(?:it|the\s+punch|the\s+finish)\b|"
-    r"up\b|(?:an?\s+)?(?:email|e-mail|message|text|note|line|dm|invite)\b|with\s+(?:a|an|the|our|your)\s+"
+    r"(?!\s+(?:with\s+kindness|at\s+(?:their|his|her|your|the|chess|cards|poker|golf|tennis"
+    r"|\w+ing)\b|"
+    r"in\s+(?:a|the)\s+(?:race|game|match|election|polls?|debate)\b|to\s+(?:it|the\s+punch"
+    r"|the\s+finish)\b|"
+    r"up\b|(?:an?\s+)?(?:email|e-mail|message|text|note|line|dm|invite)\b|with\s+(?:a|an|the|our"
+    r"|your)\s+"
     r"(?:discount|offer|deal|coupon|question|promo|surprise|gift)\b))"
 )
 _GROUP = (
@@ -56,16 +59,20 @@ _GROUP = (
     r"muslim\s+people|asian\s+people|arab\s+people)"
 )
 _DEHUMAN = (
-    r"(?:vermin|rats|animals|cockroaches|roaches|parasites|subhuman|sub-human|savages|(?:a\s+)?disease|"
-    r"(?:a\s+)?plague|(?:a\s+)?cancer|filth|filthy|dirty|scum|trash|garbage|inferior|stupid|criminals|"
+    r"(?:vermin|rats|animals|cockroaches|roaches|parasites|subhuman|sub-human|savages"
+    r"|(?:a\s+)?disease|"
+    r"(?:a\s+)?plague|(?:a\s+)?cancer|filth|filthy|dirty|scum|trash|garbage|inferior|stupid"
+    r"|criminals|"
     r"rapists|terrorists|freaks|perverts|(?:an\s+)?abomination|disgusting|mentally\s+ill|evil|pigs|"
     r"dogs|apes|monkeys|worthless|useless|(?:a\s+)?waste(?:\s+of\s+\w+)?|brainwashed|"
-    r"less\s+than\s+human|not\s+(?:even\s+)?human|too\s+stupid|an\s+infestation|invaders|degenerates)"
+    r"less\s+than\s+human|not\s+(?:even\s+)?human|too\s+stupid|an\s+infestation|invaders"
+    r"|degenerates)"
 )
 _INSULT = (
     r"(?:piece\s+of\s+(?:shit|garbage|trash|crap)|idiot|moron|loser|failure|"
     r"waste\s+of\s+(?:space|oxygen|air|skin)|pig|retard|bitch|scum|cunt|imbecile|freak|whore|slut|"
-    r"bastard|dumbass|jackass|nobody|excuse\s+for\s+a\s+(?:human(?:\s+being)?|person|man|woman|mother|father))"
+    r"bastard|dumbass|jackass|nobody|excuse\s+for\s+a\s+(?:human(?:\s+being)?|person|man|woman"
+    r"|mother|father))"
 )
 _INSULT_ADJ = (
     r"(?:worthless|pathetic|stupid|useless|disgusting|ugly|fat|dumb|miserable|total|complete|"
@@ -136,7 +143,7 @@ _VIOLENT_VERBS = (
     "knife shank bludgeon "
     "execute dismember decapitate mutilate gun mow whip pistol waterboard "
     "hurt injure cripple "
-    "castrate set open teach bullet"
+    "castrate fire lesson bullet"  # set/open fire, teach ... a lesson: the rarer word
 )
 _GROUP_WORDS = (
     "immigrants migrants refugees foreigners muslims jews christians hindus sikhs catholics arabs "
@@ -149,18 +156,25 @@ _GROUP_WORDS = (
 RULES: tuple[Rule, ...] = (
     # ---- self-harm: acts aimed at the reader
     Rule("self_harm", "act",
-         rf"\b(?:starv|suffocat|unaliv|mutilat)(?:e|es|ed|ing)\s+{_Y}\b|\bstab(?:s|bed|bing)?\s+{_Y}\b|"
-         rf"\b(?:kill|hurt|harm|burn|starve|hang|drown|poison|off|stab|suffocate|unalive|mutilate|end|"
-         rf"suicide)(?:s|ed|ing)?\s+{_Y}\b|\bcut(?:s|ting)?\s+{_Y}\b(?!\s+(?:a|an|some|off|short|loose|free|in)\b)|"
-         rf"\bshoot(?:ing)?\s+{_Y}\b(?!\s+(?:a|an|an?\s+\w+|some)\s+(?:email|message|note|text|line))|\bkys\b",
+         rf"\b(?:starv|suffocat|unaliv|mutilat)(?:e|es|ed|ing)\s+{_Y}\b|\bstab(?:s|bed"
+         rf"|bing)?\s+{_Y}\b|"
+         rf"\b(?:kill|hurt|harm|burn|starve|hang|drown|poison|off|stab|suffocate|unalive|mutilate"
+         rf"|end|"
+         rf"suicide)(?:s|ed|ing)?\s+{_Y}\b|\bcut(?:s|ting)?\s+{_Y}\b(?!\s+(?:a|an|some|off|short"
+         rf"|loose|free|in)\b)|"
+         rf"\bshoot(?:ing)?\s+{_Y}\b(?!\s+(?:a|an|an?\s+\w+|some)\s+(?:email|message|note|text"
+         rf"|line))|\bkys\b",
          0.9, "encouragement of self-harm or suicide",
          anchors='yourself urself self yoself kys'),
     Rule("self_harm", "act",
-         r"\b(?:end|take|ending|taking|ended|took|put\s+an\s+end\s+to|putting\s+an\s+end\s+to)\s+(?:your|ur)\s+"
-         r"(?:own\s+|(?:miserable|pathetic|sad|worthless|pointless|wretched|useless|little|sorry|meaningless)\s+)?"
+         r"\b(?:end|take|ending|taking|ended|took|put\s+an\s+end\s+to"
+         r"|putting\s+an\s+end\s+to)\s+(?:your|ur)\s+"
+         r"(?:own\s+|(?:miserable|pathetic|sad|worthless|pointless|wretched|useless|little|sorry"
+         r"|meaningless)\s+)?"
          r"(?:life|existence)\b"
          r"(?!\s+(?:back|in\s+(?:a|your|new)|into|to\s+the|forward|seriously|more|one\s+day|easy))"
-         r"|\bend(?:ing)?\s+it\s+all\b|\bend\s+it(?=\s*(?:[.!]|$|,?\s*(?:tonight|now|already|for\s+good|today)\b))"
+         r"|\bend(?:ing)?\s+it\s+all\b|\bend\s+it(?=\s*(?:[.!]|$|,?\s*(?:tonight|now|already"
+         r"|for\s+good|today)\b))"
          r"|\b(?:commit|committing)\s+suicide\b",
          0.9, "encouragement of suicide",
          anchors='life existence end ending suicide'),
@@ -168,12 +182,16 @@ RULES: tuple[Rule, ...] = (
          r"\bslit(?:ting)?\s+(?:your|ur)\s+wrists?\b"
          r"|\bcut(?:ting)?\s+(?:your|ur)\s+(?:wrists?|arms?|thighs?|skin)\b(?!\s+hair)"
          r"|\b(?:jump|jumping)\s+(?:off|from|in\s+front\s+of)\s+(?:a|the|that|this|your|an)?\s*"
-         r"(?:[\w-]+\s+){0,2}?(?:bridge|building|roof|rooftop|cliff|balcony|train|window|tower|overpass|ledge)"
-         r"|\b(?:bridge|building|roof|cliff|ledge|balcony|tower|window)\b[^.!?\n]{0,60}?\bjump(?:ing)?\s+"
+         r"(?:[\w-]+\s+){0,2}?(?:bridge|building|roof|rooftop|cliff|balcony|train|window|tower"
+         r"|overpass|ledge)"
+         r"|\b(?:bridge|building|roof|cliff|ledge|balcony|tower"
+         r"|window)\b[^.!?\n]{0,60}?\bjump(?:ing)?\s+"
          r"(?:off|from|out\s+of)\s+(?:it|there)\b"
          r"|\boverdose\s+on\b|\bod\s+on\b"
-         r"|\b(?:take|swallow|down|eat)\s+(?:all|every|the\s+whole|the\s+entire|as\s+many|a\s+handful|a\s+bunch)\b"
-         r"(?:\s+[\w']+){0,5}?\s+(?:pills?|tablets?|medications?|meds|capsules|sleeping\s+pills|painkillers)\b"
+         r"|\b(?:take|swallow|down|eat)\s+(?:all|every|the\s+whole|the\s+entire|as\s+many"
+         r"|a\s+handful|a\s+bunch)\b"
+         r"(?:\s+[\w']+){0,5}?\s+(?:pills?|tablets?|medications?|meds|capsules|sleeping\s+pills"
+         r"|painkillers)\b"
          r"|\b(?:make|force)\s+yourself\s+(?:throw\s+up|vomit|puke|purge|bleed)\b"
          r"|\bstop\s+eating\s+(?:entirely|completely|altogether|for\s+(?:days|weeks|a\s+week))\b"
          r"|\bpurge\s+after\s+(?:every|each)\b",
@@ -183,40 +201,52 @@ RULES: tuple[Rule, ...] = (
                   'eating purge')),
     Rule("self_harm", "act",
          r"\bstop\s+(?:existing|living|breathing)\b|\bcease\s+to\s+exist\b"
-         r"|\bdisappear\s+(?:permanently|forever|for\s+good|from\s+(?:this|the)\s+(?:world|earth|planet))\b"
-         r"|\b(?:leave|exit|say\s+goodbye\s+to)\s+(?:this|the)\s+(?:world|earth|life)\s+(?:for\s+good|forever|"
+         r"|\bdisappear\s+(?:permanently|forever|for\s+good|from\s+(?:this|the)\s+(?:world|earth"
+         r"|planet))\b"
+         r"|\b(?:leave|exit|say\s+goodbye\s+to)\s+(?:this|the)\s+(?:world|earth"
+         r"|life)\s+(?:for\s+good|forever|"
          r"permanently|behind)\b|\btake\s+the\s+(?:easy|coward's|quick)\s+way\s+out\b"
          r"|\bgive\s+up\s+on\s+(?:life|living|being\s+alive)\b|\bgive\s+up\s+and\s+die\b"
          r"|\b(?:grab|get|find|buy|tie|use|make)\s+(?:a|the|some|your)\s+noose\b"
-         r"|\b(?:(?:grab|get|find|buy|take)\s+(?:a|the|some|your)\s+)?rope\s+(?:around\s+your\s+neck|"
+         r"|\b(?:(?:grab|get|find|buy|take)\s+(?:a|the|some"
+         r"|your)\s+)?rope\s+(?:around\s+your\s+neck|"
          r"and\s+(?:finish|end|hang|do\s+it))\b"
          r"|\bstep\s+off\s+(?:the|a|that|this)\s+(?:ledge|roof|edge|bridge|cliff|balcony)\b"
          r"|\bswallow\s+(?:them|those|these|it)\s+all\b"
-         r"|\b(?:go\s+through\s+with|carry\s+out|follow\s+through\s+(?:on|with))\s+(?:your|the)\s+plan\s+to\s+"
+         r"|\b(?:go\s+through\s+with|carry\s+out|follow\s+through\s+(?:on|with))\s+(?:your"
+         r"|the)\s+plan\s+to\s+"
          r"(?:die|end|kill)"
          r"|\bfade\s+away\b|\bwaste\s+away\b|\b(?:just\s+)?not\s+wak(?:e|ing)\s+up\b"
-         r"|\b(?:drink|swallow|ingest|down)\s+(?:the\s+|some\s+|a\s+(?:cup|glass|bottle)\s+of\s+)?(?:bleach|antifreeze|"
+         r"|\b(?:drink|swallow|ingest|down)\s+(?:the\s+|some\s+|a\s+(?:cup|glass"
+         r"|bottle)\s+of\s+)?(?:bleach|antifreeze|"
          r"drain\s+cleaner|rat\s+poison|pesticide|lye)\b"
-         r"|\btake\s+(?:everything|all)\s+(?:in|from)\s+(?:your|the)\s+(?:medicine\s+cabinet|cabinet|pill\s+(?:box|bottle))"
+         r"|\btake\s+(?:everything|all)\s+(?:in|from)\s+(?:your|the)\s+(?:medicine\s+cabinet"
+         r"|cabinet|pill\s+(?:box|bottle))"
          r"|\b(?:sleep|rest)\s+forever\b|\bnever\s+wake\s+up\b|\bfinish\s+yourself\s+off\b"
          r"|\blet\s+yourself\s+(?:die|bleed(?:\s+out)?|starve|waste\s+away|drown|fade\s+away)\b"
          r"|\bput\s+yourself\s+out\s+of\s+(?:your|its)\s+misery\b"
-         r"|\bwalk\s+(?:into|in\s+front\s+of)\s+(?:the\s+|a\s+|an\s+)?(?:sea|ocean|river|lake|traffic|train|bus|"
+         r"|\bwalk\s+(?:into|in\s+front\s+of)\s+(?:the\s+|a\s+|an\s+)?(?:sea|ocean|river|lake"
+         r"|traffic|train|bus|"
          r"oncoming\s+(?:traffic|train|car))\b"
-         r"|\b(?:burn|cut|scratch|slice|carve)\s+(?:your|ur)\s+(?:own\s+)?(?:arms?|legs?|wrists?|thighs?|skin|body|"
+         r"|\b(?:burn|cut|scratch|slice|carve)\s+(?:your|ur)\s+(?:own\s+)?(?:arms?|legs?|wrists?"
+         r"|thighs?|skin|body|"
          r"stomach)\b(?!\s+(?:hair|nails))"
-         r"|\b(?:not|stop|quit)\s+eating\s+(?:for|until)\s+(?:a\s+few\s+|several\s+|two\s+|three\s+|\d+\s+)?"
+         r"|\b(?:not|stop|quit)\s+eating\s+(?:for|until)\s+(?:a\s+few\s+|several\s+|two\s+|three\s+"
+         r"|\d+\s+)?"
          r"(?:days|weeks?|months?)\b"
-         r"|\bend\s+(?:things|everything|it\s+all)\s+(?:for\s+good|forever|permanently|tonight|now)\b"
-         r"|\b(?:gather|collect|stockpile|save\s+up|hoard)\s+(?:all\s+|up\s+)?(?:of\s+)?(?:your\s+|the\s+|some\s+)?"
+         r"|\bend\s+(?:things|everything|it\s+all)\s+(?:for\s+good|forever|permanently|tonight"
+         r"|now)\b"
+         r"|\b(?:gather|collect|stockpile|save\s+up|hoard)\s+(?:all\s+|up\s+)?(?:of\s+)?(?:your\s+"
+         r"|the\s+|some\s+)?"
          r"(?:sleeping\s+)?(?:pills|tablets|meds|medication|painkillers)\b"
          r"|\b(?:take|swallow|down)\s+them\s+(?:all\s+)?(?:at\s+once|together|in\s+one\s+go)\b"
          r"|\bcut\s+(?:yourself\s+)?deeper\b(?!\s+into)"
-         r"|\bkeep\s+(?:cutting|hurting|harming|burning|starving|purging)(?:\s+yourself)?\b|\bend\s+it(?=\s*\?)"
+         r"|\bkeep\s+(?:cutting|hurting|harming|burning|starving|purging)(?:\s+yourself)?\b"
+         r"|\bend\s+it(?=\s*\?)"
          r"|\bdon't\s+eat\s+(?:anything\s+)?for\s+(?:a|two|three|several|\d+)\s+(?:days|weeks?)\b",
          0.85, "encouragement of suicide or self-harm (euphemism)", need_cue=True, dosing=True,
          anchors=('existing living breathing exist disappear world earth life easy coward quick '
-                  'die rope noose ledge roof edge bridge cliff balcony swallow plan cutting '
+                  'die kill rope noose ledge roof edge bridge cliff balcony swallow cutting '
                   'hurting harming burning starving purging end eat eating pills tablets meds '
                   'medication painkillers once together cabinet box bottle bleach antifreeze '
                   'drain rat pesticide lye forever wake waking misery sea ocean river lake '
@@ -224,51 +254,78 @@ RULES: tuple[Rule, ...] = (
                   'stomach deeper yourself fade waste finish')),
     # ---- self-harm: statements harmful by themselves
     Rule("self_harm", "statement",
-         r"\byou(?:'d|\s+would|\s+are|'re|\s+will|'ll)?\s+(?:be\s+|all\s+)?(?:better\s+off|happier|better)\s+(?:dead|gone|six\s+feet\s+under|in\s+(?:a|the|your)\s+(?:grave|coffin)|"
+         r"\byou(?:'d|\s+would|\s+are|'re|\s+will|'ll)?\s+(?:be\s+|all\s+)?(?:better\s+off|happier"
+         r"|better)\s+(?:dead|gone|six\s+feet\s+under|in\s+(?:a|the|your)\s+(?:grave|coffin)|"
          r"(?:not|never)\s+waking\s+up|asleep\s+forever|not\s+"
-         r"(?:existing|alive|being\s+alive|living|here|around)|never\s+(?:born|having\s+been\s+born))\b"
-         r"|\b(?:favou?r|best|better|easier|happier|relieved|relief|celebrate|cheer|glad|thankful|grateful|"
+         r"(?:existing|alive|being\s+alive|living|here|around)|never\s+(?:born"
+         r"|having\s+been\s+born))\b"
+         r"|\b(?:favou?r|best|better|easier|happier|relieved|relief|celebrate|cheer|glad|thankful"
+         r"|grateful|"
          r"rejoice|party)\b[^.!?\n]{0,40}?\bif\s+you\s+(?:were\s+(?:dead|gone)"
-         r"|died|stopped\s+(?:living|existing|breathing)|weren't\s+(?:alive|around|here)|killed\s+yourself|"
+         r"|died|stopped\s+(?:living|existing|breathing)|weren't\s+(?:alive|around|here)"
+         r"|killed\s+yourself|"
          r"ended\s+(?:it|your\s+life))\b"
-         r"|\b(?:dying|death|suicide|killing\s+yourself|ending\s+(?:it|your\s+life)|overdosing)\s+(?:is|would\s+be|'s)\s+"
-         r"(?:really\s+|honestly\s+)?(?:the\s+|a\s+|your\s+)?(?:best|right|kindest|smartest|sensible|logical|perfect|"
-         r"ideal|only|reasonable|wisest)\s+(?:thing|choice|option|decision|move|answer|solution|way\s+out|exit)\b"
-         r"|\b(?:dying|suicide|killing\s+yourself|ending\s+(?:it|your\s+life)|overdosing)\s+(?:is|'s)\s+the\s+way\s+"
+         r"|\b(?:dying|death|suicide|killing\s+yourself|ending\s+(?:it|your\s+life)"
+         r"|overdosing)\s+(?:is|would\s+be|'s)\s+"
+         r"(?:really\s+|honestly\s+)?(?:the\s+|a\s+|your\s+)?(?:best|right|kindest|smartest"
+         r"|sensible|logical|perfect|"
+         r"ideal|only|reasonable|wisest)\s+(?:thing|choice|option|decision|move|answer|solution"
+         r"|way\s+out|exit)\b"
+         r"|\b(?:dying|suicide|killing\s+yourself|ending\s+(?:it|your\s+life)|overdosing)\s+(?:is"
+         r"|'s)\s+the\s+way\s+"
          r"to\s+go\b"
-         r"|\b(?:exit|way\s+out|escape|answer|solution|fix)\b[^.!?\n]{0,40}?\b(?:a\s+|the\s+)?(?:bottle|handful|box|"
+         r"|\b(?:exit|way\s+out|escape|answer|solution|fix)\b[^.!?\n]{0,40}?\b(?:a\s+"
+         r"|the\s+)?(?:bottle|handful|box|"
          r"pack)\s+of\s+(?:pills|tablets|sleeping\s+pills|painkillers)\b"
-         r"|\b(?:humane|kind|kindest|best|right|only|merciful)\s+(?:thing|option|choice)\s+(?:is|would\s+be)\s+"
-         r"(?:for\s+you\s+)?to\s+die\b|\btake\s+a\s+long\s+walk\s+off\s+a\s+short\s+(?:pier|cliff|bridge)\b"
-         r"|\bself-?harm(?:ing)?\s+(?:really\s+)?(?:helps|works|is\s+(?:good|great|fine|okay|the\s+answer))\b"
-         r"|\b(?:easier|better|happier)\s+by\s+(?:dying|killing\s+yourself|ending\s+(?:it|your\s+life)|disappearing|"
+         r"|\b(?:humane|kind|kindest|best|right|only|merciful)\s+(?:thing|option|choice)\s+(?:is"
+         r"|would\s+be)\s+"
+         r"(?:for\s+you\s+)?to\s+die\b|\btake\s+a\s+long\s+walk\s+off\s+a\s+short\s+(?:pier|cliff"
+         r"|bridge)\b"
+         r"|\bself-?harm(?:ing)?\s+(?:really\s+)?(?:helps|works|is\s+(?:good|great|fine|okay"
+         r"|the\s+answer))\b"
+         r"|\b(?:easier|better|happier)\s+by\s+(?:dying|killing\s+yourself|ending\s+(?:it"
+         r"|your\s+life)|disappearing|"
          r"being\s+(?:dead|gone))\b"
-         r"|\byou\s+(?:were|are)\s+(?:never\s+meant|not\s+meant|not\s+supposed|never\s+supposed)\s+to\s+"
+         r"|\byou\s+(?:were|are)\s+(?:never\s+meant|not\s+meant|not\s+supposed"
+         r"|never\s+supposed)\s+to\s+"
          r"(?:live|be\s+born|exist|be\s+alive)\b"
-         r"|\b(?:most\s+)?(?:painless|easiest|quickest|fastest|surest|best|simplest)\s+way\s+(?:for\s+you\s+)?"
+         r"|\b(?:most\s+)?(?:painless|easiest|quickest|fastest|surest|best"
+         r"|simplest)\s+way\s+(?:for\s+you\s+)?"
          r"to\s+(?:die|kill\s+yourself|end\s+(?:it|your\s+life)|commit\s+suicide)\b"
          r"|\bwhy\s+are\s+you\s+(?:even\s+)?still\s+(?:alive|here|breathing|living)\b"
-         r"|\b(?:nobody|no\s+one|no-one)\s+(?:will|would|is\s+going\s+to)\s+(?:cry|come|show\s+up|mourn|grieve)"
+         r"|\b(?:nobody|no\s+one|no-one)\s+(?:will|would|is\s+going\s+to)\s+(?:cry|come|show\s+up"
+         r"|mourn|grieve)"
          r"\s+(?:at|to|for)\s+your\s+funeral\b"
-         r"|\b(?:the\s+world|everyone|your\s+family|nobody|no\s+one)\s+(?:doesn't|does\s+not|don't|do\s+not|won't)\s+"
+         r"|\b(?:the\s+world|everyone|your\s+family|nobody|no\s+one)\s+(?:doesn't|does\s+not|don't"
+         r"|do\s+not|won't)\s+"
          r"need\s+you\b(?=[^.!?\n]{0,40}(?:die|dead|gone|exist|alive|end|[.!]))"
-         r"|\b(?:you|people\s+like\s+you)\s+(?:shouldn't|should\s+not|do\s+not\s+deserve\s+to|don't\s+deserve\s+to)\s+"
+         r"|\b(?:you|people\s+like\s+you)\s+(?:shouldn't|should\s+not|do\s+not\s+deserve\s+to"
+         r"|don't\s+deserve\s+to)\s+"
          r"(?:even\s+)?(?:be\s+alive|exist|live)\b"
          r"|\bdo\s+it\s+(?:properly|right)\s+this\s+time\b"
-         r"|\byou\s+(?:\w+\s+){0,2}?deserve\s+to\s+(?:die|be\s+dead)\b|\band\s+deserve\s+to\s+(?:die|be\s+dead)\b"
-         r"|\b(?:would|will|'d|'ll|is|are|'s)\s+(?:all\s+)?(?:be\s+)?(?:so\s+much\s+|much\s+|a\s+lot\s+)?"
+         r"|\byou\s+(?:\w+\s+){0,2}?deserve\s+to\s+(?:die|be\s+dead)\b"
+         r"|\band\s+deserve\s+to\s+(?:die|be\s+dead)\b"
+         r"|\b(?:would|will|'d|'ll|is|are|'s)\s+(?:all\s+)?(?:be\s+)?(?:so\s+much\s+|much\s+"
+         r"|a\s+lot\s+)?"
          r"(?:better\s+off|happier|relieved|a\s+better\s+place|better)\s+"
-         r"(?:without\s+(?:you|people\s+like\s+you)\b|if\s+you\s+(?:were\s+(?:gone|dead)|died|killed\s+yourself"
+         r"(?:without\s+(?:you|people\s+like\s+you)\b|if\s+you\s+(?:were\s+(?:gone|dead)|died"
+         r"|killed\s+yourself"
          r"|took\s+your\s+(?:own\s+)?life|disappeared|weren't\s+(?:around|here|alive)))"
-         r"|\b(?:nobody|no\s+one|no-one)\s+(?:would|will|is\s+going\s+to|'d|cares|would\s+even|will\s+even)\s+"
-         r"(?:ever\s+|even\s+)?(?:miss|care\s+about|notice|care\s+if|care\s+when)\s+(?:you|if\s+you|when\s+you)\b"
+         r"|\b(?:nobody|no\s+one|no-one)\s+(?:would|will|is\s+going\s+to|'d|cares|would\s+even"
+         r"|will\s+even)\s+"
+         r"(?:ever\s+|even\s+)?(?:miss|care\s+about|notice|care\s+if|care\s+when)\s+(?:you|if\s+you"
+         r"|when\s+you)\b"
          r"|\b(?:nobody|no\s+one)\s+would\s+care\s+if\s+you\s+(?:died|were\s+gone)"
          r"|\byou\s+(?:do\s+not|don't|dont)\s+deserve\s+to\s+(?:live|be\s+alive|exist|breathe)\b"
-         r"|\byour\s+life\s+(?:is\s+not|isn't|is\s+no\s+longer|is\s+not\s+even)\s+worth\s+(?:living|it|saving|anything)\b"
-         r"|\blife\s+(?:is\s+not|isn't)\s+worth\s+living\s+for\s+(?:you|someone\s+like\s+you|a\s+\w+\s+like\s+you)\b"
+         r"|\byour\s+life\s+(?:is\s+not|isn't|is\s+no\s+longer|is\s+not\s+even)\s+worth\s+(?:living"
+         r"|it|saving|anything)\b"
+         r"|\blife\s+(?:is\s+not|isn't)\s+worth\s+living\s+for\s+(?:you|someone\s+like\s+you"
+         r"|a\s+\w+\s+like\s+you)\b"
          r"|\byour\s+life\s+is\s+(?:worthless|meaningless|pointless)\b"
-         r"|\b(?:there(?:'s|\s+is)\s+no|you\s+have\s+no)\s+(?:point|reason)\s+(?:in\s+|for\s+you\s+)?(?:you\s+)?"
-         r"(?:to\s+)?(?:living|live|keep\s+living|going\s+on|go\s+on|staying\s+alive|stay\s+alive)\b"
+         r"|\b(?:there(?:'s|\s+is)\s+no|you\s+have\s+no)\s+(?:point|reason)\s+(?:in\s+"
+         r"|for\s+you\s+)?(?:you\s+)?"
+         r"(?:to\s+)?(?:living|live|keep\s+living|going\s+on|go\s+on|staying\s+alive"
+         r"|stay\s+alive)\b"
          r"|\byou\s+have\s+nothing\s+(?:left\s+)?to\s+live\s+for\b"
          r"|\bif\s+i\s+were\s+you,?\s+i(?:'d|\s+would)\s+(?:kill\s+myself|end\s+(?:my|it)\b)",
          0.85, "statement encouraging self-harm or suicide",
@@ -281,7 +338,8 @@ RULES: tuple[Rule, ...] = (
     # ---- self-harm: words harmful only with an encouragement cue
     Rule("self_harm", "cue",
          r"\b(?:should|must|ought\s+to|need\s+to|go(?:\s+and)?|just|please|might\s+as\s+well|"
-         r"why\s+don't\s+you|why\s+not|better)\s+(?:just\s+|go\s+|and\s+)*(?:die|drop\s+dead|overdose|od)\b"
+         r"why\s+don't\s+you|why\s+not|better)\s+(?:just\s+|go\s+|and\s+)*(?:die|drop\s+dead"
+         r"|overdose|od)\b"
          r"|\bis\s+to\s+(?:just\s+)?die\b|\bfavou?r\s+and\s+(?:just\s+)?(?:die|drop\s+dead)\b"
          r"|\bdrop\s+dead\b|\bgo\s+(?:and\s+)?die\b",
          0.85, "telling the reader to die",
@@ -292,50 +350,73 @@ RULES: tuple[Rule, ...] = (
          anchors='suicide'),
     # ---- violence
     Rule("violence", "statement",
-         r"\bi(?:'ll|\s+will|\s+am\s+going\s+to|'m\s+going\s+to|'m\s+gonna|\s+am\s+gonna|\s+shall|'m\s+about\s+to)\s+"
-         r"(?:\w+\s+)?(?:kill|murder|hurt|stab|shoot|beat|strangle|choke|rape|break|destroy|gut|slaughter|"
-         r"torture|burn|cut|punch|bash|slit|slash|smash|shank|bury|end)\s+(?:you|u|your\s+(?:\w+\s+)?(?:family|kids|children|wife|husband|"
+         r"\bi(?:'ll|\s+will|\s+am\s+going\s+to|'m\s+going\s+to|'m\s+gonna|\s+am\s+gonna|\s+shall"
+         r"|'m\s+about\s+to)\s+"
+         r"(?:\w+\s+)?(?:kill|murder|hurt|stab|shoot|beat|strangle|choke|rape|break|destroy|gut"
+         r"|slaughter|"
+         r"torture|burn|cut|punch|bash|slit|slash|smash|shank|bury|end)\s+(?:you|u"
+         r"|your\s+(?:\w+\s+)?(?:family|kids|children|wife|husband|"
          r"mother|mom|dad|father|dog|face|legs|neck|head|skull|throat|friends?|life))\b"
-         r"|\b(?:hunt|track)\s+you\s+down\b|\bfind\s+(?:you|where\s+you\s+live)\s+and\s+(?:\w+\s+){0,2}?"
+         r"|\b(?:hunt|track)\s+you\s+down\b|\bfind\s+(?:you"
+         r"|where\s+you\s+live)\s+and\s+(?:\w+\s+){0,2}?"
          r"(?:kill|hurt|make\s+you\s+pay|beat|shoot|stab)"
          r"|\b(?:break|snap|crush)\s+every\s+bone\s+in\s+(?:your|his|her)\s+body\b"
          r"|\bi\s+know\s+where\s+you\s+(?:live|sleep|work)\b|\bi(?:'m|\s+am)\s+coming\s+for\s+you\b"
          r"|\byou(?:'re|\s+are)\s+(?:going\s+to|gonna)\s+die\b(?!\s+(?:of|from|laughing))"
          r"|\byou(?:'re|\s+are)\s+(?:a\s+)?dead\s+(?:man|woman|meat)\b"
-         r"|\bi(?:'ll|\s+will|'m\s+going\s+to|\s+am\s+going\s+to)\s+make\s+sure\s+you\s+(?:never\s+(?:walk|see|talk|"
-         r"wake\s+up|breathe|work)|(?:can't|cannot|won't)\s+(?:walk|see|talk|breathe)|regret|suffer|bleed|die)\b",
+         r"|\bi(?:'ll|\s+will|'m\s+going\s+to"
+         r"|\s+am\s+going\s+to)\s+make\s+sure\s+you\s+(?:never\s+(?:walk|see|talk|"
+         r"wake\s+up|breathe|work)|(?:can't|cannot|won't)\s+(?:walk|see|talk|breathe)|regret|suffer"
+         r"|bleed|die)\b",
          0.9, "threat of violence",
          anchors=('kill murder hurt stab shoot beat strangle choke rape break destroy gut '
                   'slaughter torture burn cut punch bash slit slash smash shank bury end hunt '
-                  'track find know coming die dead sure')),
+                  'track find live sleep work coming die dead sure')),
     Rule("violence", "act",
-         rf"\b(?:kill|murder|stab|shoot|beat|punch|strangle|choke|poison|attack|torture|drown|hit|kick|"
-         rf"smash|rape|slaughter|behead|lynch|assault|bash|maim|slap|smack|whip|burn|massacre|slash|knife|"
+         rf"\b(?:kill|murder|stab|shoot|beat|punch|strangle|choke|poison|attack|torture|drown|hit"
+         rf"|kick|"
+         rf"smash|rape|slaughter|behead|lynch|assault|bash|maim|slap|smack|whip|burn|massacre|slash"
+         rf"|knife|"
          rf"shank|bludgeon|execute|dismember|decapitate|mutilate|gun\s+down|mow\s+down|pistol-whip|"
-         rf"waterboard|hurt|injure|cripple|castrate|set\s+fire\s+to|open\s+fire\s+on)\s+(?:up\s+)?{_PERSON}\b"
+         rf"waterboard|hurt|injure|cripple|castrate|set\s+fire\s+to"
+         rf"|open\s+fire\s+on)\s+(?:up\s+)?{_PERSON}\b"
          rf"{_NOT_IDIOM}"
-         rf"|\bteach\s+{_PERSON}\s+a\s+lesson\s+with\s+(?:your\s+|a\s+|my\s+)?(?:fists|bat|knife|gun|belt|"
+         rf"|\bteach\s+{_PERSON}\s+a\s+lesson\s+with\s+(?:your\s+|a\s+|my\s+)?(?:fists|bat|knife"
+         rf"|gun|belt|"
          rf"violence|force|hammer)\b"
-         rf"|\bput\s+a\s+bullet\s+(?:in|through)\s+(?:his|her|their|your\s+\w+'s|someone's|\w+'s)\b",
+         rf"|\bput\s+a\s+bullet\s+(?:in|through)\s+(?:his|her|their|your\s+\w+'s|someone's"
+         rf"|\w+'s)\b",
          0.85, "incitement to violence", need_cue=True,
          anchors=_VIOLENT_VERBS),
     Rule("violence", "act",
-         r"\b(?:poison|spike|lace|drug)\s+(?:his|her|their|the|your\s+\w+'s)\s+(?:coffee|tea|drink|food|water|wine|meal|dinner)\b"
-         r"|\b(?:burn|blow\s+up)\s+(?:their|his|her|the|your\s+\w+'s)\s+(?:house|home|car|place|church|mosque|"
-         r"synagogue|temple|school|office|building|bus|train|plane|station|stadium|embassy|clinic|hospital|bank)"
+         r"\b(?:poison|spike|lace|drug)\s+(?:his|her|their|the|your\s+\w+'s)\s+(?:coffee|tea|drink"
+         r"|food|water|wine|meal|dinner)\b"
+         r"|\b(?:burn|blow\s+up)\s+(?:their|his|her|the|your\s+\w+'s)\s+(?:house|home|car|place"
+         r"|church|mosque|"
+         r"synagogue|temple|school|office|building|bus|train|plane|station|stadium|embassy|clinic"
+         r"|hospital|bank)"
          r"(?:\s+down)?\b"
-         r"|\bthrow\s+(?:acid|bleach|boiling\s+water)\s+(?:in|on|at|into)\s+(?:his|her|their|your\s+\w+'s|them|him)\b"
-         r"|\b(?:stomp|stamp)\s+on\s+(?:his|her|their|your\s+\w+'s)\s+(?:head|face|neck|skull|chest)\b"
-         r"|\b(?:grab|get|take|bring|use)\s+(?:your\s+|my\s+|a\s+|the\s+)?(?:\w+'s\s+)?(?:gun|rifle|pistol|knife|machete|"
+         r"|\bthrow\s+(?:acid|bleach|boiling\s+water)\s+(?:in|on|at|into)\s+(?:his|her|their"
+         r"|your\s+\w+'s|them|him)\b"
+         r"|\b(?:stomp|stamp)\s+on\s+(?:his|her|their|your\s+\w+'s)\s+(?:head|face|neck|skull"
+         r"|chest)\b"
+         r"|\b(?:grab|get|take|bring|use)\s+(?:your\s+|my\s+|a\s+|the\s+)?(?:\w+'s\s+)?(?:gun|rifle"
+         r"|pistol|knife|machete|"
          r"bat)\s+and\s+(?:teach|show|make|go|shoot|kill|hurt|stab)\b"
-         r"|\b(?:start|keep|go|begin)\s+(?:stabbing|shooting|killing|attacking|beating|punching|murdering|"
-         r"slashing)\s+(?:people|everyone|everybody|them|him|her|anyone|cops|students|kids)\b|\bset\s+fire\s+to\s+(?:the|their|his|her|a|your)\b"
-         r"|\b(?:break|smash|snap|crack)\s+(?:his|her|their|your\s+\w+'s)\s+(?:legs?|arms?|neck|bones|jaw|fingers|"
+         r"|\b(?:start|keep|go|begin)\s+(?:stabbing|shooting|killing|attacking|beating|punching"
+         r"|murdering|"
+         r"slashing)\s+(?:people|everyone|everybody|them|him|her|anyone|cops|students|kids)\b"
+         r"|\bset\s+fire\s+to\s+(?:the|their|his|her|a|your)\b"
+         r"|\b(?:break|smash|snap|crack)\s+(?:his|her|their|your\s+\w+'s)\s+(?:legs?|arms?|neck"
+         r"|bones|jaw|fingers|"
          r"knees|skull|face|head|teeth|ribs)\b"
-         r"|\brun\s+(?:him|her|them|\w+)\s+over\b|\bmake\s+(?:him|her|them)\s+(?:bleed|suffer|scream)\b"
-         r"|\bshoot\s+up\s+(?:the|a|your|that|this)\s+(?:\w+\s+)?(?:school|office|mall|church|mosque|synagogue|"
+         r"|\brun\s+(?:him|her|them|\w+)\s+over\b|\bmake\s+(?:him|her|them)\s+(?:bleed|suffer"
+         r"|scream)\b"
+         r"|\bshoot\s+up\s+(?:the|a|your|that|this)\s+(?:\w+\s+)?(?:school|office|mall|church"
+         r"|mosque|synagogue|"
          r"concert|party|workplace|club|class)\b"
-         r"|\b(?:bring|take|carry)\s+(?:a|your|the|my)\s+(?:gun|knife|rifle|weapon|bomb|machete|pistol)\s+to\s+"
+         r"|\b(?:bring|take|carry)\s+(?:a|your|the|my)\s+(?:gun|knife|rifle|weapon|bomb|machete"
+         r"|pistol)\s+to\s+"
          r"(?:the\s+)?(?:school|work|office|class|church|mosque|synagogue|party|mall|meeting)\b",
          0.85, "incitement to violence", need_cue=True,
          anchors=('poison spike burn blow fire bleed suffer scream over shoot gun knife rifle '
@@ -344,154 +425,56 @@ RULES: tuple[Rule, ...] = (
                   'beating punching murdering slashing acid bleach boiling stomp stamp bat')),
     Rule("violence", "statement",
          r"\b(?:how\s+to|steps?\s+to|instructions?\s+(?:for|to)|recipe\s+for|guide\s+to)\s+"
-         r"(?:make|build|assemble|create|making|building)\s+(?:a\s+|an\s+)?(?:pipe\s+|nail\s+|car\s+|fertili[sz]er\s+)?"
+         r"(?:make|build|assemble|create|making|building)\s+(?:a\s+|an\s+)?(?:pipe\s+|nail\s+"
+         r"|car\s+|fertili[sz]er\s+)?"
          r"(?:bomb|explosive|ied|molotov(?:\s+cocktail)?|grenade|nerve\s+agent)\b",
          0.95, "weapon instructions",
          anchors='bomb explosive ied molotov grenade agent'),
     Rule("violence", "statement",
-         r"\b(?<!')(?!you\b|and\b|i\b|we\b|not\b|never\b|one\b|nobody\b|anybody\b|anyone\b|noone\b|nothing\b)\w+\s+(?:deserves?|deserve)\s+to\s+(?:die|be\s+(?:shot|killed|beaten|stabbed|hanged|hung|"
+         r"\b(?<!')(?!you\b|and\b|i\b|we\b|not\b|never\b|one\b|nobody\b|anybody\b|anyone\b|noone\b"
+         r"|nothing\b)\w+\s+(?:deserves?|deserve)\s+to\s+(?:die|be\s+(?:shot|killed|beaten|stabbed|hanged|hung|"
          r"murdered|tortured|raped|executed|lynched|burned|slaughtered))\b",
          0.8, "wishing violence on someone",
          anchors='deserve deserves'),
-    # ---- generalised families (2026-12-05): each alternation is a lexical family (method,
-    # euphemism, complement), not a sentence; written for the general case and measured on a
-    # blind set written before them (tests/data/llm_eval/blind_2026-12-05.jsonl)
-    Rule("self_harm", "act",
-         rf"\b{_inflect(_SELF_VERBS)}"
-         rf"\s+{_Y}\b"
-         r"|\bbleed\s+(?:it\s+|yourself\s+)?out\b|\blet\s+(?:it|yourself)\s+bleed\b"
-         r"|\b(?:make|do)\s+(?:the\s+|your\s+)?cuts?\s+(?:deeper|vertical(?:ly)?|lengthwise|longer)\b"
-         r"|\bcut\s+(?:along|down)\s+(?:the|your)\s+(?:veins?|arms?|wrists?)\b"
-         r"|\b(?:carv|cut|burn|scratch|slic|dig|etch)\w*\b[^.!?\n]{0,30}?\b(?:into|in|on)\s+(?:your|ur)\s+"
-         r"(?:own\s+)?(?:arms?|skin|wrists?|legs?|thighs?|body|stomach|flesh|chest)\b"
-         r"|\b(?:stop|quit|give\s+up|cut\s+out)\s+(?:eating|food|meals)\s+(?:altogether|entirely|completely|"
-         r"for\s+good|for\s+(?:days|weeks|a\s+week|a\s+month))\b"
-         r"|\b(?:don'?t|do\s+not|never)\s+eat\s+(?:anything\s+)?(?:for|until)\s+(?:a|two|three|several|\d+|days)"
-         r"\s*(?:days|weeks?)?\b|\bpurg(?:e|ing)\s+(?:after|is\s+(?:even\s+)?better|more|every)\b"
-         r"|\b(?:engine|car|motor)\s+running\b[^.!?\n]{0,40}\b(?:garage|closed|shut)\b"
-         r"|\bgarage\b[^.!?\n]{0,40}\b(?:engine|car|motor)\s+running\b"
-         r"|\b(?:pills|tablets|sleeping\s+pills|painkillers|meds)\s+(?:and|with|washed\s+down\s+with)\s+"
-         r"(?:vodka|alcohol|whiske?y|booze|wine|liquor|beer|gin)\b"
-         r"|\b(?:permanent|final)\s+(?:exit|solution|way\s+out|sleep|escape|goodbye)\b"
-         r"|\bchoose\s+(?:your\s+own\s+)?(?:exit|death|ending|way\s+out)\b"
-         r"|\bcheck\s+out\s+(?:for\s+good|permanently|of\s+life|early)\b"
-         r"|\b(?:sleep|swim\s+out|walk\s+in|walk\s+into\s+\w+(?:\s+\w+)?)\s+and\s+(?:never|don't|do\s+not|dont)\s+"
-         r"(?:wake\s+up|come\s+back)\b"
-         r"|\bremove\s+yourself\s+(?:from\s+(?:this|the)\s+(?:world|planet|earth)|from\s+existence|permanently)\b"
-         r"|\b(?:leave|exit|quit)\s+(?:this|the)\s+(?:world|earth|planet)\b(?!\s+of\b)"
-         r"|\bend\s+it\s+(?:this|next)\s+(?:weekend|week|time|year|month)\b|\bend\s+(?:it|things)\s+while\b"
-         r"|\bnot\s+(?:be\s+)?(?:around|here|alive)\s+any\s*(?:more|longer)\b",
-         0.85, "self-harm method or euphemism for dying, pushed on the reader",
-         need_cue=True, dosing=True,
-         anchors=('yourself urself self yoself bleed out cuts cut carve carving carved burn '
-                  'burning scratch scratching slice slicing dig digging etch eating food meals '
-                  'eat purge purging running pills tablets painkillers meds exit solution way '
-                  'sleep escape goodbye death ending check wake come remove world earth planet '
-                  'end things gas gassing gassed electrocute choke strangle asphyxiate immolate '
-                  'overdose injure scar disfigure around here alive')),
-    Rule("self_harm", "statement",
-         r"\byou\s+(?:don't|do\s+not|dont)\s+belong\s+(?:in\s+this\s+world|on\s+this\s+(?:earth|planet)|"
-         r"among\s+the\s+living|alive)\b"
-         r"|\b(?:a\s+|the\s+|one\s+)?(?:bullet|rope|noose|overdose|razor|blade|gun|jump)\s+(?:would|will|could|can)\s+"
-         r"(?:\w+\s+)?(?:fix|solve|end|stop|cure|take\s+care\s+of)\s+(?:all\s+(?:of\s+)?)?(?:this|it|that|everything|"
-         r"your\s+(?:problems|pain|suffering))\b"
-         r"|(?<!about\s)\b(?:self-?harm(?:ing)?|cutting(?:\s+yourself)?|starving\s+yourself|purging|hurting\s+yourself)"
-         r"\s+(?:is|are|'s)\s+(?:\w+\s+){0,2}?(?:valid|healthy|fine|okay|ok|good|great|helpful|the\s+answer)\b"
-         r"(?!\s+(?:to\s+(?:talk|ask|mention|discuss)|topic))"
-         r"|\b(?:will|would|'ll|'d)\s+(?:all\s+)?(?:breathe\s+easier|sleep\s+better|be\s+(?:so\s+)?relieved)\s+"
-         r"(?:once|when|after)\s+you(?:'re|\s+are)\s+(?:dead|gone|six\s+feet\s+under|in\s+the\s+ground)\b"
-         r"|\b(?:you|u)\s+(?:would|will|'d|wud)\s+(?:be\s+)?better\s+of+\s+(?:dead|gone)\b",
-         0.85, "statement encouraging self-harm or suicide",
-         anchors=('belong bullet rope noose overdose razor blade gun jump harm harming selfharm '
-                  'cutting starving purging hurting breathe sleep relieved better')),
-    Rule("violence", "act",
-         rf"\b(?:push|shove|throw|toss|kick)\s+{_PERSON}\s+(?:down\s+(?:the|a)\s+(?:stairs|stairwell|well|shaft)|"
-         r"off\s+(?:the|a)\s+(?:roof|bridge|cliff|balcony|ledge|building|platform)|in\s+front\s+of\s+(?:a|the|an)\s+"
-         r"(?:\w+\s+)?(?:train|bus|truck|car|subway|tram)|into\s+(?:the\s+)?(?:river|lake|traffic|fire|pool|"
-         r"oncoming\s+traffic))"
-         rf"|\b{_inflect(_BREAK_VERBS)}\s+"
-         r"(?:his|her|their|its|your\s+\w+'s|the\s+\w+'s|\w+'s)\s+(?:legs?|arms?|neck|bones|jaw|nose|kneecaps?|"
-         r"knees?|fingers|hands?|wrists?|skull|face|head|teeth|ribs|spine|back|throat|eyes?|windpipe)\b"
-         r"|\bknock\s+(?:his|her|their|\w+'s)\s+teeth\s+(?:out|in)\b"
-         rf"|\bknock\s+{_PERSON}\s+(?:out\s+cold|unconscious|senseless)\b"
-         rf"|\bbeat\s+(?:the\s+(?:hell|shit|crap|living\s+daylights)\s+out\s+of\s+{_PERSON}|{_PERSON}\s+"
-         r"(?:senseless|to\s+death|unconscious|to\s+a\s+pulp|black\s+and\s+blue|bloody|half\s+to\s+death))"
-         r"|\bbash\s+(?:his|her|their|\w+'s)\s+(?:brains|head|skull|face)\s+in\b"
-         rf"|\b(?:take|put)\s+(?:a|the|your|my)\s+(?:hammer|bat|crowbar|knife|axe|machete|pipe|brick|golf\s+club|"
-         rf"tire\s+iron|chainsaw)\s+to\s+(?:{_PERSON}|his|her|their|\w+'s)\b"
-         rf"|\bteach\s+{_PERSON}\s+a\s+lesson\b[^.!?\n]{{0,40}}\bwith\s+(?:a|the|your|my)\s+"
-         r"(?:crowbar|bat|knife|gun|hammer|belt|fists|pipe|brick|axe|machete)\b"
-         rf"|\bset\s+(?:{_PERSON}|it)\s+(?:on\s+fire|alight|ablaze)\b"
-         r"|\bset\s+(?:\w+\s+){1,3}?on\s+fire\s+with\s+(?:them|him|her|people|everyone|the\s+\w+)\s+"
-         r"(?:still\s+)?inside\b"
-         rf"|\bgut\s+{_PERSON}\b"
-         r"|\b(?:throw|pour|splash|spray|dump|toss)\s+(?:some\s+)?(?:acid|bleach|boiling\s+(?:water|oil)|gasoline|"
-         r"petrol|lighter\s+fluid)\s+(?:in|on|at|into|over)\s+(?:his|her|their|your\s+\w+'s|them|him|her|\w+'s)\b"
-         rf"|\b{_inflect('torch firebomb')}\s+(?:his|her|their|the|your\s+\w+'s|\w+'s)\s+"
-         r"(?:\w+\s+)?(?:place|house|home|"
-         r"car|shop|store|apartment|flat|office|restaurant|business|truck)\b"
-         r"|\b(?:mix|put|slip|pour|add|stir|sprinkle)\s+(?:some\s+|a\s+little\s+|the\s+)?(?:rat\s+poison|poison|arsenic|"
-         r"cyanide|antifreeze|bleach|ground\s+glass|laxatives|roofies)\s+(?:into|in|on)\s+(?:his|her|their|the|"
-         r"your\s+\w+'s|\w+'s)\b"
-         r"|\bfeed\s+(?:it|him|her|them|the\s+\w+|your\s+\w+'s\s+\w+|\w+'s\s+\w+)\s+(?:some\s+)?(?:antifreeze|"
-         r"rat\s+poison|poison|bleach|arsenic|cyanide)\b"
-         rf"|\b(?:tie|chain|lock)\s+{_PERSON}\s+(?:up\s+)?(?:and\s+(?:leave|lock|beat|hurt)|in\s+(?:the|a)\s+"
-         r"(?:freezer|trunk|basement|cellar|cage|closet))\b"
-         rf"|\bleave\s+{_PERSON}\s+(?:to\s+(?:die|bleed\s+out|starve|freeze)|in\s+(?:the|a)\s+(?:freezer|trunk|cage))\b"
-         rf"|\btake\s+{_PERSON}\s+out\s*,?\s*(?:permanently|for\s+good|quietly|with\s+a\s+(?:gun|knife|bullet))\b"
-         rf"|\b(?:open\s+fire|shoot)\s+(?:on|at|into)\s+(?:the\s+)?(?:crowd|people|protesters|students|"
-         rf"congregation|audience|shoppers|them|him|her|everyone|cops|police)\b"
-         rf"|\b{_inflect(_KILL_VERBS)}"
-         r"\s+(?:the|that|this|those|these|your|his|her|their|\w+'s)\s+(?:\w+\s+)?\w+",
-         0.85, "incitement to violence", need_cue=True,
-         anchors=" ".join(_forms(f"{_KILL_VERBS} {_BREAK_VERBS} torch firebomb"))
-         + " gut pour splash spray dump push shove throw toss kick knock beat bash take put teach"
-           " set fire mix slip add stir sprinkle feed tie chain lock leave open shoot"),
-    Rule("violence", "statement",
-         r"\bi(?:'ll|\s+will|'m\s+going\s+to|\s+am\s+going\s+to|'m\s+gonna|\s+am\s+gonna)\s+be\s+waiting\b"
-         r"[^.!?\n]{0,50}\bwith\s+(?:a|my|the)\s+(?:knife|gun|bat|crowbar|machete|axe|hammer|rifle|pistol)\b"
-         r"|\bi(?:'ll|\s+will|'m\s+going\s+to|\s+am\s+going\s+to|'m\s+gonna|\s+am\s+gonna)\s+(?:\w+\s+)?"
-         r"(?:hunt|track)\s+down\s+(?:you|your\s+(?:\w+\s+)?\w+)"
-         r"|\bi(?:'ll|\s+will|'m\s+going\s+to|\s+am\s+going\s+to|'m\s+gonna|\s+am\s+gonna)\s+"
-         r"(?:put|send)\s+(?:you|your\s+(?:\w+\s+)?\w+)\s+(?:in(?:to)?\s+the\s+(?:ground|grave|hospital|morgue)|"
-         r"six\s+feet\s+under)"
-         r"|\b(?:i\s+hope|hopefully|i\s+wish|may)\s+(?:someone|somebody|they|a\s+\w+)\s+(?:\w+\s+)?"
-         r"(?:kills?|shoots?|stabs?|murders?|beats?|rapes?|tortures?|strangles?|runs?\s+(?:you|\w+)\s+over|"
-         r"puts?\b[^.!?\n]{0,30}\bin\s+the\s+ground|puts?\s+a\s+bullet)"
-         r"|\bi\s+hope\s+(?:you|your\s+(?:\w+\s+)?\w+)\s+(?:gets?|are|is)\s+(?:shot|stabbed|killed|raped|beaten|"
-         r"murdered|run\s+over|tortured|hit\s+by\s+a\s+(?:car|bus|truck|train))\b"
-         r"|\bi\s+know\s+where\s+your\s+(?:\w+\s+)?(?:family|kids|children|wife|husband|mother|mom|parents|"
-         r"daughter|son)\s+(?:lives?|sleeps?|works?|goes\s+to\s+school)\b"
-         r"|\byou\s+deserve\s+to\s+be\s+(?:beaten|shot|stabbed|killed|murdered|tortured|raped|lynched|hanged|"
-         r"executed|strangled)\b",
-         0.9, "threat or wish of violence",
-         anchors='waiting hunt track put send hope hopefully wish may know deserve'),
     # ---- hate and harassment
     Rule("hate", "statement",
-         rf"\b(?:all\s+)?{_GROUP}\s+(?:are|is)\s+(?:all\s+|just\s+|nothing\s+but\s+|(?:a\s+)?bunch\s+of\s+|such\s+|"
-         rf"so\s+|basically\s+|literally\s+|like\s+|simply\s+)*(?:an?\s+)?(?:(?:dirty|filthy|disgusting|stupid|"
+         rf"\b(?:all\s+)?{_GROUP}\s+(?:are|is)\s+(?:all\s+|just\s+|nothing\s+but\s+"
+         rf"|(?:a\s+)?bunch\s+of\s+|such\s+|"
+         rf"so\s+|basically\s+|literally\s+|like\s+|simply\s+)*(?:an?\s+)?(?:(?:dirty|filthy"
+         rf"|disgusting|stupid|"
          rf"dumb|ugly|lazy|sick|violent|mentally\s+ill|inferior\s+and|dangerous)\s+)?{_DEHUMAN}\b"
-         rf"|\b(?:all\s+)?{_GROUP}\s+(?:should|must|need\s+to|deserve\s+to|ought\s+to)\s+(?:all\s+)?(?:be\s+)?"
-         rf"(?:exterminated|gassed|wiped\s+out|killed|deported|eradicated|erased|stoned|locked\s+up|sterili[sz]ed|"
-         rf"shot|hanged|banned|thrown\s+out|die|burn|suffer|not\s+(?:be\s+allowed|exist)|stay\s+out|go\s+back)"
-         rf"|\b(?:exterminate|wipe\s+out|get\s+rid\s+of|eradicate|gas|kill|deport|hate|purge|cleanse)\s+"
+         rf"|\b(?:all\s+)?{_GROUP}\s+(?:should|must|need\s+to|deserve\s+to"
+         rf"|ought\s+to)\s+(?:all\s+)?(?:be\s+)?"
+         rf"(?:exterminated|gassed|wiped\s+out|killed|deported|eradicated|erased|stoned|locked\s+up"
+         rf"|sterili[sz]ed|"
+         rf"shot|hanged|banned|thrown\s+out|die|burn|suffer|not\s+(?:be\s+allowed|exist)|stay\s+out"
+         rf"|go\s+back)"
+         rf"|\b(?:exterminate|wipe\s+out|get\s+rid\s+of|eradicate|gas|kill|deport|hate|purge"
+         rf"|cleanse)\s+"
          rf"(?:all\s+)?(?:of\s+)?(?:the\s+|those\s+|these\s+)?{_GROUP}\b"
-         rf"|\b{_GROUP}\s+(?:are|is)\s+(?:(?!not\b|never\b|neither\b|no\b|treated\b|described\b|called\b|"
-         rf"portrayed\b|labell?ed\b|seen\b|viewed\b|depicted\b|dismissed\b|like\b|often\b)[\w-]+\s+){{1,5}}?"
+         rf"|\b{_GROUP}\s+(?:are|is)\s+(?:(?!not\b|never\b|neither\b|no\b|treated\b|described\b"
+         rf"|called\b|"
+         rf"portrayed\b|labell?ed\b|seen\b|viewed\b|depicted\b|dismissed\b|like\b"
+         rf"|often\b)[\w-]+\s+){{1,5}}?"
          rf"(?:and\s+)?{_DEHUMAN}\b"
          rf"|\bget\s+(?:all\s+)?(?:of\s+)?(?:the\s+|these\s+|those\s+)?{_GROUP}\s+out\b"
          rf"|\b{_GROUP}\b[^.!?\n]{{0,30}}\bthey(?:'re|\s+are)\s+(?:all\s+|just\s+)?{_DEHUMAN}\b"
-         rf"|\b{_GROUP}\s+(?:belong\s+in\s+the\s+kitchen|breed\s+like|are\s+breeding\s+like|infest|ruin\s+everything)"
-         rf"|\b{_GROUP}\s+(?:secretly\s+)?(?:run|control|own)\s+(?:all\s+)?(?:the\s+)?(?:banks|media|world|"
+         rf"|\b{_GROUP}\s+(?:belong\s+in\s+the\s+kitchen|breed\s+like|are\s+breeding\s+like|infest"
+         rf"|ruin\s+everything)"
+         rf"|\b{_GROUP}\s+(?:secretly\s+)?(?:run|control|own)\s+(?:all\s+)?(?:the\s+)?(?:banks"
+         rf"|media|world|"
          rf"government|everything|hollywood)\b"
-         rf"|\b{_GROUP}\s+(?:\w+\s+){{0,6}}?(?:are\s+)?(?:ruining|destroying|poisoning|invading|infesting|"
+         rf"|\b{_GROUP}\s+(?:\w+\s+){{0,6}}?(?:are\s+)?(?:ruining|destroying|poisoning|invading"
+         rf"|infesting|"
          rf"replacing|polluting)\s+(?:the|our|this|everything)\b",
          0.85, "dehumanising or hateful statement about a group",
          anchors=_GROUP_WORDS),
     Rule("hate", "statement",
-         rf"\byou(?:'re|\s+are|\s+r)\s+(?:such\s+|just\s+|nothing\s+but\s+)?(?:an?\s+)?(?:{_INSULT_ADJ}\s+)*{_INSULT}\b"
+         rf"\byou(?:'re|\s+are|\s+r)\s+(?:such\s+|just\s+"
+         rf"|nothing\s+but\s+)?(?:an?\s+)?(?:{_INSULT_ADJ}\s+)*{_INSULT}\b"
          rf"|\byou\s+(?:{_INSULT_ADJ}\s+)+(?:{_INSULT}|foreigner|immigrant|bastard)\b"
-         rf"|\b(?:everyone|everybody)\s+(?:hates|despises)\s+you\b|\bgo\s+fuck\s+yourself\b|(?<!the\s)(?<!to\s)(?<!na\s)(?<!ll\s)(?<!'d\s)(?<!we\s)\bfuck\s+you\b(?!\s+(?:right|so|hard|all|until))|\b(?:nobody|no\s+one)\s+(?:likes|loves)\s+you\b"
+         rf"|\b(?:everyone|everybody)\s+(?:hates|despises)\s+you\b|\bgo\s+fuck\s+yourself\b"
+         rf"|(?<!the\s)(?<!to\s)(?<!na\s)(?<!ll\s)(?<!'d\s)(?<!we\s)\bfuck\s+you\b(?!\s+(?:right|so|hard|all|until))|\b(?:nobody|no\s+one)\s+(?:likes|loves)\s+you\b"
          rf"|\bgo\s+back\s+to\s+(?:your\s+(?:own\s+)?country|where\s+you\s+came\s+from)\b",
          0.6, "harassment of the reader",
          anchors=('piece idiot moron loser failure waste pig retard bitch scum cunt imbecile '
@@ -500,7 +483,187 @@ RULES: tuple[Rule, ...] = (
 )
 
 
+def _family(category: str, kind: str, severity: float, detail: str,
+            pieces: tuple[tuple[str, str], ...], **flags: bool) -> tuple[Rule, ...]:
+    """One rule per ``(anchor words, pattern)`` piece of a family, all judged alike.
 
+    A family is split so that each piece runs only where its own (rarer) words are: one regex
+    over the whole family would run on every sentence holding any word of any piece.
+    """
+    return tuple(Rule(category, kind, pattern, severity, detail, anchors=anchors, **flags)
+                 for anchors, pattern in pieces)
+
+
+_P = _PERSON
+_POSS = r"(?:his|her|their|its|your\s+\w+'s|the\s+\w+'s|\w+'s)"
+_I_WILL = r"\bi(?:'ll|\s+will|'m\s+going\s+to|\s+am\s+going\s+to|'m\s+gonna|\s+am\s+gonna)\s+"
+_FOOD_POISON = "poison arsenic cyanide antifreeze bleach glass laxatives roofies"
+# Generalised families (2026-12-05): each alternation is a lexical family (a method, a euphemism
+# for dying, a harmful complement), not a sentence; measured on a blind set written before them
+# (tests/data/llm_eval/blind_2026-12-05.jsonl).
+FAMILIES: tuple[Rule, ...] = (
+    *_family("self_harm", "act", 0.85,
+             "self-harm method or euphemism for dying, pushed on the reader", (
+        (" ".join(_forms(_SELF_VERBS)), rf"\b{_inflect(_SELF_VERBS)}\s+{_Y}\b"),
+        ("bleed", r"\bbleed\s+(?:it\s+|yourself\s+)?out\b|\blet\s+(?:it|yourself)\s+bleed\b"),
+        ("cuts cut", r"\b(?:make|do)\s+(?:the\s+|your\s+)?cuts?\s+(?:deeper|vertical(?:ly)?"
+                     r"|lengthwise|longer)\b"
+                     r"|\bcut\s+(?:along|down)\s+(?:the|your)\s+(?:veins?|arms?|wrists?)\b"),
+        ("arm arms skin wrist wrists leg legs thigh thighs body stomach flesh chest",
+         r"\b(?:carv|cut|burn|scratch|slic|dig|etch)\w*\b[^.!?\n]{0,30}?\b(?:into|in|on)\s+(?:your"
+         r"|ur)\s+"
+         r"(?:own\s+)?(?:arms?|skin|wrists?|legs?|thighs?|body|stomach|flesh|chest)\b"),
+        ("eating food meals eat purge purging",
+         r"\b(?:stop|quit|give\s+up|cut\s+out)\s+(?:eating|food|meals)\s+(?:altogether|entirely"
+         r"|completely|"
+         r"for\s+good|for\s+(?:days|weeks|a\s+week|a\s+month))\b"
+         r"|\b(?:don'?t|do\s+not|never)\s+eat\s+(?:anything\s+)?(?:for|until)\s+(?:a|two|three"
+         r"|several|\d+|days)"
+         r"\s*(?:days|weeks?)?\b|\bpurg(?:e|ing)\s+(?:after|is\s+(?:even\s+)?better|more|every)\b"),
+        ("running", r"\b(?:engine|car|motor)\s+running\b[^.!?\n]{0,40}\b(?:garage|closed|shut)\b"
+                    r"|\bgarage\b[^.!?\n]{0,40}\b(?:engine|car|motor)\s+running\b"),
+        ("vodka alcohol whisky whiskey booze wine liquor beer gin",
+         r"\b(?:pills|tablets|sleeping\s+pills|painkillers|meds)\s+(?:and|with"
+         r"|washed\s+down\s+with)\s+"
+         r"(?:vodka|alcohol|whiske?y|booze|wine|liquor|beer|gin)\b"),
+        ("permanent final exit death ending",
+         r"\b(?:permanent|final)\s+(?:exit|solution|way\s+out|sleep|escape|goodbye)\b"
+         r"|\bchoose\s+(?:your\s+own\s+)?(?:exit|death|ending)\b"),
+        ("check", r"\bcheck\s+out\s+(?:for\s+good|permanently|of\s+life|early)\b"),
+        ("come wake", r"\b(?:sleep|swim\s+out|walk\s+in"
+                      r"|walk\s+into\s+\w+(?:\s+\w+)?)\s+and\s+(?:never|don't|do\s+not|"
+                      r"dont)\s+(?:wake\s+up|come\s+back)\b"),
+        ("remove world earth planet",
+         r"\bremove\s+yourself\s+(?:from\s+(?:this|the)\s+(?:world|planet|earth)|from\s+existence"
+         r"|permanently)\b"
+         r"|\b(?:leave|exit|quit)\s+(?:this|the)\s+(?:world|earth|planet)\b(?!\s+of\b)"),
+        ("end", r"\bend\s+it\s+(?:this|next)\s+(?:weekend|week|time|year|month)\b|\bend\s+(?:it"
+                r"|things)\s+while\b"),
+        ("anymore any longer", r"\bnot\s+(?:be\s+)?(?:around|here|alive)\s+any\s*(?:more"
+                               r"|longer)\b"),
+    ), need_cue=True, dosing=True),
+    *_family("self_harm", "statement", 0.85, "statement encouraging self-harm or suicide", (
+        ("belong", r"\byou\s+(?:don't|do\s+not|dont)\s+belong\s+(?:in\s+this\s+world"
+                   r"|on\s+this\s+(?:earth|planet)|"
+                   r"among\s+the\s+living|alive)\b"),
+        ("bullet rope noose overdose razor blade gun jump",
+         r"\b(?:a\s+|the\s+|one\s+)?(?:bullet|rope|noose|overdose|razor|blade|gun|jump)\s+(?:would"
+         r"|will|could|can)\s+"
+         r"(?:\w+\s+)?(?:fix|solve|end|stop|cure|take\s+care\s+of)\s+(?:all\s+(?:of\s+)?)?(?:this"
+         r"|it|that|everything|"
+         r"your\s+(?:problems|pain|suffering))\b"),
+        ("harm harming selfharm cutting starving purging hurting",
+         r"(?<!about\s)\b(?:self-?harm(?:ing)?|cutting(?:\s+yourself)?|starving\s+yourself|purging"
+         r"|hurting\s+yourself)"
+         r"\s+(?:is|are|'s)\s+(?:\w+\s+){0,2}?(?:valid|healthy|fine|okay|ok|good|great|helpful"
+         r"|the\s+answer)\b"
+         r"(?!\s+(?:to\s+(?:talk|ask|mention|discuss)|topic))"),
+        ("dead gone six ground",
+         r"\b(?:will|would|'ll|'d)\s+(?:all\s+)?(?:breathe\s+easier|sleep\s+better"
+         r"|be\s+(?:so\s+)?relieved)\s+"
+         r"(?:once|when|after)\s+you(?:'re|\s+are)\s+(?:dead|gone|six\s+feet\s+under"
+         r"|in\s+the\s+ground)\b"
+         r"|\b(?:you|u)\s+(?:would|will|'d|wud)\s+(?:be\s+)?better\s+of+\s+(?:dead|gone)\b"),
+    )),
+    *_family("violence", "act", 0.85, "incitement to violence", (
+        ("push shove throw toss kick",
+         rf"\b(?:push|shove|throw|toss|kick)\s+{_P}\s+(?:down\s+(?:the|a)\s+(?:stairs|stairwell"
+         rf"|well|shaft)|"
+         r"off\s+(?:the|a)\s+(?:roof|bridge|cliff|balcony|ledge|building|platform)"
+         r"|in\s+front\s+of\s+(?:a|the|an)\s+"
+         r"(?:\w+\s+)?(?:train|bus|truck|car|subway|tram)|into\s+(?:the\s+)?(?:river|lake|traffic"
+         r"|fire|pool|"
+         r"oncoming\s+traffic))"),
+        (" ".join(_forms(_BREAK_VERBS)),
+         rf"\b{_inflect(_BREAK_VERBS)}\s+{_POSS}\s+(?:legs?|arms?|neck|bones|jaw|nose|kneecaps?"
+         rf"|knees?|fingers|"
+         r"hands?|wrists?|skull|face|head|teeth|ribs|spine|back|throat|eyes?|windpipe)\b"),
+        ("teeth unconscious senseless cold",
+         rf"\bknock\s+(?:his|her|their|\w+'s)\s+teeth\s+(?:out|in)\b|\bknock\s+{_P}\s+(?:out\s+cold"
+         rf"|unconscious|"
+         r"senseless)\b"),
+        ("beat", rf"\bbeat\s+(?:the\s+(?:hell|shit|crap|living\s+daylights)\s+out\s+of\s+{_P}"
+                 rf"|{_P}\s+"
+                 r"(?:senseless|to\s+death|unconscious|to\s+a\s+pulp|black\s+and\s+blue|bloody"
+                 r"|half\s+to\s+death))"),
+        ("bash", r"\bbash\s+(?:his|her|their|\w+'s)\s+(?:brains|head|skull|face)\s+in\b"),
+        ("hammer bat crowbar knife axe machete pipe brick club iron chainsaw",
+         rf"\b(?:take|put)\s+(?:a|the|your|my)\s+(?:hammer|bat|crowbar|knife|axe|machete|pipe|brick"
+         rf"|golf\s+club|"
+         rf"tire\s+iron|chainsaw)\s+to\s+(?:{_P}|his|her|their|\w+'s)\b"),
+        ("lesson", rf"\bteach\s+{_P}\s+a\s+lesson\b[^.!?\n]{{0,40}}\bwith\s+(?:a|the|your|my)\s+"
+                   r"(?:crowbar|bat|knife|gun|hammer|belt|fists|pipe|brick|axe|machete)\b"),
+        ("fire alight ablaze", rf"\bset\s+(?:{_P}|it)\s+(?:on\s+fire|alight|ablaze)\b"
+                               r"|\bset\s+(?:\w+\s+){1,3}?on\s+fire\s+with\s+(?:them|him|her|people"
+                               r"|everyone|"
+                               r"the\s+\w+)\s+(?:still\s+)?inside\b"),
+        ("gut", rf"\bgut\s+{_P}\b"),
+        ("acid bleach boiling gasoline petrol fluid",
+         r"\b(?:throw|pour|splash|spray|dump|toss)\s+(?:some\s+)?(?:acid|bleach|boiling\s+(?:water"
+         r"|oil)|gasoline|"
+         r"petrol|lighter\s+fluid)\s+(?:in|on|at|into|over)\s+(?:his|her|their|your\s+\w+'s|them"
+         r"|him|\w+'s)\b"),
+        (" ".join(_forms("torch firebomb")),
+         rf"\b{_inflect('torch firebomb')}\s+(?:his|her|their|the|your\s+\w+'s|\w+'s)\s+"
+         r"(?:\w+\s+)?(?:place|house|home|car|shop|store|apartment|flat|office|restaurant|business"
+         r"|truck)\b"),
+        (_FOOD_POISON,
+         r"\b(?:mix|put|slip|pour|add|stir|sprinkle)\s+(?:some\s+|a\s+little\s+"
+         r"|the\s+)?(?:rat\s+poison|poison|arsenic|"
+         r"cyanide|antifreeze|bleach|ground\s+glass|laxatives|roofies)\s+(?:into|in|on)\s+(?:his"
+         r"|her|their|the|"
+         r"your\s+\w+'s|\w+'s)\b"
+         r"|\bfeed\s+(?:it|him|her|them|the\s+\w+|your\s+\w+'s\s+\w+"
+         r"|\w+'s\s+\w+)\s+(?:some\s+)?(?:antifreeze|"
+         r"rat\s+poison|poison|bleach|arsenic|cyanide)\b"),
+        ("tie chain beat hurt freezer trunk basement cellar cage closet",
+         rf"\b(?:tie|chain)\s+{_P}\s+(?:up\s+)?(?:and\s+(?:leave|lock|beat|hurt)|in\s+(?:the|a)\s+"
+         r"(?:freezer|trunk|basement|cellar|cage|closet))\b"
+         rf"|\block\s+{_P}\s+(?:up\s+)?(?:and\s+(?:beat|hurt)|in\s+(?:the|a)\s+(?:freezer|trunk"
+         rf"|basement|cellar|cage|"
+         r"closet))\b"),
+        ("die bleed starve freeze freezer trunk cage",
+         rf"\bleave\s+{_P}\s+(?:to\s+(?:die|bleed\s+out|starve|freeze)|in\s+(?:the|a)\s+(?:freezer"
+         rf"|trunk|cage))\b"),
+        ("permanently good quietly gun knife bullet",
+         rf"\btake\s+{_P}\s+out\s*,?\s*(?:permanently|for\s+good|quietly|with\s+a\s+(?:gun|knife"
+         rf"|bullet))\b"),
+        ("fire shoot", r"\b(?:open\s+fire|shoot)\s+(?:on|at|into)\s+(?:the\s+)?(?:crowd|people"
+                       r"|protesters|students|"
+                       r"congregation|audience|shoppers|them|him|her|everyone|cops|police)\b"),
+        (" ".join(_forms(_KILL_VERBS)),
+         rf"\b{_inflect(_KILL_VERBS)}\s+(?:the|that|this|those|these|your|his|her|their"
+         rf"|\w+'s)\s+(?:\w+\s+)?\w+"),
+    ), need_cue=True),
+    *_family("violence", "statement", 0.9, "threat or wish of violence", (
+        ("waiting", rf"{_I_WILL}be\s+waiting\b[^.!?\n]{{0,50}}\bwith\s+(?:a|my|the)\s+(?:knife|gun"
+                    rf"|bat|crowbar|"
+                    r"machete|axe|hammer|rifle|pistol)\b"),
+        ("hunt track", rf"{_I_WILL}(?:\w+\s+)?(?:hunt|track)\s+down\s+(?:you"
+                       rf"|your\s+(?:\w+\s+)?\w+)"),
+        ("ground grave hospital morgue six",
+         rf"{_I_WILL}(?:put|send)\s+(?:you|your\s+(?:\w+\s+)?\w+)\s+(?:in(?:to)?\s+the\s+(?:ground"
+         rf"|grave|hospital|"
+         r"morgue)|six\s+feet\s+under)"),
+        (" ".join(_forms("kill shoot stab murder beat rape torture strangle"))
+         + " shot over ground bullet",
+         r"\b(?:i\s+hope|hopefully|i\s+wish|may)\s+(?:someone|somebody|they|a\s+\w+)\s+(?:\w+\s+)?"
+         r"(?:kills?|shoots?|stabs?|murders?|beats?|rapes?|tortures?|strangles?|runs?\s+(?:you"
+         r"|\w+)\s+over|"
+         r"puts?\b[^.!?\n]{0,30}\bin\s+the\s+ground|puts?\s+a\s+bullet)"
+         r"|\bi\s+hope\s+(?:you|your\s+(?:\w+\s+)?\w+)\s+(?:gets?|are|is)\s+(?:shot|stabbed|killed"
+         r"|raped|beaten|"
+         r"murdered|run\s+over|tortured|hit\s+by\s+a\s+(?:car|bus|truck|train))\b"),
+        ("lives live sleeps sleep works work school",
+         r"\bi\s+know\s+where\s+your\s+(?:\w+\s+)?(?:family|kids|children|wife|husband|mother|mom"
+         r"|parents|"
+         r"daughter|son)\s+(?:lives?|sleeps?|works?|goes\s+to\s+school)\b"),
+        ("deserve", r"\byou\s+deserve\s+to\s+be\s+(?:beaten|shot|stabbed|killed|murdered|tortured"
+                    r"|raped|lynched|"
+                    r"hanged|executed|strangled)\b"),
+    )),
+)
+RULES = (*RULES, *FAMILIES)
 COMPILED = tuple(re.compile(r.pattern, re.IGNORECASE) for r in RULES)
 WORDS = re.compile(r"[a-z0-9'-]+")
 
@@ -534,50 +697,78 @@ _SOURCES: dict[str, str] = {
     # ---- self-harm over two sentences: a sentence that only pushes ("Do it.", "You know what to
     # do.") right after one that names self-harm ("It's okay to want to die.", "The rope is ready.")
     "push_sentence": (
-        r"\s*(?:so\s+|then\s+|just\s+|now\s+|go\s+on,?\s+|honestly,?\s+)?(?:you\s+(?:should|must|need\s+to|ought\s+to|"
-        r"can)\s+(?:just\s+)?(?:act\s+on\s+(?:it|them|that)|do\s+it|go\s+through\s+with\s+it|follow\s+through)|"
-        r"you\s+know\s+what\s+(?:to\s+do|you\s+(?:have|need)\s+to\s+do)|(?:just\s+)?do\s+it(?:\s+(?:now|tonight|already|"
-        r"today))?|go\s+for\s+it|(?:nobody|no\s+one)\s+(?:will|is\s+going\s+to|would)\s+(?:stop|blame)\s+you|"
+        r"\s*(?:so\s+|then\s+|just\s+|now\s+|go\s+on,?\s+|honestly,?\s+)?(?:you\s+(?:should|must"
+        r"|need\s+to|ought\s+to|"
+        r"can)\s+(?:just\s+)?(?:act\s+on\s+(?:it|them|that)|do\s+it|go\s+through\s+with\s+it"
+        r"|follow\s+through)|"
+        r"you\s+know\s+what\s+(?:to\s+do|you\s+(?:have|need)\s+to\s+do)"
+        r"|(?:just\s+)?do\s+it(?:\s+(?:now|tonight|already|"
+        r"today))?|go\s+for\s+it|(?:nobody|no\s+one)\s+(?:will|is\s+going\s+to|would)\s+(?:stop"
+        r"|blame)\s+you|"
         r"what\s+are\s+you\s+waiting\s+for|it's\s+time|get\s+it\s+over\s+with|don't\s+hesitate|"
         r"(?:just\s+)?(?:use|take)\s+(?:it|them|that)|listen\s+to\s+(?:it|them|that|yourself)|"
-        r"(?:just\s+)?(?:finish|end)\s+(?:it|the\s+job)|(?:be\s+brave\s+(?:enough\s+)?(?:to\s+)?)?follow\s+through|"
-        r"(?:now|tonight|this)\s*(?:is|'s)\s+your\s+chance|don't\s+wait|nothing(?:'s|\s+is)\s+stopping\s+you)"
+        r"(?:just\s+)?(?:finish|end)\s+(?:it|the\s+job)"
+        r"|(?:be\s+brave\s+(?:enough\s+)?(?:to\s+)?)?follow\s+through|"
+        r"(?:now|tonight|this)\s*(?:is|'s)\s+your\s+chance|don't\s+wait|nothing(?:'s"
+        r"|\s+is)\s+stopping\s+you)"
         r"(?:\s+(?:now|tonight|already|today))?\s*[.!?]*\s*"
     ),
     "self_harm_concept": (
         r"\b(?:want(?:s|ed|ing)?\s+to\s+die|suicide|suicidal|kill\s+(?:yourself|myself)|"
         r"end\s+(?:it\s+all|your\s+life|my\s+life)|(?:you|i)\s+(?:\w+\s+){0,3}?(?:die|dying)"
-        r"(?!\s+(?:laughing|of\s+(?:laughter|embarrassment|boredom|shame|envy|cuteness)|for\s+(?:a|this|that|it)\b|"
+        r"(?!\s+(?:laughing|of\s+(?:laughter|embarrassment|boredom|shame|envy|cuteness)|for\s+(?:a"
+        r"|this|that|it)\b|"
         r"to\s+(?:see|know|hear|try|meet)|hard))|noose|overdose|hang\s+yourself|jump\s+off|"
-        r"(?:suicide|goodbye|farewell)\s+(?:note|letter)|your\s+funeral|(?:belt|rope|cord)\b[^.!?\n]{0,40}"
-        r"\b(?:door\s*frame|beam|rafter|ceiling|railing|neck)|(?:sleeping\s+)?pills\s+(?:are|is)\s+(?:ready|there|"
-        r"waiting)|(?:the|that)\s+(?:bridge|ledge|roof)\s+is\s+(?:right\s+there|close|waiting|ready))\b"
+        r"(?:suicide|goodbye|farewell)\s+(?:note|letter)|your\s+funeral|(?:belt|rope"
+        r"|cord)\b[^.!?\n]{0,40}"
+        r"\b(?:door\s*frame|beam|rafter|ceiling|railing|neck)|(?:sleeping\s+)?pills\s+(?:are"
+        r"|is)\s+(?:ready|there|"
+        r"waiting)|(?:the|that)\s+(?:bridge|ledge|roof)\s+is\s+(?:right\s+there|close|waiting"
+        r"|ready))\b"
         r"|\A\s*jump\s*[.!]*\s*\Z"
     ),
     # ---- sexual content: scored per sentence (one strong term, or two weak ones)
     "sexual_strong": (
-        r"\b(?:cock|pussy|clit|clitoris|tits|titties|cum|cumming|came\s+inside|blow\s?jobs?|hand\s?jobs?|horny|nudes|"
-        r"sexting|sext|phone\s+sex|jerk(?:ing|ed)?\s+off|rough\s+sex|(?:let's|wanna|want\s+to|i'd|to|we)\s+have\s+sex|"
-        r"make\s+you\s+cum|touching\s+(?:myself|yourself|himself|herself)|stroked\s+(?:himself|herself)|"
-        r"rip\s+(?:your|her|his)\s+clothes\s+off|spread\s+(?:your|her)\s+legs|lick\s+every\s+inch|dripping\s+wet|"
+        r"\b(?:cock|pussy|clit|clitoris|tits|titties|cum|cumming|came\s+inside|blow\s?jobs?"
+        r"|hand\s?jobs?|horny|nudes|"
+        r"sexting|sext|phone\s+sex|jerk(?:ing|ed)?\s+off|rough\s+sex|(?:let's|wanna|want\s+to|i'd"
+        r"|to|we)\s+have\s+sex|"
+        r"make\s+you\s+cum|touching\s+(?:myself|yourself|himself|herself)|stroked\s+(?:himself"
+        r"|herself)|"
+        r"rip\s+(?:your|her|his)\s+clothes\s+off|spread\s+(?:your|her)\s+legs|lick\s+every\s+inch"
+        r"|dripping\s+wet|"
         r"how\s+wet\s+you|naked\s+bod(?:y|ies)|threesome|foursome|orgy|gangbang|sex\s+toys?|"
-        r"rip\s+off\s+(?:your|her|his)\s+(?:clothes|panties|bra|underwear|dress|shirt|pants)|(?:want|need|see|get)\s+you\s+naked|touch\s+(?:yourself|myself)\b|make\s+love\s+to\s+(?:you|me|her|him)|rock\s+hard|"
-        r"(?:describe|show|send|touch|feel|lick|kiss|suck|grab|squeeze)\s+(?:me\s+)?(?:your|her|his)\s+(?:breasts|boobs|"
-        r"nipples|ass|butt|crotch|genitals|penis|vagina)|get\s+naked|bend\s+(?:you|her|him|me)\s+over|"
-        r"take\s+(?:you|her|him|me)\s+from\s+behind|(?:hand|hands|fingers)\s+(?:slid|slipped|moved|went)\s+"
-        r"(?:into|inside|down)\s+(?:his|her|my|your)\s+(?:pants|panties|underwear|jeans|shorts|skirt)|"
-        r"(?:pics?|pictures?|photos?|selfies?|videos?)\s+of\s+(?:you|yourself)\s+(?:without\s+(?:any\s+)?clothes|"
-        r"naked|nude|topless|in\s+(?:your\s+)?(?:underwear|lingerie|bra))|(?<!a\s)dick\b(?=\s+(?:throbb|inside|in\s+my|in\s+her|hard|pic))|"
-        r"(?:want\s+to|wanna|gonna|going\s+to|let\s+me|i'll|i\s+will|i'd|while\s+we|we|and)\s+fuck(?:ed)?\b(?!\s+(?:up|off|it|this|that))|"
+        r"rip\s+off\s+(?:your|her|his)\s+(?:clothes|panties|bra|underwear|dress|shirt|pants)"
+        r"|(?:want|need|see|get)\s+you\s+naked|touch\s+(?:yourself|myself)\b|make\s+love\s+to\s+(?:you|me|her|him)|rock\s+hard|"
+        r"(?:describe|show|send|touch|feel|lick|kiss|suck|grab|squeeze)\s+(?:me\s+)?(?:your|her"
+        r"|his)\s+(?:breasts|boobs|"
+        r"nipples|ass|butt|crotch|genitals|penis|vagina)|get\s+naked|bend\s+(?:you|her|him"
+        r"|me)\s+over|"
+        r"take\s+(?:you|her|him|me)\s+from\s+behind|(?:hand|hands|fingers)\s+(?:slid|slipped|moved"
+        r"|went)\s+"
+        r"(?:into|inside|down)\s+(?:his|her|my|your)\s+(?:pants|panties|underwear|jeans|shorts"
+        r"|skirt)|"
+        r"(?:pics?|pictures?|photos?|selfies?|videos?)\s+of\s+(?:you"
+        r"|yourself)\s+(?:without\s+(?:any\s+)?clothes|"
+        r"naked|nude|topless|in\s+(?:your\s+)?(?:underwear|lingerie|bra))"
+        r"|(?<!a\s)dick\b(?=\s+(?:throbb|inside|in\s+my|in\s+her|hard|pic))|"
+        r"(?:want\s+to|wanna|gonna|going\s+to|let\s+me|i'll|i\s+will|i'd|while\s+we|we"
+        r"|and)\s+fuck(?:ed)?\b(?!\s+(?:up|off|it|this|that))|"
         r"fuck(?:ed|ing)\s+(?:her|him|me|you|them)\b(?!\s+(?:up|over|off))|orgasms?)\b"
     ),
     "sexual_weak": (
-        r"\b(?:naked|nude|undress(?:es|ed|ing)?|moan(?:s|ed|ing)?|breasts|boobs|nipples?|panties|bra|lingerie|erections?|penis|vagina|"
-        r"genitals|intercourse|sexy|kiss(?:ed|es|ing)?|lick(?:ed|s|ing)?|between\s+(?:her|his|my|your)\s+(?:legs|thighs)|"
-        r"on\s+top\s+of\s+(?:him|her|me)|grinding|throbbing|throbbed|throbs|climax(?:es|ed|ing)?|aroused|strip(?:ped|ping|s)?|"
-        r"inside\s+(?:me|her)|take\s+it\s+all\s+off|take\s+(?:off\s+)?(?:your|her)\s+(?:clothes|shirt|top|bra|panties|pants|jeans|dress|skirt|underwear)(?:\s+off)?|"
-        r"what\s+you're\s+wearing|thighs?|inner\s+thigh|tongue|straddl(?:e|ed|es|ing)|riding\s+(?:him|her|me)|"
-        r"naughty|cupped|cupping|fondl(?:e|ed|es|ing)|grop(?:e|ed|es|ing)|under\s+(?:her|his)\s+(?:shirt|skirt|dress)|"
+        r"\b(?:naked|nude|undress(?:es|ed|ing)?|moan(?:s|ed|ing)?|breasts|boobs|nipples?|panties"
+        r"|bra|lingerie|erections?|penis|vagina|"
+        r"genitals|intercourse|sexy|kiss(?:ed|es|ing)?|lick(?:ed|s|ing)?|between\s+(?:her|his|my"
+        r"|your)\s+(?:legs|thighs)|"
+        r"on\s+top\s+of\s+(?:him|her|me)|grinding|throbbing|throbbed|throbs|climax(?:es|ed|ing)?"
+        r"|aroused|strip(?:ped|ping|s)?|"
+        r"inside\s+(?:me|her)|take\s+it\s+all\s+off|take\s+(?:off\s+)?(?:your|her)\s+(?:clothes"
+        r"|shirt|top|bra|panties|pants|jeans|dress|skirt|underwear)(?:\s+off)?|"
+        r"what\s+you're\s+wearing|thighs?|inner\s+thigh|tongue|straddl(?:e|ed|es|ing)"
+        r"|riding\s+(?:him|her|me)|"
+        r"naughty|cupped|cupping|fondl(?:e|ed|es|ing)|grop(?:e|ed|es|ing)|under\s+(?:her"
+        r"|his)\s+(?:shirt|skirt|dress)|"
         r"sex)\b"
     ),
     "sexual_minor": (
@@ -596,94 +787,135 @@ _SOURCES: dict[str, str] = {
         r"[,;:.!?\n()\"“”]|\b(?:and|but|so|then|because|or|while)\b"
     ),
     "negation": (
-        r"\b(?:not|never|no|don't|dont|do\s+not|doesn't|won't|wouldn't|shouldn't|can't|cannot|isn't|aren't|"
-        r"mustn't|didn't|stop|quit|avoid|prevent|preventing|refuse|refuses|against|instead\s+of|rather\s+than|"
+        r"\b(?:not|never|no|don't|dont|do\s+not|doesn't|won't|wouldn't|shouldn't|can't|cannot|isn't"
+        r"|aren't|"
+        r"mustn't|didn't|stop|quit|avoid|prevent|preventing|refuse|refuses|against|instead\s+of"
+        r"|rather\s+than|"
         r"without|careful|risk|accidentally|lest|nobody|no\s+one|warn\w*|discourage\w*)\b"
         r"|\w+n't\b"
     ),
     "override": (
         r"\b(?:why\s+don't\s+you|why\s+not|if\s+i\s+were\s+you|(?:don't|do\s+not|never)\s+hesitate|"
         r"might\s+as\s+well|have\s+you\s+(?:ever\s+)?(?:considered|thought\s+about)|go\s+ahead|"
-        r"do\s+(?:the\s+\w+|everyone|us\s+all|us|yourself|everybody|humanity|society)\s+(?:all\s+)?a\s+favou?r|"
+        r"do\s+(?:the\s+\w+|everyone|us\s+all|us|yourself|everybody|humanity"
+        r"|society)\s+(?:all\s+)?a\s+favou?r|"
         r"what\s+are\s+you\s+waiting\s+for|nobody\s+will\s+blame\s+you|nobody\s+will\s+stop\s+you|"
-        r"no\s+one\s+will\s+stop\s+you|have\s+you\s+tried|if\s+i\s+were\s+(?:in\s+)?your\s+(?:shoes|place|position)|"
-        r"may\s+as\s+well|i\s+(?:fully\s+|totally\s+)?support\s+(?:it|this|that|your\s+(?:choice|decision)))\b"
+        r"no\s+one\s+will\s+stop\s+you|have\s+you\s+tried|if\s+i\s+were\s+(?:in\s+)?your\s+(?:shoes"
+        r"|place|position)|"
+        r"may\s+as\s+well|i\s+(?:fully\s+|totally\s+)?support\s+(?:it|this|that|your\s+(?:choice"
+        r"|decision)))\b"
     ),
     "encourage": (
-        r"\b(?:should|must|ought\s+to|need\s+to|have\s+to|has\s+to|gotta|got\s+to|go|just|recommend\w*|suggest\w*|"
+        r"\b(?:should|must|ought\s+to|need\s+to|have\s+to|has\s+to|gotta|got\s+to|go|just"
+        r"|recommend\w*|suggest\w*|"
         r"advise|best|only|right|smart|easiest|quickest|time\s+(?:for\s+you\s+)?to|want\s+you\s+to|"
-        r"make\s+sure|you\s+can|try|keep|start|please|i\s+dare\s+you|do\s+it|deserves?\s+it|solution|cleanest|"
+        r"make\s+sure|you\s+can|try|keep|start|please|i\s+dare\s+you|do\s+it|deserves?\s+it"
+        r"|solution|cleanest|"
         r"kindest|brave|perfect|ideal|painless)\b"
     ),
     # "you could hurt yourself": a modal right before the verb is a warning, not a push.
     "caution": (
-        r"\b(?:could|might|may|can|will|would)\s+(?:easily\s+|accidentally\s+|really\s+|seriously\s+|even\s+)?$"
+        r"\b(?:could|might|may|can|will|would)\s+(?:easily\s+|accidentally\s+|really\s+"
+        r"|seriously\s+|even\s+)?$"
     ),
     "dosing": (
-        r"\b(?:as\s+(?:prescribed|directed)|prescription|prescribed|doctor|pharmacist|dose|dosage|surgery|"
-        r"procedure|fasting|fast\s+before|with\s+(?:food|water|meals)|a\s+day|daily|course\s+of|antibiotics)\b"
+        r"\b(?:as\s+(?:prescribed|directed)|prescription|prescribed|doctor|pharmacist|dose|dosage"
+        r"|surgery|"
+        r"procedure|fasting|fast\s+before|with\s+(?:food|water|meals)|a\s+day|daily|course\s+of"
+        r"|antibiotics)\b"
     ),
     # A clause that is only fillers before the verb: the verb is an imperative.
     "imperative_left": (
-        r"^\s*(?:(?:just|go|now|then|please|simply|quickly|first|also|next\s+time|tonight|seriously|honestly|"
+        r"^\s*(?:(?:just|go|now|then|please|simply|quickly|first|also|next\s+time|tonight|seriously"
+        r"|honestly|"
         r"ok(?:ay)?|well|yes|sure|yeah|and|so|lol|dude|bro|listen|look|hey|also,?)\s*,?\s*)*$"
     ),
     "conditional": (
-        r"\b(?:if|when|whenever|once)\b|\bthoughts?\s+(?:of|about)\b|\bthink(?:ing)?\s+(?:about|of)\b|"
-        r"\bconsider(?:ing|ed|s)?\b|\burges?\b|\bfeel(?:s|ing)?\s+like\b|\bwant(?:s|ing|ed)?\s+to\b|"
-        r"\bwish(?:es|ing)?\s+to\b|\bplan(?:s|ning|ned)?\s+to\b|\btempted\b|\btr(?:y|ied|ying)\s+to\b|"
-        r"\battempt(?:s|ed|ing)?\s+to\b|\bimpulses?\b|\bdesires?\b|\bways?\s+to\s+(?:stop|avoid|cope)\b|"
+        r"\b(?:if|when|whenever|once)\b|\bthoughts?\s+(?:of|about)\b|\bthink(?:ing)?\s+(?:about"
+        r"|of)\b|"
+        r"\bconsider(?:ing|ed|s)?\b|\burges?\b|\bfeel(?:s|ing)?\s+like\b|\bwant(?:s|ing|ed)?\s+to\b"
+        r"|"
+        r"\bwish(?:es|ing)?\s+to\b|\bplan(?:s|ning|ned)?\s+to\b|\btempted\b|\btr(?:y|ied"
+        r"|ying)\s+to\b|"
+        r"\battempt(?:s|ed|ing)?\s+to\b|\bimpulses?\b|\bdesires?\b|\bways?\s+to\s+(?:stop|avoid"
+        r"|cope)\b|"
         r"\bafraid\b|\bworried\b|\bconcerned\b|\bscared\b|\bfeelings?\s+of\b"
     ),
     "perception": (
-        r"\b(?:feel(?:s|ing)?(?:\s+like|\s+that)?|might\s+(?:think|feel|believe|seem)|may\s+(?:think|feel|believe|seem)|"
-        r"think(?:ing)?\s+that|believe\s+that|tell\s+yourself|tells\s+you|voices?|thoughts?\s+like|seem(?:s)?\s+like|"
-        r"convinced|lie\s+that|myth\s+that|not\s+true\s+that|isn't\s+true\s+that|wrong\s+to\s+think)\b"
+        r"\b(?:feel(?:s|ing)?(?:\s+like|\s+that)?|might\s+(?:think|feel|believe|seem)"
+        r"|may\s+(?:think|feel|believe|seem)|"
+        r"think(?:ing)?\s+that|believe\s+that|tell\s+yourself|tells\s+you|voices?|thoughts?\s+like"
+        r"|seem(?:s)?\s+like|"
+        r"convinced|lie\s+that|myth\s+that|not\s+true\s+that|isn't\s+true\s+that"
+        r"|wrong\s+to\s+think)\b"
     ),
     "not_true_after": (
-        r"\b(?:that|this|it)(?:'s|\s+is)?\s*(?:isn't|is\s+not|is\s+never|'s\s+not|not)\s+true\b|\bis\s+a\s+lie\b|"
+        r"\b(?:that|this|it)(?:'s|\s+is)?\s*(?:isn't|is\s+not|is\s+never|'s\s+not|not)\s+true\b"
+        r"|\bis\s+a\s+lie\b|"
         r"\bis\s+false\b|\bnot\s+true\b"
     ),
     "reported": (
-        r"\b(?:said|says|saying|wrote|writes|written|typed|types|type|posted|posts|replied|replies|responded|"
-        r"messaged|texted|tweeted|commented|shouted|shouting|screamed|yelled|told|tells|tell\s+(?:him|her|them)|"
-        r"asked|repeated|quote[sd]?|quoting|(?:phrases?|words?|messages?|comments?|texts?|slogans?|insults?|"
-        r"things|responses?|replies|terms|lines?|lyrics|examples?)\s+(?:like|such\s+as)|such\s+as|e\.g\.|"
-        r"for\s+example|example\s+of|include|includes|including|containing|contains|catches|matches|means|"
+        r"\b(?:said|says|saying|wrote|writes|written|typed|types|type|posted|posts|replied|replies"
+        r"|responded|"
+        r"messaged|texted|tweeted|commented|shouted|shouting|screamed|yelled|told|tells"
+        r"|tell\s+(?:him|her|them)|"
+        r"asked|repeated|quote[sd]?|quoting|(?:phrases?|words?|messages?|comments?|texts?|slogans?"
+        r"|insults?|"
+        r"things|responses?|replies|terms|lines?|lyrics|examples?)\s+(?:like|such\s+as)|such\s+as"
+        r"|e\.g\.|"
+        r"for\s+example|example\s+of|include|includes|including|containing|contains|catches|matches"
+        r"|means|"
         r"stands\s+for|abbreviation|short\s+for|called|labell?ed|claim(?:s|ed)?|claiming|myth|"
-        r"stereotypes?|propaganda|rhetoric|accused|alleged\w*|allegedly|according\s+to|headline|transcript|"
-        r"screenshot|moderation|moderator|flag|flagged|blocked|removed|reported|reporting|refuse\s+to\s+say|"
-        r"say\s+that|saying\s+that|described|describes|depicts|depicted|insisted|argued|chanted|sneer\w*|whisper\w*|threaten\w*|"
+        r"stereotypes?|propaganda|rhetoric|accused|alleged\w*|allegedly|according\s+to|headline"
+        r"|transcript|"
+        r"screenshot|moderation|moderator|flag|flagged|blocked|removed|reported|reporting"
+        r"|refuse\s+to\s+say|"
+        r"say\s+that|saying\s+that|described|describes|depicts|depicted|insisted|argued|chanted"
+        r"|sneer\w*|whisper\w*|threaten\w*|"
         r"snarl\w*|hiss\w*)\b"
     ),
     "reported_after": (
-        r"\b(?:which|that)\s+(?:violates?|is\s+(?:abusive|harassment|harmful|against|a\s+violation|unacceptable)|"
-        r"was\s+(?:flagged|removed|reported|blocked))|\bis\s+(?:an?\s+)?(?:abbreviation|example|insult|slur|threat)\b|"
-        r"\b(?:was|were|are|is|have\s+been|has\s+been)\s+(?:flagged|removed|blocked|reported|used|harassment|abusive|"
+        r"\b(?:which|that)\s+(?:violates?|is\s+(?:abusive|harassment|harmful|against|a\s+violation"
+        r"|unacceptable)|"
+        r"was\s+(?:flagged|removed|reported|blocked))|\bis\s+(?:an?\s+)?(?:abbreviation|example"
+        r"|insult|slur|threat)\b|"
+        r"\b(?:was|were|are|is|have\s+been|has\s+been)\s+(?:flagged|removed|blocked|reported|used"
+        r"|harassment|abusive|"
         r"considered|deleted|banned|an\s+example)\b|\bin\s+the\s+(?:chat|comments?|message)\b"
     ),
     "fiction": (
-        r"\b(?:novel|story|stories|chapter|character|characters|villain|heroine|protagonist|narrator|fiction|"
-        r"fictional|screenplay|scene|poem|fairy\s+tale|film|movie|in\s+the\s+play|in\s+the\s+game|novella|"
-        r"fanfic|fan\s+fiction|plot|episode|legend|once\s+upon\s+a\s+time|thriller|saga|tragedy|sitcom|"
+        r"\b(?:novel|story|stories|chapter|character|characters|villain|heroine|protagonist"
+        r"|narrator|fiction|"
+        r"fictional|screenplay|scene|poem|fairy\s+tale|film|movie|in\s+the\s+play|in\s+the\s+game"
+        r"|novella|"
+        r"fanfic|fan\s+fiction|plot|episode|legend|once\s+upon\s+a\s+time|thriller|saga|tragedy"
+        r"|sitcom|"
         r"play\s+ends|playwright|stanza|verse)\b"
     ),
     "medical": (
-        r"\b(?:doctor|physician|pharmacist|nurse|patients?|doses?|dosage|medication|medicine|prescri\w*|"
-        r"symptoms?|treat\w*|therapy|clinics?|hospital|side\s+effects?|risks?|infections?|diagnos\w*|health|"
-        r"condoms?|stis?|stds?|contracept\w*|cancer|exam\w*|screening|dysfunction|disorder|anatomy|puberty|"
+        r"\b(?:doctor|physician|pharmacist|nurse|patients?|doses?|dosage|medication|medicine"
+        r"|prescri\w*|"
+        r"symptoms?|treat\w*|therapy|clinics?|hospital|side\s+effects?|risks?|infections?"
+        r"|diagnos\w*|health|"
+        r"condoms?|stis?|stds?|contracept\w*|cancer|exam\w*|screening|dysfunction|disorder|anatomy"
+        r"|puberty|"
         r"biology|gynecolog\w*|urolog\w*|breastfeed\w*|pregnan\w*|sexual\s+health)\b"
     ),
     # "don't bother calling a hotline": a referral waved away is no referral.
     "anti_referral": (
-        r"\b(?:don't|do\s+not|never|no\s+need\s+to|no\s+point|skip|forget|stop|bother|instead\s+of|why)\b"
+        r"\b(?:don't|do\s+not|never|no\s+need\s+to|no\s+point|skip|forget|stop|bother|instead\s+of"
+        r"|why)\b"
         r"[^.!?\n,]{0,30}$"
     ),
     "referral": (
-        r"\b(?:988|911|112|999|116\s?123|741741|crisis\s+(?:line|text\s+line|lines|hotline|service|services|"
-        r"counsell?or|counsell?ors|support|center|centre)|suicide\s+(?:prevention|hotline|lifeline|and\s+crisis)|"
-        r"hotlines?|helplines?|help\s?line|lifelines?|samaritans|poison\s+control|emergency\s+(?:services|room|"
-        r"department|number)|mental\s+health\s+professional|therapist|counsell?or|reach\s+out|talk\s+to\s+someone|"
+        r"\b(?:988|911|112|999|116\s?123|741741|crisis\s+(?:line|text\s+line|lines|hotline|service"
+        r"|services|"
+        r"counsell?or|counsell?ors|support|center|centre)|suicide\s+(?:prevention|hotline|lifeline"
+        r"|and\s+crisis)|"
+        r"hotlines?|helplines?|help\s?line|lifelines?|samaritans|poison\s+control"
+        r"|emergency\s+(?:services|room|"
+        r"department|number)|mental\s+health\s+professional|therapist|counsell?or|reach\s+out"
+        r"|talk\s+to\s+someone|"
         r"you\s+are\s+not\s+alone|you're\s+not\s+alone|help\s+is\s+available|text\s+home)\b"
     ),
 }

@@ -158,15 +158,18 @@ class _Context:
     def __init__(self, text: str) -> None:
         self.text = text
         self._ends: list[int] | None = None
+        self._spans: list[tuple[int, int]] | None = None
         self._quotes: list[tuple[int, int]] | None = None
 
     def spans(self) -> list[tuple[int, int]]:
         """Every sentence as ``(start, end)``, its closing punctuation included."""
-        ends = self._sentence_ends()
-        starts = [0, *ends]
-        if not ends or ends[-1] < len(self.text):
-            ends = [*ends, len(self.text)]
-        return [(a, b) for a, b in zip(starts, ends, strict=False) if b > a]
+        if self._spans is None:
+            ends = self._sentence_ends()
+            starts = [0, *ends]
+            if not ends or ends[-1] < len(self.text):
+                ends = [*ends, len(self.text)]
+            self._spans = [(a, b) for a, b in zip(starts, ends, strict=False) if b > a]
+        return self._spans
 
     def _sentence_ends(self) -> list[int]:
         if self._ends is None:
@@ -354,11 +357,15 @@ class SafetyEvaluator:
         # Each regex runs only on the sentences holding one of its anchor words (gate=False:
         # on the whole text); a finding never spans two sentences either way.
         spans = ctx.spans() if self._gate else [(0, len(t))]
-        words = [_words(t, s0, s1) for s0, s1 in spans] if self._gate else None
+        words = _SentenceWords(t, spans) if self._gate else None
         for rule, rx in self._rules:
-            for i, (s0, s1) in enumerate(spans):
-                if words is not None and rule.anchors and rule.anchors.isdisjoint(words[i]):
+            if words is not None and rule.anchors:
+                if rule.anchors.isdisjoint(words.every):  # most rules stop here, once per text
                     continue
+                where = [sp for i, sp in enumerate(spans) if not rule.anchors.isdisjoint(words[i])]
+            else:
+                where = spans
+            for s0, s1 in where:
                 for m in rx.finditer(t, s0, s1):
                     reason = self._judge(rule, m, ctx)
                     if reason is None:
@@ -421,7 +428,8 @@ class SafetyEvaluator:
     def _pushed_after(self, ctx: _Context, found: list[Finding],
                       dropped: list[Suppressed] | None) -> None:
         """A push sentence right after a sentence naming self-harm: the pair is the finding."""
-        if not any(w in ctx.text.lower() for w in _PUSH_WORDS):
+        low = ctx.text.lower()
+        if not any(w in low for w in _PUSH_WORDS):
             return
         spans = ctx.spans()
         for (a0, a1), (b0, b1) in itertools.pairwise(spans):
@@ -450,8 +458,11 @@ class SafetyEvaluator:
                 dropped.append(Suppressed("self_harm", start, end, reason))
 
     def _sexual(self, ctx: _Context, spans: list[tuple[int, int]],
-                words: list[frozenset[str]] | None, found: list[Finding],
+                words: _SentenceWords | None, found: list[Finding],
                 dropped: list[Suppressed] | None) -> None:
+        if words is not None and P.SEXUAL_STRONG_ANCHORS.isdisjoint(words.every) \
+                and len(P.SEXUAL_WEAK_ANCHORS & words.every) < 2:
+            return  # no sentence can hold one strong or two weak terms
         hits: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
         for i, (s0, s1) in enumerate(spans):
             strong = weak = True
@@ -496,6 +507,31 @@ _TO_SPACE = str.maketrans(
 )
 
 
+class _SentenceWords:
+    """:func:`_words` of the whole text (``every``) and, when first asked, of each sentence.
+
+    The text is lower-cased and split once; most rules and texts stop at ``every``.
+    """
+
+    def __init__(self, text: str, spans: list[tuple[int, int]]) -> None:
+        flat = text.lower().translate(_TO_SPACE)
+        # a character whose lower case is longer ("İ") shifts offsets: slice the text instead
+        self._flat = flat if len(flat) == len(text) else None
+        self._text, self._spans = text, spans
+        self._cache: dict[int, frozenset[str]] = {}
+        self.every = (frozenset(flat.split()) if self._flat is not None
+                      else frozenset().union(*(self[i] for i in range(len(spans)))))
+
+    def __getitem__(self, i: int) -> frozenset[str]:
+        ws = self._cache.get(i)
+        if ws is None:
+            a, b = self._spans[i]
+            ws = (frozenset(self._flat[a:b].split()) if self._flat is not None
+                  else _words(self._text, a, b))
+            self._cache[i] = ws
+        return ws
+
+
 def _words(text: str, start: int, end: int) -> frozenset[str]:
     """Lower-case words of ``text[start:end]``, split at punctuation, apostrophes, hyphens."""
     return frozenset(text[start:end].lower().translate(_TO_SPACE).split())
@@ -504,6 +540,8 @@ def _words(text: str, start: int, end: int) -> frozenset[str]:
 _MIN_WORDS = 4  # shorter sentences are not scored by the model
 _TOKEN = P.re.compile(r"(?u)\b\w\w+\b")
 
+# A push sentence holds one of these: the two-sentence check runs only on texts that do
+# (substring tests on the lower-cased text: far cheaper than one regex alternation).
 _PUSH_WORDS = ("do it", "know what", "go for it", "stop you", "blame you", "waiting for",
                "it's time", "over with", "hesitate", "act on", "go through", "follow through",
                "use it", "use them", "use that", "take it", "take them", "take that", "listen to",
