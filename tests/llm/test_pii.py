@@ -178,3 +178,23 @@ def test_evaluators_pickle_and_are_deterministic() -> None:
     pair = [("Paris is in France. Mars has cities.", ["Paris is a city in France."])]
     assert pickle.loads(pickle.dumps(g)).evaluate(pair) == g.evaluate(pair)
     assert texts[0] == "mail a@example.com, card 4111 1111 1111 1111"  # inputs untouched
+
+
+def test_scan_rules_gate_validate_and_resume_inside_a_rejected_candidate() -> None:
+    import re
+
+    from aiwarden.llm.evaluators._scan import Rule, keep_first, scan
+
+    def even(text: str, m: re.Match[str]) -> bool:
+        return len(m.group()) % 2 == 0
+
+    digits = Rule("n", re.compile(r"\d+"), even)
+    # "123" is rejected; the search resumes inside it and finds "23"
+    assert digits.spans("a 123 b 45") == [(3, 5, "n"), (8, 10, "n")]
+    gated = Rule("k", re.compile(r"key\d"), markers=("key",))
+    hinted = Rule("h", re.compile(r"AB\d"), hint=re.compile(r"A[BC]"))
+    assert scan("key1 AB2", [gated, hinted]) == [(0, 4, "k"), (5, 8, "h")]
+    assert not gated.gated("no marker") and not hinted.gated("A1 B2")
+    # overlap: the category first in the order wins, unless the other span contains it
+    assert keep_first([(0, 5, "b"), (3, 8, "a")], ["a", "b"]) == [(3, 8, "a")]
+    assert keep_first([(0, 9, "b"), (3, 8, "a")], ["a", "b"]) == [(0, 9, "b")]
