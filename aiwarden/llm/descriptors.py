@@ -172,16 +172,12 @@ def run_evaluators(events: Sequence[LLMEvent], evaluators: Sequence[Any]
                     texts = [texts[i] for i in rows]
         else:
             texts = list(zip(*(texts_of(f) for f in fields), strict=True))
+        reasons = None
+        if ev.name == "output" and fields == ("output",) and any(e.finish_reason for e in events):
+            reasons = [e.finish_reason for e in events]
+            reasons = reasons if rows is None else [reasons[i] for i in rows]
         try:
-            if not texts:
-                found: list[list[Finding]] = []
-            elif ev.name == "output" and fields == ("output",) and \
-                    any(e.finish_reason for e in events):
-                found = ev.evaluate(texts, finish_reasons=[e.finish_reason for e in events])
-            else:
-                found = ev.evaluate(texts)
-            if len(found) != len(texts):
-                raise ValueError(f"returned {len(found)} lists for {len(texts)} texts")
+            found = _evaluate_distinct(ev, texts, reasons)
         except Exception as exc:
             failed[ev.name] = f"the {ev.name} evaluator failed: {type(exc).__name__}: {exc}"
             continue
@@ -190,6 +186,33 @@ def run_evaluators(events: Sequence[LLMEvent], evaluators: Sequence[Any]
             if fs:
                 out[i].extend(fs)
     return out, ran, failed
+
+
+def _evaluate_distinct(ev: Any, texts: list[Any], reasons: list[str | None] | None
+                       ) -> list[list[Finding]]:
+    """``ev.evaluate`` of each distinct text once (with its finish reason, if given), its
+    findings shared by the events that repeat it: system prompts, retrieved passages and
+    canned answers come back often within a batch, and an evaluator reads one text at a
+    time (findings are frozen, so sharing them is safe)."""
+    keys = texts if reasons is None else list(zip(texts, reasons, strict=True))
+    slot: dict[Any, int] = {}
+    where = [slot.setdefault(k, len(slot)) for k in keys]
+    if len(slot) == len(keys):
+        uniq, uniq_reasons = texts, reasons
+    else:
+        firsts: list[int] = []  # where each distinct text first comes (slots are in order)
+        for i, w in enumerate(where):
+            if w == len(firsts):
+                firsts.append(i)
+        uniq = [texts[i] for i in firsts]
+        uniq_reasons = None if reasons is None else [reasons[i] for i in firsts]
+    if not uniq:
+        return []
+    found = (ev.evaluate(uniq) if uniq_reasons is None
+             else ev.evaluate(uniq, finish_reasons=uniq_reasons))
+    if len(found) != len(uniq):
+        raise ValueError(f"returned {len(found)} lists for {len(uniq)} texts")
+    return found if uniq is texts else [found[w] for w in where]
 
 
 def absent_columns(ran: Collection[str], why: dict[str, str] | None = None) -> dict[str, str]:

@@ -175,7 +175,8 @@ def _event(s: Span, default_model: str | None) -> tuple[str, dict[str, Any]]:
                                        "gen_ai.usage.completion_tokens",
                                        "llm.token_count.completion"))
     _put(row, "session_id", _first_text(a, p, "gen_ai.conversation.id", "session.id"))
-    _put(row, "finish_reason", _finish_reason(a, p))
+    read: dict[str, Any] = {}  # gen_ai.output.messages parsed once (finish reason, output)
+    _put(row, "finish_reason", _finish_reason(a, p, read))
     tags = {k[13:]: v for d in (r, a) for k, v in d.items()
             if k.startswith("aiwarden.tag.") and v is not None}
     if tags:
@@ -183,7 +184,7 @@ def _event(s: Span, default_model: str | None) -> tuple[str, dict[str, Any]]:
     messages = _input_messages(s)
     if messages:
         row["input"] = messages
-    output = _output_text(s)
+    output = _output_text(s, read)
     if output is None and a.get("error.type") is not None:
         raise _Failed  # the call failed: there is no answer to evaluate
     if output is None:
@@ -194,7 +195,7 @@ def _event(s: Span, default_model: str | None) -> tuple[str, dict[str, Any]]:
     return model, row
 
 
-def _finish_reason(a: dict[str, Any], p: str) -> str | None:
+def _finish_reason(a: dict[str, Any], p: str, read: dict[str, Any]) -> str | None:
     """The first choice's finish reason: ``gen_ai.response.finish_reasons`` (a string
     array, one per choice), else the first output message's ``finish_reason``."""
     key = "gen_ai.response.finish_reasons"
@@ -205,7 +206,7 @@ def _finish_reason(a: dict[str, Any], p: str) -> str | None:
         if not isinstance(v, str):
             raise _Bad(_where(p, key), f"expected a string array, got {type(v).__name__}")
         return v or None
-    msgs = _genai_messages(a, "gen_ai.output.messages", p)
+    msgs = _output_messages(a, p, read)
     reason = msgs[0].get("finish_reason") if msgs else None
     return reason if isinstance(reason, str) and reason else None
 
@@ -370,10 +371,18 @@ def _flat_messages(a: dict[str, Any], prefix: str, p: str) -> list[dict[str, str
     return out
 
 
-def _output_text(s: Span) -> str | None:
+def _output_messages(a: dict[str, Any], p: str, read: dict[str, Any]
+                     ) -> list[dict[str, Any]] | None:
+    """``gen_ai.output.messages``, parsed at most once per span (``read`` keeps it)."""
+    if "output" not in read:
+        read["output"] = _genai_messages(a, "gen_ai.output.messages", p)
+    return read["output"]
+
+
+def _output_text(s: Span, read: dict[str, Any]) -> str | None:
     """The first choice's text, or None when the span carries no output content."""
     a, p = s.attributes, s.path
-    msgs = _genai_messages(a, "gen_ai.output.messages", p)
+    msgs = _output_messages(a, p, read)
     if msgs:
         return _parts_text(msgs[0])
     for prefix in ("llm.output_messages", "gen_ai.completion"):
