@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import multiprocessing
+import multiprocessing.connection
 import os
 import threading
 from collections.abc import Sequence
@@ -104,7 +105,10 @@ class EvaluatorPool:
                 ctx = multiprocessing.get_context("spawn")
                 self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx,
                                                  initializer=_load)
-                self._ready = self._pool.submit(_ping)
+                # one ping per worker: a spawn pool starts a worker per waiting task, so
+                # every worker starts now, not in the middle of a later batch
+                pings = [self._pool.submit(_ping) for _ in range(self.workers)]
+                self._ready = _all_done(pings)
             ready, pool = self._ready, self._pool
         if ready is None or not ready.done():
             return None
@@ -140,14 +144,44 @@ def _merge(results: list[Result], names: set[str]) -> Result:
 _FOUND: list[Any] = []
 
 
+def _all_done(futures: list[Future[None]]) -> Future[None]:
+    """A future done when all of ``futures`` are, failed if one failed."""
+    out: Future[None] = Future()
+    left = [len(futures)]
+    lock = threading.Lock()
+
+    def one(f: Future[None]) -> None:
+        with lock:
+            left[0] -= 1
+            if out.done():
+                return
+            if f.exception() is not None:
+                out.set_exception(f.exception())  # type: ignore[arg-type]
+            elif left[0] == 0:
+                out.set_result(None)
+
+    for f in futures:
+        f.add_done_callback(one)
+    return out
+
+
 def _load() -> None:
-    """Worker initializer: the evaluators, once per process, run once on a small event
-    (what they load or compile on first use is then ready)."""
+    """Worker initializer: exit with the server (even one killed with SIGKILL, which runs
+    no cleanup), then the evaluators, once per process, run once on a small event (what
+    they load or compile on first use is then ready)."""
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent.sentinel,), daemon=True).start()
     found, _ = desc.load_evaluators()
     _FOUND[:] = found
     desc.run_evaluators([LLMEvent("", "Warm up. Call 555-0100.", [{"role": "user",
                                    "content": "Hello, how are you?"}],
                                   context=["A passage."])], found)
+
+
+def _exit_with(sentinel: int) -> None:
+    multiprocessing.connection.wait([sentinel])  # ready when the parent process ends
+    os._exit(0)
 
 
 def _ping() -> None:

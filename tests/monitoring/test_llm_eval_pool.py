@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -109,3 +111,41 @@ def test_merge_drops_an_evaluator_that_failed_on_one_chunk() -> None:
     findings, ran, failed = _merge([a, b], {"pii", "safety"})
     assert findings == [[pii], [pii]] and ran == {"pii"}
     assert failed == {"safety": "the safety evaluator failed: boom"}
+
+
+KILLED_PARENT = """
+import os, signal, sys, time
+sys.path.insert(0, {root!r})
+from tests.monitoring.test_llm_eval_pool import _events, _wait
+from aiwarden.llm import descriptors as desc
+from aiwarden.monitoring.llm_eval_pool import EvaluatorPool
+if __name__ == "__main__":
+    found, _ = desc.load_evaluators()
+    p = EvaluatorPool(2)
+    _wait(p, _events(100), found)
+    print(*p._pool._processes, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)  # no atexit, no shutdown
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_workers_all_start_and_exit_with_a_killed_server(tmp_path) -> None:
+    script = tmp_path / "parent.py"
+    script.write_text(KILLED_PARENT.format(root=str(Path(__file__).resolve().parents[2])))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=180)
+    assert out.returncode == -signal.SIGKILL, out.stderr
+    pids = [int(x) for x in out.stdout.split()]
+    assert len(pids) == 2  # both workers started before the first pooled batch
+    deadline = time.monotonic() + 20
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(p) for p in pids), "workers outlived their server"
