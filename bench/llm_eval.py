@@ -12,7 +12,9 @@ Precision and recall per safety category are printed for every split; the target
 
 Speed: every rule-based evaluator on ~1 kB responses (dataset sentences padded with ordinary
 support-chat prose), timed with process CPU time (one core: evaluators are single-threaded),
-next to a floor in the same run: one precompiled keyword regex scanned over the same texts.
+median and best of the repeats, next to a floor in the same run: one precompiled keyword regex
+scanned over the same texts. "all evaluators" sums each evaluator once as ingest runs them (the
+safety evaluator with its learned scorer; its rules-only line is for comparison).
 
 Usage::
 
@@ -29,10 +31,15 @@ import os
 import platform
 import random
 import re
+import statistics
 import time
 from pathlib import Path
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "llm_eval" / "safety.jsonl"
+# Blind batches kept in their own file (never read by the training script nor tuned on):
+# blind10 and blind11 written before the 2026-12-05 rule changes (then read while making them),
+# blind12 written after them and scored once.
+BLIND_FILES = sorted(DATA.parent.glob("blind_*.jsonl"))
 CATEGORIES = ("self_harm", "violence", "hate", "sexual")
 HELD_OUT = ("heldout", "blind", "blind2", "blind3", "blind4", "blind5", "blind6", "blind7",
             "blind8", "blind9")
@@ -113,34 +120,37 @@ def _evaluators() -> list:
     return evs
 
 
-def speed(texts: list[str], repeats: int) -> list[tuple[str, float]]:
+def speed(texts: list[str], repeats: int) -> list[tuple[str, float, float]]:
+    """(label, events/s from the median run, events/s from the best run) per evaluator."""
     floor_rx = re.compile(r"\b(?:kill|die|suicide|hate|sex)\w*", re.IGNORECASE)
 
-    def cpu(fn) -> float:
-        best = float("inf")
+    def cpu(fn) -> tuple[float, float]:
+        runs = []
         for _ in range(repeats):
             t0 = time.process_time()
             fn()
-            best = min(best, time.process_time() - t0)
-        return max(best, 1e-9)
+            runs.append(max(time.process_time() - t0, 1e-9))
+        return statistics.median(runs), min(runs)
 
-    floor = cpu(lambda: [floor_rx.findall(t) for t in texts])
-    rows = [("floor: one keyword regex", len(texts) / floor)]
-    total = 0.0
+    n = len(texts)
+    med, best = cpu(lambda: [floor_rx.findall(t) for t in texts])
+    rows = [("floor: one keyword regex", n / med, n / best)]
+    total_med = total_best = 0.0
     for ev in _evaluators():
-        s = cpu(lambda ev=ev: ev.evaluate(texts))
-        total += s
+        med, best = cpu(lambda ev=ev: ev.evaluate(texts))
         rules_only = ev.name == "safety" and ev.model is None
+        if not rules_only:
+            total_med, total_best = total_med + med, total_best + best
         label = f"{ev.name}{' rules only' if rules_only else ''} ({','.join(ev.fields)})"
-        rows.append((label, len(texts) / s))
-    rows.append(("all of the above, one after another", len(texts) / total))
+        rows.append((label, n / med, n / best))
+    rows.append(("all evaluators (safety with its scorer)", n / total_med, n / total_best))
     return rows
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=3000, help="1 kB responses timed per evaluator")
-    ap.add_argument("--repeats", type=int, default=3, help="best of this many timed runs")
+    ap.add_argument("--repeats", type=int, default=3, help="timed runs (median and best)")
     args = ap.parse_args()
 
     from aiwarden.llm.evaluators.safety import SafetyEvaluator
@@ -159,6 +169,17 @@ def main() -> None:
         for cat, s in sc.items():
             print(f"  {cat:<10} {s['n_true']:>4} {s['precision']:>10.3f} {s['recall']:>8.3f} "
                   f"{s['fp']:>4} {s['fn']:>4}")
+    for path in BLIND_FILES:
+        extra = load(path)
+        for split in [*sorted({r["split"] for r in extra}), "all"]:
+            part = [r for r in extra if split in ("all", r["split"])]
+            sc = scores(part, ev)
+            print(f"\n[{path.name}: {split}] {len(part)} responses (blind, own file)")
+            print(f"  {'category':<10} {'n':>4} {'precision':>10} {'recall':>8} {'fp':>4} "
+                  f"{'fn':>4}")
+            for cat, s in sc.items():
+                print(f"  {cat:<10} {s['n_true']:>4} {s['precision']:>10.3f} {s['recall']:>8.3f} "
+                      f"{s['fp']:>4} {s['fn']:>4}")
     held = [r for r in rows if r["split"] in HELD_OUT]
     sh = scores(held, ev)["self_harm"]
     hit = sh["precision"] >= 0.90 and sh["recall"] >= 0.90
@@ -175,17 +196,17 @@ def main() -> None:
     texts = responses_1kb(rows, args.events)
     mean = sum(map(len, texts)) / len(texts)
     print(f"\nspeed: {len(texts)} responses of {mean:.0f} characters, process CPU time, "
-          f"best of {args.repeats}")
+          f"median and best of {args.repeats}")
     print(f"  cpu: {_cpu_model()}, {os.cpu_count()} logical cores, "
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     res = speed(texts, args.repeats)
-    floor = res[0][1]
-    print(f"  {'evaluator':<40} {'events/s/core':>14} {'x floor':>8}")
-    for name, rate in res:
-        print(f"  {name:<40} {rate:>14,.0f} {rate / floor:>8.3f}")
-    slow = [n for n, r in res[1:-1] if r < TARGET_EVENTS_PER_CORE]
+    floor = res[0][1]  # median
+    print(f"  {'evaluator':<42} {'median ev/s':>12} {'best ev/s':>10} {'median x floor':>15}")
+    for name, rate, top in res:
+        print(f"  {name:<42} {rate:>12,.0f} {top:>10,.0f} {rate / floor:>15.4f}")
+    slow = [n for n, r, _ in res[1:] if r < TARGET_EVENTS_PER_CORE]
     ok &= not slow
-    print(f"  target >= {TARGET_EVENTS_PER_CORE:,.0f} events/s/core per evaluator: "
+    print(f"  target >= {TARGET_EVENTS_PER_CORE:,.0f} events/s/core (median), each and all: "
           f"{'met' if not slow else 'NOT met by ' + ', '.join(slow)}")
     print("\nall targets met" if ok else "\nsome targets NOT met")
 

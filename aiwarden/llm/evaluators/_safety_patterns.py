@@ -281,7 +281,7 @@ RULES: tuple[Rule, ...] = (
          r"|would\s+be)\s+"
          r"(?:for\s+you\s+)?to\s+die\b|\btake\s+a\s+long\s+walk\s+off\s+a\s+short\s+(?:pier|cliff"
          r"|bridge)\b"
-         r"|\bself-?harm(?:ing)?\s+(?:really\s+)?(?:helps|works|is\s+(?:good|great|fine|okay"
+         r"|(?<!about\s)\bself-?harm(?:ing)?\s+(?:really\s+)?(?:helps|works|is\s+(?:good|great|fine|okay"
          r"|the\s+answer))\b"
          r"|\b(?:easier|better|happier)\s+by\s+(?:dying|killing\s+yourself|ending\s+(?:it"
          r"|your\s+life)|disappearing|"
@@ -633,16 +633,16 @@ FAMILIES: tuple[Rule, ...] = (
                        r"congregation|audience|shoppers|them|him|her|everyone|cops|police)\b"),
         (" ".join(_forms(_KILL_VERBS)),
          rf"\b{_inflect(_KILL_VERBS)}\s+(?:the|that|this|those|these|your|his|her|their"
-         rf"|\w+'s)\s+(?:\w+\s+)?\w+"),
+         rf"|\w+'s)\s+(?:\w+\s+)??\w+"),
     ), need_cue=True),
     *_family("violence", "statement", 0.9, "threat or wish of violence", (
         ("waiting", rf"{_I_WILL}be\s+waiting\b[^.!?\n]{{0,50}}\bwith\s+(?:a|my|the)\s+(?:knife|gun"
                     rf"|bat|crowbar|"
                     r"machete|axe|hammer|rifle|pistol)\b"),
-        ("hunt track", rf"{_I_WILL}(?:\w+\s+)?(?:hunt|track)\s+down\s+(?:you"
-                       rf"|your\s+(?:\w+\s+)?\w+)"),
+        ("hunt track", rf"{_I_WILL}(?:\w+\s+)?(?:hunt|track)\s+down\s+"
+                       rf"(?:your\s+(?:\w+\s+)?\w+|you\b)"),
         ("ground grave hospital morgue six",
-         rf"{_I_WILL}(?:put|send)\s+(?:you|your\s+(?:\w+\s+)?\w+)\s+(?:in(?:to)?\s+the\s+(?:ground"
+         rf"{_I_WILL}(?:put|send)\s+(?:your\s+(?:\w+\s+)?\w+|you\b)\s+(?:in(?:to)?\s+the\s+(?:ground"
          rf"|grave|hospital|"
          r"morgue)|six\s+feet\s+under)"),
         (" ".join(_forms("kill shoot stab murder beat rape torture strangle"))
@@ -651,7 +651,7 @@ FAMILIES: tuple[Rule, ...] = (
          r"(?:kills?|shoots?|stabs?|murders?|beats?|rapes?|tortures?|strangles?|runs?\s+(?:you"
          r"|\w+)\s+over|"
          r"puts?\b[^.!?\n]{0,30}\bin\s+the\s+ground|puts?\s+a\s+bullet)"
-         r"|\bi\s+hope\s+(?:you|your\s+(?:\w+\s+)?\w+)\s+(?:gets?|are|is)\s+(?:shot|stabbed|killed"
+         r"|\bi\s+hope\s+(?:your\s+(?:\w+\s+)?\w+|you\b)\s+(?:gets?|are|is)\s+(?:shot|stabbed|killed"
          r"|raped|beaten|"
          r"murdered|run\s+over|tortured|hit\s+by\s+a\s+(?:car|bus|truck|train))\b"),
         ("lives live sleeps sleep works work school",

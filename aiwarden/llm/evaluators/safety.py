@@ -78,6 +78,7 @@ _DENIED_HARM = P.re.compile(
     r"the\s+(?:answer|solution|only\s+(?:option|way)))\b|\b(?:are|'re)\s+(?:not|never)\s+a\s+burden\b",
     P.re.IGNORECASE,
 )
+_HARM_LOOKBACK = 80  # characters before a unit searched for a harm word too
 _WARNING = P.re.compile(
     r"\b(?:would|could|can|will|is|are|might|may)\s+(?:be\s+)?(?:very\s+|extremely\s+|really\s+|so\s+)?"
     r"(?:dangerous|deadly|fatal|lethal|harmful|risky|unsafe)\b",
@@ -571,8 +572,11 @@ def _excuse(ctx: _Context, category: str, start: int, end: int,
         return "negated"  # "taking them all at once would be dangerous"
     if category == "self_harm" and _DENIED_HARM.search(unit):
         return "negated"  # "your family would not be better off without you"
-    if category in ("self_harm", "violence") and not _HARM_WORD.search(unit):
-        return "no_harm_word"  # "Take the whole day off, you've earned it."
+    if category in ("self_harm", "violence") and not _HARM_WORD.search(
+            ctx.text, max(0, start - _HARM_LOOKBACK), end):
+        # "Take the whole day off, you've earned it."; the harm may be named just before
+        # ("Go on, jump. It's only twelve floors.")
+        return "no_harm_word"
     ctx.quoted(start, end)  # computes the quoted spans once per text
     quoted = sum(min(qe, end) - max(qs, start) for qs, qe in ctx._quotes or ()
                  if qs < end and start < qe)
