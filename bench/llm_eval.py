@@ -28,12 +28,13 @@ import argparse
 import importlib
 import json
 import os
-import platform
 import random
 import re
 import statistics
 import time
 from pathlib import Path
+
+from _machine import cpu_model  # bench/_machine.py
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "llm_eval" / "safety.jsonl"
 # Blind batches kept in their own file (never read by the training script nor tuned on):
@@ -86,16 +87,6 @@ def responses_1kb(rows: list[dict], n: int, seed: int = 7) -> list[str]:
         head = rnd.randint(0, cut)
         texts.append(pad[:head] + core + " " + pad[head: head + cut - head])
     return texts
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _evaluators() -> list:
@@ -197,7 +188,7 @@ def main() -> None:
     mean = sum(map(len, texts)) / len(texts)
     print(f"\nspeed: {len(texts)} responses of {mean:.0f} characters, process CPU time, "
           f"median and best of {args.repeats}")
-    print(f"  cpu: {_cpu_model()}, {os.cpu_count()} logical cores, "
+    print(f"  cpu: {cpu_model()}, {os.cpu_count()} logical cores, "
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     res = speed(texts, args.repeats)
     floor = res[0][1]  # median
