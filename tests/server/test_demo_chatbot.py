@@ -63,12 +63,13 @@ def test_the_chatbot_story_plays_out_to_the_rollback(demo_server: ThreadServer,
     told = out.getvalue()
     beats = ["prompt version 1 is the champion", "Prompt version 2 is promoted to champion",
              f"GUARDRAIL blocked an answer of prompt version 2 to an {BAD_LOCALE} customer "
-             "(self_harm)", "ALERT firing: llm-unsafe-rate on version 2", "INCIDENT #",
+             "(", "ALERT firing: llm-unsafe-rate on version 2", "INCIDENT #",
              "RCA #", "also names the change before it: champion moved 1 -> 2",
              "Rolled support-bot@champion back from version 2 to 1",
              "follows the champion alias: prompt version 1 answers", "THE END"]
     at = [told.find(b) for b in beats]
     assert all(i >= 0 for i in at) and at == sorted(at), told
+    assert "self_harm" in told[at[2]:].splitlines()[0], told  # the category blocked
     end = told[at[-1]:]  # where to look next: the incident and the LLM page
     assert f"{demo_server.url}/incidents/{story.incident}" in end, end
     assert f"{demo_server.url}/models/{CHATBOT_MODEL}/llm " in end, end
