@@ -282,7 +282,8 @@ def test_a_stream_that_breaks_off_sends_nothing_unchecked(bot, upstream, tmp_pat
     bot.put("/models/bot4/guardrail", json={
         "upstream": {"base_url": upstream.base_url, "api_key_file": str(tmp_path / "key"),
                      "timeout": 1}, "block": ["safety"]}).raise_for_status()
-    with bot.stream("POST", "/models/bot4/v1/chat/completions", json={
+    with bot.stream("POST", "/models/bot4/v1/chat/completions", headers={
+            "x-request-id": "broken-1"}, json={
             "stream": True, "messages": [{"role": "user", "content": "[stall] hi"}]}) as r:
         data = [ln[6:] for ln in r.iter_lines() if ln.startswith("data: ")]
     assert data[-1] == "[DONE]"
@@ -290,6 +291,9 @@ def test_a_stream_that_breaks_off_sends_nothing_unchecked(bot, upstream, tmp_pat
     text = "".join(d["choices"][0]["delta"].get("content") or "" for d in docs if "choices" in d)
     assert text == "Your parcel left the warehouse today. "  # the held-back half never went out
     assert docs[-1]["error"]["code"] == "upstream_stream_broken"
+    bot.post("/models/bot4/guardrail/flush").raise_for_status()
+    ev = bot.get("/models/bot4/llm-events/broken-1").json()
+    assert ev["detail"]["finish_reason"] == "upstream_stream_broken"
 
 
 def test_events_carry_the_finish_reason_and_a_block_says_content_filter(bot) -> None:
