@@ -92,6 +92,7 @@ class ChatbotStory(threading.Thread):
         self.events: list[str] = []  # the narrative, for tests
         self.served: dict[str, int] = {"1": 0, "2": 0}
         self.blocked: dict[str, int] = {}  # by the locale of the customer
+        self.blocked_by_channel: dict[str, int] = {}  # web: JSON answers, app: streamed
         self._n = 0
         self._seen: set[str] = set()
         self._prompts: dict[str, str] = {}  # version -> template, read from the registry
@@ -196,16 +197,11 @@ class ChatbotStory(threading.Thread):
         for _ in range(self.rows_per_tick):
             message, locale, channel = self._customer()
             system = self._prompts[version].format(locale=locale, channel=channel)
-            r = http.post(f"/models/{CHATBOT_MODEL}/v1/chat/completions", json={
-                "model": _LLM, "messages": [{"role": "system", "content": system},
-                                            {"role": "user", "content": message}]},
-                headers={"x-aiwarden-version": version, "x-aiwarden-tags": json.dumps(
-                    {"locale": locale, "channel": channel})})
-            r.raise_for_status()
+            guard = self._chat(http, version, system, message, locale, channel)
             self.served[version] = self.served.get(version, 0) + 1
-            guard = r.json().get("aiwarden") or {}
             if guard.get("action") == "block":
                 self.blocked[locale] = self.blocked.get(locale, 0) + 1
+                self.blocked_by_channel[channel] = self.blocked_by_channel.get(channel, 0) + 1
                 if "first-block" not in self._seen:
                     self._seen.add("first-block")
                     cats = ", ".join(guard.get("categories", {}).get("block", []))
@@ -219,6 +215,29 @@ class ChatbotStory(threading.Thread):
             where = ", ".join(f"{k} {v}" for k, v in sorted(self.blocked.items()))
             self.say(f"GUARDRAIL: {sum(self.blocked.values())} answers blocked so far, by "
                      f"customer locale: {where}.")
+
+    def _chat(self, http: httpx.Client, version: str, system: str, message: str, locale: str,
+              channel: str) -> dict[str, Any]:
+        """One customer's chat through the guardrail; what the guardrail did (``aiwarden``).
+        The mobile app streams its answers (Server-Sent Events), the web chat does not."""
+        stream = channel == "app"
+        r = http.post(f"/models/{CHATBOT_MODEL}/v1/chat/completions", json={
+            "model": _LLM, "stream": stream,
+            "messages": [{"role": "system", "content": system},
+                         {"role": "user", "content": message}]},
+            headers={"x-aiwarden-version": version, "x-aiwarden-tags": json.dumps(
+                {"locale": locale, "channel": channel})})
+        r.raise_for_status()
+        if not stream:
+            return r.json().get("aiwarden") or {}
+        info: dict[str, Any] = {}
+        for line in r.text.splitlines():
+            if line.startswith("data: {"):
+                chunk = json.loads(line[6:])
+                if "error" in chunk:
+                    raise RuntimeError(f"the answer's stream broke: {chunk['error']}")
+                info = chunk.get("aiwarden") or info
+        return info
 
     def _promote(self, http: httpx.Client) -> None:
         http.put(f"/registry/models/{CHATBOT_MODEL}/aliases/champion", json={

@@ -75,6 +75,8 @@ def test_the_chatbot_story_plays_out_to_the_rollback(demo_server: ThreadServer,
     assert f"{demo_server.url}/models/{CHATBOT_MODEL}/llm " in end, end
     assert "ALERT firing: llm-unsafe-rate on version 1" not in told, told
     assert set(story.blocked) == {BAD_LOCALE} and sum(story.blocked.values()) >= 5, told
+    # blocked as whole answers (web) and cut out of streamed ones (app)
+    assert set(story.blocked_by_channel) == {"web", "app"}, story.blocked_by_channel
     with httpx.Client(base_url=demo_server.url + "/api/v1", timeout=60) as api:
         assert api.get(f"/registry/models/{CHATBOT_MODEL}/aliases").json() == {
             "champion": "1"}
