@@ -5,7 +5,8 @@ Acme's support bot (``support-bot``, a text-generation model whose versions are 
 templates in the registry) answers customers through aiwarden's guardrail route, which stands
 between the bot application and its LLM (a fake one on loopback,
 :mod:`aiwarden.demo.chatbot_upstream`). The application renders the template behind the
-``champion`` alias and tags each call with the customer's locale and channel. Prompt version
+``champion`` alias and tags each call with the customer's locale and channel (the mobile app
+streams its answers, the web chat does not). Prompt version
 2 adds per-locale "tone packs"; the ``en-AU`` one came from unreviewed forum threads, and for
 those customers the model starts encouraging self-harm. The guardrail blocks those answers
 (the customer gets a crisis-line fallback) while recording them as what the model said, the
