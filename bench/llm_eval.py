@@ -36,6 +36,8 @@ from pathlib import Path
 
 from _machine import cpu_model  # bench/_machine.py
 
+_cpu_model = cpu_model  # the name bench/llm_ingest.py imports
+
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "llm_eval" / "safety.jsonl"
 # Blind batches kept in their own file (never read by the training script nor tuned on):
 # blind10 and blind11 written before the 2026-12-05 rule changes (then read while making them),
