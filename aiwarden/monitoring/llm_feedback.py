@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from aiwarden.errors import DataError
 from aiwarden.llm.descriptors import FEEDBACK
+from aiwarden.monitoring import llm_privacy
 from aiwarden.monitoring.bucket import BucketData
 from aiwarden.store.tables import llm_feedback
 
@@ -80,6 +81,10 @@ def ingest_llm_feedback(monitor: Any, model: str, rows: list[Any]) -> dict[str, 
     if not isinstance(rows, list):
         raise DataError("Expected a list of feedback objects.", "rows")
     good, errors = _check(rows)
+    if good:  # the ids as the events were stored, after the privacy policy
+        with monitor.db.write(m.id) as conn:
+            ids = llm_privacy.stored_ids(conn, m.id, [g[1] for g in good])
+        good = [(i, rid, s, c) for (i, _, s, c), rid in zip(good, ids, strict=True)]
     seen: set[str] = set()
     good = [g for g in good if not (g[1] in seen or seen.add(g[1]))]
     now = time.time()

@@ -180,6 +180,7 @@ def ingest_llm_events(monitor: Any, model: str, rows_: list[Any], *,
     _default_version(monitor.db, m, events)
     res.cost = _fill_cost(monitor.db, events)
     findings, cols, absent = evaluate(events)
+    llm_privacy.protect_events(monitor.db, m.id, events)  # tags and ids, as the texts
     res.absent_columns = absent
     res.truncated = sum(e.truncated_input or e.truncated_output for e in events)
     res.stored, res.flagged, res.privacy, res.withheld = _store(
@@ -366,6 +367,7 @@ def fit_llm_reference(monitor: Any, model: str, version: str, rows_: list[Any],
     events = [e for _, e in good]
     _fill_cost(monitor.db, events)
     findings, cols, absent = evaluate(events)
+    llm_privacy.protect_events(monitor.db, m.id, events)  # segment values as events' are
     if tags is None:
         tags = monitor.describe_model(model).get("segments") or _tags_of(events)
     now = time.time()

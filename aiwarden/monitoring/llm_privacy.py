@@ -8,23 +8,35 @@ model and moves the findings' spans into the new text). The key is random per
 model and stays in the database. Spans come from the PII and secrets evaluators; without
 the PII evaluator a ``redact`` or ``hash`` model's texts are not stored at all (the event
 says why), never stored raw.
+
+The policy covers an event's other free values too (:func:`protect_events`): tag values
+(stored, and segment columns) are redacted or hashed like texts. ``request_id`` and
+``session_id`` are identifiers: a request id is the join key of late feedback and a session
+id groups a conversation, so under both ``redact`` and ``hash`` the PII in them becomes the
+keyed hash label (``[EMAIL:3f9a0c1d]``): the same id sent again (feedback, a lookup, a
+duplicate) maps to the same stored id, and distinct ids stay distinct (:func:`private_ids`).
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import hmac
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from aiwarden.errors import ParameterError
 from aiwarden.llm.findings import Finding
-from aiwarden.llm.redact import POLICIES, REDACTED_EVALUATORS, redact
+from aiwarden.llm.redact import POLICIES, REDACTED_EVALUATORS, redact, redact_tags
 from aiwarden.store import kv
+from aiwarden.store.tables import llm_events
 
-__all__ = ["DEFAULT_POLICY", "POLICIES", "apply", "get_policy", "hash_key", "set_policy"]
+__all__ = ["DEFAULT_POLICY", "POLICIES", "apply", "get_policy", "hash_key", "lookup_ids",
+           "private_ids", "private_tags", "protect_events", "set_policy", "stored_ids"]
 
 DEFAULT_POLICY = "redact"
 _KEY = "llm.privacy."  # + model id: {"pii": policy}
@@ -46,6 +58,112 @@ def hash_key(conn: Connection, model_id: int) -> bytes:
     """The model's HMAC key (made on first use; the first writer's wins)."""
     return bytes.fromhex(kv.put_if_absent(conn, f"{_HASH_KEY}{model_id}",
                                           secrets.token_hex(32)))
+
+
+_MAX_ID = 200  # the id columns' width
+
+
+@functools.lru_cache(maxsize=1)
+def _private_evaluators() -> tuple[Any, ...]:
+    """The PII and secrets evaluators, one instance each (their output-field one)."""
+    from aiwarden.llm.descriptors import load_evaluators
+
+    found, _ = load_evaluators()
+    return tuple(e for e in found if e.name in REDACTED_EVALUATORS
+                 and tuple(getattr(e, "fields", ("output",))) == ("output",))
+
+
+def _can_find_pii() -> bool:
+    return any(e.name == "pii" for e in _private_evaluators())
+
+
+def _whole(value: str, key: bytes) -> str:
+    """A whole id as one keyed hash: when its PII cannot be looked for, or its labelled
+    form would not fit the column."""
+    return f"[ID:{hmac.new(key, value.encode('utf-8'), hashlib.sha256).hexdigest()[:32]}]"
+
+
+def _private_values(values: Sequence[str], policy: str, key: bytes) -> dict[str, str]:
+    """Each distinct value after ``policy`` (ids and tag values repeat: each is looked at
+    once), by :func:`aiwarden.llm.redact.redact_tags`."""
+    distinct = list(dict.fromkeys(v for v in values if v))
+    out = redact_tags([{"v": v} for v in distinct], _private_evaluators(), policy, key or None)
+    return {v: o["v"] for v, o in zip(distinct, out, strict=True)}
+
+
+def private_tags(tags: Sequence[Mapping[str, str]], policy: str, key: bytes = b""
+                 ) -> list[dict[str, str]]:
+    """Each event's tags with the PII in their values redacted or hashed per ``policy``;
+    without the PII evaluator a ``redact`` or ``hash`` model keeps no tags (never raw)."""
+    if policy == "store":
+        return [dict(t) for t in tags]
+    if not _can_find_pii():
+        return [{} for _ in tags]
+    done = _private_values([v for t in tags for v in t.values()], policy, key)
+    return [{k: done.get(v, v) for k, v in t.items()} for t in tags]
+
+
+def private_ids(ids: Sequence[str | None], policy: str, key: bytes) -> list[str | None]:
+    """Identifiers (request or session ids) as stored under ``policy``: as sent under
+    ``store``; else the PII in them replaced by its keyed hash label under both ``redact``
+    and ``hash`` (a bare ``[EMAIL]`` would merge distinct ids), so one id always maps to one
+    stored id of this model. ``key``: the model's :func:`hash_key`."""
+    if policy == "store" or not any(ids):
+        return list(ids)
+    if not _can_find_pii():
+        return [i if not i else _whole(i, key) for i in ids]
+    done = _private_values([i for i in ids if i], "hash", key)
+    out: list[str | None] = []
+    for i in ids:
+        v = done.get(i, i) if i else i
+        out.append(_whole(i, key) if v and i and len(v) > _MAX_ID else v)
+    return out
+
+
+def protect_events(db: Any, model_id: int, events: Sequence[Any]) -> str:
+    """Apply the model's policy to the events' tags, ``session_id`` and ``request_id`` in
+    place (after evaluation, before anything is stored or profiled); the policy."""
+    with db.read() as conn:
+        policy = get_policy(conn, model_id)
+    if policy == "store":
+        return policy
+    with db.write(model_id) as conn:
+        key = hash_key(conn, model_id)
+    tags = private_tags([e.tags for e in events], policy, key)
+    rids = private_ids([e.request_id for e in events], policy, key)
+    sids = private_ids([e.session_id for e in events], policy, key)
+    for e, t, r, s in zip(events, tags, rids, sids, strict=True):
+        e.tags, e.request_id, e.session_id = t, r, s
+    return policy
+
+
+def stored_ids(conn: Connection, model_id: int, ids: Sequence[str]) -> list[str]:
+    """The request ids late feedback joins with: each id's private form under the current
+    policy, or the id itself when an event was stored with it (before a policy change)."""
+    policy = get_policy(conn, model_id)
+    if policy == "store" or not ids:
+        return list(ids)
+    private = private_ids(list(ids), policy, hash_key(conn, model_id))
+    changed = [i for i, p in zip(ids, private, strict=True) if i != p]
+    raw: set[str] = set()
+    for n in range(0, len(changed), 1000):
+        raw.update(conn.execute(select(llm_events.c.request_id).where(
+            llm_events.c.model_id == model_id,
+            llm_events.c.request_id.in_(changed[n:n + 1000]))).scalars())
+    return [i if i in raw else str(p) for i, p in zip(ids, private, strict=True)]
+
+
+def lookup_ids(conn: Connection, model_id: int, ids: Sequence[str]) -> list[str]:
+    """The stored forms an id sent by a client may have: itself (stored under ``store``,
+    or before a policy change) and its private form under the current policy."""
+    policy = get_policy(conn, model_id)
+    out = list(dict.fromkeys(ids))
+    if policy != "store":
+        raw = kv.get(conn, f"{_HASH_KEY}{model_id}")
+        if raw:
+            out += [p for p in private_ids(list(ids), policy, bytes.fromhex(raw))
+                    if p and p not in out]
+    return out
 
 
 def _groups(findings: Sequence[Finding]) -> list[tuple[int, int, list[Finding]]]:

@@ -279,7 +279,8 @@ def query_llm_events(monitor: Any, name: str, flagged: bool | None = None,
         if version:
             q = q.where(llm_events.c.version == version)
         if session_id:
-            q = q.where(llm_events.c.session_id == session_id)
+            q = q.where(llm_events.c.session_id.in_(  # as sent, or as the policy stored it
+                llm_privacy.lookup_ids(conn, m.id, [session_id])))
         if start is not None:
             q = q.where(llm_events.c.ts >= start)
         if end is not None:
@@ -303,11 +304,13 @@ def read_llm_event(monitor: Any, name: str, request_id: str) -> dict[str, Any]:
     """One stored event as ``GET /models/{name}/llm-events/{request_id}`` answers it."""
     with monitor.db.read() as conn:
         m = repo.get_model(conn, name)
+        forms = llm_privacy.lookup_ids(conn, m.id, [request_id])  # as sent, or as stored
         row = conn.execute(select(llm_events).where(
-            llm_events.c.model_id == m.id, llm_events.c.request_id == request_id)).first()
+            llm_events.c.model_id == m.id, llm_events.c.request_id.in_(forms))).first()
         if row is None:
             raise repo.NotFound(f"Model {name!r} has no LLM event {request_id!r}.",
                                 "request_id")
         fb = conn.execute(select(llm_feedback).where(
-            llm_feedback.c.model_id == m.id, llm_feedback.c.request_id == request_id)).first()
+            llm_feedback.c.model_id == m.id,
+            llm_feedback.c.request_id == row.request_id)).first()
     return _event(row, fb)

@@ -3,6 +3,7 @@ privacy (store / redact / hash), late feedback, an unsafe-rate rule, flagged eve
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -135,29 +136,45 @@ def test_privacy_policy_is_applied_before_anything_is_written(http_module, db_ur
     name = f"priv-{policy}"
     _model(http, name, policy)
     email = f"{policy}.someone@example.com"
+    # the e-mail is planted in every free value: texts, tags, the session and request ids
+    rid, sid = f"{policy}-0 for {email}", f"session of {email}"
     ev = dict(_events(1, f"{policy}-")[0], output=f"Sure, I emailed {email} for you.",
-              input=f"my mail is {email}, card 4111 1111 1111 1111")
+              input=f"my mail is {email}, card 4111 1111 1111 1111", request_id=rid,
+              session_id=sid, tags={"locale": "fr", "user": email})
     out = http.post(f"/models/{name}/llm-events", json=[ev]).json()
     assert (out["stored"], out["privacy"]) == (1, policy)
+    # an event whose descriptor row is quarantined (unknown version): its payload is kept
+    lost = dict(ev, request_id=f"{rid} again", version="no-such-version")
+    assert http.post(f"/models/{name}/llm-events", json=[lost]).json()["quarantined"] == 1
     fb = http.post(f"/models/{name}/llm-feedback", json=[
-        {"request_id": f"{policy}-0", "score": 1, "comment": f"reach me at {email}"}]).json()
-    assert fb["joined"] == 1
-    stored = http.get(f"/models/{name}/llm-events/{policy}-0").json()
-    texts = [stored["output"], stored["input"][0]["content"], stored["feedback"]["comment"]]
+        {"request_id": rid, "score": 1, "comment": f"reach me at {email}"}]).json()
+    assert fb["joined"] == 1  # late feedback joins by the id as the application sent it
+    stored = http.get(f"/models/{name}/llm-events/{rid}").json()  # looked up as sent
+    by_session = http.get(f"/models/{name}/llm-events", params={"session_id": sid}).json()
+    assert stored["request_id"] in {e["request_id"] for e in by_session["events"]}
+    texts = [stored["output"], stored["input"][0]["content"], stored["feedback"]["comment"],
+             stored["tags"]["user"], stored["session_id"], stored["request_id"]]
     spans = [f for f in stored["findings"] if f["field"] == "output" and f["evaluator"] == "pii"]
     assert [f["category"] for f in spans] == ["email"]
     span_text = stored["output"][spans[0]["start"]:spans[0]["end"]]
     if policy == "store":
         assert all(email in t for t in texts)
         assert span_text == email
+        assert (stored["request_id"], stored["session_id"]) == (rid, sid)
         return
     assert not any(email in t for t in texts)
     assert "4111" not in stored["input"][0]["content"]
+    assert stored["tags"]["locale"] == "fr"
+    # ids keep one keyed hash per value under both policies: joins and lookups still work
+    assert re.fullmatch(rf"{policy}-0 for \[EMAIL:[0-9a-f]{{8}}\]", stored["request_id"])
+    assert re.fullmatch(r"session of \[EMAIL:[0-9a-f]{8}\]", stored["session_id"])
     if policy == "redact":
         assert stored["output"] == "Sure, I emailed [EMAIL] for you."
         assert span_text == "[EMAIL]"
+        assert stored["tags"]["user"] == "[EMAIL]"
     else:
         assert span_text.startswith("[EMAIL:") and len(span_text) == len("[EMAIL:]") + 8
+        assert stored["tags"]["user"] == span_text  # equal values, equal labels
     raw = _database_bytes(db_url)
     assert email.encode() not in raw
 
