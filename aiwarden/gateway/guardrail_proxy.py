@@ -36,7 +36,7 @@ from aiwarden.errors import DataError
 from aiwarden.gateway.events import EventQueue, Sink
 from aiwarden.gateway.guardrail import Guard, Verdict
 from aiwarden.gateway.guardrail_policy import GuardrailPolicy
-from aiwarden.gateway.guardrail_stream import relay
+from aiwarden.gateway.guardrail_stream import open_stream, relay
 from aiwarden.llm.events import parse_events
 from aiwarden.monitoring import llm_guardrail
 from aiwarden.store.models_repo import NotFound
@@ -335,8 +335,13 @@ class GuardrailProxy:
         req = self.client.build_request("POST", up.base_url + "/chat/completions",
                                         content=orjson.dumps({**body, "messages": forward}),
                                         headers=headers, timeout=up.timeout)
-        try:  # a whole answer is read in the same worker thread: one hop, not two
-            resp = await run_in_threadpool(self.client.send, req, stream=stream)
+        relay_ = None
+        try:  # a whole answer (a stream's start) is read in the same worker thread
+            if stream:
+                resp, relay_, first = await run_in_threadpool(open_stream, call, self.client,
+                                                               req)
+            else:
+                resp = await run_in_threadpool(self.client.send, req)
         except (httpx.HTTPError, EgressDenied) as exc:
             self.counters.upstream_errors[name] += 1
             return _oai_error(502, f"The upstream {up.base_url} could not be reached: "
@@ -345,11 +350,15 @@ class GuardrailProxy:
             data = await run_in_threadpool(resp.read) if stream else resp.content
             resp.close()
             self.counters.upstream_errors[name] += 1
-            return _json(orjson.loads(data) if data[:1] == b"{" else
+            try:
+                said = orjson.loads(data) if data[:1] == b"{" else None
+            except orjson.JSONDecodeError:
+                said = None
+            return _json(said if said is not None else
                          {"error": {"message": data.decode(errors="replace")[:500],
                                     "type": "upstream_error"}}, resp.status_code)
-        if stream:
-            return StreamingResponse(relay(call, resp), media_type="text/event-stream")
+        if relay_ is not None:
+            return StreamingResponse(relay(relay_, first), media_type="text/event-stream")
         return self._answer(call, resp.content)
 
     def _input_block(self, call: Call, stream: bool) -> Response:

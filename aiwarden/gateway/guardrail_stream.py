@@ -10,6 +10,7 @@ when the upstream is faster than the checks, which is when their cost would show
 
 from __future__ import annotations
 
+import select
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -17,12 +18,12 @@ import httpx
 import orjson
 from starlette.concurrency import run_in_threadpool
 
-from aiwarden.gateway.guardrail import Guard, StreamGuard, Verdict
+from aiwarden.gateway.guardrail import StreamGuard, Verdict
 
 if TYPE_CHECKING:
     from aiwarden.gateway.guardrail_proxy import Call
 
-__all__ = ["relay"]
+__all__ = ["open_stream", "relay"]
 
 _DONE = b"data: [DONE]\n\n"
 BROKEN = "upstream_stream_broken"
@@ -31,15 +32,18 @@ BROKEN = "upstream_stream_broken"
 class _Relay:
     """The state of one relayed stream; :meth:`step` handles one network read."""
 
-    def __init__(self, guard: Guard, resp: httpx.Response) -> None:
-        self.guard, self.resp = guard, resp
-        self.sg = StreamGuard(guard)
+    def __init__(self, call: Call, resp: httpx.Response) -> None:
+        self.call, self.guard, self.resp = call, call.guard, resp
+        self.sg = StreamGuard(call.guard)
         self.raw: Iterator[bytes] = resp.iter_bytes()
         self.buf = b""
         self.env: dict[str, Any] = {}
         self.finish: dict[str, Any] | None = None  # the upstream's chunk with finish_reason
         self.broke: str | None = None
         self.done = False  # the upstream's stream ended (or broke, or was blocked)
+        self.finished = False  # and the last chunks were made
+        self.last: dict[str, Any] | None = None  # the last chunk read (an envelope)
+        self.sock: Any = None  # the upstream connection's socket (False: not known)
 
     def _chunks(self, lines: list[bytes]) -> Iterator[dict[str, Any]]:
         for line in lines:
@@ -64,17 +68,41 @@ class _Relay:
                 return
 
     def step(self) -> list[bytes]:
-        """Read from the upstream until something may go to the client (a sentence
-        completed, a role or tool-call delta came) or the stream ended: a read that adds
-        to a sentence not yet complete has nothing to send, so it does not go back to the
-        event loop (one thread hop per sentence, not per chunk)."""
+        """Read from the upstream until something may go to the client or the stream
+        ended. The text is checked only when no more of the stream is waiting to be read:
+        an upstream faster than the checks gets its sentences checked together (an
+        evaluator run costs mostly per call, not per character), a slower one each
+        sentence as it completes; a read that completes no sentence does not go back to
+        the event loop (one thread hop per sentence at most, not per chunk)."""
         out: list[bytes] = []
         while not out and not self.done:
-            out = self._read()
+            out += self._read()
+            if self.done or self._waiting():  # at the end :meth:`end` checks the rest
+                continue
+            released = self.sg.release()
+            if self.sg.blocked:
+                self.done = True
+            if released and self.last is not None:
+                out.append(_sse(dict(self.last, choices=[{
+                    "index": 0, "delta": {"content": released}, "finish_reason": None}])))
         return out
 
+    def _waiting(self) -> bool:
+        """More of the upstream's answer is already here (its socket reads without
+        waiting)."""
+        if self.sock is None:
+            stream = self.resp.extensions.get("network_stream")
+            self.sock = getattr(stream, "get_extra_info", lambda _: None)("socket") or False
+        if not self.sock:
+            return False
+        try:
+            return bool(select.select([self.sock], [], [], 0)[0])
+        except (OSError, ValueError):  # closed meanwhile
+            return False
+
     def _read(self) -> list[bytes]:
-        """Read once from the upstream; what may go to the client now."""
+        """Read once from the upstream and take its chunks' text (checked later by
+        :meth:`step`); the role and tool-call deltas, which go out as they come."""
         try:
             data = next(self.raw)
         except StopIteration:
@@ -87,7 +115,6 @@ class _Relay:
         if self.done and lines[-1:] == [b""]:
             lines.pop()
         out: list[bytes] = []
-        last: dict[str, Any] | None = None
         for chunk in self._chunks(lines):
             choice = chunk["choices"][0]
             self.env = {k: chunk.get(k) for k in ("id", "object", "created", "model")}
@@ -101,14 +128,17 @@ class _Relay:
             if rest:  # the role, tool calls: passed on as they come, without the text
                 out.append(_sse(dict(chunk, choices=[dict(choice, finish_reason=None,
                                                           delta=rest)])))
-            last = chunk
-        released = self.sg.release()
-        if self.sg.blocked:
-            self.done = True
-        if released and last is not None:
-            out.append(_sse(dict(last, choices=[{"index": 0, "delta": {"content": released},
-                                                 "finish_reason": None}])))
+            self.last = chunk
         return out
+
+    def next(self) -> bytes:
+        """What goes to the client next (read until there is some); once the upstream's
+        stream ended, the last chunks with it (one thread hop, not two)."""
+        out = self.step()
+        if self.done and not self.finished:
+            self.finished = True
+            out += self.end(self.call.verdict, self.call.rid)
+        return b"".join(out)
 
     def end(self, verdict: Verdict, rid: str) -> list[bytes]:
         """The last chunks: the held-back text and the finish, the fallback on a block, an
@@ -149,19 +179,35 @@ def _sse(doc: Any) -> bytes:
     return b"data: " + orjson.dumps(doc) + b"\n\n"
 
 
-async def relay(call: Call, resp: httpx.Response) -> AsyncIterator[bytes]:
+def open_stream(call: Call, client: httpx.Client, req: httpx.Request
+                ) -> tuple[httpx.Response, _Relay | None, bytes]:
+    """Send the request and, when the upstream answers 200, read its stream up to the first
+    thing that may go to the client, in the same worker thread (a hop saved)."""
+    resp = client.send(req, stream=True)
+    if resp.status_code != 200:
+        return resp, None, b""
+    r = _Relay(call, resp)
+    try:
+        return resp, r, r.next()
+    except BaseException:
+        resp.close()
+        raise
+
+
+async def relay(r: _Relay, first: bytes) -> AsyncIterator[bytes]:
     """The client's SSE stream: the upstream's chunks with their text checked and held back
     to sentence boundaries; on a block, one last chunk with the fallback and
     ``finish_reason: content_filter``, then ``[DONE]``."""
-    r = _Relay(call.guard, resp)
+    call = r.call
     try:
-        while not r.done:
-            out = await run_in_threadpool(r.step)
+        if first:
+            yield first
+        while not r.finished:
+            out = await run_in_threadpool(r.next)
             if out:
-                yield b"".join(out)
-        yield b"".join(await run_in_threadpool(r.end, call.verdict, call.rid))
+                yield out
     finally:
-        resp.close()
+        r.resp.close()
         if r.broke is not None:
             call.proxy.counters.upstream_errors[call.name] += 1
         call.verdict.merge(r.sg.verdict)
