@@ -59,14 +59,21 @@ def _children(pid: int) -> list[int]:
             if p.name.isdigit() and (st := _stat(int(p.name))) and int(st[1]) == pid]
 
 
+def _cpu_split(pid: int) -> tuple[float, float]:
+    """CPU seconds of the server process and of its live children (evaluator workers)."""
+    out = []
+    for pids in ([pid], _children(pid)):
+        total = 0
+        for p in pids:
+            st = _stat(p)
+            if st:
+                total += int(st[11]) + int(st[12])
+        out.append(total / os.sysconf("SC_CLK_TCK"))
+    return out[0], out[1]
+
+
 def _cpu_seconds(pid: int) -> float:
-    """CPU seconds of the server and its live children (the evaluator workers)."""
-    total = 0
-    for p in [pid, *_children(pid)]:
-        st = _stat(p)
-        if st:
-            total += int(st[11]) + int(st[12])
-    return total / os.sysconf("SC_CLK_TCK")
+    return sum(_cpu_split(pid))
 
 
 def _answer(i: int, chars: int) -> str:
@@ -162,8 +169,8 @@ def _warm(srv: ProcessServer, body: bytes, workers: int) -> None:
         kids = _children(srv.proc.pid)
         before = _cpu_seconds(srv.proc.pid)
         time.sleep(1.0)
-        if len(kids) > workers and _cpu_seconds(srv.proc.pid) - before < 0.05:
-            break  # the workers (and multiprocessing's resource tracker) are up and idle
+        if len(kids) >= workers and _cpu_seconds(srv.proc.pid) - before < 0.05:
+            break  # the workers are up and idle
 
 
 def _rest(payloads: list[bytes]) -> list[bytes]:
@@ -208,6 +215,7 @@ def main() -> None:
 
     rates: dict[tuple[str, str], list[float]] = {}
     cpus: dict[tuple[str, str], list[float]] = {}
+    per_span: dict[tuple[str, str], list[tuple[float, float]]] = {}
     tag = 1
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
@@ -232,11 +240,14 @@ def main() -> None:
                                  args.spans),
                                 (SCENARIOS[2], mixed_b, "/v1/traces", otlp.PROTOBUF,
                                  args.spans)]:
-                            cpu0, load0 = _cpu_seconds(srv.proc.pid), os.getloadavg()[0]
+                            (m0, w0), load0 = _cpu_split(srv.proc.pid), os.getloadavg()[0]
                             secs = send(srv.url, path, payloads, media, args.clients)
-                            cpu = (_cpu_seconds(srv.proc.pid) - cpu0) / secs
+                            m1, w1 = _cpu_split(srv.proc.pid)
+                            cpu = (m1 - m0 + w1 - w0) / secs
                             rates.setdefault((config, name), []).append(spans / secs)
                             cpus.setdefault((config, name), []).append(cpu)
+                            per_span.setdefault((config, name), []).append(
+                                ((m1 - m0) / spans, (w1 - w0) / spans))
                             # spans per server CPU-second: what one core would do
                             print(f"round {r} workers={config:4s} {name:44s} "
                                   f"{spans / secs:7,.0f} spans/s ({secs:5.1f} s; server CPU "
@@ -257,6 +268,17 @@ def main() -> None:
                      if name == SCENARIOS[2] else "")
             print(f"  workers={config:4s} {name:44s} {med[key]:7,.0f}  "
                   f"(CPU {statistics.median(cpus[key]):.2f}{extra})")
+    cores = os.cpu_count() or 1
+    print(f"CPU per span (median; server process + evaluator workers) and the rate {cores} "
+          "free cores would allow: min(1 / server process, cores / total):")
+    for key, vals in per_span.items():
+        main_us = statistics.median(v[0] for v in vals) * 1e6
+        work_us = statistics.median(v[1] for v in vals) * 1e6
+        # one process runs on one core however many there are (the GIL)
+        bound = 1e6 / main_us if not work_us else min(1e6 / main_us,
+                                                      cores * 1e6 / (main_us + work_us))
+        print(f"  workers={key[0]:4s} {key[1]:44s} {main_us:6.0f} + {work_us:6.0f} us  "
+              f"-> {bound:7,.0f} spans/s")
     if len(configs) > 1:
         a, b = configs[0], configs[-1]
         print(f"workers={b} / workers={a}: " + ", ".join(
