@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -66,12 +67,16 @@ class NotificationCenter:
 
     ``history_days``: how long sent or failed messages and the attempt log are kept.
     ``egress``: where receivers may connect (:mod:`aiwarden.egress`; deny-by-default).
+    ``secrets_dir``: the folder receivers' ``{file: ...}`` secrets are read from (None:
+    such references are refused).
     """
 
     def __init__(self, db: Database, deliverer: Deliverer | None = None, *,
-                 history_days: float = 7.0, egress: EgressPolicy | None = None) -> None:
+                 history_days: float = 7.0, egress: EgressPolicy | None = None,
+                 secrets_dir: str | Path | None = None) -> None:
         self.db = db
         self.egress = egress if egress is not None else EgressPolicy()
+        self.secrets_dir = secrets_dir
         self.deliverer = deliverer or Deliverer(on_attempt=self._attempted)
         if deliverer is not None and deliverer.on_attempt is None:
             deliverer.on_attempt = self._attempted
@@ -129,7 +134,7 @@ class NotificationCenter:
         receivers = {}
         for i, spec in enumerate(config.get("receivers") or []):
             try:
-                r = receiver_from_config(spec, self.egress)
+                r = receiver_from_config(spec, self.egress, self.secrets_dir)
                 if strict:
                     r.check_egress()
                 else:

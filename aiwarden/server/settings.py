@@ -60,6 +60,9 @@ class ServerSettings:
     # outbound calls (docs/alerting.md, Egress policy): loopback, private, link-local and
     # metadata addresses are refused unless listed here (CIDRs, host names, host:port)
     egress_allow: str = ""
+    # receivers' {file: ...} secrets (docs/alerting.md): only files inside this folder are
+    # read; empty: <data_dir>/secrets
+    secrets_dir: str = ""
     # failed authentications (docs/security.md): per client address and per key id, at most
     # this many per window, then 429 with Retry-After; 0 turns the limit off. Per process.
     auth_failures: int = 10
@@ -78,6 +81,11 @@ class ServerSettings:
                                          f"AIWARDEN_{f.name.upper()}") from None
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+    @property
+    def secrets_folder(self) -> Path:
+        """Where receivers' ``{file: ...}`` secrets may be read from."""
+        return Path(self.secrets_dir) if self.secrets_dir else Path(self.data_dir) / "secrets"
 
     @property
     def url(self) -> str:

@@ -78,7 +78,8 @@ def test_receiver_secrets_from_the_environment_and_files(
 
     m = f"sec-{uuid.uuid4().hex[:6]}"
     f = tmp_path / "rules.yaml"
-    signing = tmp_path / "signing"
+    signing = server.settings.secrets_folder / "signing"  # only files in there are read
+    signing.parent.mkdir(exist_ok=True)
     signing.write_text("hmac-key-from-file\n")
     monkeypatch.setenv("AW_TEST_HOOK_URL", f"http://127.0.0.1:9/hook/{SECRET}")
     f.write_text(_hook_file(m, "${env:AW_TEST_HOOK_URL}", f", secret: {{file: {signing}}}"))
@@ -109,7 +110,7 @@ def test_receiver_secrets_from_the_environment_and_files(
         assert code == 2 and err.count("\n") == 1
         assert "receivers[0]" in err and "url" in err
         assert "environment variable AW_TEST_HOOK_URL2 is not set" in err
-    f.write_text(_hook_file(m, "http://127.0.0.1:9/x", f", secret: {{file: {tmp_path}/nope}}"))
+    f.write_text(_hook_file(m, "http://127.0.0.1:9/x", ", secret: {file: nope}"))
     r = http.post("/rules/apply", content=f.read_text())
     assert r.status_code == 422 and r.json()["detail"]["field"] == "receivers[0].secret"
     assert "nope" in r.json()["detail"]["message"]
@@ -125,12 +126,63 @@ def test_references_resolve_inside_strings_and_whole_values(
     (tmp_path / "s").write_text("from-file")
     got: dict[str, Any] = resolve_secrets({
         "url": "https://h.example/x/${env:AW_TOKEN}?k=${file:%s}" % (tmp_path / "s"),
-        "headers": {"Authorization": {"env": "AW_TOKEN"}}, "timeout": 3})
+        "headers": {"Authorization": {"env": "AW_TOKEN"}}, "timeout": 3}, tmp_path)
     assert got == {"url": "https://h.example/x/t0k?k=from-file",
                    "headers": {"Authorization": "t0k"}, "timeout": 3}
     with pytest.raises(ParameterError) as err:
         resolve_secrets({"headers": {"X": "${env:AW_NOT_SET_ANYWHERE}"}})
     assert err.value.field == "headers.X" and "AW_NOT_SET_ANYWHERE" in str(err.value)
+
+
+def test_secret_files_are_one_short_line_of_a_regular_file_in_the_secrets_folder(
+        server: ThreadServer, http: httpx.Client, tmp_path: Path) -> None:
+    import os
+
+    from aiwarden.alerting.notifiers.secrets import MAX_FILE_BYTES
+
+    folder = server.settings.secrets_folder
+    assert folder == Path(server.settings.data_dir) / "secrets"  # the default
+    folder.mkdir(exist_ok=True)
+    center = server.server.config.app.state.notifications
+    outside = tmp_path / "outside"
+    outside.write_text("not-a-secret\n")
+    (folder / "ok").write_text("hook-key-ok\n")
+    (folder / "big").write_text("x" * (MAX_FILE_BYTES + 1))
+    (folder / "lines").write_text("one\ntwo\n")
+    (folder / "dir").mkdir(exist_ok=True)
+    (folder / "out-link").unlink(missing_ok=True)
+    (folder / "out-link").symlink_to(outside)
+    (folder / "in-link").unlink(missing_ok=True)
+    (folder / "in-link").symlink_to(folder / "ok")
+    fifo = folder / "fifo"
+    if not fifo.exists():
+        os.mkfifo(fifo)  # reading it would block the server forever
+
+    def put(secret: object) -> httpx.Response:
+        return http.put("/notifications/config", json={
+            "receivers": [{"type": "webhook", "name": "sec", "url": "http://127.0.0.1:9/h",
+                           "secret": secret}], "route": {"receiver": "sec"}})
+
+    for name in ("ok", str(folder / "ok"), "in-link"):  # relative, absolute, a link inside
+        r = put({"file": name})
+        assert r.status_code == 200, (name, r.text)
+        assert center.receivers["sec"]._secret == "hook-key-ok"
+    refused = {str(outside): "is outside the secrets folder",
+               "../outside": "is outside the secrets folder",
+               "/etc/passwd": "is outside the secrets folder",
+               "out-link": "is outside the secrets folder",
+               "big": f"is larger than {MAX_FILE_BYTES} bytes",
+               "lines": "holds more than one line", "dir": "is not a regular file",
+               "fifo": "is not a regular file", "missing": "cannot read secret file"}
+    for name, reason in refused.items():
+        for secret in ({"file": name}, f"${{file:{name}}}"):
+            r = put(secret)
+            assert r.status_code == 422, (name, r.status_code, r.text)
+            detail = r.json()["detail"]
+            assert detail["field"] == "receivers[0].secret", detail
+            assert reason in detail["message"] and repr(name) in detail["message"], detail
+            assert "not-a-secret" not in r.text and "root:" not in r.text
+    assert center.receivers["sec"]._secret == "hook-key-ok"  # the refusals changed nothing
 
 
 def test_rollback_policies_in_a_rule_file_are_diffed(

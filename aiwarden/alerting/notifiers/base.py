@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import Any, ClassVar, Self, TypeVar
 from urllib.parse import urlsplit
 
@@ -371,11 +372,12 @@ def receiver_types() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def receiver_from_config(config: Mapping[str, Any], egress: EgressPolicy | None = None
-                         ) -> Receiver:
+def receiver_from_config(config: Mapping[str, Any], egress: EgressPolicy | None = None,
+                         secrets_dir: str | Path | None = None) -> Receiver:
     """Build a receiver from ``{"type": ..., "name": ..., ...}``; errors name the field.
 
-    ``egress`` is where it may connect (deny-by-default when None).
+    ``egress`` is where it may connect (deny-by-default when None); ``secrets_dir`` the
+    folder ``{file: ...}`` references are read from (None: refused).
     """
     if not isinstance(config, Mapping):
         raise ParameterError(f"A receiver config must be a mapping. Got {config!r} instead.")
@@ -386,7 +388,7 @@ def receiver_from_config(config: Mapping[str, Any], egress: EgressPolicy | None 
     from aiwarden.alerting.notifiers.secrets import resolve_secrets
 
     # ${env:NAME} / ${file:PATH} references: resolved here, never stored resolved
-    return _REGISTRY[kind].from_config(resolve_secrets(config), egress)
+    return _REGISTRY[kind].from_config(resolve_secrets(config, secrets_dir), egress)
 
 
 # -- HTTP -----------------------------------------------------------------------------------

@@ -5,24 +5,70 @@ A rule file kept in git then holds no secret, and neither does the stored config
 reference is stored, and each server process resolves it when it builds the receiver (so
 every process that delivers needs the variable or file). A missing variable or unreadable
 file is refused with the variable's (or file's) name and the field it was for; the value
-itself is never part of a message. A file's trailing newline is dropped.
+itself is never part of a message.
+
+A file reference can only name a regular file of at most :data:`MAX_FILE_BYTES` bytes inside
+the secrets folder (the server's ``AIWARDEN_SECRETS_DIR``, default ``<data dir>/secrets``;
+a relative name is taken inside it, symbolic links are followed only while they stay in it),
+holding one line of UTF-8 text (its trailing newline dropped). Otherwise whoever may change
+the notification config could make the server read any file it can (a key, a FIFO that
+blocks, ``/dev/zero``) and send it to a URL of their choosing.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from aiwarden.errors import ParameterError
 
-__all__ = ["resolve_secrets"]
+__all__ = ["MAX_FILE_BYTES", "resolve_secrets"]
 
+MAX_FILE_BYTES = 4096
 _REF = re.compile(r"\$\{(env|file):([^}]*)\}")
 
 
-def _lookup(kind: str, name: str, where: str) -> str:
+def _read_file(name: str, where: str, folder: str | Path | None) -> str:
+    """The one line of the regular file ``name`` inside ``folder``; errors name ``where``."""
+    if folder is None:
+        raise ParameterError(f"{where}: secret file {name!r}: no secrets folder is configured "
+                             "(AIWARDEN_SECRETS_DIR), so no file can be read.", where)
+    base = Path(os.path.realpath(folder))
+    real = Path(os.path.realpath(base / name))  # an absolute name stays as it is
+    if not real.is_relative_to(base):
+        raise ParameterError(f"{where}: secret file {name!r} is outside the secrets folder "
+                             f"{str(base)!r} (AIWARDEN_SECRETS_DIR).", where)
+    try:  # non-blocking and no link at the end: a FIFO or a swapped link cannot stall us
+        fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        raise ParameterError(f"{where}: cannot read secret file {name!r}: "
+                             f"{exc.strerror or exc}.", where) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ParameterError(f"{where}: secret file {name!r} is not a regular file.", where)
+        data = os.read(fd, MAX_FILE_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(data) > MAX_FILE_BYTES:
+        raise ParameterError(f"{where}: secret file {name!r} is larger than {MAX_FILE_BYTES} "
+                             "bytes; a secret is one line.", where)
+    try:
+        text = data.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError:
+        raise ParameterError(f"{where}: secret file {name!r} is not UTF-8 text.",
+                             where) from None
+    if "\n" in text or "\r" in text:
+        raise ParameterError(f"{where}: secret file {name!r} holds more than one line; a "
+                             "secret is one line.", where)
+    return text
+
+
+def _lookup(kind: str, name: str, where: str, folder: str | Path | None) -> str:
     name = name.strip()
     if not name:
         raise ParameterError(f"{where}: ${{{kind}:...}} names no "
@@ -33,32 +79,29 @@ def _lookup(kind: str, name: str, where: str) -> str:
             raise ParameterError(f"{where}: environment variable {name} is not set (the "
                                  "server process reads it).", where)
         return value
-    try:
-        with open(name, encoding="utf-8") as f:
-            return f.read().rstrip("\r\n")
-    except OSError as exc:
-        raise ParameterError(f"{where}: cannot read secret file {name!r}: "
-                             f"{exc.strerror or exc}.", where) from None
+    return _read_file(name, where, folder)
 
 
-def _resolve(value: Any, where: str) -> Any:
+def _resolve(value: Any, where: str, folder: str | Path | None) -> Any:
     if isinstance(value, str):
         if "${" not in value:
             return value
-        return _REF.sub(lambda m: _lookup(m[1], m[2], where), value)
+        return _REF.sub(lambda m: _lookup(m[1], m[2], where, folder), value)
     if isinstance(value, Mapping):
         if len(value) == 1 and next(iter(value)) in ("env", "file"):
             ((kind, name),) = value.items()
             if not isinstance(name, str):
                 raise ParameterError(f"{where}: {{{kind}: ...}} expects a name as text.",
                                      where)
-            return _lookup(str(kind), name, where)
-        return {k: _resolve(v, f"{where}.{k}") for k, v in value.items()}
+            return _lookup(str(kind), name, where, folder)
+        return {k: _resolve(v, f"{where}.{k}", folder) for k, v in value.items()}
     if isinstance(value, list):
-        return [_resolve(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [_resolve(v, f"{where}[{i}]", folder) for i, v in enumerate(value)]
     return value
 
 
-def resolve_secrets(config: Mapping[str, Any]) -> dict[str, Any]:
-    """``config`` with every reference replaced by what it names; errors name the field."""
-    return {k: _resolve(v, str(k)) for k, v in config.items()}
+def resolve_secrets(config: Mapping[str, Any], secrets_dir: str | Path | None = None
+                    ) -> dict[str, Any]:
+    """``config`` with every reference replaced by what it names; errors name the field.
+    ``secrets_dir``: the folder file references must stay in (None: they are refused)."""
+    return {k: _resolve(v, str(k), secrets_dir) for k, v in config.items()}
