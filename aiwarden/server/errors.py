@@ -111,6 +111,11 @@ def install(app: FastAPI) -> None:
         method of the path in ``Allow``); a body FastAPI cannot parse is 422 like ours."""
         status, headers = exc.status_code, dict(exc.headers or {})
         if status == 400:  # FastAPI: "There was an error parsing the body"
+            if isinstance(exc.__cause__, RecursionError):  # json.loads of a deep body
+                from aiwarden.server.jsonbody import MAX_DEPTH
+
+                return JSONResponse(_body("malformed", f"The body is nested deeper than "
+                                          f"{MAX_DEPTH} levels.", "body"), 422)
             return JSONResponse(_body("malformed", f"{exc.detail}: send valid JSON.", "body"),
                                 422)
         if status == 405:
