@@ -250,6 +250,19 @@ def _after_id_word(text: str, m: re.Match[str]) -> bool:
     return _ID_WORDS.search(text, max(0, m.start() - 30), m.start()) is not None
 
 
+def _balanced(text: str, span: Span) -> Span:
+    """A phone span without the "(" or ")" it does not close or open: "(0049 30 8097308)"
+    is the number "0049 30 8097308" inside parentheses."""
+    s, e, cat = span
+    seg = text[s:e]
+    opened, closed = seg.count("("), seg.count(")")
+    if seg.endswith(")") and closed > opened:
+        e -= 1
+    elif seg.startswith("(") and opened > closed:
+        s += 1
+    return s, e, cat
+
+
 def _bare_ssn_ok(text: str, m: re.Match[str]) -> bool:
     return _ssn_ok(text, m) and _SSN_WORDS.search(text, max(0, m.start() - 40),
                                                    m.start()) is not None
@@ -350,4 +363,5 @@ class PiiEvaluator(SpanEvaluator):
             return found
         if "ip" in cats and ("::" in text or text.count(":") >= 3):
             found += _IPV6_RULE.spans(text)
-        return keep_first(found, CATEGORIES)
+        return keep_first([_balanced(text, f) if f[2] == "phone" else f for f in found],
+                          CATEGORIES)
