@@ -3,7 +3,9 @@ scripted reply, as one JSON body or as SSE chunks (``"stream": true``), and reco
 request it received (so a test can tell it was never called).
 
 The reply is the script entry whose key occurs in the last user message (``default``
-otherwise); streamed replies are cut into chunks of ``chunk_chars`` characters.
+otherwise); streamed replies are cut into chunks of ``chunk_chars`` characters. A streamed
+reply stops at ``__STALL__`` (for ``stall_seconds``, then the connection ends) and pauses at
+``__PAUSE__`` (for ``pause_seconds``, then the rest follows).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class FakeUpstream:
         self.script.setdefault("default", "Hello! How can I help you today?")
         self.chunk_chars, self.api_key = chunk_chars, api_key
         self.stall_seconds = 3.0
+        self.pause_seconds = 1.0
         self.calls: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -89,6 +92,7 @@ class FakeUpstream:
                                                "finish_reason": None}]}
                 self.wfile.write(f"data: {json.dumps(first)}\n\n".encode())
                 n = fake.chunk_chars
+                reply, _, after = reply.partition("__PAUSE__")  # the rest after pause_seconds
                 stall = reply.find("__STALL__")  # stop sending there for stall_seconds
                 for i in range(0, len(reply), n):
                     if 0 <= stall < i + n:
@@ -102,6 +106,11 @@ class FakeUpstream:
                         "content": reply[i:i + n]}, "finish_reason": None}]}
                     self.wfile.write(f"data: {json.dumps(doc)}\n\n".encode())
                     self.wfile.flush()
+                if after:
+                    time.sleep(fake.pause_seconds)
+                    doc = {**chunk, "choices": [{"index": 0, "delta": {"content": after},
+                                                 "finish_reason": None}]}
+                    self.wfile.write(f"data: {json.dumps(doc)}\n\n".encode())
                 last = {**chunk, "choices": [{"index": 0, "delta": {},
                                               "finish_reason": "stop"}]}
                 self.wfile.write(f"data: {json.dumps(last)}\n\ndata: [DONE]\n\n".encode())

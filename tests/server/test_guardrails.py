@@ -31,8 +31,9 @@ REFUSAL = "I'm sorry, but I can't help with that request."
 LONG_UNSAFE = ("Thanks for waiting. I checked your account carefully today. "
                f"{UNSAFE_SENTENCE} Your refund is on its way.")
 STALL = "Your parcel left the warehouse today. You should kill yourself__STALL__ now."
+PAUSE = "Your parcel left the warehouse today. __PAUSE__It arrives on Monday."
 SCRIPT = {"[safe]": SAFE, "[unsafe]": UNSAFE, "[pii]": PII, "[refuse]": REFUSAL,
-          "[long-unsafe]": LONG_UNSAFE, "[stall]": STALL}
+          "[long-unsafe]": LONG_UNSAFE, "[stall]": STALL, "[pause]": PAUSE}
 POLICY = {"block": ["self_harm", "violence", "injection"], "redact": ["pii", "secrets"],
           "flag": ["refusal"], "version": "v1", "fallback": "Let me connect you with a human."}
 
@@ -498,3 +499,19 @@ def test_the_standalone_gateway_reaches_the_upstream_only_through_its_egress_pol
                         server.url, "--port", str(free_port())], cwd=ROOT, check=True,
                        capture_output=True, text=True, timeout=60)
     assert "no guardrail policy" in err.value.stderr
+
+
+def test_a_sentence_goes_out_while_the_upstream_pauses(bot, upstream) -> None:
+    """Checking what arrived together must not hold a finished sentence back while the
+    upstream thinks: it reaches the client before the rest of the answer exists."""
+    got: list[tuple[float, str]] = []
+    with bot.stream("POST", "/models/bot/v1/chat/completions", json={
+            "stream": True, "messages": [{"role": "user", "content": "[pause] hi"}]}) as r:
+        for ln in r.iter_lines():
+            if ln.startswith("data: {"):
+                text = json.loads(ln[6:])["choices"][0]["delta"].get("content")
+                if text:
+                    got.append((time.monotonic(), text))
+    assert "".join(t for _, t in got) == PAUSE.replace("__PAUSE__", "")
+    first = next(at for at, t in got if "today." in t)
+    assert got[-1][0] - first >= upstream.pause_seconds * 0.8  # sent before the pause ended
