@@ -1,11 +1,11 @@
 """Relaying an upstream's Server-Sent Events through the guardrail (docs/guardrails.md).
 
-The upstream's stream is read a network read at a time (in a worker thread, so the event
-loop never waits on it): every chunk of a read is parsed, its text added to the
-:class:`StreamGuard`, and then the text checked and released *once* for the whole read.
-Against checking at every chunk this gives the same guarantee — nothing unchecked
-reaches the client, a blocked sentence never does — at a fraction of the evaluator runs
-when the upstream is faster than the checks, which is when their cost would show.
+The upstream's stream is read in a worker thread (the event loop never waits on it): every
+chunk is parsed and its text added to the :class:`StreamGuard`; the text is checked and
+released when nothing more of the stream is waiting on the connection. Against checking at
+every chunk or sentence this gives the same guarantee — nothing unchecked reaches the
+client, a blocked sentence never does — with one evaluator run for everything that arrived
+while the previous run worked, and no added wait: text is held only while more is there.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ BROKEN = "upstream_stream_broken"
 
 
 class _Relay:
-    """The state of one relayed stream; :meth:`step` handles one network read."""
+    """The state of one relayed stream; :meth:`next` is what goes to the client next."""
 
     def __init__(self, call: Call, resp: httpx.Response) -> None:
         self.call, self.guard, self.resp = call, call.guard, resp
