@@ -2,10 +2,10 @@
 
 The rule-based evaluators are pure Python and hold the GIL: one server process evaluates on
 one core whatever its threads. A batch of at least ``min_batch`` (256) events is cut into one
-chunk per worker; each worker (a ``spawn``-ed process: no fork of a threaded server) loaded
-the evaluators once and returns the findings of its chunk. The events travel whole (what an
-evaluator reads may be more than the texts: the roles of the messages, the finish reason),
-less their embeddings.
+share per worker and one for the calling thread, which evaluates its share meanwhile. Each
+worker (a ``spawn``-ed process: no fork of a threaded server) loaded the evaluators once;
+the events travel whole (an evaluator may read more than the texts: the roles of the
+messages, the finish reason), less their embeddings.
 
 Nothing depends on the workers: until they have started, for small batches, and if a worker
 dies or the pool breaks, the batch is evaluated in the calling process instead (the same
@@ -37,8 +37,8 @@ Result = tuple[list[list[Finding]], set[str], dict[str, str]]
 
 
 def auto_workers() -> int:
-    """Workers worth starting: ``AIWARDEN_LLM_EVAL_WORKERS`` when set, else one per core on
-    a machine with more than one, else none."""
+    """Workers worth starting: ``AIWARDEN_LLM_EVAL_WORKERS`` when set, else one per core
+    but the server's own (which evaluates a share of each batch too)."""
     env = os.environ.get("AIWARDEN_LLM_EVAL_WORKERS", "").strip()
     if env:
         if not env.isdigit():
@@ -47,7 +47,7 @@ def auto_workers() -> int:
                                  "AIWARDEN_LLM_EVAL_WORKERS")
         return int(env)
     n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return n if n and n > 1 else 0
+    return max(0, (n or 1) - 1)
 
 
 class EvaluatorPool:
@@ -80,12 +80,17 @@ class EvaluatorPool:
         if pool is None:
             return desc.run_evaluators(events, evaluators)
         names = {e.name for e in evaluators}
-        items = [replace(e, embedding=None) if e.embedding is not None else e for e in events]
-        size = math.ceil(len(items) / min(self.workers, math.ceil(len(items) / 32)))
+        # one share per worker and one for this thread, which evaluates the last share
+        # while the workers do theirs (it needs no scheduling round trip)
+        size = math.ceil(len(events) / (self.workers + 1))
+        local = len(events) - size
+        items = [replace(e, embedding=None) if e.embedding is not None else e
+                 for e in events[:local]]
         try:
             parts = [pool.submit(_evaluate, items[i:i + size], names)
-                     for i in range(0, len(items), size)]
-            results = [f.result() for f in parts]
+                     for i in range(0, local, size)]
+            mine = desc.run_evaluators(events[local:], evaluators)
+            results = [f.result() for f in parts] + [mine]
         except Exception as exc:  # a worker died, the pool broke: evaluate here
             log.warning("LLM evaluator pool failed (%s: %s); evaluating in the server "
                         "process", type(exc).__name__, exc)

@@ -121,7 +121,7 @@ from aiwarden.llm import descriptors as desc
 from aiwarden.monitoring.llm_eval_pool import EvaluatorPool
 if __name__ == "__main__":
     found, _ = desc.load_evaluators()
-    p = EvaluatorPool(2)
+    p = EvaluatorPool(2, min_batch=64)
     _wait(p, _events(100), found)
     print(*p._pool._processes, flush=True)
     os.kill(os.getpid(), signal.SIGKILL)  # no atexit, no shutdown
