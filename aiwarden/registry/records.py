@@ -17,7 +17,7 @@ __all__ = ["META_FIELDS", "AliasEvent", "VersionInfo", "check_alias", "check_nam
            "clean_filename", "clean_metadata"]
 
 META_FIELDS = ("description", "metrics", "params", "tags", "source_commit", "training_profile",
-               "inputs")
+               "inputs", "lineage")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+-]{0,199}")
 _ALIAS = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,99}")
 
@@ -142,6 +142,11 @@ def clean_metadata(meta: Mapping[str, Any] | None) -> dict[str, Any]:
         raise ParameterError("metadata.training_profile: expected an object.",
                              "metadata.training_profile")
     out["training_profile"] = None if profile is None else dict(profile)
+    lineage = meta.get("lineage")  # how a retraining run made it (aiwarden.training)
+    if lineage is not None and not isinstance(lineage, Mapping):
+        raise ParameterError("metadata.lineage: expected an object.", "metadata.lineage")
+    if lineage is not None:
+        out["lineage"] = dict(lineage)
     inputs = meta.get("inputs")
     if inputs is not None and (not isinstance(inputs, list | tuple)
                                or not all(isinstance(c, str) for c in inputs)):

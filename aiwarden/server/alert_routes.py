@@ -190,7 +190,7 @@ async def evaluate_now(request: Request, now: str | None = None) -> dict[str, An
     _monitor(request)
     at = None if now in (None, "") else parse_instant(now, "now")
     report = await run_in_threadpool(request.app.state.evaluator.evaluate_once, at)
-    touched = await run_in_threadpool(request.app.state.pipeline.after_cycle, report)
+    touched = await run_in_threadpool(request.app.state.after_cycle, report)
     return {"incidents": [i.id for i in touched], "evaluated": report.evaluated,
             "instances": report.instances,
             "errors": report.errors, "seconds": round(report.seconds, 4),

@@ -47,6 +47,8 @@ from aiwarden.server.responses import JSONResponse
 from aiwarden.server.rollback_routes import router as rollback_router
 from aiwarden.server.routes import router
 from aiwarden.server.settings import ServerSettings
+from aiwarden.server.training_routes import router as training_router
+from aiwarden.server.training_routes import training_for
 from aiwarden.store.database import Database
 
 __all__ = ["create_app"]
@@ -84,6 +86,20 @@ class _Maintenance(threading.Thread):
                 log.exception("maintenance pass failed")
 
 
+def _training_tick(app: Any) -> None:
+    """Cron and label-volume triggers (by the lead process), dead runs, queued runs; only
+    once a pipeline or a run exists (the registry is not made for nothing)."""
+    svc = getattr(app.state, "training", None)
+    if svc is None:
+        from aiwarden.training import store
+
+        with app.state.monitor.db.read() as conn:
+            if not store.list_pipelines(conn) and not store.list_runs(conn, limit=1):
+                return
+        svc = training_for(app)
+    svc.tick(lead=app.state.pipeline.lead())
+
+
 def create_app(settings: ServerSettings | None = None,
                on_started: Callable[[], None] | None = None) -> FastAPI:
     settings = settings or ServerSettings.from_env()
@@ -102,7 +118,7 @@ def create_app(settings: ServerSettings | None = None,
     incidents = IncidentService(db)
     notifications = NotificationCenter(db, Deliverer(
         base_delay=min(1.0, settings.notify_max_delay), max_delay=settings.notify_max_delay),
-        egress=EgressPolicy(settings.egress_allow))
+        egress=EgressPolicy(settings.egress_allow), secrets_dir=settings.secrets_folder)
     # Only the process holding the evaluator lease notifies; one without an evaluation loop
     # takes part only when an evaluation it was asked to run took the lease.
     leadership = Leadership(db, evaluator.holder, settings.lease_ttl,
@@ -123,9 +139,10 @@ def create_app(settings: ServerSettings | None = None,
                     "`aiwarden keys create NAME --scopes admin`, or bind to 127.0.0.1.")
             log.warning("No API keys exist: the API is open to anyone who can reach "
                         "%s:%s (loopback only).", settings.host, settings.port)
-        maintenance = _Maintenance(monitor, settings.compact_every, also=pipeline.tick)
+        maintenance = _Maintenance(monitor, settings.compact_every,
+                                   also=lambda: (pipeline.tick(), _training_tick(app)))
         maintenance.start()
-        alerts = EvaluationLoop(evaluator, settings.evaluate_every, after=pipeline.after_cycle)
+        alerts = EvaluationLoop(evaluator, settings.evaluate_every, after=after_cycle)
         notifications.deliverer.start()
         if settings.evaluate_every > 0:
             alerts.start()
@@ -143,6 +160,8 @@ def create_app(settings: ServerSettings | None = None,
             notifications.deliverer.stop(timeout=5)
             close_gateways(app)  # queued prediction events reach monitoring first
             close_guardrails(app)  # and queued guardrail events
+            if getattr(app.state, "training", None) is not None:
+                app.state.training.stop()  # running runs are killed with their server
             try:  # what is still queued stays in the outbox for whoever notifies next
                 pipeline.release()
             except Exception:
@@ -163,6 +182,14 @@ def create_app(settings: ServerSettings | None = None,
             gateways_for(app).reload(name)
 
     pipeline.after_rollback = _switch_gateways
+
+    def after_cycle(report: Any) -> Any:
+        touched = pipeline.after_cycle(report)
+        if report.transitions and pipeline.lead():  # alert triggers of training pipelines
+            training_for(app).on_transitions(report.transitions)
+        return touched
+
+    app.state.after_cycle = after_cycle
     app.state.ready = False
     # innermost: a write beyond the admitted work is refused (429) before its body is read
     app.state.admission = Admission(
@@ -188,6 +215,7 @@ def create_app(settings: ServerSettings | None = None,
     app.include_router(gateway_router, prefix="/api/v1")
     app.include_router(llm_router, prefix="/api/v1")
     app.include_router(guardrail_router, prefix="/api/v1")
+    app.include_router(training_router, prefix="/api/v1")
     app.include_router(otlp_router)  # OTLP/HTTP's default path, /v1/traces (docs/llm.md)
 
     @app.get("/healthz", tags=["service"], responses=answers(Status),

@@ -62,7 +62,7 @@ class TrainingContext:
 
 @dataclass(frozen=True)
 class TrainingResult:
-    """The candidate: an artifact file in a safe format (skops, ONNX, LightGBM/XGBoost JSON,
+    """The candidate: an artifact file in a safe format (skops, ONNX, a prompt template,
     ...: what the registry accepts without ``trust``) and its metrics on the training and
     holdout rows (the overfitting gate compares them)."""
 

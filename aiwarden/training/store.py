@@ -220,3 +220,9 @@ def stale_running(conn: Connection, before: float) -> list[RunRow]:
     """Runs whose holder stopped beating before ``before``: their process died."""
     q = select(runs_t).where(and_(runs_t.c.state == RUNNING, runs_t.c.heartbeat_at < before))
     return [_run(r) for r in conn.execute(q)]
+
+
+def update_result(conn: Connection, run_id: int, result: Mapping[str, Any]) -> None:
+    """After the end: the promotion of a succeeded run moves on (canary, promoted, rolled
+    back) without touching its state."""
+    conn.execute(update(runs_t).where(runs_t.c.id == run_id).values(result=_json(dict(result))))

@@ -23,7 +23,7 @@ import pytest
 from aiwarden.alerting.state import Transition
 from tests.registry.models import fitted, skops_bytes
 from tests.server.conftest import json_rows, register_model, scored_frame
-from tests.server.live import ThreadServer
+from tests.server.live import ThreadServer, settings_for
 
 Recorded = tuple[str, str, int, Any]  # method, path, status, body
 # Operations added while this test was written (quarantine review, concept drift): each
@@ -88,6 +88,14 @@ def recorded(server: ThreadServer) -> Iterator[list[Recorded]]:
                       event_hooks={"response": [keep]}) as http:
         _tour(http, server)
         yield seen
+
+
+@pytest.fixture(scope="module")
+def server(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadServer]:
+    """The shared server, allowing code (a training pipeline is part of the tour)."""
+    with ThreadServer(settings_for(db_url, tmp_path_factory.mktemp("data"),
+                                   allow_code_artifacts=True)) as srv:
+        yield srv
 
 
 def _ok(r: httpx.Response) -> httpx.Response:
@@ -243,8 +251,21 @@ def _tour(http: httpx.Client, server: ThreadServer) -> None:
     _ok(http.get("/models/tour/gateway/state"))
     _ok(http.post("/models/tour/gateway/reload"))
     _ok(http.post("/models/tour/gateway/flush"))
+    _training_tour(http)
     for path in ("/healthz", "/readyz"):
         _ok(http.get(server.url + path))
+
+
+def _training_tour(http: httpx.Client) -> None:
+    """A pipeline whose run fails at once (the training function raises), and its reads."""
+    _ok(http.put("/models/tour/pipeline", json={
+        "entry": "tests.training.pipelines:train_raises", "data": {"min_rows": 1}}))
+    _ok(http.get("/models/tour/pipeline"))
+    run = _ok(http.post("/models/tour/runs", json={"reason": "tour"})).json()
+    _ok(http.get("/models/tour/runs"))
+    _ok(http.get(f"/runs/{run['id']}"))
+    _ok(http.post(f"/runs/{run['id']}/cancel", json={"reason": "tour"}))
+    _ok(http.delete("/models/tour/pipeline"))
 
 
 def test_every_json_answer_matches_its_declared_model_key_for_key(

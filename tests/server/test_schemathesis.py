@@ -70,6 +70,10 @@ KNOWN_ST202 = {
                                                "model; rows are checked one by one",
     f"PUT {V1}/models/{{name}}/versions/{{version}}/llm-reference": "state: a "
         "text_generation model; reference events are checked row by row",
+    f"PUT {V1}/models/{{name}}/pipeline": "pipeline fields relate (entry or command, a cron "
+                                          "line that parses, data.uri for a file source); "
+                                          "a server without keys refuses code (403 on open)",
+    f"POST {V1}/models/{{name}}/runs": "state: the model needs a training pipeline",
 }
 
 

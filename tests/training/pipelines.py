@@ -39,3 +39,28 @@ def train_without_artifact(ctx: TrainingContext) -> dict:
 
 def train_returns_nothing(ctx: TrainingContext) -> None:
     return None
+
+
+def train_logreg(ctx: TrainingContext) -> TrainingResult:
+    """A real candidate: a scikit-learn pipeline saved with skops (a safe format).
+
+    ``params.fraud_category`` = a category of ``c`` whose rows were all labelled 1 (the
+    biased labelling that made a model flag every small transaction): the slice gate must
+    catch the candidate it makes."""
+    import skops.io as sio
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    train = ctx.load_train()
+    y = train[ctx.target].to_numpy()
+    if ctx.params.get("fraud_category"):
+        y = np.where(train["c"] == ctx.params["fraud_category"], 1, y)
+    encode = ColumnTransformer([("c", OneHotEncoder(handle_unknown="ignore"), ["c"])],
+                               remainder="passthrough")
+    model = make_pipeline(encode, LogisticRegression(C=float(ctx.params.get("C", 1.0))))
+    model.fit(train[ctx.features], y)
+    with open(ctx.path("model.skops"), "wb") as f:
+        f.write(sio.dumps(model))
+    return TrainingResult("model.skops", format="skops")

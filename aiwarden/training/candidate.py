@@ -1,0 +1,98 @@
+"""Judging a trained candidate: load it safely, time it, and predict the holdout with both
+the candidate and the champion, so the comparison and slice gates see the same rows.
+
+Why a trial load here and not a registration first: a candidate the gates refuse should
+leave no version behind in the registry. The load is the registry's own format code, held to
+the formats that run no code at load (a pipeline returns skops, ONNX or a prompt template; a
+pickle is refused: retraining must never be a way to run code in the server).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from aiwarden.registry.formats import detect_format, get_format
+from aiwarden.training.gates import GateResult
+
+__all__ = ["Loaded", "champion_predictions", "infra_gate", "load_candidate", "predictions"]
+
+_TIMED_CALLS = 50
+
+
+@dataclass(frozen=True)
+class Loaded:
+    predictor: Any
+    data: bytes
+    format: str
+    filename: str
+
+
+def load_candidate(path: str, fmt: str | None, trusted_types: Sequence[str]
+                   ) -> tuple[Loaded | None, GateResult | None]:
+    """(the loaded candidate, None) or (None, the refusal as an infra gate result)."""
+    data = Path(path).read_bytes()
+    name = Path(path).name
+    try:
+        form = get_format(fmt) if fmt else detect_format(name)
+        form.check(data, None)
+        beyond = sorted(set(form.untrusted_types(data)) - set(trusted_types))
+        if form.runs_code or beyond:
+            why = (f"a {form.name} artifact runs code when loaded" if form.runs_code else
+                   f"it holds types that are not trusted: {beyond}")
+            return None, GateResult("infra", False, f"refused: {why}; a pipeline must return "
+                                    "a safe format (skops, ONNX, or a prompt template)",
+                                    {"format": form.name})
+        predictor = form.load(data, trusted_types=form.untrusted_types(data), trusted=False)
+    except Exception as exc:  # any load failure is the candidate's, reported as such
+        return None, GateResult("infra", False, f"the artifact does not load: "
+                                f"{type(exc).__name__}: {exc}"[:500], {"file": name})
+    return Loaded(predictor, data, form.name, name), None
+
+
+def predictions(predictor: Any, frame: pd.DataFrame, task: str) -> np.ndarray:
+    """Labels for classification and regression, the positive-class score when the gate
+    compares ROC AUC (``task == 'score'``)."""
+    if task == "score":
+        proba = np.asarray(predictor.predict_proba(frame))
+        return proba[:, -1] if proba.ndim == 2 else proba
+    return np.asarray(predictor.predict(frame))
+
+
+def infra_gate(loaded: Loaded, holdout: pd.DataFrame, budget_ms: float | None) -> GateResult:
+    """The candidate predicts one row at a time (as the gateway serves) within the budget."""
+    sample = holdout.head(_TIMED_CALLS)
+    times = []
+    try:
+        loaded.predictor.predict(holdout.head(200))  # batch call works, warms caches
+        for i in range(len(sample)):
+            t = time.perf_counter()
+            loaded.predictor.predict(sample.iloc[i:i + 1])
+            times.append((time.perf_counter() - t) * 1000)
+    except Exception as exc:
+        return GateResult("infra", False, f"the candidate fails to predict the holdout: "
+                          f"{type(exc).__name__}: {exc}"[:500], {"format": loaded.format})
+    p50, p95 = (float(np.percentile(times, q)) for q in (50, 95))
+    evidence = {"format": loaded.format, "size": len(loaded.data), "p50_ms": round(p50, 3),
+                "p95_ms": round(p95, 3), "budget_ms": budget_ms, "calls": len(times)}
+    if budget_ms is not None and p95 > budget_ms:
+        return GateResult("infra", False, f"too slow: p95 {p95:.1f} ms per prediction, budget "
+                          f"{budget_ms:g} ms", evidence)
+    return GateResult("infra", True, f"loads as {loaded.format}; p95 {p95:.2f} ms per "
+                      "prediction", evidence)
+
+
+def champion_predictions(registry: Any, model: str, frame: pd.DataFrame, task: str
+                         ) -> tuple[np.ndarray | None, str | None]:
+    """(the champion's predictions on ``frame``, its version), or (None, why not)."""
+    try:
+        champion = registry.load(model, alias="champion")
+    except Exception as exc:  # no champion yet, or it does not load: said, not hidden
+        return None, f"no champion to compare with ({type(exc).__name__}: {exc})"[:300]
+    return predictions(champion, frame, task), champion.version

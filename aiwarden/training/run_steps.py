@@ -1,0 +1,299 @@
+"""One run, step by step: data, data and label gates, training, the candidate's gates,
+registration and promotion. Each step is recorded on the run as it happens.
+
+The candidate's metrics are computed here, on the training and holdout rows, from its own
+predictions: a pipeline's self-reported numbers are kept for the record but never trusted
+by a gate.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+
+from aiwarden.training import gates, store
+from aiwarden.training.candidate import (
+    champion_predictions,
+    infra_gate,
+    load_candidate,
+    predictions,
+)
+from aiwarden.training.contract import TrainingContext
+from aiwarden.training.data import labelled_rows, parquet_bytes, split
+from aiwarden.training.local_executor import Job, Outcome, run_local
+from aiwarden.training.spec import PipelineSpec
+
+if TYPE_CHECKING:
+    from aiwarden.training.service import TrainingService
+
+__all__ = ["RunSteps", "metric_value"]
+
+_MAX_TRAIN_SCORED = 100_000  # rows of the training set the candidate predicts for the gap
+
+
+def metric_value(metric: str, y: np.ndarray, pred: np.ndarray) -> float:
+    if metric == "roc_auc":
+        from sklearn.metrics import roc_auc_score
+
+        return float(roc_auc_score(y, pred))
+    if metric == "mae":
+        return float(np.mean(np.abs(y.astype(float) - pred.astype(float))))
+    return float(np.mean(y.astype(str) == pred.astype(str)))
+
+
+class RunSteps:
+    def __init__(self, service: TrainingService, run: store.RunRow) -> None:
+        self.svc, self.run = service, run
+        self.spec = PipelineSpec.model_validate(run.spec)
+        self.model = self.spec.model
+        self.run_dir = Path(run.run_dir or service.run_root / f"run-{run.id}")
+        self.data: dict[str, Any] = {}
+        self.gates: list[dict[str, Any]] = []
+        self.result: dict[str, Any] = {"steps": []}
+        self.version: str | None = None
+        self._beat = 0.0
+
+    # ------------------------------------------------------------ recording
+    def step(self, text: str, **detail: Any) -> None:
+        self.result["steps"].append({"at": time.time(), "text": text, **detail})
+        self.beat(force=True)
+        self.svc._event(self.model, f"Run #{self.run.id}: {text}", {"run": self.run.id,
+                                                                     **detail})
+
+    def beat(self, force: bool = False) -> bool:
+        """Heartbeat (and progress) at most every ``heartbeat`` s; False: cancel."""
+        now = time.time()
+        if not force and now - self._beat < self.svc.heartbeat:
+            return False
+        self._beat = now
+        with self.svc.monitor.db.write(self.run.model_id) as conn:
+            store.heartbeat(conn, self.run.id, self.svc.holder, now, data=self.data,
+                            gates=self.gates, result=self.result)
+            return store.cancel_requested(conn, self.run.id)
+
+    def gate(self, result: gates.GateResult) -> bool:
+        self.gates.append(result.to_dict())
+        self.step(f"{result.gate} gate {'passed' if result.passed else 'refused'}: "
+                  f"{result.reason}", gate=result.gate, passed=result.passed)
+        return result.passed
+
+    def finish(self, state: str, reason: str) -> None:
+        with self.svc.monitor.db.write(self.run.model_id) as conn:
+            ended = store.finish(conn, self.run.id, self.svc.holder, state, reason, time.time(),
+                                 data=self.data, gates=self.gates, result=self.result,
+                                 version=self.version)
+        if ended:
+            self.svc._event(self.model, f"Run #{self.run.id} {state}: {reason}",
+                            {"run": self.run.id, "state": state, "version": self.version})
+
+    # ---------------------------------------------------------------- steps
+    def run_all(self) -> tuple[str, str]:
+        ref, schema = self._serving_reference()
+        from aiwarden.training.service import default_metric, features_of
+
+        target, features = features_of(schema)
+        events = self.svc.monitor.export_events(
+            self.model, start=time.time() - _seconds(self.spec.data.window), end=time.time())
+        rows = labelled_rows(events, target=target, features=features)
+        ok, rows = self._data_gate(ref, rows)
+        if not ok:
+            return "blocked", self.gates[-1]["reason"]
+        if self.spec.gates.labels and not self.gate(gates.label_gate(
+                rows.drop_columns(["timestamp"]), target, features=features,
+                reference_counts=_label_counts(ref, target))):
+            return "blocked", self.gates[-1]["reason"]
+        data = split(rows, now=time.time(), holdout_window=(
+            None if self.spec.holdout.window is None else _seconds(self.spec.holdout.window)),
+            share=self.spec.holdout.share, seed=self.spec.holdout.seed,
+            min_rows=self.spec.data.min_rows, extra=self._extra())
+        self.data |= data.lineage | {"window": self.spec.data.window}
+        self.step(f"data ready: {data.train.num_rows} training rows, {data.holdout.num_rows} "
+                  f"holdout rows ({data.lineage['holdout']})", sha256=data.lineage["sha256"])
+        outcome = self._train(data, target, features, str(schema.task))
+        self.result |= {"seconds": round(outcome.seconds, 3),
+                        "peak_memory_mb": round(outcome.peak_memory_mb, 1),
+                        "exit_code": outcome.exit_code}
+        if outcome.state != "succeeded" or outcome.result is None:
+            return outcome.state, outcome.reason
+        self.result["reported_metrics"] = {"train": outcome.result.train_metrics,
+                                           "holdout": outcome.result.holdout_metrics}
+        loaded, refused = load_candidate(outcome.result.artifact, outcome.result.format,
+                                         self.svc.registry.trusted_types)
+        if refused is not None:
+            self.gate(refused)
+            return "blocked", refused.reason
+        holdout = self._holdout = data.holdout.to_pandas()
+        if not self.gate(infra_gate(loaded, holdout[features], self.spec.gates.latency_budget_ms)):
+            return "blocked", self.gates[-1]["reason"]
+        has_scores = callable(getattr(loaded.predictor, "predict_proba", None))
+        metric = self.spec.gates.metric or default_metric(schema.task, has_scores)
+        kind = "score" if metric == "roc_auc" else "label"
+        y_hold = holdout[target].to_numpy()
+        cand = predictions(loaded.predictor, holdout[features], kind)
+        if not self._overfit(loaded, data.train, target, features, metric, kind, y_hold, cand):
+            return "blocked", self.gates[-1]["reason"]
+        champ, champ_version = champion_predictions(self.svc.registry, self.model,
+                                                    holdout[features], kind)
+        if champ is None:
+            self.step(f"comparison and slice gates skipped: {champ_version}")
+        else:
+            self.data["champion"] = champ_version
+            if not self.gate(gates.comparison_gate(
+                    y_hold, champ, cand, metric=metric, alpha=self.spec.gates.alpha,
+                    min_value=self.spec.gates.min_value,
+                    require_better=self.spec.gates.require_better)):
+                return "blocked", self.gates[-1]["reason"]
+            if self.spec.gates.slice_min_drop is not None:
+                labels_champ = predictions(
+                    self.svc.registry.load(self.model, alias="champion"), holdout[features],
+                    "label") if kind == "score" else champ
+                labels_cand = (predictions(loaded.predictor, holdout[features], "label")
+                               if kind == "score" else cand)
+                task = "regression" if metric == "mae" else "classification"
+                if not self.gate(gates.slice_gate(
+                        holdout[features], y_hold, labels_champ, labels_cand, task=task,
+                        alpha=self.spec.gates.alpha,
+                        min_drop=self.spec.gates.slice_min_drop)):
+                    return "blocked", self.gates[-1]["reason"]
+        self._register(loaded)
+        return "succeeded", self._promote()
+
+    def _serving_reference(self) -> tuple[Any, Any]:
+        from aiwarden.store import models_repo as repo
+
+        monitor = self.svc.monitor
+        with monitor.db.read() as conn:
+            v = repo.get_version(conn, repo.get_model(conn, self.model))
+            ref = monitor.refs.get(conn, v.id)
+        if ref is None:
+            raise ValueError(f"the serving version {v.version} of {self.model!r} has no "
+                             "reference: nothing to validate training data against")
+        self.data["reference_version"] = v.version
+        return ref, ref.schema_
+
+    def _data_gate(self, ref: Any, rows: pa.Table) -> tuple[bool, pa.Table]:
+        result, kept = gates.data_gate(ref, rows, policy=self.spec.gates.data_policy,
+                                       max_bad_share=self.spec.gates.max_bad_share)
+        if kept.num_rows != rows.num_rows:
+            self.data["quarantined_rows"] = rows.num_rows - kept.num_rows
+        return self.gate(result), kept
+
+    def _extra(self) -> pa.Table | None:
+        parts = []
+        if self.spec.data.uri:
+            parts.append(_read_table(self.spec.data.uri))
+        if self.spec.data.union_previous:
+            prev = self._previous_train()
+            if prev is not None:
+                parts.append(prev)
+        return pa.concat_tables(parts, promote_options="default") if parts else None
+
+    def _previous_train(self) -> pa.Table | None:
+        with self.svc.monitor.db.read() as conn:
+            done = store.list_runs(conn, self.run.model_id, states=("succeeded",), limit=1)
+        if not done or not done[0].run_dir:
+            return None
+        path = Path(done[0].run_dir) / "train.parquet"
+        return _read_table(str(path)) if path.is_file() else None
+
+    def _train(self, data: Any, target: str, features: list[str], task: str) -> Outcome:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        train_path, holdout_path = self.run_dir / "train.parquet", self.run_dir / "holdout.parquet"
+        train_path.write_bytes(parquet_bytes(data.train))
+        holdout_path.write_bytes(parquet_bytes(data.holdout))
+        ctx = TrainingContext(self.run.id, self.model, task, target, features, str(train_path),
+                              str(holdout_path), str(self.run_dir), dict(self.spec.params))
+        ex = self.spec.executor
+        job = Job(ctx, entry=self.spec.entry,
+                  command=tuple(self.spec.command) if self.spec.command else None,
+                  time_limit=_seconds(ex.time_limit), memory_mb=ex.memory_mb)
+        self.step(f"training on the {ex.kind} executor")
+        should_cancel: Callable[[], bool] = self.beat
+        if ex.kind == "dask":
+            from aiwarden.training.dask_executor import run_dask
+
+            return run_dask(job, ex.address or self.svc.dask_client, should_cancel=should_cancel)
+        return run_local(job, should_cancel=should_cancel)
+
+    def _overfit(self, loaded: Any, train: pa.Table, target: str, features: list[str],
+                 metric: str, kind: str, y_hold: np.ndarray, cand: np.ndarray) -> bool:
+        if self.spec.gates.max_overfit_gap is None:
+            return True
+        scored = train if train.num_rows <= _MAX_TRAIN_SCORED else train.take(pa.array(
+            np.random.default_rng(0).choice(train.num_rows, _MAX_TRAIN_SCORED, replace=False)))
+        frame = scored.to_pandas()
+        name = self.spec.gates.overfit_metric or metric
+        own = "score" if name == "roc_auc" else "label"
+        if own != kind:  # the gap is on another metric than the comparison's
+            cand = predictions(loaded.predictor, self._holdout[features], own)
+        on_train = metric_value(name, frame[target].to_numpy(),
+                                predictions(loaded.predictor, frame[features], own))
+        on_hold = metric_value(name, y_hold, cand)
+        self.result["metrics"] = {"train": {name: on_train}, "holdout": {name: on_hold}}
+        return self.gate(gates.overfit_gate({name: on_train}, {name: on_hold}, metric=name,
+                                            max_gap=self.spec.gates.max_overfit_gap))
+
+    def _register(self, loaded: Any) -> None:
+        info = self.svc.registry.register(
+            self.model, loaded.data, format=loaded.format, filename=loaded.filename,
+            metadata={"lineage": {"run": self.run.id, "trigger": self.run.trigger,
+                                  "data": {k: self.data.get(k) for k in (
+                                      "sha256", "rows", "train_rows", "holdout_rows",
+                                      "window", "first_event", "last_event",
+                                      "quarantined_rows")},
+                                  "code": self.spec.entry or self.spec.command,
+                                  "gates": [g["gate"] for g in self.gates]},
+                      "params": self.spec.params,
+                      "metrics": (self.result.get("metrics") or {}).get("holdout", {})},
+            actor=f"training-run-{self.run.id}", admin=False, trust=False)
+        self.version = info.version
+        self.step(f"registered as version {info.version}", version=info.version)
+
+    def _promote(self) -> str:
+        p = self.spec.promotion
+        reg = self.svc.registry
+        reg.set_alias(self.model, "challenger", self.version, actor="aiwarden-training",
+                      reason=f"run #{self.run.id} passed its gates")
+        if p.mode == "manual" or self.svc.policies is None:
+            self.result["promotion"] = {"state": "challenger"}
+            return f"version {self.version} is the challenger; promote it by hand"
+        policy = ({"mode": "canary", "challenger": "@challenger", "percent": p.share * 100}
+                  if p.mode == "canary" else {"mode": "shadow", "challenger": "@challenger"})
+        self.svc.policies.set(self.model, policy, actor="aiwarden-training",
+                              reason=f"run #{self.run.id}: {p.mode} of version {self.version}")
+        now = time.time()
+        self.result["promotion"] = {"state": p.mode, "at": now, "hold": p.hold,
+                                    "hold_until": now + _seconds(p.hold)}
+        return (f"version {self.version} in {p.mode} at {p.share:.0%} for {p.hold}; promoted "
+                "when it holds" if p.mode == "canary" else
+                f"version {self.version} in shadow; promote it by hand")
+
+
+def _seconds(value: str) -> float:
+    from aiwarden.monitoring.windows import parse_duration
+
+    return parse_duration(value, "duration")
+
+
+def _label_counts(ref: Any, target: str) -> dict[str, int] | None:
+    """The reference's class counts of the target (None: no labels in the reference)."""
+    prof = ref.profile_.columns.get(target)
+    binning = ref.binnings_.get(target)
+    cats = getattr(binning, "categories", None)
+    if prof is None or cats is None or not hasattr(prof, "counts"):
+        return None
+    return {c: int(n) for c, n in zip(cats, prof.counts[:len(cats)], strict=True)}
+
+
+def _read_table(uri: str) -> pa.Table:
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    if uri.endswith(".csv"):
+        return pcsv.read_csv(uri)
+    return pq.read_table(uri)

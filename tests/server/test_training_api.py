@@ -1,0 +1,130 @@
+"""Retraining end to end through a real server (SQLite and PostgreSQL): a pipeline declared
+over REST trains a real scikit-learn candidate in a subprocess; the gates pass a clean one,
+which becomes the canary, and refuse a corrupted window (the row named) and a candidate
+trained on biased data (the slice named)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.server.conftest import json_rows, register_model, scored_frame
+from tests.server.live import ThreadServer, database_url, settings_for
+
+MODEL = "fraud-train"
+PIPELINE = {"entry": "tests.training.pipelines:train_logreg", "data": {"window": "3d",
+                                                                         "min_rows": 500},
+            "holdout": {"window": "6h"}, "promotion": {"mode": "canary", "share": 0.2,
+                                                       "hold": "1h"}}
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+        ) -> Iterator[httpx.Client]:
+    tmp = tmp_path_factory.mktemp("training")
+    with database_url(request.param, tmp) as url, ThreadServer(settings_for(
+            url, tmp, allow_code_artifacts=True, evaluate_every=0)) as server, httpx.Client(
+            base_url=server.url + "/api/v1", timeout=60) as http:
+        _champion_with_traffic(http)
+        yield http
+
+
+def _champion_with_traffic(http: httpx.Client) -> None:
+    """The model, its champion (version 1, fitted on the reference) and two days of labelled
+    traffic."""
+    import skops.io as sio
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    ref = scored_frame(3000, seed=1)
+    register_model(http, MODEL, ref)
+    model = make_pipeline(ColumnTransformer([("c", OneHotEncoder(handle_unknown="ignore"),
+                                              ["c"])], remainder="passthrough"),
+                          LogisticRegression()).fit(ref[["x", "c"]], ref["y"])
+    http.post(f"/registry/models/{MODEL}/versions", content=sio.dumps(model),
+              params={"format": "skops"}).raise_for_status()
+    http.put(f"/registry/models/{MODEL}/aliases/champion",
+             json={"version": "1", "reason": "first"}).raise_for_status()
+    live = scored_frame(4000, seed=2)
+    start = time.time() - 2 * 86400
+    rows = json_rows(live, start, spacing=2 * 86400 / 4000)
+    for i in range(0, len(rows), 1000):
+        http.post(f"/models/{MODEL}/predictions", json=rows[i:i + 1000]).raise_for_status()
+    http.post(f"/models/{MODEL}/labels", json=[
+        {"prediction_id": r["prediction_id"], "label": int(y)}
+        for r, y in zip(rows, live["y"], strict=True)]).raise_for_status()
+
+
+def _run(http: httpx.Client, reason: str, timeout: float = 120) -> dict:
+    run = http.post(f"/models/{MODEL}/runs", json={"reason": reason})
+    assert run.status_code == 202, run.text
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = http.get(f"/runs/{run.json()['id']}").json()
+        if got["state"] not in ("queued", "running"):
+            return got
+        time.sleep(0.3)
+    raise AssertionError(f"run did not end: {got}")
+
+
+def test_a_clean_candidate_passes_every_gate_and_becomes_the_canary(api) -> None:
+    assert api.put(f"/models/{MODEL}/pipeline", json=PIPELINE).status_code == 200
+    run = _run(api, "first retrain")
+    assert run["state"] == "succeeded", (run["reason"], run["gates"])
+    assert [g["gate"] for g in run["gates"]] == ["data", "labels", "infra", "overfit",
+                                                 "comparison", "slices"]
+    assert all(g["passed"] for g in run["gates"])
+    assert run["version"] == "2" and run["data"]["champion"] == "1"
+    assert run["data"]["holdout_rows"] >= 400 and len(run["data"]["sha256"]) == 64
+    assert run["result"]["promotion"]["state"] == "canary"
+    assert api.get(f"/registry/models/{MODEL}/aliases").json()["challenger"] == "2"
+    traffic = api.get(f"/models/{MODEL}/traffic").json()
+    assert (traffic["mode"], traffic["percent"]) == ("canary", 20.0)
+    lineage = api.get(f"/registry/models/{MODEL}/versions/2").json()["metadata"]["lineage"]
+    assert lineage["run"] == run["id"] and lineage["data"]["sha256"] == run["data"]["sha256"]
+    log = api.get(f"/runs/{run['id']}/log")
+    assert log.status_code == 200
+    api.put(f"/models/{MODEL}/traffic", json={"mode": "off"}).raise_for_status()
+
+
+def test_a_biased_candidate_is_refused_by_the_slice_gate(api) -> None:
+    api.put(f"/models/{MODEL}/pipeline", json=PIPELINE | {"params": {"fraud_category": "c"}}
+            ).raise_for_status()
+    run = _run(api, "biased data")
+    assert run["state"] == "blocked", run
+    slices = run["gates"][-1]
+    assert slices["gate"] in ("comparison", "slices") and not slices["passed"]
+    if slices["gate"] == "slices":
+        assert "c = c" in slices["reason"], slices
+    assert run["version"] is None  # nothing registered for a refused candidate
+
+
+def test_one_corrupted_record_blocks_the_run_and_is_named(api) -> None:
+    bad = json_rows(scored_frame(1, seed=3), time.time() - 3600, prefix="bad")
+    bad[0]["features"]["x"] = 4.2e9
+    api.post(f"/models/{MODEL}/predictions", json=bad).raise_for_status()
+    api.post(f"/models/{MODEL}/labels", json=[{"prediction_id": "bad0", "label": 1}]
+             ).raise_for_status()
+    api.put(f"/models/{MODEL}/pipeline", json=PIPELINE).raise_for_status()
+    run = _run(api, "after the corruption")
+    assert run["state"] == "blocked", run
+    (data_gate,) = [g for g in run["gates"] if g["gate"] == "data"]
+    assert not data_gate["passed"] and "'x'" in data_gate["reason"]
+    (problem,) = data_gate["evidence"]["problems"]
+    assert problem["column"] == "x" and float(problem["value"]) == 4.2e9
+    quarantine = PIPELINE | {"gates": {"data_policy": "quarantine"}}
+    api.put(f"/models/{MODEL}/pipeline", json=quarantine).raise_for_status()
+    run = _run(api, "quarantine the bad row")
+    assert run["gates"][0]["passed"] and run["data"]["quarantined_rows"] == 1, run
+
+
+def test_bad_pipelines_and_runs_are_refused_by_name(api) -> None:
+    bad = api.put(f"/models/{MODEL}/pipeline", json={"entry": "not an entry"})
+    assert bad.status_code == 422 and bad.json()["detail"]["field"] == "entry"
+    assert api.get("/runs/999999").status_code == 404
+    assert api.post("/models/no-such-model/runs").status_code == 404
