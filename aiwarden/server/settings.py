@@ -57,6 +57,8 @@ class ServerSettings:
     allowed_hosts: str = ""  # comma-separated; loopback names are always allowed on loopback
     allowed_origins: str = ""  # comma-separated origins that may change state, e.g. a proxy's
     allow_code_artifacts: bool = False  # pickle/joblib/entry points on a server without keys
+    # a training run whose server stopped beating this long ago is ended as failed (s)
+    training_stale_after: float = 60.0
     # outbound calls (docs/alerting.md, Egress policy): loopback, private, link-local and
     # metadata addresses are refused unless listed here (CIDRs, host names, host:port)
     egress_allow: str = ""

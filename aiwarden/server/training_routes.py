@@ -74,6 +74,7 @@ def training_for(app: Any) -> TrainingService:
                     app.state.monitor, registry_for(app),
                     run_root=FilePath(settings.data_dir) / "training-runs",
                     holder=app.state.evaluator.holder, policies=policies_for(app),
+                    stale_after=settings.training_stale_after,
                     on_event=lambda m, text, detail: _on_incident(app, m, text, detail))
     return svc
 

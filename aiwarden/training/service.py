@@ -22,6 +22,7 @@ from aiwarden.errors import AiwardenError, ParameterError
 from aiwarden.monitoring.windows import parse_duration
 from aiwarden.store import models_repo as repo
 from aiwarden.training import store
+from aiwarden.training.orphans import kill_run_processes
 from aiwarden.training.run_steps import RunSteps
 from aiwarden.training.spec import PipelineSpec
 from aiwarden.training.triggers import alert_runs, scheduled_runs
@@ -192,9 +193,13 @@ class TrainingService:
             for run in stale:
                 if run.holder == self.holder and run.id in self._threads:
                     continue  # ours and alive: its thread beats
+                # its process outlived the server (a session of its own): kill what is left
+                killed = kill_run_processes(run.run_dir or "")
+                left = (f"; its training process (pid {', '.join(map(str, killed))}) was "
+                        "killed" if killed else "")
                 if store.finish(conn, run.id, run.holder, "failed", "the server process "
                                 f"running it stopped (last heartbeat {now - run.heartbeat_at:.0f}"
-                                " s ago); queue a new run", now):
+                                f" s ago){left}; queue a new run", now):
                     log.warning("training run %s of model %s: holder %s is gone", run.id,
                                 run.model_id, run.holder)
 
