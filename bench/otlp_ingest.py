@@ -38,6 +38,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aiwarden.llm import otlp
+from aiwarden.monitoring import llm_eval_pool
 from tests.llm.test_otlp import as_protobuf
 from tests.server.live import ProcessServer, database_url
 
@@ -197,7 +198,7 @@ def main() -> None:
     ap.add_argument("--output-chars", type=int, default=1024)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--workers", default="0,auto",
-                    help="AIWARDEN_LLM_EVAL_WORKERS values to compare (auto: one per core)")
+                    help="AIWARDEN_LLM_EVAL_WORKERS values to compare (auto: the default)")
     args = ap.parse_args()
     configs = [w.strip() for w in args.workers.split(",") if w.strip()]
     print(f"cpus {os.cpu_count()}, load average {os.getloadavg()[0]:.2f} at start; "
@@ -221,7 +222,7 @@ def main() -> None:
         for r in range(args.rounds):
             for config in configs if r % 2 == 0 else configs[::-1]:
                 env = {} if config == "auto" else {"AIWARDEN_LLM_EVAL_WORKERS": config}
-                workers = (os.cpu_count() or 1) if config == "auto" else int(config)
+                workers = llm_eval_pool.auto_workers() if config == "auto" else int(config)
                 with database_url(args.db, Path(tmp)) as url:
                     srv = ProcessServer(url, Path(tmp), extra_env=env).spawn().wait_ready()
                     try:
