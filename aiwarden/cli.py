@@ -19,6 +19,7 @@ from aiwarden.commands import (
     registry,
     serve,
     server,
+    training,
 )
 from aiwarden.commands._common import Exit, exit_code, fail
 from aiwarden.errors import AiwardenError
@@ -33,11 +34,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="aiwarden", description="Keep production models "
                                      "honest. Exit codes: 0 ok, 1 a check found something, "
                                      "2 usage or refused, 3 not found, 4 connection, "
-                                     "5 server error (docs/cli.md).")
+                                     "5 server error, 6 a training run failed (docs/cli.md).")
     parser.add_argument("--version", action="version", version=f"aiwarden {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for module in (demo, server, keys, models, log, report, alerts, incidents, quarantine,
-                   registry, serve, audit):
+                   registry, serve, audit, training):
         module.register(sub)
     args = parser.parse_args(argv)
     from sqlalchemy.exc import OperationalError

@@ -13,6 +13,8 @@ code  name        when
 3     NOT_FOUND   the model, version, key, incident or quarantined row does not exist
 4     CONNECTION  the server could not be reached
 5     SERVER      the server failed (HTTP 5xx)
+6     RUN_FAILED  ``retrain --wait``: the training run failed or was cancelled, or had
+                  not ended when ``--timeout`` ran out (a run a gate blocked exits 1)
 ====  ==========  =====================================================================
 """
 
@@ -37,6 +39,7 @@ class Exit(enum.IntEnum):
     NOT_FOUND = 3
     CONNECTION = 4
     SERVER = 5
+    RUN_FAILED = 6
 
 
 def add_store_options(p: argparse.ArgumentParser) -> None:

@@ -35,6 +35,7 @@ from aiwarden.server.api_models import (
     body_doc,
 )
 from aiwarden.server.jsonbody import json_body
+from aiwarden.server.pipeline_apply import apply_pipelines, check_pipelines
 from aiwarden.store import alerts_repo as repo
 from aiwarden.store.models_repo import NotFound
 
@@ -104,6 +105,8 @@ async def apply(request: Request, dry_run: bool = Query(False)) -> dict[str, Any
         from aiwarden.server.guardrail_routes import check_policies
 
         guardrails = check_policies(request.app, guardrails)
+    pipelines = check_pipelines(request, doc.pop("pipelines", None)) \
+        if isinstance(doc, dict) else []  # checked (fields, consent to run code) first
     ruleset = load_rules(doc if isinstance(doc, dict) else text, "rule file")
     center = request.app.state.notifications
     center.refresh()  # the diff is against what is stored now, by any process
@@ -128,6 +131,8 @@ async def apply(request: Request, dry_run: bool = Query(False)) -> dict[str, Any
 
             plan.diff += apply_policies(conn, guardrails, dry_run)
     plan.diff += notify_diff
+    if pipelines:
+        plan.diff += apply_pipelines(request, pipelines, dry_run)
     if rollback:  # each policy the file names, against the one stored
         stored = request.app.state.rollbacks.policies()
         for policy in rollback:
@@ -146,7 +151,8 @@ async def apply(request: Request, dry_run: bool = Query(False)) -> dict[str, Any
     return {"dry_run": dry_run, **plan.to_dict(), "notifications": sorted(notify),
             "rollback_policies": [p.model for p in rollback],
             "llm_prices": None if prices is None else sorted(prices),
-            "guardrails": None if guardrails is None else sorted(n for n, _ in guardrails)}
+            "guardrails": None if guardrails is None else sorted(n for n, _ in guardrails),
+            "pipelines": sorted(p.model for p in pipelines)}
 
 
 def _rollback_policies(specs: Any) -> list[Any]:

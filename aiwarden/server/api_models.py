@@ -286,6 +286,8 @@ class Applied(Open):
                                          "set (None: the file has no llm_prices section)")
     guardrails: list[str] | None = Field(None, description="the models whose guardrail "
                                          "policy the file set (None: no guardrails section)")
+    pipelines: list[str] = Field(default_factory=list, description="the models whose "
+                                 "training pipeline the file declares")
 
 
 class AlertInstance(Open):
