@@ -295,14 +295,15 @@ class ExpectedClassificationStats:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ExpectedClassificationStats:
-        base = cls.empty(tuple(d["classes"]), int(d["n_score_bins"]))
+        classes, n_score_bins = tuple(d["classes"]), int(d["n_score_bins"])
+        shape = (1 if len(classes) == 2 else len(classes), n_bins_of(n_score_bins))
         cells = np.asarray(d["hist_cells"], dtype=np.int64)
-        hc, hp, hp2 = base.hist_count.copy(), base.hist_p.copy(), base.hist_p2.copy()
-        hc.ravel()[cells] = np.asarray(d["hist_count"], dtype=np.int64)
-        hp.ravel()[cells] = np.asarray(d["hist_p"], dtype=np.float64)
-        hp2.ravel()[cells] = np.asarray(d["hist_p2"], dtype=np.float64)
+        hc, hp, hp2 = np.zeros(shape, np.int64), np.zeros(shape), np.zeros(shape)
+        hc.ravel()[cells] = d["hist_count"]  # every bucket partial carries one: decode lean
+        hp.ravel()[cells] = d["hist_p"]
+        hp2.ravel()[cells] = d["hist_p2"]
         return cls(
-            base.classes, base.n_score_bins, np.asarray(d["pred_counts"], dtype=np.int64),
+            classes, n_score_bins, np.asarray(d["pred_counts"], dtype=np.int64),
             np.asarray(d["expected_confusion"], dtype=np.float64),
             np.asarray(d["cross_true"], dtype=np.float64),
             np.asarray(d["cross_pred"], dtype=np.float64), hc, hp, hp2,
