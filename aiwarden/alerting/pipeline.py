@@ -191,19 +191,39 @@ class AlertPipeline:
 
     def _announce(self, center: NotificationCenter | None, rolled: Rolled, title: str,
                   annotations: dict[str, str], inc: Incident | None) -> None:
-        if center is None:
-            return
         labels = {"model": rolled.model, "rule": rolled.rule or "rollback",
                   "version": rolled.to_version, "severity": "critical", "kind": "rollback"}
+        self._tell(center, labels, title, annotations, f"rollback-{rolled.at}", inc,
+                   {"rollback": title})
+
+    def _tell(self, center: NotificationCenter | None, labels: dict[str, str], title: str,
+              annotations: dict[str, str], group_key: str, inc: Incident | None,
+              noted: dict[str, Any]) -> None:
+        """Send an event that is not an alert (a rollback, a training run) to the routes the
+        model's alerts go to, and note each delivery on its incident."""
+        if center is None:
+            return
         for route in center.dispatcher.router.match(labels):
             if route.receiver == "none":
                 continue
             sent = center.send(route.receiver, Notification(
-                title=title, status="firing", severity="critical", model=rolled.model,
-                labels=labels, annotations=annotations, group_key=f"rollback-{rolled.at}"))
+                title=title, status="firing", severity=labels["severity"],
+                model=labels["model"], labels=labels, annotations=annotations,
+                group_key=group_key))
             if inc is not None:
                 self.incidents.record_notification(inc.id, route.receiver, ok=sent,
-                                                   detail={"rollback": title})
+                                                   detail=noted)
+
+    def announce(self, model: str, kind: str, title: str, *, severity: str = "warning",
+                 labels: Mapping[str, str] | None = None, key: str | None = None) -> None:
+        """An event of another part of the loop (``kind``: training, promotion) on the
+        model's open incident's timeline and to its routes, from the lead process only."""
+        found = self.incidents.list_incidents(model=model, open_only=True, limit=1)
+        inc = found[0] if found else None
+        center = self.notifications if self.lead() else None
+        self._tell(center, {"model": model, "rule": kind, "severity": severity, "kind": kind,
+                            **(labels or {})}, title, {}, key or f"{kind}-{time.time()}", inc,
+                   {kind: title})
 
     def _send(self, center: NotificationCenter, now: float | None) -> None:
         """Queue due escalations and group notifications; note each on its incident."""

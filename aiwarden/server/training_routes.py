@@ -80,11 +80,18 @@ def training_for(app: Any) -> TrainingService:
 
 
 def _on_incident(app: Any, model: str, text: str, detail: Mapping[str, Any]) -> None:
-    """A run's steps go on the model's open incident (the one that triggered it, usually)."""
+    """A run's steps go on the model's open incident (the one that triggered it, usually);
+    how a run ended and a promotion also go to the model's notification routes."""
     incidents = app.state.incidents
     found = incidents.list_incidents(model=model, open_only=True, limit=1)
     if found:
         incidents.record_action(found[0].id, text, "aiwarden-training", detail=dict(detail))
+    if "state" in detail or "promotion" in detail:
+        bad = detail.get("state") in ("failed", "blocked")
+        app.state.pipeline.announce(model, "training", text,
+                                    severity="warning" if bad else "info",
+                                    labels={"run": str(detail.get("run", ""))},
+                                    key=f"training-{detail.get('run')}-{detail.get('state')}")
 
 
 def parse_pipeline(body: Mapping[str, Any], where: str = "") -> PipelineSpec:

@@ -76,6 +76,11 @@ class RunSteps:
                             gates=self.gates, result=self.result)
             return store.cancel_requested(conn, self.run.id)
 
+    def stop_now(self) -> bool:
+        """The executor's question, many times a second: cancelled, or the server stopping
+        (a run is never left training behind a server that is gone)."""
+        return self.svc._stopping.is_set() or self.beat()
+
     def gate(self, result: gates.GateResult) -> bool:
         self.gates.append(result.to_dict())
         self.step(f"{result.gate} gate {'passed' if result.passed else 'refused'}: "
@@ -118,6 +123,8 @@ class RunSteps:
         self.result |= {"seconds": round(outcome.seconds, 3),
                         "peak_memory_mb": round(outcome.peak_memory_mb, 1),
                         "exit_code": outcome.exit_code}
+        if outcome.state == "cancelled" and self.svc._stopping.is_set():
+            return "failed", "the server stopped while it trained; queue a new run"
         if outcome.state != "succeeded" or outcome.result is None:
             return outcome.state, outcome.reason
         self.result["reported_metrics"] = {"train": outcome.result.train_metrics,
@@ -213,7 +220,7 @@ class RunSteps:
                   command=tuple(self.spec.command) if self.spec.command else None,
                   time_limit=_seconds(ex.time_limit), memory_mb=ex.memory_mb)
         self.step(f"training on the {ex.kind} executor")
-        should_cancel: Callable[[], bool] = self.beat
+        should_cancel: Callable[[], bool] = self.stop_now
         if ex.kind == "dask":
             from aiwarden.training.dask_executor import run_dask
 

@@ -287,7 +287,8 @@ class TrainingService:
                 continue
             with self.monitor.db.write(run.model_id) as conn:
                 store.update_result(conn, run.id, run.result | {"promotion": promo})
-            self._event(model, text, {"run": run.id, "version": run.version})
+            self._event(model, text, {"run": run.id, "version": run.version,
+                                      "promotion": promo["state"]})
 
 
 def default_metric(task: str, has_scores: bool) -> str:

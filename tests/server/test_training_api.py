@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.alerting.receivers import WebhookServer
 from tests.server.conftest import json_rows, register_model, scored_frame
 from tests.server.live import ThreadServer, database_url, settings_for
 
@@ -21,13 +22,23 @@ PIPELINE = {"entry": "tests.training.pipelines:train_logreg", "data": {"window":
                                                        "hold": "1h"}}
 
 
+@pytest.fixture(scope="module")
+def hook() -> Iterator[WebhookServer]:
+    with WebhookServer() as server:
+        yield server
+
+
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-        ) -> Iterator[httpx.Client]:
+def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+        hook: WebhookServer) -> Iterator[httpx.Client]:
     tmp = tmp_path_factory.mktemp("training")
     with database_url(request.param, tmp) as url, ThreadServer(settings_for(
-            url, tmp, allow_code_artifacts=True, evaluate_every=0)) as server, httpx.Client(
+            url, tmp, allow_code_artifacts=True, evaluate_every=3600)) as server, httpx.Client(
             base_url=server.url + "/api/v1", timeout=60) as http:
+        http.put("/notifications/config", json={
+            "receivers": [{"type": "webhook", "name": "hook", "url": hook.url()}],
+            "route": {"receiver": "none", "routes": [
+                {"receiver": "hook", "matchers": ["kind=training"]}]}}).raise_for_status()
         _champion_with_traffic(http)
         yield http
 
@@ -72,7 +83,7 @@ def _run(http: httpx.Client, reason: str, timeout: float = 120) -> dict:
     raise AssertionError(f"run did not end: {got}")
 
 
-def test_a_clean_candidate_passes_every_gate_and_becomes_the_canary(api) -> None:
+def test_a_clean_candidate_passes_every_gate_and_becomes_the_canary(api, hook) -> None:
     assert api.put(f"/models/{MODEL}/pipeline", json=PIPELINE).status_code == 200
     run = _run(api, "first retrain")
     assert run["state"] == "succeeded", (run["reason"], run["gates"])
@@ -89,6 +100,12 @@ def test_a_clean_candidate_passes_every_gate_and_becomes_the_canary(api) -> None
     assert lineage["run"] == run["id"] and lineage["data"]["sha256"] == run["data"]["sha256"]
     log = api.get(f"/runs/{run['id']}/log")
     assert log.status_code == 200
+    told = f"Run #{run['id']} succeeded"
+    deadline = time.monotonic() + 20  # the outbox delivers in the background
+    while time.monotonic() < deadline and not any(
+            told in r.body.decode() for r in hook.delivered):
+        time.sleep(0.2)
+    assert any(told in r.body.decode() for r in hook.delivered), hook.delivered
     api.put(f"/models/{MODEL}/traffic", json={"mode": "off"}).raise_for_status()
 
 
