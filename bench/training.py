@@ -1,0 +1,191 @@
+"""What retraining costs beyond the training itself, and what the gates cost on a big holdout.
+
+1. Scheduling overhead per run: the same training function (a scikit-learn logistic
+   regression saved with skops, ``tests.training.pipelines:train_logreg``) on the same
+   Parquet inputs, called directly in this process (the baseline), through the local executor
+   (a subprocess per run with its limits, context and result files) and through the Dask
+   executor (a ``LocalCluster`` of worker processes started here; inputs shipped with the
+   task, the worker runs the local executor, artifact and log shipped back). Overhead =
+   median executor run minus the median direct call. Target: < 1 s per run. Also timed: a
+   fresh interpreter importing the pipeline's modules, the part of the overhead that is the
+   price of a process of its own rather than of the scheduling.
+2. Gate evaluation on a 1,000,000-row holdout: ``data_gate`` (every row against the
+   reference's checks), ``comparison_gate`` (DeLong on ROC AUC) and ``slice_gate`` (slice
+   finder plus a paired test per candidate slice), on a challenger with a planted weak slice
+   (``amount < 10``) that the slice gate must refuse, so a fast but wrong gate cannot pass.
+   Baseline in the same run: scikit-learn's ``roc_auc_score`` of both models (the least any
+   comparison has to compute). Target: the three gates < 10 s.
+
+Usage (from the repository root, so the workers can import the pipeline)::
+
+    .venv/bin/python bench/training.py                       # 5 runs each, 1M-row holdout
+    .venv/bin/python bench/training.py --runs 3 --holdout-rows 200000 --no-dask
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.training.pipelines
+
+from _machine import machine_line
+
+from aiwarden.training.contract import TrainingContext
+from aiwarden.training.local_executor import Job, run_local
+
+ENTRY = "tests.training.pipelines:train_logreg"
+
+
+def frame(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 1, n)
+    c = rng.choice(["a", "b", "c"], n, p=[0.5, 0.3, 0.2])
+    y = (rng.random(n) < 1 / (1 + np.exp(-2 * x))).astype(int)
+    return pd.DataFrame({"x": x, "c": c, "y": y})
+
+
+def contexts(root: Path, rows: int, runs: int) -> list[TrainingContext]:
+    frame(rows, 1).to_parquet(root / "train.parquet")
+    frame(rows // 4, 2).to_parquet(root / "holdout.parquet")
+    return [TrainingContext(i, "bench", "binary_classification", "y", ["x", "c"],
+                            str(root / "train.parquet"), str(root / "holdout.parquet"),
+                            str(root / f"run-{i}"), {"C": 1.0}) for i in range(runs)]
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def scheduling(rows: int, runs: int, dask: bool) -> dict[str, list[float]]:
+    from tests.training.pipelines import train_logreg
+
+    out: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-training-") as tmp:
+        ctxs = contexts(Path(tmp), rows, runs)
+        for c in ctxs:
+            Path(c.run_dir).mkdir()
+        train_logreg(ctxs[0])  # warm: imports and caches are not what is measured
+        out["direct call"] = [timed(lambda c=c: train_logreg(c)) for c in ctxs]
+
+        def local(c: TrainingContext) -> None:
+            o = run_local(Job(c, entry=ENTRY, time_limit=600))
+            assert o.state == "succeeded", o.reason
+
+        # what any process of its own pays before training: the interpreter and the
+        # pipeline's imports (the floor of a process-isolated executor on this machine)
+        imports = [sys.executable, "-c", "import aiwarden.training.worker, "
+                   "tests.training.pipelines, sklearn.linear_model, skops.io, pyarrow.parquet"]
+        out["fresh python + imports"] = [timed(lambda: subprocess.run(imports, check=True))
+                                         for _ in ctxs]
+        out["local executor"] = [timed(lambda c=c: local(c)) for c in ctxs]
+        if dask:
+            from distributed import Client, LocalCluster
+
+            from aiwarden.training.dask_executor import run_dask
+
+            with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                              dashboard_address=None) as cluster, Client(cluster) as client:
+                def remote(c: TrainingContext) -> None:
+                    o = run_dask(Job(c, entry=ENTRY, time_limit=600), client)
+                    assert o.state == "succeeded", o.reason
+
+                remote(ctxs[0])  # the worker's first task imports its modules
+                out["dask executor"] = [timed(lambda c=c: remote(c)) for c in ctxs]
+                # what a server does: a client per run, by scheduler address
+                out["dask, new client per run"] = [
+                    timed(lambda c=c: run_dask(Job(c, entry=ENTRY, time_limit=600),
+                                               cluster.scheduler_address)) for c in ctxs]
+    return out
+
+
+def gates(rows: int, repeats: int) -> tuple[dict[str, list[float]], dict[str, str]]:
+    from sklearn.metrics import roc_auc_score
+
+    from aiwarden.engine import Reference
+    from aiwarden.training.gates import comparison_gate, data_gate, slice_gate
+
+    rng = np.random.default_rng(7)
+    n = rows
+    amount = np.round(rng.lognormal(3.3, 1.2, n), 2)
+    hour = rng.integers(0, 24, n)
+    country = np.array(["US", "BR", "DE", "FR", "IN"], dtype=object)[rng.integers(0, 5, n)]
+    signal = rng.normal(0, 1, n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-2 * signal))).astype(int)
+    holdout = pd.DataFrame({"amount": amount, "hour": hour, "country": country})
+    champ = 1 / (1 + np.exp(-(2 * signal + rng.normal(0, 1, n))))
+    cand = 1 / (1 + np.exp(-(2 * signal + rng.normal(0, 1, n))))
+    small = amount < 10  # the planted defect: the challenger flags every small transaction
+    cand[small] = np.maximum(cand[small], 0.9)
+    window = holdout.assign(label=y)
+    reference = Reference.fit(window.sample(min(n, 200_000), random_state=0))
+    timings: dict[str, list[float]] = {k: [] for k in (
+        "baseline: 2x roc_auc_score", "data_gate", "comparison_gate", "slice_gate",
+        "three gates")}
+    verdicts: dict[str, str] = {}
+    for _ in range(repeats):
+        timings["baseline: 2x roc_auc_score"].append(timed(
+            lambda: (roc_auc_score(y, champ), roc_auc_score(y, cand))))
+        t0 = time.perf_counter()
+        d, _kept = data_gate(reference, window)
+        t1 = time.perf_counter()
+        c = comparison_gate(y, champ, cand, metric="roc_auc")
+        t2 = time.perf_counter()
+        s = slice_gate(holdout, y, (champ > 0.5).astype(int), (cand > 0.5).astype(int))
+        t3 = time.perf_counter()
+        for key, value in (("data_gate", t1 - t0), ("comparison_gate", t2 - t1),
+                           ("slice_gate", t3 - t2), ("three gates", t3 - t0)):
+            timings[key].append(value)
+        verdicts = {g.gate: f"{'passed' if g.passed else 'refused'}: {g.reason}"
+                    for g in (d, c, s)}
+    return timings, verdicts
+
+
+def report(title: str, timings: dict[str, list[float]], baseline: str) -> None:
+    print(f"\n{title}")
+    base = statistics.median(timings[baseline])
+    for name, xs in timings.items():
+        med = statistics.median(xs)
+        extra = "" if name == baseline else (
+            f"  x{med / base:6.2f} the baseline, {med - base:+.3f} s")
+        print(f"  {name:<28} median {med:8.3f} s  (n={len(xs)}, min {min(xs):.3f}, "
+              f"max {max(xs):.3f}){extra}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="runs per executor")
+    parser.add_argument("--train-rows", type=int, default=20_000)
+    parser.add_argument("--holdout-rows", type=int, default=1_000_000)
+    parser.add_argument("--gate-repeats", type=int, default=3)
+    parser.add_argument("--no-dask", action="store_true")
+    args = parser.parse_args()
+    print(machine_line())
+    print(f"python {sys.version.split()[0]}, cwd {os.getcwd()}")
+    runs = scheduling(args.train_rows, args.runs, not args.no_dask)
+    report(f"Scheduling ({args.train_rows:,} training rows, {args.runs} runs each; target: "
+           "overhead < 1 s per run)", runs, "direct call")
+    timings, verdicts = gates(args.holdout_rows, args.gate_repeats)
+    report(f"Gates on a {args.holdout_rows:,}-row holdout (target: three gates < 10 s)",
+           timings, "baseline: 2x roc_auc_score")
+    for gate, verdict in verdicts.items():
+        print(f"  {gate}: {verdict[:160]}")
+    assert verdicts["slices"].startswith("refused") and "amount" in verdicts["slices"], \
+        "the slice gate missed the planted weak slice"
+    print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
