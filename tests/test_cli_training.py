@@ -149,6 +149,33 @@ def test_an_open_server_without_allow_code_artifacts_refuses_pipelines_and_says_
         assert httpx.get(f"{s.url}/api/v1/models/{MODEL}/pipeline").status_code == 404
 
 
+def test_a_keyed_server_takes_a_pipeline_from_an_admin_key_and_refuses_others(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """No --allow-code-artifacts needed once keys exist: the admin scope is the consent."""
+    from aiwarden.store import keys
+    from aiwarden.store.database import Database
+
+    url = f"sqlite:///{tmp_path / 'k.db'}"
+    db = Database(url)
+    db.migrate()
+    with db.write() as conn:
+        admin, _ = keys.create_key(conn, "admin", ["admin"])
+        operate, _ = keys.create_key(conn, "ops", ["read", "operate"])
+    db.dispose()
+    with ThreadServer(settings_for(url, tmp_path)) as s, httpx.Client(
+            base_url=s.url + "/api/v1", timeout=60,
+            headers={"Authorization": f"Bearer {admin}"}) as http:
+        register_model(http, MODEL)
+        path = _rules_file(tmp_path, {"model": MODEL, **_pipeline("train_raises")})
+        code, _, err = run(capsys, "apply", path, "--url", s.url, "--api-key", operate)
+        assert code == 2 and "HTTP 403" in err and "admin" in err, err
+        assert http.get(f"/models/{MODEL}/pipeline").status_code == 404
+        code, _, err = run(capsys, "apply", path, "--url", s.url, "--api-key", admin)
+        assert (code, err) == (0, ""), err
+        stored = http.get(f"/models/{MODEL}/pipeline").json()
+        assert stored["entry"] == ENTRY.format("train_raises")
+
+
 # ------------------------------------------------------------------ retrain --wait
 def test_retrain_wait_exits_6_for_a_failed_run_and_prints_why(
         srv: ThreadServer, api: httpx.Client, capsys: pytest.CaptureFixture[str]) -> None:
@@ -250,3 +277,17 @@ def test_missing_things_exit_3_and_a_model_without_pipeline_exits_2(
     assert code == 2 and "no training pipeline" in err
     code, _, err = run(capsys, "runs", "list", MODEL, "--url", "http://127.0.0.1:9")
     assert code == 4
+
+
+def test_the_pipeline_example_of_docs_training_md_dry_runs_as_written(
+        srv: ThreadServer, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    import re
+
+    docs = Path(__file__).resolve().parents[1] / "docs" / "training.md"
+    block = next(b for b in re.findall(r"```yaml\n(.*?)```", docs.read_text(), re.S)
+                 if b.startswith("pipelines:"))
+    path = tmp_path / "pipelines.yaml"
+    path.write_text(block.replace("model: fraud-detector", f"model: {MODEL}"))
+    code, out, err = run(capsys, "apply", str(path), "--dry-run", "--url", srv.url)
+    assert (code, err) == (1, "")  # valid, and differs from every pipeline the tests put
+    assert f" pipeline {MODEL}" in out and '    triggers.schedule: ' in out
