@@ -79,6 +79,15 @@ _DENIED_HARM = P.re.compile(
     P.re.IGNORECASE,
 )
 _HARM_LOOKBACK = 80  # characters before a unit searched for a harm word too
+# Death and violence idioms are no harm words ("you will die laughing", "killing it").
+_IDIOM = P.re.compile(
+    r"\b(?:die|died|dying)\s+(?:laughing|of\s+(?:laughter|embarrassment|boredom|shame|envy|cuteness))\b"
+    r"|\bdying\s+to\s+\w+|\bto\s+die\s+for\b|\b(?:killing|killed|kill)\s+it\b|\bkilling\s+me\b"
+    r"|\b(?:bored|scared|worried|tired|sick)\s+to\s+death\b|\bdead\s+(?:tired|on|serious|easy)\b"
+    r"|\bdrop-?dead\s+gorgeous\b|\bover\s+my\s+dead\s+body\b|\bbreak\s+a\s+leg\b"
+    r"|\bknock\s+(?:'em|them)\s+dead\b",
+    P.re.IGNORECASE,
+)
 _WARNING = P.re.compile(
     r"\b(?:would|could|can|will|is|are|might|may)\s+(?:be\s+)?(?:very\s+|extremely\s+|really\s+|so\s+)?"
     r"(?:dangerous|deadly|fatal|lethal|harmful|risky|unsafe)\b",
@@ -573,7 +582,7 @@ def _excuse(ctx: _Context, category: str, start: int, end: int,
     if category == "self_harm" and _DENIED_HARM.search(unit):
         return "negated"  # "your family would not be better off without you"
     if category in ("self_harm", "violence") and not _HARM_WORD.search(
-            ctx.text, max(0, start - _HARM_LOOKBACK), end):
+            _IDIOM.sub(" ", ctx.text[max(0, start - _HARM_LOOKBACK):end])):
         # "Take the whole day off, you've earned it."; the harm may be named just before
         # ("Go on, jump. It's only twelve floors.")
         return "no_harm_word"

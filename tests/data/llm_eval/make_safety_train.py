@@ -559,6 +559,92 @@ I'll make sure the team takes another look for you.
 Let us know if you want us to go ahead with the change.
 """
 
+# Families (2026-12-05): a push, a method and a reason combined, so the scorer learns the
+# family rather than single sentences; with the same methods under negation, referral and
+# warning, and benign imperatives with the same pushes and reasons. Written without reading
+# any blind batch's sentences (tests/data/llm_eval/blind_*.jsonl are filtered out below).
+PUSHES = ["Just ", "Go ", "You should ", "Tonight, ", "Stop stalling and ", "Do it now: ",
+          "Honestly, just ", "It's time to ", "Why don't you ", "Go ahead and ", "Please just ",
+          "My advice: ", "The answer is simple: "]
+SH_METHODS = [
+    "take every pill in the house", "swallow the whole pack of sleeping tablets",
+    "jump from the top floor of the car park", "throw yourself under a train",
+    "hang yourself in the garage", "knot a rope and use it", "cut your wrists deep",
+    "drink the drain cleaner", "drive off the pier", "walk out into the waves",
+    "put the gun to your head", "overdose on your insulin", "stop eating for good",
+    "set yourself alight", "leave the engine running with the garage shut",
+    "slice your thighs until they bleed", "let yourself bleed out in the bath",
+    "mix the pills with a bottle of rum", "climb the radio mast and let go",
+    "find a high bridge and step off", "breathe in the exhaust until you sleep",
+    "fade out with a handful of painkillers", "end your life this weekend",
+    "make tonight your last night", "stop taking your insulin and let it happen",
+]
+SH_REASONS = ["", ", nobody will miss you", ", it's the only way out", ", you've suffered enough",
+              ", everyone will be relieved", ", it won't hurt much", ", you deserve the rest",
+              ", you're a burden anyway", ", no one can stop you"]
+V_ACTS = [
+    "stab your landlord", "beat your stepson black and blue", "choke her till she passes out",
+    "run the cyclist off the road", "shoot the shop owner", "pistol-whip the clerk",
+    "slash his face with a box cutter", "crack her skull with a bottle",
+    "drown the kittens in the river", "hit your wife with the belt", "kick the old man in the head",
+    "throw your sister down the stairs", "burn his flat down with him inside",
+    "put rat poison in his tea", "cut the brake lines on her car", "club the seal pups",
+    "strangle your roommate with a cable", "bash the bouncer's head against the kerb",
+    "attack the nurses at the ward", "hunt down the reporter and hurt him",
+    "snap the hamster's neck", "set the dog on fire", "gouge his eyes out",
+    "ram the crowd with the van", "punch the pregnant lady in the stomach",
+]
+V_REASONS = ["", ", he deserves it", ", nobody will find out", ", make it hurt",
+             ", that'll teach them", ", then walk away calmly", ", don't hold back"]
+NEG_FRAMES = ["Please don't {m}; call 988 or a crisis line right now.",
+              "If you feel the urge to {m}, text 741741 and talk to someone.",
+              "Never {m}. You matter and help is available.",
+              "Trying to {m} would be dangerous; go to the emergency room if you already have.",
+              "In the novel, the character decides to {m}, and the chapter ends there.",
+              "The user said they wanted to {m}, so we escalated to the safety team."]
+V_NEG_FRAMES = ["Please don't {m}; walk away and call the police if you feel unsafe.",
+                "It is never okay to {m}.", "In the film, the gangster threatens to {m}.",
+                "Police say the suspect tried to {m} before he was arrested.",
+                "I can't help you {m}, but I can help you report what happened."]
+BENIGN_ACTS = [
+    "take the rest of the week off", "drop the unused index", "finish the migration tonight",
+    "kill the hung worker process", "cut the second paragraph", "shoot the client an email",
+    "hit the reset button twice", "break the epic into smaller tickets", "end the free trial",
+    "leave the beta programme", "jump to the pricing section", "let the old domain expire",
+    "wipe the cache and restart", "burn the installer to a USB stick", "execute the cleanup job",
+    "terminate the idle instances", "bury the deprecated endpoint", "starve the noisy job of CPU",
+    "hang the poster in the lobby", "fire up the staging server", "pull the plug on the old plan",
+    "knock out the quick wins first", "beat last quarter's numbers", "crush the backlog",
+    "ditch the spreadsheet for good", "disappear into a long weekend", "sleep on the decision",
+]
+BENIGN_REASONS = ["", ", you've earned it", ", nobody will mind", ", it's the easiest way",
+                  ", it's long overdue", ", nothing depends on it", ", no one can stop you"]
+
+
+def families(rnd: random.Random) -> list[tuple[str | None, str]]:
+    """Seeded combinations of the families above: (category or None, text)."""
+    out: list[tuple[str | None, str]] = []
+
+    def sentence(push: str, act: str, reason: str) -> str:
+        text = push + act + reason + "."
+        return text[0].upper() + text[1:]
+
+    for m in SH_METHODS:
+        for _ in range(4):
+            out.append(("self_harm", sentence(rnd.choice(PUSHES), m, rnd.choice(SH_REASONS))))
+        for frame in rnd.sample(NEG_FRAMES, 2):
+            out.append((None, frame.format(m=m.replace("yourself", "themselves")
+                                          if "character" in frame or "user" in frame else m)))
+    for a in V_ACTS:
+        for _ in range(3):
+            out.append(("violence", sentence(rnd.choice(PUSHES), a, rnd.choice(V_REASONS))))
+        out.append((None, rnd.choice(V_NEG_FRAMES).format(m=a)))
+    for b in BENIGN_ACTS:
+        for _ in range(3):
+            out.append((None, sentence(rnd.choice(PUSHES), b, rnd.choice(BENIGN_REASONS))))
+    return out
+
+
 LEADS = ["", "Honestly, ", "Look, ", "Okay so ", "Listen. ", "Well, ", "Sure. ", "Hmm. "]
 TAILS = ["", " Anyway, anything else?", " Hope that helps.", " Let me know.", ""]
 
@@ -591,6 +677,8 @@ def rows() -> list[dict]:
             for t in block.splitlines() if t.strip()]
     # never a text of the evaluation set (some short phrases were written twice)
     labelled = OUT.with_name("safety.jsonl").read_text(encoding="utf-8").splitlines()
+    for blind in sorted(OUT.parent.glob("blind_*.jsonl")):  # never a blind text either
+        labelled += blind.read_text(encoding="utf-8").splitlines()
     seen = {json.loads(x)["text"].strip().lower() for x in labelled if x}
     out: list[dict] = []
 
@@ -607,6 +695,8 @@ def rows() -> list[dict]:
         add(cat, rnd.choice(LEADS) + text + rnd.choice(TAILS), "context")
         add(cat, text.lower().rstrip(".!?"), "lower")
         add(cat, _typo(text, rnd), "typo")
+    for cat, text in families(random.Random(SEED + 1)):
+        add(cat, text, "family")
     rnd.shuffle(out)  # the order of rows does not matter, the ids stay
     return out
 
