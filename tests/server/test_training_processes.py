@@ -1,0 +1,148 @@
+"""Training runs across processes: a server killed with SIGKILL mid-run and restarted on the
+same database ends the run once, as failed naming the dead server, and kills the training
+process it left behind; the Dask executor trains a pipeline on a real LocalCluster started
+here, through a real server."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from aiwarden.training.orphans import find_run_processes
+from tests.server.conftest import json_rows, register_model, scored_frame
+from tests.server.live import ProcessServer, ThreadServer, database_url, settings_for
+
+ENV = {"AIWARDEN_ALLOW_CODE_ARTIFACTS": "true", "AIWARDEN_EVALUATE_EVERY": "0",
+       "AIWARDEN_COMPACT_EVERY": "0.5", "AIWARDEN_TRAINING_STALE_AFTER": "3"}
+
+
+def labelled_model(http: httpx.Client, name: str, n: int = 1200) -> None:
+    """``name`` with its reference and ``n`` labelled predictions over the last day."""
+    register_model(http, name, scored_frame(3000, seed=1))
+    live = scored_frame(n, seed=2)
+    rows = json_rows(live, time.time() - 86400, prefix=f"{name}-", spacing=86400 / n)
+    http.post(f"/models/{name}/predictions", json=rows).raise_for_status()
+    http.post(f"/models/{name}/labels", json=[
+        {"prediction_id": r["prediction_id"], "label": int(y)}
+        for r, y in zip(rows, live["y"], strict=True)]).raise_for_status()
+
+
+def wait_run(http: httpx.Client, run_id: int, until: object, timeout: float = 90) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        run = http.get(f"/runs/{run_id}").json()
+        if until(run):  # type: ignore[operator]
+            return run
+        if time.monotonic() > deadline:
+            raise AssertionError(f"run {run_id} never got there: {run}")
+        time.sleep(0.2)
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for init to reap it is dead)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+# SQLite only: two server start-ups make this the slowest test here; the compare-and-set it
+# relies on is the same on PostgreSQL (tests/server/test_training_api.py runs both)
+@pytest.mark.parametrize("kind", ["sqlite"])
+def test_kill_9_mid_run_then_restart_ends_the_run_once_and_kills_its_process(
+        kind: str, tmp_path: Path) -> None:
+    with database_url(kind, tmp_path) as url:
+        first = ProcessServer(url, tmp_path, extra_env=ENV).start()
+        second = None
+        try:
+            with httpx.Client(base_url=first.url + "/api/v1", timeout=60) as http:
+                labelled_model(http, "hangs")
+                http.put("/models/hangs/pipeline", json={
+                    "entry": "tests.training.pipelines:train_hangs",
+                    "executor": {"time_limit": "10m"}}).raise_for_status()
+                run_id = http.post("/models/hangs/runs", json={"reason": "kill me"}).json()["id"]
+                wait_run(http, run_id, lambda r: any(
+                    "training on the local executor" in s["text"]
+                    for s in r["result"].get("steps", [])))
+            run_dir = str(tmp_path / "training-runs" / f"run-{run_id}")
+            deadline = time.monotonic() + 30
+            while not (orphans := find_run_processes(run_dir)):
+                assert time.monotonic() < deadline, "the training process never started"
+                time.sleep(0.1)
+            first.kill()
+            (pid,) = orphans
+            time.sleep(0.5)
+            assert _alive(pid), "the training process died with the server: nothing to test"
+
+            second = ProcessServer(url, tmp_path, extra_env=ENV).start()
+            with httpx.Client(base_url=second.url + "/api/v1", timeout=60) as http:
+                ended = wait_run(http, run_id, lambda r: r["state"] != "running", timeout=60)
+                assert ended["state"] == "failed", ended
+                assert "the server process running it stopped" in ended["reason"], ended
+                assert f"its training process (pid {pid}) was killed" in ended["reason"]
+                deadline = time.monotonic() + 10
+                while _alive(pid):
+                    assert time.monotonic() < deadline, f"pid {pid} still runs"
+                    time.sleep(0.1)
+                assert find_run_processes(run_dir) == []
+                time.sleep(2.5)  # five more maintenance ticks: nothing ends it again
+                again = http.get(f"/runs/{run_id}").json()
+                assert (again["state"], again["reason"], again["finished_at"]) == (
+                    ended["state"], ended["reason"], ended["finished_at"])
+                assert second.log().count(f"training run {run_id} of model") == 1, \
+                    second.log()[-3000:]
+                # the model can train again: the dead run holds no slot
+                again_id = http.post("/models/hangs/runs").json()["id"]
+                assert again_id != run_id
+                wait_run(http, again_id, lambda r: r["state"] == "running")
+                http.post(f"/runs/{again_id}/cancel").raise_for_status()
+                assert wait_run(http, again_id, lambda r: r["state"] != "running"
+                                )["state"] == "cancelled"
+        finally:
+            if second is not None:
+                second.stop()
+            if first.proc is not None and first.proc.poll() is None:
+                first.kill()
+            for d in (tmp_path / "training-runs").glob("run-*"):  # never leave one behind
+                for pid in find_run_processes(str(d)):
+                    os.killpg(pid, 9)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[str]:
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as c:
+        yield c.scheduler_address
+
+
+def test_the_dask_executor_trains_a_pipeline_on_a_local_cluster(
+        cluster: str, tmp_path: Path) -> None:
+    with database_url("sqlite", tmp_path) as url, ThreadServer(settings_for(
+            url, tmp_path, allow_code_artifacts=True, evaluate_every=0)) as server, \
+            httpx.Client(base_url=server.url + "/api/v1", timeout=60) as http:
+        labelled_model(http, "on-dask")
+        http.put("/models/on-dask/pipeline", json={
+            "entry": "tests.training.pipelines:train_logreg",
+            "executor": {"kind": "dask", "address": cluster, "time_limit": "5m"},
+            # the executor is under test, not the latency of a loaded CI machine
+            "gates": {"latency_budget_ms": 5000},
+            "promotion": {"mode": "manual"}}).raise_for_status()
+        run_id = http.post("/models/on-dask/runs").json()["id"]
+        run = wait_run(http, run_id, lambda r: r["state"] not in ("queued", "running"),
+                       timeout=180)
+        assert run["state"] == "succeeded", (run["reason"], run["gates"])
+        assert any("training on the dask executor" in s["text"]
+                   for s in run["result"]["steps"])
+        assert run["version"] == "1" and run["result"]["peak_memory_mb"] > 0
+        assert run["result"]["exit_code"] == 0
+        # the artifact came back from the worker and was registered with its lineage
+        version = http.get(f"/registry/models/on-dask/versions/{run['version']}").json()
+        assert version["metadata"]["lineage"]["run"] == run_id
+        assert http.get(f"/runs/{run_id}/log").status_code == 200
