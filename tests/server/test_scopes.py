@@ -62,6 +62,7 @@ OPERATE = {
     ("GET", "/models/{name}/rollback"), ("POST", "/models/{name}/rollback"),
     ("POST", "/silences"), ("POST", "/silences/{silence_id}/expire"),
     ("POST", "/models/{name}/quarantine"),
+    ("POST", "/models/{name}/runs"), ("POST", "/runs/{run_id}/cancel"),
 }
 # what a key holding each scope may call (admin everything; operate also reads)
 GRANTS = {"read": {"read"}, "ingest": {"ingest"}, "operate": {"operate", "read"},

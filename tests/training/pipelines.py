@@ -64,3 +64,9 @@ def train_logreg(ctx: TrainingContext) -> TrainingResult:
     with open(ctx.path("model.skops"), "wb") as f:
         f.write(sio.dumps(model))
     return TrainingResult("model.skops", format="skops")
+
+
+def train_prints_markup(ctx: TrainingContext) -> TrainingResult:
+    """Prints HTML into its log, then fails: the dashboard must show it as text."""
+    print("<script>window.__trainingLogRan = true</script><b>not bold</b>", flush=True)
+    raise RuntimeError("printed markup, then stopped")

@@ -26,10 +26,11 @@ def install_dashboard(app: FastAPI) -> None:
         pages,
         quarantine_pages,
         rollback,
+        training_pages,
     )
 
     for module in (pages, llm_pages, incident_pages, rollback, alert_pages,
-                   quarantine_pages):
+                   quarantine_pages, training_pages):
         app.include_router(module.router)
     app.mount("/static", GZipMiddleware(Static(directory=str(STATIC)), minimum_size=1024),
               name="static")
