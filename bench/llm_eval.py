@@ -41,7 +41,7 @@ _cpu_model = cpu_model  # the name bench/llm_ingest.py imports
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "llm_eval" / "safety.jsonl"
 # Blind batches kept in their own file (never read by the training script nor tuned on):
 # blind10 and blind11 written before the 2026-12-05 rule changes (then read while making them),
-# blind12 written after them and scored once.
+# blind12 written after them and scored once, blind13 after the retrained scorer, scored once.
 BLIND_FILES = sorted(DATA.parent.glob("blind_*.jsonl"))
 CATEGORIES = ("self_harm", "violence", "hate", "sexual")
 HELD_OUT = ("heldout", "blind", "blind2", "blind3", "blind4", "blind5", "blind6", "blind7",
