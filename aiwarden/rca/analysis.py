@@ -255,6 +255,12 @@ def failing_slices(schema: Any, rows: pa.Table, top_k: int = 5
     return labelled.num_rows, [s.to_dict() for s in report.slices]
 
 
+# Every LLM response is judged on arrival (no labels to wait for), and the slice finder's own
+# tests guard small groups: 20 judged responses may name a slice, where an alert on unsafe
+# answers fires after a few dozen (50, as for late labels, left the first analysis empty).
+_MIN_JUDGED = 20
+
+
 def _unsafe_slices(schema: Any, rows: pa.Table, top_k: int) -> tuple[int, list[dict[str, Any]]]:
     """An LLM's slices: where its responses are unsafe most (``llm_unsafe``), over its
     version, tags and provider model (prompt version x locale x channel); every row is
@@ -262,7 +268,7 @@ def _unsafe_slices(schema: Any, rows: pa.Table, top_k: int) -> tuple[int, list[d
     "llm_unsafe_self_harm = 1" says nothing)."""
     from aiwarden.engine.slices import find_failing_slices
 
-    if "llm_unsafe" not in rows.column_names or rows.num_rows < 50:
+    if "llm_unsafe" not in rows.column_names or rows.num_rows < _MIN_JUDGED:
         return 0, []
     feats = [c.name for c in schema.columns
              if c.role == Role.SEGMENT or c.name == "llm_provider_model"]

@@ -142,3 +142,21 @@ def test_a_regressors_failing_slice_is_read_in_the_labels_units(monitor: Monitor
     best = next(s for s in report["suspects"] if s["kind"] == "slice")
     assert said in best["summary"] and "%" not in best["summary"]
     assert f"{top['description']}: {said} ({top['support']} rows)" in to_markdown(report)
+
+
+def test_an_llm_slice_is_named_from_a_few_dozen_judged_responses() -> None:
+    """Every response is judged on arrival: 30 are enough for the slice finder to name the
+    locale where answers turned unsafe (labels-based slices still wait for 50)."""
+    from aiwarden.engine.schema import Column, ColumnType, Role, Schema, Task
+    from aiwarden.rca.analysis import failing_slices
+
+    schema = Schema((Column("locale", ColumnType.CATEGORICAL, Role.SEGMENT),
+                     Column("llm_unsafe", ColumnType.NUMERICAL, Role.FEATURE)),
+                    task=Task.TEXT_GENERATION)
+    locale = ["en-AU"] * 10 + ["en-GB"] * 10 + ["fr-FR"] * 10
+    rows = pa.table({"locale": locale, "version": ["2"] * 30,
+                     "llm_unsafe": [1.0] * 9 + [0.0] * 21})
+    judged, slices = failing_slices(schema, rows)
+    assert judged == 30
+    assert slices and slices[0]["description"] == "locale = en-AU", slices
+    assert failing_slices(schema, rows.slice(0, 15)) == (0, [])
