@@ -134,18 +134,24 @@ class GuardrailCounters:
         self.actions: Counter[tuple[str, str, str]] = Counter()
         self.upstream_errors: Counter[str] = Counter()
 
+    def snapshot(self) -> tuple[dict[tuple[str, str, str], int], dict[str, int]]:
+        """Copies of both (a dict copy is one step for the interpreter: safe while the
+        event loop counts on; iterating the live counters from another thread is not)."""
+        return dict(self.actions), dict(self.upstream_errors)
+
     def collect(self) -> Iterator[CounterMetricFamily]:
+        actions, upstream = self.snapshot()
         fam = CounterMetricFamily("aiwarden_guardrail_actions", "Guardrail interventions "
                                   "(block, redact, flag) by finding category, this process "
                                   "since it started.", labels=["model", "action", "category"])
-        for (model, action, cat), n in sorted(self.actions.items()):
+        for (model, action, cat), n in sorted(actions.items()):
             fam.add_metric([model, action, cat], n)
         yield fam
         up = CounterMetricFamily("aiwarden_guardrail_upstream_errors", "Chat completions "
                                  "whose upstream could not be reached, answered an error or "
                                  "broke off its stream, this process since it started.",
                                  labels=["model"])
-        for model, n in sorted(self.upstream_errors.items()):
+        for model, n in sorted(upstream.items()):
             up.add_metric([model], n)
         yield up
 

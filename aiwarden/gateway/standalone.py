@@ -243,11 +243,10 @@ def create_guardrail_app(proxy: GuardrailProxy, name: str) -> Starlette:
             return _domain_problem(exc)
 
     def stats() -> dict[str, Any]:
-        counts = {f"{a}:{c}": n for (m, a, c), n in proxy.counters.actions.items()
-                  if m == name}
+        actions, upstream = proxy.counters.snapshot()
+        counts = {f"{a}:{c}": n for (m, a, c), n in actions.items() if m == name}
         return {"model": name, "kind": "guardrail", "events": proxy.queue_stats(name),
-                "interventions": counts,
-                "upstream_errors": proxy.counters.upstream_errors.get(name, 0)}
+                "interventions": counts, "upstream_errors": upstream.get(name, 0)}
 
     async def healthz(_: Request) -> Response:
         return _answer({"status": "ok", "model": name, "kind": "guardrail"})

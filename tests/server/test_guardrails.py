@@ -400,6 +400,7 @@ def _serve(server, name: str, tmp_path, env: dict[str, str]):
                                 cwd=ROOT, env={**os.environ, **env}, stdout=out,
                                 stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
+    ok = False
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -412,9 +413,13 @@ def _serve(server, name: str, tmp_path, env: dict[str, str]):
             assert time.monotonic() < deadline, "aiwarden serve never became ready"
             time.sleep(0.1)
         yield base
+        ok = True
     finally:
         proc.terminate()
-        assert proc.wait(30) in (0, -15), log.read_text()
+        code = proc.wait(30)
+        if not ok:  # the test failed: the process's own account goes with it
+            print(f"aiwarden serve exited {code}; its log:\n{log.read_text()[-5000:]}")
+        assert code in (0, -15), log.read_text()
 
 
 def test_the_standalone_gateway_serves_the_same_guardrail(bot, upstream, server,
@@ -467,7 +472,9 @@ def test_the_standalone_gateway_serves_the_same_guardrail(bot, upstream, server,
         metrics = g.get("/metrics").text
         assert 'aiwarden_guardrail_actions_total{action="block",category="self_harm",' \
                'model="alone"}' in metrics
-        stats = g.post("/gateway/flush").json()
+        flushed = g.post("/gateway/flush")
+        assert flushed.status_code == 200, flushed.text
+        stats = flushed.json()
         assert stats["flushed"] and stats["events"]["failed"] == 0
         assert stats["events"]["sent"] == stats["events"]["accepted"] >= 6
     ev = bot.get(f"/models/alone/llm-events/{safe_id}").json()  # on the server, counted
