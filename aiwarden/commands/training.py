@@ -78,21 +78,36 @@ def _retrain(args: argparse.Namespace) -> int:
         if args.output != "json":
             print(f"run #{run['id']} of {run['model']} {run['state']}; waiting for it to end",
                   file=sys.stderr)
-        deadline = None if args.timeout is None else time.monotonic() + args.timeout
-        while run["state"] in ("queued", "running"):
-            if deadline is not None and time.monotonic() >= deadline:
-                emit(args, run, _show_text)
-                print(f"aiwarden retrain: run #{run['id']} is still {run['state']} after "
-                      f"{args.timeout:g} s; it goes on (aiwarden runs cancel {run['id']} "
-                      "stops it)", file=sys.stderr)
-                return Exit.RUN_FAILED
-            time.sleep(max(0.05, args.poll))
-            path = f"/runs/{run['id']}"
-            code, run = _call("retrain", lambda: c.get(path))  # noqa: B023 - called at once
-            if code:
-                return code
+        try:
+            code, run = _wait(c, run, args.timeout, args.poll)
+        except KeyboardInterrupt:  # the run is the server's: stopping to wait leaves it be
+            print(f"\naiwarden retrain: stopped waiting; run #{run['id']} goes on "
+                  f"(aiwarden runs show {run['id']})", file=sys.stderr)
+            return 130
+    if code:
+        return code
     emit(args, run, _show_text)
+    if run["state"] in ("queued", "running"):
+        print(f"aiwarden retrain: run #{run['id']} is still {run['state']} after "
+              f"{args.timeout:g} s; it goes on (aiwarden runs cancel {run['id']} stops it)",
+              file=sys.stderr)
     return int(_ENDED.get(run["state"], Exit.RUN_FAILED))
+
+
+def _wait(c: Any, run: dict[str, Any], timeout: float | None, poll: float
+          ) -> tuple[int, dict[str, Any]]:
+    """(0, the run once it ended or ``timeout`` ran out), or a failed request's exit code."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    path = f"/runs/{run['id']}"
+    while run["state"] in ("queued", "running"):
+        if deadline is not None and time.monotonic() >= deadline:
+            break
+        time.sleep(max(0.05, poll))
+        code, got = _call("retrain", lambda: c.get(path))
+        if code:
+            return code, run
+        run = got
+    return 0, run
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -140,7 +155,7 @@ def _show(args: argparse.Namespace) -> int:
 
 def _show_text(run: dict[str, Any]) -> None:
     detail = run.get("trigger_detail") or {}
-    why = detail.get("reason") or detail.get("rule") or detail.get("schedule") or ""
+    why = detail.get("reason") or detail.get("why") or ""  # manual: reason; others: why
     print(f"run #{run['id']} of {run['model']}: {run['state']}")
     by = f", by {detail['by']}" if detail.get("by") else ""
     print(f"trigger:   {run['trigger']}{f' ({why})' if why else ''}{by}")
