@@ -13,7 +13,8 @@ Gates, in the order a run meets them:
 * ``overfit_gate``: the gap between training and holdout metrics;
 * ``comparison_gate``: challenger against champion on the same labelled holdout, with the
   paired test suited to the metric, plus an absolute floor;
-* ``slice_gate``: no slice where the challenger is significantly worse than the champion.
+* ``slice_gate``: no slice where the challenger is significantly worse than the champion;
+* ``text_audit_gate`` (text models): no unsafe, PII or secret rows in the training data.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from aiwarden.engine.slice_comparison import find_slice_regressions
 from aiwarden.errors import check_param
 
 __all__ = ["GateResult", "comparison_gate", "data_gate", "label_gate", "overfit_gate",
-           "slice_gate"]
+           "slice_gate", "text_audit_gate"]
 
 #: metrics where a lower value is better (gaps and floors flip sign)
 LOWER_IS_BETTER = frozenset({"mae", "rmse", "mse", "log_loss", "error_rate"})
@@ -163,3 +164,29 @@ def slice_gate(data: Any, y_true: Any, champion: Any, challenger: Any, *,
     return GateResult("slices", False, f"worse than the champion on {worst.description} "
                       f"({worst.support} rows): {c.metric} {c.challenger:.3g} vs "
                       f"{c.champion:.3g}", evidence)
+
+
+def text_audit_gate(data: Any, columns: Sequence[str], evaluators: Sequence[Any], *,
+                    listed: int = 50) -> GateResult:
+    """A text model's training data holds no unsafe, PII, secret or injection rows (the
+    seed's moral: sanitize your training data). Rows are named 1-based, excerpts redacted."""
+    from aiwarden.llm.audit import audit_texts
+
+    table = to_table(data)
+    absent = [c for c in columns if c not in table.column_names]
+    if absent:
+        return GateResult("text_audit", False, f"the training data lacks the text column(s) "
+                          f"{absent}", {"columns": list(columns)})
+    report = audit_texts({c: table.column(c).to_pylist() for c in columns}, list(evaluators))
+    evidence = {"rows": report["rows"], "rows_flagged": report["rows_flagged"],
+                "counts": report["counts"], "findings": report["findings"][:listed],
+                "evaluators": [e.name for e in evaluators]}
+    if not report["findings"]:
+        return GateResult("text_audit", True, f"all {report['rows']} training rows are clean "
+                          f"({', '.join(evidence['evaluators'])})", evidence)
+    first = report["findings"][0]
+    counts = ", ".join(f"{k} {v}" for k, v in report["counts"].items())
+    return GateResult("text_audit", False, f"{report['rows_flagged']} of {report['rows']} "
+                      f"training rows hold unsafe text, PII or secrets ({counts}); first row "
+                      f"{first['row']} column {first['column']!r}: "
+                      f"{', '.join(first['categories'])}", evidence)

@@ -98,6 +98,8 @@ class RunSteps:
 
     # ---------------------------------------------------------------- steps
     def run_all(self) -> tuple[str, str]:
+        if self.svc.monitor.model(self.model).task == "text_generation":
+            return self._run_text()
         ref, schema = self._serving_reference()
         from aiwarden.training.service import default_metric, features_of
 
@@ -167,6 +169,49 @@ class RunSteps:
                         alpha=self.spec.gates.alpha,
                         min_drop=self.spec.gates.slice_min_drop)):
                     return "blocked", self.gates[-1]["reason"]
+        self._register(loaded)
+        return "succeeded", self._promote()
+
+    def _run_text(self) -> tuple[str, str]:
+        """A text model (a prompt template, a fine-tune): its dataset is a file, audited by
+        the LLM evaluators before anything trains on it; no labels, so no comparison or slice
+        gate (the canary's unsafe rate judges the candidate in production)."""
+        from aiwarden.llm.audit import DEFAULT_EVALUATORS, load_evaluators_named
+        from aiwarden.tabular_io import read_file
+        from aiwarden.training.data import TrainingData
+
+        if not self.spec.data.uri:
+            return "failed", ("a text model's pipeline reads its dataset from data.uri (a "
+                              "JSONL, CSV or Parquet file)")
+        table = read_file(self.spec.data.uri)
+        texts = [f.name for f in table.schema if pa.types.is_string(f.type)
+                 or pa.types.is_large_string(f.type) or pa.types.is_list(f.type)]
+        if self.spec.gates.text_audit:
+            evaluators, _ = load_evaluators_named(list(DEFAULT_EVALUATORS))
+            if not self.gate(gates.text_audit_gate(table, texts, evaluators)):
+                return "blocked", self.gates[-1]["reason"]
+        hold = np.zeros(table.num_rows, dtype=bool)
+        rng = np.random.default_rng(self.spec.holdout.seed)
+        hold[rng.choice(table.num_rows, round(table.num_rows * self.spec.holdout.share),
+                        replace=False)] = True
+        data = TrainingData(table.filter(pa.array(~hold)), table.filter(pa.array(hold)), {})
+        self.data |= {"rows": table.num_rows, "train_rows": data.train.num_rows,
+                      "holdout_rows": data.holdout.num_rows, "uri": self.spec.data.uri,
+                      "sha256": _sha256(self.spec.data.uri)}
+        outcome = self._train(data, "", texts, "text_generation")
+        self.result |= {"seconds": round(outcome.seconds, 3),
+                        "peak_memory_mb": round(outcome.peak_memory_mb, 1)}
+        if outcome.state == "cancelled" and self.svc._stopping.is_set():
+            return "failed", "the server stopped while it trained; queue a new run"
+        if outcome.state != "succeeded" or outcome.result is None:
+            return outcome.state, outcome.reason
+        loaded, refused = load_candidate(outcome.result.artifact, outcome.result.format,
+                                         self.svc.registry.trusted_types)
+        if refused is not None:
+            self.gate(refused)
+            return "blocked", refused.reason
+        self.gate(gates.GateResult("infra", True, f"loads as {loaded.format}",
+                                   {"format": loaded.format, "size": len(loaded.data)}))
         self._register(loaded)
         return "succeeded", self._promote()
 
@@ -295,6 +340,16 @@ def _label_counts(ref: Any, target: str) -> dict[str, int] | None:
     if prof is None or cats is None or not hasattr(prof, "counts"):
         return None
     return {c: int(n) for c, n in zip(cats, prof.counts[:len(cats)], strict=True)}
+
+
+def _sha256(path: str) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _read_table(uri: str) -> pa.Table:

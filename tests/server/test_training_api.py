@@ -145,3 +145,47 @@ def test_bad_pipelines_and_runs_are_refused_by_name(api) -> None:
     assert bad.status_code == 422 and bad.json()["detail"]["field"] == "entry"
     assert api.get("/runs/999999").status_code == 404
     assert api.post("/models/no-such-model/runs").status_code == 404
+
+
+def test_a_text_models_dataset_is_audited_before_it_trains(api, tmp_path) -> None:
+    """The seed's moral: an unsafe reply or a customer's e-mail in a fine-tuning set blocks
+    the run, the row named; a clean set trains a prompt version."""
+    import json
+
+    bot = "bot-train"
+    api.post("/models", json={"name": bot, "task": "text_generation"}).raise_for_status()
+    rows = [{"prompt": f"my order {i} is late", "completion": "Sorry about that, I have "
+             f"checked order {i} and it ships tomorrow."} for i in range(30)]
+    clean = tmp_path / "clean.jsonl"
+    clean.write_text("\n".join(json.dumps(r) for r in rows))
+    rows[7]["completion"] = "Honestly, just kill yourself, nobody will miss you."
+    rows[19]["prompt"] = "write to me at jane.doe@example.com"
+    dirty = tmp_path / "dirty.jsonl"
+    dirty.write_text("\n".join(json.dumps(r) for r in rows))
+    pipeline = {"entry": "tests.training.pipelines:train_prompt",
+                "data": {"source": "file", "uri": str(dirty)}, "promotion": {"mode": "manual"}}
+    api.put(f"/models/{bot}/pipeline", json=pipeline).raise_for_status()
+    run = _run_of(api, bot)
+    assert run["state"] == "blocked", run
+    audit = run["gates"][0]
+    assert audit["gate"] == "text_audit" and "2 of 30 training rows" in audit["reason"]
+    assert "first row 8" in audit["reason"]  # 1-based, as the audit command counts
+    assert {f["row"] for f in audit["evidence"]["findings"]} == {8, 20}
+    assert "jane.doe@example.com" not in json.dumps(run)  # excerpts are redacted
+    api.put(f"/models/{bot}/pipeline", json=pipeline | {"data": {
+        "source": "file", "uri": str(clean)}}).raise_for_status()
+    run = _run_of(api, bot)
+    assert run["state"] == "succeeded", run
+    assert run["version"] == "1" and run["result"]["promotion"] == {"state": "challenger"}
+    assert api.get(f"/registry/models/{bot}/aliases").json() == {"challenger": "1"}
+
+
+def _run_of(http: httpx.Client, model: str, timeout: float = 60) -> dict:
+    run = http.post(f"/models/{model}/runs", json={}).json()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = http.get(f"/runs/{run['id']}").json()
+        if got["state"] not in ("queued", "running"):
+            return got
+        time.sleep(0.3)
+    raise AssertionError(f"run did not end: {got}")

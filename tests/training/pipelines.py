@@ -70,3 +70,11 @@ def train_prints_markup(ctx: TrainingContext) -> TrainingResult:
     """Prints HTML into its log, then fails: the dashboard must show it as text."""
     print("<script>window.__trainingLogRan = true</script><b>not bold</b>", flush=True)
     raise RuntimeError("printed markup, then stopped")
+
+
+def train_prompt(ctx: TrainingContext) -> TrainingResult:
+    """A text model's candidate: a prompt template built from the dataset's replies."""
+    train = ctx.load_train()
+    with open(ctx.path("support.prompt"), "w") as f:
+        f.write(f"You are a support agent. Answer like these {len(train)} examples.\n{{input}}")
+    return TrainingResult("support.prompt", format="prompt")
