@@ -42,6 +42,9 @@ def check_pipelines(request: Request, specs: Any) -> list[PipelineSpec]:
         if not body.get("model"):
             raise ParameterError(f"{where}.model: name the model the pipeline trains.",
                                  f"{where}.model")
+        if ("entry" in body) == ("command" in body):  # else the error names no field
+            raise ParameterError(f"{where}.entry: give exactly one of entry "
+                                 "(package.module:function) or command.", f"{where}.entry")
         spec = parse_pipeline(body, where)
         if any(p.model == spec.model for p in out):
             raise ParameterError(f"{where}.model: model {spec.model!r} has a pipeline above "
