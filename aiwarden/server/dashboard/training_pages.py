@@ -18,7 +18,7 @@ from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from aiwarden.server.dashboard.render import page
+from aiwarden.server.dashboard.render import num, page, when
 from aiwarden.server.dashboard.web import PageRoute, form, page_requires, viewer
 from aiwarden.server.training_routes import training_for
 from aiwarden.store.models_repo import Conflict
@@ -73,11 +73,20 @@ def log_tail(run: RunRow, limit: int = _LOG_TAIL) -> tuple[str | None, bool]:
         return f.read().decode("utf-8", "replace"), size > limit
 
 
-def _text(value: Any) -> str:
-    """A lineage or evidence value for people: scalars as they are, the rest as JSON."""
-    if isinstance(value, dict | list):
-        return json.dumps(value, default=str, separators=(", ", ": "))
-    return str(value)
+def _text(value: Any, key: str = "") -> str:
+    """A lineage or evidence value for people: numbers as the dashboard writes them, epoch
+    seconds as times, mappings as ``key value · key value``."""
+    if value is None:
+        return "–"
+    if isinstance(value, dict):
+        return " · ".join(f"{k} {_text(v, str(k))}" for k, v in value.items()) or "–"
+    if isinstance(value, list):
+        return ", ".join(_text(v) for v in value) or "–"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if key.endswith(("_event", "_at")) and value > 1e9:
+        return when(value)
+    return num(value, 4)
 
 
 def _row(run: RunRow) -> dict[str, Any]:
@@ -101,15 +110,15 @@ def _run_context(app: Any, run_id: int) -> dict[str, Any]:
     run = training_for(app).run(run_id)
     name = str(run.spec.get("model") or run.model_id)
     data = dict(run.data)
-    lineage = [(k, _text(data.pop(k))) for k in _LINEAGE if k in data]
-    lineage += [(k, _text(v)) for k, v in sorted(data.items())]
+    lineage = [(k, _text(data.pop(k), k)) for k in _LINEAGE if k in data]
+    lineage += [(k, _text(v, k)) for k, v in sorted(data.items())]
     log, cut = log_tail(run)
     result = dict(run.result)
     return {"name": name, "run": _row(run), "reason": run.reason,
             "cancel_requested": run.cancel_requested, "finished_at": run.finished_at,
             "steps": result.get("steps") or [], "gates": run.gates, "lineage": lineage,
             "code": run.spec.get("entry") or run.spec.get("command"),
-            "params": _text(run.spec.get("params") or {}),
+            "params": json.dumps(run.spec.get("params") or {}, default=str),
             "metrics": [(f"{k} (computed here)", _text(v)) for k, v in
                         sorted((result.get("metrics") or {}).items())]
             + [(f"{k} (reported by the pipeline)", _text(v)) for k, v in
