@@ -177,6 +177,12 @@ def main() -> None:
     runs = scheduling(args.train_rows, args.runs, not args.no_dask)
     report(f"Scheduling ({args.train_rows:,} training rows, {args.runs} runs each; target: "
            "overhead < 1 s per run)", runs, "direct call")
+    floor = statistics.median(runs["direct call"]) + statistics.median(
+        runs["fresh python + imports"])
+    for name in ("local executor", "dask executor"):
+        if name in runs:
+            print(f"  {name} beyond a fresh process's imports plus the training: "
+                  f"{statistics.median(runs[name]) - floor:+.3f} s per run")
     timings, verdicts = gates(args.holdout_rows, args.gate_repeats)
     report(f"Gates on a {args.holdout_rows:,}-row holdout (target: three gates < 10 s)",
            timings, "baseline: 2x roc_auc_score")
