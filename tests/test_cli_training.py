@@ -216,6 +216,7 @@ def test_retrain_wait_exits_0_for_a_run_that_succeeds_with_version_and_promotion
     assert code == 0
     assert f"version:   {run_['version']}" in out and "promotion: challenger" in out
     assert f"  code: {ENTRY.format('train_logreg')}" in out  # the version's lineage
+    assert f"registered as version {run_['version']}" in out  # its steps
 
 
 def test_retrain_without_wait_answers_at_once_and_timeout_exits_6(

@@ -84,6 +84,8 @@ def _retrain(args: argparse.Namespace) -> int:
             print(f"\naiwarden retrain: stopped waiting; run #{run['id']} goes on "
                   f"(aiwarden runs show {run['id']})", file=sys.stderr)
             return 130
+        if not code and args.output != "json":
+            run = _with_lineage(c, run)
     if code:
         return code
     emit(args, run, _show_text)
@@ -145,12 +147,20 @@ def _show(args: argparse.Namespace) -> int:
         code, run = _call("runs show", lambda: c.get(f"/runs/{args.id}"))
         if code:
             return code
-        if args.output != "json" and run.get("version"):
-            found, version = _call("runs show", lambda: c.get(
-                f"/registry/models/{quote(run['model'], safe='')}/versions/{run['version']}"))
-            if not found:  # the code that made it lives on the version (lineage)
-                run = run | {"_lineage": (version.get("metadata") or {}).get("lineage")}
+        if args.output != "json":
+            run = _with_lineage(c, run)
     return emit(args, run, _show_text)
+
+
+def _with_lineage(c: Any, run: dict[str, Any]) -> dict[str, Any]:
+    """The run and the lineage of the version it registered (the code that made it lives
+    there); the run alone when it registered none or the version cannot be read."""
+    if not run.get("version"):
+        return run
+    r = c.get(f"/registry/models/{quote(run['model'], safe='')}/versions/{run['version']}")
+    if r.status_code != 200:
+        return run
+    return run | {"_lineage": (r.json().get("metadata") or {}).get("lineage")}
 
 
 def _show_text(run: dict[str, Any]) -> None:
@@ -176,6 +186,11 @@ def _show_text(run: dict[str, Any]) -> None:
             for p in (g.get("evidence") or {}).get("problems", [])[:10]:  # rows named
                 print(f"        row {p.get('row', '-')}, column {p.get('column', '-')}: "
                       f"{p.get('reason') or p.get('value')}")
+    steps = result.get("steps") or []
+    if steps:
+        print("steps:")
+        for st in steps:
+            print(f"  {_when(st.get('at'))[11:]}  {st.get('text', '')}")
     data = run.get("data") or {}
     if data:
         print("lineage:")
