@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,8 +26,9 @@ from typing import Any
 
 from aiwarden.errors import ParameterError
 
-__all__ = ["ACTIONS", "DEFAULT_FALLBACK", "GROUPS", "INPUT_EVALUATORS", "OUTPUT_EVALUATORS",
-           "GuardrailPolicy", "Upstream", "evaluator_of"]
+__all__ = ["ACTIONS", "DEFAULT_FALLBACK", "ENV_PREFIX", "GROUPS", "INPUT_EVALUATORS",
+           "KEY_ENVS", "OUTPUT_EVALUATORS", "GuardrailPolicy", "KeyUnavailable", "Upstream",
+           "env_refused", "evaluator_of", "file_refused"]
 
 ACTIONS = ("block", "redact", "flag")
 #: What the client gets instead of a blocked answer.
@@ -39,6 +41,37 @@ _MODULES = {"safety": "safety", "pii": "pii", "secrets": "secrets", "injection":
 INPUT_EVALUATORS = ("injection", "pii", "secrets")
 OUTPUT_EVALUATORS = ("safety", "pii", "secrets", "refusal")
 _REDACTABLE = ("pii", "secrets")
+#: The environment variables a policy's ``upstream.api_key_env`` may name: those with this
+#: prefix, and those listed (comma-separated) in :data:`KEY_ENVS`. Any other name could
+#: send one of the server's own secrets (``AIWARDEN_DATABASE_URL``...) to the upstream.
+ENV_PREFIX = "AIWARDEN_UPSTREAM_"
+KEY_ENVS = "AIWARDEN_GUARDRAIL_KEY_ENVS"
+_TOKEN = re.compile(r"[!-~]{1,4096}")  # what may follow "Bearer " in a header
+
+
+class KeyUnavailable(Exception):
+    """The upstream key cannot be read; the message names where from, never the value."""
+
+
+def env_refused(name: str) -> str | None:
+    """Why ``name`` may not be a policy's key variable, or None."""
+    listed = {v.strip() for v in os.environ.get(KEY_ENVS, "").split(",") if v.strip()}
+    if name in listed or (name.startswith(ENV_PREFIX) and len(name) > len(ENV_PREFIX)):
+        return None
+    return (f"variable {name!r} may not hold an upstream key: name one starting with "
+            f"{ENV_PREFIX} or list it in {KEY_ENVS} (the server's environment).")
+
+
+def file_refused(name: str, secrets_dir: str | Path | None) -> str | None:
+    """Why ``name`` may not be a policy's key file (outside the secrets folder), or None;
+    the file itself is read, and checked, only at request time."""
+    if secrets_dir is None:
+        return "no secrets folder is configured (AIWARDEN_SECRETS_DIR), so no file can be read."
+    base = os.path.realpath(secrets_dir)
+    if "\0" in name or not Path(os.path.realpath(Path(base) / name)).is_relative_to(base):
+        return (f"{name!r} is outside the secrets folder {base!r} (AIWARDEN_SECRETS_DIR); "
+                "name a file inside it.")
+    return None
 
 
 def _categories(evaluator: str) -> tuple[str, ...]:
@@ -86,15 +119,32 @@ class Upstream:
     api_key_file: str | None = None
     timeout: float = 60.0
 
-    def api_key(self) -> str | None:
+    def api_key(self, secrets_dir: str | Path | None = None) -> str | None:
+        """The key (None: no key configured, or its variable is not set). A blocking read:
+        call it off the event loop. Raises :class:`KeyUnavailable` (its message names the
+        variable or file, never the value) when the variable is not one a policy may name,
+        the file is not a one-line regular file inside ``secrets_dir``, or the value is not
+        a header-safe token."""
         if self.api_key_env:
-            return os.environ.get(self.api_key_env) or None
-        if self.api_key_file:
+            why = env_refused(self.api_key_env)
+            if why:
+                raise KeyUnavailable(f"upstream.api_key_env: {why}")
+            value = os.environ.get(self.api_key_env) or None
+        elif self.api_key_file:
+            from aiwarden.alerting.notifiers.secrets import _read_file  # the one reader
+
             try:
-                return Path(self.api_key_file).read_text().strip() or None
-            except OSError:
-                return None
-        return None
+                value = _read_file(self.api_key_file, "upstream.api_key_file",
+                                   secrets_dir).strip() or None
+            except ParameterError as exc:
+                raise KeyUnavailable(str(exc)) from None
+        else:
+            return None
+        if value is not None and not _TOKEN.fullmatch(value):
+            where = "api_key_env" if self.api_key_env else "api_key_file"
+            raise KeyUnavailable(f"upstream.{where}: the key is not a header-safe token "
+                                 "(printable ASCII without spaces).")
+        return value
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"base_url": self.base_url, "timeout": self.timeout}
@@ -227,6 +277,8 @@ def _upstream(doc: Any, where: str) -> Upstream:
     if env and path:
         raise ParameterError(f"{where}.api_key_file: give api_key_env or api_key_file, not "
                              "both.", f"{where}.api_key_file")
+    if env and env_refused(env):
+        raise ParameterError(f"{where}.api_key_env: {env_refused(env)}", f"{where}.api_key_env")
     timeout = doc.get("timeout", 60.0)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) \
             or not math.isfinite(timeout) or not 0 < timeout <= 600:

@@ -23,6 +23,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -35,7 +36,7 @@ from aiwarden.egress import EgressDenied, EgressPolicy
 from aiwarden.errors import DataError
 from aiwarden.gateway.events import EventQueue, Sink
 from aiwarden.gateway.guardrail import Guard, Verdict
-from aiwarden.gateway.guardrail_policy import GuardrailPolicy
+from aiwarden.gateway.guardrail_policy import GuardrailPolicy, KeyUnavailable
 from aiwarden.gateway.guardrail_stream import open_stream, relay
 from aiwarden.llm.events import parse_events
 from aiwarden.monitoring import llm_guardrail
@@ -175,13 +176,16 @@ class GuardrailProxy:
     policy_ttl : float
         Seconds a process keeps a model's policy before reading it again. A policy that
         cannot be read again (the server is unreachable) is kept until it can.
+    secrets_dir : str or Path, optional
+        The folder ``upstream.api_key_file`` names a file in (None: key files are refused).
     """
 
     def __init__(self, read_policy: PolicyReader, sink: Callable[[str], Sink],
                  gauges: Callable[[str], Sink], egress: EgressPolicy, *,
-                 policy_ttl: float = 1.0, max_queue: int = 10_000) -> None:
+                 policy_ttl: float = 1.0, max_queue: int = 10_000,
+                 secrets_dir: str | Path | None = None) -> None:
         self.read_policy, self.sink, self.gauges = read_policy, sink, gauges
-        self.egress = egress
+        self.egress, self.secrets_dir = egress, secrets_dir
         self.policy_ttl, self.max_queue = policy_ttl, max_queue
         self.client = httpx.Client(transport=egress.http_transport(), follow_redirects=False)
         self.counters = GuardrailCounters()
@@ -335,7 +339,13 @@ class GuardrailProxy:
             return self._input_block(call, stream)
         up = guard.policy.upstream
         headers = {"content-type": "application/json", "accept": "application/json"}
-        key = up.api_key()
+        try:  # a file read: off the event loop
+            key = await run_in_threadpool(up.api_key, self.secrets_dir)
+        except KeyUnavailable as exc:  # names the variable or file, never the value
+            log.warning("guardrail %s: %s", name, exc)
+            self.counters.upstream_errors[name] += 1
+            return _oai_error(502, "The upstream key could not be read (the server's log "
+                              "says why).", "upstream_key_unavailable")
         if key:
             headers["authorization"] = f"Bearer {key}"
         req = self.client.build_request("POST", up.base_url + "/chat/completions",
@@ -350,8 +360,11 @@ class GuardrailProxy:
                 resp = await run_in_threadpool(self.client.send, req)
         except (httpx.HTTPError, EgressDenied) as exc:
             self.counters.upstream_errors[name] += 1
-            return _oai_error(502, f"The upstream {up.base_url} could not be reached: "
-                              f"{type(exc).__name__}: {exc}", "upstream_unreachable")
+            detail = str(exc).replace(key, "***") if key else str(exc)
+            log.warning("guardrail %s: the upstream %s could not be reached: %s: %s", name,
+                        up.base_url, type(exc).__name__, detail[:300])
+            return _oai_error(502, f"The upstream {up.base_url} could not be reached "
+                              f"({type(exc).__name__}).", "upstream_unreachable")
         if resp.status_code != 200:  # the upstream's own error, as it said it
             data = await run_in_threadpool(resp.read) if stream else resp.content
             resp.close()

@@ -19,6 +19,7 @@ through this process's egress policy (``AIWARDEN_EGRESS_ALLOW``).
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -205,7 +206,8 @@ def remote_guardrails(url: str, api_key: str | None = None, *,
 
     return GuardrailProxy(read_policy, sink, gauges,
                           EgressPolicy.from_env() if egress is None else egress,
-                          policy_ttl=policy_ttl, max_queue=max_queue)
+                          policy_ttl=policy_ttl, max_queue=max_queue,
+                          secrets_dir=os.environ.get("AIWARDEN_SECRETS_DIR") or None)
 
 
 def _domain_problem(exc: AiwardenError) -> Response:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -26,7 +27,7 @@ from pydantic import Field
 
 from aiwarden.egress import EgressDenied, EgressPolicy
 from aiwarden.errors import DataError, ParameterError
-from aiwarden.gateway.guardrail_policy import GuardrailPolicy
+from aiwarden.gateway.guardrail_policy import GuardrailPolicy, file_refused
 from aiwarden.gateway.guardrail_proxy import GuardrailCounters, GuardrailProxy, caller_meta
 from aiwarden.monitoring.llm_ingest import ingest_llm_events
 from aiwarden.server.access import requires
@@ -48,15 +49,23 @@ def get_policy(conn: Any, model_id: int) -> dict[str, Any] | None:
     return kv.get(conn, f"{_KEY}{model_id}")
 
 
-def set_policy(conn: Any, model_id: int, doc: Any, egress: EgressPolicy) -> dict[str, Any]:
-    """Check ``doc`` (fields named), its upstream against the egress policy, then store it."""
-    out = _checked(doc, egress, "guardrail")
+def set_policy(conn: Any, model_id: int, doc: Any, egress: EgressPolicy,
+               secrets_dir: str | Path | None = None) -> dict[str, Any]:
+    """Check ``doc`` (fields named), its upstream against the egress policy and its key file
+    against the secrets folder, then store it."""
+    out = _checked(doc, egress, "guardrail", secrets_dir)
     kv.put(conn, f"{_KEY}{model_id}", out)
     return out
 
 
-def _checked(doc: Any, egress: EgressPolicy, where: str) -> dict[str, Any]:
+def _checked(doc: Any, egress: EgressPolicy, where: str,
+             secrets_dir: str | Path | None) -> dict[str, Any]:
     policy = GuardrailPolicy.from_dict(doc, where)
+    key_file = policy.upstream.api_key_file
+    why = key_file and file_refused(key_file, secrets_dir)
+    if why:
+        raise ParameterError(f"{where}.upstream.api_key_file: {why}",
+                             f"{where}.upstream.api_key_file")
     try:
         egress.check_url(policy.upstream.base_url)
     except EgressDenied as exc:
@@ -72,11 +81,11 @@ def check_policies(app: Any, doc: Any) -> dict[tuple[str, int], dict[str, Any]]:
     if not isinstance(doc, dict):
         raise ParameterError("guardrails: expected a mapping of model name to policy.",
                              "guardrails")
-    egress, mon = guardrails_for(app).egress, app.state.monitor
+    g, mon = guardrails_for(app), app.state.monitor
     out = {}
     for name, spec in doc.items():
-        out[(str(name), mon.model(str(name)).id)] = _checked(spec, egress,
-                                                             f"guardrails.{name}")
+        out[(str(name), mon.model(str(name)).id)] = _checked(
+            spec, g.egress, f"guardrails.{name}", g.secrets_dir)
     return out
 
 
@@ -122,8 +131,10 @@ def guardrails_for(app: Any) -> GuardrailProxy:
                 def gauges(name: str) -> Any:
                     return lambda samples: mon.log_resources(name, samples)
 
+                settings = app.state.settings
                 g = app.state.guardrails = GuardrailProxy(
-                    _reader(mon), sink, gauges, EgressPolicy(app.state.settings.egress_allow))
+                    _reader(mon), sink, gauges, EgressPolicy(settings.egress_allow),
+                    secrets_dir=settings.secrets_folder)
     return g
 
 
@@ -222,7 +233,7 @@ async def put_guardrail(request: Request, name: str) -> dict[str, Any]:
     def store() -> dict[str, Any]:
         m = mon.model(name)
         with mon.db.write(m.id) as conn:
-            out = set_policy(conn, m.id, doc, g.egress)
+            out = set_policy(conn, m.id, doc, g.egress, g.secrets_dir)
         g.forget(name)
         return out
 

@@ -46,8 +46,9 @@ def upstream():
 
 @pytest.fixture(scope="module")
 def bot(server, upstream, tmp_path_factory):
-    key = tmp_path_factory.mktemp("key") / "upstream.key"
-    key.write_text("sk-upstream-test\n")
+    folder = server.settings.secrets_folder  # key files are read only inside it
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "upstream.key").write_text("sk-upstream-test\n")
     with httpx.Client(base_url=server.url + "/api/v1", timeout=60) as http:
         http.post("/models", json={"name": "bot", "task": "text_generation"}
                   ).raise_for_status()
@@ -56,7 +57,7 @@ def bot(server, upstream, tmp_path_factory):
         r = http.put("/models/bot/versions/v1/llm-reference", json=ref)
         assert r.status_code == 201, r.text
         r = http.put("/models/bot/guardrail", json={
-            **POLICY, "upstream": {"base_url": upstream.base_url, "api_key_file": str(key)}})
+            **POLICY, "upstream": {"base_url": upstream.base_url, "api_key_file": "upstream.key"}})
         assert r.status_code == 200, r.text
         yield http
 
@@ -265,23 +266,56 @@ def test_the_upstream_key_comes_from_the_env_and_its_errors_pass_through(bot, up
                                                                          monkeypatch) -> None:
     bot.post("/models", json={"name": "bot3", "task": "text_generation"}).raise_for_status()
     bot.put("/models/bot3/guardrail", json={
-        "upstream": {"base_url": upstream.base_url, "api_key_env": "AW_GUARDRAIL_TEST_KEY"},
+        "upstream": {"base_url": upstream.base_url, "api_key_env": "AIWARDEN_UPSTREAM_TEST_KEY"},
         "block": ["safety"]}).raise_for_status()
-    monkeypatch.delenv("AW_GUARDRAIL_TEST_KEY", raising=False)
+    monkeypatch.delenv("AIWARDEN_UPSTREAM_TEST_KEY", raising=False)
     r = _ask(bot, "[safe] hi", model="bot3")
     assert r.status_code == 401 and r.json()["error"]["message"] == "bad key"  # as it said
     assert "authorization" not in {k.lower() for k in upstream.headers[-1]}
-    monkeypatch.setenv("AW_GUARDRAIL_TEST_KEY", "sk-upstream-test")
+    monkeypatch.setenv("AIWARDEN_UPSTREAM_TEST_KEY", "sk-upstream-test")
     r = _ask(bot, "[safe] hi", model="bot3")
     assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == SAFE
     assert "sk-upstream-test" not in bot.get("/models/bot3/guardrail").text  # never stored
 
 
+def test_the_upstream_key_is_read_only_from_allowed_variables_and_secret_files(
+        bot, upstream, server) -> None:
+    """A policy may not name a server secret (a file anywhere, AIWARDEN_DATABASE_URL): the
+    key would go to the upstream as a Bearer token, or its text into a 502."""
+    bot.post("/models", json={"name": "exfil", "task": "text_generation"}).raise_for_status()
+    folder = server.settings.secrets_folder
+    (folder / "two-lines").write_text("root:x:0:0\nsecond line\n")
+    (folder / "spaced").write_text("not a token\n")
+    os.mkfifo(folder / "fifo")
+    os.symlink("/etc/passwd", folder / "passwd-link")
+    refused = [({"api_key_file": "/etc/passwd"}, "guardrail.upstream.api_key_file"),
+               ({"api_key_file": "../aiwarden.db"}, "guardrail.upstream.api_key_file"),
+               ({"api_key_file": "passwd-link"}, "guardrail.upstream.api_key_file"),
+               ({"api_key_env": "AIWARDEN_DATABASE_URL"}, "guardrail.upstream.api_key_env"),
+               ({"api_key_env": "HOME"}, "guardrail.upstream.api_key_env")]
+    for up, field in refused:
+        r = bot.put("/models/exfil/guardrail", json={
+            "upstream": {"base_url": upstream.base_url, **up}, "flag": ["refusal"]})
+        assert r.status_code == 422 and r.json()["detail"]["field"] == field, (up, r.text)
+    for name in ("two-lines", "spaced", "fifo", "missing"):
+        bot.put("/models/exfil/guardrail", json={"upstream": {
+            "base_url": upstream.base_url, "api_key_file": name, "timeout": 5},
+            "flag": ["refusal"]}).raise_for_status()
+        seen = len(upstream.headers)
+        t0 = time.monotonic()
+        r = _ask(bot, "[safe] hi", model="exfil")
+        assert time.monotonic() - t0 < 5, name  # a FIFO does not block
+        assert r.status_code == 502, (name, r.text)
+        assert r.json()["error"]["type"] == "upstream_key_unavailable", r.text
+        assert "root" not in r.text and "token" not in r.text, r.text  # no content
+        assert len(upstream.headers) == seen  # nothing was sent
+    assert httpx.get(server.url + "/healthz", timeout=5).status_code == 200
+
+
 def test_a_stream_that_breaks_off_sends_nothing_unchecked(bot, upstream, tmp_path) -> None:
-    (tmp_path / "key").write_text("sk-upstream-test")
     bot.post("/models", json={"name": "bot4", "task": "text_generation"}).raise_for_status()
     bot.put("/models/bot4/guardrail", json={
-        "upstream": {"base_url": upstream.base_url, "api_key_file": str(tmp_path / "key"),
+        "upstream": {"base_url": upstream.base_url, "api_key_file": "upstream.key",
                      "timeout": 1}, "block": ["safety"]}).raise_for_status()
     with bot.stream("POST", "/models/bot4/v1/chat/completions", headers={
             "x-request-id": "broken-1"}, json={
@@ -353,9 +387,8 @@ def test_a_block_rate_rule_fires_on_a_burst_of_blocks_and_not_on_the_control(
         bot, upstream, server, tmp_path) -> None:
     from tests.server.conftest import evaluate
 
-    (tmp_path / "key").write_text("sk-upstream-test")
     for name in ("gr-burst", "gr-calm"):
-        _guarded_model(bot, name, upstream, str(tmp_path / "key"))
+        _guarded_model(bot, name, upstream, "upstream.key")
     for i in range(30):  # 12 blocked, 6 redacted, 12 passed; the control: 30 passed
         prompt = "[unsafe] hi" if i % 5 in (0, 1) else "[pii] hi" if i % 5 == 2 else "[safe]"
         assert _ask(bot, prompt, stream=i % 2 == 1, model="gr-burst").status_code == 200
@@ -397,7 +430,9 @@ def _serve(server, name: str, tmp_path, env: dict[str, str]):
     with log.open("w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "aiwarden.cli", "serve", name,
                                  "--port", str(port), "--url", server.url],
-                                cwd=ROOT, env={**os.environ, **env}, stdout=out,
+                                cwd=ROOT, env={**os.environ, **env, "AIWARDEN_SECRETS_DIR":
+                                               str(server.settings.secrets_folder)},
+                                stdout=out,
                                 stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     ok = False
@@ -424,8 +459,7 @@ def _serve(server, name: str, tmp_path, env: dict[str, str]):
 
 def test_the_standalone_gateway_serves_the_same_guardrail(bot, upstream, server,
                                                           tmp_path) -> None:
-    (tmp_path / "key").write_text("sk-upstream-test")
-    _guarded_model(bot, "alone", upstream, str(tmp_path / "key"))
+    _guarded_model(bot, "alone", upstream, "upstream.key")
     with _serve(server, "alone", tmp_path, {"AIWARDEN_EGRESS_ALLOW": "127.0.0.1"}) as base, \
             httpx.Client(base_url=base, timeout=60) as g:
         chat = "/v1/chat/completions"
@@ -463,7 +497,7 @@ def test_the_standalone_gateway_serves_the_same_guardrail(bot, upstream, server,
         assert bad.status_code == 422 and bad.json()["detail"]["field"] == "messages"
         bot.put("/models/alone/guardrail", json={  # a policy change reaches the process
             **POLICY, "fallback": "Changed.", "upstream": {
-                "base_url": upstream.base_url, "api_key_file": str(tmp_path / "key")}}
+                "base_url": upstream.base_url, "api_key_file": "upstream.key"}}
         ).raise_for_status()
         deadline = time.monotonic() + 10
         while ask("[unsafe] again").json()["choices"][0]["message"]["content"] != "Changed.":
@@ -492,8 +526,7 @@ def test_the_standalone_gateway_serves_the_same_guardrail(bot, upstream, server,
 
 def test_the_standalone_gateway_reaches_the_upstream_only_through_its_egress_policy(
         bot, upstream, server, tmp_path) -> None:
-    (tmp_path / "key").write_text("sk-upstream-test")
-    _guarded_model(bot, "fenced", upstream, str(tmp_path / "key"))
+    _guarded_model(bot, "fenced", upstream, "upstream.key")
     before = len(upstream.calls)
     with _serve(server, "fenced", tmp_path, {"AIWARDEN_EGRESS_ALLOW": ""}) as base:
         r = httpx.post(base + "/v1/chat/completions", json={"messages": [
