@@ -20,8 +20,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from aiwarden._validation import validated
 from aiwarden.alerting.state import Transition
 from aiwarden.errors import ParameterError
 from aiwarden.incidents.canary import CanaryCompare, Split, compare_rates, live_split
@@ -60,13 +61,7 @@ class RollbackPolicy(BaseModel):
 
 def parse_policy(spec: Mapping[str, Any], where: str = "") -> RollbackPolicy:
     """A checked policy; the error names the field (``where.field`` inside a file)."""
-    try:
-        return RollbackPolicy.model_validate(dict(spec))
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"]) or "policy"
-        field = f"{where}.{loc}" if where else loc
-        raise ParameterError(f"{field}: {err['msg']}", field) from None
+    return validated(RollbackPolicy, spec, where, what="policy")
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
-from aiwarden.errors import ParameterError
+from aiwarden._validation import validated
 from aiwarden.server.access import actor, key, monitor, requires
 from aiwarden.server.api_models import Status, answers
 from aiwarden.server.errors import Forbidden
@@ -96,13 +96,7 @@ def _on_incident(app: Any, model: str, text: str, detail: Mapping[str, Any]) -> 
 
 def parse_pipeline(body: Mapping[str, Any], where: str = "") -> PipelineSpec:
     """A checked pipeline; the error names the field (``where.field`` inside a file)."""
-    try:
-        return PipelineSpec.model_validate(dict(body))
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"]) or "pipeline"
-        field = f"{where}.{loc}" if where else loc
-        raise ParameterError(f"{field}: {err['msg']}", field) from None
+    return validated(PipelineSpec, body, where, what="pipeline")
 
 
 def run_dict(run: RunRow, model: str) -> dict[str, Any]:

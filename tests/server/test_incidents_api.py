@@ -52,12 +52,7 @@ def test_incidents_cli(http, server) -> None:
     import subprocess
     import sys
 
-    name = f"inc-{uuid.uuid4().hex[:6]}"
-    register_model(http, name)
-    http.post(f"/models/{name}/predictions",
-              json=json_rows(scored_frame(1500, seed=9, shift=1.2), time.time() - 1600))
-    http.put(f"/rules/{name}/x-drift", json={"metric": "drift", "column": "x",
-                                             "critical": 1.0}).raise_for_status()
+    name = _drifting(http)
     evaluate(http)
     iid = http.get("/incidents", params={"model": name}).json()[0]["id"]
 
@@ -148,12 +143,7 @@ def test_two_rules_tripped_by_one_shift_share_one_incident_and_one_rca(http) -> 
     """One failure, one incident: a column rule and a drift-share rule fire on the same
     version in the same cycle; one incident holds both alerts, its timeline shows both and
     one RCA runs."""
-    name = f"inc-{uuid.uuid4().hex[:6]}"
-    register_model(http, name)
-    http.post(f"/models/{name}/predictions",
-              json=json_rows(scored_frame(1500, seed=9, shift=1.2), time.time() - 1600))
-    http.put(f"/rules/{name}/x-drift", json={"metric": "drift", "column": "x",
-                                             "critical": 1.0}).raise_for_status()
+    name = _drifting(http)
     http.put(f"/rules/{name}/many-drifted", json={
         "metric": "drift", "stat": "share_drifted", "critical": 0.1}).raise_for_status()
     out = evaluate(http)
@@ -174,12 +164,7 @@ def test_a_rule_joining_later_redoes_the_rca_once(http) -> None:
     """The first analysis runs on what the first alert saw; a rule that joins in a later
     cycle brings new evidence, so the RCA is redone (listing both rules), and a cycle that
     adds nothing new leaves it alone."""
-    name = f"inc-{uuid.uuid4().hex[:6]}"
-    register_model(http, name)
-    http.post(f"/models/{name}/predictions",
-              json=json_rows(scored_frame(1500, seed=9, shift=1.2), time.time() - 1600))
-    http.put(f"/rules/{name}/x-drift", json={"metric": "drift", "column": "x",
-                                             "critical": 1.0}).raise_for_status()
+    name = _drifting(http)
     evaluate(http)
     (inc,) = http.get("/incidents", params={"model": name}).json()
 
@@ -193,3 +178,14 @@ def test_a_rule_joining_later_redoes_the_rca_once(http) -> None:
     evaluate(http)
     evaluate(http)
     assert [a["alerts"] for a in analyses()] == [["x-drift"], ["many-drifted", "x-drift"]]
+
+
+def _drifting(http) -> str:
+    """A new model whose column x drifted, with a rule on it (not yet evaluated)."""
+    name = f"inc-{uuid.uuid4().hex[:6]}"
+    register_model(http, name)
+    http.post(f"/models/{name}/predictions",
+              json=json_rows(scored_frame(1500, seed=9, shift=1.2), time.time() - 1600))
+    http.put(f"/rules/{name}/x-drift", json={"metric": "drift", "column": "x",
+                                             "critical": 1.0}).raise_for_status()
+    return name

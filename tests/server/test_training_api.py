@@ -71,8 +71,9 @@ def _champion_with_traffic(http: httpx.Client) -> None:
         for r, y in zip(rows, live["y"], strict=True)]).raise_for_status()
 
 
-def _run(http: httpx.Client, reason: str, timeout: float = 120) -> dict:
-    run = http.post(f"/models/{MODEL}/runs", json={"reason": reason})
+def _run(http: httpx.Client, reason: str, model: str = MODEL, timeout: float = 120) -> dict:
+    """Queue a run by hand and wait for its end."""
+    run = http.post(f"/models/{model}/runs", json={"reason": reason})
     assert run.status_code == 202, run.text
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -165,7 +166,7 @@ def test_a_text_models_dataset_is_audited_before_it_trains(api, tmp_path) -> Non
     pipeline = {"entry": "tests.training.pipelines:train_prompt",
                 "data": {"source": "file", "uri": str(dirty)}, "promotion": {"mode": "manual"}}
     api.put(f"/models/{bot}/pipeline", json=pipeline).raise_for_status()
-    run = _run_of(api, bot)
+    run = _run(api, "audit", bot)
     assert run["state"] == "blocked", run
     audit = run["gates"][0]
     assert audit["gate"] == "text_audit" and "2 of 30 training rows" in audit["reason"]
@@ -174,18 +175,8 @@ def test_a_text_models_dataset_is_audited_before_it_trains(api, tmp_path) -> Non
     assert "jane.doe@example.com" not in json.dumps(run)  # excerpts are redacted
     api.put(f"/models/{bot}/pipeline", json=pipeline | {"data": {
         "source": "file", "uri": str(clean)}}).raise_for_status()
-    run = _run_of(api, bot)
+    run = _run(api, "audit", bot)
     assert run["state"] == "succeeded", run
     assert run["version"] == "1" and run["result"]["promotion"] == {"state": "challenger"}
     assert api.get(f"/registry/models/{bot}/aliases").json() == {"challenger": "1"}
 
-
-def _run_of(http: httpx.Client, model: str, timeout: float = 60) -> dict:
-    run = http.post(f"/models/{model}/runs", json={}).json()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = http.get(f"/runs/{run['id']}").json()
-        if got["state"] not in ("queued", "running"):
-            return got
-        time.sleep(0.3)
-    raise AssertionError(f"run did not end: {got}")

@@ -6,10 +6,8 @@ import json
 import threading
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
-from aiwarden.training.contract import TrainingContext
 from aiwarden.training.local_executor import Job
 
 distributed = pytest.importorskip("distributed")
@@ -24,23 +22,13 @@ def cluster():
         yield client
 
 
-@pytest.fixture
-def context(tmp_path: Path) -> TrainingContext:
-    frame = pd.DataFrame({"amount": [1.0, 2.0, 3.0, 4.0], "label": [0, 1, 0, 1]})
-    frame.to_parquet(tmp_path / "train.parquet")
-    frame.head(2).to_parquet(tmp_path / "holdout.parquet")
-    return TrainingContext(11, "fraud", "binary_classification", "label", ["amount"],
-                           str(tmp_path / "train.parquet"), str(tmp_path / "holdout.parquet"),
-                           str(tmp_path / "run"), {"C": 2.0})
-
-
 def test_a_pipeline_runs_unchanged_on_the_cluster(cluster, context) -> None:
     out = run_dask(Job(context, entry="tests.training.pipelines:train_ok"), cluster)
     assert out.state == "succeeded", out.reason
     artifact = Path(out.result.artifact)
     assert artifact.parent == Path(context.run_dir)  # shipped back to the server's run dir
     assert json.loads(artifact.read_text()) == {"weights": {"amount": 2.5},
-                                                "params": {"C": 2.0}}
+                                                "params": {"C": 0.5}}
     assert out.result.holdout_metrics == {"rows": 2.0}
     # the worker ran it in a process of its own, not in the worker's
     assert out.peak_memory_mb > 10
