@@ -10,6 +10,7 @@ category of an order. :class:`SpanEvaluator` turns the spans of one text into fi
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from aiwarden.errors import check_param
 from aiwarden.llm.findings import FIELDS, Finding
 
-__all__ = ["Rule", "Span", "SpanEvaluator", "keep_first", "overlaps", "scan"]
+__all__ = ["Disjoint", "Rule", "Span", "SpanEvaluator", "keep_first", "overlaps", "scan"]
 
 #: ``(start, end, category)`` of one validated match.
 Span = tuple[int, int, str]
@@ -91,14 +92,52 @@ def scan(text: str, rules: Iterable[Rule], start: int = 0, end: int | None = Non
 
 
 def overlaps(found: Iterable[Span], a: int, b: int) -> bool:
-    """True when ``[a, b)`` overlaps one of ``found``."""
+    """True when ``[a, b)`` overlaps one of ``found`` (a linear scan: for many spans keep
+    them in a :class:`Disjoint`)."""
     return any(s < b and a < e for s, e, _ in found)
+
+
+class Disjoint:
+    """Non-overlapping spans kept sorted by start: :meth:`overlaps` is a bisection, so
+    resolving n spans costs O(n log n), not the O(n²) of :func:`overlaps` per span (a
+    prompt of 5,000 e-mail addresses was 12.5M comparisons)."""
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.spans: list[Span] = []
+
+    def overlaps(self, a: int, b: int) -> bool:
+        # the kept span starting last before b is the only one that can reach past a
+        i = bisect.bisect_left(self.starts, b)
+        return i > 0 and self.spans[i - 1][1] > a
+
+    def add(self, span: Span) -> None:
+        i = bisect.bisect_left(self.starts, span[0])
+        self.starts.insert(i, span[0])
+        self.spans.insert(i, span)
+
+
+def _inner(found: list[Span]) -> set[Span]:
+    """The spans strictly inside another one (another start and end), by one sweep in
+    (start, -end) order: a span is inside when an earlier, different one ends at or after
+    its end."""
+    out: set[Span] = set()
+    reach = -1  # the furthest end of the spans before the current (start, end) group
+    group: tuple[int, int] | None = None
+    group_reach = -1
+    for f in sorted(found, key=lambda f: (f[0], -f[1])):
+        if (f[0], f[1]) != group:
+            reach, group = max(reach, group_reach), (f[0], f[1])
+            group_reach = f[1]
+        if reach >= f[1]:
+            out.add(f)
+    return out
 
 
 def keep_first(found: list[Span], order: Sequence[str]) -> list[Span]:
     """Among overlapping spans keep the one whose category comes first in ``order`` (then the
     earlier one), sorted by start; but a span that strictly contains another always wins over
-    it (``+33 7 47.40.61.30`` is one phone, not an IP address inside a phone).
+    it (``+33 7 47.40.61.30`` is one phone, not an IP address inside a phone). O(n log n).
 
     >>> keep_first([(0, 4, "b"), (2, 6, "a"), (10, 20, "b"), (12, 18, "a")], ["a", "b"])
     [(2, 6, 'a'), (10, 20, 'b')]
@@ -106,13 +145,12 @@ def keep_first(found: list[Span], order: Sequence[str]) -> list[Span]:
     if len(found) < 2:
         return found
     rank = {c: i for i, c in enumerate(order)}
-    inner = {f for f in found for g in found
-             if g[0] <= f[0] and f[1] <= g[1] and (g[0], g[1]) != (f[0], f[1])}
-    kept: list[Span] = []
-    for s, e, c in sorted(found, key=lambda f: (f in inner, rank[f[2]], f[0])):
-        if not overlaps(kept, s, e):
-            kept.append((s, e, c))
-    return sorted(kept)
+    inner = _inner(found)
+    kept = Disjoint()
+    for f in sorted(found, key=lambda f: (f in inner, rank[f[2]], f[0])):
+        if not kept.overlaps(f[0], f[1]):
+            kept.add(f)
+    return sorted(kept.spans)
 
 
 class SpanEvaluator:
