@@ -125,15 +125,24 @@ def main() -> None:
         print(f"built {args.models} models × {args.features} features, 25 h of 1-min buckets "
               f"in {time.perf_counter() - t0:.0f} s")
         ev = Evaluator(mon, holder="bench")
-        cold = ev.evaluate_once(now=now)
-        warm = [ev.evaluate_once(now=now).seconds for _ in range(3)]
+        cpu: dict[str, list[float]] = {"steady": []}
+
+        def timed(label: str, cycle):  # CPU seconds of this process: the host is shared
+            started = time.process_time()
+            out = cycle()
+            cpu.setdefault(label, []).append(time.process_time() - started)
+            return out
+
+        cold = timed("cold", lambda: ev.evaluate_once(now=now))
+        warm = [timed("warm", lambda: ev.evaluate_once(now=now)).seconds for _ in range(3)]
         steady = []
         for i in range(1, 4):
             new_minute(mon, now + 60 * (i - 1))
-            steady.append(ev.evaluate_once(now=now + 60 * i).seconds)
+            steady.append(timed("steady", lambda i=i: ev.evaluate_once(now=now + 60 * i)).seconds)
         # A restart: nothing cached in memory, references read and decoded from the store.
         mon2 = Monitor(Database(url))
-        restart = Evaluator(mon2, holder="bench").evaluate_once(now=now + 240).seconds
+        restart = timed("restart", lambda: Evaluator(mon2, holder="bench").evaluate_once(
+            now=now + 240)).seconds
         new_minute(mon2, now + 240)
         after = Evaluator(mon2, holder="bench").evaluate_once(now=now + 300).seconds
         base = baseline(url, now + 300)
@@ -151,6 +160,10 @@ def main() -> None:
         print(f"  steady, next minute after the restart {after:8.2f} s")
         print(f"  baseline: one series call per rule    {base:8.2f} s   "
               f"ratio {base / max(steady):.1f}x")
+        mid = statistics.median(cpu["steady"])
+        print(f"CPU seconds: cold {cpu['cold'][0]:.2f}, warm {min(cpu['warm']):.2f}, steady "
+              f"median {mid:.2f}, cold after a restart {cpu['restart'][0]:.2f} "
+              f"({cpu['restart'][0] / mid:.2f}x steady)")
         print(f"load average at the end {os.getloadavg()[0]:.2f}")
 
 
