@@ -42,8 +42,9 @@ def _ended(http: httpx.Client, run_id: int, timeout: float = 180) -> dict[str, A
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory
             ) -> Iterator[tuple[ThreadServer, httpx.Client, dict[str, dict]]]:
-    """A champion with labelled traffic and three ended runs: succeeded (a clean candidate),
-    failed (a function printing markup, then raising), blocked (one corrupted record)."""
+    """A champion with labelled traffic and four ended runs: succeeded (a clean candidate),
+    failed (a function printing markup, then raising), biased (a candidate trained on biased
+    labels, refused by a gate), blocked (one corrupted record)."""
     tmp = tmp_path_factory.mktemp("training-pages")
     settings = settings_for(f"sqlite:///{tmp / 't.db'}", tmp, allow_code_artifacts=True,
                             evaluate_every=3600)
@@ -53,7 +54,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory
         register_model(http, BARE, scored_frame(300, seed=5))
         runs = {"succeeded": _run(http, CLEAN, "a clean candidate"),
                 "failed": _run(http, CLEAN | {
-                    "entry": "tests.training.pipelines:train_prints_markup"}, "markup")}
+                    "entry": "tests.training.pipelines:train_prints_markup"}, "markup"),
+                "biased": _run(http, CLEAN | {"params": {"fraud_category": "c"}}, "biased")}
         bad = json_rows(scored_frame(1, seed=3), time.time() - 3600, prefix="bad")
         bad[0]["features"]["x"] = 4.2e9
         http.post(f"/models/{MODEL}/predictions", json=bad).raise_for_status()
@@ -61,7 +63,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory
                   ).raise_for_status()
         runs["blocked"] = _run(http, CLEAN, "after the corruption")
         assert {k: r["state"] for k, r in runs.items()} == {
-            "succeeded": "succeeded", "failed": "failed", "blocked": "blocked"}, [
+            "succeeded": "succeeded", "failed": "failed", "biased": "blocked",
+            "blocked": "blocked"}, [
             (r["reason"], [g for g in r["gates"] if not g["passed"]]) for r in runs.values()]
         yield srv, http, runs
 
@@ -137,6 +140,28 @@ def test_a_succeeded_run_shows_the_comparison_lineage_and_promotion(trained, wat
     steps = page.locator("#run-steps li").all_inner_texts()
     assert len(steps) == len(run["result"]["steps"])
     assert any(f"registered as version {run['version']}" in s for s in steps)
+
+
+def test_a_biased_candidate_shows_the_gate_that_refused_it(trained, watched) -> None:
+    server, _, runs = trained
+    run = runs["biased"]
+    refused = run["gates"][-1]
+    assert not refused["passed"] and refused["gate"] in ("comparison", "slices"), refused
+    page = watched.page
+    watched.open(f"{server.url}/runs/{run['id']}")
+    watched.shot("training-run-biased")
+    gate = page.locator(f"section.gate[data-gate={refused['gate']}]")
+    assert gate.get_attribute("data-passed") == "false"
+    assert gate.locator(".gate-reason").inner_text() == refused["reason"]
+    if refused["gate"] == "slices":
+        rows = gate.locator("table.slices tbody tr th").all_inner_texts()
+        assert rows == [s["description"] for s in refused["evidence"]["slices"]]
+        assert any("c = c" in r for r in rows), rows
+    else:  # p below the six decimals evidence keeps reads "< 1e-06", not 0
+        shown = gate.locator("table.comparison .p-value").inner_text()
+        p = refused["evidence"]["p_value"]
+        assert shown == "< 1e-06" if p == 0 else abs(float(shown) - p) <= max(1e-3, p / 100)
+    assert "did not pass" in page.inner_text("#run-promotion")
 
 
 def test_the_log_is_shown_as_text_never_run(trained, watched) -> None:

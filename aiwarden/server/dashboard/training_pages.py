@@ -75,11 +75,11 @@ def log_tail(run: RunRow, limit: int = _LOG_TAIL) -> tuple[str | None, bool]:
 
 def _text(value: Any, key: str = "") -> str:
     """A lineage or evidence value for people: numbers as the dashboard writes them, epoch
-    seconds as times, mappings as ``key value · key value``."""
+    seconds as times, mappings as ``key: value, key: value``."""
     if value is None:
         return "–"
     if isinstance(value, dict):
-        return " · ".join(f"{k} {_text(v, str(k))}" for k, v in value.items()) or "–"
+        return ", ".join(f"{k}: {_text(v, str(k))}" for k, v in value.items()) or "–"
     if isinstance(value, list):
         return ", ".join(_text(v) for v in value) or "–"
     if isinstance(value, bool) or not isinstance(value, int | float):
