@@ -311,6 +311,10 @@ class RunSteps:
         reg = self.svc.registry
         reg.set_alias(self.model, "challenger", self.version, actor="aiwarden-training",
                       reason=f"run #{self.run.id} passed its gates")
+        if "champion" not in reg.aliases(self.model):  # no one to canary beside
+            self.result["promotion"] = {"state": "challenger"}
+            return (f"version {self.version} is the challenger; the model has no champion "
+                    "to compare it with or canary it beside: promote it by hand")
         if p.mode == "manual" or self.svc.policies is None:
             self.result["promotion"] = {"state": "challenger"}
             return f"version {self.version} is the challenger; promote it by hand"
