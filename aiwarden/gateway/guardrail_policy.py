@@ -26,9 +26,9 @@ from typing import Any
 
 from aiwarden.errors import ParameterError
 
-__all__ = ["ACTIONS", "DEFAULT_FALLBACK", "ENV_PREFIX", "GROUPS", "INPUT_EVALUATORS",
-           "KEY_ENVS", "OUTPUT_EVALUATORS", "GuardrailPolicy", "KeyUnavailable", "Upstream",
-           "env_refused", "evaluator_of", "file_refused"]
+__all__ = ["ACTIONS", "DEFAULT_FALLBACK", "DEFAULT_MAX_MESSAGE_CHARS", "ENV_PREFIX", "GROUPS",
+           "INPUT_EVALUATORS", "KEY_ENVS", "OUTPUT_EVALUATORS", "GuardrailPolicy",
+           "KeyUnavailable", "Upstream", "env_refused", "evaluator_of", "file_refused"]
 
 ACTIONS = ("block", "redact", "flag")
 #: What the client gets instead of a blocked answer.
@@ -41,6 +41,9 @@ _MODULES = {"safety": "safety", "pii": "pii", "secrets": "secrets", "injection":
 INPUT_EVALUATORS = ("injection", "pii", "secrets")
 OUTPUT_EVALUATORS = ("safety", "pii", "secrets", "refusal")
 _REDACTABLE = ("pii", "secrets")
+#: The longest message text checked (a chat turn, not a document: a longer one is refused
+#: rather than holding a worker for seconds).
+DEFAULT_MAX_MESSAGE_CHARS = 200_000
 #: The environment variables a policy's ``upstream.api_key_env`` may name: those with this
 #: prefix, and those listed (comma-separated) in :data:`KEY_ENVS`. Any other name could
 #: send one of the server's own secrets (``AIWARDEN_DATABASE_URL``...) to the upstream.
@@ -167,6 +170,7 @@ class GuardrailPolicy:
     max_hold_chars: int = 400  # streamed text held back at most before it is checked
     on_error: str = "block"  # an evaluator that fails: block (fail closed) or flag
     named: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # action → as given
+    max_message_chars: int = DEFAULT_MAX_MESSAGE_CHARS  # a longer message is refused (422)
 
     def action_of(self, category: str) -> str | None:
         return self.actions.get(category)
@@ -183,7 +187,7 @@ class GuardrailPolicy:
             raise ParameterError(f"{where}: expected a mapping, got {type(doc).__name__}.",
                                  where)
         known = {"upstream", *ACTIONS, "fallback", "version", "provider", "max_hold_chars",
-                 "on_error"}
+                 "on_error", "max_message_chars"}
         extra = sorted(set(doc) - known)
         if extra:
             raise ParameterError(f"{where}.{extra[0]}: unknown field; expected one of "
@@ -230,14 +234,21 @@ class GuardrailPolicy:
             raise ParameterError(f"{where}.on_error: expected 'block' (fail closed) or "
                                  f"'flag' (pass, recorded), got {on_error!r}.",
                                  f"{where}.on_error")
-        return cls(upstream, actions, fallback, version, provider, hold, on_error, named)
+        most = doc.get("max_message_chars", DEFAULT_MAX_MESSAGE_CHARS)
+        if not isinstance(most, int) or isinstance(most, bool) \
+                or not 1_000 <= most <= 10_000_000:
+            raise ParameterError(f"{where}.max_message_chars: expected an int in [1000, "
+                                 f"10000000], got {most!r}.", f"{where}.max_message_chars")
+        return cls(upstream, actions, fallback, version, provider, hold, on_error, named,
+                   most)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"upstream": self.upstream.to_dict(),
                                **{a: list(self.named.get(a, ())) for a in ACTIONS},
                                "fallback": self.fallback, "provider": self.provider,
                                "max_hold_chars": self.max_hold_chars,
-                               "on_error": self.on_error}
+                               "on_error": self.on_error,
+                               "max_message_chars": self.max_message_chars}
         if self.version is not None:
             out["version"] = self.version
         return out

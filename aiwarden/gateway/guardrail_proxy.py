@@ -63,6 +63,22 @@ def chat_messages(body: Any) -> list[Any]:
     return messages
 
 
+def _check_sizes(messages: list[Any], most: int) -> None:
+    """DataError naming ``messages[i].content`` when a message's text is longer than the
+    policy's ``max_message_chars``."""
+    for i, m in enumerate(messages):
+        content = m.get("content") if isinstance(m, dict) else None
+        if isinstance(content, list):
+            n = sum(len(p["text"]) for p in content
+                    if isinstance(p, dict) and isinstance(p.get("text"), str))
+        else:
+            n = len(content) if isinstance(content, str) else 0
+        if n > most:
+            raise DataError(f"messages[{i}].content: {n} characters, more than the "
+                            f"guardrail's max_message_chars ({most}).",
+                            f"messages[{i}].content")
+
+
 def caller_meta(tags: str | None, version: str | None) -> tuple[dict[str, str], str | None]:
     """The caller's own event tags and version, from the ``x-aiwarden-tags`` header (a JSON
     object, or ``name=value,name=value``) and ``x-aiwarden-version``; DataError naming the
@@ -332,7 +348,9 @@ class GuardrailProxy:
         guard = self.cached(name) or await run_in_threadpool(self.guard, name)
         call = Call(self, name, guard, request_id or f"gw-{uuid.uuid4().hex}", messages,
                     body.get("model"), caller)
-        verdict, forward = guard.check_input(messages)
+        _check_sizes(messages, guard.policy.max_message_chars)
+        # the checks are CPU work (milliseconds, more for a long prompt): off the event loop
+        verdict, forward = await run_in_threadpool(guard.check_input, messages)
         call.verdict = verdict
         stream = bool(body.get("stream"))
         if verdict.action == "block":  # never reaches the upstream
@@ -378,7 +396,7 @@ class GuardrailProxy:
                                     "type": "upstream_error"}}, resp.status_code)
         if relay_ is not None:
             return StreamingResponse(relay(relay_, first), media_type="text/event-stream")
-        return self._answer(call, resp.content)
+        return await self._answer(call, resp.content)
 
     def _input_block(self, call: Call, stream: bool) -> Response:
         info = info_of(call.verdict, "input", call.rid)
@@ -394,7 +412,7 @@ class GuardrailProxy:
                                      media_type="text/event-stream")
         return _json(_completion({"model": call.model}, fallback, FALLBACK_FINISH, info))
 
-    def _answer(self, call: Call, data: bytes) -> Response:
+    async def _answer(self, call: Call, data: bytes) -> Response:
         try:
             doc = orjson.loads(data)
             choice = doc["choices"][0]
@@ -406,7 +424,7 @@ class GuardrailProxy:
         if not isinstance(text, str):  # content parts: only text content is checked
             text = "".join(p.get("text", "") for p in text if isinstance(p, dict)) \
                 if isinstance(text, list) else ""
-        out = call.guard.check_output(text)
+        out = await run_in_threadpool(call.guard.check_output, text)
         verdict = call.verdict
         verdict.merge(out)
         call.record(text, "output", usage=doc.get("usage"), model=doc.get("model"),

@@ -165,6 +165,24 @@ def test_pii_in_the_prompt_is_redacted_before_it_is_forwarded(bot, upstream) -> 
     assert upstream.calls[-1]["messages"][0]["content"] == "You are a support bot."
 
 
+def test_a_long_prompt_is_checked_whole_and_a_too_long_one_refused(bot, upstream,
+                                                                    server) -> None:
+    """3,000 addresses (186k characters) are all redacted; past max_message_chars the
+    message is a 422 naming it, and nothing reaches the upstream."""
+    line = "Please contact me at someone@example.com about ticket 12345. "
+    r = _ask(bot, "[safe] " + line * 3_000)
+    assert r.status_code == 200, r.text[:300]
+    sent = upstream.calls[-1]["messages"][-1]["content"]
+    assert sent.count("[EMAIL]") == 3_000 and "someone@" not in sent
+    seen = len(upstream.calls)
+    r = _ask(bot, "[safe] " + line * 40_000)
+    assert r.status_code == 422, r.text[:300]
+    assert r.json()["detail"]["field"] == "messages[1].content", r.text[:300]
+    assert "max_message_chars" in r.json()["detail"]["message"]
+    assert len(upstream.calls) == seen
+    assert httpx.get(server.url + "/healthz", timeout=5).status_code == 200
+
+
 def test_a_safe_stream_passes_whole(bot) -> None:
     text, chunks = _streamed(bot, "[safe] hi")
     assert text == SAFE
