@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
 
+from aiwarden.store import keys
+from aiwarden.store.database import Database
 from tests.server.conftest import json_rows, register_model, scored_frame
 from tests.server.live import ThreadServer, settings_for
 from tests.server.test_training_api import MODEL, PIPELINE, _champion_with_traffic
@@ -242,3 +245,55 @@ def test_the_pages_fit_a_phone(trained, watched) -> None:
             "document.documentElement.scrollWidth - document.documentElement.clientWidth")
         assert overflow <= 1, (path, overflow)
         watched.shot(f"phone-{path.strip('/')}")
+
+
+@pytest.fixture(scope="module")
+def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ThreadServer, dict]]:
+    """A server with keys (read, operate, admin) and a model whose pipeline an admin set."""
+    tmp = tmp_path_factory.mktemp("training-keyed")
+    url = f"sqlite:///{tmp / 'k.db'}"
+    db = Database(url)
+    db.migrate()
+    with db.write() as conn:
+        found = {scope: keys.create_key(conn, name, [scope])[0] for scope, name in
+                 (("read", "rita"), ("operate", "olga"), ("admin", "adam"))}
+    db.dispose()
+    with ThreadServer(settings_for(url, tmp, evaluate_every=3600)) as srv, httpx.Client(
+            base_url=srv.url + "/api/v1", timeout=60,
+            headers={"Authorization": f"Bearer {found['admin']}"}) as admin:
+        register_model(admin, MODEL, scored_frame(300, seed=6))
+        admin.put(f"/models/{MODEL}/pipeline", json={
+            "entry": "tests.training.pipelines:train_hangs"}).raise_for_status()
+        yield srv, found | {"client": admin}
+
+
+@contextmanager
+def _signed_in(server: ThreadServer, key: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        assert client.post("/login", data={"key": key, "next": "/"}).status_code == 303
+        yield client
+
+
+def test_the_buttons_need_the_operate_scope(keyed, watched) -> None:
+    server, found = keyed
+    admin: httpx.Client = found["client"]
+    page = watched.page
+    page.goto(f"{server.url}/models/{MODEL}/runs")
+    page.fill("#key", found["read"])
+    page.click("form[action='/login'] button[type=submit]")
+    page.wait_for_selector("#retrain-form")
+    assert "Your key can read only" in page.inner_text("section.card")
+
+    origin = {"origin": server.url}
+    with _signed_in(server, found["read"]) as rita, _signed_in(server, found["operate"]) as olga:
+        denied = rita.post(f"/models/{MODEL}/runs", data={"reason": "r"}, headers=origin)
+        assert denied.status_code == 403 and "operate" in denied.text
+        assert admin.get(f"/models/{MODEL}/runs").json() == []
+        queued = olga.post(f"/models/{MODEL}/runs", data={"reason": "by olga"}, headers=origin)
+        assert queued.status_code == 303 and queued.headers["location"].startswith("/runs/")
+        (run,) = admin.get(f"/models/{MODEL}/runs").json()
+        assert run["trigger_detail"] == {"by": "olga", "reason": "by olga"}
+        assert rita.get(f"/runs/{run['id']}").status_code == 200  # reading needs read only
+        assert rita.post(f"/runs/{run['id']}/cancel", headers=origin).status_code == 403
+        assert olga.post(f"/runs/{run['id']}/cancel", headers=origin).status_code in (303, 409)
+        assert _ended(admin, run["id"], timeout=60)["state"] in ("cancelled", "failed")
