@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from aiwarden.errors import DataError
 from aiwarden.gateway.guardrail_policy import GuardrailPolicy
 from aiwarden.llm.findings import Finding
 from aiwarden.llm.redact import redact
@@ -37,6 +38,26 @@ _CLASSES = {"safety": "SafetyEvaluator", "pii": "PiiEvaluator", "secrets": "Secr
             "injection": "InjectionEvaluator", "refusal": "RefusalEvaluator"}
 # a sentence ends at . ! ? or a newline followed by white space (or a newline itself)
 _SENTENCE_END = re.compile(r"[.!?…][\"')\]]*\s+|\n")
+
+
+#: Content part types and the field that holds their text (checked).
+TEXT_PARTS = {"text": "text", "refusal": "refusal"}
+#: Content part types without text, passed on unchecked.
+OPAQUE_PARTS = ("image_url", "input_audio", "file")
+
+
+def _text_key(part: Any, where: str) -> str | None:
+    """The field of a content part that holds its text (None: a part without text); a
+    DataError naming ``where`` for a part the guardrail does not know."""
+    kind = part.get("type") if isinstance(part, dict) else None
+    if kind in OPAQUE_PARTS:
+        return None
+    key = TEXT_PARTS.get(kind) if isinstance(kind, str) else None
+    if key is None or not isinstance(part.get(key), str):
+        raise DataError(f"{where}: a content part the guardrail cannot check (expected "
+                        f"{{type: text, text}}, or a {', '.join(OPAQUE_PARTS)} part); it is "
+                        "refused rather than forwarded unchecked.", where)
+    return key
 
 
 @functools.lru_cache(maxsize=16)
@@ -103,18 +124,49 @@ class Guard:
                 v.add(action, f.category)
         return v, spans
 
-    def check_input(self, messages: list[dict[str, Any]]) -> tuple[Verdict, list[dict]]:
+    def check_input(self, messages: list[Any]) -> tuple[Verdict, list[dict]]:
         """The verdict on the prompt and the messages to forward (redacted where asked).
-        System messages are the operator's, not checked."""
+        System messages are the operator's, not checked. A message's content is a text or
+        a list of content parts: the text parts are checked together (joined, so context
+        across parts counts) and each redacted in place; image, audio and file parts go on
+        as they are. Any other shape is a DataError naming it (422): what the guardrail
+        cannot read is not forwarded unchecked."""
         verdict, out = Verdict(), []
-        for m in messages:
-            content = m.get("content") if isinstance(m, dict) else None
-            if not isinstance(content, str) or m.get("role") == "system":
+        for i, m in enumerate(messages):
+            if not isinstance(m, dict):
+                raise DataError(f"messages[{i}]: expected an object {{role, content}}.",
+                                f"messages[{i}]")
+            content = m.get("content")
+            if m.get("role") == "system" or content is None:
                 out.append(m)
                 continue
-            v, spans = self._judge(self._input, content)
+            if isinstance(content, str):
+                v, spans = self._judge(self._input, content)
+                verdict.merge(v)
+                out.append({**m, "content": redact(content, spans)} if spans else m)
+                continue
+            if not isinstance(content, list):
+                raise DataError(f"messages[{i}].content: expected a text or a list of content "
+                                f"parts, got {type(content).__name__}.",
+                                f"messages[{i}].content")
+            keys = [_text_key(p, f"messages[{i}].content[{j}]") for j, p in enumerate(content)]
+            texts = [p[k] for p, k in zip(content, keys, strict=True) if k]
+            v, spans = self._judge(self._input, "\n".join(texts))
             verdict.merge(v)
-            out.append({**m, "content": redact(content, spans)} if spans else m)
+            if spans:
+                content, at = list(content), 0
+                for j, k in enumerate(keys):
+                    if not k:
+                        continue
+                    text = content[j][k]
+                    mine = [replace(f, start=max(f.start, at) - at,
+                                    end=min(f.end, at + len(text)) - at)
+                            for f in spans if f.start < at + len(text) and f.end > at]
+                    if mine:
+                        content[j] = {**content[j], k: redact(text, mine)}
+                    at += len(text) + 1
+                m = {**m, "content": content}
+            out.append(m)
         return verdict, out
 
     def check_output(self, text: str) -> Verdict:

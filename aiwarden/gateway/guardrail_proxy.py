@@ -69,8 +69,8 @@ def _check_sizes(messages: list[Any], most: int) -> None:
     for i, m in enumerate(messages):
         content = m.get("content") if isinstance(m, dict) else None
         if isinstance(content, list):
-            n = sum(len(p["text"]) for p in content
-                    if isinstance(p, dict) and isinstance(p.get("text"), str))
+            n = sum(len(v) for p in content if isinstance(p, dict)
+                    for v in (p.get("text"), p.get("refusal")) if isinstance(v, str))
         else:
             n = len(content) if isinstance(content, str) else 0
         if n > most:
@@ -345,6 +345,10 @@ class GuardrailProxy:
         without a policy; everything the upstream does wrong is an answer (502 or its own
         status)."""
         messages = chat_messages(body)
+        stream = bool(body.get("stream"))
+        if stream and body.get("n") not in (None, 1):
+            raise DataError("n: a streamed answer is checked as one text; ask for one choice "
+                            "(n: 1) or do not stream.", "n")
         guard = self.cached(name) or await run_in_threadpool(self.guard, name)
         call = Call(self, name, guard, request_id or f"gw-{uuid.uuid4().hex}", messages,
                     body.get("model"), caller)
@@ -352,7 +356,6 @@ class GuardrailProxy:
         # the checks are CPU work (milliseconds, more for a long prompt): off the event loop
         verdict, forward = await run_in_threadpool(guard.check_input, messages)
         call.verdict = verdict
-        stream = bool(body.get("stream"))
         if verdict.action == "block":  # never reaches the upstream
             return self._input_block(call, stream)
         up = guard.policy.upstream
@@ -413,35 +416,50 @@ class GuardrailProxy:
         return _json(_completion({"model": call.model}, fallback, FALLBACK_FINISH, info))
 
     async def _answer(self, call: Call, data: bytes) -> Response:
+        """The upstream's whole answer, every choice checked (``n`` > 1: one blocked
+        choice blocks the answer, each redacted one is redacted)."""
         try:
             doc = orjson.loads(data)
-            choice = doc["choices"][0]
-            text = choice["message"]["content"] or ""
-        except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):
+            choices = doc["choices"]
+            if not isinstance(choices, list) or not choices:
+                raise TypeError
+            texts = [_answer_text(c["message"].get("content")) for c in choices]
+        except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, AttributeError):
             self.counters.upstream_errors[call.name] += 1
             return _oai_error(502, "The upstream's answer is not a chat completion.",
                               "upstream_malformed")
-        if not isinstance(text, str):  # content parts: only text content is checked
-            text = "".join(p.get("text", "") for p in text if isinstance(p, dict)) \
-                if isinstance(text, list) else ""
-        out = await run_in_threadpool(call.guard.check_output, text)
+        outs = await run_in_threadpool(lambda: [call.guard.check_output(t) for t in texts])
         verdict = call.verdict
-        verdict.merge(out)
-        call.record(text, "output", usage=doc.get("usage"), model=doc.get("model"),
+        for out in outs:
+            verdict.merge(out)
+        choice = choices[0]
+        call.record(texts[0] if len(texts) == 1 else "\n\n".join(texts), "output",
+                    usage=doc.get("usage"), model=doc.get("model"),
                     finish_reason=choice.get("finish_reason"))
         if verdict.action == "block":
             return _json(_completion(doc, call.guard.policy.fallback, FALLBACK_FINISH,
                                      info_of(verdict, "output", call.rid)))
-        if out.text is not None or verdict.action == "redact":
+        if any(o.text is not None for o in outs) or verdict.action == "redact":
             fixed = dict(doc, aiwarden=info_of(verdict, "output", call.rid))
-            if out.text is not None:
-                fixed["choices"] = [dict(choice, message=dict(choice["message"],
-                                                              content=out.text)),
-                                    *doc["choices"][1:]]
+            fixed["choices"] = [
+                c if o.text is None else dict(c, message=dict(c["message"], content=o.text))
+                for c, o in zip(choices, outs, strict=True)]
             return _json(fixed)
         headers = {"x-aiwarden-guardrail": verdict.action or "pass",
                    "x-aiwarden-request-id": call.rid}
         return Response(data, media_type="application/json", headers=headers)
+
+
+def _answer_text(content: Any) -> str:
+    """A choice's text: its content, or the text of its content parts; TypeError for a
+    shape that is not one (answered as a malformed upstream answer, never passed on)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list) and all(isinstance(p, dict) for p in content):
+        return "".join(p["text"] for p in content if isinstance(p.get("text"), str))
+    raise TypeError("not a chat completion content")
 
 
 class Call:

@@ -5,7 +5,8 @@ request it received (so a test can tell it was never called).
 The reply is the script entry whose key occurs in the last user message (``default``
 otherwise); streamed replies are cut into chunks of ``chunk_chars`` characters. A streamed
 reply stops at ``__STALL__`` (for ``stall_seconds``, then the connection ends) and pauses at
-``__PAUSE__`` (for ``pause_seconds``, then the rest follows).
+``__PAUSE__`` (for ``pause_seconds``, then the rest follows). A request with ``n`` > 1 gets
+the reply, then ``other_choices`` (the reply again when there are none), n choices at most.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class FakeUpstream:
         self.chunk_chars, self.api_key = chunk_chars, api_key
         self.stall_seconds = 3.0
         self.pause_seconds = 1.0
+        self.other_choices: list[str] = []  # choices 2.. when a request asks n > 1
         self.calls: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -77,9 +79,11 @@ class FakeUpstream:
                 base = {"id": f"chatcmpl-{len(fake.calls)}", "created": int(time.time()),
                         "model": body.get("model", "fake")}
                 if not body.get("stream"):
+                    n = body.get("n") if isinstance(body.get("n"), int) else 1
+                    replies = [reply, *(fake.other_choices or [reply])][:max(n, 1)]
                     self._json(200, {**base, "object": "chat.completion", "choices": [
-                        {"index": 0, "message": {"role": "assistant", "content": reply},
-                         "finish_reason": "stop"}],
+                        {"index": i, "message": {"role": "assistant", "content": r},
+                         "finish_reason": "stop"} for i, r in enumerate(replies)],
                         "usage": {"prompt_tokens": 11, "completion_tokens": len(reply) // 4,
                                   "total_tokens": 11 + len(reply) // 4}})
                     return
