@@ -208,6 +208,8 @@ def test_retrain_now_queues_a_run_and_cancel_cancels_it(trained, watched) -> Non
     assert f"run #{run_id}" in page.inner_text("#run-notice").lower()
     ended = _ended(http, run_id, timeout=60)
     assert ended["state"] == "cancelled", ended
+    # the open page follows the run by itself (htmx reloads it while it is active)
+    page.wait_for_selector("h1 [data-state=cancelled]", timeout=15_000)
     watched.open(f"{server.url}/runs/{run_id}")
     assert page.locator("#run-state [data-state]").get_attribute("data-state") == "cancelled"
     assert page.locator("#cancel-run").count() == 0
