@@ -10,9 +10,13 @@ rule unsegmented. SQLite in a temporary folder; CPU seconds of this process (the
 shared: wall clock is not comparable between runs); ratios, not absolutes.
 
 Each segment column's partials come from one grouped pass over the request's rows
-(aiwarden/monitoring/grouped.py), not one profile per segment and bucket: at the defaults
-3.4x / 4.4x the unsegmented ingest before, 1.7x / 2.0x after (the rest is mostly encoding
-and inserting each segment's partials at every rollup level).
+(aiwarden/monitoring/grouped.py), not one profile per segment and bucket, and partials are
+LZ4-compressed (aiwarden/monitoring/bucket.py). At the defaults, 2026-12-05 ~21:50Z, load
+~12 on 2 cores, the three versions run one after another: one / two segment columns cost
+3.22x / 4.54x the unsegmented ingest before, 1.80x / 2.00x with the grouped pass, 1.47x /
+1.67x with LZ4 too. What remains is mostly writing each segment's partial at every rollup
+level (11 segments x 4 levels per request for ``country``) and the grouped pass itself
+(about one batch profile for the first segment column, half of one for the next).
 
     .venv/bin/python bench/segments.py [--batch 2000] [--requests 10] [--spread 60]
 """
