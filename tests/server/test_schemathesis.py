@@ -74,6 +74,7 @@ KNOWN_ST202 = {
                                           "line that parses, data.uri for a file source); "
                                           "a server without keys refuses code (403 on open)",
     f"POST {V1}/models/{{name}}/runs": "state: the model needs a training pipeline",
+    "GET /metrics": "a window of at most 10 years (a duration pattern cannot bound it)",
 }
 
 
@@ -85,6 +86,13 @@ KNOWN_ST302 = {
                                                     "one is PUT",
     f"POST {V1}/models/{{name}}/v1/chat/completions": "a model has no guardrail (so no "
                                                       "upstream) until one is PUT",
+    f"GET {V1}/models/{{name}}/rollback-policy": "a model has no rollback policy until one "
+                                                 "is PUT",
+    f"POST {V1}/models/{{name}}/rollback": "a model has no alias to roll back until a "
+                                           "version is registered",
+    f"GET {V1}/models/{{name}}/pipeline": "a model has no training pipeline until one is PUT",
+    f"DELETE {V1}/models/{{name}}/pipeline": "a model has no training pipeline until one is "
+                                             "PUT",
 }
 
 
