@@ -58,7 +58,9 @@ class PairedComparison:
         return self.better > 0 and self.p_value < alpha
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+        """JSON-safe; floats to 6 significant digits (a p-value of 2.7e-07 stays one)."""
+        return {k: (float(f"{v:.6g}") if isinstance(v, float) else v)
+                for k, v in asdict(self).items()}
 
 
 def _arrays(y_true: Any, a: Any, b: Any, what: str) -> tuple[np.ndarray, ...]:

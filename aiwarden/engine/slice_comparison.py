@@ -46,7 +46,7 @@ class SliceRegression:
         return {"description": self.description, "support": self.support,
                 "conditions": [[c.feature, c.op, list(c.value) if isinstance(c.value, tuple)
                                 else c.value] for c in self.conditions],
-                "adjusted_p_value": round(self.adjusted_p_value, 6),
+                "adjusted_p_value": float(f"{self.adjusted_p_value:.6g}"),
                 **{f"{k}": v for k, v in self.comparison.to_dict().items()
                    if k in ("metric", "method", "champion", "challenger", "better")}}
 

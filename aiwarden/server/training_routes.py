@@ -154,7 +154,7 @@ async def retrain(request: Request, name: str, body: RunRequest | None = None
     svc = training_for(request.app)
     run = await run_in_threadpool(svc.retrain, name, actor(request),
                                   body.reason if body else None)
-    await run_in_threadpool(svc._start_queued)
+    await run_in_threadpool(svc.start_queued)
     return run_dict(svc.run(run.id), name)
 
 

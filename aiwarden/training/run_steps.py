@@ -89,6 +89,8 @@ class RunSteps:
 
     def finish(self, state: str, reason: str) -> None:
         with self.svc.monitor.db.write(self.run.model_id) as conn:
+            if state == "cancelled":  # who asked, as the cancel recorded it
+                reason = (store.get_run(conn, self.run.id).reason or reason)
             ended = store.finish(conn, self.run.id, self.svc.holder, state, reason, time.time(),
                                  data=self.data, gates=self.gates, result=self.result,
                                  version=self.version)
@@ -107,6 +109,7 @@ class RunSteps:
         events = self.svc.monitor.export_events(
             self.model, start=time.time() - _seconds(self.spec.data.window), end=time.time())
         rows = labelled_rows(events, target=target, features=features)
+        self.data |= {"rows": rows.num_rows, "window": self.spec.data.window}
         ok, rows = self._data_gate(ref, rows)
         if not ok:
             return "blocked", self.gates[-1]["reason"]

@@ -108,9 +108,12 @@ class TrainingService:
 
     def cancel(self, run_id: int, actor: str) -> store.RunRow:
         with self.monitor.db.write() as conn:
-            run = store.request_cancel(conn, run_id, time.time())
+            run = store.request_cancel(conn, run_id, time.time(), actor)
         if run is None:
             raise repo.NotFound(f"No training run {run_id}.", "run")
+        if run.cancel_requested or run.state == "cancelled":
+            self._event(str(run.spec.get("model")), f"Run #{run.id}: {run.reason}",
+                        {"run": run.id})
         return run
 
     def on_transitions(self, transitions: Iterable[tuple[Mapping[str, str], Any]]
@@ -154,7 +157,7 @@ class TrainingService:
             self._scheduled(now)
             self._promote_due(now)
         self._recover(now)
-        self._start_queued()
+        self.start_queued()
 
     def _scheduled(self, now: float) -> None:
         with self.monitor.db.read() as conn:
@@ -203,7 +206,7 @@ class TrainingService:
                     log.warning("training run %s of model %s: holder %s is gone", run.id,
                                 run.model_id, run.holder)
 
-    def _start_queued(self) -> None:
+    def start_queued(self) -> None:
         with self._lock:
             self._threads = {k: t for k, t in self._threads.items() if t.is_alive()}
             free = self.max_parallel - len(self._threads)

@@ -198,16 +198,18 @@ def finish(conn: Connection, run_id: int, holder: str | None, state: str, reason
     return conn.execute(update(runs_t).where(and_(*where)).values(**values)).rowcount == 1
 
 
-def request_cancel(conn: Connection, run_id: int, now: float) -> RunRow | None:
+def request_cancel(conn: Connection, run_id: int, now: float, by: str = "someone"
+                   ) -> RunRow | None:
     """A queued run is cancelled at once; a running one is told to stop (its holder kills
-    the process and records the end). None: no such run."""
+    the process and records the end, keeping who asked). None: no such run."""
     run = get_run(conn, run_id)
     if run is None or run.state in FINAL:
         return run
     if run.state == QUEUED and finish(conn, run_id, None, "cancelled",
-                                      "cancelled before it started", now):
+                                      f"cancelled by {by} before it started", now):
         return get_run(conn, run_id)
-    conn.execute(update(runs_t).where(runs_t.c.id == run_id).values(cancel_requested=True))
+    conn.execute(update(runs_t).where(runs_t.c.id == run_id).values(
+        cancel_requested=True, reason=f"cancelled by {by} while it ran"))
     return get_run(conn, run_id)
 
 

@@ -70,9 +70,11 @@ def test_cancel_ends_a_queued_run_and_flags_a_running_one(db) -> None:
         queued = store.enqueue(conn, 3, trigger="manual", detail={}, spec={}, now=1.0)
         running = store.enqueue(conn, 3, trigger="manual", detail={}, spec={}, now=1.0)
         store.claim(conn, running.id, "proc-a", 2.0, "/tmp/r")
-        assert store.request_cancel(conn, queued.id, 3.0).state == "cancelled"
-        flagged = store.request_cancel(conn, running.id, 3.0)
+        done = store.request_cancel(conn, queued.id, 3.0, "olga")
+        assert (done.state, done.reason) == ("cancelled", "cancelled by olga before it started")
+        flagged = store.request_cancel(conn, running.id, 3.0, "olga")
         assert flagged.state == "running" and flagged.cancel_requested
+        assert flagged.reason == "cancelled by olga while it ran"
         assert store.cancel_requested(conn, running.id)
         assert store.request_cancel(conn, 999, 3.0) is None
 

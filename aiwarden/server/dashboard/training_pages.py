@@ -150,7 +150,7 @@ async def retrain_now(request: Request, name: str) -> Response:
     request.app.state.monitor.model(name)
     svc = training_for(request.app)
     run = await run_in_threadpool(svc.retrain, name, who.actor, reason)
-    await run_in_threadpool(svc._start_queued)  # as POST /api/v1/models/{name}/runs does
+    await run_in_threadpool(svc.start_queued)  # as POST /api/v1/models/{name}/runs does
     notice = f"Run #{run.id} queued by {who.actor}."
     return RedirectResponse(f"/runs/{run.id}?{urlencode({'notice': notice})}",
                             status_code=303)
