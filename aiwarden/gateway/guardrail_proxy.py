@@ -17,12 +17,15 @@ Every call is logged as an LLM event of the model (tags ``guardrail_action``: ``
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -194,16 +197,25 @@ class GuardrailProxy:
         cannot be read again (the server is unreachable) is kept until it can.
     secrets_dir : str or Path, optional
         The folder ``upstream.api_key_file`` names a file in (None: key files are refused).
+    max_upstream : int
+        Chat completions waiting on an upstream at once (a stream for as long as it lasts);
+        one more is answered 429 with ``Retry-After``.
     """
 
     def __init__(self, read_policy: PolicyReader, sink: Callable[[str], Sink],
                  gauges: Callable[[str], Sink], egress: EgressPolicy, *,
                  policy_ttl: float = 1.0, max_queue: int = 10_000,
-                 secrets_dir: str | Path | None = None) -> None:
+                 secrets_dir: str | Path | None = None, max_upstream: int = 32) -> None:
         self.read_policy, self.sink, self.gauges = read_policy, sink, gauges
         self.egress, self.secrets_dir = egress, secrets_dir
         self.policy_ttl, self.max_queue = policy_ttl, max_queue
         self.client = httpx.Client(transport=egress.http_transport(), follow_redirects=False)
+        # upstream calls wait on their own threads, at most max_upstream at once (more: 429):
+        # a slow upstream never holds the server's worker threads (its /healthz, its checks)
+        self.max_upstream = max(1, max_upstream)
+        self._pool = ThreadPoolExecutor(self.max_upstream,
+                                        thread_name_prefix="guardrail-upstream")
+        self.busy = 0  # chat completions holding an upstream slot (the event loop counts)
         self.counters = GuardrailCounters()
         self._policies: dict[str, tuple[float, bytes, Guard]] = {}
         self._refreshing: set[str] = set()
@@ -333,6 +345,22 @@ class GuardrailProxy:
         for q in list(self._queues.values()):
             q.close(timeout)
         self.client.close()
+        self._pool.shutdown(wait=False)
+
+    async def run(self, slot: Slot, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` on an upstream thread, for ``slot``'s call. The slot is held until
+        the thread is done, even when the awaiting request is cancelled (a client gone)."""
+        loop = asyncio.get_running_loop()
+        slot.enter()
+
+        def done(_: Any) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to count
+                loop.call_soon_threadsafe(slot.exit)
+
+        cf = self._pool.submit(fn, *args)
+        slot.running = cf
+        cf.add_done_callback(done)
+        return await asyncio.wrap_future(cf)
 
     # -- the route --------------------------------------------------------------------------
 
@@ -372,33 +400,47 @@ class GuardrailProxy:
         req = self.client.build_request("POST", up.base_url + "/chat/completions",
                                         content=orjson.dumps({**body, "messages": forward}),
                                         headers=headers, timeout=up.timeout)
-        relay_ = None
-        try:  # a whole answer (a stream's start) is read in the same worker thread
-            if stream:
-                resp, relay_, first = await run_in_threadpool(open_stream, call, self.client,
-                                                               req)
-            else:
-                resp = await run_in_threadpool(self.client.send, req)
-        except (httpx.HTTPError, EgressDenied) as exc:
+        if self.busy >= self.max_upstream:  # every upstream thread is waiting on one
             self.counters.upstream_errors[name] += 1
-            detail = str(exc).replace(key, "***") if key else str(exc)
-            log.warning("guardrail %s: the upstream %s could not be reached: %s: %s", name,
-                        up.base_url, type(exc).__name__, detail[:300])
-            return _oai_error(502, f"The upstream {up.base_url} could not be reached "
-                              f"({type(exc).__name__}).", "upstream_unreachable")
-        if resp.status_code != 200:  # the upstream's own error, as it said it
-            data = await run_in_threadpool(resp.read) if stream else resp.content
-            resp.close()
-            self.counters.upstream_errors[name] += 1
-            try:
-                said = orjson.loads(data) if data[:1] == b"{" else None
-            except orjson.JSONDecodeError:
-                said = None
-            return _json(said if said is not None else
-                         {"error": {"message": data.decode(errors="replace")[:500],
-                                    "type": "upstream_error"}}, resp.status_code)
-        if relay_ is not None:
-            return StreamingResponse(relay(relay_, first), media_type="text/event-stream")
+            return _json({"detail": {"error": "upstream_busy", "field": "upstream",
+                                     "message": "Too many chat completions are waiting on "
+                                     "the upstream; retry shortly."},
+                          "error": {"message": "Too many chat completions are waiting on "
+                                    "the upstream; retry shortly.", "type": "upstream_busy",
+                                    "code": "upstream_busy"}}, 429, {"retry-after": "1"})
+        slot, handed, relay_ = Slot(self), False, None
+        try:
+            try:  # a whole answer (a stream's start) is read in one upstream thread
+                if stream:
+                    resp, relay_, first = await self.run(slot, open_stream, call,
+                                                         self.client, req)
+                else:
+                    resp = await self.run(slot, self.client.send, req)
+            except (httpx.HTTPError, EgressDenied) as exc:
+                self.counters.upstream_errors[name] += 1
+                detail = str(exc).replace(key, "***") if key else str(exc)
+                log.warning("guardrail %s: the upstream %s could not be reached: %s: %s",
+                            name, up.base_url, type(exc).__name__, detail[:300])
+                return _oai_error(502, f"The upstream {up.base_url} could not be reached "
+                                  f"({type(exc).__name__}).", "upstream_unreachable")
+            if resp.status_code != 200:  # the upstream's own error, as it said it
+                data = await self.run(slot, resp.read) if stream else resp.content
+                resp.close()
+                self.counters.upstream_errors[name] += 1
+                try:
+                    said = orjson.loads(data) if data[:1] == b"{" else None
+                except orjson.JSONDecodeError:
+                    said = None
+                return _json(said if said is not None else
+                             {"error": {"message": data.decode(errors="replace")[:500],
+                                        "type": "upstream_error"}}, resp.status_code)
+            if relay_ is not None:
+                handed = True  # the stream gives the slot back when it ends
+                return StreamingResponse(relay(relay_, first, slot),
+                                         media_type="text/event-stream")
+        finally:
+            if not handed:
+                slot.exit()
         return await self._answer(call, resp.content)
 
     def _input_block(self, call: Call, stream: bool) -> Response:
@@ -460,6 +502,25 @@ def _answer_text(content: Any) -> str:
     if isinstance(content, list) and all(isinstance(p, dict) for p in content):
         return "".join(p["text"] for p in content if isinstance(p.get("text"), str))
     raise TypeError("not a chat completion content")
+
+
+class Slot:
+    """One chat completion's hold on the proxy's upstream threads (see
+    :meth:`GuardrailProxy.run`): taken when made, given back when the request and every
+    thread it started are done. Counted on the event loop only."""
+
+    def __init__(self, proxy: GuardrailProxy) -> None:
+        self.proxy, self.holds = proxy, 1
+        self.running: Future[Any] | None = None  # the last upstream thread's work
+        proxy.busy += 1
+
+    def enter(self) -> None:
+        self.holds += 1
+
+    def exit(self) -> None:
+        self.holds -= 1
+        if self.holds == 0:
+            self.proxy.busy -= 1
 
 
 class Call:

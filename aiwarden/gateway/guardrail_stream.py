@@ -10,18 +10,19 @@ while the previous run worked, and no added wait: text is held only while more i
 
 from __future__ import annotations
 
+import contextlib
 import select
+import socket
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import orjson
-from starlette.concurrency import run_in_threadpool
 
 from aiwarden.gateway.guardrail import StreamGuard, Verdict
 
 if TYPE_CHECKING:
-    from aiwarden.gateway.guardrail_proxy import Call
+    from aiwarden.gateway.guardrail_proxy import Call, Slot
 
 __all__ = ["open_stream", "relay"]
 
@@ -86,6 +87,14 @@ class _Relay:
                 out.append(_sse(dict(self.last, choices=[{
                     "index": 0, "delta": {"content": released}, "finish_reason": None}])))
         return out
+
+    def abort(self) -> None:
+        """Shut the upstream connection down under a read in progress (another thread's):
+        the read returns at once instead of at the upstream's timeout."""
+        self._waiting()  # finds the socket
+        if self.sock:
+            with contextlib.suppress(OSError):
+                self.sock.shutdown(socket.SHUT_RDWR)
 
     def _waiting(self) -> bool:
         """More of the upstream's answer is already here (its socket reads without
@@ -194,22 +203,33 @@ def open_stream(call: Call, client: httpx.Client, req: httpx.Request
         raise
 
 
-async def relay(r: _Relay, first: bytes) -> AsyncIterator[bytes]:
+async def relay(r: _Relay, first: bytes, slot: Slot) -> AsyncIterator[bytes]:
     """The client's SSE stream: the upstream's chunks with their text checked and held back
     to sentence boundaries; on a block, one last chunk with the fallback and
-    ``finish_reason: content_filter``, then ``[DONE]``."""
-    call = r.call
+    ``finish_reason: content_filter``, then ``[DONE]``.
+
+    A client that goes away mid-stream cancels the wait on the upstream: the upstream
+    connection is shut down at once (a read in progress wakes up, not at the upstream's
+    timeout), closed once its thread is done, and the call's event is still written."""
+    call, ended = r.call, False
     try:
         if first:
             yield first
         while not r.finished:
-            out = await run_in_threadpool(r.next)
+            out = await call.proxy.run(slot, r.next)
             if out:
                 yield out
+        ended = True
     finally:
-        r.resp.close()
-        if r.broke is not None:
+        running = slot.running
+        if ended or running is None or running.done():
+            r.resp.close()
+        else:  # a thread still reads: wake it, and close when it is done (not under it)
+            r.abort()
+            running.add_done_callback(lambda _: r.resp.close())
+        slot.exit()
+        if r.broke is not None and ended:
             call.proxy.counters.upstream_errors[call.name] += 1
         call.verdict.merge(r.sg.verdict)
         call.record(r.sg.text, "output", model=r.env.get("model"),
-                    finish_reason=r.finish_reason())
+                    finish_reason=r.finish_reason() if ended else "client_closed")

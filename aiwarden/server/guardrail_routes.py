@@ -134,7 +134,8 @@ def guardrails_for(app: Any) -> GuardrailProxy:
                 settings = app.state.settings
                 g = app.state.guardrails = GuardrailProxy(
                     _reader(mon), sink, gauges, EgressPolicy(settings.egress_allow),
-                    secrets_dir=settings.secrets_folder)
+                    secrets_dir=settings.secrets_folder,
+                    max_upstream=settings.guardrail_max_upstream)
     return g
 
 

@@ -53,6 +53,7 @@ class ServerSettings:
     ingest_max_per_model: int = 4  # of one model (they serialise on its write lock anyway)
     ingest_max_queue: int = 64  # requests waiting for a slot, at most
     ingest_max_wait_ms: float = 250.0  # longest wait for a slot before the 429
+    guardrail_max_upstream: int = 32  # guardrail chats waiting on upstreams at once; more: 429
     # browsers (docs/security.md): Host names and page origins this server answers to
     allowed_hosts: str = ""  # comma-separated; loopback names are always allowed on loopback
     allowed_origins: str = ""  # comma-separated origins that may change state, e.g. a proxy's

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests.gateway.fake_llm_upstream import FakeUpstream
-from tests.server.live import free_port
+from tests.server.live import ThreadServer, database_url, free_port, settings_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -629,3 +629,54 @@ def test_a_sentence_goes_out_while_the_upstream_pauses(bot, upstream) -> None:
     assert "".join(t for _, t in got) == PAUSE.replace("__PAUSE__", "")
     first = next(at for at, t in got if "today." in t)
     assert got[-1][0] - first >= upstream.pause_seconds * 0.8  # sent before the pause ended
+
+
+def test_slow_upstreams_hold_no_server_thread_and_a_gone_client_frees_its_slot(
+        tmp_path) -> None:
+    """guardrail_max_upstream=2: two streams stalled on the upstream hold both slots, a third
+    chat is a 429 with Retry-After while the server answers everything else; the clients
+    that go away give their slots back within seconds (not after the upstream's 15 s pause),
+    and their calls are still logged."""
+    with FakeUpstream(SCRIPT, chunk_chars=5) as slow, \
+            database_url("sqlite", tmp_path / "db") as url, \
+            ThreadServer(settings_for(url, tmp_path / "data",
+                                      guardrail_max_upstream=2)) as srv, \
+            httpx.Client(base_url=srv.url + "/api/v1", timeout=30) as http:
+        slow.pause_seconds = 15
+        http.post("/models", json={"name": "slow", "task": "text_generation"}
+                  ).raise_for_status()
+        http.put("/models/slow/guardrail", json={"upstream": {
+            "base_url": slow.base_url, "timeout": 30}, "block": ["safety"]}).raise_for_status()
+
+        def chat():
+            return http.post("/models/slow/v1/chat/completions", json={
+                "messages": [{"role": "user", "content": "[safe] hi"}]})
+
+        streams = []
+        for rid in ("slow-a", "slow-b"):
+            cm = http.stream("POST", "/models/slow/v1/chat/completions",
+                             headers={"x-request-id": rid}, json={
+                                 "stream": True,
+                                 "messages": [{"role": "user", "content": "[pause] hi"}]})
+            r = cm.__enter__()
+            assert r.status_code == 200
+            lines = r.iter_lines()  # kept: a dropped iterator closes the response
+            assert next(lines).startswith("data: ")
+            streams.append((cm, lines))
+        r = chat()
+        assert r.status_code == 429, r.text
+        assert r.headers["retry-after"] == "1" and r.json()["error"]["type"] == "upstream_busy"
+        assert httpx.get(srv.url + "/healthz", timeout=5).status_code == 200
+        for cm, _ in streams:  # the clients go away mid-stream
+            cm.__exit__(None, None, None)
+        deadline = time.monotonic() + 5
+        while (r := chat()).status_code == 429:
+            assert time.monotonic() < deadline, "the slots were not given back"
+            time.sleep(0.2)
+        assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == SAFE
+        http.post("/models/slow/guardrail/flush").raise_for_status()
+        for rid in ("slow-a", "slow-b"):
+            ev = http.get(f"/models/slow/llm-events/{rid}")
+            assert ev.status_code == 200, ev.text
+            assert ev.json()["detail"]["finish_reason"] == "client_closed", ev.text
+            assert ev.json()["tags"]["guardrail_stage"] == "output"
