@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiwarden.errors import ParameterError
 
@@ -281,6 +282,12 @@ def _upstream(doc: Any, where: str) -> Upstream:
     if not url.lower().startswith(("http://", "https://")):
         raise ParameterError(f"{where}.base_url: expected an http(s) URL, got {url!r}.",
                              f"{where}.base_url")
+    parts = urlsplit(url)
+    if "@" in parts.netloc or parts.query or parts.fragment or "?" in url or "#" in url:
+        # the URL is stored and shown to every reader of the policy: no credential in it
+        raise ParameterError(f"{where}.base_url: a user, password, query or fragment is not "
+                             "allowed (the URL is stored and shown in clear); give the key "
+                             "with api_key_env or api_key_file.", f"{where}.base_url")
     env, path = doc.get("api_key_env"), doc.get("api_key_file")
     for k, v in (("api_key_env", env), ("api_key_file", path)):
         if v is not None and (not isinstance(v, str) or not v):

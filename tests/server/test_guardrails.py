@@ -289,11 +289,18 @@ def test_bad_policies_are_refused_naming_the_field(bot) -> None:
              ({"upstream": {"base_url": "http://x/v1"}, "block": ["pii"], "flag": ["email"]},
               "guardrail.flag"),
              ({"upstream": {"base_url": "http://169.254.169.254/v1"}},
+              "guardrail.upstream.base_url"),
+             ({"upstream": {"base_url": "http://user:sk-secret@127.0.0.1/v1"}},
+              "guardrail.upstream.base_url"),
+             ({"upstream": {"base_url": "http://127.0.0.1/v1?api-key=sk-secret"}},
+              "guardrail.upstream.base_url"),
+             ({"upstream": {"base_url": "http://127.0.0.1/v1#sk-secret"}},
               "guardrail.upstream.base_url")]
     for doc, field in cases:
         r = bot.put("/models/bot/guardrail", json=doc)
         assert r.status_code == 422, (doc, r.text)
         assert field in r.text, (field, r.text)
+        assert "sk-secret" not in r.text, r.text
     assert bot.get("/models/bot/guardrail").json()["guardrail"]["fallback"] == \
         POLICY["fallback"]  # nothing of the refused ones stored
 
