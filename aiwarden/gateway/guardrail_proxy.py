@@ -369,17 +369,30 @@ class GuardrailProxy:
         """One chat completion through the model's policy (``body`` parsed JSON;
         ``caller``: the event's own tags and version, :func:`caller_meta`).
 
+        The event's request id is made here, never the client's ``request_id`` (a reused
+        one would make a blocked call a duplicate, dropped from the audit): the client's
+        goes on the event as the ``client_request_id`` tag, and the event's id back in the
+        ``x-aiwarden-request-id`` header.
+
         Raises DataError for a body that is not a chat request and NotFound for a model
         without a policy; everything the upstream does wrong is an answer (502 or its own
         status)."""
+        rid = f"gw-{uuid.uuid4().hex}"
+        if request_id:
+            caller = ({**caller[0], "client_request_id": request_id[:200]}, caller[1])
+        resp = await self._chat(name, body, rid, caller)
+        resp.headers["x-aiwarden-request-id"] = rid
+        return resp
+
+    async def _chat(self, name: str, body: Any, rid: str,
+                    caller: tuple[dict[str, str], str | None]) -> Response:
         messages = chat_messages(body)
         stream = bool(body.get("stream"))
         if stream and body.get("n") not in (None, 1):
             raise DataError("n: a streamed answer is checked as one text; ask for one choice "
                             "(n: 1) or do not stream.", "n")
         guard = self.cached(name) or await run_in_threadpool(self.guard, name)
-        call = Call(self, name, guard, request_id or f"gw-{uuid.uuid4().hex}", messages,
-                    body.get("model"), caller)
+        call = Call(self, name, guard, rid, messages, body.get("model"), caller)
         _check_sizes(messages, guard.policy.max_message_chars)
         # the checks are CPU work (milliseconds, more for a long prompt): off the event loop
         verdict, forward = await run_in_threadpool(guard.check_input, messages)
