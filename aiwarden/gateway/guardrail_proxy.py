@@ -124,6 +124,39 @@ def _oai_error(status: int, message: str, kind: str) -> Response:
                   "error": {"message": message, "type": kind, "code": kind}}, status)
 
 
+#: The upstream's own error statuses passed on (the request's fault, as it said it); any
+#: other status, or a body that is not a JSON object, is a 502.
+PASSED_STATUSES = (400, 401, 403, 404, 409, 413, 422, 429)
+
+
+def _upstream_error(name: str, status: int, data: bytes) -> Response:
+    """The answer to an upstream's non-200: a passed-on 4xx keeps its status and OpenAI
+    ``error`` object (beside the house ``detail``); a 5xx is a 502 with a fixed reason (its
+    body may hold the provider's internals, never passed on); anything else, or a body that
+    is not a JSON object, a 502 ``upstream_malformed``."""
+    said: Any = None
+    if status in PASSED_STATUSES:
+        try:
+            said = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            said = None
+    if isinstance(said, dict):
+        err = said.get("error")
+        msg = err.get("message") if isinstance(err, dict) else None
+        message = msg[:500] if isinstance(msg, str) and msg else f"The upstream answered {status}."
+        return _json({**said, "detail": {"error": "upstream_error", "message": message,
+                                         "field": "upstream"},
+                      "error": err if isinstance(err, dict) else
+                      {"message": message, "type": "upstream_error", "code": None}}, status)
+    log.warning("guardrail %s: the upstream answered %d (%d bytes, not passed on)", name,
+                status, len(data))
+    if status >= 500:
+        return _oai_error(502, f"The upstream answered {status}; see its status page or "
+                          "retry.", "upstream_error")
+    return _oai_error(502, f"The upstream answered {status} with what is not an OpenAI error "
+                      "object.", "upstream_malformed")
+
+
 def _completion(base: dict[str, Any], text: str, finish: str,
                 info: dict[str, Any] | None) -> dict[str, Any]:
     out = {"id": base.get("id") or f"chatcmpl-aw-{uuid.uuid4().hex[:12]}",
@@ -436,17 +469,11 @@ class GuardrailProxy:
                             name, up.base_url, type(exc).__name__, detail[:300])
                 return _oai_error(502, f"The upstream {up.base_url} could not be reached "
                                   f"({type(exc).__name__}).", "upstream_unreachable")
-            if resp.status_code != 200:  # the upstream's own error, as it said it
+            if resp.status_code != 200:
                 data = await self.run(slot, resp.read) if stream else resp.content
                 resp.close()
                 self.counters.upstream_errors[name] += 1
-                try:
-                    said = orjson.loads(data) if data[:1] == b"{" else None
-                except orjson.JSONDecodeError:
-                    said = None
-                return _json(said if said is not None else
-                             {"error": {"message": data.decode(errors="replace")[:500],
-                                        "type": "upstream_error"}}, resp.status_code)
+                return _upstream_error(name, resp.status_code, data)
             if relay_ is not None:
                 handed = True  # the stream gives the slot back when it ends
                 return StreamingResponse(relay(relay_, first, slot),

@@ -28,7 +28,12 @@ from pydantic import Field
 from aiwarden.egress import EgressDenied, EgressPolicy
 from aiwarden.errors import DataError, ParameterError
 from aiwarden.gateway.guardrail_policy import GuardrailPolicy, file_refused
-from aiwarden.gateway.guardrail_proxy import GuardrailCounters, GuardrailProxy, caller_meta
+from aiwarden.gateway.guardrail_proxy import (
+    PASSED_STATUSES,
+    GuardrailCounters,
+    GuardrailProxy,
+    caller_meta,
+)
 from aiwarden.monitoring.llm_ingest import ingest_llm_events
 from aiwarden.server.access import requires
 from aiwarden.server.api_models import Open, answers, body_doc
@@ -208,7 +213,8 @@ class ChatCompletion(Open):
                                             "request_id")
 
 
-_CHAT_ANSWERS = answers(ChatCompletion, 404, 502)
+# the upstream's own 4xx pass through (PASSED_STATUSES); every other upstream failure is a 502
+_CHAT_ANSWERS = answers(ChatCompletion, *PASSED_STATUSES, 502)
 _CHAT_ANSWERS[200]["content"] = {"text/event-stream": {"schema": {"type": "string"}}}
 
 

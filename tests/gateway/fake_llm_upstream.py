@@ -28,6 +28,7 @@ class FakeUpstream:
         self.chunk_chars, self.api_key = chunk_chars, api_key
         self.stall_seconds = 3.0
         self.pause_seconds = 1.0
+        self.raw: dict[str, tuple[int, bytes]] = {}  # marker → (status, body) sent as is
         self.other_choices: list[str] = []  # choices 2.. when a request asks n > 1
         self.calls: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
@@ -45,6 +46,11 @@ class FakeUpstream:
             if key != "default" and key in last:
                 return reply
         return self.script["default"]
+
+    def raw_for(self, body: dict[str, Any]) -> tuple[int, bytes] | None:
+        """The scripted raw answer ``(status, body)`` whose key is in the last message."""
+        last = str((body.get("messages") or [{}])[-1].get("content", ""))
+        return next((v for k, v in self.raw.items() if k in last), None)
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
@@ -74,6 +80,13 @@ class FakeUpstream:
                 if fake.api_key and self.headers.get("authorization") != \
                         f"Bearer {fake.api_key}":
                     self._json(401, {"error": {"message": "bad key", "type": "auth"}})
+                    return
+                raw = fake.raw_for(body)
+                if raw is not None:  # a scripted error answer, sent as it is
+                    self.send_response(raw[0])
+                    self.send_header("content-length", str(len(raw[1])))
+                    self.end_headers()
+                    self.wfile.write(raw[1])
                     return
                 reply = fake.reply_for(body)
                 base = {"id": f"chatcmpl-{len(fake.calls)}", "created": int(time.time()),

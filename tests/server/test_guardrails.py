@@ -278,6 +278,34 @@ def test_an_upstream_that_is_down_is_a_502(bot, server) -> None:
     assert err["type"] == "upstream_unreachable" and "could not be reached" in err["message"]
 
 
+def test_upstream_errors_pass_through_only_as_openai_errors(bot, upstream) -> None:
+    """A 4xx with an OpenAI error object keeps its status; a 5xx body (provider internals)
+    and a body that is not a JSON object are never passed on: 502 with a fixed reason."""
+    upstream.raw.update({
+        "[e500-broken]": (500, b"{broken"), "[e503-text]": (503, b"db password=hunter2"),
+        "[e500-json]": (500, b'{"error": {"message": "trace at 10.0.0.7"}}'),
+        "[e400-broken]": (400, b"{broken"), "[e418]": (418, b'{"error": {"message": "x"}}'),
+        "[e429]": (429, b'{"error": {"message": "slow down", "type": "rate_limit"}}')})
+    try:
+        for marker, status, kind in [("[e500-broken]", 502, "upstream_error"),
+                                     ("[e503-text]", 502, "upstream_error"),
+                                     ("[e500-json]", 502, "upstream_error"),
+                                     ("[e400-broken]", 502, "upstream_malformed"),
+                                     ("[e418]", 502, "upstream_malformed")]:
+            r = _ask(bot, f"{marker} hi")
+            assert r.status_code == status, (marker, r.text)
+            assert r.json()["error"]["type"] == kind, (marker, r.text)
+            assert r.json()["detail"]["error"] == kind
+            assert "hunter2" not in r.text and "10.0.0.7" not in r.text
+        r = _ask(bot, "[e429] hi")
+        assert r.status_code == 429 and r.json()["error"]["message"] == "slow down"
+        assert r.json()["detail"]["field"] == "upstream"
+        r = _ask(bot, "[e503-text] hi", stream=True)
+        assert r.status_code == 502 and r.json()["error"]["type"] == "upstream_error"
+    finally:
+        upstream.raw.clear()
+
+
 def test_bad_policies_are_refused_naming_the_field(bot) -> None:
     cases = [({"upstream": {"base_url": "http://x/v1"}, "redact": ["self_harm"]},
               "guardrail.redact"),
