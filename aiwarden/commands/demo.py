@@ -33,8 +33,9 @@ def register(sub: Any) -> None:
                    help="play the story this many times faster (default 1: ~4 minutes)")
     p.add_argument("--story", choices=("fraud", "chatbot"), default="fraud",
                    help="fraud (default): a fraud model's loop (late labels, a corrupted "
-                   "batch, drift, a bad canary, an automatic rollback); chatbot: a support "
-                   "bot's new prompt version encourages self-harm for one locale, the "
+                   "batch, drift, a bad canary, an automatic rollback, a gated retrain); "
+                   "chatbot: a support bot's new prompt version encourages self-harm for "
+                   "one locale, the "
                    "guardrail blocks it, the unsafe-rate alert, its RCA and the automatic "
                    "rollback follow")
     p.add_argument("--offline", action="store_true",
@@ -67,6 +68,11 @@ def run(args: argparse.Namespace) -> int:
             os.environ.get("AIWARDEN_EGRESS_ALLOW", ""), f"127.0.0.1:{llm.port}")))
     temporary = not args.data_dir
     data = args.data_dir or tempfile.mkdtemp(prefix="aiwarden-demo-")
+    if args.story == "fraud":  # its retraining pipeline runs aiwarden.demo.training
+        from aiwarden.demo.training import trust_demo_model
+
+        trust_demo_model()
+        extra["allow_code_artifacts"] = True  # the user's own loopback demo
     settings = ServerSettings.from_env(
         host="127.0.0.1", port=args.port, data_dir=data, **extra,
         # AIWARDEN_EVALUATE_EVERY / _LOG_LEVEL win when set (read and checked by from_env)

@@ -21,7 +21,9 @@ FEATURES = ["amount", "hour", "merchant", "country", "account_age_days"]
 _CATEGORICAL = ["merchant", "country"]
 
 
-def _pipeline(seed: int) -> Any:
+def _pipeline(seed: int, **params: Any) -> Any:
+    """The demo's fraud model; ``params`` override the booster's (the retraining pipeline
+    regularises it: its training window is a few thousand rows with 1 % fraud)."""
     from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.pipeline import Pipeline
@@ -30,8 +32,8 @@ def _pipeline(seed: int) -> Any:
     encode = ColumnTransformer(
         [("cat", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1),
           _CATEGORICAL)], remainder="passthrough", verbose_feature_names_out=False)
-    model = HistGradientBoostingClassifier(max_iter=80, random_state=seed,
-                                           categorical_features=[0, 1])
+    model = HistGradientBoostingClassifier(**{"max_iter": 80, "random_state": seed,
+                                              "categorical_features": [0, 1], **params})
     return Pipeline([("encode", encode), ("model", model)])
 
 

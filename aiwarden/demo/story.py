@@ -6,6 +6,9 @@ transactions surge (drift) and the on-call looks into it; then version 2, retrai
 badly labelled data, is canaried on a share of the traffic. It is wrong about small
 transactions: its accuracy alert fires, the incident's root-cause analysis names the
 ``amount < 10`` slice, and the automatic rollback sends all traffic back to version 1.
+Meanwhile the drift alert has queued a retraining run (aiwarden.demo.retraining): the data
+gate blocks it on the corrupted batch, the slice gate refuses a candidate trained with the
+labelling bug, and a clean candidate canaries and is promoted to champion.
 
 Everything goes through the public API (SDK and HTTP), as a user's own code would.
 ``speed`` compresses the schedule (tests run it at 6x).
@@ -25,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from aiwarden.demo.models import FEATURES, fit_versions
+from aiwarden.demo.retraining import RetrainingAct
 from aiwarden.demo.synthetic import transactions
 
 __all__ = ["DEMO_MODEL", "Story", "start_story"]
@@ -70,7 +74,9 @@ class Story(threading.Thread):
         self.rows_per_tick, self.seed, self.history_hours = rows_per_tick, seed, history_hours
         self.rng = np.random.default_rng(seed)
         self.stop_event = threading.Event()
-        self.done = threading.Event()  # the rollback happened: the story is told
+        self.done = threading.Event()  # the retrained version is promoted: the story is told
+        self.act = RetrainingAct(self, DEMO_MODEL)
+        self._rolled: int | None = None  # the incident of the rollback
         self.events: list[str] = []  # the narrative, for tests
         self.served = {"1": 0, "2": 0}
         self._labels: list[tuple[float, pd.DataFrame]] = []
@@ -147,7 +153,9 @@ class Story(threading.Thread):
 
     def _corrupt(self, c: Any) -> None:
         """An upstream batch job logs a broken batch straight to monitoring."""
-        df = self._score(transactions(30, self.rng), "1").drop(columns=["is_fraud"])
+        df = self._score(transactions(30, self.rng), "1")
+        labels = df["is_fraud"].to_numpy()
+        df = df.drop(columns=["is_fraud"])
         df["prediction_id"] = [f"batch-{i}" for i in range(len(df))]
         df["timestamp"] = time.time()
         df.loc[df.index[1:5], "amount"] *= -1  # a sign flipped upstream
@@ -155,6 +163,9 @@ class Story(threading.Thread):
         df["amount"] = df["amount"].astype(object)
         df.loc[df.index[0], "amount"] = "N/A"
         res = c.log_predictions(DEMO_MODEL, df, version="1")
+        # its labels come with it (chargebacks): the batch lands in the training window
+        c.log_labels(DEMO_MODEL, pd.DataFrame({"prediction_id": df["prediction_id"][1:],
+                                               "label": labels[1:]}))
         self.say(f"An upstream batch arrives corrupted (text and negative values in amount, "
                  f"an unseen country XX): {res['quarantined']} row quarantined, "
                  f"{res['accepted']} accepted; the data-quality rule will name the rest.")
@@ -188,6 +199,10 @@ class Story(threading.Thread):
         incidents = http.get("/incidents", params={"model": DEMO_MODEL}).json()
         for inc in sorted(incidents, key=lambda i: i["id"]):
             self._incident(http, inc)
+        self.act.watch(http)
+        if self.act.finished and self._rolled is not None and not self.done.is_set():
+            self.done.set()
+            self.say(self.ending(self._rolled))
         self._status(len(firing), sum(1 for i in incidents if i["status"] in (
             "triggered", "acknowledged", "mitigated")))
 
@@ -213,20 +228,22 @@ class Story(threading.Thread):
                          f"'{top.get('name')}': {top.get('summary', '')[:110]}")
             elif text.startswith("Rolled") or text.startswith("Rollback"):
                 self.say(f"  {text}")
-                if text.startswith("Rolled") and not self.done.is_set():
-                    self.done.set()
-                    self.say(self.ending(inc["id"]))
+                if text.startswith("Rolled") and self._rolled is None:
+                    self._rolled = inc["id"]
+                    self.act.rolled_back = True
         self._on_call(http, inc)
 
-    def ending(self, incident: int) -> str:
+    def ending(self, incident: int | None) -> str:
         """The last beat: the story is over, and where to look next."""
+        now = (f"version {self.act.champion}, retrained by the pipeline and gated, is the "
+               "champion" if self.act.champion else "version 1 serves all traffic again")
         return (f"THE END: the story is over. Version 2 was rolled back automatically and "
-                f"version 1 serves all traffic again.\n  Look next at: incident #{incident} "
+                f"{now}.\n  Look next at: incident #{incident} "
                 f"{self.url}/incidents/{incident} (timeline, RCA, the rollback and its "
                 f"verification), the model page {self.url}/models/{DEMO_MODEL} (drift, "
-                f"performance, versions), or `aiwarden incidents show {incident} --url "
-                f"{self.url}`.\n  Traffic keeps flowing so the charts stay live; Ctrl-C stops "
-                "the demo.")
+                f"performance, versions, training runs), or `aiwarden incidents show "
+                f"{incident} --url {self.url}`.\n  Traffic keeps flowing so the charts stay "
+                "live; Ctrl-C stops the demo.")
 
     def _on_call(self, http: httpx.Client, inc: dict[str, Any]) -> None:
         """The on-call acknowledges the drift incident: a campaign, expected."""
@@ -277,6 +294,7 @@ class Story(threading.Thread):
         self.say(f"{DEMO_MODEL} version 1 is the champion, serving through the gateway; "
                  f"{self.history_hours:g} h of history backfilled; labels arrive "
                  f"{self.at('label_delay'):.0f} s late. Dashboard: {self.url}/")
+        self.act.declare(http)
 
     def _loop(self, c: Any, http: httpx.Client) -> None:
         steps: dict[str, Callable[[], None]] = {

@@ -3,6 +3,9 @@
 Every beat must happen, in order, through the public API: the corrupted batch is caught,
 drift alerts fire, the canary is bad on small transactions, its incident's RCA names the
 small-amount slice first, and the automatic rollback sends the traffic back to version 1.
+The retraining act plays alongside: the drift alert queues a run the data gate blocks on the
+corrupted rows, the slice gate refuses a candidate trained with the labelling bug on
+``amount < 10``, and a clean candidate canaries and is promoted to champion.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import httpx
 import pytest
 
 from aiwarden.demo.story import DEMO_MODEL, Story
+from aiwarden.demo.training import trust_demo_model
 from tests.server.live import ThreadServer, database_url, free_port, settings_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,18 +31,23 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadServer]:
+    """The server as `aiwarden demo` starts it: pipelines allowed, the demo model's skops
+    types trusted."""
     tmp = tmp_path_factory.mktemp("demo")
-    with database_url("sqlite", tmp) as url, ThreadServer(settings_for(
-            url, Path(tmp), evaluate_every=1.0)) as srv:
-        yield srv
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AIWARDEN_SKOPS_TRUSTED", "")
+        trust_demo_model()
+        with database_url("sqlite", tmp) as url, ThreadServer(settings_for(
+                url, Path(tmp), evaluate_every=1.0, allow_code_artifacts=True)) as srv:
+            yield srv
 
 
 def test_the_story_plays_out_to_the_rollback(demo_server: ThreadServer) -> None:
     out = io.StringIO()
-    story = Story(demo_server.url, speed=6, out=out, history_hours=1.0, rows_per_tick=20)
+    story = Story(demo_server.url, speed=6, out=out, history_hours=2.0, rows_per_tick=20)
     story.start()
     try:
-        assert story.done.wait(timeout=240), out.getvalue()
+        assert story.done.wait(timeout=360), out.getvalue()
         time.sleep(1.0)
     finally:
         story.stop_event.set()
@@ -50,13 +59,46 @@ def test_the_story_plays_out_to_the_rollback(demo_server: ThreadServer) -> None:
              "THE END: the story is over"]
     at = [told.find(b) for b in beats]
     assert all(i >= 0 for i in at) and at == sorted(at), told
+    retraining = ["surge", "RETRAIN run #1 queued by the drift alert (feature-drift)",
+                  "Run #1 BLOCKED by the data gate", "RETRAIN run #2 queued by hand",
+                  "Run #2 BLOCKED by the slices gate", "RETRAIN run #3 queued by hand",
+                  "Run #3 passes every gate",
+                  "Version 3 held its canary", "PROMOTED to champion",
+                  "THE END: the story is over"]
+    at = [told.find(b) for b in retraining]
+    assert all(i >= 0 for i in at) and at == sorted(at), told
+    # the clean run waits for the rollback: two canaries at once would share the traffic
+    assert told.find("Rolled fraud-detector") < told.find("RETRAIN run #3"), told
+    assert told.rstrip().splitlines()[-3].split("] ", 1)[1].startswith("THE END"), told
     # the drift alert follows the surge; on a busy machine it may come after the canary starts
     assert told.find("surge") < told.find("ALERT firing: feature-drift on version 1"), told
     with httpx.Client(base_url=demo_server.url + "/api/v1", timeout=60) as api:
+        runs = {r["id"]: r for r in api.get(f"/models/{DEMO_MODEL}/runs").json()}
+        assert [(n, runs[n]["state"]) for n in sorted(runs)] == [
+            (1, "blocked"), (2, "blocked"), (3, "succeeded")], runs
+        assert runs[1]["trigger"] == "alert"
+        assert "feature-drift" in runs[1]["trigger_detail"]["rules"]
+        data = api.get("/runs/1").json()["gates"][-1]
+        assert data["gate"] == "data" and not data["passed"], data
+        named = {(p["row"], p["column"]) for p in data["evidence"]["problems"]}
+        assert {c for _, c in named} >= {"amount"} and "'amount'" in data["reason"], data
+        assert len([r for r, c in named if c == "amount"]) == 4, named  # the sign-flipped rows
+        biased = api.get("/runs/2").json()
+        assert biased["data"]["quarantined_rows"] >= 4 and biased["version"] is None
+        slices = biased["gates"][-1]
+        assert slices["gate"] == "slices" and not slices["passed"], biased["gates"]
+        assert slices["reason"].startswith("worse than the champion on amount <"), slices
+        assert slices["evidence"]["slices"][0]["conditions"][0][:2] == ["amount", "<"]
+        assert float(slices["evidence"]["slices"][0]["conditions"][0][2]) <= 12.5
+        clean = api.get("/runs/3").json()
+        assert all(g["passed"] for g in clean["gates"]), clean["gates"]
+        assert clean["version"] == "3" and clean["result"]["promotion"]["state"] == "promoted"
+        lineage = api.get(f"/registry/models/{DEMO_MODEL}/versions/3").json()["metadata"]
+        assert lineage["lineage"]["run"] == 3
         assert api.get(f"/registry/models/{DEMO_MODEL}/aliases").json() == {
-            "champion": "1", "challenger": "1"}
+            "champion": "3", "challenger": "3"}
         assert api.get(f"/models/{DEMO_MODEL}/traffic").json()["mode"] == "off"
-        incidents = {i["title"]: i for i in api.get(
+        incidents = {i["id"]: i for i in api.get(
             "/incidents", params={"model": DEMO_MODEL}).json()}
         rolled = [i for i in incidents.values() if any(
             e["detail"].get("text", "").startswith("Rolled")
@@ -81,7 +123,7 @@ def test_the_story_plays_out_to_the_rollback(demo_server: ThreadServer) -> None:
         after = api.post(f"/models/{DEMO_MODEL}/predict", json={"features": {
             "amount": 5.0, "hour": 3, "merchant": "gaming", "country": "FR",
             "account_age_days": 12.0}}).json()
-        assert after["version"] == "1"
+        assert after["version"] == "3"
 
 
 @pytest.mark.parametrize(("how", "keep"), [(signal.SIGINT, False), (signal.SIGTERM, False),
