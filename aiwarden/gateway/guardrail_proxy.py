@@ -23,6 +23,7 @@ import logging
 import threading
 import time
 import uuid
+import weakref
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -40,7 +41,7 @@ from aiwarden.errors import DataError
 from aiwarden.gateway.events import EventQueue, Sink
 from aiwarden.gateway.guardrail import Guard, Verdict
 from aiwarden.gateway.guardrail_policy import GuardrailPolicy, KeyUnavailable
-from aiwarden.gateway.guardrail_stream import open_stream, relay
+from aiwarden.gateway.guardrail_stream import open_stream, relay, settle
 from aiwarden.llm.events import parse_events
 from aiwarden.monitoring import llm_guardrail
 from aiwarden.store.models_repo import NotFound
@@ -476,8 +477,9 @@ class GuardrailProxy:
                 return _upstream_error(name, resp.status_code, data)
             if relay_ is not None:
                 handed = True  # the stream gives the slot back when it ends
-                return StreamingResponse(relay(relay_, first, slot),
-                                         media_type="text/event-stream")
+                body = relay(relay_, first, slot)
+                weakref.finalize(body, settle, relay_, slot, False)  # never iterated
+                return StreamingResponse(body, media_type="text/event-stream")
         finally:
             if not handed:
                 slot.exit()

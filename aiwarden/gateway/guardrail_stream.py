@@ -24,7 +24,7 @@ from aiwarden.gateway.guardrail import StreamGuard, Verdict
 if TYPE_CHECKING:
     from aiwarden.gateway.guardrail_proxy import Call, Slot
 
-__all__ = ["open_stream", "relay"]
+__all__ = ["open_stream", "relay", "settle"]
 
 _DONE = b"data: [DONE]\n\n"
 BROKEN = "upstream_stream_broken"
@@ -45,6 +45,7 @@ class _Relay:
         self.finished = False  # and the last chunks were made
         self.last: dict[str, Any] | None = None  # the last chunk read (an envelope)
         self.sock: Any = None  # the upstream connection's socket (False: not known)
+        self.settled = False  # closed, slot given back, event written (:func:`settle`)
 
     def _chunks(self, lines: list[bytes]) -> Iterator[dict[str, Any]]:
         for line in lines:
@@ -221,15 +222,25 @@ async def relay(r: _Relay, first: bytes, slot: Slot) -> AsyncIterator[bytes]:
                 yield out
         ended = True
     finally:
-        running = slot.running
-        if ended or running is None or running.done():
-            r.resp.close()
-        else:  # a thread still reads: wake it, and close when it is done (not under it)
-            r.abort()
-            running.add_done_callback(lambda _: r.resp.close())
-        slot.exit()
-        if r.broke is not None and ended:
-            call.proxy.counters.upstream_errors[call.name] += 1
-        call.verdict.merge(r.sg.verdict)
-        call.record(r.sg.text, "output", model=r.env.get("model"),
-                    finish_reason=r.finish_reason() if ended else "client_closed")
+        settle(r, slot, ended)
+
+
+def settle(r: _Relay, slot: Slot, ended: bool) -> None:
+    """Once per stream: close the upstream response, give the slot back, write the event.
+    Also run when the client's stream was never started (a client gone before the first
+    byte: the generator's ``finally`` never runs), from the generator's finalizer."""
+    if r.settled:
+        return
+    r.settled = True
+    call, running = r.call, slot.running
+    if ended or running is None or running.done():
+        r.resp.close()
+    else:  # a thread still reads: wake it, and close when it is done (not under it)
+        r.abort()
+        running.add_done_callback(lambda _: r.resp.close())
+    slot.exit()
+    if r.broke is not None and ended:
+        call.proxy.counters.upstream_errors[call.name] += 1
+    call.verdict.merge(r.sg.verdict)
+    call.record(r.sg.text, "output", model=r.env.get("model"),
+                finish_reason=r.finish_reason() if ended else "client_closed")

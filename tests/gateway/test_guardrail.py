@@ -176,3 +176,38 @@ def test_a_known_policy_is_read_again_in_the_background_and_kept_when_unreadable
         assert p.cached("bot") is None  # gone: the next request reads it and gets the 404
     finally:
         p.close()
+
+
+def test_a_stream_never_started_gives_its_upstream_slot_back_and_is_logged() -> None:
+    """A client gone before the first byte: the stream's body is never iterated (its
+    ``finally`` never runs); its upstream slot comes back and its call is logged anyway
+    when the body is dropped."""
+    import asyncio
+    import gc
+
+    from aiwarden.egress import EgressPolicy
+    from aiwarden.gateway.guardrail_proxy import GuardrailProxy
+    from tests.gateway.fake_llm_upstream import FakeUpstream
+
+    events: list[dict] = []
+    with FakeUpstream({"[pause]": "First sentence here. __PAUSE__Then more."}) as up:
+        up.pause_seconds = 5
+        p = GuardrailProxy(lambda n: {"upstream": {"base_url": up.base_url},
+                                      "block": ["safety"]},
+                           lambda n: events.extend, lambda n: (lambda s: None),
+                           EgressPolicy("127.0.0.1"), max_upstream=1)
+        try:
+            async def go() -> None:
+                resp = await p.chat("bot", {"stream": True, "messages": [
+                    {"role": "user", "content": "[pause] hi"}]})
+                assert resp.status_code == 200 and p.busy == 1
+                del resp
+                gc.collect()
+                await asyncio.sleep(0)  # the slot is given back on the loop
+
+            asyncio.run(go())
+            assert p.busy == 0
+            assert p.flush("bot", 5)
+            assert [e["finish_reason"] for e in events] == ["client_closed"]
+        finally:
+            p.close()
