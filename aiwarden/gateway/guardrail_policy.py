@@ -133,7 +133,7 @@ class Upstream:
             why = env_refused(self.api_key_env)
             if why:
                 raise KeyUnavailable(f"upstream.api_key_env: {why}")
-            value = os.environ.get(self.api_key_env) or None
+            value = os.environ.get(self.api_key_env, "").strip() or None
         elif self.api_key_file:
             from aiwarden.alerting.notifiers.secrets import _read_file  # the one reader
 
