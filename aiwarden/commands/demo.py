@@ -69,9 +69,6 @@ def run(args: argparse.Namespace) -> int:
     temporary = not args.data_dir
     data = args.data_dir or tempfile.mkdtemp(prefix="aiwarden-demo-")
     if args.story == "fraud":  # its retraining pipeline runs aiwarden.demo.training
-        from aiwarden.demo.training import trust_demo_model
-
-        trust_demo_model()
         extra["allow_code_artifacts"] = True  # the user's own loopback demo
     settings = ServerSettings.from_env(
         host="127.0.0.1", port=args.port, data_dir=data, **extra,
@@ -93,6 +90,11 @@ def run(args: argparse.Namespace) -> int:
         else:
             stories.append(start_story(url, speed=args.speed, seed=args.seed))
 
+    trusted = os.environ.get("AIWARDEN_SKOPS_TRUSTED")
+    if llm is None:  # the registry (made in serve) trusts the demo model's skops types
+        from aiwarden.demo.training import trust_demo_model
+
+        trust_demo_model()
     previous = signal.signal(signal.SIGTERM, _stopped)  # uvicorn re-raises it after shutdown
     try:
         return serve(settings, on_started=on_started)
@@ -100,6 +102,10 @@ def run(args: argparse.Namespace) -> int:
         return 0  # asked to stop: the server has shut down gracefully
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if trusted is None:  # the environment as it was (the CLI may run inside a test)
+            os.environ.pop("AIWARDEN_SKOPS_TRUSTED", None)
+        else:
+            os.environ["AIWARDEN_SKOPS_TRUSTED"] = trusted
         for story in stories:
             story.stop_event.set()
             story.join(timeout=3)  # training cannot be interrupted; it is a daemon
