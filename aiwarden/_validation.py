@@ -23,4 +23,6 @@ def validated(model: type[M], spec: Mapping[str, Any], where: str = "", *,
         err = exc.errors()[0]
         loc = ".".join(str(p) for p in err["loc"]) or what
         field = f"{where}.{loc}" if where else loc
-        raise ParameterError(f"{field}: {err['msg']}", field) from None
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        msg = msg.removeprefix(f"{loc}: ")  # a validator that named its field already
+        raise ParameterError(f"{field}: {msg}", field) from None

@@ -24,7 +24,7 @@ from aiwarden.errors import DataError
 __all__ = ["TrainingData", "labelled_rows", "parquet_bytes", "split"]
 
 MIN_HOLDOUT = 50
-LABEL, TS = "label", "timestamp"
+LABEL, TS, PID = "label", "timestamp", "prediction_id"
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,8 @@ def labelled_rows(events: pa.Table, *, target: str, features: Sequence[str]) -> 
     if LABEL not in events.column_names:
         return pa.table({**{f: pa.array([]) for f in features}, target: pa.array([])})
     labelled = events.filter(pc.is_valid(events.column(LABEL)))
-    out = labelled.select([*features, TS])
+    # the event's id rides along so a bad row can be named by it; dropped before training
+    out = labelled.select([*features, TS, *([PID] if PID in labelled.column_names else [])])
     return out.append_column(target, _typed_labels(pc.cast(labelled.column(LABEL),
                                                            pa.string())))
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+import pyarrow as pa
 
 from aiwarden.engine._frame import to_table
 from aiwarden.engine.label_checks import check_labels
@@ -59,9 +60,12 @@ class GateResult:
 
 
 def data_gate(reference: Any, data: Any, *, policy: Literal["block", "quarantine"] = "block",
-              max_bad_share: float = 0.01, listed: int = 50) -> tuple[GateResult, Any]:
+              max_bad_share: float = 0.01, listed: int = 50,
+              ids: Sequence[str] = ("prediction_id", "timestamp")) -> tuple[GateResult, Any]:
     """(verdict, the rows to train on). ``quarantine`` drops the bad rows and passes unless
-    more than ``max_bad_share`` of the window is bad (then the source is broken, not a row)."""
+    more than ``max_bad_share`` of the window is bad (then the source is broken, not a row).
+    A bad row is named by its ``ids`` columns too, when the data has them (a position in an
+    export nobody keeps finds nothing)."""
     check_param(policy in ("block", "quarantine"), "policy", "data_gate",
                 "'block' or 'quarantine'", policy)
     table = to_table(data)
@@ -74,8 +78,17 @@ def data_gate(reference: Any, data: Any, *, policy: Literal["block", "quarantine
         return GateResult("data", True, f"all {found.n_rows} training rows pass the "
                           "reference's checks", evidence), table
     first = found.problems[0]
-    named = (f"{found.n_bad} corrupted row(s) of {found.n_rows}, first row {first.row} "
-             f"column {first.column!r}: {first.value} is {first.reason}")
+    id_cols = [c for c in ids if c in table.column_names]
+    if id_cols:
+        rows = [p["row"] for p in evidence["problems"]]
+        values = {c: table.column(c).take(pa.array(rows, pa.int64())).to_pylist()
+                  for c in id_cols}
+        for i, p in enumerate(evidence["problems"]):
+            p.update({c: values[c][i] for c in id_cols})
+    who = ", ".join(f"{c} {evidence['problems'][0][c]}" for c in id_cols)
+    named = (f"{found.n_bad} corrupted row(s) of {found.n_rows}, first row {first.row}"
+             f"{f' ({who})' if who else ''} column {first.column!r}: {first.value} is "
+             f"{first.reason}")
     share = found.n_bad / max(found.n_rows, 1)
     if policy == "block":
         return GateResult("data", False, f"blocked: {named}", evidence), table
@@ -96,9 +109,14 @@ def label_gate(data: Any, target: str, *, features: Sequence[str] | None = None,
                          **settings)
     problems = [f"{x['feature']!r} {x['how']}" for x in found.leaking]
     if found.balance.get("shifted"):
-        problems.append(f"the class balance moved by {found.balance['total_variation']:.0%} "
-                        "(total variation) from the reference")
-    reason = ("labels look sane" if found.ok else "label problems: " + "; ".join(problems))
+        b = found.balance
+        shares = "; ".join(
+            f"{c}: {b['training'][c] / max(sum(b['training'].values()), 1):.1%} vs "
+            f"{b['reference'][c] / max(sum(b['reference'].values()), 1):.1%}"
+            for c in b["training"])
+        problems.append(f"the class balance moved by {b['total_variation']:.0%} (total "
+                        f"variation) from the reference ({shares} in training vs reference)")
+    reason = "labels look sane" if found.ok else "; ".join(problems)
     return GateResult("labels", found.ok, reason, found.to_dict())
 
 
@@ -115,8 +133,8 @@ def overfit_gate(train: Mapping[str, float], holdout: Mapping[str, float], *, me
     evidence = {"metric": metric, "train": float(train[metric]),
                 "holdout": float(holdout[metric]), "gap": round(gap, 6), "max_gap": max_gap}
     if gap > max_gap:
-        return GateResult("overfit", False, f"overfit: {metric} is {gap:.3g} better on the "
-                          f"training data than on the holdout (limit {max_gap:.3g})", evidence)
+        return GateResult("overfit", False, f"{metric} is {gap:.3g} better on the training "
+                          f"data than on the holdout (limit {max_gap:.3g})", evidence)
     return GateResult("overfit", True, f"train/holdout {metric} gap {gap:.3g} within "
                       f"{max_gap:.3g}", evidence)
 
@@ -137,11 +155,11 @@ def comparison_gate(y_true: Any, champion: Any, challenger: Any, *, metric: str,
     said = (f"{metric} {res.challenger:.4g} vs the champion's {res.champion:.4g} "
             f"(p = {res.p_value:.3g}, {res.method})")
     if min_value is not None:
-        low = res.challenger > min_value if metric in LOWER_IS_BETTER else (
-            res.challenger < min_value)
-        if low:
-            return GateResult("comparison", False, f"{said}: beyond the floor of {min_value}",
-                              evidence)
+        loss = metric in LOWER_IS_BETTER
+        if res.challenger > min_value if loss else res.challenger < min_value:
+            limit = f"above the ceiling of {min_value}" if loss else (
+                f"below the floor of {min_value}")
+            return GateResult("comparison", False, f"{said}: {limit}", evidence)
     if res.significantly_worse(alpha):
         return GateResult("comparison", False, f"{said}: significantly worse", evidence)
     if require_better and not res.significantly_better(alpha):

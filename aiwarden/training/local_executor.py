@@ -145,7 +145,7 @@ def _judge(job: Job, run_dir: Path, code: int | None, seconds: float, peak: floa
             hint = (f" (memory limit {job.memory_mb} MB)" if job.memory_mb else "")
             return failed(f"killed by {name}{hint} before reporting a result")
         return failed(f"exited with code {code} without writing {RESULT_FILE}"
-                      + (f"; see {LOG_FILE}" if code else ""))
+                      + ("; see its log (aiwarden runs log)" if code else ""))
     try:
         report = json.loads(path.read_text())
     except ValueError as exc:
@@ -167,4 +167,6 @@ def _judge(job: Job, run_dir: Path, code: int | None, seconds: float, peak: floa
     artifact = artifact if artifact.is_absolute() else run_dir / artifact
     if not artifact.is_file():
         return failed(f"returned no artifact: {result.artifact!r} does not exist")
+    # resolved against the run directory, as the worker does for a function's result
+    result = TrainingResult(**(result.to_dict() | {"artifact": str(artifact)}))
     return Outcome("succeeded", "trained", result, seconds, peak, code)

@@ -113,6 +113,8 @@ class RunSteps:
         ok, rows = self._data_gate(ref, rows)
         if not ok:
             return "blocked", self.gates[-1]["reason"]
+        if "prediction_id" in rows.column_names:
+            rows = rows.drop_columns(["prediction_id"])
         if self.spec.gates.labels and not self.gate(gates.label_gate(
                 rows.drop_columns(["timestamp"]), target, features=features,
                 reference_counts=_label_counts(ref, target))):

@@ -274,7 +274,12 @@ class TrainingService:
             promo = dict(run.result["promotion"])
             model = run.spec["model"]
             aliases = self.registry.aliases(model)
-            if aliases.get("challenger") != run.version:
+            newer = self._run_of_version(run.model_id, aliases.get("challenger"))
+            if newer is not None and newer.id > run.id:  # a later candidate took its place
+                promo |= {"state": "superseded", "by": newer.id, "at": now}
+                text = (f"Version {run.version} (run #{run.id}) was replaced in the canary by "
+                        f"version {newer.version} (run #{newer.id})")
+            elif aliases.get("challenger") != run.version:
                 promo |= {"state": "rolled_back", "at": now}
                 text = (f"Version {run.version} (run #{run.id}) left the canary before its "
                         "hold ended: not promoted")
@@ -292,6 +297,14 @@ class TrainingService:
                 store.update_result(conn, run.id, run.result | {"promotion": promo})
             self._event(model, text, {"run": run.id, "version": run.version,
                                       "promotion": promo["state"]})
+
+
+    def _run_of_version(self, model_id: int, version: str | None) -> store.RunRow | None:
+        if version is None:
+            return None
+        with self.monitor.db.read() as conn:
+            return next((r for r in store.list_runs(conn, model_id, states=("succeeded",),
+                                                    limit=200) if r.version == version), None)
 
 
 def default_metric(task: str, has_scores: bool) -> str:

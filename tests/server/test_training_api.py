@@ -138,6 +138,7 @@ def test_one_corrupted_record_blocks_the_run_and_is_named(api) -> None:
     assert not data_gate["passed"] and "'x'" in data_gate["reason"]
     (problem,) = data_gate["evidence"]["problems"]
     assert problem["column"] == "x" and float(problem["value"]) == 4.2e9
+    assert problem["prediction_id"] == "bad0" and "prediction_id bad0" in data_gate["reason"]
     quarantine = PIPELINE | {"gates": PIPELINE["gates"] | {"data_policy": "quarantine"}}
     api.put(f"/models/{MODEL}/pipeline", json=quarantine).raise_for_status()
     run = _run(api, "quarantine the bad row")

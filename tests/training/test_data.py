@@ -25,7 +25,7 @@ def _events(n: int, seed: int = 0) -> pa.Table:
 def test_labelled_rows_keep_features_and_typed_labels() -> None:
     rows = labelled_rows(_events(1000), target="is_fraud", features=["amount", "country"])
     assert rows.num_rows == 800
-    assert rows.column_names == ["amount", "country", "timestamp", "is_fraud"]
+    assert rows.column_names == ["amount", "country", "timestamp", "prediction_id", "is_fraud"]
     assert rows.schema.field("is_fraud").type == pa.int64()
     with pytest.raises(DataError, match="'merchant'"):
         labelled_rows(_events(10), target="y", features=["merchant"])

@@ -72,5 +72,7 @@ def test_a_command_pipeline_gets_the_context_file_and_writes_its_result(context)
     out = run_local(Job(context, command=(sys.executable, str(script))))
     assert out.state == "succeeded", out.reason
     assert out.result.holdout_metrics == {"roc_auc": 0.91}
+    # resolved against the run directory (the server's working directory is elsewhere)
+    assert out.result.artifact == str(Path(context.run_dir) / "m.bin")
     crashed = run_local(Job(context, command=(sys.executable, "-c", "import sys; sys.exit(4)")))
     assert crashed.state == "failed" and "exited with code 4" in crashed.reason
