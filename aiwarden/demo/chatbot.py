@@ -306,8 +306,9 @@ class ChatbotStory(threading.Thread):
                 f"{sum(self.blocked.values())} unsafe answers on the way.\n  Look next at: "
                 f"incident #{inc} {page} (timeline, the RCA naming version 2 and "
                 f"{BAD_LOCALE} with example conversations, the rollback and its "
-                f"verification), the LLM page {self.url}/models/{CHATBOT_MODEL}/llm (unsafe "
-                f"rate by category, the blocked conversations with the flagged spans), or "
+                f"verification), version 2 on the LLM page "
+                f"{self.url}/models/{CHATBOT_MODEL}/llm?version=2 (unsafe rate by category, "
+                f"the blocked conversations with the flagged spans), or "
                 f"{api}/llm-events?category=self_harm.\n  Customers keep chatting so the "
                 "charts stay live; Ctrl-C stops the demo.")
 

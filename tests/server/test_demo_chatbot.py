@@ -72,7 +72,8 @@ def test_the_chatbot_story_plays_out_to_the_rollback(demo_server: ThreadServer,
     assert "self_harm" in told[at[2]:].splitlines()[0], told  # the category blocked
     end = told[at[-1]:]  # where to look next: the incident and the LLM page
     assert f"{demo_server.url}/incidents/{story.incident}" in end, end
-    assert f"{demo_server.url}/models/{CHATBOT_MODEL}/llm " in end, end
+    # version 2's page: the champion's (1, after the rollback) shows no unsafe answer
+    assert f"{demo_server.url}/models/{CHATBOT_MODEL}/llm?version=2 " in end, end
     assert "ALERT firing: llm-unsafe-rate on version 1" not in told, told
     assert set(story.blocked) == {BAD_LOCALE} and sum(story.blocked.values()) >= 5, told
     # blocked as whole answers (web) and cut out of streamed ones (app)
@@ -132,7 +133,8 @@ def test_the_chatbot_story_plays_out_to_the_rollback(demo_server: ThreadServer,
         # where the ending points: the incident page shows the slice, the LLM page the blocks
         page = httpx.get(f"{demo_server.url}/incidents/{inc['id']}", timeout=60)
         assert page.status_code == 200 and f"locale = {BAD_LOCALE}" in page.text
-        page = httpx.get(f"{demo_server.url}/models/{CHATBOT_MODEL}/llm", timeout=60)
+        page = httpx.get(f"{demo_server.url}/models/{CHATBOT_MODEL}/llm?version=2",
+                         timeout=60)
         assert page.status_code == 200 and events[0]["request_id"] in page.text
         # after the story, the application's next customer is answered by version 1
         r = api.post(f"/models/{CHATBOT_MODEL}/v1/chat/completions", headers={
