@@ -94,7 +94,7 @@ def analyse(monitor: Monitor, model: str, *, start: Any = None, end: Any = None,
         suspects += [Suspect("segment", *f) for f in found]
         prediction, s = _prediction(drift)
         sections["prediction"], suspects = prediction, suspects + s
-    changes, s = _changes(versions, rules, moves, since, end_ts)
+    changes, s = _changes(versions, rules, moves, since, end_ts, v.version)
     sections["changes"], suspects = changes, suspects + s
     ranked = sorted(_focus(_symptoms(suspects), symptom), key=lambda x: -x.score)
     return {"model": model, "version": v.version, "window": {
@@ -113,8 +113,10 @@ def _symptoms(suspects: list[Suspect]) -> list[Suspect]:
             for x in suspects]
 
 
+# an LLM's answers change with its prompt or model version, so a move of an alias onto the
+# version that answers badly explains unsafe output as directly as the slice it hits
 _LEADS = {"performance": ("slice", "segment"), "drift": ("drift",), "quality": ("quality",),
-          "llm": ("slice", "segment")}
+          "llm": ("slice", "segment", "change")}
 
 
 def _focus(suspects: list[Suspect], symptom: str | None) -> list[Suspect]:
@@ -322,11 +324,13 @@ def _prediction(drift: dict[str, Any]) -> tuple[dict[str, Any], list[Suspect]]:
 
 
 def _changes(versions: list[Any], rules: list[Any], moves: list[Any], since: float,
-             until: float) -> tuple[list[dict[str, Any]], list[Suspect]]:
+             until: float, version: str | None = None
+             ) -> tuple[list[dict[str, Any]], list[Suspect]]:
     """New versions, alias moves (promotions, rollbacks) and rules applied in the look-back.
 
     An alias move changes what answers requests, so it is the strongest of these
-    suspects, and the more so the closer it came before the end of the window."""
+    suspects, the more so the closer it came before the end of the window, and most of all
+    when it moved onto ``version``, the one analysed: that is when it started answering."""
     label = {v.id: v.version for v in versions}
     out: list[dict[str, Any]] = []
     for v in versions:
@@ -348,8 +352,9 @@ def _changes(versions: list[Any], rules: list[Any], moves: list[Any], since: flo
                                     f"model version {c['name']} registered at {c['at']}", c))
         elif c["kind"] == "alias" and c["move"] != "rollback":
             recency = 1.0 - (until - c.pop("_at")) / span
+            onto = version is not None and c["to"] == version
             suspects.append(Suspect(
-                "change", f"alias:{c['name']}", 0.4 + 0.3 * recency,
+                "change", f"alias:{c['name']}", (0.6 if onto else 0.4) + 0.3 * recency,
                 f"{c['name']} moved {c['from'] or '(unset)'} -> {c['to'] or '(removed)'} "
                 f"({c['move']} by {c['actor']}) at {c['at']}: {c['reason']}", c))
         c.pop("_at", None)
