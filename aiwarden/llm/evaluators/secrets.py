@@ -26,7 +26,7 @@ import re
 from collections import Counter
 
 from aiwarden.errors import check_param
-from aiwarden.llm.evaluators._scan import Rule, Span, SpanEvaluator, overlaps
+from aiwarden.llm.evaluators._scan import Disjoint, Rule, Span, SpanEvaluator
 
 __all__ = ["CATEGORIES", "SecretsEvaluator", "shannon_entropy"]
 
@@ -201,20 +201,23 @@ class SecretsEvaluator(SpanEvaluator):
                 and shannon_entropy(value) >= self._threshold(value))
 
     def _spans(self, text: str) -> list[Span]:
-        found: list[Span] = []
+        kept = Disjoint()  # a prompt of thousands of keys: bisection, not a scan per span
+
+        def keep(spans: list[Span]) -> None:  # one rule's matches never overlap each other
+            for sp in [sp for sp in spans if not kept.overlaps(sp[0], sp[1])]:
+                kept.add(sp)
+
         for rule in _SHAPE_RULES:
             if rule.gated(text):
-                found += [sp for sp in rule.spans(text) if not overlaps(found, sp[0], sp[1])]
+                keep(rule.spans(text))
         lower = text.lower()
-        if (any(c == "aws_access_key" for *_, c in found)
+        if (any(c == "aws_access_key" for *_, c in kept.spans)
                 or ("secret" in lower and _AWS_SECRET_NAME.search(text))):
-            found += [sp for sp in _AWS_SECRET_RULE.spans(text)
-                      if not overlaps(found, sp[0], sp[1])]
+            keep(_AWS_SECRET_RULE.spans(text))
         if ("=" in text or ":" in text) and any(w in lower for w in _ASSIGN_WORDS):
-            found += [(*m.span("value"), "api_key") for m in _assignments(text, lower)
-                      if self._assigned_ok(m.group("value"))
-                      and not overlaps(found, *m.span("value"))]
-        return sorted(found)
+            keep([(*m.span("value"), "api_key") for m in _assignments(text, lower)
+                  if self._assigned_ok(m.group("value"))])
+        return sorted(kept.spans)
 
     def _severity(self, text: str, start: int, category: str) -> float:
         """Live credentials are severe; a Stripe test-mode key exposes no money (0.5)."""
