@@ -27,7 +27,8 @@ def pipeline(speed: float, **changes: Any) -> dict[str, Any]:
     """The demo model's pipeline; ``changes`` replace whole sections (``gates``, ``params``)."""
     hold = max(5, round(90 / speed))
     return {"entry": "aiwarden.demo.training:train", "params": dict(MODEL_PARAMS),
-            "data": {"window": "1d", "min_rows": 500},
+            # the last hour: a few thousand rows whatever the speed and the history
+            "data": {"window": "1h", "min_rows": 500},
             "holdout": {"window": None, "share": 0.3, "seed": 0},
             "triggers": {"on_alerts": ["feature-drift"], "cooldown": "15m"},
             # With 1 % fraud the holdout holds a few dozen frauds: its ROC AUC is noisy, so

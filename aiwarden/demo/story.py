@@ -85,6 +85,8 @@ class Story(threading.Thread):
 
     # ----------------------------------------------------------------- telling
     def say(self, text: str) -> None:
+        if self.done.is_set() and not text.startswith("THE END"):
+            return  # the story is told: the ending stays the last word
         elapsed = time.time() - getattr(self, "started", time.time())
         self.events.append(text)
         self.out.write(f"\r\033[K[{int(elapsed) // 60:02d}:{int(elapsed) % 60:02d}] {text}\n"
