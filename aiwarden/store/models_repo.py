@@ -189,6 +189,24 @@ def set_reference(conn: Connection, version: VersionRow, ref: Reference, rows: i
         schema=orjson.dumps(ref.schema_.to_dict()).decode()))
 
 
+def copy_reference(conn: Connection, source_id: int, version: VersionRow) -> bool:
+    """Give ``version`` (which has none) the reference of version ``source_id``, for good: a
+    referenceless version inherits from whichever version serves, so promoting it would
+    switch the reference its stored profiles were counted on. False: ``version`` has one."""
+    src = conn.execute(select(model_versions.c.reference, model_versions.c.fingerprint,
+                              model_versions.c.reference_rows, model_versions.c.sample,
+                              model_versions.c.schema)
+                       .where(model_versions.c.id == source_id)).first()
+    if src is None or src.fingerprint is None:
+        return False
+    return conn.execute(model_versions.update().where(
+        model_versions.c.id == version.id, model_versions.c.fingerprint.is_(None),
+        model_versions.c.schema.is_(None)).values(
+        reference=src.reference, fingerprint=src.fingerprint,
+        reference_rows=src.reference_rows, sample=src.sample, schema=src.schema)
+    ).rowcount == 1
+
+
 def load_reference(conn: Connection, version_id: int) -> Reference | None:
     blob = conn.execute(select(model_versions.c.reference)
                         .where(model_versions.c.id == version_id)).scalar()

@@ -227,6 +227,9 @@ class RunSteps:
         with monitor.db.read() as conn:
             v = repo.get_version(conn, repo.get_model(conn, self.model))
             ref = monitor.refs.get(conn, v.id)
+            # the version whose stored reference ``ref`` is (v's own, or the one it inherits)
+            self._reference_id = v.id if v.fingerprint is not None else (
+                repo.reference_source(conn, v.id))
         if ref is None:
             raise ValueError(f"the serving version {v.version} of {self.model!r} has no "
                              "reference: nothing to validate training data against")
@@ -309,7 +312,25 @@ class RunSteps:
                       "metrics": (self.result.get("metrics") or {}).get("holdout", {})},
             actor=f"training-run-{self.run.id}", admin=False, trust=False)
         self.version = info.version
+        self._pin_reference()
         self.step(f"registered as version {info.version}", version=info.version)
+
+    def _pin_reference(self) -> None:
+        """The candidate is monitored against the reference its training data was checked
+        against, for good: left to inherit, it would take the serving version's while a
+        canary and another once promoted, and its stored profiles could not be merged."""
+        from aiwarden.store import models_repo as repo
+
+        source = getattr(self, "_reference_id", None)
+        if source is None:
+            return
+        monitor = self.svc.monitor
+        with monitor.db.write(self.run.model_id) as conn:
+            m = repo.get_model(conn, self.model)
+            pinned = repo.copy_reference(conn, source, repo.get_version(conn, m, self.version))
+            src = repo.get_version_by_id(conn, source)
+        if pinned:
+            self.data["monitored_with_reference_of"] = src.version if src else None
 
     def _promote(self) -> str:
         p = self.spec.promotion

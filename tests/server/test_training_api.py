@@ -100,6 +100,11 @@ def test_a_clean_candidate_passes_every_gate_and_becomes_the_canary(api, hook) -
     assert api.get(f"/registry/models/{MODEL}/aliases").json()["challenger"] == "2"
     traffic = api.get(f"/models/{MODEL}/traffic").json()
     assert (traffic["mode"], traffic["percent"]) == ("canary", 20.0)
+    # monitored for good with the reference its data was checked against (inherited, it
+    # would switch to another once promoted and its stored profiles would not merge)
+    assert run["data"]["monitored_with_reference_of"] == "v1"
+    assert (api.get(f"/models/{MODEL}/versions/2").json()["fingerprint"]
+            == api.get(f"/models/{MODEL}/versions/v1").json()["fingerprint"])
     lineage = api.get(f"/registry/models/{MODEL}/versions/2").json()["metadata"]["lineage"]
     assert lineage["run"] == run["id"] and lineage["data"]["sha256"] == run["data"]["sha256"]
     log = api.get(f"/runs/{run['id']}/log")
