@@ -157,11 +157,7 @@ class RunSteps:
             self.step(f"comparison and slice gates skipped: {champ_version}")
         else:
             self.data["champion"] = champ_version
-            if not self.gate(gates.comparison_gate(
-                    y_hold, champ, cand, metric=metric, alpha=self.spec.gates.alpha,
-                    min_value=self.spec.gates.min_value,
-                    require_better=self.spec.gates.require_better)):
-                return "blocked", self.gates[-1]["reason"]
+            # slices first: when a group fails, saying which beats an overall "worse"
             if self.spec.gates.slice_min_drop is not None:
                 labels_champ = predictions(
                     self.svc.registry.load(self.model, alias="champion"), holdout[features],
@@ -174,6 +170,11 @@ class RunSteps:
                         alpha=self.spec.gates.alpha,
                         min_drop=self.spec.gates.slice_min_drop)):
                     return "blocked", self.gates[-1]["reason"]
+            if not self.gate(gates.comparison_gate(
+                    y_hold, champ, cand, metric=metric, alpha=self.spec.gates.alpha,
+                    min_value=self.spec.gates.min_value,
+                    require_better=self.spec.gates.require_better)):
+                return "blocked", self.gates[-1]["reason"]
         self._register(loaded)
         return "succeeded", self._promote()
 
