@@ -39,9 +39,9 @@ def _too_deep(doc: Any, limit: int) -> bool:
     return bool(level)
 
 
-def _nested_too_deep(where: str) -> Malformed:
+def _nested_too_deep(where: str, limit: int = MAX_DEPTH) -> Malformed:
     return Malformed(f"The {'body' if where == 'body' else where} is nested deeper than "
-                     f"{MAX_DEPTH} levels.", where)
+                     f"{limit} levels.", where)
 
 
 def _is_json(content_type: str | None) -> bool:
@@ -50,16 +50,18 @@ def _is_json(content_type: str | None) -> bool:
                                            and media.endswith("+json"))
 
 
-def loads(body: bytes | str, where: str = "body", *, positioned: bool = False) -> Any:
+def loads(body: bytes | str, where: str = "body", *, positioned: bool = False,
+          max_depth: int | None = MAX_DEPTH) -> Any:
     """JSON ``body``; 422 naming the line and column, or the field holding a NaN/Infinity.
 
     The error's ``field`` is ``where`` (``body:line:column`` with ``positioned``, as the
-    ingest routes answer)."""
+    ingest routes answer). ``max_depth=None``: a route that checks each row's depth itself
+    (ingest quarantines the one deep row and keeps the others) takes up to orjson's 1024."""
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         if exc.msg.startswith("depth limit"):  # orjson stops at 1024 levels
-            raise _nested_too_deep(where) from None
+            raise _nested_too_deep(where, max_depth or 1024) from None
         found = non_finite(body, where)
         if found:
             raise Malformed(found[1], found[0]) from None
@@ -68,9 +70,10 @@ def loads(body: bytes | str, where: str = "body", *, positioned: bool = False) -
                         f"{where}:{exc.lineno}:{exc.colno}" if positioned else where
                         ) from None
     # fewer brackets than the limit cannot nest deeper: most bodies skip the walk
-    if body.count(b"[" if isinstance(body, bytes) else "[") + body.count(
-            b"{" if isinstance(body, bytes) else "{") > MAX_DEPTH and _too_deep(doc, MAX_DEPTH):
-        raise _nested_too_deep(where)
+    if max_depth is not None and body.count(b"[" if isinstance(body, bytes) else "[") + (
+            body.count(b"{" if isinstance(body, bytes) else "{")) > max_depth and _too_deep(
+            doc, max_depth):
+        raise _nested_too_deep(where, max_depth)
     return doc
 
 

@@ -19,7 +19,7 @@ NESTED_ROUTES = [
     ("POST", "/models/bot/v1/chat/completions"), ("PUT", "/models/bot/guardrail"),
     ("PUT", "/models/tab/concept-drift"), ("POST", "/models/tab/quarantine/replay"),
     ("POST", "/models/tab/quarantine/release"), ("PUT", "/rules/tab/r1"),
-    ("PUT", "/notifications/config"), ("POST", "/silences"), ("POST", "/models/tab/predictions"),
+    ("PUT", "/notifications/config"), ("POST", "/silences"),
 ]
 # Routes whose body FastAPI parses into a pydantic model itself (json.loads): past Python's
 # recursion limit they answer the same 422.
@@ -64,6 +64,18 @@ def test_a_deeply_nested_body_is_a_422_naming_the_body(api, method, path) -> Non
             detail = r.json()["detail"]
             assert detail["field"] == "body", detail
             assert detail["message"] == f"The body is nested deeper than {MAX_DEPTH} levels."
+    assert api.get("/models/tab").json()["predictions"] == 0
+
+
+def test_ingest_takes_deep_rows_one_by_one_and_refuses_past_orjsons_limit(api) -> None:
+    """Ingest checks each row's depth itself (the deep row is quarantined, the others kept:
+    tests/server/test_integrity.py), so its body may nest up to orjson's 1024 levels."""
+    for depth in (5000, 1025):
+        for kind in ("list", "object"):
+            r = api.post("/models/tab/predictions", content=_nested(depth, kind),
+                         headers=JSON)
+            assert r.status_code == 422, (depth, kind, r.status_code, r.text[:300])
+            assert r.json()["detail"]["message"] == "The body is nested deeper than 1024 levels."
     assert api.get("/models/tab").json()["predictions"] == 0
 
 
