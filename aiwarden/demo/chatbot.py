@@ -39,6 +39,7 @@ from aiwarden.demo.chatbot_texts import (
     prompt_for,
     reply,
 )
+from aiwarden.demo.narration import Narrator
 
 __all__ = ["CHATBOT_MODEL", "ChatbotStory", "start_chatbot_story"]
 
@@ -75,7 +76,7 @@ _PROMPT_NOTES = {"1": "first release: brief, kind answers",
                  "2": "per-locale tone packs, mirrors the customer's mood"}
 
 
-class ChatbotStory(threading.Thread):
+class ChatbotStory(Narrator, threading.Thread):
     """The story against a server at ``url`` whose egress policy allows ``upstream`` (the
     fake LLM's base URL, ``.../v1``)."""
 
@@ -100,18 +101,12 @@ class ChatbotStory(threading.Thread):
 
     # ----------------------------------------------------------------- telling
     def say(self, text: str) -> None:
-        elapsed = time.time() - getattr(self, "started", time.time())
-        self.events.append(text)
-        self.out.write(f"\r\033[K[{int(elapsed) // 60:02d}:{int(elapsed) % 60:02d}] {text}\n"
-                       if self.out.isatty() else f"[{elapsed:6.0f}s] {text}\n")
-        self.out.flush()
+        self.narrate(text)
 
     def _status(self, firing: int, incidents: int) -> None:
-        if self.out.isatty():
-            self.out.write(f"\r\033[K  answered v1 {self.served['1']:,}  v2 "
-                           f"{self.served['2']:,}  blocked {sum(self.blocked.values()):,}  |  "
-                           f"alerts firing {firing}  |  open incidents {incidents}")
-            self.out.flush()
+        self.status(f"answered v1 {self.served['1']:,}  v2 {self.served['2']:,}  blocked "
+                    f"{sum(self.blocked.values()):,}  |  alerts firing {firing}  |  open "
+                    f"incidents {incidents}")
 
     def at(self, key: str) -> float:
         return SCHEDULE[key] / self.speed

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from aiwarden.demo.models import FEATURES, fit_versions
+from aiwarden.demo.narration import Narrator
 from aiwarden.demo.retraining import RetrainingAct
 from aiwarden.demo.synthetic import transactions
 
@@ -64,7 +65,7 @@ rollback_policies:
 """
 
 
-class Story(threading.Thread):
+class Story(Narrator, threading.Thread):
     def __init__(self, url: str, *, api_key: str | None = None, speed: float = 1.0,
                  out: TextIO | None = None, rows_per_tick: int = 20, seed: int = 0,
                  history_hours: float = 6.0) -> None:
@@ -87,17 +88,11 @@ class Story(threading.Thread):
     def say(self, text: str) -> None:
         if self.done.is_set() and not text.startswith("THE END"):
             return  # the story is told: the ending stays the last word
-        elapsed = time.time() - getattr(self, "started", time.time())
-        self.events.append(text)
-        self.out.write(f"\r\033[K[{int(elapsed) // 60:02d}:{int(elapsed) % 60:02d}] {text}\n"
-                       if self.out.isatty() else f"[{elapsed:6.0f}s] {text}\n")
-        self.out.flush()
+        self.narrate(text)
 
     def _status(self, firing: int, incidents: int) -> None:
-        if self.out.isatty():
-            self.out.write(f"\r\033[K  served v1 {self.served['1']:,}  v2 {self.served['2']:,}"
-                           f"  |  alerts firing {firing}  |  open incidents {incidents}")
-            self.out.flush()
+        self.status(f"served v1 {self.served['1']:,}  v2 {self.served['2']:,}  |  alerts "
+                    f"firing {firing}  |  open incidents {incidents}")
 
     def at(self, key: str) -> float:
         return SCHEDULE[key] / self.speed

@@ -34,7 +34,11 @@ def trust_demo_model() -> None:
 
 
 def train(ctx: TrainingContext) -> TrainingResult:
-    import skops.io as sio
+    try:
+        import skops.io as sio
+    except ImportError:
+        raise ImportError("The demo's training saves skops files: pip install "
+                          "'aiwarden[registry]'") from None
     from sklearn.metrics import roc_auc_score
     from threadpoolctl import threadpool_limits
 

@@ -346,13 +346,20 @@ def _changes(versions: list[Any], rules: list[Any], moves: list[Any], since: flo
                         "at": to_iso(r.updated_at)})
     suspects = []
     span = max(until - since, 1.0)
+    # when ``version`` last became what an alias serves (a later rollback onto it counts: the
+    # promotion before that one no longer explains what it answers)
+    onto_last = {}
+    for c in out:
+        if c["kind"] == "alias" and version is not None and c["to"] == version:
+            onto_last[c["name"]] = max(onto_last.get(c["name"], c["_at"]), c["_at"])
     for c in out:
         if c["kind"] == "model_version":
             suspects.append(Suspect("change", f"model_version:{c['name']}", 0.3,
                                     f"model version {c['name']} registered at {c['at']}", c))
         elif c["kind"] == "alias" and c["move"] != "rollback":
-            recency = 1.0 - (until - c.pop("_at")) / span
-            onto = version is not None and c["to"] == version
+            at = c.pop("_at")
+            recency = 1.0 - (until - at) / span
+            onto = c["to"] == version and onto_last.get(c["name"]) == at
             suspects.append(Suspect(
                 "change", f"alias:{c['name']}", (0.6 if onto else 0.4) + 0.3 * recency,
                 f"{c['name']} moved {c['from'] or '(unset)'} -> {c['to'] or '(removed)'} "

@@ -4,6 +4,8 @@ closed (or is flagged when the policy says so), and policy errors name the field
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
+
 import pytest
 
 from aiwarden.errors import ParameterError
@@ -205,9 +207,30 @@ def test_a_stream_never_started_gives_its_upstream_slot_back_and_is_logged() -> 
                 gc.collect()
                 await asyncio.sleep(0)  # the slot is given back on the loop
 
-            asyncio.run(go())
+            _run_in_own_loop(go)
             assert p.busy == 0
             assert p.flush("bot", 5)
             assert [e["finish_reason"] for e in events] == ["client_closed"]
         finally:
             p.close()
+
+
+def _run_in_own_loop(make: Callable[[], Coroutine[object, object, None]]) -> None:
+    """``asyncio.run`` in a thread of its own: an earlier test of the session (Playwright's
+    sync API) may leave an event loop running in the main thread."""
+    import asyncio
+    import threading
+
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(make())
+        except BaseException as exc:  # re-raised in the test's thread
+            errors.append(exc)
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    if errors:
+        raise errors[0]

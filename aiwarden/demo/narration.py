@@ -1,0 +1,29 @@
+"""How a demo story speaks: timestamped lines, and a live status line on a terminal."""
+
+from __future__ import annotations
+
+import time
+from typing import TextIO
+
+__all__ = ["Narrator"]
+
+
+class Narrator:
+    """Mixin of the stories: ``narrate`` keeps every line (``events``, for tests) and prints
+    it with the time since the story started; ``status`` rewrites one line in place, only on
+    a terminal (a log gets the narration alone)."""
+
+    out: TextIO
+    events: list[str]
+
+    def narrate(self, text: str) -> None:
+        elapsed = time.time() - getattr(self, "started", time.time())
+        self.events.append(text)
+        self.out.write(f"\r\033[K[{int(elapsed) // 60:02d}:{int(elapsed) % 60:02d}] {text}\n"
+                       if self.out.isatty() else f"[{elapsed:6.0f}s] {text}\n")
+        self.out.flush()
+
+    def status(self, text: str) -> None:
+        if self.out.isatty():
+            self.out.write(f"\r\033[K  {text}")
+            self.out.flush()
