@@ -270,12 +270,7 @@ class ChatbotStory(Narrator, threading.Thread):
                      f"{inc['id']})")
         full = http.get(f"/incidents/{inc['id']}").json()
         fired = {a["labels"].get("version") for a in full["alerts"]}
-        for e in full["timeline"]:
-            text = e["detail"].get("text", "")
-            k = f"timeline:{inc['id']}:{e.get('id', text)}:{text[:40]}"
-            if e["kind"] != "action" or k in self._seen:
-                continue
-            self._seen.add(k)
+        for e, text in self.new_actions(full["timeline"], inc["id"]):
             if text == "Root-cause analysis":
                 suspects = e["detail"].get("suspects") or [{}]
                 top = suspects[0]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import TextIO
+from collections.abc import Iterator
+from typing import Any, TextIO
 
 __all__ = ["Narrator"]
 
@@ -15,6 +16,7 @@ class Narrator:
 
     out: TextIO
     events: list[str]
+    _seen: set[str]
 
     def narrate(self, text: str) -> None:
         elapsed = time.time() - getattr(self, "started", time.time())
@@ -27,3 +29,14 @@ class Narrator:
         if self.out.isatty():
             self.out.write(f"\r\033[K  {text}")
             self.out.flush()
+
+    def new_actions(self, timeline: list[dict[str, Any]], incident: int
+                    ) -> Iterator[tuple[dict[str, Any], str]]:
+        """(entry, text) of the incident's timeline actions not told yet, oldest first."""
+        for e in timeline:
+            text = e["detail"].get("text", "")
+            k = f"timeline:{incident}:{e.get('id', text)}:{text[:40]}"
+            if e["kind"] != "action" or k in self._seen:
+                continue
+            self._seen.add(k)
+            yield e, text

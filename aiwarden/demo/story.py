@@ -210,12 +210,7 @@ class Story(Narrator, threading.Thread):
             self.say(f"INCIDENT #{inc['id']} opened: {inc['title']} ({self.url}/incidents/"
                      f"{inc['id']})")
         full = http.get(f"/incidents/{inc['id']}").json()
-        for e in full["timeline"]:
-            text = e["detail"].get("text", "")
-            k = f"timeline:{inc['id']}:{e.get('id', text)}:{text[:40]}"
-            if e["kind"] != "action" or k in self._seen:
-                continue
-            self._seen.add(k)
+        for e, text in self.new_actions(full["timeline"], inc["id"]):
             if text == "Root-cause analysis":
                 top = (e["detail"].get("suspects") or [{}])[0]
                 again = f"rca:{inc['id']}" in self._seen
