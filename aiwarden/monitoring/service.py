@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -21,7 +21,7 @@ from aiwarden.engine.reference import Reference
 from aiwarden.engine.schema import Schema
 from aiwarden.errors import DataError, ParameterError, SchemaError
 from aiwarden.llm.embeddings import LocalEmbedder
-from aiwarden.monitoring import joins, metrics, profiles, rows, segments
+from aiwarden.monitoring import event_lookup, joins, metrics, profiles, rows, segments
 from aiwarden.monitoring import quarantine as quarantine_rows
 from aiwarden.monitoring.ingest import IngestResult, ingest_predictions
 from aiwarden.monitoring.multivariate_window import (
@@ -486,6 +486,20 @@ class Monitor:
         label_col = pa.array([found.get(p) for p in table.column(rows.PID).to_pylist()],
                              pa.string())
         return table.append_column("label", label_col)
+
+    def events_by_id(self, name: str, ids: Sequence[str]) -> dict[str, Any]:
+        """Logged rows by prediction id (at most ``event_lookup.MAX_IDS``), each with the
+        name of the version that served it; unknown ids are listed under ``missing``."""
+        if len(ids) > event_lookup.MAX_IDS:
+            raise DataError(f"At most {event_lookup.MAX_IDS} prediction ids per lookup; got "
+                            f"{len(ids)}.", "prediction_ids")
+        with self.db.read() as conn:
+            m = repo.get_model(conn, name)
+            found = event_lookup.events_by_id(conn, self.db, m.id, ids)
+            names = {int(v): repo.get_version_by_id(conn, int(v)).version
+                     for v in np.unique(found.version_ids).tolist()}
+        return {"table": found.table, "missing": found.missing,
+                "versions": [names[int(v)] for v in found.version_ids]}
 
     def quarantined(self, name: str, limit: int = 100) -> list[dict[str, Any]]:
         with self.db.read() as conn:
