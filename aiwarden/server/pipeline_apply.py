@@ -26,7 +26,7 @@ __all__ = ["apply_pipelines", "check_pipelines"]
 
 def check_pipelines(request: Request, specs: Any) -> list[PipelineSpec]:
     """The file's pipelines, checked; refused as a whole before anything is written."""
-    from aiwarden.server.training_routes import parse_pipeline
+    from aiwarden.server.training_routes import parse_pipeline, training_for
 
     if specs is None:
         return []
@@ -46,6 +46,7 @@ def check_pipelines(request: Request, specs: Any) -> list[PipelineSpec]:
             raise ParameterError(f"{where}.entry: give exactly one of entry "
                                  "(package.module:function) or command.", f"{where}.entry")
         spec = parse_pipeline(body, where)
+        training_for(request.app).check_executor(spec, where)  # the scheduler's egress
         if any(p.model == spec.model for p in out):
             raise ParameterError(f"{where}.model: model {spec.model!r} has a pipeline above "
                                  "already; one pipeline per model.", f"{where}.model")

@@ -60,6 +60,10 @@ class ServerSettings:
     allow_code_artifacts: bool = False  # pickle/joblib/entry points on a server without keys
     # a training run whose server stopped beating this long ago is ended as failed (s)
     training_stale_after: float = 60.0
+    # entry-point runs fork from a zygote holding these modules (docs/training.md, Executors);
+    # false: a fresh interpreter per run. Empty preload: the default list
+    training_warm: bool = True
+    training_preload: str = ""
     # outbound calls (docs/alerting.md, Egress policy): loopback, private, link-local and
     # metadata addresses are refused unless listed here (CIDRs, host names, host:port)
     egress_allow: str = ""

@@ -18,6 +18,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
 from aiwarden._validation import validated
+from aiwarden.egress import EgressPolicy
 from aiwarden.server.access import actor, key, monitor, requires
 from aiwarden.server.api_models import Status, answers
 from aiwarden.server.errors import Forbidden
@@ -75,6 +76,9 @@ def training_for(app: Any) -> TrainingService:
                     run_root=FilePath(settings.data_dir) / "training-runs",
                     holder=app.state.evaluator.holder, policies=policies_for(app),
                     stale_after=settings.training_stale_after,
+                    warm=settings.training_warm,
+                    preload=settings._listed(settings.training_preload) or None,
+                    egress=EgressPolicy(settings.egress_allow),
                     on_event=lambda m, text, detail: _on_incident(app, m, text, detail))
     return svc
 

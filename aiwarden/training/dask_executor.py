@@ -11,6 +11,14 @@ limits), so a pipeline behaves the same on both executors; the artifact and the 
 as bytes into the server's run directory. Cancelling sets a named Dask ``Event`` that the
 worker polls. Workers must be able to import the pipeline's code (install it on them, as any
 Dask job needs).
+
+The scheduler is an outbound connection like any other: its address is resolved and checked
+against the egress policy (aiwarden/egress.py; a loopback or private scheduler must be listed
+in ``AIWARDEN_EGRESS_ALLOW``) and a ``tcp://`` client connects to the checked address, never
+to the name again. The training process on the worker is killed when the run is cancelled,
+and also when nobody waits for the task any more (the server died or closed its client: the
+scheduler releases the task, which the worker marks cancelled), since Dask itself never stops
+a running task.
 """
 
 from __future__ import annotations
@@ -22,6 +30,8 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+from aiwarden.egress import EgressDenied, EgressPolicy
+from aiwarden.errors import ParameterError
 from aiwarden.training.contract import TrainingContext, TrainingResult
 from aiwarden.training.local_executor import LOG_FILE, Job, Outcome, run_local
 
@@ -29,6 +39,55 @@ __all__ = ["run_dask"]
 
 EXTRA = "pip install 'aiwarden[dask]'"
 _CANCEL_POLL = 1.0
+_SCHEMES = ("tcp", "tls")
+_DEFAULT_PORT = 8786
+_WARM: list[Any] = []  # this worker process's zygote (aiwarden/training/warm.py), made once
+
+
+def scheduler_target(address: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of a scheduler address; ParameterError naming
+    ``executor.address`` when it is not ``tcp://host:port`` or ``tls://host:port``."""
+    scheme, sep, rest = address.strip().partition("://")
+    if not sep:
+        scheme, rest = "tcp", address.strip()
+    if scheme not in _SCHEMES:
+        raise ParameterError(f"executor.address: {address!r} must be tcp://host:port or "
+                             "tls://host:port (the Dask scheduler)", "executor.address")
+    host, port = rest, _DEFAULT_PORT
+    if rest.startswith("["):
+        host, _, tail = rest[1:].partition("]")
+        port_text = tail.removeprefix(":")
+    elif rest.count(":") == 1:
+        host, _, port_text = rest.partition(":")
+    else:
+        port_text = ""
+    try:
+        port = int(port_text) if port_text else _DEFAULT_PORT
+    except ValueError:
+        raise ParameterError(f"executor.address: {address!r} has a port that is not a "
+                             "number", "executor.address") from None
+    if not host or not 0 < port < 65536:
+        raise ParameterError(f"executor.address: {address!r} needs a host and a port in "
+                             "1-65535", "executor.address")
+    return scheme, host, port
+
+
+def _denied(address: str, exc: EgressDenied) -> str:
+    return (f"executor.address {address}: the egress policy refuses {exc.address} "
+            f"({exc.reason}); list it in AIWARDEN_EGRESS_ALLOW (the egress_allow setting), "
+            "e.g. the scheduler's address or network")
+
+
+def check_address(address: str, egress: EgressPolicy) -> str:
+    """The address to connect to: the scheduler's host resolved and every address checked
+    against ``egress`` (:class:`EgressDenied` when none is allowed); ``tcp://`` goes to the
+    checked IP itself, ``tls://`` keeps the name its certificate is for."""
+    scheme, host, port = scheduler_target(address)
+    allowed = egress.resolve(host, port)
+    if scheme == "tls":
+        return address
+    ip = allowed[0]
+    return f"tcp://[{ip}]:{port}" if ":" in ip else f"tcp://{ip}:{port}"
 
 
 def _client(address: Any) -> Any:
@@ -41,17 +100,41 @@ def _client(address: Any) -> Any:
     return Client(address, timeout="10s", set_as_default=False)
 
 
+def _released(worker: Any, key: Any) -> bool:
+    """Nobody wants this task any more: its future was cancelled or its client is gone (the
+    scheduler then releases the task and the worker marks the running task cancelled)."""
+    ts = worker.state.tasks.get(key)
+    return ts is None or ts.state in ("cancelled", "released", "forgotten")
+
+
+def _warm_runner(wanted: bool) -> Any:
+    if not wanted:
+        return None
+    if not _WARM:
+        from aiwarden.training.warm import WarmRunner
+
+        _WARM.append(WarmRunner())
+    return _WARM[0]
+
+
 def _remote(payload: dict[str, Any]) -> dict[str, Any]:
     """On the worker: unpack the inputs, run the local executor, ship back what it made."""
-    from distributed import Event
+    from distributed import Event, get_worker
 
+    worker = get_worker()
+    key = worker.get_current_task()
     cancel = Event(payload["cancel_event"])
     last = [0.0, False]
 
     def should_cancel() -> bool:  # one scheduler round trip a second, not every poll
         now = time.monotonic()
+        if _released(worker, key):
+            return True
         if now - last[0] >= _CANCEL_POLL:
-            last[0], last[1] = now, cancel.is_set()
+            try:
+                last[0], last[1] = now, cancel.is_set()
+            except Exception:  # the scheduler is unreachable: nobody can take the result
+                last[0], last[1] = now, True
         return bool(last[1])
 
     with tempfile.TemporaryDirectory(prefix="aiwarden-run-") as tmp:
@@ -63,7 +146,8 @@ def _remote(payload: dict[str, Any]) -> dict[str, Any]:
             "holdout_path": str(root / "holdout.parquet"), "run_dir": str(root / "run")}))
         job = Job(ctx, entry=payload["entry"], command=payload["command"],
                   time_limit=payload["time_limit"], memory_mb=payload["memory_mb"])
-        out = run_local(job, should_cancel=should_cancel)
+        out = run_local(job, should_cancel=should_cancel,
+                        warm=_warm_runner(payload.get("warm", True)))
         artifact = None
         if out.result is not None:
             artifact = Path(out.result.artifact).read_bytes()
@@ -74,9 +158,21 @@ def _remote(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_dask(job: Job, address: Any, *, should_cancel: Callable[[], bool] = lambda: False,
-             margin: float = 60.0) -> Outcome:
-    """Run ``job`` on the cluster at ``address`` (or a ``distributed.Client``); the outcome
-    has the artifact and the log written into ``job.context.run_dir`` like a local run's."""
+             margin: float = 60.0, egress: EgressPolicy | None = None,
+             warm: bool = True) -> Outcome:
+    """Run ``job`` on the cluster at ``address`` (or a ``distributed.Client``, the caller's
+    own connection); the outcome has the artifact and the log written into
+    ``job.context.run_dir`` like a local run's. An address is checked against ``egress``
+    (``AIWARDEN_EGRESS_ALLOW`` when None) first. ``warm``: entry points fork from a zygote
+    on the worker (aiwarden/training/warm.py)."""
+    if isinstance(address, str):
+        try:
+            address = check_address(address, egress or EgressPolicy.from_env())
+        except EgressDenied as exc:
+            return Outcome("failed", _denied(address, exc), None, 0.0, 0.0, None)
+        except (ParameterError, OSError) as exc:
+            return Outcome("failed", f"executor.address {address}: {exc}", None, 0.0, 0.0,
+                           None)
     client = _client(address)
     owned = client is not address
     run_dir = Path(job.context.run_dir)
@@ -89,7 +185,7 @@ def run_dask(job: Job, address: Any, *, should_cancel: Callable[[], bool] = lamb
         cancel = Event(event_name, client=client)
         payload = {"context": asdict(job.context), "entry": job.entry,
                    "command": job.command, "time_limit": job.time_limit,
-                   "memory_mb": job.memory_mb, "cancel_event": event_name,
+                   "memory_mb": job.memory_mb, "cancel_event": event_name, "warm": warm,
                    "files": {"train.parquet": Path(job.context.train_path).read_bytes(),
                              "holdout.parquet": Path(job.context.holdout_path).read_bytes()}}
         future = client.submit(_remote, payload, pure=False, key=f"aiwarden-run-{event_name}")

@@ -1,15 +1,21 @@
-"""The default executor: one subprocess per run, with a time limit, a memory limit and cancel.
+"""The default executor: one process per run, with a time limit, a memory limit and cancel.
 
 Why a subprocess: user training code must never run inside the server (a crash, a leak or
 a ``sys.exit`` would take monitoring down with it), and only a process of its own can be
 held to a memory limit (``RLIMIT_AS``: an allocation past it fails with ``MemoryError``) and
 killed whole when it overstays (its own session, so its children go too).
+
+An entry point runs *warm* when the caller passes a :class:`~aiwarden.training.warm.
+WarmRunner`: the process is forked from a zygote that has imported the scientific stack
+already (milliseconds, not the seconds of a fresh interpreter), with the same session, limits,
+log and result; a command, or a zygote that cannot take the run, runs cold as before.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import resource
 import signal
@@ -19,6 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiwarden.training.contract import (
     CONTEXT_ENV,
@@ -28,7 +35,12 @@ from aiwarden.training.contract import (
     TrainingResult,
 )
 
+if TYPE_CHECKING:
+    from aiwarden.training.warm import WarmRunner
+
 __all__ = ["Job", "Outcome", "run_local"]
+
+_log = logging.getLogger("aiwarden.training")
 
 LOG_FILE = "log.txt"
 _POLL = 0.05
@@ -82,8 +94,10 @@ def _limits(memory_mb: int | None) -> Callable[[], None] | None:
 
 
 def run_local(job: Job, *, should_cancel: Callable[[], bool] = lambda: False,
-              on_start: Callable[[int], None] | None = None) -> Outcome:
-    """Run ``job`` to its end; never raises for anything the training code does."""
+              on_start: Callable[[int], None] | None = None,
+              warm: WarmRunner | None = None) -> Outcome:
+    """Run ``job`` to its end; never raises for anything the training code does. An entry
+    point is forked from ``warm``'s zygote when given (cold when it cannot)."""
     run_dir = Path(job.context.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / CONTEXT_FILE).write_text(job.context.to_json())
@@ -92,6 +106,13 @@ def run_local(job: Job, *, should_cancel: Callable[[], bool] = lambda: False,
                               "PYTHONPATH": os.pathsep.join(
                                   [os.getcwd(), *filter(None, [os.environ.get("PYTHONPATH")])])})
     started = time.monotonic()
+    if warm is not None and job.entry is not None:
+        from aiwarden.training.warm import WarmUnavailable
+
+        try:
+            return _run_warm(job, run_dir, env, warm, started, should_cancel, on_start)
+        except WarmUnavailable as exc:
+            _log.warning("training run %s runs cold: %s", job.context.run_id, exc)
     with open(run_dir / LOG_FILE, "ab") as log:
         try:
             proc = subprocess.Popen(_argv(job), cwd=os.getcwd(), env=env, stdout=log,
@@ -106,6 +127,47 @@ def run_local(job: Job, *, should_cancel: Callable[[], bool] = lambda: False,
     seconds = time.monotonic() - started
     peak = rusage.ru_maxrss / 1024 if rusage is not None else 0.0  # KiB on Linux
     code = os.waitstatus_to_exitcode(status) if status is not None else None
+    if stopped == "cancel":
+        return Outcome("cancelled", "cancelled while running", None, seconds, peak, code)
+    if stopped == "time":
+        return Outcome("failed", f"exceeded its time limit of {job.time_limit:g} s and was "
+                       "killed", None, seconds, peak, code)
+    return _judge(job, run_dir, code, seconds, peak)
+
+
+def _run_warm(job: Job, run_dir: Path, env: dict[str, str], warm: WarmRunner,
+              started: float, should_cancel: Callable[[], bool],
+              on_start: Callable[[int], None] | None) -> Outcome:
+    """The warm path: the zygote forks the run process, its shepherd reports how it ended."""
+    from aiwarden.training.orphans import kill_run_processes
+
+    assert job.entry is not None
+    run = warm.start({"run_dir": str(run_dir), "log": str(run_dir / LOG_FILE),
+                      "entry": job.entry, "cwd": os.getcwd(), "env": env,
+                      "memory_mb": job.memory_mb})
+    if on_start is not None:
+        on_start(run.pid)
+    stopped = None
+    try:
+        while (report := run.poll(_POLL)) is None:
+            if stopped is None:
+                if time.monotonic() - started > job.time_limit:
+                    stopped = "time"
+                elif should_cancel():
+                    stopped = "cancel"
+                if stopped is not None:  # the shepherd has not reaped it: the pid is its
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(run.pid, signal.SIGKILL)
+    finally:
+        run.close()
+    seconds = time.monotonic() - started
+    if not report:  # the shepherd died: whatever is left of the run goes, found by marker
+        kill_run_processes(str(run_dir))
+        return Outcome("failed", "the warm runner's process watching it died; the run was "
+                       "killed", None, seconds, 0.0, None)
+    status = int(report["status"])
+    peak = float(report["maxrss_kb"]) / 1024
+    code = os.waitstatus_to_exitcode(status)
     if stopped == "cancel":
         return Outcome("cancelled", "cancelled while running", None, seconds, peak, code)
     if stopped == "time":

@@ -278,8 +278,9 @@ class RunSteps:
         if ex.kind == "dask":
             from aiwarden.training.dask_executor import run_dask
 
-            return run_dask(job, ex.address or self.svc.dask_client, should_cancel=should_cancel)
-        return run_local(job, should_cancel=should_cancel)
+            return run_dask(job, ex.address or self.svc.dask_client, should_cancel=should_cancel,
+                            egress=self.svc.egress)
+        return run_local(job, should_cancel=should_cancel, warm=self.svc.warm)
 
     def _overfit(self, loaded: Any, train: pa.Table, target: str, features: list[str],
                  metric: str, kind: str, y_hold: np.ndarray, cand: np.ndarray) -> bool:

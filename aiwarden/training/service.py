@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from aiwarden.egress import EgressDenied, EgressPolicy
 from aiwarden.engine.schema import Role, Task
 from aiwarden.errors import AiwardenError, ParameterError
 from aiwarden.monitoring.windows import parse_duration
@@ -26,6 +27,7 @@ from aiwarden.training.orphans import kill_run_processes
 from aiwarden.training.run_steps import RunSteps
 from aiwarden.training.spec import PipelineSpec
 from aiwarden.training.triggers import alert_runs, scheduled_runs
+from aiwarden.training.warm import DEFAULT_PRELOAD, WarmRunner
 
 __all__ = ["TrainingService"]
 
@@ -38,7 +40,8 @@ class TrainingService:
     def __init__(self, monitor: Any, registry: Any, *, run_root: str | Path, holder: str,
                  policies: Any = None, on_event: Event | None = None, max_parallel: int = 2,
                  heartbeat: float = 2.0, stale_after: float = 60.0,
-                 dask_client: Any = None) -> None:
+                 dask_client: Any = None, warm: bool = True,
+                 preload: tuple[str, ...] | None = None, egress: Any = None) -> None:
         self.monitor, self.registry, self.policies = monitor, registry, policies
         self.run_root = Path(run_root)
         self.holder = holder
@@ -46,6 +49,12 @@ class TrainingService:
         self.max_parallel = max_parallel
         self.heartbeat, self.stale_after = heartbeat, stale_after
         self.dask_client = dask_client
+        # entry points fork from one zygote that has the scientific stack imported (started
+        # on the first run; aiwarden/training/warm.py); None: a fresh interpreter per run
+        self.warm: WarmRunner | None = (
+            WarmRunner(DEFAULT_PRELOAD if preload is None else preload) if warm else None)
+        # the Dask scheduler is an outbound connection like any other (aiwarden/egress.py)
+        self.egress = egress if egress is not None else EgressPolicy.from_env()
         self._threads: dict[int, threading.Thread] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -57,11 +66,33 @@ class TrainingService:
 
     def put_pipeline(self, spec: PipelineSpec | Mapping[str, Any], actor: str) -> PipelineSpec:
         spec = spec if isinstance(spec, PipelineSpec) else PipelineSpec.model_validate(spec)
+        self.check_executor(spec)
         model_id = self._model_id(spec.model)
         with self.monitor.db.write(model_id) as conn:
             store.put_pipeline(conn, model_id, spec.model_dump(mode="json", by_alias=True),
                                actor, time.time())
         return spec
+
+    def check_executor(self, spec: PipelineSpec, where: str = "") -> None:
+        """A Dask scheduler the egress policy refuses by its literal address (loopback,
+        private, metadata) is refused when the pipeline is declared, the field named; a host
+        name is resolved and checked on every run."""
+        if spec.executor.kind != "dask" or not spec.executor.address:
+            return
+        from aiwarden.training.dask_executor import scheduler_target
+
+        field = f"{where}.executor.address" if where else "executor.address"
+        try:
+            _, host, port = scheduler_target(spec.executor.address)
+        except ParameterError as exc:
+            raise ParameterError(str(exc).replace("executor.address", field, 1),
+                                 field) from None
+        try:
+            self.egress.check_host(host, port)
+        except EgressDenied as exc:
+            raise ParameterError(f"{field}: the egress policy refuses {exc.address} "
+                                 f"({exc.reason}); list it in AIWARDEN_EGRESS_ALLOW (the "
+                                 "egress_allow setting) to train there", field) from None
 
     def pipeline(self, model: str) -> PipelineSpec | None:
         model_id = self._model_id(model)
@@ -241,6 +272,8 @@ class TrainingService:
     def stop(self, timeout: float = 10.0) -> None:
         self._stopping.set()
         self.wait_idle(timeout)
+        if self.warm is not None:
+            self.warm.close()
 
     # -------------------------------------------------------------- one run
     def _execute(self, run_id: int) -> None:

@@ -1,7 +1,9 @@
 """Training runs across processes: a server killed with SIGKILL mid-run and restarted on the
 same database ends the run once, as failed naming the dead server, and kills the training
-process it left behind; the Dask executor trains a pipeline on a real LocalCluster started
-here, through a real server."""
+process it left behind (a warm run forked from the server's zygote, which goes with its
+server); the Dask executor trains a pipeline on a real LocalCluster started here, through a
+real server, its loopback scheduler allowed by the egress allowlist and a private one
+refused."""
 
 from __future__ import annotations
 
@@ -52,9 +54,21 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-# SQLite only: two server start-ups make this the slowest test here; the compare-and-set it
-# relies on is the same on PostgreSQL (tests/server/test_training_api.py runs both)
-@pytest.mark.parametrize("kind", ["sqlite"])
+def _zygotes(parent: int) -> list[int]:
+    """The warm runner's zygote(s) the process ``parent`` started."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmd = (stat.parent / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == parent and b"aiwarden.training.warm" in cmd:
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
 def test_kill_9_mid_run_then_restart_ends_the_run_once_and_kills_its_process(
         kind: str, tmp_path: Path) -> None:
     with database_url(kind, tmp_path) as url:
@@ -75,10 +89,18 @@ def test_kill_9_mid_run_then_restart_ends_the_run_once_and_kills_its_process(
             while not (orphans := find_run_processes(run_dir)):
                 assert time.monotonic() < deadline, "the training process never started"
                 time.sleep(0.1)
+            # the run was forked warm: /proc shows the zygote's environment, the marker finds it
+            assert (Path(run_dir) / "process.json").is_file()
+            assert first.proc is not None
+            (zygote,) = _zygotes(first.proc.pid)
             first.kill()
             (pid,) = orphans
             time.sleep(0.5)
             assert _alive(pid), "the training process died with the server: nothing to test"
+            deadline = time.monotonic() + 10
+            while _alive(zygote):  # the zygote goes with its server; the run does not
+                assert time.monotonic() < deadline, f"the zygote {zygote} outlived its server"
+                time.sleep(0.1)
 
             second = ProcessServer(url, tmp_path, extra_env=ENV).start()
             with httpx.Client(base_url=second.url + "/api/v1", timeout=60) as http:
@@ -128,6 +150,13 @@ def test_the_dask_executor_trains_a_pipeline_on_a_local_cluster(
             url, tmp_path, allow_code_artifacts=True, evaluate_every=0)) as server, \
             httpx.Client(base_url=server.url + "/api/v1", timeout=60) as http:
         labelled_model(http, "on-dask")
+        # the egress policy: a private scheduler not on the allowlist is refused, named
+        refused = http.put("/models/on-dask/pipeline", json={
+            "entry": "tests.training.pipelines:train_logreg",
+            "executor": {"kind": "dask", "address": "tcp://10.1.2.3:8786"}})
+        assert refused.status_code == 422, refused.text
+        assert "executor.address" in refused.text and "AIWARDEN_EGRESS_ALLOW" in refused.text
+        # the loopback LocalCluster is allowed by the test server's egress_allow=127.0.0.1
         http.put("/models/on-dask/pipeline", json={
             "entry": "tests.training.pipelines:train_logreg",
             "executor": {"kind": "dask", "address": cluster, "time_limit": "5m"},

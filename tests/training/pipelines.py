@@ -78,3 +78,29 @@ def train_prompt(ctx: TrainingContext) -> TrainingResult:
     with open(ctx.path("support.prompt"), "w") as f:
         f.write(f"You are a support agent. Answer like these {len(train)} examples.\n{{input}}")
     return TrainingResult("support.prompt", format="prompt")
+
+
+def train_spawns_and_hangs(ctx: TrainingContext) -> TrainingResult:
+    """A run with a child of its own (a data loader...), then hangs; a cancel must kill
+    both. Writes ``{"pid", "child"}`` to ``pids.json`` in ``params.pid_dir`` (a folder the
+    test knows: a Dask worker's run directory is its own) or the run directory."""
+    import os
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    folder = ctx.params.get("pid_dir") or ctx.run_dir
+    with open(os.path.join(folder, "pids.tmp"), "w") as f:
+        json.dump({"pid": os.getpid(), "child": child.pid}, f)
+    os.replace(os.path.join(folder, "pids.tmp"), os.path.join(folder, "pids.json"))
+    time.sleep(600)
+    raise AssertionError("unreachable")
+
+
+def train_segfaults(ctx: TrainingContext) -> TrainingResult:
+    """Dies the way a broken C extension does: no result, no Python traceback."""
+    import os
+    import signal
+
+    os.kill(os.getpid(), signal.SIGSEGV)
+    raise AssertionError("unreachable")

@@ -1,13 +1,20 @@
-"""The same pipelines on a real Dask cluster (a LocalCluster of worker processes)."""
+"""The same pipelines on a real Dask cluster (a LocalCluster of worker processes); the
+scheduler address through the egress policy; a worker kills its training process when the
+client that wanted it is gone."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
+from aiwarden.egress import EgressPolicy
 from aiwarden.training.local_executor import Job
 
 distributed = pytest.importorskip("distributed")
@@ -50,3 +57,69 @@ def test_a_run_on_the_cluster_can_be_cancelled(cluster, context) -> None:
     out = run_dask(Job(context, entry="tests.training.pipelines:train_hangs"), cluster,
                    should_cancel=stop.is_set)
     assert out.state == "cancelled" and out.seconds < 20, out
+
+
+def test_the_scheduler_address_goes_through_the_egress_policy(cluster, context) -> None:
+    address = cluster.scheduler.address  # tcp://127.0.0.1:PORT, loopback
+    job = Job(context, entry="tests.training.pipelines:train_ok")
+    refused = run_dask(job, address, egress=EgressPolicy())
+    assert refused.state == "failed", refused
+    assert "AIWARDEN_EGRESS_ALLOW" in refused.reason and "127.0.0.1" in refused.reason
+    assert "loopback" in refused.reason and not (Path(context.run_dir) / "log.txt").exists()
+    bad = run_dask(job, "udp://127.0.0.1:1", egress=EgressPolicy("127.0.0.1"))
+    assert bad.state == "failed" and "executor.address" in bad.reason, bad.reason
+    allowed = run_dask(job, address, egress=EgressPolicy("127.0.0.1"))
+    assert allowed.state == "succeeded", allowed.reason
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+# a server's run, in a process of its own, so that it can die with SIGKILL mid-run
+CLIENT = """
+import sys
+from aiwarden.egress import EgressPolicy
+from aiwarden.training.contract import TrainingContext
+from aiwarden.training.dask_executor import run_dask
+from aiwarden.training.local_executor import Job
+ctx = TrainingContext.from_file(sys.argv[2])
+run_dask(Job(ctx, entry="tests.training.pipelines:train_spawns_and_hangs"), sys.argv[1],
+         egress=EgressPolicy("127.0.0.1"))
+"""
+
+
+def test_a_workers_training_process_is_killed_when_its_server_dies(
+        cluster, context, tmp_path: Path) -> None:
+    ctx = context.__class__(**{**context.__dict__, "params": {"pid_dir": str(tmp_path)}})
+    (tmp_path / "context.json").write_text(ctx.to_json())
+    server = subprocess.Popen([sys.executable, "-c", CLIENT, cluster.scheduler.address,
+                               str(tmp_path / "context.json")], cwd=os.getcwd())
+    pids = tmp_path / "pids.json"
+    try:
+        deadline = time.monotonic() + 120
+        while not pids.is_file():
+            assert server.poll() is None, "the client process ended before the run started"
+            assert time.monotonic() < deadline, "the run never started on the worker"
+            time.sleep(0.1)
+        started = json.loads(pids.read_text())
+        assert _alive(started["pid"]) and _alive(started["child"])
+        server.kill()  # kill -9: no cancel is ever sent
+        server.wait()
+        deadline = time.monotonic() + 60
+        while _alive(started["pid"]) or _alive(started["child"]):
+            assert time.monotonic() < deadline, f"the worker left {started} running"
+            time.sleep(0.2)
+    finally:
+        if server.poll() is None:
+            server.kill()
+        if pids.is_file():
+            for pid in json.loads(pids.read_text()).values():
+                if _alive(pid):
+                    os.kill(pid, 9)
+    # the worker is free again: the next run trains
+    after = run_dask(Job(context, entry="tests.training.pipelines:train_ok"), cluster)
+    assert after.state == "succeeded", after.reason
