@@ -79,9 +79,43 @@ class Evaluator:
         report.seconds = time.perf_counter() - started
         return report
 
-    def _model(self, name: str, now: float, report: CycleReport) -> None:
-        """Read every window the model's rules need at once, evaluate, then save every
-        instance's step in one transaction (one commit per model, not one per instance).
+    def warm(self, now: float | None = None) -> int:
+        """Read what a cycle reads (each model's references and the partials of its rules'
+        windows, the model's and its segments'), evaluating nothing: a started server runs
+        this before its first cycle (:class:`EvaluationLoop`), so that cycle decodes only
+        what is new since, as a steady one does, instead of every partial of every window.
+        Returns the windows read; a model that fails is logged and skipped (the cycle
+        reports it)."""
+        now = time.time() if now is None else now
+        read = 0
+        for model in self.monitor.list_models():
+            try:
+                read += self._warm_model(model["name"], now)
+            except Exception:  # warming is an optimisation: the cycle will say what failed
+                log.warning("warming the alert windows of %s failed", model["name"],
+                            exc_info=True)
+        return read
+
+    def _warm_model(self, name: str, now: float) -> int:
+        plan = self._plan(name, now)
+        if plan is None:
+            return 0
+        _, rules, spans, versions = plan
+        read = 0
+        for version in versions:
+            ref, _ = self.monitor.windows(name, spans, version)
+            read += len(spans)
+            keys = {seg.key for _, rule in rules for seg, why in self._segments(rule, ref)
+                    if seg is not None and why is None}
+            for key in sorted(keys):
+                self.monitor.windows(name, spans, version, segment=key)
+                read += len(spans)
+        return read
+
+    def _plan(self, name: str, now: float
+              ) -> tuple[Any, list[tuple[int, Rule]], list[tuple[float, float]], list[str]] | None:
+        """``(model row, its rules, every span they read, the versions to evaluate)``, or
+        None when the model has no rule or no version.
 
         Every version that served in the rules' horizon is evaluated (a canary and its
         champion, a version just rolled back from), plus the latest one, whose silence
@@ -93,13 +127,22 @@ class Evaluator:
         rules = [(sr.id, r) for sr in stored
                  if (r := Rule.model_validate(sr.spec)).applies_to(name)]
         if not rules or not versions:
-            return
+            return None
         spans = sorted({span for _, r in rules for span in _spans(r, now)})
         served = self.monitor.versions_with_data(name, min(s for s, _ in spans))
+        return m, rules, spans, [v.version for v in versions
+                                 if v.id == versions[-1].id or v.id in served]
+
+    def _model(self, name: str, now: float, report: CycleReport) -> None:
+        """Read every window the model's rules need at once, evaluate, then save every
+        instance's step in one transaction (one commit per model, not one per instance)."""
+        plan = self._plan(name, now)
+        if plan is None:
+            return
+        m, rules, spans, versions = plan
         results = []
         for version in versions:
-            if version.id == versions[-1].id or version.id in served:
-                results += self._version(name, version.version, rules, spans, now)
+            results += self._version(name, version, rules, spans, now)
         self._save(m.id, results, now, report)
 
     def _version(self, name: str, version: str, rules: list[tuple[int, Rule]],
@@ -276,10 +319,21 @@ class EvaluationLoop(threading.Thread):
         self.stop = threading.Event()
 
     def run(self) -> None:
-        while not self.stop.wait(self.every):
+        # The first cycle after a start would decode every partial its windows read and
+        # load every reference; do that now, inside the wait before it, not in it.
+        started = time.monotonic()
+        try:
+            self.evaluator.warm()
+        except Exception:
+            log.exception("warming the alert windows failed")
+        if self.stop.wait(max(0.0, self.every - (time.monotonic() - started))):
+            return
+        while True:
             try:
                 report = self.evaluator.evaluate_once()
                 if self.after is not None:
                     self.after(report)
             except Exception:  # keep evaluating; the next cycle retries
                 log.exception("alert evaluation cycle failed")
+            if self.stop.wait(self.every):
+                return

@@ -12,7 +12,7 @@ import pytest
 from aiwarden.alerting.evaluator import Evaluator, install_defaults
 from aiwarden.alerting.rules import default_rules
 from aiwarden.monitoring.service import Monitor
-from aiwarden.store import alerts_repo
+from aiwarden.store import alerts_repo, models_repo
 from aiwarden.store.tables import leases
 from tests.server.conftest import HINTS, json_rows, scored_frame
 
@@ -131,3 +131,59 @@ def test_every_version_that_served_is_evaluated_and_the_latest_always(
     # v1 and v2 served in the hour; v4 is the newest and silent; v3 (silent too) served
     # three days ago only and is not evaluated at all
     assert fired == {("busy", "v1"): 600.0, ("busy", "v2"): 300.0, ("silent", "v4"): 0.0}
+
+
+def _segmented_model(mon: Monitor, end: float) -> str:
+    name = f"w-{uuid.uuid4().hex[:6]}"
+    mon.create_model(name, task="binary", segment_columns=["c"])
+    mon.upload_reference(name, "v1", pa.Table.from_pandas(scored_frame(2000),
+                                                          preserve_index=False), HINTS)
+    for h in range(2):
+        mon.log_predictions(name, json_rows(scored_frame(300, seed=40 + h),
+                                            end - (2 - h) * HOUR + 1, prefix=f"w{h}-",
+                                            spacing=11.9))
+    install_defaults(mon, name, "binary")
+    _put(mon, name, {"name": "drift-by-c", "metric": "drift", "segment_by": "c",
+                     "window": "1h", "critical": 0.9})
+    return name
+
+
+def test_warm_up_leaves_the_first_cycle_nothing_to_decode(monitor: Monitor) -> None:
+    """A restarted process warms before its first cycle (EvaluationLoop): references
+    loaded, every window's partials decoded, the model's and its segments'."""
+    end = (time.time() // HOUR) * HOUR
+    name = _segmented_model(monitor, end)
+    restarted = Monitor(monitor.db)  # nothing decoded, no reference loaded
+    ev = Evaluator(restarted, holder="warm")
+    assert ev.warm(now=end) > 0
+    assert any(len(k) == 5 for k in restarted.tiles._items)  # segment partials too
+    with monitor.db.read() as conn:
+        v = models_repo.get_version(conn, models_repo.get_model(conn, name))
+    assert v.id in restarted.refs._cache
+    decoded = restarted.tiles.misses
+    warmed = ev.evaluate_once(now=end)
+    assert restarted.tiles.misses == decoded  # the cycle found every partial decoded
+    with monitor.db.write() as conn:
+        conn.execute(leases.delete())
+    unwarmed = Evaluator(Monitor(monitor.db), holder="warm").evaluate_once(now=end)
+    assert warmed.instances == unwarmed.instances > 0 and warmed.errors == unwarmed.errors
+
+
+def test_the_loop_warms_before_its_first_cycle(monitor: Monitor) -> None:
+    from aiwarden.alerting.evaluator import EvaluationLoop
+
+    _segmented_model(monitor, (time.time() // HOUR) * HOUR)
+    restarted = Monitor(monitor.db)
+    cycles = []
+    loop = EvaluationLoop(Evaluator(restarted, holder="loop"), every=3600,
+                          after=cycles.append)
+    loop.start()
+    try:
+        deadline = time.monotonic() + 120
+        while not len(restarted.tiles) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(restarted.tiles) > 0 and cycles == []  # warmed, no cycle yet
+    finally:
+        loop.stop.set()
+        loop.join(timeout=120)
+    assert not loop.is_alive() and cycles == []
