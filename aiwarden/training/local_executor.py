@@ -140,11 +140,27 @@ def _run_warm(job: Job, run_dir: Path, env: dict[str, str], warm: WarmRunner,
               on_start: Callable[[int], None] | None) -> Outcome:
     """The warm path: the zygote forks the run process, its shepherd reports how it ended."""
     from aiwarden.training.orphans import kill_run_processes
+    from aiwarden.training.warm import WarmStopped
 
     assert job.entry is not None
-    run = warm.start({"run_dir": str(run_dir), "log": str(run_dir / LOG_FILE),
-                      "entry": job.entry, "cwd": os.getcwd(), "env": env,
-                      "memory_mb": job.memory_mb})
+
+    def halt() -> str | None:
+        if time.monotonic() - started > job.time_limit:
+            return "time"
+        return "cancel" if should_cancel() else None
+
+    try:
+        run = warm.start({"run_dir": str(run_dir), "log": str(run_dir / LOG_FILE),
+                          "entry": job.entry, "cwd": os.getcwd(), "env": env,
+                          "memory_mb": job.memory_mb}, halt=halt)
+    except WarmStopped as stop:  # while the zygote was still importing: nothing ran
+        seconds = time.monotonic() - started
+        if stop.why == "cancel":
+            return Outcome("cancelled", "cancelled before it started", None, seconds, 0.0,
+                           None)
+        return Outcome("failed", f"exceeded its time limit of {job.time_limit:g} s before "
+                       "it started (the warm runner was still importing)", None, seconds,
+                       0.0, None)
     if on_start is not None:
         on_start(run.pid)
     stopped = None

@@ -42,12 +42,12 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEFAULT_PRELOAD", "MARKER_FILE", "WarmRun", "WarmRunner", "WarmUnavailable",
-           "boot_id", "start_time"]
+__all__ = ["DEFAULT_PRELOAD", "MARKER_FILE", "WarmRun", "WarmRunner", "WarmStopped",
+           "WarmUnavailable", "boot_id", "start_time"]
 
 DEFAULT_PRELOAD = ("numpy", "pandas", "pyarrow.parquet", "sklearn.base", "sklearn.linear_model",
                    "sklearn.ensemble", "sklearn.pipeline", "sklearn.compose",
@@ -59,6 +59,14 @@ _MSG = 1 << 20
 
 class WarmUnavailable(RuntimeError):
     """The zygote could not take the run (it failed to start or died): run it cold."""
+
+
+class WarmStopped(RuntimeError):
+    """The run was cancelled or overstayed while the zygote was still importing."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
 
 
 def boot_id() -> str:
@@ -111,6 +119,8 @@ class WarmRunner:
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
         self._control: socket.socket | None = None
+        self._ready = False
+        self._started = 0.0
 
     @property
     def pid(self) -> int | None:
@@ -118,6 +128,7 @@ class WarmRunner:
         return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
 
     def _stop_locked(self) -> None:
+        self._ready = False
         if self._control is not None:
             self._control.close()  # the zygote reads EOF and exits
             self._control = None
@@ -129,39 +140,54 @@ class WarmRunner:
                 self._proc.wait()
             self._proc = None
 
-    def _ensure_locked(self) -> socket.socket:
-        if self._proc is not None and self._proc.poll() is None and self._control is not None:
+    def _ensure_locked(self, halt: Callable[[], str | None]) -> socket.socket:
+        alive = self._proc is not None and self._proc.poll() is None
+        if alive and self._ready and self._control is not None:
             return self._control
-        if self._proc is not None:  # it died: start another
-            self._stop_locked()
-            self.restarts += 1
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        try:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "aiwarden.training.warm", str(theirs.fileno()),
-                 ",".join(self.preload)], pass_fds=[theirs.fileno()], cwd=os.getcwd(),
-                stdin=subprocess.DEVNULL)
-        except OSError as exc:
-            ours.close()
-            raise WarmUnavailable(f"could not start the warm runner: {exc}") from exc
-        finally:
-            theirs.close()
-        self._proc, self._control = proc, ours
-        ready, _, _ = select.select([ours], [], [], self.start_timeout)
-        msg = ours.recv(_MSG) if ready else b""
+        if not alive:
+            if self._proc is not None:  # it died: start another
+                self._stop_locked()
+                self.restarts += 1
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            try:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "aiwarden.training.warm", str(theirs.fileno()),
+                     ",".join(self.preload)], pass_fds=[theirs.fileno()], cwd=os.getcwd(),
+                    stdin=subprocess.DEVNULL)
+            except OSError as exc:
+                ours.close()
+                raise WarmUnavailable(f"could not start the warm runner: {exc}") from exc
+            finally:
+                theirs.close()
+            self._proc, self._control, self._started = proc, ours, time.monotonic()
+        assert self._control is not None
+        # still importing (perhaps for a run that was cancelled meanwhile): wait, but a
+        # cancel or the time limit of this run is answered at once; the zygote goes on
+        while not select.select([self._control], [], [], 0.2)[0]:
+            why = halt()
+            if why is not None:
+                raise WarmStopped(why)
+            if time.monotonic() - self._started > self.start_timeout:
+                self._stop_locked()
+                raise WarmUnavailable(f"the warm runner did not start within "
+                                      f"{self.start_timeout:g} s")
+        msg = self._control.recv(_MSG)
         if not msg:
             self._stop_locked()
             raise WarmUnavailable("the warm runner did not start (its stderr is the server's)")
         self.failed_imports = list(json.loads(msg).get("failed", []))
-        return ours
+        self._ready = True
+        return self._control
 
-    def start(self, request: Mapping[str, Any], timeout: float = 60.0) -> WarmRun:
+    def start(self, request: Mapping[str, Any], timeout: float = 60.0,
+              halt: Callable[[], str | None] = lambda: None) -> WarmRun:
         """Fork a run process for ``request`` (``run_dir``, ``log``, ``entry``, ``cwd``,
-        ``env``, ``memory_mb``); :class:`WarmUnavailable` when the zygote cannot."""
+        ``env``, ``memory_mb``); :class:`WarmUnavailable` when the zygote cannot,
+        :class:`WarmStopped` when ``halt`` says why to give up while it is still starting."""
         payload = json.dumps(dict(request)).encode()
         with self._lock:
             for attempt in (0, 1):  # a zygote that died since the last run: start another
-                control = self._ensure_locked()
+                control = self._ensure_locked(halt)
                 ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
                 try:
                     socket.send_fds(control, [payload], [theirs.fileno()])

@@ -176,3 +176,16 @@ def test_a_warm_runs_process_is_found_by_its_marker_and_killed(context, zygote) 
     (out,) = result
     assert out.state == "failed" and "killed by SIGKILL" in out.reason, out.reason
     assert find_run_processes(context.run_dir) == []
+
+
+def test_a_run_is_cancelled_while_the_zygote_still_imports(context) -> None:
+    runner = WarmRunner(preload=("tests.training.slow_import",))
+    stop = threading.Event()
+    threading.Timer(1.0, stop.set).start()
+    try:
+        out = run_local(_job(context, "train_ok"), should_cancel=stop.is_set, warm=runner)
+        assert (out.state, out.reason) == ("cancelled", "cancelled before it started"), out
+        assert runner.pid is not None  # the zygote goes on starting, for the next run
+        assert not (Path(context.run_dir) / "result.json").exists()
+    finally:
+        runner.close()
