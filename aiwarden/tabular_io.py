@@ -152,6 +152,8 @@ def _read_json(src: Source) -> pa.Table:
     import pyarrow.json as pjson
 
     try:
+        if not head.startswith(b"{"):  # pyarrow's reader crashes the process on a leading
+            raise pa.ArrowInvalid("not JSON lines of objects")  # null (pyarrow 26)
         return pjson.read_json(io.BytesIO(data))
     except pa.ArrowInvalid:
         # Mixed types in one field (a string among numbers, a corrupted record) or NaN

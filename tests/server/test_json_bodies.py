@@ -132,3 +132,16 @@ def test_llm_routes_refuse_a_body_not_declared_json(api, method, path, doc) -> N
         assert api.get(stored).status_code == 200
 
 
+
+
+@pytest.mark.parametrize("body", [b"null", b" null", b"null\n{\"a\": 1}", b"0", b'"AAA"'])
+@pytest.mark.parametrize("path", ["/models/tab/versions/scalar/reference",
+                                  "/models/tab/predictions", "/models/tab/labels"])
+def test_a_json_body_that_is_no_rows_is_a_422_and_the_server_lives(api, path, body) -> None:
+    """pyarrow's JSON-lines reader crashed the whole process (SIGSEGV) on a body starting
+    with ``null``: table bodies reach it only when they start with an object."""
+    method = api.put if path.endswith("/reference") else api.post
+    got = method(path, content=body, headers=JSON)
+    assert got.status_code == 422, got.text
+    assert got.json()["detail"]["field"].startswith("body"), got.text
+    assert api.get("/models/tab").status_code == 200  # still serving
