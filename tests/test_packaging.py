@@ -151,3 +151,14 @@ def test_missing_skops_names_the_registry_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "skops.io", None)
     with pytest.raises(ImportError, match=re.escape("aiwarden[registry]")):
         _artifact(LogisticRegression(), None, None)
+
+
+def test_the_distribution_ships_the_license_and_py_typed():
+    """Issue 12 (hygiene): the Apache-2.0 LICENSE travels in the wheel's metadata and the
+    package says it is typed (``py.typed`` as package data, and present)."""
+    meta = md.metadata("aiwarden")
+    assert meta["License-Expression"] == "Apache-2.0"
+    assert "LICENSE" in (meta.get_all("License-File") or [])
+    assert (ROOT / "LICENSE").read_text().lstrip().startswith("Apache License")
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert "py.typed" in data["package-data"]["aiwarden"] and (PACKAGE / "py.typed").is_file()
