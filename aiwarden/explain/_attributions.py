@@ -1,0 +1,272 @@
+"""Run one explainer over encoded rows: SHAP values, base values and outputs as arrays.
+
+Every method returns the same shape of answer so rows, windows and drift share one code
+path: ``values`` (rows x features), and per row the ``base`` value, the model ``output``
+(computed from the model itself, not from the explainer) and the explained class index.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from aiwarden.errors import DataError, ParameterError
+from aiwarden.explain import _deps
+from aiwarden.explain._codec import FrameCodec
+from aiwarden.explain._model import ModelAdapter
+from aiwarden.explain.options import ExplainOptions
+
+__all__ = ["Attributions", "compute", "resolve_method"]
+
+
+@dataclass
+class Attributions:
+    """Raw results; ``space`` is ``probability``, ``margin`` or ``prediction``."""
+
+    method: str
+    space: str
+    values: np.ndarray
+    base: np.ndarray
+    output: np.ndarray
+    class_index: np.ndarray | None
+    details: list[list[str]] | None = None  # LIME's rule per feature, per row
+
+
+@contextlib.contextmanager
+def _numpy_seed(seed: int) -> Iterator[None]:
+    """shap's Permutation and Kernel explainers draw from numpy's global generator: seed it
+    for the call and give the caller its state back afterwards."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
+def resolve_method(adapter: ModelAdapter, frame: pd.DataFrame, method: str) -> str:
+    """``auto``: Tree for tree ensembles and Linear for linear models when the rows are all
+    numeric (they then are the model's own input); Permutation over the whole model else."""
+    numeric = all(pd.api.types.is_numeric_dtype(t) and not isinstance(t, pd.CategoricalDtype)
+                  for t in frame.dtypes)
+    family = adapter.family
+    if method == "auto":
+        return family if family in ("tree", "linear") and numeric else "permutation"
+    if method in ("tree", "linear"):
+        if family != method:
+            what = type(adapter.estimator or adapter.call).__name__
+            raise ParameterError(f"method={method!r} cannot read a {what}: it is not a "
+                                 f"{method} model; use 'permutation' or 'auto'.", "method")
+        if not numeric:
+            raise ParameterError(f"method={method!r} needs numeric columns (the model's own "
+                                 "input); this frame has categorical columns: use "
+                                 "'permutation' to explain the whole pipeline.", "method")
+    return method
+
+
+def _class_index(adapter: ModelAdapter, frame: pd.DataFrame, opts: ExplainOptions,
+                 proba: np.ndarray | None = None) -> np.ndarray | None:
+    """The explained class per row: ``target_class``, the positive class of a binary model,
+    or each row's predicted class."""
+    if not adapter.is_classifier:
+        return None
+    classes = adapter.classes or []
+    n = len(frame)
+    if opts.target_class is not None:
+        if opts.target_class not in classes:
+            raise ParameterError(f"target_class {opts.target_class!r} is not a class of the "
+                                 f"model; classes: {classes}.", "target_class")
+        return np.full(n, classes.index(opts.target_class), dtype=np.intp)
+    if len(classes) == 2:
+        return np.ones(n, dtype=np.intp)
+    p = adapter.proba(frame) if proba is None else proba
+    return np.argmax(p, axis=1).astype(np.intp)
+
+
+def _pick(values: Any, base: Any, k: np.ndarray | None, n: int, d: int
+          ) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Per-row class slices of multi-output answers; ``single`` marks one output only."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim == 3 and values.shape[1] != d:  # (classes, rows, features): old layout
+        values = np.moveaxis(values, 0, -1)
+    base = np.asarray(base, dtype=np.float64)
+    rows = np.arange(n)
+    if values.ndim == 3:
+        kk = np.zeros(n, dtype=np.intp) if k is None else k
+        b = base[rows, kk] if base.ndim == 2 else base.reshape(-1)[kk]
+        return values[rows, :, kk], b, False
+    flat = base.reshape(-1)
+    b = flat[:n].copy() if flat.size == n else np.full(n, flat[0])
+    return values.reshape(n, d), b, True
+
+
+def _margin(est: Any, x: Any) -> np.ndarray:
+    """The raw score a tree ensemble or linear classifier sums to (before the link)."""
+    module = type(est).__module__.split(".")[0]
+    if module == "lightgbm":
+        return np.asarray(est.predict(x, raw_score=True), dtype=np.float64)
+    if module == "xgboost" and type(est).__name__ != "Booster":
+        return np.asarray(est.predict(x, output_margin=True), dtype=np.float64)
+    if hasattr(est, "decision_function"):
+        return np.asarray(est.decision_function(x), dtype=np.float64)
+    raise DataError(f"Cannot read the raw margin of a {type(est).__name__}.")
+
+
+def _margin_output(adapter: ModelAdapter, x: Any, k: np.ndarray | None,
+                   single: bool) -> np.ndarray:
+    raw = _margin(adapter.estimator, x)
+    if raw.ndim == 2 and raw.shape[1] > 1:
+        return raw[np.arange(len(raw)), k]
+    raw = raw.reshape(-1)
+    return np.where(k == 1, raw, -raw) if single and k is not None else raw
+
+
+def _flip_binary(values: np.ndarray, base: np.ndarray, k: np.ndarray | None, single: bool
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """One margin output explains class 1; class 0's margin is its negation."""
+    if single and k is not None:
+        sign = np.where(k == 1, 1.0, -1.0)
+        return values * sign[:, None], base * sign
+    return values, base
+
+
+def _tree(adapter: ModelAdapter, frame: pd.DataFrame, bg: pd.DataFrame,
+          opts: ExplainOptions) -> Attributions:
+    shap = _deps.shap()
+    x, xb = adapter.model_input(frame), adapter.model_input(bg)
+    data = xb if opts.tree_perturbation == "interventional" else None
+    try:
+        explainer = shap.TreeExplainer(adapter.estimator, data=data,
+                                       feature_perturbation=opts.tree_perturbation,
+                                       model_output="raw")
+    except Exception as exc:
+        raise ParameterError(f"shap's TreeExplainer cannot read this "
+                             f"{type(adapter.estimator).__name__}: {exc}", "method") from None
+    tree_output = getattr(explainer.model, "tree_output", None)
+    space = ("probability" if tree_output == "probability"
+             else "margin" if adapter.is_classifier else "prediction")
+    k = _class_index(adapter, frame, opts)
+    raw = explainer.shap_values(x, check_additivity=False)
+    values, base, single = _pick(raw, explainer.expected_value, k, len(frame), frame.shape[1])
+    if space == "margin":
+        values, base = _flip_binary(values, base, k, single)
+        output = _margin_output(adapter, x, k, single)
+    elif space == "probability":
+        output = adapter.proba(frame)[np.arange(len(frame)), k]
+    else:
+        output = adapter.predict(frame)
+    return Attributions("tree", space, values, base, output, k)
+
+
+def _linear(adapter: ModelAdapter, frame: pd.DataFrame, bg: pd.DataFrame,
+            opts: ExplainOptions) -> Attributions:
+    shap = _deps.shap()
+    x = frame.to_numpy(dtype=np.float64)
+    explainer = shap.LinearExplainer(adapter.estimator, bg.to_numpy(dtype=np.float64))
+    k = _class_index(adapter, frame, opts)
+    raw = explainer.shap_values(x)
+    values, base, single = _pick(raw, explainer.expected_value, k, len(frame), frame.shape[1])
+    if adapter.is_classifier:
+        values, base = _flip_binary(values, base, k, single)
+        output = _margin_output(adapter, adapter.model_input(frame), k, single)
+        return Attributions("linear", "margin", values, base, output, k)
+    return Attributions("linear", "prediction", values, base, adapter.predict(frame), k)
+
+
+def _black_box(adapter: ModelAdapter, codec: FrameCodec) -> Any:
+    def f(arr: np.ndarray) -> np.ndarray:
+        return adapter.outputs(codec.decode(np.asarray(arr, dtype=np.float64)))
+    return f
+
+
+def _sampled(adapter: ModelAdapter, frame: pd.DataFrame, bg: pd.DataFrame,
+             opts: ExplainOptions, method: str) -> Attributions:
+    shap = _deps.shap()
+    codec = FrameCodec(frame, bg)
+    xe, be = codec.encode(frame), codec.encode(bg)
+    f = _black_box(adapter, codec)
+    out_all = f(xe)
+    k = _class_index(adapter, frame, opts, out_all if adapter.is_classifier else None)
+    n, d = xe.shape
+    with _numpy_seed(opts.seed):
+        if method == "permutation":
+            masker = shap.maskers.Independent(be, max_samples=len(be))
+            explainer = shap.PermutationExplainer(f, masker, seed=opts.seed)
+            evals = opts.max_evals or max(500, 2 * d + 1)
+            if evals < 2 * d + 1:
+                raise ParameterError(f"max_evals must be at least 2 * features + 1 = "
+                                     f"{2 * d + 1} for {d} features. Got {evals}.", "max_evals")
+            res = explainer(xe, max_evals=evals, silent=True)
+            raw, base = res.values, res.base_values
+        else:
+            k_bg = min(opts.kernel_background, len(be))
+            summary = (shap.kmeans(be, k_bg) if not codec.categorical and k_bg < len(be)
+                       else be[np.random.default_rng(opts.seed).choice(len(be), k_bg,
+                                                                          replace=False)])
+            explainer = shap.KernelExplainer(f, summary)
+            raw = explainer.shap_values(xe, nsamples=opts.kernel_samples or "auto",
+                                        l1_reg=False, silent=True)
+            base = explainer.expected_value
+    values, base, _ = _pick(raw, base, k, n, d)
+    output = out_all[np.arange(n), k] if k is not None else out_all
+    space = "probability" if adapter.is_classifier else "prediction"
+    return Attributions(method, space, values, base, output, k)
+
+
+def _lime(adapter: ModelAdapter, frame: pd.DataFrame, bg: pd.DataFrame,
+          opts: ExplainOptions) -> Attributions:
+    lt = _deps.lime_tabular()
+    codec = FrameCodec(frame, bg)
+    xe, be = codec.encode(frame), codec.encode(bg)
+    f = _black_box(adapter, codec)
+    out_all = f(xe)
+    k = _class_index(adapter, frame, opts, out_all if adapter.is_classifier else None)
+    n, d = xe.shape
+    names = list(frame.columns)
+    cat_names = {j: [str(v) for v in codec.categories[j]] for j in codec.categorical}
+    values, base = np.zeros((n, d)), np.zeros(n)
+    details: list[list[str]] = []
+    mode = "classification" if adapter.is_classifier else "regression"
+    for i in range(n):
+        # a fresh explainer per row: row i's answer depends on (seed, row, background) only,
+        # not on which rows were explained before it in the same call
+        explainer = lt.LimeTabularExplainer(
+            be, mode=mode, feature_names=names, categorical_features=codec.categorical,
+            categorical_names=cat_names, discretize_continuous=True, random_state=opts.seed)
+        label = int(k[i]) if k is not None else 1
+        kw: dict[str, Any] = {"labels": (label,)} if k is not None else {}
+        exp = explainer.explain_instance(xe[i], f, num_features=d,
+                                         num_samples=opts.lime_samples, **kw)
+        key = label if k is not None else next(iter(exp.local_exp))
+        rules = [""] * d
+        for (j, w), (rule, _) in zip(exp.local_exp[key], exp.as_list(label=key), strict=True):
+            values[i, j], rules[j] = w, rule
+        base[i] = float(np.ravel(exp.intercept[key])[0])
+        details.append(rules)
+    output = out_all[np.arange(n), k] if k is not None else out_all
+    space = "probability" if adapter.is_classifier else "prediction"
+    return Attributions("lime", space, values, base, output, k, details)
+
+
+def compute(adapter: ModelAdapter, frame: pd.DataFrame, bg: pd.DataFrame,
+            opts: ExplainOptions) -> Attributions:
+    """Attributions of ``frame``'s rows with the method ``opts`` asks for (``auto`` resolved;
+    Tree falls back to Permutation under ``auto`` when shap cannot read the trees)."""
+    method = resolve_method(adapter, frame, opts.method)
+    if method == "tree":
+        try:
+            return _tree(adapter, frame, bg, opts)
+        except ParameterError:
+            if opts.method != "auto":
+                raise
+            method = "permutation"
+    if method == "linear":
+        return _linear(adapter, frame, bg, opts)
+    if method == "lime":
+        return _lime(adapter, frame, bg, opts)
+    return _sampled(adapter, frame, bg, opts, method)

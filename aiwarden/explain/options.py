@@ -1,0 +1,84 @@
+"""The knobs of an explanation, in one frozen object the server can read from a request."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from aiwarden.errors import ParameterError, check_param
+
+__all__ = ["METHODS", "ExplainOptions"]
+
+#: ``auto`` picks tree, linear or permutation from the model (docs/explain.md).
+METHODS = ("auto", "tree", "linear", "permutation", "kernel", "lime")
+_OWNER = "ExplainOptions"
+
+
+@dataclass(frozen=True)
+class ExplainOptions:
+    """How to explain.
+
+    ``background_size`` reference rows (a seeded sample) are the background every SHAP value
+    is measured against; Kernel SHAP shrinks them further to ``kernel_background`` k-means
+    centres (a seeded sample when a column is categorical) because its cost grows with
+    background x samples. LIME reads only statistics of its background (quartiles, category
+    frequencies), so it takes a larger seeded sample, ``lime_background`` rows: quartiles of
+    100 rows move with the seed and so would the explanation. ``max_evals`` bounds
+    Permutation SHAP's model calls per row (None: ``max(500, 2 * features + 1)``).
+    ``tree_perturbation`` is shap's ``feature_perturbation``
+    for trees: ``interventional`` measures against the background like every other method;
+    ``tree_path_dependent`` uses the training covers in the trees instead (faster, and the
+    base value is then the training mean). ``target_class`` is the class whose output is
+    explained (None: the positive class of a binary model, the predicted class of each row
+    for more classes). ``task`` overrides classifier detection for a black box.
+    """
+
+    method: str = "auto"
+    seed: int = 0
+    background_size: int = 100
+    kernel_background: int = 20
+    kernel_samples: int | None = None
+    max_evals: int | None = None
+    lime_samples: int = 5000
+    lime_background: int = 5000
+    tree_perturbation: str = "interventional"
+    target_class: Any = None
+    task: str = "auto"
+
+    def __post_init__(self) -> None:
+        check_param(self.method in METHODS, "method", _OWNER, f"one of {list(METHODS)}",
+                    self.method)
+        check_param(isinstance(self.seed, int) and not isinstance(self.seed, bool)
+                    and self.seed >= 0, "seed", _OWNER, "an int >= 0", self.seed)
+        for name, low in (("background_size", 1), ("kernel_background", 1),
+                          ("lime_samples", 100), ("lime_background", 1)):
+            value = getattr(self, name)
+            check_param(isinstance(value, int) and not isinstance(value, bool)
+                        and low <= value <= 1_000_000, name, _OWNER,
+                        f"an int in [{low}, 1000000]", value)
+        for name in ("kernel_samples", "max_evals"):
+            value = getattr(self, name)
+            check_param(value is None or (isinstance(value, int) and not isinstance(value, bool)
+                                          and 1 <= value <= 10_000_000), name, _OWNER,
+                        "None or an int in [1, 10000000]", value)
+        check_param(self.tree_perturbation in ("interventional", "tree_path_dependent"),
+                    "tree_perturbation", _OWNER,
+                    "'interventional' or 'tree_path_dependent'", self.tree_perturbation)
+        check_param(self.task in ("auto", "classification", "regression"), "task", _OWNER,
+                    "'auto', 'classification' or 'regression'", self.task)
+
+    def with_(self, **changes: Any) -> ExplainOptions:
+        """A copy with ``changes``; unknown names are an error naming the valid ones."""
+        unknown = sorted(set(changes) - {f.name for f in fields(self)})
+        if unknown:
+            raise ParameterError(f"Unknown explain option(s) {unknown}; valid: "
+                                 f"{[f.name for f in fields(self)]}.", unknown[0])
+        return replace(self, **changes)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | None) -> ExplainOptions:
+        return cls().with_(**dict(d or {}))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
