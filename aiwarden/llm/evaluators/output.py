@@ -23,6 +23,8 @@ _COMPLETE_END = re.compile(
     re.MULTILINE,
 )
 
+_COMPLETE_LAST = frozenset(".!?…)]}\"'”’»>:*`~_|")
+
 
 class OutputEvaluator:
     """Flags empty, truncated and (optionally) over-long outputs.
@@ -96,8 +98,12 @@ def _truncation(stripped: str) -> str:
     if stripped.count("```") % 2:
         return "a code block is not closed"
     tail = stripped[-400:]
-    if tail[-1] in ",;(-–—/&+=":
-        return f"ends with {tail[-1]!r}"
-    if _COMPLETE_END.search(tail):
+    last = tail[-1]
+    if last in ",;(-–—/&+=":
+        return f"ends with {last!r}"
+    # The text is stripped, so ``\s*\Z`` matches only at its end: a last character of the
+    # first alternative is a match by itself (the common case, decided without scanning).
+    if last in _COMPLETE_LAST or "\U0001F000" <= last <= "\U0001FAFF" \
+            or "\u2600" <= last <= "\u27BF" or _COMPLETE_END.search(tail):
         return ""
     return "ends mid-sentence"

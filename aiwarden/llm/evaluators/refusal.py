@@ -31,6 +31,20 @@ _REFUSAL = re.compile(
     re.IGNORECASE,
 )
 
+# Every alternative of _REFUSAL holds one of these (lower-cased): texts without any, the most,
+# skip the regex, which tries its many "i ..." branches at every position. Exact for ASCII
+# text only (IGNORECASE also folds e.g. "\u017f" to "s"), so other text always runs it.
+_NEEDED = ("can't", "cannot", "won't", "not", "unable", "decline", "don't", "refuse", "sorry",
+           "afraid", "request")
+
+
+def _may_refuse(window: str) -> bool:
+    """False only when no refusal phrase can be in ``window`` (the searched characters)."""
+    if not window.isascii():
+        return True
+    low = window.lower()
+    return any(w in low for w in _NEEDED)
+
 
 class RefusalEvaluator:
     """Flags responses that decline the request.
@@ -72,6 +86,9 @@ class RefusalEvaluator:
         for text in texts:
             t = text.replace("\u2019", "'")
             limit = len(t) if len(t) <= self.short_chars else self.lead_chars
+            if not _may_refuse(t[:limit + 80]):
+                out.append([])
+                continue
             m = _REFUSAL.search(t, 0, limit + 80)
             if m is not None and m.start() <= limit:
                 out.append([Finding("refusal", "refusal", self.field, m.start(), m.end(), 0.8,

@@ -170,6 +170,14 @@ class _Context:
         self._ends: list[int] | None = None
         self._spans: list[tuple[int, int]] | None = None
         self._quotes: list[tuple[int, int]] | None = None
+        self._lower: str | None = None
+
+    @property
+    def lower(self) -> str:
+        """The text lower-cased, once (the word sets and the push-word screen read it)."""
+        if self._lower is None:
+            self._lower = self.text.lower()
+        return self._lower
 
     def spans(self) -> list[tuple[int, int]]:
         """Every sentence as ``(start, end)``, its closing punctuation included."""
@@ -196,7 +204,9 @@ class _Context:
 
     def quoted(self, start: int, end: int) -> bool:
         if self._quotes is None:
-            self._quotes = [m.span() for m in _C["quoted"].finditer(self.text)]
+            # every quoted span opens with one of these (no other character folds to them)
+            self._quotes = ([m.span() for m in _C["quoted"].finditer(self.text)]
+                            if any(q in self.text for q in _QUOTE_CHARS) else [])
         return any(qs < start and end <= qe for qs, qe in self._quotes)
 
     def left_clause(self, s0: int, start: int) -> str:
@@ -224,6 +234,11 @@ class SafetyEvaluator:
     model : "default", SafetyModel or None
         The learned sentence scorer combined with the rules ("default": the shipped weights,
         loaded on first use; None: rules only).
+    memo : int
+        Sentences whose scores the evaluator remembers (0: none). The scorer reads one
+        sentence at a time, so a sentence seen before (greetings, sign-offs, canned replies)
+        is not scored again; the scores are the same either way. Past ``memo`` sentences the
+        memory starts afresh.
 
     Examples
     --------
@@ -238,7 +253,8 @@ class SafetyEvaluator:
     name = "safety"
 
     def __init__(self, field: str = "output", categories: Sequence[str] = CATEGORIES,
-                 *, gate: bool = True, model: SafetyModel | str | None = "default") -> None:
+                 *, gate: bool = True, model: SafetyModel | str | None = "default",
+                 memo: int = 20_000) -> None:
         check_param(field in FIELDS, "field", "SafetyEvaluator", f"one of {list(FIELDS)}", field)
         cats = tuple(categories)
         check_param(
@@ -250,7 +266,12 @@ class SafetyEvaluator:
             model is None or model == "default" or isinstance(model, SafetyModel),
             "model", "SafetyEvaluator", "'default', a SafetyModel or None", model,
         )
+        check_param(isinstance(memo, int) and memo >= 0, "memo", "SafetyEvaluator",
+                    "an int >= 0", memo)
         self._model = model
+        self.memo = memo
+        # sentence -> its category probabilities, or None when it is no unit (gate, length)
+        self._scored: dict[str, tuple[float, ...] | None] = {}
         self.field = field
         self.fields = (field,)
         self.categories = cats
@@ -331,20 +352,14 @@ class SafetyEvaluator:
         if not sents:
             return
         texts = [ctxs[i].text[a:b] for i, a, b in sents]
-        gate = (m.gate_proba_words(texts) if m.gate_words
-                else m.gate_proba(_word_features(texts, m.n_features)))
-        keep = gate >= m.gate_threshold
-        # one unit per sentence the gate lets through; a short sentence ("Do it now.") is
-        # too ambiguous alone and is left to the rules' two-sentence push
-        units = {sents[k]: None for k in np.flatnonzero(keep)
-                 if len(_TOKEN.findall(texts[k])) >= _MIN_WORDS}
-        if not units:
+        scored = self._score_sentences(m, texts)
+        rows = [(key, row) for key, t in zip(sents, texts, strict=True)
+                if (row := scored[t]) is not None]
+        if not rows:
             return
-        keys = list(units)
-        proba = m.proba(full_features([ctxs[i].text[a:b] for i, a, b in keys], m.n_features))
         cat_idx = [(m.categories.index(c), c, self._threshold(c) if floor is None else floor)
                    for c in self.categories]
-        for (i, a, b), row in zip(keys, proba, strict=True):
+        for (i, a, b), row in rows:
             ctx = ctxs[i]
             found, dropped = results[i]
             for j, cat, low in cat_idx:
@@ -355,6 +370,45 @@ class SafetyEvaluator:
                                       for f in found):
                     continue  # the rules already flag it, with a tighter span
                 yield i, cat, a, b, p, _excuse(ctx, cat, a, b, dropped, found)
+
+    def _score_sentences(self, m: SafetyModel, texts: list[str]
+                         ) -> dict[str, tuple[float, ...] | None]:
+        """Each distinct sentence's category probabilities, None when it is no unit.
+
+        Every row is computed from its own sentence alone (the gate per sentence, one
+        l2-normalised feature row and its product with the weights), so a remembered row is
+        the row a new batch would give.
+        """
+        memo = self._scored if self.memo else {}
+        out: dict[str, tuple[float, ...] | None] = {}
+        todo: list[str] = []
+        for t in texts:
+            if t in out:
+                continue
+            row = memo.get(t, _UNSEEN)
+            if row is _UNSEEN:
+                out[t] = None
+                todo.append(t)
+            else:
+                out[t] = row  # type: ignore[assignment]
+        if todo:
+            gate = (m.gate_proba_words(todo) if m.gate_words
+                    else m.gate_proba(_word_features(todo, m.n_features)))
+            keep = gate >= m.gate_threshold
+            # a unit per sentence the gate lets through; a short sentence ("Do it now.") is
+            # too ambiguous alone and is left to the rules' two-sentence push
+            units = [todo[k] for k in np.flatnonzero(keep)
+                     if len(_TOKEN.findall(todo[k])) >= _MIN_WORDS]
+            if units:
+                proba = m.proba(full_features(units, m.n_features))
+                for t, row in zip(units, proba.tolist(), strict=True):
+                    out[t] = tuple(row)
+            if self.memo:
+                if len(memo) + len(todo) > self.memo:
+                    memo.clear()
+                for t in todo[: self.memo]:
+                    memo[t] = out[t]
+        return out
 
     def _analyse(self, text: str, keep_suppressed: bool
                  ) -> tuple[list[Finding], list[Suppressed], _Context]:
@@ -367,12 +421,12 @@ class SafetyEvaluator:
         # Each regex runs only on the sentences holding one of its anchor words (gate=False:
         # on the whole text); a finding never spans two sentences either way.
         spans = ctx.spans() if self._gate else [(0, len(t))]
-        words = _SentenceWords(t, spans) if self._gate else None
+        words = _SentenceWords(t, spans, ctx.lower) if self._gate else None
         for rule, rx in self._rules:
             if words is not None and rule.anchors:
                 if rule.anchors.isdisjoint(words.every):  # most rules stop here, once per text
                     continue
-                where = [sp for i, sp in enumerate(spans) if not rule.anchors.isdisjoint(words[i])]
+                where = words.sentences_with(rule.anchors & words.every)
             else:
                 where = spans
             for s0, s1 in where:
@@ -438,7 +492,7 @@ class SafetyEvaluator:
     def _pushed_after(self, ctx: _Context, found: list[Finding],
                       dropped: list[Suppressed] | None) -> None:
         """A push sentence right after a sentence naming self-harm: the pair is the finding."""
-        low = ctx.text.lower()
+        low = ctx.lower
         if not any(w in low for w in _PUSH_WORDS):
             return
         spans = ctx.spans()
@@ -523,12 +577,14 @@ class _SentenceWords:
     The text is lower-cased and split once; most rules and texts stop at ``every``.
     """
 
-    def __init__(self, text: str, spans: list[tuple[int, int]]) -> None:
-        flat = text.lower().translate(_TO_SPACE)
+    def __init__(self, text: str, spans: list[tuple[int, int]], lower: str | None = None
+                 ) -> None:
+        flat = (text.lower() if lower is None else lower).translate(_TO_SPACE)
         # a character whose lower case is longer ("İ") shifts offsets: slice the text instead
         self._flat = flat if len(flat) == len(text) else None
         self._text, self._spans = text, spans
         self._cache: dict[int, frozenset[str]] = {}
+        self._starts: list[int] | None = None
         self.every = (frozenset(flat.split()) if self._flat is not None
                       else frozenset().union(*(self[i] for i in range(len(spans)))))
 
@@ -541,12 +597,40 @@ class _SentenceWords:
             self._cache[i] = ws
         return ws
 
+    def sentences_with(self, hits: frozenset[str]) -> list[tuple[int, int]]:
+        """The sentences holding one of ``hits`` (words of the text), in order.
+
+        Found with ``str.find`` in the flattened text (a word is a maximal run of
+        non-space characters there, as ``split`` sees it) rather than by splitting every
+        sentence: a rule's anchors present in a text are one or two words.
+        """
+        flat = self._flat
+        if flat is None:
+            return [sp for i, sp in enumerate(self._spans) if not hits.isdisjoint(self[i])]
+        if self._starts is None:
+            self._starts = [a for a, _ in self._spans]
+        starts, spans, n = self._starts, self._spans, len(flat)
+        found: set[int] = set()
+        for w in hits:
+            i = flat.find(w)
+            while i >= 0:
+                j = i + len(w)
+                if (i == 0 or flat[i - 1].isspace()) and (j == n or flat[j].isspace()):
+                    k = bisect.bisect_right(starts, i) - 1
+                    if j > spans[k][1]:  # across sentences (cannot happen): split them
+                        return [sp for q, sp in enumerate(spans) if not hits.isdisjoint(self[q])]
+                    found.add(k)
+                i = flat.find(w, j)
+        return [spans[k] for k in sorted(found)]
+
 
 def _words(text: str, start: int, end: int) -> frozenset[str]:
     """Lower-case words of ``text[start:end]``, split at punctuation, apostrophes, hyphens."""
     return frozenset(text[start:end].lower().translate(_TO_SPACE).split())
 
 
+_UNSEEN = object()
+_QUOTE_CHARS = ("\"", "\u201c", "\u2018", "\u00ab", "'")
 _MIN_WORDS = 4  # shorter sentences are not scored by the model
 _TOKEN = P.re.compile(r"(?u)\b\w\w+\b")
 
