@@ -1,0 +1,69 @@
+"""The evaluators' shortcuts decide exactly what the full patterns decide.
+
+Each shortcut (a screen before a regex, a search started where a match can start) is checked
+against the plain regex it replaces on random texts built from the pieces that matter.
+"""
+
+from __future__ import annotations
+
+import random
+
+from aiwarden.llm.evaluators import output, refusal, safety
+
+
+def _texts(pieces: list[str], n: int, seed: int, most: int = 12) -> list[str]:
+    rnd = random.Random(seed)
+    return ["".join(rnd.choice(pieces) for _ in range(rnd.randint(1, most))) for _ in range(n)]
+
+
+def test_complete_end_equals_the_end_regex() -> None:
+    pieces = ["- ", "* ", "+ ", "# ", "## ", "1. ", "12) ", "\n", "\n\n", " ", "  ", "\t",
+              "word", "x", ".", "!", "```", "http://a.b/c", "https://x", "http://", "(", ")",
+              "\u2600", "\U0001F600", "'", "3rd", "-", "#", "\r", "\u00a0", "é"]
+    texts = [t.strip() for t in _texts(pieces, 40_000, 1)]
+    texts = [t for t in texts if t]
+    got = [output._complete_end(t) for t in texts]
+    want = [bool(output._COMPLETE_END.search(t)) for t in texts]
+    assert got == want
+    assert 0 < sum(want) < len(want)  # both answers occur
+
+
+def test_refusal_screen_never_hides_a_refusal() -> None:
+    words = ["I", "i", "I'm", "I am", "sorry,", "SORRY", "afraid", "but", "can't", "cannot",
+             "can", "not", "won't", "will", "unable", "able", "to", "help", "assist",
+             "decline", "refuse", "must", "don't", "do", "as an AI", "language model",
+             "that's", "something", "comfortable", "going", "request", "violates",
+             "unfortunately,", "we", "\u017forry", "\u212aind", "é", "hello", "this is"]
+    pieces = [w + sep for w in words for sep in (" ", "  ", "\n")]
+    texts = _texts(pieces, 60_000, 2, most=14)
+    hits = 0
+    for t in texts:
+        found = refusal._REFUSAL.search(t) is not None
+        hits += found
+        assert refusal._may_refuse(t) or not found, t
+    assert hits > 100
+    ev, plain = refusal.RefusalEvaluator(), []
+    for t in texts[:5000]:  # the evaluator as a whole equals the bare regex
+        u = t.replace("\u2019", "'")
+        limit = len(u) if len(u) <= ev.short_chars else ev.lead_chars
+        m = refusal._REFUSAL.search(u, 0, limit + 80)
+        plain.append([(m.start(), m.end())] if m is not None and m.start() <= limit else [])
+    assert [[(f.start, f.end) for f in fs] for fs in ev.evaluate(texts[:5000])] == plain
+
+
+def test_quote_screen_and_anchor_search_equal_the_plain_scans() -> None:
+    pieces = ["\"", "'", "\u201c", "\u201d", "\u2018", "\u2019", "\u00ab", "\u00bb", "word",
+              " ", ". ", "!\n", "kill", "yourself", "you", "it's", "\u0130", "end", "life",
+              "-", "_", "x"]
+    for t in _texts(pieces, 20_000, 3, most=20):
+        t = safety._normalise(t)
+        ctx = safety._Context(t)
+        ctx.quoted(0, 0)
+        assert ctx._quotes == [m.span() for m in safety._C["quoted"].finditer(t)]
+        spans = ctx.spans()
+        words = safety._SentenceWords(t, spans, ctx.lower)
+        for hits in (frozenset({"kill"}), frozenset({"yourself", "end"}), frozenset({"x"}),
+                     frozenset({"life", "it", "s"})):
+            hits = hits & words.every
+            want = [sp for sp in spans if not hits.isdisjoint(safety._words(t, *sp))]
+            assert words.sentences_with(hits) == want, (t, hits)
