@@ -11,7 +11,7 @@ gate blocks it on the corrupted batch, the slice gate refuses a candidate traine
 labelling bug, and a clean candidate canaries and is promoted to champion.
 
 Everything goes through the public API (SDK and HTTP), as a user's own code would.
-``speed`` compresses the schedule (tests run it at 6x).
+``speed`` compresses the schedule (tests run it at 10x).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`aiwarden demo`'s story against a real server (SQLite, as the demo runs), six times faster.
+"""`aiwarden demo`'s story against a real server (SQLite, as the demo runs), ten times faster.
 
 Every beat must happen, in order, through the public API: the corrupted batch is caught,
 drift alerts fire, the canary is bad on small transactions, its incident's RCA names the
@@ -44,7 +44,7 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadServ
 
 def test_the_story_plays_out_to_the_rollback(demo_server: ThreadServer) -> None:
     out = io.StringIO()
-    story = Story(demo_server.url, speed=6, out=out, history_hours=1.0, rows_per_tick=20)
+    story = Story(demo_server.url, speed=10, out=out, history_hours=1.0, rows_per_tick=20)
     story.start()
     try:
         assert story.done.wait(timeout=360), out.getvalue()
