@@ -21,7 +21,7 @@ from aiwarden.explain._codec import FrameCodec
 from aiwarden.explain._model import ModelAdapter
 from aiwarden.explain.options import ExplainOptions
 
-__all__ = ["Attributions", "compute", "resolve_method"]
+__all__ = ["Attributions", "compute", "resolve_method", "tree_perturbation"]
 
 
 @dataclass
@@ -135,14 +135,24 @@ def _flip_binary(values: np.ndarray, base: np.ndarray, k: np.ndarray | None, sin
     return values, base
 
 
+def tree_perturbation(estimator: Any, asked: str) -> str:
+    """``auto``: interventional (against the background, like every other method) except for
+    HistGradientBoosting, where only the path-dependent algorithm adds up (options.py)."""
+    if asked != "auto":
+        return asked
+    hist = type(estimator).__name__.startswith("HistGradientBoosting")
+    return "tree_path_dependent" if hist else "interventional"
+
+
 def _tree(adapter: ModelAdapter, frame: pd.DataFrame, bg: pd.DataFrame,
           opts: ExplainOptions) -> Attributions:
     shap = _deps.shap()
     x, xb = adapter.model_input(frame), adapter.model_input(bg)
-    data = xb if opts.tree_perturbation == "interventional" else None
+    perturbation = tree_perturbation(adapter.estimator, opts.tree_perturbation)
+    data = xb if perturbation == "interventional" else None
     try:
         explainer = shap.TreeExplainer(adapter.estimator, data=data,
-                                       feature_perturbation=opts.tree_perturbation,
+                                       feature_perturbation=perturbation,
                                        model_output="raw")
     except Exception as exc:
         raise ParameterError(f"shap's TreeExplainer cannot read this "

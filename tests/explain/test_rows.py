@@ -11,6 +11,7 @@ from sklearn.ensemble import (
     GradientBoostingClassifier,
     GradientBoostingRegressor,
     HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
     RandomForestClassifier,
     RandomForestRegressor,
 )
@@ -27,8 +28,13 @@ BG = 50
 
 
 def _direct_tree(shap, model, x, bg):
-    """shap itself, called the way its docs show, on the same background."""
-    e = shap.TreeExplainer(model, data=bg.to_numpy(), feature_perturbation="interventional")
+    """shap itself, called the way its docs show, on the same background (path-dependent
+    for HistGradientBoosting, as ExplainOptions.tree_perturbation='auto' does)."""
+    if type(model).__name__.startswith("HistGradientBoosting"):
+        e = shap.TreeExplainer(model, feature_perturbation="tree_path_dependent")
+    else:
+        e = shap.TreeExplainer(model, data=bg.to_numpy(),
+                               feature_perturbation="interventional")
     v = np.asarray(e.shap_values(x.to_numpy(), check_additivity=False))
     base = np.asarray(e.expected_value).reshape(-1)
     if v.ndim == 3:
@@ -61,8 +67,7 @@ def test_tree_classifiers_equal_shap_and_add_up(model, xy, shap_module) -> None:
     expected_space = ("probability" if isinstance(model, RandomForestClassifier |
                                                   DecisionTreeClassifier) else "margin")
     assert r.output_space == expected_space
-    if not isinstance(model, HistGradientBoostingClassifier):  # see docs/explain.md: binning
-        assert r.max_abs_residual < 1e-6
+    assert r.max_abs_residual < 1e-6
     # the output is the model's own: probability of class 1, or its raw margin
     if expected_space == "probability":
         np.testing.assert_allclose([e.output for e in r.explanations],
@@ -71,7 +76,8 @@ def test_tree_classifiers_equal_shap_and_add_up(model, xy, shap_module) -> None:
 
 @pytest.mark.parametrize("model", [RandomForestRegressor(20, random_state=0),
                                    GradientBoostingRegressor(n_estimators=30, random_state=0),
-                                   ExtraTreesRegressor(10, random_state=0)],
+                                   ExtraTreesRegressor(10, random_state=0),
+                                   HistGradientBoostingRegressor(max_iter=30)],
                          ids=lambda m: type(m).__name__)
 def test_tree_regressors_equal_shap(model, xy, shap_module) -> None:
     x, _, t = xy
