@@ -113,13 +113,23 @@ def _evaluators() -> list:
     return evs
 
 
-def speed(texts: list[str], repeats: int) -> list[tuple[str, float, float]]:
-    """(label, events/s from the median run, events/s from the best run) per evaluator."""
+def speed(texts: list[str], repeats: int, memo: bool = True) -> list[tuple[str, float, float]]:
+    """(label, events/s from the median run, events/s from the best run) per evaluator.
+
+    ``memo=False``: the safety scorer remembers no sentence (``memo=0``), the figure for
+    text in which no sentence repeats (the responses here share their filler sentences)."""
     floor_rx = re.compile(r"\b(?:kill|die|suicide|hate|sex)\w*", re.IGNORECASE)
+
+    evs = _evaluators()
+    for ev in evs:
+        if ev.name == "safety" and not memo:
+            ev.memo = 0
 
     def cpu(fn) -> tuple[float, float]:
         runs = []
         for _ in range(repeats):
+            for ev in evs:  # every run starts with no sentence remembered, as a new server
+                getattr(ev, "forget", lambda: None)()
             t0 = time.process_time()
             fn()
             runs.append(max(time.process_time() - t0, 1e-9))
@@ -129,7 +139,7 @@ def speed(texts: list[str], repeats: int) -> list[tuple[str, float, float]]:
     med, best = cpu(lambda: [floor_rx.findall(t) for t in texts])
     rows = [("floor: one keyword regex", n / med, n / best)]
     total_med = total_best = 0.0
-    for ev in _evaluators():
+    for ev in evs:
         med, best = cpu(lambda ev=ev: ev.evaluate(texts))
         rules_only = ev.name == "safety" and ev.model is None
         if not rules_only:
@@ -140,19 +150,14 @@ def speed(texts: list[str], repeats: int) -> list[tuple[str, float, float]]:
     return rows
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--events", type=int, default=3000, help="1 kB responses timed per evaluator")
-    ap.add_argument("--repeats", type=int, default=3, help="timed runs (median and best)")
-    args = ap.parse_args()
-
+def quality(rows: list[dict]) -> bool:
+    """Precision and recall per split and file; True when the quality targets are met."""
     from aiwarden.llm.evaluators.safety import SafetyEvaluator
 
-    rows = load()
     ev = SafetyEvaluator()
+    ok = True
     print(f"labelled set: {DATA.relative_to(DATA.parents[3])}: {len(rows)} responses, "
           f"{sum(bool(r['categories']) for r in rows)} unsafe")
-    ok = True
     for split in ("tune", *HELD_OUT):
         part = [r for r in rows if r["split"] == split]
         sc = scores(part, ev)
@@ -186,13 +191,28 @@ def main() -> None:
     print(f"\nPII: {llm_pii.DATA.relative_to(DATA.parents[3])}")
     ok &= llm_pii.accuracy(llm_pii.load())
 
+    return ok
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--events", type=int, default=3000, help="1 kB responses timed per evaluator")
+    ap.add_argument("--repeats", type=int, default=3, help="timed runs (median and best)")
+    ap.add_argument("--no-memo", action="store_true",
+                    help="the safety scorer remembers no sentence (memo=0)")
+    ap.add_argument("--speed-only", action="store_true", help="skip precision and recall")
+    args = ap.parse_args()
+
+    rows = load()
+    ok = True if args.speed_only else quality(rows)
+
     texts = responses_1kb(rows, args.events)
     mean = sum(map(len, texts)) / len(texts)
     print(f"\nspeed: {len(texts)} responses of {mean:.0f} characters, process CPU time, "
           f"median and best of {args.repeats}")
     print(f"  cpu: {cpu_model()}, {os.cpu_count()} logical cores, "
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    res = speed(texts, args.repeats)
+    res = speed(texts, args.repeats, memo=not args.no_memo)
     floor = res[0][1]  # median
     print(f"  {'evaluator':<42} {'median ev/s':>12} {'best ev/s':>10} {'median x floor':>15}")
     for name, rate, top in res:

@@ -3,8 +3,12 @@
 What ``aiwarden.monitoring.llm_ingest.ingest_llm_events`` does to a batch before the database:
 check the rows (``parse_events``), run every installed evaluator on the texts it reads
 (``evaluate``: findings and descriptor columns), and turn the findings into the stored JSON
-(``Finding.to_dict``). Timed with process CPU time (one core), best of ``--repeats``, next to
-a floor in the same run: one precompiled keyword regex over the same outputs.
+(``Finding.to_dict``). Timed with process CPU time (one core), median and best of
+``--repeats``, next to a floor in the same run: one precompiled keyword regex over the same
+outputs. The evaluators run in this process (``AIWARDEN_LLM_EVAL_WORKERS=0`` unless set: a
+worker's CPU is not this process's), and each run starts with no sentence remembered by the
+safety scorer, as a new server; ``--no-memo`` turns that memory off (``memo=0``: the figure
+for text in which no sentence repeats, while these responses share their filler sentences).
 
 The events are the labelled set's responses padded to ~1 kB (bench/llm_eval.py); half carry
 a short user prompt, none retrieved context (the common chatbot case).
@@ -21,6 +25,7 @@ import argparse
 import os
 import random
 import re
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -61,33 +66,47 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=3000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--batch", type=int, default=1000, help="events per ingest call")
+    ap.add_argument("--no-memo", action="store_true",
+                    help="the safety scorer remembers no sentence (memo=0)")
     ap.add_argument("--profile", action="store_true",
                     help="print a profile (pyinstrument when installed, else cProfile)")
     args = ap.parse_args()
+
+    os.environ.setdefault("AIWARDEN_LLM_EVAL_WORKERS", "0")
+    from aiwarden.monitoring.llm_ingest import _evaluators
 
     data = rows(args.events)
     batches = [data[i:i + args.batch] for i in range(0, len(data), args.batch)]
     stage(batches[0][:10])  # load the evaluators (and the safety model) untimed
     floor_rx = re.compile(r"\b(?:kill|die|suicide|hate|sex)\w*", re.IGNORECASE)
 
-    def cpu(fn) -> float:
-        best = float("inf")
+    evs = _evaluators()[0]
+    for ev in evs:
+        if ev.name == "safety" and args.no_memo:
+            ev.memo = 0
+
+    def cpu(fn) -> tuple[float, float]:
+        runs = []
         for _ in range(args.repeats):
+            for ev in evs:
+                getattr(ev, "forget", lambda: None)()
             t0 = time.process_time()
             fn()
-            best = min(best, time.process_time() - t0)
-        return max(best, 1e-9)
+            runs.append(max(time.process_time() - t0, 1e-9))
+        return statistics.median(runs), min(runs)
 
-    floor = len(data) / cpu(lambda: [floor_rx.findall(r["output"]) for r in data])
-    rate = len(data) / cpu(lambda: [stage(b) for b in batches])
+    floor = len(data) / cpu(lambda: [floor_rx.findall(r["output"]) for r in data])[0]
+    med, best = cpu(lambda: [stage(b) for b in batches])
+    rate, top = len(data) / med, len(data) / best
     mean = sum(len(r["output"]) for r in data) / len(data)
     print(f"{len(data)} events, outputs of {mean:.0f} characters, batches of {args.batch}, "
-          f"process CPU time, best of {args.repeats}")
+          f"process CPU time, median (best) of {args.repeats}"
+          f"{', safety memo off' if args.no_memo else ''}")
     print(f"cpu: {llm_eval._cpu_model()}, {os.cpu_count()} logical cores, load average "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"  floor (one keyword regex)          {floor:>10,.0f} events/s/core")
     print(f"  ingest evaluator stage             {rate:>10,.0f} events/s/core "
-          f"({rate / floor:.4f} x floor)")
+          f"({rate / floor:.4f} x floor; best {top:,.0f})")
     print(f"  target >= 2,000 events/s/core: {'met' if rate >= 2000 else 'NOT met'}")
     if args.profile:
         try:

@@ -287,6 +287,10 @@ class SafetyEvaluator:
             self._model = load_default()
         return self._model  # type: ignore[return-value]
 
+    def forget(self) -> None:
+        """Empty the memory of scored sentences (benchmarks start each run from nothing)."""
+        self._scored.clear()
+
     def evaluate(self, texts: Sequence[str]) -> list[list[Finding]]:
         """One list of findings per text, in order."""
         return [fs for fs, _ in self._run(texts)]
