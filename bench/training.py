@@ -3,12 +3,15 @@
 1. Scheduling overhead per run: the same training function (a scikit-learn logistic
    regression saved with skops, ``tests.training.pipelines:train_logreg``) on the same
    Parquet inputs, called directly in this process (the baseline), through the local executor
-   (a subprocess per run with its limits, context and result files) and through the Dask
-   executor (a ``LocalCluster`` of worker processes started here; inputs shipped with the
-   task, the worker runs the local executor, artifact and log shipped back). Overhead =
-   median executor run minus the median direct call. Target: < 1 s per run. Also timed: a
-   fresh interpreter importing the pipeline's modules, the part of the overhead that is the
-   price of a process of its own rather than of the scheduling.
+   cold (a fresh interpreter per run with its limits, context and result files) and warm
+   (forked from the zygote that has the scientific stack imported, aiwarden/training/warm.py;
+   its one-off start is timed apart), through ``multiprocessing``'s forkserver with the same
+   preload (the option the warm runner was measured against: no limits, no log, no peak
+   memory, just a process per run) and through the Dask executor, warm and cold (a
+   ``LocalCluster`` of worker processes started here; inputs shipped with the task, the worker
+   runs the local executor, artifact and log shipped back). Overhead = median executor run
+   minus the median direct call. Target: < 1 s per run. Also timed: a fresh interpreter
+   importing the pipeline's modules, what every cold run pays before training.
 2. Gate evaluation on a 1,000,000-row holdout: ``data_gate`` (every row against the
    reference's checks), ``comparison_gate`` (DeLong on ROC AUC) and ``slice_gate`` (slice
    finder plus a paired test per candidate slice), on a challenger with a planted weak slice
@@ -41,8 +44,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.training.p
 
 from _machine import machine_line
 
+from aiwarden.egress import EgressPolicy
 from aiwarden.training.contract import TrainingContext
 from aiwarden.training.local_executor import Job, run_local
+from aiwarden.training.warm import DEFAULT_PRELOAD, WarmRunner
 
 ENTRY = "tests.training.pipelines:train_logreg"
 
@@ -69,7 +74,15 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
+def _forkserver_run(c: TrainingContext) -> None:
+    from tests.training.pipelines import train_logreg
+
+    train_logreg(c)
+
+
 def scheduling(rows: int, runs: int, dask: bool) -> dict[str, list[float]]:
+    import multiprocessing
+
     from tests.training.pipelines import train_logreg
 
     out: dict[str, list[float]] = {}
@@ -80,8 +93,8 @@ def scheduling(rows: int, runs: int, dask: bool) -> dict[str, list[float]]:
         train_logreg(ctxs[0])  # warm: imports and caches are not what is measured
         out["direct call"] = [timed(lambda c=c: train_logreg(c)) for c in ctxs]
 
-        def local(c: TrainingContext) -> None:
-            o = run_local(Job(c, entry=ENTRY, time_limit=600))
+        def local(c: TrainingContext, warm: WarmRunner | None = None) -> None:
+            o = run_local(Job(c, entry=ENTRY, time_limit=600), warm=warm)
             assert o.state == "succeeded", o.reason
 
         # what any process of its own pays before training: the interpreter and the
@@ -90,7 +103,24 @@ def scheduling(rows: int, runs: int, dask: bool) -> dict[str, list[float]]:
                    "tests.training.pipelines, sklearn.linear_model, skops.io, pyarrow.parquet"]
         out["fresh python + imports"] = [timed(lambda: subprocess.run(imports, check=True))
                                          for _ in ctxs]
-        out["local executor"] = [timed(lambda c=c: local(c)) for c in ctxs]
+        out["local executor, cold"] = [timed(lambda c=c: local(c)) for c in ctxs]
+        runner = WarmRunner()
+        try:
+            out["warm: zygote start (once)"] = [timed(lambda: local(ctxs[0], runner))]
+            out["local executor, warm"] = [timed(lambda c=c: local(c, runner)) for c in ctxs]
+        finally:
+            runner.close()
+        fs = multiprocessing.get_context("forkserver")
+        fs.set_forkserver_preload([*DEFAULT_PRELOAD, "tests.training.pipelines"])
+
+        def forkserver(c: TrainingContext) -> None:
+            p = fs.Process(target=_forkserver_run, args=(c,))
+            p.start()
+            p.join()
+            assert p.exitcode == 0
+
+        forkserver(ctxs[0])  # starts the forkserver and its preload
+        out["mp forkserver + preload"] = [timed(lambda c=c: forkserver(c)) for c in ctxs]
         if dask:
             from distributed import Client, LocalCluster
 
@@ -98,16 +128,26 @@ def scheduling(rows: int, runs: int, dask: bool) -> dict[str, list[float]]:
 
             with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
                               dashboard_address=None) as cluster, Client(cluster) as client:
-                def remote(c: TrainingContext) -> None:
-                    o = run_dask(Job(c, entry=ENTRY, time_limit=600), client)
+                def remote(c: TrainingContext, warm: bool = True) -> None:
+                    o = run_dask(Job(c, entry=ENTRY, time_limit=600), client, warm=warm)
                     assert o.state == "succeeded", o.reason
 
-                remote(ctxs[0])  # the worker's first task imports its modules
-                out["dask executor"] = [timed(lambda c=c: remote(c)) for c in ctxs]
-                # what a server does: a client per run, by scheduler address
-                out["dask, new client per run"] = [
-                    timed(lambda c=c: run_dask(Job(c, entry=ENTRY, time_limit=600),
-                                               cluster.scheduler_address)) for c in ctxs]
+                remote(ctxs[0], warm=False)  # the worker's first task imports its modules
+                out["dask executor, cold"] = [timed(lambda c=c: remote(c, False))
+                                              for c in ctxs]
+                out["dask: worker zygote start"] = [timed(lambda: remote(ctxs[0]))]
+                out["dask executor, warm"] = [timed(lambda c=c: remote(c)) for c in ctxs]
+                # what a server does: a client per run, by scheduler address (checked by
+                # the egress policy: the loopback cluster is on the allowlist)
+                allow = EgressPolicy("127.0.0.1")
+
+                def by_address(c: TrainingContext) -> None:
+                    o = run_dask(Job(c, entry=ENTRY, time_limit=600),
+                                 cluster.scheduler_address, egress=allow)
+                    assert o.state == "succeeded", o.reason
+
+                out["dask warm, new client per run"] = [timed(lambda c=c: by_address(c))
+                                                        for c in ctxs]
     return out
 
 
@@ -173,13 +213,15 @@ def main() -> None:
     parser.add_argument("--no-dask", action="store_true")
     args = parser.parse_args()
     print(machine_line())
+    print(f"load average at the start (1/5/15 min): "
+          f"{' / '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"python {sys.version.split()[0]}, cwd {os.getcwd()}")
     runs = scheduling(args.train_rows, args.runs, not args.no_dask)
     report(f"Scheduling ({args.train_rows:,} training rows, {args.runs} runs each; target: "
            "overhead < 1 s per run)", runs, "direct call")
     floor = statistics.median(runs["direct call"]) + statistics.median(
         runs["fresh python + imports"])
-    for name in ("local executor", "dask executor"):
+    for name in ("local executor, cold", "dask executor, cold"):  # warm ones import nothing
         if name in runs:
             print(f"  {name} beyond a fresh process's imports plus the training: "
                   f"{statistics.median(runs[name]) - floor:+.3f} s per run")
@@ -190,7 +232,8 @@ def main() -> None:
         print(f"  {gate}: {verdict[:160]}")
     assert verdicts["slices"].startswith("refused") and "amount" in verdicts["slices"], \
         "the slice gate missed the planted weak slice"
-    print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
+    print(f"\nload average at the end (1/5/15 min): "
+          f"{' / '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -128,12 +128,14 @@ class WarmRunner:
         return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
 
     def _stop_locked(self) -> None:
-        self._ready = False
+        ready, self._ready = self._ready, False
         if self._control is not None:
             self._control.close()  # the zygote reads EOF and exits
             self._control = None
         if self._proc is not None:
             try:
+                if not ready:  # still importing: it would read the EOF only after that
+                    self._proc.kill()
                 self._proc.wait(5)
             except subprocess.TimeoutExpired:
                 self._proc.kill()

@@ -20,7 +20,10 @@ from tests.server.conftest import json_rows, register_model, scored_frame
 from tests.server.live import ProcessServer, ThreadServer, database_url, settings_for
 
 ENV = {"AIWARDEN_ALLOW_CODE_ARTIFACTS": "true", "AIWARDEN_EVALUATE_EVERY": "0",
-       "AIWARDEN_COMPACT_EVERY": "0.5", "AIWARDEN_TRAINING_STALE_AFTER": "3"}
+       "AIWARDEN_COMPACT_EVERY": "0.5", "AIWARDEN_TRAINING_STALE_AFTER": "3",
+       # the runs here need numpy only: the default preload (scikit-learn...) would cost each
+       # server start-up seconds of imports that nothing here uses
+       "AIWARDEN_TRAINING_PRELOAD": "numpy,aiwarden.training.worker"}
 
 
 def labelled_model(http: httpx.Client, name: str, n: int = 1200) -> None:
@@ -175,3 +178,25 @@ def test_the_dask_executor_trains_a_pipeline_on_a_local_cluster(
         version = http.get(f"/registry/models/on-dask/versions/{run['version']}").json()
         assert version["metadata"]["lineage"]["run"] == run_id
         assert http.get(f"/runs/{run_id}/log").status_code == 200
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_training_warm_false_runs_each_entry_point_in_a_fresh_interpreter(
+        kind: str, tmp_path: Path) -> None:
+    """The setting that turns the warm runner off: a run is cold (no zygote marker), and
+    reads as a warm one would."""
+    with database_url(kind, tmp_path) as url, ThreadServer(settings_for(
+            url, tmp_path, allow_code_artifacts=True, evaluate_every=0,
+            training_warm=False)) as server, \
+            httpx.Client(base_url=server.url + "/api/v1", timeout=60) as http:
+        labelled_model(http, "cold", n=600)
+        http.put("/models/cold/pipeline", json={
+            "entry": "tests.training.pipelines:train_raises"}).raise_for_status()
+        run_id = http.post("/models/cold/runs").json()["id"]
+        run = wait_run(http, run_id, lambda r: r["state"] not in ("queued", "running"))
+        assert run["state"] == "failed", run
+        assert "raised RuntimeError: column 'y' is all zeros" in run["reason"], run["reason"]
+        run_dir = tmp_path / "training-runs" / f"run-{run_id}"
+        assert not (run_dir / "process.json").exists()  # no zygote forked it
+        assert "RuntimeError" in http.get(f"/runs/{run_id}/log").text
+        assert server.server.config.app.state.training.warm is None
