@@ -30,6 +30,7 @@ from aiwarden.server.body import BodyLimit
 from aiwarden.server.concept_drift_routes import router as concept_router
 from aiwarden.server.dashboard import install_dashboard
 from aiwarden.server.docs import install_docs, operation_id
+from aiwarden.server.explain_routes import router as explain_router
 from aiwarden.server.gateway_routes import close_gateways, gateways_for
 from aiwarden.server.gateway_routes import router as gateway_router
 from aiwarden.server.guardrail_routes import close_guardrails
@@ -216,6 +217,7 @@ def create_app(settings: ServerSettings | None = None,
     app.include_router(llm_router, prefix="/api/v1")
     app.include_router(guardrail_router, prefix="/api/v1")
     app.include_router(training_router, prefix="/api/v1")
+    app.include_router(explain_router, prefix="/api/v1")
     app.include_router(otlp_router)  # OTLP/HTTP's default path, /v1/traces (docs/llm.md)
 
     @app.get("/healthz", tags=["service"], responses=answers(Status),

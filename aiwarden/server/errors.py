@@ -8,6 +8,7 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException
 
 from aiwarden.errors import AiwardenError
+from aiwarden.explain._deps import MissingExtraError
 from aiwarden.registry._errors import (
     ArtifactFormatError,
     ArtifactIntegrityError,
@@ -28,6 +29,7 @@ _DOMAIN: dict[type[AiwardenError], tuple[int, str]] = {
     UntrustedArtifactError: (403, "untrusted_artifact"),
     ArtifactFormatError: (422, "invalid_artifact"),
     ArtifactStoreError: (503, "artifact_store"),
+    MissingExtraError: (501, "missing_extra"),  # e.g. explanations on a server without shap
 }
 
 

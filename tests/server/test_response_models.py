@@ -103,6 +103,28 @@ def _ok(r: httpx.Response) -> httpx.Response:
     return r
 
 
+def _explain_tour(http: httpx.Client, now: float) -> None:
+    """A registered skops model with a reference and logged rows: explain and importance."""
+    import pyarrow as pa
+    from sklearn.linear_model import LogisticRegression
+
+    from aiwarden.sdk._payload import to_parquet
+
+    df = scored_frame(400, seed=7)
+    model = LogisticRegression().fit(df[["x"]], df.y)
+    _ok(http.post("/registry/models/why/versions", content=skops_bytes(model),
+                  params={"format": "skops"},
+                  headers={"content-type": "application/octet-stream"}))
+    _ok(http.put("/models/why/versions/1/reference", content=to_parquet(
+        pa.Table.from_pandas(df, preserve_index=False)),
+        params={"target": "y", "prediction": "pred", "scores": "score"},
+        headers={"content-type": "application/vnd.apache.parquet"}))
+    _ok(http.post("/models/why/predictions", json=json_rows(df.head(40), now - 600, "w")))
+    _ok(http.post("/models/why/explain", json={"prediction_ids": ["w1", "w2", "gone"]}))
+    _ok(http.get("/models/why/importance", params={"start": "-1h", "end": "now",
+                                                   "sample_size": 40, "where": "x<0"}))
+
+
 def _llm_tour(http: httpx.Client, now: float) -> None:
     """An LLM model: reference, privacy, events (one huge, one bad), feedback, queries."""
     _ok(http.post("/models", json={"name": "chat", "task": "text_generation"}))
@@ -165,6 +187,7 @@ def _tour(http: httpx.Client, server: ThreadServer) -> None:
     _ok(http.get("/models/tour/rca", params=window))
     _ok(http.get("/models/tour/response-times"))
     _llm_tour(http, now)
+    _explain_tour(http, now)
     from tests.llm.test_otlp import GENAI, as_json, span
 
     _ok(http.post(f"{server.url}/v1/traces", headers={"content-type": "application/json"},

@@ -69,10 +69,16 @@ GRANTS = {"read": {"read"}, "ingest": {"ingest"}, "operate": {"operate", "read"}
           "admin": {"read", "ingest", "operate", "admin"}}
 
 
+# reads that take a body (what to explain), so they are POSTs; they change nothing
+READ_POSTS = {("POST", f"{API}/models/{{name}}/explain")}
+
+
 def expected_scope(method: str, path: str) -> str:
     """The matrix: public, ingest and operate routes are listed; other reads need ``read``,
     every other change ``admin`` (rules, receivers, registry, aliases, traffic, rollback
     policy, models, versions, references)."""
+    if (method, path) in READ_POSTS:
+        return "read"
     if (method, path) in PUBLIC:
         return "public"
     if (method, path) in INGEST:

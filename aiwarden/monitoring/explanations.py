@@ -1,0 +1,239 @@
+"""Explanations of logged predictions and of windows: the store and the registry around
+the pure :mod:`aiwarden.explain` engine, for the REST API, the CLI and the dashboard.
+
+A row is explained by the model of the version that served it (or the version asked for),
+against a background drawn from that version's reference sample, so "why did v2 refuse
+order 42" is answered by v2 as it was registered. Only pickle-free artifacts are loaded
+here: explaining is a read, and a read must never unpickle. Answers are cached per
+artifact digest, rows and options (the same request twice costs one computation).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+import pyarrow as pa
+
+from aiwarden.errors import DataError
+from aiwarden.monitoring import rows as row_format
+from aiwarden.monitoring.service import Monitor
+from aiwarden.store import models_repo as repo
+from aiwarden.tabular_io import read_parquet
+
+__all__ = ["MAX_ROWS", "Explanations"]
+
+MAX_ROWS = 1000  # rows or ids per request: Kernel SHAP and LIME cost seconds per row
+_UNPICKLING = ("pickle", "joblib")
+_CACHE_ENTRIES = 512
+
+
+class _Lru:
+    """A small thread-safe LRU of computed answers (JSON-ready dicts)."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self._items, self._lock = size, OrderedDict[str, Any](), threading.Lock()
+
+    def get(self, key: str) -> Any:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        return None
+
+    def put(self, key: str, value: Any) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
+def _key(*parts: Any) -> str:
+    return hashlib.sha256(orjson.dumps(parts, option=orjson.OPT_SERIALIZE_NUMPY,
+                                       default=str)).hexdigest()
+
+
+class Explanations:
+    """Explain rows, logged predictions and windows of a monitored, registered model.
+
+    ``registry`` is called when a model is needed (the server opens its registry lazily).
+    """
+
+    def __init__(self, monitor: Monitor, registry: Callable[[], Any]) -> None:
+        self.monitor, self._registry = monitor, registry
+        self._answers = _Lru(_CACHE_ENTRIES)
+        self._models = _Lru(8)
+
+    # ---------------------------------------------------------------- inputs
+    def _version_inputs(self, name: str, version: str) -> tuple[Any, list[str], pd.DataFrame,
+                                                                 str]:
+        """(model, feature names, background reference rows, artifact digest)."""
+        reg = self._registry()
+        try:
+            info = reg.get(name, version)
+        except repo.NotFound:
+            raise DataError(
+                f"Version {version!r} of {name!r} has no registered model: explanations need "
+                "the model itself (register it with `aiwarden registry register`).",
+                "version") from None
+        if info.format in _UNPICKLING:
+            raise DataError(
+                f"Version {version!r} of {name!r} is a {info.format} artifact; explanations "
+                "load pickle-free artifacts only (register it as skops or ONNX).", "version")
+        model = self._models.get(info.sha256)
+        if model is None:
+            model = reg.load(name, info.version)
+            self._models.put(info.sha256, model)
+        with self.monitor.db.read() as conn:
+            m = repo.get_model(conn, name)
+            v = repo.get_version(conn, m, version)
+            ref = self.monitor.refs.get(conn, v.id)
+            blob = repo.load_sample(conn, v.id)
+            if blob is None:
+                src = repo.reference_source(conn, v.id)
+                blob = None if src is None else repo.load_sample(conn, src)
+        if ref is None or blob is None:
+            raise DataError(
+                f"Version {version!r} of {name!r} has no reference sample: explanations are "
+                "measured against a background drawn from it (upload a reference).", "version")
+        sample = read_parquet(blob).to_pandas()
+        declared = getattr(model, "inputs", None)
+        features = list(declared) if declared else list(ref.schema_.features)
+        missing = [f for f in features if f not in sample.columns]
+        if missing:
+            raise DataError(f"The reference sample of {name!r} version {version!r} lacks the "
+                            f"model input(s) {missing[:10]}.", "version")
+        return model, features, sample[features], info.sha256
+
+    def _serving(self, name: str, version: str | None) -> str:
+        return str(self.monitor.version(name, version)["version"])
+
+    # --------------------------------------------------------------- per row
+    def explain(self, name: str, *, prediction_ids: Sequence[str] | None = None,
+                rows: Sequence[Mapping[str, Any]] | None = None, version: str | None = None,
+                options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Explanations of logged predictions (by id; each by the version that served it
+        unless ``version`` is given) or of rows sent now (by ``version``, default the one
+        serving)."""
+        from aiwarden.explain import ExplainOptions
+
+        opts = ExplainOptions.from_dict(options)
+        if (prediction_ids is None) == (rows is None):
+            raise DataError("Send either prediction_ids or rows.", "prediction_ids")
+        asked = list(prediction_ids if prediction_ids is not None else rows or [])
+        if not asked:
+            field = "prediction_ids" if prediction_ids is not None else "rows"
+            raise DataError(f"{field} is empty: nothing to explain.", field)
+        if len(asked) > MAX_ROWS:
+            field = "prediction_ids" if prediction_ids is not None else "rows"
+            raise DataError(f"At most {MAX_ROWS} {field} per request; got {len(asked)}.", field)
+        missing: list[str] = []
+        if prediction_ids is not None:
+            found = self.monitor.events_by_id(name, [str(p) for p in prediction_ids])
+            missing = found["missing"]
+            frame = found["table"].to_pandas()
+            versions = [version or v for v in found["versions"]]
+            ids: list[Any] = frame[row_format.PID].tolist() if len(frame) else []
+        else:
+            frame = pd.DataFrame([_flat(r, i) for i, r in enumerate(asked)])
+            versions = [self._serving(name, version)] * len(frame)
+            ids = [None] * len(frame)
+        out: list[dict[str, Any] | None] = [None] * len(frame)
+        used: dict[str, dict[str, Any]] = {}
+        for ver in dict.fromkeys(versions):
+            at = [i for i, v in enumerate(versions) if v == ver]
+            answer = self._explain_version(name, ver, frame.iloc[at], opts)
+            used[ver] = {k: v for k, v in answer.items() if k != "explanations"}
+            for i, e in zip(at, answer["explanations"], strict=True):
+                out[i] = {**e, "row": i, "prediction_id": ids[i], "version": ver}
+        return {"model": name, "versions": used, "explanations": out, "missing": missing}
+
+    def _explain_version(self, name: str, version: str, frame: pd.DataFrame,
+                         opts: Any) -> dict[str, Any]:
+        from aiwarden.explain import explain_rows
+
+        model, features, background, digest = self._version_inputs(name, version)
+        absent = [f for f in features if f not in frame.columns]
+        if absent:
+            raise DataError(f"The rows lack the input(s) {absent[:10]} of {name!r} version "
+                            f"{version!r}.", absent[0])
+        x = frame[features].reset_index(drop=True)
+        key = _key("rows", digest, opts.to_dict(), features, x.to_numpy().tolist())
+        hit = self._answers.get(key)
+        if hit is not None:
+            return hit
+        answer = explain_rows(model, x, background, opts).to_dict()
+        self._answers.put(key, answer)
+        return answer
+
+    # ------------------------------------------------------------- per window
+    def importance(self, name: str, *, version: str | None = None, start: Any = None,
+                   end: Any = None, sample_size: int = 500,
+                   where: Sequence[Sequence[Any]] | None = None,
+                   options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Global importance of a window's rows (a seeded sample, with bootstrap intervals),
+        the reference's for comparison, their attribution drift, and optionally the
+        importance inside a slice against the rest."""
+        from aiwarden.explain import (
+            ExplainOptions,
+            attribution_drift,
+            global_importance,
+            slice_importance,
+        )
+
+        opts = ExplainOptions.from_dict(options)
+        ver = self._serving(name, version)
+        model, features, background, digest = self._version_inputs(name, ver)
+        events = self.monitor.export_events(name, start=start, end=end)
+        if row_format.VERSION in events.column_names:
+            keep = np.asarray(events.column(row_format.VERSION).to_pylist(), dtype=object) == ver
+            events = events.filter(pa.array(keep))
+        if events.num_rows == 0:
+            raise DataError(f"No logged predictions of {name!r} version {ver!r} in the window: "
+                            "nothing to explain.", "start")
+        window = events.select([f for f in features if f in events.column_names]).to_pandas()
+        absent = [f for f in features if f not in window.columns]
+        if absent:
+            raise DataError(f"The logged rows lack the input(s) {absent[:10]}.", absent[0])
+        first, last = (float(np.min(events.column(row_format.TS))),
+                       float(np.max(events.column(row_format.TS))))
+        key = _key("window", digest, opts.to_dict(), sample_size, where, events.num_rows,
+                   first, last)
+        hit = self._answers.get(key)
+        if hit is not None:
+            return hit
+        ref_key = _key("reference", digest, opts.to_dict(), sample_size)
+        ref_imp = self._answers.get(ref_key)
+        if ref_imp is None:
+            ref_imp = global_importance(model, background, background, opts,
+                                        sample_size=sample_size)
+            self._answers.put(ref_key, ref_imp)
+        win_imp = global_importance(model, window, background, opts, sample_size=sample_size)
+        answer: dict[str, Any] = {
+            "model": name, "version": ver, "rows": events.num_rows,
+            "importance": win_imp.to_dict(), "reference": ref_imp.to_dict(),
+            "drift": attribution_drift(ref_imp, win_imp).to_dict()}
+        if where:
+            answer["slice"] = slice_importance(model, window, background,
+                                               [tuple(c) for c in where], opts,
+                                               sample_size=sample_size).to_dict()
+        self._answers.put(key, answer)
+        return answer
+
+
+def _flat(row: Any, i: int) -> dict[str, Any]:
+    """A row sent to explain, flat (``{"amount": 4}``) or nested (``{"features": {...}}``)."""
+    if not isinstance(row, Mapping):
+        raise DataError(f"rows[{i}]: expected an object of feature values, got "
+                        f"{type(row).__name__}.", f"rows[{i}]")
+    nested = row.get("features")
+    if isinstance(nested, Mapping):
+        return {**{k: v for k, v in row.items() if k != "features"}, **nested}
+    return dict(row)

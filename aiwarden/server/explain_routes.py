@@ -1,0 +1,172 @@
+"""Explanations over REST (docs/explain.md): why a logged prediction got its answer, and
+which features drive a window compared with the reference.
+
+Explaining is a read (the ``read`` scope): it loads a version's pickle-free artifact and
+computes, it changes nothing. The work runs off the event loop; the ``explain`` extra
+(shap, lime) must be installed on the server, else the answer is a 501 naming it.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field
+
+from aiwarden.errors import DataError
+from aiwarden.monitoring.explanations import MAX_ROWS, Explanations
+from aiwarden.server.access import monitor, requires
+from aiwarden.server.api_models import Open, answers, body_doc
+from aiwarden.server.jsonbody import json_body
+
+__all__ = ["explanations_for", "parse_where", "router"]
+
+router = APIRouter(tags=["explain"])
+_LOCK = threading.Lock()
+
+
+class ExplainOptionsBody(BaseModel):
+    """How to explain (docs/explain.md); every field optional."""
+
+    model_config = ConfigDict(extra="forbid")
+    method: Literal["auto", "tree", "linear", "permutation", "kernel", "lime"] = "auto"
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    background_size: int = Field(100, ge=1, le=10_000)
+    kernel_background: int = Field(20, ge=1, le=1000)
+    kernel_samples: int | None = Field(None, ge=1, le=100_000)
+    max_evals: int | None = Field(None, ge=1, le=1_000_000)
+    lime_samples: int = Field(5000, ge=100, le=100_000)
+    tree_perturbation: Literal["interventional", "tree_path_dependent"] = "interventional"
+    target_class: str | int | bool | None = None
+    task: Literal["auto", "classification", "regression"] = "auto"
+
+
+class ExplainBody(BaseModel):
+    """Logged predictions by id, or rows sent now; never both."""
+
+    model_config = ConfigDict(extra="forbid")
+    prediction_ids: list[str] | None = Field(None, min_length=1, max_length=MAX_ROWS,
+                                             description="each explained by the version "
+                                                         "that served it, unless `version`")
+    rows: list[dict[str, Any]] | None = Field(None, min_length=1, max_length=MAX_ROWS,
+                                              description="feature values, flat or under "
+                                                          "`features`")
+    version: str | None = Field(None, max_length=200, description="default: the serving "
+                                                                  "version (rows) or each "
+                                                                  "row's own (ids)")
+    options: ExplainOptionsBody | None = None
+
+
+class Contribution(Open):
+    feature: str
+    value: Any = None
+    contribution: float | None
+    rule: str | None = Field(None, description="LIME's condition, e.g. amount <= 10.50")
+
+
+class RowExplanation(Open):
+    row: int
+    prediction_id: str | None
+    version: str
+    method: str
+    output_space: str = Field(description="probability, margin or prediction")
+    explained_class: Any = None
+    base_value: float | None
+    output: float | None
+    residual: float | None = Field(description="output - base_value - sum(contributions)")
+    contributions: list[Contribution] = Field(description="largest |contribution| first")
+
+
+class Explained(Open):
+    model: str
+    versions: dict[str, Any] = Field(description="per version: method, output space, "
+                                                 "features, background size, seed")
+    explanations: list[RowExplanation]
+    missing: list[str] = Field(description="prediction ids the model never accepted")
+
+
+class Importance(Open):
+    model: str
+    version: str
+    rows: int = Field(description="logged rows of the version in the window")
+    importance: dict[str, Any] = Field(description="mean |attribution| per feature with a "
+                                                   "bootstrap interval, of a seeded sample")
+    reference: dict[str, Any] = Field(description="the same over the reference sample")
+    drift: dict[str, Any] = Field(description="nDCG of the ranking (alarm below the "
+                                              "threshold) and each feature's shift")
+    slice: dict[str, Any] | None = Field(None, description="inside the slice vs the rest")
+
+
+def explanations_for(app: Any) -> Explanations:
+    """The app's explanation service (and its cache), made on first use."""
+    svc = getattr(app.state, "explanations", None)
+    if svc is None:
+        with _LOCK:
+            svc = getattr(app.state, "explanations", None)
+            if svc is None:
+                from aiwarden.server.registry_routes import registry_for
+
+                svc = app.state.explanations = Explanations(
+                    app.state.monitor, lambda: registry_for(app))
+    return svc
+
+
+_WHERE = re.compile(r"^\s*([^<>=!\s][^<>=!]*?)\s*(<|>=|==)\s*(.+?)\s*$")
+
+
+def parse_where(conditions: list[str]) -> list[tuple[str, str, Any]]:
+    """``amount<10`` / ``country==BR`` / ``score>=0.5`` as slice conditions; a value that
+    reads as a number is one."""
+    out = []
+    for i, text in enumerate(conditions):
+        m = _WHERE.match(text)
+        if m is None:
+            raise DataError(f"where[{i}] {text!r}: expected FEATURE<VALUE, FEATURE>=VALUE or "
+                            "FEATURE==VALUE.", "where")
+        feature, op, raw = m.groups()
+        try:
+            value: Any = float(raw)
+        except ValueError:
+            value = raw
+        if op != "==" and isinstance(value, str):
+            raise DataError(f"where[{i}] {text!r}: {op} needs a number.", "where")
+        out.append((feature, op, value))
+    return out
+
+
+@router.post("/models/{name}/explain", dependencies=[requires("read")],
+             responses=answers(Explained, 404, 501), openapi_extra=body_doc(json=ExplainBody))
+async def explain(request: Request, name: str) -> dict[str, Any]:
+    """Why each row got its output: base value, each feature's contribution with its value,
+    the output and the additivity residual (SHAP, or LIME with ``method: lime``)."""
+    monitor(request)
+    body = await json_body(request, ExplainBody)
+    svc = explanations_for(request.app)
+    options = body.options.model_dump(exclude_unset=True) if body.options else None
+    return await run_in_threadpool(svc.explain, name, prediction_ids=body.prediction_ids,
+                                   rows=body.rows, version=body.version, options=options)
+
+
+@router.get("/models/{name}/importance", dependencies=[requires("read")],
+            responses=answers(Importance, 404, 501))
+async def importance(request: Request, name: str, version: str | None = None,
+                     start: str | None = None, end: str | None = None,
+                     sample_size: int = Query(500, ge=10, le=20_000),
+                     method: Literal["auto", "tree", "linear", "permutation", "kernel",
+                                     "lime"] = "auto",
+                     seed: int = Query(0, ge=0, le=2**31 - 1),
+                     where: Annotated[list[str] | None, Query(
+                         max_length=10, description="a slice to compare with the rest, "
+                                                    "e.g. amount<10")] = None
+                     ) -> dict[str, Any]:
+    """Which features drive the window (mean |SHAP| of a seeded sample, with bootstrap
+    intervals), the reference's ranking, their attribution drift, and a slice's own."""
+    monitor(request)
+    svc = explanations_for(request.app)
+    conditions = parse_where(where) if where else None
+    return await run_in_threadpool(svc.importance, name, version=version, start=start,
+                                   end=end, sample_size=sample_size, where=conditions,
+                                   options={"method": method, "seed": seed})

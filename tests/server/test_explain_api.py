@@ -1,0 +1,189 @@
+"""Explanations through a real server (SQLite and PostgreSQL): logged predictions by id
+and rows sent now, explained by the registered skops model against its reference sample,
+equal to the engine called directly; window importance with the reference's ranking,
+attribution drift and a slice; every refusal a 4xx naming the field."""
+
+from __future__ import annotations
+
+import io
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from sklearn.ensemble import GradientBoostingClassifier
+
+pytest.importorskip("shap")
+
+FEATURES = ["amount", "age", "noise"]
+
+
+def _data(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    amount = rng.lognormal(3, 1.2, n)
+    age = rng.uniform(18, 80, n)
+    noise = rng.normal(0, 1, n)
+    logit = 2.5 * (np.log(amount) - 3) - 0.02 * (age - 50)
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    return pd.DataFrame({"amount": amount, "age": age, "noise": noise, "y": y})
+
+
+@pytest.fixture(scope="module")
+def trained() -> GradientBoostingClassifier:
+    df = _data(2000, 0)
+    return GradientBoostingClassifier(n_estimators=40, max_depth=3, random_state=0).fit(
+        df[FEATURES], df.y)
+
+
+@pytest.fixture(scope="module")
+def api(server: Any) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url + "/api/v1", timeout=120) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def model(api: httpx.Client, trained: GradientBoostingClassifier) -> dict[str, Any]:
+    """A registered skops model (version 1) with its reference and 60 logged predictions."""
+    import skops.io as sio
+
+    name = f"explain-{uuid.uuid4().hex[:8]}"
+    r = api.post(f"/registry/models/{name}/versions", content=sio.dumps(trained),
+                 params={"format": "skops", "trust": "true"},
+                 headers={"content-type": "application/octet-stream"})
+    assert r.status_code == 201, r.text
+    ref = _data(1500, 1)
+    ref["score"] = trained.predict_proba(ref[FEATURES])[:, 1]
+    ref["pred"] = (ref.score > 0.5).astype(int)
+    sink = io.BytesIO()
+    pq.write_table(pa.Table.from_pandas(ref, preserve_index=False), sink)
+    r = api.put(f"/models/{name}/versions/1/reference", content=sink.getvalue(),
+                params={"target": "y", "prediction": "pred", "scores": "score"},
+                headers={"content-type": "application/vnd.apache.parquet"})
+    assert r.status_code in (200, 201), r.text
+    live = _data(60, 2)
+    live.loc[0, "amount"] = 4.0  # the small purchase the canary story asks about
+    score = trained.predict_proba(live[FEATURES])[:, 1]
+    t0 = time.time() - 1800
+    rows = [{"prediction_id": f"p{i}", "timestamp": t0 + i, "version": "1",
+             "features": {f: float(live.loc[i, f]) for f in FEATURES},
+             "prediction": int(score[i] > 0.5), "scores": float(score[i])}
+            for i in range(len(live))]
+    assert api.post(f"/models/{name}/predictions", json=rows).json()["accepted"] == 60
+    sample = api.get(f"/models/{name}/versions/1/sample")
+    assert sample.status_code == 200, sample.text
+    return {"name": name, "live": live, "t0": t0,
+            "sample": pq.read_table(io.BytesIO(sample.content)).to_pandas()}
+
+
+def test_logged_predictions_are_explained_as_the_engine_explains_them(
+        api: httpx.Client, model: dict[str, Any], trained: GradientBoostingClassifier) -> None:
+    from aiwarden.explain import explain_rows
+
+    r = api.post(f"/models/{model['name']}/explain",
+                 json={"prediction_ids": ["p3", "nope", "p0", "p3"]})
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert got["missing"] == ["nope"]
+    assert [e["prediction_id"] for e in got["explanations"]] == ["p3", "p0"]
+    assert {e["version"] for e in got["explanations"]} == {"1"}
+    assert got["versions"]["1"]["method"] == "tree"
+    live = model["live"]
+    direct = explain_rows(trained, live.loc[[3, 0], FEATURES],
+                          model["sample"][FEATURES]).explanations
+    for e, d in zip(got["explanations"], direct, strict=True):
+        assert e["base_value"] == pytest.approx(d.base_value, abs=1e-9)
+        assert e["output"] == pytest.approx(d.output, abs=1e-9)
+        assert abs(e["residual"]) < 1e-6
+        want = {c.feature: c.contribution for c in d.contributions}
+        assert {c["feature"]: c["contribution"] for c in e["contributions"]} == pytest.approx(
+            want, abs=1e-9)
+        total = e["base_value"] + sum(c["contribution"] for c in e["contributions"])
+        assert total == pytest.approx(e["output"], abs=1e-6)
+        sizes = [abs(c["contribution"]) for c in e["contributions"]]
+        assert sizes == sorted(sizes, reverse=True)
+    small = got["explanations"][1]  # the $4 purchase: amount leads its explanation
+    assert small["contributions"][0]["feature"] == "amount"
+    assert small["contributions"][0]["value"] == pytest.approx(4.0)
+
+
+def test_rows_sent_now_and_lime(api: httpx.Client, model: dict[str, Any]) -> None:
+    row = {"amount": 4.0, "age": 40.0, "noise": 0.1}
+    r = api.post(f"/models/{model['name']}/explain",
+                 json={"rows": [row, {"features": row}]})
+    assert r.status_code == 200, r.text
+    a, b = r.json()["explanations"]
+    assert a["prediction_id"] is None and a["version"] == "1"
+    assert a["contributions"] == b["contributions"]  # flat and nested rows are one row
+    lime = api.post(f"/models/{model['name']}/explain",
+                    json={"rows": [row], "options": {"method": "lime", "seed": 3,
+                                                     "lime_samples": 1000}}).json()
+    e = lime["explanations"][0]
+    assert e["method"] == "lime" and e["contributions"][0]["feature"] == "amount"
+    assert "amount" in e["contributions"][0]["rule"]
+
+
+def test_window_importance_ranks_amount_first_with_its_drift_and_slice(
+        api: httpx.Client, model: dict[str, Any]) -> None:
+    r = api.get(f"/models/{model['name']}/importance",
+                params={"start": model["t0"] - 10, "end": model["t0"] + 100,
+                        "sample_size": 60, "where": "amount<10"})
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert got["rows"] == 60 and got["version"] == "1"
+    top = got["importance"]["features"][0]
+    assert top["feature"] == "amount" and top["lower"] <= top["importance"] <= top["upper"]
+    assert got["reference"]["features"][0]["feature"] == "amount"
+    assert 0.0 <= got["drift"]["ndcg"] <= 1.0
+    assert "amount" in got["slice"]["description"]
+    assert got["slice"]["inside"]["n_rows"] == int((model["live"].amount < 10).sum())
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"prediction_ids": ["p1"], "rows": [{"amount": 1}]}, "prediction_ids"),
+    ({"rows": [{"amount": 1.0}]}, "age"),
+    ({"rows": [{"amount": 1, "age": 2, "noise": 3}], "options": {"method": "magic"}},
+     "options.method"),
+    ({"rows": [{"amount": 1, "age": 2, "noise": 3}], "version": "9"}, "version"),
+])
+def test_bad_requests_name_the_field(api: httpx.Client, model: dict[str, Any],
+                                     body: dict[str, Any], field: str) -> None:
+    r = api.post(f"/models/{model['name']}/explain", json=body)
+    assert r.status_code in (404, 422), r.text
+    assert field in (r.json()["detail"]["field"] or ""), r.text
+
+
+def test_a_version_without_a_registered_model_is_refused(api: httpx.Client,
+                                                         model: dict[str, Any]) -> None:
+    ref = model["sample"]
+    sink = io.BytesIO()
+    pq.write_table(pa.Table.from_pandas(ref, preserve_index=False), sink)
+    api.put(f"/models/{model['name']}/versions/only-monitored/reference",
+            content=sink.getvalue(), params={"target": "y", "prediction": "pred",
+                                             "scores": "score"},
+            headers={"content-type": "application/vnd.apache.parquet"}).raise_for_status()
+    r = api.post(f"/models/{model['name']}/explain",
+                 json={"rows": [{"amount": 1, "age": 2, "noise": 3}],
+                       "version": "only-monitored"})
+    assert r.status_code == 422, r.text
+    assert "no registered model" in r.json()["detail"]["message"]
+    assert api.post("/models/no-such-model/explain",
+                    json={"prediction_ids": ["x"]}).status_code == 404
+
+
+def test_a_server_without_the_extra_answers_501_naming_it(
+        api: httpx.Client, model: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "shap", None)  # an import of shap now fails
+    r = api.post(f"/models/{model['name']}/explain",
+                 json={"rows": [{"amount": 1, "age": 2, "noise": 3}], "version": "1",
+                       "options": {"seed": 12345}})  # not a cached answer
+    assert r.status_code == 501, r.text
+    assert r.json()["detail"]["error"] == "missing_extra"
+    assert "aiwarden[explain]" in r.json()["detail"]["message"]
