@@ -108,7 +108,9 @@ def run(args: argparse.Namespace) -> int:
             os.environ["AIWARDEN_SKOPS_TRUSTED"] = trusted
         for story in stories:
             story.stop_event.set()
-            story.join(timeout=3)  # training cannot be interrupted; it is a daemon
+            # a story in its loop ends at once; one still training its models cannot be
+            # interrupted and is a daemon: Ctrl-C does not wait seconds for it
+            story.join(timeout=0.1 if getattr(story, "fitting", False) else 3)
         if llm is not None:
             llm.close()
         if temporary:

@@ -83,6 +83,7 @@ class Story(Narrator, threading.Thread):
         self._labels: list[tuple[float, pd.DataFrame]] = []
         self._n = 0
         self._seen: set[str] = set()
+        self.fitting = False  # training its two models, which no stop can interrupt
 
     # ----------------------------------------------------------------- telling
     def say(self, text: str) -> None:
@@ -260,7 +261,9 @@ class Story(Narrator, threading.Thread):
                     headers={"Authorization": f"Bearer {self.api_key}"}
                     if self.api_key else {}) as http:
                 self.say("Training two fraud models (a few seconds)...")
+                self.fitting = True
                 self._good, self._bad, self.ref1, self.ref2 = fit_versions(self.seed)
+                self.fitting = False
                 self._setup_registered(c, http)
                 self.started = time.time()
                 self._loop(c, http)
