@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass, field
 from re import Match
 
@@ -279,6 +279,14 @@ class SafetyEvaluator:
         self._rules = [
             (r, rx) for r, rx in zip(P.RULES, P.COMPILED, strict=True) if r.category in cats
         ]
+        # anchor word -> the rules it opens: a text's words look their rules up once, rather
+        # than every rule testing its anchors against the text's words
+        index: dict[str, list[int]] = {}
+        for k, (r, _) in enumerate(self._rules):
+            for w in r.anchors:
+                index.setdefault(w, []).append(k)
+        self._anchor_index = {w: tuple(ks) for w, ks in index.items()}
+        self._always = frozenset(k for k, (r, _) in enumerate(self._rules) if not r.anchors)
 
     @property
     def model(self) -> SafetyModel | None:
@@ -426,13 +434,19 @@ class SafetyEvaluator:
         # on the whole text); a finding never spans two sentences either way.
         spans = ctx.spans() if self._gate else [(0, len(t))]
         words = _SentenceWords(t, spans, ctx.lower) if self._gate else None
-        for rule, rx in self._rules:
-            if words is not None and rule.anchors:
-                if rule.anchors.isdisjoint(words.every):  # most rules stop here, once per text
-                    continue
-                where = words.sentences_with(rule.anchors & words.every)
-            else:
-                where = spans
+        if words is not None:
+            hits: dict[int, set[str]] = {}  # rule -> its anchor words in the text
+            get = self._anchor_index.get
+            for w in words.every:
+                for k in get(w, ()):
+                    hits.setdefault(k, set()).add(w)
+            todo = sorted(hits.keys() | self._always)  # most rules have no anchor here
+        else:
+            todo = range(len(self._rules))
+        for k in todo:
+            rule, rx = self._rules[k]
+            where = (words.sentences_with(hits[k]) if words is not None and rule.anchors
+                     else spans)
             for s0, s1 in where:
                 for m in rx.finditer(t, s0, s1):
                     reason = self._judge(rule, m, ctx)
@@ -601,7 +615,7 @@ class _SentenceWords:
             self._cache[i] = ws
         return ws
 
-    def sentences_with(self, hits: frozenset[str]) -> list[tuple[int, int]]:
+    def sentences_with(self, hits: Set[str]) -> list[tuple[int, int]]:
         """The sentences holding one of ``hits`` (words of the text), in order.
 
         Found with ``str.find`` in the flattened text (a word is a maximal run of
