@@ -14,12 +14,16 @@ Speed: every rule-based evaluator on ~1 kB responses (dataset sentences padded w
 support-chat prose), timed with process CPU time (one core: evaluators are single-threaded),
 median and best of the repeats, next to a floor in the same run: one precompiled keyword regex
 scanned over the same texts. "all evaluators" sums each evaluator once as ingest runs them (the
-safety evaluator with its learned scorer; its rules-only line is for comparison).
+safety evaluator with its learned scorer; its rules-only line is for comparison). Each run
+starts with the safety scorer's sentence memory empty (as a new server); the responses share
+their filler sentences, which it scores once, so ``--no-memo`` (``memo=0``) gives the figure
+for text in which no sentence repeats.
 
 Usage::
 
     .venv/bin/python bench/llm_eval.py
     .venv/bin/python bench/llm_eval.py --events 5000 --repeats 3
+    .venv/bin/python bench/llm_eval.py --speed-only --no-memo
 """
 
 from __future__ import annotations
