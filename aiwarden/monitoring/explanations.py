@@ -21,7 +21,7 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 
-from aiwarden.errors import DataError
+from aiwarden.errors import AiwardenError, DataError
 from aiwarden.monitoring import rows as row_format
 from aiwarden.monitoring.service import Monitor
 from aiwarden.store import models_repo as repo
@@ -164,12 +164,13 @@ class Explanations:
         if absent:
             raise DataError(f"The rows lack the input(s) {absent[:10]} of {name!r} version "
                             f"{version!r}.", absent[0])
-        x = frame[features].reset_index(drop=True)
+        x = _typed(frame[features].reset_index(drop=True), background)
         key = _key("rows", digest, opts.to_dict(), features, x.to_numpy().tolist())
         hit = self._answers.get(key)
         if hit is not None:
             return hit
-        answer = explain_rows(model, x, background, opts).to_dict()
+        answer = _model_call(lambda: explain_rows(model, x, background, opts).to_dict(),
+                             name, version)
         self._answers.put(key, answer)
         return answer
 
@@ -211,21 +212,70 @@ class Explanations:
             return hit
         ref_key = _key("reference", digest, opts.to_dict(), sample_size)
         ref_imp = self._answers.get(ref_key)
+        window = _typed(window, background)
         if ref_imp is None:
-            ref_imp = global_importance(model, background, background, opts,
-                                        sample_size=sample_size)
+            ref_imp = _model_call(lambda: global_importance(
+                model, background, background, opts, sample_size=sample_size), name, ver)
             self._answers.put(ref_key, ref_imp)
-        win_imp = global_importance(model, window, background, opts, sample_size=sample_size)
+        win_imp = _model_call(lambda: global_importance(
+            model, window, background, opts, sample_size=sample_size), name, ver)
         answer: dict[str, Any] = {
             "model": name, "version": ver, "rows": events.num_rows,
             "importance": win_imp.to_dict(), "reference": ref_imp.to_dict(),
             "drift": attribution_drift(ref_imp, win_imp).to_dict()}
         if where:
-            answer["slice"] = slice_importance(model, window, background,
-                                               [tuple(c) for c in where], opts,
-                                               sample_size=sample_size).to_dict()
+            answer["slice"] = _model_call(lambda: slice_importance(
+                model, window, background, [tuple(c) for c in where], opts,
+                sample_size=sample_size).to_dict(), name, ver)
         self._answers.put(key, answer)
         return answer
+
+
+def _model_call(work: Callable[[], Any], name: str, version: str) -> Any:
+    """Run the explainers; the model's own failure on these inputs is the caller's 422 (a
+    category it never saw, a shape it refuses), not the server's 500."""
+    try:
+        return work()
+    except AiwardenError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
+        raise DataError(f"{name!r} version {version!r} could not be explained on these rows: "
+                        f"{type(exc).__name__}: {str(exc)[:300]}", "rows") from None
+
+
+def _typed(frame: pd.DataFrame, background: pd.DataFrame) -> pd.DataFrame:
+    """Rows typed as the reference sample holds each input (what the model was fitted on):
+    stored rows keep categories as text, a JSON row may send 4 for 4.0. A value that cannot
+    take the type is refused naming its row and feature."""
+    out = {}
+    for name in frame.columns:
+        values, kind = frame[name].tolist(), background[name].dtype
+        for i, v in enumerate(values):
+            if not (v is None or isinstance(v, str | int | float | bool | np.generic)):
+                raise DataError(f"rows[{i}].{name}: expected a number, a text or null, got "
+                                f"{type(v).__name__}.", f"rows[{i}].{name}")
+        if pd.api.types.is_bool_dtype(kind):
+            truth = {"true": True, "false": False, "1": True, "0": False}
+            col = [v if v is None or isinstance(v, bool) else truth.get(str(v).lower(), v)
+                   for v in values]
+            bad = [i for i, v in enumerate(col) if not (v is None or isinstance(v, bool))]
+        elif pd.api.types.is_numeric_dtype(kind):
+            col = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").tolist()
+            bad = [i for i, (v, c) in enumerate(zip(values, col, strict=True))
+                   if v is not None and not (isinstance(v, float) and np.isnan(v))
+                   and pd.isna(c)]
+        else:
+            col = [None if v is None else v if isinstance(v, str) else
+                   str(v).lower() if isinstance(v, bool) else str(v) for v in values]
+            bad = []
+        if bad:
+            i = bad[0]
+            raise DataError(f"rows[{i}].{name}: {str(values[i])[:40]!r} is not a "
+                            f"{'boolean' if pd.api.types.is_bool_dtype(kind) else 'number'}, "
+                            f"as the model's reference holds it.", f"rows[{i}].{name}")
+        numeric = pd.api.types.is_numeric_dtype(kind) and not pd.api.types.is_bool_dtype(kind)
+        out[name] = pd.Series(col, dtype=np.float64 if numeric else object)
+    return pd.DataFrame(out)
 
 
 def _flat(row: Any, i: int) -> dict[str, Any]:

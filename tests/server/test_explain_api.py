@@ -187,3 +187,30 @@ def test_a_server_without_the_extra_answers_501_naming_it(
     assert r.status_code == 501, r.text
     assert r.json()["detail"]["error"] == "missing_extra"
     assert "aiwarden[explain]" in r.json()["detail"]["message"]
+
+
+@pytest.mark.parametrize(("row", "field"), [
+    ({"amount": "four", "age": 2, "noise": 3}, "rows[0].amount"),
+    ({"amount": [1], "age": 2, "noise": 3}, "rows[0].amount"),
+    ({"amount": {"a": 1}, "age": 2, "noise": 3}, "rows[0].amount"),
+])
+def test_values_the_model_cannot_take_are_refused_by_row_and_feature(
+        api: httpx.Client, model: dict[str, Any], row: dict[str, Any], field: str) -> None:
+    r = api.post(f"/models/{model['name']}/explain", json={"rows": [row], "version": "1"})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"]["field"] == field
+
+
+def test_numbers_sent_as_text_or_ints_are_read_as_the_reference_holds_them(
+        api: httpx.Client, model: dict[str, Any]) -> None:
+    a = api.post(f"/models/{model['name']}/explain", json={
+        "rows": [{"amount": "4", "age": 40, "noise": "0.5"}], "version": "1"})
+    b = api.post(f"/models/{model['name']}/explain", json={
+        "rows": [{"amount": 4.0, "age": 40.0, "noise": 0.5}], "version": "1"})
+    assert a.status_code == b.status_code == 200, a.text
+    assert a.json()["explanations"][0]["contributions"] == b.json()["explanations"][0][
+        "contributions"]
+    # a null the model cannot take: the model's own reason, as a 422 on the rows
+    c = api.post(f"/models/{model['name']}/explain", json={
+        "rows": [{"amount": 4.0, "age": 40.0, "noise": None}], "version": "1"})
+    assert c.status_code == 422 and "NaN" in c.json()["detail"]["message"], c.text
