@@ -81,6 +81,12 @@ def test_dry_run_diffs_then_apply_stores_what_put_would(http: httpx.Client) -> N
     ([{"model": "{m}", "entry": ENTRY, "command": ["python"]}], "pipelines[0].entry"),
     ([{"model": "{m}", "entry": ENTRY}, {"model": "{m}", "entry": ENTRY}],
      "pipelines[1].model"),
+    # the Dask scheduler: the egress policy refuses a private address not on its allowlist
+    ([{"model": "{m}", "entry": ENTRY,
+       "executor": {"kind": "dask", "address": "tcp://10.1.2.3:8786"}}],
+     "pipelines[0].executor.address"),
+    ([{"model": "{m}", "entry": ENTRY, "executor": {"kind": "dask", "address": "udp://h:1"}}],
+     "pipelines[0].executor.address"),
 ])
 def test_a_bad_pipeline_is_refused_by_name_before_anything_is_written(
         http: httpx.Client, pipelines: object, field: str) -> None:
