@@ -11,6 +11,7 @@ from aiwarden.commands import (
     alerts,
     audit,
     demo,
+    explain,
     incidents,
     keys,
     log,
@@ -38,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--version", action="version", version=f"aiwarden {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for module in (demo, server, keys, models, log, report, alerts, incidents, quarantine,
-                   registry, serve, audit, training):
+                   registry, serve, audit, training, explain):
         module.register(sub)
     args = parser.parse_args(argv)
     from sqlalchemy.exc import OperationalError

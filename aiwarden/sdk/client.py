@@ -18,7 +18,7 @@ import datetime as dt
 import numbers
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -393,6 +393,47 @@ class Client(RegistryMixin, LLMMixin):
     def quarantine(self, name: str) -> Any:
         """Rows the server kept aside, each with its reason."""
         return self._json("GET", self._path(name, "quarantine"))
+
+    # -- explanations (docs/explain.md) -------------------------------------------------------
+
+    def explain(self, name: str, prediction_ids: Sequence[str] | None = None, *,
+                rows: Any = None, version: str | None = None,
+                **options: Any) -> dict[str, Any]:
+        """Why each logged prediction (by id) or each row sent now got its output: base
+        value, each feature's contribution and value, output, additivity residual.
+        ``options``: method ('auto', 'tree', 'linear', 'permutation', 'kernel', 'lime'),
+        seed, background_size ... (docs/explain.md)."""
+        body: dict[str, Any] = {"version": version, "options": options or None}
+        if prediction_ids is not None:
+            body["prediction_ids"] = [str(p) for p in prediction_ids]
+        if rows is not None:
+            body["rows"] = _row_dicts(rows)
+        return self._json("POST", self._path(name, "explain"),
+                          json={k: v for k, v in body.items() if v is not None})
+
+    def importance(self, name: str, start: Any = None, end: Any = None, *,
+                   version: str | None = None, sample_size: int = 500,
+                   where: Sequence[str] | str | None = None, method: str = "auto",
+                   seed: int = 0) -> dict[str, Any]:
+        """Which features drive a window (mean |SHAP| with bootstrap intervals), against the
+        reference's ranking (attribution drift), and inside a slice such as 'amount<10'."""
+        return self._json("GET", self._path(name, "importance"), params={
+            "start": iso_time(start, "start"), "end": iso_time(end, "end"),
+            "version": version, "sample_size": sample_size, "method": method, "seed": seed,
+            "where": [where] if isinstance(where, str) else list(where or []) or None})
+
+
+def _row_dicts(rows: Any) -> list[dict[str, Any]]:
+    """Rows to explain as JSON objects: a DataFrame, an Arrow table, row dicts or one row."""
+    if isinstance(rows, Mapping):
+        return [dict(rows)]
+    if hasattr(rows, "to_dict") and hasattr(rows, "columns"):  # pandas
+        return list(rows.to_dict("records"))
+    if hasattr(rows, "to_pylist"):  # pyarrow
+        return list(rows.to_pylist())
+    if hasattr(rows, "to_dicts"):  # polars
+        return list(rows.to_dicts())
+    return [dict(r) for r in rows]
 
 
 def _with_version(table: pa.Table, version: str) -> pa.Table:

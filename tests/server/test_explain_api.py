@@ -214,3 +214,47 @@ def test_numbers_sent_as_text_or_ints_are_read_as_the_reference_holds_them(
     c = api.post(f"/models/{model['name']}/explain", json={
         "rows": [{"amount": 4.0, "age": 40.0, "noise": None}], "version": "1"})
     assert c.status_code == 422 and "NaN" in c.json()["detail"]["message"], c.text
+
+
+def test_sdk_and_cli_give_the_server_answer(api: httpx.Client, model: dict[str, Any],
+                                            server: Any, tmp_path: Any,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from aiwarden.cli import main
+    from aiwarden.sdk import Client
+
+    rest = api.post(f"/models/{model['name']}/explain",
+                    json={"prediction_ids": ["p0", "p5"]}).json()
+    with Client(server.url) as c:
+        assert c.explain(model["name"], ["p0", "p5"]) == rest
+        rows = model["live"].loc[[0], FEATURES]
+        by_rows = c.explain(model["name"], rows=rows, version="1")
+        assert by_rows["explanations"][0]["contributions"] == rest["explanations"][0][
+            "contributions"]
+        imp = c.importance(model["name"], model["t0"] - 10, model["t0"] + 100,
+                           sample_size=60, where="amount<10")
+        assert imp["importance"]["features"][0]["feature"] == "amount"
+
+    assert main(["explain", model["name"], "p0", "p5", "--url", server.url, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == rest
+    assert main(["explain", model["name"], "p0", "nope", "--url", server.url,
+                 "--top", "2"]) == 3  # an unknown id: the others are still shown
+    out = capsys.readouterr().out
+    assert "p0 (version 1, tree)" in out and "amount = 4\n" in out
+    assert "nope: not a prediction id of this model" in out
+    csv = tmp_path / "rows.csv"
+    model["live"].loc[[0, 1], FEATURES].to_csv(csv, index=False)
+    assert main(["explain", model["name"], "--rows", str(csv), "--version", "1",
+                 "--url", server.url, "--json"]) == 0
+    from_file = json.loads(capsys.readouterr().out)
+    assert from_file["explanations"][0]["contributions"] == rest["explanations"][0][
+        "contributions"]
+    assert main(["explain", model["name"], "--url", server.url]) == 2  # neither ids nor rows
+    capsys.readouterr()
+    code = main(["importance", model["name"], "--start", str(model["t0"] - 10), "--end",
+                 str(model["t0"] + 100), "--sample-size", "60", "--where", "amount<10",
+                 "--url", server.url])
+    out = capsys.readouterr().out
+    assert code in (0, 1) and "nDCG" in out and "slice amount" in out
+    assert out.splitlines()[3].split()[1] == "amount"  # the first ranked row
