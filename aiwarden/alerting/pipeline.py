@@ -77,6 +77,9 @@ class AlertPipeline:
         self.notifications, self.rollbacks = notifications, rollbacks
         # set by the server: switch this process's gateways at once after a rollback
         self.after_rollback: Callable[[str], Any] | None = None
+        # set by the server: what each version leans on (mean |SHAP|), for "drift that
+        # matters" in the RCA (aiwarden.rca.analysis.Importance)
+        self.importance: Any = None
         self.leadership = leadership
         self.leading = False
         self._lead_lock = threading.Lock()
@@ -265,7 +268,7 @@ class AlertPipeline:
         try:
             report = analyse(self.monitor, inc.model, start=end - self.rca_window, end=end,
                              version=fired[0] if fired else None,
-                             symptom=self._metric_of(inc))
+                             symptom=self._metric_of(inc), importance=self.importance)
         except Exception as exc:  # an RCA failure must not lose the incident
             log.warning("RCA for incident %s failed: %s", inc.id, exc)
             return None

@@ -174,6 +174,28 @@ class Explanations:
         self._answers.put(key, answer)
         return answer
 
+    # ------------------------------------------------------------ for the RCA
+    def reference_importance(self, name: str, version: str, sample_size: int = 200
+                             ) -> tuple[dict[str, float] | None, str | None]:
+        """Mean |SHAP| per input over the version's reference sample (what the model leans
+        on), or None and why not (no registered model, a pickle, no shap): the RCA weighs
+        drifted features by it when it can and says so when it cannot."""
+        from aiwarden.explain import ExplainOptions, global_importance
+
+        try:
+            model, _, background, digest = self._version_inputs(name, version)
+            opts = ExplainOptions()
+            key = _key("reference", digest, opts.to_dict(), sample_size)
+            imp = self._answers.get(key)
+            if imp is None:
+                imp = _model_call(lambda: global_importance(
+                    model, background, background, opts, sample_size=sample_size),
+                    name, version)
+                self._answers.put(key, imp)
+        except AiwardenError as exc:
+            return None, str(exc)
+        return dict(imp.as_mapping()), None
+
     # ------------------------------------------------------------- per window
     def importance(self, name: str, *, version: str | None = None, start: Any = None,
                    end: Any = None, sample_size: int = 500,

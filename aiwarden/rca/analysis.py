@@ -4,7 +4,9 @@ Each section asks the engine one question about the window (against the referenc
 the window just before it), using the stored profiles and the raw events kept for this:
 
 * drift: which features moved, and how much each explains the change (a domain
-  classifier's permutation importances over reference sample vs the window's rows);
+  classifier's permutation importances over reference sample vs the window's rows),
+  weighed by how much the model leans on each (its mean |SHAP| on the reference, when an
+  ``importance`` source is given): drift that matters ranks above drift the model ignores;
 * quality: which violations are in the window, whether they started in it, and the
   prediction ids of the rows behind them;
 * slices: where the model fails on the window's labelled rows (the engine slice finder);
@@ -21,6 +23,7 @@ Suspects from every section are ranked on one scale (0–1) for the headline.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +43,8 @@ from aiwarden.store.tables import alias_events
 __all__ = ["Suspect", "analyse", "failing_slices"]
 
 _MAX_ROWS = 20_000
+# (model, version) -> (importance per feature, or None and why not)
+Importance = Callable[[str, str], tuple[Mapping[str, float] | None, str | None]]
 _HARD = {"invalid_type", "infinite", "far_out_of_range", "missing_column", "nan"}
 
 
@@ -58,7 +63,8 @@ class Suspect:
 
 def analyse(monitor: Monitor, model: str, *, start: Any = None, end: Any = None,
             lookback: str = "7d", version: str | None = None,
-            symptom: str | None = None) -> dict[str, Any]:
+            symptom: str | None = None, importance: Importance | None = None
+            ) -> dict[str, Any]:
     """The RCA report of ``model`` over [start, end) (default: the last hour), as a dict.
 
     ``symptom`` is the metric of the alert being explained. For a drop in realised
@@ -81,7 +87,8 @@ def analyse(monitor: Monitor, model: str, *, start: Any = None, end: Any = None,
     sections: dict[str, Any] = {}
     suspects: list[Suspect] = []
     if ref is not None and rows.num_rows:
-        drift, s = _drift(monitor, model, ref, rows, start_ts, end_ts, v.version)
+        drift, s = _drift(monitor, model, ref, rows, start_ts, end_ts, v.version,
+                          importance)
         sections["drift"], suspects = drift, suspects + s
         quality, s = _quality(monitor, model, ref, rows, start_ts, end_ts)
         sections["quality"], suspects = quality, suspects + s
@@ -146,12 +153,16 @@ def _window_rows(monitor: Monitor, model: str, start: float, end: float,
 
 
 def _drift(monitor: Monitor, model: str, ref: Any, rows: pa.Table, start: float, end: float,
-           version: str) -> tuple[dict[str, Any], list[Suspect]]:
+           version: str, importance: Importance | None = None
+           ) -> tuple[dict[str, Any], list[Suspect]]:
     payload = monitor.compare(model, start=start, end=end, version=version)["drift"] or {}
     columns = payload.get("columns", {})
     drifted = [c for c in payload.get("drifted_features", [])]
     contribution = _contributions(monitor, model, ref, rows, version) if drifted else {}
     total_sev = sum(max(columns[c]["severity"] or 0, 0) for c in drifted) or 1.0
+    leans, why_not = (importance(model, version) if importance is not None and drifted
+                      else (None, None))
+    weights = _leaning(leans, drifted, {c: columns[c]["severity"] for c in drifted})
     out, suspects = [], []
     for c in drifted:
         info = columns[c]
@@ -159,18 +170,50 @@ def _drift(monitor: Monitor, model: str, ref: Any, rows: pa.Table, start: float,
         out.append({"column": c, "method": info["method"], "value": info["value"],
                     "threshold": info["threshold"], "severity": info["severity"],
                     "contribution": round(share, 4)})
-        suspects.append(Suspect("drift", c, min(1.0, 0.5 + share / 2),
-                                f"{c} drifted ({info['method']} {info['value']:.3g} > "
-                                f"{info['threshold']:.3g}); explains {share:.0%} of the change",
-                                out[-1]))
-    out.sort(key=lambda d: -d["contribution"])
+        score, summary = min(1.0, 0.5 + share / 2), (
+            f"{c} drifted ({info['method']} {info['value']:.3g} > {info['threshold']:.3g}); "
+            f"explains {share:.0%} of the change")
+        if c in weights:
+            imp_share, impact, weight = weights[c]
+            out[-1] |= {"importance_share": round(imp_share, 4), "impact": round(impact, 4)}
+            score *= weight
+            summary += (f"; the model leans on it ({imp_share:.0%} of its attribution)"
+                        if weight >= 0.8 else
+                        f"; the model barely uses it ({imp_share:.0%} of its attribution)")
+        suspects.append(Suspect("drift", c, score, summary, out[-1]))
+    out.sort(key=lambda d: (-d.get("impact", -1.0), -d["contribution"]))
     outputs = [{"column": c, "role": i["role"], "method": i["method"], "value": i["value"],
                 "threshold": i["threshold"], "drifted": i["drifted"], "severity": i["severity"]}
                for c, i in columns.items() if i.get("role") in ("prediction", "score")]
     return {"drifted_features": [d["column"] for d in out], "features": out,
             "outputs": outputs,
             "share_drifted": payload.get("share_drifted"),
-            "contribution_method": "domain classifier" if contribution else "severity"}, suspects
+            "contribution_method": "domain classifier" if contribution else "severity",
+            "impact_method": "severity x share of mean |SHAP| on the reference"
+            if weights else None,
+            **({"impact_unavailable": why_not} if why_not else {})}, suspects
+
+
+def _leaning(importance: Mapping[str, float] | None, drifted: list[str],
+             severity: Mapping[str, Any]) -> dict[str, tuple[float, float, float]]:
+    """Per drifted feature: (share of the model's attribution, impact, score weight). The
+    weight keeps a drifted feature as important as the model's most important input at full
+    score and scales one it ignores down to 0.6 of it: its drift is real, its effect on the
+    answers is not."""
+    if not importance:
+        return {}
+    from aiwarden.explain import weigh_drift
+
+    found = [c for c in drifted if c in importance]
+    if not found:
+        return {}
+    impacts = weigh_drift({c: float(severity[c] or 0.0) for c in found}, importance,
+                          only_drifted=True)
+    total = sum(max(float(v), 0.0) for v in importance.values())
+    top = (max(importance.values()) / total if total > 0 else 0.0) or 1.0  # of all inputs
+    return {imp.feature: (imp.importance_share or 0.0, imp.impact or 0.0,
+                          0.6 + 0.4 * (imp.importance_share or 0.0) / top)
+            for imp in impacts}
 
 
 def _contributions(monitor: Monitor, model: str, ref: Any, rows: pa.Table,

@@ -217,10 +217,12 @@ def root_cause(request: Request, name: str, start: str | None = None, end: str |
     from fastapi.responses import PlainTextResponse
 
     from aiwarden.rca import analyse, to_markdown
+    from aiwarden.server.explain_routes import explanations_for
 
     mon = _monitor(request)
     report = analyse(mon, name, start=start or None, end=end or None,  # "": the default
-                     lookback=lookback or "7d")
+                     lookback=lookback or "7d",
+                     importance=explanations_for(request.app).reference_importance)
     if format == "markdown":
         return PlainTextResponse(to_markdown(report), media_type="text/markdown")
     return report

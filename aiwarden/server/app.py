@@ -30,6 +30,7 @@ from aiwarden.server.body import BodyLimit
 from aiwarden.server.concept_drift_routes import router as concept_router
 from aiwarden.server.dashboard import install_dashboard
 from aiwarden.server.docs import install_docs, operation_id
+from aiwarden.server.explain_routes import explanations_for
 from aiwarden.server.explain_routes import router as explain_router
 from aiwarden.server.gateway_routes import close_gateways, gateways_for
 from aiwarden.server.gateway_routes import router as gateway_router
@@ -183,6 +184,8 @@ def create_app(settings: ServerSettings | None = None,
             gateways_for(app).reload(name)
 
     pipeline.after_rollback = _switch_gateways
+    pipeline.importance = lambda model, version: explanations_for(app).reference_importance(
+        model, version)
 
     def after_cycle(report: Any) -> Any:
         touched = pipeline.after_cycle(report)

@@ -258,3 +258,31 @@ def test_sdk_and_cli_give_the_server_answer(api: httpx.Client, model: dict[str, 
     out = capsys.readouterr().out
     assert code in (0, 1) and "nDCG" in out and "slice amount" in out
     assert out.splitlines()[3].split()[1] == "amount"  # the first ranked row
+
+
+def test_rca_ranks_drift_the_model_leans_on_above_drift_it_ignores(
+        api: httpx.Client, model: dict[str, Any], trained: GradientBoostingClassifier) -> None:
+    """amount and noise drift by the same amount; the model leans on amount and barely
+    uses noise, so amount leads and noise says why it is scaled down."""
+    live = _data(400, 9)
+    live["amount"] *= 3.0  # the same shift in standard units for both
+    live["noise"] += 1.2
+    score = trained.predict_proba(live[FEATURES])[:, 1]
+    t0 = time.time() - 900
+    rows = [{"prediction_id": f"d{i}", "timestamp": t0 + i, "version": "1",
+             "features": {f: float(live.loc[i, f]) for f in FEATURES},
+             "prediction": int(score[i] > 0.5), "scores": float(score[i])}
+            for i in range(len(live))]
+    assert api.post(f"/models/{model['name']}/predictions", json=rows).json()["accepted"] == 400
+    r = api.get(f"/models/{model['name']}/rca", params={"start": t0 - 1, "end": t0 + 500})
+    assert r.status_code == 200, r.text
+    drift = r.json()["drift"]
+    assert {"amount", "noise"} <= set(drift["drifted_features"]), drift
+    assert drift["impact_method"] and "impact_unavailable" not in drift
+    by = {f["column"]: f for f in drift["features"]}
+    assert by["amount"]["importance_share"] > 0.5 > by["noise"]["importance_share"]
+    assert drift["drifted_features"].index("amount") < drift["drifted_features"].index("noise")
+    suspects = {s["name"]: s for s in r.json()["suspects"] if s["kind"] == "drift"}
+    assert suspects["amount"]["score"] > suspects["noise"]["score"]
+    assert "leans on it" in suspects["amount"]["summary"]
+    assert "barely uses it" in suspects["noise"]["summary"]
