@@ -75,30 +75,38 @@ def build(db_url: str, models: int, features: int, hours: int = 25) -> tuple[Mon
     rng = np.random.default_rng(0)
     now = time.time() // 60 * 60
     start = int(now - hours * 3600)
-    levels = mon.levels  # outside the writes: it may write the layout itself
-    hints = {"target": "y", "prediction": "pred", "scores": "score", "task": "binary"}
+    mon.levels  # noqa: B018 - outside the writes: it may write the layout itself
     for k in range(models):
         name = f"model-{k:03d}"
-        mon.create_model(name, task="binary")
-        ref_df = _frame(2000, features, rng)
-        table = pa.Table.from_pandas(ref_df, preserve_index=False)
-        ref = Reference.fit(table, **hints)
-        with mon.db.write() as conn:
-            m = models_repo.get_model(conn, name)
-            v = models_repo.create_version(conn, m, "v1", None)
-            models_repo.set_reference(conn, v, ref, table.num_rows, _sample(table, 10_000))
-        install_defaults(mon, name, "binary")
-        batch = _frame(600, features, rng).drop(columns=["y"])
-        parts = [BucketData(rows=60, profile=ref.profile(batch.iloc[i * 60:(i + 1) * 60]),
-                            latency=np.zeros(BucketData().latency.size, np.int64))
-                 for i in range(10)]
-        with mon.db.write(m.id) as conn:
-            conn.execute(bucket_profiles.insert(),
-                         _partial_rows(m.id, v.id, start, hours * 60, parts, levels))
-        _minutes[name] = parts[0]
+        _minutes[name] = add_model(mon, name, features, rng, start, hours * 60)
         if k % 20 == 19:
             print(f"  built {k + 1} models", flush=True)
     return mon, now
+
+
+def add_model(mon: Monitor, name: str, features: int, rng: np.random.Generator, start: int,
+              minutes: int, latency: np.ndarray | None = None) -> BucketData:
+    """One binary model: its reference fitted and stored as an upload stores it, default
+    rules, ``minutes`` 1-minute partials from ``start`` (10 distinct ones in turn) and their
+    rollups; returns a minute partial for :func:`new_minute`."""
+    hints = {"target": "y", "prediction": "pred", "scores": "score", "task": "binary"}
+    mon.create_model(name, task="binary")
+    table = pa.Table.from_pandas(_frame(2000, features, rng), preserve_index=False)
+    ref = Reference.fit(table, **hints)
+    with mon.db.write() as conn:
+        m = models_repo.get_model(conn, name)
+        v = models_repo.create_version(conn, m, "v1", None)
+        models_repo.set_reference(conn, v, ref, table.num_rows, _sample(table, 10_000))
+    install_defaults(mon, name, "binary")
+    batch = _frame(600, features, rng).drop(columns=["y"])
+    lat = np.zeros(BucketData().latency.size, np.int64) if latency is None else latency
+    parts = [BucketData(rows=60, profile=ref.profile(batch.iloc[i * 60:(i + 1) * 60]),
+                        latency=lat) for i in range(10)]
+    rows = _partial_rows(m.id, v.id, start, minutes, parts, mon.levels)
+    for i in range(0, len(rows), 20_000):  # bounded statements for a 90-day model
+        with mon.db.write(m.id) as conn:
+            conn.execute(bucket_profiles.insert(), rows[i:i + 20_000])
+    return parts[0]
 
 
 def _partial_rows(model_id: int, version_id: int, start: int, minutes: int,
