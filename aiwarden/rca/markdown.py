@@ -22,10 +22,16 @@ def to_markdown(report: dict[str, Any], top: int = 5) -> str:
                      f"{s['summary']}")
     drift = report.get("drift")
     if drift and drift.get("features"):
-        lines += ["", "## Drift", "", "| feature | method | value | threshold | explains |",
-                  "|---|---|---:|---:|---:|"]
+        weighed = any("importance_share" in d for d in drift["features"])
+        lines += ["", "## Drift", "", "| feature | method | value | threshold | explains |"
+                  + (" model leans on it |" if weighed else ""),
+                  "|---|---|---:|---:|---:|" + ("---:|" if weighed else "")]
         lines += [f"| {d['column']} | {d['method']} | {d['value']:.4g} | {d['threshold']:.4g} "
-                  f"| {d['contribution']:.0%} |" for d in drift["features"]]
+                  f"| {d['contribution']:.0%} |"
+                  + (f" {d['importance_share']:.0%} |" if "importance_share" in d
+                     else " - |" if weighed else "") for d in drift["features"]]
+        if drift.get("impact_unavailable"):
+            lines += ["", f"Not weighed by importance: {drift['impact_unavailable']}"]
     quality = report.get("quality")
     if quality and (quality.get("findings") or quality.get("quarantined")):
         lines += ["", "## Data quality", ""]

@@ -286,3 +286,7 @@ def test_rca_ranks_drift_the_model_leans_on_above_drift_it_ignores(
     assert suspects["amount"]["score"] > suspects["noise"]["score"]
     assert "leans on it" in suspects["amount"]["summary"]
     assert "barely uses it" in suspects["noise"]["summary"]
+    md = api.get(f"/models/{model['name']}/rca", params={
+        "start": t0 - 1, "end": t0 + 500, "format": "markdown"}).text
+    assert "model leans on it |" in md
+    assert f"| {by['amount']['importance_share']:.0%} |" in md
