@@ -1,0 +1,142 @@
+"""What explanations cost: rows/s of Tree and Permutation SHAP via aiwarden against shap
+called directly on the same model, rows and background, and a sampled 1M-row window.
+
+Each figure is the median of ``--repeats`` runs; wall clock and this process's CPU seconds
+are both printed (the host is shared: compare the aiwarden/shap ratio measured in the same
+run, not absolutes between runs). The first Permutation call of a process also pays
+numba's compilation of shap's masking code (tens of seconds on a loaded host): it is timed
+once, separately, as "warm-up". Tree SHAP is timed both interventional (aiwarden's default:
+against the background, cost ~ trees x leaves x background rows) and path-dependent (the
+trees' own covers, no background). shap's C code draws a progress bar on stderr for long
+interventional runs. Needs the explain extra and lightgbm.
+
+    .venv/bin/python bench/explain.py [--rows 2000] [--perm-rows 20] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from aiwarden.explain import explain_rows, global_importance
+from aiwarden.explain._codec import summarise_background
+from bench._machine import machine_line
+
+
+def _timed(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """Median wall and CPU seconds of ``repeats`` calls."""
+    walls, cpus = [], []
+    for _ in range(repeats):
+        w, c = time.perf_counter(), time.process_time()
+        fn()
+        walls.append(time.perf_counter() - w)
+        cpus.append(time.process_time() - c)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def _data(n: int, d: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = pd.DataFrame(rng.normal(size=(n, d)), columns=[f"x{i}" for i in range(d)])
+    w = np.linspace(2, 0, d)
+    y = ((x.to_numpy() @ w + rng.normal(0, 1, n)) > 0).astype(int)
+    return x, y
+
+
+def _line(label: str, rows: int, ours: tuple[float, float], theirs: tuple[float, float]
+          ) -> None:
+    print(f"{label:<34} {rows / ours[0]:>10.0f} rows/s  shap {rows / theirs[0]:>10.0f} rows/s"
+          f"  ratio wall {ours[0] / theirs[0]:.3f}  cpu {ours[1] / max(theirs[1], 1e-9):.3f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=2000, help="rows through TreeExplainer")
+    ap.add_argument("--perm-rows", type=int, default=20, help="rows through Permutation")
+    ap.add_argument("--features", type=int, default=10)
+    ap.add_argument("--background", type=int, default=100)
+    ap.add_argument("--window", type=int, default=1_000_000)
+    ap.add_argument("--sample", type=int, default=500, help="window rows explained")
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import lightgbm as lgb
+        import shap
+    from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+
+    print("start:", machine_line())
+    x, y = _data(5000, args.features)
+    rows = _data(args.rows, args.features, seed=1)[0]
+    bg = summarise_background(x, args.background, 0)
+    models = {
+        "RandomForest(50, depth 8)": RandomForestClassifier(50, max_depth=8, random_state=0,
+                                                            n_jobs=1).fit(x, y),
+        "LightGBM(100 trees)": lgb.LGBMClassifier(n_estimators=100, verbose=-1,
+                                                  n_jobs=1).fit(x, y),
+    }
+    for name, model in models.items():
+        def ours(model=model) -> None:
+            explain_rows(model, rows, x, background_size=args.background)
+
+        def theirs(model=model) -> None:
+            e = shap.TreeExplainer(model, data=bg.to_numpy(),
+                                   feature_perturbation="interventional")
+            e.shap_values(rows.to_numpy(), check_additivity=False)
+        theirs()  # first call builds shap's tree structures' code paths; not timed
+        _line(f"Tree {name}", args.rows, _timed(ours, args.repeats),
+              _timed(theirs, args.repeats))
+
+        def ours_pd(model=model) -> None:
+            explain_rows(model, rows, x, tree_perturbation="tree_path_dependent")
+
+        def theirs_pd(model=model) -> None:
+            e = shap.TreeExplainer(model, feature_perturbation="tree_path_dependent")
+            e.shap_values(rows.to_numpy(), check_additivity=False)
+        _line(f"  path-dependent {name.split('(')[0]}", args.rows,
+              _timed(ours_pd, args.repeats), _timed(theirs_pd, args.repeats))
+
+    gb = GradientBoostingClassifier(n_estimators=50, random_state=0).fit(x, y)
+    prow = rows.iloc[:args.perm_rows]
+    w = time.perf_counter()
+    explain_rows(gb, prow.iloc[:1], x, method="permutation", background_size=args.background)
+    print(f"{'Permutation warm-up (numba)':<34} {time.perf_counter() - w:>10.1f} s, once "
+          "per process")
+
+    def perm_ours() -> None:
+        explain_rows(gb, prow, x, method="permutation", background_size=args.background)
+
+    def perm_theirs() -> None:
+        masker = shap.maskers.Independent(bg.to_numpy(), max_samples=len(bg))
+        f = lambda a: gb.predict_proba(pd.DataFrame(a, columns=x.columns))  # noqa: E731
+        shap.PermutationExplainer(f, masker, seed=0)(prow.to_numpy(), max_evals=500,
+                                                     silent=True)
+    _line("Permutation GradientBoosting(50)", args.perm_rows, _timed(perm_ours, args.repeats),
+          _timed(perm_theirs, args.repeats))
+
+    big = pd.DataFrame(np.random.default_rng(2).normal(size=(args.window, args.features)),
+                       columns=x.columns)
+    rf = models["RandomForest(50, depth 8)"]
+    wall, cpu = _timed(lambda: global_importance(rf, big, x, sample_size=args.sample),
+                       args.repeats)
+    print(f"{'Window importance (Tree)':<34} {args.window} rows, {args.sample} explained, "
+          f"1000 bootstrap resamples: {wall:.2f} s wall, {cpu:.2f} s CPU")
+    wall, cpu = _timed(lambda: global_importance(rf, big, x, sample_size=args.sample,
+                                                 tree_perturbation="tree_path_dependent"),
+                       args.repeats)
+    print(f"{'  path-dependent':<34} {args.window} rows, {args.sample} explained, "
+          f"1000 bootstrap resamples: {wall:.2f} s wall, {cpu:.2f} s CPU")
+    print("end:  ", machine_line())
+
+
+if __name__ == "__main__":
+    main()
