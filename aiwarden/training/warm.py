@@ -2,7 +2,7 @@
 scientific stack, instead of a fresh interpreter per run.
 
 Why: a fresh ``python`` that imports numpy, pandas, scikit-learn and skops costs seconds on
-a loaded machine (9 s measured), far more than the scheduling itself; a fork of a process
+a loaded machine (9 to 11 s measured), far more than the scheduling itself; a fork of a process
 that holds them costs milliseconds. Why not ``multiprocessing``'s forkserver: its children
 are not ours to ``wait4`` (no peak memory), it re-imports the server's ``__main__`` in each
 child (the whole web app under ``aiwarden serve``), and it gives no way to put the run's
@@ -196,7 +196,9 @@ class WarmRunner:
                     break
                 except OSError as exc:
                     ours.close()
-                    self._proc and self._proc.kill()
+                    if self._proc is not None:  # half dead: the next attempt starts anew
+                        self._proc.kill()
+                        self._proc.wait()
                     if attempt:
                         raise WarmUnavailable(f"the warm runner refused the run: {exc}") from exc
                 finally:
