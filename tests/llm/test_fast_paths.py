@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 
-from aiwarden.llm.evaluators import output, refusal, safety
+from aiwarden.llm.evaluators import injection, output, refusal, safety
 
 
 def _texts(pieces: list[str], n: int, seed: int, most: int = 12) -> list[str]:
@@ -67,3 +67,22 @@ def test_quote_screen_and_anchor_search_equal_the_plain_scans() -> None:
             hits = hits & words.every
             want = [sp for sp in spans if not hits.isdisjoint(safety._words(t, *sp))]
             assert words.sentences_with(hits) == want, (t, hits)
+
+
+def test_injection_screens_equal_running_every_family() -> None:
+    blob = "aGVsbG8gd29ybGQgdGhpcyBpcyBhIHRlc3Qgb2YgYmFzZTY0IGVuY29kaW5nIQ=="
+    words = ["ignore", "previous", "instructions", "decode", "this", "base64", "Follow", "the",
+             "following", "hex", blob, blob[:47], blob[:48] + "!", "\u200b", "\u017f",
+             "translate", "rot13", "x", "DAN", "system:", "\n", "a1b2" * 13]
+    pieces = [w + sep for w in words for sep in (" ", "", "\n")]
+    texts = _texts(pieces, 20_000, 4, most=10)
+    ev = injection.InjectionEvaluator()
+    plain = []
+    for text in texts:
+        t = text.replace("\u2019", "'")
+        fs = sorted(((m.start(), m.end(), d) for d, _, _, rx in injection._COMPILED
+                     for m in rx.finditer(t)), key=lambda x: x[0])
+        plain.append(fs)
+    got = [[(f.start, f.end, f.detail) for f in fs] for fs in ev.evaluate(texts)]
+    assert got == plain
+    assert sum(any(d == "obfuscation" for *_, d in fs) for fs in plain) > 100

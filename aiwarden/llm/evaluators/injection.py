@@ -79,6 +79,18 @@ _COMPILED = tuple(
     for detail, sev, p in _FAMILIES
 )
 
+_DECODE_VERBS = ("decode", "decipher", "translate", "interpret", "execute", "follow")
+
+
+def _may_obfuscate(text: str, low: str) -> bool:
+    """False only when the obfuscation family cannot match: on ASCII text it needs a decode
+    verb or a blob of 48 base64 characters (inside one whitespace-free token); its lookaround
+    scan at every position cost more than the other families together on a 1 kB prompt.
+    Other text always runs it (invisible characters; IGNORECASE folds e.g. "\u017f" to "s")."""
+    if not text.isascii():
+        return True
+    return any(v in low for v in _DECODE_VERBS) or any(len(w) >= 48 for w in text.split())
+
 
 class InjectionEvaluator:
     """Flags prompt-injection and jailbreak attempts in the user's input.
@@ -114,7 +126,7 @@ class InjectionEvaluator:
             found = [
                 Finding("injection", "injection", self.field, m.start(), m.end(), sev, detail)
                 for detail, sev, anchors, rx in _COMPILED
-                if not anchors or any(a in low for a in anchors)
+                if (any(a in low for a in anchors) if anchors else _may_obfuscate(t, low))
                 for m in rx.finditer(t)
             ]
             found.sort(key=lambda f: f.start)
