@@ -21,6 +21,7 @@ def install_dashboard(app: FastAPI) -> None:
     """Mount the pages and the static assets (compressed: ECharts is 1 MB, 0.35 MB gzipped)."""
     from aiwarden.server.dashboard import (
         alert_pages,
+        explain_pages,
         incident_pages,
         llm_pages,
         pages,
@@ -30,7 +31,7 @@ def install_dashboard(app: FastAPI) -> None:
     )
 
     for module in (pages, llm_pages, incident_pages, rollback, alert_pages,
-                   quarantine_pages, training_pages):
+                   quarantine_pages, training_pages, explain_pages):
         app.include_router(module.router)
     app.mount("/static", GZipMiddleware(Static(directory=str(STATIC)), minimum_size=1024),
               name="static")

@@ -30,8 +30,13 @@ def _context(state: Any, name: str, field: str | None) -> dict[str, Any]:
     with mon.db.read() as conn:
         rows = q.list_rows(conn, m.id, field=field or None, limit=_SHOWN)
         fields = sorted({r.field or "" for r in q.list_rows(conn, m.id, limit=10_000)})
+    # a row whose id was accepted since (sent again, corrected) links to its explained page
+    pids = [r.prediction_id for r in rows if r.prediction_id]
+    accepted = set(mon.events_by_id(name, pids)["table"].column("prediction_id")
+                   .to_pylist()) if pids else set()
     return {"name": name, "rows": [r.to_dict(parsed=True) | {
-        "pretty": json.dumps(r.row, indent=2, default=str)} for r in rows],
+        "pretty": json.dumps(r.row, indent=2, default=str),
+        "accepted": r.prediction_id in accepted} for r in rows],
         "fields": fields, "field": field, "shown": _SHOWN}
 
 

@@ -161,7 +161,7 @@
     o.xAxis = horizontal ? val : cat;
     o.yAxis = horizontal ? Object.assign(cat, {inverse: true}) : val;
     o.tooltip = {trigger: "axis", valueFormatter: function (v) { return fmt(v, unit); }};
-    var points = 0, two = spec.series.length > 1;
+    var points = 0, two = spec.series.filter(function (s) { return s.type !== "marker"; }).length > 1;
     o.series = spec.series.map(function (s, i) {
       points += s.data.length;
       // two series: the first (reference, or the slice) is hatched, so colour is not needed
@@ -169,12 +169,63 @@
       if (s.color) style.color = s.color;
       else if (two && i === 0) style.color = "#9aa4b1";
       if (two && i === 0) style.decal = HATCH;
+      if (s.type === "marker") {  // e.g. the reference's value beside each bar
+        return {name: s.name, type: "scatter", data: s.data.map(function (v, j) {
+          return horizontal ? [v, j] : [j, v]; }), symbol: "diamond", symbolSize: 11,
+          itemStyle: {color: s.color || "#000"}, z: 5};
+      }
       return {name: s.name, type: "bar", data: s.data, barMaxWidth: 22, itemStyle: style};
+    });
+    spec.series.forEach(function (s) {
+      if (!s.lower || !s.upper) return;  // an interval per bar: whiskers with caps
+      o.series.push({name: s.name + " interval", type: "custom", z: 4, tooltip: {show: false},
+        encode: horizontal ? {x: [1, 2], y: 0} : {x: 0, y: [1, 2]},
+        data: s.lower.map(function (lo, j) { return [j, lo, s.upper[j]]; }),
+        renderItem: function (params, api) {
+          var j = api.value(0), lo = api.value(1), hi = api.value(2);
+          var a = horizontal ? api.coord([lo, j]) : api.coord([j, lo]);
+          var b = horizontal ? api.coord([hi, j]) : api.coord([j, hi]);
+          var cap = 5, st = {stroke: "#222", lineWidth: 1.3};
+          var ends = horizontal ? [[a[0], a[1] - cap, a[0], a[1] + cap], [b[0], b[1] - cap, b[0], b[1] + cap]]
+            : [[a[0] - cap, a[1], a[0] + cap, a[1]], [b[0] - cap, b[1], b[0] + cap, b[1]]];
+          return {type: "group", children: [[a[0], a[1], b[0], b[1]]].concat(ends).map(function (l) {
+            return {type: "line", shape: {x1: l[0], y1: l[1], x2: l[2], y2: l[3]}, style: st}; })};
+        }});
     });
     return {option: o, points: points};
   }
 
-  var BUILD = {time: timeOption, heatmap: heatOption,
+  // An explanation: base value, each contribution as a floating bar from where the last one
+  // ended (up vermillion, down blue), then the output; one row per step, top to bottom.
+  var STEP = {up: "#D55E00", down: "#0072B2", total: "#5b6472"};
+
+  function waterfallOption(spec, width) {
+    var o = base(spec), left = labelWidth(spec.categories, width);
+    o.grid = {left: left, right: 24, top: 10, bottom: 8, containLabel: false};
+    o.legend = {show: false};
+    o.yAxis = {type: "category", data: spec.categories, inverse: true,
+      axisLabel: {fontSize: 11, interval: 0, width: left - 10, overflow: "truncate"}};
+    o.xAxis = {type: "value", scale: true, axisLabel: {fontSize: 11, formatter: tick}};
+    o.tooltip = {trigger: "item", formatter: function (p) {
+      var s = spec.steps[p.data[0]];
+      if (s.kind === "total") return s.name + ": <b>" + fmt(s.to) + "</b>";
+      var d = s.to - s.from;
+      return s.name + (s.value !== undefined && s.value !== null ? " = " + s.value : "") +
+        ": <b>" + (d >= 0 ? "+" : "") + fmt(d) + "</b> (" + fmt(s.from) + " → " + fmt(s.to) + ")";
+    }};
+    o.series = [{type: "custom", name: spec.title, encode: {x: [1, 2], y: 0},
+      data: spec.steps.map(function (s, j) { return [j, s.from, s.to]; }),
+      renderItem: function (params, api) {
+        var j = api.value(0), a = api.coord([api.value(1), j]), b = api.coord([api.value(2), j]);
+        var h = api.size([0, 1])[1] * 0.62, s = spec.steps[j];
+        return {type: "rect", shape: {x: Math.min(a[0], b[0]), y: a[1] - h / 2,
+          width: Math.max(1.5, Math.abs(b[0] - a[0])), height: h},
+          style: {fill: STEP[s.kind] || STEP.total}};
+      }}];
+    return {option: o, points: spec.steps.length};
+  }
+
+  var BUILD = {time: timeOption, heatmap: heatOption, waterfall: waterfallOption,
     bars: function (s, w) { return barsOption(s, false, w); },
     hbars: function (s, w) { return barsOption(s, true, w); }};
 
@@ -184,6 +235,7 @@
     if (!tag || !tag.classList.contains("chart-spec")) return;
     var spec = JSON.parse(tag.textContent);
     if (spec.kind === "heatmap") el.style.setProperty("--rows", spec.y.length);
+    if (spec.kind === "waterfall") el.style.setProperty("--rows", spec.categories.length);
     var built = BUILD[spec.kind](spec, el.clientWidth);
     var chart = echarts.init(el, null, {renderer: "canvas"});
     chart.setOption(built.option);
