@@ -26,7 +26,7 @@ __all__ = ["CanaryCompare", "Comparison", "Split", "compare_rates", "compare_ver
 class CanaryCompare(BaseModel):
     """How a rollback policy judges a running canary."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     metric: Literal["error_rate", "error"] = "error_rate"
     window: str = "1h"

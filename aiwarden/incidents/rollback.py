@@ -41,7 +41,8 @@ _FIRING = {"firing", "escalated", "refiring"}
 
 
 class RollbackPolicy(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: false is not 0.0 and "1" not True, as the OpenAPI document says
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     model: str = Field(min_length=1, max_length=200)
     alias: str = "champion"

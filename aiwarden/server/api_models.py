@@ -16,6 +16,16 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, RootModel, StrictFloat
 
 from aiwarden.incidents.rollback import RollbackPolicy
+from aiwarden.server.spec_models import (
+    ALIAS_PATTERN,
+    BOUNDED_DURATION,
+    NAME_PATTERN,
+    RULE_BODY,
+    RULE_IN_FILE,
+    TRAFFIC_BODY,
+    RollbackPolicyBody,
+    notification_body,
+)
 
 __all__ = [
     "ALIAS_PATTERN", "ARROW", "BODY_MODELS", "DURATION_PATTERN", "INSTANT_PATTERN",
@@ -23,8 +33,6 @@ __all__ = [
     "Open", "RollbackPolicy", "answers", "body_doc",
 ]
 
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,199}$"  # model and version names
-ALIAS_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,99}$"
 # An instant as query parameters take it (monitoring.windows.parse_instant): now, a duration
 # before now (-1h, now-30m), epoch seconds, or ISO 8601 (days to 28 and years 1000-2999 here;
 # the server reads every real date from year 940 to 3000, and a little whitespace).
@@ -33,7 +41,8 @@ INSTANT_PATTERN = (  # empty: the parameter's default
     r"|[12][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])"
     r"([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?"
     r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?)?)$")
-DURATION_PATTERN = r"^([1-9][0-9]{0,5}[smhdw]?)?$"  # 90, 5m, 1h, 7d, 2w; empty: the default
+# 90, 5m, 1h, 7d, 2w, at most 10 years (MAX_DURATION); empty: the default
+DURATION_PATTERN = rf"^({BOUNDED_DURATION})?$"
 ARROW = "application/vnd.apache.arrow.stream"
 PARQUET = "application/vnd.apache.parquet"
 
@@ -63,7 +72,12 @@ _Task = Literal["binary", "multiclass", "regression", "none"]
 
 
 class ColumnSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # a segment column is categorical or boolean, its name at most 90 characters
+    # (monitoring/segments.check_schema)
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": [
+        {"properties": {"role": {"not": {"const": "segment"}}}},
+        {"properties": {"dtype": {"enum": ["categorical", "boolean"]},
+                        "name": {"maxLength": 90}}}]})
 
     name: str = Field(min_length=1, max_length=1000)
     dtype: _Dtype
@@ -95,7 +109,9 @@ class SilenceSpec(BaseModel):
 
 
 class RuleSpec(Open):
-    """One alert rule (docs/alerting.md); the model and name come from the path."""
+    """One alert rule (docs/alerting.md); the model and name come from the path. The
+    server checks it with :class:`~aiwarden.alerting.rules.Rule`; the document states it
+    per metric kind (:data:`~aiwarden.server.spec_models.RULE_BODY`)."""
 
 
 class NotificationConfig(Open):
@@ -118,6 +134,11 @@ class TrafficSpec(BaseModel):
     reason: str | None = None
 
 
+class RollbackPolicySpec(Open):
+    """A rollback policy (docs/rollback.md); the model comes from the path. The server
+    checks it with :class:`~aiwarden.incidents.rollback.RollbackPolicy`."""
+
+
 class Rows(RootModel[list[Any] | dict[str, Any]]):
     """A row object, a list of them, or ``{"rows": [...]}`` (docs/api.md); a list item
     that is not a row object is quarantined with its reason, not refused."""
@@ -137,6 +158,17 @@ class RuleFile(Open):
     ``inhibit_rules``, ``escalation_policies``, ``rollback_policies``."""
 
     rules: list[dict[str, Any]] = []
+
+
+class RuleFileDoc(Open):
+    """A rule file (YAML or JSON): ``rules``; optionally the notification config's
+    sections (``route``, ``receivers``, ``inhibit_rules``, ``escalation_policies``),
+    ``rollback_policies``, ``llm_prices``, ``guardrails`` and ``pipelines``. Rule names are
+    unique per model."""
+
+    model_config = ConfigDict(title="RuleFile")
+
+    rules: list[RULE_IN_FILE] = []  # type: ignore[valid-type]
 
 
 class PredictRequest(Open):
@@ -504,9 +536,17 @@ class Ready(Open):
     reason: str | None = None
 
 
+# bodies a handler reads loosely and checks in code, documented exactly (spec_models)
+_DOCUMENTED_AS: dict[type[BaseModel], Any] = {
+    RuleSpec: RULE_BODY, RuleFile: RuleFileDoc, TrafficSpec: TRAFFIC_BODY,
+    RollbackPolicySpec: RollbackPolicyBody,
+    NotificationConfig: notification_body()}
+
+
 # ------------------------------------------------------------------ route helpers
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
-BODY_MODELS: dict[str, type[BaseModel]] = {}  # named by body_doc; docs.py adds their schemas
+# named by body_doc; docs.py adds their schemas: a model, a type or a JSON Schema
+BODY_MODELS: dict[str, Any] = {}
 
 
 def answers(model: Any = None, *errors: int, status: int = 200,
@@ -526,8 +566,10 @@ def answers(model: Any = None, *errors: int, status: int = 200,
 
 
 def body_doc(*media: str, json: type[BaseModel] | None = None, required: bool = True,
-             multipart: bool = False) -> dict[str, Any]:
-    """``openapi_extra`` for a handler that reads the raw body: which types it takes."""
+             multipart: bool = False, schema: Any = None) -> dict[str, Any]:
+    """``openapi_extra`` for a handler that reads the raw body: which types it takes.
+    ``schema`` (a type or a JSON Schema) documents a ``json`` model the handler checks
+    further in code, under the model's name."""
     content: dict[str, Any] = {}
     if json is not None:
         content["application/json"] = {"schema": {"$ref": f"#/components/schemas/{json.__name__}"}}
@@ -543,5 +585,6 @@ def body_doc(*media: str, json: type[BaseModel] | None = None, required: bool = 
                 **{k: {"type": "string"} for k in ("format", "filename", "entry_point", "version",
                                                    "trust", "task", "metadata")}}}}
     if json is not None:
-        BODY_MODELS[json.__name__] = json
+        BODY_MODELS[json.__name__] = schema if schema is not None else _DOCUMENTED_AS.get(
+            json, json)
     return {"requestBody": {"required": required, "content": content}}

@@ -42,6 +42,7 @@ from aiwarden.server.api_models import (
     Error,
 )
 from aiwarden.server.route_table import RouteEntry, api_routes
+from aiwarden.server.spec_models import RULE_NAME_PATTERN, notification_schemas
 
 __all__ = ["install_docs", "openapi_document", "operation_id"]
 
@@ -132,6 +133,7 @@ _PATH_PATTERNS = {
     ("PUT", f"{_V1}/models/{{name}}/versions/{{version}}/reference"): {"version": NAME_PATTERN},
     ("POST", f"{_V1}/registry/models/{{name}}/versions"): {"name": NAME_PATTERN},
     ("PUT", f"{_V1}/registry/models/{{name}}/aliases/{{alias}}"): {"alias": ALIAS_PATTERN},
+    ("PUT", f"{_V1}/rules/{{model}}/{{name}}"): {"name": RULE_NAME_PATTERN},
 }
 
 
@@ -208,6 +210,13 @@ _CREATED = {
 }
 
 
+# what a new model does not have until it is set: a link from the creation to any method
+# but PUT would promise an answer that is a 404 by design (a guardrail, rollback policy or
+# training pipeline is PUT first, an alias registered before it can roll back)
+_NOT_YET = ("/guardrail", "/rollback-policy", "/pipeline", "/rollback",
+            "/v1/chat/completions")
+
+
 def _links(paths: dict[str, Any]) -> None:
     """OpenAPI links from each creating operation to the operations on what it created, so
     generated clients and stateful tests can follow them (``$response.body#/name``)."""
@@ -220,9 +229,12 @@ def _links(paths: dict[str, Any]) -> None:
         links = {}
         for path, ops in paths.items():
             if path == base or not path.startswith(base.rsplit("/", 1)[0]) or \
-                    not set(_params(path)) <= set(given) or not set(fields) <= set(_params(path)):
+                    not set(_params(path)) <= set(given) or \
+                    not set(fields) <= set(_params(path)):
                 continue
-            for op in ops.values():
+            for method, op in ops.items():
+                if path.endswith(_NOT_YET) and method != "put":  # PUT sets it: linked
+                    continue
                 links[op["operationId"]] = {
                     "operationId": op["operationId"],
                     "parameters": {p: given[p] for p in _params(path)}}
@@ -241,11 +253,14 @@ def openapi_document(app: FastAPI, *, open_server: bool) -> dict[str, Any]:
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)
-    for model in (Error, *BODY_MODELS.values()):
-        found = TypeAdapter(model).json_schema(ref_template=_REF + "{model}")
-        for name, sub in found.pop("$defs", {}).items():
-            schemas.setdefault(name, sub)
-        schemas.setdefault(model.__name__, found)
+    for name, model in [("Error", Error), *BODY_MODELS.items()]:
+        found = model if isinstance(model, dict) else TypeAdapter(model).json_schema(
+            ref_template=_REF + "{model}")
+        for sub_name, sub in found.pop("$defs", {}).items():
+            schemas.setdefault(sub_name, sub)
+        schemas.setdefault(name, found)
+    for name, sub in notification_schemas().items():  # what NotificationConfig refers to
+        schemas.setdefault(name, sub)
     doc["components"]["securitySchemes"] = copy.deepcopy(SECURITY_SCHEMES)
     paths = doc.get("paths", {})
     for entry in api_routes(app):

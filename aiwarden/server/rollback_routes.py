@@ -20,11 +20,14 @@ from aiwarden.server.access import actor, monitor, requires
 from aiwarden.server.api_models import (
     PendingRollback,
     RollbackPolicy,
+    RollbackPolicySpec,
     Rolled,
     Status,
     VersionComparison,
     answers,
+    body_doc,
 )
+from aiwarden.server.jsonbody import json_body
 from aiwarden.store import kv
 from aiwarden.store.models_repo import NotFound
 
@@ -48,13 +51,19 @@ def get_policy(request: Request, name: str) -> dict[str, Any]:
 
 
 @router.put("/models/{name}/rollback-policy", dependencies=[requires("admin")],
-            responses=answers(RollbackPolicy))
-def put_policy(request: Request, name: str, body: dict[str, Any]) -> dict[str, Any]:
+            responses=answers(RollbackPolicy),
+            openapi_extra=body_doc(json=RollbackPolicySpec))
+async def put_policy(request: Request, name: str) -> dict[str, Any]:
     """Which alerts may roll the model's alias back (validated; the model must exist)."""
-    monitor(request).model(name)
-    policy = parse_policy({**body, "model": name})
-    _rollbacks(request).set_policy(policy)
-    return policy.model_dump()
+    body = (await json_body(request, RollbackPolicySpec)).model_dump()
+
+    def store() -> dict[str, Any]:
+        monitor(request).model(name)
+        policy = parse_policy({**body, "model": name})
+        _rollbacks(request).set_policy(policy)
+        return policy.model_dump()
+
+    return await run_in_threadpool(store)
 
 
 @router.delete("/models/{name}/rollback-policy", dependencies=[requires("admin")],

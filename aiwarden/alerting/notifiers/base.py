@@ -382,7 +382,7 @@ def receiver_from_config(config: Mapping[str, Any], egress: EgressPolicy | None 
     if not isinstance(config, Mapping):
         raise ParameterError(f"A receiver config must be a mapping. Got {config!r} instead.")
     kind = config.get("type")
-    if kind not in _REGISTRY:
+    if not isinstance(kind, str) or kind not in _REGISTRY:  # a list or mapping: no 500
         raise ParameterError(f"The 'type' field of receiver {config.get('name')!r} must be one "
                              f"of {receiver_types()}. Got {kind!r} instead.", "type")
     from aiwarden.alerting.notifiers.secrets import resolve_secrets
