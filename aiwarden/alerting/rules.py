@@ -79,7 +79,8 @@ __all__ = ["DEFAULT_MIN_GAP", "DEFAULT_MIN_LABELS", "DEFAULT_MIN_ROWS", "METRIC_
 
 Metric = Literal["drift", "quality", "performance", "estimated_performance", "latency",
                  "volume", "quarantined", "errors", "resources", "concept_drift",
-                 "multivariate_drift", "estimate_gap", "llm", "text_drift"]
+                 "multivariate_drift", "estimate_gap", "llm", "text_drift",
+                 "attribution_drift"]
 # The numbers each metric offers, the first being the default ``stat``.
 METRIC_STATS: dict[str, tuple[str, ...]] = {
     "drift": ("severity", "value", "share_drifted", "drifted_count"),
@@ -104,6 +105,10 @@ METRIC_STATS: dict[str, tuple[str, ...]] = {
     # AUC (and its CI bounds), drifted (1/0); MMD of embeddings when events carry them
     "text_drift": ("auc", "auc_lower", "auc_upper", "drifted", "embedding_mmd2",
                    "embedding_p_value", "embedding_drifted"),
+    # the newest scheduled check of which features drive the model (docs/explain.md): nDCG
+    # of the importance ranking vs the reference's, alarm (1 below the model's threshold),
+    # features whose attribution distribution shifted, the largest KS statistic
+    "attribution_drift": ("ndcg", "alarm", "shifted_count", "max_ks"),
     # any gauge works: <gauge>_mean, <gauge>_max or <gauge>_sum (see _RESOURCE_STAT)
     # an LLM's descriptor rates and sums (docs/llm.md): unsafe_rate, pii_rate, cost_sum...
     "llm": LLM_STATS,
@@ -276,9 +281,9 @@ def _check_segment(rule: Rule) -> None:
     if rule.metric == "resources":
         raise ValueError("resource samples have no segments: segment and segment_by do not "
                          "apply to metric resources")
-    if rule.metric == "concept_drift":
-        raise ValueError("change points belong to a whole version, not a segment: segment "
-                         "and segment_by do not apply to metric concept_drift")
+    if rule.metric in ("concept_drift", "attribution_drift"):
+        raise ValueError(f"{rule.metric} belongs to a whole version, not a segment: segment "
+                         f"and segment_by do not apply to metric {rule.metric}")
     if rule.segment is not None and (len(rule.segment) != 1 or not all(rule.segment)):
         raise ValueError("segment names one column and its value, e.g. {country: BR}; got "
                          f"{rule.segment}")
@@ -376,7 +381,7 @@ def _raw(rule: Rule, value: dict[str, Any] | None) -> float | None:
         m = _RESOURCE_STAT.fullmatch(stat)
         gauge = (value.get("gauges") or {}).get(m.group(1)) if m else None
         return None if gauge is None else _num(gauge.get(m.group(2)))
-    if rule.metric in ("multivariate_drift", "llm", "text_drift"):
+    if rule.metric in ("multivariate_drift", "llm", "text_drift", "attribution_drift"):
         return _num(value.get(stat))
     if rule.metric == "concept_drift":  # change points counted in the window
         if rule.method is not None:

@@ -87,6 +87,8 @@ class Monitor:
             MultivariateSettings(rows=self.settings.multivariate_rows,
                                  max_columns=self.settings.multivariate_max_columns))
         self.text_drift = TextDriftWindows()  # an LLM's prompts vs its reference prompts
+        # set by the server (it needs the registry): stored attribution-drift checks
+        self.attribution: Any = None
         self.embedder: LocalEmbedder | None = None  # prompts sent without an embedding
         if self.settings.embedding_model:
             self.embedder = LocalEmbedder(self.settings.embedding_model)
@@ -353,6 +355,12 @@ class Monitor:
                    ) -> tuple[Any, str | None]:
         """A metric of :data:`metrics.ROW_METRICS` for one window: ``(value, reason)``."""
         t0, t1 = self._window(t0, t1)  # bucket-aligned, as the window's profiles are
+        if metric == "attribution_drift":
+            if self.attribution is None:
+                return None, ("attribution drift is checked by an aiwarden server (it loads "
+                              "the registered model); this process has none")
+            found = self.attribution.value(conn, model_id, version, t0, t1)
+            return (None, found["reason"]) if "reason" in found else (found, None)
         engine = self.text_drift if metric == "text_drift" else self.multivariate
         value, why = engine.compute(self.db, conn, model_id, version_id, version,
                                                ref, t0, t1, n_rows)

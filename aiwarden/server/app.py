@@ -18,6 +18,7 @@ from aiwarden.alerting.pipeline import AlertPipeline, Leadership
 from aiwarden.egress import EgressPolicy
 from aiwarden.incidents import IncidentService
 from aiwarden.incidents.rollback import Rollbacks
+from aiwarden.monitoring.attribution_watch import AttributionLoop, AttributionWatch
 from aiwarden.monitoring.segments import check_top_n
 from aiwarden.monitoring.service import Monitor, MonitorSettings
 from aiwarden.server import errors
@@ -145,9 +146,12 @@ def create_app(settings: ServerSettings | None = None,
                                    also=lambda: (pipeline.tick(), _training_tick(app)))
         maintenance.start()
         alerts = EvaluationLoop(evaluator, settings.evaluate_every, after=after_cycle)
+        attribution = AttributionLoop(monitor.attribution,
+                                      tick=max(5.0, min(30.0, settings.evaluate_every)))
         notifications.deliverer.start()
         if settings.evaluate_every > 0:
             alerts.start()
+            attribution.start()  # scheduled SHAP checks, apart from the alert cycle
         app.state.ready = True
         if on_started is not None:
             on_started()
@@ -156,6 +160,7 @@ def create_app(settings: ServerSettings | None = None,
         finally:
             maintenance.stop.set()
             alerts.stop.set()
+            attribution.stop.set()
             maintenance.join(timeout=10)
             if alerts.is_alive():
                 alerts.join(timeout=30)
@@ -186,6 +191,7 @@ def create_app(settings: ServerSettings | None = None,
     pipeline.after_rollback = _switch_gateways
     pipeline.importance = lambda model, version: explanations_for(app).reference_importance(
         model, version)
+    monitor.attribution = AttributionWatch(explanations_for(app), evaluator.holder)
 
     def after_cycle(report: Any) -> Any:
         touched = pipeline.after_cycle(report)

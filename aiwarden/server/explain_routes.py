@@ -170,3 +170,60 @@ async def importance(request: Request, name: str, version: str | None = None,
     return await run_in_threadpool(svc.importance, name, version=version, start=start,
                                    end=end, sample_size=sample_size, where=conditions,
                                    options={"method": method, "seed": seed})
+
+
+class AttributionSettingsBody(BaseModel):
+    """A model's scheduled attribution-drift checks; every field optional."""
+
+    model_config = ConfigDict(extra="forbid")
+    every: str | float | None = Field(None, description="between two checks: seconds or "
+                                                        "a duration such as 1h (60 s .. 7 d)")
+    sample_size: int | None = Field(None, ge=20, le=20_000)
+    method: Literal["auto", "tree", "linear", "permutation", "kernel"] | None = None
+    threshold: float | None = Field(None, gt=0, le=1, description="nDCG alarm level")
+
+
+class AttributionStatus(Open):
+    model: str
+    settings: dict[str, Any] = Field(description="every (s), sample_size, method, threshold")
+    checks: list[dict[str, Any]] = Field(description="newest last: at, version, window, "
+                                                     "ndcg, alarm, shifted_count, max_ks, "
+                                                     "top features, or the reason none")
+
+
+def _status(request: Request, name: str) -> dict[str, Any]:
+    from aiwarden.store import models_repo as repo
+
+    mon = monitor(request)
+    watch = mon.attribution
+    with mon.db.read() as conn:
+        m = repo.get_model(conn, name)
+        return {"model": name, "settings": watch.settings(conn, m.id).to_dict(),
+                "checks": watch.checks(conn, m.id)[-50:]}
+
+
+@router.get("/models/{name}/attribution-drift", dependencies=[requires("read")],
+            responses=answers(AttributionStatus, 404))
+def attribution_status(request: Request, name: str) -> dict[str, Any]:
+    """The model's attribution-drift settings and its latest scheduled checks."""
+    return _status(request, name)
+
+
+@router.put("/models/{name}/attribution-drift", dependencies=[requires("admin")],
+            responses=answers(AttributionStatus, 404),
+            openapi_extra=body_doc(json=AttributionSettingsBody))
+async def put_attribution(request: Request, name: str) -> dict[str, Any]:
+    """How often the model's attribution drift is checked, on how many rows, by which
+    explainer, and the nDCG below which it alarms."""
+    body = (await json_body(request, AttributionSettingsBody)).model_dump(exclude_none=True)
+    await run_in_threadpool(monitor(request).attribution.put_settings, name, body)
+    return await run_in_threadpool(_status, request, name)
+
+
+@router.post("/models/{name}/attribution-drift/check", dependencies=[requires("operate")],
+             responses=answers(AttributionStatus, 404))
+async def check_attribution(request: Request, name: str) -> dict[str, Any]:
+    """Check now (over the windows of the model's attribution_drift rules, else the last
+    hour) instead of waiting for the schedule."""
+    await run_in_threadpool(monitor(request).attribution.check_now, name)
+    return await run_in_threadpool(_status, request, name)

@@ -50,9 +50,13 @@ def api(server: Any) -> Iterator[httpx.Client]:
 @pytest.fixture(scope="module")
 def model(api: httpx.Client, trained: GradientBoostingClassifier) -> dict[str, Any]:
     """A registered skops model (version 1) with its reference and 60 logged predictions."""
+    return _registered(api, trained, f"explain-{uuid.uuid4().hex[:8]}")
+
+
+def _registered(api: httpx.Client, trained: GradientBoostingClassifier, name: str,
+                live: pd.DataFrame | None = None) -> dict[str, Any]:
     import skops.io as sio
 
-    name = f"explain-{uuid.uuid4().hex[:8]}"
     r = api.post(f"/registry/models/{name}/versions", content=sio.dumps(trained),
                  params={"format": "skops", "trust": "true"},
                  headers={"content-type": "application/octet-stream"})
@@ -66,15 +70,16 @@ def model(api: httpx.Client, trained: GradientBoostingClassifier) -> dict[str, A
                 params={"target": "y", "prediction": "pred", "scores": "score"},
                 headers={"content-type": "application/vnd.apache.parquet"})
     assert r.status_code in (200, 201), r.text
-    live = _data(60, 2)
-    live.loc[0, "amount"] = 4.0  # the small purchase the canary story asks about
+    if live is None:
+        live = _data(60, 2)
+        live.loc[0, "amount"] = 4.0  # the small purchase the canary story asks about
     score = trained.predict_proba(live[FEATURES])[:, 1]
     t0 = time.time() - 1800
     rows = [{"prediction_id": f"p{i}", "timestamp": t0 + i, "version": "1",
              "features": {f: float(live.loc[i, f]) for f in FEATURES},
              "prediction": int(score[i] > 0.5), "scores": float(score[i])}
             for i in range(len(live))]
-    assert api.post(f"/models/{name}/predictions", json=rows).json()["accepted"] == 60
+    assert api.post(f"/models/{name}/predictions", json=rows).json()["accepted"] == len(live)
     sample = api.get(f"/models/{name}/versions/1/sample")
     assert sample.status_code == 200, sample.text
     return {"name": name, "live": live, "t0": t0,
@@ -131,7 +136,7 @@ def test_rows_sent_now_and_lime(api: httpx.Client, model: dict[str, Any]) -> Non
 def test_window_importance_ranks_amount_first_with_its_drift_and_slice(
         api: httpx.Client, model: dict[str, Any]) -> None:
     r = api.get(f"/models/{model['name']}/importance",
-                params={"start": model["t0"] - 10, "end": model["t0"] + 100,
+                params={"start": model["t0"] - 10, "end": model["t0"] + 100, "version": "1",
                         "sample_size": 60, "where": "amount<10"})
     assert r.status_code == 200, r.text
     got = r.json()
@@ -160,18 +165,17 @@ def test_bad_requests_name_the_field(api: httpx.Client, model: dict[str, Any],
 
 def test_a_version_without_a_registered_model_is_refused(api: httpx.Client,
                                                          model: dict[str, Any]) -> None:
-    ref = model["sample"]
+    bare = f"explain-bare-{uuid.uuid4().hex[:6]}"  # monitored only: a reference, no model
+    api.post("/models", json={"name": bare}).raise_for_status()
     sink = io.BytesIO()
-    pq.write_table(pa.Table.from_pandas(ref, preserve_index=False), sink)
-    api.put(f"/models/{model['name']}/versions/only-monitored/reference",
-            content=sink.getvalue(), params={"target": "y", "prediction": "pred",
-                                             "scores": "score"},
+    pq.write_table(pa.Table.from_pandas(model["sample"], preserve_index=False), sink)
+    api.put(f"/models/{bare}/versions/only-monitored/reference", content=sink.getvalue(),
+            params={"target": "y", "prediction": "pred", "scores": "score"},
             headers={"content-type": "application/vnd.apache.parquet"}).raise_for_status()
-    r = api.post(f"/models/{model['name']}/explain",
-                 json={"rows": [{"amount": 1, "age": 2, "noise": 3}],
-                       "version": "only-monitored"})
+    r = api.post(f"/models/{bare}/explain", json={"rows": [{"amount": 1, "age": 2, "noise": 3}]})
     assert r.status_code == 422, r.text
     assert "no registered model" in r.json()["detail"]["message"]
+    assert r.json()["detail"]["field"] == "version"
     assert api.post("/models/no-such-model/explain",
                     json={"prediction_ids": ["x"]}).status_code == 404
 
@@ -233,7 +237,7 @@ def test_sdk_and_cli_give_the_server_answer(api: httpx.Client, model: dict[str, 
         assert by_rows["explanations"][0]["contributions"] == rest["explanations"][0][
             "contributions"]
         imp = c.importance(model["name"], model["t0"] - 10, model["t0"] + 100,
-                           sample_size=60, where="amount<10")
+                           version="1", sample_size=60, where="amount<10")
         assert imp["importance"]["features"][0]["feature"] == "amount"
 
     assert main(["explain", model["name"], "p0", "p5", "--url", server.url, "--json"]) == 0
@@ -254,6 +258,7 @@ def test_sdk_and_cli_give_the_server_answer(api: httpx.Client, model: dict[str, 
     capsys.readouterr()
     code = main(["importance", model["name"], "--start", str(model["t0"] - 10), "--end",
                  str(model["t0"] + 100), "--sample-size", "60", "--where", "amount<10",
+                 "--version", "1",
                  "--url", server.url])
     out = capsys.readouterr().out
     assert code in (0, 1) and "nDCG" in out and "slice amount" in out
@@ -290,3 +295,50 @@ def test_rca_ranks_drift_the_model_leans_on_above_drift_it_ignores(
         "start": t0 - 1, "end": t0 + 500, "format": "markdown"}).text
     assert "model leans on it |" in md
     assert f"| {by['amount']['importance_share']:.0%} |" in md
+
+
+def test_attribution_drift_is_checked_on_schedule_and_alerts(
+        api: httpx.Client, model: dict[str, Any], trained: GradientBoostingClassifier) -> None:
+    """A window where amount sits at its median and age at its extremes: age now drives the
+    answers, the ranking flips, the rule fires; the module's model (amount still leads) is
+    the control."""
+    from tests.server.conftest import evaluate
+
+    live = _data(200, 11)
+    live["amount"], live["age"] = 20.0, np.where(np.arange(200) % 2, 18.0, 80.0)
+    flipped = _registered(api, trained, f"explain-attr-{uuid.uuid4().hex[:6]}", live)
+    rule = {"metric": "attribution_drift", "stat": "ndcg", "window": "1h", "op": "<",
+            "warning": 0.95, "critical": 0.9}
+    for m in (flipped, model):
+        api.put(f"/rules/{m['name']}/attribution", json=rule).raise_for_status()
+        r = api.put(f"/models/{m['name']}/attribution-drift",
+                    json={"every": "2h", "sample_size": 100})
+        assert r.status_code == 200 and r.json()["settings"]["every"] == 7200, r.text
+        r = api.post(f"/models/{m['name']}/attribution-drift/check")
+        assert r.status_code == 200, r.text
+    (hit,) = api.get(f"/models/{flipped['name']}/attribution-drift").json()["checks"]
+    (calm,) = api.get(f"/models/{model['name']}/attribution-drift").json()["checks"]
+    assert hit["version"] == calm["version"] == "1"  # the version that served, not the latest
+    assert hit["ndcg"] < 0.9 and hit["alarm"] == 1.0 and hit["top"][0] == "age", hit
+    assert calm["ndcg"] >= 0.95 and calm["alarm"] == 0.0 and calm["top"][0] == "amount", calm
+    assert hit["sample_size"] == 100 and hit["rows"] == 200
+    out = evaluate(api)
+    fired = {t["labels"]["model"] for t in out["transitions"]
+             if t["labels"]["rule"] == "attribution" and t["kind"] == "firing"}
+    assert fired == {flipped["name"]}
+    alert = next(a for a in api.get(f"/models/{flipped['name']}/alerts").json()
+                 if a["labels"]["rule"] == "attribution")
+    assert alert["state"]["value"] == pytest.approx(hit["ndcg"])
+    (point,) = api.get(f"/models/{flipped['name']}/metrics", params={
+        "metric": "attribution_drift", "start": "-1h"}).json()["points"]
+    assert point["value"]["ndcg"] == pytest.approx(hit["ndcg"])
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"every": "10s"}, "every"), ({"sample_size": 5}, "sample_size"),
+    ({"method": "lime"}, "method"), ({"nope": 1}, "nope")])
+def test_bad_attribution_settings_name_the_field(api: httpx.Client, model: dict[str, Any],
+                                                 body: dict[str, Any], field: str) -> None:
+    r = api.put(f"/models/{model['name']}/attribution-drift", json=body)
+    assert r.status_code == 422, r.text
+    assert field in (r.json()["detail"]["field"] or ""), r.text

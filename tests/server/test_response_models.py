@@ -123,6 +123,9 @@ def _explain_tour(http: httpx.Client, now: float) -> None:
     _ok(http.post("/models/why/explain", json={"prediction_ids": ["w1", "w2", "gone"]}))
     _ok(http.get("/models/why/importance", params={"start": "-1h", "end": "now",
                                                    "sample_size": 40, "where": "x<0"}))
+    _ok(http.put("/models/why/attribution-drift", json={"sample_size": 40}))
+    _ok(http.post("/models/why/attribution-drift/check"))
+    _ok(http.get("/models/why/attribution-drift"))
 
 
 def _llm_tour(http: httpx.Client, now: float) -> None:

@@ -55,6 +55,7 @@ OPERATE = {
     ("POST", f"{API}/models/{{name}}/quarantine/release"),
     ("POST", f"{API}/models/{{name}}/quarantine/drop"),
     ("POST", f"{API}/models/{{name}}/runs"), ("POST", f"{API}/runs/{{run_id}}/cancel"),
+    ("POST", f"{API}/models/{{name}}/attribution-drift/check"),
     # dashboard: the same actions from its pages, and the rollback confirmation step
     ("POST", "/incidents/{incident_id}/act/{action}"), ("POST", "/incidents/{incident_id}/comment"),
     ("POST", "/incidents/{incident_id}/assign"), ("POST", "/incidents/{incident_id}/silence"),
