@@ -16,7 +16,7 @@ import pandas as pd
 
 from aiwarden.errors import DataError, ParameterError, SchemaError
 
-__all__ = ["ModelAdapter", "adapt", "model_family"]
+__all__ = ["ModelAdapter", "adapt", "model_family", "unwrap"]
 
 Family = Literal["tree", "linear", "other"]
 
@@ -45,7 +45,7 @@ def model_family(estimator: Any) -> Family:
     return "other"
 
 
-def _unwrap(model: Any) -> tuple[Any, list[str] | None]:
+def unwrap(model: Any) -> tuple[Any, list[str] | None]:
     """The estimator inside a registry predictor (duck-typed: the registry is not imported)
     and the input columns it declares."""
     is_predictor = all(hasattr(model, a) for a in ("sha256", "inputs", "format"))
@@ -127,7 +127,7 @@ def adapt(model: Any, frame: pd.DataFrame, background: pd.DataFrame,
     """The adapter plus both frames reduced to, and ordered as, the model's inputs."""
     if not hasattr(model, "predict"):
         raise ParameterError(f"Cannot explain a {type(model).__name__}: it has no predict.")
-    est, declared = _unwrap(model)
+    est, declared = unwrap(model)
     columns = declared if declared is not None else [str(c) for c in frame.columns]
     for name, data in (("rows", frame), ("background", background)):
         missing = [c for c in columns if c not in data.columns]

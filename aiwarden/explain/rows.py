@@ -10,7 +10,7 @@ import pandas as pd
 from aiwarden.errors import DataError
 from aiwarden.explain._attributions import Attributions, compute
 from aiwarden.explain._codec import as_frame, summarise_background
-from aiwarden.explain._model import ModelAdapter, adapt
+from aiwarden.explain._model import ModelAdapter, adapt, unwrap
 from aiwarden.explain.options import ExplainOptions
 from aiwarden.explain.results import Explanation, FeatureContribution, RowExplanations
 
@@ -29,7 +29,8 @@ def attributions(model: Any, rows: Any, reference: Any, opts: ExplainOptions
                  ) -> tuple[Attributions, ModelAdapter, pd.DataFrame, int]:
     """The raw attribution arrays of ``rows``, the adapter, the rows as the model saw them
     and the background size actually used."""
-    frame = as_frame(rows, "rows")
+    _, declared = unwrap(model)  # a bare array gets the model's own column names
+    frame = as_frame(rows, "rows", declared)
     ref = as_frame(reference, "reference", list(frame.columns))
     if len(frame) > MAX_ROWS:
         raise DataError(f"At most {MAX_ROWS} rows per call; got {len(frame)}: sample them "

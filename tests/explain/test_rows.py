@@ -266,3 +266,15 @@ def test_to_dict_is_json(xy) -> None:
     text = json.dumps(d, allow_nan=False)
     assert d["explanations"][0]["contributions"][0]["feature"] in x.columns
     assert '"output_space": "margin"' in text
+
+
+def test_bare_arrays_take_the_models_column_names(xy) -> None:
+    x, y, _ = xy
+    model = RandomForestClassifier(5, random_state=0).fit(x, y)
+    named = explain_rows(model, x.iloc[:5], x)
+    bare = explain_rows(model, x.iloc[:5].to_numpy(), x.to_numpy())
+    assert bare.features == tuple(x.columns)
+    np.testing.assert_array_equal(bare.values, named.values)
+    unnamed = RandomForestClassifier(5, random_state=0).fit(x.to_numpy(), y)
+    r = explain_rows(unnamed, x.iloc[:5].to_numpy(), x.to_numpy())
+    assert r.features == ("f0", "f1", "f2", "f3", "f4") and r.max_abs_residual < 1e-6
