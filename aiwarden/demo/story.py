@@ -83,6 +83,7 @@ class Story(Narrator, threading.Thread):
         self._labels: list[tuple[float, pd.DataFrame]] = []
         self._n = 0
         self._seen: set[str] = set()
+        self._flagged: list[tuple[str, float]] = []  # honest small purchases v2 flagged
         self.fitting = False  # training its two models, which no stop can interrupt
 
     # ----------------------------------------------------------------- telling
@@ -137,8 +138,11 @@ class Story(Narrator, threading.Thread):
                 for pid, r in zip(ids, df[FEATURES].itertuples(index=False), strict=True)]
         answer = http.post(f"/models/{DEMO_MODEL}/predict", json={"rows": rows})
         answer.raise_for_status()
-        for a in answer.json()["predictions"]:
+        for a, amount, fraud in zip(answer.json()["predictions"], df["amount"],
+                                    df["is_fraud"], strict=True):
             self.served[a["version"]] = self.served.get(a["version"], 0) + 1
+            if a["version"] == "2" and a["prediction"] == 1 and not fraud and amount < 10:
+                self._flagged.append((a["prediction_id"], float(amount)))
         labels = pd.DataFrame({"prediction_id": ids, "label": df["is_fraud"].to_numpy()})
         self._labels.append((time.time() + self.at("label_delay"), labels))
 
@@ -219,12 +223,34 @@ class Story(Narrator, threading.Thread):
                 self.say(f"  RCA #{inc['id']}{' redone as new alerts joined' if again else ''}: "
                          f"top suspect {top.get('kind')} "
                          f"'{top.get('name')}': {top.get('summary', '')[:110]}")
+                if any(x.get("kind") == "slice" and "amount" in str(x.get("name"))
+                       for x in (e["detail"].get("suspects") or [])[:3]):
+                    self._why(http, inc["id"])  # the small purchases: why version 2 fails
             elif text.startswith("Rolled") or text.startswith("Rollback"):
                 self.say(f"  {text}")
                 if text.startswith("Rolled") and self._rolled is None:
                     self._rolled = inc["id"]
                     self.act.rolled_back = True
         self._on_call(http, inc)
+
+    def _why(self, http: httpx.Client, incident: int) -> None:
+        """Explain one honest small purchase version 2 flagged: what made it say fraud."""
+        if f"why:{incident}" in self._seen or not self._flagged:
+            return
+        self._seen.add(f"why:{incident}")
+        pid, amount = self._flagged[-1]
+        r = http.post(f"/models/{DEMO_MODEL}/explain", json={"prediction_ids": [pid]},
+                      timeout=120)
+        if r.status_code != 200:  # e.g. the explain extra is not installed: say why
+            self.say(f"  (no explanation of {pid}: {r.json()['detail']['message'][:120]})")
+            return
+        (e,) = r.json()["explanations"]
+        top = ", ".join(f"{c['feature']} {c['contribution']:+.2f}"
+                        for c in e["contributions"][:3])
+        self.say(f"  WHY did version 2 flag {pid}, an honest ${amount:.2f} purchase? "
+                 f"{e['method']} SHAP of the fraud probability {e['output']:.2f} (base "
+                 f"{e['base_value']:.2f}): {top}. ({self.url}/models/{DEMO_MODEL}/"
+                 f"predictions/{pid})")
 
     def ending(self, incident: int | None) -> str:
         """The last beat: the story is over, and where to look next."""
