@@ -210,11 +210,13 @@ _CREATED = {
 }
 
 
-# what a new model does not have until it is set: a link from the creation to any method
-# but PUT would promise an answer that is a 404 by design (a guardrail, rollback policy or
+# what a new model does not have until it is set: a link from the creation to these
+# methods would promise an answer that is a 404 by design (a guardrail, rollback policy or
 # training pipeline is PUT first, an alias registered before it can roll back)
-_NOT_YET = ("/guardrail", "/rollback-policy", "/pipeline", "/rollback",
-            "/v1/chat/completions")
+_NOT_YET = {"/guardrail": {"get", "delete"}, "/rollback-policy": {"get", "delete"},
+            "/pipeline": {"get", "delete"}, "/rollback": {"post"},
+            "/completions": {"post"},  # the guardrail's upstream
+            "/traffic": {"put"}}  # a canary, shadow or ab names a registered version
 
 
 def _links(paths: dict[str, Any]) -> None:
@@ -233,7 +235,7 @@ def _links(paths: dict[str, Any]) -> None:
                     not set(fields) <= set(_params(path)):
                 continue
             for method, op in ops.items():
-                if path.endswith(_NOT_YET) and method != "put":  # PUT sets it: linked
+                if method in _NOT_YET.get("/" + path.rsplit("/", 1)[-1], ()):
                     continue
                 links[op["operationId"]] = {
                     "operationId": op["operationId"],
