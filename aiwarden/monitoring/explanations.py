@@ -14,15 +14,16 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import orjson
 import pandas as pd
-import pyarrow as pa
 
 from aiwarden.errors import AiwardenError, DataError
 from aiwarden.monitoring import rows as row_format
+from aiwarden.monitoring.multivariate_window import window_rows
 from aiwarden.monitoring.service import Monitor
 from aiwarden.store import models_repo as repo
 from aiwarden.tabular_io import read_parquet
@@ -30,6 +31,7 @@ from aiwarden.tabular_io import read_parquet
 __all__ = ["MAX_ROWS", "Explanations"]
 
 MAX_ROWS = 1000  # rows or ids per request: Kernel SHAP and LIME cost seconds per row
+MAX_SAMPLED = 100_000  # window rows read for one importance answer
 _UNPICKLING = ("pickle", "joblib")
 _CACHE_ENTRIES = 512
 
@@ -214,21 +216,23 @@ class Explanations:
         opts = ExplainOptions.from_dict(options)
         ver = self._serving(name, version)
         model, features, background, digest = self._version_inputs(name, ver)
-        events = self.monitor.export_events(name, start=start, end=end)
-        if row_format.VERSION in events.column_names:
-            keep = np.asarray(events.column(row_format.VERSION).to_pylist(), dtype=object) == ver
-            events = events.filter(pa.array(keep))
-        if events.num_rows == 0:
+        t0, t1 = self.monitor._window(start, end)
+        _, data = self.monitor.window(name, t0, t1, ver)
+        if data.rows == 0:
             raise DataError(f"No logged predictions of {name!r} version {ver!r} in the window: "
                             "nothing to explain.", "start")
-        window = events.select([f for f in features if f in events.column_names]).to_pandas()
-        absent = [f for f in features if f not in window.columns]
-        if absent:
-            raise DataError(f"The logged rows lack the input(s) {absent[:10]}.", absent[0])
-        first, last = (float(np.min(events.column(row_format.TS))),
-                       float(np.max(events.column(row_format.TS))))
-        key = _key("window", digest, opts.to_dict(), sample_size, where, events.num_rows,
-                   first, last)
+        # a seeded sample read from the batches that hold it, never the whole window: a
+        # slice needs more rows so that both it and the rest keep enough after the split
+        wanted = min(MAX_SAMPLED, sample_size * (20 if where else 1))
+        with self.monitor.db.read() as conn:
+            m = repo.get_model(conn, name)
+            sampled = window_rows(conn, m.id, ver, t0, t1, data.rows, features, wanted,
+                                  opts.seed)
+        if sampled.num_rows == 0:
+            raise DataError(f"No logged predictions of {name!r} version {ver!r} in the window: "
+                            "nothing to explain.", "start")
+        window = sampled.to_pandas()
+        key = _key("window", digest, opts.to_dict(), sample_size, where, data.rows, t0, t1)
         hit = self._answers.get(key)
         if hit is not None:
             return hit
@@ -239,10 +243,11 @@ class Explanations:
             ref_imp = _model_call(lambda: global_importance(
                 model, background, background, opts, sample_size=sample_size), name, ver)
             self._answers.put(ref_key, ref_imp)
-        win_imp = _model_call(lambda: global_importance(
-            model, window, background, opts, sample_size=sample_size), name, ver)
+        win_imp = replace(_model_call(lambda: global_importance(
+            model, window, background, opts, sample_size=sample_size), name, ver),
+            n_rows=int(data.rows))  # the interval is of a sample of the whole window
         answer: dict[str, Any] = {
-            "model": name, "version": ver, "rows": events.num_rows,
+            "model": name, "version": ver, "rows": int(data.rows),
             "importance": win_imp.to_dict(), "reference": ref_imp.to_dict(),
             "drift": attribution_drift(ref_imp, win_imp).to_dict()}
         if where:
