@@ -21,17 +21,8 @@ from sklearn.ensemble import GradientBoostingClassifier
 
 pytest.importorskip("shap")
 
-FEATURES = ["amount", "age", "noise"]
-
-
-def _data(n: int, seed: int) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    amount = rng.lognormal(3, 1.2, n)
-    age = rng.uniform(18, 80, n)
-    noise = rng.normal(0, 1, n)
-    logit = 2.5 * (np.log(amount) - 3) - 0.02 * (age - 50)
-    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
-    return pd.DataFrame({"amount": amount, "age": age, "noise": noise, "y": y})
+from tests.explain_seed import FEATURES
+from tests.explain_seed import frame as _data
 
 
 @pytest.fixture(scope="module")
@@ -73,17 +64,23 @@ def _registered(api: httpx.Client, trained: GradientBoostingClassifier, name: st
     if live is None:
         live = _data(60, 2)
         live.loc[0, "amount"] = 4.0  # the small purchase the canary story asks about
-    score = trained.predict_proba(live[FEATURES])[:, 1]
     t0 = time.time() - 1800
-    rows = [{"prediction_id": f"p{i}", "timestamp": t0 + i, "version": "1",
-             "features": {f: float(live.loc[i, f]) for f in FEATURES},
-             "prediction": int(score[i] > 0.5), "scores": float(score[i])}
-            for i in range(len(live))]
-    assert api.post(f"/models/{name}/predictions", json=rows).json()["accepted"] == len(live)
+    _log(api, trained, name, live, "p", t0)
     sample = api.get(f"/models/{name}/versions/1/sample")
     assert sample.status_code == 200, sample.text
     return {"name": name, "live": live, "t0": t0,
             "sample": pq.read_table(io.BytesIO(sample.content)).to_pandas()}
+
+
+def _log(api: httpx.Client, trained: GradientBoostingClassifier, name: str,
+         live: pd.DataFrame, prefix: str, t0: float) -> None:
+    """Log ``live`` as version 1's predictions, one a second from ``t0``."""
+    score = trained.predict_proba(live[FEATURES])[:, 1]
+    rows = [{"prediction_id": f"{prefix}{i}", "timestamp": t0 + i, "version": "1",
+             "features": {f: float(live.loc[i, f]) for f in FEATURES},
+             "prediction": int(score[i] > 0.5), "scores": float(score[i])}
+            for i in range(len(live))]
+    assert api.post(f"/models/{name}/predictions", json=rows).json()["accepted"] == len(live)
 
 
 def test_logged_predictions_are_explained_as_the_engine_explains_them(
@@ -272,13 +269,8 @@ def test_rca_ranks_drift_the_model_leans_on_above_drift_it_ignores(
     live = _data(400, 9)
     live["amount"] *= 3.0  # the same shift in standard units for both
     live["noise"] += 1.2
-    score = trained.predict_proba(live[FEATURES])[:, 1]
     t0 = time.time() - 900
-    rows = [{"prediction_id": f"d{i}", "timestamp": t0 + i, "version": "1",
-             "features": {f: float(live.loc[i, f]) for f in FEATURES},
-             "prediction": int(score[i] > 0.5), "scores": float(score[i])}
-            for i in range(len(live))]
-    assert api.post(f"/models/{model['name']}/predictions", json=rows).json()["accepted"] == 400
+    _log(api, trained, model["name"], live, "d", t0)
     r = api.get(f"/models/{model['name']}/rca", params={"start": t0 - 1, "end": t0 + 500})
     assert r.status_code == 200, r.text
     drift = r.json()["drift"]
