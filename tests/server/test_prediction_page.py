@@ -116,3 +116,18 @@ def test_the_importance_panel_and_the_model_page_form(site) -> None:
     refused = web.get(f"/models/{m['name']}/explain/importance", params={"version": "2"})
     assert refused.status_code == 200
     assert "has no registered model" in html.unescape(refused.text)
+
+
+def test_a_quarantined_id_accepted_since_links_to_its_page(site) -> None:
+    web, m = site
+    row = {"prediction_id": "q1", "version": "1", "prediction": 0, "scores": 0.2,
+           "features": {"amount": "four", "age": 30.0, "noise": 0.0}}
+    other = {**row, "prediction_id": "q2"}
+    r = web.post(f"/api/v1/models/{m['name']}/predictions", json=[row, other])
+    assert r.json()["quarantined"] == 2, r.text
+    fixed = {**row, "features": {**row["features"], "amount": 4.0}}  # sent again, corrected
+    assert web.post(f"/api/v1/models/{m['name']}/predictions",
+                    json=[fixed]).json()["accepted"] == 1
+    text = web.get(f"/models/{m['name']}/quarantine").text
+    assert f'href="/models/{m["name"]}/predictions/q1"' in text
+    assert "/predictions/q2" not in text  # never accepted: no page to open
