@@ -131,3 +131,17 @@ def test_a_quarantined_id_accepted_since_links_to_its_page(site) -> None:
     text = web.get(f"/models/{m['name']}/quarantine").text
     assert f'href="/models/{m["name"]}/predictions/q1"' in text
     assert "/predictions/q2" not in text  # never accepted: no page to open
+
+
+def test_a_server_without_shap_says_which_extra_to_install(site, monkeypatch) -> None:
+    """The server runs in this process: hiding shap from its import makes the engine's own
+    MissingExtraError, shown on the page beside the row (p7: not cached by another test)."""
+    import sys
+
+    web, m = site
+    monkeypatch.setitem(sys.modules, "shap", None)
+    r = web.get(f"/models/{m['name']}/predictions/p7")
+    assert r.status_code == 200, r.text
+    msg = html.unescape(r.text.split('id="explain-error">')[1].split("</p>")[0])
+    assert "shap, which is not installed" in msg and "aiwarden[explain]" in msg
+    assert 'id="row-features"' in r.text
