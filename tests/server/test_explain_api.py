@@ -334,3 +334,44 @@ def test_bad_attribution_settings_name_the_field(api: httpx.Client, model: dict[
     r = api.put(f"/models/{model['name']}/attribution-drift", json=body)
     assert r.status_code == 422, r.text
     assert field in (r.json()["detail"]["field"] or ""), r.text
+
+
+def test_the_drift_heatmap_sorts_by_impact(api: httpx.Client, server: Any,
+                                           trained: GradientBoostingClassifier) -> None:
+    """noise drifts more than amount, but the model leans on amount: sorted by impact,
+    amount comes first; in schema order noise keeps its place; no registered model: said."""
+    import json
+    import re
+
+    live = _data(300, 21)
+    live["amount"] *= 2.0
+    live["noise"] += 3.0  # the larger drift, on a feature the model ignores
+    m = _registered(api, trained, f"explain-heat-{uuid.uuid4().hex[:6]}", live)
+
+    def spec(query: str) -> tuple[dict[str, Any], str]:
+        html = httpx.get(f"{server.url}/models/{m['name']}/panels/drift?{query}",
+                         timeout=60).text
+        found = re.search(r'<script type="application/json" class="chart-spec">(.*?)</script>',
+                          html.split('data-chart="drift-heatmap"', 1)[1], re.S)
+        assert found, html
+        return json.loads(found.group(1)), html
+
+    plain, _ = spec("version=1")
+    assert plain["sort"] == "schema"
+    by_impact, html = spec("version=1&sort=impact")
+    assert by_impact["sort"] == "impact" and "Rows sorted by impact" in html
+    assert by_impact["columns"][0] == "amount", by_impact["columns"]
+    assert by_impact["impact"]["amount"] > by_impact["impact"]["noise"]
+    cells = {(plain["columns"][c[1]]): c[2] for c in plain["data"]}
+    assert cells["noise"] > cells["amount"]  # noise drifted more, yet ranks below
+    r = httpx.get(f"{server.url}/models/{m['name']}/panels/drift?version=1&sort=sideways")
+    assert r.status_code == 422
+    bare = f"explain-heat-bare-{uuid.uuid4().hex[:6]}"  # a reference, no registered model
+    api.post("/models", json={"name": bare}).raise_for_status()
+    sink = io.BytesIO()
+    pq.write_table(pa.Table.from_pandas(m["sample"], preserve_index=False), sink)
+    api.put(f"/models/{bare}/versions/v1/reference", content=sink.getvalue(),
+            params={"target": "y", "prediction": "pred", "scores": "score"},
+            headers={"content-type": "application/vnd.apache.parquet"}).raise_for_status()
+    html = httpx.get(f"{server.url}/models/{bare}/panels/drift?sort=impact", timeout=60).text
+    assert "not sorted by impact" in html and "no registered model" in html

@@ -37,9 +37,12 @@ def _columns(ref: Any) -> list[tuple[str, str]]:
 
 
 def heatmap(app_state: Any, name: str, sp: Span, version: str | None, method: str | None,
-            ctx: dict[str, Any], segment: Any = None) -> dict[str, Any]:
+            ctx: dict[str, Any], segment: Any = None,
+            leans: tuple[dict[str, float] | None, str | None] | None = None) -> dict[str, Any]:
     """The heatmap spec, the share-of-drifted-features chart and the range's verdicts (of
-    one segment's rows when ``segment``, a checked :class:`Segment`, is given)."""
+    one segment's rows when ``segment``, a checked :class:`Segment`, is given). ``leans``
+    (the version's importance per feature, or None and why) sorts the rows by impact: the
+    range's worst drift of each feature times its share of the model's attribution."""
     windows = sp.windows(sp.heat_step)
     ref, data = app_state.monitor.windows(name, windows, version,
                                           None if segment is None else segment.key)
@@ -57,6 +60,9 @@ def heatmap(app_state: Any, name: str, sp: Span, version: str | None, method: st
                         for r in rows) for c, _ in cols}
         keep = set(sorted(worst, key=lambda c: -worst[c])[:MAX_ROWS])
         cols = [(c, role) for c, role in cols if c in keep]
+    impact, sort_note = _by_impact(cols, rows, leans)
+    if impact:
+        cols.sort(key=lambda cr: (impact.get(cr[0]) is None, -(impact.get(cr[0]) or 0.0)))
     cells = []
     for xi, r in enumerate(rows):
         for yi, (col, _) in enumerate(cols):
@@ -74,7 +80,9 @@ def heatmap(app_state: Any, name: str, sp: Span, version: str | None, method: st
     spec = {"id": "drift-heatmap", "kind": "heatmap", "title": "Feature drift over time",
             "x": [s * 1000 for s, _ in windows], "y": labels, "columns": [c for c, _ in cols],
             "data": cells, "step": sp.heat_step * 1000, "method": method or "default",
-            "shown": len(cols), "total": total}
+            "shown": len(cols), "total": total,
+            "sort": "impact" if impact else "schema", "sort_note": sort_note,
+            "impact": {c: rounded(v, 4) for c, v in impact.items()}}
     share = time_chart("drift-share", "Share of features drifted", "%", sp)
     share["series"].append({"name": "drifted features", "type": "line", "area": True,
                             "data": [[s * 1000, rounded(100 * r["share_drifted"], 4)
@@ -89,6 +97,24 @@ def heatmap(app_state: Any, name: str, sp: Span, version: str | None, method: st
             share["firing"] += alertview.firing_periods(a, sp.start, sp.end, now)
     return {"heatmap": spec, "share": share, "drifted": drifted, "recent": recent,
             "ever": ever, "columns": [c for c, _ in cols]}
+
+
+def _by_impact(cols: list[tuple[str, str]], rows: list[Any],
+               leans: tuple[dict[str, float] | None, str | None] | None
+               ) -> tuple[dict[str, float], str | None]:
+    """``{feature: worst severity x importance share}`` (outputs and features without an
+    importance are left out, so they sort last), and why not when it cannot be."""
+    if leans is None:
+        return {}, None
+    importance, why = leans
+    if not importance:
+        return {}, f"not sorted by impact: {why}"
+    from aiwarden.explain import weigh_drift
+
+    worst = {c: max((((r or {}).get("columns") or {}).get(c, {}).get("severity") or 0.0)
+                    for r in rows) for c, _ in cols if c in importance}
+    return {w.feature: float(w.impact) for w in weigh_drift(worst, importance)
+            if w.impact is not None}, None
 
 
 def distribution(ref: Any, d: BucketData, column: str) -> dict[str, Any] | None:

@@ -130,12 +130,15 @@ def _params(request: Request) -> dict[str, Any]:
     if method is not None and method not in features.METHODS:
         raise ParameterError(f"method: expected one of {list(features.METHODS)}; got "
                              f"{method!r}.", "method")
+    sort = q.get("sort") or None
+    if sort not in (None, "impact"):
+        raise ParameterError(f"sort: expected 'impact' or nothing; got {sort!r}.", "sort")
     sp = span(q.get("range"), q.get("end"),
               bucket=request.app.state.monitor.settings.bucket_seconds)
     return {"span": sp, "range": sp.name, "end": q.get("end") or None,
             "version": q.get("version") or None, "feature": q.get("feature") or None,
             "method": method, "perf": q.get("perf") or None,
-            "segment": q.get("segment") or None}
+            "segment": q.get("segment") or None, "sort": sort}
 
 
 @router.get("/models/{name}", dependencies=[page_requires("read")], response_class=HTMLResponse)
@@ -161,7 +164,13 @@ def _panel(app: Any, registry: Any, panel: str, name: str, p: dict[str, Any]
            if panel in ("drift", "feature", "slices") else None)
     if panel == "drift":
         ctx = charts.model_context(state, name, version)
-        return features.heatmap(state, name, sp, ctx["version"], p["method"], ctx, seg)
+        leans = None
+        if p["sort"] == "impact" and ctx["version"] is not None:
+            from aiwarden.server.explain_routes import explanations_for
+
+            leans = explanations_for(app).reference_importance(name, ctx["version"])
+        return features.heatmap(state, name, sp, ctx["version"], p["method"], ctx, seg,
+                                leans=leans)
     if panel == "feature":
         return features.feature_view(state, name, sp, version, p["feature"], p["method"], seg)
     if panel == "slices":
