@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 from sklearn.metrics import precision_score, recall_score
+from threadpoolctl import threadpool_limits
 
 from aiwarden.errors import ParameterError
 from aiwarden.llm.evaluators._safety_model import (
@@ -30,6 +32,21 @@ LABELLED = [json.loads(x) for x in (DATA / "safety.jsonl").read_text().splitline
 CORPUS = [json.loads(x) for x in (DATA / "safety_train.jsonl").read_text().splitlines() if x]
 # never trained or tuned on by the shipped weights (bench/train_safety_model.py)
 BLIND = ("blind", "blind2", "blind3", "blind4", "blind5", "blind6", "blind7", "blind8", "blind9")
+RETRAIN = CORPUS[:400] + [r for r in LABELLED if r["split"] == "tune"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_blas_thread() -> Iterator[None]:
+    """L-BFGS-B over 500k weights makes many tiny BLAS calls; a second OpenBLAS thread only
+    spins on them (3x the CPU for the same fit on 2 cores, and slower on a loaded machine)."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+@pytest.fixture(scope="module")
+def retrained() -> tuple[SafetyModel, list]:
+    """One retraining shared by the tests that need one (each takes seconds)."""
+    return train.fit(RETRAIN, thresholds=[0.5] * 4, gate_threshold=0.3)
 
 
 def test_the_shipped_weights_are_plain_arrays_loaded_without_pickle():
@@ -48,9 +65,8 @@ def test_no_training_text_is_an_evaluation_text():
     assert {r["split"] for r in CORPUS} == {"train"}
 
 
-def test_scoring_equals_scikit_learn_predict_proba_for_a_retrained_model(tmp_path):
-    rows = CORPUS[:400] + [r for r in LABELLED if r["split"] == "tune"]
-    model, (gate, *regs) = train.fit(rows, thresholds=[0.5] * 4, gate_threshold=0.3)
+def test_scoring_equals_scikit_learn_predict_proba_for_a_retrained_model(tmp_path, retrained):
+    model, (gate, *regs) = retrained
     path = tmp_path / "m.npz"
     model.save(path)
     loaded = SafetyModel.load(path)
@@ -71,11 +87,11 @@ def test_scoring_equals_scikit_learn_predict_proba_for_a_retrained_model(tmp_pat
     assert np.all(scored[~passed] == 0)
 
 
-def test_training_is_deterministic():
-    rows = CORPUS[:300]
-    a, _ = train.fit(rows)
-    b, _ = train.fit(rows)
+def test_training_is_deterministic(retrained):
+    a, _ = retrained  # trained earlier in this module, with other work in between
+    b, _ = train.fit(RETRAIN, thresholds=[0.5] * 4, gate_threshold=0.3)
     assert np.array_equal(a.coef, b.coef) and np.array_equal(a.gate_coef, b.gate_coef)
+    assert np.array_equal(a.intercept, b.intercept) and a.gate_intercept == b.gate_intercept
 
 
 def _pred(ev, rows, cat):
