@@ -1,8 +1,8 @@
 """Issue 4's fourth story through a real server: alerts reach a signed webhook, a
 Slack-format endpoint and a real SMTP server, all configured over the REST API; a silence
-stops them; a receiver that is down for a minute gets everything once it is back, across
-server restarts, with two server processes sharing the database paging once; secrets never
-come back out of the API, the logs or the stored attempts."""
+stops them; a receiver that is down across the kill -9 of both server processes gets
+everything once it is back, with two server processes sharing the database paging once;
+secrets never come back out of the API, the logs or the stored attempts."""
 
 from __future__ import annotations
 
@@ -152,9 +152,13 @@ rules: []
     assert steps == [1]  # the second step (60 min) never comes: acknowledged
 
 
-# -- a receiver down for a minute, two server processes, a kill -9 of each ---------------
+# -- a receiver down across a kill -9 of both server processes --------------------------
 
-OUTAGE = 60.0  # seconds the webhook receiver is down: the issue's "down for a minute"
+# The issue's story is a receiver "down for a minute". What a minute means to the sender is a
+# number of failed retries: with the default schedule (1 s doubling to 5 min) a minute is
+# about six. The test shrinks the schedule (AIWARDEN_NOTIFY_MAX_DELAY=4: 1, 2, 4, 4, ... s)
+# and keeps the receiver down until every process, the restarted one included, has failed
+# at least once; it used to sleep out a wall-clock minute, which proved nothing more.
 TOKEN = "url-t0ken-9f8e7d"
 
 
@@ -204,7 +208,7 @@ def _statuses(hook: WebhookServer, model: str) -> list[str]:
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
-def test_a_receiver_down_for_a_minute_gets_everything_across_restarts(
+def test_a_receiver_down_across_restarts_gets_everything_once(
         kind: str, tmp_path_factory: pytest.TempPathFactory) -> None:
     import httpx
 
@@ -217,8 +221,11 @@ def test_a_receiver_down_for_a_minute_gets_everything_across_restarts(
     m = f"out-{uuid.uuid4().hex[:5]}"
     with (database_url(kind, tmp) as url, WebhookServer() as hook, WebhookServer() as chat,
           SMTPServer() as smtp):
-        procs = [ProcessServer(url, tmp, extra_env=env).start()]  # migrates first
-        procs.append(ProcessServer(url, tmp, extra_env=env).start())
+        # Both start at once, as in a deployment: the database lets one migrate (an advisory
+        # lock on PostgreSQL, BEGIN IMMEDIATE on SQLite) and the other finds it at head.
+        procs = [ProcessServer(url, tmp, extra_env=env).spawn() for _ in range(2)]
+        for p in procs:
+            p.wait_ready()
         api = [httpx.Client(base_url=f"{p.url}/api/v1", timeout=60) for p in procs]
         try:
             # Configured through one process; whichever holds the lease sends.
@@ -235,7 +242,6 @@ def test_a_receiver_down_for_a_minute_gets_everything_across_restarts(
                               {"receiver": r, "matchers": ["rule=x-drift"], "continue": True}
                               for r in ("hook", "chat", "mail")]}}).raise_for_status()
             hook.stop()
-            down_at = time.monotonic()
 
             _drifting_model(api[0], m)  # the evaluation loops take it from here
             _wait(lambda: _statuses(chat, m) and _mail_about(m, smtp), within=30)
@@ -250,23 +256,30 @@ def test_a_receiver_down_for_a_minute_gets_everything_across_restarts(
 
             first = _leader(url, procs)  # kill -9 the leader: the other takes over
             other = procs[1 - procs.index(first)]
+            survivor = api[procs.index(other)]
             first.kill()  # type: ignore[attr-defined]
             killed_at = time.time()
             assert _leader(url, [other]) is other
             _wait(lambda: any(a["receiver"] == "hook" and a["at"] > _iso(killed_at)
-                              for a in api[1 - procs.index(first)].get(
+                              for a in survivor.get(
                                   "/notifications/attempts").json()), within=20)
+            tries = {q["status"]: q["attempts"] for q in survivor.get(
+                "/notifications/queue").json()}
             other.kill()  # then kill -9 that one too: nobody is left running...
             restarted = ProcessServer(url, tmp, port=first.port,  # type: ignore[attr-defined]
                                       extra_env=env).start()  # ...and one comes back
             procs.append(restarted)
+            back = api[procs.index(first)]  # the restarted process answers on first's port
             assert _leader(url, [restarted]) is restarted
             restart_at = time.time()
-            assert [q["status"] for q in api[0].get("/notifications/queue").json()] == [
-                "firing", "resolved"]
+            queue = back.get("/notifications/queue").json()
+            assert [q["status"] for q in queue] == ["firing", "resolved"]
+            assert all(q["attempts"] >= tries[q["status"]] for q in queue)  # backoff goes on
 
-            time.sleep(max(0.0, OUTAGE - (time.monotonic() - down_at)))
-            hook.start()  # back on the same port after a minute
+            _wait(lambda: any(not a["ok"] and a["at"] > _iso(restart_at)
+                              for a in back.get("/notifications/attempts").json()
+                              if a["receiver"] == "hook"), within=20)
+            hook.start()  # back on the same port once the restarted process failed too
             _wait(lambda: len(_statuses(hook, m)) >= 2, within=30)
             time.sleep(1.5)  # room for a duplicate to show up, if there were one
             assert _statuses(hook, m) == ["firing", "resolved"]  # everything, once, in order
@@ -276,17 +289,18 @@ def test_a_receiver_down_for_a_minute_gets_everything_across_restarts(
             assert _mail_about(m, smtp) == [f"[aiwarden] [FIRING:1] x-drift on {m}",
                                             f"[aiwarden] [RESOLVED:1] x-drift on {m}"]
 
-            attempts = [a for a in api[0].get("/notifications/attempts").json()
+            attempts = [a for a in back.get("/notifications/attempts").json()
                         if a["receiver"] == "hook"]
             failed = [a for a in attempts if not a["ok"]]
             assert failed and all(a["error"].startswith("connection refused") for a in failed)
             assert any(a["at"] < _iso(killed_at) for a in failed)  # logged by the first...
-            assert any(a["at"] > _iso(killed_at) for a in failed)  # ...and the next process
+            assert any(a["at"] > _iso(killed_at) for a in failed)  # ...the next process...
+            assert any(a["at"] > _iso(restart_at) for a in failed)  # ...and the restarted one
             ok = [a for a in attempts if a["ok"]]
             assert [a["status"] for a in ok] == [200, 200]
             assert all(a["at"] > _iso(restart_at) for a in ok)
-            assert api[0].get("/notifications/queue").json() == []
-            shown = [str(attempts), api[0].get("/notifications/config").text,
+            assert back.get("/notifications/queue").json() == []
+            shown = [str(attempts), back.get("/notifications/config").text,
                      _stored_text(url), *(p.log() for p in procs)]
             for text in shown:
                 assert SECRET not in text and TOKEN not in text
