@@ -114,6 +114,14 @@ def explanations_for(app: Any) -> Explanations:
     return svc
 
 
+def _need_extra(method: str) -> None:
+    """A server without the explain extra says so first (501 naming it), whatever else the
+    request holds: nothing else can be answered without it."""
+    from aiwarden.explain import _deps
+
+    _deps.lime_tabular() if method == "lime" else _deps.shap()
+
+
 _WHERE = re.compile(r"^\s*([^<>=!\s][^<>=!]*?)\s*(<|>=|==)\s*(.+?)\s*$")
 
 
@@ -144,6 +152,7 @@ async def explain(request: Request, name: str) -> dict[str, Any]:
     the output and the additivity residual (SHAP, or LIME with ``method: lime``)."""
     monitor(request)
     body = await json_body(request, ExplainBody)
+    _need_extra(body.options.method if body.options else "auto")
     svc = explanations_for(request.app)
     options = body.options.model_dump(exclude_unset=True) if body.options else None
     return await run_in_threadpool(svc.explain, name, prediction_ids=body.prediction_ids,
@@ -165,6 +174,7 @@ async def importance(request: Request, name: str, version: str | None = None,
     """Which features drive the window (mean |SHAP| of a seeded sample, with bootstrap
     intervals), the reference's ranking, their attribution drift, and a slice's own."""
     monitor(request)
+    _need_extra(method)
     svc = explanations_for(request.app)
     conditions = parse_where(where) if where else None
     return await run_in_threadpool(svc.importance, name, version=version, start=start,
@@ -220,10 +230,27 @@ async def put_attribution(request: Request, name: str) -> dict[str, Any]:
     return await run_in_threadpool(_status, request, name)
 
 
+class AttributionCheckBody(BaseModel):
+    """Which windows to check now; none given: the model's attribution_drift rules'."""
+
+    model_config = ConfigDict(extra="forbid")
+    windows: list[str] | None = Field(None, min_length=1, max_length=10,
+                                      description="durations ending now, e.g. ['1h', '1d']")
+
+
 @router.post("/models/{name}/attribution-drift/check", dependencies=[requires("operate")],
-             responses=answers(AttributionStatus, 404))
+             responses=answers(AttributionStatus, 404, 501),
+             openapi_extra=body_doc(json=AttributionCheckBody, required=False))
 async def check_attribution(request: Request, name: str) -> dict[str, Any]:
-    """Check now (over the windows of the model's attribution_drift rules, else the last
-    hour) instead of waiting for the schedule."""
-    await run_in_threadpool(monitor(request).attribution.check_now, name)
+    """Check now (over the given windows, else those of the model's attribution_drift
+    rules, else the last hour) instead of waiting for the schedule."""
+    from aiwarden.monitoring.windows import parse_duration
+
+    raw = await request.body()
+    body = (await json_body(request, AttributionCheckBody) if raw.strip()
+            else AttributionCheckBody())
+    windows = ([parse_duration(w, "windows") for w in body.windows] if body.windows
+               else None)
+    _need_extra("auto")
+    await run_in_threadpool(monitor(request).attribution.check_now, name, None, windows)
     return await run_in_threadpool(_status, request, name)

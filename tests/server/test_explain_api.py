@@ -375,3 +375,14 @@ def test_the_drift_heatmap_sorts_by_impact(api: httpx.Client, server: Any,
             headers={"content-type": "application/vnd.apache.parquet"}).raise_for_status()
     html = httpx.get(f"{server.url}/models/{bare}/panels/drift?sort=impact", timeout=60).text
     assert "not sorted by impact" in html and "no registered model" in html
+
+
+def test_a_check_now_over_chosen_windows(api: httpx.Client, model: dict[str, Any]) -> None:
+    r = api.post(f"/models/{model['name']}/attribution-drift/check",
+                 json={"windows": ["45m", "2h"]})
+    assert r.status_code == 200, r.text
+    spans = [round(c["end"] - c["start"]) for c in r.json()["checks"][-2:]]
+    assert spans == [2700, 7200]
+    bad = api.post(f"/models/{model['name']}/attribution-drift/check",
+                   json={"windows": ["soon"]})
+    assert bad.status_code == 422 and bad.json()["detail"]["field"] == "windows", bad.text

@@ -3,6 +3,7 @@ and an OpenAPI document that says what the server really answers (SQLite and Pos
 
 from __future__ import annotations
 
+import sys
 import uuid
 
 import httpx
@@ -224,6 +225,10 @@ def test_every_error_status_the_document_lists_is_reachable(keyed, monkeypatch) 
         "base_url": f"http://127.0.0.1:{free_port()}/v1"}}).raise_for_status()
     reached["502"] = httpx.post(f"{api}/models/{name}/v1/chat/completions", headers=auth,
                                 json={"messages": [{"role": "user", "content": "hi"}]})
+    with monkeypatch.context() as no_shap:  # a server without the explain extra: 501
+        no_shap.setitem(sys.modules, "shap", None)
+        reached["501"] = httpx.post(f"{api}/models/{name}/explain", headers=auth,
+                                    json={"rows": [{"x": 1.0}]})
     monkeypatch.setenv("AIWARDEN_ARTIFACTS_URL", "nosuch://bucket/artifacts")
     srv.server.config.app.state.registry = None  # made again on first use, from the env
     reached["503"] = httpx.get(f"{api}/registry/models", headers=auth)
