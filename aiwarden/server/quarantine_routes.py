@@ -50,7 +50,8 @@ class ReplayBody(Open):
 
 
 class IdsBody(Open):
-    model_config = ConfigDict(extra="forbid")
+    # strict: "7" is not a row id (the document says integer; a lax parse accepted text)
+    model_config = ConfigDict(extra="forbid", strict=True)
     ids: Ids
 
 
