@@ -21,6 +21,7 @@ from aiwarden.monitoring.explanations import MAX_ROWS, Explanations
 from aiwarden.server.access import monitor, requires
 from aiwarden.server.api_models import Open, answers, body_doc
 from aiwarden.server.jsonbody import json_body
+from aiwarden.server.spec_models import SPAN_PATTERN
 
 __all__ = ["explanations_for", "parse_where", "router"]
 
@@ -186,8 +187,9 @@ class AttributionSettingsBody(BaseModel):
     """A model's scheduled attribution-drift checks; every field optional."""
 
     model_config = ConfigDict(extra="forbid")
-    every: str | float | None = Field(None, description="between two checks: seconds or "
-                                                        "a duration such as 1h (60 s .. 7 d)")
+    every: Annotated[str, Field(pattern=SPAN_PATTERN)] | Annotated[
+        float, Field(ge=60, le=7 * 86400)] | None = Field(
+        None, description="between two checks: seconds or a duration such as 1h (60 s .. 7 d)")
     sample_size: int | None = Field(None, ge=20, le=20_000)
     method: Literal["auto", "tree", "linear", "permutation", "kernel"] | None = None
     threshold: float | None = Field(None, gt=0, le=1, description="nDCG alarm level")
@@ -234,8 +236,8 @@ class AttributionCheckBody(BaseModel):
     """Which windows to check now; none given: the model's attribution_drift rules'."""
 
     model_config = ConfigDict(extra="forbid")
-    windows: list[str] | None = Field(None, min_length=1, max_length=10,
-                                      description="durations ending now, e.g. ['1h', '1d']")
+    windows: list[Annotated[str, Field(pattern=SPAN_PATTERN)]] | None = Field(
+        None, min_length=1, max_length=10, description="durations ending now, e.g. ['1h']")
 
 
 @router.post("/models/{name}/attribution-drift/check", dependencies=[requires("operate")],

