@@ -24,6 +24,8 @@ from aiwarden.store.tables import segment_profiles as sp
 __all__ = ["append_partials", "append_segment_partials", "compact", "read_window",
            "read_windows", "versions_since"]
 
+_RANGES_PER_QUERY = 200  # (level, start, end) ranges OR-ed in one query
+
 
 def append_partials(conn: Connection, model_id: int, version_id: int,
                     by_bucket: dict[int, BucketData], levels: tuple[int, ...],
@@ -100,12 +102,16 @@ def read_windows(conn: Connection, model_id: int, version_id: int,
     ranges = [r for c in covers for r in c]
     if not ranges:
         return [BucketData() for _ in windows]
-    where = _where(model_id, version_id, _merge_ranges(ranges), segment)
+    merged = _merge_ranges(ranges)
     t = bp if segment is None else sp
     cols = [t.c.id, t.c.level, t.c.start, t.c.n_rows]
     if cache is None:
         cols.append(t.c.data)
-    rows = conn.execute(select(*cols).where(where)).all()
+    # SQLite refuses an expression nested deeper than 1,000 (one OR per range): a long
+    # series of short steps is read in chunks of ranges (disjoint, so no row twice)
+    rows = [r for i in range(0, len(merged), _RANGES_PER_QUERY)
+            for r in conn.execute(select(*cols).where(_where(
+                model_id, version_id, merged[i:i + _RANGES_PER_QUERY], segment))).all()]
     if not rows:
         return [BucketData() for _ in windows]
     levels_arr = np.array([r.level for r in rows], dtype=np.int64)
