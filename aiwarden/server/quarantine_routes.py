@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import ConfigDict, Field
+from pydantic import BeforeValidator, ConfigDict, Field
 
 from aiwarden.monitoring import quarantine as q
 from aiwarden.server.access import monitor as _monitor
@@ -20,7 +20,17 @@ __all__ = ["router"]
 router = APIRouter()
 
 _MAX_ID = 2**63 - 1  # the id column is a 64-bit integer
-RowId = Annotated[int, Field(ge=1, le=_MAX_ID)]
+def _integer(value: Any) -> Any:
+    """An id is a JSON integer (7 or 7.0, as JSON Schema reads it), never text or a boolean:
+    a lax parse took "7" (schemathesis ST201), a strict one refused 7.0 (ST202)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("expected an integer")
+    if isinstance(value, float) and not value.is_integer():
+        raise ValueError("expected an integer")
+    return int(value)
+
+
+RowId = Annotated[int, Field(ge=1, le=_MAX_ID), BeforeValidator(_integer)]
 Ids = Annotated[list[RowId], Field(min_length=1, max_length=q.MAX_IDS,
                                    description=f"quarantined row ids, at most {q.MAX_IDS}")]
 
@@ -50,8 +60,7 @@ class ReplayBody(Open):
 
 
 class IdsBody(Open):
-    # strict: "7" is not a row id (the document says integer; a lax parse accepted text)
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
     ids: Ids
 
 

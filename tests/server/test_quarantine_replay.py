@@ -161,9 +161,13 @@ def test_bad_requests_name_the_field(http: httpx.Client) -> None:
         if field:
             assert r.json()["detail"]["field"].startswith(field)
     assert http.post("/models/nope/quarantine/replay", json={"ids": [1]}).status_code == 404
-    # the document says integer: text is not a row id (schemathesis found "7" accepted)
-    r = http.post(f"/models/{name}/quarantine/release", json={"ids": ["7"]})
-    assert r.status_code == 422 and r.json()["detail"]["field"].startswith("ids"), r.text
+    # the document says integer: text is not a row id (schemathesis found "7" accepted),
+    # nor a boolean; 7.0 is one, as JSON Schema reads it (a strict parse refused it)
+    for bad in ("7", True, 1.5):
+        r = http.post(f"/models/{name}/quarantine/release", json={"ids": [bad]})
+        assert r.status_code == 422 and r.json()["detail"]["field"].startswith("ids"), r.text
+    assert http.post(f"/models/{name}/quarantine/drop", json={"ids": [999999997.0]}).json()[
+        "gone"] == [999999997]
     # a corrected row named only in rows is replayed too
     assert _replay(http, name, ids=[999999998], rows=[{"id": 999999999, "row": {}}])["gone"] == [
         999999998, 999999999]
