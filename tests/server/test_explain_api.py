@@ -385,4 +385,4 @@ def test_a_check_now_over_chosen_windows(api: httpx.Client, model: dict[str, Any
     assert spans == [2700, 7200]
     bad = api.post(f"/models/{model['name']}/attribution-drift/check",
                    json={"windows": ["soon"]})
-    assert bad.status_code == 422 and bad.json()["detail"]["field"] == "windows", bad.text
+    assert bad.status_code == 422 and bad.json()["detail"]["field"] == "windows.0", bad.text
