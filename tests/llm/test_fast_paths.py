@@ -86,3 +86,33 @@ def test_injection_screens_equal_running_every_family() -> None:
     got = [[(f.start, f.end, f.detail) for f in fs] for fs in ev.evaluate(texts)]
     assert got == plain
     assert sum(any(d == "obfuscation" for *_, d in fs) for fs in plain) > 100
+
+
+def test_gate_equals_the_counter_form() -> None:
+    """The word gate (list.count for the l2 norm, Python floats) equals the form it replaced
+    (a Counter and numpy scalars) bit for bit."""
+    import math
+    from collections import Counter
+    from itertools import repeat
+
+    import numpy as np
+
+    from aiwarden.llm.evaluators._safety_model import _TOKEN, _sigmoid, load_default
+
+    m = load_default()
+    vocab = [*sorted(m.gate_words)[::50], "kill", "yourself", "you", "the", "die", "zzq"]
+    rnd = random.Random(5)
+    texts = [" ".join(rnd.choice(vocab) for _ in range(rnd.randint(0, 90))) for _ in range(3000)]
+    texts += ["", "!!", "a b", "İstanbul kill KILL kill"]
+    get, b = m.gate_words.get, m.gate_intercept
+    z = np.full(len(texts), b)
+    for i, t in enumerate(texts):
+        toks = _TOKEN.findall(t.lower())
+        if not toks:
+            continue
+        n = len(toks)
+        sq = n if len(set(toks)) == n else sum(k * k for k in Counter(toks).values())
+        z[i] += math.fsum(map(get, toks, repeat(0.0))) / math.sqrt(sq)
+    want = _sigmoid(z)
+    got = m.gate_proba_words(texts)
+    assert got.dtype == want.dtype and got.tolist() == want.tolist()

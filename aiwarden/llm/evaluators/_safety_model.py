@@ -89,18 +89,21 @@ class SafetyModel:
 
         Equal to it except where an unseen word's hash collides with a training word's.
         """
-        get, b = self.gate_words.get, self.gate_intercept
-        z = np.full(len(texts), b)
-        for i, t in enumerate(texts):
+        get, b = self.gate_words.get, float(self.gate_intercept)
+        z = []
+        for t in texts:
             toks = _TOKEN.findall(t.lower())
             if not toks:
+                z.append(b)
                 continue
             # a repeated word adds its weight once per occurrence: sum over tokens = counts x w;
-            # the l2 norm needs the counts only when a word repeats
+            # the l2 norm is sqrt(sum of squared counts) = sqrt(sum over tokens of its count)
+            # (list.count in C beats building a Counter for a sentence's few words)
             n = len(toks)
-            sq = n if len(set(toks)) == n else sum(k * k for k in Counter(toks).values())
-            z[i] += math.fsum(map(get, toks, repeat(0.0))) / math.sqrt(sq)
-        return _sigmoid(z)
+            sq = sum(map(toks.count, toks)) if n <= 64 else sum(
+                k * k for k in Counter(toks).values())
+            z.append(b + math.fsum(map(get, toks, repeat(0.0))) / math.sqrt(sq))
+        return _sigmoid(np.array(z, dtype=np.float64))
 
     def with_vocabulary(self, texts: Sequence[str]) -> SafetyModel:
         """A copy whose ``gate_words`` hold every word of ``texts`` (the training texts)."""
