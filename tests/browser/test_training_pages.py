@@ -17,7 +17,7 @@ from aiwarden.store import keys
 from aiwarden.store.database import Database
 from tests.server.conftest import json_rows, register_model, scored_frame
 from tests.server.live import ThreadServer, settings_for
-from tests.server.test_training_api import MODEL, PIPELINE, _champion_with_traffic
+from tests.server.test_training_api import BUCKET, MODEL, PIPELINE, _champion_with_traffic
 
 BARE = "no-pipeline"
 # the infra gate's default 50 ms p95 is about this machine's load, not about these pages
@@ -50,7 +50,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory
     labels, refused by a gate), blocked (one corrupted record)."""
     tmp = tmp_path_factory.mktemp("training-pages")
     settings = settings_for(f"sqlite:///{tmp / 't.db'}", tmp, allow_code_artifacts=True,
-                            evaluate_every=3600)
+                            evaluate_every=3600, bucket_seconds=BUCKET)
     with ThreadServer(settings) as srv, httpx.Client(base_url=srv.url + "/api/v1",
                                                      timeout=60) as http:
         _champion_with_traffic(http)

@@ -23,6 +23,9 @@ PIPELINE = {"entry": "tests.training.pipelines:train_logreg", "data": {"window":
             # one-row predictions on a loaded CI box take tens of ms; the budget is tested
             # where time is not shared (tests/training/test_candidate.py)
             "gates": {"latency_budget_ms": 10_000}}
+# Runs read the raw events, never the buckets; the traffic spans two days, which one-minute
+# buckets would profile one row at a time (tens of seconds of ingest on a loaded box)
+BUCKET = 3600
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +39,8 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         hook: WebhookServer) -> Iterator[httpx.Client]:
     tmp = tmp_path_factory.mktemp("training")
     with database_url(request.param, tmp) as url, ThreadServer(settings_for(
-            url, tmp, allow_code_artifacts=True, evaluate_every=3600)) as server, httpx.Client(
+            url, tmp, allow_code_artifacts=True, evaluate_every=3600,
+            bucket_seconds=BUCKET)) as server, httpx.Client(
             base_url=server.url + "/api/v1", timeout=60) as http:
         http.put("/notifications/config", json={
             "receivers": [{"type": "webhook", "name": "hook", "url": hook.url()}],
