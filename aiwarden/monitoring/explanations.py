@@ -32,6 +32,10 @@ __all__ = ["MAX_ROWS", "Explanations"]
 
 MAX_ROWS = 1000  # rows or ids per request: Kernel SHAP and LIME cost seconds per row
 MAX_SAMPLED = 100_000  # window rows read for one importance answer
+# model rows one request may evaluate through a black-box explainer (rows x evaluations x
+# background rows): a minute or two of a scikit-learn pipeline's CPU (~50k rows/s); beyond
+# it a 422 says what to lower
+MAX_EVALUATIONS = 5_000_000
 _UNPICKLING = ("pickle", "joblib")
 _CACHE_ENTRIES = 512
 
@@ -83,7 +87,9 @@ class Explanations:
         except repo.NotFound:
             raise DataError(
                 f"Version {version!r} of {name!r} has no registered model: explanations need "
-                "the model itself (register it with `aiwarden registry register`).",
+                f"the model itself. Registered versions: {self._registered(name)}; name one "
+                "(version / --version), or register this one "
+                f"(`aiwarden registry register {name} FILE --version {version}`).",
                 "version") from None
         if info.format in _UNPICKLING:
             raise DataError(
@@ -113,6 +119,12 @@ class Explanations:
             raise DataError(f"The reference sample of {name!r} version {version!r} lacks the "
                             f"model input(s) {missing[:10]}.", "version")
         return model, features, sample[features], info.sha256
+
+    def _registered(self, name: str) -> list[str]:
+        try:
+            return [v.version for v in self._registry().versions(name)][-10:]
+        except repo.NotFound:
+            return []
 
     def _serving(self, name: str, version: str | None) -> str:
         return str(self.monitor.version(name, version)["version"])
@@ -162,6 +174,7 @@ class Explanations:
         from aiwarden.explain import explain_rows
 
         model, features, background, digest = self._version_inputs(name, version)
+        _within_budget(opts, len(frame), "rows", model, background)
         absent = [f for f in features if f not in frame.columns]
         if absent:
             raise DataError(f"The rows lack the input(s) {absent[:10]} of {name!r} version "
@@ -216,6 +229,9 @@ class Explanations:
         opts = ExplainOptions.from_dict(options)
         ver = self._serving(name, version)
         model, features, background, digest = self._version_inputs(name, ver)
+        _check_where(where, background)
+        _within_budget(opts, sample_size * (3 if where else 2), "sample_size", model,
+                       background)  # the window's sample, the reference's, a slice's rest
         t0, t1 = self.monitor._window(start, end)
         _, data = self.monitor.window(name, t0, t1, ver)
         if data.rows == 0:
@@ -258,6 +274,47 @@ class Explanations:
         return answer
 
 
+def _within_budget(opts: Any, rows: int, field: str, model: Any,
+                   background: pd.DataFrame) -> None:
+    """Refuse a request whose black-box explanation would evaluate the model on more than
+    :data:`MAX_EVALUATIONS` rows (Tree and Linear SHAP cost a pass over the trees instead)."""
+    from aiwarden.explain._attributions import resolve_method
+    from aiwarden.explain._model import adapt
+
+    head = background.head(2)
+    try:
+        adapter, _, seen = adapt(model, head, head, opts.task)
+        method = resolve_method(adapter, seen, opts.method)
+    except AiwardenError:
+        return  # the explainer itself will say what is wrong, at no cost
+    if method in ("tree", "linear"):
+        return
+    per_row = max(opts.max_evals or 500, opts.kernel_samples or 0,
+                  opts.lime_samples if opts.method == "lime" else 0)
+    cost = rows * per_row * (1 if opts.method == "lime" else opts.background_size)
+    if cost > MAX_EVALUATIONS:
+        raise DataError(f"This explanation would evaluate the model on about {cost:,} rows "
+                        f"({rows} x {per_row} evaluations x the background); at most "
+                        f"{MAX_EVALUATIONS:,} per request: lower {field}, max_evals or "
+                        "background_size.", field)
+
+
+def _check_where(where: Any, background: pd.DataFrame) -> None:
+    """A slice condition names an input, compares a number with a numeric one and a text
+    with a category, before any explaining starts."""
+    for i, (feature, op, value) in enumerate(where or []):
+        if feature not in background.columns:
+            raise DataError(f"where[{i}]: {feature!r} is not an input of the model; inputs: "
+                            f"{list(background.columns)[:20]}.", "where")
+        numeric = (pd.api.types.is_numeric_dtype(background[feature])
+                   and not pd.api.types.is_bool_dtype(background[feature]))
+        if numeric and not isinstance(value, int | float):
+            raise DataError(f"where[{i}]: {feature} is numeric; compare it with a number.",
+                            "where")
+        if not numeric and op != "==":
+            raise DataError(f"where[{i}]: {feature} is not numeric; use ==.", "where")
+
+
 def _model_call(work: Callable[[], Any], name: str, version: str) -> Any:
     """Run the explainers; the model's own failure on these inputs is the caller's 422 (a
     category it never saw, a shape it refuses), not the server's 500."""
@@ -289,8 +346,8 @@ def _typed(frame: pd.DataFrame, background: pd.DataFrame) -> pd.DataFrame:
         elif pd.api.types.is_numeric_dtype(kind):
             col = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").tolist()
             bad = [i for i, (v, c) in enumerate(zip(values, col, strict=True))
-                   if v is not None and not (isinstance(v, float) and np.isnan(v))
-                   and pd.isna(c)]
+                   if isinstance(v, bool) or (v is not None and not (
+                       isinstance(v, float) and np.isnan(v)) and pd.isna(c))]
         else:
             col = [None if v is None else v if isinstance(v, str) else
                    str(v).lower() if isinstance(v, bool) else str(v) for v in values]

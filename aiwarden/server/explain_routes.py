@@ -20,7 +20,9 @@ from aiwarden.errors import DataError
 from aiwarden.monitoring.explanations import MAX_ROWS, Explanations
 from aiwarden.server.access import monitor, requires
 from aiwarden.server.api_models import Open, answers, body_doc
+from aiwarden.server.errors import Forbidden
 from aiwarden.server.jsonbody import json_body
+from aiwarden.server.origin import same_origin
 from aiwarden.server.spec_models import SPAN_PATTERN
 
 __all__ = ["explanations_for", "parse_where", "router"]
@@ -35,11 +37,11 @@ class ExplainOptionsBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     method: Literal["auto", "tree", "linear", "permutation", "kernel", "lime"] = "auto"
     seed: int = Field(0, ge=0, le=2**31 - 1)
-    background_size: int = Field(100, ge=1, le=10_000)
-    kernel_background: int = Field(20, ge=1, le=1000)
-    kernel_samples: int | None = Field(None, ge=1, le=100_000)
-    max_evals: int | None = Field(None, ge=1, le=1_000_000)
-    lime_samples: int = Field(5000, ge=100, le=100_000)
+    background_size: int = Field(100, ge=1, le=1000)
+    kernel_background: int = Field(20, ge=1, le=200)
+    kernel_samples: int | None = Field(None, ge=1, le=10_000)
+    max_evals: int | None = Field(None, ge=1, le=10_000)
+    lime_samples: int = Field(5000, ge=100, le=20_000)
     tree_perturbation: Literal["interventional", "tree_path_dependent"] = "interventional"
     target_class: str | int | bool | None = None
     task: Literal["auto", "classification", "regression"] = "auto"
@@ -115,6 +117,17 @@ def explanations_for(app: Any) -> Explanations:
     return svc
 
 
+def refuse_cross_site(request: Request) -> None:
+    """A GET that costs seconds of CPU is refused to other sites' pages as a change would be
+    (an ``<img>`` on any page could keep the server busy): only this server's own pages and
+    clients that are not browsers may ask."""
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    if not same_origin(headers, request.app.state.settings.origin_list):
+        raise Forbidden("A page from another site may not run explanations here (Origin "
+                        f"{headers.get('origin')!r}, Sec-Fetch-Site "
+                        f"{headers.get('sec-fetch-site')!r}).", "origin")
+
+
 def _need_extra(method: str) -> None:
     """A server without the explain extra says so first (501 naming it), whatever else the
     request holds: nothing else can be answered without it."""
@@ -175,6 +188,7 @@ async def importance(request: Request, name: str, version: str | None = None,
     """Which features drive the window (mean |SHAP| of a seeded sample, with bootstrap
     intervals), the reference's ranking, their attribution drift, and a slice's own."""
     monitor(request)
+    refuse_cross_site(request)
     _need_extra(method)
     svc = explanations_for(request.app)
     conditions = parse_where(where) if where else None

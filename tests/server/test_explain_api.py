@@ -172,6 +172,7 @@ def test_a_version_without_a_registered_model_is_refused(api: httpx.Client,
     r = api.post(f"/models/{bare}/explain", json={"rows": [{"amount": 1, "age": 2, "noise": 3}]})
     assert r.status_code == 422, r.text
     assert "no registered model" in r.json()["detail"]["message"]
+    assert "Registered versions: []" in r.json()["detail"]["message"]
     assert r.json()["detail"]["field"] == "version"
     assert api.post("/models/no-such-model/explain",
                     json={"prediction_ids": ["x"]}).status_code == 404
@@ -386,3 +387,31 @@ def test_a_check_now_over_chosen_windows(api: httpx.Client, model: dict[str, Any
     bad = api.post(f"/models/{model['name']}/attribution-drift/check",
                    json={"windows": ["soon"]})
     assert bad.status_code == 422 and bad.json()["detail"]["field"] == "windows.0", bad.text
+
+
+def test_what_an_attacker_tried_is_refused(api: httpx.Client, model: dict[str, Any]) -> None:
+    """From the outside review: unbounded black-box work, a costly GET from another site,
+    slice conditions that do not fit the input, a boolean for a number."""
+    name = model["name"]
+    row = {"amount": 5.0, "age": 40.0, "noise": 0.0}
+    huge = api.post(f"/models/{name}/explain", json={"rows": [row], "version": "1", "options": {
+        "method": "permutation", "max_evals": 1_000_000, "background_size": 10_000}})
+    assert huge.status_code == 422 and huge.json()["detail"]["field"].startswith("options")
+    costly = api.post(f"/models/{name}/explain", json={"rows": [row], "version": "1",
+                                                       "options": {"method": "permutation",
+                                                                   "max_evals": 10_000,
+                                                                   "background_size": 1000}})
+    assert costly.status_code == 422 and "at most" in costly.json()["detail"]["message"]
+    window = {"start": model["t0"] - 10, "end": model["t0"] + 100, "version": "1"}
+    foreign = api.get(f"/models/{name}/importance", params=window, headers={
+        "Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"})
+    assert foreign.status_code == 403, foreign.text
+    img = api.get(f"/models/{name}/importance", params=window,
+                  headers={"Sec-Fetch-Site": "cross-site"})  # an <img> sends no Origin
+    assert img.status_code == 403
+    for where in ("amount==abc", "nofeat<10"):
+        r = api.get(f"/models/{name}/importance", params=window | {"where": where})
+        assert r.status_code == 422 and r.json()["detail"]["field"] == "where", r.text
+    r = api.post(f"/models/{name}/explain", json={"rows": [row | {"amount": True}],
+                                                  "version": "1"})
+    assert r.status_code == 422 and r.json()["detail"]["field"] == "rows[0].amount", r.text

@@ -198,7 +198,10 @@ def _importance(app: Any, name: str, version: str | None, start: float, end: flo
             response_class=HTMLResponse)
 async def importance_panel(request: Request, name: str) -> Response:
     """The model page's feature-importance panel for its range and version (htmx)."""
+    from aiwarden.server.explain_routes import refuse_cross_site
+
     viewer(request)
+    refuse_cross_site(request)  # seconds of CPU: only this server's own pages may ask
     q = request.query_params
     sp = span(q.get("range"), q.get("end"),
               bucket=request.app.state.monitor.settings.bucket_seconds)

@@ -64,6 +64,13 @@
     };
   }
 
+  // tooltips are HTML: names and values from ingested data are escaped first
+  function esc(v) {
+    return String(v).replace(/[&<>"']/g, function (c) {
+      return {"&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;", "'": "&#39;"}[c];
+    });
+  }
+
   function timeOption(spec) {
     var o = base(spec), unit = spec.unit, points = 0;
     o.xAxis = {type: "time", min: spec.start, max: spec.end, axisLabel: {hideOverlap: true, fontSize: 11}};
@@ -73,7 +80,7 @@
       var out = [new Date(ps[0].value[0]).toLocaleString()];
       ps.forEach(function (p) {
         if (p.seriesName.charAt(0) === "\u200b") return;
-        out.push(p.marker + " " + p.seriesName + ": <b>" + fmt(p.value[1], unit) + "</b>");
+        out.push(p.marker + " " + esc(p.seriesName) + ": <b>" + fmt(p.value[1], unit) + "</b>");
       });
       return out.join("<br>");
     }};
@@ -128,8 +135,8 @@
         {gte: 2, color: "#7f3b08", label: "≥ 2"}]};
     o.tooltip = {formatter: function (p) {
       var d = p.data;
-      return new Date(spec.x[d[0]]).toLocaleString() + "<br>" + spec.columns[d[1]] +
-        ": severity <b>" + fmt(d[2]) + "</b> (" + (d[4] || spec.method) + " " + fmt(d[3]) + ")" +
+      return new Date(spec.x[d[0]]).toLocaleString() + "<br>" + esc(spec.columns[d[1]]) +
+        ": severity <b>" + fmt(d[2]) + "</b> (" + esc(d[4] || spec.method) + " " + fmt(d[3]) + ")" +
         (d[5] ? " ▲ drifted" : "");
     }};
     o.series = [{type: "heatmap", data: spec.data, progressive: 0,
@@ -208,9 +215,9 @@
     o.xAxis = {type: "value", scale: true, axisLabel: {fontSize: 11, formatter: tick}};
     o.tooltip = {trigger: "item", formatter: function (p) {
       var s = spec.steps[p.data[0]];
-      if (s.kind === "total") return s.name + ": <b>" + fmt(s.to) + "</b>";
+      if (s.kind === "total") return esc(s.name) + ": <b>" + fmt(s.to) + "</b>";
       var d = s.to - s.from;
-      return s.name + (s.value !== undefined && s.value !== null ? " = " + s.value : "") +
+      return esc(s.name) + (s.value !== undefined && s.value !== null ? " = " + esc(s.value) : "") +
         ": <b>" + (d >= 0 ? "+" : "") + fmt(d) + "</b> (" + fmt(s.from) + " → " + fmt(s.to) + ")";
     }};
     o.series = [{type: "custom", name: spec.title, encode: {x: [1, 2], y: 0},
