@@ -224,8 +224,11 @@ class Story(Narrator, threading.Thread):
                          f"top suspect {top.get('kind')} "
                          f"'{top.get('name')}': {top.get('summary', '')[:110]}")
                 if any(x.get("kind") == "slice" and "amount" in str(x.get("name"))
-                       for x in (e["detail"].get("suspects") or [])[:3]):
-                    self._why(http, inc["id"])  # the small purchases: why version 2 fails
+                       for x in (e["detail"].get("suspects") or [])[:3]) \
+                        and f"why:{inc['id']}" not in self._seen:
+                    self._seen.add(f"why:{inc['id']}")  # in its own thread: a first
+                    threading.Thread(target=self._why, args=(inc["id"],),  # explanation
+                                     daemon=True).start()  # compiles shap's code
             elif text.startswith("Rolled") or text.startswith("Rollback"):
                 self.say(f"  {text}")
                 if text.startswith("Rolled") and self._rolled is None:
@@ -233,18 +236,26 @@ class Story(Narrator, threading.Thread):
                     self.act.rolled_back = True
         self._on_call(http, inc)
 
-    def _why(self, http: httpx.Client, incident: int) -> None:
+    def _why(self, incident: int) -> None:
         """Explain one honest small purchase version 2 flagged: what made it say fraud."""
-        if f"why:{incident}" in self._seen or not self._flagged:
+        flagged = dict(self._flagged[-20:])  # the gateway may not have logged the newest
+        if not flagged:
             return
-        self._seen.add(f"why:{incident}")
-        pid, amount = self._flagged[-1]
-        r = http.post(f"/models/{DEMO_MODEL}/explain", json={"prediction_ids": [pid]},
-                      timeout=120)
+        try:
+            with httpx.Client(base_url=self.url + "/api/v1", timeout=180, headers={
+                    "Authorization": f"Bearer {self.api_key}"} if self.api_key else {}) as h:
+                r = h.post(f"/models/{DEMO_MODEL}/explain",
+                           json={"prediction_ids": list(flagged)})
+        except httpx.HTTPError as exc:
+            self.say(f"  (no explanation of incident #{incident}'s purchases: {exc})")
+            return
         if r.status_code != 200:  # e.g. the explain extra is not installed: say why
-            self.say(f"  (no explanation of {pid}: {r.json()['detail']['message'][:120]})")
+            self.say(f"  (no explanation: {r.json()['detail']['message'][:120]})")
             return
-        (e,) = r.json()["explanations"]
+        if not r.json()["explanations"]:
+            return
+        e = r.json()["explanations"][0]
+        pid, amount = e["prediction_id"], flagged[e["prediction_id"]]
         top = ", ".join(f"{c['feature']} {c['contribution']:+.2f}"
                         for c in e["contributions"][:3])
         self.say(f"  WHY did version 2 flag {pid}, an honest ${amount:.2f} purchase? "

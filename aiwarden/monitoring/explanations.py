@@ -200,6 +200,10 @@ class Explanations:
         try:
             model, _, background, digest = self._version_inputs(name, version)
             opts = ExplainOptions()
+            if not _cheap(model, background):
+                return None, ("a black-box model (a pipeline, ONNX, categorical inputs): its "
+                              "importance is computed on request (GET /importance), not "
+                              "inside an RCA")
             key = _key("reference", digest, opts.to_dict(), sample_size)
             imp = self._answers.get(key)
             if imp is None:
@@ -272,6 +276,20 @@ class Explanations:
                 sample_size=sample_size).to_dict(), name, ver)
         self._answers.put(key, answer)
         return answer
+
+
+def _cheap(model: Any, background: pd.DataFrame) -> bool:
+    """Whether Tree or Linear SHAP reads the model (a pass over its trees or weights), as
+    opposed to a black box explained by evaluating it thousands of times per row."""
+    from aiwarden.explain._attributions import resolve_method
+    from aiwarden.explain._model import adapt
+
+    head = background.head(2)
+    try:
+        adapter, _, seen = adapt(model, head, head)
+        return resolve_method(adapter, seen, "auto") in ("tree", "linear")
+    except AiwardenError:
+        return False
 
 
 def _within_budget(opts: Any, rows: int, field: str, model: Any,
