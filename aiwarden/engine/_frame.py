@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from aiwarden.engine._streaming import is_stream
 from aiwarden.errors import DataError
 
 __all__ = ["CategoricalColumn", "NumericColumn", "categorical_codes", "numeric_values", "to_table"]
@@ -40,6 +41,11 @@ def _convert(data: Any) -> pa.Table:
     if isinstance(data, pa.RecordBatch):
         _check_unique(data.schema.names)
         return pa.Table.from_batches([data])
+    if is_stream(data):
+        raise DataError(
+            f"A {type(data).__name__} is read chunk by chunk only by Reference.fit and "
+            "Reference.profile (and compare, check_quality, which profile); read it into a "
+            "table for this function.")
     module = type(data).__module__.split(".")[0]
     if module in ("pandas", "polars") and type(data).__name__ == "Series":
         raise DataError("Expected a DataFrame, got a Series: use series.to_frame().")
@@ -63,7 +69,9 @@ def _convert(data: Any) -> pa.Table:
             raise DataError(f"The dict of columns cannot form a table: {exc}") from exc
     raise DataError(
         "Expected a pandas or polars DataFrame, a pyarrow Table, a list of dicts or a dict "
-        f"of columns. Got {type(data).__name__} instead."
+        "of columns, or (for Reference.fit and Reference.profile) a pyarrow dataset or "
+        "RecordBatchReader, a polars LazyFrame or a Parquet path. "
+        f"Got {type(data).__name__} instead."
     )
 
 

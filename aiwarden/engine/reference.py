@@ -46,6 +46,7 @@ from aiwarden.engine._profiling import (
     thread_count,
 )
 from aiwarden.engine._results import RealisedPerformance
+from aiwarden.engine._streaming import STREAM_ROWS, Source, is_stream, open_source, sample
 from aiwarden.engine.drift import (
     DriftReport,
     DriftSettings,
@@ -61,6 +62,7 @@ from aiwarden.engine.profile import (
     NumericalProfile,
     PresenceProfile,
     Profile,
+    merge_optional,
 )
 from aiwarden.engine.quality import QualityReport, QualitySettings, check_quality
 from aiwarden.engine.schema import Role, Schema, infer_schema
@@ -117,6 +119,8 @@ class Reference:
         random_state: int = 0,
         should_stop: Callable[[], bool] | None = None,
         n_threads: int | None = None,
+        sample_rows: int = 1_000_000,
+        batch_rows: int = STREAM_ROWS,
         **schema_hints: Any,
     ) -> Reference:
         """Fit bins, profile the reference and measure its chunk-to-chunk variability.
@@ -128,6 +132,13 @@ class Reference:
         ``n_threads`` columns are fitted at once (None: two on a large table when two cores
         are free to this process; 1: none in parallel); the result does not depend on it.
         The cost is linear in rows and in columns.
+
+        ``data`` may also be streamed (a pyarrow dataset or ``RecordBatchReader``, a polars
+        ``LazyFrame``, a Parquet file or directory path), read ``batch_rows`` at a time. A
+        stream of at most ``sample_rows`` rows is fitted exactly as in memory. A longer one
+        is fitted (schema, bins, categories, calibration) on a uniform sample of
+        ``sample_rows`` rows; a re-readable source is then read again to count every row on
+        those bins, a one-shot ``RecordBatchReader`` keeps the sample as the reference.
         """
         owner = "Reference"
         check_param(isinstance(bins, int) and 2 <= bins <= 10_000, "bins", owner,
@@ -139,10 +150,22 @@ class Reference:
         check_param(isinstance(chunks, int) and 2 <= chunks <= 1000, "chunks", owner,
                     "an int in [2, 1000]", chunks)
         _check_threads(n_threads, owner)
+        _check_stream_params(sample_rows, batch_rows, owner)
         unknown = sorted(set(schema_hints) - _SCHEMA_HINTS)
         if unknown:
             raise ParameterError(f"Unknown argument(s) {unknown} of Reference.fit; schema hints "
                                  f"are: {', '.join(sorted(_SCHEMA_HINTS))}.")
+        if is_stream(data):
+            source = open_source(data)
+            wanted = None if schema is None else [n for n in source.names if n in schema]
+            table, n_rows = sample(source, sample_rows, batch_rows=batch_rows,
+                                   seed=random_state, columns=wanted)
+            ref = cls.fit(table, schema, bins=bins, max_categories=max_categories, far=far,
+                          chunks=chunks, drift=drift, random_state=random_state,
+                          should_stop=should_stop, n_threads=n_threads, **schema_hints)
+            if n_rows > table.num_rows and source.reusable:
+                ref._count_all(source, batch_rows, n_threads, should_stop)
+            return ref
         settings = drift if isinstance(drift, DriftSettings) else DriftSettings.from_dict(drift)
         table = to_table(data)
         if schema is None:
@@ -210,7 +233,8 @@ class Reference:
 
     # -------------------------------------------------------------- profile
     def profile(self, data: Any, *, check_duplicates: bool = True,
-                labels_only: bool = False, n_threads: int | None = None) -> Profile:
+                labels_only: bool = False, n_threads: int | None = None,
+                batch_rows: int = STREAM_ROWS) -> Profile:
         """Summarise a batch on the reference bins; merge the results of many batches freely.
 
         ``n_threads`` columns are profiled at once (None: two on a large batch when two
@@ -220,8 +244,19 @@ class Reference:
         joined) with ``labels_only=True`` and add the result to the window's profile.
         It holds only the realised-performance counts and zero rows, so the window's
         features are not counted twice.
+
+        Streamed ``data`` (a pyarrow dataset or ``RecordBatchReader``, a polars ``LazyFrame``,
+        a Parquet file or directory path) is profiled ``batch_rows`` rows at a time and the
+        chunk profiles merged: the counts are those of the whole input in memory, the
+        moments equal up to rounding; ``duplicates`` counts repeats within a chunk, as a
+        merged window of buckets does.
         """
         _check_threads(n_threads, "Reference.profile")
+        if is_stream(data):
+            _check_stream_params(1, batch_rows, "Reference.profile")
+            return self._profile_stream(open_source(data), batch_rows, n_threads,
+                                        check_duplicates=check_duplicates,
+                                        labels_only=labels_only)
         if labels_only:
             table = to_table(data)
             perf = acc.realised_batch(self.schema_, table, self.residual_edges_)
@@ -230,7 +265,10 @@ class Reference:
                 raise DataError(f"No labelled rows: labels_only needs the target {target!r} "
                                 "and the prediction or scores of each row.", target)
             return Profile(0, {}, {}, 0, perf, None, self.fingerprint)
-        table = to_table(data)
+        return self._profile_table(to_table(data), check_duplicates, n_threads)
+
+    def _profile_table(self, table: pa.Table, check_duplicates: bool,
+                       n_threads: int | None) -> Profile:
         n = table.num_rows
         present = set(table.column_names)
 
@@ -256,6 +294,48 @@ class Reference:
                if self.performance_model_ is not None else None)
         return Profile(n, columns, extra, count_duplicates(keys) if keys else 0, perf, est,
                        self.fingerprint)
+
+    def _profile_stream(self, source: Source, batch_rows: int, n_threads: int | None, *,
+                        check_duplicates: bool = True, labels_only: bool = False,
+                        should_stop: Callable[[], bool] | None = None) -> Profile:
+        """Merge of the chunk profiles, example rows shifted to their place in the stream."""
+        present = set(source.names)
+        wanted = [c.name for c in self.schema_.columns if c.name in present]
+        parts: list[Profile] = []
+        perf = None
+        n = 0
+        for table in source.batches(wanted or source.names[:1], batch_rows):
+            _check_stop(should_stop)
+            if labels_only:
+                perf = merge_optional(perf, acc.realised_batch(self.schema_, table,
+                                                               self.residual_edges_))
+            else:
+                parts.append(self._profile_table(table, check_duplicates, n_threads).shifted(n))
+                if len(parts) >= 64:  # a long stream keeps one running profile, not thousands
+                    parts = [Profile.merge_all(parts)]
+            n += table.num_rows
+        if n == 0:
+            raise source.no_rows()
+        if labels_only:
+            if perf is None:
+                target = self.schema_.column_for(Role.TARGET)
+                raise DataError(f"No labelled rows: labels_only needs the target {target!r} "
+                                "and the prediction or scores of each row.", target)
+            return Profile(0, {}, {}, 0, perf, None, self.fingerprint)
+        extra = {name: n for name in source.names if name not in self.schema_}
+        return replace(Profile.merge_all(parts), extra_columns=extra)
+
+    def _count_all(self, source: Source, batch_rows: int, n_threads: int | None,
+                   should_stop: Callable[[], bool] | None) -> None:
+        """Replace a sample's profile with every row's counts on the sample's bins."""
+        full = self._profile_stream(source, batch_rows, n_threads, should_stop=should_stop)
+        self.profile_ = replace(full, extra_columns={}, reference=self.fingerprint)
+        self.duplicate_rate_ = full.duplicates / full.n_rows
+        self.null_, self._noise_cache = {}, {}  # the noise floor depends on the counts
+        for name in self._drift_columns():
+            numerical = isinstance(self.binnings_[name], NumericalBinning)
+            self._null(name, self.settings.method_for(name, numerical),
+                       self.settings.n_simulations)
 
     # -------------------------------------------------------------- compare
     def compare(
@@ -510,6 +590,13 @@ def _nulls_to_dict(nulls: Mapping[tuple[str, str], ColumnNull]) -> dict[str, Any
 def _check_threads(n_threads: int | None, owner: str) -> None:
     check_param(n_threads is None or (isinstance(n_threads, int) and 1 <= n_threads <= 64),
                 "n_threads", owner, "None or an int in [1, 64]", n_threads)
+
+
+def _check_stream_params(sample_rows: int, batch_rows: int, owner: str) -> None:
+    check_param(isinstance(sample_rows, int) and sample_rows >= 1, "sample_rows", owner,
+                "a positive int", sample_rows)
+    check_param(isinstance(batch_rows, int) and batch_rows >= 1, "batch_rows", owner,
+                "a positive int", batch_rows)
 
 
 def _check_stop(should_stop: Callable[[], bool] | None) -> None:
