@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,11 +99,14 @@ class RowExplanations:
     features: tuple[str, ...]
     background_size: int
     seed: int
-    explanations: tuple[Explanation, ...]
+    explanations: Sequence[Explanation]  # built per row on first read (rows.py)
     values: np.ndarray = field(repr=False, compare=False)
 
     @property
     def max_abs_residual(self) -> float:
+        residuals = getattr(self.explanations, "residuals", None)
+        if residuals is not None:
+            return float(np.max(np.abs(residuals), initial=0.0))
         return max((abs(e.residual) for e in self.explanations), default=0.0)
 
     def to_dict(self) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, overload
 
 import numpy as np
 import pandas as pd
@@ -43,6 +44,79 @@ def attributions(model: Any, rows: Any, reference: Any, opts: ExplainOptions
     return compute(adapter, frame, background, opts), adapter, frame, len(background)
 
 
+class _Rows(Sequence[Explanation]):
+    """The per-row :class:`Explanation` objects of one call, each built when first read.
+
+    The arrays are the answer; 10,000 rows make 100,000 ``FeatureContribution`` objects,
+    which cost about a twentieth of path-dependent Tree SHAP itself (bench/explain.py), so a
+    caller that keeps only ``values`` or a few rows does not pay for the rest. Compares,
+    iterates and indexes like the tuple it stands for.
+    """
+
+    def __init__(self, att: Attributions, names: list[str], frame: pd.DataFrame,
+                 residual: np.ndarray, classes: list[Any]) -> None:
+        self._att, self._names, self._frame, self._classes = att, names, frame, classes
+        self.residuals = residual
+        self._order = np.argsort(-np.abs(att.values), axis=1, kind="stable")
+        self._built: list[Explanation | None] = [None] * len(frame)
+        self._cells: list[tuple[Any, ...]] | None = None
+
+    def __len__(self) -> int:
+        return len(self._built)
+
+    @overload
+    def __getitem__(self, i: int) -> Explanation: ...
+    @overload
+    def __getitem__(self, i: slice) -> tuple[Explanation, ...]: ...
+    def __getitem__(self, i: int | slice) -> Explanation | tuple[Explanation, ...]:
+        if isinstance(i, slice):
+            return tuple(self[j] for j in range(*i.indices(len(self))))
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError("explanation index out of range")
+        e = self._built[i]
+        if e is None:
+            e = self._built[i] = self._build(i)
+        return e
+
+    def __iter__(self) -> Iterator[Explanation]:
+        return (self[i] for i in range(len(self)))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return tuple(self) == tuple(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} explanations>"
+
+    def _build(self, i: int) -> Explanation:
+        att, names = self._att, self._names
+        if self._cells is None:  # one pass over the columns, not a pandas lookup per cell
+            self._cells = list(zip(*(_cells(self._frame[c]) for c in names), strict=True))
+        cells, values = self._cells[i], att.values[i].tolist()
+        rules = att.details[i] if att.details else None
+        contribs = tuple(FeatureContribution(names[j], cells[j], values[j],
+                                             rules[j] if rules else "")
+                         for j in self._order[i].tolist())
+        cls = (self._classes[int(att.class_index[i])] if att.class_index is not None
+               else None)
+        return Explanation(i, att.method, att.space, cls, float(att.base[i]),
+                           float(att.output[i]), float(self.residuals[i]), contribs)
+
+
+def _cells(column: pd.Series) -> list[Any]:
+    """A column's values as the explanation reports them: numpy scalars for numbers (as
+    ``frame.iat`` gives them), the objects themselves otherwise."""
+    if pd.api.types.is_numeric_dtype(column.dtype) and not isinstance(
+            column.dtype, pd.CategoricalDtype):
+        return list(column.to_numpy())
+    return column.tolist()
+
+
 def explain_rows(model: Any, rows: Any, reference: Any,
                  options: ExplainOptions | dict[str, Any] | None = None,
                  **overrides: Any) -> RowExplanations:
@@ -67,16 +141,6 @@ def explain_rows(model: Any, rows: Any, reference: Any,
     att, adapter, frame, n_bg = attributions(model, rows, reference, opts)
     names = list(frame.columns)
     residual = att.output - att.base - att.values.sum(axis=1)
-    order = np.argsort(-np.abs(att.values), axis=1, kind="stable")
-    classes = adapter.classes or []
-    out = []
-    for i in range(len(frame)):
-        contribs = tuple(
-            FeatureContribution(names[j], frame.iat[i, j], float(att.values[i, j]),
-                                att.details[i][j] if att.details else "")
-            for j in order[i])
-        cls = classes[int(att.class_index[i])] if att.class_index is not None else None
-        out.append(Explanation(i, att.method, att.space, cls, float(att.base[i]),
-                               float(att.output[i]), float(residual[i]), contribs))
-    return RowExplanations(att.method, att.space, tuple(names), n_bg, opts.seed, tuple(out),
+    rows_ = _Rows(att, names, frame, residual, adapter.classes or [])
+    return RowExplanations(att.method, att.space, tuple(names), n_bg, opts.seed, rows_,
                            att.values)
