@@ -275,3 +275,24 @@ def test_patterns_are_one_table_each_rule_with_its_own_anchor_words():
     assert P._forms("stab strangle") == sorted(
         {"stab", "stabs", "stabbed", "stabbing", "stabed", "stabing", "strangle", "strangles",
          "strangled", "strangling"}, key=lambda f: (-len(f), f))
+
+
+def test_lower_cased_ascii_path_matches_exactly_where_ignorecase_does():
+    """Rules run case-sensitive on the lower-cased text of ASCII texts: same matches."""
+    import re
+
+    from aiwarden.llm.evaluators import _safety_patterns as P
+
+    assert len(P.COMPILED_LOWER) == len(P.RULES)
+    for r in P.RULES:  # an upper-case letter outside an escape would break the equality
+        assert not re.search(r"[A-Z]", re.sub(r"\\.", "", r.pattern)), r.pattern[:60]
+    rnd = random.Random(3)
+    rows = [json.loads(x) for x in DATA.read_text(encoding="utf-8").splitlines() if x]
+    texts = [r["text"] for r in rows if r["text"].isascii()][:300]
+    # mixed case: upper, title and random-case copies
+    texts += [t.upper() for t in texts[:50]] + [t.title() for t in texts[50:100]]
+    texts += ["".join(c.upper() if rnd.random() < 0.3 else c for c in t) for t in texts[:100]]
+    for t in texts:
+        low = t.lower()
+        for rx, rl in zip(P.COMPILED, P.COMPILED_LOWER, strict=True):
+            assert [m.span() for m in rx.finditer(t)] == [m.span() for m in rl.finditer(low)]

@@ -19,7 +19,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["COMPILED", "CUES", "RULES", "SEXUAL_STRONG_ANCHORS", "SEXUAL_WEAK_ANCHORS", "Rule"]
+__all__ = ["COMPILED", "COMPILED_LOWER", "CUES", "RULES", "SEXUAL_STRONG_ANCHORS",
+           "SEXUAL_WEAK_ANCHORS", "Rule"]
 
 _Y = r"(?:your\s*self|urself|yo\s*self)"
 _PERSON = (
@@ -665,6 +666,11 @@ FAMILIES: tuple[Rule, ...] = (
 )
 RULES = (*RULES, *FAMILIES)
 COMPILED = tuple(re.compile(r.pattern, re.IGNORECASE) for r in RULES)
+# The same patterns, case-sensitive, for the lower-cased text of an ASCII text: there
+# IGNORECASE matching equals plain matching of the lower-cased text (no pattern holds an upper-
+# case letter outside an escape: tests/llm/test_safety.py), and the plain regex runs about twice
+# as fast (sre's case-folding compares at every position).
+COMPILED_LOWER = tuple(re.compile(r.pattern) for r in RULES)
 WORDS = re.compile(r"[a-z0-9'-]+")
 
 SEXUAL_STRONG_ANCHORS = _words(

@@ -279,6 +279,9 @@ class SafetyEvaluator:
         self._rules = [
             (r, rx) for r, rx in zip(P.RULES, P.COMPILED, strict=True) if r.category in cats
         ]
+        # the same rules compiled case-sensitive, run on the lower-cased text of ASCII texts
+        self._rules_lower = [rx for r, rx in zip(P.RULES, P.COMPILED_LOWER, strict=True)
+                             if r.category in cats]
         # anchor word -> the rules it opens: a text's words look their rules up once, rather
         # than every rule testing its anchors against the text's words
         index: dict[str, list[int]] = {}
@@ -443,12 +446,18 @@ class SafetyEvaluator:
             todo = sorted(hits.keys() | self._always)  # most rules have no anchor here
         else:
             todo = range(len(self._rules))
+        # an ASCII text lower-cased keeps its offsets, and its case-sensitive regexes match
+        # there exactly where the case-insensitive ones match in the text (and twice as fast)
+        ascii_ = t.isascii()
+        src = ctx.lower if ascii_ else t
         for k in todo:
             rule, rx = self._rules[k]
+            if ascii_:
+                rx = self._rules_lower[k]
             where = (words.sentences_with(hits[k]) if words is not None and rule.anchors
                      else spans)
             for s0, s1 in where:
-                for m in rx.finditer(t, s0, s1):
+                for m in rx.finditer(src, s0, s1):
                     reason = self._judge(rule, m, ctx)
                     if reason is None:
                         found.append(Finding("safety", rule.category, self.field, m.start(),
