@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from aiwarden.commands import (
     alerts,
     audit,
+    confusion,
     demo,
     explain,
     incidents,
@@ -39,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--version", action="version", version=f"aiwarden {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for module in (demo, server, keys, models, log, report, alerts, incidents, quarantine,
-                   registry, serve, audit, training, explain):
+                   registry, serve, audit, training, explain, confusion):
         module.register(sub)
     args = parser.parse_args(argv)
     from sqlalchemy.exc import OperationalError

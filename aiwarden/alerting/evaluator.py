@@ -19,7 +19,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiwarden.alerting.apply import rule_spec
-from aiwarden.alerting.rules import Rule, default_rules, labels_short, rule_value
+from aiwarden.alerting.rules import (
+    Rule,
+    default_rules,
+    labels_short,
+    payload_metric,
+    rule_value,
+)
 from aiwarden.alerting.state import AlertState, Evaluation, Transition, step
 from aiwarden.engine.schema import Role
 from aiwarden.monitoring import metrics, segments
@@ -230,7 +236,7 @@ class Evaluator:
     def _payload(rule: Rule, ref: Any, data: Any, span: tuple[float, float],
                  cache: dict[tuple[Any, ...], Any], segment: str | None = None) -> Any:
         """One metric of one window is computed once per cycle, whatever rules read it."""
-        metric = "volume" if rule.metric == "quarantined" else rule.metric
+        metric = payload_metric(rule.metric)
         method = rule.method if metric == "drift" else None
         key = (metric, method, span, segment)
         if key not in cache:
@@ -275,7 +281,7 @@ class Evaluator:
                 baseline = realised.get(rule.stat_name)
             result = rule_value(one, value, baseline)
             if result is None:  # say why, in the words the metrics API uses for this window
-                metric = "volume" if rule.metric == "quarantined" else rule.metric
+                metric = payload_metric(rule.metric)
                 return Evaluation(None, reason=metrics.reason(metric, ref, windows[current],
                                                               value, version))
             return Evaluation(result)

@@ -29,6 +29,19 @@ A rule file::
                                    # or segment: {country: BR} for one
         op: "<"
         critical: 0.7
+      - name: bananas-called-cucumbers
+        model: kiosk-fruit
+        metric: confusion          # a classifier's confusion matrix (docs/confusion.md)
+        pair: banana->cucumber     # true->predicted; omit: the most confused pair
+        stat: rate                 # share of true bananas predicted cucumber (or count)
+        op: ">"
+        warning: 0.05
+        critical: 0.15
+      - name: banana-recall
+        metric: class_recall       # recall (or precision, f1) of one class
+        class: banana              # omit: the worst class's
+        op: "<"
+        warning: 0.9
 
 ``min_rows``: a window with fewer rows is not judged; the rule's state is NoData with
 the reason "not enough data: ..." instead of a guess. Default per metric in
@@ -65,22 +78,32 @@ import math
 import re
 from typing import Any, Literal
 
+import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from aiwarden.alerting.state import Condition, Missing
+from aiwarden.engine.class_confusion import (
+    CLASS_STATS,
+    PAIR_ARROW,
+    PAIR_STATS,
+    ClassConfusion,
+    class_index,
+    split_pair,
+)
 from aiwarden.engine.detectors import DETECTORS
 from aiwarden.errors import ParameterError
 from aiwarden.monitoring.llm_metrics import STATS as LLM_STATS
 from aiwarden.monitoring.windows import parse_duration
 
 __all__ = ["DEFAULT_MIN_GAP", "DEFAULT_MIN_LABELS", "DEFAULT_MIN_ROWS", "METRIC_STATS", "Rule",
-           "RuleSet", "default_rules", "labels_short", "load_rules", "rule_value"]
+           "RuleSet", "check_rule_classes", "default_rules", "labels_short", "load_rules",
+           "payload_metric", "rule_value"]
 
 Metric = Literal["drift", "quality", "performance", "estimated_performance", "latency",
                  "volume", "quarantined", "errors", "resources", "concept_drift",
                  "multivariate_drift", "estimate_gap", "llm", "text_drift",
-                 "attribution_drift"]
+                 "attribution_drift", "confusion", "class_recall"]
 # The numbers each metric offers, the first being the default ``stat``.
 METRIC_STATS: dict[str, tuple[str, ...]] = {
     "drift": ("severity", "value", "share_drifted", "drifted_count"),
@@ -112,12 +135,17 @@ METRIC_STATS: dict[str, tuple[str, ...]] = {
     # any gauge works: <gauge>_mean, <gauge>_max or <gauge>_sum (see _RESOURCE_STAT)
     # an LLM's descriptor rates and sums (docs/llm.md): unsafe_rate, pii_rate, cost_sum...
     "llm": LLM_STATS,
+    # a classifier's confusion matrix: the pair's (or the most confused pair's) rate, the
+    # share of its true class predicted as the other class, or count
+    "confusion": PAIR_STATS,
+    # one class's (or the worst class's) recall, precision or F1
+    "class_recall": CLASS_STATS,
     "resources": ("cpu_percent_mean", "cpu_percent_max", "rss_bytes_mean", "rss_bytes_max",
                   "gpu_utilization_mean", "gpu_memory_bytes_max", "cost_per_1k"),
 }
 _RESOURCE_STAT = re.compile(r"([a-z][a-z0-9_]*)_(mean|max|sum)")
 # Metrics whose payload counts its labelled rows ("labels"): min_labels applies to them.
-_LABELLED = ("performance", "estimate_gap")
+_LABELLED = ("performance", "estimate_gap", "confusion", "class_recall")
 
 
 # Rows a window needs before a rule of the metric judges it (``Rule.min_rows`` overrides).
@@ -147,6 +175,8 @@ class Rule(BaseModel):
     # one segment ({country: BR}), or each segment of a column evaluated apart (country)
     segment: dict[str, str] | None = None
     segment_by: str | None = None
+    pair: str | None = Field(None, min_length=1, max_length=401)  # confusion: "true->pred"
+    class_: str | None = Field(None, alias="class", min_length=1, max_length=200)
     for_: str = Field("0s", alias="for")
     keep_firing_for: str = "0s"
     hysteresis: float = Field(0.05, ge=0, le=1)
@@ -171,6 +201,13 @@ class Rule(BaseModel):
     @classmethod
     def _hold(cls, v: str) -> str:  # 0 (fire at once) is allowed, as in Prometheus
         parse_duration(v, "duration", allow_zero=True)
+        return v
+
+    @field_validator("pair")
+    @classmethod
+    def _pair(cls, v: str | None) -> str | None:
+        if v is not None and PAIR_ARROW not in v[1:-1]:
+            raise ValueError(f"expected 'true->predicted', e.g. 'banana->cucumber'; got {v!r}")
         return v
 
     @field_validator("segment", mode="before")
@@ -200,6 +237,7 @@ class Rule(BaseModel):
         elif (self.column or self.method) and self.metric != "drift":
             raise ValueError("column and method apply to the drift metric only")
         _check_segment(self)
+        _check_classes(self)
         if self.metric in ("multivariate_drift", "text_drift") and (
                 self.segment or self.segment_by):
             raise ValueError(f"{self.metric} is not split by segment")
@@ -291,6 +329,24 @@ def _check_segment(rule: Rule) -> None:
         raise ValueError("segment_by names a segment column, e.g. country")
 
 
+def _check_classes(rule: Rule) -> None:
+    """``pair`` belongs to confusion, ``class`` to class_recall; the names are checked
+    against the model's classes when it has them (:func:`check_rule_classes`)."""
+    if rule.pair is not None and rule.metric != "confusion":
+        raise ValueError("pair applies to the confusion metric only")
+    if rule.class_ is not None and rule.metric != "class_recall":
+        raise ValueError("class applies to the class_recall metric only")
+
+
+def check_rule_classes(rule: Rule, classes: tuple[Any, ...] | list[Any]) -> None:
+    """Refuse a ``pair`` or ``class`` that names no class of ``classes`` (the model's
+    reference schema): a ParameterError naming the field and listing the classes."""
+    if rule.pair is not None:
+        split_pair(rule.pair, classes, "pair")
+    if rule.class_ is not None:
+        class_index(rule.class_, classes, "class")
+
+
 def load_rules(text: str | dict[str, Any], source: str = "rules") -> RuleSet:
     """Parse and validate; errors name the rule and field, e.g. ``rules[2].critical``."""
     try:
@@ -317,6 +373,11 @@ def _where(loc: tuple[Any, ...]) -> str:
         elif part not in ("function-after[_consistent()]",):
             out += ("." if out else "") + ("for" if part == "for_" else str(part))
     return out or "rules"
+
+
+def payload_metric(metric: str) -> str:
+    """The monitoring metric whose window payload a rule of ``metric`` reads."""
+    return {"quarantined": "volume", "class_recall": "confusion"}.get(metric, metric)
 
 
 def labels_short(rule: Rule, value: dict[str, Any] | None) -> str | None:
@@ -383,6 +444,8 @@ def _raw(rule: Rule, value: dict[str, Any] | None) -> float | None:
         return None if gauge is None else _num(gauge.get(m.group(2)))
     if rule.metric in ("multivariate_drift", "llm", "text_drift", "attribution_drift"):
         return _num(value.get(stat))
+    if rule.metric in ("confusion", "class_recall"):
+        return _class_value(rule, stat, value)
     if rule.metric == "concept_drift":  # change points counted in the window
         if rule.method is not None:
             return float((value.get("by_detector") or {}).get(rule.method, 0))
@@ -393,6 +456,26 @@ def _raw(rule: Rule, value: dict[str, Any] | None) -> float | None:
             return float(bad)
         return bad / (rows + bad) if rows + bad else None
     return None
+
+
+def _class_value(rule: Rule, stat: str, value: dict[str, Any]) -> float | None:
+    """A pair's rate or count (the most confused pair's without ``pair``), or a class's
+    recall, precision or F1 (the worst class's without ``class``); an unknown name raises."""
+    if value.get("matrix") is None:
+        return None
+    cc = ClassConfusion(tuple(value["classes"]), np.asarray(value["matrix"], dtype=np.int64))
+    if rule.metric == "confusion":
+        table = cc.rates() if stat == "rate" else cc.matrix.astype(np.float64)
+        if rule.pair is not None:
+            return _num(table[split_pair(rule.pair, cc.classes, "pair")])
+        off = table[~np.eye(len(cc.classes), dtype=bool)]
+        off = off[np.isfinite(off)]
+        return float(off.max()) if len(off) else None
+    per = cc.arrays()[stat]
+    if rule.class_ is not None:
+        return _num(per[class_index(rule.class_, cc.classes, "class")])
+    defined = per[np.isfinite(per)]
+    return float(defined.min()) if len(defined) else None
 
 
 def _gap_severity(rule: Rule, m: dict[str, Any] | None) -> float | None:

@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from aiwarden.alerting.rules import Rule, rule_value
+from aiwarden.alerting.rules import Rule, payload_metric, rule_value
 from aiwarden.monitoring import metrics
 from aiwarden.monitoring.service import Monitor
 from aiwarden.store import alerts_repo
@@ -49,7 +49,7 @@ def judge(monitor: Monitor, r: Rolled, now: float) -> Verdict:
     start = max(r.at, now - rule.window_seconds)
     try:
         ref, data = monitor.window(r.model, start, now, r.to_version)
-        metric = "volume" if rule.metric == "quarantined" else rule.metric
+        metric = payload_metric(rule.metric)
         value = rule_value(rule.model_copy(update={"relative_to": None}),
                            metrics.compute(metric, ref, data))
         if rule.relative_to == "reference" and value is not None and ref is not None:

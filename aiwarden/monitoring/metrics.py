@@ -19,7 +19,7 @@ from aiwarden.engine.profile import CategoricalProfile, NumericalProfile
 from aiwarden.engine.reference import Reference
 from aiwarden.engine.schema import Role
 from aiwarden.errors import ParameterError
-from aiwarden.monitoring import latency, llm_metrics
+from aiwarden.monitoring import confusion, latency, llm_metrics
 from aiwarden.monitoring.bucket import BucketData
 
 __all__ = ["METRICS", "ROW_METRICS", "compute", "reason"]
@@ -168,6 +168,7 @@ METRICS: dict[str, Callable[[Reference | None, BucketData], Any]] = {
     "prediction": prediction, "errors": errors, "resources": resources,
     "estimate_gap": estimate_gap,
     "llm": llm_metrics.llm,  # an LLM's unsafe, PII, refusal... rates (docs/llm.md)
+    "confusion": confusion.confusion,  # a classifier's matrix, per class (docs/confusion.md)
 }
 # Metrics that need the window's raw rows, not only its merged profiles: computed by
 # aiwarden.monitoring.multivariate_window (Monitor.series, the alert loop, /metrics).
@@ -184,7 +185,7 @@ def compute(metric: str, ref: Reference | None, d: BucketData, **options: Any) -
 
 
 _NEEDS_REFERENCE = ("drift", "performance", "estimated_performance", "prediction",
-                    "multivariate_drift", "estimate_gap")
+                    "multivariate_drift", "estimate_gap", "confusion")
 
 
 def reason(metric: str, ref: Reference | None, d: BucketData, value: Any,
@@ -196,6 +197,8 @@ def reason(metric: str, ref: Reference | None, d: BucketData, value: Any,
     """
     if metric in ("performance", "estimate_gap"):
         missing = value is None or value.get("metrics") is None
+    elif metric == "confusion":
+        missing = value is None or value.get("matrix") is None
     elif metric in ("latency",):
         missing = not value or not value.get("count")
     elif metric == "errors":
@@ -215,7 +218,9 @@ def reason(metric: str, ref: Reference | None, d: BucketData, value: Any,
         return "no event in this window was profiled against the reference"
     if metric == "estimate_gap" and value is None:
         metric = "estimated_performance"  # no estimate: the same reason
-    if metric in ("performance", "estimate_gap"):
+    if metric == "confusion" and value is None:
+        return "the model is not a classifier: its reference schema has no classes"
+    if metric in ("performance", "estimate_gap", "confusion"):
         return "no labels joined to this window's predictions yet"
     if metric == "estimated_performance":
         return ("the reference cannot estimate performance (needs a classifier's scores, or "

@@ -384,6 +384,18 @@ class Client(RegistryMixin, LLMMixin):
                   "baseline_end": iso_time(baseline_end, "baseline_end")}
         return self._json("GET", self._path(name, "compare"), params=params)
 
+    def confusion(self, name: str, window: Any = None, *, start: Any = None, end: Any = None,
+                  step: Any = None, version: str | None = None, segment: str | None = None,
+                  top: int | None = None) -> dict[str, Any]:
+        """A classifier's confusion matrix over time from its joined labels: per ``step``
+        and for the whole range, with per-class recall/precision and the ``top`` most
+        confused pairs (docs/confusion.md). ``window`` (``"1d"``, seconds or a timedelta)
+        is the range ending at ``end`` (default now); else ``start``..``end``."""
+        params = {"window": _step(window), "start": iso_time(start, "start"),
+                  "end": iso_time(end, "end"), "step": _step(step), "version": version,
+                  "segment": segment, "top": top}
+        return self._json("GET", self._path(name, "confusion"), params=params)
+
     def export_events(self, name: str, start: Any, end: Any) -> pa.Table:
         """Raw events of a window (joined labels included), read from the server's Parquet."""
         params = {"start": iso_time(start, "start"), "end": iso_time(end, "end")}

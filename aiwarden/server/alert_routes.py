@@ -17,7 +17,7 @@ from aiwarden.alerting.apply import (
 from aiwarden.alerting.rules import load_rules
 from aiwarden.errors import ParameterError
 from aiwarden.llm.prices import parse_prices
-from aiwarden.monitoring import llm_cost
+from aiwarden.monitoring import confusion, llm_cost
 from aiwarden.monitoring.windows import parse_instant, to_iso
 from aiwarden.server.access import monitor as _monitor
 from aiwarden.server.access import requires
@@ -62,6 +62,7 @@ async def put_rule(request: Request, model: str, name: str) -> dict[str, Any]:
     mon = _monitor(request)
     body = (await json_body(request, RuleSpec)).model_dump()
     rule = load_rules({"rules": [body | {"model": model, "name": name}]}, "rule").rules[0]
+    confusion.check_rule(mon, rule)  # pair / class: names of the model's classes
     with mon.db.write() as conn:
         status = repo.upsert_rule(conn, model, name, rule_spec(rule), "api")
     return {"status": status, "rule": rule_spec(rule)}
@@ -108,6 +109,8 @@ async def apply(request: Request, dry_run: bool = Query(False)) -> dict[str, Any
     pipelines = check_pipelines(request, doc.pop("pipelines", None)) \
         if isinstance(doc, dict) else []  # checked (fields, consent to run code) first
     ruleset = load_rules(doc if isinstance(doc, dict) else text, "rule file")
+    for i, rule in enumerate(ruleset.rules):  # pair / class: names of the model's classes
+        confusion.check_rule(mon, rule, f"rules[{i}].")
     center = request.app.state.notifications
     center.refresh()  # the diff is against what is stored now, by any process
     merged = {**center.config, **notify} if notify else None

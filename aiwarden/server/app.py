@@ -29,6 +29,7 @@ from aiwarden.server.api_models import Ready, Status, answers
 from aiwarden.server.auth import Authenticator, FailureLimiter
 from aiwarden.server.body import BodyLimit
 from aiwarden.server.concept_drift_routes import router as concept_router
+from aiwarden.server.confusion_routes import router as confusion_router
 from aiwarden.server.dashboard import install_dashboard
 from aiwarden.server.docs import install_docs, operation_id
 from aiwarden.server.explain_routes import explanations_for
@@ -217,6 +218,7 @@ def create_app(settings: ServerSettings | None = None,
     app.include_router(alert_router, prefix="/api/v1")
     app.include_router(quarantine_router, prefix="/api/v1")
     app.include_router(concept_router, prefix="/api/v1")
+    app.include_router(confusion_router, prefix="/api/v1")
     app.include_router(incident_router, prefix="/api/v1")
     app.include_router(notify_router, prefix="/api/v1")
     app.include_router(registry_router, prefix="/api/v1")

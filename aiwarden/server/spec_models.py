@@ -134,6 +134,13 @@ def _rule(metric: str, *, in_file: bool) -> type[BaseModel]:
     else:
         fields["column"] = fields["method"] = (Literal[""] | None, Field(
             None, description="drift metrics only"))
+    pair = Annotated[str, Field(min_length=4, max_length=401, pattern=r"^.+->.+$")]
+    fields["pair"] = (pair | None, Field(None, description=(
+        "true->predicted class, e.g. banana->cucumber; omit: the most confused pair"))
+    ) if _takes(metric, pair="a->b") else (_NONE, None)
+    fields["class_"] = (Annotated[str, Field(min_length=1, max_length=200)] | None, Field(
+        None, alias="class", description="one class; omit: the worst class")
+    ) if _takes(metric, class_="a") else (_NONE, Field(None, alias="class"))
     relative = Literal["reference", "previous"] if _takes(
         metric, relative_to="reference") else Literal["previous"]
     fields["relative_to"] = (relative | None, None)
