@@ -282,10 +282,14 @@ def test_lower_cased_ascii_path_matches_exactly_where_ignorecase_does():
     import re
 
     from aiwarden.llm.evaluators import _safety_patterns as P
+    from aiwarden.llm.evaluators import safety as S
 
     assert len(P.COMPILED_LOWER) == len(P.RULES)
-    for r in P.RULES:  # an upper-case letter outside an escape would break the equality
-        assert not re.search(r"[A-Z]", re.sub(r"\\.", "", r.pattern)), r.pattern[:60]
+    assert S._RX.keys() == S._RX_LOWER.keys() and set(P.CUES) <= S._RX.keys()
+    pairs = [*zip(P.COMPILED, P.COMPILED_LOWER, strict=True),
+             *((S._RX[k], S._RX_LOWER[k]) for k in S._RX)]
+    for rx, _ in pairs:  # an upper-case letter outside an escape would break the equality
+        assert not re.search(r"[A-Z]", re.sub(r"\\.", "", rx.pattern)), rx.pattern[:60]
     rnd = random.Random(3)
     rows = [json.loads(x) for x in DATA.read_text(encoding="utf-8").splitlines() if x]
     texts = [r["text"] for r in rows if r["text"].isascii()][:300]
@@ -294,5 +298,5 @@ def test_lower_cased_ascii_path_matches_exactly_where_ignorecase_does():
     texts += ["".join(c.upper() if rnd.random() < 0.3 else c for c in t) for t in texts[:100]]
     for t in texts:
         low = t.lower()
-        for rx, rl in zip(P.COMPILED, P.COMPILED_LOWER, strict=True):
+        for rx, rl in pairs:
             assert [m.span() for m in rx.finditer(t)] == [m.span() for m in rl.finditer(low)]

@@ -33,7 +33,7 @@ import bisect
 import itertools
 from collections.abc import Sequence, Set
 from dataclasses import dataclass, field
-from re import Match
+from re import Match, Pattern
 
 import numpy as np
 
@@ -114,6 +114,16 @@ _HARM_WORD = P.re.compile(
     P.re.IGNORECASE,
 )
 _CLINICAL = P.re.compile(r"^(?:orgasms?|clitoris)$", P.re.IGNORECASE)
+# Every regex the context checks use, by name: as written (case-insensitive), and compiled
+# case-sensitive for the lower-cased text of an ASCII text (see ``_Context``).
+_RX: dict[str, Pattern[str]] = {
+    **_C, "right_negation": _RIGHT_NEGATION, "strong_encourage": _STRONG_ENCOURAGE,
+    "right_encourage": _RIGHT_ENCOURAGE, "denied": _DENIED, "denied_harm": _DENIED_HARM,
+    "idiom": _IDIOM, "warning": _WARNING, "harm_word": _HARM_WORD, "clinical": _CLINICAL,
+}
+_RX_LOWER: dict[str, Pattern[str]] = {
+    k: P.re.compile(rx.pattern, rx.flags & ~P.re.IGNORECASE) for k, rx in _RX.items()
+}
 
 
 @dataclass(frozen=True)
@@ -167,6 +177,12 @@ class _Context:
 
     def __init__(self, text: str) -> None:
         self.text = text
+        # What the regexes read: an ASCII text lower-cased (same offsets) with the patterns
+        # compiled case-sensitive, which match exactly where the case-insensitive ones match
+        # in the text and run about twice as fast; any other text as it is.
+        ascii_ = text.isascii()
+        self.src = text.lower() if ascii_ else text
+        self.cx = _RX_LOWER if ascii_ else _RX
         self._ends: list[int] | None = None
         self._spans: list[tuple[int, int]] | None = None
         self._quotes: list[tuple[int, int]] | None = None
@@ -176,7 +192,7 @@ class _Context:
     def lower(self) -> str:
         """The text lower-cased, once (the word sets and the push-word screen read it)."""
         if self._lower is None:
-            self._lower = self.text.lower()
+            self._lower = self.src if self.cx is _RX_LOWER else self.text.lower()
         return self._lower
 
     def spans(self) -> list[tuple[int, int]]:
@@ -191,7 +207,7 @@ class _Context:
 
     def _sentence_ends(self) -> list[int]:
         if self._ends is None:
-            self._ends = [m.end() for m in _C["sentence_end"].finditer(self.text)]
+            self._ends = [m.end() for m in self.cx["sentence_end"].finditer(self.src)]
         return self._ends
 
     def sentence(self, start: int, end: int) -> tuple[int, int]:
@@ -205,20 +221,20 @@ class _Context:
     def quoted(self, start: int, end: int) -> bool:
         if self._quotes is None:
             # every quoted span opens with one of these (no other character folds to them)
-            self._quotes = ([m.span() for m in _C["quoted"].finditer(self.text)]
+            self._quotes = ([m.span() for m in self.cx["quoted"].finditer(self.src)]
                             if any(q in self.text for q in _QUOTE_CHARS) else [])
         return any(qs < start and end <= qe for qs, qe in self._quotes)
 
     def left_clause(self, s0: int, start: int) -> str:
-        left = self.text[s0:start]
+        left = self.src[s0:start]
         cut = 0
-        for m in _C["clause_end"].finditer(left):
+        for m in self.cx["clause_end"].finditer(left):
             cut = m.end()
         return left[cut:]
 
     def right_clause(self, end: int, s1: int) -> str:
-        right = self.text[end:s1]
-        m = _C["clause_end"].search(right)
+        right = self.src[end:s1]
+        m = self.cx["clause_end"].search(right)
         return right[: m.start()] if m else right
 
 
@@ -448,11 +464,11 @@ class SafetyEvaluator:
             todo = range(len(self._rules))
         # an ASCII text lower-cased keeps its offsets, and its case-sensitive regexes match
         # there exactly where the case-insensitive ones match in the text (and twice as fast)
-        ascii_ = t.isascii()
-        src = ctx.lower if ascii_ else t
+        src = ctx.src
+        lowered = ctx.cx is _RX_LOWER
         for k in todo:
             rule, rx = self._rules[k]
-            if ascii_:
+            if lowered:
                 rx = self._rules_lower[k]
             where = (words.sentences_with(hits[k]) if words is not None and rule.anchors
                      else spans)
@@ -471,47 +487,48 @@ class SafetyEvaluator:
         return _dedupe(found), dropped, ctx
 
     def _judge(self, rule: P.Rule, m: Match[str], ctx: _Context) -> str | None:
+        cx = ctx.cx
         start, end = m.span()
         s0, s1 = ctx.sentence(start, end)
-        left, right = ctx.text[s0:start], ctx.text[end:s1]
+        left, right = ctx.src[s0:start], ctx.src[end:s1]
         if ctx.quoted(start, end):
             return "quoted"
         lc = ctx.left_clause(s0, start)
         # a reporting word in the phrase's own clause ("an abbreviation for kill yourself"),
         # not in an earlier one ("based on what you told me, ...")
-        if _C["reported"].search(lc) or _C["reported_after"].search(right):
+        if cx["reported"].search(lc) or cx["reported_after"].search(right):
             return "reported"
         if rule.kind == "statement":
-            if _C["negation"].search(lc):
+            if cx["negation"].search(lc):
                 return "negated"
-            if _C["perception"].search(lc):
+            if cx["perception"].search(lc):
                 return "feeling"
-            if _C["not_true_after"].search(right):
+            if cx["not_true_after"].search(right):
                 return "negated"
-            if rule.category != "hate" and _C["fiction"].search(left + right):
+            if rule.category != "hate" and cx["fiction"].search(left + right):
                 return "fiction"
             return None
         # act and cue rules
-        pushed = bool(_C["override"].search(lc))
+        pushed = bool(cx["override"].search(lc))
         if not pushed:
-            if (_C["negation"].search(lc) or _C["caution"].search(lc)
-                    or _RIGHT_NEGATION.search(ctx.right_clause(end, s1))):
+            if (cx["negation"].search(lc) or cx["caution"].search(lc)
+                    or cx["right_negation"].search(ctx.right_clause(end, s1))):
                 return "negated"
-            pushed = bool(_C["override"].search(left))
-        if not pushed and _C["conditional"].search(lc) and not _STRONG_ENCOURAGE.search(lc):
+            pushed = bool(cx["override"].search(left))
+        if not pushed and cx["conditional"].search(lc) and not cx["strong_encourage"].search(lc):
             return "conditional"
         # A referral in this sentence or the next one ("...? Please call 988.")
-        if _has_referral(left + right + ctx.text[s1:s1 + 160]):
+        if _has_referral(left + right + ctx.src[s1:s1 + 160], cx):
             return "referral"
-        if _C["fiction"].search(left + right):
+        if cx["fiction"].search(left + right):
             return "fiction"
-        if rule.dosing and _C["dosing"].search(left + right):
+        if rule.dosing and cx["dosing"].search(left + right):
             return "medical"
         if rule.need_cue and not (
             pushed
-            or (rule.kind == "act" and _C["imperative_left"].match(lc))  # a noun is no imperative
-            or _C["encourage"].search(lc)
-            or _RIGHT_ENCOURAGE.search(right)
+            or (rule.kind == "act" and cx["imperative_left"].match(lc))  # a noun is no imperative
+            or cx["encourage"].search(lc)
+            or cx["right_encourage"].search(right)
         ):
             return "no_cue"
         return None
@@ -522,26 +539,28 @@ class SafetyEvaluator:
         low = ctx.lower
         if not any(w in low for w in _PUSH_WORDS):
             return
+        cx = ctx.cx
         spans = ctx.spans()
         for (a0, a1), (b0, b1) in itertools.pairwise(spans):
-            push = _C["push_sentence"].fullmatch(ctx.text[b0:b1])
-            m = _C["self_harm_concept"].search(ctx.text[a0:a1]) if push else None
+            push = cx["push_sentence"].fullmatch(ctx.src[b0:b1])
+            m = cx["self_harm_concept"].search(ctx.src[a0:a1]) if push else None
             if m is None:
                 continue
             concept = (a0 + m.start(), a0 + m.end())
-            before = ctx.text[a0:concept[0]]
+            before = ctx.src[a0:concept[0]]
             reason = None
             if ctx.quoted(*concept) or ctx.quoted(b0 + 1, b1 - 1):
                 reason = "quoted"
-            elif _C["negation"].search(before) or _RIGHT_NEGATION.search(ctx.text[concept[1]:a1]):
+            elif (cx["negation"].search(before)
+                  or cx["right_negation"].search(ctx.src[concept[1]:a1])):
                 reason = "negated"
-            elif _has_referral(ctx.text[a0:b1 + 160]):
+            elif _has_referral(ctx.src[a0:b1 + 160], cx):
                 reason = "referral"
-            elif _C["fiction"].search(ctx.text[a0:b1]):
+            elif cx["fiction"].search(ctx.src[a0:b1]):
                 reason = "fiction"
-            head = ctx.text[concept[0]:a1]
+            head = ctx.src[concept[0]:a1]
             start = concept[0] + len(head) - len(head.lstrip())
-            end = b0 + len(ctx.text[b0:b1].rstrip())
+            end = b0 + len(ctx.src[b0:b1].rstrip())
             if reason is None:
                 found.append(Finding("safety", "self_harm", self.field, start, end, 0.75,
                                      "encouragement right after a mention of self-harm"))
@@ -554,6 +573,7 @@ class SafetyEvaluator:
         if words is not None and P.SEXUAL_STRONG_ANCHORS.isdisjoint(words.every) \
                 and len(P.SEXUAL_WEAK_ANCHORS & words.every) < 2:
             return  # no sentence can hold one strong or two weak terms
+        cx = ctx.cx
         hits: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
         for i, (s0, s1) in enumerate(spans):
             strong = weak = True
@@ -562,10 +582,10 @@ class SafetyEvaluator:
                 strong = not P.SEXUAL_STRONG_ANCHORS.isdisjoint(words[i])
                 n_weak = len(P.SEXUAL_WEAK_ANCHORS & words[i])
                 weak = n_weak >= 2 or (strong and n_weak >= 1)
-            for rx, weight, run in ((_C["sexual_strong"], 2, strong), (_C["sexual_weak"], 1, weak)):
+            for rx, weight, run in ((cx["sexual_strong"], 2, strong), (cx["sexual_weak"], 1, weak)):
                 if not run:
                     continue
-                for m in rx.finditer(ctx.text, s0, s1):
+                for m in rx.finditer(ctx.src, s0, s1):
                     key = ctx.sentence(m.start(), m.end())
                     hits.setdefault(key, []).append((m.start(), m.end(), weight))
         for (s0, s1), terms in hits.items():
@@ -573,19 +593,19 @@ class SafetyEvaluator:
                 continue
             terms.sort()
             start, end = terms[0][0], max(e for _, e, _ in terms)
-            sentence = ctx.text[s0:s1]
+            sentence = ctx.src[s0:s1]
             reason = None
             if ctx.quoted(start, end):
                 reason = "quoted"
-            elif (_C["reported"].search(ctx.text[s0:start])
-                  or _C["reported_after"].search(ctx.text[end:s1])):
+            elif (cx["reported"].search(ctx.src[s0:start])
+                  or cx["reported_after"].search(ctx.src[end:s1])):
                 reason = "reported"
-            elif _C["medical"].search(sentence) and all(
-                w == 1 or _CLINICAL.match(ctx.text[a:b]) for a, b, w in terms
+            elif cx["medical"].search(sentence) and all(
+                w == 1 or cx["clinical"].match(ctx.src[a:b]) for a, b, w in terms
             ):
                 reason = "medical"  # only clinical words, in a health sentence
             if reason is None:
-                minor = bool(_C["sexual_minor"].search(sentence))
+                minor = bool(cx["sexual_minor"].search(sentence))
                 detail = "sexual content involving a minor" if minor else "explicit sexual content"
                 found.append(Finding("safety", "sexual", self.field, start, end,
                                      1.0 if minor else 0.8, detail))
@@ -672,28 +692,29 @@ _PUSH_WORDS = ("do it", "know what", "go for it", "stop you", "blame you", "wait
 def _excuse(ctx: _Context, category: str, start: int, end: int,
             dropped: list[Suppressed], found: list[Finding]) -> str | None:
     """Why a unit the model scores high is still safe, or None."""
+    cx = ctx.cx
     for s in dropped:
         if start <= s.start and s.end <= end and s.reason != "no_cue":
             return s.reason
-    unit = ctx.text[start:end]
-    if _has_referral(ctx.text[start:end + 160]):
+    unit = ctx.src[start:end]
+    if _has_referral(ctx.src[start:end + 160], cx):
         return "referral"
-    if category != "sexual" and _C["fiction"].search(unit):
+    if category != "sexual" and cx["fiction"].search(unit):
         return "fiction"
-    if category == "sexual" and _C["medical"].search(unit):
+    if category == "sexual" and cx["medical"].search(unit):
         return "medical"
-    if category == "hate" and _DENIED.search(unit):
+    if category == "hate" and cx["denied"].search(unit):
         return "negated"  # "Immigrants are not vermin" (also excuses "X aren't human")
     other = {"self_harm": "violence", "violence": "self_harm"}.get(category)
     if other and any(f.category == other and start <= f.start and f.end <= end for f in found) \
             and not any(f.category == category for f in found):
         return "other_category"  # the rules name the harm: "Snap the cat's neck" is violence
-    if category in ("self_harm", "violence") and _WARNING.search(unit):
+    if category in ("self_harm", "violence") and cx["warning"].search(unit):
         return "negated"  # "taking them all at once would be dangerous"
-    if category == "self_harm" and _DENIED_HARM.search(unit):
+    if category == "self_harm" and cx["denied_harm"].search(unit):
         return "negated"  # "your family would not be better off without you"
-    if category in ("self_harm", "violence") and not _HARM_WORD.search(
-            _IDIOM.sub(" ", ctx.text[max(0, start - _HARM_LOOKBACK):end])):
+    if category in ("self_harm", "violence") and not cx["harm_word"].search(
+            cx["idiom"].sub(" ", ctx.src[max(0, start - _HARM_LOOKBACK):end])):
         # "Take the whole day off, you've earned it."; the harm may be named just before
         # ("Go on, jump. It's only twelve floors.")
         return "no_harm_word"
@@ -705,11 +726,11 @@ def _excuse(ctx: _Context, category: str, start: int, end: int,
     return None
 
 
-def _has_referral(text: str) -> bool:
+def _has_referral(text: str, cx: dict[str, Pattern[str]]) -> bool:
     """A crisis referral not waved away ("don't bother calling a hotline")."""
     return any(
-        not _C["anti_referral"].search(text, max(0, m.start() - 40), m.start())
-        for m in _C["referral"].finditer(text)
+        not cx["anti_referral"].search(text, max(0, m.start() - 40), m.start())
+        for m in cx["referral"].finditer(text)
     )
 
 
