@@ -18,7 +18,10 @@ in ``AIWARDEN_EGRESS_ALLOW``) and a ``tcp://`` client connects to the checked ad
 to the name again. The training process on the worker is killed when the run is cancelled,
 and also when nobody waits for the task any more (the server died or closed its client: the
 scheduler releases the task, which the worker marks cancelled), since Dask itself never stops
-a running task.
+a running task. A worker that dies outright (SIGKILL, the OOM killer) takes its training
+processes with it: no server sees that host to clean up after it (aiwarden/training/
+_deathsig.py; Linux). Dask then retries the task on another worker, as it does any task
+whose worker died (``distributed.scheduler.allowed-failures``); the run's time limit holds.
 """
 
 from __future__ import annotations
@@ -113,7 +116,7 @@ def _warm_runner(wanted: bool) -> Any:
     if not _WARM:
         from aiwarden.training.warm import WarmRunner
 
-        _WARM.append(WarmRunner())
+        _WARM.append(WarmRunner(die_with_parent=True))
     return _WARM[0]
 
 
@@ -147,7 +150,7 @@ def _remote(payload: dict[str, Any]) -> dict[str, Any]:
         job = Job(ctx, entry=payload["entry"], command=payload["command"],
                   time_limit=payload["time_limit"], memory_mb=payload["memory_mb"])
         out = run_local(job, should_cancel=should_cancel,
-                        warm=_warm_runner(payload.get("warm", True)))
+                        warm=_warm_runner(payload.get("warm", True)), die_with_parent=True)
         artifact = None
         if out.result is not None:
             artifact = Path(out.result.artifact).read_bytes()

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from aiwarden.training._deathsig import death_signal_hook
 from aiwarden.training.contract import (
     CONTEXT_ENV,
     CONTEXT_FILE,
@@ -83,21 +84,30 @@ def _argv(job: Job) -> list[str]:
     return list(job.command)
 
 
-def _limits(memory_mb: int | None) -> Callable[[], None] | None:
+def _limits(memory_mb: int | None, die_with_parent: bool) -> Callable[[], None] | None:
+    """What the child does between fork and exec: the memory limit, and the death signal
+    (``die_with_parent``: this thread waits for the child until it ends, so the kernel sends
+    SIGKILL only when this process dies)."""
+    hook = death_signal_hook(signal.SIGKILL) if die_with_parent else None
     if memory_mb is None:
-        return None
+        return hook
     size = memory_mb * 2 ** 20
 
     def apply() -> None:  # in the child, before exec
+        if hook is not None:
+            hook()
         resource.setrlimit(resource.RLIMIT_AS, (size, size))
     return apply
 
 
 def run_local(job: Job, *, should_cancel: Callable[[], bool] = lambda: False,
               on_start: Callable[[int], None] | None = None,
-              warm: WarmRunner | None = None) -> Outcome:
+              warm: WarmRunner | None = None, die_with_parent: bool = False) -> Outcome:
     """Run ``job`` to its end; never raises for anything the training code does. An entry
-    point is forked from ``warm``'s zygote when given (cold when it cannot)."""
+    point is forked from ``warm``'s zygote when given (cold when it cannot).
+    ``die_with_parent`` (a Dask worker, where nobody would clean up after a dead one): a
+    cold run's process is killed by the kernel when this process dies (Linux); a warm
+    run's goes with ``warm``'s zygote when that runner was made ``die_with_parent``."""
     run_dir = Path(job.context.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / CONTEXT_FILE).write_text(job.context.to_json())
@@ -117,7 +127,8 @@ def run_local(job: Job, *, should_cancel: Callable[[], bool] = lambda: False,
         try:
             proc = subprocess.Popen(_argv(job), cwd=os.getcwd(), env=env, stdout=log,
                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    start_new_session=True, preexec_fn=_limits(job.memory_mb))
+                                    start_new_session=True,
+                                    preexec_fn=_limits(job.memory_mb, die_with_parent))
         except OSError as exc:
             return Outcome("failed", f"could not start {_argv(job)[0]!r}: {exc}", None, 0.0,
                            0.0, None)

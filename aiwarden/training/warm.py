@@ -19,7 +19,11 @@ marker where the orphan finder looks. So this is a small zygote of our own:
 - a run process that crashes takes nothing with it; a zygote that died is started again on
   the next run (:attr:`WarmRunner.restarts`); a server that died closes the zygote's socket
   and the zygote exits, while the run process lives on in its session exactly as a cold
-  run's would, for the restarted server to find and kill.
+  run's would, for the restarted server to find and kill;
+- made ``die_with_parent`` (on a Dask worker, where nobody comes back to clean up), the runs
+  go with the zygote instead: its exit sends each shepherd SIGTERM (``PR_SET_PDEATHSIG``),
+  which kills its run's process group, and a run process whose shepherd died gets SIGKILL
+  (aiwarden/training/_deathsig.py).
 
 Command pipelines are not affected (they run whatever they name, cold). What a warm run
 cannot see: a change to a *preloaded* library since the zygote started (restart the server
@@ -45,6 +49,8 @@ import traceback
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from aiwarden.training._deathsig import death_signal_hook
 
 __all__ = ["DEFAULT_PRELOAD", "MARKER_FILE", "WarmRun", "WarmRunner", "WarmStopped",
            "WarmUnavailable", "boot_id", "start_time"]
@@ -111,9 +117,10 @@ class WarmRunner:
     """The server's handle on its zygote (thread-safe; one per server process)."""
 
     def __init__(self, preload: Sequence[str] = DEFAULT_PRELOAD,
-                 start_timeout: float = 300.0) -> None:
+                 start_timeout: float = 300.0, die_with_parent: bool = False) -> None:
         self.preload = tuple(preload)
         self.start_timeout = start_timeout
+        self.die_with_parent = die_with_parent
         self.restarts = 0
         self.failed_imports: list[str] = []
         self._lock = threading.Lock()
@@ -154,7 +161,8 @@ class WarmRunner:
             try:
                 proc = subprocess.Popen(
                     [sys.executable, "-m", "aiwarden.training.warm", str(theirs.fileno()),
-                     ",".join(self.preload)], pass_fds=[theirs.fileno()], cwd=os.getcwd(),
+                     ",".join(self.preload), "die" if self.die_with_parent else "live"],
+                    pass_fds=[theirs.fileno()], cwd=os.getcwd(),
                     stdin=subprocess.DEVNULL)
             except OSError as exc:
                 ours.close()
@@ -251,11 +259,16 @@ def _run_process(req: dict[str, Any]) -> int:
     return worker.main(["--entry", req["entry"], req["run_dir"]])
 
 
-def _shepherd(req: dict[str, Any], conn: socket.socket) -> None:
-    """Fork the run process, report its pid, wait for it, report how it ended."""
+def _shepherd(req: dict[str, Any], conn: socket.socket,
+              zygote_death: Callable[[], None] | None = None) -> None:
+    """Fork the run process, report its pid, wait for it, report how it ended.
+    ``zygote_death`` (die with parent): the zygote's exit kills the run's process group."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    own_death = death_signal_hook(signal.SIGKILL) if zygote_death is not None else None
     child = os.fork()
     if child == 0:
+        if own_death is not None:  # first: a shepherd killed outright takes the run along
+            own_death()
         conn.close()
         code = 70
         try:
@@ -269,6 +282,15 @@ def _shepherd(req: dict[str, Any], conn: socket.socket) -> None:
                 sys.stdout.flush()
                 sys.stderr.flush()
             os._exit(code)
+    if zygote_death is not None:
+        def end_run(signum: int, frame: Any) -> None:
+            with contextlib.suppress(OSError):  # the group, and the leader before its setsid
+                os.killpg(child, signal.SIGKILL)
+            with contextlib.suppress(OSError):
+                os.kill(child, signal.SIGKILL)
+            os._exit(1)
+        signal.signal(signal.SIGTERM, end_run)
+        zygote_death()
     with contextlib.suppress(OSError):  # the server gone: the run lives on, as a cold one
         conn.send(json.dumps({"pid": child}).encode())
     _, status, usage = os.wait4(child, 0)
@@ -291,6 +313,9 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     control = socket.socket(fileno=int(args[0]))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the terminal's Ctrl-C is the server's
+    # resolved once, here: each shepherd only makes the system call
+    zygote_death = (death_signal_hook(signal.SIGTERM) if len(args) > 2 and args[2] == "die"
+                    else None)
     failed = []
     for name in filter(None, (args[1] if len(args) > 1 else "").split(",")):
         try:
@@ -325,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
             code = 0
             try:
                 control.close()
-                _shepherd(json.loads(msg), conns[0])
+                _shepherd(json.loads(msg), conns[0], zygote_death)
             except BaseException:
                 traceback.print_exc()
                 code = 1

@@ -123,3 +123,42 @@ def test_a_workers_training_process_is_killed_when_its_server_dies(
     # the worker is free again: the next run trains
     after = run_dask(Job(context, entry="tests.training.pipelines:train_ok"), cluster)
     assert after.state == "succeeded", after.reason
+
+
+def test_a_training_process_dies_with_its_worker(cluster, context, tmp_path: Path) -> None:
+    """kill -9 of the worker process mid-run: no server sees that host to clean up after it,
+    so the run (forked warm on the worker) and its own child go with the worker. Dask then
+    retries the task on the worker its nanny restarted; the run's cancel ends that one."""
+    ctx = context.__class__(**{**context.__dict__, "params": {"pid_dir": str(tmp_path)}})
+    (worker,) = cluster.run(os.getpid).values()
+    stop = threading.Event()
+    result: list[object] = []
+    thread = threading.Thread(target=lambda: result.append(run_dask(
+        Job(ctx, entry="tests.training.pipelines:train_spawns_and_hangs"), cluster,
+        should_cancel=stop.is_set)))
+    thread.start()
+    pids = tmp_path / "pids.json"
+    started: dict[str, int] = {}
+    try:
+        deadline = time.monotonic() + 120
+        while not pids.is_file():
+            assert thread.is_alive(), f"the run ended before it started: {result}"
+            assert time.monotonic() < deadline, "the run never started on the worker"
+            time.sleep(0.05)
+        started = json.loads(pids.read_text())
+        assert _alive(started["pid"]) and _alive(started["child"])
+        os.kill(worker, 9)
+        deadline = time.monotonic() + 20
+        while _alive(started["pid"]) or _alive(started["child"]):
+            assert time.monotonic() < deadline, f"the dead worker left {started} running"
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(120)
+        for pid in {*started.values(), *(json.loads(pids.read_text()).values()
+                                         if pids.is_file() else ())}:
+            if _alive(pid):
+                os.kill(pid, 9)
+    assert not thread.is_alive(), "run_dask never returned after the cancel"
+    (out,) = result
+    assert out.state in ("cancelled", "failed"), out

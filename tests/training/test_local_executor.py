@@ -189,3 +189,54 @@ def test_a_run_is_cancelled_while_the_zygote_still_imports(context) -> None:
         assert not (Path(context.run_dir) / "result.json").exists()
     finally:
         runner.close()
+
+
+# a Dask worker's part, in a process of its own that the test kills with SIGKILL
+PARENT = """
+import sys
+from aiwarden.training.contract import TrainingContext
+from aiwarden.training.local_executor import Job, run_local
+from aiwarden.training.warm import WarmRunner
+ctx = TrainingContext.from_file(sys.argv[1])
+warm = (WarmRunner(preload=("aiwarden.training.worker",), die_with_parent=True)
+        if sys.argv[2] == "warm" else None)
+run_local(Job(ctx, entry="tests.training.pipelines:train_spawns_and_hangs"), warm=warm,
+          die_with_parent=True)
+"""
+
+
+@pytest.mark.parametrize("path", ["cold", "warm"])
+def test_die_with_parent_a_run_dies_with_the_process_that_started_it(
+        context, tmp_path: Path, path: str) -> None:
+    """Cold: the kernel kills the run process; warm: the zygote's exit makes each shepherd
+    kill its run's process group, the run's own child too."""
+    import subprocess
+
+    ctx = context.__class__(**{**context.__dict__, "params": {"pid_dir": str(tmp_path)}})
+    (tmp_path / "context.json").write_text(ctx.to_json())
+    parent = subprocess.Popen([sys.executable, "-c", PARENT, str(tmp_path / "context.json"),
+                               path], cwd=os.getcwd())
+    pids = tmp_path / "pids.json"
+    try:
+        deadline = time.monotonic() + 60
+        while not pids.is_file():
+            assert parent.poll() is None, "the parent ended before the run started"
+            assert time.monotonic() < deadline, "the run never started"
+            time.sleep(0.05)
+        started = json.loads(pids.read_text())
+        assert _alive(started["pid"]) and _alive(started["child"])
+        parent.kill()
+        parent.wait()
+        # cold: only the run process has the death signal (its own children are its own)
+        watched = [started["pid"]] + ([started["child"]] if path == "warm" else [])
+        deadline = time.monotonic() + 10
+        while any(map(_alive, watched)):
+            assert time.monotonic() < deadline, f"{path}: the run outlived its parent: {started}"
+            time.sleep(0.05)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+        if pids.is_file():
+            for pid in json.loads(pids.read_text()).values():
+                if _alive(pid):
+                    os.kill(pid, signal.SIGKILL)
