@@ -1,0 +1,148 @@
+"""Each property against a straightforward per-image computation with Pillow, numpy, scipy."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import scipy.fftpack
+import scipy.ndimage
+import scipy.stats
+from PIL import Image, ImageStat
+
+from aiwarden.errors import ParameterError
+from aiwarden.images import compute_properties, decode, hamming, properties
+from aiwarden.images.synthetic import fruit_image
+
+
+def _encode(im: Image.Image, fmt: str, **kw: object) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def images() -> list[bytes]:
+    rng = np.random.default_rng(7)
+    out = [_encode(fruit_image(k, rng), "JPEG", quality=90) for k in ("banana", "cucumber")]
+    out.append(_encode(fruit_image("banana", rng, light=0.3), "PNG"))
+    noise = rng.integers(0, 256, (53, 37, 3), dtype=np.uint8)
+    out.append(_encode(Image.fromarray(noise), "PNG"))  # odd size, its own batch
+    out.append(_encode(Image.fromarray(noise[:, :, 0]), "PNG"))  # grey: mode L
+    rgba = np.dstack([noise, np.full((53, 37), 200, np.uint8)])
+    out.append(_encode(Image.fromarray(rgba, "RGBA"), "PNG"))
+    out.append(_encode(fruit_image("cucumber", rng).convert("P"), "GIF"))
+    out.append(_encode(Image.new("RGB", (40, 30), (10, 200, 30)), "BMP"))
+    return out
+
+
+def _reference(data: bytes) -> dict[str, float]:
+    """What each property means, computed the slow obvious way on the decoded image."""
+    im = Image.open(io.BytesIO(data))
+    fmt, mode, (w, h) = im.format, im.mode, im.size
+    rgb = im.convert("RGB")
+    grey = rgb.convert("L")
+    g = np.asarray(grey, np.float64)
+    px = np.asarray(rgb, np.float64)
+    lap = scipy.ndimage.convolve(g, np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]]))[1:-1, 1:-1]
+    mx, mn = px.max(axis=2), px.min(axis=2)
+    sat = np.where(mx > 0, (mx - mn) / np.where(mx > 0, mx, 1), 0)
+    ref = {"width": w, "height": h, "aspect_ratio": w / h, "channels": len(im.getbands()),
+           "file_size": len(data), "format": fmt, "mode": mode,
+           "brightness": ImageStat.Stat(grey).mean[0] / 255, "contrast": g.std() / 255,
+           "sharpness": lap.var(), "saturation": sat.mean(),
+           "entropy": scipy.stats.entropy(np.array(grey.histogram()), base=2),
+           "channel_std_max": px.std(axis=(0, 1)).max() / 255}
+    for c, name in enumerate("rgb"):
+        ref[f"mean_{name}"] = px[:, :, c].mean() / 255
+        counts, _ = np.histogram(px[:, :, c], bins=8, range=(0, 256))
+        for i in range(8):
+            ref[f"hist_{name}_{i}"] = counts[i] / (w * h)
+    small = np.asarray(grey.resize((32, 32), Image.Resampling.BOX), np.float64)
+    dct = scipy.fftpack.dct(scipy.fftpack.dct(small, axis=0), axis=1)
+    ref["phash"] = _bits(dct[:8, :8].ravel() > np.median(dct[:8, :8]))
+    fine = dct[:16, :16].ravel()
+    ref["phash_fine"] = [_bits(b) for b in np.split(fine > np.median(fine), 4)]
+    d = np.asarray(grey.resize((9, 8), Image.Resampling.BOX), np.int64)
+    ref["dhash"] = _bits((d[:, 1:] > d[:, :-1]).ravel())
+    return ref
+
+
+def _bits(bits: np.ndarray) -> int:
+    return sum(1 << (63 - i) for i, b in enumerate(bits) if b)
+
+
+def test_every_property_matches_the_reference_computation(images: list[bytes]) -> None:
+    table = properties(images)
+    cols = table.columns
+    assert table.ok.all()
+    for row, data in enumerate(images):
+        ref = _reference(data)
+        for key, want in ref.items():
+            got = cols[key][row]
+            if key == "phash_fine":
+                assert [int(x) for x in got] == want, (row, key)
+            elif isinstance(want, str) or key in ("phash", "dhash"):
+                assert got == want, (row, key, got, want)
+            else:
+                assert got == pytest.approx(want, rel=1e-6, abs=1e-9), (row, key)
+
+
+def test_a_batch_equals_one_image_at_a_time(images: list[bytes]) -> None:
+    whole = properties(images).columns
+    for row, data in enumerate(images):
+        one = properties([data]).columns
+        for key, col in whole.items():
+            if col.dtype.kind == "f":
+                assert one[key][0] == pytest.approx(col[row], rel=1e-12, nan_ok=True), key
+            elif key != "phash_fine":
+                assert one[key][0] == col[row], key
+
+
+def test_large_jpeg_is_drafted_and_reduced_but_reports_its_original_size() -> None:
+    rng = np.random.default_rng(1)
+    big = fruit_image("banana", rng, size=224).resize((1600, 1200))
+    data = _encode(big, "JPEG")
+    d = decode(data, max_side=256)
+    assert (d.width, d.height) == (1600, 1200)
+    assert max(d.image.size) <= 256 and d.scale == pytest.approx(d.image.size[0] / 1600)
+    table = compute_properties([d])
+    assert table.columns["width"][0] == 1600 and table.columns["aspect_ratio"][0] == 4 / 3
+    # the reduced image keeps the scene's brightness
+    full = ImageStat.Stat(big.convert("L")).mean[0] / 255
+    assert table.columns["brightness"][0] == pytest.approx(full, abs=0.01)
+
+
+def test_arrays_floats_and_nan_are_read_and_counted() -> None:
+    grey = np.linspace(0, 1, 64 * 48, dtype=np.float32).reshape(48, 64)
+    grey[3, 4] = np.nan
+    t = properties([grey, (np.nan_to_num(grey) * 255 + 0.5).astype(np.uint8),
+                    np.zeros((5, 5, 2))])
+    c = t.columns
+    assert c["non_finite"][0] == 1 and c["non_finite"][1] == 0
+    assert (c["width"][0], c["height"][0], c["channels"][0]) == (64, 48, 1)
+    assert c["brightness"][0] == pytest.approx(c["brightness"][1], abs=2 / 255)
+    assert c["error"][2] == "wrong_shape" and np.isnan(c["brightness"][2])
+
+
+def test_hashes_of_a_reencoded_copy_stay_close_and_distinct_images_far() -> None:
+    rng = np.random.default_rng(3)
+    a, b = fruit_image("banana", rng), fruit_image("cucumber", rng)
+    t = properties([_encode(a, "JPEG", quality=95), _encode(a, "JPEG", quality=50),
+                    _encode(b, "JPEG")]).columns
+    d = hamming(t["phash_fine"], t["phash_fine"])
+    assert d[0, 1] <= 10 and d[0, 2] > 40
+    naive = [[bin(int(x) ^ int(y)).count("1") for y in t["phash"]] for x in t["phash"]]
+    assert hamming(t["phash"], t["phash"]).tolist() == naive
+
+
+def test_table_exports_and_bad_parameters() -> None:
+    t = properties([np.full((4, 6, 3), 255, np.uint8), b"not an image"])
+    d = t.to_dict()
+    assert d["width"] == [6.0, None] and d["error"] == [None, "not_an_image"]
+    assert len(d["phash"][0]) == 16 and len(d["phash_fine"][0]) == 64
+    assert "brightness" in t.numeric() and "format" not in t.numeric()
+    assert list(t.to_pandas().columns) == list(t.columns)
+    with pytest.raises(ParameterError, match="The 'hist_bins' parameter of properties must be"):
+        properties([b""], hist_bins=3)
