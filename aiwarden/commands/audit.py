@@ -12,14 +12,15 @@ import json
 from typing import Any
 
 from aiwarden.commands._common import Exit, add_output_options, fail
+from aiwarden.commands.audit_images import add_images_parser
 from aiwarden.llm.audit import DEFAULT_EVALUATORS, audit_texts, load_evaluators_named
 
 __all__ = ["DEFAULT_EVALUATORS", "audit_texts", "register"]
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("audit", help="audit a dataset's texts for unsafe content, PII and "
-                       "secrets (exit 1 when found)")
+    p = sub.add_parser("audit", help="audit a dataset's texts (unsafe content, PII, secrets) "
+                       "or images (corrupt, duplicate, mislabelled); exit 1 when found")
     ps = p.add_subparsers(dest="audit_command", required=True)
     t = ps.add_parser("text", help="run the LLM evaluators over text columns of a "
                       "JSONL/CSV/Parquet file",
@@ -36,6 +37,7 @@ def register(sub: Any) -> None:
                    help="flagged rows listed in the table output (default 50; JSON lists all)")
     add_output_options(t)
     t.set_defaults(func=_run)
+    add_images_parser(ps)
 
 
 def _run(args: argparse.Namespace) -> int:

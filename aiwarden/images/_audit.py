@@ -239,8 +239,8 @@ def _leakage(refs: Sequence[ImageRef], table: PropertyTable, names: list[str],
                               options.get("near_distance", 20), options.get("near_colour", 0.06)):
         jj = int(tidx[j])
         found.append(Finding(i, "leakage", f"{refs[i].split} image repeats training image "
-                             f"{names[jj]} (pHash distance {dist})", names[i], jj, names[jj],
-                             float(dist)))
+                             f"{names[jj]} (pHash distance {dist} of 256)", names[i], jj,
+                             names[jj], float(dist)))
     return found
 
 

@@ -1,0 +1,126 @@
+"""Quality findings: every reason code from a planted input, and no exception ever leaks."""
+
+from __future__ import annotations
+
+import base64
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from aiwarden.errors import ParameterError
+from aiwarden.images import REASONS, decode, decode_base64, properties, quality
+from aiwarden.images.synthetic import fruit_image, to_jpeg
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG that claims width x height pixels and holds none (a decompression bomb's head)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\0" * 64)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(
+        b"IEND", b"")
+
+
+def _enc(im: Image.Image, fmt: str = "PNG") -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, fmt)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def fruit() -> list[Image.Image]:
+    rng = np.random.default_rng(11)
+    return [fruit_image(k, rng) for k in ("banana", "cucumber", "banana", "cucumber")]
+
+
+@pytest.mark.parametrize(("item", "reason"), [
+    (b"", "empty"),
+    (b"hello, I am text", "not_an_image"),
+    (None, "not_an_image"),
+    ("a string", "not_an_image"),
+    (_png_header(20_000, 20_000), "too_many_pixels"),  # 400 MP: refused on the header
+    (_png_header(12_000, 10_000), "too_many_pixels"),  # above Pillow's own bomb warning
+    (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n", "not_an_image"),  # no Ghostscript
+    (np.zeros((4, 4, 2)), "wrong_shape"),
+    (np.array([["a"]]), "wrong_shape"),
+])
+def test_undecodable_inputs_become_reasons_not_exceptions(item: object, reason: str) -> None:
+    d = decode(item)
+    assert d.reason == reason, d  # type: ignore[union-attr]
+    rep = quality([item])
+    assert [(f.index, f.reason) for f in rep.findings] == [(0, reason)]
+    assert reason in REASONS
+
+
+def test_truncated_files_and_byte_limits(fruit: list[Image.Image]) -> None:
+    jpeg, png = to_jpeg(fruit[0]), _enc(fruit[1])
+    assert decode(jpeg[: len(jpeg) // 2]).reason == "truncated"  # type: ignore[union-attr]
+    assert decode(png[: len(png) // 3]).reason == "truncated"  # type: ignore[union-attr]
+    assert decode(jpeg, max_bytes=100).reason == "too_large_file"  # type: ignore[union-attr]
+    big = _enc(Image.new("L", (3000, 2000)))
+    assert decode(big, max_pixels=5_000_000).reason == "too_many_pixels"  # type: ignore
+    assert decode(big, max_pixels=6_000_000).width == 3000  # type: ignore[union-attr]
+
+
+def test_base64_strict_with_data_urls(fruit: list[Image.Image]) -> None:
+    data = to_jpeg(fruit[0])
+    text = base64.b64encode(data).decode()
+    assert decode_base64(text) == data
+    assert decode_base64("data:image/jpeg;base64," + text.rstrip("=")) == data
+    for bad in ("not base64!", "abc\u00e9", "A"):
+        assert decode_base64(bad).reason == "bad_base64"  # type: ignore[union-attr]
+
+
+def test_each_pixel_check_names_only_its_image(fruit: list[Image.Image]) -> None:
+    grey = fruit_image("cucumber", np.random.default_rng(5)).convert("L")  # fruit[0] in grey
+    # would be (rightly) a near duplicate of item 0
+    nan = np.asarray(fruit[1], np.float32) / 255
+    nan[0, 0, 0] = np.nan
+    items = [to_jpeg(fruit[0]),                              # 0 fine
+             _enc(Image.new("RGB", (64, 64), (0, 0, 0))),    # 1 constant (black)
+             to_jpeg(Image.new("RGB", (64, 64), (255, 255, 255))),  # 2 constant (white)
+             _enc(grey),                                     # 3 wrong mode (L)
+             _enc(fruit[2].resize((12, 40))),                # 4 too small
+             _enc(fruit[3].resize((600, 60))),               # 5 extreme aspect
+             nan,                                            # 6 non-finite
+             _enc(fruit_image("banana", np.random.default_rng(0), light=0.25))]  # 7 dark: ok
+    rep = quality(items, expected_mode="RGB", names=[f"f{i}" for i in range(8)])
+    got = {(f.index, f.reason) for f in rep.findings}
+    assert got == {(1, "constant"), (2, "constant"), (3, "wrong_mode"), (4, "too_small"),
+                   (5, "extreme_aspect"), (6, "non_finite")}
+    assert {f.name for f in rep.findings if f.index == 3} == {"f3"}
+    assert rep.to_dict()["counts"]["constant"] == 2
+
+
+def test_exact_and_near_duplicates_and_leakage(fruit: list[Image.Image]) -> None:
+    a, b, c, d = fruit
+    base = [to_jpeg(a), to_jpeg(b), to_jpeg(c)]
+    items = [*base, base[0],                                    # 3 exact copy of 0
+             to_jpeg(b, quality=50),                            # 4 re-encoded 1
+             to_jpeg(c.resize((150, 150)).resize((224, 224))),  # 5 resized 2
+             to_jpeg(d)]                                        # 6 distinct
+    rep = quality(items)
+    dup = {(f.index, f.reason, f.related) for f in rep.findings}
+    assert dup == {(3, "exact_duplicate", 0), (4, "near_duplicate", 1),
+                   (5, "near_duplicate", 2)}
+    train = properties(base)
+    prod = quality([to_jpeg(b, quality=70), to_jpeg(d)], reference=train)
+    assert [(f.index, f.reason, f.related) for f in prod.findings] == [(0, "leakage", 1)]
+
+
+def test_constant_frames_are_not_duplicates_of_each_other() -> None:
+    black = _enc(Image.new("RGB", (32, 32)))
+    rep = quality([black, black, to_jpeg(Image.new("RGB", (32, 32)))])
+    assert {f.reason for f in rep.findings} == {"constant"}
+
+
+def test_quality_parameters_use_the_template() -> None:
+    with pytest.raises(ParameterError, match="The 'near_distance' parameter of quality must "
+                                             "be a number in"):
+        quality([b""], near_distance=-1)
