@@ -116,3 +116,18 @@ def test_gate_equals_the_counter_form() -> None:
     want = _sigmoid(z)
     got = m.gate_proba_words(texts)
     assert got.dtype == want.dtype and got.tolist() == want.tolist()
+
+
+def test_fast_token_regex_gives_the_vectorizer_tokens() -> None:
+    """``\\w\\w+`` finds the tokens of HashingVectorizer's ``(?u)\\b\\w\\w+\\b`` (the gate and the
+    scorer's four-word minimum use it)."""
+    from aiwarden.llm.evaluators._safety_model import _TOKEN, _TOKEN_FAST
+
+    pieces = ["a", "b", "kill", "you", "x", " ", "  ", ".", "'", "-", "_", "__", "9", "42", "é",
+              "İ", "ß", "日本", "\u0301", "\n", "don't", "e-mail", "—", "a_b", "3.5", "ǅ", "™"]
+    texts = _texts(pieces, 5000, seed=9, most=20)
+    assert sum(len(_TOKEN.findall(t)) for t in texts) > 10_000
+    for t in texts:
+        assert _TOKEN_FAST.findall(t) == _TOKEN.findall(t), t
+        assert _TOKEN_FAST.findall(t.lower()) == _TOKEN.findall(t.lower()), t
+    assert safety._TOKEN.pattern == _TOKEN_FAST.pattern
