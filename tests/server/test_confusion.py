@@ -8,6 +8,8 @@ One server per module and backend, its alert loop off so the test steps time its
 
 from __future__ import annotations
 
+import json
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -290,3 +292,50 @@ def test_openapi_documents_the_answer(server: ThreadServer) -> None:
     rules = doc["components"]["schemas"]
     assert "pair" in rules["ConfusionRuleBody"]["properties"]
     assert "class" in rules["ClassRecallRuleBody"]["properties"]
+
+
+def _chart_specs(html: str) -> dict[str, Any]:
+    found = re.findall(r'<script type="application/json" class="chart-spec">(.*?)</script>',
+                       html, re.S)
+    return {s["id"]: s for s in map(json.loads, found)}
+
+
+def test_dashboard_draws_the_confused_pairs_over_time(server: ThreadServer, http: httpx.Client,
+                                                     kiosk: dict) -> None:
+    name, end, ev = kiosk["name"], kiosk["end"], kiosk["events"]
+    _rule(http, name, "pair-line", {"metric": "confusion", "pair": "banana->cucumber",
+                                    "op": ">", "warning": 0.15, "critical": 0.25})
+    html = httpx.get(f"{server.url}/models/{name}/panels/charts",
+                     params={"range": "6h", "end": end}, timeout=60).text
+    spec = _chart_specs(html)["confusion"]
+    lines = {s["name"]: s["data"] for s in spec["series"]}
+    assert "banana → cucumber" in lines and len(lines) <= 4
+    drawn = {x / 1000: y for x, y in lines["banana → cucumber"] if y is not None}
+    assert len(drawn) >= 6  # 30 min windows over the three hours of traffic
+    for t0, y in drawn.items():
+        part = _expected(ev[(ev.ts >= t0) & (ev.ts < min(t0 + HOUR / 2, end))])["matrix"]
+        assert y == pytest.approx(100 * part[1, 2] / part[1].sum(), rel=1e-4)
+    assert drawn[max(drawn)] > 30 > drawn[min(drawn)]  # the shifted hour stands out
+    assert {t["value"] for t in spec["thresholds"]} >= {15.0, 25.0}
+
+
+def test_class_names_are_escaped_on_the_page(server: ThreadServer, http: httpx.Client) -> None:
+    evil = '<img src=x onerror=alert(1)>'
+    rng = np.random.default_rng(3)
+    y = rng.choice(["apple", evil], 200)
+    name = register_model(http, f"evil-{uuid.uuid4().hex[:8]}",
+                          pd.DataFrame({"x": rng.normal(size=200), "pred": y, "y": y}),
+                          {"target": "y", "prediction": "pred"})
+    now = time.time()
+    rows = [{"prediction_id": f"e{i}", "timestamp": now - 600 + i, "features": {"x": 0.0},
+             "prediction": "apple"} for i in range(40)]
+    http.post(f"/models/{name}/predictions", json=rows).raise_for_status()
+    http.post(f"/models/{name}/labels", json=[{"prediction_id": f"e{i}", "label": evil}
+                                              for i in range(40)]).raise_for_status()
+    html = httpx.get(f"{server.url}/models/{name}/panels/charts", params={"range": "1h"},
+                     timeout=60).text
+    assert evil not in html
+    spec = _chart_specs(html)["confusion"]
+    assert [s["name"] for s in spec["series"]] == [f"{evil} → apple"]
+    got = http.get(f"/models/{name}/confusion", params={"window": "1h"}).json()
+    assert got["total"]["pairs"][0]["true"] == evil and got["total"]["n"] == 40

@@ -17,6 +17,7 @@ from aiwarden.monitoring import metrics, segments
 from aiwarden.monitoring.bucket import BucketData
 from aiwarden.server.dashboard import alertview
 from aiwarden.server.dashboard.concept_marks import change_point_marks
+from aiwarden.server.dashboard.confusion_chart import confusion_chart
 from aiwarden.server.dashboard.multivariate_chart import multivariate_charts
 from aiwarden.server.dashboard.overview import main_metric
 from aiwarden.server.dashboard.ranges import Span
@@ -178,6 +179,9 @@ def timeseries(app_state: Any, name: str, sp: Span, version: str | None,
         charts.append(_perf(ref, xs, data, metric, ctx, sp))
         if seg is None:  # change points are the whole version's
             charts[-1]["events"] = change_point_marks(app_state.monitor, ctx, sp)
+        pairs = confusion_chart(ref, xs, data, ctx, sp)  # classifiers: bananas -> cucumbers
+        if pairs is not None:
+            charts.append(pairs)
     charts.append(_prediction(ref, xs, data, sp))
     if seg is None:  # from raw rows of the whole version: not split by segment
         charts += multivariate_charts(app_state, name, ctx, sp)
