@@ -37,9 +37,18 @@ from aiwarden.images._properties import (
     hamming,
     properties,
 )
-from aiwarden.images._quality import REASONS, Finding, QualityReport, duplicates, leakage, quality
+from aiwarden.images._quality import (
+    FAILURES,
+    REASONS,
+    Finding,
+    QualityReport,
+    duplicates,
+    leakage,
+    quality,
+)
 
 __all__ = [
+    "FAILURES",
     "FORMATS",
     "INSTALL_HINT",
     "NUMERIC",
