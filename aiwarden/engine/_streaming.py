@@ -13,7 +13,7 @@ chunk boundaries), in stream order; a stream of at most ``k`` rows is kept whole
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,9 +87,34 @@ class Source:
         elif self.kind == "RecordBatchReader":
             for batch in data:
                 yield batch if columns is None else batch.select(columns)
-        else:  # a dataset: few batches read ahead, so memory stays a few chunks
-            yield from data.to_batches(columns=columns, batch_size=batch_rows,
-                                       batch_readahead=2, fragment_readahead=1)
+        else:
+            yield from _dataset_batches(data, columns, batch_rows)
+
+
+def _dataset_batches(dataset: Any, columns: list[str] | None, batch_rows: int
+                     ) -> Iterator[pa.RecordBatch]:
+    """A dataset fragment by fragment, a Parquet file row group by row group.
+
+    Arrow's dataset scanner keeps reading files ahead while the consumer computes: on 40
+    Parquet files it held 1.2 GB of decoded batches, growing with the input. One fragment
+    scanned at a time holds one row group. A filtered dataset does not give its fragments;
+    only the scanner applies the filter, so it is read through the scanner.
+    """
+    import pyarrow.dataset as ds
+
+    try:
+        fragments = dataset.get_fragments()
+    except ValueError:
+        yield from dataset.to_batches(columns=columns, batch_size=batch_rows,
+                                      batch_readahead=1, fragment_readahead=1)
+        return
+    for fragment in fragments:
+        parts = (fragment.split_by_row_group()
+                 if isinstance(fragment, ds.ParquetFileFragment) else [fragment])
+        for part in parts:
+            yield from part.to_batches(schema=dataset.schema, columns=columns,
+                                       batch_size=batch_rows, batch_readahead=1,
+                                       fragment_readahead=0)
 
 
 def open_source(data: Any) -> Source:
@@ -122,12 +147,14 @@ def _checked(source: Source) -> Source:
 
 
 def sample(source: Source, k: int, *, batch_rows: int, seed: int,
-           columns: list[str] | None = None) -> tuple[pa.Table, int]:
+           columns: list[str] | None = None,
+           between: Callable[[], None] | None = None) -> tuple[pa.Table, int]:
     """A uniform sample of ``k`` rows in stream order, and the stream's row count.
 
     Each row gets a key from one seeded generator (one draw per row, so chunking does not
     change the keys); the ``k`` smallest keys win. Candidates below the current k-th key
     are buffered and compacted once they outnumber the sample, so memory is O(k + chunk).
+    ``between`` is called before each chunk (it may raise to stop the read).
     """
     rng = np.random.default_rng(seed)
     kept: list[pa.Table] = []
@@ -137,6 +164,8 @@ def sample(source: Source, k: int, *, batch_rows: int, seed: int,
     threshold = np.inf
     n = 0
     for table in source.batches(columns, batch_rows):
+        if between is not None:
+            between()
         m = table.num_rows
         key = rng.random(m)
         take = key < threshold

@@ -159,7 +159,8 @@ class Reference:
             source = open_source(data)
             wanted = None if schema is None else [n for n in source.names if n in schema]
             table, n_rows = sample(source, sample_rows, batch_rows=batch_rows,
-                                   seed=random_state, columns=wanted)
+                                   seed=random_state, columns=wanted,
+                                   between=lambda: _check_stop(should_stop))
             ref = cls.fit(table, schema, bins=bins, max_categories=max_categories, far=far,
                           chunks=chunks, drift=drift, random_state=random_state,
                           should_stop=should_stop, n_threads=n_threads, **schema_hints)

@@ -19,7 +19,7 @@ from scipy import stats
 
 from aiwarden.engine import Profile, Reference, infer_schema
 from aiwarden.engine._streaming import open_source, sample
-from aiwarden.errors import DataError, ParameterError
+from aiwarden.errors import Cancelled, DataError, ParameterError
 
 N_REF, N_CUR, CHUNK = 20_000, 30_000, 4_000
 FLOATS = ("mean", "m2", "below_sum", "above_sum")
@@ -240,3 +240,30 @@ def test_unsupported_and_bad_inputs(tmp_path: Path, ref: Reference) -> None:
         ref.profile(ds.dataset(pa.table({"x": [1.0]})), batch_rows=0)
     with pytest.raises(ParameterError, match="'sample_rows' parameter of Reference"):
         Reference.fit(ds.dataset(pa.table({"x": [1.0]})), sample_rows=0)
+
+
+def test_streamed_fit_stops_when_asked() -> None:
+    calls = []
+
+    def stop() -> bool:
+        calls.append(1)
+        return len(calls) > 2  # stop during the sampling pass, after two chunks
+
+    with pytest.raises(Cancelled, match="should_stop"):
+        Reference.fit(ds.dataset(_table(5_000, 4)), batch_rows=1_000, should_stop=stop)
+    assert len(calls) == 3
+
+
+def test_partitioned_and_filtered_datasets(tmp_path: Path, ref: Reference,
+                                           current: pa.Table) -> None:
+    """Hive partitions come back as columns (read row group by row group); a filtered
+    dataset, which gives no fragments, goes through Arrow's scanner with its filter."""
+    ds.write_dataset(current, tmp_path, format="parquet", partitioning=["b"],
+                     partitioning_flavor="hive", max_rows_per_group=2_000,
+                     min_rows_per_group=1)
+    parts = ds.dataset(tmp_path, partitioning="hive")
+    expected = parts.to_table()
+    assert expected.column("b").type == pa.string()  # partition values read back as text
+    _assert_equal(ref.profile(parts, batch_rows=CHUNK), ref.profile(expected))
+    kept = ds.dataset(current).filter(ds.field("k") > 3)
+    _assert_equal(ref.profile(kept, batch_rows=CHUNK), ref.profile(kept.to_table()))
