@@ -65,6 +65,8 @@ class Confusion(Open):
     step: int = Field(description="seconds per point")
     total: ConfusionWindow = Field(description="the whole range (the points summed)")
     points: list[ConfusionPoint]
+    segment: dict[str, str] | None = Field(None, description="the segment counted, when "
+                                           "one was asked: {column, value}")
 
 
 @router.get("/models/{name}/confusion", dependencies=[requires("read")],

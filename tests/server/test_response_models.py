@@ -181,6 +181,7 @@ def _tour(http: httpx.Client, server: ThreadServer) -> None:
         _ok(http.get("/models/tour/metrics", params={"metric": metric, **window}))
     _ok(http.get("/models/tour/segments", params=window))
     _ok(http.get("/models/tour/compare", params=window))
+    _ok(http.get("/models/tour/confusion", params={"window": "1h", "step": "10m"}))
     (bad,) = _ok(http.get("/models/tour/quarantine")).json()
     _ok(http.get(f"/models/tour/quarantine/rows/{bad['id']}"))
     again = _ok(http.post("/models/tour/quarantine/replay", json={"ids": [bad["id"]]})).json()

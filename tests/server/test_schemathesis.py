@@ -49,6 +49,8 @@ KNOWN_ST202 = {
                                                    "(a duration pattern cannot bound it)",
     f"GET {V1}/models/{{name}}/compare": "start must be before end",
     f"GET {V1}/models/{{name}}/metrics": "start must be before end",
+    f"GET {V1}/models/{{name}}/confusion": "start must be before end; window or start, not "
+        "both; at most 5000 points and 2,000,000 matrix cells; state: a classifier",
     f"GET {V1}/models/{{name}}/response-times": "start must be before end",
     f"GET {V1}/models/{{name}}/events": "start must be before end",
     f"GET {V1}/models/{{name}}/compare-versions": "start must be before end; state: both "
@@ -123,7 +125,7 @@ KNOWN_ST201 = {
     f"GET {V1}/models/{{name}}/{op}": "instants and durations are read more widely than "
                                       "their documented pattern"
     for op in ("metrics", "compare", "events", "rca", "change-points", "response-times",
-               "compare-versions")
+               "compare-versions", "confusion")
 } | {f"POST {V1}/alerts/evaluate": "an instant is read more widely than its pattern",
      "GET /metrics": "a duration is read more widely than its pattern"}
 
