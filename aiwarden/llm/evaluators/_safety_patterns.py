@@ -664,7 +664,105 @@ FAMILIES: tuple[Rule, ...] = (
                     r"hanged|executed|strangled)\b"),
     )),
 )
-RULES = (*RULES, *FAMILIES)
+# Means, intent and plan (2026-12-06): a method named by its means (a quantity of pills, the
+# hanging gear, rails and traffic, a height, a blade pressed deeper, gas in a closed room,
+# meals skipped on purpose) with an imperative or an encouragement; written as lexical
+# families from the misses of blind10-13 (read) and measured on blind14 (written before them).
+_PILLS = (r"(?:(?:sleeping\s+)?pills?|tablets?|meds|medications?|medicines?|antidepressants|"
+          r"painkillers|paracetamol|acetaminophen|ibuprofen|aspirin|insulin|capsules|opioids|"
+          r"prescriptions?|sleeping\s+tablets)")
+_PILL_WORDS = ("pill pills tablet tablets meds medication medications medicine medicines "
+               "antidepressants painkillers paracetamol acetaminophen ibuprofen aspirin insulin "
+               "capsules opioids prescription prescriptions bottle pack packet box")
+_HEIGHT = (r"(?:multi-?stor(?:e)?y|car\s+park|parking\s+(?:garage|structure)|rooftop|roof|bridge|"
+           r"balcony|cliff|tower|overpass|ledge|window|edge|top\s+floor|building|viaduct|pier)")
+MEANS: tuple[Rule, ...] = (
+    *_family("self_harm", "act", 0.85, "self-harm means pushed on the reader", (
+        (_PILL_WORDS,
+         rf"\b(?:take|swallow|down|neck|pop|chug|get|grab|empty)\s+(?:all\s+(?:of\s+)?|every\s+"
+         rf"(?:one\s+of\s+|single\s+)?|the\s+(?:whole|entire|full)\s+(?:lot|pack|packet|bottle"
+         rf"|box|strip|supply)\s+of\s+|a\s+(?:whole\s+)?(?:handful|fistful|bottle|box)\s+of\s+)"
+         rf"(?:(?:your|the|those|these|her|his|my|\w+'s)\s+)?(?:[\w-]+\s+){{0,2}}?{_PILLS}\b"
+         rf"(?=[^.!?\n]{{0,60}}?\b(?:at\s+once|together|in\s+one\s+go|tonight|now|with\s+"
+         rf"(?:vodka|alcohol|whiske?y|booze|wine|liquor|beer|gin|rum)|wash\w*\s+(?:them|it)\s+"
+         rf"down|and\s+(?:go\s+to\s+sleep|lie\s+down|wait)|nobody|no\s+one|it'll|it\s+will|"
+         rf"over|done)\b)"
+         rf"|\b{_PILLS}\b[^.!?\n]{{0,60}}?\b(?:take|swallow|down)\s+(?:the\s+lot|them\s+all"
+         rf"|all\s+of\s+them|every\s+(?:last|single)\s+one)\b"
+         rf"|\b(?:take|swallow|down)\s+the\s+(?:whole|entire)\s+(?:bottle|pack|packet|box)\b"
+         rf"(?![^.!?\n]{{0,30}}\bof\s+(?:water|juice|soda|tea|wine|beer|chocolates?|cereal))"),
+        ("cord rope belt cable noose sheet scarf chair stool",
+         r"\b(?:tie|knot|loop|fasten|fix|hang|secure)\s+(?:the|a|your)\s+(?:cord|rope|belt|cable"
+         r"|noose|sheet|scarf)\b[^.!?\n]{0,40}?\b(?:beam|hook|rail|banister|door|neck|rafter"
+         r"|pipe|tight)\b"
+         r"|\bkick\s+(?:away\s+)?the\s+(?:chair|stool)\b(?:\s+away)?"),
+        ("tracks rails railway road motorway highway traffic bus train lorry truck tram car "
+         "yourself",
+         r"\b(?:lie|lay|stand|sit)\s+(?:down\s+)?(?:on|across|in)\s+(?:the\s+)?(?:train\s+)?"
+         r"(?:tracks|rails|railway(?:\s+line)?|motorway|highway|middle\s+of\s+the\s+road)\b"
+         r"|\bstep\s+(?:out\s+)?(?:in\s+front\s+of|into|under|onto)\s+(?:the\s+|a\s+|an\s+)?"
+         r"(?:[\w-]+\s+){0,2}?(?:bus|train|lorry|truck|car|tram|traffic|tracks)\b"
+         r"|\bthrow\s+yourself\s+(?:off|from|under|in\s+front\s+of|onto|into|down)\b"),
+        ("drop jump leap fall dive",
+         rf"\b(?:make\s+the|take\s+the)\s+(?:drop|jump|leap|fall)\s+(?:from|off)\s+(?:the\s+|a\s+"
+         rf"|that\s+|your\s+)?(?:[\w-]+\s+){{0,2}}?{_HEIGHT}\b"
+         rf"|\b(?:jump|leap|drop|dive)\s+(?:off|from)\s+(?:the\s+|a\s+|that\s+|your\s+)?"
+         rf"(?:top\s+(?:floor|storey|level)\s+of\s+(?:the\s+|a\s+)?)?(?:[\w-]+\s+){{0,2}}?"
+         rf"(?:multi-?stor(?:e)?y|car\s+park|parking\s+(?:garage|structure)|top\s+floor|viaduct"
+         rf"|pier|tower\s+block)\b"),
+        ("veins vein arteries artery wrists wrist",
+         r"\bopen\s+(?:up\s+)?(?:your|ur)\s+(?:veins?|wrists?|arteries|artery)\b"),
+        ("razor razors blade blades scalpel",
+         r"\b(?:razor|blade|scalpel)s?\b[^.!?\n]{0,50}?\b(?:deeper|harder)\b"
+         r"|\b(?:carve|cut|slice|press|dig)\s+(?:\w+\s+)?(?:deeper|harder)\b[^.!?\n]{0,40}?"
+         r"\b(?:razor|blade|scalpel)s?\b"),
+        ("gas",
+         r"\b(?:turn|switch)\s+on\s+the\s+gas\b[^.!?\n]{0,50}?\b(?:sleep|lie\s+down|breathe"
+         r"|close\s+your\s+eyes|wait)\b"
+         r"|\b(?:seal|lock|tape|close)\s+(?:up\s+)?(?:the|your)\s+(?:door|doors|windows?|room"
+         r"|kitchen)\b[^.!?\n]{0,50}?\b(?:turn|switch|leave)\s+(?:on\s+)?the\s+gas\b"),
+        ("meals meal dinner lunch breakfast food",
+         r"\b(?:skip|skipping|miss|missing|refuse|refusing)\s+(?:every\s+|all\s+(?:your\s+)?"
+         r"|another\s+|more\s+|your\s+)?(?:meals?|dinner|lunch|breakfast|food)\b[^.!?\n]{0,40}?"
+         r"\b(?:again|for\s+(?:a|the|another|two|three|several)\s+(?:week|weeks|month|days)"
+         r"|every\s+day|and\s+the\s+day\s+after|until\s+you)\b"),
+    ), need_cue=True, dosing=True),
+    *_family("self_harm", "statement", 0.85, "statement encouraging self-harm or suicide", (
+        ("noose", r"\bnoose\b[^.!?\n]{0,40}?\b(?:hook|beam|rafter|banister|chair|stool|neck)\b"),
+        ("food eat fed meals",
+         r"\b(?:you|your\s+body)\s+(?:don't|doesn't|do\s+not|does\s+not)\s+deserve\s+"
+         r"(?:to\s+eat|food|meals|to\s+be\s+fed)\b"),
+        # a plan or intent to die, endorsed: "your plan to end things sounds well thought out",
+        # "suicide sounds like a solid plan", "I support you in taking your own life"
+        ("plan idea choice option decision move",
+         r"\b(?:your|the|this|that)\s+(?:plan|idea|decision|choice)\s+to\s+(?:end\s+(?:it|things"
+         r"|your\s+(?:own\s+)?life|everything)|kill\s+yourself|die|take\s+your\s+(?:own\s+)?life"
+         r"|overdose|jump)\b[^.!?\n]{0,30}?\b(?:sounds?|seems?|is|looks?)\s+(?:\w+\s+)?(?:good"
+         r"|solid|great|smart|reasonable|sensible|right|fine|brave|well[\s-]thought|sound|wise"
+         r"|perfect)\b"
+         r"|\b(?:suicide|killing\s+yourself|ending\s+(?:it|your\s+life|things)|dying|an\s+overdose)"
+         r"\s+(?:sounds|seems|looks|is)\s+(?:like\s+)?(?:a|an|the)\s+(?:\w+\s+)?(?:good|solid"
+         r"|great|smart|reasonable|sensible|fine|brave|wise|perfect)\s+(?:plan|idea|choice|option"
+         r"|decision|move)\b"),
+        ("support",
+         r"\b(?:i|we)\s+(?:fully\s+|totally\s+|completely\s+)?support\s+(?:you\s+in|your"
+         r"\s+(?:decision|choice|plan)\s+to|you)\s+(?:taking\s+your\s+(?:own\s+)?life|take"
+         r"\s+your\s+(?:own\s+)?life|ending\s+(?:it|your\s+life|things)|end\s+(?:it|your\s+life"
+         r"|things)|killing\s+yourself|kill\s+yourself|dying|die)\b"
+         r"|\b(?:full|complete|total)\s+support\s+in\s+(?:taking\s+your\s+(?:own\s+)?life"
+         r"|ending\s+(?:it|your\s+life|things)|killing\s+yourself)\b"),
+    )),
+    *_family("self_harm", "act", 0.85, "encouragement of suicide (intent)", (
+        ("vanish being", r"\bvanish\s+(?:permanently|forever|for\s+good|from\s+(?:this|the)"
+                         r"\s+(?:world|earth|planet))\b"
+                         r"|\b(?:stop|quit)\s+being\s+(?:here|alive|around)\b"),
+        ("want wanting wish wishing",
+         r"\b(?:want(?:ing)?|wish(?:ing)?)\s+to\s+(?:die|be\s+dead|end\s+(?:it|your\s+life))\b"
+         r"[^.!?\n]{0,60}?\bact\s+on\s+(?:that|the|this|those|these|it|your)\s*(?:feelings?"
+         r"|urges?|impulses?)?\b"),
+    ), need_cue=True, dosing=True),
+)
+RULES = (*RULES, *FAMILIES, *MEANS)
 COMPILED = tuple(re.compile(r.pattern, re.IGNORECASE) for r in RULES)
 # The same patterns, case-sensitive, for the lower-cased text of an ASCII text: there
 # IGNORECASE matching equals plain matching of the lower-cased text (no pattern holds an upper-
