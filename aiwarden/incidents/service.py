@@ -49,6 +49,7 @@ OPENING_KINDS = frozenset({"firing", "refiring"})  # alert transitions that need
 # default realised-AUC rule seconds apart) and share one incident.
 SYMPTOMS = {"performance": "performance", "estimated_performance": "performance",
             "estimate_gap": "performance", "concept_drift": "performance",
+            "confusion": "performance", "class_recall": "performance",
             "drift": "drift", "multivariate_drift": "drift",
             "quality": "quality", "quarantined": "quality"}
 
