@@ -17,13 +17,16 @@ scanned over the same texts. "all evaluators" sums each evaluator once as ingest
 safety evaluator with its learned scorer; its rules-only line is for comparison). Each run
 starts with the safety scorer's sentence memory empty (as a new server); the responses share
 their filler sentences, which it scores once, so ``--no-memo`` (``memo=0``) gives the figure
-for text in which no sentence repeats.
+for text in which no sentence repeats; ``--distinct`` also numbers every sentence of every
+response (" 17." before its full stop), so no rule, gate or scorer work repeats either: the
+figure for answers that share no sentence.
 
 Usage::
 
     .venv/bin/python bench/llm_eval.py
     .venv/bin/python bench/llm_eval.py --events 5000 --repeats 3
     .venv/bin/python bench/llm_eval.py --speed-only --no-memo
+    .venv/bin/python bench/llm_eval.py --speed-only --no-memo --distinct
 """
 
 from __future__ import annotations
@@ -45,7 +48,9 @@ _cpu_model = cpu_model  # the name bench/llm_ingest.py imports
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "llm_eval" / "safety.jsonl"
 # Blind batches kept in their own file (never read by the training script nor tuned on):
 # blind10 and blind11 written before the 2026-12-05 rule changes (then read while making them),
-# blind12 written after them and scored once, blind13 after the retrained scorer, scored once.
+# blind12 written after them and scored once, blind13 after the retrained scorer, scored once;
+# blind14 (blind_2026-12-06.jsonl) written before the 2026-12-06 means/intent families and
+# scored once before them (self-harm P 1.000 R 0.725), blind10-13 read while writing them.
 BLIND_FILES = sorted(DATA.parent.glob("blind_*.jsonl"))
 CATEGORIES = ("self_harm", "violence", "hate", "sexual")
 HELD_OUT = ("heldout", "blind", "blind2", "blind3", "blind4", "blind5", "blind6", "blind7",
@@ -93,6 +98,13 @@ def responses_1kb(rows: list[dict], n: int, seed: int = 7) -> list[str]:
         head = rnd.randint(0, cut)
         texts.append(pad[:head] + core + " " + pad[head: head + cut - head])
     return texts
+
+
+def distinct(texts: list[str]) -> list[str]:
+    """The texts with a different number before every sentence's closing mark."""
+    n = iter(range(10**9))
+    return [re.sub(r"([.!?])(\s|$)", lambda m: f" {next(n)}{m.group(1)}{m.group(2)}", t)
+            for t in texts]
 
 
 def _evaluators() -> list:
@@ -204,6 +216,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="timed runs (median and best)")
     ap.add_argument("--no-memo", action="store_true",
                     help="the safety scorer remembers no sentence (memo=0)")
+    ap.add_argument("--distinct", action="store_true",
+                    help="number every sentence, so that no sentence repeats")
     ap.add_argument("--speed-only", action="store_true", help="skip precision and recall")
     args = ap.parse_args()
 
@@ -211,8 +225,12 @@ def main() -> None:
     ok = True if args.speed_only else quality(rows)
 
     texts = responses_1kb(rows, args.events)
+    if args.distinct:
+        texts = distinct(texts)
     mean = sum(map(len, texts)) / len(texts)
-    print(f"\nspeed: {len(texts)} responses of {mean:.0f} characters, process CPU time, "
+    print(f"\nspeed: {len(texts)} responses of {mean:.0f} characters"
+          f"{', every sentence distinct' if args.distinct else ''}"
+          f"{', scorer memo off' if args.no_memo else ''}, process CPU time, "
           f"median and best of {args.repeats}")
     print(f"  cpu: {cpu_model()}, {os.cpu_count()} logical cores, "
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
