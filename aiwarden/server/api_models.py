@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, StrictFloat
+from pydantic import BaseModel, ConfigDict, Field, RootModel, StrictFloat, WithJsonSchema
 
 from aiwarden.incidents.rollback import RollbackPolicy
 from aiwarden.server.spec_models import (
@@ -93,7 +93,10 @@ class SchemaSpec(BaseModel):
     columns: list[ColumnSpec]
     task: _Task = "none"
     classes: list[str] = []
-    format: Literal[1] = 1
+    # documented as an integer in [1, 1], not const 1: openapi-python-client 0.29 writes
+    # `!= 1and` for an integer const, a SyntaxError in the generated client
+    format: Annotated[Literal[1], WithJsonSchema({"type": "integer", "minimum": 1,
+                                                 "maximum": 1})] = 1
     version: int = Field(default=1, ge=1, le=2**31 - 1)
 
 
