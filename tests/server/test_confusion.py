@@ -339,3 +339,17 @@ def test_class_names_are_escaped_on_the_page(server: ThreadServer, http: httpx.C
     assert [s["name"] for s in spec["series"]] == [f"{evil} → apple"]
     got = http.get(f"/models/{name}/confusion", params={"window": "1h"}).json()
     assert got["total"]["pairs"][0]["true"] == evil and got["total"]["n"] == 40
+
+
+def test_a_rule_for_every_model_names_an_unknown_class_when_evaluated(
+        http: httpx.Client, kiosk: dict) -> None:
+    name, end = kiosk["name"], kiosk["end"]
+    _rule(http, "*", "star-kiwi", {"metric": "class_recall", "class": "kiwi", "window": "1h",
+                                   "op": "<", "critical": 0.5})  # no model to check against
+    try:
+        r = http.post("/alerts/evaluate", params={"now": end})
+        assert r.status_code == 200 and r.json()["evaluated"], r.text
+        state = _state(http, name, "star-kiwi")
+        assert state["phase"] == "error" and "'kiwi' is not a class" in state["error"], state
+    finally:
+        assert http.delete("/rules/*/star-kiwi").status_code == 200
