@@ -317,6 +317,8 @@ def test_dashboard_draws_the_confused_pairs_over_time(server: ThreadServer, http
         assert y == pytest.approx(100 * part[1, 2] / part[1].sum(), rel=1e-4)
     assert drawn[max(drawn)] > 30 > drawn[min(drawn)]  # the shifted hour stands out
     assert {t["value"] for t in spec["thresholds"]} >= {15.0, 25.0}
+    alerts = httpx.get(f"{server.url}/alerts", params={"model": name}, timeout=60).text
+    assert "confusion[banana-&gt;cucumber] rate over 1h" in alerts
 
 
 def test_class_names_are_escaped_on_the_page(server: ThreadServer, http: httpx.Client) -> None:
