@@ -21,7 +21,7 @@ from aiwarden.engine import Profile, Reference, infer_schema
 from aiwarden.engine._streaming import open_source, sample
 from aiwarden.errors import Cancelled, DataError, ParameterError
 
-N_REF, N_CUR, CHUNK = 20_000, 30_000, 4_000
+N_REF, N_CUR, CHUNK = 8_000, 15_000, 2_500
 FLOATS = ("mean", "m2", "below_sum", "above_sum")
 
 
@@ -60,8 +60,8 @@ def current() -> pa.Table:
 @pytest.fixture(scope="module")
 def parquet_dir(tmp_path_factory: pytest.TempPathFactory, current: pa.Table) -> Path:
     out = tmp_path_factory.mktemp("cur")
-    ds.write_dataset(current, out, format="parquet", max_rows_per_file=7_000,
-                     max_rows_per_group=3_000, basename_template="part-{i}.parquet")
+    ds.write_dataset(current, out, format="parquet", max_rows_per_file=4_000,
+                     max_rows_per_group=1_500, basename_template="part-{i}.parquet")
     return out
 
 
@@ -141,7 +141,7 @@ def test_moments_and_histogram_match_numpy(ref: Reference, current: pa.Table) ->
 
 def test_chunk_size_does_not_change_counts(ref: Reference, current: pa.Table) -> None:
     lf = pl.from_arrow(current).lazy()
-    a, b = ref.profile(lf, batch_rows=1_000), ref.profile(lf, batch_rows=29_999)
+    a, b = ref.profile(lf, batch_rows=1_000), ref.profile(lf, batch_rows=14_999)
     for name in a.columns:
         np.testing.assert_array_equal(getattr(a.columns[name], "counts", 0),
                                       getattr(b.columns[name], "counts", 0))
@@ -163,7 +163,8 @@ def test_duplicates_counted_within_chunks() -> None:
 def test_labels_only_streamed(ref: Reference, current: pa.Table) -> None:
     a = ref.profile(_reader(current), labels_only=True)
     b = ref.profile(current, labels_only=True)
-    assert a.n_rows == 0 and a.performance.to_dict() == b.performance.to_dict()
+    assert a.n_rows == 0 and a.performance.n_scored == N_CUR
+    _close(a.performance.to_dict(), b.performance.to_dict())
 
 
 @pytest.mark.parametrize("kind", ["dataset", "reader", "lazyframe"])
@@ -179,8 +180,8 @@ def test_fit_within_sample_equals_in_memory(kind: str) -> None:
 
 def test_fit_over_sample_counts_every_row(tmp_path: Path) -> None:
     t = _table(N_REF, 0).append_column("row", pa.array(np.arange(N_REF)))
-    pq.write_table(t, tmp_path / "ref.parquet", row_group_size=3_000)
-    k = 4_000
+    pq.write_table(t, tmp_path / "ref.parquet", row_group_size=1_500)
+    k = 3_000
     ref = Reference.fit(tmp_path / "ref.parquet", sample_rows=k, batch_rows=CHUNK,
                         id="id", target="y", scores="score", dtypes={"row": "identifier"})
     assert ref.profile_.n_rows == N_REF
