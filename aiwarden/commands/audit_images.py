@@ -36,8 +36,8 @@ def add_images_parser(sub: Any) -> None:
     p.add_argument("--expected-mode", help="flag images not in this mode (e.g. RGB)")
     p.add_argument("--near-distance", type=int, default=20,
                    help="near duplicates: 256-bit pHash distance at most this (default 20)")
-    p.add_argument("--outlier-z", type=float, default=6.0,
-                   help="outliers: robust z of the kNN distance above this (default 6)")
+    p.add_argument("--outlier-z", type=float, default=10.0,
+                   help="outliers: robust z of the kNN distance above this (default 10)")
     p.add_argument("--max-rows", type=int, default=50,
                    help="findings listed in the table output (default 50; JSON lists all)")
     add_output_options(p)

@@ -11,7 +11,8 @@ properties, ``cross_val_predict``). A quick model that cannot tell the classes a
 (out-of-fold accuracy below ``min_model_accuracy``) would flag noise, so label issues are
 then skipped and the report says why. Outliers are images whose mean distance to their
 ``k`` nearest neighbours (in the caller's embeddings, or the standardised thumbnail
-features) is more than ``outlier_z`` robust standard deviations above the median.
+features: 5 principal components of 8x8 thumbnails and the image properties) is more than
+``outlier_z`` robust standard deviations above the median.
 """
 
 from __future__ import annotations
@@ -170,7 +171,7 @@ def _scan(refs: Sequence[ImageRef], chunk: int, max_bytes: int, decode_options: 
 def audit_images(source: str | os.PathLike[str] | Sequence[ImageRef], *,
                  probabilities: Any = None, classes: Sequence[str] | None = None,
                  embeddings: Any = None, label_issues: bool = True, outliers: bool = True,
-                 folds: int = 5, min_model_accuracy: float = 0.7, outlier_z: float = 6.0,
+                 folds: int = 5, min_model_accuracy: float = 0.7, outlier_z: float = 10.0,
                  k: int = 5, chunk: int = 256, max_bytes: int = MAX_BYTES, seed: int = 0,
                  **quality_options: Any) -> AuditReport:
     """Audit a training set; ``report.findings`` name each problem image by path.
@@ -205,7 +206,8 @@ def audit_images(source: str | os.PathLike[str] | Sequence[ImageRef], *,
     elif not label_issues:
         label_check = "not run: turned off"
     if outliers:
-        emb = feats if embeddings is None else np.asarray(embeddings, np.float64)
+        emb = (_default_embedding(feats, good, seed) if embeddings is None
+               else np.asarray(embeddings, np.float64))
         if len(emb) != len(refs):
             raise DataError(f"The embeddings have {len(emb)} rows for {len(refs)} images.",
                             "embeddings")
@@ -222,6 +224,23 @@ def _features(table: PropertyTable, thumbs: np.ndarray) -> np.ndarray:
     return np.hstack([thumbs, props, sharp]).astype(np.float64)
 
 
+def _default_embedding(feats: np.ndarray, good: np.ndarray, seed: int) -> np.ndarray:
+    """5 principal components of the standardised thumbnails next to the properties: the
+    thumbnail's 192 dimensions alone drown what the properties see (static, a photo)."""
+    from sklearn.decomposition import PCA
+
+    out = np.full((len(feats), 5 + feats.shape[1] - 192), np.nan)
+    rows = good & np.isfinite(feats).all(axis=1)
+    if rows.sum() < 10:
+        return out
+    thumb = feats[rows, :192]
+    sd = thumb.std(axis=0)
+    thumb = (thumb - thumb.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    pcs = PCA(5, random_state=seed).fit_transform(thumb)
+    out[rows] = np.hstack([pcs, feats[rows, 192:]])
+    return out
+
+
 def _leakage(refs: Sequence[ImageRef], table: PropertyTable, names: list[str],
              options: dict[str, Any]) -> list[Finding]:
     """Images of other splits that (nearly) repeat a training image."""
@@ -235,8 +254,10 @@ def _leakage(refs: Sequence[ImageRef], table: PropertyTable, names: list[str],
     sub = PropertyTable({k: v[train] for k, v in table.columns.items()})
     tidx = np.flatnonzero(train)
     found = []
-    for i, j, dist in leakage(table, sub, other & table.ok,
-                              options.get("near_distance", 20), options.get("near_colour", 0.06)):
+    near = {k: options[k] for k in ("near_distance", "near_distance_64", "near_distance_loose",
+                                          "near_colour")
+            if k in options}
+    for i, j, dist in leakage(table, sub, other & table.ok, **near):
         jj = int(tidx[j])
         found.append(Finding(i, "leakage", f"{refs[i].split} image repeats training image "
                              f"{names[jj]} (pHash distance {dist} of 256)", names[i], jj,

@@ -151,12 +151,11 @@ def _load(im: Any, data: bytes, max_side: int, max_pixels: int) -> Decoded | Dec
 
 
 def _reduce(im: Any, max_side: int) -> Any:
+    """Box-reduce by the smallest integer factor that fits (cheap, no resampling blur)."""
     long_side = max(im.size)
     if long_side <= max_side:
         return im
-    ratio = max_side / long_side
-    new = (max(1, round(im.size[0] * ratio)), max(1, round(im.size[1] * ratio)))
-    return im.resize(new, pil().Resampling.BILINEAR, reducing_gap=2.0)
+    return im.reduce(-(-long_side // max_side))
 
 
 def _from_array(arr: np.ndarray, *, max_side: int, max_pixels: int, mode: str = "",

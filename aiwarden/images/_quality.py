@@ -85,6 +85,7 @@ class QualityReport:
 def quality(items: Sequence[Any] | PropertyTable, *, names: Sequence[str] | None = None,
             expected_mode: str | None = None, min_side: int = 16, max_side: int = 20_000,
             max_aspect: float = 5.0, constant_std: float = 0.004, near_distance: int = 20,
+            near_distance_64: int = 2, near_distance_loose: int = 32,
             near_colour: float = 0.06, reference: PropertyTable | None = None,
             **decode_options: Any) -> QualityReport:
     """Every check in ``REASONS`` except the audit's label issues and outliers.
@@ -97,7 +98,10 @@ def quality(items: Sequence[Any] | PropertyTable, *, names: Sequence[str] | None
     [(0, 'constant'), (1, 'not_an_image')]
     """
     _check(min_side=min_side, max_side=max_side, max_aspect=max_aspect,
-           constant_std=constant_std, near_distance=near_distance, near_colour=near_colour)
+           constant_std=constant_std, near_distance=near_distance,
+           near_distance_64=near_distance_64, near_distance_loose=near_distance_loose,
+           near_colour=near_colour)
+    near = (near_distance, near_distance_64, near_distance_loose, near_colour)
     table = items if isinstance(items, PropertyTable) else properties(items, **decode_options)
     n = len(table)
     if names is not None and len(names) != n:
@@ -132,25 +136,29 @@ def quality(items: Sequence[Any] | PropertyTable, *, names: Sequence[str] | None
             add(i, "extreme_aspect", f"{w}x{h}: aspect ratio {w / h:.3g} beyond "
                 f"1:{max_aspect:g}", score=w / h)
     usable = ok & (c["channel_std_max"] > constant_std)
-    for i, j, reason, dist in duplicates(table, usable, near_distance, near_colour):
+    for i, j, reason, dist in duplicates(table, usable, *near):
         other = names[j] if names is not None else f"image {j}"
         add(i, reason, f"duplicates {other}" + (f" (pHash distance {dist} of 256)"
                                                 if reason == "near_duplicate" else ""),
             related=j, related_name=names[j] if names is not None else None,
             score=float(dist))
     if reference is not None:
-        for i, j, dist in leakage(table, reference, usable, near_distance, near_colour):
+        for i, j, dist in leakage(table, reference, usable, *near):
             add(i, "leakage", f"(nearly) the same as reference image {j} (pHash distance "
                 f"{dist} of 256)", related=j, score=float(dist))
     found.sort(key=lambda f: (f.index, f.reason))
     return QualityReport(tuple(found), table)
 
 
-def duplicates(table: PropertyTable, usable: np.ndarray, near_distance: int,
-               near_colour: float) -> list[tuple[int, int, str, int]]:
+def duplicates(table: PropertyTable, usable: np.ndarray, near_distance: int = 20,
+               near_distance_64: int = 2, near_distance_loose: int = 32,
+               near_colour: float = 0.06) -> list[tuple[int, int, str, int]]:
     """(index, first index it duplicates, reason, pHash distance) for every later copy.
 
-    Exact: equal digests. Near: the 256-bit pHash within ``near_distance`` bits and every
+    Exact: equal digests. Near: the 256-bit pHash within ``near_distance`` bits, or within
+    ``near_distance_loose`` when the 64-bit one is within ``near_distance_64`` (the 256-bit
+    hash is sharper on detailed images, the 64-bit one steadier on low-resolution ones such
+    as upscaled digits, whose fine bits flip), and every
     channel mean within ``near_colour`` (a cheap second opinion: distinct low-detail images
     can come close in pHash; their colours rarely agree too). Groups are closed
     transitively; the first member is the original."""
@@ -173,13 +181,14 @@ def duplicates(table: PropertyTable, usable: np.ndarray, near_distance: int,
             parent[root(int(i))] = root(first[d])
         else:
             first[d] = int(i)
-    ph = c["phash_fine"][idx]
+    ph, ph64 = c["phash_fine"][idx], c["phash"][idx]
     block = _block(len(idx))
     colours = np.stack([c["mean_r"][idx], c["mean_g"][idx], c["mean_b"][idx]], axis=1)
     dist_to: dict[int, int] = {}
     for s in range(0, len(idx), block):
         d = hamming(ph[s:s + block], ph)
-        close = np.argwhere(d <= near_distance)
+        close = np.argwhere((d <= near_distance) | (
+            (d <= near_distance_loose) & (hamming(ph64[s:s + block], ph64) <= near_distance_64)))
         close = close[close[:, 0] + s < close[:, 1]]
         for a, b in close:
             i, j = int(idx[a + s]), int(idx[b])
@@ -188,7 +197,7 @@ def duplicates(table: PropertyTable, usable: np.ndarray, near_distance: int,
             ri, rj = root(i), root(j)
             if ri != rj:
                 parent[max(ri, rj)] = min(ri, rj)
-            dist_to[j] = min(dist_to.get(j, 64), int(d[a, b]))
+            dist_to[j] = min(dist_to.get(j, 256), int(d[a, b]))
     out = []
     for i in idx:
         r = root(int(i))
@@ -200,7 +209,8 @@ def duplicates(table: PropertyTable, usable: np.ndarray, near_distance: int,
 
 
 def leakage(table: PropertyTable, reference: PropertyTable, usable: np.ndarray | None = None,
-            near_distance: int = 20, near_colour: float = 0.06) -> list[tuple[int, int, int]]:
+            near_distance: int = 20, near_distance_64: int = 2, near_distance_loose: int = 32,
+            near_colour: float = 0.06) -> list[tuple[int, int, int]]:
     """(index, nearest reference index, pHash distance) for images found in ``reference``."""
     c, rc = table.columns, reference.columns
     mask = table.ok if usable is None else usable
@@ -215,6 +225,9 @@ def leakage(table: PropertyTable, reference: PropertyTable, usable: np.ndarray |
     for s in range(0, len(idx), block):
         part = idx[s:s + block]
         d = hamming(c["phash_fine"][part], rc["phash_fine"][ridx]).astype(np.int32)
+        d64 = hamming(c["phash"][part], rc["phash"][ridx])
+        loose = (d64 <= near_distance_64) & (d > near_distance) & (d <= near_distance_loose)
+        d[loose] = near_distance  # close in both hashes
         col = np.stack([c["mean_r"][part], c["mean_g"][part], c["mean_b"][part]], axis=1)
         far = np.abs(col[:, None, :] - rcol[None, :, :]).max(axis=2) > near_colour
         d[far] = 999
@@ -234,7 +247,9 @@ def _block(n: int) -> int:
 
 def _check(**values: Any) -> None:
     bounds = {"min_side": (1, 1 << 20), "max_side": (1, 1 << 20), "max_aspect": (1.0, 1e6),
-              "constant_std": (0.0, 1.0), "near_distance": (0, 256), "near_colour": (0.0, 1.0)}
+              "constant_std": (0.0, 1.0), "near_distance": (0, 256), "near_distance_64": (0, 64),
+              "near_distance_loose": (0, 256),
+              "near_colour": (0.0, 1.0)}
     for key, v in values.items():
         lo, hi = bounds[key]
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:

@@ -97,13 +97,14 @@ def write_planted_set(root: str | Path, per_class: int = 60, seed: int = 0
 
     ``corrupt`` (truncated, garbage, empty, header-less files), ``constant`` (one-colour
     frames), ``duplicate`` (pairs: exact copies, re-encoded, resized), ``mislabelled``,
-    ``leakage`` (test images repeating a training image), ``dark`` (legitimate low-light
-    images that must not be flagged)."""
+    ``leakage`` (test images repeating a training image), ``outlier`` (pixel noise and a
+    photograph filed as fruit), ``dark`` (legitimate low-light images that must not be
+    flagged)."""
     Image = pil()
     rng = np.random.default_rng(seed)
     root = Path(root)
     truth: dict[str, set[Any]] = {k: set() for k in (
-        "corrupt", "constant", "duplicate", "mislabelled", "leakage", "dark")}
+        "corrupt", "constant", "duplicate", "mislabelled", "leakage", "outlier", "dark")}
     kept: list[tuple[str, object]] = []
 
     def put(rel: str, data: bytes) -> str:
@@ -140,6 +141,12 @@ def write_planted_set(root: str | Path, per_class: int = 60, seed: int = 0
         Image.new("RGB", (224, 224), colour).save(buf, name.rsplit(".", 1)[1].replace(
             "jpg", "JPEG").upper())
         truth["constant"].add(put(f"train/{name}", buf.getvalue()))
+    from sklearn.datasets import load_sample_image  # bundled with scikit-learn
+
+    photo = Image.fromarray(load_sample_image("china.jpg")).resize((224, 224))
+    noise = Image.fromarray(rng.integers(0, 256, (224, 224, 3), dtype=np.uint8), "RGB")
+    truth["outlier"].add(put("train/banana/banana_photo.jpg", to_jpeg(photo)))
+    truth["outlier"].add(put("train/cucumber/cucumber_static.jpg", to_jpeg(noise)))
     picks = rng.choice(len(kept), 9, replace=False)
     for n, p in enumerate(picks[:6]):
         rel, im = kept[p]
