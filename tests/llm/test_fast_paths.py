@@ -73,7 +73,11 @@ def test_injection_screens_equal_running_every_family() -> None:
     blob = "aGVsbG8gd29ybGQgdGhpcyBpcyBhIHRlc3Qgb2YgYmFzZTY0IGVuY29kaW5nIQ=="
     words = ["ignore", "previous", "instructions", "decode", "this", "base64", "Follow", "the",
              "following", "hex", blob, blob[:47], blob[:48] + "!", "\u200b", "\u017f",
-             "translate", "rot13", "x", "DAN", "system:", "\n", "a1b2" * 13]
+             "translate", "rot13", "x", "DAN", "system:", "\n", "a1b2" * 13,
+             # mixed case for the lower-cased ASCII path: literals, classes and anchors
+             "[INST]", "[/inst]", "<<SYS>>", "<</Sys>>", "<|IM_START|>", "### System", "SYSTEM:",
+             "IGNORE", "Previous", "Dan", "Developer", "MODE", "Pretend", "You're", "EVIL",
+             "AGVSBG8GD29YBGQGDGHPCYBPCYBHIHRLC3QGB2YGYMFZZTY0IGVUY29KAW5NIQ=="]
     pieces = [w + sep for w in words for sep in (" ", "", "\n")]
     texts = _texts(pieces, 20_000, 4, most=10)
     ev = injection.InjectionEvaluator()
@@ -86,6 +90,12 @@ def test_injection_screens_equal_running_every_family() -> None:
     got = [[(f.start, f.end, f.detail) for f in fs] for fs in ev.evaluate(texts)]
     assert got == plain
     assert sum(any(d == "obfuscation" for *_, d in fs) for fs in plain) > 100
+    assert {d for fs in plain for *_, d in fs} >= {"override", "jailbreak", "delimiter",
+                                                     "obfuscation"}
+    for _, _, _, rx in injection._COMPILED_LOWER:  # no upper case left outside A-Za-z classes
+        import re
+        assert not re.search(r"[A-Z]", re.sub(r"\\U[0-9A-F]{8}|\\.|\[A-Za-z[^\]]*\]", "",
+                                               rx.pattern))
 
 
 def test_gate_equals_the_counter_form() -> None:

@@ -79,6 +79,17 @@ _COMPILED = tuple(
     for detail, sev, p in _FAMILIES
 )
 
+# The same families for the lower-cased text of an ASCII text, case-sensitive: there they match
+# exactly where the IGNORECASE ones match in the text (their only upper-case letters are the
+# literals DAN, INST, SYS, lowered here, and classes holding both cases: tested), about twice
+# as fast (sre folds case at every position it tries).
+_COMPILED_LOWER = tuple(
+    (detail, sev, anchors, re.compile(
+        rx.pattern.replace("DAN", "dan").replace("INST", "inst").replace("SYS", "sys"),
+        re.MULTILINE))
+    for detail, sev, anchors, rx in _COMPILED
+)
+
 _DECODE_VERBS = ("decode", "decipher", "translate", "interpret", "execute", "follow")
 
 
@@ -123,11 +134,13 @@ class InjectionEvaluator:
         for text in texts:
             t = text.replace("\u2019", "'")
             low = t.lower()
+            ascii_ = t.isascii()
+            src, families = (low, _COMPILED_LOWER) if ascii_ else (t, _COMPILED)
             found = [
                 Finding("injection", "injection", self.field, m.start(), m.end(), sev, detail)
-                for detail, sev, anchors, rx in _COMPILED
+                for detail, sev, anchors, rx in families
                 if (any(a in low for a in anchors) if anchors else _may_obfuscate(t, low))
-                for m in rx.finditer(t)
+                for m in rx.finditer(src)
             ]
             found.sort(key=lambda f: f.start)
             out.append(found)
