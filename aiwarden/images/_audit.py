@@ -31,7 +31,7 @@ import numpy as np
 from aiwarden.errors import DataError, ParameterError
 from aiwarden.images._decode import MAX_BYTES, Decoded, DecodeFailure, decode
 from aiwarden.images._deps import cleanlab_filter, pil
-from aiwarden.images._properties import PropertyTable, compute_properties
+from aiwarden.images._properties import PropertyTable, compute_properties, concat
 from aiwarden.images._quality import FAILURES, Finding, quality
 
 __all__ = ["EXTENSIONS", "AuditReport", "ImageRef", "audit_images", "load_source"]
@@ -164,8 +164,7 @@ def _scan(refs: Sequence[ImageRef], chunk: int, max_bytes: int, decode_options: 
             if isinstance(d, Decoded):
                 small = d.image.resize((8, 8), box)
                 thumbs[start + j] = np.asarray(small, np.float32).ravel() / 255
-    keys = tables[0].columns if tables else {}
-    return PropertyTable({k: np.concatenate([t.columns[k] for t in tables]) for k in keys}), thumbs
+    return concat(tables), thumbs
 
 
 def audit_images(source: str | os.PathLike[str] | Sequence[ImageRef], *,

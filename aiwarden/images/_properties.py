@@ -43,7 +43,7 @@ from aiwarden.errors import ParameterError
 from aiwarden.images._decode import Decoded, DecodeFailure, decode
 from aiwarden.images._deps import pil
 
-__all__ = ["NUMERIC", "PropertyTable", "compute_properties", "hamming", "properties"]
+__all__ = ["NUMERIC", "PropertyTable", "compute_properties", "concat", "hamming", "properties"]
 
 NUMERIC = ("width", "height", "aspect_ratio", "channels", "file_size", "brightness",
            "contrast", "sharpness", "saturation", "mean_r", "mean_g", "mean_b", "channel_std_max",
@@ -99,6 +99,8 @@ def properties(items: Sequence[Any], *, hist_bins: int = 8, **decode_options: An
                ) -> PropertyTable:
     """Decode then measure: ``properties(list_of_bytes) -> PropertyTable``.
 
+    Items are decoded 256 at a time, so memory is bounded by a chunk, not the batch.
+
     Examples
     --------
     >>> import numpy as np
@@ -106,8 +108,16 @@ def properties(items: Sequence[Any], *, hist_bins: int = 8, **decode_options: An
     >>> t.columns["width"].tolist(), float(t.columns["brightness"][0]), t.columns["error"][1]
     ([6.0, nan], 1.0, 'not_an_image')
     """
-    return compute_properties([decode(it, **decode_options) for it in items],
-                              hist_bins=hist_bins)
+    items = list(items)
+    parts = [compute_properties([decode(it, **decode_options) for it in items[s:s + 256]],
+                                hist_bins=hist_bins) for s in range(0, len(items), 256)]
+    return concat(parts) if parts else compute_properties([], hist_bins=hist_bins)
+
+
+def concat(tables: Sequence[PropertyTable]) -> PropertyTable:
+    """Rows of several tables, in order (decoded images are held one chunk at a time)."""
+    keys = tables[0].columns
+    return PropertyTable({k: np.concatenate([t.columns[k] for t in tables]) for k in keys})
 
 
 def compute_properties(decoded: Sequence[Decoded | DecodeFailure], *, hist_bins: int = 8
