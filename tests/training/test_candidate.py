@@ -40,10 +40,34 @@ class _Slow:
 
 def test_the_infra_gate_holds_one_row_predictions_to_the_budget() -> None:
     rows = pd.DataFrame({"x": range(60)})
-    slow = Loaded(_Slow(0.03), b"x", "skops", "m.skops")
+    slow = Loaded(_Slow(0.012), b"x", "skops", "m.skops")
     out = infra_gate(slow, rows, budget_ms=5)
     assert not out.passed and out.reason.startswith("too slow")
-    assert out.evidence["p95_ms"] >= 30 and out.evidence["calls"] == 50
+    assert out.evidence["p95_ms"] >= 12 and out.evidence["calls"] == 50
     assert infra_gate(slow, rows, budget_ms=None).passed  # no budget: timed, never refused
     broken = Loaded(object(), b"x", "skops", "m.skops")
     assert "fails to predict" in infra_gate(broken, rows, budget_ms=5).reason
+
+
+class _Stalled:
+    """Fast, except that every call after the batch one lands in a stall, one in three: what
+    a loaded machine does to a fast model (descheduled, another thread holding the GIL)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def predict(self, rows: pd.DataFrame) -> list[int]:
+        self.calls += 1
+        if self.calls % 3 == 2:
+            time.sleep(0.03)
+        return [0] * len(rows)
+
+
+def test_a_stall_of_the_machine_is_not_the_candidates_latency() -> None:
+    """Each row's fastest of three calls is timed: one stalled call in three would put the
+    p95 of single calls at 30 ms."""
+    stalled = Loaded(_Stalled(), b"x", "skops", "m.skops")
+    out = infra_gate(stalled, pd.DataFrame({"x": range(60)}), budget_ms=20)
+    assert out.passed, out.reason
+    assert stalled.predictor.calls == 1 + 50 * 3 and out.evidence["repeats"] == 3
+    assert out.evidence["p95_ms"] < 20
