@@ -20,6 +20,7 @@ from typing import Any
 
 from aiwarden.alerting.apply import rule_spec
 from aiwarden.alerting.rules import (
+    MAX_PAIR_CLASSES,
     Rule,
     default_rules,
     labels_short,
@@ -27,6 +28,7 @@ from aiwarden.alerting.rules import (
     rule_value,
 )
 from aiwarden.alerting.state import AlertState, Evaluation, Transition, step
+from aiwarden.engine.class_confusion import PAIR_ARROW
 from aiwarden.engine.schema import Role
 from aiwarden.monitoring import metrics, segments
 from aiwarden.monitoring.concept_drift import ConceptDrift
@@ -174,7 +176,7 @@ class Evaluator:
                     by_segment[key] = dict(zip(spans, part, strict=True))
                 for column in self._columns(rule, ref):
                     labels = {"rule": rule.name, "model": name, "version": version,
-                              **({"column": column} if column else {}),
+                              **({_instance_key(rule): column} if column else {}),
                               **({"segment": key} if key else {}), **rule.labels}
                     base = (self.monitor.reference_segment(name, version, key)
                             if key and rule.relative_to == "reference" and not unreadable
@@ -227,6 +229,13 @@ class Evaluator:
 
     @staticmethod
     def _columns(rule: Rule, ref: Any) -> list[str | None]:
+        """Each instance's column (drift ``*``: every feature), or pair (confusion ``*``:
+        every pair of up to :data:`MAX_PAIR_CLASSES` classes)."""
+        if rule.metric == "confusion":
+            classes = () if ref is None else ref.schema_.classes
+            if rule.pair == "*" and len(classes) <= MAX_PAIR_CLASSES:
+                return [f"{a}{PAIR_ARROW}{b}" for a in classes for b in classes if a != b]
+            return [None]
         if rule.metric != "drift" or rule.column != "*":
             return [rule.column]
         return [] if ref is None else [c.name for c in ref.schema_.columns
@@ -250,8 +259,10 @@ class Evaluator:
                   reference_part: Any = None, version: str = "") -> Evaluation:
         """``reference_part``: a segment's labelled reference rows, the baseline of a
         segment rule ``relative_to: reference`` (the whole reference's otherwise)."""
-        one = rule if column == rule.column else rule.model_copy(update={"column": column})
-        if column and ref is not None and column not in ref.schema_:
+        key = _instance_key(rule)
+        one = rule if column in (None, getattr(rule, key)) else rule.model_copy(
+            update={key: column})
+        if key == "column" and column and ref is not None and column not in ref.schema_:
             return Evaluation(None, error=f"column {column!r} is not in the model's schema")
         current, *previous = _spans(rule, now)
         rows = getattr(windows[current], "rows", None)
@@ -304,6 +315,12 @@ class Evaluator:
                 repo.add_events(conn, iid, events)
                 report.errors += ev.error is not None
                 report.transitions += [(labels, e) for e in events]
+
+
+def _instance_key(rule: Rule) -> str:
+    """The label telling a rule's instances apart: a drift rule's column, a confusion
+    rule's pair."""
+    return "pair" if rule.metric == "confusion" else "column"
 
 
 def _spans(rule: Rule, now: float) -> list[tuple[float, float]]:

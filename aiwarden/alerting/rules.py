@@ -32,7 +32,8 @@ A rule file::
       - name: bananas-called-cucumbers
         model: kiosk-fruit
         metric: confusion          # a classifier's confusion matrix (docs/confusion.md)
-        pair: banana->cucumber     # true->predicted; omit: the most confused pair
+        pair: banana->cucumber     # true->predicted; "*": one alert per pair; omit: the
+                                   # most confused pair
         stat: rate                 # share of true bananas predicted cucumber (or count)
         op: ">"
         warning: 0.05
@@ -96,7 +97,8 @@ from aiwarden.errors import ParameterError
 from aiwarden.monitoring.llm_metrics import STATS as LLM_STATS
 from aiwarden.monitoring.windows import parse_duration
 
-__all__ = ["DEFAULT_MIN_GAP", "DEFAULT_MIN_LABELS", "DEFAULT_MIN_ROWS", "METRIC_STATS", "Rule",
+__all__ = ["DEFAULT_MIN_GAP", "DEFAULT_MIN_LABELS", "DEFAULT_MIN_ROWS", "MAX_PAIR_CLASSES",
+           "METRIC_STATS", "Rule",
            "RuleSet", "check_rule_classes", "default_rules", "labels_short", "load_rules",
            "payload_metric", "rule_value"]
 
@@ -147,6 +149,12 @@ _RESOURCE_STAT = re.compile(r"([a-z][a-z0-9_]*)_(mean|max|sum)")
 # Metrics whose payload counts its labelled rows ("labels"): min_labels applies to them.
 _LABELLED = ("performance", "estimate_gap", "confusion", "class_recall")
 
+
+# pair: "*" (one alert per class pair) for models of at most this many classes (870 pairs)
+MAX_PAIR_CLASSES = 30
+_TOO_MANY_PAIRS = ("pair: '*' (one alert per class pair) takes models of at most "
+                   f"{MAX_PAIR_CLASSES} classes; this one has {{n}}: name a pair, or omit "
+                   "pair to watch the most confused one")
 
 # Rows a window needs before a rule of the metric judges it (``Rule.min_rows`` overrides).
 DEFAULT_MIN_ROWS: dict[str, int] = {"drift": 100}
@@ -206,7 +214,7 @@ class Rule(BaseModel):
     @field_validator("pair")
     @classmethod
     def _pair(cls, v: str | None) -> str | None:
-        if v is not None and PAIR_ARROW not in v[1:-1]:
+        if v is not None and v != "*" and PAIR_ARROW not in v[1:-1]:
             raise ValueError(f"expected 'true->predicted', e.g. 'banana->cucumber'; got {v!r}")
         return v
 
@@ -341,7 +349,9 @@ def _check_classes(rule: Rule) -> None:
 def check_rule_classes(rule: Rule, classes: tuple[Any, ...] | list[Any]) -> None:
     """Refuse a ``pair`` or ``class`` that names no class of ``classes`` (the model's
     reference schema): a ParameterError naming the field and listing the classes."""
-    if rule.pair is not None:
+    if rule.pair == "*" and len(classes) > MAX_PAIR_CLASSES:
+        raise ParameterError(_TOO_MANY_PAIRS.format(n=len(classes)), "pair")
+    if rule.pair not in (None, "*"):
         split_pair(rule.pair, classes, "pair")
     if rule.class_ is not None:
         class_index(rule.class_, classes, "class")
@@ -466,6 +476,8 @@ def _class_value(rule: Rule, stat: str, value: dict[str, Any]) -> float | None:
     cc = ClassConfusion(tuple(value["classes"]), np.asarray(value["matrix"], dtype=np.int64))
     if rule.metric == "confusion":
         table = cc.rates() if stat == "rate" else cc.matrix.astype(np.float64)
+        if rule.pair == "*":  # evaluated pair by pair (alerting.evaluator); not here
+            raise ParameterError(_TOO_MANY_PAIRS.format(n=len(cc.classes)), "pair")
         if rule.pair is not None:
             return _num(table[split_pair(rule.pair, cc.classes, "pair")])
         off = table[~np.eye(len(cc.classes), dtype=bool)]

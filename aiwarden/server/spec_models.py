@@ -134,9 +134,10 @@ def _rule(metric: str, *, in_file: bool) -> type[BaseModel]:
     else:
         fields["column"] = fields["method"] = (Literal[""] | None, Field(
             None, description="drift metrics only"))
-    pair = Annotated[str, Field(min_length=4, max_length=401, pattern=r"^.+->.+$")]
+    pair = Annotated[str, Field(min_length=1, max_length=401, pattern=r"^(\*|.+->.+)$")]
     fields["pair"] = (pair | None, Field(None, description=(
-        "true->predicted class, e.g. banana->cucumber; omit: the most confused pair"))
+        "true->predicted class, e.g. banana->cucumber; '*': one alert per pair; omit: the "
+        "most confused pair"))
     ) if _takes(metric, pair="a->b") else (_NONE, None)
     fields["class_"] = (Annotated[str, Field(min_length=1, max_length=200)] | None, Field(
         None, alias="class", description="one class; omit: the worst class")

@@ -193,7 +193,7 @@ def _rule(http: httpx.Client, name: str, rule_name: str, spec: dict[str, Any]) -
 
 def _state(http: httpx.Client, name: str, rule_name: str) -> dict[str, Any]:
     (alert,) = [a for a in http.get(f"/models/{name}/alerts").json()
-                if a["labels"]["rule"] == rule_name]
+                if a["labels"]["rule"] == rule_name and "pair" not in a["labels"]]
     return alert["state"]
 
 
@@ -208,7 +208,9 @@ def test_alert_fires_when_bananas_become_cucumbers(http: httpx.Client, kiosk: di
                                      "op": ">", "critical": 30})
     before = _expected(ev[(ev.ts >= end - 2 * HOUR) & (ev.ts < end - HOUR)])
     after = _expected(ev[ev.ts >= end - HOUR])
-    mine = {"banana-cucumber", "banana-recall", "worst-pair"}
+    _rule(http, name, "each-pair", {"metric": "confusion", "pair": "*", "window": "1h",
+                                    "op": ">", "critical": 0.25})
+    mine = {"banana-cucumber", "banana-recall", "worst-pair", "each-pair"}
     cm = before["matrix"]  # the hour before: every value on the quiet side
     assert cm[1, 2] / cm[1].sum() < 0.15 and before["recall"][1] > 0.7
     assert cm[~np.eye(3, dtype=bool)].max() <= 30
@@ -217,10 +219,16 @@ def test_alert_fires_when_bananas_become_cucumbers(http: httpx.Client, kiosk: di
     assert not [t for t in r.json()["transitions"] if t["labels"]["rule"] in mine]
     r = http.post("/alerts/evaluate", params={"now": end})
     assert r.status_code == 200 and r.json()["evaluated"], r.text
-    fired = {t["labels"]["rule"]: t for t in r.json()["transitions"]
+    fired = {(t["labels"]["rule"], t["labels"].get("pair")): t for t in r.json()["transitions"]
              if t["labels"]["rule"] in mine and t["kind"] == "firing"}
-    assert set(fired) == mine, r.json()["transitions"]
     cm = after["matrix"]
+    rates = cm / cm.sum(axis=1, keepdims=True)
+    breached = {f"{CLASSES[i]}->{CLASSES[j]}" for i in range(3) for j in range(3)
+                if i != j and rates[i, j] > 0.25}
+    assert breached == {"banana->cucumber"}
+    assert set(fired) == {(r, None) for r in mine - {"each-pair"}} | {
+        ("each-pair", p) for p in breached}, r.json()["transitions"]
+    assert fired[("each-pair", "banana->cucumber")]["value"] == pytest.approx(rates[1, 2])
     pair = _state(http, name, "banana-cucumber")
     assert pair["value"] == pytest.approx(cm[1, 2] / cm[1].sum(), abs=1e-12)
     assert pair["phase"] == "firing" and pair["severity"] == "critical"

@@ -49,7 +49,7 @@ class AlertView:
 
     @property
     def title(self) -> str:
-        col = self.labels.get("column")
+        col = self.labels.get("column") or self.labels.get("pair")
         return f"{self.rule_name} ({col})" if col else self.rule_name
 
 

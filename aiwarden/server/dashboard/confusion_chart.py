@@ -55,7 +55,7 @@ def confusion_chart(ref: Any, xs: list[int], data: list[BucketData], ctx: dict[s
             for x, m in zip(xs, merged, strict=True)]})
     shown = {f"{p['true']}->{p['pred']}" for p in top}
     add_marks(spec, ctx, sp, lambda r: r.metric == "confusion" and r.stat_name == "rate"
-              and (r.pair is None or r.pair in shown), scale=100.0)
+              and (r.pair in (None, "*") or r.pair in shown), scale=100.0)
     spec["note"] = (f"{sp.perf_step // 60} min windows; a point where {MIN_SUPPORT}+ labels "
                     "of the true class arrived")
     if not top:
