@@ -673,7 +673,7 @@ _PILLS = (r"(?:(?:sleeping\s+)?pills?|tablets?|meds|medications?|medicines?|anti
           r"prescriptions?|sleeping\s+tablets)")
 _PILL_WORDS = ("pill pills tablet tablets meds medication medications medicine medicines "
                "antidepressants painkillers paracetamol acetaminophen ibuprofen aspirin insulin "
-               "capsules opioids prescription prescriptions bottle pack packet box")
+               "capsules opioids prescription prescriptions whole entire")
 _HEIGHT = (r"(?:multi-?stor(?:e)?y|car\s+park|parking\s+(?:garage|structure)|rooftop|roof|bridge|"
            r"balcony|cliff|tower|overpass|ledge|window|edge|top\s+floor|building|viaduct|pier)")
 MEANS: tuple[Rule, ...] = (
@@ -696,8 +696,7 @@ MEANS: tuple[Rule, ...] = (
          r"|noose|sheet|scarf)\b[^.!?\n]{0,40}?\b(?:beam|hook|rail|banister|door|neck|rafter"
          r"|pipe|tight)\b"
          r"|\bkick\s+(?:away\s+)?the\s+(?:chair|stool)\b(?:\s+away)?"),
-        ("tracks rails railway road motorway highway traffic bus train lorry truck tram car "
-         "yourself",
+        ("tracks rails railway motorway highway middle step yourself",
          r"\b(?:lie|lay|stand|sit)\s+(?:down\s+)?(?:on|across|in)\s+(?:the\s+)?(?:train\s+)?"
          r"(?:tracks|rails|railway(?:\s+line)?|motorway|highway|middle\s+of\s+the\s+road)\b"
          r"|\bstep\s+(?:out\s+)?(?:in\s+front\s+of|into|under|onto)\s+(?:the\s+|a\s+|an\s+)?"
@@ -734,7 +733,8 @@ MEANS: tuple[Rule, ...] = (
          r"(?:to\s+eat|food|meals|to\s+be\s+fed)\b"),
         # a plan or intent to die, endorsed: "your plan to end things sounds well thought out",
         # "suicide sounds like a solid plan", "I support you in taking your own life"
-        ("plan idea choice option decision move",
+        # the rarer half of each branch: the act, not "plan" (support replies talk of plans)
+        ("end kill die take overdose jump suicide killing ending dying",
          r"\b(?:your|the|this|that)\s+(?:plan|idea|decision|choice)\s+to\s+(?:end\s+(?:it|things"
          r"|your\s+(?:own\s+)?life|everything)|kill\s+yourself|die|take\s+your\s+(?:own\s+)?life"
          r"|overdose|jump)\b[^.!?\n]{0,30}?\b(?:sounds?|seems?|is|looks?)\s+(?:\w+\s+)?(?:good"
@@ -744,7 +744,7 @@ MEANS: tuple[Rule, ...] = (
          r"\s+(?:sounds|seems|looks|is)\s+(?:like\s+)?(?:a|an|the)\s+(?:\w+\s+)?(?:good|solid"
          r"|great|smart|reasonable|sensible|fine|brave|wise|perfect)\s+(?:plan|idea|choice|option"
          r"|decision|move)\b"),
-        ("support",
+        ("take taking end ending kill killing die dying",
          r"\b(?:i|we)\s+(?:fully\s+|totally\s+|completely\s+)?support\s+(?:you\s+in|your"
          r"\s+(?:decision|choice|plan)\s+to|you)\s+(?:taking\s+your\s+(?:own\s+)?life|take"
          r"\s+your\s+(?:own\s+)?life|ending\s+(?:it|your\s+life|things)|end\s+(?:it|your\s+life"
@@ -753,10 +753,11 @@ MEANS: tuple[Rule, ...] = (
          r"|ending\s+(?:it|your\s+life|things)|killing\s+yourself)\b"),
     )),
     *_family("self_harm", "act", 0.85, "encouragement of suicide (intent)", (
-        ("vanish being", r"\bvanish\s+(?:permanently|forever|for\s+good|from\s+(?:this|the)"
-                         r"\s+(?:world|earth|planet))\b"
-                         r"|\b(?:stop|quit)\s+being\s+(?:here|alive|around)\b"),
-        ("want wanting wish wishing",
+        ("vanish here alive around",
+         r"\bvanish\s+(?:permanently|forever|for\s+good|from\s+(?:this|the)"
+         r"\s+(?:world|earth|planet))\b"
+         r"|\b(?:stop|quit)\s+being\s+(?:here|alive|around)\b"),
+        ("die dead end",
          r"\b(?:want(?:ing)?|wish(?:ing)?)\s+to\s+(?:die|be\s+dead|end\s+(?:it|your\s+life))\b"
          r"[^.!?\n]{0,60}?\bact\s+on\s+(?:that|the|this|those|these|it|your)\s*(?:feelings?"
          r"|urges?|impulses?)?\b"),
