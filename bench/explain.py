@@ -10,7 +10,16 @@ against the background, cost ~ trees x leaves x background rows) and path-depend
 trees' own covers, no background). shap's C code draws a progress bar on stderr for long
 interventional runs. Needs the explain extra and lightgbm.
 
-    .venv/bin/python bench/explain.py [--rows 2000] [--perm-rows 20] [--repeats 3]
+The headline is the 10,000-row section (issue 15: "10,000 rows through TreeExplainer via
+aiwarden within 1.1x of shap called directly"): the same model, background and rows, aiwarden
+and shap run alternately (``--pairs`` times, shap first in odd pairs, aiwarden first in even
+ones) and the ratio is the median of the per-pair CPU ratios, so load that changes during
+the run hits both sides. aiwarden's call includes what shap's does not: reading the frame,
+the seeded background, the model's own output for the residual; a second line adds reading
+every row's Explanation object (built on first read).
+
+    .venv/bin/python bench/explain.py [--tree-rows 10000] [--pairs 5] [--rows 300]
+                                      [--perm-rows 10] [--repeats 3] [--only-10k]
 """
 
 from __future__ import annotations
@@ -44,6 +53,67 @@ def _timed(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
     return statistics.median(walls), statistics.median(cpus)
 
 
+def _paired(ours: Callable[[], object], theirs: Callable[[], object], pairs: int
+            ) -> tuple[float, float, float]:
+    """Median CPU seconds of each side and the median per-pair CPU ratio (ours / theirs),
+    alternating which side runs first."""
+    a, b, r = [], [], []
+    for i in range(pairs):
+        order = ((theirs, b), (ours, a)) if i % 2 == 0 else ((ours, a), (theirs, b))
+        for fn, into in order:
+            c = time.process_time()
+            fn()
+            into.append(time.process_time() - c)
+        r.append(a[-1] / max(b[-1], 1e-9))
+    return statistics.median(a), statistics.median(b), statistics.median(r)
+
+
+def _ten_thousand(args: argparse.Namespace, x: pd.DataFrame, y: np.ndarray) -> None:
+    """The issue's target: 10,000 rows through TreeExplainer, aiwarden against shap."""
+    import lightgbm as lgb
+    import shap
+    from sklearn.ensemble import RandomForestClassifier
+
+    rows = _data(args.tree_rows, args.features, seed=1)[0]
+    arr = rows.to_numpy()
+    cases = [
+        ("RandomForest(20, depth 6)", RandomForestClassifier(
+            20, max_depth=6, random_state=0, n_jobs=1).fit(x, y), "tree_path_dependent", 0),
+        ("LightGBM(100 trees)", lgb.LGBMClassifier(
+            n_estimators=100, verbose=-1, n_jobs=1).fit(x, y), "tree_path_dependent", 0),
+        ("LightGBM(20 trees, 15 leaves)", lgb.LGBMClassifier(
+            n_estimators=20, num_leaves=15, verbose=-1, n_jobs=1).fit(x, y),
+         "interventional", 50),
+    ]
+    print(f"{args.tree_rows} rows through TreeExplainer, {args.pairs} alternating pairs, "
+          "process CPU seconds (median):")
+    for name, model, perturbation, n_bg in cases:
+        bg = summarise_background(x, n_bg, 0).to_numpy() if n_bg else None
+
+        def theirs(model=model, bg=bg, perturbation=perturbation) -> None:
+            e = shap.TreeExplainer(model, data=bg, feature_perturbation=perturbation)
+            e.shap_values(arr, check_additivity=False)
+
+        def ours(model=model, perturbation=perturbation, n_bg=n_bg) -> None:
+            explain_rows(model, rows, x, tree_perturbation=perturbation,
+                         background_size=max(n_bg, 1))
+
+        def ours_read(model=model, perturbation=perturbation, n_bg=n_bg) -> None:
+            r = explain_rows(model, rows, x, tree_perturbation=perturbation,
+                             background_size=max(n_bg, 1))
+            for e in r.explanations:
+                e.contributions  # noqa: B018 - built on first read
+
+        theirs()  # untimed: first-call costs on both sides' shared code paths
+        label = f"{name}, {'background ' + str(n_bg) if n_bg else 'path-dependent'}"
+        mine, shaps, ratio = _paired(ours, theirs, args.pairs)
+        print(f"  {label:<52} aiwarden {mine:6.2f} s  shap {shaps:6.2f} s  "
+              f"ratio {ratio:.3f}")
+        mine, shaps, ratio = _paired(ours_read, theirs, max(3, args.pairs // 2))
+        print(f"  {'  + reading all 10,000 Explanation objects':<52} aiwarden {mine:6.2f} s  "
+              f"shap {shaps:6.2f} s  ratio {ratio:.3f}")
+
+
 def _data(n: int, d: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
     rng = np.random.default_rng(seed)
     x = pd.DataFrame(rng.normal(size=(n, d)), columns=[f"x{i}" for i in range(d)])
@@ -60,8 +130,13 @@ def _line(label: str, rows: int, ours: tuple[float, float], theirs: tuple[float,
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rows", type=int, default=2000, help="rows through TreeExplainer")
-    ap.add_argument("--perm-rows", type=int, default=20, help="rows through Permutation")
+    ap.add_argument("--tree-rows", type=int, default=10_000,
+                    help="rows of the headline TreeExplainer comparison")
+    ap.add_argument("--pairs", type=int, default=5, help="aiwarden/shap pairs per model")
+    ap.add_argument("--only-10k", action="store_true", help="the headline section only")
+    ap.add_argument("--rows", type=int, default=300, help="rows through TreeExplainer "
+                    "(interventional, background --background)")
+    ap.add_argument("--perm-rows", type=int, default=10, help="rows through Permutation")
     ap.add_argument("--features", type=int, default=10)
     ap.add_argument("--background", type=int, default=100)
     ap.add_argument("--window", type=int, default=1_000_000)
@@ -76,6 +151,10 @@ def main() -> None:
 
     print("start:", machine_line())
     x, y = _data(5000, args.features)
+    _ten_thousand(args, x, y)
+    if args.only_10k:
+        print("end:  ", machine_line())
+        return
     rows = _data(args.rows, args.features, seed=1)[0]
     bg = summarise_background(x, args.background, 0)
     models = {

@@ -8,20 +8,24 @@ path: ``values`` (rows x features), and per row the ``base`` value, the model ``
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from aiwarden.errors import DataError, ParameterError
+from aiwarden.errors import Cancelled, DataError, ParameterError
 from aiwarden.explain import _deps
 from aiwarden.explain._codec import FrameCodec
 from aiwarden.explain._model import ModelAdapter
 from aiwarden.explain.options import ExplainOptions
 
-__all__ = ["Attributions", "compute", "resolve_method", "tree_perturbation"]
+__all__ = ["Attributions", "StopCheck", "compute", "resolve_method", "tree_perturbation"]
+
+#: asked between chunks of work; True stops it with :class:`~aiwarden.errors.Cancelled`
+StopCheck = Callable[[], bool] | None
+_TREE_CHUNK = 1000  # rows per Tree SHAP call when a caller may stop the work
 
 
 @dataclass
@@ -35,6 +39,12 @@ class Attributions:
     output: np.ndarray
     class_index: np.ndarray | None
     details: list[list[str]] | None = None  # LIME's rule per feature, per row
+
+
+def stop_here(should_stop: StopCheck) -> None:
+    """Raise :class:`Cancelled` when the caller's ``should_stop`` says so."""
+    if should_stop is not None and should_stop():
+        raise Cancelled("The explanation stopped: its caller asked it to (should_stop).")
 
 
 @contextlib.contextmanager
@@ -145,7 +155,7 @@ def tree_perturbation(estimator: Any, asked: str) -> str:
 
 
 def _tree(adapter: ModelAdapter, frame: pd.DataFrame, bg: pd.DataFrame,
-          opts: ExplainOptions) -> Attributions:
+          opts: ExplainOptions, should_stop: StopCheck = None) -> Attributions:
     shap = _deps.shap()
     x, xb = adapter.model_input(frame), adapter.model_input(bg)
     perturbation = tree_perturbation(adapter.estimator, opts.tree_perturbation)
@@ -161,7 +171,7 @@ def _tree(adapter: ModelAdapter, frame: pd.DataFrame, bg: pd.DataFrame,
     space = ("probability" if tree_output == "probability"
              else "margin" if adapter.is_classifier else "prediction")
     k = _class_index(adapter, frame, opts)
-    raw = explainer.shap_values(x, check_additivity=False)
+    raw = _tree_values(explainer, x, should_stop)
     values, base, single = _pick(raw, explainer.expected_value, k, len(frame), frame.shape[1])
     if space == "margin":
         values, base = _flip_binary(values, base, k, single)
@@ -171,6 +181,22 @@ def _tree(adapter: ModelAdapter, frame: pd.DataFrame, bg: pd.DataFrame,
     else:
         output = adapter.predict(frame)
     return Attributions("tree", space, values, base, output, k)
+
+
+def _tree_values(explainer: Any, x: Any, should_stop: StopCheck) -> Any:
+    """shap's C code cannot be interrupted: a caller that may stop the work gets it in
+    chunks of rows (each row's values do not depend on the others)."""
+    n = len(x)
+    if should_stop is None or n <= _TREE_CHUNK:
+        stop_here(should_stop)
+        return explainer.shap_values(x, check_additivity=False)
+    parts = []
+    for i in range(0, n, _TREE_CHUNK):
+        stop_here(should_stop)
+        part = x.iloc[i:i + _TREE_CHUNK] if isinstance(x, pd.DataFrame) else x[i:i + _TREE_CHUNK]
+        parts.append(np.asarray(explainer.shap_values(part, check_additivity=False)))
+    axis = 1 if parts[0].ndim == 3 and parts[0].shape[1] != x.shape[1] else 0
+    return np.concatenate(parts, axis=axis)  # (classes, rows, features): the old layout
 
 
 def _linear(adapter: ModelAdapter, frame: pd.DataFrame, bg: pd.DataFrame,
@@ -188,18 +214,21 @@ def _linear(adapter: ModelAdapter, frame: pd.DataFrame, bg: pd.DataFrame,
     return Attributions("linear", "prediction", values, base, adapter.predict(frame), k)
 
 
-def _black_box(adapter: ModelAdapter, codec: FrameCodec) -> Any:
+def _black_box(adapter: ModelAdapter, codec: FrameCodec, should_stop: StopCheck = None
+               ) -> Any:
     def f(arr: np.ndarray) -> np.ndarray:
+        stop_here(should_stop)  # shap and lime call the model in batches: stop between them
         return adapter.outputs(codec.decode(np.asarray(arr, dtype=np.float64)))
     return f
 
 
 def _sampled(adapter: ModelAdapter, frame: pd.DataFrame, bg: pd.DataFrame,
-             opts: ExplainOptions, method: str) -> Attributions:
+             opts: ExplainOptions, method: str, should_stop: StopCheck = None
+             ) -> Attributions:
     shap = _deps.shap()
     codec = FrameCodec(frame, bg)
     xe, be = codec.encode(frame), codec.encode(bg)
-    f = _black_box(adapter, codec)
+    f = _black_box(adapter, codec, should_stop)
     out_all = f(xe)
     k = _class_index(adapter, frame, opts, out_all if adapter.is_classifier else None)
     n, d = xe.shape
@@ -229,11 +258,11 @@ def _sampled(adapter: ModelAdapter, frame: pd.DataFrame, bg: pd.DataFrame,
 
 
 def _lime(adapter: ModelAdapter, frame: pd.DataFrame, bg: pd.DataFrame,
-          opts: ExplainOptions) -> Attributions:
+          opts: ExplainOptions, should_stop: StopCheck = None) -> Attributions:
     lt = _deps.lime_tabular()
     codec = FrameCodec(frame, bg)
     xe, be = codec.encode(frame), codec.encode(bg)
-    f = _black_box(adapter, codec)
+    f = _black_box(adapter, codec, should_stop)
     out_all = f(xe)
     k = _class_index(adapter, frame, opts, out_all if adapter.is_classifier else None)
     n, d = xe.shape
@@ -264,13 +293,16 @@ def _lime(adapter: ModelAdapter, frame: pd.DataFrame, bg: pd.DataFrame,
 
 
 def compute(adapter: ModelAdapter, frame: pd.DataFrame, bg: pd.DataFrame,
-            opts: ExplainOptions) -> Attributions:
+            opts: ExplainOptions, should_stop: StopCheck = None) -> Attributions:
     """Attributions of ``frame``'s rows with the method ``opts`` asks for (``auto`` resolved;
-    Tree falls back to Permutation under ``auto`` when shap cannot read the trees)."""
+    Tree falls back to Permutation under ``auto`` when shap cannot read the trees).
+    ``should_stop`` is asked between chunks of work (Tree: 1,000 rows; the black boxes:
+    each batch of model calls); True raises :class:`~aiwarden.errors.Cancelled`."""
     method = resolve_method(adapter, frame, opts.method)
+    stop_here(should_stop)
     if method == "tree":
         try:
-            return _tree(adapter, frame, bg, opts)
+            return _tree(adapter, frame, bg, opts, should_stop)
         except ParameterError:
             if opts.method != "auto":
                 raise
@@ -278,5 +310,5 @@ def compute(adapter: ModelAdapter, frame: pd.DataFrame, bg: pd.DataFrame,
     if method == "linear":
         return _linear(adapter, frame, bg, opts)
     if method == "lime":
-        return _lime(adapter, frame, bg, opts)
-    return _sampled(adapter, frame, bg, opts, method)
+        return _lime(adapter, frame, bg, opts, should_stop)
+    return _sampled(adapter, frame, bg, opts, method, should_stop)

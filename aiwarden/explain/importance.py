@@ -12,6 +12,7 @@ from aiwarden.engine._frame import to_table
 from aiwarden.engine._slice_candidates import Condition, condition_mask, describe
 from aiwarden.engine._slice_inputs import column
 from aiwarden.errors import DataError, check_param
+from aiwarden.explain._attributions import StopCheck
 from aiwarden.explain._codec import as_frame
 from aiwarden.explain.options import ExplainOptions
 from aiwarden.explain.results import FeatureImportance, GlobalImportance, SliceImportance
@@ -74,18 +75,19 @@ def _sample(frame: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
 def global_importance(model: Any, window: Any, reference: Any,
                       options: ExplainOptions | dict[str, Any] | None = None, *,
                       sample_size: int = 500, level: float = 0.95, n_boot: int = 1000,
-                      **overrides: Any) -> GlobalImportance:
+                      should_stop: StopCheck = None, **overrides: Any) -> GlobalImportance:
     """Mean |SHAP| per feature over a seeded sample of ``sample_size`` window rows.
 
     The interval is a percentile bootstrap at ``level`` over the sampled rows: the error of
     looking at a sample rather than the whole window. Pass the reference as ``window`` to get
     the reference's own importance (the baseline of :func:`attribution_drift`).
+    ``should_stop``: as in :func:`explain_rows`.
     """
     opts = _options(options, overrides)
     _check(sample_size, float(level), n_boot)
     frame = as_frame(window, "window")
     rows = _sample(frame, sample_size, opts.seed)
-    att, _, seen, _ = attributions(model, rows, reference, opts)
+    att, _, seen, _ = attributions(model, rows, reference, opts, should_stop)
     return importance_from_values(att.values, list(seen.columns), method=att.method,
                                   output_space=att.space, n_rows=len(frame), level=level,
                                   n_boot=n_boot, seed=opts.seed)
@@ -119,7 +121,7 @@ def _slice_mask(frame: pd.DataFrame, where: Any) -> tuple[np.ndarray, str]:
 def slice_importance(model: Any, window: Any, reference: Any, where: Any,
                      options: ExplainOptions | dict[str, Any] | None = None, *,
                      sample_size: int = 500, level: float = 0.95, n_boot: int = 1000,
-                     **overrides: Any) -> SliceImportance:
+                     should_stop: StopCheck = None, **overrides: Any) -> SliceImportance:
     """Importance inside the slice ``where`` against the rest of the window.
 
     Each side gets its own seeded sample of up to ``sample_size`` rows (a 2 % slice still
@@ -135,7 +137,7 @@ def slice_importance(model: Any, window: Any, reference: Any, where: Any,
     inside = _sample(frame[mask].reset_index(drop=True), sample_size, opts.seed)
     rest = _sample(frame[~mask].reset_index(drop=True), sample_size, opts.seed + 1)
     both = pd.concat([inside, rest], ignore_index=True)
-    att, _, seen, _ = attributions(model, both, reference, opts)
+    att, _, seen, _ = attributions(model, both, reference, opts, should_stop)
     names = list(seen.columns)
     k = len(inside)
     kw = {"method": att.method, "output_space": att.space, "level": level,

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from aiwarden.errors import DataError
-from aiwarden.explain._attributions import Attributions, compute
+from aiwarden.explain._attributions import Attributions, StopCheck, compute
 from aiwarden.explain._codec import as_frame, summarise_background
 from aiwarden.explain._model import ModelAdapter, adapt, unwrap
 from aiwarden.explain.options import ExplainOptions
@@ -26,7 +26,8 @@ def _options(options: ExplainOptions | dict[str, Any] | None, overrides: dict[st
     return base.with_(**overrides) if overrides else base
 
 
-def attributions(model: Any, rows: Any, reference: Any, opts: ExplainOptions
+def attributions(model: Any, rows: Any, reference: Any, opts: ExplainOptions,
+                 should_stop: StopCheck = None
                  ) -> tuple[Attributions, ModelAdapter, pd.DataFrame, int]:
     """The raw attribution arrays of ``rows``, the adapter, the rows as the model saw them
     and the background size actually used."""
@@ -41,7 +42,8 @@ def attributions(model: Any, rows: Any, reference: Any, opts: ExplainOptions
         size = max(size, opts.lime_background)
     background = summarise_background(ref, size, opts.seed)
     adapter, frame, background = adapt(model, frame, background, opts.task)
-    return compute(adapter, frame, background, opts), adapter, frame, len(background)
+    return (compute(adapter, frame, background, opts, should_stop), adapter, frame,
+            len(background))
 
 
 class _Rows(Sequence[Explanation]):
@@ -118,14 +120,16 @@ def _cells(column: pd.Series) -> list[Any]:
 
 
 def explain_rows(model: Any, rows: Any, reference: Any,
-                 options: ExplainOptions | dict[str, Any] | None = None,
-                 **overrides: Any) -> RowExplanations:
+                 options: ExplainOptions | dict[str, Any] | None = None, *,
+                 should_stop: StopCheck = None, **overrides: Any) -> RowExplanations:
     """Explain each row of ``rows`` against a background drawn from ``reference``.
 
     ``model``: anything with ``predict`` (and ``predict_proba`` for a classifier), e.g. what
     the registry loads for a version. ``rows`` and ``reference``: DataFrames (or 2-D arrays,
     Arrow tables, dicts of columns) in the model's input space, raw categorical values
     included. ``options`` or keyword overrides: see :class:`ExplainOptions`.
+    ``should_stop`` is asked between chunks of work (a server asks whether its client is
+    still there); when it answers True the call raises :class:`~aiwarden.errors.Cancelled`.
 
     >>> from sklearn.linear_model import LinearRegression
     >>> import pandas as pd
@@ -138,7 +142,7 @@ def explain_rows(model: Any, rows: Any, reference: Any,
     [('a', 3.0), ('b', -0.5)]
     """
     opts = _options(options, overrides)
-    att, adapter, frame, n_bg = attributions(model, rows, reference, opts)
+    att, adapter, frame, n_bg = attributions(model, rows, reference, opts, should_stop)
     names = list(frame.columns)
     residual = att.output - att.base - att.values.sum(axis=1)
     rows_ = _Rows(att, names, frame, residual, adapter.classes or [])

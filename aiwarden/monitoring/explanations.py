@@ -76,6 +76,7 @@ class Explanations:
         self.monitor, self._registry = monitor, registry
         self._answers = _Lru(_CACHE_ENTRIES)
         self._models = _Lru(8)
+        self._methods = _Lru(_CACHE_ENTRIES)  # (method,) per artifact, method and task
 
     # ---------------------------------------------------------------- inputs
     def _version_inputs(self, name: str, version: str) -> tuple[Any, list[str], pd.DataFrame,
@@ -129,13 +130,44 @@ class Explanations:
     def _serving(self, name: str, version: str | None) -> str:
         return str(self.monitor.version(name, version)["version"])
 
+    def _method(self, model: Any, background: pd.DataFrame, digest: str, opts: Any
+                ) -> str | None:
+        """:func:`_resolve`, once per artifact, asked method and task."""
+        key = _key("method", digest, opts.method, opts.task)
+        hit = self._methods.get(key)
+        if hit is None:
+            hit = (_resolve(model, background, opts),)
+            self._methods.put(key, hit)
+        return hit[0]
+
+    def _reference(self, name: str, version: str, model: Any, background: pd.DataFrame,
+                   digest: str, opts: Any, sample_size: int,
+                   should_stop: Callable[[], bool] | None = None) -> Any:
+        """The reference's importance, computed once per artifact and options: a request
+        for fewer rows than a stored answer reuses it (more rows of the same reference, a
+        tighter interval); one for more replaces it. The RCA (200 rows) and the API (500)
+        thus share one computation whichever comes first."""
+        from aiwarden.explain import global_importance
+
+        key = _key("reference", digest, opts.to_dict())
+        stored = self._answers.get(key)
+        if stored is not None and stored[0] >= min(sample_size, len(background)):
+            return stored[1]
+        imp = _model_call(lambda: global_importance(
+            model, background, background, opts, sample_size=sample_size,
+            should_stop=should_stop), name, version)
+        self._answers.put(key, (sample_size, imp))
+        return imp
+
     # --------------------------------------------------------------- per row
     def explain(self, name: str, *, prediction_ids: Sequence[str] | None = None,
                 rows: Sequence[Mapping[str, Any]] | None = None, version: str | None = None,
-                options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                options: Mapping[str, Any] | None = None,
+                should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
         """Explanations of logged predictions (by id; each by the version that served it
         unless ``version`` is given) or of rows sent now (by ``version``, default the one
-        serving)."""
+        serving). ``should_stop`` (the server: has the client left?) is asked between
+        chunks of the work; True raises :class:`~aiwarden.errors.Cancelled`."""
         from aiwarden.explain import ExplainOptions
 
         opts = ExplainOptions.from_dict(options)
@@ -163,18 +195,20 @@ class Explanations:
         used: dict[str, dict[str, Any]] = {}
         for ver in dict.fromkeys(versions):
             at = [i for i, v in enumerate(versions) if v == ver]
-            answer = self._explain_version(name, ver, frame.iloc[at], opts)
+            answer = self._explain_version(name, ver, frame.iloc[at], opts, should_stop)
             used[ver] = {k: v for k, v in answer.items() if k != "explanations"}
             for i, e in zip(at, answer["explanations"], strict=True):
                 out[i] = {**e, "row": i, "prediction_id": ids[i], "version": ver}
         return {"model": name, "versions": used, "explanations": out, "missing": missing}
 
     def _explain_version(self, name: str, version: str, frame: pd.DataFrame,
-                         opts: Any) -> dict[str, Any]:
+                         opts: Any, should_stop: Callable[[], bool] | None = None
+                         ) -> dict[str, Any]:
         from aiwarden.explain import explain_rows
 
         model, features, background, digest = self._version_inputs(name, version)
-        _within_budget(opts, len(frame), "rows", model, background)
+        _within_budget(opts, len(frame), "rows", self._method(model, background, digest,
+                                                              opts))
         absent = [f for f in features if f not in frame.columns]
         if absent:
             raise DataError(f"The rows lack the input(s) {absent[:10]} of {name!r} version "
@@ -184,8 +218,8 @@ class Explanations:
         hit = self._answers.get(key)
         if hit is not None:
             return hit
-        answer = _model_call(lambda: explain_rows(model, x, background, opts).to_dict(),
-                             name, version)
+        answer = _model_call(lambda: explain_rows(
+            model, x, background, opts, should_stop=should_stop).to_dict(), name, version)
         self._answers.put(key, answer)
         return answer
 
@@ -195,22 +229,17 @@ class Explanations:
         """Mean |SHAP| per input over the version's reference sample (what the model leans
         on), or None and why not (no registered model, a pickle, no shap): the RCA weighs
         drifted features by it when it can and says so when it cannot."""
-        from aiwarden.explain import ExplainOptions, global_importance
+        from aiwarden.explain import ExplainOptions
 
         try:
             model, _, background, digest = self._version_inputs(name, version)
             opts = ExplainOptions()
-            if not _cheap(model, background):
+            if self._method(model, background, digest, opts) not in ("tree", "linear"):
                 return None, ("a black-box model (a pipeline, ONNX, categorical inputs): its "
                               "importance is computed on request (GET /importance), not "
                               "inside an RCA")
-            key = _key("reference", digest, opts.to_dict(), sample_size)
-            imp = self._answers.get(key)
-            if imp is None:
-                imp = _model_call(lambda: global_importance(
-                    model, background, background, opts, sample_size=sample_size),
-                    name, version)
-                self._answers.put(key, imp)
+            imp = self._reference(name, version, model, background, digest, opts,
+                                  sample_size)
         except AiwardenError as exc:
             return None, str(exc)
         return dict(imp.as_mapping()), None
@@ -219,10 +248,12 @@ class Explanations:
     def importance(self, name: str, *, version: str | None = None, start: Any = None,
                    end: Any = None, sample_size: int = 500,
                    where: Sequence[Sequence[Any]] | None = None,
-                   options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                   options: Mapping[str, Any] | None = None,
+                   should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
         """Global importance of a window's rows (a seeded sample, with bootstrap intervals),
         the reference's for comparison, their attribution drift, and optionally the
-        importance inside a slice against the rest."""
+        importance inside a slice against the rest. ``should_stop``: as in :meth:`explain`
+        (asked inside each of the three explanations and between them)."""
         from aiwarden.explain import (
             ExplainOptions,
             attribution_drift,
@@ -234,8 +265,9 @@ class Explanations:
         ver = self._serving(name, version)
         model, features, background, digest = self._version_inputs(name, ver)
         _check_where(where, background)
-        _within_budget(opts, sample_size * (3 if where else 2), "sample_size", model,
-                       background)  # the window's sample, the reference's, a slice's rest
+        _within_budget(opts, sample_size * (3 if where else 2), "sample_size",
+                       self._method(model, background, digest, opts))
+        # (the window's sample, the reference's, a slice's rest)
         t0, t1 = self.monitor._window(start, end)
         _, data = self.monitor.window(name, t0, t1, ver)
         if data.rows == 0:
@@ -256,15 +288,12 @@ class Explanations:
         hit = self._answers.get(key)
         if hit is not None:
             return hit
-        ref_key = _key("reference", digest, opts.to_dict(), sample_size)
-        ref_imp = self._answers.get(ref_key)
         window = _typed(window, background)
-        if ref_imp is None:
-            ref_imp = _model_call(lambda: global_importance(
-                model, background, background, opts, sample_size=sample_size), name, ver)
-            self._answers.put(ref_key, ref_imp)
+        ref_imp = self._reference(name, ver, model, background, digest, opts, sample_size,
+                                  should_stop)
         win_imp = replace(_model_call(lambda: global_importance(
-            model, window, background, opts, sample_size=sample_size), name, ver),
+            model, window, background, opts, sample_size=sample_size,
+            should_stop=should_stop), name, ver),
             n_rows=int(data.rows))  # the interval is of a sample of the whole window
         answer: dict[str, Any] = {
             "model": name, "version": ver, "rows": int(data.rows),
@@ -273,39 +302,30 @@ class Explanations:
         if where:
             answer["slice"] = _model_call(lambda: slice_importance(
                 model, window, background, [tuple(c) for c in where], opts,
-                sample_size=sample_size).to_dict(), name, ver)
+                sample_size=sample_size, should_stop=should_stop).to_dict(), name, ver)
         self._answers.put(key, answer)
         return answer
 
 
-def _cheap(model: Any, background: pd.DataFrame) -> bool:
-    """Whether Tree or Linear SHAP reads the model (a pass over its trees or weights), as
-    opposed to a black box explained by evaluating it thousands of times per row."""
-    from aiwarden.explain._attributions import resolve_method
-    from aiwarden.explain._model import adapt
-
-    head = background.head(2)
-    try:
-        adapter, _, seen = adapt(model, head, head)
-        return resolve_method(adapter, seen, "auto") in ("tree", "linear")
-    except AiwardenError:
-        return False
-
-
-def _within_budget(opts: Any, rows: int, field: str, model: Any,
-                   background: pd.DataFrame) -> None:
-    """Refuse a request whose black-box explanation would evaluate the model on more than
-    :data:`MAX_EVALUATIONS` rows (Tree and Linear SHAP cost a pass over the trees instead)."""
+def _resolve(model: Any, background: pd.DataFrame, opts: Any) -> str | None:
+    """The explainer ``opts`` resolves to for this model (``tree``, ``linear``,
+    ``permutation``, ``kernel``, ``lime``), read from two background rows; None when the
+    model cannot be adapted (the explainer itself then says what is wrong, at no cost)."""
     from aiwarden.explain._attributions import resolve_method
     from aiwarden.explain._model import adapt
 
     head = background.head(2)
     try:
         adapter, _, seen = adapt(model, head, head, opts.task)
-        method = resolve_method(adapter, seen, opts.method)
+        return resolve_method(adapter, seen, opts.method)
     except AiwardenError:
-        return  # the explainer itself will say what is wrong, at no cost
-    if method in ("tree", "linear"):
+        return None
+
+
+def _within_budget(opts: Any, rows: int, field: str, method: str | None) -> None:
+    """Refuse a request whose black-box explanation would evaluate the model on more than
+    :data:`MAX_EVALUATIONS` rows (Tree and Linear SHAP cost a pass over the trees instead)."""
+    if method in (None, "tree", "linear"):
         return
     per_row = max(opts.max_evals or 500, opts.kernel_samples or 0,
                   opts.lime_samples if opts.method == "lime" else 0)

@@ -2,7 +2,8 @@
 which features drive a window compared with the reference.
 
 Explaining is a read (the ``read`` scope): it loads a version's pickle-free artifact and
-computes, it changes nothing. The work runs off the event loop; the ``explain`` extra
+computes, it changes nothing. The work runs off the event loop and stops when the client
+hangs up (``until_disconnect``: asked between chunks of rows and model calls); the ``explain`` extra
 (shap, lime) must be installed on the server, else the answer is a 501 naming it.
 """
 
@@ -22,6 +23,7 @@ from aiwarden.server.access import monitor, requires
 from aiwarden.server.api_models import Open, answers, body_doc
 from aiwarden.server.errors import Forbidden
 from aiwarden.server.jsonbody import json_body
+from aiwarden.server.long_work import until_disconnect
 from aiwarden.server.origin import same_origin
 from aiwarden.server.spec_models import SPAN_PATTERN
 
@@ -169,8 +171,9 @@ async def explain(request: Request, name: str) -> dict[str, Any]:
     _need_extra(body.options.method if body.options else "auto")
     svc = explanations_for(request.app)
     options = body.options.model_dump(exclude_unset=True) if body.options else None
-    return await run_in_threadpool(svc.explain, name, prediction_ids=body.prediction_ids,
-                                   rows=body.rows, version=body.version, options=options)
+    return await until_disconnect(request, lambda stop: svc.explain(
+        name, prediction_ids=body.prediction_ids, rows=body.rows, version=body.version,
+        options=options, should_stop=stop))
 
 
 @router.get("/models/{name}/importance", dependencies=[requires("read")],
@@ -192,9 +195,9 @@ async def importance(request: Request, name: str, version: str | None = None,
     _need_extra(method)
     svc = explanations_for(request.app)
     conditions = parse_where(where) if where else None
-    return await run_in_threadpool(svc.importance, name, version=version, start=start,
-                                   end=end, sample_size=sample_size, where=conditions,
-                                   options={"method": method, "seed": seed})
+    return await until_disconnect(request, lambda stop: svc.importance(
+        name, version=version, start=start, end=end, sample_size=sample_size,
+        where=conditions, options={"method": method, "seed": seed}, should_stop=stop))
 
 
 class AttributionSettingsBody(BaseModel):
