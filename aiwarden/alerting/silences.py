@@ -33,10 +33,19 @@ from aiwarden.alerting.routing import Matcher, fail, matches_all, parse_matchers
 from aiwarden.errors import ParameterError
 from aiwarden.monitoring.windows import parse_instant
 
-__all__ = ["InhibitRule", "Inhibitor", "Silence", "Silences"]
+__all__ = ["InhibitRule", "Inhibitor", "NoSuchSilence", "Silence", "SilenceExpired",
+           "Silences"]
 
 _INHIBIT_KEYS = ("source_matchers", "target_matchers", "source_match", "target_match",
                  "source_match_re", "target_match_re", "equal")
+
+
+class SilenceExpired(ParameterError):
+    """Expiring a silence that already ended: a conflict with its state (HTTP 409)."""
+
+
+class NoSuchSilence(ParameterError):
+    """No silence has that id (HTTP 404)."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +95,7 @@ class Silence:
     def expire(self, now: float) -> Silence:
         """This silence ending at ``now`` (a pending one never starts)."""
         if self.state(now) == "expired":
-            raise ParameterError(f"Cannot expire silence {self.id!r}: it already expired.",
+            raise SilenceExpired(f"Cannot expire silence {self.id!r}: it already expired.",
                                  "id")
         return replace(self, starts_at=min(self.starts_at, now), ends_at=now)
 
@@ -129,7 +138,7 @@ class Silences:
         try:
             return self._by_id[id]
         except KeyError:
-            raise ParameterError(f"No silence has id {id!r}.", "id") from None
+            raise NoSuchSilence(f"No silence has id {id!r}.", "id") from None
 
     def expire(self, id: str, now: float) -> Silence:
         """End silence ``id`` at ``now``; it stays listed (as expired) for the record."""

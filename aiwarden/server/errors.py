@@ -7,6 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException
 
+from aiwarden.alerting.silences import NoSuchSilence, SilenceExpired
 from aiwarden.errors import AiwardenError
 from aiwarden.explain._deps import MissingExtraError
 from aiwarden.registry._errors import (
@@ -25,6 +26,7 @@ __all__ = ["BodyTooLarge", "Forbidden", "HttpError", "Malformed", "Unauthorized"
 # changed artifact answers the same wherever it is met: download, predict, reload.
 _DOMAIN: dict[type[AiwardenError], tuple[int, str]] = {
     NotFound: (404, "not_found"), Conflict: (409, "conflict"),
+    NoSuchSilence: (404, "not_found"), SilenceExpired: (409, "conflict"),
     ArtifactIntegrityError: (409, "artifact_integrity"),
     UntrustedArtifactError: (403, "untrusted_artifact"),
     ArtifactFormatError: (422, "invalid_artifact"),
@@ -100,9 +102,19 @@ def install(app: FastAPI) -> None:
         return JSONResponse(_body(kind, str(exc), getattr(exc, "field", None)), status)
 
     @app.exception_handler(DataError)
-    async def _data(_: Request, exc: DataError) -> JSONResponse:
+    async def _data(request: Request, exc: DataError) -> JSONResponse:
         """A value the database cannot hold or compare (a NUL byte in a name on PostgreSQL,
-        a number out of range) came from the request: 422, not 500."""
+        a number out of range) came from the request: 422, not 500. A NUL byte in a path
+        or query parameter is a lookup of something that cannot exist (no stored text holds
+        one): 404 naming the parameter, not a 422 naming nothing (schemathesis ST202, on
+        PostgreSQL only: SQLite finds no match)."""
+        params = {**request.query_params, **request.path_params}
+        nul = [k for k, v in params.items() if "\x00" in str(v)]
+        if nul:  # 404 where the route documents it: one whose path names something
+            return JSONResponse(_body("not_found" if request.path_params else "invalid",
+                                      f"No {nul[0]} {params[nul[0]]!r}: stored names never "
+                                      "hold a NUL byte.", nul[0]),
+                                404 if request.path_params else 422)
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else "invalid"
         return JSONResponse(_body("invalid", f"A value in the request cannot be stored or "
                                   f"looked up: {reason}.", None), 422)

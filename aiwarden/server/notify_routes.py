@@ -86,7 +86,7 @@ async def add_silence(request: Request) -> dict[str, Any]:
 
 
 @router.delete("/silences/{silence_id}", dependencies=[requires("operate")],
-               tags=["notifications"], responses=answers(Silence))
+               tags=["notifications"], responses=answers(Silence, 409))
 def expire_silence(request: Request, silence_id: str) -> dict[str, Any]:
     center, _ = _center(request)
     return center.expire_silence(silence_id)

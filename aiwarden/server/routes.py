@@ -35,6 +35,7 @@ from aiwarden.server.api_models import (
 from aiwarden.server.errors import Malformed
 from aiwarden.server.jsonbody import loads
 from aiwarden.server.long_work import check_width, until_disconnect, width_of
+from aiwarden.store.models_repo import NotFound
 from aiwarden.tabular_io import JSON, read_table, write_parquet
 
 __all__ = ["router"]
@@ -162,7 +163,9 @@ async def upload_reference(
 def reference_sample(request: Request, name: str, version: str) -> Response:
     table = _monitor(request).reference_sample(name, version)
     if table is None:
-        raise Malformed(f"Version {version!r} has no reference sample.", "version")
+        # no such resource (404), not a bad request: schemathesis ST202 took 422 as refusing
+        # valid data
+        raise NotFound(f"Version {version!r} has no reference sample.", "version")
     return Response(write_parquet(table), media_type="application/vnd.apache.parquet")
 
 

@@ -156,6 +156,9 @@ async def retrain(request: Request, name: str, body: RunRequest | None = None
     """Queue a run by hand (it starts at once when a slot is free)."""
     monitor(request).model(name)
     svc = training_for(request.app)
+    if await run_in_threadpool(svc.pipeline, name) is None:  # as GET .../pipeline: 404
+        raise NotFound(f"Model {name!r} has no training pipeline; PUT one first (or declare "
+                       "it under pipelines: and aiwarden apply).", "model")
     run = await run_in_threadpool(svc.retrain, name, actor(request),
                                   body.reason if body else None)
     await run_in_threadpool(svc.start_queued)
