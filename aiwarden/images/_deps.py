@@ -6,11 +6,12 @@ answer a 4xx (or the CLI exit 2) that says what to install rather than a trace.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from aiwarden.errors import AiwardenError
 
-__all__ = ["INSTALL_HINT", "MissingExtraError", "cleanlab_filter", "pil"]
+__all__ = ["INSTALL_HINT", "MissingExtraError", "cleanlab_filter", "pil", "pil_part"]
 
 INSTALL_HINT = "pip install 'aiwarden[images]'"
 
@@ -27,6 +28,12 @@ def pil() -> Any:
         raise MissingExtraError(f"Image checks need Pillow, which is not installed: "
                                 f"{INSTALL_HINT}", "images") from None
     return Image
+
+
+def pil_part(name: str) -> Any:
+    """``PIL.<name>`` (ImageChops, ImageDraw...), or the same one-line error."""
+    pil()
+    return importlib.import_module(f"PIL.{name}")
 
 
 def cleanlab_filter() -> Any:

@@ -41,7 +41,7 @@ import scipy.fft
 
 from aiwarden.errors import ParameterError
 from aiwarden.images._decode import Decoded, DecodeFailure, decode
-from aiwarden.images._deps import pil
+from aiwarden.images._deps import pil, pil_part
 
 __all__ = ["NUMERIC", "PropertyTable", "compute_properties", "concat", "hamming", "properties"]
 
@@ -167,8 +167,7 @@ def _measure(images: list[Any], rows: list[int], cols: dict[str, np.ndarray],
              hist: np.ndarray, hashes: tuple[np.ndarray, ...], bins: int) -> None:
     """Histograms in Pillow's C per image; the per-pixel maps in numpy over the batch."""
     phash, phash_fine, dhash = hashes
-    from PIL import ImageChops
-
+    ImageChops = pil_part("ImageChops")
     Image = pil()
     k = len(images)
     w, h = images[0].size

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from aiwarden.errors import ParameterError
-from aiwarden.images._deps import pil
+from aiwarden.images._deps import pil, pil_part
 
 __all__ = ["KINDS", "fruit_image", "fruit_jpeg", "to_jpeg", "write_planted_set"]
 
@@ -34,7 +34,7 @@ def fruit_image(kind: str, rng: np.random.Generator, size: int = 224,
         raise ParameterError(f"The 'kind' parameter of fruit_image must be one of "
                              f"{', '.join(KINDS)}. Got {kind!r} instead.", "kind")
     Image = pil()
-    from PIL import ImageDraw, ImageFilter
+    ImageDraw, ImageFilter = pil_part("ImageDraw"), pil_part("ImageFilter")
 
     big = size
     base = (np.array([205, 195, 180]) + rng.integers(-25, 26, 3)).astype(np.float32)
