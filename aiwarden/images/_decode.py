@@ -142,6 +142,8 @@ def _load(im: Any, data: bytes, max_side: int, max_pixels: int) -> Decoded | Dec
         return _from_array(np.asarray(im), max_side=max_side, max_pixels=max_pixels, mode=mode,
                            fmt=fmt, file_size=size, digest=digest, size=(width, height))
     try:
+        if im.mode in ("P", "PA") and (im.mode == "PA" or "transparency" in im.info):
+            im = im.convert("RGBA")  # Pillow warns on P -> RGB with byte transparency
         rgb = im if im.mode == "RGB" else im.convert("RGB")
         rgb = _reduce(rgb, max_side)
     except Exception as exc:  # Pillow decoders raise OSError, SyntaxError, ValueError...

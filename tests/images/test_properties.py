@@ -34,6 +34,9 @@ def images() -> list[bytes]:
     out.append(_encode(Image.fromarray(rgba, "RGBA"), "PNG"))
     out.append(_encode(fruit_image("cucumber", rng).convert("P"), "GIF"))
     out.append(_encode(Image.new("RGB", (40, 30), (10, 200, 30)), "BMP"))
+    out.append(_encode(Image.fromarray(rgba, "RGBA").convert("P"), "PNG"))  # P, transparency
+    out.append(_encode(Image.fromarray(noise).convert("CMYK"), "JPEG"))
+    out.append(_encode(Image.fromarray(noise[:, :, 0].astype(np.uint16) * 257), "PNG"))
     return out
 
 
@@ -41,7 +44,10 @@ def _reference(data: bytes) -> dict[str, float]:
     """What each property means, computed the slow obvious way on the decoded image."""
     im = Image.open(io.BytesIO(data))
     fmt, mode, (w, h) = im.format, im.mode, im.size
-    rgb = im.convert("RGB")
+    if mode == "I;16":  # 16-bit grey: the top byte (rounded) is the 8-bit grey
+        im = Image.fromarray((np.asarray(im) / 257 + 0.5).astype(np.uint8))
+    rgb = (im.convert("RGBA") if mode == "P" and "transparency" in im.info else im
+           ).convert("RGB")
     grey = rgb.convert("L")
     g = np.asarray(grey, np.float64)
     px = np.asarray(rgb, np.float64)
