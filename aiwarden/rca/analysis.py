@@ -123,7 +123,9 @@ def _symptoms(suspects: list[Suspect]) -> list[Suspect]:
 # an LLM's answers change with its prompt or model version, so a move of an alias onto the
 # version that answers badly explains unsafe output as directly as the slice it hits
 _LEADS = {"performance": ("slice", "segment"), "drift": ("drift",), "quality": ("quality",),
-          "llm": ("slice", "segment", "change")}
+          "llm": ("slice", "segment", "change"),
+          # a class pair confused more (bananas called cucumbers in one store): where it fails
+          "confusion": ("slice", "segment"), "class_recall": ("slice", "segment")}
 
 
 def _focus(suspects: list[Suspect], symptom: str | None) -> list[Suspect]:

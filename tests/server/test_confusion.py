@@ -235,6 +235,12 @@ def test_alert_fires_when_bananas_become_cucumbers(http: httpx.Client, kiosk: di
     recall = _state(http, name, "banana-recall")
     assert recall["value"] == pytest.approx(after["recall"][1], abs=1e-12)
     assert _state(http, name, "worst-pair")["value"] == cm[~np.eye(3, dtype=bool)].max()
+    (inc,) = http.get("/incidents", params={"model": name}).json()
+    detail = http.get(f"/incidents/{inc['id']}").json()
+    # one performance incident holds them all; its RCA names the store whose bananas went
+    (rca,) = [e["detail"] for e in detail["timeline"] if e["kind"] == "action"]
+    assert {a["rule"] for a in detail["alerts"]} >= mine
+    assert rca["suspects"][0]["name"] == "store = s2", rca["markdown"]
 
 
 @pytest.mark.parametrize(("spec", "field", "words"), [
