@@ -11,6 +11,8 @@ apart):
 
 * ``stream``: ``Reference.profile(<directory>)`` on a quarter and on all of the files, to
   show the peak does not grow with the input;
+* ``repeatN``: the directory read ``--repeat`` times over (a union dataset), an input N
+  times larger on the same disk;
 * ``lazy``: ``Reference.profile(pl.scan_parquet(...))``, streamed by polars;
 * ``fit``: ``Reference.fit(<directory>)``: bins from a 1,000,000-row sample, then every row
   counted in a second pass;
@@ -102,6 +104,8 @@ def _child(mode: str, ref_path: str, files: list[str]) -> None:
     whole = len(files) == len(list(Path(folder).glob("*.parquet")))
     if mode == "stream":  # the directory's path when it is all of it, else a dataset
         out = ref.profile(folder if whole else ds.dataset(files))
+    elif mode.startswith("repeat"):  # the directory read N times: an input N times larger
+        out = ref.profile(ds.dataset([ds.dataset(folder)] * int(mode[6:])))
     elif mode == "lazy":
         out = ref.profile(pl.scan_parquet(files))
     elif mode == "fit":
@@ -129,6 +133,8 @@ def main() -> None:
     ap.add_argument("--dir", type=Path, default=Path("/tmp/aiwarden-stream"))
     ap.add_argument("--skip-memory", action="store_true", help="no in-memory baseline")
     ap.add_argument("--skip-fit", action="store_true")
+    ap.add_argument("--repeat", type=int, default=4,
+                    help="also profile the directory read this many times over (0: no)")
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -147,7 +153,10 @@ def main() -> None:
     if not ref_path.exists():
         ref_path.write_text(json.dumps(Reference.fit(_frame(200_000, 7)).to_dict()))
     quarter = files[: max(1, len(files) // 4)]
-    runs = [("stream", quarter), ("stream", files), ("lazy", files)]
+    runs = [("stream", quarter), ("stream", files)]
+    if args.repeat > 1:
+        runs.append((f"repeat{args.repeat}", files))
+    runs.append(("lazy", files))
     if not args.skip_fit:
         runs.append(("fit", files))
     if not args.skip_memory:
@@ -159,18 +168,22 @@ def main() -> None:
         print(f"  ran {mode:<6} {r['rows']:>11,} rows  load {os.getloadavg()[0]:.2f}", flush=True)
     mem = next((r for m, r in results if m == "memory"), None)
     print(f"\nafter the runs: load average {os.getloadavg()[0]:.2f}")
-    print(f"{'mode':<8}{'rows':>12}{'rows/CPU s':>13}{'rows/wall s':>13}{'CPU s':>8}"
+    print(f"{'mode':<9}{'rows':>12}{'rows/CPU s':>13}{'rows/wall s':>13}{'CPU s':>8}"
           f"{'peak RSS':>10}{'after imports':>15}{'< 1 GiB':>9}{'counts = memory':>17}")
     for mode, r in results:
         same = "-" if mem is None or mode == "fit" or r["rows"] != mem["rows"] else (
             "yes" if r["digest"] == mem["digest"] else "NO")
-        print(f"{mode:<8}{r['rows']:>12,}{r['rows'] / r['cpu']:>13,.0f}"
+        print(f"{mode:<9}{r['rows']:>12,}{r['rows'] / r['cpu']:>13,.0f}"
               f"{r['rows'] / r['wall']:>13,.0f}{r['cpu']:>8.1f}{r['peak'] / 2**20:>8.0f}MB"
               f"{r['base'] / 2**20:>13.0f}MB{'yes' if r['peak'] < GIB else 'NO':>9}{same:>17}")
     full = next(r for m, r in results if m == "stream" and r["rows"] == args.rows)
     if mem is not None:
         print(f"\nstreamed / in-memory: CPU {full['cpu'] / mem['cpu']:.2f}x, "
               f"peak RSS {full['peak'] / mem['peak']:.2f}x")
+    rep = next((r for m, r in results if m.startswith("repeat")), None)
+    if rep is not None:
+        print(f"peak RSS at {rep['rows']:,} rows / at {full['rows']:,}: "
+              f"{rep['peak'] / full['peak']:.2f}x")
     per_day = 1e9 / (full["rows"] / full["cpu"])
     print(f"1B rows/day at the streamed rate: {per_day / 3600:.2f} CPU hours "
           f"({per_day / 86400 * 100:.1f} % of one core), peak RSS unchanged (one chunk at a time)")
