@@ -96,6 +96,7 @@ class AttributionWatch:
     def __init__(self, explanations: Any, holder: str) -> None:
         self.explanations, self.holder = explanations, holder
         self.monitor = explanations.monitor
+        self._next = 0  # where the next bounded pass starts (round robin over models)
 
     # ------------------------------------------------------------ settings
     def settings(self, conn: Connection, model_id: int) -> AttributionSettings:
@@ -121,16 +122,22 @@ class AttributionWatch:
                        if r.spec.get("metric") == "attribution_drift"
                        and r.spec.get("enabled", True)})
 
-    def run_due(self, now: float | None = None, *, force: bool = False) -> int:
+    def run_due(self, now: float | None = None, *, force: bool = False,
+                limit: int | None = None) -> int:
         """Check every model that is due (on the lead process only); returns checks made.
-        A check that cannot be computed is stored with its reason, so the rule says why."""
+        A check that cannot be computed is stored with its reason, so the rule says why.
+        ``limit``: check at most that many models in this pass, starting after the last
+        one checked (round robin), so one pass is bounded work however many are due."""
         now = time.time() if now is None else now
         with self.monitor.db.read() as conn:
             if not alerts_repo.holds_lease(conn, "alert-evaluator", self.holder):
                 return 0
-        made = 0
-        for model in self.monitor.list_models():
-            name = model["name"]
+        made, models_checked = 0, 0
+        names = [m["name"] for m in self.monitor.list_models()]
+        start = self._next % len(names) if names else 0
+        for k, name in enumerate(names[start:] + names[:start]):
+            if limit is not None and models_checked >= limit:
+                break
             try:
                 windows = self._windows(name, now)
                 if not windows:
@@ -142,6 +149,8 @@ class AttributionWatch:
                 last = max((c["at"] for c in done), default=0.0)
                 if not force and now - last < opts.every:
                     continue
+                self._next = start + k + 1
+                models_checked += 1
                 made += len(self.check_now(name, now, windows))
             except Exception:  # one model's failure must not stop the others
                 log.warning("attribution check of %s failed", name, exc_info=True)
@@ -203,16 +212,19 @@ class AttributionWatch:
 
 
 class AttributionLoop(threading.Thread):
-    """Checks due models every ``tick`` seconds, apart from the alert cycle."""
+    """Checks at most ``per_tick`` due models every ``tick`` seconds, in a thread apart
+    from the alert cycle: bounded work per tick, so 100 models due at once are spread over
+    100 ticks instead of holding a core (and the GIL) for minutes while alerts evaluate
+    (bench/explain_schedule.py). Capacity: ``per_tick * 3600 / tick`` model checks an hour."""
 
-    def __init__(self, watch: AttributionWatch, tick: float = 30.0) -> None:
+    def __init__(self, watch: AttributionWatch, tick: float = 30.0, per_tick: int = 1) -> None:
         super().__init__(name="aiwarden-attribution", daemon=True)
-        self.watch, self.tick = watch, tick
+        self.watch, self.tick, self.per_tick = watch, tick, per_tick
         self.stop = threading.Event()
 
     def run(self) -> None:
         while not self.stop.wait(self.tick):
             try:
-                self.watch.run_due()
+                self.watch.run_due(limit=self.per_tick)
             except Exception:
                 log.exception("attribution checks failed")
