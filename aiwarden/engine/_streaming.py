@@ -61,15 +61,28 @@ class Source:
         return list(self.schema.names)
 
     def batches(self, columns: list[str] | None, batch_rows: int) -> Iterator[pa.Table]:
-        """Non-empty chunks of at most ``batch_rows`` rows, in order, holding ``columns``."""
+        """Chunks of ``batch_rows`` rows (the last one shorter), in order, holding ``columns``."""
         if self._used and not self.reusable:
             raise DataError(f"This {self.kind} was already read; a RecordBatchReader can be "
                             "read once (pass a dataset or a Parquet path to read it twice).")
         self._used = True
+        # Small batches (a reader's, a Parquet file's small row groups) are gathered into
+        # chunks of batch_rows: profiling pays a fixed cost per chunk and column.
+        pending: list[pa.Table] = []
+        rows = 0
         for batch in self._raw(columns, batch_rows):
-            table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
-            for start in range(0, table.num_rows, batch_rows):
-                yield table.slice(start, batch_rows)
+            if batch.num_rows == 0:
+                continue
+            pending.append(batch if isinstance(batch, pa.Table)
+                           else pa.Table.from_batches([batch]))
+            rows += batch.num_rows
+            while rows >= batch_rows:
+                whole = _concat(pending) if len(pending) > 1 else pending[0]
+                yield whole.slice(0, batch_rows)
+                rest = whole.slice(batch_rows)
+                pending, rows = ([rest] if rest.num_rows else []), rest.num_rows
+        if rows:
+            yield _concat(pending) if len(pending) > 1 else pending[0]
 
     def no_rows(self) -> DataError:
         """The error for an empty stream; a one-shot reader may have been read before."""

@@ -268,3 +268,11 @@ def test_partitioned_and_filtered_datasets(tmp_path: Path, ref: Reference,
     _assert_equal(ref.profile(parts, batch_rows=CHUNK), ref.profile(expected))
     kept = ds.dataset(current).filter(ds.field("k") > 3)
     _assert_equal(ref.profile(kept, batch_rows=CHUNK), ref.profile(kept.to_table()))
+
+
+def test_small_batches_gathered_into_chunks() -> None:
+    t = pa.table({"x": np.arange(1_050.0)})
+    chunks = list(open_source(pa.RecordBatchReader.from_batches(
+        t.schema, t.to_batches(max_chunksize=7))).batches(None, 100))
+    assert [c.num_rows for c in chunks] == [100] * 10 + [50]
+    assert pa.concat_tables(chunks).equals(t)
