@@ -13,7 +13,8 @@ Audit: planted problems in two training sets written to a temporary folder, then
 - fruit (``aiwarden.images.synthetic.write_planted_set``): 2 classes, corrupt (truncated,
   random bytes, empty, header zeroed, truncated PNG), constant frames, duplicate pairs
   (exact, re-encoded at quality 55, resized), mislabelled, test images leaking from train,
-  and dark images that must not be flagged;
+  outliers (static, a photograph), dark images that must not be flagged, and 10 JPEGs with
+  3 bytes overwritten (most decode silently into garbage: counted apart);
 - digits (scikit-learn's bundled 8x8 digits, upscaled to 64x64 grey PNGs): 10 classes,
   the same kinds of plants, mislabelled digits given another class's folder.
 
@@ -154,6 +155,20 @@ def _digits_set(root: Path, per_class: int, seed: int) -> dict[str, set]:
     return truth
 
 
+def _flip_bytes(root: Path, truth: dict[str, set], n: int, seed: int) -> None:
+    """JPEGs with 3 bytes overwritten past the first quarter: most decode without error
+    into garbage (the silent kind of corruption); found only as outliers or label issues."""
+    rng = np.random.default_rng(seed)
+    truth["bit_flipped"] = set()
+    for t in range(n):
+        data = bytearray(to_jpeg(fruit_image(KINDS[t % 2], rng)))
+        for pos in rng.integers(len(data) // 4, len(data) - 10, 3):
+            data[pos] = int(rng.integers(0, 256))
+        rel = f"train/{KINDS[t % 2]}/{KINDS[t % 2]}_flipped{t}.jpg"
+        (root / rel).write_bytes(bytes(data))
+        truth["bit_flipped"].add(rel)
+
+
 def score(report, truth: dict[str, set]) -> None:
     named = {}
     for cat, reasons in (("corrupt", FAILURES), ("constant", {"constant"}),
@@ -165,12 +180,18 @@ def score(report, truth: dict[str, set]) -> None:
     print(f"  label check: {report.label_check}")
     print(f"  {'category':12} {'planted':>7} {'flagged':>7} {'right':>5} {'precision':>9} "
           f"{'recall':>6}")
+    flipped = truth.get("bit_flipped", set())  # right in any category: scored apart
     for cat in ("corrupt", "constant", "duplicate", "mislabelled", "leakage", "outlier"):
-        got = pairs if cat == "duplicate" else named[cat]
+        got = pairs if cat == "duplicate" else named[cat] - flipped
         right = len(got & truth[cat])
         prec = right / len(got) if got else float("nan")
         print(f"  {cat:12} {len(truth[cat]):7d} {len(got):7d} {right:5d} {prec:9.3f} "
               f"{right / len(truth[cat]):6.3f}")
+    if "bit_flipped" in truth:
+        hit = {f.name for f in report.findings} & truth["bit_flipped"]
+        how = sorted({f.reason for f in report.findings if f.name in hit})
+        print(f"  bit-flipped JPEGs (decode silently) flagged by any finding: {len(hit)} of "
+              f"{len(truth['bit_flipped'])} ({', '.join(how)})")
     planted = set().union(*(t for k, t in truth.items() if k not in ("duplicate", "dark")))
     planted |= {n for pair in truth["duplicate"] for n in pair}
     other = sorted({f"{f.name} ({f.reason})" for f in report.findings
@@ -183,7 +204,12 @@ def score(report, truth: dict[str, set]) -> None:
 
 
 def audit(per_class: int) -> None:
-    for name, build in (("fruit", lambda r: write_planted_set(r, per_class, seed=2)),
+    def fruit(root: Path) -> dict[str, set]:
+        truth = write_planted_set(root, per_class, seed=2)
+        _flip_bytes(root, truth, 10, seed=7)
+        return truth
+
+    for name, build in (("fruit", fruit),
                         ("digits", lambda r: _digits_set(r, per_class // 2, seed=2))):
         with tempfile.TemporaryDirectory() as tmp:
             truth = build(Path(tmp))
