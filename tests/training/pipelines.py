@@ -104,3 +104,41 @@ def train_segfaults(ctx: TrainingContext) -> TrainingResult:
 
     os.kill(os.getpid(), signal.SIGSEGV)
     raise AssertionError("unreachable")
+
+
+def _one_hot_c(estimator: object) -> object:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    return make_pipeline(ColumnTransformer(
+        [("c", OneHotEncoder(handle_unknown="ignore"), ["c"])], remainder="passthrough"),
+        estimator)
+
+
+def _saved(ctx: TrainingContext, model: object) -> TrainingResult:
+    import skops.io as sio
+
+    with open(ctx.path("model.skops"), "wb") as f:
+        f.write(sio.dumps(model))
+    return TrainingResult("model.skops", format="skops")
+
+
+def train_memorizes(ctx: TrainingContext) -> TrainingResult:
+    """One nearest neighbour: it knows each training row's label by heart, noise included
+    (the overfit gate). Brute force, so skops holds no tree type it would not trust."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    train = ctx.load_train()
+    model = _one_hot_c(KNeighborsClassifier(n_neighbors=1, algorithm="brute"))
+    return _saved(ctx, model.fit(train[ctx.features], train[ctx.target]))
+
+
+def train_on_shuffled_labels(ctx: TrainingContext) -> TrainingResult:
+    """A logistic regression fitted to labels shuffled away from their rows (a join gone
+    wrong): no better than chance, far worse than the champion (the comparison gate)."""
+    from sklearn.linear_model import LogisticRegression
+
+    train = ctx.load_train()
+    y = np.random.default_rng(0).permutation(train[ctx.target].to_numpy())
+    return _saved(ctx, _one_hot_c(LogisticRegression()).fit(train[ctx.features], y))

@@ -1,0 +1,134 @@
+"""The gates tests/server/test_training_api.py does not plant a defect for, each blocking a
+run through a real server (SQLite; the gates are pure functions on the run's data, the same on
+PostgreSQL): a feature that equals the label (labels), a candidate that learnt its training
+rows by heart (overfit), one trained on shuffled labels against a real champion (comparison,
+significantly worse), and a clean one under an absolute floor (comparison, the floor). The
+clean candidate passing every gate is that module's first test.
+
+The holdout is a seeded share, not the most recent window: which rows are held out must not
+depend on how long the module took to get here (a loaded CI box)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.server.conftest import json_rows, register_model, scored_frame
+from tests.server.live import ThreadServer, settings_for
+
+MODEL = "gated"
+ENTRY = "tests.training.pipelines:{}"
+BASE = {"data": {"window": "3d", "min_rows": 200},
+        "holdout": {"window": None, "share": 0.3, "seed": 0},
+        "promotion": {"mode": "manual"},
+        # the infra budget is tested where time is not shared (tests/training/test_candidate.py)
+        "gates": {"latency_budget_ms": 10_000}}
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+    tmp = tmp_path_factory.mktemp("gates")
+    # hour buckets: runs read raw events; a day of minute buckets is profiled a row at a time
+    with ThreadServer(settings_for(f"sqlite:///{tmp / 'g.db'}", tmp, allow_code_artifacts=True,
+                                   evaluate_every=0, bucket_seconds=3600)) as server, \
+            httpx.Client(base_url=server.url + "/api/v1", timeout=60) as http:
+        _champion_with_traffic(http)
+        yield http
+
+
+def _champion_with_traffic(http: httpx.Client) -> None:
+    """The model, its champion (a logistic regression fitted on the reference) and a day of
+    labelled traffic."""
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+
+    from tests.training.pipelines import _one_hot_c
+
+    ref = scored_frame(1500, seed=1)
+    register_model(http, MODEL, ref)
+    champion = _one_hot_c(LogisticRegression()).fit(ref[["x", "c"]], ref["y"])
+    http.post(f"/registry/models/{MODEL}/versions", content=sio.dumps(champion),
+              params={"format": "skops"}).raise_for_status()
+    http.put(f"/registry/models/{MODEL}/aliases/champion",
+             json={"version": "1", "reason": "first"}).raise_for_status()
+    live = scored_frame(1000, seed=2)
+    rows = json_rows(live, time.time() - 86400, spacing=86.4)
+    http.post(f"/models/{MODEL}/predictions", json=rows).raise_for_status()
+    http.post(f"/models/{MODEL}/labels", json=[
+        {"prediction_id": r["prediction_id"], "label": int(y)}
+        for r, y in zip(rows, live["y"], strict=True)]).raise_for_status()
+
+
+def _run(http: httpx.Client, model: str, pipeline: dict, timeout: float = 600) -> dict:
+    http.put(f"/models/{model}/pipeline", json=pipeline).raise_for_status()
+    run_id = http.post(f"/models/{model}/runs").json()["id"]
+    deadline = time.monotonic() + timeout
+    while (run := http.get(f"/runs/{run_id}").json())["state"] in ("queued", "running"):
+        assert time.monotonic() < deadline, f"run did not end: {run}"
+        time.sleep(0.2)
+    return run
+
+
+def _refused_by(run: dict) -> dict:
+    """The gate that blocked ``run`` (the last one, every one before it passed)."""
+    assert run["state"] == "blocked", (run["state"], run["reason"], run["gates"])
+    *passed, last = run["gates"]
+    assert all(g["passed"] for g in passed) and not last["passed"], run["gates"]
+    assert run["version"] is None  # a refused candidate leaves no version behind
+    return last
+
+
+def test_a_feature_that_equals_the_label_blocks_before_anything_trains(api) -> None:
+    ref = scored_frame(600, seed=1)
+    ref["leak"] = ref["y"]
+    register_model(api, "leaky", ref)
+    live = scored_frame(400, seed=2)
+    rows = json_rows(live, time.time() - 86400, prefix="leak", spacing=200)
+    for row, y in zip(rows, live["y"], strict=True):
+        row["features"]["leak"] = int(y)  # the label copied into the features upstream
+    api.post("/models/leaky/predictions", json=rows).raise_for_status()
+    api.post("/models/leaky/labels", json=[
+        {"prediction_id": r["prediction_id"], "label": int(y)}
+        for r, y in zip(rows, live["y"], strict=True)]).raise_for_status()
+    run = _run(api, "leaky", {"entry": ENTRY.format("train_logreg"), **BASE})
+    gate = _refused_by(run)
+    assert gate["gate"] == "labels" and "'leak' equals the label" in gate["reason"], gate
+    assert [g["gate"] for g in run["gates"]] == ["data", "labels"]
+    assert "exit_code" not in run["result"]  # refused before a training process started
+
+
+def test_a_candidate_that_learnt_its_training_rows_by_heart_is_refused(api) -> None:
+    run = _run(api, MODEL, {"entry": ENTRY.format("train_memorizes"), **BASE})
+    gate = _refused_by(run)
+    assert gate["gate"] == "overfit", gate
+    evidence = gate["evidence"]
+    assert evidence["metric"] == "roc_auc" and evidence["train"] > 0.99
+    assert evidence["gap"] > evidence["max_gap"] == 0.05, evidence
+    assert "better on the training data than on the holdout" in gate["reason"]
+
+
+def test_a_candidate_significantly_worse_than_the_champion_is_refused(api) -> None:
+    # the slice gate (which would name a group first) and the overfit gate are set aside:
+    # the overall comparison is under test
+    gates = BASE["gates"] | {"slice_min_drop": None, "max_overfit_gap": None}
+    run = _run(api, MODEL, {"entry": ENTRY.format("train_on_shuffled_labels"),
+                            **BASE, "gates": gates})
+    gate = _refused_by(run)
+    assert gate["gate"] == "comparison" and gate["reason"].endswith("significantly worse")
+    assert "vs the champion's" in gate["reason"] and run["data"]["champion"] == "1"
+    evidence = gate["evidence"]
+    assert evidence["p_value"] < 0.05 and evidence["challenger"] < evidence["champion"] - 0.2
+    assert [g["gate"] for g in run["gates"]][-1] == "comparison"
+
+
+def test_a_clean_candidate_under_the_absolute_floor_is_refused(api) -> None:
+    gates = BASE["gates"] | {"min_value": 0.99}
+    run = _run(api, MODEL, {"entry": ENTRY.format("train_logreg"), **BASE, "gates": gates})
+    gate = _refused_by(run)
+    assert gate["gate"] == "comparison" and "below the floor of 0.99" in gate["reason"], gate
+    # everything else passed: the floor alone refused it
+    assert [g["gate"] for g in run["gates"]] == ["data", "labels", "infra", "overfit",
+                                                 "slices", "comparison"]
