@@ -24,6 +24,7 @@ demo: $(STAMP)
 # thread (tests/engine 114 s -> 104 s); servers the tests start inherit it.
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/python -m compileall -q aiwarden tests >/dev/null  # PYTHONDONTWRITEBYTECODE machines: the server processes tests start reuse these
 	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest -q
 
 bench: $(STAMP)
