@@ -207,11 +207,10 @@ def test_retrain_wait_exits_1_when_a_gate_blocks_and_names_the_gate(
 
 def test_retrain_wait_exits_0_for_a_run_that_succeeds_with_version_and_promotion(
         srv: ThreadServer, api: httpx.Client, capsys: pytest.CaptureFixture[str]) -> None:
-    # the infra gate's 50 ms p95 is about a loaded CI box here, not the CLI (the budget is
-    # tested in tests/training/test_candidate.py): the run came back blocked at load 15
+    # the default infra budget (50 ms p95): single-call wall times came back blocked at load
+    # 15, each row's fastest of three calls does not (aiwarden/training/candidate.py)
     api.put(f"/models/{MODEL}/pipeline", json=_pipeline(
-        "train_logreg", promotion={"mode": "manual"}, gates={"latency_budget_ms": 5000})
-            ).raise_for_status()
+        "train_logreg", promotion={"mode": "manual"})).raise_for_status()
     code, out, _ = run(capsys, "retrain", MODEL, "--wait", "-o", "json", "--url", srv.url)
     run_ = json.loads(out)
     assert code == 0, run_
@@ -271,16 +270,18 @@ def test_runs_list_table_and_log(srv: ThreadServer, api: httpx.Client,
     assert out == api.get(f"/runs/{newest[0]}/log").text and "all zeros" in out
 
 
-def test_missing_things_exit_3_and_a_model_without_pipeline_exits_2(
+def test_missing_things_exit_3_a_model_without_pipeline_too(
         srv: ThreadServer, api: httpx.Client, capsys: pytest.CaptureFixture[str]) -> None:
     for argv in (("runs", "show", "999999"), ("runs", "cancel", "999999"),
                  ("runs", "log", "999999"), ("runs", "list", "no-such-model"),
                  ("retrain", "no-such-model")):
         code, out, err = run(capsys, *argv, "--url", srv.url)
         assert code == 3 and out == "" and "HTTP 404" in err, argv
-    api.post("/models", json={"name": "cli-no-pipeline", "task": "binary"})
-    code, _, err = run(capsys, "retrain", "cli-no-pipeline", "--url", srv.url)
-    assert code == 2 and "no training pipeline" in err
+    api.post("/models", json={"name": "cli-no-pipeline", "task": "binary"}).raise_for_status()
+    # the API answers a run without a pipeline 404, as GET .../pipeline does (a116f4e)
+    code, out, err = run(capsys, "retrain", "cli-no-pipeline", "--url", srv.url)
+    assert (code, out) == (3, "") and "HTTP 404" in err, err
+    assert "'cli-no-pipeline' has no training pipeline; PUT one first" in err
     code, _, err = run(capsys, "runs", "list", MODEL, "--url", "http://127.0.0.1:9")
     assert code == 4
 
