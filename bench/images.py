@@ -171,7 +171,7 @@ def _flip_bytes(root: Path, truth: dict[str, set], n: int, seed: int) -> None:
 
 def score(report, truth: dict[str, set]) -> None:
     named = {}
-    for cat, reasons in (("corrupt", FAILURES), ("constant", {"constant"}),
+    for cat, reasons in (("corrupt", FAILURES | {"garbled"}), ("constant", {"constant"}),
                          ("mislabelled", {"label_issue"}), ("leakage", {"leakage"}),
                          ("outlier", {"outlier"})):
         named[cat] = {f.name for f in report.findings if f.reason in reasons}

@@ -191,7 +191,8 @@ def audit_images(source: str | os.PathLike[str] | Sequence[ImageRef], *,
     findings = [f for f in quality(table, names=names, **quality_options).findings
                 if f.related is None or splits[f.related] == splits[f.index]]  # else leakage
     notes: list[str] = []
-    bad = {f.index for f in findings if f.reason in FAILURES or f.reason == "constant"}
+    bad = {f.index for f in findings if f.reason in FAILURES or f.reason in ("constant",
+                                                                             "garbled")}
     findings += _leakage(refs, table, names, quality_options)
     good = np.array([i not in bad for i in range(len(refs))], dtype=bool)
     feats = _features(table, thumbs)

@@ -12,6 +12,10 @@ numpy and scipy):
   deviation / 255 (near 0: a one-colour frame); ``hist_{r,g,b}_{i}``: share of the pixels in each of
   ``hist_bins`` equal bins per channel.
 - ``entropy``: Shannon entropy (bits) of the 256-bin grey histogram (Pillow's ``entropy()``).
+- ``block_step``: JPEGs decoded at their own scale only (NaN otherwise): over the 8-pixel
+  block rows y, the largest mean |grey[y] - grey[y-1]| divided by (the mean of the same at
+  y-2, y-1, y+1, y+2, rows inside blocks) + 1. Corrupt entropy-coded data that decodes
+  without error shifts every later block's DC: a step exactly on a block row.
 - ``phash``: 64-bit DCT perceptual hash (grey area-averaged to 32x32, the 8x8 lowest
   DCT-II frequencies above their median: imagehash's definition with a box filter in place
   of Lanczos, 4x cheaper); ``phash_fine``: the same over the 16x16 lowest frequencies,
@@ -47,7 +51,7 @@ __all__ = ["NUMERIC", "PropertyTable", "compute_properties", "concat", "hamming"
 
 NUMERIC = ("width", "height", "aspect_ratio", "channels", "file_size", "brightness",
            "contrast", "sharpness", "saturation", "mean_r", "mean_g", "mean_b", "channel_std_max",
-           "entropy", "non_finite")
+           "entropy", "block_step", "non_finite")
 _CHUNK = 32
 
 
@@ -139,6 +143,7 @@ def compute_properties(decoded: Sequence[Decoded | DecodeFailure], *, hist_bins:
     digest = np.full(n, None, dtype=object)
     error = np.full(n, None, dtype=object)
     groups: dict[tuple[int, int], list[int]] = defaultdict(list)
+    no_blocks: list[int] = []  # not a JPEG at its own scale: no 8-pixel block grid
     for i, d in enumerate(decoded):
         if isinstance(d, DecodeFailure):
             error[i] = d.reason
@@ -149,6 +154,8 @@ def compute_properties(decoded: Sequence[Decoded | DecodeFailure], *, hist_bins:
         cols["width"][i], cols["height"][i] = d.width, d.height
         cols["channels"][i], cols["file_size"][i] = d.channels, d.file_size
         cols["non_finite"][i] = d.non_finite
+        if d.format != "JPEG" or d.scale != 1.0:
+            no_blocks.append(i)
         fmt[i], mode[i], digest[i] = d.format, d.mode, d.digest
     cols["aspect_ratio"] = cols["width"] / cols["height"]
     for idx in groups.values():
@@ -156,6 +163,7 @@ def compute_properties(decoded: Sequence[Decoded | DecodeFailure], *, hist_bins:
             part = idx[start:start + _CHUNK]
             images = [decoded[i].image for i in part]  # type: ignore[union-attr]
             _measure(images, part, cols, hist, (phash, phash_fine, dhash), hist_bins)
+    cols["block_step"][no_blocks] = np.nan
     out: dict[str, np.ndarray] = dict(cols)
     out.update({name: hist[:, j] for j, name in enumerate(hist_names)})
     out.update(phash=phash, phash_fine=phash_fine, dhash=dhash, format=fmt, mode=mode,
@@ -193,6 +201,11 @@ def _measure(images: list[Any], rows: list[int], cols: dict[str, np.ndarray],
                - 4 * g[:, 1:-1, 1:-1]).reshape(k, -1).astype(np.float64)
         m = lap.mean(axis=1)
         cols["sharpness"][rows] = np.einsum("ij,ij->i", lap, lap) / lap.shape[1] - m * m
+    if h >= 11:
+        step = np.abs(np.diff(g, axis=1)).mean(axis=2)  # step[:, y - 1]: row y against y - 1
+        ys = np.arange(8, h - 2, 8)
+        around = (step[:, ys - 3] + step[:, ys - 2] + step[:, ys] + step[:, ys + 1]) / 4
+        cols["block_step"][rows] = (step[:, ys - 1] / (around + 1.0)).max(axis=1)
     mx, mn = [], []
     for im in images:
         r, gg, b = im.split()

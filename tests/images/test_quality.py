@@ -114,6 +114,20 @@ def test_exact_and_near_duplicates_and_leakage(fruit: list[Image.Image]) -> None
     assert [(f.index, f.reason, f.related) for f in prod.findings] == [(0, "leakage", 1)]
 
 
+def test_a_jpeg_garbled_by_a_few_bytes_decodes_and_is_flagged(fruit: list[Image.Image]) -> None:
+    """Three overwritten bytes in the entropy-coded data: no decode error, but every later
+    block's DC shifts, a step exactly on an 8-pixel block row."""
+    clean = [to_jpeg(im, q) for im in fruit for q in (50, 75, 95)]
+    data = bytearray(to_jpeg(fruit_image("banana", np.random.default_rng(103))))
+    rng = np.random.default_rng(3)
+    for pos in rng.integers(len(data) // 4, len(data) - 10, 3):
+        data[pos] = int(rng.integers(0, 256))
+    assert decode(bytes(data)).width == 224  # type: ignore[union-attr]
+    rep = quality([*clean, bytes(data)])  # (the clean copies are near duplicates)
+    garbled = [f for f in rep.findings if f.reason == "garbled"]
+    assert [f.index for f in garbled] == [len(clean)] and garbled[0].score > 4
+
+
 def test_constant_frames_are_not_duplicates_of_each_other() -> None:
     black = _enc(Image.new("RGB", (32, 32)))
     rep = quality([black, black, to_jpeg(Image.new("RGB", (32, 32)))])
