@@ -34,6 +34,13 @@ class CanaryCompare(BaseModel):
     min_effect: float = Field(0.0, ge=0, lt=1)  # rates must differ by at least this
     min_samples: int = Field(100, ge=1)  # events (or labels) per version before judging
 
+    @field_validator("min_samples", mode="before")
+    @classmethod
+    def _integral(cls, v: Any) -> Any:
+        """241426.0 is an integer to JSON Schema (and to the OpenAPI document): strict
+        mode still refuses "100" and True, but not a float with no fraction."""
+        return int(v) if isinstance(v, float) and v.is_integer() else v
+
     @field_validator("window")
     @classmethod
     def _duration(cls, v: str) -> str:
