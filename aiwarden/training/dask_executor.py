@@ -114,9 +114,14 @@ def _warm_runner(wanted: bool) -> Any:
     if not wanted:
         return None
     if not _WARM:
-        from aiwarden.training.warm import WarmRunner
+        import os
 
-        _WARM.append(WarmRunner(die_with_parent=True))
+        from aiwarden.training.warm import DEFAULT_PRELOAD, WarmRunner
+
+        # what the worker's zygote imports: the server's setting, read on the worker
+        listed = os.environ.get("AIWARDEN_TRAINING_PRELOAD", "")
+        preload = tuple(filter(None, (m.strip() for m in listed.split(",")))) or DEFAULT_PRELOAD
+        _WARM.append(WarmRunner(preload, die_with_parent=True))
     return _WARM[0]
 
 

@@ -324,7 +324,10 @@ def main(argv: list[str] | None = None) -> int:
             failed.append(f"{name}: {type(exc).__name__}: {exc}"[:300])
     gc.collect()
     gc.freeze()  # the preloaded objects stay out of the collector: children share the pages
-    control.send(json.dumps({"ready": True, "failed": failed}).encode())
+    try:
+        control.send(json.dumps({"ready": True, "failed": failed}).encode())
+    except OSError:  # the server (or worker) went away while this imported: nothing to serve
+        return 0
     while True:
         _reap()
         ready, _, _ = select.select([control], [], [], 1.0)

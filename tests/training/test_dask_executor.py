@@ -24,9 +24,15 @@ from aiwarden.training.dask_executor import run_dask  # noqa: E402
 
 @pytest.fixture(scope="module")
 def cluster():
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=True,
-                                  dashboard_address=None) as c, distributed.Client(c) as client:
-        yield client
+    # the runs here need no scikit-learn: the worker's zygote (started by the first run)
+    # imports what they use, read from the worker's environment
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AIWARDEN_TRAINING_PRELOAD",
+                   "numpy,pandas,pyarrow.parquet,aiwarden.training.worker")
+        with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=True,
+                                      dashboard_address=None) as c, \
+                distributed.Client(c) as client:
+            yield client
 
 
 def test_a_pipeline_runs_unchanged_on_the_cluster(cluster, context) -> None:
@@ -39,6 +45,15 @@ def test_a_pipeline_runs_unchanged_on_the_cluster(cluster, context) -> None:
     assert out.result.holdout_metrics == {"rows": 2.0}
     # the worker ran it in a process of its own, not in the worker's
     assert out.peak_memory_mb > 10
+    # forked from the worker's zygote, which imported what the worker's environment listed
+    (preload,) = cluster.run(_worker_preload).values()
+    assert preload == ["numpy", "pandas", "pyarrow.parquet", "aiwarden.training.worker"]
+
+
+def _worker_preload() -> list[str]:
+    from aiwarden.training import dask_executor
+
+    return list(dask_executor._WARM[0].preload)
 
 
 def test_failures_on_the_cluster_read_as_they_do_locally(cluster, context) -> None:
@@ -153,8 +168,8 @@ def test_a_training_process_dies_with_its_worker(cluster, context, tmp_path: Pat
             assert time.monotonic() < deadline, f"the dead worker left {started} running"
             time.sleep(0.05)
     finally:
-        stop.set()
-        thread.join(120)
+        stop.set()  # the retry waits for the restarted worker (a minute or two at load 20)
+        thread.join(600)
         for pid in {*started.values(), *(json.loads(pids.read_text()).values()
                                          if pids.is_file() else ())}:
             if _alive(pid):

@@ -21,10 +21,13 @@ from aiwarden.training.local_executor import LOG_FILE, Job, run_local
 from aiwarden.training.orphans import find_run_processes
 from aiwarden.training.warm import WarmRunner
 
+# what the runs here import (no scikit-learn): the zygote's start is the first warm run's wait
+PRELOAD = ("numpy", "pandas", "pyarrow.parquet", "aiwarden.training.worker")
+
 
 @pytest.fixture(scope="module")
 def zygote() -> Iterator[WarmRunner]:
-    runner = WarmRunner()
+    runner = WarmRunner(PRELOAD)
     yield runner
     runner.close()
 
