@@ -47,16 +47,27 @@ def test_every_planted_problem_is_named_and_dark_images_are_not(report, planted)
     assert report.label_check.startswith("confident learning (cleanlab) on quick model")
 
 
-def test_the_one_corrupted_image_in_a_clean_set_is_named(tmp_path: Path) -> None:
+def _garbled_jpeg() -> bytes:
+    """Three bytes overwritten: decodes without error into a block-shifted image."""
+    data = bytearray(fruit_jpeg("banana", np.random.default_rng(103)))
+    rng = np.random.default_rng(3)
+    for pos in rng.integers(len(data) // 4, len(data) - 10, 3):
+        data[pos] = int(rng.integers(0, 256))
+    return bytes(data)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbled"])
+def test_the_one_corrupted_image_in_a_clean_set_is_named(tmp_path: Path, damage: str) -> None:
     rng = np.random.default_rng(5)
     for kind in KINDS:
         (tmp_path / kind).mkdir()
         for n in range(20):
             (tmp_path / kind / f"{n}.jpg").write_bytes(fruit_jpeg(kind, rng))
     data = (tmp_path / "banana" / "7.jpg").read_bytes()
-    (tmp_path / "banana" / "7.jpg").write_bytes(data[: len(data) * 2 // 3])
+    (tmp_path / "banana" / "7.jpg").write_bytes(
+        data[: len(data) * 2 // 3] if damage == "truncated" else _garbled_jpeg())
     rep = audit_images(tmp_path)
-    assert [(f.name, f.reason) for f in rep.findings] == [("banana/7.jpg", "truncated")]
+    assert [(f.name, f.reason) for f in rep.findings] == [("banana/7.jpg", damage)]
 
 
 def test_manifest_with_given_probabilities_arrays_and_missing_files(tmp_path: Path) -> None:
@@ -122,8 +133,12 @@ def test_cli_exit_codes_json_and_a_missing_extra(planted, tmp_path: Path) -> Non
         for n in range(4):
             (clean / f"{n}.jpg").write_bytes(fruit_jpeg(KINDS[n % 2], rng))
             w.writerow([f"{n}.jpg", KINDS[n % 2]])
-    res = _cli(str(clean / "m.csv"), "--no-labels", "--no-outliers")
+    (clean / "oof.csv").write_text("banana,cucumber\n" + "".join(
+        "0.9,0.1\n" if n % 2 == 0 else "0.2,0.8\n" for n in range(4)))
+    res = _cli(str(clean / "m.csv"), "--probabilities", str(clean / "oof.csv"),
+               "--no-outliers")
     assert res.returncode == 0 and "no findings" in res.stdout, res.stderr
+    assert "on given out-of-fold probabilities" in res.stdout
     res = _cli(str(tmp_path / "absent"))
     assert res.returncode == 2 and res.stderr.count("\n") == 1
     assert "absent: no such file or folder" in res.stderr
