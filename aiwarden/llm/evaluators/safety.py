@@ -632,6 +632,9 @@ class _SentenceWords:
         self._text, self._spans = text, spans
         self._cache: dict[int, frozenset[str]] = {}
         self._starts: list[int] | None = None
+        # word -> the sentences holding it (None: one occurrence spans two sentences); rules
+        # share anchor words, so each word is searched once per text
+        self._where: dict[str, frozenset[int] | None] = {}
         self.every = (frozenset(flat.split()) if self._flat is not None
                       else frozenset().union(*(self[i] for i in range(len(spans)))))
 
@@ -656,19 +659,32 @@ class _SentenceWords:
             return [sp for i, sp in enumerate(self._spans) if not hits.isdisjoint(self[i])]
         if self._starts is None:
             self._starts = [a for a, _ in self._spans]
-        starts, spans, n = self._starts, self._spans, len(flat)
+        spans, where = self._spans, self._where
         found: set[int] = set()
         for w in hits:
-            i = flat.find(w)
-            while i >= 0:
-                j = i + len(w)
-                if (i == 0 or flat[i - 1].isspace()) and (j == n or flat[j].isspace()):
-                    k = bisect.bisect_right(starts, i) - 1
-                    if j > spans[k][1]:  # across sentences (cannot happen): split them
-                        return [sp for q, sp in enumerate(spans) if not hits.isdisjoint(self[q])]
-                    found.add(k)
-                i = flat.find(w, j)
+            ks = where.get(w, _UNSEEN)
+            if ks is _UNSEEN:
+                ks = where[w] = self._find(flat, w)
+            if ks is None:  # across sentences (cannot happen): split them
+                return [sp for q, sp in enumerate(spans) if not hits.isdisjoint(self[q])]
+            found |= ks  # type: ignore[operator]
         return [spans[k] for k in sorted(found)]
+
+    def _find(self, flat: str, w: str) -> frozenset[int] | None:
+        """The sentences in which ``w`` occurs as a word, None if one occurrence crosses two."""
+        starts, spans, n = self._starts, self._spans, len(flat)
+        assert starts is not None
+        found: set[int] = set()
+        i = flat.find(w)
+        while i >= 0:
+            j = i + len(w)
+            if (i == 0 or flat[i - 1].isspace()) and (j == n or flat[j].isspace()):
+                k = bisect.bisect_right(starts, i) - 1
+                if j > spans[k][1]:
+                    return None
+                found.add(k)
+            i = flat.find(w, j)
+        return frozenset(found)
 
 
 def _words(text: str, start: int, end: int) -> frozenset[str]:
