@@ -29,15 +29,19 @@ STREAM_ROWS = 262_144
 
 
 def is_stream(data: Any) -> bool:
-    """True for the inputs profiled chunk by chunk (cheap: type checks only)."""
-    if isinstance(data, pa.Table | pa.RecordBatch | list | dict):
+    """True for the inputs profiled chunk by chunk (type checks only, in-memory types first:
+    about a microsecond on every in-memory call)."""
+    cls = type(data)
+    if cls is pa.Table or cls is pa.RecordBatch or cls is list or cls is dict:
         return False
-    if isinstance(data, pa.RecordBatchReader | str | os.PathLike):
-        return True
-    module = type(data).__module__
-    if module.startswith("pyarrow") and _is_dataset(data):
-        return True
-    return module.startswith("polars") and type(data).__name__ == "LazyFrame"
+    module = cls.__module__
+    if module.startswith("pandas"):
+        return False
+    if module.startswith("polars"):
+        return cls.__name__ == "LazyFrame"
+    if module.startswith("pyarrow"):
+        return isinstance(data, pa.RecordBatchReader) or _is_dataset(data)
+    return isinstance(data, str | os.PathLike)
 
 
 def _is_dataset(data: Any) -> bool:
@@ -146,6 +150,11 @@ def open_source(data: Any) -> Source:
             raise DataError(f"Cannot read {path!r} as Parquet: {exc}") from exc
         return _checked(Source(data.schema, True, "Parquet dataset", data))
     if type(data).__name__ == "LazyFrame":
+        if not hasattr(data, "collect_batches"):
+            import polars as pl
+
+            raise DataError("Streaming a LazyFrame needs LazyFrame.collect_batches, which "
+                            f"polars {pl.__version__} lacks: upgrade polars or collect() it.")
         return _checked(Source(data.collect_schema().to_arrow(), True, "LazyFrame", data))
     return _checked(Source(data.schema, True, type(data).__name__, data))
 
