@@ -122,6 +122,12 @@ class AttributionWatch:
                        if r.spec.get("metric") == "attribution_drift"
                        and r.spec.get("enabled", True)})
 
+    def opted_in(self) -> bool:
+        """Whether any model has an enabled attribution_drift rule."""
+        with self.monitor.db.read() as conn:
+            return any(r.spec.get("metric") == "attribution_drift"
+                       and r.spec.get("enabled", True) for r in alerts_repo.list_rules(conn))
+
     def run_due(self, now: float | None = None, *, force: bool = False,
                 limit: int | None = None) -> int:
         """Check every model that is due (on the lead process only); returns checks made.
@@ -223,6 +229,13 @@ class AttributionLoop(threading.Thread):
         self.stop = threading.Event()
 
     def run(self) -> None:
+        try:  # the first Permutation/Kernel check would pay shap's numba compile (explain/warm.py)
+            if self.watch.opted_in():
+                from aiwarden.explain.warm import warm_up_in_background
+
+                warm_up_in_background()
+        except Exception:
+            log.warning("could not start shap's warm-up", exc_info=True)
         while not self.stop.wait(self.tick):
             try:
                 self.watch.run_due(limit=self.per_tick)

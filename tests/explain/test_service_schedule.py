@@ -64,6 +64,7 @@ def test_a_bounded_pass_checks_one_model_round_robin(setup) -> None:
     from aiwarden.store import models_repo as repo
 
     watch = AttributionWatch(_svc(setup), setup["holder"])
+    assert watch.opted_in()  # their attribution_drift rules: the loop warms shap at start
     at = time.time()
     made = [watch.run_due(at, limit=1) for _ in range(4)]
     assert made == [1, 1, 1, 0]  # one version, one window each; then none is due
