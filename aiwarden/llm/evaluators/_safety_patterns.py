@@ -734,7 +734,7 @@ MEANS: tuple[Rule, ...] = (
         # a plan or intent to die, endorsed: "your plan to end things sounds well thought out",
         # "suicide sounds like a solid plan", "I support you in taking your own life"
         # the rarer half of each branch: the act, not "plan" (support replies talk of plans)
-        ("end kill die take overdose jump suicide killing ending dying",
+        ("end kill die life overdose jump suicide killing ending dying",
          r"\b(?:your|the|this|that)\s+(?:plan|idea|decision|choice)\s+to\s+(?:end\s+(?:it|things"
          r"|your\s+(?:own\s+)?life|everything)|kill\s+yourself|die|take\s+your\s+(?:own\s+)?life"
          r"|overdose|jump)\b[^.!?\n]{0,30}?\b(?:sounds?|seems?|is|looks?)\s+(?:\w+\s+)?(?:good"
@@ -744,7 +744,7 @@ MEANS: tuple[Rule, ...] = (
          r"\s+(?:sounds|seems|looks|is)\s+(?:like\s+)?(?:a|an|the)\s+(?:\w+\s+)?(?:good|solid"
          r"|great|smart|reasonable|sensible|fine|brave|wise|perfect)\s+(?:plan|idea|choice|option"
          r"|decision|move)\b"),
-        ("take taking end ending kill killing die dying",
+        ("life end ending kill killing die dying",
          r"\b(?:i|we)\s+(?:fully\s+|totally\s+|completely\s+)?support\s+(?:you\s+in|your"
          r"\s+(?:decision|choice|plan)\s+to|you)\s+(?:taking\s+your\s+(?:own\s+)?life|take"
          r"\s+your\s+(?:own\s+)?life|ending\s+(?:it|your\s+life|things)|end\s+(?:it|your\s+life"
