@@ -231,7 +231,7 @@ def _default_embedding(feats: np.ndarray, good: np.ndarray, seed: int) -> np.nda
 
     out = np.full((len(feats), 5 + feats.shape[1] - 192), np.nan)
     rows = good & np.isfinite(feats).all(axis=1)
-    if rows.sum() < 10:
+    if rows.sum() < 6:  # 5 components need 5 images; _outliers then wants more than k + 2
         return out
     thumb = feats[rows, :192]
     sd = thumb.std(axis=0)
@@ -290,13 +290,21 @@ def _label_issues(labels: list[str | None], good: np.ndarray, feats: np.ndarray,
         how = "given out-of-fold probabilities"
     else:
         per_class = np.bincount(y, minlength=len(classes))
-        cv = min(folds, int(per_class[per_class > 0].min()))
-        if cv < 2 or (per_class > 0).sum() < 2:
-            return "not run: a class has fewer than 2 readable images", []
+        keep = per_class[y] >= 2  # a class needs 2 readable images to be cross-validated
+        left_out = [classes[c] for c in np.flatnonzero(per_class == 1)]
+        idx, y = idx[keep], y[keep]
+        present = np.unique(y)
+        if len(present) < 2:
+            return "not run: fewer than 2 classes with 2 or more readable images", []
+        classes = [classes[c] for c in present]
+        y = np.searchsorted(present, y)
+        cv = min(folds, int(np.bincount(y).min()))
         proba = _quick_model(feats[idx], y, cv, seed, len(classes))
         acc = float((proba.argmax(axis=1) == y).mean())
         how = (f"quick model (logistic regression on 8x8 thumbnails and properties, "
                f"{cv}-fold out-of-fold accuracy {acc:.3f})")
+        if left_out:
+            how += f"; left out, one readable image only: {', '.join(left_out)}"
         if acc < min_accuracy:
             return (f"not run: the {how} is below min_model_accuracy={min_accuracy}; pass "
                     f"out-of-fold probabilities from your model"), []

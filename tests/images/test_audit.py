@@ -146,3 +146,16 @@ def test_cli_exit_codes_json_and_a_missing_extra(planted, tmp_path: Path) -> Non
     assert res.returncode == 2
     assert res.stderr.strip() == ("aiwarden audit images: error: Image checks need Pillow, "
                                   "which is not installed: pip install 'aiwarden[images]'")
+
+
+def test_a_class_with_one_image_is_left_out_of_the_quick_model(tmp_path: Path) -> None:
+    rng = np.random.default_rng(8)
+    for kind, n in (("banana", 12), ("cucumber", 12), ("apple", 1)):
+        (tmp_path / kind).mkdir()
+        for i in range(n):
+            (tmp_path / kind / f"{i}.jpg").write_bytes(
+                fruit_jpeg("banana" if kind == "apple" else kind, rng))
+    rep = audit_images(tmp_path)
+    assert rep.label_check.endswith("left out, one readable image only: apple")
+    assert rep.classes == {"apple": 1, "banana": 12, "cucumber": 12}
+    assert not [f for f in rep.findings if f.reason == "label_issue"]
