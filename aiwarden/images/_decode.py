@@ -82,7 +82,12 @@ def decode_base64(text: str | bytes) -> bytes | DecodeFailure:
 def decode(item: Any, *, max_side: int = MAX_SIDE, max_pixels: int = MAX_PIXELS,
            max_bytes: int = MAX_BYTES, formats: tuple[str, ...] = FORMATS
            ) -> Decoded | DecodeFailure:
-    """Decode encoded bytes or a numpy array (H×W, H×W×1/3/4) into a :class:`Decoded`."""
+    """Decode encoded bytes or a numpy array (H×W, H×W×1/3/4) into a :class:`Decoded`.
+
+    A :class:`DecodeFailure` passes through, so ``quality([decode_base64(s) ...])`` keeps
+    ``bad_base64`` as the reason."""
+    if isinstance(item, DecodeFailure):  # e.g. decode_base64's: keep its reason
+        return item
     if isinstance(item, np.ndarray):
         return _from_array(item, max_side=max_side, max_pixels=max_pixels)
     if isinstance(item, (bytearray, memoryview)):

@@ -75,6 +75,8 @@ def test_base64_strict_with_data_urls(fruit: list[Image.Image]) -> None:
     assert decode_base64("data:image/jpeg;base64," + text.rstrip("=")) == data
     for bad in ("not base64!", "abc\u00e9", "A"):
         assert decode_base64(bad).reason == "bad_base64"  # type: ignore[union-attr]
+    rep = quality([decode_base64(text), decode_base64("not base64!")])
+    assert [(f.index, f.reason) for f in rep.findings] == [(1, "bad_base64")]
 
 
 def test_each_pixel_check_names_only_its_image(fruit: list[Image.Image]) -> None:
