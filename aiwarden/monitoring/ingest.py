@@ -84,9 +84,12 @@ def ingest_predictions(db: Database, refs: References, model: ModelRow, payload:
                        bucket_seconds: int, levels: tuple[int, ...],
                        now: float | None = None,
                        segment_top_n: int = segments.DEFAULT_TOP_N,
-                       replaying: Replaying | None = None) -> IngestResult:
+                       replaying: Replaying | None = None,
+                       rejected: dict[int, tuple[str, str]] | None = None) -> IngestResult:
     """``payload`` is a list of JSON rows or a ``pyarrow.Table`` of flat columns;
-    ``replaying``: rows coming back from quarantine (:mod:`aiwarden.monitoring.quarantine`)."""
+    ``replaying``: rows coming back from quarantine (:mod:`aiwarden.monitoring.quarantine`);
+    ``rejected``: request row -> (field, reason) a caller found before (an image that does
+    not decode): those rows are quarantined with that reason like any other bad row."""
     now = time.time() if now is None else now
     with db.read() as conn:
         versions = {v.version: v for v in list_versions(conn, model)}
@@ -97,6 +100,10 @@ def ingest_predictions(db: Database, refs: References, model: ModelRow, payload:
     result = IngestResult(received=sum(len(g.positions) for g in groups))
     ignored: set[str] = set()
     for g in groups:
+        if rejected:  # first: a row's first error is the one kept
+            for i, pos in enumerate(g.positions.tolist()):
+                if int(pos) in rejected:
+                    g.batch.fail(np.array([i]), *rejected[int(pos)])
         g.pid, g.ts = rows.check(g.batch, g.schema, now=now)
         if replaying is not None:
             _release(g, replaying.release[g.positions])

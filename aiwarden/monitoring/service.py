@@ -249,12 +249,14 @@ class Monitor:
         return None if blob is None else read_parquet(blob)
 
     # ---------------------------------------------------------------- ingest
-    def log_predictions(self, name: str, payload: list[Any] | pa.Table) -> IngestResult:
+    def log_predictions(self, name: str, payload: list[Any] | pa.Table,
+                        rejected: dict[int, tuple[str, str]] | None = None) -> IngestResult:
         m = self.model(name)
         levels = self.levels  # first: it may correct the bucket width to the store's
         return ingest_predictions(self.db, self.refs, m, payload,
                                   bucket_seconds=self.settings.bucket_seconds, levels=levels,
-                                  segment_top_n=self.settings.segment_top_n)
+                                  segment_top_n=self.settings.segment_top_n,
+                                  rejected=rejected)
 
     def log_resources(self, name: str, samples: list[Any]) -> ResourceResult:
         """CPU, memory, GPU and cost samples of the model's serving processes."""

@@ -38,6 +38,7 @@ from aiwarden.server.gateway_routes import close_gateways, gateways_for
 from aiwarden.server.gateway_routes import router as gateway_router
 from aiwarden.server.guardrail_routes import close_guardrails
 from aiwarden.server.guardrail_routes import router as guardrail_router
+from aiwarden.server.image_routes import router as image_router
 from aiwarden.server.incident_routes import router as incident_router
 from aiwarden.server.llm_routes import router as llm_router
 from aiwarden.server.notify_routes import router as notify_router
@@ -219,6 +220,7 @@ def create_app(settings: ServerSettings | None = None,
     app.include_router(quarantine_router, prefix="/api/v1")
     app.include_router(concept_router, prefix="/api/v1")
     app.include_router(confusion_router, prefix="/api/v1")
+    app.include_router(image_router, prefix="/api/v1")
     app.include_router(incident_router, prefix="/api/v1")
     app.include_router(notify_router, prefix="/api/v1")
     app.include_router(registry_router, prefix="/api/v1")

@@ -1,0 +1,179 @@
+"""Image events in: decode, measure, keep a thumbnail, then log the properties as ordinary
+numeric features through the tabular ingest (docs/images.md).
+
+Decoding and measuring happen before the tabular ingest takes the model's write lock, in
+the caller's worker thread, a chunk of images at a time (memory is bounded by a chunk and
+by aiwarden.images' byte and pixel limits). An image that does not decode, or whose
+quality finding makes its properties meaningless (a constant frame, corrupt JPEG data),
+becomes a quarantined row with the reason through the same ingest, so it is counted in the
+version's quarantine metric and listed at GET /models/{m}/quarantine; the batch's other rows
+are stored. Thumbnails of every decodable image are kept on disk, bounded per model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aiwarden.errors import DataError
+from aiwarden.images import (
+    FAILURES,
+    Decoded,
+    DecodeFailure,
+    PropertyTable,
+    compute_properties,
+    decode,
+    quality,
+)
+
+__all__ = ["QUARANTINED", "ImageIngestResult", "ThumbnailStore", "ingest_images"]
+
+#: Per-image quality findings that quarantine the row (besides every decode failure).
+#: Duplicates are reported but kept: a kiosk photographs the same fruit all day.
+QUARANTINED = FAILURES | {"non_finite", "wrong_mode", "constant", "garbled", "too_small",
+                          "too_large", "extreme_aspect"}
+FIELD = "image"
+_CHUNK = 64
+
+
+@dataclass
+class ImageIngestResult:
+    received: int = 0
+    images_quarantined: int = 0
+    thumbnails: int = 0
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    ingest: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dict(self.ingest)
+        out.update(images=self.received, images_quarantined=self.images_quarantined,
+                   thumbnails=self.thumbnails, findings=self.findings[:100])
+        return out
+
+
+class ThumbnailStore:
+    """Small JPEGs under ``root/<model id>/``, named by a hash of the prediction id (no path
+    from the request ever reaches the file system). Per model at most ``max_count`` files and
+    ``max_bytes`` bytes, none older than ``max_age_s``: the oldest go first."""
+
+    def __init__(self, root: Path | str, *, side: int = 128, max_count: int = 2000,
+                 max_bytes: int = 32_000_000, max_age_s: float = 30 * 86400) -> None:
+        for name, value in (("side", side), ("max_count", max_count), ("max_bytes", max_bytes)):
+            if not isinstance(value, int) or value < 1:
+                raise DataError(f"The {name!r} parameter of ThumbnailStore must be a positive "
+                                f"int. Got {value!r} instead.", name)
+        self.root, self.side = Path(root), side
+        self.max_count, self.max_bytes, self.max_age_s = max_count, max_bytes, max_age_s
+
+    def path(self, model_id: int, prediction_id: str) -> Path:
+        digest = hashlib.blake2b(prediction_id.encode(), digest_size=16).hexdigest()
+        return self.root / str(int(model_id)) / f"{digest}.jpg"
+
+    def save(self, model_id: int, prediction_id: str, image: Any) -> int:
+        thumb = image.copy()
+        thumb.thumbnail((self.side, self.side))
+        buf = io.BytesIO()
+        thumb.convert("RGB").save(buf, "JPEG", quality=80)
+        target = self.path(model_id, prediction_id)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(f".{os.getpid()}.{time.monotonic_ns()}.tmp")
+        tmp.write_bytes(buf.getvalue())
+        os.replace(tmp, target)  # atomic: a reader sees the old file or the new one
+        return buf.tell()
+
+    def read(self, model_id: int, prediction_id: str) -> bytes | None:
+        try:
+            return self.path(model_id, prediction_id).read_bytes()
+        except OSError:
+            return None
+
+    def prune(self, model_id: int, now: float | None = None) -> int:
+        """Drop the oldest thumbnails beyond the bounds; returns how many went."""
+        folder = self.root / str(int(model_id))
+        if not folder.is_dir():
+            return 0
+        now = time.time() if now is None else now
+        files = []
+        for p in folder.glob("*.jpg"):
+            try:
+                st = p.stat()
+            except OSError:
+                continue
+            files.append((st.st_mtime, st.st_size, p))
+        files.sort(reverse=True)  # newest first
+        kept, total, gone = 0, 0, 0
+        for mtime, size, p in files:
+            if (kept < self.max_count and total + size <= self.max_bytes
+                    and now - mtime <= self.max_age_s):
+                kept, total = kept + 1, total + size
+                continue
+            p.unlink(missing_ok=True)
+            gone += 1
+        return gone
+
+
+def ingest_images(monitor: Any, name: str, metas: list[dict[str, Any]],
+                  images: list[bytes | DecodeFailure], thumbs: ThumbnailStore | None,
+                  **decode_options: Any) -> ImageIngestResult:
+    """``metas[i]`` is the row of ``images[i]`` (prediction_id, prediction, scores,
+    timestamp, features, tags...); its ``features`` gain the image's properties."""
+    model = monitor.model(name)  # an unknown model: 404 before any decoding
+    res = ImageIngestResult(received=len(images))
+    tables: list[PropertyTable] = []
+    for s in range(0, len(images), _CHUNK):
+        decoded = [decode(it, **decode_options) for it in images[s:s + _CHUNK]]
+        tables.append(compute_properties(decoded))
+        if thumbs is not None:
+            res.thumbnails += _thumbnails(thumbs, model.id, metas[s:s + _CHUNK], decoded)
+        del decoded
+    table = _concat(tables)
+    report = quality(table)
+    rejected: dict[int, tuple[str, str]] = {}
+    for f in report.findings:
+        res.findings.append(f.to_dict())
+        if f.reason in QUARANTINED and f.index not in rejected:
+            rejected[f.index] = (FIELD, f"{f.reason}: {f.message}")
+    res.images_quarantined = len(rejected)
+    rows = [_row(meta, table, i) for i, meta in enumerate(metas)]
+    res.ingest = monitor.log_predictions(name, rows, rejected=rejected).to_dict()
+    if thumbs is not None and res.thumbnails:
+        thumbs.prune(model.id)
+    return res
+
+
+def _thumbnails(thumbs: ThumbnailStore, model_id: int, metas: list[dict[str, Any]],
+                decoded: list[Decoded | DecodeFailure]) -> int:
+    n = 0
+    for meta, d in zip(metas, decoded, strict=True):
+        pid = meta.get("prediction_id")
+        if isinstance(d, Decoded) and isinstance(pid, str | int) and not isinstance(pid, bool):
+            thumbs.save(model_id, str(pid), d.image)
+            n += 1
+    return n
+
+
+def _concat(tables: list[PropertyTable]) -> PropertyTable:
+    if len(tables) == 1:
+        return tables[0]
+    keys = tables[0].columns
+    return PropertyTable({k: np.concatenate([t.columns[k] for t in tables]) for k in keys})
+
+
+def _row(meta: dict[str, Any], table: PropertyTable, i: int) -> dict[str, Any]:
+    """The event's row with the numeric properties as features (NaN as missing)."""
+    props = {k: (None if np.isnan(v[i]) else float(v[i]))
+             for k, v in table.numeric().items()}
+    row = dict(meta)
+    feats = row.get("features")
+    if isinstance(feats, dict):
+        row["features"] = {**feats, **props}
+    else:
+        row.update(props)
+    return row

@@ -1,0 +1,177 @@
+"""Image events over REST (docs/images.md): ingest, thumbnails, the gallery's list.
+
+POST /models/{m}/images takes multipart (``files`` parts plus a ``metadata`` JSON part: one
+object per file, in order) or JSON rows each with a base64 ``image``. Decoding runs in a
+worker thread, before the tabular ingest's write lock (aiwarden.monitoring.image_events).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import Field
+
+from aiwarden.images import DecodeFailure, decode_base64
+from aiwarden.monitoring import quarantine as quarantine_rows
+from aiwarden.monitoring.image_events import FIELD, ThumbnailStore, ingest_images
+from aiwarden.server.access import monitor as _monitor
+from aiwarden.server.access import requires
+from aiwarden.server.api_models import Open, answers
+from aiwarden.server.errors import Malformed
+from aiwarden.server.jsonbody import loads, require_json
+from aiwarden.store import models_repo as repo
+
+__all__ = ["MAX_IMAGES", "MAX_IMAGE_BYTES", "router"]
+
+router = APIRouter()
+
+MAX_IMAGES = 1000  # per request
+MAX_IMAGE_BYTES = 20_000_000  # per image; larger is quarantined as too_large_file
+_MULTIPART = "multipart/form-data"
+_IMAGE_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=60",
+                  "Content-Security-Policy": "default-src 'none'"}
+
+
+_BODY_DOC = {"requestBody": {"required": True, "content": {
+    "multipart/form-data": {"schema": {
+        "type": "object", "required": ["files", "metadata"], "properties": {
+            "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
+            "metadata": {"type": "string", "description": "a JSON list, one object per file "
+                         "in order: prediction_id, prediction, scores, timestamp, features"}}}},
+    "application/json": {"schema": {"type": "object", "required": ["rows"], "properties": {
+        "rows": {"type": "array", "items": {"type": "object", "required": ["image"],
+                                            "properties": {"image": {"type": "string"}}}}}}},
+}}}
+
+
+class ImagesIngested(Open):
+    images: int
+    images_quarantined: int = Field(description="images whose row went to quarantine "
+                                    "(field 'image', reason '<code>: <message>')")
+    thumbnails: int
+    findings: list[dict[str, Any]] = Field(description="aiwarden.images quality findings "
+                                           "(index, reason, message): at most 100")
+    received: int
+    accepted: int
+    duplicates: int
+    quarantined: int
+    labels_joined: int
+    errors: list[dict[str, Any]]
+
+
+def thumbnails(request: Request) -> ThumbnailStore:
+    """The server's thumbnail store, under ``<data_dir>/thumbnails`` (made on first use)."""
+    store = getattr(request.app.state, "thumbnails", None)
+    if store is None:
+        store = ThumbnailStore(Path(request.app.state.settings.data_dir) / "thumbnails")
+        request.app.state.thumbnails = store
+    return store
+
+
+def _meta(doc: Any, where: str) -> dict[str, Any]:
+    if not isinstance(doc, dict):
+        raise Malformed(f"{where}: expected a JSON object with prediction_id, prediction, "
+                        f"scores, timestamp, features.", where)
+    return doc
+
+
+async def _multipart(request: Request) -> tuple[list[dict[str, Any]], list[Any]]:
+    form = await request.form(max_files=MAX_IMAGES, max_fields=16)
+    try:
+        files = [f for f in form.getlist("files") if not isinstance(f, str)]
+        if not files:
+            raise Malformed("A multipart upload needs one or more file parts named 'files'.",
+                            "files")
+        text = form.get("metadata")
+        if not isinstance(text, str) or not text.strip():
+            raise Malformed("A multipart upload needs a 'metadata' part: a JSON list with "
+                            "one object per file, in order.", "metadata")
+        doc = loads(text, "metadata")
+        if isinstance(doc, dict):
+            doc = [doc]
+        if not isinstance(doc, list) or len(doc) != len(files):
+            raise Malformed(f"metadata: expected a JSON list of {len(files)} objects (one "
+                            f"per file). Got {len(doc) if isinstance(doc, list) else 'no list'}"
+                            f" instead.", "metadata")
+        metas = [_meta(d, f"metadata[{i}]") for i, d in enumerate(doc)]
+        images: list[Any] = []
+        for f in files:
+            data = await f.read(MAX_IMAGE_BYTES + 1)  # never more than the limit in memory
+            images.append(data if len(data) <= MAX_IMAGE_BYTES else DecodeFailure(
+                "too_large_file", f"The file has more than {MAX_IMAGE_BYTES} bytes."))
+        return metas, images
+    finally:
+        await form.close()
+
+
+async def _json(request: Request) -> tuple[list[dict[str, Any]], list[Any]]:
+    require_json(request)
+    body = await request.body()
+    if not body.strip():
+        raise Malformed("The body is empty.", "body")
+    doc = loads(body)
+    if isinstance(doc, dict):
+        doc = doc.get("rows", [doc])
+    if not isinstance(doc, list) or not doc:
+        raise Malformed("Expected an image event object, a list of them, or "
+                        "{\"rows\": [...]}.", "rows")
+    metas, images = [], []
+    for i, row in enumerate(doc):
+        meta = dict(_meta(row, f"rows[{i}]"))
+        text = meta.pop("image", None)
+        if text is None:
+            raise Malformed(f"rows[{i}].image: missing; send the image as base64 text.",
+                            f"rows[{i}].image")
+        metas.append(meta)
+        images.append(decode_base64(text) if isinstance(text, str) else DecodeFailure(
+            "bad_base64", f"Expected base64 text. Got {type(text).__name__} instead."))
+    return metas, images
+
+
+@router.post("/models/{name}/images", dependencies=[requires("ingest")], tags=["images"],
+             responses=answers(ImagesIngested), openapi_extra=_BODY_DOC)
+async def log_images(request: Request, name: str) -> dict[str, Any]:
+    """Image events: properties logged as the version's numeric features; images that do
+    not decode, or fail a quality check, quarantined with the reason (docs/images.md)."""
+    media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    metas, images = await (_multipart(request) if media == _MULTIPART else _json(request))
+    if len(images) > MAX_IMAGES:
+        raise Malformed(f"At most {MAX_IMAGES} images per request. Got {len(images)}.", "rows")
+    res = await run_in_threadpool(ingest_images, _monitor(request), name, metas, images,
+                                  thumbnails(request), max_bytes=MAX_IMAGE_BYTES)
+    return res.to_dict()
+
+
+# {prediction_id:path}: an id may hold "/", the thumbnail file is named by its hash
+@router.get("/models/{name}/images/{prediction_id:path}/thumbnail",
+            dependencies=[requires("read")], tags=["images"],
+            responses={200: {"content": {"image/jpeg": {}}}, 404: {}})
+def get_thumbnail(request: Request, name: str, prediction_id: str) -> Response:
+    """The image's small JPEG, kept at ingest (bounded per model, oldest dropped)."""
+    m = _monitor(request).model(name)
+    data = thumbnails(request).read(m.id, prediction_id)
+    if data is None:
+        return Response(b'{"detail": {"error": "not_found", "message": "No thumbnail kept '
+                        b'for this prediction id (not an image event, not decodable, or '
+                        b'dropped by retention).", "field": "prediction_id"}}', 404,
+                        media_type="application/json")
+    return Response(data, media_type="image/jpeg", headers=_IMAGE_HEADERS)
+
+
+@router.get("/models/{name}/images/quarantined", dependencies=[requires("read")],
+            tags=["images"])
+def list_quarantined_images(request: Request, name: str, limit: int = 100) -> dict[str, Any]:
+    """Quarantined image events, newest first, each with its reason."""
+    limit = max(1, min(int(limit), 500))
+    monitor = _monitor(request)
+    with monitor.db.read() as conn:
+        m = repo.get_model(conn, name)
+        found = quarantine_rows.list_rows(conn, m.id, field=FIELD, limit=limit)
+    store = thumbnails(request)
+    return {"model": name, "images": [
+        {"prediction_id": q.prediction_id, "reason": q.reason, "received_at": q.received_at,
+         "thumbnail": q.prediction_id is not None
+         and store.path(m.id, q.prediction_id).is_file()} for q in found]}

@@ -1,0 +1,196 @@
+"""Image events over real HTTP (SQLite and PostgreSQL): properties logged as ordinary numeric
+features equal aiwarden.images' own computation; dark bananas drift ``brightness``; a
+truncated JPEG, a non-image, bad base64 and a black frame are quarantined with the reason
+while the batch's other rows are stored; thumbnails are served safely; malformed requests
+are 4xx naming the field; a cross-site POST is refused.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import uuid
+from base64 import b64encode
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from aiwarden.images import properties
+from aiwarden.images.synthetic import fruit_jpeg, to_jpeg
+from tests.server.conftest import register_model
+from tests.server.live import ThreadServer, settings_for
+
+SIZE = 96
+FEATURES = ["brightness", "contrast", "sharpness", "saturation", "mean_r", "mean_g", "mean_b",
+            "entropy"]
+HOUR = 3600
+
+
+@pytest.fixture(scope="module")
+def server(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadServer]:
+    with ThreadServer(settings_for(db_url, tmp_path_factory.mktemp("data"),
+                                   evaluate_every=0)) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def http(server: ThreadServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url + "/api/v1", timeout=60) as c:
+        yield c
+
+
+def _fruit(rng: np.random.Generator, n: int, light: float = 1.0) -> tuple[list[str], list[bytes]]:
+    kinds = rng.choice(["banana", "cucumber"], n).tolist()
+    return kinds, [fruit_jpeg(k, rng, SIZE, light) for k in kinds]
+
+
+@pytest.fixture(scope="module")
+def kiosk(http: httpx.Client) -> dict[str, Any]:
+    """A fruit classifier whose reference is 60 well-lit images' properties; hour 0 sends 20
+    well-lit images (multipart) plus a truncated JPEG and a text file, hour 1 sends 20 dark
+    bananas (JSON, base64) plus bad base64 and a black frame."""
+    rng = np.random.default_rng(16)
+    name = f"fruit-{uuid.uuid4().hex[:8]}"
+    kinds, ref_images = _fruit(rng, 60)
+    ref = properties(ref_images).to_pandas()[FEATURES]
+    ref["store"] = rng.choice(["s1", "s2"], len(ref))
+    ref["pred"] = kinds
+    register_model(http, name, ref, {"prediction": "pred"})
+    t0 = float(int(time.time()) // 60 * 60 - 3 * HOUR)
+
+    kinds, good = _fruit(rng, 20)
+    truncated = fruit_jpeg("banana", rng, SIZE)
+    truncated = truncated[: len(truncated) // 2]
+    files = [*good, truncated, b"store,brightness\ns1,0.5\n"]
+    pids = [f"a{i}" for i in range(len(files))]
+    metas = [{"prediction_id": p, "timestamp": t0 + 60 + i, "prediction": "banana",
+              "features": {"store": "s1"}} for i, p in enumerate(pids)]
+    first = http.post(f"/models/{name}/images", files=[
+        ("files", (f"{p}.jpg", data, "image/jpeg")) for p, data in zip(pids, files, strict=True)
+    ], data={"metadata": json.dumps(metas)})
+    assert first.status_code == 200, first.text
+
+    _, dark = _fruit(rng, 20, light=0.35)
+    black = to_jpeg(Image.new("RGB", (SIZE, SIZE)))
+    texts = [b64encode(d).decode() for d in [*dark, black]] + ["not base64 at all!"]
+    rows = [{"prediction_id": f"b{i}", "timestamp": t0 + HOUR + 60 + i,
+             "prediction": "cucumber", "features": {"store": "s2"}, "image": t}
+            for i, t in enumerate(texts)]
+    second = http.post(f"/models/{name}/images", json={"rows": rows})
+    assert second.status_code == 200, second.text
+    return {"name": name, "t0": t0, "good": good, "dark": dark, "first": first.json(),
+            "second": second.json()}
+
+
+def test_bad_images_are_quarantined_with_the_reason_and_the_rest_stored(
+        kiosk: dict[str, Any]) -> None:
+    first, second = kiosk["first"], kiosk["second"]
+    assert (first["images"], first["accepted"], first["quarantined"]) == (22, 20, 2)
+    reasons = {e["prediction_id"]: (e["field"], e["reason"].split(":")[0])
+               for e in first["errors"]}
+    assert reasons == {"a20": ("image", "truncated"), "a21": ("image", "not_an_image")}
+    assert (second["images"], second["accepted"], second["quarantined"]) == (22, 20, 2)
+    reasons = {e["prediction_id"]: e["reason"].split(":")[0] for e in second["errors"]}
+    assert reasons == {"b20": "constant", "b21": "bad_base64"}
+
+
+def test_quarantine_lists_the_images_with_their_reasons(
+        http: httpx.Client, kiosk: dict[str, Any]) -> None:
+    out = http.get(f"/models/{kiosk['name']}/images/quarantined").json()
+    got = {i["prediction_id"]: (i["reason"].split(":")[0], i["thumbnail"])
+           for i in out["images"]}
+    assert got == {"a20": ("truncated", False), "a21": ("not_an_image", False),
+                   "b20": ("constant", True), "b21": ("bad_base64", False)}
+    generic = http.get(f"/models/{kiosk['name']}/quarantine").json()
+    assert {q["prediction_id"] for q in generic} == {"a20", "a21", "b20", "b21"}, generic
+
+
+def test_stored_properties_equal_the_image_package(
+        http: httpx.Client, kiosk: dict[str, Any]) -> None:
+    r = http.get(f"/models/{kiosk['name']}/events", params={"start": kiosk["t0"]})
+    assert r.status_code == 200, r.text
+    stored = pq.read_table(io.BytesIO(r.content)).to_pandas().set_index("prediction_id")
+    assert len(stored) == 40
+    want = properties(kiosk["good"] + kiosk["dark"]).to_pandas()
+    want.index = [f"a{i}" for i in range(20)] + [f"b{i}" for i in range(20)]
+    for col in FEATURES:
+        np.testing.assert_allclose(stored.loc[want.index, col].to_numpy(float),
+                                   want[col].to_numpy(float), rtol=1e-12, err_msg=col)
+    assert set(stored.loc[[f"b{i}" for i in range(20)], "store"]) == {"s2"}
+
+
+def _drift(http: httpx.Client, kiosk: dict[str, Any], hour: int) -> dict[str, Any]:
+    start = kiosk["t0"] + hour * HOUR
+    r = http.get(f"/models/{kiosk['name']}/metrics", params={
+        "metric": "drift", "start": start, "end": start + HOUR})
+    assert r.status_code == 200, r.text
+    (point,) = r.json()["points"]
+    return point["value"]
+
+
+def test_dark_bananas_drift_brightness(http: httpx.Client, kiosk: dict[str, Any]) -> None:
+    lit, dark = _drift(http, kiosk, 0), _drift(http, kiosk, 1)
+    assert lit["n_current"] == dark["n_current"] == 20
+    assert "brightness" not in lit["drifted_features"]
+    assert "brightness" in dark["drifted_features"]
+    assert dark["columns"]["brightness"]["value"] > lit["columns"]["brightness"]["value"]
+
+
+def test_thumbnails_are_served_small_and_safe(http: httpx.Client,
+                                              kiosk: dict[str, Any]) -> None:
+    name = kiosk["name"]
+    for pid in ("a0", "b20"):
+        r = http.get(f"/models/{name}/images/{pid}/thumbnail")
+        assert r.status_code == 200, r.text
+        assert r.headers["content-type"] == "image/jpeg"
+        assert r.headers["x-content-type-options"] == "nosniff"
+        im = Image.open(io.BytesIO(r.content))
+        assert im.format == "JPEG" and max(im.size) <= 128
+    for pid in ("a20", "nope", "..%2F..%2Fsecrets", "../../x"):
+        r = http.get(f"/models/{name}/images/{pid}/thumbnail")
+        assert r.status_code == 404, (pid, r.text)
+    assert http.get("/models/no-such-model/images/a0/thumbnail").status_code == 404
+
+
+@pytest.mark.parametrize(("kwargs", "status", "field"), [
+    ({"files": [("files", ("x.jpg", b"x", "image/jpeg"))]}, 422, "metadata"),
+    ({"files": [("files", ("x.jpg", b"x", "image/jpeg"))],
+      "data": {"metadata": "[{}, {}]"}}, 422, "metadata"),
+    ({"files": [("files", ("x.jpg", b"x", "image/jpeg"))],
+      "data": {"metadata": "[1]"}}, 422, "metadata[0]"),
+    ({"data": {"metadata": "[{}]"}, "files": [("other", ("x", b"x", "text/plain"))]},
+     422, "files"),
+    ({"json": {"rows": [{"prediction_id": "z"}]}}, 422, "rows[0].image"),
+    ({"json": {"rows": []}}, 422, "rows"),
+    ({"json": {"rows": ["x"]}}, 422, "rows[0]"),
+    ({"content": b"{", "headers": {"content-type": "application/json"}}, 422, "body"),
+])
+def test_malformed_requests_are_4xx_naming_the_field(
+        http: httpx.Client, kiosk: dict[str, Any], kwargs: dict[str, Any], status: int,
+        field: str) -> None:
+    r = http.post(f"/models/{kiosk['name']}/images", **kwargs)
+    assert r.status_code == status, r.text
+    assert r.json()["detail"]["field"].startswith(field), r.text
+
+
+def test_unknown_model_is_404(http: httpx.Client) -> None:
+    r = http.post("/models/no-such-model/images", json={"rows": [{"image": "AAAA"}]})
+    assert r.status_code == 404, r.text
+
+
+def test_a_cross_site_post_is_refused_and_stores_nothing(
+        http: httpx.Client, kiosk: dict[str, Any]) -> None:
+    name = kiosk["name"]
+    meta = [{"prediction_id": "evil", "timestamp": kiosk["t0"] + 90}]
+    r = http.post(f"/models/{name}/images", headers={"Origin": "http://evil.example"},
+                  files=[("files", ("e.jpg", kiosk["good"][0], "image/jpeg"))],
+                  data={"metadata": json.dumps(meta)})
+    assert r.status_code == 403, r.text
+    assert r.json()["detail"]["error"] == "cross_site"
+    assert http.get(f"/models/{name}/images/evil/thumbnail").status_code == 404
