@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from aiwarden._env_names import env_name_refused
 from aiwarden.errors import ParameterError
 
 __all__ = ["ACTIONS", "DEFAULT_FALLBACK", "DEFAULT_MAX_MESSAGE_CHARS", "ENV_PREFIX", "GROUPS",
@@ -59,11 +60,7 @@ class KeyUnavailable(Exception):
 
 def env_refused(name: str) -> str | None:
     """Why ``name`` may not be a policy's key variable, or None."""
-    listed = {v.strip() for v in os.environ.get(KEY_ENVS, "").split(",") if v.strip()}
-    if name in listed or (name.startswith(ENV_PREFIX) and len(name) > len(ENV_PREFIX)):
-        return None
-    return (f"variable {name!r} may not hold an upstream key: name one starting with "
-            f"{ENV_PREFIX} or list it in {KEY_ENVS} (the server's environment).")
+    return env_name_refused(name, ENV_PREFIX, KEY_ENVS, "an upstream key")
 
 
 def file_refused(name: str, secrets_dir: str | Path | None) -> str | None:

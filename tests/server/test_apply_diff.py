@@ -81,8 +81,9 @@ def test_receiver_secrets_from_the_environment_and_files(
     signing = server.settings.secrets_folder / "signing"  # only files in there are read
     signing.parent.mkdir(exist_ok=True)
     signing.write_text("hmac-key-from-file\n")
-    monkeypatch.setenv("AW_TEST_HOOK_URL", f"http://127.0.0.1:9/hook/{SECRET}")
-    f.write_text(_hook_file(m, "${env:AW_TEST_HOOK_URL}", f", secret: {{file: {signing}}}"))
+    monkeypatch.setenv("AIWARDEN_SECRET_TEST_HOOK_URL", f"http://127.0.0.1:9/hook/{SECRET}")
+    f.write_text(_hook_file(m, "${env:AIWARDEN_SECRET_TEST_HOOK_URL}",
+                            f", secret: {{file: {signing}}}"))
     code, out, err = _cli(server, capsys, "apply", str(f))
     assert code == 0, err
     assert SECRET not in out + err + json.dumps(http.get("/notifications/config").json())
@@ -95,21 +96,21 @@ def test_receiver_secrets_from_the_environment_and_files(
         stored = kv.get(conn, CONFIG)
     db.dispose()
     assert SECRET not in json.dumps(stored)  # the reference is stored, not the secret
-    assert stored["receivers"][0]["url"] == "${env:AW_TEST_HOOK_URL}"
+    assert stored["receivers"][0]["url"] == "${env:AIWARDEN_SECRET_TEST_HOOK_URL}"
 
     # another reference: a diff on the stored setting, never the value
-    monkeypatch.setenv("AW_TEST_HOOK_URL2", f"http://127.0.0.1:9/other/{SECRET}")
-    f.write_text(_hook_file(m, "${env:AW_TEST_HOOK_URL2}"))
+    monkeypatch.setenv("AIWARDEN_SECRET_TEST_HOOK_URL2", f"http://127.0.0.1:9/other/{SECRET}")
+    f.write_text(_hook_file(m, "${env:AIWARDEN_SECRET_TEST_HOOK_URL2}"))
     code, out, _ = _cli(server, capsys, "apply", str(f), "--dry-run")
     assert code == 1 and "~ receiver hook" in out and SECRET not in out
 
     # a missing variable or file: refused, naming it and the field
-    monkeypatch.delenv("AW_TEST_HOOK_URL2")
+    monkeypatch.delenv("AIWARDEN_SECRET_TEST_HOOK_URL2")
     for dry in ("--dry-run", None):
         code, _, err = _cli(server, capsys, "apply", str(f), *([dry] if dry else []))
         assert code == 2 and err.count("\n") == 1
         assert "receivers[0]" in err and "url" in err
-        assert "environment variable AW_TEST_HOOK_URL2 is not set" in err
+        assert "environment variable AIWARDEN_SECRET_TEST_HOOK_URL2 is not set" in err
     f.write_text(_hook_file(m, "http://127.0.0.1:9/x", ", secret: {file: nope}"))
     r = http.post("/rules/apply", content=f.read_text())
     assert r.status_code == 422 and r.json()["detail"]["field"] == "receivers[0].secret"
@@ -123,6 +124,7 @@ def test_references_resolve_inside_strings_and_whole_values(
     from aiwarden.errors import ParameterError
 
     monkeypatch.setenv("AW_TOKEN", "t0k")
+    monkeypatch.setenv("AIWARDEN_SECRET_ENVS", "OTHER, AW_TOKEN")  # listed by the operator
     (tmp_path / "s").write_text("from-file")
     got: dict[str, Any] = resolve_secrets({
         "url": "https://h.example/x/${env:AW_TOKEN}?k=${file:%s}" % (tmp_path / "s"),
@@ -130,8 +132,26 @@ def test_references_resolve_inside_strings_and_whole_values(
     assert got == {"url": "https://h.example/x/t0k?k=from-file",
                    "headers": {"Authorization": "t0k"}, "timeout": 3}
     with pytest.raises(ParameterError) as err:
-        resolve_secrets({"headers": {"X": "${env:AW_NOT_SET_ANYWHERE}"}})
-    assert err.value.field == "headers.X" and "AW_NOT_SET_ANYWHERE" in str(err.value)
+        resolve_secrets({"headers": {"X": "${env:AIWARDEN_SECRET_NOT_SET_ANYWHERE}"}})
+    assert err.value.field == "headers.X" and "AIWARDEN_SECRET_NOT_SET_ANYWHERE" in str(err.value)
+
+
+def test_only_secret_variables_can_be_named(
+        server: ThreadServer, http: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whoever may change receivers must not be able to send the server's own environment
+    (its database URL, a cloud token) to a URL of their choosing, nor learn which variables
+    exist: an unlisted name is refused alike whether it is set or not."""
+    monkeypatch.setenv("AW_SERVER_TOKEN", SECRET)
+    answers = []
+    for name in ("AW_SERVER_TOKEN", "AW_SURELY_UNSET_VARIABLE"):
+        r = http.put("/notifications/config", json={"receivers": [
+            {"type": "webhook", "name": "leak", "url": f"http://127.0.0.1:9/${{env:{name}}}"}]})
+        assert r.status_code == 422, r.text
+        detail = r.json()["detail"]
+        assert detail["field"] == "receivers[0].url" and SECRET not in r.text
+        answers.append(detail["message"].replace(name, "NAME"))
+    assert answers[0] == answers[1] and "AIWARDEN_SECRET_" in answers[0]
+    assert "leak" not in server.server.config.app.state.notifications.receivers
 
 
 def test_secret_files_are_one_short_line_of_a_regular_file_in_the_secrets_folder(

@@ -5,7 +5,8 @@ A rule file kept in git then holds no secret, and neither does the stored config
 reference is stored, and each server process resolves it when it builds the receiver (so
 every process that delivers needs the variable or file). A missing variable or unreadable
 file is refused with the variable's (or file's) name and the field it was for; the value
-itself is never part of a message.
+itself is never part of a message. Only variables starting with ``AIWARDEN_SECRET_`` or listed
+in ``AIWARDEN_SECRET_ENVS`` may be named (any other could send the server's own secrets out).
 
 A file reference can only name a regular file of at most :data:`MAX_FILE_BYTES` bytes inside
 the secrets folder (the server's ``AIWARDEN_SECRETS_DIR``, default ``<data dir>/secrets``;
@@ -24,11 +25,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from aiwarden._env_names import env_name_refused
 from aiwarden.errors import ParameterError
 
-__all__ = ["MAX_FILE_BYTES", "resolve_secrets"]
+__all__ = ["ENV_PREFIX", "MAX_FILE_BYTES", "SECRET_ENVS", "resolve_secrets"]
 
 MAX_FILE_BYTES = 4096
+#: The variables a receiver may name: this prefix, or listed (comma-separated) in
+#: :data:`SECRET_ENVS`. Any other name could send the server's own secrets
+#: (``AIWARDEN_DATABASE_URL``, a cloud token) to the receiver's URL.
+ENV_PREFIX = "AIWARDEN_SECRET_"
+SECRET_ENVS = "AIWARDEN_SECRET_ENVS"
 _REF = re.compile(r"\$\{(env|file):([^}]*)\}")
 
 
@@ -74,6 +81,9 @@ def _lookup(kind: str, name: str, where: str, folder: str | Path | None) -> str:
         raise ParameterError(f"{where}: ${{{kind}:...}} names no "
                              f"{'variable' if kind == 'env' else 'file'}.", where)
     if kind == "env":
+        refused = env_name_refused(name, ENV_PREFIX, SECRET_ENVS, "a receiver's secret")
+        if refused:
+            raise ParameterError(f"{where}: {refused}", where)
         value = os.environ.get(name)
         if value is None:
             raise ParameterError(f"{where}: environment variable {name} is not set (the "
