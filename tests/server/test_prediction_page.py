@@ -145,3 +145,17 @@ def test_a_server_without_shap_says_which_extra_to_install(site, monkeypatch) ->
     msg = html.unescape(r.text.split('id="explain-error">')[1].split("</p>")[0])
     assert "shap, which is not installed" in msg and "aiwarden[explain]" in msg
     assert 'id="row-features"' in r.text
+
+
+def test_another_sites_request_shows_the_row_without_computing(site) -> None:
+    """A link in an alert opens the page; an ``<img>`` on any site must not spend the server's
+    CPU: from another site the row is shown and the explanation waits for a click here."""
+    web, m = site
+    url = f"/models/{m['name']}/predictions/p1"
+    for dest in ("image", "document"):
+        r = web.get(url, headers={"sec-fetch-site": "cross-site", "sec-fetch-dest": dest})
+        assert r.status_code == 200, r.text
+        assert 'id="explain-deferred"' in r.text and 'class="chart-spec"' not in r.text
+        assert 'id="row-label">1<' in r.text  # the logged row is still shown
+    here = web.get(url, headers={"sec-fetch-site": "same-origin"})
+    assert 'id="explain-deferred"' not in here.text and _spec(here.text, "waterfall")

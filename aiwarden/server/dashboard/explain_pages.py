@@ -26,6 +26,7 @@ from aiwarden.server.dashboard.render import page
 from aiwarden.server.dashboard.specs import rounded
 from aiwarden.server.dashboard.web import PageRoute, page_requires, viewer
 from aiwarden.server.explain_routes import explanations_for
+from aiwarden.server.origin import same_origin
 from aiwarden.store import models_repo as repo
 from aiwarden.store.models_repo import NotFound
 
@@ -155,8 +156,13 @@ async def prediction_page(request: Request, name: str, prediction_id: str) -> Re
     viewer(request)
     method = _method(request)
     version = request.query_params.get("version") or None
-    data = await run_in_threadpool(_explained, request.app.state, request.app, name,
-                                   prediction_id, version, method)
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    if same_origin(headers, request.app.state.settings.origin_list):
+        data = await run_in_threadpool(_explained, request.app.state, request.app, name,
+                                       prediction_id, version, method)
+    else:  # a link in an alert may open the page; an <img> on any site must not cost CPU
+        row = await run_in_threadpool(_logged, request.app.state, name, prediction_id)
+        data = {"row": row, "explanation": None, "error": None, "deferred": True}
     return page(request, "prediction.html", {
         "name": name, "pid": prediction_id, "method": method, "methods": METHODS,
         "asked_version": version, "top": TOP, **data})
