@@ -36,6 +36,7 @@ class TrainingContext:
     holdout_path: str
     run_dir: str
     params: dict[str, Any] = field(default_factory=dict)
+    images: str | None = None  # the pipeline's data.images (a folder or manifest), audited
 
     def load_train(self) -> Any:
         """The training rows as a pandas DataFrame."""

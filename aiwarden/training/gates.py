@@ -14,7 +14,9 @@ Gates, in the order a run meets them:
 * ``comparison_gate``: challenger against champion on the same labelled holdout, with the
   paired test suited to the metric, plus an absolute floor;
 * ``slice_gate``: no slice where the challenger is significantly worse than the champion;
-* ``text_audit_gate`` (text models): no unsafe, PII or secret rows in the training data.
+* ``text_audit_gate`` (text models): no unsafe, PII or secret rows in the training data;
+* ``image_audit_gate`` (image sets, ``data.images``): no more corrupt, constant, duplicate or
+  leaked images (and, when asked, label issues and outliers) than the pipeline allows.
 """
 
 from __future__ import annotations
@@ -38,8 +40,8 @@ from aiwarden.engine.row_validation import validate_rows
 from aiwarden.engine.slice_comparison import find_slice_regressions
 from aiwarden.errors import check_param
 
-__all__ = ["GateResult", "comparison_gate", "data_gate", "label_gate", "overfit_gate",
-           "slice_gate", "text_audit_gate"]
+__all__ = ["IMAGE_KINDS", "GateResult", "comparison_gate", "data_gate", "image_audit_gate",
+           "label_gate", "overfit_gate", "slice_gate", "text_audit_gate"]
 
 #: metrics where a lower value is better (gaps and floors flip sign)
 LOWER_IS_BETTER = frozenset({"mae", "rmse", "mse", "log_loss", "error_rate"})
@@ -208,3 +210,61 @@ def text_audit_gate(data: Any, columns: Sequence[str], evaluators: Sequence[Any]
                       f"training rows hold unsafe text, PII or secrets ({counts}); first row "
                       f"{first['row']} column {first['column']!r}: "
                       f"{', '.join(first['categories'])}", evidence)
+
+
+#: the image audit's reason codes a limit counts, by the limit's name (``max_<kind>``)
+IMAGE_KINDS: dict[str, frozenset[str]] = {
+    "corrupt": frozenset(("empty", "bad_base64", "not_an_image", "unreadable", "truncated",
+                          "too_large_file", "too_many_pixels", "wrong_shape", "missing_file",
+                          "non_finite", "garbled")),
+    "constant": frozenset(("constant",)),
+    "duplicate": frozenset(("exact_duplicate", "near_duplicate")),
+    "leakage": frozenset(("leakage",)),
+    "label_issues": frozenset(("label_issue",)),
+    "outliers": frozenset(("outlier",)),
+}
+
+_SAID = {"corrupt": "corrupt", "constant": "constant", "duplicate": "duplicate",
+         "leakage": "leaked", "label_issues": "mislabelled", "outliers": "outlier"}
+
+
+def image_audit_gate(source: str, limits: Mapping[str, int | None], *, listed: int = 50,
+                     **options: Any) -> GateResult:
+    """An image training set (a folder or a manifest) holds no more problem images of each
+    kind than ``limits`` allows (``{"max_corrupt": 0, ...}``; None: not checked). Images are
+    named by path with the audit's reason; a missing ``images`` extra is a refusal naming it
+    (an image set nobody could check is not a clean one)."""
+    from aiwarden.errors import DataError
+    from aiwarden.images import MissingExtraError, audit_images
+
+    wanted = {k: limits.get(f"max_{k}") for k in IMAGE_KINDS}
+    try:
+        report = audit_images(source, label_issues=wanted["label_issues"] is not None,
+                              outliers=wanted["outliers"] is not None, **options)
+    except MissingExtraError as exc:
+        return GateResult("image_audit", False, str(exc), {"source": source})
+    except DataError as exc:  # no such folder, a bad manifest, no images
+        return GateResult("image_audit", False, f"the image set cannot be audited: {exc}",
+                          {"source": source})
+    found = {k: [f for f in report.findings if f.reason in codes]
+             for k, codes in IMAGE_KINDS.items()}
+    counts = {k: len(v) for k, v in found.items()}
+    over = [k for k, limit in wanted.items() if limit is not None and counts[k] > limit]
+    shown = [f for f in report.findings if any(f.reason in IMAGE_KINDS[k] for k in over)]
+    evidence = {"source": report.source, "images": report.images, "classes": report.classes,
+                "counts": counts, "limits": wanted, "by_reason": report.by_reason(),
+                "label_check": report.label_check, "notes": list(report.notes),
+                "findings": [{"path": f.name, "reason": f.reason, "message": f.message,
+                              **({"related": f.related_name} if f.related_name else {})}
+                             for f in (shown or list(report.findings))[:listed]]}
+    if not over:
+        checked = ", ".join(f"{k} {counts[k]}/{wanted[k]}" for k in IMAGE_KINDS
+                            if wanted[k] is not None)
+        return GateResult("image_audit", True, f"{report.images} training images within "
+                          f"the limits ({checked})", evidence)
+    parts = []
+    for k in over:
+        first = found[k][0]
+        parts.append(f"{counts[k]} {_SAID[k]} image(s) (limit {wanted[k]}), first "
+                     f"{first.name}: {first.reason}")
+    return GateResult("image_audit", False, f"blocked: {'; '.join(parts)}", evidence)

@@ -100,6 +100,14 @@ class RunSteps:
 
     # ---------------------------------------------------------------- steps
     def run_all(self) -> tuple[str, str]:
+        if self.spec.data.images is not None:
+            verdict = self._image_audit()
+            if verdict == "blocked":
+                return verdict, self.gates[-1]["reason"]
+            if verdict == "cancelled":
+                return ("failed", "the server stopped during the image audit; queue a new "
+                        "run") if self.svc._stopping.is_set() else (
+                        "cancelled", "cancelled during the image audit")
         if self.svc.monitor.model(self.model).task == "text_generation":
             return self._run_text()
         ref, schema = self._serving_reference()
@@ -221,6 +229,36 @@ class RunSteps:
         self._register(loaded)
         return "succeeded", self._promote()
 
+    def _image_audit(self) -> str:
+        """The image set's audit, before anything else reads or trains: a truncated JPEG
+        named by path here costs seconds; found by the training function, a run. The audit
+        runs in a thread so the run keeps its heartbeat (a large set takes minutes)."""
+        import threading
+
+        source = str(self.spec.data.images)
+        self.data["images"] = source
+        limits = self.spec.gates.image_audit
+        if limits is None:
+            self.step("image audit gate skipped (gates.image_audit is null)")
+            return "passed"
+        out: list[gates.GateResult] = []
+        worker = threading.Thread(target=lambda: out.append(gates.image_audit_gate(
+            source, limits.model_dump())), name=f"aiwarden-image-audit-{self.run.id}",
+            daemon=True)
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.5)
+            if self.stop_now():  # the thread is left to finish on its own; nothing reads it
+                return "cancelled"
+        if not out:  # the thread raised: a bug of ours, said as the gate's refusal
+            out.append(gates.GateResult("image_audit", False, "the image audit stopped "
+                                        "with an internal error (see the server log)",
+                                        {"source": source}))
+        evidence = out[0].evidence
+        if "images" in evidence:
+            self.data["image_count"] = evidence["images"]
+        return "passed" if self.gate(out[0]) else "blocked"
+
     def _serving_reference(self) -> tuple[Any, Any]:
         from aiwarden.store import models_repo as repo
 
@@ -268,7 +306,8 @@ class RunSteps:
         train_path.write_bytes(parquet_bytes(data.train))
         holdout_path.write_bytes(parquet_bytes(data.holdout))
         ctx = TrainingContext(self.run.id, self.model, task, target, features, str(train_path),
-                              str(holdout_path), str(self.run_dir), dict(self.spec.params))
+                              str(holdout_path), str(self.run_dir), dict(self.spec.params),
+                              self.spec.data.images)
         ex = self.spec.executor
         job = Job(ctx, entry=self.spec.entry,
                   command=tuple(self.spec.command) if self.spec.command else None,

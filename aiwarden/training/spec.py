@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from aiwarden.monitoring.windows import parse_duration
 
-__all__ = ["DataSpec", "ExecutorSpec", "GateSpec", "HoldoutSpec", "PipelineSpec",
-           "PromotionSpec", "TriggerSpec"]
+__all__ = ["DataSpec", "ExecutorSpec", "GateSpec", "HoldoutSpec", "ImageAuditSpec",
+           "PipelineSpec", "PromotionSpec", "TriggerSpec"]
 
 _ENTRY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
@@ -37,6 +37,9 @@ class DataSpec(_Strict):
     window: str = "7d"
     source: Literal["events", "file"] = "events"
     uri: str | None = None  # a Parquet/CSV file (source: file, or unioned with the events)
+    # an image model's training images: a folder (DIR/<label>/<file>, DIR/<split>/<label>/...)
+    # or a manifest (CSV/JSON/JSONL with path, label, split); audited before anything trains
+    images: str | None = Field(None, min_length=1)
     union_previous: bool = False
     min_rows: int = Field(200, ge=1)
 
@@ -90,6 +93,18 @@ class TriggerSpec(_Strict):
         return v
 
 
+class ImageAuditSpec(_Strict):
+    """How many images of each kind the image audit lets through (``data.images``); a null
+    limit is not checked (label issues and outliers are off unless given: they fit a model)."""
+
+    max_corrupt: int | None = Field(0, ge=0)  # undecodable, truncated, garbled
+    max_constant: int | None = Field(0, ge=0)  # one-colour frames
+    max_duplicate: int | None = Field(0, ge=0)  # exact and near duplicates
+    max_leakage: int | None = Field(0, ge=0)  # a test/val image repeating a training one
+    max_label_issues: int | None = Field(None, ge=0)
+    max_outliers: int | None = Field(None, ge=0)
+
+
 class GateSpec(_Strict):
     """Limits of the gates in ``training.gates``; a gate set to null is skipped and says so."""
 
@@ -97,6 +112,7 @@ class GateSpec(_Strict):
     max_bad_share: float = Field(0.01, ge=0, le=1)
     labels: bool = True
     text_audit: bool = True  # text models: unsafe and PII rows in the training data block
+    image_audit: ImageAuditSpec | None = Field(default_factory=ImageAuditSpec)  # data.images
     overfit_metric: str | None = None  # default: the comparison metric
     max_overfit_gap: float | None = Field(0.05, ge=0)
     metric: Literal["accuracy", "roc_auc", "mae"] | None = None  # default: by task

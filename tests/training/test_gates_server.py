@@ -2,7 +2,8 @@
 run through a real server (SQLite; the gates are pure functions on the run's data, the same on
 PostgreSQL): a feature that equals the label (labels), a candidate that learnt its training
 rows by heart (overfit), one trained on shuffled labels against a real champion (comparison,
-significantly worse), and a clean one under an absolute floor (comparison, the floor). The
+significantly worse), a clean one under an absolute floor (comparison, the floor), and an
+image training set holding a truncated JPEG (image_audit; the repaired set passes). The
 clean candidate passing every gate is that module's first test.
 
 The holdout is a seeded share, not the most recent window: which rows are held out must not
@@ -132,3 +133,28 @@ def test_a_clean_candidate_under_the_absolute_floor_is_refused(api) -> None:
     # everything else passed: the floor alone refused it
     assert [g["gate"] for g in run["gates"]] == ["data", "labels", "infra", "overfit",
                                                  "slices", "comparison"]
+
+
+def test_an_image_set_with_a_truncated_jpeg_is_blocked_before_anything_trains(
+        api, tmp_path) -> None:
+    from tests.training.images import fruit_set, truncate
+
+    images = fruit_set(tmp_path / "fruit")
+    truncate(images / "banana" / "banana_04.jpg")
+    pipeline = {"entry": ENTRY.format("train_logreg"), **BASE,
+                "data": BASE["data"] | {"images": str(images)}}
+    run = _run(api, MODEL, pipeline)
+    gate = _refused_by(run)
+    assert gate["gate"] == "image_audit" and [g["gate"] for g in run["gates"]] == [
+        "image_audit"], run["gates"]
+    assert gate["reason"] == ("blocked: 1 corrupt image(s) (limit 0), first "
+                              "banana/banana_04.jpg: truncated")
+    assert gate["evidence"]["findings"][0]["path"] == "banana/banana_04.jpg"
+    assert run["data"]["images"] == str(images) and "exit_code" not in run["result"]
+    # the same set, repaired: the gate passes and the run goes on through every other gate
+    fruit_set(tmp_path / "fruit")
+    run = _run(api, MODEL, pipeline)
+    assert run["state"] == "succeeded", (run["reason"], run["gates"])
+    assert [g["gate"] for g in run["gates"]][:2] == ["image_audit", "data"]
+    assert run["gates"][0]["passed"] and run["gates"][0]["evidence"]["images"] == 16
+    assert run["data"]["image_count"] == 16
