@@ -11,7 +11,7 @@ __all__ = ["Narrator"]
 
 class Narrator:
     """Mixin of the stories: ``narrate`` keeps every line (``events``, for tests) and prints
-    it with the time since the story started; ``status`` rewrites one line in place, only on
+    it with the time since the first line; ``status`` rewrites one line in place, only on
     a terminal (a log gets the narration alone)."""
 
     out: TextIO
@@ -19,7 +19,10 @@ class Narrator:
     _seen: set[str]
 
     def narrate(self, text: str) -> None:
-        elapsed = time.time() - getattr(self, "started", time.time())
+        # Since the first line, not the story's clock: a story restarts that after its
+        # setup, and the stamps went backwards ([65s], then [41s]).
+        now = time.time()
+        elapsed = now - self.__dict__.setdefault("_narration_start", now)
         self.events.append(text)
         self.out.write(f"\r\033[K[{int(elapsed) // 60:02d}:{int(elapsed) % 60:02d}] {text}\n"
                        if self.out.isatty() else f"[{elapsed:6.0f}s] {text}\n")
