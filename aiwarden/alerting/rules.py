@@ -199,6 +199,16 @@ class Rule(BaseModel):
     runbook: str | None = None
     enabled: bool = True
 
+    @field_validator("warning", "critical", "hysteresis", "min_rows", "min_labels", "min_gap",
+                     mode="before")
+    @classmethod
+    def _not_a_bool(cls, v: Any) -> Any:
+        """true is not 1 nor false 0 (the OpenAPI document says number or integer; a lax
+        model took min_rows: false as 0: schemathesis ST201)."""
+        if isinstance(v, bool):
+            raise ValueError(f"expected a number, got {str(v).lower()}")
+        return v
+
     @field_validator("window")
     @classmethod
     def _duration(cls, v: str) -> str:

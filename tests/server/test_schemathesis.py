@@ -413,3 +413,13 @@ def test_an_integral_float_is_an_integer(seeded) -> None:
     refused = seeded.put("/models/fuzz/rollback-policy", json=policy)
     assert refused.status_code == 422
     assert refused.json()["detail"]["field"] == "compare.min_samples"
+
+
+def test_a_bool_is_not_a_number(seeded) -> None:
+    """The ST201 of postgresql-keyed (2026-12-06): ``min_rows: false`` was stored as 0."""
+    rule = {"metric": "volume", "op": ">", "warning": 10}
+    for field in ("min_rows", "warning", "hysteresis"):
+        got = seeded.put("/rules/fuzz/bools", json={**rule, field: False})
+        assert got.status_code == 422, (field, got.text)
+        assert field in got.json()["detail"]["message"], got.text
+    assert seeded.put("/rules/fuzz/bools", json={**rule, "min_rows": 0}).status_code == 200
