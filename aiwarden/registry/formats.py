@@ -4,7 +4,8 @@
 entry point): they load only with an admin's explicit trust recorded on the version.
 skops loads by rebuilding known types; types beyond skops' defaults and the allow-list
 (scikit-learn wrappers of XGBoost and LightGBM, plus ``AIWARDEN_SKOPS_TRUSTED``) need
-that same trust.
+that same trust. Types that reach the shell, files or the importer (``os.system``,
+``builtins.eval``...) are never trusted (aiwarden.registry._skops_types).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aiwarden.registry import _onnx
+from aiwarden.registry import _onnx, _skops_types
 from aiwarden.registry._errors import ArtifactFormatError, UntrustedArtifactError, why
 from aiwarden.registry.predictor import EstimatorPredictor, Predictor, PromptTemplate
 
@@ -50,9 +51,17 @@ class ArtifactFormat:
             return []
         sio = _skops()
         try:
-            return sorted(sio.get_untrusted_types(data=data))
+            types = sorted(sio.get_untrusted_types(data=data))
         except Exception as exc:  # zipfile/json errors of a malformed file
             raise ArtifactFormatError(f"Not a skops file: {why(exc)}", "artifact") from None
+        bad = _skops_types.dangerous(types)
+        if bad:  # whoever vouches: loading would call them with the file's arguments
+            raise ArtifactFormatError(
+                f"The skops artifact names {bad}: loading it would call them with arguments "
+                "the file chooses (a shell command, a file, an import). aiwarden never trusts "
+                "such types, with or without trust=true; no model needs them.",
+                "trusted_types")
+        return types
 
     def check(self, data: bytes, entry_point: str | None) -> None:
         """Cheap structural checks before anything is trusted or stored."""
@@ -121,6 +130,11 @@ def _skops() -> Any:
 
 
 def _load_skops(data: bytes, trusted_types: Sequence[str]) -> Any:
+    bad = _skops_types.dangerous(trusted_types)
+    if bad:  # a version registered before the rule: never load it
+        raise UntrustedArtifactError(f"The skops artifact was registered trusting {bad}, "
+                                     "which aiwarden never trusts; refusing to load it.",
+                                     "trusted_types")
     sio = _skops()
     from skops.io.exceptions import UntrustedTypesFoundException
 

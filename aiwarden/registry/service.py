@@ -86,8 +86,8 @@ class Registry:
         fmt = get_format(format) if format else detect_format(filename, entry_point)
         fmt.check(data, entry_point)
         meta = clean_metadata(metadata)
-        types = fmt.untrusted_types(data)
-        beyond = sorted(set(types) - self.trusted_types)
+        types = fmt.untrusted_types(data)  # os.system & co: 422 whoever asks
+        beyond = self.beyond_allow_list(types)
         trusted_by = self._trust(fmt.name, fmt.runs_code, beyond, actor, admin, trust)
         # a trial load: a broken artifact is refused now, not when the gateway needs it
         trial = fmt.load(data, trusted_types=types, trusted=True, entry_point=entry_point,
@@ -122,6 +122,11 @@ class Registry:
                 trusted_types=types, trusted_by=trusted_by, meta=meta, registered_by=actor)
             return _repo.versions(conn, model, version_id=version_id)[0]
 
+    def beyond_allow_list(self, types: Sequence[str]) -> list[str]:
+        """The skops types (off skops' defaults) that are not on this registry's allow-list
+        either, so registering them needs an admin's ``trust``."""
+        return sorted(set(types) - self.trusted_types)
+
     @staticmethod
     def _trust(fmt: str, runs_code: bool, beyond: list[str], actor: str, admin: bool,
                trust: bool) -> str | None:
@@ -135,8 +140,12 @@ class Registry:
                                          f"version: {why}.", "format" if runs_code else
                                          "trusted_types")
         if not trust:
-            raise UntrustedArtifactError(f"Refusing to register: {why}. An admin who trusts "
-                                         "its source must send trust=true.", "trust")
+            hint = ("" if runs_code else " (skops rebuilds only the types it trusts by "
+                    "default; scikit-learn's trees and boosters hold such types)")
+            raise UntrustedArtifactError(
+                f"Refusing to register: {why}{hint}. An admin who trusts its source must "
+                "send trust=true (CLI: aiwarden registry register --trust; SDK: "
+                "register_version(..., trust=True)).", "trust")
         return actor
 
     def _model(self, name: str, task: str | None) -> repo.ModelRow:

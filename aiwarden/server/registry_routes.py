@@ -22,7 +22,8 @@ from aiwarden.registry import (
     Registry,
     default_artifacts_url,
 )
-from aiwarden.registry.formats import detect_format, get_format
+from aiwarden.registry._skops_types import sklearn_own
+from aiwarden.registry.formats import ArtifactFormat, detect_format, get_format
 from aiwarden.registry.records import clean_filename
 from aiwarden.server import access
 from aiwarden.server.access import requires
@@ -133,19 +134,37 @@ async def register_version(
     fields["filename"] = clean_filename(fields["filename"])  # as the registry will store it
     fmt = get_format(fields["format"]) if fields["format"] else detect_format(
         fields["filename"], fields["entry_point"])
-    if key is None and fmt.runs_code and not request.app.state.settings.allow_code_artifacts:
+    if key is None and not request.app.state.settings.allow_code_artifacts:
         # anyone who reaches an open server could run code on this machine through it
-        raise _Untrusted(
-            f"This server has no API keys, so it does not accept {fmt.name} artifacts: "
-            f"loading one runs arbitrary code. Create a key (`aiwarden keys create NAME "
-            f"--scopes admin`) and register with it, or start the server with "
-            f"--allow-code-artifacts if only you can reach it.", "format")
+        await run_in_threadpool(_open_server_check, registry, fmt, data, _flag(fields["trust"]))
     info = await run_in_threadpool(
         registry.register, name, data, format=fmt.name, filename=fields["filename"],
         entry_point=fields["entry_point"], metadata=_metadata(fields["metadata"]),
         version=fields["version"], task=fields["task"], actor=actor, admin=True,
         trust=_flag(fields["trust"]))
     return info.to_dict()
+
+
+_CREATE_KEY = ("Create a key (`aiwarden keys create NAME --scopes admin`) and register with "
+               "it, or start the server with --allow-code-artifacts if only you can reach it.")
+
+
+def _open_server_check(registry: Registry, fmt: ArtifactFormat, data: bytes,
+                       trust: bool) -> None:
+    """A server without keys and without --allow-code-artifacts: no code-running format,
+    and ``trust=true`` extends only to scikit-learn's own model classes (issue 11)."""
+    if fmt.runs_code:
+        raise _Untrusted(f"This server has no API keys, so it does not accept {fmt.name} "
+                         f"artifacts: loading one runs arbitrary code. {_CREATE_KEY}", "format")
+    if not trust:
+        return  # the registry refuses types off the allow-list itself, naming trust=true
+    beyond = registry.beyond_allow_list(fmt.untrusted_types(data))  # os.system & co: 422
+    foreign = [t for t in beyond if not sklearn_own(t)]
+    if foreign:
+        raise _Untrusted(
+            f"This server has no API keys, so trust=true covers only scikit-learn's own model "
+            f"classes; the skops artifact also holds {foreign}, and loading it calls them with "
+            f"arguments the file chooses. {_CREATE_KEY}", "trust")
 
 
 @router.get("/models", dependencies=[requires("read")], responses=answers(list[RegistryModel], 503))
