@@ -17,6 +17,7 @@ from aiwarden.commands import (
     keys,
     log,
     models,
+    profile,
     quarantine,
     registry,
     serve,
@@ -40,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--version", action="version", version=f"aiwarden {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for module in (demo, server, keys, models, log, report, alerts, incidents, quarantine,
-                   registry, serve, audit, training, explain, confusion):
+                   registry, serve, audit, training, explain, confusion, profile):
         module.register(sub)
     args = parser.parse_args(argv)
     from sqlalchemy.exc import OperationalError

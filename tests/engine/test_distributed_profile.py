@@ -193,3 +193,41 @@ def replace_dups(p: Profile, q: Profile) -> Profile:
     from dataclasses import replace
 
     return replace(p, duplicates=q.duplicates)
+
+
+def test_cli_fits_then_profiles_on_dask_like_local(data, tmp_path) -> None:
+    from aiwarden.cli import main
+
+    root, _ = data
+    ref_file, local_file, dask_file = (tmp_path / n for n in ("ref.json", "l.json", "d.json"))
+    assert main([ "profile", str(root), "--fit", "--target", "y", "--scores", "score",
+                 "-o", str(ref_file)]) == 0
+    ref = Reference.from_dict(json.loads(ref_file.read_text()))
+    assert ref.profile_.n_rows == 13_000
+    assert main(["profile", str(root), "--reference", str(ref_file), "-o", str(local_file),
+                 "--model", "m"]) == 0
+    assert main(["profile", str(root), "--engine", "dask", "--workers", "1", "--reference",
+                 str(ref_file), "-o", str(dask_file), "--batch-rows", "4000"]) == 0
+    local, remote = (json.loads(f.read_text()) for f in (local_file, dask_file))
+    assert local["model"] == "m" and remote["engine"] == "dask"
+    # batch_rows changes only the per-chunk duplicates and the rounding of the moments
+    _assert_counts_equal(Profile.from_dict(remote["profile"]),
+                         Profile.from_dict(local["profile"]))
+
+
+def test_cli_refuses_bad_usage_in_one_line(data, tmp_path, capsys) -> None:
+    from aiwarden.cli import main
+
+    root, _ = data
+    assert main(["profile", str(root), "-o", str(tmp_path / "x.json")]) == 2
+    assert "--reference REF.json" in capsys.readouterr().err
+    assert main(["profile", str(tmp_path / "nope"), "--fit", "-o", str(tmp_path / "x")]) == 2
+    assert "no Parquet file" in capsys.readouterr().err
+    # a missing extra is named (run where the import fails: a blocked module)
+    code = subprocess.run(
+        [sys.executable, "-c", "import sys; sys.modules['pyspark'] = None; "
+         "from aiwarden.cli import main; raise SystemExit(main(sys.argv[1:]))",
+         "profile", str(root), "--engine", "spark", "--fit", "-o", str(tmp_path / "x")],
+        capture_output=True, text=True, timeout=60)
+    assert code.returncode == 2
+    assert "'spark' extra" in code.stderr and code.stderr.count("\n") == 1
