@@ -60,6 +60,21 @@ class ImagesIngested(Open):
     quarantined: int
     labels_joined: int
     errors: list[dict[str, Any]]
+    ignored_columns: list[str] = Field(default_factory=list, description=(
+        "columns sent (image properties included) that the version's schema does not read"))
+    schema_from: dict[str, str] = Field(default_factory=dict)
+
+
+class QuarantinedImage(Open):
+    prediction_id: str | None
+    reason: str = Field(description="'<code>: <message>', code from aiwarden.images.REASONS")
+    received_at: float
+    thumbnail: bool = Field(description="a thumbnail is kept (GET .../thumbnail)")
+
+
+class QuarantinedImages(Open):
+    model: str
+    images: list[QuarantinedImage]
 
 
 def thumbnails(request: Request) -> ThumbnailStore:
@@ -148,7 +163,7 @@ async def log_images(request: Request, name: str) -> dict[str, Any]:
 # {prediction_id:path}: an id may hold "/", the thumbnail file is named by its hash
 @router.get("/models/{name}/images/{prediction_id:path}/thumbnail",
             dependencies=[requires("read")], tags=["images"],
-            responses={200: {"content": {"image/jpeg": {}}}, 404: {}})
+            responses=answers(None, 404, media="image/jpeg"), response_class=Response)
 def get_thumbnail(request: Request, name: str, prediction_id: str) -> Response:
     """The image's small JPEG, kept at ingest (bounded per model, oldest dropped)."""
     m = _monitor(request).model(name)
@@ -162,7 +177,7 @@ def get_thumbnail(request: Request, name: str, prediction_id: str) -> Response:
 
 
 @router.get("/models/{name}/images/quarantined", dependencies=[requires("read")],
-            tags=["images"])
+            tags=["images"], responses=answers(QuarantinedImages))
 def list_quarantined_images(request: Request, name: str, limit: int = 100) -> dict[str, Any]:
     """Quarantined image events, newest first, each with its reason."""
     limit = max(1, min(int(limit), 500))

@@ -11,6 +11,7 @@ fields (open-ended payloads: metric values, rule specs) stay open.
 from __future__ import annotations
 
 import copy
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from typing import Any
 
 import httpx
 import jsonschema_rs  # schemathesis' validator: no second JSON Schema library
+import numpy as np
 import pytest
 
 from aiwarden.alerting.state import Transition
@@ -159,6 +161,18 @@ def _llm_tour(http: httpx.Client, now: float) -> None:
         _ok(http.post("/models/chat/guardrail/flush"))
 
 
+def _images_tour(http: httpx.Client, now: float) -> None:
+    from aiwarden.images.synthetic import fruit_jpeg
+
+    image = fruit_jpeg("banana", np.random.default_rng(0), 32)
+    (meta,) = json_rows(scored_frame(1, seed=6), now - 60)  # the model's features, and
+    meta["prediction_id"] = "img0"  # the image's properties (read by nothing: ignored)
+    out = _ok(http.post("/models/tour/images", files=[("files", ("a.jpg", image, "image/jpeg"))],
+                        data={"metadata": json.dumps([meta])})).json()
+    assert out["accepted"] == 1 and "features.brightness" in out["ignored_columns"], out
+    _ok(http.get("/models/tour/images/quarantined"))
+
+
 def _tour(http: httpx.Client, server: ThreadServer) -> None:
     now = time.time()
     register_model(http, "tour")
@@ -192,6 +206,7 @@ def _tour(http: httpx.Client, server: ThreadServer) -> None:
     _ok(http.get("/models/tour/response-times"))
     _llm_tour(http, now)
     _explain_tour(http, now)
+    _images_tour(http, now)
     from tests.llm.test_otlp import GENAI, as_json, span
 
     _ok(http.post(f"{server.url}/v1/traces", headers={"content-type": "application/json"},
