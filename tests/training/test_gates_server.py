@@ -143,6 +143,9 @@ def test_an_image_set_with_a_truncated_jpeg_is_blocked_before_anything_trains(
     truncate(images / "banana" / "banana_04.jpg")
     pipeline = {"entry": ENTRY.format("train_logreg"), **BASE,
                 "data": BASE["data"] | {"images": str(images)}}
+    bad = api.put(f"/models/{MODEL}/pipeline", json=pipeline | {
+        "gates": BASE["gates"] | {"image_audit": {"max_corrupt": -1}}})
+    assert bad.status_code == 422 and "image_audit.max_corrupt" in bad.text, bad.text
     run = _run(api, MODEL, pipeline)
     gate = _refused_by(run)
     assert gate["gate"] == "image_audit" and [g["gate"] for g in run["gates"]] == [
