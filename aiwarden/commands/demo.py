@@ -14,11 +14,16 @@ import shutil
 import signal
 import sys
 import tempfile
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiwarden.commands._common import fail
 
-__all__ = ["register"]
+if TYPE_CHECKING:
+    from aiwarden.server.settings import ServerSettings
+
+__all__ = ["demo_settings", "register"]
+
+DEMO_ENTRY = "aiwarden.demo.training:train"  # the fraud story's retraining pipeline
 
 
 def register(sub: Any) -> None:
@@ -56,7 +61,6 @@ def run(args: argparse.Namespace) -> int:
         return fail("demo", "--speed must be positive")
     from aiwarden.demo.story import start_story
     from aiwarden.server.run import serve
-    from aiwarden.server.settings import ServerSettings
 
     llm = None
     extra: dict[str, Any] = {}
@@ -68,13 +72,7 @@ def run(args: argparse.Namespace) -> int:
             os.environ.get("AIWARDEN_EGRESS_ALLOW", ""), f"127.0.0.1:{llm.port}")))
     temporary = not args.data_dir
     data = args.data_dir or tempfile.mkdtemp(prefix="aiwarden-demo-")
-    if args.story == "fraud":  # its retraining pipeline runs aiwarden.demo.training
-        extra["allow_code_artifacts"] = True  # the user's own loopback demo
-    settings = ServerSettings.from_env(
-        host="127.0.0.1", port=args.port, data_dir=data, **extra,
-        # AIWARDEN_EVALUATE_EVERY / _LOG_LEVEL win when set (read and checked by from_env)
-        evaluate_every=None if os.environ.get("AIWARDEN_EVALUATE_EVERY") else 10 / args.speed,
-        log_level=None if os.environ.get("AIWARDEN_LOG_LEVEL") else "warning")
+    settings = demo_settings(args.port, data, speed=args.speed, story=args.story, **extra)
     url = f"http://127.0.0.1:{settings.port}"
     print(f"aiwarden demo: dashboard {url}/  ·  API {url}/docs  ·  data {data}\n"
           f"Ctrl-C stops it{' and removes the temporary folder' if temporary else ''}.",
@@ -116,6 +114,24 @@ def run(args: argparse.Namespace) -> int:
         if temporary:
             shutil.rmtree(data, ignore_errors=True)
             print(f"aiwarden demo: stopped; removed {data}", flush=True)
+
+
+def demo_settings(port: int, data_dir: str, *, speed: float = 1.0, story: str = "fraud",
+                  **overrides: Any) -> ServerSettings:
+    """The demo server's settings: loopback, open (no keys) and still closed to code-running
+    artifacts (no --allow-code-artifacts, issue 11): the fraud story's retraining pipeline
+    runs the demo's own ``aiwarden.demo.training:train``, listed in ``trusted_entries``."""
+    from aiwarden.server.settings import ServerSettings
+
+    if story == "fraud":
+        overrides["trusted_entries"] = ",".join(filter(None, (
+            os.environ.get("AIWARDEN_TRUSTED_ENTRIES", ""), DEMO_ENTRY)))
+    # AIWARDEN_EVALUATE_EVERY / _LOG_LEVEL win when set (read and checked by from_env)
+    defaults = {
+        "evaluate_every": None if os.environ.get("AIWARDEN_EVALUATE_EVERY") else 10 / speed,
+        "log_level": None if os.environ.get("AIWARDEN_LOG_LEVEL") else "warning"}
+    return ServerSettings.from_env(host="127.0.0.1", port=port, data_dir=data_dir,
+                                   **(defaults | overrides))
 
 
 class _Stopped(Exception):

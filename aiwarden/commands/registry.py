@@ -53,8 +53,11 @@ def register(sub: Any) -> None:
     rg.add_argument("--inputs", help="feature columns in the model's order, comma separated")
     rg.add_argument("--metadata", help="a JSON file with more metadata (training_profile, ...)")
     rg.add_argument("--task", choices=("binary", "multiclass", "regression", "none"))
-    rg.add_argument("--trust", action="store_true", help="admin only: this artifact may run "
-                    "code when loaded (pickle, joblib, entry points, extra skops types)")
+    rg.add_argument("--trust", action="store_true", help="admin only: vouch for an artifact "
+                    "whose loading may run code (pickle, joblib, entry points) or skops types "
+                    "beyond the defaults, e.g. sklearn.tree._tree.Tree of tree models. A server "
+                    "without keys accepts it only for scikit-learn's own classes unless started "
+                    "with --allow-code-artifacts; os.*, subprocess.*, eval... are never trusted")
     ls = _sub(rs, "list", "models in the registry, or one model's versions", _list, "table")
     ls.add_argument("name", nargs="?")
     sh = _sub(rs, "show", "one version as JSON (VERSION may be @alias)", _show, "json")

@@ -15,7 +15,7 @@ from fastapi import Request
 
 from aiwarden.alerting.apply import field_changes
 from aiwarden.errors import ParameterError
-from aiwarden.server.access import actor, key
+from aiwarden.server.access import actor
 from aiwarden.server.errors import Forbidden
 from aiwarden.store import models_repo
 from aiwarden.store.models_repo import NotFound
@@ -26,7 +26,7 @@ __all__ = ["apply_pipelines", "check_pipelines"]
 
 def check_pipelines(request: Request, specs: Any) -> list[PipelineSpec]:
     """The file's pipelines, checked; refused as a whole before anything is written."""
-    from aiwarden.server.training_routes import parse_pipeline, training_for
+    from aiwarden.server.training_routes import may_run, parse_pipeline, training_for
 
     if specs is None:
         return []
@@ -51,7 +51,7 @@ def check_pipelines(request: Request, specs: Any) -> list[PipelineSpec]:
             raise ParameterError(f"{where}.model: model {spec.model!r} has a pipeline above "
                                  "already; one pipeline per model.", f"{where}.model")
         out.append(spec)
-    if out and key(request) is None and not request.app.state.settings.allow_code_artifacts:
+    if not all(may_run(request, spec.entry) for spec in out):
         raise Forbidden("pipelines: a training pipeline runs code on the server's machine, so "
                         "applying one needs an admin API key: this server has no keys. Create "
                         "one (`aiwarden keys create NAME --scopes admin`) and give it with "

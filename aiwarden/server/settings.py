@@ -58,6 +58,9 @@ class ServerSettings:
     allowed_hosts: str = ""  # comma-separated; loopback names are always allowed on loopback
     allowed_origins: str = ""  # comma-separated origins that may change state, e.g. a proxy's
     allow_code_artifacts: bool = False  # pickle/joblib/entry points on a server without keys
+    # training entries (package.module:function) a server without keys accepts in pipelines
+    # anyway: code the operator installed and vouches for, e.g. the demo's own training
+    trusted_entries: str = ""  # comma-separated
     # a training run whose server stopped beating this long ago is ended as failed (s)
     training_stale_after: float = 60.0
     # entry-point runs fork from a zygote holding these modules (docs/training.md, Executors);
@@ -101,6 +104,10 @@ class ServerSettings:
     @staticmethod
     def _listed(value: str) -> tuple[str, ...]:
         return tuple(v.strip() for v in value.split(",") if v.strip())
+
+    @property
+    def entry_list(self) -> tuple[str, ...]:
+        return self._listed(self.trusted_entries)
 
     @property
     def host_list(self) -> tuple[str, ...]:

@@ -116,6 +116,15 @@ def _model_name(request: Request, run: RunRow) -> str:
     return str(run.spec.get("model") or run.model_id)
 
 
+def may_run(request: Request, entry: str | None) -> bool:
+    """Whether this request may declare a pipeline running ``entry`` (None: a command):
+    with a key, on a server started with --allow-code-artifacts, or when the entry is one the
+    operator listed in ``trusted_entries`` (the demo's own training)."""
+    settings = request.app.state.settings
+    return (key(request) is not None or settings.allow_code_artifacts
+            or (entry is not None and entry in settings.entry_list))
+
+
 @router.get("/models/{name}/pipeline", dependencies=[requires("read")],
             responses=answers(PipelineSpec, 404))
 def get_pipeline(request: Request, name: str) -> dict[str, Any]:
@@ -130,7 +139,8 @@ def get_pipeline(request: Request, name: str) -> dict[str, Any]:
             responses=answers(PipelineSpec, 404))
 def put_pipeline(request: Request, name: str, body: dict[str, Any]) -> dict[str, Any]:
     """Declare or replace the model's training pipeline (validated; the model must exist)."""
-    if key(request) is None and not request.app.state.settings.allow_code_artifacts:
+    entry = body.get("entry") if "command" not in body else None
+    if not may_run(request, entry if isinstance(entry, str) else None):
         raise Forbidden("This server has no API keys, so it does not accept training "
                         "pipelines: a pipeline runs code on this machine. Create a key "
                         "(`aiwarden keys create NAME --scopes admin`), or start the server "

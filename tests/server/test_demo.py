@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -22,24 +23,60 @@ from pathlib import Path
 import httpx
 import pytest
 
+from aiwarden.commands.demo import demo_settings
 from aiwarden.demo.story import DEMO_MODEL, Story
 from aiwarden.demo.training import trust_demo_model
-from tests.server.live import ThreadServer, database_url, free_port, settings_for
+from tests.server.live import ThreadServer, database_url, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadServer]:
-    """The server as `aiwarden demo` starts it: pipelines allowed, the demo model's skops
-    types trusted."""
+    """The server as `aiwarden demo` starts it (its own settings function): the demo's
+    pipeline entry allowed, the demo model's skops types trusted, code artifacts refused."""
     tmp = tmp_path_factory.mktemp("demo")
     with pytest.MonkeyPatch.context() as env:
         env.setenv("AIWARDEN_SKOPS_TRUSTED", "")
+        env.delenv("AIWARDEN_ALLOW_CODE_ARTIFACTS", raising=False)
         trust_demo_model()
-        with database_url("sqlite", tmp) as url, ThreadServer(settings_for(
-                url, Path(tmp), evaluate_every=1.0, allow_code_artifacts=True)) as srv:
+        with database_url("sqlite", tmp) as url, ThreadServer(demo_settings(
+                free_port(), str(tmp), speed=10, database_url=url, evaluate_every=1.0,
+                compact_every=0.5, egress_allow="127.0.0.1")) as srv:
+            assert not srv.settings.allow_code_artifacts
             yield srv
+
+
+def test_the_demo_server_refuses_code_from_anyone(demo_server: ThreadServer,
+                                                  tmp_path: Path) -> None:
+    """Issue 11: while the demo runs, a local process can neither register a pickle nor
+    declare a pipeline that runs anything but the demo's own training."""
+    marker = tmp_path / "pwned"
+    with httpx.Client(base_url=demo_server.url + "/api/v1", timeout=30) as api:
+        r = api.post("/registry/models/victim/versions",
+                     params={"trust": "true", "filename": "m.pkl"},
+                     headers={"content-type": "application/octet-stream"},
+                     content=pickle.dumps(_Shell(f"touch {marker}")))
+        assert r.status_code == 403, r.text
+        assert "--allow-code-artifacts" in r.json()["detail"]["message"]
+        assert api.get("/registry/models/victim/versions").status_code == 404
+        r = api.put(f"/models/{DEMO_MODEL}/pipeline",
+                    json={"entry": "os:system", "params": {"command": f"touch {marker}"}})
+        assert r.status_code == 403, r.text
+        r = api.put(f"/models/{DEMO_MODEL}/pipeline",
+                    json={"command": ["sh", "-c", f"touch {marker}"]})
+        assert r.status_code == 403, r.text
+    assert not marker.exists()
+
+
+class _Shell:
+    """A pickle that runs a shell command when loaded."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return os.system, (self.command,)
 
 
 def test_the_story_plays_out_to_the_rollback(demo_server: ThreadServer) -> None:
