@@ -59,7 +59,7 @@ class _Rows(Sequence[Explanation]):
                  residual: np.ndarray, classes: list[Any]) -> None:
         self._att, self._names, self._frame, self._classes = att, names, frame, classes
         self.residuals = residual
-        self._order = np.argsort(-np.abs(att.values), axis=1, kind="stable")
+        self._order: np.ndarray | None = None  # sorted on first read, with the cells
         self._built: list[Explanation | None] = [None] * len(frame)
         self._cells: list[tuple[Any, ...]] | None = None
 
@@ -97,8 +97,10 @@ class _Rows(Sequence[Explanation]):
 
     def _build(self, i: int) -> Explanation:
         att, names = self._att, self._names
-        if self._cells is None:  # one pass over the columns, not a pandas lookup per cell
+        if self._cells is None or self._order is None:  # one pass over the columns, not
+            # a pandas lookup per cell; one sort of the whole matrix
             self._cells = list(zip(*(_cells(self._frame[c]) for c in names), strict=True))
+            self._order = np.argsort(-np.abs(att.values), axis=1, kind="stable")
         cells, values = self._cells[i], att.values[i].tolist()
         rules = att.details[i] if att.details else None
         contribs = tuple(FeatureContribution(names[j], cells[j], values[j],
