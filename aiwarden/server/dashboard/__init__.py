@@ -22,6 +22,7 @@ def install_dashboard(app: FastAPI) -> None:
     from aiwarden.server.dashboard import (
         alert_pages,
         explain_pages,
+        image_pages,
         incident_pages,
         llm_pages,
         pages,
@@ -31,7 +32,7 @@ def install_dashboard(app: FastAPI) -> None:
     )
 
     for module in (pages, llm_pages, incident_pages, rollback, alert_pages,
-                   quarantine_pages, training_pages, explain_pages):
+                   quarantine_pages, training_pages, explain_pages, image_pages):
         app.include_router(module.router)
     app.mount("/static", GZipMiddleware(Static(directory=str(STATIC)), minimum_size=1024),
               name="static")

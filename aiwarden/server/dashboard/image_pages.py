@@ -1,0 +1,82 @@
+"""A model's image gallery: quarantined images with their reasons and, where labels arrived,
+misclassified ones, each with the thumbnail kept at ingest (aiwarden.monitoring.image_events).
+
+The thumbnails are served here too (the dashboard signs in with a session, not an API key),
+by the same store as ``GET /api/v1/models/{m}/images/{id}/thumbnail``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, Response
+
+from aiwarden.engine.schema import Role
+from aiwarden.monitoring import quarantine as q
+from aiwarden.monitoring.image_events import FIELD
+from aiwarden.server.dashboard.render import page
+from aiwarden.server.dashboard.web import PageRoute, page_requires, viewer
+from aiwarden.server.image_routes import _IMAGE_HEADERS, thumbnails
+from aiwarden.store import models_repo as repo
+
+__all__ = ["router"]
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+_SHOWN = 60  # images per section
+_WINDOW = 6 * 3600  # misclassified: labelled events of the last hours only (bounded read)
+
+
+def _context(state: Any, name: str, store: Any) -> dict[str, Any]:
+    mon = state.monitor
+    m = mon.model(name)
+    with mon.db.read() as conn:
+        bad = q.list_rows(conn, m.id, field=FIELD, limit=_SHOWN)
+        try:
+            schema = repo.get_version(conn, m).schema
+        except Exception:  # no version yet: nothing can be misclassified
+            schema = None
+    quarantined = [{"prediction_id": r.prediction_id, "reason": r.reason,
+                    "thumb": r.prediction_id is not None
+                    and store.path(m.id, r.prediction_id).is_file()} for r in bad]
+    pred = next((c.name for c in schema.columns if c.role == Role.PREDICTION), None) \
+        if schema is not None else None
+    wrong: list[dict[str, Any]] = []
+    if pred is not None:
+        table = mon.export_events(name, start=f"-{_WINDOW // 3600}h", end="now")
+        if pred in table.column_names:
+            pids = table.column("prediction_id").to_pylist()
+            preds = table.column(pred).to_pylist()
+            labels = table.column("label").to_pylist()
+            for i in np.argsort(table.column("timestamp").to_numpy())[::-1].tolist():
+                if labels[i] is None or str(preds[i]) == labels[i]:
+                    continue
+                if store.path(m.id, str(pids[i])).is_file():
+                    wrong.append({"prediction_id": pids[i], "predicted": preds[i],
+                                  "label": labels[i]})
+                if len(wrong) >= _SHOWN:
+                    break
+    return {"name": name, "quarantined": quarantined, "misclassified": wrong,
+            "hours": _WINDOW // 3600}
+
+
+@router.get("/models/{name}/images", dependencies=[page_requires("read")],
+            response_class=HTMLResponse)
+async def gallery_page(request: Request, name: str) -> Response:
+    viewer(request)
+    ctx = await run_in_threadpool(_context, request.app.state, name, thumbnails(request))
+    return page(request, "images.html", ctx)
+
+
+@router.get("/models/{name}/images/{prediction_id:path}/thumbnail",
+            dependencies=[page_requires("read")])
+def gallery_thumbnail(request: Request, name: str, prediction_id: str) -> Response:
+    viewer(request)
+    m = request.app.state.monitor.model(name)
+    data = thumbnails(request).read(m.id, prediction_id)
+    if data is None:
+        return Response("No thumbnail kept for this prediction id.", 404,
+                        media_type="text/plain", headers={"X-Content-Type-Options": "nosniff"})
+    return Response(data, media_type="image/jpeg", headers=_IMAGE_HEADERS)
