@@ -346,7 +346,7 @@ class RunSteps:
                                   "data": {k: self.data.get(k) for k in (
                                       "sha256", "rows", "train_rows", "holdout_rows",
                                       "window", "first_event", "last_event",
-                                      "quarantined_rows")},
+                                      "quarantined_rows", "images", "image_count")},
                                   "code": self.spec.entry or self.spec.command,
                                   "gates": [g["gate"] for g in self.gates]},
                       "params": self.spec.params,

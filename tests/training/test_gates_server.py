@@ -161,3 +161,6 @@ def test_an_image_set_with_a_truncated_jpeg_is_blocked_before_anything_trains(
     assert [g["gate"] for g in run["gates"]][:2] == ["image_audit", "data"]
     assert run["gates"][0]["passed"] and run["gates"][0]["evidence"]["images"] == 16
     assert run["data"]["image_count"] == 16
+    lineage = api.get(f"/registry/models/{MODEL}/versions/{run['version']}").json()[
+        "metadata"]["lineage"]["data"]
+    assert (lineage["images"], lineage["image_count"]) == (str(images), 16)
