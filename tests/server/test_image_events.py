@@ -194,3 +194,60 @@ def test_a_cross_site_post_is_refused_and_stores_nothing(
     assert r.status_code == 403, r.text
     assert r.json()["detail"]["error"] == "cross_site"
     assert http.get(f"/models/{name}/images/evil/thumbnail").status_code == 404
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header claims ``width`` x ``height`` (a decompression bomb's shape) and
+    whose pixel data is a few bytes: nothing may be allocated for the claimed size."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
+            + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+
+
+def test_a_pixel_bomb_is_quarantined_and_the_batch_kept(
+        http: httpx.Client, kiosk: dict[str, Any]) -> None:
+    bomb = b64encode(_png_header_only(20_000, 20_000)).decode()
+    good = b64encode(kiosk["good"][1]).decode()
+    rows = [{"prediction_id": f"c{i}", "timestamp": kiosk["t0"] + 2 * HOUR + i,
+             "prediction": "banana", "features": {"store": "s1"}, "image": img}
+            for i, img in enumerate([bomb, good])]
+    r = http.post(f"/models/{kiosk['name']}/images", json=rows)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert (out["accepted"], out["quarantined"]) == (1, 1), out
+    (err,) = out["errors"]
+    assert err["prediction_id"] == "c0" and err["reason"].startswith("too_many_pixels:")
+
+
+def test_the_thumbnail_store_keeps_its_bounds(tmp_path: Any) -> None:
+    import os
+
+    from aiwarden.monitoring.image_events import ThumbnailStore
+
+    store = ThumbnailStore(tmp_path, side=16, max_count=3, max_bytes=10_000_000,
+                           max_age_s=3600)
+    now = time.time()
+    for i in range(5):
+        store.save(1, f"p{i}", Image.new("RGB", (40, 20), (i * 40, 0, 0)))
+        os.utime(store.path(1, f"p{i}"), (now - 100 + i, now - 100 + i))
+    store.save(2, "other", Image.new("RGB", (8, 8)))
+    assert store.prune(1, now) == 2
+    assert [store.read(1, f"p{i}") is not None for i in range(5)] == [False, False, True,
+                                                                        True, True]
+    with Image.open(store.path(1, "p4")) as im:
+        assert im.size == (16, 8)
+    assert store.read(2, "other") is not None  # another model's bound is its own
+    os.utime(store.path(1, "p2"), (now - 7200, now - 7200))  # past retention
+    assert store.prune(1, now) == 1 and store.read(1, "p2") is None
+    one = max(len(store.read(1, "p3")), len(store.read(1, "p4")))
+    tight = ThumbnailStore(tmp_path, max_bytes=one)
+    assert tight.prune(1, now) == 1  # bytes bound: only the newest fits
+    assert store.read(1, "p4") is not None and store.read(1, "p3") is None
+    assert store.path(1, "../../etc/passwd").parent == tmp_path / "1"
