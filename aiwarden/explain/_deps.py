@@ -6,6 +6,7 @@ server can answer a 4xx that tells the operator what to install rather than a 5x
 
 from __future__ import annotations
 
+import threading
 import warnings
 from typing import Any
 
@@ -14,6 +15,9 @@ from aiwarden.errors import AiwardenError
 __all__ = ["INSTALL_HINT", "MissingExtraError", "lime_tabular", "shap"]
 
 INSTALL_HINT = "pip install 'aiwarden[explain]'"
+#: ``catch_warnings`` swaps the process's filters: two threads importing at once could each
+#: restore the other's, and shap's import warning then escapes (an error under ``-W error``).
+_IMPORTING = threading.Lock()
 
 
 class MissingExtraError(AiwardenError, ImportError):
@@ -23,7 +27,7 @@ class MissingExtraError(AiwardenError, ImportError):
 def shap() -> Any:
     """The ``shap`` module, or a one-line error naming the extra."""
     try:
-        with warnings.catch_warnings():  # shap's plots import matplotlib's deprecated APIs
+        with _IMPORTING, warnings.catch_warnings():  # shap's plots use matplotlib's old APIs
             warnings.simplefilter("ignore", DeprecationWarning)
             warnings.simplefilter("ignore", PendingDeprecationWarning)
             import shap as module
@@ -36,7 +40,10 @@ def shap() -> Any:
 def lime_tabular() -> Any:
     """``lime.lime_tabular``, or a one-line error naming the extra."""
     try:
-        from lime import lime_tabular as module
+        with _IMPORTING, warnings.catch_warnings():  # lime imports matplotlib too
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", PendingDeprecationWarning)
+            from lime import lime_tabular as module
     except ImportError:
         raise MissingExtraError(f"LIME explanations need lime, which is not installed: "
                                 f"{INSTALL_HINT}", "explain") from None
