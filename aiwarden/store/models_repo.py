@@ -134,7 +134,7 @@ def get_version(conn: Connection, model: ModelRow, version: str | None = None) -
         q = q.where(model_versions.c.version == version)
     row = conn.execute(q.order_by(model_versions.c.id.desc()).limit(1)).first()
     if row is None:
-        what = f"a version {version!r}" if version is not None else "any version"
+        what = f"version {version!r}" if version is not None else "version"
         raise NotFound(f"Model {model.name!r} has no {what}.", "version")
     return _version(row)
 
