@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,9 @@ QUARANTINED = FAILURES | {"non_finite", "wrong_mode", "constant", "garbled", "to
                           "too_large", "extreme_aspect"}
 FIELD = "image"
 _CHUNK = 64
+# Image batches measured at once, server-wide: half the CPUs (at least one), so concurrent
+# image clients cannot take every core from the tabular ingest in the same server.
+_SLOTS = threading.BoundedSemaphore(max(1, (os.cpu_count() or 2) // 2))
 
 
 @dataclass
@@ -127,12 +131,13 @@ def ingest_images(monitor: Any, name: str, metas: list[dict[str, Any]],
     model = monitor.model(name)  # an unknown model: 404 before any decoding
     res = ImageIngestResult(received=len(images))
     tables: list[PropertyTable] = []
-    for s in range(0, len(images), _CHUNK):
-        decoded = [decode(it, **decode_options) for it in images[s:s + _CHUNK]]
-        tables.append(compute_properties(decoded))
-        if thumbs is not None:
-            res.thumbnails += _thumbnails(thumbs, model.id, metas[s:s + _CHUNK], decoded)
-        del decoded
+    with _SLOTS:
+        for s in range(0, len(images), _CHUNK):
+            decoded = [decode(it, **decode_options) for it in images[s:s + _CHUNK]]
+            tables.append(compute_properties(decoded))
+            if thumbs is not None:
+                res.thumbnails += _thumbnails(thumbs, model.id, metas[s:s + _CHUNK], decoded)
+            del decoded
     table = _concat(tables)
     report = quality(table)
     rejected: dict[int, tuple[str, str]] = {}
