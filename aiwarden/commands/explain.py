@@ -50,7 +50,8 @@ def register(sub: Any) -> None:
     q.add_argument("--start", default="-1d")
     q.add_argument("--end", default="now")
     q.add_argument("--version")
-    q.add_argument("--sample-size", type=int, default=500)
+    q.add_argument("--sample-size", type=int, default=None,
+                   help="rows of the window explained (default 500, fewer for a black box)")
     q.add_argument("--where", action="append", default=[], metavar="CONDITION",
                    help="a slice to compare with the rest, e.g. 'amount<10'; repeatable")
     q.add_argument("--method", choices=_METHODS, default="auto")

@@ -36,6 +36,9 @@ MAX_SAMPLED = 100_000  # window rows read for one importance answer
 # background rows): a minute or two of a scikit-learn pipeline's CPU (~50k rows/s); beyond
 # it a 422 says what to lower
 MAX_EVALUATIONS = 5_000_000
+#: rows of a window explained for its importance when the request names no number, and the
+#: fewest a black-box explainer's budget may lower that to
+SAMPLE_SIZE, MIN_SAMPLE = 500, 20
 _UNPICKLING = ("pickle", "joblib")
 _CACHE_ENTRIES = 512
 
@@ -246,14 +249,16 @@ class Explanations:
 
     # ------------------------------------------------------------- per window
     def importance(self, name: str, *, version: str | None = None, start: Any = None,
-                   end: Any = None, sample_size: int = 500,
+                   end: Any = None, sample_size: int | None = None,
                    where: Sequence[Sequence[Any]] | None = None,
                    options: Mapping[str, Any] | None = None,
                    should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
         """Global importance of a window's rows (a seeded sample, with bootstrap intervals),
         the reference's for comparison, their attribution drift, and optionally the
         importance inside a slice against the rest. ``should_stop``: as in :meth:`explain`
-        (asked inside each of the three explanations and between them)."""
+        (asked inside each of the three explanations and between them). ``sample_size``
+        None: :data:`SAMPLE_SIZE` rows, fewer when a black-box explainer would exceed the
+        budget with them (the answer's ``sample_size`` says how many; the interval widens)."""
         from aiwarden.explain import (
             ExplainOptions,
             attribution_drift,
@@ -265,8 +270,8 @@ class Explanations:
         ver = self._serving(name, version)
         model, features, background, digest = self._version_inputs(name, ver)
         _check_where(where, background)
-        _within_budget(opts, sample_size * (3 if where else 2), "sample_size",
-                       self._method(model, background, digest, opts))
+        sample_size = _fitted_sample(opts, sample_size, 3 if where else 2,
+                                     self._method(model, background, digest, opts))
         # (the window's sample, the reference's, a slice's rest)
         t0, t1 = self.monitor._window(start, end)
         _, data = self.monitor.window(name, t0, t1, ver)
@@ -296,7 +301,7 @@ class Explanations:
             should_stop=should_stop), name, ver),
             n_rows=int(data.rows))  # the interval is of a sample of the whole window
         answer: dict[str, Any] = {
-            "model": name, "version": ver, "rows": int(data.rows),
+            "model": name, "version": ver, "rows": int(data.rows), "sample_size": sample_size,
             "importance": win_imp.to_dict(), "reference": ref_imp.to_dict(),
             "drift": attribution_drift(ref_imp, win_imp).to_dict()}
         if where:
@@ -322,14 +327,36 @@ def _resolve(model: Any, background: pd.DataFrame, opts: Any) -> str | None:
         return None
 
 
+def _per_row(opts: Any, method: str | None) -> int | None:
+    """Model rows a black-box explainer evaluates per explained row (None: Tree or Linear
+    SHAP, which cost a pass over the trees or weights instead)."""
+    if method in (None, "tree", "linear"):
+        return None
+    per_row = max(opts.max_evals or 500, opts.kernel_samples or 0,
+                  opts.lime_samples if opts.method == "lime" else 0)
+    return per_row * (1 if opts.method == "lime" else opts.background_size)
+
+
+def _fitted_sample(opts: Any, asked: int | None, passes: int, method: str | None) -> int:
+    """The sample size to explain: ``asked``, checked against the budget; or, not asked,
+    :data:`SAMPLE_SIZE` lowered to what the budget allows (no fewer than
+    :data:`MIN_SAMPLE`: the default must work on a pipeline too, not answer a 422)."""
+    if asked is None:
+        cost = _per_row(opts, method)
+        asked = SAMPLE_SIZE if cost is None else max(
+            MIN_SAMPLE, min(SAMPLE_SIZE, MAX_EVALUATIONS // (cost * passes)))
+    _within_budget(opts, asked * passes, "sample_size", method)
+    return asked
+
+
 def _within_budget(opts: Any, rows: int, field: str, method: str | None) -> None:
     """Refuse a request whose black-box explanation would evaluate the model on more than
     :data:`MAX_EVALUATIONS` rows (Tree and Linear SHAP cost a pass over the trees instead)."""
-    if method in (None, "tree", "linear"):
+    per = _per_row(opts, method)
+    if per is None:
         return
-    per_row = max(opts.max_evals or 500, opts.kernel_samples or 0,
-                  opts.lime_samples if opts.method == "lime" else 0)
-    cost = rows * per_row * (1 if opts.method == "lime" else opts.background_size)
+    per_row = per // (1 if opts.method == "lime" else opts.background_size)
+    cost = rows * per
     if cost > MAX_EVALUATIONS:
         raise DataError(f"This explanation would evaluate the model on about {cost:,} rows "
                         f"({rows} x {per_row} evaluations x the background); at most "

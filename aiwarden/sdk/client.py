@@ -424,7 +424,7 @@ class Client(RegistryMixin, LLMMixin):
                           json={k: v for k, v in body.items() if v is not None})
 
     def importance(self, name: str, start: Any = None, end: Any = None, *,
-                   version: str | None = None, sample_size: int = 500,
+                   version: str | None = None, sample_size: int | None = None,
                    where: Sequence[str] | str | None = None, method: str = "auto",
                    seed: int = 0) -> dict[str, Any]:
         """Which features drive a window (mean |SHAP| with bootstrap intervals), against the

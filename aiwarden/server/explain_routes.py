@@ -9,8 +9,11 @@ hangs up (``until_disconnect``: asked between chunks of rows and model calls); t
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import threading
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -21,7 +24,7 @@ from aiwarden.errors import DataError
 from aiwarden.monitoring.explanations import MAX_ROWS, Explanations
 from aiwarden.server.access import monitor, requires
 from aiwarden.server.api_models import Open, answers, body_doc
-from aiwarden.server.errors import Forbidden
+from aiwarden.server.errors import Forbidden, HttpError
 from aiwarden.server.jsonbody import json_body
 from aiwarden.server.long_work import until_disconnect
 from aiwarden.server.origin import same_origin
@@ -97,6 +100,7 @@ class Importance(Open):
     model: str
     version: str
     rows: int = Field(description="logged rows of the version in the window")
+    sample_size: int = Field(description="rows of the window explained")
     importance: dict[str, Any] = Field(description="mean |attribution| per feature with a "
                                                    "bootstrap interval, of a seeded sample")
     reference: dict[str, Any] = Field(description="the same over the reference sample")
@@ -117,6 +121,39 @@ def explanations_for(app: Any) -> Explanations:
                 svc = app.state.explanations = Explanations(
                     app.state.monitor, lambda: registry_for(app))
     return svc
+
+
+class ExplainersBusy(HttpError):
+    status, kind = 429, "busy"
+
+    def __init__(self, running: int) -> None:
+        super().__init__(f"{running} explanations are running, one per core: try again in a "
+                         "few seconds.", None)
+        self.headers = {"Retry-After": "5"}
+
+
+@contextlib.contextmanager
+def explain_slot(app: Any) -> Iterator[None]:
+    """One explanation per core at a time: each holds a core for up to a minute or two, and
+    a client sending many at once (or abandoning them) must not take every core from ingest
+    and alerting. Beyond it, 429 with Retry-After."""
+    slots = getattr(app.state, "explain_slots", None)
+    if slots is None:
+        with _MAKING:
+            slots = getattr(app.state, "explain_slots", None)
+            if slots is None:
+                slots = app.state.explain_slots = threading.BoundedSemaphore(_CORES)
+    if not slots.acquire(blocking=False):
+        raise ExplainersBusy(_CORES)
+    try:
+        yield
+    finally:
+        slots.release()
+
+
+_MAKING = threading.Lock()
+_CORES = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+             else os.cpu_count() or 1)
 
 
 def refuse_cross_site(request: Request) -> None:
@@ -171,16 +208,20 @@ async def explain(request: Request, name: str) -> dict[str, Any]:
     _need_extra(body.options.method if body.options else "auto")
     svc = explanations_for(request.app)
     options = body.options.model_dump(exclude_unset=True) if body.options else None
-    return await until_disconnect(request, lambda stop: svc.explain(
-        name, prediction_ids=body.prediction_ids, rows=body.rows, version=body.version,
-        options=options, should_stop=stop))
+    with explain_slot(request.app):
+        return await until_disconnect(request, lambda stop: svc.explain(
+            name, prediction_ids=body.prediction_ids, rows=body.rows, version=body.version,
+            options=options, should_stop=stop))
 
 
 @router.get("/models/{name}/importance", dependencies=[requires("read")],
             responses=answers(Importance, 404, 501))
 async def importance(request: Request, name: str, version: str | None = None,
                      start: str | None = None, end: str | None = None,
-                     sample_size: int = Query(500, ge=10, le=20_000),
+                     sample_size: int | None = Query(
+                         None, ge=10, le=20_000, description="rows of the window explained "
+                         "(default 500, fewer when a black-box explainer would exceed the "
+                         "budget with them)"),
                      method: Literal["auto", "tree", "linear", "permutation", "kernel",
                                      "lime"] = "auto",
                      seed: int = Query(0, ge=0, le=2**31 - 1),
@@ -195,9 +236,10 @@ async def importance(request: Request, name: str, version: str | None = None,
     _need_extra(method)
     svc = explanations_for(request.app)
     conditions = parse_where(where) if where else None
-    return await until_disconnect(request, lambda stop: svc.importance(
-        name, version=version, start=start, end=end, sample_size=sample_size,
-        where=conditions, options={"method": method, "seed": seed}, should_stop=stop))
+    with explain_slot(request.app):
+        return await until_disconnect(request, lambda stop: svc.importance(
+            name, version=version, start=start, end=end, sample_size=sample_size,
+            where=conditions, options={"method": method, "seed": seed}, should_stop=stop))
 
 
 class AttributionSettingsBody(BaseModel):

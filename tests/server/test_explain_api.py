@@ -415,3 +415,42 @@ def test_what_an_attacker_tried_is_refused(api: httpx.Client, model: dict[str, A
     r = api.post(f"/models/{name}/explain", json={"rows": [row | {"amount": True}],
                                                   "version": "1"})
     assert r.status_code == 422 and r.json()["detail"]["field"] == "rows[0].amount", r.text
+
+
+def test_default_importance_fits_a_black_box_into_the_budget(
+        api: httpx.Client, model: dict[str, Any]) -> None:
+    """From the outside review: the defaults answered 422 on the demo's own pipeline (every
+    black box): without a sample size the sample shrinks to what the budget allows and the
+    answer says how many rows it explained; a size asked for is still checked."""
+    name = model["name"]
+    window = {"start": model["t0"] - 10, "end": model["t0"] + 100, "version": "1",
+              "method": "kernel"}
+    r = api.get(f"/models/{name}/importance", params=window)
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    # kernel: 500 samples x 100 background rows per row, twice (window and reference)
+    assert answer["sample_size"] == 5_000_000 // (500 * 100 * 2) == 50
+    assert answer["importance"]["n_explained"] == 50
+    refused = api.get(f"/models/{name}/importance", params=window | {"sample_size": 500})
+    assert refused.status_code == 422 and refused.json()["detail"]["field"] == "sample_size"
+    tree = api.get(f"/models/{name}/importance", params=window | {"method": "auto"})
+    assert tree.json()["sample_size"] == 500  # Tree SHAP: no evaluation budget
+
+
+def test_explanations_beyond_one_per_core_wait_their_turn(
+        api: httpx.Client, model: dict[str, Any], server: Any) -> None:
+    """Each explanation may hold a core for a minute: more at once than there are cores are
+    answered 429 with Retry-After, not queued behind ingest and alerting."""
+    import contextlib
+
+    from aiwarden.server.explain_routes import _CORES, explain_slot
+
+    app = server.server.config.app
+    body = {"rows": [{"amount": 5.0, "age": 40.0, "noise": 0.0}], "version": "1"}
+    with contextlib.ExitStack() as held:
+        for _ in range(_CORES):
+            held.enter_context(explain_slot(app))
+        busy = api.post(f"/models/{model['name']}/explain", json=body)
+        assert busy.status_code == 429 and busy.headers["retry-after"] == "5", busy.text
+        assert busy.json()["detail"]["error"] == "busy"
+    assert api.post(f"/models/{model['name']}/explain", json=body).status_code == 200

@@ -25,7 +25,7 @@ from aiwarden.server.dashboard.ranges import span
 from aiwarden.server.dashboard.render import page
 from aiwarden.server.dashboard.specs import rounded
 from aiwarden.server.dashboard.web import PageRoute, page_requires, viewer
-from aiwarden.server.explain_routes import explanations_for
+from aiwarden.server.explain_routes import ExplainersBusy, explain_slot, explanations_for
 from aiwarden.server.origin import same_origin
 from aiwarden.store import models_repo as repo
 from aiwarden.store.models_repo import NotFound
@@ -37,7 +37,6 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 #: the page's method switch: SHAP with the explainer chosen for the model, or LIME
 METHODS = {"auto": "SHAP", "lime": "LIME"}
 TOP = 10  # contributions drawn one by one; the rest are one "other features" step
-SAMPLE = 200  # rows of the window the importance panel explains (Kernel SHAP is slow)
 _SPACE = {"probability": "probability", "margin": "margin (log-odds)",
           "prediction": "prediction"}
 
@@ -126,9 +125,10 @@ def _explained(state: Any, app: Any, name: str, pid: str, version: str | None,
     """The row and its explanation; an explanation the service refuses is its message."""
     row = _logged(state, name, pid)
     try:
-        answer = explanations_for(app).explain(name, prediction_ids=[pid], version=version,
-                                               options={"method": method})
-    except AiwardenError as exc:  # DataError, MissingExtraError, a model's own refusal
+        with explain_slot(app):
+            answer = explanations_for(app).explain(name, prediction_ids=[pid],
+                                                   version=version, options={"method": method})
+    except (AiwardenError, ExplainersBusy) as exc:  # a model's own refusal, every core busy
         return {"row": row, "explanation": None, "error": str(exc)}
     e = answer["explanations"][0]
     info = answer["versions"].get(e["version"], {})
@@ -190,9 +190,10 @@ def importance_chart(answer: dict[str, Any]) -> dict[str, Any]:
 def _importance(app: Any, name: str, version: str | None, start: float, end: float
                 ) -> dict[str, Any]:
     try:
-        answer = explanations_for(app).importance(name, version=version, start=start,
-                                                  end=end, sample_size=SAMPLE)
-    except AiwardenError as exc:
+        with explain_slot(app):
+            answer = explanations_for(app).importance(name, version=version, start=start,
+                                                      end=end)
+    except (AiwardenError, ExplainersBusy) as exc:
         return {"error": str(exc)}
     return {"error": None, "answer": answer, "spec": importance_chart(answer),
             "reference": {f["feature"]: f for f in answer["reference"]["features"]},
@@ -214,4 +215,4 @@ async def importance_panel(request: Request, name: str) -> Response:
     data = await run_in_threadpool(_importance, request.app, name, q.get("version") or None,
                                    sp.start, sp.end)
     return page(request, "_panel_importance.html", {"name": name, "span": sp,
-                                                    "sample": SAMPLE, **data})
+                                                    **data})
