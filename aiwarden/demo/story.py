@@ -250,7 +250,11 @@ class Story(Narrator, threading.Thread):
             self.say(f"  (no explanation of incident #{incident}'s purchases: {exc})")
             return
         if r.status_code != 200:  # e.g. the explain extra is not installed: say why
-            self.say(f"  (no explanation: {r.json()['detail']['message'][:120]})")
+            try:
+                why = str(r.json()["detail"]["message"])
+            except (ValueError, KeyError, TypeError):  # not the API's error body
+                why = f"HTTP {r.status_code}"
+            self.say(f"  (no explanation: {why[:120]})")
             return
         if not r.json()["explanations"]:
             return
