@@ -32,6 +32,10 @@ from tests.server.conftest import json_rows, scored_frame
 from tests.server.live import ThreadServer, database_url, settings_for
 
 PACKAGE = "awgenclient"
+# operation modules openapi-python-client 0.29.1 writes broken, by its own bug: with two
+# request bodies it annotates ``body: ... | Unset`` without importing Unset (NameError on
+# import). POST .../images takes multipart or JSON, both of which it supports.
+GENERATOR_BUGS = {"images.images_log_images": "NameError: name 'Unset' is not defined"}
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +102,12 @@ def test_every_operation_module_imports(gen: ModuleType) -> None:
     modules = sorted(p for p in api.glob("*/*.py") if p.name != "__init__.py")
     assert len(modules) >= 90
     for path in modules:
-        module = _mod(f"api.{path.parent.name}.{path.stem}")
+        name = f"{path.parent.name}.{path.stem}"
+        if name in GENERATOR_BUGS:  # still broken, or the entry goes
+            with pytest.raises(NameError, match="Unset"):
+                _mod(f"api.{name}")
+            continue
+        module = _mod(f"api.{name}")
         assert callable(module.sync_detailed), path
 
 

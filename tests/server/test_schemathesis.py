@@ -63,8 +63,8 @@ def _phases(kind: str, mode: str) -> list[str]:
 # a model name with a NUL byte was a 422 DataError on PostgreSQL only, now 404 as on SQLite;
 # compare.min_samples 241426.0, an integer to JSON Schema, refused by the strict model), DELETE
 # silences (expired: 409, unknown: 404), GET .../sample without one (404), POST .../runs
-# without a pipeline (404), GET change-points (a NUL byte in a query parameter on
-# PostgreSQL: 404 like a name that matches nothing); POST attribution-drift/check no longer
+# without a pipeline (404), the NUL case of GET change-points (a NUL byte in a query parameter
+# on PostgreSQL: 404 like a name that matches nothing); POST attribution-drift/check no longer
 # comes up (it answers the check's reason with 200).
 _BEFORE = "start must be before end"
 KNOWN_ST202: dict[str, tuple[str, tuple[str, str, Any, str, str]]] = {
@@ -97,6 +97,9 @@ KNOWN_ST202: dict[str, tuple[str, tuple[str, str, Any, str, str]]] = {
         "relation: start before end; spec gap: the instant pattern allows now-6121d, "
         "beyond the 10-year bound",
         ("GET", "/models/fuzz/confusion?start=now-6121d", None, "start", "10 years")),
+    f"GET {V1}/models/{{name}}/change-points": (
+        "spec gap: the instant pattern allows now-5836d, beyond the 10-year bound",
+        ("GET", "/models/fuzz/change-points?start=now-6121d", None, "start", "10 years")),
     f"POST {V1}/models/{{name}}/predict": (
         "relation: the features must be the served model's inputs",
         ("POST", "/models/fuzz/predict", {"features": {"zz": 1}}, "features.x1",
