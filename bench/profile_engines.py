@@ -62,7 +62,7 @@ def _child(engine: str, ref_path: str, folder: str, workers: int) -> None:
         from aiwarden.distributed import profile_dask
 
         with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                          dashboard_address=None) as cluster, Client(cluster) as client:
+                          dashboard_address=":0") as cluster, Client(cluster) as client:
             out = profile_dask(ref, folder, client)
     else:
         from pyspark import SparkContext

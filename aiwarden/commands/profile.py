@@ -102,7 +102,7 @@ def _profile(args: argparse.Namespace, ref: Any) -> Any:
             with Client(args.scheduler) as client:
                 return profile_dask(ref, args.data, client, batch_rows=args.batch_rows)
         with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                          dashboard_address=None) as cluster, Client(cluster) as client:
+                          dashboard_address=":0") as cluster, Client(cluster) as client:
             return profile_dask(ref, args.data, client, batch_rows=args.batch_rows)
     from pyspark.sql import SparkSession
 

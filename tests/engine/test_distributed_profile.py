@@ -70,7 +70,7 @@ def data(tmp_path_factory) -> tuple[Path, pa.Table]:
 def client():
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as c, distributed.Client(c) as cl:
+                                  dashboard_address=":0") as c, distributed.Client(c) as cl:
         yield cl
 
 
