@@ -129,7 +129,7 @@ def scheduling(rows: int, runs: int, dask: bool) -> dict[str, list[float]]:
             from aiwarden.training.dask_executor import run_dask
 
             with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
-                              dashboard_address=None) as cluster, Client(cluster) as client:
+                              dashboard_address=":0") as cluster, Client(cluster) as client:
                 def remote(c: TrainingContext, warm: bool = True) -> None:
                     o = run_dask(Job(c, entry=ENTRY, time_limit=600), client, warm=warm)
                     assert o.state == "succeeded", o.reason

@@ -165,7 +165,7 @@ def test_kill_9_mid_run_then_restart_ends_the_run_once_and_kills_its_process(
 def cluster() -> Iterator[str]:
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as c:
+                                  dashboard_address=":0") as c:
         yield c.scheduler_address
 
 

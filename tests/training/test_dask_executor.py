@@ -30,7 +30,7 @@ def cluster():
         env.setenv("AIWARDEN_TRAINING_PRELOAD",
                    "numpy,pandas,pyarrow.parquet,aiwarden.training.worker")
         with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=True,
-                                      dashboard_address=None) as c, \
+                                      dashboard_address=":0") as c, \
                 distributed.Client(c) as client:
             yield client
 
