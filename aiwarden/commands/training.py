@@ -138,8 +138,17 @@ def _list_table(rows: list[dict[str, Any]]) -> None:
           f"{'version':<9}reason")
     for r in rows:
         print(f"{r['id']:>6}  {r['state']:<11}{r['trigger']:<10}{_when(r['created_at']):<21}"
-              f"{_duration(r):<14}{r.get('version') or '-':<9}{r.get('reason') or ''}"
-              .rstrip())
+              f"{_duration(r):<14}{r.get('version') or '-':<9}{_outcome(r)}".rstrip())
+
+
+def _outcome(run: dict[str, Any]) -> str:
+    """The run's reason, and what became of its canary since (the reason was written when
+    the canary started: "promoted when it holds")."""
+    reason = run.get("reason") or ""
+    promo = (run.get("result") or {}).get("promotion") or {}
+    if promo.get("state") in ("promoted", "superseded", "rolled_back"):
+        return f"{reason}; then {promo['state'].replace('_', ' ')}"
+    return reason
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -203,7 +212,8 @@ def _show_text(run: dict[str, Any]) -> None:
     print(f"version:   {run.get('version') or '-'}")
     promo = result.get("promotion")
     if promo:
-        hold = f" until {_when(promo['hold_until'])}" if promo.get("hold_until") else ""
+        hold = (f" until {_when(promo['hold_until'])}"
+                if promo.get("hold_until") and promo.get("state") == "canary" else "")
         print(f"promotion: {promo.get('state')}{hold}")
 
 
