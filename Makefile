@@ -21,11 +21,12 @@ demo: $(STAMP)
 	$(BIN)/aiwarden demo
 
 # One BLAS thread per test process: the tests' many tiny fits only spin a second OpenBLAS
-# thread (tests/engine 114 s -> 104 s); servers the tests start inherit it.
+# thread (tests/engine 114 s -> 104 s); servers the tests start inherit it. Two pytest
+# workers, one per core, each taking whole files (a module's shared server stays in one).
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m compileall -q aiwarden tests >/dev/null  # PYTHONDONTWRITEBYTECODE machines: the server processes tests start reuse these
-	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest -q
+	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/python bench/engine.py

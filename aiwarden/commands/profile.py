@@ -3,6 +3,8 @@
 The server has no route that takes a pre-built profile or reference (``PUT .../reference``
 takes the rows and fits them itself), so the result is written to ``-o FILE`` as JSON:
 ``{"model", "engine", "profile"}`` for a profile, ``Reference.to_dict()`` for ``--fit``.
+The engines need their extras, ``aiwarden[dask]`` or ``aiwarden[spark]``: without one the
+command says so in one line.
 """
 
 from __future__ import annotations
@@ -94,7 +96,7 @@ def _profile(args: argparse.Namespace, ref: Any) -> Any:
     if args.engine == "local":
         return ref.profile(args.data, batch_rows=args.batch_rows)
     if args.engine == "dask":
-        from dask.distributed import Client, LocalCluster
+        from distributed import Client, LocalCluster
 
         from aiwarden.distributed import profile_dask
 

@@ -1,4 +1,5 @@
-"""A Spark DataFrame profiled partition by partition with ``mapInArrow``."""
+"""A Spark DataFrame profiled partition by partition with ``mapInArrow`` (the caller has a
+DataFrame, so ``aiwarden[spark]`` is installed)."""
 
 from __future__ import annotations
 

@@ -154,7 +154,8 @@ def open_source(data: Any) -> Source:
             import polars as pl
 
             raise DataError("Streaming a LazyFrame needs LazyFrame.collect_batches, which "
-                            f"polars {pl.__version__} lacks: upgrade polars or collect() it.")
+                            f"polars {pl.__version__} lacks: upgrade polars (pip install "
+                            "'aiwarden[polars]') or collect() it.")
         return _checked(Source(data.collect_schema().to_arrow(), True, "LazyFrame", data))
     return _checked(Source(data.schema, True, type(data).__name__, data))
 

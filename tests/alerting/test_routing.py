@@ -28,7 +28,8 @@ GW, GI = 30.0, 300.0  # group_wait, group_interval used throughout
 def test_public_surface_is_pinned() -> None:
     assert routing.__all__ == ["OPS", "Matcher", "Route", "Router", "matches_all",
                                "parse_matchers"]
-    assert silences.__all__ == ["InhibitRule", "Inhibitor", "Silence", "Silences"]
+    assert silences.__all__ == ["InhibitRule", "Inhibitor", "NoSuchSilence", "Silence",
+                                "SilenceExpired", "Silences"]
     assert grouping.__all__ == ["Dispatcher", "Flush", "to_notification"]
 
 

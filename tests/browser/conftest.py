@@ -24,14 +24,21 @@ sync_api = pytest.importorskip("playwright.sync_api")
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
+def playwright() -> Iterator[Any]:
+    """One Playwright per process: its sync API runs an event loop in this thread, and a
+    second ``sync_playwright()`` beside it is refused ("inside the asyncio loop")."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
     with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM),
-                               args=["--no-sandbox", "--disable-dev-shm-usage"])
-        yield b
-        b.close()
+        yield pw
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Any) -> Iterator[Any]:
+    b = playwright.chromium.launch(executable_path=str(CHROMIUM),
+                                   args=["--no-sandbox", "--disable-dev-shm-usage"])
+    yield b
+    b.close()
 
 
 @pytest.fixture(scope="module")

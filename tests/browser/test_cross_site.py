@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.browser.conftest import CHROMIUM, sync_api
+from tests.browser.conftest import CHROMIUM
 from tests.server.live import ThreadServer, free_port, settings_for
 
 
@@ -74,15 +74,12 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadServer]:
 
 
 @pytest.fixture(scope="module")
-def evil_browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=[
-            "--no-sandbox", "--disable-dev-shm-usage",
-            "--host-resolver-rules=MAP evil.test 127.0.0.1"])
-        yield b
-        b.close()
+def evil_browser(playwright: Any) -> Iterator[Any]:
+    b = playwright.chromium.launch(executable_path=str(CHROMIUM), args=[
+        "--no-sandbox", "--disable-dev-shm-usage",
+        "--host-resolver-rules=MAP evil.test 127.0.0.1"])
+    yield b
+    b.close()
 
 
 @pytest.fixture

@@ -167,7 +167,8 @@ def test_a_run_by_hand_records_who_and_why(http: httpx.Client) -> None:
     name = "trig-manual"
     register_model(http, name)
     refused = http.post(f"/models/{name}/runs")  # no pipeline yet
-    assert refused.status_code == 422 and refused.json()["detail"]["field"] == "model"
+    assert refused.status_code == 404 and refused.json()["detail"]["field"] == "model"
+    assert "has no training pipeline" in refused.json()["detail"]["message"]
     http.put(f"/models/{name}/pipeline", json={"entry": TRAIN}).raise_for_status()
     first = http.post(f"/models/{name}/runs", json={"reason": "new features shipped"})
     assert first.status_code == 202, first.text
