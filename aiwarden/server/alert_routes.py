@@ -78,6 +78,24 @@ def delete_rule(request: Request, model: str, name: str) -> dict[str, Any]:
     return {"status": "deleted"}
 
 
+def _no_lone_surrogates(value: Any, where: str) -> None:
+    """YAML may spell a lone surrogate ("\\ud8b4") that UTF-8 cannot carry: refuse it by its
+    field, as the JSON routes' parser does, before it reaches the store (it was a 500)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ParameterError(f"{where or 'rule file'}: the text holds a lone UTF-16 "
+                                 "surrogate, which is not text.", where or "body") from None
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _no_lone_surrogates(k, where)
+            _no_lone_surrogates(v, f"{where}.{k}" if where else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _no_lone_surrogates(v, f"{where}[{i}]")
+
+
 @router.post("/rules/apply", dependencies=[requires("admin")],
              tags=["alerting"], responses=answers(Applied),
              openapi_extra=body_doc("application/yaml", json=RuleFile))
@@ -94,6 +112,7 @@ async def apply(request: Request, dry_run: bool = Query(False)) -> dict[str, Any
     else:
         if not isinstance(doc, dict):
             raise ParameterError("rule file: expected a mapping with a 'rules' list.", "rules")
+        _no_lone_surrogates(doc, "")
     notify = {k: doc.pop(k) for k in _NOTIFY_KEYS if k in doc} if isinstance(doc, dict) \
         else {}
     rollback = _rollback_policies(doc.pop("rollback_policies", None)) \

@@ -220,3 +220,15 @@ def test_rollback_policies_in_a_rule_file_are_diffed(
     code, out, _ = _cli(server, capsys, "apply", str(f), "--dry-run")
     assert code == 1 and '    severity: "warning" -> "critical"' in out
     assert "would change 0 rule(s); 1 other setting(s)" in out
+
+
+def test_a_lone_surrogate_in_a_rule_file_is_refused_by_its_field(http: httpx.Client) -> None:
+    """YAML may spell a lone UTF-16 surrogate that UTF-8 cannot store: schemathesis found
+    the apply answering 500 when it reached the notification config."""
+    body = (b'{"receivers": [{"type": "webhook", "name": "\\ud8b4x", '
+            b'"url": "http://a.example/"}]}')
+    for dry in ("true", "false"):
+        r = http.post("/rules/apply", content=body, params={"dry_run": dry},
+                      headers={"content-type": "application/json"})
+        assert r.status_code == 422, r.text
+        assert r.json()["detail"]["field"] == "receivers[0].name"
