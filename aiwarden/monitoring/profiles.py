@@ -88,6 +88,13 @@ def read_window(conn: Connection, model_id: int, version_id: int, start: int, en
                         segment=segment)[0]
 
 
+class _PartialVanished(Exception):
+    """A listed partial was merged away before its bytes were fetched."""
+
+
+_READ_ATTEMPTS = 5
+
+
 def read_windows(conn: Connection, model_id: int, version_id: int,
                  windows: list[tuple[int, int]], levels: tuple[int, ...],
                  cache: TileCache | None = None, segment: str | None = None
@@ -97,7 +104,24 @@ def read_windows(conn: Connection, model_id: int, version_id: int,
     With a ``cache``, the partials are listed first and only those not decoded before
     are fetched, so re-reading a sliding window costs the new partials only. With a
     ``segment`` (``country=BR``), that segment's partials are read instead of the model's.
+    Listing and fetching are two statements: on PostgreSQL (read committed) a compaction
+    may replace a listed partial in between, so the read starts over on the new listing.
     """
+    for _ in range(_READ_ATTEMPTS - 1):
+        try:
+            return _read_windows(conn, model_id, version_id, windows, levels, cache, segment)
+        except _PartialVanished:
+            continue
+    try:
+        return _read_windows(conn, model_id, version_id, windows, levels, cache, segment)
+    except _PartialVanished:
+        raise RuntimeError(f"bucket partials kept changing during {_READ_ATTEMPTS} reads "
+                           "(a compaction loop?); retry the request") from None
+
+
+def _read_windows(conn: Connection, model_id: int, version_id: int,
+                  windows: list[tuple[int, int]], levels: tuple[int, ...],
+                  cache: TileCache | None, segment: str | None) -> list[BucketData]:
     covers = [cover(s, e, levels) for s, e in windows]
     ranges = [r for c in covers for r in c]
     if not ranges:
@@ -145,6 +169,8 @@ def _decode_cached(conn: Connection, rows: list[Any], cache: TileCache,
     out = []
     for k, d in zip(keys, found, strict=True):
         if d is None:
+            if k[0] not in fetched:
+                raise _PartialVanished
             d = BucketData.from_bytes(fetched[k[0]])
             cache.put(k, d)
         out.append(d)

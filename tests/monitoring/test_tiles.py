@@ -61,3 +61,54 @@ def test_cached_reads_equal_uncached_ones_through_new_data_and_compaction(
         assert after[0][0] > first[0][0] and after[2][0] == 520
     finally:
         plain.db.dispose()
+
+
+class _CompactsAfterListing:
+    """A connection whose first statement (the listing) is followed by a committed compaction
+    from another connection: what a read on PostgreSQL saw in CI (KeyError on a partial id)."""
+
+    def __init__(self, conn: Any, monitor: Monitor) -> None:
+        self.conn, self.monitor, self.statements = conn, monitor, 0
+
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        result = self.conn.execute(*args, **kwargs)
+        self.statements += 1
+        if self.statements == 1:
+            rows = result.all()
+            assert self.monitor.compact() > 0  # commits on its own connection
+            return _Listed(rows)
+        return result
+
+
+class _Listed:
+    def __init__(self, rows: list[Any]) -> None:
+        self.rows = rows
+
+    def all(self) -> list[Any]:
+        return self.rows
+
+
+def test_a_partial_compacted_away_between_listing_and_fetch_is_read_again(
+        monitor: Monitor, db_url: str) -> None:
+    from aiwarden.monitoring import profiles
+
+    monitor.create_model("race")
+    monitor.upload_reference("race", "v1", pa.Table.from_pandas(scored_frame(300)), HINTS)
+    now = time.time()
+    for seed in (1, 2):  # two ingests: two partials per bucket, so compaction has work
+        monitor.log_predictions("race", json_rows(scored_frame(60, seed=seed), now - 1800,
+                                                  prefix=f"r{seed}", spacing=20))
+    with monitor.db.read() as conn:
+        m, v, _ = monitor._resolve(conn, "race", None)
+        mid, vid = m.id, v.id
+        start = int(now - 3600) // 60 * 60
+        window = [(start, start + 7200)]
+        expected = profiles.read_windows(conn, mid, vid, window, monitor.levels)[0].rows
+        racing = _CompactsAfterListing(conn, monitor)
+        got = profiles.read_windows(racing, mid, vid, window, monitor.levels,  # type: ignore[arg-type]
+                                    cache=TileCache(10**8))[0]
+    if db_url.startswith("postgresql"):  # read committed: listed, a partial gone, listed again
+        assert racing.statements >= 3
+    else:  # SQLite's read transaction keeps one snapshot: the fetch still finds the partials
+        assert racing.statements == 2
+    assert got.rows == expected == 120

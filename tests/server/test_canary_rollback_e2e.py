@@ -27,11 +27,11 @@ from aiwarden.sdk._payload import to_parquet
 from tests.registry.models import FEATURES, fitted, frame
 
 LOAD = textwrap.dedent("""
-    import json, sys, time, httpx
-    url, seconds, out = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+    import json, os, sys, time, httpx
+    url, seconds, out, stop = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4]
     codes, versions, end, i = {}, [], time.monotonic() + seconds, 0
     with httpx.Client(timeout=10) as c:
-        while time.monotonic() < end:
+        while time.monotonic() < end and not os.path.exists(stop):
             r = c.post(url, json={"features": {"x1": 0.3, "x2": -0.2, "x3": 0.1},
                                   "prediction_id": f"load-{i}"})
             codes[r.status_code] = codes.get(r.status_code, 0) + 1
@@ -72,10 +72,12 @@ def test_a_bad_canary_is_rolled_back_under_load_without_a_failed_request(
         "mode": "canary", "percent": 20, "challenger": "@challenger",
         "reason": "try version 2 on a fifth of the traffic"}).raise_for_status()
 
-    out = tmp_path / "load.json"
+    # The load runs until the test has seen the switch (a loaded CI machine took longer
+    # than a fixed 12 s to get there, leaving no answer after the switch to check).
+    out, stop = tmp_path / "load.json", tmp_path / "stop"
     load = subprocess.Popen([sys.executable, "-c", LOAD,
                              f"{server.url}/api/v1/models/{name}/predict",
-                             "12", str(out)])
+                             "120", str(out), str(stop)])
     try:
         xs, ys = frame(600, seed=9)
         answered = http.post(f"/models/{name}/predict", json={"rows": [
@@ -112,7 +114,9 @@ def test_a_bad_canary_is_rolled_back_under_load_without_a_failed_request(
             {"features": {"x1": float(i), "x2": 0.0, "x3": 0.0}} for i in range(200)]}
         ).json()["predictions"]
         assert {a["version"] for a in after} == {"1"}
+        time.sleep(max(0.0, switched + 2.5 - time.time()))  # answers after the switch
     finally:
+        stop.touch()
         assert load.wait(timeout=60) == 0
     result = json.loads(out.read_text())
     assert set(result["codes"]) == {"200"} and result["codes"]["200"] > 100, result["codes"]
