@@ -21,7 +21,7 @@ from aiwarden.server.access import monitor as _monitor
 from aiwarden.server.access import requires
 from aiwarden.server.api_models import Open, answers
 from aiwarden.server.errors import Malformed
-from aiwarden.server.jsonbody import loads, require_json
+from aiwarden.server.jsonbody import json_rows, loads
 from aiwarden.store import models_repo as repo
 
 __all__ = ["MAX_IMAGES", "MAX_IMAGE_BYTES", "router"]
@@ -123,14 +123,8 @@ async def _multipart(request: Request) -> tuple[list[dict[str, Any]], list[Any]]
 
 
 async def _json(request: Request) -> tuple[list[dict[str, Any]], list[Any]]:
-    require_json(request)
-    body = await request.body()
-    if not body.strip():
-        raise Malformed("The body is empty.", "body")
-    doc = loads(body)
-    if isinstance(doc, dict):
-        doc = doc.get("rows", [doc])
-    if not isinstance(doc, list) or not doc:
+    doc = await json_rows(request, "an image event")
+    if not doc:
         raise Malformed("Expected an image event object, a list of them, or "
                         "{\"rows\": [...]}.", "rows")
     metas, images = [], []

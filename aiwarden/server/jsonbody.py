@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 from aiwarden._json import non_finite
 from aiwarden.server.errors import Malformed, UnsupportedMediaType
 
-__all__ = ["MAX_DEPTH", "json_body", "loads", "parse_json", "require_json"]
+__all__ = ["MAX_DEPTH", "json_body", "json_rows", "loads", "parse_json", "require_json"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -103,3 +103,19 @@ async def json_body(request: Request, model: type[M]) -> M:
     """The request's JSON body as ``model``: 415 unless it says ``application/json``."""
     require_json(request)
     return parse_json(await request.body(), model)
+
+
+async def json_rows(request: Request, what: str) -> list[Any]:
+    """A JSON body of rows: one object, a list of them, or ``{"rows": [...]}`` (the LLM and
+    image event routes); ``what`` names a row in the refusal."""
+    require_json(request)
+    body = await request.body()
+    if not body.strip():
+        raise Malformed("The body is empty.", "body")
+    doc = loads(body)
+    if isinstance(doc, dict):
+        doc = doc.get("rows", [doc])
+    if not isinstance(doc, list):
+        raise Malformed(f"Expected {what} object, a list of them, or {{\"rows\": [...]}}.",
+                        "rows")
+    return doc

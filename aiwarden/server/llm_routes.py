@@ -18,7 +18,7 @@ from aiwarden.server.access import monitor as _monitor
 from aiwarden.server.access import requires
 from aiwarden.server.api_models import Open, Reference, answers, body_doc
 from aiwarden.server.errors import Malformed
-from aiwarden.server.jsonbody import loads, require_json
+from aiwarden.server.jsonbody import json_rows, loads, require_json
 from aiwarden.store import models_repo as repo
 from aiwarden.store.tables import llm_events, llm_feedback
 
@@ -105,17 +105,7 @@ class LLMFeedbackRows(RootModel[list[Any] | dict[str, Any]]):
 
 
 async def _rows(request: Request) -> list[Any]:
-    require_json(request)
-    body = await request.body()
-    if not body.strip():
-        raise Malformed("The body is empty.", "body")
-    doc = loads(body)
-    if isinstance(doc, dict):
-        doc = doc.get("rows", [doc])
-    if not isinstance(doc, list):
-        raise Malformed("Expected an event object, a list of them, or {\"rows\": [...]}.",
-                        "rows")
-    return doc
+    return await json_rows(request, "an event")
 
 
 def _all_bad(out: dict[str, Any]) -> None:
