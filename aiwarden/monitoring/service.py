@@ -6,6 +6,7 @@ server stays a thin shell and the same calls work in a script.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import time
@@ -32,6 +33,7 @@ from aiwarden.monitoring.multivariate_window import (
 )
 from aiwarden.monitoring.references import References
 from aiwarden.monitoring.resources import ResourceResult, ingest_resources
+from aiwarden.monitoring.retention import RetentionPolicy, downsample
 from aiwarden.monitoring.text_drift_window import TextDriftWindows
 from aiwarden.monitoring.tiles import TileCache
 from aiwarden.monitoring.windows import levels_for, parse_duration, parse_instant, to_iso
@@ -61,13 +63,21 @@ _MAX_ROW_WINDOWS = 48  # windows per request of a metric computed from raw rows
 @dataclass(frozen=True)
 class MonitorSettings:
     bucket_seconds: int = 60
-    retention_days: float = 30.0  # raw events; profiles are kept
+    retention_days: float = 30.0  # raw events; profiles are kept (downsampled)
+    # rollup partials under an hour / under a day kept this long (days, 0: forever); day
+    # partials are kept forever (monitoring/retention.py)
+    minute_retention_days: float = 30.0
+    hour_retention_days: float = 365.0
     sample_rows: int = 10_000
     tile_cache_bytes: int = 512 * 2**20  # decoded partials kept between window reads
     segment_top_n: int = segments.DEFAULT_TOP_N  # values kept per segment column (+ other)
     multivariate_rows: int = 1000  # rows sampled a side per window (multivariate_window)
     multivariate_max_columns: int = 1000  # wider references get no multivariate fit
     embedding_model: str = ""  # a local model2vec folder embedding LLM prompts (llm.embeddings)
+
+    @property
+    def retention(self) -> RetentionPolicy:
+        return RetentionPolicy(self.minute_retention_days, self.hour_retention_days)
 
     @property
     def levels(self) -> tuple[int, ...]:
@@ -93,6 +103,7 @@ class Monitor:
         if self.settings.embedding_model:
             self.embedder = LocalEmbedder(self.settings.embedding_model)
         self._levels: tuple[int, ...] | None = None
+        self.retention = self.settings.retention  # checked here: a bad setting fails at start
 
     @property
     def levels(self) -> tuple[int, ...]:
@@ -292,6 +303,11 @@ class Monitor:
                                  "start")
         return int(t0 // b * b), int(-(-t1 // b) * b)
 
+    def _kept(self, t0: int, t1: int) -> tuple[int, int]:
+        """A window widened onto the levels still kept at its age (downsampling)."""
+        s, e = self.retention.snap([t0, t1], time.time(), self.levels)
+        return s, e
+
     def series(self, name: str, metric: str, *, start: Any = None, end: Any = None,
                step: Any = None, version: str | None = None, method: str | None = None,
                columns: list[str] | None = None, segment: str | None = None) -> dict[str, Any]:
@@ -311,7 +327,12 @@ class Monitor:
         if n > _MAX_POINTS:
             raise ParameterError(f"step: {n} points requested; at most {_MAX_POINTS}. "
                                  "Use a wider step or a shorter window.", "step")
-        windows = [(t0 + i * width, min(t0 + (i + 1) * width, t1)) for i in range(n)]
+        # boundaries in downsampled ranges move onto the level still kept there
+        now = time.time()
+        bounds = self.retention.snap([*(t0 + i * width for i in range(n)), t1], now,
+                                     self.levels)
+        windows = list(itertools.pairwise(bounds))
+        coarse = self.retention.note(width, t0, now, self.levels)
         seg = self._segment(segment, metric)
         with self.db.read() as conn:
             m, v, ref = self._resolve(conn, name, version)
@@ -325,12 +346,15 @@ class Monitor:
             value = row[0] if metric in metrics.ROW_METRICS else metrics.compute(
                 metric, ref, d, method=method, columns=columns)
             point = {"start": to_iso(s), "end": to_iso(e), "rows": d.rows, "value": value}
-            why = unreadable or row[1] or metrics.reason(metric, ref, d, value, v.version)
+            why = (unreadable or row[1] or (coarse if s == e else None)
+                   or metrics.reason(metric, ref, d, value, v.version))
             if why is not None:
                 point["reason"] = why
             points.append(point)
         out = {"model": name, "version": v.version, "metric": metric, "start": to_iso(t0),
                "end": to_iso(t1), "step": width, "points": points}
+        if coarse is not None:
+            out["downsampled"] = coarse
         if seg is not None:
             out["segment"] = {"column": seg.column, "value": seg.value}
         if ref is not None and ref.fingerprint != v.fingerprint:
@@ -393,8 +417,8 @@ class Monitor:
                 ) -> tuple[Any, list[Any]]:
         """Several windows from one query: what an alert cycle reads for one model (or for
         one segment, ``country=BR``, of its rows)."""
-        aligned = [self._window(s, e) for s, e in spans]
         levels = self.levels  # outside the read: it may record the layout
+        aligned = [self._kept(*self._window(s, e)) for s, e in spans]
         with self.db.read() as conn:
             m, v, ref = self._resolve(conn, name, version)
             data = profiles.read_windows(conn, m.id, v.id, aligned, levels, self.tiles,
@@ -445,7 +469,7 @@ class Monitor:
     def compare(self, name: str, *, start: Any, end: Any, baseline_start: Any = None,
                 baseline_end: Any = None, version: str | None = None) -> dict[str, Any]:
         """Drift and quality of a window against another window, or against the reference."""
-        t0, t1 = self._window(start, end)
+        t0, t1 = self._kept(*self._window(start, end))
         with self.db.read() as conn:
             m, v, ref = self._resolve(conn, name, version)
             if ref is None:
@@ -454,7 +478,7 @@ class Monitor:
             cur = profiles.read_window(conn, m.id, v.id, t0, t1, self.levels)
             base = None
             if baseline_start not in (None, "") or baseline_end not in (None, ""):
-                b0, b1 = self._window(baseline_start, baseline_end)
+                b0, b1 = self._kept(*self._window(baseline_start, baseline_end))
                 base = profiles.read_window(conn, m.id, v.id, b0, b1, self.levels)
         out: dict[str, Any] = {"model": name, "version": v.version,
                                "window": {"start": to_iso(t0), "end": to_iso(t1),
@@ -526,6 +550,11 @@ class Monitor:
             with self.db.write(model_id) as conn:
                 total += profiles.compact(conn, model_id)
         return total
+
+    def downsample(self, now: float | None = None) -> int:
+        """Delete rollup partials past their level's horizon (monitoring/retention.py);
+        returns partials deleted."""
+        return downsample(self.db, self.retention, self.levels, now)
 
     def enforce_retention(self, now: float | None = None) -> int:
         """Delete raw rows (and their index) past retention; profiles stay."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,7 +15,7 @@ from sqlalchemy import text
 from aiwarden.alerting.evaluator import EvaluationLoop, Evaluator
 from aiwarden.alerting.notifiers import Deliverer
 from aiwarden.alerting.notify import NotificationCenter
-from aiwarden.alerting.pipeline import AlertPipeline, Leadership
+from aiwarden.alerting.pipeline import AlertPipeline, Heartbeat, Leadership, heartbeat_every
 from aiwarden.egress import EgressPolicy
 from aiwarden.incidents import IncidentService
 from aiwarden.incidents.rollback import Rollbacks
@@ -63,14 +64,17 @@ logging.getLogger("alembic").setLevel(logging.WARNING)  # readyz checks the revi
 
 
 class _Maintenance(threading.Thread):
-    """Compacts bucket partials every few seconds and enforces retention hourly; ticks the
-    notification timers (once at start, so a restarted process resumes its outbox at once)."""
+    """Compacts bucket partials every few seconds; enforces retention and downsamples
+    hourly, in the process holding the lease only (``leads``); ticks the notification timers
+    (once at start, so a restarted process resumes its outbox at once)."""
 
     def __init__(self, monitor: Monitor, every: float,
-                 also: Callable[[], Any] | None = None) -> None:
+                 also: Callable[[], Any] | None = None,
+                 leads: Callable[[], bool] = lambda: True) -> None:
         super().__init__(name="aiwarden-maintenance", daemon=True)
-        self.monitor, self.every, self.also = monitor, every, also
+        self.monitor, self.every, self.also, self.leads = monitor, every, also, leads
         self.stop = threading.Event()
+        self.retained_at = 0.0  # when this process last ran retention (time.monotonic)
 
     def run(self) -> None:
         if self.also is not None:
@@ -78,15 +82,16 @@ class _Maintenance(threading.Thread):
                 self.also()
             except Exception:
                 log.exception("notification tick failed")
-        ticks = 0
         while not self.stop.wait(self.every):
             try:
                 if self.also is not None:
                     self.also()  # notification timers (group_wait, repeat_interval)
                 self.monitor.compact()
-                ticks += 1
-                if ticks % max(1, int(3600 / self.every)) == 1:
+                due = not self.retained_at or time.monotonic() - self.retained_at >= 3600
+                if due and self.leads():
+                    self.retained_at = time.monotonic()
                     self.monitor.enforce_retention()
+                    self.monitor.downsample()
             except Exception:  # keep the thread alive; the next tick retries
                 log.exception("maintenance pass failed")
 
@@ -111,6 +116,9 @@ def create_app(settings: ServerSettings | None = None,
     db = Database(settings.url)
     monitor = Monitor(db, MonitorSettings(bucket_seconds=settings.bucket_seconds,
                                           retention_days=settings.retention_days,
+                                          minute_retention_days=(
+                                              settings.minute_retention_days),
+                                          hour_retention_days=settings.hour_retention_days,
                                           tile_cache_bytes=int(settings.cache_mb * 2**20),
                                           segment_top_n=check_top_n(settings.segment_top_n),
                                           multivariate_rows=settings.multivariate_rows,
@@ -131,7 +139,7 @@ def create_app(settings: ServerSettings | None = None,
     # the registry is made on first use (registry_for), so the lambda looks it up late
     rollbacks = Rollbacks(monitor, registry=lambda: registry_for(app))
     pipeline = AlertPipeline(monitor, incidents, notifications, leadership=leadership,
-                             rollbacks=rollbacks)
+                             rollbacks=rollbacks, lock=evaluator.lock)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -144,14 +152,21 @@ def create_app(settings: ServerSettings | None = None,
                     "`aiwarden keys create NAME --scopes admin`, or bind to 127.0.0.1.")
             log.warning("No API keys exist: the API is open to anyone who can reach "
                         "%s:%s (loopback only).", settings.host, settings.port)
+        # retention on the lease holder; a process that never takes the lease (its
+        # evaluation loop off) runs it too, or a store served only by such would keep all
         maintenance = _Maintenance(monitor, settings.compact_every,
-                                   also=lambda: (pipeline.tick(), _training_tick(app)))
+                                   also=lambda: (pipeline.tick(), _training_tick(app)),
+                                   leads=lambda: pipeline.leading or not leadership.take)
+        pipeline.start()  # the hand-over mark of alert events (docs/server.md)
         maintenance.start()
+        # the lease renewed apart from cycles: a dead leader is replaced within its TTL
+        heartbeat = Heartbeat(pipeline.beat, heartbeat_every(settings.lease_ttl))
         alerts = EvaluationLoop(evaluator, settings.evaluate_every, after=after_cycle)
         attribution = AttributionLoop(monitor.attribution,
                                       tick=max(5.0, min(30.0, settings.evaluate_every)))
         notifications.deliverer.start()
         if settings.evaluate_every > 0:
+            heartbeat.start()
             alerts.start()
             attribution.start()  # scheduled SHAP checks, apart from the alert cycle
         app.state.ready = True
@@ -161,6 +176,7 @@ def create_app(settings: ServerSettings | None = None,
             yield
         finally:
             maintenance.stop.set()
+            heartbeat.stop.set()
             alerts.stop.set()
             attribution.stop.set()
             maintenance.join(timeout=10)

@@ -23,6 +23,10 @@ class ServerSettings:
     database_url: str | None = None
     bucket_seconds: int = 60
     retention_days: float = 30.0
+    # rollup partials (docs/server.md, Retention and downsampling): minute and 10-minute ones
+    # kept this many days, hourly ones this many, daily ones forever; 0: forever
+    minute_retention_days: float = 30.0
+    hour_retention_days: float = 365.0
     cache_mb: float = 512.0  # decoded bucket partials kept between reads (alerts, charts)
     max_body_mb: float = 64.0
     max_columns: int = 5000  # widest reference accepted (AIWARDEN_MAX_COLUMNS); 0: no bound
@@ -38,7 +42,9 @@ class ServerSettings:
     # (docs/llm.md, Text drift; the embeddings extra); empty: none
     embedding_model: str = ""
     evaluate_every: float = 30.0  # alert rules; 0 turns the loop off
-    lease_ttl: float = 90.0  # how long a dead evaluator keeps others from taking over
+    # how long a dead leader keeps others from taking over; renewed every ttl/5 (at most
+    # 2 s) by a heartbeat apart from cycles, so a long cycle never lets it lapse
+    lease_ttl: float = 10.0
     notify_max_delay: float = 300.0  # longest wait between two delivery retries
     log_level: str = "info"
     # serving gateway (docs/gateway.md)
