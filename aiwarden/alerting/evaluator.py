@@ -36,7 +36,7 @@ from aiwarden.monitoring.service import Monitor
 from aiwarden.store import alerts_repo as repo
 from aiwarden.store import models_repo
 
-__all__ = ["CycleReport", "EvaluationLoop", "Evaluator", "install_defaults"]
+__all__ = ["CycleReport", "EvaluationLoop", "Evaluator", "LeaseLost", "install_defaults"]
 
 log = logging.getLogger("aiwarden.alerting")
 LEASE = "alert-evaluator"
@@ -72,6 +72,9 @@ class Evaluator:
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.lease_ttl = lease_ttl
         self.concept = ConceptDrift(monitor.db, monitor.refs)
+        # one cycle and its follow-up (the pipeline's hand-over to incidents and
+        # notifications) at a time in this process: the loop's and an API request's
+        self.lock = threading.RLock()
 
     def evaluate_once(self, now: float | None = None) -> CycleReport:
         started = time.perf_counter()
@@ -82,8 +85,12 @@ class Evaluator:
         report = CycleReport()
         # concept-drift detectors first (same lease), so rules read this cycle's change points
         report.change_points = self.concept.feed(now).change_points
-        for model in self.monitor.list_models():
-            self._model(model["name"], now, report)
+        try:
+            for model in self.monitor.list_models():
+                self._model(model["name"], now, report)
+        except LeaseLost:  # another process took over mid-cycle: it evaluates from here
+            log.warning("the %s lease moved to another process mid-cycle; stopping", LEASE)
+            report.evaluated = False
         report.seconds = time.perf_counter() - started
         return report
 
@@ -303,6 +310,10 @@ class Evaluator:
     def _save(self, model_id: int, results: list[tuple[int, Rule, dict[str, str], Evaluation]],
               now: float, report: CycleReport) -> None:
         with self.monitor.db.write(model_id) as conn:
+            # fenced: a process that stalled past its lease must not step states (and
+            # record transitions) that its successor steps too
+            if not repo.fence(conn, LEASE, self.holder, now):
+                raise LeaseLost(self.holder)
             have = {(i.rule_id, i.fingerprint): i for i in repo.list_instances(conn, model_id)}
             for rule_id, rule, labels, ev in results:
                 inst = have.get((rule_id, repo.fingerprint(labels)))
@@ -332,6 +343,10 @@ def _spans(rule: Rule, now: float) -> list[tuple[float, float]]:
     return spans
 
 
+class LeaseLost(Exception):
+    """This process no longer holds the evaluator lease (it expired and was taken)."""
+
+
 class EvaluationLoop(threading.Thread):
     """Runs :meth:`Evaluator.evaluate_once` every ``every`` seconds until stopped."""
 
@@ -353,9 +368,10 @@ class EvaluationLoop(threading.Thread):
             return
         while True:
             try:
-                report = self.evaluator.evaluate_once()
-                if self.after is not None:
-                    self.after(report)
+                with self.evaluator.lock:
+                    report = self.evaluator.evaluate_once()
+                    if self.after is not None:
+                        self.after(report)
             except Exception:  # keep evaluating; the next cycle retries
                 log.exception("alert evaluation cycle failed")
             if self.stop.wait(self.every):

@@ -225,8 +225,12 @@ class NotificationCenter:
     # ------------------------------------------------------------- the flow
     def on_transitions(self, transitions: Iterable[tuple[Mapping[str, str], Transition]],
                        annotations: Mapping[tuple[str, str], Mapping[str, str]] | None = None,
-                       ) -> None:
-        """Feed firing/resolved transitions to the dispatcher (grouping starts here)."""
+                       also: Mapping[str, Any] | None = None) -> None:
+        """Feed firing/resolved transitions to the dispatcher (grouping starts here).
+
+        ``also``: other stored keys written in the transaction that saves the groups (the
+        pipeline's mark of the alert events handed over, so a crash neither loses nor
+        repeats them)."""
         with self._lock:
             for labels, tr in transitions:
                 if tr.kind not in _FIRING and tr.kind != "resolved":
@@ -241,7 +245,7 @@ class NotificationCenter:
                 if tr.value is not None:
                     alert["annotations"].setdefault("value", f"{tr.value:.4g}")
                 self.dispatcher.receive(alert, tr.at)
-            self._save_state()
+            self._save_state(also)
 
     def tick(self, now: float | None = None) -> list[Flush]:
         """Queue what is due. Each message enters the outbox in the transaction that saves
@@ -290,9 +294,11 @@ class NotificationCenter:
             return None
         return receiver, note, outbox_repo.enqueue(conn, name, note.to_dict(), at)
 
-    def _save_state(self) -> None:
+    def _save_state(self, also: Mapping[str, Any] | None = None) -> None:
         with self.db.write() as conn:
             kv.put(conn, STATE, self.dispatcher.to_dict())
+            for key, value in (also or {}).items():
+                kv.put(conn, key, value)
 
     def receiver(self, name: str) -> Receiver | None:
         return self.receivers.get(name)

@@ -5,6 +5,14 @@ Notifications and escalation pages go out from one process only: the one holding
 evaluator lease (:class:`Leadership`), or two processes sharing a database would page
 twice. A process that gains the lease reloads the dispatcher's stored state and resumes
 the outbox before it sends anything; one that loses it drops its in-memory queue.
+
+The hand-over of alert transitions to incidents and notifications is driven by the store:
+the notifying process takes every alert event above a stored mark (``DISPATCHED``) and
+moves the mark in the transaction that saves the notification groups. A leader killed
+between recording a transition and grouping it leaves the event above the mark, and its
+successor hands it over when it takes the lease: nothing is missed and nothing is grouped
+twice. A :class:`Heartbeat` renews the lease every few seconds apart from the evaluation
+cycle, so the lease can be short and a successor takes over within about its TTL.
 """
 
 from __future__ import annotations
@@ -19,19 +27,47 @@ from aiwarden.alerting.evaluator import LEASE, CycleReport
 from aiwarden.alerting.notifiers import Notification
 from aiwarden.alerting.notify import NotificationCenter
 from aiwarden.alerting.rules import Rule
+from aiwarden.alerting.state import Transition
 from aiwarden.errors import ParameterError
 from aiwarden.incidents import AlertInfo, Incident, IncidentService
 from aiwarden.incidents.rollback import Rollbacks, Rolled, Verdict
 from aiwarden.monitoring.service import Monitor
 from aiwarden.rca import analyse, to_markdown
-from aiwarden.store import alerts_repo
+from aiwarden.store import alerts_repo, kv
 from aiwarden.store.database import Database
 
-__all__ = ["AlertPipeline", "Leadership"]
+__all__ = ["DISPATCHED", "AlertPipeline", "Heartbeat", "Leadership", "heartbeat_every"]
 
 log = logging.getLogger("aiwarden.alerting")
 RCA_ACTION = "Root-cause analysis"
 MAX_RCA_RUNS = 5  # an incident's analysis is redone when a new rule joins it, this often at most
+DISPATCHED = "alerting.dispatched"  # the last alert event id handed to notifications
+
+
+def heartbeat_every(ttl: float) -> float:
+    """How often the lease is renewed: five beats per TTL, so a few late beats (a loaded
+    machine) do not lose it, and at most every 2 s."""
+    return max(0.05, min(2.0, ttl / 5))
+
+
+class Heartbeat(threading.Thread):
+    """Calls ``beat`` every ``every`` seconds until stopped: the lease renewal (and, in a
+    process that is not the leader, the take-over once the leader's lease lapsed), apart
+    from evaluation cycles and maintenance, which may take longer than the lease."""
+
+    def __init__(self, beat: Callable[[], Any], every: float) -> None:
+        super().__init__(name="aiwarden-lease-heartbeat", daemon=True)
+        self.beat, self.every = beat, every
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while True:
+            try:
+                self.beat()
+            except Exception:  # the database is away: the next beat retries
+                log.exception("lease heartbeat failed")
+            if self.stop.wait(self.every):
+                return
 
 
 class Leadership:
@@ -72,7 +108,8 @@ class AlertPipeline:
     def __init__(self, monitor: Monitor, incidents: IncidentService,
                  notifications: NotificationCenter | None = None, *,
                  rca_window: float = 3600.0, leadership: Leadership | None = None,
-                 rollbacks: Rollbacks | None = None) -> None:
+                 rollbacks: Rollbacks | None = None,
+                 lock: threading.RLock | None = None) -> None:
         self.monitor, self.incidents, self.rca_window = monitor, incidents, rca_window
         self.notifications, self.rollbacks = notifications, rollbacks
         # set by the server: switch this process's gateways at once after a rollback
@@ -83,6 +120,10 @@ class AlertPipeline:
         self.leadership = leadership
         self.leading = False
         self._lead_lock = threading.Lock()
+        # the evaluator's cycle lock (Evaluator.lock): alert events are handed over in the
+        # order they were committed, never while this process is recording more
+        self.lock = lock or threading.RLock()
+        self._tick_lock = threading.Lock()
 
     def lead(self) -> bool:
         """Check the lease; on gaining it take over the stored state, on losing it stand
@@ -113,44 +154,97 @@ class AlertPipeline:
             if self.leadership is not None:
                 self.leadership.release()
 
+    def start(self) -> None:
+        """Set the hand-over mark on a store that has none (a new one, or one from before
+        the mark existed): events recorded before it were handed over by then."""
+        with self.monitor.db.write() as conn:
+            kv.put_if_absent(conn, DISPATCHED, alerts_repo.last_event_id(conn))
+
     def after_cycle(self, report: CycleReport) -> list[Incident]:
-        if self.rollbacks is not None and report.evaluated:
-            for rolled in self.rollbacks.check_canaries():  # measured, not alerted
-                self._rolled_back(rolled, self.notifications if self.lead() else None)
-        if not report.transitions:
-            self.tick()
-            return []
-        infos = self._rule_infos({labels["model"] for labels, _ in report.transitions})
-        center = self.notifications if self.lead() else None  # a new leader reloads first
+        with self.lock:
+            if self.rollbacks is not None and report.evaluated:
+                for rolled in self.rollbacks.check_canaries():  # measured, not alerted
+                    self._rolled_back(rolled, self.notifications if self.lead() else None)
+            center = self.notifications if self.lead() else None  # a new leader reloads first
+            if center is None:  # incidents follow; the notifying process hands them over
+                return self._handle(report.transitions, None) if report.transitions else []
+            touched = self._catch_up(center, report.transitions)
+            if not touched and not report.transitions:
+                self.tick()
+            return touched
+
+    def beat(self) -> bool:
+        """The heartbeat: renew (or take) the lease; a process that leads hands over what
+        its predecessor recorded but did not (unless a cycle of its own is doing it)."""
+        leading = self.lead()
+        if leading and self.notifications is not None and self.lock.acquire(blocking=False):
+            try:
+                self._catch_up(self.notifications, None)
+            finally:
+                self.lock.release()
+        return leading
+
+    def tick(self, now: float | None = None) -> None:
+        """Send due notifications and escalations, and judge rollbacks whose wait is over,
+        in the process holding the lease only (one thread at a time)."""
+        if not self._tick_lock.acquire(blocking=False):
+            return  # another thread of this process is ticking now
+        try:
+            if self.notifications is not None and self.lead():
+                if self.rollbacks is not None:
+                    for verdict in self.rollbacks.verify_due(now):
+                        self._verified(verdict, self.notifications)
+                self._send(self.notifications, now)
+        finally:
+            self._tick_lock.release()
+
+    def _catch_up(self, center: NotificationCenter,
+                  fallback: list[tuple[dict[str, str], Transition]] | None
+                  ) -> list[Incident]:
+        """Hand every alert event above the stored mark to incidents and notifications,
+        moving the mark with the groups. ``fallback``: this cycle's transitions, used
+        when the store has no mark yet (a pipeline that was never started)."""
+        touched: dict[int, Incident] = {}
+        while True:
+            with self.monitor.db.read() as conn:
+                mark = kv.get(conn, DISPATCHED)
+                if mark is None:
+                    if fallback:
+                        return self._handle(fallback, center)
+                    return []
+                rows = alerts_repo.events_after(conn, int(mark))
+            if not rows:
+                return list(touched.values())
+            transitions = [(labels, Transition(**event)) for _, labels, event in rows]
+            for inc in self._handle(transitions, center, mark=rows[-1][0]):
+                touched[inc.id] = inc
+            if len(rows) < 10_000:
+                return list(touched.values())
+
+    def _handle(self, transitions: list[tuple[dict[str, str], Transition]],
+                center: NotificationCenter | None, mark: int | None = None
+                ) -> list[Incident]:
+        """Incidents, their RCA, rollbacks, then (from the notifying process) grouping."""
+        infos = self._rule_infos({labels["model"] for labels, _ in transitions})
         if center is not None:  # the policy is fixed when an incident opens
             self.incidents.policies = center.policies
         touched = self.incidents.on_transitions(
-            report.transitions,
-            info=lambda labels: infos.get((labels["model"], labels["rule"])))
+            transitions, info=lambda labels: infos.get((labels["model"], labels["rule"])))
         for inc in touched:
             if inc.is_open and self._rca_is_stale(inc):
                 self.attach_rca(inc)
         if self.rollbacks is not None:
-            for rolled in self.rollbacks.on_transitions(report.transitions):
+            for rolled in self.rollbacks.on_transitions(transitions):
                 self._rolled_back(rolled, center)
         if center is not None:
-            center.on_transitions(report.transitions, {
+            center.on_transitions(transitions, {
                 k: dict(v.annotations) | ({"runbook": v.runbook} if v.runbook else {})
-                for k, v in infos.items()})
+                for k, v in infos.items()}, also=None if mark is None else {DISPATCHED: mark})
             self._send(center, None)
         elif self.notifications is not None:
-            log.warning("%d alert transition(s) evaluated after the lease moved to another "
-                        "process are not notified.", len(report.transitions))
+            log.warning("%d alert transition(s) evaluated while another process held the "
+                        "lease: the one notifying hands them over.", len(transitions))
         return touched
-
-    def tick(self, now: float | None = None) -> None:
-        """Send due notifications and escalations, and judge rollbacks whose wait is over,
-        in the process holding the lease only."""
-        if self.notifications is not None and self.lead():
-            if self.rollbacks is not None:
-                for verdict in self.rollbacks.verify_due(now):
-                    self._verified(verdict, self.notifications)
-            self._send(self.notifications, now)
 
     # --------------------------------------------------------------- rollbacks
     def rollback_by_hand(self, model: str, alias: str, to: str | None, reason: str,

@@ -210,6 +210,13 @@ def model_alerts(request: Request, name: str, events: int = Query(20, ge=0, le=1
     return out
 
 
+def _cycle(app: Any, at: float | None) -> tuple[Any, Any]:
+    """A cycle and its hand-over, under the lock the evaluation loop takes too."""
+    with app.state.evaluator.lock:
+        report = app.state.evaluator.evaluate_once(at)
+        return report, app.state.after_cycle(report)
+
+
 @router.post("/alerts/evaluate", dependencies=[requires("operate")],
              tags=["alerting"], responses=answers(Evaluation))
 async def evaluate_now(request: Request, now: str | None = None) -> dict[str, Any]:
@@ -217,8 +224,7 @@ async def evaluate_now(request: Request, now: str | None = None) -> dict[str, An
     (ISO 8601 or epoch seconds) evaluates as of another time, for backfills and tests."""
     _monitor(request)
     at = None if now in (None, "") else parse_instant(now, "now")
-    report = await run_in_threadpool(request.app.state.evaluator.evaluate_once, at)
-    touched = await run_in_threadpool(request.app.state.after_cycle, report)
+    report, touched = await run_in_threadpool(_cycle, request.app, at)
     return {"incidents": [i.id for i in touched], "evaluated": report.evaluated,
             "instances": report.instances,
             "errors": report.errors, "seconds": round(report.seconds, 4),

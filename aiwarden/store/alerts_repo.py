@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from aiwarden.store.tables import alert_events, alert_instances, alert_rules, leases
@@ -163,4 +163,34 @@ def holds_lease(conn: Connection, name: str, holder: str, now: float | None = No
     return row is not None and row.holder == holder and (now is None or row.expires_at >= now)
 
 
-__all__ += ["holds_lease"]
+def fence(conn: Connection, name: str, holder: str, now: float) -> bool:
+    """Whether ``holder`` still holds the unexpired lease, the row share-locked until this
+    transaction ends (PostgreSQL; SQLite writers are serialised anyway).
+
+    A writer that checks this in the transaction it commits cannot interleave with a
+    successor: the successor's take-over (an UPDATE of the row) waits for the commit, so
+    a process that stalled past its lease writes nothing after another took over.
+    """
+    row = conn.execute(select(leases.c.holder, leases.c.expires_at).where(
+        leases.c.name == name).with_for_update(read=True)).first()
+    return row is not None and row.holder == holder and row.expires_at >= now
+
+
+def last_event_id(conn: Connection) -> int:
+    """The newest alert event's id (0 when there is none)."""
+    return int(conn.execute(select(func.max(alert_events.c.id))).scalar() or 0)
+
+
+def events_after(conn: Connection, after: int, limit: int = 10_000
+                 ) -> list[tuple[int, dict[str, str], dict[str, Any]]]:
+    """Alert events with an id above ``after``, oldest first: ``(id, instance labels, event)``;
+    what the notifying process has not yet handed to incidents and notifications."""
+    q = (select(alert_events, alert_instances.c.labels)
+         .join(alert_instances, alert_instances.c.id == alert_events.c.instance_id)
+         .where(alert_events.c.id > after).order_by(alert_events.c.id).limit(limit))
+    return [(int(r.id), orjson.loads(r.labels),
+             {"kind": r.kind, "at": r.at, "severity": r.severity, "value": r.value,
+              "detail": orjson.loads(r.detail) if r.detail else {}}) for r in conn.execute(q)]
+
+
+__all__ += ["events_after", "fence", "holds_lease", "last_event_id"]
