@@ -15,7 +15,7 @@ from sqlalchemy import text
 from aiwarden.alerting.evaluator import EvaluationLoop, Evaluator
 from aiwarden.alerting.notifiers import Deliverer
 from aiwarden.alerting.notify import NotificationCenter
-from aiwarden.alerting.pipeline import AlertPipeline, Leadership
+from aiwarden.alerting.pipeline import AlertPipeline, Heartbeat, Leadership, heartbeat_every
 from aiwarden.egress import EgressPolicy
 from aiwarden.incidents import IncidentService
 from aiwarden.incidents.rollback import Rollbacks
@@ -139,7 +139,7 @@ def create_app(settings: ServerSettings | None = None,
     # the registry is made on first use (registry_for), so the lambda looks it up late
     rollbacks = Rollbacks(monitor, registry=lambda: registry_for(app))
     pipeline = AlertPipeline(monitor, incidents, notifications, leadership=leadership,
-                             rollbacks=rollbacks)
+                             rollbacks=rollbacks, lock=evaluator.lock)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -154,15 +154,19 @@ def create_app(settings: ServerSettings | None = None,
                         "%s:%s (loopback only).", settings.host, settings.port)
         # retention on the lease holder; a process that never takes the lease (its
         # evaluation loop off) runs it too, or a store served only by such would keep all
+        pipeline.start()  # the hand-over mark of alert events (docs/server.md)
         maintenance = _Maintenance(monitor, settings.compact_every,
                                    also=lambda: (pipeline.tick(), _training_tick(app)),
                                    leads=lambda: pipeline.leading or not leadership.take)
         maintenance.start()
+        # the lease renewed apart from cycles: a dead leader is replaced within its TTL
+        heartbeat = Heartbeat(pipeline.beat, heartbeat_every(settings.lease_ttl))
         alerts = EvaluationLoop(evaluator, settings.evaluate_every, after=after_cycle)
         attribution = AttributionLoop(monitor.attribution,
                                       tick=max(5.0, min(30.0, settings.evaluate_every)))
         notifications.deliverer.start()
         if settings.evaluate_every > 0:
+            heartbeat.start()
             alerts.start()
             attribution.start()  # scheduled SHAP checks, apart from the alert cycle
         app.state.ready = True
@@ -172,6 +176,7 @@ def create_app(settings: ServerSettings | None = None,
             yield
         finally:
             maintenance.stop.set()
+            heartbeat.stop.set()
             alerts.stop.set()
             attribution.stop.set()
             maintenance.join(timeout=10)

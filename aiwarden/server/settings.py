@@ -42,7 +42,9 @@ class ServerSettings:
     # (docs/llm.md, Text drift; the embeddings extra); empty: none
     embedding_model: str = ""
     evaluate_every: float = 30.0  # alert rules; 0 turns the loop off
-    lease_ttl: float = 90.0  # how long a dead evaluator keeps others from taking over
+    # how long a dead leader keeps others from taking over; renewed every ttl/5 (at most
+    # 2 s) by a heartbeat apart from cycles, so a long cycle never lets it lapse
+    lease_ttl: float = 10.0
     notify_max_delay: float = 300.0  # longest wait between two delivery retries
     log_level: str = "info"
     # serving gateway (docs/gateway.md)
