@@ -3,7 +3,8 @@
 By default the demo writes to a fresh temporary folder, so every run tells the whole story
 from the start, and removes it when stopped (Ctrl-C or SIGTERM); ``--data-dir`` keeps it.
 ``--offline`` prints the engine's story instead, without a server. ``--story chatbot`` tells
-the LLM story (aiwarden.demo.chatbot) instead of the fraud model's.
+the LLM story (aiwarden.demo.chatbot) instead of the fraud model's, ``--story fruit`` the image
+model's (aiwarden.demo.fruit).
 """
 
 from __future__ import annotations
@@ -30,19 +31,22 @@ def register(sub: Any) -> None:
     p = sub.add_parser("demo", help="run the server with a live fraud model whose story "
                        "(late labels, a corrupted batch, drift, a bad canary, an automatic "
                        "rollback) plays out in a few minutes (--story chatbot: an LLM "
-                       "support bot's)")
+                       "support bot's; --story fruit: a kiosk's image classifier)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--data-dir", help="keep the demo's data here (default: a fresh "
                    "temporary folder)")
     p.add_argument("--speed", type=float, default=1.0,
                    help="play the story this many times faster (default 1: ~4 minutes)")
-    p.add_argument("--story", choices=("fraud", "chatbot"), default="fraud",
+    p.add_argument("--story", choices=("fraud", "chatbot", "fruit"), default="fraud",
                    help="fraud (default): a fraud model's loop (late labels, a corrupted "
                    "batch, drift, a bad canary, an automatic rollback, a gated retrain); "
                    "chatbot: a support bot's new prompt version encourages self-harm for "
                    "one locale, the "
                    "guardrail blocks it, the unsafe-rate alert, its RCA and the automatic "
-                   "rollback follow")
+                   "rollback follow; fruit: a self-checkout kiosk's fruit classifier "
+                   "calls one store's bananas cucumbers after its lights change, the "
+                   "confusion alert and RCA follow, and the retraining pipeline's image "
+                   "audit blocks a corrupted training photograph")
     p.add_argument("--offline", action="store_true",
                    help="print the engine's story on generated data, without a server")
     p.add_argument("--seed", type=int, default=0)
@@ -85,6 +89,11 @@ def run(args: argparse.Namespace) -> int:
 
             stories.append(start_chatbot_story(url, llm.base_url, speed=args.speed,
                                                seed=args.seed))
+        elif args.story == "fruit":
+            from aiwarden.demo.fruit import start_fruit_story
+
+            stories.append(start_fruit_story(url, os.path.join(data, "fruit-training"),
+                                             speed=args.speed, seed=args.seed))
         else:
             stories.append(start_story(url, speed=args.speed, seed=args.seed))
 
@@ -126,6 +135,11 @@ def demo_settings(port: int, data_dir: str, *, speed: float = 1.0, story: str = 
     if story == "fraud":
         overrides["trusted_entries"] = ",".join(filter(None, (
             os.environ.get("AIWARDEN_TRUSTED_ENTRIES", ""), DEMO_ENTRY)))
+    elif story == "fruit":  # the kiosk story's retraining pipeline
+        from aiwarden.demo.fruit import FRUIT_ENTRY
+
+        overrides["trusted_entries"] = ",".join(filter(None, (
+            os.environ.get("AIWARDEN_TRUSTED_ENTRIES", ""), FRUIT_ENTRY)))
     # AIWARDEN_EVALUATE_EVERY / _LOG_LEVEL win when set (read and checked by from_env)
     defaults = {
         "evaluate_every": None if os.environ.get("AIWARDEN_EVALUATE_EVERY") else 10 / speed,

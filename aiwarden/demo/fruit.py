@@ -36,7 +36,7 @@ import numpy as np
 from aiwarden.demo.narration import Narrator
 
 __all__ = ["CORRUPT_NAME", "DARK_STORE", "FRUIT_ENTRY", "FRUIT_MODEL", "FruitStory",
-           "KioskModel", "start_fruit_story", "train"]
+           "KioskModel", "kiosk_features", "start_fruit_story", "train"]
 
 FRUIT_MODEL = "kiosk-fruit"
 FRUIT_ENTRY = "aiwarden.demo.fruit:train"  # the retraining pipeline's training function
@@ -45,8 +45,11 @@ DARK_STORE = "harbour"
 DARK_LIGHT = 0.45  # the dim lights: a scene's pixel values scaled by this
 SIZE = 96  # pixels: a kiosk's thumbnail-sized crop keeps the demo light on a laptop
 CORRUPT_NAME = "banana_harbour_0007.jpg"  # the upload cut off half way
-#: the properties the model reads and the server profiles (the reference's columns)
-SCHEMA_PROPERTIES = ("brightness", "contrast", "sharpness", "saturation", "entropy")
+#: the image properties the kiosk team monitors (the reference's columns; the server ignores
+#: the others): the lighting (brightness), the colour (saturation) and the detail (entropy).
+#: Contrast and sharpness scale with the light too: monitored, they give the RCA's slice
+#: finder several names for the same dark photographs, and it may pick any one of them.
+SCHEMA_PROPERTIES = ("brightness", "saturation", "entropy")
 SCHEDULE = {"lights": 20.0}  # seconds after the start (divided by ``speed``)
 log = logging.getLogger("aiwarden.demo")
 RULES = """rules:
@@ -66,7 +69,8 @@ RULES = """rules:
 """
 
 
-def _feature_names(columns: Any) -> list[str]:
+def kiosk_features(columns: Any) -> list[str]:
+    """The properties the kiosk model reads: colour histograms and the colour means."""
     return [c for c in columns if c.startswith("hist_")] + [
         "brightness", "contrast", "saturation", "mean_r", "mean_g", "mean_b"]
 
@@ -87,7 +91,7 @@ class KioskModel:
         from aiwarden.images import properties
 
         table = properties(images).to_pandas()
-        features = _feature_names(table.columns)
+        features = kiosk_features(table.columns)
         with threadpool_limits(1):  # OpenMP on a busy small machine is slower, not faster
             model = HistGradientBoostingClassifier(max_iter=50, random_state=seed).fit(
                 table[features], np.asarray(labels))
