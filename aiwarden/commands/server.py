@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 from aiwarden.commands._common import add_store_options, fail, store_settings
@@ -32,6 +33,10 @@ def register(sub: Any) -> None:
     p.add_argument("--egress-allow", help="comma-separated networks, addresses or host names "
                    "(each optionally :port) that receivers may reach although private, "
                    "loopback or link-local (env AIWARDEN_EGRESS_ALLOW; see docs/alerting.md)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="server processes sharing the port and one PostgreSQL database (env "
+                   "AIWARDEN_WORKERS; default 1); the lease holder among them evaluates, "
+                   "notifies and runs retention (docs/server.md, Several processes)")
     p.add_argument("--demo", action="store_true",
                    help="tell the demo's story on this server (see `aiwarden demo`)")
     p.set_defaults(func=run)
@@ -51,6 +56,13 @@ def run(args: argparse.Namespace) -> int:
                                   allow_code_artifacts=args.allow_code_artifacts,
                                   egress_allow=args.egress_allow)
         EgressPolicy(settings.egress_allow)  # a bad entry stops here, in one line
+        workers = args.workers
+        if workers is None:
+            raw = os.environ.get("AIWARDEN_WORKERS", "").strip() or "1"
+            try:
+                workers = int(raw)
+            except ValueError:
+                raise ValueError(f"AIWARDEN_WORKERS={raw!r}: expected a whole number") from None
     except (TypeError, ValueError, AiwardenError) as exc:
         return fail("server", f"bad setting: {exc}")
     on_started = None
@@ -60,4 +72,4 @@ def run(args: argparse.Namespace) -> int:
         def on_started() -> None:
             start_story(f"http://127.0.0.1:{settings.port}")
 
-    return serve(settings, on_started=on_started)
+    return serve(settings, on_started=on_started, workers=workers)

@@ -1,10 +1,14 @@
-"""Starting the server: checks that must fail before binding, then uvicorn."""
+"""Starting the server: checks that must fail before binding, then uvicorn (one process,
+or ``workers`` processes sharing one socket and one PostgreSQL database)."""
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable
+from dataclasses import fields
+from typing import Any
 
 import uvicorn
 
@@ -12,7 +16,7 @@ from aiwarden.server.settings import ServerSettings
 from aiwarden.store import keys
 from aiwarden.store.database import Database
 
-__all__ = ["preflight", "serve"]
+__all__ = ["preflight", "serve", "worker_app", "workers_problem"]
 
 
 def preflight(settings: ServerSettings) -> str | None:
@@ -31,14 +35,64 @@ def preflight(settings: ServerSettings) -> str | None:
     return None
 
 
-def serve(settings: ServerSettings, *, on_started: Callable[[], None] | None = None) -> int:
+def workers_problem(settings: ServerSettings, workers: int) -> str | None:
+    """Why ``workers`` processes cannot serve this store (None when they can)."""
+    if workers < 1:
+        return f"--workers must be at least 1, got {workers}."
+    if workers > 1 and settings.url.startswith("sqlite"):
+        return (f"--workers {workers} needs PostgreSQL (--database-url postgresql+psycopg://"
+                "...): SQLite lets one process write at a time, so more workers would queue "
+                "on its lock instead of adding capacity.")
+    return None
+
+
+def _logging(settings: ServerSettings) -> None:
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # the demo's own requests
-    problem = preflight(settings)
+
+
+def _as_env(settings: ServerSettings) -> dict[str, str]:
+    """The settings as ``AIWARDEN_*`` variables: worker processes are started fresh and
+    read their settings from the environment, flags included."""
+    out = {}
+    for f in fields(settings):
+        value: Any = getattr(settings, f.name)
+        if value is None:
+            continue
+        out[f"AIWARDEN_{f.name.upper()}"] = (("true" if value else "false")
+                                             if isinstance(value, bool) else str(value))
+    return out
+
+
+def worker_app() -> Any:
+    """One worker's app (uvicorn's factory in each worker process)."""
+    from aiwarden.server.app import create_app
+
+    settings = ServerSettings.from_env()
+    _logging(settings)
+    return create_app(settings)
+
+
+def serve(settings: ServerSettings, *, on_started: Callable[[], None] | None = None,
+          workers: int = 1) -> int:
+    _logging(settings)
+    problem = workers_problem(settings, workers)
+    if problem is None and workers > 1 and on_started is not None:
+        problem = "--demo runs in one process: leave --workers out."
+    problem = problem or preflight(settings)
     if problem:
         print(f"aiwarden server: error: {problem}", file=sys.stderr)
         return 2
+    if workers > 1:
+        # Every worker serves ingest, reads, the dashboard and its gateways; the one
+        # holding the evaluator lease also evaluates, notifies and runs retention
+        # (docs/server.md, Several processes). A worker that dies is started again.
+        os.environ.update(_as_env(settings))
+        uvicorn.run("aiwarden.server.run:worker_app", factory=True, workers=workers,
+                    host=settings.host, port=settings.port, log_level=settings.log_level,
+                    access_log=False, timeout_graceful_shutdown=10)
+        return 0
     from aiwarden.server.app import create_app
 
     app = create_app(settings, on_started=on_started)
