@@ -30,6 +30,7 @@ statement (hate: "X are not vermin"). ``model=None`` keeps the rules alone.
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 from collections.abc import Sequence, Set
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ import numpy as np
 
 from aiwarden.errors import check_param
 from aiwarden.llm.evaluators import _safety_patterns as P
+from aiwarden.llm.evaluators._prefix import Screened
 from aiwarden.llm.evaluators._safety_model import SafetyModel, full_features, load_default
 from aiwarden.llm.evaluators._safety_model import word_features as _word_features
 from aiwarden.llm.evaluators._safety_patterns import CUES as _C
@@ -124,6 +126,12 @@ _RX: dict[str, Pattern[str]] = {
 _RX_LOWER: dict[str, Pattern[str]] = {
     k: P.re.compile(rx.pattern, rx.flags & ~P.re.IGNORECASE) for k, rx in _RX.items()
 }
+
+
+@functools.cache
+def _screened(rx: Pattern[str]) -> Screened:
+    """A lower-case rule with its literal-prefix screen, built once per process."""
+    return Screened(rx, k=6, min_len=2)
 
 
 @dataclass(frozen=True)
@@ -298,6 +306,9 @@ class SafetyEvaluator:
         # the same rules compiled case-sensitive, run on the lower-cased text of ASCII texts
         self._rules_lower = [rx for r, rx in zip(P.RULES, P.COMPILED_LOWER, strict=True)
                              if r.category in cats]
+        # their match starts screened by literal prefixes (str.find): the same matches, without
+        # sre trying every branch at every position of a rule that opens with \b
+        self._rules_screened = [_screened(rx) for rx in self._rules_lower]
         # anchor word -> the rules it opens: a text's words look their rules up once, rather
         # than every rule testing its anchors against the text's words
         index: dict[str, list[int]] = {}
@@ -423,7 +434,7 @@ class SafetyEvaluator:
             else:
                 out[t] = row  # type: ignore[assignment]
         if todo:
-            gate = (m.gate_proba_words(todo) if m.gate_words
+            gate = (m.gate_proba_batch(todo) if m.gate_words
                     else m.gate_proba(_word_features(todo, m.n_features)))
             keep = gate >= m.gate_threshold
             # a unit per sentence the gate lets through; a short sentence ("Do it now.") is
@@ -468,12 +479,11 @@ class SafetyEvaluator:
         lowered = ctx.cx is _RX_LOWER
         for k in todo:
             rule, rx = self._rules[k]
-            if lowered:
-                rx = self._rules_lower[k]
+            finditer = self._rules_screened[k].finditer if lowered else rx.finditer
             where = (words.sentences_with(hits[k]) if words is not None and rule.anchors
                      else spans)
             for s0, s1 in where:
-                for m in rx.finditer(src, s0, s1):
+                for m in finditer(src, s0, s1):
                     reason = self._judge(rule, m, ctx)
                     if reason is None:
                         found.append(Finding("safety", rule.category, self.field, m.start(),
