@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 
 from aiwarden.engine.reference import Reference
 from aiwarden.engine.schema import Schema
@@ -37,7 +37,7 @@ from aiwarden.monitoring.retention import RetentionPolicy, downsample
 from aiwarden.monitoring.text_drift_window import TextDriftWindows
 from aiwarden.monitoring.tiles import TileCache
 from aiwarden.monitoring.windows import levels_for, parse_duration, parse_instant, to_iso
-from aiwarden.store import kv
+from aiwarden.store import kv, partitions
 from aiwarden.store import models_repo as repo
 from aiwarden.store.database import Database
 from aiwarden.store.tables import (
@@ -551,17 +551,56 @@ class Monitor:
                 total += profiles.compact(conn, model_id)
         return total
 
+    def _drop_partitions(self, now: float, cutoff: float) -> int:
+        """Drop the day partitions of ``event_batches`` wholly past ``cutoff`` after
+        deleting their index rows in chunks; make the next days' partitions. Returns the
+        batches dropped."""
+        with self.db.write() as conn:
+            partitions.ensure_days(conn, now)
+            old = partitions.droppable(conn, cutoff)
+        removed = 0
+        for part in old:
+            last = -1
+            while True:  # index rows first, chunk by chunk, under each model's lock
+                with self.db.read() as conn:
+                    chunk = conn.execute(text(
+                        f"SELECT id, model_id FROM {part.name} WHERE id > :last ORDER BY id "
+                        "LIMIT 5000"), {"last": last}).all()
+                if not chunk:
+                    break
+                last = chunk[-1].id
+                by_model: dict[int, list[int]] = {}
+                for bid, model_id in chunk:
+                    by_model.setdefault(model_id, []).append(bid)
+                for model_id, bids in by_model.items():
+                    with self.db.write(model_id) as conn:
+                        _forget_batches(conn, model_id, bids)
+                removed += len(chunk)
+            with self.db.write() as conn:
+                # no insert can reach it now; batches a backfill added meanwhile go too
+                conn.execute(text(f"LOCK TABLE {part.name} IN ACCESS EXCLUSIVE MODE"))
+                late = conn.execute(text(f"SELECT id, model_id FROM {part.name} "
+                                         "WHERE id > :last"), {"last": last}).all()
+                for bid, model_id in late:
+                    _forget_batches(conn, model_id, [bid])
+                conn.execute(text(f"DROP TABLE {part.name}"))
+                removed += len(late)
+        return removed
+
     def downsample(self, now: float | None = None) -> int:
         """Delete rollup partials past their level's horizon (monitoring/retention.py);
         returns partials deleted."""
         return downsample(self.db, self.retention, self.levels, now)
 
     def enforce_retention(self, now: float | None = None) -> int:
-        """Delete raw rows (and their index) past retention; profiles stay."""
-        cutoff = (time.time() if now is None else now) - self.settings.retention_days * 86400
+        """Delete raw rows (and their index) past retention; profiles stay. On PostgreSQL
+        whole day partitions past it are dropped first (store/partitions.py); rows left in
+        a partition straddling the cutoff, or in the default one, are deleted as on SQLite."""
+        now = time.time() if now is None else now
+        cutoff = now - self.settings.retention_days * 86400
+        removed = 0 if self.db.is_sqlite else self._drop_partitions(now, cutoff)
         with self.db.read() as conn:
             ids = [m.id for m in repo.list_models(conn)]
-        removed = 0
         for model_id in ids:
             with self.db.write(model_id) as conn:
                 # LLM conversations are raw events too: kept no longer than the rows
@@ -574,15 +613,21 @@ class Monitor:
                     continue
                 # labels go with their rows: by arrival time, a label that waited for a
                 # recent prediction would vanish while its row is kept
-                conn.execute(delete(labels).where(
-                    labels.c.model_id == model_id, labels.c.joined.is_(True),
-                    labels.c.prediction_id.in_(select(predictions.c.prediction_id).where(
-                        predictions.c.model_id == model_id, predictions.c.batch_id.in_(old)))))
-                conn.execute(delete(predictions).where(predictions.c.model_id == model_id,
-                                                       predictions.c.batch_id.in_(old)))
+                _forget_batches(conn, model_id, old)
                 removed += conn.execute(delete(event_batches).where(
                     event_batches.c.id.in_(old))).rowcount
         return removed
+
+
+def _forget_batches(conn: Any, model_id: int, batch_ids: list[int]) -> None:
+    """The index rows, and joined labels, of raw batches about to go."""
+    of_batches = select(predictions.c.prediction_id).where(
+        predictions.c.model_id == model_id, predictions.c.batch_id.in_(batch_ids))
+    conn.execute(delete(labels).where(labels.c.model_id == model_id,
+                                      labels.c.joined.is_(True),
+                                      labels.c.prediction_id.in_(of_batches)))
+    conn.execute(delete(predictions).where(predictions.c.model_id == model_id,
+                                           predictions.c.batch_id.in_(batch_ids)))
 
 
 def _window_drift(ref: Reference, base: Any, cur: Any) -> dict[str, Any]:
