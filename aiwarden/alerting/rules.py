@@ -105,7 +105,7 @@ __all__ = ["DEFAULT_MIN_GAP", "DEFAULT_MIN_LABELS", "DEFAULT_MIN_ROWS", "MAX_PAI
 Metric = Literal["drift", "quality", "performance", "estimated_performance", "latency",
                  "volume", "quarantined", "errors", "resources", "concept_drift",
                  "multivariate_drift", "estimate_gap", "llm", "text_drift",
-                 "attribution_drift", "confusion", "class_recall"]
+                 "attribution_drift", "confusion", "class_recall", "embedding_drift"]
 # The numbers each metric offers, the first being the default ``stat``.
 METRIC_STATS: dict[str, tuple[str, ...]] = {
     "drift": ("severity", "value", "share_drifted", "drifted_count"),
@@ -134,6 +134,9 @@ METRIC_STATS: dict[str, tuple[str, ...]] = {
     # of the importance ranking vs the reference's, alarm (1 below the model's threshold),
     # features whose attribution distribution shifted, the largest KS statistic
     "attribution_drift": ("ndcg", "alarm", "shifted_count", "max_ks"),
+    # an image model's event embeddings vs its reference embeddings (docs/image-events.md):
+    # unbiased MMD² (RBF kernel), its permutation p-value, drifted (1 when p < 0.05)
+    "embedding_drift": ("mmd2", "p_value", "drifted"),
     # any gauge works: <gauge>_mean, <gauge>_max or <gauge>_sum (see _RESOURCE_STAT)
     # an LLM's descriptor rates and sums (docs/llm.md): unsafe_rate, pii_rate, cost_sum...
     "llm": LLM_STATS,
@@ -256,7 +259,7 @@ class Rule(BaseModel):
             raise ValueError("column and method apply to the drift metric only")
         _check_segment(self)
         _check_classes(self)
-        if self.metric in ("multivariate_drift", "text_drift") and (
+        if self.metric in ("multivariate_drift", "text_drift", "embedding_drift") and (
                 self.segment or self.segment_by):
             raise ValueError(f"{self.metric} is not split by segment")
         if self.metric == "drift" and self.stat in ("severity", "value", None) \
@@ -462,7 +465,8 @@ def _raw(rule: Rule, value: dict[str, Any] | None) -> float | None:
         m = _RESOURCE_STAT.fullmatch(stat)
         gauge = (value.get("gauges") or {}).get(m.group(1)) if m else None
         return None if gauge is None else _num(gauge.get(m.group(2)))
-    if rule.metric in ("multivariate_drift", "llm", "text_drift", "attribution_drift"):
+    if rule.metric in ("multivariate_drift", "llm", "text_drift", "attribution_drift",
+                       "embedding_drift"):
         return _num(value.get(stat))
     if rule.metric in ("confusion", "class_recall"):
         return _class_value(rule, stat, value)

@@ -50,6 +50,7 @@ _SLOTS = threading.BoundedSemaphore(max(1, (os.cpu_count() or 2) // 2))
 @dataclass
 class ImageIngestResult:
     received: int = 0
+    embeddings: int = 0  # vectors kept for embedding drift (the accepted rows' only)
     images_quarantined: int = 0
     thumbnails: int = 0
     findings: list[dict[str, Any]] = field(default_factory=list)
@@ -59,6 +60,8 @@ class ImageIngestResult:
         out = dict(self.ingest)
         out.update(images=self.received, images_quarantined=self.images_quarantined,
                    thumbnails=self.thumbnails, findings=self.findings[:100])
+        if self.embeddings:
+            out["embeddings"] = self.embeddings
         return out
 
 
@@ -130,6 +133,8 @@ def ingest_images(monitor: Any, name: str, metas: list[dict[str, Any]],
     timestamp, features, tags...); its ``features`` gain the image's properties."""
     model = monitor.model(name)  # an unknown model: 404 before any decoding
     res = ImageIngestResult(received=len(images))
+    # checked by the route (image_routes); kept beside the events for embedding drift
+    embeddings = [meta.pop("embedding", None) for meta in metas]
     tables: list[PropertyTable] = []
     with _SLOTS:
         for s in range(0, len(images), _CHUNK):
@@ -148,9 +153,48 @@ def ingest_images(monitor: Any, name: str, metas: list[dict[str, Any]],
     res.images_quarantined = len(rejected)
     rows = [_row(meta, table, i) for i, meta in enumerate(metas)]
     res.ingest = monitor.log_predictions(name, rows, rejected=rejected).to_dict()
+    if any(e is not None for e in embeddings):
+        res.embeddings = _store_embeddings(monitor, name, model.id, metas, embeddings,
+                                           rejected, res.ingest)
     if thumbs is not None and res.thumbnails:
         thumbs.prune(model.id)
     return res
+
+
+def _store_embeddings(monitor: Any, name: str, model_id: int, metas: list[dict[str, Any]],
+                      embeddings: list[Any], rejected: dict[int, tuple[str, str]],
+                      ingest: dict[str, Any]) -> int:
+    """The accepted rows' embeddings, by the version each row was logged to (a quarantined
+    image or a row the ingest refused leaves none: its prediction is not in the window)."""
+    from aiwarden.monitoring.image_embeddings import store_window
+    from aiwarden.monitoring.windows import parse_instant
+    from aiwarden.store import models_repo
+    from aiwarden.store.models_repo import NotFound
+
+    refused = {int(e["row"]) for e in ingest.get("errors", []) if "row" in e}
+    now = time.time()
+    groups: dict[Any, tuple[list[float], list[Any]]] = {}
+    for i, (meta, emb) in enumerate(zip(metas, embeddings, strict=True)):
+        if emb is None or i in rejected or i in refused:
+            continue
+        ts = meta.get("timestamp")
+        try:
+            at = now if ts is None else parse_instant(ts, "timestamp")
+        except (ValueError, TypeError):
+            continue
+        times, vecs = groups.setdefault(meta.get("version"), ([], []))
+        times.append(at)
+        vecs.append(emb)
+    kept = 0
+    with monitor.db.write(model_id) as conn:
+        m = models_repo.get_model(conn, name)
+        for version, (times, vecs) in groups.items():
+            try:
+                v = models_repo.get_version(conn, m, None if version is None else str(version))
+            except NotFound:  # no such version was stored: none of its rows were either
+                continue
+            kept += store_window(conn, model_id, v.id, times, vecs, now)
+    return kept
 
 
 def _thumbnails(thumbs: ThumbnailStore, model_id: int, metas: list[dict[str, Any]],

@@ -173,7 +173,8 @@ METRICS: dict[str, Callable[[Reference | None, BucketData], Any]] = {
 # Metrics that need the window's raw rows, not only its merged profiles: computed by
 # aiwarden.monitoring.multivariate_window (Monitor.series, the alert loop, /metrics).
 # attribution_drift: read from the stored scheduled checks (attribution_watch.py)
-ROW_METRICS = ("multivariate_drift", "text_drift", "attribution_drift")
+# embedding_drift: an image model's event embeddings vs its reference embeddings (MMD)
+ROW_METRICS = ("multivariate_drift", "text_drift", "attribution_drift", "embedding_drift")
 
 
 def compute(metric: str, ref: Reference | None, d: BucketData, **options: Any) -> Any:

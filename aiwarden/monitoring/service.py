@@ -58,6 +58,7 @@ _SEGMENTS = "model.segments."  # + model id: the segment columns declared with t
 _HINTS = ("target", "prediction", "scores", "id", "timestamp", "segments", "task")
 _MAX_POINTS = 5000
 _MAX_ROW_WINDOWS = 48  # windows per request of a metric computed from raw rows
+_RETENTION_CHUNK = 5000  # raw batches deleted per transaction
 
 
 @dataclass(frozen=True)
@@ -387,6 +388,10 @@ class Monitor:
                               "the registered model); this process has none")
             found = self.attribution.value(conn, model_id, version, t0, t1)
             return (None, found["reason"]) if "reason" in found else (found, None)
+        if metric == "embedding_drift":  # an image model's embeddings (image_embeddings.py)
+            from aiwarden.monitoring.image_embeddings import EMBEDDING_DRIFT
+
+            return EMBEDDING_DRIFT.compute(conn, model_id, version_id, t0, t1, n_rows)
         engine = self.text_drift if metric == "text_drift" else self.multivariate
         value, why = engine.compute(self.db, conn, model_id, version_id, version,
                                                ref, t0, t1, n_rows)
@@ -565,7 +570,7 @@ class Monitor:
                 with self.db.read() as conn:
                     chunk = conn.execute(text(
                         f"SELECT id, model_id FROM {part.name} WHERE id > :last ORDER BY id "
-                        "LIMIT 5000"), {"last": last}).all()
+                        "LIMIT :n"), {"last": last, "n": _RETENTION_CHUNK}).all()
                 if not chunk:
                     break
                 last = chunk[-1].id
@@ -606,16 +611,20 @@ class Monitor:
                 # LLM conversations are raw events too: kept no longer than the rows
                 conn.execute(delete(llm_events).where(llm_events.c.model_id == model_id,
                                                       llm_events.c.ts < cutoff))
-                old = conn.execute(select(event_batches.c.id).where(
-                    event_batches.c.model_id == model_id,
-                    event_batches.c.max_ts < cutoff)).scalars().all()
-                if not old:
-                    continue
-                # labels go with their rows: by arrival time, a label that waited for a
-                # recent prediction would vanish while its row is kept
-                _forget_batches(conn, model_id, old)
-                removed += conn.execute(delete(event_batches).where(
-                    event_batches.c.id.in_(old))).rowcount
+            old = [0] * _RETENTION_CHUNK
+            while len(old) == _RETENTION_CHUNK:  # bounded ids and lock time per transaction
+                with self.db.write(model_id) as conn:
+                    old = conn.execute(select(event_batches.c.id).where(
+                        event_batches.c.model_id == model_id,
+                        event_batches.c.max_ts < cutoff).limit(_RETENTION_CHUNK)
+                    ).scalars().all()
+                    if not old:
+                        break
+                    # labels go with their rows: by arrival time, a label that waited for a
+                    # recent prediction would vanish while its row is kept
+                    _forget_batches(conn, model_id, old)
+                    removed += conn.execute(delete(event_batches).where(
+                        event_batches.c.id.in_(old))).rowcount
         return removed
 
 

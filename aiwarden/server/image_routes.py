@@ -14,8 +14,10 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import Field
 
+from aiwarden.errors import DataError
 from aiwarden.images import DecodeFailure, decode_base64
 from aiwarden.monitoring import quarantine as quarantine_rows
+from aiwarden.monitoring.image_embeddings import check_embedding, store_reference
 from aiwarden.monitoring.image_events import FIELD, ThumbnailStore, ingest_images
 from aiwarden.server.access import monitor as _monitor
 from aiwarden.server.access import requires
@@ -90,7 +92,27 @@ def _meta(doc: Any, where: str) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise Malformed(f"{where}: expected a JSON object with prediction_id, prediction, "
                         f"scores, timestamp, features.", where)
+    if doc.get("embedding") is not None:
+        try:
+            check_embedding(doc["embedding"], f"{where}.embedding")
+        except DataError as exc:
+            raise Malformed(str(exc), f"{where}.embedding") from None
     return doc
+
+
+def _same_length(metas: list[dict[str, Any]], where: str) -> None:
+    """One request's embeddings have one length (a window compares like with like)."""
+    first: tuple[int, int] | None = None
+    for i, meta in enumerate(metas):
+        emb = meta.get("embedding")
+        if emb is None:
+            continue
+        if first is None:
+            first = (i, len(emb))
+        elif len(emb) != first[1]:
+            raise Malformed(f"{where}[{i}].embedding: {len(emb)} dimensions, but "
+                            f"{where}[{first[0]}].embedding has {first[1]}.",
+                            f"{where}[{i}].embedding")
 
 
 async def _multipart(request: Request) -> tuple[list[dict[str, Any]], list[Any]]:
@@ -147,6 +169,7 @@ async def log_images(request: Request, name: str) -> dict[str, Any]:
     not decode, or fail a quality check, quarantined with the reason (docs/images.md)."""
     media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     metas, images = await (_multipart(request) if media == _MULTIPART else _json(request))
+    _same_length(metas, "metadata" if media == _MULTIPART else "rows")
     if len(images) > MAX_IMAGES:
         raise Malformed(f"At most {MAX_IMAGES} images per request. Got {len(images)}.", "rows")
     res = await run_in_threadpool(ingest_images, _monitor(request), name, metas, images,
@@ -184,3 +207,45 @@ def list_quarantined_images(request: Request, name: str, limit: int = 100) -> di
         {"prediction_id": q.prediction_id, "reason": q.reason, "received_at": q.received_at,
          "thumbnail": q.prediction_id is not None
          and store.path(m.id, q.prediction_id).is_file()} for q in found]}
+
+
+class EmbeddingReference(Open):
+    model: str
+    version: str
+    embeddings: int = Field(description="vectors kept (a seeded sample of at most 500)")
+    received: int
+    dimensions: int
+
+
+@router.put("/models/{name}/versions/{version}/embedding-reference",
+            dependencies=[requires("admin")], tags=["images"],
+            responses=answers(EmbeddingReference, 404))
+async def put_embedding_reference(request: Request, name: str, version: str
+                                  ) -> dict[str, Any]:
+    """The version's reference embeddings (``{"embeddings": [[...], ...]}`` or a bare list),
+    what the ``embedding_drift`` metric compares each window's event embeddings with."""
+    doc = loads(await request.body(), "body")
+    vectors = doc.get("embeddings") if isinstance(doc, dict) else doc
+    if not isinstance(vectors, list) or not vectors:
+        raise Malformed("Expected {\"embeddings\": [[...], ...]}: a list of vectors.",
+                        "embeddings")
+    for i, v in enumerate(vectors):
+        try:
+            check_embedding(v, f"embeddings[{i}]")
+        except DataError as exc:
+            raise Malformed(str(exc), f"embeddings[{i}]") from None
+        if len(v) != len(vectors[0]):
+            raise Malformed(f"embeddings[{i}]: {len(v)} dimensions, but embeddings[0] has "
+                            f"{len(vectors[0])}.", f"embeddings[{i}]")
+
+    def put() -> dict[str, Any]:
+        monitor = _monitor(request)
+        with monitor.db.write() as conn:
+            v = repo.get_version(conn, repo.get_model(conn, name), version)
+            try:
+                kept = store_reference(conn, v.id, vectors)
+            except DataError as exc:
+                raise Malformed(str(exc), "embeddings") from None
+        return {"model": name, "version": v.version, **kept}
+
+    return await run_in_threadpool(put)

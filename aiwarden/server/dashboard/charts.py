@@ -18,6 +18,7 @@ from aiwarden.monitoring.bucket import BucketData
 from aiwarden.server.dashboard import alertview
 from aiwarden.server.dashboard.concept_marks import change_point_marks
 from aiwarden.server.dashboard.confusion_chart import confusion_chart
+from aiwarden.server.dashboard.embedding_chart import embedding_charts
 from aiwarden.server.dashboard.multivariate_chart import multivariate_charts
 from aiwarden.server.dashboard.overview import main_metric
 from aiwarden.server.dashboard.ranges import Span
@@ -185,6 +186,7 @@ def timeseries(app_state: Any, name: str, sp: Span, version: str | None,
     charts.append(_prediction(ref, xs, data, sp))
     if seg is None:  # from raw rows of the whole version: not split by segment
         charts += multivariate_charts(app_state, name, ctx, sp)
+        charts += embedding_charts(app_state, name, ctx, sp)  # image models' embeddings
 
     lat = time_chart("latency", "Latency percentiles", "ms", sp, scale=True)
     values = [metrics.compute("latency", None, d) for d in data]
