@@ -6,7 +6,8 @@ names agree between the image, the compose file and the server's settings, the c
 real CLI commands, and the image's healthcheck command, run as written, passes against a real
 server started from the compose service's own command and environment (on PostgreSQL, as in
 the compose file) and fails when nothing listens. The first-start story of docs/deployment.md
-is run too: refused without a key, ``keys create`` as the compose file's header says, then up.
+is run too: refused without a key, ``keys create`` as the compose file's header says, then up
+with the compose file's number of worker processes.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from tests.server.live import database_url, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = {f"AIWARDEN_{f.name.upper()}" for f in fields(ServerSettings)}
+CLI_ONLY = {"AIWARDEN_WORKERS"}  # read by `aiwarden server` itself (aiwarden/commands/server.py)
 
 
 def _dockerfile() -> list[tuple[str, str]]:
@@ -137,9 +139,13 @@ def test_compose_agrees_with_settings_and_image(monkeypatch: pytest.MonkeyPatch)
         _service_env("aiwarden", {})
     env = _service_env("aiwarden", {"POSTGRES_PASSWORD": "pw"})
     pg = _service_env("postgres", {"POSTGRES_PASSWORD": "pw"})
-    assert set(env) <= SETTINGS, set(env) - SETTINGS
+    assert set(env) <= SETTINGS | CLI_ONLY, set(env) - SETTINGS - CLI_ONLY
+    assert int(env["AIWARDEN_WORKERS"]) >= 2  # several processes: the point of PostgreSQL
+    assert int(_service_env("aiwarden", {"POSTGRES_PASSWORD": "pw",
+                                         "AIWARDEN_WORKERS": "5"})["AIWARDEN_WORKERS"]) == 5
     for k, v in env.items():
-        monkeypatch.setenv(k, v)
+        if k in SETTINGS:
+            monkeypatch.setenv(k, v)
     s = ServerSettings.from_env()
     assert s.host == "0.0.0.0"
     # the published port maps onto the port the server listens on
@@ -157,6 +163,20 @@ def test_compose_agrees_with_settings_and_image(monkeypatch: pytest.MonkeyPatch)
     assert [m[1] for m in mounts] == [s.data_dir] == [_image_env()["AIWARDEN_DATA_DIR"]]
     assert {m[0] for m in mounts} | {"pgdata"} <= set(compose["volumes"])
     assert services["aiwarden"]["build"] == "."
+
+
+def _workers(pid: int) -> list[int]:
+    """Worker processes uvicorn spawned under ``pid`` (multiprocessing's spawn_main)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmd = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == pid and b"spawn_main" in cmd:
+            out.append(int(stat.parent.name))
+    return out
 
 
 def _run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -203,6 +223,8 @@ def test_first_start_and_image_healthcheck_on_postgresql(tmp_path: Path) -> None
                 assert ready is not None and ready.status_code == 200, (
                     tmp_path / "server.log").read_text()[-2000:]
                 assert ready.json()["database"] == "postgresql"
+                # the compose file's AIWARDEN_WORKERS processes serve the port
+                assert len(_workers(proc.pid)) == int(env["AIWARDEN_WORKERS"])
                 # keys are required now: the data is not open to whoever reaches the port
                 assert http.get(f"http://127.0.0.1:{port}/api/v1/models").status_code == 401
                 assert http.get(f"http://127.0.0.1:{port}/api/v1/models",
