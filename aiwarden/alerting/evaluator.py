@@ -312,7 +312,7 @@ class Evaluator:
         with self.monitor.db.write(model_id) as conn:
             # fenced: a process that stalled past its lease must not step states (and
             # record transitions) that its successor steps too
-            if not repo.fence(conn, LEASE, self.holder, now):
+            if not repo.fence(conn, LEASE, self.holder):
                 raise LeaseLost(self.holder)
             have = {(i.rule_id, i.fingerprint): i for i in repo.list_instances(conn, model_id)}
             for rule_id, rule, labels, ev in results:

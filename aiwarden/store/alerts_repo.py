@@ -163,17 +163,19 @@ def holds_lease(conn: Connection, name: str, holder: str, now: float | None = No
     return row is not None and row.holder == holder and (now is None or row.expires_at >= now)
 
 
-def fence(conn: Connection, name: str, holder: str, now: float) -> bool:
-    """Whether ``holder`` still holds the unexpired lease, the row share-locked until this
+def fence(conn: Connection, name: str, holder: str) -> bool:
+    """Whether the lease still names ``holder``, the row share-locked until this
     transaction ends (PostgreSQL; SQLite writers are serialised anyway).
 
     A writer that checks this in the transaction it commits cannot interleave with a
     successor: the successor's take-over (an UPDATE of the row) waits for the commit, so
-    a process that stalled past its lease writes nothing after another took over.
+    a process that stalled past its lease writes nothing after another took over. Expiry
+    is not checked: a lapsed lease nobody took still keeps everyone else out, and cycles
+    evaluated as of another time than now must not fail on the wall clock.
     """
-    row = conn.execute(select(leases.c.holder, leases.c.expires_at).where(
+    row = conn.execute(select(leases.c.holder).where(
         leases.c.name == name).with_for_update(read=True)).first()
-    return row is not None and row.holder == holder and row.expires_at >= now
+    return row is not None and row.holder == holder
 
 
 def last_event_id(conn: Connection) -> int:

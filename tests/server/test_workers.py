@@ -119,7 +119,7 @@ def test_a_stalled_leader_blocks_its_successor_until_its_write_ends(tmp_path: Pa
                 assert alerts_repo.acquire_lease(conn, LEASE, "a", 0.3, time.time())
             took: list[bool] = []
             with db.write() as conn:  # a's cycle writes; it stalls past its lease
-                assert alerts_repo.fence(conn, LEASE, "a", time.time())
+                assert alerts_repo.fence(conn, LEASE, "a")
                 time.sleep(0.4)
 
                 def successor() -> None:
@@ -134,8 +134,8 @@ def test_a_stalled_leader_blocks_its_successor_until_its_write_ends(tmp_path: Pa
             t.join(timeout=30)
             assert took == [True]
             with db.write() as conn:
-                assert not alerts_repo.fence(conn, LEASE, "a", time.time())
-                assert alerts_repo.fence(conn, LEASE, "b", time.time())
+                assert not alerts_repo.fence(conn, LEASE, "a")
+                assert alerts_repo.fence(conn, LEASE, "b")
         finally:
             db.dispose()
 
