@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -129,9 +130,10 @@ def ingest_predictions(db: Database, refs: References, model: ModelRow, payload:
                 if len(new) < len(prep.rows):  # a retry overlapped: redo what changed
                     prep = _prepare(db, refs, g, now, bucket_seconds, new,
                                     top_n=segment_top_n)
-                batch_id = _insert_batch(conn, model.id, prep, now)
-                id_store.insert(conn, db, model.id, g.version.id, g.pid[new], g.ts[new],
-                                batch_id)
+                id_store.insert_with_batch(conn, db, model.id, g.version.id, g.pid[new],
+                                           g.ts[new], partial(_insert_batch, conn, model.id,
+                                                              prep, now),
+                                           _batch_row(prep, now))
                 result.labels_joined += _fold(conn, db, model, g, prep, levels,
                                               segment_top_n)
             result.accepted += len(new)
@@ -200,8 +202,10 @@ def _prepare(db: Database, refs: References, g: _Group, now: float, bucket_secon
     prep = _Prepared(cand)
     if not len(cand) or g.version is None:
         return prep
-    with db.read() as conn:
-        prep.ref = refs.get(conn, g.version.id)
+    prep.ref = refs.cached(g.version.id)
+    if prep.ref is None:
+        with db.read() as conn:
+            prep.ref = refs.get(conn, g.version.id)
     prep.table = _stored_table(g, cand)
     prep.blob = write_parquet(prep.table)
     ts = g.ts[cand]
@@ -326,11 +330,16 @@ def _stored_table(g: _Group, new: np.ndarray) -> pa.Table:
     return pa.table(cols)
 
 
-def _insert_batch(conn: Connection, model_id: int, prep: _Prepared, now: float) -> int:
+def _batch_row(prep: _Prepared, now: float) -> tuple[int, float, float, float, bytes]:
+    """The stored batch's (n_rows, min_ts, max_ts, created_at, data)."""
     ts = prep.table.column(rows.TS).to_numpy()
+    return prep.table.num_rows, float(ts.min()), float(ts.max()), now, prep.blob
+
+
+def _insert_batch(conn: Connection, model_id: int, prep: _Prepared, now: float) -> int:
+    n, lo, hi, at, data = _batch_row(prep, now)
     res = conn.execute(event_batches.insert().values(
-        model_id=model_id, n_rows=prep.table.num_rows, min_ts=float(ts.min()),
-        max_ts=float(ts.max()), created_at=now, data=prep.blob))
+        model_id=model_id, n_rows=n, min_ts=lo, max_ts=hi, created_at=at, data=data))
     return int(res.inserted_primary_key[0])
 
 

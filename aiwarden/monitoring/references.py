@@ -22,6 +22,12 @@ class References:
         self._cache: dict[int, Reference] = {}
         self._lock = threading.Lock()
 
+    def cached(self, version_id: int) -> Reference | None:
+        """The version's own reference if this process decoded it before, else None: a
+        caller that has no connection open can skip checking one out (on PostgreSQL that
+        is a ping and a rollback, two round trips, per request)."""
+        return self._cache.get(version_id)
+
     def get(self, conn: Connection, version_id: int, *,
             inherit: bool = True) -> Reference | None:
         ref = self._cache.get(version_id)

@@ -1,9 +1,13 @@
 """The per-row prediction index: which ids a model has, and where each row is stored.
 
 Both calls take whole arrays: one statement per request, not one per row. SQLite gets the
-ids as one JSON array (``json_each``); PostgreSQL as a temporary table filled by ``COPY``
-and hash-joined, and new rows arrive by ``COPY`` too (binding 100,000-element arrays cost
-psycopg more than the database's own work). SQLite's
+ids as one JSON array (``json_each``). PostgreSQL gets a request of up to ``ARRAY_MAX``
+ids as one bound ``text[]`` (one round trip: probing the primary key per id), and new rows
+with their batch in one statement (:func:`insert_with_batch`); a bigger request goes
+through a temporary table filled by ``COPY`` and hash-joined, and its new rows arrive by
+``COPY`` too (binding 100,000-element arrays cost psycopg more than the database's own
+work, while for 1,000 ids the temporary table's create, truncate and two-step ``COPY``
+were five round trips, each a wake-up of the backend). SQLite's
 ``CROSS JOIN`` fixes the loop order: the request's ids outside, the index lookup inside;
 left to the planner it scanned the JSON once per stored prediction.
 """
@@ -11,6 +15,7 @@ left to the planner it scanned the JSON once per stored prediction.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +26,9 @@ from sqlalchemy import Connection
 
 from aiwarden.store.database import Database
 
-__all__ = ["Located", "existing", "insert", "locate"]
+__all__ = ["ARRAY_MAX", "Located", "existing", "insert", "insert_with_batch", "locate"]
+
+ARRAY_MAX = 10_000  # PostgreSQL: up to this many ids bound as one array, beyond by COPY
 
 
 def _ids(values: np.ndarray) -> list[str]:
@@ -64,6 +71,10 @@ def existing(conn: Connection, db: Database, model_id: int, ids: np.ndarray) -> 
         res = conn.exec_driver_sql(
             "SELECT p.prediction_id FROM json_each(?) j CROSS JOIN predictions p "
             "ON p.model_id = ? AND p.prediction_id = j.value", (_json(ids), model_id))
+    elif len(ids) <= ARRAY_MAX:
+        res = conn.exec_driver_sql(
+            "SELECT prediction_id FROM predictions WHERE model_id = %s "
+            "AND prediction_id = ANY(%s::text[])", (model_id, _ids(ids)))
     else:
         _pg_staged(conn, ids)
         res = conn.exec_driver_sql(
@@ -94,6 +105,33 @@ def insert(conn: Connection, db: Database, model_id: int, version_id: int, ids: 
                   "ts": pa.array(np.asarray(ts, np.float64)),
                   "batch_id": pa.repeat(pa.scalar(batch_id, pa.int64()), n),
                   "row_idx": pa.array(np.arange(n, dtype=np.int64))}))
+
+
+_PG_BATCH_AND_INDEX = (
+    "WITH b AS (INSERT INTO event_batches (model_id, n_rows, min_ts, max_ts, created_at, data) "
+    "VALUES (%(m)s, %(n)s, %(lo)s, %(hi)s, %(at)s, %(data)s) RETURNING id), "
+    "p AS (INSERT INTO predictions (model_id, prediction_id, version_id, ts, batch_id, row_idx) "
+    "SELECT %(m)s, u.pid, %(v)s, u.ts, b.id, u.ord - 1 FROM b, "
+    "unnest(%(ids)s::text[], %(ts)s::float8[]) WITH ORDINALITY AS u(pid, ts, ord)) "
+    "SELECT id FROM b")
+
+
+def insert_with_batch(conn: Connection, db: Database, model_id: int, version_id: int,
+                      ids: np.ndarray, ts: np.ndarray, store_batch: Callable[[], int],
+                      batch: tuple[int, float, float, float, bytes]) -> int:
+    """Store a batch (``store_batch`` inserts its row and returns its id) and index its
+    rows 0..n-1; returns the batch id. ``batch`` is (n_rows, min_ts, max_ts, created_at,
+    data), the same row for PostgreSQL, where up to ``ARRAY_MAX`` rows take one statement:
+    the batch row and the index rows in one round trip while the model's lock is held."""
+    if db.is_sqlite or len(ids) > ARRAY_MAX:
+        batch_id = store_batch()
+        insert(conn, db, model_id, version_id, ids, ts, batch_id)
+        return batch_id
+    n_rows, lo, hi, at, data = batch
+    return int(conn.exec_driver_sql(_PG_BATCH_AND_INDEX, {
+        "m": model_id, "n": n_rows, "lo": lo, "hi": hi, "at": at, "data": data,
+        "v": version_id, "ids": _ids(ids),
+        "ts": np.asarray(ts, np.float64).tolist()}).scalar_one())
 
 
 @dataclass(frozen=True)
