@@ -59,11 +59,11 @@ def _firing(hook: WebhookServer, model: str) -> list[dict[str, Any]]:
 class _Process:
     """What one server process runs for alerting, on the shared database."""
 
-    def __init__(self, db: Database, holder: str) -> None:
+    def __init__(self, db: Database, holder: str, ttl: float) -> None:
         mon = Monitor(db)
-        self.ev = Evaluator(mon, holder=holder, lease_ttl=1.0)
+        self.ev = Evaluator(mon, holder=holder, lease_ttl=ttl)
         self.pipe = AlertPipeline(mon, IncidentService(db), center(db), lock=self.ev.lock,
-                                  leadership=Leadership(db, holder, 1.0))
+                                  leadership=Leadership(db, holder, ttl))
         self.pipe.start()
 
     def flush(self) -> None:
@@ -85,14 +85,17 @@ def test_a_leader_dead_between_recording_and_grouping_leaves_the_page_to_its_suc
         alerts_repo.upsert_rule(conn, name, "x-drift", {"model": name, "name": "x-drift",
                                                         **RULE}, "api")
     with WebhookServer() as hook:
-        a, b = _Process(db, "proc-a"), _Process(db, "proc-b")
+        # b's lease outlives the test however slow the machine; a's lapses in 1 s
+        a, b = _Process(db, "proc-a", 1.0), _Process(db, "proc-b", 60.0)
         assert a.pipe.notifications is not None
         a.pipe.notifications.configure(config(hook))
         report = a.ev.evaluate_once()
         assert "firing" in [t.kind for labels, t in report.transitions
                             if labels["rule"] == "x-drift"]
         # a is killed here: the transition is recorded, never handed over
-        time.sleep(1.1)  # its lease (1 s) lapses
+        with db.read() as conn:  # its lease (1 s) lapses
+            expires = conn.execute(select(leases.c.expires_at)).scalar()
+        time.sleep(max(0.0, expires - time.time()) + 0.1)
         assert b.pipe.beat() and b.pipe.leading  # b takes over and hands it over
         assert len(IncidentService(db).list_incidents(model=name)) == 1
         b.flush()

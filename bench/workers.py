@@ -1,0 +1,223 @@
+"""Serving beside ingest and evaluation, with one and with several server processes, and
+how fast a killed leader is replaced (issue 17, items 1 and 2).
+
+Processes: ``aiwarden server --workers N`` on PostgreSQL (127.0.0.1:5432, a throwaway
+database), an ingest load generator (a child of this script, posting 1,000-row batches of
+a second model as fast as the server takes them), and this process, which sends paced
+``POST /api/v1/models/fraud/predict`` requests on kept-alive connections and runs the
+baseline: the same scikit-learn model called in this process at the same pace (as
+bench/gateway.py does). The evaluation loop runs every 2 s over a drift rule on every
+column of the ingested model, so ingest, compaction, evaluation and serving all run.
+
+Phases, each measured in this one run: N=1 with ingest; N=2 with ingest; then the leading
+worker of N=2 is killed (-9) and the time until another worker holds the lease is taken
+(the default lease TTL, 10 s, renewed every 2 s; the TTL bounds it).
+
+Target (issue 5's gateway budget): at most +1 ms at p50 and +5 ms at p99 over in-process.
+CPU is reported per process from /proc (user + system) beside the machine's load average:
+on a shared machine the wall-clock latencies move with the load.
+
+    .venv/bin/python bench/workers.py [--rate 500] [--seconds 15] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.gateway import NAME, NUMS, _cpu, _models, _pct, _row, measure, paced
+
+INGEST = "ingested"
+
+
+def _children(pid: int) -> list[int]:
+    """Worker processes of a uvicorn supervisor (spawned children running the app)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    cmd = f.read()
+            except OSError:
+                continue
+            if ppid == pid and b"resource_tracker" not in cmd:
+                out.append(int(entry))
+    return sorted(out)
+
+
+def _holder(url: str) -> str | None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text(
+                "SELECT holder FROM leases WHERE name = 'alert-evaluator'")).scalar()
+    finally:
+        engine.dispose()
+
+
+def ingest_load(base: str, stop_after: float) -> None:
+    """Child mode: post 1,000-row batches of ``INGEST`` until ``stop_after`` seconds."""
+    import httpx
+
+    from tests.server.conftest import json_rows, scored_frame
+
+    frames = [json_rows(scored_frame(1000, seed=i, shift=0.3 * (i % 3)), 0.0, prefix=f"{i}-")
+              for i in range(8)]
+    end, k, sent = time.monotonic() + stop_after, 0, 0
+    with httpx.Client(base_url=base, timeout=60) as c:
+        while time.monotonic() < end:
+            now = time.time()
+            rows = [r | {"prediction_id": f"{k}-{r['prediction_id']}",
+                         "timestamp": now - 30 + j * 0.01}
+                    for j, r in enumerate(frames[k % len(frames)])]
+            r = c.post(f"/api/v1/models/{INGEST}/predictions", content=orjson.dumps(rows),
+                       headers={"content-type": "application/json"})
+            sent += 1000 if r.status_code == 200 else 0
+            k += 1
+    print(orjson.dumps({"rows": sent}).decode(), flush=True)
+
+
+def _setup(base: str, args: argparse.Namespace, v1: Any, v2: Any, df: Any) -> None:
+    import httpx
+
+    from aiwarden.sdk import Client
+    from tests.server.conftest import register_model, scored_frame
+
+    with Client(base) as client:
+        x = df.sample(5000, random_state=1)
+        for model in (v1, v2):
+            version = client.register_version(NAME, model, metadata={"inputs": NUMS})["version"]
+            ref = x.assign(prediction=model.predict(x.to_numpy()),
+                           score=model.predict_proba(x.to_numpy())[:, 1])
+            client.upload_reference(NAME, version, ref, prediction="prediction", scores="score")
+        client.promote(NAME, "1", reason="bench")
+    with httpx.Client(base_url=f"{base}/api/v1", timeout=120) as http:
+        register_model(http, INGEST, scored_frame(5000))
+        http.put(f"/rules/{INGEST}/drift-all", json={
+            "metric": "drift", "column": "*", "critical": 5.0}).raise_for_status()
+
+
+def phase(workers: int, url: str, tmp: Path, args: argparse.Namespace, bodies: list[bytes],
+          base: dict[str, float], models: tuple[Any, Any, Any], kill: bool) -> dict[str, Any]:
+    from tests.server.live import ProcessServer
+
+    env = {"AIWARDEN_EVALUATE_EVERY": "2", "AIWARDEN_GATEWAY_RESOURCES_EVERY": "5"}
+    srv = ProcessServer(url, tmp, extra_env=env,
+                        args=["--host", "127.0.0.1", "--workers", str(workers)]).start()
+    out: dict[str, Any] = {}
+    try:
+        if not kill:  # the first phase sets up; the second serves the same store
+            _setup(srv.url, args, *models)
+        pids = {f"worker {i}": p for i, p in enumerate(
+            _children(srv.proc.pid) if workers > 1 else [srv.proc.pid])}
+        load = subprocess.Popen([sys.executable, __file__, "--ingest-load", srv.url,
+                                 str(args.seconds + 6)], stdout=subprocess.PIPE)
+        pids["ingest load"] = load.pid
+        pids["this process"] = os.getpid()
+        time.sleep(1.0)
+        print(f"\n[--workers {workers}] server predict route while ingest and evaluation run")
+        out["served"] = measure(f"server /predict, {workers} worker(s)", srv.port,
+                                f"/api/v1/models/{NAME}/predict", bodies, args, base, pids)
+        got, _ = load.communicate(timeout=120)
+        rows = orjson.loads(got.splitlines()[-1])["rows"] if got else 0
+        print(f"  ingest meanwhile: {rows} rows accepted ({rows / (args.seconds + 6):.0f} rows/s "
+              "over the load's life)")
+        if kill:
+            out["takeover"] = takeover(srv.proc.pid, url)
+    finally:
+        srv.stop()
+    return out
+
+
+def takeover(supervisor: int, url: str) -> float | None:
+    holder = _holder(url)
+    if holder is None:
+        print("  no lease holder: takeover not measured")
+        return None
+    pid = int(holder.split(":")[1])
+    cpu0 = {p: _cpu(p) for p in _children(supervisor)}
+    os.kill(pid, signal.SIGKILL)
+    t0 = time.monotonic()
+    while (h := _holder(url)) == holder:
+        if time.monotonic() - t0 > 120:
+            print("  nobody took over within 120 s")
+            return None
+        time.sleep(0.05)
+    took = time.monotonic() - t0
+    used = {p: _cpu(p) - c for p, c in cpu0.items() if p != pid and os.path.exists(f"/proc/{p}")}
+    print(f"  leader (pid {pid}) killed -9: pid {h.split(':')[1]} holds the lease after "
+          f"{took:.2f} s (lease TTL 10 s, heartbeat 2 s); survivors' CPU meanwhile "
+          f"{sum(used.values()):.2f} s; load average {os.getloadavg()[0]:.2f}")
+    return took
+
+
+def main() -> int:
+    if len(sys.argv) == 4 and sys.argv[1] == "--ingest-load":
+        ingest_load(sys.argv[2], float(sys.argv[3]))
+        return 0
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rate", type=float, default=500)
+    ap.add_argument("--seconds", type=float, default=15)
+    ap.add_argument("--workers", type=int, default=4, help="client threads")
+    ap.add_argument("--quick", action="store_true", help="6 s per phase")
+    args = ap.parse_args()
+    if args.quick:
+        args.seconds = 6
+    from tests.server.live import database_url
+
+    v1, v2, df, to_input = _models("array")
+    feats = df.head(1000).to_dict("records")
+    bodies = [orjson.dumps({"features": f}) for f in feats]
+    print(f"workers bench: {args.rate:.0f} req/s from {args.workers} threads, {args.seconds:.0f}"
+          f" s per phase, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; model: "
+          "scaler + logistic regression, 3 features; store: PostgreSQL 127.0.0.1:5432")
+    count = [0]
+
+    def inproc(k: int) -> None:
+        f = feats[count[0] % len(feats)]
+        count[0] += 1
+        x = to_input(f)
+        v1.predict(x)
+        v1.predict_proba(x)
+
+    paced(inproc, args.rate, 2.0, 1)
+    cpu0 = time.process_time()
+    res = paced(inproc, args.rate, args.seconds, 1)
+    base_ms = np.array([r[0] for r in res])
+    base = _pct(base_ms)
+    print(_row("in-process predict + predict_proba", len(base_ms), base)
+          + f"  CPU {time.process_time() - cpu0:.2f} s")
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp, database_url("postgresql", Path(tmp)) as url:
+        for n, kill in ((1, False), (2, True)):
+            results[n] = phase(n, url, Path(tmp), args, bodies, base, (v1, v2, df), kill)
+    print("\nsummary (overhead over in-process, same run):")
+    for n, r in results.items():
+        p = r["served"]["p"]
+        ok = p["p50"] - base["p50"] <= 1 and p["p99"] - base["p99"] <= 5
+        print(f"  --workers {n}: p50 {p['p50'] - base['p50']:+.2f} ms, p99 "
+              f"{p['p99'] - base['p99']:+.2f} ms (p99 ratio {p['p99'] / base['p99']:.1f}x): "
+              f"budget {'met' if ok else 'NOT met'}")
+    took = results[2].get("takeover")
+    print(f"  leader kill -> takeover: {'n/a' if took is None else f'{took:.2f} s'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
