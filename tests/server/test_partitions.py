@@ -10,6 +10,7 @@ import uuid
 
 import numpy as np
 import pyarrow.parquet as pq
+import pytest
 from sqlalchemy import func, select
 
 from aiwarden.monitoring.service import Monitor
@@ -79,3 +80,24 @@ def test_retention_drops_day_partitions_on_postgresql(monitor: Monitor) -> None:
     send(now - 100, "again-")
     assert count(m, event_batches, name) == 1
     assert m.export_events(name, start=now - HOUR, end=now + HOUR).num_rows == 60
+
+
+def test_row_deletes_go_in_bounded_chunks(monitor: Monitor,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Five old batches, two per transaction: every one goes, with its index rows."""
+    from aiwarden.monitoring import service
+
+    monkeypatch.setattr(service, "_RETENTION_CHUNK", 2)
+    m, name = monitor, f"chunk-{uuid.uuid4().hex[:8]}"
+    m.create_model(name)
+    m.create_version(name, "v0")
+    t0 = time.time() - 45 * DAY
+    for k in range(5):
+        df = frame(10, seed=k)
+        df["ts"] = t0 + k * HOUR + np.arange(len(df))
+        df["pid"] = [f"b{k}-{i}" for i in range(len(df))]
+        df["latency"] = 1.0
+        assert m.log_predictions(name, rows_json(df)).accepted == len(df)
+    assert count(m, event_batches, name) == 5
+    assert m.enforce_retention() == 5
+    assert (count(m, event_batches, name), count(m, predictions, name)) == (0, 0)
