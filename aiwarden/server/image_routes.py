@@ -8,7 +8,7 @@ worker thread, before the tabular ingest's write lock (aiwarden.monitoring.image
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -21,7 +21,7 @@ from aiwarden.monitoring.image_embeddings import check_embedding, store_referenc
 from aiwarden.monitoring.image_events import FIELD, ThumbnailStore, ingest_images
 from aiwarden.server.access import monitor as _monitor
 from aiwarden.server.access import requires
-from aiwarden.server.api_models import Open, answers
+from aiwarden.server.api_models import Open, answers, body_doc
 from aiwarden.server.errors import Malformed
 from aiwarden.server.jsonbody import json_rows, loads
 from aiwarden.store import models_repo as repo
@@ -54,6 +54,8 @@ class ImagesIngested(Open):
     images_quarantined: int = Field(description="images whose row went to quarantine "
                                     "(field 'image', reason '<code>: <message>')")
     thumbnails: int
+    embeddings: int | None = Field(None, description="embeddings kept for embedding drift "
+                                   "(accepted rows'; present when the request sent any)")
     findings: list[dict[str, Any]] = Field(description="aiwarden.images quality findings "
                                            "(index, reason, message): at most 100")
     received: int
@@ -209,6 +211,13 @@ def list_quarantined_images(request: Request, name: str, limit: int = 100) -> di
          and store.path(m.id, q.prediction_id).is_file()} for q in found]}
 
 
+class EmbeddingVectors(Open):
+    embeddings: list[Annotated[list[float], Field(min_length=1, max_length=4096)]] = Field(
+        min_length=20, description=(
+        "at least 20 vectors, all of one length (1 to 4,096 finite numbers); a bare list "
+        "of vectors is accepted too"))
+
+
 class EmbeddingReference(Open):
     model: str
     version: str
@@ -219,7 +228,8 @@ class EmbeddingReference(Open):
 
 @router.put("/models/{name}/versions/{version}/embedding-reference",
             dependencies=[requires("admin")], tags=["images"],
-            responses=answers(EmbeddingReference, 404))
+            responses=answers(EmbeddingReference, 404),
+            openapi_extra=body_doc(json=EmbeddingVectors))
 async def put_embedding_reference(request: Request, name: str, version: str
                                   ) -> dict[str, Any]:
     """The version's reference embeddings (``{"embeddings": [[...], ...]}`` or a bare list),

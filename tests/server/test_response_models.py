@@ -167,9 +167,13 @@ def _images_tour(http: httpx.Client, now: float) -> None:
     image = fruit_jpeg("banana", np.random.default_rng(0), 32)
     (meta,) = json_rows(scored_frame(1, seed=6), now - 60)  # the model's features, and
     meta["prediction_id"] = "img0"  # the image's properties (read by nothing: ignored)
+    meta["embedding"] = [0.5, 1.5]
     out = _ok(http.post("/models/tour/images", files=[("files", ("a.jpg", image, "image/jpeg"))],
                         data={"metadata": json.dumps([meta])})).json()
     assert out["accepted"] == 1 and "features.brightness" in out["ignored_columns"], out
+    assert out["embeddings"] == 1, out
+    _ok(http.put("/models/tour/versions/v1/embedding-reference",
+                 json={"embeddings": [[0.5, 1.0]] * 20}))
     _ok(http.get("/models/tour/images/quarantined"))
 
 
@@ -312,7 +316,7 @@ def _training_tour(http: httpx.Client) -> None:
 
 def test_every_json_answer_matches_its_declared_model_key_for_key(
         server: ThreadServer, recorded: list[Recorded]) -> None:
-    contract = Contract(httpx.get(server.url + "/openapi.json").json())
+    contract = Contract(httpx.get(server.url + "/openapi.json", timeout=60).json())
     checked, broken = set(), []
     for method, path, status, body in recorded:
         if 200 <= status < 300:
@@ -329,7 +333,7 @@ def test_every_json_answer_matches_its_declared_model_key_for_key(
 
 
 def test_an_undeclared_key_fails_the_check(server: ThreadServer) -> None:
-    contract = Contract(httpx.get(server.url + "/openapi.json").json())
+    contract = Contract(httpx.get(server.url + "/openapi.json", timeout=60).json())
     good = {"name": "m", "task": None, "description": None, "created_at": 1.0}
     contract.check("GET", "/api/v1/models", 200, [good])
     with pytest.raises(AssertionError, match="not allowed"):
