@@ -587,7 +587,8 @@ def body_doc(*media: str, json: type[BaseModel] | None = None, required: bool = 
         content["multipart/form-data"] = {"schema": {
             "type": "object", "required": ["artifact"], "properties": {
                 "artifact": {"type": "string", "format": "binary"},
-                **{k: {"type": "string"} for k in ("format", "filename", "entry_point", "version",
+                "version": {"type": "string", "pattern": NAME_PATTERN},
+                **{k: {"type": "string"} for k in ("format", "filename", "entry_point",
                                                    "trust", "task", "metadata")}}}}
     if json is not None:
         BODY_MODELS[json.__name__] = schema if schema is not None else _DOCUMENTED_AS.get(

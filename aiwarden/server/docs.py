@@ -135,6 +135,11 @@ _PATH_PATTERNS = {
     ("PUT", f"{_V1}/registry/models/{{name}}/aliases/{{alias}}"): {"alias": ALIAS_PATTERN},
     ("PUT", f"{_V1}/rules/{{model}}/{{name}}"): {"name": RULE_NAME_PATTERN},
 }
+# query parameters that name what a route creates (the multipart field of the same name
+# says the same in api_models.body_doc)
+_QUERY_PATTERNS = {
+    ("POST", f"{_V1}/registry/models/{{name}}/versions"): {"version": NAME_PATTERN},
+}
 
 
 # parameters every route reads the same way, by (location, name): what the server accepts
@@ -168,11 +173,14 @@ def _constrain(param: dict[str, Any], extra: dict[str, Any]) -> None:
 def _operation(op: dict[str, Any], entry: RouteEntry, open_server: bool) -> None:
     method = entry.method.lower()
     patterns = _PATH_PATTERNS.get((entry.method, entry.path), {})
+    queried = _QUERY_PATTERNS.get((entry.method, entry.path), {})
     enums = _enums()
     for param in op.get("parameters", []):
         where = (param["in"], param["name"])
         if param["in"] == "path" and param["name"] in patterns:
             param.setdefault("schema", {})["pattern"] = patterns[param["name"]]
+        if param["in"] == "query" and param["name"] in queried:
+            _constrain(param, {"pattern": queried[param["name"]]})
         if where in _BY_NAME:
             _constrain(param, _BY_NAME[where])
         if (entry.path, *where) in enums:

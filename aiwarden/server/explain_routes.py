@@ -52,16 +52,24 @@ class ExplainOptionsBody(BaseModel):
     task: Literal["auto", "classification", "regression"] = "auto"
 
 
-class ExplainBody(BaseModel):
-    """Logged predictions by id, or rows sent now; never both."""
+_ONE_OF_IDS_OR_ROWS = {"oneOf": [
+    {"required": ["prediction_ids"], "not": {"required": ["rows"]}},
+    {"required": ["rows"], "not": {"required": ["prediction_ids"]}}]}
 
-    model_config = ConfigDict(extra="forbid")
-    prediction_ids: list[str] | None = Field(None, min_length=1, max_length=MAX_ROWS,
-                                             description="each explained by the version "
-                                                         "that served it, unless `version`")
-    rows: list[dict[str, Any]] | None = Field(None, min_length=1, max_length=MAX_ROWS,
-                                              description="feature values, flat or under "
-                                                          "`features`")
+
+class ExplainBody(BaseModel):
+    """Logged predictions by id, or rows sent now; never both (the document says so with
+    ``oneOf``, and neither may be null, so what it calls valid is what is accepted)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_ONE_OF_IDS_OR_ROWS)
+    prediction_ids: list[str] = Field(None, min_length=1,  # type: ignore[assignment]
+                                      max_length=MAX_ROWS,
+                                      description="each explained by the version that "
+                                                  "served it, unless `version`")
+    rows: list[dict[str, Any]] = Field(None, min_length=1,  # type: ignore[assignment]
+                                       max_length=MAX_ROWS,
+                                       description="feature values, flat or under "
+                                                   "`features`")
     version: str | None = Field(None, max_length=200, description="default: the serving "
                                                                   "version (rows) or each "
                                                                   "row's own (ids)")

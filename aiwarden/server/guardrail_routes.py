@@ -23,7 +23,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client.core import Metric
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from aiwarden.egress import EgressDenied, EgressPolicy
 from aiwarden.errors import DataError, ParameterError
@@ -165,12 +165,24 @@ class GuardrailCollector:
 # ------------------------------------------------------------------------------- REST
 
 
+class GuardrailUpstream(BaseModel):
+    """Where the guardrail forwards: a key is named (environment or file), never sent."""
+
+    model_config = ConfigDict(extra="forbid")
+    base_url: str = Field(pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://[^/@?#]+(/[^?#]*)?$",
+                          description="the upstream's OpenAI-compatible base URL; no user, "
+                                      "password, query or fragment")
+    api_key_env: str | None = Field(None, min_length=1)
+    api_key_file: str | None = Field(None, min_length=1)
+    timeout: float = Field(60.0, gt=0, le=600)
+
+
 class GuardrailSpec(Open):
     """``{"upstream": {"base_url", "api_key_env" | "api_key_file", "timeout"}, "block":
     [categories], "redact": [...], "flag": [...], "fallback", "version", "provider",
     "max_hold_chars"}`` (docs/guardrails.md)."""
 
-    upstream: dict[str, Any]
+    upstream: GuardrailUpstream
     block: list[str] = Field(default_factory=list)
     redact: list[str] = Field(default_factory=list)
     flag: list[str] = Field(default_factory=list)

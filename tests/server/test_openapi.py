@@ -75,7 +75,7 @@ def test_version_schemas_without_valid_columns_answer_422(http, schema, field) -
 # -- the document -----------------------------------------------------------------------------
 
 def _document(url: str) -> dict:
-    r = httpx.get(f"{url}/openapi.json")
+    r = httpx.get(f"{url}/openapi.json", timeout=60)  # ~1 s of CPU: past 5 s under load
     r.raise_for_status()
     return r.json()
 

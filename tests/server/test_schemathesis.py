@@ -65,7 +65,9 @@ def _phases(kind: str, mode: str) -> list[str]:
 # silences (expired: 409, unknown: 404), GET .../sample without one (404), POST .../runs
 # without a pipeline (404), the NUL case of GET change-points (a NUL byte in a query parameter
 # on PostgreSQL: 404 like a name that matches nothing); POST attribution-drift/check no longer
-# comes up (it answers the check's reason with 200).
+# comes up (it answers the check's reason with 200). Gone on 2026-12-06 (session 9): the
+# document states upstream.base_url as required, explain's oneOf prediction_ids | rows, and
+# the registry's version name pattern (query and multipart).
 _BEFORE = "start must be before end"
 KNOWN_ST202: dict[str, tuple[str, tuple[str, str, Any, str, str]]] = {
     f"GET {V1}/models/{{name}}/events": (
@@ -105,7 +107,7 @@ KNOWN_ST202: dict[str, tuple[str, tuple[str, str, Any, str, str]]] = {
         ("POST", "/models/fuzz/predict", {"features": {"zz": 1}}, "features.x1",
          "cannot use this input")),
     f"POST {V1}/registry/models/{{name}}/versions": (
-        "relation: the bytes must be a model of the format; spec gap: version= (empty)",
+        "relation: the bytes must be a model of the format",
         ("POST", "/registry/models/fuzz/versions?format=skops&version=r9", b"not a model",
          "artifact", "")),
     f"PUT {V1}/rules/{{model}}/{{name}}": (
@@ -157,9 +159,9 @@ KNOWN_ST202: dict[str, tuple[str, tuple[str, str, Any, str, str]]] = {
          "")),
     f"PUT {V1}/models/{{name}}/guardrail": (
         "relation: categories against the available evaluators, the upstream against the "
-        "egress policy; spec gap: upstream.base_url is required",
-        ("PUT", "/models/fuzz/guardrail", {"upstream": {}}, "guardrail.upstream.base_url",
-         "required")),
+        "egress policy, api_key_env or api_key_file (not both)",
+        ("PUT", "/models/fuzz/guardrail", {"upstream": {"base_url": "http://169.254.169.254"}},
+         "guardrail.upstream.base_url", "egress")),
     f"POST {V1}/models/{{name}}/v1/chat/completions": (
         "state: the model needs a guardrail policy whose upstream answers",
         ("POST", "/models/fuzz/v1/chat/completions", {"messages": []}, "", "")),
@@ -180,9 +182,9 @@ KNOWN_ST202: dict[str, tuple[str, tuple[str, str, Any, str, str]]] = {
         ("POST", "/models/fuzz/images", ("multipart", {"metadata": ""}), "files",
          "file parts named 'files'")),
     f"POST {V1}/models/{{name}}/explain": (
-        "state: a registered pickle-free model and a reference sample; spec gap: one of "
-        "prediction_ids or rows",
-        ("POST", "/models/fuzz/explain", {}, "prediction_ids", "either")),
+        "state: a registered pickle-free model and a reference sample holding its inputs",
+        ("POST", "/models/fuzz/explain", {"rows": [{"x1": 1.0}]}, "version",
+         "lacks the model input")),
 }
 
 

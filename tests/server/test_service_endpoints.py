@@ -22,6 +22,6 @@ def test_docs_load_everything_from_the_server(server) -> None:
     for asset in assets:
         r = httpx.get(f"{server.url}{asset}")
         assert r.status_code == 200 and len(r.content) > 500, asset
-    spec = httpx.get(f"{server.url}/openapi.json").json()
+    spec = httpx.get(f"{server.url}/openapi.json", timeout=60).json()
     assert "/api/v1/models/{name}/predictions" in spec["paths"]
     assert "/api/v1/models/{name}/metrics" in spec["paths"]
