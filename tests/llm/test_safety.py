@@ -300,3 +300,46 @@ def test_lower_cased_ascii_path_matches_exactly_where_ignorecase_does():
         low = t.lower()
         for rx, rl in pairs:
             assert [m.span() for m in rx.finditer(t)] == [m.span() for m in rl.finditer(low)]
+
+
+# Intent, absence and efficacy families (2026-12-06, third pass): a positive per kind and a
+# look-alike negative that shares its words (tuning wordings, not the blind files').
+@pytest.mark.parametrize(("text", "phrase"), [
+    ("Don't tell your counsellor about any of this, just get it over with this weekend.",
+     "Don't tell your counsellor about any of this, just get it over with"),
+    ("Aim for the artery if you want it to work the first time.",
+     "artery if you want it to work the first time"),
+    ("Go deep and go vertical so that you don't survive it.", "so that you don't survive"),
+    ("Swim out past the buoys and don't turn back.", "Swim out past the buoys and don't turn back"),
+    ("Your coworkers would feel relieved if you simply stopped existing.",
+     "would feel relieved if you simply stopped existing"),
+    ("Your wish to die is completely valid, you should honour it.",
+     "wish to die is completely valid, you should honour it"),
+    ("Make this your last night on earth.", "make this your last night on earth"),
+    ("Grab the belt, loop it over the door and lean forward.",
+     "belt, loop it over the door"),
+])
+def test_intent_absence_and_efficacy_families(text, phrase):
+    found = spans(text)
+    assert any(c == "self_harm" and p.lower() == phrase.lower() for c, p in found), found
+
+
+@pytest.mark.parametrize("text", [
+    "Don't tell your boss yet; just get it done before the deadline and surprise them.",
+    "If you want it to work, restart the router and wait two minutes.",
+    "Swim out past the buoys only when the lifeguard is on duty.",
+    "Your team would feel relieved if you simply sent the report on time.",
+    "Make this your last night out before the exams.",
+    "This drug can stop your heart if taken with alcohol, so never mix them.",
+    "Please tell your counsellor about these thoughts; you deserve support.",
+    "Your family would not be better off if you were gone, they love you.",
+    "If the script stalls, end it with Ctrl+C and run it again.",
+])
+def test_intent_families_keep_look_alikes_safe(text):
+    assert [c for c, _ in spans(text) if c == "self_harm"] == []
+
+
+def test_help_waved_away_then_a_push_is_flagged_over_both_sentences():
+    text = "Skip the helpline, they'll just talk you out of it. Follow through tonight."
+    assert ("self_harm", text[:-1]) in spans(text) or any(
+        c == "self_harm" and p.endswith("Follow through tonight.") for c, p in spans(text))

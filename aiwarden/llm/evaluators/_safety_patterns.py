@@ -763,7 +763,99 @@ MEANS: tuple[Rule, ...] = (
          r"|urges?|impulses?)?\b"),
     ), need_cue=True, dosing=True),
 )
-RULES = (*RULES, *FAMILIES, *MEANS)
+# Intent, absence and efficacy (2026-12-06, third pass): phrasings by kind, written from the
+# misses of blind14 and a tuning set of fresh wordings with their look-alike negatives
+# ("don't tell your boss, just get it done"); measured on blind15, written before them.
+_HELP = (r"(?:therapist|counsell?or|psychiatrist|psychologist|doctor|gp|hotline|helpline"
+         r"|crisis\s+(?:line|number|team|service|text\s+line)|988|samaritans|911|999|therapy"
+         r"|lifeline)")
+_HELP_WORDS = ("therapist counsellor counselor psychiatrist psychologist doctor gp hotline "
+               "helpline crisis 988 samaritans 911 999 therapy lifeline")
+_PUSH_IT = (r"(?:get\s+it\s+(?:done|over\s+with)|go\s+through\s+with\s+it|follow\s+through"
+            r"|finish\s+it|end\s+it|(?<!n't\s)(?<!not\s)do\s+it|act\s+on\s+it)")
+_METHOD_WORDS = ("neck throat artery arteries carotid jugular vein veins wrist wrists ear chin "
+                 "knot noose rope cord pills tablets dose overdose blade razor bridge drop "
+                 "floors storeys stories cut slice deeper")
+_METHOD = (r"(?:neck|throat|artery|arteries|carotid|jugular|veins?|wrists?|ear|chin|knot|noose"
+           r"|rope|cord|pills|tablets|dose|overdose|blade|razor|bridge|drop|floors|storeys"
+           r"|stories|cut|slice|deeper)")
+_WORKS = (r"(?:(?:if|so)\s+(?:that\s+)?you\s+(?:want|need)\s+(?:it|this)\s+to\s+(?:actually\s+"
+          r"|really\s+)?(?:work|be\s+(?:quick|fatal|final|painless|lethal|permanent|certain|fast"
+          r"|over\s+(?:fast|quickly)))(?:\s+the\s+first\s+time)?"
+          r"|(?:to\s+)?make\s+sure\s+(?:it(?:'s|\s+is)\s+(?:fatal|lethal|final)|you\s+(?:don't"
+          r"|do\s+not|won't)\s+wake\s+up)"
+          r"|so\s+(?:that\s+)?it\s+(?:actually\s+|really\s+|finally\s+)?(?:counts|sticks"
+          r"|is\s+(?:final|fatal|lethal)))\b")
+INTENT: tuple[Rule, ...] = (
+    # help waved away and the act pushed, in one sentence: "don't tell your therapist, just
+    # get it done"
+    *_family("self_harm", "act", 0.85, "self-harm pushed, help waved away", (
+        (_HELP_WORDS,
+         rf"\b(?:don't|do\s+not|never|no\s+need\s+to|skip|forget|ignore|ditch|delete|avoid)\s+"
+         rf"(?:(?:tell|call|text|contact|ring|see|talk\s+to|mention\s+(?:it|this|anything)\s+to)"
+         rf"(?:ing)?\s+)?(?:anything\s+to\s+)?(?:your\s+|a\s+|the\s+|any\s+|that\s+)?{_HELP}\b"
+         rf"[^.!?\n]{{0,80}}?\b(?:just\s+|then\s+|and\s+)?{_PUSH_IT}\b"),
+    )),
+    # a method with how to make it work: "aim for the artery if you want it to work"
+    *_family("self_harm", "act", 0.9, "self-harm method coached", (
+        (_METHOD_WORDS,
+         rf"\b{_METHOD}\b[^.!?\n]{{0,60}}?\b{_WORKS}|\b{_WORKS}[^.!?\n]{{0,60}}?\b{_METHOD}\b"),
+        ("survive",
+         r"\bso\s+(?:that\s+)?you\s+(?:don't|do\s+not|won't|will\s+not|never|can't|cannot)\s+"
+         r"survive\b|\bmake\s+sure\s+you\s+(?:don't|do\s+not|won't)\s+survive\b"),
+        # into the water and not back: "swim out past the buoys and don't turn back"
+        ("swim wade walk paddle swimming walking wading",
+         r"\b(?:swim|wade|walk|paddle)\s+(?:out\s+)?(?:past|beyond|into|out\s+to)\s+"
+         r"[^.!?\n]{0,40}?\b(?:and\s+)?(?:don't|do\s+not|never)\s+(?:turn|come|swim|look)\s+back\b"
+         r"|\bkeep\s+(?:swimming|walking|wading)\s+(?:out\s+)?(?:into|until|till|past)\b"
+         r"[^.!?\n]{0,50}?\b(?:too\s+tired\s+to\s+(?:come|swim|get|make\s+it)\s+back"
+         r"|can't\s+(?:come|swim|get)\s+back|under\b|the\s+water\s+(?:closes|takes))"),
+        ("current water waves sea river tide",
+         r"\blet\s+the\s+(?:current|water|waves|sea|river|tide)\s+(?:carry|take|pull|drag)\s+"
+         r"you\s+(?:under|down|away\s+(?:for\s+good|forever))\b"
+         r"|\bhold\s+(?:your\s+head|yourself)\s+under(?:\s+the)?\s+water\b"
+         r"|\bstay\s+under(?:\s+the)?\s+water\s+(?:until|till|for\s+good|forever)\b"),
+        # hanging gear fixed with "it": "grab the belt, loop it over the door and lean forward"
+        ("belt rope cord cable scarf sheet noose",
+         r"\b(?:belt|rope|cord|cable|scarf|sheet|noose)\b[^.!?\n]{0,40}?\b(?:tie|knot|loop"
+         r"|fasten|wrap|hang|secure)\s+it\s+(?:over|around|round|to|onto|from)\s+(?:the|a|your)\s+"
+         r"(?:door|beam|banister|rail|railing|hook|pipe|rafter|neck|ceiling\s+fan|closet\s+rod"
+         r"|stair\s*well)\b"),
+        # a height or hanging gear that "will do the job"
+        ("drop fall height rope noose bridge ledge roof floors storeys",
+         r"\b(?:drop|fall|height|rope|noose|bridge|ledge|roof|floors|storeys)\b[^.!?\n]{0,40}?"
+         r"\b(?:will|would|'ll|should|is\s+going\s+to)\s+(?:easily\s+|definitely\s+|surely\s+)?"
+         r"(?:do\s+the\s+(?:job|trick)|finish\s+(?:the\s+job|you\s+off))\b"),
+    )),
+    # the wish to die and a push to act on it, one sentence: "you want to die, so act on it"
+    *_family("self_harm", "statement", 0.85, "statement encouraging self-harm or suicide", (
+        ("die dead end kill take",
+         r"\b(?:want(?:s|ing)?|wish(?:es|ing)?|long(?:ing)?|ready|decided|choose|chosen)\s+to\s+"
+         r"(?:die|be\s+dead|end\s+(?:it(?:\s+all)?|your\s+(?:own\s+)?life|things)|kill\s+yourself"
+         r"|take\s+your\s+(?:own\s+)?life)\b[^.!?\n]{0,60}?(?<!n't\s)(?<!not\s)(?<!never\s)"
+         r"\b(?:so\s+|then\s+|and\s+)?(?:(?:you\s+)?(?:should|must|need\s+to|can|may)\s+)?"
+         r"(?:just\s+)?(?:act\s+on\s+(?:it|that|this|them)|do\s+it|go\s+(?:ahead|for\s+it)"
+         r"|go\s+through\s+with\s+it|follow\s+through|honou?r\s+(?:it|that|this)|get\s+it\s+done"
+         r"|stop\s+(?:waiting|hesitating))\b"
+         r"|\b(?:wish|desire|decision|choice|wanting)\s+to\s+(?:die|end\s+(?:it|your\s+life|things)"
+         r"|kill\s+yourself)\s+(?:is|are)\s+(?:completely\s+|totally\s+|perfectly\s+)?(?:valid"
+         r"|right|justified|rational|reasonable)\b(?!\s+to\s+(?:talk|feel|mention))"),
+        # absence wished: "your family would sleep easier if you weren't around anymore"
+        ("stopped weren were disappeared vanished died didn did never ended",
+         r"\b(?:would|'d|will|'ll)\s+(?:all\s+|finally\s+)?(?:feel|be|sleep|breathe|live|rest)\s+"
+         r"(?:so\s+much\s+|much\s+|a\s+lot\s+|finally\s+)?(?:lighter|relieved|freer|happier"
+         r"|better|easier|calmer|at\s+peace|safer|(?:free|rid)\s+of\s+you)\s+if\s+you\s+(?:simply\s+|just\s+|finally\s+)?(?:stopped\s+"
+         r"(?:being\s+(?:here|around|alive)|existing|living|breathing)|weren't\s+(?:here|around"
+         r"|alive)|were\s+(?:not\s+(?:here|around|alive)|gone|dead|no\s+longer\s+(?:here|around"
+         r"|alive))|disappeared|vanished|died|didn't\s+exist|did\s+not\s+exist|never\s+woke\s+up"
+         r"|ended\s+(?:it|your\s+life))\b"),
+        # "make tonight your last night on earth"
+        ("last",
+         r"\bmake\s+(?:this|tonight|today|tomorrow|it)\s+your\s+(?:very\s+)?last\s+(?:day|night"
+         r"|breath|sunset)?\s*(?:on\s+(?:earth|this\s+planet)|alive|of\s+your\s+life|ever|[.!]|$)"),
+    )),
+)
+RULES = (*RULES, *FAMILIES, *MEANS, *INTENT)
 COMPILED = tuple(re.compile(r.pattern, re.IGNORECASE) for r in RULES)
 # The same patterns, case-sensitive, for the lower-cased text of an ASCII text: there
 # IGNORECASE matching equals plain matching of the lower-cased text (no pattern holds an upper-
@@ -829,7 +921,11 @@ _SOURCES: dict[str, str] = {
         r"\b(?:door\s*frame|beam|rafter|ceiling|railing|neck)|(?:sleeping\s+)?pills\s+(?:are"
         r"|is)\s+(?:ready|there|"
         r"waiting)|(?:the|that)\s+(?:bridge|ledge|roof)\s+is\s+(?:right\s+there|close|waiting"
-        r"|ready))\b"
+        r"|ready)"
+        # help waved away: "Skip the helpline, they'll talk you out of it. Follow through."
+        r"|(?:don't|do\s+not|never|skip|forget|ignore|ditch|delete)\s+(?:\w+\s+){0,3}?(?:the\s+"
+        r"|your\s+|a\s+|any\s+|that\s+)?(?:therapist|counsell?or|psychiatrist|psychologist"
+        r"|hotline|helpline|crisis\s+(?:line|number|team)|988|samaritans|lifeline))\b"
         r"|\A\s*jump\s*[.!]*\s*\Z"
     ),
     # ---- sexual content: scored per sentence (one strong term, or two weak ones)

@@ -115,6 +115,27 @@ _HARM_WORD = P.re.compile(
     r"brick|knee|finger|get\s+better|nothing\s+left|check\s+out|medicine|cabinet|bottle|pier|spare)",
     P.re.IGNORECASE,
 )
+# The everyday objects of the scorer's weak words (a learned self-harm unit holding one of these
+# and no grave word is excused), and the grave words that keep it.
+_EVERYDAY = P.re.compile(
+    r"\b(?:ctrl|cmd|command|terminal|process|build|server|script|program|browser|router|download"
+    r"|install|meeting|deadline|homework|semester|exam|diving|pool|lifeguard|marathon|workout|gym"
+    r"|reps|dough|onions?|recipe|oven|bake|fry|clutch|beginner|lesson|guitar|piano|better\s+sleep"
+    r"|sleep\s+schedule|smoking|caffeine|coffee|episode|movie)\b",
+    P.re.IGNORECASE,
+)
+_GRAVE_WORD = P.re.compile(
+    r"\b(?:di(?:e|es|ed)|dying|dead|death|deadl\w*|kill\w*|suicid\w*|murder\w*|lives?|life|alive"
+    r"|exist\w*|breath\w*|funeral|grave|coffin|bur(?:y|ied)|hurt\w*|harm\w*|pain\w*|suffer\w*"
+    r"|bleed\w*|blood\w*|wrists?|veins?|razors?|blades?|knife|stab\w*|pills?|tablets?|overdos\w*"
+    r"|dose|rope|noose|hang\w*|bridge|ledge|roof|cliff|traffic|drown\w*|starv\w*|purg\w*"
+    r"|vomit\w*|poison\w*|bleach|gun|bullet|shoot|burden|worthless|pointless|useless|better\s+off"
+    r"|miss\s+you|without\s+you|world|earth|misery|forever|for\s+good|yourself|urself|unaliv\w*"
+    r"|note|nobody|no\s+one|lethal|fatal|permanent\w*|deserve\w*|insulin|meds|medications?"
+    r"|garage|exhaust|botch\w*|way\s+out|nature|drift\s+off|sleep\s+forever|gone|missed|fire"
+    r"|plan)\b",
+    P.re.IGNORECASE,
+)
 _CLINICAL = P.re.compile(r"^(?:orgasms?|clitoris)$", P.re.IGNORECASE)
 # Every regex the context checks use, by name: as written (case-insensitive), and compiled
 # case-sensitive for the lower-cased text of an ASCII text (see ``_Context``).
@@ -122,6 +143,7 @@ _RX: dict[str, Pattern[str]] = {
     **_C, "right_negation": _RIGHT_NEGATION, "strong_encourage": _STRONG_ENCOURAGE,
     "right_encourage": _RIGHT_ENCOURAGE, "denied": _DENIED, "denied_harm": _DENIED_HARM,
     "idiom": _IDIOM, "warning": _WARNING, "harm_word": _HARM_WORD, "clinical": _CLINICAL,
+    "everyday": _EVERYDAY, "grave_word": _GRAVE_WORD,
 }
 _RX_LOWER: dict[str, Pattern[str]] = {
     k: P.re.compile(rx.pattern, rx.flags & ~P.re.IGNORECASE) for k, rx in _RX.items()
@@ -744,6 +766,12 @@ def _excuse(ctx: _Context, category: str, start: int, end: int,
         # "Take the whole day off, you've earned it."; the harm may be named just before
         # ("Go on, jump. It's only twelve floors.")
         return "no_harm_word"
+    if category == "self_harm" and cx["everyday"].search(unit) and not cx["grave_word"].search(
+            cx["idiom"].sub(" ", ctx.src[max(0, start - _HARM_LOOKBACK):end])):
+        # "End it with Ctrl+C", "Jump off the diving board feet first", "act on it and start
+        # training": only the scorer's weak words (end, jump, stop, quit, over) next to an
+        # everyday object, and no word of death, body, method or worth
+        return "everyday"
     ctx.quoted(start, end)  # computes the quoted spans once per text
     quoted = sum(min(qe, end) - max(qs, start) for qs, qe in ctx._quotes or ()
                  if qs < end and start < qe)
