@@ -123,7 +123,6 @@ class AlertPipeline:
         # the evaluator's cycle lock (Evaluator.lock): alert events are handed over in the
         # order they were committed, never while this process is recording more
         self.lock = lock or threading.RLock()
-        self._tick_lock = threading.Lock()
 
     def lead(self) -> bool:
         """Check the lease; on gaining it take over the stored state, on losing it stand
@@ -186,17 +185,12 @@ class AlertPipeline:
 
     def tick(self, now: float | None = None) -> None:
         """Send due notifications and escalations, and judge rollbacks whose wait is over,
-        in the process holding the lease only (one thread at a time)."""
-        if not self._tick_lock.acquire(blocking=False):
-            return  # another thread of this process is ticking now
-        try:
-            if self.notifications is not None and self.lead():
-                if self.rollbacks is not None:
-                    for verdict in self.rollbacks.verify_due(now):
-                        self._verified(verdict, self.notifications)
-                self._send(self.notifications, now)
-        finally:
-            self._tick_lock.release()
+        in the process holding the lease only."""
+        if self.notifications is not None and self.lead():
+            if self.rollbacks is not None:
+                for verdict in self.rollbacks.verify_due(now):
+                    self._verified(verdict, self.notifications)
+            self._send(self.notifications, now)
 
     def _catch_up(self, center: NotificationCenter,
                   fallback: list[tuple[dict[str, str], Transition]] | None
