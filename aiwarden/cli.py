@@ -44,8 +44,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                    registry, serve, audit, training, explain, confusion, profile):
         module.register(sub)
     args = parser.parse_args(argv)
-    from sqlalchemy.exc import OperationalError
-
     try:
         code = int(args.func(args))
         sys.stdout.flush()  # here, so a reader that left is handled below
@@ -55,7 +53,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except AiwardenError as exc:  # e.g. a bad AIWARDEN_* setting: one line, no traceback
         return fail(args.command, str(exc), exit_code(exc))
-    except OperationalError as exc:  # keys, server: the database cannot be reached
+    except Exception as exc:
+        # keys, server: the database cannot be reached. Only a command that loaded SQLAlchemy
+        # can raise its errors, so client commands do not pay for importing it.
+        sa = sys.modules.get("sqlalchemy.exc")
+        if sa is None or not isinstance(exc, sa.OperationalError):
+            raise
         return fail(args.command, "cannot reach the database: " + " ".join(str(exc.orig).split()),
                     Exit.CONNECTION)
 

@@ -94,7 +94,6 @@ def store_settings(args: argparse.Namespace, **extra: Any) -> Any:
 def exit_code(exc: BaseException) -> Exit:
     """The exit code an exception stands for (see the table above)."""
     from aiwarden.sdk import ApiError
-    from aiwarden.store.models_repo import NotFound
 
     if isinstance(exc, ApiError):
         if exc.status == 0:
@@ -102,7 +101,10 @@ def exit_code(exc: BaseException) -> Exit:
         if exc.status == 404:
             return Exit.NOT_FOUND
         return Exit.SERVER if exc.status >= 500 else Exit.USAGE
-    if isinstance(exc, NotFound):
+    # only commands that opened the store can raise its NotFound; importing it here would
+    # load the engine (scipy) for every client command's error, a second of start-up
+    repo = sys.modules.get("aiwarden.store.models_repo")
+    if repo is not None and isinstance(exc, repo.NotFound):
         return Exit.NOT_FOUND
     return Exit.USAGE
 
