@@ -829,7 +829,7 @@ INTENT: tuple[Rule, ...] = (
     )),
     # the wish to die and a push to act on it, one sentence: "you want to die, so act on it"
     *_family("self_harm", "statement", 0.85, "statement encouraging self-harm or suicide", (
-        ("die dead end kill take",
+        ("die dead end kill life",
          r"\b(?:want(?:s|ing)?|wish(?:es|ing)?|long(?:ing)?|ready|decided|choose|chosen)\s+to\s+"
          r"(?:die|be\s+dead|end\s+(?:it(?:\s+all)?|your\s+(?:own\s+)?life|things)|kill\s+yourself"
          r"|take\s+your\s+(?:own\s+)?life)\b[^.!?\n]{0,60}?(?<!n't\s)(?<!not\s)(?<!never\s)"
