@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from operator import attrgetter
+from itertools import chain
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import numpy as np
@@ -47,20 +48,25 @@ def _merge_examples(a: Mapping[str, list[int]], b: Mapping[str, list[int]]) -> d
 def merge_examples(parts: list[Mapping[str, list[int]]]) -> dict[str, list[int]]:
     """Example row positions per reason, the first ``MAX_EXAMPLES`` of each kept."""
     out: dict[str, list[int]] = {}
-    for ex in parts:
+    full: set[str] = set()  # reasons that already hold MAX_EXAMPLES rows
+    for ex in filter(None, parts):  # most buckets have no examples at all
+        if ex.keys() <= full:  # a C-level check: nothing left to take from this one
+            continue
         for k, v in ex.items():
             have = out.get(k)
             if have is None:
-                out[k] = list(v[:MAX_EXAMPLES])
+                have = out[k] = list(v[:MAX_EXAMPLES])
             elif len(have) < MAX_EXAMPLES:
                 have.extend(v[:MAX_EXAMPLES - len(have)])
+            if len(have) >= MAX_EXAMPLES:
+                full.add(k)
     return out
 
 
 def merge_heavy_hitters(parts: list[Mapping[str, int]]) -> dict[str, int]:
     """Summed unseen-value counts, truncated to the ``HEAVY_HITTERS`` largest."""
     top: dict[str, int] = {}
-    for p in parts:
+    for p in filter(None, parts):
         for k, v in p.items():
             top[k] = top.get(k, 0) + v
     if len(top) > HEAVY_HITTERS:
@@ -355,8 +361,8 @@ def merge_optional(a: Any, b: Any) -> Any:
     return a.merge(b)
 
 
-def _same_reference(profiles: list[Profile]) -> None:
-    refs = {p.reference for p in profiles} - {None}
+def _same_reference(references: set[str | None]) -> None:
+    refs = references - {None}
     if len(refs) > 1:
         raise DataError(f"Cannot merge profiles counted on different references "
                         f"({', '.join(sorted(refs))}): their bins differ.")
@@ -364,57 +370,73 @@ def _same_reference(profiles: list[Profile]) -> None:
 
 def _merge_many(profiles: list[Profile]) -> Profile:
     """Merge column by column in one vectorised pass (exact many-way Chan combination)."""
-    _same_reference(profiles)
-    names = sorted(set().union(*(p.columns.keys() for p in profiles)))
+    refs = set(map(attrgetter("reference"), profiles))
+    _same_reference(refs)
+    same_bins = len(refs) == 1 and None not in refs  # one fingerprint: the same bins
+    # Per-item Python work is the whole cost of merging 10,000 buckets: map/attrgetter and
+    # C-level set checks instead of loops, and a fast path when every bucket has the same
+    # columns (the usual case: one reference).
+    tables = list(map(attrgetter("columns"), profiles))
+    first_keys = tables[0].keys()
+    same = all(map(first_keys.__eq__, map(dict.keys, tables)))
+    names = sorted(first_keys) if same else sorted(set().union(*map(dict.keys, tables)))
     cols: dict[str, ColumnProfile] = {}
     for name in names:
-        parts = [p.columns[name] for p in profiles if name in p.columns]
-        cols[name] = _merge_columns(parts)
+        if same:
+            parts = list(map(itemgetter(name), tables))
+        else:
+            parts = [t[name] for t in tables if name in t]
+        cols[name] = _merge_columns(parts, same_bins)
     extra: dict[str, int] = {}
-    for p in profiles:
-        for k, v in p.extra_columns.items():
+    for ec in filter(None, map(attrgetter("extra_columns"), profiles)):
+        for k, v in ec.items():
             extra[k] = extra.get(k, 0) + v
-    perf = est = None
-    for p in profiles:
-        perf = merge_optional(perf, p.performance)
-        est = merge_optional(est, p.estimated)
     return Profile(
-        n_rows=sum(p.n_rows for p in profiles),
+        n_rows=sum(map(attrgetter("n_rows"), profiles)),
         columns=cols,
         extra_columns=extra,
-        duplicates=sum(p.duplicates for p in profiles),
-        performance=perf,
-        estimated=est,
-        reference=next((p.reference for p in profiles if p.reference), None),
+        duplicates=sum(map(attrgetter("duplicates"), profiles)),
+        performance=_merge_in_order(map(attrgetter("performance"), profiles)),
+        estimated=_merge_in_order(map(attrgetter("estimated"), profiles)),
+        reference=next(filter(None, map(attrgetter("reference"), profiles)), None),
     )
 
 
-def _merge_columns(parts: list[ColumnProfile]) -> ColumnProfile:
-    """Many-way merge of one column: one table of scalars, one stacked sum of counts."""
+def _merge_in_order(items: Any) -> Any:
+    """Pairwise left fold of the present accumulators (None skipped), as before."""
+    acc = None
+    for x in items:
+        if x is not None:
+            acc = x if acc is None else acc.merge(x)
+    return acc
+
+
+def _merge_columns(parts: list[ColumnProfile], same_bins: bool = False) -> ColumnProfile:
+    """Many-way merge of one column: one table of scalars, one stacked sum of counts.
+
+    ``same_bins``: every part was counted on one reference (one fingerprint), so the
+    per-part length check can be skipped."""
     first = parts[0]
     if len(parts) == 1:
         return first
     kind = type(first)
     if len(set(map(type, parts))) > 1:
         raise ValueError("Cannot merge profiles of different kinds for one column.")
-    examples = merge_examples([p.examples for p in parts])
+    examples = merge_examples(list(map(attrgetter("examples"), parts)))
     if kind is PresenceProfile:
         n, missing, absent = np.array([(p.n, p.missing, p.absent) for p in parts]).sum(axis=0)
         return PresenceProfile(int(n), int(missing), int(absent), examples)
-    arrays = list(map(attrgetter("counts"), parts))
-    if len({len(a) for a in arrays}) > 1:
-        raise ValueError("Cannot merge profiles counted on different bins.")
-    stacked = np.concatenate(arrays).reshape(len(arrays), -1)  # cheaper than np.stack
+    stacked = _stack_counts(list(map(attrgetter("counts"), parts)), same_bins)
     total = stacked.sum(axis=0)
     fields = first._INT_FIELDS
     if kind is CategoricalProfile:
-        sums = np.array(list(map(attrgetter(*fields), parts))).sum(axis=0)
-        top = merge_heavy_hitters([p.unseen_top for p in parts])
+        sums = _scalar_table(parts, attrgetter(*fields), len(fields), np.int64).sum(axis=0)
+        top = merge_heavy_hitters(list(map(attrgetter("unseen_top"), parts)))
         return CategoricalProfile(counts=total, unseen_top=top, examples=examples,
                                   **{f: int(v) for f, v in zip(fields, sums, strict=True)})
     k = len(fields)
     get = attrgetter(*fields, "m2", "below_sum", "above_sum", "mean", "min", "max")
-    rows = np.array(list(map(get, parts)), dtype=np.float64)
+    rows = _scalar_table(parts, get, k + 6, np.float64)
     with np.errstate(over="ignore", invalid="ignore"):
         sums = rows[:, :k + 3].sum(axis=0)  # one reduction for every additive field
     mean, m2 = combine_moments(stacked.sum(axis=1), rows[:, k + 3], rows[:, k])
@@ -425,3 +447,31 @@ def _merge_columns(parts: list[ColumnProfile]) -> ColumnProfile:
         above_sum=float(sums[k + 2]),
         examples=examples, **{f: int(v) for f, v in zip(fields, ints, strict=True)},
     )
+
+
+def _scalar_table(parts: list[Any], get: Any, width: int, dtype: Any) -> np.ndarray:
+    """``np.array(list(map(get, parts)), dtype)`` without a Python tuple list per row:
+    one flat ``fromiter`` is about twice as fast on 10,000 parts."""
+    flat = np.fromiter(chain.from_iterable(map(get, parts)), dtype=dtype,
+                       count=len(parts) * width)
+    return flat.reshape(len(parts), width)
+
+
+def _stack_counts(arrays: list[np.ndarray], same_bins: bool) -> np.ndarray:
+    """The parts' count vectors as the rows of one matrix.
+
+    Joining the raw bytes is about twice as fast as ``np.concatenate`` on 10,000 small
+    arrays; it needs one dtype and contiguous arrays, else concatenate does it."""
+    first = arrays[0]
+    if not same_bins and len(set(map(len, arrays))) > 1:
+        raise ValueError("Cannot merge profiles counted on different bins.")
+    if len(set(map(attrgetter("dtype"), arrays))) == 1:
+        try:
+            flat = np.frombuffer(b"".join(arrays), dtype=first.dtype)
+        except (BufferError, TypeError, ValueError):
+            flat = np.concatenate(arrays)
+    else:
+        flat = np.concatenate(arrays)
+    if flat.size != len(arrays) * first.size:
+        raise ValueError("Cannot merge profiles counted on different bins.")
+    return flat.reshape(len(arrays), -1)
