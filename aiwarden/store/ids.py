@@ -2,14 +2,16 @@
 
 Both calls take whole arrays: one statement per request, not one per row. SQLite gets the
 ids as one JSON array (``json_each``). PostgreSQL gets a request of up to ``ARRAY_MAX``
-ids as one bound ``text[]`` (one round trip: probing the primary key per id), and new rows
-with their batch in one statement (:func:`insert_with_batch`); a bigger request goes
-through a temporary table filled by ``COPY`` and hash-joined, and its new rows arrive by
-``COPY`` too (binding 100,000-element arrays cost psycopg more than the database's own
-work, while for 1,000 ids the temporary table's create, truncate and two-step ``COPY``
-were five round trips, each a wake-up of the backend). SQLite's
-``CROSS JOIN`` fixes the loop order: the request's ids outside, the index lookup inside;
-left to the planner it scanned the JSON once per stored prediction.
+ids as one JSON text too, each id probed in the primary key (one round trip; psycopg's
+own list adapter quoted each id in Python and cost more CPU than the rest of the
+statement), and the new rows with their batch in one statement
+(:func:`insert_with_batch`). A bigger request goes through a temporary table filled by
+``COPY`` and hash-joined, and its new rows arrive by ``COPY`` too (binding
+100,000-element arrays cost psycopg more than the database's own work; for 1,000 ids the
+temporary table's create, truncate and two-step ``COPY`` were five round trips, each a
+wake-up of the backend, while the model's lock is held). SQLite's ``CROSS JOIN`` fixes
+the loop order: the request's ids outside, the index lookup inside; left to the planner
+it scanned the JSON once per stored prediction.
 """
 
 from __future__ import annotations
@@ -39,6 +41,12 @@ def _ids(values: np.ndarray) -> list[str]:
 
 def _json(values: np.ndarray) -> str:
     return orjson.dumps(_ids(values)).decode()
+
+
+def _pairs(ids: np.ndarray, ts: np.ndarray) -> str:
+    """``[[id, ts], ...]`` as JSON text (floats in their shortest exact form)."""
+    return orjson.dumps(list(zip(_ids(ids), np.asarray(ts, np.float64).tolist(),
+                                 strict=True))).decode()
 
 
 def _csv(table: pa.Table) -> bytes:
@@ -73,8 +81,9 @@ def existing(conn: Connection, db: Database, model_id: int, ids: np.ndarray) -> 
             "ON p.model_id = ? AND p.prediction_id = j.value", (_json(ids), model_id))
     elif len(ids) <= ARRAY_MAX:
         res = conn.exec_driver_sql(
-            "SELECT prediction_id FROM predictions WHERE model_id = %s "
-            "AND prediction_id = ANY(%s::text[])", (model_id, _ids(ids)))
+            "SELECT p.prediction_id FROM json_array_elements_text(%s::json) j(pid) "
+            "JOIN predictions p ON p.model_id = %s AND p.prediction_id = j.pid",
+            (_json(ids), model_id))
     else:
         _pg_staged(conn, ids)
         res = conn.exec_driver_sql(
@@ -93,9 +102,7 @@ def insert(conn: Connection, db: Database, model_id: int, version_id: int, ids: 
         conn.exec_driver_sql(
             "INSERT INTO predictions (model_id, prediction_id, version_id, ts, batch_id, row_idx) "
             "SELECT ?, j.value ->> '$[0]', ?, j.value ->> '$[1]', ?, j.key FROM json_each(?) j",
-            (model_id, version_id, batch_id, orjson.dumps(
-                list(zip(_ids(ids), np.asarray(ts, np.float64).tolist(),
-                         strict=True))).decode()))
+            (model_id, version_id, batch_id, _pairs(ids, ts)))
     else:
         _copy(conn, "COPY predictions (model_id, prediction_id, version_id, ts, batch_id, "
               "row_idx) FROM STDIN (FORMAT csv)", pa.table({
@@ -111,8 +118,8 @@ _PG_BATCH_AND_INDEX = (
     "WITH b AS (INSERT INTO event_batches (model_id, n_rows, min_ts, max_ts, created_at, data) "
     "VALUES (%(m)s, %(n)s, %(lo)s, %(hi)s, %(at)s, %(data)s) RETURNING id), "
     "p AS (INSERT INTO predictions (model_id, prediction_id, version_id, ts, batch_id, row_idx) "
-    "SELECT %(m)s, u.pid, %(v)s, u.ts, b.id, u.ord - 1 FROM b, "
-    "unnest(%(ids)s::text[], %(ts)s::float8[]) WITH ORDINALITY AS u(pid, ts, ord)) "
+    "SELECT %(m)s, u.e ->> 0, %(v)s, (u.e ->> 1)::float8, b.id, u.ord - 1 FROM b, "
+    "json_array_elements(%(rows)s::json) WITH ORDINALITY AS u(e, ord)) "
     "SELECT id FROM b")
 
 
@@ -130,8 +137,7 @@ def insert_with_batch(conn: Connection, db: Database, model_id: int, version_id:
     n_rows, lo, hi, at, data = batch
     return int(conn.exec_driver_sql(_PG_BATCH_AND_INDEX, {
         "m": model_id, "n": n_rows, "lo": lo, "hi": hi, "at": at, "data": data,
-        "v": version_id, "ids": _ids(ids),
-        "ts": np.asarray(ts, np.float64).tolist()}).scalar_one())
+        "v": version_id, "rows": _pairs(ids, ts)}).scalar_one())
 
 
 @dataclass(frozen=True)
