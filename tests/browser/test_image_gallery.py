@@ -66,4 +66,31 @@ def test_the_gallery_shows_quarantined_and_misclassified_images(gallery, watched
     assert wrong.count() == 1
     assert "labelled cucumber" in wrong.inner_text()
     assert wrong.locator("img").evaluate("img => img.complete && img.naturalWidth") == 64
+    # the profiled image properties, reference against the last hours, drawn as charts
+    props = page.locator("#gallery-properties [data-chart]")
+    assert props.count() == 2
+    for column in ("brightness", "contrast"):
+        chart = page.locator(f"#gallery-properties [data-chart='image-dist-{column}']")
+        chart.wait_for(state="attached")
+        page.wait_for_function("el => el.dataset.rendered === 'true'",
+                               arg=chart.element_handle())
+        assert int(chart.get_attribute("data-points") or 0) > 0
+    assert "brightness: distribution" in page.inner_text("#gallery-properties")
     watched.shot("image-gallery")
+
+
+def test_the_model_page_links_to_the_gallery(gallery, watched) -> None:
+    """An image model's page links to its gallery; a tabular model's page does not."""
+    server, name = gallery
+    page = watched.page
+    watched.open(f"{server.url}/models/{name}")
+    link = page.locator("a.images-link")
+    assert link.count() == 1
+    link.click()
+    page.wait_for_url(f"**/models/{name}/images")
+    assert page.locator("#gallery-quarantined li").count() == 2
+    other = f"tabular-{uuid.uuid4().hex[:6]}"
+    with httpx.Client(base_url=server.url + "/api/v1", timeout=60) as http:
+        register_model(http, other)
+    watched.open(f"{server.url}/models/{other}")
+    assert page.locator("a.images-link").count() == 0

@@ -9,6 +9,7 @@ a few hundred points per line, never an event. Chart specs are plain dicts that
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from aiwarden.engine.schema import Role
@@ -73,6 +74,8 @@ def _perf(ref: Any, xs: list[int], data: list[Any], metric: str,
                         "lower": [[x, rounded(e and e["lower"])] for x, e in pairs],
                         "upper": [[x, rounded(e and e["upper"])] for x, e in pairs]}
     base = (ref.realised_performance(ref.profile_) or {}).get(metric) if ref else None
+    if base is not None and not math.isfinite(base):  # roc_auc of a classifier without
+        base = None  # scores: a NaN line broke the panel's JSON (and its charts) in browsers
     if base is not None:
         spec["thresholds"].append({"value": base, "severity": "info",
                                    "label": f"reference {base:.3g}"})

@@ -22,11 +22,43 @@ from aiwarden.server.dashboard.web import PageRoute, page_requires, viewer
 from aiwarden.server.image_routes import _IMAGE_HEADERS, thumbnails
 from aiwarden.store import models_repo as repo
 
-__all__ = ["router"]
+__all__ = ["image_properties", "is_image_model", "router"]
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 _SHOWN = 60  # images per section
 _WINDOW = 6 * 3600  # misclassified: labelled events of the last hours only (bounded read)
+
+
+def image_properties(schema: Any) -> list[str]:
+    """The schema's feature columns that are image properties (aiwarden.images.NUMERIC
+    and the per-channel histogram bins), in schema order."""
+    from aiwarden.images import NUMERIC
+
+    if schema is None:
+        return []
+    return [c.name for c in schema.columns if c.role == Role.FEATURE
+            and (c.name in NUMERIC or c.name.startswith(("hist_r_", "hist_g_", "hist_b_")))]
+
+
+def is_image_model(versions: list[Any], shown: str | None) -> bool:
+    """Whether the shown version profiles image properties: its model page links here."""
+    v = next((v for v in versions if v.version == shown), None)
+    return v is not None and bool(image_properties(getattr(v, "schema", None)))
+
+
+def _distributions(mon: Any, name: str, schema: Any) -> list[dict[str, Any]]:
+    """Reference vs the last hours' shares of each profiled image property, from the stored
+    profiles (no event is read): where dark or blurry images moved the mass."""
+    from aiwarden.server.dashboard.features import distribution
+
+    columns = image_properties(schema)
+    if not columns:
+        return []
+    ref, d = mon.window(name, f"-{_WINDOW // 3600}h", "now")
+    if ref is None:
+        return []
+    charts = [distribution(ref, d, c) for c in columns]
+    return [{**c, "id": f"image-{c['id']}"} for c in charts if c is not None]
 
 
 def _context(state: Any, name: str, store: Any) -> dict[str, Any]:
@@ -59,7 +91,7 @@ def _context(state: Any, name: str, store: Any) -> dict[str, Any]:
                 if len(wrong) >= _SHOWN:
                     break
     return {"name": name, "quarantined": quarantined, "misclassified": wrong,
-            "hours": _WINDOW // 3600}
+            "hours": _WINDOW // 3600, "distributions": _distributions(mon, name, schema)}
 
 
 @router.get("/models/{name}/images", dependencies=[page_requires("read")],

@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from aiwarden.errors import ParameterError
 from aiwarden.server.auth import TooManyFailures, client_address
 from aiwarden.server.dashboard import charts, evidence, features, overview
+from aiwarden.server.dashboard.image_pages import is_image_model
 from aiwarden.server.dashboard.ranges import DEFAULT, RANGES, span
 from aiwarden.server.dashboard.render import page
 from aiwarden.server.dashboard.session import COOKIE, TTL
@@ -152,6 +153,7 @@ async def model_page(request: Request, name: str) -> Response:
         **p, "name": name, "ctx": ctx, "ranges": list(RANGES), "default_range": DEFAULT,
         "segment_options": segs,
         "methods": features.METHODS, "panels": _PANELS,
+        "image_model": is_image_model(ctx["versions"], ctx["version"]),  # gallery link
         "firing": [a for a in ctx["alerts"] if a.active]})
 
 
