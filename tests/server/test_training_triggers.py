@@ -1,7 +1,8 @@
-"""Each trigger of a training pipeline through one real server: a drift rule firing on
-planted drift, ten rules firing in two cycles (one run: the cooldown holds), label volume
-(queued by the server's own maintenance tick), a cron slot (the server's training tick driven
-at a later instant, so the test does not wait for the clock) and a run by hand."""
+"""Each trigger of a training pipeline through one real server, on SQLite and on PostgreSQL:
+a drift rule firing on planted drift, ten rules firing in two cycles (one run: the cooldown
+holds), label volume (queued by the server's own maintenance tick), a cron slot (the server's
+training tick driven at a later instant, so the test does not wait for the clock) and a run
+by hand."""
 
 from __future__ import annotations
 
@@ -21,12 +22,13 @@ TRAIN = "tests.training.pipelines:train_ok"
 FINAL = ("succeeded", "failed", "blocked", "cancelled")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadServer]:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[ThreadServer]:
     tmp = tmp_path_factory.mktemp("triggers")
     # no alert loop (cycles are run by the tests); one evaluation takes the lease for the
     # module, which makes this process the lead that runs cron and label triggers
-    with database_url("sqlite", tmp) as url, ThreadServer(settings_for(
+    with database_url(request.param, tmp) as url, ThreadServer(settings_for(
             url, tmp, allow_code_artifacts=True, evaluate_every=0, lease_ttl=900)) as srv:
         yield srv
 
