@@ -1,10 +1,11 @@
 """The gates tests/server/test_training_api.py does not plant a defect for, each blocking a
 run through a real server (SQLite; the gates are pure functions on the run's data, the same on
-PostgreSQL): a feature that equals the label (labels), a candidate that learnt its training
-rows by heart (overfit), one trained on shuffled labels against a real champion (comparison,
-significantly worse), a clean one under an absolute floor (comparison, the floor), and an
-image training set holding a truncated JPEG (image_audit; the repaired set passes). The
-clean candidate passing every gate is that module's first test.
+PostgreSQL): a feature that equals the label (labels), labels whose class balance moved
+(labels), a candidate that learnt its training rows by heart (overfit), one trained on
+shuffled labels against a real champion (comparison, significantly worse), a clean one under
+an absolute floor (comparison, the floor), and an image training set holding a truncated JPEG
+(image_audit; the repaired set passes). The clean candidate passing every gate is that
+module's first test.
 
 The holdout is a seeded share, not the most recent window: which rows are held out must not
 depend on how long the module took to get here (a loaded CI box)."""
@@ -98,6 +99,29 @@ def test_a_feature_that_equals_the_label_blocks_before_anything_trains(api) -> N
     gate = _refused_by(run)
     assert gate["gate"] == "labels" and "'leak' equals the label" in gate["reason"], gate
     assert [g["gate"] for g in run["gates"]] == ["data", "labels"]
+    assert "exit_code" not in run["result"]  # refused before a training process started
+
+
+def test_labels_whose_class_balance_moved_block_before_anything_trains(api) -> None:
+    # the reference is about half positive; the labelled window comes back 90 % positive (a
+    # labelling job that marked nearly everything as fraud): the label gate names the shift
+    register_model(api, "tilted", scored_frame(800, seed=1))
+    live = scored_frame(500, seed=3)
+    rng = __import__("numpy").random.default_rng(4)
+    labels = (rng.random(len(live)) < 0.9).astype(int)
+    rows = json_rows(live, time.time() - 86400, prefix="tilt", spacing=150)
+    api.post("/models/tilted/predictions", json=rows).raise_for_status()
+    api.post("/models/tilted/labels", json=[
+        {"prediction_id": r["prediction_id"], "label": int(y)}
+        for r, y in zip(rows, labels, strict=True)]).raise_for_status()
+    run = _run(api, "tilted", {"entry": ENTRY.format("train_logreg"), **BASE})
+    gate = _refused_by(run)
+    assert gate["gate"] == "labels" and "the class balance moved by" in gate["reason"], gate
+    balance = gate["evidence"]["balance"]
+    assert balance["shifted"] and balance["p_value"] < 1e-6, balance
+    trained = balance["training"]
+    assert trained["1"] / sum(trained.values()) > 0.85 > 0.6 > (
+        balance["reference"]["1"] / sum(balance["reference"].values()))
     assert "exit_code" not in run["result"]  # refused before a training process started
 
 
