@@ -8,8 +8,9 @@ over the rounds are printed, and every ratio is taken inside this one run:
 
 * ``sqlite``: one ``aiwarden server`` process on a SQLite file;
 * ``postgresql x1``: one server process on a PostgreSQL database;
-* ``postgresql x2``: two server processes on two ports against the same database, the
-  senders split between them (``aiwarden server`` has no ``--workers`` yet);
+* ``postgresql x2``: ``aiwarden server --workers 2`` (two uvicorn worker processes on one
+  port and one database; ``--split`` starts two servers on two ports instead, the senders
+  split between them);
 * ``COPY floor``: the same request bodies, parsed and written by ``COPY`` into a bare
   table (no index, no checks, no profiles), one transaction per request as ingest commits,
   by as many senders straight to PostgreSQL.
@@ -62,6 +63,23 @@ def _cpu_of(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICK
 
 
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (a ``--workers`` server's worker processes)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
 def _backends(pg_url: str | None) -> dict[int, float]:
     """CPU seconds of every PostgreSQL backend connected to this database."""
     if pg_url is None:
@@ -81,14 +99,15 @@ class _Meter:
         self.pids, self.pg_url = pids, pg_url
 
     def __enter__(self) -> _Meter:
-        self.own = {p: _cpu_of(p) for p in self.pids}
+        self.own = {p: _cpu_of(p) for root in self.pids for p in _tree(root)}
         self.pg = _backends(self.pg_url)
         self.t0 = time.perf_counter()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.wall = time.perf_counter() - self.t0
-        self.own_cpu = sum(_cpu_of(p) - c for p, c in self.own.items())
+        self.own_cpu = sum(_cpu_of(p) - self.own.get(p, 0.0)
+                           for root in self.pids for p in _tree(root))
         end = _backends(self.pg_url)
         self.db_cpu = sum(c - self.pg.get(p, 0.0) for p, c in end.items())
 
@@ -169,14 +188,17 @@ def _copy_floor(conns: list[psycopg.Connection], bodies: list[bytes]) -> int:
 
 
 @contextmanager
-def _servers(kind: str, n: int, tmp: Path) -> Iterator[tuple[str, list[ProcessServer]]]:
-    """``n`` server processes on one fresh database, a model with a reference on it."""
+def _servers(kind: str, n: int, tmp: Path, split: bool
+             ) -> Iterator[tuple[str, list[ProcessServer]]]:
+    """``n`` server processes on one fresh database (one ``--workers n`` server, or with
+    ``split`` n servers on n ports), a model with a reference on it."""
     with database_url(kind, tmp) as url, ExitStack() as stack:
         srvs = []
-        for i in range(n):
+        for i in range(n if split else 1):
             d = tmp / f"srv{i}"
             d.mkdir()
-            s = ProcessServer(url, d).start()
+            args = ["--host", "127.0.0.1"] + ([] if split or n == 1 else ["--workers", str(n)])
+            s = ProcessServer(url, d, args=args).spawn().wait_ready(within=300)
             stack.callback(s.stop)
             srvs.append(s)
         ref = _frame(20_000, 0)
@@ -190,7 +212,7 @@ def _servers(kind: str, n: int, tmp: Path) -> Iterator[tuple[str, list[ProcessSe
 
 
 def _phase(name: str, kind: str, n_servers: int, bodies: list[bytes], clients: int,
-           tmp: Path) -> dict[str, float]:
+           tmp: Path, split: bool) -> dict[str, float]:
     rows = sum(len(orjson.loads(b)) for b in bodies)
     if kind == "floor":
         with database_url("postgresql", tmp) as url:
@@ -206,10 +228,10 @@ def _phase(name: str, kind: str, n_servers: int, bodies: list[bytes], clients: i
                 for c in conns:
                     c.close()
     else:
-        with _servers(kind, n_servers, tmp) as (url, srvs):
+        with _servers(kind, n_servers, tmp, split) as (url, srvs):
             urls = [f"{s.url}/api/v1/models/bench/predictions" for s in srvs]
-            # a warm-up request per server: imports, the reference cache, the pool
-            for i, u in enumerate(urls):
+            # warm-up requests: imports, the reference cache, the pool of every worker
+            for i, u in enumerate(urls * (1 if split else 2 * n_servers)):
                 httpx.post(u, content=_json_bodies(_frame(1000, 9), f"w{i}_", time.time())[0],
                            headers={"content-type": "application/json"},
                            timeout=600).raise_for_status()
@@ -229,6 +251,8 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--clients", type=int, default=4, help="concurrent senders")
     p.add_argument("--only", default="", help="comma list of configurations to run")
+    p.add_argument("--split", action="store_true",
+                   help="x2 as two servers on two ports instead of --workers 2")
     args = p.parse_args()
     configs: list[tuple[str, str, int]] = [
         ("sqlite", "sqlite", 1), ("postgresql x1", "postgresql", 1),
@@ -237,6 +261,8 @@ def main() -> None:
         keep = set(args.only.split(","))
         configs = [c for c in configs if c[0] in keep]
     print(machine_line())
+    print("x2: " + ("two servers on two ports, senders split" if args.split
+                    else "aiwarden server --workers 2"))
     print(f"{args.rows:,} JSON rows per configuration and round (1,000-row requests, 25 "
           f"features), {args.clients} senders, {args.rounds} rounds interleaved")
     results: dict[str, list[dict[str, float]]] = {c[0]: [] for c in configs}
@@ -246,7 +272,7 @@ def main() -> None:
             # fresh ids each round (fresh databases too): nothing is a duplicate
             bodies = _json_bodies(data, f"r{r}_", time.time())
             with tempfile.TemporaryDirectory() as tmp:
-                res = _phase(name, kind, n, bodies, args.clients, Path(tmp))
+                res = _phase(name, kind, n, bodies, args.clients, Path(tmp), args.split)
             results[name].append(res)
             print(f"  round {r + 1} {name:<14} {res['wall_rows_s']:>9,.0f} rows/s wall  "
                   f"{res['cpu_rows_s']:>9,.0f} rows/CPU-s  (process {res['own_cpu']:.2f} s, "
