@@ -156,10 +156,13 @@ def table_bytes(url: str, tables: tuple[str, ...]) -> dict[str, int]:
     eng = create_engine(url)
     try:
         with eng.connect() as c:
-            # event_batches is partitioned by day (migration 0015): sum its partitions
+            # event_batches is partitioned by day (migration 0015): sum its partitions;
+            # pg_partition_tree lists nothing for a plain table
             return {t: int(c.execute(text(
-                "SELECT COALESCE(SUM(pg_total_relation_size(relid)), 0) "
-                "FROM pg_partition_tree(CAST(:t AS regclass))"), {"t": t}).scalar_one())
+                "SELECT CASE WHEN c.relkind = 'p' THEN (SELECT COALESCE(SUM("
+                "pg_total_relation_size(relid)), 0) FROM pg_partition_tree(c.oid)) "
+                "ELSE pg_total_relation_size(c.oid) END FROM pg_class c "
+                "WHERE c.oid = CAST(:t AS regclass)"), {"t": t}).scalar_one())
                 for t in tables}
     finally:
         eng.dispose()
