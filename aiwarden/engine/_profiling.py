@@ -155,7 +155,7 @@ def _profile_numerical(binning: NumericalBinning, nc: NumericColumn, arr: pa.Chu
     # the out-of-range values, usually none, are sorted for their tail sums.
     v = nc.values
     edges = binning.edges
-    counts = np.bincount(binning.bin_of(v), minlength=binning.n_bins).astype(np.int64)
+    counts = binning.counts_of(v)
     lo, hi = (float(v.min()), float(v.max())) if len(v) else (np.inf, -np.inf)
     negative = int(np.count_nonzero(v < 0.0))
     below, above = int(counts[0] + counts[1]), int(counts[-1] + counts[-2])
@@ -213,14 +213,12 @@ def fit_numerical(col: Column, arr: pa.ChunkedArray, *, bins: int, far: float,
         binning = NumericalBinning.fit_unsorted(v, bins, far, std)
     else:
         binning = NumericalBinning.fit(np.sort(v), bins, far)
-    nb = binning.n_bins
     per_run = None
     if chunk_of_row is None:
-        counts = np.bincount(binning.bin_of(v), minlength=nb).astype(np.int64)
+        counts = binning.counts_of(v)
     else:
         rows = chunk_of_row if nc.mask is None else chunk_of_row[nc.mask]
-        flat = np.bincount(rows * nb + binning.bin_of(v), minlength=chunks * nb)
-        per_run = flat.astype(np.int64).reshape(chunks, nb)
+        per_run = binning.counts_of(v, rows, chunks)
         counts = per_run.sum(axis=0)
     lo, hi = (float(v.min()), float(v.max())) if len(v) else (np.inf, -np.inf)
     prof = NumericalProfile(

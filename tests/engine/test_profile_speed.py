@@ -119,3 +119,18 @@ def test_quantile_selection_takes_the_selection_path() -> None:
     got = _order_statistics(x, ranks, float(x.min()), float(x.max()))
     assert got is not None
     assert np.array_equal(got, np.sort(x)[ranks])
+
+
+@pytest.mark.parametrize("n", [0, 10, 65_536, 150_001])
+def test_blocked_counts_equal_one_bincount(n: int) -> None:
+    # counts_of works a block of rows at a time: the counts, per group too, must be those of
+    # one searchsorted + bincount over the whole array, across block boundaries.
+    rng = np.random.default_rng(n)
+    binning = NumericalBinning.fit(np.sort(rng.lognormal(size=5000)), 50, 3.0)
+    v = np.concatenate([[1e308, -1e308, 0.0], rng.lognormal(0.2, 1.2, n)])[:n]
+    idx = np.searchsorted(binning.edges, v, side="right")
+    assert np.array_equal(binning.counts_of(v), np.bincount(idx, minlength=binning.n_bins))
+    groups = rng.integers(0, 4, len(v))
+    expect = np.zeros((4, binning.n_bins), dtype=np.int64)
+    np.add.at(expect, (groups, idx), 1)
+    assert np.array_equal(binning.counts_of(v, groups, 4), expect)
