@@ -34,7 +34,7 @@ from aiwarden.server.api_models import (
     answers,
     body_doc,
 )
-from aiwarden.server.jsonbody import json_body
+from aiwarden.server.jsonbody import json_body, lone_surrogate
 from aiwarden.server.pipeline_apply import apply_pipelines, check_pipelines
 from aiwarden.store import alerts_repo as repo
 from aiwarden.store.models_repo import NotFound
@@ -79,21 +79,12 @@ def delete_rule(request: Request, model: str, name: str) -> dict[str, Any]:
 
 
 def _no_lone_surrogates(value: Any, where: str) -> None:
-    """YAML may spell a lone surrogate ("\\ud8b4") that UTF-8 cannot carry: refuse it by its
-    field, as the JSON routes' parser does, before it reaches the store (it was a 500)."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ParameterError(f"{where or 'rule file'}: the text holds a lone UTF-16 "
-                                 "surrogate, which is not text.", where or "body") from None
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            _no_lone_surrogates(k, where)
-            _no_lone_surrogates(v, f"{where}.{k}" if where else str(k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            _no_lone_surrogates(v, f"{where}[{i}]")
+    """YAML may spell a lone surrogate ("\\ud8b4"): refuse it by its field, as the JSON
+    routes' parser does, before it reaches the store (it was a 500)."""
+    at = lone_surrogate(value, where)
+    if at is not None:
+        raise ParameterError(f"{at if at != 'body' else 'rule file'}: the text holds a lone "
+                             "UTF-16 surrogate, which is not text.", at)
 
 
 @router.post("/rules/apply", dependencies=[requires("admin")],

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
-from pydantic import BaseModel, Field, StrictBool
+from pydantic import Field, StrictBool
 
 from aiwarden.incidents import IncidentService
 from aiwarden.monitoring.windows import parse_instant
 from aiwarden.server.access import actor, requires
 from aiwarden.server.api_models import Incident as IncidentOut
 from aiwarden.server.api_models import IncidentDetail, Postmortem, ResponseTimes, answers
+from aiwarden.server.jsonbody import TextBody
 
 __all__ = ["router"]
 
@@ -26,23 +27,23 @@ def _service(request: Request) -> tuple[IncidentService, str]:
     return request.app.state.incidents, actor(request)
 
 
-class Act(BaseModel):
+class Act(TextBody):
     note: str | None = Field(default=None, max_length=10_000)
 
 
-class CommentBody(BaseModel):
+class CommentBody(TextBody):
     text: str = Field(min_length=1, max_length=10_000)
 
 
-class AssignBody(BaseModel):
+class AssignBody(TextBody):
     assignee: str | None = Field(default=None, max_length=200)
 
 
-class HoldBody(BaseModel):
+class HoldBody(TextBody):
     held: StrictBool  # 0 or "yes" is a mistake, not a hold
 
 
-class PostmortemBody(BaseModel):
+class PostmortemBody(TextBody):
     # blank text is refused (IncidentService.edit_postmortem): the schema says so too
     text: str = Field(min_length=1, max_length=200_000, pattern=r"[^\s\x1c-\x1f\x85]")
 

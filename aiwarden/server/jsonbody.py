@@ -15,12 +15,21 @@ from typing import Any, TypeVar
 
 import orjson
 from fastapi import Request
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ValidationError, model_validator
 
 from aiwarden._json import non_finite
 from aiwarden.server.errors import Malformed, UnsupportedMediaType
 
-__all__ = ["MAX_DEPTH", "json_body", "json_rows", "loads", "parse_json", "require_json"]
+__all__ = [
+    "MAX_DEPTH",
+    "TextBody",
+    "json_body",
+    "json_rows",
+    "loads",
+    "lone_surrogate",
+    "parse_json",
+    "require_json",
+]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -119,3 +128,38 @@ async def json_rows(request: Request, what: str) -> list[Any]:
         raise Malformed(f"Expected {what} object, a list of them, or {{\"rows\": [...]}}.",
                         "rows")
     return doc
+
+
+def lone_surrogate(value: Any, where: str = "") -> str | None:
+    """The field of the first text in ``value`` holding a lone UTF-16 surrogate, else None.
+
+    JSON ("\\ud8b4" through Python's json, which FastAPI's own body parsing uses) and YAML
+    may spell one; UTF-8 cannot carry it, so the store fails on it with a 500."""
+    stack: list[tuple[Any, str]] = [(value, where)]
+    while stack:
+        v, at = stack.pop()
+        if isinstance(v, str):
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                return at or "body"
+        elif isinstance(v, dict):
+            stack.extend((k, at) for k in v)
+            stack.extend((x, f"{at}.{k}" if at else str(k)) for k, x in v.items())
+        elif isinstance(v, list):
+            stack.extend((x, f"{at}[{i}]") for i, x in enumerate(v))
+    return None
+
+
+class TextBody(BaseModel):
+    """A JSON body FastAPI parses itself: a lone surrogate anywhere in it is a 422 naming
+    the field, before a handler could write it (orjson, behind :func:`loads`, refuses them)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_lone_surrogates(cls, data: Any) -> Any:
+        where = lone_surrogate(data)
+        if where is not None:
+            raise ValueError(f"{where}: the text holds a lone UTF-16 surrogate, which is not "
+                             "text")
+        return data

@@ -18,7 +18,7 @@ from aiwarden.server.access import monitor as _monitor
 from aiwarden.server.access import requires
 from aiwarden.server.api_models import Open, Reference, answers, body_doc
 from aiwarden.server.errors import Malformed
-from aiwarden.server.jsonbody import json_rows, loads, require_json
+from aiwarden.server.jsonbody import TextBody, json_rows, loads, require_json
 from aiwarden.store import models_repo as repo
 from aiwarden.store.tables import llm_events, llm_feedback
 
@@ -89,7 +89,7 @@ class LLMEventList(Open):
     events: list[LLMEventOut]
 
 
-class Privacy(BaseModel):
+class Privacy(TextBody):
     pii: str = Field(pattern="^(store|redact|hash)$",
                      description="store: as sent; redact: [email]; hash: [email:<keyed hash>]")
 

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from aiwarden.registry import (
     Registry,
@@ -36,7 +36,7 @@ from aiwarden.server.api_models import (
     body_doc,
 )
 from aiwarden.server.errors import HttpError, Malformed
-from aiwarden.server.jsonbody import loads
+from aiwarden.server.jsonbody import TextBody, loads
 
 __all__ = ["registry_for", "router"]
 
@@ -209,7 +209,7 @@ def content_disposition(filename: str) -> str:
     return f'attachment; filename="{plain}"; filename*=UTF-8\'\'{exact}'
 
 
-class AliasMove(BaseModel):
+class AliasMove(TextBody):
     version: str = Field(min_length=1, max_length=200)
     reason: str = Field(min_length=1, max_length=2000)
     kind: Literal["set", "promote", "rollback", "import"] = "set"

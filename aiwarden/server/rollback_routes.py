@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from aiwarden.incidents.canary import compare_versions
 from aiwarden.incidents.rollback import PENDING, Rollbacks, parse_policy
@@ -27,7 +27,7 @@ from aiwarden.server.api_models import (
     answers,
     body_doc,
 )
-from aiwarden.server.jsonbody import json_body
+from aiwarden.server.jsonbody import TextBody, json_body
 from aiwarden.store import kv
 from aiwarden.store.models_repo import NotFound
 
@@ -75,7 +75,7 @@ def delete_policy(request: Request, name: str) -> dict[str, str]:
     return {"status": "deleted"}
 
 
-class RollbackRequest(BaseModel):
+class RollbackRequest(TextBody):
     alias: str = "champion"
     to: str | None = None
     reason: str = Field(min_length=1, max_length=2000)

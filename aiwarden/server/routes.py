@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from aiwarden.alerting.evaluator import install_defaults
 from aiwarden.server.access import monitor as _monitor
@@ -33,7 +33,7 @@ from aiwarden.server.api_models import (
     body_doc,
 )
 from aiwarden.server.errors import Malformed
-from aiwarden.server.jsonbody import loads
+from aiwarden.server.jsonbody import TextBody, loads
 from aiwarden.server.long_work import check_width, until_disconnect, width_of
 from aiwarden.store.models_repo import NotFound
 from aiwarden.tabular_io import JSON, read_table, write_parquet
@@ -75,7 +75,7 @@ async def _payload(request: Request) -> Any:
 SegmentName = Annotated[str, Field(min_length=1, max_length=90, pattern=r"[^\s\x1c-\x1f\x85]")]
 
 
-class NewModel(BaseModel):
+class NewModel(TextBody):
     name: str = Field(min_length=1, max_length=200, pattern=NAME_PATTERN)
     task: str | None = Field(
         default=None, pattern="^(binary|multiclass|regression|text_generation|none)$")
@@ -85,7 +85,7 @@ class NewModel(BaseModel):
         max_length=100, json_schema_extra={"uniqueItems": True})] | None = None
 
 
-class NewVersion(BaseModel):
+class NewVersion(TextBody):
     version: str = Field(min_length=1, max_length=200, pattern=NAME_PATTERN)
     schema_: SchemaSpec | None = Field(default=None, alias="schema")
 

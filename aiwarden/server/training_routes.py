@@ -22,6 +22,7 @@ from aiwarden.egress import EgressPolicy
 from aiwarden.server.access import actor, key, monitor, requires
 from aiwarden.server.api_models import Status, answers
 from aiwarden.server.errors import Forbidden
+from aiwarden.server.jsonbody import TextBody
 from aiwarden.store.models_repo import NotFound
 from aiwarden.training.local_executor import LOG_FILE
 from aiwarden.training.service import TrainingService
@@ -36,7 +37,7 @@ _LOG_TAIL = 200_000
 RunId = Annotated[int, Path(ge=1, le=2**62)]
 
 
-class RunRequest(BaseModel):
+class RunRequest(TextBody):
     """Why (kept on the run and its timeline)."""
 
     reason: str | None = Field(None, max_length=500)
