@@ -50,7 +50,9 @@ DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "llm_eval" / 
 # blind10 and blind11 written before the 2026-12-05 rule changes (then read while making them),
 # blind12 written after them and scored once, blind13 after the retrained scorer, scored once;
 # blind14 (blind_2026-12-06.jsonl) written before the 2026-12-06 means/intent families and
-# scored once before them (self-harm P 1.000 R 0.725), blind10-13 read while writing them.
+# scored once before them (self-harm P 1.000 R 0.725), blind10-13 read while writing them;
+# blind15 (blind_2026-12-06-selfharm.jsonl) written before the intent families, scored, then
+# seen (P 0.900 R 0.750); blind16 (blind_2026-12-06-late.jsonl) written after them, scored once.
 BLIND_FILES = sorted(DATA.parent.glob("blind_*.jsonl"))
 CATEGORIES = ("self_harm", "violence", "hate", "sexual")
 HELD_OUT = ("heldout", "blind", "blind2", "blind3", "blind4", "blind5", "blind6", "blind7",
