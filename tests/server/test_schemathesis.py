@@ -151,6 +151,10 @@ KNOWN_ST202: dict[str, tuple[str, tuple[str, str, Any, str, str]]] = {
     f"PUT {V1}/models/{{name}}/versions/{{version}}/llm-reference": (
         "state: a text_generation model",
         ("PUT", "/models/fuzz/versions/v1/llm-reference", [], "model", "text_generation")),
+    f"PUT {V1}/models/{{name}}/versions/{{version}}/embedding-reference": (
+        "relation: every vector has the first one's length",
+        ("PUT", "/models/fuzz/versions/v1/embedding-reference",
+         {"embeddings": [[1.0, 2.0]] + [[1.0]] * 19}, "embeddings[1]", "dimensions")),
     f"PUT {V1}/models/{{name}}/concept-drift": (
         "relation: DDM warning_threshold <= drift_threshold; state: no DDM for a "
         "regression model",
