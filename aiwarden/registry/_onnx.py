@@ -30,39 +30,54 @@ def _ort() -> Any:
 
 
 def check_onnx(data: bytes) -> None:
-    """Refuse tensors stored outside the model: from bytes, their paths could name any file."""
+    """Refuse any tensor stored outside the model: onnxruntime, loading from bytes, resolves
+    an external tensor's path against the server's working directory, so a model could
+    read the server's own files (its database, secrets) and answer them through /predict."""
     try:
         import onnx
-    except ImportError:  # onnxruntime itself refuses external data when loading from bytes
-        return
+    except ImportError:
+        raise ArtifactStoreError("ONNX artifacts need onnx to be checked: pip install "
+                                 "'aiwarden[registry]'.", "format") from None
     try:
         model = onnx.load_model_from_string(data)
     except Exception as exc:  # protobuf raises its own DecodeError
         raise ArtifactFormatError(f"Not an ONNX model: {why(exc)}", "artifact") from None
-    for tensor in _tensors(model.graph):
-        if tensor.data_location == onnx.TensorProto.EXTERNAL:
+    for tensor in _tensors(model):
+        if tensor.data_location == onnx.TensorProto.EXTERNAL or len(tensor.external_data):
             raise ArtifactFormatError(f"The ONNX tensor {tensor.name!r} refers to external "
                                       "data; register a self-contained model.", "artifact")
 
 
-def _tensors(graph: Any) -> Iterator[Any]:
-    """Every tensor of a graph: initializers and node attributes, subgraphs included."""
-    yield from graph.initializer
-    for sparse in graph.sparse_initializer:
-        yield sparse.values
-    for node in graph.node:
-        for attr in node.attribute:
-            if attr.HasField("t"):
-                yield attr.t
-            yield from attr.tensors
-            if attr.HasField("g"):
-                yield from _tensors(attr.g)
-            for sub in attr.graphs:
-                yield from _tensors(sub)
+def _tensors(model: Any) -> Iterator[Any]:
+    """Every TensorProto anywhere in the model, found by walking the protobuf itself (not a
+    list of known places): initializers, sparse values and indices, node attributes
+    (``value``, ``sparse_value``, ``tensors``...), subgraphs, functions, training info."""
+    stack = [model]
+    while stack:
+        msg = stack.pop()
+        if msg.DESCRIPTOR.full_name == "onnx.TensorProto":
+            yield msg
+        for field, value in msg.ListFields():
+            if field.message_type is None:
+                continue
+            if field.message_type.GetOptions().map_entry:
+                continue  # ONNX has no map fields holding tensors
+            if _repeated(field):
+                stack.extend(value)
+            else:
+                stack.append(value)
+
+
+def _repeated(field: Any) -> bool:
+    flag = getattr(field, "is_repeated", None)  # protobuf >= 5.28; ``label`` before
+    return bool(flag) if flag is not None else field.label == field.LABEL_REPEATED
 
 
 def session(data: bytes) -> Any:
+    """An onnxruntime session; the model is checked again here, so a version registered
+    before a check existed cannot read files either."""
     ort = _ort()
+    check_onnx(data)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1  # one request is small; threads cost more than they give
     try:

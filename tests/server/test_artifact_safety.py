@@ -1,0 +1,171 @@
+"""Hostile artifacts through a real keyed server (review 2026-12-06, findings 1, 2 and 4).
+
+An admin key registers each artifact exactly as the reviewer did; on SQLite and PostgreSQL.
+1. ONNX tensors with external data anywhere in the model (a Constant's ``sparse_value`` read
+   the server's files relative to its working directory and answered them via /predict).
+2. skops types outside the ML allow-list (``logging.config.dictConfig`` ran ``os.system``).
+4. skops zip bombs: members whose declared size is huge are refused before anything is read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from aiwarden.registry import ArtifactFormatError
+from aiwarden.registry.formats import get_format
+from aiwarden.store import keys
+from aiwarden.store.database import Database
+from tests.server.live import ThreadServer, settings_for
+
+onnx = pytest.importorskip("onnx")
+sio = pytest.importorskip("skops.io")
+from onnx import TensorProto, helper  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def keyed(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict]]:
+    db = Database(db_url)
+    db.migrate()
+    with db.write() as conn:
+        secret = keys.create_key(conn, "ops-admin", ["admin"])[0]
+    db.dispose()
+    with ThreadServer(settings_for(db_url, tmp_path_factory.mktemp("safety"))) as srv:
+        yield srv.url, {"Authorization": f"Bearer {secret}"}
+
+
+def register(keyed: tuple[str, dict], name: str, data: bytes, **params: str) -> httpx.Response:
+    url, headers = keyed
+    return httpx.post(f"{url}/api/v1/registry/models/{name}/versions", params=params,
+                      content=data, timeout=120,
+                      headers={**headers, "content-type": "application/octet-stream"})
+
+
+# ---------------------------------------------------------------------------- 1. ONNX
+def _external(tensor: Any, location: str, nbytes: int, *, flag: bool = True) -> Any:
+    if flag:
+        tensor.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", "0"), ("length", str(nbytes))):
+        entry = tensor.external_data.add()
+        entry.key, entry.value = key, value
+    return tensor
+
+
+def _ints(name: str, k: int) -> Any:
+    t = TensorProto()
+    t.name, t.data_type = name, TensorProto.INT32
+    t.dims.extend([k])
+    return t
+
+
+def _model(nodes: list[Any], out_type: int, out_shape: list[Any], **kw: Any) -> bytes:
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 1])],
+        [helper.make_tensor_value_info("y", out_type, out_shape)], **kw.pop("graph", {}))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13),
+                                                    helper.make_opsetid("local", 1)], **kw)
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+def _victim() -> tuple[str, int]:
+    """A file in the server's working directory (the test process's) of >= 16 bytes."""
+    for p in sorted(Path.cwd().iterdir()):
+        if p.is_file() and p.stat().st_size >= 16:
+            return p.name, 16
+    pytest.skip("no file to aim at in the working directory")
+
+
+def sparse_values(path: str, n: int) -> bytes:  # the reviewer's reproducer
+    k = n // 4
+    sp = helper.make_sparse_tensor(_external(_ints("vals", k), path, n),
+                                   helper.make_tensor("idx", TensorProto.INT64, [k],
+                                                      list(range(k))), [1, k])
+    return _model([helper.make_node("Constant", [], ["c"], sparse_value=sp),
+                   helper.make_node("Identity", ["c"], ["y"])], TensorProto.INT32, [1, k])
+
+
+def sparse_indices(path: str, n: int) -> bytes:
+    idx = _ints("idx", 2)
+    idx.data_type = TensorProto.INT64
+    sp = helper.make_sparse_tensor(helper.make_tensor("vals", TensorProto.INT32, [2], [1, 2]),
+                                   _external(idx, path, n), [1, 2])
+    return _model([helper.make_node("Constant", [], ["c"], sparse_value=sp),
+                   helper.make_node("Identity", ["c"], ["y"])], TensorProto.INT32, [1, 2])
+
+
+def constant_value(path: str, n: int) -> bytes:
+    return _model([helper.make_node("Constant", [], ["y"], value=_external(_ints("v", n // 4),
+                                                                          path, n))],
+                  TensorProto.INT32, [n // 4])
+
+
+def entries_without_flag(path: str, n: int) -> bytes:
+    init = _external(_ints("w", n // 4), path, n, flag=False)
+    return _model([helper.make_node("Identity", ["w"], ["y"])], TensorProto.INT32, [n // 4],
+                  graph={"initializer": [init]})
+
+
+def if_subgraph(path: str, n: int) -> bytes:
+    def branch(name: str) -> Any:
+        return helper.make_graph(
+            [helper.make_node("Constant", [], [f"{name}_o"],
+                              value=_external(_ints(f"{name}_t", n // 4), path, n))],
+            name, [], [helper.make_tensor_value_info(f"{name}_o", TensorProto.INT32,
+                                                     [n // 4])])
+    cond = helper.make_tensor("cond", TensorProto.BOOL, [], [True])
+    return _model([helper.make_node("If", ["cond"], ["y"], then_branch=branch("a"),
+                                    else_branch=branch("b"))], TensorProto.INT32, [n // 4],
+                  graph={"initializer": [cond]})
+
+
+def function_body(path: str, n: int) -> bytes:
+    fn = helper.make_function("local", "Leak", [], ["o"], [helper.make_node(
+        "Constant", [], ["o"], value=_external(_ints("t", n // 4), path, n))],
+        [helper.make_opsetid("", 13)])
+    return _model([helper.make_node("Leak", [], ["y"], domain="local")], TensorProto.INT32,
+                  [n // 4], functions=[fn])
+
+
+ONNX_LEAKS: dict[str, Callable[[str, int], bytes]] = {
+    "sparse_value": sparse_values, "sparse_indices": sparse_indices,
+    "constant_value": constant_value, "entries_without_flag": entries_without_flag,
+    "if_subgraph": if_subgraph, "function_body": function_body}
+
+
+@pytest.mark.parametrize("where", sorted(ONNX_LEAKS))
+def test_onnx_external_data_anywhere_is_refused(keyed: tuple[str, dict], where: str) -> None:
+    path, n = _victim()
+    r = register(keyed, f"onnx-{where.replace('_', '-')}", ONNX_LEAKS[where](path, n),
+                 format="onnx", version="1")
+    assert r.status_code == 422, r.text
+    assert "refers to external data" in r.json()["detail"]["message"], r.text
+
+
+def test_onnx_loading_checks_again(keyed: tuple[str, dict]) -> None:
+    """A version stored before the check existed must not load either (every load checks)."""
+    path, n = _victim()
+    with pytest.raises(ArtifactFormatError, match="refers to external data"):
+        get_format("onnx").load(sparse_values(path, n))
+
+
+def test_a_self_contained_onnx_model_still_predicts(keyed: tuple[str, dict]) -> None:
+    url, headers = keyed
+    sp = helper.make_sparse_tensor(helper.make_tensor("v", TensorProto.INT32, [2], [7, 9]),
+                                   helper.make_tensor("i", TensorProto.INT64, [2], [0, 1]),
+                                   [1, 2])
+    data = _model([helper.make_node("Constant", [], ["c"], sparse_value=sp),
+                   helper.make_node("Identity", ["c"], ["y"])], TensorProto.INT32, [1, 2])
+    assert register(keyed, "onnx-inline", data, format="onnx", version="1").status_code == 201
+    r = httpx.put(f"{url}/api/v1/registry/models/onnx-inline/aliases/champion",
+                  json={"version": "1", "reason": "test"}, headers=headers)
+    assert r.status_code == 200, r.text
+    r = httpx.post(f"{url}/api/v1/models/onnx-inline/predict", json={"features": {"x": 1.0}},
+                   headers=headers, timeout=60)
+    assert r.status_code == 200, r.text
+    assert np.ravel(r.json()["prediction"]).tolist() == [7, 9]
