@@ -100,7 +100,8 @@ class RetentionPolicy:
         r = self.resolution(t, now, levels)
         if r <= levels[0] or width % r == 0:
             return None
-        return (f"data older than {self.keep(levels[0]) / DAY:g} days is kept at "
+        finer = max(w for w in levels if w < r)  # the level gone there
+        return (f"data older than {self.keep(finer) / DAY:g} days is kept at "
                 f"{_name(r)} resolution (downsampled); use a step that is a multiple of "
                 f"{_name(r)} for this range")
 

@@ -142,6 +142,11 @@ def test_finer_windows_in_old_ranges_widen_to_the_level_kept(monitor: Monitor,
     empty = [p for p in s["points"] if p["start"] == p["end"]]
     assert [p["rows"] for p in full] == [90, 90] and len(empty) == 4
     assert all("downsampled" in p["reason"] for p in empty)
+    assert "older than 30 days" in s["downsampled"]
+    # past a year only days are kept: an hourly series there is one daily point
+    d = m.series(name, "volume", start=AGES["days"], end=AGES["days"] + DAY, step="1h")
+    assert "older than 365 days" in d["downsampled"] and "1d" in d["downsampled"]
+    assert [p["rows"] for p in d["points"] if p["rows"]] == [300]
     # recent data keeps its minutes
     r = m.series(name, "volume", start=AGES["recent"] + HOUR, end=AGES["recent"] + HOUR + 600,
                  step="1m")
