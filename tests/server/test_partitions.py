@@ -7,15 +7,17 @@ from __future__ import annotations
 import io
 import time
 import uuid
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from aiwarden.monitoring.service import Monitor
 from aiwarden.store import partitions
 from aiwarden.store.tables import event_batches, labels, models, predictions
+from tests.server.live import database_url
 from tests.server.test_metrics import frame, parquet, rows_json
 
 DAY, HOUR = 86400, 3600
@@ -101,3 +103,50 @@ def test_row_deletes_go_in_bounded_chunks(monitor: Monitor,
     assert count(m, event_batches, name) == 5
     assert m.enforce_retention() == 5
     assert (count(m, event_batches, name), count(m, predictions, name)) == (0, 0)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_migration_0015_keeps_rows_in_place_and_goes_back(kind: str, tmp_path: Path) -> None:
+    """Rows stored before 0015 stay (same ids, one legacy partition reaching past the newest
+    row's day); new ids continue the sequence; the downgrade keeps every row."""
+    from alembic import command
+
+    from aiwarden.store.database import Database, _alembic_config
+
+    now = time.time()
+    stamps = [now - 40 * DAY, now, now + 10 * DAY]
+    insert = text("INSERT INTO event_batches (model_id, n_rows, min_ts, max_ts, created_at, "
+                  "data) VALUES (1, 1, :t, :t, :t, :d)")
+    with database_url(kind, tmp_path) as url:
+        database = Database(url)
+        cfg = _alembic_config()
+
+        def to(revision: str, down: bool = False) -> None:
+            with database.engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                (command.downgrade if down else command.upgrade)(cfg, revision)
+
+        def stored() -> list[tuple[int, float]]:
+            with database.read() as conn:
+                return [tuple(r) for r in conn.execute(
+                    text("SELECT id, max_ts FROM event_batches ORDER BY id")).all()]
+
+        to("0014")
+        with database.write() as conn:
+            for t in stamps:
+                conn.execute(insert, {"t": t, "d": b"x"})
+        before = stored()
+        database.migrate()
+        assert stored() == before
+        with database.write() as conn:
+            conn.execute(insert, {"t": now, "d": b"y"})
+            parts = {p.name: p for p in partitions.list_partitions(conn)}
+        assert [i for i, _ in stored()] == [1, 2, 3, 4]
+        if kind == "postgresql":
+            assert parts["event_batches_legacy"].hi >= (now + 11 * DAY) // DAY * DAY
+            assert "event_batches_default" in parts
+        else:
+            assert parts == {}
+        to("0014", down=True)
+        assert [i for i, _ in stored()] == [1, 2, 3, 4]
+        database.dispose()
