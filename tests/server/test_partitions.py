@@ -145,8 +145,21 @@ def test_migration_0015_keeps_rows_in_place_and_goes_back(kind: str, tmp_path: P
         if kind == "postgresql":
             assert parts["event_batches_legacy"].hi >= (now + 11 * DAY) // DAY * DAY
             assert "event_batches_default" in parts
+            # a row of a day without a partition waits in the default one, and moves into
+            # that day's partition when it is made
+            later = now + 40 * DAY
+            where = text("SELECT tableoid::regclass::text FROM event_batches WHERE id = 5")
+            with database.write() as conn:
+                conn.execute(insert, {"t": later, "d": b"z"})
+                assert conn.execute(where).scalar() == "event_batches_default"
+            with database.write() as conn:
+                assert partitions.ensure_days(conn, later, ahead=0) == 1
+            with database.read() as conn:
+                assert conn.execute(where).scalar() == (
+                    f"event_batches_p{time.strftime('%Y%m%d', time.gmtime(later))}")
         else:
             assert parts == {}
+        kept = stored()
         to("0014", down=True)
-        assert [i for i, _ in stored()] == [1, 2, 3, 4]
+        assert stored() == kept and len(kept) == (5 if kind == "postgresql" else 4)
         database.dispose()
