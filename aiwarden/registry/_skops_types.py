@@ -1,10 +1,17 @@
 """Which skops type names may be trusted, and by whom (docs/security.md, Artifact trust).
 
 skops rebuilds an object by calling the type a file names (``__module__`` + ``__class__``)
-with arguments the file holds, so trusting ``os.system`` runs a shell command. Two rules:
+with arguments the file holds, so trusting ``os.system`` runs a shell command, and
+``logging.config.dictConfig`` calls whatever a string inside its dict names. A deny-list of
+such callables can never be complete, so the rule is deny-by-default:
 
-* ``dangerous``: callables that reach the shell, files, the network or the importer are
-  refused on every server, with or without ``trust=true``: no model needs them.
+* ``refused``: a type may be trusted only if it is a plain data type of the standard library
+  (``STDLIB_DATA``: ``collections.OrderedDict``, ``datetime.*``, ``decimal.Decimal``...), or
+  comes from an ML package (``ML_PACKAGES``: scikit-learn, numpy, scipy, XGBoost, LightGBM,
+  pandas' data types) outside its file, network and test helpers (``ML_REFUSED``), or from
+  a package the operator names in ``AIWARDEN_TRUSTED_MODULES`` (their own transformers;
+  never a standard-library or builtin module). Everything else (every other stdlib or
+  builtin callable) is refused on every server, with or without ``trust=true``.
 * ``sklearn_own``: scikit-learn's own model classes (``sklearn.tree._tree.Tree``, a
   ``BaseEstimator``...) construct state and call nothing the file chooses, so an open server
   (no keys) accepts ``trust=true`` for them; any other type there needs
@@ -15,41 +22,94 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
+import sys
 from collections.abc import Iterable
 
-__all__ = ["dangerous", "sklearn_own"]
+__all__ = ["ML_PACKAGES", "STDLIB_DATA", "dangerous", "refused", "sklearn_own",
+           "trusted_modules"]
 
-#: modules whose every attribute is refused (the first dotted part of a type name)
-DANGEROUS_MODULES = frozenset({
-    "os", "posix", "nt", "posixpath", "ntpath", "subprocess", "_posixsubprocess", "sys", "shutil",
-    "pty", "socket", "_socket", "ssl", "importlib", "runpy", "code", "codeop", "ctypes",
-    "_ctypes", "multiprocessing", "concurrent", "asyncio", "threading", "_thread", "signal",
-    "pickle", "_pickle", "cPickle", "dill", "cloudpickle", "joblib", "marshal", "shelve",
-    "io", "_io", "pathlib", "tempfile", "glob", "fileinput", "webbrowser", "urllib", "http",
-    "ftplib", "smtplib", "telnetlib", "requests", "httpx", "pydoc", "pdb", "bdb", "inspect",
-    "zipimport", "pkgutil", "platform", "resource", "gc", "weakref", "types", "ast",
-    "__builtin__", "_frozen_importlib", "_frozen_importlib_external", "imp", "operator",
-    "_operator", "timeit", "trace", "cProfile", "profile", "setuptools", "pip",
+#: standard-library types that only hold data: constructing one calls nothing else.
+#: ``functools.partial`` only stores its callable (which the file must name too, and which
+#: is checked like any other type): scikit-learn's histogram boosting holds one.
+STDLIB_DATA = frozenset({
+    *(f"builtins.{n}" for n in (
+        "bool", "int", "float", "complex", "str", "bytes", "bytearray", "tuple", "list",
+        "dict", "set", "frozenset", "slice", "range", "NoneType", "Ellipsis")),
+    "collections.OrderedDict", "collections.defaultdict", "collections.Counter",
+    "collections.deque",
+    "datetime.date", "datetime.datetime", "datetime.time", "datetime.timedelta",
+    "datetime.timezone", "decimal.Decimal", "fractions.Fraction", "uuid.UUID",
+    "functools.partial", "zoneinfo.ZoneInfo",  # a time zone by key (its file under tzpath)
 })
-#: single callables refused (``builtins.int`` and friends stay skops' business)
-DANGEROUS_NAMES = frozenset({
-    f"builtins.{n}" for n in (
-        "eval", "exec", "compile", "open", "__import__", "getattr", "setattr", "delattr",
-        "globals", "locals", "vars", "input", "breakpoint", "exit", "quit", "help",
-        "memoryview", "classmethod", "staticmethod", "property", "type", "object", "super")
-} | {"numpy.load", "numpy.save", "numpy.savez", "numpy.loadtxt", "numpy.savetxt",
-     "numpy.fromfile", "numpy.memmap", "numpy.genfromtxt", "numpy.lib.npyio.load",
-     "numpy.ctypeslib.load_library", "numpy.testing", "scipy.io.loadmat", "scipy.io.savemat"})
+#: packages whose types may be trusted (with ``trust=true`` where skops does not already)
+ML_PACKAGES = ("sklearn", "numpy", "scipy", "xgboost", "lightgbm", "pandas")
+#: ...except their modules and names that read or write files, reach the network, load
+#: libraries, evaluate strings or exist for tests (prefixes of dotted names)
+ML_REFUSED = (
+    "numpy.load", "numpy.save", "numpy.fromfile", "numpy.memmap", "numpy.loadtxt",
+    "numpy.genfromtxt", "numpy.fromregex", "numpy.DataSource", "numpy.lib.format",
+    "numpy.lib.npyio", "numpy.lib._npyio_impl", "numpy.lib._datasource", "numpy.lib.utils",
+    "numpy.ctypeslib", "numpy.f2py", "numpy.distutils", "numpy.testing", "numpy._pytesttester",
+    "numpy.core._multiarray_umath._load", "numpy.show_config", "numpy.info",
+    "numpy._core._multiarray_umath._load",
+    "scipy.io", "scipy.datasets", "scipy.misc", "scipy.LowLevelCallable",
+    "scipy._lib._ccallback", "scipy._lib._testutils", "scipy.test",
+    "sklearn.datasets", "sklearn.utils._testing", "sklearn.utils.discovery",
+    "sklearn.utils._show_versions", "sklearn.show_versions", "sklearn.externals",
+    "sklearn.tree._export", "sklearn.tree.export_graphviz", "sklearn.tree.plot_tree",
+    "sklearn.utils._estimator_html_repr", "sklearn.set_config", "sklearn.config_context",
+    "xgboost.tracker", "xgboost.dask", "xgboost.spark", "xgboost.collective",
+    "xgboost.federated", "xgboost.testing", "xgboost.plotting", "xgboost.plot_tree",
+    "xgboost.to_graphviz", "xgboost.core._load_lib", "xgboost.libpath",
+    "lightgbm.dask", "lightgbm.plotting", "lightgbm.plot_tree", "lightgbm.create_tree_digraph",
+    "lightgbm.libpath", "lightgbm.basic._load_lib",
+)
+#: pandas is trusted for its data types only (frames, series, indexes, dtypes, timestamps)
+_PANDAS_DATA = ("pandas.core.frame.", "pandas.core.series.", "pandas.core.indexes.",
+                "pandas.core.arrays.", "pandas.core.dtypes.", "pandas.core.internals.",
+                "pandas._libs.")
 #: scikit-learn subpackages whose classes hold fitted model state
 _SKLEARN_MODEL_PACKAGES = ("sklearn.tree.", "sklearn.ensemble.", "sklearn._loss.",
                            "sklearn.neighbors.", "sklearn.linear_model.", "sklearn.svm.")
+_STDLIB = frozenset(sys.stdlib_module_names) | {"builtins", "__builtin__", "__main__"}
 
 
-def dangerous(types: Iterable[str]) -> list[str]:
+def trusted_modules() -> tuple[str, ...]:
+    """The operator's own packages (``AIWARDEN_TRUSTED_MODULES``, comma separated), read at
+    each check; standard-library and builtin modules are never honoured there."""
+    names = (m.strip() for m in os.environ.get("AIWARDEN_TRUSTED_MODULES", "").split(","))
+    return tuple(m for m in names if m and m.split(".", 1)[0] not in _STDLIB
+                 and m.split(".", 1)[0] not in ML_PACKAGES)
+
+
+def _under(name: str, prefixes: Iterable[str]) -> bool:
+    return any(name == p or name.startswith(f"{p}.") for p in prefixes)
+
+
+def allowed(name: str, modules: tuple[str, ...] | None = None) -> bool:
+    """Whether ``name`` (``module.Type``) may be trusted at all (deny by default)."""
+    if name in STDLIB_DATA:
+        return True
+    top = name.split(".", 1)[0]
+    if top in ML_PACKAGES:
+        if _under(name, ML_REFUSED):
+            return False
+        if top == "pandas":
+            return name.startswith(_PANDAS_DATA) and "computation" not in name
+        return True
+    if top in _STDLIB:
+        return False
+    return _under(name, trusted_modules() if modules is None else modules)
+
+
+def refused(types: Iterable[str], modules: tuple[str, ...] | None = None) -> list[str]:
     """The names among ``types`` that aiwarden never trusts (sorted)."""
-    return sorted(t for t in set(types)
-                  if t.split(".", 1)[0] in DANGEROUS_MODULES or t in DANGEROUS_NAMES
-                  or any(t.startswith(f"{n}.") for n in DANGEROUS_NAMES))
+    mods = trusted_modules() if modules is None else modules
+    return sorted(t for t in set(types) if not allowed(t, mods))
+
+
+dangerous = refused  # the name callers used before deny-by-default
 
 
 def sklearn_own(name: str) -> bool:

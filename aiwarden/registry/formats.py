@@ -4,8 +4,8 @@
 entry point): they load only with an admin's explicit trust recorded on the version.
 skops loads by rebuilding known types; types beyond skops' defaults and the allow-list
 (scikit-learn wrappers of XGBoost and LightGBM, plus ``AIWARDEN_SKOPS_TRUSTED``) need
-that same trust. Types that reach the shell, files or the importer (``os.system``,
-``builtins.eval``...) are never trusted (aiwarden.registry._skops_types).
+that same trust. Deny by default: only data types, ML libraries' types and the operator's
+``AIWARDEN_TRUSTED_MODULES`` may be trusted at all (aiwarden.registry._skops_types).
 """
 
 from __future__ import annotations
@@ -54,12 +54,13 @@ class ArtifactFormat:
             types = sorted(sio.get_untrusted_types(data=data))
         except Exception as exc:  # zipfile/json errors of a malformed file
             raise ArtifactFormatError(f"Not a skops file: {why(exc)}", "artifact") from None
-        bad = _skops_types.dangerous(types)
+        bad = _skops_types.refused(types)
         if bad:  # whoever vouches: loading would call them with the file's arguments
             raise ArtifactFormatError(
                 f"The skops artifact names {bad}: loading it would call them with arguments "
-                "the file chooses (a shell command, a file, an import). aiwarden never trusts "
-                "such types, with or without trust=true; no model needs them.",
+                "the file chooses. aiwarden trusts only plain data types and the types of ML "
+                "libraries (scikit-learn, numpy, scipy, XGBoost, LightGBM, pandas data), "
+                "plus the server's AIWARDEN_TRUSTED_MODULES, with or without trust=true.",
                 "trusted_types")
         return types
 
@@ -130,8 +131,8 @@ def _skops() -> Any:
 
 
 def _load_skops(data: bytes, trusted_types: Sequence[str]) -> Any:
-    bad = _skops_types.dangerous(trusted_types)
-    if bad:  # a version registered before the rule: never load it
+    bad = _skops_types.refused(trusted_types)
+    if bad:  # a version registered before the rule (or its module left the list): never load
         raise UntrustedArtifactError(f"The skops artifact was registered trusting {bad}, "
                                      "which aiwarden never trusts; refusing to load it.",
                                      "trusted_types")

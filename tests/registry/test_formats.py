@@ -88,9 +88,16 @@ def registry_versions(registry: Registry, name: str) -> list[object]:
         return []
 
 
-def test_untrusted_skops_types_are_refused(registry: Registry) -> None:
+def test_untrusted_skops_types_are_refused(registry: Registry,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
     model = custom_pipeline()
     data = skops_bytes(model)
+    # deny by default: a user's own type is trusted only from a module the operator names
+    monkeypatch.delenv("AIWARDEN_TRUSTED_MODULES", raising=False)
+    with pytest.raises(ArtifactFormatError, match="AIWARDEN_TRUSTED_MODULES") as refused:
+        registry.register("fmt-custom", data, format="skops", trust=True, actor="root")
+    assert refused.value.field == "trusted_types"
+    monkeypatch.setenv("AIWARDEN_TRUSTED_MODULES", "tests.registry.models")
     with pytest.raises(UntrustedArtifactError, match=r"tests\.registry\.models\.Doubler") as err:
         registry.register("fmt-custom", data, format="skops")
     assert err.value.field == "trust"

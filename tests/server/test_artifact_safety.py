@@ -9,6 +9,9 @@ An admin key registers each artifact exactly as the reviewer did; on SQLite and 
 
 from __future__ import annotations
 
+import io
+import json
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -169,3 +172,74 @@ def test_a_self_contained_onnx_model_still_predicts(keyed: tuple[str, dict]) -> 
                    headers=headers, timeout=60)
     assert r.status_code == 200, r.text
     assert np.ravel(r.json()["prediction"]).tolist() == [7, 9]
+
+
+# ---------------------------------------------------------------------------- 2. skops
+def reduce_skops(module: str, name: str, argument: Any) -> bytes:
+    """The reviewer's reproducer: a top-level ConstructorFromReduceNode calling
+    ``module.name(argument)`` with ``argument`` rebuilt by skops from its own schema."""
+    z = zipfile.ZipFile(io.BytesIO(sio.dumps((argument,))))
+    schema = json.loads(z.read("schema.json"))
+    top = {k: schema.pop(k) for k in ("protocol", "_skops_version") if k in schema}
+    node = {"__class__": name, "__module__": module,
+            "__loader__": "ConstructorFromReduceNode", "content": schema, **top}
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as w:
+        for member in z.namelist():
+            w.writestr(member, json.dumps(node) if member == "schema.json" else z.read(member))
+    return out.getvalue()
+
+
+def _escapes(marker: Path) -> dict[str, bytes]:
+    shell = f"id > {marker}"
+    return {
+        "logging.config.dictConfig": reduce_skops("logging.config", "dictConfig", {
+            "version": 1, "handlers": {"h": {"()": "os.system", "command": shell}}}),
+        "pandas.read_pickle": reduce_skops("pandas", "read_pickle", str(marker)),
+        "numpy.lib.format.open_memmap": reduce_skops("numpy.lib.format", "open_memmap",
+                                                     str(marker)),
+        "scipy.io.loadmat": reduce_skops("scipy.io", "loadmat", str(marker)),
+        "sklearn.datasets.load_svmlight_file": reduce_skops(
+            "sklearn.datasets", "load_svmlight_file", str(marker)),
+        "pydoc.locate": reduce_skops("pydoc", "locate", "os.system"),
+    }
+
+
+@pytest.mark.parametrize("target", sorted(_escapes(Path("x"))))
+def test_skops_types_off_the_allow_list_are_refused_even_trusted(
+        keyed: tuple[str, dict], target: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    marker = tmp_path / "PWNED"
+    # an operator's own-module list cannot re-admit the standard library either
+    monkeypatch.setenv("AIWARDEN_TRUSTED_MODULES", "logging,pydoc,os")
+    r = register(keyed, "skrce", _escapes(marker)[target], filename="rce.skops", trust="true")
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert detail["field"] == "trusted_types" and target in detail["message"], detail
+    assert not marker.exists()
+
+
+def test_an_operators_own_module_is_trusted_only_when_named(
+        keyed: tuple[str, dict], monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.registry.models import custom_pipeline
+
+    data = sio.dumps(custom_pipeline())
+    monkeypatch.delenv("AIWARDEN_TRUSTED_MODULES", raising=False)
+    r = register(keyed, "own", data, filename="own.skops", trust="true")
+    assert r.status_code == 422, r.text
+    assert "tests.registry.models.Doubler" in r.json()["detail"]["message"]
+    monkeypatch.setenv("AIWARDEN_TRUSTED_MODULES", "tests.registry")
+    r = register(keyed, "own", data, filename="own.skops", trust="true")
+    assert r.status_code == 201, r.text
+    assert r.json()["trusted_types"] == ["tests.registry.models.Doubler"]
+
+
+def test_a_recorded_trust_outside_the_allow_list_never_loads(tmp_path: Path) -> None:
+    """A version registered before deny-by-default, trusting logging.config.dictConfig."""
+    from aiwarden.registry import UntrustedArtifactError
+
+    marker = tmp_path / "PWNED"
+    data = _escapes(marker)["logging.config.dictConfig"]
+    with pytest.raises(UntrustedArtifactError, match=r"logging\.config\.dictConfig"):
+        get_format("skops").load(data, trusted_types=["logging.config.dictConfig"])
+    assert not marker.exists()
