@@ -119,9 +119,10 @@ def phase(workers: int, url: str, tmp: Path, args: argparse.Namespace, bodies: l
 
     env = {"AIWARDEN_EVALUATE_EVERY": "2", "AIWARDEN_GATEWAY_RESOURCES_EVERY": "5"}
     srv = ProcessServer(url, tmp, extra_env=env,
-                        args=["--host", "127.0.0.1", "--workers", str(workers)]).start()
+                        args=["--host", "127.0.0.1", "--workers", str(workers)]).spawn()
     out: dict[str, Any] = {}
     try:
+        srv.wait_ready(within=300)  # workers import the app in parallel: slow when loaded
         if not kill:  # the first phase sets up; the second serves the same store
             _setup(srv.url, args, *models)
         pids = {f"worker {i}": p for i, p in enumerate(
