@@ -91,7 +91,10 @@ def serve(settings: ServerSettings, *, on_started: Callable[[], None] | None = N
         os.environ.update(_as_env(settings))
         uvicorn.run("aiwarden.server.run:worker_app", factory=True, workers=workers,
                     host=settings.host, port=settings.port, log_level=settings.log_level,
-                    access_log=False, timeout_graceful_shutdown=10)
+                    access_log=False, timeout_graceful_shutdown=10,
+                    # a worker is replaced when its ping thread misses this long; the
+                    # default 5 s could take a worker starved on a loaded machine for hung
+                    timeout_worker_healthcheck=30)
         return 0
     from aiwarden.server.app import create_app
 
