@@ -102,6 +102,23 @@ def test_pages_carry_a_strict_csp_and_only_local_assets(server) -> None:
     assert len(gzip.compress(raw.content)) < 500_000
 
 
+def test_the_api_docs_page_cannot_be_framed(server) -> None:
+    page = httpx.get(f"{server.url}/docs")
+    assert page.status_code == 200 and "swagger" in page.text.lower()
+    assert page.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+
+
+def test_an_incident_id_past_the_store_is_not_found_not_a_500(server) -> None:
+    huge = 99999999999999999999999  # the store's integer overflowed: a 500 (outside review)
+    page = httpx.get(f"{server.url}/incidents/{huge}")
+    assert page.status_code == 422 and "incident_id" in page.text
+    form = httpx.post(f"{server.url}/incidents/{huge}/comment", data={"text": "x"},
+                      headers={"origin": server.url})
+    assert form.status_code == 422, form.text[:200]
+    assert httpx.get(f"{server.url}/incidents/2147483647").status_code == 404
+
+
 def test_errors_are_pages_not_json(server) -> None:
     missing = httpx.get(f"{server.url}/models/no-such-model")
     assert missing.status_code == 404 and "no-such-model" in missing.text

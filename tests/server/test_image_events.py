@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image
@@ -251,3 +252,28 @@ def test_the_thumbnail_store_keeps_its_bounds(tmp_path: Any) -> None:
     assert tight.prune(1, now) == 1  # bytes bound: only the newest fits
     assert store.read(1, "p4") is not None and store.read(1, "p3") is None
     assert store.path(1, "../../etc/passwd").parent == tmp_path / "1"
+
+
+
+def test_the_feature_panel_renders_every_column_of_an_image_model(
+        server: ThreadServer, http: httpx.Client) -> None:
+    # a reference of every image property and one image logged: a column the panel reads
+    # had no 'value' and the number filter failed on the missing key (a 500, outside review)
+    rng = np.random.default_rng(5)
+    images = []  # PNGs: their JPEG block step is NaN, so that column has no drift value
+    for jpeg in _fruit(rng, 40)[1]:
+        out = io.BytesIO()
+        Image.open(io.BytesIO(jpeg)).save(out, "PNG")
+        images.append(out.getvalue())
+    ref = pd.DataFrame(properties(images).numeric())
+    ref["pred"] = rng.choice(["banana", "cucumber"], len(ref))
+    name = register_model(http, f"props-{uuid.uuid4().hex[:8]}", ref, {"prediction": "pred"})
+    http.post(f"/models/{name}/images", files=[("files", ("a.png", images[0], "image/png"))],
+              data={"metadata": json.dumps([{"prediction_id": "p1", "prediction": "banana"}])}
+              ).raise_for_status()
+    for column in ["width", "brightness", "block_step"]:
+        got = httpx.get(f"{server.url}/models/{name}/panels/feature",
+                        params={"column": column}, timeout=60)
+        assert got.status_code == 200, (column, got.text[:300])
+        row = got.text.split(">block_step</a>", 1)[1].split("</tr>", 1)[0]
+        assert "✓" not in row and "no value of this column in the range" in row, row

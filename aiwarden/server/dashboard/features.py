@@ -179,8 +179,11 @@ def feature_view(app_state: Any, name: str, sp: Span, version: str | None,
     if ref is None or d.profile is None or d.profile.n_rows == 0:
         return {"feature": feature, "columns": [], "chart": None, "rows": d.rows}
     drift = metrics.compute("drift", ref, d, method=method) or {"columns": {}}
-    cols = [{"column": c, "role": role, **drift["columns"].get(c, {})} for c, role in
-            _columns(ref)]
+    # the drift answer leaves out a column with no value in the range (all missing or NaN,
+    # e.g. a PNG's JPEG block step): the panel says so instead of showing nothing
+    cols = [{"column": c, "role": role, **drift["columns"].get(c, {
+        "reason": "not compared: no value of this column in the range (all missing or "
+                  "NaN)"})} for c, role in _columns(ref)]
     cols.sort(key=lambda c: (c["role"] != "feature", -(c.get("severity") or 0)))
     chosen = feature if feature in {c["column"] for c in cols} else cols[0]["column"]
     quality = metrics.compute("quality", ref, d)

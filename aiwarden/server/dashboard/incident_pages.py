@@ -18,6 +18,7 @@ from aiwarden.server.dashboard import rollback
 from aiwarden.server.dashboard.pages import registry_or_none
 from aiwarden.server.dashboard.render import iso, page
 from aiwarden.server.dashboard.web import PageRoute, form, is_htmx, page_requires, viewer
+from aiwarden.server.incident_routes import IncidentId
 from aiwarden.store.models_repo import NotFound
 
 __all__ = ["incident_context", "router"]
@@ -107,7 +108,7 @@ def incident_context(request: Request, incident_id: int) -> dict[str, Any]:
 
 @router.get("/incidents/{incident_id}", dependencies=[page_requires("read")],
             response_class=HTMLResponse)
-async def incident_page(request: Request, incident_id: int) -> Response:
+async def incident_page(request: Request, incident_id: IncidentId) -> Response:
     viewer(request)
     ctx = await run_in_threadpool(incident_context, request, incident_id)
     return page(request, "incident.html", ctx)
@@ -123,7 +124,7 @@ def _done(request: Request, incident_id: int, notice: str | None = None) -> Resp
 
 @router.post("/incidents/{incident_id}/act/{action}", dependencies=[page_requires("operate")],
              response_class=HTMLResponse)
-async def act(request: Request, incident_id: int, action: str) -> Response:
+async def act(request: Request, incident_id: IncidentId, action: str) -> Response:
     who = viewer(request)
     data = await form(request)
     if action not in _ACTIONS:
@@ -138,7 +139,7 @@ async def act(request: Request, incident_id: int, action: str) -> Response:
 
 @router.post("/incidents/{incident_id}/comment", dependencies=[page_requires("operate")],
              response_class=HTMLResponse)
-async def comment(request: Request, incident_id: int) -> Response:
+async def comment(request: Request, incident_id: IncidentId) -> Response:
     who = viewer(request)
     data = await form(request)
     await run_in_threadpool(request.app.state.incidents.comment, incident_id,
@@ -148,7 +149,7 @@ async def comment(request: Request, incident_id: int) -> Response:
 
 @router.post("/incidents/{incident_id}/assign", dependencies=[page_requires("operate")],
              response_class=HTMLResponse)
-async def assign(request: Request, incident_id: int) -> Response:
+async def assign(request: Request, incident_id: IncidentId) -> Response:
     who = viewer(request)
     data = await form(request)
     assignee = data.get("assignee") or None
@@ -162,7 +163,7 @@ async def assign(request: Request, incident_id: int) -> Response:
 
 @router.post("/incidents/{incident_id}/silence", dependencies=[page_requires("operate")],
              response_class=HTMLResponse)
-async def silence(request: Request, incident_id: int) -> Response:
+async def silence(request: Request, incident_id: IncidentId) -> Response:
     """Mute the incident's notifications (its model, or one rule of it) for a while; the
     incident itself stays open."""
     who = viewer(request)
@@ -187,7 +188,7 @@ async def silence(request: Request, incident_id: int) -> Response:
 
 @router.get("/incidents/{incident_id}/rollback", dependencies=[page_requires("operate")],
             response_class=HTMLResponse)
-async def confirm_rollback(request: Request, incident_id: int, alias: str) -> Response:
+async def confirm_rollback(request: Request, incident_id: IncidentId, alias: str) -> Response:
     """The confirmation step: what will move where, and a reason to give."""
     viewer(request)
     inc = await run_in_threadpool(request.app.state.incidents.get, incident_id)
@@ -200,7 +201,7 @@ async def confirm_rollback(request: Request, incident_id: int, alias: str) -> Re
 
 @router.post("/incidents/{incident_id}/rollback", dependencies=[page_requires("operate")],
              response_class=HTMLResponse)
-async def do_rollback(request: Request, incident_id: int) -> Response:
+async def do_rollback(request: Request, incident_id: IncidentId) -> Response:
     who = viewer(request)
     data = await form(request)
     svc = request.app.state.incidents

@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from jinja2 import Undefined
 
 __all__ = ["HEADERS", "STATIC", "TEMPLATES", "page", "query", "templates"]
 
@@ -71,8 +72,9 @@ def ago(ts: float | None, now: float | None = None) -> str:
 
 
 def num(v: Any, digits: int = 3) -> str:
-    """Numbers for people: three significant digits, thousands separated, dash for none."""
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+    """Numbers for people: three significant digits, thousands separated, dash for none
+    (or for a key the data does not have: a column whose value could not be computed)."""
+    if v is None or isinstance(v, Undefined) or (isinstance(v, float) and not math.isfinite(v)):
         return "–"
     if isinstance(v, bool):
         return str(v)
@@ -84,7 +86,7 @@ def num(v: Any, digits: int = 3) -> str:
 
 
 def pct(v: Any, digits: int = 1) -> str:
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+    if v is None or isinstance(v, Undefined) or (isinstance(v, float) and not math.isfinite(v)):
         return "–"
     return f"{v * 100:.{digits}f} %"
 
