@@ -7,6 +7,8 @@ answers and the same cache as ``POST /models/{name}/explain`` and
 ``GET /models/{name}/importance``). An explanation that cannot be computed (no registered
 model for the version, a pickle artifact, no reference sample, shap or lime missing) is a
 message on the page beside the row, never an error page: the row is still worth reading.
+The work stops when the tab is closed or the server shuts down (``until_disconnect``, as
+the API does), so an abandoned page frees its explanation slot within a model call.
 """
 
 from __future__ import annotations
@@ -25,7 +27,13 @@ from aiwarden.server.dashboard.ranges import span
 from aiwarden.server.dashboard.render import page
 from aiwarden.server.dashboard.specs import rounded
 from aiwarden.server.dashboard.web import PageRoute, page_requires, viewer
-from aiwarden.server.explain_routes import ExplainersBusy, explain_slot, explanations_for
+from aiwarden.server.explain_routes import (
+    ExplainersBusy,
+    explain_slot,
+    explanations_for,
+    parse_where,
+)
+from aiwarden.server.long_work import until_disconnect
 from aiwarden.server.origin import same_origin
 from aiwarden.store import models_repo as repo
 from aiwarden.store.models_repo import NotFound
@@ -120,14 +128,18 @@ def _logged(state: Any, name: str, pid: str) -> dict[str, Any]:
             "other": [(k, v) for k, v in row.items() if k not in shown and v is not None]}
 
 
-def _explained(state: Any, app: Any, name: str, pid: str, version: str | None,
-               method: str) -> dict[str, Any]:
-    """The row and its explanation; an explanation the service refuses is its message."""
-    row = _logged(state, name, pid)
+async def _explained(request: Request, name: str, pid: str, version: str | None,
+                     method: str) -> dict[str, Any]:
+    """The row and its explanation; an explanation the service refuses is its message.
+    The explaining stops when the client leaves (then nobody reads the page)."""
+    app = request.app
+    row = await run_in_threadpool(_logged, app.state, name, pid)
+    svc = explanations_for(app)
     try:
         with explain_slot(app):
-            answer = explanations_for(app).explain(name, prediction_ids=[pid],
-                                                   version=version, options={"method": method})
+            answer = await until_disconnect(request, lambda stop: svc.explain(
+                name, prediction_ids=[pid], version=version, options={"method": method},
+                should_stop=stop))
     except (AiwardenError, ExplainersBusy) as exc:  # a model's own refusal, every core busy
         return {"row": row, "explanation": None, "error": str(exc)}
     e = answer["explanations"][0]
@@ -158,8 +170,7 @@ async def prediction_page(request: Request, name: str, prediction_id: str) -> Re
     version = request.query_params.get("version") or None
     headers = {k.lower(): v for k, v in request.headers.items()}
     if same_origin(headers, request.app.state.settings.origin_list):
-        data = await run_in_threadpool(_explained, request.app.state, request.app, name,
-                                       prediction_id, version, method)
+        data = await _explained(request, name, prediction_id, version, method)
     else:  # a link in an alert may open the page; an <img> on any site must not cost CPU
         row = await run_in_threadpool(_logged, request.app.state, name, prediction_id)
         data = {"row": row, "explanation": None, "error": None, "deferred": True}
@@ -187,12 +198,18 @@ def importance_chart(answer: dict[str, Any]) -> dict[str, Any]:
             "note": f"whiskers: {round(100 * level) if level else 95} % bootstrap interval"}
 
 
-def _importance(app: Any, name: str, version: str | None, start: float, end: float
-                ) -> dict[str, Any]:
+async def _importance(request: Request, name: str, version: str | None, start: float,
+                      end: float, where: list[tuple[str, str, Any]] | None
+                      ) -> dict[str, Any]:
+    """The panel's data, or the service's refusal as its message; the work stops when the
+    client leaves or the server shuts down (nobody reads the panel then)."""
+    app = request.app
+    svc = explanations_for(app)
     try:
         with explain_slot(app):
-            answer = explanations_for(app).importance(name, version=version, start=start,
-                                                      end=end)
+            answer = await until_disconnect(request, lambda stop: svc.importance(
+                name, version=version, start=start, end=end, where=where,
+                should_stop=stop))
     except (AiwardenError, ExplainersBusy) as exc:
         return {"error": str(exc)}
     return {"error": None, "answer": answer, "spec": importance_chart(answer),
@@ -204,15 +221,21 @@ def _importance(app: Any, name: str, version: str | None, start: float, end: flo
 @router.get("/models/{name}/explain/importance", dependencies=[page_requires("read")],
             response_class=HTMLResponse)
 async def importance_panel(request: Request, name: str) -> Response:
-    """The model page's feature-importance panel for its range and version (htmx)."""
+    """The model page's feature-importance panel for its range and version (htmx);
+    ``where=amount<10`` (repeatable) adds a slice compared with the rest, as the CLI's
+    ``importance --where`` and the API's ``where`` do."""
     from aiwarden.server.explain_routes import refuse_cross_site
 
     viewer(request)
     refuse_cross_site(request)  # seconds of CPU: only this server's own pages may ask
     q = request.query_params
+    conditions = [c for c in q.getlist("where") if c.strip()]
+    if len(conditions) > 10:
+        raise ParameterError(f"where: at most 10 conditions; got {len(conditions)}.", "where")
+    where = parse_where(conditions) if conditions else None  # bad syntax: a 422 naming it
     sp = span(q.get("range"), q.get("end"),
               bucket=request.app.state.monitor.settings.bucket_seconds)
-    data = await run_in_threadpool(_importance, request.app, name, q.get("version") or None,
-                                   sp.start, sp.end)
+    data = await _importance(request, name, q.get("version") or None, sp.start, sp.end,
+                             where)
     return page(request, "_panel_importance.html", {"name": name, "span": sp,
-                                                    **data})
+                                                    "where": conditions, **data})
