@@ -65,6 +65,8 @@ def describe(entry: TimelineEntry) -> str:
         return (f"escalation step {d.get('step', 0) + 1} (round {d.get('round', 0) + 1}): "
                 f"notify {d.get('receiver')}")
     if k == "notification":
+        if d.get("receiver") == "none":  # the default route: nobody was told
+            return "not notified: no receiver configured"
         outcome = "sent" if d.get("ok", True) else f"failed ({d.get('error', 'unknown')})"
         return f"notification to {d.get('receiver')}: {outcome}"
     if k == "action":
