@@ -86,14 +86,15 @@ _VERSION_COLS = (model_versions.c.id, model_versions.c.model_id, model_versions.
 
 def create_model(conn: Connection, name: str, task: str | None = None,
                  description: str | None = None) -> ModelRow:
+    now = time.time()  # one instant: the answer's created_at is the one stored
     try:
         with conn.begin_nested():
             res = conn.execute(models.insert().values(
-                name=name, task=task, description=description, created_at=time.time()))
+                name=name, task=task, description=description, created_at=now))
     except IntegrityError:
         raise Conflict(f"Model {name!r} exists already.", "name") from None
     return get_model(conn, name) if res.inserted_primary_key is None else ModelRow(
-        int(res.inserted_primary_key[0]), name, task, description, time.time())
+        int(res.inserted_primary_key[0]), name, task, description, now)
 
 
 def get_model(conn: Connection, name: str) -> ModelRow:
