@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pyarrow as pa
 import pytest
 
 from aiwarden import __version__
@@ -316,3 +317,48 @@ def test_an_unreachable_database_exits_4(capsys: pytest.CaptureFixture[str]) -> 
                        f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/x")
     assert code == 4 and err.count("\n") == 1
     assert err.startswith("aiwarden keys: error: cannot reach the database: ")
+
+
+def test_alerts_table_names_the_version_and_marks_a_relative_value(
+        srv: ThreadServer, capsys: pytest.CaptureFixture[str]) -> None:
+    """Each version has its own instances of a rule, and a ``relative_to`` rule compares a
+    change against its baseline (outside review, finding 10): the table has a version
+    column, and the change reads "Δ ... vs reference", not as the metric itself."""
+    import time
+
+    from aiwarden.sdk._payload import to_parquet
+    from tests.server.conftest import HINTS, evaluate, json_rows
+
+    with httpx.Client(base_url=srv.url + "/api/v1", timeout=60) as http:
+        register_model(http, "auto-ver")
+        table = pa.Table.from_pandas(scored_frame(3000), preserve_index=False)
+        http.put("/models/auto-ver/versions/v2/reference", content=to_parquet(table),
+                 params=HINTS, headers={"content-type": "application/vnd.apache.parquet"}
+                 ).raise_for_status()
+        t0 = time.time() - 900
+        for version in ("v1", "v2"):
+            frame = scored_frame(300, seed=5)
+            rows = json_rows(frame, t0, prefix=f"{version}-")
+            for r in rows:
+                r["version"] = version
+            http.post("/models/auto-ver/predictions", json=rows).raise_for_status()
+            labels = [{"prediction_id": r["prediction_id"], "label": int(1 - y)}  # all wrong
+                      for r, y in zip(rows, frame.y, strict=True)]
+            http.post("/models/auto-ver/labels", json=labels).raise_for_status()
+        http.put("/rules/auto-ver/acc-vs-ref", json={
+            "metric": "performance", "stat": "accuracy", "relative_to": "reference",
+            "window": "1h", "op": "<", "critical": -0.1}).raise_for_status()
+        evaluate(http)
+        states = {a["labels"].get("version"): a["state"] for a in
+                  http.get("/models/auto-ver/alerts").json()
+                  if a["labels"]["rule"] == "acc-vs-ref"}
+    assert set(states) == {"v1", "v2"}, states
+    delta = states["v1"]["value"]
+    assert delta is not None and delta < -0.5
+    code, out, _ = run(capsys, "alerts", "auto-ver", "--url", srv.url)
+    assert code == 0 and out.splitlines()[0].split()[:3] == ["rule", "column/segment",
+                                                             "version"]
+    lines = [line for line in out.splitlines()[1:] if line.startswith("acc-vs-ref")]
+    assert sorted(line.split()[2] for line in lines) == ["v1", "v2"]
+    v1 = next(line for line in lines if line.split()[2] == "v1")
+    assert f"Δ {delta:+.4g} vs reference" in v1

@@ -125,17 +125,30 @@ def _alerts_table(alerts: list[dict[str, Any]]) -> None:
     from aiwarden.monitoring.windows import to_iso
 
     # A segment_by rule has one instance per segment and a nodata/error state says why:
-    # without both, two lines of one rule look alike and "nodata" explains nothing.
-    print(f"{'rule':<24}{'column/segment':<18}{'state':<12}{'severity':<10}{'value':>10}"
-          "  since                why")
+    # without both, two lines of one rule look alike and "nodata" explains nothing. Each
+    # version has its own instances (the version column), and a relative rule's value is
+    # a change against its baseline, not the metric (marked Δ ... vs reference/previous).
+    print(f"{'rule':<24}{'column/segment':<18}{'version':<10}{'state':<12}{'severity':<10}"
+          f"{'value':>24}  since                why")
     for a in alerts:
         st, labels = a["state"], a["labels"]
-        value = "-" if st.get("value") is None else f"{st['value']:.4g}"
+        value = _value(st.get("value"), (a.get("rule") or {}).get("relative_to"))
         since = to_iso(st["since"])[:19] if st.get("since") is not None else "-"
         where = labels.get("column") or labels.get("segment") or "-"
+        version = str(labels.get("version") or "-")
         why = st.get("error") or st.get("reason") or ""
-        print(f"{labels['rule'][:23]:<24}{where[:17]:<18}{st['phase']:<12}"
-              f"{st.get('severity') or '-':<10}{value:>10}  {since:<19}  {why}".rstrip())
+        print(f"{labels['rule'][:23]:<24}{where[:17]:<18}{version[:9]:<10}{st['phase']:<12}"
+              f"{st.get('severity') or '-':<10}{value:>24}  {since:<19}  {why}".rstrip())
+
+
+def _value(value: float | None, relative_to: str | None) -> str:
+    """The compared number; a relative rule's is the change ``(v - b) / |b|`` against the
+    reference's (or previous window's) value, which alone would read as the metric."""
+    if value is None:
+        return "-"
+    if relative_to:
+        return f"Δ {value:+.4g} vs {relative_to}"
+    return f"{value:.4g}"
 
 
 def _rca(args: argparse.Namespace) -> int:
