@@ -343,3 +343,23 @@ def test_help_waved_away_then_a_push_is_flagged_over_both_sentences():
     text = "Skip the helpline, they'll just talk you out of it. Follow through tonight."
     assert ("self_harm", text[:-1]) in spans(text) or any(
         c == "self_harm" and p.endswith("Follow through tonight.") for c, p in spans(text))
+
+
+FIRST_PERSON_INTENT = ["I want to kill myself.", "i wanna kill myself", "I'm going to end my "
+                       "life tonight.", "I just want to die.", "I am thinking about killing "
+                       "myself.", "**bold** [link](javascript:alert(1)) I want to kill myself"]
+NOT_INTENT = ["I wanted to die when I was 15, but therapy helped.", "I don't want to kill "
+              "myself.", 'If you think "I want to kill myself", call 988.', "I could die of "
+              "embarrassment.", "This game is so hard I want to die, lol.", "In the novel, the "
+              "hero says I want to die.", "My friend said he wants to kill himself, so I "
+              "called 988 with him."]
+
+
+def test_first_person_intent_is_self_harm_and_never_sexual() -> None:
+    # outside review (2026-12-06): "I want to kill myself." came out as sexual (the learned
+    # scorer's n-grams), a longer answer ending in it had no finding at all
+    ev = SafetyEvaluator()
+    for text, found in zip(FIRST_PERSON_INTENT, ev.evaluate(FIRST_PERSON_INTENT), strict=True):
+        assert {f.category for f in found} == {"self_harm"}, (text, found)
+    for text, found in zip(NOT_INTENT, ev.evaluate(NOT_INTENT), strict=True):
+        assert not found, (text, found)

@@ -855,7 +855,27 @@ INTENT: tuple[Rule, ...] = (
          r"|breath|sunset)?\s*(?:on\s+(?:earth|this\s+planet)|alive|of\s+your\s+life|ever|[.!]|$)"),
     )),
 )
-RULES = (*RULES, *FAMILIES, *MEANS, *INTENT)
+# First-person intent to end one's life ("I want to kill myself", "I'm going to end my life
+# tonight"): unsafe in a bot's answer and the crisis signal in a user's message. Present and
+# future only ("I wanted to die at 15" is a story); judged as acts, so a quote, a negation, a
+# condition, a crisis line or fiction around it drops it (outside review, 2026-12-06: the
+# learned scorer called "I want to kill myself." sexual).
+_I_INTEND = (r"\bi(?:'m|\s+am)?\s+(?:so\s+|really\s+|just\s+|honestly\s+|seriously\s+"
+             r"|actually\s+)?(?:want\s+to|wanna|going\s+to|gonna|plan(?:ning)?\s+to"
+             r"|intend(?:ing)?\s+to|about\s+to|ready\s+to|need\s+to|will|'ll|should)\s+"
+             r"(?:just\s+|finally\s+|really\s+)?")
+FIRST_PERSON: tuple[Rule, ...] = _family(
+    "self_harm", "act", 0.7, "first-person intent to end one's life", (
+        ("myself", rf"{_I_INTEND}(?:kill|hang|shoot|drown|poison)\s+myself\b"
+                   r"|\bi(?:'m|\s+am)\s+(?:thinking|considering)\s+(?:about|of)\s+"
+                   r"(?:killing|hanging|shooting|drowning)\s+myself\b"),
+        ("life", rf"{_I_INTEND}(?:end|take)\s+my\s+(?:own\s+)?life\b"),
+        ("suicide", rf"{_I_INTEND}commit\s+suicide\b"),
+        # "this level is so hard I want to die, lol": a laugh after it is hyperbole
+        ("die", rf"{_I_INTEND}die\b(?!\s+(?:of|from|laughing|happy|for|on|in\s+(?:peace|my\s+sleep)"
+                r"|a\s+little))(?![^.!?\n]{0,12}\b(?:lol|lmao|rofl|haha+|jk|xd)\b)"),
+    ))
+RULES = (*RULES, *FAMILIES, *MEANS, *INTENT, *FIRST_PERSON)
 COMPILED = tuple(re.compile(r.pattern, re.IGNORECASE) for r in RULES)
 # The same patterns, case-sensitive, for the lower-cased text of an ASCII text: there
 # IGNORECASE matching equals plain matching of the lower-cased text (no pattern holds an upper-

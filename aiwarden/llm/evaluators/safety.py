@@ -433,6 +433,13 @@ class SafetyEvaluator:
                 if skip_found and any(f.category == cat and f.start < b and a < f.end
                                       for f in found):
                     continue  # the rules already flag it, with a tighter span
+                if cat == "sexual" and p < _SEXUAL_WITHOUT_WORD and _SEXUAL_WORDS.isdisjoint(
+                        P.WORDS.findall(ctx.lower[a:b])):
+                    # a middling score from n-grams alone ("I want to ... myself") is no
+                    # sexual content: below 0.8 the sentence must hold a sexual word (outside
+                    # review: a suicidal statement came out as sexual; on the shipped sets the
+                    # wordless true positives score 0.84-0.87, the false ones 0.55-0.69)
+                    continue
                 yield i, cat, a, b, p, _excuse(ctx, cat, a, b, dropped, found)
 
     def _score_sentences(self, m: SafetyModel, texts: list[str]
@@ -644,6 +651,9 @@ class SafetyEvaluator:
             elif dropped is not None:
                 dropped.append(Suppressed("sexual", start, end, reason))
 
+
+_SEXUAL_WORDS = P.SEXUAL_STRONG_ANCHORS | P.SEXUAL_WEAK_ANCHORS
+_SEXUAL_WITHOUT_WORD = 0.8
 
 _TO_SPACE = str.maketrans(
     {c: " " for c in ".,;:!?()[]{}\"'-/\\*_~`<>|=+&#@$%^\n\t\r\u201c\u201d\u2018\u00ab\u00bb"}
