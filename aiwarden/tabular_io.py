@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,8 @@ import pyarrow as pa
 
 from aiwarden.errors import DataError
 
-__all__ = ["ARROW", "CSV", "JSON", "PARQUET", "SUFFIXES", "read_file", "read_parquet",
-           "read_rows", "read_table", "write_parquet"]
+__all__ = ["ARROW", "CSV", "JSON", "PARQUET", "SUFFIXES", "decoded_size", "read_file",
+           "read_parquet", "read_rows", "read_table", "write_parquet"]
 
 PARQUET = "application/vnd.apache.parquet"
 ARROW = "application/vnd.apache.arrow.stream"
@@ -90,6 +91,112 @@ def read_table(body: bytes, media_type: str | None) -> pa.Table:
                             "content-type")
         kind = _sniff(body)
     return _read(kind, body, "the body")
+
+
+def decoded_size(body: bytes, media_type: str | None) -> tuple[int, int] | None:
+    """(rows, bytes) a table body decodes to, read from its metadata alone, so a bound can
+    refuse it before decoding: a 455 KB Parquet of 50 M constant rows decodes to 800 MB
+    (and the ingest of it to 12 GB). Parquet: the footer's row count and column widths;
+    Arrow IPC: each batch's length and (decompressed) buffer sizes; CSV: its line count and
+    size. None when it cannot tell (JSON, or a malformed body the full read reports)."""
+    if not body:
+        return None
+    media = (media_type or "").split(";")[0].strip().lower()
+    kind = _MEDIA.get(media) or (_sniff(body) if media in ("", "application/octet-stream")
+                                 else None)
+    try:
+        if kind == "parquet":
+            return _parquet_size(body)
+        if kind == "arrow":
+            return _ipc_size(body)
+    except (OSError, ValueError, TypeError, IndexError, struct.error, pa.ArrowException):
+        return None
+    if kind == "csv":
+        return body.count(b"\n") + 1, len(body)
+    return None
+
+
+def _parquet_size(body: bytes) -> tuple[int, int]:
+    """Rows, and decoded bytes: fixed-width columns at their width per row, variable-width
+    ones at their uncompressed size plus an 8-byte offset per row (dictionary and RLE pages
+    are small even uncompressed, so the footer's byte sizes alone would miss a bomb)."""
+    import pyarrow.parquet as pq
+
+    meta = pq.read_metadata(io.BytesIO(body))
+    rows = int(meta.num_rows)
+    schema = meta.schema.to_arrow_schema()
+    total = 0
+    for field in schema:
+        try:
+            width = max(field.type.bit_width // 8, 1)
+        except ValueError:  # strings, lists, structs: no fixed width
+            width = 8
+        total += rows * width
+    for g in range(meta.num_row_groups):
+        group = meta.row_group(g)
+        for c in range(group.num_columns):
+            col = group.column(c)
+            if col.physical_type == "BYTE_ARRAY":
+                total += int(col.total_uncompressed_size)
+    return rows, total
+
+
+def _ipc_size(body: bytes) -> tuple[int, int]:
+    """Sums over the record (and dictionary) batches of an IPC stream: their lengths and
+    buffer sizes, a compressed buffer counted at the decompressed size it declares."""
+    start = 8 if body[:6] == b"ARROW1" else 0  # a file holds a stream after its magic
+    rows = total = 0
+    for message in pa.ipc.MessageReader.open_stream(pa.BufferReader(body[start:])):
+        if message.type not in ("record batch", "dictionary batch"):
+            continue
+        meta = message.metadata.to_pybytes()
+        header = _fb_table(meta, _fb_root(meta), 2)  # Message.header
+        if header is None:
+            continue
+        batch = header if message.type == "record batch" else _fb_table(meta, header, 1)
+        if batch is None:
+            continue
+        length = _fb_scalar(meta, batch, 0, "<q")
+        if message.type == "record batch":
+            rows += length
+        compressed = _fb_field(meta, batch, 3) is not None
+        data = message.body.to_pybytes() if compressed and message.body is not None else b""
+        vec = _fb_table(meta, batch, 2)  # RecordBatch.buffers: a vector of 16-byte structs
+        if vec is None:
+            continue
+        (count,) = struct.unpack_from("<I", meta, vec)
+        for i in range(count):
+            offset, size = struct.unpack_from("<qq", meta, vec + 4 + 16 * i)
+            if compressed and size >= 8:
+                (raw,) = struct.unpack_from("<q", data, offset)  # -1: stored uncompressed
+                size = size - 8 if raw < 0 else raw
+            total += max(size, 0)
+    return rows, total
+
+
+def _fb_root(buf: bytes) -> int:
+    return int(struct.unpack_from("<I", buf, 0)[0])
+
+
+def _fb_field(buf: bytes, table: int, index: int) -> int | None:
+    """The position of a flatbuffer table's field ``index``, or None when absent."""
+    vtable = table - struct.unpack_from("<i", buf, table)[0]
+    vsize = struct.unpack_from("<H", buf, vtable)[0]
+    if 4 + 2 * index >= vsize:
+        return None
+    off = struct.unpack_from("<H", buf, vtable + 4 + 2 * index)[0]
+    return table + off if off else None
+
+
+def _fb_table(buf: bytes, table: int, index: int) -> int | None:
+    """The position a table's offset field (a sub-table or vector) points to."""
+    pos = _fb_field(buf, table, index)
+    return None if pos is None else pos + struct.unpack_from("<I", buf, pos)[0]
+
+
+def _fb_scalar(buf: bytes, table: int, index: int, fmt: str) -> int:
+    pos = _fb_field(buf, table, index)
+    return 0 if pos is None else int(struct.unpack_from(fmt, buf, pos)[0])
 
 
 def _read(kind: str, src: Source, what: str) -> pa.Table:
@@ -187,10 +294,13 @@ def _read_arrow(src: Source) -> pa.Table:
         with pa.memory_map(str(src)) as mm:
             table = _ipc(mm)
         return table if table is not None else feather.read_table(src)  # Feather v1
-    table = _ipc(pa.BufferReader(src))
-    if table is None:
-        raise ValueError("not an Arrow IPC stream or file")
-    return table
+    # a body is read as the stream its bytes hold (a file's stream follows its magic), so
+    # what decoded_size measured is what gets decoded, whatever a file's footer claims
+    start = 8 if src[:6] == b"ARROW1" else 0
+    try:
+        return pa.ipc.open_stream(pa.BufferReader(src[start:])).read_all()
+    except pa.ArrowInvalid:
+        raise ValueError("not an Arrow IPC stream or file") from None
 
 
 def _ipc(source: Any) -> pa.Table | None:

@@ -21,14 +21,45 @@ from fastapi.concurrency import run_in_threadpool
 
 from aiwarden.errors import Cancelled
 from aiwarden.server.errors import HttpError
+from aiwarden.tabular_io import decoded_size
 
-__all__ = ["ClientGone", "TooManyColumns", "check_width", "until_disconnect", "width_of"]
+__all__ = ["ClientGone", "TooManyColumns", "TooMuchData", "check_decoded", "check_rows",
+           "check_width", "until_disconnect", "width_of"]
 
 T = TypeVar("T")
 
 
 class TooManyColumns(HttpError):
     status, kind = 413, "too_many_columns"
+
+
+class TooMuchData(HttpError):
+    status, kind = 413, "too_much_data"
+
+
+def check_rows(rows: int, settings: Any, field: str = "body") -> None:
+    """Refuse more rows in one body than the ``max_rows`` setting (0: no bound)."""
+    limit = settings.max_rows
+    if limit and rows > limit:
+        raise TooMuchData(f"The body holds {rows:,} rows; this server accepts at most "
+                          f"{limit:,} per request (max_rows, environment AIWARDEN_MAX_ROWS): "
+                          "send smaller batches.", field)
+
+
+def check_decoded(body: bytes, media_type: str | None, settings: Any) -> None:
+    """Refuse a table body whose metadata says it decodes to more rows or bytes than the
+    server allows, before decoding anything (the body limit counts compressed bytes)."""
+    size = decoded_size(body, media_type)
+    if size is None:
+        return
+    rows, nbytes = size
+    check_rows(rows, settings)
+    limit = int(settings.max_decoded_mb * 2**20)
+    if limit and nbytes > limit:
+        raise TooMuchData(f"The body decodes to {nbytes / 2**20:,.0f} MB; this server "
+                          f"decodes at most {settings.max_decoded_mb:g} MB per request "
+                          "(max_decoded_mb, environment AIWARDEN_MAX_DECODED_MB): send "
+                          "smaller batches.", "body")
 
 
 class ClientGone(HttpError):

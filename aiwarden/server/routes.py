@@ -34,7 +34,13 @@ from aiwarden.server.api_models import (
 )
 from aiwarden.server.errors import Malformed
 from aiwarden.server.jsonbody import TextBody, loads
-from aiwarden.server.long_work import check_width, until_disconnect, width_of
+from aiwarden.server.long_work import (
+    check_decoded,
+    check_rows,
+    check_width,
+    until_disconnect,
+    width_of,
+)
 from aiwarden.store.models_repo import NotFound
 from aiwarden.tabular_io import JSON, read_table, write_parquet
 
@@ -65,8 +71,12 @@ def _rows(doc: Any) -> list[Any]:
 async def _payload(request: Request) -> Any:
     body = await request.body()
     media = (request.headers.get("content-type") or JSON).split(";")[0].strip().lower()
+    settings = request.app.state.settings
     if media in (JSON, "text/json", ""):
-        return _rows(_json(body))
+        rows = _rows(_json(body))
+        check_rows(len(rows), settings)
+        return rows
+    check_decoded(body, media, settings)  # from metadata, before decoding (a Parquet bomb)
     return await run_in_threadpool(read_table, body, media)
 
 
@@ -144,7 +154,9 @@ async def upload_reference(
     limit, media = request.app.state.settings.max_columns, request.headers.get("content-type")
     if limit:  # from the header before the (slow) full read of a wide body
         check_width(await run_in_threadpool(width_of, body, media) or 0, limit)
+    await run_in_threadpool(check_decoded, body, media, request.app.state.settings)
     table = await run_in_threadpool(read_table, body, media)
+    check_rows(table.num_rows, request.app.state.settings)  # JSON: known once read
     check_width(table.num_columns, limit)
     hints = {"target": target, "prediction": prediction, "id": id, "timestamp": timestamp,
              "task": task,

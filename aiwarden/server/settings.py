@@ -30,6 +30,11 @@ class ServerSettings:
     cache_mb: float = 512.0  # decoded bucket partials kept between reads (alerts, charts)
     max_body_mb: float = 64.0
     max_columns: int = 5000  # widest reference accepted (AIWARDEN_MAX_COLUMNS); 0: no bound
+    # rows and decoded size of one table body (ingest, labels, references), checked from its
+    # metadata before decoding: 455 KB of Parquet can hold 50 M rows (AIWARDEN_MAX_ROWS,
+    # AIWARDEN_MAX_DECODED_MB); 0: no bound
+    max_rows: int = 1_000_000
+    max_decoded_mb: float = 256.0
     compact_every: float = 5.0
     # segments (docs/server.md, Segments): values kept per segment column, then __other__
     segment_top_n: int = 10
