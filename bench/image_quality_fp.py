@@ -28,10 +28,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from PIL import Image, ImageDraw, ImageFilter  # noqa: E402
+from PIL import Image, ImageDraw
 
-from aiwarden.images import FAILURES, quality  # noqa: E402
-from bench._machine import machine_line  # noqa: E402
+from aiwarden.images import FAILURES, quality
+from bench._machine import machine_line
 
 SIZES = (16, 20, 24, 32, 40, 48, 56, 64, 80, 96, 128, 160, 224, 256, 320, 480, 640, 800,
          1024, 1600, 2400, 4000)
@@ -52,7 +52,8 @@ def _digits() -> np.ndarray:
 def _size(rng: np.random.Generator, big: bool) -> tuple[int, int]:
     side = int(rng.choice(SIZES if big else SIZES[:-3]))
     aspect = float(np.exp(rng.uniform(np.log(1 / 3), np.log(3))))
-    w, h = (side, max(16, int(side / aspect))) if aspect >= 1 else (max(16, int(side * aspect)), side)
+    w, h = ((side, max(16, int(side / aspect))) if aspect >= 1
+            else (max(16, int(side * aspect)), side))
     return w, h
 
 

@@ -77,10 +77,26 @@ def _reference(data: bytes) -> dict[str, float]:
 
 
 def _block_step(g: np.ndarray) -> float:
+    """The largest block-row ratio, or 1.0 when that step is an edge of the picture."""
     def row_step(y: int) -> float:  # mean |row y - row y-1|
         return float(np.mean(np.abs(g[y] - g[y - 1])))
-    return max(row_step(y) / ((row_step(y - 2) + row_step(y - 1) + row_step(y + 1)
-                               + row_step(y + 2)) / 4 + 1) for y in range(8, len(g) - 2, 8))
+
+    def col_step(x: int) -> float:
+        return float(np.mean(np.abs(g[:, x] - g[:, x - 1])))
+
+    def ratio(f, y: int) -> float:
+        return f(y) / ((f(y - 2) + f(y - 1) + f(y + 1) + f(y + 2)) / 4 + 1)
+
+    h, w = g.shape
+    rows = range(8, h - 2, 8)
+    y = max(rows, key=lambda r: ratio(row_step, r))
+    top = ratio(row_step, y)
+    other = max((row_step(r) for r in range(1, h) if r not in rows), default=0.0)
+    d = (g[y] - g[y - 1]).astype(float)
+    blocks = [d[x:x + 8].mean() for x in range(0, w // 8 * 8, 8)] or list(d)
+    uniform = np.std(blocks) / (np.abs(d).mean() + 1) < 0.15
+    cols = max((ratio(col_step, x) for x in range(8, w - 2, 8)), default=0.0)
+    return 1.0 if uniform or row_step(y) <= 1.1 * other or cols >= top / 2 else top
 
 
 def _bits(bits: np.ndarray) -> int:

@@ -163,3 +163,53 @@ def test_mutated_files_of_every_format_never_raise(fruit: list[Image.Image]) -> 
     assert errors <= set(REASONS) and errors
     assert table.ok.sum() > 0
     quality(table)  # and the checks run over whatever decoded
+
+
+def _drawn_48px_jpeg() -> bytes:
+    """A normal small drawing whose rectangle's top edge sits on block row 16: the raw
+    block-row ratio is ~22, far above max_block_step (the false `garbled` once reported)."""
+    from PIL import ImageDraw
+
+    im = Image.new("RGB", (48, 48), (240, 236, 220))
+    d = ImageDraw.Draw(im)
+    d.rectangle([6, 16, 41, 37], fill=(200, 60, 40))
+    d.ellipse([12, 5, 30, 27], fill=(40, 90, 180))
+    d.line([0, 44, 47, 41], fill=(30, 30, 30), width=2)
+    return to_jpeg(im, 85)
+
+
+def _flag(size: tuple[int, int], cut: int) -> Image.Image:
+    a = np.zeros((size[1], size[0], 3), np.uint8)
+    a[:cut], a[cut:] = (0, 56, 168), (255, 205, 0)
+    return Image.fromarray(a)
+
+
+def test_pictures_with_edges_on_block_rows_are_not_garbled() -> None:
+    """A 48 px drawing, flags split on a block row (16 px to 1024 px) and a grid of boxes:
+    straight or grid-aligned edges of the picture, not corrupt data."""
+    grid = Image.new("RGB", (96, 64), (250, 250, 250))
+    from PIL import ImageDraw
+
+    for x in range(0, 96, 24):
+        ImageDraw.Draw(grid).rectangle([x, 16, x + 15, 39], fill=(20, 120, 200))
+    items = [_drawn_48px_jpeg(), to_jpeg(_flag((16, 16), 8), 50),
+             to_jpeg(_flag((64, 48), 24), 90), to_jpeg(_flag((1024, 600), 296), 70),
+             to_jpeg(grid, 60)]
+    table = properties(items)
+    assert not (table.columns["block_step"] > 4).any()  # NaN: the 1024 px one is drafted
+    assert not [f for f in quality(items).findings if f.reason == "garbled"]
+
+
+def test_a_photo_jpeg_with_a_corrupt_middle_byte_is_still_garbled() -> None:
+    """One byte flipped half-way through a 224 px photograph's scan: it decodes, and the
+    DC shift after it is caught; the clean file is not flagged."""
+    from sklearn.datasets import load_sample_images
+
+    clean = to_jpeg(Image.fromarray(load_sample_images().images[0][100:324, 200:424]), 85)
+    bad = bytearray(clean)
+    rng = np.random.default_rng(3)
+    bad[int(rng.integers(len(bad) * 4 // 10, len(bad) * 6 // 10))] ^= 0xFF
+    assert decode(bytes(bad)).width == 224  # type: ignore[union-attr]
+    rep = quality([clean, bytes(bad)])
+    assert [(f.index, f.reason) for f in rep.findings] == [(1, "garbled")]
+    assert rep.findings[0].score is not None and rep.findings[0].score > 4
