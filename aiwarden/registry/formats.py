@@ -16,6 +16,7 @@ import io
 import os
 import re
 import tempfile
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,13 @@ WRAPPER_TYPES = (
 )
 _ENTRY = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 MAX_PROMPT_BYTES = 1_000_000  # a prompt template is text a person wrote, not a data set
+#: zip-based artifacts (skops): bounds on what members declare they inflate to, checked in
+#: the central directory before a byte is inflated (a 1.5 MB zip of one 1.5 GB schema.json
+#: took 3.4 GB and 82 s to refuse). zipfile never inflates past a member's declared size.
+MAX_MEMBER_BYTES = 512 * 2**20
+MAX_TOTAL_BYTES = 1024 * 2**20
+MAX_SCHEMA_BYTES = 32 * 2**20  # skops' schema.json: a forest of 1,000 trees is a few MB
+MAX_RATIO, RATIO_FROM = 200, 16 * 2**20  # inflation ratio allowed past 16 MB of a member
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,7 @@ class ArtifactFormat:
         if self.name != "skops":
             return []
         sio = _skops()
+        check_zip(data, "skops")
         try:
             types = sorted(sio.get_untrusted_types(data=data))
         except Exception as exc:  # zipfile/json errors of a malformed file
@@ -106,6 +115,40 @@ class ArtifactFormat:
         return EstimatorPredictor(obj, "python", **kw)
 
 
+def check_zip(data: bytes, what: str) -> None:
+    """Refuse a zip whose members declare too much inflated data (or inflate too steeply),
+    naming the member, before anything is read; then read skops' schema.json bounded."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise ArtifactFormatError(f"Not a {what} file (a zip archive): {why(exc)}",
+                                  "artifact") from None
+    total = 0
+    for m in members:
+        total += m.file_size
+        ratio = m.file_size / max(m.compress_size, 1)
+        if (m.file_size > MAX_MEMBER_BYTES or total > MAX_TOTAL_BYTES
+                or (m.filename == "schema.json" and m.file_size > MAX_SCHEMA_BYTES)
+                or (m.file_size > RATIO_FROM and ratio > MAX_RATIO)):
+            raise ArtifactFormatError(
+                f"The {what} archive's member {m.filename!r} inflates to {m.file_size:,} "
+                f"bytes from {m.compress_size:,} (archive total so far {total:,}); aiwarden "
+                f"reads at most {MAX_MEMBER_BYTES:,} bytes a member ({MAX_SCHEMA_BYTES:,} for "
+                f"schema.json), {MAX_TOTAL_BYTES:,} in all, at most {MAX_RATIO}x inflated.",
+                "artifact")
+    if what == "skops":
+        try:
+            with archive.open("schema.json") as f:
+                f.read(MAX_SCHEMA_BYTES + 1)  # bounded: a lying header cannot inflate more
+        except KeyError:
+            raise ArtifactFormatError("Not a skops file: it has no schema.json.",
+                                      "artifact") from None
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+            raise ArtifactFormatError(f"Not a skops file: schema.json: {why(exc)}",
+                                      "artifact") from None
+
+
 def _prompt_text(data: bytes) -> str:
     """A prompt template's text: non-blank UTF-8, at most ``MAX_PROMPT_BYTES``."""
     if len(data) > MAX_PROMPT_BYTES:
@@ -137,6 +180,7 @@ def _load_skops(data: bytes, trusted_types: Sequence[str]) -> Any:
                                      "which aiwarden never trusts; refusing to load it.",
                                      "trusted_types")
     sio = _skops()
+    check_zip(data, "skops")
     from skops.io.exceptions import UntrustedTypesFoundException
 
     try:

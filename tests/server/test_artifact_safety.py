@@ -243,3 +243,34 @@ def test_a_recorded_trust_outside_the_allow_list_never_loads(tmp_path: Path) -> 
     with pytest.raises(UntrustedArtifactError, match=r"logging\.config\.dictConfig"):
         get_format("skops").load(data, trusted_types=["logging.config.dictConfig"])
     assert not marker.exists()
+
+
+# ---------------------------------------------------------------------------- 4. zip bombs
+def zip_bomb(member: str, size: int) -> bytes:
+    """A skops file whose ``member`` inflates to ``size`` bytes of one repeated byte."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        if member != "schema.json":  # a valid schema beside the bomb
+            z.writestr("schema.json", zipfile.ZipFile(io.BytesIO(sio.dumps([1])))
+                       .read("schema.json"))
+        with z.open(member, "w", force_zip64=True) as f:
+            chunk = b" " * 2**20
+            for _ in range(size // len(chunk)):
+                f.write(chunk)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(("member", "size"), [("schema.json", 40 * 2**20),
+                                              ("big.npy", 24 * 2**20)])
+def test_a_skops_zip_bomb_is_refused_naming_the_member(
+        keyed: tuple[str, dict], member: str, size: int) -> None:
+    data = zip_bomb(member, size)
+    assert len(data) < size / 500  # the upload is small; what it declares is not
+    for trust in ("false", "true"):
+        r = register(keyed, "bomb", data, filename="bomb.skops", trust=trust)
+        assert r.status_code == 422, r.text
+        detail = r.json()["detail"]
+        assert detail["field"] == "artifact" and repr(member) in detail["message"], detail
+        assert f"{size:,}" in detail["message"], detail
+    with pytest.raises(ArtifactFormatError, match=member):  # a stored one never loads
+        get_format("skops").load(data, trusted_types=[])
