@@ -179,12 +179,27 @@ def _workers(pid: int) -> list[int]:
     return out
 
 
-def _run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "aiwarden.cli", *args], env=env, text=True,
-                          capture_output=True, timeout=120)
+def _run_cli(args: list[str], env: dict[str, str], monkeypatch: pytest.MonkeyPatch,
+             capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """``aiwarden ARGS`` with exactly ``env``'s AIWARDEN_* settings, in this process: the same
+    ``main`` the console script runs, without a second interpreter importing aiwarden."""
+    from aiwarden.cli import main
+
+    with monkeypatch.context() as mp:
+        for k in [k for k in os.environ if k.startswith("AIWARDEN_")]:
+            mp.delenv(k)
+        for k, v in env.items():
+            if k.startswith("AIWARDEN_"):
+                mp.setenv(k, v)
+        capsys.readouterr()
+        code = main(args)
+        out, err = capsys.readouterr()
+    return code, out, err
 
 
-def test_first_start_and_image_healthcheck_on_postgresql(tmp_path: Path) -> None:
+def test_first_start_and_image_healthcheck_on_postgresql(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
     """The compose service's command and environment, on a real PostgreSQL database."""
     port = free_port()
     probe = {**os.environ, "AIWARDEN_PORT": str(port)}
@@ -196,15 +211,15 @@ def test_first_start_and_image_healthcheck_on_postgresql(tmp_path: Path) -> None
         env = {**clean, **_service_env("aiwarden", {"POSTGRES_PASSWORD": "unused"}),
                "AIWARDEN_DATABASE_URL": url, "AIWARDEN_PORT": str(port),
                "AIWARDEN_DATA_DIR": str(tmp_path), "AIWARDEN_LOG_LEVEL": "warning"}
-        refused = _run_cli(service["command"], env)  # no key yet, bound to 0.0.0.0
-        assert refused.returncode == 2 and "without an API key" in refused.stderr
+        code, _, err = _run_cli(service["command"], env, monkeypatch, capsys)
+        assert code == 2 and "without an API key" in err  # no key yet, bound to 0.0.0.0
         header = (ROOT / "compose.yaml").read_text().split("services:")[0]
         keys_line = re.search(r"docker compose run --rm aiwarden (keys create .*?)\s+#",
                               header)
         assert keys_line
-        created = _run_cli(shlex.split(keys_line.group(1)), env)
-        assert created.returncode == 0, created.stderr
-        key = created.stdout.splitlines()[0]
+        code, out, err = _run_cli(shlex.split(keys_line.group(1)), env, monkeypatch, capsys)
+        assert code == 0, err
+        key = out.splitlines()[0]
         log = open(tmp_path / "server.log", "wb")  # noqa: SIM115 - closed below
         proc = subprocess.Popen([sys.executable, "-m", "aiwarden.cli", *service["command"]],
                                 env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -219,7 +234,7 @@ def test_first_start_and_image_healthcheck_on_postgresql(tmp_path: Path) -> None
                             break
                     except httpx.HTTPError:
                         pass
-                    time.sleep(0.2)
+                    time.sleep(0.05)
                 assert ready is not None and ready.status_code == 200, (
                     tmp_path / "server.log").read_text()[-2000:]
                 assert ready.json()["database"] == "postgresql"
