@@ -95,12 +95,36 @@ def allowed(name: str, modules: tuple[str, ...] | None = None) -> bool:
     if top in ML_PACKAGES:
         if _under(name, ML_REFUSED):
             return False
-        if top == "pandas":
-            return name.startswith(_PANDAS_DATA) and "computation" not in name
-        return True
+        if top == "pandas" and (not name.startswith(_PANDAS_DATA) or "computation" in name):
+            return False
+        return _ml_origin(name)
     if top in _STDLIB:
         return False
     return _under(name, trusted_modules() if modules is None else modules)
+
+
+def _ml_origin(name: str) -> bool:
+    """Whether the object an ML-package name resolves to is really that package's own (an
+    ML module's ``from subprocess import run`` would otherwise pass as ``pkg.mod.run``)."""
+    import types
+
+    obj = _resolve(name)
+    if obj is None or isinstance(obj, types.ModuleType):
+        return False
+    try:
+        import numpy as np
+
+        if isinstance(obj, np.ufunc):
+            return True
+    except ImportError:
+        pass
+    origin = getattr(obj, "__module__", None)
+    if not isinstance(origin, str):
+        return False
+    where = f"{origin}.{getattr(obj, '__qualname__', getattr(obj, '__name__', ''))}"
+    if origin.split(".", 1)[0] in ML_PACKAGES:
+        return not _under(where, ML_REFUSED) and not _under(origin, ML_REFUSED)
+    return where in STDLIB_DATA  # e.g. a data type an ML package re-exports
 
 
 def refused(types: Iterable[str], modules: tuple[str, ...] | None = None) -> list[str]:

@@ -274,3 +274,17 @@ def test_a_skops_zip_bomb_is_refused_naming_the_member(
         assert f"{size:,}" in detail["message"], detail
     with pytest.raises(ArtifactFormatError, match=member):  # a stored one never loads
         get_format("skops").load(data, trusted_types=[])
+
+
+def test_ml_package_names_must_resolve_to_the_packages_own_objects() -> None:
+    """A stdlib callable an ML module imported is not an ML type: the name is resolved and
+    the object's own module judged (no server needed: the rule behind the 422 above)."""
+    from aiwarden.registry._skops_types import refused
+
+    ok = ["sklearn.tree._tree.Tree", "sklearn.utils.validation.check_array", "numpy.log1p",
+          "numpy.random.mtrand.RandomState", "functools.partial", "collections.OrderedDict",
+          "sklearn.base.defaultdict"]  # collections.defaultdict, a data type
+    bad = ["sklearn.utils.validation.reduce", "sklearn.pipeline.deepcopy",
+           "sklearn.utils.validation.signature", "numpy.no_such_name", "sklearn.utils",
+           "numpy.load", "pandas.read_pickle", "pandas.core.computation.eval.eval"]
+    assert refused(ok + bad) == sorted(bad)
