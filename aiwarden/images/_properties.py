@@ -229,6 +229,9 @@ EDGE_UNIFORMITY = 0.15
 #: ... and one no larger than this times the largest step off the block rows is an edge
 #: like the picture's others (drawings put edges on every row, some on block rows).
 EDGE_MARGIN = 1.1
+#: ... and one that another block row undoes (projected on it, at least this share back):
+#: a bar or a box between two block rows.
+BOX_UNDO = 0.5
 
 
 def block_steps(g: np.ndarray) -> np.ndarray:
@@ -241,7 +244,9 @@ def block_steps(g: np.ndarray) -> np.ndarray:
     - it is no more than ``EDGE_MARGIN`` times the largest step on any other row: the
       picture has edges that large anyway, one happens to sit on a block row;
     - the block columns step at least half as much (the same ratio, by columns): a drawing
-      laid out on the 8-pixel grid (UI, charts, checkerboards), not a DC shift.
+      laid out on the 8-pixel grid (UI, charts, checkerboards), not a DC shift;
+    - another block row steps back by at least ``BOX_UNDO`` of it, block by block: the
+      other edge of a bar or box (a DC shift from corrupt data persists).
 
     Corrupt entropy-coded data shifts the DC of the blocks after it: a step on a block row
     over part of the width, larger than the picture's own edges. Measured on
@@ -270,7 +275,15 @@ def block_steps(g: np.ndarray) -> np.ndarray:
         cols_top = (cstep[:, xs - 1] / (caround + 1.0)).max(axis=1)
     else:
         cols_top = np.zeros(k)
-    explained = uniform | (raw <= EDGE_MARGIN * other) | (cols_top >= top / 2)
+    box = np.zeros(k, dtype=bool)
+    if nb >= 1 and len(ys) > 1:  # a box's far edge undoes the step: a later DC shift does not
+        rows_d = (g[:, ys, : nb * 8] - g[:, ys - 1, : nb * 8]).astype(np.float64)
+        signed = rows_d.reshape(k, len(ys), nb, 8).mean(axis=3)  # (k, rows, blocks)
+        ref = signed[np.arange(k), best]
+        undo = -np.einsum("krn,kn->kr", signed, ref) / ((ref * ref).sum(axis=1) + 1e-9)[:, None]
+        undo[np.arange(k), best] = 0.0
+        box = (undo > BOX_UNDO).any(axis=1)
+    explained = uniform | (raw <= EDGE_MARGIN * other) | (cols_top >= top / 2) | box
     return np.where(explained, 1.0, top)
 
 

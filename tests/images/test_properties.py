@@ -77,7 +77,8 @@ def _reference(data: bytes) -> dict[str, float]:
 
 
 def _block_step(g: np.ndarray) -> float:
-    """The largest block-row ratio, or 1.0 when that step is an edge of the picture."""
+    """The largest block-row ratio, or 1.0 when that step is an edge of the picture
+    (uniform, no larger than other rows' steps, matched by block columns, or undone)."""
     def row_step(y: int) -> float:  # mean |row y - row y-1|
         return float(np.mean(np.abs(g[y] - g[y - 1])))
 
@@ -96,7 +97,15 @@ def _block_step(g: np.ndarray) -> float:
     blocks = [d[x:x + 8].mean() for x in range(0, w // 8 * 8, 8)] or list(d)
     uniform = np.std(blocks) / (np.abs(d).mean() + 1) < 0.15
     cols = max((ratio(col_step, x) for x in range(8, w - 2, 8)), default=0.0)
-    return 1.0 if uniform or row_step(y) <= 1.1 * other or cols >= top / 2 else top
+
+    def signed(r: int) -> np.ndarray:  # per 8-pixel block mean of row r - row r-1
+        return np.array([(g[r, x:x + 8] - g[r - 1, x:x + 8]).mean()
+                         for x in range(0, w // 8 * 8, 8)])
+
+    box = w >= 8 and any(-signed(r) @ signed(y) / (signed(y) @ signed(y) + 1e-9) > 0.5
+                         for r in rows if r != y)
+    explained = uniform or row_step(y) <= 1.1 * other or cols >= top / 2 or box
+    return 1.0 if explained else top
 
 
 def _bits(bits: np.ndarray) -> int:
