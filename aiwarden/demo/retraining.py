@@ -67,6 +67,25 @@ class RetrainingAct:
                  json=pipeline(self.story.speed, **changes)).raise_for_status()
         http.post(f"/models/{self.model}/runs", json={"reason": reason}).raise_for_status()
 
+    def settle(self, http: httpx.Client) -> str:
+        """End the story in a state that stays true: the drift alert still fires (the
+        campaign goes on), so the pipeline's automatic trigger is switched off and any run
+        it queued meanwhile cancelled; otherwise runs would keep training and promoting
+        versions after "THE END" with no line in the terminal. Returns what to tell."""
+        spec = pipeline(self.story.speed)
+        spec["triggers"] = {**spec["triggers"], "on_alerts": []}
+        http.put(f"/models/{self.model}/pipeline", json=spec).raise_for_status()
+        cancelled = []
+        for run in http.get(f"/models/{self.model}/runs").json():
+            if run["state"] in ("queued", "running") and run["trigger"] != "manual":
+                http.post(f"/runs/{run['id']}/cancel").raise_for_status()
+                cancelled.append(f"#{run['id']}")
+        also = f" (cancelled the run it had queued meanwhile: {', '.join(cancelled)})" \
+            if cancelled else ""
+        return (f"The retraining pipeline's drift trigger is now off{also}, so nothing "
+                f"retrains or promotes behind your back; `aiwarden retrain {self.model}` "
+                "queues a run by hand.")
+
     # -------------------------------------------------------------- watching
     def watch(self, http: httpx.Client) -> None:
         runs = http.get(f"/models/{self.model}/runs").json()

@@ -203,8 +203,9 @@ class Story(Narrator, threading.Thread):
             self._incident(http, inc)
         self.act.watch(http)
         if self.act.finished and self._rolled is not None and not self.done.is_set():
+            settled = self.act.settle(http)  # before the ending, so that it stays true
             self.done.set()
-            self.say(self.ending(self._rolled))
+            self.say(self.ending(self._rolled, settled))
         self._status(len(firing), sum(1 for i in incidents if i["status"] in (
             "triggered", "acknowledged", "mitigated")))
 
@@ -267,12 +268,12 @@ class Story(Narrator, threading.Thread):
                  f"{e['base_value']:.2f}): {top}. ({self.url}/models/{DEMO_MODEL}/"
                  f"predictions/{pid})")
 
-    def ending(self, incident: int | None) -> str:
-        """The last beat: the story is over, and where to look next."""
+    def ending(self, incident: int | None, settled: str = "") -> str:
+        """The last beat: the story is over, what keeps happening, and where to look next."""
         now = (f"version {self.act.champion}, retrained by the pipeline and gated, is the "
                "champion" if self.act.champion else "version 1 serves all traffic again")
         return (f"THE END: the story is over. Version 2 was rolled back automatically and "
-                f"{now}.\n  Look next at: incident #{incident} "
+                f"{now}.{' ' + settled if settled else ''}\n  Look next at: incident #{incident} "
                 f"{self.url}/incidents/{incident} (timeline, RCA, the rollback and its "
                 f"verification), the model page {self.url}/models/{DEMO_MODEL} (drift, "
                 f"performance, versions, training runs), or `aiwarden incidents show "

@@ -107,6 +107,7 @@ def test_the_story_plays_out_to_the_rollback(demo_server: ThreadServer) -> None:
     # the clean run waits for the rollback: two canaries at once would share the traffic
     assert told.find("Rolled fraud-detector") < told.find("RETRAIN run #3"), told
     assert "THE END" in [x for x in told.splitlines() if x.startswith("[")][-1], told
+    assert "drift trigger is now off" in told[told.find("THE END"):], told
     # the canary's incident explains an honest small purchase version 2 flagged, in a thread
     # of its own (a process's first Permutation SHAP compiles shap's code): when it was told
     # in time, amount leads it (the explanation itself: test_explain_api)
@@ -140,6 +141,12 @@ def test_the_story_plays_out_to_the_rollback(demo_server: ThreadServer) -> None:
         assert api.get(f"/registry/models/{DEMO_MODEL}/aliases").json() == {
             "champion": "3", "challenger": "3"}
         assert api.get(f"/models/{DEMO_MODEL}/traffic").json()["mode"] == "off"
+        # the ending stays true (outside review, finding 12): the drift alert, still firing,
+        # no longer queues runs that would train and promote versions after "THE END"
+        spec = api.get(f"/models/{DEMO_MODEL}/pipeline").json()
+        assert spec["triggers"]["on_alerts"] == [], spec["triggers"]
+        assert not [r for r in api.get(f"/models/{DEMO_MODEL}/runs").json()
+                    if r["state"] in ("queued", "running")]
         incidents = {i["id"]: i for i in api.get(
             "/incidents", params={"model": DEMO_MODEL}).json()}
         rolled = [i for i in incidents.values() if any(
