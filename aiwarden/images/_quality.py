@@ -190,6 +190,7 @@ def duplicates(table: PropertyTable, usable: np.ndarray, near_distance: int = 20
     ph, ph64 = c["phash_fine"][idx], c["phash"][idx]
     block = _block(len(idx))
     colours = np.stack([c["mean_r"][idx], c["mean_g"][idx], c["mean_b"][idx]], axis=1)
+    logar = np.log(c["aspect_ratio"][idx])
     dist_to: dict[int, int] = {}
     for s in range(0, len(idx), block):
         d = hamming(ph[s:s + block], ph)
@@ -200,6 +201,9 @@ def duplicates(table: PropertyTable, usable: np.ndarray, near_distance: int = 20
             i, j = int(idx[a + s]), int(idx[b])
             if np.abs(colours[a + s] - colours[b]).max() > near_colour:
                 continue
+            if abs(logar[a + s] - logar[b]) > _NEAR_LOG_ASPECT:
+                continue  # a resized or re-encoded copy keeps its shape (low-detail images,
+                # such as two-band flags, match in pHash whatever their shape)
             ri, rj = root(i), root(j)
             if ri != rj:
                 parent[max(ri, rj)] = min(ri, rj)
@@ -244,6 +248,11 @@ def leakage(table: PropertyTable, reference: PropertyTable, usable: np.ndarray |
             elif d[a, best[a]] <= near_distance:
                 out.append((int(i), int(ridx[best[a]]), int(d[a, best[a]])))
     return out
+
+
+#: Near duplicates differ in aspect ratio by at most this factor (1.5: a 4:3 photo and its
+#: square-squeezed copy still match; a 16x20 and a 173x320 two-band flag do not).
+_NEAR_LOG_ASPECT = float(np.log(1.5))
 
 
 def _block(n: int) -> int:
