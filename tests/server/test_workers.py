@@ -79,7 +79,7 @@ def test_a_leader_dead_between_recording_and_grouping_leaves_the_page_to_its_suc
     mon.create_model(name, task="binary")
     mon.upload_reference(name, "v1", pa.Table.from_pandas(scored_frame(3000),
                                                           preserve_index=False), HINTS)
-    mon.log_predictions(name, json_rows(scored_frame(1500, seed=9, shift=1.2),
+    mon.log_predictions(name, json_rows(scored_frame(500, seed=9, shift=1.2),
                                         time.time() - 1600))
     with db.write() as conn:
         alerts_repo.upsert_rule(conn, name, "x-drift", {"model": name, "name": "x-drift",
@@ -175,7 +175,7 @@ def test_kill_9_of_the_leading_worker_pages_once_and_misses_nothing(tmp_path: Pa
                     time.sleep(0.1)
                 assert leader != srv.proc.pid  # a worker leads, not the supervisor
                 r = http.post(f"/models/{name}/predictions", json=json_rows(
-                    scored_frame(1500, seed=9, shift=1.2), time.time() - 1600))
+                    scored_frame(500, seed=9, shift=1.2), time.time() - 1600))
                 assert r.status_code == 200, r.text
                 os.kill(leader, 9)  # mid-cycle: the loop evaluates every 0.3 s
                 killed_at = time.monotonic()
