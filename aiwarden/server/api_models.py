@@ -13,7 +13,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, StrictFloat, WithJsonSchema
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    RootModel,
+    StrictFloat,
+    WithJsonSchema,
+)
 
 from aiwarden.incidents.rollback import RollbackPolicy
 from aiwarden.server.spec_models import (
@@ -29,8 +37,8 @@ from aiwarden.server.spec_models import (
 
 __all__ = [
     "ALIAS_PATTERN", "ARROW", "BODY_MODELS", "DURATION_PATTERN", "INSTANT_PATTERN",
-    "NAME_PATTERN", "PARQUET", "Error", "ErrorDetail",
-    "Open", "RollbackPolicy", "answers", "body_doc",
+    "NAME_PATTERN", "PARQUET", "Error", "ErrorDetail", "JsonInt",
+    "Open", "RollbackPolicy", "answers", "body_doc", "json_integer",
 ]
 
 # An instant as query parameters take it (monitoring.windows.parse_instant): now, a duration
@@ -45,6 +53,19 @@ INSTANT_PATTERN = (  # empty: the parameter's default
 DURATION_PATTERN = rf"^({BOUNDED_DURATION})?$"
 ARROW = "application/vnd.apache.arrow.stream"
 PARQUET = "application/vnd.apache.parquet"
+
+
+def json_integer(value: Any) -> Any:
+    """A JSON integer (7 or 7.0, as JSON Schema reads it), never text or a boolean: a lax
+    parse took "7" and false (schemathesis ST201), a strict one refused 7.0 (ST202)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("expected an integer")
+    if isinstance(value, float) and not value.is_integer():
+        raise ValueError("expected an integer")
+    return int(value)
+
+
+JsonInt = Annotated[int, BeforeValidator(json_integer)]
 
 
 class Open(BaseModel):

@@ -7,12 +7,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BeforeValidator, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from aiwarden.monitoring import quarantine as q
 from aiwarden.server.access import monitor as _monitor
 from aiwarden.server.access import requires
-from aiwarden.server.api_models import Open, Quarantined, answers, body_doc
+from aiwarden.server.api_models import JsonInt, Open, Quarantined, answers, body_doc
 from aiwarden.server.jsonbody import json_body
 
 __all__ = ["router"]
@@ -20,17 +20,9 @@ __all__ = ["router"]
 router = APIRouter()
 
 _MAX_ID = 2**63 - 1  # the id column is a 64-bit integer
-def _integer(value: Any) -> Any:
-    """An id is a JSON integer (7 or 7.0, as JSON Schema reads it), never text or a boolean:
-    a lax parse took "7" (schemathesis ST201), a strict one refused 7.0 (ST202)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError("expected an integer")
-    if isinstance(value, float) and not value.is_integer():
-        raise ValueError("expected an integer")
-    return int(value)
 
 
-RowId = Annotated[int, Field(ge=1, le=_MAX_ID), BeforeValidator(_integer)]
+RowId = Annotated[JsonInt, Field(ge=1, le=_MAX_ID)]
 Ids = Annotated[list[RowId], Field(min_length=1, max_length=q.MAX_IDS,
                                    description=f"quarantined row ids, at most {q.MAX_IDS}")]
 
