@@ -241,6 +241,9 @@ def leakage(table: PropertyTable, reference: PropertyTable, usable: np.ndarray |
         col = np.stack([c["mean_r"][part], c["mean_g"][part], c["mean_b"][part]], axis=1)
         far = np.abs(col[:, None, :] - rcol[None, :, :]).max(axis=2) > near_colour
         d[far] = 999
+        shape = np.abs(np.log(c["aspect_ratio"][part])[:, None]
+                       - np.log(rc["aspect_ratio"][ridx])[None, :]) > _NEAR_LOG_ASPECT
+        d[shape] = 999  # as in duplicates: a copy keeps its shape
         best = d.argmin(axis=1)
         for a, i in enumerate(part):
             if c["digest"][i] in rdig:
