@@ -41,7 +41,7 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadServ
 def test_the_fruit_story_plays_out_to_the_blocked_retrain(
         demo_server: ThreadServer, tmp_path: Path) -> None:
     out = io.StringIO()
-    story = FruitStory(demo_server.url, tmp_path / "training", speed=6, out=out,
+    story = FruitStory(demo_server.url, tmp_path / "training", speed=12, out=out,
                        history_minutes=30, reference_images=200, training_images=30)
     story.start()
     try:
