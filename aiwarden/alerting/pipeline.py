@@ -324,9 +324,12 @@ class AlertPipeline:
             model, rule = flush.group_labels.get("model"), flush.group_labels.get("rule")
             inc = self.incidents.find_holding(model, rule) if model and rule else None
             if inc is not None:
-                self.incidents.record_notification(inc.id, flush.receiver, detail={
+                nobody = flush.receiver == "none"  # the default route: nobody was told
+                self.incidents.record_notification(inc.id, flush.receiver, ok=not nobody,
+                                                   detail={
                     "status": flush.status, "firing": len(flush.firing),
-                    "resolved": len(flush.resolved)})
+                    "resolved": len(flush.resolved),
+                    **({"error": "no receiver configured"} if nobody else {})})
 
     def _rule_infos(self, models: set[str]) -> dict[tuple[str, str], AlertInfo]:
         out: dict[tuple[str, str], AlertInfo] = {}

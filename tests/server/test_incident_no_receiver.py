@@ -22,6 +22,14 @@ def test_no_receiver_is_not_shown_as_notified(http, server) -> None:
                                              "critical": 1.0}).raise_for_status()
     assert evaluate(http)["incidents"]
     iid = http.get("/incidents", params={"model": name}).json()[0]["id"]
+    # the pipeline's own record of the group it flushed to "none": not ok, and says why
+    deadline = time.monotonic() + 30
+    while not (told := [e["detail"] for e in http.get(f"/incidents/{iid}").json()["timeline"]
+                        if e["kind"] == "notification" and e["detail"]["receiver"] == "none"]):
+        assert time.monotonic() < deadline, "the group was never flushed"
+        evaluate(http)
+        time.sleep(0.2)
+    assert told[0]["ok"] is False and told[0]["error"] == "no receiver configured", told
     # what the alert pipeline records when a group flushes to the default route "none"
     incidents = server.server.config.app.state.incidents
     incidents.record_notification(iid, "none", detail={"status": "firing", "firing": 1,
