@@ -37,8 +37,9 @@ from aiwarden.server.spec_models import (
 
 __all__ = [
     "ALIAS_PATTERN", "ARROW", "BODY_MODELS", "DURATION_PATTERN", "INSTANT_PATTERN",
-    "NAME_PATTERN", "PARQUET", "Error", "ErrorDetail", "JsonInt",
-    "Open", "RollbackPolicy", "answers", "body_doc", "json_integer",
+    "NAME_PATTERN", "PARQUET", "Error", "ErrorDetail",
+    "Open", "RollbackPolicy", "answers", "body_doc", "json_int",
+    "json_integer",
 ]
 
 # An instant as query parameters take it (monitoring.windows.parse_instant): now, a duration
@@ -65,7 +66,11 @@ def json_integer(value: Any) -> Any:
     return int(value)
 
 
-JsonInt = Annotated[int, BeforeValidator(json_integer)]
+def json_int(**bounds: int) -> Any:
+    """An integer field with ``ge``/``le`` bounds that takes JSON integers only: the bounds
+    come first, or the document loses them (pydantic then writes 'ge' instead of
+    'minimum', and the fuzzer sends 0 to an id that must be >= 1)."""
+    return Annotated[int, Field(**bounds), BeforeValidator(json_integer)]
 
 
 class Open(BaseModel):

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from aiwarden.errors import DataError
 from aiwarden.monitoring.explanations import MAX_ROWS, Explanations
 from aiwarden.server.access import monitor, requires
-from aiwarden.server.api_models import JsonInt, Open, answers, body_doc
+from aiwarden.server.api_models import Open, answers, body_doc, json_int
 from aiwarden.server.errors import Forbidden, HttpError
 from aiwarden.server.jsonbody import json_body
 from aiwarden.server.long_work import until_disconnect
@@ -41,12 +41,12 @@ class ExplainOptionsBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     method: Literal["auto", "tree", "linear", "permutation", "kernel", "lime"] = "auto"
-    seed: JsonInt = Field(0, ge=0, le=2**31 - 1)
-    background_size: JsonInt = Field(100, ge=1, le=1000)
-    kernel_background: JsonInt = Field(20, ge=1, le=200)
-    kernel_samples: JsonInt | None = Field(None, ge=1, le=10_000)
-    max_evals: JsonInt | None = Field(None, ge=1, le=10_000)
-    lime_samples: JsonInt = Field(5000, ge=100, le=20_000)
+    seed: json_int(ge=0, le=2**31 - 1) = 0
+    background_size: json_int(ge=1, le=1000) = 100
+    kernel_background: json_int(ge=1, le=200) = 20
+    kernel_samples: json_int(ge=1, le=10_000) | None = None
+    max_evals: json_int(ge=1, le=10_000) | None = None
+    lime_samples: json_int(ge=100, le=20_000) = 5000
     tree_perturbation: Literal["interventional", "tree_path_dependent"] = "interventional"
     target_class: str | int | bool | None = None
     task: Literal["auto", "classification", "regression"] = "auto"

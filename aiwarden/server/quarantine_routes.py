@@ -12,7 +12,7 @@ from pydantic import ConfigDict, Field
 from aiwarden.monitoring import quarantine as q
 from aiwarden.server.access import monitor as _monitor
 from aiwarden.server.access import requires
-from aiwarden.server.api_models import JsonInt, Open, Quarantined, answers, body_doc
+from aiwarden.server.api_models import Open, Quarantined, answers, body_doc, json_int
 from aiwarden.server.jsonbody import json_body
 
 __all__ = ["router"]
@@ -22,7 +22,7 @@ router = APIRouter()
 _MAX_ID = 2**63 - 1  # the id column is a 64-bit integer
 
 
-RowId = Annotated[JsonInt, Field(ge=1, le=_MAX_ID)]
+RowId = json_int(ge=1, le=_MAX_ID)
 Ids = Annotated[list[RowId], Field(min_length=1, max_length=q.MAX_IDS,
                                    description=f"quarantined row ids, at most {q.MAX_IDS}")]
 
