@@ -39,7 +39,7 @@ from aiwarden.demo.chatbot_texts import (
     prompt_for,
     reply,
 )
-from aiwarden.demo.narration import Narrator
+from aiwarden.demo.narration import ServerStory
 
 __all__ = ["CHATBOT_MODEL", "ChatbotStory", "start_chatbot_story"]
 
@@ -76,9 +76,12 @@ _PROMPT_NOTES = {"1": "first release: brief, kind answers",
                  "2": "per-locale tone packs, mirrors the customer's mood"}
 
 
-class ChatbotStory(Narrator, threading.Thread):
+class ChatbotStory(ServerStory, threading.Thread):
     """The story against a server at ``url`` whose egress policy allows ``upstream`` (the
     fake LLM's base URL, ``.../v1``)."""
+
+    SETUP_LINE = ("Setting up the support bot: two prompt versions, their reviewed "
+                  "conversations, the guardrail and the rollback policy...")
 
     def __init__(self, url: str, upstream: str, *, api_key: str | None = None,
                  speed: float = 1.0, out: TextIO | None = None, rows_per_tick: int = 4,
@@ -303,23 +306,6 @@ class ChatbotStory(Narrator, threading.Thread):
                 "charts stay live; Ctrl-C stops the demo.")
 
     # ------------------------------------------------------------------ run
-    def run(self) -> None:
-        self.started = time.time()
-        try:
-            with httpx.Client(base_url=self.url + "/api/v1", timeout=60,
-                              headers={"Authorization": f"Bearer {self.api_key}"}
-                              if self.api_key else {}) as http:
-                self.say("Setting up the support bot: two prompt versions, their reviewed "
-                         "conversations, the guardrail and the rollback policy...")
-                fresh = self._setup(http)
-                self.started = time.time()
-                self._loop(http, fresh)
-        except Exception:
-            if self.stop_event.wait(2.0):  # the server shut down under it: no error
-                return
-            log.exception("the demo story stopped")
-            self.say("The demo story stopped on an error (see the log); the server goes on.")
-
     def _loop(self, http: httpx.Client, fresh: bool) -> None:
         promote = fresh
         tick = 0

@@ -33,7 +33,7 @@ from typing import Any, TextIO
 import httpx
 import numpy as np
 
-from aiwarden.demo.narration import Narrator
+from aiwarden.demo.narration import ServerStory
 
 __all__ = ["CORRUPT_NAME", "DARK_STORE", "FRUIT_ENTRY", "FRUIT_MODEL", "FruitStory",
            "KioskModel", "kiosk_features", "start_fruit_story", "train"]
@@ -125,9 +125,12 @@ def train(ctx: Any) -> Any:
     return TrainingResult("model.skops", format="skops")
 
 
-class FruitStory(Narrator, threading.Thread):
+class FruitStory(ServerStory, threading.Thread):
     """The story against a server at ``url``; the next training set is written under
     ``training_dir`` (a folder the server can read: the demo's data directory)."""
+
+    SETUP_LINE = ("Setting up the fruit kiosks: the classifier, its reference "
+                  "photographs, the confusion rule and an hour of shoppers...")
 
     def __init__(self, url: str, training_dir: str | Path, *, api_key: str | None = None,
                  speed: float = 1.0, out: TextIO | None = None, images_per_tick: int = 6,
@@ -358,23 +361,6 @@ class FruitStory(Narrator, threading.Thread):
                 "coming so the charts stay live; Ctrl-C stops the demo.")
 
     # ------------------------------------------------------------------ run
-    def run(self) -> None:
-        self.started = time.time()
-        try:
-            with httpx.Client(base_url=self.url + "/api/v1", timeout=60,
-                              headers={"Authorization": f"Bearer {self.api_key}"}
-                              if self.api_key else {}) as http:
-                self.say("Setting up the fruit kiosks: the classifier, its reference "
-                         "photographs, the confusion rule and an hour of shoppers...")
-                fresh = self._setup(http)
-                self.started = time.time()
-                self._loop(http, fresh)
-        except Exception:
-            if self.stop_event.wait(2.0):  # the server shut down under it: no error
-                return
-            log.exception("the demo story stopped")
-            self.say("The demo story stopped on an error (see the log); the server goes on.")
-
     def _loop(self, http: httpx.Client, fresh: bool) -> None:
         tick = 0
         self._lights_changed = not fresh

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any, TextIO
 
-__all__ = ["Narrator"]
+import httpx
+
+log = logging.getLogger("aiwarden.demo")
+
+__all__ = ["Narrator", "ServerStory"]
 
 
 class Narrator:
@@ -43,3 +49,40 @@ class Narrator:
                 continue
             self._seen.add(k)
             yield e, text
+
+
+class ServerStory(Narrator):
+    """A story told through a server's API from a thread: set up once (``_setup`` says whether
+    the server was fresh), then ``_loop`` until stopped; a failure is one line, not the end
+    of the server."""
+
+    SETUP_LINE = "Setting up..."
+    url: str
+    api_key: str | None
+    started: float
+    stop_event: threading.Event
+
+    def say(self, text: str) -> None:
+        raise NotImplementedError
+
+    def _setup(self, http: httpx.Client) -> bool:
+        raise NotImplementedError
+
+    def _loop(self, http: httpx.Client, fresh: bool) -> None:
+        raise NotImplementedError
+
+    def run(self) -> None:
+        self.started = time.time()
+        try:
+            with httpx.Client(base_url=self.url + "/api/v1", timeout=60,
+                              headers={"Authorization": f"Bearer {self.api_key}"}
+                              if self.api_key else {}) as http:
+                self.say(self.SETUP_LINE)
+                fresh = self._setup(http)
+                self.started = time.time()
+                self._loop(http, fresh)
+        except Exception:
+            if self.stop_event.wait(2.0):  # the server shut down under it: no error
+                return
+            log.exception("the demo story stopped")
+            self.say("The demo story stopped on an error (see the log); the server goes on.")
