@@ -142,3 +142,18 @@ def train_on_shuffled_labels(ctx: TrainingContext) -> TrainingResult:
     train = ctx.load_train()
     y = np.random.default_rng(0).permutation(train[ctx.target].to_numpy())
     return _saved(ctx, _one_hot_c(LogisticRegression()).fit(train[ctx.features], y))
+
+
+def train_waits_per_call(ctx: TrainingContext) -> TrainingResult:
+    """``train_logreg``'s sound model behind a step that waits ``params.seconds`` on every
+    predict call (tests/training/slow_model.py): every gate but the latency budget would
+    bless it."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from tests.training.slow_model import PerCallWait
+
+    train = ctx.load_train()
+    model = make_pipeline(PerCallWait(float(ctx.params["seconds"])),
+                          _one_hot_c(LogisticRegression()))
+    return _saved(ctx, model.fit(train[ctx.features], train[ctx.target]))

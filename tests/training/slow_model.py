@@ -1,0 +1,31 @@
+"""A scikit-learn step that waits on every call: the planted defect of the infra gate's test
+(tests/training/test_infra_gate_server.py).
+
+It stands for a transform that blocks per request (a remote feature lookup, a model far too
+big for its latency budget) while the model behind it is sound, so only the latency budget
+may refuse it. A wait, not a busy loop: a sleep is never shorter than asked, however fast or
+loaded the machine, so the candidate is slower than its budget on every run. skops saves it
+as a type of its own: a server loads it only when its operator names this module in
+``AIWARDEN_TRUSTED_MODULES`` and the type in ``AIWARDEN_SKOPS_TRUSTED``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sklearn.base import BaseEstimator, TransformerMixin
+
+
+class PerCallWait(TransformerMixin, BaseEstimator):
+    """Passes its rows through unchanged, ``seconds`` after it was called."""
+
+    def __init__(self, seconds: float = 1.0) -> None:
+        self.seconds = seconds
+
+    def fit(self, x: Any, y: Any = None) -> PerCallWait:
+        return self
+
+    def transform(self, x: Any) -> Any:
+        time.sleep(self.seconds)
+        return x

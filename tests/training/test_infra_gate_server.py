@@ -1,0 +1,88 @@
+"""The infra gate through a real server: a candidate whose every predict call takes a second
+is refused by its latency budget, with the timing stored on the run, and leaves no version;
+the same model without the wait passes every gate on the same server.
+
+The server is its own process (``aiwarden server``): the timing the gate stores is the
+server's, not shared with this test's interpreter. The slow step is a custom scikit-learn type
+saved with skops (never a pickle), loaded because the server's operator trusts its module
+(``AIWARDEN_TRUSTED_MODULES``) and type (``AIWARDEN_SKOPS_TRUSTED``), as a user's own
+transformer would be. Its wait is a sleep, never shorter than asked, so the refusal does not
+depend on the machine's speed; the clean candidate's budget is ~100x its one-row predict.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.server.live import ProcessServer, database_url
+from tests.training.test_gates_server import _champion_with_traffic, _refused_by
+
+MODEL = "gated"  # _champion_with_traffic's model
+WAIT_S, BUDGET_MS = 1.0, 500.0
+SLOW_TYPE = "tests.training.slow_model.PerCallWait"
+PIPELINE = {"data": {"window": "3d", "min_rows": 200},
+            "holdout": {"window": None, "share": 0.3, "seed": 0},
+            "promotion": {"mode": "manual"}, "gates": {"latency_budget_ms": BUDGET_MS}}
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+    tmp = tmp_path_factory.mktemp("infra")
+    env = {"AIWARDEN_ALLOW_CODE_ARTIFACTS": "true", "AIWARDEN_EVALUATE_EVERY": "0",
+           "AIWARDEN_BUCKET_SECONDS": "3600", "AIWARDEN_COMPACT_EVERY": "0.5",
+           "AIWARDEN_TRUSTED_MODULES": "tests.training.slow_model",
+           "AIWARDEN_SKOPS_TRUSTED": SLOW_TYPE}
+    with database_url("sqlite", tmp) as url:
+        server = ProcessServer(url, tmp, extra_env=env).start()
+        try:
+            with httpx.Client(base_url=server.url + "/api/v1", timeout=60) as http:
+                _champion_with_traffic(http)
+                yield http
+        finally:
+            server.stop()
+
+
+def _run(http: httpx.Client, entry: str, params: dict | None = None) -> dict:
+    http.put(f"/models/{MODEL}/pipeline", json={
+        "entry": f"tests.training.pipelines:{entry}", "params": params or {},
+        **PIPELINE}).raise_for_status()
+    run_id = http.post(f"/models/{MODEL}/runs").json()["id"]
+    deadline = time.monotonic() + 600
+    while (run := http.get(f"/runs/{run_id}").json())["state"] in ("queued", "running"):
+        assert time.monotonic() < deadline, f"run did not end: {run}"
+        time.sleep(0.2)
+    return run
+
+
+def test_a_candidate_slower_than_its_budget_is_refused_with_the_timing_stored(
+        api: httpx.Client) -> None:
+    run = _run(api, "train_waits_per_call", {"seconds": WAIT_S})
+    gate = _refused_by(run)  # every gate before it passed; no version was registered
+    assert gate["gate"] == "infra" and [g["gate"] for g in run["gates"]] == [
+        "data", "labels", "infra"], run["gates"]
+    evidence = gate["evidence"]
+    assert evidence["format"] == "skops" and evidence["budget_ms"] == BUDGET_MS
+    # each timed row's fastest call still waited its second
+    assert evidence["p50_ms"] >= WAIT_S * 1000 and evidence["p95_ms"] >= WAIT_S * 1000
+    assert evidence["calls"] == evidence["rows_over_budget"] == 4  # 4 of 50 decide the p95
+    assert gate["reason"] == (f"too slow: p95 {evidence['p95_ms']:.1f} ms per prediction, "
+                              f"budget {BUDGET_MS:g} ms")
+    assert run["reason"] == gate["reason"]
+    versions = api.get(f"/registry/models/{MODEL}/versions").json()
+    assert [v["version"] for v in versions] == ["1"], versions  # the champion alone
+
+
+def test_the_same_model_without_the_wait_passes_every_gate(api: httpx.Client) -> None:
+    run = _run(api, "train_logreg")
+    assert run["state"] == "succeeded", (run["reason"], run["gates"])
+    assert [g["gate"] for g in run["gates"]] == ["data", "labels", "infra", "overfit",
+                                                 "slices", "comparison"]
+    assert all(g["passed"] for g in run["gates"])
+    infra = run["gates"][2]["evidence"]
+    assert infra["calls"] == 50 and infra["rows_over_budget"] == 0
+    assert infra["p95_ms"] < BUDGET_MS and infra["budget_ms"] == BUDGET_MS
+    assert run["version"] == "2"
