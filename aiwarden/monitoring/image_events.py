@@ -1,21 +1,22 @@
 """Image events in: decode, measure, keep a thumbnail, then log the properties as ordinary
 numeric features through the tabular ingest (docs/images.md).
 
-Decoding and measuring happen before the tabular ingest takes the model's write lock, in
-the caller's worker thread, a chunk of images at a time (memory is bounded by a chunk and
-by aiwarden.images' byte and pixel limits). An image that does not decode, or whose
-quality finding makes its properties meaningless (a constant frame, corrupt JPEG data),
-becomes a quarantined row with the reason through the same ingest, so it is counted in the
-version's quarantine metric and listed at GET /models/{m}/quarantine; the batch's other rows
-are stored. Thumbnails of every decodable image are kept on disk, bounded per model.
+Decoding, measuring and thumbnailing happen before the tabular ingest takes the model's
+write lock, in worker processes (aiwarden.images' MeasurePool: they hold the GIL, which in
+the server process slowed tabular requests answered meanwhile), a chunk of images at a time
+(memory is bounded by a chunk and by aiwarden.images' byte and pixel limits); at most a few
+requests at once, beyond that PoolBusy (the route answers 429 with Retry-After). An image
+that does not decode, or whose quality finding makes its properties meaningless (a constant
+frame, corrupt JPEG data), becomes a quarantined row with the reason through the same
+ingest, so it is counted in the version's quarantine metric and listed at
+GET /models/{m}/quarantine; the batch's other rows are stored. Thumbnails of every
+decodable image are kept on disk, bounded per model.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import os
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,15 +25,8 @@ from typing import Any
 import numpy as np
 
 from aiwarden.errors import DataError
-from aiwarden.images import (
-    FAILURES,
-    Decoded,
-    DecodeFailure,
-    PropertyTable,
-    compute_properties,
-    decode,
-    quality,
-)
+from aiwarden.images import FAILURES, DecodeFailure, PropertyTable, quality
+from aiwarden.images._pool import MeasurePool, shared, thumbnail_jpeg
 
 __all__ = ["QUARANTINED", "ImageIngestResult", "ThumbnailStore", "ingest_images"]
 
@@ -41,10 +35,6 @@ __all__ = ["QUARANTINED", "ImageIngestResult", "ThumbnailStore", "ingest_images"
 QUARANTINED = FAILURES | {"non_finite", "wrong_mode", "constant", "garbled", "too_small",
                           "too_large", "extreme_aspect"}
 FIELD = "image"
-_CHUNK = 64
-# Image batches measured at once, server-wide: half the CPUs (at least one), so concurrent
-# image clients cannot take every core from the tabular ingest in the same server.
-_SLOTS = threading.BoundedSemaphore(max(1, (os.cpu_count() or 2) // 2))
 
 
 @dataclass
@@ -84,16 +74,16 @@ class ThumbnailStore:
         return self.root / str(int(model_id)) / f"{digest}.jpg"
 
     def save(self, model_id: int, prediction_id: str, image: Any) -> int:
-        thumb = image.copy()
-        thumb.thumbnail((self.side, self.side))
-        buf = io.BytesIO()
-        thumb.convert("RGB").save(buf, "JPEG", quality=80)
+        return self.write(model_id, prediction_id, thumbnail_jpeg(image, self.side))
+
+    def write(self, model_id: int, prediction_id: str, data: bytes) -> int:
+        """Keep an already made thumbnail (``thumbnail_jpeg``, e.g. from a worker)."""
         target = self.path(model_id, prediction_id)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_suffix(f".{os.getpid()}.{time.monotonic_ns()}.tmp")
-        tmp.write_bytes(buf.getvalue())
+        tmp.write_bytes(data)
         os.replace(tmp, target)  # atomic: a reader sees the old file or the new one
-        return buf.tell()
+        return len(data)
 
     def read(self, model_id: int, prediction_id: str) -> bytes | None:
         try:
@@ -128,22 +118,20 @@ class ThumbnailStore:
 
 def ingest_images(monitor: Any, name: str, metas: list[dict[str, Any]],
                   images: list[bytes | DecodeFailure], thumbs: ThumbnailStore | None,
-                  **decode_options: Any) -> ImageIngestResult:
+                  pool: MeasurePool | None = None, **decode_options: Any
+                  ) -> ImageIngestResult:
     """``metas[i]`` is the row of ``images[i]`` (prediction_id, prediction, scores,
-    timestamp, features, tags...); its ``features`` gain the image's properties."""
+    timestamp, features, tags...); its ``features`` gain the image's properties. ``pool``:
+    where images are measured (None: the process's shared pool); raises ``PoolBusy``."""
     model = monitor.model(name)  # an unknown model: 404 before any decoding
     res = ImageIngestResult(received=len(images))
+    measured = (pool or shared()).measure(images, thumbs.side if thumbs else None,
+                                          **decode_options)
     # checked by the route (image_routes); kept beside the events for embedding drift
     embeddings = [meta.pop("embedding", None) for meta in metas]
-    tables: list[PropertyTable] = []
-    with _SLOTS:
-        for s in range(0, len(images), _CHUNK):
-            decoded = [decode(it, **decode_options) for it in images[s:s + _CHUNK]]
-            tables.append(compute_properties(decoded))
-            if thumbs is not None:
-                res.thumbnails += _thumbnails(thumbs, model.id, metas[s:s + _CHUNK], decoded)
-            del decoded
-    table = _concat(tables)
+    table = measured.table
+    if thumbs is not None:
+        res.thumbnails = _thumbnails(thumbs, model.id, metas, measured.thumbnails)
     report = quality(table)
     rejected: dict[int, tuple[str, str]] = {}
     for f in report.findings:
@@ -198,21 +186,14 @@ def _store_embeddings(monitor: Any, name: str, model_id: int, metas: list[dict[s
 
 
 def _thumbnails(thumbs: ThumbnailStore, model_id: int, metas: list[dict[str, Any]],
-                decoded: list[Decoded | DecodeFailure]) -> int:
+                made: list[bytes | None]) -> int:
     n = 0
-    for meta, d in zip(metas, decoded, strict=True):
+    for meta, data in zip(metas, made, strict=True):
         pid = meta.get("prediction_id")
-        if isinstance(d, Decoded) and isinstance(pid, str | int) and not isinstance(pid, bool):
-            thumbs.save(model_id, str(pid), d.image)
+        if data is not None and isinstance(pid, str | int) and not isinstance(pid, bool):
+            thumbs.write(model_id, str(pid), data)
             n += 1
     return n
-
-
-def _concat(tables: list[PropertyTable]) -> PropertyTable:
-    if len(tables) == 1:
-        return tables[0]
-    keys = tables[0].columns
-    return PropertyTable({k: np.concatenate([t.columns[k] for t in tables]) for k in keys})
 
 
 def _row(meta: dict[str, Any], table: PropertyTable, i: int) -> dict[str, Any]:

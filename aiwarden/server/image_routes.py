@@ -2,7 +2,8 @@
 
 POST /models/{m}/images takes multipart (``files`` parts plus a ``metadata`` JSON part: one
 object per file, in order) or JSON rows each with a base64 ``image``. Decoding runs in a
-worker thread, before the tabular ingest's write lock (aiwarden.monitoring.image_events).
+worker process, before the tabular ingest's write lock (aiwarden.monitoring.image_events);
+when every measuring slot stays taken, 429 with Retry-After, like other ingest.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from pydantic import Field
 
 from aiwarden.errors import DataError
 from aiwarden.images import DecodeFailure, decode_base64
+from aiwarden.images._pool import PoolBusy
 from aiwarden.monitoring import quarantine as quarantine_rows
 from aiwarden.monitoring.image_embeddings import check_embedding, store_reference
 from aiwarden.monitoring.image_events import FIELD, ThumbnailStore, ingest_images
 from aiwarden.server.access import monitor as _monitor
 from aiwarden.server.access import requires
 from aiwarden.server.api_models import Open, answers, body_doc
-from aiwarden.server.errors import Malformed
+from aiwarden.server.errors import HttpError, Malformed
 from aiwarden.server.jsonbody import json_rows, loads
 from aiwarden.store import models_repo as repo
 
@@ -174,9 +176,22 @@ async def log_images(request: Request, name: str) -> dict[str, Any]:
     _same_length(metas, "metadata" if media == _MULTIPART else "rows")
     if len(images) > MAX_IMAGES:
         raise Malformed(f"At most {MAX_IMAGES} images per request. Got {len(images)}.", "rows")
-    res = await run_in_threadpool(ingest_images, _monitor(request), name, metas, images,
-                                  thumbnails(request), max_bytes=MAX_IMAGE_BYTES)
+    try:
+        res = await run_in_threadpool(ingest_images, _monitor(request), name, metas, images,
+                                      thumbnails(request), max_bytes=MAX_IMAGE_BYTES)
+    except PoolBusy as exc:
+        raise ImagesBusy(str(exc), exc.retry_after) from None
     return res.to_dict()
+
+
+class ImagesBusy(HttpError):
+    """The image measuring workers are saturated: nothing was stored, retry later."""
+
+    status, kind = 429, "overloaded"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message, None)
+        self.headers = {"Retry-After": str(retry_after)}
 
 
 # {prediction_id:path}: an id may hold "/", the thumbnail file is named by its hash

@@ -1,0 +1,290 @@
+"""Decode and measure images in worker processes, so a server's other work keeps its core.
+
+Why: decoding and measuring an image is Python and numpy between Pillow's C calls, and
+holds the GIL most of the time; in the server process it slowed every tabular request
+answered meanwhile (bench/image_ingest.py). Here a request's images are cut into chunks of
+64 and measured by ``workers`` spawned processes (no fork of a threaded server), niced so
+the server's own threads come first when the cores are busy. What comes back is exactly
+what :func:`measure` computes in the calling process (the same function runs there): the
+property table and, if asked, a small JPEG thumbnail per decodable image.
+
+Bounded: at most ``max_inflight`` requests are measured at once, a request waits at most
+``max_wait`` seconds for its turn, then :class:`PoolBusy` (a server answers 429 with
+``Retry-After``). The pool starts on first use; until its workers are up, and if a worker
+dies or the pool breaks, the batch is measured in the calling process instead (the same
+results), so an accepted image is never lost to the pool.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import math
+import multiprocessing
+import multiprocessing.connection
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from aiwarden.errors import AiwardenError, ParameterError
+from aiwarden.images._decode import Decoded, decode
+from aiwarden.images._properties import PropertyTable, compute_properties, concat
+
+__all__ = [
+    "CHUNK",
+    "MeasurePool",
+    "Measured",
+    "PoolBusy",
+    "auto_workers",
+    "measure",
+    "shared",
+    "thumbnail_jpeg",
+]
+
+log = logging.getLogger(__name__)
+CHUNK = 64  # images per task: memory of a worker is bounded by a chunk's decoded pixels
+NICE = 5  # workers yield to the server's threads when the cores are busy
+
+
+class PoolBusy(AiwardenError):
+    """Every measuring slot is taken and none came free within ``max_wait``."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Measured:
+    """Properties of a batch, and a thumbnail (JPEG bytes, None if not decodable or not
+    asked for) per image."""
+
+    table: PropertyTable
+    thumbnails: list[bytes | None]
+
+
+def thumbnail_jpeg(image: Any, side: int) -> bytes:
+    """A JPEG (quality 80) of ``image`` fitted into ``side`` x ``side``."""
+    thumb = image.copy()
+    thumb.thumbnail((side, side))
+    buf = io.BytesIO()
+    thumb.convert("RGB").save(buf, "JPEG", quality=80)
+    return buf.getvalue()
+
+
+def measure(items: Sequence[Any], thumb_side: int | None = None,
+            decode_options: dict[str, Any] | None = None) -> Measured:
+    """Decode, measure and thumbnail ``items`` in this process, a chunk at a time."""
+    tables, thumbs = [], []
+    for s in range(0, max(len(items), 1), CHUNK):
+        decoded = [decode(it, **(decode_options or {})) for it in items[s:s + CHUNK]]
+        tables.append(compute_properties(decoded))
+        thumbs += [thumbnail_jpeg(d.image, thumb_side) if thumb_side and isinstance(d, Decoded)
+                   else None for d in decoded]
+        del decoded
+    return Measured(concat(tables), thumbs)
+
+
+def auto_workers() -> int:
+    """``AIWARDEN_IMAGE_WORKERS`` when set, else half the cores (at least one): image
+    clients cannot take every core from the rest of the server."""
+    env = os.environ.get("AIWARDEN_IMAGE_WORKERS", "").strip()
+    if env:
+        if not env.isdigit():
+            raise ParameterError(f"AIWARDEN_IMAGE_WORKERS={env!r}: expected a whole number "
+                                 ">= 0 (0: measure in the server process)",
+                                 "AIWARDEN_IMAGE_WORKERS")
+        return int(env)
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (n or 1) // 2)
+
+
+class MeasurePool:
+    """:func:`measure` on ``workers`` processes, ``max_inflight`` requests at once.
+
+    Parameters
+    ----------
+    workers : int
+        Worker processes; 0 measures in the calling process (still bounded by the slots).
+    max_inflight : int
+        Requests measured at once; None: twice the workers (at least 2), so one request's
+        chunks are queued while another's run and the workers never idle between requests.
+    max_wait : float
+        Seconds a request waits for a slot before :class:`PoolBusy`.
+    """
+
+    def __init__(self, workers: int, max_inflight: int | None = None,
+                 max_wait: float = 0.25) -> None:
+        if workers < 0:
+            raise ParameterError(f"workers must be >= 0. Got {workers} instead.", "workers")
+        self.workers, self.max_wait = workers, max_wait
+        self.max_inflight = max_inflight or max(2, 2 * workers)
+        self._slots = threading.BoundedSemaphore(self.max_inflight)
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+        self._ready: Future[None] | None = None
+        self._seconds = 0.0  # moving average of a request's measuring time
+        self.counts = dict.fromkeys(("requests", "refused", "in_process", "failed"), 0)
+
+    def measure(self, items: Sequence[Any], thumb_side: int | None = None,
+                **decode_options: Any) -> Measured:
+        """What :func:`measure` returns, computed in the workers; raises :class:`PoolBusy`."""
+        with self.slot():
+            return self._run(list(items), thumb_side, decode_options)
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold one of the ``max_inflight`` slots, waiting at most ``max_wait``; else
+        :class:`PoolBusy` with a retry delay from recent requests' measuring time."""
+        got = (self._slots.acquire(timeout=self.max_wait) if self.max_wait > 0
+               else self._slots.acquire(blocking=False))
+        if not got:
+            self.counts["refused"] += 1
+            wait = int(min(60, max(1, math.ceil(self._seconds))))
+            raise PoolBusy(f"{self.max_inflight} image batches are being measured; none "
+                           f"finished within {self.max_wait:g} s. Nothing of this request "
+                           f"was stored: retry in {wait} s.", wait)
+        began = time.monotonic()
+        self.counts["requests"] += 1
+        try:
+            yield
+        finally:
+            took = time.monotonic() - began
+            self._seconds = took if not self._seconds else 0.8 * self._seconds + 0.2 * took
+            self._slots.release()
+
+    def _run(self, items: list[Any], thumb_side: int | None,
+             options: dict[str, Any]) -> Measured:
+        pool = self._started() if self.workers else None
+        if pool is None or not items:
+            self.counts["in_process"] += 1
+            return measure(items, thumb_side, options)
+        try:
+            parts = [pool.submit(measure, items[s:s + CHUNK], thumb_side, options)
+                     for s in range(0, len(items), CHUNK)]
+            done = [f.result() for f in parts]
+        except Exception as exc:  # a worker died, the pool broke: measure here
+            log.warning("image measuring pool failed (%s: %s); measuring in the server "
+                        "process", type(exc).__name__, exc)
+            self.counts["failed"] += 1
+            self._discard(pool)
+            return measure(items, thumb_side, options)
+        return Measured(concat([m.table for m in done]),
+                        [t for m in done for t in m.thumbnails])
+
+    def worker_pids(self) -> list[int]:
+        """The live workers' process ids (for tests and CPU accounting)."""
+        pool = self._pool
+        procs = getattr(pool, "_processes", None) or {}
+        return sorted(p.pid for p in list(procs.values()) if p.pid and p.is_alive())
+
+    def ready(self, timeout: float = 60.0) -> bool:
+        """Start the workers (if not yet) and wait until they are up."""
+        if not self.workers:
+            return False
+        self._started()
+        ready = self._ready
+        if ready is None:
+            return False
+        try:
+            ready.result(timeout)
+        except Exception:
+            return False
+        return self._started() is not None
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool, self._ready = self._pool, None, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _started(self) -> ProcessPoolExecutor | None:
+        """The pool once its workers are up; None (measure here) while they start."""
+        with self._lock:
+            if self._pool is None:
+                ctx = multiprocessing.get_context("spawn")
+                self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx,
+                                                 initializer=_start_worker)
+                # one ping per worker: a spawn pool starts a worker per waiting task, so
+                # every worker starts now, not in the middle of a later batch
+                self._ready = _all_done([self._pool.submit(_ping)
+                                         for _ in range(self.workers)])
+            ready, pool = self._ready, self._pool
+        if ready is None or not ready.done():
+            return None
+        if ready.exception() is not None:  # cannot start here (e.g. no main-module guard)
+            log.warning("image measuring workers did not start (%s); measuring in the "
+                        "server process", ready.exception())
+            self.workers = 0
+            self._discard(pool)
+            return None
+        return pool
+
+    def _discard(self, pool: ProcessPoolExecutor) -> None:
+        with self._lock:
+            if self._pool is pool:
+                self._pool = self._ready = None
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _all_done(futures: list[Future[None]]) -> Future[None]:
+    """A future done when all of ``futures`` are, failed if one failed."""
+    out: Future[None] = Future()
+    left = [len(futures)]
+    lock = threading.Lock()
+
+    def one(f: Future[None]) -> None:
+        with lock:
+            left[0] -= 1
+            if out.done():
+                return
+            if f.exception() is not None:
+                out.set_exception(f.exception())  # type: ignore[arg-type]
+            elif left[0] == 0:
+                out.set_result(None)
+
+    for f in futures:
+        f.add_done_callback(one)
+    return out
+
+
+def _start_worker() -> None:
+    """Worker initializer: exit with the parent (even one killed with SIGKILL), lower the
+    priority, and load Pillow and numpy once by measuring a small image."""
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent.sentinel,), daemon=True).start()
+    with contextlib.suppress(OSError):  # not permitted here: the parent's priority
+        os.nice(NICE)
+    import numpy as np
+
+    measure([np.zeros((16, 16, 3), np.uint8)], 8)
+
+
+def _exit_with(sentinel: int) -> None:
+    multiprocessing.connection.wait([sentinel])  # ready when the parent process ends
+    os._exit(0)
+
+
+def _ping() -> None:
+    return None
+
+
+_SHARED: dict[int, MeasurePool] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared(workers: int | None = None, max_wait: float = 0.25) -> MeasurePool:
+    """The process's pool of ``workers`` workers (servers of one process share it, as they
+    share the cores); None: :func:`auto_workers`."""
+    workers = auto_workers() if workers is None else workers
+    with _SHARED_LOCK:
+        pool = _SHARED.get(workers)
+        if pool is None:
+            pool = _SHARED[workers] = MeasurePool(workers, max_wait=max_wait)
+        return pool
