@@ -283,22 +283,29 @@ class RunSteps:
         return self.gate(result), kept
 
     def _extra(self) -> pa.Table | None:
-        parts = []
+        """The file and the previous run's training set the pipeline unions with the window,
+        each said in the lineage (a version trained on them must name them)."""
+        parts, said = [], []
         if self.spec.data.uri:
             parts.append(_read_table(self.spec.data.uri))
+            said.append({"uri": self.spec.data.uri, "rows": parts[-1].num_rows})
         if self.spec.data.union_previous:
-            prev = self._previous_train()
+            prev, run_id = self._previous_train()
             if prev is not None:
                 parts.append(prev)
+                said.append({"previous_run": run_id, "rows": prev.num_rows})
+        if said:
+            self.data["extra"] = said
         return pa.concat_tables(parts, promote_options="default") if parts else None
 
-    def _previous_train(self) -> pa.Table | None:
+    def _previous_train(self) -> tuple[pa.Table | None, int | None]:
+        """(the training rows of the model's latest succeeded run, its id)."""
         with self.svc.monitor.db.read() as conn:
             done = store.list_runs(conn, self.run.model_id, states=("succeeded",), limit=1)
         if not done or not done[0].run_dir:
-            return None
+            return None, None
         path = Path(done[0].run_dir) / "train.parquet"
-        return _read_table(str(path)) if path.is_file() else None
+        return (_read_table(str(path)), done[0].id) if path.is_file() else (None, None)
 
     def _train(self, data: Any, target: str, features: list[str], task: str) -> Outcome:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -345,8 +352,9 @@ class RunSteps:
             metadata={"lineage": {"run": self.run.id, "trigger": self.run.trigger,
                                   "data": {k: self.data.get(k) for k in (
                                       "sha256", "rows", "train_rows", "holdout_rows",
-                                      "window", "first_event", "last_event",
-                                      "quarantined_rows", "images", "image_count")},
+                                      "extra_rows", "extra", "window", "first_event",
+                                      "last_event", "quarantined_rows", "images",
+                                      "image_count")},
                                   "code": self.spec.entry or self.spec.command,
                                   "gates": [g["gate"] for g in self.gates]},
                       "params": self.spec.params,

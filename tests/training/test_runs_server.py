@@ -1,0 +1,109 @@
+"""Runs through a real server (SQLite): a pipeline that unions the previous training set
+trains on it and says so on the run and the registered version; ``triggers.max_concurrent``
+holds a model's second run queued while its first runs, and lets both run when raised."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.server.live import ThreadServer, settings_for
+from tests.server.test_training_processes import labelled_model, wait_run
+
+FINAL = ("succeeded", "failed", "blocked", "cancelled")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadServer]:
+    tmp = tmp_path_factory.mktemp("runs")
+    with ThreadServer(settings_for(f"sqlite:///{tmp / 'r.db'}", tmp, allow_code_artifacts=True,
+                                   evaluate_every=0, bucket_seconds=3600)) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def http(server: ThreadServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url + "/api/v1", timeout=60) as client:
+        yield client
+
+
+def _ended(http: httpx.Client, run_id: int) -> dict:
+    return wait_run(http, run_id, lambda r: r["state"] in FINAL, timeout=180)
+
+
+def test_union_previous_trains_on_the_last_training_set_and_the_lineage_names_it(
+        http: httpx.Client) -> None:
+    labelled_model(http, "unioned", n=600, reference=1000)
+    http.put("/models/unioned/pipeline", json={
+        "entry": "tests.training.pipelines:train_logreg",
+        "data": {"window": "3d", "min_rows": 100, "union_previous": True},
+        "holdout": {"window": None, "share": 0.3, "seed": 0},
+        "gates": {"latency_budget_ms": 10_000}, "promotion": {"mode": "manual"}}
+             ).raise_for_status()
+    first = _ended(http, http.post("/models/unioned/runs").json()["id"])
+    assert first["state"] == "succeeded", (first["reason"], first["gates"])
+    assert first["data"]["extra_rows"] == 0 and "extra" not in first["data"]  # none yet
+    window_train = first["data"]["train_rows"]
+    assert window_train == 420  # 600 labelled events, 30 % held out
+    second = _ended(http, http.post("/models/unioned/runs").json()["id"])
+    assert second["state"] == "succeeded", (second["reason"], second["gates"])
+    data = second["data"]
+    assert data["extra"] == [{"previous_run": first["id"], "rows": window_train}], data
+    assert data["extra_rows"] == window_train
+    assert data["train_rows"] == 2 * window_train  # the same window plus the last set
+    assert data["holdout_rows"] == first["data"]["holdout_rows"]  # production rows only
+    assert data["sha256"] != first["data"]["sha256"]
+    lineage = http.get(f"/registry/models/unioned/versions/{second['version']}").json()[
+        "metadata"]["lineage"]["data"]
+    assert lineage["extra"] == data["extra"] and lineage["train_rows"] == 2 * window_train
+
+
+def test_max_concurrent_holds_a_second_run_queued_until_the_first_ends(
+        http: httpx.Client, server: ThreadServer) -> None:
+    labelled_model(http, "limited", n=300, reference=600)
+    svc = server.server.config.app.state.training
+
+    def pipeline(limit: int) -> None:
+        http.put("/models/limited/pipeline", json={
+            "entry": "tests.training.pipelines:train_hangs",
+            "data": {"window": "3d", "min_rows": 100},
+            "holdout": {"window": None, "share": 0.3, "seed": 0},
+            "triggers": {"schedule": "0 3 * * *", "max_concurrent": limit, "cooldown": "1s"},
+            "executor": {"time_limit": "10m"}}).raise_for_status()
+
+    def training(run_id: int) -> dict:
+        return wait_run(http, run_id, lambda r: any(
+            "training on the local executor" in s["text"]
+            for s in r["result"].get("steps", [])), timeout=120)
+
+    def both(limit: int) -> tuple[int, int]:
+        """A run by hand, training; then a cron slot queues an automatic one beside it."""
+        pipeline(limit)
+        manual = http.post("/models/limited/runs").json()["id"]
+        training(manual)
+        svc.tick()  # the schedule's last check: now
+        svc.tick(now=time.time() + 86400)  # a 03:00 slot passed since the last check
+        auto = [r for r in http.get("/models/limited/runs").json()
+                if r["trigger"] == "schedule" and r["state"] not in FINAL]
+        assert len(auto) == 1, auto
+        return manual, auto[0]["id"]
+
+    manual, auto = both(1)
+    svc.start_queued()  # the server's own start of queued runs, once more: the limit holds
+    assert http.get(f"/runs/{auto}").json()["state"] == "queued"
+    assert http.get(f"/runs/{manual}").json()["state"] == "running"
+    http.post(f"/runs/{manual}/cancel").raise_for_status()
+    assert _ended(http, manual)["state"] == "cancelled"
+    training(auto)  # the slot freed, the queued run starts
+    http.post(f"/runs/{auto}/cancel").raise_for_status()
+    assert _ended(http, auto)["state"] == "cancelled"
+
+    manual, auto = both(2)  # raised to two: both train at once
+    training(auto)
+    assert http.get(f"/runs/{manual}").json()["state"] == "running"
+    for run_id in (manual, auto):
+        http.post(f"/runs/{run_id}/cancel").raise_for_status()
+        assert _ended(http, run_id)["state"] == "cancelled"
