@@ -11,7 +11,7 @@ exactly; float moments up to rounding; the unseen-value heavy hitters keep the
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from itertools import chain
 from operator import attrgetter, itemgetter
 from typing import Any
@@ -374,19 +374,19 @@ def _merge_many(profiles: list[Profile]) -> Profile:
     _same_reference(refs)
     same_bins = len(refs) == 1 and None not in refs  # one fingerprint: the same bins
     # Per-item Python work is the whole cost of merging 10,000 buckets: map/attrgetter and
-    # C-level set checks instead of loops, and a fast path when every bucket has the same
-    # columns (the usual case: one reference).
+    # C-level checks instead of loops, and a fast path when every bucket has the same
+    # columns in the same order (the usual case: one reference), where one zip turns the
+    # buckets' column tables into one tuple of parts per column.
     tables = list(map(attrgetter("columns"), profiles))
-    first_keys = tables[0].keys()
-    same = all(map(first_keys.__eq__, map(dict.keys, tables)))
-    names = sorted(first_keys) if same else sorted(set().union(*map(dict.keys, tables)))
-    cols: dict[str, ColumnProfile] = {}
-    for name in names:
-        if same:
-            parts = list(map(itemgetter(name), tables))
-        else:
-            parts = [t[name] for t in tables if name in t]
-        cols[name] = _merge_columns(parts, same_bins)
+    order = list(tables[0])
+    if all(map(order.__eq__, map(list, tables))):
+        by_name = dict(zip(order, zip(*map(dict.values, tables), strict=True), strict=True))
+        names = sorted(order)
+    else:
+        names = sorted(set().union(*map(dict.keys, tables)))
+        by_name = {name: [t[name] for t in tables if name in t] for name in names}
+    cols: dict[str, ColumnProfile] = {
+        name: _merge_columns(list(by_name[name]), same_bins) for name in names}
     extra: dict[str, int] = {}
     for ec in filter(None, map(attrgetter("extra_columns"), profiles)):
         for k, v in ec.items():
@@ -411,6 +411,10 @@ def _merge_in_order(items: Any) -> Any:
     return acc
 
 
+_NUM_SCALARS = (*NumericalProfile._INT_FIELDS, "m2", "below_sum", "above_sum", "mean",
+                "min", "max")
+
+
 def _merge_columns(parts: list[ColumnProfile], same_bins: bool = False) -> ColumnProfile:
     """Many-way merge of one column: one table of scalars, one stacked sum of counts.
 
@@ -422,30 +426,44 @@ def _merge_columns(parts: list[ColumnProfile], same_bins: bool = False) -> Colum
     kind = type(first)
     if len(set(map(type, parts))) > 1:
         raise ValueError("Cannot merge profiles of different kinds for one column.")
-    examples = merge_examples(list(map(attrgetter("examples"), parts)))
+    # The parts' attribute dicts, read with itemgetter: a dict lookup per field is about a
+    # quarter cheaper than getattr's, and reading 14 fields of 200,000 column objects is
+    # most of a 10,000-bucket merge. A part without a field in its dict (an object
+    # unpickled from before the field existed) takes the getattr path.
+    dicts = list(map(vars, parts))
+    try:
+        return _merge_dicts(kind, dicts, same_bins)
+    except KeyError:
+        dicts = [{f.name: getattr(p, f.name) for f in fields(p)} for p in parts]
+        return _merge_dicts(kind, dicts, same_bins)
+
+
+def _merge_dicts(kind: type, dicts: list[dict[str, Any]], same_bins: bool) -> ColumnProfile:
+    examples = merge_examples(list(map(itemgetter("examples"), dicts)))
     if kind is PresenceProfile:
-        n, missing, absent = np.array([(p.n, p.missing, p.absent) for p in parts]).sum(axis=0)
+        n, missing, absent = _scalar_table(dicts, itemgetter("n", "missing", "absent"), 3,
+                                           np.int64).sum(axis=0)
         return PresenceProfile(int(n), int(missing), int(absent), examples)
-    stacked = _stack_counts(list(map(attrgetter("counts"), parts)), same_bins)
-    total = stacked.sum(axis=0)
-    fields = first._INT_FIELDS
+    counts = list(map(itemgetter("counts"), dicts))
+    total, per_part = _sum_counts(counts, same_bins, per_part=kind is NumericalProfile)
     if kind is CategoricalProfile:
-        sums = _scalar_table(parts, attrgetter(*fields), len(fields), np.int64).sum(axis=0)
-        top = merge_heavy_hitters(list(map(attrgetter("unseen_top"), parts)))
+        names = CategoricalProfile._INT_FIELDS
+        sums = _scalar_table(dicts, itemgetter(*names), len(names), np.int64).sum(axis=0)
+        top = merge_heavy_hitters(list(map(itemgetter("unseen_top"), dicts)))
         return CategoricalProfile(counts=total, unseen_top=top, examples=examples,
-                                  **{f: int(v) for f, v in zip(fields, sums, strict=True)})
-    k = len(fields)
-    get = attrgetter(*fields, "m2", "below_sum", "above_sum", "mean", "min", "max")
-    rows = _scalar_table(parts, get, k + 6, np.float64)
+                                  **{f: int(v) for f, v in zip(names, sums, strict=True)})
+    names = NumericalProfile._INT_FIELDS
+    k = len(names)
+    rows = _scalar_table(dicts, itemgetter(*_NUM_SCALARS), k + 6, np.float64)
     with np.errstate(over="ignore", invalid="ignore"):
         sums = rows[:, :k + 3].sum(axis=0)  # one reduction for every additive field
-    mean, m2 = combine_moments(stacked.sum(axis=1), rows[:, k + 3], rows[:, k])
+    mean, m2 = combine_moments(per_part, rows[:, k + 3], rows[:, k])
     ints = sums[:k]
     return NumericalProfile(
         counts=total, min=float(rows[:, k + 4].min()), max=float(rows[:, k + 5].max()),
         mean=float(mean), m2=float(m2), below_sum=float(sums[k + 1]),
         above_sum=float(sums[k + 2]),
-        examples=examples, **{f: int(v) for f, v in zip(fields, ints, strict=True)},
+        examples=examples, **{f: int(v) for f, v in zip(names, ints, strict=True)},
     )
 
 
@@ -457,8 +475,31 @@ def _scalar_table(parts: list[Any], get: Any, width: int, dtype: Any) -> np.ndar
     return flat.reshape(len(parts), width)
 
 
-def _stack_counts(arrays: list[np.ndarray], same_bins: bool) -> np.ndarray:
-    """The parts' count vectors as the rows of one matrix.
+_CHUNK_BYTES = 1 << 20  # a block of stacked count rows that stays in the CPU cache
+
+
+def _sum_counts(arrays: list[np.ndarray], same_bins: bool, per_part: bool = False
+                ) -> tuple[np.ndarray, np.ndarray | None]:
+    """The element-wise sum of the parts' count vectors and, with ``per_part``, each
+    part's total.
+
+    The rows are stacked block by block (about a megabyte each) rather than all at once:
+    a block is summed while still in cache, so the 300 MB of counts of 10,000 buckets of
+    25 columns are read from memory once instead of written and read back."""
+    step = max(1, _CHUNK_BYTES // max(1, arrays[0].nbytes))
+    total: np.ndarray | None = None
+    rows = []
+    for i in range(0, len(arrays), step):
+        block = _stack_counts(arrays[i:i + step], same_bins, arrays[0].size)
+        part = block.sum(axis=0)
+        total = part if total is None else np.add(total, part, out=total)
+        if per_part:
+            rows.append(block.sum(axis=1))
+    return total, (np.concatenate(rows) if per_part else None)  # type: ignore[return-value]
+
+
+def _stack_counts(arrays: list[np.ndarray], same_bins: bool, size: int) -> np.ndarray:
+    """The parts' count vectors (``size`` bins each) as the rows of one matrix.
 
     Joining the raw bytes is about twice as fast as ``np.concatenate`` on 10,000 small
     arrays; it needs one dtype and contiguous arrays, else concatenate does it."""
@@ -472,6 +513,6 @@ def _stack_counts(arrays: list[np.ndarray], same_bins: bool) -> np.ndarray:
             flat = np.concatenate(arrays)
     else:
         flat = np.concatenate(arrays)
-    if flat.size != len(arrays) * first.size:
+    if flat.size != len(arrays) * size:
         raise ValueError("Cannot merge profiles counted on different bins.")
-    return flat.reshape(len(arrays), -1)
+    return flat.reshape(len(arrays), size)

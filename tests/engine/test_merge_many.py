@@ -66,3 +66,56 @@ def test_unfingerprinted_profiles_on_other_bins_refuse_to_merge() -> None:
     with pytest.raises(ValueError, match="different bins"):
         Profile.merge_all([prof([1, 0, 0]), prof([0, 1, 0, 0, 0]), prof([0, 0, 1, 0]),
                            prof([0, 0, 0, 1])])
+
+
+def _direct(parts: list[Profile], name: str) -> dict[str, object]:
+    """The column's merge computed straight from the parts, without the merge code."""
+    cols = [p.columns[name] for p in parts]
+    return {"counts": np.sum([c.counts for c in cols], axis=0),
+            "n": sum(c.n for c in cols), "missing": sum(c.missing for c in cols),
+            "nan": sum(getattr(c, "nan", 0) for c in cols)}
+
+
+def test_merge_in_small_blocks_equals_the_direct_sums(
+        reference: Reference, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Count vectors are stacked and summed block by block; a block of a few rows makes
+    # the 50 parts span many blocks, and the last one a short one.
+    import aiwarden.engine.profile as profile_module
+
+    parts = _buckets(reference, 50)
+    whole = Profile.merge_all(parts)
+    monkeypatch.setattr(profile_module, "_CHUNK_BYTES", 3 * parts[0].columns["x"].counts.nbytes)
+    blocks = Profile.merge_all(parts)
+    assert blocks.to_dict() == whole.to_dict()
+    for name in ("x", "c"):
+        direct = _direct(parts, name)
+        col = blocks.columns[name]
+        assert np.array_equal(col.counts, direct["counts"])
+        assert (col.n, col.missing, getattr(col, "nan", 0)) == (
+            direct["n"], direct["missing"], direct["nan"])
+    assert blocks.columns["x"].missing == sum(1 for i in range(50) if i % 7 == 0)  # NaN in pandas
+
+
+def test_columns_in_another_order_merge_the_same(reference: Reference) -> None:
+    parts = _buckets(reference, 12)
+    shuffled = [replace(p, columns=dict(reversed(p.columns.items()))) if i % 2 else p
+                for i, p in enumerate(parts)]
+    assert list(shuffled[1].columns) != list(shuffled[0].columns)
+    assert Profile.merge_all(shuffled).to_dict() == Profile.merge_all(parts).to_dict()
+
+
+def test_a_part_missing_a_newer_field_in_its_dict_merges_with_the_default(
+        reference: Reference) -> None:
+    # An object unpickled from before a field existed has no entry for it in its __dict__;
+    # attribute access falls back to the class default, and so must the merge.
+    parts = _buckets(reference, 4)
+    x = parts[2].columns["x"]
+    old = object.__new__(NumericalProfile)
+    object.__setattr__(old, "__dict__", {k: v for k, v in vars(x).items() if k != "negative"})
+    assert old.negative == 0
+    parts_old = [*parts[:2], replace(parts[2], columns={**parts[2].columns, "x": old}),
+                 parts[3]]
+    zero = [*parts[:2], replace(parts[2], columns={**parts[2].columns,
+                                                   "x": replace(x, negative=0)}), parts[3]]
+    assert x.negative > 0  # so the default is what decides
+    assert Profile.merge_all(parts_old).to_dict() == Profile.merge_all(zero).to_dict()
