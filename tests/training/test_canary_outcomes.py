@@ -2,7 +2,8 @@
 ``superseded`` when a newer candidate takes the challenger alias during the hold, and
 ``rolled_back`` when the rollback policy's canary comparison finds it worse than the champion
 (the existing rollback moves the alias back; the training loop's promotion tick sees it and
-marks the run). Promotion after the hold is tests/server/test_training_api.py's."""
+marks the run). Promotion after the hold is tests/server/test_demo.py's (the fraud
+story's clean candidate ends promoted, champion)."""
 
 from __future__ import annotations
 
@@ -119,3 +120,22 @@ def test_a_canary_worse_than_the_champion_is_rolled_back(api) -> None:
     (last, *_) = api.get(f"/registry/models/{MODEL}/aliases/challenger/history").json()
     assert (last["from_version"], last["to_version"], last["kind"]) == (
         run["version"], "1", "rollback")
+
+
+def test_a_canary_that_holds_is_promoted_to_champion(api) -> None:
+    """A hold of 2 s: the promotion tick after it makes the candidate the champion and ends
+    the canary. The module's champion, pipeline and traffic are put back afterwards."""
+    api.put(f"/models/{MODEL}/pipeline", json=PIPELINE | {
+        "promotion": PIPELINE["promotion"] | {"hold": "2s"}}).raise_for_status()
+    try:
+        run = _canary(api)
+        promo = _promotion(api, run["id"], "promoted")
+        assert promo["at"] >= run["result"]["promotion"]["hold_until"], promo
+        aliases = api.get(f"/registry/models/{MODEL}/aliases").json()
+        assert aliases["champion"] == run["version"], aliases
+        assert api.get(f"/models/{MODEL}/traffic").json()["mode"] == "off"
+    finally:
+        api.put(f"/registry/models/{MODEL}/aliases/champion",
+                json={"version": "1", "reason": "the module's champion"}).raise_for_status()
+        api.put(f"/models/{MODEL}/traffic", json={"mode": "off"}).raise_for_status()
+        api.put(f"/models/{MODEL}/pipeline", json=PIPELINE).raise_for_status()

@@ -26,7 +26,8 @@ ENTRY = "tests.training.pipelines:{}"
 BASE = {"data": {"window": "3d", "min_rows": 200},
         "holdout": {"window": None, "share": 0.3, "seed": 0},
         "promotion": {"mode": "manual"},
-        # the infra budget is tested where time is not shared (tests/training/test_candidate.py)
+        # the infra budget has its own module, whose server is a process of its own
+        # (tests/training/test_infra_gate_server.py)
         "gates": {"latency_budget_ms": 10_000}}
 
 

@@ -107,3 +107,90 @@ def test_max_concurrent_holds_a_second_run_queued_until_the_first_ends(
     for run_id in (manual, auto):
         http.post(f"/runs/{run_id}/cancel").raise_for_status()
         assert _ended(http, run_id)["state"] == "cancelled"
+
+
+def test_each_step_of_an_alert_triggered_run_lands_on_the_incident_timeline(
+        http: httpx.Client) -> None:
+    from tests.server.conftest import evaluate, json_rows, register_model, scored_frame
+
+    name = "on-timeline"
+    register_model(http, name, scored_frame(1000, seed=1))
+    live = scored_frame(600, seed=5, shift=1.2)  # drifted, and labelled
+    rows = json_rows(live, time.time() - 3000, prefix=f"{name}-", spacing=5)
+    http.post(f"/models/{name}/predictions", json=rows).raise_for_status()
+    http.post(f"/models/{name}/labels", json=[
+        {"prediction_id": r["prediction_id"], "label": int(y)}
+        for r, y in zip(rows, live["y"], strict=True)]).raise_for_status()
+    http.put(f"/rules/{name}/x-drift", json={"metric": "drift", "column": "x", "window": "1h",
+                                             "critical": 1.0}).raise_for_status()
+    http.put(f"/models/{name}/pipeline", json={
+        "entry": "tests.training.pipelines:train_raises", "triggers": {"on_alerts": ["*"]},
+        "data": {"window": "3d", "min_rows": 100},
+        # the drift moved the labels too: the window trains whatever the gates before it say
+        "gates": {"data_policy": "quarantine", "max_bad_share": 1.0, "labels": False}}
+             ).raise_for_status()
+    evaluate(http)
+    (run,) = http.get(f"/models/{name}/runs").json()
+    assert run["trigger"] == "alert", run
+    run = _ended(http, run["id"])
+    assert run["state"] == "failed" and "column 'y' is all zeros" in run["reason"], (
+        run["reason"], run["gates"])
+    (incident,) = http.get("/incidents", params={"model": name}).json()
+    timeline = http.get(f"/incidents/{incident['id']}").json()["timeline"]
+    said = [e["detail"]["text"] for e in timeline
+            if e["kind"] == "action" and e["detail"].get("run") == run["id"]]
+    steps = [f"Run #{run['id']}: {s['text']}" for s in run["result"]["steps"]]
+    assert "training on the local executor" in steps[-1], steps  # it got as far as training
+    assert said == [f"Retraining run #{run['id']} queued: x-drift fired", *steps,
+                    f"Run #{run['id']} failed: {run['reason']}"], said
+
+
+@pytest.mark.parametrize(("entry", "executor", "reason"), [
+    ("train_hangs", {"time_limit": "2s"}, "time limit of 2 s"),
+    ("train_hogs_memory", {"memory_mb": 1500}, "memory limit of 1500 MB"),
+    ("train_without_artifact", {}, "'never-written.bin' the function returned does not exist"),
+    ("train_returns_nothing", {}, "returned NoneType, not a TrainingResult"),
+])
+def test_a_pipeline_that_fails_ends_the_run_failed_with_the_reason(
+        http: httpx.Client, entry: str, executor: dict, reason: str) -> None:
+    name = f"bad-{entry.replace('_', '-')}"
+    labelled_model(http, name, n=300, reference=600)
+    http.put(f"/models/{name}/pipeline", json={
+        "entry": f"tests.training.pipelines:{entry}", "executor": executor,
+        "data": {"window": "3d", "min_rows": 100}}).raise_for_status()
+    run = _ended(http, http.post(f"/models/{name}/runs").json()["id"])
+    assert run["state"] == "failed" and reason in run["reason"], (run["state"], run["reason"])
+    assert run["version"] is None and run["finished_at"] is not None
+    assert [g["gate"] for g in run["gates"]] == ["data", "labels"]  # it got to training
+
+
+COMMAND = """\
+import json, os, pathlib
+import pandas as pd, skops.io as sio
+from sklearn.linear_model import LogisticRegression
+
+ctx = json.loads(pathlib.Path(os.environ["AIWARDEN_TRAINING_CONTEXT"]).read_text())
+train = pd.read_parquet(ctx["train_path"])
+model = LogisticRegression().fit(train[["x"]], train[ctx["target"]])
+run = pathlib.Path(ctx["run_dir"])
+(run / "model.skops").write_bytes(sio.dumps(model))
+(run / "result.json").write_text(json.dumps({"artifact": "model.skops", "format": "skops"}))
+"""
+
+
+def test_a_command_pipeline_trains_through_the_server(http: httpx.Client, tmp_path) -> None:
+    import sys
+
+    script = tmp_path / "train.py"
+    script.write_text(COMMAND)
+    labelled_model(http, "by-command", n=600, reference=1000)
+    http.put("/models/by-command/pipeline", json={
+        "command": [sys.executable, str(script)], "data": {"window": "3d", "min_rows": 100},
+        "holdout": {"window": None, "share": 0.3, "seed": 0},
+        "gates": {"latency_budget_ms": 10_000}, "promotion": {"mode": "manual"}}
+             ).raise_for_status()
+    run = _ended(http, http.post("/models/by-command/runs").json()["id"])
+    assert run["state"] == "succeeded", (run["reason"], run["gates"])
+    assert run["version"] == "1" and run["result"]["exit_code"] == 0
+    lineage = http.get("/registry/models/by-command/versions/1").json()["metadata"]["lineage"]
+    assert lineage["code"] == [sys.executable, str(script)] and lineage["run"] == run["id"]
