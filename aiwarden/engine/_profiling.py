@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 from aiwarden.engine._binning import CategoricalBinning, NumericalBinning
 from aiwarden.engine._frame import NumericColumn, as_text, categorical_codes, numeric_values
+from aiwarden.engine._pairwise import moments
 from aiwarden.engine.profile import (
     HEAVY_HITTERS,
     CategoricalProfile,
@@ -141,14 +142,6 @@ def profile_column(col: Column, binning: Binning, arr: pa.ChunkedArray,
     return ColumnPass(prof, cc.codes, key)
 
 
-def sorted_counts(s: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Bin counts of sorted values: one binary search per edge instead of one per value.
-
-    Bin ``i`` holds ``edges[i-1] <= x < edges[i]``, as ``searchsorted(edges, x, 'right')``.
-    """
-    return np.diff(np.concatenate([[0], np.searchsorted(s, edges), [len(s)]])).astype(np.int64)
-
-
 def _profile_numerical(binning: NumericalBinning, nc: NumericColumn, arr: pa.ChunkedArray,
                        kind: str, want_rows: bool) -> ColumnPass:
     # Each value's bin from the binning's grid lookup (a few vector passes, no sort); only
@@ -157,17 +150,16 @@ def _profile_numerical(binning: NumericalBinning, nc: NumericColumn, arr: pa.Chu
     edges = binning.edges
     counts = binning.counts_of(v)
     lo, hi = (float(v.min()), float(v.max())) if len(v) else (np.inf, -np.inf)
-    negative = int(np.count_nonzero(v < 0.0))
     below, above = int(counts[0] + counts[1]), int(counts[-1] + counts[-2])
+    negative = None
     if counts[0] or counts[-1]:
         # Moments and tail sums use values clamped to the far band: one corrupted 1e308
         # is a data-quality error (counted in the far bins), not an infinite mean or drift.
+        negative = int(np.count_nonzero(v < 0.0))  # the raw values' sign, not the clamped
         v = np.clip(v, edges[0], edges[-1])
-    mean = m2 = 0.0
-    if len(v):
-        with np.errstate(over="ignore", invalid="ignore"):  # a reference of 1e308s
-            mean = float(v.mean())
-            m2 = float(np.square(v - mean).sum())
+    with np.errstate(over="ignore", invalid="ignore"):  # a reference of 1e308s
+        mean, m2, clamped_negative = moments(v)
+    negative = clamped_negative if negative is None else negative
     examples = dict(nc.examples)
     if negative:
         pos = np.flatnonzero(nc.values < 0)[:5]
@@ -203,27 +195,28 @@ def fit_numerical(col: Column, arr: pa.ChunkedArray, *, bins: int, far: float,
     kind = binned_kind(col)
     nc = numeric_values(_text_lengths(arr) if kind == "text" else arr)
     v = nc.values
-    mean = m2 = 0.0
-    if len(v):
-        with np.errstate(over="ignore", invalid="ignore"):  # a reference of 1e308s
-            mean = float(v.mean())
-            m2 = float(np.square(v - mean).sum())
+    with np.errstate(over="ignore", invalid="ignore"):  # a reference of 1e308s
+        mean, m2, negative = moments(v)
     std = float(np.sqrt(m2 / len(v))) if len(v) else 0.0
-    if np.isfinite(std):
-        binning = NumericalBinning.fit_unsorted(v, bins, far, std)
-    else:
-        binning = NumericalBinning.fit(np.sort(v), bins, far)
     per_run = None
-    if chunk_of_row is None:
-        counts = binning.counts_of(v)
+    if chunk_of_row is None and np.isfinite(std):
+        # Without chunks no row needs its bin: the counts come out of the edge selection.
+        binning, counts = NumericalBinning.fit_counted(v, bins, far, std)
     else:
-        rows = chunk_of_row if nc.mask is None else chunk_of_row[nc.mask]
-        per_run = binning.counts_of(v, rows, chunks)
-        counts = per_run.sum(axis=0)
+        if np.isfinite(std):
+            binning = NumericalBinning.fit_unsorted(v, bins, far, std)
+        else:
+            binning = NumericalBinning.fit(np.sort(v), bins, far)
+        if chunk_of_row is None:
+            counts = binning.counts_of(v)
+        else:
+            rows = chunk_of_row if nc.mask is None else chunk_of_row[nc.mask]
+            per_run = binning.counts_of(v, rows, chunks)
+            counts = per_run.sum(axis=0)
     lo, hi = (float(v.min()), float(v.max())) if len(v) else (np.inf, -np.inf)
     prof = NumericalProfile(
         counts=counts, n=nc.n, missing=nc.missing, nan=nc.nan, posinf=nc.posinf,
-        neginf=nc.neginf, invalid=nc.invalid, negative=int(np.count_nonzero(v < 0.0)),
+        neginf=nc.neginf, invalid=nc.invalid, negative=negative,
         min=lo, max=hi, mean=mean, m2=m2, examples=dict(nc.examples),
     )
     key = None
@@ -259,17 +252,33 @@ def _text_key(arr: pa.ChunkedArray) -> np.ndarray:
 _MULT = np.uint64(0x9E3779B97F4A7C15)
 
 
+_HASH_ROWS = 1 << 15  # rows hashed at a time: the block and its scratch stay in cache
+
+
 def row_hash(keys: list[np.ndarray]) -> np.ndarray:
-    """Combine per-column uint64 keys into one 64-bit hash per row (xor-multiply, in place)."""
-    h = keys[0] * _MULT
+    """Combine per-column uint64 keys into one 64-bit hash per row (xor-multiply, in place).
+
+    A block of rows at a time through every key, so the running hash stays in cache
+    instead of streaming an 8 MB array (and a fresh temporary) through memory per key.
+    """
+    n = len(keys[0])
+    out = np.empty(n, dtype=np.uint64)
+    tmp = np.empty(min(n, _HASH_ROWS), dtype=np.uint64)
     shift = np.uint64(32)
-    for k in keys[1:]:
-        # Fold the high bits down first: float bits of whole numbers have ~40 zero low
-        # bits, and a multiply alone only ever moves information upwards.
-        np.bitwise_xor(h, h >> shift, out=h)
-        np.bitwise_xor(h, k, out=h)
-        np.multiply(h, _MULT, out=h)
-    return h ^ (h >> shift)
+    for start in range(0, n, _HASH_ROWS):
+        stop = min(start + _HASH_ROWS, n)
+        h, t = out[start:stop], tmp[:stop - start]
+        np.multiply(keys[0][start:stop], _MULT, out=h)
+        for k in keys[1:]:
+            # Fold the high bits down first: float bits of whole numbers have ~40 zero low
+            # bits, and a multiply alone only ever moves information upwards.
+            np.right_shift(h, shift, out=t)
+            np.bitwise_xor(h, t, out=h)
+            np.bitwise_xor(h, k[start:stop], out=h)
+            np.multiply(h, _MULT, out=h)
+        np.right_shift(h, shift, out=t)
+        np.bitwise_xor(h, t, out=h)
+    return out
 
 
 def count_duplicates(keys: list[np.ndarray]) -> int:
@@ -280,5 +289,6 @@ def count_duplicates(keys: list[np.ndarray]) -> int:
     """
     if not keys or len(keys[0]) < 2:
         return 0
-    h = np.sort(row_hash(keys))
+    h = row_hash(keys)
+    h.sort()  # in place: the hashes are ours
     return int(np.count_nonzero(h[1:] == h[:-1]))

@@ -134,3 +134,65 @@ def test_blocked_counts_equal_one_bincount(n: int) -> None:
     expect = np.zeros((4, binning.n_bins), dtype=np.int64)
     np.add.at(expect, (groups, idx), 1)
     assert np.array_equal(binning.counts_of(v, groups, 4), expect)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    ref=hnp.arrays(np.float64, st.integers(1, 400), elements=_ref_values),
+    cur=hnp.arrays(np.float64, st.integers(0, 400), elements=_finite),
+    bins=st.integers(2, 300),
+)
+def test_histogram_counts_equal_binary_search(ref: np.ndarray, cur: np.ndarray,
+                                              bins: int) -> None:
+    # Past 16,384 values counts_of counts per cell of a fine grid and looks up only the
+    # values sharing a cell with an edge: the edges and their neighbours must still count
+    # exactly where a binary search puts them, out-of-range values too.
+    b = NumericalBinning.fit(np.sort(ref), bins, 3.0)
+    with np.errstate(over="ignore"):
+        near = np.concatenate([b.edges, np.nextafter(b.edges, -np.inf),
+                               np.nextafter(b.edges, np.inf)])
+    values = np.concatenate([cur, ref, near[np.isfinite(near)]])
+    values = np.tile(values, 20_000 // len(values) + 1)
+    want = np.bincount(np.searchsorted(b.edges, values, side="right"), minlength=b.n_bins)
+    assert np.array_equal(b.counts_of(values), want)
+
+
+@pytest.mark.parametrize("dist", ["normal", "lognormal", "poisson", "two_values"])
+def test_fit_counted_equals_fit_then_count(dist: str) -> None:
+    rng = np.random.default_rng(3)
+    n = 120_000
+    values = {"normal": rng.normal(5, 2, n), "lognormal": rng.lognormal(2, 1.5, n),
+              "poisson": rng.poisson(4, n).astype(float),
+              "two_values": np.where(rng.random(n) < 0.3, -1.0, 2.5)}[dist]
+    std = float(values.std())
+    binning, counts = NumericalBinning.fit_counted(values, 200, 3.0, std)
+    plain = NumericalBinning.fit(np.sort(values), 200, 3.0, std=std)
+    assert binning.to_dict() == plain.to_dict()
+    want = np.bincount(np.searchsorted(plain.edges, values, side="right"),
+                       minlength=plain.n_bins)
+    assert np.array_equal(counts, want)
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 9, 129, 65_536, 65_537, 1_000_003])
+def test_leafwise_moments_are_numpys_bit_for_bit(n: int) -> None:
+    from aiwarden.engine._pairwise import moments
+
+    v = np.random.default_rng(n).lognormal(0.0, 3.0, n) - 2.0
+    mean = float(v.mean()) if n else 0.0
+    m2 = float(np.square(v - mean).sum())
+    assert moments(v) == (mean, m2, int(np.count_nonzero(v < 0)))
+
+
+@pytest.mark.parametrize("n", [1, 2, 32_768, 100_003])
+def test_blocked_row_hash_equals_whole_array_hash(n: int) -> None:
+    from aiwarden.engine._profiling import _MULT, count_duplicates, row_hash
+
+    rng = np.random.default_rng(n)
+    keys = [rng.normal(size=n).view(np.uint64), rng.integers(0, 3, n).astype(np.uint64),
+            rng.poisson(2.0, n).astype(np.float64).view(np.uint64)]
+    h = keys[0] * _MULT
+    for k in keys[1:]:
+        h = ((h ^ (h >> np.uint64(32))) ^ k) * _MULT
+    want = h ^ (h >> np.uint64(32))
+    assert np.array_equal(row_hash(keys), want)
+    assert count_duplicates(keys) == n - len(np.unique(want))
