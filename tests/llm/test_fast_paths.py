@@ -141,3 +141,50 @@ def test_fast_token_regex_gives_the_vectorizer_tokens() -> None:
         assert _TOKEN_FAST.findall(t) == _TOKEN.findall(t), t
         assert _TOKEN_FAST.findall(t.lower()) == _TOKEN.findall(t.lower()), t
     assert safety._TOKEN.pattern == _TOKEN_FAST.pattern
+
+
+def test_batch_tokens_are_the_regex_tokens_of_each_text() -> None:
+    """The gate's batch tokeniser (bytes.translate + split for ASCII texts, the regex for the
+    rest, NUL between texts) gives each text's ``\\w\\w+`` tokens in order, and refuses a
+    batch with a NUL inside a text (the gate then reads each text alone)."""
+    import numpy as np
+
+    from aiwarden.llm.evaluators._safety_model import _TOKEN_FAST, _batch_tokens
+
+    pieces = ["a", "b", "kill", "you", "x", " ", "  ", ".", "'", "-", "_", "__", "9", "42", "é",
+              "İ", "ß", "日本", "\n", "don't", "e-mail", "—", "a_b", "3.5", "™", "\t", "~",
+              "\x7f", "\x1f", "@", "`", "^", "\\", "Z", "AB"]
+    texts = [t.lower() for t in _texts(pieces, 6000, seed=13, most=30)]
+    texts += [t.lower() for t in _texts([p for p in pieces if p.isascii()], 2000, 14, 30)]
+    texts += ["", " ", "a", "ab"]
+    assert sum(t.isascii() for t in texts) > 1000 and sum(not t.isascii() for t in texts) > 1000
+    for batch in (texts, [t for t in texts if t.isascii()], texts[:1], texts[-3:]):
+        toks, hs, sep, sid = _batch_tokens(batch)
+        words = [t for t, s in zip(toks, sep.tolist(), strict=True) if not s]
+        owner = sid[~sep].tolist()
+        got: list[list[str]] = [[] for _ in batch]
+        for t, i in zip(words, owner, strict=True):
+            got[i].append(t)
+        assert got == [_TOKEN_FAST.findall(t) for t in batch]
+        groups = len({t.isascii() for t in batch})  # ASCII texts, the others: NUL between
+        assert hs.tolist() == [hash(t) for t in toks] and int(sep.sum()) == len(batch) - groups
+    assert _batch_tokens(["fine", "nul\0inside"]) is None
+    assert _batch_tokens([]) is not None and not np.any(_batch_tokens([])[2])
+
+
+def test_char_features_equal_the_vectorizer_bit_for_bit() -> None:
+    """The scorer's char_wb block built from remembered per-word rows is scikit-learn's
+    matrix: same indices, same floats (whitespace runs, Unicode case, empty texts)."""
+    from aiwarden.llm.evaluators import _safety_model as sm
+
+    c = sm.vectorizers()[2]
+    pieces = ["a", "kill", "you", "yourself", " ", "  ", "\t\t", "\n", ".", "'", "é", "İ", "ß",
+              "Σ", "日本", "\u2003", "\x1c", "don't", "AB", "x_y", "die"]
+    texts = [*_texts(pieces, 4000, seed=17, most=40), "", " ", "İİ İ"]
+    sm._CHAR_CACHE.clear()
+    for batch in (texts, texts[:5], texts[::-1], ["", ""]):  # cold, then warm cache
+        want, got = c.transform(batch), sm.char_features(batch)
+        assert type(got) is type(want) and got.shape == want.shape
+        assert got.indptr.tolist() == want.indptr.tolist()
+        assert got.indices.tolist() == want.indices.tolist()
+        assert got.data.tolist() == want.data.tolist()

@@ -27,10 +27,12 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 from sklearn.feature_extraction.text import HashingVectorizer
+from sklearn.preprocessing import normalize
 
 __all__ = [
     "CATEGORIES",
     "SafetyModel",
+    "char_features",
     "full_features",
     "load_default",
     "vectorizers",
@@ -48,6 +50,49 @@ _TOKEN_FAST = re.compile(r"\w\w+")
 # The same tokens plus NUL, the separator of the sentences of one batch (gate_proba_batch).
 _TOKEN_SEP = re.compile(r"\w\w+|\0")
 _SEP_HASH = hash("\0")
+
+
+# ASCII bytes -> themselves for word characters ([0-9A-Za-z_]) and NUL, else a space: on an
+# ASCII text, the tokens of ``\w\w+`` are the space-split pieces of two or more characters.
+_WORD_BYTES = bytes(c if c == 0 or c == 95 or (c < 128 and chr(c).isalnum()) else 32
+                    for c in range(256))
+
+
+def _batch_tokens(lowered: Sequence[str]
+                  ) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray] | None:
+    r"""Every ``\w\w+`` token of each text in order, with NUL separators between texts:
+    ``(tokens, their hashes, separator mask, index of each token's text)``.
+
+    ASCII texts are tokenised together by ``bytes.translate`` and ``str.split`` (C passes,
+    no regex work per position); the others by ``_TOKEN_SEP`` (Unicode word characters).
+    None when a text holds NUL itself or a token's hash equals NUL's (the caller then
+    reads each text alone).
+    """
+    ascii_, other = [], []
+    for i, t in enumerate(lowered):
+        (ascii_ if t.isascii() else other).append(i)
+    toks: list[str] = []
+    arrays: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for idx, fast in ((ascii_, True), (other, False)):
+        if not idx:
+            continue
+        group = [lowered[i] for i in idx]
+        joined = (" \0 " if fast else "\0").join(group)
+        if joined.count("\0") != len(group) - 1:
+            return None
+        part = ([t for t in joined.encode("ascii").translate(_WORD_BYTES).decode("ascii")
+                 .split() if len(t) > 1 or t == "\0"] if fast else _TOKEN_SEP.findall(joined))
+        hs = np.fromiter(map(hash, part), dtype=np.int64, count=len(part))
+        sep = hs == _SEP_HASH
+        if int(sep.sum()) != len(group) - 1:
+            return None
+        toks += part
+        # a separator counts for the next text (it is masked out)
+        arrays.append((hs, sep, np.asarray(idx, dtype=np.int64)[np.cumsum(sep)]))
+    if not arrays:
+        return [], np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(0, np.int64)
+    hs, sep, sid = (np.concatenate(a) for a in zip(*arrays, strict=True))
+    return toks, hs, sep, sid
 
 
 @lru_cache(maxsize=4)
@@ -68,8 +113,64 @@ def word_features(texts: Sequence[str], n_features: int = N_FEATURES) -> sparse.
 def full_features(texts: Sequence[str], n_features: int = N_FEATURES) -> sparse.csr_matrix:
     """Features of the category regressions: word 1-2-gram block then char_wb 3-5-gram block,
     each l2-normalised."""
-    _, w, c = vectorizers(n_features)
-    return sparse.hstack([w.transform(texts), c.transform(texts)], format="csr")
+    w = vectorizers(n_features)[1]
+    return sparse.hstack([w.transform(texts), char_features(texts, n_features)], format="csr")
+
+
+_CHAR_CACHE: dict[int, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+_CHAR_CACHE_MAX = 100_000  # words; past it the cache starts afresh
+
+
+def char_features(texts: Sequence[str], n_features: int = N_FEATURES) -> sparse.csr_matrix:
+    """``vectorizers(n_features)[2].transform(texts)``, the same matrix bit for bit, with each
+    word's hashed n-grams computed once per process.
+
+    ``char_wb`` n-grams never cross a word (a whitespace-split token, padded with one space),
+    so a sentence's counts are the sums of its words' counts: each word's row (hashed by
+    scikit-learn itself, duplicates summed) is remembered, a sentence's rows are concatenated,
+    summed per column (``sum_duplicates``: whole numbers, exact in any order) and
+    l2-normalised as scikit-learn does. Python-level n-gram slicing and hashing was most of
+    the scorer's time; words repeat across sentences far more than sentences do.
+    """
+    c = vectorizers(n_features)[2]
+    if not texts:
+        return c.transform(texts)
+    cache = _CHAR_CACHE.setdefault(n_features, {})
+    pre, ws = c.build_preprocessor(), c._white_spaces
+    docs = [ws.sub(" ", pre(t)).split() for t in texts]
+    rows: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # this call's words: read from here only
+    missing: list[str] = []
+    for d in docs:
+        for word in d:
+            if word not in rows:
+                got = cache.get(word)
+                if got is None:
+                    missing.append(word)
+                    rows[word] = _EMPTY_ROW
+                else:
+                    rows[word] = got
+    if missing:
+        x = c._get_hasher().transform(c._char_wb_ngrams(word) for word in missing)
+        ind, val, ptr = x.indices, x.data, x.indptr
+        if len(cache) + len(missing) > _CHAR_CACHE_MAX:
+            cache.clear()
+        for k, word in enumerate(missing):
+            a, z = ptr[k], ptr[k + 1]
+            rows[word] = cache[word] = (ind[a:z].copy(), val[a:z].copy())
+    parts = [rows[word] for d in docs for word in d] or [_EMPTY_ROW]
+    # row i holds the words docs[:i] did not: word k's entries end at ends[k + 1]
+    ends = np.zeros(len(parts) + 1, dtype=np.int64)
+    np.cumsum([len(ix) for ix, _ in parts], out=ends[1:])
+    words_before = np.zeros(len(docs) + 1, dtype=np.int64)
+    np.cumsum([len(d) for d in docs], out=words_before[1:])
+    x = sparse.csr_matrix((np.concatenate([v for _, v in parts]),
+                           np.concatenate([ix for ix, _ in parts]), ends[words_before]),
+                          shape=(len(docs), n_features), dtype=np.float64)
+    x.sum_duplicates()  # also sorts the indices, as scikit-learn's hasher does
+    return normalize(x, norm=c.norm, copy=False)
+
+
+_EMPTY_ROW = (np.zeros(0, np.int32), np.zeros(0, np.float64))
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -117,32 +218,28 @@ class SafetyModel:
     def gate_proba_batch(self, texts: Sequence[str]) -> np.ndarray:
         """:meth:`gate_proba_words` of many sentences with one tokenising pass and numpy sums.
 
-        The sentences are joined with NUL (no word character, so no token crosses it) and
-        tokenised once; each token's weight is one dict lookup, summed per sentence with
-        ``np.add.reduceat``, and the l2 norm counts repeats per sentence from the tokens'
-        hashes (sorted by sentence, then hash). Equal to :meth:`gate_proba_words` up to the
-        order of the float additions (``fsum`` there): the last bit of a probability, which
-        decides nothing unless it sits exactly on the gate threshold.
+        The tokens of every sentence (:func:`_batch_tokens`) are looked up in one pass;
+        each token's weight is one dict lookup, summed per sentence with ``np.bincount`` in
+        token order, and the l2 norm counts repeats per sentence from the tokens' hashes
+        (sorted by sentence, then hash). Equal to :meth:`gate_proba_words` up to the order of
+        the float additions (``fsum`` there): the last bit of a probability, which decides
+        nothing unless it sits exactly on the gate threshold.
         """
         n = len(texts)
         if n == 0:
             return np.zeros(0)
         b = float(self.gate_intercept)
-        toks = _TOKEN_SEP.findall("\0".join([t.lower() for t in texts]))
-        if not toks:
+        found = _batch_tokens([t.lower() for t in texts])
+        if found is None:
+            return self.gate_proba_words(texts)  # a NUL in a text, or a token hashing like it
+        toks, hs, sep, sid = found
+        if len(toks) == int(sep.sum()):  # no word at all
             return _sigmoid(np.full(n, b))
-        hs = np.fromiter(map(hash, toks), dtype=np.int64, count=len(toks))
-        sep = hs == _SEP_HASH
-        seps = np.flatnonzero(sep)
-        if len(seps) != n - 1 or any(toks[i] != "\0" for i in seps.tolist()):
-            return self.gate_proba_words(texts)  # a token hashing like NUL: the plain path
         w = np.fromiter(map(self.gate_words.get, toks, repeat(0.0)), dtype=np.float64,
                         count=len(toks))
-        w[sep] = 0.0
-        sid = np.cumsum(sep)  # sentence of each token (a separator counts for the next)
         word = ~sep
-        sid_w, hs_w, w_w = sid[word], hs[word], w[word]
-        sums = np.bincount(sid_w, weights=w_w, minlength=n)
+        sid_w, hs_w = sid[word], hs[word]
+        sums = np.bincount(sid_w, weights=w[word], minlength=n)
         order = np.lexsort((hs_w, sid_w))
         s_sorted, h_sorted = sid_w[order], hs_w[order]
         new_run = np.ones(len(order), dtype=bool)
