@@ -139,3 +139,27 @@ def test_a_canary_that_holds_is_promoted_to_champion(api) -> None:
                 json={"version": "1", "reason": "the module's champion"}).raise_for_status()
         api.put(f"/models/{MODEL}/traffic", json={"mode": "off"}).raise_for_status()
         api.put(f"/models/{MODEL}/pipeline", json=PIPELINE).raise_for_status()
+
+
+def test_a_shadow_candidate_is_served_in_shadow_and_left_to_a_person(api) -> None:
+    """promotion.mode shadow: the candidate becomes the challenger that the gateway's shadow
+    policy runs beside the champion (whose answers still go out); the run says a person
+    promotes it (a shadow has no canary analysis to pass)."""
+    api.put(f"/models/{MODEL}/pipeline", json=PIPELINE | {
+        "promotion": {"mode": "shadow"}}).raise_for_status()
+    try:
+        run_id = api.post(f"/models/{MODEL}/runs").json()["id"]
+        deadline = time.monotonic() + 120
+        while (run := api.get(f"/runs/{run_id}").json())["state"] in ("queued", "running"):
+            assert time.monotonic() < deadline, f"run did not end: {run}"
+            time.sleep(0.2)
+        assert run["state"] == "succeeded", (run["reason"], run["gates"])
+        assert run["result"]["promotion"]["state"] == "shadow"
+        assert run["reason"] == f"version {run['version']} in shadow; promote it by hand"
+        traffic = api.get(f"/models/{MODEL}/traffic").json()
+        assert traffic["mode"] == "shadow", traffic
+        aliases = api.get(f"/registry/models/{MODEL}/aliases").json()
+        assert (aliases["challenger"], aliases["champion"]) == (run["version"], "1")
+    finally:
+        api.put(f"/models/{MODEL}/traffic", json={"mode": "off"}).raise_for_status()
+        api.put(f"/models/{MODEL}/pipeline", json=PIPELINE).raise_for_status()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from aiwarden.engine import Reference
 from aiwarden.training.gates import (
@@ -81,6 +82,30 @@ def test_the_comparison_gate_refuses_a_significantly_worse_challenger() -> None:
     labels = (a > 0.5).astype(int)
     assert not comparison_gate(y, labels, labels, metric="accuracy",
                                require_better=True).passed
+
+
+@pytest.mark.parametrize(("metric", "method"), [("accuracy", "mcnemar-exact"),
+                                                 ("mae", "paired-t")])
+def test_each_metric_is_compared_with_its_own_paired_test(metric: str, method: str) -> None:
+    """Labels by McNemar, absolute errors by a paired t-test: a challenger making twice the
+    champion's errors is refused, one as good passes; a loss's absolute limit is a ceiling."""
+    rng = np.random.default_rng(3)
+    n = 3000
+    if metric == "accuracy":
+        y = rng.integers(0, 2, n)
+        champion, same, worse = (np.where(rng.random(n) < p, 1 - y, y)
+                                 for p in (0.1, 0.1, 0.2))
+    else:
+        y = rng.normal(0, 1, n)
+        champion, same, worse = (y + rng.normal(0, s, n) for s in (0.3, 0.3, 0.6))
+    out = comparison_gate(y, champion, worse, metric=metric)
+    assert not out.passed and out.reason.endswith("significantly worse"), out.reason
+    assert out.evidence["method"] == method and out.evidence["p_value"] < 1e-6
+    fine = comparison_gate(y, champion, same, metric=metric)
+    assert fine.passed and fine.evidence["method"] == method, fine.reason
+    if metric == "mae":
+        ceiling = comparison_gate(y, champion, same, metric="mae", min_value=0.1)
+        assert not ceiling.passed and "above the ceiling of 0.1" in ceiling.reason
 
 
 def test_the_slice_gate_refuses_the_small_amount_model() -> None:

@@ -40,7 +40,7 @@ def test_union_previous_trains_on_the_last_training_set_and_the_lineage_names_it
     http.put("/models/unioned/pipeline", json={
         "entry": "tests.training.pipelines:train_logreg",
         "data": {"window": "3d", "min_rows": 100, "union_previous": True},
-        "holdout": {"window": None, "share": 0.3, "seed": 0},
+        "holdout": {"window": None, "share": 0.3, "seed": 0}, "params": {"C": 0.5},
         "gates": {"latency_budget_ms": 10_000}, "promotion": {"mode": "manual"}}
              ).raise_for_status()
     first = _ended(http, http.post("/models/unioned/runs").json()["id"])
@@ -56,9 +56,16 @@ def test_union_previous_trains_on_the_last_training_set_and_the_lineage_names_it
     assert data["train_rows"] == 2 * window_train  # the same window plus the last set
     assert data["holdout_rows"] == first["data"]["holdout_rows"]  # production rows only
     assert data["sha256"] != first["data"]["sha256"]
-    lineage = http.get(f"/registry/models/unioned/versions/{second['version']}").json()[
-        "metadata"]["lineage"]["data"]
+    meta = http.get(f"/registry/models/unioned/versions/{second['version']}").json()[
+        "metadata"]
+    lineage = meta["lineage"]["data"]
     assert lineage["extra"] == data["extra"] and lineage["train_rows"] == 2 * window_train
+    assert (lineage["sha256"], lineage["window"]) == (data["sha256"], "3d")
+    # the code and parameters it was made with, and what the run took
+    assert meta["lineage"]["code"] == "tests.training.pipelines:train_logreg"
+    assert meta["params"] == {"C": 0.5} and meta["lineage"]["run"] == second["id"]
+    assert second["seconds"] > 0 and second["result"]["peak_memory_mb"] > 10
+    assert second["result"]["seconds"] > 0 and second["result"]["exit_code"] == 0
 
 
 def test_max_concurrent_holds_a_second_run_queued_until_the_first_ends(
