@@ -88,6 +88,17 @@ def _text(v: object) -> str:
     return str(v)
 
 
+def _nan_free_floats(series: Any) -> np.ndarray | None:
+    """The float64 values of a NumPy-backed column without NaN (Arrow wraps them without a
+    copy), else None: there pandas' NaN means missing and ``from_pandas`` makes it null."""
+    if series.dtype != np.float64 or len(series) == 0:
+        return None
+    values = series.to_numpy()
+    if values.ndim != 1 or np.isnan(values.min()):  # min is NaN when any value is
+        return None
+    return values
+
+
 def _from_pandas(df: Any) -> pa.Table:
     """Column by column, so one mixed-type column does not fail the whole frame."""
     names = [str(n) for n in df.columns]
@@ -96,7 +107,9 @@ def _from_pandas(df: Any) -> pa.Table:
     for i in range(df.shape[1]):
         series = df.iloc[:, i]
         try:
-            arr = pa.array(series, from_pandas=True)
+            floats = _nan_free_floats(series)
+            # (from_pandas=True copies a float column to find its NaNs: 1.7 ms per million)
+            arr = pa.array(floats) if floats is not None else pa.array(series, from_pandas=True)
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
             # Mixed Python objects (a rare, slow path): keep every value as text so nothing
             # is lost; numeric extraction later counts the unparsable ones as invalid.
