@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -127,10 +128,13 @@ class RunSteps:
                 rows.drop_columns(["timestamp"]), target, features=features,
                 reference_counts=_label_counts(ref, target))):
             return "blocked", self.gates[-1]["reason"]
+        ok, extra = self._extra(ref)
+        if not ok:
+            return "blocked", self.gates[-1]["reason"]
         data = split(rows, now=time.time(), holdout_window=(
             None if self.spec.holdout.window is None else _seconds(self.spec.holdout.window)),
             share=self.spec.holdout.share, seed=self.spec.holdout.seed,
-            min_rows=self.spec.data.min_rows, extra=self._extra())
+            min_rows=self.spec.data.min_rows, extra=extra)
         self.data |= data.lineage | {"window": self.spec.data.window}
         self.step(f"data ready: {data.train.num_rows} training rows, {data.holdout.num_rows} "
                   f"holdout rows ({data.lineage['holdout']})", sha256=data.lineage["sha256"])
@@ -282,13 +286,24 @@ class RunSteps:
             self.data["quarantined_rows"] = rows.num_rows - kept.num_rows
         return self.gate(result), kept
 
-    def _extra(self) -> pa.Table | None:
-        """The file and the previous run's training set the pipeline unions with the window,
-        each said in the lineage (a version trained on them must name them)."""
+    def _extra(self, ref: Any) -> tuple[bool, pa.Table | None]:
+        """(False: the file was blocked, the rows to union with the window): the file and the
+        previous run's training set, each said in the lineage (a version trained on them must
+        name them). The file passes the data gate as the window does, its rows named by their
+        position in it; the previous set passed it in its own run."""
         parts, said = [], []
         if self.spec.data.uri:
-            parts.append(_read_table(self.spec.data.uri))
-            said.append({"uri": self.spec.data.uri, "rows": parts[-1].num_rows})
+            table = _read_table(self.spec.data.uri)
+            result, kept = gates.data_gate(ref, table, policy=self.spec.gates.data_policy,
+                                           max_bad_share=self.spec.gates.max_bad_share)
+            said.append({"uri": self.spec.data.uri, "rows": kept.num_rows}
+                        | ({"quarantined_rows": table.num_rows - kept.num_rows}
+                           if kept.num_rows != table.num_rows else {}))
+            self.data["extra"] = said
+            if not self.gate(replace(result, gate="data_file",
+                                     reason=f"{self.spec.data.uri}: {result.reason}")):
+                return False, None
+            parts.append(kept)
         if self.spec.data.union_previous:
             prev, run_id = self._previous_train()
             if prev is not None:
@@ -296,7 +311,7 @@ class RunSteps:
                 said.append({"previous_run": run_id, "rows": prev.num_rows})
         if said:
             self.data["extra"] = said
-        return pa.concat_tables(parts, promote_options="default") if parts else None
+        return True, pa.concat_tables(parts, promote_options="default") if parts else None
 
     def _previous_train(self) -> tuple[pa.Table | None, int | None]:
         """(the training rows of the model's latest succeeded run, its id)."""

@@ -201,3 +201,42 @@ def test_a_command_pipeline_trains_through_the_server(http: httpx.Client, tmp_pa
     assert run["version"] == "1" and run["result"]["exit_code"] == 0
     lineage = http.get("/registry/models/by-command/versions/1").json()["metadata"]["lineage"]
     assert lineage["code"] == [sys.executable, str(script)] and lineage["run"] == run["id"]
+
+
+def test_a_file_unioned_with_the_window_passes_the_data_gate_too(
+        http: httpx.Client, tmp_path) -> None:
+    """The seed's war story was one corrupted record in the training data: a record in a
+    file the pipeline adds is named like one in the window (by its row in the file), and
+    blocks the run or is quarantined as the pipeline says."""
+    from tests.server.conftest import scored_frame
+
+    extra = scored_frame(300, seed=7)[["x", "c", "y"]]
+    extra.loc[5, "x"] = 4.2e9
+    path = tmp_path / "extra.parquet"
+    extra.to_parquet(path)
+    labelled_model(http, "with-file", n=600, reference=1000)
+    pipeline = {"entry": "tests.training.pipelines:train_logreg",
+                "data": {"window": "3d", "min_rows": 100, "uri": str(path)},
+                "holdout": {"window": None, "share": 0.3, "seed": 0},
+                "gates": {"latency_budget_ms": 10_000}, "promotion": {"mode": "manual"}}
+    http.put("/models/with-file/pipeline", json=pipeline).raise_for_status()
+    run = _ended(http, http.post("/models/with-file/runs").json()["id"])
+    assert run["state"] == "blocked", (run["reason"], run["gates"])
+    *passed, gate = run["gates"]
+    assert [g["gate"] for g in passed] == ["data", "labels"] and all(
+        g["passed"] for g in passed)
+    assert gate["gate"] == "data_file" and not gate["passed"], gate
+    assert gate["reason"].startswith(f"{path}: blocked: 1 corrupted row(s) of 300, first "
+                                     "row 5 column 'x'"), gate["reason"]
+    (problem,) = gate["evidence"]["problems"]
+    assert (problem["row"], problem["column"], float(problem["value"])) == (5, "x", 4.2e9)
+    assert run["version"] is None and "exit_code" not in run["result"]
+
+    http.put("/models/with-file/pipeline", json=pipeline | {"gates": pipeline["gates"] | {
+        "data_policy": "quarantine"}}).raise_for_status()
+    run = _ended(http, http.post("/models/with-file/runs").json()["id"])
+    assert run["state"] == "succeeded", (run["reason"], run["gates"])
+    gate = next(g for g in run["gates"] if g["gate"] == "data_file")
+    assert gate["passed"] and gate["evidence"]["quarantined_rows"] == [5], gate
+    assert run["data"]["extra"] == [{"uri": str(path), "rows": 299, "quarantined_rows": 1}]
+    assert run["data"]["train_rows"] == 420 + 299 and run["data"]["extra_rows"] == 299
