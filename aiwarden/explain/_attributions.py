@@ -267,6 +267,7 @@ def _lime(adapter: ModelAdapter, frame: pd.DataFrame, bg: pd.DataFrame,
     k = _class_index(adapter, frame, opts, out_all if adapter.is_classifier else None)
     n, d = xe.shape
     names = list(frame.columns)
+    _no_missing_for_lime(codec, names, xe, be)
     cat_names = {j: [str(v) for v in codec.categories[j]] for j in codec.categorical}
     values, base = np.zeros((n, d)), np.zeros(n)
     details: list[list[str]] = []
@@ -290,6 +291,17 @@ def _lime(adapter: ModelAdapter, frame: pd.DataFrame, bg: pd.DataFrame,
     output = out_all[np.arange(n), k] if k is not None else out_all
     space = "probability" if adapter.is_classifier else "prediction"
     return Attributions("lime", space, values, base, output, k, details)
+
+
+def _no_missing_for_lime(codec: FrameCodec, names: list[str], *arrays: np.ndarray) -> None:
+    """LIME draws numeric columns from their quartiles, which a missing value makes NaN
+    (scipy then fails with a 'domain error'): refuse naming the columns instead."""
+    holes = [names[j] for j in range(len(names)) if j not in codec.categories
+             and any(np.isnan(a[:, j]).any() for a in arrays)]
+    if holes:
+        raise DataError(f"LIME cannot explain missing values: the rows or the reference "
+                        f"have NaN in {holes[:10]}; use method 'permutation' or 'kernel', "
+                        "which pass them to the model as they are, or fill them.", holes[0])
 
 
 def compute(adapter: ModelAdapter, frame: pd.DataFrame, bg: pd.DataFrame,

@@ -110,10 +110,12 @@ class RowExplanations:
         return max((abs(e.residual) for e in self.explanations), default=0.0)
 
     def to_dict(self) -> dict[str, Any]:
+        dicts = getattr(self.explanations, "dicts", None)  # from the arrays (rows.py)
+        rows = dicts() if dicts is not None else [e.to_dict() for e in self.explanations]
         return {"method": self.method, "output_space": self.output_space,
                 "features": list(self.features), "background_size": self.background_size,
                 "seed": self.seed, "max_abs_residual": _num(self.max_abs_residual),
-                "explanations": [e.to_dict() for e in self.explanations]}
+                "explanations": rows}
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,13 @@ from aiwarden.explain._attributions import Attributions, StopCheck, compute
 from aiwarden.explain._codec import as_frame, summarise_background
 from aiwarden.explain._model import ModelAdapter, adapt, unwrap
 from aiwarden.explain.options import ExplainOptions
-from aiwarden.explain.results import Explanation, FeatureContribution, RowExplanations
+from aiwarden.explain.results import (
+    Explanation,
+    FeatureContribution,
+    RowExplanations,
+    _num,
+    jsonable,
+)
 
 __all__ = ["attributions", "explain_rows"]
 
@@ -50,18 +56,19 @@ class _Rows(Sequence[Explanation]):
     """The per-row :class:`Explanation` objects of one call, each built when first read.
 
     The arrays are the answer; 10,000 rows make 100,000 ``FeatureContribution`` objects,
-    which cost about a twentieth of path-dependent Tree SHAP itself (bench/explain.py), so a
-    caller that keeps only ``values`` or a few rows does not pay for the rest. Compares,
-    iterates and indexes like the tuple it stands for.
+    which cost a fifth of path-dependent Tree SHAP of a small forest (bench/explain.py), so
+    a caller that keeps only ``values`` or a few rows does not pay for the rest, and
+    :meth:`dicts` (what ``to_dict`` sends) is built from the arrays without them. The first
+    read turns the arrays into lists in one pass each (sorted order, sorted values, cells),
+    not a numpy lookup per cell. Compares, iterates and indexes like the tuple it stands for.
     """
 
     def __init__(self, att: Attributions, names: list[str], frame: pd.DataFrame,
                  residual: np.ndarray, classes: list[Any]) -> None:
         self._att, self._names, self._frame, self._classes = att, names, frame, classes
         self.residuals = residual
-        self._order: np.ndarray | None = None  # sorted on first read, with the cells
         self._built: list[Explanation | None] = [None] * len(frame)
-        self._cells: list[tuple[Any, ...]] | None = None
+        self._lists: _Lists | None = None
 
     def __len__(self) -> int:
         return len(self._built)
@@ -95,30 +102,85 @@ class _Rows(Sequence[Explanation]):
     def __repr__(self) -> str:
         return f"<{len(self)} explanations>"
 
+    def _prepared(self) -> _Lists:
+        if self._lists is None:
+            self._lists = _Lists(self._att, self._names, self._frame, self.residuals,
+                                 self._classes)
+        return self._lists
+
     def _build(self, i: int) -> Explanation:
-        att, names = self._att, self._names
-        if self._cells is None or self._order is None:  # one pass over the columns, not
-            # a pandas lookup per cell; one sort of the whole matrix
-            self._cells = list(zip(*(_cells(self._frame[c]) for c in names), strict=True))
-            self._order = np.argsort(-np.abs(att.values), axis=1, kind="stable")
-        cells, values = self._cells[i], att.values[i].tolist()
-        rules = att.details[i] if att.details else None
-        contribs = tuple(FeatureContribution(names[j], cells[j], values[j],
-                                             rules[j] if rules else "")
-                         for j in self._order[i].tolist())
-        cls = (self._classes[int(att.class_index[i])] if att.class_index is not None
-               else None)
-        return Explanation(i, att.method, att.space, cls, float(att.base[i]),
-                           float(att.output[i]), float(self.residuals[i]), contribs)
+        p, names = self._prepared(), self._names
+        order, cells = p.order[i], p.cells[i]
+        rules = p.rules[i] if p.rules else [""] * len(order)
+        contribs = tuple(map(FeatureContribution, [names[j] for j in order],
+                             [cells[j] for j in order], p.values[i], rules))
+        return Explanation(i, p.method, p.space, p.explained[i], p.base[i], p.output[i],
+                           p.residual[i], contribs)
+
+    def dicts(self) -> list[dict[str, Any]]:
+        """``[e.to_dict() for e in self]``, built from the arrays without the objects."""
+        p, names, att = self._prepared(), self._names, self._att
+        cells = [[jsonable(v) for v in row] for row in p.cells] if p.odd_cells else p.cells
+        values = p.values if p.finite else [[_num(v) for v in row] for row in p.values]
+        base, output, residual = (_json_floats(a) for a in (att.base, att.output,
+                                                              self.residuals))
+        explained = [jsonable(c) for c in p.explained]
+        out = []
+        for i, order in enumerate(p.order):
+            row_cells, rules = cells[i], p.rules[i] if p.rules else None
+            contribs = [{"feature": names[j], "value": row_cells[j], "contribution": v}
+                        for j, v in zip(order, values[i], strict=True)]
+            if rules:
+                for c, rule in zip(contribs, rules, strict=True):
+                    if rule:
+                        c["rule"] = rule
+            out.append({"row": i, "method": p.method, "output_space": p.space,
+                        "explained_class": explained[i], "base_value": base[i],
+                        "output": output[i], "residual": residual[i],
+                        "contributions": contribs})
+        return out
 
 
-def _cells(column: pd.Series) -> list[Any]:
-    """A column's values as the explanation reports them: numpy scalars for numbers (as
-    ``frame.iat`` gives them), the objects themselves otherwise."""
-    if pd.api.types.is_numeric_dtype(column.dtype) and not isinstance(
-            column.dtype, pd.CategoricalDtype):
-        return list(column.to_numpy())
-    return column.tolist()
+class _Lists:
+    """One call's arrays as Python lists, rows sorted by |contribution|: what building the
+    objects or their JSON reads per row, converted in one pass per array."""
+
+    def __init__(self, att: Attributions, names: list[str], frame: pd.DataFrame,
+                 residual: np.ndarray, classes: list[Any]) -> None:
+        order = np.argsort(-np.abs(att.values), axis=1, kind="stable")
+        self.method, self.space = att.method, att.space
+        self.order: list[list[int]] = order.tolist()
+        self.values: list[list[float]] = np.take_along_axis(att.values, order, 1).tolist()
+        self.finite = bool(np.isfinite(att.values).all())
+        self.rules = ([[r[j] for j in o] for r, o in zip(att.details, self.order, strict=True)]
+                      if att.details else None)
+        columns = [_cells(frame[c]) for c in names]
+        self.odd_cells = not all(plain for _, plain in columns)  # not JSON as they stand
+        self.cells = list(zip(*(c for c, _ in columns), strict=True))
+        self.base, self.output = att.base.tolist(), att.output.tolist()
+        self.residual = residual.tolist()
+        k = att.class_index
+        self.explained: list[Any] = ([None] * len(frame) if k is None
+                                     else [classes[j] for j in k.tolist()])
+
+
+def _cells(column: pd.Series) -> tuple[list[Any], bool]:
+    """A column's values as the explanation reports them (Python numbers for a numpy
+    column, numpy scalars for pandas' own numeric dtypes, the objects themselves
+    otherwise), and whether they are JSON as they stand (``jsonable`` would give each back
+    unchanged: finite plain numbers)."""
+    dtype = column.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "biuf":
+        arr = column.to_numpy()
+        return arr.tolist(), dtype.kind != "f" or bool(np.isfinite(arr).all())
+    if pd.api.types.is_numeric_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype):
+        return list(column.to_numpy()), False
+    return column.tolist(), False
+
+
+def _json_floats(a: np.ndarray) -> list[float | None]:
+    """``_num`` of each element, in one pass when all are finite."""
+    return a.tolist() if np.isfinite(a).all() else [_num(v) for v in a.tolist()]
 
 
 def explain_rows(model: Any, rows: Any, reference: Any,

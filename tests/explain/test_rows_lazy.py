@@ -10,6 +10,7 @@ import pytest
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
+from aiwarden.errors import DataError
 from aiwarden.explain import explain_rows
 
 
@@ -60,3 +61,58 @@ def test_categorical_values_are_the_raw_categories() -> None:
         values = {c.feature: c.value for c in e.contributions}
         assert values == {"amount": x.amount.iloc[i], "shop": x.shop.iloc[i]}
         assert isinstance(values["shop"], str)
+
+
+class _Scorer:
+    """A black box over mixed columns: NaN, nullable integers, booleans and text."""
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        amount = pd.to_numeric(frame["amount"]).fillna(0.0)
+        count = pd.to_numeric(frame["count"]).fillna(0.0)
+        return (2.0 * amount + count + frame["flag"].astype(float)
+                + (frame["shop"] == "web").astype(float)).to_numpy()
+
+
+@pytest.mark.parametrize("method", ["permutation", "lime"])
+def test_json_of_the_arrays_equals_json_of_the_objects(method) -> None:
+    """``to_dict`` is built from the arrays (rows.py ``dicts``), not from the objects: it
+    must say exactly what each object's ``to_dict`` says, NaN as null, rules included."""
+    import json
+
+    rng = np.random.default_rng(1)
+    n = 60
+    x = pd.DataFrame({
+        "amount": np.where(rng.random(n) < 0.2, np.nan, rng.normal(size=n)),
+        "count": pd.array(np.where(rng.random(n) < 0.2, None, rng.integers(0, 5, n)),
+                          dtype="Int64"),
+        "flag": rng.random(n) < 0.5,
+        "shop": rng.choice(["web", "store"], n),
+        "age": rng.integers(18, 90, n)})
+    if method == "lime":  # LIME cannot draw around a missing value: it says so
+        with pytest.raises(DataError, match=r"LIME cannot explain missing values.*'amount'"):
+            explain_rows(_Scorer(), x.iloc[:8], x, method="lime", task="regression")
+        x["amount"] = x["amount"].fillna(0.5)
+        x["count"] = x["count"].fillna(1)
+    r = explain_rows(_Scorer(), x.iloc[:8], x, method=method, background_size=20,
+                     max_evals=50, lime_samples=200, lime_background=60, task="regression")
+    fast = r.to_dict()["explanations"]
+    slow = [e.to_dict() for e in r.explanations]
+    assert json.dumps(fast, allow_nan=False) == json.dumps(slow, allow_nan=False)
+    assert (method == "permutation") == any(  # a NaN input is null, not NaN
+        c["value"] is None for e in fast for c in e["contributions"] if c["feature"] == "amount")
+    assert all(isinstance(c["value"], bool) for e in fast for c in e["contributions"]
+               if c["feature"] == "flag")
+    assert (method == "lime") == all("rule" in c for e in fast for c in e["contributions"])
+
+
+def test_json_of_a_multiclass_tree_names_each_rows_class(xy) -> None:
+    from sklearn.datasets import make_classification
+
+    x, y = make_classification(300, 5, n_informative=3, n_classes=3, random_state=0)
+    x = pd.DataFrame(x, columns=list("abcde"))
+    labels = np.array(["low", "mid", "high"])[y]
+    model = RandomForestClassifier(10, random_state=0).fit(x, labels)
+    r = explain_rows(model, x.iloc[:30], x, background_size=20)
+    fast = r.to_dict()["explanations"]
+    assert fast == [e.to_dict() for e in r.explanations]
+    assert [e["explained_class"] for e in fast] == model.predict(x.iloc[:30]).tolist()
