@@ -17,6 +17,7 @@ Usage::
 
     .venv/bin/python bench/engine.py                      # 100k and 1M rows, peers with a venv
     .venv/bin/python bench/engine.py --rows 100000 --skip-peers
+    .venv/bin/python bench/engine.py --rows 1000000 --baseline-rev HEAD~3   # before/after
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -129,13 +131,16 @@ def child(ref_path: str, cur_path: str) -> None:
     )
 
 
-def aiwarden_once(ref_path: Path, cur_path: Path) -> dict[str, Any]:
-    """One measurement in a fresh subprocess, so its peak RSS is its own."""
+def aiwarden_once(ref_path: Path, cur_path: Path, tree: Path | None = None) -> dict[str, Any]:
+    """One measurement in a fresh subprocess, so its peak RSS is its own; ``tree`` is a
+    directory holding another ``aiwarden`` package to import instead (``--baseline-rev``)."""
+    env = None if tree is None else {**os.environ, "PYTHONPATH": str(tree)}
     out = subprocess.run(
         [sys.executable, __file__, "--child", str(ref_path), str(cur_path)],
         capture_output=True,
         text=True,
         check=False,
+        env=env,
     )
     if out.returncode != 0:
         tail = out.stderr.strip().splitlines()[-1:] or ["no output"]
@@ -155,6 +160,16 @@ def summarize_aiwarden(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "flagged_per_run": [r["flagged"] for r in runs],
         **_verdict(mid["flagged"]),
     }
+
+
+def baseline_tree(rev: str, into: Path) -> Path:
+    """``aiwarden/`` as of git revision ``rev``, unpacked under ``into`` (no checkout: the
+    work tree is left alone)."""
+    root = BENCH.parent
+    archive = subprocess.run(["git", "-C", str(root), "archive", rev, "aiwarden"],
+                             capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
 
 
 # ------------------------------------------------------------------------------ peers
@@ -309,6 +324,10 @@ def print_size(res: dict[str, Any]) -> None:
     if "error" not in ours:
         split = " / ".join(_fmt_s(ours[k]) for k in ("fit_s", "profile_s", "compare_s"))
         print(f"{'  fit / profile / compare':<32} {split}")
+    base = res.get("baseline")
+    if base is not None:
+        print(_row(f"aiwarden @ {res['baseline_rev']} (before)", base, floor["seconds"], ours_s,
+                   in_mb))
     for peer, r in res["peers"].items():
         label = f"{peer} {r.get('version', '')}".strip()
         if "runs" in r and len(r["runs"]) != res["repeats"]:
@@ -350,6 +369,12 @@ def targets(res: dict[str, Any]) -> list[str]:
                    if p.get("cpu_seconds") and ours.get("cpu_seconds") else None)
         line(got >= want, f"≥{want:g}× faster than {peer}: {_ratio(got)} "
              f"(in CPU time: {_ratio(cpu_got)})")
+    base = res.get("baseline")
+    if base is not None and "error" not in base:
+        out.append(f"  [info] {res['baseline_rev']} (before) ÷ this tree: "
+                   f"CPU {_ratio(base['cpu_seconds'] / ours['cpu_seconds'])}, "
+                   f"wall {_ratio(base['seconds'] / ours['seconds'])}; "
+                   f"same flags: {base['flagged'] == ours['flagged']}")
     line(
         ours["exact"],
         "exactly the 7 planted columns flagged"
@@ -403,6 +428,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--peer-timeout", type=float, default=3600.0)
     p.add_argument("--merge-buckets", type=int, default=10_000)
     p.add_argument("--skip-merge", action="store_true")
+    p.add_argument(
+        "--baseline-rev",
+        default=None,
+        help="also time aiwarden as of this git revision, alternating with this tree in the "
+        "same run (before/after figures from one run)",
+    )
     p.add_argument("--child", nargs=2, metavar=("REF", "CUR"), help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.child:
@@ -439,6 +470,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     sizes = []
     reference = current = None
+    base_dir = None
+    if a.baseline_rev:
+        base_dir = baseline_tree(a.baseline_rev, Path(tempfile.mkdtemp(prefix="aiwarden-base-")))
+        meta["baseline_rev"] = a.baseline_rev
     for n in a.rows:
         ref_path, cur_path, _ = write_parquet(n, a.seed)
         reference, current = load(ref_path, cur_path)
@@ -450,6 +485,7 @@ def main(argv: list[str] | None = None) -> int:
         }  # fmt: skip
         # Floor and aiwarden alternate, so both see the same machine load.
         floor_runs, ours_runs, ours_error = [], [], None
+        base_runs, base_error = [], None
         for _ in range(a.repeats):
             floor_runs.append(floor_pass(reference, current, NUMERICAL, CATEGORICAL))
             if ours_error is None:
@@ -457,8 +493,17 @@ def main(argv: list[str] | None = None) -> int:
                     ours_runs.append(aiwarden_once(ref_path, cur_path))
                 except RuntimeError as exc:
                     ours_error = str(exc)
+            if base_dir is not None and base_error is None:
+                try:
+                    base_runs.append(aiwarden_once(ref_path, cur_path, base_dir))
+                except RuntimeError as exc:
+                    base_error = str(exc)
         res["floor"] = FloorResult.from_runs(floor_runs).to_dict()
         res["aiwarden"] = {"error": ours_error} if ours_error else summarize_aiwarden(ours_runs)
+        if base_dir is not None:
+            res["baseline_rev"] = a.baseline_rev
+            res["baseline"] = ({"error": base_error} if base_error
+                               else summarize_aiwarden(base_runs))
         res["peers"] = {}
         for peer in peers:
             print(f"  … {n:,} rows: running {peer}", file=sys.stderr, flush=True)
