@@ -240,3 +240,36 @@ def test_a_file_unioned_with_the_window_passes_the_data_gate_too(
     assert gate["passed"] and gate["evidence"]["quarantined_rows"] == [5], gate
     assert run["data"]["extra"] == [{"uri": str(path), "rows": 299, "quarantined_rows": 1}]
     assert run["data"]["train_rows"] == 420 + 299 and run["data"]["extra_rows"] == 299
+
+
+@pytest.mark.parametrize(("metric", "stat"), [("performance", "accuracy"),
+                                              ("estimated_performance", "roc_auc")])
+def test_a_performance_rule_firing_queues_a_run_naming_it(
+        http: httpx.Client, metric: str, stat: str) -> None:
+    """Realised (labels) and estimated (no labels needed) performance rules are triggers like
+    the drift rules of tests/server/test_training_triggers.py; the limit (0.99) is one
+    this model can never reach, so the rule fires on its ordinary traffic."""
+    from tests.server.conftest import evaluate, json_rows, register_model, scored_frame
+
+    name = f"perf-{metric.replace('_', '-')}"
+    register_model(http, name, scored_frame(1000, seed=1))
+    live = scored_frame(600, seed=2)
+    rows = json_rows(live, time.time() - 3000, prefix=f"{name}-", spacing=5)
+    http.post(f"/models/{name}/predictions", json=rows).raise_for_status()
+    http.post(f"/models/{name}/labels", json=[
+        {"prediction_id": r["prediction_id"], "label": int(y)}
+        for r, y in zip(rows, live["y"], strict=True)]).raise_for_status()
+    rule = f"{stat}-low"
+    http.put(f"/rules/{name}/{rule}", json={"metric": metric, "stat": stat, "window": "1h",
+                                            "op": "<", "critical": 0.99}).raise_for_status()
+    http.put(f"/models/{name}/pipeline", json={
+        "entry": "tests.training.pipelines:train_raises", "triggers": {"on_alerts": [rule]},
+        "data": {"window": "3d", "min_rows": 100}}).raise_for_status()
+    assert http.get(f"/models/{name}/runs").json() == []
+    out = evaluate(http)
+    fired = [t for t in out["transitions"] if t["labels"].get("model") == name
+             and t["labels"].get("rule") == rule and t["kind"] == "firing"]
+    assert fired, out["transitions"]
+    (run,) = http.get(f"/models/{name}/runs").json()
+    assert run["trigger"] == "alert" and run["trigger_detail"]["rules"] == [rule], run
+    assert _ended(http, run["id"])["state"] == "failed"  # train_raises: it did train
