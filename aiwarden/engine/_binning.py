@@ -201,7 +201,7 @@ _BLOCK_ROWS = 1 << 16  # rows per block of counts_of: its temporaries fit in L2
 # counts_of's histogram: cells over the reference range (few values share a cell with an
 # edge: 0.3-4 % on the benchmark's columns) and the smallest input it pays off on.
 _HIST_CELLS, _HIST_MIN_ROWS = 1 << 16, 1 << 14
-_SELECT_MIN_ROWS, _SELECT_CELLS = 5_000, 1 << 16
+_SELECT_MIN_ROWS, _SELECT_CELLS, _SELECT_BLOCK = 5_000, 1 << 16, 1 << 17
 
 
 def _quantile_ranks(n: int, bins: int) -> np.ndarray:
@@ -228,8 +228,16 @@ def _order_statistics(x: np.ndarray, ranks: np.ndarray, lo: float, hi: float
         scale = top / (hi - lo)
     if not (np.isfinite(scale) and scale > 0):
         return None
-    cell = _cell(x, lo, scale, top)
-    per_cell = np.bincount(cell, minlength=_SELECT_CELLS)
+    # Two passes a block at a time (cells recomputed), never a full-length temporary.
+    size = min(len(x), _SELECT_BLOCK)
+    t, cell, mask = np.empty(size), np.empty(size, dtype=np.intp), np.empty(size, dtype=bool)
+    blocks = [(start, min(start + _SELECT_BLOCK, len(x)))
+              for start in range(0, len(x), _SELECT_BLOCK)]
+    per_cell = np.zeros(_SELECT_CELLS, dtype=np.int64)
+    for start, stop in blocks:
+        k = stop - start
+        per_cell += np.bincount(_cell(x[start:stop], lo, scale, top, t[:k], cell[:k]),
+                                minlength=_SELECT_CELLS)
     end = np.cumsum(per_cell)
     at = np.searchsorted(end, ranks, side="right")  # the cell holding each rank
     wanted = np.unique(at)
@@ -237,7 +245,12 @@ def _order_statistics(x: np.ndarray, ranks: np.ndarray, lo: float, hi: float
         return None
     keep = np.zeros(_SELECT_CELLS, dtype=bool)
     keep[wanted] = True
-    picked = np.sort(x[keep[cell]])  # cells are monotone: sorted values stay cell by cell
+    parts = []
+    for start, stop in blocks:
+        k = stop - start
+        np.take(keep, _cell(x[start:stop], lo, scale, top, t[:k], cell[:k]), out=mask[:k])
+        parts.append(x[start:stop][mask[:k]])
+    picked = np.sort(np.concatenate(parts))  # cells are monotone: sorted cell by cell
     start_in_picked = np.cumsum(per_cell[wanted]) - per_cell[wanted]
     start = start_in_picked[np.searchsorted(wanted, at)]
     return picked[start + ranks - (end[at] - per_cell[at])]

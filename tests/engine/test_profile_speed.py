@@ -196,3 +196,15 @@ def test_blocked_row_hash_equals_whole_array_hash(n: int) -> None:
     want = h ^ (h >> np.uint64(32))
     assert np.array_equal(row_hash(keys), want)
     assert count_duplicates(keys) == n - len(np.unique(want))
+
+
+def test_quantile_selection_across_blocks_equals_sorting() -> None:
+    # The selection counts and picks a block of rows at a time (2^17): across block
+    # boundaries every order statistic must still be the sorted array's.
+    from aiwarden.engine._binning import _order_statistics
+
+    x = np.random.default_rng(2).normal(0.0, 1.0, 300_001)
+    ranks = np.linspace(0, len(x) - 1, 101).round().astype(np.int64)
+    got = _order_statistics(x, ranks, float(x.min()), float(x.max()))
+    assert got is not None
+    assert np.array_equal(got, np.sort(x)[ranks])
