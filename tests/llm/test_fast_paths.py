@@ -188,3 +188,30 @@ def test_char_features_equal_the_vectorizer_bit_for_bit() -> None:
         assert got.indptr.tolist() == want.indptr.tolist()
         assert got.indices.tolist() == want.indices.tolist()
         assert got.data.tolist() == want.data.tolist()
+
+
+def test_gate_decisions_from_bounds_equal_the_computed_gate() -> None:
+    """gate_pass_batch decides most sentences from the bounds of their l2 norm: the same
+    decisions as thresholding gate_proba_batch, on the labelled sentences and on random word
+    soups with repeats (many near the threshold)."""
+    import json
+    from pathlib import Path
+
+    import numpy as np
+
+    from aiwarden.llm.evaluators._safety_model import load_default
+
+    m = load_default()
+    data = Path(__file__).resolve().parents[1] / "data" / "llm_eval" / "safety.jsonl"
+    texts = [json.loads(x)["text"] for x in data.read_text().splitlines() if x]
+    vocab = [*sorted(m.gate_words)[::40], "kill", "yourself", "you", "the", "die", "zzq", "é"]
+    rnd = random.Random(21)
+    texts += [" ".join(rnd.choice(vocab[: rnd.randint(2, len(vocab))])
+                       for _ in range(rnd.randint(0, 30))) for _ in range(6000)]
+    texts += ["", "!!", "a", "nul\0inside kill"]
+    p = m.gate_proba_batch(texts)
+    assert 0.05 < np.mean(p >= m.gate_threshold) < 0.95
+    assert np.sum(np.abs(p - m.gate_threshold) < 0.01) > 20  # near the threshold too
+    assert m.gate_pass_batch(texts).tolist() == (p >= m.gate_threshold).tolist()
+    assert m.gate_pass_batch(texts[-1:]).tolist() == [bool(p[-1] >= m.gate_threshold)]
+    assert m.gate_pass_batch([]).tolist() == []

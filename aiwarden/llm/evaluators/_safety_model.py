@@ -225,32 +225,57 @@ class SafetyModel:
         the float additions (``fsum`` there): the last bit of a probability, which decides
         nothing unless it sits exactly on the gate threshold.
         """
+        return self._gate_batch(texts, decide=False)
+
+    def gate_pass_batch(self, texts: Sequence[str]) -> np.ndarray:
+        """``gate_proba_batch(texts) >= gate_threshold``: the same decisions, with the l2 norm
+        counted only for the sentences that need it.
+
+        A sentence of ``k`` words has ``sqrt(k) <= norm <= k``, so its probability lies between
+        the two it would have at those bounds; when both are on one side of the threshold
+        (by more than 1e-9, far above rounding) that side is the decision. The norm (a sort
+        of the words by sentence and hash) is computed for the rest only: a few per cent.
+        """
+        return self._gate_batch(texts, decide=True)
+
+    def _gate_batch(self, texts: Sequence[str], decide: bool) -> np.ndarray:
         n = len(texts)
+        thr = float(self.gate_threshold)
         if n == 0:
-            return np.zeros(0)
+            return np.zeros(0, dtype=bool) if decide else np.zeros(0)
         b = float(self.gate_intercept)
         found = _batch_tokens([t.lower() for t in texts])
-        if found is None:
-            return self.gate_proba_words(texts)  # a NUL in a text, or a token hashing like it
+        if found is None:  # a NUL in a text, or a token hashing like it
+            p = self.gate_proba_words(texts)
+            return p >= thr if decide else p
         toks, hs, sep, sid = found
-        if len(toks) == int(sep.sum()):  # no word at all
-            return _sigmoid(np.full(n, b))
         w = np.fromiter(map(self.gate_words.get, toks, repeat(0.0)), dtype=np.float64,
                         count=len(toks))
         word = ~sep
         sid_w, hs_w = sid[word], hs[word]
         sums = np.bincount(sid_w, weights=w[word], minlength=n)
-        order = np.lexsort((hs_w, sid_w))
-        s_sorted, h_sorted = sid_w[order], hs_w[order]
-        new_run = np.ones(len(order), dtype=bool)
-        new_run[1:] = (s_sorted[1:] != s_sorted[:-1]) | (h_sorted[1:] != h_sorted[:-1])
-        starts = np.flatnonzero(new_run)
-        counts = np.diff(np.append(starts, len(order))).astype(np.float64)
-        sq = np.bincount(s_sorted[starts], weights=counts * counts, minlength=n)
-        z = np.full(n, b)
-        has = sq > 0
-        z[has] = b + sums[has] / np.sqrt(sq[has])
-        return _sigmoid(z)
+        p = _sigmoid(np.full(n, b))  # a sentence without a word
+        words = np.bincount(sid_w, minlength=n)
+        todo = words > 0
+        if decide:
+            k = words[todo].astype(np.float64)
+            at_root, at_k = (_sigmoid(b + sums[todo] / d) for d in (np.sqrt(k), k))
+            low, high = np.minimum(at_root, at_k), np.maximum(at_root, at_k)
+            unsure = (low < thr + 1e-9) & (high >= thr - 1e-9)
+            p[todo] = np.where(high < thr, 0.0, 1.0)  # decided by the bounds
+            todo[todo] = unsure
+            keep = todo[sid_w]
+            sid_w, hs_w = sid_w[keep], hs_w[keep]
+        if todo.any():
+            order = np.lexsort((hs_w, sid_w))
+            s_sorted, h_sorted = sid_w[order], hs_w[order]
+            new_run = np.ones(len(order), dtype=bool)
+            new_run[1:] = (s_sorted[1:] != s_sorted[:-1]) | (h_sorted[1:] != h_sorted[:-1])
+            starts = np.flatnonzero(new_run)
+            counts = np.diff(np.append(starts, len(order))).astype(np.float64)
+            sq = np.bincount(s_sorted[starts], weights=counts * counts, minlength=n)
+            p[todo] = _sigmoid(b + sums[todo] / np.sqrt(sq[todo]))
+        return p >= thr if decide else p
 
     def with_vocabulary(self, texts: Sequence[str]) -> SafetyModel:
         """A copy whose ``gate_words`` hold every word of ``texts`` (the training texts)."""

@@ -338,6 +338,7 @@ class SafetyEvaluator:
             for w in r.anchors:
                 index.setdefault(w, []).append(k)
         self._anchor_index = {w: tuple(ks) for w, ks in index.items()}
+        self._anchor_words = frozenset(index)  # a text's anchors: one C set intersection
         self._always = frozenset(k for k, (r, _) in enumerate(self._rules) if not r.anchors)
 
     @property
@@ -463,9 +464,8 @@ class SafetyEvaluator:
             else:
                 out[t] = row  # type: ignore[assignment]
         if todo:
-            gate = (m.gate_proba_batch(todo) if m.gate_words
-                    else m.gate_proba(_word_features(todo, m.n_features)))
-            keep = gate >= m.gate_threshold
+            keep = (m.gate_pass_batch(todo) if m.gate_words
+                    else m.gate_proba(_word_features(todo, m.n_features)) >= m.gate_threshold)
             # a unit per sentence the gate lets through; a short sentence ("Do it now.") is
             # too ambiguous alone and is left to the rules' two-sentence push
             units = [todo[k] for k in np.flatnonzero(keep)
@@ -495,9 +495,9 @@ class SafetyEvaluator:
         words = _SentenceWords(t, spans, ctx.lower) if self._gate else None
         if words is not None:
             hits: dict[int, set[str]] = {}  # rule -> its anchor words in the text
-            get = self._anchor_index.get
-            for w in words.every:
-                for k in get(w, ()):
+            index = self._anchor_index
+            for w in words.every & self._anchor_words:
+                for k in index[w]:
                     hits.setdefault(k, set()).add(w)
             todo = sorted(hits.keys() | self._always)  # most rules have no anchor here
         else:
