@@ -32,7 +32,7 @@ from aiwarden.training.spec import PipelineSpec
 if TYPE_CHECKING:
     from aiwarden.training.service import TrainingService
 
-__all__ = ["RunSteps", "metric_value"]
+__all__ = ["RunSteps", "infra_limit", "metric_value"]
 
 _MAX_TRAIN_SCORED = 100_000  # rows of the training set the candidate predicts for the gap
 
@@ -154,8 +154,13 @@ class RunSteps:
             self.gate(refused)
             return "blocked", refused.reason
         holdout = self._holdout = data.holdout.to_pandas()
-        if not self.gate(infra_gate(loaded, holdout[features], self.spec.gates.latency_budget_ms)):
+        verdict = self._infra(loaded, holdout[features])
+        if verdict == "blocked":
             return "blocked", self.gates[-1]["reason"]
+        if verdict == "cancelled":
+            return ("failed", "the server stopped during the infra gate; queue a new run"
+                    ) if self.svc._stopping.is_set() else (
+                    "cancelled", "cancelled during the infra gate")
         has_scores = callable(getattr(loaded.predictor, "predict_proba", None))
         metric = self.spec.gates.metric or default_metric(schema.task, has_scores)
         kind = "score" if metric == "roc_auc" else "label"
@@ -261,6 +266,37 @@ class RunSteps:
         evidence = out[0].evidence
         if "images" in evidence:
             self.data["image_count"] = evidence["images"]
+        return "passed" if self.gate(out[0]) else "blocked"
+
+    def _infra(self, loaded: Any, frame: Any) -> str:
+        """The infra gate in a thread, watched: the candidate's predict is its own code
+        (a custom step may wait on anything), so a call that never returns must neither
+        hold the run past ``infra_limit`` seconds nor make it deaf to a cancel."""
+        import threading
+
+        budget = self.spec.gates.latency_budget_ms
+        limit = infra_limit(budget)
+        out: list[gates.GateResult] = []
+        worker = threading.Thread(target=lambda: out.append(infra_gate(loaded, frame, budget)),
+                                  name=f"aiwarden-infra-gate-{self.run.id}", daemon=True)
+        started = time.monotonic()
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.5)
+            if not worker.is_alive():
+                break
+            if self.stop_now():  # the thread is left to its call; nothing reads it
+                return "cancelled"
+            if time.monotonic() - started > limit:
+                self.gate(gates.GateResult(
+                    "infra", False, f"too slow: the candidate's predictions did not finish "
+                    f"within {limit:g} s (a predict call that does not return)",
+                    {"format": loaded.format, "limit_s": limit, "budget_ms": budget}))
+                return "blocked"
+        if not out:  # the thread raised: a bug of ours, said as the gate's refusal
+            out.append(gates.GateResult("infra", False, "the infra gate stopped with an "
+                                        "internal error (see the server log)",
+                                        {"format": loaded.format}))
         return "passed" if self.gate(out[0]) else "blocked"
 
     def _serving_reference(self) -> tuple[Any, Any]:
@@ -418,6 +454,12 @@ class RunSteps:
         return (f"version {self.version} in {p.mode} at {p.share:.0%} for {p.hold}; promoted "
                 "when it holds" if p.mode == "canary" else
                 f"version {self.version} in shadow; promote it by hand")
+
+
+def infra_limit(budget_ms: float | None) -> float:
+    """Seconds the infra gate may take in all: its 151 calls (one batch, 50 rows three times)
+    twice over at the budget, plus 30 s for loading and a loaded machine; 10 min unbudgeted."""
+    return 600.0 if budget_ms is None else 30.0 + 2 * 151 * budget_ms / 1000
 
 
 def _seconds(value: str) -> float:

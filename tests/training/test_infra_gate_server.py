@@ -46,10 +46,11 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
             server.stop()
 
 
-def _run(http: httpx.Client, entry: str, params: dict | None = None) -> dict:
+def _run(http: httpx.Client, entry: str, params: dict | None = None,
+         budget_ms: float = BUDGET_MS) -> dict:
     http.put(f"/models/{MODEL}/pipeline", json={
-        "entry": f"tests.training.pipelines:{entry}", "params": params or {},
-        **PIPELINE}).raise_for_status()
+        "entry": f"tests.training.pipelines:{entry}", "params": params or {}, **PIPELINE,
+        "gates": {"latency_budget_ms": budget_ms}}).raise_for_status()
     run_id = http.post(f"/models/{MODEL}/runs").json()["id"]
     deadline = time.monotonic() + 600
     while (run := http.get(f"/runs/{run_id}").json())["state"] in ("queued", "running"):
@@ -88,3 +89,37 @@ def test_the_same_model_without_the_wait_passes_every_gate(api: httpx.Client) ->
     lineage = api.get(f"/registry/models/{MODEL}/versions/{run['version']}").json()[
         "metadata"]["lineage"]
     assert lineage["run"] == run["id"] and "infra" in lineage["gates"]
+
+
+def test_a_predict_that_never_returns_is_cancellable_and_refused_at_the_limit(
+        api: httpx.Client) -> None:
+    """A candidate whose predict waits an hour: a cancel still ends the run while the gate
+    waits on it, and, left alone, the run is refused at the gate's limit
+    (30 s plus twice 151 calls at the budget: 30.3 s at a 1 ms budget)."""
+    from aiwarden.training.run_steps import infra_limit
+
+    http = api
+    http.put(f"/models/{MODEL}/pipeline", json={
+        "entry": "tests.training.pipelines:train_waits_per_call", "params": {"seconds": 3600},
+        **PIPELINE}).raise_for_status()
+    run_id = http.post(f"/models/{MODEL}/runs").json()["id"]
+    # trained (the exit code is recorded), so the gate's first predict call is waiting
+    deadline = time.monotonic() + 300
+    while "exit_code" not in (run := http.get(f"/runs/{run_id}").json())["result"]:
+        assert run["state"] in ("queued", "running") and time.monotonic() < deadline, run
+        time.sleep(0.2)
+    http.post(f"/runs/{run_id}/cancel").raise_for_status()
+    while (run := http.get(f"/runs/{run_id}").json())["state"] == "running":
+        assert time.monotonic() < deadline, run
+        time.sleep(0.2)
+    assert run["state"] == "cancelled", (run["state"], run["reason"], run["gates"])
+    assert [g["gate"] for g in run["gates"]] == ["data", "labels"] and run["version"] is None
+
+    limit = infra_limit(1.0)
+    assert limit == pytest.approx(30.302)
+    run = _run(http, "train_waits_per_call", {"seconds": 3600}, budget_ms=1.0)
+    gate = _refused_by(run)
+    assert gate["gate"] == "infra" and gate["reason"] == (
+        f"too slow: the candidate's predictions did not finish within {limit:g} s (a "
+        "predict call that does not return)"), gate
+    assert gate["evidence"]["limit_s"] == limit and gate["evidence"]["budget_ms"] == 1.0
