@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -64,7 +65,7 @@ logging.getLogger("alembic").setLevel(logging.WARNING)  # readyz checks the revi
 
 
 class _Maintenance(threading.Thread):
-    """Compacts bucket partials every few seconds; enforces retention and downsamples
+    """Compacts bucket partials every few seconds and enforces retention and downsamples
     hourly, in the process holding the lease only (``leads``); ticks the notification timers
     (once at start, so a restarted process resumes its outbox at once)."""
 
@@ -86,9 +87,13 @@ class _Maintenance(threading.Thread):
             try:
                 if self.also is not None:
                     self.also()  # notification timers (group_wait, repeat_interval)
-                self.monitor.compact()
+                leads = self.leads()
+                if leads:  # the others would list every model's keys only to find them done
+                    merged = self.monitor.compact()
+                    if merged:
+                        log.debug("compacted %d partial key(s) (pid %d)", merged, os.getpid())
                 due = not self.retained_at or time.monotonic() - self.retained_at >= 3600
-                if due and self.leads():
+                if due and leads:
                     self.retained_at = time.monotonic()
                     self.monitor.enforce_retention()
                     self.monitor.downsample()
