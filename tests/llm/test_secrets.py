@@ -113,3 +113,33 @@ def test_hex_values_bearer_headers_and_wordy_names() -> None:
     assert _cats(f"Authorization: Basic {basic}") == [("api_key", basic)]
     assert _cats("secret_santa: everyone_loves_gifts_2024") == []
     assert _cats("token: 1111111111111111") == []
+
+
+def test_assignment_search_equals_the_plain_scan() -> None:
+    """``_assignments`` (the pattern tried only at names holding a secret word with a separator
+    after them) finds what ``_ASSIGN.finditer`` finds, on random code-like and prose text.
+
+    The values (what a finding holds) are equal for every text; the whole match too but where
+    a name starts with a character IGNORECASE folds to ASCII (U+017F, U+212A): the search
+    starts such a name after it (it walks back over ASCII name characters only)."""
+    import random
+
+    from aiwarden.llm.evaluators import secrets
+
+    pieces = ["api_key", "API-KEY", "token", "Token", "password", "passwd", "pwd", "auth",
+              "secret", "client_secret", "access-key", "my", ".", "-", "_", " ", "  ", "\n",
+              "=", ":", ":=", "=>", '"', "'", "`", "Bearer ", "Basic ", "abc123XYZ987",
+              "s3cr3tV4lu3QQ", "reset the ", " from ", ",", ";", ")", "\u212a", "\u017f", "é",
+              "KEY", "x" * 9]
+    rnd = random.Random(8)
+    texts = ["".join(rnd.choice(pieces) for _ in range(rnd.randint(1, 25)))
+             for _ in range(20_000)]
+    hits = 0
+    for t in texts:
+        want = list(secrets._ASSIGN.finditer(t))
+        got = secrets._assignments(t, t.lower())
+        assert [m.span("value") for m in got] == [m.span("value") for m in want], t
+        if "\u017f" not in t and "\u212a" not in t:
+            assert [m.span() for m in got] == [m.span() for m in want], t
+        hits += bool(want)
+    assert hits > 2000

@@ -70,6 +70,11 @@ _ASSIGN = re.compile(
     r"access[_-]?key|private[_-]?key|client[_-]?secret|auth)[A-Za-z0-9_.-]*)[\"']?"
     r"\s*(?::=|=>|[:=])\s*(?P<q>[\"'`]?)(?:(?:Bearer|Basic|Token)\s+)?"
     r"(?P<value>[^\s\"'`,;)}\]]{8,})(?P=q)")
+# What every match of _ASSIGN has from inside its name on: the rest of the name, then the
+# separator. A name runs to the end of its run of name characters (any shorter name is
+# followed by a name character, not a quote, space or separator), so where this fails at a
+# secret word no assignment's name holds that word.
+_ASSIGN_TAIL = re.compile(r"(?i)[A-Za-z0-9_.-]*[\"']?\s*(?::=|=>|[:=])")
 _HEX = re.compile(r"[0-9a-fA-F]+")
 # snake_case or kebab-case words ("everyone_loves_gifts_2024") are names, not keys
 _WORDY = re.compile(r"(?:[a-z]+|\d{1,4})(?:[_.-](?:[a-z]+|\d{1,4}))+")
@@ -143,9 +148,13 @@ def _assignments(text: str, lower: str) -> list[re.Match[str]]:
     if len(lower) != len(text):  # a character whose lower case is longer: positions differ
         return list(_ASSIGN.finditer(text))
     starts = set()
+    tail = _ASSIGN_TAIL.match
     for w in _ASSIGN_WORDS:
         i = lower.find(w)
         while i >= 0:
+            if not tail(text, i):  # "reset the password from ...": no separator after the name
+                i = lower.find(w, i + len(w))
+                continue
             j = i
             while j and (lower[j - 1].isascii() and (lower[j - 1].isalnum()
                                                      or lower[j - 1] in "_.-")):
