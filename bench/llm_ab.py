@@ -21,6 +21,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from _machine import cpu_model  # bench/_machine.py
+
 ROOT = Path(__file__).resolve().parents[1]
 
 WORKER = r"""
@@ -109,7 +111,8 @@ def main() -> None:
     kind = ", every sentence distinct" if args.distinct else ""
     print(f"{args.what}: {n} responses of ~1 kB{kind}"
           f", {args.pairs} interleaved pairs, process CPU time; base {args.base}; "
-          f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}, {os.cpu_count()} cpus")
+          f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}, {os.cpu_count()} cpus, "
+          f"{cpu_model()}")
     for name in ("old", "new"):
         ts = times[name]
         print(f"  {name}: median {n / statistics.median(ts):7,.0f} events/s, best "

@@ -17,6 +17,7 @@ Usage::
 
     .venv/bin/python bench/llm_ingest.py
     .venv/bin/python bench/llm_ingest.py --events 3000 --repeats 3 --profile
+    .venv/bin/python bench/llm_ingest.py --distinct   # no sentence repeats, memo off
 """
 
 from __future__ import annotations
@@ -68,6 +69,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=1000, help="events per ingest call")
     ap.add_argument("--no-memo", action="store_true",
                     help="the safety scorer remembers no sentence (memo=0)")
+    ap.add_argument("--distinct", action="store_true",
+                    help="number every sentence of every output (nothing repeats; implies "
+                         "--no-memo): the figure for answers that share no sentence")
     ap.add_argument("--profile", action="store_true",
                     help="print a profile (pyinstrument when installed, else cProfile)")
     args = ap.parse_args()
@@ -76,6 +80,10 @@ def main() -> None:
     from aiwarden.monitoring.llm_ingest import _evaluators
 
     data = rows(args.events)
+    if args.distinct:
+        args.no_memo = True
+        for r, text in zip(data, llm_eval.distinct([r["output"] for r in data]), strict=True):
+            r["output"] = text
     batches = [data[i:i + args.batch] for i in range(0, len(data), args.batch)]
     stage(batches[0][:10])  # load the evaluators (and the safety model) untimed
     floor_rx = re.compile(r"\b(?:kill|die|suicide|hate|sex)\w*", re.IGNORECASE)
@@ -101,6 +109,7 @@ def main() -> None:
     mean = sum(len(r["output"]) for r in data) / len(data)
     print(f"{len(data)} events, outputs of {mean:.0f} characters, batches of {args.batch}, "
           f"process CPU time, median (best) of {args.repeats}"
+          f"{', every sentence distinct' if args.distinct else ''}"
           f"{', safety memo off' if args.no_memo else ''}")
     print(f"cpu: {llm_eval._cpu_model()}, {os.cpu_count()} logical cores, load average "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
