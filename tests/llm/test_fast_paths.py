@@ -60,6 +60,7 @@ def test_quote_screen_and_anchor_search_equal_the_plain_scans() -> None:
         ctx = safety._Context(t)
         ctx.quoted(0, 0)
         assert ctx._quotes == [m.span() for m in safety._C["quoted"].finditer(t)]
+        assert ctx._sentence_ends() == [m.end() for m in safety._C["sentence_end"].finditer(t)]
         spans = ctx.spans()
         words = safety._SentenceWords(t, spans, ctx.lower)
         for hits in (frozenset({"kill"}), frozenset({"yourself", "end"}), frozenset({"x"}),
