@@ -5,27 +5,39 @@ Page–Hinkley; a 0/1 error stream with four rate changes for DDM) it times, in 
 
 * river: ``update(x)`` then reading ``drift_detected``, once per event (river has no batch API);
 * aiwarden ``update``: the same loop over our detector;
-* aiwarden ``detect``: the whole stream in one call (validation vectorised, tight loop);
+* aiwarden ``detect``: the whole stream in one call (validation vectorised, tight loop; for
+  ADWIN the numba-compiled loop when numba is installed, and the Python loop on a second row);
 
-and prints microseconds per event, the ratio river / ours (> 1 means we are faster) and whether
-the detection indices are identical. Timings are the best of ``--repeats`` runs, interleaved.
+and prints microseconds of CPU time per event (``time.process_time``: steadier than wall time
+on a shared machine), the ratio river / ours (> 1 means we are faster) and whether the
+detection indices are identical. Timings are medians of ``--repeats`` runs, interleaved; the
+compiled loop is warmed up first and its one-off cost (numba import, compile or cache load)
+printed apart.
 
 Usage::
 
     .venv/bin/python bench/detectors.py
-    .venv/bin/python bench/detectors.py --events 200000 --repeats 3
+    .venv/bin/python bench/detectors.py --events 200000 --repeats 5
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 from river import drift
 
+import aiwarden.engine.detectors._adwin as adwin_module
 from aiwarden.engine.detectors import ADWIN, DDM, DriftDetector, PageHinkley
+from aiwarden.engine.detectors._adwin_kernel import kernel
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import machine_line
 
 SEED = 20240611
 
@@ -46,18 +58,28 @@ def loop(detector: object, values: list[float]) -> tuple[float, list[int]]:
     """Seconds for one update + flag read per event, and the indices that fired."""
     update = detector.update  # type: ignore[attr-defined]
     fired = []
-    start = time.perf_counter()
+    start = time.process_time()
     for i, x in enumerate(values):
         update(x)
         if detector.drift_detected:  # type: ignore[attr-defined]
             fired.append(i)
-    return time.perf_counter() - start, fired
+    return time.process_time() - start, fired
 
 
 def batch(detector: DriftDetector, stream: np.ndarray) -> tuple[float, list[int]]:
-    start = time.perf_counter()
+    start = time.process_time()
     fired = detector.detect(stream)
-    return time.perf_counter() - start, fired
+    return time.process_time() - start, fired
+
+
+def python_batch(detector: DriftDetector, stream: np.ndarray) -> tuple[float, list[int]]:
+    """``detect`` with ADWIN's compiled loop switched off: the Python loop alone."""
+    saved = adwin_module._KERNEL_MIN
+    adwin_module._KERNEL_MIN = len(stream) + 1
+    try:
+        return batch(detector, stream)
+    finally:
+        adwin_module._KERNEL_MIN = saved
 
 
 CASES: list[tuple[str, Callable[[], object], Callable[[], DriftDetector], str]] = [
@@ -80,29 +102,42 @@ def main() -> None:
 
     streams = {"metric": metric_stream(args.events), "errors": error_stream(args.events)}
     lists = {key: value.tolist() for key, value in streams.items()}
-    print(f"{args.events:,} events per stream, best of {args.repeats} (microseconds per event)\n")
+    print(f"detector benchmark — {machine_line()}")
+    start = time.perf_counter()
+    compiled = kernel() is not None
+    if compiled:
+        ADWIN().detect(np.zeros(adwin_module._KERNEL_MIN))  # the first use pays the set-up
+        print(f"ADWIN's compiled loop: numba; first use {time.perf_counter() - start:.2f} s "
+              "wall (import, then compile or cache load: once per process)")
+    else:
+        print("ADWIN's compiled loop: not available (numba is not installed)")
+    print(f"{args.events:,} events per stream, median of {args.repeats} "
+          "(microseconds of CPU time per event)\n")
     header = (
-        f"{'detector':<12} {'river':>8} {'ours upd':>9} {'ours det':>9} "
+        f"{'detector':<18} {'river':>8} {'ours upd':>9} {'ours det':>9} "
         f"{'river/upd':>10} {'river/det':>10} {'detections':>11} {'same':>5}"
     )
     print(header)
     print("-" * len(header))
-    for label, make_river, make_ours, kind in CASES:
-        best = {"river": np.inf, "update": np.inf, "detect": np.inf}
+    cases = [(label, r, o, kind, batch) for label, r, o, kind in CASES]
+    if compiled:
+        cases.insert(1, ("ADWIN (py detect)", drift.ADWIN, ADWIN, "metric", python_batch))
+    for label, make_river, make_ours, kind, detect in cases:
+        times: dict[str, list[float]] = {"river": [], "update": [], "detect": []}
         found: dict[str, list[int]] = {}
         for _ in range(args.repeats):
             runs = (
                 ("river", loop, make_river, lists[kind]),
                 ("update", loop, make_ours, lists[kind]),
-                ("detect", batch, make_ours, streams[kind]),
+                ("detect", detect, make_ours, streams[kind]),
             )
             for key, timer, make, data in runs:
                 seconds, found[key] = timer(make(), data)  # type: ignore[operator]
-                best[key] = min(best[key], seconds)
-        per_event = {key: 1e6 * seconds / args.events for key, seconds in best.items()}
+                times[key].append(seconds)
+        per_event = {key: 1e6 * statistics.median(ts) / args.events for key, ts in times.items()}
         same = found["river"] == found["update"] == found["detect"]
         print(
-            f"{label:<12} {per_event['river']:8.3f} {per_event['update']:9.3f} "
+            f"{label:<18} {per_event['river']:8.3f} {per_event['update']:9.3f} "
             f"{per_event['detect']:9.3f} {per_event['river'] / per_event['update']:10.2f} "
             f"{per_event['river'] / per_event['detect']:10.2f} {len(found['river']):11d} "
             f"{'yes' if same else 'NO':>5}"

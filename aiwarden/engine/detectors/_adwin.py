@@ -18,12 +18,18 @@ from collections.abc import Sequence
 from math import log, sqrt
 from typing import ClassVar
 
+import numpy as np
+
+from aiwarden.engine.detectors._adwin_kernel import LEVELS, kernel
 from aiwarden.engine.detectors._base import DriftDetector, int_param, non_finite, real_param
 
 __all__ = ["ADWIN"]
 
 # |gap| > sqrt(b) + l (l >= 0) implies gap**2 > b * (1 - 1e-12) even after rounding.
 _SQUARED_SLACK = 1.0 - 1e-12
+#: ``detect`` hands streams at least this long to the compiled loop (when numba is
+#: installed): below it, moving the window in and out of arrays costs more than it saves.
+_KERNEL_MIN = 4096
 
 
 class ADWIN(DriftDetector):
@@ -172,6 +178,33 @@ class ADWIN(DriftDetector):
         self._drift = drift
         self._n_seen += len(values)
         return hits
+
+    def _scan_array(self, arr: np.ndarray) -> list[int]:
+        run = kernel() if len(arr) >= _KERNEL_MIN else None
+        if run is None:
+            return self._scan(arr.tolist())
+        full = self.max_buckets + 1
+        tot, var = np.zeros((LEVELS, full)), np.zeros((LEVELS, full))
+        cnt = np.zeros(LEVELS, dtype=np.int64)
+        for level, ts in enumerate(self._totals):
+            tot[level, : len(ts)] = ts
+            cnt[level] = len(ts)
+        for level, vs in enumerate(self._variances[1:], start=1):
+            var[level, : len(vs)] = vs
+        state = np.array([self._width, self._total, self._variance])
+        ints = np.array([len(self._totals), self._tick, self._drift], dtype=np.int64)
+        hits = np.empty(len(arr), dtype=np.int64)
+        n_hits = run(np.ascontiguousarray(arr), tot, var, cnt, state, ints, hits, self.clock,
+                     float(self.grace_period), self.max_buckets,
+                     float(self.min_window_length), self.delta)
+        levels = int(ints[0])
+        self._totals = [tot[level, : cnt[level]].tolist() for level in range(levels)]
+        self._variances = [[]] + [var[level, : cnt[level]].tolist()
+                                  for level in range(1, levels)]
+        self._width, self._total, self._variance = (float(v) for v in state)
+        self._tick, self._drift = int(ints[1]), bool(ints[2])
+        self._n_seen += len(arr)
+        return hits[:n_hits].tolist()
 
     def _merge_level0(self) -> None:
         """Merge the two oldest single values into level 1, then cascade upwards.

@@ -215,6 +215,11 @@ class DriftDetector(ABC):
         if arr.size == 0:
             return []
         self._check_values(arr)
+        return self._scan_array(arr)
+
+    def _scan_array(self, arr: np.ndarray) -> list[int]:
+        """``_scan`` of a validated float64 array; a detector with a compiled loop takes
+        the array as is."""
         return self._scan(arr.tolist())
 
     def _check_values(self, arr: np.ndarray) -> None:
