@@ -418,15 +418,16 @@ class SafetyEvaluator:
         if m is None:
             return
         sents: list[tuple[int, int, int]] = []  # (text index, start, end), stripped
+        texts: list[str] = []  # each one's text
         for i, ctx in enumerate(ctxs):
+            text = ctx.text
             for a, b in ctx.spans():
-                seg = ctx.text[a:b]
-                a2 = a + len(seg) - len(seg.lstrip())
-                if b - a2 >= 3:
-                    sents.append((i, a2, b))
+                t = text[a:b].lstrip()
+                if len(t) >= 3:
+                    sents.append((i, b - len(t), b))
+                    texts.append(t)
         if not sents:
             return
-        texts = [ctxs[i].text[a:b] for i, a, b in sents]
         scored = self._score_sentences(m, texts)
         rows = [(key, row) for key, t in zip(sents, texts, strict=True)
                 if (row := scored[t]) is not None]
