@@ -24,7 +24,8 @@ PACKAGE = ROOT / "aiwarden"
 # Import names whose distribution is not installed here, or differs from the import name.
 KNOWN = {"pynvml": "nvidia-ml-py", "yaml": "pyyaml", "sklearn": "scikit-learn",
          "skops": "skops", "mlflow": "mlflow-skinny", "multipart": "python-multipart",
-         "opentelemetry": "opentelemetry-proto"}  # a namespace many distributions share
+         "opentelemetry": "opentelemetry-proto",  # a namespace many distributions share
+         "ahocorasick": "pyahocorasick"}
 # Optional packages whose absence is not an error: the feature degrades and says so in its
 # docstring (no GPU gauges; onnxruntime refuses external tensors by itself).
 DEGRADES = {"pynvml", "onnx"}

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from aiwarden.llm.evaluators import _safety_patterns as P
-from aiwarden.llm.evaluators._prefix import Screened, literal_prefixes
+from aiwarden.llm.evaluators._prefix import Screened, have_automaton, literal_prefixes
 from aiwarden.llm.evaluators._safety_model import load_default
 from aiwarden.llm.evaluators.safety import _screened
 
@@ -36,7 +36,11 @@ def _texts(n: int, seed: int) -> list[str]:
             for _ in range(n)]
 
 
-def test_every_rule_screened_finds_what_finditer_finds() -> None:
+@pytest.mark.parametrize("automaton", [False, True])
+def test_every_rule_screened_finds_what_finditer_finds(automaton: bool) -> None:
+    """Prefixes found by str.find, and by the fast extra's Aho-Corasick automaton."""
+    if automaton and not have_automaton():
+        pytest.skip("the fast extra (pyahocorasick) is not installed")
     # random word soup, the patterns as text, and the labelled responses (lower-cased, as the
     # evaluator reads ASCII text): matches, near misses and overlapping candidates
     labelled = [json.loads(line)["text"].lower() for line in
@@ -45,7 +49,9 @@ def test_every_rule_screened_finds_what_finditer_finds() -> None:
     screened = 0
     hits = 0
     for rx in P.COMPILED_LOWER:
-        s = _screened(rx)
+        s = Screened(rx, k=6, min_len=2, automaton=automaton)
+        assert (s._automaton is not None) == (automaton and s.prefixes is not None)
+        assert s.prefixes == _screened(rx).prefixes
         screened += s.prefixes is not None
         for t in texts:
             want = [m.span() for m in rx.finditer(t)]
@@ -70,8 +76,34 @@ def test_every_rule_screened_finds_what_finditer_finds() -> None:
 ])
 def test_constructs(pattern: str, text: str) -> None:
     rx = re.compile(pattern)
-    s = Screened(rx, k=6, min_len=1)
-    assert [m.span() for m in s.finditer(text)] == [m.span() for m in rx.finditer(text)]
+    for automaton in (False, None):
+        s = Screened(rx, k=6, min_len=1, automaton=automaton)
+        assert [m.span() for m in s.finditer(text)] == [m.span() for m in rx.finditer(text)]
+        assert ([m.span() for m in s.finditer("\U0001f600é " + text, 3)]
+                == [m.span() for m in rx.finditer("\U0001f600é " + text, 3)])
+
+
+def test_the_fast_extra_gives_the_same_safety_analysis(monkeypatch) -> None:
+    """With the automaton (rule prefixes, the push-word screen) and without it: the same
+    findings and the same dropped candidates, on the labelled responses and word soup."""
+    if not have_automaton():
+        pytest.skip("the fast extra (pyahocorasick) is not installed")
+    from aiwarden.llm.evaluators import safety
+
+    texts = [json.loads(line)["text"] for line in
+             DATA.read_text(encoding="utf-8").splitlines() if line] + _texts(1500, 4)
+    texts += [t.upper() for t in texts[:300]] + [" ".join(safety._PUSH_WORDS)]
+    fast = safety.SafetyEvaluator(memo=0, model=None)
+    assert safety._PUSH_AUTOMATON is not None
+    assert any(s._automaton is not None for s in fast._rules_screened)
+    want = [fast._analyse(t, True)[:2] for t in texts]
+    plain = safety.SafetyEvaluator(memo=0, model=None)
+    plain._rules_screened = [Screened(rx, k=6, min_len=2, automaton=False)
+                             for rx in plain._rules_lower]
+    monkeypatch.setattr(safety, "_PUSH_AUTOMATON", None)
+    got = [plain._analyse(t, True)[:2] for t in texts]
+    assert got == want
+    assert sum(bool(f) for f, _ in want) > 300 and sum(bool(d) for _, d in want) > 100
 
 
 def test_prefix_derivation() -> None:

@@ -9,6 +9,11 @@ those literals finds candidate positions at C speed, and the rule is tried only 
 ``match``. :func:`finditer` yields exactly what ``rx.finditer(text, pos, endpos)`` yields:
 ``search`` tries positions left to right with the same matcher ``match`` uses at one
 position, and the screen skips only positions where no match can start.
+
+With the ``fast`` extra (``pip install 'aiwarden[fast]'``: pyahocorasick), a rule's prefixes
+are found in one pass of an Aho-Corasick automaton instead of one ``str.find`` per prefix:
+the same positions (every occurrence of every prefix in the range), so the same matches;
+without it, ``str.find`` (slower, nothing else differs).
 """
 
 from __future__ import annotations
@@ -21,14 +26,37 @@ from re import (
     _parser,  # type: ignore[attr-defined]
 )
 from re import _constants as C  # type: ignore[attr-defined]
+from typing import Any
 
-__all__ = ["Screened", "finditer", "literal_prefixes"]
+__all__ = ["Screened", "automaton_of", "finditer", "have_automaton", "literal_prefixes"]
 
 _ZERO_WIDTH = {C.AT, C.ASSERT, C.ASSERT_NOT}
 _REPEATS = {C.MAX_REPEAT, C.MIN_REPEAT, getattr(C, "POSSESSIVE_REPEAT", C.MAX_REPEAT)}
 _MAX_SET = 12  # a character set wider than this ends the prefix (too many candidates)
 _STOP = object()  # a parse item of unknown content: the prefix ends there
 _LIMIT = 4000  # more distinct prefixes than this: no screen (the pattern is too open)
+
+try:  # the ``fast`` extra: a compiled multi-string matcher (the results are the same without)
+    import ahocorasick as _ac
+except ImportError:  # pragma: no cover - exercised by the tests with automaton=False
+    _ac = None
+
+
+def have_automaton() -> bool:
+    """True when the ``fast`` extra's Aho-Corasick automaton is installed."""
+    return _ac is not None
+
+
+def automaton_of(words: tuple[str, ...]) -> Any:
+    """An Aho-Corasick automaton of ``words`` (each word's value is its length), or None
+    without the ``fast`` extra."""
+    if _ac is None or not words:
+        return None
+    a = _ac.Automaton()
+    for w in words:
+        a.add_word(w, len(w))
+    a.make_automaton()
+    return a
 
 
 def _chars(items: list) -> list[str] | None:
@@ -105,21 +133,32 @@ def literal_prefixes(pattern: str, flags: int = 0, k: int = 4) -> list[str] | No
 
 
 class Screened:
-    """A compiled regex with the literal prefixes of its match starts (None: no screen)."""
+    """A compiled regex with the literal prefixes of its match starts (None: no screen).
 
-    __slots__ = ("prefixes", "rx")
+    ``automaton``: find the prefixes with an Aho-Corasick automaton (None: when the ``fast``
+    extra is installed; False: never, ``str.find`` per prefix). Only for text whose indices
+    are code points either way: ASCII text (what the safety rules screen).
+    """
 
-    def __init__(self, rx: Pattern[str], k: int = 6, min_len: int = 3) -> None:
+    __slots__ = ("_automaton", "prefixes", "rx")
+
+    def __init__(self, rx: Pattern[str], k: int = 6, min_len: int = 3,
+                 automaton: bool | None = None) -> None:
         self.rx = rx
         pre = literal_prefixes(rx.pattern, rx.flags, k)
         # a one- or two-character prefix ("a", "'s") occurs too often to screen anything
         self.prefixes = None if pre is None or min(map(len, pre)) < min_len else tuple(pre)
+        self._automaton = (automaton_of(self.prefixes) if automaton is not False
+                           and self.prefixes is not None else None)
 
     def finditer(self, text: str, pos: int = 0, endpos: int | None = None
                  ) -> Iterator[Match[str]]:
         """``self.rx.finditer(text, pos, endpos)``, the same matches."""
-        return finditer(self.rx, self.prefixes, text, pos,
-                        len(text) if endpos is None else endpos)
+        end = len(text) if endpos is None else endpos
+        if self._automaton is not None:
+            return _matches_at(self.rx, {e - n + 1 for e, n in self._automaton.iter(
+                text, pos, end)}, text, pos, end)
+        return finditer(self.rx, self.prefixes, text, pos, end)
 
 
 def finditer(rx: Pattern[str], prefixes: tuple[str, ...] | None, text: str, pos: int,
@@ -140,6 +179,12 @@ def finditer(rx: Pattern[str], prefixes: tuple[str, ...] | None, text: str, pos:
         while i >= 0:
             starts.add(i)
             i = find(p, i + 1, endpos)
+    yield from _matches_at(rx, starts, text, pos, endpos)
+
+
+def _matches_at(rx: Pattern[str], starts: set[int], text: str, pos: int, endpos: int
+                ) -> Iterator[Match[str]]:
+    """``rx``'s matches tried at ``starts`` left to right, as ``finditer`` resumes."""
     if not starts:
         return
     match = rx.match

@@ -40,7 +40,7 @@ import numpy as np
 
 from aiwarden.errors import check_param
 from aiwarden.llm.evaluators import _safety_patterns as P
-from aiwarden.llm.evaluators._prefix import Screened
+from aiwarden.llm.evaluators._prefix import Screened, automaton_of
 from aiwarden.llm.evaluators._safety_model import SafetyModel, full_features, load_default
 from aiwarden.llm.evaluators._safety_model import word_features as _word_features
 from aiwarden.llm.evaluators._safety_patterns import CUES as _C
@@ -153,7 +153,8 @@ _RX_LOWER: dict[str, Pattern[str]] = {
 # The context regexes run over a whole text, screened by the characters their matches open
 # with: sre finds no prefix for "quoted" (a look-behind opens its last branch), so it tried
 # all five branches at every character (~20 us per kB; screened ~1).
-_WHOLE_TEXT = {k: Screened(_RX_LOWER[k], k=1, min_len=1) for k in ("quoted", "sentence_end")}
+_WHOLE_TEXT = {k: Screened(_RX_LOWER[k], k=1, min_len=1, automaton=False)
+               for k in ("quoted", "sentence_end")}  # single characters: str.find is memchr
 
 
 @functools.cache
@@ -587,7 +588,10 @@ class SafetyEvaluator:
                       dropped: list[Suppressed] | None) -> None:
         """A push sentence right after a sentence naming self-harm: the pair is the finding."""
         low = ctx.lower
-        if not any(w in low for w in _PUSH_WORDS):
+        if _PUSH_AUTOMATON is not None:  # one pass of the fast extra's automaton
+            if next(_PUSH_AUTOMATON.iter(low), None) is None:
+                return
+        elif not any(w in low for w in _PUSH_WORDS):
             return
         cx = ctx.cx
         spans = ctx.spans()
@@ -756,6 +760,7 @@ _PUSH_WORDS = ("do it", "know what", "go for it", "stop you", "blame you", "wait
                "it's time", "over with", "hesitate", "act on", "go through", "follow through",
                "use it", "use them", "use that", "take it", "take them", "take that", "listen to",
                "finish it", "the job", "end it", "your chance", "don't wait", "stopping you")
+_PUSH_AUTOMATON = automaton_of(_PUSH_WORDS)  # None without the fast extra
 
 
 def _excuse(ctx: _Context, category: str, start: int, end: int,
