@@ -17,10 +17,13 @@ from aiwarden.engine.profile import Profile
 from aiwarden.errors import DataError
 from aiwarden.monitoring import latency as latency_hist
 from aiwarden.monitoring.packed import Packed
+from aiwarden.monitoring.stored_accumulators import lift, resolve
 
 __all__ = ["BucketData", "bucket_starts", "split_by_bucket"]
 
-_PACKED = 2  # stored formats: 1 = one JSON document (read only); 2 = header + raw arrays
+# stored formats: 1 = one JSON document (read only); 2 = header + raw arrays (read only);
+# 3 = 2 with the accumulators' histogram lists as raw arrays too, after the profile's
+_PACKED = 3
 _HEAD = struct.Struct("<4sI")
 _MAGIC = b"AWB2"
 # Compression around either format: LZ4 (frame), after this magic and the raw length, or
@@ -122,6 +125,12 @@ class BucketData:
         }
         arrays = [] if packed is None else [_narrow(np.asarray(a, t)) for a, t in
                                             zip(packed.arrays(), _DTYPES, strict=True)]
+        if packed is not None:
+            extra: list[np.ndarray] = []
+            for key in ("performance", "estimated"):
+                head["profile"][key] = lift(head["profile"][key], extra)
+            arrays += [_narrow(a) if a.dtype.kind == "i" else np.ascontiguousarray(a)
+                       for a in extra]
         head["arrays"] = [[a.dtype.str, a.size] for a in arrays]
         body = orjson.dumps(head, option=orjson.OPT_SERIALIZE_NUMPY)
         return _compress(b"".join([_HEAD.pack(_MAGIC, len(body)), body,
@@ -138,12 +147,19 @@ class BucketData:
         packed = None
         if d["profile"] is not None:
             arrays = []
-            for (stored, n), t in zip(d["arrays"], _DTYPES, strict=True):
+            n_packed = len(_DTYPES)  # then, in format 3, the accumulators' arrays
+            for i, (stored, n) in enumerate(d["arrays"]):
                 a = np.frombuffer(raw, stored, n, at)
                 # a copy, so the decompressed buffer is not kept alive by a view (caches)
-                arrays.append(a.copy() if a.dtype.kind == "u" else a.astype(t))
+                arrays.append(a.copy() if i >= n_packed or a.dtype.kind == "u"
+                              else a.astype(_DTYPES[i]))
                 at += a.nbytes
-            packed = Packed.from_parts(d["profile"], arrays)
+            if len(arrays) < n_packed:
+                raise DataError(f"A stored bucket partial has {len(arrays)} profile arrays, "
+                                f"not {n_packed}; it is damaged.")
+            for key in ("performance", "estimated"):
+                resolve(d["profile"][key], arrays[n_packed:])
+            packed = Packed.from_parts(d["profile"], arrays[:n_packed])
         return cls._common(d, packed=packed)
 
     @classmethod

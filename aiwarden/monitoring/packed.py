@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 
-from aiwarden.engine._accumulators import estimated_from_dict, performance_from_dict
 from aiwarden.engine.profile import (
     CategoricalProfile,
     NumericalProfile,
@@ -29,7 +28,13 @@ from aiwarden.engine.profile import (
     Profile,
     combine_moments,
     merge_heavy_hitters,
-    merge_many,
+)
+from aiwarden.monitoring.stored_accumulators import (
+    Stored,
+    as_dict,
+    merge_accumulators,
+    stored_estimated,
+    stored_performance,
 )
 
 __all__ = ["Packed"]
@@ -59,6 +64,8 @@ class Packed:
     pres_ints: np.ndarray  # (columns, _PRES_INTS)
     extra_columns: dict[str, int]
     duplicates: int
+    # engine accumulators, or read from the store and not yet decoded (:class:`Stored`):
+    # a window merges them undecoded and decodes its merge in :meth:`to_profile`
     performance: Any
     estimated: Any
     reference: str | None
@@ -101,8 +108,8 @@ class Packed:
             cols[name] = PresenceProfile(n, missing, absent)
         return Profile(n_rows=self.n_rows, columns={k: cols[k] for k in self.order},
                        extra_columns=dict(self.extra_columns), duplicates=self.duplicates,
-                       performance=self.performance, estimated=self.estimated,
-                       reference=self.reference)
+                       performance=_decoded(self.performance),
+                       estimated=_decoded(self.estimated), reference=self.reference)
 
     # -------------------------------------------------------------- storage
     def header(self) -> dict[str, Any]:
@@ -113,9 +120,8 @@ class Packed:
             "cat_offsets": self.cat_offsets.tolist(), "cat_top": self.cat_top,
             "pres_names": self.pres_names,
             "extra_columns": self.extra_columns, "duplicates": self.duplicates,
-            "performance": None if self.performance is None else {
-                "kind": type(self.performance).__name__, **self.performance.to_dict()},
-            "estimated": None if self.estimated is None else self.estimated.to_dict(),
+            "performance": as_dict(self.performance, kind=True),
+            "estimated": as_dict(self.estimated, kind=False),
             "reference": self.reference,
         }
 
@@ -140,8 +146,8 @@ class Packed:
             pres_names=pres_names,
             pres_ints=a["pres_ints"].reshape(len(pres_names), len(_PRES_INTS)),
             extra_columns=h["extra_columns"],
-            duplicates=int(h["duplicates"]), performance=performance_from_dict(h["performance"]),
-            estimated=estimated_from_dict(h["estimated"]), reference=h["reference"])
+            duplicates=int(h["duplicates"]), performance=stored_performance(h["performance"]),
+            estimated=stored_estimated(h["estimated"]), reference=h["reference"])
 
     # ---------------------------------------------------------------- merge
     def layout(self) -> tuple[Any, ...]:
@@ -176,8 +182,8 @@ class Packed:
         for p in parts:
             for k, v in p.extra_columns.items():
                 extra[k] = extra.get(k, 0) + v
-        perf = merge_many([p.performance for p in parts])
-        est = merge_many([p.estimated for p in parts])
+        perf = merge_accumulators([p.performance for p in parts])
+        est = merge_accumulators([p.estimated for p in parts])
         return Packed(
             n_rows=sum(p.n_rows for p in parts), order=first.order,
             num_names=first.num_names, num_offsets=first.num_offsets,
@@ -202,6 +208,10 @@ def _intern(names: list[str]) -> tuple[str, ...]:
     if len(_NAMES) > 10_000:
         _NAMES.clear()
     return _NAMES.setdefault(key, key)
+
+
+def _decoded(acc: Any) -> Any:
+    return acc.value() if type(acc) is Stored else acc
 
 
 def _total(arrays: list[np.ndarray]) -> np.ndarray:

@@ -18,6 +18,7 @@ from collections import OrderedDict
 import numpy as np
 
 from aiwarden.monitoring.bucket import BucketData
+from aiwarden.monitoring.stored_accumulators import Stored
 
 __all__ = ["TileCache", "TileKey"]
 
@@ -73,7 +74,7 @@ def _size(d: BucketData) -> int:
     arrays = [d.latency]
     if p is not None:
         arrays += [*p.arrays(), p.num_offsets, p.cat_offsets]
-        for acc in (p.performance, p.estimated):
-            fields = getattr(acc, "__dict__", {}).values()
+        for acc in (p.performance, p.estimated):  # engine objects or stored dicts
+            fields = (acc.d if isinstance(acc, Stored) else getattr(acc, "__dict__", {})).values()
             arrays += [v for v in fields if isinstance(v, np.ndarray)]
     return _OVERHEAD + sum(a.nbytes for a in arrays)
