@@ -27,7 +27,8 @@ from aiwarden.engine.profile import (
 )
 from aiwarden.engine.schema import Column, ColumnType, Role
 
-__all__ = ["Binning", "ColumnPass", "fit_binning", "fit_numerical", "map_columns",
+__all__ = ["Binning", "ColumnPass", "fit_binning", "fit_categorical", "fit_numerical",
+           "map_columns",
            "profile_column", "row_hash", "thread_count"]
 
 Binning = NumericalBinning | CategoricalBinning | None
@@ -101,6 +102,40 @@ def fit_binning(col: Column, arr: pa.ChunkedArray, *, max_categories: int) -> Bi
     counts = vc.field("counts").to_numpy()
     order = np.lexsort((values.astype(str), -counts))[:max_categories]
     return CategoricalBinning(tuple(str(v) for v in values[order]))
+
+
+def fit_categorical(col: Column, arr: pa.ChunkedArray, *, max_categories: int,
+                    want_rows: bool) -> tuple[CategoricalBinning, ColumnPass]:
+    """``fit_binning`` then ``profile_column`` of a categorical reference column, from one
+    dictionary encoding instead of a value count and a lookup (two hash passes): the
+    same categories, order, codes and profile. A column with more distinct values than
+    ``max_categories`` (some become unseen) takes the two-pass way."""
+    text = category_text(col, arr)
+    enc = pc.dictionary_encode(text)
+    n_values = len(enc.dictionary)
+    if n_values > max_categories:
+        binning = fit_binning(col, arr, max_categories=max_categories)
+        assert isinstance(binning, CategoricalBinning)
+        return binning, profile_column(col, binning, arr, want_rows=want_rows)
+    entry = pc.fill_null(enc.indices, n_values).to_numpy(zero_copy_only=False)
+    counts = np.bincount(entry, minlength=n_values + 1)
+    values = np.asarray(enc.dictionary.to_pylist(), dtype=object)
+    order = np.lexsort((values.astype(str), -counts[:n_values]))  # as fit_binning
+    binning = CategoricalBinning(tuple(str(v) for v in values[order]))
+    code_of = np.empty(n_values + 1, dtype=np.int32)
+    code_of[order] = np.arange(n_values, dtype=np.int32)
+    code_of[n_values] = n_values  # missing: code k, as categorical_codes
+    codes = code_of[entry]
+    missing = enc.indices.null_count
+    cat_counts = np.append(counts[order], 0).astype(np.int64)  # no unseen value
+    examples = {"missing": np.flatnonzero(np.asarray(text.is_null()))[:5].tolist()} \
+        if missing else {}
+    prof = CategoricalProfile(counts=cat_counts, n=len(text), missing=missing, unseen_top={},
+                              examples=examples)
+    key = None
+    if want_rows:
+        key = _text_key(arr) if missing else codes.astype(np.uint64)
+    return binning, ColumnPass(prof, codes, key)
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from aiwarden.engine._profiling import (
     binned_kind,
     count_duplicates,
     fit_binning,
+    fit_categorical,
     fit_numerical,
     map_columns,
     profile_column,
@@ -188,8 +189,12 @@ class Reference:
             if binned_kind(col) in ("numerical", "text"):
                 return fit_numerical(col, arr, bins=bins, far=far, chunk_of_row=chunked,
                                      chunks=chunks, want_rows=want_rows)
-            binning = fit_binning(col, arr, max_categories=max_categories)
-            cp = profile_column(col, binning, arr, want_rows=want_rows)
+            if binned_kind(col) == "categorical":
+                binning, cp = fit_categorical(col, arr, max_categories=max_categories,
+                                              want_rows=want_rows)
+            else:
+                binning = fit_binning(col, arr, max_categories=max_categories)
+                cp = profile_column(col, binning, arr, want_rows=want_rows)
             per_chunk = None
             if chunked is not None and binning is not None:
                 present = np.asarray(arr.is_valid())  # missing values are not categories

@@ -208,3 +208,31 @@ def test_quantile_selection_across_blocks_equals_sorting() -> None:
     got = _order_statistics(x, ranks, float(x.min()), float(x.max()))
     assert got is not None
     assert np.array_equal(got, np.sort(x)[ranks])
+
+
+@pytest.mark.parametrize("max_categories", [2000, 3])
+def test_one_pass_categorical_fit_equals_count_then_lookup(max_categories: int) -> None:
+    # fit_categorical encodes a column once; fit_binning + profile_column count the values
+    # and then look each one up: the same categories (ties by text), codes, profile, keys.
+    import pyarrow as pa
+
+    from aiwarden.engine._profiling import fit_binning, fit_categorical, profile_column
+    from aiwarden.engine.schema import Column, ColumnType
+
+    rng = np.random.default_rng(4)
+    cases = {
+        ColumnType.CATEGORICAL: rng.choice(["b", "a", "c", "d", None], 5000).tolist(),
+        ColumnType.BOOLEAN: rng.choice(["true", "False", "1", "0", None], 5000).tolist(),
+    }
+    for dtype, values in cases.items():
+        col, arr = Column("c", dtype), pa.chunked_array([pa.array(values)])
+        binning, one = fit_categorical(col, arr, max_categories=max_categories,
+                                       want_rows=True)
+        plain = fit_binning(col, arr, max_categories=max_categories)
+        two = profile_column(col, plain, arr, want_rows=True)
+        assert binning.to_dict() == plain.to_dict()
+        assert one.profile.to_dict() == two.profile.to_dict()
+        assert np.array_equal(one.bin_index, two.bin_index)
+        assert one.bin_index.dtype == two.bin_index.dtype
+        assert np.array_equal(one.row_key, two.row_key)
+        assert one.profile.missing > 0
