@@ -80,3 +80,25 @@ def test_a_histogram_cell_that_nets_to_zero_is_left_to_the_engine() -> None:
     got = merge_accumulators([Stored(d, decode), Stored(neg, decode)])
     assert not isinstance(got, Stored)
     assert not np.any(got.score_hist)
+
+
+def test_regression_accumulators_are_decoded_and_merged_by_the_engine() -> None:
+    import pandas as pd
+
+    from aiwarden.engine import Reference
+
+    def frame(n: int, seed: int) -> pd.DataFrame:
+        rng = np.random.default_rng(seed)
+        x = rng.normal(size=n)
+        return pd.DataFrame({"x": x, "pred": 2 * x + rng.normal(size=n),
+                             "y": 2 * x + rng.normal(size=n)})
+
+    reg = Reference.fit(frame(3000, 0), target="y", prediction="pred")
+    parts = [reg.profile(frame(200, s)) for s in range(1, 6)]
+    stored = [BucketData.from_bytes(BucketData(rows=p.n_rows, profile=p).to_bytes())
+              for p in parts]
+    window = BucketData.merge_all(stored).profile
+    engine = Profile.merge_all(parts)
+    assert type(engine.performance).__name__ == "RegressionStats"
+    assert window.performance.to_dict() == engine.performance.to_dict()
+    assert window.estimated.to_dict() == engine.estimated.to_dict()
