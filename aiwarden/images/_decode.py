@@ -46,6 +46,8 @@ class Decoded:
     digest: str  # of the input bytes (or array data): exact duplicates
     non_finite: int = 0  # NaN/inf values in a float input
     scale: float = 1.0
+    grid: int = 0  # a JPEG's 8-pixel block in the analysed image's pixels (0: none)
+    mcu: int = 0  # ... and the height of its row of coded blocks (16 or 8 at full scale)
 
     @property
     def pixels(self) -> np.ndarray:
@@ -132,10 +134,14 @@ def _load(im: Any, data: bytes, max_side: int, max_pixels: int) -> Decoded | Dec
     mode, fmt = im.mode, im.format or ""
     channels = len(im.getbands())
     long_side = max(width, height)
+    # the block grid of a JPEG decoded as RGB or grey (CMYK's is lost in the conversion)
+    tall = 8 * max((v for *_, v, _ in getattr(im, "layer", [])), default=1)
+    shrink = 1
     if fmt == "JPEG" and long_side > max_side and mode in ("RGB", "L", "CMYK", "YCbCr"):
         ratio = max_side / long_side
         im.draft(mode if mode != "YCbCr" else "RGB",
                  (max(1, int(width * ratio)), max(1, int(height * ratio))))
+        shrink = int((getattr(im, "decoderconfig", None) or (1,))[0] or 1)
     try:
         im.load()
     except Exception as exc:  # Pillow decoders raise OSError, SyntaxError, ValueError...
@@ -150,11 +156,14 @@ def _load(im: Any, data: bytes, max_side: int, max_pixels: int) -> Decoded | Dec
         if im.mode in ("P", "PA") and (im.mode == "PA" or "transparency" in im.info):
             im = im.convert("RGBA")  # Pillow warns on P -> RGB with byte transparency
         rgb = im if im.mode == "RGB" else im.convert("RGB")
+        shrink *= -(-max(rgb.size) // max_side) if max(rgb.size) > max_side else 1
         rgb = _reduce(rgb, max_side)
     except Exception as exc:  # Pillow decoders raise OSError, SyntaxError, ValueError...
         return DecodeFailure("unreadable", f"The pixels cannot be converted: {exc}.", size)
+    blocks = fmt == "JPEG" and mode in ("RGB", "L", "YCbCr") and 8 % shrink == 0
     return Decoded(rgb, width, height, mode, fmt, channels, size, digest,
-                   scale=rgb.size[0] / width)
+                   scale=rgb.size[0] / width, grid=8 // shrink if blocks else 0,
+                   mcu=tall // shrink if blocks and tall % shrink == 0 else 0)
 
 
 def _reduce(im: Any, max_side: int) -> Any:

@@ -46,13 +46,15 @@ import scipy.fft
 from aiwarden.errors import ParameterError
 from aiwarden.images._decode import Decoded, DecodeFailure, decode
 from aiwarden.images._deps import pil, pil_part
+from aiwarden.images._garble import dc_shift, grey_fill
 
 __all__ = ["NUMERIC", "PropertyTable", "compute_properties", "concat", "hamming", "properties"]
 
 NUMERIC = ("width", "height", "aspect_ratio", "channels", "file_size", "brightness",
            "contrast", "sharpness", "saturation", "mean_r", "mean_g", "mean_b", "channel_std_max",
-           "entropy", "block_step", "non_finite")
+           "entropy", "block_step", "grey_fill", "dc_shift", "non_finite")
 _CHUNK = 32
+_GARBLE_PIXELS = 2_000_000  # pixels of a batch of the garbled-data checks
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,7 @@ def compute_properties(decoded: Sequence[Decoded | DecodeFailure], *, hist_bins:
     error = np.full(n, None, dtype=object)
     groups: dict[tuple[int, int], list[int]] = defaultdict(list)
     no_blocks: list[int] = []  # not a JPEG at its own scale: no 8-pixel block grid
+    grids: dict[tuple[int, int, int, int], list[int]] = defaultdict(list)  # JPEG block grids
     for i, d in enumerate(decoded):
         if isinstance(d, DecodeFailure):
             error[i] = d.reason
@@ -156,6 +159,8 @@ def compute_properties(decoded: Sequence[Decoded | DecodeFailure], *, hist_bins:
         cols["non_finite"][i] = d.non_finite
         if d.format != "JPEG" or d.scale != 1.0:
             no_blocks.append(i)
+        if d.grid:
+            grids[(*d.image.size, d.grid, d.mcu)].append(i)
         fmt[i], mode[i], digest[i] = d.format, d.mode, d.digest
     cols["aspect_ratio"] = cols["width"] / cols["height"]
     for idx in groups.values():
@@ -164,6 +169,15 @@ def compute_properties(decoded: Sequence[Decoded | DecodeFailure], *, hist_bins:
             images = [decoded[i].image for i in part]  # type: ignore[union-attr]
             _measure(images, part, cols, hist, (phash, phash_fine, dhash), hist_bins)
     cols["block_step"][no_blocks] = np.nan
+    for (w, h, grid, mcu), idx in grids.items():
+        step = max(1, min(_CHUNK, _GARBLE_PIXELS // (w * h)))  # bounded memory
+        for start in range(0, len(idx), step):
+            part = idx[start:start + step]
+            rgb = np.stack([np.asarray(decoded[i].image) for i in part])  # type: ignore[union-attr]
+            cols["grey_fill"][part] = grey_fill(rgb, grid)
+            ycc = np.stack([np.asarray(decoded[i].image.convert("YCbCr"))  # type: ignore[union-attr]
+                            for i in part])  # the JPEG's own components: a DC error is in one
+            cols["dc_shift"][part] = dc_shift(ycc, grid, mcu)
     out: dict[str, np.ndarray] = dict(cols)
     out.update({name: hist[:, j] for j, name in enumerate(hist_names)})
     out.update(phash=phash, phash_fine=phash_fine, dhash=dhash, format=fmt, mode=mode,

@@ -32,7 +32,8 @@ REASONS = {
     "non_finite": "NaN or infinite values in a float array",
     "wrong_mode": "the mode (RGB, L, RGBA...) is not the expected one",
     "constant": "all pixels (nearly) one colour: a black, white or blank frame",
-    "garbled": "a JPEG that decodes but jumps on an 8-pixel block row (corrupt data)",
+    "garbled": "a JPEG that decodes into corrupt data: a jump on a block row, blocks "
+               "shifted from a point on, or mid-grey blocks to the end",
     "too_small": "a side shorter than min_side",
     "too_large": "a side longer than max_side",
     "extreme_aspect": "width/height beyond max_aspect (either way)",
@@ -86,7 +87,7 @@ class QualityReport:
 def quality(items: Sequence[Any] | PropertyTable, *, names: Sequence[str] | None = None,
             expected_mode: str | None = None, min_side: int = 16, max_side: int = 20_000,
             max_aspect: float = 5.0, constant_std: float = 0.004, max_block_step: float = 4.0,
-            near_distance: int = 20,
+            max_dc_shift: float = 3.0, near_distance: int = 20,
             near_distance_64: int = 2, near_distance_loose: int = 32,
             near_colour: float = 0.06, reference: PropertyTable | None = None,
             **decode_options: Any) -> QualityReport:
@@ -100,7 +101,8 @@ def quality(items: Sequence[Any] | PropertyTable, *, names: Sequence[str] | None
     [(0, 'constant'), (1, 'not_an_image')]
     """
     _check(min_side=min_side, max_side=max_side, max_aspect=max_aspect,
-           constant_std=constant_std, max_block_step=max_block_step, near_distance=near_distance,
+           constant_std=constant_std, max_block_step=max_block_step,
+           max_dc_shift=max_dc_shift, near_distance=near_distance,
            near_distance_64=near_distance_64, near_distance_loose=near_distance_loose,
            near_colour=near_colour)
     near = (near_distance, near_distance_64, near_distance_loose, near_colour)
@@ -130,10 +132,9 @@ def quality(items: Sequence[Any] | PropertyTable, *, names: Sequence[str] | None
             add(i, "constant", f"one colour: mean RGB ({c['mean_r'][i]:.2f}, "
                 f"{c['mean_g'][i]:.2f}, {c['mean_b'][i]:.2f}), largest channel std "
                 f"{c['channel_std_max'][i]:.4f}", score=float(c["channel_std_max"][i]))
-        if c["block_step"][i] > max_block_step:
-            add(i, "garbled", f"decoded pixels jump on an 8-pixel block row: "
-                f"{c['block_step'][i]:.1f}x the rows around it (corrupt JPEG data)",
-                score=float(c["block_step"][i]))
+        garbled = _garbled(c, i, max_block_step, max_dc_shift)
+        if garbled and c["channel_std_max"][i] > constant_std:  # a blank frame is constant
+            add(i, "garbled", garbled[0], score=garbled[1])
         if min(w, h) < min_side:
             add(i, "too_small", f"{w}x{h}: a side shorter than {min_side}")
         if max(w, h) > max_side:
@@ -258,14 +259,30 @@ def leakage(table: PropertyTable, reference: PropertyTable, usable: np.ndarray |
 _NEAR_LOG_ASPECT = float(np.log(1.5))
 
 
+def _garbled(c: dict[str, np.ndarray], i: int, max_block_step: float, max_dc_shift: float
+             ) -> tuple[str, float] | None:
+    """(message, score) when image ``i`` is a JPEG whose decoded pixels show corrupt data
+    (aiwarden/images/_garble.py), else None; the strongest sign first."""
+    if c["grey_fill"][i] > 0:
+        return (f"the last {c['grey_fill'][i]:.0%} of the blocks are exactly mid-grey: the "
+                f"decoder ran out of data (corrupt or cut JPEG data)", float(c["grey_fill"][i]))
+    if c["dc_shift"][i] > max_dc_shift:
+        return (f"the blocks from one point on are shifted by {c['dc_shift'][i]:.1f}x the "
+                f"image's row-to-row variation (corrupt JPEG data)", float(c["dc_shift"][i]))
+    if c["block_step"][i] > max_block_step:
+        return (f"decoded pixels jump on an 8-pixel block row: {c['block_step'][i]:.1f}x the "
+                f"rows around it (corrupt JPEG data)", float(c["block_step"][i]))
+    return None
+
+
 def _block(n: int) -> int:
     """Rows per block so a block's distance matrix stays near 4M cells (bounded memory)."""
     return max(1, 4_000_000 // max(n, 1))
 
 
 def _check(**values: Any) -> None:
-    bounds = {"max_block_step": (1.0, 1e9), "min_side": (1, 1 << 20), "max_side": (1, 1 << 20),
-              "max_aspect": (1.0, 1e6),
+    bounds = {"max_block_step": (1.0, 1e9), "max_dc_shift": (0.0, 1e9),
+              "min_side": (1, 1 << 20), "max_side": (1, 1 << 20), "max_aspect": (1.0, 1e6),
               "constant_std": (0.0, 1.0), "near_distance": (0, 256), "near_distance_64": (0, 64),
               "near_distance_loose": (0, 256),
               "near_colour": (0.0, 1.0)}

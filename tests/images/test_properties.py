@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 
 import numpy as np
 import pytest
@@ -37,7 +38,28 @@ def images() -> list[bytes]:
     out.append(_encode(Image.fromarray(rgba, "RGBA").convert("P"), "PNG"))  # P, transparency
     out.append(_encode(Image.fromarray(noise).convert("CMYK"), "JPEG"))
     out.append(_encode(Image.fromarray(noise[:, :, 0].astype(np.uint16) * 257), "PNG"))
+    photo = _photo()
+    out.append(_encode(_shifted(photo, 96, 80, 0, -40), "JPEG", quality=90))  # dc_shift
+    cut = _encode(Image.fromarray(photo), "JPEG", quality=90)
+    out.append(cut[: len(cut) * 6 // 10] + b"\xff\xd9")  # grey_fill: closed early
+    out.append(_encode(Image.fromarray(photo).convert("L"), "JPEG", quality=60))  # grey grid
     return out
+
+
+def _photo() -> np.ndarray:
+    from sklearn.datasets import load_sample_images
+
+    return load_sample_images().images[0][100:324, 200:424]
+
+
+def _shifted(a: np.ndarray, y: int, x: int, channel: int, delta: int, mcu: int = 16
+             ) -> Image.Image:
+    """What corrupt JPEG data does to the DC: YCbCr component ``channel`` offset by
+    ``delta`` from block (y, x) on, in scan order (a row of ``mcu`` pixels at a time)."""
+    ycc = np.asarray(Image.fromarray(a).convert("YCbCr")).astype(np.int16)
+    ycc[y:y + mcu, x:, channel] += delta
+    ycc[y + mcu:, :, channel] += delta
+    return Image.fromarray(np.clip(ycc, 0, 255).astype(np.uint8), "YCbCr").convert("RGB")
 
 
 def _reference(data: bytes) -> dict[str, float]:
@@ -73,7 +95,59 @@ def _reference(data: bytes) -> dict[str, float]:
     d = np.asarray(grey.resize((9, 8), Image.Resampling.BOX), np.int64)
     ref["dhash"] = _bits((d[:, 1:] > d[:, :-1]).ravel())
     ref["block_step"] = _block_step(g) if fmt == "JPEG" else np.nan
+    jpeg = fmt == "JPEG" and mode in ("RGB", "L")
+    tall = 8 * max(v for *_, v, _ in im.layer) if jpeg else 0
+    ref["grey_fill"] = _grey_fill(px) if jpeg else np.nan
+    ycc = np.asarray(rgb.convert("YCbCr"), np.float64)
+    ref["dc_shift"] = _dc_shift(ycc, tall) if jpeg else np.nan
     return ref
+
+
+def _grey_fill(px: np.ndarray) -> float:
+    """Share of the 8x8 blocks (raster order) in the trailing run of blocks whose every
+    pixel is within 1 of mid-grey, unless the run is the whole image."""
+    h, w, _ = px.shape
+    grey = [np.all(np.abs(px[y:y + 8, x:x + 8] - 128) <= 1)
+            for y in range(0, h, 8) for x in range(0, w, 8)]
+    run = 0
+    while run < len(grey) and grey[-1 - run]:
+        run += 1
+    return run / len(grey) if 0 < run < len(grey) else 0.0
+
+
+def _dc_shift(ycc: np.ndarray, mcu: int) -> float:
+    """The staircase the loop way: for boundary row y (a multiple of the MCU height) and
+    block column j, row y's blocks from j and row y + mcu's before j step alike, the other
+    halves do not; in units of the per-component roughness half an MCU off the grid."""
+    h, w, _ = ycc.shape
+    nbx = w // 8
+    ys = [y for y in range(mcu, h - 1, mcu) if y >= 2]
+    if nbx < 4 or len(ys) < 2:
+        return 0.0
+
+    def step(y: int, b: int) -> np.ndarray:  # (3,) this block's step at row y
+        a = ycc[:, b * 8:b * 8 + 8]
+        return (1.5 * (a[y] - a[y - 1]) - 0.5 * (a[y + 1] - a[y - 2])).mean(axis=0)
+
+    noise = [step(y - mcu // 2, b) for y in ys if y - mcu // 2 >= 2 for b in range(nbx)]
+    sigma = np.abs(np.array(noise)).mean(axis=0) + 1.0
+    e = {(y, b): step(y, b) / sigma for y in ys for b in range(nbx)}
+    best = 0.0
+    for y, y2 in itertools.pairwise(ys):
+        for j in range(2, nbx - 1):
+            top = np.mean([e[y, b] for b in range(j, nbx)], axis=0)
+            bottom = np.mean([e[y2, b] for b in range(j)], axis=0)
+            cos = top @ bottom / (np.linalg.norm(top) * np.linalg.norm(bottom) + 1e-9)
+            u = (top + bottom) / (np.linalg.norm(top + bottom) + 1e-9)
+            size = min(u @ top, u @ bottom)
+            quiet = (abs(u @ np.mean([e[y, b] for b in range(j)], axis=0)) < 0.35 * size
+                     and abs(u @ np.mean([e[y2, b] for b in range(j, nbx)], axis=0))
+                     < 0.35 * size)
+            agree_top = np.mean([u @ e[y, b] > 0.4 * size for b in range(j, nbx)])
+            agree_bottom = np.mean([u @ e[y2, b] > 0.4 * size for b in range(j)])
+            if cos > 0.8 and quiet and agree_top >= 0.7 and agree_bottom >= 0.7:
+                best = max(best, min(np.linalg.norm(top), np.linalg.norm(bottom)))
+    return best
 
 
 def _block_step(g: np.ndarray) -> float:
@@ -116,6 +190,8 @@ def test_every_property_matches_the_reference_computation(images: list[bytes]) -
     table = properties(images)
     cols = table.columns
     assert table.ok.all()
+    # the corrupt-data checks are compared on images where they find something
+    assert cols["dc_shift"][-3] > 3 and cols["grey_fill"][-2] > 0.2
     for row, data in enumerate(images):
         ref = _reference(data)
         for key, want in ref.items():

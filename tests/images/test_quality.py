@@ -213,3 +213,54 @@ def test_a_photo_jpeg_with_a_corrupt_middle_byte_is_still_garbled() -> None:
     rep = quality([clean, bytes(bad)])
     assert [(f.index, f.reason) for f in rep.findings] == [(1, "garbled")]
     assert rep.findings[0].score is not None and rep.findings[0].score > 4
+
+
+def _shifted_photo(size: tuple[int, int], y: int, x: int, channel: int, delta: int
+                   ) -> tuple[bytes, bytes]:
+    """(clean JPEG, the same with YCbCr component ``channel`` offset by ``delta`` from the
+    16-pixel MCU at (y, x) on, in scan order: what corrupt data does to the DC)."""
+    from sklearn.datasets import load_sample_images
+
+    photo = Image.fromarray(load_sample_images().images[0]).resize(size)
+    ycc = np.asarray(photo.convert("YCbCr")).astype(np.int16)
+    ycc[y:y + 16, x:, channel] += delta
+    ycc[y + 16:, :, channel] += delta
+    bad = Image.fromarray(np.clip(ycc, 0, 255).astype(np.uint8), "YCbCr").convert("RGB")
+    return to_jpeg(photo, 90), to_jpeg(bad, 90)
+
+
+def test_blocks_shifted_from_one_point_on_are_garbled_at_any_size() -> None:
+    """A luma shift in a 224 px photo, a colour (Cr) shift in a 1280 px one (decoded in
+    draft mode, the block grid 2 pixels there); their clean files are not flagged."""
+    clean_small, bad_small = _shifted_photo((224, 224), 96, 80, 0, -40)
+    clean_big, bad_big = _shifted_photo((1280, 960), 480, 640, 2, 40)
+    rep = quality([clean_small, bad_small, clean_big, bad_big])
+    garbled = {f.index: f for f in rep.findings if f.reason == "garbled"}
+    assert sorted(garbled) == [1, 3]
+    assert all("shifted" in f.message and f.score > 3 for f in garbled.values())
+    big = decode(bad_big)
+    assert big.scale < 1 and big.grid == 2  # type: ignore[union-attr]
+
+
+def test_a_jpeg_that_ends_early_in_mid_grey_is_garbled() -> None:
+    """Cut at 60 % and closed with an end marker (as a copy interrupted and repaired, or a
+    stream that desynchronised): no decode error, the rest of the blocks are mid-grey."""
+    from sklearn.datasets import load_sample_images
+
+    photo = Image.fromarray(load_sample_images().images[1])  # 640x427: drafted
+    items = []
+    for im in (photo.crop((100, 100, 324, 324)), photo):
+        data = to_jpeg(im, 85)
+        items += [data, data[: len(data) * 6 // 10] + b"\xff\xd9"]
+    assert all(decode(d).width > 0 for d in items)  # type: ignore[union-attr]: no failure
+    rep = quality(items)
+    garbled = {f.index: f for f in rep.findings if f.reason == "garbled"}
+    assert sorted(garbled) == [1, 3]
+    assert all("mid-grey" in f.message and 0.2 < f.score < 0.6 for f in garbled.values())
+
+
+def test_a_mid_grey_frame_is_constant_not_garbled() -> None:
+    grey = to_jpeg(Image.new("RGB", (64, 48), (128, 128, 128)))
+    noisy = np.clip(128 + np.random.default_rng(0).integers(-1, 2, (48, 64, 3)), 0, 255)
+    rep = quality([grey, to_jpeg(Image.fromarray(noisy.astype(np.uint8)), 96)])
+    assert [(f.index, f.reason) for f in rep.findings] == [(0, "constant"), (1, "constant")]
