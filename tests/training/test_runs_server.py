@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.server.live import ThreadServer, settings_for
+from tests.server.live import ThreadServer, database_url, settings_for
 from tests.server.test_training_processes import labelled_model, wait_run
 
 FINAL = ("succeeded", "failed", "blocked", "cancelled")
@@ -68,10 +68,28 @@ def test_union_previous_trains_on_the_last_training_set_and_the_lineage_names_it
     assert second["result"]["seconds"] > 0 and second["result"]["exit_code"] == 0
 
 
+@pytest.fixture(scope="module")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadServer]:
+    tmp = tmp_path_factory.mktemp("runs-pg")
+    with database_url("postgresql", tmp) as url, ThreadServer(settings_for(
+            url, tmp, allow_code_artifacts=True, evaluate_every=0, bucket_seconds=3600)) as srv:
+        yield srv
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
 def test_max_concurrent_holds_a_second_run_queued_until_the_first_ends(
-        http: httpx.Client, server: ThreadServer) -> None:
+        request: pytest.FixtureRequest, kind: str) -> None:
+    """Counting a model's running runs and claiming a queued one are SQL: both databases."""
+    server = request.getfixturevalue("server" if kind == "sqlite" else "pg_server")
+    with httpx.Client(base_url=server.url + "/api/v1", timeout=60) as http:
+        _max_concurrent(http, server)
+
+
+def _max_concurrent(http: httpx.Client, server: ThreadServer) -> None:
+    from aiwarden.server.training_routes import training_for
+
     labelled_model(http, "limited", n=300, reference=600)
-    svc = server.server.config.app.state.training
+    svc = training_for(server.server.config.app)  # made on first use
 
     def pipeline(limit: int) -> None:
         http.put("/models/limited/pipeline", json={
