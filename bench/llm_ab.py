@@ -9,6 +9,7 @@ ratios are printed; the ratio of a pair is measured under nearly the same load.
 
     .venv/bin/python bench/llm_ab.py --base 4dd85d6 [--pairs 9] [--events 1000] [--distinct]
     .venv/bin/python bench/llm_ab.py --base 4dd85d6 --what ingest
+    .venv/bin/python bench/llm_ab.py --base 4dd85d6 --what ingest --distinct --without-fast
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ WORKER = r"""
 import sys, time
 root, what, events, distinct = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
 sys.path[:0] = [root, root + "/bench"]
+if sys.argv[5] == "1":  # --without-fast: the fast extra's import fails, as when not installed
+    sys.modules["ahocorasick"] = None
 import llm_eval, llm_ingest
 texts = llm_eval.responses_1kb(llm_eval.load(), events)
 if distinct:
@@ -83,6 +86,9 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=1000)
     ap.add_argument("--distinct", action="store_true",
                     help="every sentence numbered (no sentence repeats; scorer memo off)")
+    ap.add_argument("--without-fast", action="store_true",
+                    help="both sides without the fast extra (pyahocorasick), as pip install "
+                         "aiwarden has it")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(f"git archive {args.base} aiwarden bench tests/data | tar -x -C {tmp}",
@@ -91,7 +97,8 @@ def main() -> None:
         for name, root in (("old", tmp), ("new", str(ROOT))):
             env = dict(os.environ, PYTHONPATH=root, OPENBLAS_NUM_THREADS="1")
             p = subprocess.Popen([sys.executable, "-c", WORKER, root, args.what,
-                                  str(args.events), "1" if args.distinct else "0"],
+                                  str(args.events), "1" if args.distinct else "0",
+                                  "1" if args.without_fast else "0"],
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                  env=env, cwd=tmp)
             assert p.stdout.readline().strip() == "ready", name
@@ -109,6 +116,7 @@ def main() -> None:
     n = args.events
     ratios = [o / w for o, w in zip(times["old"], times["new"], strict=True)]
     kind = ", every sentence distinct" if args.distinct else ""
+    kind += ", without the fast extra" if args.without_fast else ""
     print(f"{args.what}: {n} responses of ~1 kB{kind}"
           f", {args.pairs} interleaved pairs, process CPU time; base {args.base}; "
           f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}, {os.cpu_count()} cpus, "
