@@ -225,6 +225,39 @@ def corrupt_jpeg(data: bytes, rng: np.random.Generator) -> bytes:
     return bytes(b)
 
 
+#: Other ways entropy-coded data goes bad (a second group of planted JPEGs, by kind).
+KINDS = ("bitflip", "run", "delete", "insert", "swap", "cut")
+
+
+def damage(data: bytes, kind: str, rng: np.random.Generator) -> bytes:
+    """``kind`` of damage between 10 % and 90 % of the scan: bit flips (1-5), a run of
+    8-200 random bytes, 1-200 bytes deleted or inserted, two chunks of 16-400 bytes
+    swapped, or the file cut there and closed with an end-of-image marker."""
+    b = bytearray(data)
+    sos = data.find(b"\xff\xda")
+    start = sos + 2 + int.from_bytes(data[sos + 2:sos + 4], "big")
+    lo, hi = start + (len(b) - 2 - start) // 10, start + (len(b) - 2 - start) * 9 // 10
+    pos = int(rng.integers(lo, hi))
+    if kind == "bitflip":
+        for p in rng.integers(lo, hi, int(rng.integers(1, 6))):
+            b[p] ^= 1 << int(rng.integers(8))
+    elif kind == "run":
+        n = len(b[pos:pos + int(rng.integers(8, 200))])
+        b[pos:pos + n] = rng.integers(0, 256, n, dtype=np.uint8).tobytes()
+    elif kind == "delete":
+        del b[pos:pos + int(rng.integers(1, 200))]
+    elif kind == "insert":
+        b[pos:pos] = rng.integers(0, 256, int(rng.integers(1, 200)), dtype=np.uint8).tobytes()
+    elif kind == "swap":
+        other = int(rng.integers(lo, hi))
+        p1, p2 = min(pos, other), max(pos, other)
+        n = min(int(rng.integers(16, 400)), p2 - p1)
+        b[p1:p1 + n], b[p2:p2 + n] = b[p2:p2 + n], b[p1:p1 + n]
+    else:  # cut
+        b = b[:pos] + b"\xff\xd9"
+    return bytes(b)
+
+
 def planted(clean: list[tuple[bytes, str, Image.Image]], rng: np.random.Generator
             ) -> list[tuple[bytes, str, str, int | None]]:
     """(bytes, description, expected code, original index for duplicates)."""
@@ -281,6 +314,19 @@ def planted(clean: list[tuple[bytes, str, Image.Image]], rng: np.random.Generato
             im.resize((max(32, w * 3 // 4), max(32, h * 3 // 4))).save(buf := io.BytesIO(), "PNG")
             desc = "resized"
         out.append((buf.getvalue(), f"{desc} {clean[i][1]}", "near_duplicate", int(i)))
+    for k in range(120):  # other kinds of damage, up to 1600 px, 4:4:4 to 4:2:0
+        size = _size(rng, big=k % 3 == 0)
+        im = photo(rng, photos, size) if k % 3 else drawing(rng, size, False)
+        buf = io.BytesIO()
+        im.save(buf, "JPEG", quality=int(rng.integers(30, 101)),
+                subsampling=int(rng.integers(0, 3)))
+        kind = KINDS[k % len(KINDS)]
+        bad = damage(buf.getvalue(), kind, rng)
+        g0, g1 = _grey(buf.getvalue()), _grey(bad)
+        invisible = (g1 is not None and g0 is not None and g1.shape == g0.shape
+                     and np.abs(g1 - g0).mean() < 1.0)
+        out.append((bad, f"{kind} {im.size[0]}x{im.size[1]} JPEG", "invisible" if invisible
+                    else f"garbled:{kind}", None))
     del jpegs
     return out
 
@@ -324,8 +370,9 @@ def main() -> None:
             fps.append((f.index, f.reason, exp, f.message))
     planted_n = Counter(e for e in expect if e != "clean")
     print(f"\n{'code':16} {'planted':>7} {'found':>6} {'recall':>7} {'flags':>6} {'precision':>9}")
-    for code in ["failure", "garbled", "garbled>512", "constant", "extreme_aspect",
-                 "exact_duplicate", "near_duplicate", "too_small", "invisible"]:
+    for code in ["failure", "garbled", "garbled>512", *[f"garbled:{k}" for k in KINDS],
+                 "constant", "extreme_aspect", "exact_duplicate", "near_duplicate",
+                 "too_small", "invisible"]:
         n = planted_n.get(code, 0)
         found = sum(1 for i, e in enumerate(expect) if e == code and (
             code in codes[i]
@@ -336,6 +383,9 @@ def main() -> None:
         prec = f"{true_flags.get(code, 0) / fl:.2f}" if fl else "-"
         print(f"{code:16} {n:7d} {found:6d} {rec:>7} {fl:6d} {prec:>9}")
     clean_fp = sorted({i for i, *_ in fps if expect[i] == "clean"})
+    dmg = [i for i, e in enumerate(expect) if e.startswith("garbled:")]
+    print(f"{'garbled:all':16} {len(dmg):7d} "
+          f"{sum(bool(codes[i] & {'failure', 'garbled'}) for i in dmg):6d}")
     print(f"\nclean images flagged: {len(clean_fp)} of {len(clean)}")
     for i, reason, exp, msg in fps[: args.show]:
         print(f"  FP [{exp}] {names[i]}: {reason}: {msg}")
