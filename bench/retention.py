@@ -153,6 +153,15 @@ def measure(m: Monitor, counts: dict[str, int], repeats: int, now: int
     return out
 
 
+def stored_sizes(db: Database) -> list[tuple[int, float]]:
+    """Mean encoded size of a partial at each level (the sizing guide's bytes per bucket)."""
+    bp = bucket_profiles
+    with db.read() as conn:
+        return [(int(lvl), float(size)) for lvl, size in conn.execute(
+            select(bp.c.level, func.avg(func.length(bp.c.data))).group_by(bp.c.level)
+            .order_by(bp.c.level)).all()]
+
+
 def q(values: list[float], p: float) -> float:
     return float(np.percentile(values, p)) if values else float("nan")
 
@@ -203,6 +212,8 @@ def main() -> None:
                 written = build(m, args.models, args.full, now)
             print(f"\n## {backend}: {written:,} partials, written in "
                   f"{time.perf_counter() - t0:.0f} s; load average {os.getloadavg()[0]:.2f}")
+            print("stored bytes per partial (mean, by level): " + ", ".join(
+                f"{level} s {size / 1024:.1f} KiB" for level, size in stored_sizes(db)))
             counts = {"all": args.models, "series": args.series_models, "full": args.full}
             res = measure(m, counts, args.repeats, now)
             print(f"{'query':26} {'cold cpu':>16} {'cold wall':>16} {'warm cpu':>16} "
