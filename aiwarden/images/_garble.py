@@ -100,14 +100,20 @@ def dc_shift(ycc: np.ndarray, grid: int, mcu: int) -> np.ndarray:
     size = np.minimum((u * top).sum(axis=1), (u * bottom).sum(axis=1))
     quiet = ((np.abs((u * other_top).sum(axis=1)) < QUIET * size)
              & (np.abs((u * other_bottom).sum(axis=1)) < QUIET * size))
-    # per block: how many blocks of each half carry the shift
-    p_top = np.einsum("kcrj,kcrx->krjx", u, e[:, :, :-1])
-    p_bottom = np.einsum("kcrj,kcrx->krjx", u, e[:, :, 1:])
-    right = np.arange(nbx)[None, :] >= j[:, None]  # (J, blocks): block x in row r's half
-    agree_top = ((p_top > SHARE * size[..., None]) & right).sum(axis=3) / (nbx - j)
-    agree_bottom = ((p_bottom > SHARE * size[..., None]) & ~right).sum(axis=3) / j
-    ok = (cosine > COSINE) & quiet & (agree_top >= AGREE) & (agree_bottom >= AGREE)
-    score = np.where(ok, np.minimum(n_top, n_bottom), 0.0)
+    score = np.zeros(size.shape)
+    # per block, for the candidates still in: how many blocks of each half carry the shift
+    ki, ri, ji = np.nonzero((cosine > COSINE) & quiet)
+    if len(ki):
+        uc = u[ki, :, ri, ji]  # (n, 3)
+        p_top = np.einsum("nc,ncx->nx", uc, e[ki, :, ri])
+        p_bottom = np.einsum("nc,ncx->nx", uc, e[ki, :, ri + 1])
+        jc = j[ji]
+        right = np.arange(nbx)[None, :] >= jc[:, None]  # block x in row r's half
+        least = SHARE * size[ki, ri, ji][:, None]
+        agree_top = ((p_top > least) & right).sum(axis=1) / (nbx - jc)
+        agree_bottom = ((p_bottom > least) & ~right).sum(axis=1) / jc
+        ok = (agree_top >= AGREE) & (agree_bottom >= AGREE)
+        score[ki[ok], ri[ok], ji[ok]] = np.minimum(n_top, n_bottom)[ki[ok], ri[ok], ji[ok]]
     return score.reshape(k, -1).max(axis=1)
 
 
@@ -115,7 +121,8 @@ def _steps(a: np.ndarray, ys: np.ndarray, nbx: int, grid: int) -> np.ndarray:
     """(k, 3, len(ys), nbx): per block, the mean over its columns of the step from row
     y - 1 to y less the mean of the steps y-2 -> y-1 and y -> y+1."""
     ys = ys[(ys >= 2) & (ys + 1 < a.shape[1])]
-    row = [a[:, ys + d].astype(np.float32) for d in (-2, -1, 0, 1)]  # only the rows used
-    e = 1.5 * (row[2] - row[1]) - 0.5 * (row[3] - row[0])  # (k, R, W, 3)
-    k, r = e.shape[:2]
-    return e.reshape(k, r, nbx, grid, 3).mean(axis=3).transpose(0, 3, 1, 2)
+    planes = a.transpose(0, 3, 1, 2)  # (k, 3, h, w): rows gathered below are contiguous
+    row = [planes[:, :, ys + d].astype(np.float32) for d in (-2, -1, 0, 1)]
+    e = 1.5 * (row[2] - row[1]) - 0.5 * (row[3] - row[0])  # (k, 3, R, W)
+    k, _, r, _ = e.shape
+    return e.reshape(k, 3, r, nbx, grid).mean(axis=4)
