@@ -13,15 +13,20 @@ over the rounds are printed, and every ratio is taken inside this one run:
   split between them);
 * ``COPY floor``: the same request bodies, parsed and written by ``COPY`` into a bare
   table (no index, no checks, no profiles), one transaction per request as ingest commits,
-  by as many senders straight to PostgreSQL.
+  by as many senders straight to PostgreSQL;
+* with ``--baseline-rev REV``, ``postgresql x1 @REV``: one server process running
+  ``aiwarden/`` as of git revision REV (unpacked by ``git archive``, imported through
+  ``PYTHONPATH`` with ``PYTHONSAFEPATH``), so before and after come from one run.
 
 Two speeds per configuration: rows per wall second, and rows per CPU second of the work
 that stores them (the server processes plus, on PostgreSQL, the database backends serving
 this database, read from ``/proc``; the load generator is not counted, nor PostgreSQL's
-WAL writer and checkpointer). The machine is shared, so the CPU figure is the one to
+WAL writer and checkpointer), also given as CPU milliseconds per 1,000 rows split into
+the server's and the database's. The machine is shared, so the CPU figure is the one to
 compare; wall speed is printed beside it with the load average.
 
     .venv/bin/python bench/ingest_postgres.py [--rows 60000] [--rounds 3] [--clients 4]
+        [--baseline-rev HEAD~3] [--only "sqlite,postgresql x1"]
 """
 
 from __future__ import annotations
@@ -188,17 +193,19 @@ def _copy_floor(conns: list[psycopg.Connection], bodies: list[bytes]) -> int:
 
 
 @contextmanager
-def _servers(kind: str, n: int, tmp: Path, split: bool
+def _servers(kind: str, n: int, tmp: Path, split: bool, code: Path | None = None
              ) -> Iterator[tuple[str, list[ProcessServer]]]:
     """``n`` server processes on one fresh database (one ``--workers n`` server, or with
-    ``split`` n servers on n ports), a model with a reference on it."""
+    ``split`` n servers on n ports), a model with a reference on it; ``code``: a
+    directory whose ``aiwarden`` package the servers run instead of this tree's."""
+    env = None if code is None else {"PYTHONPATH": str(code), "PYTHONSAFEPATH": "1"}
     with database_url(kind, tmp) as url, ExitStack() as stack:
         srvs = []
         for i in range(n if split else 1):
             d = tmp / f"srv{i}"
             d.mkdir()
             args = ["--host", "127.0.0.1"] + ([] if split or n == 1 else ["--workers", str(n)])
-            s = ProcessServer(url, d, args=args).spawn().wait_ready(within=300)
+            s = ProcessServer(url, d, args=args, extra_env=env).spawn().wait_ready(within=300)
             stack.callback(s.stop)
             srvs.append(s)
         ref = _frame(20_000, 0)
@@ -212,7 +219,7 @@ def _servers(kind: str, n: int, tmp: Path, split: bool
 
 
 def _phase(name: str, kind: str, n_servers: int, bodies: list[bytes], clients: int,
-           tmp: Path, split: bool) -> dict[str, float]:
+           tmp: Path, split: bool, code: Path | None = None) -> dict[str, float]:
     rows = sum(len(orjson.loads(b)) for b in bodies)
     if kind == "floor":
         with database_url("postgresql", tmp) as url:
@@ -228,7 +235,7 @@ def _phase(name: str, kind: str, n_servers: int, bodies: list[bytes], clients: i
                 for c in conns:
                     c.close()
     else:
-        with _servers(kind, n_servers, tmp, split) as (url, srvs):
+        with _servers(kind, n_servers, tmp, split, code) as (url, srvs):
             urls = [f"{s.url}/api/v1/models/bench/predictions" for s in srvs]
             # warm-up requests: imports, the reference cache, the pool of every worker
             for i, u in enumerate(urls * (1 if split else 2 * n_servers)):
@@ -242,7 +249,8 @@ def _phase(name: str, kind: str, n_servers: int, bodies: list[bytes], clients: i
         raise RuntimeError(f"{name}: {got} of {rows} rows accepted")
     cpu = m.own_cpu + m.db_cpu
     return {"wall_rows_s": rows / m.wall, "cpu_rows_s": rows / cpu, "own_cpu": m.own_cpu,
-            "db_cpu": m.db_cpu, "wall": m.wall}
+            "db_cpu": m.db_cpu, "wall": m.wall, "own_ms_1k": m.own_cpu / rows * 1e6,
+            "db_ms_1k": m.db_cpu / rows * 1e6}
 
 
 def main() -> None:
@@ -253,10 +261,20 @@ def main() -> None:
     p.add_argument("--only", default="", help="comma list of configurations to run")
     p.add_argument("--split", action="store_true",
                    help="x2 as two servers on two ports instead of --workers 2")
+    p.add_argument("--baseline-rev", default="",
+                   help="also run one server process on aiwarden/ as of this git revision")
     args = p.parse_args()
     configs: list[tuple[str, str, int]] = [
         ("sqlite", "sqlite", 1), ("postgresql x1", "postgresql", 1),
         ("postgresql x2", "postgresql", 2), ("COPY floor", "floor", 0)]
+    code: dict[str, Path] = {}
+    if args.baseline_rev:
+        from bench.engine import baseline_tree
+
+        before = f"postgresql x1 @{args.baseline_rev}"
+        configs.insert(2, (before, "postgresql", 1))
+        code[before] = baseline_tree(args.baseline_rev, Path(tempfile.mkdtemp(
+            prefix="aiwarden-base-")))
     if args.only:
         keep = set(args.only.split(","))
         configs = [c for c in configs if c[0] in keep]
@@ -272,7 +290,8 @@ def main() -> None:
             # fresh ids each round (fresh databases too): nothing is a duplicate
             bodies = _json_bodies(data, f"r{r}_", time.time())
             with tempfile.TemporaryDirectory() as tmp:
-                res = _phase(name, kind, n, bodies, args.clients, Path(tmp), args.split)
+                res = _phase(name, kind, n, bodies, args.clients, Path(tmp), args.split,
+                             code.get(name))
             results[name].append(res)
             print(f"  round {r + 1} {name:<14} {res['wall_rows_s']:>9,.0f} rows/s wall  "
                   f"{res['cpu_rows_s']:>9,.0f} rows/CPU-s  (process {res['own_cpu']:.2f} s, "
@@ -284,12 +303,14 @@ def main() -> None:
 
     base = "sqlite" if "sqlite" in results else configs[0][0]
     print(f"\nmedians over {args.rounds} rounds ({machine_line()})")
-    print(f"  {'':<14} {'rows/s wall':>12} {'rows/CPU-s':>11} {'÷ SQLite wall':>14} "
-          f"{'÷ SQLite CPU':>13}")
+    width = max(14, *(len(n) for n in results))
+    print(f"  {'':<{width}} {'rows/s wall':>12} {'rows/CPU-s':>11} {'÷ SQLite wall':>14} "
+          f"{'÷ SQLite CPU':>13} {'CPU ms per 1k rows: server + database':>38}")
     for name in results:
         w, c = med(name, "wall_rows_s"), med(name, "cpu_rows_s")
-        print(f"  {name:<14} {w:>12,.0f} {c:>11,.0f} {w / med(base, 'wall_rows_s'):>14.2f} "
-              f"{c / med(base, 'cpu_rows_s'):>13.2f}")
+        own, db = med(name, "own_ms_1k"), med(name, "db_ms_1k")
+        print(f"  {name:<{width}} {w:>12,.0f} {c:>11,.0f} {w / med(base, 'wall_rows_s'):>14.2f} "
+              f"{c / med(base, 'cpu_rows_s'):>13.2f} {own:>22.1f} + {db:>5.1f} = {own + db:>5.1f}")
 
 
 if __name__ == "__main__":

@@ -92,7 +92,7 @@ def ingest_predictions(db: Database, refs: References, model: ModelRow, payload:
     ``rejected``: request row -> (field, reason) a caller found before (an image that does
     not decode): those rows are quarantined with that reason like any other bad row."""
     now = time.time() if now is None else now
-    with db.read() as conn:
+    with db.peek() as conn:
         versions = {v.version: v for v in list_versions(conn, model)}
         serving = get_version(conn, model) if versions else None
     groups = _groups(payload, versions, serving)

@@ -155,7 +155,7 @@ class Monitor:
             return [m.to_dict() for m in repo.list_models(conn)]
 
     def model(self, name: str) -> repo.ModelRow:
-        with self.db.read() as conn:
+        with self.db.peek() as conn:  # one statement, called by every route
             return repo.get_model(conn, name)
 
     def describe_model(self, name: str) -> dict[str, Any]:

@@ -2,16 +2,17 @@
 
 Both calls take whole arrays: one statement per request, not one per row. SQLite gets the
 ids as one JSON array (``json_each``). PostgreSQL gets a request of up to ``ARRAY_MAX``
-ids as one JSON text too, each id probed in the primary key (one round trip; psycopg's
-own list adapter quoted each id in Python and cost more CPU than the rest of the
-statement), and the new rows with their batch in one statement
+ids as one JSON text too, each id probed in the primary key by a pinned nested loop (one
+round trip; psycopg's own list adapter quoted each id in Python and cost more CPU than the
+rest of the statement), and the new rows with their batch in one statement
 (:func:`insert_with_batch`). A bigger request goes through a temporary table filled by
 ``COPY`` and hash-joined, and its new rows arrive by ``COPY`` too (binding
 100,000-element arrays cost psycopg more than the database's own work; for 1,000 ids the
 temporary table's create, truncate and two-step ``COPY`` were five round trips, each a
-wake-up of the backend, while the model's lock is held). SQLite's ``CROSS JOIN`` fixes
-the loop order: the request's ids outside, the index lookup inside; left to the planner
-it scanned the JSON once per stored prediction.
+wake-up of the backend, while the model's lock is held). SQLite's ``CROSS JOIN`` and
+PostgreSQL's ``LATERAL ... LIMIT 1`` fix the loop order: the request's ids outside, the
+index lookup inside; left to the planner, SQLite scanned the JSON once per stored
+prediction and PostgreSQL hash-joined the ids with all the model's rows.
 """
 
 from __future__ import annotations
@@ -80,10 +81,13 @@ def existing(conn: Connection, db: Database, model_id: int, ids: np.ndarray) -> 
             "SELECT p.prediction_id FROM json_each(?) j CROSS JOIN predictions p "
             "ON p.model_id = ? AND p.prediction_id = j.value", (_json(ids), model_id))
     elif len(ids) <= ARRAY_MAX:
+        # LATERAL ... LIMIT 1 pins a nested loop of primary-key probes: left to the planner
+        # (a fresh table has no statistics, a prepared statement a generic plan) it
+        # hash-joined the ids with every row the model has, O(index) per request.
         res = conn.exec_driver_sql(
-            "SELECT p.prediction_id FROM json_array_elements_text(%s::json) j(pid) "
-            "JOIN predictions p ON p.model_id = %s AND p.prediction_id = j.pid",
-            (_json(ids), model_id))
+            "SELECT j.pid FROM json_array_elements_text(%s::json) j(pid), LATERAL "
+            "(SELECT 1 FROM predictions p WHERE p.model_id = %s AND p.prediction_id = j.pid "
+            "LIMIT 1) hit", (_json(ids), model_id))
     else:
         _pg_staged(conn, ids)
         res = conn.exec_driver_sql(

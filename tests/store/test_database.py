@@ -1,0 +1,98 @@
+"""The store's connections on a real PostgreSQL (and SQLite where it applies): a write
+holds the model's lock and is atomic although ``BEGIN`` travels with the lock, ``peek``
+reads committed state without a transaction, and a pooled connection that the server
+ended is replaced without an error although checkouts no longer ping every time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, select, text
+
+from aiwarden.store.database import Database
+from aiwarden.store.tables import kv_state
+from tests.server.live import PG_ADMIN, database_url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    with database_url(request.param, tmp_path) as url:
+        d = Database(url)
+        d.migrate()
+        yield d
+        d.dispose()
+
+
+def _value(db: Database, key: str) -> str | None:
+    with db.peek() as conn:
+        return conn.execute(select(kv_state.c.value).where(kv_state.c.key == key)).scalar()
+
+
+def test_a_model_write_commits_and_a_failed_one_leaves_nothing(db: Database) -> None:
+    with db.write(7) as conn:
+        conn.execute(kv_state.insert().values(key="kept", value="1", updated_at=0.0))
+    with pytest.raises(RuntimeError), db.write(7) as conn:
+        conn.execute(kv_state.insert().values(key="undone", value="1", updated_at=0.0))
+        raise RuntimeError("fails after writing")
+    assert _value(db, "kept") == "1"
+    assert _value(db, "undone") is None
+    with db.write(7) as conn:  # the connection went back clean: writes go on
+        conn.execute(kv_state.insert().values(key="after", value="1", updated_at=0.0))
+    assert _value(db, "after") == "1"
+
+
+def test_a_model_write_holds_the_models_lock_until_commit(tmp_path: Path) -> None:
+    with database_url("postgresql", tmp_path) as url:
+        db = Database(url)
+        db.migrate()
+        other = create_engine(url)
+        try:
+            def free(key: int) -> bool:
+                with other.connect() as c:
+                    got = c.execute(text("SELECT pg_try_advisory_xact_lock(:k)"),
+                                    {"k": key}).scalar()
+                    c.rollback()
+                    return bool(got)
+
+            with db.write(42) as conn:
+                conn.execute(kv_state.insert().values(key="k", value="v", updated_at=0.0))
+                assert not free(42)  # held by the open write
+                assert free(43)  # another model's is not
+                assert _value(db, "k") is None  # not committed yet: peek does not see it
+            assert free(42)
+            assert _value(db, "k") == "v"
+        finally:
+            other.dispose()
+            db.dispose()
+
+
+def test_connections_the_server_ended_are_replaced_without_an_error(tmp_path: Path) -> None:
+    with database_url("postgresql", tmp_path) as url:
+        db = Database(url)
+        db.migrate()
+        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        try:
+            with db.write(1) as conn:
+                conn.execute(kv_state.insert().values(key="a", value="1", updated_at=0.0))
+            # several connections in the pool, all idle
+            conns = [db.engine.connect() for _ in range(3)]
+            for c in conns:
+                c.execute(text("SELECT 1"))
+                c.close()
+            name = url.rsplit("/", 1)[1]
+            with admin.connect() as a:
+                ended = a.execute(text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = :d AND pid <> pg_backend_pid()"), {"d": name}).scalar()
+            assert ended >= 3
+            assert _value(db, "a") == "1"  # a read on a fresh connection
+            with db.write(1) as conn:
+                conn.execute(kv_state.insert().values(key="b", value="2", updated_at=0.0))
+            with db.read() as conn:
+                assert conn.execute(select(kv_state.c.value).where(
+                    kv_state.c.key == "b")).scalar() == "2"
+        finally:
+            admin.dispose()
+            db.dispose()
