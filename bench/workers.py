@@ -9,9 +9,13 @@ baseline: the same scikit-learn model called in this process at the same pace (a
 bench/gateway.py does). The evaluation loop runs every 2 s over a drift rule on every
 column of the ingested model, so ingest, compaction, evaluation and serving all run.
 
-Phases, each measured in this one run: N=1 with ingest; N=2 with ingest; then the leading
-worker of N=2 is killed (-9) and the time until another worker holds the lease is taken
-(the default lease TTL, 10 s, renewed every 2 s; the TTL bounds it).
+Phases, each measured in this one run: N=1 with ingest; N=2 without ingest (evaluation
+only: what the route costs when nothing else runs Python in its worker); N=2 with ingest;
+then, still under ingest, ``aiwarden serve`` as a dedicated serving process beside the
+N=2 server (it takes no ingest: its events go to the server over HTTP), which is what
+routing predict to processes that take no ingest amounts to; then the leading worker of
+N=2 is killed (-9) and the time until another worker holds the lease is taken (the
+default lease TTL, 10 s, renewed every 2 s; the TTL bounds it).
 
 Target (issue 5's gateway budget): at most +1 ms at p50 and +5 ms at p99 over in-process.
 CPU is reported per process from /proc (user + system) beside the machine's load average:
@@ -113,6 +117,32 @@ def _setup(base: str, args: argparse.Namespace, v1: Any, v2: Any, df: Any) -> No
             "metric": "drift", "column": "*", "critical": 5.0}).raise_for_status()
 
 
+def _ingesting(base: str, seconds: float) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, __file__, "--ingest-load", base, str(seconds)],
+                            stdout=subprocess.PIPE)
+
+
+def _ingested(load: subprocess.Popen[bytes], seconds: float) -> None:
+    got, _ = load.communicate(timeout=120)
+    rows = orjson.loads(got.splitlines()[-1])["rows"] if got else 0
+    print(f"  ingest meanwhile: {rows} rows accepted ({rows / seconds:.0f} rows/s over the "
+          "load's life)")
+
+
+def _serve(base: str) -> tuple[subprocess.Popen[bytes], int]:
+    """``aiwarden serve`` for the model, logging to the server at ``base``."""
+    from bench.gateway import _wait
+    from tests.server.live import free_port
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aiwarden.cli", "serve", NAME, "--port", str(port), "--url",
+         base, "--resources-every", "5"], env={**os.environ, "AIWARDEN_LOG_LEVEL": "warning"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait(port, proc)
+    return proc, port
+
+
 def phase(workers: int, url: str, tmp: Path, args: argparse.Namespace, bodies: list[bytes],
           base: dict[str, float], models: tuple[Any, Any, Any], kill: bool) -> dict[str, Any]:
     from tests.server.live import ProcessServer
@@ -121,25 +151,40 @@ def phase(workers: int, url: str, tmp: Path, args: argparse.Namespace, bodies: l
     srv = ProcessServer(url, tmp, extra_env=env,
                         args=["--host", "127.0.0.1", "--workers", str(workers)]).spawn()
     out: dict[str, Any] = {}
+    path = f"/api/v1/models/{NAME}/predict"
+    life = args.seconds + 6
     try:
         srv.wait_ready(within=300)  # workers import the app in parallel: slow when loaded
         if not kill:  # the first phase sets up; the second serves the same store
             _setup(srv.url, args, *models)
         pids = {f"worker {i}": p for i, p in enumerate(
             _children(srv.proc.pid) if workers > 1 else [srv.proc.pid])}
-        load = subprocess.Popen([sys.executable, __file__, "--ingest-load", srv.url,
-                                 str(args.seconds + 6)], stdout=subprocess.PIPE)
-        pids["ingest load"] = load.pid
         pids["this process"] = os.getpid()
+        if kill:
+            print(f"\n[--workers {workers}] server predict route, evaluation but no ingest")
+            out["idle"] = measure(f"server /predict, {workers} worker(s), no ingest", srv.port,
+                                  path, bodies, args, base, pids)
+        load = _ingesting(srv.url, life)
+        pids["ingest load"] = load.pid
         time.sleep(1.0)
         print(f"\n[--workers {workers}] server predict route while ingest and evaluation run")
-        out["served"] = measure(f"server /predict, {workers} worker(s)", srv.port,
-                                f"/api/v1/models/{NAME}/predict", bodies, args, base, pids)
-        got, _ = load.communicate(timeout=120)
-        rows = orjson.loads(got.splitlines()[-1])["rows"] if got else 0
-        print(f"  ingest meanwhile: {rows} rows accepted ({rows / (args.seconds + 6):.0f} rows/s "
-              "over the load's life)")
+        out["served"] = measure(f"server /predict, {workers} worker(s)", srv.port, path,
+                                bodies, args, base, pids)
+        _ingested(load, life)
         if kill:
+            serve, port = _serve(srv.url)
+            try:
+                load = _ingesting(srv.url, life)
+                pids |= {"ingest load": load.pid, "aiwarden serve": serve.pid}
+                time.sleep(1.0)
+                print(f"\n[aiwarden serve beside --workers {workers}] a dedicated serving "
+                      "process (no ingest in it) while the server ingests and evaluates")
+                out["dedicated"] = measure("aiwarden serve /predict", port, "/predict", bodies,
+                                           args, base, pids)
+                _ingested(load, life)
+            finally:
+                serve.terminate()
+                serve.wait(30)
             out["takeover"] = takeover(srv.proc.pid, url)
     finally:
         srv.stop()
@@ -209,10 +254,15 @@ def main() -> int:
         for n, kill in ((1, False), (2, True)):
             results[n] = phase(n, url, Path(tmp), args, bodies, base, (v1, v2, df), kill)
     print("\nsummary (overhead over in-process, same run):")
-    for n, r in results.items():
-        p = r["served"]["p"]
+    rows = [(f"--workers {n}, {what}", r[key]) for n, r in results.items()
+            for key, what in (("idle", "server route, no ingest"),
+                              ("served", "server route, ingest running"),
+                              ("dedicated", "aiwarden serve beside it, ingest running"))
+            if key in r]
+    for label, served in rows:
+        p = served["p"]
         ok = p["p50"] - base["p50"] <= 1 and p["p99"] - base["p99"] <= 5
-        print(f"  --workers {n}: p50 {p['p50'] - base['p50']:+.2f} ms, p99 "
+        print(f"  {label}: p50 {p['p50'] - base['p50']:+.2f} ms, p99 "
               f"{p['p99'] - base['p99']:+.2f} ms (p99 ratio {p['p99'] / base['p99']:.1f}x): "
               f"budget {'met' if ok else 'NOT met'}")
     took = results[2].get("takeover")
