@@ -29,6 +29,7 @@ import json
 import operator
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -157,6 +158,7 @@ def summarize_aiwarden(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "cpu_seconds": sorted(r["cpu_seconds"] for r in runs)[len(runs) // 2],
         "peak_mb": max(peaks) if peaks else None,
         "runs": [r["seconds"] for r in runs],
+        "cpu_runs": [r["cpu_seconds"] for r in runs],
         "flagged_per_run": [r["flagged"] for r in runs],
         **_verdict(mid["flagged"]),
     }
@@ -519,6 +521,8 @@ def main(argv: list[str] | None = None) -> int:
         merge = merge_bench(reference, current, a.merge_buckets, a.repeats)
         print_merge(merge)
 
+    if base_dir is not None:
+        shutil.rmtree(base_dir, ignore_errors=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"engine_{started.strftime('%Y%m%dT%H%M%SZ')}.json"
     path.write_text(json.dumps({"meta": meta, "sizes": sizes, "merge": merge}, indent=2))
