@@ -104,4 +104,4 @@ def test_explain_stops_when_the_client_leaves(served) -> None:
 
 def test_importance_stops_when_the_client_leaves(served) -> None:
     srv, name = served
-    _hang_up(srv, "GET", f"/models/{name}/importance?method=lime&sample_size=400&version=1")
+    _hang_up(srv, "GET", f"/models/{name}/importance?method=lime&sample_size=200&version=1")
