@@ -96,3 +96,17 @@ def test_connections_the_server_ended_are_replaced_without_an_error(tmp_path: Pa
         finally:
             admin.dispose()
             db.dispose()
+
+
+def test_a_savepoint_inside_a_model_write_rolls_back_alone(db: Database) -> None:
+    """``kv.create`` inserts in a savepoint and answers False on a duplicate key: the failed
+    insert is undone, the rest of the model's transaction commits."""
+    from aiwarden.store import kv
+
+    with db.write(3) as conn:
+        assert kv.create(conn, "first", {"n": 1})
+        assert not kv.create(conn, "first", {"n": 2})  # duplicate: its savepoint rolls back
+        kv.put(conn, "second", {"n": 3})
+    with db.peek() as conn:
+        assert kv.get(conn, "first") == {"n": 1}
+        assert kv.get(conn, "second") == {"n": 3}
