@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tests.file_order import load_costs, longest_first
 from tests.server.live import ThreadServer, database_url, settings_for
 
 
@@ -45,3 +46,8 @@ def database(db_url: str) -> Iterator[Any]:
     db.migrate()
     yield db
     db.dispose()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Heaviest files first (tests/file_order.py): the workers finish together."""
+    items[:] = longest_first(items, load_costs())
