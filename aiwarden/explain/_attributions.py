@@ -146,12 +146,17 @@ def _flip_binary(values: np.ndarray, base: np.ndarray, k: np.ndarray | None, sin
 
 
 def tree_perturbation(estimator: Any, asked: str) -> str:
-    """``auto``: interventional (against the background, like every other method) except for
-    HistGradientBoosting, where only the path-dependent algorithm adds up (options.py)."""
+    """``auto``: interventional (against the background, like every other method) except
+    where shap 0.51's own reading of the trees does not reproduce the model, so only the
+    path-dependent algorithm adds up (options.py): HistGradientBoosting, and XGBoost with
+    more than two classes (its per-class intercepts: shap's margin missed XGBoost 3.2's by
+    up to 0.18, while XGBoost's own path-dependent contributions add up to 1e-6)."""
     if asked != "auto":
         return asked
     hist = type(estimator).__name__.startswith("HistGradientBoosting")
-    return "tree_path_dependent" if hist else "interventional"
+    xgb_multi = (type(estimator).__module__.split(".")[0] == "xgboost"
+                 and (getattr(estimator, "n_classes_", 0) or 0) > 2)
+    return "tree_path_dependent" if hist or xgb_multi else "interventional"
 
 
 def _tree(adapter: ModelAdapter, frame: pd.DataFrame, bg: pd.DataFrame,
@@ -185,16 +190,19 @@ def _tree(adapter: ModelAdapter, frame: pd.DataFrame, bg: pd.DataFrame,
 
 def _tree_values(explainer: Any, x: Any, should_stop: StopCheck) -> Any:
     """shap's C code cannot be interrupted: a caller that may stop the work gets it in
-    chunks of rows (each row's values do not depend on the others)."""
+    chunks of rows (each row's values do not depend on the others). ``from_call`` only
+    silences shap's note that LightGBM's binary layout changed (a UserWarning, an error
+    under ``-W error``), which ``_pick`` reads either way."""
     n = len(x)
     if should_stop is None or n <= _TREE_CHUNK:
         stop_here(should_stop)
-        return explainer.shap_values(x, check_additivity=False)
+        return explainer.shap_values(x, check_additivity=False, from_call=True)
     parts = []
     for i in range(0, n, _TREE_CHUNK):
         stop_here(should_stop)
         part = x.iloc[i:i + _TREE_CHUNK] if isinstance(x, pd.DataFrame) else x[i:i + _TREE_CHUNK]
-        parts.append(np.asarray(explainer.shap_values(part, check_additivity=False)))
+        parts.append(np.asarray(explainer.shap_values(part, check_additivity=False,
+                                                      from_call=True)))
     axis = 1 if parts[0].ndim == 3 and parts[0].shape[1] != x.shape[1] else 0
     return np.concatenate(parts, axis=axis)  # (classes, rows, features): the old layout
 
