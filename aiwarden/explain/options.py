@@ -36,7 +36,9 @@ tests/explain/test_lime_stability.py). ``max_evals`` bounds
     base value is then the training mean); ``auto`` is interventional except for
     scikit-learn's HistGradientBoosting*, whose interventional SHAP in shap 0.51 does not add
     up to the model's output (it reads the rows as float32; residuals up to 0.3 measured)
-    while the path-dependent algorithm does to 1e-14. ``target_class`` is the class whose output is
+    while the path-dependent algorithm does to 1e-14, and for XGBoost with more than two
+    classes (shap's margin missed XGBoost 3.2's per-class intercepts by up to 0.18; XGBoost's
+    own path-dependent contributions add up). ``target_class`` is the class whose output is
     explained (None: the positive class of a binary model, the predicted class of each row
     for more classes). ``task`` overrides classifier detection for a black box.
     """
