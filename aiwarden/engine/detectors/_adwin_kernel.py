@@ -1,4 +1,4 @@
-"""ADWIN's batch loop compiled with numba, when numba is installed (it is optional).
+"""ADWIN's batch loop compiled with numba, when numba is installed (`aiwarden[fast]`).
 
 river's ADWIN core is compiled Cython; ours is a Python loop at ~0.5 µs a value. A
 ``detect`` over a long stream hands the whole stream to this kernel instead: the same
