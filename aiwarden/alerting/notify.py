@@ -131,6 +131,12 @@ class NotificationCenter:
         on their face; a stored config (strict False) loads anyway, since such a target is
         refused on every connect, and an upgrade or a narrower allowlist must not stop the
         server from starting. ``dry_run`` checks all the same and changes nothing."""
+        for key, kind in (("receivers", list), ("inhibit_rules", list),
+                          ("escalation_policies", Mapping)):  # a rule file's sections come
+            value = config.get(key)  # unchecked, an empty value meaning none
+            if value and not isinstance(value, kind):
+                raise ParameterError(f"{key}: expected a {'list' if kind is list else 'mapping'}"
+                                     f"; got {type(value).__name__}.", key)
         receivers = {}
         for i, spec in enumerate(config.get("receivers") or []):
             try:

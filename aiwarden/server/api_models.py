@@ -24,34 +24,43 @@ from pydantic import (
 )
 
 from aiwarden.incidents.rollback import RollbackPolicy
+from aiwarden.monitoring.windows import MAX_DURATION
 from aiwarden.server.spec_models import (
     ALIAS_PATTERN,
     BOUNDED_DURATION,
+    EMPTY_VALUES,
+    MATCHER_TEXT,
     NAME_PATTERN,
     RULE_BODY,
     RULE_IN_FILE,
     TRAFFIC_BODY,
     RollbackPolicyBody,
+    duration_pattern,
     notification_body,
 )
 
 __all__ = [
     "ALIAS_PATTERN", "ARROW", "BODY_MODELS", "DURATION_PATTERN", "INSTANT_PATTERN",
-    "NAME_PATTERN", "PARQUET", "Error", "ErrorDetail",
+    "NAME_PATTERN", "PARQUET", "SEGMENT_PATTERN", "Error", "ErrorDetail",
     "Open", "RollbackPolicy", "answers", "body_doc", "json_int",
     "json_integer",
 ]
 
 # An instant as query parameters take it (monitoring.windows.parse_instant): now, a duration
-# before now (-1h, now-30m), epoch seconds, or ISO 8601 (days to 28 and years 1000-2999 here;
-# the server reads every real date from year 940 to 3000, and a little whitespace).
+# before now (-1h, now-30m: at most MAX_DURATION, 10 years, in every unit: now-3650d),
+# epoch seconds, or ISO 8601 (days to 28 and years 1000-2999 here; the server reads every
+# real date from year 940 to 3000, and a little whitespace).
 INSTANT_PATTERN = (  # empty: the parameter's default
-    r"^(|now|(now)?-[1-9][0-9]{0,3}[smhdw]|-?[0-9]{1,10}(\.[0-9]{1,6})?([eE]-[0-9]{1,2})?"
+    rf"^(|now|(now)?-({duration_pattern(1, MAX_DURATION, bare_seconds=False)})"
+    r"|-?[0-9]{1,10}(\.[0-9]{1,6})?([eE]-[0-9]{1,2})?"
     r"|[12][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])"
     r"([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?"
     r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?)?)$")
 # 90, 5m, 1h, 7d, 2w, at most 10 years (MAX_DURATION); empty: the default
 DURATION_PATTERN = rf"^({BOUNDED_DURATION})?$"
+# a segment (monitoring.segments.parse): column:value or column=value, the first separator
+# after a non-empty column name; empty: every row
+SEGMENT_PATTERN = r"^([^:=]+[:=][\s\S]+)?$"
 ARROW = "application/vnd.apache.arrow.stream"
 PARQUET = "application/vnd.apache.parquet"
 
@@ -126,11 +135,19 @@ class SchemaSpec(BaseModel):
     version: int = Field(default=1, ge=1, le=2**31 - 1)
 
 
+# matchers as text, as routing.parse_matchers reads them (the pattern is the document's:
+# the server's own message names what is wrong)
+_MatcherText = Annotated[str, Field(json_schema_extra={"pattern": MATCHER_TEXT})]
+
+
 class SilenceSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    matchers: Annotated[str, Field(min_length=1)] | list[str | dict[str, Any]] | dict[
-        str, Any] = Field(
+    # none would silence every alert: the server refuses it (a matcher must not match the
+    # empty string) with that reason, so the bounds are the document's alone
+    matchers: Annotated[_MatcherText, Field(min_length=1)] | Annotated[
+        list[_MatcherText | dict[str, Any]], Field(json_schema_extra={"minItems": 1})] | Annotated[
+        dict[str, Any], Field(json_schema_extra={"minProperties": 1})] = Field(
         description='e.g. ["model=fraud", "severity=~warn.*"] or {"model": "fraud"}')
     ends_at: str | float = Field(description="ISO 8601 or epoch seconds")
     starts_at: str | float | None = None
@@ -173,6 +190,29 @@ class Rows(RootModel[list[Any] | dict[str, Any]]):
     that is not a row object is quarantined with its reason, not refused."""
 
 
+class ReferenceRows(RootModel[list[Any] | dict[str, Any]]):
+    """A reference table as JSON: row objects, one object of columns, or one row; it needs
+    a column and a row (documented by :data:`REFERENCE_ROWS`)."""
+
+
+# what tabular_io.read_table makes a table of: a list of row objects, at least one with a
+# field; or one object, of columns (every value a list) or a row; values are scalars (the
+# monitor refuses a column of nested values)
+_SCALAR = {"anyOf": [{"type": t} for t in ("string", "number", "boolean", "null")]}
+REFERENCE_ROWS = {
+    "title": "ReferenceRows",
+    "description": "A reference table: a list of row objects (at least one with a field), "
+                   "an object of columns ({column: [values]}, all of one length: checked by "
+                   "the server), or one row object. Values are scalars.",
+    "anyOf": [
+        {"type": "array", "minItems": 1,
+         "items": {"type": "object", "additionalProperties": _SCALAR},
+         "contains": {"type": "object", "minProperties": 1}},
+        {"type": "object", "minProperties": 1, "additionalProperties": {
+            "type": "array", "minItems": 1, "items": _SCALAR}},
+        {"type": "object", "minProperties": 1, "additionalProperties": _SCALAR}]}
+
+
 class SampleList(BaseModel):
     samples: list[Any]
 
@@ -189,15 +229,34 @@ class RuleFile(Open):
     rules: list[dict[str, Any]] = []
 
 
-class RuleFileDoc(Open):
+class RuleFileDoc(BaseModel):
     """A rule file (YAML or JSON): ``rules``; optionally the notification config's
     sections (``route``, ``receivers``, ``inhibit_rules``, ``escalation_policies``),
-    ``rollback_policies``, ``llm_prices``, ``guardrails`` and ``pipelines``. Rule names are
-    unique per model."""
+    ``rollback_policies``, ``llm_prices``, ``guardrails`` and ``pipelines``; no other
+    section. Rule names are unique per model."""
 
-    model_config = ConfigDict(title="RuleFile")
+    model_config = ConfigDict(title="RuleFile", extra="forbid")
 
     rules: list[RULE_IN_FILE] = []  # type: ignore[valid-type]
+
+
+def rule_file_doc() -> dict[str, Any]:
+    """:class:`RuleFileDoc` with the sections the apply route takes out before the rules
+    (the notification config's as that body states them; the others loosely)."""
+    from pydantic import TypeAdapter
+
+    schema = TypeAdapter(RuleFileDoc).json_schema(ref_template="#/components/schemas/{model}")
+    # the apply route reads each notification section as ``value or default``
+    schema["properties"] |= {k: {"anyOf": [v, *EMPTY_VALUES]}
+                             for k, v in notification_body()["properties"].items()} | {
+        "rollback_policies": {"anyOf": [{"type": "array"}, {"type": "null"}], "description":
+                              "rollback policies, each naming its model (docs/rollback.md)"},
+        "llm_prices": {"anyOf": [{"type": "object"}, {"type": "null"}],
+                       "description": "price overrides (docs/llm.md)"},
+        "guardrails": {"description": "guardrail policies (docs/guardrails.md)"},
+        "pipelines": {"anyOf": [{"type": "array"}, {"type": "null"}], "description":
+                      "training pipelines, each naming its model (docs/training.md)"}}
+    return schema
 
 
 class PredictRequest(Open):
@@ -567,13 +626,15 @@ class Ready(Open):
 
 # bodies a handler reads loosely and checks in code, documented exactly (spec_models)
 _DOCUMENTED_AS: dict[type[BaseModel], Any] = {
-    RuleSpec: RULE_BODY, RuleFile: RuleFileDoc, TrafficSpec: TRAFFIC_BODY,
-    RollbackPolicySpec: RollbackPolicyBody,
+    RuleSpec: RULE_BODY, RuleFile: rule_file_doc(), TrafficSpec: TRAFFIC_BODY,
+    RollbackPolicySpec: RollbackPolicyBody, ReferenceRows: REFERENCE_ROWS,
     NotificationConfig: notification_body()}
 
 
 # ------------------------------------------------------------------ route helpers
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
+# tables (tabular_io.read_table): an empty body is refused ("The body is empty")
+_TABLES = {PARQUET, ARROW, "text/csv"}
 # named by body_doc; docs.py adds their schemas: a model, a type or a JSON Schema
 BODY_MODELS: dict[str, Any] = {}
 
@@ -604,11 +665,18 @@ def body_doc(*media: str, json: type[BaseModel] | None = None, required: bool = 
         content["application/json"] = {"schema": {"$ref": f"#/components/schemas/{json.__name__}"}}
     for m in media:
         if m == "application/yaml":  # the JSON body's document as YAML (stating its schema
-            # twice doubled the fuzzer's cases on the largest body, the rule file)
-            content[m] = {"schema": {"description": "the application/json document, "
-                                     "written as YAML"}}
+            # twice doubled the fuzzer's cases on the largest body, the rule file): a mapping
+            # of the JSON document's keys
+            known = _DOCUMENTED_AS.get(json) if json is not None else None
+            keys = {"propertyNames": {"enum": sorted(known["properties"])}} if isinstance(
+                known, dict) and known.get("additionalProperties") is False else {}
+            content[m] = {"schema": {"type": "object", **keys, "description": "the "
+                                     "application/json document, written as YAML"}}
         else:
-            content[m] = {"schema": {"type": "string"}} if m.startswith("text/") else _BINARY
+            raw = {"type": "string"} if m.startswith("text/") else dict(_BINARY["schema"])
+            content[m] = {"schema": raw | ({"minLength": 1, "description": "a table: at least "
+                                               "one column and one row"}
+                                              if m in _TABLES else {})}
     if multipart:
         content["multipart/form-data"] = {"schema": {
             "type": "object", "required": ["artifact"], "properties": {

@@ -39,6 +39,7 @@ from aiwarden.server.api_models import (
     DURATION_PATTERN,
     INSTANT_PATTERN,
     NAME_PATTERN,
+    SEGMENT_PATTERN,
     Error,
 )
 from aiwarden.server.route_table import RouteEntry, api_routes
@@ -149,6 +150,7 @@ _BY_NAME: dict[tuple[str, str], dict[str, Any]] = {
        for n in ("start", "end", "now", "baseline_start", "baseline_end")},
     **{("query", n): {"pattern": DURATION_PATTERN}
        for n in ("step", "lookback", "window")},
+    ("query", "segment"): {"pattern": SEGMENT_PATTERN},
 }
 
 
@@ -185,6 +187,15 @@ def _operation(op: dict[str, Any], entry: RouteEntry, open_server: bool) -> None
             _constrain(param, _BY_NAME[where])
         if (entry.path, *where) in enums:
             _constrain(param, {"enum": enums[(entry.path, *where)]})
+        schema = param.get("schema", {})
+        if "items" in schema and "anyOf" in schema:  # a Query's json_schema_extra items:
+            items = schema.pop("items")  # into the array branch, where generators read it
+            for branch in schema["anyOf"]:
+                if branch.get("type") == "array":
+                    branch["items"] = items
+    for media in op.get("requestBody", {}).get("content", {}).values():
+        if "$ref" in media.get("schema", {}):  # a documented body over FastAPI's own
+            media["schema"] = {"$ref": media["schema"]["$ref"]}
     responses = op.setdefault("responses", {})
     for r in responses.values():
         _clean_content(r)
@@ -264,7 +275,7 @@ def openapi_document(app: FastAPI, *, open_server: bool) -> dict[str, Any]:
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)
     for name, model in [("Error", Error), *BODY_MODELS.items()]:
-        found = model if isinstance(model, dict) else TypeAdapter(model).json_schema(
+        found = copy.deepcopy(model) if isinstance(model, dict) else TypeAdapter(model).json_schema(
             ref_template=_REF + "{model}")
         for sub_name, sub in found.pop("$defs", {}).items():
             schemas.setdefault(sub_name, sub)

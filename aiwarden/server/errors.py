@@ -141,5 +141,8 @@ def install(app: FastAPI) -> None:
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
+        inner = getattr(first.get("ctx", {}).get("error"), "field", None)
+        if isinstance(inner, str):  # a body-wide check that names its field (LoneSurrogate)
+            where = f"{where}.{inner}" if where else inner
         return JSONResponse(_body("invalid", f"{where}: {first.get('msg', 'invalid')}",
                                     where or None), 422)

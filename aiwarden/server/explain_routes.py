@@ -28,7 +28,7 @@ from aiwarden.server.errors import Forbidden, HttpError
 from aiwarden.server.jsonbody import json_body
 from aiwarden.server.long_work import until_disconnect
 from aiwarden.server.origin import same_origin
-from aiwarden.server.spec_models import SPAN_PATTERN
+from aiwarden.server.spec_models import SPAN_PATTERN, duration_pattern
 
 __all__ = ["explanations_for", "parse_where", "router"]
 
@@ -184,6 +184,9 @@ def _need_extra(method: str) -> None:
 
 
 _WHERE = re.compile(r"^\s*([^<>=!\s][^<>=!]*?)\s*(<|>=|==)\s*(.+?)\s*$")
+# what parse_where takes, as the document states it: < and >= need a number
+WHERE_PATTERN = (r"^\s*[^<>=!\s][^<>=!]*(==.+|(<|>=)\s*[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)"
+                 r"([eE][+-]?[0-9]+)?\s*)$")
 
 
 def parse_where(conditions: list[str]) -> list[tuple[str, str, Any]]:
@@ -235,7 +238,9 @@ async def importance(request: Request, name: str, version: str | None = None,
                      seed: int = Query(0, ge=0, le=2**31 - 1),
                      where: Annotated[list[str] | None, Query(
                          max_length=10, description="a slice to compare with the rest, "
-                                                    "e.g. amount<10")] = None
+                                                    "e.g. amount<10",
+                         json_schema_extra={"items": {"type": "string",
+                                                      "pattern": WHERE_PATTERN}})] = None
                      ) -> dict[str, Any]:
     """Which features drive the window (mean |SHAP| of a seeded sample, with bootstrap
     intervals), the reference's ranking, their attribution drift, and a slice's own."""
@@ -254,7 +259,9 @@ class AttributionSettingsBody(BaseModel):
     """A model's scheduled attribution-drift checks; every field optional."""
 
     model_config = ConfigDict(extra="forbid")
-    every: Annotated[str, Field(pattern=SPAN_PATTERN)] | Annotated[
+    # the document states the bound AttributionSettings checks (its message names it)
+    every: Annotated[str, Field(pattern=SPAN_PATTERN, json_schema_extra={
+        "pattern": f"^({duration_pattern(60, 7 * 86400)})$"})] | Annotated[
         float, Field(ge=60, le=7 * 86400)] | None = Field(
         None, description="between two checks: seconds or a duration such as 1h (60 s .. 7 d)")
     sample_size: int | None = Field(None, ge=20, le=20_000)

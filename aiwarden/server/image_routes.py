@@ -42,8 +42,10 @@ _IMAGE_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private
 _BODY_DOC = {"requestBody": {"required": True, "content": {
     "multipart/form-data": {"schema": {
         "type": "object", "required": ["files", "metadata"], "properties": {
-            "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
-            "metadata": {"type": "string", "description": "a JSON list, one object per file "
+            "files": {"type": "array", "minItems": 1,
+                      "items": {"type": "string", "format": "binary"}},
+            "metadata": {"type": "string", "pattern": r"^\s*\[",
+                         "description": "a JSON list, one object per file "
                          "in order: prediction_id, prediction, scores, timestamp, features"}}}},
     "application/json": {"schema": {"type": "object", "required": ["rows"], "properties": {
         "rows": {"type": "array", "items": {"type": "object", "required": ["image"],

@@ -23,6 +23,7 @@ from aiwarden.server.errors import Malformed, UnsupportedMediaType
 __all__ = [
     "MAX_DEPTH",
     "TextBody",
+    "huge_int",
     "json_body",
     "json_rows",
     "loads",
@@ -135,20 +136,46 @@ def lone_surrogate(value: Any, where: str = "") -> str | None:
 
     JSON ("\\ud8b4" through Python's json, which FastAPI's own body parsing uses) and YAML
     may spell one; UTF-8 cannot carry it, so the store fails on it with a 500."""
+    return _first(value, where, _lone)
+
+
+def huge_int(value: Any, where: str = "") -> str | None:
+    """The field of the first integer in ``value`` beyond 64 bits, else None: Python's json
+    reads any size, orjson (the store's JSON) refuses them with a 500."""
+    return _first(value, where, lambda v: isinstance(v, int) and not -2**63 <= v < 2**64)
+
+
+def _lone(v: Any) -> bool:
+    if not isinstance(v, str):
+        return False
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _first(value: Any, where: str, bad: Any) -> str | None:
+    """The field of the first value (or key) in ``value`` that ``bad`` flags."""
     stack: list[tuple[Any, str]] = [(value, where)]
     while stack:
         v, at = stack.pop()
-        if isinstance(v, str):
-            try:
-                v.encode("utf-8")
-            except UnicodeEncodeError:
-                return at or "body"
-        elif isinstance(v, dict):
+        if bad(v):
+            return at or "body"
+        if isinstance(v, dict):
             stack.extend((k, at) for k in v)
             stack.extend((x, f"{at}.{k}" if at else str(k)) for k, x in v.items())
         elif isinstance(v, list):
             stack.extend((x, f"{at}[{i}]") for i, x in enumerate(v))
     return None
+
+
+class LoneSurrogate(ValueError):
+    """A lone surrogate in a body, with the field holding it (the 422 names it)."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(f"{field}: the text holds a lone UTF-16 surrogate, which is not text")
+        self.field = field
 
 
 class TextBody(BaseModel):
@@ -160,6 +187,5 @@ class TextBody(BaseModel):
     def _no_lone_surrogates(cls, data: Any) -> Any:
         where = lone_surrogate(data)
         if where is not None:
-            raise ValueError(f"{where}: the text holds a lone UTF-16 surrogate, which is not "
-                             "text")
+            raise LoneSurrogate(where)
         return data

@@ -22,6 +22,7 @@ from aiwarden.server.api_models import (
     Model,
     ModelDetail,
     Reference,
+    ReferenceRows,
     ResourcesIngested,
     Rows,
     Samples,
@@ -142,7 +143,7 @@ def get_version(request: Request, name: str, version: str) -> dict[str, Any]:
 @router.put("/models/{name}/versions/{version}/reference", dependencies=[requires("admin")],
             status_code=201, tags=["models"],
             responses=answers(Reference, 409, status=201),
-            openapi_extra=body_doc(PARQUET, ARROW, "text/csv", json=Rows))
+            openapi_extra=body_doc(PARQUET, ARROW, "text/csv", json=ReferenceRows))
 async def upload_reference(
     request: Request, name: str, version: str,
     target: str | None = None, prediction: str | None = None, scores: str | None = None,

@@ -19,26 +19,96 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, WithJsonSchema, create_model
 
+from aiwarden.alerting.routing import _NAME as _LABEL
+from aiwarden.alerting.routing import GROUP_BY_ALL
 from aiwarden.alerting.rules import _RESOURCE_STAT, METRIC_STATS, Rule
 from aiwarden.engine.detectors import DETECTORS
 from aiwarden.errors import ParameterError
 from aiwarden.incidents.canary import CanaryCompare
 from aiwarden.incidents.rollback import RollbackPolicy
-from aiwarden.monitoring.windows import MAX_DURATION
+from aiwarden.monitoring.windows import _UNITS, MAX_DURATION
 
-__all__ = ["ALIAS_PATTERN", "BOUNDED_DURATION", "HOLD_PATTERN", "NAME_PATTERN",
-           "RECEIVER_BODY", "RULE_BODY", "RULE_IN_FILE", "RULE_NAME_PATTERN",
-           "SPAN_PATTERN", "TRAFFIC_BODY", "RollbackPolicyBody", "notification_body",
-           "notification_schemas", "receiver_schemas"]
+__all__ = [
+    "ALIAS_PATTERN",
+    "BOUNDED_DURATION",
+    "EMPTY_VALUES",
+    "HOLD_PATTERN",
+    "MATCHER_TEXT",
+    "NAME_PATTERN",
+    "RECEIVER_BODY",
+    "RULE_BODY",
+    "RULE_IN_FILE",
+    "RULE_NAME_PATTERN",
+    "SPAN_PATTERN",
+    "TRAFFIC_BODY",
+    "RollbackPolicyBody",
+    "duration_pattern",
+    "int_pattern",
+    "notification_body",
+    "notification_schemas",
+    "receiver_schemas",
+]
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,199}$"  # model and version names
 ALIAS_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,99}$"
 RULE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$"
-# A duration parse_duration reads, within MAX_DURATION (10 years) whatever the unit:
-# 99999999s (3.2 years), 999999m, 9999h, 999d, 99w. No leading zero, no spaces.
-BOUNDED_DURATION = (r"[1-9][0-9]{0,7}s?|[1-9][0-9]{0,5}m|[1-9][0-9]{0,3}h|[1-9][0-9]{0,2}d"
-                    r"|[1-9][0-9]?w")
-assert MAX_DURATION >= 99_999_999 and MAX_DURATION >= 99 * 7 * 86400
+
+
+def int_pattern(lo: int, hi: int) -> str:
+    """A regex (alternatives, no anchors) of the decimal integers lo..hi written without
+    leading zeros: what lets a pattern state a bound exactly."""
+    out, full = [], []  # full: digit counts covered whole, written as one [1-9][0-9]{a,b}
+    for width in range(len(str(lo)), len(str(hi)) + 1):
+        a, b = max(lo, 10 ** (width - 1) if width > 1 else 0), min(hi, 10 ** width - 1)
+        if a == (10 ** (width - 1) if width > 1 else 1) and b == 10 ** width - 1:
+            full.append(width)
+        elif a <= b:
+            out += _digits(str(a), str(b))
+    if full:  # consecutive widths: those of lo's end are short, hi's long
+        few, many = full[0] - 1, full[-1] - 1
+        out.insert(0 if lo > 0 else 1, "[1-9]" + (
+            "" if many == 0 else "[0-9]" + (f"{{{few},{many}}}" if few != many else
+                                            f"{{{many}}}" if many > 1 else "")))
+    return "|".join(out)
+
+
+def _digits(lo: str, hi: str) -> list[str]:
+    """Alternatives for lo..hi of one width, by their first differing digit."""
+    if lo == hi:
+        return [lo]
+    if lo[0] == hi[0]:
+        return [lo[0] + r for r in _digits(lo[1:], hi[1:])]
+    n = len(lo) - 1
+    tail = "" if n == 0 else "[0-9]" + (f"{{{n}}}" if n > 1 else "")
+    first, last, out = int(lo[0]), int(hi[0]), []
+    if lo[1:] != "0" * n:
+        out += [lo[0] + r for r in _digits(lo[1:], "9" * n)]
+        first += 1
+    if hi[1:] != "9" * n:
+        last -= 1
+    if first <= last:
+        out.append((str(first) if first == last else f"[{first}-{last}]") + tail)
+    if hi[1:] != "9" * n:
+        out += [hi[0] + r for r in _digits("0" * n, hi[1:])]
+    return out
+
+
+def duration_pattern(lo: int, hi: int, *, bare_seconds: bool = True) -> str:
+    """A regex (no anchors) of the durations parse_duration reads as lo..hi seconds, in
+    every unit exactly (``1..3650d`` for 1 s .. 10 years); plain seconds without their
+    ``s`` when ``bare_seconds`` (an instant's ``-5m`` needs the unit). No leading zero."""
+    out = []
+    for unit, size in _UNITS.items():
+        least, most = -(-lo // size), hi // size
+        if least <= most:
+            out.append(f"({int_pattern(least, most)}){unit}"
+                       f"{'?' if unit == 's' and bare_seconds else ''}")
+    return "|".join(out)
+
+
+# A duration parse_duration reads, 1 s to MAX_DURATION (10 years) in any unit: 315360000s,
+# 5256000m, 87600h, 3650d, 521w at most.
+BOUNDED_DURATION = duration_pattern(1, MAX_DURATION)
 SPAN_PATTERN = rf"^({BOUNDED_DURATION})$"  # a window: positive
 HOLD_PATTERN = rf"^(0[smhdw]?|{BOUNDED_DURATION})$"  # for, keep_firing_for: 0 fires at once
 _TARGET = rf"^(@{ALIAS_PATTERN[1:-1]}|{NAME_PATTERN[1:-1]})$"  # a version, or @alias
@@ -329,15 +399,23 @@ RECEIVER_BODY = {"oneOf": [{"$ref": f"#/components/schemas/{t}"} for t in receiv
 
 
 # ---------------------------------------------------------------------- routing
+# matchers as text (routing.parse_matchers): braces optional, each NAME OP VALUE; what no
+# pattern here says is that a quoted value is well quoted and a regex compiles
+MATCHER_TEXT = rf"^\s*\{{?\s*{_LABEL.pattern}\s*(=~|!~|!=|=)"
 _MATCHERS = {"anyOf": [
-    {"type": "string", "description": 'matchers as text: a="b", c=~"d.*"'},
+    {"type": "string", "pattern": MATCHER_TEXT,
+     "description": 'matchers as text: a="b", c=~"d.*"'},
     {"type": "array", "items": {"anyOf": [
-        {"type": "string"}, {"$ref": "#/components/schemas/Matcher"}]}},
+        {"type": "string", "pattern": MATCHER_TEXT},
+        {"$ref": "#/components/schemas/Matcher"}]}},
     {"$ref": "#/components/schemas/MatcherMap"},
     {"type": "null"}],
     "description": "label matchers (regexes must compile)"}
-_REGEXES = {"type": ["object", "null"], "additionalProperties": {"type": "string"},
-            "description": "{label: regex}"}
+# read as ``value or {}``: any empty value (null, false, 0, "", []) is none
+EMPTY_VALUES = [{"type": "null"}, {"const": False}, {"const": 0},
+                {"type": "string", "maxLength": 0}, {"type": "array", "maxItems": 0}]
+_REGEXES = {"anyOf": [{"type": "object", "additionalProperties": {"type": "string"}},
+                      *EMPTY_VALUES], "description": "{label: regex}"}
 _INTERVAL = {"anyOf": [{"type": "string", "pattern": SPAN_PATTERN},
                        {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_DURATION},
                        {"type": "null"}]}
@@ -355,8 +433,10 @@ def notification_schemas() -> dict[str, dict[str, Any]]:
         "receiver": {"type": "string", "pattern": r"\S",
                      "description": "a receiver defined under receivers, or none"},
         "matchers": _MATCHERS, "match": _MATCHERS, "match_re": _REGEXES,
-        "group_by": {"type": ["array", "null"], "items": {"type": "string"},
-                     "description": "label names; ['...'] groups by every label"},
+        "group_by": {"anyOf": [
+            {"type": "array", "items": {"type": "string", "pattern": f"^{_LABEL.pattern}$"}},
+            {"type": "array", "items": {"const": GROUP_BY_ALL}, "minItems": 1, "maxItems": 1},
+            {"type": "null"}], "description": "label names; ['...'] groups by every label"},
         "group_wait": _INTERVAL, "group_interval": _INTERVAL, "repeat_interval": _INTERVAL,
         "continue": {"type": "boolean"},
         "routes": {"type": ["array", "null"], "items": {"$ref": ref + "Route"}}}}
@@ -366,16 +446,23 @@ def notification_schemas() -> dict[str, dict[str, Any]]:
         "continue": {**_UNSET, "type": "boolean", "const": False}}}
     sides = {f"{side}_{k}": (_REGEXES if k == "match_re" else _MATCHERS)
              for side in ("source", "target") for k in ("matchers", "match", "match_re")}
+    some = {"not": {"anyOf": _EMPTY}}  # each side needs a matcher, under any of its keys
     inhibit = {"title": "InhibitRule", "type": "object", "additionalProperties": False,
-               "properties": {**sides, "equal": {"type": ["array", "null"],
-                                                 "items": {"type": "string"}}}}
+               "properties": {**sides, "equal": {"anyOf": [  # read as value or []
+                   {"type": "array", "items": {"type": "string", "minLength": 1}},
+                   {"type": "object", "maxProperties": 0}, *EMPTY_VALUES]}},
+               "allOf": [{"anyOf": [{"required": [f"{side}_{k}"],
+                                     "properties": {f"{side}_{k}": some}}
+                                    for k in ("matchers", "match", "match_re")]}
+                         for side in ("source", "target")]}
     step = {"title": "EscalationStep", "type": "object", "additionalProperties": False,
             "required": ["wait_minutes", "receiver"], "properties": {
                 "wait_minutes": {"type": "number", "minimum": 0},
                 "receiver": {"type": "string", "minLength": 1,
                              "description": "a receiver defined under receivers"}}}
-    policy = {"title": "EscalationPolicy", "type": "object", "properties": {
-        "steps": {"type": "array", "items": {"$ref": ref + "EscalationStep"}},
+    policy = {"title": "EscalationPolicy", "type": "object", "required": ["steps"],
+               "properties": {
+        "steps": {"type": "array", "minItems": 1, "items": {"$ref": ref + "EscalationStep"}},
         "repeat": {"type": "integer", "minimum": 0}}}
     matcher = {"title": "Matcher", "type": "object", "required": ["name", "value"],
                "properties": {"name": {"type": "string"}, "value": {"type": "string"},

@@ -19,10 +19,12 @@ from pydantic import BaseModel, Field
 
 from aiwarden._validation import validated
 from aiwarden.egress import EgressPolicy
+from aiwarden.errors import ParameterError
 from aiwarden.server.access import actor, key, monitor, requires
-from aiwarden.server.api_models import Status, answers
+from aiwarden.server.api_models import Status, answers, body_doc
 from aiwarden.server.errors import Forbidden
-from aiwarden.server.jsonbody import TextBody
+from aiwarden.server.jsonbody import TextBody, huge_int
+from aiwarden.server.pipeline_schema import PipelineBody, pipeline_body
 from aiwarden.store.models_repo import NotFound
 from aiwarden.training.local_executor import LOG_FILE
 from aiwarden.training.service import TrainingService
@@ -101,6 +103,9 @@ def _on_incident(app: Any, model: str, text: str, detail: Mapping[str, Any]) -> 
 
 def parse_pipeline(body: Mapping[str, Any], where: str = "") -> PipelineSpec:
     """A checked pipeline; the error names the field (``where.field`` inside a file)."""
+    at = huge_int(dict(body), where)  # params hold any JSON; the store's orjson is 64-bit
+    if at is not None:
+        raise ParameterError(f"{at}: an integer beyond 64 bits.", at)
     return validated(PipelineSpec, body, where, what="pipeline")
 
 
@@ -137,7 +142,8 @@ def get_pipeline(request: Request, name: str) -> dict[str, Any]:
 
 
 @router.put("/models/{name}/pipeline", dependencies=[requires("admin")],
-            responses=answers(PipelineSpec, 404))
+            responses=answers(PipelineSpec, 404),
+            openapi_extra=body_doc(json=PipelineBody, schema=pipeline_body()))
 def put_pipeline(request: Request, name: str, body: dict[str, Any]) -> dict[str, Any]:
     """Declare or replace the model's training pipeline (validated; the model must exist)."""
     entry = body.get("entry") if "command" not in body else None

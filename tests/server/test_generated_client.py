@@ -127,7 +127,9 @@ def _model_to_drift(client: Any, models: ModuleType) -> None:
     rows = [{"x": float(r.x), "c": r.c, "score": float(r.score), "pred": int(r.pred),
              "y": int(r.y)} for r in ref.itertuples()]
     upload = _mod("api.models.models_upload_reference")
-    reference = upload.sync(name="gen", version="v1", client=client, body=rows, target="y",
+    # the document types a reference row (an object of scalars): the client has a model
+    body = [models.ReferenceRowsType0Item.from_dict(r) for r in rows]
+    reference = upload.sync(name="gen", version="v1", client=client, body=body, target="y",
                             prediction="pred", scores="score")
     assert isinstance(reference, models.Reference), reference
     assert (reference.version, reference.rows) == ("v1", 400)

@@ -239,3 +239,46 @@ def test_every_error_status_the_document_lists_is_reachable(keyed, monkeypatch) 
     assert "Retry-After" in reached["429"].headers
     assert reached["401"].headers["WWW-Authenticate"] == "Bearer"
     assert listed <= set(reached), f"no reproduction here for {listed - set(reached)}"
+
+
+# -- patterns that state the server's bounds ---------------------------------------------------
+
+@pytest.mark.parametrize(("lo", "hi"), [(1, 315_360_000), (60, 604_800), (0, 1234), (7, 123),
+                                        (5, 5), (1, 9), (10, 999)])
+def test_int_pattern_is_exactly_the_range(lo: int, hi: int) -> None:
+    import random
+    import re
+
+    from aiwarden.server.spec_models import int_pattern
+
+    pattern = re.compile(f"(?:{int_pattern(lo, hi)})")
+    rng = random.Random(7)
+    for n in [*range(0, 1500), *(rng.randrange(10 ** 10) for _ in range(5000)),
+              lo - 1, lo, hi, hi + 1, 10 ** len(str(hi))]:
+        assert bool(pattern.fullmatch(str(n))) == (lo <= n <= hi), n
+    assert not pattern.fullmatch("0" + str(hi))  # no leading zero
+
+
+def test_instant_and_duration_patterns_state_the_ten_year_bound() -> None:
+    """A relative instant or a duration is in the document exactly when parse_instant and
+    parse_duration read it (schemathesis ST202: now-6121d was documented, refused)."""
+    import re
+
+    from aiwarden.errors import ParameterError
+    from aiwarden.monitoring.windows import MAX_DURATION, parse_duration, parse_instant
+    from aiwarden.server.api_models import DURATION_PATTERN, INSTANT_PATTERN
+
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    for unit, size in units.items():
+        most = MAX_DURATION // size
+        for n in (1, most // 2, most, most + 1, 10 * most):
+            for parse, pattern, text in (
+                    (parse_duration, DURATION_PATTERN, f"{n}{unit}"),
+                    (parse_instant, INSTANT_PATTERN, f"now-{n}{unit}"),
+                    (parse_instant, INSTANT_PATTERN, f"-{n}{unit}")):
+                try:
+                    parse(text)
+                    read = True
+                except ParameterError:
+                    read = False
+                assert bool(re.fullmatch(pattern, text)) == read == (n <= most), text
