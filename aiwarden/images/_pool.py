@@ -19,19 +19,16 @@ from __future__ import annotations
 
 import contextlib
 import io
-import logging
 import math
-import multiprocessing
-import multiprocessing.connection
 import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from aiwarden.errors import AiwardenError, ParameterError
+from aiwarden._spawned_pool import SpawnedPool, cores, exit_with_parent, workers_from_env
+from aiwarden.errors import AiwardenError
 from aiwarden.images._decode import Decoded, decode
 from aiwarden.images._properties import PropertyTable, compute_properties, concat
 
@@ -46,7 +43,6 @@ __all__ = [
     "thumbnail_jpeg",
 ]
 
-log = logging.getLogger(__name__)
 CHUNK = 64  # images per task: memory of a worker is bounded by a chunk's decoded pixels
 NICE = 5  # workers yield to the server's threads when the cores are busy
 
@@ -93,18 +89,10 @@ def measure(items: Sequence[Any], thumb_side: int | None = None,
 def auto_workers() -> int:
     """``AIWARDEN_IMAGE_WORKERS`` when set, else half the cores (at least one): image
     clients cannot take every core from the rest of the server."""
-    env = os.environ.get("AIWARDEN_IMAGE_WORKERS", "").strip()
-    if env:
-        if not env.isdigit():
-            raise ParameterError(f"AIWARDEN_IMAGE_WORKERS={env!r}: expected a whole number "
-                                 ">= 0 (0: measure in the server process)",
-                                 "AIWARDEN_IMAGE_WORKERS")
-        return int(env)
-    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, (n or 1) // 2)
+    return workers_from_env("AIWARDEN_IMAGE_WORKERS", max(1, cores() // 2))
 
 
-class MeasurePool:
+class MeasurePool(SpawnedPool):
     """:func:`measure` on ``workers`` processes, ``max_inflight`` requests at once.
 
     Parameters
@@ -120,14 +108,11 @@ class MeasurePool:
 
     def __init__(self, workers: int, max_inflight: int | None = None,
                  max_wait: float = 0.25) -> None:
-        if workers < 0:
-            raise ParameterError(f"workers must be >= 0. Got {workers} instead.", "workers")
-        self.workers, self.max_wait = workers, max_wait
+        super().__init__(workers, _start_worker, "image measuring workers",
+                         "measuring in the server process")
+        self.max_wait = max_wait
         self.max_inflight = max_inflight or max(2, 2 * workers)
         self._slots = threading.BoundedSemaphore(self.max_inflight)
-        self._lock = threading.Lock()
-        self._pool: ProcessPoolExecutor | None = None
-        self._ready: Future[None] | None = None
         self._seconds = 0.0  # moving average of a request's measuring time
         self.counts = dict.fromkeys(("requests", "refused", "in_process", "failed"), 0)
 
@@ -169,110 +154,22 @@ class MeasurePool:
                      for s in range(0, len(items), CHUNK)]
             done = [f.result() for f in parts]
         except Exception as exc:  # a worker died, the pool broke: measure here
-            log.warning("image measuring pool failed (%s: %s); measuring in the server "
-                        "process", type(exc).__name__, exc)
             self.counts["failed"] += 1
-            self._discard(pool)
+            self._broke(pool, exc)
             return measure(items, thumb_side, options)
         return Measured(concat([m.table for m in done]),
                         [t for m in done for t in m.thumbnails])
-
-    def worker_pids(self) -> list[int]:
-        """The live workers' process ids (for tests and CPU accounting)."""
-        pool = self._pool
-        procs = getattr(pool, "_processes", None) or {}
-        return sorted(p.pid for p in list(procs.values()) if p.pid and p.is_alive())
-
-    def ready(self, timeout: float = 60.0) -> bool:
-        """Start the workers (if not yet) and wait until they are up."""
-        if not self.workers:
-            return False
-        self._started()
-        ready = self._ready
-        if ready is None:
-            return False
-        try:
-            ready.result(timeout)
-        except Exception:
-            return False
-        return self._started() is not None
-
-    def close(self) -> None:
-        with self._lock:
-            pool, self._pool, self._ready = self._pool, None, None
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
-
-    def _started(self) -> ProcessPoolExecutor | None:
-        """The pool once its workers are up; None (measure here) while they start."""
-        with self._lock:
-            if self._pool is None:
-                ctx = multiprocessing.get_context("spawn")
-                self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx,
-                                                 initializer=_start_worker)
-                # one ping per worker: a spawn pool starts a worker per waiting task, so
-                # every worker starts now, not in the middle of a later batch
-                self._ready = _all_done([self._pool.submit(_ping)
-                                         for _ in range(self.workers)])
-            ready, pool = self._ready, self._pool
-        if ready is None or not ready.done():
-            return None
-        if ready.exception() is not None:  # cannot start here (e.g. no main-module guard)
-            log.warning("image measuring workers did not start (%s); measuring in the "
-                        "server process", ready.exception())
-            self.workers = 0
-            self._discard(pool)
-            return None
-        return pool
-
-    def _discard(self, pool: ProcessPoolExecutor) -> None:
-        with self._lock:
-            if self._pool is pool:
-                self._pool = self._ready = None
-        pool.shutdown(wait=False, cancel_futures=True)
-
-
-def _all_done(futures: list[Future[None]]) -> Future[None]:
-    """A future done when all of ``futures`` are, failed if one failed."""
-    out: Future[None] = Future()
-    left = [len(futures)]
-    lock = threading.Lock()
-
-    def one(f: Future[None]) -> None:
-        with lock:
-            left[0] -= 1
-            if out.done():
-                return
-            if f.exception() is not None:
-                out.set_exception(f.exception())  # type: ignore[arg-type]
-            elif left[0] == 0:
-                out.set_result(None)
-
-    for f in futures:
-        f.add_done_callback(one)
-    return out
 
 
 def _start_worker() -> None:
     """Worker initializer: exit with the parent (even one killed with SIGKILL), lower the
     priority, and load Pillow and numpy once by measuring a small image."""
-    parent = multiprocessing.parent_process()
-    if parent is not None:
-        threading.Thread(target=_exit_with, args=(parent.sentinel,), daemon=True).start()
+    exit_with_parent()
     with contextlib.suppress(OSError):  # not permitted here: the parent's priority
         os.nice(NICE)
     import numpy as np
 
     measure([np.zeros((16, 16, 3), np.uint8)], 8)
-
-
-def _exit_with(sentinel: int) -> None:
-    multiprocessing.connection.wait([sentinel])  # ready when the parent process ends
-    os._exit(0)
-
-
-def _ping() -> None:
-    return None
 
 
 _SHARED: dict[int, MeasurePool] = {}

@@ -14,43 +14,29 @@ evaluators, the same findings), so an accepted event is never lost to the pool.
 
 from __future__ import annotations
 
-import logging
 import math
-import multiprocessing
-import multiprocessing.connection
-import os
 import threading
 from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import replace
 from typing import Any
 
-from aiwarden.errors import ParameterError
+from aiwarden._spawned_pool import SpawnedPool, cores, exit_with_parent, workers_from_env
 from aiwarden.llm import descriptors as desc
 from aiwarden.llm.events import LLMEvent
 from aiwarden.llm.findings import Finding
 
 __all__ = ["EvaluatorPool", "auto_workers", "shared"]
 
-log = logging.getLogger(__name__)
 Result = tuple[list[list[Finding]], set[str], dict[str, str]]
 
 
 def auto_workers() -> int:
     """Workers worth starting: ``AIWARDEN_LLM_EVAL_WORKERS`` when set, else one per core
     but the server's own (which evaluates a share of each batch too)."""
-    env = os.environ.get("AIWARDEN_LLM_EVAL_WORKERS", "").strip()
-    if env:
-        if not env.isdigit():
-            raise ParameterError(f"AIWARDEN_LLM_EVAL_WORKERS={env!r}: expected a whole "
-                                 "number >= 0 (0: evaluate in the server process)",
-                                 "AIWARDEN_LLM_EVAL_WORKERS")
-        return int(env)
-    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(0, (n or 1) - 1)
+    return workers_from_env("AIWARDEN_LLM_EVAL_WORKERS", max(0, cores() - 1))
 
 
-class EvaluatorPool:
+class EvaluatorPool(SpawnedPool):
     """Run :func:`~aiwarden.llm.descriptors.run_evaluators` on ``workers`` processes.
 
     Parameters
@@ -65,12 +51,9 @@ class EvaluatorPool:
     """
 
     def __init__(self, workers: int, min_batch: int = 256) -> None:
-        if workers < 0:
-            raise ValueError(f"workers must be >= 0, got {workers}")
-        self.workers, self.min_batch = workers, max(1, min_batch)
-        self._lock = threading.Lock()
-        self._pool: ProcessPoolExecutor | None = None
-        self._ready: Future[None] | None = None
+        super().__init__(workers, _load, "LLM evaluator workers",
+                         "evaluating in the server process")
+        self.min_batch = max(1, min_batch)
 
     def run(self, events: Sequence[LLMEvent], evaluators: Sequence[Any]) -> Result:
         """Findings per event, the evaluators that ran, why the others did not: what
@@ -92,46 +75,9 @@ class EvaluatorPool:
             mine = desc.run_evaluators(events[local:], evaluators)
             results = [f.result() for f in parts] + [mine]
         except Exception as exc:  # a worker died, the pool broke: evaluate here
-            log.warning("LLM evaluator pool failed (%s: %s); evaluating in the server "
-                        "process", type(exc).__name__, exc)
-            self._discard(pool)
+            self._broke(pool, exc)
             return desc.run_evaluators(events, evaluators)
         return _merge(results, names)
-
-    def close(self) -> None:
-        with self._lock:
-            pool, self._pool, self._ready = self._pool, None, None
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
-
-    def _started(self) -> ProcessPoolExecutor | None:
-        """The pool once its workers have loaded the evaluators; None (evaluate here)
-        while they start."""
-        with self._lock:
-            if self._pool is None:
-                ctx = multiprocessing.get_context("spawn")
-                self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx,
-                                                 initializer=_load)
-                # one ping per worker: a spawn pool starts a worker per waiting task, so
-                # every worker starts now, not in the middle of a later batch
-                pings = [self._pool.submit(_ping) for _ in range(self.workers)]
-                self._ready = _all_done(pings)
-            ready, pool = self._ready, self._pool
-        if ready is None or not ready.done():
-            return None
-        if ready.exception() is not None:  # cannot start here (e.g. no main-module guard)
-            log.warning("LLM evaluator workers did not start (%s); evaluating in the "
-                        "server process", ready.exception())
-            self.workers = 0
-            self._discard(pool)
-            return None
-        return pool
-
-    def _discard(self, pool: ProcessPoolExecutor) -> None:
-        with self._lock:
-            if self._pool is pool:
-                self._pool = self._ready = None
-        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _merge(results: list[Result], names: set[str]) -> Result:
@@ -151,48 +97,16 @@ def _merge(results: list[Result], names: set[str]) -> Result:
 _FOUND: list[Any] = []
 
 
-def _all_done(futures: list[Future[None]]) -> Future[None]:
-    """A future done when all of ``futures`` are, failed if one failed."""
-    out: Future[None] = Future()
-    left = [len(futures)]
-    lock = threading.Lock()
-
-    def one(f: Future[None]) -> None:
-        with lock:
-            left[0] -= 1
-            if out.done():
-                return
-            if f.exception() is not None:
-                out.set_exception(f.exception())  # type: ignore[arg-type]
-            elif left[0] == 0:
-                out.set_result(None)
-
-    for f in futures:
-        f.add_done_callback(one)
-    return out
-
-
 def _load() -> None:
     """Worker initializer: exit with the server (even one killed with SIGKILL, which runs
     no cleanup), then the evaluators, once per process, run once on a small event (what
     they load or compile on first use is then ready)."""
-    parent = multiprocessing.parent_process()
-    if parent is not None:
-        threading.Thread(target=_exit_with, args=(parent.sentinel,), daemon=True).start()
+    exit_with_parent()
     found, _ = desc.load_evaluators()
     _FOUND[:] = found
     desc.run_evaluators([LLMEvent("", "Warm up. Call 555-0100.", [{"role": "user",
                                    "content": "Hello, how are you?"}],
                                   context=["A passage."])], found)
-
-
-def _exit_with(sentinel: int) -> None:
-    multiprocessing.connection.wait([sentinel])  # ready when the parent process ends
-    os._exit(0)
-
-
-def _ping() -> None:
-    return None
 
 
 def _evaluate(events: list[LLMEvent], names: set[str]) -> Result:
