@@ -21,7 +21,7 @@ def register(sub: Any) -> None:
     p.add_argument("--bucket-seconds", type=int,
                    help="width of the smallest profiled time bucket (default 60)")
     p.add_argument("--retention-days", type=float,
-                   help="how long raw events are kept (default 30); profiles stay")
+                   help="how long raw events are kept (default 30; 0: forever); profiles stay")
     p.add_argument("--allowed-hosts", help="comma-separated Host names this server answers "
                    "to besides loopback names (env AIWARDEN_ALLOWED_HOSTS; see docs/security.md)")
     p.add_argument("--allowed-origins", help="comma-separated browser origins that may change "

@@ -601,6 +601,8 @@ class Monitor:
         """Delete raw rows (and their index) past retention; profiles stay. On PostgreSQL
         whole day partitions past it are dropped first (store/partitions.py); rows left in
         a partition straddling the cutoff, or in the default one, are deleted as on SQLite."""
+        if self.settings.retention_days <= 0:  # 0: forever, as for the rollup horizons
+            return 0
         now = time.time() if now is None else now
         cutoff = now - self.settings.retention_days * 86400
         removed = 0 if self.db.is_sqlite else self._drop_partitions(now, cutoff)

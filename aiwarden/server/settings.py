@@ -22,7 +22,7 @@ class ServerSettings:
     data_dir: str = "./aiwarden-data"
     database_url: str | None = None
     bucket_seconds: int = 60
-    retention_days: float = 30.0
+    retention_days: float = 30.0  # raw events (and their id index); 0: forever
     # rollup partials (docs/server.md, Retention and downsampling): minute and 10-minute ones
     # kept this many days, hourly ones this many, daily ones forever; 0: forever
     minute_retention_days: float = 30.0

@@ -122,6 +122,30 @@ def test_retention_deletes_old_raw_rows_and_keeps_their_metrics(monitor: Monitor
     assert vol == {"rows": len(old), "quarantined": 0, "labels": 100}
 
 
+def test_zero_retention_days_keeps_raw_events_forever(db_url: str) -> None:
+    """0 means forever, as for the rollup horizons: it once deleted every raw event (and the
+    id index, so a retried id was accepted again) on the first maintenance tick."""
+    db = Database(db_url)
+    try:
+        m = Monitor(db, MonitorSettings(retention_days=0))
+        name = f"ret0-{uuid.uuid4().hex[:8]}"
+        m.create_model(name)
+        ref_df = frame(500, seed=0)
+        m.upload_reference(name, "v1", pq.read_table(io.BytesIO(parquet(ref_df))),
+                           {"target": "y", "prediction": "pred", "scores": "score"})
+        df = frame(50, seed=3)
+        df["ts"] = time.time() - 400 * DAY  # older than any finite retention
+        df["pid"] = [f"r0-{i}" for i in range(len(df))]
+        df["latency"] = 1.0
+        assert m.log_predictions(name, rows_json(df)).accepted == len(df)
+        assert m.enforce_retention() == 0
+        assert count(m, predictions, name) == len(df)
+        again = m.log_predictions(name, rows_json(df.iloc[:5]))
+        assert again.accepted == 0 and again.duplicates == 5
+    finally:
+        db.dispose()
+
+
 def test_export_over_http_is_empty_for_an_expired_window(
         db_url: str, tmp_path: Path) -> None:
     """A real server (maintenance idle for an hour, so only the test runs retention)."""
