@@ -1,7 +1,7 @@
 # aiwarden server image (docs/deployment.md).
 #
 #   docker build -t aiwarden .
-#   docker build -t aiwarden --build-arg EXTRAS=postgres,polars .   # more extras
+#   docker build -t aiwarden --build-arg EXTRAS=postgres,polars .   # other extras
 #
 # Two stages: the first builds a virtual environment from this source tree (wheels only, no
 # compiler: every dependency ships manylinux wheels); the second copies that environment into
@@ -13,13 +13,15 @@
 ARG PYTHON_VERSION=3.11
 
 FROM python:${PYTHON_VERSION}-slim-bookworm AS build
-ARG EXTRAS=postgres
+# every feature the server itself serves: PostgreSQL, safe-format registry, protobuf OTLP,
+# image ingest, explanations (lime ships no wheel: it alone is built, pure Python), fast paths
+ARG EXTRAS=postgres,registry,otel,images,explain,fast
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY pyproject.toml README.md LICENSE ./
 COPY aiwarden ./aiwarden
 RUN python -m venv /opt/aiwarden \
- && /opt/aiwarden/bin/pip install --only-binary=:all: --no-binary=aiwarden ".[${EXTRAS}]" \
+ && /opt/aiwarden/bin/pip install --only-binary=:all: --no-binary=aiwarden,lime ".[${EXTRAS}]" \
  && /opt/aiwarden/bin/aiwarden --help >/dev/null
 
 FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime

@@ -151,6 +151,17 @@ def test_several_workers_on_sqlite_are_refused_in_one_line(
     assert len(err.splitlines()) == 1 and "--workers 2 needs PostgreSQL" in err, err
 
 
+def test_more_workers_than_the_cores_can_hold_are_refused_in_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--workers 500 once spawned 500 processes and took the machine's memory."""
+    code = main(["server", "--workers", "500", "--data-dir", str(tmp_path),
+                 "--database-url", "postgresql+psycopg://postgres@127.0.0.1:5432/test"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1 and "--workers 500 is more than" in err, err
+    assert "per core" in err
+
+
 def _holder_pid(engine: Any) -> int | None:
     with engine.connect() as conn:
         holder = conn.execute(select(leases.c.holder).where(leases.c.name == LEASE)).scalar()
