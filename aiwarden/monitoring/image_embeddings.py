@@ -37,7 +37,8 @@ from aiwarden.store.tables import kv_state
 
 __all__ = ["EMBEDDING_DRIFT", "KEEP_SECONDS", "MAX_DIM", "MIN_ROWS", "N_PERMUTATIONS",
            "REFERENCE_ROWS", "STATS", "WINDOW_ROWS", "EmbeddingDriftWindows", "check_embedding",
-           "read_reference", "reference_key", "store_reference", "store_window"]
+           "read_reference", "reference_dimensions", "reference_key", "store_reference",
+           "store_window"]
 
 MAX_DIM = 4096
 REFERENCE_ROWS = 500
@@ -98,6 +99,12 @@ def store_reference(conn: Connection, version_id: int, embeddings: Any) -> dict[
     doc = {"dim": int(x.shape[1]), "rows": len(keep), "data": _pack(x[keep])}
     kv.put(conn, reference_key(version_id), doc)
     return {"embeddings": len(keep), "received": len(x), "dimensions": int(x.shape[1])}
+
+
+def reference_dimensions(conn: Connection, version_id: int) -> int | None:
+    """The length of the version's reference vectors (None: no reference)."""
+    doc = kv.get(conn, reference_key(version_id))
+    return None if doc is None else int(doc["dim"])
 
 
 def read_reference(conn: Connection, version_id: int) -> np.ndarray | None:

@@ -118,12 +118,15 @@ class ThumbnailStore:
 
 def ingest_images(monitor: Any, name: str, metas: list[dict[str, Any]],
                   images: list[bytes | DecodeFailure], thumbs: ThumbnailStore | None,
-                  pool: MeasurePool | None = None, **decode_options: Any
+                  pool: MeasurePool | None = None, where: str = "rows", **decode_options: Any
                   ) -> ImageIngestResult:
     """``metas[i]`` is the row of ``images[i]`` (prediction_id, prediction, scores,
     timestamp, features, tags...); its ``features`` gain the image's properties. ``pool``:
-    where images are measured (None: the process's shared pool); raises ``PoolBusy``."""
+    where images are measured (None: the process's shared pool); raises ``PoolBusy``, and
+    ``DataError`` naming ``{where}[i].embedding`` for a vector that is not the length of its
+    version's embedding reference (nothing stored)."""
     model = monitor.model(name)  # an unknown model: 404 before any decoding
+    _check_dimensions(monitor, name, metas, where)
     res = ImageIngestResult(received=len(images))
     measured = (pool or shared()).measure(images, thumbs.side if thumbs else None,
                                           **decode_options)
@@ -147,6 +150,37 @@ def ingest_images(monitor: Any, name: str, metas: list[dict[str, Any]],
     if thumbs is not None and res.thumbnails:
         thumbs.prune(model.id)
     return res
+
+
+def _check_dimensions(monitor: Any, name: str, metas: list[dict[str, Any]],
+                      where: str) -> None:
+    """Refuse a vector whose length is not its version's reference's: one such row once
+    made the whole window's embedding drift ``null`` (two lengths), silencing the rule."""
+    from aiwarden.monitoring.image_embeddings import reference_dimensions
+    from aiwarden.store import models_repo
+    from aiwarden.store.models_repo import NotFound
+
+    wanted = [(i, meta) for i, meta in enumerate(metas) if meta.get("embedding") is not None]
+    if not wanted:
+        return
+    dims: dict[Any, int | None] = {}
+    with monitor.db.read() as conn:
+        m = models_repo.get_model(conn, name)
+        for i, meta in wanted:
+            version = meta.get("version")
+            if version not in dims:
+                try:
+                    v = models_repo.get_version(conn, m, None if version is None
+                                                else str(version))
+                except NotFound:  # the ingest names the unknown version
+                    dims[version] = None
+                else:
+                    dims[version] = reference_dimensions(conn, v.id)
+            dim, got = dims[version], len(meta["embedding"])
+            if dim is not None and got != dim:
+                raise DataError(f"{where}[{i}].embedding: {got} dimensions, but the version's "
+                                f"embedding reference has {dim}. Nothing was stored.",
+                                f"{where}[{i}].embedding")
 
 
 def _store_embeddings(monitor: Any, name: str, model_id: int, metas: list[dict[str, Any]],

@@ -175,12 +175,14 @@ async def log_images(request: Request, name: str) -> dict[str, Any]:
     not decode, or fail a quality check, quarantined with the reason (docs/images.md)."""
     media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     metas, images = await (_multipart(request) if media == _MULTIPART else _json(request))
-    _same_length(metas, "metadata" if media == _MULTIPART else "rows")
+    where = "metadata" if media == _MULTIPART else "rows"
+    _same_length(metas, where)
     if len(images) > MAX_IMAGES:
         raise Malformed(f"At most {MAX_IMAGES} images per request. Got {len(images)}.", "rows")
     try:
         res = await run_in_threadpool(ingest_images, _monitor(request), name, metas, images,
-                                      thumbnails(request), max_bytes=MAX_IMAGE_BYTES)
+                                      thumbnails(request), where=where,
+                                      max_bytes=MAX_IMAGE_BYTES)
     except PoolBusy as exc:
         raise ImagesBusy(str(exc), exc.retry_after) from None
     return res.to_dict()

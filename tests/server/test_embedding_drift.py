@@ -213,6 +213,36 @@ def test_malformed_reference_embeddings_are_422(
     assert r.json()["detail"]["field"] == field, r.text
 
 
+def test_a_vector_not_the_references_length_is_refused_and_nothing_stored(
+        http: httpx.Client, kiosk: dict[str, Any]) -> None:
+    """One such row once made the whole window's drift null (two lengths): the rule went
+    to nodata, so any ingest client could blind it."""
+    from base64 import b64encode
+
+    rng = np.random.default_rng(11)
+    metas, files, _ = _rows(rng, 3, kiosk["t0"] + 30, "short", 0.0)
+    metas[2]["embedding"] = metas[2]["embedding"][: DIM // 2]
+    for m, f in zip(metas, files, strict=True):
+        m["image"] = b64encode(f).decode()
+    for rows in (metas[2:], metas):  # alone, and after rows of the right length
+        r = http.post(f"/models/{kiosk['name']}/images", json={"rows": rows})
+        assert r.status_code == 422, r.text
+        detail = r.json()["detail"]
+        assert detail["field"] == f"rows[{len(rows) - 1}].embedding", detail
+        assert f"{DIM // 2} dimensions" in detail["message"] and str(DIM) in detail["message"]
+    import io
+
+    import pyarrow.parquet as pq
+
+    r = http.get(f"/models/{kiosk['name']}/events",
+                 params={"start": kiosk["t0"], "end": kiosk["t0"] + HOUR})
+    assert r.status_code == 200, r.text
+    ids = set(pq.read_table(io.BytesIO(r.content)).column("prediction_id").to_pylist())
+    assert len(ids) >= N  # the export is the window's events
+    assert not {m["prediction_id"] for m in metas} & ids  # nothing of either request
+    assert _window(http, kiosk, 0)["value"] is not None  # the window still compares
+
+
 def test_unknown_version_is_404_and_segment_rules_are_refused(
         http: httpx.Client, kiosk: dict[str, Any]) -> None:
     r = http.put(f"/models/{kiosk['name']}/versions/v9/embedding-reference",
