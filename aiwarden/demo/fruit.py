@@ -226,7 +226,7 @@ class FruitStory(ServerStory, threading.Thread):
         ref["store"] = [s["store"] for s in shots]
         ref["prediction"] = self.model.predict(table)
         ref["fruit"] = truth
-        http.post("/models", json={"name": FRUIT_MODEL}).raise_for_status()
+        http.post("/models", json={"name": FRUIT_MODEL, "task": "binary"}).raise_for_status()
         http.put(f"/models/{FRUIT_MODEL}/versions/1/reference",
                  content=to_parquet(pa.Table.from_pandas(ref, preserve_index=False)),
                  params={"target": "fruit", "prediction": "prediction", "segments": "store"},
