@@ -69,6 +69,7 @@ def test_the_fruit_story_plays_out_to_the_blocked_retrain(
                 assert pairs.get(("banana", "cucumber"), 0) > 0.2, got
             else:
                 assert not pairs.get(("banana", "cucumber")), (store, got)
+        assert api.get(f"/models/{FRUIT_MODEL}").json()["task"] == "binary"  # not unknown
         (alert,) = [a for a in api.get(f"/models/{FRUIT_MODEL}/alerts").json()
                     if a["labels"]["rule"] == "bananas-called-cucumbers"]
         assert alert["state"]["value"] > 0.1, alert
