@@ -133,8 +133,8 @@ class NotificationCenter:
         server from starting. ``dry_run`` checks all the same and changes nothing."""
         for key, kind in (("receivers", list), ("inhibit_rules", list),
                           ("escalation_policies", Mapping)):  # a rule file's sections come
-            value = config.get(key)  # unchecked, an empty value meaning none
-            if value and not isinstance(value, kind):
+            value = config.get(key)  # unchecked: null, false, 0, "" or [] mean none
+            if not (value in (None, False, 0, "") or value == [] or isinstance(value, kind)):
                 raise ParameterError(f"{key}: expected a {'list' if kind is list else 'mapping'}"
                                      f"; got {type(value).__name__}.", key)
         receivers = {}

@@ -73,13 +73,15 @@ def pipeline_body() -> dict[str, Any]:
 
 
 def _bounded_ints(schema: Any) -> Any:
-    """Every integer field at most 2**63 - 1 (the store's JSON is 64-bit; ``params``, any
-    JSON, is checked by the server alone)."""
+    """Every integer field within what the server stores: -2**63 to 2**64 - 1 (orjson's
+    signed and unsigned 64-bit; ``jsonbody.huge_int``); ``params``, any JSON, is checked by
+    the server alone."""
     if isinstance(schema, list):
         return [_bounded_ints(s) for s in schema]
     if not isinstance(schema, dict):
         return schema
     out = {k: _bounded_ints(v) for k, v in schema.items()}
     if out.get("type") == "integer":
-        out.setdefault("maximum", 2**63 - 1)
+        out.setdefault("maximum", 2**64 - 1)
+        out.setdefault("minimum", -2**63)
     return out

@@ -580,3 +580,16 @@ def test_bodies_of_the_wrong_shape_are_a_422(seeded) -> None:
                             ({"entry": "a.b:c", "params": {"k": [1, -2**70]}}, "params.k[1]")):
         got = seeded.put("/models/fuzz/pipeline", json=pipeline)
         assert got.status_code == 422 and got.json()["detail"]["field"] == field, got.text
+    # the document and the server agree at the edges (schemathesis' ST201, 2026-12-06): an
+    # empty mapping is not an empty list of inhibit rules; a seed up to 2**64 - 1 is stored
+    got = seeded.post("/rules/apply?dry_run=true", json={"inhibit_rules": {}})
+    assert got.status_code == 422 and got.json()["detail"]["field"] == "inhibit_rules", got.text
+    assert _refused_by_document(doc, f"POST {V1}/rules/apply", "?dry_run=true",
+                                {"inhibit_rules": {}})
+    for seed, status in ((2**63, 200), (2**64, 422)):
+        body = {"entry": "a.b:c", "holdout": {"seed": seed}}
+        got = seeded.put("/models/fuzz/pipeline", json=body)
+        assert got.status_code == status, got.text
+        assert bool(_refused_by_document(doc, f"PUT {V1}/models/{{name}}/pipeline", "",
+                                         body)) == (status == 422)
+    seeded.delete("/models/fuzz/pipeline")
