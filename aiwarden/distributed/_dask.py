@@ -19,6 +19,10 @@ def _task(ref: Reference, pieces: list[Any], offset: int, columns: list[str],
     return profile_piece(ref, read_pieces(pieces, columns), offset, check_duplicates)
 
 
+def _same(value: Any) -> Any:
+    return value
+
+
 def profile_dask(ref: Reference, path: str | os.PathLike[str], client: Any, *,
                  batch_rows: int = STREAM_ROWS, check_duplicates: bool = True) -> Profile:
     """``ref.profile(path)`` computed on ``client``'s workers; every count is the same.
@@ -38,7 +42,10 @@ def profile_dask(ref: Reference, path: str | os.PathLike[str], client: Any, *,
     schema, chunks = plan_chunks(path, batch_rows)
     names = list(schema.names)
     wanted = [c.name for c in ref.schema_.columns if c.name in set(names)] or names[:1]
-    [shared] = client.scatter([ref], broadcast=True)
+    # a task's result, not scattered data: if a worker holding it dies the scheduler computes
+    # it again, where a scattered value is lost with its worker and every chunk's task fails
+    # ("lost dependencies", seen once on a loaded CI box)
+    shared = client.submit(_same, ref, pure=False)
     futures = [client.submit(_task, shared, pieces, first, wanted, check_duplicates,
                              pure=False) for first, pieces in chunks]
     parts: list[Profile] = []
