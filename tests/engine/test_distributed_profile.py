@@ -104,6 +104,22 @@ def test_dask_profile_with_one_big_chunk_equals_memory_counts(ref, data, client)
     assert remote.duplicates == memory.duplicates
 
 
+def test_the_reference_survives_the_death_of_the_worker_holding_it(ref, client) -> None:
+    """profile_dask hands the reference to its chunk tasks as a task's result: the scheduler
+    computes it again when its worker dies. A scattered value died with its worker and the
+    chunks failed with "lost dependencies" (CI, 2026-12-06)."""
+    from aiwarden.distributed._dask import _same
+
+    shared = client.submit(_same, ref, pure=False)
+    shared.result()
+    (holder,) = client.who_has(shared)[shared.key][:1]
+    with pytest.raises(Exception):  # noqa: B017 - the worker exits under the call
+        client.run(os._exit, 1, workers=[holder])
+    client.wait_for_workers(2, timeout=60)
+    assert client.submit(lambda r: r.profile_.n_rows, shared, pure=False).result(timeout=60) \
+        == ref.profile_.n_rows
+
+
 def test_dask_refuses_a_missing_path_and_a_bad_batch(ref, client, tmp_path) -> None:
     with pytest.raises(DataError, match="No Parquet file"):
         profile_dask(ref, tmp_path / "nope", client)
