@@ -12,6 +12,7 @@ from typing import Any
 
 import uvicorn
 
+from aiwarden._spawned_pool import cores
 from aiwarden.server.settings import ServerSettings
 from aiwarden.store import keys
 from aiwarden.store.database import Database
@@ -40,19 +41,14 @@ def preflight(settings: ServerSettings) -> str | None:
 MAX_WORKERS_PER_CORE = 4
 
 
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-        os.cpu_count() or 1)
-
-
 def workers_problem(settings: ServerSettings, workers: int) -> str | None:
     """Why ``workers`` processes cannot serve this store (None when they can)."""
     if workers < 1:
         return f"--workers must be at least 1, got {workers}."
-    most = MAX_WORKERS_PER_CORE * _cores()
+    most = MAX_WORKERS_PER_CORE * cores()
     if workers > most:
         return (f"--workers {workers} is more than {most} ({MAX_WORKERS_PER_CORE} per core on "
-                f"{_cores()} cores): each process holds ~330 MB and up to 16 PostgreSQL "
+                f"{cores()} cores): each process holds ~330 MB and up to 16 PostgreSQL "
                 "connections, and more processes than cores add contention, not capacity "
                 "(docs/deployment.md).")
     if workers > 1 and settings.url.startswith("sqlite"):

@@ -25,7 +25,7 @@ from aiwarden.store import alerts_repo, outbox_repo
 from aiwarden.store.database import Database
 from aiwarden.store.tables import leases
 from tests.alerting.receivers import LOOPBACK, WebhookServer
-from tests.server.live import database_url
+from tests.server.live import database_url, migrated_database
 
 TOKEN, HMAC_KEY = "T0KEN-in-the-url-42", "hmac-key-secret-77"
 LABELS = {"model": "fraud", "rule": "drift", "version": "v1"}
@@ -34,11 +34,8 @@ LABELS = {"model": "fraud", "rule": "drift", "version": "v1"}
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     """A fresh database per test, migrated to head."""
-    with database_url(request.param, tmp_path) as url:
-        database = Database(url)
-        database.migrate()
+    with migrated_database(request.param, tmp_path) as database:
         yield database
-        database.dispose()
 
 
 def center(db: Database) -> NotificationCenter:

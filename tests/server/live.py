@@ -19,6 +19,7 @@ import uvicorn
 from sqlalchemy import create_engine, text
 
 from aiwarden.server.settings import ServerSettings
+from aiwarden.store.database import Database
 
 PG_ADMIN = os.environ.get("AIWARDEN_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -45,6 +46,18 @@ def database_url(kind: str, tmp: Path) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@contextmanager
+def migrated_database(kind: str, tmp: Path) -> Iterator[Database]:
+    """A fresh database of ``kind``, migrated to head, disposed and dropped afterwards."""
+    with database_url(kind, tmp) as url:
+        database = Database(url)
+        database.migrate()
+        try:
+            yield database
+        finally:
+            database.dispose()
 
 
 class ThreadServer:

@@ -30,18 +30,15 @@ from aiwarden.store.tables import leases
 from tests.alerting.receivers import WebhookServer
 from tests.alerting.test_outbox import center, config
 from tests.server.conftest import HINTS, json_rows, register_model, scored_frame
-from tests.server.live import ProcessServer, database_url
+from tests.server.live import ProcessServer, database_url, migrated_database
 
 RULE = {"metric": "drift", "column": "x", "critical": 1.0}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    with database_url(request.param, tmp_path) as url:
-        database = Database(url)
-        database.migrate()
+    with migrated_database(request.param, tmp_path) as database:
         yield database
-        database.dispose()
 
 
 def _firing(hook: WebhookServer, model: str) -> list[dict[str, Any]]:

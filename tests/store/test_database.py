@@ -13,16 +13,13 @@ from sqlalchemy import create_engine, select, text
 
 from aiwarden.store.database import Database
 from aiwarden.store.tables import kv_state
-from tests.server.live import PG_ADMIN, database_url
+from tests.server.live import PG_ADMIN, database_url, migrated_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    with database_url(request.param, tmp_path) as url:
-        d = Database(url)
-        d.migrate()
-        yield d
-        d.dispose()
+    with migrated_database(request.param, tmp_path) as database:
+        yield database
 
 
 def _value(db: Database, key: str) -> str | None:
