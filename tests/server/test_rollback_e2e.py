@@ -58,8 +58,9 @@ def test_a_failing_fresh_version_is_rolled_back_and_the_rollback_verified(http, 
     name = f"rb-{uuid.uuid4().hex[:6]}"
     with Client(server.url) as c:
         _two_versions(c, name)
-        c.set_rollback_policy(name, severity="critical", lookback="1h", verify_for="1s",
-                              rules=["crashes"])
+        c.set_rollback_policy(name, severity="critical", lookback="1h", verify_for="15s",
+                              rules=["crashes"])  # longer than the checks below take on a
+    # loaded box: with 1 s the verification ran before version 1's traffic came ("no data")
     http.post("/rules/apply", content=f"""
 receivers:
   - {{type: webhook, name: hook, url: "{hook.url()}"}}
