@@ -80,8 +80,12 @@ def test_connections_the_server_ended_are_replaced_without_an_error(tmp_path: Pa
                 c.close()
             name = url.rsplit("/", 1)[1]
             with admin.connect() as a:
+                # The timeout makes each call wait until its backend has exited (and sent
+                # its last message): without it the signal may still be on its way when
+                # the next query goes out, a race no pool can close.
                 ended = a.execute(text(
-                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 10000)) "
+                    "FROM pg_stat_activity "
                     "WHERE datname = :d AND pid <> pg_backend_pid()"), {"d": name}).scalar()
             assert ended >= 3
             assert _value(db, "a") == "1"  # a read on a fresh connection
