@@ -29,8 +29,9 @@ from aiwarden._env_names import env_name_refused
 from aiwarden.errors import ParameterError
 
 __all__ = ["ACTIONS", "DEFAULT_FALLBACK", "DEFAULT_MAX_MESSAGE_CHARS", "ENV_PREFIX", "GROUPS",
-           "INPUT_EVALUATORS", "KEY_ENVS", "OUTPUT_EVALUATORS", "GuardrailPolicy",
-           "KeyUnavailable", "Upstream", "env_refused", "evaluator_of", "file_refused"]
+           "HOLD_CHARS", "INPUT_EVALUATORS", "KEY_ENVS", "MESSAGE_CHARS", "ON_ERROR",
+           "OUTPUT_EVALUATORS", "GuardrailPolicy", "KeyUnavailable", "Upstream", "env_refused",
+           "evaluator_of", "file_refused"]
 
 ACTIONS = ("block", "redact", "flag")
 #: What the client gets instead of a blocked answer.
@@ -46,6 +47,10 @@ _REDACTABLE = ("pii", "secrets")
 #: The longest message text checked (a chat turn, not a document: a longer one is refused
 #: rather than holding a worker for seconds).
 DEFAULT_MAX_MESSAGE_CHARS = 200_000
+#: The bounds of ``max_hold_chars`` and ``max_message_chars``; what ``on_error`` may be.
+HOLD_CHARS = (20, 10_000)
+MESSAGE_CHARS = (1_000, 10_000_000)
+ON_ERROR = ("block", "flag")
 #: The environment variables a policy's ``upstream.api_key_env`` may name: those with this
 #: prefix, and those listed (comma-separated) in :data:`KEY_ENVS`. Any other name could
 #: send one of the server's own secrets (``AIWARDEN_DATABASE_URL``...) to the upstream.
@@ -223,20 +228,14 @@ class GuardrailPolicy:
         if not isinstance(provider, str) or not provider:
             raise ParameterError(f"{where}.provider: expected a provider name.",
                                  f"{where}.provider")
-        hold = doc.get("max_hold_chars", 400)
-        if not isinstance(hold, int) or isinstance(hold, bool) or not 20 <= hold <= 10_000:
-            raise ParameterError(f"{where}.max_hold_chars: expected an int in [20, 10000], "
-                                 f"got {hold!r}.", f"{where}.max_hold_chars")
+        hold = _int_in(doc.get("max_hold_chars", 400), HOLD_CHARS, f"{where}.max_hold_chars")
         on_error = doc.get("on_error", "block")
-        if on_error not in ("block", "flag"):
+        if on_error not in ON_ERROR:
             raise ParameterError(f"{where}.on_error: expected 'block' (fail closed) or "
                                  f"'flag' (pass, recorded), got {on_error!r}.",
                                  f"{where}.on_error")
-        most = doc.get("max_message_chars", DEFAULT_MAX_MESSAGE_CHARS)
-        if not isinstance(most, int) or isinstance(most, bool) \
-                or not 1_000 <= most <= 10_000_000:
-            raise ParameterError(f"{where}.max_message_chars: expected an int in [1000, "
-                                 f"10000000], got {most!r}.", f"{where}.max_message_chars")
+        most = _int_in(doc.get("max_message_chars", DEFAULT_MAX_MESSAGE_CHARS), MESSAGE_CHARS,
+                       f"{where}.max_message_chars")
         return cls(upstream, actions, fallback, version, provider, hold, on_error, named,
                    most)
 
@@ -250,6 +249,17 @@ class GuardrailPolicy:
         if self.version is not None:
             out["version"] = self.version
         return out
+
+
+def _int_in(v: Any, bounds: tuple[int, int], where: str) -> int:
+    """``v`` as an int within ``bounds``; 400.0 is one (an integer to JSON Schema and the
+    OpenAPI document), True and 400.5 are not."""
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    if not isinstance(v, int) or isinstance(v, bool) or not bounds[0] <= v <= bounds[1]:
+        raise ParameterError(f"{where}: expected an int in [{bounds[0]}, {bounds[1]}], got "
+                             f"{v!r}.", where)
+    return v
 
 
 def _expand(name: str, groups: dict[str, tuple[str, ...]], where: str) -> tuple[str, ...]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import yaml
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
+from aiwarden._json import non_finite
 from aiwarden.alerting.apply import (
     apply_rules,
     field_changes,
@@ -34,7 +36,9 @@ from aiwarden.server.api_models import (
     answers,
     body_doc,
 )
-from aiwarden.server.jsonbody import json_body, lone_surrogate
+from aiwarden.server.errors import Malformed
+from aiwarden.server.jsonbody import MAX_DEPTH, json_body, lone_surrogate
+from aiwarden.server.jsonbody import _is_json as is_json
 from aiwarden.server.pipeline_apply import apply_pipelines, check_pipelines
 from aiwarden.store import alerts_repo as repo
 from aiwarden.store.models_repo import NotFound
@@ -96,11 +100,8 @@ async def apply(request: Request, dry_run: bool = Query(False)) -> dict[str, Any
     text = (await request.body()).decode("utf-8", errors="replace")
     if not text.strip():  # an empty file is a mistake, not "delete every rule"
         raise ParameterError("The body is empty: send a rule file (YAML or JSON).", "body")
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError:
-        doc = None  # load_rules reports the YAML error with its position
-    else:
+    doc = _rule_file(text, request.headers.get("content-type"))
+    if doc is not None:
         if not isinstance(doc, dict):
             raise ParameterError("rule file: expected a mapping with a 'rules' list.", "rules")
         _no_lone_surrogates(doc, "")
@@ -166,6 +167,37 @@ async def apply(request: Request, dry_run: bool = Query(False)) -> dict[str, Any
             "llm_prices": None if prices is None else sorted(prices),
             "guardrails": None if guardrails is None else sorted(n for n, _ in guardrails),
             "pipelines": sorted(p.model for p in pipelines)}
+
+
+def _rule_file(text: str, content_type: str | None) -> Any:
+    """The rule file's document; None when the YAML does not parse (``load_rules`` then
+    reports the error with its position). A JSON body is read as JSON: YAML 1.1 (PyYAML)
+    reads the JSON numbers 1e-05 and 1E+20 as text and the escaped pair "\\ud83d\\ude00" as
+    two lone surrogates, so a schema-valid price or p-value was refused."""
+    try:
+        if is_json(content_type):
+            try:  # Python's json, as FastAPI reads bodies: integers of any size stay exact
+                return json.loads(text, parse_constant=_not_json)
+            except _NotJson:  # NaN or Infinity: the field holding it
+                field, message = non_finite(text) or ("body", "NaN is not a JSON number.")
+                raise Malformed(message, field) from None
+            except json.JSONDecodeError as exc:
+                raise Malformed(f"Malformed JSON at line {exc.lineno}, column {exc.colno}: "
+                                f"{exc.msg}.", "body") from None
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError:
+            return None
+    except RecursionError:
+        raise Malformed(f"The body is nested deeper than {MAX_DEPTH} levels.", "body") from None
+
+
+class _NotJson(ValueError):
+    pass
+
+
+def _not_json(literal: str) -> Any:
+    raise _NotJson(literal)
 
 
 def _rollback_policies(specs: Any) -> list[Any]:

@@ -25,16 +25,20 @@ from pydantic import (
 
 from aiwarden.incidents.rollback import RollbackPolicy
 from aiwarden.monitoring.windows import MAX_DURATION
+from aiwarden.server.pipeline_schema import pipeline_body
 from aiwarden.server.spec_models import (
     ALIAS_PATTERN,
     BOUNDED_DURATION,
     EMPTY_VALUES,
     MATCHER_TEXT,
     NAME_PATTERN,
+    PRICE_TABLE,
     RULE_BODY,
     RULE_IN_FILE,
     TRAFFIC_BODY,
+    GuardrailSpec,
     RollbackPolicyBody,
+    RollbackPolicyInFile,
     duration_pattern,
     notification_body,
 )
@@ -233,29 +237,35 @@ class RuleFileDoc(BaseModel):
     """A rule file (YAML or JSON): ``rules``; optionally the notification config's
     sections (``route``, ``receivers``, ``inhibit_rules``, ``escalation_policies``),
     ``rollback_policies``, ``llm_prices``, ``guardrails`` and ``pipelines``; no other
-    section. Rule names are unique per model."""
+    section. Rule names are unique per model; guardrails and pipelines name registered
+    models, one pipeline a model."""
 
     model_config = ConfigDict(title="RuleFile", extra="forbid")
 
     rules: list[RULE_IN_FILE] = []  # type: ignore[valid-type]
+    # each section as its own route states it (the model named in the item or the key)
+    rollback_policies: list[RollbackPolicyInFile] | None = Field(  # type: ignore[valid-type]
+        None, description="rollback policies, each naming its model (docs/rollback.md)")
+    llm_prices: PRICE_TABLE | None = Field(None, description="the server's price overrides "
+                                           "(docs/llm.md), as PUT /llm/prices' prices")
+    guardrails: dict[str, GuardrailSpec] | None = Field(  # type: ignore[valid-type]
+        None, description="model name -> guardrail policy (docs/guardrails.md)")
+    pipelines: list[dict[str, Any]] | None = Field(  # items: PipelineInFile
+        None, description="training pipelines, each naming its model (docs/training.md)")
 
 
 def rule_file_doc() -> dict[str, Any]:
-    """:class:`RuleFileDoc` with the sections the apply route takes out before the rules
-    (the notification config's as that body states them; the others loosely)."""
+    """:class:`RuleFileDoc` with the notification config's sections as that body states
+    them (the apply route takes them out before the rules)."""
     from pydantic import TypeAdapter
 
     schema = TypeAdapter(RuleFileDoc).json_schema(ref_template="#/components/schemas/{model}")
     # the apply route reads each notification section as ``value or default``
     schema["properties"] |= {k: {"anyOf": [v, *EMPTY_VALUES]}
-                             for k, v in notification_body()["properties"].items()} | {
-        "rollback_policies": {"anyOf": [{"type": "array"}, {"type": "null"}], "description":
-                              "rollback policies, each naming its model (docs/rollback.md)"},
-        "llm_prices": {"anyOf": [{"type": "object"}, {"type": "null"}],
-                       "description": "price overrides (docs/llm.md)"},
-        "guardrails": {"description": "guardrail policies (docs/guardrails.md)"},
-        "pipelines": {"anyOf": [{"type": "array"}, {"type": "null"}], "description":
-                      "training pipelines, each naming its model (docs/training.md)"}}
+                             for k, v in notification_body()["properties"].items()}
+    schema["properties"]["pipelines"]["anyOf"][0]["items"] = {
+        "$ref": "#/components/schemas/PipelineInFile"}
+    schema.setdefault("$defs", {})["PipelineInFile"] = pipeline_body(in_file=True)
     return schema
 
 

@@ -23,7 +23,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client.core import Metric
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from aiwarden.egress import EgressDenied, EgressPolicy
 from aiwarden.errors import DataError, ParameterError
@@ -39,6 +39,7 @@ from aiwarden.server.access import requires
 from aiwarden.server.api_models import Open, answers, body_doc
 from aiwarden.server.errors import Malformed
 from aiwarden.server.jsonbody import loads
+from aiwarden.server.spec_models import GuardrailSpec
 from aiwarden.store import kv
 from aiwarden.store import models_repo as repo
 
@@ -89,8 +90,16 @@ def check_policies(app: Any, doc: Any) -> dict[tuple[str, int], dict[str, Any]]:
     g, mon = guardrails_for(app), app.state.monitor
     out = {}
     for name, spec in doc.items():
-        out[(str(name), mon.model(str(name)).id)] = _checked(
-            spec, g.egress, f"guardrails.{name}", g.secrets_dir)
+        where = f"guardrails.{name}"
+        policy = _checked(spec, g.egress, where, g.secrets_dir)
+        try:  # a file's content names the model: 422 as pipelines, not the path's 404
+            if "\0" in str(name):  # no stored name holds one (PostgreSQL cannot compare it)
+                raise repo.NotFound(str(name))
+            model_id = mon.model(str(name)).id
+        except repo.NotFound:
+            raise ParameterError(f"{where}: no model {str(name)!r}; register it first.",
+                                 where) from None
+        out[(str(name), model_id)] = policy
     return out
 
 
@@ -163,29 +172,6 @@ class GuardrailCollector:
 
 
 # ------------------------------------------------------------------------------- REST
-
-
-class GuardrailUpstream(BaseModel):
-    """Where the guardrail forwards: a key is named (environment or file), never sent."""
-
-    model_config = ConfigDict(extra="forbid")
-    base_url: str = Field(pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://[^/@?#]+(/[^?#]*)?$",
-                          description="the upstream's OpenAI-compatible base URL; no user, "
-                                      "password, query or fragment")
-    api_key_env: str | None = Field(None, min_length=1)
-    api_key_file: str | None = Field(None, min_length=1)
-    timeout: float = Field(60.0, gt=0, le=600)
-
-
-class GuardrailSpec(Open):
-    """``{"upstream": {"base_url", "api_key_env" | "api_key_file", "timeout"}, "block":
-    [categories], "redact": [...], "flag": [...], "fallback", "version", "provider",
-    "max_hold_chars"}`` (docs/guardrails.md)."""
-
-    upstream: GuardrailUpstream
-    block: list[str] = Field(default_factory=list)
-    redact: list[str] = Field(default_factory=list)
-    flag: list[str] = Field(default_factory=list)
 
 
 class GuardrailOut(Open):

@@ -19,6 +19,7 @@ from aiwarden.server.access import requires
 from aiwarden.server.api_models import Open, Reference, answers, body_doc
 from aiwarden.server.errors import Malformed
 from aiwarden.server.jsonbody import TextBody, json_rows, loads, require_json
+from aiwarden.server.spec_models import PRICE_TABLE
 from aiwarden.store import models_repo as repo
 from aiwarden.store.tables import llm_events, llm_feedback
 
@@ -184,22 +185,11 @@ class LLMPrices(Open):
     token_counter_reason: str | None = None
 
 
-class PriceSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    input: float = Field(ge=0, description="USD per 1,000 input tokens")
-    output: float = Field(ge=0, description="USD per 1,000 output tokens")
-
-
-# what aiwarden.llm.prices.parse_prices accepts: not blank, no leading or trailing '/'
-_PRICE_KEY = {"maxLength": 200, "pattern": r"^([^/][\s\S]*)?[^/\s\x1c-\x1f\x85]$"}
-
-
 class LLMPriceOverrides(BaseModel):
     """``{"prices": {"provider/model": {"input": usd_per_1k, "output": usd_per_1k}}}``."""
 
     model_config = ConfigDict(extra="forbid")
-    prices: dict[str, PriceSpec] = Field(
-        max_length=10_000, json_schema_extra={"propertyNames": _PRICE_KEY})
+    prices: PRICE_TABLE
 
 
 @router.get("/llm/prices", dependencies=[requires("read")], tags=["llm"],

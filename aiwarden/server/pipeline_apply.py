@@ -42,7 +42,8 @@ def check_pipelines(request: Request, specs: Any) -> list[PipelineSpec]:
         if not body.get("model"):
             raise ParameterError(f"{where}.model: name the model the pipeline trains.",
                                  f"{where}.model")
-        if ("entry" in body) == ("command" in body):  # else the error names no field
+        # null is unset, as in PUT .../pipeline (else the error names no field)
+        if (body.get("entry") is None) == (body.get("command") is None):
             raise ParameterError(f"{where}.entry: give exactly one of entry "
                                  "(package.module:function) or command.", f"{where}.entry")
         spec = parse_pipeline(body, where)

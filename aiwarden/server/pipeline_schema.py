@@ -46,7 +46,9 @@ def _duration(prop: dict[str, Any]) -> None:
             branch["pattern"] = SPAN_PATTERN
 
 
-def pipeline_body() -> dict[str, Any]:
+def pipeline_body(*, in_file: bool = False) -> dict[str, Any]:
+    """The body of ``PUT /models/{name}/pipeline`` (the path names the model), or with
+    ``in_file`` an item of a rule file's ``pipelines`` (each names its model)."""
     schema = PipelineSpec.model_json_schema()
     defs = schema.pop("$defs", {})
     for name, fields in _DURATIONS.items():
@@ -62,13 +64,15 @@ def pipeline_body() -> dict[str, Any]:
     props["entry"]["description"] = "package.module:function"
     props["command"]["anyOf"][0].update(minItems=1, items={"type": "string", "minLength": 1})
     props["command"]["description"] = "or an argv, run with the context as JSON"
-    props["model"] = {"description": "ignored: the path names it"}
-    schema["required"] = [r for r in schema.get("required", []) if r != "model"]
+    if not in_file:
+        props["model"] = {"description": "ignored: the path names it"}
+        schema["required"] = [r for r in schema.get("required", []) if r != "model"]
     schema["oneOf"] = [{"required": [f], "properties": {f: _SET}} for f in ("entry", "command")]
-    schema["title"] = "PipelineBody"
+    schema["title"] = "PipelineInFile" if in_file else "PipelineBody"
     schema["description"] = ("A model's training pipeline (docs/training.md): exactly one of "
                              "entry or command; the server also checks that the cron "
-                             "schedule parses.")
+                             "schedule parses" + (", that the model is registered and has "
+                             "one pipeline in the file." if in_file else "."))
     return _bounded_ints(_inline(copy.deepcopy(schema), defs))
 
 

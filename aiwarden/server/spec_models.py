@@ -24,6 +24,14 @@ from aiwarden.alerting.routing import GROUP_BY_ALL
 from aiwarden.alerting.rules import _RESOURCE_STAT, METRIC_STATS, Rule
 from aiwarden.engine.detectors import DETECTORS
 from aiwarden.errors import ParameterError
+from aiwarden.gateway.guardrail_policy import (
+    ACTIONS,
+    DEFAULT_FALLBACK,
+    DEFAULT_MAX_MESSAGE_CHARS,
+    HOLD_CHARS,
+    MESSAGE_CHARS,
+    ON_ERROR,
+)
 from aiwarden.incidents.canary import CanaryCompare
 from aiwarden.incidents.rollback import RollbackPolicy
 from aiwarden.monitoring.windows import _UNITS, MAX_DURATION
@@ -35,13 +43,18 @@ __all__ = [
     "HOLD_PATTERN",
     "MATCHER_TEXT",
     "NAME_PATTERN",
+    "PRICE_TABLE",
     "RECEIVER_BODY",
     "RULE_BODY",
     "RULE_IN_FILE",
     "RULE_NAME_PATTERN",
     "SPAN_PATTERN",
     "TRAFFIC_BODY",
+    "GuardrailSpec",
+    "GuardrailUpstream",
+    "PriceSpec",
     "RollbackPolicyBody",
+    "RollbackPolicyInFile",
     "duration_pattern",
     "int_pattern",
     "notification_body",
@@ -261,27 +274,109 @@ RULE_BODY = _rule_union(in_file=False)  # PUT /rules/{model}/{name}
 RULE_IN_FILE = _rule_union(in_file=True)  # an item of a rule file's rules
 
 
+# read as ``value or {}``: any empty value (null, false, 0, "", []) is none
+EMPTY_VALUES = [{"type": "null"}, {"const": False}, {"const": 0},
+                {"type": "string", "maxLength": 0}, {"type": "array", "maxItems": 0}]
+
+
 # ---------------------------------------------------------------------- rollback policies
-def _rollback() -> type[BaseModel]:
+def _compare() -> type[BaseModel]:
+    fields = {n: _field(CanaryCompare, n) for n in CanaryCompare.model_fields if n != "window"}
+    fields["window"] = _duration(SPAN_PATTERN, "1h", "the window compared")
+    return create_model("CanaryCompareBody", __config__=_strict("CanaryCompareBody"), **fields)
+
+
+_COMPARE = _compare()
+
+
+def _rollback(*, in_file: bool) -> type[BaseModel]:
+    """The policy of ``PUT .../rollback-policy`` (the path names the model) or of a rule
+    file's ``rollback_policies`` (each names its model), from :class:`RollbackPolicy`."""
     fields = {n: _field(RollbackPolicy, n) for n in RollbackPolicy.model_fields
               if n not in ("model", "lookback", "verify_for", "compare")}
-    compare_fields = {n: _field(CanaryCompare, n) for n in CanaryCompare.model_fields
-                      if n != "window"}
-    compare_fields["window"] = _duration(SPAN_PATTERN, "1h", "the window compared")
-    compare = create_model("CanaryCompareBody", __config__=_strict("CanaryCompareBody"),
-                           **compare_fields)
-    fields["compare"] = (compare | None, Field(None, description="also stop a canary "
-                                               "that is measurably worse"))
+    fields["compare"] = (_COMPARE | None, Field(None, description="also stop a canary "
+                                                "that is measurably worse"))
     fields["lookback"] = _duration(SPAN_PATTERN, "1h", "only a version the alias moved to "
                                    "this recently is blamed")
     fields["verify_for"] = _duration(SPAN_PATTERN, "15m", "how long after the rollback the "
                                      "metric is checked again")
-    fields["model"] = (Any, Field(None, description=_IGNORED))
-    return create_model("RollbackPolicyBody", __config__=_strict("RollbackPolicyBody"),
-                        **fields)
+    fields["model"] = _field(RollbackPolicy, "model") if in_file else (
+        Any, Field(None, description=_IGNORED))
+    title = "RollbackPolicyInFile" if in_file else "RollbackPolicyBody"
+    return create_model(title, __config__=_strict(title), **fields)
 
 
-RollbackPolicyBody = _rollback()
+RollbackPolicyBody = _rollback(in_file=False)
+RollbackPolicyInFile = _rollback(in_file=True)
+
+
+# ---------------------------------------------------------------------- LLM prices
+class PriceSpec(BaseModel):
+    """One price as ``aiwarden.llm.prices.parse_prices`` checks it."""
+
+    model_config = ConfigDict(extra="forbid")
+    input: float = Field(ge=0, description="USD per 1,000 input tokens")
+    output: float = Field(ge=0, description="USD per 1,000 output tokens")
+
+
+# what parse_prices accepts as a key: not blank, no leading or trailing '/'
+_PRICE_KEY = {"maxLength": 200, "pattern": r"^([^/][\s\S]*)?[^/\s\x1c-\x1f\x85]$"}
+# PUT /llm/prices' prices and a rule file's llm_prices
+PRICE_TABLE = Annotated[dict[str, PriceSpec], Field(
+    max_length=10_000, json_schema_extra={"propertyNames": _PRICE_KEY},
+    description="provider/model (or model) -> {input, output} in USD per 1,000 tokens")]
+
+
+# ---------------------------------------------------------------------- guardrails
+class GuardrailUpstream(BaseModel):
+    """Where the guardrail forwards: a key is named (environment or file), never sent."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "not": {"required": ["api_key_env", "api_key_file"], "properties": {
+            "api_key_env": {"type": "string"}, "api_key_file": {"type": "string"}}},
+        "description": "api_key_env or api_key_file, not both; the server also checks the "
+                       "URL against the egress policy, the variable's name against "
+                       "AIWARDEN_UPSTREAM_* (and AIWARDEN_GUARDRAIL_KEY_ENVS) and the file "
+                       "against the secrets folder"})
+    base_url: str = Field(pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://[^/@?#]+(/[^?#]*)?$",
+                          description="the upstream's OpenAI-compatible base URL; no user, "
+                                      "password, query or fragment")
+    api_key_env: str | None = Field(None, min_length=1)
+    api_key_file: str | None = Field(None, min_length=1)
+    timeout: float = Field(60.0, gt=0, le=600)
+
+
+# block, redact, flag: read as ``value or []``, so any empty value is none
+_CATEGORIES = Annotated[Any, WithJsonSchema({"anyOf": [
+    {"type": "array", "items": {"type": "string"}}, *EMPTY_VALUES,
+    {"type": "object", "maxProperties": 0}], "description": "category or group names "
+    "(docs/guardrails.md): each needs an evaluator this server has; one action a category; "
+    "only pii and secrets values can be redacted (checked by the server)"})]
+
+
+def _guardrail() -> type[BaseModel]:
+    """A model's guardrail policy as ``GuardrailPolicy.from_dict`` checks it
+    (docs/guardrails.md): ``PUT /models/{name}/guardrail`` and a rule file's
+    ``guardrails``."""
+    fields: dict[str, Any] = {
+        "upstream": (GuardrailUpstream, ...),
+        **{action: (_CATEGORIES, None) for action in ACTIONS},
+        "fallback": (Annotated[str, Field(pattern=r"[^\s\x1c-\x1f\x85]")], Field(
+            DEFAULT_FALLBACK, description="what the client gets instead of a blocked "
+                                          "answer")),
+        "version": (Annotated[str, Field(min_length=1)] | None, Field(
+            None, description="the version events are logged under")),
+        "provider": (Annotated[str, Field(min_length=1)], "openai"),
+        "max_hold_chars": (int, Field(400, ge=HOLD_CHARS[0], le=HOLD_CHARS[1])),
+        "on_error": (Literal[ON_ERROR], "block"),  # type: ignore[valid-type]
+        "max_message_chars": (int, Field(DEFAULT_MAX_MESSAGE_CHARS, ge=MESSAGE_CHARS[0],
+                                         le=MESSAGE_CHARS[1])),
+    }
+    return create_model("GuardrailSpec", __config__=_strict("GuardrailSpec", {
+        "description": "A model's guardrail policy (docs/guardrails.md)."}), **fields)
+
+
+GuardrailSpec = _guardrail()
 
 
 # ---------------------------------------------------------------------- traffic policies
@@ -411,9 +506,6 @@ _MATCHERS = {"anyOf": [
     {"$ref": "#/components/schemas/MatcherMap"},
     {"type": "null"}],
     "description": "label matchers (regexes must compile)"}
-# read as ``value or {}``: any empty value (null, false, 0, "", []) is none
-EMPTY_VALUES = [{"type": "null"}, {"const": False}, {"const": 0},
-                {"type": "string", "maxLength": 0}, {"type": "array", "maxItems": 0}]
 _REGEXES = {"anyOf": [{"type": "object", "additionalProperties": {"type": "string"}},
                       *EMPTY_VALUES], "description": "{label: regex}"}
 _INTERVAL = {"anyOf": [{"type": "string", "pattern": SPAN_PATTERN},

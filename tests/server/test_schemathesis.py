@@ -76,7 +76,10 @@ def _phases(kind: str, mode: str) -> list[str]:
 # a silence's empty matchers, an escalation policy's steps, the image upload's 'files' part;
 # also stated: matchers as text (NAME OP VALUE), group_by label names, the rule file's sections.
 # POST .../v1/chat/completions went too: its reproducer ({"messages": []}) was not schema-valid
-# and a valid request without a guardrail is a 404.
+# and a valid request without a guardrail is a 404. Closed on 2026-12-06 (session 11): the
+# rule file's rollback_policies, llm_prices, guardrails and pipelines sections are stated
+# with the schemas of their own routes (PUT guardrail's now exact too), and a JSON rule file
+# is read as JSON (YAML 1.1 read the number 1e-05 as text).
 _BEFORE = "start must be before end"
 KNOWN_ST202: dict[str, tuple[str, tuple[str, str, Any, str, str]]] = {
     f"GET {V1}/models/{{name}}/events": (
@@ -124,8 +127,9 @@ KNOWN_ST202: dict[str, tuple[str, tuple[str, str, Any, str, str]]] = {
                                   "critical": 5}, "rules[0]", "at least as severe")),
     f"POST {V1}/rules/apply": (
         "relation: as PUT rules; rule names unique per model; YAML may spell a lone "
-        "surrogate; spec gap: the rollback_policies, llm_prices, guardrails and pipelines "
-        "sections are stated loosely (their own routes state them)",
+        "surrogate; as PUT guardrail (categories, egress, key variable and file) and PUT "
+        "pipeline (cron, params, the executor's egress); one pipeline a model; state: "
+        "guardrails and pipelines name registered models",
         ("POST", "/rules/apply?dry_run=true",
          {"rules": [{"model": "fuzz", "name": "d", "metric": "volume", "warning": 1}] * 2},
          "", "")),
@@ -593,3 +597,128 @@ def test_bodies_of_the_wrong_shape_are_a_422(seeded) -> None:
         assert bool(_refused_by_document(doc, f"PUT {V1}/models/{{name}}/pipeline", "",
                                          body)) == (status == 422)
     seeded.delete("/models/fuzz/pipeline")
+
+
+# a rule file's rollback_policies, llm_prices, guardrails and pipelines, each stated as its
+# own route states it (2026-12-06; they were stated loosely): a valid section of each, and
+# for each a section that breaks its stated schema with the field the server names
+_UPSTREAM = {"base_url": "http://127.0.0.1:9/v1"}
+_VALID_SECTIONS: dict[str, Any] = {
+    # 1e-05 is what JSON writes: YAML 1.1 read it as the text '1e-05' and refused it
+    "rollback_policies": [{"model": "fuzz", "severity": "warning", "lookback": "2h",
+                           "compare": {"alpha": 1e-05, "min_samples": 50.0}}],
+    "llm_prices": {"acme/tiny": {"input": 1e-05, "output": 0}},
+    "guardrails": {"fuzz": {"upstream": {**_UPSTREAM, "timeout": 5}, "flag": ["injection"],
+                            "block": None, "max_hold_chars": 25.0, "on_error": "flag"}},
+    # entry null is unset, as in PUT .../pipeline (it was refused as "both given")
+    "pipelines": [{"model": "fuzz", "entry": None, "command": ["python", "-c", "pass"],
+                   "holdout": {"share": 0.25}, "data": {"window": "2d"}}],
+}
+_KIND = {"rollback_policies": "rollback_policy", "llm_prices": "llm_prices",
+         "guardrails": "guardrail", "pipelines": "pipeline"}  # in the plan's diff
+_BROKEN_SECTIONS: list[tuple[str, Any, str]] = [
+    ("rollback_policies", [{"model": "fuzz", "severity": "info"}],
+     "rollback_policies[0].severity"),
+    ("rollback_policies", [{"severity": "warning"}], "rollback_policies[0].model"),
+    ("rollback_policies", [{"model": "fuzz", "compare": {"alpha": 0.5}}],
+     "rollback_policies[0].compare.alpha"),
+    ("llm_prices", {"acme/tiny": {"input": -1, "output": 1}}, "llm_prices['acme/tiny'].input"),
+    ("llm_prices", {"acme/tiny": {"input": 1}}, "llm_prices['acme/tiny'].output"),
+    ("llm_prices", {"acme/tiny": {"input": 1, "output": 1, "cached": 1}},
+     "llm_prices['acme/tiny'].cached"),
+    ("guardrails", {"fuzz": {"upstream": _UPSTREAM, "max_hold_chars": 5}},
+     "guardrails.fuzz.max_hold_chars"),
+    ("guardrails", {"fuzz": {"upstream": _UPSTREAM, "max_hold_chars": 25.5}},
+     "guardrails.fuzz.max_hold_chars"),
+    ("guardrails", {"fuzz": {"upstream": {**_UPSTREAM, "api_key_env": "AIWARDEN_UPSTREAM_K",
+                                          "api_key_file": "k"}}},
+     "guardrails.fuzz.upstream.api_key_file"),
+    ("guardrails", {"fuzz": {"upstream": _UPSTREAM, "fallback": " \x1c"}},
+     "guardrails.fuzz.fallback"),
+    ("guardrails", {"fuzz": {"upstream": _UPSTREAM, "colour": "red"}},
+     "guardrails.fuzz.colour"),
+    ("guardrails", {"fuzz": {"upstream": _UPSTREAM, "on_error": None}},
+     "guardrails.fuzz.on_error"),
+    ("guardrails", {"fuzz": {"block": ["injection"]}}, "guardrails.fuzz.upstream.base_url"),
+    ("pipelines", [{"model": "fuzz", "entry": "a.b:c", "data": {"window": "0d"}}],
+     "pipelines[0].data.window"),
+    ("pipelines", [{"model": "fuzz", "entry": "a.b:c", "command": ["x"]}], "pipelines[0].entry"),
+    ("pipelines", [{"entry": "a.b:c"}], "pipelines[0].model"),
+    ("pipelines", [{"model": "fuzz", "command": ["x"], "executor": {"memory_mb": 2**70}}],
+     "pipelines[0].executor.memory_mb"),
+]
+
+
+@pytest.mark.parametrize(("section", "value", "field"), _BROKEN_SECTIONS,
+                         ids=[f"{s}-{f}" for s, _, f in _BROKEN_SECTIONS])
+def test_a_rule_file_section_that_breaks_its_schema_is_refused(
+        seeded, section: str, value: Any, field: str) -> None:
+    """Refused by the document and by the server (dry run or not: 422 naming the field)."""
+    body = {section: value}
+    assert _refused_by_document(_document(seeded), f"POST {V1}/rules/apply", "", body)
+    for dry in ("true", "false"):
+        got = seeded.post("/rules/apply", params={"dry_run": dry}, json=body)
+        assert got.status_code == 422, got.text
+        assert got.json()["detail"]["field"] == field, got.text
+
+
+def test_a_schema_valid_rule_file_section_is_accepted_by_a_dry_run(seeded) -> None:
+    """Each section valid by the document is applied by a dry run; the guardrail's own
+    route takes the same policy (its document states it exactly too)."""
+    doc = _document(seeded)
+    for section, value in _VALID_SECTIONS.items():
+        body = {section: value}
+        assert not _refused_by_document(doc, f"POST {V1}/rules/apply", "", body), section
+        got = seeded.post("/rules/apply", params={"dry_run": "true"}, json=body)
+        assert got.status_code == 200, (section, got.text)
+        named = got.json()[section]
+        assert named == (["acme/tiny"] if section == "llm_prices" else ["fuzz"]), got.text
+        kinds = {d["kind"] for d in got.json()["diff"]}
+        assert kinds == {_KIND[section]}, got.text
+    policy = _VALID_SECTIONS["guardrails"]["fuzz"]
+    assert not _refused_by_document(doc, f"PUT {V1}/models/{{name}}/guardrail", "", policy)
+    got = seeded.put("/models/fuzz/guardrail", json=policy)
+    assert got.status_code == 200 and got.json()["guardrail"]["max_hold_chars"] == 25, got.text
+    bad = {**policy, "colour": "red"}
+    assert _refused_by_document(doc, f"PUT {V1}/models/{{name}}/guardrail", "", bad)
+    got = seeded.put("/models/fuzz/guardrail", json=bad)
+    assert got.status_code == 422 and got.json()["detail"]["field"] == "guardrail.colour"
+
+
+def test_a_rule_file_names_registered_models(seeded) -> None:
+    """What the document cannot state (a relation with stored state): guardrails and
+    pipelines name registered models, 422 naming the entry (a guardrail's was a 404 the
+    operation does not document)."""
+    guard = {"guardrails": {"nobody": _VALID_SECTIONS["guardrails"]["fuzz"]}}
+    pipe = {"pipelines": [{**_VALID_SECTIONS["pipelines"][0], "model": "nobody"}]}
+    doc = _document(seeded)
+    for body, field in ((guard, "guardrails.nobody"), (pipe, "pipelines[0].model")):
+        assert not _refused_by_document(doc, f"POST {V1}/rules/apply", "", body)
+        got = seeded.post("/rules/apply", params={"dry_run": "true"}, json=body)
+        assert got.status_code == 422 and got.json()["detail"]["field"] == field, got.text
+
+
+def test_a_json_rule_file_is_read_as_json(seeded) -> None:
+    """A JSON body is parsed as JSON, a YAML one as YAML: 1e-05 is a number in JSON (YAML
+    1.1 reads it as text), an escaped surrogate pair is one character, NaN is refused
+    naming its field, and a body nested too deep is a 422, not a 500."""
+    emoji = {"rules": [{"model": "fuzz", "name": "smile", "metric": "volume", "warning": 1,
+                        "annotations": {"summary": "\U0001f600"}}]}
+    got = seeded.post("/rules/apply", params={"dry_run": "true"},
+                      content=json.dumps(emoji).encode(),  # ensure_ascii: "\ud83d\ude00"
+                      headers={"content-type": "application/json"})
+    assert got.status_code == 200, got.text
+    nan = b'{"llm_prices": {"a": {"input": NaN, "output": 1}}}'
+    got = seeded.post("/rules/apply", params={"dry_run": "true"}, content=nan,
+                      headers={"content-type": "application/json"})
+    assert got.status_code == 422 and "NaN" in got.text, got.text
+    assert got.json()["detail"]["field"] == "llm_prices.a.input", got.text
+    yaml_price = "llm_prices:\n  a: {input: 1e-05, output: 1}\n"
+    got = seeded.post("/rules/apply", params={"dry_run": "true"}, content=yaml_price,
+                      headers={"content-type": "application/yaml"})
+    assert got.status_code == 422 and got.json()["detail"]["field"] == "llm_prices['a'].input"
+    for kind in ("application/json", "application/yaml"):
+        deep = "[" * 5000 + "]" * 5000
+        got = seeded.post("/rules/apply", params={"dry_run": "true"}, content=deep,
+                          headers={"content-type": kind})
+        assert got.status_code == 422 and got.json()["detail"]["field"] == "body", got.text
