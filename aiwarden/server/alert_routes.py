@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -47,6 +48,17 @@ __all__ = ["router"]
 
 router = APIRouter()
 _NOTIFY_KEYS = ("route", "receivers", "inhibit_rules", "escalation_policies")
+_NOTIFY_EMPTY: dict[str, Any] = {"route": None, "receivers": [], "inhibit_rules": [],
+                                 "escalation_policies": {}}
+
+
+def _or_default(key: str, value: Any) -> Any:
+    """A notification section of a rule file, its empty values (null, false, 0, "", [],
+    read as none) stored as the section's default: GET /notifications/config answered the
+    ``null`` it stored where its document says a list (schemathesis ST108, 2026-12-06)."""
+    empty = value is None or value is False or value == "" or value == [] or (
+        isinstance(value, int | float) and value == 0)
+    return copy.deepcopy(_NOTIFY_EMPTY[key]) if empty else value
 
 
 @router.get("/rules", dependencies=[requires("read")],
@@ -101,12 +113,12 @@ async def apply(request: Request, dry_run: bool = Query(False)) -> dict[str, Any
     if not text.strip():  # an empty file is a mistake, not "delete every rule"
         raise ParameterError("The body is empty: send a rule file (YAML or JSON).", "body")
     doc = _rule_file(text, request.headers.get("content-type"))
-    if doc is not None:
-        if not isinstance(doc, dict):
+    if doc is not _UNREADABLE:
+        if not isinstance(doc, dict):  # null too: an empty file is not "no rules"
             raise ParameterError("rule file: expected a mapping with a 'rules' list.", "rules")
         _no_lone_surrogates(doc, "")
-    notify = {k: doc.pop(k) for k in _NOTIFY_KEYS if k in doc} if isinstance(doc, dict) \
-        else {}
+    notify = {k: _or_default(k, doc.pop(k)) for k in _NOTIFY_KEYS if k in doc} \
+        if isinstance(doc, dict) else {}
     rollback = _rollback_policies(doc.pop("rollback_policies", None)) \
         if isinstance(doc, dict) else []
     prices = doc.pop("llm_prices", None) if isinstance(doc, dict) else None
@@ -169,11 +181,15 @@ async def apply(request: Request, dry_run: bool = Query(False)) -> dict[str, Any
             "pipelines": sorted(p.model for p in pipelines)}
 
 
+_UNREADABLE = object()
+
+
 def _rule_file(text: str, content_type: str | None) -> Any:
-    """The rule file's document; None when the YAML does not parse (``load_rules`` then
-    reports the error with its position). A JSON body is read as JSON: YAML 1.1 (PyYAML)
-    reads the JSON numbers 1e-05 and 1E+20 as text and the escaped pair "\\ud83d\\ude00" as
-    two lone surrogates, so a schema-valid price or p-value was refused."""
+    """The rule file's document; :data:`_UNREADABLE` when the YAML does not parse
+    (``load_rules`` then reports the error with its position). A JSON body is read as
+    JSON: YAML 1.1 (PyYAML) reads the JSON numbers 1e-05 and 1E+20 as text and the escaped
+    pair "\\ud83d\\ude00" as two lone surrogates, so a schema-valid price or p-value was
+    refused."""
     try:
         if is_json(content_type):
             try:  # Python's json, as FastAPI reads bodies: integers of any size stay exact
@@ -187,7 +203,7 @@ def _rule_file(text: str, content_type: str | None) -> Any:
         try:
             return yaml.safe_load(text)
         except yaml.YAMLError:
-            return None
+            return _UNREADABLE
     except RecursionError:
         raise Malformed(f"The body is nested deeper than {MAX_DEPTH} levels.", "body") from None
 

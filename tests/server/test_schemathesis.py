@@ -718,7 +718,25 @@ def test_a_json_rule_file_is_read_as_json(seeded) -> None:
                       headers={"content-type": "application/yaml"})
     assert got.status_code == 422 and got.json()["detail"]["field"] == "llm_prices['a'].input"
     for kind in ("application/json", "application/yaml"):
+        # a null document is not an empty rule file (ST201 of postgresql-keyed, 2026-12-06:
+        # a JSON parse that failed and a document that is null were both "no document")
+        got = seeded.post("/rules/apply", params={"dry_run": "true"}, content="null\n",
+                          headers={"content-type": kind})
+        assert got.status_code == 422 and got.json()["detail"]["field"] == "rules", got.text
         deep = "[" * 5000 + "]" * 5000
         got = seeded.post("/rules/apply", params={"dry_run": "true"}, content=deep,
                           headers={"content-type": kind})
         assert got.status_code == 422 and got.json()["detail"]["field"] == "body", got.text
+
+
+def test_empty_notification_sections_of_a_rule_file_are_stored_as_none(seeded) -> None:
+    """The ST108 of postgresql-keyed (2026-12-06): a rule file's ``inhibit_rules: null``
+    (empty values mean none) was stored as given, and GET /notifications/config answered
+    ``null`` where its document says a list."""
+    doc = _document(seeded)
+    body = {"route": 0, "receivers": False, "inhibit_rules": None, "escalation_policies": ""}
+    assert not _refused_by_document(doc, f"POST {V1}/rules/apply", "", body)
+    seeded.post("/rules/apply", json=body).raise_for_status()
+    got = seeded.get("/notifications/config").json()
+    assert got == {"route": None, "receivers": [], "inhibit_rules": [],
+                   "escalation_policies": {}}, got
