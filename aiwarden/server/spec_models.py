@@ -533,8 +533,10 @@ def notification_schemas() -> dict[str, dict[str, Any]]:
         "continue": {"type": "boolean"},
         "routes": {"type": ["array", "null"], "items": {"$ref": ref + "Route"}}}}
     root = {**route, "title": "RootRoute", "required": ["receiver"], "properties": {
-        **route["properties"], **{k: {**_UNSET, "anyOf": _EMPTY}
-                                  for k in ("matchers", "match", "match_re")},
+        # empty matchers; "" is a matcher text with no matcher (refused) but no regexes
+        **route["properties"], **{k: {**_UNSET, "anyOf": [
+            e for e in _EMPTY if k == "match_re" or e.get("type") != "string"]}
+            for k in ("matchers", "match", "match_re")},
         "continue": {**_UNSET, "type": "boolean", "const": False}}}
     sides = {f"{side}_{k}": (_REGEXES if k == "match_re" else _MATCHERS)
              for side in ("source", "target") for k in ("matchers", "match", "match_re")}
