@@ -50,7 +50,8 @@ class TrainingService:
         self.heartbeat, self.stale_after = heartbeat, stale_after
         self.dask_client = dask_client
         # entry points fork from one zygote that has the scientific stack imported (started
-        # on the first run; aiwarden/training/warm.py); None: a fresh interpreter per run
+        # in the background once a pipeline with an entry point exists, :meth:`prewarm`;
+        # aiwarden/training/warm.py); None: a fresh interpreter per run
         self.warm: WarmRunner | None = (
             WarmRunner(DEFAULT_PRELOAD if preload is None else preload) if warm else None)
         # the Dask scheduler is an outbound connection like any other (aiwarden/egress.py)
@@ -58,6 +59,7 @@ class TrainingService:
         self._threads: dict[int, threading.Thread] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        self._prewarmed = float("-inf")  # when prewarm last started a zygote (time.monotonic)
 
     # ------------------------------------------------------------ pipelines
     def _model_id(self, model: str) -> int:
@@ -71,7 +73,29 @@ class TrainingService:
         with self.monitor.db.write(model_id) as conn:
             store.put_pipeline(conn, model_id, spec.model_dump(mode="json", by_alias=True),
                                actor, time.time())
+        if _forks_locally(spec):
+            self.prewarm(want=True)
         return spec
+
+    def prewarm(self, want: bool | None = None) -> bool:
+        """Start the zygote's imports in the background when a pipeline here runs an entry
+        point on the local executor (``want``: known already), so that the first run of a
+        server does not pay them (~11 s on a loaded machine); a zygote that died since is
+        replaced now rather than by the next run. True when one is starting or ready."""
+        if self.warm is None or self._stopping.is_set():
+            return False
+        if self.warm.pid is not None:
+            return True
+        if want is None and time.monotonic() - self._prewarmed < 60:
+            return False  # it died soon after a start: not a restart every tick
+        if want is None:
+            with self.monitor.db.read() as conn:
+                rows = store.list_pipelines(conn)
+            want = any(_forks_locally(PipelineSpec.model_validate(r.spec)) for r in rows)
+        if not want:
+            return False
+        self._prewarmed = time.monotonic()
+        return self.warm.prestart()
 
     def check_executor(self, spec: PipelineSpec, where: str = "") -> None:
         """A Dask scheduler the egress policy refuses by its literal address (loopback,
@@ -184,6 +208,7 @@ class TrainingService:
         two processes must not both queue one cron slot), dead runs, then start what is
         queued (any process may: claiming is a compare-and-set)."""
         now = time.time() if now is None else now
+        self.prewarm()
         if lead:
             self._scheduled(now)
             self._promote_due(now)
@@ -338,6 +363,11 @@ class TrainingService:
         with self.monitor.db.read() as conn:
             return next((r for r in store.list_runs(conn, model_id, states=("succeeded",),
                                                     limit=200) if r.version == version), None)
+
+
+def _forks_locally(spec: PipelineSpec) -> bool:
+    """The pipeline's runs fork from this server's zygote (an entry point, local executor)."""
+    return spec.entry is not None and spec.executor.kind == "local"
 
 
 def default_metric(task: str, has_scores: bool) -> str:

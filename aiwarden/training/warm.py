@@ -8,8 +8,10 @@ are not ours to ``wait4`` (no peak memory), it re-imports the server's ``__main_
 child (the whole web app under ``aiwarden serve``), and it gives no way to put the run's
 marker where the orphan finder looks. So this is a small zygote of our own:
 
-- the **zygote** (``python -m aiwarden.training.warm``), one per server process, started on
-  the first entry-point run, imports the preload list once and then only forks;
+- the **zygote** (``python -m aiwarden.training.warm``), one per server process, started in
+  the background (:meth:`WarmRunner.prestart`) when the server finds or is given a pipeline
+  with an entry point, so that its imports are not the first run's, else on the first
+  entry-point run; it imports the preload list once and then only forks;
 - per run it forks a **shepherd**, which forks the **run process**: that one starts a
   session of its own (a cancel or a time limit kills its whole tree), applies ``RLIMIT_AS``,
   sends stdout and stderr to the run's log, takes the run's environment, writes its marker
@@ -36,6 +38,7 @@ import contextlib
 import gc
 import importlib
 import json
+import logging
 import os
 import resource
 import select
@@ -60,6 +63,7 @@ DEFAULT_PRELOAD = ("numpy", "pandas", "pyarrow.parquet", "sklearn.base", "sklear
                    "sklearn.preprocessing", "sklearn.metrics", "skops.io",
                    "aiwarden.training.worker")
 MARKER_FILE = "process.json"
+_log = logging.getLogger("aiwarden.training")
 _MSG = 1 << 20
 
 
@@ -149,27 +153,55 @@ class WarmRunner:
                 self._proc.wait()
             self._proc = None
 
+    def _spawn_locked(self) -> None:
+        """Start a zygote unless one runs (importing or ready); one that died is replaced."""
+        if self._proc is not None and self._proc.poll() is None:
+            return
+        if self._proc is not None:  # it died: start another
+            self._stop_locked()
+            self.restarts += 1
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "aiwarden.training.warm", str(theirs.fileno()),
+                 ",".join(self.preload), "die" if self.die_with_parent else "live"],
+                pass_fds=[theirs.fileno()], cwd=os.getcwd(),
+                stdin=subprocess.DEVNULL)
+        except OSError as exc:
+            ours.close()
+            raise WarmUnavailable(f"could not start the warm runner: {exc}") from exc
+        finally:
+            theirs.close()
+        self._proc, self._control, self._started = proc, ours, time.monotonic()
+
+    def prestart(self) -> bool:
+        """Start the zygote's imports now, without waiting for them, so that the first run
+        finds it ready instead of paying them (seconds); a zygote that died is replaced.
+        False when it cannot start (the runs then go cold, as without a zygote)."""
+        with self._lock:
+            try:
+                self._spawn_locked()
+            except WarmUnavailable as exc:
+                _log.warning("%s", exc)
+                return False
+        return True
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Whether the zygote has imported its preload list, waiting up to ``timeout``
+        seconds (starting it when none runs): what a server start-up's prestart bought."""
+        deadline = time.monotonic() + timeout
+        try:
+            with self._lock:
+                self._ensure_locked(lambda: "time" if time.monotonic() > deadline else None)
+        except (WarmStopped, WarmUnavailable):
+            return False
+        return True
+
     def _ensure_locked(self, halt: Callable[[], str | None]) -> socket.socket:
         alive = self._proc is not None and self._proc.poll() is None
         if alive and self._ready and self._control is not None:
             return self._control
-        if not alive:
-            if self._proc is not None:  # it died: start another
-                self._stop_locked()
-                self.restarts += 1
-            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-            try:
-                proc = subprocess.Popen(
-                    [sys.executable, "-m", "aiwarden.training.warm", str(theirs.fileno()),
-                     ",".join(self.preload), "die" if self.die_with_parent else "live"],
-                    pass_fds=[theirs.fileno()], cwd=os.getcwd(),
-                    stdin=subprocess.DEVNULL)
-            except OSError as exc:
-                ours.close()
-                raise WarmUnavailable(f"could not start the warm runner: {exc}") from exc
-            finally:
-                theirs.close()
-            self._proc, self._control, self._started = proc, ours, time.monotonic()
+        self._spawn_locked()
         assert self._control is not None
         # still importing (perhaps for a run that was cancelled meanwhile): wait, but a
         # cancel or the time limit of this run is answered at once; the zygote goes on
