@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 from sqlalchemy import select
 
 from aiwarden.engine.schema import Role, Task
+from aiwarden.monitoring.rows import PID
 from aiwarden.monitoring.service import Monitor
 from aiwarden.monitoring.windows import parse_duration, parse_instant, to_iso
 from aiwarden.rca.llm import with_examples
@@ -40,7 +41,7 @@ from aiwarden.rca.segments import segment_findings
 from aiwarden.store import alerts_repo, models_repo
 from aiwarden.store.tables import alias_events
 
-__all__ = ["Suspect", "analyse", "failing_slices"]
+__all__ = ["Suspect", "analyse", "example_ids", "failing_slices"]
 
 _MAX_ROWS = 20_000
 # (model, version) -> (importance per feature, or None and why not)
@@ -272,10 +273,17 @@ def _quality(monitor: Monitor, model: str, ref: Any, rows: pa.Table, start: floa
     return {"findings": findings, "quarantined": len(quarantined)}, suspects
 
 
-def failing_slices(schema: Any, rows: pa.Table, top_k: int = 5
+EXAMPLES = 5  # example prediction ids per slice: enough to open a few, few enough to read
+
+
+def failing_slices(schema: Any, rows: pa.Table, top_k: int = 5, examples: int = EXAMPLES
                    ) -> tuple[int, list[dict[str, Any]]]:
     """(labelled rows, slices): where the model errs most on the rows' labelled part
-    (error rate, or absolute error for regression); no slices under 50 labelled rows."""
+    (error rate, or absolute error for regression); no slices under 50 labelled rows.
+
+    Each slice of a tabular model carries ``example_ids``: at most ``examples`` prediction
+    ids of its rows (:func:`example_ids`), so "the model fails on amount < 10" leads to the
+    explained page of one such prediction."""
     from aiwarden.engine.slices import find_failing_slices
 
     if schema.task == Task.TEXT_GENERATION:
@@ -299,7 +307,32 @@ def failing_slices(schema: Any, rows: pa.Table, top_k: int = 5
     else:
         errors = (y_true.to_numpy() != y_pred.to_numpy()).astype(int)
         report = find_failing_slices(data, errors=errors, features=feats, top_k=top_k)
-    return labelled.num_rows, [s.to_dict() for s in report.slices]
+    out = [s.to_dict() for s in report.slices]
+    if PID in labelled.column_names:
+        ids = np.asarray(labelled.column(PID).to_numpy(zero_copy_only=False), object)
+        candidates = labelled.select(feats)
+        for d, s in zip(out, report.slices, strict=True):
+            # "wrong": misclassified, or (regression) an error above the rest's mean
+            wrong = errors > s.rest_value if schema.task == Task.REGRESSION else errors == 1
+            in_slice = s.mask(candidates) & np.isfinite(errors)  # a regressor's unparsed label
+            d["example_ids"] = example_ids(ids, in_slice, wrong, examples)
+    return labelled.num_rows, out
+
+
+def example_ids(ids: np.ndarray, in_slice: np.ndarray, wrong: np.ndarray, count: int,
+                seed: int = 0) -> list[str]:
+    """At most ``count`` ids of the slice's rows, preferring its wrong predictions: a
+    seeded sample of them (the same window gives the same examples on every reload),
+    topped up with right ones when fewer are wrong, listed in the window's order."""
+    count = max(0, count)
+    wrong_rows = np.flatnonzero(in_slice & wrong)
+    rng = np.random.default_rng(seed)
+    picked = rng.choice(wrong_rows, min(count, wrong_rows.size), replace=False)
+    if picked.size < count:
+        right_rows = np.flatnonzero(in_slice & ~wrong)
+        picked = np.concatenate([picked, rng.choice(
+            right_rows, min(count - picked.size, right_rows.size), replace=False)])
+    return [str(i) for i in ids[np.sort(picked.astype(np.int64))]]
 
 
 # Every LLM response is judged on arrival (no labels to wait for), and the slice finder's own

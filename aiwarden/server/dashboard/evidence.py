@@ -10,8 +10,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from aiwarden.engine.schema import Task
+from aiwarden.engine.schema import Role, Task
 from aiwarden.monitoring import segments
+from aiwarden.monitoring.rows import PID
 from aiwarden.store import models_repo
 
 __all__ = ["SLICE_HOURS", "failing_slices", "registry_view"]
@@ -50,6 +51,7 @@ def failing_slices(monitor: Any, name: str, start: float, end: float,
         rows = rows.take(pa.array(idx))
     out["labelled"], out["slices"] = find(ref.schema_, rows)
     regression = ref.schema_.task == Task.REGRESSION
+    _example_rows(ref.schema_, rows, out["slices"], regression)
     out["metric"] = "mean absolute error" if regression else "error rate"
     if out["slices"]:
         scale = 1.0 if regression else 100.0
@@ -64,6 +66,30 @@ def failing_slices(monitor: Any, name: str, start: float, end: float,
                              "data": [round(s["rest_value"] * scale, 3)
                                       for s in out["slices"]]}]}
     return out
+
+
+def _example_rows(schema: Any, rows: pa.Table, slices: list[dict[str, Any]],
+                  regression: bool) -> None:
+    """Each slice's example predictions as the panel lists them (``example_rows``): the id
+    (a link to its explained page), the values of the slice's features, the prediction and
+    the label, and whether it was wrong; one lookup for every slice's ids."""
+    wanted = [i for s in slices for i in s.get("example_ids", [])]
+    pred = schema.column_for(Role.PREDICTION)
+    if not wanted or PID not in rows.column_names:
+        return
+    found = rows.filter(pc.is_in(rows.column(PID), pa.array(wanted, rows.column(PID).type)))
+    by_id = {r[PID]: r for r in found.to_pylist()}
+    for s in slices:
+        feats = list(dict.fromkeys(c[0] for c in s["conditions"]))
+        s["example_rows"] = []
+        for pid in s.get("example_ids", []):
+            r = by_id.get(pid, {})
+            p, y = r.get(pred) if pred else None, r.get("label")
+            wrong = (None if p is None or y is None else
+                     abs(float(y) - float(p)) > s["rest_value"] if regression else
+                     str(p) != str(y))
+            s["example_rows"].append({"id": pid, "values": [(f, r.get(f)) for f in feats],
+                                      "prediction": p, "label": y, "wrong": wrong})
 
 
 def registry_view(registry: Any, monitor: Any, name: str) -> dict[str, Any]:
