@@ -32,7 +32,7 @@ from aiwarden.training.spec import PipelineSpec
 if TYPE_CHECKING:
     from aiwarden.training.service import TrainingService
 
-__all__ = ["RunSteps", "infra_limit", "metric_value"]
+__all__ = ["RunSteps", "infra_limit", "metric_value", "predict_limit"]
 
 _MAX_TRAIN_SCORED = 100_000  # rows of the training set the candidate predicts for the gap
 
@@ -58,6 +58,7 @@ class RunSteps:
         self.result: dict[str, Any] = {"steps": []}
         self.version: str | None = None
         self._beat = 0.0
+        self._per_row_ms = 0.0  # the infra gate's p95 for one row: the watchdog's scale
 
     # ------------------------------------------------------------ recording
     def step(self, text: str, **detail: Any) -> None:
@@ -161,26 +162,43 @@ class RunSteps:
             return ("failed", "the server stopped during the infra gate; queue a new run"
                     ) if self.svc._stopping.is_set() else (
                     "cancelled", "cancelled during the infra gate")
+        self._per_row_ms = float(self.gates[-1]["evidence"].get("p95_ms") or 0.0)
         has_scores = callable(getattr(loaded.predictor, "predict_proba", None))
         metric = self.spec.gates.metric or default_metric(schema.task, has_scores)
+        try:
+            return self._judge(loaded, data, holdout, target, features, metric)
+        except _Hung as hung:
+            if hung.gate is not None:
+                self.gate(gates.GateResult(hung.gate, False, hung.reason, hung.evidence))
+            return hung.state, hung.reason
+
+    def _judge(self, loaded: Any, data: Any, holdout: Any, target: str,
+               features: list[str], metric: str) -> tuple[str, str]:
+        """The gates after the infra gate; every prediction in them is watched
+        (:meth:`_watched`): a candidate fine on the infra gate's 200 rows may still hang on
+        the whole holdout, and so may the champion."""
         kind = "score" if metric == "roc_auc" else "label"
         y_hold = holdout[target].to_numpy()
-        cand = predictions(loaded.predictor, holdout[features], kind)
+        first = "overfit" if self.spec.gates.max_overfit_gap is not None else (
+            "slices" if self.spec.gates.slice_min_drop is not None else "comparison")
+        cand = self._watched(lambda: predictions(loaded.predictor, holdout[features], kind),
+                             first, len(holdout))
         if not self._overfit(loaded, data.train, target, features, metric, kind, y_hold, cand):
             return "blocked", self.gates[-1]["reason"]
-        champ, champ_version = champion_predictions(self.svc.registry, self.model,
-                                                    holdout[features], kind)
+        champ, champ_version = self._watched(lambda: champion_predictions(
+            self.svc.registry, self.model, holdout[features], kind), None, len(holdout))
         if champ is None:
             self.step(f"comparison and slice gates skipped: {champ_version}")
         else:
             self.data["champion"] = champ_version
             # slices first: when a group fails, saying which beats an overall "worse"
             if self.spec.gates.slice_min_drop is not None:
-                labels_champ = predictions(
+                labels_champ = self._watched(lambda: predictions(
                     self.svc.registry.load(self.model, alias="champion"), holdout[features],
-                    "label") if kind == "score" else champ
-                labels_cand = (predictions(loaded.predictor, holdout[features], "label")
-                               if kind == "score" else cand)
+                    "label"), None, len(holdout)) if kind == "score" else champ
+                labels_cand = (self._watched(lambda: predictions(
+                    loaded.predictor, holdout[features], "label"), "slices", len(holdout))
+                    if kind == "score" else cand)
                 task = "regression" if metric == "mae" else "classification"
                 if not self.gate(gates.slice_gate(
                         holdout[features], y_hold, labels_champ, labels_cand, task=task,
@@ -299,6 +317,46 @@ class RunSteps:
                                         {"format": loaded.format}))
         return "passed" if self.gate(out[0]) else "blocked"
 
+    def _watched(self, call: Callable[[], Any], gate: str | None, rows: int) -> Any:
+        """``call()`` (predictions) in a thread, watched as the infra gate is: a call that
+        does not return within :func:`predict_limit` seconds ends the run (``gate``: the
+        candidate's, refused by that gate; None: the champion's, a failure), and a cancel
+        or the server stopping is answered meanwhile. What it raises is raised here."""
+        import threading
+
+        limit = predict_limit(rows, self._per_row_ms)
+        out: list[Any] = []
+        err: list[BaseException] = []
+
+        def target() -> None:
+            try:
+                out.append(call())
+            except BaseException as exc:  # handed to the run's thread
+                err.append(exc)
+
+        worker = threading.Thread(target=target, daemon=True,
+                                  name=f"aiwarden-predict-{self.run.id}")
+        started = time.monotonic()
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.5)
+            if not worker.is_alive():
+                break
+            if self.stop_now():  # the thread is left to its call; nothing reads it
+                raise _Hung(*(("failed", "the server stopped while the candidate was "
+                               "judged; queue a new run") if self.svc._stopping.is_set()
+                              else ("cancelled", "cancelled while the candidate was judged")))
+            if time.monotonic() - started > limit:
+                who = "candidate's" if gate is not None else "champion's"
+                raise _Hung("blocked" if gate is not None else "failed",
+                            f"the {who} predictions on {rows} rows did not finish within "
+                            f"{limit:g} s (a predict call that does not return)", gate,
+                            {"rows": rows, "limit_s": limit,
+                             "per_row_ms": self._per_row_ms})
+        if err:
+            raise err[0]
+        return out[0]
+
     def _serving_reference(self) -> tuple[Any, Any]:
         from aiwarden.store import models_repo as repo
 
@@ -389,9 +447,12 @@ class RunSteps:
         name = self.spec.gates.overfit_metric or metric
         own = "score" if name == "roc_auc" else "label"
         if own != kind:  # the gap is on another metric than the comparison's
-            cand = predictions(loaded.predictor, self._holdout[features], own)
-        on_train = metric_value(name, frame[target].to_numpy(),
-                                predictions(loaded.predictor, frame[features], own))
+            cand = self._watched(lambda: predictions(loaded.predictor,
+                                                     self._holdout[features], own),
+                                 "overfit", len(self._holdout))
+        on_train = metric_value(name, frame[target].to_numpy(), self._watched(
+            lambda: predictions(loaded.predictor, frame[features], own), "overfit",
+            len(frame)))
         on_hold = metric_value(name, y_hold, cand)
         self.result["metrics"] = {"train": {name: on_train}, "holdout": {name: on_hold}}
         return self.gate(gates.overfit_gate({name: on_train}, {name: on_hold}, metric=name,
@@ -460,6 +521,23 @@ def infra_limit(budget_ms: float | None) -> float:
     """Seconds the infra gate may take in all: its 151 calls (one batch, 50 rows three times)
     twice over at the budget, plus 30 s for loading and a loaded machine; 10 min unbudgeted."""
     return 600.0 if budget_ms is None else 30.0 + 2 * 151 * budget_ms / 1000
+
+
+def predict_limit(rows: int, per_row_ms: float) -> float:
+    """Seconds one batch prediction after the infra gate may take: 30 s plus four times
+    the rows at the infra gate's p95 for one row (at least 1 ms): a batch is far faster per
+    row than single calls, so a model that predicted those rows in time passes easily."""
+    return 30.0 + 4 * rows * max(per_row_ms, 1.0) / 1000
+
+
+class _Hung(Exception):
+    """A watched prediction ended the run: its state and reason, and the gate refused
+    (None: nothing to put on a gate)."""
+
+    def __init__(self, state: str, reason: str, gate: str | None = None,
+                 evidence: dict[str, Any] | None = None) -> None:
+        super().__init__(reason)
+        self.state, self.reason, self.gate, self.evidence = state, reason, gate, evidence or {}
 
 
 def _seconds(value: str) -> float:

@@ -146,14 +146,15 @@ def train_on_shuffled_labels(ctx: TrainingContext) -> TrainingResult:
 
 def train_waits_per_call(ctx: TrainingContext) -> TrainingResult:
     """``train_logreg``'s sound model behind a step that waits ``params.seconds`` on every
-    predict call (tests/training/slow_model.py): every gate but the latency budget would
-    bless it."""
+    predict call (tests/training/slow_model.py), or only on calls of more than
+    ``params.above_rows`` rows: every gate but the latency budget would bless it."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
     from tests.training.slow_model import PerCallWait
 
     train = ctx.load_train()
-    model = make_pipeline(PerCallWait(float(ctx.params["seconds"])),
+    model = make_pipeline(PerCallWait(float(ctx.params["seconds"]),
+                                      int(ctx.params.get("above_rows", 0))),
                           _one_hot_c(LogisticRegression()))
     return _saved(ctx, model.fit(train[ctx.features], train[ctx.target]))

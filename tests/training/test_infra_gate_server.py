@@ -123,3 +123,44 @@ def test_a_predict_that_never_returns_is_cancellable_and_refused_at_the_limit(
         f"too slow: the candidate's predictions did not finish within {limit:g} s (a "
         "predict call that does not return)"), gate
     assert gate["evidence"]["limit_s"] == limit and gate["evidence"]["budget_ms"] == 1.0
+
+
+def test_a_candidate_that_hangs_after_the_infra_gate_is_cancellable_and_refused(
+        api: httpx.Client) -> None:
+    """Fine on the infra gate's batch of 200 rows and its single rows, the candidate hangs
+    on the whole holdout (300 rows): the prediction is watched as the infra gate's is, so a
+    cancel ends the run meanwhile and, left alone, the gate that asked for the predictions
+    refuses it at its limit (30 s plus four times the rows at the infra gate's p95)."""
+    from aiwarden.training.run_steps import predict_limit
+
+    http = api
+    params = {"seconds": 3600, "above_rows": 200}
+    http.put(f"/models/{MODEL}/pipeline", json={
+        "entry": "tests.training.pipelines:train_waits_per_call", "params": params,
+        **PIPELINE}).raise_for_status()
+    run_id = http.post(f"/models/{MODEL}/runs").json()["id"]
+    deadline = time.monotonic() + 300
+    while True:  # the infra gate passed: the holdout's predictions are waiting
+        run = http.get(f"/runs/{run_id}").json()
+        if any(g["gate"] == "infra" for g in run["gates"]):
+            break
+        assert run["state"] in ("queued", "running") and time.monotonic() < deadline, run
+        time.sleep(0.2)
+    assert run["gates"][-1]["passed"], run["gates"]
+    http.post(f"/runs/{run_id}/cancel").raise_for_status()
+    while (run := http.get(f"/runs/{run_id}").json())["state"] == "running":
+        assert time.monotonic() < deadline, run
+        time.sleep(0.2)
+    assert run["state"] == "cancelled", (run["state"], run["reason"], run["gates"])
+    assert [g["gate"] for g in run["gates"]] == ["data", "labels", "infra"]
+    assert run["version"] is None and "cancelled" in run["reason"]
+
+    run = _run(http, "train_waits_per_call", params)
+    gate = _refused_by(run)
+    assert [g["gate"] for g in run["gates"]] == ["data", "labels", "infra", "overfit"]
+    per_row = run["gates"][2]["evidence"]["p95_ms"]
+    limit = predict_limit(300, per_row)
+    assert gate["evidence"] == {"rows": 300, "limit_s": limit, "per_row_ms": per_row}
+    assert gate["reason"] == run["reason"] == (
+        f"the candidate's predictions on 300 rows did not finish within {limit:g} s (a "
+        "predict call that does not return)")
