@@ -16,7 +16,8 @@ import orjson
 
 from aiwarden.errors import AiwardenError
 
-__all__ = ["INSTALL_HINT", "JSON", "PROTOBUF", "OTLPError", "OTLPUnavailable", "Span", "decode"]
+__all__ = ["DECIDING", "INSTALL_HINT", "JSON", "PROTOBUF", "OTLPError", "OTLPUnavailable", "Span",
+           "decode", "decode_relevant"]
 
 INSTALL_HINT = "pip install 'aiwarden[otel]'"
 PROTOBUF = "application/x-protobuf"
@@ -59,6 +60,26 @@ def decode(body: bytes, content_type: str | None, content_encoding: str | None =
 
     ``max_bytes`` bounds the body after gzip (a small bomb must not fill the memory).
     """
+    spans, bad, _ = decode_relevant(body, content_type, content_encoding,
+                                    max_bytes=max_bytes, lean=False)
+    return spans, bad
+
+
+#: Span attributes that can make a span an LLM call or a retriever (``otlp._is_llm`` and
+#: ``map_spans`` read no other to decide): a protobuf span with none of them is skipped
+#: before its attributes and ids are read into Python objects.
+DECIDING = frozenset({"openinference.span.kind", "gen_ai.operation.name", "llm.request.type",
+                      "gen_ai.request.model", "gen_ai.response.model"})
+
+
+def decode_relevant(body: bytes, content_type: str | None,
+                    content_encoding: str | None = None, *, max_bytes: int = 64 * 2**20,
+                    lean: bool = True) -> tuple[list[Span], list[tuple[str, str]], int]:
+    """As :func:`decode`, plus the number of spans left out as surely not LLM calls nor
+    retrievers (``lean``, protobuf only: no :data:`DECIDING` attribute; their ids are still
+    checked, so what is rejected is the same). Why: in real traces four spans in five are
+    HTTP, database or tool spans, and building their attribute dicts cost more than the
+    check."""
     encoding = (content_encoding or "identity").strip().lower()
     if encoding == "gzip":
         body = _gunzip(body, max_bytes)
@@ -67,9 +88,9 @@ def decode(body: bytes, content_type: str | None, content_encoding: str | None =
                         "content-encoding")
     media = (content_type or "").split(";")[0].strip().lower()
     if media == PROTOBUF:
-        return _from_protobuf(body)
-    if media == JSON:
-        return _from_json(body)
+        return _from_protobuf(body, lean)
+    if media == JSON:  # every value is checked (a bad one rejects its span): no lean path
+        return (*_from_json(body), 0)
     raise OTLPError(f"OTLP/HTTP bodies are {PROTOBUF} or {JSON}, got "
                     f"{media or 'no Content-Type'}.", "content-type")
 
@@ -96,19 +117,26 @@ def _pb() -> Any:
     return trace_service_pb2
 
 
-def _from_protobuf(body: bytes) -> tuple[list[Span], list[tuple[str, str]]]:
+def _from_protobuf(body: bytes, lean: bool = False
+                   ) -> tuple[list[Span], list[tuple[str, str]], int]:
     req = _pb().ExportTraceServiceRequest()
     try:
         req.ParseFromString(body)
     except Exception as exc:  # protobuf's DecodeError (its module is not ours to import)
         raise OTLPError(f"The body is not an ExportTraceServiceRequest in protobuf ({exc}).",
                         "body") from None
-    spans, bad = [], []
+    spans, bad, skipped = [], [], 0
+    deciding = DECIDING.isdisjoint
     for i, rs in enumerate(req.resource_spans):
         rpath = f"resourceSpans[{i}]"
         resource = _pb_attrs(rs.resource.attributes)
         for j, ss in enumerate(rs.scope_spans):
             for k, s in enumerate(ss.spans):
+                if (lean and deciding([kv.key for kv in s.attributes])
+                        and len(s.trace_id) == 16 and len(s.span_id) == 8
+                        and s.trace_id.strip(b"\0") and s.span_id.strip(b"\0")):
+                    skipped += 1  # not an LLM call nor a retriever, valid ids
+                    continue
                 path = f"{rpath}.scopeSpans[{j}].spans[{k}]"
                 try:
                     spans.append(Span(
@@ -118,7 +146,7 @@ def _from_protobuf(body: bytes) -> tuple[list[Span], list[tuple[str, str]]]:
                         [(e.name, _pb_attrs(e.attributes)) for e in s.events]))
                 except _Bad as exc:
                     bad.append((exc.path, exc.reason))
-    return spans, bad
+    return spans, bad, skipped
 
 
 def _pb_id(raw: bytes, size: int, path: str) -> str:

@@ -42,6 +42,7 @@ from typing import Any
 import orjson
 
 from aiwarden.llm._otlp_decode import (
+    DECIDING,
     INSTALL_HINT,
     JSON,
     PROTOBUF,
@@ -51,10 +52,11 @@ from aiwarden.llm._otlp_decode import (
     _Bad,
     _pb,
     decode,
+    decode_relevant,
 )
 
-__all__ = ["INSTALL_HINT", "JSON", "LLM_OPERATIONS", "PROTOBUF", "Mapped", "OTLPError",
-           "OTLPUnavailable", "Span", "decode", "export_response", "map_spans"]
+__all__ = ["DECIDING", "INSTALL_HINT", "JSON", "LLM_OPERATIONS", "PROTOBUF", "Mapped", "OTLPError",
+           "OTLPUnavailable", "Span", "decode", "export_response", "map_spans", "read"]
 
 #: ``gen_ai.operation.name`` values that are one model call producing text.
 LLM_OPERATIONS = frozenset({"chat", "text_completion", "generate_content", "completion"})
@@ -85,6 +87,22 @@ class _Failed(Exception):
 
 
 # ----------------------------------------------------------------------------- mapping
+
+def read(body: bytes, content_type: str | None, content_encoding: str | None = None, *,
+         max_bytes: int = 64 * 2**20, default_model: str | None = None
+         ) -> tuple[int, list[tuple[str, str]], Mapped]:
+    """Decode and map a request as the route does: ``(spans in it, rejected, mapped)``.
+
+    Protobuf spans that cannot be LLM calls nor retrievers are counted as skipped without
+    being read into :class:`Span` objects (:func:`decode_relevant`); the answer is the same
+    as :func:`decode` then :func:`map_spans`.
+    """
+    spans, bad, skipped = decode_relevant(body, content_type, content_encoding,
+                                          max_bytes=max_bytes)
+    mapped = map_spans(spans, default_model=default_model)
+    mapped.skipped += skipped
+    return len(spans) + len(bad) + skipped, bad + mapped.rejected, mapped
+
 
 def map_spans(spans: list[Span], *, default_model: str | None = None) -> Mapped:
     """Event rows of the LLM spans; the other spans counted as skipped.

@@ -93,9 +93,7 @@ async def export_traces(request: Request, model: str | None = Query(
 def _read(body: bytes, media: str | None, encoding: str | None, limit: int,
           model: str | None) -> tuple[int, list[tuple[str, str]], otlp.Mapped]:
     """Decode and map off the event loop: (spans in the request, rejected, mapped)."""
-    spans, rejected = otlp.decode(body, media, encoding, max_bytes=limit)
-    mapped = otlp.map_spans(spans, default_model=model)
-    return len(spans) + len(rejected), rejected + mapped.rejected, mapped
+    return otlp.read(body, media, encoding, max_bytes=limit, default_model=model)
 
 
 def _ingest(monitor: Any, mapped: otlp.Mapped, rejected: list[tuple[str, str]],
