@@ -12,6 +12,7 @@ import pandas as pd
 
 from aiwarden.errors import AiwardenError, DataError, SchemaError, without_paths
 from aiwarden.gateway._errors import InvalidRequestError, PredictionError
+from aiwarden.gateway._watchdog import PredictTimeout
 
 __all__ = ["Item", "event", "failure", "frame", "parse_request", "shadow_id"]
 
@@ -82,10 +83,14 @@ def shadow_id(prediction_id: str, version: str) -> str:
 
 
 def failure(exc: BaseException, model: str, version: str) -> PredictionError:
-    """What the caller is told when the model raised: 422 when it refused the input (our
+    """What the caller is told when the model raised: 504 when a version on trial did not
+    answer in time (aiwarden/gateway/_watchdog.py), 422 when it refused the input (our
     column checks, or the ValueError/TypeError scikit-learn raises for bad values), 500
     for anything else; the message names the version and the reason."""
     text = f"{type(exc).__name__}: {without_paths(str(exc))}"[:1000]  # no server paths
+    if isinstance(exc, PredictTimeout):  # a version on trial that does not answer
+        return PredictionError(f"{model} version {version} did not answer: {exc}",
+                               status=504, kind="model_timeout", version=version)
     if isinstance(exc, DataError | SchemaError):
         return PredictionError(f"{model} version {version} cannot use this input: {exc}",
                                status=422, kind="invalid_input", version=version,

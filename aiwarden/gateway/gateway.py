@@ -24,6 +24,7 @@ from aiwarden._batching import SayOnce
 from aiwarden.gateway._arm import Arm
 from aiwarden.gateway._rows import Item, event, failure, parse_request
 from aiwarden.gateway._shadow import ShadowWorker
+from aiwarden.gateway._watchdog import TrialWatch
 from aiwarden.gateway.events import EventQueue, Sink
 from aiwarden.gateway.policy import TrafficPolicy, unit_hash
 from aiwarden.gateway.sources import ServingState, Source
@@ -59,18 +60,23 @@ class Gateway:
         While checks fail, the wait between them doubles up to this many seconds.
     max_queue, shadow_queue : int
         Events waiting to be logged, and shadow copies waiting to run, at most.
+    trial_timeout : float
+        Seconds a version on trial (a canary or A/B arm, the shadow) may take to answer;
+        past it the request fails with 504 and the version is not called again while that
+        call is stuck (aiwarden/gateway/_watchdog.py). The served alias is not watched.
     """
 
     def __init__(self, name: str, source: Source, sink: Sink, *, alias: str = "champion",
                  poll: float = 0.25, max_queue: int = 10_000, batch_size: int = 1000,
                  flush_interval: float = 0.5, shadow_queue: int = 1000,
-                 max_poll_backoff: float = 60.0) -> None:
+                 max_poll_backoff: float = 60.0, trial_timeout: float = 10.0) -> None:
         self.name, self.alias, self.source, self.poll = name, alias, source, poll
         self.max_poll_backoff = max_poll_backoff
+        self.trial = TrialWatch(trial_timeout, name)
         self.events = EventQueue(sink, max_queue=max_queue, batch_size=batch_size,
                                  flush_interval=flush_interval, name=f"events-{name}")
         self.shadow = ShadowWorker(self.events, max_queue=shadow_queue, name=name,
-                                   on_done=self._count)
+                                   on_done=self._count, call=self.trial.run)
         self._lock = threading.Lock()
         self._reload_lock = threading.Lock()
         self._usage: dict[str, list[float]] = {}  # version → [requests, errors, seconds]
@@ -117,7 +123,8 @@ class Gateway:
         answers: list[dict[str, Any]] = [{}] * len(items)
         for arm, idx in groups.values():
             part = [items[i] for i in idx] if len(idx) < len(items) else list(items)
-            for i, answer in zip(idx, self._run(arm, part, ts), strict=True):
+            for i, answer in zip(idx, self._run(arm, part, ts, arm is not snap.primary),
+                                 strict=True):
                 answers[i] = answer
         if snap.shadow is not None:
             self.shadow.submit(snap.shadow, list(items), ts)
@@ -138,10 +145,11 @@ class Gateway:
         target = policy.route(u)
         return snap.primary if target is None else snap.arms.get(target, snap.primary)
 
-    def _run(self, arm: Arm, items: Sequence[Item], ts: float) -> list[dict[str, Any]]:
+    def _run(self, arm: Arm, items: Sequence[Item], ts: float,
+             trial: bool = False) -> list[dict[str, Any]]:
         t0 = time.perf_counter()
         try:
-            preds, scores = arm.run(items)
+            preds, scores = self.trial.run(arm, items) if trial else arm.run(items)
         except Exception as exc:
             ms = (time.perf_counter() - t0) * 1000
             err = failure(exc, self.name, arm.version)
@@ -286,7 +294,8 @@ class Gateway:
                 "shadow": None if snap.shadow is None else snap.shadow.version,
                 "stamp": list(snap.state.stamp), "reloads": self._reloads,
                 "by_version": by_version, "events": self.events.stats(),
-                "shadow_queue": self.shadow.stats(), "last_error": self.last_error}
+                "shadow_queue": self.shadow.stats(), "last_error": self.last_error,
+                "stuck": {v: round(s, 1) for v, s in self.trial.stuck().items()}}
 
     def flush(self, timeout: float | None = 30.0) -> bool:
         """Wait until shadow copies ran and every queued event reached the sink."""
