@@ -535,6 +535,37 @@ class Rolled(Open):
     verify_at: float
 
 
+class RcaSlice(Open):
+    """A failing slice (every field of ``aiwarden.engine.slices.Slice.to_dict``)."""
+
+    description: str = Field(description="e.g. amount < 10")
+    conditions: list[list[Any]] = Field(description="[feature, op, value] each")
+    support: int = Field(description="the slice's labelled rows in the window")
+    support_share: float
+    metric_value: float = Field(description="the metric in the slice")
+    rest_value: float = Field(description="the metric on the other rows")
+    overall_value: float
+    difference: float
+    lift: float | None = Field(description="null when the overall metric is not positive")
+    excess: float = Field(description="support x difference")
+    marginal_excess: float = Field(description="the excess on rows no earlier slice covers")
+    p_value: float
+    adjusted_p_value: float
+    ci_low: float | None
+    ci_high: float | None
+    example_ids: list[str] | None = Field(
+        default=None, description="at most 5 prediction ids of the slice's rows in the window, "
+        "a seeded sample preferring wrong predictions (a regressor's: absolute error above "
+        "the rest's mean): ids for POST /models/{name}/explain and the dashboard's "
+        "prediction pages (absent for an LLM's slices, whose suspects name request ids)")
+
+
+class RcaSlices(Open):
+    labelled_rows: int
+    metric: str = Field(description="error_rate, abs_error or unsafe_rate")
+    slices: list[RcaSlice]
+
+
 class RcaReport(Open):
     model: str
     version: str
@@ -543,7 +574,7 @@ class RcaReport(Open):
     drift: dict[str, Any] | None = Field(default=None, description="absent without a "
                                          "reference or rows in the window, as the next three")
     quality: dict[str, Any] | None = None
-    slices: dict[str, Any] | None = None
+    slices: RcaSlices | None = None
     prediction: dict[str, Any] | None = None
     segments: dict[str, Any] | None = Field(
         default=None, description="per segment column, where performance fell (absent as "

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pytest
 
 from tests.server.conftest import evaluate
+from tests.server.test_response_models import Contract
 from tests.slice_seed import failing_small_purchases, in_slice
 
 pytest.importorskip("skops")
@@ -39,7 +40,7 @@ def _check(ids: list[str], slice_: dict[str, Any], live: pd.DataFrame) -> None:
 
 
 def test_the_rca_slices_carry_wrong_predictions_of_the_slice(site) -> None:
-    api, _, seeded = site
+    api, web, seeded = site
     live = seeded["live"]
     window = {"start": seeded["t0"] - 60, "end": time.time()}
     report = api.get(f"/models/{seeded['name']}/rca", params=window).json()
@@ -53,6 +54,10 @@ def test_the_rca_slices_carry_wrong_predictions_of_the_slice(site) -> None:
         s["example_ids"] for s in slices]
     suspects = [s for s in report["suspects"] if s["kind"] == "slice"]
     assert suspects and suspects[0]["evidence"]["example_ids"] == slices[0]["example_ids"]
+    # the document names the field, and every key of the answer (strict, as the tour does)
+    doc = web.get("/openapi.json").json()
+    assert "example_ids" in doc["components"]["schemas"]["RcaSlice"]["properties"]
+    Contract(doc).check("GET", f"/api/v1/models/{seeded['name']}/rca", 200, report)
 
 
 def test_the_slices_panel_links_each_example_to_its_prediction_page(site) -> None:
