@@ -180,11 +180,12 @@ def ingest_llm_events(monitor: Any, model: str, rows_: list[Any], *,
     _default_version(monitor.db, m, events)
     res.cost = _fill_cost(monitor.db, events)
     findings, cols, absent = evaluate(events)
-    llm_privacy.protect_events(monitor.db, m.id, events)  # tags and ids, as the texts
+    policy = llm_privacy.protect_events(monitor.db, m.id, events)  # tags, ids, as texts
     res.absent_columns = absent
     res.truncated = sum(e.truncated_input or e.truncated_output for e in events)
     res.stored, res.flagged, res.privacy, res.withheld = _store(
-        monitor.db, m, events, findings, absent, now, getattr(monitor, "embedder", None))
+        monitor.db, m, events, findings, absent, now, getattr(monitor, "embedder", None),
+        policy)
     table = _table(events, cols, now, _tags_of(events))
     tab = monitor.log_predictions(model, table)
     res.accepted, res.duplicates = tab.accepted, tab.duplicates
@@ -223,10 +224,13 @@ def _fill_cost(db: Any, events: Sequence[LLMEvent]) -> dict[str, Any]:
 
 def _store(db: Any, m: repo.ModelRow, events: Sequence[LLMEvent],
            findings: list[list[Finding]], absent: dict[str, str], now: float,
-           embedder: LocalEmbedder | None = None) -> tuple[int, int, str, str | None]:
-    """Write the conversations not stored yet; ``(stored, flagged, policy, withheld)``."""
-    with db.read() as conn:
-        policy = llm_privacy.get_policy(conn, m.id)
+           embedder: LocalEmbedder | None = None, policy: str | None = None
+           ) -> tuple[int, int, str, str | None]:
+    """Write the conversations not stored yet; ``(stored, flagged, policy, withheld)``.
+    ``policy``: the one :func:`llm_privacy.protect_events` read (else read here)."""
+    if policy is None:
+        with db.read() as conn:
+            policy = llm_privacy.get_policy(conn, m.id)
     withheld = None
     if policy != "store" and "llm_pii" in absent:
         withheld = (f"texts not stored: this model's PII policy is {policy!r} and "

@@ -60,6 +60,21 @@ def hash_key(conn: Connection, model_id: int) -> bytes:
                                           secrets.token_hex(32)))
 
 
+def policy_and_key(db: Any, model_id: int) -> tuple[str, bytes]:
+    """The model's policy and, unless it is ``store``, its :func:`hash_key`, in one read
+    transaction; a write only the first time (every ingest call needs both: a write
+    transaction each call cost a commit)."""
+    with db.read() as conn:
+        policy = get_policy(conn, model_id)
+        if policy == "store":
+            return policy, b""
+        have = kv.get(conn, f"{_HASH_KEY}{model_id}")
+    if have is not None:
+        return policy, bytes.fromhex(have)
+    with db.write(model_id) as conn:
+        return policy, hash_key(conn, model_id)
+
+
 _MAX_ID = 200  # the id columns' width
 
 
@@ -123,12 +138,9 @@ def private_ids(ids: Sequence[str | None], policy: str, key: bytes) -> list[str 
 def protect_events(db: Any, model_id: int, events: Sequence[Any]) -> str:
     """Apply the model's policy to the events' tags, ``session_id`` and ``request_id`` in
     place (after evaluation, before anything is stored or profiled); the policy."""
-    with db.read() as conn:
-        policy = get_policy(conn, model_id)
+    policy, key = policy_and_key(db, model_id)
     if policy == "store":
         return policy
-    with db.write(model_id) as conn:
-        key = hash_key(conn, model_id)
     tags = private_tags([e.tags for e in events], policy, key)
     rids = private_ids([e.request_id for e in events], policy, key)
     sids = private_ids([e.session_id for e in events], policy, key)
