@@ -16,15 +16,22 @@ alternated over ``--rounds`` rounds, medians shown. Server CPU (seconds of CPU p
 second, its evaluator workers included) and the machine's load average are printed with
 each figure: on a shared machine they say how much of the wall time the server had.
 
+``--baseline DIR`` runs a second tree's server (say ``git archive <commit> | tar -x -C
+DIR``) in the same run, alternated with this tree's, so before/after figures share the
+machine's load; ``--server-args "--workers 2"`` passes flags to ``aiwarden server`` (several
+processes need PostgreSQL). CPU is counted over the server process and all its descendants.
+
 Target (issue 13): >= 5,000 spans/s.
 
     .venv/bin/python bench/otlp_ingest.py [--db sqlite|postgresql] [--spans 10000]
+        [--baseline /tmp/base] [--scenarios llm,traces] [--server-args "--workers 2"]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import statistics
 import sys
 import tempfile
@@ -39,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aiwarden.llm import otlp
 from aiwarden.monitoring import llm_eval_pool
+from bench._machine import machine_line
 from tests.llm.test_otlp import as_protobuf
 from tests.server.live import ProcessServer, database_url
 
@@ -60,10 +68,20 @@ def _children(pid: int) -> list[int]:
             if p.name.isdigit() and (st := _stat(int(p.name))) and int(st[1]) == pid]
 
 
+def _descendants(pid: int) -> list[int]:
+    out, todo = [], _children(pid)
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += _children(p)
+    return out
+
+
 def _cpu_split(pid: int) -> tuple[float, float]:
-    """CPU seconds of the server process and of its live children (evaluator workers)."""
+    """CPU seconds of the server process and of its live descendants (evaluator workers,
+    and the server processes of ``--workers N`` with theirs)."""
     out = []
-    for pids in ([pid], _children(pid)):
+    for pids in ([pid], _descendants(pid)):
         total = 0
         for p in pids:
             st = _stat(p)
@@ -187,6 +205,7 @@ def _rest(payloads: list[bytes]) -> list[bytes]:
 
 SCENARIOS = ("REST JSON baseline (llm events)", "OTLP protobuf, llm mix",
              "OTLP protobuf, traces mix (1 LLM span in 5)")
+SHORT = {"rest": SCENARIOS[0], "llm": SCENARIOS[1], "traces": SCENARIOS[2]}
 
 
 def main() -> None:
@@ -199,12 +218,25 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--workers", default="0,auto",
                     help="AIWARDEN_LLM_EVAL_WORKERS values to compare (auto: the default)")
+    ap.add_argument("--baseline", type=Path, default=None,
+                    help="another tree (e.g. a git archive of an older commit) whose server "
+                    "runs alternated with this tree's: config names get a 'base:' prefix")
+    ap.add_argument("--scenarios", default="rest,llm,traces",
+                    help="which of rest, llm, traces to send")
+    ap.add_argument("--server-args", default="", help="extra `aiwarden server` flags")
     args = ap.parse_args()
-    configs = [w.strip() for w in args.workers.split(",") if w.strip()]
-    print(f"cpus {os.cpu_count()}, load average {os.getloadavg()[0]:.2f} at start; "
+    here = str(Path(__file__).resolve().parents[1])
+    trees = [("", here)] + ([("base:", str(args.baseline.resolve()))] if args.baseline else [])
+    configs = [pre + w.strip() for pre, _ in trees for w in args.workers.split(",")
+               if w.strip()]
+    wanted = [SHORT[x.strip()] for x in args.scenarios.split(",") if x.strip()]
+    server_args = ["--host", "127.0.0.1", *shlex.split(args.server_args)]
+    print(machine_line())
+    print(f"load average {os.getloadavg()[0]:.2f} at start; "
           f"{args.spans} spans per mix, {args.batch} per request, {args.clients} clients, "
           f"{args.output_chars}-character answers; evaluator workers {configs}, "
-          f"{args.rounds} rounds")
+          f"{args.rounds} rounds; db {args.db}; server args {server_args}; trees "
+          + ", ".join(f"{pre or 'this:'} {t}" for pre, t in trees))
 
     probe, _ = bodies(args.spans, args.batch, "llm", 0, args.output_chars)
     t = time.perf_counter()
@@ -221,10 +253,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
             for config in configs if r % 2 == 0 else configs[::-1]:
-                env = {} if config == "auto" else {"AIWARDEN_LLM_EVAL_WORKERS": config}
-                workers = llm_eval_pool.auto_workers() if config == "auto" else int(config)
+                tree = dict(trees)["base:" if config.startswith("base:") else ""]
+                w = config.removeprefix("base:")
+                # PYTHONPATH picks the tree (it precedes the editable install's finder);
+                # the bench runs from a neutral directory (python -m puts the cwd first)
+                env = {"PYTHONPATH": tree} | (
+                    {} if w == "auto" else {"AIWARDEN_LLM_EVAL_WORKERS": w})
+                workers = llm_eval_pool.auto_workers() if w == "auto" else int(w)
                 with database_url(args.db, Path(tmp)) as url:
-                    srv = ProcessServer(url, Path(tmp), extra_env=env).spawn().wait_ready()
+                    srv = ProcessServer(url, Path(tmp), extra_env=env,
+                                        args=server_args).spawn().wait_ready(within=300)
                     try:
                         _setup(srv.url)
                         _warm(srv, bodies(args.batch, args.batch, "llm", 9999,
@@ -235,12 +273,15 @@ def main() -> None:
                                                   args.output_chars)
                         tag += 2
                         for name, payloads, path, media, spans in [
-                                (SCENARIOS[0], _rest(llm_b), "/api/v1/models/bench-bot/"
+                                (SCENARIOS[0], _rest(llm_b) if SCENARIOS[0] in wanted
+                                 else [], "/api/v1/models/bench-bot/"
                                  "llm-events", "application/json", n_llm_each),
                                 (SCENARIOS[1], llm_b, "/v1/traces", otlp.PROTOBUF,
                                  args.spans),
                                 (SCENARIOS[2], mixed_b, "/v1/traces", otlp.PROTOBUF,
                                  args.spans)]:
+                            if name not in wanted:
+                                continue
                             (m0, w0), load0 = _cpu_split(srv.proc.pid), os.getloadavg()[0]
                             secs = send(srv.url, path, payloads, media, args.clients)
                             m1, w1 = _cpu_split(srv.proc.pid)
@@ -260,34 +301,39 @@ def main() -> None:
 
     print(f"\nmedians over {args.rounds} rounds (spans/s; server CPU s/s):")
     med = {k: statistics.median(v) for k, v in rates.items()}
-    for config in configs:
-        base = med[(config, SCENARIOS[0])]
-        for name in SCENARIOS:
-            key = (config, name)
-            extra = (f", {med[key] / base:.2f}x REST" if name == SCENARIOS[1] else
-                     f", {med[key] * n_mixed / args.spans:,.0f} LLM events/s"
-                     if name == SCENARIOS[2] else "")
-            print(f"  workers={config:4s} {name:44s} {med[key]:7,.0f}  "
-                  f"(CPU {statistics.median(cpus[key]):.2f}{extra})")
+    for key in rates:
+        config, name = key
+        rest = med.get((config, SCENARIOS[0]))
+        extra = (f", {med[key] / rest:.2f}x REST" if name == SCENARIOS[1] and rest else
+                 f", {med[key] * n_mixed / args.spans:,.0f} LLM events/s"
+                 if name == SCENARIOS[2] else "")
+        print(f"  workers={config:9s} {name:44s} {med[key]:7,.0f}  "
+              f"(CPU {statistics.median(cpus[key]):.2f}{extra})")
     cores = os.cpu_count() or 1
-    print(f"CPU per span (median; server process + evaluator workers) and the rate {cores} "
-          "free cores would allow: min(1 / server process, cores / total):")
+    multi = "--workers" in server_args
+    print(f"CPU per span (median; server process + its descendants) and the rate {cores} "
+          "free cores would allow: " + (f"{cores} / total (several server processes)" if multi
+                                        else "min(1 / server process, cores / total):"))
+    us: dict[tuple[str, str], float] = {}
     for key, vals in per_span.items():
         main_us = statistics.median(v[0] for v in vals) * 1e6
         work_us = statistics.median(v[1] for v in vals) * 1e6
+        us[key] = main_us + work_us
         # one process runs on one core however many there are (the GIL)
-        bound = 1e6 / main_us if not work_us else min(1e6 / main_us,
-                                                      cores * 1e6 / (main_us + work_us))
-        print(f"  workers={key[0]:4s} {key[1]:44s} {main_us:6.0f} + {work_us:6.0f} us  "
+        bound = (cores * 1e6 / (main_us + work_us) if multi else 1e6 / main_us
+                 if not work_us else min(1e6 / main_us, cores * 1e6 / (main_us + work_us)))
+        print(f"  workers={key[0]:9s} {key[1]:44s} {main_us:6.0f} + {work_us:6.0f} us  "
               f"-> {bound:7,.0f} spans/s")
-    if len(configs) > 1:
-        a, b = configs[0], configs[-1]
-        print(f"workers={b} / workers={a}: " + ", ".join(
-            f"{n.split(' (')[0]}: {med[(b, n)] / med[(a, n)]:.2f}x" for n in SCENARIOS))
+    for config in configs:
+        if config.startswith("base:"):
+            print(f"CPU per span, this tree vs {config}: " + ", ".join(
+                f"{n.split(' (')[0]}: {us[(config[5:], n)]:.0f} vs {us[(config, n)]:.0f} us "
+                f"(baseline / this {us[(config, n)] / us[(config[5:], n)]:.2f}x)"
+                for n in wanted
+                if (config, n) in us and (config[5:], n) in us))
     print("target >= 5,000 spans/s:", {f"{c} {n.split(',')[1].strip()}":
                                        ("met" if med[(c, n)] >= 5000 else "NOT met")
-                                       for c in configs for n in SCENARIOS[1:]})
-
+                                       for c, n in med if n != SCENARIOS[0]})
 
 if __name__ == "__main__":
     main()
