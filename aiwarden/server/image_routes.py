@@ -3,11 +3,15 @@
 POST /models/{m}/images takes multipart (``files`` parts plus a ``metadata`` JSON part: one
 object per file, in order) or JSON rows each with a base64 ``image``. Decoding runs in a
 worker process, before the tabular ingest's write lock (aiwarden.monitoring.image_events);
-when every measuring slot stays taken, 429 with Retry-After, like other ingest.
+when every measuring slot stays taken, 429 with Retry-After, like other ingest. Requests are
+admitted by their decoded pixels, read from the headers first (aiwarden/images/_budget.py):
+beyond one request's budget 413, beyond what the server holds in flight 429. A server
+without Pillow answers 501 naming the extra: not the client's fault.
 """
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,7 +20,10 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import Field
 
 from aiwarden.errors import DataError
-from aiwarden.images import DecodeFailure, decode_base64
+from aiwarden.images import DecodeFailure, MissingExtraError, decode_base64
+from aiwarden.images._budget import PixelBudget, PixelsBusy, TooManyPixels
+from aiwarden.images._decode import decoded_pixels
+from aiwarden.images._deps import pil
 from aiwarden.images._pool import PoolBusy
 from aiwarden.monitoring import quarantine as quarantine_rows
 from aiwarden.monitoring.image_embeddings import check_embedding, store_reference
@@ -169,23 +176,76 @@ async def _json(request: Request) -> tuple[list[dict[str, Any]], list[Any]]:
 
 
 @router.post("/models/{name}/images", dependencies=[requires("ingest")], tags=["images"],
-             responses=answers(ImagesIngested), openapi_extra=_BODY_DOC)
+             responses=answers(ImagesIngested, 501), openapi_extra=_BODY_DOC)
 async def log_images(request: Request, name: str) -> dict[str, Any]:
     """Image events: properties logged as the version's numeric features; images that do
     not decode, or fail a quality check, quarantined with the reason (docs/images.md)."""
+    try:  # first, whatever else is wrong (as explain does): nothing here works without it
+        pil()
+    except MissingExtraError as exc:
+        raise ExtraMissing(str(exc), None) from None
     media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     metas, images = await (_multipart(request) if media == _MULTIPART else _json(request))
     where = "metadata" if media == _MULTIPART else "rows"
     _same_length(metas, where)
     if len(images) > MAX_IMAGES:
         raise Malformed(f"At most {MAX_IMAGES} images per request. Got {len(images)}.", "rows")
+    budget = pixel_budget(request)
+    names = "files" if media == _MULTIPART else "rows"
+
+    def admit_and_ingest() -> Any:
+        pixels = [decoded_pixels(im, max_bytes=MAX_IMAGE_BYTES) for im in images]
+        for i, p in enumerate(pixels):
+            if budget.per_request and p > budget.per_request:
+                # alone beyond one request's budget: no split admits it, so quarantined
+                images[i], pixels[i] = DecodeFailure("too_many_pixels", f"{p} decoded pixels, "
+                                                     f"more than a request's budget."), 0
+        with budget.hold(pixels, names):
+            return ingest_images(_monitor(request), name, metas, images, thumbnails(request),
+                                 where=where, max_bytes=MAX_IMAGE_BYTES)
+
     try:
-        res = await run_in_threadpool(ingest_images, _monitor(request), name, metas, images,
-                                      thumbnails(request), where=where,
-                                      max_bytes=MAX_IMAGE_BYTES)
+        res = await run_in_threadpool(admit_and_ingest)
+    except TooManyPixels as exc:
+        raise ImagePixels(str(exc), _image_field(names, exc.index)) from None
+    except PixelsBusy as exc:
+        raise ImagesBusy(str(exc), exc.retry_after, _image_field(names, exc.index)) from None
     except PoolBusy as exc:
         raise ImagesBusy(str(exc), exc.retry_after) from None
     return res.to_dict()
+
+
+def _image_field(names: str, index: int) -> str:
+    return f"rows[{index}].image" if names == "rows" else f"files[{index}]"
+
+
+_BUDGETS_LOCK = threading.Lock()
+
+
+def pixel_budget(request: Request) -> PixelBudget:
+    """The server's decoded-pixel budget (settings image_request_megapixels and
+    image_inflight_megapixels), made on first use."""
+    with _BUDGETS_LOCK:
+        budget = getattr(request.app.state, "image_pixels", None)
+        if budget is None:
+            settings = request.app.state.settings
+            budget = PixelBudget(int(settings.image_request_megapixels * 1e6),
+                                 int(settings.image_inflight_megapixels * 1e6),
+                                 max_wait=settings.ingest_max_wait_ms / 1000)
+            request.app.state.image_pixels = budget
+        return budget
+
+
+class ImagePixels(HttpError):
+    """The request's images decode to more pixels than one request may bring."""
+
+    status, kind = 413, "too_many_pixels"
+
+
+class ExtraMissing(HttpError):
+    """The server lacks the images extra: not the client's fault, so not a 4xx."""
+
+    status, kind = 501, "missing_extra"
 
 
 class ImagesBusy(HttpError):
@@ -193,8 +253,8 @@ class ImagesBusy(HttpError):
 
     status, kind = 429, "overloaded"
 
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message, None)
+    def __init__(self, message: str, retry_after: int, field: str | None = None) -> None:
+        super().__init__(message, field)
         self.headers = {"Retry-After": str(retry_after)}
 
 

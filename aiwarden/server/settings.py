@@ -64,6 +64,11 @@ class ServerSettings:
     ingest_max_per_model: int = 4  # of one model (they serialise on its write lock anyway)
     ingest_max_queue: int = 64  # requests waiting for a slot, at most
     ingest_max_wait_ms: float = 250.0  # longest wait for a slot before the 429
+    # image ingest (docs/image-events.md): decoded pixels, read from the headers, one
+    # request may bring (more: 413) and all requests being measured may hold (more: a wait,
+    # then 429); 0: no bound
+    image_request_megapixels: float = 250.0
+    image_inflight_megapixels: float = 500.0
     guardrail_max_upstream: int = 32  # guardrail chats waiting on upstreams at once; more: 429
     # browsers (docs/security.md): Host names and page origins this server answers to
     allowed_hosts: str = ""  # comma-separated; loopback names are always allowed on loopback
