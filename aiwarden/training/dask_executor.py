@@ -38,7 +38,7 @@ from aiwarden.errors import ParameterError
 from aiwarden.training.contract import TrainingContext, TrainingResult
 from aiwarden.training.local_executor import LOG_FILE, Job, Outcome, run_local
 
-__all__ = ["run_dask"]
+__all__ = ["prewarm_workers", "run_dask"]
 
 EXTRA = "pip install 'aiwarden[dask]'"
 _CANCEL_POLL = 1.0
@@ -123,6 +123,26 @@ def _warm_runner(wanted: bool) -> Any:
         preload = tuple(filter(None, (m.strip() for m in listed.split(",")))) or DEFAULT_PRELOAD
         _WARM.append(WarmRunner(preload, die_with_parent=True))
     return _WARM[0]
+
+
+def _prestart_worker() -> bool:
+    """On a worker: start its zygote's imports now (in the background), not in its first run."""
+    return bool(_warm_runner(True).prestart())
+
+
+def prewarm_workers(address: Any, egress: EgressPolicy | None = None) -> dict[str, bool]:
+    """Start the zygote on every worker of the cluster at ``address`` (checked against
+    ``egress`` as a run's is) or of a ``distributed.Client``, so that a worker's first run
+    forks instead of paying the imports (21 s measured on a loaded worker); a worker that
+    joins later starts its own on its first run. Returns each worker's answer."""
+    if isinstance(address, str):
+        address = check_address(address, egress or EgressPolicy.from_env())
+    client = _client(address)
+    try:
+        return {str(w): bool(ok) for w, ok in client.run(_prestart_worker).items()}
+    finally:
+        if client is not address:
+            client.close()
 
 
 def _remote(payload: dict[str, Any]) -> dict[str, Any]:

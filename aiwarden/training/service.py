@@ -60,6 +60,8 @@ class TrainingService:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._prewarmed = float("-inf")  # when prewarm last started a zygote (time.monotonic)
+        self._dask_prewarmed: set[str] = set()  # schedulers whose workers were asked to
+        self._scanned = False  # the first tick looked for Dask pipelines to prewarm
 
     # ------------------------------------------------------------ pipelines
     def _model_id(self, model: str) -> int:
@@ -75,25 +77,57 @@ class TrainingService:
                                actor, time.time())
         if _forks_locally(spec):
             self.prewarm(want=True)
+        self._prewarm_dask(spec)
         return spec
+
+    def _prewarm_dask(self, spec: PipelineSpec) -> None:
+        """A Dask pipeline with an entry point: start its workers' zygotes, once per
+        scheduler per server process, in a thread (connecting may take seconds); a failure
+        only means the first run on each worker pays the imports."""
+        address = spec.executor.address if spec.executor.kind == "dask" else None
+        if spec.entry is None or not address:
+            return
+        with self._lock:
+            if address in self._dask_prewarmed:
+                return
+            self._dask_prewarmed.add(address)
+
+        def start() -> None:
+            from aiwarden.training.dask_executor import prewarm_workers
+
+            try:
+                log.info("zygotes started on %s's workers: %s", address,
+                         prewarm_workers(address, self.egress))
+            except Exception as exc:  # its first run on each worker pays the imports
+                log.warning("could not start the zygotes on %s's workers: %s", address, exc)
+
+        threading.Thread(target=start, name="aiwarden-dask-prewarm", daemon=True).start()
 
     def prewarm(self, want: bool | None = None) -> bool:
         """Start the zygote's imports in the background when a pipeline here runs an entry
         point on the local executor (``want``: known already), so that the first run of a
         server does not pay them (~11 s on a loaded machine); a zygote that died since is
-        replaced now rather than by the next run. True when one is starting or ready."""
-        if self.warm is None or self._stopping.is_set():
+        replaced now rather than by the next run. The first call also starts the zygotes of
+        the Dask workers its pipelines name. True when one is starting or ready."""
+        if self._stopping.is_set():
             return False
-        if self.warm.pid is not None:
+        scan = want is None and not self._scanned
+        if self.warm is not None and self.warm.pid is not None and not scan:
             return True
-        if want is None and time.monotonic() - self._prewarmed < 60:
+        if want is None and not scan and time.monotonic() - self._prewarmed < 60:
             return False  # it died soon after a start: not a restart every tick
         if want is None:
             with self.monitor.db.read() as conn:
-                rows = store.list_pipelines(conn)
-            want = any(_forks_locally(PipelineSpec.model_validate(r.spec)) for r in rows)
-        if not want:
+                specs = [PipelineSpec.model_validate(r.spec) for r in store.list_pipelines(conn)]
+            if scan:
+                self._scanned = True
+                for spec in specs:
+                    self._prewarm_dask(spec)
+            want = any(_forks_locally(spec) for spec in specs)
+        if self.warm is None or not want:
             return False
+        if self.warm.pid is not None:
+            return True
         self._prewarmed = time.monotonic()
         return self.warm.prestart()
 

@@ -177,3 +177,37 @@ def test_a_training_process_dies_with_its_worker(cluster, context, tmp_path: Pat
     assert not thread.is_alive(), "run_dask never returned after the cancel"
     (out,) = result
     assert out.state in ("cancelled", "failed"), out
+
+
+def test_prewarm_starts_each_workers_zygote_before_its_first_run(context) -> None:
+    """A cluster of its own (the module's worker has its zygote already): prewarm_workers
+    starts the zygote on every worker, and the first run forks from that same one."""
+    from aiwarden.training.dask_executor import prewarm_workers
+
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AIWARDEN_TRAINING_PRELOAD", "numpy,aiwarden.training.worker")
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                      dashboard_address=":0") as c, \
+                distributed.Client(c) as client:
+            assert set(client.run(_zygote_pid).values()) == {None}  # none before
+            started = prewarm_workers(c.scheduler_address, EgressPolicy("127.0.0.1"))
+            assert sorted(started) == sorted(client.scheduler_info()["workers"])
+            assert all(started.values())
+            before = client.run(_zygote_pid)
+            assert None not in before.values() and len(set(before.values())) == 2
+            out = run_dask(Job(context, entry="tests.training.pipelines:train_ok"), client)
+            assert out.state == "succeeded", out.reason
+            assert client.run(_zygote_pid) == before  # no other zygote was started
+            assert set(client.run(_zygote_restarts).values()) == {0}
+
+
+def _zygote_pid() -> int | None:
+    from aiwarden.training import dask_executor
+
+    return dask_executor._WARM[0].pid if dask_executor._WARM else None
+
+
+def _zygote_restarts() -> int:
+    from aiwarden.training import dask_executor
+
+    return dask_executor._WARM[0].restarts
