@@ -357,13 +357,21 @@ def _check_times(batch: Batch, now: float) -> np.ndarray:
         ts[np.asarray(arr.is_null())] = now
     elif pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type):
         ts = np.asarray(pc.fill_null(pc.cast(arr, pa.float64()), now).to_numpy(), np.float64)
+    elif pa.types.is_boolean(arr.type):  # true is not 1970-01-01T00:00:01
+        given = np.flatnonzero(np.asarray(arr.is_valid()))
+        if len(given):
+            batch.fail(given, TS, "expected ISO 8601 or epoch seconds, got a boolean")
+        ts = np.full(n, now)
     else:
         text = pd.Series(arr.to_pandas(), dtype=object)
         as_num = pd.to_numeric(text, errors="coerce")
         parsed = pd.to_datetime(text.where(as_num.isna()), utc=True, errors="coerce",
                                 format="ISO8601")
+        # Seconds from the epoch whatever resolution pandas inferred (pandas 3 parses
+        # "...T13:00:00Z" to microseconds, so its int64 view is not nanoseconds).
+        seconds = (parsed - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
         ts = np.where(as_num.notna(), as_num.to_numpy(np.float64, na_value=np.nan),
-                      parsed.astype("int64").to_numpy() / 1e9)
+                      seconds.to_numpy(np.float64, na_value=np.nan))
         given = text.notna().to_numpy()
         bad = given & as_num.isna().to_numpy() & parsed.isna().to_numpy()
         if bad.any():

@@ -501,3 +501,28 @@ def test_oversized_body_is_413_and_stores_nothing(db_url: str, tmp_path: Path) -
         r = http.post(f"/models/{name}/predictions", content=small_body,
                       headers={"content-type": "application/json"})
         assert r.status_code == 200 and r.json()["accepted"] == 20
+
+
+def test_iso_timestamps_are_stored_as_the_time_they_name(http: httpx.Client) -> None:
+    """Every row's time an ISO string (pandas 3 parses them to microseconds: read as
+    nanoseconds they landed in January 1970); a boolean is no time at all."""
+    name = _model(http)
+    now = float(int(time.time()))
+    base = {"features": {"x": 0.5, "c": "a"}, "prediction": 1}
+    iso = {f"z{k}": pd.Timestamp(now - 60 * k, unit="s", tz="UTC").strftime(
+        "%Y-%m-%dT%H:%M:%SZ") for k in range(1, 4)}
+    iso["offset"] = pd.Timestamp(now - 30.25, unit="s", tz="UTC").tz_convert(
+        "Europe/Paris").isoformat()
+    rows = [{"prediction_id": i, "timestamp": t, **base} for i, t in iso.items()]
+    res = _post(http, name, [*rows, {"prediction_id": "bool", "timestamp": True, **base}])
+    assert res["accepted"] == 4 and res["quarantined"] == 1, res
+    assert res["errors"][0]["field"] == "timestamp" and "'true'" in res["errors"][0]["reason"]
+    alone = _post(http, name, [{"prediction_id": "bool", "timestamp": True, **base}])
+    assert alone["accepted"] == 0 and alone["quarantined"] == 1, alone
+    assert alone["errors"][0]["field"] == "timestamp"
+    assert "boolean" in alone["errors"][0]["reason"]
+    got = _events(http, name, now - 3600, now + 1).set_index("prediction_id")
+    for k in range(1, 4):
+        assert got.loc[f"z{k}", "timestamp"] == pytest.approx(now - 60 * k, abs=1e-6)
+    assert got.loc["offset", "timestamp"] == pytest.approx(now - 30.25, abs=1e-6)
+    assert "bool" not in got.index
