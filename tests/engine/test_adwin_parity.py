@@ -128,3 +128,36 @@ def test_compiled_detect_resumes_a_python_window(monkeypatch: pytest.MonkeyPatch
             got.append(i)
     assert got == want
     assert len(want) >= 2
+
+
+@pytest.mark.parametrize("clock", [8, 32, 64])
+def test_buffered_update_reads_like_the_unbuffered_one(clock: int) -> None:
+    """With numba, ``update`` buffers up to the next clock tick; reading the window
+    (``width``, ``estimation``, ``n_seen``, ``state_dict``) or switching to ``detect`` midway
+    gives what the Python path gives at that point, and detections stay river's."""
+    rng = np.random.default_rng(clock)
+    stream = np.concatenate([rng.normal(0, 1, 2000), rng.normal(1.5, 1, 2000),
+                             (rng.random(2000) < 0.3).astype(float)])
+    params = {"clock": clock, "grace_period": 20}
+    want = river_hits(params, stream)
+    buffered, plain = ADWIN(**params), ADWIN(**params)
+    plain._lazy = False  # the per-value Python update, as without numba
+    if kernel() is not None:
+        assert buffered._lazy
+    got = []
+    for i, x in enumerate(stream[:5000].tolist()):
+        buffered.update(x)
+        plain.update(x)
+        assert buffered.drift_detected == plain.drift_detected
+        if buffered.drift_detected:
+            got.append(i)
+        if i % 97 == 0:
+            assert buffered.n_seen == plain.n_seen == i + 1
+            assert (buffered.width, buffered.estimation) == (plain.width, plain.estimation)
+        if i % 1001 == 0:
+            assert buffered.state_dict() == plain.state_dict()
+    got += [5000 + i for i in buffered.detect(stream[5000:])]
+    assert got == want
+    assert len(want) >= 2
+    resumed = ADWIN.from_state(buffered.state_dict())
+    assert resumed.detect(stream[:3000]) == buffered.detect(stream[:3000])

@@ -11,14 +11,17 @@ The arithmetic (including the operation order) follows river 0.26 so the
 detection indices agree with river exactly; like river, the window restarts
 empty on the update after a detection. ``detect`` on a stream of 4,096 values or more
 runs the same loop compiled (``_adwin_kernel``) when numba is installed: ~40x the
-Python loop, ~9x river's ``update``; ``update`` itself stays a Python call (~5x river's).
+Python loop, ~9x river's ``update``. With numba (and ``clock`` >= 8) ``update`` buffers
+values up to the next clock tick and runs them through the same compiled loop in one call,
+on a window kept in its arrays: ~4x the Python ``update``, ~0.7x river's per value
+(docs/engine.md); without numba it is the Python update below.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from math import log, sqrt
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -32,6 +35,8 @@ _SQUARED_SLACK = 1.0 - 1e-12
 #: ``detect`` hands streams at least this long to the compiled loop (when numba is
 #: installed): below it, moving the window in and out of arrays costs more than it saves.
 _KERNEL_MIN = 4096
+#: ``update`` buffers values up to the next clock tick (with numba) from this clock on.
+_LAZY_MIN_CLOCK = 8
 
 
 class ADWIN(DriftDetector):
@@ -75,6 +80,12 @@ class ADWIN(DriftDetector):
     223
     """
 
+    # Kept out of ``vars()`` (so out of ``state_dict``): values ``update`` has taken but not
+    # yet run through the window, the updates left until the next clock tick, the window
+    # as the compiled loop's arrays while ``update`` runs on them (None: the lists hold it),
+    # and whether ``update`` buffers at all.
+    __slots__ = ("_arrays", "_due", "_lazy", "_pending")
+
     _param_names: ClassVar[tuple[str, ...]] = (
         "delta",
         "clock",
@@ -99,8 +110,14 @@ class ADWIN(DriftDetector):
         self.grace_period = int_param(grace_period, "grace_period", owner, 0)
         super().__init__()
         self._restart()
+        # Buffer only with the compiled loop and a clock long enough to spread its call
+        # over (with clock 1 every update is a tick and buffering would only add work).
+        self._lazy = self.clock >= _LAZY_MIN_CLOCK and kernel() is not None
 
     def _restart(self) -> None:
+        self._pending: list[float] = []
+        self._arrays: tuple[np.ndarray, ...] | None = None
+        self._due = self.clock
         self._drift = False
         # Histogram levels, finest (single values) first; within a level, oldest first.
         # Level 0 holds raw values, whose sum of squares is 0: ``variances[0]`` stays empty.
@@ -114,18 +131,46 @@ class ADWIN(DriftDetector):
     @property
     def width(self) -> int:
         """Number of values currently in the adaptive window."""
+        self._flush()
         return int(self._width)
 
     @property
     def estimation(self) -> float:
         """Mean of the values in the window (0.0 when empty)."""
+        self._flush()
         return self._total / self._width if self._width else 0.0
 
+    @property
+    def drift_detected(self) -> bool:
+        """True only right after the ``update`` on which drift was detected."""
+        # Buffered values came after the last tick, and a drift fires only on a tick.
+        return self._drift and not self._pending
+
+    @property
+    def n_seen(self) -> int:
+        """Values passed to ``update``/``detect`` since construction or ``reset()``."""
+        return self._n_seen + len(self._pending)
+
+    def state_dict(self) -> dict[str, Any]:
+        self._sync()
+        return super().state_dict()
+
     def update(self, x: float) -> None:
-        """Add ``x`` to the window; on a clock tick, cut the window if it changed."""
+        """Add ``x`` to the window; on a clock tick, cut the window if it changed.
+
+        With numba, values wait in a buffer until the next clock tick (no cut can happen
+        between ticks, so ``drift_detected`` is False on them) and then go through the
+        compiled loop in one call: the same steps in the same order as below.
+        """
         x = float(x)
         if x - x != 0.0:
             raise non_finite(type(self).__name__, x)
+        if self._lazy:
+            pending = self._pending
+            pending.append(x)
+            if len(pending) >= self._due:
+                self._flush()
+            return
         # Same steps as one iteration of ``_scan``, kept separate because setting
         # up the batch loop would double the cost of a single update.
         if self._drift:
@@ -145,9 +190,61 @@ class ADWIN(DriftDetector):
         if self._tick % self.clock == 0 and width > self.grace_period:
             self._drift = self._cut()
 
+    def _flush(self) -> None:
+        """Run the buffered values through the compiled loop on the array window."""
+        pending = self._pending
+        if not pending:
+            return
+        arrays = self._arrays
+        if arrays is None:
+            arrays = self._arrays = self._window_arrays()
+        tot, var, cnt, state, ints, hits = arrays
+        n = len(pending)
+        if hits.size < n:
+            hits = np.empty(n, dtype=np.int64)
+            self._arrays = (tot, var, cnt, state, ints, hits)
+        kernel()(np.array(pending), tot, var, cnt, state, ints, hits,  # type: ignore[misc]
+                 self.clock, float(self.grace_period), self.max_buckets,
+                 float(self.min_window_length), self.delta)
+        self._pending = []
+        self._n_seen += n
+        self._width, self._total, self._variance = state.tolist()
+        _, tick, drift = ints.tolist()
+        self._tick, self._drift = tick, bool(drift)
+        self._due = self.clock if drift else self.clock - tick % self.clock
+
+    def _sync(self) -> None:
+        """Flush the buffer and move an array window back into the lists."""
+        self._flush()
+        if self._arrays is not None:
+            tot, var, cnt, _, ints, _ = self._arrays
+            self._arrays = None
+            self._lists_from(tot, var, cnt, int(ints[0]))
+
+    def _window_arrays(self) -> tuple[np.ndarray, ...]:
+        """The list window as the compiled loop's arrays (plus scalars and a hit buffer)."""
+        full = self.max_buckets + 1
+        tot, var = np.zeros((LEVELS, full)), np.zeros((LEVELS, full))
+        cnt = np.zeros(LEVELS, dtype=np.int64)
+        for level, ts in enumerate(self._totals):
+            tot[level, : len(ts)] = ts
+            cnt[level] = len(ts)
+        for level, vs in enumerate(self._variances[1:], start=1):
+            var[level, : len(vs)] = vs
+        state = np.array([self._width, self._total, self._variance])
+        ints = np.array([len(self._totals), self._tick, self._drift], dtype=np.int64)
+        return tot, var, cnt, state, ints, np.empty(max(self.clock, 1), dtype=np.int64)
+
+    def _lists_from(self, tot: np.ndarray, var: np.ndarray, cnt: np.ndarray,
+                    levels: int) -> None:
+        self._totals = [tot[level, : cnt[level]].tolist() for level in range(levels)]
+        self._variances = [[]] + [var[level, : cnt[level]].tolist()
+                                  for level in range(1, levels)]
+
     def _scan(self, values: Sequence[float]) -> list[int]:
         # The per-value running sums live in locals; the merges (every other value)
         # and the cut search (every ``clock`` values) are methods working on ``self``.
+        self._sync()
         clock, grace, full = self.clock, self.grace_period, self.max_buckets + 1
         if self._drift:
             self._restart()
@@ -185,24 +282,13 @@ class ADWIN(DriftDetector):
         run = kernel() if len(arr) >= _KERNEL_MIN else None
         if run is None:
             return self._scan(arr.tolist())
-        full = self.max_buckets + 1
-        tot, var = np.zeros((LEVELS, full)), np.zeros((LEVELS, full))
-        cnt = np.zeros(LEVELS, dtype=np.int64)
-        for level, ts in enumerate(self._totals):
-            tot[level, : len(ts)] = ts
-            cnt[level] = len(ts)
-        for level, vs in enumerate(self._variances[1:], start=1):
-            var[level, : len(vs)] = vs
-        state = np.array([self._width, self._total, self._variance])
-        ints = np.array([len(self._totals), self._tick, self._drift], dtype=np.int64)
+        self._sync()
+        tot, var, cnt, state, ints, _ = self._window_arrays()
         hits = np.empty(len(arr), dtype=np.int64)
         n_hits = run(np.ascontiguousarray(arr), tot, var, cnt, state, ints, hits, self.clock,
                      float(self.grace_period), self.max_buckets,
                      float(self.min_window_length), self.delta)
-        levels = int(ints[0])
-        self._totals = [tot[level, : cnt[level]].tolist() for level in range(levels)]
-        self._variances = [[]] + [var[level, : cnt[level]].tolist()
-                                  for level in range(1, levels)]
+        self._lists_from(tot, var, cnt, int(ints[0]))
         self._width, self._total, self._variance = (float(v) for v in state)
         self._tick, self._drift = int(ints[1]), bool(ints[2])
         self._n_seen += len(arr)

@@ -6,7 +6,8 @@ steps in the same order (every add, multiply and ``log`` is the IEEE/libm one, a
 numba without ``fastmath`` neither reorders nor fuses them), so the detections and the
 window are bit-for-bit those of ``ADWIN._scan`` and of river. The window lives in
 fixed arrays here (level x slot, oldest first) and goes back to ``ADWIN``'s lists after
-the batch, so checkpoints keep one format.
+the batch, so checkpoints keep one format. Buffered ``ADWIN.update`` calls run it a clock's
+worth of values at a time on a window that stays in these arrays until it is read.
 """
 
 from __future__ import annotations
