@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -44,11 +44,15 @@ class LabelResult:
     duplicates: int = 0
     rejected: int = 0
     errors: list[dict[str, Any]] | None = None
+    ignored_columns: list[str] = field(default_factory=list)  # sent, but read by nothing
 
     def to_dict(self) -> dict[str, Any]:
-        return {"received": self.received, "joined": self.joined, "pending": self.pending,
-                "duplicates": self.duplicates, "rejected": self.rejected,
-                "errors": (self.errors or [])[:100]}
+        out = {"received": self.received, "joined": self.joined, "pending": self.pending,
+               "duplicates": self.duplicates, "rejected": self.rejected,
+               "errors": (self.errors or [])[:100]}
+        if self.ignored_columns:
+            out["ignored_columns"] = self.ignored_columns
+        return out
 
 
 def pending_labels(conn: Connection, db: Database, model_id: int,
@@ -122,7 +126,11 @@ def ingest_labels(db: Database, refs: References, model: ModelRow, ids: pa.Array
     ok = np.ones(n, dtype=bool)
     ok[[e.row for e in errors]] = False
     res.rejected = int((~ok).sum())
-    res.errors = [e.to_dict() for e in sorted(errors, key=lambda e: e.row)]
+    first: dict[tuple[int, str], rows.RowError] = {}  # one error per row and field
+    for e in sorted(errors, key=lambda e: e.row):
+        first.setdefault((e.row, e.field), e)
+    res.errors = [{**e.to_dict(), "prediction_id": None if bad[e.row] else str(pid[e.row])}
+                  for e in first.values()]
     dup_in_request = np.zeros(n, dtype=bool)  # among valid rows: a rejected row wins nothing
     dup_in_request[ok] = pd.Series(pid[ok]).duplicated().to_numpy()
     ok &= ~dup_in_request

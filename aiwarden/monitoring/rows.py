@@ -438,16 +438,22 @@ def _short(v: object) -> str:
     return s if len(s) <= 60 else s[:57] + "...'"
 
 
-def label_rows(rows: list[Any]) -> tuple[pa.Array, pa.Array, list[RowError]]:
-    """``(prediction ids, labels as text, errors)`` from JSON label objects."""
+LABEL_KEYS = frozenset({PID, "label"})
+
+
+def label_rows(rows: list[Any]) -> tuple[pa.Array, pa.Array, list[RowError], set[str]]:
+    """``(prediction ids, labels as text, errors, keys nothing reads)`` from JSON label
+    objects. A label carries no time of its own (it joins its prediction's), so a
+    ``timestamp`` sent with it is reported as ignored rather than dropped without a word."""
     errors = [RowError(i, "row", "expected a JSON object") for i, r in enumerate(rows)
               if not isinstance(r, dict)]
     rows = [r if isinstance(r, dict) else {} for r in rows]
+    ignored = {k for r in rows for k in r} - LABEL_KEYS
     ids, _ = _array([r.get(PID) for r in rows])
     labels, nested = _array([r.get("label") for r in rows])
     errors += [RowError(int(i), "label", "expected a scalar, got an object or list")
                for i in nested]
-    return ids, labels, errors
+    return ids, labels, errors, ignored
 
 
 def label_text(arr: pa.Array) -> pa.Array:

@@ -285,13 +285,16 @@ class Monitor:
                 raise DataError(f"Label data needs the columns {missing}.", missing[0])
             ids, values, errors = (payload.column(rows.PID).combine_chunks(),
                                    payload.column("label").combine_chunks(), [])
+            ignored = set(payload.column_names) - rows.LABEL_KEYS
         else:
-            ids, values, errors = rows.label_rows(payload)
+            ids, values, errors, ignored = rows.label_rows(payload)
         levels = self.levels
-        return joins.ingest_labels(self.db, self.refs, m, ids, values,
-                                   bucket_seconds=self.settings.bucket_seconds,
-                                   levels=levels, errors=errors,
-                                   segment_top_n=self.settings.segment_top_n)
+        res = joins.ingest_labels(self.db, self.refs, m, ids, values,
+                                  bucket_seconds=self.settings.bucket_seconds,
+                                  levels=levels, errors=errors,
+                                  segment_top_n=self.settings.segment_top_n)
+        res.ignored_columns = sorted(ignored)
+        return res
 
     # --------------------------------------------------------------- queries
     def _window(self, start: Any, end: Any, default_span: float = 86400) -> tuple[int, int]:

@@ -333,6 +333,9 @@ class LabelsIngested(Open):
     duplicates: int
     rejected: int
     errors: list[dict[str, Any]]
+    ignored_columns: list[str] = Field(
+        default=[], description="keys or columns of the body a label does not take (a label "
+        "has no time of its own: it joins its prediction's)")
 
 
 class ResourcesIngested(Open):

@@ -242,19 +242,28 @@ def test_label_rows_without_id_or_label_are_rejected(http: httpx.Client) -> None
     assert {i: e["field"] for i, e in errors.items()} == {1: "prediction_id", 2: "label",
                                                           3: "prediction_id"}
     assert all(e["reason"] for e in errors.values())
-    assert _performance(http, name)["labels"] == 2
+    assert errors[2]["prediction_id"] == "p2"  # the id sent, to find the row by
+    assert "ignored_columns" not in res
+    # One error per row and field; keys a label does not take are named, not dropped.
+    res = _label(http, name, [{"prediction_id": "p5", "label": [1]},
+                              {"prediction_id": "p7", "label": 1, "timestamp": "garbage"}])
+    assert [(e["row"], e["prediction_id"], e["field"]) for e in res["errors"]] == [
+        (0, "p5", "label")]
+    assert "scalar" in res["errors"][0]["reason"]
+    assert res["ignored_columns"] == ["timestamp"] and res["joined"] == 1
+    assert _performance(http, name)["labels"] == 3
     # A rejected row does not shadow a valid label for the same id in the same request.
     res = _label(http, name, [{"prediction_id": "p6"},
                               {"prediction_id": "p6", "label": int(df.y[6])}])
     assert (res["rejected"], res["joined"], res["duplicates"]) == (1, 1, 0)
-    assert _performance(http, name)["labels"] == 3
+    assert _performance(http, name)["labels"] == 4
     # Bulk: a null label is rejected; a missing column is a 422 naming it.
     table = pa.table({"prediction_id": ["p8", "p9"], "label": pa.array([1, None], pa.int64())})
     res = _label(http, name, _arrow(table), ARROW)
     assert (res["joined"], res["rejected"]) == (1, 1)
-    assert res["errors"][0]["field"] == "label"
+    assert res["errors"][0]["field"] == "label" and res["errors"][0]["prediction_id"] == "p9"
     r = http.post(f"/models/{name}/labels", content=_parquet(pa.table({"prediction_id": ["p10"]})),
                   headers={"content-type": PARQUET})
     assert r.status_code == 422
     assert r.json()["detail"]["field"] == "label"
-    assert _performance(http, name)["labels"] == 4
+    assert _performance(http, name)["labels"] == 5
