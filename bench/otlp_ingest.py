@@ -262,8 +262,9 @@ def main() -> None:
                 workers = llm_eval_pool.auto_workers() if w == "auto" else int(w)
                 with database_url(args.db, Path(tmp)) as url:
                     srv = ProcessServer(url, Path(tmp), extra_env=env,
-                                        args=server_args).spawn().wait_ready(within=300)
+                                        args=server_args).spawn()
                     try:
+                        srv.wait_ready(within=300)  # in the try: one never ready is stopped
                         _setup(srv.url)
                         _warm(srv, bodies(args.batch, args.batch, "llm", 9999,
                                           args.output_chars)[0][0], workers)
