@@ -8,7 +8,8 @@ Page–Hinkley; a 0/1 error stream with four rate changes for DDM) it times, in 
 * aiwarden ``detect``: the whole stream in one call (validation vectorised, tight loop; for
   ADWIN the numba-compiled loop when numba is installed, and the Python loop on a second row);
 
-and prints microseconds of CPU time per event (``time.process_time``: steadier than wall time
+and prints microseconds of CPU time per event, wall time on the line below each
+(``time.process_time``: steadier than wall time
 on a shared machine), the ratio river / ours (> 1 means we are faster) and whether the
 detection indices are identical. Timings are medians of ``--repeats`` runs, interleaved; the
 compiled loop is warmed up first and its one-off cost (numba import, compile or cache load)
@@ -23,6 +24,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -54,25 +56,26 @@ def error_stream(n: int) -> np.ndarray:
     return (rng.random(n) < rates).astype(np.float64)
 
 
-def loop(detector: object, values: list[float]) -> tuple[float, list[int]]:
-    """Seconds for one update + flag read per event, and the indices that fired."""
+def loop(detector: object, values: list[float]) -> tuple[float, float, list[int]]:
+    """CPU and wall seconds for one update + flag read per event, and the indices fired."""
     update = detector.update  # type: ignore[attr-defined]
     fired = []
-    start = time.process_time()
+    start, wall = time.process_time(), time.perf_counter()
     for i, x in enumerate(values):
         update(x)
         if detector.drift_detected:  # type: ignore[attr-defined]
             fired.append(i)
-    return time.process_time() - start, fired
+    return time.process_time() - start, time.perf_counter() - wall, fired
 
 
-def batch(detector: DriftDetector, stream: np.ndarray) -> tuple[float, list[int]]:
-    start = time.process_time()
+def batch(detector: DriftDetector, stream: np.ndarray) -> tuple[float, float, list[int]]:
+    start, wall = time.process_time(), time.perf_counter()
     fired = detector.detect(stream)
-    return time.process_time() - start, fired
+    return time.process_time() - start, time.perf_counter() - wall, fired
 
 
-def python_batch(detector: DriftDetector, stream: np.ndarray) -> tuple[float, list[int]]:
+def python_batch(detector: DriftDetector, stream: np.ndarray
+                 ) -> tuple[float, float, list[int]]:
     """``detect`` with ADWIN's compiled loop switched off: the Python loop alone."""
     saved = adwin_module._KERNEL_MIN
     adwin_module._KERNEL_MIN = len(stream) + 1
@@ -124,6 +127,7 @@ def main() -> None:
         cases.insert(1, ("ADWIN (py detect)", drift.ADWIN, ADWIN, "metric", python_batch))
     for label, make_river, make_ours, kind, detect in cases:
         times: dict[str, list[float]] = {"river": [], "update": [], "detect": []}
+        walls: dict[str, list[float]] = {"river": [], "update": [], "detect": []}
         found: dict[str, list[int]] = {}
         for _ in range(args.repeats):
             runs = (
@@ -132,9 +136,11 @@ def main() -> None:
                 ("detect", detect, make_ours, streams[kind]),
             )
             for key, timer, make, data in runs:
-                seconds, found[key] = timer(make(), data)  # type: ignore[operator]
+                seconds, wall, found[key] = timer(make(), data)  # type: ignore[operator]
                 times[key].append(seconds)
+                walls[key].append(wall)
         per_event = {key: 1e6 * statistics.median(ts) / args.events for key, ts in times.items()}
+        wall = {key: 1e6 * statistics.median(ts) / args.events for key, ts in walls.items()}
         same = found["river"] == found["update"] == found["detect"]
         print(
             f"{label:<18} {per_event['river']:8.3f} {per_event['update']:9.3f} "
@@ -142,6 +148,12 @@ def main() -> None:
             f"{per_event['river'] / per_event['detect']:10.2f} {len(found['river']):11d} "
             f"{'yes' if same else 'NO':>5}"
         )
+        print(
+            f"{'  (wall)':<18} {wall['river']:8.3f} {wall['update']:9.3f} "
+            f"{wall['detect']:9.3f} {wall['river'] / wall['update']:10.2f} "
+            f"{wall['river'] / wall['detect']:10.2f}"
+        )
+    print(f"\nload average after the run: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":
