@@ -101,6 +101,9 @@ class RowExplanations:
     seed: int
     explanations: Sequence[Explanation]  # built per row on first read (rows.py)
     values: np.ndarray = field(repr=False, compare=False)
+    #: how ``output`` was summed when it is not the model's own answer (interventional Tree
+    #: SHAP: the trees' float64 sum after the trees' own float32 casting); else empty
+    output_precision: str = ""
 
     @property
     def max_abs_residual(self) -> float:
@@ -115,6 +118,8 @@ class RowExplanations:
         return {"method": self.method, "output_space": self.output_space,
                 "features": list(self.features), "background_size": self.background_size,
                 "seed": self.seed, "max_abs_residual": _num(self.max_abs_residual),
+                **({"output_precision": self.output_precision} if self.output_precision
+                   else {}),
                 "explanations": rows}
 
 

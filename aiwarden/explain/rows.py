@@ -211,4 +211,4 @@ def explain_rows(model: Any, rows: Any, reference: Any,
     residual = att.output - att.base - att.values.sum(axis=1)
     rows_ = _Rows(att, names, frame, residual, adapter.classes or [])
     return RowExplanations(att.method, att.space, tuple(names), n_bg, opts.seed, rows_,
-                           att.values)
+                           att.values, att.precision)
