@@ -19,11 +19,14 @@ from aiwarden.monitoring import latency as latency_hist
 from aiwarden.monitoring.packed import Packed
 from aiwarden.monitoring.stored_accumulators import lift, resolve
 
-__all__ = ["BucketData", "bucket_starts", "split_by_bucket"]
+__all__ = ["MAX_GAUGE", "BucketData", "bucket_starts", "split_by_bucket"]
 
 # stored formats: 1 = one JSON document (read only); 2 = header + raw arrays (read only);
 # 3 = 2 with the accumulators' histogram lists as raw arrays too, after the profile's
 _PACKED = 3
+# The largest gauge sample or feedback score taken: two samples of 1.7e308 summed to inf,
+# which JSON stores as null. Below this bound a sum of 2**63 samples stays finite.
+MAX_GAUGE = 1e18
 _HEAD = struct.Struct("<4sI")
 _MAGIC = b"AWB2"
 # Compression around either format: LZ4 (frame), after this magic and the raw length, or
@@ -178,7 +181,8 @@ class BucketData:
             quarantine_reasons={str(k): int(v) for k, v in d["quarantine_reasons"].items()},
             labels=int(d["labels"]), errors=int(d.get("errors", 0)),
             resources={str(k): (float(v[0]), float(v[1]), float(v[2]))
-                       for k, v in d.get("resources", {}).items()},
+                       for k, v in d.get("resources", {}).items()
+                       if None not in v},  # a sum stored as null (inf) before MAX_GAUGE
             **profile,
         )
 

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from aiwarden.errors import DataError
 from aiwarden.llm.descriptors import FEEDBACK
 from aiwarden.monitoring import llm_privacy
-from aiwarden.monitoring.bucket import BucketData
+from aiwarden.monitoring.bucket import MAX_GAUGE, BucketData
 from aiwarden.store.tables import llm_feedback
 
 __all__ = ["MAX_COMMENT", "feedback_partial", "feedback_table", "ingest_llm_feedback"]
@@ -61,8 +61,9 @@ def _check(rows: list[Any]) -> tuple[list[tuple[int, str, float, str | None]],
         elif not isinstance(rid, str) or not rid or len(rid) > 200:
             bad("request_id", "required: the event's request id (1-200 characters)")
         elif isinstance(score, bool) or not isinstance(score, int | float) \
-                or not math.isfinite(score):
-            bad("score", f"required: a finite number, got {score!r}")
+                or not math.isfinite(score) or abs(score) > MAX_GAUGE:
+            bad("score", f"required: a finite number from {-MAX_GAUGE:g} to {MAX_GAUGE:g}, "
+                         f"got {score!r}")
         elif comment is not None and not isinstance(comment, str):
             bad("comment", f"expected text, got {type(comment).__name__}")
         elif comment is not None and len(comment) > MAX_COMMENT:

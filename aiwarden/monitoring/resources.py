@@ -20,7 +20,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiwarden.monitoring.bucket import BucketData
+from aiwarden.monitoring.bucket import MAX_GAUGE, BucketData
 from aiwarden.monitoring.profiles import append_partials
 from aiwarden.monitoring.windows import parse_instant
 from aiwarden.store import models_repo as repo
@@ -68,8 +68,9 @@ def _sample(s: Any, now: float) -> tuple[float, str | None, dict[str, float]]:
             raise ValueError(key, "gauge names are lower-case letters, digits and _")
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(key, f"expected a number, got {type(value).__name__}")
-        if not math.isfinite(value) or value < 0:
-            raise ValueError(key, f"expected a finite number >= 0, got {value!r}")
+        if not math.isfinite(value) or not 0 <= value <= MAX_GAUGE:
+            raise ValueError(key, f"expected a finite number from 0 to {MAX_GAUGE:g}, "
+                                  f"got {value!r}")
         gauges[key] = float(value)
     if not gauges:
         raise ValueError("sample", f"no gauges; send e.g. {', '.join(KNOWN_GAUGES[:3])}")

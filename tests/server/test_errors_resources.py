@@ -52,12 +52,18 @@ def test_resource_samples_give_mean_peak_and_cost_per_thousand(http) -> None:
     cpu, rss, cost = rng.uniform(5, 95, 30), rng.uniform(1e8, 3e8, 30), rng.uniform(0, 1e-3, 30)
     good = [{"timestamp": now - 900 + 20 * i, "cpu_percent": float(cpu[i]),
              "rss_bytes": float(rss[i]), "cost": float(cost[i])} for i in range(30)]
+    # Two samples of 1.7e308 summed to inf, stored as null: every later alert evaluation
+    # and /metrics answered 500, for every model on the server.
     bad = [{"cpu_percent": -1}, {"cpu_percent": "high"}, {"CPU": 3.0}, {"version": "v9",
-           "cpu_percent": 1.0}, {"timestamp": "yesterday", "cpu_percent": 1.0}, ["x"], {}]
+           "cpu_percent": 1.0}, {"timestamp": "yesterday", "cpu_percent": 1.0}, ["x"], {},
+           {"cpu_percent": 1.7e308}, {"rss_bytes": 1.7e308}]
     res = http.post(f"/models/{name}/resources", json={"samples": good + bad}).json()
     assert (res["accepted"], res["rejected"]) == (30, len(bad))
     assert [e["field"] for e in res["errors"]] == ["cpu_percent", "cpu_percent", "CPU",
-                                                    "version", "timestamp", "sample", "sample"]
+                                                    "version", "timestamp", "sample", "sample",
+                                                    "cpu_percent", "rss_bytes"]
+    assert "1e+18" in res["errors"][-1]["reason"]
+    assert evaluate(http)["evaluated"]  # the cycle that failed for every model
     value = _window(http, name, "resources")
     g = value["gauges"]
     assert g["cpu_percent"]["samples"] == 30

@@ -202,9 +202,11 @@ def test_late_feedback_joins_by_request_id_and_early_feedback_is_held(http_modul
     http = http_module
     early = http.post("/models/ctl/llm-feedback", json=[
         {"request_id": "fb0", "score": 0.0}, {"request_id": "fb1", "score": 1.0},
-        {"request_id": "fb2", "score": "great"}]).json()
-    assert (early["pending"], early["joined"], early["rejected"]) == (2, 0, 1)
-    assert early["errors"][0]["field"] == "score"
+        {"request_id": "fb2", "score": "great"}, {"request_id": "fb2", "score": 1.7e308},
+        {"request_id": "fb2", "score": -1e19}]).json()
+    assert (early["pending"], early["joined"], early["rejected"]) == (2, 0, 3)
+    assert [e["field"] for e in early["errors"]] == ["score"] * 3
+    assert "1e+18" in early["errors"][1]["reason"]  # a sum of two would be inf
     assert http.get("/models/ctl").json()["labels_pending"] == 2
     out = http.post("/models/ctl/llm-events", json=_events(3, "fb")).json()
     assert out["labels_joined"] == 2
