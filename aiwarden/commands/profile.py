@@ -35,7 +35,8 @@ def register(sub: Any) -> None:
         p.add_argument(f"--{hint}", help=f"--fit: the {hint} column" if hint != "task"
                        else "--fit: binary, multiclass or regression")
     p.add_argument("--scores", help="--fit: score columns, comma separated")
-    p.add_argument("-o", "--out", required=True, help="where to write the JSON result")
+    p.add_argument("-o", "--output", "--out", dest="out", required=True,
+                   help="where to write the JSON result (its folder must exist)")
     p.add_argument("--model", help="the model the result is for (recorded in the file)")
     p.add_argument("--server", "--url", dest="url", help="not used yet: the server takes no "
                    "pre-built profile or reference (see docs/engine.md)")
@@ -52,6 +53,12 @@ def _run(args: argparse.Namespace) -> int:
     if args.fit == bool(args.reference):
         return fail("profile", "pass --reference REF.json to profile, or --fit to fit one",
                     Exit.USAGE)
+    if args.workers < 1:  # a LocalCluster of 0 workers waits for one forever
+        return fail("profile", f"--workers must be at least 1 (got {args.workers})",
+                    Exit.USAGE)
+    unwritable = _unwritable(args.out)
+    if unwritable:  # checked before the work: a profile can take minutes
+        return fail("profile", f"-o/--output {args.out!r}: {unwritable}", Exit.USAGE)
     if args.engine in _EXTRA:
         module, extra = _EXTRA[args.engine]
         try:
@@ -82,7 +89,11 @@ def _run(args: argparse.Namespace) -> int:
         prof = _profile(args, ref)
         out = {"model": args.model, "engine": args.engine, "profile": prof.to_dict()}
         rows = prof.n_rows
-    Path(args.out).write_text(json.dumps(out))
+    try:
+        Path(args.out).write_text(json.dumps(out))
+    except OSError as exc:  # changed since the check (or a full disk)
+        return fail("profile", f"-o/--output {args.out!r}: cannot write: {exc.strerror or exc}",
+                    Exit.USAGE)
     print(f"{'reference' if args.fit else 'profile'} of {rows} rows ({args.engine}, "
           f"{time.monotonic() - started:.1f} s) written to {args.out}")
     if args.url or args.model:
@@ -90,6 +101,20 @@ def _run(args: argparse.Namespace) -> int:
               "(PUT /models/{name}/versions/{version}/reference takes the rows)",
               file=sys.stderr)
     return Exit.OK
+
+
+def _unwritable(out: str) -> str | None:
+    """Why ``out`` cannot be written, or None: the folder must exist and be writable."""
+    path = Path(out)
+    folder = path.parent
+    if path.is_dir():
+        return "is a folder; give a file name"
+    if not folder.is_dir():
+        return f"the folder {str(folder)!r} does not exist"
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists()
+                                                    and not os.access(path, os.W_OK)):
+        return "is not writable"
+    return None
 
 
 def _profile(args: argparse.Namespace, ref: Any) -> Any:

@@ -247,3 +247,47 @@ def test_cli_refuses_bad_usage_in_one_line(data, tmp_path, capsys) -> None:
         capture_output=True, text=True, timeout=60)
     assert code.returncode == 2
     assert "'spark' extra" in code.stderr and code.stderr.count("\n") == 1
+
+
+def test_cli_refuses_an_unwritable_output_before_the_work(data, tmp_path, capsys) -> None:
+    """Review: a missing -o folder was a traceback (exit 1) after the whole profile."""
+    from aiwarden.cli import main
+
+    root, _ = data
+    ref_file = tmp_path / "ref.json"
+    assert main(["profile", str(root), "--fit", "--target", "y", "-o", str(ref_file)]) == 0
+    capsys.readouterr()
+    missing = tmp_path / "nonexistent" / "x.json"
+    for argv in (["--reference", str(ref_file)], ["--fit"]):
+        assert main(["profile", str(root), *argv, "-o", str(missing)]) == 2
+        out, err = capsys.readouterr()
+        assert out == ""  # nothing computed: the summary line is printed after the work
+        assert err.count("\n") == 1 and err.startswith("aiwarden profile: error: -o/--output")
+        assert "does not exist" in err and str(missing.parent) in err
+    assert not missing.parent.exists()
+    assert main(["profile", str(root), "--reference", str(ref_file), "-o", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    # the long spelling works as docs/cli.md says
+    good = tmp_path / "p.json"
+    assert main(["profile", str(root), "--reference", str(ref_file), "--output", str(good)]) == 0
+    assert json.loads(good.read_text())["profile"]["n_rows"] == 13_000
+
+
+def test_cli_refuses_fewer_than_one_worker(data, tmp_path, capsys) -> None:
+    """Review: --engine dask --workers 0 never returned (a cluster without workers)."""
+    from aiwarden.cli import main
+
+    root, _ = data
+    out = tmp_path / "x.json"
+    # the case that hung, in a process a timeout can end
+    res = subprocess.run(
+        [sys.executable, "-m", "aiwarden.cli", "profile", str(root), "--fit", "--engine",
+         "dask", "--workers", "0", "-o", str(out)], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.count("\n") == 1 and "--workers must be at least 1" in res.stderr
+    for engine in ("local", "dask", "spark"):
+        assert main(["profile", str(root), "--fit", "--engine", engine, "--workers", "-3",
+                     "-o", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "--workers must be at least 1 (got -3)" in err
+    assert not out.exists()
