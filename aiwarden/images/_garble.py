@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["AGREE", "COSINE", "QUIET", "dc_shift", "grey_fill"]
+__all__ = ["AGREE", "COSINE", "QUIET", "dc_shift", "grey_fill", "row_break", "row_tear",
+           "tail_fill"]
 
 #: A block's shift counts towards the staircase when it is at least this share of the
 #: staircase's mean shift; at least ``AGREE`` of the blocks of each half must.
@@ -126,3 +127,123 @@ def _steps(a: np.ndarray, ys: np.ndarray, nbx: int, grid: int) -> np.ndarray:
     e = 1.5 * (row[2] - row[1]) - 0.5 * (row[3] - row[0])  # (k, 3, R, W)
     k, _, r, _ = e.shape
     return e.reshape(k, 3, r, nbx, grid).mean(axis=4)
+
+
+#: ``row_break``: a row boundary whose direct difference is at least this many times the
+#: difference after the best horizontal shift or channel permutation counts as a tear.
+TEAR_MIN_SHIFT = 2
+#: ``tail_fill``: pixels within this many levels of the fill colour belong to the fill.
+FILL_TOLERANCE = 3
+
+
+def row_break(rgb: np.ndarray) -> np.ndarray:
+    """:func:`row_tear` between adjacent rows and between rows 3 apart (a JPEG's chroma
+    subsampling and its blocks spread a tear over two or three rows), the larger."""
+    return np.maximum(row_tear(rgb, 1), row_tear(rgb, 3))
+
+
+def row_tear(rgb: np.ndarray, gap: int = 1) -> np.ndarray:
+    """Per image of ``rgb`` (k, h, w, 3) uint8, any format: the largest tear between two
+    pixel rows, in units of the image's own row-to-row difference; 0 where none.
+
+    A tear is data displaced from one row on (the rows after a lost or inserted run of raw
+    bytes, rows rolled sideways, colour channels swapped from a point on): row r differs
+    from row r - 1 much more than rows do elsewhere, yet matches it once shifted sideways
+    (by 2 or more pixels, circularly) or with its channels permuted, while row r - 1 does
+    not match itself under that shift (a periodic texture would: a checkerboard's rows
+    match shifted by a period) and the rows just before and after r do not tear (a slanted
+    texture shifts every row). A picture's own edge along a row (a horizon, a flag's band)
+    matches no shift or permutation better than directly, so it does not count. Score: the
+    direct difference over (the best alternative's + the median row difference)."""
+    k, h, w, _ = rgb.shape
+    out = np.zeros(k)
+    if h < 8 or w < 8:
+        return out
+    a = rgb.astype(np.float32)
+    d0 = np.abs(a[:, gap:] - a[:, :-gap]).mean(axis=(2, 3))  # (k, h-gap) row r-1 vs r-1+gap
+    noise = np.median(d0, axis=1, keepdims=True) + 1.0
+    cand = d0 > 2.5 * noise  # a row boundary rougher than the image's usual
+    cand[:, gap:] &= d0[:, :-gap] < 0.5 * d0[:, gap:]  # the boundary before it is not
+    cand[:, :-gap] &= d0[:, gap:] < 0.5 * d0[:, :-gap]  # nor the one after
+    cand[:, :gap] = cand[:, -gap:] = False
+    ki, ri = np.nonzero(cand)
+    if not len(ki):
+        return out
+    prev, cur = a[ki, ri], a[ki, ri + gap]  # (n, w, 3)
+    best = np.full(len(ki), np.inf, np.float32)
+    for perm in ((0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)):
+        best = np.minimum(best, np.abs(cur[:, :, perm] - prev).mean(axis=(1, 2)))
+    # a permutation explains only a row with content of its own: two flat bands of colours
+    # that happen to be near permutations of each other (a flag) are an edge
+    spread = np.abs(cur - cur.mean(axis=1, keepdims=True)).mean(axis=(1, 2))
+    best[spread < 0.25 * d0[ki, ri]] = np.inf
+    g_prev, g_cur = prev.mean(axis=2), cur.mean(axis=2)  # (n, w)
+    fp, fc = np.fft.rfft(g_prev, axis=1), np.fft.rfft(g_cur, axis=1)
+    corr = np.fft.irfft(fc * np.conj(fp), n=w, axis=1)  # corr[s] = sum cur[x] prev[x-s]
+    auto = np.fft.irfft(fp * np.conj(fp), n=w, axis=1)
+    energy = (g_prev ** 2).sum(axis=1)
+    l2 = (g_cur ** 2).sum(axis=1)[:, None] + energy[:, None] - 2 * corr  # ||cur - roll(prev, s)||^2
+    self_l2 = 2 * energy[:, None] - 2 * auto  # ||prev - roll(prev, s)||^2
+    s = np.arange(w)
+    far = (np.minimum(s, w - s) >= TEAR_MIN_SHIFT)[None, :]
+    direct_l2 = np.maximum(l2[:, 0], 1e-6)
+    # a shift explains the tear only when row r - 1 is not periodic (a checkerboard's or
+    # a stripe pattern's rows match each other shifted by a period, and themselves
+    # under twice the shift: a photo's row does not, a period's multiple does)
+    masked = np.where(far, l2, np.inf)
+    best_s = masked.argmin(axis=1)
+    shift_l2 = masked[np.arange(len(ki)), best_s]
+    twice = (2 * best_s) % w
+    periodic = (np.minimum(twice, w - twice) >= TEAR_MIN_SHIFT) & (
+        self_l2[np.arange(len(ki)), twice] < 0.5 * direct_l2)
+    shift_l2[periodic] = np.inf
+    # back to an L1-like scale: the ratio of RMS differences
+    ratio_shift = np.sqrt(direct_l2 / np.maximum(shift_l2, 1e-6))
+    alt = np.minimum(best, d0[ki, ri] / np.maximum(ratio_shift, 1.0))
+    # how much better the best alternative matches than the rows as they are, bounded by
+    # how rough the boundary is against the image's usual (a flat image's tiny steps)
+    score = np.minimum(d0[ki, ri] / (alt + 0.5), d0[ki, ri] / noise[ki, 0])
+    np.maximum.at(out, ki, score)
+    return out
+
+
+def tail_fill(rgb: np.ndarray) -> np.ndarray:
+    """Per image of ``rgb`` (k, h, w, 3) uint8, any format: the share of the pixels, in
+    raster order, in a trailing run of one colour (any colour, within ``FILL_TOLERANCE``)
+    that starts inside a row and spans at least one whole row, where that colour is rare
+    above the run (< 1 % of the pixels): data cut short and padded (zeros, grey, a repeated
+    value). 0 otherwise: a drawing's or screenshot's background runs to the end too, but
+    its colour is all over the picture above; an image that is all one colour is
+    ``constant``."""
+    k, h, w, _ = rgb.shape
+    out = np.zeros(k)
+    if h < 4 or w < 4:
+        return out
+    last = rgb[:, -1].astype(np.int16)  # (k, w, 3)
+    flat_last = (last.max(axis=1) - last.min(axis=1) <= 2 * FILL_TOLERANCE).all(axis=1)
+    for i in np.flatnonzero(flat_last):
+        colour = rgb[i, -1, -1].astype(np.int16)
+        near = (np.abs(rgb[i].astype(np.int16) - colour) <= FILL_TOLERANCE).all(axis=2)
+        full = near.all(axis=1)
+        if full.all():
+            continue
+        top = int(np.flatnonzero(~full)[-1])  # the last row not wholly the fill colour
+        if top < 1:
+            continue
+        row = near[top]
+        x0 = int(np.flatnonzero(~row)[-1]) + 1  # the fill starts in this row at x0
+        if x0 <= 0 or x0 >= w:
+            x0 = w  # starts at a row boundary: no partial row to show the cut
+        # the rows just above may hold the cut's own partial rows (a JPEG fills by block
+        # rows of 8 or 16 pixels): the colour's share is read above them
+        above = near[: top - 16 if top > 32 else top].mean()
+        if x0 == w or above >= 0.01:
+            continue
+        # the cut row's content before the fill is far from its colour (JPEG ringing under
+        # a dark bar fades into the bar's colour: it is close, and not a cut)
+        left = np.abs(rgb[i, top, :x0].astype(np.int16) - colour).max(axis=1).mean()
+        if left < 2 * FILL_TOLERANCE:
+            continue
+        run = (h - 1 - top) * w + (w - x0)
+        out[i] = run / (h * w)
+    return out

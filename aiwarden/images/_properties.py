@@ -46,13 +46,13 @@ import scipy.fft
 from aiwarden.errors import ParameterError
 from aiwarden.images._decode import Decoded, DecodeFailure, decode
 from aiwarden.images._deps import pil, pil_part
-from aiwarden.images._garble import dc_shift, grey_fill
+from aiwarden.images._garble import dc_shift, grey_fill, row_break, tail_fill
 
 __all__ = ["NUMERIC", "PropertyTable", "compute_properties", "concat", "hamming", "properties"]
 
 NUMERIC = ("width", "height", "aspect_ratio", "channels", "file_size", "brightness",
            "contrast", "sharpness", "saturation", "mean_r", "mean_g", "mean_b", "channel_std_max",
-           "entropy", "block_step", "grey_fill", "dc_shift", "non_finite")
+           "entropy", "block_step", "grey_fill", "dc_shift", "row_break", "tail_fill", "non_finite")
 _CHUNK = 32
 _GARBLE_PIXELS = 2_000_000  # pixels of a batch of the garbled-data checks
 
@@ -217,6 +217,10 @@ def _measure(images: list[Any], rows: list[int], cols: dict[str, np.ndarray],
         cols["sharpness"][rows] = np.einsum("ij,ij->i", lap, lap) / lap.shape[1] - m * m
     if h >= 11:
         cols["block_step"][rows] = block_steps(g)
+    rgb = np.stack([np.asarray(im) for im in images])
+    cols["row_break"][rows] = row_break(rgb)
+    cols["tail_fill"][rows] = tail_fill(rgb)
+    del rgb
     mx, mn = [], []
     for im in images:
         r, gg, b = im.split()
