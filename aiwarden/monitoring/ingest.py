@@ -433,8 +433,12 @@ def _quarantine(conn: Connection, model_id: int, g: _Group, now: float, result: 
 
 
 def _pid(g: _Group, i: int) -> str | None:
+    """A quarantined row's id as stored: a NUL (refused in ids) written ``\\x00``, since
+    PostgreSQL keeps no NUL in text."""
     pid = g.pid[i] if len(g.pid) else None
-    return None if pid is None or (isinstance(pid, float) and np.isnan(pid)) else str(pid)
+    if pid is None or (isinstance(pid, float) and np.isnan(pid)):
+        return None
+    return str(pid).replace("\x00", "\\x00")
 
 
 def _quarantined_before(conn: Connection, model_id: int,

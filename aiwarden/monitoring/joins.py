@@ -120,6 +120,10 @@ def ingest_labels(db: Database, refs: References, model: ModelRow, ids: pa.Array
     bad = pd.isna(pid) | (pd.Series(pid, dtype=object).fillna("").str.len() == 0).to_numpy()
     errors += [rows.RowError(int(i), "prediction_id", "required: a non-empty prediction id")
                for i in np.flatnonzero(bad)]
+    nul = rows.nul_ids(ids) & ~bad
+    errors += [rows.RowError(int(i), "prediction_id", rows.NUL_REASON)
+               for i in np.flatnonzero(nul)]
+    bad |= nul  # its id is not echoed either
     no_label = pd.isna(lab) & ~bad
     errors += [rows.RowError(int(i), "label", "required: the label value")
                for i in np.flatnonzero(no_label)]

@@ -341,9 +341,20 @@ def _check_ids(batch: Batch, name: str) -> np.ndarray:
     too_long = np.asarray(pc.fill_null(pc.greater(pc.utf8_length(arr), MAX_ID), False))
     if too_long.any():
         batch.fail(np.flatnonzero(too_long), name, f"longer than {MAX_ID} characters")
+    nul = nul_ids(arr)
+    if nul.any():
+        batch.fail(np.flatnonzero(nul), name, NUL_REASON)
     batch.columns[name] = arr
     values = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object)
     return values
+
+
+NUL_REASON = "holds a NUL character, which no store keeps (PostgreSQL refuses it)"
+
+
+def nul_ids(arr: pa.Array) -> np.ndarray:
+    """Which ids hold a NUL: refused per row, where PostgreSQL failed the whole request."""
+    return np.asarray(pc.fill_null(pc.match_substring(arr, "\x00"), False))
 
 
 def _check_times(batch: Batch, now: float) -> np.ndarray:

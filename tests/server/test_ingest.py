@@ -526,3 +526,16 @@ def test_iso_timestamps_are_stored_as_the_time_they_name(http: httpx.Client) -> 
         assert got.loc[f"z{k}", "timestamp"] == pytest.approx(now - 60 * k, abs=1e-6)
     assert got.loc["offset", "timestamp"] == pytest.approx(now - 30.25, abs=1e-6)
     assert "bool" not in got.index
+
+
+def test_an_id_holding_a_nul_is_refused_alone(http: httpx.Client) -> None:
+    """PostgreSQL keeps no NUL in text: the row is quarantined naming its id field, and the
+    request's other rows are stored (it was a 422 for the whole request there)."""
+    name = _model(http)
+    base = {"features": {"x": 0.5, "c": "a"}, "prediction": 1, "timestamp": time.time()}
+    res = _post(http, name, [{"prediction_id": "n1\x00x", **base},
+                             {"prediction_id": "n2", **base}])
+    assert (res["accepted"], res["quarantined"]) == (1, 1), res
+    assert res["errors"][0]["field"] == "prediction_id"
+    assert "NUL" in res["errors"][0]["reason"]
+    assert res["errors"][0]["prediction_id"] == "n1\\x00x"  # as the quarantine keeps it

@@ -251,12 +251,17 @@ def test_label_rows_without_id_or_label_are_rejected(http: httpx.Client) -> None
         (0, "p5", "label")]
     assert "scalar" in res["errors"][0]["reason"]
     assert res["ignored_columns"] == ["timestamp"] and res["joined"] == 1
-    assert _performance(http, name)["labels"] == 3
+    # A NUL in an id: that row refused (PostgreSQL answered 500 for the whole request).
+    res = _label(http, name, [{"prediction_id": "p11\x00x", "label": 1},
+                              {"prediction_id": "p11", "label": int(df.y[11])}])
+    assert (res["rejected"], res["joined"]) == (1, 1)
+    assert res["errors"][0]["field"] == "prediction_id" and "NUL" in res["errors"][0]["reason"]
+    assert _performance(http, name)["labels"] == 4
     # A rejected row does not shadow a valid label for the same id in the same request.
     res = _label(http, name, [{"prediction_id": "p6"},
                               {"prediction_id": "p6", "label": int(df.y[6])}])
     assert (res["rejected"], res["joined"], res["duplicates"]) == (1, 1, 0)
-    assert _performance(http, name)["labels"] == 4
+    assert _performance(http, name)["labels"] == 5
     # Bulk: a null label is rejected; a missing column is a 422 naming it.
     table = pa.table({"prediction_id": ["p8", "p9"], "label": pa.array([1, None], pa.int64())})
     res = _label(http, name, _arrow(table), ARROW)
@@ -266,4 +271,4 @@ def test_label_rows_without_id_or_label_are_rejected(http: httpx.Client) -> None
                   headers={"content-type": PARQUET})
     assert r.status_code == 422
     assert r.json()["detail"]["field"] == "label"
-    assert _performance(http, name)["labels"] == 5
+    assert _performance(http, name)["labels"] == 6
