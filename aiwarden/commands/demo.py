@@ -13,6 +13,7 @@ import argparse
 import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["demo_settings", "register"]
 
 DEMO_ENTRY = "aiwarden.demo.training:train"  # the fraud story's retraining pipeline
+DEMO_HOST = "127.0.0.1"  # the demo listens on loopback only
 
 
 def register(sub: Any) -> None:
@@ -63,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.speed <= 0:
         return fail("demo", "--speed must be positive")
+    if not 0 < args.port < 65536:
+        return fail("demo", f"--port must be between 1 and 65535 (got {args.port})")
     from aiwarden.demo.story import start_story
     from aiwarden.server.run import serve
 
@@ -77,6 +81,14 @@ def run(args: argparse.Namespace) -> int:
     temporary = not args.data_dir
     data = args.data_dir or tempfile.mkdtemp(prefix="aiwarden-demo-")
     settings = demo_settings(args.port, data, speed=args.speed, story=args.story, **extra)
+    if not _port_free(settings.host, settings.port):  # checked after the settings (a bad
+        # AIWARDEN_* is named first); else uvicorn fails to bind while the story plays
+        # against whatever server owns the port
+        if llm is not None:
+            llm.close()
+        if temporary:
+            shutil.rmtree(data, ignore_errors=True)
+        return fail("demo", f"port {settings.port} is in use; choose another with --port")
     url = f"http://127.0.0.1:{settings.port}"
     print(f"aiwarden demo: dashboard {url}/  ·  API {url}/docs  ·  data {data}\n"
           f"Ctrl-C stops it{' and removes the temporary folder' if temporary else ''}.",
@@ -144,8 +156,20 @@ def demo_settings(port: int, data_dir: str, *, speed: float = 1.0, story: str = 
     defaults = {
         "evaluate_every": None if os.environ.get("AIWARDEN_EVALUATE_EVERY") else 10 / speed,
         "log_level": None if os.environ.get("AIWARDEN_LOG_LEVEL") else "warning"}
-    return ServerSettings.from_env(host="127.0.0.1", port=port, data_dir=data_dir,
+    return ServerSettings.from_env(host=DEMO_HOST, port=port, data_dir=data_dir,
                                    **(defaults | overrides))
+
+
+def _port_free(host: str, port: int) -> bool:
+    """Whether a listening socket can be bound at ``host:port`` now, as uvicorn binds it
+    (SO_REUSEADDR: a port in TIME_WAIT is free, one with a listener is not)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 class _Stopped(Exception):

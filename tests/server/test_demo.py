@@ -219,3 +219,27 @@ def test_a_stopped_demo_removes_its_temporary_folder(tmp_path: Path, how: int,
         else:
             assert (kept / "aiwarden.db").exists() or any(kept.iterdir())
             assert "removed" not in out
+
+
+@pytest.mark.parametrize("story", ["fraud", "chatbot"])
+def test_a_taken_port_stops_the_demo_in_one_line(tmp_path: Path, story: str) -> None:
+    """Review: a taken --port printed uvicorn's bind error, then the story played against
+    whatever server owned the port, then exit 3 with no message."""
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        holder.setblocking(False)
+        port = holder.getsockname()[1]
+        res = subprocess.run([sys.executable, "-m", "aiwarden.cli", "demo", "--port", str(port),
+                              "--story", story, "--speed", "10"],
+                             env={**os.environ, "TMPDIR": str(tmp_path)}, cwd=ROOT,
+                             capture_output=True, text=True, timeout=120)
+        with pytest.raises(BlockingIOError):  # the story never called the port's owner
+            holder.accept()
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert res.stdout == ""
+    assert res.stderr == (f"aiwarden demo: error: port {port} is in use; "
+                          "choose another with --port\n")
+    assert not list(tmp_path.iterdir())  # no temporary data folder left behind
