@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 from typing import Any
 
 from aiwarden.commands._common import add_client_options, exit_code, explain, fail
@@ -31,12 +33,12 @@ def _run(args: argparse.Namespace) -> int:
     from aiwarden.commands._progress import Progress
     from aiwarden.errors import AiwardenError
     from aiwarden.sdk import ApiError, Client
-    from aiwarden.tabular_io import read_file, read_rows
+    from aiwarden.tabular_io import read_file
 
     try:
         # JSON rows go as JSON rows (their nested objects intact), columns as Arrow: the
         # server reads both forms with the same code as REST requests.
-        data = read_rows(args.file)
+        data = _read_rows(args.file)
         if args.kind.startswith("llm"):
             return _llm(args, data)
         if data is None:
@@ -65,6 +67,43 @@ def _run(args: argparse.Namespace) -> int:
         print(f"  row {e.get('row')} ({e.get('prediction_id')}): {e.get('field')}: "
               f"{e.get('reason')}")
     return 0
+
+
+def _read_rows(path: str) -> list[Any] | None:
+    """:func:`read_rows`, a malformed JSON Lines row named by its line in the file (each line
+    is parsed alone, so the decoder's own position is always "line 1"), as ``audit text``
+    names it."""
+    from aiwarden.errors import DataError
+    from aiwarden.tabular_io import read_rows
+
+    try:
+        return read_rows(path)
+    except DataError:
+        bad = _bad_line(Path(path))
+        if bad is None:  # one JSON document: the decoder's line is the file's
+            raise
+        number, exc = bad
+        raise DataError(f"Cannot read {path!r} as json: line {number}: {exc}") from None
+
+
+def _bad_line(path: Path) -> tuple[int, ValueError] | None:
+    """The first line that is not JSON, in a JSON Lines file (one whose first row parses on
+    its own); None for a JSON array or a single (pretty-printed) document."""
+    lines = [(n, line) for n, line in enumerate(path.read_bytes().splitlines(), start=1)
+             if line.strip()]
+    if not lines or lines[0][1].lstrip().startswith(b"["):
+        return None
+    if len(lines) > 1 and not lines[1][1].lstrip().startswith(b"{"):
+        try:  # a pretty-printed object's first line is "{", not a row
+            json.loads(lines[0][1])
+        except ValueError:
+            return None
+    for number, line in lines:
+        try:
+            json.loads(line)
+        except ValueError as exc:
+            return number, exc
+    return None
 
 
 _LLM_CHUNK = 1000  # events per request: evaluated and stored in one transaction

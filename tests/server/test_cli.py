@@ -205,3 +205,28 @@ def test_server_help_lists_its_settings() -> None:
     out = ok(cli("server", "--help"))
     for flag in ("--host", "--port", "--data-dir", "--database-url"):
         assert flag in out
+
+
+def test_a_malformed_json_lines_row_is_named_by_its_line(server: ProcessServer,
+                                                         tmp_path: Path) -> None:
+    """Review: line 2 malformed was reported as "line 1 column 2" (each line is decoded
+    alone); the file's line is named, as ``audit text`` names it."""
+    url = ("--url", server.url)
+    good = json.dumps({"prediction_id": "p1", "features": {"x": 1.0}})
+    rows = tmp_path / "m2.jsonl"
+    rows.write_text(f'{good}\n{{"prediction_id": oops}}\n\n{good}\n')
+    for kind in ("predictions", "llm"):  # read before any request: exit 2, not the 404's 3
+        line = one_line_error(cli("log", kind, "no-such-model", str(rows), *url), "log")
+        assert "as json: line 2: Expecting value: line 1 column 19" in line, line
+    audit = one_line_error(cli("audit", "text", str(rows), "--column", "prediction_id"),
+                           "audit text")
+    assert audit.split("error: ")[1] == line.split("error: ")[1]
+    later = tmp_path / "m4.jsonl"  # a blank line counts: line 4 of the file
+    later.write_text(f"{good}\n{good}\n\nnot json\n")
+    line = one_line_error(cli("log", "predictions", "no-such-model", str(later), *url), "log")
+    assert "line 4: Expecting value" in line, line
+    # one pretty-printed document: the decoder's own line is already the file's
+    pretty = tmp_path / "pretty.json"
+    pretty.write_text('[\n  {"prediction_id": "p1"},\n  {"prediction_id": oops}\n]\n')
+    line = one_line_error(cli("log", "predictions", "no-such-model", str(pretty), *url), "log")
+    assert "Expecting value: line 3 column 21" in line and "as json: line " not in line, line
