@@ -69,7 +69,7 @@ def corrupt(a: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray | 
         perm = [(0, 2, 1), (1, 0, 2), (2, 1, 0), (1, 2, 0), (2, 0, 1)][int(rng.integers(5))]
         a[r:] = a[r:][:, :, perm]
     elif kind == "band":
-        n = int(rng.integers(8, 41))
+        n = int(rng.integers(8, max(9, min(41, h // 3))))  # room for a distinct source
         r, src = int(rng.integers(0, h - n)), int(rng.integers(0, h - n))
         while abs(src - r) < n:
             src = int(rng.integers(0, h - n))
