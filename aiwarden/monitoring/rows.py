@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from aiwarden.engine.schema import ColumnType, Role, Schema
+from aiwarden.engine.schema import ColumnType, Role, Schema, Task
 from aiwarden.errors import DataError
 
 __all__ = ["ERROR", "LATENCY", "MAX_ID", "PID", "RESERVED", "TS", "VERSION", "Batch", "RowError",
@@ -305,7 +305,38 @@ def check(batch: Batch, schema: Schema | None, *, now: float) -> tuple[np.ndarra
             check_one = _check_numeric if col.dtype in _NUMERIC else _check_text
             batch.columns[col.name] = check_one(batch, col.name, batch.columns[col.name],
                                                 _where(col))
+        _check_outputs(batch, schema)
     return pid, ts
+
+
+def _check_outputs(batch: Batch, schema: Schema) -> None:
+    """A classifier's scores are probabilities (as its reference's were), and a binary
+    model predicts one of its two classes: ``"maybe"`` or a score of 1.7 is refused with
+    the field, not counted as a third class or a probability."""
+    if schema.task not in (Task.BINARY, Task.MULTICLASS):
+        return
+    for col in schema.columns:
+        if col.role != Role.SCORE or col.name not in batch.columns:
+            continue
+        arr = batch.columns[col.name]
+        if not (pa.types.is_floating(arr.type) or pa.types.is_integer(arr.type)):
+            continue
+        out = pc.or_(pc.less(arr, 0), pc.greater(arr, 1))
+        bad = np.asarray(pc.fill_null(out, False))
+        if bad.any():
+            batch.fail(np.flatnonzero(bad), _where(col), "expected a probability in [0, 1]")
+    pred = schema.column_for(Role.PREDICTION)
+    if schema.task != Task.BINARY or len(schema.classes) != 2 or pred is None \
+            or pred not in batch.columns:
+        return
+    arr = batch.columns[pred]
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        return
+    known = pa.array(list(schema.classes), pa.string())
+    bad = np.asarray(pc.and_(arr.is_valid(), pc.invert(pc.is_in(arr, value_set=known))))
+    if bad.any():
+        batch.fail(np.flatnonzero(bad), _where(schema[pred]),
+                   f"a binary model predicts one of {list(schema.classes)}")
 
 
 def _check_text(batch: Batch, name: str, arr: pa.Array, where: str) -> pa.Array:

@@ -539,3 +539,20 @@ def test_an_id_holding_a_nul_is_refused_alone(http: httpx.Client) -> None:
     assert res["errors"][0]["field"] == "prediction_id"
     assert "NUL" in res["errors"][0]["reason"]
     assert res["errors"][0]["prediction_id"] == "n1\\x00x"  # as the quarantine keeps it
+
+
+def test_a_binary_models_outputs_are_its_classes_and_probabilities(http: httpx.Client) -> None:
+    """'maybe' is no class of a binary model, 1.7 and -3 no probability: each row refused
+    naming its field (they were counted as a third class and as scores)."""
+    name = _model(http)
+    base = {"features": {"x": 0.5, "c": "a"}, "timestamp": time.time()}
+    res = _post(http, name, [
+        {"prediction_id": "ok", "prediction": 1, "scores": 0.8, **base},
+        {"prediction_id": "maybe", "prediction": "maybe", "scores": 0.5, **base},
+        {"prediction_id": "high", "prediction": 1, "scores": 1.7, **base},
+        {"prediction_id": "low", "prediction": 0, "scores": -3, **base}])
+    assert (res["accepted"], res["quarantined"]) == (1, 3), res
+    why = {e["prediction_id"]: (e["field"], e["reason"]) for e in res["errors"]}
+    assert why["maybe"][0] == "prediction" and "one of" in why["maybe"][1]
+    assert why["high"][0].startswith("scores") and "[0, 1]" in why["high"][1]
+    assert why["low"][0].startswith("scores")
