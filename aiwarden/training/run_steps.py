@@ -260,7 +260,6 @@ class RunSteps:
         """The image set's audit, before anything else reads or trains: a truncated JPEG
         named by path here costs seconds; found by the training function, a run. The audit
         runs in a thread so the run keeps its heartbeat (a large set takes minutes)."""
-        import threading
 
         source = str(self.spec.data.images)
         self.data["images"] = source
@@ -268,15 +267,11 @@ class RunSteps:
         if limits is None:
             self.step("image audit gate skipped (gates.image_audit is null)")
             return "passed"
-        out: list[gates.GateResult] = []
-        worker = threading.Thread(target=lambda: out.append(gates.image_audit_gate(
-            source, limits.model_dump())), name=f"aiwarden-image-audit-{self.run.id}",
-            daemon=True)
-        worker.start()
-        while worker.is_alive():
-            worker.join(0.5)
-            if self.stop_now():  # the thread is left to finish on its own; nothing reads it
-                return "cancelled"
+        state, out, _ = self._in_thread(
+            lambda: gates.image_audit_gate(source, limits.model_dump()),
+            f"aiwarden-image-audit-{self.run.id}")
+        if state == "stopped":  # the thread is left to finish on its own; nothing reads it
+            return "cancelled"
         if not out:  # the thread raised: a bug of ours, said as the gate's refusal
             out.append(gates.GateResult("image_audit", False, "the image audit stopped "
                                         "with an internal error (see the server log)",
@@ -290,27 +285,19 @@ class RunSteps:
         """The infra gate in a thread, watched: the candidate's predict is its own code
         (a custom step may wait on anything), so a call that never returns must neither
         hold the run past ``infra_limit`` seconds nor make it deaf to a cancel."""
-        import threading
 
         budget = self.spec.gates.latency_budget_ms
         limit = infra_limit(budget)
-        out: list[gates.GateResult] = []
-        worker = threading.Thread(target=lambda: out.append(infra_gate(loaded, frame, budget)),
-                                  name=f"aiwarden-infra-gate-{self.run.id}", daemon=True)
-        started = time.monotonic()
-        worker.start()
-        while worker.is_alive():
-            worker.join(0.5)
-            if not worker.is_alive():
-                break
-            if self.stop_now():  # the thread is left to its call; nothing reads it
-                return "cancelled"
-            if time.monotonic() - started > limit:
-                self.gate(gates.GateResult(
-                    "infra", False, f"too slow: the candidate's predictions did not finish "
-                    f"within {limit:g} s (a predict call that does not return)",
-                    {"format": loaded.format, "limit_s": limit, "budget_ms": budget}))
-                return "blocked"
+        state, out, _ = self._in_thread(lambda: infra_gate(loaded, frame, budget),
+                                        f"aiwarden-infra-gate-{self.run.id}", limit)
+        if state == "stopped":  # the thread is left to its call; nothing reads it
+            return "cancelled"
+        if state == "late":
+            self.gate(gates.GateResult(
+                "infra", False, f"too slow: the candidate's predictions did not finish "
+                f"within {limit:g} s (a predict call that does not return)",
+                {"format": loaded.format, "limit_s": limit, "budget_ms": budget}))
+            return "blocked"
         if not out:  # the thread raised: a bug of ours, said as the gate's refusal
             out.append(gates.GateResult("infra", False, "the infra gate stopped with an "
                                         "internal error (see the server log)",
@@ -322,40 +309,57 @@ class RunSteps:
         does not return within :func:`predict_limit` seconds ends the run (``gate``: the
         candidate's, refused by that gate; None: the champion's, a failure), and a cancel
         or the server stopping is answered meanwhile. What it raises is raised here."""
-        import threading
 
         limit = predict_limit(rows, self._per_row_ms)
+        state, out, err = self._in_thread(call, f"aiwarden-predict-{self.run.id}", limit,
+                                          keep_error=True)
+        if state == "stopped":  # the thread is left to its call; nothing reads it
+            raise _Hung(*(("failed", "the server stopped while the candidate was "
+                           "judged; queue a new run") if self.svc._stopping.is_set()
+                          else ("cancelled", "cancelled while the candidate was judged")))
+        if state == "late":
+            who = "candidate's" if gate is not None else "champion's"
+            raise _Hung("blocked" if gate is not None else "failed",
+                        f"the {who} predictions on {rows} rows did not finish within "
+                        f"{limit:g} s (a predict call that does not return)", gate,
+                        {"rows": rows, "limit_s": limit, "per_row_ms": self._per_row_ms})
+        if err:
+            raise err[0]
+        return out[0]
+
+    def _in_thread(self, call: Callable[[], Any], name: str, limit: float | None = None,
+                   *, keep_error: bool = False
+                   ) -> tuple[str, list[Any], list[BaseException]]:
+        """``call()`` in a daemon thread while the run stays responsive: ``("stopped", ...)``
+        on a cancel or the server stopping, ``("late", ...)`` past ``limit`` seconds, else
+        ``("done", [result] or [], [error] or [])``. Without ``keep_error`` what it raises
+        is left to the thread (the caller reads an empty result as an internal error)."""
+        import threading
+
         out: list[Any] = []
         err: list[BaseException] = []
 
         def target() -> None:
+            if not keep_error:
+                out.append(call())
+                return
             try:
                 out.append(call())
             except BaseException as exc:  # handed to the run's thread
                 err.append(exc)
 
-        worker = threading.Thread(target=target, daemon=True,
-                                  name=f"aiwarden-predict-{self.run.id}")
+        worker = threading.Thread(target=target, daemon=True, name=name)
         started = time.monotonic()
         worker.start()
         while worker.is_alive():
             worker.join(0.5)
             if not worker.is_alive():
                 break
-            if self.stop_now():  # the thread is left to its call; nothing reads it
-                raise _Hung(*(("failed", "the server stopped while the candidate was "
-                               "judged; queue a new run") if self.svc._stopping.is_set()
-                              else ("cancelled", "cancelled while the candidate was judged")))
-            if time.monotonic() - started > limit:
-                who = "candidate's" if gate is not None else "champion's"
-                raise _Hung("blocked" if gate is not None else "failed",
-                            f"the {who} predictions on {rows} rows did not finish within "
-                            f"{limit:g} s (a predict call that does not return)", gate,
-                            {"rows": rows, "limit_s": limit,
-                             "per_row_ms": self._per_row_ms})
-        if err:
-            raise err[0]
-        return out[0]
+            if self.stop_now():
+                return "stopped", out, err
+            if limit is not None and time.monotonic() - started > limit:
+                return "late", out, err
+        return "done", out, err
 
     def _serving_reference(self) -> tuple[Any, Any]:
         from aiwarden.store import models_repo as repo
