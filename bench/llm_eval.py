@@ -102,6 +102,55 @@ def responses_1kb(rows: list[dict], n: int, seed: int = 7) -> list[str]:
     return texts
 
 
+UNICODE_WORDS = ("café", "naïve", "Straße", "Ärger", "İstanbul", "ﬁle", "東京の倉庫",
+                 "配送", "😀", "ok👍", "Ωmega", "résumé", "ΣΊΣΥΦΟΣ", "x\u0301y", "١٢٣")
+
+
+def rag_events(rows: list[dict], n: int, seed: int = 11, unicode_share: float = 0.0
+               ) -> list[tuple[str, list[str]]]:
+    """``n`` retrieval-augmented events ``(answer, chunks)``: a ~1 kB answer and 2-5 chunks of
+    ~300-700 characters. The chunks are labelled-set and support-prose sentences; about half
+    the answer's sentences come from them (some with a word dropped or changed), the rest
+    from elsewhere, so scores spread over 0..1. ``unicode_share`` of the events get accented,
+    CJK and emoji words in answer and context (the Unicode path)."""
+    rnd = random.Random(seed)
+    pool = [s for r in rows for s in re.split(r"(?<=[.!?])\s+", r["text"]) if len(s) > 15]
+    pool += re.split(r"(?<=[.!?])\s+", FILLER.strip())
+    out = []
+    for _ in range(n):
+        uni = rnd.random() < unicode_share
+
+        def sent(uni: bool = uni) -> str:
+            s = rnd.choice(pool)
+            if uni:
+                w = s.split()
+                for _ in range(rnd.randint(1, 3)):
+                    w.insert(rnd.randrange(len(w) + 1), rnd.choice(UNICODE_WORDS))
+                s = " ".join(w)
+            return s
+
+        chunks = []
+        for _ in range(rnd.randint(2, 5)):
+            size, parts = rnd.randint(300, 700), []
+            while sum(map(len, parts)) < size:
+                parts.append(sent())
+            chunks.append(" ".join(parts))
+        ctx_sents = [s for c in chunks for s in re.split(r"(?<=[.!?])\s+", c)]
+        answer: list[str] = []
+        while sum(len(a) + 1 for a in answer) < 1000:
+            r = rnd.random()
+            if r < 0.5:
+                answer.append(rnd.choice(ctx_sents))
+            elif r < 0.7:
+                w = rnd.choice(ctx_sents).split()
+                w[rnd.randrange(len(w))] = rnd.choice(("maybe", "never", "refund", "tomorrow"))
+                answer.append(" ".join(w))
+            else:
+                answer.append(sent())
+        out.append((" ".join(answer), chunks))
+    return out
+
+
 def distinct(texts: list[str]) -> list[str]:
     """The texts with a different number before every sentence's closing mark."""
     n = iter(range(10**9))

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import random
+import re
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -10,7 +13,8 @@ from sklearn.metrics.pairwise import cosine_similarity
 
 from aiwarden.errors import DataError, ParameterError
 from aiwarden.llm.descriptors import descriptors, run_evaluators
-from aiwarden.llm.evaluators.groundedness import GroundednessEvaluator, split_sentences
+from aiwarden.llm.evaluators import groundedness
+from aiwarden.llm.evaluators.groundedness import STOP_WORDS, GroundednessEvaluator, split_sentences
 from aiwarden.llm.events import LLMEvent
 
 CONTEXT = ["The warranty covers battery defects for two years from purchase.",
@@ -89,3 +93,89 @@ def test_cannot_judge_says_why_and_bad_input_names_the_field() -> None:
     with pytest.raises(ParameterError, match="'flag_below' parameter of GroundednessEvaluator"):
         GroundednessEvaluator(flag_below=2)
     assert len(split_sentences(ANSWER)) == 3
+
+
+# The lexical scoring as it was before the ASCII fast path (commit 4b50d88), kept verbatim as
+# the reference the fast and the general path must both reproduce exactly.
+_REF_SENTENCE = re.compile(r"\S[^\n]*?(?:[.!?]+(?=\s|$)|(?=\n)|$)")
+_REF_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
+
+
+def _ref_split(text: str) -> list[tuple[int, int]]:
+    spans = []
+    for m in _REF_SENTENCE.finditer(text):
+        s, e = m.span()
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if e > s:
+            spans.append((s, e))
+    return spans
+
+
+def _ref_content(text: str) -> list[str]:
+    return [w for w in (m.group().lower() for m in _REF_WORD.finditer(text))
+            if w not in STOP_WORDS]
+
+
+def _ref_support(answer: str, chunks: list[str]) -> list[tuple[int, int, float, int]]:
+    chunk_sets = [(set(w), set(pairwise(w))) for w in map(_ref_content, chunks)]
+    out = []
+    for s, e in _ref_split(answer):
+        words = _ref_content(answer[s:e])
+        if not words:
+            continue
+        uni, bi = set(words), set(pairwise(words))
+        best, best_i = -1.0, -1
+        for i, (cu, cb) in enumerate(chunk_sets):
+            u = len(uni & cu) / len(uni)
+            sup = u if not bi else (u + len(bi & cb) / len(bi)) / 2
+            if sup > best:
+                best, best_i = sup, i
+        out.append((s, e, best, best_i))
+    return out
+
+
+def test_ascii_fast_path_equals_the_general_path_on_mixed_text() -> None:
+    """ASCII texts take one regex pass over the lower-cased text; others the Unicode path.
+    Both, and any mix of them in one event, give what the original code gave, to the bit."""
+    pieces = ["Refund", "refunds", "ORDER", "order", "ships", "tomorrow", "don't", "it's",
+              "the", "and", "not", "a", "x_y", "3.5", "14", "e.g.", "café", "CAFÉ", "naïve",
+              "Straße", "STRASSE", "İstanbul", "istanbul", "\u212aelvin", "kelvin", "ﬁle",
+              "file", "東京", "配送", "😀", "ok👍", "x\u0301y", "١٢٣", "Ωmega", "ΣΊΣΥΦΟΣ",
+              "l'été", "o’clock", "_", "'", "-"]
+    seps = [" ", " ", " ", ". ", "! ", "? ", "\n", "\n\n", ".\n", "\t", "\u00a0", "\u2028",
+            "\x1c", ", ", "... ", "  "]
+    rnd = random.Random(5)
+
+    def text(ascii_only: bool, n: int) -> str:
+        words, gaps = pieces, seps
+        if ascii_only:
+            words, gaps = [p for p in pieces if p.isascii()], [p for p in seps if p.isascii()]
+        return "".join(rnd.choice(words) + rnd.choice(gaps) for _ in range(n)).strip(" ")
+
+    g = GroundednessEvaluator()
+    n_uni = n_ascii = supported = 0
+    for _ in range(1500):
+        answer = text(rnd.random() < 0.5, rnd.randint(1, 40))
+        chunks = [text(rnd.random() < 0.5, rnd.randint(1, 30)) for _ in range(rnd.randint(1, 4))]
+        want = _ref_support(answer, chunks)
+        spans = split_sentences(answer)
+        assert spans == _ref_split(answer)
+        fast = g._lexical(answer, spans, chunks, groundedness._content)
+        general = g._lexical(answer, spans, chunks, groundedness._content_general)
+        assert [(x.start, x.end, x.support, x.chunk) for x in fast] == want, (answer, chunks)
+        assert fast == general
+        got = g.score(answer, chunks)
+        assert got.sentences == fast
+        for t in (answer, *chunks):
+            assert groundedness._content(t) == groundedness._content_general(t) \
+                == _ref_content(t)
+            n_ascii += t.isascii()
+            n_uni += not t.isascii()
+        supported += sum(x.supported for x in fast)
+    # both paths ran, and the sentences are not all trivially unsupported
+    assert n_ascii > 1000 and n_uni > 1000 and supported > 300
+    # Unicode case rules the general path keeps: lower-casing first would split these words
+    assert groundedness._content("İstanbul \u212aelvin ﬁle") == ["i̇stanbul", "kelvin", "ﬁle"]
