@@ -27,6 +27,7 @@ Usage::
     .venv/bin/python bench/llm_eval.py --events 5000 --repeats 3
     .venv/bin/python bench/llm_eval.py --speed-only --no-memo
     .venv/bin/python bench/llm_eval.py --speed-only --no-memo --distinct
+    .venv/bin/python bench/llm_eval.py --groundedness [COMMIT] --repeats 9
 """
 
 from __future__ import annotations
@@ -217,6 +218,56 @@ def speed(texts: list[str], repeats: int, memo: bool = True) -> list[tuple[str, 
     return rows
 
 
+def _module_at(commit: str, path: str = "aiwarden/llm/evaluators/groundedness.py"):
+    """``path`` as it was at ``commit`` (``git show``), loaded as a module: the old code timed
+    in this process next to the new, so both share the machine's load."""
+    import subprocess
+    import sys
+    import types
+
+    src = subprocess.run(["git", "show", f"{commit}:{path}"], check=True, capture_output=True,
+                         text=True, cwd=DATA.parents[3]).stdout
+    mod = types.ModuleType(f"baseline_{commit}")
+    sys.modules[mod.__name__] = mod  # dataclasses look their module up
+    exec(compile(src, f"{commit}:{path}", "exec"), mod.__dict__)  # our own file, from git
+    return mod
+
+
+def groundedness_speed(rows: list[dict], n: int, rounds: int, baseline: str) -> None:
+    """CPU µs per event of the groundedness evaluator now and at ``baseline``, alternated
+    round by round on the same events (ASCII, and a quarter with Unicode words); findings
+    and supports are checked equal first."""
+    from aiwarden.llm.evaluators.groundedness import GroundednessEvaluator
+
+    old_mod = _module_at(baseline)
+    new, old = GroundednessEvaluator(), old_mod.GroundednessEvaluator()
+    print(f"\ngroundedness: now vs {baseline}, {n} events per set, {rounds} alternated rounds, "
+          f"process CPU time")
+    print(f"  cpu: {cpu_model()}, {os.cpu_count()} logical cores, "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    for label, share in (("ASCII", 0.0), ("25% Unicode", 0.25)):
+        events = rag_events(rows, n, unicode_share=share)
+        for (a, c), f_new, f_old in zip(events, new.evaluate(events), old.evaluate(events),
+                                        strict=True):
+            assert [x.__dict__ for x in f_new] == [x.__dict__ for x in f_old], a
+            assert [x.__dict__ for x in new.score(a, c).sentences] == \
+                [x.__dict__ for x in old.score(a, c).sentences], a
+        runs: dict[str, list[float]] = {"before": [], "after": []}
+        for r in range(rounds):
+            order = (("before", old), ("after", new)) if r % 2 == 0 else \
+                (("after", new), ("before", old))
+            for name, ev in order:
+                t0 = time.process_time()
+                ev.evaluate(events)
+                runs[name].append((time.process_time() - t0) / n * 1e6)
+        b, a = statistics.median(runs["before"]), statistics.median(runs["after"])
+        mean_a = sum(len(x) for x, _ in events) / n
+        mean_c = sum(sum(map(len, c)) for _, c in events) / n
+        print(f"  {label:<12} answer {mean_a:.0f} chars, context {mean_c:.0f} chars: "
+              f"before {b:.0f} µs/event, after {a:.0f} µs/event (medians), "
+              f"{b / a:.2f}x, identical findings and supports")
+
+
 def quality(rows: list[dict]) -> bool:
     """Precision and recall per split and file; True when the quality targets are met."""
     from aiwarden.llm.evaluators.safety import SafetyEvaluator
@@ -270,7 +321,14 @@ def main() -> None:
     ap.add_argument("--distinct", action="store_true",
                     help="number every sentence, so that no sentence repeats")
     ap.add_argument("--speed-only", action="store_true", help="skip precision and recall")
+    ap.add_argument("--groundedness", metavar="COMMIT", nargs="?", const="4b50d88",
+                    help="only time the groundedness evaluator against its code at COMMIT "
+                         "(default 4b50d88, before the ASCII fast path), alternated")
     args = ap.parse_args()
+    if args.groundedness:
+        groundedness_speed(load(), min(args.events, 3000), max(args.repeats, 5),
+                           args.groundedness)
+        return
 
     rows = load()
     ok = True if args.speed_only else quality(rows)
