@@ -9,7 +9,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from aiwarden.engine.schema import Schema
 from aiwarden.errors import DataError
+from aiwarden.gateway._check import InputCheck, null_error
 from aiwarden.gateway._rows import Item, frame
 from aiwarden.registry import Predictor
 from aiwarden.registry.predictor import EstimatorPredictor
@@ -34,24 +36,31 @@ class Arm:
     proba: bool
     estimator: Any = None  # the fast path, when the predictor wraps an estimator
     as_array: bool = False
+    check: InputCheck | None = None  # the version's schema, checked before predicting
 
     @classmethod
-    def of(cls, version: str, predictor: Predictor) -> Arm:
+    def of(cls, version: str, predictor: Predictor, schema: Schema | None = None) -> Arm:
         est = getattr(predictor, "estimator", None)
         outputs = getattr(predictor, "_outputs", None)
+        check = InputCheck.of(schema, predictor.inputs)
         if isinstance(predictor, EstimatorPredictor):
             named = getattr(est, "feature_names_in_", None) is not None
             return cls(version, predictor, hasattr(est, "predict_proba"), est,
-                       not named and hasattr(est, "n_features_in_"))
+                       not named and hasattr(est, "n_features_in_"), check)
         if outputs is not None:  # ONNX: a second output holds the probabilities
-            return cls(version, predictor, len(outputs) > 1)
+            return cls(version, predictor, len(outputs) > 1, check=check)
         return cls(version, predictor,
-                   type(predictor).predict_proba is not Predictor.predict_proba)
+                   type(predictor).predict_proba is not Predictor.predict_proba, check=check)
 
     def _input(self, items: Sequence[Item]) -> Any:
-        p, cols = self.predictor, self.predictor.inputs
+        p, cols, check = self.predictor, self.predictor.inputs, self.check
+        if check is not None and len(items) == 1:
+            check.row(items[0].features)
         if self.estimator is None or cols is None:
-            return frame(items)
+            x = frame(items)
+            if check is not None and len(items) > 1:
+                check.frame(x)
+            return x
         first = items[0].features
         missing = [c for c in cols if c not in first]
         if missing:
@@ -65,6 +74,8 @@ class Arm:
             x = pd.DataFrame({c: [first[c]] for c in cols})
         else:
             x = frame(items)
+            if check is not None:
+                check.frame(x)
             missing = [c for c in cols if c not in x.columns]
             if missing:
                 raise DataError(f"The input lacks the column(s) {missing} that {p.model} "
@@ -74,6 +85,38 @@ class Arm:
 
     def run(self, items: Sequence[Item]) -> tuple[list[Any], list[dict[str, float]] | None]:
         x = self._input(items)
+        try:
+            return self._predict(x)
+        except (ValueError, TypeError) as exc:  # a null the model cannot take: name it
+            named = self._null_culprit(items, exc)
+            if named is None:
+                raise
+            raise named from exc
+
+    def _null_culprit(self, items: Sequence[Item], exc: BaseException) -> DataError | None:
+        """Only after the model refused: which feature sent as null it cannot take. With
+        nulls in several features each is tried alone on its first row (the others filled
+        from rows that have them), so a null the model imputes is not blamed."""
+        rows = [it.features for it in items]
+        names = self.predictor.inputs or list(rows[0])
+        nulls = [n for n in names if any(n in r and r[n] is None for r in rows)]
+        if not nulls:
+            return None
+        first = {n: next(i for i, r in enumerate(rows) if n in r and r[n] is None)
+                 for n in nulls}
+        if len(nulls) > 1:
+            fill = {n: next((r[n] for r in rows if r.get(n) is not None), None) for n in nulls}
+            for name in nulls:
+                probe = {**rows[first[name]], **{n: v for n, v in fill.items()
+                                                 if n != name and v is not None}}
+                try:
+                    self._predict(self._input([Item("", probe, None, False)]))
+                except Exception:
+                    return null_error(name, first[name] if len(rows) > 1 else None, exc)
+        name = nulls[0]
+        return null_error(name, first[name] if len(rows) > 1 else None, exc)
+
+    def _predict(self, x: Any) -> tuple[list[Any], list[dict[str, float]] | None]:
         model = self.predictor if self.estimator is None else self.estimator
         preds = np.asarray(model.predict(x)).tolist()
         if not self.proba:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiwarden._batching import SayOnce
+from aiwarden.engine.schema import Schema
 from aiwarden.gateway._arm import Arm
 from aiwarden.gateway._rows import Item, event, failure, parse_request
 from aiwarden.gateway._shadow import ShadowWorker
@@ -228,8 +229,22 @@ class Gateway:
     def _arm(self, version: str) -> Arm:
         arm = self._cache.get(version)
         if arm is None:
-            arm = self._cache[version] = Arm.of(version, self.source.load(version))
+            arm = self._cache[version] = Arm.of(version, self.source.load(version),
+                                                self._schema(version))
         return arm
+
+    def _schema(self, version: str) -> Schema | None:
+        """The version's schema when the source knows it; a failed look-up only means the
+        request goes unchecked, never that the version does not load."""
+        lookup = getattr(self.source, "schema", None)
+        if lookup is None:
+            return None
+        try:
+            return lookup(version)
+        except Exception as exc:
+            log.warning("gateway %s: no schema for version %s (%s: %s); requests go to the "
+                        "model unchecked", self.name, version, type(exc).__name__, exc)
+            return None
 
     def _build(self, state: ServingState) -> _Snapshot:
         label = state.aliases.get(self.alias)

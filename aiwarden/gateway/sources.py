@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import quote
 
+from aiwarden.engine.schema import Schema
 from aiwarden.gateway.policies import PolicyStore
 from aiwarden.gateway.policy import TrafficPolicy
 from aiwarden.registry import ArtifactIntegrityError, Predictor, Registry
@@ -66,6 +67,18 @@ class DatabaseSource:
 
     def load(self, version: str) -> Predictor:
         return self.policies.registry.load(self.name, version)
+
+    def schema(self, version: str) -> Schema | None:
+        """The schema monitoring holds for the version (its own, else the one it inherits,
+        as ingest picks it): what a request is checked against (gateway/_check.py)."""
+        with self.policies.registry.db.read() as conn:
+            model = repo.get_model(conn, self.name)
+            row = repo.get_version(conn, model, version)
+            if row.schema is not None:
+                return row.schema
+            serving = repo.get_version(conn, model)
+            src = repo.inherits_from(row, repo.list_versions(conn, model), serving)
+            return None if src is None else src.schema
 
 
 class RemoteSource:
