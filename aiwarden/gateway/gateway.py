@@ -23,6 +23,7 @@ from typing import Any
 from aiwarden._batching import SayOnce
 from aiwarden.engine.schema import Schema
 from aiwarden.gateway._arm import Arm
+from aiwarden.gateway._ids import IdLedger
 from aiwarden.gateway._rows import Item, event, failure, parse_request
 from aiwarden.gateway._shadow import ShadowWorker
 from aiwarden.gateway._watchdog import TrialWatch
@@ -65,12 +66,16 @@ class Gateway:
         Seconds a version on trial (a canary or A/B arm, the shadow) may take to answer;
         past it the request fails with 504 and the version is not called again while that
         call is stuck (aiwarden/gateway/_watchdog.py). The served alias is not watched.
+    max_ids : int
+        The caller's prediction ids remembered to refuse reuse for other features
+        (aiwarden/gateway/_ids.py).
     """
 
     def __init__(self, name: str, source: Source, sink: Sink, *, alias: str = "champion",
                  poll: float = 0.25, max_queue: int = 10_000, batch_size: int = 1000,
                  flush_interval: float = 0.5, shadow_queue: int = 1000,
-                 max_poll_backoff: float = 60.0, trial_timeout: float = 10.0) -> None:
+                 max_poll_backoff: float = 60.0, trial_timeout: float = 10.0,
+                 max_ids: int = 100_000) -> None:
         self.name, self.alias, self.source, self.poll = name, alias, source, poll
         self.max_poll_backoff = max_poll_backoff
         self.trial = TrialWatch(trial_timeout, name)
@@ -78,6 +83,7 @@ class Gateway:
                                  flush_interval=flush_interval, name=f"events-{name}")
         self.shadow = ShadowWorker(self.events, max_queue=shadow_queue, name=name,
                                    on_done=self._count, call=self.trial.run)
+        self.ids = IdLedger(max_ids)
         self._lock = threading.Lock()
         self._reload_lock = threading.Lock()
         self._usage: dict[str, list[float]] = {}  # version → [requests, errors, seconds]
@@ -110,12 +116,17 @@ class Gateway:
         """One row (``{"features", "prediction_id"?, "tags"?}``) → one answer; ``{"rows":
         [...]}`` → a list. Raises InvalidRequestError or PredictionError."""
         items, single = parse_request(request)
-        out = self.predict_items(items)
+        out = self.predict_items(items, single)
         return out[0] if single else out
 
-    def predict_items(self, items: Sequence[Item]) -> list[dict[str, Any]]:
+    def predict_items(self, items: Sequence[Item], single: bool = False
+                      ) -> list[dict[str, Any]]:
+        """Answers in order. A caller's id already served with other features raises
+        PredictionIdConflict before anything runs; one served with the same features (a
+        retry) is answered with ``"duplicate": true``: monitoring keeps the first event."""
         snap = self._snapshot  # one read: this request lives on this snapshot to the end
         assert snap is not None
+        repeat = self.ids.claim(items, snap.primary.version, single)
         ts = time.time()
         groups: dict[str, tuple[Arm, list[int]]] = {}
         for i, it in enumerate(items):
@@ -127,6 +138,9 @@ class Gateway:
             for i, answer in zip(idx, self._run(arm, part, ts, arm is not snap.primary),
                                  strict=True):
                 answers[i] = answer
+        for i, again in enumerate(repeat):
+            if again:
+                answers[i]["duplicate"] = True
         if snap.shadow is not None:
             self.shadow.submit(snap.shadow, list(items), ts)
         return answers

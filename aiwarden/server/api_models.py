@@ -619,6 +619,9 @@ class Prediction(Open):
     version: str
     scores: dict[str, Any] | None = Field(default=None, description="absent when the model "
                                           "gives no scores")
+    duplicate: bool | None = Field(default=None, description="true when the prediction_id was "
+                                   "served before with the same features (a retry): "
+                                   "monitoring keeps the first event")
 
 
 class Predictions(Open):

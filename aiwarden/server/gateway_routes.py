@@ -145,7 +145,12 @@ async def predict(request: Request) -> JSONResponse:
     version = out["version"] if isinstance(out, dict) else ",".join(
         sorted({o["version"] for o in out}))
     body = out if isinstance(out, dict) else {"predictions": out}
-    return JSONResponse(body, headers=_headers(hub, name, alias, version))
+    headers = _headers(hub, name, alias, version)
+    dups = int("duplicate" in out) if isinstance(out, dict) else sum("duplicate" in o
+                                                                      for o in out)
+    if dups:  # retries of an id served before: monitoring keeps the first event
+        headers["X-Aiwarden-Duplicates"] = str(dups)
+    return JSONResponse(body, headers=headers)
 
 
 @router.get("/models/{name}/traffic", dependencies=[requires("read")], responses=answers(Traffic))

@@ -5,6 +5,7 @@ when it cannot, and a prediction_id reused for other features is a 409 (outside 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -111,3 +112,38 @@ def test_a_null_is_taken_when_the_model_imputes_it_and_named_when_it_cannot(
     detail = _refused(http.post("/models/fraud/predict", json={"rows": rows}),
                       "features.country", "required, got null")
     assert "(row 2)" in detail["message"]
+
+
+def test_a_prediction_id_reused_for_other_features_is_a_conflict(
+        http: httpx.Client, client: Client, fraud: Any) -> None:
+    first = http.post("/models/fraud/predict", json={"features": GOOD, "prediction_id": "d1"})
+    assert first.status_code == 200 and "duplicate" not in first.json(), first.text
+    assert "x-aiwarden-duplicates" not in first.headers
+    # a retry of the same request is answered, and said to be one
+    again = http.post("/models/fraud/predict", json={"features": GOOD, "prediction_id": "d1"})
+    assert again.status_code == 200, again.text
+    assert again.json() == {**first.json(), "duplicate": True}
+    assert again.headers["x-aiwarden-duplicates"] == "1"
+    other = {**GOOD, "merchant": "fuel", "amount": 300.0}
+    resp = http.post("/models/fraud/predict", json={"features": other, "prediction_id": "d1"})
+    assert resp.status_code == 409, resp.text
+    detail = resp.json()["detail"]
+    assert detail["error"] == "conflict" and detail["field"] == "prediction_id", detail
+    assert "already used for another request" in detail["message"] and "'d1'" in detail["message"]
+    # in a batch: the row is named, and a refused batch records none of its ids
+    rows = [{"features": GOOD, "prediction_id": "d2"}, {"features": GOOD},
+            {"features": other, "prediction_id": "d2"}]
+    resp = http.post("/models/fraud/predict", json={"rows": rows})
+    assert resp.status_code == 409 and resp.json()["detail"]["field"] == \
+        "rows[2].prediction_id", resp.text
+    resp = http.post("/models/fraud/predict", json={"rows": [
+        {"features": other, "prediction_id": "d2"}, {"features": GOOD, "prediction_id": "d1"}]})
+    assert resp.status_code == 200, resp.text
+    assert ["duplicate" in p for p in resp.json()["predictions"]] == [False, True]
+    assert resp.headers["x-aiwarden-duplicates"] == "1"
+    # monitoring holds one event per id, with the features first served under it
+    assert http.post("/models/fraud/gateway/flush").json()["flushed"]
+    events = client.export_events("fraud", time.time() - 3600, time.time() + 3600).to_pandas()
+    mine = events[events.prediction_id.isin(["d1", "d2"])].set_index("prediction_id")
+    assert sorted(mine.index) == ["d1", "d2"]
+    assert mine.loc["d1", "merchant"] == "shop" and mine.loc["d2", "merchant"] == "fuel"
