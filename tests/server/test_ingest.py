@@ -556,14 +556,3 @@ def test_a_binary_models_outputs_are_its_classes_and_probabilities(http: httpx.C
     assert why["maybe"][0] == "prediction" and "one of" in why["maybe"][1]
     assert why["high"][0].startswith("scores") and "[0, 1]" in why["high"][1]
     assert why["low"][0].startswith("scores")
-
-
-def test_a_latency_is_a_duration_the_histogram_holds(http: httpx.Client) -> None:
-    name = _model(http)
-    base = {"features": {"x": 0.5, "c": "a"}, "prediction": 1, "timestamp": time.time()}
-    res = _post(http, name, [{"prediction_id": "ok", "latency_ms": 12.5, **base},
-                             {"prediction_id": "neg", "latency_ms": -5, **base},
-                             {"prediction_id": "huge", "latency_ms": 1.7e308, **base}])
-    assert (res["accepted"], res["quarantined"]) == (1, 2), res
-    assert {e["prediction_id"]: e["field"] for e in res["errors"]} == {
-        "neg": "latency_ms", "huge": "latency_ms"}
