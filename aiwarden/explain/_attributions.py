@@ -19,7 +19,7 @@ from aiwarden.errors import Cancelled, DataError, ParameterError
 from aiwarden.explain import _deps
 from aiwarden.explain._codec import FrameCodec
 from aiwarden.explain._model import ModelAdapter
-from aiwarden.explain.options import ExplainOptions
+from aiwarden.explain.options import LIME_GAP_SD, ExplainOptions
 
 __all__ = ["Attributions", "StopCheck", "compute", "resolve_method", "tree_perturbation"]
 
@@ -40,6 +40,8 @@ class Attributions:
     class_index: np.ndarray | None
     details: list[list[str]] | None = None  # LIME's rule per feature, per row
     precision: str = ""  # how ``output`` was summed, when it is not the model's own answer
+    #: LIME per row: (samples used, unresolved ties among the first lime_top + 1 ranks)
+    lime_fits: list[tuple[int, list[dict[str, Any]]]] | None = None
 
 
 def stop_here(should_stop: StopCheck) -> None:
@@ -332,6 +334,71 @@ def _sampled(adapter: ModelAdapter, frame: pd.DataFrame, bg: pd.DataFrame,
     return Attributions(method, space, values, base, output, k)
 
 
+class _RidgeRecorder:
+    """lime's own surrogate (``Ridge(alpha=1)``, as ``LimeBase`` builds it) that keeps what
+    it was fitted on, so the weights' seed standard errors can be read off the same fit."""
+
+    def __init__(self, random_state: Any) -> None:
+        from sklearn.linear_model import Ridge
+
+        self.ridge = Ridge(alpha=1, fit_intercept=True, random_state=random_state)
+        self.fitted: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def fit(self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray) -> _RidgeRecorder:
+        self.ridge.fit(x, y, sample_weight=sample_weight)
+        self.fitted = (np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64),
+                       np.asarray(sample_weight, dtype=np.float64))
+        return self
+
+    def __getattr__(self, name: str) -> Any:  # coef_, intercept_, score, predict
+        return getattr(self.__dict__["ridge"], name)
+
+
+def _weight_cov(rec: _RidgeRecorder) -> np.ndarray:
+    """Sandwich (HC0) covariance of the weighted ridge slopes: the spread of the weights
+    over the seed, i.e. over the i.i.d. perturbed samples (the surrogate is misspecified, so
+    the model-based formula would not do). O(samples x features^2)."""
+    assert rec.fitted is not None
+    x, y, w = rec.fitted
+    sw = w.sum()
+    xc = x - (w @ x) / sw
+    e = y - x @ rec.ridge.coef_ - rec.ridge.intercept_
+    a = xc.T @ (xc * w[:, None]) + np.eye(x.shape[1])  # alpha = 1
+    psi = xc * (w * e)[:, None]
+    a_inv = np.linalg.pinv(a)
+    return a_inv @ (psi.T @ psi) @ a_inv
+
+
+def _gap_z(w: np.ndarray, cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Features by |weight| (the order explanations list them) and, per adjacent pair of
+    ranks, the |weight| gap in seed standard deviations of that gap."""
+    order = np.argsort(-np.abs(w), kind="stable")
+    a, b = order[:-1], order[1:]
+    s = np.sign(w)
+    var = (cov[a, a] + cov[b, b] - 2 * s[a] * s[b] * cov[a, b]).clip(min=1e-300)
+    return order, (np.abs(w[a]) - np.abs(w[b])) / np.sqrt(var)
+
+
+def _next_samples(n: int, z: np.ndarray, opts: ExplainOptions) -> int | None:
+    """The next sample count, or None to stop: the gap between ranks ``lime_top`` and
+    ``lime_top`` + 1 (which features make the top ``lime_top``) is resolved (>= LIME_GAP_SD),
+    or the cap is reached (a true tie stays one: reported). Ties inside the top are
+    reported, not grown for. Doubles, or jumps to the power-of-two multiple the 1/sqrt law
+    predicts, capped at ``lime_max_samples``: at most start x (1 + 2 + 4 + 8) samples with the
+    defaults (an observed gap is itself noisy, so a small one is not taken as a true tie)."""
+    cap, top = opts.lime_max_samples, opts.lime_top
+    if n >= cap or top > len(z):
+        return None
+    gap = float(z[top - 1])
+    if gap >= LIME_GAP_SD:
+        return None
+    need = n * (LIME_GAP_SD / max(gap, 1e-9)) ** 2
+    nxt = 2 * n
+    while nxt < need and nxt < cap:
+        nxt *= 2
+    return min(nxt, cap)
+
+
 def _lime(adapter: ModelAdapter, frame: pd.DataFrame, bg: pd.DataFrame,
           opts: ExplainOptions, should_stop: StopCheck = None) -> Attributions:
     lt = _deps.lime_tabular()
@@ -346,26 +413,60 @@ def _lime(adapter: ModelAdapter, frame: pd.DataFrame, bg: pd.DataFrame,
     cat_names = {j: [str(v) for v in codec.categories[j]] for j in codec.categorical}
     values, base = np.zeros((n, d)), np.zeros(n)
     details: list[list[str]] = []
+    fits: list[tuple[int, list[dict[str, Any]]]] = []
     mode = "classification" if adapter.is_classifier else "regression"
     for i in range(n):
-        # a fresh explainer per row: row i's answer depends on (seed, row, background) only,
-        # not on which rows were explained before it in the same call
-        explainer = lt.LimeTabularExplainer(
-            be, mode=mode, feature_names=names, categorical_features=codec.categorical,
-            categorical_names=cat_names, discretize_continuous=True, random_state=opts.seed)
         label = int(k[i]) if k is not None else 1
         kw: dict[str, Any] = {"labels": (label,)} if k is not None else {}
-        exp = explainer.explain_instance(xe[i], f, num_features=d,
-                                         num_samples=opts.lime_samples, **kw)
-        key = label if k is not None else next(iter(exp.local_exp))
+        samples: int | None = int(opts.lime_samples)
+        while samples is not None:
+            # a fresh explainer per fit: row i's answer depends on (seed, row, background,
+            # sample count) only, and equals lime called directly with them
+            explainer = lt.LimeTabularExplainer(
+                be, mode=mode, feature_names=names, categorical_features=codec.categorical,
+                categorical_names=cat_names, discretize_continuous=True,
+                random_state=opts.seed)
+            rec = _RidgeRecorder(explainer.random_state)
+            exp = explainer.explain_instance(xe[i], f, num_features=d, num_samples=samples,
+                                             model_regressor=rec, **kw)
+            key = label if k is not None else next(iter(exp.local_exp))
+            # lime lists (feature, rec.coef_[m]) sorted stably by |coef|: the same sort of
+            # the fitted columns gives each column's feature
+            pairs = exp.local_exp[key]
+            m_order = sorted(range(len(pairs)), key=lambda m: abs(rec.coef_[m]), reverse=True)
+            cols = np.empty(len(pairs), dtype=np.intp)
+            cols[m_order] = [j for j, _ in pairs]
+            cov = np.zeros((d, d))
+            cov[np.ix_(cols, cols)] = _weight_cov(rec)
+            w = np.zeros(d)
+            w[[j for j, _ in pairs]] = [v for _, v in pairs]
+            order, z = _gap_z(w, cov)
+            used = samples
+            samples = _next_samples(samples, z, opts) if opts.lime_adaptive else None
         rules = [""] * d
-        for (j, w), (rule, _) in zip(exp.local_exp[key], exp.as_list(label=key), strict=True):
-            values[i, j], rules[j] = w, rule
+        for (j, wj), (rule, _) in zip(exp.local_exp[key], exp.as_list(label=key), strict=True):
+            values[i, j], rules[j] = wj, rule
         base[i] = float(np.ravel(exp.intercept[key])[0])
         details.append(rules)
+        fits.append((used, _ties(order, z, names, used, opts.lime_top)))
     output = out_all[np.arange(n), k] if k is not None else out_all
     space = "probability" if adapter.is_classifier else "prediction"
-    return Attributions("lime", space, values, base, output, k, details)
+    return Attributions("lime", space, values, base, output, k, details, lime_fits=fits)
+
+
+def _ties(order: np.ndarray, z: np.ndarray, names: list[str], samples: int, top: int
+          ) -> list[dict[str, Any]]:
+    """Adjacent ranks among the first ``top`` + 1 whose |weight| gap is under LIME_GAP_SD
+    seed standard deviations: which features another seed may list in either order."""
+    out = []
+    for r in np.flatnonzero(z[:top] < LIME_GAP_SD).tolist():
+        out.append({"ranks": [r + 1, r + 2],
+                    "features": [names[order[r]], names[order[r + 1]]],
+                    "gap_sd": round(float(z[r]), 2),
+                    "reason": (f"their |weight| gap is {float(z[r]):.2f} seed standard "
+                               f"deviations of LIME's sampling noise at {samples} samples "
+                               f"(< {LIME_GAP_SD:g}): another seed may swap them")})
+    return out
 
 
 def _no_missing_for_lime(codec: FrameCodec, names: list[str], *arrays: np.ndarray) -> None:

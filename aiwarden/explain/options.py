@@ -8,11 +8,23 @@ from typing import Any
 
 from aiwarden.errors import ParameterError, check_param
 
-__all__ = ["METHODS", "ExplainOptions"]
+__all__ = ["LIME_GAP_SD", "LIME_START", "METHODS", "ExplainOptions"]
 
 #: ``auto`` picks tree, linear or permutation from the model (docs/explain.md).
 METHODS = ("auto", "tree", "linear", "permutation", "kernel", "lime")
 _OWNER = "ExplainOptions"
+#: LIME's first sample count when the caller does not fix ``lime_samples``
+LIME_START = 10_000
+#: a gap between adjacent |weights| counts as resolved at this many seed standard deviations
+LIME_GAP_SD = 3.0
+
+
+class _Grown(int):
+    """``lime_samples`` when the caller left it unset: an int (what a cost estimate reads)
+    that says the count may grow (explain/_attributions.py ``_lime``)."""
+
+    def __repr__(self) -> str:
+        return f"{int(self)} (grows)"
 
 
 @dataclass(frozen=True)
@@ -28,7 +40,11 @@ class ExplainOptions:
 fit each LIME surrogate: twice LIME's own 5,000, because at 5,000 the weights' seed noise
 (sd ~0.014 of a probability) reorders the fifth feature in 18 of 24 rows of a test set
 with five informative and three noise features, at 10,000 in 3 of 24 (40,000: none;
-tests/explain/test_lime_stability.py). ``max_evals`` bounds
+tests/explain/test_lime_stability.py). Left unset (None), the count starts at 10,000 and
+doubles (at most to ``lime_max_samples``) until the gaps between adjacent |weights| among
+the first ``lime_top`` + 1 ranks are ``LIME_GAP_SD`` seed standard deviations wide, else the
+explanation reports the unresolved ties; a set count is used as it is (lime's own answer).
+``max_evals`` bounds
     Permutation SHAP's model calls per row (None: ``max(500, 2 * features + 1)``).
     ``tree_perturbation`` is shap's ``feature_perturbation``
     for trees: ``interventional`` measures against the background like every other method;
@@ -49,7 +65,9 @@ tests/explain/test_lime_stability.py). ``max_evals`` bounds
     kernel_background: int = 20
     kernel_samples: int | None = None
     max_evals: int | None = None
-    lime_samples: int = 10_000
+    lime_samples: int | None = None  # None: adaptive from LIME_START (read as an int)
+    lime_max_samples: int = 80_000
+    lime_top: int = 5
     lime_background: int = 5000
     tree_perturbation: str = "auto"
     target_class: Any = None
@@ -60,8 +78,11 @@ tests/explain/test_lime_stability.py). ``max_evals`` bounds
                     self.method)
         check_param(isinstance(self.seed, int) and not isinstance(self.seed, bool)
                     and self.seed >= 0, "seed", _OWNER, "an int >= 0", self.seed)
+        if self.lime_samples is None:
+            object.__setattr__(self, "lime_samples", _Grown(LIME_START))
         for name, low in (("background_size", 1), ("kernel_background", 1),
-                          ("lime_samples", 100), ("lime_background", 1)):
+                          ("lime_samples", 100), ("lime_background", 1),
+                          ("lime_max_samples", 100), ("lime_top", 1)):
             value = getattr(self, name)
             check_param(isinstance(value, int) and not isinstance(value, bool)
                         and low <= value <= 1_000_000, name, _OWNER,
@@ -77,12 +98,19 @@ tests/explain/test_lime_stability.py). ``max_evals`` bounds
         check_param(self.task in ("auto", "classification", "regression"), "task", _OWNER,
                     "'auto', 'classification' or 'regression'", self.task)
 
+    @property
+    def lime_adaptive(self) -> bool:
+        """Whether LIME's sample count may grow (the caller did not fix it)."""
+        return isinstance(self.lime_samples, _Grown)
+
     def with_(self, **changes: Any) -> ExplainOptions:
         """A copy with ``changes``; unknown names are an error naming the valid ones."""
         unknown = sorted(set(changes) - {f.name for f in fields(self)})
         if unknown:
             raise ParameterError(f"Unknown explain option(s) {unknown}; valid: "
                                  f"{[f.name for f in fields(self)]}.", unknown[0])
+        if "lime_samples" not in changes and self.lime_adaptive:
+            changes["lime_samples"] = None  # stays adaptive
         return replace(self, **changes)
 
     @classmethod
@@ -90,4 +118,6 @@ tests/explain/test_lime_stability.py). ``max_evals`` bounds
         return cls().with_(**dict(d or {}))
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        d["lime_samples"] = None if self.lime_adaptive else int(self.lime_samples)
+        return d

@@ -66,7 +66,10 @@ class Explanation:
     before its link (log-odds for logistic regression and binary boosting), or the
     regression ``prediction``; ``base_value`` is in the same space: the mean output over the
     background (the training mean for path-dependent Tree SHAP, LIME's surrogate intercept).
-    Contributions are ordered by absolute size, largest first.
+    Contributions are ordered by absolute size, largest first. LIME only: ``samples`` its
+    surrogate was fitted on and ``ties``, adjacent ranks among the first ``lime_top`` + 1
+    whose |weight| gap is within LIME's seed noise (``ranks``, ``features``, ``gap_sd``,
+    ``reason``): another seed may list them the other way round.
     """
 
     row: int
@@ -77,6 +80,8 @@ class Explanation:
     output: float
     residual: float
     contributions: tuple[FeatureContribution, ...]
+    samples: int | None = None
+    ties: tuple[dict[str, Any], ...] = ()
 
     def top(self, k: int = 5) -> tuple[FeatureContribution, ...]:
         return self.contributions[:k]
@@ -86,7 +91,9 @@ class Explanation:
                 "explained_class": jsonable(self.explained_class),
                 "base_value": _num(self.base_value), "output": _num(self.output),
                 "residual": _num(self.residual),
-                "contributions": [c.to_dict() for c in self.contributions]}
+                "contributions": [c.to_dict() for c in self.contributions],
+                **({"samples": self.samples, "ties": [dict(t) for t in self.ties]}
+                   if self.samples is not None else {})}
 
 
 @dataclass(frozen=True)

@@ -114,8 +114,9 @@ class _Rows(Sequence[Explanation]):
         rules = p.rules[i] if p.rules else [""] * len(order)
         contribs = tuple(map(FeatureContribution, [names[j] for j in order],
                              [cells[j] for j in order], p.values[i], rules))
+        fit = self._att.lime_fits[i] if self._att.lime_fits else None
         return Explanation(i, p.method, p.space, p.explained[i], p.base[i], p.output[i],
-                           p.residual[i], contribs)
+                           p.residual[i], contribs, *((fit[0], tuple(fit[1])) if fit else ()))
 
     def dicts(self) -> list[dict[str, Any]]:
         """``[e.to_dict() for e in self]``, built from the arrays without the objects."""
@@ -137,7 +138,10 @@ class _Rows(Sequence[Explanation]):
             out.append({"row": i, "method": p.method, "output_space": p.space,
                         "explained_class": explained[i], "base_value": base[i],
                         "output": output[i], "residual": residual[i],
-                        "contributions": contribs})
+                        "contributions": contribs,
+                        **({"samples": att.lime_fits[i][0],
+                            "ties": [dict(t) for t in att.lime_fits[i][1]]}
+                           if att.lime_fits else {})})
         return out
 
 
