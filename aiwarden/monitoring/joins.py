@@ -108,7 +108,8 @@ def labels_partial(ref: Any, labelled: pa.Table) -> BucketData:
 def ingest_labels(db: Database, refs: References, model: ModelRow, ids: pa.Array,
                   values: pa.Array, *, bucket_seconds: int, levels: tuple[int, ...],
                   errors: list[rows.RowError] | None = None,
-                  segment_top_n: int = segments.DEFAULT_TOP_N) -> LabelResult:
+                  segment_top_n: int = segments.DEFAULT_TOP_N,
+                  classes: tuple[str, ...] | None = None) -> LabelResult:
     now = time.time()
     n = len(ids)
     errors = list(errors or [])
@@ -127,6 +128,11 @@ def ingest_labels(db: Database, refs: References, model: ModelRow, ids: pa.Array
     no_label = pd.isna(lab) & ~bad
     errors += [rows.RowError(int(i), "label", "required: the label value")
                for i in np.flatnonzero(no_label)]
+    if classes is not None:  # a binary model's label is one of its two classes
+        other = ~bad & ~no_label & ~np.isin(lab, np.array(classes, dtype=object))
+        errors += [rows.RowError(int(i), "label", f"a binary model's label is one of "
+                                 f"{list(classes)}, got {lab[i]!r}")
+                   for i in np.flatnonzero(other)]
     ok = np.ones(n, dtype=bool)
     ok[[e.row for e in errors]] = False
     res.rejected = int((~ok).sum())

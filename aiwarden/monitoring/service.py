@@ -19,7 +19,7 @@ import pyarrow as pa
 from sqlalchemy import delete, func, select, text
 
 from aiwarden.engine.reference import Reference
-from aiwarden.engine.schema import Schema
+from aiwarden.engine.schema import Schema, Task
 from aiwarden.errors import DataError, ParameterError, SchemaError
 from aiwarden.llm.embeddings import LocalEmbedder
 from aiwarden.monitoring import event_lookup, joins, metrics, profiles, rows, segments
@@ -292,9 +292,24 @@ class Monitor:
         res = joins.ingest_labels(self.db, self.refs, m, ids, values,
                                   bucket_seconds=self.settings.bucket_seconds,
                                   levels=levels, errors=errors,
-                                  segment_top_n=self.settings.segment_top_n)
+                                  segment_top_n=self.settings.segment_top_n,
+                                  classes=self._binary_classes(m))
         res.ignored_columns = sorted(ignored)
         return res
+
+    def _binary_classes(self, m: repo.ModelRow) -> tuple[str, ...] | None:
+        """The serving version's two classes when it is a binary classifier: a label that is
+        neither ('banana', 7, 0.5) is refused, not counted as a third class."""
+        with self.db.peek() as conn:
+            try:
+                v = repo.get_version(conn, m)
+            except repo.NotFound:
+                return None
+            ref = self.refs.get(conn, v.id)
+        schema = None if ref is None else ref.schema_
+        if schema is None or schema.task != Task.BINARY or len(schema.classes) != 2:
+            return None
+        return schema.classes
 
     # --------------------------------------------------------------- queries
     def _window(self, start: Any, end: Any, default_span: float = 86400) -> tuple[int, int]:

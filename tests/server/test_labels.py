@@ -256,6 +256,13 @@ def test_label_rows_without_id_or_label_are_rejected(http: httpx.Client) -> None
                               {"prediction_id": "p11", "label": int(df.y[11])}])
     assert (res["rejected"], res["joined"]) == (1, 1)
     assert res["errors"][0]["field"] == "prediction_id" and "NUL" in res["errors"][0]["reason"]
+    # A binary model's label is one of its two classes: not counted as a third.
+    res = _label(http, name, [{"prediction_id": "p12", "label": "banana"},
+                              {"prediction_id": "p13", "label": 7},
+                              {"prediction_id": "p14", "label": 0.5}])
+    assert (res["rejected"], res["joined"]) == (3, 0)
+    assert [e["prediction_id"] for e in res["errors"]] == ["p12", "p13", "p14"]
+    assert all(e["field"] == "label" and "one of" in e["reason"] for e in res["errors"])
     assert _performance(http, name)["labels"] == 4
     # A rejected row does not shadow a valid label for the same id in the same request.
     res = _label(http, name, [{"prediction_id": "p6"},
