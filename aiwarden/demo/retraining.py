@@ -22,6 +22,13 @@ __all__ = ["RetrainingAct", "pipeline"]
 MODEL_PARAMS = {"max_iter": 30, "max_depth": 2, "min_samples_leaf": 200,
                 "learning_rate": 0.05}
 
+#: the team's gates once the corrupted batch is known: its rows are dropped, not fatal.
+#: With 1 % fraud the holdout holds a few dozen frauds: its ROC AUC is noisy, so the
+#: overall comparison asks for strong evidence (alpha) and the train/holdout gap is loose;
+#: the slice gate judges decisions on hundreds of rows instead.
+QUARANTINE_GATES = {"data_policy": "quarantine", "alpha": 0.001, "max_overfit_gap": 0.35,
+                    "latency_budget_ms": 250}
+
 
 def pipeline(speed: float, **changes: Any) -> dict[str, Any]:
     """The demo model's pipeline; ``changes`` replace whole sections (``gates``, ``params``)."""
@@ -31,11 +38,7 @@ def pipeline(speed: float, **changes: Any) -> dict[str, Any]:
             "data": {"window": "1h", "min_rows": 500},
             "holdout": {"window": None, "share": 0.3, "seed": 0},
             "triggers": {"on_alerts": ["feature-drift"], "cooldown": "15m"},
-            # With 1 % fraud the holdout holds a few dozen frauds: its ROC AUC is noisy, so
-            # the overall comparison asks for strong evidence (alpha) and the train/holdout
-            # gap is loose; the slice gate judges decisions on hundreds of rows instead.
-            "gates": {"data_policy": "block", "alpha": 0.001, "max_overfit_gap": 0.35,
-                      "latency_budget_ms": 250},
+            "gates": QUARANTINE_GATES | {"data_policy": "block"},
             "executor": {"time_limit": "10m"},
             "promotion": {"mode": "canary", "share": 0.2, "hold": f"{hold}s"}} | changes
 
@@ -71,8 +74,11 @@ class RetrainingAct:
         """End the story in a state that stays true: the drift alert still fires (the
         campaign goes on), so the pipeline's automatic trigger is switched off and any run
         it queued meanwhile cancelled; otherwise runs would keep training and promoting
-        versions after "THE END" with no line in the terminal. Returns what to tell."""
-        spec = pipeline(self.story.speed)
+        versions after "THE END" with no line in the terminal. The data gate keeps
+        quarantining, as the team set it: re-declaring ``block`` made the `aiwarden retrain`
+        the ending suggests fail on the corrupted batch, still in the training window
+        (outside review). Returns what to tell."""
+        spec = pipeline(self.story.speed, gates=QUARANTINE_GATES)
         spec["triggers"] = {**spec["triggers"], "on_alerts": []}
         http.put(f"/models/{self.model}/pipeline", json=spec).raise_for_status()
         cancelled = []
@@ -84,7 +90,7 @@ class RetrainingAct:
             if cancelled else ""
         return (f"The retraining pipeline's drift trigger is now off{also}, so nothing "
                 f"retrains or promotes behind your back; `aiwarden retrain {self.model}` "
-                "queues a run by hand.")
+                "queues a run by hand (its data gate quarantines the corrupted batch).")
 
     # -------------------------------------------------------------- watching
     def watch(self, http: httpx.Client) -> None:
@@ -95,8 +101,7 @@ class RetrainingAct:
                 r["state"] in ("queued", "running") for r in runs):
             self.stage = "clean"
             self.story.say("The labelling job is fixed; the team retrains once more.")
-            self._retrain(http, "labels fixed", gates=pipeline(self.story.speed)["gates"] | {
-                "data_policy": "quarantine"})
+            self._retrain(http, "labels fixed", gates=QUARANTINE_GATES)
 
     def _once(self, key: str, text: str) -> None:
         if key not in self.told:
@@ -129,9 +134,8 @@ class RetrainingAct:
                            "retrains by hand, with labels from the same job that labelled "
                            "version 2: it marks 90 % of transactions under $10 as fraud "
                            "(the pipeline parameter label_bug simulates it).")
-            self._retrain(http, "corrupted rows quarantined", gates=pipeline(
-                self.story.speed)["gates"] | {"data_policy": "quarantine"},
-                params=MODEL_PARAMS | {"label_bug": 0.9})
+            self._retrain(http, "corrupted rows quarantined", gates=QUARANTINE_GATES,
+                          params=MODEL_PARAMS | {"label_bug": 0.9})
         elif self.stage == "biased":
             self.stage = "after-rollback"
         elif self.stage == "clean" and run["state"] != "succeeded":

@@ -78,6 +78,8 @@ class Story(Narrator, threading.Thread):
         self.done = threading.Event()  # the retrained version is promoted: the story is told
         self.act = RetrainingAct(self, DEMO_MODEL)
         self._rolled: int | None = None  # the incident of the rollback
+        self.verified: str | None = None  # the rollback's verification, once told
+        self.ended_at: float | None = None
         self.events: list[str] = []  # the narrative, for tests
         self.served = {"1": 0, "2": 0}
         self._labels: list[tuple[float, pd.DataFrame]] = []
@@ -202,8 +204,11 @@ class Story(Narrator, threading.Thread):
         for inc in sorted(incidents, key=lambda i: i["id"]):
             self._incident(http, inc)
         self.act.watch(http)
-        if self.act.finished and self._rolled is not None and not self.done.is_set():
+        if self.act.finished and self._rolled is not None and self.verified \
+                and not self.done.is_set():
             settled = self.act.settle(http)  # before the ending, so that it stays true
+            self.ended_at = time.time()  # what fired by now is told (tests compare)
+            settled += self.still_firing(http)
             self.done.set()
             self.say(self.ending(self._rolled, settled))
         self._status(len(firing), sum(1 for i in incidents if i["status"] in (
@@ -235,7 +240,29 @@ class Story(Narrator, threading.Thread):
                 if text.startswith("Rolled") and self._rolled is None:
                     self._rolled = inc["id"]
                     self.act.rolled_back = True
+                elif text.startswith("Rollback") and inc["id"] == self._rolled:
+                    self._verdict(http, inc, text)
         self._on_call(http, inc)
+
+    def _verdict(self, http: httpx.Client, inc: dict[str, Any], text: str) -> None:
+        """The rollback's verification is in: a recovered rollback ends the incident (the
+        on-call resolves it, as its cause no longer serves: version 2's alerts would keep
+        it open until its bad labels leave their windows, a day for realised-roc_auc);
+        otherwise it stays open and the story says what is left to do (outside review)."""
+        self.verified = text
+        if not text.startswith("Rollback verified"):
+            self.say(f"  Incident #{inc['id']} stays open: look at version 1's alerts and "
+                     f"resolve it by hand (`aiwarden incidents resolve {inc['id']}`).")
+            return
+        if inc["status"] in ("resolved", "declined"):
+            return
+        http.post(f"/incidents/{inc['id']}/resolve", json={
+            "note": "Version 2 was rolled back and the rollback verified: version 1 is back "
+                    "within its threshold. Version 2 serves nothing now; its alerts fire on "
+                    "its last labelled data until that leaves their windows."}
+                  ).raise_for_status()
+        self.say(f"  The on-call resolves incident #{inc['id']}: the rollback is verified; "
+                 "version 2's alerts describe a version that no longer serves.")
 
     def _why(self, incident: int) -> None:
         """Explain one honest small purchase version 2 flagged: what made it say fraud."""
@@ -279,6 +306,34 @@ class Story(Narrator, threading.Thread):
                 f"performance, versions, training runs), or `aiwarden incidents show "
                 f"{incident} --url {self.url}`.\n  Traffic keeps flowing so the charts stay "
                 "live; Ctrl-C stops the demo.")
+
+    def still_firing(self, http: httpx.Client) -> str:
+        """The alerts still firing at the end, by version, each with the incident that holds
+        it: the ending says what the dashboard shows (outside review: it said nothing of
+        version 3's alerts, and the reader took the story's end for an all-clear)."""
+        alerts = [a for a in http.get(f"/models/{DEMO_MODEL}/alerts",
+                                      params={"events": 0}).json()
+                  if a["state"].get("phase") == "firing"]
+        if not alerts:
+            return " No alert fires."
+        held: dict[str, tuple[int, str]] = {}  # labels -> newest incident holding them
+        for inc in sorted(http.get("/incidents", params={"model": DEMO_MODEL}).json(),
+                          key=lambda i: i["id"]):
+            for a in http.get(f"/incidents/{inc['id']}").json()["alerts"]:
+                held[repr(sorted(a["labels"].items()))] = (inc["id"], inc["status"])
+        serving = http.get(f"/registry/models/{DEMO_MODEL}/aliases").json().get("champion")
+        by_version: dict[str, dict[str, str]] = {}
+        for a in alerts:
+            inc = held.get(repr(sorted(a["labels"].items())))
+            by_version.setdefault(a["labels"].get("version", "?"), {})[a["labels"]["rule"]] = (
+                f" (incident #{inc[0]}, {inc[1]})" if inc else "")
+        parts = []
+        for v in sorted(by_version, key=lambda v: (v != serving, v)):
+            rules = ", ".join(f"{r}{i}" for r, i in sorted(by_version[v].items()))
+            why = ("the champion" if v == serving else "serves nothing now; they clear as "
+                   "its data leaves the rules' windows")
+            parts.append(f"version {v} ({why}): {rules}")
+        return "\n  Still firing, as on the dashboard: " + "; ".join(parts) + "."
 
     def _on_call(self, http: httpx.Client, inc: dict[str, Any]) -> None:
         """The on-call acknowledges the drift incident: a campaign, expected."""

@@ -173,6 +173,37 @@ def test_the_story_plays_out_to_the_rollback(demo_server: ThreadServer) -> None:
             "amount": 5.0, "hour": 3, "merchant": "gaming", "country": "FR",
             "account_age_days": 12.0}}).json()
         assert after["version"] == "3"
+        # the end state is coherent (outside review): the rollback's incident is resolved
+        # once the rollback is verified, and told so before the ending
+        assert full["status"] == "resolved", full["status"]
+        assert "Rollback verified" in told[:told.find("THE END")], told
+        assert 0 <= told.find("resolves incident #") < told.find("THE END"), told
+        # one rule, one incident: no rule opened a second incident during the story
+        keys = [i["key"] for i in incidents.values()]
+        assert len(keys) == len(set(keys)), sorted(incidents.values(), key=lambda i: i["id"])
+        # the ending names every alert still firing, as the dashboard shows them
+        ending = told[told.find("THE END"):]
+        firing = {(a["labels"]["rule"], a["labels"]["version"]) for a in api.get(
+            f"/models/{DEMO_MODEL}/alerts", params={"events": 0}).json()
+            if a["state"].get("phase") == "firing"
+            and a["state"]["fired_at"] <= story.ended_at}
+        assert "Still firing" in ending or not firing, ending
+        for rule, version in firing:
+            assert f"version {version} (" in ending and rule in ending, (rule, version, ending)
+        # the command the ending suggests works: the data gate quarantines the corrupted
+        # batch instead of blocking the run on it
+        assert spec["gates"]["data_policy"] == "quarantine", spec["gates"]
+        assert f"`aiwarden retrain {DEMO_MODEL}`" in ending
+    res = subprocess.run([sys.executable, "-m", "aiwarden.cli", "retrain", DEMO_MODEL,
+                          "--url", demo_server.url, "--wait", "--timeout", "300",
+                          "--reason", "as the demo's ending suggests"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=360)
+    assert res.returncode == 0, res.stdout + res.stderr
+    with httpx.Client(base_url=demo_server.url + "/api/v1", timeout=60) as api:
+        run = api.get(f"/models/{DEMO_MODEL}/runs").json()
+        last = max(run, key=lambda r: r["id"])
+        assert last["id"] == 4 and last["state"] == "succeeded", last
+        assert last["gates"][0]["gate"] == "data" and last["gates"][0]["passed"]
 
 
 @pytest.mark.parametrize(("how", "keep"), [(signal.SIGINT, False), (signal.SIGTERM, False),
