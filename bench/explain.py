@@ -25,8 +25,14 @@ every row's Explanation object (100,000 FeatureContribution objects; the count i
 the full garbage-collector pass that creating that many objects sets off, whose cost grows
 with the whole process's heap).
 
+LIME (``--only-lime`` for that section alone): CPU seconds per explained row with the
+sample count fixed at 10,000 (before the adaptive count) and left to aiwarden (it grows to
+at most 80,000 until rank 5 against 6 is 3 seed SDs apart), on tests/explain/
+test_lime_stability.py's data and models; medians over rows x seeds, and the counts used.
+
     .venv/bin/python bench/explain.py [--tree-rows 10000] [--pairs 7] [--rows 300]
                                       [--perm-rows 10] [--repeats 3] [--only-10k]
+                                      [--only-lime] [--lime-rows 6]
 """
 
 from __future__ import annotations
@@ -192,6 +198,36 @@ def _line(label: str, rows: int, ours: tuple[float, float], theirs: tuple[float,
           f"  ratio wall {ours[0] / theirs[0]:.3f}  cpu {ours[1] / max(theirs[1], 1e-9):.3f}")
 
 
+def _lime_cost(rows: int) -> None:
+    """CPU per row, fixed 10,000 samples against the adaptive count, same rows and seeds."""
+    from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+    from sklearn.linear_model import LinearRegression
+
+    rng = np.random.default_rng(0)
+    x = pd.DataFrame(rng.normal(size=(2000, 8)), columns=list("abcdeghi"))
+    t = x.to_numpy() @ np.array([3, -2.2, 1.6, -1.1, 0.8, 0, 0, 0]) + rng.normal(0, 0.3, 2000)
+    models = {"linear": LinearRegression().fit(x, t),
+              "GradientBoosting(50)": GradientBoostingClassifier(n_estimators=50,
+                                                                 random_state=0).fit(x, t > 0),
+              "RandomForest(50)": RandomForestClassifier(50, random_state=0).fit(x, t > 0)}
+    for name, model in models.items():
+        fixed, grown, counts, ties = [], [], [], 0
+        for row in range(rows):
+            for seed in (0, 1):
+                one = x.iloc[[row]]
+                fixed.append(_cpu(lambda m=model, one=one, s=seed: explain_rows(
+                    m, one, x, method="lime", seed=s, lime_samples=10_000), 1))
+                c = time.process_time()
+                e = explain_rows(model, one, x, method="lime", seed=seed).explanations[0]
+                grown.append(time.process_time() - c)
+                counts.append(e.samples)
+                ties += any(t["ranks"] == [5, 6] for t in e.ties)
+        f, g = statistics.median(fixed), statistics.median(grown)
+        print(f"LIME {name:<29} fixed 10k {f:.3f} s/row, adaptive {g:.3f} s/row "
+              f"(median {g / f:.1f}x, max {max(grown):.2f} s); samples used "
+              f"{sorted(counts)}; rank 5/6 tie reported {ties}/{len(counts)}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tree-rows", type=int, default=10_000,
@@ -206,7 +242,14 @@ def main() -> None:
     ap.add_argument("--window", type=int, default=1_000_000)
     ap.add_argument("--sample", type=int, default=500, help="window rows explained")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--only-lime", action="store_true", help="the LIME section only")
+    ap.add_argument("--lime-rows", type=int, default=6)
     args = ap.parse_args()
+    if args.only_lime:
+        print("start:", machine_line())
+        _lime_cost(args.lime_rows)
+        print("end:  ", machine_line())
+        return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import lightgbm as lgb
@@ -278,6 +321,7 @@ def main() -> None:
                        args.repeats)
     print(f"{'  path-dependent':<34} {args.window} rows, {args.sample} explained, "
           f"1000 bootstrap resamples: {wall:.2f} s wall, {cpu:.2f} s CPU")
+    _lime_cost(args.lime_rows)
     print("end:  ", machine_line())
 
 
