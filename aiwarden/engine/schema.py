@@ -394,6 +394,11 @@ def _infer_task(
     classes = tuple(sorted(values, key=_class_key))
     if chosen is None:
         chosen = Task.BINARY if len(classes) <= 2 and len(scores) <= 1 else Task.MULTICLASS
+    elif chosen == Task.BINARY and len(classes) > 2:
+        shown = list(classes[:10]) + (["..."] if len(classes) > 10 else [])
+        raise SchemaError(f"task binary, but the labels, predictions and score columns name "
+                          f"{len(classes)} classes {shown}: use task multiclass, or map "
+                          "them to two classes.")
     return chosen, classes
 
 

@@ -302,6 +302,14 @@ def test_task_hint_wins_over_inference() -> None:
     assert s.task == Task.MULTICLASS and s.classes == ("0", "1")
 
 
+def test_a_binary_task_with_three_classes_is_refused() -> None:
+    df = pd.DataFrame({"target": ["w", "x", "z"] * 5, "prediction": ["w"] * 15})
+    with pytest.raises(SchemaError, match=r"task binary.*3 classes \['w', 'x', 'z'\]"):
+        infer_schema(df, task="binary")
+    assert infer_schema(df).task == Task.MULTICLASS
+    assert infer_schema(df[df.target != "z"], task="binary").classes == ("w", "x")
+
+
 # -------------------------------------------------------------------- persistence and versions
 def test_to_dict_from_dict_round_trip_through_json() -> None:
     rng = np.random.default_rng(4)
