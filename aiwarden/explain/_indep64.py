@@ -9,8 +9,8 @@ branch. This module runs the same traversal, line for line, in float64 on the en
 shap parsed (``TreeExplainer.model``: float64 thresholds and leaf values), so the values
 equal shap's to float32 rounding and add up to the float64 sum of the same trees to ~1e-12.
 
-Compiled with numba (a dependency of shap) and cached on disk; without numba the caller
-falls back to shap's own values.
+Compiled with numba (a dependency of shap; also `aiwarden[fast]`) and cached on disk;
+without numba the caller falls back to shap's own values.
 """
 
 from __future__ import annotations
