@@ -44,6 +44,9 @@ def _read_file(name: str, where: str, folder: str | Path | None) -> str:
     if folder is None:
         raise ParameterError(f"{where}: secret file {name!r}: no secrets folder is configured "
                              "(AIWARDEN_SECRETS_DIR), so no file can be read.", where)
+    if "\x00" in name:  # no file name holds one (realpath raised ValueError: a 500)
+        raise ParameterError(f"{where}: secret file {name!r}: a file name holds no NUL "
+                             "character.", where)
     base = Path(os.path.realpath(folder))
     real = Path(os.path.realpath(base / name))  # an absolute name stays as it is
     if not real.is_relative_to(base):
