@@ -109,7 +109,7 @@ def test_a_server_answers_429_when_image_measuring_is_saturated() -> None:
     shared_pool = shared()
     rng = np.random.default_rng(5)
     data = [fruit_jpeg("banana", rng, 64) for _ in range(3)]
-    metas = [{"prediction_id": f"p{i}", "prediction": "banana"} for i in range(3)]
+    metas = [{"prediction_id": f"p{i}", "prediction": 1} for i in range(3)]  # a class of the model
     name = f"busy-{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory() as tmp, ThreadServer(settings_for(
             f"sqlite:///{tmp}/b.db", Path(tmp), evaluate_every=0)) as srv, httpx.Client(
