@@ -166,12 +166,12 @@ async def _json(request: Request) -> tuple[list[dict[str, Any]], list[Any]]:
     for i, row in enumerate(doc):
         meta = dict(_meta(row, f"rows[{i}]"))
         text = meta.pop("image", None)
-        if text is None:
-            raise Malformed(f"rows[{i}].image: missing; send the image as base64 text.",
+        if not isinstance(text, str):  # the document says text: a request error, as missing
+            got = "missing" if text is None else f"got {type(text).__name__}"
+            raise Malformed(f"rows[{i}].image: {got}; send the image as base64 text.",
                             f"rows[{i}].image")
         metas.append(meta)
-        images.append(decode_base64(text) if isinstance(text, str) else DecodeFailure(
-            "bad_base64", f"Expected base64 text. Got {type(text).__name__} instead."))
+        images.append(decode_base64(text))
     return metas, images
 
 

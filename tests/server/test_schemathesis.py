@@ -453,6 +453,29 @@ def test_a_bool_is_not_a_number(seeded) -> None:
     assert seeded.put("/rules/fuzz/bools", json={**rule, "min_rows": 0}).status_code == 200
 
 
+def test_epoch_seconds_with_many_decimals_are_in_the_document(seeded) -> None:
+    """The ST201 of the long run (2026-12-06): ``now=0.6706031352280124`` was read by the
+    server and refused by the document's instant pattern (six decimals at most)."""
+    path = "/alerts/evaluate?now=1796485560.6706031352280124"
+    assert _refused_by_document(_document(seeded), "POST /api/v1/alerts/evaluate", path,
+                                None) == []
+    got = seeded.post(path)
+    assert got.status_code == 200, got.text
+    assert got.json()["evaluated"] in (True, False)
+    bad = seeded.post("/alerts/evaluate?now=noon")
+    assert bad.status_code == 422 and bad.json()["detail"]["field"] == "now", bad.text
+
+
+def test_an_image_that_is_not_text_is_a_422(seeded) -> None:
+    """The ST201 of the long run (2026-12-06): ``{"image": {}}`` was taken as a row and
+    quarantined, where the document says the image is base64 text. A string that is not
+    base64 is still a row's defect, quarantined with the reason."""
+    for image in ({}, 7, ["a"]):
+        got = seeded.post("/models/fuzz/images", json={"rows": [{"image": image}]})
+        assert got.status_code == 422, got.text
+        assert got.json()["detail"]["field"] == "rows[0].image", got.text
+
+
 def _document(http: Any) -> dict:
     return http.get(str(http.base_url).removesuffix(V1 + "/") + "/openapi.json").json()
 
