@@ -334,7 +334,7 @@ def _seed(srv: ThreadServer, key: str | None, tmp: Path) -> Path:
 
 
 def _run(url: str, key: str | None, report: Path, phases: list[str],
-         config: Path | None = None) -> dict:
+         config: Path | None = None, label: str = "") -> dict:
     cmd = [_schemathesis(), *(["--config-file", str(config)] if config else []),
            "run", f"{url}/openapi.json", "--checks", "all",
            "--phases", ",".join(phases), "--max-examples", str(EXAMPLES),
@@ -345,7 +345,7 @@ def _run(url: str, key: str | None, report: Path, phases: list[str],
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
     (report.parent / "output.txt").write_text(done.stdout + done.stderr)
     if KEEP:  # pytest deletes its tmp dirs: keep what a finding needs to be read
-        where = Path(KEEP) / report.parent.name
+        where = Path(KEEP) / (label or report.parent.name)  # xdist workers share tmp names
         where.mkdir(parents=True, exist_ok=True)
         for f in (report, report.parent / "output.txt"):
             if f.exists():
@@ -356,9 +356,11 @@ def _run(url: str, key: str | None, report: Path, phases: list[str],
     return out
 
 
-def test_no_server_error_and_no_contract_violation(target, tmp_path: Path) -> None:
+def test_no_server_error_and_no_contract_violation(target, tmp_path: Path,
+                                                  request: pytest.FixtureRequest) -> None:
     srv, key, phases = target
-    result = _run(srv.url, key, tmp_path / "report.json", phases, _seed(srv, key, tmp_path))
+    result = _run(srv.url, key, tmp_path / "report.json", phases, _seed(srv, key, tmp_path),
+                  label=request.node.callspec.id)
     assert result["complete"] and result["operations"]["tested"] >= 60, result["text"][-3000:]
     for phase in phases:
         assert result["phases"][phase]["status"] != "error", (phase, result["text"][-3000:])
