@@ -26,7 +26,7 @@ from aiwarden.gateway._arm import Arm
 from aiwarden.gateway._ids import IdLedger
 from aiwarden.gateway._rows import Item, event, failure, parse_request
 from aiwarden.gateway._shadow import ShadowWorker
-from aiwarden.gateway._watchdog import TrialWatch
+from aiwarden.gateway._watchdog import Watch
 from aiwarden.gateway.events import EventQueue, Sink
 from aiwarden.gateway.policy import TrafficPolicy, unit_hash
 from aiwarden.gateway.sources import ServingState, Source
@@ -35,6 +35,11 @@ from aiwarden.store import models_repo as repo
 __all__ = ["Arm", "Gateway"]
 
 log = logging.getLogger("aiwarden.gateway")
+
+# calls of the served version stuck past its limit before it is refused at once: one input
+# that hangs the model costs its own request, a model that hangs on every call is refused
+# after this many waits of the limit instead of holding every request for the limit
+SERVE_MAX_STUCK = 3
 
 
 @dataclass(frozen=True)
@@ -65,7 +70,12 @@ class Gateway:
     trial_timeout : float
         Seconds a version on trial (a canary or A/B arm, the shadow) may take to answer;
         past it the request fails with 504 and the version is not called again while that
-        call is stuck (aiwarden/gateway/_watchdog.py). The served alias is not watched.
+        call is stuck (aiwarden/gateway/_watchdog.py). 0: not watched.
+    serve_timeout : float
+        The same limit for the served alias's version (504 naming it and the limit,
+        counted under ``timeouts``); it is refused at once only while
+        ``SERVE_MAX_STUCK`` of its calls are stuck, so one input that hangs it costs that
+        request alone. 0: not watched (the call runs in the caller's thread).
     max_ids : int
         The caller's prediction ids remembered to refuse reuse for other features
         (aiwarden/gateway/_ids.py).
@@ -75,14 +85,17 @@ class Gateway:
                  poll: float = 0.25, max_queue: int = 10_000, batch_size: int = 1000,
                  flush_interval: float = 0.5, shadow_queue: int = 1000,
                  max_poll_backoff: float = 60.0, trial_timeout: float = 10.0,
-                 max_ids: int = 100_000) -> None:
+                 serve_timeout: float = 30.0, max_ids: int = 100_000) -> None:
         self.name, self.alias, self.source, self.poll = name, alias, source, poll
         self.max_poll_backoff = max_poll_backoff
-        self.trial = TrialWatch(trial_timeout, name)
+        self.trial = Watch(trial_timeout, name) if trial_timeout > 0 else None
+        self.served = Watch(serve_timeout, name, max_stuck=SERVE_MAX_STUCK,
+                            role="serve") if serve_timeout > 0 else None
         self.events = EventQueue(sink, max_queue=max_queue, batch_size=batch_size,
                                  flush_interval=flush_interval, name=f"events-{name}")
         self.shadow = ShadowWorker(self.events, max_queue=shadow_queue, name=name,
-                                   on_done=self._count, call=self.trial.run)
+                                   on_done=self._count,
+                                   call=None if self.trial is None else self.trial.run)
         self.ids = IdLedger(max_ids)
         self._lock = threading.Lock()
         self._reload_lock = threading.Lock()
@@ -164,7 +177,8 @@ class Gateway:
              trial: bool = False) -> list[dict[str, Any]]:
         t0 = time.perf_counter()
         try:
-            preds, scores = self.trial.run(arm, items) if trial else arm.run(items)
+            watch = self.trial if trial else self.served
+            preds, scores = arm.run(items) if watch is None else watch.run(arm, items)
         except Exception as exc:
             ms = (time.perf_counter() - t0) * 1000
             err = failure(exc, self.name, arm.version)
@@ -194,7 +208,10 @@ class Gateway:
         """:meth:`predict` for a caller on an event loop. A quick model predicts in place (a
         thread hop costs about as much); a slower one on this gateway's own thread, one
         request at a time in arrival order, because concurrent Python predictions only
-        fight over the GIL and all finish late. Big batches always take the thread."""
+        fight over the GIL and all finish late. Big batches always take the thread.
+        A watched call (``serve_timeout``, ``trial_timeout``) runs on a worker thread either
+        way, and the caller waits for it: a quick model that hangs holds the event loop up
+        to its limit once, then its average leaves the quick path."""
         rows = request.get("rows") if isinstance(request, Mapping) else None
         if self.quick and not (isinstance(rows, list) and len(rows) > 16):
             return self.predict(request)
@@ -324,7 +341,21 @@ class Gateway:
                 "stamp": list(snap.state.stamp), "reloads": self._reloads,
                 "by_version": by_version, "events": self.events.stats(),
                 "shadow_queue": self.shadow.stats(), "last_error": self.last_error,
-                "stuck": {v: round(s, 1) for v, s in self.trial.stuck().items()}}
+                **self._watched()}
+
+    def _watched(self) -> dict[str, Any]:
+        """The time limits, versions with calls stuck past theirs, and the requests each
+        version failed by its limit."""
+        stuck: dict[str, float] = {}
+        timeouts: dict[str, int] = {}
+        for watch in (self.served, self.trial):
+            if watch is not None:
+                stuck.update({v: round(s, 1) for v, s in watch.stuck().items()})
+                for v, n in watch.timeouts().items():
+                    timeouts[v] = timeouts.get(v, 0) + n
+        return {"stuck": stuck, "timeouts": timeouts,
+                "limits": {"serve_timeout": self.served.timeout if self.served else 0.0,
+                           "trial_timeout": self.trial.timeout if self.trial else 0.0}}
 
     def flush(self, timeout: float | None = 30.0) -> bool:
         """Wait until shadow copies ran and every queued event reached the sink."""

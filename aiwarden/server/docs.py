@@ -72,6 +72,8 @@ _WHY = {
     "429": "Too many failed keys from this client, or ingest is saturated: retry after "
            "`Retry-After` seconds.",
     "503": "A dependency (database, artifact store) is unavailable.",
+    "504": "The model version did not answer within its time limit "
+           "(AIWARDEN_GATEWAY_SERVE_TIMEOUT, AIWARDEN_GATEWAY_TRIAL_TIMEOUT); `version` names it.",
 }
 _RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying.",
                                 "schema": {"type": "integer"}}}

@@ -75,7 +75,9 @@ def gateways_for(app: Any) -> GatewayHub:
                     resources_every=s.gateway_resources_every,
                     prices=Prices(s.price_cpu_core_hour, s.price_memory_gib_hour,
                                   s.price_gpu_hour),
-                    poll=s.gateway_poll, max_queue=s.gateway_queue)
+                    poll=s.gateway_poll, max_queue=s.gateway_queue,
+                    trial_timeout=s.gateway_trial_timeout,
+                    serve_timeout=s.gateway_serve_timeout)
     return hub
 
 
@@ -123,7 +125,7 @@ _PREDICT_DOC = {
 
 @router.post("/models/{name}/predict", dependencies=[requires("ingest")],
              openapi_extra=_PREDICT_DOC,
-             responses=answers(Prediction | Predictions))
+             responses=answers(Prediction | Predictions, 504))
 async def predict(request: Request) -> JSONResponse:
     """One row ``{"features": {...}, "prediction_id"?, "tags"?}`` or ``{"rows": [...]}``;
     the answer names the version that made each prediction (docs/gateway.md)."""

@@ -56,6 +56,10 @@ class ServerSettings:
     gateway_poll: float = 0.25  # seconds between checks for alias or traffic-policy changes
     gateway_queue: int = 10_000  # prediction events waiting to be logged, at most
     gateway_resources_every: float = 15.0  # seconds between resource samples; 0: none
+    # a model call past these is answered 504 (gateway/_watchdog.py): a canary, A/B arm or
+    # shadow (then rolled back by a policy's compare:), and the served version; 0: unwatched
+    gateway_trial_timeout: float = 10.0
+    gateway_serve_timeout: float = 30.0
     price_cpu_core_hour: float = 0.0  # prices behind the cost per 1,000 predictions
     price_memory_gib_hour: float = 0.0
     price_gpu_hour: float = 0.0

@@ -163,9 +163,13 @@ def keyed(db_url: str, tmp_path_factory: pytest.TempPathFactory):
     db.dispose()
     settings = settings_for(db_url, tmp_path_factory.mktemp("keyed"), max_body_mb=0.05,
                             ingest_max_inflight=2, ingest_max_per_model=1,
-                            ingest_max_queue=0, ingest_max_wait_ms=0.0)
-    with ThreadServer(settings) as srv:
-        yield srv, admin, reader
+                            ingest_max_queue=0, ingest_max_wait_ms=0.0,
+                            gateway_serve_timeout=0.5)
+    with pytest.MonkeyPatch.context() as env:  # a champion that hangs may load: 504
+        env.setenv("AIWARDEN_TRUSTED_MODULES", "tests.training.slow_model")
+        env.setenv("AIWARDEN_SKOPS_TRUSTED", "tests.training.slow_model.PerCallWait")
+        with ThreadServer(settings) as srv:
+            yield srv, admin, reader
 
 
 def _held_write(srv, key: str, name: str):
@@ -184,6 +188,24 @@ def _held_write(srv, key: str, name: str):
         assert time.monotonic() < deadline
         time.sleep(0.01)
     return sock, body
+
+
+def _hanging_champion(api: str, auth: dict[str, str], name: str) -> httpx.Response:
+    """A champion whose every call waits an hour (tests/training/slow_model.py, a skops
+    artifact this server trusts), predicting under the server's 0.5 s limit: 504."""
+    import skops.io as sio
+    from sklearn.dummy import DummyClassifier
+    from sklearn.pipeline import make_pipeline
+
+    from tests.training.slow_model import PerCallWait
+
+    model = make_pipeline(PerCallWait(3600.0), DummyClassifier()).fit([[0.0], [1.0]], [0, 1])
+    httpx.post(f"{api}/registry/models/{name}/versions", content=sio.dumps(model),
+               params={"format": "skops"}, headers=auth).raise_for_status()
+    httpx.put(f"{api}/registry/models/{name}/aliases/champion", headers=auth,
+              json={"version": "1", "reason": "hangs"}).raise_for_status()
+    return httpx.post(f"{api}/models/{name}/predict", headers=auth,
+                      json={"features": {"x": 1.0}}, timeout=60)
 
 
 def test_every_error_status_the_document_lists_is_reachable(keyed, monkeypatch) -> None:
@@ -225,6 +247,7 @@ def test_every_error_status_the_document_lists_is_reachable(keyed, monkeypatch) 
         "base_url": f"http://127.0.0.1:{free_port()}/v1"}}).raise_for_status()
     reached["502"] = httpx.post(f"{api}/models/{name}/v1/chat/completions", headers=auth,
                                 json={"messages": [{"role": "user", "content": "hi"}]})
+    reached["504"] = _hanging_champion(api, auth, name)
     with monkeypatch.context() as no_shap:  # a server without the explain extra: 501
         no_shap.setitem(sys.modules, "shap", None)
         reached["501"] = httpx.post(f"{api}/models/{name}/explain", headers=auth,
