@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["AGREE", "COSINE", "QUIET", "dc_shift", "grey_fill", "row_break", "row_tear",
-           "tail_fill"]
+__all__ = ["AGREE", "COSINE", "QUIET", "YCC", "bin_rows", "dc_shift", "grey_fill",
+           "noise_block", "row_break", "row_copy", "row_tear", "tail_fill"]
 
 #: A block's shift counts towards the staircase when it is at least this share of the
 #: staircase's mean shift; at least ``AGREE`` of the blocks of each half must.
@@ -67,17 +67,24 @@ def grey_fill(rgb: np.ndarray, grid: int) -> np.ndarray:
     return out
 
 
-def dc_shift(ycc: np.ndarray, grid: int, mcu: int) -> np.ndarray:
+#: RGB -> YCbCr (JFIF, the components JPEG codes) without the offsets, which cancel in
+#: the row differences ``dc_shift`` reads.
+YCC = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5],
+                [0.5, -0.418688, -0.081312]], np.float32)
+
+
+def dc_shift(rgb: np.ndarray, grid: int, mcu: int) -> np.ndarray:
     """The largest staircase step (see the module docstring) in units of the image's
-    roughness, per image of ``ycc`` (k, h, w, 3) uint8, YCbCr (the components JPEG codes,
-    so a DC error is a step in one of them); 0 where none qualifies.
+    roughness, per image of ``rgb`` (k, h, w, 3) uint8, read in YCbCr (the components JPEG
+    codes, so a DC error is a step in one of them: the JFIF matrix ``YCC``, unrounded,
+    applied to the steps, which is linear); 0 where none qualifies.
 
     ``grid``: block width in pixels; ``mcu``: the height of a row of coded blocks (16 for
     4:2:0 chroma subsampling, else 8, times the draft scale). Per block row boundary y and
     block column b, the step is the row difference at y less the mean of the row
     differences just above and below (a smooth gradient cancels), averaged over the block;
     the roughness is the same statistic half a block row off the grid."""
-    k, h, w, _ = ycc.shape
+    k, h, w, _ = rgb.shape
     nbx = w // grid if grid >= 2 else 0
     if nbx < 2 * MIN_HALF:
         return np.zeros(k)
@@ -85,7 +92,7 @@ def dc_shift(ycc: np.ndarray, grid: int, mcu: int) -> np.ndarray:
     ys = ys[ys >= 2]
     if len(ys) < 2 or nbx < 2:
         return np.zeros(k)
-    a = ycc[:, :, : nbx * grid]
+    a = rgb[:, :, : nbx * grid]
     sigma = np.abs(_steps(a, ys - mcu // 2, nbx, grid)).mean(axis=(2, 3)) + 1.0  # (k, 3)
     e = _steps(a, ys, nbx, grid) / sigma[:, :, None, None]  # (k, 3, rows, blocks)
     cs = np.cumsum(e, axis=3)
@@ -120,13 +127,13 @@ def dc_shift(ycc: np.ndarray, grid: int, mcu: int) -> np.ndarray:
 
 def _steps(a: np.ndarray, ys: np.ndarray, nbx: int, grid: int) -> np.ndarray:
     """(k, 3, len(ys), nbx): per block, the mean over its columns of the step from row
-    y - 1 to y less the mean of the steps y-2 -> y-1 and y -> y+1."""
+    y - 1 to y less the mean of the steps y-2 -> y-1 and y -> y+1, in YCbCr (``a`` RGB)."""
     ys = ys[(ys >= 2) & (ys + 1 < a.shape[1])]
-    planes = a.transpose(0, 3, 1, 2)  # (k, 3, h, w): rows gathered below are contiguous
-    row = [planes[:, :, ys + d].astype(np.float32) for d in (-2, -1, 0, 1)]
-    e = 1.5 * (row[2] - row[1]) - 0.5 * (row[3] - row[0])  # (k, 3, R, W)
-    k, _, r, _ = e.shape
-    return e.reshape(k, 3, r, nbx, grid).mean(axis=4)
+    row = [a[:, ys + d].astype(np.float32) for d in (-2, -1, 0, 1)]  # (k, R, W, 3)
+    e = 1.5 * (row[2] - row[1]) - 0.5 * (row[3] - row[0])
+    k, r = e.shape[:2]
+    blocks = e.reshape(k, r, nbx, grid, 3).sum(axis=3) / grid  # (k, R, nbx, 3) RGB
+    return np.einsum("krbc,dc->kdrb", blocks, YCC)
 
 
 #: ``row_break``: a row boundary whose direct difference is at least this many times the
@@ -141,11 +148,12 @@ FILL_TOLERANCE = 3
 def row_break(rgb: np.ndarray) -> np.ndarray:
     """:func:`row_tear` between adjacent rows and between rows 3 apart (a JPEG's chroma
     subsampling and its blocks spread a tear over two or three rows), the larger."""
-    a = rgb.astype(np.int16)  # once for both gaps
-    return np.maximum(row_tear(a, 1), row_tear(a, 3))
+    a = rgb if rgb.dtype == np.uint8 else np.clip(rgb, 0, 255).astype(np.uint8)
+    half = np.ascontiguousarray(a[:, :, ::2])  # once for both gaps
+    return np.maximum(row_tear(a, 1, half), row_tear(a, 3, half))
 
 
-def row_tear(rgb: np.ndarray, gap: int = 1) -> np.ndarray:
+def row_tear(rgb: np.ndarray, gap: int = 1, half: np.ndarray | None = None) -> np.ndarray:
     """Per image of ``rgb`` (k, h, w, 3) uint8, any format: the largest tear between two
     pixel rows, in units of the image's own row-to-row difference; 0 where none.
 
@@ -157,14 +165,19 @@ def row_tear(rgb: np.ndarray, gap: int = 1) -> np.ndarray:
     match shifted by a period) and the rows just before and after r do not tear (a slanted
     texture shifts every row). A picture's own edge along a row (a horizon, a flag's band)
     matches no shift or permutation better than directly, so it does not count. Score: the
-    direct difference over (the best alternative's + the median row difference)."""
+    direct difference over (the best alternative's + the median row difference).
+    ``half``: ``rgb``'s every other column, contiguous uint8 (made here when not given)."""
     k, h, w, _ = rgb.shape
     out = np.zeros(k)
     if h < 8 or w < 8:
         return out
-    a = rgb if rgb.dtype == np.int16 else rgb.astype(np.int16)
-    half = a[:, :, ::2]  # every other column: a row's mean difference, at half the cost
-    d0 = (np.abs(half[:, gap:] - half[:, :-gap]).sum(axis=(2, 3), dtype=np.int32)
+    a = rgb if rgb.dtype == np.uint8 else np.clip(rgb, 0, 255).astype(np.uint8)
+    if half is None:  # every other column: a row's mean difference, at half the cost
+        half = np.ascontiguousarray(a[:, :, ::2])
+    # |difference| in uint8 (max - min) and a uint32 sum: 2.5x faster than in int16
+    d = np.maximum(half[:, gap:], half[:, :-gap])
+    d -= np.minimum(half[:, gap:], half[:, :-gap])
+    d0 = (np.add.reduce(d.reshape(k, h - gap, -1), axis=2, dtype=np.uint32)
           / np.float32(3 * half.shape[2]))  # (k, h-gap): row r-1 against row r-1+gap
     noise = np.median(d0, axis=1, keepdims=True) + 1.0
     cand = d0 > 2.5 * noise  # a row boundary rougher than the image's usual
@@ -258,3 +271,166 @@ def tail_fill(rgb: np.ndarray) -> np.ndarray:
         run = (h - 1 - top) * w + (w - x0)
         out[i] = run / (h * w)
     return out
+
+
+#: ``noise_block``: cells of this many pixels square; the score is a cell's roughness over
+#: the second roughest cell 2-3 cells away (a noise block is 8 px: it covers <= 3 cells).
+NOISE_CELL = 4
+#: ``noise_block``: a cell counts only when its mean |Laplacian| of the grey is at least this
+#: (random data: ~175; photographs' texture at <= 512 px: mostly < 100).
+NOISE_LEVEL = 100.0
+#: ``noise_block``: the median |difference| of a cell's neighbouring pixels is at least this
+#: (uniform random data: ~85 before JPEG; a solid dot's or a glyph's: 0 inside the shape).
+NOISE_STEP = 20.0
+
+
+def noise_block(lap: np.ndarray, grey: np.ndarray) -> np.ndarray:
+    """Per image, from ``lap`` (k, h - 2, w - 2) the 4-neighbour Laplacian of ``grey``
+    (k, h, w): the largest ratio of a 4x4 cell's mean |Laplacian| to (the second largest of
+    the cells 2 or 3 cells away + 10), over cells at least ``NOISE_LEVEL`` rough whose
+    pixels differ from their neighbours by ``NOISE_STEP`` levels or more (median); 0 where
+    none is.
+
+    A block of random data (a JPEG block decoded from garbage, noise pasted over a region)
+    is rough at every pixel and far rougher than what surrounds it. A picture's own rough
+    spots continue: text runs along its line and the lines above and below, texture and
+    edges carry on past a few pixels; the second largest neighbour (not the largest) lets
+    two noise blocks that touch still stand out. Measured on bench/image_garble_kinds.py and
+    bench/image_quality_fp.py (clean images up to ~2.2)."""
+    k, h, w = lap.shape
+    c = NOISE_CELL
+    ny, nx = h // c, w // c
+    out = np.zeros(k)
+    if ny < 7 or nx < 7:
+        return out
+    # the cell sums as c + c slice additions: 7x faster than a sum over two middle axes
+    a = np.abs(lap[:, : ny * c, : nx * c]).astype(np.int32).reshape(k, ny, c, nx * c)
+    rows = a[:, :, 0].copy()
+    for t in range(1, c):
+        rows += a[:, :, t]
+    r = rows.reshape(k, ny, nx, c)
+    total = r[..., 0].copy()
+    for t in range(1, c):
+        total += r[..., t]
+    cell = total.astype(np.float32) / (c * c)
+    ki, yi, xi = np.nonzero(cell >= NOISE_LEVEL)  # few, in most pictures
+    if not len(ki):
+        return out
+    pad = np.pad(cell, ((0, 0), (3, 3), (3, 3)), mode="reflect")
+    ring = np.stack([pad[ki, yi + 3 + dy, xi + 3 + dx] for dy in range(-3, 4)
+                     for dx in range(-3, 4) if max(abs(dy), abs(dx)) >= 2], axis=1)
+    second = np.partition(ring, ring.shape[1] - 2, axis=1)[:, -2]
+    score = cell[ki, yi, xi] / (second + 10.0)
+    keep = score > 1.0  # (the threshold is at least 1)
+    ki, yi, xi, score = ki[keep], yi[keep], xi[keep], score[keep]
+    if not len(ki):
+        return out
+    # noise differs from every neighbour; a small solid shape (a dot, a glyph) is rough
+    # only on its outline: most of its neighbouring pixels are equal
+    off = np.arange(c + 1)
+    ys = (1 + c * yi)[:, None, None] + off[None, :, None]
+    xs = (1 + c * xi)[:, None, None] + off[None, None, :]
+    patch = grey[ki[:, None, None], np.minimum(ys, h + 1), np.minimum(xs, w + 1)]
+    patch = patch.astype(np.int16).reshape(len(ki), c + 1, c + 1)
+    steps = np.concatenate([np.abs(np.diff(patch, axis=1)).reshape(len(ki), -1),
+                            np.abs(np.diff(patch, axis=2)).reshape(len(ki), -1)], axis=1)
+    score[np.median(steps, axis=1) < NOISE_STEP] = 0.0
+    np.maximum.at(out, ki, score)
+    return out
+
+
+#: ``row_copy``: rows are compared by their means over this many columns; windows start
+#: every ``COPY_STRIDE`` rows on one side (every row on the other).
+COPY_BIN = 8
+COPY_STRIDE = 3
+#: ``row_copy``: a copy is at least this many consecutive rows, this far from its source.
+COPY_ROWS = 6
+COPY_GAP = 8
+#: ``row_copy``: the window's difference to its copy is below this share of its rows' own
+#: row-to-row difference, and that difference is at least this (mean square, grey levels).
+COPY_MATCH = 0.2
+COPY_TEXTURE = 0.25
+#: ``row_copy``: rows mostly at one level (text or a drawing on a plain background) do not
+#: count: a repeated text line or a repeated shape is honest.
+COPY_FLAT = 0.7
+_COPY_CELLS = 2_000_000  # images x rows x rows of one pass (bounded memory)
+
+
+def row_copy(binned: np.ndarray) -> np.ndarray:
+    """Per image of ``binned`` (k, h, nb): its grey rows as means over ``COPY_BIN`` columns
+    (:func:`bin_rows`, or Pillow's box reduction to nb x h), how many windows of
+    ``COPY_ROWS`` rows (starting every ``COPY_STRIDE`` rows) repeat, in order, rows at least
+    ``COPY_GAP`` away and nowhere else (a band of rows copied from elsewhere, as a broken
+    decoder or transfer leaves); 0 where none.
+
+    A window is a copy of the window ``d`` rows away when the two differ by less than
+    ``COPY_MATCH`` of the rows' own row-to-row difference, that difference shows texture
+    (>= ``COPY_TEXTURE``: smooth sky matches every other sky row), most rows are not mostly
+    one level (``COPY_FLAT``: text, drawings), and the window matches only there (within 4
+    rows): a periodic texture matches at every multiple of its period."""
+    k, h, nb = binned.shape
+    out = np.zeros(k)
+    m = h - COPY_ROWS + 1
+    if nb < 4 or m < 2 * COPY_GAP:
+        return out
+    step = max(1, _COPY_CELLS // (h * h))
+    for s in range(0, k, step):
+        out[s:s + step] = _row_copy(binned[s:s + step].astype(np.float32))
+    return out
+
+
+def bin_rows(g: np.ndarray) -> np.ndarray:
+    """(k, h, w) grey -> (k, h, w // ``COPY_BIN``): the means of each ``COPY_BIN`` columns."""
+    k, h, w = g.shape
+    nb = w // COPY_BIN
+    return g[:, :, : nb * COPY_BIN].reshape(k, h, nb, COPY_BIN).mean(axis=3)
+
+
+def _row_copy(sig: np.ndarray) -> np.ndarray:
+    k, h, nb = sig.shape
+    L, st = COPY_ROWS, COPY_STRIDE
+    m = h - L + 1
+    # |a - b|^2 = |a|^2 + |b|^2 - 2 a.b: windows are sums along the Gram matrix's diagonals
+    sq = np.einsum("khb,khb->kh", sig, sig)
+    gram = np.matmul(sig, sig.transpose(0, 2, 1))  # (k, h, h)
+    near = (sq[:, :-1] + sq[:, 1:] - 2 * np.diagonal(gram, 1, axis1=1, axis2=2)) / nb
+    adj = np.empty((k, h), np.float32)  # the smaller of a row's two neighbours' differences
+    adj[:, :-1] = near
+    adj[:, -1] = near[:, -1]
+    adj[:, 1:] = np.minimum(adj[:, 1:], near)
+    texture = _window_sum(adj, L) * nb  # (k, m), in the units of ``win`` below
+    med = np.partition(sig, nb // 2, axis=2)[:, :, nb // 2:nb // 2 + 1]
+    flat = np.count_nonzero(np.abs(sig - med) <= 2, axis=2) >= COPY_FLAT * nb  # (k, h)
+    dense = _window_sum((~flat).astype(np.float32), L) >= L - 1
+    valid = dense & (texture >= L * COPY_TEXTURE * nb)
+    if not valid.any():
+        return np.zeros(k)
+    # windows starting every ``st`` rows (a copy of >= L + st - 1 rows holds one) against
+    # windows starting at every row: win[a, j] compares rows a*st.. with rows j.., L each
+    win = gram[:, 0:m:st, :m].copy()
+    for t in range(1, L):
+        win += gram[:, t:t + m:st, t:t + m]
+    norms = _window_sum(sq, L)  # (k, m)
+    win *= -2
+    win += norms[:, ::st, None]
+    win += norms[:, None, :]  # (k, m/st, m): squared distances of the windows
+    i, j = np.arange(0, m, st), np.arange(m)
+    least = np.minimum(texture[:, ::st, None], texture[:, None, :])
+    least *= COPY_MATCH
+    good = win < least
+    good &= (np.abs(i[:, None] - j[None, :]) >= COPY_GAP)[None]
+    good &= valid[:, ::st, None] & valid[:, None, :]
+    has = good.any(axis=2)
+    if not has.any():
+        return np.zeros(k)
+    first = good.argmax(axis=2)
+    last = m - 1 - good[:, :, ::-1].argmax(axis=2)
+    unique = has & (last - first <= 4)  # one place only: not a period
+    return unique.sum(axis=1).astype(np.float64)
+
+
+def _window_sum(x: np.ndarray, n: int) -> np.ndarray:
+    """(k, len - n + 1): sums of ``n`` consecutive values along axis 1."""
+    cs = np.zeros((x.shape[0], x.shape[1] + 1), np.float64)
+    np.cumsum(x, axis=1, out=cs[:, 1:])
+    return (cs[:, n:] - cs[:, :-n]).astype(np.float32)

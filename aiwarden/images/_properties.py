@@ -42,19 +42,28 @@ from typing import Any
 
 import numpy as np
 import scipy.fft
+from threadpoolctl import threadpool_limits
 
 from aiwarden.errors import ParameterError
 from aiwarden.images._decode import Decoded, DecodeFailure, decode
 from aiwarden.images._deps import pil, pil_part
-from aiwarden.images._garble import dc_shift, grey_fill, row_break, tail_fill
+from aiwarden.images._garble import (
+    COPY_BIN,
+    dc_shift,
+    grey_fill,
+    noise_block,
+    row_break,
+    row_copy,
+    tail_fill,
+)
 
 __all__ = ["NUMERIC", "PropertyTable", "compute_properties", "concat", "hamming", "properties"]
 
 NUMERIC = ("width", "height", "aspect_ratio", "channels", "file_size", "brightness",
            "contrast", "sharpness", "saturation", "mean_r", "mean_g", "mean_b", "channel_std_max",
-           "entropy", "block_step", "grey_fill", "dc_shift", "row_break", "tail_fill", "non_finite")
+           "entropy", "block_step", "grey_fill", "dc_shift", "row_break", "tail_fill",
+           "noise_block", "row_copy", "non_finite")
 _CHUNK = 32
-_GARBLE_PIXELS = 2_000_000  # pixels of a batch of the garbled-data checks
 
 
 @dataclass(frozen=True)
@@ -146,7 +155,6 @@ def compute_properties(decoded: Sequence[Decoded | DecodeFailure], *, hist_bins:
     error = np.full(n, None, dtype=object)
     groups: dict[tuple[int, int], list[int]] = defaultdict(list)
     no_blocks: list[int] = []  # not a JPEG at its own scale: no 8-pixel block grid
-    grids: dict[tuple[int, int, int, int], list[int]] = defaultdict(list)  # JPEG block grids
     for i, d in enumerate(decoded):
         if isinstance(d, DecodeFailure):
             error[i] = d.reason
@@ -159,25 +167,11 @@ def compute_properties(decoded: Sequence[Decoded | DecodeFailure], *, hist_bins:
         cols["non_finite"][i] = d.non_finite
         if d.format != "JPEG" or d.scale != 1.0:
             no_blocks.append(i)
-        if d.grid:
-            grids[(*d.image.size, d.grid, d.mcu)].append(i)
         fmt[i], mode[i], digest[i] = d.format, d.mode, d.digest
     cols["aspect_ratio"] = cols["width"] / cols["height"]
-    for idx in groups.values():
-        for start in range(0, len(idx), _CHUNK):
-            part = idx[start:start + _CHUNK]
-            images = [decoded[i].image for i in part]  # type: ignore[union-attr]
-            _measure(images, part, cols, hist, (phash, phash_fine, dhash), hist_bins)
+    with threadpool_limits(1, user_api="blas"):  # small matrices: threads only spin
+        _measure_groups(decoded, groups, cols, hist, (phash, phash_fine, dhash), hist_bins)
     cols["block_step"][no_blocks] = np.nan
-    for (w, h, grid, mcu), idx in grids.items():
-        step = max(1, min(_CHUNK, _GARBLE_PIXELS // (w * h)))  # bounded memory
-        for start in range(0, len(idx), step):
-            part = idx[start:start + step]
-            rgb = np.stack([np.asarray(decoded[i].image) for i in part])  # type: ignore[union-attr]
-            cols["grey_fill"][part] = grey_fill(rgb, grid)
-            ycc = np.stack([np.asarray(decoded[i].image.convert("YCbCr"))  # type: ignore[union-attr]
-                            for i in part])  # the JPEG's own components: a DC error is in one
-            cols["dc_shift"][part] = dc_shift(ycc, grid, mcu)
     out: dict[str, np.ndarray] = dict(cols)
     out.update({name: hist[:, j] for j, name in enumerate(hist_names)})
     out.update(phash=phash, phash_fine=phash_fine, dhash=dhash, format=fmt, mode=mode,
@@ -185,9 +179,26 @@ def compute_properties(decoded: Sequence[Decoded | DecodeFailure], *, hist_bins:
     return PropertyTable(out)
 
 
+def _measure_groups(decoded: Sequence[Any], groups: dict[tuple[int, int], list[int]],
+                    cols: dict[str, np.ndarray], hist: np.ndarray,
+                    hashes: tuple[np.ndarray, ...], bins: int) -> None:
+    """:func:`_measure` over each group of same-sized images, ``_CHUNK`` at a time.
+
+    BLAS is held to one thread: the row Gram matrices of ``row_copy`` are small, and
+    OpenBLAS's threads on a busy machine cost 40x the CPU of one thread (measured)."""
+    for idx in groups.values():
+        for start in range(0, len(idx), _CHUNK):
+            part = idx[start:start + _CHUNK]
+            images = [decoded[i].image for i in part]
+            blocks = [(decoded[i].grid, decoded[i].mcu) for i in part]
+            _measure(images, part, cols, hist, hashes, bins, blocks)
+
+
 def _measure(images: list[Any], rows: list[int], cols: dict[str, np.ndarray],
-             hist: np.ndarray, hashes: tuple[np.ndarray, ...], bins: int) -> None:
-    """Histograms in Pillow's C per image; the per-pixel maps in numpy over the batch."""
+             hist: np.ndarray, hashes: tuple[np.ndarray, ...], bins: int,
+             blocks: list[tuple[int, int]]) -> None:
+    """Histograms in Pillow's C per image; the per-pixel maps in numpy over the batch.
+    ``blocks``: per image its JPEG block grid and MCU height ((0, 0): none)."""
     phash, phash_fine, dhash = hashes
     ImageChops = pil_part("ImageChops")
     Image = pil()
@@ -211,15 +222,29 @@ def _measure(images: list[Any], rows: list[int], cols: dict[str, np.ndarray],
         cols["entropy"][rows] = -np.where(p > 0, p * np.log2(p), 0.0).sum(axis=1)
     g = np.stack([np.asarray(x) for x in greys]).astype(np.int16)
     if h >= 3 and w >= 3:
-        lap = (g[:, :-2, 1:-1] + g[:, 2:, 1:-1] + g[:, 1:-1, :-2] + g[:, 1:-1, 2:]
-               - 4 * g[:, 1:-1, 1:-1]).reshape(k, -1).astype(np.float64)
+        lap16 = (g[:, :-2, 1:-1] + g[:, 2:, 1:-1] + g[:, 1:-1, :-2] + g[:, 1:-1, 2:]
+                 - 4 * g[:, 1:-1, 1:-1])
+        lap = lap16.reshape(k, -1).astype(np.float64)
         m = lap.mean(axis=1)
         cols["sharpness"][rows] = np.einsum("ij,ij->i", lap, lap) / lap.shape[1] - m * m
+        cols["noise_block"][rows] = noise_block(lap16, g)
+    if w >= 4 * COPY_BIN:  # rows as means of 8 columns: Pillow's box reduction is cheapest
+        binned = np.stack([np.asarray(x.resize((w // COPY_BIN, h), Image.Resampling.BOX))
+                           for x in greys])
+        cols["row_copy"][rows] = row_copy(binned)
+    else:
+        cols["row_copy"][rows] = 0.0
     if h >= 11:
         cols["block_step"][rows] = block_steps(g)
     rgb = np.stack([np.asarray(im) for im in images])
     cols["row_break"][rows] = row_break(rgb)
     cols["tail_fill"][rows] = tail_fill(rgb)
+    for grid, mcu in {b for b in blocks if b[0] > 0}:  # JPEGs, by block grid (one usually)
+        sel = [j for j, b in enumerate(blocks) if b == (grid, mcu)]
+        part = rgb if len(sel) == k else rgb[sel]
+        at = [rows[j] for j in sel]
+        cols["grey_fill"][at] = grey_fill(part, grid)
+        cols["dc_shift"][at] = dc_shift(part, grid, mcu)
     del rgb
     mx, mn = [], []
     for im in images:

@@ -1,7 +1,8 @@
 """Garbled pixels in any format: rows shifted sideways or channels swapped from a row on,
-and data cut short and padded with one colour, are ``garbled``; the pictures whose rows
-look alike for honest reasons (a checkerboard, diagonal stripes, a flag's bands, a drawing
-whose background runs to the end, a photo with a dark bottom) are not."""
+data cut short and padded with one colour, blocks of noise and a band of rows copied from
+elsewhere are ``garbled``; the pictures whose rows look alike for honest reasons (a
+checkerboard, diagonal stripes, a flag's bands, a drawing whose background runs to the
+end, a photo with a dark bottom, repeated text lines, a periodic texture) are not."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from aiwarden.images import quality
-from aiwarden.images._garble import row_break, tail_fill
+from aiwarden.images._garble import bin_rows, noise_block, row_break, row_copy, tail_fill
 
 
 def _photo(seed: int = 0, size: tuple[int, int] = (200, 150)) -> np.ndarray:
@@ -57,9 +58,25 @@ def _filled(a: np.ndarray, value: int) -> np.ndarray:
     return b
 
 
+def _noise(a: np.ndarray) -> np.ndarray:
+    b = a.copy()
+    rng = np.random.default_rng(3)
+    for y, x in ((40, 50), (100, 130), (20, 160)):
+        b[y:y + 8, x:x + 8] = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    return b
+
+
+def _band(a: np.ndarray) -> np.ndarray:
+    b = a.copy()
+    b[90:114] = a[30:54]  # 24 rows copied from 60 rows up
+    return b
+
+
 @pytest.mark.parametrize(("photo", "damage", "encode"), [
     (0, _rolled, _png), (0, _rolled, _jpeg), (1, _swapped, _png), (1, _swapped, _jpeg),
     (0, lambda a: _filled(a, 0), _png), (1, lambda a: _filled(a, 200), _png),
+    (0, _noise, _png), (1, _noise, _jpeg), (0, _band, _png), (0, _band, _jpeg),
+    (1, _band, _png),
 ])
 def test_displaced_or_padded_pixels_are_garbled(photo, damage, encode) -> None:
     """(A fill saved as JPEG is blurred by its blocks and not found: docs/images.md.)"""
@@ -116,4 +133,41 @@ def _dark_bottom() -> np.ndarray:
                                   _diagonal, _flag, _drawing, _dark_bottom])
 @pytest.mark.parametrize("encode", [_png, _jpeg])
 def test_honest_pictures_are_not_garbled(make, encode) -> None:
+    assert "garbled" not in _reasons(encode(make()))
+
+
+def test_noise_and_copied_bands_are_scored_on_their_own_images() -> None:
+    a, b = _photo(0), _photo(1)
+    batch = np.stack([a, _noise(a), _band(b), b])
+    grey = np.asarray([np.asarray(Image.fromarray(x).convert("L")) for x in batch], np.int16)
+    lap = (grey[:, :-2, 1:-1] + grey[:, 2:, 1:-1] + grey[:, 1:-1, :-2] + grey[:, 1:-1, 2:]
+           - 4 * grey[:, 1:-1, 1:-1])
+    nb, rc = noise_block(lap, grey), row_copy(bin_rows(grey))
+    assert nb[1] > 2.6 and max(nb[0], nb[2], nb[3]) < 2.6
+    assert rc[2] > 0 and rc[[0, 1, 3]].tolist() == [0, 0, 0]
+
+
+def _text_lines() -> np.ndarray:
+    """The same line of text three times, and a line of a few isolated dots."""
+    im = Image.new("RGB", (220, 160), (250, 250, 250))
+    d = ImageDraw.Draw(im)
+    for y in (10, 50, 90):
+        d.text((6, y), "drift alert p95 latency 12.5%", fill=(20, 20, 20))
+    for x in range(10, 200, 40):
+        d.rectangle((x, 130, x + 2, 132), fill=(0, 0, 0))
+    return np.asarray(im)
+
+
+def _stripes_texture() -> np.ndarray:
+    """A photo-like texture repeating every 24 rows (blinds, a fence): it matches itself at
+    every multiple of the period, not at one place."""
+    rng = np.random.default_rng(5)
+    tile = rng.integers(0, 256, (24, 200, 3)).astype(np.uint8)
+    tile = np.asarray(Image.fromarray(tile).resize((200, 24), Image.Resampling.BOX))
+    return np.tile(tile, (7, 1, 1))
+
+
+@pytest.mark.parametrize("make", [_text_lines, _stripes_texture])
+@pytest.mark.parametrize("encode", [_png, _jpeg])
+def test_repeated_text_and_periodic_textures_are_not_garbled(make, encode) -> None:
     assert "garbled" not in _reasons(encode(make()))
