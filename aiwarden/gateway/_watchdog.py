@@ -42,7 +42,8 @@ class _Workers:
     def __init__(self, name: str) -> None:
         self.name = name
         self._lock = threading.Lock()
-        self._idle: list[SimpleQueue[Callable[[], None]]] = []
+        self._idle: list[SimpleQueue[Callable[[], None] | None]] = []
+        self._closed = False
 
     def submit(self, job: Callable[[], None]) -> None:
         with self._lock:
@@ -53,11 +54,19 @@ class _Workers:
                              name=self.name).start()
         inbox.put(job)
 
-    def _serve(self, inbox: SimpleQueue[Callable[[], None]]) -> None:
-        while True:
-            inbox.get()()
+    def close(self) -> None:
+        """Idle threads end now, busy ones when their call returns (a closed watch still
+        runs calls, each on a thread of its own)."""
+        with self._lock:
+            self._closed, idle, self._idle = True, self._idle, []
+        for inbox in idle:
+            inbox.put(None)
+
+    def _serve(self, inbox: SimpleQueue[Callable[[], None] | None]) -> None:
+        while (job := inbox.get()) is not None:
+            job()
             with self._lock:
-                if len(self._idle) >= _IDLE_THREADS:
+                if self._closed or len(self._idle) >= _IDLE_THREADS:
                     return
                 self._idle.append(inbox)
 
@@ -77,6 +86,10 @@ class Watch:
         self._stuck: dict[str, dict[int, float]] = {}  # version → call → when it started
         self._timeouts: dict[str, int] = {}
         self._calls = 0
+
+    def close(self) -> None:
+        """Let the idle worker threads end (the gateway closes)."""
+        self._workers.close()
 
     def stuck(self) -> dict[str, float]:
         """Versions with a call past the limit, and for how many seconds the oldest has run."""

@@ -368,6 +368,9 @@ class Gateway:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
         self.shadow.close(timeout)
+        for watch in (self.served, self.trial):
+            if watch is not None:
+                watch.close()
         return self.events.close(timeout)
 
     def __repr__(self) -> str:
