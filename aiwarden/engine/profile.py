@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from itertools import chain, repeat
+from functools import partial
+from itertools import chain
 from operator import attrgetter, is_not, itemgetter
 from typing import Any, ClassVar
 
@@ -94,55 +95,12 @@ def _shift_examples(ex: Mapping[str, list[int]], offset: int) -> dict[str, list[
     return {k: [i + offset for i in v] for k, v in ex.items()}
 
 
-def _pack(obj: Any, ints: tuple[str, ...], floats: tuple[str, ...]) -> None:
-    """Keep ``counts``, the integer fields and the float fields' bits in one int64 row.
-
-    Why: merging 10,000 buckets then joins one buffer per column object and sums the
-    stacked rows, instead of reading 14 scalars from each of 200,000 objects in Python
-    (most of the merge's time). ``counts`` becomes a view of the row, so the two cannot
-    disagree; counts that are not a 1-D int64 array leave the object unpacked (``_packed``
-    None), and such parts merge on the field-by-field path.
-    """
-    counts = obj.counts
-    if not (isinstance(counts, np.ndarray) and counts.ndim == 1 and counts.dtype == np.int64):
-        object.__setattr__(obj, "_packed", None)
-        return
-    nb, ni = counts.size, len(ints)
-    d = vars(obj)
-    # A bytearray, not an ndarray: ``b"".join`` takes 10,000 of them several times faster
-    # (numpy's buffer export is the slow part), and an array on it stays writeable.
-    buf = bytearray(8 * (nb + ni + len(floats)))
-    try:
-        row = np.frombuffer(buf, dtype=np.int64)
-        row[:nb] = counts
-        row[nb:nb + ni] = [d[f] for f in ints]
-        row[nb + ni:].view(np.float64)[:] = [d[f] for f in floats]
-    except (KeyError, OverflowError, TypeError, ValueError):  # huge ints, odd values
-        object.__setattr__(obj, "_packed", None)
-        return
-    object.__setattr__(obj, "counts", row[:nb])
-    object.__setattr__(obj, "_packed", buf)
-
-
-class _Packed:
-    """Pickles without the packed row (it is a copy of the fields) and rebuilds it on load,
-    so objects pickled before packing existed merge on the fast path too."""
-
-    _packed: ClassVar[bytearray | None] = None
-
-    def __post_init__(self) -> None:
-        _pack(self, self._INT_FIELDS, self._FLOAT_FIELDS)  # type: ignore[attr-defined]
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(vars(self))
-        state.pop("_packed", None)
-        return state
+class _Unpickled:
+    """Drops the per-column packed row older versions pickled (the profile packs now)."""
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         vars(self).update(state)
         vars(self).pop("_packed", None)
-        if all(f in state for f in (*self._INT_FIELDS, *self._FLOAT_FIELDS, "counts")):  # type: ignore[attr-defined]
-            self.__post_init__()
 
 
 @dataclass(frozen=True, eq=False)
@@ -155,6 +113,8 @@ class PresenceProfile:
     examples: dict[str, list[int]] = field(default_factory=dict)
 
     kind = "presence"
+    _INT_FIELDS = ("n", "missing", "absent")
+    _FLOAT_FIELDS = ()
 
     def merge(self, other: PresenceProfile) -> PresenceProfile:
         return _merge_columns([self, other])  # type: ignore[return-value]
@@ -175,7 +135,7 @@ class PresenceProfile:
 
 
 @dataclass(frozen=True, eq=False)
-class NumericalProfile(_Packed):
+class NumericalProfile(_Unpickled):
     """Counts on the reference bins plus exact moments of the finite values."""
 
     counts: np.ndarray
@@ -258,7 +218,7 @@ def _json_float(v: float) -> float | str:
 
 
 @dataclass(frozen=True, eq=False)
-class CategoricalProfile(_Packed):
+class CategoricalProfile(_Unpickled):
     """Counts of each reference category; the last count is unseen values."""
 
     counts: np.ndarray
@@ -334,6 +294,22 @@ class Profile:
     performance: Any = None
     estimated: Any = None
     reference: str | None = None  # fingerprint of the reference whose bins it counts on
+
+    _pack: ClassVar[Pack | None] = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_pack", pack_columns(self.columns))
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(vars(self))
+        state.pop("_pack", None)  # a copy of the columns' fields: rebuilt on load
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        vars(self).update(state)
+        vars(self).pop("_pack", None)
+        if isinstance(state.get("columns"), dict):
+            self.__post_init__()
 
     def merge(self, other: Profile) -> Profile:
         if not isinstance(other, Profile):
@@ -431,15 +407,17 @@ def _merge_many(profiles: list[Profile]) -> Profile:
     # columns in the same order (the usual case: one reference), where one zip turns the
     # buckets' column tables into one tuple of parts per column.
     tables = list(map(attrgetter("columns"), profiles))
-    order = list(tables[0])
-    if all(map(order.__eq__, map(list, tables))):
-        by_name = dict(zip(order, zip(*map(dict.values, tables), strict=True), strict=True))
-        names = sorted(order)
-    else:
-        names = sorted(set().union(*map(dict.keys, tables)))
-        by_name = {name: [t[name] for t in tables if name in t] for name in names}
-    cols: dict[str, ColumnProfile] = {
-        name: _merge_columns(list(by_name[name]), same_bins) for name in names}
+    cols = merge_packed(profiles, tables)
+    if cols is None:  # not every profile packed on one layout: column by column
+        order = list(tables[0])
+        if all(map(order.__eq__, map(list, tables))):
+            by_name = dict(zip(order, zip(*map(dict.values, tables), strict=True),
+                               strict=True))
+            names = sorted(order)
+        else:
+            names = sorted(set().union(*map(dict.keys, tables)))
+            by_name = {name: [t[name] for t in tables if name in t] for name in names}
+        cols = {name: _merge_columns(list(by_name[name]), same_bins) for name in names}
     extra: dict[str, int] = {}
     for ec in filter(None, map(attrgetter("extra_columns"), profiles)):
         for k, v in ec.items():
@@ -458,9 +436,8 @@ def _merge_many(profiles: list[Profile]) -> Profile:
 def _merge_in_order(items: Any) -> Any:
     """Pairwise left fold of the present accumulators (None skipped), as before."""
     acc = None
-    for x in items:
-        if x is not None:
-            acc = x if acc is None else acc.merge(x)
+    for x in filter(partial(is_not, None), items):  # the Nones skipped at C level
+        acc = x if acc is None else acc.merge(x)
     return acc
 
 
@@ -479,10 +456,6 @@ def _merge_columns(parts: list[ColumnProfile], same_bins: bool = False) -> Colum
     kind = type(first)
     if len(set(map(type, parts))) > 1:
         raise ValueError("Cannot merge profiles of different kinds for one column.")
-    if kind is not PresenceProfile:
-        packed = list(map(attrgetter("_packed"), parts))
-        if all(map(is_not, packed, repeat(None))):
-            return _merge_packed(kind, parts, packed, same_bins)
     # The parts' attribute dicts, read with itemgetter: a dict lookup per field is about a
     # quarter cheaper than getattr's, and reading 14 fields of 200,000 column objects is
     # most of a 10,000-bucket merge. A part without a field in its dict (an object
@@ -522,62 +495,6 @@ def _merge_dicts(kind: type, dicts: list[dict[str, Any]], same_bins: bool) -> Co
         above_sum=float(sums[k + 2]),
         examples=examples, **{f: int(v) for f, v in zip(names, ints, strict=True)},
     )
-
-
-def _merge_packed(kind: type, parts: list[Any], packed: list[bytearray],
-                  same_bins: bool) -> ColumnProfile:
-    """Merge parts whose counts and scalars sit in one int64 row each (see ``_pack``): one
-    stacked pass sums counts and integer fields exactly; the float fields' bits are kept
-    per part for min/max, the moments (Chan's combination) and the tail sums."""
-    examples = merge_examples(list(map(attrgetter("examples"), parts)))
-    nb = parts[0].counts.size
-    ni = len(kind._INT_FIELDS)  # type: ignore[attr-defined]
-    floats = kind._FLOAT_FIELDS  # type: ignore[attr-defined]
-    numerical = kind is NumericalProfile
-    total, per_part, float_rows = _sum_rows(packed, same_bins, nb, nb + ni,
-                                            per_part=numerical)
-    counts = total[:nb]
-    ints = {f: int(v) for f, v in zip(kind._INT_FIELDS, total[nb:].tolist(),  # type: ignore[attr-defined]
-                                      strict=True)}
-    if not numerical:
-        top = merge_heavy_hitters(list(map(attrgetter("unseen_top"), parts)))
-        return CategoricalProfile(counts=counts, unseen_top=top, examples=examples, **ints)
-    f = dict(zip(floats, float_rows.T, strict=True))  # type: ignore[union-attr]
-    with np.errstate(over="ignore", invalid="ignore"):
-        mean, m2 = combine_moments(per_part, f["mean"], f["m2"])
-        below, above = float(f["below_sum"].sum()), float(f["above_sum"].sum())
-    return NumericalProfile(
-        counts=counts, min=float(f["min"].min()), max=float(f["max"].max()),
-        mean=float(mean), m2=float(m2), below_sum=below, above_sum=above,
-        examples=examples, **ints)
-
-
-def _sum_rows(rows: list[bytearray], same_bins: bool, nb: int, n_int: int,
-              per_part: bool) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-    """Column sums of the packed rows' first ``n_int`` entries (counts and integer fields),
-    each row's count total (``per_part``) and the rows' float tails as a float matrix.
-
-    Stacked block by block (about a megabyte each) so a block is summed while in cache."""
-    if not same_bins and len(set(map(len, rows))) > 1:
-        raise ValueError("Cannot merge profiles counted on different bins.")
-    width = len(rows[0]) // 8
-    step = max(1, _CHUNK_BYTES // max(1, len(rows[0])))
-    total = np.zeros(n_int, dtype=np.int64)
-    parts: list[np.ndarray] = []
-    tails: list[np.ndarray] = []
-    for i in range(0, len(rows), step):
-        chunk = rows[i:i + step]
-        flat = np.frombuffer(b"".join(chunk), dtype=np.int64)
-        if flat.size != len(chunk) * width:
-            raise ValueError("Cannot merge profiles counted on different bins.")
-        block = flat.reshape(len(chunk), width)
-        np.add(total, block[:, :n_int].sum(axis=0), out=total)
-        if per_part:
-            parts.append(block[:, :nb].sum(axis=1))
-        if width > n_int:
-            tails.append(block[:, n_int:])
-    tail = np.concatenate(tails) if tails else np.empty((len(rows), 0), np.int64)
-    return total, (np.concatenate(parts) if per_part else None), tail.view(np.float64)
 
 
 def _scalar_table(parts: list[Any], get: Any, width: int, dtype: Any) -> np.ndarray:
@@ -629,3 +546,7 @@ def _stack_counts(arrays: list[np.ndarray], same_bins: bool, size: int) -> np.nd
     if flat.size != len(arrays) * size:
         raise ValueError("Cannot merge profiles counted on different bins.")
     return flat.reshape(len(arrays), size)
+
+
+# Last: the packed rows need the column classes above (and Profile needs them).
+from aiwarden.engine._profile_pack import Pack, merge_packed, pack_columns  # noqa: E402
