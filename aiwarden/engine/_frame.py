@@ -26,7 +26,7 @@ _MAX_EXAMPLES = 5
 
 def to_table(data: Any, *, allow_empty: bool = False) -> pa.Table:
     """Convert pandas, polars, Arrow, a list of dicts or a dict of columns to a Table."""
-    table = _convert(data)
+    table = _binary_as_text(_convert(data))
     if table.num_columns == 0:
         raise DataError("The data has no columns.")
     if table.num_rows == 0 and not allow_empty:
@@ -237,14 +237,67 @@ class CategoricalColumn:
     examples: dict[str, list[int]]
 
 
+def is_binarylike(t: pa.DataType) -> bool:
+    return (pa.types.is_binary(t) or pa.types.is_large_binary(t)
+            or pa.types.is_fixed_size_binary(t) or pa.types.is_binary_view(t))
+
+
+def utf8_text(arr: pa.Array) -> tuple[pa.Array, np.ndarray | None]:
+    """Binary values as text (Parquet written without a UTF-8 annotation holds text as
+    bytes), and the mask of the values that are not UTF-8 (nulled in the text); None when
+    every value is. Arrow's cast checks UTF-8 but cannot say where it fails."""
+    try:
+        return pc.cast(arr, pa.large_string()), None
+    except pa.ArrowInvalid:
+        pass
+    values = arr.to_pylist()
+    bad = np.zeros(len(values), dtype=bool)
+    text: list[str | None] = []
+    for i, v in enumerate(values):
+        try:
+            text.append(None if v is None else v.decode("utf-8"))
+        except UnicodeDecodeError:
+            text.append(None)
+            bad[i] = True
+    return pa.array(text, pa.large_string()), bad
+
+
+def _binary_as_text(table: pa.Table) -> pa.Table:
+    """Binary columns read as the text they hold; one that is not UTF-8 text is refused
+    naming it (as a nested one is), not failed on deep inside a profile."""
+    for i, f in enumerate(table.schema):
+        t = f.type.value_type if pa.types.is_dictionary(f.type) else f.type
+        if not is_binarylike(t):
+            continue
+        text, bad = utf8_text(_combine(table.column(i)))
+        if bad is not None:
+            raise DataError(f"Column {f.name!r} holds binary values that are not UTF-8 text "
+                            f"(row {int(np.argmax(bad))}); decode it to text or drop it "
+                            "before monitoring.", f.name)
+        table = table.set_column(i, f.name, text)
+    return table
+
+
 def as_text(col: pa.ChunkedArray | pa.Array) -> pa.Array:
-    """Text form used for categories; float NaN counts as missing, not as 'nan'."""
+    """Text form used for categories; float NaN counts as missing, not as 'nan'. A column
+    with no text form (nested, bytes that are not UTF-8) is a DataError, not a crash."""
     arr = _combine(col)
-    if pa.types.is_floating(arr.type):
-        arr = pc.if_else(pc.is_nan(arr), pa.scalar(None, arr.type), arr)
-    if not pa.types.is_large_string(arr.type):
-        arr = pc.cast(arr, pa.large_string())
-    return arr
+    t = arr.type
+    if pa.types.is_floating(t):
+        arr = pc.if_else(pc.is_nan(arr), pa.scalar(None, t), arr)
+    if pa.types.is_large_string(t):
+        return arr
+    if pa.types.is_nested(t):
+        raise DataError(f"A column holds nested values ({t}); flatten it or drop it.")
+    if is_binarylike(t):
+        arr, bad = utf8_text(arr)
+        if bad is not None:
+            raise DataError("A column holds binary values that are not UTF-8 text.")
+        return arr
+    try:
+        return pc.cast(arr, pa.large_string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise DataError(f"A column of {t} values has no text form: {exc}") from None
 
 
 def categorical_codes(
