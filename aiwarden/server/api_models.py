@@ -21,7 +21,9 @@ from pydantic import (
     RootModel,
     StrictFloat,
     WithJsonSchema,
+    model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from aiwarden.incidents.rollback import RollbackPolicy
 from aiwarden.monitoring.windows import MAX_DURATION
@@ -164,11 +166,27 @@ class RuleSpec(Open):
     per metric kind (:data:`~aiwarden.server.spec_models.RULE_BODY`)."""
 
 
-class NotificationConfig(Open):
+class NotificationConfig(BaseModel):
+    """The whole notification config, replaced at once: an unknown top-level key is a 422
+    naming it, and a body with none of the sections is refused, since either would store
+    an empty config and silence paging (a typo, ``{"recievers": [...]}``, did: review of
+    2026-12-06). Each section's inside is checked by the notification center."""
+
+    model_config = ConfigDict(extra="forbid")
+
     route: dict[str, Any] | None = None
     receivers: list[dict[str, Any]] = []
     inhibit_rules: list[dict[str, Any]] = []
     escalation_policies: dict[str, Any] = {}
+
+    @model_validator(mode="after")
+    def _some_section(self) -> NotificationConfig:
+        if not self.model_fields_set:
+            raise PydanticCustomError(
+                "no_section", "the config names none of {known}: send the sections to "
+                "store (an empty receivers list clears the receivers)",
+                {"known": ", ".join(type(self).model_fields)})
+        return self
 
 
 class TrafficSpec(BaseModel):

@@ -580,7 +580,7 @@ _NOTIFY_DESCRIPTION = (
 def notification_body() -> dict[str, Any]:
     ref = "#/components/schemas/"
     return _one_type({"title": "NotificationConfig", "type": "object",
-                      "additionalProperties": True,
+                      "additionalProperties": False, "minProperties": 1,
             "description": _NOTIFY_DESCRIPTION, "properties": {
                 "route": {"anyOf": [{"$ref": ref + "RootRoute"}, {"type": "null"},
                                     {"type": "object", "maxProperties": 0}],
