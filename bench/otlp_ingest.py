@@ -13,8 +13,11 @@ the encoded bodies before its clock starts, so sending costs the server's proces
 and little CPU at all (its CPU per span is printed). For each mix the bench prints wall
 spans/s and the CPU each span cost the server process and its evaluator workers
 (``/proc``), the cores the server had, and the load average: on a shared machine wall
-figures measure the load, CPU per span is the steadier number. Run it under ``nice -n -10``
-(as root) there: the server and the client inherit the niceness.
+figures measure the load, CPU per span is the steadier number. ``--nice -10`` (as root)
+raises the priority of the bench, its server and its client there: with the kernel's
+autogroups on (``/proc/sys/kernel/sched_autogroup_enabled``), niceness only ranks processes
+within one session, so ``nice -n -10`` alone does nothing against other sessions' load; the
+option sets the session's autogroup niceness too.
 
 Baselines measured in the same run: the same LLM events sent as JSON to the REST route
 (``POST /api/v1/models/{name}/llm-events``), so the ratio is the cost of OTLP itself; the
@@ -29,7 +32,7 @@ processes need PostgreSQL). CPU is counted over the server process and all its d
 
 Target (issue 13): >= 5,000 spans/s.
 
-    nice -n -10 .venv/bin/python bench/otlp_ingest.py [--db sqlite|postgresql] [--spans 10240]
+    .venv/bin/python bench/otlp_ingest.py [--nice -10] [--db sqlite|postgresql] [--spans 10240]
         [--baseline /tmp/base] [--scenarios llm,traces] [--server-args "--workers 2"]
 """
 
@@ -261,15 +264,20 @@ def main() -> None:
     ap.add_argument("--scenarios", default="rest,llm,traces",
                     help="which of rest, llm, traces to send")
     ap.add_argument("--server-args", default="", help="extra `aiwarden server` flags")
+    ap.add_argument("--nice", type=int, default=None,
+                    help="niceness of the bench, its server and client (negative: root), "
+                    "and of this session's autogroup when the kernel has them")
     args = ap.parse_args()
+    if args.nice is not None:
+        _renice(args.nice)
     here = str(Path(__file__).resolve().parents[1])
     trees = [("", here)] + ([("base:", str(args.baseline.resolve()))] if args.baseline else [])
     configs = [pre + w.strip() for pre, _ in trees for w in args.workers.split(",")
                if w.strip()]
     wanted = [SHORT[x.strip()] for x in args.scenarios.split(",") if x.strip()]
     server_args = ["--host", "127.0.0.1", *shlex.split(args.server_args)]
-    print(machine_line() + f"; niceness {os.getpriority(os.PRIO_PROCESS, 0)} (the server "
-          "and the client inherit it: run under `nice -n -10` on a shared machine)")
+    print(machine_line() + f"; niceness {os.getpriority(os.PRIO_PROCESS, 0)}, "
+          f"{_autogroup()} (the server and the client inherit them)")
     print(f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} UTC; "
           f"{args.spans} spans per mix, {args.batch} per request, {args.clients} clients "
           f"(one client process), {args.output_chars}-character answers; evaluator workers "
@@ -298,6 +306,21 @@ def main() -> None:
     finally:
         client.close()
     _report(args, runs, configs, wanted, server_args)
+
+
+def _renice(n: int) -> None:
+    """This process's niceness (children inherit it) and its session's autogroup's."""
+    os.setpriority(os.PRIO_PROCESS, 0, n)
+    group = Path("/proc/self/autogroup")
+    if group.exists():
+        group.write_text(str(n))
+
+
+def _autogroup() -> str:
+    try:
+        return Path("/proc/self/autogroup").read_text().strip().lstrip("/")
+    except OSError:
+        return "no autogroup"
 
 
 def _round(args: argparse.Namespace, r: int, config: str, trees: list[tuple[str, str]],
