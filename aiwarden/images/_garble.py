@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["AGREE", "COSINE", "QUIET", "YCC", "bin_rows", "dc_shift", "grey_fill",
+__all__ = ["AGREE", "COSINE", "QUIET", "bin_rows", "dc_shift", "grey_fill",
            "noise_block", "row_break", "row_copy", "row_tear", "tail_fill"]
 
 #: A block's shift counts towards the staircase when it is at least this share of the
@@ -67,24 +67,17 @@ def grey_fill(rgb: np.ndarray, grid: int) -> np.ndarray:
     return out
 
 
-#: RGB -> YCbCr (JFIF, the components JPEG codes) without the offsets, which cancel in
-#: the row differences ``dc_shift`` reads.
-YCC = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5],
-                [0.5, -0.418688, -0.081312]], np.float32)
-
-
-def dc_shift(rgb: np.ndarray, grid: int, mcu: int) -> np.ndarray:
+def dc_shift(ycc: np.ndarray, grid: int, mcu: int) -> np.ndarray:
     """The largest staircase step (see the module docstring) in units of the image's
-    roughness, per image of ``rgb`` (k, h, w, 3) uint8, read in YCbCr (the components JPEG
-    codes, so a DC error is a step in one of them: the JFIF matrix ``YCC``, unrounded,
-    applied to the steps, which is linear); 0 where none qualifies.
+    roughness, per image of ``ycc`` (k, h, w, 3) uint8, YCbCr (the components JPEG codes,
+    so a DC error is a step in one of them); 0 where none qualifies.
 
     ``grid``: block width in pixels; ``mcu``: the height of a row of coded blocks (16 for
     4:2:0 chroma subsampling, else 8, times the draft scale). Per block row boundary y and
     block column b, the step is the row difference at y less the mean of the row
     differences just above and below (a smooth gradient cancels), averaged over the block;
     the roughness is the same statistic half a block row off the grid."""
-    k, h, w, _ = rgb.shape
+    k, h, w, _ = ycc.shape
     nbx = w // grid if grid >= 2 else 0
     if nbx < 2 * MIN_HALF:
         return np.zeros(k)
@@ -92,7 +85,7 @@ def dc_shift(rgb: np.ndarray, grid: int, mcu: int) -> np.ndarray:
     ys = ys[ys >= 2]
     if len(ys) < 2 or nbx < 2:
         return np.zeros(k)
-    a = rgb[:, :, : nbx * grid]
+    a = ycc[:, :, : nbx * grid]
     sigma = np.abs(_steps(a, ys - mcu // 2, nbx, grid)).mean(axis=(2, 3)) + 1.0  # (k, 3)
     e = _steps(a, ys, nbx, grid) / sigma[:, :, None, None]  # (k, 3, rows, blocks)
     cs = np.cumsum(e, axis=3)
@@ -132,8 +125,8 @@ def _steps(a: np.ndarray, ys: np.ndarray, nbx: int, grid: int) -> np.ndarray:
     row = [a[:, ys + d].astype(np.float32) for d in (-2, -1, 0, 1)]  # (k, R, W, 3)
     e = 1.5 * (row[2] - row[1]) - 0.5 * (row[3] - row[0])
     k, r = e.shape[:2]
-    blocks = e.reshape(k, r, nbx, grid, 3).sum(axis=3) / grid  # (k, R, nbx, 3) RGB
-    return np.einsum("krbc,dc->kdrb", blocks, YCC)
+    blocks = e.reshape(k, r, nbx, grid, 3).sum(axis=3) / grid  # (k, R, nbx, 3)
+    return blocks.transpose(0, 3, 1, 2)
 
 
 #: ``row_break``: a row boundary whose direct difference is at least this many times the
@@ -349,10 +342,13 @@ COPY_GAP = 8
 #: ``row_copy``: the window's difference to its copy is below this share of its rows' own
 #: row-to-row difference, and that difference is at least this (mean square, grey levels).
 COPY_MATCH = 0.2
-COPY_TEXTURE = 0.25
+COPY_TEXTURE = 0.5
 #: ``row_copy``: rows mostly at one level (text or a drawing on a plain background) do not
 #: count: a repeated text line or a repeated shape is honest.
 COPY_FLAT = 0.7
+#: ``row_copy``: windows matching ``d`` rows on over at least this share of the rows that
+#: have a row ``d`` on are a period, not a copy.
+COPY_PERIODIC = 0.6
 _COPY_CELLS = 2_000_000  # images x rows x rows of one pass (bounded memory)
 
 
@@ -426,7 +422,21 @@ def _row_copy(sig: np.ndarray) -> np.ndarray:
     first = good.argmax(axis=2)
     last = m - 1 - good[:, :, ::-1].argmax(axis=2)
     unique = has & (last - first <= 4)  # one place only: not a period
-    return unique.sum(axis=1).astype(np.float64)
+    out = np.zeros(k)
+    for n in np.flatnonzero(unique.any(axis=1)):  # images with a copy: few
+        a = np.flatnonzero(unique[n])
+        lag = first[n, a] - i[a]
+        keep = np.ones(len(a), dtype=bool)
+        for d in np.unique(lag):
+            # a copy is a band; rows that match ``d`` rows on over most of the image
+            # repeat with that period (a texture with two periods in its height)
+            pos = np.flatnonzero((i + d >= 1) & (i + d < m - 1))
+            hit = good[n, pos, i[pos] + d] | good[n, pos, i[pos] + d - 1] | good[
+                n, pos, i[pos] + d + 1]
+            if len(pos) and hit.mean() >= COPY_PERIODIC:
+                keep[lag == d] = False
+        out[n] = keep.sum()
+    return out
 
 
 def _window_sum(x: np.ndarray, n: int) -> np.ndarray:

@@ -244,7 +244,8 @@ def _measure(images: list[Any], rows: list[int], cols: dict[str, np.ndarray],
         part = rgb if len(sel) == k else rgb[sel]
         at = [rows[j] for j in sel]
         cols["grey_fill"][at] = grey_fill(part, grid)
-        cols["dc_shift"][at] = dc_shift(part, grid, mcu)
+        ycc = np.stack([np.asarray(images[j].convert("YCbCr")) for j in sel])
+        cols["dc_shift"][at] = dc_shift(ycc, grid, mcu)  # a DC error is in one component
     del rgb
     mx, mn = [], []
     for im in images:

@@ -282,8 +282,9 @@ def _garbled(c: dict[str, np.ndarray], i: int, max_block_step: float, max_dc_shi
                 f"the colour channels swapped ({c['row_break'][i]:.1f}x better than as they "
                 f"are): displaced or corrupt data", float(c["row_break"][i]))
     if c["row_copy"][i] > 0:
-        return (f"{c['row_copy'][i]:.0f} rows repeat, in order, rows further up or down the "
-                f"image: a band copied from elsewhere (displaced or corrupt data)",
+        return (f"a band of rows repeats, in order, rows elsewhere in the image and nowhere "
+                f"else ({c['row_copy'][i]:.0f} windows of 6 rows): copied from elsewhere "
+                f"(displaced or corrupt data)",
                 float(c["row_copy"][i]))
     if c["noise_block"][i] > max_noise_block:
         return (f"a small region is noise, {c['noise_block'][i]:.1f}x rougher than what is "

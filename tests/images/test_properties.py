@@ -98,9 +98,7 @@ def _reference(data: bytes) -> dict[str, float]:
     jpeg = fmt == "JPEG" and mode in ("RGB", "L")
     tall = 8 * max(v for *_, v, _ in im.layer) if jpeg else 0
     ref["grey_fill"] = _grey_fill(px) if jpeg else np.nan
-    # YCbCr by the JFIF matrix, unrounded (the offsets of 128 cancel in row differences)
-    ycc = px @ np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5],
-                         [0.5, -0.418688, -0.081312]]).T
+    ycc = np.asarray(rgb.convert("YCbCr"), np.float64)
     ref["dc_shift"] = _dc_shift(ycc, tall) if jpeg else np.nan
     return ref
 
