@@ -79,10 +79,7 @@ class NumericalBinning:
         """
         nb = self.n_bins
         if groups is None and len(values) >= _HIST_MIN_ROWS:
-            hist = self.__dict__.get("_hist")
-            if hist is None:
-                hist = _hist_lookup(self.edges)
-                object.__setattr__(self, "_hist", hist)
+            hist = self._hist_grid()
             if hist is not False:
                 return self._histogram_counts(values, *hist)
         out = np.zeros(nb * n_groups, dtype=np.int64)
@@ -153,8 +150,50 @@ class NumericalBinning:
             x = np.sort(values)
             binning = cls.fit(x, bins, far, std=std)
             return binning, sorted_counts(x, binning.edges)
+        shared = cls._fit_on_one_grid(values, bins, far, std)
+        if shared is not None:
+            return shared
         binning = cls.fit_unsorted(values, bins, far, std)
         return binning, binning.counts_of(values)
+
+    @classmethod
+    def _fit_on_one_grid(cls, values: np.ndarray, bins: int, far: float, std: float
+                         ) -> tuple[NumericalBinning, np.ndarray] | None:
+        """The selection of :meth:`fit_unsorted` run on the grid :meth:`counts_of` will use
+        for the resulting edges (``[min, nextafter(max)]``), keeping the values of every
+        cell that can hold an edge: its per-cell histogram and those values then give the
+        counts, with no third pass over the column. The edges are the selection's (exact
+        order statistics); None when the grid does not fit (then two passes, as before)."""
+        lo, hi = float(values.min()), float(values.max())
+        top = _HIST_CELLS - 1
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            scale = top / (np.nextafter(hi, np.inf) - lo)
+        if not (np.isfinite(scale) and scale > 0):
+            return None
+        ranks = _quantile_ranks(len(values), bins)
+        even = _even_edges(lo, hi, bins, len(ranks))
+        # the even edges' cells, and the last cell: the top edge, nextafter(max), is there
+        also = np.append(_cell(even, lo, scale, top), top)
+        sel = _selection(values, ranks, lo, scale, top, also)
+        if sel is None:
+            return None
+        q, per_cell, picked, keep = sel
+        inner = _continuous_inner(q, lo, hi, bins)
+        if len(inner) < 2:
+            return None
+        binning = cls(_wrap(inner, far), std, False, None)
+        hist = binning._hist_grid()
+        if hist is False or hist[:3] != (lo, scale, top) or not keep[hist[3]].all():
+            return None
+        rest = picked[np.take(hist[3], _cell(picked, lo, scale, top))]
+        return binning, binning._counts_from_cells(per_cell, rest, hist[3], hist[4])
+
+    def _hist_grid(self) -> Any:
+        hist = self.__dict__.get("_hist")
+        if hist is None:
+            hist = _hist_lookup(self.edges)
+            object.__setattr__(self, "_hist", hist)
+        return hist
 
     def _histogram_counts(self, values: np.ndarray, lo: float, scale: float, top: int,
                           is_edge: np.ndarray, bounds: np.ndarray) -> np.ndarray:
@@ -177,10 +216,16 @@ class NumericalBinning:
             hist += np.bincount(cell[:k], minlength=cells)
             np.take(is_edge, cell[:k], out=edge[:k])
             picked.append(part[edge[:k]])
+        return self._counts_from_cells(hist, np.concatenate(picked), is_edge, bounds)
+
+    def _counts_from_cells(self, per_cell: np.ndarray, rest: np.ndarray, is_edge: np.ndarray,
+                           bounds: np.ndarray) -> np.ndarray:
+        """Bin counts from a per-cell histogram (cells without an edge: their bin's run of
+        cells) plus a lookup of ``rest``, the values of the cells that hold an edge."""
+        hist = per_cell.copy()
         hist[is_edge] = 0
         cum = np.concatenate([[0], np.cumsum(hist)])
         counts = cum[bounds[1:]] - cum[bounds[:-1]]
-        rest = np.concatenate(picked)
         counts += np.bincount(self.bin_of(rest), minlength=self.n_bins)
         return counts
 
@@ -208,13 +253,16 @@ def _quantile_ranks(n: int, bins: int) -> np.ndarray:
     return np.linspace(0, n - 1, bins // 2 + 1).round().astype(np.int64)
 
 
+def _even_edges(lo: float, hi: float, bins: int, n_quantiles: int) -> np.ndarray:
+    with np.errstate(over="ignore", invalid="ignore"):
+        even = lo + (np.linspace(0.0, 1.0, bins - n_quantiles + 2) * (hi / 2 - lo / 2)) * 2
+    return even[np.isfinite(even)]
+
+
 def _continuous_inner(q: np.ndarray, lo: float, hi: float, bins: int) -> np.ndarray:
     """Half the edges at reference quantiles ``q`` (KS resolution where the mass is), half
     evenly spaced (Wasserstein resolution in the tails, where quantile bins are wide)."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        even = lo + (np.linspace(0.0, 1.0, bins - len(q) + 2) * (hi / 2 - lo / 2)) * 2
-    even = even[np.isfinite(even)]
-    inner = np.unique(np.concatenate([q, even]))
+    inner = np.unique(np.concatenate([q, _even_edges(lo, hi, bins, len(q))]))
     inner[-1] = np.nextafter(hi, np.inf)
     return np.unique(inner)
 
@@ -228,32 +276,47 @@ def _order_statistics(x: np.ndarray, ranks: np.ndarray, lo: float, hi: float
         scale = top / (hi - lo)
     if not (np.isfinite(scale) and scale > 0):
         return None
+    sel = _selection(x, ranks, lo, scale, top)
+    return None if sel is None else sel[0]
+
+
+def _selection(x: np.ndarray, ranks: np.ndarray, lo: float, scale: float, top: int,
+               also: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """``np.sort(x)[ranks]`` on the grid ``(lo, scale, top)``, with the per-cell counts,
+    the sorted values of the cells kept (those holding a wanted rank, plus the cells
+    ``also``) and the kept-cell mask; None when the wanted cells hold a quarter of the
+    values (a sort is then as cheap)."""
     # Two passes a block at a time (cells recomputed), never a full-length temporary.
+    cells = top + 1
     size = min(len(x), _SELECT_BLOCK)
     t, cell, mask = np.empty(size), np.empty(size, dtype=np.intp), np.empty(size, dtype=bool)
     blocks = [(start, min(start + _SELECT_BLOCK, len(x)))
               for start in range(0, len(x), _SELECT_BLOCK)]
-    per_cell = np.zeros(_SELECT_CELLS, dtype=np.int64)
+    per_cell = np.zeros(cells, dtype=np.int64)
     for start, stop in blocks:
         k = stop - start
         per_cell += np.bincount(_cell(x[start:stop], lo, scale, top, t[:k], cell[:k]),
-                                minlength=_SELECT_CELLS)
+                                minlength=cells)
     end = np.cumsum(per_cell)
     at = np.searchsorted(end, ranks, side="right")  # the cell holding each rank
     wanted = np.unique(at)
     if per_cell[wanted].sum() > len(x) // 4:
         return None
-    keep = np.zeros(_SELECT_CELLS, dtype=bool)
+    keep = np.zeros(cells, dtype=bool)
     keep[wanted] = True
+    if also is not None:
+        keep[also] = True
+    kept = np.flatnonzero(keep)
     parts = []
     for start, stop in blocks:
         k = stop - start
         np.take(keep, _cell(x[start:stop], lo, scale, top, t[:k], cell[:k]), out=mask[:k])
         parts.append(x[start:stop][mask[:k]])
     picked = np.sort(np.concatenate(parts))  # cells are monotone: sorted cell by cell
-    start_in_picked = np.cumsum(per_cell[wanted]) - per_cell[wanted]
-    start = start_in_picked[np.searchsorted(wanted, at)]
-    return picked[start + ranks - (end[at] - per_cell[at])]
+    start_in_picked = np.cumsum(per_cell[kept]) - per_cell[kept]
+    first = start_in_picked[np.searchsorted(kept, at)]
+    return picked[first + ranks - (end[at] - per_cell[at])], per_cell, picked, keep
 
 
 def _cell(x: np.ndarray, lo: float, scale: float, top: int,

@@ -166,6 +166,8 @@ def test_fit_counted_equals_fit_then_count(dist: str) -> None:
               "two_values": np.where(rng.random(n) < 0.3, -1.0, 2.5)}[dist]
     std = float(values.std())
     binning, counts = NumericalBinning.fit_counted(values, 200, 3.0, std)
+    if dist == "normal":  # continuous, not crowded: the selection's grid gave the counts
+        assert NumericalBinning._fit_on_one_grid(values, 200, 3.0, std) is not None
     plain = NumericalBinning.fit(np.sort(values), 200, 3.0, std=std)
     assert binning.to_dict() == plain.to_dict()
     want = np.bincount(np.searchsorted(plain.edges, values, side="right"),
@@ -236,3 +238,23 @@ def test_one_pass_categorical_fit_equals_count_then_lookup(max_categories: int) 
         assert one.bin_index.dtype == two.bin_index.dtype
         assert np.array_equal(one.row_key, two.row_key)
         assert one.profile.missing > 0
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    values=hnp.arrays(np.float64, st.integers(5_000, 7_000),
+                      elements=st.one_of(st.floats(-3, 3), st.floats(-1e6, 1e6),
+                                         st.sampled_from([0.0, 1.0, -2.5, 1e-300]))),
+    bins=st.integers(2, 400),
+)
+def test_counts_from_the_selection_grid_equal_binary_search(values: np.ndarray,
+                                                            bins: int) -> None:
+    # fit_counted takes a continuous column's counts from the quantile selection's own
+    # per-cell histogram and kept cells: they must be searchsorted's, the edges sort's.
+    std = float(values.std())
+    binning, counts = NumericalBinning.fit_counted(values, bins, 3.0, std)
+    plain = NumericalBinning.fit(np.sort(values), bins, 3.0, std=std)
+    assert binning.to_dict() == plain.to_dict()
+    want = np.bincount(np.searchsorted(plain.edges, values, side="right"),
+                       minlength=plain.n_bins)
+    assert np.array_equal(counts, want)
