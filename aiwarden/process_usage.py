@@ -11,6 +11,8 @@ the interval, so the server can report cost per 1,000 predictions.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import os
 import resource
 import sys
@@ -87,6 +89,8 @@ class ProcessSampler:
         self.prices, self.gpu = prices, gpu
         #: Why the last sample has no GPU gauges (None when it has them or gpu=False).
         self.gpu_reason: str | None = None
+        if gpu:
+            _load_nvml()
         self._wall, self._cpu = time.monotonic(), _cpu_seconds()
 
     def sample(self, version: str | None = None) -> dict[str, Any]:
@@ -106,6 +110,15 @@ class ProcessSampler:
         if version is not None:
             out["version"] = version
         return out
+
+
+def _load_nvml() -> None:
+    """Import NVML's binding now, when it is installed. Its first import takes 50-250 ms
+    with the GIL held; left to the first sample, on the sampling thread, it stalled every
+    request a serving process had in flight (55 ms at p99.9, bench/workers.py --pin). A
+    sampler is made at start-up, before any request."""
+    with contextlib.suppress(ImportError):
+        importlib.import_module("pynvml")
 
 
 def _cpu_seconds() -> float:

@@ -116,3 +116,14 @@ def test_gpu_problems_leave_the_gauges_out_with_a_reason(monkeypatch, nvml, reas
     monkeypatch.setitem(sys.modules, "pynvml", nvml)
     assert gpu_reading() == ({}, reason)
     assert nvml.open == 0
+
+
+def test_a_gpu_sampler_imports_nvml_when_made_not_at_its_first_sample() -> None:
+    """The binding's first import holds the GIL 50-250 ms: on the sampling thread of a
+    serving process it stalled the requests in flight, so it happens at start-up."""
+    pytest.importorskip("pynvml")
+    sys.modules.pop("pynvml", None)
+    ProcessSampler(gpu=False)
+    assert "pynvml" not in sys.modules
+    ProcessSampler()
+    assert "pynvml" in sys.modules
