@@ -17,22 +17,36 @@ routing predict to processes that take no ingest amounts to; then the leading wo
 N=2 is killed (-9) and the time until another worker holds the lease is taken (the
 default lease TTL, 10 s, renewed every 2 s; the TTL bounds it).
 
+``--pin`` measures instead the deployment docs/deployment.md recommends, placed as an
+operator would (as root): ``aiwarden server --workers 1`` and the ingest load on core 0
+(``taskset -c 0``), ``aiwarden serve`` on core 1 above everything else there
+(``taskset -c 1 chrt -f 50``, or ``nice -n -15`` with ``--priority nice``), and this
+process (the callers and the in-process baseline) on the same core at the same priority,
+so the baseline gets what serving gets. Before pinning, the same run measures the baseline
+and ``aiwarden serve`` unplaced, for contrast. What else runs on the machine (other jobs)
+is not moved: it floats over both cores at ordinary priority.
+
 Target (issue 5's gateway budget): at most +1 ms at p50 and +5 ms at p99 over in-process.
-CPU is reported per process from /proc (user + system) beside the machine's load average:
-on a shared machine the wall-clock latencies move with the load.
+CPU is reported per process from /proc (user + system) beside the machine's load average
+and its runnable processes: on a shared machine the wall-clock latencies move with them.
 
     .venv/bin/python bench/workers.py [--rate 500] [--seconds 15] [--quick]
+                                      [--pin [--priority fifo|nice]]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
+import re
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +55,59 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._machine import machine_line
 from bench.gateway import NAME, NUMS, _cpu, _models, _pct, _row, measure, paced
+from tests.server.live import ProcessServer
 
 INGEST = "ingested"
+SERVING_CORE, REST_CORE = 1, 0
+FIFO = 50  # SCHED_FIFO priority: above every ordinary (SCHED_OTHER) process
+NICE = -15
+
+
+def runnable() -> int:
+    """Processes runnable right now, machine-wide (/proc/stat procs_running)."""
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("procs_running"):
+                return int(line.split()[1]) - 1  # less this reader
+    return -1
+
+
+def _rest() -> None:
+    """Child placement for the rest of the work (``taskset -c 0``, ordinary priority): a
+    child of a pinned, prioritised process would otherwise inherit its core and priority."""
+    os.sched_setaffinity(0, {REST_CORE})
+    os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    os.setpriority(os.PRIO_PROCESS, 0, 0)
+
+
+def place_self(priority: str) -> str:
+    """This process (callers, in-process baseline) on the serving core at serving priority;
+    threads started afterwards inherit both."""
+    os.sched_setaffinity(0, {SERVING_CORE})
+    if priority == "fifo":
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(FIFO))
+    else:
+        os.setpriority(os.PRIO_PROCESS, 0, NICE)
+    return _placement(priority)
+
+
+def _placement(priority: str) -> str:
+    return (f"taskset -c {SERVING_CORE} "
+            + (f"chrt -f {FIFO}" if priority == "fifo" else f"nice -n {NICE}"))
+
+
+class RestServer(ProcessServer):
+    """``aiwarden server`` started as ``taskset -c 0 aiwarden server ...``."""
+
+    def spawn(self) -> RestServer:
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()/kill()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "aiwarden.cli", "server", "--port", str(self.port),
+             *self.args], env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
+            preexec_fn=_rest)
+        return self
 
 
 def _children(pid: int) -> list[int]:
@@ -117,9 +181,10 @@ def _setup(base: str, args: argparse.Namespace, v1: Any, v2: Any, df: Any) -> No
             "metric": "drift", "column": "*", "critical": 5.0}).raise_for_status()
 
 
-def _ingesting(base: str, seconds: float) -> subprocess.Popen[bytes]:
+def _ingesting(base: str, seconds: float,
+               placed: Callable[[], None] | None = None) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, __file__, "--ingest-load", base, str(seconds)],
-                            stdout=subprocess.PIPE)
+                            stdout=subprocess.PIPE, preexec_fn=placed)
 
 
 def _ingested(load: subprocess.Popen[bytes], seconds: float) -> None:
@@ -129,24 +194,108 @@ def _ingested(load: subprocess.Popen[bytes], seconds: float) -> None:
           "load's life)")
 
 
-def _serve(base: str) -> tuple[subprocess.Popen[bytes], int]:
-    """``aiwarden serve`` for the model, logging to the server at ``base``."""
+def _serve(base: str, prefix: str = "",
+           profile: str | None = None) -> tuple[subprocess.Popen[bytes], int]:
+    """``aiwarden serve`` for the model, logging to the server at ``base``; ``prefix`` is
+    the operator's placement (``taskset -c 1 chrt -f 50``)."""
     from bench.gateway import _wait
     from tests.server.live import free_port
 
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "aiwarden.cli", "serve", NAME, "--port", str(port), "--url",
-         base, "--resources-every", "5"], env={**os.environ, "AIWARDEN_LOG_LEVEL": "warning"},
+        [*prefix.split(), sys.executable,
+         *(["-m", "pyinstrument", "-r", "text", "-o", profile] if profile else []),
+         "-m", "aiwarden.cli", "serve", NAME, "--port", str(port), "--url", base,
+         "--resources-every", "5"], env={**os.environ, "AIWARDEN_LOG_LEVEL": "warning"},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _wait(port, proc)
     return proc, port
 
 
+def _baseline(label: str, args: argparse.Namespace, v1: Any, feats: list[dict[str, Any]],
+              to_input: Any) -> dict[str, float]:
+    """The same model called in this process at the same pace: the figure serving adds to."""
+    count = [0]
+
+    def inproc(k: int) -> None:
+        f = feats[count[0] % len(feats)]
+        count[0] += 1
+        x = to_input(f)
+        v1.predict(x)
+        v1.predict_proba(x)
+
+    paced(inproc, args.rate, 2.0, 1)
+    cpu0, load0, run0 = time.process_time(), os.getloadavg()[0], runnable()
+    res = paced(inproc, args.rate, args.seconds, 1)
+    ms = np.array([r[0] for r in res])
+    base = _pct(ms)
+    print(_row(label, len(ms), base) + f"  CPU {time.process_time() - cpu0:.2f} s; load "
+          f"{load0:.2f}, runnable {run0}")
+    return base
+
+
+def _measured(label: str, port: int, bodies: list[bytes], args: argparse.Namespace,
+              base: dict[str, float], pids: dict[str, int]) -> dict[str, Any]:
+    """bench/gateway.measure, keeping the achieved rate it prints (for the summary)."""
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text):
+        out = measure(label, port, "/predict", bodies, args, base, pids)
+    print(text.getvalue(), end="")
+    rate = re.search(r"achieved (\d+) req/s", text.getvalue())
+    return out | {"rate": float(rate.group(1)) if rate else float("nan")}
+
+
+def _served(label: str, serve_prefix: str, srv: ProcessServer, args: argparse.Namespace,
+            bodies: list[bytes], base: dict[str, float], pids: dict[str, int],
+            profile: str | None = None) -> dict[str, Any]:
+    """``aiwarden serve`` (placed by ``serve_prefix``) measured while the server ingests
+    1,000-row batches on the rest core and evaluates."""
+    life = args.seconds + 6
+    serve, port = _serve(srv.url, serve_prefix, profile)
+    try:
+        load = _ingesting(srv.url, life, _rest)
+        pids = pids | {"ingest load": load.pid, "aiwarden serve": serve.pid}
+        time.sleep(1.0)
+        print(f"\n[{label}] `{serve_prefix or '(unplaced)'} aiwarden serve {NAME}`; server "
+              f"and ingest load `taskset -c {REST_CORE}`; runnable {runnable()}")
+        out = _measured("aiwarden serve /predict", port, bodies, args, base, pids)
+        _ingested(load, life)
+    finally:
+        # uvicorn re-raises SIGTERM after shutting down, which would kill the profiler
+        # before it writes; SIGINT ends as KeyboardInterrupt, which pyinstrument reports
+        serve.send_signal(signal.SIGINT if profile else signal.SIGTERM)
+        serve.wait(30)
+    return out
+
+
+def pinned(url: str, tmp: Path, args: argparse.Namespace, bodies: list[bytes],
+           models: tuple[Any, Any, Any], feats: list[dict[str, Any]],
+           to_input: Any) -> list[tuple[str, dict[str, Any], dict[str, float]]]:
+    """The recommended deployment, placed; unplaced first for contrast (same run)."""
+    env = {"AIWARDEN_EVALUATE_EVERY": "2", "AIWARDEN_GATEWAY_RESOURCES_EVERY": "5"}
+    srv = RestServer(url, tmp, extra_env=env,
+                     args=["--host", "127.0.0.1", "--workers", "1"]).spawn()
+    rows = []
+    try:
+        srv.wait_ready(within=300)
+        _setup(srv.url, args, *models)
+        assert srv.proc is not None
+        pids = {"server (core 0)": srv.proc.pid, "this process": os.getpid()}
+        base = _baseline("in-process, unplaced", args, models[0], feats, to_input)
+        rows.append(("aiwarden serve, unplaced", _served(
+            "unplaced", "", srv, args, bodies, base, pids), base))
+        where = place_self(args.priority)
+        print(f"\nthis process (callers, baseline) now `{where}`")
+        base = _baseline(f"in-process, {where}", args, models[0], feats, to_input)
+        rows.append((f"aiwarden serve, {where}", _served(
+            "placed", where, srv, args, bodies, base, pids, args.profile), base))
+    finally:
+        srv.stop()
+    return rows
+
+
 def phase(workers: int, url: str, tmp: Path, args: argparse.Namespace, bodies: list[bytes],
           base: dict[str, float], models: tuple[Any, Any, Any], kill: bool) -> dict[str, Any]:
-    from tests.server.live import ProcessServer
-
     env = {"AIWARDEN_EVALUATE_EVERY": "2", "AIWARDEN_GATEWAY_RESOURCES_EVERY": "5"}
     srv = ProcessServer(url, tmp, extra_env=env,
                         args=["--host", "127.0.0.1", "--workers", str(workers)]).spawn()
@@ -213,6 +362,27 @@ def takeover(supervisor: int, url: str) -> float | None:
     return took
 
 
+def _budget(p: dict[str, float], base: dict[str, float]) -> str:
+    ok = p["p50"] - base["p50"] <= 1 and p["p99"] - base["p99"] <= 5
+    return (f"p50 {p['p50'] - base['p50']:+.2f} ms, p99 {p['p99'] - base['p99']:+.2f} ms "
+            f"(p99 ratio {p['p99'] / base['p99']:.1f}x): budget {'met' if ok else 'NOT met'}")
+
+
+def _pinned_main(args: argparse.Namespace, bodies: list[bytes], models: tuple[Any, Any, Any],
+                 feats: list[dict[str, Any]], to_input: Any) -> int:
+    from tests.server.live import database_url
+
+    with tempfile.TemporaryDirectory() as tmp, database_url("postgresql", Path(tmp)) as url:
+        rows = pinned(url, Path(tmp), args, bodies, models, feats, to_input)
+    print("\nsummary (overhead over the in-process baseline placed the same way, same run):")
+    for label, served, base in rows:
+        print(f"  {label}: {_budget(served['p'], base)}; baseline p50 {base['p50']:.2f} / "
+              f"p99 {base['p99']:.2f} ms; {served['rate']:.0f} req/s achieved")
+    print(f"finished {time.strftime('%H:%M:%S', time.gmtime())} UTC, load average "
+          f"{os.getloadavg()[0]:.2f}, runnable {runnable()}")
+    return 0
+
+
 def main() -> int:
     if len(sys.argv) == 4 and sys.argv[1] == "--ingest-load":
         ingest_load(sys.argv[2], float(sys.argv[3]))
@@ -222,6 +392,14 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=15)
     ap.add_argument("--workers", type=int, default=4, help="client threads")
     ap.add_argument("--quick", action="store_true", help="6 s per phase")
+    ap.add_argument("--pin", action="store_true", help="the placed deployment: aiwarden "
+                    f"serve and the callers on core {SERVING_CORE} above the rest, the server "
+                    f"and ingest on core {REST_CORE}")
+    ap.add_argument("--priority", choices=("fifo", "nice"), default="fifo",
+                    help=f"with --pin: chrt -f {FIFO} (default) or nice -n {NICE}")
+    ap.add_argument("--profile", metavar="FILE", help="with --pin: run the placed aiwarden "
+                    "serve under pyinstrument (importable, e.g. on PYTHONPATH), its text "
+                    "report to FILE (the profiler's cost is in that run's figures)")
     args = ap.parse_args()
     if args.quick:
         args.seconds = 6
@@ -233,22 +411,11 @@ def main() -> int:
     print(f"workers bench: {args.rate:.0f} req/s from {args.workers} threads, {args.seconds:.0f}"
           f" s per phase, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; model: "
           "scaler + logistic regression, 3 features; store: PostgreSQL 127.0.0.1:5432")
-    count = [0]
-
-    def inproc(k: int) -> None:
-        f = feats[count[0] % len(feats)]
-        count[0] += 1
-        x = to_input(f)
-        v1.predict(x)
-        v1.predict_proba(x)
-
-    paced(inproc, args.rate, 2.0, 1)
-    cpu0 = time.process_time()
-    res = paced(inproc, args.rate, args.seconds, 1)
-    base_ms = np.array([r[0] for r in res])
-    base = _pct(base_ms)
-    print(_row("in-process predict + predict_proba", len(base_ms), base)
-          + f"  CPU {time.process_time() - cpu0:.2f} s")
+    print(f"machine: {machine_line()}, {runnable()} runnable; started "
+          f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} UTC")
+    if args.pin:
+        return _pinned_main(args, bodies, (v1, v2, df), feats, to_input)
+    base = _baseline("in-process predict + predict_proba", args, v1, feats, to_input)
     results = {}
     with tempfile.TemporaryDirectory() as tmp, database_url("postgresql", Path(tmp)) as url:
         for n, kill in ((1, False), (2, True)):
@@ -260,11 +427,7 @@ def main() -> int:
                               ("dedicated", "aiwarden serve beside it, ingest running"))
             if key in r]
     for label, served in rows:
-        p = served["p"]
-        ok = p["p50"] - base["p50"] <= 1 and p["p99"] - base["p99"] <= 5
-        print(f"  {label}: p50 {p['p50'] - base['p50']:+.2f} ms, p99 "
-              f"{p['p99'] - base['p99']:+.2f} ms (p99 ratio {p['p99'] / base['p99']:.1f}x): "
-              f"budget {'met' if ok else 'NOT met'}")
+        print(f"  {label}: {_budget(served['p'], base)}")
     took = results[2].get("takeover")
     print(f"  leader kill -> takeover: {'n/a' if took is None else f'{took:.2f} s'}")
     return 0
