@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 from sqlalchemy import Connection, func, select
 
 from aiwarden.engine.schema import Role, Schema, Task
@@ -114,22 +113,28 @@ def ingest_labels(db: Database, refs: References, model: ModelRow, ids: pa.Array
     n = len(ids)
     errors = list(errors or [])
     res = LabelResult(received=n)
-    ids = pc.cast(ids, pa.string()) if not pa.types.is_string(ids.type) else ids
-    text = rows.label_text(values)
+    ids, id_failures = rows.id_text(ids)  # the column kinds read as predictions' are
+    text, label_failures = rows.label_text(values)
     pid = np.asarray(ids.to_numpy(zero_copy_only=False), dtype=object)
     lab = np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
+    unread = np.zeros(n, dtype=bool)
+    for field_name, failures in ((rows.PID, id_failures), ("label", label_failures)):
+        for at, reason in failures:
+            errors += [rows.RowError(int(i), field_name, reason) for i in at]
+            unread[at] = True
     bad = pd.isna(pid) | (pd.Series(pid, dtype=object).fillna("").str.len() == 0).to_numpy()
     errors += [rows.RowError(int(i), "prediction_id", "required: a non-empty prediction id")
-               for i in np.flatnonzero(bad)]
+               for i in np.flatnonzero(bad & ~unread)]
     nul = rows.nul_ids(ids) & ~bad
     errors += [rows.RowError(int(i), "prediction_id", rows.NUL_REASON)
                for i in np.flatnonzero(nul)]
     bad |= nul  # its id is not echoed either
-    no_label = pd.isna(lab) & ~bad
+    no_label = pd.isna(lab) & ~bad & ~unread
     errors += [rows.RowError(int(i), "label", "required: the label value")
                for i in np.flatnonzero(no_label)]
     if classes is not None:  # a binary model's label is one of its two classes
-        other = ~bad & ~no_label & ~np.isin(lab, np.array(classes, dtype=object))
+        lab = _as_class(lab, classes)
+        other = ~bad & ~unread & ~no_label & ~np.isin(lab, np.array(classes, dtype=object))
         errors += [rows.RowError(int(i), "label", f"a binary model's label is one of "
                                  f"{list(classes)}, got {lab[i]!r}")
                    for i in np.flatnonzero(other)]
@@ -156,6 +161,23 @@ def ingest_labels(db: Database, refs: References, model: ModelRow, ids: pa.Array
             res.joined = int(joined.sum())
         res.pending = len(new) - res.joined
     return res
+
+
+def _as_class(lab: np.ndarray, classes: tuple[str, ...]) -> np.ndarray:
+    """A label written as the number of a class is that class: "1.0" is class "1" (pandas
+    writes a label column that has a blank as floats, and JSON may send "1.0"), as 1.0
+    and 1 are. Labels that are neither stay as sent, for the check to name."""
+    todo = np.flatnonzero(~np.isin(lab, np.array(classes, dtype=object)) & ~pd.isna(lab))
+    numbers = pd.to_numeric(pd.Series(classes, dtype=object), errors="coerce")
+    by_value = {float(v): c for v, c in zip(numbers, classes, strict=True) if not pd.isna(v)}
+    if not len(todo) or not by_value:
+        return lab
+    values = pd.to_numeric(pd.Series(lab[todo], dtype=object), errors="coerce")
+    lab = lab.copy()
+    for i, v in zip(todo.tolist(), values.tolist(), strict=True):
+        if not pd.isna(v) and float(v) in by_value:
+            lab[i] = by_value[float(v)]
+    return lab
 
 
 def _join(conn: Connection, db: Database, refs: References, model: ModelRow,

@@ -21,11 +21,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from aiwarden.engine._frame import is_binarylike, utf8_text
 from aiwarden.engine.schema import ColumnType, Role, Schema, Task
 from aiwarden.errors import DataError
 
 __all__ = ["ERROR", "LATENCY", "MAX_ID", "PID", "RESERVED", "TS", "VERSION", "Batch", "RowError",
-           "check", "concat_stored", "from_arrow", "from_json", "label_rows", "label_text"]
+           "check", "concat_stored", "from_arrow", "from_json", "id_text", "label_rows",
+           "label_text", "scalar_kind"]
 
 PID, TS, VERSION, LATENCY = "prediction_id", "timestamp", "version", "latency_ms"
 ERROR = "error"  # a failed prediction: true, or the error message; absent/false/null: served
@@ -70,11 +72,69 @@ class Batch:
                         else reasons, strict=True):
             self.errors.setdefault(int(i), RowError(int(i), field_name, r))
 
+    def fail_each(self, failures: list[Failure], field_name: str) -> None:
+        for rows, reason in failures:
+            self.fail(rows, field_name, reason)
+
     def valid_mask(self) -> np.ndarray:
         mask = np.ones(self.n, dtype=bool)
         if self.errors:
             mask[np.fromiter(self.errors, dtype=np.int64)] = False
         return mask
+
+
+Failure = tuple[np.ndarray, str]  # rows, and why their values could not be read
+NESTED_REASON = "expected a scalar, got an object or list"
+NOT_UTF8_REASON = "expected text, got bytes that are not UTF-8"
+
+
+def scalar_kind(arr: pa.Array) -> tuple[pa.Array, list[Failure]]:
+    """Any Arrow column as one of the kinds the checks read (null, boolean, integer,
+    floating, UTF-8 string, timestamp, date) and the rows it cannot be read for.
+
+    The one place a column's Arrow type is interpreted, so a bulk body gives the answer
+    the same values give in JSON: a dictionary is decoded; a list, struct, map or union
+    fails its rows as an object or list does; binary is the UTF-8 text it holds (bytes
+    that are not UTF-8 fail their row); a decimal is a float (JSON sends 1.50 so); a
+    duration is its seconds; a time of day is its text; an interval fails its rows.
+    """
+    t = arr.type
+    if isinstance(t, pa.BaseExtensionType):
+        if t.extension_name == "arrow.uuid":  # its text form, not 16 raw bytes
+            import uuid
+
+            return pa.array([None if b is None else str(uuid.UUID(bytes=b))
+                             for b in arr.storage.to_pylist()], pa.string()), []
+        return scalar_kind(arr.storage)
+    if pa.types.is_dictionary(t):
+        return scalar_kind(arr.dictionary_decode())
+    if pa.types.is_string(t) or pa.types.is_null(t) or pa.types.is_boolean(t) \
+            or pa.types.is_integer(t) or pa.types.is_floating(t) \
+            or pa.types.is_timestamp(t) or pa.types.is_date(t):
+        return arr, []
+    if pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        return pc.cast(arr, pa.string()), []
+    if pa.types.is_decimal(t):
+        return pc.cast(arr, pa.float64(), safe=False), []
+    if pa.types.is_duration(t):
+        scale = {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}[t.unit]
+        return pc.divide(pc.cast(pc.cast(arr, pa.int64()), pa.float64()), scale), []
+    if pa.types.is_time(t):
+        return pc.cast(arr, pa.string()), []
+    if is_binarylike(t):
+        text, bad = utf8_text(arr)
+        return pc.cast(text, pa.string()), [] if bad is None else [(np.flatnonzero(bad),
+                                                                    NOT_UTF8_REASON)]
+    given = np.flatnonzero(np.asarray(arr.is_valid())) if not pa.types.is_union(t) \
+        else np.arange(len(arr))  # a union has no validity of its own
+    reason = NESTED_REASON if pa.types.is_nested(t) else f"expected a number or text, got {t}"
+    return pa.nulls(len(arr)), [(given, reason)]
+
+
+def _scalars(batch: Batch, arr: pa.Array, where: str) -> pa.Array:
+    arr, failures = scalar_kind(arr)
+    batch.fail_each(failures, where)
+    return arr
 
 
 def _array(values: list[Any]) -> tuple[pa.Array, np.ndarray]:
@@ -119,7 +179,7 @@ def from_json(rows: list[Any], schema: Schema | None) -> Batch:
         arr, nested_rows = _array([r.get(name) for r in rows])
         batch.columns[name] = arr
         if nested_rows.size:
-            batch.fail(nested_rows, name, "expected a scalar, got an object or list")
+            batch.fail(nested_rows, name, NESTED_REASON)
     if ERROR in top_keys:  # JSON types decide here, before mixed values become text
         flags = [r.get(ERROR) for r in rows]
         bad = np.fromiter((not (v is None or isinstance(v, bool | str)) for v in flags),
@@ -143,7 +203,7 @@ def from_json(rows: list[Any], schema: Schema | None) -> Batch:
         batch.columns[col.name] = arr
         found = found or arr.null_count < n
         if nested_rows.size:
-            batch.fail(nested_rows, _where(col), "expected a scalar, got an object or list")
+            batch.fail(nested_rows, _where(col), NESTED_REASON)
     known = {c.name for c in wanted} | set(RESERVED) | set(_NESTED)
     batch.ignored |= top_keys - known
     _refuse_unknown(batch, schema, found, sorted(top_keys - set(RESERVED)))
@@ -343,29 +403,26 @@ def _check_text(batch: Batch, name: str, arr: pa.Array, where: str) -> pa.Array:
     """Categorical, boolean, text, id and datetime columns are stored as text, written as
     the engine reads them (``as_text``: 1 → "1", 1.0 → "1", True → "true"): a value sent
     as 1 in one request and "1" in another is one category, and one stored type."""
+    arr = _scalars(batch, arr, where)
     t = arr.type
     if pa.types.is_null(t):
         return pa.nulls(len(arr), pa.string())
-    if pa.types.is_nested(t):
-        batch.fail(np.flatnonzero(np.asarray(arr.is_valid())), where,
-                   "expected a scalar, got an object or list")
-        return pa.nulls(len(arr), pa.string())
     if pa.types.is_floating(t):
         arr = pc.if_else(pc.is_nan(arr), pa.scalar(None, t), arr)
-    try:
-        return pc.cast(arr, pa.string())
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-        batch.fail(np.flatnonzero(np.asarray(arr.is_valid())), where,
-                   f"expected text or a number, got {t}")
-        return pa.nulls(len(arr), pa.string())
+    return pc.cast(arr, pa.string())  # every kind scalar_kind leaves has a text form
+
+
+def id_text(arr: pa.Array) -> tuple[pa.Array, list[Failure]]:
+    """Prediction ids as text (a float id 7.0 is "7"), and the rows that hold none."""
+    arr, failures = scalar_kind(arr)
+    if pa.types.is_floating(arr.type):
+        arr = pc.cast(arr, pa.int64(), safe=False)
+    return pc.cast(arr, pa.string()), failures
 
 
 def _check_ids(batch: Batch, name: str) -> np.ndarray:
-    arr = batch.columns[name]
-    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
-        if pa.types.is_floating(arr.type):
-            arr = pc.cast(arr, pa.int64(), safe=False)
-        arr = pc.cast(arr, pa.string())
+    arr, failures = id_text(batch.columns[name])
+    batch.fail_each(failures, name)
     missing = np.asarray(pc.fill_null(pc.equal(pc.utf8_length(arr), 0), True))
     if missing.any():
         batch.fail(np.flatnonzero(missing), name, "required: a non-empty prediction id")
@@ -389,7 +446,7 @@ def nul_ids(arr: pa.Array) -> np.ndarray:
 
 
 def _check_times(batch: Batch, now: float) -> np.ndarray:
-    arr = batch.columns[TS]
+    arr = _scalars(batch, batch.columns[TS], TS)
     n = batch.n
     if pa.types.is_null(arr.type):
         ts = np.full(n, now)
@@ -398,7 +455,8 @@ def _check_times(batch: Batch, now: float) -> np.ndarray:
         ts = np.asarray(pc.fill_null(micros, 0).to_numpy(), dtype=np.float64) / 1e6
         ts[np.asarray(arr.is_null())] = now
     elif pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type):
-        ts = np.asarray(pc.fill_null(pc.cast(arr, pa.float64()), now).to_numpy(), np.float64)
+        ts = np.asarray(pc.fill_null(pc.cast(arr, pa.float64(), safe=False), now).to_numpy(),
+                        np.float64)
     elif pa.types.is_boolean(arr.type):  # true is not 1970-01-01T00:00:01
         given = np.flatnonzero(np.asarray(arr.is_valid()))
         if len(given):
@@ -431,7 +489,7 @@ def _check_times(batch: Batch, now: float) -> np.ndarray:
 def _check_error(batch: Batch) -> pa.Array:
     """The error column as text: null for a served prediction, else the message
     (``"error"`` when the caller only said ``true``)."""
-    arr = batch.columns[ERROR]
+    arr = _scalars(batch, batch.columns[ERROR], ERROR)
     t = arr.type
     if pa.types.is_null(t):
         return pa.nulls(len(arr), pa.string())
@@ -450,16 +508,20 @@ def _check_error(batch: Batch) -> pa.Array:
 
 
 def _check_numeric(batch: Batch, name: str, arr: pa.Array, where: str) -> pa.Array:
+    """float64; an integer beyond 2**53 (a uint64 of 2**64-1) is the nearest float, as
+    JSON numbers are read."""
+    arr = _scalars(batch, arr, where)
     t = arr.type
     if pa.types.is_null(t):
         return pa.nulls(len(arr), pa.float64())
-    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
-        return pc.cast(arr, pa.float64()) if not pa.types.is_floating(t) else arr
-    if pa.types.is_boolean(t):
+    if pa.types.is_integer(t) or pa.types.is_floating(t):
+        return pc.cast(arr, pa.float64(), safe=False)
+    if not pa.types.is_string(t):  # a boolean, a timestamp or a date
+        what = "a boolean" if pa.types.is_boolean(t) else str(t)
         batch.fail(np.flatnonzero(np.asarray(arr.is_valid())), where,
-                   "expected a number, got a boolean")
+                   f"expected a number, got {what}")
         return pa.nulls(len(arr), pa.float64())
-    text = pd.Series(pc.cast(arr, pa.string()).to_pandas(), dtype=object)
+    text = pd.Series(arr.to_pandas(), dtype=object)
     nums = pd.to_numeric(text, errors="coerce")
     bad = (text.notna() & nums.isna() & ~text.str.strip().str.lower().isin(
         ["nan", "inf", "-inf", "+inf", "infinity", "-infinity"])).to_numpy()
@@ -491,20 +553,27 @@ def label_rows(rows: list[Any]) -> tuple[pa.Array, pa.Array, list[RowError], set
               if not isinstance(r, dict)]
     rows = [r if isinstance(r, dict) else {} for r in rows]
     ignored = {k for r in rows for k in r} - LABEL_KEYS
-    ids, _ = _array([r.get(PID) for r in rows])
+    ids, nested_ids = _array([r.get(PID) for r in rows])
     labels, nested = _array([r.get("label") for r in rows])
-    errors += [RowError(int(i), "label", "expected a scalar, got an object or list")
-               for i in nested]
+    errors += [RowError(int(i), PID, NESTED_REASON) for i in nested_ids]
+    errors += [RowError(int(i), "label", NESTED_REASON) for i in nested]
     return ids, labels, errors, ignored
 
 
-def label_text(arr: pa.Array) -> pa.Array:
-    """Labels stored as text; booleans as 'true'/'false' like the engine's categories."""
-    if pa.types.is_floating(arr.type):
+def label_text(arr: pa.Array) -> tuple[pa.Array, list[Failure]]:
+    """Labels stored as text, as the engine reads categories (1.0 → "1", True → "true");
+    a blank label is none; and the rows whose label has no text form."""
+    arr, failures = scalar_kind(arr)
+    t = arr.type
+    if pa.types.is_floating(t):
+        arr = pc.if_else(pc.is_nan(arr), pa.scalar(None, t), arr)
         as_int = pc.cast(arr, pa.int64(), safe=False)
-        whole = pc.equal(pc.cast(as_int, pa.float64()), arr)
-        return pc.if_else(whole, pc.cast(as_int, pa.string()), pc.cast(arr, pa.string()))
-    return pc.cast(arr, pa.string())
+        whole = pc.equal(pc.cast(as_int, pa.float64(), safe=False), pc.cast(arr, pa.float64()))
+        text = pc.if_else(whole, pc.cast(as_int, pa.string()), pc.cast(arr, pa.string()))
+    else:
+        text = pc.cast(arr, pa.string())
+    blank = pc.equal(pc.utf8_trim_whitespace(text), "")
+    return pc.if_else(blank, pa.scalar(None, pa.string()), text), failures
 
 
 
