@@ -27,16 +27,23 @@ def _service(request: Request) -> tuple[IncidentService, str]:
     return request.app.state.incidents, actor(request)
 
 
+# Text an incident stores holds no NUL (PostgreSQL's text cannot, so both stores refuse it
+# the same way, naming the field); stored notes are not blank (IncidentService refuses text
+# that str.strip() empties, hence \x1c-\x1f and \x85, which ECMA's \s does not cover).
+_NO_NUL = r"^[^\x00]*$"
+_SOME_TEXT = r"^[^\x00]*[^\s\x00\x1c-\x1f\x85][^\x00]*$"
+
+
 class Act(TextBody):
-    note: str | None = Field(default=None, max_length=10_000)
+    note: str | None = Field(default=None, max_length=10_000, pattern=_NO_NUL)
 
 
 class CommentBody(TextBody):
-    text: str = Field(min_length=1, max_length=10_000)
+    text: str = Field(min_length=1, max_length=10_000, pattern=_SOME_TEXT)
 
 
 class AssignBody(TextBody):
-    assignee: str | None = Field(default=None, max_length=200)
+    assignee: str | None = Field(default=None, max_length=200, pattern=_NO_NUL)
 
 
 class HoldBody(TextBody):
@@ -45,7 +52,7 @@ class HoldBody(TextBody):
 
 class PostmortemBody(TextBody):
     # blank text is refused (IncidentService.edit_postmortem): the schema says so too
-    text: str = Field(min_length=1, max_length=200_000, pattern=r"[^\s\x1c-\x1f\x85]")
+    text: str = Field(min_length=1, max_length=200_000, pattern=_SOME_TEXT)
 
 
 def _full(svc: IncidentService, incident_id: int) -> dict[str, Any]:

@@ -218,6 +218,9 @@ KNOWN_ST302 = {
     f"POST {V1}/models/{{name}}/rollback": "a model has no alias to roll back until a "
                                            "version is registered",
     f"GET {V1}/models/{{name}}/pipeline": "a model has no training pipeline until one is PUT",
+    f"GET {V1}/models/{{name}}/versions/{{version}}/sample": "a version created without a "
+                                                          "reference has no sample until one "
+                                                          "is uploaded",
     f"DELETE {V1}/models/{{name}}/pipeline": "a model has no training pipeline until one is "
                                              "PUT",
     f"PUT {V1}/models/{{name}}/traffic": "a canary, shadow or ab names a version that must "
@@ -245,12 +248,30 @@ def _st302_known(text: str) -> bool:
     return bool(reads) and all(r in KNOWN_ST302 for r in reads)
 
 
+# A 502 or 504 of the chat route says the guardrail's upstream (which the fuzzer configures,
+# e.g. http://h) could not be reached or timed out: the answer of a gateway, documented on
+# the route, not an error of this server.
+_UPSTREAM_5XX = re.compile(r"- ST101 Server error\s+\[(50[24])\][^\n]*\n\s*`([^\n]*)")
+
+
+def _upstream_only(text: str) -> bool:
+    """Every ST101 in the report's text is a documented upstream failure of the chat route."""
+    blocks = text.count("- ST101 Server error")
+    found = [body for _, body in _UPSTREAM_5XX.findall(text)
+             if '"error":"upstream_' in body]
+    return blocks > 0 and len(found) == blocks
+
+
 def _broken(failures: list[dict], text: str = "") -> list[dict]:
-    """The failures not explained by :data:`KNOWN_ST201`, :data:`KNOWN_ST202` or
-    :data:`KNOWN_ST302`."""
+    """The failures not explained by :data:`KNOWN_ST201`, :data:`KNOWN_ST202`,
+    :data:`KNOWN_ST302` or an upstream's 502/504 on the chat route."""
     out = []
     for f in failures:
         if f["code"] == "ST302" and _st302_known(text):
+            continue
+        if f["code"] == "ST101" and _upstream_only(text) and all(
+                op.endswith("/v1/chat/completions") or op == "Stateful tests"
+                for op in f["operations"]):
             continue
         known = {"ST202": KNOWN_ST202, "ST201": KNOWN_ST201}.get(f["code"], {})
         ops = [op for op in f["operations"] if op not in known]
@@ -476,6 +497,28 @@ def test_an_image_that_is_not_text_is_a_422(seeded) -> None:
         got = seeded.post("/models/fuzz/images", json={"rows": [{"image": image}]})
         assert got.status_code == 422, got.text
         assert got.json()["detail"]["field"] == "rows[0].image", got.text
+
+
+def test_incident_text_is_refused_by_document_and_server_alike(seeded) -> None:
+    """The long run's ST202s (2026-12-06): a comment of '\\x1d' (blank to str.strip, not to
+    the document) and a postmortem holding NUL (a 422 naming no field, on PostgreSQL only).
+    Both are now refused by the document's pattern and by the server, naming the field."""
+    incident = seeded.get("/incidents").json()[0]["id"]
+    doc = _document(seeded)
+    cases = ((f"POST {V1}/incidents/{{incident_id}}/comments", "post",
+              f"/incidents/{incident}/comments", {"text": "\x1d"}, "text"),
+             (f"PUT {V1}/incidents/{{incident_id}}/postmortem", "put",
+              f"/incidents/{incident}/postmortem", {"text": "\x00 what went wrong"}, "text"),
+             (f"PUT {V1}/incidents/{{incident_id}}/assignee", "put",
+              f"/incidents/{incident}/assignee", {"assignee": "a\x00b"}, "assignee"))
+    for op, method, path, body, field in cases:
+        assert _refused_by_document(doc, op, path, body) == ["body"], op
+        got = getattr(seeded, method)(path, json=body)
+        assert got.status_code == 422, (op, got.text)
+        assert got.json()["detail"]["field"].endswith(field), (op, got.text)
+    ok = seeded.post(f"/incidents/{incident}/comments", json={"text": " looked at it "})
+    assert ok.status_code == 201, ok.text
+    assert ok.json()["comments"][-1]["text"] == " looked at it "
 
 
 def _document(http: Any) -> dict:
