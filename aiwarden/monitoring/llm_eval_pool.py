@@ -2,7 +2,7 @@
 
 The rule-based evaluators are pure Python and hold the GIL: one server process evaluates on
 one core whatever its threads. A batch of at least ``min_batch`` (256) events is cut into one
-share per worker and a quarter of one for the calling thread, which evaluates it meanwhile
+share per worker and a tenth of one for the calling thread, which evaluates it meanwhile
 (it has the rest of the ingest to do). Each worker (a ``spawn``-ed process: no fork of a
 threaded server) loaded the evaluators once; the events travel whole (an evaluator may read
 more than the texts: the roles of the messages, the finish reason), less their embeddings.
@@ -30,9 +30,12 @@ __all__ = ["EvaluatorPool", "auto_workers", "shared"]
 Result = tuple[list[list[Finding]], set[str], dict[str, str]]
 
 #: The calling thread's share of a pooled batch relative to a worker's: a server process
-#: also decodes, checks, stores and profiles each event (about as much CPU as evaluating
-#: it), so with an equal share it, not the workers, set the rate (bench/otlp_ingest.py).
-LOCAL_SHARE = 0.25
+#: also decodes, checks, stores and profiles each event (~150 us of CPU against ~200 for
+#: evaluating it), so with an equal share it, not the workers, set the rate. A tenth about
+#: balances one worker (bench/otlp_ingest.py, all-LLM spans, SQLite, server process CPU per
+#: span: 260 us at an equal share and 220 at a quarter in one run, 221 at a quarter and 193
+#: at a tenth in another; the total the same).
+LOCAL_SHARE = 0.1
 
 
 def auto_workers() -> int:
