@@ -12,11 +12,14 @@ import pandas as pd
 from aiwarden.engine.schema import Schema
 from aiwarden.errors import DataError
 from aiwarden.gateway._check import InputCheck, null_error
+from aiwarden.gateway._ingestable import IngestCheck
 from aiwarden.gateway._rows import Item, frame
 from aiwarden.registry import Predictor
 from aiwarden.registry.predictor import EstimatorPredictor
 
 __all__ = ["Arm"]
+
+_IDS_ONLY = IngestCheck(None)  # no schema: ingest checks the ids alone
 
 
 @dataclass(frozen=True)
@@ -37,20 +40,22 @@ class Arm:
     estimator: Any = None  # the fast path, when the predictor wraps an estimator
     as_array: bool = False
     check: InputCheck | None = None  # the version's schema, checked before predicting
+    ingest: IngestCheck = _IDS_ONLY  # what monitoring would quarantine, refused
 
     @classmethod
     def of(cls, version: str, predictor: Predictor, schema: Schema | None = None) -> Arm:
         est = getattr(predictor, "estimator", None)
         outputs = getattr(predictor, "_outputs", None)
-        check = InputCheck.of(schema, predictor.inputs)
+        check, ingest = InputCheck.of(schema, predictor.inputs), IngestCheck.of(schema)
         if isinstance(predictor, EstimatorPredictor):
             named = getattr(est, "feature_names_in_", None) is not None
             return cls(version, predictor, hasattr(est, "predict_proba"), est,
-                       not named and hasattr(est, "n_features_in_"), check)
+                       not named and hasattr(est, "n_features_in_"), check, ingest)
         if outputs is not None:  # ONNX: a second output holds the probabilities
-            return cls(version, predictor, len(outputs) > 1, check=check)
+            return cls(version, predictor, len(outputs) > 1, check=check, ingest=ingest)
         return cls(version, predictor,
-                   type(predictor).predict_proba is not Predictor.predict_proba, check=check)
+                   type(predictor).predict_proba is not Predictor.predict_proba, check=check,
+                   ingest=ingest)
 
     def _input(self, items: Sequence[Item]) -> Any:
         p, cols, check = self.predictor, self.predictor.inputs, self.check

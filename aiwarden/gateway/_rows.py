@@ -13,11 +13,11 @@ import pandas as pd
 from aiwarden.errors import AiwardenError, DataError, SchemaError, without_paths
 from aiwarden.gateway._errors import InvalidRequestError, PredictionError
 from aiwarden.gateway._watchdog import PredictTimeout
+from aiwarden.monitoring.rows import MAX_ID as _MAX_ID
 
 __all__ = ["Item", "event", "failure", "frame", "parse_request", "shadow_id"]
 
 MAX_ROWS = 10_000
-_MAX_ID = 200
 
 
 @dataclass(frozen=True)

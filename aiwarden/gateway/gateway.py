@@ -23,7 +23,9 @@ from typing import Any
 from aiwarden._batching import SayOnce
 from aiwarden.engine.schema import Schema
 from aiwarden.gateway._arm import Arm
+from aiwarden.gateway._errors import PredictionError
 from aiwarden.gateway._ids import IdLedger
+from aiwarden.gateway._ingestable import refusal_error
 from aiwarden.gateway._rows import Item, event, failure, parse_request
 from aiwarden.gateway._shadow import ShadowWorker
 from aiwarden.gateway._watchdog import Watch
@@ -145,6 +147,7 @@ class Gateway:
         for i, it in enumerate(items):
             arm = self._route(snap, it)
             groups.setdefault(arm.version, (arm, []))[1].append(i)
+        self._refuse_unloggable(groups, items, single, ts)
         answers: list[dict[str, Any]] = [{}] * len(items)
         for arm, idx in groups.values():
             part = [items[i] for i in idx] if len(idx) < len(items) else list(items)
@@ -157,6 +160,31 @@ class Gateway:
         if snap.shadow is not None:
             self.shadow.submit(snap.shadow, list(items), ts)
         return answers
+
+    def _refuse_unloggable(self, groups: dict[str, tuple[Arm, list[int]]],
+                           items: Sequence[Item], single: bool, ts: float) -> None:
+        """422 ``invalid_input`` naming the field, before any model runs, when monitoring
+        would quarantine a row's event (ingest's own check, gateway/_ingestable.py): a 200
+        whose event never reaches the profiles helps no one. Every row of the request is
+        logged once as a failed prediction, what ingest refuses taken out, so the
+        ``errors`` metric counts it."""
+        err = None
+        for arm, idx in groups.values():
+            found = arm.ingest.refusals([items[i] for i in idx], arm.version)
+            if found:
+                exc = refusal_error(found[0], single, idx[found[0].row])
+                err = PredictionError(f"{self.name} version {arm.version} cannot use this "
+                                      f"input: {exc}", status=422, kind="invalid_input",
+                                      version=arm.version, field=exc.field)
+                break
+        if err is None:
+            return
+        for arm, idx in groups.values():
+            part = arm.ingest.loggable([items[i] for i in idx], arm.version, str(err))
+            self._count(arm.version, len(part), 0.0, failed=True, served=False)
+            for it in part:
+                self.events.put(event(it, arm.version, ts, 0.0, error=str(err)))
+        raise err
 
     def _route(self, snap: _Snapshot, it: Item) -> Arm:
         policy = snap.policy

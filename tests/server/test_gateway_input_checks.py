@@ -96,7 +96,7 @@ def test_a_value_of_the_wrong_kind_is_refused_naming_the_column(
     assert "(row 1)" in detail["message"]
     rows = [{"features": GOOD}, {"features": {**GOOD, "amount": "x"}}]
     _refused(http.post("/models/fraud/predict", json={"rows": rows}),
-             "features.amount", "expected a number, got text")
+             "features.amount", "(row 1): expected a number, got 'x'")  # ingest's words
 
 
 def test_a_null_is_taken_when_the_model_imputes_it_and_named_when_it_cannot(
