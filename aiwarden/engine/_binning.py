@@ -120,8 +120,8 @@ class NumericalBinning:
                    uniq if discrete else None)
 
     @classmethod
-    def fit_unsorted(cls, values: np.ndarray, bins: int, far: float, std: float
-                     ) -> NumericalBinning:
+    def fit_unsorted(cls, values: np.ndarray, bins: int, far: float, std: float,
+                     bounds: tuple[float, float] | None = None) -> NumericalBinning:
         """What :meth:`fit` gives on ``np.sort(values)``, without sorting a continuous column.
 
         A column proven to have more than ``bins`` distinct values (its first ones do) needs
@@ -131,7 +131,7 @@ class NumericalBinning:
         n = len(values)
         if n < _SELECT_MIN_ROWS or len(np.unique(values[:4 * bins])) <= bins:
             return cls.fit(np.sort(values), bins, far, std=std)
-        lo, hi = float(values.min()), float(values.max())
+        lo, hi = bounds or (float(values.min()), float(values.max()))
         q = _order_statistics(values, _quantile_ranks(n, bins), lo, hi)
         if q is None:
             return cls.fit(np.sort(values), bins, far, std=std)
@@ -141,30 +141,34 @@ class NumericalBinning:
         return cls(_wrap(inner, far), std, False, None)
 
     @classmethod
-    def fit_counted(cls, values: np.ndarray, bins: int, far: float, std: float
+    def fit_counted(cls, values: np.ndarray, bins: int, far: float, std: float,
+                    bounds: tuple[float, float] | None = None
                     ) -> tuple[NumericalBinning, np.ndarray]:
         """:meth:`fit_unsorted` plus ``counts_of(values)``, the counts taken from the pass
-        that found the edges (the sorted values, or the selection's cell histogram)."""
+        that found the edges (the sorted values, or the selection's cell histogram).
+        ``bounds``: the values' (min, max) when the caller has them (saves two passes)."""
         n = len(values)
         if n < _SELECT_MIN_ROWS or len(np.unique(values[:4 * bins])) <= bins:
             x = np.sort(values)
             binning = cls.fit(x, bins, far, std=std)
             return binning, sorted_counts(x, binning.edges)
-        shared = cls._fit_on_one_grid(values, bins, far, std)
+        bounds = bounds or (float(values.min()), float(values.max()))
+        shared = cls._fit_on_one_grid(values, bins, far, std, bounds)
         if shared is not None:
             return shared
-        binning = cls.fit_unsorted(values, bins, far, std)
+        binning = cls.fit_unsorted(values, bins, far, std, bounds)
         return binning, binning.counts_of(values)
 
     @classmethod
-    def _fit_on_one_grid(cls, values: np.ndarray, bins: int, far: float, std: float
+    def _fit_on_one_grid(cls, values: np.ndarray, bins: int, far: float, std: float,
+                         bounds: tuple[float, float]
                          ) -> tuple[NumericalBinning, np.ndarray] | None:
         """The selection of :meth:`fit_unsorted` run on the grid :meth:`counts_of` will use
         for the resulting edges (``[min, nextafter(max)]``), keeping the values of every
         cell that can hold an edge: its per-cell histogram and those values then give the
         counts, with no third pass over the column. The edges are the selection's (exact
         order statistics); None when the grid does not fit (then two passes, as before)."""
-        lo, hi = float(values.min()), float(values.max())
+        lo, hi = bounds
         top = _HIST_CELLS - 1
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
             scale = top / (np.nextafter(hi, np.inf) - lo)

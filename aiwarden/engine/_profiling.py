@@ -233,13 +233,14 @@ def fit_numerical(col: Column, arr: pa.ChunkedArray, *, bins: int, far: float,
     with np.errstate(over="ignore", invalid="ignore"):  # a reference of 1e308s
         mean, m2, negative = moments(v)
     std = float(np.sqrt(m2 / len(v))) if len(v) else 0.0
+    lo, hi = (float(v.min()), float(v.max())) if len(v) else (np.inf, -np.inf)
     per_run = None
     if chunk_of_row is None and np.isfinite(std):
         # Without chunks no row needs its bin: the counts come out of the edge selection.
-        binning, counts = NumericalBinning.fit_counted(v, bins, far, std)
+        binning, counts = NumericalBinning.fit_counted(v, bins, far, std, (lo, hi))
     else:
         if np.isfinite(std):
-            binning = NumericalBinning.fit_unsorted(v, bins, far, std)
+            binning = NumericalBinning.fit_unsorted(v, bins, far, std, (lo, hi))
         else:
             binning = NumericalBinning.fit(np.sort(v), bins, far)
         if chunk_of_row is None:
@@ -248,7 +249,6 @@ def fit_numerical(col: Column, arr: pa.ChunkedArray, *, bins: int, far: float,
             rows = chunk_of_row if nc.mask is None else chunk_of_row[nc.mask]
             per_run = binning.counts_of(v, rows, chunks)
             counts = per_run.sum(axis=0)
-    lo, hi = (float(v.min()), float(v.max())) if len(v) else (np.inf, -np.inf)
     prof = NumericalProfile(
         counts=counts, n=nc.n, missing=nc.missing, nan=nc.nan, posinf=nc.posinf,
         neginf=nc.neginf, invalid=nc.invalid, negative=negative,

@@ -167,7 +167,8 @@ def test_fit_counted_equals_fit_then_count(dist: str) -> None:
     std = float(values.std())
     binning, counts = NumericalBinning.fit_counted(values, 200, 3.0, std)
     if dist == "normal":  # continuous, not crowded: the selection's grid gave the counts
-        assert NumericalBinning._fit_on_one_grid(values, 200, 3.0, std) is not None
+        bounds = (float(values.min()), float(values.max()))
+        assert NumericalBinning._fit_on_one_grid(values, 200, 3.0, std, bounds) is not None
     plain = NumericalBinning.fit(np.sort(values), 200, 3.0, std=std)
     assert binning.to_dict() == plain.to_dict()
     want = np.bincount(np.searchsorted(plain.edges, values, side="right"),
