@@ -186,7 +186,7 @@ def test_a_columns_dict_changed_after_packing_merges_what_it_holds(
     other = parts[0].columns["x"]
     edited[3].columns["x"] = other
     got = Profile.merge_all(edited)
-    direct = sum((p.columns["x"].counts for p in parts[:3] + [parts[0]] + parts[4:]),
+    direct = sum((p.columns["x"].counts for p in [*parts[:3], parts[0], *parts[4:]]),
                  np.zeros_like(other.counts))
     assert np.array_equal(got.columns["x"].counts, direct)
     assert got.to_dict()["columns"]["c"] == expect["columns"]["c"]
