@@ -14,6 +14,7 @@ evaluators, the same findings), so an accepted event is never lost to the pool.
 
 from __future__ import annotations
 
+import gc
 import math
 import threading
 from collections.abc import Sequence
@@ -117,6 +118,7 @@ def _load() -> None:
     desc.run_evaluators([LLMEvent("", "Warm up. Call 555-0100.", [{"role": "user",
                                    "content": "Hello, how are you?"}],
                                   context=["A passage."])], found)
+    gc.freeze()  # as the server does (llm_ingest._evaluators): out of the collector's passes
 
 
 def _evaluate(events: list[LLMEvent], names: set[str]) -> Result:
