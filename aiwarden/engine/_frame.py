@@ -26,7 +26,7 @@ _MAX_EXAMPLES = 5
 
 def to_table(data: Any, *, allow_empty: bool = False) -> pa.Table:
     """Convert pandas, polars, Arrow, a list of dicts or a dict of columns to a Table."""
-    table = _binary_as_text(_convert(data))
+    table = _plain_columns(_convert(data))
     if table.num_columns == 0:
         raise DataError("The data has no columns.")
     if table.num_rows == 0 and not allow_empty:
@@ -262,19 +262,40 @@ def utf8_text(arr: pa.Array) -> tuple[pa.Array, np.ndarray | None]:
     return pa.array(text, pa.large_string()), bad
 
 
-def _binary_as_text(table: pa.Table) -> pa.Table:
-    """Binary columns read as the text they hold; one that is not UTF-8 text is refused
-    naming it (as a nested one is), not failed on deep inside a profile."""
+def plain(arr: pa.Array) -> tuple[pa.Array, np.ndarray | None]:
+    """A column as a kind every reader knows: binary is the UTF-8 text it holds (Parquet
+    written without a UTF-8 annotation holds text as bytes), a duration its seconds
+    (float64), a time of day its text; other kinds are returned as they are. Also the mask
+    of the values with no such form (bytes that are not UTF-8, intervals), None if none."""
+    t = arr.type
+    if is_binarylike(t):
+        return utf8_text(arr)
+    if pa.types.is_duration(t):
+        scale = {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}[t.unit]
+        return pc.divide(pc.cast(pc.cast(arr, pa.int64()), pa.float64()), scale), None
+    if pa.types.is_time(t):
+        return pc.cast(arr, pa.large_string()), None
+    if pa.types.is_interval(t):
+        valid = np.asarray(arr.is_valid())
+        return pa.nulls(len(arr), pa.large_string()), valid if valid.any() else None
+    return arr, None
+
+
+def _plain_columns(table: pa.Table) -> pa.Table:
+    """Each column as :func:`plain` reads it; one holding values with no number or text
+    form is refused naming it (as a nested one is), not failed on deep inside a profile."""
     for i, f in enumerate(table.schema):
         t = f.type.value_type if pa.types.is_dictionary(f.type) else f.type
-        if not is_binarylike(t):
+        if not (is_binarylike(t) or pa.types.is_duration(t) or pa.types.is_time(t)
+                or pa.types.is_interval(t)):
             continue
-        text, bad = utf8_text(_combine(table.column(i)))
+        arr, bad = plain(_combine(table.column(i)))
         if bad is not None:
-            raise DataError(f"Column {f.name!r} holds binary values that are not UTF-8 text "
-                            f"(row {int(np.argmax(bad))}); decode it to text or drop it "
-                            "before monitoring.", f.name)
-        table = table.set_column(i, f.name, text)
+            what = "binary values that are not UTF-8 text" if is_binarylike(t) else \
+                f"{t} values, which have no number or text form"
+            raise DataError(f"Column {f.name!r} holds {what} (row {int(np.argmax(bad))}); "
+                            "convert it or drop it before monitoring.", f.name)
+        table = table.set_column(i, f.name, arr)
     return table
 
 

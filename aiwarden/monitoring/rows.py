@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from aiwarden.engine._frame import is_binarylike, utf8_text
+from aiwarden.engine._frame import is_binarylike, plain
 from aiwarden.engine.schema import ColumnType, Role, Schema, Task
 from aiwarden.errors import DataError
 
@@ -108,27 +108,33 @@ def scalar_kind(arr: pa.Array) -> tuple[pa.Array, list[Failure]]:
         return scalar_kind(arr.storage)
     if pa.types.is_dictionary(t):
         return scalar_kind(arr.dictionary_decode())
-    if pa.types.is_string(t) or pa.types.is_null(t) or pa.types.is_boolean(t) \
-            or pa.types.is_integer(t) or pa.types.is_floating(t) \
-            or pa.types.is_timestamp(t) or pa.types.is_date(t):
+    if pa.types.is_run_end_encoded(t):
+        return scalar_kind(pc.run_end_decode(arr))
+    if _known(t):
         return arr, []
     if pa.types.is_large_string(t) or pa.types.is_string_view(t):
         return pc.cast(arr, pa.string()), []
     if pa.types.is_decimal(t):
         return pc.cast(arr, pa.float64(), safe=False), []
-    if pa.types.is_duration(t):
-        scale = {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}[t.unit]
-        return pc.divide(pc.cast(pc.cast(arr, pa.int64()), pa.float64()), scale), []
-    if pa.types.is_time(t):
-        return pc.cast(arr, pa.string()), []
-    if is_binarylike(t):
-        text, bad = utf8_text(arr)
-        return pc.cast(text, pa.string()), [] if bad is None else [(np.flatnonzero(bad),
-                                                                    NOT_UTF8_REASON)]
-    given = np.flatnonzero(np.asarray(arr.is_valid())) if not pa.types.is_union(t) \
-        else np.arange(len(arr))  # a union has no validity of its own
-    reason = NESTED_REASON if pa.types.is_nested(t) else f"expected a number or text, got {t}"
-    return pa.nulls(len(arr)), [(given, reason)]
+    if pa.types.is_nested(t):
+        given = np.flatnonzero(np.asarray(arr.is_valid())) if not pa.types.is_union(t) \
+            else np.arange(len(arr))  # a union has no validity of its own
+        return pa.nulls(len(arr)), [(given, NESTED_REASON)]
+    out, bad = plain(arr)  # binary, duration, time of day, interval: as the engine reads them
+    if pa.types.is_large_string(out.type):
+        out = pc.cast(out, pa.string())
+    if bad is None and not _known(out.type):  # a kind nothing here reads
+        bad = np.asarray(arr.is_valid())
+    if bad is None:
+        return out, []
+    reason = NOT_UTF8_REASON if is_binarylike(t) else f"expected a number or text, got {t}"
+    return (out if _known(out.type) else pa.nulls(len(arr))), [(np.flatnonzero(bad), reason)]
+
+
+def _known(t: pa.DataType) -> bool:
+    return (pa.types.is_string(t) or pa.types.is_null(t) or pa.types.is_boolean(t)
+            or pa.types.is_integer(t) or pa.types.is_floating(t)
+            or pa.types.is_timestamp(t) or pa.types.is_date(t))
 
 
 def _scalars(batch: Batch, arr: pa.Array, where: str) -> pa.Array:
