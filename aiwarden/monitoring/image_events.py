@@ -231,13 +231,15 @@ def _thumbnails(thumbs: ThumbnailStore, model_id: int, metas: list[dict[str, Any
 
 
 def _row(meta: dict[str, Any], table: PropertyTable, i: int) -> dict[str, Any]:
-    """The event's row with the numeric properties as features (NaN as missing)."""
+    """The event's row with the numeric properties as features (NaN as missing), always
+    under ``features``: a request whose rows mixed both forms had each property named
+    twice in ``ignored_columns`` (``aspect_ratio`` and ``features.aspect_ratio``)."""
     props = {k: (None if np.isnan(v[i]) else float(v[i]))
              for k, v in table.numeric().items()}
     row = dict(meta)
     feats = row.get("features")
-    if isinstance(feats, dict):
-        row["features"] = {**feats, **props}
-    else:
+    if feats is None or isinstance(feats, dict):
+        row["features"] = {**(feats or {}), **props}
+    else:  # not an object: ingest quarantines the row for it; the properties stay flat
         row.update(props)
     return row

@@ -295,6 +295,11 @@ class Monitor:
                                   segment_top_n=self.settings.segment_top_n,
                                   classes=self._binary_classes(m))
         res.ignored_columns = sorted(ignored)
+        # a row that is not an object has one error, "row": its missing id is not another
+        not_objects = {e.row for e in errors if e.field == "row"}
+        if not_objects:
+            res.errors = [e for e in res.errors
+                          if e["row"] not in not_objects or e["field"] == "row"]
         return res
 
     def _binary_classes(self, m: repo.ModelRow) -> tuple[str, ...] | None:

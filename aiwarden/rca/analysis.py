@@ -390,11 +390,17 @@ def slice_values(metric: str, s: dict[str, Any]) -> str:
     return f"{what} {s['metric_value']:.1%} vs {s['rest_value']:.1%} elsewhere"
 
 
+def _output_name(role: str, column: str) -> str:
+    """The output as the text names it: role and column ("score p1"), or the column alone
+    when it names its role ("score", "fraud_score"): it read "the score score shifted"."""
+    return column if role.lower() in column.lower() else f"{role} {column}"
+
+
 def _prediction(drift: dict[str, Any]) -> tuple[dict[str, Any], list[Suspect]]:
     """Did what the model outputs shift? Evidence that drift reached the decisions."""
     outputs = drift.get("outputs", [])
     suspects = [Suspect("prediction", o["column"], 0.6,
-                        f"the {o['role']} {o['column']} shifted ({o['method']} "
+                        f"the {_output_name(o['role'], o['column'])} shifted ({o['method']} "
                         f"{o['value']:.3g} > {o['threshold']:.3g})", o)
                 for o in outputs if o["drifted"]]
     return {"columns": outputs, "shifted": [o["column"] for o in outputs if o["drifted"]]}, \

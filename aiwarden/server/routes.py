@@ -3,6 +3,7 @@ the handler runs); handlers parse and call the Monitor."""
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -34,7 +35,7 @@ from aiwarden.server.api_models import (
     body_doc,
 )
 from aiwarden.server.errors import Malformed
-from aiwarden.server.jsonbody import TextBody, loads
+from aiwarden.server.jsonbody import TextBody, json_body, loads, lone_surrogate
 from aiwarden.server.long_work import (
     check_decoded,
     check_rows,
@@ -101,13 +102,41 @@ class NewVersion(TextBody):
     schema_: SchemaSpec | None = Field(default=None, alias="schema")
 
 
+async def _new_model(request: Request) -> NewModel:
+    """The body through the routes' one JSON parse (json_body: a BOM, NaN or bad JSON is
+    refused as on every other route; it was FastAPI's "body.0: JSON decode error"). orjson
+    refuses a lone surrogate with a position only; Python's json reads it, so the 422 still
+    names the field holding it."""
+    try:
+        return await json_body(request, NewModel)
+    except Malformed as exc:
+        if "surrogate" not in exc.message:
+            raise
+        try:
+            doc = json.loads(await request.body(), parse_constant=_no_constant)
+        except ValueError:
+            raise exc from None
+        at = lone_surrogate(doc) if isinstance(doc, dict) else None
+        if at is None:
+            raise
+        raise Malformed(f"{at}: the text holds a lone UTF-16 surrogate, which is not text.",
+                        at) from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(name)
+
+
 @router.post("/models", dependencies=[requires("admin")],
-             status_code=201, tags=["models"], responses=answers(Model, 409, status=201))
-def create_model(request: Request, body: NewModel) -> dict[str, Any]:
+             status_code=201, tags=["models"], responses=answers(Model, 409, status=201),
+             openapi_extra=body_doc(json=NewModel))
+async def create_model(request: Request) -> dict[str, Any]:
     """Registers the model with the default alert rules for its task (editable)."""
+    body = await _new_model(request)
     monitor = _monitor(request)
-    out = monitor.create_model(body.name, body.task, body.description, body.segments)
-    install_defaults(monitor, body.name, body.task)
+    out = await run_in_threadpool(monitor.create_model, body.name, body.task,
+                                  body.description, body.segments)
+    await run_in_threadpool(install_defaults, monitor, body.name, body.task)
     return out
 
 
