@@ -233,7 +233,7 @@ def _read_csv(src: Source) -> pa.Table:
     import pyarrow.csv as pcsv
 
     try:
-        return pcsv.read_csv(_file_like(src))
+        return _blank_as_missing(pcsv.read_csv(_file_like(src)))
     except pa.ArrowInvalid as exc:
         if "conversion error" not in str(exc).lower():
             raise
@@ -244,6 +244,22 @@ def _read_csv(src: Source) -> pa.Table:
 
         return pa.Table.from_pandas(pd.read_csv(_file_like(src), low_memory=False),
                                     preserve_index=False)
+
+
+def _blank_as_missing(table: pa.Table) -> pa.Table:
+    """A blank cell of a text column is missing, as pandas and most tools read it (Arrow
+    keeps it as ""): a CSV stores what every other channel stores for a missing value.
+    Only blanks: "NA" or "null" written in a text column stay text ("NA" is Namibia)."""
+    import pyarrow.compute as pc
+
+    for i, f in enumerate(table.schema):
+        if not (pa.types.is_string(f.type) or pa.types.is_large_string(f.type)):
+            continue
+        col = table.column(i)
+        blank = pc.equal(col, "")
+        if pc.any(blank).as_py():
+            table = table.set_column(i, f.name, pc.if_else(blank, pa.scalar(None, f.type), col))
+    return table
 
 
 def _read_json(src: Source) -> pa.Table:

@@ -66,7 +66,9 @@ def _run(args: argparse.Namespace) -> int:
     for e in res.get("errors", [])[:10]:
         print(f"  row {e.get('row')} ({e.get('prediction_id')}): {e.get('field')}: "
               f"{e.get('reason')}")
-    return 0
+    # Rows refused (labels) or quarantined (predictions): the others are stored, and the
+    # exit code says not all were, as `log llm` and `quarantine replay` do (docs/cli.md).
+    return 1 if res.get("quarantined") or res.get("rejected") else 0
 
 
 def _read_rows(path: str) -> list[Any] | None:
