@@ -208,7 +208,7 @@ def _serve(base: str, prefix: str = "",
          "-m", "aiwarden.cli", "serve", NAME, "--port", str(port), "--url", base,
          "--resources-every", "5"], env={**os.environ, "AIWARDEN_LOG_LEVEL": "warning"},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _wait(port, proc)
+    _wait(port, proc, within=300)  # imports take minutes on a saturated machine
     return proc, port
 
 
