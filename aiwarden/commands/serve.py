@@ -17,7 +17,20 @@ from aiwarden.commands._common import (
     print_fields,
 )
 
-__all__ = ["register"]
+__all__ = ["SWITCH_INTERVAL", "latency_first", "register"]
+
+#: The GIL switch interval of a serving process, in seconds (CPython's default: 0.005).
+#: A request that arrives while one of the process's own threads (the alias poll, the event
+#: sender, the resource sampler) holds the GIL waits up to this long for it; at the default
+#: that wait was all of ``aiwarden serve``'s p99 over in-process scikit-learn on a core of
+#: its own (bench/workers.py --pin: +5.2 ms, and +1.1 ms at 0.5 ms; docs/deployment.md).
+SWITCH_INTERVAL = 0.0005
+
+
+def latency_first() -> None:
+    """Hand the GIL to a waiting thread after ``SWITCH_INTERVAL``: requests first, at the
+    price of more hand-offs between the background threads, whose work is short."""
+    sys.setswitchinterval(SWITCH_INTERVAL)
 
 
 def register(sub: Any) -> None:
@@ -108,6 +121,7 @@ def _serve(args: argparse.Namespace) -> int:
     from aiwarden.server.settings import ServerSettings
 
     s = ServerSettings.from_env()
+    latency_first()
     try:
         guardrail = _task(args) == "text_generation"
     except AiwardenError as exc:
