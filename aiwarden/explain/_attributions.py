@@ -179,10 +179,11 @@ def _tree(adapter: ModelAdapter, frame: pd.DataFrame, bg: pd.DataFrame,
     space = ("probability" if tree_output == "probability"
              else "margin" if adapter.is_classifier else "prediction")
     k = _class_index(adapter, frame, opts)
-    if perturbation == "interventional":
-        exact = _tree64(adapter, explainer, frame, x, k, space, should_stop)
-        if exact is not None:
-            return exact
+    exact = (_tree64(adapter, explainer, frame, x, k, space, should_stop)
+             if perturbation == "interventional"
+             else _xgb_path64(adapter, explainer, frame, x, k, space, should_stop))
+    if exact is not None:
+        return exact
     raw = _tree_values(explainer, x, should_stop)
     values, base, single = _pick(raw, explainer.expected_value, k, len(frame), frame.shape[1])
     if space == "margin":
@@ -211,36 +212,44 @@ def _tree_input(explainer: Any, x: Any) -> np.ndarray:
     return arr.astype(dtype).astype(np.float64)
 
 
-def _tree64(adapter: ModelAdapter, explainer: Any, frame: pd.DataFrame, x: Any,
-            k: np.ndarray | None, space: str, should_stop: StopCheck) -> Attributions | None:
-    """Interventional Tree SHAP in float64 (_indep64: shap's algorithm, whose own C code
-    keeps thresholds, leaf values and sums in float32) on the trees shap parsed, and the
-    output as the float64 sum of the same trees: the residual is then the algorithm's, ~1e-12,
-    not float32 rounding (XGBoost's own margin is a float32 sum, 1e-6 to 1e-3 off). The
-    parsed trees must reproduce the model's own answer to float32 rounding; else (or
-    without numba, or a transform other than the identity) None: shap's own values."""
+def _parsed(adapter: ModelAdapter, explainer: Any, frame: pd.DataFrame, x: Any,
+            k: np.ndarray | None, space: str
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool] | None:
+    """The rows as the trees compare them, the output explained per row, the float64 sum
+    of shap's parsed trees for it and whether the model has one output; None when the
+    parsed trees do not reproduce the model's own answer to float32 rounding (or cannot be
+    summed: no numba, a transform other than the identity)."""
     from aiwarden.explain import _indep64
 
     model = explainer.model
     if (getattr(model, "children_left", None) is None or model.model_output != "raw"
             or model.get_transform() != "identity" or _indep64.kernel() is None):
         return None
-    n, d = frame.shape
-    n_out = model.values.shape[2]
-    single = n_out == 1
+    n = len(frame)
+    single = model.values.shape[2] == 1
     outs = np.zeros(n, dtype=np.intp) if single or k is None else k
-    xt, bt = _tree_input(explainer, x), _tree_input(explainer, explainer.data)
+    xt = _tree_input(explainer, x)
     sums = np.asarray(model.predict(xt), dtype=np.float64).reshape(n, -1)[np.arange(n), outs]
     native = _native_output(adapter, frame, x, k, space, single)
     if single and k is not None:
         native = np.where(k == 1, native, -native)  # back to class 1's margin to compare
-    if not np.all(np.abs(sums - native) <= _PARSE_TOLERANCE * np.maximum(1.0, np.abs(native))):
+    # float32 sums round at the size of their partial sums, which can exceed the output
+    # (a regressor's base 998 and trees taking a row to 0.35: XGBoost missed the float64
+    # sum by 5e-5, 1.6e-4 of that output): bound them by the base and each tree's largest
+    # |leaf|
+    leaves = np.abs(np.asarray(model.values, dtype=np.float64))
+    bound = (np.abs(np.asarray(model.base_offset, dtype=np.float64).reshape(-1))
+             + leaves.max(axis=1).sum(axis=0))[outs]
+    scale = np.maximum(np.maximum(1.0, np.abs(native)), bound)
+    if not np.all(np.abs(sums - native) <= _PARSE_TOLERANCE * scale):
         return None
-    phi = np.empty((n, d + 1))
-    for i in range(0, n, _TREE_CHUNK):
-        stop_here(should_stop)
-        phi[i:i + _TREE_CHUNK] = _indep64.interventional_values(
-            model, xt[i:i + _TREE_CHUNK], bt, outs[i:i + _TREE_CHUNK])
+    return xt, outs, sums, single
+
+
+def _exact(space: str, phi: np.ndarray, sums: np.ndarray, k: np.ndarray | None,
+           single: bool) -> Attributions:
+    """Attributions from float64 ``phi`` (values, then the base value) and tree sums."""
+    d = phi.shape[1] - 1
     values, base = phi[:, :d], phi[:, d]
     if single:
         values, base = _flip_binary(values, base, k, True)
@@ -248,9 +257,79 @@ def _tree64(adapter: ModelAdapter, explainer: Any, frame: pd.DataFrame, x: Any,
     return Attributions("tree", space, values, base, sums, k, precision=_PRECISION)
 
 
+def _tree64(adapter: ModelAdapter, explainer: Any, frame: pd.DataFrame, x: Any,
+            k: np.ndarray | None, space: str, should_stop: StopCheck) -> Attributions | None:
+    """Interventional Tree SHAP in float64 (_indep64: shap's algorithm, whose own C code
+    keeps thresholds, leaf values and sums in float32) on the trees shap parsed, and the
+    output as the float64 sum of the same trees: the residual is then the algorithm's, ~1e-12,
+    not float32 rounding (XGBoost's own margin is a float32 sum, 1e-6 to 1e-3 off). None
+    when the parsed trees do not reproduce the model (``_parsed``): shap's own values."""
+    from aiwarden.explain import _indep64
+
+    parsed = _parsed(adapter, explainer, frame, x, k, space)
+    if parsed is None:
+        return None
+    xt, outs, sums, single = parsed
+    bt = _tree_input(explainer, explainer.data)
+    n, d = frame.shape
+    phi = np.empty((n, d + 1))
+    for i in range(0, n, _TREE_CHUNK):
+        stop_here(should_stop)
+        phi[i:i + _TREE_CHUNK] = _indep64.interventional_values(
+            explainer.model, xt[i:i + _TREE_CHUNK], bt, outs[i:i + _TREE_CHUNK])
+    return _exact(space, phi, sums, k, single)
+
+
+def _xgb_path64(adapter: ModelAdapter, explainer: Any, frame: pd.DataFrame, x: Any,
+                k: np.ndarray | None, space: str, should_stop: StopCheck
+                ) -> Attributions | None:
+    """Path-dependent Tree SHAP of XGBoost in float64: shap hands XGBoost models to
+    XGBoost's own ``pred_contribs``, float32 (residual 7.6e-6 on a 100-tree depth-6
+    classifier, 3e-3 on a regressor predicting ~1,000; docs/explain.md); shap's own C
+    algorithm (``dense_tree_shap``, double throughout) on the trees it parsed adds up to
+    their float64 sum. Other models: None (LightGBM's own contributions are float64,
+    scikit-learn's go through that C code already)."""
+    model = explainer.model
+    if getattr(model, "model_type", "") != "xgboost":
+        return None
+    parsed = _parsed(adapter, explainer, frame, x, k, space)
+    if parsed is None:
+        return None
+    xt, outs, sums, single = parsed
+    from shap import _cext
+    from shap.explainers._tree import feature_perturbation_codes, output_transform_codes
+
+    n, d = frame.shape
+    limit = model.values.shape[0] if model.tree_limit is None else model.tree_limit
+    phi = np.empty((n, d + 1))
+    for i in range(0, n, _TREE_CHUNK):
+        stop_here(should_stop)
+        part = np.ascontiguousarray(xt[i:i + _TREE_CHUNK])
+        out = np.zeros((len(part), d + 1, model.num_outputs))
+        _cext.dense_tree_shap(
+            model.children_left, model.children_right, model.children_default,
+            model.features, model.thresholds, model.threshold_types, model.values,
+            model.node_sample_weight, model.max_depth, part, np.isnan(part), None, None,
+            None, limit, model.base_offset, out,
+            feature_perturbation_codes["tree_path_dependent"],
+            output_transform_codes["identity"], False)
+        phi[i:i + _TREE_CHUNK] = out[np.arange(len(part)), :, outs[i:i + _TREE_CHUNK]]
+    # the C code's base value reads each tree's root value, which shap's XGBoost parser
+    # leaves at 0: the cover-weighted mean of the leaves instead (what the values sum to)
+    cover = np.asarray(model.node_sample_weight[:limit], dtype=np.float64)
+    leaf = (model.children_left[:limit] < 0)[:, :, None]
+    leaf_values = np.asarray(model.values[:limit], dtype=np.float64)
+    means = (np.where(leaf, leaf_values, 0.0) * cover[:, :, None]).sum(axis=1) / np.maximum(
+        cover[:, :1], 1e-300)
+    base = np.asarray(model.base_offset, dtype=np.float64).reshape(-1) + means.sum(axis=0)
+    phi[:, d] = base[outs]
+    return _exact(space, phi, sums, k, single)
+
+
 #: the parsed trees' float64 sum may differ from the model's own answer by its float32
-#: rounding (measured 1.2e-6 relative for a 300-tree XGBoost regressor); a misread tree
-#: (shap 0.51's XGBoost multiclass intercepts: 0.18) does not pass
+#: rounding (measured 1.2e-6 relative for a 300-tree XGBoost regressor; 1.7e-7 of the
+#: partial sums' bound for a 100-tree one); a misread tree (shap 0.51's XGBoost multiclass
+#: intercepts: 0.18) does not pass
 _PARSE_TOLERANCE = 1e-5
 _PRECISION = ("float64: the trees' leaf values summed in float64 over the rows cast as the "
               "trees compare them (float32 for XGBoost and scikit-learn, float64 for "

@@ -111,3 +111,41 @@ def test_shap_alone_does_not_add_up_here(shap_module) -> None:
     assert np.max(np.abs(miss)) > 1e-6, np.max(np.abs(miss))
     assert explain_rows(model, x.iloc[:80], x, background_size=BG, seed=2
                         ).max_abs_residual < 1e-6
+
+
+@pytest.mark.parametrize("kind", ["xgb-reg", "xgb-clf"])
+def test_xgboost_path_dependent_adds_up_in_float64(kind, shap_module) -> None:
+    """XGBoost's own pred_contribs (what shap hands path-dependent XGBoost to) is float32:
+    it misses the margin by more than 1e-6 here; aiwarden runs shap's double C algorithm
+    on the parsed trees: the same values to float32 rounding, adding up to ~1e-12."""
+    import xgboost as xgb
+
+    x, t, y = _data()
+    model = (xgb.XGBRegressor if kind == "xgb-reg" else xgb.XGBClassifier)(
+        n_estimators=100, max_depth=6, random_state=0).fit(x, t if kind == "xgb-reg" else y)
+    rows = x.iloc[:300]
+    r = explain_rows(model, rows, x, tree_perturbation="tree_path_dependent")
+    assert r.method == "tree" and r.max_abs_residual < 1e-6, r.max_abs_residual
+    assert "float64" in r.output_precision
+    contribs = model.get_booster().predict(xgb.DMatrix(rows), pred_contribs=True)
+    native = model.predict(rows, output_margin=True).astype(np.float64)
+    assert np.max(np.abs(native - contribs.sum(axis=1))) > 1e-6  # why: float32
+    scale = np.maximum(1.0, np.abs(native))[:, None]
+    assert np.max(np.abs(r.values - contribs[:, :-1]) / scale) < 1e-5
+    base = np.array([e.base_value for e in r.explanations])
+    assert np.max(np.abs(base - contribs[:, -1]) / scale[:, 0]) < 1e-5
+    np.testing.assert_allclose([e.output for e in r.explanations],
+                               _xgb_float64_sum(model, rows), rtol=0, atol=1e-9)
+
+
+def test_large_base_small_output_still_float64() -> None:
+    """A regressor whose base (~1,000) dwarfs some outputs (~0): XGBoost's float32 margin
+    rounds at the partial sums' size, not the output's; the float64 path is kept."""
+    import xgboost as xgb
+
+    x, t, _ = _data()
+    model = xgb.XGBRegressor(n_estimators=100, max_depth=6, random_state=0).fit(x, t)
+    near = np.argsort(np.abs(model.predict(x)))[:40]
+    rows = x.iloc[near]
+    r = explain_rows(model, rows, x, background_size=BG, seed=2)
+    assert "float64" in r.output_precision and r.max_abs_residual < 1e-6
