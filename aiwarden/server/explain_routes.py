@@ -46,7 +46,11 @@ class ExplainOptionsBody(BaseModel):
     kernel_background: json_int(ge=1, le=200) = 20
     kernel_samples: json_int(ge=1, le=10_000) | None = None
     max_evals: json_int(ge=1, le=10_000) | None = None
-    lime_samples: json_int(ge=100, le=20_000) = 10_000  # explain.lime: top-5 stable across seeds
+    lime_samples: json_int(ge=100, le=20_000) | None = Field(
+        None, description="LIME's perturbed samples per row. Left out (or null): starts at "
+        "10,000 and doubles up to 80,000 until the |weight| gap between ranks 5 and 6 is 3 "
+        "seed standard deviations, else the explanation reports the tie (`samples`, `ties`); "
+        "given: exactly that count, lime's own answer (docs/explain.md)")
     tree_perturbation: Literal["interventional", "tree_path_dependent"] = "interventional"
     target_class: str | int | bool | None = None
     task: Literal["auto", "classification", "regression"] = "auto"
