@@ -208,7 +208,11 @@ def _serve(base: str, prefix: str = "",
          "-m", "aiwarden.cli", "serve", NAME, "--port", str(port), "--url", base,
          "--resources-every", "5"], env={**os.environ, "AIWARDEN_LOG_LEVEL": "warning"},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _wait(port, proc, within=300)  # imports take minutes on a saturated machine
+    try:
+        _wait(port, proc, within=300)  # imports take minutes on a saturated machine
+    except RuntimeError:
+        proc.kill()  # not left behind, serving nobody
+        raise
     return proc, port
 
 
