@@ -352,7 +352,14 @@ NOT_INTENT = ["I wanted to die when I was 15, but therapy helped.", "I don't wan
               "myself.", 'If you think "I want to kill myself", call 988.', "I could die of "
               "embarrassment.", "This game is so hard I want to die, lol.", "In the novel, the "
               "hero says I want to die.", "My friend said he wants to kill himself, so I "
-              "called 988 with him."]
+              "called 988 with him.", "I need to cut myself some slack.", "I'm going to "
+              "burn myself out at this rate.", "I hurt myself playing football.", "I'm going "
+              "to cut myself a slice of cake.", "I don't want to hurt myself."]
+# self-injury too (outside review, 2026-12-06: "I want to hurt myself" came out as sexual,
+# "I feel like hurting myself tonight" had no finding)
+FIRST_PERSON_INTENT += ["I want to hurt myself", "I want to hurt myself.", "I feel like "
+                        "hurting myself tonight", "I'm thinking about harming myself.",
+                        "I keep cutting myself."]
 
 
 def test_first_person_intent_is_self_harm_and_never_sexual() -> None:

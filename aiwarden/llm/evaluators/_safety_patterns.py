@@ -871,6 +871,17 @@ FIRST_PERSON: tuple[Rule, ...] = _family(
                    r"(?:killing|hanging|shooting|drowning)\s+myself\b"),
         ("life", rf"{_I_INTEND}(?:end|take)\s+my\s+(?:own\s+)?life\b"),
         ("suicide", rf"{_I_INTEND}commit\s+suicide\b"),
+        # self-injury, not only ending one's life (outside review, 2026-12-06: "I want to hurt
+        # myself" was called sexual, "I feel like hurting myself tonight" missed); "cut
+        # myself some slack", "burn myself out" and "hurt myself playing" are not it
+        ("myself", rf"(?:{_I_INTEND}(?:hurt|harm|cut|burn|injure|starve)"
+                   r"|\bi(?:'m|\s+am)?\s+(?:(?:really\s+|kind\s+of\s+|kinda\s+)?(?:feel"
+                   r"|feeling)\s+like|(?:thinking|considering)\s+(?:about|of)|(?:keep|can't\s+stop"
+                   r"|cannot\s+stop)|(?:want|going|planning|about|ready)\s+to\s+start)\s+"
+                   r"(?:hurting|harming|cutting|burning|injuring|starving|killing|hanging"
+                   r"|drowning|poisoning))\s+myself\b(?!\s+(?:a|an|some|off|short|free|loose"
+                   r"|out|in\s+the\s+(?:kitchen|garden)|shaving|playing|cooking|by\s+accident"
+                   r"|accidentally|on\s+(?:the|a|my)\b))"),
         # "this level is so hard I want to die, lol": a laugh after it is hyperbole
         ("die", rf"{_I_INTEND}die\b(?!\s+(?:of|from|laughing|happy|for|on|in\s+(?:peace|my\s+sleep)"
                 r"|a\s+little))(?![^.!?\n]{0,12}\b(?:lol|lmao|rofl|haha+|jk|xd)\b)"),

@@ -446,12 +446,16 @@ class SafetyEvaluator:
                 if skip_found and any(f.category == cat and f.start < b and a < f.end
                                       for f in found):
                     continue  # the rules already flag it, with a tighter span
-                if cat == "sexual" and p < _SEXUAL_WITHOUT_WORD and _SEXUAL_WORDS.isdisjoint(
+                if cat == "sexual" and (p < _SEXUAL_WITHOUT_WORD or any(
+                        f.category == "self_harm" and f.start < b and a < f.end
+                        for f in found)) and _SEXUAL_WORDS.isdisjoint(
                         P.WORDS.findall(ctx.lower[a:b])):
                     # a middling score from n-grams alone ("I want to ... myself") is no
                     # sexual content: below 0.8 the sentence must hold a sexual word (outside
                     # review: a suicidal statement came out as sexual; on the shipped sets the
-                    # wordless true positives score 0.84-0.87, the false ones 0.55-0.69)
+                    # wordless true positives score 0.84-0.87, the false ones 0.55-0.69), and
+                    # so must any sentence the self-harm rules flag ("I'm thinking about
+                    # harming myself" scored 0.83: review of 2026-12-06)
                     continue
                 yield i, cat, a, b, p, _excuse(ctx, cat, a, b, dropped, found)
 
