@@ -252,13 +252,20 @@ def _segment_parts(rows_pass: RowPass, groupings: list[tuple[np.ndarray, list[tu
 def _groups(payload: Any, versions: dict[str, VersionRow],
             serving: VersionRow | None) -> list[_Group]:
     """Rows grouped by version; rows that name none go to the serving version."""
+    unreadable: dict[int, str] = {}  # row -> why its version cannot be read as a name
     if isinstance(payload, pa.Table):
-        names = (payload.column(rows.VERSION).to_pylist() if rows.VERSION in payload.column_names
-                 else [None] * payload.num_rows)
+        if rows.VERSION in payload.column_names:  # any Arrow kind, read as the checks read it
+            column, failures = rows.scalar_kind(payload.column(rows.VERSION).combine_chunks())
+            names = column.to_pylist()
+            unreadable = {int(i): why for where, why in failures for i in where}
+        else:
+            names = [None] * payload.num_rows
     else:
         names = [r.get(rows.VERSION) if isinstance(r, dict) else None for r in payload]
     codes, uniques = pd.factorize(pd.Series(names, dtype=object).astype("string"),
                                   use_na_sentinel=True)
+    if unreadable:  # a group of their own, failed below with the reason
+        codes[list(unreadable)] = -2
     groups = []
     for code in pd.unique(codes):
         positions = np.flatnonzero(codes == code)
@@ -272,7 +279,10 @@ def _groups(payload: Any, versions: dict[str, VersionRow],
             part_rows = [payload[i] for i in positions] if len(positions) < len(payload) \
                 else payload
             batch = rows.from_json(part_rows, schema)
-        if version is None:
+        if code == -2:
+            batch.fail(np.arange(len(positions)), rows.VERSION,
+                       [unreadable[int(i)] for i in positions])
+        elif version is None:
             why = (f"unknown version {name!r} of this model" if name is not None
                    else "the model has no version yet: register one or upload a reference")
             batch.fail(np.arange(len(positions)), rows.VERSION, why)
