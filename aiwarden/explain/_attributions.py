@@ -3,6 +3,7 @@
 Every method returns the same shape of answer so rows, windows and drift share one code
 path: ``values`` (rows x features), and per row the ``base`` value, the model ``output``
 (computed from the model itself, not from the explainer) and the explained class index.
+shap comes with ``aiwarden[explain]``; this module is reached only once an explainer exists.
 """
 
 from __future__ import annotations

@@ -23,7 +23,6 @@ from pydantic import (
     WithJsonSchema,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
 from aiwarden.incidents.rollback import RollbackPolicy
 from aiwarden.monitoring.windows import MAX_DURATION
@@ -182,10 +181,9 @@ class NotificationConfig(BaseModel):
     @model_validator(mode="after")
     def _some_section(self) -> NotificationConfig:
         if not self.model_fields_set:
-            raise PydanticCustomError(
-                "no_section", "the config names none of {known}: send the sections to "
-                "store (an empty receivers list clears the receivers)",
-                {"known": ", ".join(type(self).model_fields)})
+            raise ValueError(
+                f"the config names none of {', '.join(type(self).model_fields)}: send the "
+                "sections to store ({\"receivers\": []} clears the receivers)")
         return self
 
 

@@ -179,7 +179,8 @@ def test_errors_parse_as_the_error_schema(gen: ModuleType, keyed) -> None:
             client=client, body=models.NewModel(name="bad", task="no-such-task"))
     assert isinstance(missing, models.Error)
     assert (missing.detail.error, missing.detail.field) == ("not_found", "name")
-    assert isinstance(bad, models.Error) and bad.detail.field == "body.task", bad
+    # the one JSON parse of every route names the body's field by its name (review 2026-12-06)
+    assert isinstance(bad, models.Error) and bad.detail.field == "task", bad
 
 
 def test_the_key_goes_as_bearer_or_x_api_key(gen: ModuleType, keyed) -> None:
