@@ -11,6 +11,7 @@ corrupted rows, the slice gate refuses a candidate trained with the labelling bu
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import pickle
 import signal
@@ -178,9 +179,17 @@ def test_the_story_plays_out_to_the_rollback(demo_server: ThreadServer) -> None:
         assert full["status"] == "resolved", full["status"]
         assert "Rollback verified" in told[:told.find("THE END")], told
         assert 0 <= told.find("resolves incident #") < told.find("THE END"), told
-        # one rule, one incident: no rule opened a second incident during the story
-        keys = [i["key"] for i in incidents.values()]
-        assert len(keys) == len(set(keys)), sorted(incidents.values(), key=lambda i: i["id"])
+        # one rule, one open incident: a rule's second incident opens only after its first
+        # ended (the on-call resolves the rollback's incident while version 2's alerts still
+        # fire on its last labels, so a later firing of the same rule opens a new one; the
+        # stricter "one incident per rule" flaked in CI: see the session notes)
+        by_key: dict[str, list[dict]] = {}
+        for inc in sorted(incidents.values(), key=lambda i: i["created_at"]):
+            by_key.setdefault(inc["key"], []).append(inc)
+        for key, same in by_key.items():
+            for first, then in itertools.pairwise(same):
+                ended = first["resolved_at"] or first["declined_at"]
+                assert ended is not None and ended <= then["created_at"], (key, same)
         # the ending names every alert still firing, as the dashboard shows them
         ending = told[told.find("THE END"):]
         firing = {(a["labels"]["rule"], a["labels"]["version"]) for a in api.get(
