@@ -338,12 +338,16 @@ def test_the_sdk_reads_one_segment(server, http, scenario) -> None:
     such argument, so a notebook could not split a metric by segment)."""
     import aiwarden
 
+    # one fixed span for every read: "-3h" moves with the clock, and reads either side of
+    # a minute boundary cover different windows (a CI flake)
+    t1 = float(int(time.time()) // 60 * 60 + 60)
+    span = {"start": f"{t1 - 3 * 3600:.0f}", "end": f"{t1:.0f}"}
     rest = http.get("/models/planted/metrics", params={
-        "metric": "performance", "start": "-3h", "segment": "country:BR"}).json()
+        "metric": "performance", **span, "segment": "country:BR"}).json()
     with aiwarden.Client(server.url) as c:
-        text = c.metrics("planted", "performance", start="-3h", segment="country:BR")
-        mapping = c.metrics("planted", "performance", start="-3h", segment={"country": "BR"})
-        frame = c.metrics_frame("planted", "performance", start="-3h",
+        text = c.metrics("planted", "performance", **span, segment="country:BR")
+        mapping = c.metrics("planted", "performance", **span, segment={"country": "BR"})
+        frame = c.metrics_frame("planted", "performance", **span,
                                 segment={"country": "BR"})
         with pytest.raises(ValueError, match=r"'segment' parameter of Client\.metrics"):
             c.metrics("planted", "volume", segment={"country": "BR", "channel": "web"})
