@@ -363,7 +363,8 @@ def _run(url: str, key: str | None, report: Path, phases: list[str],
            "--report", "json", "--report-json-path", str(report)]
     if key is not None:
         cmd += ["--header", f"Authorization: Bearer {key}"]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    # the long run's 60 examples an operation take 30-60 minutes a combination on 2 shared cores
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=10800 if LONG else 1800)
     (report.parent / "output.txt").write_text(done.stdout + done.stderr)
     if KEEP:  # pytest deletes its tmp dirs: keep what a finding needs to be read
         where = Path(KEEP) / (label or report.parent.name)  # xdist workers share tmp names
