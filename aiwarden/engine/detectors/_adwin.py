@@ -9,34 +9,40 @@ than a Hoeffding/Bernstein-style bound at confidence ``delta``.
 
 The arithmetic (including the operation order) follows river 0.26 so the
 detection indices agree with river exactly; like river, the window restarts
-empty on the update after a detection. ``detect`` on a stream of 4,096 values or more
-runs the same loop compiled (``_adwin_kernel``) when numba is installed: ~40x the
-Python loop, ~9x river's ``update``. With numba (and ``clock`` >= 8) ``update`` buffers
-values up to the next clock tick and runs them through the same compiled loop in one call,
-on a window kept in its arrays: ~4x the Python ``update``, ~0.7x river's per value
-(docs/engine.md); without numba it is the Python update below.
+empty on the update after a detection.
+
+With numba (the ``fast`` extra) the window lives in the compiled loop's arrays
+(``_adwin_kernel``): ``update`` appends the value to a list and, once a clock's worth
+has come (no cut can fire between clock ticks), packs them into a float buffer and runs
+them through the loop in one short call; ``detect`` hands it the whole stream. The
+window goes back into lists only for ``state_dict`` and pickling, so checkpoints keep
+one format. Without numba, ``update`` and ``detect`` are the Python loops below.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import struct
+from collections.abc import Mapping, Sequence
 from math import log, sqrt
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from aiwarden.engine.detectors._adwin_kernel import LEVELS, kernel
+from aiwarden.engine.detectors import _adwin_kernel as k
 from aiwarden.engine.detectors._base import DriftDetector, int_param, non_finite, real_param
+from aiwarden.errors import DataError
 
 __all__ = ["ADWIN"]
 
 # |gap| > sqrt(b) + l (l >= 0) implies gap**2 > b * (1 - 1e-12) even after rounding.
 _SQUARED_SLACK = 1.0 - 1e-12
-#: ``detect`` hands streams at least this long to the compiled loop (when numba is
-#: installed): below it, moving the window in and out of arrays costs more than it saves.
+#: ``detect`` hands a stream at least this long to the compiled loop even when the window
+#: is in lists (a fresh or restored detector): below it, moving the window into the arrays
+#: costs more than it saves. A window already in the arrays always stays there.
 _KERNEL_MIN = 4096
-#: ``update`` buffers values up to the next clock tick (with numba) from this clock on.
-_LAZY_MIN_CLOCK = 8
+#: Most values ``update`` buffers between two compiled calls (with a larger ``clock`` it
+#: calls the loop more than once per tick).
+_BUFFER_MAX = 1024
 
 
 class ADWIN(DriftDetector):
@@ -80,11 +86,11 @@ class ADWIN(DriftDetector):
     223
     """
 
-    # Kept out of ``vars()`` (so out of ``state_dict``): values ``update`` has taken but not
-    # yet run through the window, the updates left until the next clock tick, the window
-    # as the compiled loop's arrays while ``update`` runs on them (None: the lists hold it),
-    # and whether ``update`` buffers at all.
-    __slots__ = ("_arrays", "_due", "_lazy", "_pending")
+    # Kept out of ``vars()`` (so out of ``state_dict``): the values ``update`` has taken and
+    # not yet run, how many make a run, and for the compiled loop (``_run``, None without
+    # numba) the window as its arrays (None: the lists hold it), the float buffer the
+    # values are packed into, its packer, how many it holds and the hit slot.
+    __slots__ = ("_buffer", "_cap", "_due", "_hit", "_pack", "_pending", "_run", "_win")
 
     _param_names: ClassVar[tuple[str, ...]] = (
         "delta",
@@ -109,15 +115,29 @@ class ADWIN(DriftDetector):
         self.min_window_length = int_param(min_window_length, "min_window_length", owner, 1)
         self.grace_period = int_param(grace_period, "grace_period", owner, 0)
         super().__init__()
+        self._compiled_path()
         self._restart()
-        # Buffer only with the compiled loop and a clock long enough to spread its call
-        # over (with clock 1 every update is a tick and buffering would only add work).
-        self._lazy = self.clock >= _LAZY_MIN_CLOCK and kernel() is not None
+
+    def _compiled_path(self) -> None:
+        """The buffer, and the compiled loop's pieces (unused without numba)."""
+        self._run = k.kernel()
+        self._pending: list[float] = []
+        self._win: k.Window | None = None
+        self._cap = min(self.clock, _BUFFER_MAX)
+        self._buffer = np.empty(self._cap)
+        self._pack = struct.Struct(f"{self._cap}d").pack_into
+        self._hit = np.empty(1, dtype=np.int64)
+        self._due = self._next_due(0, False)
+
+    def _next_due(self, tick: int, drift: bool) -> int:
+        """Values ``update`` buffers before the next call: up to the next clock tick, where
+        ``drift_detected`` must be known (after a drift the next value restarts at tick 0)."""
+        return min(self._cap, self.clock if drift else self.clock - tick % self.clock)
 
     def _restart(self) -> None:
-        self._pending: list[float] = []
-        self._arrays: tuple[np.ndarray, ...] | None = None
-        self._due = self.clock
+        self._pending.clear()
+        self._win = None
+        self._due = self._cap
         self._drift = False
         # Histogram levels, finest (single values) first; within a level, oldest first.
         # Level 0 holds raw values, whose sum of squares is 0: ``variances[0]`` stays empty.
@@ -132,13 +152,15 @@ class ADWIN(DriftDetector):
     def width(self) -> int:
         """Number of values currently in the adaptive window."""
         self._flush()
-        return int(self._width)
+        return int(self._win.f[k.WIDTH] if self._win is not None else self._width)
 
     @property
     def estimation(self) -> float:
         """Mean of the values in the window (0.0 when empty)."""
         self._flush()
-        return self._total / self._width if self._width else 0.0
+        win = self._win
+        width, total = (win.f[k.WIDTH], win.f[k.TOTAL]) if win else (self._width, self._total)
+        return float(total / width) if width else 0.0
 
     @property
     def drift_detected(self) -> bool:
@@ -151,100 +173,137 @@ class ADWIN(DriftDetector):
         """Values passed to ``update``/``detect`` since construction or ``reset()``."""
         return self._n_seen + len(self._pending)
 
+    # -- checkpoints: the lists are the saved form ---------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        self._sync()
+        self._sync_lists()
         return super().state_dict()
 
+    @classmethod
+    def from_state(cls, data: Mapping[str, Any]) -> Self:
+        detector = super().from_state(data)
+        detector._due = detector._next_due(detector._tick, detector._drift)
+        return detector
+
+    def __getstate__(self) -> dict[str, Any]:
+        self._sync_lists()
+        return dict(vars(self))
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        vars(self).update(state)
+        self._compiled_path()
+        self._due = self._next_due(self._tick, self._drift)
+
+    # -- streaming -------------------------------------------------------------------------
     def update(self, x: float) -> None:
         """Add ``x`` to the window; on a clock tick, cut the window if it changed.
 
-        With numba, values wait in a buffer until the next clock tick (no cut can happen
-        between ticks, so ``drift_detected`` is False on them) and then go through the
-        compiled loop in one call: the same steps in the same order as below.
+        Values wait in a list until the next clock tick (no cut can happen between ticks,
+        so ``drift_detected`` is False on them) and then go through the loop, compiled or
+        not, in one call: checking and appending is all most updates do.
         """
-        x = float(x)
-        if x - x != 0.0:
+        try:
+            x = x * 1.0  # a float stays itself (-0.0 too), an int becomes one
+        except TypeError:
+            x = float(x)  # what float() takes, as a string of digits, or its error
+        if x - x:  # NaN or infinite (a finite x gives 0.0)
             raise non_finite(type(self).__name__, x)
-        if self._lazy:
-            pending = self._pending
-            pending.append(x)
-            if len(pending) >= self._due:
-                self._flush()
-            return
-        # Same steps as one iteration of ``_scan``, kept separate because setting
-        # up the batch loop would double the cost of a single update.
-        if self._drift:
-            self._restart()
-        self._n_seen += 1
-        width = self._width + 1.0
-        if width > 1.0:
-            d = x - self._total / (width - 1.0)
-            self._variance += (width - 1.0) * d * d / width
-        self._width = width
-        self._total += x
-        level0 = self._totals[0]
-        level0.append(x)
-        if len(level0) > self.max_buckets:
-            self._merge_level0()
-        self._tick += 1
-        if self._tick % self.clock == 0 and width > self.grace_period:
-            self._drift = self._cut()
+        pending = self._pending
+        pending.append(x)
+        if len(pending) >= self._due:
+            self._flush()
 
     def _flush(self) -> None:
-        """Run the buffered values through the compiled loop on the array window."""
+        """Run the buffered values through the loop. They end at the next clock tick at
+        the latest, so the last of them is the only one that can fire."""
         pending = self._pending
         if not pending:
             return
-        arrays = self._arrays
-        if arrays is None:
-            arrays = self._arrays = self._window_arrays()
-        tot, var, cnt, state, ints, hits = arrays
         n = len(pending)
-        if hits.size < n:
-            hits = np.empty(n, dtype=np.int64)
-            self._arrays = (tot, var, cnt, state, ints, hits)
-        kernel()(np.array(pending), tot, var, cnt, state, ints, hits,  # type: ignore[misc]
-                 self.clock, float(self.grace_period), self.max_buckets,
-                 float(self.min_window_length), self.delta)
-        self._pending = []
+        run = self._run
+        if run is None:
+            values = self._floats(pending)
+            pending.clear()
+            self._scan(values)
+            self._due = self._next_due(self._tick, self._drift)
+            return
+        win = self._win or self._to_window()
+        try:
+            if n == self._cap:
+                self._pack(self._buffer, 0, *pending)
+            else:
+                struct.pack_into(f"{n}d", self._buffer, 0, *pending)
+        except (TypeError, struct.error):
+            self._floats(pending)  # raises the DataError that names the value
+            raise
+        ran = run(self._buffer, n, win.f, win.i, self._hit)
+        pending.clear()
         self._n_seen += n
-        self._width, self._total, self._variance = state.tolist()
-        _, tick, drift = ints.tolist()
-        self._tick, self._drift = tick, bool(drift)
-        self._due = self.clock if drift else self.clock - tick % self.clock
+        self._drift = ran & 1 == 1
+        self._due = ran >> 32
 
-    def _sync(self) -> None:
-        """Flush the buffer and move an array window back into the lists."""
-        self._flush()
-        if self._arrays is not None:
-            tot, var, cnt, _, ints, _ = self._arrays
-            self._arrays = None
-            self._lists_from(tot, var, cnt, int(ints[0]))
+    def _floats(self, pending: list[float]) -> list[float]:
+        """The buffered values as floats. ``x * 1.0`` lets a few non-numbers through
+        (a timedelta, a complex): the first is dropped from the buffer and named."""
+        out = []
+        for at, value in enumerate(pending):
+            try:
+                out.append(float(value))
+            except TypeError:
+                del pending[at]
+                raise DataError(f"{type(self).__name__} needs real numbers; got "
+                                f"{value!r}, dropped (the values before and after it "
+                                "are kept).") from None
+        return out
 
-    def _window_arrays(self) -> tuple[np.ndarray, ...]:
-        """The list window as the compiled loop's arrays (plus scalars and a hit buffer)."""
+    def _to_window(self) -> k.Window:
+        """Move the list window into the compiled loop's arrays, which hold it from now on."""
+        win = k.new_window(self.clock, float(self.grace_period), self.max_buckets,
+                           float(self.min_window_length), self.delta, self._cap)
         full = self.max_buckets + 1
-        tot, var = np.zeros((LEVELS, full)), np.zeros((LEVELS, full))
-        cnt = np.zeros(LEVELS, dtype=np.int64)
-        for level, ts in enumerate(self._totals):
-            tot[level, : len(ts)] = ts
-            cnt[level] = len(ts)
-        for level, vs in enumerate(self._variances[1:], start=1):
-            var[level, : len(vs)] = vs
-        state = np.array([self._width, self._total, self._variance])
-        ints = np.array([len(self._totals), self._tick, self._drift], dtype=np.int64)
-        return tot, var, cnt, state, ints, np.empty(max(self.clock, 1), dtype=np.int64)
+        for level, (ts, vs) in enumerate(zip(self._totals, [[], *self._variances[1:]],
+                                             strict=True)):
+            at = k.TOT + level * full
+            win.f[at : at + len(ts)] = ts
+            win.f[at + k.LEVELS * full : at + k.LEVELS * full + len(vs)] = vs
+            win.i[k.CNT + level] = len(ts)
+        win.f[k.WIDTH], win.f[k.TOTAL], win.f[k.VARIANCE] = self._width, self._total, self._variance
+        win.i[k.NLEV], win.i[k.TICK], win.i[k.DRIFT] = len(self._totals), self._tick, self._drift
+        win.i[k.DUE] = self._next_due(self._tick, self._drift)
+        self._win = win
+        return win
 
-    def _lists_from(self, tot: np.ndarray, var: np.ndarray, cnt: np.ndarray,
-                    levels: int) -> None:
-        self._totals = [tot[level, : cnt[level]].tolist() for level in range(levels)]
-        self._variances = [[]] + [var[level, : cnt[level]].tolist()
-                                  for level in range(1, levels)]
+    def _sync_lists(self) -> None:
+        """Run the buffer, then copy the array window into the lists (which the Python
+        loops, ``state_dict`` and pickling read); the arrays stay the live copy."""
+        self._flush()
+        win = self._win
+        if win is None:
+            return
+        levels = [win.level(level) for level in range(int(win.i[k.NLEV]))]
+        self._totals = [ts for ts, _ in levels]
+        self._variances = [[]] + [vs for _, vs in levels[1:]]
+        self._width, self._total, self._variance = win.f[: k.VARIANCE + 1].tolist()
+        self._tick = int(win.i[k.TICK])
+
+    def _scan_array(self, arr: np.ndarray) -> list[int]:
+        self._flush()
+        run = self._run
+        if run is None or (self._win is None and len(arr) < _KERNEL_MIN):
+            hits = self._scan(arr.tolist())
+            self._due = self._next_due(self._tick, self._drift)
+            return hits
+        win = self._win or self._to_window()
+        found = np.empty(len(arr), dtype=np.int64)
+        ran = run(np.ascontiguousarray(arr, dtype=np.float64), len(arr), win.f, win.i, found)
+        self._n_seen += len(arr)
+        self._drift = bool(win.i[k.DRIFT])
+        self._due = ran >> 32
+        return found[: ran & 0xFFFFFFFF].tolist()  # type: ignore[no-any-return]
 
     def _scan(self, values: Sequence[float]) -> list[int]:
-        # The per-value running sums live in locals; the merges (every other value)
-        # and the cut search (every ``clock`` values) are methods working on ``self``.
-        self._sync()
+        # The Python loop, on the list window. The per-value running sums live in locals;
+        # the merges (every other value) and the cut search (every ``clock`` values) are
+        # methods working on ``self``.
         clock, grace, full = self.clock, self.grace_period, self.max_buckets + 1
         if self._drift:
             self._restart()
@@ -277,22 +336,6 @@ class ADWIN(DriftDetector):
         self._drift = drift
         self._n_seen += len(values)
         return hits
-
-    def _scan_array(self, arr: np.ndarray) -> list[int]:
-        run = kernel() if len(arr) >= _KERNEL_MIN else None
-        if run is None:
-            return self._scan(arr.tolist())
-        self._sync()
-        tot, var, cnt, state, ints, _ = self._window_arrays()
-        hits = np.empty(len(arr), dtype=np.int64)
-        n_hits = run(np.ascontiguousarray(arr), tot, var, cnt, state, ints, hits, self.clock,
-                     float(self.grace_period), self.max_buckets,
-                     float(self.min_window_length), self.delta)
-        self._lists_from(tot, var, cnt, int(ints[0]))
-        self._width, self._total, self._variance = (float(v) for v in state)
-        self._tick, self._drift = int(ints[1]), bool(ints[2])
-        self._n_seen += len(arr)
-        return hits[:n_hits].tolist()
 
     def _merge_level0(self) -> None:
         """Merge the two oldest single values into level 1, then cascade upwards.

@@ -1,13 +1,15 @@
-"""ADWIN's batch loop compiled with numba, when numba is installed (`aiwarden[fast]`).
+"""ADWIN's loop compiled with numba, when numba is installed (`aiwarden[fast]`).
 
-river's ADWIN core is compiled Cython; ours is a Python loop at ~0.5 µs a value. A
-``detect`` over a long stream hands the whole stream to this kernel instead: the same
-steps in the same order (every add, multiply and ``log`` is the IEEE/libm one, and
-numba without ``fastmath`` neither reorders nor fuses them), so the detections and the
-window are bit-for-bit those of ``ADWIN._scan`` and of river. The window lives in
-fixed arrays here (level x slot, oldest first) and goes back to ``ADWIN``'s lists after
-the batch, so checkpoints keep one format. Buffered ``ADWIN.update`` calls run it a clock's
-worth of values at a time on a window that stays in these arrays until it is read.
+river's ADWIN core is compiled Cython; ours is a Python loop at ~0.5 µs a value. ``detect``
+on a long stream and the buffered ``ADWIN.update`` hand their values to this kernel instead:
+the same steps in the same order (every add, multiply and ``log`` is the IEEE/libm one, and
+numba without ``fastmath`` neither reorders nor fuses them), so the detections and the window
+are bit-for-bit those of ``ADWIN._scan`` and of river.
+
+The whole detector lives in two flat arrays (a :class:`Window`), so a call passes few
+arguments: numba's dispatch costs ~70 ns an array, which a clock's worth of buffered
+``update`` calls (32 values by default) must share. Histogram level ``l`` keeps its
+summaries oldest first at ``TOT + l * full`` (totals) and ``VAR + ...`` (sums of squares).
 """
 
 from __future__ import annotations
@@ -16,77 +18,130 @@ import os
 from collections.abc import Callable
 from functools import cache
 from math import log, sqrt
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["LEVELS", "kernel"]
+__all__ = ["LEVELS", "Window", "kernel", "new_window"]
 
 #: Histogram levels the arrays hold: level ``i`` summarises ``2**i`` values each.
 LEVELS = 64
 _SLACK = 1.0 - 1e-12  # see _adwin._SQUARED_SLACK
+_KEEP: list[Any] = []
+
+# Float slots: the running sums, then the parameters the loop reads as floats.
+WIDTH, TOTAL, VARIANCE, GRACE, MIN_LEN, DELTA, TOT = range(7)
+# Int slots: levels in use, values since restart, drift flag, parameters, then the number of
+# summaries per level. DUE is written by the loop: values ``update`` may buffer next.
+NLEV, TICK, DRIFT, CLOCK, BUCKETS, CAP, DUE, CNT = range(8)
+
+
+class Window(NamedTuple):
+    """ADWIN's state as the compiled loop's arrays."""
+
+    f: np.ndarray  # float64: WIDTH.., then totals, then sums of squares (LEVELS x full each)
+    i: np.ndarray  # int64: NLEV.., then per-level counts (LEVELS)
+
+    def level(self, level: int) -> tuple[list[float], list[float]]:
+        """Totals and sums of squares of one level, oldest first."""
+        full = int(self.i[BUCKETS]) + 1
+        n, at = int(self.i[CNT + level]), TOT + level * full
+        var_at = at + LEVELS * full
+        return self.f[at : at + n].tolist(), self.f[var_at : var_at + n].tolist()
+
+
+def new_window(clock: int, grace: float, max_buckets: int, min_len: float, delta: float,
+               cap: int) -> Window:
+    """An empty window; ``cap`` bounds how many values ``update`` buffers between calls."""
+    full = max_buckets + 1
+    f = np.zeros(TOT + 2 * LEVELS * full)
+    f[GRACE], f[MIN_LEN], f[DELTA] = grace, min_len, delta
+    i = np.zeros(CNT + LEVELS, dtype=np.int64)
+    i[NLEV], i[CLOCK], i[BUCKETS], i[CAP] = 1, clock, max_buckets, cap
+    i[DUE] = min(clock, cap)
+    return Window(f, i)
 
 
 @cache
 def kernel() -> Callable[..., Any] | None:
-    """The compiled scan, or None without numba (or with ``AIWARDEN_NO_NUMBA`` set)."""
+    """The compiled loop, or None without numba (or with ``AIWARDEN_NO_NUMBA`` set).
+
+    What is returned is the compiled function's own entry point for the one signature used
+    (contiguous float64 values, int, the two arrays, int64 hits): calling it skips the
+    dispatcher's type matching, a third of the cost of a short call.
+    """
     if os.environ.get("AIWARDEN_NO_NUMBA"):
         return None
     try:
         import numba
     except ImportError:
         return None
-    return numba.njit(cache=True, nogil=True)(_scan)
+    f64, i64 = numba.types.float64, numba.types.int64
+    signature = i64(f64[::1], i64, f64[::1], i64[::1], i64[::1])
+    jit = numba.njit(cache=True, nogil=True)
+    globals()["_surely_no_cut"] = jit(_surely_no_cut)  # called from _run, compiled too
+    compiled = numba.njit(signature, cache=True, nogil=True)(_run)
+    _KEEP.append(compiled)  # the entry point's code lives as long as its dispatcher
+    return getattr(compiled.overloads[signature.args], "entry_point", compiled)  # type: ignore[no-any-return]
 
 
-def _scan(values: np.ndarray, tot: np.ndarray, var: np.ndarray, cnt: np.ndarray,
-          state: np.ndarray, ints: np.ndarray, hits: np.ndarray, clock: int, grace: float,
-          max_buckets: int, min_len: float, delta: float) -> int:
-    """Feed ``values``; ``state`` = [width, total, variance], ``ints`` = [levels, tick,
-    drift]; returns how many positions it wrote to ``hits``."""
-    full = max_buckets + 1
-    width, total, variance = state[0], state[1], state[2]
-    nlev, tick, drift = ints[0], ints[1], ints[2]
+def _run(values: np.ndarray, n: int, f: np.ndarray, i: np.ndarray, hits: np.ndarray) -> int:
+    """Feed ``values[:n]`` to the window ``(f, i)`` and write the positions that fired to
+    ``hits``; returns how many there were plus, times 2**32, the values ``update`` may
+    buffer next (one number: returning a tuple costs more than decoding it)."""
+    full = i[BUCKETS] + 1
+    clock = i[CLOCK]
+    var0 = TOT + LEVELS * full  # first sum of squares; totals start at TOT
+    grace, min_len, delta = f[GRACE], f[MIN_LEN], f[DELTA]
+    width, total, variance = f[WIDTH], f[TOTAL], f[VARIANCE]
+    nlev, tick, drift = i[NLEV], i[TICK], i[DRIFT]
     offset = min_len - 1.0
     n_hits = 0
-    for i in range(values.shape[0]):
-        x = values[i]
+    phase = tick % clock  # tick % clock, kept without a division per value
+    for k in range(n):
+        x = values[k]
         if drift:
             for level in range(nlev):
-                cnt[level] = 0
-            nlev, width, total, variance, tick, drift = 1, 0.0, 0.0, 0.0, 0, 0
+                i[CNT + level] = 0
+            nlev, width, total, variance, tick, drift, phase = 1, 0.0, 0.0, 0.0, 0, 0, 0
         width += 1.0
         if width > 1.0:
             d = x - total / (width - 1.0)
             variance += (width - 1.0) * d * d / width
         total += x
-        k = cnt[0]
-        tot[0, k] = x
-        var[0, k] = 0.0  # a single value has no spread
-        cnt[0] = k + 1
+        c = i[CNT]
+        f[TOT + c] = x
+        f[var0 + c] = 0.0  # a single value has no spread
+        i[CNT] = c + 1
         # Merge the two oldest of each full level upwards. At level 0 (size 1, spreads 0)
         # this is ADWIN._merge_level0's 0.5 * (a - b) * (a - b) to the bit: a / 1.0 is a
         # and 0.0 + 0.0 + y is y for y >= 0.
         level = 0
-        while cnt[level] == full:
-            a, b = tot[level, 0], tot[level, 1]
+        while i[CNT + level] == full:
+            at = level * full
+            a, b = f[TOT + at], f[TOT + at + 1]
             size = float(1 << level)
-            gap = a / size - b / size
-            merged_variance = var[level, 0] + var[level, 1] + size * 0.5 * gap * gap
+            # a / size, exactly: times a power of two's exact inverse rounds the same.
+            inverse = 1.0 / size
+            gap = a * inverse - b * inverse
+            merged_variance = f[var0 + at] + f[var0 + at + 1] + size * 0.5 * gap * gap
             for j in range(2, full):
-                tot[level, j - 2] = tot[level, j]
-                var[level, j - 2] = var[level, j]
-            cnt[level] -= 2
+                f[TOT + at + j - 2] = f[TOT + at + j]
+                f[var0 + at + j - 2] = f[var0 + at + j]
+            i[CNT + level] -= 2
             level += 1
             if level == nlev:
                 nlev += 1
-                cnt[level] = 0
-            k = cnt[level]
-            tot[level, k] = a + b
-            var[level, k] = merged_variance
-            cnt[level] = k + 1
+                i[CNT + level] = 0
+            c = i[CNT + level]
+            f[TOT + level * full + c] = a + b
+            f[var0 + level * full + c] = merged_variance
+            i[CNT + level] = c + 1
         tick += 1
-        if tick % clock == 0 and width > grace:
+        phase += 1
+        if phase == clock:
+            phase = 0
+        if phase == 0 and width > grace:
             fired = False
             while width >= 2.0:
                 spread = variance / width
@@ -94,14 +149,17 @@ def _scan(values: np.ndarray, tot: np.ndarray, var: np.ndarray, cnt: np.ndarray,
                     break
                 delta_prime = log(2.0 * log(width) / delta)
                 linear = 2.0 / 3.0 * delta_prime
+                scale = 2.0 * spread * delta_prime
                 n0, n1, u0, u1 = 0.0, width, 0.0, total
                 cut = False
                 stop = False
                 for level in range(nlev - 1, -1, -1):
                     size = float(1 << level)
-                    m = cnt[level] if level else cnt[0] - 1
+                    # The newest value always stays on the new side of the split.
+                    m = i[CNT + level] if level else i[CNT] - 1
+                    at = TOT + level * full
                     for j in range(m):
-                        t = tot[level, j]
+                        t = f[at + j]
                         n0 += size
                         n1 -= size
                         u0 += t
@@ -110,6 +168,8 @@ def _scan(values: np.ndarray, tot: np.ndarray, var: np.ndarray, cnt: np.ndarray,
                             stop = True
                             break
                         if n0 < min_len:
+                            continue
+                        if _surely_no_cut(u0, u1, n0, n1, n0 - offset, n1 - offset, scale):
                             continue
                         mm = 1.0 / (n0 - offset) + 1.0 / (n1 - offset)
                         gap = u0 / n0 - u1 / n1
@@ -124,25 +184,51 @@ def _scan(values: np.ndarray, tot: np.ndarray, var: np.ndarray, cnt: np.ndarray,
                     break
                 # Drop the oldest summary and its share of the sums.
                 level = nlev - 1
+                at = level * full
                 size = float(1 << level)
-                u = tot[level, 0]
-                v = var[level, 0] if level else 0.0
+                u = f[TOT + at]
+                v = f[var0 + at] if level else 0.0
                 mu = u / size
                 width -= size
                 total -= u
                 mu_window = total / width
                 variance -= v + size * width * (mu - mu_window) * (mu - mu_window) / (size + width)
-                for j in range(1, cnt[level]):
-                    tot[level, j - 1] = tot[level, j]
-                    var[level, j - 1] = var[level, j]
-                cnt[level] -= 1
-                if cnt[level] == 0:
+                for j in range(1, i[CNT + level]):
+                    f[TOT + at + j - 1] = f[TOT + at + j]
+                    f[var0 + at + j - 1] = f[var0 + at + j]
+                i[CNT + level] -= 1
+                if i[CNT + level] == 0:
                     nlev -= 1
                 fired = True
             if fired:
                 drift = 1
-                hits[n_hits] = i
+                hits[n_hits] = k
                 n_hits += 1
-    state[0], state[1], state[2] = width, total, variance
-    ints[0], ints[1], ints[2] = nlev, tick, drift
-    return n_hits
+    f[WIDTH], f[TOTAL], f[VARIANCE] = width, total, variance
+    i[NLEV], i[TICK], i[DRIFT] = nlev, tick, drift
+    # After a drift the next value restarts the window (tick 0); a tick ends every buffer.
+    due = min(i[CAP], clock if drift else clock - tick % clock)
+    i[DUE] = due
+    return n_hits | due << 32
+
+
+def _surely_no_cut(u0: float, u1: float, n0: float, n1: float, a: float, b: float,
+                   scale: float) -> bool:
+    """True only when river's test cannot fire at this split, decided without its four
+    divisions (most of the cut search's time); False sends the split to the exact test.
+
+    The exact test needs ``gap**2 > bound * _SLACK`` with ``gap = u0/n0 - u1/n1`` and
+    ``bound = scale * (1/a + 1/b)``. Times ``(n0 n1)**2 a b`` that is
+    ``d**2 a b > scale (a + b) (n0 n1)**2`` with ``d = u0 n1 - u1 n0``. ``d`` and the
+    computed gap both round, by at most ``2**-53 * s`` (``s = |u0| n1 + |u1| n0``) each,
+    so ``|d| + 1e-12 s`` bounds ``|gap| n0 n1`` from above; every other product rounds
+    relatively by ~1e-16 a step, far inside the 1e-6 margin. Out of the range where
+    products stay normal floats (overflow, underflow, NaN) it answers False.
+    """
+    d = u0 * n1 - u1 * n0
+    top = abs(d) + 1e-12 * (abs(u0) * n1 + abs(u1) * n0)
+    if not 1e-140 < top < 1e140:
+        return False
+    n01 = n0 * n1
+    rhs = scale * (a + b) * n01 * n01
+    return 1e-250 < rhs < 1e250 and top * top * (a * b) < rhs * 0.999999
