@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from aiwarden.engine._column_kernel import distinct, kernels
+
 __all__ = ["CategoricalBinning", "NumericalBinning", "sorted_counts"]
 
 
@@ -55,10 +57,7 @@ class NumericalBinning:
         can hold (the grid is monotone, so no edge is skipped), then a few comparisons with
         the next edges finish the job: several times cheaper than a binary search or a sort.
         """
-        lut = self.__dict__.get("_lut")
-        if lut is None:
-            lut = _grid_lookup(self.edges)
-            object.__setattr__(self, "_lut", lut)
+        lut = self._grid()
         if lut is False or len(values) < 64:
             return np.searchsorted(self.edges, values, side="right")
         lo, scale, top, first, rounds, padded = lut
@@ -66,6 +65,13 @@ class NumericalBinning:
         for _ in range(rounds):
             b += values >= padded[b]
         return b
+
+    def _grid(self) -> Any:
+        lut = self.__dict__.get("_lut")
+        if lut is None:
+            lut = _grid_lookup(self.edges)
+            object.__setattr__(self, "_lut", lut)
+        return lut
 
     def counts_of(self, values: np.ndarray, groups: np.ndarray | None = None,
                   n_groups: int = 1) -> np.ndarray:
@@ -78,6 +84,15 @@ class NumericalBinning:
         large input is counted per cell of a fine grid instead (:meth:`_histogram_counts`).
         """
         nb = self.n_bins
+        if groups is None:
+            k = kernels()
+            lut = self._grid() if k is not None and len(values) >= _KERNEL_MIN_ROWS else False
+            if lut is not False:  # one compiled pass (the same lookup)
+                lo, scale, top, first, rounds, padded = lut
+                out = np.zeros(nb, dtype=np.int64)
+                k.bin_counts(np.ascontiguousarray(values, dtype=np.float64), lo, scale, top,
+                             first, rounds, padded, out)
+                return out
         if groups is None and len(values) >= _HIST_MIN_ROWS:
             hist = self._hist_grid()
             if hist is not False:
@@ -106,10 +121,7 @@ class NumericalBinning:
         lo, hi = float(x[0]), float(x[-1])
         uniq = _unique_sorted(x, limit=bins)
         if uniq is not None:
-            # One bin per value, split halfway between neighbours: a current value off
-            # the grid (20.9 against integers) counts at the nearest reference value.
-            mids = uniq[:-1] / 2 + uniq[1:] / 2
-            inner = np.concatenate([uniq[:1], mids, [np.nextafter(hi, np.inf)]])
+            inner = _discrete_inner(uniq)
             discrete = True
         else:
             inner = _continuous_inner(x[_quantile_ranks(len(x), bins)], lo, hi, bins)
@@ -118,6 +130,25 @@ class NumericalBinning:
             inner = np.array([lo, np.nextafter(hi, np.inf)])
         return cls(_wrap(inner, far), _std(x) if std is None else std, discrete,
                    uniq if discrete else None)
+
+    @classmethod
+    def fit_distinct(cls, uniq: np.ndarray, value_counts: np.ndarray, far: float, std: float
+                     ) -> tuple[NumericalBinning, np.ndarray]:
+        """:meth:`fit` and the bin counts of a column of at most ``bins`` distinct values,
+        from those values (sorted) and their counts: no sort of the column."""
+        binning = cls(_wrap(_discrete_inner(uniq), far), std, True, uniq)
+        counts = np.zeros(binning.n_bins, dtype=np.int64)
+        np.add.at(counts, np.searchsorted(binning.edges, uniq, side="right"), value_counts)
+        return binning, counts
+
+    @classmethod
+    def _distinct(cls, values: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """(distinct values, counts) by one compiled hash pass; None without numba, on a
+        short column or past ``bins`` values (then the caller sorts)."""
+        k = kernels()
+        if k is None or len(values) < _KERNEL_MIN_ROWS:
+            return None
+        return distinct(k, np.ascontiguousarray(values, dtype=np.float64), bins)
 
     @classmethod
     def fit_unsorted(cls, values: np.ndarray, bins: int, far: float, std: float,
@@ -130,6 +161,9 @@ class NumericalBinning:
         """
         n = len(values)
         if n < _SELECT_MIN_ROWS or len(np.unique(values[:4 * bins])) <= bins:
+            d = cls._distinct(values, bins)
+            if d is not None:
+                return cls.fit_distinct(*d, far, std)[0]
             return cls.fit(np.sort(values), bins, far, std=std)
         lo, hi = bounds or (float(values.min()), float(values.max()))
         q = _order_statistics(values, _quantile_ranks(n, bins), lo, hi)
@@ -149,6 +183,9 @@ class NumericalBinning:
         ``bounds``: the values' (min, max) when the caller has them (saves two passes)."""
         n = len(values)
         if n < _SELECT_MIN_ROWS or len(np.unique(values[:4 * bins])) <= bins:
+            d = cls._distinct(values, bins)
+            if d is not None:
+                return cls.fit_distinct(*d, far, std)
             x = np.sort(values)
             binning = cls.fit(x, bins, far, std=std)
             return binning, sorted_counts(x, binning.edges)
@@ -251,6 +288,8 @@ _BLOCK_ROWS = 1 << 16  # rows per block of counts_of: its temporaries fit in L2
 # edge: 0.3-4 % on the benchmark's columns) and the smallest input it pays off on.
 _HIST_CELLS, _HIST_MIN_ROWS = 1 << 16, 1 << 14
 _SELECT_MIN_ROWS, _SELECT_CELLS, _SELECT_BLOCK = 5_000, 1 << 16, 1 << 17
+#: Shortest column the compiled loops take (below, numpy's few calls cost as little).
+_KERNEL_MIN_ROWS = 1_024
 
 
 def _quantile_ranks(n: int, bins: int) -> np.ndarray:
@@ -261,6 +300,13 @@ def _even_edges(lo: float, hi: float, bins: int, n_quantiles: int) -> np.ndarray
     with np.errstate(over="ignore", invalid="ignore"):
         even = lo + (np.linspace(0.0, 1.0, bins - n_quantiles + 2) * (hi / 2 - lo / 2)) * 2
     return even[np.isfinite(even)]
+
+
+def _discrete_inner(uniq: np.ndarray) -> np.ndarray:
+    """One bin per value, split halfway between neighbours: a current value off the grid
+    (20.9 against integers) counts at the nearest reference value."""
+    mids = uniq[:-1] / 2 + uniq[1:] / 2
+    return np.concatenate([uniq[:1], mids, [np.nextafter(uniq[-1], np.inf)]])
 
 
 def _continuous_inner(q: np.ndarray, lo: float, hi: float, bins: int) -> np.ndarray:
@@ -298,10 +344,15 @@ def _selection(x: np.ndarray, ranks: np.ndarray, lo: float, scale: float, top: i
     blocks = [(start, min(start + _SELECT_BLOCK, len(x)))
               for start in range(0, len(x), _SELECT_BLOCK)]
     per_cell = np.zeros(cells, dtype=np.int64)
-    for start, stop in blocks:
-        k = stop - start
-        per_cell += np.bincount(_cell(x[start:stop], lo, scale, top, t[:k], cell[:k]),
-                                minlength=cells)
+    kern = kernels()
+    if kern is not None:
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        kern.cell_counts(x, lo, scale, top, per_cell)
+    else:
+        for start, stop in blocks:
+            k = stop - start
+            per_cell += np.bincount(_cell(x[start:stop], lo, scale, top, t[:k], cell[:k]),
+                                    minlength=cells)
     end = np.cumsum(per_cell)
     at = np.searchsorted(end, ranks, side="right")  # the cell holding each rank
     wanted = np.unique(at)
@@ -312,12 +363,16 @@ def _selection(x: np.ndarray, ranks: np.ndarray, lo: float, scale: float, top: i
     if also is not None:
         keep[also] = True
     kept = np.flatnonzero(keep)
-    parts = []
-    for start, stop in blocks:
-        k = stop - start
-        np.take(keep, _cell(x[start:stop], lo, scale, top, t[:k], cell[:k]), out=mask[:k])
-        parts.append(x[start:stop][mask[:k]])
-    picked = np.sort(np.concatenate(parts))  # cells are monotone: sorted cell by cell
+    if kern is not None:
+        picked = kern.pick(x, lo, scale, top, keep, int(per_cell[kept].sum()))
+    else:
+        parts = []
+        for start, stop in blocks:
+            k = stop - start
+            np.take(keep, _cell(x[start:stop], lo, scale, top, t[:k], cell[:k]), out=mask[:k])
+            parts.append(x[start:stop][mask[:k]])
+        picked = np.concatenate(parts)
+    picked.sort()  # cells are monotone: sorted cell by cell
     start_in_picked = np.cumsum(per_cell[kept]) - per_cell[kept]
     first = start_in_picked[np.searchsorted(kept, at)]
     return picked[first + ranks - (end[at] - per_cell[at])], per_cell, picked, keep

@@ -16,7 +16,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from aiwarden.engine._binning import CategoricalBinning, NumericalBinning
+from aiwarden.engine._binning import _KERNEL_MIN_ROWS, CategoricalBinning, NumericalBinning
+from aiwarden.engine._column_kernel import kernels
 from aiwarden.engine._frame import NumericColumn, as_text, categorical_codes, numeric_values
 from aiwarden.engine._pairwise import moments
 from aiwarden.engine.profile import (
@@ -197,7 +198,7 @@ def _profile_numerical(binning: NumericalBinning, nc: NumericColumn, arr: pa.Chu
     negative = clamped_negative if negative is None else negative
     examples = dict(nc.examples)
     if negative:
-        pos = np.flatnonzero(nc.values < 0)[:5]
+        pos = _first_rows(nc.values, -np.inf, 0.0)
         examples["negative"] = (np.flatnonzero(nc.mask)[pos] if nc.mask is not None
                                 else pos).tolist()
     below_sum = above_sum = 0.0
@@ -265,17 +266,30 @@ def _range_examples(x: np.ndarray, mask: np.ndarray | None, edges: np.ndarray,
     """Row positions of the first values in each out-of-range band that has any."""
     rows = np.flatnonzero(mask) if mask is not None else None
     bands = {
-        "far_below_range": lambda: x < edges[0],
-        "below_range": lambda: (x >= edges[0]) & (x < edges[1]),
-        "above_range": lambda: (x >= edges[-2]) & (x < edges[-1]),
-        "far_above_range": lambda: x >= edges[-1],
+        "far_below_range": (-np.inf, edges[0]),
+        "below_range": (edges[0], edges[1]),
+        "above_range": (edges[-2], edges[-1]),
+        "far_above_range": (edges[-1], np.inf),
     }
     out = {}
-    for (name, band), count in zip(bands.items(), counts[[0, 1, -2, -1]], strict=True):
+    for (name, (lo, hi)), count in zip(bands.items(), counts[[0, 1, -2, -1]], strict=True):
         if count:
-            pos = np.flatnonzero(band())[:5]
+            pos = _first_rows(x, lo, hi)
             out[name] = (rows[pos] if rows is not None else pos).tolist()
     return out
+
+
+_EXAMPLES = 5
+
+
+def _first_rows(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Positions of the first few finite values in ``[lo, hi)``: a compiled scan that stops
+    there when numba is installed, else a mask of the whole column."""
+    k = kernels()
+    if k is not None and len(x) >= _KERNEL_MIN_ROWS:
+        return k.first_in(np.ascontiguousarray(x, dtype=np.float64), float(lo), float(hi),
+                          _EXAMPLES)
+    return np.flatnonzero((x >= lo) & (x < hi))[:_EXAMPLES]
 
 
 def _text_key(arr: pa.ChunkedArray) -> np.ndarray:

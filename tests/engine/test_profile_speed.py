@@ -259,3 +259,141 @@ def test_counts_from_the_selection_grid_equal_binary_search(values: np.ndarray,
     want = np.bincount(np.searchsorted(plain.edges, values, side="right"),
                        minlength=plain.n_bins)
     assert np.array_equal(counts, want)
+
+
+# ------------------------------------------------------- compiled loops (aiwarden[fast])
+def _no_kernels(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The numpy path everywhere, as without numba."""
+    from aiwarden.engine import _binning, _profiling
+
+    monkeypatch.setattr(_binning, "kernels", lambda: None)
+    monkeypatch.setattr(_profiling, "kernels", lambda: None)
+
+
+def _raw_frame(rng: np.random.Generator, n: int) -> pd.DataFrame:
+    """Columns with every kind of awkward value the kernels see."""
+    x = rng.normal(0, 1, n)
+    x[rng.random(n) < 0.02] = np.nan
+    x[rng.random(n) < 0.01] = np.inf
+    x[rng.random(n) < 0.01] = -np.inf
+    return pd.DataFrame({
+        "x": x,
+        "ints": pd.array(rng.poisson(3, n), dtype="Int64"),
+        "wide_ints": rng.integers(-10**6, 10**6, n),
+        "bools": rng.random(n) < 0.3,
+        "const": np.full(n, 7.5),
+        "nulls": pd.array([None] * n, dtype="Float64"),
+        "few": rng.choice([0.1, 0.2, 1e300, -3.0], n),
+        "heavy": rng.standard_cauchy(n),
+    })
+
+
+#: Every column numerical, so ints, bools and few-valued floats take the kernels.
+_NUMERICAL = {name: "numerical" for name in ("ints", "bools", "few", "const", "nulls")}
+
+
+@pytest.fixture(scope="module")
+def raw() -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(11)
+    ref, cur = _raw_frame(rng, 40_000), _raw_frame(rng, 40_000)
+    cur["x"] = cur["x"] * 3 + 1  # out of the reference range on both sides
+    cur.loc[::501, "x"], cur.loc[1::501, "x"] = 60.0, -60.0  # and far out of it
+    cur.loc[::97, "heavy"] = 1e308
+    return ref, cur
+
+
+def test_compiled_and_numpy_paths_are_identical(
+        raw: tuple[pd.DataFrame, pd.DataFrame], monkeypatch: pytest.MonkeyPatch) -> None:
+    from aiwarden.engine._column_kernel import kernels
+
+    if kernels() is None:
+        pytest.skip("numba is not installed")
+    ref_df, cur_df = raw
+    fast = Reference.fit(ref_df, dtypes=_NUMERICAL)
+    fast_p = fast.profile(cur_df)
+    with monkeypatch.context() as m:
+        _no_kernels(m)
+        plain = Reference.fit(ref_df, dtypes=_NUMERICAL)
+        plain_p = plain.profile(cur_df)
+    # every edge, count, moment (numpy's own sums either way), example and duplicate
+    assert fast.to_dict() == plain.to_dict()
+    assert fast_p.to_dict() == plain_p.to_dict()
+    assert fast_p.columns["x"].counts[[0, 1, -2, -1]].min() > 0  # every band was hit
+
+
+def test_compiled_profile_matches_numpy_on_raw_values(
+        raw: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    ref_df, cur_df = raw
+    ref = Reference.fit(ref_df, dtypes=_NUMERICAL)
+    prof = ref.profile(cur_df)
+    for name in ("x", "ints", "wide_ints", "bools", "const", "few", "heavy"):
+        raw_v = cur_df[name].to_numpy(dtype=np.float64, na_value=np.nan)
+        v = raw_v[np.isfinite(raw_v)]
+        edges = ref.binnings_[name].edges
+        p = prof.columns[name]
+        want = np.bincount(np.searchsorted(edges, v, side="right"), minlength=len(edges) + 1)
+        assert np.array_equal(p.counts, want), name
+        assert p.min == v.min() and p.max == v.max(), name
+        assert p.negative == int((v < 0).sum()), name
+        assert p.posinf == int((raw_v == np.inf).sum()), name
+        clipped = np.clip(v, edges[0], edges[-1])
+        with np.errstate(over="ignore", invalid="ignore"):  # 1e300s squared
+            mean, m2 = clipped.mean(), ((clipped - clipped.mean()) ** 2).sum()
+        assert p.mean == pytest.approx(mean, rel=1e-12), name
+        assert p.m2 == pytest.approx(m2, rel=1e-9, abs=1e-9), name
+    assert prof.columns["x"].missing == int(np.isnan(cur_df["x"].to_numpy()).sum())  # pandas NaN
+    assert prof.columns["nulls"].missing == len(cur_df)
+    assert prof.columns["nulls"].counts.sum() == 0
+
+
+def test_compiled_examples_are_the_first_rows(raw: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    ref_df, cur_df = raw
+    ref = Reference.fit(ref_df, dtypes=_NUMERICAL)
+    ex = ref.profile(cur_df).columns["x"].examples
+    x = cur_df["x"].to_numpy()
+    edges = ref.binnings_["x"].edges
+    fin = np.isfinite(x)
+    assert ex["negative"] == np.flatnonzero(fin & (x < 0))[:5].tolist()
+    assert ex["far_above_range"] == np.flatnonzero(fin & (x >= edges[-1]))[:5].tolist()
+    assert ex["below_range"] == np.flatnonzero((x >= edges[0]) & (x < edges[1]))[:5].tolist()
+
+
+def test_compiled_counts_of_values_on_the_edges() -> None:
+    from aiwarden.engine._column_kernel import kernels
+
+    if kernels() is None:
+        pytest.skip("numba is not installed")
+    rng = np.random.default_rng(3)
+    for ref in (rng.normal(size=20_000), rng.poisson(2, 20_000).astype(float),
+                np.full(20_000, -2.0), rng.lognormal(0, 3, 20_000)):
+        b = NumericalBinning.fit(np.sort(ref), 100, 3.0)
+        with np.errstate(over="ignore"):
+            near = np.concatenate([b.edges, np.nextafter(b.edges, -np.inf),
+                                   np.nextafter(b.edges, np.inf), [1e308, -1e308, 0.0, -0.0]])
+        v = np.tile(near, 2_000 // len(near) + 1)
+        assert len(v) >= 1_024  # the compiled path
+        want = np.bincount(np.searchsorted(b.edges, v, side="right"), minlength=b.n_bins)
+        assert np.array_equal(b.counts_of(v), want)
+
+
+@pytest.mark.parametrize("case", ["poisson", "few_floats", "one_value", "zeros_both_signs",
+                                  "just_past_bins", "ints_and_halves"])
+def test_distinct_values_fit_equals_the_sorted_fit(case: str) -> None:
+    rng = np.random.default_rng(5)
+    n, bins = 30_000, 50
+    v = {
+        "poisson": lambda: rng.poisson(4, n).astype(float),
+        "few_floats": lambda: rng.choice([0.1, 1e-300, -7.25, 3e150], n),
+        "one_value": lambda: np.full(n, 3.0),
+        "zeros_both_signs": lambda: rng.choice([0.0, -0.0, 1.0], n),
+        "just_past_bins": lambda: np.concatenate([rng.integers(0, bins, n - 1),
+                                                  [bins + 0.5]]).astype(float),
+        "ints_and_halves": lambda: rng.integers(0, 2 * bins, n) / 2,
+    }[case]()
+    std = float(v.std())
+    got, counts = NumericalBinning.fit_counted(v, bins, 3.0, std)
+    want = NumericalBinning.fit(np.sort(v), bins, 3.0, std=std)
+    assert got.to_dict() == want.to_dict()
+    assert np.array_equal(counts, np.bincount(np.searchsorted(want.edges, v, side="right"),
+                                              minlength=want.n_bins))
+    assert NumericalBinning.fit_unsorted(v, bins, 3.0, std).to_dict() == want.to_dict()

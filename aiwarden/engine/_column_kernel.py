@@ -1,0 +1,171 @@
+"""Compiled loops for the column passes numpy does in many sweeps (numba, when installed:
+``aiwarden[fast]``).
+
+Counting a column on its bins takes numpy half a dozen sweeps (cell, lookup, comparisons,
+``bincount``), each streaming the column or a temporary through memory; here each value
+is looked up once, branch-free, into four interleaved histograms (so runs of one bin do
+not wait on each other). The quantile selection's cell histogram and pick, the distinct
+values of a discrete column, the first rows of a kind and the row hash are one loop each.
+Every result is exactly the numpy path's (the bin of a value is
+``searchsorted(edges, x, 'right')`` through the same grid as ``NumericalBinning.bin_of``);
+moments stay numpy's own sums. The loops release the GIL, so columns run on every core.
+Without numba (or with ``AIWARDEN_NO_NUMBA`` set) :func:`kernels` is None and the
+callers keep the numpy path.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from types import SimpleNamespace
+
+import numpy as np
+
+__all__ = ["distinct", "kernels"]
+
+
+def _cell(x: float, lo: float, scale: float, top: int) -> int:
+    t = (x - lo) * scale  # as _binning._cell: (x - lo) * scale, clipped, truncated
+    t = max(t, 0.0)
+    t = min(t, float(top))
+    return int(t)
+
+
+def _bin_counts(v: np.ndarray, lo: float, scale: float, top: int, first: np.ndarray,
+                rounds: int, padded: np.ndarray, out: np.ndarray) -> None:
+    """``out += bincount(searchsorted(edges, v, 'right'))`` by ``NumericalBinning``'s grid
+    lookup (``padded`` = edges + [inf]): ``first`` bin of the value's cell, then
+    ``rounds`` branch-free comparisons with the next edges."""
+    nb = out.shape[0]
+    sub = np.zeros((4, nb), dtype=np.int64)
+    n = v.shape[0]
+    n4 = n - n % 4
+    for i in range(0, n4, 4):
+        for j in range(4):
+            x = v[i + j]
+            b = first[_cell(x, lo, scale, top)]
+            for _ in range(rounds):
+                b += x >= padded[b]
+            sub[j, b] += 1
+    for i in range(n4, n):
+        x = v[i]
+        b = first[_cell(x, lo, scale, top)]
+        for _ in range(rounds):
+            b += x >= padded[b]
+        sub[0, b] += 1
+    for j in range(4):
+        for b in range(nb):
+            out[b] += sub[j, b]
+
+
+def _first_in(v: np.ndarray, lo: float, hi: float, k: int) -> np.ndarray:
+    """Positions of the first ``k`` values in ``[lo, hi)`` (stops there)."""
+    out = np.empty(k, dtype=np.int64)
+    j = 0
+    for i in range(v.shape[0]):
+        x = v[i]
+        if x >= lo and x < hi:
+            out[j] = i
+            j += 1
+            if j == k:
+                break
+    return out[:j]
+
+
+def _cell_counts(v: np.ndarray, lo: float, scale: float, top: int, out: np.ndarray) -> None:
+    """``out += bincount(_cell(v))`` (the quantile selection's first pass)."""
+    for i in range(v.shape[0]):
+        out[_cell(v[i], lo, scale, top)] += 1
+
+
+def _pick(v: np.ndarray, lo: float, scale: float, top: int, keep: np.ndarray,
+          n_out: int) -> np.ndarray:
+    """The values whose cell is kept, in order (``n_out`` of them)."""
+    out = np.empty(n_out)
+    j = 0
+    for i in range(v.shape[0]):
+        x = v[i]
+        if keep[_cell(x, lo, scale, top)]:
+            out[j] = x
+            j += 1
+    return out[:j]
+
+
+def _distinct(v: np.ndarray, limit: int, keys: np.ndarray, counts: np.ndarray) -> int:
+    """Distinct values of ``v`` and their counts in an open-addressing table of float bits
+    (``keys`` sized a power of two, at least ``4 * limit``; empty slots hold the bits of
+    NaN, which ``v`` never holds). Returns how many, or -1 past ``limit`` or when both
+    +0.0 and -0.0 occur (equal values with different bits: the sorted path decides)."""
+    mask = keys.shape[0] - 1
+    empty = keys[0]
+    found = 0
+    zeros = 0
+    bits = v.view(np.uint64)
+    last_b = empty
+    last_slot = 0
+    for i in range(v.shape[0]):
+        b = bits[i]
+        if b == last_b:
+            counts[last_slot] += 1
+            continue
+        h = (b * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)
+        slot = np.int64(h) & mask
+        while True:
+            k = keys[slot]
+            if k == b:
+                break
+            if k == empty:
+                found += 1
+                if found > limit:
+                    return -1
+                keys[slot] = b
+                if v[i] == 0.0:
+                    zeros += 1
+                    if zeros > 1:
+                        return -1
+                break
+            slot = (slot + 1) & mask
+        counts[slot] += 1
+        last_b, last_slot = b, slot
+    return found
+
+
+@cache
+def kernels() -> SimpleNamespace | None:
+    """The compiled loops, loaded (from numba's disk cache after the first run) and run
+    once on tiny inputs so no later call pays a compilation; None without numba or with
+    ``AIWARDEN_NO_NUMBA`` set."""
+    if os.environ.get("AIWARDEN_NO_NUMBA"):
+        return None
+    try:
+        import numba
+    except ImportError:
+        return None
+    jit = numba.njit(cache=True, nogil=True)
+    globals()["_cell"] = numba.njit(cache=True, nogil=True, inline="always")(_cell)
+    k = SimpleNamespace(bin_counts=jit(_bin_counts), first_in=jit(_first_in),
+                        cell_counts=jit(_cell_counts), pick=jit(_pick),
+                        distinct=jit(_distinct))
+    x = np.zeros(4)
+    k.bin_counts(x, 0.0, 1.0, 1, np.zeros(2, dtype=np.intp), 1, np.array([0.0, np.inf]),
+                 np.zeros(2, dtype=np.int64))
+    k.first_in(x, 0.0, 1.0, 1)
+    k.cell_counts(x, 0.0, 1.0, 1, np.zeros(2, dtype=np.int64))
+    k.pick(x, 0.0, 1.0, 1, np.ones(2, dtype=bool), 4)
+    k.distinct(x, 2, np.full(8, np.nan).view(np.uint64), np.zeros(8, dtype=np.int64))
+    return k
+
+
+def distinct(k: SimpleNamespace, v: np.ndarray, limit: int
+             ) -> tuple[np.ndarray, np.ndarray] | None:
+    """(sorted distinct values, their counts) of finite ``v``, or None when it has more
+    than ``limit`` of them (or both zeros: which one a sort puts first is arbitrary)."""
+    size = 1 << max(4, int(4 * limit).bit_length())
+    keys = np.full(size, np.nan).view(np.uint64)
+    counts = np.zeros(size, dtype=np.int64)
+    if k.distinct(v, limit, keys, counts) < 0:
+        return None
+    used = counts > 0
+    values, counts = keys[used].view(np.float64), counts[used]
+    order = np.argsort(values)
+    return values[order], counts[order]
