@@ -321,6 +321,9 @@ def _seed(srv: ThreadServer, key: str | None, tmp: Path) -> Path:
 
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     with httpx.Client(base_url=srv.url + "/api/v1", headers=headers, timeout=60) as http:
+        # the document is built on its first read (seconds on a loaded machine), and
+        # schemathesis gives loading it 10 s: build it here
+        httpx.get(srv.url + "/openapi.json", timeout=120).raise_for_status()
         register_model(http, "fuzz")
         rows = json_rows(scored_frame(300, seed=5), time.time() - 900)
         http.post("/models/fuzz/predictions", json=rows).raise_for_status()
