@@ -11,9 +11,10 @@ float32 rounding and add up to the float64 sum of the same trees to ~1e-12.
 
 Two traversals give the same sums (to ~1e-14): ``_walks`` is ``tree_shap_indep`` line for
 line; ``_scans`` adds the same per-leaf terms from bit masks of the features a row and a
-reference fail on the way to each leaf, which for trees of up to ``_SCAN_LEAVES`` leaves
-costs about half of shap's C code (the walk cost 1.2-1.4x it; docs/explain.md). Larger
-trees, and trees splitting on more than 64 distinct features, are walked.
+reference fail on the way to each node, visiting a tree in preorder and jumping over every
+subtree neither can reach: it visits the walk's nodes at a load and an AND each, 0.3-0.5x
+shap's CPU on trees of 15 to 4,000+ leaves (the walk: 1.2-1.6x; bench/explain.py). Only
+trees with a path over 64 distinct features are walked.
 
 Compiled with numba (a dependency of shap; also `aiwarden[fast]`) and cached on disk;
 without numba the caller falls back to shap's own values.
@@ -21,6 +22,7 @@ without numba the caller falls back to shap's own values.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -30,6 +32,7 @@ __all__ = ["interventional_values", "kernel"]
 _FROM_NEITHER, _FROM_X_NOT_R, _FROM_R_NOT_X = 0, 1, 2
 
 
+@lru_cache(maxsize=8)
 def _weights(max_depth: int) -> np.ndarray:
     """``w[n, m] = 1 / (n * C(n-1, m))``: the Shapley weight of a path with n features,
     m of them from x (shap's ``memoized_weights``, in float64)."""
@@ -247,155 +250,192 @@ def _walks(nodes: np.ndarray, thres: np.ndarray, values: np.ndarray, max_depth: 
                     phi[i, k] += tmp[k]
 
 
-def _tables_py(nodes: np.ndarray, n_features: int, max_leaves: int
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
-                          np.ndarray, np.ndarray]:
-    """What the leaf scan reads, per tree: its internal nodes parents first (``inner``,
-    ``n_inner``), its leaves (``leaves``, ``n_leaves``), the bit of each split's feature
-    (``bit``; bits number the tree's distinct features) and the feature of each bit
-    (``feature``); ``scan[t]`` when the tree fits (at most 64 distinct features and
-    ``max_leaves`` leaves), else it is walked."""
-    n_trees, max_nodes = nodes.shape[0], nodes.shape[1]
-    inner = np.full((n_trees, max_nodes), -1, dtype=np.int32)
-    n_inner = np.zeros(n_trees, dtype=np.int32)
-    leaves = np.full((n_trees, max_nodes), -1, dtype=np.int32)
-    n_leaves = np.zeros(n_trees, dtype=np.int32)
-    bit = np.zeros((n_trees, max_nodes), dtype=np.int32)
-    feature = np.zeros((n_trees, 64), dtype=np.int32)
-    scan = np.zeros(n_trees, dtype=np.bool_)
-    bit_of = np.full(n_features, -1, dtype=np.int32)
-    stack = np.zeros(max_nodes + 1, dtype=np.int32)
-    for t in range(n_trees):
-        bit_of[:] = -1
-        bits = 0
-        ns = 1
-        stack[0] = 0
-        while ns > 0:
-            ns -= 1
-            node = stack[ns]
-            if nodes[t, node, 0] < 0:
-                leaves[t, n_leaves[t]] = node
-                n_leaves[t] += 1
-                continue
-            inner[t, n_inner[t]] = node
-            n_inner[t] += 1
-            f = nodes[t, node, 3]
-            if bit_of[f] < 0:
-                if bits < 64:
-                    feature[t, bits] = f
-                bit_of[f] = bits
-                bits += 1
-            bit[t, node] = bit_of[f]
-            stack[ns] = nodes[t, node, 1]
-            stack[ns + 1] = nodes[t, node, 0]
-            ns += 2
-        scan[t] = bits <= 64 and n_leaves[t] <= max_leaves
-    return inner, n_inner, leaves, n_leaves, bit, feature, scan
+def _preorder_py(t: int, nodes: np.ndarray, thres: np.ndarray, seen: np.ndarray,
+                 path: np.ndarray, stack: np.ndarray, pre: np.ndarray, skip: np.ndarray,
+                 right: np.ndarray, bit: np.ndarray, leaf: np.ndarray, leaf_feat: np.ndarray,
+                 feat: np.ndarray, thr: np.ndarray, left_default: np.ndarray,
+                 new: np.ndarray) -> tuple[int, int, bool]:
+    """Tree ``t`` in preorder, what the scan reads: ``pre[k]`` the node at position k (its
+    left child is at k + 1, its right at ``right[k]``, ``skip[k]`` is the position after
+    its subtree), ``leaf[k]`` the leaf's number (-1 for a split), the split's feature,
+    threshold and whether missing values go left, and ``bit[k]`` the bit of the split's
+    feature on its path: bits number the distinct features of one root-to-leaf path in
+    the order they first appear, so a tree may split on any number of features as long as
+    no path has more than 64 (else ``ok`` is False and the tree is walked). Leaf ``l``'s
+    bit b is feature ``leaf_feat[l, b]``. Returns (positions, leaves, ok)."""
+    seen[:] = -1
+    k_n = 0
+    l_n = 0
+    nb = 0
+    ns = 1
+    stack[0, 0], stack[0, 1], stack[0, 2] = 0, -1, 0  # (node, parent, 0 left/1 right/2 done)
+    while ns > 0:
+        ns -= 1
+        node, parent, kind = stack[ns, 0], stack[ns, 1], stack[ns, 2]
+        if kind == 2:  # leaving the subtree at position ``node``
+            skip[node] = k_n
+            if new[node]:
+                nb -= 1
+                seen[path[nb]] = -1
+            continue
+        k = k_n
+        k_n += 1
+        pre[k] = node
+        if kind == 1:
+            right[parent] = k
+        if nodes[t, node, 0] < 0:
+            leaf[k] = l_n
+            for b in range(nb):
+                leaf_feat[l_n, b] = path[b]
+            l_n += 1
+            skip[k] = k + 1
+            continue
+        leaf[k] = -1
+        f = nodes[t, node, 3]
+        feat[k] = f
+        thr[k] = thres[t, node]
+        left_default[k] = nodes[t, node, 2] == nodes[t, node, 0]
+        new[k] = seen[f] < 0
+        if new[k]:
+            if nb == 64:
+                return k_n, l_n, False
+            seen[f] = nb
+            path[nb] = f
+            nb += 1
+        bit[k] = seen[f]
+        stack[ns, 0], stack[ns, 1], stack[ns, 2] = k, -1, 2
+        stack[ns + 1, 0], stack[ns + 1, 1], stack[ns + 1, 2] = nodes[t, node, 1], k, 1
+        stack[ns + 2, 0], stack[ns + 2, 1], stack[ns + 2, 2] = nodes[t, node, 0], k, 0
+        ns += 3
+    return k_n, l_n, True
 
 
-def _masks_py(t: int, nodes: np.ndarray, thres: np.ndarray, inner: np.ndarray,
-              n_inner: int, bit: np.ndarray, v: np.ndarray, vm: np.ndarray,
-              mask: np.ndarray) -> None:
-    """``mask[node]``: the bits of the features whose split on the way from the root to
-    ``node`` the row ``v`` does not follow (shap's test: missing -> the default child,
-    ``v > threshold`` -> right, else left). A leaf is reached taking each feature from x
-    or from the reference iff no feature fails both."""
+def _fails_py(k_n: int, leaf: np.ndarray, feat: np.ndarray, thr: np.ndarray,
+              left_default: np.ndarray, right: np.ndarray, bit: np.ndarray, v: np.ndarray,
+              vm: np.ndarray, mask: np.ndarray, count: np.ndarray) -> None:
+    """``mask[k]``: the bits of the features whose split on the way from the root to
+    position k the row ``v`` does not follow (shap's test: missing -> the default child,
+    ``v > threshold`` -> right, else left), ``count[k]`` how many. A leaf is reached
+    taking each feature from x or from the reference iff no feature fails both."""
     one = np.uint64(1)
     mask[0] = 0
-    for k in range(n_inner):
-        p = inner[t, k]
-        f = nodes[t, p, 3]
-        cl, cr = nodes[t, p, 0], nodes[t, p, 1]
-        if vm[f]:
-            go = nodes[t, p, 2]
-        elif v[f] > thres[t, p]:
-            go = cr
-        else:
-            go = cl
-        b = one << np.uint64(bit[t, p])
-        mp = mask[p]
-        mask[cl] = mp | b if go != cl else mp
-        mask[cr] = mp | b if go != cr else mp
+    count[0] = 0
+    for k in range(k_n):
+        if leaf[k] >= 0:
+            continue
+        f = feat[k]
+        go_left = left_default[k] if vm[f] else not v[f] > thr[k]
+        b = one << np.uint64(bit[k])
+        mk = mask[k]
+        ck = count[k]
+        failed = ck if mk & b else ck + 1
+        fail, follow = (right[k], k + 1) if go_left else (k + 1, right[k])
+        mask[follow] = mk
+        count[follow] = ck
+        mask[fail] = mk | b
+        count[fail] = failed
 
 
-def _bits_py(q: np.uint64) -> int:
-    """How many bits are set."""
-    c = 0
-    while q:
-        q &= q - np.uint64(1)
-        c += 1
-    return c
+def _ctz_py(q: np.uint64) -> int:
+    """The lowest set bit's index."""
+    return (int(q) & -int(q)).bit_length() - 1
 
 
-def _scans(nodes: np.ndarray, thres: np.ndarray, values: np.ndarray, tables: tuple,
-           x: np.ndarray, xm: np.ndarray, outs: np.ndarray, r: np.ndarray, rm: np.ndarray,
-           w: np.ndarray, block: int, phi: np.ndarray) -> None:
-    """The same sums as :func:`_walks` from the leaves instead of a walk: a leaf whose path
+def _scans(nodes: np.ndarray, thres: np.ndarray, values: np.ndarray, x: np.ndarray,
+           xm: np.ndarray, outs: np.ndarray, r: np.ndarray, rm: np.ndarray, w: np.ndarray,
+           block: int, phi: np.ndarray) -> np.ndarray:
+    """The same sums as :func:`_walks`, per leaf instead of per subtree: a leaf whose path
     the row x fails on features ``B`` and the reference on features ``A`` (disjoint, else
     the leaf is not reached) gives each feature of ``A`` (taken from x) ``v * w[n, m - 1]``
     and each of ``B`` ``-v * w[n, m]``, with ``m = |A|``, ``n = |A| + |B|``; the
     reference's own leaf (``A`` empty) goes to the base value. These are the terms
-    ``tree_shap_indep`` adds up along its walk (its ``pos`` and ``neg``), summed per leaf
-    instead of per subtree. A tree's references' leaf masks are computed once per block;
-    each row's once per tree; the scan over leaves x references is branch-light."""
-    inner, n_inner, leaves, n_leaves, bit, feature, _ = tables
+    ``tree_shap_indep`` adds up along its walk (its ``pos`` and ``neg``). Per tree, the
+    fail masks of every node are computed once per reference (a block of ``block`` at a
+    time) and once per row; each row-reference pair then scans the tree in preorder,
+    jumping over a subtree as soon as x and the reference fail the same feature on the way
+    to it: the nodes visited are the walk's, each a load and an AND. Returns which trees
+    were scanned (the others have a path over 64 distinct features: walk them)."""
     n_trees, max_nodes = thres.shape
     nf = x.shape[1]
     n_ref = r.shape[0]
-    max_leaves = max(1, n_leaves.max())
-    mask = np.zeros(max_nodes, dtype=np.uint64)
-    xf = np.zeros(max_leaves, dtype=np.uint64)
-    rf = np.zeros((n_trees, max_leaves, min(block, n_ref)), dtype=np.uint64)
-    acc = np.zeros(nf + 1)
+    n_out = values.shape[2]
+    width = min(64, max(1, w.shape[0] - 2))  # distinct features on a path <= depth
+    seen = np.full(max(nf, nodes[:, :, 3].max() + 1), -1, dtype=np.int32)
+    path = np.zeros(64, dtype=np.int32)
+    stack = np.zeros((max_nodes + 3, 3), dtype=np.int32)
+    pre = np.zeros(max_nodes, dtype=np.int32)
+    skip = np.zeros(max_nodes, dtype=np.int32)
+    right = np.zeros(max_nodes, dtype=np.int32)
+    bit = np.zeros(max_nodes, dtype=np.int32)
+    leaf = np.zeros(max_nodes, dtype=np.int32)
+    feat = np.zeros(max_nodes, dtype=np.int32)
+    thr = np.zeros(max_nodes)
+    left_default = np.zeros(max_nodes, dtype=np.bool_)
+    new = np.zeros(max_nodes, dtype=np.bool_)
+    max_leaves = max_nodes // 2 + 1
+    leaf_feat = np.zeros((max_leaves, width), dtype=np.int32)
+    leaf_value = np.zeros((max_leaves, n_out))
+    nb_max = min(block, n_ref)
+    mr = np.zeros((nb_max, max_nodes), dtype=np.uint64)
+    cr = np.zeros((nb_max, max_nodes), dtype=np.uint8)
+    mx = np.zeros(max_nodes, dtype=np.uint64)
+    cx = np.zeros(max_nodes, dtype=np.uint8)
+    own = np.zeros(n_out)
     one = np.uint64(1)
-    for j0 in range(0, n_ref, block):
-        nb = min(n_ref, j0 + block) - j0
-        for j in range(nb):
-            for t in range(n_trees):
-                _masks(t, nodes, thres, inner, n_inner[t], bit, r[j0 + j], rm[j0 + j], mask)
-                for leaf in range(n_leaves[t]):
-                    rf[t, leaf, j] = mask[leaves[t, leaf]]
-        for i in range(x.shape[0]):
-            o = outs[i]
-            acc[:] = 0.0
-            for t in range(n_trees):
-                _masks(t, nodes, thres, inner, n_inner[t], bit, x[i], xm[i], mask)
-                for leaf in range(n_leaves[t]):
-                    xf[leaf] = mask[leaves[t, leaf]]
-                for leaf in range(n_leaves[t]):
-                    fx = xf[leaf]
-                    v = values[t, leaves[t, leaf], o]
-                    n_x = _bits(fx)
-                    for j in range(nb):
-                        fr = rf[t, leaf, j]
+    scanned = np.zeros(n_trees, dtype=np.bool_)
+    for t in range(n_trees):
+        k_n, _, ok = _preorder(t, nodes, thres, seen, path, stack, pre, skip, right, bit,
+                               leaf, leaf_feat, feat, thr, left_default, new)
+        if not ok:
+            continue
+        scanned[t] = True
+        for k in range(k_n):
+            if leaf[k] >= 0:
+                for o in range(n_out):
+                    leaf_value[leaf[k], o] = values[t, pre[k], o]
+        for j0 in range(0, n_ref, block):
+            nb = min(n_ref, j0 + block) - j0
+            own[:] = 0.0
+            for j in range(nb):
+                _fails(k_n, leaf, feat, thr, left_default, right, bit, r[j0 + j],
+                       rm[j0 + j], mr[j], cr[j])
+                for k in range(k_n):
+                    if leaf[k] >= 0 and mr[j, k] == 0:  # the reference's own leaf
+                        for o in range(n_out):
+                            own[o] += leaf_value[leaf[k], o]
+            for i in range(x.shape[0]):
+                _fails(k_n, leaf, feat, thr, left_default, right, bit, x[i], xm[i], mx, cx)
+                o = outs[i]
+                acc = phi[i]
+                acc[nf] += own[o]
+                for j in range(nb):
+                    k = 0
+                    while k < k_n:
+                        fr = mr[j, k]
+                        fx = mx[k]
                         if fx & fr:
+                            k = skip[k]
                             continue
-                        m = _bits(fr)
-                        if m == 0:
-                            acc[nf] += v
-                            if n_x == 0:
-                                continue
-                        n = m + n_x
+                        lf = leaf[k]
+                        k += 1
+                        if lf < 0:
+                            continue
+                        m = np.int64(cr[j, k - 1])
+                        n = m + cx[k - 1]
+                        v = leaf_value[lf, o]
                         if m != 0:
                             share = v * w[n, m - 1]
                             q = fr
-                            b = 0
                             while q:
-                                if q & one:
-                                    acc[feature[t, b]] += share
-                                q >>= one
-                                b += 1
+                                acc[leaf_feat[lf, _ctz(q)]] += share
+                                q &= q - one
                         if m != n:
                             share = -v * w[n, m]
                             q = fx
-                            b = 0
                             while q:
-                                if q & one:
-                                    acc[feature[t, b]] += share
-                                q >>= one
-                                b += 1
-            for k in range(nf + 1):
-                phi[i, k] += acc[k]
+                                acc[leaf_feat[lf, _ctz(q)]] += share
+                                q &= q - one
+    return scanned
 
 
 def _pack(model: Any, limit: int) -> np.ndarray:
@@ -418,38 +458,38 @@ _COMPILED: Any = None
 _pop: Any = _pop_py
 _tree: Any = _tree_py
 _directions: Any = _directions_py
-_masks: Any = _masks_py
-_bits: Any = _bits_py
+_preorder: Any = _preorder_py
+_fails: Any = _fails_py
+_ctz: Any = _ctz_py
 
 
 def kernel() -> Any:
-    """The compiled (tables, scans, walks) (numba, cached on disk), or None without numba."""
+    """The compiled (scans, walks) (numba, cached on disk), or None without numba."""
     global _COMPILED
     if _COMPILED is None:
         try:
             import numba
+            from numba.cpython.unsafe.numbers import trailing_zeros
         except ImportError:
             _COMPILED = False
             return None
         inline = numba.njit(cache=True, nogil=True, inline="always")
+        jit = numba.njit(cache=True, nogil=True)
         g = globals()
         g["_pop"] = inline(_pop_py)  # before _tree, which calls it
         g["_tree"] = inline(_tree_py)
-        g["_masks"] = inline(_masks_py)
-        g["_bits"] = inline(_bits_py)
-        g["_directions"] = numba.njit(cache=True, nogil=True)(_directions_py)
-        jit = numba.njit(cache=True, nogil=True)
-        _COMPILED = (jit(_tables_py), jit(_scans), jit(_walks))
+        g["_fails"] = inline(_fails_py)
+        g["_ctz"] = trailing_zeros
+        g["_directions"] = jit(_directions_py)
+        g["_preorder"] = jit(_preorder_py)
+        _COMPILED = (jit(_scans), jit(_walks))
     return _COMPILED or None
 
 
-#: per-block memory, in entries: the walk keeps block x trees x nodes int32 directions,
-#: the scan block x trees x leaves uint64 masks (32 MB and 64 MB)
+#: per-block memory, in entries: the walk keeps block x trees x nodes int32 directions
+#: (32 MB), the scan block x nodes uint64 masks and uint8 counts of one tree (36 MB)
 _DIRECTION_CELLS = 8_000_000
-#: a tree with more leaves is walked: the scan visits every leaf for every reference, the
-#: walk only the nodes the row and the reference can reach (measured break-even on deep
-#: random forests: ~2,000 leaves; at 485 leaves the scan took 0.7x the walk's time)
-_SCAN_LEAVES = 1024
+_MASK_CELLS = 4_000_000
 
 
 def interventional_values(model: Any, x: np.ndarray, background: np.ndarray,
@@ -458,12 +498,13 @@ def interventional_values(model: Any, x: np.ndarray, background: np.ndarray,
     """(rows, features + 1): each row's values for output ``outs[i]`` (default 0) then
     its base value, like shap's ``phi``, for shap's parsed ``TreeEnsemble`` ``model``
     (identity link) and float64 rows already cast the way the trees compare them. Trees
-    that fit are scanned leaf by leaf (``_scans``), the others walked as shap does
-    (``_walks``; ``scan=False`` walks all: the tests compare both). None without numba."""
+    are scanned (``_scans``) unless a path splits on more than 64 distinct features: those
+    are walked as shap does (``_walks``; ``scan=False`` walks all: the tests compare
+    both). None without numba."""
     compiled = kernel()
     if compiled is None:
         return None
-    tables_of, scans, walks = compiled
+    scans, walks = compiled
     x = np.ascontiguousarray(x, dtype=np.float64)
     r = np.ascontiguousarray(background, dtype=np.float64)
     limit = model.values.shape[0] if model.tree_limit is None else min(
@@ -476,15 +517,11 @@ def interventional_values(model: Any, x: np.ndarray, background: np.ndarray,
     nodes = _pack(model, limit)
     thres = np.ascontiguousarray(model.thresholds[:limit], dtype=np.float64)
     values = np.ascontiguousarray(model.values[:limit], dtype=np.float64)
-    xm, rm, w = np.isnan(x), np.isnan(r), _weights(depth)
-    tables = tables_of(nodes, max(nf, int(nodes[:, :, 3].max()) + 1), _SCAN_LEAVES)
-    scanned = tables[-1] & scan
-    if scanned.any():
-        part = tuple(np.ascontiguousarray(a[scanned]) for a in tables)
-        cells = int(scanned.sum()) * max(1, int(part[3].max()))
-        block = max(1, min(len(r), _DIRECTION_CELLS // cells))
-        scans(np.ascontiguousarray(nodes[scanned]), np.ascontiguousarray(thres[scanned]),
-              np.ascontiguousarray(values[scanned]), part, x, xm, outs, r, rm, w, block, phi)
+    xm, rm, w = np.isnan(x), np.isnan(r), _weights(max(depth, 64))
+    scanned = np.zeros(limit, dtype=np.bool_)
+    if scan:
+        block = max(1, min(len(r), _MASK_CELLS // max(1, thres.shape[1])))
+        scanned = scans(nodes, thres, values, x, xm, outs, r, rm, w, block, phi)
     if not scanned.all():
         walked = ~scanned
         t_nodes = np.ascontiguousarray(thres[walked])

@@ -1,8 +1,11 @@
-"""The leaf scan (_indep64._scans) computes interventional Tree SHAP from per-leaf bit masks
-instead of shap's walk: it must give the walk's values (to 1e-12 of the output's size) and
-shap's (to float32 rounding) on every shape of tree: deep trees that are walked beside
-scanned ones, trees splitting on more than 64 features (walked), stumps, missing values
-and a per-row output of a multiclass model."""
+"""The preorder scan (_indep64._scans) computes interventional Tree SHAP from per-node bit
+masks of the features a row and a reference fail, jumping over the subtrees neither
+reaches, instead of shap's walk: it must give the walk's values (to 1e-12 of the output's
+size), shap's (to float32 rounding, 1e-6 of max(1, |output|)) and add up to the float64 sum
+of the trees (1e-9) on every shape of tree: trees of thousands of leaves from scikit-learn,
+LightGBM and XGBoost, trees splitting on more than 64 features, a path over 64 distinct
+features (walked, beside scanned trees), stumps, missing values and a per-row output of a
+multiclass model."""
 
 from __future__ import annotations
 
@@ -23,6 +26,12 @@ def _parsed(shap_module, model, bg: np.ndarray):
     return e
 
 
+def _as_trees_read(e, a: np.ndarray) -> np.ndarray:
+    """The rows as the trees compare them (XGBoost reads float32; the others as parsed)."""
+    dtype = np.float32 if e.model.model_type == "xgboost" else e.model.input_dtype
+    return np.asarray(a, dtype=np.float64).astype(dtype)
+
+
 def _both(e, x: np.ndarray, bg: np.ndarray, outs=None) -> tuple[np.ndarray, np.ndarray]:
     scan = _indep64.interventional_values(e.model, x, bg, outs)
     walk = _indep64.interventional_values(e.model, x, bg, outs, scan=False)
@@ -31,51 +40,100 @@ def _both(e, x: np.ndarray, bg: np.ndarray, outs=None) -> tuple[np.ndarray, np.n
     return scan, walk
 
 
-def _tables(e):
-    nodes = _indep64._pack(e.model, e.model.values.shape[0])
-    tables_of = _indep64.kernel()[0]
-    return tables_of(nodes, int(nodes[:, :, 3].max()) + 1, _indep64._SCAN_LEAVES)
+def _scanned(e) -> np.ndarray:
+    """Which trees the scan takes (the others have a path over 64 distinct features)."""
+    m = e.model
+    nodes = _indep64._pack(m, m.values.shape[0])
+    one = np.zeros((1, int(nodes[:, :, 3].max()) + 1))
+    phi = np.zeros((1, one.shape[1] + 1))
+    return _indep64.kernel()[0](
+        nodes, np.asarray(m.thresholds, dtype=np.float64), np.asarray(m.values, dtype=float),
+        one, one != one, np.zeros(1, dtype=np.int64), one, one != one,
+        _indep64._weights(64), 1, phi)
 
 
-def test_deep_forest_mixes_scanned_and_walked_trees(shap_module, monkeypatch) -> None:
-    from sklearn.ensemble import RandomForestRegressor
-
-    rng = np.random.default_rng(3)
-    x = rng.normal(size=(1500, 6))
-    x[rng.random(x.shape) < 0.05] = np.nan  # sklearn sends NaN to its learned side
-    t = 3 * np.nan_to_num(x[:, 0]) - np.nan_to_num(x[:, 1]) ** 2 + rng.normal(0, 1, 1500)
-    model = RandomForestRegressor(8, random_state=0, min_samples_leaf=1).fit(x, t)
-    leaves = sorted(est.get_n_leaves() for est in model.estimators_)
-    monkeypatch.setattr(_indep64, "_SCAN_LEAVES", leaves[3])  # half scanned, half walked
-    rows = x[:40].astype(np.float32).astype(np.float64)  # as the trees compare them
-    bg = x[100:130].astype(np.float32).astype(np.float64)
+def _agrees(shap_module, model, x: np.ndarray, bg: np.ndarray) -> np.ndarray:
+    """Scan = walk = shap (output 0) and additivity; returns the trees' leaf counts."""
     e = _parsed(shap_module, model, bg)
-    scanned = _tables(e)[-1]
-    assert 0 < scanned.sum() < len(scanned)
-    scan, _ = _both(e, rows, bg)
-    want = e.shap_values(x[:40].astype(np.float32), check_additivity=False)
-    scale = np.maximum(1.0, np.abs(model.predict(x[:40])))[:, None]
-    assert np.max(np.abs(scan[:, :-1] - want) / scale) < 1e-5  # shap sums in float32
-    # additivity against the float64 sum of the same trees
-    out = np.asarray(e.model.predict(rows)).reshape(-1)
+    rows, back = _as_trees_read(e, x), _as_trees_read(e, bg)
+    scan, _ = _both(e, rows.astype(np.float64), back.astype(np.float64))
+    out = np.asarray(e.model.predict(rows.astype(np.float64))).reshape(len(x), -1)[:, 0]
     assert np.max(np.abs(scan.sum(axis=1) - out)) < 1e-9
+    want = np.asarray(e.shap_values(rows, check_additivity=False))
+    want = want[:, :, 0] if want.ndim == 3 else want
+    scale = np.maximum(1.0, np.abs(out))[:, None]
+    assert np.max(np.abs(scan[:, :-1] - want) / scale) < 1e-6  # shap sums in float32
+    assert _scanned(e).all()
+    return (e.model.children_left == -1).sum(axis=1)
 
 
-def test_more_than_64_features_on_a_tree_is_walked(shap_module) -> None:
+def _data(n: int, d: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, d))
+    x[rng.random(x.shape) < 0.03] = np.nan  # each library sends NaN to its learned side
+    t = 3 * np.nan_to_num(x[:, 0]) - np.nan_to_num(x[:, 1]) ** 2 + rng.normal(0, 1, n)
+    return x, t
+
+
+def test_unlimited_depth_forest_of_thousands_of_leaves(shap_module) -> None:
+    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+
+    x, t = _data(6000, 8, 1)
+    reg = RandomForestRegressor(3, random_state=0, n_jobs=1).fit(x, t)
+    assert _agrees(shap_module, reg, x[:25], x[3000:3020]).min() > 3000
+    noisy = np.digitize(t + np.random.default_rng(0).normal(0, 4, len(t)), [-2, 2])
+    clf = RandomForestClassifier(3, random_state=0, n_jobs=1).fit(x, noisy)
+    assert _agrees(shap_module, clf, x[:25], x[3000:3020]).min() > 1024
+
+
+def test_lightgbm_of_thousands_of_leaves(shap_module) -> None:
+    import lightgbm as lgb
+
+    x, t = _data(6000, 8, 2)
+    model = lgb.LGBMRegressor(n_estimators=3, num_leaves=3000, min_child_samples=1,
+                              min_child_weight=0, verbose=-1, n_jobs=1).fit(x, t)
+    assert _agrees(shap_module, model, x[:25], x[3000:3020]).min() == 3000
+
+
+def test_xgboost_of_thousands_of_leaves(shap_module) -> None:
+    import xgboost as xgb
+
+    x, t = _data(8000, 8, 3)
+    model = xgb.XGBRegressor(n_estimators=3, max_depth=0, grow_policy="lossguide",
+                             max_leaves=4000, min_child_weight=0, n_jobs=1,
+                             tree_method="hist").fit(x, t)
+    assert _agrees(shap_module, model, x[:25], x[3000:3020]).min() > 1024
+
+
+def test_more_than_64_features_on_a_tree_is_scanned(shap_module) -> None:
     from sklearn.tree import DecisionTreeRegressor
 
     rng = np.random.default_rng(5)
     x = rng.normal(size=(4000, 90))
     t = x @ rng.normal(size=90) + rng.normal(0, 0.1, 4000)
     model = DecisionTreeRegressor(random_state=0, max_leaf_nodes=600).fit(x, t)
-    rows = x[:12].astype(np.float32).astype(np.float64)
-    bg = x[50:70].astype(np.float32).astype(np.float64)
-    e = _parsed(shap_module, model, bg)
     assert len(set(model.tree_.feature[model.tree_.feature >= 0])) > 64
-    assert not _tables(e)[-1].any()
+    _agrees(shap_module, model, x[:12], x[50:70])
+
+
+def test_a_path_over_64_features_is_walked_beside_scanned_trees(shap_module) -> None:
+    """Row i is -1 on every feature but feature i: each split can isolate one row only,
+    the most extreme target first, so a tree is a chain as deep as its distinct rows."""
+    from sklearn.ensemble import RandomForestRegressor
+
+    d = 100
+    x = np.where(np.eye(d, dtype=bool), 1.0, -1.0)
+    model = RandomForestRegressor(6, max_features=None, random_state=1, n_jobs=1).fit(
+        x, np.arange(d, dtype=float))
+    bg = x[::7].astype(np.float32).astype(np.float64)
+    rows = x[1::9].astype(np.float32).astype(np.float64)
+    e = _parsed(shap_module, model, bg)
+    scanned = _scanned(e)
+    assert 0 < scanned.sum() < len(scanned)
     scan, _ = _both(e, rows, bg)
-    out = np.asarray(e.model.predict(rows)).reshape(-1)
-    assert np.max(np.abs(scan.sum(axis=1) - out)) < 1e-9
+    assert np.max(np.abs(scan.sum(axis=1) - model.predict(rows))) < 1e-9
+    want = e.shap_values(rows.astype(np.float32), check_additivity=False)
+    assert np.max(np.abs(scan[:, :-1] - want) / 100) < 1e-6
 
 
 def test_stump_gives_only_a_base_value(shap_module) -> None:
