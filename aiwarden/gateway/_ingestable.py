@@ -20,6 +20,8 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from operator import attrgetter, itemgetter
+from typing import Any
 
 import numpy as np
 
@@ -33,6 +35,7 @@ __all__ = ["IngestCheck", "refusal_error"]
 
 _NUMBER = frozenset({int, float, type(None), np.float64, np.float32, np.int64, np.int32})
 _SCALAR = _NUMBER | {str, bool, np.bool_}
+_PID, _FEATURES, _TAGS = (attrgetter(a) for a in ("prediction_id", "features", "tags"))
 _LOGGED_BY_LATER = (Role.TARGET, Role.TIMESTAMP, Role.PREDICTION, Role.SCORE)
 
 
@@ -60,17 +63,13 @@ class IngestCheck:
 
     def _plain(self, items: Sequence[Item]) -> bool:
         """True when every value is one ingest takes: the screen, never a refusal."""
-        if any("\x00" in it.prediction_id for it in items):  # to ingest's nul_ids, below
+        if "\x00" in "".join(map(_PID, items)):  # to ingest's nul_ids, below
             return False
         if self.schema is None:
             return True
-        numeric = self.numeric
-        for it in items:
-            for part in (it.features, it.tags or {}):
-                for k, v in part.items():
-                    if type(v) not in (_NUMBER if k in numeric else _SCALAR):
-                        return False
-        return True
+        return _takes(list(map(_FEATURES, items)), self.numeric) and (
+            not any(map(_TAGS, items)) or _takes([it.tags or {} for it in items],
+                                                  self.numeric))
 
     def _check(self, items: Sequence[Item], version: str, error: str = "") -> list[RowError]:
         """Ingest's check on the events these items would be logged as ("" error: served,
@@ -95,6 +94,28 @@ class IngestCheck:
             for e in found:
                 out[e.row] = _without(out[e.row], e.field)
         return out
+
+
+def _takes(parts: list[dict[str, Any]], numeric: frozenset[str]) -> bool:
+    """Whether every value is a plain scalar, and a number in the ``numeric`` columns.
+
+    When the rows of a batch share their columns, column by column in C (``map``,
+    ``set``) rather than value by value in Python: that loop cost a 1,000-row batch +22 %
+    CPU (bench/gateway_ingestable.py). Every row has as many columns as the first, and
+    each of the first's (or ``itemgetter`` raises KeyError): they are the same columns.
+    One row, or rows with columns of their own, go value by value.
+    """
+    if len(parts) > 1 and sum(map(len, parts)) == len(parts[0]) * len(parts):
+        try:
+            return all(set(map(type, map(itemgetter(k), parts))) <= (
+                _NUMBER if k in numeric else _SCALAR) for k in parts[0])
+        except KeyError:
+            pass
+    for d in parts:
+        for k, v in d.items():
+            if type(v) not in (_NUMBER if k in numeric else _SCALAR):
+                return False
+    return True
 
 
 def _without(it: Item, where: str) -> Item:
