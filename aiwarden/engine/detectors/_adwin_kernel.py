@@ -9,7 +9,9 @@ are bit-for-bit those of ``ADWIN._scan`` and of river.
 The whole detector lives in two flat arrays (a :class:`Window`), so a call passes few
 arguments: numba's dispatch costs ~70 ns an array, which a clock's worth of buffered
 ``update`` calls (32 values by default) must share. Histogram level ``l`` keeps its
-summaries oldest first at ``TOT + l * full`` (totals) and ``VAR + ...`` (sums of squares).
+summaries in a ring of ``full`` slots from ``TOT + l * full`` (totals; the sums of squares
+``LEVELS * full`` further on), the oldest at slot ``i[HEAD + l]``: merging the two oldest
+moves the head instead of shifting the level (which took half of the loop's time).
 """
 
 from __future__ import annotations
@@ -32,22 +34,24 @@ _KEEP: list[Any] = []
 # Float slots: the running sums, then the parameters the loop reads as floats.
 WIDTH, TOTAL, VARIANCE, GRACE, MIN_LEN, DELTA, TOT = range(7)
 # Int slots: levels in use, values since restart, drift flag, parameters, then the number of
-# summaries per level. DUE is written by the loop: values ``update`` may buffer next.
+# summaries per level and the slot of each level's oldest. DUE is written by the loop: values
+# ``update`` may buffer next.
 NLEV, TICK, DRIFT, CLOCK, BUCKETS, CAP, DUE, CNT = range(8)
+HEAD = CNT + LEVELS
 
 
 class Window(NamedTuple):
     """ADWIN's state as the compiled loop's arrays."""
 
     f: np.ndarray  # float64: WIDTH.., then totals, then sums of squares (LEVELS x full each)
-    i: np.ndarray  # int64: NLEV.., then per-level counts (LEVELS)
+    i: np.ndarray  # int64: NLEV.., then per-level counts and heads (LEVELS each)
 
     def level(self, level: int) -> tuple[list[float], list[float]]:
         """Totals and sums of squares of one level, oldest first."""
         full = int(self.i[BUCKETS]) + 1
         n, at = int(self.i[CNT + level]), TOT + level * full
-        var_at = at + LEVELS * full
-        return self.f[at : at + n].tolist(), self.f[var_at : var_at + n].tolist()
+        slots = at + (int(self.i[HEAD + level]) + np.arange(n)) % full
+        return self.f[slots].tolist(), self.f[slots + LEVELS * full].tolist()
 
 
 def new_window(clock: int, grace: float, max_buckets: int, min_len: float, delta: float,
@@ -56,7 +60,7 @@ def new_window(clock: int, grace: float, max_buckets: int, min_len: float, delta
     full = max_buckets + 1
     f = np.zeros(TOT + 2 * LEVELS * full)
     f[GRACE], f[MIN_LEN], f[DELTA] = grace, min_len, delta
-    i = np.zeros(CNT + LEVELS, dtype=np.int64)
+    i = np.zeros(HEAD + LEVELS, dtype=np.int64)
     i[NLEV], i[CLOCK], i[BUCKETS], i[CAP] = 1, clock, max_buckets, cap
     i[DUE] = min(clock, cap)
     return Window(f, i)
@@ -103,6 +107,7 @@ def _run(values: np.ndarray, n: int, f: np.ndarray, i: np.ndarray, hits: np.ndar
         if drift:
             for level in range(nlev):
                 i[CNT + level] = 0
+                i[HEAD + level] = 0
             nlev, width, total, variance, tick, drift, phase = 1, 0.0, 0.0, 0.0, 0, 0, 0
         width += 1.0
         if width > 1.0:
@@ -110,32 +115,43 @@ def _run(values: np.ndarray, n: int, f: np.ndarray, i: np.ndarray, hits: np.ndar
             variance += (width - 1.0) * d * d / width
         total += x
         c = i[CNT]
-        f[TOT + c] = x
-        f[var0 + c] = 0.0  # a single value has no spread
+        slot = i[HEAD] + c
+        if slot >= full:
+            slot -= full
+        f[TOT + slot] = x
+        f[var0 + slot] = 0.0  # a single value has no spread
         i[CNT] = c + 1
         # Merge the two oldest of each full level upwards. At level 0 (size 1, spreads 0)
         # this is ADWIN._merge_level0's 0.5 * (a - b) * (a - b) to the bit: a / 1.0 is a
         # and 0.0 + 0.0 + y is y for y >= 0.
         level = 0
+        size = 1.0  # 2**level
+        inverse = 1.0  # 1 / size, exactly: a power of two's inverse is one, and a * inverse
+        # rounds as a / size does (both are the exact quotient rounded once)
         while i[CNT + level] == full:
             at = level * full
-            a, b = f[TOT + at], f[TOT + at + 1]
-            size = float(1 << level)
-            # a / size, exactly: times a power of two's exact inverse rounds the same.
-            inverse = 1.0 / size
+            first = i[HEAD + level]
+            second = first + 1 if first + 1 < full else 0
+            a, b = f[TOT + at + first], f[TOT + at + second]
             gap = a * inverse - b * inverse
-            merged_variance = f[var0 + at] + f[var0 + at + 1] + size * 0.5 * gap * gap
-            for j in range(2, full):
-                f[TOT + at + j - 2] = f[TOT + at + j]
-                f[var0 + at + j - 2] = f[var0 + at + j]
+            merged_variance = f[var0 + at + first] + f[var0 + at + second] \
+                + size * 0.5 * gap * gap
+            head = first + 2
+            i[HEAD + level] = head - full if head >= full else head
             i[CNT + level] -= 2
             level += 1
+            size *= 2.0
+            inverse *= 0.5
             if level == nlev:
                 nlev += 1
                 i[CNT + level] = 0
+                i[HEAD + level] = 0
             c = i[CNT + level]
-            f[TOT + level * full + c] = a + b
-            f[var0 + level * full + c] = merged_variance
+            slot = i[HEAD + level] + c
+            if slot >= full:
+                slot -= full
+            f[TOT + level * full + slot] = a + b
+            f[var0 + level * full + slot] = merged_variance
             i[CNT + level] = c + 1
         tick += 1
         phase += 1
@@ -158,8 +174,10 @@ def _run(values: np.ndarray, n: int, f: np.ndarray, i: np.ndarray, hits: np.ndar
                     # The newest value always stays on the new side of the split.
                     m = i[CNT + level] if level else i[CNT] - 1
                     at = TOT + level * full
-                    for j in range(m):
-                        t = f[at + j]
+                    slot = i[HEAD + level]
+                    for _ in range(m):
+                        t = f[at + slot]
+                        slot = slot + 1 if slot + 1 < full else 0
                         n0 += size
                         n1 -= size
                         u0 += t
@@ -184,7 +202,7 @@ def _run(values: np.ndarray, n: int, f: np.ndarray, i: np.ndarray, hits: np.ndar
                     break
                 # Drop the oldest summary and its share of the sums.
                 level = nlev - 1
-                at = level * full
+                at = level * full + i[HEAD + level]
                 size = float(1 << level)
                 u = f[TOT + at]
                 v = f[var0 + at] if level else 0.0
@@ -193,11 +211,11 @@ def _run(values: np.ndarray, n: int, f: np.ndarray, i: np.ndarray, hits: np.ndar
                 total -= u
                 mu_window = total / width
                 variance -= v + size * width * (mu - mu_window) * (mu - mu_window) / (size + width)
-                for j in range(1, i[CNT + level]):
-                    f[TOT + at + j - 1] = f[TOT + at + j]
-                    f[var0 + at + j - 1] = f[var0 + at + j]
+                head = i[HEAD + level] + 1
+                i[HEAD + level] = 0 if head == full else head
                 i[CNT + level] -= 1
                 if i[CNT + level] == 0:
+                    i[HEAD + level] = 0
                     nlev -= 1
                 fired = True
             if fired:
