@@ -202,11 +202,12 @@ class ADWIN(DriftDetector):
         not, in one call: checking and appending is all most updates do.
         """
         try:
-            x = x * 1.0  # a float stays itself (-0.0 too), an int becomes one
-        except TypeError:
-            x = float(x)  # what float() takes, as a string of digits, or its error
-        if x - x:  # NaN or infinite (a finite x gives 0.0)
-            raise non_finite(type(self).__name__, x)
+            if x - x:  # NaN or infinite (a finite number gives 0)
+                raise non_finite(type(self).__name__, x)
+        except TypeError:  # not a number: what float() takes (a string of digits) or its error
+            x = float(x)
+            if x - x:
+                raise non_finite(type(self).__name__, x) from None
         pending = self._pending
         pending.append(x)
         if len(pending) >= self._due:
@@ -226,29 +227,30 @@ class ADWIN(DriftDetector):
             self._scan(values)
             self._due = self._next_due(self._tick, self._drift)
             return
-        win = self._win or self._to_window()
+        f, i = self._win or self._to_window()
         try:
             if n == self._cap:
                 self._pack(self._buffer, 0, *pending)
             else:
                 struct.pack_into(f"{n}d", self._buffer, 0, *pending)
-        except (TypeError, struct.error):
+        except (TypeError, OverflowError, struct.error):
             self._floats(pending)  # raises the DataError that names the value
             raise
-        ran = run(self._buffer, n, win.f, win.i, self._hit)
+        ran = run(self._buffer, n, f, i, self._hit)
         pending.clear()
         self._n_seen += n
         self._drift = ran & 1 == 1
         self._due = ran >> 32
 
     def _floats(self, pending: list[float]) -> list[float]:
-        """The buffered values as floats. ``x * 1.0`` lets a few non-numbers through
-        (a timedelta, a complex): the first is dropped from the buffer and named."""
+        """The buffered values as floats. ``update``'s cheap check lets a few non-reals
+        through (a complex, a timedelta, an int past float's range): the first is dropped
+        from the buffer and named."""
         out = []
         for at, value in enumerate(pending):
             try:
                 out.append(float(value))
-            except TypeError:
+            except (TypeError, OverflowError):
                 del pending[at]
                 raise DataError(f"{type(self).__name__} needs real numbers; got "
                                 f"{value!r}, dropped (the values before and after it "
