@@ -8,7 +8,9 @@ shap comes with ``aiwarden[explain]``; this module is reached only once an expla
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -154,7 +156,8 @@ def tree_perturbation(estimator: Any, asked: str) -> str:
     where shap 0.51's own reading of the trees does not reproduce the model, so only the
     path-dependent algorithm adds up (options.py): HistGradientBoosting, and XGBoost with
     more than two classes (its per-class intercepts: shap's margin missed XGBoost 3.2's by
-    up to 0.18, while XGBoost's own path-dependent contributions add up to 1e-6)."""
+    up to 0.18; since ``_xgb_intercepts`` reads them, both algorithms add up to ~1e-13 in
+    float64 and this choice only keeps ``auto``'s answers as they were)."""
     if asked != "auto":
         return asked
     hist = type(estimator).__name__.startswith("HistGradientBoosting")
@@ -176,6 +179,7 @@ def _tree(adapter: ModelAdapter, frame: pd.DataFrame, bg: pd.DataFrame,
     except Exception as exc:
         raise ParameterError(f"shap's TreeExplainer cannot read this "
                              f"{type(adapter.estimator).__name__}: {exc}", "method") from None
+    _xgb_intercepts(explainer.model)
     tree_output = getattr(explainer.model, "tree_output", None)
     space = ("probability" if tree_output == "probability"
              else "margin" if adapter.is_classifier else "prediction")
@@ -191,6 +195,37 @@ def _tree(adapter: ModelAdapter, frame: pd.DataFrame, bg: pd.DataFrame,
         values, base = _flip_binary(values, base, k, single)
     return Attributions("tree", space, values, base, _native_output(adapter, frame, x, k,
                                                                     space, single), k)
+
+
+#: XGBoost objectives whose intercept is saved as a probability or a mean, not a margin
+#: (what shap 0.51's own loader converts)
+_XGB_LOGIT = ("binary:logistic", "reg:logistic")
+_XGB_LOG = ("reg:gamma", "reg:tweedie", "count:poisson", "survival:cox", "survival:aft")
+
+
+def _xgb_intercepts(model: Any) -> None:
+    """Give shap's parsed XGBoost model the intercepts XGBoost adds. XGBoost >= 3.0 saves
+    ``base_score`` per class or target ([0.0175, -0.0088, -0.0088] for a 3-class model) and
+    shap 0.51 reads the first for every output: its parsed trees missed classes 1 and 2's
+    margin by 0.026 there. XGBoost also adds them as float32, the link (logit, log) taken in
+    float32, where shap reads the printed decimal as float64 (1001.4065 for XGBoost's
+    1001.40649414: 6e-6). ``_parsed`` still checks the result against the model's margin."""
+    if getattr(model, "model_type", "") != "xgboost":
+        return
+    learner = json.loads(model.original_model.save_config())["learner"]
+    saved = learner["learner_model_param"]["base_score"]
+    values = np.asarray(ast.literal_eval(saved) if isinstance(saved, str) else saved,
+                        dtype=np.float32).reshape(-1)
+    if values.size == 1:  # one intercept for every output (XGBoost < 3.0 and one output)
+        values = np.repeat(values, model.num_outputs)
+    if values.size != model.num_outputs:
+        return  # a layout not known here: shap's reading stands
+    name = learner["objective"]["name"]
+    if name in _XGB_LOGIT:
+        values = np.log(values / (np.float32(1) - values))
+    elif name in _XGB_LOG:
+        values = np.log(values)
+    model.base_offset = values.astype(np.float64).astype(model.internal_dtype)
 
 
 def _native_output(adapter: ModelAdapter, frame: pd.DataFrame, x: Any, k: np.ndarray | None,

@@ -31,23 +31,28 @@ def _data() -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
 
 
 def _xgb_float64_sum(model, x: pd.DataFrame) -> np.ndarray:
-    """XGBoost's margin summed in float64 from its own leaf ids and stored leaf values
-    (independent of shap's parser): the reference the float64 output must equal."""
+    """XGBoost's margin summed in float64 from its own leaf ids, stored leaf values and saved
+    intercepts (float32, as XGBoost adds them; independent of shap's parser): the reference
+    the float64 output must equal.
+    One column per class for a multiclass model (each tree adds to the class ``tree_info``
+    names; XGBoost >= 3.0 saves one intercept per class)."""
     import xgboost as xgb
 
     booster = model.get_booster()
     leaves = booster.predict(xgb.DMatrix(x), pred_leaf=True).astype(int)
     raw = json.loads(booster.save_raw("json"))
     trees = raw["learner"]["gradient_booster"]["model"]["trees"]
-    base = float(json.loads(booster.save_config())["learner"]["learner_model_param"]
-                 ["base_score"].strip("[]"))  # as saved (shap reads it so too)
+    owner = raw["learner"]["gradient_booster"]["model"]["tree_info"]
+    saved = json.loads(booster.save_config())["learner"]["learner_model_param"]["base_score"]
+    base = np.asarray(saved.strip("[]").split(","), dtype=np.float32)
     if raw["learner"]["objective"]["name"] == "binary:logistic":
-        base = float(np.log(base / (1 - base)))
-    out = np.full(len(x), base)
+        base = np.log(base / (np.float32(1) - base))  # in float32, as XGBoost takes it
+    outputs = max(int(raw["learner"]["learner_model_param"]["num_class"]), 1)
+    out = np.tile(np.broadcast_to(base.astype(np.float64), (outputs,)), (len(x), 1))
     for k, tree in enumerate(trees):
         leaf_values = np.asarray(tree["split_conditions"], dtype=np.float32).astype(np.float64)
-        out += leaf_values[leaves[:, k]]
-    return out
+        out[:, owner[k]] += leaf_values[leaves[:, k]]
+    return out[:, 0] if outputs == 1 else out
 
 
 def _models():
@@ -149,3 +154,82 @@ def test_large_base_small_output_still_float64() -> None:
     rows = x.iloc[near]
     r = explain_rows(model, rows, x, background_size=BG, seed=2)
     assert "float64" in r.output_precision and r.max_abs_residual < 1e-6
+
+
+def _classes(n_classes: int) -> tuple[pd.DataFrame, np.ndarray]:
+    x, _, _ = _data()
+    rng = np.random.default_rng(3)
+    score = x.f0 + 0.5 * x.f1 - 0.3 * x.f2 + rng.normal(0, 0.3, len(x))
+    return x, np.digitize(score, np.linspace(-1, 1, n_classes - 1))
+
+
+@pytest.mark.parametrize("base_score", [None, 0.3], ids=["fitted-base", "base-0.3"])
+@pytest.mark.parametrize("objective", ["multi:softprob", "multi:softmax"])
+@pytest.mark.parametrize("n_classes", [3, 5])
+def test_xgboost_multiclass_path_dependent_in_float64(n_classes, objective, base_score,
+                                                      shap_module) -> None:
+    """Multiclass XGBoost (``auto`` explains it path-dependently): XGBoost >= 3.0 fits one
+    intercept per class, which shap 0.51 reads as the first class's for all; aiwarden reads
+    them from the booster's saved config, so the parsed trees' float64 sum is the model's
+    margin and shap's double path-dependent algorithm adds up to it (~1e-14; before: XGBoost's
+    float32 pred_contribs, residual 3e-6 to 6e-6 here). Tolerances against XGBoost's own
+    answers are its float32 rounding relative to max(1, |margin|): the margin 4e-6
+    (measured <= 8e-7), pred_contribs and shap (which returns pred_contribs) 2e-6 (measured
+    <= 8.7e-7, i.e. ~7 float32 ulps of the margin)."""
+    import xgboost as xgb
+
+    x, y = _classes(n_classes)
+    model = xgb.XGBClassifier(n_estimators=100, max_depth=6, random_state=0,
+                              objective=objective, base_score=base_score).fit(x, y)
+    rows, n = x.iloc[:300], 300
+    r = explain_rows(model, rows, x)
+    assert r.method == "tree" and "float64" in r.output_precision
+    assert r.max_abs_residual < 1e-6, r.max_abs_residual
+    k = model.predict_proba(rows).argmax(1)
+    at = np.arange(n), k
+    out = np.array([e.output for e in r.explanations])
+    # the explained margin, summed in float64 from XGBoost's own leaves and intercepts
+    np.testing.assert_allclose(out, _xgb_float64_sum(model, rows)[at], rtol=0, atol=1e-9)
+    native = model.predict(rows, output_margin=True).astype(np.float64)[at]
+    scale = np.maximum(1.0, np.abs(native))
+    assert np.max(np.abs(out - native) / scale) < 4e-6  # XGBoost's float32 margin
+    contribs = model.get_booster().predict(xgb.DMatrix(rows), pred_contribs=True)[at]
+    assert np.max(np.abs(r.values - contribs[:, :-1]) / scale[:, None]) < 2e-6
+    base = np.array([e.base_value for e in r.explanations])
+    assert np.max(np.abs(base - contribs[:, -1]) / scale) < 2e-6
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        e = shap_module.TreeExplainer(model, feature_perturbation="tree_path_dependent")
+        want = np.asarray(e.shap_values(rows.to_numpy(), check_additivity=False))[at[0], :, at[1]]
+    assert np.max(np.abs(r.values - want) / scale[:, None]) < 2e-6
+    if base_score is None:  # why: shap's parse gives every class the first one's intercept
+        saved = json.loads(model.get_booster().save_config())["learner"][
+            "learner_model_param"]["base_score"]
+        fitted = np.asarray(saved.strip("[]").split(","), dtype=np.float64)
+        assert np.max(np.abs(np.asarray(e.model.base_offset) - fitted)) > 1e-3
+
+
+def test_xgboost_multiclass_interventional_in_float64(shap_module) -> None:
+    """Asked for interventionally, multiclass XGBoost also runs in float64 (_indep64, with
+    the per-class intercepts): adds up to ~1e-12, values equal shap's to its float32
+    rounding (the intercept cancels in interventional values; shap's base value does not
+    hold it, so only the values are compared)."""
+    import xgboost as xgb
+
+    x, y = _classes(3)
+    model = xgb.XGBClassifier(n_estimators=100, max_depth=6, random_state=0).fit(x, y)
+    rows, n = x.iloc[:80], 80
+    r = explain_rows(model, rows, x, background_size=BG, seed=2,
+                     tree_perturbation="interventional")
+    assert r.method == "tree" and "float64" in r.output_precision
+    assert r.max_abs_residual < 1e-6, r.max_abs_residual
+    at = np.arange(n), model.predict_proba(rows).argmax(1)
+    np.testing.assert_allclose([e.output for e in r.explanations],
+                               _xgb_float64_sum(model, rows)[at], rtol=0, atol=1e-9)
+    bg = summarise_background(x, BG, 2).to_numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        e = shap_module.TreeExplainer(model, data=bg, feature_perturbation="interventional")
+        want = np.asarray(e.shap_values(rows.to_numpy(), check_additivity=False))[at[0], :, at[1]]
+    scale = np.maximum(1.0, np.abs(model.predict(rows, output_margin=True)[at]))[:, None]
+    assert np.max(np.abs(r.values - want) / scale) < 1e-6
