@@ -142,13 +142,15 @@ class NumericalBinning:
         return binning, counts
 
     @classmethod
-    def _distinct(cls, values: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """(distinct values, counts) by one compiled hash pass; None without numba, on a
-        short column or past ``bins`` values (then the caller sorts)."""
+    def _distinct(cls, values: np.ndarray, bins: int, bounds: tuple[float, float] | None
+                  ) -> tuple[np.ndarray, np.ndarray] | None:
+        """(distinct values, counts) by one compiled pass; None without numba, on a short
+        column or past ``bins`` values (then the caller sorts)."""
         k = kernels()
         if k is None or len(values) < _KERNEL_MIN_ROWS:
             return None
-        return distinct(k, np.ascontiguousarray(values, dtype=np.float64), bins)
+        bounds = bounds or (float(values.min()), float(values.max()))
+        return distinct(k, np.ascontiguousarray(values, dtype=np.float64), bins, bounds)
 
     @classmethod
     def fit_unsorted(cls, values: np.ndarray, bins: int, far: float, std: float,
@@ -161,7 +163,7 @@ class NumericalBinning:
         """
         n = len(values)
         if n < _SELECT_MIN_ROWS or len(np.unique(values[:4 * bins])) <= bins:
-            d = cls._distinct(values, bins)
+            d = cls._distinct(values, bins, bounds)
             if d is not None:
                 return cls.fit_distinct(*d, far, std)[0]
             return cls.fit(np.sort(values), bins, far, std=std)
@@ -183,7 +185,7 @@ class NumericalBinning:
         ``bounds``: the values' (min, max) when the caller has them (saves two passes)."""
         n = len(values)
         if n < _SELECT_MIN_ROWS or len(np.unique(values[:4 * bins])) <= bins:
-            d = cls._distinct(values, bins)
+            d = cls._distinct(values, bins, bounds)
             if d is not None:
                 return cls.fit_distinct(*d, far, std)
             x = np.sort(values)

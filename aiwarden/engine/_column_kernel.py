@@ -23,6 +23,9 @@ import numpy as np
 
 __all__ = ["distinct", "kernels"]
 
+#: Cells of :func:`distinct`'s grid: integer columns spanning fewer values get one each.
+_GRID_CELLS = 1 << 16
+
 
 def _cell(x: float, lo: float, scale: float, top: int) -> int:
     t = (x - lo) * scale  # as _binning._cell: (x - lo) * scale, clipped, truncated
@@ -91,6 +94,30 @@ def _pick(v: np.ndarray, lo: float, scale: float, top: int, keep: np.ndarray,
     return out[:j]
 
 
+def _distinct_grid(v: np.ndarray, lo: float, scale: float, top: int, limit: int,
+                   rep: np.ndarray, counts: np.ndarray) -> int:
+    """Distinct values of ``v`` when each has a cell of its own on the grid (integers over
+    a range narrower than the grid do): ``rep`` (float bits, NaN's when empty) and
+    ``counts`` per cell. Returns how many, -1 past ``limit``, -2 when two different bit
+    patterns share a cell (then :func:`_distinct` decides)."""
+    bits = v.view(np.uint64)
+    empty = rep[0]
+    found = 0
+    for i in range(v.shape[0]):
+        b = bits[i]
+        c = _cell(v[i], lo, scale, top)
+        r = rep[c]
+        if r != b:
+            if r != empty:
+                return -2
+            found += 1
+            if found > limit:
+                return -1
+            rep[c] = b
+        counts[c] += 1
+    return found
+
+
 def _distinct(v: np.ndarray, limit: int, keys: np.ndarray, counts: np.ndarray) -> int:
     """Distinct values of ``v`` and their counts in an open-addressing table of float bits
     (``keys`` sized a power of two, at least ``4 * limit``; empty slots hold the bits of
@@ -145,21 +172,49 @@ def kernels() -> SimpleNamespace | None:
     globals()["_cell"] = numba.njit(cache=True, nogil=True, inline="always")(_cell)
     k = SimpleNamespace(bin_counts=jit(_bin_counts), first_in=jit(_first_in),
                         cell_counts=jit(_cell_counts), pick=jit(_pick),
-                        distinct=jit(_distinct))
-    x = np.zeros(4)
+                        distinct=jit(_distinct), distinct_grid=jit(_distinct_grid))
+    for x in (np.zeros(4), _readonly(np.zeros(4))):  # Arrow's zero-copy arrays are read-only
+        _warm(k, x)
+    return k
+
+
+def _readonly(x: np.ndarray) -> np.ndarray:
+    x.flags.writeable = False
+    return x
+
+
+def _warm(k: SimpleNamespace, x: np.ndarray) -> None:
+    """One call of each loop with the argument types of the real calls: numba compiles
+    (or loads from its cache) one version per type, read-only arrays being a type."""
     k.bin_counts(x, 0.0, 1.0, 1, np.zeros(2, dtype=np.intp), 1, np.array([0.0, np.inf]),
                  np.zeros(2, dtype=np.int64))
     k.first_in(x, 0.0, 1.0, 1)
     k.cell_counts(x, 0.0, 1.0, 1, np.zeros(2, dtype=np.int64))
     k.pick(x, 0.0, 1.0, 1, np.ones(2, dtype=bool), 4)
     k.distinct(x, 2, np.full(8, np.nan).view(np.uint64), np.zeros(8, dtype=np.int64))
-    return k
+    k.distinct_grid(x, 0.0, 1.0, 1, 2, np.full(2, np.nan).view(np.uint64),
+                    np.zeros(2, dtype=np.int64))
 
 
-def distinct(k: SimpleNamespace, v: np.ndarray, limit: int
+def distinct(k: SimpleNamespace, v: np.ndarray, limit: int, bounds: tuple[float, float]
              ) -> tuple[np.ndarray, np.ndarray] | None:
-    """(sorted distinct values, their counts) of finite ``v``, or None when it has more
-    than ``limit`` of them (or both zeros: which one a sort puts first is arbitrary)."""
+    """(sorted distinct values, their counts) of finite ``v`` (min, max = ``bounds``), or
+    None when it has more than ``limit`` of them (or both zeros: which one a sort puts
+    first is arbitrary). A grid pass first (one lookup a value), a hash table when two
+    values share a grid cell."""
+    lo, hi = bounds
+    top = _GRID_CELLS - 1
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        scale = top / (hi - lo) if hi > lo else 0.0
+    if np.isfinite(scale):
+        rep = np.full(top + 1, np.nan).view(np.uint64)
+        counts = np.zeros(top + 1, dtype=np.int64)
+        found = k.distinct_grid(v, lo, float(scale), top, limit, rep, counts)
+        if found == -1:
+            return None
+        if found >= 0:  # cells are monotone: the values come out sorted
+            used = counts > 0
+            return rep[used].view(np.float64), counts[used]
     size = 1 << max(4, int(4 * limit).bit_length())
     keys = np.full(size, np.nan).view(np.uint64)
     counts = np.zeros(size, dtype=np.int64)

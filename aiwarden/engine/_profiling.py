@@ -118,7 +118,10 @@ def fit_categorical(col: Column, arr: pa.ChunkedArray, *, max_categories: int,
         binning = fit_binning(col, arr, max_categories=max_categories)
         assert isinstance(binning, CategoricalBinning)
         return binning, profile_column(col, binning, arr, want_rows=want_rows)
-    entry = pc.fill_null(enc.indices, n_values).to_numpy(zero_copy_only=False)
+    indices = enc.indices
+    # (no nulls: Arrow's indices as they are, without fill_null's copy)
+    entry = (pc.fill_null(indices, n_values) if indices.null_count else indices).to_numpy(
+        zero_copy_only=False)
     counts = np.bincount(entry, minlength=n_values + 1)
     values = np.asarray(enc.dictionary.to_pylist(), dtype=object)
     order = np.lexsort((values.astype(str), -counts[:n_values]))  # as fit_binning
