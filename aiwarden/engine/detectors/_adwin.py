@@ -90,7 +90,8 @@ class ADWIN(DriftDetector):
     # not yet run, how many make a run, and for the compiled loop (``_run``, None without
     # numba) the window as its arrays (None: the lists hold it), the float buffer the
     # values are packed into, its packer, how many it holds and the hit slot.
-    __slots__ = ("_buffer", "_cap", "_due", "_hit", "_pack", "_pending", "_run", "_win")
+    __slots__ = ("_buffer", "_bytes", "_cap", "_due", "_hit", "_pack", "_pending", "_run",
+                 "_win")
 
     _param_names: ClassVar[tuple[str, ...]] = (
         "delta",
@@ -124,7 +125,10 @@ class ADWIN(DriftDetector):
         self._pending: list[float] = []
         self._win: k.Window | None = None
         self._cap = min(self.clock, _BUFFER_MAX)
-        self._buffer = np.empty(self._cap)
+        # Packed as bytes (cheaper for struct to write into than an array) and read by the
+        # loop through a float64 view of them.
+        self._bytes = bytearray(8 * self._cap)
+        self._buffer = np.frombuffer(self._bytes)
         self._pack = struct.Struct(f"{self._cap}d").pack_into
         self._hit = np.empty(1, dtype=np.int64)
         self._due = self._next_due(0, False)
@@ -230,9 +234,9 @@ class ADWIN(DriftDetector):
         f, i = self._win or self._to_window()
         try:
             if n == self._cap:
-                self._pack(self._buffer, 0, *pending)
+                self._pack(self._bytes, 0, *pending)
             else:
-                struct.pack_into(f"{n}d", self._buffer, 0, *pending)
+                struct.pack_into(f"{n}d", self._bytes, 0, *pending)
         except (TypeError, OverflowError, struct.error):
             self._floats(pending)  # raises the DataError that names the value
             raise
