@@ -8,6 +8,11 @@ whole up to float rounding.
 The error of a row is ``e = y_pred - y_true`` (positive: over-prediction), so
 ``mean_error`` is the bias of the model. MAPE leaves out rows with ``y == 0``
 (counted in ``n_zero_y``) and, like scikit-learn, divides by ``max(|y|, eps)``.
+
+Finite but huge values (a diverging model) can overflow a sum of squares: the
+accumulator then holds inf/NaN, stored as null and read back as NaN
+(:mod:`aiwarden.engine._finite`); the metrics it feeds are NaN and :meth:`reasons`
+says why, while the others (``mae``, ``mean_error``) stay computed when they fit.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from aiwarden.engine._finite import OVERFLOW, overflowed, stored_float
 from aiwarden.errors import DataError, check_param
 
 __all__ = ["RegressionStats"]
@@ -95,19 +101,21 @@ class RegressionStats:
                             f"shapes {y.shape} and {f.shape}.", "y_pred")
         ok = np.isfinite(y) & np.isfinite(f)
         y, f = y[ok], f[ok]
-        e = f - y
-        nonzero = y != 0
-        y_mean, y_m2 = _moments(y)
-        e_mean, e_m2 = _moments(e)
-        counts = None
-        if edges is not None:
-            idx = np.searchsorted(np.asarray(edges), e, side="right")
-            counts = np.bincount(idx, minlength=len(edges) + 1).astype(np.int64)
-        ape = np.abs(e[nonzero]) / np.maximum(np.abs(y[nonzero]), _EPS)
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow: NaN, see reasons()
+            e = f - y
+            nonzero = y != 0
+            y_mean, y_m2 = _moments(y)
+            e_mean, e_m2 = _moments(e)
+            counts = None
+            if edges is not None:
+                idx = np.searchsorted(np.asarray(edges), e, side="right")
+                counts = np.bincount(idx, minlength=len(edges) + 1).astype(np.int64)
+            ape = np.abs(e[nonzero]) / np.maximum(np.abs(y[nonzero]), _EPS)
+            sse, sae, sape = (float(np.dot(e, e)), float(np.sum(np.abs(e))),
+                              float(np.sum(ape)))
         return cls(
             n=len(y), y_mean=y_mean, y_m2=y_m2, e_mean=e_mean, e_m2=e_m2,
-            sse=float(np.dot(e, e)), sae=float(np.sum(np.abs(e))),
-            sape=float(np.sum(ape)), n_ape=int(nonzero.sum()),
+            sse=sse, sae=sae, sape=sape, n_ape=int(nonzero.sum()),
             n_zero_y=int((~nonzero).sum()), n_invalid=int((~ok).sum()),
             residual_edges=edges, residual_counts=counts,
         )
@@ -136,17 +144,34 @@ class RegressionStats:
     __add__ = merge
 
     def metrics(self) -> dict[str, float]:
-        """``mae``, ``rmse``, ``mape`` (rows with ``y != 0``), ``r2``, ``mean_error``."""
+        """``mae``, ``rmse``, ``mape`` (rows with ``y != 0``), ``r2``, ``mean_error``;
+        NaN where an accumulator overflowed (:meth:`reasons`)."""
         nan = float("nan")
         if self.n == 0:
             return {"mae": nan, "rmse": nan, "mape": nan, "r2": nan, "mean_error": nan}
-        return {
-            "mae": self.sae / self.n,
-            "rmse": float(np.sqrt(self.sse / self.n)),
-            "mape": self.sape / self.n_ape if self.n_ape else nan,
-            "r2": 1.0 - self.sse / self.y_m2 if self.y_m2 > 0 else nan,
-            "mean_error": self.e_mean,
-        }
+        lost = self.reasons()
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            out = {
+                "mae": self.sae / self.n,
+                "rmse": float(np.sqrt(self.sse / self.n)),
+                "mape": self.sape / self.n_ape if self.n_ape else nan,
+                "r2": 1.0 - self.sse / self.y_m2 if self.y_m2 > 0 else nan,
+                "mean_error": self.e_mean,
+            }
+        return {k: nan if k in lost else v for k, v in out.items()}
+
+    def reasons(self) -> dict[str, str]:
+        """Why a metric is NaN although the window has labelled rows: its accumulator
+        overflowed float64 (huge values; :mod:`aiwarden.engine._finite`)."""
+        if self.n == 0:
+            return {}
+        sources = {"mae": ("the sum of absolute errors", self.sae),
+                   "rmse": ("the sum of squared errors", self.sse),
+                   "mape": ("the sum of percentage errors", self.sape if self.n_ape else 0.0),
+                   "r2": ("the squared errors or the labels' spread", self.sse, self.y_m2),
+                   "mean_error": ("the mean error", self.e_mean)}
+        return {k: OVERFLOW.format(what=what) for k, (what, *vals) in sources.items()
+                if overflowed(*vals)}
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -164,9 +189,10 @@ class RegressionStats:
         edges = d.get("residual_edges")
         counts = d.get("residual_counts")
         return cls(
-            n=int(d["n"]), y_mean=float(d["y_mean"]), y_m2=float(d["y_m2"]),
-            e_mean=float(d["e_mean"]), e_m2=float(d["e_m2"]), sse=float(d["sse"]),
-            sae=float(d["sae"]), sape=float(d["sape"]), n_ape=int(d["n_ape"]),
+            n=int(d["n"]), y_mean=stored_float(d["y_mean"]), y_m2=stored_float(d["y_m2"]),
+            e_mean=stored_float(d["e_mean"]), e_m2=stored_float(d["e_m2"]),
+            sse=stored_float(d["sse"]), sae=stored_float(d["sae"]),
+            sape=stored_float(d["sape"]), n_ape=int(d["n_ape"]),
             n_zero_y=int(d["n_zero_y"]), n_invalid=int(d["n_invalid"]),
             residual_edges=None if edges is None else tuple(float(v) for v in edges),
             residual_counts=None if counts is None else np.asarray(counts, dtype=np.int64),

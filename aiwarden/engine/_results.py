@@ -104,13 +104,16 @@ class RealisedPerformance(Mapping[str, float]):
     n: int
     metrics: dict[str, float]
     error_bounds: dict[str, float] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)  # why a metric is NaN, when known
 
     @classmethod
     def from_stats(cls, stats: Any) -> RealisedPerformance:
         """From :class:`ClassificationStats` or :class:`RegressionStats`."""
         bounds = stats.error_bounds() if hasattr(stats, "error_bounds") else {}
         task = "classification" if hasattr(stats, "classes") else "regression"
-        return cls(task, int(stats.n), stats.metrics(), {k: float(v) for k, v in bounds.items()})
+        reasons = stats.reasons() if hasattr(stats, "reasons") else {}
+        return cls(task, int(stats.n), stats.metrics(), {k: float(v) for k, v in bounds.items()},
+                   reasons)
 
     def __getitem__(self, name: str) -> float:
         return self.metrics[name]
@@ -123,7 +126,7 @@ class RealisedPerformance(Mapping[str, float]):
 
     def to_dict(self) -> dict[str, Any]:
         return {"task": self.task, "n": self.n, "metrics": dict(self.metrics),
-                "error_bounds": dict(self.error_bounds)}
+                "error_bounds": dict(self.error_bounds), "reasons": dict(self.reasons)}
 
     def to_pandas(self) -> pd.DataFrame:
         """One row per metric (index ``metric``): value and error_bound (0 when exact)."""

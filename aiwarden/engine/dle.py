@@ -38,6 +38,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.model_selection import KFold
 from threadpoolctl import threadpool_limits
 
+from aiwarden.engine._finite import stored_float
 from aiwarden.engine._regression_stats import RegressionStats
 from aiwarden.engine._results import (
     MetricEstimate,
@@ -84,8 +85,9 @@ class ExpectedRegressionStats:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ExpectedRegressionStats:
-        return cls(int(d["n"]), float(d["sum_abs"]), float(d["sum_sq"]), float(d["var_abs"]),
-                   float(d["var_sq"]), int(d["n_invalid"]))
+        f = stored_float  # null: lost to overflow, read as NaN (aiwarden.engine._finite)
+        return cls(int(d["n"]), f(d["sum_abs"]), f(d["sum_sq"]), f(d["var_abs"]),
+                   f(d["var_sq"]), int(d["n_invalid"]))
 
 
 @dataclass(frozen=True)

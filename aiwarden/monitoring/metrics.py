@@ -107,7 +107,10 @@ def performance(ref: Reference | None, d: BucketData) -> dict[str, Any] | None:
     if ref is None or d.profile is None or d.profile.performance is None:
         return {"labels": d.labels, "metrics": None}
     realised = ref.realised_performance(d.profile)
-    return {"labels": d.labels, "metrics": None if realised is None else dict(realised)}
+    out = {"labels": d.labels, "metrics": None if realised is None else dict(realised)}
+    if realised is not None and realised.reasons:  # a metric lost to overflow says so
+        out["reasons"] = dict(realised.reasons)
+    return out
 
 
 def estimated_performance(ref: Reference | None, d: BucketData) -> dict[str, Any] | None:
@@ -132,8 +135,12 @@ def estimate_gap(ref: Reference | None, d: BucketData) -> dict[str, Any] | None:
         return None
     perf = d.profile.performance
     labels = 0 if perf is None else int(perf.n)
-    return {"labels": labels, "rows": est.n, "confidence": est.confidence,
-            "metrics": est.compare(perf) if labels else None}
+    out = {"labels": labels, "rows": est.n, "confidence": est.confidence,
+           "metrics": est.compare(perf) if labels else None}
+    lost = perf.reasons() if labels and hasattr(perf, "reasons") else {}
+    if lost:  # the realised side of these metrics overflowed
+        out["reasons"] = {k: f"realised {why}" for k, why in lost.items()}
+    return out
 
 
 def prediction(ref: Reference | None, d: BucketData) -> dict[str, Any] | None:
