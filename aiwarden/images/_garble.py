@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["AGREE", "COSINE", "QUIET", "bin_rows", "dc_rows", "dc_shift", "grey_fill",
-           "noise_block", "row_break", "row_copy", "row_tear", "tail_fill"]
+__all__ = ["AGREE", "COSINE", "QUIET", "bin_rows", "channel_swap", "dc_rows", "dc_shift",
+           "grey_fill", "noise_block", "row_break", "row_copy", "row_diffs", "row_tear",
+           "tail_fill"]
 
 #: A block's shift counts towards the staircase when it is at least this share of the
 #: staircase's mean shift; at least ``AGREE`` of the blocks of each half must.
@@ -174,12 +175,104 @@ MAX_TEARS = 4
 FILL_TOLERANCE = 3
 
 
-def row_break(rgb: np.ndarray) -> np.ndarray:
+def row_break(rgb: np.ndarray, half: np.ndarray | None = None,
+              diffs: dict[int, np.ndarray] | None = None) -> np.ndarray:
     """:func:`row_tear` between adjacent rows and between rows 3 apart (a JPEG's chroma
-    subsampling and its blocks spread a tear over two or three rows), the larger."""
+    subsampling and its blocks spread a tear over two or three rows), the larger.
+    ``half`` and ``diffs``: :func:`row_diffs`' when already made (else made here)."""
     a = rgb if rgb.dtype == np.uint8 else np.clip(rgb, 0, 255).astype(np.uint8)
-    half = _every_other_column(a)  # once for both gaps
-    return np.maximum(row_tear(a, 1, half), row_tear(a, 3, half))
+    if half is None or diffs is None:
+        half, diffs = row_diffs(a)
+    return np.maximum(row_tear(a, 1, half, diffs.get(1)), row_tear(a, 3, half, diffs.get(3)))
+
+
+def row_diffs(rgb: np.ndarray) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """(every other column of ``rgb`` (k, h, w, 3) uint8, contiguous; per gap in 1, 3 and
+    ``SWAP_GAPS``, the mean |difference| of rows that far apart over those columns,
+    (k, h - gap)): what :func:`row_break` and :func:`channel_swap` share."""
+    half = _every_other_column(rgb)
+    h = rgb.shape[1]
+    return half, {g: _row_diff(half, g) for g in sorted({1, 3, *SWAP_GAPS}) if g < h}
+
+
+def _row_diff(half: np.ndarray, gap: int) -> np.ndarray:
+    """(k, h - gap): mean |half[:, r + gap] - half[:, r]| over columns and channels."""
+    k, h = half.shape[:2]
+    # |difference| in uint8 (max - min) and a uint32 sum: 2.5x faster than in int16
+    d = np.maximum(half[:, gap:], half[:, :-gap])
+    d -= np.minimum(half[:, gap:], half[:, :-gap])
+    return (np.add.reduce(d.reshape(k, h - gap, -1), axis=2, dtype=np.uint32)
+            / np.float32(3 * half.shape[2]))
+
+
+#: ``channel_swap``: rows this many apart are compared (a JPEG's chroma subsampling and
+#: its blocks blur a swap over a few rows: the rows either side of the blur still show it).
+SWAP_GAPS = (1, 3, 5)
+#: ``channel_swap``: the best channel permutation of the lower row explains at least this
+#: share of its difference from the upper row (an honest colour edge, such as a red shape
+#: above a blue one, is at most half explained: its rows differ in more than colour order).
+SWAP_EXPLAINED = 0.6
+#: ``channel_swap``: of the pixels the permutation moves (by >= ``SWAP_MOVED`` levels in a
+#: channel), at most this share stays as it was (within ``SWAP_STILL``) from row to row.
+SWAP_MOVED = 24
+SWAP_STILL = 8
+SWAP_STILL_SHARE = 0.1
+#: ``channel_swap``: row pairs examined per image and gap, the most different ones.
+SWAP_CANDIDATES = 6
+PERMUTATIONS = ((0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0))
+
+
+def channel_swap(half: np.ndarray, diffs: dict[int, np.ndarray] | None = None
+                 ) -> np.ndarray:
+    """Per image, from ``half`` (k, h, w', 3) uint8 (every other column, :func:`row_diffs`):
+    the colour channels permuted from one row on (a pipeline that swapped RGB and BGR part
+    way, or corrupt data), as the largest drop in the difference between two rows
+    ``SWAP_GAPS`` apart when the lower row's channels are permuted, in units of the image's
+    median row difference + 1; 0 where no permutation explains ``SWAP_EXPLAINED`` of a
+    difference.
+
+    Where the channels are swapped, the rows below the swap are the picture's rows with
+    their channels permuted: permuted back, a row matches the row above (up to texture),
+    by far better than as it is, over the whole width. A picture's own colour edge is
+    explained by no permutation (the rows differ in shape and shade, not channel order);
+    two flat bands in permuted colours (a flag) are not counted (the row must have content:
+    ``row_tear``'s rule). :func:`row_tear` finds the sharp swaps (adjacent rows match almost
+    exactly); this one also the blurred ones (JPEG), against a wider margin."""
+    k, h = half.shape[:2]
+    out = np.zeros(k)
+    if h < 8 or half.shape[2] < 4:
+        return out
+    for gap in SWAP_GAPS:
+        if gap >= h - 2:
+            continue
+        d0 = diffs[gap] if diffs is not None and gap in diffs else _row_diff(half, gap)
+        med = np.median(d0, axis=1) + 1.0  # (k,)
+        # a score above 1 needs a difference above the median + 1: the candidates
+        rough = np.where(d0 > med[:, None], d0, 0.0)
+        top = np.argsort(-rough, axis=1)[:, :SWAP_CANDIDATES]
+        ki = np.repeat(np.arange(k), top.shape[1])
+        ri = top.ravel()
+        keep = rough[ki, ri] > 0
+        ki, ri = ki[keep], ri[keep]
+        if not len(ki):
+            continue
+        prev = half[ki, ri].astype(np.int16)  # (n, w', 3)
+        cur = half[ki, ri + gap].astype(np.int16)
+        alt = np.stack([np.abs(cur[:, :, p] - prev).mean(axis=(1, 2)) for p in PERMUTATIONS])
+        which = alt.argmin(axis=0)
+        direct = d0[ki, ri]
+        gain = direct - alt[which, np.arange(len(ki))]
+        spread = np.abs(cur - cur.mean(axis=1, keepdims=True)).mean(axis=(1, 2))
+        ok = (gain >= SWAP_EXPLAINED * direct) & (spread >= 0.25 * direct)
+        # a swap changes every pixel whose channels differ; a shape's colour edge leaves the
+        # rest of the row (a coloured background) as it was
+        perm = np.array(PERMUTATIONS)[which]  # (n, 3)
+        moved = np.abs(np.take_along_axis(prev, perm[:, None, :], axis=2) - prev).max(axis=2)
+        moved = moved >= SWAP_MOVED
+        still = np.abs(cur - prev).max(axis=2) <= SWAP_STILL
+        ok &= (moved & still).sum(axis=1) <= SWAP_STILL_SHARE * moved.sum(axis=1)
+        np.maximum.at(out, ki[ok], gain[ok] / med[ki[ok]])
+    return out
 
 
 def _every_other_column(a: np.ndarray) -> np.ndarray:
@@ -191,7 +284,8 @@ def _every_other_column(a: np.ndarray) -> np.ndarray:
     return half
 
 
-def row_tear(rgb: np.ndarray, gap: int = 1, half: np.ndarray | None = None) -> np.ndarray:
+def row_tear(rgb: np.ndarray, gap: int = 1, half: np.ndarray | None = None,
+             d0: np.ndarray | None = None) -> np.ndarray:
     """Per image of ``rgb`` (k, h, w, 3) uint8, any format: the largest tear between two
     pixel rows, in units of the image's own row-to-row difference; 0 where none.
 
@@ -204,7 +298,8 @@ def row_tear(rgb: np.ndarray, gap: int = 1, half: np.ndarray | None = None) -> n
     texture shifts every row). A picture's own edge along a row (a horizon, a flag's band)
     matches no shift or permutation better than directly, so it does not count. Score: the
     direct difference over (the best alternative's + the median row difference).
-    ``half``: ``rgb``'s every other column, contiguous uint8 (made here when not given)."""
+    ``half``: ``rgb``'s every other column, contiguous uint8 (made here when not given);
+    ``d0``: its :func:`_row_diff` at ``gap`` (likewise)."""
     k, h, w, _ = rgb.shape
     out = np.zeros(k)
     if h < 8 or w < 8:
@@ -212,11 +307,8 @@ def row_tear(rgb: np.ndarray, gap: int = 1, half: np.ndarray | None = None) -> n
     a = rgb if rgb.dtype == np.uint8 else np.clip(rgb, 0, 255).astype(np.uint8)
     if half is None:  # every other column: a row's mean difference, at half the cost
         half = _every_other_column(a)
-    # |difference| in uint8 (max - min) and a uint32 sum: 2.5x faster than in int16
-    d = np.maximum(half[:, gap:], half[:, :-gap])
-    d -= np.minimum(half[:, gap:], half[:, :-gap])
-    d0 = (np.add.reduce(d.reshape(k, h - gap, -1), axis=2, dtype=np.uint32)
-          / np.float32(3 * half.shape[2]))  # (k, h-gap): row r-1 against row r-1+gap
+    if d0 is None:
+        d0 = _row_diff(half, gap)  # (k, h-gap): row r-1 against row r-1+gap
     noise = np.median(d0, axis=1, keepdims=True) + 1.0
     cand = d0 > 2.5 * noise  # a row boundary rougher than the image's usual
     cand[:, gap:] &= d0[:, :-gap] < 0.5 * d0[:, gap:]  # the boundary before it is not

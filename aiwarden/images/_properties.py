@@ -49,12 +49,14 @@ from aiwarden.images._decode import Decoded, DecodeFailure, decode
 from aiwarden.images._deps import pil
 from aiwarden.images._garble import (
     COPY_BIN,
+    channel_swap,
     dc_rows,
     dc_shift,
     grey_fill,
     noise_block,
     row_break,
     row_copy,
+    row_diffs,
     tail_fill,
 )
 
@@ -63,7 +65,7 @@ __all__ = ["NUMERIC", "PropertyTable", "compute_properties", "concat", "hamming"
 NUMERIC = ("width", "height", "aspect_ratio", "channels", "file_size", "brightness",
            "contrast", "sharpness", "saturation", "mean_r", "mean_g", "mean_b", "channel_std_max",
            "entropy", "block_step", "grey_fill", "dc_shift", "row_break", "tail_fill",
-           "noise_block", "row_copy", "non_finite")
+           "noise_block", "row_copy", "channel_swap", "non_finite")
 _CHUNK = 32
 
 
@@ -236,7 +238,10 @@ def _measure(images: list[Any], rows: list[int], cols: dict[str, np.ndarray],
     if h >= 11:
         cols["block_step"][rows] = block_steps(g, g8)
     rgb = np.stack([np.asarray(im) for im in images])
-    cols["row_break"][rows] = row_break(rgb)
+    half, diffs = row_diffs(rgb)  # shared by the two row checks
+    cols["row_break"][rows] = row_break(rgb, half, diffs)
+    cols["channel_swap"][rows] = channel_swap(half, diffs)
+    del half
     cols["tail_fill"][rows] = tail_fill(rgb)
     for grid, mcu in {b for b in blocks if b[0] > 0}:  # JPEGs, by block grid (one usually)
         sel = [j for j, b in enumerate(blocks) if b == (grid, mcu)]

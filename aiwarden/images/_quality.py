@@ -89,7 +89,7 @@ class QualityReport:
 def quality(items: Sequence[Any] | PropertyTable, *, names: Sequence[str] | None = None,
             expected_mode: str | None = None, min_side: int = 16, max_side: int = 20_000,
             max_aspect: float = 5.0, constant_std: float = 0.004, max_block_step: float = 4.0,
-            max_dc_shift: float = 3.0, max_row_break: float = 3.5,
+            max_dc_shift: float = 3.0, max_row_break: float = 3.5, max_channel_swap: float = 1.5,
             max_noise_block: float = 2.6, near_distance: int = 20,
             near_distance_64: int = 2, near_distance_loose: int = 32,
             near_colour: float = 0.06, reference: PropertyTable | None = None,
@@ -106,6 +106,7 @@ def quality(items: Sequence[Any] | PropertyTable, *, names: Sequence[str] | None
     _check(min_side=min_side, max_side=max_side, max_aspect=max_aspect,
            constant_std=constant_std, max_block_step=max_block_step,
            max_dc_shift=max_dc_shift, max_row_break=max_row_break,
+           max_channel_swap=max_channel_swap,
            max_noise_block=max_noise_block, near_distance=near_distance,
            near_distance_64=near_distance_64, near_distance_loose=near_distance_loose,
            near_colour=near_colour)
@@ -136,7 +137,8 @@ def quality(items: Sequence[Any] | PropertyTable, *, names: Sequence[str] | None
             add(i, "constant", f"one colour: mean RGB ({c['mean_r'][i]:.2f}, "
                 f"{c['mean_g'][i]:.2f}, {c['mean_b'][i]:.2f}), largest channel std "
                 f"{c['channel_std_max'][i]:.4f}", score=float(c["channel_std_max"][i]))
-        garbled = _garbled(c, i, max_block_step, max_dc_shift, max_row_break, max_noise_block)
+        garbled = _garbled(c, i, max_block_step, max_dc_shift, max_row_break, max_noise_block,
+                           max_channel_swap)
         if garbled and c["channel_std_max"][i] > constant_std:  # a blank frame is constant
             add(i, "garbled", garbled[0], score=garbled[1])
         if min(w, h) < min_side:
@@ -264,7 +266,8 @@ _NEAR_LOG_ASPECT = float(np.log(1.5))
 
 
 def _garbled(c: dict[str, np.ndarray], i: int, max_block_step: float, max_dc_shift: float,
-             max_row_break: float, max_noise_block: float) -> tuple[str, float] | None:
+             max_row_break: float, max_noise_block: float, max_channel_swap: float = 1.5
+             ) -> tuple[str, float] | None:
     """(message, score) when image ``i`` is a JPEG whose decoded pixels show corrupt data
     (aiwarden/images/_garble.py), else None; the strongest sign first."""
     if c["grey_fill"][i] > 0:
@@ -281,6 +284,11 @@ def _garbled(c: dict[str, np.ndarray], i: int, max_block_step: float, max_dc_shi
         return (f"the rows from one row on match the rows above only shifted sideways or with "
                 f"the colour channels swapped ({c['row_break'][i]:.1f}x better than as they "
                 f"are): displaced or corrupt data", float(c["row_break"][i]))
+    if c["channel_swap"][i] > max_channel_swap:
+        return (f"the colour channels are permuted from one row on: permuted back, the rows "
+                f"below match the rows above ({c['channel_swap'][i]:.1f}x the image's usual row "
+                f"difference better): swapped channels (RGB/BGR) part way",
+                float(c["channel_swap"][i]))
     if c["row_copy"][i] > 0:
         return (f"a band of rows repeats, in order, rows elsewhere in the image and nowhere "
                 f"else ({c['row_copy'][i]:.0f} windows of 6 rows): copied from elsewhere "
@@ -303,6 +311,7 @@ def _block(n: int) -> int:
 def _check(**values: Any) -> None:
     bounds = {"max_block_step": (1.0, 1e9), "max_dc_shift": (0.0, 1e9),
               "max_row_break": (1.0, 1e9), "max_noise_block": (1.0, 1e9),
+              "max_channel_swap": (1.0, 1e9),
               "min_side": (1, 1 << 20), "max_side": (1, 1 << 20), "max_aspect": (1.0, 1e6),
               "constant_std": (0.0, 1.0), "near_distance": (0, 256), "near_distance_64": (0, 64),
               "near_distance_loose": (0, 256),

@@ -171,3 +171,39 @@ def _stripes_texture() -> np.ndarray:
 @pytest.mark.parametrize("encode", [_png, _jpeg])
 def test_repeated_text_and_periodic_textures_are_not_garbled(make, encode) -> None:
     assert "garbled" not in _reasons(encode(make()))
+
+
+@pytest.mark.parametrize(("size", "row"), [((200, 150), 77), ((160, 220), 101)])
+def test_channels_swapped_part_way_in_a_jpeg_are_garbled(size, row) -> None:
+    """The JPEG blurs the swap over a few rows: the adjacent-row tear is below its threshold,
+    rows 3-5 apart still match once the lower one's channels are swapped back."""
+    clean = _photo(1, size)
+    bad = clean.copy()
+    bad[row:] = bad[row:][:, :, (1, 0, 2)]
+    rep = quality([_jpeg(clean), _jpeg(bad)])
+    c = rep.table.columns
+    assert c["row_break"][1] < 3.5 < 1.5 * c["row_break"][1]  # the tear alone misses it
+    assert c["channel_swap"][0] == 0 and c["channel_swap"][1] > 1.5
+    garbled = [f for f in rep.findings if f.reason == "garbled"]  # (and a near duplicate)
+    assert [f.index for f in garbled] == [1] and "channels are permuted" in garbled[0].message
+
+
+def test_shapes_and_bands_in_permuted_colours_are_not_a_swap() -> None:
+    """A red shape above a green one, or a flag whose bands are the same colours in another
+    channel order, change colour at a row for an honest reason: their rows differ in more
+    than the channel order (the shape's outline, the background), or have no content."""
+    im = Image.new("RGB", (160, 120), (40, 90, 160))
+    d = ImageDraw.Draw(im)
+    d.rectangle((20, 10, 140, 59), fill=(200, 60, 30))
+    d.rectangle((30, 60, 130, 110), fill=(60, 200, 30))  # the red box's colour, R and G swapped
+    flag = np.zeros((120, 160, 3), np.uint8)
+    flag[:60], flag[60:] = (200, 60, 30), (30, 60, 200)
+    rng = np.random.default_rng(5)
+    flag = np.clip(flag + rng.integers(-3, 4, flag.shape), 0, 255).astype(np.uint8)
+    drawing = np.asarray(im)
+    for a in (drawing, flag):
+        for enc in (_png, _jpeg):
+            rep = quality([enc(a)])
+            assert rep.table.columns["channel_swap"][0] <= 1.5, (a is flag, enc)
+            if a is flag:  # (row_break, a rougher test, finds the drawing's exact swap)
+                assert "garbled" not in {f.reason for f in rep.findings}
