@@ -90,8 +90,7 @@ class ADWIN(DriftDetector):
     # not yet run, how many make a run, and for the compiled loop (``_run``, None without
     # numba) the window as its arrays (None: the lists hold it), the float buffer the
     # values are packed into, its packer, how many it holds and the hit slot.
-    __slots__ = ("_buffer", "_bytes", "_cap", "_due", "_hit", "_pack", "_pending", "_run",
-                 "_win")
+    __slots__ = ("_cap", "_due", "_pack", "_pending", "_run", "_win")
 
     _param_names: ClassVar[tuple[str, ...]] = (
         "delta",
@@ -125,12 +124,8 @@ class ADWIN(DriftDetector):
         self._pending: list[float] = []
         self._win: k.Window | None = None
         self._cap = min(self.clock, _BUFFER_MAX)
-        # Packed as bytes (cheaper for struct to write into than an array) and read by the
-        # loop through a float64 view of them.
-        self._bytes = bytearray(8 * self._cap)
-        self._buffer = np.frombuffer(self._bytes)
+        # Into the window's bytes (cheaper for struct to write into than an array).
         self._pack = struct.Struct(f"{self._cap}d").pack_into
-        self._hit = np.empty(1, dtype=np.int64)
         self._due = self._next_due(0, False)
 
     def _next_due(self, tick: int, drift: bool) -> int:
@@ -231,16 +226,16 @@ class ADWIN(DriftDetector):
             self._scan(values)
             self._due = self._next_due(self._tick, self._drift)
             return
-        f, i = self._win or self._to_window()
+        win = self._win or self._to_window()
         try:
             if n == self._cap:
-                self._pack(self._bytes, 0, *pending)
+                self._pack(win.raw, win.offset, *pending)
             else:
-                struct.pack_into(f"{n}d", self._bytes, 0, *pending)
+                struct.pack_into(f"{n}d", win.raw, win.offset, *pending)
         except (TypeError, OverflowError, struct.error):
             self._floats(pending)  # raises the DataError that names the value
             raise
-        ran = run(self._buffer, n, f, i, self._hit)
+        ran = run.step(win.block, n)
         pending.clear()
         self._n_seen += n
         self._drift = ran & 1 == 1
@@ -300,7 +295,7 @@ class ADWIN(DriftDetector):
             return hits
         win = self._win or self._to_window()
         found = np.empty(len(arr), dtype=np.int64)
-        ran = run(np.ascontiguousarray(arr, dtype=np.float64), len(arr), win.f, win.i, found)
+        ran = run.scan(np.ascontiguousarray(arr, dtype=np.float64), len(arr), win.block, found)
         self._n_seen += len(arr)
         self._drift = bool(win.i[k.DRIFT])
         self._due = ran >> 32

@@ -6,9 +6,10 @@ the same steps in the same order (every add, multiply and ``log`` is the IEEE/li
 numba without ``fastmath`` neither reorders nor fuses them), so the detections and the window
 are bit-for-bit those of ``ADWIN._scan`` and of river.
 
-The whole detector lives in two flat arrays (a :class:`Window`), so a call passes few
-arguments: numba's dispatch costs ~70 ns an array, which a clock's worth of buffered
-``update`` calls (32 values by default) must share. Histogram level ``l`` keeps its
+The whole detector, with the buffer ``update`` packs its values into, lives in one block of
+memory (a :class:`Window`: int slots, float slots, buffer), so a buffered ``update`` passes
+one array: numba's call costs ~0.1 µs an array argument (it wraps each in a fresh memory
+record), which a clock's worth of ``update`` calls (32 by default) must share. Level ``l`` keeps its
 summaries in a ring of ``full`` slots from ``TOT + l * full`` (totals; the sums of squares
 ``LEVELS * full`` further on), the oldest at slot ``i[HEAD + l]``: merging the two oldest
 moves the head instead of shifting the level (which took half of the loop's time).
@@ -24,7 +25,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["LEVELS", "Window", "kernel", "new_window"]
+__all__ = ["LEVELS", "Kernel", "Window", "kernel", "new_window"]
 
 #: Histogram levels the arrays hold: level ``i`` summarises ``2**i`` values each.
 LEVELS = 64
@@ -38,13 +39,18 @@ WIDTH, TOTAL, VARIANCE, GRACE, MIN_LEN, DELTA, TOT = range(7)
 # ``update`` may buffer next.
 NLEV, TICK, DRIFT, CLOCK, BUCKETS, CAP, DUE, CNT = range(8)
 HEAD = CNT + LEVELS
+HIT = HEAD + LEVELS  # where a buffered run writes the position that fired
+INTS = HIT + 1  # int slots, ahead of the float slots in a Window's block
 
 
 class Window(NamedTuple):
-    """ADWIN's state as the compiled loop's arrays."""
+    """ADWIN's state as the compiled loop's arrays: views of one block of memory."""
 
     f: np.ndarray  # float64: WIDTH.., then totals, then sums of squares (LEVELS x full each)
-    i: np.ndarray  # int64: NLEV.., then per-level counts and heads (LEVELS each)
+    i: np.ndarray  # int64: NLEV.., then per-level counts and heads (LEVELS each), HIT
+    block: np.ndarray  # float64 over all of it: the ints, the floats, then the buffer
+    raw: bytearray  # the block's bytes, which ``update`` packs its values into
+    offset: int  # where the buffer starts in ``raw``
 
     def level(self, level: int) -> tuple[list[float], list[float]]:
         """Totals and sums of squares of one level, oldest first."""
@@ -57,22 +63,32 @@ class Window(NamedTuple):
 def new_window(clock: int, grace: float, max_buckets: int, min_len: float, delta: float,
                cap: int) -> Window:
     """An empty window; ``cap`` bounds how many values ``update`` buffers between calls."""
-    full = max_buckets + 1
-    f = np.zeros(TOT + 2 * LEVELS * full)
+    floats = TOT + 2 * LEVELS * (max_buckets + 1)
+    raw = bytearray(8 * (INTS + floats + cap))  # zeros
+    block = np.frombuffer(raw)
+    f, i = block[INTS : INTS + floats], block[:INTS].view(np.int64)
     f[GRACE], f[MIN_LEN], f[DELTA] = grace, min_len, delta
-    i = np.zeros(HEAD + LEVELS, dtype=np.int64)
     i[NLEV], i[CLOCK], i[BUCKETS], i[CAP] = 1, clock, max_buckets, cap
     i[DUE] = min(clock, cap)
-    return Window(f, i)
+    return Window(f, i, block, raw, 8 * (INTS + floats))
+
+
+class Kernel(NamedTuple):
+    """The compiled entry points."""
+
+    #: ``step(block, n)``: run the ``n`` values packed into a Window's buffer.
+    step: Callable[[np.ndarray, int], int]
+    #: ``scan(values, n, block, hits)``: run a stream, writing the positions that fired.
+    scan: Callable[[np.ndarray, int, np.ndarray, np.ndarray], int]
 
 
 @cache
-def kernel() -> Callable[..., Any] | None:
+def kernel() -> Kernel | None:
     """The compiled loop, or None without numba (or with ``AIWARDEN_NO_NUMBA`` set).
 
-    What is returned is the compiled function's own entry point for the one signature used
-    (contiguous float64 values, int, the two arrays, int64 hits): calling it skips the
-    dispatcher's type matching, a third of the cost of a short call.
+    What is returned are the compiled functions' own entry points for the one signature
+    each is used with: calling them skips the dispatcher's type matching, a third of the
+    cost of a short call.
     """
     if os.environ.get("AIWARDEN_NO_NUMBA"):
         return None
@@ -81,12 +97,32 @@ def kernel() -> Callable[..., Any] | None:
     except ImportError:
         return None
     f64, i64 = numba.types.float64, numba.types.int64
-    signature = i64(f64[::1], i64, f64[::1], i64[::1], i64[::1])
     jit = numba.njit(cache=True, nogil=True)
-    globals()["_surely_no_cut"] = jit(_surely_no_cut)  # called from _run, compiled too
-    compiled = numba.njit(signature, cache=True, nogil=True)(_run)
-    _KEEP.append(compiled)  # the entry point's code lives as long as its dispatcher
-    return getattr(compiled.overloads[signature.args], "entry_point", compiled)  # type: ignore[no-any-return]
+    # Called from the entry points below by their module names, so compiled first.
+    globals()["_surely_no_cut"] = jit(_surely_no_cut)
+    globals()["_run"] = jit(_run)
+
+    def entry(function: Callable[..., int], signature: Any) -> Any:
+        compiled = numba.njit(signature, cache=True, nogil=True)(function)
+        _KEEP.append(compiled)  # the entry point's code lives as long as its dispatcher
+        return getattr(compiled.overloads[signature.args], "entry_point", compiled)
+
+    return Kernel(entry(_step, i64(f64[::1], i64)),
+                  entry(_scan, i64(f64[::1], i64, f64[::1], i64[::1])))
+
+
+def _step(block: np.ndarray, n: int) -> int:
+    """Run the ``n`` values packed into the buffer of the Window whose block this is."""
+    i = block[:INTS].view(np.int64)
+    floats = TOT + 2 * LEVELS * (i[BUCKETS] + 1)
+    return _run(block[INTS + floats :], n, block[INTS : INTS + floats], i, i[HIT:])
+
+
+def _scan(values: np.ndarray, n: int, block: np.ndarray, hits: np.ndarray) -> int:
+    """Run ``values[:n]`` through a Window, writing the positions that fired to ``hits``."""
+    i = block[:INTS].view(np.int64)
+    floats = TOT + 2 * LEVELS * (i[BUCKETS] + 1)
+    return _run(values, n, block[INTS : INTS + floats], i, hits)
 
 
 def _run(values: np.ndarray, n: int, f: np.ndarray, i: np.ndarray, hits: np.ndarray) -> int:
