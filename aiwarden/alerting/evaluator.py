@@ -75,6 +75,8 @@ class Evaluator:
         # one cycle and its follow-up (the pipeline's hand-over to incidents and
         # notifications) at a time in this process: the loop's and an API request's
         self.lock = threading.RLock()
+        # model -> why its last cycle failed: logged when it starts failing, not every tick
+        self._failing: dict[str, str] = {}
 
     def evaluate_once(self, now: float | None = None) -> CycleReport:
         started = time.perf_counter()
@@ -87,7 +89,13 @@ class Evaluator:
         report.change_points = self.concept.feed(now).change_points
         try:
             for model in self.monitor.list_models():
-                self._model(model["name"], now, report)
+                try:
+                    self._model(model["name"], now, report)
+                except LeaseLost:
+                    raise
+                except Exception as exc:  # one model must never stop the others' cycle
+                    report.errors += 1
+                    self._failed(model["name"], [], exc)
         except LeaseLost:  # another process took over mid-cycle: it evaluates from here
             log.warning("the %s lease moved to another process mid-cycle; stopping", LEASE)
             report.evaluated = False
@@ -155,10 +163,45 @@ class Evaluator:
         if plan is None:
             return
         m, rules, spans, versions = plan
-        results = []
+        results, failed = [], False
         for version in versions:
-            results += self._version(name, version, rules, spans, now)
+            try:
+                results += self._version(name, version, rules, spans, now)
+            except LeaseLost:
+                raise
+            except Exception as exc:  # its rules read an error state, the cycle goes on
+                failed = True
+                why = self._failed(name, [r.name for _, r in rules], exc, version)
+                results += self._errors(m.id, name, version, rules, why)
+        if not failed and self._failing.pop(name, None) is not None:
+            log.info("alert evaluation of model %s works again", name)
         self._save(m.id, results, now, report)
+
+    def _failed(self, name: str, rules: list[str], exc: Exception,
+                version: str | None = None) -> str:
+        """Log a model's failure once (again only when the reason changes); the reason."""
+        where = f"model {name!r}" + (f" version {version!r}" if version else "")
+        why = f"evaluating {where} failed: {type(exc).__name__}: {exc}"
+        if self._failing.get(name) != why:
+            self._failing[name] = why
+            log.warning("alert evaluation of %s failed (rules: %s); the other models go on",
+                        where, ", ".join(rules) or "?", exc_info=exc)
+        return why
+
+    def _errors(self, model_id: int, name: str, version: str, rules: list[tuple[int, Rule]],
+                why: str) -> list[Any]:
+        """An error evaluation for each instance of each rule on ``version`` (the ones
+        stored, or the rule's own when it has none yet), so ``GET .../alerts`` says why."""
+        with self.monitor.db.read() as conn:
+            stored = repo.list_instances(conn, model_id)
+        out = []
+        for rule_id, rule in rules:
+            labels = [i.labels for i in stored
+                      if i.rule_id == rule_id and i.labels.get("version") == version]
+            for one in labels or [{"rule": rule.name, "model": name, "version": version,
+                                   **rule.labels}]:
+                out.append((rule_id, rule, dict(one), Evaluation(None, error=why)))
+        return out
 
     def _version(self, name: str, version: str, rules: list[tuple[int, Rule]],
                  spans: list[tuple[float, float]], now: float) -> list[Any]:

@@ -1,0 +1,77 @@
+"""Finite but huge values (a diverging regressor predicting 1e200) and a model whose stored
+data cannot be read: every route answers, reasons say why, and the alert cycle goes on for
+the other models. Real server, SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import httpx
+from sqlalchemy import update
+
+from aiwarden.store.database import Database
+from aiwarden.store.tables import bucket_profiles, models
+from tests.server.conftest import evaluate
+from tests.server.live import ThreadServer
+
+REF = "x,pred,y\n1,1.5,1.4\n2,2.5,2.6\n3,3.1,3.0\n4,4.2,4.1\n5,5.0,5.2\n"
+VOLUME = {"metric": "volume", "window": "1h", "op": ">", "critical": 0}
+
+
+def _regression(http: httpx.Client, name: str) -> None:
+    http.post("/models", json={"name": name, "task": "regression"}).raise_for_status()
+    http.put(f"/models/{name}/versions/v1/reference", params={"target": "y", "prediction": "pred"},
+             headers={"content-type": "text/csv"}, content=REF).raise_for_status()
+    http.put(f"/rules/{name}/vol", json=VOLUME).raise_for_status()
+
+
+def _alerts(http: httpx.Client, name: str) -> dict[str, dict]:
+    r = http.get(f"/models/{name}/alerts")
+    assert r.status_code == 200, r.text
+    return {a["labels"]["rule"]: a["state"] for a in r.json()}
+
+
+def test_huge_prediction_gives_reasons_not_500(http: httpx.Client) -> None:
+    for name in ("huge-a", "huge-b"):
+        _regression(http, name)
+    http.post("/models/huge-a/predictions",
+              json=[{"prediction_id": "a", "x": 1, "pred": 1e200}]).raise_for_status()
+    assert http.post("/models/huge-a/labels",
+                     json=[{"prediction_id": "a", "label": 1}]).json()["joined"] == 1
+    http.post("/models/huge-b/predictions",
+              json=[{"prediction_id": "b", "x": 2, "pred": 2.5}]).raise_for_status()
+    for metric in ("performance", "estimate_gap", "estimated_performance"):
+        r = http.get("/models/huge-a/metrics", params={"metric": metric, "start": "-1h"})
+        assert r.status_code == 200, (metric, r.text)
+    value = http.get("/models/huge-a/metrics", params={"metric": "performance", "start": "-1h"}
+                     ).json()["points"][-1]["value"]
+    assert value["metrics"]["rmse"] is None and value["metrics"]["mae"] == 1e200
+    assert "overflowed" in value["reasons"]["rmse"] and "overflowed" in value["reasons"]["r2"]
+    assert http.get("/models/huge-a/rca").status_code == 200
+    out = evaluate(http)
+    assert out["evaluated"]
+    for name in ("huge-a", "huge-b"):
+        assert _alerts(http, name)["vol"]["phase"] == "firing"
+
+
+def test_one_unreadable_model_does_not_stop_the_others(server: ThreadServer,
+                                                       http: httpx.Client) -> None:
+    # "aaa-..." is listed (by name) before the healthy model
+    _regression(http, "aaa-broken")
+    _regression(http, "zzz-healthy")
+    for name in ("aaa-broken", "zzz-healthy"):
+        http.post(f"/models/{name}/predictions",
+                  json=[{"prediction_id": "p", "x": 1, "pred": 1.5}]).raise_for_status()
+    db = Database(server.settings.database_url)
+    try:
+        with db.write() as conn:  # its stored partials no longer decode
+            mid = conn.execute(models.select().where(models.c.name == "aaa-broken")).one().id
+            conn.execute(update(bucket_profiles).where(bucket_profiles.c.model_id == mid)
+                         .values(data=b"not a partial"))
+    finally:
+        db.dispose()
+    out = evaluate(http)
+    assert out["errors"] >= 1
+    healthy = _alerts(http, "zzz-healthy")
+    assert healthy["vol"]["phase"] == "firing"
+    broken = _alerts(http, "aaa-broken")
+    assert broken["vol"]["phase"] == "error"
+    assert "aaa-broken" in broken["vol"]["error"] and "v1" in broken["vol"]["error"]
