@@ -226,16 +226,16 @@ class ADWIN(DriftDetector):
             self._scan(values)
             self._due = self._next_due(self._tick, self._drift)
             return
-        win = self._win or self._to_window()
+        _, _, block, raw, offset = self._win or self._to_window()
         try:
             if n == self._cap:
-                self._pack(win.raw, win.offset, *pending)
+                self._pack(raw, offset, *pending)
             else:
-                struct.pack_into(f"{n}d", win.raw, win.offset, *pending)
+                struct.pack_into(f"{n}d", raw, offset, *pending)
         except (TypeError, OverflowError, struct.error):
             self._floats(pending)  # raises the DataError that names the value
             raise
-        ran = run.step(win.block, n)
+        ran = run.step(block, n)
         pending.clear()
         self._n_seen += n
         self._drift = ran & 1 == 1
