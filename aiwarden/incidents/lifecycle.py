@@ -11,8 +11,11 @@ Statuses::
         └──► declined ◄─┘                             (a false positive)
 
 Forward skips are allowed (an alert that clears on its own resolves a triggered incident;
-mitigating implies acknowledging). Resolved and declined are final: the same key opens a
-*new* incident, so every incident keeps one honest set of timestamps for MTTA/MTTR.
+mitigating implies acknowledging). Declined is final. Resolved is final for people; only
+an alert firing again shortly after (the service's ``reopen_window``) reopens a resolved
+incident (:func:`reopen`), so a flapping alert is one incident, not one per flap; later,
+the same key opens a *new* incident. MTTR then runs from the first opening to the last
+resolution: the failure was with us all that time.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from aiwarden.errors import ParameterError
 __all__ = [
     "SEVERITIES", "TRANSITIONS", "Comment", "DueStep", "EscalationPolicy", "EscalationStep",
     "Incident", "IncidentAlert", "Progress", "ResponseTimes", "Status", "TimelineEntry",
-    "due_steps", "response_times", "severity_rank", "transition", "worse_severity",
+    "due_steps", "reopen", "response_times", "severity_rank", "transition", "worse_severity",
 ]
 
 
@@ -190,6 +193,22 @@ def transition(incident: Incident, to: Status | str, at: float) -> Incident:
     elif target == Status.DECLINED:
         changes["declined_at"] = at
     return replace(incident, **changes)
+
+
+def reopen(incident: Incident, at: float) -> Incident:
+    """The resolved incident triggered again at ``at`` (an alert of it fired again).
+
+    Its opening and first acknowledgement stay (MTTA is about the first response); the
+    mitigation and resolution are undone, since the failure is back.
+    """
+    if incident.status != Status.RESOLVED:
+        raise ParameterError(f"The 'status' parameter of Incident {incident.id} must be "
+                             f"'resolved' to reopen it. Got {incident.status.value!r} "
+                             "instead.", "status")
+    if not (isinstance(at, int | float) and math.isfinite(at)):
+        raise ParameterError(f"The 'at' parameter of Incident {incident.id} must be a finite "
+                             f"epoch time. Got {at!r} instead.", "at")
+    return replace(incident, status=Status.TRIGGERED, mitigated_at=None, resolved_at=None)
 
 
 # -- escalation -------------------------------------------------------------------------

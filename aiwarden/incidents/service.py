@@ -30,7 +30,9 @@ from aiwarden.incidents.lifecycle import (
     Status,
     TimelineEntry,
     due_steps,
+    reopen,
     response_times,
+    severity_rank,
     transition,
     worse_severity,
 )
@@ -136,21 +138,29 @@ class IncidentService:
         the same model opened at most this long before, when that incident holds an active
         alert on the same version with the same symptom family (``AlertInfo.symptom``):
         one failure, one incident, every alert on its timeline. 0 turns grouping off.
+    reopen_window : seconds; an alert with no open incident to join, firing at most this
+        long after an incident of its key (or holding it) was resolved, reopens that
+        incident ("reopened" on its timeline, naming who resolved it) instead of opening
+        another: a flapping alert is one incident. An alert that never stopped firing in
+        the incident (a person resolved it while it fired) reopens nothing: they saw it. A
+        reopen pages again (the policy from its first step) only when the severity rose.
+        0: never reopen.
     """
 
     def __init__(self, db: Database, *, policies: Mapping[str, EscalationPolicy] | None = None,
                  key_labels: Sequence[str] = ("rule",),
                  versions_live: Callable[[str], Iterable[str]] | None = None,
-                 group_window: float = 900.0) -> None:
+                 group_window: float = 900.0, reopen_window: float = 300.0) -> None:
         if isinstance(key_labels, str) or not key_labels:
             raise ParameterError("The 'key_labels' parameter of IncidentService must be a "
                                  f"non-empty list of label names. Got {key_labels!r} instead.",
                                  "key_labels")
-        if not (isinstance(group_window, int | float) and 0 <= group_window < float("inf")):
-            raise ParameterError("The 'group_window' parameter of IncidentService must be a "
-                                 f"number of seconds >= 0. Got {group_window!r} instead.",
-                                 "group_window")
+        for name, value in (("group_window", group_window), ("reopen_window", reopen_window)):
+            if not (isinstance(value, int | float) and 0 <= value < float("inf")):
+                raise ParameterError(f"The '{name}' parameter of IncidentService must be a "
+                                     f"number of seconds >= 0. Got {value!r} instead.", name)
         self.group_window = float(group_window)
+        self.reopen_window = float(reopen_window)
         self.db = db
         self.policies = dict(policies or {})
         self.key_labels = tuple(key_labels)
@@ -205,6 +215,8 @@ class IncidentService:
             if inc is None and symptom_of is not None:
                 inc = self._same_failure(conn, model, labels, tr.at, info.symptom, symptom_of)
             if inc is None:
+                inc = self._reopened(conn, model, key, fp, labels, tr, events)
+            if inc is None:
                 inc = self._open(conn, model, key, labels, tr, info, events)
             before = next((a for a in inc.alerts if a.fingerprint == fp), None)
             active_before = before is not None and before.state != "resolved"
@@ -216,6 +228,9 @@ class IncidentService:
             if not active_before:
                 events.append(TimelineEntry(tr.at, SYSTEM, "alert_fired",
                                             _alert_detail(alert, value=tr.value)))
+            if not inc.is_open:  # still firing when a person resolved it: nothing new
+                store.add_events(conn, inc.id, events)
+                return store.get(conn, inc.id)
             severity = worse_severity(inc.severity, tr.severity)
             if severity != inc.severity:
                 events.append(TimelineEntry(tr.at, SYSTEM, "severity",
@@ -242,6 +257,42 @@ class IncidentService:
                    and symptom_of(a.labels) == symptom for a in inc.alerts):
                 return store.get(conn, inc.id, for_update=True)
         return None
+
+    def _reopened(self, conn: Connection, model: str, key: str, fp: str,
+                  labels: Mapping[str, str], tr: Transition, events: list[TimelineEntry]
+                  ) -> Incident | None:
+        """The recently resolved incident this firing belongs to, reopened; left resolved
+        when this alert never stopped firing in it (a person resolved it while it fired, and
+        it flaps through recovering); None: none within ``reopen_window``, so a new one."""
+        if self.reopen_window <= 0:
+            return None
+        inc = store.recently_resolved(conn, model, key, fp, tr.at - self.reopen_window)
+        if inc is None or inc.resolved_at is None:
+            return None
+        resolved = [e for e in store.timeline(conn, inc.id)
+                    if e.kind == "status" and e.detail.get("to") == Status.RESOLVED.value]
+        by = resolved[-1].actor if resolved else SYSTEM
+        held = next((a for a in inc.alerts if a.fingerprint == fp), None)
+        if held is not None and held.state != "resolved":
+            return inc  # it never stopped firing: whoever resolved it saw it fire
+        if inc.key != key:  # it carries another rule's key, which may have opened anew
+            current = store.find_open(conn, model, inc.key, for_update=True)
+            if current is not None:
+                return current
+        rule = labels.get("rule") or key
+        text = f"reopened: {rule} fired again"
+        if by != SYSTEM:
+            text += f" (resolved by {by})"
+        events.append(TimelineEntry(tr.at, SYSTEM, "reopened", {
+            "text": text, "rule": rule, "resolved_by": by, "resolved_at": inc.resolved_at,
+            **({"version": labels["version"]} if labels.get("version") else {})}))
+        new = reopen(inc, tr.at)
+        store.save(conn, new)
+        if severity_rank(tr.severity) > severity_rank(inc.severity) and \
+                store.restart_escalation(conn, inc.id, tr.at):
+            events.append(TimelineEntry(tr.at, SYSTEM, "escalation_restarted", {
+                "from": inc.severity, "to": tr.severity}))
+        return new
 
     def find_holding(self, model: str, rule: str | None, version: str | None = None
                      ) -> Incident | None:

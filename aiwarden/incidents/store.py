@@ -34,7 +34,8 @@ from aiwarden.store.tables import (
 
 __all__ = [
     "active_holders", "add_events", "advance_progress", "due_progress", "find_open", "get",
-    "insert_incident", "list_incidents", "postmortem", "progress_of", "save", "set_postmortem",
+    "insert_incident", "list_incidents", "postmortem", "progress_of", "recently_resolved",
+    "restart_escalation", "save", "set_postmortem",
     "start_escalation", "stop_escalation", "timeline", "upsert_alert",
 ]
 
@@ -107,6 +108,22 @@ def find_open(conn: Connection, model: str, key: str, *,
               for_update: bool = False) -> Incident | None:
     q = select(incidents).where(incidents.c.model == model, incidents.c.open_key == key)
     found = _load(conn, q.with_for_update() if for_update else q)
+    return found[0] if found else None
+
+
+def recently_resolved(conn: Connection, model: str, key: str, fingerprint: str,
+                      since: float) -> Incident | None:
+    """The latest incident of ``model`` resolved at or after ``since`` whose key is ``key``
+    or which holds the alert ``fingerprint`` (it may have joined under another rule's key),
+    locked for update."""
+    holding = select(incident_alerts.c.incident_id).where(
+        incident_alerts.c.fingerprint == fingerprint)
+    q = select(incidents).where(
+        incidents.c.model == model, incidents.c.status == Status.RESOLVED.value,
+        incidents.c.resolved_at >= since,
+        (incidents.c.dedup_key == key) | incidents.c.id.in_(holding)).order_by(
+        incidents.c.resolved_at.desc(), incidents.c.id.desc()).limit(1)
+    found = _load(conn, q.with_for_update())
     return found[0] if found else None
 
 
@@ -221,6 +238,15 @@ def advance_progress(conn: Connection, incident_id: int, policy: EscalationPolic
                   "next_at": progress.due_at(policy)}
     conn.execute(update(escalation_progress).where(
         escalation_progress.c.incident_id == incident_id).values(**values))
+
+
+def restart_escalation(conn: Connection, incident_id: int, at: float) -> bool:
+    """Page again from the policy's first step, counted from ``at``; False: no policy."""
+    found = progress_of(conn, incident_id)
+    if found is None:
+        return False
+    advance_progress(conn, incident_id, found[0], Progress(0, 0, at))
+    return True
 
 
 def progress_of(conn: Connection, incident_id: int

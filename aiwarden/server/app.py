@@ -133,7 +133,7 @@ def create_app(settings: ServerSettings | None = None,
     auth = Authenticator(db, open_when_no_keys=settings.loopback, limiter=FailureLimiter(
         settings.auth_failures, settings.auth_failure_window))
     evaluator = Evaluator(monitor, lease_ttl=settings.lease_ttl)
-    incidents = IncidentService(db)
+    incidents = IncidentService(db, reopen_window=settings.incident_reopen_window)
     notifications = NotificationCenter(db, Deliverer(
         base_delay=min(1.0, settings.notify_max_delay), max_delay=settings.notify_max_delay),
         egress=EgressPolicy(settings.egress_allow), secrets_dir=settings.secrets_folder)

@@ -51,6 +51,9 @@ class ServerSettings:
     # 2 s) by a heartbeat apart from cycles, so a long cycle never lets it lapse
     lease_ttl: float = 10.0
     notify_max_delay: float = 300.0  # longest wait between two delivery retries
+    # an alert firing again this many seconds after its incident resolved reopens it
+    # (docs/alerting.md, "Flapping"); 0: always a new incident
+    incident_reopen_window: float = 300.0
     log_level: str = "info"
     # serving gateway (docs/gateway.md)
     gateway_poll: float = 0.25  # seconds between checks for alias or traffic-policy changes

@@ -79,10 +79,13 @@ def test_open_join_and_new_after_resolve(svc: IncidentService, model: str) -> No
     assert svc.find_open(model, "drift") == inc
     svc.resolve(first, "ana", T0 + 5 * MIN)
     assert svc.find_open(model, "drift") is None
-    again = fire(svc, a, T0 + 6 * MIN)  # the same key after resolution: a new incident
+    # the alert ana saw firing when she resolved it "fires" again within the reopen window
+    # (300 s): her resolution covered it, nothing reopens; past the window, a new incident
+    assert fire(svc, a, T0 + 6 * MIN) == first and svc.get(first).status == Status.RESOLVED
+    again = fire(svc, a, T0 + 11 * MIN)
     assert again not in (first, other)
     assert [i.id for i in svc.list_incidents(model=model, open_only=True)] == [again, other]
-    clear(svc, a, T0 + 7 * MIN)  # the alert resolves in both incidents that hold it
+    clear(svc, a, T0 + 12 * MIN)  # the alert resolves in both incidents that hold it
     assert svc.get(again).status == Status.RESOLVED  # its only alert: auto-resolved
     old = svc.get(first)
     assert (old.status, old.resolved_at) == (Status.RESOLVED, T0 + 5 * MIN)  # unchanged
@@ -347,3 +350,40 @@ def test_one_failure_is_one_incident_with_every_alert_on_its_timeline(
     assert len(set(ids)) == 2
     with pytest.raises(ParameterError, match="group_window"):
         IncidentService(svc.db, group_window=-1)
+
+
+def test_an_alert_back_within_the_window_reopens_its_incident(svc: IncidentService,
+                                                              model: str) -> None:
+    a = _labels(model, column="amount")
+    first = fire(svc, a, T0)
+    clear(svc, a, T0 + MIN)  # auto-resolved
+    assert fire(svc, a, T0 + 3 * MIN) == first  # back within 300 s: reopened
+    inc = svc.get(first)
+    assert (inc.status, inc.resolved_at, inc.created_at) == (Status.TRIGGERED, None, T0)
+    [entry] = [e for e in svc.timeline(first) if e.kind == "reopened"]
+    assert entry.detail["text"] == "reopened: drift fired again"
+    assert (entry.at, entry.detail["resolved_by"]) == (T0 + 3 * MIN, "system")
+    svc.acknowledge(first, "ana", T0 + 4 * MIN)
+    clear(svc, a, T0 + 5 * MIN)
+    with pytest.raises(ParameterError):  # the clear resolved it already
+        svc.resolve(first, "ana", T0 + 6 * MIN)
+    assert svc.get(first).resolved_at == T0 + 5 * MIN
+    assert fire(svc, a, T0 + 7 * MIN) == first
+    entry = [e for e in svc.timeline(first) if e.kind == "reopened"][-1]
+    assert entry.detail["resolved_by"] == "system"
+    assert svc.get(first).acknowledged_at == T0 + 4 * MIN  # the first response stays
+    svc.resolve(first, "ana", T0 + 8 * MIN)  # a person resolves; the alert clears later
+    clear(svc, a, T0 + 9 * MIN)
+    assert fire(svc, a, T0 + 10 * MIN) == first
+    entry = [e for e in svc.timeline(first) if e.kind == "reopened"][-1]
+    assert entry.detail["text"] == "reopened: drift fired again (resolved by ana)"
+    clear(svc, a, T0 + 11 * MIN)
+    assert fire(svc, a, T0 + 17 * MIN) != first  # 6 minutes later: a new incident
+    off = IncidentService(svc.db, reopen_window=0)
+    b = _labels(model, rule="volume", column=None)
+    one = fire(off, b, T0)
+    clear(off, b, T0 + MIN)
+    assert fire(off, b, T0 + 2 * MIN) != one
+    with pytest.raises(ParameterError) as err:
+        IncidentService(svc.db, reopen_window=-1)
+    assert err.value.field == "reopen_window"
