@@ -138,6 +138,10 @@ def _run(values: np.ndarray, n: int, f: np.ndarray, i: np.ndarray, hits: np.ndar
     offset = min_len - 1.0
     n_hits = 0
     phase = tick % clock  # tick % clock, kept without a division per value
+    # Level 0's count and head, touched by every value, live in registers (the arrays may
+    # share memory, so the compiler re-reads them after every store); written back before
+    # the cut search and at the end.
+    c0, h0 = i[CNT], i[HEAD]
     for k in range(n):
         x = values[k]
         if drift:
@@ -145,55 +149,66 @@ def _run(values: np.ndarray, n: int, f: np.ndarray, i: np.ndarray, hits: np.ndar
                 i[CNT + level] = 0
                 i[HEAD + level] = 0
             nlev, width, total, variance, tick, drift, phase = 1, 0.0, 0.0, 0.0, 0, 0, 0
+            c0 = h0 = 0
         width += 1.0
         if width > 1.0:
             d = x - total / (width - 1.0)
             variance += (width - 1.0) * d * d / width
         total += x
-        c = i[CNT]
-        slot = i[HEAD] + c
+        slot = h0 + c0
         if slot >= full:
             slot -= full
         f[TOT + slot] = x
         f[var0 + slot] = 0.0  # a single value has no spread
-        i[CNT] = c + 1
+        c0 += 1
         # Merge the two oldest of each full level upwards. At level 0 (size 1, spreads 0)
         # this is ADWIN._merge_level0's 0.5 * (a - b) * (a - b) to the bit: a / 1.0 is a
         # and 0.0 + 0.0 + y is y for y >= 0.
-        level = 0
-        size = 1.0  # 2**level
-        inverse = 1.0  # 1 / size, exactly: a power of two's inverse is one, and a * inverse
-        # rounds as a / size does (both are the exact quotient rounded once)
-        while i[CNT + level] == full:
-            at = level * full
-            first = i[HEAD + level]
+        if c0 == full:
+            size = 1.0  # 2**level
+            inverse = 1.0  # 1 / size, exactly: a power of two's inverse is one, and
+            # a * inverse rounds as a / size does (both are the exact quotient rounded once)
+            first = h0
             second = first + 1 if first + 1 < full else 0
-            a, b = f[TOT + at + first], f[TOT + at + second]
+            a, b = f[TOT + first], f[TOT + second]
             gap = a * inverse - b * inverse
-            merged_variance = f[var0 + at + first] + f[var0 + at + second] \
-                + size * 0.5 * gap * gap
-            head = first + 2
-            i[HEAD + level] = head - full if head >= full else head
-            i[CNT + level] -= 2
-            level += 1
-            size *= 2.0
-            inverse *= 0.5
-            if level == nlev:
-                nlev += 1
-                i[CNT + level] = 0
-                i[HEAD + level] = 0
-            c = i[CNT + level]
-            slot = i[HEAD + level] + c
-            if slot >= full:
-                slot -= full
-            f[TOT + level * full + slot] = a + b
-            f[var0 + level * full + slot] = merged_variance
-            i[CNT + level] = c + 1
+            merged_variance = f[var0 + first] + f[var0 + second] + size * 0.5 * gap * gap
+            h0 = first + 2 - full if first + 2 >= full else first + 2
+            c0 -= 2
+            level = 0
+            carry = True
+            while carry:  # put the merged pair on the next level; merge there if now full
+                level += 1
+                size *= 2.0
+                inverse *= 0.5
+                if level == nlev:
+                    nlev += 1
+                    i[CNT + level] = 0
+                    i[HEAD + level] = 0
+                at = level * full
+                c = i[CNT + level]
+                slot = i[HEAD + level] + c
+                if slot >= full:
+                    slot -= full
+                f[TOT + at + slot] = a + b
+                f[var0 + at + slot] = merged_variance
+                i[CNT + level] = c + 1
+                carry = c + 1 == full
+                if carry:
+                    first = i[HEAD + level]
+                    second = first + 1 if first + 1 < full else 0
+                    a, b = f[TOT + at + first], f[TOT + at + second]
+                    gap = a * inverse - b * inverse
+                    merged_variance = f[var0 + at + first] + f[var0 + at + second] \
+                        + size * 0.5 * gap * gap
+                    i[HEAD + level] = first + 2 - full if first + 2 >= full else first + 2
+                    i[CNT + level] -= 2
         tick += 1
         phase += 1
         if phase == clock:
             phase = 0
         if phase == 0 and width > grace:
+            i[CNT], i[HEAD] = c0, h0
             fired = False
             while width >= 2.0:
                 spread = variance / width
@@ -254,10 +269,12 @@ def _run(values: np.ndarray, n: int, f: np.ndarray, i: np.ndarray, hits: np.ndar
                     i[HEAD + level] = 0
                     nlev -= 1
                 fired = True
+            c0, h0 = i[CNT], i[HEAD]
             if fired:
                 drift = 1
                 hits[n_hits] = k
                 n_hits += 1
+    i[CNT], i[HEAD] = c0, h0
     f[WIDTH], f[TOTAL], f[VARIANCE] = width, total, variance
     i[NLEV], i[TICK], i[DRIFT] = nlev, tick, drift
     # After a drift the next value restarts the window (tick 0); a tick ends every buffer.
