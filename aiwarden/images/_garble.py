@@ -258,12 +258,23 @@ def channel_swap(half: np.ndarray, diffs: dict[int, np.ndarray] | None = None
             continue
         prev = half[ki, ri].astype(np.int16)  # (n, w', 3)
         cur = half[ki, ri + gap].astype(np.int16)
-        alt = np.stack([np.abs(cur[:, :, p] - prev).mean(axis=(1, 2)) for p in PERMUTATIONS])
+        # mean |cur channel a - prev channel b| for the 9 pairs: each permutation's
+        # difference is a sum of three (5x fewer passes than permuting the rows)
+        pair = np.empty((3, 3, len(ki)))
+        for a in range(3):
+            for b in range(3):
+                pair[a, b] = np.abs(cur[:, :, a] - prev[:, :, b]).mean(axis=1)
+        alt = np.stack([pair[p, (0, 1, 2)].sum(axis=0) / 3 for p in PERMUTATIONS])
         which = alt.argmin(axis=0)
         direct = d0[ki, ri]
         gain = direct - alt[which, np.arange(len(ki))]
+        ok = gain >= SWAP_EXPLAINED * direct
+        if not ok.any():
+            continue
+        ki, direct, gain, which = ki[ok], direct[ok], gain[ok], which[ok]
+        prev, cur = prev[ok], cur[ok]
         spread = np.abs(cur - cur.mean(axis=1, keepdims=True)).mean(axis=(1, 2))
-        ok = (gain >= SWAP_EXPLAINED * direct) & (spread >= 0.25 * direct)
+        ok = spread >= 0.25 * direct
         # a swap changes every pixel whose channels differ; a shape's colour edge leaves the
         # rest of the row (a coloured background) as it was
         perm = np.array(PERMUTATIONS)[which]  # (n, 3)
