@@ -43,6 +43,7 @@ from typing import Any
 
 import yaml
 
+from aiwarden import _yaml as bounded_yaml
 from aiwarden.alerting.notifiers.base import SEVERITIES, STATUSES, Notification
 from aiwarden.alerting.routing import Route, Router, fail
 from aiwarden.alerting.silences import Inhibitor, InhibitRule, Silences
@@ -215,7 +216,7 @@ class Dispatcher:
         """
         if isinstance(config, str):
             try:
-                config = yaml.safe_load(config)
+                config = bounded_yaml.safe_load(config)
             except yaml.YAMLError as exc:
                 raise ParameterError(f"routing config: not valid YAML: {exc}", "route") from None
         if not isinstance(config, Mapping) or "route" not in config:

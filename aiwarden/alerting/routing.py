@@ -40,6 +40,7 @@ from typing import Any
 
 import yaml
 
+from aiwarden import _yaml as bounded_yaml
 from aiwarden.errors import ParameterError
 from aiwarden.monitoring.windows import parse_duration
 
@@ -253,7 +254,7 @@ class Router:
         """Validate and build; errors name the field, e.g. ``route.routes[1].group_wait``."""
         if isinstance(config, str):
             try:
-                config = yaml.safe_load(config)
+                config = bounded_yaml.safe_load(config)
             except yaml.YAMLError as exc:
                 raise ParameterError(f"route: not valid YAML: {exc}", "route") from None
         if isinstance(config, Mapping) and set(config) == {"route"}:

@@ -83,6 +83,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from aiwarden import _yaml as bounded_yaml
 from aiwarden.alerting.state import Condition, Missing
 from aiwarden.engine.class_confusion import (
     CLASS_STATS,
@@ -373,7 +374,7 @@ def check_rule_classes(rule: Rule, classes: tuple[Any, ...] | list[Any]) -> None
 def load_rules(text: str | dict[str, Any], source: str = "rules") -> RuleSet:
     """Parse and validate; errors name the rule and field, e.g. ``rules[2].critical``."""
     try:
-        doc = yaml.safe_load(text) if isinstance(text, str) else text
+        doc = bounded_yaml.safe_load(text) if isinstance(text, str) else text
     except yaml.YAMLError as exc:
         raise ParameterError(f"{source}: not valid YAML: {exc}", "rules") from None
     if doc is None:

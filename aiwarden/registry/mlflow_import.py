@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from aiwarden import _yaml as bounded_yaml
 from aiwarden.registry._errors import ArtifactFormatError, RegistryError
 from aiwarden.registry.formats import detect_format
 from aiwarden.registry.records import _ALIAS
@@ -54,7 +53,7 @@ def pick_artifact(local: Path) -> tuple[Path, str]:
         return local, detect_format(local.name).name
     spec = local / "MLmodel"
     if spec.exists():
-        flavors = (yaml.safe_load(spec.read_text()) or {}).get("flavors", {})
+        flavors = (bounded_yaml.safe_load(spec.read_text()) or {}).get("flavors", {})
         if "onnx" in flavors:
             return local / flavors["onnx"].get("data", "model.onnx"), "onnx"
         if "sklearn" in flavors:

@@ -10,6 +10,7 @@ import yaml
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
+from aiwarden import _yaml as bounded_yaml
 from aiwarden._json import non_finite
 from aiwarden.alerting.apply import (
     apply_rules,
@@ -201,7 +202,7 @@ def _rule_file(text: str, content_type: str | None) -> Any:
                 raise Malformed(f"Malformed JSON at line {exc.lineno}, column {exc.colno}: "
                                 f"{exc.msg}.", "body") from None
         try:
-            return yaml.safe_load(text)
+            return bounded_yaml.safe_load(text)
         except yaml.YAMLError:
             return _UNREADABLE
     except RecursionError:
