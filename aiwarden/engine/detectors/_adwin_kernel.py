@@ -1,15 +1,15 @@
 """ADWIN's loop compiled with numba, when numba is installed (`aiwarden[fast]`).
 
-river's ADWIN core is compiled Cython; ours is a Python loop at ~0.5 µs a value. ``detect``
+river's ADWIN core is compiled (Rust); ours in Python costs ~0.5 µs a value. ``detect``
 on a long stream and the buffered ``ADWIN.update`` hand their values to this kernel instead:
 the same steps in the same order (every add, multiply and ``log`` is the IEEE/libm one, and
 numba without ``fastmath`` neither reorders nor fuses them), so the detections and the window
 are bit-for-bit those of ``ADWIN._scan`` and of river.
 
 The whole detector, with the buffer ``update`` packs its values into, lives in one block of
-memory (a :class:`Window`: int slots, float slots, buffer), so a buffered ``update`` passes
-one array: numba's call costs ~0.1 µs an array argument (it wraps each in a fresh memory
-record), which a clock's worth of ``update`` calls (32 by default) must share. Level ``l`` keeps its
+memory (a :class:`Window`: int slots, float slots, buffer), so a buffered ``update`` makes a
+call with one array and one int (numba unwraps every argument at every call, and a clock's
+worth of ``update`` calls, 32 by default, share the cost of one). Level ``l`` keeps its
 summaries in a ring of ``full`` slots from ``TOT + l * full`` (totals; the sums of squares
 ``LEVELS * full`` further on), the oldest at slot ``i[HEAD + l]``: merging the two oldest
 moves the head instead of shifting the level (which took half of the loop's time).
