@@ -212,6 +212,8 @@ class IncidentService:
         with self.db.write() as conn:
             inc = store.find_open(conn, model, key, for_update=True)
             events: list[TimelineEntry] = []
+            if inc is None:  # it came back while the incident it joined is still open
+                inc = store.open_holding(conn, model, fp)
             if inc is None and symptom_of is not None:
                 inc = self._same_failure(conn, model, labels, tr.at, info.symptom, symptom_of)
             if inc is None:

@@ -34,7 +34,8 @@ from aiwarden.store.tables import (
 
 __all__ = [
     "active_holders", "add_events", "advance_progress", "due_progress", "find_open", "get",
-    "insert_incident", "list_incidents", "postmortem", "progress_of", "recently_resolved",
+    "insert_incident", "list_incidents", "open_holding", "postmortem", "progress_of",
+    "recently_resolved",
     "restart_escalation", "save", "set_postmortem",
     "start_escalation", "stop_escalation", "timeline", "upsert_alert",
 ]
@@ -108,6 +109,18 @@ def find_open(conn: Connection, model: str, key: str, *,
               for_update: bool = False) -> Incident | None:
     q = select(incidents).where(incidents.c.model == model, incidents.c.open_key == key)
     found = _load(conn, q.with_for_update() if for_update else q)
+    return found[0] if found else None
+
+
+def open_holding(conn: Connection, model: str, fingerprint: str) -> Incident | None:
+    """The newest open incident of ``model`` that has held the alert ``fingerprint`` (it
+    joined it under another rule's key), locked for update."""
+    holding = select(incident_alerts.c.incident_id).where(
+        incident_alerts.c.fingerprint == fingerprint)
+    q = select(incidents).where(incidents.c.model == model, incidents.c.open_key.is_not(None),
+                                incidents.c.id.in_(holding)).order_by(
+        incidents.c.id.desc()).limit(1)
+    found = _load(conn, q.with_for_update())
     return found[0] if found else None
 
 
