@@ -25,6 +25,11 @@ every row's Explanation object (100,000 FeatureContribution objects; the count i
 the full garbage-collector pass that creating that many objects sets off, whose cost grows
 with the whole process's heap).
 
+The headline also runs trees of thousands of leaves (``_big_trees``: forests of unlimited
+depth, LightGBM of 2,048 leaves; ``--only-big`` for them alone, ``--no-big`` without them),
+interventional only: their ratio is the paired one, without the ``to_dict()`` and reading
+lines (what aiwarden adds around the values does not grow with the trees).
+
 LIME (``--only-lime`` for that section alone): CPU seconds per explained row with the
 sample count fixed at 10,000 (before the adaptive count) and left to aiwarden (it grows to
 at most 80,000 until rank 5 against 6 is 3 seed SDs apart), on tests/explain/
@@ -32,7 +37,8 @@ test_lime_stability.py's data and models; medians over rows x seeds, and the cou
 
     .venv/bin/python bench/explain.py [--tree-rows 10000] [--pairs 7] [--rows 300]
                                       [--perm-rows 10] [--repeats 3] [--only-10k]
-                                      [--only-lime] [--lime-rows 6]
+                                      [--only-big] [--no-big] [--only-lime]
+                                      [--lime-rows 6]
 """
 
 from __future__ import annotations
@@ -122,7 +128,7 @@ def _ten_thousand(args: argparse.Namespace, x: pd.DataFrame, y: np.ndarray) -> b
 
     rows = _data(args.tree_rows, args.features, seed=1)[0]
     arr = rows.to_numpy()
-    cases = [
+    cases = [] if args.only_big else [
         ("RandomForest(20, depth 6)", RandomForestClassifier(
             20, max_depth=6, random_state=0, n_jobs=1).fit(x, y), "tree_path_dependent", 0),
         ("LightGBM(100 trees)", lgb.LGBMClassifier(
@@ -134,6 +140,9 @@ def _ten_thousand(args: argparse.Namespace, x: pd.DataFrame, y: np.ndarray) -> b
             n_estimators=50, max_depth=4, n_jobs=1, random_state=0).fit(x, y),
          "interventional", 50),
     ]
+    big = [] if args.no_big else _big_trees(args)
+    cases += big
+    big_names = {case[0] for case in big}
     print(f"{args.tree_rows:,} rows through TreeExplainer, process CPU seconds, median of "
           f"{args.pairs} alternating aiwarden/shap pairs (single-threaded on both sides: the "
           "models have n_jobs=1 and aiwarden adds no threads):")
@@ -173,6 +182,8 @@ def _ten_thousand(args: argparse.Namespace, x: pd.DataFrame, y: np.ndarray) -> b
             met &= ratio <= 1.1 and isolated <= 1.1
             print(f"  {'  added around shap, measured alone':<52} {added * 1000:8.1f} ms"
                   f"  -> ratio {isolated:.3f}")
+        if name in big_names:
+            continue  # what aiwarden adds around the values does not grow with the trees
         for what, fn in ((f"+ to_dict() of all {args.tree_rows:,} rows (the REST answer)",
                           ours_json),
                          (f"+ reading all {args.tree_rows:,} Explanation objects", ours_read)):
@@ -182,6 +193,43 @@ def _ten_thousand(args: argparse.Namespace, x: pd.DataFrame, y: np.ndarray) -> b
     print(f"  target (issue 15: within 1.1x of shap, paired and alone): "
           f"{'met' if met else 'NOT MET'}")
     return met
+
+
+def _big_trees(args: argparse.Namespace) -> list[tuple[str, object, str, int]]:
+    """Trees of thousands of leaves, interventional against a background of 50: forests of
+    unlimited depth and a LightGBM of 2,048 leaves, fitted on 50,000 rows (the aiwarden and
+    shap sides still summarise their background from the same 5,000-row reference). The
+    regressor's leaves are capped by min_samples_leaf=3: shap 0.51's walk numbers nodes in
+    a C ``short`` and crashes (SIGSEGV) on trees over 32,767 nodes, which an unlimited
+    regressor on 50,000 rows has (~63,000). shap explains every output of a classifier at
+    once (the forest classifier: both classes), aiwarden the explained class's only; the
+    regressor and LightGBM have one output on both sides."""
+    import lightgbm as lgb
+    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+
+    bx, by = _data(50_000, args.features, seed=3)
+    target = bx.to_numpy() @ np.linspace(2, 0, args.features)
+    made = [
+        ("RandomForestRegressor(10, unlimited depth, min leaf 3)", RandomForestRegressor(
+            10, min_samples_leaf=3, random_state=0, n_jobs=1).fit(bx, target)),
+        ("RandomForestClassifier(10, unlimited depth)", RandomForestClassifier(
+            10, random_state=0, n_jobs=1).fit(bx, by)),
+        ("LightGBM(10 trees, 2,048 leaves)", lgb.LGBMClassifier(
+            n_estimators=10, num_leaves=2048, min_child_samples=5, verbose=-1,
+            n_jobs=1).fit(bx, by)),
+    ]
+    return [(f"{name} [{_leaves(model)} leaves/tree]", model, "interventional", 50)
+            for name, model in made]
+
+
+def _leaves(model: object) -> str:
+    """The range of leaves per tree."""
+    est = getattr(model, "estimators_", None)
+    if est is not None:
+        n = [e.get_n_leaves() for e in est]
+    else:  # LightGBM
+        n = [t["num_leaves"] for t in model.booster_.dump_model()["tree_info"]]
+    return f"{min(n):,}-{max(n):,}"
 
 
 def _data(n: int, d: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
@@ -234,6 +282,9 @@ def main() -> None:
                     help="rows of the headline TreeExplainer comparison")
     ap.add_argument("--pairs", type=int, default=7, help="aiwarden/shap pairs per model")
     ap.add_argument("--only-10k", action="store_true", help="the headline section only")
+    ap.add_argument("--only-big", action="store_true", help="the headline's big trees only "
+                    "(implies --only-10k)")
+    ap.add_argument("--no-big", action="store_true", help="the headline without big trees")
     ap.add_argument("--rows", type=int, default=300, help="rows through TreeExplainer "
                     "(interventional, background --background)")
     ap.add_argument("--perm-rows", type=int, default=10, help="rows through Permutation")
@@ -259,7 +310,7 @@ def main() -> None:
     print("start:", machine_line())
     x, y = _data(5000, args.features)
     _ten_thousand(args, x, y)
-    if args.only_10k:
+    if args.only_10k or args.only_big:
         print("end:  ", machine_line())
         return
     rows = _data(args.rows, args.features, seed=1)[0]
