@@ -343,8 +343,10 @@ class Evaluator:
             result = rule_value(one, value, baseline)
             if result is None:  # say why, in the words the metrics API uses for this window
                 metric = payload_metric(rule.metric)
-                return Evaluation(None, reason=metrics.reason(metric, ref, windows[current],
-                                                              value, version))
+                why = (_stat_reason(one, value)
+                       or metrics.reason(metric, ref, windows[current], value, version)
+                       or f"{one.stat_name} is not computable from this window")
+                return Evaluation(None, reason=why)
             return Evaluation(result)
         except Exception as exc:  # one bad rule must not stop the cycle
             log.warning("rule %s failed: %s", rule.name, exc)
@@ -369,6 +371,19 @@ class Evaluator:
                 repo.add_events(conn, iid, events)
                 report.errors += ev.error is not None
                 report.transitions += [(labels, e) for e in events]
+
+
+def _stat_reason(rule: Rule, value: Any) -> str | None:
+    """The payload's own reason for the one number ``rule`` reads (a drift column's
+    'no data', a metric lost to overflow), when it gives one."""
+    if not isinstance(value, dict):
+        return None
+    if rule.metric == "drift" and rule.column:
+        col = (value.get("columns") or {}).get(rule.column)
+        why = col.get("reason") if isinstance(col, dict) else None
+        return f"column {rule.column}: {why}" if why else None
+    reasons = value.get("reasons")
+    return reasons.get(rule.stat_name) if isinstance(reasons, dict) else None
 
 
 def _instance_key(rule: Rule) -> str:

@@ -142,6 +142,7 @@ class ColumnDrift:
     noise: float
     instability: float
     metrics: dict[str, float]
+    reason: str | None = None  # why there is no verdict ("no data"), None when measured
 
     @property
     def measured(self) -> bool:
@@ -166,6 +167,7 @@ class ColumnDrift:
             "p_value": _num(self.p_value), "floor": self.floor, "noise": self.noise,
             "instability": self.instability,
             "metrics": {k: _num(v) for k, v in self.metrics.items()},
+            "reason": self.reason if not self.measured else None,
         }
 
 
@@ -328,7 +330,20 @@ def decide(
         drifted=drifted, severity=value / threshold if threshold > 0 else float("nan"),
         n_reference=n_ref, n_current=n_cur, p_value=p_value, floor=floor, noise=noise,
         instability=instability, metrics=metrics,
+        reason=_why_unmeasured(n_ref, n_cur, min_reference),
     )
+
+
+def _why_unmeasured(n_ref: int, n_cur: int, min_reference: int) -> str:
+    """What a 'no data' verdict means (read only when the value is not finite)."""
+    if n_cur == 0:
+        return "no value of this column in the window"
+    if n_ref < min_reference:
+        return (f"the reference holds {n_ref} value(s) of this column, fewer than "
+                f"min_reference ({min_reference}): too few to describe a distribution, so "
+                "this column is never judged (upload a larger reference)")
+    return ("the distance is not finite: the window's values overflow float64 arithmetic "
+            "against the reference")
 
 
 def p_value_for(kind: str, metrics: Mapping[str, float], ref: np.ndarray, cur: np.ndarray) -> float:

@@ -5,6 +5,7 @@ the other models. Real server, SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import httpx
+import pytest
 from sqlalchemy import update
 
 from aiwarden.store.database import Database
@@ -75,3 +76,32 @@ def test_one_unreadable_model_does_not_stop_the_others(server: ThreadServer,
     broken = _alerts(http, "aaa-broken")
     assert broken["vol"]["phase"] == "error"
     assert "aaa-broken" in broken["vol"]["error"] and "v1" in broken["vol"]["error"]
+
+
+def test_drift_of_a_huge_value_is_measured_or_says_why(http: httpx.Client) -> None:
+    # a 5-row reference cannot describe a distribution: no verdict, and the reason says so
+    _regression(http, "tiny-ref")
+    http.post("/models/tiny-ref/predictions", json=[
+        {"prediction_id": f"l{i}", "x": 1e200, "pred": 1} for i in range(2)]).raise_for_status()
+    col = http.get("/models/tiny-ref/metrics", params={"metric": "drift", "start": "-1h"}
+                   ).json()["points"][-1]["value"]["columns"]["x"]
+    assert col["value"] is None and col["level"] == "no data"
+    assert "min_reference (30)" in col["reason"]
+    http.put("/rules/tiny-ref/x-drift", json={"metric": "drift", "column": "x", "window": "1h",
+                                              "critical": 1, "min_rows": 1}).raise_for_status()
+    evaluate(http)
+    state = _alerts(http, "tiny-ref")["x-drift"]
+    assert state["phase"] == "nodata" and "min_reference" in state["reason"], state
+    # against a 300-row reference the same values are far outside it: every distance is a
+    # number and the whole mass moved (KS and total variation 1)
+    rows = "\n".join(f"{v},{v + 0.5},{v + 0.1}" for v in [i / 60 for i in range(300)])
+    http.post("/models", json={"name": "wide-ref", "task": "regression"}).raise_for_status()
+    http.put("/models/wide-ref/versions/v1/reference", params={"target": "y", "prediction": "pred"},
+             headers={"content-type": "text/csv"}, content="x,pred,y\n" + rows
+             ).raise_for_status()
+    http.post("/models/wide-ref/predictions", json=[
+        {"prediction_id": f"w{i}", "x": 1e200, "pred": 1} for i in range(50)]).raise_for_status()
+    col = http.get("/models/wide-ref/metrics", params={"metric": "drift", "start": "-1h"}
+                   ).json()["points"][-1]["value"]["columns"]["x"]
+    assert col["drifted"] and col["reason"] is None
+    assert col["metrics"]["ks"] == pytest.approx(1.0) and col["metrics"]["wasserstein"] > 0
