@@ -141,10 +141,10 @@ class IncidentService:
     reopen_window : seconds; an alert with no open incident to join, firing at most this
         long after an incident of its key (or holding it) was resolved, reopens that
         incident ("reopened" on its timeline, naming who resolved it) instead of opening
-        another: a flapping alert is one incident. An alert that never stopped firing in
-        the incident (a person resolved it while it fired) reopens nothing: they saw it. A
-        reopen pages again (the policy from its first step) only when the severity rose.
-        0: never reopen.
+        another: a flapping alert is one incident. An alert that was firing when a person
+        resolved the incident reopens nothing (they judged it); its firings go on the
+        timeline. A reopen pages again (the policy from its first step) only when the
+        severity rose. 0: never reopen.
     """
 
     def __init__(self, db: Database, *, policies: Mapping[str, EscalationPolicy] | None = None,
@@ -230,7 +230,7 @@ class IncidentService:
             if not active_before:
                 events.append(TimelineEntry(tr.at, SYSTEM, "alert_fired",
                                             _alert_detail(alert, value=tr.value)))
-            if not inc.is_open:  # still firing when a person resolved it: nothing new
+            if not inc.is_open:  # firing when a person resolved it: on its timeline only
                 store.add_events(conn, inc.id, events)
                 return store.get(conn, inc.id)
             severity = worse_severity(inc.severity, tr.severity)
@@ -264,8 +264,8 @@ class IncidentService:
                   labels: Mapping[str, str], tr: Transition, events: list[TimelineEntry]
                   ) -> Incident | None:
         """The recently resolved incident this firing belongs to, reopened; left resolved
-        when this alert never stopped firing in it (a person resolved it while it fired, and
-        it flaps through recovering); None: none within ``reopen_window``, so a new one."""
+        when a person resolved it while this very alert fired (they judged it: its flaps
+        are no news); None: none within ``reopen_window``, so a new incident opens."""
         if self.reopen_window <= 0:
             return None
         inc = store.recently_resolved(conn, model, key, fp, tr.at - self.reopen_window)
@@ -275,8 +275,9 @@ class IncidentService:
                     if e.kind == "status" and e.detail.get("to") == Status.RESOLVED.value]
         by = resolved[-1].actor if resolved else SYSTEM
         held = next((a for a in inc.alerts if a.fingerprint == fp), None)
-        if held is not None and held.state != "resolved":
-            return inc  # it never stopped firing: whoever resolved it saw it fire
+        if held is not None and (held.state != "resolved" or (
+                by != SYSTEM and (held.resolved_at or 0.0) > inc.resolved_at)):
+            return inc  # it fired when they resolved it: they judged it; no news
         if inc.key != key:  # it carries another rule's key, which may have opened anew
             current = store.find_open(conn, model, inc.key, for_update=True)
             if current is not None:

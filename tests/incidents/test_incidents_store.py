@@ -80,7 +80,7 @@ def test_open_join_and_new_after_resolve(svc: IncidentService, model: str) -> No
     svc.resolve(first, "ana", T0 + 5 * MIN)
     assert svc.find_open(model, "drift") is None
     # the alert ana saw firing when she resolved it "fires" again within the reopen window
-    # (300 s): her resolution covered it, nothing reopens; past the window, a new incident
+    # (300 s): she judged it, nothing reopens; past the window, a new incident
     assert fire(svc, a, T0 + 6 * MIN) == first and svc.get(first).status == Status.RESOLVED
     again = fire(svc, a, T0 + 11 * MIN)
     assert again not in (first, other)
@@ -372,13 +372,20 @@ def test_an_alert_back_within_the_window_reopens_its_incident(svc: IncidentServi
     entry = [e for e in svc.timeline(first) if e.kind == "reopened"][-1]
     assert entry.detail["resolved_by"] == "system"
     assert svc.get(first).acknowledged_at == T0 + 4 * MIN  # the first response stays
-    svc.resolve(first, "ana", T0 + 8 * MIN)  # a person resolves; the alert clears later
-    clear(svc, a, T0 + 9 * MIN)
-    assert fire(svc, a, T0 + 10 * MIN) == first
+    svc.hold_open(first, True, "ana", T0 + 8 * MIN)
+    clear(svc, a, T0 + 8 * MIN)  # held open: ana resolves it after the alert cleared
+    svc.resolve(first, "ana", T0 + 9 * MIN)
+    assert fire(svc, a, T0 + 10 * MIN) == first  # it came back: her fix did not hold
     entry = [e for e in svc.timeline(first) if e.kind == "reopened"][-1]
     assert entry.detail["text"] == "reopened: drift fired again (resolved by ana)"
-    clear(svc, a, T0 + 11 * MIN)
-    assert fire(svc, a, T0 + 17 * MIN) != first  # 6 minutes later: a new incident
+    assert svc.get(first).status == Status.TRIGGERED
+    svc.resolve(first, "ana", T0 + 11 * MIN)  # while it fires: she judged it
+    clear(svc, a, T0 + 12 * MIN)
+    assert fire(svc, a, T0 + 13 * MIN) == first  # its flap is on the timeline, no reopen
+    assert svc.get(first).status == Status.RESOLVED
+    assert [e.at for e in svc.timeline(first) if e.kind == "alert_fired"][-1] == T0 + 13 * MIN
+    clear(svc, a, T0 + 14 * MIN)
+    assert fire(svc, a, T0 + 17 * MIN) != first  # 6 minutes after ana: a new incident
     off = IncidentService(svc.db, reopen_window=0)
     b = _labels(model, rule="volume", column=None)
     one = fire(off, b, T0)
