@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from aiwarden._plausible import MAX_MAGNITUDE
+
 __all__ = ["MAX_CONTEXT_ITEMS", "MAX_EMBEDDING", "MAX_TAGS", "MAX_TEXT_CHARS", "EventError",
            "LLMEvent", "input_text", "parse_events"]
 
@@ -201,8 +203,9 @@ def _number(row: dict, name: str) -> float | None:
     v = row.get(name)
     if v is None:
         return None
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
-        raise _Bad(name, f"expected a number >= 0, got {_shown(v)}")
+    # summed into the window: bounded as gauges are (NaN, inf and huge ints fail the range)
+    if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= MAX_MAGNITUDE:
+        raise _Bad(name, f"expected a number from 0 to {MAX_MAGNITUDE:g}, got {_shown(v)}")
     return float(v)
 
 

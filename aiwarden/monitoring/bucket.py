@@ -13,6 +13,7 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
+from aiwarden._plausible import MAX_MAGNITUDE
 from aiwarden.engine.profile import Profile
 from aiwarden.errors import DataError
 from aiwarden.monitoring import latency as latency_hist
@@ -24,9 +25,9 @@ __all__ = ["MAX_GAUGE", "BucketData", "bucket_starts", "split_by_bucket"]
 # stored formats: 1 = one JSON document (read only); 2 = header + raw arrays (read only);
 # 3 = 2 with the accumulators' histogram lists as raw arrays too, after the profile's
 _PACKED = 3
-# The largest gauge sample or feedback score taken: two samples of 1.7e308 summed to inf,
-# which JSON stores as null. Below this bound a sum of 2**63 samples stays finite.
-MAX_GAUGE = 1e18
+# The largest gauge sample or feedback score taken (one bound for every summed ingest
+# number: aiwarden/_plausible.py)
+MAX_GAUGE = MAX_MAGNITUDE
 _HEAD = struct.Struct("<4sI")
 _MAGIC = b"AWB2"
 # Compression around either format: LZ4 (frame), after this magic and the raw length, or

@@ -98,7 +98,8 @@ class Privacy(TextBody):
 class LLMEvents(RootModel[list[Any] | dict[str, Any]]):
     """An event object, a list of them, or ``{"rows": [...]}``: each event ``{request_id,
     output, timestamp?, version?, input?, provider?, model?, tokens_in?, tokens_out?,
-    latency_ms?, cost?, session_id?, tags?, context?, embedding?}`` (docs/llm.md)."""
+    latency_ms?, cost?, session_id?, tags?, context?, embedding?}`` (docs/llm.md); the numbers
+    tokens_in, tokens_out, latency_ms and cost are from 0 to 1e18 (a row outside is refused)."""
 
 
 class LLMFeedbackRows(RootModel[list[Any] | dict[str, Any]]):

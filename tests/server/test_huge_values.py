@@ -105,3 +105,20 @@ def test_drift_of_a_huge_value_is_measured_or_says_why(http: httpx.Client) -> No
                    ).json()["points"][-1]["value"]["columns"]["x"]
     assert col["drifted"] and col["reason"] is None
     assert col["metrics"]["ks"] == pytest.approx(1.0) and col["metrics"]["wasserstein"] > 0
+
+
+def test_llm_numbers_beyond_the_ingest_bound_are_refused_naming_the_field(
+        http: httpx.Client) -> None:
+    http.post("/models", json={"name": "bot-huge", "task": "text_generation"}
+              ).raise_for_status()
+    for field in ("cost", "tokens_in", "tokens_out", "latency_ms"):
+        r = http.post("/models/bot-huge/llm-events",
+                      json=[{"request_id": f"big-{field}", "output": "ok fine.", field: 1e308}])
+        assert r.status_code == 422, r.text
+        detail = r.json()["detail"]
+        assert detail["field"] == field and "1e+18" in detail["message"]
+    out = http.post("/models/bot-huge/llm-events", json=[
+        {"request_id": "edge", "output": "ok fine.", "cost": 1e18, "tokens_in": 10**18},
+        {"request_id": "over", "output": "ok fine.", "tokens_in": 10**19}]).json()
+    assert out["rejected"] == 1 and out["received"] == 2, out
+    assert out["errors"][0]["field"] == "tokens_in"
