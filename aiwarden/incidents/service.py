@@ -139,7 +139,7 @@ class IncidentService:
         alert on the same version with the same symptom family (``AlertInfo.symptom``):
         one failure, one incident, every alert on its timeline. 0 turns grouping off.
     reopen_window : seconds; an alert with no open incident to join, firing at most this
-        long after an incident of its key (or holding it) was resolved, reopens that
+        long after an incident of its key and version (or holding it) resolved, reopens that
         incident ("reopened" on its timeline, naming who resolved it) instead of opening
         another: a flapping alert is one incident. An alert that was firing when a person
         resolved the incident reopens nothing (they judged it); its firings go on the
@@ -275,6 +275,10 @@ class IncidentService:
                     if e.kind == "status" and e.detail.get("to") == Status.RESOLVED.value]
         by = resolved[-1].actor if resolved else SYSTEM
         held = next((a for a in inc.alerts if a.fingerprint == fp), None)
+        version = labels.get("version")
+        if held is None and version and not any(
+                a.labels.get("version") in (version, None) for a in inc.alerts):
+            return None  # the same rule on another version: another failure
         if held is not None and (held.state != "resolved" or (
                 by != SYSTEM and (held.resolved_at or 0.0) > inc.resolved_at)):
             return inc  # it fired when they resolved it: they judged it; no news

@@ -385,7 +385,10 @@ def test_an_alert_back_within_the_window_reopens_its_incident(svc: IncidentServi
     assert svc.get(first).status == Status.RESOLVED
     assert [e.at for e in svc.timeline(first) if e.kind == "alert_fired"][-1] == T0 + 13 * MIN
     clear(svc, a, T0 + 14 * MIN)
-    assert fire(svc, a, T0 + 17 * MIN) != first  # 6 minutes after ana: a new incident
+    other = fire(svc, a | {"version": "v2"}, T0 + 15 * MIN)  # another version's failure
+    assert other != first and svc.get(first).status == Status.RESOLVED
+    clear(svc, a | {"version": "v2"}, T0 + 15 * MIN)
+    assert fire(svc, a, T0 + 20 * MIN) not in (first, other)  # past the window: new
     off = IncidentService(svc.db, reopen_window=0)
     b = _labels(model, rule="volume", column=None)
     one = fire(off, b, T0)
