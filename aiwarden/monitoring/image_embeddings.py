@@ -32,6 +32,7 @@ import numpy as np
 from sqlalchemy import Connection, delete, select
 
 from aiwarden.errors import DataError
+from aiwarden.monitoring.seeded_sample import sample_positions
 from aiwarden.store import kv
 from aiwarden.store.tables import kv_state
 
@@ -83,19 +84,13 @@ def _unpack(text: str, dim: int) -> np.ndarray:
     return np.frombuffer(base64.b64decode(text), dtype="<f4").reshape(-1, dim)
 
 
-def _sample(n: int, k: int, seed: Sequence[int]) -> np.ndarray:
-    if n <= k:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(list(seed)).choice(n, k, replace=False))
-
-
 def store_reference(conn: Connection, version_id: int, embeddings: Any) -> dict[str, Any]:
     """Keep a seeded sample of the reference vectors (replacing any); what was kept."""
     x = np.asarray(embeddings, dtype=np.float64)
     if x.ndim != 2 or len(x) < MIN_ROWS:
         raise DataError(f"embeddings: expected a list of at least {MIN_ROWS} vectors of one "
                         f"length. Got shape {x.shape}.", "embeddings")
-    keep = _sample(len(x), REFERENCE_ROWS, (int(version_id), 7))
+    keep = sample_positions(len(x), REFERENCE_ROWS, (int(version_id), 7))
     doc = {"dim": int(x.shape[1]), "rows": len(keep), "data": _pack(x[keep])}
     kv.put(conn, reference_key(version_id), doc)
     return {"embeddings": len(keep), "received": len(x), "dimensions": int(x.shape[1])}
@@ -209,7 +204,7 @@ class EmbeddingDriftWindows:
             return None, (f"the window's embeddings have {cur.shape[1]} dimensions, the "
                           f"reference's {ref.shape[1]}")
         n = len(cur)
-        cur = cur[_sample(n, WINDOW_ROWS, (int(version_id), int(t0), int(t1)))]
+        cur = cur[sample_positions(n, WINDOW_ROWS, (int(version_id), int(t0), int(t1)))]
         res = mmd_test(ref.astype(np.float64), cur.astype(np.float64),
                        n_permutations=N_PERMUTATIONS, alpha=ALPHA,
                        max_samples=max(REFERENCE_ROWS, WINDOW_ROWS), seed=0)

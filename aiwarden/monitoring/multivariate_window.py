@@ -41,6 +41,7 @@ from aiwarden.engine.reference import Reference
 from aiwarden.engine.schema import ColumnType, Schema
 from aiwarden.errors import AiwardenError, Cancelled, ParameterError
 from aiwarden.monitoring import rows as rowfmt
+from aiwarden.monitoring.seeded_sample import window_rng
 from aiwarden.store import kv
 from aiwarden.store.models_repo import load_sample, reference_source
 from aiwarden.store.tables import event_batches
@@ -261,7 +262,7 @@ def window_rows(conn: Connection, model_id: int, version: str, t0: float, t1: fl
     ids = np.array([r[0] for r in found], dtype=np.int64)
     counts = np.array([r[1] for r in found], dtype=np.int64)
     total = int(counts.sum())
-    rng = np.random.default_rng([seed, int(t0), int(t1)])
+    rng = window_rng(seed, t0, t1)
     share = min(1.0, max(n_rows, 1) / total)
     k = min(total, math.ceil(rows / share * 1.2) + 10)
     positions = np.sort(rng.choice(total, size=k, replace=False))

@@ -19,13 +19,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import orjson
 from sqlalchemy import Connection, and_, select
 
 from aiwarden.engine.text_drift import TextDomainClassifierDrift, mmd_rbf
 from aiwarden.llm.embeddings import EVENT_SOURCE
 from aiwarden.llm.events import input_text
+from aiwarden.monitoring.seeded_sample import sample_positions
 from aiwarden.store import kv
 from aiwarden.store.tables import llm_events
 
@@ -50,12 +50,6 @@ class TextDriftSettings:
     n_permutations: int = 200
 
 
-def _sample(n: int, k: int, seed: Sequence[int]) -> np.ndarray:
-    if n <= k:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(list(seed)).choice(n, k, replace=False))
-
-
 def store_reference(conn: Connection, version_id: int, prompts: Sequence[str],
                     embeddings: Sequence[Sequence[float] | None],
                     settings: TextDriftSettings = TextDriftSettings(), *,
@@ -65,12 +59,12 @@ def store_reference(conn: Connection, version_id: int, prompts: Sequence[str],
     ``sources`` says where each embedding came from (``"event"``, or the local model's
     :attr:`~aiwarden.llm.embeddings.LocalEmbedder.source`); only the commonest source's
     are kept, and windows compare only embeddings of that source with them."""
-    keep = _sample(len(prompts), settings.rows, (version_id, 0))
+    keep = sample_positions(len(prompts), settings.rows, (version_id, 0))
     srcs = list(sources) if sources is not None else [EVENT_SOURCE] * len(embeddings)
     counts = Counter(s for e, s in zip(embeddings, srcs, strict=True) if e)
     source = counts.most_common(1)[0][0] if counts else EVENT_SOURCE
     embs = [e for e, s in zip(embeddings, srcs, strict=True) if e and s == source]
-    keep_e = _sample(len(embs), settings.embedding_rows, (version_id, 1))
+    keep_e = sample_positions(len(embs), settings.embedding_rows, (version_id, 1))
     doc = {"prompts": [prompts[i] for i in keep], "embeddings": [embs[i] for i in keep_e],
            "embedding_source": source}
     kv.put(conn, reference_key(version_id), doc)
@@ -112,7 +106,7 @@ class TextDriftWindows:
                      llm_events.c.ts >= t0, llm_events.c.ts < t1)
         ids = list(conn.execute(select(llm_events.c.id).where(where)
                                 .order_by(llm_events.c.id)).scalars())
-        picked = [ids[i] for i in _sample(len(ids), s.rows, (version_id, int(t0), int(t1)))]
+        picked = [ids[i] for i in sample_positions(len(ids), s.rows, (version_id, t0, t1))]
         prompts, embs, missing, other = [], [], 0, 0
         for i in range(0, len(picked), _CHUNK):
             for inp, detail in conn.execute(select(llm_events.c.input, llm_events.c.detail)

@@ -72,8 +72,8 @@ def analyse(monitor: Monitor, model: str, *, start: Any = None, end: Any = None,
     performance the failing slices are the direct decomposition of the extra errors, so
     they rank above drift, which may or may not have caused them."""
     started = time.perf_counter()
-    end_ts = time.time() if end is None else _instant(end)
-    start_ts = end_ts - 3600 if start is None else _instant(start)
+    end_ts = time.time() if end is None else _instant(end, "end")
+    start_ts = end_ts - 3600 if start is None else _instant(start, "start")
     with monitor.db.read() as conn:
         m = models_repo.get_model(conn, model)
         v = models_repo.get_version(conn, m, version)
@@ -139,8 +139,8 @@ def _focus(suspects: list[Suspect], symptom: str | None) -> list[Suspect]:
                     else x.score * 0.85, x.summary, x.evidence) for x in suspects]
 
 
-def _instant(value: Any) -> float:
-    return parse_instant(value, "time")
+def _instant(value: Any, name: str = "time") -> float:
+    return parse_instant(value, name)
 
 
 def _window_rows(monitor: Monitor, model: str, start: float, end: float,

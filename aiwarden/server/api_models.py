@@ -53,11 +53,12 @@ __all__ = [
 
 # An instant as query parameters take it (monitoring.windows.parse_instant): now, a duration
 # before now (-1h, now-30m: at most MAX_DURATION, 10 years, in every unit: now-3650d),
-# epoch seconds, or ISO 8601 (days to 28 and years 1000-2999 here; the server reads every
-# real date from year 940 to 3000, and a little whitespace).
+# epoch seconds (not negative: -1 is a typo of -1h), or ISO 8601 (days to 28 and years
+# 1000-2999 here; the server reads every real date from year 940 to 3000, and a little
+# whitespace).
 INSTANT_PATTERN = (  # empty: the parameter's default
     rf"^(|now|(now)?-({duration_pattern(1, MAX_DURATION, bare_seconds=False)})"
-    r"|-?[0-9]{1,10}(\.[0-9]+)?([eE]-[0-9]{1,2})?"  # decimals: any (schemathesis ST201)
+    r"|[0-9]{1,10}(\.[0-9]+)?([eE]-[0-9]{1,2})?"  # decimals: any (schemathesis ST201)
     r"|[12][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])"
     r"([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?"
     r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?)?)$")
