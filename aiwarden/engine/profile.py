@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from aiwarden.engine._finite import stored_float
 from aiwarden.errors import DataError
 
 __all__ = [
@@ -202,8 +203,9 @@ class NumericalProfile(_Unpickled):
             negative=int(d.get("negative", 0)),
             min=np.inf if d["min"] is None else float(d["min"]),
             max=-np.inf if d["max"] is None else float(d["max"]),
-            mean=float(d["mean"]), m2=float(d["m2"]),
-            below_sum=float(d.get("below_sum", 0.0)), above_sum=float(d.get("above_sum", 0.0)),
+            mean=stored_float(d["mean"]), m2=stored_float(d["m2"]),  # null: overflowed
+            below_sum=stored_float(d.get("below_sum", 0.0)),
+            above_sum=stored_float(d.get("above_sum", 0.0)),
             examples={k: list(v) for k, v in d.get("examples", {}).items()},
         )
 

@@ -46,3 +46,12 @@ def test_expected_regression_stats_read_a_stored_null() -> None:
     d = ExpectedRegressionStats(n=2, sum_abs=1.0, sum_sq=math.inf).to_dict()
     back = ExpectedRegressionStats.from_dict(json.loads(orjson.dumps(d)))
     assert back.n == 2 and math.isnan(back.sum_sq) and back.sum_abs == 1.0
+
+
+def test_numerical_profile_reads_a_stored_null_moment() -> None:
+    from aiwarden.engine.profile import NumericalProfile
+
+    d = NumericalProfile(np.array([0, 1, 0]), n=1, min=0.0, max=1e300, mean=1e300).to_dict()
+    d["m2"] = None  # a moment that overflowed when it was written
+    back = NumericalProfile.from_dict(d)
+    assert back.mean == 1e300 and math.isnan(back.m2)
