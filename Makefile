@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/aiwarden demo
+	$(BIN)/aiwarden demo $(if $(PORT),--port $(PORT))
 
 # One BLAS and one OpenMP thread per test process; servers the tests start inherit both.
 # Three workers on two cores oversubscribe: a second OpenMP thread (scikit-learn's

@@ -34,7 +34,7 @@ def register(sub: Any) -> None:
                        "(late labels, a corrupted batch, drift, a bad canary, an automatic "
                        "rollback) plays out in a few minutes (--story chatbot: an LLM "
                        "support bot's; --story fruit: a kiosk's image classifier)")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--port", type=int, help="port (env AIWARDEN_PORT; default 8000)")
     p.add_argument("--data-dir", help="keep the demo's data here (default: a fresh "
                    "temporary folder)")
     p.add_argument("--speed", type=float, default=1.0,
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.speed <= 0:
         return fail("demo", "--speed must be positive")
-    if not 0 < args.port < 65536:
+    if args.port is not None and not 0 < args.port < 65536:
         return fail("demo", f"--port must be between 1 and 65535 (got {args.port})")
     from aiwarden.demo.story import start_story
     from aiwarden.server.run import serve
@@ -137,11 +137,12 @@ def run(args: argparse.Namespace) -> int:
             print(f"aiwarden demo: stopped; removed {data}", flush=True)
 
 
-def demo_settings(port: int, data_dir: str, *, speed: float = 1.0, story: str = "fraud",
+def demo_settings(port: int | None, data_dir: str, *, speed: float = 1.0, story: str = "fraud",
                   **overrides: Any) -> ServerSettings:
     """The demo server's settings: loopback, open (no keys) and still closed to code-running
     artifacts (no --allow-code-artifacts, issue 11): the fraud story's retraining pipeline
-    runs the demo's own ``aiwarden.demo.training:train``, listed in ``trusted_entries``."""
+    runs the demo's own ``aiwarden.demo.training:train``, listed in ``trusted_entries``.
+    ``port`` None: AIWARDEN_PORT, else 8000, as ``aiwarden server`` (from_env reads it)."""
     from aiwarden.server.settings import ServerSettings
 
     if story == "fraud":

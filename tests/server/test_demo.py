@@ -283,3 +283,20 @@ def test_a_taken_port_stops_the_demo_in_one_line(tmp_path: Path, story: str) -> 
     assert res.stderr == (f"aiwarden demo: error: port {port} is in use; "
                           "choose another with --port\n")
     assert not list(tmp_path.iterdir())  # no temporary data folder left behind
+
+
+def test_the_demo_listens_on_aiwarden_port_as_the_server_does(tmp_path: Path) -> None:
+    """Review: ``aiwarden demo`` ignored AIWARDEN_PORT (``aiwarden server`` honours it), so
+    the README's "another port" did not work; a taken AIWARDEN_PORT is now the one named."""
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        res = subprocess.run([sys.executable, "-m", "aiwarden.cli", "demo", "--speed", "10"],
+                             env={**os.environ, "TMPDIR": str(tmp_path),
+                                  "AIWARDEN_PORT": str(port)},
+                             cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert f"port {port} is in use" in res.stderr
