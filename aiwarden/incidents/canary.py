@@ -32,7 +32,9 @@ class CanaryCompare(BaseModel):
     window: str = "1h"
     alpha: float = Field(0.01, gt=0, lt=0.5)
     min_effect: float = Field(0.0, ge=0, lt=1)  # rates must differ by at least this
-    min_samples: int = Field(100, ge=1)  # events (or labels) per version before judging
+    # events (or labels) per version before judging; bounded so it fits the store's
+    # integers (a 100-bit value was a 500 on SQLite)
+    min_samples: int = Field(100, ge=1, le=10**12)
 
     @field_validator("min_samples", mode="before")
     @classmethod

@@ -74,7 +74,7 @@ def parse_instant(value: str | float | int | datetime, name: str = "time") -> fl
         ago = parse_duration(relative.group(1), name) if relative.group(1) else 0
         return time.time() - ago
     if re.fullmatch(r"-?\d+(\.\d+)?([eE][+-]?\d+)?", text):  # not float()'s 1_0, inf, nan
-        return _plausible(_epoch(float(text), value, name), value, name)
+        return _plausible(_epoch(text, value, name), value, name)
     try:
         dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -83,13 +83,13 @@ def parse_instant(value: str | float | int | datetime, name: str = "time") -> fl
     return _plausible((dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp(), value, name)
 
 
-def _epoch(ts: float, value: object, name: str) -> float:
+def _epoch(text: str, value: object, name: str) -> float:
     """Epoch seconds typed as text are not negative: ``start=-1`` in a URL is a typo of
-    ``-1h``, not 1969 (a number in a JSON body keeps its plain meaning)."""
-    if ts < 0:
+    ``-1h``, not 1969 (a number in a JSON body keeps its plain meaning); ``-0`` neither."""
+    if text.startswith("-"):
         raise ParameterError(f"{name}: epoch seconds are not negative, got {value!r}; a time "
                              "before now is written '-1h' or 'now-30m'.", name)
-    return ts
+    return float(text)
 
 
 def _plausible(ts: float, value: object, name: str) -> float:

@@ -58,7 +58,7 @@ __all__ = [
 # whitespace).
 INSTANT_PATTERN = (  # empty: the parameter's default
     rf"^(|now|(now)?-({duration_pattern(1, MAX_DURATION, bare_seconds=False)})"
-    r"|[0-9]{1,10}(\.[0-9]+)?([eE]-[0-9]{1,2})?"  # decimals: any (schemathesis ST201)
+    r"|[0-9]{1,10}(\.[0-9]+)?([eE]-[0-9]+)?"  # decimals, negative exponents: any (ST201)
     r"|[12][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])"
     r"([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?"
     r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?)?)$")

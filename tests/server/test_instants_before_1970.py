@@ -19,7 +19,7 @@ from tests.server.conftest import json_rows, register_model, scored_frame
 from tests.server.live import ThreadServer, database_url, settings_for
 
 
-@pytest.mark.parametrize("text", ["-1", "-5", "-1.5", "-1e3"])
+@pytest.mark.parametrize("text", ["-1", "-5", "-1.5", "-1e3", "-0", "-1.3e-171"])
 def test_a_negative_epoch_in_text_is_refused_naming_the_parameter(text: str) -> None:
     with pytest.raises(ParameterError, match=r"not negative.*'-1h'") as err:
         parse_instant(text, "start")

@@ -470,6 +470,18 @@ def test_an_integral_float_is_an_integer(seeded) -> None:
     assert refused.json()["detail"]["field"] == "compare.min_samples"
 
 
+def test_a_huge_min_samples_is_a_422_stated_by_the_document(seeded) -> None:
+    """The ST101 of sqlite-keyed (2026-12-06, 19:40Z): ``min_samples`` of 104 bits was a 500
+    on SQLite; it is bounded (10**12) by the model and by the served document."""
+    policy = {"compare": {"min_samples": 19465746478462863579345716248576}, "verify_for": "1h"}
+    got = seeded.put("/models/fuzz/rollback-policy", json=policy)
+    assert got.status_code == 422, got.text
+    assert got.json()["detail"]["field"] == "compare.min_samples"
+    root = str(seeded.base_url).rstrip("/").removesuffix(V1)
+    spec = seeded.get(root + "/openapi.json").json()  # an absolute URL: the server's root
+    assert '"maximum": 1000000000000' in json.dumps(spec["components"]["schemas"])
+
+
 def test_a_bool_is_not_a_number(seeded) -> None:
     """The ST201 of postgresql-keyed (2026-12-06): ``min_rows: false`` was stored as 0."""
     rule = {"metric": "volume", "op": ">", "warning": 10}
