@@ -15,29 +15,14 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 
 import httpx
-import pytest
 
 from tests.alerting.receivers import WebhookServer
 from tests.server.conftest import json_rows, register_model, scored_frame
-from tests.server.live import ThreadServer, settings_for
 
-
-@pytest.fixture(scope="module")
-def server(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadServer]:
-    """No evaluation loop: the test drives every cycle, each at its own `now`."""
-    with ThreadServer(settings_for(db_url, tmp_path_factory.mktemp("data"),
-                                   evaluate_every=0)) as srv:
-        yield srv
-
-
-def _wait(check, within: float = 30) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + within
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
+# the same server as the flapping tests (no evaluation loop: each cycle at its own `now`)
+from tests.server.test_flapping_e2e import _wait, server  # noqa: F401
 
 
 def _rows_per_minute(http: httpx.Client, model: str, series: list[int]) -> int:
