@@ -10,7 +10,11 @@ such callables can never be complete, so the rule is deny-by-default:
   comes from an ML package (``ML_PACKAGES``: scikit-learn, numpy, scipy, XGBoost, LightGBM,
   pandas' data types) outside its file, network and test helpers (``ML_REFUSED``), or from
   a package the operator names in ``AIWARDEN_TRUSTED_MODULES`` (their own transformers;
-  never a standard-library or builtin module). Everything else (every other stdlib or
+  never a standard-library or builtin module). Whatever the package, a name any of whose
+  dotted components is a file, I/O, process or code helper (``HELPER``: ``numpy.savez``,
+  ``numpy.rec.fromfile``, ``scipy.sparse.load_npz``, ``pandas...to_csv``, ``eval``...)
+  is refused: components are matched whole, not as string prefixes of the dotted name
+  (``numpy.save`` as a prefix missed ``numpy.savez``). Everything else (every other stdlib or
   builtin callable) is refused on every server, with or without ``trust=true``.
 * ``sklearn_own``: scikit-learn's own model classes (``sklearn.tree._tree.Tree``, a
   ``BaseEstimator``...) construct state and call nothing the file chooses, so an open server
@@ -23,11 +27,12 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
+import re
 import sys
 from collections.abc import Iterable
 
-__all__ = ["ML_PACKAGES", "STDLIB_DATA", "dangerous", "refused", "sklearn_own",
-           "trusted_modules"]
+__all__ = ["HELPER", "ML_PACKAGES", "STDLIB_DATA", "dangerous", "helper", "refused",
+           "sklearn_own", "trusted_modules"]
 
 #: standard-library types that only hold data: constructing one calls nothing else.
 #: ``functools.partial`` only stores its callable (which the file must name too, and which
@@ -65,6 +70,15 @@ ML_REFUSED = (
     "lightgbm.dask", "lightgbm.plotting", "lightgbm.plot_tree", "lightgbm.create_tree_digraph",
     "lightgbm.libpath", "lightgbm.basic._load_lib",
 )
+#: a dotted-name component (lower-cased) naming a file, I/O, process or code helper:
+#: words anywhere in it, verbs and module names at its start or whole
+HELPER = re.compile(
+    r"save|load|dump|fromfile|tofile|textfile|txt|memmap|fromregex|datasource|npyio|npz|pickle"
+    r"|marshal|shelve|popen|subprocess|spawn|ctypes|cdll|dlopen|import|getattr|setattr"
+    r"|delattr|eval|exec|compile|system|socket|url|tempfile|shutil|mmap|glob"
+    r"|^_*(?:open|read|write|to_|fork|remove|unlink|rmdir|mkdir|chmod|chown|rename|kill"
+    r"|environ|putenv)"
+    r"|^_*(?:io|os|nt|posix|sys|pathlib|file|files|format|builtins?)$")
 #: pandas is trusted for its data types only (frames, series, indexes, dtypes, timestamps)
 _PANDAS_DATA = ("pandas.core.frame.", "pandas.core.series.", "pandas.core.indexes.",
                 "pandas.core.arrays.", "pandas.core.dtypes.", "pandas.core.internals.",
@@ -87,10 +101,17 @@ def _under(name: str, prefixes: Iterable[str]) -> bool:
     return any(name == p or name.startswith(f"{p}.") for p in prefixes)
 
 
+def helper(name: str) -> bool:
+    """Whether a component of dotted ``name`` is a file, I/O, process or code helper."""
+    return any(HELPER.search(part.lower()) for part in name.split("."))
+
+
 def allowed(name: str, modules: tuple[str, ...] | None = None) -> bool:
     """Whether ``name`` (``module.Type``) may be trusted at all (deny by default)."""
     if name in STDLIB_DATA:
         return True
+    if helper(name):
+        return False
     top = name.split(".", 1)[0]
     if top in ML_PACKAGES:
         if _under(name, ML_REFUSED):
@@ -122,6 +143,8 @@ def _ml_origin(name: str) -> bool:
     if not isinstance(origin, str):
         return False
     where = f"{origin}.{getattr(obj, '__qualname__', getattr(obj, '__name__', ''))}"
+    if helper(where):  # a harmless-looking alias of a helper
+        return False
     if origin.split(".", 1)[0] in ML_PACKAGES:
         return not _under(where, ML_REFUSED) and not _under(origin, ML_REFUSED)
     return where in STDLIB_DATA  # e.g. a data type an ML package re-exports

@@ -132,3 +132,23 @@ def test_a_version_trusting_a_dangerous_type_never_loads(tmp_path: Path) -> None
     with pytest.raises(UntrustedArtifactError, match=r"os\.system"):
         get_format("skops").load(data, trusted_types=["os.system"])
     assert not marker.exists()
+
+
+#: numpy/scipy/pandas callables that read or write files; the reviewer's repro passed
+#: ``numpy.savez`` because the deny list matched "numpy.save" as a prefix of dotted names
+FILE_HELPERS = [("numpy", "savez"), ("numpy", "savez_compressed"), ("numpy.rec", "fromfile"),
+                ("numpy.ma.mrecords", "fromtextfile"), ("scipy.sparse", "save_npz"),
+                ("scipy.sparse", "load_npz"), ("numpy", "savetxt"), ("numpy", "genfromtxt"),
+                ("pandas", "read_csv"), ("pandas.core.frame.DataFrame", "to_pickle")]
+
+
+@pytest.mark.parametrize("target", FILE_HELPERS, ids=".".join)
+def test_file_helpers_are_refused_trusted_on_a_keyed_server(
+        servers: dict[str, Any], target: tuple[str, str], tmp_path: Path) -> None:
+    marker = tmp_path / "PWNED"
+    r = post(servers, "keyed", "files", evil_skops(*target, str(marker)), trust="true")
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert detail["error"] == "invalid_artifact" and detail["field"] == "trusted_types"
+    assert f"{target[0]}.{target[1]}" in detail["message"]
+    assert list(tmp_path.iterdir()) == []  # no PWNED, PWNED.npz, ...
