@@ -303,8 +303,10 @@ def _build(cfg: Mapping[str, Any], parent: Route | None, where: str, index: int)
     times = {}
     for name, default in _DEFAULTS.items():
         raw = cfg.get(name)
-        times[name] = float(parse_duration(raw, f"{where}.{name}")) if raw is not None \
-            else (getattr(parent, name) if parent else default)
+        # group_wait 0s sends a new group's first notification at once (as Alertmanager)
+        times[name] = float(parse_duration(raw, f"{where}.{name}",
+                                           allow_zero=name == "group_wait")) \
+            if raw is not None else (getattr(parent, name) if parent else default)
     group_by, group_all = _group_by(cfg, parent, where)
     cont = cfg.get("continue", False)
     if not isinstance(cont, bool):

@@ -511,6 +511,9 @@ _REGEXES = {"anyOf": [{"type": "object", "additionalProperties": {"type": "strin
 _INTERVAL = {"anyOf": [{"type": "string", "pattern": SPAN_PATTERN},
                        {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_DURATION},
                        {"type": "null"}]}
+_WAIT = {"anyOf": [{"type": "string", "pattern": HOLD_PATTERN},  # 0s: notify at once
+                   {"type": "number", "minimum": 0, "maximum": MAX_DURATION},
+                   {"type": "null"}]}
 _UNSET = {"description": "must be unset on the root route, which takes every alert"}
 _EMPTY = [{"type": "null"}, {"type": "array", "maxItems": 0, "items": {"type": "string"}},
           {"type": "object", "maxProperties": 0}, {"type": "string", "maxLength": 0}]
@@ -529,7 +532,7 @@ def notification_schemas() -> dict[str, dict[str, Any]]:
             {"type": "array", "items": {"type": "string", "pattern": f"^{_LABEL.pattern}$"}},
             {"type": "array", "items": {"const": GROUP_BY_ALL}, "minItems": 1, "maxItems": 1},
             {"type": "null"}], "description": "label names; ['...'] groups by every label"},
-        "group_wait": _INTERVAL, "group_interval": _INTERVAL, "repeat_interval": _INTERVAL,
+        "group_wait": _WAIT, "group_interval": _INTERVAL, "repeat_interval": _INTERVAL,
         "continue": {"type": "boolean"},
         "routes": {"type": ["array", "null"], "items": {"$ref": ref + "Route"}}}}
     root = {**route, "title": "RootRoute", "required": ["receiver"], "properties": {

@@ -279,6 +279,20 @@ def test_group_wait_batches_alerts_that_arrive_together() -> None:
     assert d.due(36) == []
 
 
+def test_group_wait_0s_sends_a_new_group_at_once() -> None:
+    """Review: ``group_wait: 0s`` was refused ("must be positive"); Alertmanager takes it.
+    group_interval still spaces later changes; a zero group_interval stays refused."""
+    d = Dispatcher(router(group_wait="0s"))
+    assert d.router.root.group_wait == 0
+    d.receive(alert(rule="a"), 7)
+    assert d.next_due() == 7
+    assert summary(d.due(7)) == [(7, "fraud", ["a"], [])]
+    d.receive(alert(rule="b"), 8)
+    assert d.due(8) == [] and d.next_due() == 7 + GI
+    with pytest.raises(ParameterError, match=r"route\.group_interval"):
+        router(group_interval="0s")
+
+
 def test_a_new_alert_joining_a_notified_group_waits_for_group_interval() -> None:
     d = Dispatcher(router())
     flushes = run(d, {0: [alert(rule="a")], 60: [alert(rule="b")]}, until=700)
