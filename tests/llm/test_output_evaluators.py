@@ -77,6 +77,26 @@ def test_finish_reason_length_makes_truncation_certain():
     assert [[(f.category, f.severity) for f in fs] for fs in out] == [[("truncated", 1.0)], []]
 
 
+@pytest.mark.parametrize(("reason", "expected"), [
+    ("stop", []), ("content_filter", []), ("STOP", []), ("end_turn", []), ("tool_calls", []),
+    ("length", [("truncated", 1.0)]), ("max_tokens", [("truncated", 1.0)]),
+    ("MAX_TOKENS", [("truncated", 1.0)]),
+    # no reason, or one that does not say how the answer ended: guessed from the text
+    (None, [("truncated", 0.6)]), ("client_closed", [("truncated", 0.6)]),
+    ("error", [("truncated", 0.6)])])
+def test_the_providers_finish_reason_settles_truncation(reason, expected):
+    """Review: an answer ending on a bare number was flagged truncated although the
+    provider said ``finish_reason: "stop"``."""
+    text = "Your order total, taxes included, is 42"
+    assert _complete_guess(text) is False  # the guess alone would flag it
+    out = OutputEvaluator().evaluate([text], finish_reasons=[reason])
+    assert [(f.category, f.severity) for f in out[0]] == expected
+
+
+def _complete_guess(text):
+    return not OutputEvaluator().evaluate([text])[0]
+
+
 def test_too_long_only_when_asked():
     text = "word " * 100 + "end."
     assert OutputEvaluator().evaluate([text]) == [[]]

@@ -103,6 +103,25 @@ def test_huge_text_is_cut_and_flagged_never_refused(http_module, models) -> None
     assert len(stored["input"][0]["content"]) == MAX_TEXT_CHARS
 
 
+def test_the_providers_finish_reason_settles_truncation(http_module) -> None:
+    """Review: ``finish_reason: "stop"`` still got a guessed ``truncated`` finding for an
+    answer ending on a bare number; the provider's word settles it, the guess is for events
+    without one."""
+    http = http_module
+    _model(http, "trunc")
+    text = "Your order total, taxes included, is 42"
+    reasons = {"t-stop": "stop", "t-filter": "content_filter", "t-length": "length",
+               "t-none": None}
+    evs = [dict(_events(1, rid)[0], request_id=rid, output=text, finish_reason=reason)
+           for rid, reason in reasons.items()]
+    assert http.post("/models/trunc/llm-events", json=evs).json()["accepted"] == 4
+    got = {rid: [(f["category"], f["severity"])
+                 for f in http.get(f"/models/trunc/llm-events/{rid}").json()["findings"]
+                 if f["category"] == "truncated"] for rid in reasons}
+    assert got == {"t-stop": [], "t-filter": [], "t-length": [("truncated", 1.0)],
+                   "t-none": [("truncated", 0.6)]}
+
+
 def test_a_request_id_holding_slashes_is_served_by_the_api_and_the_dashboard(
         server, http_module) -> None:
     import httpx

@@ -1,8 +1,12 @@
 """Output-shape evaluator: empty, truncated and over-long responses.
 
-Truncation is certain when the provider says so (``finish_reason == "length"``) and otherwise
-guessed from the end of the text: a response that stops mid-sentence (no closing punctuation,
-an unclosed code block or bracket) after at least ``min_chars`` characters.
+The provider's ``finish_reason`` settles truncation: ``"length"`` (or ``max_tokens``) is
+certain truncation, ``"stop"``, ``"content_filter"``, a tool call or an end of turn is none
+(a complete answer ending on a bare number or a table row was flagged although the provider
+said it stopped). Without one, or with another (``"error"``, the gateway's
+``"client_closed"``), truncation is guessed from the end of the text: a response that stops
+mid-sentence (no closing punctuation, an unclosed code block or bracket) after at least
+``min_chars`` characters.
 """
 
 from __future__ import annotations
@@ -25,6 +29,12 @@ _COMPLETE_END = re.compile(
 
 _COMPLETE_LAST = frozenset(".!?…)]}\"'”’»>:*`~_|")
 
+# Providers' finish reasons (OpenAI, Anthropic, Gemini, OpenTelemetry gen_ai), lower-cased:
+# the output was cut at the token limit, or the output ended of itself.
+_CUT = frozenset({"length", "max_tokens", "max_output_tokens"})
+_ENDED = frozenset({"stop", "content_filter", "tool_calls", "tool_call", "function_call",
+                    "end_turn", "stop_sequence", "tool_use"})
+
 
 class OutputEvaluator:
     """Flags empty, truncated and (optionally) over-long outputs.
@@ -46,6 +56,8 @@ class OutputEvaluator:
     [['empty'], [], ['truncated']]
     >>> [f.detail for f in ev.evaluate(["Done."], finish_reasons=["length"])[0]]
     ["finish_reason is 'length'"]
+    >>> ev.evaluate(["The total is 42"], finish_reasons=["stop"])  # the provider ended it
+    [[]]
     """
 
     name = "output"
@@ -80,10 +92,11 @@ class OutputEvaluator:
         if not stripped:
             detail = "the response is empty" if not text else "the response is only whitespace"
             return [Finding("output", "empty", self.field, -1, -1, 1.0, detail)]
-        if finish_reason == "length":
+        reason = finish_reason.strip().lower() if finish_reason else ""
+        if reason in _CUT:
             found.append(Finding("output", "truncated", self.field, -1, -1, 1.0,
-                                 "finish_reason is 'length'"))
-        elif len(stripped) >= self.min_chars:
+                                 f"finish_reason is {finish_reason!r}"))
+        elif reason not in _ENDED and len(stripped) >= self.min_chars:
             detail = _truncation(stripped)
             if detail:
                 found.append(Finding("output", "truncated", self.field, -1, -1, 0.6, detail))
