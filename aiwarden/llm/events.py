@@ -121,7 +121,7 @@ def parse_events(rows: Sequence[Any], *, max_chars: int = MAX_TEXT_CHARS
     --------
     >>> ok, bad = parse_events([{"request_id": "a", "output": "hi", "tokens_out": -1}])
     >>> ok, bad[0].field, bad[0].reason
-    ([], 'tokens_out', 'expected a number >= 0, got -1')
+    ([], 'tokens_out', 'expected a number from 0 to 1e+18, got -1')
     """
     good, errors = [], []
     for i, row in enumerate(rows):
