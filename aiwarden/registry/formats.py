@@ -97,7 +97,8 @@ class ArtifactFormat:
                 f"{kw.get('model', '')} version {kw.get('version', '')} is a {self.name} "
                 "artifact that no admin trusted; refusing to load it.", "trust")
         if self.name == "skops":
-            return EstimatorPredictor(_load_skops(data, trusted_types), "skops", **kw)
+            return EstimatorPredictor(_a_model(_load_skops(data, trusted_types), "skops"),
+                                      "skops", **kw)
         if self.name == "onnx":
             return _onnx.OnnxPredictor(_onnx.session(data), **kw)
         if self.name == "prompt":
@@ -105,12 +106,13 @@ class ArtifactFormat:
         if self.name == "pickle":
             import pickle
 
-            return EstimatorPredictor(_guard(lambda: pickle.loads(data)), "pickle", **kw)
+            return EstimatorPredictor(_a_model(_guard(lambda: pickle.loads(data)), "pickle"),
+                                      "pickle", **kw)
         if self.name == "joblib":
             import joblib
 
-            return EstimatorPredictor(_guard(lambda: joblib.load(io.BytesIO(data))), "joblib",
-                                      **kw)
+            return EstimatorPredictor(
+                _a_model(_guard(lambda: joblib.load(io.BytesIO(data))), "joblib"), "joblib", **kw)
         obj = _call_entry_point(str(entry_point), data)
         return EstimatorPredictor(obj, "python", **kw)
 
@@ -191,6 +193,15 @@ def _load_skops(data: bytes, trusted_types: Sequence[str]) -> Any:
     except Exception as exc:
         raise ArtifactFormatError(f"skops cannot load the artifact: {why(exc)}",
                                   "artifact") from None
+
+
+def _a_model(obj: Any, fmt: str) -> Any:
+    """The loaded object, if it can predict: a dict or a bare transformer is refused at the
+    registration's trial load, not when the gateway first needs it."""
+    if not callable(getattr(obj, "predict", None)):
+        raise ArtifactFormatError(f"The {fmt} artifact holds a {type(obj).__name__}, which "
+                                  "has no predict(): it is not a model.", "artifact")
+    return obj
 
 
 def _guard(fn: Any) -> Any:

@@ -105,11 +105,28 @@ def test_open_server_refuses_trust_beyond_sklearn_naming_the_flag(
     assert detail["field"] == "trust"
     assert "zoneinfo.ZoneInfo" in detail["message"]
     assert "--allow-code-artifacts" in detail["message"]
-    # the flag, or an admin key, makes it the operator's decision again
+    # the flag, or an admin key, makes it the operator's decision again: trust passes, and
+    # the trial load then refuses a dict, which is no model
     for which in ("flag", "keyed"):
         r = post(servers, which, "zone", plain, trust="true")
-        assert r.status_code == 201, r.text
-        assert r.json()["trusted_types"] == ["zoneinfo.ZoneInfo"]
+        assert r.status_code == 422, r.text
+        detail = r.json()["detail"]
+        assert detail["error"] == "invalid_artifact" and detail["field"] == "artifact"
+        assert "dict" in detail["message"] and "predict()" in detail["message"]
+
+
+@pytest.mark.parametrize("which", ["flag", "keyed"])
+@pytest.mark.parametrize("obj", [{"model": None}, None, [1, 2]], ids=["dict", "none", "list"])
+def test_an_artifact_that_is_no_model_is_refused_at_registration(
+        servers: dict[str, Any], which: str, obj: Any) -> None:
+    r = post(servers, which, "nomodel", sio.dumps(obj), trust="true")
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert detail["error"] == "invalid_artifact" and detail["field"] == "artifact"
+    assert type(obj).__name__ in detail["message"], detail
+    url, headers = servers[which]
+    listed = httpx.get(f"{url}/api/v1/registry/models/nomodel/versions", headers=headers)
+    assert listed.status_code == 404, listed.text  # nothing stored, not even the model
 
 
 def test_sklearn_tree_needs_trust_and_the_403_says_how(servers: dict[str, Any]) -> None:
