@@ -108,7 +108,8 @@ def ingest_labels(db: Database, refs: References, model: ModelRow, ids: pa.Array
                   values: pa.Array, *, bucket_seconds: int, levels: tuple[int, ...],
                   errors: list[rows.RowError] | None = None,
                   segment_top_n: int = segments.DEFAULT_TOP_N,
-                  classes: tuple[str, ...] | None = None) -> LabelResult:
+                  classes: tuple[str, ...] | None = None,
+                  numeric: bool = False) -> LabelResult:
     now = time.time()
     n = len(ids)
     errors = list(errors or [])
@@ -137,6 +138,12 @@ def ingest_labels(db: Database, refs: References, model: ModelRow, ids: pa.Array
         other = ~bad & ~unread & ~no_label & ~np.isin(lab, np.array(classes, dtype=object))
         errors += [rows.RowError(int(i), "label", f"a binary model's label is one of "
                                  f"{list(classes)}, got {lab[i]!r}")
+                   for i in np.flatnonzero(other)]
+    if numeric:  # a regression model's label is a number: "x" was joined, then ignored
+        values_ = pd.to_numeric(pd.Series(lab, dtype=object), errors="coerce").to_numpy()
+        other = ~bad & ~unread & ~no_label & ~np.isfinite(values_.astype(np.float64))
+        errors += [rows.RowError(int(i), "label", f"a regression model's label is a finite "
+                                 f"number, got {lab[i]!r}")
                    for i in np.flatnonzero(other)]
     ok = np.ones(n, dtype=bool)
     ok[[e.row for e in errors]] = False

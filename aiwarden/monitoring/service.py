@@ -293,7 +293,8 @@ class Monitor:
                                   bucket_seconds=self.settings.bucket_seconds,
                                   levels=levels, errors=errors,
                                   segment_top_n=self.settings.segment_top_n,
-                                  classes=self._binary_classes(m))
+                                  classes=self._binary_classes(m),
+                                  numeric=self._task(m) == Task.REGRESSION)
         res.ignored_columns = sorted(ignored)
         # a row that is not an object has one error, "row": its missing id is not another
         not_objects = {e.row for e in errors if e.field == "row"}
@@ -302,16 +303,23 @@ class Monitor:
                           if e["row"] not in not_objects or e["field"] == "row"]
         return res
 
-    def _binary_classes(self, m: repo.ModelRow) -> tuple[str, ...] | None:
-        """The serving version's two classes when it is a binary classifier: a label that is
-        neither ('banana', 7, 0.5) is refused, not counted as a third class."""
+    def _serving_schema(self, m: repo.ModelRow) -> Any:
         with self.db.peek() as conn:
             try:
                 v = repo.get_version(conn, m)
             except repo.NotFound:
                 return None
             ref = self.refs.get(conn, v.id)
-        schema = None if ref is None else ref.schema_
+        return None if ref is None else ref.schema_
+
+    def _task(self, m: repo.ModelRow) -> Task | None:
+        schema = self._serving_schema(m)
+        return None if schema is None else schema.task
+
+    def _binary_classes(self, m: repo.ModelRow) -> tuple[str, ...] | None:
+        """The serving version's two classes when it is a binary classifier: a label that is
+        neither ('banana', 7, 0.5) is refused, not counted as a third class."""
+        schema = self._serving_schema(m)
         if schema is None or schema.task != Task.BINARY or len(schema.classes) != 2:
             return None
         return schema.classes

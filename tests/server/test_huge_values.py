@@ -122,3 +122,23 @@ def test_llm_numbers_beyond_the_ingest_bound_are_refused_naming_the_field(
         {"request_id": "over", "output": "ok fine.", "tokens_in": 10**19}]).json()
     assert out["rejected"] == 1 and out["received"] == 2, out
     assert out["errors"][0]["field"] == "tokens_in"
+
+
+def test_a_regression_label_that_is_not_a_number_is_refused_naming_it(http: httpx.Client
+                                                                       ) -> None:
+    """Outside review (LOW): "x" was joined, counted in `labels`, then silently ignored."""
+    _regression(http, "reg-labels")
+    http.post("/models/reg-labels/predictions",
+              json=[{"prediction_id": p, "x": 1, "pred": 1.5} for p in "abcd"]
+              ).raise_for_status()
+    got = http.post("/models/reg-labels/labels", json=[
+        {"prediction_id": "a", "label": "x"}, {"prediction_id": "b", "label": 2},
+        {"prediction_id": "c", "label": "2.5"}, {"prediction_id": "d", "label": "inf"}]).json()
+    assert (got["joined"], got["rejected"]) == (2, 2), got
+    assert {(e["prediction_id"], e["field"]) for e in got["errors"]} == {("a", "label"),
+                                                                       ("d", "label")}
+    assert "finite number, got 'x'" in got["errors"][0]["reason"]
+    value = http.get("/models/reg-labels/metrics", params={"metric": "performance",
+                                                           "start": "-1h"}
+                     ).json()["points"][-1]["value"]
+    assert value["labels"] == 2
