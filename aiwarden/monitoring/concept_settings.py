@@ -55,8 +55,8 @@ class ConceptDriftSettings:
         if not isinstance(doc, Mapping):
             raise ParameterError("concept drift settings: expected a JSON object with "
                                  f"{', '.join(_KEYS)}.", "body")
+        unknown = sorted(set(doc) - set(_KEYS))  # null or not: an unknown key is a mistake
         doc = {k: v for k, v in doc.items() if v is not None}  # null: the default
-        unknown = sorted(set(doc) - set(_KEYS))
         if unknown:
             raise ParameterError(f"{unknown[0]}: unknown setting; use {', '.join(_KEYS)}.",
                                  unknown[0])
