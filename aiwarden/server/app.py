@@ -185,8 +185,11 @@ def create_app(settings: ServerSettings | None = None,
             alerts.stop.set()
             attribution.stop.set()
             maintenance.join(timeout=10)
-            if alerts.is_alive():
-                alerts.join(timeout=30)
+            # every thread that touches the store ends before its pool is disposed: one
+            # still at work after dispose() opened a connection nobody closed
+            for thread, limit in ((alerts, 30), (heartbeat, 5), (attribution, 30)):
+                if thread.is_alive():
+                    thread.join(timeout=limit)
             notifications.deliverer.stop(timeout=5)
             close_gateways(app)  # queued prediction events reach monitoring first
             close_guardrails(app)  # and queued guardrail events

@@ -254,6 +254,33 @@ def test_the_thumbnail_store_keeps_its_bounds(tmp_path: Any) -> None:
     assert store.path(1, "../../etc/passwd").parent == tmp_path / "1"
 
 
+def test_thumbnails_are_pruned_every_twentieth_of_the_bound(tmp_path: Any) -> None:
+    from aiwarden.monitoring.image_events import ThumbnailStore
+
+    store = ThumbnailStore(tmp_path, side=8, max_count=40)  # a pass every 2 written
+    folder = tmp_path / "1"
+    store.save(1, "a", Image.new("RGB", (8, 8)))
+    assert store.prune_due(1, 1) == 0  # 1 of 2: no pass yet
+    for i in range(45):
+        store.save(1, f"p{i}", Image.new("RGB", (8, 8)))
+    assert len(list(folder.glob("*.jpg"))) == 46
+    assert store.prune_due(1, 45) == 6 and len(list(folder.glob("*.jpg"))) == 40
+    assert store.prune_due(2, 1) == 0  # each model counts its own
+
+
+def test_property_rows_equal_the_table_cell_by_cell() -> None:
+    from aiwarden.images._properties import PropertyTable
+    from aiwarden.monitoring.image_events import _property_rows
+
+    cols = {"brightness": np.array([0.5, np.nan, 2.0]), "width": np.array([1.0, 2.0, 3.0]),
+            "format": np.array(["JPEG", "PNG", "JPEG"], dtype=object)}
+    rows = _property_rows(PropertyTable(cols), 3)
+    assert rows == [{"brightness": 0.5, "width": 1.0}, {"brightness": None, "width": 2.0},
+                    {"brightness": 2.0, "width": 3.0}]
+    assert all(type(v) is float for r in rows for v in r.values() if v is not None)
+    assert _property_rows(PropertyTable({}), 2) == [{}, {}]
+
+
 
 def test_the_feature_panel_renders_every_column_of_an_image_model(
         server: ThreadServer, http: httpx.Client) -> None:
