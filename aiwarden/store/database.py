@@ -20,12 +20,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, exc, text
+from sqlalchemy.pool import NullPool
 
 __all__ = ["Database", "default_url"]
 
@@ -47,19 +49,23 @@ class Database:
     """An engine plus the dialect-specific bits the repositories need."""
 
     def __init__(self, url: str, *, synchronous: str = "FULL") -> None:
-        self.url = url
+        self.url, self._synchronous = url, synchronous
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             path = url.split("///", 1)[-1]
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self.engine: Engine = create_engine(
-                url, connect_args={"timeout": 60, "check_same_thread": False},
-                pool_size=8, max_overflow=8)
-            _sqlite_pragmas(self.engine, synchronous)
+        self.engine: Engine = self._engine(pool_size=8, max_overflow=8)
+
+    def _engine(self, **pool: Any) -> Engine:
+        if self.is_sqlite:
+            engine = create_engine(
+                self.url, connect_args={"timeout": 60, "check_same_thread": False}, **pool)
+            _sqlite_pragmas(engine, self._synchronous)
         else:
-            self.engine = create_engine(url, pool_size=8, max_overflow=8)
-            _pg_liveness(self.engine)
+            engine = create_engine(self.url, **pool)
+            _pg_liveness(engine)
+        return engine
 
     def migrate(self) -> None:
         """Bring the schema to the newest migration (idempotent; run at every start)."""
@@ -115,7 +121,13 @@ class Database:
             yield conn.execution_options(isolation_level="AUTOCOMMIT")
 
     def dispose(self) -> None:
+        """Close the pooled connections; later use still works, one connection per use.
+
+        Why not the same engine: after ``Engine.dispose()`` a thread still at work (one
+        that outlived its server's shutdown) checked a new connection into a new pool that
+        nobody disposed, and it stayed open until the garbage collector found it."""
         self.engine.dispose()
+        self.engine = self._engine(poolclass=NullPool)
 
 
 def _sqlite_pragmas(engine: Engine, synchronous: str) -> None:

@@ -111,3 +111,29 @@ def test_a_savepoint_inside_a_model_write_rolls_back_alone(db: Database) -> None
     with db.peek() as conn:
         assert kv.get(conn, "first") == {"n": 1}
         assert kv.get(conn, "second") == {"n": 3}
+
+
+def test_use_after_dispose_leaves_no_connection_open(tmp_path: Path) -> None:
+    """A thread that outlives its server's shutdown still reads and writes, and leaves no
+    connection behind: one left in a fresh pool once failed a later, unrelated test when
+    the garbage collector closed it (psycopg's ResourceWarning)."""
+    with migrated_database("postgresql", tmp_path) as database:
+        name = database.url.rsplit("/", 1)[-1]
+        admin = create_engine(PG_ADMIN)
+        try:
+            def backends() -> int:
+                with admin.connect() as c:
+                    return c.execute(text("SELECT count(*) FROM pg_stat_activity WHERE "
+                                          "datname = :n"), {"n": name}).scalar_one()
+
+            with database.read() as conn:
+                conn.execute(text("SELECT 1"))
+            assert backends() == 1  # pooled
+            database.dispose()
+            assert backends() == 0
+            with database.write(3) as conn:  # a straggler after the shutdown
+                conn.execute(kv_state.insert().values(key="late", value="1", updated_at=0.0))
+            assert _value(database, "late") == "1"
+            assert backends() == 0  # closed on return, not pooled
+        finally:
+            admin.dispose()
