@@ -41,10 +41,11 @@ __all__ = [
     "measure",
     "shared",
     "thumbnail_jpeg",
+    "write_atomic",
 ]
 
 CHUNK = 64  # images per task: memory of a worker is bounded by a chunk's decoded pixels
-NICE = 5  # workers yield to the server's threads when the cores are busy
+NICE = 10  # workers yield to the server's threads when the cores are busy
 
 
 class PoolBusy(AiwardenError):
@@ -58,10 +59,20 @@ class PoolBusy(AiwardenError):
 @dataclass(frozen=True)
 class Measured:
     """Properties of a batch, and a thumbnail (JPEG bytes, None if not decodable or not
-    asked for) per image."""
+    asked for, or written to its ``keep_at`` path instead) per image; ``kept``: how many
+    thumbnails were written to ``keep_at`` paths."""
 
     table: PropertyTable
     thumbnails: list[bytes | None]
+    kept: int = 0
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """``data`` at ``path``, whole or not at all: a reader sees the old file or the new."""
+    tmp = f"{os.fspath(path)}.{os.getpid()}.{time.monotonic_ns()}.tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
 
 
 def thumbnail_jpeg(image: Any, side: int) -> bytes:
@@ -74,16 +85,32 @@ def thumbnail_jpeg(image: Any, side: int) -> bytes:
 
 
 def measure(items: Sequence[Any], thumb_side: int | None = None,
-            decode_options: dict[str, Any] | None = None) -> Measured:
-    """Decode, measure and thumbnail ``items`` in this process, a chunk at a time."""
-    tables, thumbs = [], []
+            decode_options: dict[str, Any] | None = None,
+            keep_at: Sequence[str | None] | None = None) -> Measured:
+    """Decode, measure and thumbnail ``items`` in this process, a chunk at a time.
+
+    ``keep_at[i]``: where item i's thumbnail is written (None: returned instead). Why
+    here: creating a file per image cost the server process more CPU than the rest of an
+    image batch's ingest; a worker that made the thumbnail writes it, at its lower priority.
+    """
+    tables, thumbs, kept, made = [], [], 0, set()
     for s in range(0, max(len(items), 1), CHUNK):
         decoded = [decode(it, **(decode_options or {})) for it in items[s:s + CHUNK]]
         tables.append(compute_properties(decoded))
-        thumbs += [thumbnail_jpeg(d.image, thumb_side) if thumb_side and isinstance(d, Decoded)
-                   else None for d in decoded]
+        for i, d in enumerate(decoded, start=s):
+            data = (thumbnail_jpeg(d.image, thumb_side)
+                    if thumb_side and isinstance(d, Decoded) else None)
+            path = keep_at[i] if keep_at is not None else None
+            if data is not None and path is not None:
+                folder = os.path.dirname(path)
+                if folder not in made:
+                    os.makedirs(folder, exist_ok=True)
+                    made.add(folder)
+                write_atomic(path, data)
+                kept, data = kept + 1, None
+            thumbs.append(data)
         del decoded
-    return Measured(concat(tables), thumbs)
+    return Measured(concat(tables), thumbs, kept)
 
 
 def auto_workers() -> int:
@@ -117,10 +144,12 @@ class MeasurePool(SpawnedPool):
         self.counts = dict.fromkeys(("requests", "refused", "in_process", "failed"), 0)
 
     def measure(self, items: Sequence[Any], thumb_side: int | None = None,
-                **decode_options: Any) -> Measured:
+                keep_at: Sequence[str | None] | None = None, **decode_options: Any
+                ) -> Measured:
         """What :func:`measure` returns, computed in the workers; raises :class:`PoolBusy`."""
         with self.slot():
-            return self._run(list(items), thumb_side, decode_options)
+            return self._run(list(items), thumb_side, decode_options,
+                             None if keep_at is None else list(keep_at))
 
     @contextlib.contextmanager
     def slot(self) -> Iterator[None]:
@@ -143,22 +172,23 @@ class MeasurePool(SpawnedPool):
             self._seconds = took if not self._seconds else 0.8 * self._seconds + 0.2 * took
             self._slots.release()
 
-    def _run(self, items: list[Any], thumb_side: int | None,
-             options: dict[str, Any]) -> Measured:
+    def _run(self, items: list[Any], thumb_side: int | None, options: dict[str, Any],
+             keep_at: list[str | None] | None) -> Measured:
         pool = self._started() if self.workers else None
         if pool is None or not items:
             self.counts["in_process"] += 1
-            return measure(items, thumb_side, options)
+            return measure(items, thumb_side, options, keep_at)
         try:
-            parts = [pool.submit(measure, items[s:s + CHUNK], thumb_side, options)
+            parts = [pool.submit(measure, items[s:s + CHUNK], thumb_side, options,
+                                 None if keep_at is None else keep_at[s:s + CHUNK])
                      for s in range(0, len(items), CHUNK)]
             done = [f.result() for f in parts]
         except Exception as exc:  # a worker died, the pool broke: measure here
             self.counts["failed"] += 1
             self._broke(pool, exc)
-            return measure(items, thumb_side, options)
+            return measure(items, thumb_side, options, keep_at)
         return Measured(concat([m.table for m in done]),
-                        [t for m in done for t in m.thumbnails])
+                        [t for m in done for t in m.thumbnails], sum(m.kept for m in done))
 
 
 def _start_worker() -> None:

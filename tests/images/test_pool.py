@@ -78,6 +78,28 @@ def test_workers_compute_what_the_calling_process_computes(pool: MeasurePool) ->
     assert got.table.columns["non_finite"][-5] == 1
 
 
+def test_workers_write_each_thumbnail_where_told(pool: MeasurePool, tmp_path: Path) -> None:
+    """The worker that made a thumbnail writes it (the server process then creates no
+    file): the same bytes as made in the calling process, none where no path or image."""
+    items = _items()
+    keep_at = [None if i % 7 == 0 else str(tmp_path / "m" / f"{i}.jpg")
+               for i in range(len(items))]
+    want = measure(items, 32)
+    before = pool.counts["in_process"]
+    got = pool.measure(items, 32, keep_at=keep_at)
+    assert pool.counts["in_process"] == before  # the worker wrote them
+    written = {int(p.stem) for p in (tmp_path / "m").glob("*.jpg")}
+    expected = {i for i, t in enumerate(want.thumbnails) if t and keep_at[i]}
+    assert written == expected and got.kept == len(expected) and max(expected) >= CHUNK
+    for i, thumb in enumerate(got.thumbnails):
+        if i in expected:
+            assert thumb is None and (tmp_path / "m" / f"{i}.jpg").read_bytes() == \
+                want.thumbnails[i]
+        else:
+            assert thumb == want.thumbnails[i]  # returned, as without keep_at
+    assert not list((tmp_path / "m").glob("*.tmp"))  # no half-written file left
+
+
 def test_a_full_pool_refuses_with_a_retry_delay() -> None:
     p = MeasurePool(0, max_inflight=2, max_wait=0.01)
     with p.slot(), p.slot():
