@@ -12,6 +12,7 @@ the same reason whichever path it took and every stored batch has the same colum
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -475,7 +476,9 @@ def _check_times(batch: Batch, now: float) -> np.ndarray:
                                 format="ISO8601")
         # Seconds from the epoch whatever resolution pandas inferred (pandas 3 parses
         # "...T13:00:00Z" to microseconds, so its int64 view is not nanoseconds).
-        seconds = (parsed - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+        # The epoch in the parsed unit: in nanoseconds it turned a year past 2262 into a 500
+        seconds = (parsed - pd.Timestamp(0, tz="UTC").as_unit(parsed.dt.unit)
+                   ).dt.total_seconds()
         ts = np.where(as_num.notna(), as_num.to_numpy(np.float64, na_value=np.nan),
                       seconds.to_numpy(np.float64, na_value=np.nan))
         given = text.notna().to_numpy()
@@ -489,7 +492,21 @@ def _check_times(batch: Batch, now: float) -> np.ndarray:
     if bad.any():
         batch.fail(np.flatnonzero(bad), TS, "not a plausible time")
         ts = np.where(bad, now, ts)
+    ahead = ts > now + MAX_AHEAD_S
+    if ahead.any():  # a clock or unit error: it would sit past every window and retention
+        idx = np.flatnonzero(ahead)
+        batch.fail(idx, TS, [f"{_iso(ts[i])} is {(ts[i] - now) / 86400:,.1f} days ahead of "
+                             f"the server's clock; at most {MAX_AHEAD_S // 3600} hours ahead "
+                             f"is accepted" for i in idx])
+        ts = np.where(ahead, now, ts)
     return ts
+
+
+MAX_AHEAD_S = 86400  # how far ahead of the server's clock an event time may be
+
+
+def _iso(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
 
 def _check_error(batch: Batch) -> pa.Array:

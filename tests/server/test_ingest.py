@@ -230,6 +230,23 @@ def test_json_envelopes_single_list_and_rows(http: httpx.Client) -> None:
     assert http.get(f"/models/{name}").json()["predictions"] == 9
 
 
+def test_an_event_time_far_ahead_of_the_clock_is_quarantined_naming_it(
+        http: httpx.Client) -> None:
+    """Year 2554 was accepted: the row sat past every window and every retention pass."""
+    name = _model(http)
+    now = time.time()
+    rows = json_rows(scored_frame(3, seed=2), now - 60)
+    rows[1]["timestamp"] = "2554-01-01T00:00:00Z"
+    rows[2]["timestamp"] = now + 3600  # a clock a little fast: kept
+    res = _post(http, name, rows)
+    assert (res["accepted"], res["quarantined"]) == (2, 1), res
+    (err,) = res["errors"]
+    assert (err["row"], err["field"]) == (1, "timestamp")
+    assert err["reason"].startswith("2554-01-01T00:00:00Z is ") and "days ahead of the " \
+        "server's clock; at most 24 hours ahead is accepted" in err["reason"], err
+    assert sorted(_events(http, name, now - 120, now + 7200).prediction_id) == ["p0", "p2"]
+
+
 def test_json_row_format_fills_the_schema_columns(http: httpx.Client) -> None:
     name = _model(http)
     now = time.time()
