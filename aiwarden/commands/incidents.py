@@ -62,6 +62,11 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _show_text(inc: dict[str, Any]) -> None:
+    """The timeline in the sentences the postmortem uses (a fired alert names its rule and
+    value), then the latest root-cause analysis in full: each RCA inlined where it
+    happened buried the timeline under pages of tables."""
+    from aiwarden.incidents.lifecycle import TimelineEntry
+    from aiwarden.incidents.postmortem import describe
     from aiwarden.monitoring.windows import to_iso
 
     print(f"#{inc['id']} {inc['title']}\n{inc['model']} · {inc['status']} · "
@@ -69,12 +74,17 @@ def _show_text(inc: dict[str, Any]) -> None:
     for rb in inc.get("runbooks", []):
         print(f"runbook: {rb}")
     print("\ntimeline:")
+    analyses = []
     for e in inc["timeline"]:
-        text = e["detail"].get("text") or e["detail"].get("receiver") or e["detail"].get(
-            "to") or ""
-        print(f"  {to_iso(e['at'])[:19]}  {e['actor']:<12} {e['kind']:<14} {text}")
-        if e["kind"] == "action" and "markdown" in e["detail"]:
-            print("\n" + e["detail"]["markdown"])
+        entry = TimelineEntry(e["at"], e["actor"], e["kind"], e.get("detail") or {})
+        print(f"  {to_iso(entry.at)[:19]}  {entry.actor:<12} {describe(entry)}")
+        if entry.kind == "action" and "markdown" in entry.detail:
+            analyses.append(entry)
+    if analyses:
+        more = (f" (the latest of {len(analyses)}; `-o json` has every one)"
+                if len(analyses) > 1 else "")
+        print(f"\n{analyses[-1].detail.get('text', 'analysis')}, "
+              f"{to_iso(analyses[-1].at)[:19]}{more}:\n\n{analyses[-1].detail['markdown']}")
 
 
 def _act(args: argparse.Namespace) -> int:
