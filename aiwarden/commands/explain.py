@@ -103,6 +103,11 @@ def _explain_table(answer: dict[str, Any], top: int) -> None:
         if rest:
             print(f"  {sum(c['contribution'] or 0 for c in rest):+10.4f}  "
                   f"({len(rest)} other feature(s))")
+        logged = e.get("logged") or {}
+        if logged.get("agrees") is False:
+            print(f"  ! logged {_num(logged['value'])}, the registered model gives "
+                  f"{_num(logged['model'])}: this explains the registered model, not what "
+                  f"answered")
     for pid in answer["missing"]:
         print(f"{pid}: not a prediction id of this model")
 

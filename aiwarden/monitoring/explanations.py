@@ -203,9 +203,21 @@ class Explanations:
             at = [i for i, v in enumerate(versions) if v == ver]
             answer = self._explain_version(name, ver, frame.iloc[at], opts, should_stop)
             used[ver] = {k: v for k, v in answer.items() if k != "explanations"}
+            schema = self._schema(name, ver) if prediction_ids is not None else None
             for i, e in zip(at, answer["explanations"], strict=True):
                 out[i] = {**e, "row": i, "prediction_id": ids[i], "version": ver}
-        return {"model": name, "versions": used, "explanations": out, "missing": missing}
+                if schema is not None:
+                    out[i]["logged"] = logged_output(e, frame.iloc[i], schema)
+        disagree = [e["prediction_id"] for e in out
+                    if e is not None and (e.get("logged") or {}).get("agrees") is False]
+        return {"model": name, "versions": used, "explanations": out, "missing": missing,
+                **({"disagree": disagree} if prediction_ids is not None else {})}
+
+    def _schema(self, name: str, version: str) -> Any:
+        with self.monitor.db.read() as conn:
+            v = repo.get_version(conn, repo.get_model(conn, name), version)
+            ref = self.monitor.refs.get(conn, v.id)
+        return None if ref is None else ref.schema_
 
     def _explain_version(self, name: str, version: str, frame: pd.DataFrame,
                          opts: Any, should_stop: Callable[[], bool] | None = None
@@ -470,3 +482,62 @@ def _flat(row: Any, i: int) -> dict[str, Any]:
     if isinstance(nested, Mapping):
         return {**{k: v for k, v in row.items() if k != "features"}, **nested}
     return dict(row)
+
+
+#: how far a logged probability may sit from the model's own (clients round scores)
+PROBABILITY_TOLERANCE = 0.01
+#: relative distance for a logged regression prediction
+PREDICTION_TOLERANCE = 1e-3
+
+
+def logged_output(e: Mapping[str, Any], row: pd.Series, schema: Any) -> dict[str, Any]:
+    """The logged score or prediction beside the registered model's output on the logged
+    features. Why: an explanation is of what the registered model computes; if the served
+    model or its inputs were different (another artifact, a preprocessing step outside the
+    model), the logged answer disagrees and the explanation does not explain it."""
+    from aiwarden.engine.schema import Role
+
+    space, output, cls = e.get("output_space"), e.get("output"), e.get("explained_class")
+    complement = False
+    if output is None:
+        return {"value": None, "reason": "the model gave no finite output for this row"}
+    if space == "prediction":
+        column, comparable = schema.column_for(Role.PREDICTION), float(output)
+        what = "prediction"
+    else:
+        scores = schema.score_columns
+        match = [c for c in scores if c.label is not None and str(c.label) == str(cls)]
+        column = (match[0].name if match
+                  else scores[0].name if len(scores) == 1 and scores[0].label is None
+                  else None)
+        # a binary model's one score is its last class's: the other class's is 1 - score
+        complement = (not match and len(scores) == 1 and len(schema.classes) == 2
+                      and str(cls) == str(schema.classes[0]))
+        if complement:
+            column = scores[0].name
+        what = "score"
+        if space == "margin":
+            if len(scores) != 1:
+                return {"value": None, "reason": "a multiclass margin has no logged "
+                                                 "probability to compare with"}
+            comparable = float(1 / (1 + np.exp(-float(output))))
+        else:
+            comparable = float(output)
+    raw = row.get(column) if column is not None else None
+    try:
+        value = float(raw) if raw is not None else None
+    except (TypeError, ValueError):
+        value = None
+    if value is None or not np.isfinite(value):
+        return {"value": None, "reason": f"no {what} of class {cls!r} was logged"
+                if what == "score" and cls is not None else f"no {what} was logged"}
+    if what == "score" and complement:
+        value = 1.0 - value
+    diff = comparable - value
+    tol = (PROBABILITY_TOLERANCE if what == "score"
+           else PREDICTION_TOLERANCE * max(abs(value), abs(comparable), 1e-9))
+    return {"value": value, "model": comparable, "difference": diff,
+            "agrees": bool(abs(diff) <= tol),
+            "compared": f"logged {what} {column!r} vs the model's "
+                        f"{'probability (sigmoid of the margin)' if space == 'margin' else space}"}
+

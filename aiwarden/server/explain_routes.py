@@ -87,6 +87,19 @@ class Contribution(Open):
     rule: str | None = Field(None, description="LIME's condition, e.g. amount <= 10.50")
 
 
+class LoggedOutput(Open):
+    value: float | None = Field(description="the logged score of the explained class (or "
+                                            "the logged prediction); null: none (reason)")
+    model: float | None = Field(None, description="the registered model's on the logged "
+                                                  "features, in the same space")
+    difference: float | None = Field(None, description="model - value")
+    agrees: bool | None = Field(None, description="within 0.01 for a score, 0.1 % for a "
+                                                  "prediction; false: the explanation is "
+                                                  "not of what was served")
+    compared: str | None = None
+    reason: str | None = Field(None, description="why nothing was compared")
+
+
 class RowExplanation(Open):
     row: int
     prediction_id: str | None
@@ -98,6 +111,8 @@ class RowExplanation(Open):
     output: float | None
     residual: float | None = Field(description="output - base_value - sum(contributions)")
     contributions: list[Contribution] = Field(description="largest |contribution| first")
+    logged: LoggedOutput | None = Field(None, description="logged predictions only: the "
+                                                          "logged answer beside the model's")
 
 
 class Explained(Open):
@@ -106,6 +121,8 @@ class Explained(Open):
                                                  "features, background size, seed")
     explanations: list[RowExplanation]
     missing: list[str] = Field(description="prediction ids the model never accepted")
+    disagree: list[str] | None = Field(None, description="logged predictions whose logged "
+                                                         "answer the model does not give")
 
 
 class Importance(Open):

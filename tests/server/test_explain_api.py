@@ -112,6 +112,33 @@ def test_logged_predictions_are_explained_as_the_engine_explains_them(
     small = got["explanations"][1]  # the $4 purchase: amount leads its explanation
     assert small["contributions"][0]["feature"] == "amount"
     assert small["contributions"][0]["value"] == pytest.approx(4.0)
+    # the logged score beside the model's: sigmoid of the explained margin, the same
+    scores = trained.predict_proba(live.loc[[3, 0], FEATURES])[:, 1]
+    for e, score in zip(got["explanations"], scores, strict=True):
+        assert e["logged"]["agrees"] is True, e["logged"]
+        assert e["logged"]["value"] == pytest.approx(score, abs=1e-12)
+        assert e["logged"]["model"] == pytest.approx(score, abs=1e-9)
+    assert got["disagree"] == []
+
+
+def test_a_logged_score_the_model_does_not_give_is_flagged(
+        api: httpx.Client, model: dict[str, Any], trained: GradientBoostingClassifier) -> None:
+    """Served by something else than the registered model (outside review): the answer says
+    the explanation does not explain the logged score. A day back: no window test sees it."""
+    live = model["live"].loc[[5]].reset_index(drop=True)
+    score = float(trained.predict_proba(live[FEATURES])[0, 1])
+    rows = [{"prediction_id": f"served-elsewhere-{i}", "timestamp": model["t0"] - 86400 + i,
+             "version": "1", "features": {f: float(live.loc[0, f]) for f in FEATURES},
+             "prediction": int(s > 0.5), "scores": s}
+            for i, s in enumerate([1 - score, round(score, 3)])]
+    assert api.post(f"/models/{model['name']}/predictions", json=rows).json()["accepted"] == 2
+    got = api.post(f"/models/{model['name']}/explain", json={
+        "prediction_ids": ["served-elsewhere-0", "served-elsewhere-1"]}).json()
+    wrong, rounded = (e["logged"] for e in got["explanations"])
+    assert wrong["agrees"] is False and wrong["difference"] == pytest.approx(2 * score - 1)
+    assert rounded["agrees"] is True  # a client's rounding is not a disagreement
+    assert got["disagree"] == ["served-elsewhere-0"]
+    assert "logged score 'score' vs the model's probability" in wrong["compared"]
 
 
 def test_rows_sent_now_and_lime(api: httpx.Client, model: dict[str, Any]) -> None:
