@@ -112,10 +112,12 @@ class ThumbnailStore:
         try:  # os.scandir: pathlib's glob and stat cost 4x the system calls' own time
             with os.scandir(folder) as entries:
                 for e in entries:
-                    if e.name.endswith(".jpg"):
-                        with contextlib.suppress(OSError):
+                    with contextlib.suppress(OSError):
+                        if e.name.endswith(".jpg"):
                             st = e.stat()
                             files.append((st.st_mtime, st.st_size, e.path))
+                        elif e.name.endswith(".tmp") and now - e.stat().st_mtime > 3600:
+                            os.unlink(e.path)  # a write its process never finished
         except OSError:  # no folder yet
             return 0
         files.sort(reverse=True)  # newest first

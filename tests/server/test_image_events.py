@@ -255,6 +255,8 @@ def test_the_thumbnail_store_keeps_its_bounds(tmp_path: Any) -> None:
 
 
 def test_thumbnails_are_pruned_every_twentieth_of_the_bound(tmp_path: Any) -> None:
+    import os
+
     from aiwarden.monitoring.image_events import ThumbnailStore
 
     store = ThumbnailStore(tmp_path, side=8, max_count=40)  # a pass every 2 written
@@ -266,6 +268,11 @@ def test_thumbnails_are_pruned_every_twentieth_of_the_bound(tmp_path: Any) -> No
     assert len(list(folder.glob("*.jpg"))) == 46
     assert store.prune_due(1, 45) == 6 and len(list(folder.glob("*.jpg"))) == 40
     assert store.prune_due(2, 1) == 0  # each model counts its own
+    stale, fresh = folder / "x.jpg.1.2.tmp", folder / "y.jpg.1.3.tmp"  # writes never finished
+    stale.write_bytes(b"half"), fresh.write_bytes(b"half")
+    old = time.time() - 7200
+    os.utime(stale, (old, old))
+    assert store.prune(1) == 0 and not stale.exists() and fresh.exists()
 
 
 def test_property_rows_equal_the_table_cell_by_cell() -> None:
