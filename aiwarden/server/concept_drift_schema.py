@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import ConfigDict, Field, StrictBool
 
+from aiwarden._no_bool import NoBoolNumbers
 from aiwarden.monitoring.concept_settings import MAX_INT_PARAM
 
 __all__ = ["ConceptDriftSettingsBody"]
@@ -17,7 +18,7 @@ __all__ = ["ConceptDriftSettingsBody"]
 _Count = Annotated[int, Field(le=MAX_INT_PARAM)]
 
 
-class _Strict(BaseModel):
+class _Strict(NoBoolNumbers):
     """Parameters left out or null take the engine detector's default."""
 
     model_config = ConfigDict(extra="forbid")

@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from aiwarden._no_bool import NoBoolNumbers
 from aiwarden.monitoring.windows import parse_duration
 
 __all__ = ["DataSpec", "ExecutorSpec", "GateSpec", "HoldoutSpec", "ImageAuditSpec",
@@ -21,7 +22,7 @@ __all__ = ["DataSpec", "ExecutorSpec", "GateSpec", "HoldoutSpec", "ImageAuditSpe
 _ENTRY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
-class _Strict(BaseModel):
+class _Strict(NoBoolNumbers):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 

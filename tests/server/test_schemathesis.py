@@ -492,6 +492,25 @@ def test_a_bool_is_not_a_number(seeded) -> None:
     assert seeded.put("/rules/fuzz/bools", json={**rule, "min_rows": 0}).status_code == 200
 
 
+def test_a_bool_is_not_a_number_in_pipelines_and_detectors(seeded) -> None:
+    """The ST201 of the quiet long run (2026-12-06 23:20Z, postgresql-keyed): a pipeline's
+    ``gates.image_audit.max_outliers: false`` was stored as a limit of 0; a detector's
+    ``clock: true`` was read as 1 the same way. A bool field still takes a bool."""
+    body = {"command": ["train"], "enabled": False, "params": {}}
+    for gates in ({"image_audit": {"max_outliers": False}}, {"alpha": True},
+                  {"max_bad_share": False}):
+        got = seeded.put("/models/fuzz/pipeline", json={**body, "gates": gates})
+        assert got.status_code == 422, (gates, got.text)
+        assert "expected a number, got a boolean" in got.json()["detail"]["message"], got.text
+    got = seeded.put("/models/fuzz/concept-drift", json={"detectors": {"adwin": {"clock": True}}})
+    assert got.status_code == 422, got.text
+    ok = seeded.put("/models/fuzz/pipeline", json={**body, "gates": {"labels": False,
+                                                                     "max_bad_share": 0}})
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["gates"]["labels"] is False
+    assert seeded.delete("/models/fuzz/pipeline").status_code in (200, 204)
+
+
 def test_epoch_seconds_with_many_decimals_are_in_the_document(seeded) -> None:
     """The ST201 of the long run (2026-12-06): ``now=0.6706031352280124`` was read by the
     server and refused by the document's instant pattern (six decimals at most)."""
