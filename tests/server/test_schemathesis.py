@@ -225,6 +225,10 @@ KNOWN_ST302 = {
                                              "PUT",
     f"PUT {V1}/models/{{name}}/traffic": "a canary, shadow or ab names a version that must "
                                          "be registered",
+    f"POST {V1}/models/{{name}}/attribution-drift/check": "a model created without a version "
+                                                          "has none to check (404 naming "
+                                                          "version) until one is registered "
+                                                          "or given a reference",
 }
 
 
@@ -490,6 +494,17 @@ def test_a_bool_is_not_a_number(seeded) -> None:
         assert got.status_code == 422, (field, got.text)
         assert field in got.json()["detail"]["message"], got.text
     assert seeded.put("/rules/fuzz/bools", json={**rule, "min_rows": 0}).status_code == 200
+
+
+def test_a_model_without_a_version_has_no_attribution_check(seeded) -> None:
+    """The ST302 of KNOWN_ST302 that the quiet long run met (23:33Z, postgresql-open)."""
+    import uuid
+
+    name = f"bare-{uuid.uuid4().hex[:8]}"
+    assert seeded.post("/models", json={"name": name}).status_code == 201
+    got = seeded.post(f"/models/{name}/attribution-drift/check", json={})
+    assert got.status_code == 404, got.text
+    assert got.json()["detail"]["field"] == "version" and "has no version" in got.text
 
 
 def test_a_bool_is_not_a_number_in_pipelines_and_detectors(seeded) -> None:
