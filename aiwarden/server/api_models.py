@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from aiwarden._no_bool import NoBoolNumbers
 from aiwarden.incidents.rollback import RollbackPolicy
 from aiwarden.monitoring.windows import MAX_DURATION
 from aiwarden.server.pipeline_schema import pipeline_body
@@ -126,14 +127,14 @@ class ColumnSpec(BaseModel):
     label: str | None = None
 
 
-class SchemaSpec(BaseModel):
+class SchemaSpec(NoBoolNumbers):
     """A version's schema as ``GET .../versions/{v}`` shows it (``format`` 1)."""
 
     model_config = ConfigDict(extra="forbid")
 
     columns: list[ColumnSpec]
     task: _Task = "none"
-    classes: list[str] = []
+    classes: list[str] = Field(default=[])
     # documented as an integer in [1, 1], not const 1: openapi-python-client 0.29 writes
     # `!= 1and` for an integer const, a SyntaxError in the generated client
     format: Annotated[Literal[1], WithJsonSchema({"type": "integer", "minimum": 1,
@@ -146,7 +147,7 @@ class SchemaSpec(BaseModel):
 _MatcherText = Annotated[str, Field(json_schema_extra={"pattern": MATCHER_TEXT})]
 
 
-class SilenceSpec(BaseModel):
+class SilenceSpec(NoBoolNumbers):
     model_config = ConfigDict(extra="forbid")
 
     # none would silence every alert: the server refuses it (a matcher must not match the
