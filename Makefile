@@ -34,7 +34,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m compileall -q aiwarden tests >/dev/null  # PYTHONDONTWRITEBYTECODE machines: the server processes tests start reuse these
-	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 3 --dist loadfile --no-loadscope-reorder  # 3 on 2 cores: tests wait on servers and processes (4,194 tests in 14:08 on a fresh clone, 2026-12-06)
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 3 --dist loadfile --no-loadscope-reorder  # 3 on 2 cores: tests wait on servers and processes (4,201 tests in 11:28 on a fresh clone, 2026-12-06)
 
 bench: $(STAMP)
 	$(BIN)/python bench/engine.py
