@@ -16,10 +16,11 @@ callers keep the numpy path.
 from __future__ import annotations
 
 import os
-from functools import cache
 from types import SimpleNamespace
 
 import numpy as np
+
+from aiwarden.engine._once import once
 
 __all__ = ["distinct", "kernels"]
 
@@ -157,7 +158,7 @@ def _distinct(v: np.ndarray, limit: int, keys: np.ndarray, counts: np.ndarray) -
     return found
 
 
-@cache
+@once
 def kernels() -> SimpleNamespace | None:
     """The compiled loops, loaded (from numba's disk cache after the first run) and run
     once on tiny inputs so no later call pays a compilation; None without numba or with

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from functools import cache
 from math import log, sqrt
 from typing import Any, NamedTuple
 
 import numpy as np
+
+from aiwarden.engine._once import once
 
 __all__ = ["LEVELS", "Kernel", "Window", "kernel", "new_window"]
 
@@ -82,7 +83,7 @@ class Kernel(NamedTuple):
     scan: Callable[[np.ndarray, int, np.ndarray, np.ndarray], int]
 
 
-@cache
+@once
 def kernel() -> Kernel | None:
     """The compiled loop, or None without numba (or with ``AIWARDEN_NO_NUMBA`` set).
 
