@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from aiwarden.engine._once import once
+
 __all__ = ["interventional_values", "kernel"]
 
 _FROM_NEITHER, _FROM_X_NOT_R, _FROM_R_NOT_X = 0, 1, 2
@@ -453,7 +455,6 @@ def _pack(model: Any, limit: int) -> np.ndarray:
     return nodes
 
 
-_COMPILED: Any = None
 # the compiled ones once kernel() ran: the ensemble loops call them
 _pop: Any = _pop_py
 _tree: Any = _tree_py
@@ -465,25 +466,26 @@ _ctz: Any = _ctz_py
 
 def kernel() -> Any:
     """The compiled (scans, walks) (numba, cached on disk), or None without numba."""
-    global _COMPILED
-    if _COMPILED is None:
-        try:
-            import numba
-            from numba.cpython.unsafe.numbers import trailing_zeros
-        except ImportError:
-            _COMPILED = False
-            return None
-        inline = numba.njit(cache=True, nogil=True, inline="always")
-        jit = numba.njit(cache=True, nogil=True)
-        g = globals()
-        g["_pop"] = inline(_pop_py)  # before _tree, which calls it
-        g["_tree"] = inline(_tree_py)
-        g["_fails"] = inline(_fails_py)
-        g["_ctz"] = trailing_zeros
-        g["_directions"] = jit(_directions_py)
-        g["_preorder"] = jit(_preorder_py)
-        _COMPILED = (jit(_scans), jit(_walks))
-    return _COMPILED or None
+    return _compiled() or None
+
+
+@once  # explanations run in several threads: one compiles, the others wait for it
+def _compiled() -> Any:
+    try:
+        import numba
+        from numba.cpython.unsafe.numbers import trailing_zeros
+    except ImportError:
+        return False
+    inline = numba.njit(cache=True, nogil=True, inline="always")
+    jit = numba.njit(cache=True, nogil=True)
+    g = globals()
+    g["_pop"] = inline(_pop_py)  # before _tree, which calls it
+    g["_tree"] = inline(_tree_py)
+    g["_fails"] = inline(_fails_py)
+    g["_ctz"] = trailing_zeros
+    g["_directions"] = jit(_directions_py)
+    g["_preorder"] = jit(_preorder_py)
+    return (jit(_scans), jit(_walks))
 
 
 #: per-block memory, in entries: the walk keeps block x trees x nodes int32 directions
