@@ -8,7 +8,6 @@ A field whose type admits ``bool`` (or ``Any``) still takes one.
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationInfo, field_validator
@@ -16,19 +15,12 @@ from pydantic import BaseModel, ValidationInfo, field_validator
 __all__ = ["NoBoolNumbers"]
 
 
-@cache
 def _takes_bool(annotation: Any) -> bool:
+    """Only asked when a boolean arrived: cheap enough without a cache (and an annotation
+    holding unhashable metadata could not be cached)."""
     if annotation is bool or annotation is Any:
         return True
-    return any(_takes_bool(a) for a in get_args(annotation) if _hashable(a))
-
-
-def _hashable(a: Any) -> bool:
-    try:
-        hash(a)
-    except TypeError:
-        return False
-    return True
+    return any(_takes_bool(a) for a in get_args(annotation))
 
 
 class NoBoolNumbers(BaseModel):

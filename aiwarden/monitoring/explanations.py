@@ -498,7 +498,7 @@ def logged_output(e: Mapping[str, Any], row: pd.Series, schema: Any) -> dict[str
     from aiwarden.engine.schema import Role
 
     space, output, cls = e.get("output_space"), e.get("output"), e.get("explained_class")
-    complement = False
+    complement = False  # compared with 1 - score
     if output is None:
         return {"value": None, "reason": "the model gave no finite output for this row"}
     if space == "prediction":
@@ -507,14 +507,12 @@ def logged_output(e: Mapping[str, Any], row: pd.Series, schema: Any) -> dict[str
     else:
         scores = schema.score_columns
         match = [c for c in scores if c.label is not None and str(c.label) == str(cls)]
-        column = (match[0].name if match
-                  else scores[0].name if len(scores) == 1 and scores[0].label is None
-                  else None)
+        single = scores[0] if len(scores) == 1 else None
         # a binary model's one score is its last class's: the other class's is 1 - score
-        complement = (not match and len(scores) == 1 and len(schema.classes) == 2
+        complement = (not match and single is not None and len(schema.classes) == 2
                       and str(cls) == str(schema.classes[0]))
-        if complement:
-            column = scores[0].name
+        column = (match[0].name if match else single.name
+                  if single is not None and (single.label is None or complement) else None)
         what = "score"
         if space == "margin":
             if len(scores) != 1:
@@ -540,4 +538,3 @@ def logged_output(e: Mapping[str, Any], row: pd.Series, schema: Any) -> dict[str
             "agrees": bool(abs(diff) <= tol),
             "compared": f"logged {what} {column!r} vs the model's "
                         f"{'probability (sigmoid of the margin)' if space == 'margin' else space}"}
-

@@ -12,7 +12,6 @@ the same reason whichever path it took and every stored batch has the same colum
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +24,7 @@ import pyarrow.compute as pc
 from aiwarden.engine._frame import is_binarylike, plain
 from aiwarden.engine.schema import ColumnType, Role, Schema, Task
 from aiwarden.errors import DataError
+from aiwarden.monitoring.windows import to_iso
 
 __all__ = ["ERROR", "LATENCY", "MAX_ID", "PID", "RESERVED", "TS", "VERSION", "Batch", "RowError",
            "check", "concat_stored", "from_arrow", "from_json", "id_text", "label_rows",
@@ -495,18 +495,14 @@ def _check_times(batch: Batch, now: float) -> np.ndarray:
     ahead = ts > now + MAX_AHEAD_S
     if ahead.any():  # a clock or unit error: it would sit past every window and retention
         idx = np.flatnonzero(ahead)
-        batch.fail(idx, TS, [f"{_iso(ts[i])} is {(ts[i] - now) / 86400:,.1f} days ahead of "
-                             f"the server's clock; at most {MAX_AHEAD_S // 3600} hours ahead "
-                             f"is accepted" for i in idx])
+        batch.fail(idx, TS, [f"{to_iso(float(ts[i]))} is {(ts[i] - now) / 86400:,.1f} days "
+                             f"ahead of the server's clock; at most {MAX_AHEAD_S // 3600} "
+                             f"hours ahead is accepted" for i in idx])
         ts = np.where(ahead, now, ts)
     return ts
 
 
 MAX_AHEAD_S = 86400  # how far ahead of the server's clock an event time may be
-
-
-def _iso(t: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
 
 def _check_error(batch: Batch) -> pa.Array:

@@ -289,12 +289,14 @@ class Monitor:
         else:
             ids, values, errors, ignored = rows.label_rows(payload)
         levels = self.levels
+        schema = self._serving_schema(m)
         res = joins.ingest_labels(self.db, self.refs, m, ids, values,
                                   bucket_seconds=self.settings.bucket_seconds,
                                   levels=levels, errors=errors,
                                   segment_top_n=self.settings.segment_top_n,
-                                  classes=self._binary_classes(m),
-                                  numeric=self._task(m) == Task.REGRESSION)
+                                  classes=_binary_classes(schema),
+                                  numeric=schema is not None
+                                  and schema.task == Task.REGRESSION)
         res.ignored_columns = sorted(ignored)
         # a row that is not an object has one error, "row": its missing id is not another
         not_objects = {e.row for e in errors if e.field == "row"}
@@ -312,17 +314,6 @@ class Monitor:
             ref = self.refs.get(conn, v.id)
         return None if ref is None else ref.schema_
 
-    def _task(self, m: repo.ModelRow) -> Task | None:
-        schema = self._serving_schema(m)
-        return None if schema is None else schema.task
-
-    def _binary_classes(self, m: repo.ModelRow) -> tuple[str, ...] | None:
-        """The serving version's two classes when it is a binary classifier: a label that is
-        neither ('banana', 7, 0.5) is refused, not counted as a third class."""
-        schema = self._serving_schema(m)
-        if schema is None or schema.task != Task.BINARY or len(schema.classes) != 2:
-            return None
-        return schema.classes
 
     # --------------------------------------------------------------- queries
     def _window(self, start: Any, end: Any, default_span: float = 86400) -> tuple[int, int]:
@@ -698,3 +689,11 @@ def _check_name(value: Any, field: str) -> None:
     if not isinstance(value, str) or not _NAME.fullmatch(value):
         raise ParameterError(f"{field}: expected 1-200 letters, digits or ._:@+- (starting "
                              f"with a letter or digit); got {value!r}.", field)
+
+
+def _binary_classes(schema: Any) -> tuple[str, ...] | None:
+    """The serving version's two classes when it is a binary classifier: a label that is
+    neither ('banana', 7, 0.5) is refused, not counted as a third class."""
+    if schema is None or schema.task != Task.BINARY or len(schema.classes) != 2:
+        return None
+    return schema.classes
