@@ -71,6 +71,7 @@ rules:
     _traffic(http, name, "1", failed=0, prefix="a")  # the old version was fine
     _traffic(http, name, "2", failed=40, prefix="b")  # the new one fails 40 % of the time
     out = evaluate(http)
+    rolled_by = time.time()  # the rollback happened in that evaluation
     fired = [t for t in out["transitions"] if t["labels"]["model"] == name
              and t["kind"] == "firing"]
     assert [(t["labels"]["rule"], t["labels"]["version"]) for t in fired] == [("crashes", "2")]
@@ -107,7 +108,10 @@ rules:
             c.rollback(name, reason="second thoughts")
         assert refused.value.status == 409 and "redeploy version 2" in str(refused.value)
     assert http.get(f"/registry/models/{name}/aliases").json()["champion"] == "1"
-    _traffic(http, name, "1", failed=2, prefix="d", ago=0.5)  # version 1 serves again
+    # version 1 serves again; only rows stamped after the rollback count, so on a fast run
+    # wait until the first of these (a failed one) is stamped after it
+    time.sleep(max(0.0, rolled_by + 0.6 - time.time()))
+    _traffic(http, name, "1", failed=2, prefix="d", ago=0.5)
     # after verify_for, the maintenance tick checks the rule again on version 1
     deadline = time.monotonic() + 20
     while not (verdicts := [e for e in _timeline(http, name) if e["kind"] == "action"
