@@ -173,7 +173,7 @@ def _tree(adapter: ModelAdapter, frame: pd.DataFrame, bg: pd.DataFrame,
     perturbation = tree_perturbation(adapter.estimator, opts.tree_perturbation)
     data = xb if perturbation == "interventional" else None
     try:
-        explainer = shap.TreeExplainer(adapter.estimator, data=data,
+        explainer = shap.TreeExplainer(_readable(adapter.estimator), data=data,
                                        feature_perturbation=perturbation,
                                        model_output="raw")
     except Exception as exc:
@@ -195,6 +195,58 @@ def _tree(adapter: ModelAdapter, frame: pd.DataFrame, bg: pd.DataFrame,
         values, base = _flip_binary(values, base, k, single)
     return Attributions("tree", space, values, base, _native_output(adapter, frame, x, k,
                                                                     space, single), k)
+
+
+def _readable(estimator: Any) -> Any:
+    """What shap's TreeExplainer is given: the estimator itself, except a scikit-learn
+    GradientBoostingClassifier with more than two classes, which shap 0.51 refuses ("binary
+    classification only") and is handed in shap's own dictionary format: each stage's tree
+    for class c adds its leaf values times the learning rate to output c, and the init's
+    per-class raw score is the base offset. The trees then sum to ``decision_function``
+    (``_parsed`` checks it on the rows before any value is used). An init that is not a
+    constant (a user's estimator) is left to shap, which refuses it."""
+    if (type(estimator).__name__ != "GradientBoostingClassifier"
+            or type(estimator).__module__.split(".")[0] != "sklearn"
+            or getattr(estimator, "estimators_", np.empty((0, 1))).shape[1] < 2):
+        return estimator
+    offset = _gb_offset(estimator)
+    if offset is None:
+        return estimator
+    n_out = estimator.estimators_.shape[1]
+    trees = []
+    for stage in estimator.estimators_:
+        for c, regressor in enumerate(stage):
+            t = regressor.tree_
+            values = np.zeros((t.node_count, n_out))
+            values[:, c] = t.value[:, 0, 0] * estimator.learning_rate
+            missing_left = getattr(t, "missing_go_to_left", None)
+            default = (t.children_left if missing_left is None
+                       else np.where(missing_left, t.children_left, t.children_right))
+            trees.append({"children_left": t.children_left, "children_right": t.children_right,
+                          "children_default": default, "features": t.feature,
+                          "thresholds": t.threshold.astype(np.float64), "values": values,
+                          "node_sample_weight": t.weighted_n_node_samples.astype(np.float64)})
+    return {"trees": trees, "base_offset": offset, "input_dtype": np.float32,
+            "internal_dtype": np.float64, "tree_output": "raw_value"}
+
+
+def _gb_offset(estimator: Any) -> np.ndarray | None:
+    """The per-class raw score a GradientBoostingClassifier starts from: its
+    ``decision_function`` on any row less what the trees add there (the init is a constant:
+    'zero' or a DummyClassifier's class priors through the loss's link); None for any other
+    init."""
+    from sklearn.dummy import DummyClassifier
+
+    init = estimator.init_
+    if not (init == "zero" if isinstance(init, str) else isinstance(init, DummyClassifier)):
+        return None
+    row = np.zeros((1, estimator.n_features_in_), dtype=np.float32)
+    names = getattr(estimator, "feature_names_in_", None)
+    raw = np.asarray(estimator.decision_function(
+        row if names is None else pd.DataFrame(row, columns=names)), dtype=np.float64)[0]
+    added = sum(np.array([r.tree_.predict(row).reshape(-1)[0] for r in stage])
+                for stage in estimator.estimators_) * estimator.learning_rate
+    return raw - added
 
 
 #: XGBoost objectives whose intercept is saved as a probability or a mean, not a margin
