@@ -39,7 +39,7 @@ def creds(db_url: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def admin(server: ThreadServer, creds: dict[str, str]) -> Iterator[Client]:
     with httpx.Client() as probe:  # the server re-reads "any keys?" every 2 s
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while probe.get(f"{server.url}/api/v1/registry/models").status_code != 401:
             assert time.monotonic() < deadline, "the server never started requiring keys"
             time.sleep(0.2)

@@ -64,7 +64,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
           ThreadServer(settings_for(f"sqlite:///{tmp / 'flag.db'}", tmp / "f",
                                     allow_code_artifacts=True)) as flag,
           ThreadServer(settings_for(keyed_url, tmp / "k")) as keyed):
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while httpx.get(f"{keyed.url}/api/v1/registry/models").status_code != 401:
             assert time.monotonic() < deadline, "the keyed server never required keys"
             time.sleep(0.2)
