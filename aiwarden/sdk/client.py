@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import numbers
 import re
 import time
+from base64 import b64encode
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +28,7 @@ from urllib.parse import quote
 import httpx
 import orjson
 
-from aiwarden.errors import check_param
+from aiwarden.errors import DataError, ParameterError, check_param
 from aiwarden.sdk import _payload as P
 from aiwarden.sdk._errors import ApiError, overload_delay
 from aiwarden.sdk.llm import LLMMixin
@@ -43,6 +45,9 @@ __all__ = ["ApiError", "Client", "overload_delay"]
 JSON_CHUNK_ROWS = 5_000
 BULK_CHUNK_ROWS = 200_000
 BULK_CHUNK_BYTES = 32 * 1024 * 1024  # half the server's default body limit
+MAX_IMAGES = 1000  # the server's images per request
+ARTIFACT_PREFIX = "artifacts://"
+_IMAGE_FIELD = re.compile(r"(?:rows|files)\[(\d+)\]")  # a 413's field: rows[5].image, files[5]
 
 
 _RELATIVE = re.compile(r"now|(?:now)?\s*-\s*\d+\s*[smhdw]")
@@ -106,6 +111,48 @@ def _merge(total: dict[str, Any], part: Mapping[str, Any], offset: int) -> None:
             total[key] = total.get(key, 0) + value
         else:
             total.setdefault(key, value)
+
+
+def _merge_images(total: dict[str, Any], part: Mapping[str, Any], offset: int) -> None:
+    """:func:`_merge`, and quality findings' ``index``/``related`` renumbered likewise (both
+    count within one request: the server checks each request's images on their own)."""
+    total.setdefault("errors", [])  # present though empty, as in one request's answer
+    _merge(total, {k: v for k, v in part.items() if k != "findings"}, offset)
+    found = total.setdefault("findings", [])
+    for f in part.get("findings") or []:
+        if isinstance(f, dict):
+            f = {**f, **{k: f[k] + offset for k in ("index", "related")
+                         if isinstance(f.get(k), int) and not isinstance(f.get(k), bool)}}
+        found.append(f)
+
+
+def _split_at(exc: ApiError, n: int) -> int | None:
+    """Where to split a refused image batch, or None to raise: a 413 ``too_many_pixels``
+    names the first image beyond the request's budget (send it and the rest again); a body
+    over the server's size limit is halved."""
+    if exc.status != 413 or n < 2:
+        return None
+    if exc.kind == "too_many_pixels":
+        found = _IMAGE_FIELD.match(exc.field or "")
+        k = int(found.group(1)) if found else 0
+        return k if 0 < k < n else None
+    return n // 2 if exc.kind == "body_too_large" else None
+
+
+def _image_body(images: Sequence[bytes | str], metas: Sequence[Mapping[str, Any]]
+                ) -> tuple[bytes, str]:
+    """One request's body: multipart when every image is bytes (no base64: a third smaller,
+    nothing to encode), else JSON rows with ``image`` (base64) or ``image_uri``."""
+    if any(isinstance(im, str) for im in images):
+        rows = [{**m, "image_uri": im} if isinstance(im, str)
+                else {**m, "image": b64encode(im).decode("ascii")}
+                for im, m in zip(images, metas, strict=True)]
+        return P.dumps({"rows": rows}), P.JSON
+    request = httpx.Request("POST", "http://multipart.invalid/",
+                            data={"metadata": P.dumps(list(metas)).decode()},
+                            files=[("files", (f"{i}", im, "application/octet-stream"))
+                                   for i, im in enumerate(images)])
+    return request.read(), request.headers["Content-Type"]
 
 
 def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
@@ -327,6 +374,90 @@ class Client(RegistryMixin, LLMMixin):
             said(start + chunk.num_rows, table.num_rows)
         return total
 
+    def log_images(self, name: str, images: Sequence[bytes | bytearray | str | Path],
+                   rows: Sequence[Mapping[str, Any]] | None = None, *,
+                   version: str | None = None, batch_size: int = 64,
+                   progress: Callable[[int, int], Any] | None = None) -> dict[str, Any]:
+        """Log image events (docs/image-events.md); answers the server's counts summed over
+        requests, with ``errors[*].row`` and ``findings[*].index`` counting from the start of
+        ``images``, so a caller never has to map a request's numbering back to its list.
+
+        ``images[i]``: encoded bytes, a local file (``Path`` or ``str``, read here), or an
+        ``artifacts://...`` URI the server reads from its artifact store. ``rows[i]``: its
+        event (prediction_id, prediction, scores, timestamp, features, tags, embedding);
+        ``version`` fills rows without one. A row without ``prediction_id`` gets the SHA-256
+        of its image (or URI), so sending the same list again is counted as ``duplicates``,
+        not stored twice. Every file is checked before anything is sent.
+
+        Requests of at most ``batch_size`` images and ~32 MB go as multipart (no base64), or
+        as JSON rows when they hold a URI. A request the server refuses for its decoded
+        pixels (413 ``too_many_pixels`` naming the first image beyond the budget) is sent
+        again in two parts, so a caller need not know the server's budget; 429 is waited
+        out as elsewhere. If a request fails, the earlier ones are stored: calling again is
+        safe. ``progress(sent, total)`` is called after each request (images).
+        """
+        check_param(isinstance(batch_size, int) and 1 <= batch_size <= MAX_IMAGES,
+                    "batch_size", "Client.log_images", f"an int in [1, {MAX_IMAGES}]",
+                    batch_size)
+        items = list(images)
+        if rows is not None and len(rows) != len(items):
+            raise ParameterError(f"Client.log_images needs one row per image: got "
+                                 f"{len(items)} images and {len(rows)} rows.")
+        metas = [dict(r) for r in rows] if rows is not None else [{} for _ in items]
+        sizes = []
+        for i, (item, meta) in enumerate(zip(items, metas, strict=True)):
+            if "image" in meta or "image_uri" in meta:
+                raise ParameterError(f"rows[{i}] holds an image: pass it in 'images' instead.")
+            if version is not None and meta.get("version") is None:
+                meta["version"] = version
+            if isinstance(item, str) and item.startswith(ARTIFACT_PREFIX):
+                sizes.append(len(item))
+            elif isinstance(item, bytes | bytearray):
+                sizes.append(len(item) * 4 // 3)  # as base64, should the request be JSON
+            elif isinstance(item, str | Path):
+                if not Path(item).is_file():
+                    raise DataError(f"images[{i}]: no file at {str(item)!r}; nothing was "
+                                    f"sent.", f"images[{i}]")
+                sizes.append(Path(item).stat().st_size * 4 // 3)
+            else:
+                raise ParameterError(f"images[{i}] must be bytes, a file path or an "
+                                     f"'{ARTIFACT_PREFIX}...' URI. Got "
+                                     f"{type(item).__name__} instead.")
+        total: dict[str, Any] = {}
+        path = self._path(name, "images")
+
+        def post(start: int, data: list[bytes | str], part: list[dict[str, Any]]) -> None:
+            body, kind = _image_body(data, part)
+            try:
+                answer = self._json("POST", path, content=body, content_type=kind)
+            except ApiError as exc:
+                k = _split_at(exc, len(data))
+                if k is None:
+                    raise
+                post(start, data[:k], part[:k])
+                post(start + k, data[k:], part[k:])
+                return
+            _merge_images(total, answer or {}, start)
+            if progress is not None:
+                progress(start + len(data), len(items))
+
+        start = 0
+        while start < len(items):
+            end, size = start + 1, sizes[start]
+            while end < len(items) and end - start < batch_size \
+                    and size + sizes[end] <= BULK_CHUNK_BYTES:
+                size += sizes[end]
+                end += 1
+            data = [_image_data(i, items[i]) for i in range(start, end)]
+            part = metas[start:end]
+            for im, meta in zip(data, part, strict=True):
+                if meta.get("prediction_id") is None:
+                    raw = im.encode() if isinstance(im, str) else im
+                    meta["prediction_id"] = hashlib.sha256(raw).hexdigest()[:32]
+            post(start, data, part)
+            start = end
+        return total
+
     def logger(self, name: str, **kwargs: Any) -> BackgroundLogger:
         """A :class:`BackgroundLogger` for ``name`` (see there for the keyword arguments)."""
         return BackgroundLogger(self, name, **kwargs)
@@ -433,6 +564,19 @@ class Client(RegistryMixin, LLMMixin):
             "start": iso_time(start, "start"), "end": iso_time(end, "end"),
             "version": version, "sample_size": sample_size, "method": method, "seed": seed,
             "where": [where] if isinstance(where, str) else list(where or []) or None})
+
+
+def _image_data(i: int, item: bytes | bytearray | str | Path) -> bytes | str:
+    """``images[i]`` as sent: bytes as they are, a URI as text, a file's bytes."""
+    if isinstance(item, bytes | bytearray):
+        return bytes(item)
+    if isinstance(item, str) and item.startswith(ARTIFACT_PREFIX):
+        return item
+    try:
+        return Path(item).read_bytes()
+    except OSError as exc:  # gone since the check: earlier requests are stored
+        raise DataError(f"images[{i}]: cannot read {str(item)!r}: {exc.strerror}.",
+                        f"images[{i}]") from exc
 
 
 def _row_dicts(rows: Any) -> list[dict[str, Any]]:
