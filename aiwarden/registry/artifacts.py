@@ -31,6 +31,8 @@ class ArtifactStore(Protocol):
 
     def get(self, key: str) -> bytes: ...
 
+    def head(self, key: str, limit: int) -> bytes | None: ...
+
 
 def default_artifacts_url(data_dir: str | os.PathLike[str]) -> str:
     """``<data dir>/artifacts``: beside the SQLite file, so one folder holds everything."""
@@ -79,6 +81,19 @@ class LocalStore:
         except FileNotFoundError:
             raise _missing(self.url, key) from None
 
+    def head(self, key: str, limit: int) -> bytes | None:
+        """At most ``limit`` bytes of the object; None when there is none. Never from outside
+        the root: a symbolic link out of the store counts as none (image events name
+        objects by key, and the key comes from a client)."""
+        path = (self.root / _check_key(key)).resolve()
+        if not path.is_relative_to(self.root) or not path.is_file():
+            return None
+        try:
+            with path.open("rb") as f:
+                return f.read(limit)
+        except FileNotFoundError:  # removed meanwhile
+            return None
+
     def __repr__(self) -> str:
         return f"LocalStore({self.url!r})"
 
@@ -117,6 +132,14 @@ class FsspecStore:
             return bytes(self.fs.cat_file(self._path(key)))
         except FileNotFoundError:
             raise _missing(self.url, key) from None
+
+    def head(self, key: str, limit: int) -> bytes | None:
+        """At most ``limit`` bytes of the object (a ranged read where the protocol has one);
+        None when there is none."""
+        try:
+            return bytes(self.fs.cat_file(self._path(key), start=0, end=limit))
+        except (FileNotFoundError, IsADirectoryError):
+            return None
 
     def __repr__(self) -> str:
         return f"FsspecStore({self.url!r})"

@@ -1,7 +1,8 @@
 """Image events over REST (docs/images.md): ingest, thumbnails, the gallery's list.
 
 POST /models/{m}/images takes multipart (``files`` parts plus a ``metadata`` JSON part: one
-object per file, in order) or JSON rows each with a base64 ``image``. Decoding runs in a
+object per file, in order) or JSON rows each with a base64 ``image`` or an ``image_uri`` in the
+artifact store (aiwarden.monitoring.image_uris). Decoding runs in a
 worker process, before the tabular ingest's write lock (aiwarden.monitoring.image_events);
 when every measuring slot stays taken, 429 with Retry-After, like other ingest. Requests are
 admitted by their decoded pixels, read from the headers first (aiwarden/images/_budget.py):
@@ -28,11 +29,13 @@ from aiwarden.images._pool import PoolBusy
 from aiwarden.monitoring import quarantine as quarantine_rows
 from aiwarden.monitoring.image_embeddings import check_embedding, store_reference
 from aiwarden.monitoring.image_events import FIELD, ThumbnailStore, ingest_images
+from aiwarden.monitoring.image_uris import StoredImage, parse_image_uri, read_stored
 from aiwarden.server.access import monitor as _monitor
 from aiwarden.server.access import requires
 from aiwarden.server.api_models import Open, answers, body_doc
 from aiwarden.server.errors import HttpError, Malformed
 from aiwarden.server.jsonbody import json_rows, loads
+from aiwarden.server.registry_routes import registry_for
 from aiwarden.store import models_repo as repo
 
 __all__ = ["MAX_IMAGES", "MAX_IMAGE_BYTES", "router"]
@@ -55,8 +58,13 @@ _BODY_DOC = {"requestBody": {"required": True, "content": {
                          "description": "a JSON list, one object per file "
                          "in order: prediction_id, prediction, scores, timestamp, features"}}}},
     "application/json": {"schema": {"type": "object", "required": ["rows"], "properties": {
-        "rows": {"type": "array", "items": {"type": "object", "required": ["image"],
-                                            "properties": {"image": {"type": "string"}}}}}}},
+        "rows": {"type": "array", "items": {"type": "object", "properties": {
+            "image": {"type": "string", "description": "the encoded image, base64"},
+            "image_uri": {"type": "string", "pattern": "^artifacts://images/[^/]",
+                          "description": "instead of image: the image's key in the server's "
+                          "artifact store, under images/"}},
+            "oneOf": [{"required": ["image"], "not": {"required": ["image_uri"]}},
+                      {"required": ["image_uri"], "not": {"required": ["image"]}}]}}}}},
 }}}
 
 
@@ -147,6 +155,11 @@ async def _multipart(request: Request) -> tuple[list[dict[str, Any]], list[Any]]
                             f"per file). Got {len(doc) if isinstance(doc, list) else 'no list'}"
                             f" instead.", "metadata")
         metas = [_meta(d, f"metadata[{i}]") for i, d in enumerate(doc)]
+        for i, meta in enumerate(metas):
+            if "image_uri" in meta or "image" in meta:
+                raise Malformed(f"metadata[{i}]: a multipart upload sends the image as its "
+                                "file part; image and image_uri belong to JSON rows.",
+                                f"metadata[{i}]")
         images: list[Any] = []
         for f in files:
             data = await f.read(MAX_IMAGE_BYTES + 1)  # never more than the limit in memory
@@ -165,10 +178,21 @@ async def _json(request: Request) -> tuple[list[dict[str, Any]], list[Any]]:
     metas, images = [], []
     for i, row in enumerate(doc):
         meta = dict(_meta(row, f"rows[{i}]"))
-        text = meta.pop("image", None)
+        text, uri = meta.pop("image", None), meta.pop("image_uri", None)
+        if uri is not None:
+            if text is not None:
+                raise Malformed(f"rows[{i}]: send either image (base64) or image_uri, not "
+                                "both.", f"rows[{i}].image_uri")
+            try:
+                images.append(parse_image_uri(uri, f"rows[{i}].image_uri"))
+            except DataError as exc:
+                raise Malformed(str(exc), exc.column) from None
+            metas.append(meta)
+            continue
         if not isinstance(text, str):  # the document says text: a request error, as missing
             got = "missing" if text is None else f"got {type(text).__name__}"
-            raise Malformed(f"rows[{i}].image: {got}; send the image as base64 text.",
+            raise Malformed(f"rows[{i}].image: {got}; send the image as base64 text, or "
+                            "name it in the artifact store with image_uri.",
                             f"rows[{i}].image")
         metas.append(meta)
         images.append(decode_base64(text))
@@ -193,7 +217,12 @@ async def log_images(request: Request, name: str) -> dict[str, Any]:
     budget = pixel_budget(request)
     names = "files" if media == _MULTIPART else "rows"
 
+    stored = any(isinstance(im, StoredImage) for im in images)
+    store = registry_for(request.app).store if stored else None
+
     def admit_and_ingest() -> Any:
+        if store is not None:
+            images[:] = read_stored(store, images, MAX_IMAGE_BYTES)
         pixels = [decoded_pixels(im, max_bytes=MAX_IMAGE_BYTES) for im in images]
         for i, p in enumerate(pixels):
             if budget.per_request and p > budget.per_request:

@@ -227,6 +227,96 @@ def test_a_pixel_bomb_is_quarantined_and_the_batch_kept(
     assert err["prediction_id"] == "c0" and err["reason"].startswith("too_many_pixels:")
 
 
+def test_images_named_in_the_artifact_store_are_read_from_it(
+        server: ThreadServer, http: httpx.Client, kiosk: dict[str, Any]) -> None:
+    """``image_uri``: the server reads the key from its own artifact store (under images/);
+    a key that is not there, a link out of the store and a file over the byte limit are
+    quarantined with the reason, the batch's other rows stored with the same properties as
+    the bytes would have had."""
+    from pathlib import Path
+
+    root = Path(server.settings.data_dir) / "artifacts"
+    day = root / "images" / "kiosk" / "day1"
+    day.mkdir(parents=True, exist_ok=True)
+    good = kiosk["good"][2:5]
+    for i, data in enumerate(good):
+        (day / f"g{i}.jpg").write_bytes(data)
+    outside = Path(server.settings.data_dir) / "secret.jpg"
+    outside.write_bytes(good[0])
+    (day / "link.jpg").symlink_to(outside)
+    with (day / "huge.jpg").open("wb") as f:
+        f.truncate(20_000_001)  # sparse: over the 20 MB limit
+    keys = ["g0.jpg", "g1.jpg", "g2.jpg", "gone.jpg", "link.jpg", "huge.jpg"]
+    rows = [{"prediction_id": f"u{i}", "timestamp": kiosk["t0"] + 2 * HOUR + 10 + i,
+             "prediction": "banana", "features": {"store": "s1"},
+             "image_uri": f"artifacts://images/kiosk/day1/{k}"} for i, k in enumerate(keys)]
+    r = http.post(f"/models/{kiosk['name']}/images", json={"rows": rows})
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert (out["images"], out["accepted"], out["quarantined"]) == (6, 3, 3), out
+    reasons = {e["prediction_id"]: e["reason"].split(":")[0] for e in out["errors"]}
+    assert reasons == {"u3": "missing_file", "u4": "missing_file", "u5": "too_large_file"}
+    events = http.get(f"/models/{kiosk['name']}/events",
+                      params={"start": kiosk["t0"] + 2 * HOUR + 10,
+                              "end": kiosk["t0"] + 2 * HOUR + 20})
+    stored = pq.read_table(io.BytesIO(events.content)).to_pandas().set_index("prediction_id")
+    want = properties(good).to_pandas()
+    for col in FEATURES:
+        np.testing.assert_allclose(stored.loc[["u0", "u1", "u2"], col].to_numpy(float),
+                                   want[col].to_numpy(float), rtol=1e-12, err_msg=col)
+    assert http.get(f"/models/{kiosk['name']}/images/u1/thumbnail").status_code == 200
+    assert http.get(f"/models/{kiosk['name']}/images/u4/thumbnail").status_code == 404
+
+
+@pytest.mark.parametrize(("row", "field", "words"), [
+    ({"image_uri": "file:///etc/passwd"}, "rows[0].image_uri", "other schemes"),
+    ({"image_uri": "http://169.254.169.254/latest"}, "rows[0].image_uri", "other schemes"),
+    ({"image_uri": "artifacts://images/../fraud/model.skops"}, "rows[0].image_uri", "'..'"),
+    ({"image_uri": "artifacts://fraud/abc.skops"}, "rows[0].image_uri", "under 'images/'"),
+    ({"image_uri": "artifacts://images//x.jpg"}, "rows[0].image_uri", "empty"),
+    ({"image_uri": 7}, "rows[0].image_uri", "got int"),
+    ({"image_uri": "artifacts://images/a.jpg", "image": "AAAA"}, "rows[0].image_uri",
+     "not both"),
+])
+def test_an_image_uri_outside_the_store_is_refused_naming_the_field(
+        http: httpx.Client, kiosk: dict[str, Any], row: dict[str, Any], field: str,
+        words: str) -> None:
+    r = http.post(f"/models/{kiosk['name']}/images",
+                  json={"rows": [{"prediction_id": "bad-uri", **row}]})
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert detail["field"] == field and words in detail["message"], detail
+    assert http.get(f"/models/{kiosk['name']}/images/bad-uri/thumbnail").status_code == 404
+
+
+def test_a_multipart_upload_names_no_uri(http: httpx.Client, kiosk: dict[str, Any]) -> None:
+    meta = [{"prediction_id": "mp", "image_uri": "artifacts://images/a.jpg"}]
+    r = http.post(f"/models/{kiosk['name']}/images", data={"metadata": json.dumps(meta)},
+                  files=[("files", ("a.jpg", kiosk["good"][0], "image/jpeg"))])
+    assert r.status_code == 422 and r.json()["detail"]["field"] == "metadata[0]", r.text
+
+
+def test_a_store_that_fails_refuses_the_request_and_a_missing_key_does_not() -> None:
+    """An object store that cannot be reached (S3 down, which cannot run here: a store whose
+    reads raise stands in) is the server's problem: ArtifactStoreError (503), nothing stored;
+    a key that is not there is the client's: that image alone is a ``missing_file``."""
+    from aiwarden.monitoring.image_uris import StoredImage, read_stored
+    from aiwarden.registry import ArtifactStoreError
+
+    class Down:
+        url = "s3://bucket"
+
+        def head(self, key: str, limit: int) -> bytes | None:
+            if key == "images/absent.jpg":
+                return None
+            raise ConnectionError("endpoint unreachable")
+
+    out = read_stored(Down(), [b"x", StoredImage("images/absent.jpg")], 10)  # type: ignore[arg-type]
+    assert out[0] == b"x" and out[1].reason == "missing_file"
+    with pytest.raises(ArtifactStoreError, match="could not be read"):
+        read_stored(Down(), [StoredImage("images/a.jpg"), StoredImage("images/b.jpg")], 10)  # type: ignore[arg-type]
+
+
 def test_the_thumbnail_store_keeps_its_bounds(tmp_path: Any) -> None:
     import os
 
