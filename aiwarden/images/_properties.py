@@ -72,7 +72,8 @@ _CHUNK = 32
 @dataclass(frozen=True)
 class PropertyTable:
     """One row per input: ``columns`` maps a name to an array (NaN where decoding failed,
-    ``error`` holds the reason code there and None elsewhere)."""
+    ``error`` holds the reason code there and None elsewhere, ``error_detail`` the
+    decoder's sentence: which limit, how many bytes)."""
 
     columns: dict[str, np.ndarray]
 
@@ -156,11 +157,12 @@ def compute_properties(decoded: Sequence[Decoded | DecodeFailure], *, hist_bins:
     mode = np.full(n, None, dtype=object)
     digest = np.full(n, None, dtype=object)
     error = np.full(n, None, dtype=object)
+    detail = np.full(n, None, dtype=object)
     groups: dict[tuple[int, int], list[int]] = defaultdict(list)
     no_blocks: list[int] = []  # not a JPEG at its own scale: no 8-pixel block grid
     for i, d in enumerate(decoded):
         if isinstance(d, DecodeFailure):
-            error[i] = d.reason
+            error[i], detail[i] = d.reason, d.message
             if d.file_size:
                 cols["file_size"][i] = d.file_size
             continue
@@ -178,7 +180,7 @@ def compute_properties(decoded: Sequence[Decoded | DecodeFailure], *, hist_bins:
     out: dict[str, np.ndarray] = dict(cols)
     out.update({name: hist[:, j] for j, name in enumerate(hist_names)})
     out.update(phash=phash, phash_fine=phash_fine, dhash=dhash, format=fmt, mode=mode,
-               digest=digest, error=error)
+               digest=digest, error=error, error_detail=detail)
     return PropertyTable(out)
 
 

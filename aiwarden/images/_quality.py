@@ -123,9 +123,10 @@ def quality(items: Sequence[Any] | PropertyTable, *, names: Sequence[str] | None
         found.append(Finding(int(i), reason, message,
                              names[i] if names is not None else None, **kw))
 
+    details = c.get("error_detail", np.full(n, None, dtype=object))
     for i, err in enumerate(c["error"]):
         if err is not None:
-            add(i, err, REASONS.get(err, err))
+            add(i, err, details[i] or REASONS.get(err, err))
     ok = table.ok
     for i in np.flatnonzero(ok):
         w, h = int(c["width"][i]), int(c["height"][i])

@@ -256,6 +256,8 @@ def test_images_named_in_the_artifact_store_are_read_from_it(
     assert (out["images"], out["accepted"], out["quarantined"]) == (6, 3, 3), out
     reasons = {e["prediction_id"]: e["reason"].split(":")[0] for e in out["errors"]}
     assert reasons == {"u3": "missing_file", "u4": "missing_file", "u5": "too_large_file"}
+    said = {e["prediction_id"]: e["reason"] for e in out["errors"]}  # the decoder's sentence
+    assert "'images/kiosk/day1/gone.jpg'" in said["u3"] and "20000000 bytes" in said["u5"]
     events = http.get(f"/models/{kiosk['name']}/events",
                       params={"start": kiosk["t0"] + 2 * HOUR + 10,
                               "end": kiosk["t0"] + 2 * HOUR + 20})
