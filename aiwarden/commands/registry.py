@@ -60,9 +60,10 @@ def register(sub: Any) -> None:
                     "with --allow-code-artifacts; os.*, subprocess.*, eval... are never trusted")
     ls = _sub(rs, "list", "models in the registry, or one model's versions", _list, "table")
     ls.add_argument("name", nargs="?")
-    sh = _sub(rs, "show", "one version as JSON (VERSION may be @alias)", _show, "json")
+    sh = _sub(rs, "show", "one version as JSON (VERSION may be @alias; default: the latest)",
+              _show, "json")
     sh.add_argument("name")
-    sh.add_argument("version")
+    sh.add_argument("version", nargs="?")
     al = _sub(rs, "alias", "point an alias at a version (or --delete it), with a reason",
               _alias)
     al.add_argument("name")
@@ -204,6 +205,13 @@ def _versions_table(versions: list[dict[str, Any]]) -> None:
 
 def _show(args: argparse.Namespace) -> int:
     def go(client: Any) -> Any:
+        if args.version is None:  # the latest: what `registry list` shows last
+            versions = client.registered_versions(args.name)
+            if not versions:
+                from aiwarden.errors import ParameterError
+
+                raise ParameterError(f"{args.name} has no registered version yet.", "version")
+            return versions[-1]
         if args.version.startswith("@"):
             return client.resolve_alias(args.name, args.version[1:])
         return client.registered_version(args.name, args.version)

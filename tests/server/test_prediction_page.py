@@ -57,7 +57,9 @@ def test_the_prediction_page_explains_the_logged_row(site) -> None:
     assert steps[-1]["to"] == pytest.approx(want["output"], rel=1e-4)
     assert [s["to"] - s["from"] for s in steps[1:-1]] == pytest.approx(
         [c["contribution"] for c in want["contributions"]], rel=1e-3, abs=1e-5)
-    space = {"margin": "margin (log-odds)"}.get(want["output_space"], want["output_space"])
+    assert spec["note"] == f"SHAP ({want['method']}), largest first"
+    space = {"margin": "margin (raw score before the link)"}.get(want["output_space"],
+                                                                 want["output_space"])
     assert f'id="output-space">{space}<' in text and 'id="explained-class">1<' in text
     table = text.split('id="contributions"')[1].split("</table>")[0]
     assert re.findall(r'data-feature="([^"]+)"', table)[0] == "amount"
@@ -75,6 +77,7 @@ def test_lime_by_the_method_switch(site) -> None:
     assert 'id="explain-method">lime<' in text
     assert "LIME condition" in text and "amount &lt;=" in text
     spec = _spec(text, "waterfall")
+    assert spec["note"] == "LIME, largest first"
     assert spec["steps"][-1]["to"] == pytest.approx(  # the residual step closes the gap
         spec["steps"][-2]["to"], abs=1e-5)
     bad = web.get(f"/models/{m['name']}/predictions/p0", params={"method": "magic"})

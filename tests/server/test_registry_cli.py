@@ -57,6 +57,8 @@ def test_register_promote_history_download(srv: ThreadServer, tmp_path: Path,
     assert '"version": "2"' in out
     code, out, _ = run(srv, capsys, "registry", "show", "cli-model", "1")
     assert '"auc": 0.81' in out and '"source_commit": "abc123"' in out
+    code, out, _ = run(srv, capsys, "registry", "show", "cli-model")  # the latest
+    assert code == 0 and '"version": "2"' in out and '"auc": 0.81' not in out
     code, out, _ = run(srv, capsys, "registry", "list", "cli-model")
     assert [ln.split()[0] for ln in out.strip().splitlines()[1:]] == ["1", "2"]
     assert out.strip().splitlines()[2].endswith("champion")

@@ -45,8 +45,8 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 #: the page's method switch: SHAP with the explainer chosen for the model, or LIME
 METHODS = {"auto": "SHAP", "lime": "LIME"}
 TOP = 10  # contributions drawn one by one; the rest are one "other features" step
-_SPACE = {"probability": "probability", "margin": "margin (log-odds)",
-          "prediction": "prediction"}
+_SPACE = {"probability": "probability", "margin": "margin (raw score before the link)",
+          "prediction": "prediction"}  # margin: log-odds for two classes, a logit for more
 
 
 def _method(request: Request) -> str:
@@ -93,8 +93,12 @@ def waterfall(e: dict[str, Any], top: int = TOP) -> dict[str, Any]:
     title = f"Why this output: {space}" + (f" of class {cls}" if cls is not None else "")
     return {"id": "waterfall", "kind": "waterfall", "title": title, "unit": "",
             "categories": [s["name"] for s in steps], "steps": steps,
-            "note": f"{METHODS.get(e.get('method') or '', e.get('method'))} "
-                    f"({e.get('method')}), largest first"}
+            "note": f"{_method_name(e.get('method'))}, largest first"}
+
+
+def _method_name(method: str | None) -> str:
+    """"SHAP (tree)", "SHAP (permutation)", "LIME": the family, then SHAP's explainer."""
+    return "LIME" if method == "lime" else f"SHAP ({method})"
 
 
 def _logged(state: Any, name: str, pid: str) -> dict[str, Any]:
