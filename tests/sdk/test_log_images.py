@@ -8,7 +8,6 @@ observed with httpx's response hook on the client's own connection pool."""
 
 from __future__ import annotations
 
-import inspect
 import io
 import time
 import uuid
@@ -195,13 +194,6 @@ def test_rows_of_another_length_are_refused(client: tuple[Client, Traffic],
     assert traffic == []
 
 
-def _route_reads_uris() -> bool:
-    from aiwarden.server import image_routes
-
-    return "image_uri" in inspect.getsource(image_routes)
-
-
-@pytest.mark.skipif(not _route_reads_uris(), reason="the server does not read image_uri yet")
 def test_artifact_uris_go_as_json_rows_and_split_like_bytes(
         server: ThreadServer, client: tuple[Client, Traffic], model: str,
         pngs: list[bytes], jpegs: list[bytes]) -> None:
