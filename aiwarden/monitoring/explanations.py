@@ -11,6 +11,7 @@ artifact digest, rows and options (the same request twice costs one computation)
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -29,6 +30,8 @@ from aiwarden.store import models_repo as repo
 from aiwarden.tabular_io import read_parquet
 
 __all__ = ["MAX_ROWS", "Explanations"]
+
+log = logging.getLogger(__name__)
 
 MAX_ROWS = 1000  # rows or ids per request: Kernel SHAP and LIME cost seconds per row
 MAX_SAMPLED = 100_000  # window rows read for one importance answer
@@ -204,14 +207,44 @@ class Explanations:
             answer = self._explain_version(name, ver, frame.iloc[at], opts, should_stop)
             used[ver] = {k: v for k, v in answer.items() if k != "explanations"}
             schema = self._schema(name, ver) if prediction_ids is not None else None
-            for i, e in zip(at, answer["explanations"], strict=True):
+            probability = (self._class_probability(name, ver, frame.iloc[at],
+                                                   answer["explanations"])
+                           if schema is not None and len(schema.score_columns) > 1 else None)
+            for j, (i, e) in enumerate(zip(at, answer["explanations"], strict=True)):
                 out[i] = {**e, "row": i, "prediction_id": ids[i], "version": ver}
                 if schema is not None:
-                    out[i]["logged"] = logged_output(e, frame.iloc[i], schema)
+                    out[i]["logged"] = logged_output(
+                        e, frame.iloc[i], schema,
+                        None if probability is None else probability[j])
         disagree = [e["prediction_id"] for e in out
                     if e is not None and (e.get("logged") or {}).get("agrees") is False]
         return {"model": name, "versions": used, "explanations": out, "missing": missing,
                 **({"disagree": disagree} if prediction_ids is not None else {})}
+
+    def _class_probability(self, name: str, version: str, frame: pd.DataFrame,
+                           explained: list[dict[str, Any]]) -> list[float | None] | None:
+        """The model's probability of each row's explained class, for margins only (a
+        multiclass margin is a logit: the logged probability compares with the model's
+        ``predict_proba``, not with the margin). None when no explanation is a margin."""
+        if not any(e.get("output_space") == "margin" for e in explained):
+            return None
+        from aiwarden.explain._model import adapt
+
+        model, features, background, _ = self._version_inputs(name, version)
+        x = _typed(frame[features].reset_index(drop=True), background)
+        try:
+            adapter, x, _ = adapt(model, x, background.iloc[:2])
+            proba = adapter.proba(x)
+        except Exception as exc:  # the explanation stands; only the comparison is missing
+            log.warning("no probabilities of %s version %s to compare: %s", name, version, exc)
+            return None
+        classes = [str(c) for c in adapter.classes or []]
+        out: list[float | None] = []
+        for r, e in enumerate(explained):
+            cls = str(e.get("explained_class"))
+            out.append(float(proba[r, classes.index(cls)]) if cls in classes
+                       and proba.shape[1] == len(classes) else None)
+        return out
 
     def _schema(self, name: str, version: str) -> Any:
         with self.monitor.db.read() as conn:
@@ -490,11 +523,14 @@ PROBABILITY_TOLERANCE = 0.01
 PREDICTION_TOLERANCE = 1e-3
 
 
-def logged_output(e: Mapping[str, Any], row: pd.Series, schema: Any) -> dict[str, Any]:
+def logged_output(e: Mapping[str, Any], row: pd.Series, schema: Any,
+                  probability: float | None = None) -> dict[str, Any]:
     """The logged score or prediction beside the registered model's output on the logged
     features. Why: an explanation is of what the registered model computes; if the served
     model or its inputs were different (another artifact, a preprocessing step outside the
-    model), the logged answer disagrees and the explanation does not explain it."""
+    model), the logged answer disagrees and the explanation does not explain it.
+    ``probability``: the model's probability of the explained class, which a multiclass
+    margin (a logit) cannot be turned into on its own."""
     from aiwarden.engine.schema import Role
 
     space, output, cls = e.get("output_space"), e.get("output"), e.get("explained_class")
@@ -514,10 +550,12 @@ def logged_output(e: Mapping[str, Any], row: pd.Series, schema: Any) -> dict[str
         column = (match[0].name if match else single.name
                   if single is not None and (single.label is None or complement) else None)
         what = "score"
-        if space == "margin":
-            if len(scores) != 1:
-                return {"value": None, "reason": "a multiclass margin has no logged "
-                                                 "probability to compare with"}
+        if space == "margin" and len(scores) != 1:
+            if probability is None:
+                return {"value": None, "reason": "the model's probability of the explained "
+                                                 "class could not be computed to compare"}
+            comparable = probability
+        elif space == "margin":
             comparable = float(1 / (1 + np.exp(-float(output))))
         else:
             comparable = float(output)
@@ -536,5 +574,11 @@ def logged_output(e: Mapping[str, Any], row: pd.Series, schema: Any) -> dict[str
            else PREDICTION_TOLERANCE * max(abs(value), abs(comparable), 1e-9))
     return {"value": value, "model": comparable, "difference": diff,
             "agrees": bool(abs(diff) <= tol),
-            "compared": f"logged {what} {column!r} vs the model's "
-                        f"{'probability (sigmoid of the margin)' if space == 'margin' else space}"}
+            "compared": f"logged {what} {column!r} vs the model's {_compared(space, scores)}"}
+
+
+def _compared(space: str | None, scores: Sequence[Any]) -> str:
+    if space != "margin":
+        return str(space)
+    return ("probability (sigmoid of the margin)" if len(scores) == 1
+            else "probability (predict_proba; the margin is a logit)")

@@ -141,6 +141,56 @@ def test_a_logged_score_the_model_does_not_give_is_flagged(
     assert "logged score 'score' vs the model's probability" in wrong["compared"]
 
 
+def test_a_multiclass_margin_is_compared_through_the_models_probability(
+        api: httpx.Client) -> None:
+    """A three-class boosting model is explained in margins (logits): the logged score of the
+    explained class is compared with the model's predict_proba, so a score the model does not
+    give is flagged as for a binary model."""
+    import skops.io as sio
+
+    df = _data(1500, 3)
+    classes = np.array(["low", "mid", "high"])
+    df["y"] = classes[np.digitize(np.log(df.amount) - 0.01 * df.age, [2.0, 3.0])]
+    clf = GradientBoostingClassifier(n_estimators=20, max_depth=2, random_state=0).fit(
+        df[FEATURES], df.y)
+    name = f"explain3-{uuid.uuid4().hex[:8]}"
+    r = api.post(f"/registry/models/{name}/versions", content=sio.dumps(clf),
+                 params={"format": "skops", "trust": "true"},
+                 headers={"content-type": "application/octet-stream"})
+    assert r.status_code == 201, r.text
+    proba = clf.predict_proba(df[FEATURES])
+    ref = df.assign(pred=clf.predict(df[FEATURES]),
+                    **{f"proba_{c}": proba[:, k] for k, c in enumerate(clf.classes_)})
+    sink = io.BytesIO()
+    pq.write_table(pa.Table.from_pandas(ref, preserve_index=False), sink)
+    r = api.put(f"/models/{name}/versions/1/reference", content=sink.getvalue(),
+                params={"target": "y", "prediction": "pred"},
+                headers={"content-type": "application/vnd.apache.parquet"})
+    assert r.status_code in (200, 201), r.text
+    live = _data(3, 4)
+    p = clf.predict_proba(live[FEATURES])
+    sent = [p[0], np.roll(p[1], 1), p[2].round(3)]  # right, shifted a class, rounded
+    k1 = int(p[1].argmax())  # the row's explained class: its predicted one
+    assert abs(p[1, k1] - sent[1][k1]) > 0.05  # the shifted score is another number
+    rows = [{"prediction_id": f"m{i}", "timestamp": time.time() - 60 + i, "version": "1",
+             "features": {f: float(live.loc[i, f]) for f in FEATURES},
+             "prediction": str(clf.classes_[p[i].argmax()]),
+             "scores": {str(c): float(s[k]) for k, c in enumerate(clf.classes_)}}
+            for i, s in enumerate(sent)]
+    assert api.post(f"/models/{name}/predictions", json=rows).json()["accepted"] == 3
+    got = api.post(f"/models/{name}/explain",
+                   json={"prediction_ids": ["m0", "m1", "m2"]}).json()
+    assert got["versions"]["1"]["method"] == "tree"
+    logged = [e["logged"] for e in got["explanations"]]
+    for i, e in enumerate(got["explanations"]):
+        k = list(clf.classes_).index(e["explained_class"])
+        assert e["output_space"] == "margin" and logged[i]["model"] == pytest.approx(
+            p[i, k], abs=1e-12)
+        assert logged[i]["value"] == pytest.approx(sent[i][k], abs=1e-12)
+    assert [x["agrees"] for x in logged] == [True, False, True]
+    assert "predict_proba" in logged[0]["compared"] and got["disagree"] == ["m1"]
+
+
 def test_rows_sent_now_and_lime(api: httpx.Client, model: dict[str, Any]) -> None:
     row = {"amount": 4.0, "age": 40.0, "noise": 0.1}
     r = api.post(f"/models/{model['name']}/explain",
