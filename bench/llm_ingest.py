@@ -58,7 +58,7 @@ def stage(batch: list[dict]) -> int:
 
     good, _ = parse_events(batch)
     events = [e for _, e in good]
-    findings, _, _ = evaluate(events)
+    findings, _, _, _ = evaluate(events)
     return sum(len([f.to_dict() for f in fs]) for fs in findings)
 
 

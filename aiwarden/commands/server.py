@@ -33,6 +33,9 @@ def register(sub: Any) -> None:
     p.add_argument("--egress-allow", help="comma-separated networks, addresses or host names "
                    "(each optionally :port) that receivers may reach although private, "
                    "loopback or link-local (env AIWARDEN_EGRESS_ALLOW; see docs/alerting.md)")
+    p.add_argument("--llm-evaluators", metavar="FILE", help="a YAML file of model-based LLM "
+                   "evaluators run on ingest: an OpenAI-compatible moderation endpoint, a local "
+                   "classifier (env AIWARDEN_LLM_EVALUATORS; docs/llm-evaluators.md)")
     p.add_argument("--workers", type=int, default=None,
                    help="server processes sharing the port and one PostgreSQL database (env "
                    "AIWARDEN_WORKERS; default 1); the lease holder among them evaluates, "
@@ -54,8 +57,13 @@ def run(args: argparse.Namespace) -> int:
                                   allowed_hosts=args.allowed_hosts,
                                   allowed_origins=args.allowed_origins,
                                   allow_code_artifacts=args.allow_code_artifacts,
-                                  egress_allow=args.egress_allow)
-        EgressPolicy(settings.egress_allow)  # a bad entry stops here, in one line
+                                  egress_allow=args.egress_allow,
+                                  llm_evaluators=args.llm_evaluators)
+        egress = EgressPolicy(settings.egress_allow)  # a bad entry stops here, in one line
+        if settings.llm_evaluators:  # so does a bad evaluator file
+            from aiwarden.llm.evaluators.external import load_external
+
+            load_external(settings.llm_evaluators, egress)
         workers = args.workers
         if workers is None:
             raw = os.environ.get("AIWARDEN_WORKERS", "").strip() or "1"

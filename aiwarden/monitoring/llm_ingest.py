@@ -55,6 +55,8 @@ class LLMIngestResult:
     errors: list[dict[str, Any]] = field(default_factory=list)
     absent_columns: dict[str, str] = field(default_factory=dict)
     ignored_columns: list[str] = field(default_factory=list)
+    #: the operator's model-based evaluators that gave nothing for this request, and why
+    evaluators_skipped: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in (
@@ -67,6 +69,8 @@ class LLMIngestResult:
             out["withheld"] = self.withheld
         if self.absent_columns:
             out["absent_columns"] = self.absent_columns
+        if self.evaluators_skipped:
+            out["evaluators_skipped"] = self.evaluators_skipped
         if self.ignored_columns:
             out["ignored_columns"] = self.ignored_columns
         return out
@@ -83,17 +87,25 @@ def _evaluators() -> tuple[tuple[Any, ...], tuple[tuple[str, str], ...]]:
     return tuple(found), tuple(sorted(missing.items()))
 
 
-def evaluate(events: Sequence[LLMEvent], workers: int | None = None
-             ) -> tuple[list[list[Finding]], dict[str, np.ndarray], dict[str, str]]:
-    """Findings per event, the descriptor columns, and ``column → reason`` of those left
-    out (their evaluator is missing or failed). ``workers``: evaluator processes a large
-    batch is shared among (llm_eval_pool; None: AIWARDEN_LLM_EVAL_WORKERS, else one per
-    core; 0: this process only)."""
+def evaluate(events: Sequence[LLMEvent], workers: int | None = None,
+             external: Sequence[Any] = ()
+             ) -> tuple[list[list[Finding]], dict[str, np.ndarray], dict[str, str],
+                        dict[str, str]]:
+    """Findings per event, the descriptor columns, ``column → reason`` of those left out
+    (their evaluator is missing or failed), and ``evaluator → reason`` of the operator's
+    model-based evaluators (``external``, llm.evaluators.external) that gave nothing this
+    time. ``workers``: evaluator processes a large batch is shared among (llm_eval_pool;
+    None: AIWARDEN_LLM_EVAL_WORKERS, else one per core; 0: this process only). The
+    external ones run here, in this thread: they wait on a model, not on the CPU."""
     found, missing = _evaluators()
     findings, ran, failed = llm_eval_pool.shared(workers).run(events, found)
+    skipped: dict[str, str] = {}
+    if external:
+        more, _, skipped = desc.run_evaluators(events, external)
+        findings = [[*a, *b] for a, b in zip(findings, more, strict=True)]
     why = dict(missing) | failed
     cols = desc.descriptors(events, findings, ran=ran)
-    return findings, cols, desc.absent_columns(ran, why)
+    return findings, cols, desc.absent_columns(ran, why), skipped
 
 
 def evaluate_comments(db: Any, m: repo.ModelRow, comments: list[str | None]
@@ -185,9 +197,10 @@ def ingest_llm_events(monitor: Any, model: str, rows_: list[Any], *,
     events = [e for _, e in good]
     _default_version(monitor.db, m, events)
     res.cost = _fill_cost(monitor.db, events)
-    findings, cols, absent = evaluate(events)
+    findings, cols, absent, skipped = evaluate(
+        events, external=getattr(monitor, "llm_evaluators", ()))
     policy = llm_privacy.protect_events(monitor.db, m.id, events)  # tags, ids, as texts
-    res.absent_columns = absent
+    res.absent_columns, res.evaluators_skipped = absent, skipped
     res.truncated = sum(e.truncated_input or e.truncated_output for e in events)
     res.stored, res.flagged, res.privacy, res.withheld = _store(
         monitor.db, m, events, findings, absent, now, getattr(monitor, "embedder", None),
@@ -376,7 +389,8 @@ def fit_llm_reference(monitor: Any, model: str, version: str, rows_: list[Any],
         raise DataError("The reference needs at least one LLM event.", "rows")
     events = [e for _, e in good]
     _fill_cost(monitor.db, events)
-    findings, cols, absent = evaluate(events)
+    findings, cols, absent, skipped = evaluate(
+        events, external=getattr(monitor, "llm_evaluators", ()))
     llm_privacy.protect_events(monitor.db, m.id, events)  # segment values as events' are
     if tags is None:
         tags = monitor.describe_model(model).get("segments") or _tags_of(events)
@@ -403,6 +417,8 @@ def fit_llm_reference(monitor: Any, model: str, version: str, rows_: list[Any],
                                            getattr(monitor, "embedder", None))
     if absent:
         out["absent_columns"] = absent
+    if skipped:
+        out["evaluators_skipped"] = skipped
     return out
 
 

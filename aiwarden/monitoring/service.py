@@ -101,6 +101,8 @@ class Monitor:
         # set by the server (it needs the registry): stored attribution-drift checks
         self.attribution: Any = None
         self.embedder: LocalEmbedder | None = None  # prompts sent without an embedding
+        #: the operator's model-based LLM evaluators (llm.evaluators.external), run on ingest
+        self.llm_evaluators: tuple[Any, ...] = ()
         if self.settings.embedding_model:
             self.embedder = LocalEmbedder(self.settings.embedding_model)
         self._levels: tuple[int, ...] | None = None

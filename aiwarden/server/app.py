@@ -130,6 +130,11 @@ def create_app(settings: ServerSettings | None = None,
                                           multivariate_max_columns=(
                                               settings.multivariate_max_columns),
                                           embedding_model=settings.embedding_model))
+    if settings.llm_evaluators:  # read now: a broken file stops the start, naming the field
+        from aiwarden.llm.evaluators.external import load_external
+
+        monitor.llm_evaluators = load_external(settings.llm_evaluators,
+                                               EgressPolicy(settings.egress_allow))
     auth = Authenticator(db, open_when_no_keys=settings.loopback, limiter=FailureLimiter(
         settings.auth_failures, settings.auth_failure_window))
     evaluator = Evaluator(monitor, lease_ttl=settings.lease_ttl)

@@ -43,6 +43,9 @@ class LLMIngested(Open):
     withheld: str | None = None
     absent_columns: dict[str, str] = Field(default_factory=dict)
     ignored_columns: list[str] = Field(default_factory=list)
+    evaluators_skipped: dict[str, str] = Field(default_factory=dict, description=(
+        "the operator's model-based evaluators (setting llm_evaluators) that gave nothing "
+        "for this request, and why: a timeout, an error, an open circuit breaker"))
     cost: dict[str, Any] = Field(default_factory=dict, description=(
         "priced (costs from the price table), tokens_estimated, cost_unknown: reason -> "
         "events left without a cost"))
@@ -52,6 +55,8 @@ class LLMReference(Reference):
     absent_columns: dict[str, str] = Field(
         default_factory=dict, description="descriptor columns left out of the schema, "
         "with why (an evaluator not available, no reference value)")
+    evaluators_skipped: dict[str, str] = Field(default_factory=dict, description=(
+        "the operator's model-based evaluators that gave nothing for the reference, and why"))
     text_reference: dict[str, int | str] = Field(
         default_factory=dict, description="reference prompts and embeddings kept for the "
         "text_drift metric (a seeded sample, after the privacy policy), and the embeddings' "

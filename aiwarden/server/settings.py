@@ -46,6 +46,10 @@ class ServerSettings:
     # LLM prompts sent without an embedding are embedded by this local model2vec folder
     # (docs/llm.md, Text drift; the embeddings extra); empty: none
     embedding_model: str = ""
+    # a YAML file of model-based LLM evaluators (an OpenAI-compatible moderation endpoint, a
+    # local classifier) run on ingest beside the rule-based ones (docs/llm-evaluators.md,
+    # "Model-based evaluators"); empty: none
+    llm_evaluators: str = ""
     evaluate_every: float = 30.0  # alert rules; 0 turns the loop off
     # how long a dead leader keeps others from taking over; renewed every ttl/5 (at most
     # 2 s) by a heartbeat apart from cycles, so a long cycle never lets it lapse

@@ -35,7 +35,7 @@ def golden() -> tuple[list[dict], list[list[list]]]:
 def _findings(rows: list[dict]) -> list[list[list]]:
     good, bad = parse_events(rows)
     assert not bad
-    found, _, why = evaluate([e for _, e in good], workers=0)
+    found, _, why, _ = evaluate([e for _, e in good], workers=0)
     assert not why
     return [[[f.evaluator, f.category, f.field, f.start, f.end, f.severity, f.detail]
              for f in fs] for fs in found]

@@ -128,7 +128,7 @@ def findings(rows: list[dict]) -> list[list[list]]:
 
     good, bad = parse_events(rows)
     assert not bad, bad[:3]
-    found, _, why = evaluate([e for _, e in good], workers=0)
+    found, _, why, _ = evaluate([e for _, e in good], workers=0)
     assert not why, why  # every evaluator ran
     return [[[f.evaluator, f.category, f.field, f.start, f.end, f.severity, f.detail]
              for f in fs] for fs in found]
