@@ -20,10 +20,12 @@ texts).
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 __all__ = ["LLMMixin", "wrap_openai"]
@@ -108,20 +110,36 @@ class _Completions:
         response = self._inner.create(*args, **kwargs)
         base = {"input": kwargs.get("messages"), "provider": self._provider,
                 "model": kwargs.get("model")}
+        if inspect.isawaitable(response):  # AsyncOpenAI: the answer comes when awaited
+            return self._later(response, started, base, bool(kwargs.get("stream")))
         if kwargs.get("stream"):
             return _Stream(response, started, base, self._log)
-        latency = (time.perf_counter() - started) * 1000
-        choices = _get(response, "choices") or []
-        message = _get(choices[0], "message") if choices else None
-        usage = _get(response, "usage")
-        self._log({**base, "request_id": _get(response, "id") or uuid.uuid4().hex,
-                   "model": _get(response, "model") or base["model"],
-                   "output": (_get(message, "content") if message is not None else None) or "",
-                   "tokens_in": _get(usage, "prompt_tokens") if usage is not None else None,
-                   "tokens_out": _get(usage, "completion_tokens") if usage is not None
-                   else None, "latency_ms": latency,
-                   "finish_reason": _get(choices[0], "finish_reason") if choices else None})
+        self._log(_answer_event(response, started, base))
         return response
+
+    async def _later(self, pending: Any, started: float, base: dict[str, Any],
+                     stream: bool) -> Any:
+        response = await pending
+        if stream:
+            return _AsyncStream(response, started, base, self._log)
+        # the monitor's client is synchronous: off the event loop
+        await asyncio.to_thread(self._log, _answer_event(response, started, base))
+        return response
+
+
+def _answer_event(response: Any, started: float, base: dict[str, Any]) -> dict[str, Any]:
+    """The event of a whole (not streamed) completion."""
+    latency = (time.perf_counter() - started) * 1000
+    choices = _get(response, "choices") or []
+    message = _get(choices[0], "message") if choices else None
+    usage = _get(response, "usage")
+    return {**base, "request_id": _get(response, "id") or uuid.uuid4().hex,
+            "model": _get(response, "model") or base["model"],
+            "output": (_get(message, "content") if message is not None else None) or "",
+            "tokens_in": _get(usage, "prompt_tokens") if usage is not None else None,
+            "tokens_out": _get(usage, "completion_tokens") if usage is not None else None,
+            "latency_ms": latency,
+            "finish_reason": _get(choices[0], "finish_reason") if choices else None}
 
 
 class _Stream:
@@ -138,32 +156,108 @@ class _Stream:
 
     def __iter__(self) -> Iterator[Any]:
         for chunk in self._inner:
-            self._id = self._id or _get(chunk, "id")
-            self._usage = _get(chunk, "usage") or self._usage
-            for choice in _get(chunk, "choices") or []:
-                if _get(choice, "index", 0) == 0:
-                    self._finish_reason = _get(choice, "finish_reason") or self._finish_reason
-                delta = _get(choice, "delta")
-                text = _get(delta, "content") if delta is not None else None
-                if text:
-                    self._parts.append(text)
+            self._read(chunk)
             yield chunk
         self._finish()
+
+    def __enter__(self) -> _Stream:
+        """``with client.chat.completions.create(stream=True) as s:`` as the SDK's own
+        stream allows; leaving the block early logs what arrived until then."""
+        enter = getattr(self._inner, "__enter__", None)
+        if enter is not None:
+            enter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            leave = getattr(self._inner, "__exit__", None)
+            if leave is not None:
+                leave(*exc)
+        finally:
+            self._finish()
+
+    def close(self) -> None:
+        try:
+            closing = getattr(self._inner, "close", None)
+            if closing is not None:
+                closing()
+        finally:
+            self._finish()
 
     def __getattr__(self, item: str) -> Any:
         return getattr(self._inner, item)
 
-    def _finish(self) -> None:
+    def _read(self, chunk: Any) -> None:
+        self._id = self._id or _get(chunk, "id")
+        self._usage = _get(chunk, "usage") or self._usage
+        for choice in _get(chunk, "choices") or []:
+            if _get(choice, "index", 0) == 0:
+                self._finish_reason = _get(choice, "finish_reason") or self._finish_reason
+            delta = _get(choice, "delta")
+            text = _get(delta, "content") if delta is not None else None
+            if text:
+                self._parts.append(text)
+
+    def _event(self) -> dict[str, Any] | None:
+        """The event once (None after): the joined text and what the chunks said."""
         if self._done:
-            return
+            return None
         self._done = True
         u = self._usage
-        self._log({**self._base, "request_id": self._id or uuid.uuid4().hex,
-                   "output": "".join(self._parts),
-                   "tokens_in": _get(u, "prompt_tokens") if u is not None else None,
-                   "tokens_out": _get(u, "completion_tokens") if u is not None else None,
-                   "latency_ms": (time.perf_counter() - self._started) * 1000,
-                   "finish_reason": self._finish_reason})
+        return {**self._base, "request_id": self._id or uuid.uuid4().hex,
+                "output": "".join(self._parts),
+                "tokens_in": _get(u, "prompt_tokens") if u is not None else None,
+                "tokens_out": _get(u, "completion_tokens") if u is not None else None,
+                "latency_ms": (time.perf_counter() - self._started) * 1000,
+                "finish_reason": self._finish_reason}
+
+    def _finish(self) -> None:
+        ev = self._event()
+        if ev is not None:
+            self._log(ev)
+
+
+class _AsyncStream(_Stream):
+    """An ``AsyncOpenAI`` stream: ``async for`` and ``async with``; the event is logged off
+    the event loop."""
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self._chunks()
+
+    async def _chunks(self) -> AsyncIterator[Any]:
+        async for chunk in self._inner:
+            self._read(chunk)
+            yield chunk
+        await self._afinish()
+
+    async def __aenter__(self) -> _AsyncStream:
+        enter = getattr(self._inner, "__aenter__", None)
+        if enter is not None:
+            await enter()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        try:
+            leave = getattr(self._inner, "__aexit__", None)
+            if leave is not None:
+                await leave(*exc)
+        finally:
+            await self._afinish()
+
+    async def close(self) -> None:  # type: ignore[override]
+        try:
+            closing = getattr(self._inner, "close", None)
+            if closing is not None:
+                result = closing()
+                if inspect.isawaitable(result):
+                    await result
+        finally:
+            await self._afinish()
+
+    async def _afinish(self) -> None:
+        ev = self._event()
+        if ev is not None:
+            await asyncio.to_thread(self._log, ev)
 
 
 class _Chat:
