@@ -39,7 +39,7 @@ def register(sub: Any) -> None:
                    help="where to write the JSON result (its folder must exist)")
     p.add_argument("--model", help="the model the result is for (recorded in the file)")
     p.add_argument("--server", "--url", dest="url", help="not used yet: the server takes no "
-                   "pre-built profile or reference (see docs/engine.md)")
+                   "pre-built profile or reference (see docs/cli.md)")
     p.add_argument("--scheduler", help="dask: a scheduler address (default: a LocalCluster)")
     p.add_argument("--workers", type=int, default=2, help="dask LocalCluster worker processes")
     p.add_argument("--master", default="local[*]", help="spark: the master URL")
