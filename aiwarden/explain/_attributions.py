@@ -76,8 +76,12 @@ def resolve_method(adapter: ModelAdapter, frame: pd.DataFrame, method: str) -> s
     if method in ("tree", "linear"):
         if family != method:
             what = type(adapter.estimator or adapter.call).__name__
-            raise ParameterError(f"method={method!r} cannot read a {what}: it is not a "
-                                 f"{method} model; use 'permutation' or 'auto'.", "method")
+            why = ("its trees split on sets of categories (categorical features), which "
+                   "Tree SHAP reads as thresholds" if np.any(getattr(
+                       adapter.estimator, "is_categorical_", None) is not None
+                       and adapter.estimator.is_categorical_) else f"it is not a {method} model")
+            raise ParameterError(f"method={method!r} cannot read a {what}: {why}; use "
+                                 "'permutation' or 'auto'.", "method")
         if not numeric:
             raise ParameterError(f"method={method!r} needs numeric columns (the model's own "
                                  "input); this frame has categorical columns: use "
@@ -100,6 +104,11 @@ def _class_index(adapter: ModelAdapter, frame: pd.DataFrame, opts: ExplainOption
         return np.full(n, classes.index(opts.target_class), dtype=np.intp)
     if len(classes) == 2:
         return np.ones(n, dtype=np.intp)
+    if proba is None and not hasattr(adapter.call, "predict_proba"):
+        # a margin classifier (LinearSVC, RidgeClassifier, a hinge SGD): its predicted class
+        at = {str(c): i for i, c in enumerate(classes)}
+        got = adapter.call.predict(adapter.model_input(frame))
+        return np.array([at[str(c)] for c in np.asarray(got).ravel()], dtype=np.intp)
     p = adapter.proba(frame) if proba is None else proba
     return np.argmax(p, axis=1).astype(np.intp)
 

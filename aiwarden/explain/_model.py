@@ -31,17 +31,32 @@ _TREE_NAMES = frozenset({
 _TREE_PACKAGES = frozenset({"sklearn", "xgboost", "lightgbm", "catboost"})
 
 
+#: scikit-learn's generalised linear regressors: ``predict`` is the inverse link (exp) of
+#: ``X @ coef_``, so Linear SHAP's values (of the linear score) do not add up to it
+_LINKED = frozenset({"PoissonRegressor", "GammaRegressor", "TweedieRegressor"})
+#: linear models outside sklearn.linear_model whose decision_function is X @ coef_ + b
+_LINEAR_SVM = frozenset({"LinearSVC", "LinearSVR"})
+
+
 def model_family(estimator: Any) -> Family:
     """``tree`` when shap's TreeExplainer reads the model, ``linear`` for scikit-learn's
-    linear models (a ``coef_`` and an ``intercept_``), else ``other`` (a black box)."""
+    linear models (a ``coef_`` and an ``intercept_``), else ``other`` (a black box). Two
+    look-alikes are black boxes: a HistGradientBoosting model with categorical features
+    (its trees split on category sets, which shap's parse reads as thresholds: residuals of
+    7 measured) and a generalised linear regressor with a log link."""
     if estimator is None:
         return "other"
     package = type(estimator).__module__.split(".")[0]
-    if type(estimator).__name__ in _TREE_NAMES and package in _TREE_PACKAGES:
+    name = type(estimator).__name__
+    if name in _TREE_NAMES and package in _TREE_PACKAGES:
+        categorical = getattr(estimator, "is_categorical_", None)
+        if categorical is not None and np.any(categorical):
+            return "other"
         return "tree"
-    if (type(estimator).__module__.startswith("sklearn.linear_model")
+    module = type(estimator).__module__
+    if ((module.startswith("sklearn.linear_model") or name in _LINEAR_SVM)
             and hasattr(estimator, "coef_") and hasattr(estimator, "intercept_")):
-        return "linear"
+        return "other" if name in _LINKED else "linear"
     return "other"
 
 

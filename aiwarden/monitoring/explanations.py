@@ -22,7 +22,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from aiwarden.errors import AiwardenError, DataError
+from aiwarden.errors import AiwardenError, DataError, without_paths
 from aiwarden.monitoring import rows as row_format
 from aiwarden.monitoring.multivariate_window import window_rows
 from aiwarden.monitoring.service import Monitor
@@ -391,7 +391,9 @@ def _tree_units(model: Any, opts: Any) -> int | None:
     pass over the trees). Measured: ~0.08 us a visit (a 300-tree forest, 1000 background
     rows: 1.8 CPU-s for 5 rows)."""
     from aiwarden.explain._attributions import tree_perturbation
+    from aiwarden.explain._model import unwrap
 
+    model = unwrap(model)[0]  # a registry predictor: its estimator holds the settings
     if tree_perturbation(model, opts.tree_perturbation) != "interventional":
         return None
     trees, depth = getattr(model, "n_estimators", None), getattr(model, "max_depth", None)
@@ -466,9 +468,12 @@ def _model_call(work: Callable[[], Any], name: str, version: str) -> Any:
         return work()
     except AiwardenError:
         raise
-    except (ValueError, TypeError, KeyError, IndexError) as exc:
+    except (MemoryError, RecursionError):
+        raise
+    except Exception as exc:  # onnxruntime's, LightGBM's, shap's own: all plain Exceptions
         raise DataError(f"{name!r} version {version!r} could not be explained on these rows: "
-                        f"{type(exc).__name__}: {str(exc)[:300]}", "rows") from None
+                        f"{type(exc).__name__}: {without_paths(str(exc))[:300]}",
+                        "rows") from None
 
 
 def _typed(frame: pd.DataFrame, background: pd.DataFrame) -> pd.DataFrame:

@@ -42,3 +42,19 @@ def test_a_sample_not_asked_for_fits_the_budget() -> None:
     assert err.value.field == "sample_size"
     # Permutation: 500 evaluations x 100 background rows per row
     assert _fitted_sample(ExplainOptions(), None, 2, "permutation") == 50
+
+
+def test_a_registered_forest_is_counted_by_its_estimator() -> None:
+    """The registry's predictor holds the estimator: its trees and depth count (the wrapper
+    has neither, and was once counted as one tree of 12 levels: no refusal ever)."""
+    from aiwarden.registry.predictor import EstimatorPredictor
+
+    forest = RandomForestClassifier(n_estimators=300)
+    served = EstimatorPredictor(forest, "skops", model="m", version="1", sha256="0" * 64)
+    big = ExplainOptions(background_size=1000)
+    with pytest.raises(DataError):
+        _within_budget(big, 1000, "rows", "tree", served)
+    assert _fitted_sample(big, None, 2, "tree", served) == _fitted_sample(
+        big, None, 2, "tree", forest) < SAMPLE_SIZE
+    hist = EstimatorPredictor(HistGradientBoostingClassifier(), "skops", sha256="1" * 64)
+    _within_budget(big, 1000, "rows", "tree", hist)  # path-dependent through it too
