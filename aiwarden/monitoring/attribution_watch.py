@@ -38,11 +38,13 @@ _METHODS = ("auto", "tree", "linear", "permutation", "kernel")
 @dataclass(frozen=True)
 class AttributionSettings:
     """``every``: seconds between two checks of a model; ``sample_size``: rows explained per
-    check (the bootstrap interval says what that costs in precision); ``threshold``: the
-    nDCG below which ``alarm`` is 1 (SageMaker Clarify's 0.9)."""
+    check (the bootstrap interval says what that costs in precision); None: 500, fewer
+    when a black-box model would pass the explanation budget (a fixed 500 refused every
+    scheduled check of a pipeline); ``threshold``: the nDCG below which ``alarm`` is 1
+    (SageMaker Clarify's 0.9)."""
 
     every: float = 3600.0
-    sample_size: int = 500
+    sample_size: int | None = None
     method: str = "auto"
     threshold: float = 0.9
 
@@ -50,10 +52,11 @@ class AttributionSettings:
         if not (isinstance(self.every, int | float) and 60 <= self.every <= 7 * 86400):
             raise ParameterError(f"every: expected between 60 s and 7 days; got {self.every!r}.",
                                  "every")
-        if not (isinstance(self.sample_size, int) and not isinstance(self.sample_size, bool)
+        if self.sample_size is not None and not (
+                isinstance(self.sample_size, int) and not isinstance(self.sample_size, bool)
                 and 20 <= self.sample_size <= 20_000):
-            raise ParameterError(f"sample_size: expected an int in [20, 20000]; got "
-                                 f"{self.sample_size!r}.", "sample_size")
+            raise ParameterError(f"sample_size: expected an int in [20, 20000] or null (fitted "
+                                 f"to the budget); got {self.sample_size!r}.", "sample_size")
         if self.method not in _METHODS:
             raise ParameterError(f"method: expected one of {list(_METHODS)}; got "
                                  f"{self.method!r}.", "method")
@@ -193,6 +196,7 @@ class AttributionWatch:
                                                options={"method": opts.method})
         except AiwardenError as exc:
             return out | {"reason": str(exc)}
+        out["sample_size"] = ans.get("sample_size", opts.sample_size)
         drift = ans["drift"]
         ks = [f["ks_statistic"] for f in drift["features"]
               if f.get("ks_statistic") is not None]

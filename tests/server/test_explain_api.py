@@ -514,6 +514,20 @@ def test_default_importance_fits_a_black_box_into_the_budget(
     assert tree.json()["sample_size"] == 500  # Tree SHAP: no evaluation budget
 
 
+def test_a_scheduled_check_of_a_black_box_fits_its_sample_to_the_budget(
+        api: httpx.Client, trained: GradientBoostingClassifier) -> None:
+    """From an audit: the schedule passed a fixed 500 rows, which every black-box check
+    (Kernel or Permutation, 500 x 100 x 2 evaluations a row) was refused for, so its rule
+    never got a value. Not set, the sample is fitted as GET /importance fits it."""
+    m = _registered(api, trained, f"explain-bb-{uuid.uuid4().hex[:6]}")
+    r = api.put(f"/models/{m['name']}/attribution-drift", json={"method": "kernel"})
+    assert r.status_code == 200 and r.json()["settings"]["sample_size"] is None, r.text
+    assert api.post(f"/models/{m['name']}/attribution-drift/check").status_code == 200
+    (check,) = api.get(f"/models/{m['name']}/attribution-drift").json()["checks"]
+    assert "reason" not in check, check
+    assert check["sample_size"] == 5_000_000 // (500 * 100 * 2) and 0 <= check["ndcg"] <= 1
+
+
 def test_explanations_beyond_one_per_core_wait_their_turn(
         api: httpx.Client, model: dict[str, Any], server: Any) -> None:
     """Each explanation may hold a core for a minute: more at once than there are cores are
