@@ -58,16 +58,23 @@ def parse_image_uri(value: Any, where: str) -> StoredImage:
     return StoredImage(key)
 
 
-def read_stored(store: ArtifactStore, images: Sequence[Any], max_bytes: int) -> list[Any]:
+def read_stored(store: ArtifactStore, images: Sequence[Any], max_bytes: int,
+                db: Any = None) -> list[Any]:
     """``images`` with each :class:`StoredImage` replaced by its bytes (at most
     ``max_bytes`` + 1 read: more is ``too_large_file``) or a ``missing_file``
-    :class:`DecodeFailure`. Raises :class:`ArtifactStoreError` when the store fails."""
+    :class:`DecodeFailure`. Raises :class:`ArtifactStoreError` when the store fails.
+    ``db``: keys the registry holds a model artifact at are never read (a model named
+    ``images`` keeps its artifacts under ``images/``)."""
     wanted = [i for i, im in enumerate(images) if isinstance(im, StoredImage)]
     if not wanted:
         return list(images)
+    artifacts = _artifact_keys(db, {images[i].key for i in wanted}) if db is not None else set()
 
     def read(i: int) -> bytes | DecodeFailure:
         key = images[i].key
+        if key in artifacts:
+            return DecodeFailure("missing_file", f"No image {key!r} in the artifact store "
+                                                 "(the key holds a registered model artifact).")
         try:
             data = store.head(key, max_bytes + 1)
         except ArtifactStoreError:
@@ -92,3 +99,14 @@ def read_stored(store: ArtifactStore, images: Sequence[Any], max_bytes: int) -> 
         for i, data in zip(wanted, pool.map(read, wanted), strict=True):
             out[i] = data
     return out
+
+
+def _artifact_keys(db: Any, keys: set[str]) -> set[str]:
+    """Which of ``keys`` the registry stores a model artifact at."""
+    from sqlalchemy import select
+
+    from aiwarden.store.tables import model_artifacts
+
+    with db.read() as conn:
+        return set(conn.execute(select(model_artifacts.c.uri)
+                                .where(model_artifacts.c.uri.in_(sorted(keys)))).scalars())

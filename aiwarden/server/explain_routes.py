@@ -231,7 +231,8 @@ def parse_where(conditions: list[str]) -> list[tuple[str, str, Any]]:
 
 
 @router.post("/models/{name}/explain", dependencies=[requires("read")],
-             responses=answers(Explained, 404, 501), openapi_extra=body_doc(json=ExplainBody))
+             responses=answers(Explained, 404, 409, 501, 503),
+             openapi_extra=body_doc(json=ExplainBody))
 async def explain(request: Request, name: str) -> dict[str, Any]:
     """Why each row got its output: base value, each feature's contribution with its value,
     the output and the additivity residual (SHAP, or LIME with ``method: lime``)."""
@@ -247,7 +248,7 @@ async def explain(request: Request, name: str) -> dict[str, Any]:
 
 
 @router.get("/models/{name}/importance", dependencies=[requires("read")],
-            responses=answers(Importance, 404, 501))
+            responses=answers(Importance, 404, 409, 501, 503))
 async def importance(request: Request, name: str, version: str | None = None,
                      start: str | None = None, end: str | None = None,
                      sample_size: int | None = Query(
@@ -336,7 +337,7 @@ class AttributionCheckBody(BaseModel):
 
 
 @router.post("/models/{name}/attribution-drift/check", dependencies=[requires("operate")],
-             responses=answers(AttributionStatus, 404, 501),
+             responses=answers(AttributionStatus, 404, 409, 501, 503),
              openapi_extra=body_doc(json=AttributionCheckBody, required=False))
 async def check_attribution(request: Request, name: str) -> dict[str, Any]:
     """Check now (over the given windows, else those of the model's attribution_drift

@@ -125,7 +125,7 @@ _PREDICT_DOC = {
 
 @router.post("/models/{name}/predict", dependencies=[requires("ingest")],
              openapi_extra=_PREDICT_DOC,
-             responses=answers(Prediction | Predictions, 409, 504))
+             responses=answers(Prediction | Predictions, 409, 503, 504))
 async def predict(request: Request) -> JSONResponse:
     """One row ``{"features": {...}, "prediction_id"?, "tags"?}`` or ``{"rows": [...]}``;
     the answer names the version that made each prediction (docs/gateway.md)."""

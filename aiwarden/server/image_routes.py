@@ -200,7 +200,7 @@ async def _json(request: Request) -> tuple[list[dict[str, Any]], list[Any]]:
 
 
 @router.post("/models/{name}/images", dependencies=[requires("ingest")], tags=["images"],
-             responses=answers(ImagesIngested, 501), openapi_extra=_BODY_DOC)
+             responses=answers(ImagesIngested, 501, 503), openapi_extra=_BODY_DOC)
 async def log_images(request: Request, name: str) -> dict[str, Any]:
     """Image events: properties logged as the version's numeric features; images that do
     not decode, or fail a quality check, quarantined with the reason (docs/images.md)."""
@@ -222,7 +222,7 @@ async def log_images(request: Request, name: str) -> dict[str, Any]:
 
     def admit_and_ingest() -> Any:
         if store is not None:
-            images[:] = read_stored(store, images, MAX_IMAGE_BYTES)
+            images[:] = read_stored(store, images, MAX_IMAGE_BYTES, _monitor(request).db)
         pixels = [decoded_pixels(im, max_bytes=MAX_IMAGE_BYTES) for im in images]
         for i, p in enumerate(pixels):
             if budget.per_request and p > budget.per_request:

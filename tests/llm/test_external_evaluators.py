@@ -145,3 +145,15 @@ def test_loopback_is_refused_unless_the_egress_policy_allows_it(tmp_path: Path) 
     assert refused.value.field == "evaluators[0].url"
     (ev,) = load_external(path, LOOPBACK)
     assert isinstance(ev, ModerationEvaluator) and ev.fields == ("output",)
+
+
+def test_the_timeout_bounds_the_whole_batch_not_each_call(endpoint: FakeModeration) -> None:
+    """100 texts are four calls; each takes 0.3 s, the timeout is 0.5 s: the batch stops
+    when its time is spent (0.5 s), not after 4 x 0.5 s."""
+    ev = _moderation(endpoint, timeout=0.5)
+    endpoint.delay = 0.3
+    started = time.monotonic()
+    with pytest.raises(EvaluatorUnavailable, match="timeout"):
+        ev.evaluate([f"text {i}" for i in range(100)])
+    assert time.monotonic() - started < 1.2
+    assert 1 <= len(endpoint.requests) <= 2

@@ -270,6 +270,28 @@ def test_images_named_in_the_artifact_store_are_read_from_it(
     assert http.get(f"/models/{kiosk['name']}/images/u4/thumbnail").status_code == 404
 
 
+def test_a_model_artifact_under_images_is_never_read_as_an_image(
+        http: httpx.Client, kiosk: dict[str, Any]) -> None:
+    """A registry model named ``images`` keeps its artifacts at ``images/<sha256>.skops``:
+    an ingest key naming one gets a ``missing_file``, not a read of the model's bytes."""
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression().fit([[0.0], [1.0]], [0, 1])
+    r = http.post("/registry/models/images/versions", content=sio.dumps(model),
+                  params={"format": "skops"},
+                  headers={"content-type": "application/octet-stream"})
+    assert r.status_code == 201, r.text
+    key = f"images/{r.json()['sha256']}.skops"
+    rows = [{"prediction_id": "art-1", "timestamp": kiosk["t0"] + 2 * HOUR + 30,
+             "prediction": "banana", "features": {"store": "s1"},
+             "image_uri": f"artifacts://{key}"}]
+    r = http.post(f"/models/{kiosk['name']}/images", json={"rows": rows})
+    assert r.status_code == 200, r.text
+    (err,) = r.json()["errors"]
+    assert err["reason"].startswith("missing_file:") and "model artifact" in err["reason"]
+
+
 @pytest.mark.parametrize(("row", "field", "words"), [
     ({"image_uri": "file:///etc/passwd"}, "rows[0].image_uri", "other schemes"),
     ({"image_uri": "http://169.254.169.254/latest"}, "rows[0].image_uri", "other schemes"),

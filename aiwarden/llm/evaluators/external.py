@@ -24,7 +24,7 @@ The config, a YAML file (server setting ``llm_evaluators``, ``AIWARDEN_LLM_EVALU
         api_key_env: OPENAI_API_KEY      # optional
         threshold: 0.5                   # a category score this high flags (default: the
                                          # endpoint's own "categories" booleans)
-        timeout: 2.0                     # seconds per call
+        timeout: 2.0                     # seconds for one ingest batch's calls
         failures: 5                      # consecutive failures that open the breaker
         reset: 30                        # seconds it stays open
       - name: house-classifier
@@ -208,12 +208,16 @@ class ModerationEvaluator(_Guarded):
         if key:
             headers["Authorization"] = f"Bearer {key}"
         out: list[tuple[dict[str, float], set[str]]] = []
+        deadline = time.monotonic() + self.timeout  # for the whole batch, not per call
         for start in range(0, len(texts), _BATCH):
             part = list(texts[start:start + _BATCH])
             body: dict[str, Any] = {"input": part}
             if self.model:
                 body["model"] = self.model
-            r = self._http.post(self.url, json=body, headers=headers)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise httpx.TimeoutException("the batch's time ran out")
+            r = self._http.post(self.url, json=body, headers=headers, timeout=left)
             r.raise_for_status()
             results = r.json().get("results")
             if not isinstance(results, list) or len(results) != len(part):
