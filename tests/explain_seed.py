@@ -42,19 +42,25 @@ def _reference(api: httpx.Client, name: str, version: str, model: Any) -> None:
     assert r.status_code in (200, 201), r.text
 
 
+def register_skops(api: httpx.Client, name: str, model: Any) -> None:
+    """Register ``model`` as ``name``'s next version (skops, its tree types trusted)."""
+    import skops.io as sio
+
+    r = api.post(f"/registry/models/{name}/versions", content=sio.dumps(model),
+                 params={"format": "skops", "trust": "true"},
+                 headers={"content-type": "application/octet-stream"})
+    assert r.status_code == 201, r.text
+
+
 def explainable(api: httpx.Client) -> dict[str, Any]:
     """Seed it over the API (``api`` at ``/api/v1``); returns the name and the rows sent."""
-    import skops.io as sio
     from sklearn.ensemble import GradientBoostingClassifier
 
     df = frame(1500, 0)
     model = GradientBoostingClassifier(n_estimators=30, max_depth=3, random_state=0).fit(
         df[FEATURES], df.y)
     name = f"explain-page-{uuid.uuid4().hex[:6]}"
-    r = api.post(f"/registry/models/{name}/versions", content=sio.dumps(model),
-                 params={"format": "skops", "trust": "true"},
-                 headers={"content-type": "application/octet-stream"})
-    assert r.status_code == 201, r.text
+    register_skops(api, name, model)
     _reference(api, name, "1", model)
     _reference(api, name, "2", model)  # version 2: a reference, no registered model
     live = frame(60, 2)

@@ -21,7 +21,7 @@ from sklearn.ensemble import GradientBoostingClassifier
 
 pytest.importorskip("shap")
 
-from tests.explain_seed import FEATURES
+from tests.explain_seed import FEATURES, register_skops
 from tests.explain_seed import frame as _data
 
 
@@ -146,18 +146,13 @@ def test_a_multiclass_margin_is_compared_through_the_models_probability(
     """A three-class boosting model is explained in margins (logits): the logged score of the
     explained class is compared with the model's predict_proba, so a score the model does not
     give is flagged as for a binary model."""
-    import skops.io as sio
-
     df = _data(1500, 3)
     classes = np.array(["low", "mid", "high"])
     df["y"] = classes[np.digitize(np.log(df.amount) - 0.01 * df.age, [2.0, 3.0])]
     clf = GradientBoostingClassifier(n_estimators=20, max_depth=2, random_state=0).fit(
         df[FEATURES], df.y)
     name = f"explain3-{uuid.uuid4().hex[:8]}"
-    r = api.post(f"/registry/models/{name}/versions", content=sio.dumps(clf),
-                 params={"format": "skops", "trust": "true"},
-                 headers={"content-type": "application/octet-stream"})
-    assert r.status_code == 201, r.text
+    register_skops(api, name, clf)
     proba = clf.predict_proba(df[FEATURES])
     ref = df.assign(pred=clf.predict(df[FEATURES]),
                     **{f"proba_{c}": proba[:, k] for k, c in enumerate(clf.classes_)})
