@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -75,7 +76,10 @@ def test_the_async_client_whole_and_streamed(setup: dict[str, Any]) -> None:
                     parts.append(chunk.choices[0].delta.content or "")
         return reply, "".join(parts)
 
-    reply, text = asyncio.run(calls())
+    # in a thread of its own: a worker that ran the browser tests holds playwright's loop
+    # on this thread, where asyncio.run refuses to start (and left a coroutine unawaited)
+    with ThreadPoolExecutor(1) as pool:
+        reply, text = pool.submit(lambda: asyncio.run(calls())).result(timeout=120)
     assert reply.choices[0].message.content == REPLY and text == REPLY
     got = _events(monitor, "async")
     assert len(got) == 2 and {e["output"] for e in got.values()} == {REPLY}
