@@ -292,6 +292,27 @@ def test_a_model_artifact_under_images_is_never_read_as_an_image(
     assert err["reason"].startswith("missing_file:") and "model artifact" in err["reason"]
 
 
+def test_the_gallery_lists_an_image_far_outside_the_reference(
+        server: ThreadServer, http: httpx.Client, kiosk: dict[str, Any]) -> None:
+    """Static noise among fruit: its sharpness and entropy lie in the drift engine's far
+    bins, so the gallery's outlier section shows it, naming the property; the well-lit
+    fruit of the same hours are not listed."""
+    rng = np.random.default_rng(3)
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)).save(buf, "PNG")
+    row = {"prediction_id": "static-1", "timestamp": time.time() - 60,
+           "prediction": "banana", "features": {"store": "s1"},
+           "image": b64encode(buf.getvalue()).decode()}
+    fruit = [{**row, "prediction_id": f"lit-{i}", "image": b64encode(img).decode()}
+             for i, img in enumerate(kiosk["good"][:3])]
+    out = http.post(f"/models/{kiosk['name']}/images", json={"rows": [row, *fruit]}).json()
+    assert out["accepted"] == 4, out
+    page = httpx.get(f"{server.url}/models/{kiosk['name']}/images", timeout=60).text
+    section = page.split('id="gallery-outliers"')[1].split("</ul>")[0]
+    assert 'data-image="static-1"' in section and "far above the reference" in section
+    assert "lit-" not in section
+
+
 @pytest.mark.parametrize(("row", "field", "words"), [
     ({"image_uri": "file:///etc/passwd"}, "rows[0].image_uri", "other schemes"),
     ({"image_uri": "http://169.254.169.254/latest"}, "rows[0].image_uri", "other schemes"),

@@ -76,22 +76,64 @@ def _context(state: Any, name: str, store: Any) -> dict[str, Any]:
     pred = next((c.name for c in schema.columns if c.role == Role.PREDICTION), None) \
         if schema is not None else None
     wrong: list[dict[str, Any]] = []
-    if pred is not None:
-        table = mon.export_events(name, start=f"-{_WINDOW // 3600}h", end="now")
-        if pred in table.column_names:
-            pids = table.column("prediction_id").to_pylist()
-            preds = table.column(pred).to_pylist()
-            labels = table.column("label").to_pylist()
-            for i in np.argsort(table.column("timestamp").to_numpy())[::-1].tolist():
-                if labels[i] is None or str(preds[i]) == labels[i]:
-                    continue
-                if store.path(m.id, str(pids[i])).is_file():
-                    wrong.append({"prediction_id": pids[i], "predicted": preds[i],
-                                  "label": labels[i]})
-                if len(wrong) >= _SHOWN:
-                    break
+    columns = image_properties(schema)
+    table = (mon.export_events(name, start=f"-{_WINDOW // 3600}h", end="now")
+             if pred is not None or columns else None)
+    if pred is not None and table is not None and pred in table.column_names:
+        pids = table.column("prediction_id").to_pylist()
+        preds = table.column(pred).to_pylist()
+        labels = table.column("label").to_pylist()
+        for i in np.argsort(table.column("timestamp").to_numpy())[::-1].tolist():
+            if labels[i] is None or str(preds[i]) == labels[i]:
+                continue
+            if store.path(m.id, str(pids[i])).is_file():
+                wrong.append({"prediction_id": pids[i], "predicted": preds[i],
+                              "label": labels[i]})
+            if len(wrong) >= _SHOWN:
+                break
+    outliers = _outliers(mon, name, table, columns, lambda pid: store.path(m.id, pid))
     return {"name": name, "quarantined": quarantined, "misclassified": wrong,
-            "hours": _WINDOW // 3600, "distributions": _distributions(mon, name, schema)}
+            "outliers": outliers, "hours": _WINDOW // 3600,
+            "distributions": _distributions(mon, name, schema)}
+
+
+def _outliers(mon: Any, name: str, table: Any, columns: list[str],
+              thumb: Any) -> list[dict[str, Any]]:
+    """The last hours' images with a property in the reference's far bins (the engine's own
+    "far below" / "far above" the reference range), the farthest first, in units of the
+    reference's standard deviation beyond its range: a frame much darker, blurrier or
+    larger than any the model was fitted on. Only images with a thumbnail are shown."""
+    if table is None or not columns or table.num_rows == 0:
+        return []
+    ref, _ = mon.window(name, f"-{_WINDOW // 3600}h", "now")
+    if ref is None:
+        return []
+    pids = table.column("prediction_id").to_pylist()
+    best = np.zeros(table.num_rows)
+    why: list[str | None] = [None] * table.num_rows
+    for col in columns:
+        binning = ref.binnings_.get(col)
+        edges = getattr(binning, "edges", None)
+        if edges is None or col not in table.column_names or len(edges) < 4:
+            continue
+        values = np.asarray(table.column(col).to_numpy(zero_copy_only=False), dtype=float)
+        lo, hi = float(edges[1]), float(edges[-2])  # the reference range
+        scale = max(float(binning.std), 1e-12)
+        far = (values < edges[0]) | (values >= edges[-1])
+        beyond = np.where(values < lo, lo - values, values - hi) / scale
+        for i in np.flatnonzero(far & (beyond > best)):
+            best[i] = beyond[i]
+            side = "below" if values[i] < lo else "above"
+            why[i] = (f"{col} {values[i]:.3g}, far {side} the reference's "
+                      f"{lo:.3g}..{hi:.3g}")
+    out = []
+    for i in np.argsort(-best).tolist():
+        if best[i] <= 0 or len(out) >= _SHOWN:
+            break
+        if thumb(str(pids[i])).is_file():
+            out.append({"prediction_id": pids[i], "why": why[i],
+                        "sd": round(float(best[i]), 1)})
+    return out
 
 
 @router.get("/models/{name}/images", dependencies=[page_requires("read")],
