@@ -267,14 +267,18 @@ class EgressPolicy:
 
     def check_url(self, url: str, schemes: Iterable[str] = ("http", "https")) -> None:
         """Configuration-time check of a URL: its scheme, then its host (:meth:`check_host`)."""
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            host = parts.hostname
+        except ValueError as exc:  # "Invalid IPv6 URL": an unbalanced bracket
+            raise EgressDenied(url[:80], f"not a valid URL ({exc})") from None
         if parts.scheme.lower() not in tuple(schemes):
             raise EgressDenied(f"{parts.scheme}:", "a scheme other than " + "/".join(schemes))
         try:
             port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
         except ValueError:  # out of range or not a number
             raise EgressDenied(parts.hostname or "", "given with an invalid port") from None
-        self.check_host(parts.hostname or "", port)
+        self.check_host(host or "", port)
 
     def resolve(self, host: str, port: int) -> list[str]:
         """The addresses ``host`` resolves to that the policy allows: where to connect.

@@ -289,7 +289,12 @@ def _upstream(doc: Any, where: str) -> Upstream:
     if not url.lower().startswith(("http://", "https://")):
         raise ParameterError(f"{where}.base_url: expected an http(s) URL, got {url!r}.",
                              f"{where}.base_url")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - a port out of range or not a number raises here
+    except ValueError as exc:  # an unbalanced "[" or "]" (the long fuzz's 500)
+        raise ParameterError(f"{where}.base_url: not a valid URL ({exc}).",
+                             f"{where}.base_url") from None
     if "@" in parts.netloc or parts.query or parts.fragment or "?" in url or "#" in url:
         # the URL is stored and shown to every reader of the policy: no credential in it
         raise ParameterError(f"{where}.base_url: a user, password, query or fragment is not "

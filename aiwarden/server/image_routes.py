@@ -178,9 +178,10 @@ async def _json(request: Request) -> tuple[list[dict[str, Any]], list[Any]]:
     metas, images = [], []
     for i, row in enumerate(doc):
         meta = dict(_meta(row, f"rows[{i}]"))
+        named = "image_uri" in meta  # a null there is a malformed row, not an absent field
         text, uri = meta.pop("image", None), meta.pop("image_uri", None)
-        if uri is not None:
-            if text is not None:
+        if named:
+            if "image" in row:
                 raise Malformed(f"rows[{i}]: send either image (base64) or image_uri, not "
                                 "both.", f"rows[{i}].image_uri")
             try:

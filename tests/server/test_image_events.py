@@ -320,6 +320,8 @@ def test_the_gallery_lists_an_image_far_outside_the_reference(
     ({"image_uri": "artifacts://fraud/abc.skops"}, "rows[0].image_uri", "under 'images/'"),
     ({"image_uri": "artifacts://images//x.jpg"}, "rows[0].image_uri", "empty"),
     ({"image_uri": 7}, "rows[0].image_uri", "got int"),
+    ({"image_uri": None}, "rows[0].image_uri", "got NoneType"),  # the long fuzz's ST201
+    ({"image_uri": None, "image": ""}, "rows[0].image_uri", "not both"),
     ({"image_uri": "artifacts://images/a.jpg", "image": "AAAA"}, "rows[0].image_uri",
      "not both"),
 ])
