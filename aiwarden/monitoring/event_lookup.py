@@ -41,7 +41,10 @@ def events_by_id(conn: Connection, db: Database, model_id: int,
     """The accepted rows of these prediction ids; ids unknown to the model are listed, not
     an error, so one typo does not hide the other answers."""
     wanted = list(dict.fromkeys(str(i) for i in ids))
-    loc = id_store.locate(conn, db, model_id, np.asarray(wanted, dtype=object))
+    # an id holding a NUL byte is never stored (ingest refuses it), and PostgreSQL text
+    # cannot even hold one: it is missing, not a query (the long fuzz's 500)
+    loc = id_store.locate(conn, db, model_id, np.asarray(
+        [p for p in wanted if "\x00" not in p], dtype=object))
     order = {pid: i for i, pid in enumerate(wanted)}
     found = {str(p) for p in loc.pid}
     missing = [p for p in wanted if p not in found]

@@ -121,6 +121,18 @@ def test_logged_predictions_are_explained_as_the_engine_explains_them(
     assert got["disagree"] == []
 
 
+def test_an_id_holding_a_nul_byte_is_missing_not_a_500(api: httpx.Client,
+                                                      model: dict[str, Any]) -> None:
+    """The long fuzz (PostgreSQL, keyed): a prediction id with a NUL byte was a 500 there
+    (PostgreSQL text holds no NUL); no stored id holds one, so it is missing."""
+    r = api.post(f"/models/{model['name']}/explain",
+                 json={"prediction_ids": ["a\u0000b", "p0"], "options": {"method": "lime"}})
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert got["missing"] == ["a\u0000b"] and [e["prediction_id"] for e in
+                                               got["explanations"]] == ["p0"]
+
+
 def test_a_logged_score_the_model_does_not_give_is_flagged(
         api: httpx.Client, model: dict[str, Any], trained: GradientBoostingClassifier) -> None:
     """Served by something else than the registered model (outside review): the answer says
