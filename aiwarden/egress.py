@@ -279,6 +279,11 @@ class EgressPolicy:
         except ValueError:  # out of range or not a number
             raise EgressDenied(parts.hostname or "", "given with an invalid port") from None
         self.check_host(host or "", port)
+        if host and parse_ip(host) is None:
+            try:  # a name httpx cannot encode (IDNA: "º") would fail every call later
+                httpx.URL(url)
+            except httpx.InvalidURL as exc:
+                raise EgressDenied(url[:80], f"not a valid URL ({exc})") from None
 
     def resolve(self, host: str, port: int) -> list[str]:
         """The addresses ``host`` resolves to that the policy allows: where to connect.

@@ -444,9 +444,16 @@ class GuardrailProxy:
                               "says why).", "upstream_key_unavailable")
         if key:
             headers["authorization"] = f"Bearer {key}"
-        req = self.client.build_request("POST", up.base_url + "/chat/completions",
-                                        content=orjson.dumps({**body, "messages": forward}),
-                                        headers=headers, timeout=up.timeout)
+        try:
+            req = self.client.build_request("POST", up.base_url + "/chat/completions",
+                                            content=orjson.dumps({**body, "messages": forward}),
+                                            headers=headers, timeout=up.timeout)
+        except httpx.InvalidURL as exc:  # a host httpx cannot encode (IDNA): a policy stored
+            # before the check below existed; the long fuzz's 500
+            self.counters.upstream_errors[name] += 1
+            log.warning("guardrail %s: the upstream URL cannot be used: %s", name, exc)
+            return _oai_error(502, f"The upstream URL of this guardrail cannot be used "
+                              f"({exc}).", "upstream_unreachable")
         if self.busy >= self.max_upstream:  # every upstream thread is waiting on one
             self.counters.upstream_errors[name] += 1
             return _json({"detail": {"error": "upstream_busy", "field": "upstream",

@@ -208,9 +208,16 @@ def test_malformed_urls_are_refused_not_crashed_on(url: str) -> None:
     if "hooks.test" in url:
         with pytest.raises(EgressDenied, match="invalid port"):
             EgressPolicy().check_url(url)
-    elif "[" in url:  # the long fuzz: a guardrail upstream "https://x]" was a 500
+    elif "]" in url:  # the long fuzz: a guardrail upstream "https://x]" was a 500
         with pytest.raises(EgressDenied, match="not a valid URL"):
             EgressPolicy().check_url(url)
+
+
+def test_a_host_httpx_cannot_encode_is_refused() -> None:
+    """The long fuzz: a guardrail upstream "https://\u00ba/v1" was stored, then every chat
+    through it was a 500 (httpx: invalid IDNA host)."""
+    with pytest.raises(EgressDenied, match="not a valid URL"):
+        EgressPolicy("0.0.0.0/0, ::/0").check_url("https://\u00ba/v1")
 
 
 def test_email_host_is_checked_naming_the_field() -> None:

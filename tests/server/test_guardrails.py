@@ -406,10 +406,12 @@ def test_the_upstream_key_is_read_only_from_allowed_variables_and_secret_files(
         r = bot.put("/models/exfil/guardrail", json={
             "upstream": {"base_url": upstream.base_url, **up}, "flag": ["refusal"]})
         assert r.status_code == 422 and r.json()["detail"]["field"] == field, (up, r.text)
-    r = bot.put("/models/exfil/guardrail", json={  # the long fuzz's 500: an unbalanced "]"
-        "upstream": {"base_url": "hTTpS://\U0001f60d\u00c0]"}, "flag": ["refusal"]})
-    assert r.status_code == 422, r.text
-    assert r.json()["detail"]["field"] == "guardrail.upstream.base_url", r.text
+    for url in ("hTTpS://\U0001f60d\u00c0]", "https://\u00ba/v1"):  # the long fuzz's 500s:
+        # an unbalanced "]", a host httpx cannot encode (every chat through it was a 500)
+        r = bot.put("/models/exfil/guardrail", json={
+            "upstream": {"base_url": url}, "flag": ["refusal"]})
+        assert r.status_code == 422, r.text
+        assert r.json()["detail"]["field"] == "guardrail.upstream.base_url", r.text
     for name in ("two-lines", "spaced", "fifo", "missing"):
         bot.put("/models/exfil/guardrail", json={"upstream": {
             "base_url": upstream.base_url, "api_key_file": name, "timeout": 5},
