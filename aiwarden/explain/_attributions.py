@@ -21,7 +21,7 @@ import pandas as pd
 from aiwarden.errors import Cancelled, DataError, ParameterError
 from aiwarden.explain import _deps
 from aiwarden.explain._codec import FrameCodec
-from aiwarden.explain._model import ModelAdapter
+from aiwarden.explain._model import ModelAdapter, splits_on_categories
 from aiwarden.explain.options import LIME_GAP_SD, ExplainOptions
 
 __all__ = ["Attributions", "StopCheck", "compute", "resolve_method", "tree_perturbation"]
@@ -77,9 +77,8 @@ def resolve_method(adapter: ModelAdapter, frame: pd.DataFrame, method: str) -> s
         if family != method:
             what = type(adapter.estimator or adapter.call).__name__
             why = ("its trees split on sets of categories (categorical features), which "
-                   "Tree SHAP reads as thresholds" if np.any(getattr(
-                       adapter.estimator, "is_categorical_", None) is not None
-                       and adapter.estimator.is_categorical_) else f"it is not a {method} model")
+                   "Tree SHAP reads as thresholds" if splits_on_categories(adapter.estimator)
+                   else f"it is not a {method} model")
             raise ParameterError(f"method={method!r} cannot read a {what}: {why}; use "
                                  "'permutation' or 'auto'.", "method")
         if not numeric:

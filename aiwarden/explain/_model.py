@@ -16,7 +16,7 @@ import pandas as pd
 
 from aiwarden.errors import DataError, ParameterError, SchemaError
 
-__all__ = ["ModelAdapter", "adapt", "model_family", "unwrap"]
+__all__ = ["ModelAdapter", "adapt", "model_family", "splits_on_categories", "unwrap"]
 
 Family = Literal["tree", "linear", "other"]
 
@@ -49,15 +49,19 @@ def model_family(estimator: Any) -> Family:
     package = type(estimator).__module__.split(".")[0]
     name = type(estimator).__name__
     if name in _TREE_NAMES and package in _TREE_PACKAGES:
-        categorical = getattr(estimator, "is_categorical_", None)
-        if categorical is not None and np.any(categorical):
-            return "other"
-        return "tree"
+        return "other" if splits_on_categories(estimator) else "tree"
     module = type(estimator).__module__
     if ((module.startswith("sklearn.linear_model") or name in _LINEAR_SVM)
             and hasattr(estimator, "coef_") and hasattr(estimator, "intercept_")):
         return "other" if name in _LINKED else "linear"
     return "other"
+
+
+def splits_on_categories(estimator: Any) -> bool:
+    """A HistGradientBoosting model with categorical features: its trees split on sets of
+    categories, which shap 0.51's parse reads as thresholds."""
+    categorical = getattr(estimator, "is_categorical_", None)
+    return categorical is not None and bool(np.any(categorical))
 
 
 def unwrap(model: Any) -> tuple[Any, list[str] | None]:

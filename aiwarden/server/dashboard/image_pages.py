@@ -46,16 +46,12 @@ def is_image_model(versions: list[Any], shown: str | None) -> bool:
     return v is not None and bool(image_properties(getattr(v, "schema", None)))
 
 
-def _distributions(mon: Any, name: str, schema: Any) -> list[dict[str, Any]]:
+def _distributions(ref: Any, d: Any, columns: list[str]) -> list[dict[str, Any]]:
     """Reference vs the last hours' shares of each profiled image property, from the stored
     profiles (no event is read): where dark or blurry images moved the mass."""
     from aiwarden.server.dashboard.features import distribution
 
-    columns = image_properties(schema)
-    if not columns:
-        return []
-    ref, d = mon.window(name, f"-{_WINDOW // 3600}h", "now")
-    if ref is None:
+    if not columns or ref is None:
         return []
     charts = [distribution(ref, d, c) for c in columns]
     return [{**c, "id": f"image-{c['id']}"} for c in charts if c is not None]
@@ -91,22 +87,21 @@ def _context(state: Any, name: str, store: Any) -> dict[str, Any]:
                               "label": labels[i]})
             if len(wrong) >= _SHOWN:
                 break
-    outliers = _outliers(mon, name, table, columns, lambda pid: store.path(m.id, pid))
+    # one read of the window's profiles and the reference serves both sections
+    ref, d = mon.window(name, f"-{_WINDOW // 3600}h", "now") if columns else (None, None)
+    outliers = _outliers(ref, table, columns, lambda pid: store.path(m.id, pid))
     return {"name": name, "quarantined": quarantined, "misclassified": wrong,
             "outliers": outliers, "hours": _WINDOW // 3600,
-            "distributions": _distributions(mon, name, schema)}
+            "distributions": _distributions(ref, d, columns)}
 
 
-def _outliers(mon: Any, name: str, table: Any, columns: list[str],
-              thumb: Any) -> list[dict[str, Any]]:
+def _outliers(ref: Any, table: Any, columns: list[str], thumb: Any
+              ) -> list[dict[str, Any]]:
     """The last hours' images with a property in the reference's far bins (the engine's own
     "far below" / "far above" the reference range), the farthest first, in units of the
     reference's standard deviation beyond its range: a frame much darker, blurrier or
     larger than any the model was fitted on. Only images with a thumbnail are shown."""
-    if table is None or not columns or table.num_rows == 0:
-        return []
-    ref, _ = mon.window(name, f"-{_WINDOW // 3600}h", "now")
-    if ref is None:
+    if ref is None or table is None or not columns or table.num_rows == 0:
         return []
     pids = table.column("prediction_id").to_pylist()
     best = np.zeros(table.num_rows)
