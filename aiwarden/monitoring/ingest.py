@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -33,9 +33,8 @@ from aiwarden.store.database import Database
 from aiwarden.store.models_repo import (
     ModelRow,
     VersionRow,
-    get_version,
     inherits_from,
-    list_versions,
+    versions_and_serving,
 )
 from aiwarden.store.tables import event_batches, quarantine
 from aiwarden.tabular_io import write_parquet
@@ -93,11 +92,9 @@ def ingest_predictions(db: Database, refs: References, model: ModelRow, payload:
     not decode): those rows are quarantined with that reason like any other bad row."""
     now = time.time() if now is None else now
     with db.peek() as conn:
-        versions = {v.version: v for v in list_versions(conn, model)}
-        serving = get_version(conn, model) if versions else None
+        listed, serving = versions_and_serving(conn, model)
+    versions = {v.version: v for v in listed}
     groups = _groups(payload, versions, serving)
-    # Rows naming an unknown version count in the serving version's quality metric.
-    fallback = serving
     result = IngestResult(received=sum(len(g.positions) for g in groups))
     ignored: set[str] = set()
     for g in groups:
@@ -117,12 +114,41 @@ def ingest_predictions(db: Database, refs: References, model: ModelRow, payload:
     _first_occurrence(groups)
     prepared = [_prepare(db, refs, g, now, bucket_seconds, top_n=segment_top_n)
                 for g in groups]
+    store = partial(_store, db, refs, model, groups, now=now, bucket_seconds=bucket_seconds,
+                    levels=levels, segment_top_n=segment_top_n, replaying=replaying,
+                    fallback=serving)  # rows of an unknown version count in the serving one
+    if db.is_sqlite or replaying is not None:
+        return store(prepared, result, probe=True)
+    try:  # PostgreSQL: insert unprobed; the primary key tells of an id stored before
+        return store(prepared, result, probe=False)
+    except _Overlap:  # rolled back; _fold had merged waiting labels into the partials
+        prepared = [_prepare(db, refs, g, now, bucket_seconds, top_n=segment_top_n)
+                    for g in groups]
+        return store(prepared, result, probe=True)
+
+
+class _Overlap(Exception):
+    """An unprobed insert met an id the model has already (a retry): roll back, probe."""
+
+
+def _store(db: Database, refs: References, model: ModelRow, groups: list[_Group],
+           prepared: list[_Prepared], before: IngestResult, *, probe: bool, now: float,
+           bucket_seconds: int, levels: tuple[int, ...], segment_top_n: int,
+           replaying: Replaying | None, fallback: VersionRow | None) -> IngestResult:
+    """Everything the request changes, in one transaction under the model's lock.
+
+    ``probe``: look the ids up first and store only the new ones. Without it (PostgreSQL,
+    the common case of no id seen before) every candidate row is inserted and an id the
+    model has already raises :class:`_Overlap`, the transaction rolled back: one statement
+    and one B-tree walk per row fewer, the same result once the caller probes."""
+    result = replace(before, errors=list(before.errors))
     with db.write(model.id) as conn:
         mine = None if replaying is None else replaying.claim(conn)
         for g, prep in zip(groups, prepared, strict=True):
             keep = None if mine is None else mine[g.positions]
             cand = prep.rows if keep is None else prep.rows[keep[prep.rows]]
-            existing = id_store.existing(conn, db, model.id, g.pid[cand])
+            existing = (id_store.existing(conn, db, model.id, g.pid[cand]) if probe
+                        else set())
             new = cand[~np.isin(g.pid[cand], list(existing))] if existing else cand
             dup = g.batch.duplicate if keep is None else g.batch.duplicate & keep
             result.duplicates += int(dup.sum()) + len(cand) - len(new)
@@ -130,10 +156,15 @@ def ingest_predictions(db: Database, refs: References, model: ModelRow, payload:
                 if len(new) < len(prep.rows):  # a retry overlapped: redo what changed
                     prep = _prepare(db, refs, g, now, bucket_seconds, new,
                                     top_n=segment_top_n)
-                id_store.insert_with_batch(conn, db, model.id, g.version.id, g.pid[new],
-                                           g.ts[new], partial(_insert_batch, conn, model.id,
-                                                              prep, now),
-                                           _batch_row(prep, now))
+                try:
+                    id_store.insert_with_batch(conn, db, model.id, g.version.id, g.pid[new],
+                                               g.ts[new], partial(_insert_batch, conn,
+                                                                  model.id, prep, now),
+                                               _batch_row(prep, now))
+                except Exception as e:
+                    if probe or not id_store.is_overlap(e):
+                        raise
+                    raise _Overlap from e
                 result.labels_joined += _fold(conn, db, model, g, prep, levels,
                                               segment_top_n)
             result.accepted += len(new)

@@ -13,6 +13,12 @@ wake-up of the backend, while the model's lock is held). SQLite's ``CROSS JOIN``
 PostgreSQL's ``LATERAL ... LIMIT 1`` fix the loop order: the request's ids outside, the
 index lookup inside; left to the planner, SQLite scanned the JSON once per stored
 prediction and PostgreSQL hash-joined the ids with all the model's rows.
+
+On PostgreSQL ingest skips the probe (:func:`existing`) and inserts straight away: the
+primary key refuses an id the model has already, :func:`is_overlap` recognises that
+refusal, and the caller rolls back and takes the probing path. The insert's own
+uniqueness check walks the same B-tree a probe walks, so the common case (no id seen
+before) no longer pays for the walk twice, nor for the probe's round trip.
 """
 
 from __future__ import annotations
@@ -29,9 +35,20 @@ from sqlalchemy import Connection
 
 from aiwarden.store.database import Database
 
-__all__ = ["ARRAY_MAX", "Located", "existing", "insert", "insert_with_batch", "locate"]
+__all__ = ["ARRAY_MAX", "Located", "existing", "insert", "insert_with_batch", "is_overlap",
+           "locate"]
 
 ARRAY_MAX = 10_000  # PostgreSQL: up to this many ids bound as one array, beyond by COPY
+
+
+def is_overlap(error: BaseException) -> bool:
+    """Whether ``error`` is PostgreSQL refusing an index row for an id the model has
+    already (unique violation, SQLSTATE 23505, on ``predictions``), raised by psycopg
+    itself (``COPY``) or wrapped by SQLAlchemy."""
+    orig = getattr(error, "orig", None) or error
+    diag = getattr(orig, "diag", None)
+    return (getattr(orig, "sqlstate", None) == "23505" and diag is not None
+            and diag.table_name == "predictions")
 
 
 def _ids(values: np.ndarray) -> list[str]:

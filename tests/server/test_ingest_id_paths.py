@@ -81,3 +81,33 @@ def test_retries_count_duplicates_once_and_every_id_finds_its_own_row(
                                    strict=True):
         assert ts == sent[pid]  # exact: the float went through JSON text and back
         assert blobs[int(batch)].column("prediction_id")[int(row)].as_py() == pid
+
+
+def test_a_retry_overlapping_a_later_group_rolls_back_and_joins_waiting_labels_once(
+        monitor: Any) -> None:
+    """On PostgreSQL ingest inserts without probing; an id stored before fails the insert
+    of the request's second group (version v2) after the first group had joined its
+    waiting labels, and the request is redone from a rollback with the probe: the labels
+    must be joined, and counted in the profiles, once."""
+    from aiwarden.monitoring.profiles import read_window
+
+    name = _model(monitor)
+    monitor.create_version(name, "v2")
+    t0 = 1_780_000_000.0
+    ans = monitor.log_predictions(name, [r | {"version": "v2"} for r in _rows(["old"], t0)])
+    assert ans.accepted == 1, ans.errors
+    assert monitor.log_labels(name, [{"prediction_id": p, "label": "1"} for p in ("a1", "a2")])
+    body = _rows(["a1", "a2", "a3"], t0) + [r | {"version": "v2"} for r in _rows(["old"], t0)]
+    ans = monitor.log_predictions(name, [r | {"version": "v1"} for r in body[:3]] + body[3:])
+    assert (ans.accepted, ans.duplicates, ans.labels_joined) == (3, 1, 2), ans.errors
+    levels, db = monitor.levels, monitor.db
+    with db.read() as conn:
+        m = repo.get_model(conn, name)
+        v1 = repo.get_version(conn, m, "v1")
+        span = max(levels)
+        lo = int(t0 // span * span)
+        got = read_window(conn, m.id, v1.id, lo, lo + 2 * span, levels)
+        stored = id_store.existing(conn, db, m.id, np.array(["a1", "a2", "a3", "old"],
+                                                            dtype=object))
+    assert (got.rows, got.labels) == (3, 2)
+    assert stored == {"a1", "a2", "a3", "old"}
