@@ -130,18 +130,22 @@ def events_of(conn: Connection, instance_id: int) -> list[dict[str, Any]]:
              "detail": orjson.loads(r.detail) if r.detail else {}} for r in conn.execute(q)]
 
 
-def acquire_lease(conn: Connection, name: str, holder: str, ttl: float, now: float) -> bool:
+def acquire_lease(conn: Connection, name: str, holder: str, ttl: float, now: float, *,
+                  create: bool = True) -> bool:
     """Hold (or renew) the named lease for ``ttl`` seconds; False if another holder has it.
 
     One row per lease; the conditional update is atomic on both databases, so of several
     server processes exactly one evaluates at a time, and a dead holder's lease expires.
+    ``create`` False: a missing row is left to whoever holds the lease's session lock
+    (:mod:`aiwarden.store.session_lock`), which is about to create it.
     """
     res = conn.execute(update(leases).where(
         leases.c.name == name, (leases.c.holder == holder) | (leases.c.expires_at < now))
         .values(holder=holder, expires_at=now + ttl))
     if res.rowcount:
         return True
-    if conn.execute(select(leases.c.name).where(leases.c.name == name)).first() is None:
+    if create and conn.execute(
+            select(leases.c.name).where(leases.c.name == name)).first() is None:
         try:
             with conn.begin_nested():
                 conn.execute(leases.insert().values(name=name, holder=holder,
@@ -150,6 +154,18 @@ def acquire_lease(conn: Connection, name: str, holder: str, ttl: float, now: flo
         except IntegrityError:  # another process created it first: it holds the lease
             return False
     return False
+
+
+def take_lease(conn: Connection, name: str, holder: str, ttl: float, now: float) -> bool:
+    """Take the named lease whoever holds it, expired or not: for the process that just
+    took the lease's session lock (PostgreSQL), which proves the holder's session is gone.
+
+    The UPDATE still waits for a holder's :func:`fence` share-lock, so a write of the old
+    holder that is under way commits first and its next fence fails.
+    """
+    res = conn.execute(update(leases).where(leases.c.name == name)
+                       .values(holder=holder, expires_at=now + ttl))
+    return bool(res.rowcount) or acquire_lease(conn, name, holder, ttl, now)
 
 
 def holds_lease(conn: Connection, name: str, holder: str, now: float | None = None) -> bool:
@@ -195,4 +211,4 @@ def events_after(conn: Connection, after: int, limit: int = 10_000
               "detail": orjson.loads(r.detail) if r.detail else {}}) for r in conn.execute(q)]
 
 
-__all__ += ["events_after", "fence", "holds_lease", "last_event_id"]
+__all__ += ["events_after", "fence", "holds_lease", "last_event_id", "take_lease"]
