@@ -71,6 +71,9 @@ class Evaluator:
         self.monitor = monitor
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.lease_ttl = lease_ttl
+        # set by the server on PostgreSQL: its Leadership's check, so a cycle takes the
+        # lease by the heartbeat's rules (the session lock first), never around them
+        self.lease: Callable[[], bool] | None = None
         self.concept = ConceptDrift(monitor.db, monitor.refs)
         # one cycle and its follow-up (the pipeline's hand-over to incidents and
         # notifications) at a time in this process: the loop's and an API request's
@@ -81,9 +84,13 @@ class Evaluator:
     def evaluate_once(self, now: float | None = None) -> CycleReport:
         started = time.perf_counter()
         now = time.time() if now is None else now
-        with self.monitor.db.write() as conn:
-            if not repo.acquire_lease(conn, LEASE, self.holder, self.lease_ttl, now):
+        if self.lease is not None:
+            if not self.lease():
                 return CycleReport(evaluated=False)
+        else:
+            with self.monitor.db.write() as conn:
+                if not repo.acquire_lease(conn, LEASE, self.holder, self.lease_ttl, now):
+                    return CycleReport(evaluated=False)
         report = CycleReport()
         # concept-drift detectors first (same lease), so rules read this cycle's change points
         report.change_points = self.concept.feed(now).change_points

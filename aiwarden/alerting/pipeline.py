@@ -12,7 +12,9 @@ moves the mark in the transaction that saves the notification groups. A leader k
 between recording a transition and grouping it leaves the event above the mark, and its
 successor hands it over when it takes the lease: nothing is missed and nothing is grouped
 twice. A :class:`Heartbeat` renews the lease every few seconds apart from the evaluation
-cycle, so the lease can be short and a successor takes over within about its TTL.
+cycle, so the lease can be short and a successor takes over within about its TTL; on
+PostgreSQL the holder also holds the lease's session lock, which the database releases
+when the holder's process dies, so a successor takes over at its next beat (about 1 s).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from aiwarden.monitoring.service import Monitor
 from aiwarden.rca import analyse, to_markdown
 from aiwarden.store import alerts_repo, kv
 from aiwarden.store.database import Database
+from aiwarden.store.session_lock import SessionLock
 
 __all__ = ["DISPATCHED", "AlertPipeline", "Heartbeat", "Leadership", "heartbeat_every"]
 
@@ -44,10 +47,12 @@ MAX_RCA_RUNS = 5  # an incident's analysis is redone when a new rule joins it, t
 DISPATCHED = "alerting.dispatched"  # the last alert event id handed to notifications
 
 
-def heartbeat_every(ttl: float) -> float:
+def heartbeat_every(ttl: float, *, postgres: bool = False) -> float:
     """How often the lease is renewed: five beats per TTL, so a few late beats (a loaded
-    machine) do not lose it, and at most every 2 s."""
-    return max(0.05, min(2.0, ttl / 5))
+    machine) do not lose it, and at most every 2 s; on PostgreSQL at most every 1 s, as a
+    beat is also when a follower tries the holder's session lock (one cheap statement)
+    and so how soon it sees a dead holder."""
+    return max(0.05, min(1.0 if postgres else 2.0, ttl / 5))
 
 
 class Heartbeat(threading.Thread):
@@ -82,20 +87,51 @@ class Leadership:
 
     def __init__(self, db: Database, holder: str, ttl: float, *, take: bool = True) -> None:
         self.db, self.holder, self.ttl, self.take = db, holder, ttl, take
+        # PostgreSQL: the holder's liveness, so a dead holder is replaced at the next beat
+        self.alive = SessionLock(db.url, LEASE) if take and not db.is_sqlite else None
+        self._mutex = threading.Lock()  # the heartbeat's and the evaluation's checks
+        self._quiet_until = 0.0
 
     def check(self) -> bool:
         try:
-            with self.db.write() as conn:
-                if not self.take:
+            if not self.take:
+                with self.db.write() as conn:
                     return alerts_repo.holds_lease(conn, LEASE, self.holder)
-                return alerts_repo.acquire_lease(conn, LEASE, self.holder, self.ttl,
-                                                 time.time())
+            with self._mutex:
+                return self._take()
         except Exception as exc:  # the database is away: do not act as the leader
             log.warning("could not check the %s lease: %s", LEASE, type(exc).__name__)
             return False
 
+    def _take(self) -> bool:
+        """The lock first, then the row. A lock just taken proves the row's holder has no
+        session: take the row whoever it names. Without it, renew our own row or take one
+        whose TTL lapsed (the holder's lock outlived it: a stall, or a partitioned peer
+        whose backend lives on). A lock holder that finds the row taken (it stalled past
+        the TTL) lets the lock go and leaves it alone for TTL/2, so the new holder takes
+        it instead of this process taking it back."""
+        hold = "none"
+        if self.alive is not None and time.monotonic() >= self._quiet_until:
+            hold = self.alive.hold()
+        now = time.time()
+        with self.db.write() as conn:
+            if hold == "new":
+                return alerts_repo.take_lease(conn, LEASE, self.holder, self.ttl, now)
+            ok = alerts_repo.acquire_lease(conn, LEASE, self.holder, self.ttl, now,
+                                           create=self.alive is None)
+        if not ok and hold == "held" and self.alive is not None:
+            log.warning("the %s lease was taken while this process held its session lock "
+                        "(a stall past the TTL): letting the lock go", LEASE)
+            self.alive.release()
+            self._quiet_until = time.monotonic() + self.ttl / 2
+        return ok
+
     def release(self) -> None:
-        """Hand the lease over now (a clean shutdown), so no one waits for it to expire."""
+        """Hand the lease over now (a clean shutdown), so no one waits for it to expire:
+        the session lock first (a follower that takes it takes the row at once), then the
+        row, expired, if nobody took it meanwhile."""
+        if self.alive is not None:
+            self.alive.close()
         with self.db.write() as conn:
             if alerts_repo.holds_lease(conn, LEASE, self.holder):
                 # renewed for zero seconds: expired from this instant on

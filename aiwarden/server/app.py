@@ -146,6 +146,8 @@ def create_app(settings: ServerSettings | None = None,
     # takes part only when an evaluation it was asked to run took the lease.
     leadership = Leadership(db, evaluator.holder, settings.lease_ttl,
                             take=settings.evaluate_every > 0)
+    if leadership.alive is not None:  # PostgreSQL: cycles take the lease as beats do
+        evaluator.lease = leadership.check
     # the registry is made on first use (registry_for), so the lambda looks it up late
     rollbacks = Rollbacks(monitor, registry=lambda: registry_for(app))
     pipeline = AlertPipeline(monitor, incidents, notifications, leadership=leadership,
@@ -170,7 +172,9 @@ def create_app(settings: ServerSettings | None = None,
                                    leads=lambda: pipeline.leading or not leadership.take)
         maintenance.start()
         # the lease renewed apart from cycles: a dead leader is replaced within its TTL
-        heartbeat = Heartbeat(pipeline.beat, heartbeat_every(settings.lease_ttl))
+        # (on PostgreSQL at the next beat, through the holder's session lock)
+        heartbeat = Heartbeat(pipeline.beat, heartbeat_every(settings.lease_ttl,
+                                                             postgres=not db.is_sqlite))
         alerts = EvaluationLoop(evaluator, settings.evaluate_every, after=after_cycle)
         attribution = AttributionLoop(monitor.attribution,
                                       tick=max(5.0, min(30.0, settings.evaluate_every)))
