@@ -157,16 +157,16 @@ def _store(db: Database, refs: References, model: ModelRow, groups: list[_Group]
                     prep = _prepare(db, refs, g, now, bucket_seconds, new,
                                     top_n=segment_top_n)
                 try:
-                    id_store.insert_with_batch(conn, db, model.id, g.version.id, g.pid[new],
-                                               g.ts[new], partial(_insert_batch, conn,
-                                                                  model.id, prep, now),
-                                               _batch_row(prep, now))
+                    _, waiting = id_store.insert_with_batch(
+                        conn, db, model.id, g.version.id, g.pid[new], g.ts[new],
+                        partial(_insert_batch, conn, model.id, prep, now),
+                        _batch_row(prep, now))
                 except Exception as e:
                     if probe or not id_store.is_overlap(e):
                         raise
                     raise _Overlap from e
                 result.labels_joined += _fold(conn, db, model, g, prep, levels,
-                                              segment_top_n)
+                                              segment_top_n, waiting)
             result.accepted += len(new)
             _quarantine(conn, model.id, g, now, result, bucket_seconds, levels, fallback,
                         keep)
@@ -399,11 +399,13 @@ def _profile_table(schema: Schema, table: pa.Table) -> pa.Table:
 
 
 def _fold(conn: Connection, db: Database, model: ModelRow, g: _Group, prep: _Prepared,
-          levels: tuple[int, ...], top_n: int = segments.DEFAULT_TOP_N) -> int:
+          levels: tuple[int, ...], top_n: int = segments.DEFAULT_TOP_N,
+          any_waiting: bool | None = None) -> int:
     """Add the labels that were waiting for these rows, then append the bucket partials
-    (the model's and its segments')."""
+    (the model's and its segments'); ``any_waiting``: see :func:`pending_labels`."""
     pids = g.pid[prep.rows]
-    waiting = pending_labels(conn, db, model.id, pids) if prep.ref is not None else {}
+    waiting = (pending_labels(conn, db, model.id, pids, any_waiting) if prep.ref is not None
+               else {})
     by_bucket = prep.by_bucket
     if waiting:
         labelled = np.isin(pids, list(waiting))

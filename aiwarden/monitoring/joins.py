@@ -55,14 +55,16 @@ class LabelResult:
 
 
 def pending_labels(conn: Connection, db: Database, model_id: int,
-                   ids: np.ndarray) -> dict[str, str]:
-    """Labels waiting for any of ``ids``."""
+                   ids: np.ndarray, any_waiting: bool | None = None) -> dict[str, str]:
+    """Labels waiting for any of ``ids``; ``any_waiting``: whether the model has any
+    label waiting at all, when the caller asked already (None: ask here)."""
     if len(ids) == 0:
         return {}
-    # Cheap test first: most models have no labels waiting at all.
-    any_waiting = conn.execute(select(labels.c.prediction_id).where(
-        labels.c.model_id == model_id, labels.c.joined.is_(False)).limit(1)).first()
-    if any_waiting is None:
+    if any_waiting is None:  # cheap test first: most models have no labels waiting at all
+        any_waiting = conn.execute(select(labels.c.prediction_id).where(
+            labels.c.model_id == model_id, labels.c.joined.is_(False)).limit(1)).first(
+            ) is not None
+    if not any_waiting:
         return {}
     return labels_repo.labels_of(conn, db, model_id, ids, pending_only=True)
 

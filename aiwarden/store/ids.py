@@ -141,24 +141,28 @@ _PG_BATCH_AND_INDEX = (
     "p AS (INSERT INTO predictions (model_id, prediction_id, version_id, ts, batch_id, row_idx) "
     "SELECT %(m)s, u.e ->> 0, %(v)s, (u.e ->> 1)::float8, b.id, u.ord - 1 FROM b, "
     "json_array_elements(%(rows)s::json) WITH ORDINALITY AS u(e, ord)) "
-    "SELECT id FROM b")
+    "SELECT b.id, EXISTS (SELECT 1 FROM labels l WHERE l.model_id = %(m)s "
+    "AND l.joined IS false) FROM b")
 
 
 def insert_with_batch(conn: Connection, db: Database, model_id: int, version_id: int,
                       ids: np.ndarray, ts: np.ndarray, store_batch: Callable[[], int],
-                      batch: tuple[int, float, float, float, bytes]) -> int:
+                      batch: tuple[int, float, float, float, bytes]) -> tuple[int, bool | None]:
     """Store a batch (``store_batch`` inserts its row and returns its id) and index its
-    rows 0..n-1; returns the batch id. ``batch`` is (n_rows, min_ts, max_ts, created_at,
+    rows 0..n-1; returns the batch id and whether any label of the model waits for its
+    prediction (None: not asked). ``batch`` is (n_rows, min_ts, max_ts, created_at,
     data), the same row for PostgreSQL, where up to ``ARRAY_MAX`` rows take one statement:
-    the batch row and the index rows in one round trip while the model's lock is held."""
+    the batch row, the index rows and the waiting-labels test in one round trip while the
+    model's lock is held (the test was a statement of its own, asked on every request)."""
     if db.is_sqlite or len(ids) > ARRAY_MAX:
         batch_id = store_batch()
         insert(conn, db, model_id, version_id, ids, ts, batch_id)
-        return batch_id
+        return batch_id, None
     n_rows, lo, hi, at, data = batch
-    return int(conn.exec_driver_sql(_PG_BATCH_AND_INDEX, {
+    row = conn.exec_driver_sql(_PG_BATCH_AND_INDEX, {
         "m": model_id, "n": n_rows, "lo": lo, "hi": hi, "at": at, "data": data,
-        "v": version_id, "rows": _pairs(ids, ts)}).scalar_one())
+        "v": version_id, "rows": _pairs(ids, ts)}).one()
+    return int(row[0]), bool(row[1])
 
 
 @dataclass(frozen=True)
