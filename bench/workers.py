@@ -15,7 +15,9 @@ then, still under ingest, ``aiwarden serve`` as a dedicated serving process besi
 N=2 server (it takes no ingest: its events go to the server over HTTP), which is what
 routing predict to processes that take no ingest amounts to; then the leading worker of
 N=2 is killed (-9) and the time until another worker holds the lease is taken (the
-default lease TTL, 10 s, renewed every 2 s; the TTL bounds it).
+default lease TTL, 10 s; the leader's session lock dies with it and the others try it at
+every heartbeat, 1 s on PostgreSQL, so the beat bounds it, the TTL only as a fallback).
+``--takeover N`` runs that measurement alone, N times, each on a fresh server.
 
 ``--pin`` measures instead the deployment docs/deployment.md recommends, placed as an
 operator would (as root): ``aiwarden server --workers 1`` and the ingest load on core 0
@@ -31,7 +33,7 @@ CPU is reported per process from /proc (user + system) beside the machine's load
 and its runnable processes: on a shared machine the wall-clock latencies move with them.
 
     .venv/bin/python bench/workers.py [--rate 500] [--seconds 15] [--quick]
-                                      [--pin [--priority fifo|nice]]
+                                      [--pin [--priority fifo|nice]] [--takeover N]
 """
 
 from __future__ import annotations
@@ -361,9 +363,41 @@ def takeover(supervisor: int, url: str) -> float | None:
     took = time.monotonic() - t0
     used = {p: _cpu(p) - c for p, c in cpu0.items() if p != pid and os.path.exists(f"/proc/{p}")}
     print(f"  leader (pid {pid}) killed -9: pid {h.split(':')[1]} holds the lease after "
-          f"{took:.2f} s (lease TTL 10 s, heartbeat 2 s); survivors' CPU meanwhile "
+          f"{took:.2f} s (lease TTL 10 s, heartbeat 1 s); survivors' CPU meanwhile "
           f"{sum(used.values()):.2f} s; load average {os.getloadavg()[0]:.2f}")
     return took
+
+
+def takeovers(n: int) -> int:
+    """Only the takeover: ``n`` times a fresh ``aiwarden server --workers 2`` (default lease
+    TTL, evaluation every 2 s) on one database, its leader killed -9 once both workers beat."""
+    from tests.server.live import database_url
+
+    took: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp, database_url("postgresql", Path(tmp)) as url:
+        for _ in range(n):
+            srv = ProcessServer(url, Path(tmp), extra_env={"AIWARDEN_EVALUATE_EVERY": "2"},
+                                args=["--host", "127.0.0.1", "--workers", "2"]).spawn()
+            try:
+                srv.wait_ready(within=300)
+                deadline = time.monotonic() + 300
+                while not ((h := _holder(url)) and int(h.split(":")[1])
+                           in _children(srv.proc.pid) and len(_children(srv.proc.pid)) == 2):
+                    if time.monotonic() > deadline:
+                        print("  no worker of this server took the lease")
+                        return 1
+                    time.sleep(0.2)
+                time.sleep(3)  # the follower's app is up and beating too
+                if (t := takeover(srv.proc.pid, url)) is not None:
+                    took.append(t)
+            finally:
+                srv.stop()
+    if took:
+        print(f"takeover after kill -9, {len(took)} runs: median {np.median(took):.2f} s, "
+              f"min {min(took):.2f}, max {max(took):.2f} s (lease TTL 10 s); finished "
+              f"{time.strftime('%H:%M:%S', time.gmtime())} UTC, load average "
+              f"{os.getloadavg()[0]:.2f}")
+    return 0 if len(took) == n else 1
 
 
 def _budget(p: dict[str, float], base: dict[str, float]) -> str:
@@ -404,9 +438,15 @@ def main() -> int:
     ap.add_argument("--profile", metavar="FILE", help="with --pin: run the placed aiwarden "
                     "serve under pyinstrument (importable, e.g. on PYTHONPATH), its text "
                     "report to FILE (the profiler's cost is in that run's figures)")
+    ap.add_argument("--takeover", type=int, metavar="N", help="only the leader kill -9 -> "
+                    "takeover measurement, N times (each on a fresh --workers 2 server)")
     args = ap.parse_args()
     if args.quick:
         args.seconds = 6
+    if args.takeover:
+        print(f"workers bench, takeover only: machine: {machine_line()}, {runnable()} "
+              f"runnable; started {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} UTC")
+        return takeovers(args.takeover)
     from tests.server.live import database_url
 
     v1, v2, df, to_input = _models("array")
