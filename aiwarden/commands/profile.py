@@ -1,10 +1,12 @@
 """``aiwarden profile``: a batch profile (or a reference) of a Parquet dataset, on an engine.
 
-The server has no route that takes a pre-built profile or reference (``PUT .../reference``
-takes the rows and fits them itself), so the result is written to ``-o FILE`` as JSON:
-``{"model", "engine", "profile"}`` for a profile, ``Reference.to_dict()`` for ``--fit``.
-The engines need their extras, ``aiwarden[dask]`` or ``aiwarden[spark]``: without one the
-command says so in one line.
+The result is written to ``-o FILE`` as JSON (``{"model", "engine", "profile"}`` for a
+profile, ``Reference.to_dict()`` for ``--fit``) and, with ``--model`` and ``--version``,
+sent to the server: a reference to ``PUT .../reference-profile``, a batch profile to
+``POST .../profiles`` (named ``--batch``, counted at ``--at``). Without ``--reference`` a
+profile is counted on the server's reference of that version. The engines need their
+extras, ``aiwarden[dask]`` or ``aiwarden[spark]``: without one the command says so in one
+line.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from aiwarden.commands._common import Exit, fail
+from aiwarden.commands._common import Exit, exit_code, explain, fail
 
 __all__ = ["register"]
 
@@ -35,11 +37,22 @@ def register(sub: Any) -> None:
         p.add_argument(f"--{hint}", help=f"--fit: the {hint} column" if hint != "task"
                        else "--fit: binary, multiclass or regression")
     p.add_argument("--scores", help="--fit: score columns, comma separated")
-    p.add_argument("-o", "--output", "--out", dest="out", required=True,
-                   help="where to write the JSON result (its folder must exist)")
-    p.add_argument("--model", help="the model the result is for (recorded in the file)")
-    p.add_argument("--server", "--url", dest="url", help="not used yet: the server takes no "
-                   "pre-built profile or reference (see docs/cli.md)")
+    p.add_argument("-o", "--output", "--out", dest="out",
+                   help="where to write the JSON result (its folder must exist); required "
+                        "unless the result is sent (--model and --version)")
+    p.add_argument("--model", help="the model the result is for (recorded in the file; "
+                   "with --version, sent to the server)")
+    p.add_argument("--version", help="send the result to this version of --model (and, "
+                   "without --reference, profile on that version's reference)")
+    p.add_argument("--batch", help="the batch's name on the server, counted once (default: "
+                   "the data's file or folder name)")
+    p.add_argument("--at", help="the instant the batch is counted at (ISO 8601 or epoch "
+                   "seconds; default: now)")
+    p.add_argument("--server", "--url", dest="url",
+                   default=os.environ.get("AIWARDEN_URL", "http://127.0.0.1:8000"),
+                   help="server URL (env AIWARDEN_URL)")
+    p.add_argument("--api-key", default=os.environ.get("AIWARDEN_API_KEY"),
+                   help="API key (env AIWARDEN_API_KEY)")
     p.add_argument("--scheduler", help="dask: a scheduler address (default: a LocalCluster)")
     p.add_argument("--workers", type=int, default=2, help="dask LocalCluster worker processes")
     p.add_argument("--master", default="local[*]", help="spark: the master URL")
@@ -50,13 +63,23 @@ def register(sub: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     from aiwarden.engine import Reference
 
-    if args.fit == bool(args.reference):
+    send = bool(args.version)
+    if send and not args.model:
+        return fail("profile", "--version needs --model: the result is sent to that model's "
+                    "version", Exit.USAGE)
+    if args.fit and args.reference:
         return fail("profile", "pass --reference REF.json to profile, or --fit to fit one",
                     Exit.USAGE)
+    if not args.fit and not args.reference and not send:
+        return fail("profile", "pass --reference REF.json (or --model and --version: the "
+                    "server's reference) to profile, or --fit to fit one", Exit.USAGE)
+    if not args.out and not send:
+        return fail("profile", "-o/--output FILE is required unless the result is sent "
+                    "(--model and --version)", Exit.USAGE)
     if args.workers < 1:  # a LocalCluster of 0 workers waits for one forever
         return fail("profile", f"--workers must be at least 1 (got {args.workers})",
                     Exit.USAGE)
-    unwritable = _unwritable(args.out)
+    unwritable = _unwritable(args.out) if args.out else None
     if unwritable:  # checked before the work: a profile can take minutes
         return fail("profile", f"-o/--output {args.out!r}: {unwritable}", Exit.USAGE)
     if args.engine in _EXTRA:
@@ -81,25 +104,66 @@ def _run(args: argparse.Namespace) -> int:
         out: dict[str, Any] = ref.to_dict()
         rows = ref.profile_.n_rows
     else:
-        try:
-            ref = Reference.from_dict(json.loads(Path(args.reference).read_text()))
-        except (OSError, ValueError, KeyError) as exc:
-            return fail("profile", f"cannot read the reference {args.reference!r}: {exc}",
-                        Exit.USAGE)
+        ref = _reference(args)
+        if isinstance(ref, int):
+            return ref
         prof = _profile(args, ref)
         out = {"model": args.model, "engine": args.engine, "profile": prof.to_dict()}
         rows = prof.n_rows
+    what = "reference" if args.fit else "profile"
+    took = f"{what} of {rows} rows ({args.engine}, {time.monotonic() - started:.1f} s)"
+    if args.out:
+        try:
+            Path(args.out).write_text(json.dumps(out))
+        except OSError as exc:  # changed since the check (or a full disk)
+            return fail("profile", f"-o/--output {args.out!r}: cannot write: "
+                        f"{exc.strerror or exc}", Exit.USAGE)
+        print(f"{took} written to {args.out}")
+    if send:
+        return _send(args, out, took)
+    if args.model:
+        print("not sent: give --version too to send it to the server", file=sys.stderr)
+    return Exit.OK
+
+
+def _reference(args: argparse.Namespace) -> Any:
+    """The reference to count on: the file, else the server's (an exit code on failure)."""
+    from aiwarden.engine import Reference
+
+    if args.reference:
+        try:
+            return Reference.from_dict(json.loads(Path(args.reference).read_text()))
+        except (OSError, ValueError, KeyError) as exc:
+            return fail("profile", f"cannot read the reference {args.reference!r}: {exc}",
+                        Exit.USAGE)
+    from aiwarden.sdk import ApiError, Client
+
     try:
-        Path(args.out).write_text(json.dumps(out))
-    except OSError as exc:  # changed since the check (or a full disk)
-        return fail("profile", f"-o/--output {args.out!r}: cannot write: {exc.strerror or exc}",
-                    Exit.USAGE)
-    print(f"{'reference' if args.fit else 'profile'} of {rows} rows ({args.engine}, "
-          f"{time.monotonic() - started:.1f} s) written to {args.out}")
-    if args.url or args.model:
-        print("not sent: the server has no route taking a pre-built profile or reference "
-              "(PUT /models/{name}/versions/{version}/reference takes the rows)",
-              file=sys.stderr)
+        with Client(args.url, args.api_key) as client:
+            return Reference.from_dict(client.get_reference(args.model, args.version))
+    except ApiError as exc:
+        return fail("profile", f"cannot get the reference of {args.model!r} version "
+                    f"{args.version!r}: {explain(exc)}", exit_code(exc))
+
+
+def _send(args: argparse.Namespace, out: dict[str, Any], took: str) -> int:
+    from aiwarden.sdk import ApiError, Client
+
+    batch = args.batch or Path(args.data.rstrip("/")).stem
+    try:
+        with Client(args.url, args.api_key) as client:
+            if args.fit:
+                got = client.upload_reference_profile(args.model, args.version, out)
+                print(f"{took} stored as {args.model!r} version {args.version!r}'s reference "
+                      f"(fingerprint {got['fingerprint']})")
+            else:
+                at = args.at if args.at is not None else time.time()
+                got = client.log_profile(args.model, args.version, out["profile"],
+                                         batch=batch, at=at)
+                print(f"{took} sent as batch {got['batch']!r} of {args.model!r} version "
+                      f"{args.version!r}, counted at {got['at']}")
+    except ApiError as exc:
+        return fail("profile", f"not taken by the server: {explain(exc)}", exit_code(exc))
     return Exit.OK
 
 

@@ -200,18 +200,7 @@ class Monitor:
         if unknown:
             raise ParameterError(f"Unknown reference option(s) {unknown}; use {list(_HINTS)}.",
                                  unknown[0])
-        _check_name(version, "version")
-        with self.db.read() as conn:
-            m = repo.get_model(conn, name)
-            try:
-                existing = repo.get_version(conn, m, version)
-            except repo.NotFound:
-                existing = None
-        if existing is not None and existing.fingerprint is not None:
-            raise repo.Conflict(f"Version {version!r} of {name!r} has a reference already; "
-                                "references are immutable: register a new version.", "version")
-        if existing is not None and existing.schema is None:
-            self._refuse_if_inherited(m, existing)
+        m, existing = self.reference_target(name, version)
         if existing is not None and existing.schema is not None:
             if hints:
                 raise SchemaError("This version has a schema already: the reference options "
@@ -226,16 +215,42 @@ class Monitor:
                 if declared:
                     hints["segments"] = declared
             ref = Reference.fit(table, should_stop=should_stop, **hints)
-        segments.check_schema(ref.schema_)
         sample = _sample(table, self.settings.sample_rows)
+        return self.store_reference(m, existing, version, ref, table.num_rows, sample,
+                                    should_stop)
+
+    def reference_target(self, name: str, version: str
+                         ) -> tuple[repo.ModelRow, repo.VersionRow | None]:
+        """The model and the version (None: not registered yet) a new reference is for;
+        refused when the version has one already (references are immutable)."""
+        _check_name(version, "version")
+        with self.db.read() as conn:
+            m = repo.get_model(conn, name)
+            try:
+                existing = repo.get_version(conn, m, version)
+            except repo.NotFound:
+                existing = None
+        if existing is not None and existing.fingerprint is not None:
+            raise repo.Conflict(f"Version {version!r} of {name!r} has a reference already; "
+                                "references are immutable: register a new version.", "version")
+        if existing is not None and existing.schema is None:
+            self._refuse_if_inherited(m, existing)
+        return m, existing
+
+    def store_reference(self, m: repo.ModelRow, existing: repo.VersionRow | None,
+                        version: str, ref: Reference, rows: int, sample: bytes | None,
+                        should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
+        """Store a fitted reference with its sample of rows (None: multivariate drift then
+        says the reference has no sample) and the multivariate state fitted on it."""
+        segments.check_schema(ref.schema_)
         # fitted once with the reference, so no window refits it (and no restart does)
-        multivariate = fit_state(read_parquet(sample), ref.schema_, self.multivariate.settings,
-                                 should_stop)
+        multivariate = fit_state(None if sample is None else read_parquet(sample),
+                                 ref.schema_, self.multivariate.settings, should_stop)
         with self.db.write(m.id) as conn:
             v = existing or repo.create_version(conn, m, version, None)
-            repo.set_reference(conn, v, ref, table.num_rows, sample)
+            repo.set_reference(conn, v, ref, rows, sample)
             kv.put_if_absent(conn, state_key(ref.fingerprint), multivariate)
-        return {"version": version, "rows": table.num_rows, "columns": len(ref.schema_.columns),
+        return {"version": version, "rows": rows, "columns": len(ref.schema_.columns),
                 "fingerprint": ref.fingerprint, "schema": ref.schema_.to_dict()}
 
     def _refuse_if_inherited(self, m: repo.ModelRow, v: repo.VersionRow) -> None:

@@ -322,6 +322,28 @@ class Client(RegistryMixin, LLMMixin):
         return self._json("PUT", self._path(name, "versions", version, "reference"),
                           params=params, content=body, content_type=kind)
 
+    def get_reference(self, name: str, version: str) -> dict[str, Any]:
+        """The version's reference as ``Reference.to_dict()``: load it with
+        ``Reference.from_dict`` and profile large data on its bins elsewhere."""
+        return self._json("GET", self._path(name, "versions", version, "reference"))
+
+    def upload_reference_profile(self, name: str, version: str, reference: Any
+                                 ) -> dict[str, Any]:
+        """Send a reference fitted elsewhere (an engine ``Reference`` or its ``to_dict()``);
+        the server checks it against its own bins before storing it."""
+        body = reference.to_dict() if hasattr(reference, "to_dict") else reference
+        return self._json("PUT", self._path(name, "versions", version, "reference-profile"),
+                          json=body)
+
+    def log_profile(self, name: str, version: str, profile: Any, *, batch: str,
+                    at: Any) -> dict[str, Any]:
+        """Send a batch profile counted on the version's reference (an engine ``Profile`` or
+        its ``to_dict()``), counted in the windows holding ``at``; ``batch`` names it once."""
+        body = profile.to_dict() if hasattr(profile, "to_dict") else profile
+        when = at.isoformat() if hasattr(at, "isoformat") else at
+        return self._json("POST", self._path(name, "versions", version, "profiles"),
+                          json={"batch": batch, "at": when, "profile": body})
+
     # -- ingest --------------------------------------------------------------------------------
 
     def log_predictions(self, name: str, data: Any, *, version: str | None = None,

@@ -46,6 +46,7 @@ from aiwarden.server.llm_routes import router as llm_router
 from aiwarden.server.notify_routes import router as notify_router
 from aiwarden.server.origin import CrossSiteGuard
 from aiwarden.server.otlp_routes import router as otlp_router
+from aiwarden.server.profile_routes import router as profile_router
 from aiwarden.server.prometheus import install_prometheus
 from aiwarden.server.quarantine_routes import router as quarantine_router
 from aiwarden.server.registry_routes import registry_for
@@ -264,6 +265,7 @@ def create_app(settings: ServerSettings | None = None,
     app.include_router(guardrail_router, prefix="/api/v1")
     app.include_router(training_router, prefix="/api/v1")
     app.include_router(explain_router, prefix="/api/v1")
+    app.include_router(profile_router, prefix="/api/v1")
     app.include_router(otlp_router)  # OTLP/HTTP's default path, /v1/traces (docs/llm.md)
 
     @app.get("/healthz", tags=["service"], responses=answers(Status),

@@ -130,6 +130,21 @@ def _explain_tour(http: httpx.Client, now: float) -> None:
     _ok(http.get("/models/why/attribution-drift"))
 
 
+def _imported_tour(http: httpx.Client, now: float) -> None:
+    """A reference fitted elsewhere, read back, and a batch profile counted on it."""
+    from aiwarden.engine import Reference
+
+    ref = Reference.fit(scored_frame(500, seed=8), target="y", prediction="pred",
+                        scores="score")
+    _ok(http.post("/models", json={"name": "offline"}))
+    _ok(http.put("/models/offline/versions/v1/reference-profile", json=ref.to_dict()))
+    got = _ok(http.get("/models/offline/versions/v1/reference")).json()
+    assert got["profile"]["reference"] == ref.fingerprint
+    profile = ref.profile(scored_frame(200, seed=9)).to_dict()
+    _ok(http.post("/models/offline/versions/v1/profiles",
+                  json={"batch": "b1", "at": now - 300, "profile": profile}))
+
+
 def _llm_tour(http: httpx.Client, now: float) -> None:
     """An LLM model: reference, privacy, events (one huge, one bad), feedback, queries."""
     _ok(http.post("/models", json={"name": "chat", "task": "text_generation"}))
@@ -211,6 +226,7 @@ def _tour(http: httpx.Client, server: ThreadServer) -> None:
     _llm_tour(http, now)
     _explain_tour(http, now)
     _images_tour(http, now)
+    _imported_tour(http, now)
     from tests.llm.test_otlp import GENAI, as_json, span
 
     _ok(http.post(f"{server.url}/v1/traces", headers={"content-type": "application/json"},

@@ -137,6 +137,20 @@ KNOWN_ST202: dict[str, tuple[str, tuple[str, str, Any, str, str]]] = {
         "relation: a route or escalation step names a defined receiver; regexes compile; "
         "URLs pass the egress policy; secret references resolve",
         ("PUT", "/notifications/config", {"route": {"receiver": "nobody"}}, "", "nobody")),
+    f"PUT {V1}/models/{{name}}/versions/{{version}}/reference-profile": (
+        "relation: a reference's parts agree (counts on its bins adding up to its rows, the "
+        "fingerprint its schema and bins' hash, a profile of every schema column): checked "
+        "in code; state: the version has no reference yet",
+        ("PUT", "/models/fuzz/versions/v9/reference-profile", {
+            "format": 1, "schema": {"columns": []}, "binnings": {}, "profile": {},
+            "instability": {}, "settings": {}, "random_state": 0}, "reference",
+         "needs the keys")),
+    f"POST {V1}/models/{{name}}/versions/{{version}}/profiles": (
+        "relation: the profile is counted on the version's reference (its fingerprint and "
+        "bins) and adds up; at most 48 hours ahead of the clock; state: the version has a "
+        "reference",
+        ("POST", "/models/fuzz/versions/v1/profiles", {"batch": "b", "at": 0, "profile": {}},
+         "profile", "needs the keys")),
     f"POST {V1}/models/{{name}}/versions": (
         "relation: unique column names; one column per role prediction, target, id, "
         "timestamp",

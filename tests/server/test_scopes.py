@@ -39,6 +39,7 @@ INGEST = {("POST", f"{API}/models/{{name}}/predictions"), ("POST", f"{API}/model
           ("POST", f"{API}/models/{{name}}/llm-events"),
           ("POST", f"{API}/models/{{name}}/llm-feedback"),
           ("POST", f"{API}/models/{{name}}/images"),
+          ("POST", f"{API}/models/{{name}}/versions/{{version}}/profiles"),  # counted elsewhere
           ("POST", f"{API}/models/{{name}}/v1/chat/completions"),  # guardrails: logs events
           ("POST", f"{API}/models/{{name}}/guardrail/flush"),
           ("POST", "/v1/traces")}  # OTLP/HTTP's default path, at the root
