@@ -22,7 +22,7 @@ import numpy as np
 
 from aiwarden.engine._once import once
 
-__all__ = ["distinct", "kernels"]
+__all__ = ["SUM_BLOCK", "distinct", "kernels"]
 
 #: Cells of :func:`distinct`'s grid: integer columns spanning fewer values get one each.
 _GRID_CELLS = 1 << 16
@@ -60,6 +60,137 @@ def _bin_counts(v: np.ndarray, lo: float, scale: float, top: int, first: np.ndar
     for j in range(4):
         for b in range(nb):
             out[b] += sub[j, b]
+
+
+#: Values per block of :func:`_profile_pass`'s sums: each block is summed on four lanes,
+#: then the block sums pairwise by numpy (error ~ (256 + log2 n) ulp, not n ulp).
+SUM_BLOCK = 1024
+
+
+def _lookup(x: float, lo: float, scale: float, top: int, first: np.ndarray, rounds: int,
+            padded: np.ndarray) -> int:
+    b = first[_cell(x, lo, scale, top)]
+    for _ in range(rounds):
+        b += x >= padded[b]
+    return b
+
+
+def _profile_pass(v: np.ndarray, lo: float, scale: float, top: int, first: np.ndarray,
+                  rounds: int, padded: np.ndarray, clip_lo: float, clip_hi: float,
+                  center: float, out: np.ndarray, sums: np.ndarray, squares: np.ndarray
+                  ) -> tuple[float, float, int]:
+    """:func:`_bin_counts` plus, in the same read of ``v``: min and max, the count of
+    negative values, and per block of ``SUM_BLOCK`` values the sums of ``d`` and ``d**2``
+    where ``d = clip(v, clip_lo, clip_hi) - center`` (the caller turns them into mean and
+    m2). Four lanes in scalars (kept in registers, no chain of dependent adds or
+    min/max across values). Returns (min, max, negatives)."""
+    nb = out.shape[0]
+    sub = np.zeros((4, nb), dtype=np.int64)
+    n = v.shape[0]
+    mn0 = mn1 = mn2 = mn3 = np.inf
+    mx0 = mx1 = mx2 = mx3 = -np.inf
+    neg = 0
+    for blk in range(sums.shape[0]):
+        start = blk * SUM_BLOCK
+        stop = min(start + SUM_BLOCK, n)
+        s0 = s1 = s2 = s3 = 0.0
+        q0 = q1 = q2 = q3 = 0.0
+        stop4 = stop - (stop - start) % 4
+        for i in range(start, stop4, 4):
+            x0, x1, x2, x3 = v[i], v[i + 1], v[i + 2], v[i + 3]
+            sub[0, _lookup(x0, lo, scale, top, first, rounds, padded)] += 1
+            sub[1, _lookup(x1, lo, scale, top, first, rounds, padded)] += 1
+            sub[2, _lookup(x2, lo, scale, top, first, rounds, padded)] += 1
+            sub[3, _lookup(x3, lo, scale, top, first, rounds, padded)] += 1
+            mn0, mn1, mn2, mn3 = min(mn0, x0), min(mn1, x1), min(mn2, x2), min(mn3, x3)
+            mx0, mx1, mx2, mx3 = max(mx0, x0), max(mx1, x1), max(mx2, x2), max(mx3, x3)
+            neg += (x0 < 0.0) + (x1 < 0.0) + (x2 < 0.0) + (x3 < 0.0)
+            d0 = min(max(x0, clip_lo), clip_hi) - center
+            d1 = min(max(x1, clip_lo), clip_hi) - center
+            d2 = min(max(x2, clip_lo), clip_hi) - center
+            d3 = min(max(x3, clip_lo), clip_hi) - center
+            s0, s1, s2, s3 = s0 + d0, s1 + d1, s2 + d2, s3 + d3
+            q0, q1, q2, q3 = q0 + d0 * d0, q1 + d1 * d1, q2 + d2 * d2, q3 + d3 * d3
+        for i in range(stop4, stop):
+            x0 = v[i]
+            sub[0, _lookup(x0, lo, scale, top, first, rounds, padded)] += 1
+            mn0, mx0 = min(mn0, x0), max(mx0, x0)
+            neg += x0 < 0.0
+            d0 = min(max(x0, clip_lo), clip_hi) - center
+            s0 += d0
+            q0 += d0 * d0
+        sums[blk] = (s0 + s1) + (s2 + s3)
+        squares[blk] = (q0 + q1) + (q2 + q3)
+    for j in range(4):
+        for b in range(nb):
+            out[b] += sub[j, b]
+    return min(min(mn0, mn1), min(mn2, mn3)), max(max(mx0, mx1), max(mx2, mx3)), neg
+
+
+def _squares_about(v: np.ndarray, clip_lo: float, clip_hi: float, mean: float,
+                   squares: np.ndarray) -> None:
+    """Per block of ``SUM_BLOCK`` values, the sum of ``(clip(v) - mean) ** 2`` (the exact
+    second pass, when the one-pass sums lost digits to cancellation)."""
+    n = v.shape[0]
+    for blk in range(squares.shape[0]):
+        start = blk * SUM_BLOCK
+        stop = min(start + SUM_BLOCK, n)
+        q0 = q1 = q2 = q3 = 0.0
+        stop4 = stop - (stop - start) % 4
+        for i in range(start, stop4, 4):
+            d0 = min(max(v[i], clip_lo), clip_hi) - mean
+            d1 = min(max(v[i + 1], clip_lo), clip_hi) - mean
+            d2 = min(max(v[i + 2], clip_lo), clip_hi) - mean
+            d3 = min(max(v[i + 3], clip_lo), clip_hi) - mean
+            q0, q1, q2, q3 = q0 + d0 * d0, q1 + d1 * d1, q2 + d2 * d2, q3 + d3 * d3
+        for i in range(stop4, stop):
+            d0 = min(max(v[i], clip_lo), clip_hi) - mean
+            q0 += d0 * d0
+        squares[blk] = (q0 + q1) + (q2 + q3)
+
+
+def _distinct_hashes(h: np.ndarray, bits: int) -> int:
+    """How many distinct values ``h`` holds: the values split into ``2**bits`` buckets by
+    their top bits (one counting pass, one scatter), then each bucket put in a small
+    open-addressing table that stays in the CPU cache (a stamp per slot says which
+    bucket filled it, so no table is cleared)."""
+    n = h.shape[0]
+    nb = 1 << bits
+    shift = np.uint64(64 - bits)
+    start = np.zeros(nb + 1, dtype=np.int64)
+    for i in range(n):
+        start[np.int64(h[i] >> shift) + 1] += 1
+    biggest = 0
+    for b in range(nb):
+        biggest = max(biggest, start[b + 1])
+        start[b + 1] += start[b]
+    pos = start[:nb].copy()
+    part = np.empty(n, dtype=np.uint64)
+    for i in range(n):
+        b = np.int64(h[i] >> shift)
+        part[pos[b]] = h[i]
+        pos[b] += 1
+    size = 16
+    while size < 2 * biggest:
+        size *= 2
+    mask = size - 1
+    table = np.empty(size, dtype=np.uint64)
+    stamp = np.zeros(size, dtype=np.int64)
+    found = 0
+    for b in range(nb):
+        for i in range(start[b], start[b + 1]):
+            x = part[i]
+            slot = np.int64(x & np.uint64(mask))
+            while True:
+                if stamp[slot] != b + 1:
+                    stamp[slot] = b + 1
+                    table[slot] = x
+                    found += 1
+                    break
+                if table[slot] == x:
+                    break
+                slot = (slot + 1) & mask
+    return found
 
 
 def _first_in(v: np.ndarray, lo: float, hi: float, k: int) -> np.ndarray:
@@ -170,10 +301,14 @@ def kernels() -> SimpleNamespace | None:
     except ImportError:
         return None
     jit = numba.njit(cache=True, nogil=True)
-    globals()["_cell"] = numba.njit(cache=True, nogil=True, inline="always")(_cell)
+    inline = numba.njit(cache=True, nogil=True, inline="always")
+    globals()["_cell"] = inline(_cell)
+    globals()["_lookup"] = inline(_lookup)
     k = SimpleNamespace(bin_counts=jit(_bin_counts), first_in=jit(_first_in),
                         cell_counts=jit(_cell_counts), pick=jit(_pick),
-                        distinct=jit(_distinct), distinct_grid=jit(_distinct_grid))
+                        distinct=jit(_distinct), distinct_grid=jit(_distinct_grid),
+                        profile_pass=jit(_profile_pass), squares_about=jit(_squares_about),
+                        distinct_hashes=jit(_distinct_hashes))
     for x in (np.zeros(4), _readonly(np.zeros(4))):  # Arrow's zero-copy arrays are read-only
         _warm(k, x)
     return k
@@ -195,6 +330,10 @@ def _warm(k: SimpleNamespace, x: np.ndarray) -> None:
     k.distinct(x, 2, np.full(8, np.nan).view(np.uint64), np.zeros(8, dtype=np.int64))
     k.distinct_grid(x, 0.0, 1.0, 1, 2, np.full(2, np.nan).view(np.uint64),
                     np.zeros(2, dtype=np.int64))
+    k.profile_pass(x, 0.0, 1.0, 1, np.zeros(2, dtype=np.intp), 1, np.array([0.0, np.inf]),
+                   -1.0, 1.0, 0.0, np.zeros(2, dtype=np.int64), np.zeros(1), np.zeros(1))
+    k.squares_about(x, -1.0, 1.0, 0.0, np.zeros(1))
+    k.distinct_hashes(np.zeros(4, dtype=np.uint64), 1)
 
 
 def distinct(k: SimpleNamespace, v: np.ndarray, limit: int, bounds: tuple[float, float]

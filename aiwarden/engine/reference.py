@@ -170,8 +170,10 @@ class Reference:
             return ref
         settings = drift if isinstance(drift, DriftSettings) else DriftSettings.from_dict(drift)
         table = to_table(data)
+        encodings: dict[str, Any] = {}  # text columns' dictionary encodings, from inference
         if schema is None:
-            schema = infer_schema(table, max_categories=max_categories, **schema_hints)
+            schema = infer_schema(table, max_categories=max_categories, _encodings=encodings,
+                                  **schema_hints)
         elif schema_hints:
             raise SchemaError("Pass either a schema or schema hints, not both.")
         present = set(table.column_names)  # a set: the list form made wide frames quadratic
@@ -191,7 +193,8 @@ class Reference:
                                      chunks=chunks, want_rows=want_rows)
             if binned_kind(col) == "categorical":
                 binning, cp = fit_categorical(col, arr, max_categories=max_categories,
-                                              want_rows=want_rows)
+                                              want_rows=want_rows,
+                                              encoded=encodings.pop(col.name, None))
             else:
                 binning = fit_binning(col, arr, max_categories=max_categories)
                 cp = profile_column(col, binning, arr, want_rows=want_rows)
@@ -206,6 +209,7 @@ class Reference:
 
         fitted = map_columns(fit_column, schema.columns,
                              thread_count(n_threads, table.num_rows))
+        encodings.clear()  # (those of columns no fit_categorical took: ids, presence)
         binnings: dict[str, Binning] = {}
         columns = {}
         chunk_counts: dict[str, np.ndarray] = {}

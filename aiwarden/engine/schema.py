@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from aiwarden.engine._frame import is_stringlike, to_table
+from aiwarden.engine._frame import as_text, is_stringlike, to_table
 from aiwarden.errors import DataError, ParameterError, SchemaError, check_param
 
 __all__ = ["SCHEMA_FORMAT", "Column", "ColumnType", "Role", "Schema", "Task", "infer_schema"]
@@ -202,8 +202,12 @@ def infer_schema(
     task: str | None = None,
     max_categories: int = 2000,
     dtypes: Mapping[str, str] | None = None,
+    _encodings: dict[str, pa.ChunkedArray] | None = None,
 ) -> Schema:
     """Guess each column's type and role; explicit arguments always win.
+
+    ``_encodings`` (``Reference.fit``'s): a text column found categorical leaves its
+    dictionary encoding there, counted once instead of again by the fit.
 
     Examples
     --------
@@ -255,7 +259,7 @@ def infer_schema(
     for name in names:
         col = table.column(name)
         dtype = (_enum(ColumnType, dtypes[name], "dtype", name) if name in dtypes
-                 else _infer_type(col, max_categories, name))
+                 else _infer_type(col, max_categories, name, _encodings))
         role = roles.get(name)
         label = score_labels.get(name)
         if role is None and name not in explicit:
@@ -290,7 +294,8 @@ def _check_distinct_roles(**given: Any) -> None:
             seen[name] = role
 
 
-def _infer_type(col: pa.ChunkedArray, max_categories: int, col_name: str = "") -> ColumnType:
+def _infer_type(col: pa.ChunkedArray, max_categories: int, col_name: str = "",
+                encodings: dict[str, pa.ChunkedArray] | None = None) -> ColumnType:
     t = col.type
     if pa.types.is_dictionary(t):
         t = t.value_type
@@ -313,9 +318,17 @@ def _infer_type(col: pa.ChunkedArray, max_categories: int, col_name: str = "") -
     n = len(valid)
     if n == 0:
         return ColumnType.CATEGORICAL
-    n_unique = pc.count_distinct(valid).as_py()
+    if encodings is not None and is_stringlike(t):
+        # the distinct values from the dictionary encoding the fit needs anyway
+        enc = pc.dictionary_encode(as_text(col))
+        n_unique = len(enc.dictionary)
+    else:
+        enc, n_unique = None, pc.count_distinct(valid).as_py()
     if n_unique <= max_categories and (n_unique <= 50 or n_unique <= 0.5 * n):
+        if enc is not None:
+            encodings[col_name] = enc  # type: ignore[index]
         return ColumnType.CATEGORICAL
+    del enc
     lengths = pc.utf8_length(pc.cast(valid, pa.large_string()))
     mean_len = pc.mean(lengths).as_py() or 0.0
     has_space = pc.mean(pc.cast(pc.match_substring(valid, " "), pa.int8())).as_py() or 0.0

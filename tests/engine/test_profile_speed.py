@@ -315,10 +315,35 @@ def test_compiled_and_numpy_paths_are_identical(
         _no_kernels(m)
         plain = Reference.fit(ref_df, dtypes=_NUMERICAL)
         plain_p = plain.profile(cur_df)
-    # every edge, count, moment (numpy's own sums either way), example and duplicate
+    # every edge, count, moment of the fit (numpy's own sums either way), example and
+    # duplicate; the profile's one compiled pass sums its moments in another order
     assert fast.to_dict() == plain.to_dict()
-    assert fast_p.to_dict() == plain_p.to_dict()
+    _assert_same_profile(fast_p.to_dict(), plain_p.to_dict())
     assert fast_p.columns["x"].counts[[0, 1, -2, -1]].min() > 0  # every band was hit
+
+
+_SUMMED = ("mean", "m2")
+
+
+def _assert_same_profile(got: dict, want: dict) -> None:
+    """Equal dicts, except mean and m2 of numerical columns: equal to rounding."""
+    got, want = dict(got), dict(want)
+    gc, wc = got.pop("columns"), want.pop("columns")
+    assert got == want
+    assert gc.keys() == wc.keys()
+    for name in wc:
+        g, w = dict(gc[name]), dict(wc[name])
+        # (near zero, rounding is relative to the values' scale: |min|, |max|, n)
+        scale = max(abs(w.get("min") or 0.0), abs(w.get("max") or 0.0), 1e-300)
+        scale = min(scale, 1e150)
+        floor = {"mean": 1e-13 * scale, "m2": 1e-13 * scale * scale * max(w.get("n", 1), 1)}
+        for key in _SUMMED if w.get("kind") == "numerical" else ():
+            a, b = g.pop(key), w.pop(key)
+            if not isinstance(a, float) or not isinstance(b, float):  # overflowed: as stored
+                assert a == b, (name, key)
+            else:
+                assert a == pytest.approx(b, rel=1e-12, abs=floor[key]), (name, key, a, b)
+        assert g == w, name
 
 
 def test_compiled_profile_matches_numpy_on_raw_values(
@@ -397,3 +422,137 @@ def test_distinct_values_fit_equals_the_sorted_fit(case: str) -> None:
     assert np.array_equal(counts, np.bincount(np.searchsorted(want.edges, v, side="right"),
                                               minlength=want.n_bins))
     assert NumericalBinning.fit_unsorted(v, bins, 3.0, std).to_dict() == want.to_dict()
+
+
+# ------------------------------------ one compiled pass per column in profile (numba)
+def _one_pass_cases() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(17)
+    n = 5_000
+    return {
+        "normal": rng.normal(3, 2, n),
+        "ints": rng.poisson(4, n).astype(np.float64),
+        "constant": np.full(n, 7.5),
+        "constant_negative_zero": np.full(n, -0.0),
+        "far_from_first": np.concatenate([[1e9], rng.normal(0, 1e-3, n)]),  # cancellation
+        "heavy": rng.standard_cauchy(n),
+        "huge": rng.choice([1e308, -1e308, 1.0], n),  # squares overflow
+        "odd_length": rng.normal(size=1_027),  # not a multiple of the four lanes
+        "long": rng.lognormal(0, 2, 70_000),  # many sum blocks
+    }
+
+
+def _profile_both(ref: np.ndarray, cur: np.ndarray, monkeypatch: pytest.MonkeyPatch
+                  ) -> tuple[dict, dict]:
+    fitted = Reference.fit(pd.DataFrame({"v": ref}), dtypes={"v": "numerical"})
+    frame = pd.DataFrame({"v": cur})
+    fast = fitted.profile(frame).to_dict()
+    with monkeypatch.context() as m:
+        _no_kernels(m)
+        plain = fitted.profile(frame).to_dict()
+    return fast, plain
+
+
+@pytest.mark.parametrize("case", sorted(_one_pass_cases()))
+def test_one_pass_profile_equals_the_numpy_path(case: str,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from aiwarden.engine._column_kernel import kernels
+
+    if kernels() is None:
+        pytest.skip("numba is not installed")
+    values = _one_pass_cases()[case]
+    rng = np.random.default_rng(3)
+    # the reference: the column itself, and a narrower one (bands and clamping hit)
+    for ref in (values, rng.normal(0, 1, 3_000)):
+        fast, plain = _profile_both(ref, values, monkeypatch)
+        _assert_same_profile(fast, plain)
+
+
+def test_one_pass_profile_with_nan_inf_and_empty(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aiwarden.engine._column_kernel import kernels
+
+    if kernels() is None:
+        pytest.skip("numba is not installed")
+    rng = np.random.default_rng(8)
+    ref = rng.normal(size=4_000)
+    cur = rng.normal(0.5, 2, 4_000)
+    cur[::7], cur[1::11], cur[2::13] = np.nan, np.inf, -np.inf
+    fast, plain = _profile_both(ref, cur, monkeypatch)
+    _assert_same_profile(fast, plain)
+    col = fast["columns"]["v"]
+    assert col["posinf"] == int(np.sum(cur == np.inf))
+    assert col["neginf"] == int(np.sum(cur == -np.inf)) > 0
+    # every value NaN: no finite value for the pass to read (an empty input is refused by
+    # to_table; the pass's own empty input: test_one_pass_empty_and_short_columns...)
+    fast, plain = _profile_both(ref, np.full(3_000, np.nan), monkeypatch)
+    assert fast == plain
+
+
+@pytest.mark.parametrize("case", sorted(_one_pass_cases()))
+def test_one_pass_matches_numpy_on_raw_values(case: str) -> None:
+    """The compiled pass against numpy on the raw values, not against the other path."""
+    from aiwarden.engine._profiling import _one_pass
+
+    values = _one_pass_cases()[case]
+    b = NumericalBinning.fit(np.sort(np.random.default_rng(4).normal(0, 1, 3_000)), 50, 3.0)
+    got = _one_pass(b, values)
+    if got is None:
+        pytest.skip("numba is not installed")
+    counts, lo, hi, mean, m2, negative = got
+    want = np.bincount(np.searchsorted(b.edges, values, side="right"), minlength=b.n_bins)
+    assert np.array_equal(counts, want)
+    assert lo == values.min() and hi == values.max()
+    assert negative == int(np.count_nonzero(values < 0))
+    clamped = np.clip(values, b.edges[0], b.edges[-1])
+    assert mean == pytest.approx(clamped.mean(), rel=1e-12, abs=1e-15)
+    assert m2 == pytest.approx(np.square(clamped - clamped.mean()).sum(), rel=1e-11, abs=1e-15)
+
+
+def test_one_pass_empty_and_short_columns_take_the_numpy_path() -> None:
+    from aiwarden.engine._profiling import _one_pass
+
+    b = NumericalBinning.fit(np.sort(np.random.default_rng(4).normal(0, 1, 3_000)), 50, 3.0)
+    assert _one_pass(b, np.array([], dtype=np.float64)) is None
+    assert _one_pass(b, np.ones(10)) is None
+
+
+@pytest.mark.parametrize("n", [2, 1_023, 1_024, 5_000, 200_003])
+@pytest.mark.parametrize("distinct", [1, 3, 1_000, None])
+def test_compiled_duplicate_count_equals_the_sort(n: int, distinct: int | None,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from aiwarden.engine import _profiling
+
+    rng = np.random.default_rng(n)
+    high = 2**63 if distinct is None else distinct
+    keys = [rng.integers(0, high, n, dtype=np.uint64) for _ in range(3)]
+    fast = _profiling.count_duplicates(keys)
+    with monkeypatch.context() as m:
+        _no_kernels(m)
+        plain = _profiling.count_duplicates(keys)
+    rows = {tuple(int(k[i]) for k in keys) for i in range(n)}
+    assert fast == plain == n - len(rows)
+
+
+def test_fit_reusing_inference_encodings_equals_fit_on_a_given_schema() -> None:
+    """Schema inference hands its dictionary encodings of text columns to the fit; fitting
+    on the same schema given explicitly (no inference, fresh encodings) is identical."""
+    from aiwarden.engine.schema import infer_schema
+
+    rng = np.random.default_rng(21)
+    n = 30_000
+    with_nulls = rng.choice(np.array(["a", "b", "c", None], dtype=object), n)
+    df = pd.DataFrame({
+        "x": rng.normal(size=n),
+        "cat": rng.choice([f"c{i}" for i in range(40)], n),
+        "with_nulls": pd.array(with_nulls, dtype="string"),
+        "yes_no": rng.choice(["true", "false", "TRUE", "0"], n),
+        "many": rng.choice([f"m{i}" for i in range(3_000)], n),  # past max_categories below
+        "all_null": pd.array([None] * n, dtype="string"),
+        "ids": [f"id{i}" for i in range(n)],
+    })
+    for hints in ({}, {"dtypes": {"yes_no": "boolean"}}):
+        inferred = Reference.fit(df, max_categories=2_500, **hints)
+        schema = infer_schema(df, max_categories=2_500, **hints)
+        assert inferred.schema_.to_dict() == schema.to_dict()
+        given = Reference.fit(df, schema, max_categories=2_500)
+        assert inferred.to_dict() == given.to_dict()
+        assert inferred.profile(df).to_dict() == given.profile(df).to_dict()
