@@ -193,6 +193,15 @@ def _distinct_hashes(h: np.ndarray, bits: int) -> int:
     return found
 
 
+def _hash_mix(h: np.ndarray, key: np.ndarray) -> None:
+    """``h = ((h ^ (h >> 32)) ^ key) * MULT`` in one loop (numpy: four passes)."""
+    mult = np.uint64(0x9E3779B97F4A7C15)
+    shift = np.uint64(32)
+    for i in range(h.shape[0]):
+        x = h[i]
+        h[i] = ((x ^ (x >> shift)) ^ key[i]) * mult
+
+
 def _first_in(v: np.ndarray, lo: float, hi: float, k: int) -> np.ndarray:
     """Positions of the first ``k`` values in ``[lo, hi)`` (stops there)."""
     out = np.empty(k, dtype=np.int64)
@@ -308,7 +317,7 @@ def kernels() -> SimpleNamespace | None:
                         cell_counts=jit(_cell_counts), pick=jit(_pick),
                         distinct=jit(_distinct), distinct_grid=jit(_distinct_grid),
                         profile_pass=jit(_profile_pass), squares_about=jit(_squares_about),
-                        distinct_hashes=jit(_distinct_hashes))
+                        distinct_hashes=jit(_distinct_hashes), hash_mix=jit(_hash_mix))
     for x in (np.zeros(4), _readonly(np.zeros(4))):  # Arrow's zero-copy arrays are read-only
         _warm(k, x)
     return k
@@ -334,6 +343,9 @@ def _warm(k: SimpleNamespace, x: np.ndarray) -> None:
                    -1.0, 1.0, 0.0, np.zeros(2, dtype=np.int64), np.zeros(1), np.zeros(1))
     k.squares_about(x, -1.0, 1.0, 0.0, np.zeros(1))
     k.distinct_hashes(np.zeros(4, dtype=np.uint64), 1)
+    u = np.zeros(4, dtype=np.uint64)
+    k.hash_mix(u, u)
+    k.hash_mix(u, _readonly(np.zeros(4, dtype=np.uint64)))
 
 
 def distinct(k: SimpleNamespace, v: np.ndarray, limit: int, bounds: tuple[float, float]

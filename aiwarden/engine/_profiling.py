@@ -369,10 +369,17 @@ def row_hash(keys: list[np.ndarray]) -> np.ndarray:
     out = np.empty(n, dtype=np.uint64)
     tmp = np.empty(min(n, _HASH_ROWS), dtype=np.uint64)
     shift = np.uint64(32)
+    kern = kernels() if n >= _KERNEL_MIN_ROWS else None
     for start in range(0, n, _HASH_ROWS):
         stop = min(start + _HASH_ROWS, n)
         h, t = out[start:stop], tmp[:stop - start]
         np.multiply(keys[0][start:stop], _MULT, out=h)
+        if kern is not None:  # the same four steps per key in one compiled loop
+            for k in keys[1:]:
+                kern.hash_mix(h, np.ascontiguousarray(k[start:stop], dtype=np.uint64))
+            np.right_shift(h, shift, out=t)
+            np.bitwise_xor(h, t, out=h)
+            continue
         for k in keys[1:]:
             # Fold the high bits down first: float bits of whole numbers have ~40 zero low
             # bits, and a multiply alone only ever moves information upwards.
