@@ -57,6 +57,9 @@ def register(sub: Any) -> None:
     p.add_argument("--workers", type=int, default=2, help="dask LocalCluster worker processes")
     p.add_argument("--master", default="local[*]", help="spark: the master URL")
     p.add_argument("--batch-rows", type=int, default=262_144)
+    p.add_argument("--sample-rows", type=int, default=10_000,
+                   help="--fit sent to a server: a seeded sample of this many rows goes with "
+                        "the reference (multivariate drift, explanations; 0: none)")
     p.set_defaults(func=_run)
 
 
@@ -76,6 +79,9 @@ def _run(args: argparse.Namespace) -> int:
     if not args.out and not send:
         return fail("profile", "-o/--output FILE is required unless the result is sent "
                     "(--model and --version)", Exit.USAGE)
+    if args.sample_rows < 0:
+        return fail("profile", f"--sample-rows must be 0 or more (got {args.sample_rows})",
+                    Exit.USAGE)
     if args.workers < 1:  # a LocalCluster of 0 workers waits for one forever
         return fail("profile", f"--workers must be at least 1 (got {args.workers})",
                     Exit.USAGE)
@@ -153,9 +159,13 @@ def _send(args: argparse.Namespace, out: dict[str, Any], took: str) -> int:
     try:
         with Client(args.url, args.api_key) as client:
             if args.fit:
+                if args.sample_rows > 0:
+                    out = out | {"sample": _sample_rows(args)}
                 got = client.upload_reference_profile(args.model, args.version, out)
+                kept = got.get("sample")
                 print(f"{took} stored as {args.model!r} version {args.version!r}'s reference "
-                      f"(fingerprint {got['fingerprint']})")
+                      f"(fingerprint {got['fingerprint']}; "
+                      f"{f'a sample of {kept} rows' if kept else 'no sample of rows'})")
             else:
                 at = args.at if args.at is not None else time.time()
                 got = client.log_profile(args.model, args.version, out["profile"],
@@ -165,6 +175,15 @@ def _send(args: argparse.Namespace, out: dict[str, Any], took: str) -> int:
     except ApiError as exc:
         return fail("profile", f"not taken by the server: {explain(exc)}", exit_code(exc))
     return Exit.OK
+
+
+def _sample_rows(args: argparse.Namespace) -> dict[str, list[Any]]:
+    """A seeded uniform sample of the data, as columns (one more streamed read)."""
+    from aiwarden.engine._streaming import open_source, sample
+
+    table, _ = sample(open_source(args.data), args.sample_rows, batch_rows=args.batch_rows,
+                      seed=0)
+    return table.to_pydict()
 
 
 def _unwritable(out: str) -> str | None:

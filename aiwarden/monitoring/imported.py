@@ -6,8 +6,9 @@ hundred kilobytes, and a reference fitted on the whole training set beats one fi
 what fits in a request. The engine checks the JSON first (:mod:`aiwarden.engine.imported`);
 here it is stored:
 
-* a reference becomes the version's immutable reference, with no sample of rows (the
-  multivariate drift of its windows then says so), exactly as ``PUT .../reference`` would;
+* a reference becomes the version's immutable reference, exactly as ``PUT .../reference``
+  would, with the sample of rows sent beside it (``sample``: columns of rows; multivariate
+  drift, explanations and the root-cause classifier need one); without it those say so;
 * a batch profile is stamped at one instant ``at`` and appended, like an ingest request,
   to the bucket holding ``at`` and every rollup above it, so a window counts the whole
   batch if and only if it contains ``at``. Its ``batch`` name is kept: the same batch sent
@@ -16,18 +17,24 @@ here it is stored:
 
 from __future__ import annotations
 
+import io
 import re
 import time
 from typing import Any
+
+import orjson
+import pyarrow.parquet as pq
 
 from aiwarden.engine.imported import profile_from_dict_checked, reference_from_dict_checked
 from aiwarden.errors import DataError, ParameterError, SchemaError
 from aiwarden.monitoring.bucket import BucketData
 from aiwarden.monitoring.profiles import append_partials
 from aiwarden.monitoring.rows import MAX_AHEAD_S
+from aiwarden.monitoring.service import sample_parquet
 from aiwarden.monitoring.windows import parse_instant, to_iso
 from aiwarden.store import kv
 from aiwarden.store import models_repo as repo
+from aiwarden.tabular_io import JSON, read_table
 
 __all__ = ["add_batch_profile", "store_reference", "stored_reference"]
 
@@ -36,17 +43,43 @@ _BATCH_KEY = "profile.batch:{version_id}:{batch}"  # kv: one per batch taken
 
 
 def store_reference(monitor: Any, name: str, version: str, d: Any) -> dict[str, Any]:
-    """Check and store a ``Reference.to_dict()`` as ``version``'s reference."""
+    """Check and store a ``Reference.to_dict()`` as ``version``'s reference; an optional
+    ``sample`` key (``{column: [values]}``) is the reference's sample of rows."""
     m, existing = monitor.reference_target(name, version)
+    rows = d.get("sample") if isinstance(d, dict) else None
+    if isinstance(d, dict):
+        d = {k: v for k, v in d.items() if k != "sample"}
     ref = reference_from_dict_checked(d)
+    sample = None if rows is None else _sample(ref, rows, monitor.settings.sample_rows)
     if existing is not None and existing.schema is not None and existing.schema != ref.schema_:
         raise SchemaError(f"Version {version!r} was registered with a schema, and the "
                           "uploaded reference's schema differs from it.", "reference.schema")
     if m.task and ref.schema_.task.value not in (m.task, "none"):
         raise SchemaError(f"Model {name!r} is a {m.task} model; the reference is for "
                           f"{ref.schema_.task.value}.", "reference.schema.task")
-    out = monitor.store_reference(m, existing, version, ref, ref.profile_.n_rows, None)
-    return out | {"source": "profile", "sample": None}
+    out = monitor.store_reference(m, existing, version, ref, ref.profile_.n_rows, sample)
+    kept = None if sample is None else int(pq.read_metadata(io.BytesIO(sample)).num_rows)
+    return out | {"source": "profile", "sample": kept}
+
+
+def _sample(ref: Any, rows: Any, limit: int) -> bytes:
+    """The sample's columns as a table (read as the reference upload reads JSON columns),
+    holding the schema's feature columns, down-sampled to the server's sample size."""
+    if not isinstance(rows, dict) or not rows or not all(
+            isinstance(v, list) for v in rows.values()):
+        raise DataError("sample: expected an object of columns, {name: [values]}, with at "
+                        "least one column.", "sample")
+    try:
+        table = read_table(orjson.dumps(rows), JSON)
+    except DataError as exc:
+        raise DataError(f"sample: {exc}", "sample") from None
+    missing = [c for c in ref.schema_.features if c not in table.column_names]
+    if missing:
+        raise DataError(f"sample: lacks the feature columns {missing[:5]} of the reference's "
+                        "schema.", f"sample.{missing[0]}")
+    if table.num_rows == 0:
+        raise DataError("sample: has no rows.", "sample")
+    return sample_parquet(table, limit)
 
 
 def add_batch_profile(monitor: Any, name: str, version: str, d: Any, *, batch: Any,

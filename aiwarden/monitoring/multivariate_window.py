@@ -43,13 +43,15 @@ from aiwarden.errors import AiwardenError, Cancelled, ParameterError
 from aiwarden.monitoring import rows as rowfmt
 from aiwarden.monitoring.seeded_sample import window_rng
 from aiwarden.store import kv
-from aiwarden.store.models_repo import load_sample, reference_source
+from aiwarden.store.models_repo import has_sample, load_sample, reference_source
 from aiwarden.store.tables import event_batches
 from aiwarden.tabular_io import read_parquet
 
-__all__ = ["MultivariateSettings", "MultivariateWindows", "fit_state", "state_key"]
+__all__ = ["NO_SAMPLE", "MultivariateSettings", "MultivariateWindows", "fit_state",
+           "state_key"]
 
 _CACHE = 256  # window results kept per process
+NO_SAMPLE = "the reference has no stored sample of rows"
 _FITTED = 128  # references' fitted detectors kept per process (each ~rows x width floats)
 MIN_ROWS, MAX_ROWS = 100, 100_000  # bounds of the rows sampled a side per window
 _READ_CHUNK = 200  # event batches fetched per query
@@ -75,6 +77,16 @@ class MultivariateSettings:
             raise ParameterError(f"multivariate_max_columns: expected an int >= 0 (0: no "
                                  f"bound); got {self.max_columns!r}.",
                                  "multivariate_max_columns")
+
+
+def _put_state(conn: Connection, key: str, state: dict[str, Any]) -> dict[str, Any]:
+    """Store a fitted state unless one is stored (first writer wins); a stored "no sample"
+    (written before samples could arrive with a profile reference) gives way."""
+    stored = kv.get(conn, key)
+    if stored is None or stored.get("reason") == NO_SAMPLE:
+        kv.put(conn, key, state)
+        return state
+    return stored
 
 
 def state_key(fingerprint: str) -> str:
@@ -109,7 +121,7 @@ def fit_state(sample: pa.Table | None, schema: Schema, settings: MultivariateSet
     ``should_stop`` goes to the PCA fit, which raises :class:`~aiwarden.errors.Cancelled`
     when it answers True (the upload of a client that left stores nothing)."""
     if sample is None:
-        return {"reason": "the reference has no stored sample of rows"}
+        return {"reason": NO_SAMPLE}
     wide = sum(name in sample.column_names for name in schema.features)
     if settings.max_columns and wide > settings.max_columns:
         return {"reason": f"too many columns for the multivariate fit ({wide} feature "
@@ -146,7 +158,7 @@ class MultivariateWindows:
 
     def __init__(self, settings: MultivariateSettings | None = None) -> None:
         self.settings = settings or MultivariateSettings()
-        self._fitted: OrderedDict[str, _Fitted] = OrderedDict()
+        self._fitted: OrderedDict[tuple[str, int | None], _Fitted] = OrderedDict()
         self._results: OrderedDict[tuple[Any, ...], tuple[Any, str | None]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -185,33 +197,42 @@ class MultivariateWindows:
         return out
 
     def _fit(self, db: Any, conn: Connection, version_id: int, ref: Reference) -> _Fitted:
-        """Stored state, else fitted from the stored sample and stored (first writer wins)."""
-        with self._lock:
-            found = self._fitted.get(ref.fingerprint)
-            if found is not None:
-                self._fitted.move_to_end(ref.fingerprint)
-                return found
-        key = state_key(ref.fingerprint)
+        """Stored state, else fitted from the stored sample and stored (first writer wins).
+
+        The state is shared by every version with the same reference (fingerprint), but a
+        sample's absence is not: a reference sent as a profile without rows has none while
+        another version of the same bins may, so "no sample" is never stored or shared."""
         source = reference_source(conn, version_id) or version_id
-        blob = load_sample(conn, version_id) or load_sample(conn, source)
-        sample = read_parquet(blob) if blob is not None else None
-        state = kv.get(conn, key)
-        if state is None:
-            state = fit_state(sample, ref.schema_, self.settings)
-            with db.write() as wconn:
-                state = kv.put_if_absent(wconn, key, state)
-        if "reason" in state:
-            fitted = _Fitted(None, None, state["reason"])
-        else:
-            st = self.settings
-            pca = PCAReconstructionDrift.from_dict(state["pca"])
-            names = list(pca.encoder_.features_)
-            clf = DomainClassifierDrift(max_rows=st.rows, n_splits=st.n_splits,
-                                        random_state=st.seed, features=names, n_threads=1)
-            clf.fit(typed_features(sample, ref.schema_).to_pandas())
-            fitted = _Fitted(pca, clf, None, int(state["reference_rows"]))
+        owner = version_id if has_sample(conn, version_id) else (
+            source if has_sample(conn, source) else None)
+        cache_key = (ref.fingerprint, owner)
         with self._lock:
-            self._fitted[ref.fingerprint] = fitted
+            found = self._fitted.get(cache_key)
+            if found is not None:
+                self._fitted.move_to_end(cache_key)
+                return found
+        if owner is None:
+            fitted = _Fitted(None, None, NO_SAMPLE)
+        else:
+            sample = read_parquet(load_sample(conn, owner))
+            key = state_key(ref.fingerprint)
+            state = kv.get(conn, key)
+            if state is None or state.get("reason") == NO_SAMPLE:  # stored before this rule
+                state = fit_state(sample, ref.schema_, self.settings)
+                with db.write() as wconn:
+                    state = _put_state(wconn, key, state)
+            if "reason" in state:
+                fitted = _Fitted(None, None, state["reason"])
+            else:
+                st = self.settings
+                pca = PCAReconstructionDrift.from_dict(state["pca"])
+                names = list(pca.encoder_.features_)
+                clf = DomainClassifierDrift(max_rows=st.rows, n_splits=st.n_splits,
+                                            random_state=st.seed, features=names, n_threads=1)
+                clf.fit(typed_features(sample, ref.schema_).to_pandas())
+                fitted = _Fitted(pca, clf, None, int(state["reference_rows"]))
+        with self._lock:
+            self._fitted[cache_key] = fitted
             while len(self._fitted) > _FITTED:
                 self._fitted.popitem(last=False)
         return fitted

@@ -215,7 +215,7 @@ class Monitor:
                 if declared:
                     hints["segments"] = declared
             ref = Reference.fit(table, should_stop=should_stop, **hints)
-        sample = _sample(table, self.settings.sample_rows)
+        sample = sample_parquet(table, self.settings.sample_rows)
         return self.store_reference(m, existing, version, ref, table.num_rows, sample,
                                     should_stop)
 
@@ -243,13 +243,15 @@ class Monitor:
         """Store a fitted reference with its sample of rows (None: multivariate drift then
         says the reference has no sample) and the multivariate state fitted on it."""
         segments.check_schema(ref.schema_)
-        # fitted once with the reference, so no window refits it (and no restart does)
-        multivariate = fit_state(None if sample is None else read_parquet(sample),
-                                 ref.schema_, self.multivariate.settings, should_stop)
+        # fitted once with the reference, so no window refits it (and no restart does);
+        # without a sample there is nothing to store (another version's may come)
+        multivariate = None if sample is None else fit_state(
+            read_parquet(sample), ref.schema_, self.multivariate.settings, should_stop)
         with self.db.write(m.id) as conn:
             v = existing or repo.create_version(conn, m, version, None)
             repo.set_reference(conn, v, ref, rows, sample)
-            kv.put_if_absent(conn, state_key(ref.fingerprint), multivariate)
+            if multivariate is not None:
+                kv.put_if_absent(conn, state_key(ref.fingerprint), multivariate)
         return {"version": version, "rows": rows, "columns": len(ref.schema_.columns),
                 "fingerprint": ref.fingerprint, "schema": ref.schema_.to_dict()}
 
@@ -691,7 +693,8 @@ def _window_drift(ref: Reference, base: Any, cur: Any) -> dict[str, Any]:
     return metrics.drift(shadow, cur)
 
 
-def _sample(table: pa.Table, n: int) -> bytes:
+def sample_parquet(table: pa.Table, n: int) -> bytes:
+    """A seeded sample of at most ``n`` rows, as the Parquet a reference keeps."""
     if table.num_rows > n:
         idx = np.sort(np.random.default_rng(0).choice(table.num_rows, n, replace=False))
         table = table.take(pa.array(idx))

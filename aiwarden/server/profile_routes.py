@@ -43,12 +43,17 @@ class ReferenceDocument(Open):
         None, description="CBPE/DLE fitted on the reference (plain arrays, never pickled)")
     residual_edges: list[float] | None = None
     null: dict[str, Any] | None = Field(None, description="each column's noise floor")
+    sample: dict[str, list[Any]] | None = Field(
+        None, description="a sample of the reference's rows as columns ({name: [values]}, "
+                          "the schema's feature columns at least): multivariate drift, "
+                          "explanations and root-cause analysis need one; down-sampled to "
+                          "the server's sample size")
 
 
 class ImportedReference(Reference):
     source: str = Field(description="'profile': fitted elsewhere, sent as a profile")
-    sample: None = Field(description="no sample of rows came with it: multivariate drift "
-                                     "of its windows says so")
+    sample: int | None = Field(description="rows of the sample kept; null: none came with "
+                                           "it (multivariate drift then says so)")
 
 
 class ProfileBatch(BaseModel):

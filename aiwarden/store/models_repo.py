@@ -232,6 +232,13 @@ def load_reference(conn: Connection, version_id: int) -> Reference | None:
     return None if blob is None else Reference.from_dict(orjson.loads(zlib.decompress(blob)))
 
 
+def has_sample(conn: Connection, version_id: int) -> bool:
+    """Whether the version stores a sample of reference rows (without reading it)."""
+    return conn.execute(select(model_versions.c.id).where(
+        model_versions.c.id == version_id, model_versions.c.sample.is_not(None))).first() \
+        is not None
+
+
 def load_sample(conn: Connection, version_id: int) -> bytes | None:
     return conn.execute(select(model_versions.c.sample)
                         .where(model_versions.c.id == version_id)).scalar()

@@ -5,6 +5,7 @@ the local engine compares them (real server, SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import copy
+import io
 import json
 import time
 import uuid
@@ -164,7 +165,10 @@ def test_the_cli_fits_sends_profiles_on_the_servers_reference_and_refuses_a_retr
     assert main(["profile", str(train), "--fit", "--target", "y", "--prediction", "pred",
                  "--scores", "score", *common]) == 0
     out = capsys.readouterr().out
-    assert "reference of 3000 rows" in out and "stored as" in out
+    assert "reference of 3000 rows" in out and "a sample of 3000 rows" in out
+    sample = http.get(f"/models/{name}/versions/v1/sample")
+    assert sample.status_code == 200 and pq.read_table(io.BytesIO(sample.content)).num_rows \
+        == 3000
     local_ref = Reference.fit(str(train), target="y", prediction="pred", scores="score")
     assert local_ref.fingerprint in out
 
@@ -189,3 +193,28 @@ def test_the_cli_fits_sends_profiles_on_the_servers_reference_and_refuses_a_retr
     assert main(["profile", str(day), "--server", server.url, "--model", name,
                  "--version", "v7"]) == 3
     assert "cannot get the reference" in capsys.readouterr().err
+
+
+def test_a_sample_sent_beside_the_reference_gives_multivariate_drift(http_module, ref):
+    from tests.server.conftest import json_rows
+
+    http = http_module
+    name = f"imp-s-{uuid.uuid4().hex[:8]}"
+    http.post("/models", json={"name": name}).raise_for_status()
+    rows = scored_frame(4000, seed=1)
+    doc = _json(ref.to_dict())
+    r = http.put(f"/models/{name}/versions/v1/reference-profile",
+                 json=doc | {"sample": {"c": rows.c.tolist()}})
+    assert r.status_code == 422 and r.json()["detail"]["field"] == "sample.x"
+    r = http.put(f"/models/{name}/versions/v1/reference-profile",
+                 json=doc | {"sample": rows.to_dict(orient="list")})
+    assert r.status_code == 201, r.text
+    assert r.json()["sample"] == 4000
+    now = time.time()
+    live = scored_frame(600, seed=4, shift=1.5)
+    http.post(f"/models/{name}/predictions", json=json_rows(live, now - 1200)).raise_for_status()
+    got = http.get(f"/models/{name}/metrics", params={
+        "metric": "multivariate_drift", "start": "-1h", "end": "now"}).json()["points"]
+    values = [p["value"] for p in got if p["value"] is not None]
+    assert values, [p.get("reason") for p in got]
+    assert values[0]["drifted"] is True
