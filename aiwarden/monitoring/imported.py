@@ -38,7 +38,7 @@ from aiwarden.tabular_io import JSON, read_table
 
 __all__ = ["add_batch_profile", "store_reference", "stored_reference"]
 
-_BATCH = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+-]{0,199}")
+_BATCH = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+-]{0,63}")  # kv keys hold 100
 _BATCH_KEY = "profile.batch:{version_id}:{batch}"  # kv: one per batch taken
 
 
@@ -87,7 +87,7 @@ def add_batch_profile(monitor: Any, name: str, version: str, d: Any, *, batch: A
     """Check a ``Profile.to_dict()`` against ``version``'s reference and add it to the
     windows at ``at``; a ``batch`` name already taken is a conflict."""
     if not isinstance(batch, str) or not _BATCH.fullmatch(batch):
-        raise ParameterError(f"batch: expected 1-200 letters, digits or ._:@+- (starting with "
+        raise ParameterError(f"batch: expected 1-64 letters, digits or ._:@+- (starting with "
                              f"a letter or digit); got {batch!r}.", "batch")
     if at is None:
         raise ParameterError("at: the instant the batch is counted at (ISO 8601 or epoch "

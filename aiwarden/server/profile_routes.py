@@ -57,7 +57,7 @@ class ImportedReference(Reference):
 
 
 class ProfileBatch(BaseModel):
-    batch: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,199}$",
+    batch: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,63}$",
                        description="a name for the batch (e.g. '2026-12-06'): a batch is "
                                    "counted once, the same name again is a 409")
     at: str | float = Field(description="the instant it is counted at (ISO 8601 or epoch "
