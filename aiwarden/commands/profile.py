@@ -37,6 +37,8 @@ def register(sub: Any) -> None:
         p.add_argument(f"--{hint}", help=f"--fit: the {hint} column" if hint != "task"
                        else "--fit: binary, multiclass or regression")
     p.add_argument("--scores", help="--fit: score columns, comma separated")
+    p.add_argument("--segments", help="--fit: segment columns, comma separated (the "
+                   "model's declared segments, when sent)")
     p.add_argument("-o", "--output", "--out", dest="out",
                    help="where to write the JSON result (its folder must exist); required "
                         "unless the result is sent (--model and --version)")
@@ -104,8 +106,9 @@ def _run(args: argparse.Namespace) -> int:
                   "profiles batches only", file=sys.stderr)
         hints = {k: getattr(args, k) for k in ("target", "prediction", "id", "timestamp",
                                                "task") if getattr(args, k)}
-        if args.scores:
-            hints["scores"] = [s for s in args.scores.split(",") if s]
+        for hint in ("scores", "segments"):
+            if getattr(args, hint):
+                hints[hint] = [s for s in getattr(args, hint).split(",") if s]
         ref = Reference.fit(args.data, batch_rows=args.batch_rows, **hints)
         out: dict[str, Any] = ref.to_dict()
         rows = ref.profile_.n_rows

@@ -26,6 +26,7 @@ import orjson
 import pyarrow.parquet as pq
 
 from aiwarden.engine.imported import profile_from_dict_checked, reference_from_dict_checked
+from aiwarden.engine.schema import Role
 from aiwarden.errors import DataError, ParameterError, SchemaError
 from aiwarden.monitoring.bucket import BucketData
 from aiwarden.monitoring.profiles import append_partials
@@ -57,6 +58,14 @@ def store_reference(monitor: Any, name: str, version: str, d: Any) -> dict[str, 
     if m.task and ref.schema_.task.value not in (m.task, "none"):
         raise SchemaError(f"Model {name!r} is a {m.task} model; the reference is for "
                           f"{ref.schema_.task.value}.", "reference.schema.task")
+    declared = monitor.declared_segments(m.id) or []
+    unmarked = [c for c in declared if c not in ref.schema_
+                or ref.schema_[c].role != Role.SEGMENT]
+    if unmarked:
+        raise SchemaError(f"Model {name!r} declares the segment columns {declared}; the "
+                          f"reference does not mark {unmarked} as segments: fit it with "
+                          f"segments={declared} (aiwarden profile --fit --segments "
+                          f"{','.join(declared)}).", "reference.schema")
     out = monitor.store_reference(m, existing, version, ref, ref.profile_.n_rows, sample)
     kept = None if sample is None else int(pq.read_metadata(io.BytesIO(sample)).num_rows)
     return out | {"source": "profile", "sample": kept}

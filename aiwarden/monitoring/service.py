@@ -210,14 +210,18 @@ class Monitor:
             if m.task and "task" not in hints:
                 hints["task"] = m.task
             if "segments" not in hints:  # the model's declared segment columns
-                with self.db.read() as conn:
-                    declared = kv.get(conn, f"{_SEGMENTS}{m.id}")
+                declared = self.declared_segments(m.id)
                 if declared:
                     hints["segments"] = declared
             ref = Reference.fit(table, should_stop=should_stop, **hints)
         sample = sample_parquet(table, self.settings.sample_rows)
         return self.store_reference(m, existing, version, ref, table.num_rows, sample,
                                     should_stop)
+
+    def declared_segments(self, model_id: int) -> list[str] | None:
+        """The segment columns declared with the model (``POST /models {segments}``)."""
+        with self.db.read() as conn:
+            return kv.get(conn, f"{_SEGMENTS}{model_id}")
 
     def reference_target(self, name: str, version: str
                          ) -> tuple[repo.ModelRow, repo.VersionRow | None]:

@@ -221,3 +221,20 @@ def test_a_sample_sent_beside_the_reference_gives_multivariate_drift(http_module
     values = [p["value"] for p in got if p["value"] is not None]
     assert values, [p.get("reason") for p in got]
     assert values[0]["drifted"] is True
+
+
+def test_a_model_with_declared_segments_needs_them_marked_in_the_reference(http_module, ref):
+    """PUT .../reference applies the model's declared segments to the rows it fits; a
+    reference fitted elsewhere must carry them itself, or the segments would be silently
+    lost."""
+    http = http_module
+    name = f"imp-seg-{uuid.uuid4().hex[:8]}"
+    http.post("/models", json={"name": name, "segments": ["c"]}).raise_for_status()
+    r = http.put(f"/models/{name}/versions/v1/reference-profile", json=_json(ref.to_dict()))
+    assert r.status_code == 422 and r.json()["detail"]["field"] == "reference.schema"
+    assert "--segments c" in r.json()["detail"]["message"]
+    marked = Reference.fit(scored_frame(4000, seed=1), segments=["c"], **HINTS)
+    r = http.put(f"/models/{name}/versions/v1/reference-profile", json=_json(marked.to_dict()))
+    assert r.status_code == 201, r.text
+    roles = {c["name"]: c["role"] for c in r.json()["schema"]["columns"]}
+    assert roles["c"] == "segment"
