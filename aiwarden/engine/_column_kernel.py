@@ -5,10 +5,12 @@ Counting a column on its bins takes numpy half a dozen sweeps (cell, lookup, com
 ``bincount``), each streaming the column or a temporary through memory; here each value
 is looked up once, branch-free, into four interleaved histograms (so runs of one bin do
 not wait on each other). The quantile selection's cell histogram and pick, the distinct
-values of a discrete column, the first rows of a kind and the row hash are one loop each.
-Every result is exactly the numpy path's (the bin of a value is
+values of a discrete column, the first rows of a kind, the row hash and the duplicate
+count are one loop each. Every count is exactly the numpy path's (the bin of a value is
 ``searchsorted(edges, x, 'right')`` through the same grid as ``NumericalBinning.bin_of``);
-moments stay numpy's own sums. The loops release the GIL, so columns run on every core.
+the fit's moments stay numpy's own sums, the profile's one pass (:func:`_profile_pass`)
+sums them in another order (equal to rounding). The loops release the GIL, so columns
+run on every core.
 Without numba (or with ``AIWARDEN_NO_NUMBA`` set) :func:`kernels` is None and the
 callers keep the numpy path.
 """
