@@ -195,13 +195,15 @@ def _distinct_hashes(h: np.ndarray, bits: int) -> int:
     return found
 
 
-def _hash_mix(h: np.ndarray, key: np.ndarray) -> None:
-    """``h = ((h ^ (h >> 32)) ^ key) * MULT`` in one loop (numpy: four passes)."""
-    mult = np.uint64(0x9E3779B97F4A7C15)
-    shift = np.uint64(32)
+def _mix_into(h: np.ndarray, key: np.ndarray, seed: np.uint64) -> None:
+    """``h ^= splitmix64(key + seed)`` in one loop (numpy: eight passes and a temporary)."""
+    c1, c2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+    s30, s27, s31 = np.uint64(30), np.uint64(27), np.uint64(31)
     for i in range(h.shape[0]):
-        x = h[i]
-        h[i] = ((x ^ (x >> shift)) ^ key[i]) * mult
+        z = key[i] + seed
+        z = (z ^ (z >> s30)) * c1
+        z = (z ^ (z >> s27)) * c2
+        h[i] ^= z ^ (z >> s31)
 
 
 def _first_in(v: np.ndarray, lo: float, hi: float, k: int) -> np.ndarray:
@@ -319,7 +321,7 @@ def kernels() -> SimpleNamespace | None:
                         cell_counts=jit(_cell_counts), pick=jit(_pick),
                         distinct=jit(_distinct), distinct_grid=jit(_distinct_grid),
                         profile_pass=jit(_profile_pass), squares_about=jit(_squares_about),
-                        distinct_hashes=jit(_distinct_hashes), hash_mix=jit(_hash_mix))
+                        distinct_hashes=jit(_distinct_hashes), mix_into=jit(_mix_into))
     for x in (np.zeros(4), _readonly(np.zeros(4))):  # Arrow's zero-copy arrays are read-only
         _warm(k, x)
     return k
@@ -346,8 +348,8 @@ def _warm(k: SimpleNamespace, x: np.ndarray) -> None:
     k.squares_about(x, -1.0, 1.0, 0.0, np.zeros(1))
     k.distinct_hashes(np.zeros(4, dtype=np.uint64), 1)
     u = np.zeros(4, dtype=np.uint64)
-    k.hash_mix(u, u)
-    k.hash_mix(u, _readonly(np.zeros(4, dtype=np.uint64)))
+    k.mix_into(u, u, np.uint64(1))
+    k.mix_into(u, _readonly(np.zeros(4, dtype=np.uint64)), np.uint64(1))
 
 
 def distinct(k: SimpleNamespace, v: np.ndarray, limit: int, bounds: tuple[float, float]

@@ -37,8 +37,8 @@ from aiwarden.engine._frame import numeric_values, to_table
 from aiwarden.engine._profiling import (
     Binning,
     ColumnPass,
+    RowHasher,
     binned_kind,
-    count_duplicates,
     fit_binning,
     fit_categorical,
     fit_numerical,
@@ -182,8 +182,16 @@ class Reference:
             raise SchemaError(f"Reference data lacks schema columns {missing}.", missing[0])
 
         chunk_of_row = _chunk_ids(table, schema, chunks, settings.calibration)
+        rows = RowHasher(table.num_rows)
+        position = {c.name: i for i, c in enumerate(schema.columns)}
 
         def fit_column(col: Any) -> tuple[Binning, ColumnPass, np.ndarray | None]:
+            binning, cp, per_chunk = fit_one(col)
+            if cp.row_key is not None:  # folded now: no column's key outlives its pass
+                rows.add(position[col.name], cp.row_key)
+            return binning, replace(cp, row_key=None, bin_index=None), per_chunk
+
+        def fit_one(col: Any) -> tuple[Binning, ColumnPass, np.ndarray | None]:
             _check_stop(should_stop)
             arr = table.column(col.name)
             want_rows = col.role == Role.FEATURE
@@ -213,15 +221,12 @@ class Reference:
         binnings: dict[str, Binning] = {}
         columns = {}
         chunk_counts: dict[str, np.ndarray] = {}
-        keys = []
         for col, (binning, cp, per_chunk) in zip(schema.columns, fitted, strict=True):
             binnings[col.name], columns[col.name] = binning, cp.profile
             if per_chunk is not None:
                 chunk_counts[col.name] = per_chunk
-            if cp.row_key is not None:
-                keys.append(cp.row_key)
         _check_stop(should_stop)
-        duplicates = count_duplicates(keys)
+        duplicates = rows.duplicates()
         perf, model = acc.fit_performance(schema, table)
         profile = Profile(table.num_rows, columns, {}, duplicates, perf, None)
         ref = cls(
@@ -281,29 +286,27 @@ class Reference:
                        n_threads: int | None) -> Profile:
         n = table.num_rows
         present = set(table.column_names)
+        rows = RowHasher(n)
+        position = {c.name: i for i, c in enumerate(self.schema_.columns)}
 
-        def profile_one(col: Any) -> ColumnPass | None:
+        def profile_one(col: Any) -> Any:
             if col.name not in present:
                 return None
-            return profile_column(col, self.binnings_[col.name], table.column(col.name),
-                                  want_rows=check_duplicates and col.role == Role.FEATURE)
+            cp = profile_column(col, self.binnings_[col.name], table.column(col.name),
+                                want_rows=check_duplicates and col.role == Role.FEATURE)
+            if cp.row_key is not None:  # folded now: no column's key outlives its pass
+                rows.add(position[col.name], cp.row_key)
+            return cp.profile
 
-        passes = map_columns(profile_one, self.schema_.columns, thread_count(n_threads, n))
+        profiles = map_columns(profile_one, self.schema_.columns, thread_count(n_threads, n))
         columns: dict[str, Any] = {}
-        keys = []
-        for col, cp in zip(self.schema_.columns, passes, strict=True):
-            if cp is None:
-                columns[col.name] = _absent(self.binnings_[col.name], n)
-                continue
-            columns[col.name] = cp.profile
-            if cp.row_key is not None:
-                keys.append(cp.row_key)
+        for col, prof in zip(self.schema_.columns, profiles, strict=True):
+            columns[col.name] = _absent(self.binnings_[col.name], n) if prof is None else prof
         extra = {name: n for name in table.column_names if name not in self.schema_}
         perf = acc.realised_batch(self.schema_, table, self.residual_edges_)
         est = (acc.estimate_batch(self.performance_model_, self.schema_, table)
                if self.performance_model_ is not None else None)
-        return Profile(n, columns, extra, count_duplicates(keys) if keys else 0, perf, est,
-                       self.fingerprint)
+        return Profile(n, columns, extra, rows.duplicates(), perf, est, self.fingerprint)
 
     def _profile_stream(self, source: Source, batch_rows: int, n_threads: int | None, *,
                         check_duplicates: bool = True, labels_only: bool = False,

@@ -187,21 +187,45 @@ def test_leafwise_moments_are_numpys_bit_for_bit(n: int) -> None:
 
 
 @pytest.mark.parametrize("n", [1, 2, 32_768, 100_003])
-def test_blocked_row_hash_equals_whole_array_hash(n: int) -> None:
-    from aiwarden.engine._profiling import _MULT, count_duplicates, row_hash
+def test_row_hash_is_order_free_and_equal_on_both_paths(n: int,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Columns fold into the row hash as their passes end, in any order (threads): the
+    hash is the xor of each key's splitmix64 seeded by its column's position, written out
+    here in plain Python integers; the compiled loop and numpy give it bit for bit."""
+    from aiwarden.engine import _profiling
+    from aiwarden.engine._profiling import RowHasher
 
     rng = np.random.default_rng(n)
     keys = [rng.normal(size=n).view(np.uint64), rng.integers(0, 3, n).astype(np.uint64),
             rng.poisson(2.0, n).astype(np.float64).view(np.uint64)]
-    h = keys[0] * _MULT
-    for k in keys[1:]:
-        h = ((h ^ (h >> np.uint64(32))) ^ k) * _MULT
-    want = h ^ (h >> np.uint64(32))
-    assert np.array_equal(row_hash(keys), want)
-    assert count_duplicates(keys) == n - len(np.unique(want))
-    for k in keys[1:]:  # Arrow's zero-copy keys are read-only (the compiled path too)
-        k.flags.writeable = False
-    assert np.array_equal(row_hash(keys), want)
+    mask = 2**64 - 1
+
+    def splitmix(x: int) -> int:
+        x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9 & mask
+        x = (x ^ (x >> 27)) * 0x94D049BB133111EB & mask
+        return x ^ (x >> 31)
+
+    rows = range(n) if n < 1000 else range(0, n, 997)
+    want = [0] * len(rows)
+    for pos, k in enumerate(keys):
+        seed = (pos + 1) * 0x9E3779B97F4A7C15 & mask
+        for j, i in enumerate(rows):
+            want[j] ^= splitmix(int(k[i]) + seed & mask)
+
+    def hashed(order: list[int]) -> np.ndarray:
+        rh = RowHasher(n)
+        for pos in order:
+            rh.add(pos, keys[pos])
+        return rh.h
+
+    fast = hashed([0, 1, 2])
+    assert [int(fast[i]) for i in rows] == want
+    assert np.array_equal(hashed([2, 0, 1]), fast)
+    with monkeypatch.context() as m:
+        _no_kernels(m)
+        assert np.array_equal(hashed([1, 2, 0]), fast)
+    distinct = len({tuple(int(k[i]) for k in keys) for i in range(n)})
+    assert _profiling.count_duplicates(keys) == n - distinct
 
 
 def test_quantile_selection_across_blocks_equals_sorting() -> None:
