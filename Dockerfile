@@ -25,7 +25,11 @@ RUN python -m venv /opt/aiwarden \
  && /opt/aiwarden/bin/aiwarden --help >/dev/null
 
 FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime
-RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/aiwarden --create-home \
+# The group is made first with gid 10001: `useradd --user-group` gave it a system gid (999 in
+# the rehearsal, deploy/rehearse-dockerfile.sh), so the volume was group-owned by 999 while
+# the server (USER 10001:10001) ran with an unnamed gid 10001.
+RUN groupadd --system --gid 10001 aiwarden \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/aiwarden --create-home \
         --shell /usr/sbin/nologin aiwarden
 COPY --from=build /opt/aiwarden /opt/aiwarden
 # AIWARDEN_HOST=0.0.0.0: reachable from outside the container, so the server refuses to start
