@@ -9,7 +9,7 @@ job): sent as JSON, checked by the engine, stored as if the server had counted t
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -19,7 +19,7 @@ from aiwarden.alerting.evaluator import install_defaults
 from aiwarden.monitoring.imported import add_batch_profile, store_reference, stored_reference
 from aiwarden.server.access import monitor as _monitor
 from aiwarden.server.access import requires
-from aiwarden.server.api_models import Open, Reference, answers, body_doc
+from aiwarden.server.api_models import INSTANT_PATTERN, Open, Reference, answers, body_doc
 from aiwarden.server.errors import Malformed
 from aiwarden.server.jsonbody import loads, require_json
 
@@ -56,12 +56,16 @@ class ImportedReference(Reference):
                                            "it (multivariate drift then says so)")
 
 
+_AT = INSTANT_PATTERN.replace("^(|now", "^(now", 1)  # required: no empty default
+
+
 class ProfileBatch(BaseModel):
     batch: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,63}$",
                        description="a name for the batch (e.g. '2026-12-06'): a batch is "
                                    "counted once, the same name again is a 409")
-    at: str | float = Field(description="the instant it is counted at (ISO 8601 or epoch "
-                                        "seconds): a window counts the batch if it holds it")
+    at: Annotated[str, Field(pattern=_AT)] | Annotated[float, Field(ge=0)] = Field(
+        description="the instant it is counted at (ISO 8601, epoch seconds or now-1h): a "
+                    "window counts the batch if it holds it")
     profile: dict[str, Any] = Field(description="Profile.to_dict(), counted on this "
                                                 "version's reference")
 
