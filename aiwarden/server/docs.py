@@ -237,7 +237,8 @@ _CREATED = {
 _NOT_YET = {"/guardrail": {"get", "delete"}, "/rollback-policy": {"get", "delete"},
             "/pipeline": {"get", "delete"}, "/rollback": {"post"},
             "/completions": {"post"},  # the guardrail's upstream
-            "/traffic": {"put"}}  # a canary, shadow or ab names a registered version
+            "/traffic": {"put"},  # a canary, shadow or ab names a registered version
+            "/reference": {"get"}}  # a version registered without one
 
 
 def _links(paths: dict[str, Any]) -> None:

@@ -235,6 +235,9 @@ KNOWN_ST302 = {
     f"GET {V1}/models/{{name}}/versions/{{version}}/sample": "a version created without a "
                                                           "reference has no sample until one "
                                                           "is uploaded",
+    f"GET {V1}/models/{{name}}/versions/{{version}}/reference": "a version created without "
+                                                             "a reference has none until "
+                                                             "one is uploaded",
     f"DELETE {V1}/models/{{name}}/pipeline": "a model has no training pipeline until one is "
                                              "PUT",
     f"PUT {V1}/models/{{name}}/traffic": "a canary, shadow or ab names a version that must "
