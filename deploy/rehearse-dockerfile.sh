@@ -274,7 +274,18 @@ assert [e["prediction_id"] for e in events] == ["rehearsal-1"], events
 assert events[0]["amount"] == 12.5 and events[0]["country"] == "FR", events[0]
 print("logged and read back:", {k: events[0][k] for k in ("prediction_id", "amount", "country")})
 EOF
-as_user "python /tmp/client.py $KEY" || { tail -30 "$WORK/server.log"; die "client"; }
+# pyarrow 26 sometimes aborts at interpreter exit after reading Parquet ("terminate called
+# without an active exception", exit 134; 1-2 in 40 runs of a bare pq.read_table here, on the
+# host's venv too; apache/arrow#34314): after a passing client that is reported, not failed.
+set +e
+as_user "python /tmp/client.py $KEY" >"$WORK/client.log" 2>&1; code=$?
+set -e
+cat "$WORK/client.log"
+if [[ $code == 134 ]] && grep -q "^logged and read back" "$WORK/client.log"; then
+    echo "WARNING: the client passed, then aborted at interpreter exit (pyarrow, see above)"
+elif [[ $code != 0 ]]; then
+    tail -30 "$WORK/server.log"; die "client (exit $code)"
+fi
 ls -ln "$WORK/runtime$RUNTIME_WORKDIR" | awk 'NR > 1 && $3 != 10001 {bad = 1} END {exit bad}' ||
     die "files in $RUNTIME_WORKDIR not owned by uid 10001"
 
