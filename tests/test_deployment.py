@@ -251,3 +251,23 @@ def test_first_start_and_image_healthcheck_on_postgresql(
             proc.terminate()
             proc.wait(timeout=30)
             log.close()
+
+
+def test_rehearsal_reads_the_dockerfile_and_the_user_owns_its_ids() -> None:
+    """deploy/rehearse-dockerfile.sh reads every step from these files (an unknown
+    instruction stops it), and the image's USER is the uid:gid its RUN line creates."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("dockerfile_steps",
+                                                  ROOT / "deploy" / "dockerfile_steps.py")
+    assert spec and spec.loader
+    steps = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(steps)
+    stages = steps.stages(ROOT / "Dockerfile")
+    assert "/opt/aiwarden/bin/pip install --only-binary=:all:" in "".join(stages["build"]["run"])
+    assert steps.compose(ROOT / "compose.yaml")["KEYS_ARGV"].startswith("keys create ")
+    runtime = stages["runtime"]
+    uid, gid = runtime["user"].split(":")
+    (run,) = runtime["run"]
+    assert re.search(rf"groupadd [^&]*--gid {gid}\b", run), run
+    assert re.search(rf"useradd [^&]*--uid {uid}\b[^&]*--gid {gid}\b", run), run
