@@ -5,6 +5,7 @@ ended is replaced without an error although checkouts no longer ping every time.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -121,19 +122,27 @@ def test_use_after_dispose_leaves_no_connection_open(tmp_path: Path) -> None:
         name = database.url.rsplit("/", 1)[-1]
         admin = create_engine(PG_ADMIN)
         try:
-            def backends() -> int:
-                with admin.connect() as c:
-                    return c.execute(text("SELECT count(*) FROM pg_stat_activity WHERE "
-                                          "datname = :n"), {"n": name}).scalar_one()
+            def backends(settled: int | None = None) -> int:
+                """Backends of the database; with ``settled``, waits (up to 10 s) for that
+                count: a closed connection's backend leaves pg_stat_activity a moment later
+                (seen under load), while a pooled one would stay for good."""
+                deadline = time.monotonic() + 10
+                while True:
+                    with admin.connect() as c:
+                        n = c.execute(text("SELECT count(*) FROM pg_stat_activity WHERE "
+                                           "datname = :n"), {"n": name}).scalar_one()
+                    if settled is None or n == settled or time.monotonic() > deadline:
+                        return n
+                    time.sleep(0.05)
 
             with database.read() as conn:
                 conn.execute(text("SELECT 1"))
             assert backends() == 1  # pooled
             database.dispose()
-            assert backends() == 0
+            assert backends(settled=0) == 0
             with database.write(3) as conn:  # a straggler after the shutdown
                 conn.execute(kv_state.insert().values(key="late", value="1", updated_at=0.0))
             assert _value(database, "late") == "1"
-            assert backends() == 0  # closed on return, not pooled
+            assert backends(settled=0) == 0  # closed on return, not pooled
         finally:
             admin.dispose()
