@@ -8,7 +8,6 @@ takeover; SQLite refuses several workers in one line."""
 from __future__ import annotations
 
 import os
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -30,6 +29,7 @@ from aiwarden.store.database import Database
 from aiwarden.store.tables import leases
 from tests.alerting.receivers import WebhookServer
 from tests.alerting.test_outbox import center, config
+from tests.fencing import waiting_successor
 from tests.server.conftest import HINTS, json_rows, register_model, scored_frame
 from tests.server.live import ProcessServer, database_url, migrated_database
 
@@ -118,22 +118,12 @@ def test_a_stalled_leader_blocks_its_successor_until_its_write_ends(tmp_path: Pa
         try:
             with db.write() as conn:
                 assert alerts_repo.acquire_lease(conn, LEASE, "a", 0.3, time.time())
-            took: list[bool] = []
             with db.write() as conn:  # a's cycle writes; it stalls past its lease
                 assert alerts_repo.fence(conn, LEASE, "a")
                 time.sleep(0.4)
-
-                def successor() -> None:
-                    with db.write() as c2:
-                        took.append(alerts_repo.acquire_lease(c2, LEASE, "b", 5.0,
-                                                              time.time()))
-
-                t = threading.Thread(target=successor)
-                t.start()
-                t.join(timeout=1.0)
-                assert t.is_alive() and not took, "the take-over did not wait for a's write"
-            t.join(timeout=30)
-            assert took == [True]
+                finished = waiting_successor(db, lambda c2: alerts_repo.acquire_lease(
+                    c2, LEASE, "b", 5.0, time.time()))
+            finished()
             with db.write() as conn:
                 assert not alerts_repo.fence(conn, LEASE, "a")
                 assert alerts_repo.fence(conn, LEASE, "b")

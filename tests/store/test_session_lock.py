@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from aiwarden.store import alerts_repo
 from aiwarden.store.database import Database
 from aiwarden.store.session_lock import SessionLock
 from aiwarden.store.tables import leases
+from tests.fencing import waiting_successor
 from tests.server.live import migrated_database
 
 # a process that takes the lock and the row for a minute, says so, and waits to be killed
@@ -156,22 +156,13 @@ def test_a_stalled_writer_still_fences_out_a_successor_that_took_the_lock(
         assert a.hold() == "new"
         with db.write() as conn:
             assert alerts_repo.take_lease(conn, LEASE, "a", 60.0, time.time())
-        took: list[bool] = []
         with db.write() as conn:  # a's cycle writes...
             assert alerts_repo.fence(conn, LEASE, "a")
             a.release()  # ...when its lock session ends
             assert b.hold() == "new"
-
-            def successor() -> None:
-                with db.write() as c2:
-                    took.append(alerts_repo.take_lease(c2, LEASE, "b", 60.0, time.time()))
-
-            t = threading.Thread(target=successor)
-            t.start()
-            t.join(timeout=1.0)
-            assert t.is_alive() and not took, "the take did not wait for a's write"
-        t.join(timeout=30)
-        assert took == [True]
+            finished = waiting_successor(
+                db, lambda c2: alerts_repo.take_lease(c2, LEASE, "b", 60.0, time.time()))
+        finished()
         with db.write() as conn:
             assert not alerts_repo.fence(conn, LEASE, "a")
             assert alerts_repo.fence(conn, LEASE, "b")
