@@ -8,10 +8,12 @@ from collections.abc import Callable
 from typing import Any
 
 
-def waiting_successor(db: Any, take: Callable[[Any], bool]) -> Callable[[], None]:
+def waiting_successor(db: Any, take: Callable[[Any], bool], lease: str, old: str,
+                      new: str) -> Callable[[], None]:
     """Start ``take`` (in a write of its own, on a thread) while the caller's open write holds
-    the fence; asserts that it waits. Returns the check to call once that write committed:
-    the take then ends, and took the lease."""
+    the fence for ``old``; asserts that it waits. Returns the check to call once that write
+    committed: the take then ends and took the lease, which fences ``old`` out and ``new``
+    in."""
     took: list[bool] = []
 
     def successor() -> None:
@@ -24,7 +26,12 @@ def waiting_successor(db: Any, take: Callable[[Any], bool]) -> Callable[[], None
     assert t.is_alive() and not took, "the take did not wait for the fenced write"
 
     def finished() -> None:
+        from aiwarden.store import alerts_repo
+
         t.join(timeout=30)
         assert took == [True]
+        with db.write() as conn:
+            assert not alerts_repo.fence(conn, lease, old)
+            assert alerts_repo.fence(conn, lease, new)
 
     return finished
