@@ -1,8 +1,8 @@
 """References and batch profiles computed away from the server (``aiwarden profile`` on
 Spark, Dask or the local streamed engine), stored as if the server had counted them.
 
-Why: a billion rows a day should not cross the network as rows when their profile is a few
-hundred kilobytes, and a reference fitted on the whole training set beats one fitted on
+Why: a billion rows a day should not cross the network as rows when their profile is tens of
+kilobytes, and a reference fitted on the whole training set beats one fitted on
 what fits in a request. The engine checks the JSON first (:mod:`aiwarden.engine.imported`);
 here it is stored:
 
@@ -17,13 +17,11 @@ here it is stored:
 
 from __future__ import annotations
 
-import io
 import re
 import time
 from typing import Any
 
 import orjson
-import pyarrow.parquet as pq
 
 from aiwarden.engine.imported import profile_from_dict_checked, reference_from_dict_checked
 from aiwarden.engine.schema import Role
@@ -51,7 +49,8 @@ def store_reference(monitor: Any, name: str, version: str, d: Any) -> dict[str, 
     if isinstance(d, dict):
         d = {k: v for k, v in d.items() if k != "sample"}
     ref = reference_from_dict_checked(d)
-    sample = None if rows is None else _sample(ref, rows, monitor.settings.sample_rows)
+    sample, kept = (None, None) if rows is None else _sample(
+        ref, rows, monitor.settings.sample_rows)
     if existing is not None and existing.schema is not None and existing.schema != ref.schema_:
         raise SchemaError(f"Version {version!r} was registered with a schema, and the "
                           "uploaded reference's schema differs from it.", "reference.schema")
@@ -67,11 +66,10 @@ def store_reference(monitor: Any, name: str, version: str, d: Any) -> dict[str, 
                           f"segments={declared} (aiwarden profile --fit --segments "
                           f"{','.join(declared)}).", "reference.schema")
     out = monitor.store_reference(m, existing, version, ref, ref.profile_.n_rows, sample)
-    kept = None if sample is None else int(pq.read_metadata(io.BytesIO(sample)).num_rows)
     return out | {"source": "profile", "sample": kept}
 
 
-def _sample(ref: Any, rows: Any, limit: int) -> bytes:
+def _sample(ref: Any, rows: Any, limit: int) -> tuple[bytes, int]:
     """The sample's columns as a table (read as the reference upload reads JSON columns),
     holding the schema's feature columns, down-sampled to the server's sample size."""
     if not isinstance(rows, dict) or not rows or not all(
@@ -88,7 +86,7 @@ def _sample(ref: Any, rows: Any, limit: int) -> bytes:
                         "schema.", f"sample.{missing[0]}")
     if table.num_rows == 0:
         raise DataError("sample: has no rows.", "sample")
-    return sample_parquet(table, limit)
+    return sample_parquet(table, limit), min(table.num_rows, limit)
 
 
 def add_batch_profile(monitor: Any, name: str, version: str, d: Any, *, batch: Any,
@@ -107,10 +105,7 @@ def add_batch_profile(monitor: Any, name: str, version: str, d: Any, *, batch: A
         raise ParameterError(f"at: {to_iso(t)} is more than {MAX_AHEAD_S // 3600} hours ahead "
                              "of the server's clock.", "at")
     levels = monitor.levels
-    with monitor.db.read() as conn:
-        m = repo.get_model(conn, name)
-        v = repo.get_version(conn, m, version)
-        ref = monitor.refs.get(conn, v.id)
+    m, v, ref = _resolved(monitor, name, version)
     if ref is None:
         raise DataError(f"Version {version!r} of {name!r} has no reference to count a "
                         "profile on: upload one first (PUT .../reference).", "version")
@@ -131,10 +126,15 @@ def add_batch_profile(monitor: Any, name: str, version: str, d: Any, *, batch: A
 
 def stored_reference(monitor: Any, name: str, version: str) -> dict[str, Any]:
     """A version's reference as ``Reference.to_dict()``: what a distributed job profiles on."""
-    with monitor.db.read() as conn:
-        m = repo.get_model(conn, name)
-        v = repo.get_version(conn, m, version)
-        ref = monitor.refs.get(conn, v.id)
+    _, _, ref = _resolved(monitor, name, version)
     if ref is None:
         raise repo.NotFound(f"Version {version!r} of {name!r} has no reference.", "version")
     return ref.to_dict()
+
+
+def _resolved(monitor: Any, name: str, version: str) -> tuple[Any, Any, Any]:
+    """``(model, version, its reference or None)``; 404s name what is missing."""
+    with monitor.db.read() as conn:
+        m = repo.get_model(conn, name)
+        v = repo.get_version(conn, m, version)
+        return m, v, monitor.refs.get(conn, v.id)
